@@ -1,0 +1,90 @@
+package awsquery
+
+import (
+	"bytes"
+	"encoding/xml"
+	"slices"
+	"testing"
+)
+
+func TestList(t *testing.T) {
+	tests := []struct {
+		name        string
+		form        string
+		want        []string
+		present     bool
+		wantErrCode string
+	}{
+		{"absent", "Action=X", nil, false, ""},
+		{"empty list", "DbGroups=", nil, true, ""},
+		{"locationName members in order", "DbGroups.DbGroup.2=b&DbGroups.DbGroup.1=a&DbGroups.DbGroup.10=c", []string{"a", "b", "c"}, true, ""},
+		{"member spelling", "DbGroups.member.1=a&DbGroups.member.2=b", []string{"a", "b"}, true, ""},
+		{"plus decodes to space", "DbGroups.DbGroup.1=a+b", []string{"a b"}, true, ""},
+		{"percent-20 decodes to space", "DbGroups.DbGroup.1=a%20b", []string{"a b"}, true, ""},
+		{"index zero", "DbGroups.DbGroup.0=a", nil, true, "InvalidParameterValue"},
+		{"leading zero index", "DbGroups.DbGroup.01=a", nil, true, "InvalidParameterValue"},
+		{"non-numeric index", "DbGroups.DbGroup.x=a", nil, true, "InvalidParameterValue"},
+		{"unknown member", "DbGroups.Group.1=a", nil, true, "InvalidParameterValue"},
+		{"index twice via both spellings", "DbGroups.DbGroup.1=a&DbGroups.member.1=b", nil, true, "InvalidParameterValue"},
+		{"bare list with value", "DbGroups=a", nil, true, "InvalidParameterValue"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := ParseForm(tt.form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, present, err := List(v, "DbGroups", "DbGroup")
+			if tt.wantErrCode != "" {
+				e, ok := err.(*Error)
+				if !ok || e.Code != tt.wantErrCode {
+					t.Fatalf("err = %v, want code %s", err, tt.wantErrCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) || present != tt.present {
+				t.Fatalf("got %q present=%v, want %q present=%v", got, present, tt.want, tt.present)
+			}
+		})
+	}
+}
+
+func TestParseFormRefusesRepeatsAndBadEscapes(t *testing.T) {
+	if _, err := ParseForm("DbUser=a&DbUser=b"); err == nil {
+		t.Fatal("repeated key accepted")
+	}
+	if _, err := ParseForm("DbUser=%zz"); err == nil || err.(*Error).Code != "MalformedQueryString" {
+		t.Fatalf("bad escape: %v", err)
+	}
+}
+
+func TestEnvelopes(t *testing.T) {
+	var b bytes.Buffer
+	type res struct{ DbUser string }
+	if err := WriteResult(&b, "http://redshift.amazonaws.com/doc/2012-12-01/", "GetClusterCredentials", "req-1", res{"IAM:a<b"}); err != nil {
+		t.Fatal(err)
+	}
+	want := `<GetClusterCredentialsResponse xmlns="http://redshift.amazonaws.com/doc/2012-12-01/"><GetClusterCredentialsResult><DbUser>IAM:a&lt;b</DbUser></GetClusterCredentialsResult><ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata></GetClusterCredentialsResponse>`
+	if b.String() != want {
+		t.Fatalf("result envelope:\n got %s\nwant %s", b.String(), want)
+	}
+	b.Reset()
+	if err := WriteError(&b, "ns", "ClusterNotFound", "Cluster x not found.", "req-2", false); err != nil {
+		t.Fatal(err)
+	}
+	var e struct {
+		Type      string `xml:"Error>Type"`
+		Code      string `xml:"Error>Code"`
+		Message   string `xml:"Error>Message"`
+		RequestID string `xml:"RequestId"`
+	}
+	if err := xml.Unmarshal(b.Bytes(), &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Type != "Sender" || e.Code != "ClusterNotFound" || e.Message != "Cluster x not found." || e.RequestID != "req-2" {
+		t.Fatalf("error envelope: %+v from %s", e, b.String())
+	}
+}

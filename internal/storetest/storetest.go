@@ -1,0 +1,194 @@
+// Package storetest is the contract every shiftkey.Store adapter must meet.
+// Adapters run it from their own tests: storetest.Run(t, newStore).
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// Run runs the contract against stores made by newStore; each subtest gets
+// a fresh, empty store.
+func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
+	t.Run("Clusters", func(t *testing.T) { testClusters(t, newStore(t)) })
+	t.Run("Credentials", func(t *testing.T) { testCredentials(t, newStore(t)) })
+	t.Run("LoginSaltConcurrent", func(t *testing.T) { testLoginSaltConcurrent(t, newStore(t)) })
+	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore(t)) })
+}
+
+var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+func testClusters(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	if _, err := s.Cluster(ctx, "nope"); shiftkey.ErrorCode(err) != shiftkey.CodeClusterNotFound {
+		t.Fatalf("Cluster(nope) = %v, want ClusterNotFound", err)
+	}
+	for _, id := range []string{"b-cluster", "a-cluster"} {
+		c := &shiftkey.Cluster{Identifier: id, NamespaceID: "ns-" + id, NodeType: "dc2.large", DBName: "dev", MasterUsername: "awsuser",
+			Status: "available", Endpoint: shiftkey.Endpoint{Address: "127.0.0.1", Port: 5439},
+			Backend: shiftkey.Backend{Host: "/tmp/x", Port: 5432, AdminUser: "awsuser", Managed: true}, CreatedAt: t0}
+		if err := s.CreateCluster(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dup := &shiftkey.Cluster{Identifier: "a-cluster", CreatedAt: t0}
+	if err := s.CreateCluster(ctx, dup); shiftkey.ErrorCode(err) != shiftkey.CodeClusterAlreadyExists {
+		t.Fatalf("duplicate CreateCluster = %v, want ClusterAlreadyExists", err)
+	}
+	got, err := s.Cluster(ctx, "a-cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Backend.Host != "/tmp/x" || !got.Backend.Managed || got.Endpoint.Port != 5439 || !got.CreatedAt.Equal(t0) || got.NamespaceID != "ns-a-cluster" {
+		t.Fatalf("round trip lost fields: %+v", got)
+	}
+	if _, err := s.Cluster(ctx, "A-CLUSTER"); shiftkey.ErrorCode(err) != shiftkey.CodeClusterNotFound {
+		t.Fatalf("cluster identifiers are case-sensitive; got %v", err)
+	}
+	got.Endpoint.Port = 5440
+	if err := s.UpdateCluster(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := s.Cluster(ctx, "a-cluster")
+	if again.Endpoint.Port != 5440 {
+		t.Fatalf("update lost: port %d", again.Endpoint.Port)
+	}
+	all, err := s.Clusters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].Identifier != "a-cluster" || all[1].Identifier != "b-cluster" {
+		t.Fatalf("Clusters order: %v", all)
+	}
+}
+
+func testCredentials(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	if creds, _, ok, err := s.LiveCredentials(ctx, "c", "IAM:alice", t0); err != nil || ok || len(creds) != 0 {
+		t.Fatalf("unknown login: %v %v %v", creds, ok, err)
+	}
+	salt, err := s.LoginSalt(ctx, "c", "IAM:alice", shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.LoginSalt(ctx, "c", "IAM:alice", shiftkey.LoginSalt{Salt: []byte("salt-two-16bytes"), Iterations: 8192})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(salt.Salt, again.Salt) || again.Iterations != 4096 {
+		t.Fatalf("second LoginSalt replaced the first: %q/%d", again.Salt, again.Iterations)
+	}
+	mk := func(id string, expires time.Time, db string, groups []string) *shiftkey.Credential {
+		return &shiftkey.Credential{ID: id, Cluster: "c", LoginName: "IAM:alice", DBUser: "alice", DBName: db, DBGroups: groups,
+			StoredKey: []byte("stored-" + id), ServerKey: []byte("server-" + id), PrincipalARN: "arn:aws:iam::1:user/x",
+			RequestID: "req-" + id, CreatedAt: t0, ExpiresAt: expires}
+	}
+	for _, c := range []*shiftkey.Credential{
+		mk("one", t0.Add(15*time.Minute), "dev", []string{"g1", "g2"}),
+		mk("two", t0.Add(60*time.Minute), "", nil),
+		mk("old", t0.Add(-time.Second), "", nil),
+	} {
+		if err := s.CreateCredential(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	creds, gotSalt, ok, err := s.LiveCredentials(ctx, "c", "IAM:alice", t0)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if !bytes.Equal(gotSalt.Salt, salt.Salt) {
+		t.Fatalf("salt %q, want %q", gotSalt.Salt, salt.Salt)
+	}
+	if len(creds) != 2 {
+		t.Fatalf("live credentials: %d, want 2 (expired one excluded)", len(creds))
+	}
+	byID := map[string]*shiftkey.Credential{}
+	for _, c := range creds {
+		byID[c.ID] = c
+	}
+	one := byID["one"]
+	if one == nil || one.DBName != "dev" || fmt.Sprint(one.DBGroups) != "[g1 g2]" || string(one.StoredKey) != "stored-one" ||
+		string(one.ServerKey) != "server-one" || !one.ExpiresAt.Equal(t0.Add(15*time.Minute)) || one.DBUser != "alice" {
+		t.Fatalf("credential round trip: %+v", one)
+	}
+	if creds, _, _, _ := s.LiveCredentials(ctx, "c", "IAM:alice", t0.Add(30*time.Minute)); len(creds) != 1 || creds[0].ID != "two" {
+		t.Fatalf("after 30 min: %v", creds)
+	}
+	if creds, _, _, _ := s.LiveCredentials(ctx, "other", "IAM:alice", t0); len(creds) != 0 {
+		t.Fatalf("credentials leak across clusters: %v", creds)
+	}
+	n, err := s.DeleteExpiredCredentials(ctx, t0)
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredCredentials = %d, %v; want 1", n, err)
+	}
+}
+
+func testLoginSaltConcurrent(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	salts := make([][]byte, 8)
+	for i := range salts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := s.LoginSalt(ctx, "c", "IAMA:bob", shiftkey.LoginSalt{Salt: []byte(fmt.Sprintf("salt-%02d-16bytes", i)), Iterations: 4096})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			salts[i] = got.Salt
+		}()
+	}
+	wg.Wait()
+	for i := range salts {
+		if !bytes.Equal(salts[i], salts[0]) {
+			t.Fatalf("concurrent issuers got different salts: %q vs %q", salts[i], salts[0])
+		}
+	}
+}
+
+func testIdentities(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	if _, err := s.User(ctx, "bob"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("User(bob) = %v, want NoSuchEntity", err)
+	}
+	u := &shiftkey.User{Name: "bob", ID: "AIDAEXAMPLE000000001", Path: "/", ARN: "arn:aws:iam::1:user/bob", CreatedAt: t0}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, u); shiftkey.ErrorCode(err) != shiftkey.CodeEntityAlreadyExists {
+		t.Fatalf("duplicate user = %v", err)
+	}
+	if err := s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIAX", Secret: "s", UserName: "nobody", Status: "Active", CreatedAt: t0}); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("key for missing user = %v", err)
+	}
+	if err := s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIA1", Secret: "secret1", UserName: "bob", Status: "Active", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := s.AccessKey(ctx, "AKIA1")
+	if err != nil || k.Secret != "secret1" || k.UserName != "bob" || k.Status != "Active" {
+		t.Fatalf("AccessKey = %+v, %v", k, err)
+	}
+	if _, err := s.AccessKey(ctx, "AKIA2"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("unknown key = %v", err)
+	}
+	if keys, err := s.AccessKeys(ctx, "bob"); err != nil || len(keys) != 1 {
+		t.Fatalf("AccessKeys = %v, %v", keys, err)
+	}
+	if err := s.PutUserPolicy(ctx, "bob", shiftkey.PolicyDocument{Name: "p", Document: `{"v":1}`}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutUserPolicy(ctx, "bob", shiftkey.PolicyDocument{Name: "p", Document: `{"v":2}`}); err != nil {
+		t.Fatal(err)
+	}
+	pols, err := s.UserPolicies(ctx, "bob")
+	if err != nil || len(pols) != 1 || pols[0].Document != `{"v":2}` {
+		t.Fatalf("UserPolicies = %v, %v", pols, err)
+	}
+}

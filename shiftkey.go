@@ -1,0 +1,220 @@
+// Package shiftkey holds the domain of shiftkey: clusters, issued database
+// credentials, IAM identities and the error contract shared by the API and
+// the gateway. Adapters (sqlite, http, pgwire, …) depend on this package;
+// it depends on none of them.
+package shiftkey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// DefaultAccountID is the AWS account every identity and resource belongs to
+// unless configured otherwise.
+const DefaultAccountID = "000000000000"
+
+// Error is an error whose Code and Message are safe to send to a client.
+// Codes are AWS error codes; the HTTP layer maps them to a status.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err if it is (or wraps) an *Error, else "".
+func ErrorCode(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Code
+	}
+	return ""
+}
+
+// AWS error codes used across services.
+const (
+	CodeAccessDenied                = "AccessDenied"
+	CodeClusterNotFound             = "ClusterNotFound"
+	CodeClusterAlreadyExists        = "ClusterAlreadyExists"
+	CodeInvalidParameterValue       = "InvalidParameterValue"
+	CodeInvalidParameterCombination = "InvalidParameterCombination"
+	CodeMissingParameter            = "MissingParameter"
+	CodeMissingAction               = "MissingAction"
+	CodeInvalidAction               = "InvalidAction"
+	CodeMalformedQueryString        = "MalformedQueryString"
+	CodeInvalidClientTokenID        = "InvalidClientTokenId"
+	CodeSignatureDoesNotMatch       = "SignatureDoesNotMatch"
+	CodeIncompleteSignature         = "IncompleteSignature"
+	CodeMissingAuthenticationToken  = "MissingAuthenticationToken"
+	CodeRequestExpired              = "RequestExpired"
+	CodeInternalFailure             = "InternalFailure"
+	CodeServiceUnavailable          = "ServiceUnavailable"
+	CodeUnsupportedOperation        = "UnsupportedOperation"
+	CodeNoSuchEntity                = "NoSuchEntity"
+	CodeEntityAlreadyExists         = "EntityAlreadyExists"
+)
+
+// Cluster is a provisioned Redshift cluster as shiftkey presents it: an AWS
+// resource backed by one PostgreSQL server and reached through one gateway
+// endpoint.
+type Cluster struct {
+	Identifier     string
+	NamespaceID    string // UUID, used in the namespace ARN
+	NodeType       string
+	DBName         string // default database
+	MasterUsername string
+	Status         string // "available", "creating", "deleting", …
+	Endpoint       Endpoint
+	Backend        Backend
+	CreatedAt      time.Time
+}
+
+// Endpoint is where clients connect: the gateway listener of a cluster.
+type Endpoint struct {
+	Address string
+	Port    int
+}
+
+// Backend says how the gateway reaches the PostgreSQL server behind a cluster.
+type Backend struct {
+	Host      string // host name or unix socket directory
+	Port      int
+	AdminUser string // role used for provisioning (CREATE ROLE, GRANT); never used for client sessions
+	Managed   bool   // the server is run by shiftkey itself (dev mode)
+}
+
+// Credential is one issued temporary database credential. Only the SCRAM
+// keys of its password are kept; the password itself is returned once and
+// never stored.
+type Credential struct {
+	ID           string
+	Cluster      string
+	LoginName    string   // what the client logs in as, e.g. "IAMA:alice"
+	DBUser       string   // backend role the session runs as, e.g. "alice"
+	DBName       string   // "" means any database
+	DBGroups     []string // groups joined for the session
+	AutoCreate   bool
+	StoredKey    []byte // SCRAM-SHA-256 StoredKey
+	ServerKey    []byte // SCRAM-SHA-256 ServerKey
+	PrincipalARN string // the IAM principal that asked for it
+	RequestID    string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+}
+
+// LoginSalt is the SCRAM salt and iteration count shared by every credential
+// of one login name on one cluster. SCRAM's server-first message carries one
+// salt before the server knows which password the client holds, so all live
+// credentials of a login must be derived with the same one.
+type LoginSalt struct {
+	Salt       []byte
+	Iterations int
+}
+
+// User is an IAM user.
+type User struct {
+	Name      string
+	ID        string // unique id, "AIDA…"
+	Path      string
+	ARN       string
+	CreatedAt time.Time
+}
+
+// AccessKey is an IAM access key pair. The secret is needed in the clear to
+// verify SigV4 signatures.
+type AccessKey struct {
+	ID        string // "AKIA…"
+	Secret    string
+	UserName  string
+	Status    string // "Active" or "Inactive"
+	CreatedAt time.Time
+}
+
+// PolicyDocument is a named policy attached to an identity, kept as JSON.
+type PolicyDocument struct {
+	Name     string
+	Document string
+}
+
+// Principal is an authenticated caller.
+type Principal struct {
+	ARN       string
+	Account   string
+	Type      string // "User"
+	UserName  string
+	UserID    string
+	AccessKey string
+}
+
+// ClusterStore keeps clusters.
+type ClusterStore interface {
+	CreateCluster(ctx context.Context, c *Cluster) error
+	UpdateCluster(ctx context.Context, c *Cluster) error
+	Cluster(ctx context.Context, id string) (*Cluster, error) // CodeClusterNotFound when absent
+	Clusters(ctx context.Context) ([]*Cluster, error)         // ordered by identifier
+}
+
+// CredentialStore keeps issued credentials.
+type CredentialStore interface {
+	// LoginSalt returns the salt of (cluster, login), creating it from
+	// fresh when there is none yet.
+	LoginSalt(ctx context.Context, cluster, login string, fresh LoginSalt) (LoginSalt, error)
+	// CreateCredential commits c durably before returning.
+	CreateCredential(ctx context.Context, c *Credential) error
+	// LiveCredentials returns the credentials of (cluster, login) that
+	// have not expired at now, and the login's salt (ok false when the
+	// login has none).
+	LiveCredentials(ctx context.Context, cluster, login string, now time.Time) (creds []*Credential, salt LoginSalt, ok bool, err error)
+	// DeleteExpiredCredentials removes credentials that expired before t.
+	DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, error)
+}
+
+// IdentityStore keeps IAM identities.
+type IdentityStore interface {
+	CreateUser(ctx context.Context, u *User) error        // CodeEntityAlreadyExists
+	User(ctx context.Context, name string) (*User, error) // CodeNoSuchEntity
+	CreateAccessKey(ctx context.Context, k *AccessKey) error
+	AccessKey(ctx context.Context, id string) (*AccessKey, error) // CodeNoSuchEntity
+	AccessKeys(ctx context.Context, userName string) ([]*AccessKey, error)
+	PutUserPolicy(ctx context.Context, userName string, p PolicyDocument) error
+	UserPolicies(ctx context.Context, userName string) ([]PolicyDocument, error)
+}
+
+// Store is everything shiftkey persists.
+type Store interface {
+	ClusterStore
+	CredentialStore
+	IdentityStore
+	Close() error
+}
+
+// Caller is an authenticated API call: who made it, where and how.
+type Caller struct {
+	Principal       *Principal
+	Region          string // from the SigV4 credential scope
+	SourceIP        string
+	SecureTransport bool
+	RequestID       string
+	Time            time.Time
+}
+
+// AuthzRequest is one permission check: an action on a resource with the
+// request-specific condition keys.
+type AuthzRequest struct {
+	Action   string
+	Resource string
+	Context  map[string][]string
+}
+
+// Authorizer decides whether a caller may perform every one of reqs. A
+// denial is an *Error with CodeAccessDenied whose message names the caller,
+// the action and the resource, as AWS's does.
+type Authorizer interface {
+	Authorize(ctx context.Context, caller *Caller, reqs ...AuthzRequest) error
+}

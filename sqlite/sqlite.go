@@ -1,0 +1,367 @@
+// Package sqlite implements shiftkey.Store on an embedded SQLite database
+// (modernc.org/sqlite, pure Go), the default store of a single instance.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a shiftkey.Store backed by one SQLite file.
+type DB struct {
+	db *sql.DB
+}
+
+var _ shiftkey.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database at path and applies pending
+// migrations. Writes use synchronous=FULL so that a committed credential
+// survives a power loss: the API returns a password only after its verifier
+// is on disk.
+func Open(ctx context.Context, path string) (*DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	d := &DB{db: db}
+	if err := d.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+func (d *DB) migrate(ctx context.Context) error {
+	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
+		return err
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := d.migrateOne(ctx, name); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (d *DB) migrateOne(ctx context.Context, name string) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	buf, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(buf)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, name); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	}
+	return false
+}
+
+func millis(t time.Time) int64 { return t.UnixMilli() }
+func fromMillis(ms int64) time.Time {
+	return time.UnixMilli(ms).UTC()
+}
+
+// Clusters.
+
+const clusterColumns = `identifier, namespace_id, node_type, db_name, master_username, status,
+	endpoint_address, endpoint_port, backend_host, backend_port, backend_admin_user, backend_managed, created_at`
+
+func clusterArgs(c *shiftkey.Cluster) []any {
+	return []any{c.Identifier, c.NamespaceID, c.NodeType, c.DBName, c.MasterUsername, c.Status,
+		c.Endpoint.Address, c.Endpoint.Port, c.Backend.Host, c.Backend.Port, c.Backend.AdminUser, c.Backend.Managed, millis(c.CreatedAt)}
+}
+
+func scanCluster(row interface{ Scan(...any) error }) (*shiftkey.Cluster, error) {
+	var c shiftkey.Cluster
+	var created int64
+	err := row.Scan(&c.Identifier, &c.NamespaceID, &c.NodeType, &c.DBName, &c.MasterUsername, &c.Status,
+		&c.Endpoint.Address, &c.Endpoint.Port, &c.Backend.Host, &c.Backend.Port, &c.Backend.AdminUser, &c.Backend.Managed, &created)
+	if err != nil {
+		return nil, err
+	}
+	c.CreatedAt = fromMillis(created)
+	return &c, nil
+}
+
+// CreateCluster stores a new cluster.
+func (d *DB) CreateCluster(ctx context.Context, c *shiftkey.Cluster) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO clusters (`+clusterColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`, clusterArgs(c)...)
+	if isUniqueViolation(err) {
+		return shiftkey.Errorf(shiftkey.CodeClusterAlreadyExists, "Cluster already exists")
+	}
+	return err
+}
+
+// UpdateCluster replaces the stored fields of an existing cluster.
+func (d *DB) UpdateCluster(ctx context.Context, c *shiftkey.Cluster) error {
+	args := append(clusterArgs(c)[1:], c.Identifier)
+	res, err := d.db.ExecContext(ctx, `UPDATE clusters SET namespace_id=?, node_type=?, db_name=?, master_username=?, status=?,
+		endpoint_address=?, endpoint_port=?, backend_host=?, backend_port=?, backend_admin_user=?, backend_managed=?, created_at=?
+		WHERE identifier=?`, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return clusterNotFound(c.Identifier)
+	}
+	return nil
+}
+
+func clusterNotFound(id string) error {
+	return shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster %s not found.", id)
+}
+
+// Cluster returns the cluster with identifier id (case-sensitive).
+func (d *DB) Cluster(ctx context.Context, id string) (*shiftkey.Cluster, error) {
+	c, err := scanCluster(d.db.QueryRowContext(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE identifier = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, clusterNotFound(id)
+	}
+	return c, err
+}
+
+// Clusters returns every cluster ordered by identifier.
+func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+clusterColumns+` FROM clusters ORDER BY identifier`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*shiftkey.Cluster
+	for rows.Next() {
+		c, err := scanCluster(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Credentials.
+
+// LoginSalt returns the salt of (cluster, login), storing fresh if none exists.
+func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
+	// INSERT OR IGNORE then SELECT keeps concurrent issuers on one salt.
+	if _, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO login_salts (cluster, login_name, salt, iterations) VALUES (?,?,?,?)`,
+		cluster, login, fresh.Salt, fresh.Iterations); err != nil {
+		return shiftkey.LoginSalt{}, err
+	}
+	var s shiftkey.LoginSalt
+	err := d.db.QueryRowContext(ctx, `SELECT salt, iterations FROM login_salts WHERE cluster = ? AND login_name = ?`, cluster, login).
+		Scan(&s.Salt, &s.Iterations)
+	return s, err
+}
+
+// CreateCredential stores c; the commit is durable when it returns.
+func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
+	groups, err := json.Marshal(nonNil(c.DBGroups))
+	if err != nil {
+		return err
+	}
+	_, err = d.db.ExecContext(ctx, `INSERT INTO credentials (id, cluster, login_name, db_user, db_name, db_groups, auto_create,
+		stored_key, server_key, principal_arn, request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, string(groups), c.AutoCreate,
+		c.StoredKey, c.ServerKey, c.PrincipalARN, c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt))
+	return err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// LiveCredentials returns the unexpired credentials of (cluster, login) and its salt.
+func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, shiftkey.LoginSalt, bool, error) {
+	var salt shiftkey.LoginSalt
+	err := d.db.QueryRowContext(ctx, `SELECT salt, iterations FROM login_salts WHERE cluster = ? AND login_name = ?`, cluster, login).
+		Scan(&salt.Salt, &salt.Iterations)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, salt, false, nil
+	}
+	if err != nil {
+		return nil, salt, false, err
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT id, db_user, db_name, db_groups, auto_create, stored_key, server_key,
+		principal_arn, request_id, created_at, expires_at
+		FROM credentials WHERE cluster = ? AND login_name = ? AND expires_at > ? ORDER BY created_at`, cluster, login, millis(now))
+	if err != nil {
+		return nil, salt, true, err
+	}
+	defer rows.Close()
+	var out []*shiftkey.Credential
+	for rows.Next() {
+		c := &shiftkey.Credential{Cluster: cluster, LoginName: login}
+		var groups string
+		var created, expires int64
+		if err := rows.Scan(&c.ID, &c.DBUser, &c.DBName, &groups, &c.AutoCreate, &c.StoredKey, &c.ServerKey,
+			&c.PrincipalARN, &c.RequestID, &created, &expires); err != nil {
+			return nil, salt, true, err
+		}
+		if err := json.Unmarshal([]byte(groups), &c.DBGroups); err != nil {
+			return nil, salt, true, fmt.Errorf("credential %s groups: %w", c.ID, err)
+		}
+		c.CreatedAt, c.ExpiresAt = fromMillis(created), fromMillis(expires)
+		out = append(out, c)
+	}
+	return out, salt, true, rows.Err()
+}
+
+// DeleteExpiredCredentials removes credentials that expired before t.
+func (d *DB) DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, error) {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM credentials WHERE expires_at <= ?`, millis(t))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// Identities.
+
+// CreateUser stores a new IAM user.
+func (d *DB) CreateUser(ctx context.Context, u *shiftkey.User) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO users (name, id, path, arn, created_at) VALUES (?,?,?,?,?)`,
+		u.Name, u.ID, u.Path, u.ARN, millis(u.CreatedAt))
+	if isUniqueViolation(err) {
+		return shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "User with name %s already exists.", u.Name)
+	}
+	return err
+}
+
+// User returns the IAM user called name. IAM user names are case-insensitive
+// for uniqueness but stored as given.
+func (d *DB) User(ctx context.Context, name string) (*shiftkey.User, error) {
+	var u shiftkey.User
+	var created int64
+	err := d.db.QueryRowContext(ctx, `SELECT name, id, path, arn, created_at FROM users WHERE name = ?`, name).
+		Scan(&u.Name, &u.ID, &u.Path, &u.ARN, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The user with name %s cannot be found.", name)
+	}
+	u.CreatedAt = fromMillis(created)
+	return &u, err
+}
+
+// CreateAccessKey stores a new access key for an existing user.
+func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO access_keys (id, secret, user_name, status, created_at) VALUES (?,?,?,?,?)`,
+		k.ID, k.Secret, k.UserName, k.Status, millis(k.CreatedAt))
+	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+		return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The user with name %s cannot be found.", k.UserName)
+	}
+	return err
+}
+
+// AccessKey returns the access key with the given id.
+func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, error) {
+	var k shiftkey.AccessKey
+	var created int64
+	err := d.db.QueryRowContext(ctx, `SELECT id, secret, user_name, status, created_at FROM access_keys WHERE id = ?`, id).
+		Scan(&k.ID, &k.Secret, &k.UserName, &k.Status, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
+	}
+	k.CreatedAt = fromMillis(created)
+	return &k, err
+}
+
+// AccessKeys returns the access keys of a user, oldest first.
+func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.AccessKey, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, secret, user_name, status, created_at FROM access_keys WHERE user_name = ? ORDER BY created_at, id`, userName)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*shiftkey.AccessKey
+	for rows.Next() {
+		var k shiftkey.AccessKey
+		var created int64
+		if err := rows.Scan(&k.ID, &k.Secret, &k.UserName, &k.Status, &created); err != nil {
+			return nil, err
+		}
+		k.CreatedAt = fromMillis(created)
+		out = append(out, &k)
+	}
+	return out, rows.Err()
+}
+
+// PutUserPolicy creates or replaces an inline policy of a user.
+func (d *DB) PutUserPolicy(ctx context.Context, userName string, p shiftkey.PolicyDocument) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO user_policies (user_name, name, document) VALUES (?,?,?)
+		ON CONFLICT (user_name, name) DO UPDATE SET document = excluded.document`, userName, p.Name, p.Document)
+	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+		return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The user with name %s cannot be found.", userName)
+	}
+	return err
+}
+
+// UserPolicies returns the inline policies of a user ordered by name.
+func (d *DB) UserPolicies(ctx context.Context, userName string) ([]shiftkey.PolicyDocument, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT name, document FROM user_policies WHERE user_name = ? ORDER BY name`, userName)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []shiftkey.PolicyDocument
+	for rows.Next() {
+		var p shiftkey.PolicyDocument
+		if err := rows.Scan(&p.Name, &p.Document); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
