@@ -1,0 +1,148 @@
+// Package pgtest starts throwaway PostgreSQL servers for tests.
+//
+// Use Main from TestMain to share one server per test binary, then
+// NewDatabase for a fresh database per test. Without the PostgreSQL
+// binaries tests are skipped locally and fail when CI=true.
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey/pgserver"
+)
+
+var (
+	shared     *pgserver.Server
+	sharedErr  error
+	dbCounter  atomic.Int64
+	inCI       = os.Getenv("CI") == "true"
+	startLimit = 2 * time.Minute
+)
+
+// tempDir makes a directory the postgres OS user can traverse when running
+// as root (MkdirTemp creates 0700).
+func tempDir() (string, error) {
+	d, err := os.MkdirTemp("", "pgtest-")
+	if err != nil {
+		return "", err
+	}
+	return d, os.Chmod(d, 0o755)
+}
+
+func startIn(dir string) (*pgserver.Server, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), startLimit)
+	defer cancel()
+	return pgserver.Start(ctx, pgserver.Config{DataDir: dir + "/data", SocketDir: dir + "/run"})
+}
+
+// Main starts the shared server, runs the tests and stops it.
+func Main(m *testing.M) {
+	if _, err := pgserver.FindBinDir(); err != nil {
+		if inCI {
+			fmt.Fprintln(os.Stderr, "FAIL:", err)
+			os.Exit(1)
+		}
+		sharedErr = err
+		os.Exit(m.Run())
+	}
+	dir, err := tempDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		os.Exit(1)
+	}
+	shared, err = startIn(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		fmt.Fprintln(os.Stderr, "FAIL: start PostgreSQL:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	shared.Stop(context.Background())
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func unavailable(tb testing.TB, err error) {
+	tb.Helper()
+	if inCI {
+		tb.Fatal(err)
+	}
+	tb.Skip(err)
+}
+
+// Server returns the shared server.
+func Server(tb testing.TB) *pgserver.Server {
+	tb.Helper()
+	if shared == nil {
+		if sharedErr == nil {
+			sharedErr = fmt.Errorf("pgtest.Main was not called from TestMain")
+		}
+		unavailable(tb, sharedErr)
+	}
+	return shared
+}
+
+// NewDatabase creates a fresh database on the shared server, dropped at cleanup.
+func NewDatabase(tb testing.TB) string {
+	tb.Helper()
+	s := Server(tb)
+	name := fmt.Sprintf("t%d_%s", dbCounter.Add(1), strings.ToLower(sanitize(tb.Name())))
+	if len(name) > 60 {
+		name = name[:60]
+	}
+	ctx := context.Background()
+	if err := s.CreateDatabase(ctx, name); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, s.ConnString(s.Superuser(), "postgres"))
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			tb.Error(err)
+		}
+	})
+	return name
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// Start starts a dedicated server for one test, stopped at cleanup.
+func Start(tb testing.TB) *pgserver.Server {
+	tb.Helper()
+	if _, err := pgserver.FindBinDir(); err != nil {
+		unavailable(tb, err)
+	}
+	dir, err := tempDir()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := startIn(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		s.Stop(context.Background())
+		os.RemoveAll(dir)
+	})
+	return s
+}

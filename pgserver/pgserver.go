@@ -1,0 +1,383 @@
+// Package pgserver runs a local PostgreSQL server from the installed
+// binaries: for `shiftkey dev` and for tests.
+//
+// The server listens only on a unix socket in a private (0700) directory,
+// with "trust" for local connections: only the OS user that runs it (and
+// root) can reach the socket. When started as root, PostgreSQL runs as the
+// postgres OS user, which owns the data and socket directories.
+package pgserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrNotInstalled says the server binaries are missing and how to get them.
+var ErrNotInstalled = errors.New("PostgreSQL server binaries (initdb, pg_ctl) not found; install them with: sudo apt-get update && sudo apt-get install -y postgresql (or set SHIFTKEY_PG_BINDIR)")
+
+// libGlob is where Debian installs the server binaries, off PATH.
+var libGlob = "/usr/lib/postgresql/*/bin"
+
+// FindBinDir finds a directory holding initdb, pg_ctl and postgres:
+// $SHIFTKEY_PG_BINDIR, then PATH, then the newest /usr/lib/postgresql/N/bin.
+func FindBinDir() (string, error) {
+	if d := os.Getenv("SHIFTKEY_PG_BINDIR"); d != "" {
+		if hasBinaries(d) {
+			return d, nil
+		}
+		return "", fmt.Errorf("SHIFTKEY_PG_BINDIR=%s: %w", d, ErrNotInstalled)
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if d := filepath.Dir(resolve(p)); hasBinaries(d) {
+			return d, nil
+		}
+	}
+	dirs, _ := filepath.Glob(libGlob)
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, d := range dirs {
+		if hasBinaries(d) {
+			return d, nil
+		}
+	}
+	return "", ErrNotInstalled
+}
+
+func resolve(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
+}
+
+func version(binDir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return n
+}
+
+func hasBinaries(dir string) bool {
+	for _, b := range []string{"initdb", "pg_ctl", "postgres"} {
+		if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Config describes a server.
+type Config struct {
+	BinDir    string // "" → FindBinDir
+	DataDir   string // PGDATA; initialized when it has no PG_VERSION
+	SocketDir string // "" → DataDir/run, or a short dir under /tmp when that path is too long
+	Port      int    // names the socket file; default 5432 (TCP is off)
+	Superuser string // default "postgres"
+	Fsync     bool   // false for tests
+	Settings  map[string]string
+	Logger    *slog.Logger
+}
+
+// Server is a running PostgreSQL server.
+type Server struct {
+	cfg     Config
+	asUser  *user.User // non-nil when running through runuser as postgres
+	logFile string
+
+	mu      sync.Mutex
+	stopped bool
+}
+
+// Start initializes the data directory when needed and starts the server.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.BinDir == "" {
+		d, err := FindBinDir()
+		if err != nil {
+			return nil, err
+		}
+		cfg.BinDir = d
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 5432
+	}
+	if cfg.Superuser == "" {
+		cfg.Superuser = "postgres"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DataDir = dataDir
+	s := &Server{cfg: cfg}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("running as root, PostgreSQL must run as the postgres OS user, which does not exist: %w", err)
+		}
+		s.asUser = u
+	}
+	if cfg.SocketDir == "" {
+		cfg.SocketDir = filepath.Join(dataDir, "..", filepath.Base(dataDir)+".run")
+		// sun_path holds 107 bytes; "/.s.PGSQL.NNNNN" takes 15.
+		if len(filepath.Clean(cfg.SocketDir)) > 90 {
+			d, err := os.MkdirTemp("", "skpg-")
+			if err != nil {
+				return nil, err
+			}
+			cfg.SocketDir = d
+		}
+		s.cfg.SocketDir = filepath.Clean(cfg.SocketDir)
+	}
+	if err := s.prepareDirs(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if err := s.initdb(ctx); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	if err := s.writeConfig(); err != nil {
+		return nil, err
+	}
+	if err := s.start(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// owned creates dir (and missing parents) owned by the server's OS user.
+func (s *Server) owned(dir string, mode os.FileMode) error {
+	if err := os.MkdirAll(dir, mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		return err
+	}
+	if s.asUser != nil {
+		uid, _ := strconv.Atoi(s.asUser.Uid)
+		gid, _ := strconv.Atoi(s.asUser.Gid)
+		return os.Chown(dir, uid, gid)
+	}
+	return nil
+}
+
+func (s *Server) prepareDirs() error {
+	if err := s.owned(s.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if err := s.owned(s.cfg.SocketDir, 0o700); err != nil {
+		return fmt.Errorf("socket dir: %w", err)
+	}
+	s.logFile = filepath.Join(s.cfg.DataDir, "postgresql.log")
+	if s.asUser != nil {
+		// Every parent must be traversable by postgres; we only report the
+		// one that is not, changing directories we did not create is not
+		// ours to do.
+		for _, d := range []string{s.cfg.DataDir, s.cfg.SocketDir} {
+			if out, err := exec.Command("runuser", "-u", "postgres", "--", "test", "-x", d).CombinedOutput(); err != nil {
+				return fmt.Errorf("the postgres OS user cannot reach %s (a parent directory is closed to it; choose a data dir under /var/lib or /tmp): %v %s", d, err, out)
+			}
+		}
+	}
+	return nil
+}
+
+// command runs a PostgreSQL binary as the server's OS user.
+func (s *Server) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	bin := filepath.Join(s.cfg.BinDir, name)
+	var cmd *exec.Cmd
+	if s.asUser != nil {
+		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", bin}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, bin, args...)
+	}
+	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "PGTZ=UTC")
+	cmd.Dir = "/"
+	return cmd
+}
+
+func tail(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (s *Server) initdb(ctx context.Context) error {
+	out, err := s.command(ctx, "initdb", "-D", s.cfg.DataDir, "-U", s.cfg.Superuser, "-E", "UTF8", "--locale=C.UTF-8",
+		"--auth-local=trust", "--auth-host=reject", "--no-instructions").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("initdb: %w\n%s", err, tail(out))
+	}
+	s.cfg.Logger.Info("postgres initialized", "data_dir", s.cfg.DataDir)
+	return nil
+}
+
+func (s *Server) writeConfig() error {
+	settings := map[string]string{
+		"listen_addresses":        "''",
+		"unix_socket_directories": quoteConf(s.cfg.SocketDir),
+		"unix_socket_permissions": "0700",
+		"port":                    strconv.Itoa(s.cfg.Port),
+		"max_connections":         "200",
+		"logging_collector":       "off",
+		"timezone":                "'UTC'",
+	}
+	if !s.cfg.Fsync {
+		settings["fsync"] = "off"
+		settings["synchronous_commit"] = "off"
+		settings["full_page_writes"] = "off"
+	}
+	for k, v := range s.cfg.Settings {
+		settings[k] = v
+	}
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b bytes.Buffer
+	b.WriteString("# Written by shiftkey at every start; edits are overwritten.\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s = %s\n", k, settings[k])
+	}
+	if err := s.writeOwned(filepath.Join(s.cfg.DataDir, "shiftkey.conf"), b.Bytes()); err != nil {
+		return err
+	}
+	conf := filepath.Join(s.cfg.DataDir, "postgresql.conf")
+	cur, err := os.ReadFile(conf)
+	if err != nil {
+		return err
+	}
+	if !bytes.Contains(cur, []byte("include_if_exists = 'shiftkey.conf'")) {
+		cur = append(cur, []byte("\ninclude_if_exists = 'shiftkey.conf'\n")...)
+		if err := s.writeOwned(conf, cur); err != nil {
+			return err
+		}
+	}
+	hba := "# Written by shiftkey: only the private unix socket, trusted.\nlocal all all trust\n"
+	return s.writeOwned(filepath.Join(s.cfg.DataDir, "pg_hba.conf"), []byte(hba))
+}
+
+func quoteConf(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
+
+func (s *Server) writeOwned(path string, data []byte) error {
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return err
+	}
+	if s.asUser != nil {
+		uid, _ := strconv.Atoi(s.asUser.Uid)
+		gid, _ := strconv.Atoi(s.asUser.Gid)
+		return os.Chown(path, uid, gid)
+	}
+	return nil
+}
+
+func (s *Server) start(ctx context.Context) error {
+	// A server left running by a killed parent still holds the data dir:
+	// stop it so we start with our configuration.
+	if out, err := s.command(ctx, "pg_ctl", "status", "-D", s.cfg.DataDir).CombinedOutput(); err == nil {
+		s.cfg.Logger.Warn("stopping a PostgreSQL server left running on the data dir", "status", strings.TrimSpace(string(out)))
+		s.command(ctx, "pg_ctl", "stop", "-D", s.cfg.DataDir, "-m", "fast", "-w").Run()
+	}
+	if s.asUser != nil {
+		if f, err := os.OpenFile(s.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+			f.Close()
+			uid, _ := strconv.Atoi(s.asUser.Uid)
+			gid, _ := strconv.Atoi(s.asUser.Gid)
+			os.Chown(s.logFile, uid, gid)
+		}
+	}
+	out, err := s.command(ctx, "pg_ctl", "start", "-D", s.cfg.DataDir, "-l", s.logFile, "-w", "-t", "60", "-s").CombinedOutput()
+	if err != nil {
+		logTail, _ := os.ReadFile(s.logFile)
+		return fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, tail(out), tail(logTail))
+	}
+	// pg_ctl -w waits for the postmaster; make sure a session works too.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := pgx.Connect(ctx, s.ConnString(s.cfg.Superuser, "postgres"))
+		if err == nil {
+			conn.Close(ctx)
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("postgres does not accept connections: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.cfg.Logger.Info("postgres started", "data_dir", s.cfg.DataDir, "socket_dir", s.cfg.SocketDir)
+	return nil
+}
+
+// Stop stops the server (fast shutdown). It is idempotent.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil
+	}
+	s.stopped = true
+	out, err := s.command(ctx, "pg_ctl", "stop", "-D", s.cfg.DataDir, "-m", "fast", "-w", "-t", "60", "-s").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl stop: %w: %s", err, tail(out))
+	}
+	s.cfg.Logger.Info("postgres stopped", "data_dir", s.cfg.DataDir)
+	return nil
+}
+
+// SocketDir is the directory of the server's unix socket.
+func (s *Server) SocketDir() string { return s.cfg.SocketDir }
+
+// Port is the server's port number (it names the socket file).
+func (s *Server) Port() int { return s.cfg.Port }
+
+// Superuser is the bootstrap superuser.
+func (s *Server) Superuser() string { return s.cfg.Superuser }
+
+// DataDir is the server's data directory.
+func (s *Server) DataDir() string { return s.cfg.DataDir }
+
+// ConnString is a libpq keyword/value string for pgx.
+func (s *Server) ConnString(user, database string) string {
+	q := func(v string) string { return "'" + strings.ReplaceAll(strings.ReplaceAll(v, `\`, `\\`), "'", `\'`) + "'" }
+	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", q(s.cfg.SocketDir), s.cfg.Port, q(user), q(database))
+}
+
+// CreateDatabase creates database name unless it exists.
+func (s *Server) CreateDatabase(ctx context.Context, name string) error {
+	conn, err := pgx.Connect(ctx, s.ConnString(s.cfg.Superuser, "postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}

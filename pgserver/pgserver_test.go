@@ -1,0 +1,125 @@
+package pgserver_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey/internal/pgtest"
+	"github.com/shiftkey/shiftkey/pgserver"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestSharedServer(t *testing.T) {
+	s := pgtest.Server(t)
+	db := pgtest.NewDatabase(t)
+	conn, err := pgx.Connect(context.Background(), s.ConnString(s.Superuser(), db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var user, gotDB string
+	if err := conn.QueryRow(context.Background(), "SELECT current_user, current_database()").Scan(&user, &gotDB); err != nil {
+		t.Fatal(err)
+	}
+	if user != s.Superuser() || gotDB != db {
+		t.Fatalf("current_user=%s db=%s", user, gotDB)
+	}
+	var listen string
+	conn.QueryRow(context.Background(), "SHOW listen_addresses").Scan(&listen)
+	if listen != "" {
+		t.Fatalf("listen_addresses = %q, want no TCP", listen)
+	}
+	fi, err := os.Stat(s.SocketDir())
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("socket dir mode %v, want 0700", fi.Mode().Perm())
+	}
+}
+
+// Stop then Start on the same data dir keeps what was written.
+func TestRestartKeepsData(t *testing.T) {
+	s := pgtest.Start(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.ConnString(s.Superuser(), "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	s2, err := pgserver.Start(ctx, pgserver.Config{DataDir: s.DataDir(), SocketDir: s.SocketDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Stop(ctx)
+	conn, err = pgx.Connect(ctx, s2.ConnString(s2.Superuser(), "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var v int
+	if err := conn.QueryRow(ctx, "SELECT v FROM kept").Scan(&v); err != nil || v != 42 {
+		t.Fatalf("after restart: %d %v", v, err)
+	}
+}
+
+func TestFindBinDir(t *testing.T) {
+	t.Setenv("SHIFTKEY_PG_BINDIR", "/nonexistent")
+	_, err := pgserver.FindBinDir()
+	if !errors.Is(err, pgserver.ErrNotInstalled) || !strings.Contains(err.Error(), "apt-get install -y postgresql") {
+		t.Fatalf("bogus SHIFTKEY_PG_BINDIR: %v", err)
+	}
+	t.Setenv("SHIFTKEY_PG_BINDIR", "")
+	d, err := pgserver.FindBinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SHIFTKEY_PG_BINDIR", d)
+	if got, err := pgserver.FindBinDir(); err != nil || got != d {
+		t.Fatalf("SHIFTKEY_PG_BINDIR=%s: %s %v", d, got, err)
+	}
+}
+
+// A long data dir path still gets a socket path within the unix limit.
+func TestLongDataDir(t *testing.T) {
+	pgtest.Server(t) // skip/fail like the others without binaries
+	base, err := os.MkdirTemp("", "pgserver-long-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	os.Chmod(base, 0o755)
+	long := base + "/" + strings.Repeat("d", 60) + "/" + strings.Repeat("e", 60)
+	if err := os.MkdirAll(long, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(base+"/"+strings.Repeat("d", 60), 0o755)
+	ctx := context.Background()
+	s, err := pgserver.Start(ctx, pgserver.Config{DataDir: long + "/data"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		s.Stop(ctx)
+		os.RemoveAll(s.SocketDir())
+	}()
+	if len(s.SocketDir()) > 90 {
+		t.Fatalf("socket dir %d bytes long", len(s.SocketDir()))
+	}
+	conn, err := pgx.Connect(ctx, s.ConnString(s.Superuser(), "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+}
