@@ -357,7 +357,9 @@ func (s *Server) DataDir() string { return s.cfg.DataDir }
 
 // ConnString is a libpq keyword/value string for pgx.
 func (s *Server) ConnString(user, database string) string {
-	q := func(v string) string { return "'" + strings.ReplaceAll(strings.ReplaceAll(v, `\`, `\\`), "'", `\'`) + "'" }
+	q := func(v string) string {
+		return "'" + strings.ReplaceAll(strings.ReplaceAll(v, `\`, `\\`), "'", `\'`) + "'"
+	}
 	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", q(s.cfg.SocketDir), s.cfg.Port, q(user), q(database))
 }
 

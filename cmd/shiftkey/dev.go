@@ -1,0 +1,411 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/authz"
+	shttp "github.com/shiftkey/shiftkey/http"
+	"github.com/shiftkey/shiftkey/pgbackend"
+	"github.com/shiftkey/shiftkey/pgserver"
+	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/redshift"
+	"github.com/shiftkey/shiftkey/sqlite"
+)
+
+// Defaults of `shiftkey dev`.
+const (
+	DefaultAPIAddr     = "127.0.0.1:9439"
+	DefaultGatewayAddr = "127.0.0.1:5439"
+	DevRegion          = "us-east-1"
+	DevCluster         = "dev-cluster"
+	DevDatabase        = "dev"
+	DevMasterUser      = "awsuser"
+	DevAdminUser       = "admin"
+)
+
+const adminPolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"DevAdministratorAccess","Effect":"Allow","Action":"*","Resource":"*"}]}`
+
+// Dev runs everything on one machine: a PostgreSQL server of its own, the
+// store, the API and a gateway per cluster.
+type Dev struct {
+	DataDir     string
+	APIAddr     string
+	GatewayAddr string
+	Logger      *slog.Logger
+	Stdout      io.Writer
+	Now         func() time.Time // nil → time.Now; tests move it to expire credentials
+
+	// Set by Start.
+	APIURL    string
+	Gateway   shiftkey.Endpoint
+	AccessKey *shiftkey.AccessKey
+	Store     *sqlite.DB
+	PG        *pgserver.Server
+
+	apiServer *http.Server
+	gateways  []*pgwire.Gateway
+	backends  []*pgbackend.Backend
+	stopSweep context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+func defaultDataDirHelp() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/shiftkey"
+	}
+	return "$XDG_STATE_HOME/shiftkey or ~/.local/state/shiftkey"
+}
+
+// DefaultDataDir is the state directory: for root /var/lib/shiftkey (the
+// postgres OS user must be able to reach the database files, and /root is
+// closed to it); otherwise the XDG state directory.
+func DefaultDataDir() (string, error) {
+	if os.Geteuid() == 0 {
+		return "/var/lib/shiftkey", nil
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "shiftkey"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory for the default data dir, pass --data-dir: %w", err)
+	}
+	return filepath.Join(home, ".local", "state", "shiftkey"), nil
+}
+
+func (d *Dev) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+// Start brings everything up. On error the caller must still call Close.
+func (d *Dev) Start(ctx context.Context) error {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.DataDir == "" {
+		dir, err := DefaultDataDir()
+		if err != nil {
+			return err
+		}
+		d.DataDir = dir
+	}
+	dir, err := filepath.Abs(d.DataDir)
+	if err != nil {
+		return err
+	}
+	d.DataDir = dir
+	binDir, err := pgserver.FindBinDir()
+	if err != nil {
+		return err
+	}
+	// The postgres OS user (when running as root) must traverse DataDir;
+	// nothing secret sits in it unprotected: files are 0600.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	d.Store, err = sqlite.Open(ctx, filepath.Join(dir, "shiftkey.db"))
+	if err != nil {
+		return err
+	}
+	os.Chmod(filepath.Join(dir, "shiftkey.db"), 0o600)
+	secret, err := loadOrCreateKey(filepath.Join(dir, "gateway.key"))
+	if err != nil {
+		return err
+	}
+	d.PG, err = pgserver.Start(ctx, pgserver.Config{
+		BinDir:    binDir,
+		DataDir:   filepath.Join(dir, "postgres"),
+		Superuser: DevMasterUser,
+		Fsync:     true,
+		Logger:    d.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	if err := d.PG.CreateDatabase(ctx, DevDatabase); err != nil {
+		return err
+	}
+
+	gwLn, err := net.Listen("tcp", d.GatewayAddr)
+	if err != nil {
+		return fmt.Errorf("gateway listen %s: %w", d.GatewayAddr, err)
+	}
+	d.Gateway = advertised(gwLn.Addr())
+	cluster, err := d.ensureCluster(ctx)
+	if err != nil {
+		gwLn.Close()
+		return err
+	}
+	if err := d.ensureAdmin(ctx); err != nil {
+		gwLn.Close()
+		return err
+	}
+
+	backend, err := pgbackend.New(ctx, pgbackend.Config{
+		Host: cluster.Backend.Host, Port: cluster.Backend.Port, AdminUser: cluster.Backend.AdminUser, Logger: d.Logger,
+	})
+	if err != nil {
+		gwLn.Close()
+		return err
+	}
+	d.backends = append(d.backends, backend)
+	gw := &pgwire.Gateway{
+		Cluster:     cluster.Identifier,
+		Credentials: d.Store,
+		Backend:     backend,
+		DefaultDB:   cluster.DBName,
+		Logger:      d.Logger.With("component", "gateway"),
+		Now:         d.now,
+		Secret:      secret,
+	}
+	d.gateways = append(d.gateways, gw)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := gw.Serve(gwLn); err != nil {
+			d.Logger.Error("gateway stopped", "cluster", cluster.Identifier, "error", err)
+		}
+	}()
+
+	apiLn, err := net.Listen("tcp", d.APIAddr)
+	if err != nil {
+		return fmt.Errorf("api listen %s: %w", d.APIAddr, err)
+	}
+	ep := advertised(apiLn.Addr())
+	d.APIURL = "http://" + net.JoinHostPort(ep.Address, strconv.Itoa(ep.Port))
+	authorizer := &authz.Authorizer{Store: d.Store, Logger: d.Logger.With("component", "authz")}
+	api := &shttp.Server{
+		Identities: d.Store,
+		Redshift:   &redshift.Service{Store: d.Store, Authorizer: authorizer, Now: d.now},
+		AccountID:  shiftkey.DefaultAccountID,
+		Logger:     d.Logger.With("component", "api"),
+		Now:        d.now,
+	}
+	d.apiServer = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.apiServer.Serve(apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.Logger.Error("api stopped", "error", err)
+		}
+	}()
+
+	sweepCtx, cancel := context.WithCancel(context.Background())
+	d.stopSweep = cancel
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.sweep(sweepCtx)
+	}()
+
+	if err := d.writeEnv(); err != nil {
+		return err
+	}
+	d.Logger.Info("shiftkey dev ready", "api", d.APIURL, "gateway", net.JoinHostPort(d.Gateway.Address, strconv.Itoa(d.Gateway.Port)), "data_dir", dir)
+	return nil
+}
+
+// sweep deletes credentials a day after they expired.
+func (d *Dev) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := d.Store.DeleteExpiredCredentials(ctx, d.now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			d.Logger.Warn("credential sweep failed", "error", err)
+		} else if n > 0 {
+			d.Logger.Info("expired credentials deleted", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// advertised is the endpoint clients should use for a listener address.
+func advertised(a net.Addr) shiftkey.Endpoint {
+	ta := a.(*net.TCPAddr)
+	host := ta.IP.String()
+	if ta.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return shiftkey.Endpoint{Address: host, Port: ta.Port}
+}
+
+func (d *Dev) ensureCluster(ctx context.Context) (*shiftkey.Cluster, error) {
+	backend := shiftkey.Backend{Host: d.PG.SocketDir(), Port: d.PG.Port(), AdminUser: d.PG.Superuser(), Managed: true}
+	c, err := d.Store.Cluster(ctx, DevCluster)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeClusterNotFound {
+		c = &shiftkey.Cluster{
+			Identifier:     DevCluster,
+			NamespaceID:    shiftkey.NewUUID(),
+			NodeType:       "dc2.large",
+			DBName:         DevDatabase,
+			MasterUsername: d.PG.Superuser(),
+			Status:         "available",
+			Endpoint:       d.Gateway,
+			Backend:        backend,
+			CreatedAt:      d.now().UTC(),
+		}
+		return c, d.Store.CreateCluster(ctx, c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Addresses may change between runs (flags, socket dir).
+	c.Endpoint, c.Backend = d.Gateway, backend
+	return c, d.Store.UpdateCluster(ctx, c)
+}
+
+func (d *Dev) ensureAdmin(ctx context.Context) error {
+	_, err := d.Store.User(ctx, DevAdminUser)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
+		u := &shiftkey.User{
+			Name: DevAdminUser, ID: shiftkey.NewID("AIDA"), Path: "/",
+			ARN:       "arn:aws:iam::" + shiftkey.DefaultAccountID + ":user/" + DevAdminUser,
+			CreatedAt: d.now().UTC(),
+		}
+		if err := d.Store.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		if err := d.Store.PutUserPolicy(ctx, DevAdminUser, shiftkey.PolicyDocument{Name: "AdministratorAccess", Document: adminPolicy}); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	keys, err := d.Store.AccessKeys(ctx, DevAdminUser)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.Status == "Active" {
+			d.AccessKey = k
+			return nil
+		}
+	}
+	k := &shiftkey.AccessKey{ID: shiftkey.NewID("AKIA"), Secret: shiftkey.NewSecretKey(), UserName: DevAdminUser, Status: "Active", CreatedAt: d.now().UTC()}
+	if err := d.Store.CreateAccessKey(ctx, k); err != nil {
+		return err
+	}
+	d.AccessKey = k
+	return nil
+}
+
+// EnvPath is the file of `export NAME=value` lines for the dev setup.
+func (d *Dev) EnvPath() string { return filepath.Join(d.DataDir, "dev.env") }
+
+func (d *Dev) writeEnv() error {
+	var b strings.Builder
+	for _, kv := range [][2]string{
+		{"AWS_ACCESS_KEY_ID", d.AccessKey.ID},
+		{"AWS_SECRET_ACCESS_KEY", d.AccessKey.Secret},
+		{"AWS_REGION", DevRegion},
+		{"AWS_DEFAULT_REGION", DevRegion},
+		{"AWS_ENDPOINT_URL", d.APIURL},
+		{"PGHOST", d.Gateway.Address},
+		{"PGPORT", strconv.Itoa(d.Gateway.Port)},
+		{"PGDATABASE", DevDatabase},
+	} {
+		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))
+	}
+	tmp := d.EnvPath() + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, d.EnvPath())
+}
+
+func shellQuote(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// PrintWelcome prints copy-paste examples.
+func (d *Dev) PrintWelcome() {
+	if d.Stdout == nil {
+		return
+	}
+	fmt.Fprintf(d.Stdout, `
+shiftkey dev is running.
+  AWS API:   %s   (Redshift GetClusterCredentials, DescribeClusters)
+  Gateway:   %s:%d   (cluster %s, database %s)
+  Data dir:  %s
+
+Try it in another shell:
+
+  source %s
+  aws redshift describe-clusters --cluster-identifier %s
+  aws redshift get-cluster-credentials --cluster-identifier %s --db-user alice --db-name %s --auto-create
+  eval "$(aws redshift get-cluster-credentials --cluster-identifier %s --db-user alice --db-name %s --auto-create \
+      --query '[DbUser,DbPassword]' --output text | awk '{printf "export PGUSER=%%s PGPASSWORD=%%s\n", $1, $2}')"
+  psql -c 'SELECT current_user'
+
+Stop with Ctrl-C; a restart on the same data dir keeps clusters, identities and live credentials.
+`, d.APIURL, d.Gateway.Address, d.Gateway.Port, DevCluster, DevDatabase, d.DataDir,
+		d.EnvPath(), DevCluster, DevCluster, DevDatabase, DevCluster, DevDatabase)
+}
+
+// Close stops everything: API, gateways, backends, PostgreSQL, store.
+func (d *Dev) Close() error {
+	var errs []error
+	if d.apiServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, d.apiServer.Shutdown(ctx))
+		cancel()
+	}
+	for _, g := range d.gateways {
+		errs = append(errs, g.Close())
+	}
+	if d.stopSweep != nil {
+		d.stopSweep()
+	}
+	d.wg.Wait()
+	for _, b := range d.backends {
+		b.Close()
+	}
+	if d.PG != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		errs = append(errs, d.PG.Stop(ctx))
+		cancel()
+	}
+	if d.Store != nil {
+		errs = append(errs, d.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func loadOrCreateKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	b = make([]byte, 32)
+	rand.Read(b)
+	return b, os.WriteFile(path, b, 0o600)
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+func dialGateway(t *testing.T) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", net.JoinHostPort(dev.Gateway.Address, strconv.Itoa(dev.Gateway.Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// expectError reads backend messages until an ErrorResponse and returns its code.
+func expectError(t *testing.T, c net.Conn) string {
+	t.Helper()
+	fe := pgproto3.NewFrontend(c, c)
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatalf("no ErrorResponse: %v", err)
+		}
+		if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+			return e.Code
+		}
+	}
+}
+
+func TestStartupEdges(t *testing.T) {
+	t.Run("SSLRequest and GSSENCRequest are refused, then startup goes on", func(t *testing.T) {
+		c := dialGateway(t)
+		for _, code := range []uint32{80877103, 80877104} { // SSLRequest, GSSENCRequest
+			var b [8]byte
+			binary.BigEndian.PutUint32(b[:4], 8)
+			binary.BigEndian.PutUint32(b[4:], code)
+			c.Write(b[:])
+			var r [1]byte
+			if _, err := c.Read(r[:]); err != nil || r[0] != 'N' {
+				t.Fatalf("answer to %d: %q %v", code, r, err)
+			}
+		}
+		buf, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "IAM:x"}}).Encode(nil)
+		c.Write(buf)
+		fe := pgproto3.NewFrontend(c, c)
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sasl, ok := msg.(*pgproto3.AuthenticationSASL); !ok || len(sasl.AuthMechanisms) == 0 || sasl.AuthMechanisms[0] != "SCRAM-SHA-256" {
+			t.Fatalf("after startup: %#v, want AuthenticationSASL SCRAM-SHA-256", msg)
+		}
+	})
+	t.Run("protocol 2 is refused with 0A000", func(t *testing.T) {
+		c := dialGateway(t)
+		buf, _ := (&pgproto3.StartupMessage{ProtocolVersion: 2 << 16, Parameters: map[string]string{"user": "x"}}).Encode(nil)
+		c.Write(buf)
+		if code := expectError(t, c); code != "0A000" {
+			t.Fatalf("code %s", code)
+		}
+	})
+	t.Run("no user is refused with 28000", func(t *testing.T) {
+		c := dialGateway(t)
+		buf, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"database": "dev"}}).Encode(nil)
+		c.Write(buf)
+		if code := expectError(t, c); code != "28000" {
+			t.Fatalf("code %s", code)
+		}
+	})
+	t.Run("garbage is refused with 08P01", func(t *testing.T) {
+		c := dialGateway(t)
+		var b [8]byte
+		binary.BigEndian.PutUint32(b[:4], 8)
+		binary.BigEndian.PutUint32(b[4:], 12345)
+		c.Write(b[:])
+		if code := expectError(t, c); code != "08P01" {
+			t.Fatalf("code %s", code)
+		}
+	})
+	t.Run("a password message instead of SASL is refused with 08P01", func(t *testing.T) {
+		c := dialGateway(t)
+		buf, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "IAM:x"}}).Encode(nil)
+		c.Write(buf)
+		fe := pgproto3.NewFrontend(c, c)
+		if _, err := fe.Receive(); err != nil {
+			t.Fatal(err)
+		}
+		pw, _ := (&pgproto3.PasswordMessage{Password: "secret"}).Encode(nil)
+		c.Write(pw)
+		if code := expectError(t, c); code != "08P01" {
+			t.Fatalf("code %s", code)
+		}
+	})
+	t.Run("a newer minor version gets NegotiateProtocolVersion", func(t *testing.T) {
+		c := dialGateway(t)
+		buf, _ := (&pgproto3.StartupMessage{ProtocolVersion: 3<<16 | 2, Parameters: map[string]string{"user": "IAM:x", "_pq_.test_option": "1"}}).Encode(nil)
+		c.Write(buf)
+		fe := pgproto3.NewFrontend(c, c)
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		npv, ok := msg.(*pgproto3.NegotiateProtocolVersion)
+		if !ok || npv.NewestMinorProtocol != 0 || len(npv.UnrecognizedOptions) != 1 || npv.UnrecognizedOptions[0] != "_pq_.test_option" {
+			t.Fatalf("got %#v", msg)
+		}
+	})
+}
+
+// A cancel from the client reaches the backend through the gateway's keys.
+func TestCancelRunningQuery(t *testing.T) {
+	c := getCreds(t, dev, &redshift.GetClusterCredentialsInput{DbUser: aws.String("erin"), AutoCreate: aws.Bool(true)})
+	conn := mustConnect(t, dev, c, "dev")
+	if conn.PgConn().PID() == 0 {
+		t.Fatal("gateway sent no BackendKeyData")
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.PgConn().Exec(context.Background(), "SELECT pg_sleep(30)").ReadAll()
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := conn.PgConn().CancelRequest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if sqlState(err) != "57014" {
+			t.Fatalf("query ended with %v, want 57014 query_canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("pg_sleep(30) was not cancelled")
+	}
+	if time.Since(start) > 20*time.Second {
+		t.Fatal("cancel took too long")
+	}
+}

@@ -1,0 +1,79 @@
+// Command shiftkey serves Amazon Redshift's temporary-credential APIs and a
+// PostgreSQL gateway that accepts the credentials it issues.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `shiftkey: short-lived, policy-checked database credentials.
+
+Usage:
+  shiftkey dev [--data-dir DIR] [--api-addr HOST:PORT] [--gateway-addr HOST:PORT]
+      Run everything locally: a PostgreSQL of its own, the AWS API and the gateway.
+  shiftkey version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "shiftkey:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "dev":
+		return runDev(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "shiftkey (development build)")
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	d := &Dev{Stdout: stdout}
+	fs.StringVar(&d.DataDir, "data-dir", "", "state directory (default: "+defaultDataDirHelp()+")")
+	fs.StringVar(&d.APIAddr, "api-addr", DefaultAPIAddr, "address of the AWS API")
+	fs.StringVar(&d.GatewayAddr, "gateway-addr", DefaultGatewayAddr, "address of dev-cluster's PostgreSQL gateway")
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	d.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := d.Start(ctx); err != nil {
+		d.Close()
+		return err
+	}
+	d.PrintWelcome()
+	<-ctx.Done()
+	d.Logger.Info("shutting down")
+	return d.Close()
+}

@@ -1,0 +1,33 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// statusByCode is the one table from AWS error code to HTTP status. Codes
+// not listed are client errors (400).
+var statusByCode = map[string]int{
+	shiftkey.CodeAccessDenied:               http.StatusForbidden,
+	shiftkey.CodeClusterNotFound:            http.StatusNotFound,
+	shiftkey.CodeMalformedQueryString:       http.StatusNotFound, // sic: AWS documents 404
+	shiftkey.CodeInvalidClientTokenID:       http.StatusForbidden,
+	shiftkey.CodeSignatureDoesNotMatch:      http.StatusForbidden,
+	shiftkey.CodeMissingAuthenticationToken: http.StatusForbidden,
+	shiftkey.CodeIncompleteSignature:        http.StatusBadRequest,
+	shiftkey.CodeRequestExpired:             http.StatusBadRequest,
+	shiftkey.CodeInternalFailure:            http.StatusInternalServerError,
+	shiftkey.CodeServiceUnavailable:         http.StatusServiceUnavailable,
+	shiftkey.CodeNoSuchEntity:               http.StatusNotFound,
+	shiftkey.CodeEntityAlreadyExists:        http.StatusConflict,
+	"RequestEntityTooLarge":                 http.StatusRequestEntityTooLarge,
+}
+
+// StatusOf returns the HTTP status of an AWS error code.
+func StatusOf(code string) int {
+	if s, ok := statusByCode[code]; ok {
+		return s
+	}
+	return http.StatusBadRequest
+}

@@ -1,0 +1,340 @@
+// Package pgbackend connects gateway sessions to a backend PostgreSQL as
+// the mapped role and provisions what a session needs there: auto-created
+// users and session-scoped group memberships.
+//
+// Sessions log in to the backend as the role itself; there is no shared
+// login with SET ROLE, which any client could undo with RESET ROLE.
+// Provisioning uses a separate admin pool whose search_path is pinned and
+// which never sees client startup parameters.
+package pgbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ManagedRole is the marker role every auto-created user is a member of.
+const ManagedRole = "shiftkey_managed"
+
+// Config says where the backend is and how to administer it.
+type Config struct {
+	Host          string // unix socket directory (starts with "/") or TCP host
+	Port          int
+	AdminUser     string
+	AdminDatabase string // "" → "postgres"
+	Logger        *slog.Logger
+}
+
+// Backend is one backend PostgreSQL server.
+type Backend struct {
+	cfg    Config
+	admin  *pgxpool.Pool
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	users map[string]*userState
+}
+
+// userState serializes provisioning of one role and counts, per group, the
+// live sessions that asked for it.
+type userState struct {
+	mu   sync.Mutex
+	refs map[string]int
+}
+
+// New opens the admin pool and makes sure the marker role exists.
+func New(ctx context.Context, cfg Config) (*Backend, error) {
+	if cfg.AdminDatabase == "" {
+		cfg.AdminDatabase = "postgres"
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	pc, err := pgxpool.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	pc.ConnConfig.Host = cfg.Host
+	pc.ConnConfig.Port = uint16(cfg.Port)
+	pc.ConnConfig.User = cfg.AdminUser
+	pc.ConnConfig.Database = cfg.AdminDatabase
+	pc.ConnConfig.TLSConfig = nil
+	pc.ConnConfig.RuntimeParams = map[string]string{"search_path": "pg_catalog", "application_name": "shiftkey-admin"}
+	pc.MaxConns = 4
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("backend admin pool: %w", err)
+	}
+	b := &Backend{cfg: cfg, admin: pool, logger: logger, users: map[string]*userState{}}
+	if err := b.ensureMarker(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Close closes the admin pool.
+func (b *Backend) Close() { b.admin.Close() }
+
+func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+func (b *Backend) ensureMarker(ctx context.Context) error {
+	_, err := b.admin.Exec(ctx, "CREATE ROLE "+quote(ManagedRole)+" NOLOGIN")
+	if err != nil && !isDuplicate(err) {
+		return fmt.Errorf("create marker role: %w", err)
+	}
+	return nil
+}
+
+func isDuplicate(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "42710" || pe.Code == "23505")
+}
+
+func (b *Backend) user(role string) *userState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u, ok := b.users[role]
+	if !ok {
+		u = &userState{refs: map[string]int{}}
+		b.users[role] = u
+	}
+	return u
+}
+
+// Lease is what one session holds in the backend: the groups granted for
+// it. Release gives them back; the last session holding a group revokes it.
+type Lease struct {
+	b      *Backend
+	role   string
+	groups []string
+	once   sync.Once
+}
+
+// Notice is a message for the client about something skipped.
+type Notice struct{ Message string }
+
+// Prepare provisions a session of role: creates the role when autoCreate is
+// set and it does not exist, and grants each of groups that is a group role
+// (NOLOGIN, not superuser, not a predefined pg_ role). Groups that are not
+// are skipped with a notice; so are groups the role already belongs to on
+// its own, which are then never revoked.
+func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, groups []string) (*Lease, []Notice, error) {
+	u := b.user(role)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+
+	exists, err := b.roleExists(ctx, role)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !exists && autoCreate {
+		// PUBLIC only, as Redshift's AutoCreate: no privileges, no password.
+		_, err := b.admin.Exec(ctx, "CREATE ROLE "+quote(role)+" LOGIN IN ROLE "+quote(ManagedRole))
+		if err != nil && !isDuplicate(err) {
+			return nil, nil, fmt.Errorf("create role: %w", err)
+		}
+		b.logger.InfoContext(ctx, "backend role created", "db_user", role)
+		exists = true
+	}
+	lease := &Lease{b: b, role: role}
+	if !exists {
+		// The login will fail with "role does not exist" from the backend.
+		return lease, nil, nil
+	}
+	var notices []Notice
+	for _, g := range groups {
+		if u.refs[g] > 0 {
+			u.refs[g]++
+			lease.groups = append(lease.groups, g)
+			continue
+		}
+		ok, why, err := b.grantable(ctx, role, g)
+		if err != nil {
+			b.releaseLocked(ctx, u, lease)
+			return nil, nil, err
+		}
+		if !ok {
+			notices = append(notices, Notice{Message: fmt.Sprintf("group %q not joined: %s", g, why)})
+			continue
+		}
+		if _, err := b.admin.Exec(ctx, "GRANT "+quote(g)+" TO "+quote(role)); err != nil {
+			b.releaseLocked(ctx, u, lease)
+			return nil, nil, fmt.Errorf("grant %s: %w", g, err)
+		}
+		b.logger.InfoContext(ctx, "group granted", "db_user", role, "group", g)
+		u.refs[g] = 1
+		lease.groups = append(lease.groups, g)
+	}
+	return lease, notices, nil
+}
+
+func (b *Backend) roleExists(ctx context.Context, role string) (bool, error) {
+	var n int
+	err := b.admin.QueryRow(ctx, "SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1", role).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("look up role: %w", err)
+	}
+	return n > 0, nil
+}
+
+// grantable reports whether group may be granted to role for a session.
+func (b *Backend) grantable(ctx context.Context, role, group string) (bool, string, error) {
+	var canLogin, super, member bool
+	err := b.admin.QueryRow(ctx, `SELECT g.rolcanlogin, g.rolsuper,
+			EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.member
+			        WHERE m.roleid = g.oid AND r.rolname = $2)
+		FROM pg_catalog.pg_roles g WHERE g.rolname = $1`, group, role).Scan(&canLogin, &super, &member)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, "it does not exist", nil
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("look up group: %w", err)
+	}
+	switch {
+	case canLogin || super || strings.HasPrefix(group, "pg_") || group == ManagedRole:
+		return false, "it is not a group role", nil
+	case member:
+		return false, "already a member", nil
+	}
+	return true, "", nil
+}
+
+// Release revokes the lease's groups that no other session holds. It is
+// safe to call more than once.
+func (l *Lease) Release(ctx context.Context) {
+	l.once.Do(func() {
+		u := l.b.user(l.role)
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		l.b.releaseLocked(ctx, u, l)
+	})
+}
+
+func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
+	for _, g := range l.groups {
+		u.refs[g]--
+		if u.refs[g] > 0 {
+			continue
+		}
+		delete(u.refs, g)
+		if _, err := b.admin.Exec(ctx, "REVOKE "+quote(g)+" FROM "+quote(l.role)); err != nil {
+			b.logger.ErrorContext(ctx, "revoke group failed", "db_user", l.role, "group", g, "error", err)
+			continue
+		}
+		b.logger.InfoContext(ctx, "group revoked", "db_user", l.role, "group", g)
+	}
+	l.groups = nil
+}
+
+// Conn is a backend connection that finished its startup as the role.
+type Conn struct {
+	net.Conn
+	Params  []*pgproto3.ParameterStatus
+	KeyData *pgproto3.BackendKeyData // nil when the backend sent none
+	Ready   *pgproto3.ReadyForQuery
+}
+
+// StartupError is an ErrorResponse the backend sent during startup (for
+// example "role does not exist"); the gateway relays it unchanged.
+type StartupError struct{ Response *pgproto3.ErrorResponse }
+
+func (e *StartupError) Error() string {
+	return "backend startup: " + e.Response.Code + " " + e.Response.Message
+}
+
+func (b *Backend) dial(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	if strings.HasPrefix(b.cfg.Host, "/") {
+		return d.DialContext(ctx, "unix", fmt.Sprintf("%s/.s.PGSQL.%d", b.cfg.Host, b.cfg.Port))
+	}
+	return d.DialContext(ctx, "tcp", net.JoinHostPort(b.cfg.Host, strconv.Itoa(b.cfg.Port)))
+}
+
+// Connect logs in to database as role with the given startup parameters.
+func (b *Backend) Connect(ctx context.Context, role, database string, params map[string]string) (*Conn, error) {
+	nc, err := b.dial(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dial backend: %w", err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	c, err := startup(nc, role, database, params)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	return c, nil
+}
+
+func startup(nc net.Conn, role, database string, params map[string]string) (*Conn, error) {
+	fe := pgproto3.NewFrontend(nc, nc)
+	p := map[string]string{}
+	for k, v := range params {
+		p[k] = v
+	}
+	p["user"] = role
+	p["database"] = database
+	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: p})
+	if err := fe.Flush(); err != nil {
+		return nil, fmt.Errorf("backend startup: %w", err)
+	}
+	c := &Conn{Conn: nc}
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			return nil, fmt.Errorf("backend startup: %w", err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.AuthenticationOk:
+		case *pgproto3.ParameterStatus:
+			c.Params = append(c.Params, &pgproto3.ParameterStatus{Name: m.Name, Value: m.Value})
+		case *pgproto3.BackendKeyData:
+			c.KeyData = &pgproto3.BackendKeyData{ProcessID: m.ProcessID, SecretKey: append([]byte(nil), m.SecretKey...)}
+		case *pgproto3.NoticeResponse:
+		case *pgproto3.ErrorResponse:
+			cp := *m
+			return nil, &StartupError{Response: &cp}
+		case *pgproto3.ReadyForQuery:
+			if fe.ReadBufferLen() > 0 {
+				return nil, errors.New("backend startup: unexpected data after ReadyForQuery")
+			}
+			c.Ready = &pgproto3.ReadyForQuery{TxStatus: m.TxStatus}
+			return c, nil
+		case pgproto3.AuthenticationResponseMessage:
+			return nil, fmt.Errorf("backend startup: the backend asks role %q for a password (%T); configure pg_hba for the gateway's login method", role, msg)
+		default:
+			return nil, fmt.Errorf("backend startup: unexpected %T", msg)
+		}
+	}
+}
+
+// Cancel asks the backend to cancel the query of the session with key.
+func (b *Backend) Cancel(ctx context.Context, key *pgproto3.BackendKeyData) error {
+	nc, err := b.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	buf, err := (&pgproto3.CancelRequest{ProcessID: key.ProcessID, SecretKey: key.SecretKey}).Encode(nil)
+	if err != nil {
+		return err
+	}
+	_, err = nc.Write(buf)
+	return err
+}

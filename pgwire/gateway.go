@@ -1,0 +1,515 @@
+// Package pgwire is the gateway: a PostgreSQL protocol 3.0 server that
+// authenticates clients with SCRAM-SHA-256 against the live credentials of
+// their login name, then connects them to the cluster's backend as the
+// mapped role and relays bytes.
+package pgwire
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/pgbackend"
+	"github.com/shiftkey/shiftkey/scram"
+)
+
+// DefaultAuthTimeout bounds the time from accept to a finished login.
+const DefaultAuthTimeout = 10 * time.Second
+
+// SQLSTATEs the gateway sends itself.
+const (
+	codeInvalidPassword      = "28P01"
+	codeInvalidAuthorization = "28000"
+	codeProtocolViolation    = "08P01"
+	codeFeatureNotSupported  = "0A000"
+	codeConnectionFailure    = "08006"
+	codeTooManyConnections   = "53300"
+	codeAdminShutdown        = "57P01"
+)
+
+// forwardedParams are the client startup parameters passed to the backend.
+// Everything else is dropped: "options" can carry "-c role=…", "replication"
+// opens a replication session, and drivers send parameters (Redshift's
+// client_protocol_version…) that PostgreSQL would refuse.
+var forwardedParams = map[string]bool{
+	"application_name":   true,
+	"client_encoding":    true,
+	"datestyle":          true,
+	"timezone":           true,
+	"extra_float_digits": true,
+	"intervalstyle":      true,
+}
+
+// Gateway serves one cluster's endpoint.
+type Gateway struct {
+	Cluster     string
+	Credentials shiftkey.CredentialStore
+	Backend     *pgbackend.Backend
+	DefaultDB   string
+	Logger      *slog.Logger     // nil → discard
+	Now         func() time.Time // nil → time.Now
+	AuthTimeout time.Duration    // 0 → DefaultAuthTimeout
+	// Secret keys the decoy salts sent for unknown logins, so that the
+	// exchange looks the same whether or not a login has credentials.
+	Secret []byte
+
+	mu       sync.Mutex
+	closed   bool
+	ln       []net.Listener
+	sessions map[*session]struct{}
+	cancels  map[uint64]*session
+	wg       sync.WaitGroup
+	nextID   atomic.Uint64
+}
+
+func (g *Gateway) logger() *slog.Logger {
+	if g.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return g.Logger
+}
+
+func (g *Gateway) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+// Serve accepts connections on l until Close.
+func (g *Gateway) Serve(l net.Listener) error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return net.ErrClosed
+	}
+	g.ln = append(g.ln, l)
+	if g.sessions == nil {
+		g.sessions = map[*session]struct{}{}
+		g.cancels = map[uint64]*session{}
+	}
+	g.mu.Unlock()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			g.mu.Lock()
+			closed := g.closed
+			g.mu.Unlock()
+			if closed {
+				return nil
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		s := &session{g: g, client: c, id: g.nextID.Add(1)}
+		g.mu.Lock()
+		if g.closed {
+			g.mu.Unlock()
+			c.Close()
+			return nil
+		}
+		g.sessions[s] = struct{}{}
+		g.wg.Add(1)
+		g.mu.Unlock()
+		go func() {
+			defer g.wg.Done()
+			s.run()
+			g.mu.Lock()
+			delete(g.sessions, s)
+			g.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops accepting, ends every session and waits for them.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	g.closed = true
+	for _, l := range g.ln {
+		l.Close()
+	}
+	for s := range g.sessions {
+		s.close()
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+	return nil
+}
+
+type session struct {
+	g      *Gateway
+	id     uint64
+	client net.Conn
+	fe     *pgproto3.Backend // speaks to the client
+
+	mu       sync.Mutex
+	backend  *pgbackend.Conn
+	cancelID uint64
+	cancel   *pgproto3.BackendKeyData
+}
+
+func (s *session) close() {
+	s.client.Close()
+	s.mu.Lock()
+	if s.backend != nil {
+		s.backend.Close()
+	}
+	s.mu.Unlock()
+}
+
+func (s *session) sendError(code, msg string) {
+	s.fe.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg})
+	s.fe.Flush()
+}
+
+func (s *session) run() {
+	defer s.client.Close()
+	g := s.g
+	log := g.logger().With("cluster", g.Cluster, "conn_id", s.id, "remote", s.client.RemoteAddr().String())
+	timeout := g.AuthTimeout
+	if timeout == 0 {
+		timeout = DefaultAuthTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	s.client.SetDeadline(time.Now().Add(timeout))
+	s.fe = pgproto3.NewBackend(s.client, s.client)
+	s.fe.SetMaxBodyLen(64 << 10)
+
+	startup, err := s.readStartup()
+	if err != nil || startup == nil {
+		if err != nil {
+			log.DebugContext(ctx, "startup failed", "error", err)
+		}
+		return
+	}
+	user := startup.Parameters["user"]
+	log = log.With("login", user)
+	cred, err := s.authenticate(ctx, startup)
+	if err != nil {
+		log.InfoContext(ctx, "login failed", "reason", err.Error())
+		return
+	}
+	db := startup.Parameters["database"]
+	if db == "" {
+		db = cred.DBName
+		if db == "" {
+			db = g.DefaultDB
+		}
+	}
+	if cred.DBName != "" && !strings.EqualFold(db, cred.DBName) {
+		s.sendError(codeInvalidAuthorization, fmt.Sprintf("credential is not valid for database %q", db))
+		log.InfoContext(ctx, "login failed", "reason", "database not allowed", "credential_id", cred.ID, "database", db)
+		return
+	}
+	log = log.With("credential_id", cred.ID, "db_user", cred.DBUser, "database", db)
+
+	lease, notices, err := g.Backend.Prepare(ctx, cred.DBUser, cred.AutoCreate, cred.DBGroups)
+	if err != nil {
+		log.ErrorContext(ctx, "backend provisioning failed", "error", err)
+		s.sendError(codeConnectionFailure, "could not prepare the session on the backend")
+		return
+	}
+	defer lease.Release(context.Background())
+
+	params := map[string]string{}
+	for k, v := range startup.Parameters {
+		if forwardedParams[strings.ToLower(k)] {
+			params[k] = v
+		}
+	}
+	bc, err := g.Backend.Connect(ctx, cred.DBUser, db, params)
+	if err != nil {
+		if se, ok := errors.AsType[*pgbackend.StartupError](err); ok {
+			s.fe.Send(se.Response)
+			s.fe.Flush()
+			log.InfoContext(ctx, "login failed", "reason", "backend refused", "sqlstate", se.Response.Code)
+			return
+		}
+		log.ErrorContext(ctx, "backend connect failed", "error", err)
+		s.sendError(codeConnectionFailure, "could not connect to the backend")
+		return
+	}
+	s.mu.Lock()
+	s.backend = bc
+	s.mu.Unlock()
+	defer bc.Close()
+
+	s.fe.Send(&pgproto3.AuthenticationOk{})
+	for _, n := range notices {
+		s.fe.Send(&pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "01000", Message: n.Message})
+	}
+	for _, p := range bc.Params {
+		s.fe.Send(p)
+	}
+	if bc.KeyData != nil {
+		s.fe.Send(g.registerCancel(s, bc.KeyData))
+		defer g.unregisterCancel(s)
+	}
+	s.fe.Send(bc.Ready)
+	if err := s.fe.Flush(); err != nil {
+		return
+	}
+	s.client.SetDeadline(time.Time{})
+	start := time.Now()
+	log.InfoContext(ctx, "session started", "groups", strings.Join(cred.DBGroups, ","))
+	up, down := relay(s.client, bc.Conn)
+	log.Info("session ended", "duration", time.Since(start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down)
+}
+
+// Pre-startup request codes (in place of a protocol version).
+const (
+	codeSSLRequest    = 80877103
+	codeGSSENCRequest = 80877104
+	codeCancelRequest = 80877102
+	maxStartupLen     = 10000
+)
+
+// readStartup handles the pre-startup packets and returns the
+// StartupMessage, or nil when the connection carried a cancel request. It
+// reads the client socket directly, so nothing is buffered past the
+// startup packet.
+func (s *session) readStartup() (*pgproto3.StartupMessage, error) {
+	for {
+		var hdr [8]byte
+		if _, err := io.ReadFull(s.client, hdr[:]); err != nil {
+			return nil, err
+		}
+		n := binary.BigEndian.Uint32(hdr[:4])
+		code := binary.BigEndian.Uint32(hdr[4:])
+		if n < 8 || n > maxStartupLen {
+			s.sendError(codeProtocolViolation, "invalid length of startup packet")
+			return nil, fmt.Errorf("startup length %d", n)
+		}
+		body := make([]byte, n-8)
+		if _, err := io.ReadFull(s.client, body); err != nil {
+			return nil, err
+		}
+		switch {
+		case code == codeSSLRequest || code == codeGSSENCRequest:
+			// TLS is not configured on this endpoint yet: refuse, the
+			// client goes on in plaintext or gives up.
+			if len(body) != 0 {
+				s.sendError(codeProtocolViolation, "invalid length of startup packet")
+				return nil, errors.New("bad SSLRequest")
+			}
+			if _, err := s.client.Write([]byte{'N'}); err != nil {
+				return nil, err
+			}
+		case code == codeCancelRequest:
+			m := &pgproto3.CancelRequest{}
+			if err := m.Decode(append(hdr[4:8:8], body...)); err == nil {
+				s.g.forwardCancel(m)
+			}
+			return nil, nil
+		case code>>16 == 3:
+			m := &pgproto3.StartupMessage{}
+			if err := m.Decode(append(hdr[4:8:8], body...)); err != nil {
+				s.sendError(codeProtocolViolation, "invalid startup packet layout")
+				return nil, err
+			}
+			var unknown []string
+			for k := range m.Parameters {
+				if strings.HasPrefix(k, "_pq_.") {
+					unknown = append(unknown, k)
+					delete(m.Parameters, k)
+				}
+			}
+			if code&0xffff > 0 || len(unknown) > 0 {
+				s.fe.Send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: unknown})
+			}
+			if m.Parameters["user"] == "" {
+				s.sendError(codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet")
+				return nil, errors.New("no user")
+			}
+			return m, nil
+		case code>>16 >= 1 && code>>16 <= 2:
+			s.sendError(codeFeatureNotSupported, fmt.Sprintf("unsupported frontend protocol %d.%d: server supports 3.0", code>>16, code&0xffff))
+			return nil, errors.New("unsupported protocol")
+		default:
+			s.sendError(codeProtocolViolation, "invalid startup packet")
+			return nil, fmt.Errorf("unknown startup code %d", code)
+		}
+	}
+}
+
+// receive reads the next client message during authentication; a message
+// that does not decode is answered with 08P01.
+func (s *session) receive() (pgproto3.FrontendMessage, error) {
+	msg, err := s.fe.Receive()
+	if err != nil {
+		var ne net.Error
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
+			s.sendError(codeProtocolViolation, "invalid message during authentication")
+		}
+		return nil, err
+	}
+	return msg, nil
+}
+
+// authenticate runs SCRAM-SHA-256 against the live credentials of the
+// login and returns the one the client proved it holds. Every failure
+// answers 28P01 with the same message, so a client cannot tell an unknown
+// login from a wrong or expired password.
+func (s *session) authenticate(ctx context.Context, startup *pgproto3.StartupMessage) (*shiftkey.Credential, error) {
+	g := s.g
+	user := startup.Parameters["user"]
+	fail := func(reason string) (*shiftkey.Credential, error) {
+		s.sendError(codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", user))
+		return nil, errors.New(reason)
+	}
+	creds, salt, ok, err := g.Credentials.LiveCredentials(ctx, g.Cluster, user, g.now())
+	if err != nil {
+		g.logger().ErrorContext(ctx, "credential lookup failed", "error", err)
+		s.sendError(codeConnectionFailure, "could not look up credentials")
+		return nil, err
+	}
+	if !ok {
+		salt = g.decoySalt(user)
+	}
+	srv := &scram.Server{Salt: salt.Salt, Iterations: salt.Iterations}
+	s.fe.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: []string{scram.Mechanism}})
+	if err := s.fe.Flush(); err != nil {
+		return nil, err
+	}
+	if err := s.fe.SetAuthType(pgproto3.AuthTypeSASL); err != nil {
+		return nil, err
+	}
+	msg, err := s.receive()
+	if err != nil {
+		return nil, fmt.Errorf("read SASLInitialResponse: %w", err)
+	}
+	first, ok := msg.(*pgproto3.SASLInitialResponse)
+	if !ok {
+		s.sendError(codeProtocolViolation, fmt.Sprintf("expected SASL response, got %T", msg))
+		return nil, errors.New("protocol violation")
+	}
+	if first.AuthMechanism != scram.Mechanism {
+		s.sendError(codeProtocolViolation, "client selected an invalid SASL authentication mechanism")
+		return nil, errors.New("bad mechanism")
+	}
+	serverFirst, err := srv.Start(first.AuthMechanism, first.Data)
+	if err != nil {
+		s.sendError(codeProtocolViolation, "malformed SCRAM message")
+		return nil, err
+	}
+	s.fe.Send(&pgproto3.AuthenticationSASLContinue{Data: serverFirst})
+	if err := s.fe.Flush(); err != nil {
+		return nil, err
+	}
+	if err := s.fe.SetAuthType(pgproto3.AuthTypeSASLContinue); err != nil {
+		return nil, err
+	}
+	msg, err = s.receive()
+	if err != nil {
+		return nil, fmt.Errorf("read SASLResponse: %w", err)
+	}
+	final, ok := msg.(*pgproto3.SASLResponse)
+	if !ok {
+		s.sendError(codeProtocolViolation, fmt.Sprintf("expected SASL response, got %T", msg))
+		return nil, errors.New("protocol violation")
+	}
+	keys := make([]scram.Keys, len(creds))
+	for i, c := range creds {
+		copy(keys[i].StoredKey[:], c.StoredKey)
+		copy(keys[i].ServerKey[:], c.ServerKey)
+	}
+	serverFinal, idx, err := srv.Finish(final.Data, keys)
+	if errors.Is(err, scram.ErrAuthFailed) {
+		if len(creds) == 0 {
+			return fail("no live credential")
+		}
+		return fail("wrong password")
+	}
+	if err != nil {
+		s.sendError(codeProtocolViolation, "malformed SCRAM message")
+		return nil, err
+	}
+	s.fe.Send(&pgproto3.AuthenticationSASLFinal{Data: serverFinal})
+	return creds[idx], nil
+}
+
+// decoySalt derives a stable salt for a login without credentials.
+func (g *Gateway) decoySalt(user string) shiftkey.LoginSalt {
+	m := hmac.New(sha256.New, g.Secret)
+	io.WriteString(m, g.Cluster+"\x00"+user)
+	return shiftkey.LoginSalt{Salt: m.Sum(nil)[:16], Iterations: scram.DefaultIterations}
+}
+
+// registerCancel gives the session a key of the gateway's own, mapped to the
+// backend's, so cancel requests never reveal or accept backend keys.
+func (g *Gateway) registerCancel(s *session, backend *pgproto3.BackendKeyData) *pgproto3.BackendKeyData {
+	var b [8]byte
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for {
+		rand.Read(b[:])
+		b[0] &= 0x7f // a positive process ID
+		id := binary.BigEndian.Uint64(b[:])
+		if _, taken := g.cancels[id]; taken || id == 0 {
+			continue
+		}
+		g.cancels[id] = s
+		s.cancelID, s.cancel = id, backend
+		return &pgproto3.BackendKeyData{ProcessID: binary.BigEndian.Uint32(b[:4]), SecretKey: append([]byte(nil), b[4:]...)}
+	}
+}
+
+func (g *Gateway) unregisterCancel(s *session) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.cancels, s.cancelID)
+}
+
+func (g *Gateway) forwardCancel(m *pgproto3.CancelRequest) {
+	if len(m.SecretKey) != 4 {
+		return
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint32(b[:4], m.ProcessID)
+	copy(b[4:], m.SecretKey)
+	g.mu.Lock()
+	s := g.cancels[binary.BigEndian.Uint64(b[:])]
+	g.mu.Unlock()
+	if s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.Backend.Cancel(ctx, s.cancel); err != nil {
+		g.logger().Warn("cancel forward failed", "conn_id", s.id, "error", err)
+	}
+}
+
+// relay copies bytes both ways until either side closes, and returns the
+// byte counts client→backend and backend→client.
+func relay(client, backend net.Conn) (up, down int64) {
+	done := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(backend, client)
+		// The client is gone: close the backend so the other copy ends.
+		backend.Close()
+		done <- n
+	}()
+	down, _ = io.Copy(client, backend)
+	client.Close()
+	backend.Close()
+	up = <-done
+	return up, down
+}
