@@ -1,0 +1,243 @@
+package sigv4
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+var (
+	creds   = aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+	signAt  = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	request = []struct {
+		name, method, url, body string
+		headers                 map[string]string
+		token                   string
+	}{
+		{"query POST form", "POST", "https://redshift.us-east-1.amazonaws.com/", "Action=GetClusterCredentials&Version=2012-12-01&DbUser=alice&DbGroups.DbGroup.1=a%2Bb",
+			map[string]string{"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, ""},
+		{"GET with query", "GET", "http://127.0.0.1:9439/?Action=DescribeClusters&Version=2012-12-01&Marker=a%20b&Z=%E2%82%AC&empty=", "", nil, ""},
+		{"reserved characters in query", "GET", "http://localhost/?a=%2F%3D%26%2B&b=~._-", "", nil, ""},
+		{"path with special characters", "POST", "http://localhost/some%20path/x~y", "{}", map[string]string{"Content-Type": "application/x-amz-json-1.1"}, ""},
+		{"session token", "POST", "http://localhost/", "Action=GetCallerIdentity&Version=2011-06-15", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, "FwoGZXIvYXdzEXAMPLETOKEN"},
+		{"extra signed headers", "POST", "http://localhost/", "x=1", map[string]string{"Content-Type": "text/plain", "User-Agent": "aws-sdk-go-v2/1.0  extra   spaces", "X-Amz-Target": "RedshiftServerless.GetCredentials"}, ""},
+		{"declared content hash", "POST", "http://localhost/", "hello", map[string]string{"X-Amz-Content-Sha256": hashHex("hello")}, ""},
+	}
+)
+
+func hashHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func build(t *testing.T, method, url, body string, headers map[string]string) *http.Request {
+	t.Helper()
+	r, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		r.Header.Set(k, v)
+	}
+	return r
+}
+
+func sign(t *testing.T, r *http.Request, body string, c aws.Credentials, at time.Time) {
+	t.Helper()
+	if err := v4.NewSigner().SignHTTP(context.Background(), c, r, hashHex(body), "redshift", "us-east-1", at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// check parses and verifies r as a server would.
+func check(r *http.Request, body string, secret string, now time.Time) error {
+	a, err := Parse(r)
+	if err != nil {
+		return err
+	}
+	return a.Verify(r, []byte(body), secret, now)
+}
+
+func code(err error) string {
+	if e, ok := err.(*Error); ok {
+		return e.Code
+	}
+	if err != nil {
+		return "other: " + err.Error()
+	}
+	return ""
+}
+
+// TestSDKSignedRequestsVerify signs with aws-sdk-go-v2's signer and mutates
+// one thing at a time.
+func TestSDKSignedRequestsVerify(t *testing.T) {
+	for _, rq := range request {
+		t.Run(rq.name, func(t *testing.T) {
+			c := creds
+			c.SessionToken = rq.token
+			fresh := func() *http.Request {
+				r := build(t, rq.method, rq.url, rq.body, rq.headers)
+				sign(t, r, rq.body, c, signAt)
+				return r
+			}
+			r := fresh()
+			if err := check(r, rq.body, creds.SecretAccessKey, signAt.Add(time.Minute)); err != nil {
+				t.Fatalf("SDK-signed request refused: %v", err)
+			}
+			a, _ := Parse(r)
+			if a.AccessKeyID != creds.AccessKeyID || a.Region != "us-east-1" || a.Service != "redshift" || a.SecurityToken != rq.token {
+				t.Fatalf("parsed %+v", a)
+			}
+			mutations := []struct {
+				name   string
+				mutate func(r *http.Request) (body, secret string, now time.Time)
+				want   string
+			}{
+				{"body byte", func(r *http.Request) (string, string, time.Time) { return rq.body + "x", creds.SecretAccessKey, signAt }, "SignatureDoesNotMatch"},
+				{"signed header", func(r *http.Request) (string, string, time.Time) {
+					r.Header.Set("X-Amz-Date", signAt.Add(time.Second).Format("20060102T150405Z"))
+					return rq.body, creds.SecretAccessKey, signAt
+				}, "SignatureDoesNotMatch"},
+				{"host", func(r *http.Request) (string, string, time.Time) { r.Host = "evil.example"; return rq.body, creds.SecretAccessKey, signAt }, "SignatureDoesNotMatch"},
+				{"secret", func(r *http.Request) (string, string, time.Time) { return rq.body, "wrong" + creds.SecretAccessKey, signAt }, "SignatureDoesNotMatch"},
+				{"signature", func(r *http.Request) (string, string, time.Time) {
+					h := r.Header.Get("Authorization")
+					r.Header.Set("Authorization", h[:len(h)-1]+string("0123456789abcdef"[(strings.IndexByte("0123456789abcdef", h[len(h)-1])+1)%16]))
+					return rq.body, creds.SecretAccessKey, signAt
+				}, "SignatureDoesNotMatch"},
+				{"region", func(r *http.Request) (string, string, time.Time) {
+					r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "/us-east-1/", "/us-west-2/", 1))
+					return rq.body, creds.SecretAccessKey, signAt
+				}, "SignatureDoesNotMatch"},
+				{"5 min 1 s late", func(r *http.Request) (string, string, time.Time) {
+					return rq.body, creds.SecretAccessKey, signAt.Add(5*time.Minute + time.Second)
+				}, "RequestExpired"},
+				{"5 min 1 s early", func(r *http.Request) (string, string, time.Time) {
+					return rq.body, creds.SecretAccessKey, signAt.Add(-5*time.Minute - time.Second)
+				}, "RequestExpired"},
+			}
+			for _, m := range mutations {
+				r := fresh()
+				body, secret, now := m.mutate(r)
+				if got := code(check(r, body, secret, now)); got != m.want {
+					t.Errorf("%s: got %q, want %s", m.name, got, m.want)
+				}
+			}
+			// Within the window both ways is fine.
+			for _, d := range []time.Duration{-5 * time.Minute, 5 * time.Minute} {
+				if err := check(fresh(), rq.body, creds.SecretAccessKey, signAt.Add(d)); err != nil {
+					t.Errorf("skew %v refused: %v", d, err)
+				}
+			}
+		})
+	}
+}
+
+func TestDeclaredHashMustMatchBody(t *testing.T) {
+	r := build(t, "POST", "http://localhost/", "hello", map[string]string{"X-Amz-Content-Sha256": hashHex("hello")})
+	sign(t, r, "hello", creds, signAt)
+	if got := code(check(r, "goodbye", creds.SecretAccessKey, signAt)); got != "SignatureDoesNotMatch" {
+		t.Fatalf("swapped body under a declared hash: %q", got)
+	}
+}
+
+func TestPresigned(t *testing.T) {
+	r := build(t, "GET", "http://127.0.0.1:9439/?Action=DescribeClusters&Version=2012-12-01&X-Amz-Expires=300", "", nil)
+	url, hdr, err := v4.NewSigner().PresignHTTP(context.Background(), creds, r, hashHex(""), "redshift", "us-east-1", signAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := http.NewRequest("GET", url, nil)
+	for k, v := range hdr {
+		p.Header[k] = v
+	}
+	if err := check(p, "", creds.SecretAccessKey, signAt.Add(time.Minute)); err != nil {
+		t.Fatalf("presigned refused: %v", err)
+	}
+	if got := code(check(p, "", creds.SecretAccessKey, signAt.Add(301*time.Second))); got != "RequestExpired" {
+		t.Fatalf("expired presigned: %q", got)
+	}
+	q, _ := http.NewRequest("GET", strings.Replace(url, "DescribeClusters", "DeleteCluster", 1), nil)
+	for k, v := range hdr {
+		q.Header[k] = v
+	}
+	if got := code(check(q, "", creds.SecretAccessKey, signAt)); got != "SignatureDoesNotMatch" {
+		t.Fatalf("altered presigned query: %q", got)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	good := "AWS4-HMAC-SHA256 Credential=AKID/20261124/us-east-1/redshift/aws4_request, SignedHeaders=host;x-amz-date, Signature=abcd"
+	tests := []struct {
+		name, auth, date string
+		want             string
+	}{
+		{"no authorization", "", "20261124T120000Z", "MissingAuthenticationToken"},
+		{"other algorithm", strings.Replace(good, "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1", 1), "20261124T120000Z", "IncompleteSignature"},
+		{"no signature", strings.Split(good, ", Signature")[0], "20261124T120000Z", "IncompleteSignature"},
+		{"no signed headers", strings.Replace(good, "SignedHeaders=host;x-amz-date, ", "", 1), "20261124T120000Z", "IncompleteSignature"},
+		{"no credential", strings.Replace(good, "Credential=AKID/20261124/us-east-1/redshift/aws4_request, ", "", 1), "20261124T120000Z", "IncompleteSignature"},
+		{"short scope", strings.Replace(good, "/redshift/aws4_request", "/aws4_request", 1), "20261124T120000Z", "IncompleteSignature"},
+		{"scope not aws4_request", strings.Replace(good, "aws4_request", "aws5_request", 1), "20261124T120000Z", "IncompleteSignature"},
+		{"host not signed", strings.Replace(good, "host;", "", 1), "20261124T120000Z", "IncompleteSignature"},
+		{"signed header absent", strings.Replace(good, "host;x-amz-date", "host;x-amz-date;x-amz-target", 1), "20261124T120000Z", "IncompleteSignature"},
+		{"uppercase signed header", strings.Replace(good, "host;x-amz-date", "Host;x-amz-date", 1), "20261124T120000Z", "IncompleteSignature"},
+		{"no date", good, "", "IncompleteSignature"},
+		{"bad date", good, "2026-11-24T12:00:00Z", "IncompleteSignature"},
+		{"parameter without =", good + ", junk", "20261124T120000Z", "IncompleteSignature"},
+		{"parameter twice", good + ", Signature=ef", "20261124T120000Z", "IncompleteSignature"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := http.NewRequest("POST", "http://localhost/", nil)
+			if tt.auth != "" {
+				r.Header.Set("Authorization", tt.auth)
+			}
+			if tt.date != "" {
+				r.Header.Set("X-Amz-Date", tt.date)
+			}
+			_, err := Parse(r)
+			if got := code(err); got != tt.want {
+				t.Fatalf("got %q (%v), want %s", got, err, tt.want)
+			}
+		})
+	}
+	// Scope date differing from X-Amz-Date fails verification.
+	r, _ := http.NewRequest("POST", "http://localhost/", nil)
+	r.Header.Set("Authorization", good)
+	r.Header.Set("X-Amz-Date", "20261125T000100Z")
+	a, err := Parse(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := code(a.Verify(r, nil, "s", signAt)); got != "SignatureDoesNotMatch" {
+		t.Fatalf("scope date mismatch: %q", got)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("AWS4-HMAC-SHA256 Credential=AKID/20261124/us-east-1/redshift/aws4_request, SignedHeaders=host;x-amz-date, Signature=abcd", "20261124T120000Z")
+	f.Add("AWS4-HMAC-SHA256 Credential=//// , SignedHeaders=;, Signature=", "x")
+	f.Add("AWS4-HMAC-SHA256", "")
+	f.Fuzz(func(t *testing.T, auth, date string) {
+		r, _ := http.NewRequest("POST", "http://localhost/", io.NopCloser(strings.NewReader("")))
+		r.Header.Set("Authorization", auth)
+		r.Header.Set("X-Amz-Date", date)
+		a, err := Parse(r)
+		if err != nil {
+			if _, ok := err.(*Error); !ok {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		a.Verify(r, nil, "secret", signAt)
+	})
+}
