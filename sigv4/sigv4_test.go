@@ -106,8 +106,13 @@ func TestSDKSignedRequestsVerify(t *testing.T) {
 					r.Header.Set("X-Amz-Date", signAt.Add(time.Second).Format("20060102T150405Z"))
 					return rq.body, creds.SecretAccessKey, signAt
 				}, "SignatureDoesNotMatch"},
-				{"host", func(r *http.Request) (string, string, time.Time) { r.Host = "evil.example"; return rq.body, creds.SecretAccessKey, signAt }, "SignatureDoesNotMatch"},
-				{"secret", func(r *http.Request) (string, string, time.Time) { return rq.body, "wrong" + creds.SecretAccessKey, signAt }, "SignatureDoesNotMatch"},
+				{"host", func(r *http.Request) (string, string, time.Time) {
+					r.Host = "evil.example"
+					return rq.body, creds.SecretAccessKey, signAt
+				}, "SignatureDoesNotMatch"},
+				{"secret", func(r *http.Request) (string, string, time.Time) {
+					return rq.body, "wrong" + creds.SecretAccessKey, signAt
+				}, "SignatureDoesNotMatch"},
 				{"signature", func(r *http.Request) (string, string, time.Time) {
 					h := r.Header.Get("Authorization")
 					r.Header.Set("Authorization", h[:len(h)-1]+string("0123456789abcdef"[(strings.IndexByte("0123456789abcdef", h[len(h)-1])+1)%16]))
