@@ -117,41 +117,6 @@ type LoginSalt struct {
 	Iterations int
 }
 
-// User is an IAM user.
-type User struct {
-	Name      string
-	ID        string // unique id, "AIDA…"
-	Path      string
-	ARN       string
-	CreatedAt time.Time
-}
-
-// AccessKey is an IAM access key pair. The secret is needed in the clear to
-// verify SigV4 signatures.
-type AccessKey struct {
-	ID        string // "AKIA…"
-	Secret    string
-	UserName  string
-	Status    string // "Active" or "Inactive"
-	CreatedAt time.Time
-}
-
-// PolicyDocument is a named policy attached to an identity, kept as JSON.
-type PolicyDocument struct {
-	Name     string
-	Document string
-}
-
-// Principal is an authenticated caller.
-type Principal struct {
-	ARN       string
-	Account   string
-	Type      string // "User"
-	UserName  string
-	UserID    string
-	AccessKey string
-}
-
 // ClusterStore keeps clusters.
 type ClusterStore interface {
 	CreateCluster(ctx context.Context, c *Cluster) error
@@ -175,22 +140,12 @@ type CredentialStore interface {
 	DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, error)
 }
 
-// IdentityStore keeps IAM identities.
-type IdentityStore interface {
-	CreateUser(ctx context.Context, u *User) error        // CodeEntityAlreadyExists
-	User(ctx context.Context, name string) (*User, error) // CodeNoSuchEntity
-	CreateAccessKey(ctx context.Context, k *AccessKey) error
-	AccessKey(ctx context.Context, id string) (*AccessKey, error) // CodeNoSuchEntity
-	AccessKeys(ctx context.Context, userName string) ([]*AccessKey, error)
-	PutUserPolicy(ctx context.Context, userName string, p PolicyDocument) error
-	UserPolicies(ctx context.Context, userName string) ([]PolicyDocument, error)
-}
-
 // Store is everything shiftkey persists.
 type Store interface {
 	ClusterStore
 	CredentialStore
 	IdentityStore
+	AuditStore
 	Close() error
 }
 

@@ -1,5 +1,7 @@
-// Package authz authorizes API callers by evaluating the IAM policies that
-// the store holds for them with the iam policy engine.
+// Package authz authorizes API callers by evaluating, with the iam policy
+// engine, the policies the store holds for them: a user's inline and
+// attached policies and those of its groups; for an assumed-role session,
+// the role's policies intersected with the session policy.
 package authz
 
 import (
@@ -14,13 +16,19 @@ import (
 	"github.com/shiftkey/shiftkey/iam"
 )
 
-// Authorizer implements shiftkey.Authorizer over an IdentityStore.
+// Store is what the authorizer reads and where it records denials.
+type Store interface {
+	shiftkey.IdentityStore
+	shiftkey.AuditStore
+}
+
+// Authorizer implements shiftkey.Authorizer.
 type Authorizer struct {
-	Store  shiftkey.IdentityStore
+	Store  Store
 	Logger *slog.Logger // nil → discard
 
 	mu    sync.Mutex
-	cache map[string]*iam.Policy // parsed policies by name + document
+	cache map[string]*iam.Policy // parsed policies by label + document
 }
 
 var _ shiftkey.Authorizer = (*Authorizer)(nil)
@@ -32,45 +40,145 @@ func (a *Authorizer) logger() *slog.Logger {
 	return a.Logger
 }
 
-// policies returns the parsed identity policies of the caller.
-func (a *Authorizer) policies(ctx context.Context, p *shiftkey.Principal) ([]*iam.Policy, error) {
-	docs, err := a.Store.UserPolicies(ctx, p.UserName)
-	if err != nil {
-		return nil, fmt.Errorf("policies of %s: %w", p.ARN, err)
-	}
-	out := make([]*iam.Policy, 0, len(docs))
+func (a *Authorizer) parse(ctx context.Context, label, doc string) *iam.Policy {
+	key := label + "\x00" + doc
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.cache == nil {
 		a.cache = map[string]*iam.Policy{}
 	}
-	for _, d := range docs {
-		name := "user/" + p.UserName + "/" + d.Name
-		key := name + "\x00" + d.Document
-		pol, ok := a.cache[key]
-		if !ok {
-			pol, err = iam.ParsePolicy(name, []byte(d.Document))
-			if err != nil {
-				// Documents are validated on write; one that no longer parses
-				// grants nothing rather than failing every call.
-				a.logger().WarnContext(ctx, "stored policy does not parse", "policy", name, "error", err)
-				continue
-			}
-			if len(a.cache) > 4096 {
-				clear(a.cache)
-			}
-			a.cache[key] = pol
+	if p, ok := a.cache[key]; ok {
+		return p
+	}
+	p, err := iam.ParsePolicy(label, []byte(doc))
+	if err != nil {
+		// Documents are validated on write; one that no longer parses
+		// grants nothing rather than failing every call.
+		a.logger().WarnContext(ctx, "stored policy does not parse", "policy", label, "error", err)
+		return nil
+	}
+	if len(a.cache) > 4096 {
+		clear(a.cache)
+	}
+	a.cache[key] = p
+	return p
+}
+
+// PolicySet is everything that decides for one principal.
+type PolicySet struct {
+	Identity []*iam.Policy
+	Session  *iam.Policy // nil when the principal has no session policy
+}
+
+// entityPolicies adds the inline and attached policies of one entity.
+func (a *Authorizer) entityPolicies(ctx context.Context, kind shiftkey.EntityKind, name string, out []*iam.Policy) ([]*iam.Policy, error) {
+	inline, err := a.Store.InlinePolicies(ctx, kind, name)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range inline {
+		if p := a.parse(ctx, fmt.Sprintf("%s/%s inline policy %s", kind, name, d.Name), d.Document); p != nil {
+			out = append(out, p)
 		}
-		out = append(out, pol)
+	}
+	attached, err := a.Store.AttachedPolicies(ctx, kind, name)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range attached {
+		if p := a.parse(ctx, m.ARN, m.Document); p != nil {
+			out = append(out, p)
+		}
 	}
 	return out, nil
+}
+
+// Policies returns the policy set of a principal.
+func (a *Authorizer) Policies(ctx context.Context, p *shiftkey.Principal) (*PolicySet, error) {
+	set := &PolicySet{}
+	var err error
+	switch p.Type {
+	case shiftkey.PrincipalAssumedRole:
+		if set.Identity, err = a.entityPolicies(ctx, shiftkey.KindRole, p.RoleName, nil); err != nil {
+			return nil, err
+		}
+		if p.SessionPolicy != "" {
+			set.Session = a.parse(ctx, "session policy of "+p.ARN, p.SessionPolicy)
+			if set.Session == nil {
+				// Fail closed: a session policy that cannot be read allows nothing.
+				set.Session = &iam.Policy{Name: "session policy of " + p.ARN}
+			}
+		}
+	default:
+		if set.Identity, err = a.entityPolicies(ctx, shiftkey.KindUser, p.UserName, nil); err != nil {
+			return nil, err
+		}
+		groups, err := a.Store.GroupsForUser(ctx, p.UserName)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range groups {
+			if set.Identity, err = a.entityPolicies(ctx, shiftkey.KindGroup, g.Name, set.Identity); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return set, nil
+}
+
+// Decide evaluates one request against a policy set the way AWS combines
+// identity and session policies: an explicit deny in either denies; else
+// the identity policies must allow and, when there is a session policy, so
+// must it.
+func Decide(set *PolicySet, req iam.Request) (iam.Decision, string) {
+	id := iam.Evaluate(req, set.Identity...)
+	if set.Session == nil {
+		return id, Explain(id, "identity-based policy")
+	}
+	sess := iam.Evaluate(req, set.Session)
+	switch {
+	case id.Outcome == iam.ExplicitDeny:
+		return id, Explain(id, "identity-based policy")
+	case sess.Outcome == iam.ExplicitDeny:
+		return sess, Explain(sess, "session policy")
+	case id.Outcome == iam.ImplicitDeny:
+		return id, Explain(id, "identity-based policy")
+	case sess.Outcome == iam.ImplicitDeny:
+		return sess, Explain(sess, "session policy")
+	}
+	both := iam.Decision{Outcome: iam.Allow, Deciding: append(append([]iam.StatementRef{}, id.Deciding...), sess.Deciding...)}
+	return both, Explain(both, "identity-based and session policies")
+}
+
+// Explain says in words which statements decided d.
+func Explain(d iam.Decision, where string) string {
+	var refs []string
+	for _, r := range d.Deciding {
+		id := "Statement[" + strconv.Itoa(r.Index) + "]"
+		if r.Sid != "" {
+			id += " (Sid " + r.Sid + ")"
+		}
+		refs = append(refs, r.Policy+" "+id)
+	}
+	switch d.Outcome {
+	case iam.ExplicitDeny:
+		return "explicitly denied in " + where + ": " + strings.Join(refs, "; ")
+	case iam.Allow:
+		return "allowed by " + where + ": " + strings.Join(refs, "; ")
+	}
+	return "implicitly denied: no statement in the " + where + " allows it"
 }
 
 // GlobalContext returns the global condition keys of a call.
 func GlobalContext(c *shiftkey.Caller) map[string][]string {
 	p := c.Principal
+	principalARN := p.ARN
+	if p.Type == shiftkey.PrincipalAssumedRole {
+		// For roles AWS reports the role's ARN, not the session's.
+		principalARN = p.RoleARN
+	}
 	m := map[string][]string{
-		"aws:PrincipalArn":     {p.ARN},
+		"aws:PrincipalArn":     {principalARN},
 		"aws:PrincipalAccount": {p.Account},
 		"aws:PrincipalType":    {p.Type},
 		"aws:userid":           {p.UserID},
@@ -79,20 +187,24 @@ func GlobalContext(c *shiftkey.Caller) map[string][]string {
 		"aws:SecureTransport":  {strconv.FormatBool(c.SecureTransport)},
 		"aws:RequestedRegion":  {c.Region},
 	}
-	if p.UserName != "" {
+	if p.UserName != "" && p.Type == shiftkey.PrincipalUser {
 		m["aws:username"] = []string{p.UserName}
 	}
 	if c.SourceIP != "" {
 		m["aws:SourceIp"] = []string{c.SourceIP}
 	}
+	for _, t := range p.Tags {
+		m["aws:PrincipalTag/"+t.Key] = []string{t.Value}
+	}
 	return m
 }
 
-// Authorize checks every request; the first one not allowed is the error.
+// Authorize checks every request; the first one not allowed is the error,
+// and its explanation is recorded under the caller's request id.
 func (a *Authorizer) Authorize(ctx context.Context, caller *shiftkey.Caller, reqs ...shiftkey.AuthzRequest) error {
-	pols, err := a.policies(ctx, caller.Principal)
+	set, err := a.Policies(ctx, caller.Principal)
 	if err != nil {
-		return err
+		return fmt.Errorf("policies of %s: %w", caller.Principal.ARN, err)
 	}
 	global := GlobalContext(caller)
 	for _, r := range reqs {
@@ -103,31 +215,30 @@ func (a *Authorizer) Authorize(ctx context.Context, caller *shiftkey.Caller, req
 		for k, v := range r.Context {
 			keys[k] = v
 		}
-		d := iam.Evaluate(iam.Request{Action: r.Action, Resource: r.Resource, Context: keys}, pols...)
+		d, why := Decide(set, iam.Request{Action: r.Action, Resource: r.Resource, Context: keys})
 		if d.Allowed() {
 			continue
 		}
 		msg := fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s", caller.Principal.ARN, r.Action, r.Resource)
 		if d.Outcome == iam.ExplicitDeny {
-			msg += " with an explicit deny in an identity-based policy"
+			if strings.HasPrefix(why, "explicitly denied in session policy") {
+				msg += " with an explicit deny in a session policy"
+			} else {
+				msg += " with an explicit deny in an identity-based policy"
+			}
+		} else if set.Session != nil && strings.Contains(why, "session policy") {
+			msg += " because no session policy allows the " + r.Action + " action"
 		} else {
 			msg += " because no identity-based policy allows the " + r.Action + " action"
 		}
 		a.logger().InfoContext(ctx, "access denied", "request_id", caller.RequestID, "principal", caller.Principal.ARN,
-			"action", r.Action, "resource", r.Resource, "outcome", d.Outcome.String(), "deciding", describe(d.Deciding))
+			"action", r.Action, "resource", r.Resource, "outcome", d.Outcome.String(), "explanation", why)
+		rec := &shiftkey.DecisionRecord{RequestID: caller.RequestID, At: caller.Time, Principal: caller.Principal.ARN,
+			Action: r.Action, Resource: r.Resource, Outcome: d.Outcome.String(), Explanation: why}
+		if err := a.Store.RecordDecision(ctx, rec); err != nil {
+			a.logger().ErrorContext(ctx, "record decision failed", "request_id", caller.RequestID, "error", err)
+		}
 		return &shiftkey.Error{Code: shiftkey.CodeAccessDenied, Message: msg}
 	}
 	return nil
-}
-
-func describe(refs []iam.StatementRef) string {
-	var parts []string
-	for _, r := range refs {
-		id := r.Sid
-		if id == "" {
-			id = "#" + strconv.Itoa(r.Index)
-		}
-		parts = append(parts, r.Policy+":"+id)
-	}
-	return strings.Join(parts, ",")
 }

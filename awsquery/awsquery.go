@@ -140,3 +140,48 @@ func WriteError(w io.Writer, ns, code, message, requestID string, server bool) e
 	}
 	return xml.NewEncoder(w).Encode(errorResponse{Xmlns: ns, Type: typ, Code: code, Message: message, RequestID: requestID})
 }
+
+// Structs reads a list of structures encoded as name.member.N.Field (or
+// name.<member>.N.Field): one map of field to value per element, in index
+// order. present reports whether the list was given at all.
+func Structs(v url.Values, name, member string) (items []map[string]string, present bool, err error) {
+	byIndex := map[int]map[string]string{}
+	if vals, ok := v[name]; ok {
+		if len(vals) != 1 || vals[0] != "" {
+			return nil, true, &Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("The parameter %s must be given as %s.%s.N.Field.", name, name, member)}
+		}
+		present = true
+	}
+	for k, vals := range v {
+		rest, ok := strings.CutPrefix(k, name+".")
+		if !ok {
+			continue
+		}
+		present = true
+		idx, ok := strings.CutPrefix(rest, member+".")
+		if !ok {
+			idx, ok = strings.CutPrefix(rest, "member.")
+		}
+		num, field, ok2 := strings.Cut(idx, ".")
+		if !ok || !ok2 || field == "" {
+			return nil, true, &Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("Unknown parameter %s.", k)}
+		}
+		n, err := strconv.Atoi(num)
+		if err != nil || n < 1 || num[0] == '0' {
+			return nil, true, &Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("Invalid list index in parameter %s.", k)}
+		}
+		if byIndex[n] == nil {
+			byIndex[n] = map[string]string{}
+		}
+		byIndex[n][field] = vals[0]
+	}
+	idxs := make([]int, 0, len(byIndex))
+	for n := range byIndex {
+		idxs = append(idxs, n)
+	}
+	slices.Sort(idxs)
+	for _, n := range idxs {
+		items = append(items, byIndex[n])
+	}
+	return items, present, nil
+}

@@ -88,3 +88,15 @@ func TestEnvelopes(t *testing.T) {
 		t.Fatalf("error envelope: %+v from %s", e, b.String())
 	}
 }
+
+func TestStructs(t *testing.T) {
+	v, _ := ParseForm("Tags.member.2.Key=b&Tags.member.2.Value=2&Tags.member.1.Key=a&Tags.member.1.Value=1")
+	got, present, err := Structs(v, "Tags", "member")
+	if err != nil || !present || len(got) != 2 || got[0]["Key"] != "a" || got[1]["Value"] != "2" {
+		t.Fatalf("%v %v %v", got, present, err)
+	}
+	v, _ = ParseForm("Tags.member.x.Key=a")
+	if _, _, err := Structs(v, "Tags", "member"); err == nil {
+		t.Fatal("bad index accepted")
+	}
+}

@@ -6,6 +6,9 @@ import (
 	"github.com/shiftkey/shiftkey"
 )
 
+// CodeExpiredToken is sent for expired STS session credentials.
+const CodeExpiredToken = "ExpiredToken"
+
 // statusByCode is the one table from AWS error code to HTTP status. Codes
 // not listed are client errors (400).
 var statusByCode = map[string]int{
@@ -22,6 +25,9 @@ var statusByCode = map[string]int{
 	shiftkey.CodeNoSuchEntity:               http.StatusNotFound,
 	shiftkey.CodeEntityAlreadyExists:        http.StatusConflict,
 	"RequestEntityTooLarge":                 http.StatusRequestEntityTooLarge,
+	"DeleteConflict":                        http.StatusConflict,
+	"LimitExceeded":                         http.StatusConflict,
+	CodeExpiredToken:                        http.StatusBadRequest,
 }
 
 // StatusOf returns the HTTP status of an AWS error code.

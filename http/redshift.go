@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"net/url"
 	"strconv"
 	"strings"
@@ -25,6 +26,37 @@ func (c *call) form() (url.Values, error) {
 		return nil, &shiftkey.Error{Code: e.Code, Message: e.Message}
 	}
 	return v, nil
+}
+
+// serveQuery runs a Query-protocol service whose operations decode their
+// own parameters.
+func (s *Server) serveQuery(c *call, ns string, handle func(context.Context, *shiftkey.Caller, string, url.Values) (any, error)) {
+	v, err := c.form()
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	action := v.Get("Action")
+	if action == "" {
+		s.writeError(c, shiftkey.Errorf(shiftkey.CodeMissingAction, "The request must contain the parameter Action."))
+		return
+	}
+	result, err := handle(c.r.Context(), c.caller, action, v)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	s.writeResult(c, ns, action, result)
+}
+
+func (s *Server) writeResult(c *call, ns, action string, result any) {
+	var buf bytes.Buffer
+	if err := awsquery.WriteResult(&buf, ns, action, c.requestID, result); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.w.Header().Set("Content-Type", "text/xml")
+	c.w.Write(buf.Bytes())
 }
 
 func (s *Server) serveRedshift(c *call) {
@@ -51,13 +83,7 @@ func (s *Server) serveRedshift(c *call) {
 		s.writeError(c, err)
 		return
 	}
-	var buf bytes.Buffer
-	if err := awsquery.WriteResult(&buf, redshiftNS, action, c.requestID, result); err != nil {
-		s.writeError(c, err)
-		return
-	}
-	c.w.Header().Set("Content-Type", "text/xml")
-	c.w.Write(buf.Bytes())
+	s.writeResult(c, redshiftNS, action, result)
 }
 
 // Scalar decoding of Query parameters.

@@ -5,18 +5,22 @@ package http
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/awsquery"
+	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/redshift"
 	"github.com/shiftkey/shiftkey/sigv4"
+	"github.com/shiftkey/shiftkey/sts"
 )
 
 // MaxBodyBytes bounds a request body; credential calls are a few hundred bytes.
@@ -26,6 +30,8 @@ const MaxBodyBytes = 1 << 20
 type Server struct {
 	Identities shiftkey.IdentityStore
 	Redshift   *redshift.Service
+	IAM        *iamapi.Service
+	STS        *sts.Service
 	AccountID  string
 	Logger     *slog.Logger     // nil → discard
 	Now        func() time.Time // nil → time.Now
@@ -90,44 +96,75 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	switch c.service {
 	case "redshift":
 		s.serveRedshift(c)
+	case "iam":
+		s.serveQuery(c, iamapi.Namespace, s.IAM.Handle)
+	case "sts":
+		s.serveQuery(c, sts.Namespace, s.STS.Handle)
 	default:
 		s.writeError(c, shiftkey.Errorf(shiftkey.CodeInvalidAction, "The service %s is not available at this endpoint.", c.service))
 	}
 }
 
-// authenticate verifies the SigV4 signature and resolves the caller.
+// authenticate verifies the SigV4 signature and resolves the caller: an
+// IAM user's access key, or an STS session's temporary key and token.
 func (s *Server) authenticate(ctx context.Context, c *call) error {
 	auth, err := sigv4.Parse(c.r)
 	if err != nil {
 		return sigError(err)
 	}
 	c.service = auth.Service
-	key, err := s.Identities.AccessKey(ctx, auth.AccessKeyID)
-	if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity || err == nil && key.Status != "Active" {
-		return shiftkey.Errorf(shiftkey.CodeInvalidClientTokenID, "The security token included in the request is invalid.")
-	}
-	if err != nil {
-		return err
-	}
+	invalid := shiftkey.Errorf(shiftkey.CodeInvalidClientTokenID, "The security token included in the request is invalid.")
 	now := s.now()
-	if err := auth.Verify(c.r, c.body, key.Secret, now); err != nil {
-		return sigError(err)
-	}
-	if auth.SecurityToken != "" {
-		// Session tokens are only valid with the temporary keys they came
-		// with; long-term IAM user keys never carry one.
-		return shiftkey.Errorf(shiftkey.CodeInvalidClientTokenID, "The security token included in the request is invalid.")
-	}
-	user, err := s.Identities.User(ctx, key.UserName)
-	if err != nil {
-		return fmt.Errorf("user of access key: %w", err)
+	var principal *shiftkey.Principal
+	if strings.HasPrefix(auth.AccessKeyID, "ASIA") {
+		sess, err := s.Identities.Session(ctx, auth.AccessKeyID)
+		if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
+			return invalid
+		}
+		if err != nil {
+			return err
+		}
+		if err := auth.Verify(c.r, c.body, sess.Secret, now); err != nil {
+			return sigError(err)
+		}
+		if subtle.ConstantTimeCompare([]byte(auth.SecurityToken), []byte(sess.Token)) != 1 {
+			return invalid
+		}
+		if !now.Before(sess.ExpiresAt) {
+			return shiftkey.Errorf(CodeExpiredToken, "The security token included in the request is expired")
+		}
+		if principal, err = s.sessionPrincipal(ctx, sess); err != nil {
+			return err
+		}
+	} else {
+		key, err := s.Identities.AccessKey(ctx, auth.AccessKeyID)
+		if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity || err == nil && key.Status != "Active" {
+			return invalid
+		}
+		if err != nil {
+			return err
+		}
+		if err := auth.Verify(c.r, c.body, key.Secret, now); err != nil {
+			return sigError(err)
+		}
+		if auth.SecurityToken != "" {
+			// Long-term IAM user keys never carry a session token.
+			return invalid
+		}
+		user, err := s.Identities.Entity(ctx, shiftkey.KindUser, key.UserName)
+		if err != nil {
+			return fmt.Errorf("user of access key: %w", err)
+		}
+		tags, err := s.Identities.Tags(ctx, shiftkey.KindUser, user.Name)
+		if err != nil {
+			return err
+		}
+		principal = &shiftkey.Principal{ARN: user.ARN, Account: s.AccountID, Type: shiftkey.PrincipalUser,
+			UserName: user.Name, UserID: user.ID, AccessKey: key.ID, Tags: tags}
 	}
 	host, _, _ := net.SplitHostPort(c.r.RemoteAddr)
 	c.caller = &shiftkey.Caller{
-		Principal: &shiftkey.Principal{
-			ARN: user.ARN, Account: s.AccountID, Type: "User",
-			UserName: user.Name, UserID: user.ID, AccessKey: key.ID,
-		},
+		Principal:       principal,
 		Region:          auth.Region,
 		SourceIP:        host,
 		SecureTransport: c.r.TLS != nil,
@@ -135,6 +172,41 @@ func (s *Server) authenticate(ctx context.Context, c *call) error {
 		Time:            now,
 	}
 	return nil
+}
+
+// sessionPrincipal is the caller behind STS session credentials. The role
+// must still exist; its tags apply, overridden by the session's.
+func (s *Server) sessionPrincipal(ctx context.Context, sess *shiftkey.Session) (*shiftkey.Principal, error) {
+	role, err := s.Identities.Entity(ctx, shiftkey.KindRole, sess.RoleName)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
+		return nil, shiftkey.Errorf(shiftkey.CodeInvalidClientTokenID, "The security token included in the request is invalid.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	roleTags, err := s.Identities.Tags(ctx, shiftkey.KindRole, role.Name)
+	if err != nil {
+		return nil, err
+	}
+	tags := append([]shiftkey.Tag(nil), sess.Tags...)
+	for _, t := range roleTags {
+		overridden := false
+		for _, st := range sess.Tags {
+			if strings.EqualFold(st.Key, t.Key) {
+				overridden = true
+			}
+		}
+		if !overridden {
+			tags = append(tags, t)
+		}
+	}
+	return &shiftkey.Principal{
+		ARN:     fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", s.AccountID, role.Name, sess.SessionName),
+		Account: s.AccountID, Type: shiftkey.PrincipalAssumedRole,
+		UserID: role.ID + ":" + sess.SessionName, AccessKey: sess.AccessKeyID,
+		RoleName: role.Name, RoleARN: role.ARN, SessionName: sess.SessionName, SessionPolicy: sess.SessionPolicy,
+		Tags: tags,
+	}, nil
 }
 
 func sigError(err error) error {
@@ -156,7 +228,14 @@ func (s *Server) writeError(c *call, err error) {
 		e = &shiftkey.Error{Code: shiftkey.CodeInternalFailure, Message: "An internal error occurred. Request ID: " + c.requestID}
 	}
 	status := StatusOf(e.Code)
+	ns := redshiftNS
+	switch c.service {
+	case "iam":
+		ns = iamapi.Namespace
+	case "sts":
+		ns = sts.Namespace
+	}
 	c.w.Header().Set("Content-Type", "text/xml")
 	c.w.WriteHeader(status)
-	awsquery.WriteError(c.w, redshiftNS, e.Code, e.Message, c.requestID, status >= 500)
+	awsquery.WriteError(c.w, ns, e.Code, e.Message, c.requestID, status >= 500)
 }

@@ -23,9 +23,11 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/authz"
 	shttp "github.com/shiftkey/shiftkey/http"
+	"github.com/shiftkey/shiftkey/iamapi"
 	rs "github.com/shiftkey/shiftkey/redshift"
 	"github.com/shiftkey/shiftkey/scram"
 	"github.com/shiftkey/shiftkey/sqlite"
+	"github.com/shiftkey/shiftkey/sts"
 )
 
 const account = shiftkey.DefaultAccountID
@@ -61,23 +63,28 @@ func newFixture(t *testing.T) *fixture {
 		"denied": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},
 			{"Sid":"NoCredentials","Effect":"Deny","Action":"redshift:GetClusterCredentials","Resource":"*"}]}`,
 	} {
-		u := &shiftkey.User{Name: name, ID: shiftkey.NewID("AIDA"), Path: "/", ARN: "arn:aws:iam::" + account + ":user/" + name, CreatedAt: time.Now()}
+		u := &shiftkey.Entity{Kind: shiftkey.KindUser, Name: name, ID: shiftkey.NewID("AIDA"), Path: "/", ARN: "arn:aws:iam::" + account + ":user/" + name, CreatedAt: time.Now()}
 		k := &shiftkey.AccessKey{ID: shiftkey.NewID("AKIA"), Secret: shiftkey.NewSecretKey(), UserName: name, Status: "Active", CreatedAt: time.Now()}
-		if err := store.CreateUser(ctx, u); err != nil {
+		if err := store.CreateEntity(ctx, u); err != nil {
 			t.Fatal(err)
 		}
 		if err := store.CreateAccessKey(ctx, k); err != nil {
 			t.Fatal(err)
 		}
-		if err := store.PutUserPolicy(ctx, name, shiftkey.PolicyDocument{Name: "p", Document: policy}); err != nil {
+		if err := store.PutInlinePolicy(ctx, shiftkey.KindUser, name, shiftkey.PolicyDocument{Name: "p", Document: policy}); err != nil {
 			t.Fatal(err)
 		}
 		f.keys[name] = aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}
 	}
+	authorizer := &authz.Authorizer{Store: store}
+	now := time.Now
 	api := &shttp.Server{
 		Identities: store,
-		Redshift:   &rs.Service{Store: store, Authorizer: &authz.Authorizer{Store: store}},
+		Redshift:   &rs.Service{Store: store, Authorizer: authorizer, Now: now},
+		IAM:        &iamapi.Service{Store: store, Authorizer: authorizer, AccountID: account, Now: now},
+		STS:        &sts.Service{Store: store, Authorizer: authorizer, AccountID: account, Now: now},
 		AccountID:  account,
+		Now:        now,
 	}
 	f.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(f.srv.Close)

@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"net/url"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
@@ -267,101 +266,4 @@ func (d *DB) DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, er
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
-}
-
-// Identities.
-
-// CreateUser stores a new IAM user.
-func (d *DB) CreateUser(ctx context.Context, u *shiftkey.User) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO users (name, id, path, arn, created_at) VALUES (?,?,?,?,?)`,
-		u.Name, u.ID, u.Path, u.ARN, millis(u.CreatedAt))
-	if isUniqueViolation(err) {
-		return shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "User with name %s already exists.", u.Name)
-	}
-	return err
-}
-
-// User returns the IAM user called name. IAM user names are case-insensitive
-// for uniqueness but stored as given.
-func (d *DB) User(ctx context.Context, name string) (*shiftkey.User, error) {
-	var u shiftkey.User
-	var created int64
-	err := d.db.QueryRowContext(ctx, `SELECT name, id, path, arn, created_at FROM users WHERE name = ?`, name).
-		Scan(&u.Name, &u.ID, &u.Path, &u.ARN, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The user with name %s cannot be found.", name)
-	}
-	u.CreatedAt = fromMillis(created)
-	return &u, err
-}
-
-// CreateAccessKey stores a new access key for an existing user.
-func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO access_keys (id, secret, user_name, status, created_at) VALUES (?,?,?,?,?)`,
-		k.ID, k.Secret, k.UserName, k.Status, millis(k.CreatedAt))
-	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
-		return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The user with name %s cannot be found.", k.UserName)
-	}
-	return err
-}
-
-// AccessKey returns the access key with the given id.
-func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, error) {
-	var k shiftkey.AccessKey
-	var created int64
-	err := d.db.QueryRowContext(ctx, `SELECT id, secret, user_name, status, created_at FROM access_keys WHERE id = ?`, id).
-		Scan(&k.ID, &k.Secret, &k.UserName, &k.Status, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
-	}
-	k.CreatedAt = fromMillis(created)
-	return &k, err
-}
-
-// AccessKeys returns the access keys of a user, oldest first.
-func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.AccessKey, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT id, secret, user_name, status, created_at FROM access_keys WHERE user_name = ? ORDER BY created_at, id`, userName)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*shiftkey.AccessKey
-	for rows.Next() {
-		var k shiftkey.AccessKey
-		var created int64
-		if err := rows.Scan(&k.ID, &k.Secret, &k.UserName, &k.Status, &created); err != nil {
-			return nil, err
-		}
-		k.CreatedAt = fromMillis(created)
-		out = append(out, &k)
-	}
-	return out, rows.Err()
-}
-
-// PutUserPolicy creates or replaces an inline policy of a user.
-func (d *DB) PutUserPolicy(ctx context.Context, userName string, p shiftkey.PolicyDocument) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO user_policies (user_name, name, document) VALUES (?,?,?)
-		ON CONFLICT (user_name, name) DO UPDATE SET document = excluded.document`, userName, p.Name, p.Document)
-	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
-		return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The user with name %s cannot be found.", userName)
-	}
-	return err
-}
-
-// UserPolicies returns the inline policies of a user ordered by name.
-func (d *DB) UserPolicies(ctx context.Context, userName string) ([]shiftkey.PolicyDocument, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT name, document FROM user_policies WHERE user_name = ? ORDER BY name`, userName)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []shiftkey.PolicyDocument
-	for rows.Next() {
-		var p shiftkey.PolicyDocument
-		if err := rows.Scan(&p.Name, &p.Document); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }

@@ -19,11 +19,13 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/authz"
 	shttp "github.com/shiftkey/shiftkey/http"
+	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/pgbackend"
 	"github.com/shiftkey/shiftkey/pgserver"
 	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/redshift"
 	"github.com/shiftkey/shiftkey/sqlite"
+	"github.com/shiftkey/shiftkey/sts"
 )
 
 // Defaults of `shiftkey dev`.
@@ -194,6 +196,8 @@ func (d *Dev) Start(ctx context.Context) error {
 	api := &shttp.Server{
 		Identities: d.Store,
 		Redshift:   &redshift.Service{Store: d.Store, Authorizer: authorizer, Now: d.now},
+		IAM:        &iamapi.Service{Store: d.Store, Authorizer: authorizer, AccountID: shiftkey.DefaultAccountID, Now: d.now},
+		STS:        &sts.Service{Store: d.Store, Authorizer: authorizer, AccountID: shiftkey.DefaultAccountID, Now: d.now},
 		AccountID:  shiftkey.DefaultAccountID,
 		Logger:     d.Logger.With("component", "api"),
 		Now:        d.now,
@@ -222,7 +226,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	return nil
 }
 
-// sweep deletes credentials a day after they expired.
+// sweep deletes credentials and STS sessions a day after they expired.
 func (d *Dev) sweep(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -231,6 +235,11 @@ func (d *Dev) sweep(ctx context.Context) {
 			d.Logger.Warn("credential sweep failed", "error", err)
 		} else if n > 0 {
 			d.Logger.Info("expired credentials deleted", "count", n)
+		}
+		if n, err := d.Store.DeleteExpiredSessions(ctx, d.now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			d.Logger.Warn("session sweep failed", "error", err)
+		} else if n > 0 {
+			d.Logger.Info("expired STS sessions deleted", "count", n)
 		}
 		select {
 		case <-ctx.Done():
@@ -276,17 +285,17 @@ func (d *Dev) ensureCluster(ctx context.Context) (*shiftkey.Cluster, error) {
 }
 
 func (d *Dev) ensureAdmin(ctx context.Context) error {
-	_, err := d.Store.User(ctx, DevAdminUser)
+	_, err := d.Store.Entity(ctx, shiftkey.KindUser, DevAdminUser)
 	if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
-		u := &shiftkey.User{
-			Name: DevAdminUser, ID: shiftkey.NewID("AIDA"), Path: "/",
+		u := &shiftkey.Entity{
+			Kind: shiftkey.KindUser, Name: DevAdminUser, ID: shiftkey.NewID("AIDA"), Path: "/",
 			ARN:       "arn:aws:iam::" + shiftkey.DefaultAccountID + ":user/" + DevAdminUser,
 			CreatedAt: d.now().UTC(),
 		}
-		if err := d.Store.CreateUser(ctx, u); err != nil {
+		if err := d.Store.CreateEntity(ctx, u); err != nil {
 			return err
 		}
-		if err := d.Store.PutUserPolicy(ctx, DevAdminUser, shiftkey.PolicyDocument{Name: "AdministratorAccess", Document: adminPolicy}); err != nil {
+		if err := d.Store.PutInlinePolicy(ctx, shiftkey.KindUser, DevAdminUser, shiftkey.PolicyDocument{Name: "AdministratorAccess", Document: adminPolicy}); err != nil {
 			return err
 		}
 	} else if err != nil {

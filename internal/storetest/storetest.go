@@ -155,40 +155,146 @@ func testLoginSaltConcurrent(t *testing.T, s shiftkey.Store) {
 
 func testIdentities(t *testing.T, s shiftkey.Store) {
 	ctx := context.Background()
-	if _, err := s.User(ctx, "bob"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
-		t.Fatalf("User(bob) = %v, want NoSuchEntity", err)
+	if _, err := s.Entity(ctx, shiftkey.KindUser, "bob"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("Entity(bob) = %v, want NoSuchEntity", err)
 	}
-	u := &shiftkey.User{Name: "bob", ID: "AIDAEXAMPLE000000001", Path: "/", ARN: "arn:aws:iam::1:user/bob", CreatedAt: t0}
-	if err := s.CreateUser(ctx, u); err != nil {
+	u := &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "Bob", ID: "AIDAEXAMPLE000000001", Path: "/eng/", ARN: "arn:aws:iam::1:user/eng/Bob", CreatedAt: t0}
+	if err := s.CreateEntity(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateUser(ctx, u); shiftkey.ErrorCode(err) != shiftkey.CodeEntityAlreadyExists {
-		t.Fatalf("duplicate user = %v", err)
+	dup := *u
+	dup.Name, dup.ID = "BOB", "AIDAEXAMPLE000000002"
+	if err := s.CreateEntity(ctx, &dup); shiftkey.ErrorCode(err) != shiftkey.CodeEntityAlreadyExists {
+		t.Fatalf("user names must be unique regardless of case: %v", err)
 	}
+	role := &shiftkey.Entity{Kind: shiftkey.KindRole, Name: "bob", ID: "AROAEXAMPLE000000001", Path: "/", ARN: "arn:aws:iam::1:role/bob",
+		AssumeRolePolicy: `{"x":1}`, MaxSessionDuration: 7200, CreatedAt: t0}
+	if err := s.CreateEntity(ctx, role); err != nil {
+		t.Fatalf("a role may share a user's name: %v", err)
+	}
+	got, err := s.Entity(ctx, shiftkey.KindUser, "bob")
+	if err != nil || got.Name != "Bob" || got.Path != "/eng/" {
+		t.Fatalf("case-insensitive lookup: %+v %v", got, err)
+	}
+	if r, _ := s.Entity(ctx, shiftkey.KindRole, "bob"); r == nil || r.AssumeRolePolicy != `{"x":1}` || r.MaxSessionDuration != 7200 {
+		t.Fatalf("role round trip: %+v", r)
+	}
+	if es, _ := s.Entities(ctx, shiftkey.KindUser, "/eng/"); len(es) != 1 {
+		t.Fatalf("path prefix /eng/: %d", len(es))
+	}
+	if es, _ := s.Entities(ctx, shiftkey.KindUser, "/ops/"); len(es) != 0 {
+		t.Fatalf("path prefix /ops/: %d", len(es))
+	}
+
 	if err := s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIAX", Secret: "s", UserName: "nobody", Status: "Active", CreatedAt: t0}); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
 		t.Fatalf("key for missing user = %v", err)
 	}
-	if err := s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIA1", Secret: "secret1", UserName: "bob", Status: "Active", CreatedAt: t0}); err != nil {
+	if err := s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIA1", Secret: "secret1", UserName: "Bob", Status: "Active", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
 	k, err := s.AccessKey(ctx, "AKIA1")
-	if err != nil || k.Secret != "secret1" || k.UserName != "bob" || k.Status != "Active" {
+	if err != nil || k.Secret != "secret1" || k.UserName != "Bob" || k.Status != "Active" {
 		t.Fatalf("AccessKey = %+v, %v", k, err)
+	}
+	if err := s.UpdateAccessKey(ctx, "AKIA1", "Inactive"); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := s.AccessKey(ctx, "AKIA1"); k.Status != "Inactive" {
+		t.Fatalf("status %s", k.Status)
 	}
 	if _, err := s.AccessKey(ctx, "AKIA2"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
 		t.Fatalf("unknown key = %v", err)
 	}
-	if keys, err := s.AccessKeys(ctx, "bob"); err != nil || len(keys) != 1 {
-		t.Fatalf("AccessKeys = %v, %v", keys, err)
-	}
-	if err := s.PutUserPolicy(ctx, "bob", shiftkey.PolicyDocument{Name: "p", Document: `{"v":1}`}); err != nil {
+
+	if err := s.PutInlinePolicy(ctx, shiftkey.KindUser, "Bob", shiftkey.PolicyDocument{Name: "p", Document: `{"v":1}`}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutUserPolicy(ctx, "bob", shiftkey.PolicyDocument{Name: "p", Document: `{"v":2}`}); err != nil {
+	if err := s.PutInlinePolicy(ctx, shiftkey.KindUser, "bob", shiftkey.PolicyDocument{Name: "p", Document: `{"v":2}`}); err != nil {
 		t.Fatal(err)
 	}
-	pols, err := s.UserPolicies(ctx, "bob")
+	pols, err := s.InlinePolicies(ctx, shiftkey.KindUser, "Bob")
 	if err != nil || len(pols) != 1 || pols[0].Document != `{"v":2}` {
-		t.Fatalf("UserPolicies = %v, %v", pols, err)
+		t.Fatalf("InlinePolicies = %v, %v", pols, err)
+	}
+	if pols, _ := s.InlinePolicies(ctx, shiftkey.KindRole, "bob"); len(pols) != 0 {
+		t.Fatalf("a user's policy leaked to a role of the same name: %v", pols)
+	}
+
+	mp := &shiftkey.ManagedPolicy{ARN: "arn:aws:iam::1:policy/read", Name: "read", ID: "ANPA1", Path: "/", Document: `{"m":1}`, CreatedAt: t0, UpdatedAt: t0}
+	if err := s.CreateManagedPolicy(ctx, mp); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AttachPolicy(ctx, shiftkey.KindGroup, "devs", mp.ARN); err != nil {
+		t.Fatal(err)
+	}
+	group := &shiftkey.Entity{Kind: shiftkey.KindGroup, Name: "devs", ID: "AGPA1", Path: "/", ARN: "arn:aws:iam::1:group/devs", CreatedAt: t0}
+	if err := s.CreateEntity(ctx, group); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddUserToGroup(ctx, "devs", "Bob"); err != nil {
+		t.Fatal(err)
+	}
+	if gs, _ := s.GroupsForUser(ctx, "bob"); len(gs) != 1 || gs[0].Name != "devs" {
+		t.Fatalf("GroupsForUser: %v", gs)
+	}
+	if ap, _ := s.AttachedPolicies(ctx, shiftkey.KindGroup, "devs"); len(ap) != 1 || ap[0].Document != `{"m":1}` {
+		t.Fatalf("AttachedPolicies: %v", ap)
+	}
+	if n, _ := s.PolicyAttachmentCount(ctx, mp.ARN); n != 1 {
+		t.Fatalf("attachment count %d", n)
+	}
+	if err := s.DetachPolicy(ctx, shiftkey.KindGroup, "devs", mp.ARN); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DetachPolicy(ctx, shiftkey.KindGroup, "devs", mp.ARN); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("detach twice: %v", err)
+	}
+
+	if err := s.TagEntity(ctx, shiftkey.KindUser, "Bob", []shiftkey.Tag{{Key: "team", Value: "data"}, {Key: "RedshiftDbRoles", Value: "a:b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TagEntity(ctx, shiftkey.KindUser, "Bob", []shiftkey.Tag{{Key: "TEAM", Value: "ops"}}); err != nil {
+		t.Fatal(err)
+	}
+	tags, _ := s.Tags(ctx, shiftkey.KindUser, "bob")
+	if len(tags) != 2 || tags[0].Value != "ops" || tags[1].Key != "RedshiftDbRoles" {
+		t.Fatalf("tags: %v", tags)
+	}
+	if err := s.UntagEntity(ctx, shiftkey.KindUser, "Bob", []string{"team"}); err != nil {
+		t.Fatal(err)
+	}
+	if tags, _ := s.Tags(ctx, shiftkey.KindUser, "bob"); len(tags) != 1 {
+		t.Fatalf("after untag: %v", tags)
+	}
+
+	sess := &shiftkey.Session{AccessKeyID: "ASIA1", Secret: "sec", Token: "tok", RoleName: "bob", SessionName: "s1",
+		SourceARN: u.ARN, SessionPolicy: `{"s":1}`, Tags: []shiftkey.Tag{{Key: "k", Value: "v"}}, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	gotS, err := s.Session(ctx, "ASIA1")
+	if err != nil || gotS.Token != "tok" || gotS.SessionPolicy != `{"s":1}` || len(gotS.Tags) != 1 || !gotS.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("session round trip: %+v %v", gotS, err)
+	}
+	if n, _ := s.DeleteExpiredSessions(ctx, t0.Add(2*time.Hour)); n != 1 {
+		t.Fatalf("expired sessions deleted: %d", n)
+	}
+
+	if err := s.DeleteEntity(ctx, shiftkey.KindUser, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AccessKey(ctx, "AKIA1"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("keys survive user deletion: %v", err)
+	}
+	if gs, _ := s.GroupsForUser(ctx, "bob"); len(gs) != 0 {
+		t.Fatalf("membership survives user deletion: %v", gs)
+	}
+
+	rec := &shiftkey.DecisionRecord{RequestID: "r1", At: t0, Principal: u.ARN, Action: "a:b", Resource: "*", Outcome: "implicitDeny", Explanation: "why"}
+	if err := s.RecordDecision(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := s.Decisions(ctx, "r1"); len(ds) != 1 || ds[0].Explanation != "why" {
+		t.Fatalf("decisions: %v", ds)
 	}
 }

@@ -1,0 +1,198 @@
+package shiftkey
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// EntityKind is the kind of an IAM identity that policies attach to.
+type EntityKind string
+
+// IAM entity kinds.
+const (
+	KindUser  EntityKind = "user"
+	KindGroup EntityKind = "group"
+	KindRole  EntityKind = "role"
+)
+
+// Entity is an IAM user, group or role.
+type Entity struct {
+	Kind      EntityKind
+	Name      string
+	ID        string // "AIDA…" user, "AGPA…" group, "AROA…" role
+	Path      string
+	ARN       string
+	CreatedAt time.Time
+	// Roles only.
+	AssumeRolePolicy   string
+	Description        string
+	MaxSessionDuration int // seconds
+}
+
+// User is an IAM user.
+type User = Entity
+
+// Tag is an IAM tag.
+type Tag struct{ Key, Value string }
+
+// AccessKey is an IAM access key pair. The secret is needed in the clear to
+// verify SigV4 signatures.
+type AccessKey struct {
+	ID        string // "AKIA…"
+	Secret    string
+	UserName  string
+	Status    string // "Active" or "Inactive"
+	CreatedAt time.Time
+}
+
+// PolicyDocument is a named policy attached to an identity, kept as JSON.
+type PolicyDocument struct {
+	Name     string
+	Document string
+}
+
+// ManagedPolicy is a customer-managed IAM policy.
+type ManagedPolicy struct {
+	ARN         string
+	Name        string
+	ID          string // "ANPA…"
+	Path        string
+	Description string
+	Document    string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Session is a set of temporary credentials from sts:AssumeRole.
+type Session struct {
+	AccessKeyID   string // "ASIA…"
+	Secret        string
+	Token         string
+	RoleName      string
+	SessionName   string
+	SourceARN     string // who assumed the role
+	SessionPolicy string // "" when none
+	Tags          []Tag
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+}
+
+// Principal types as aws:PrincipalType reports them.
+const (
+	PrincipalUser        = "User"
+	PrincipalAssumedRole = "AssumedRole"
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	ARN       string
+	Account   string
+	Type      string // PrincipalUser or PrincipalAssumedRole
+	UserName  string // IAM user name (users)
+	UserID    string // aws:userid: "AIDA…" for users, "AROA…:session" for sessions
+	AccessKey string
+	// Assumed-role sessions.
+	RoleName      string
+	RoleARN       string
+	SessionName   string
+	SessionPolicy string
+	// Tags are the principal's tags: a user's tags, or a role's tags with
+	// the session's tags taking precedence.
+	Tags []Tag
+}
+
+// Tag returns the value of the principal tag key (case-insensitive key).
+func (p *Principal) Tag(key string) (string, bool) {
+	for _, t := range p.Tags {
+		if strings.EqualFold(t.Key, key) {
+			return t.Value, true
+		}
+	}
+	return "", false
+}
+
+// DBUserName is the Redshift database user an IAM identity maps to for
+// GetClusterCredentialsWithIAM and Serverless GetCredentials: "IAM:<user>"
+// for an IAM user, "IAMR:<role>" for any session of a role.
+func (p *Principal) DBUserName() string {
+	if p.Type == PrincipalAssumedRole {
+		return "IAMR:" + p.RoleName
+	}
+	return "IAM:" + p.UserName
+}
+
+// DBRoles are the database roles named by the principal's RedshiftDbRoles
+// tag (colon-separated), nil when it has none.
+func (p *Principal) DBRoles() []string {
+	v, ok := p.Tag("RedshiftDbRoles")
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, r := range strings.Split(v, ":") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// IdentityStore keeps IAM identities and STS sessions. Entity names are
+// unique per kind regardless of case, as IAM's are.
+type IdentityStore interface {
+	CreateEntity(ctx context.Context, e *Entity) error                         // CodeEntityAlreadyExists
+	Entity(ctx context.Context, kind EntityKind, name string) (*Entity, error) // CodeNoSuchEntity
+	Entities(ctx context.Context, kind EntityKind, pathPrefix string) ([]*Entity, error)
+	// DeleteEntity removes an entity with its access keys, tags and group
+	// memberships; the caller checks for conflicts first.
+	DeleteEntity(ctx context.Context, kind EntityKind, name string) error
+
+	CreateAccessKey(ctx context.Context, k *AccessKey) error
+	AccessKey(ctx context.Context, id string) (*AccessKey, error) // CodeNoSuchEntity
+	AccessKeys(ctx context.Context, userName string) ([]*AccessKey, error)
+	UpdateAccessKey(ctx context.Context, id, status string) error
+	DeleteAccessKey(ctx context.Context, id string) error
+
+	PutInlinePolicy(ctx context.Context, kind EntityKind, owner string, p PolicyDocument) error
+	InlinePolicies(ctx context.Context, kind EntityKind, owner string) ([]PolicyDocument, error)
+	DeleteInlinePolicy(ctx context.Context, kind EntityKind, owner, name string) error // CodeNoSuchEntity
+
+	CreateManagedPolicy(ctx context.Context, p *ManagedPolicy) error
+	ManagedPolicy(ctx context.Context, arn string) (*ManagedPolicy, error) // CodeNoSuchEntity
+	DeleteManagedPolicy(ctx context.Context, arn string) error
+	AttachPolicy(ctx context.Context, kind EntityKind, owner, arn string) error
+	DetachPolicy(ctx context.Context, kind EntityKind, owner, arn string) error // CodeNoSuchEntity when not attached
+	AttachedPolicies(ctx context.Context, kind EntityKind, owner string) ([]*ManagedPolicy, error)
+	PolicyAttachmentCount(ctx context.Context, arn string) (int, error)
+
+	AddUserToGroup(ctx context.Context, group, user string) error
+	RemoveUserFromGroup(ctx context.Context, group, user string) error // CodeNoSuchEntity when not a member
+	GroupsForUser(ctx context.Context, user string) ([]*Entity, error)
+	GroupMembers(ctx context.Context, group string) ([]string, error)
+
+	TagEntity(ctx context.Context, kind EntityKind, name string, tags []Tag) error
+	UntagEntity(ctx context.Context, kind EntityKind, name string, keys []string) error
+	Tags(ctx context.Context, kind EntityKind, name string) ([]Tag, error)
+
+	CreateSession(ctx context.Context, s *Session) error
+	Session(ctx context.Context, accessKeyID string) (*Session, error) // CodeNoSuchEntity
+	DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error)
+}
+
+// DecisionRecord is the audit record of one authorization decision.
+type DecisionRecord struct {
+	RequestID   string
+	At          time.Time
+	Principal   string
+	Action      string
+	Resource    string
+	Outcome     string // "allow", "explicitDeny", "implicitDeny"
+	Explanation string // which statements decided, in words
+}
+
+// AuditStore keeps authorization decisions.
+type AuditStore interface {
+	RecordDecision(ctx context.Context, d *DecisionRecord) error
+	Decisions(ctx context.Context, requestID string) ([]*DecisionRecord, error)
+}

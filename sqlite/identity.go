@@ -1,0 +1,471 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+func noSuch(kind shiftkey.EntityKind, name string) error {
+	return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The %s with name %s cannot be found.", kind, name)
+}
+
+const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration`
+
+func scanEntity(row interface{ Scan(...any) error }) (*shiftkey.Entity, error) {
+	var e shiftkey.Entity
+	var created int64
+	err := row.Scan(&e.Kind, &e.Name, &e.ID, &e.Path, &e.ARN, &created, &e.AssumeRolePolicy, &e.Description, &e.MaxSessionDuration)
+	if err != nil {
+		return nil, err
+	}
+	e.CreatedAt = fromMillis(created)
+	return &e, nil
+}
+
+// CreateEntity stores a new user, group or role.
+func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO entities (`+entityColumns+`) VALUES (?,?,?,?,?,?,?,?,?)`,
+		e.Kind, e.Name, e.ID, e.Path, e.ARN, millis(e.CreatedAt), e.AssumeRolePolicy, e.Description, e.MaxSessionDuration)
+	if isUniqueViolation(err) {
+		return shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "%s with name %s already exists.", capitalize(string(e.Kind)), e.Name)
+	}
+	return err
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// Entity returns the entity of kind called name (any case).
+func (d *DB) Entity(ctx context.Context, kind shiftkey.EntityKind, name string) (*shiftkey.Entity, error) {
+	e, err := scanEntity(d.db.QueryRowContext(ctx, `SELECT `+entityColumns+` FROM entities WHERE kind = ? AND name = ?`, kind, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, noSuch(kind, name)
+	}
+	return e, err
+}
+
+// Entities lists the entities of kind whose path starts with pathPrefix.
+func (d *DB) Entities(ctx context.Context, kind shiftkey.EntityKind, pathPrefix string) ([]*shiftkey.Entity, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+entityColumns+` FROM entities WHERE kind = ? AND substr(path, 1, ?) = ? ORDER BY name`,
+		kind, len(pathPrefix), pathPrefix)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*shiftkey.Entity
+	for rows.Next() {
+		e, err := scanEntity(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// DeleteEntity removes an entity and what hangs off it.
+func (d *DB) DeleteEntity(ctx context.Context, kind shiftkey.EntityKind, name string) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM entities WHERE kind = ? AND name = ?`, kind, name)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return noSuch(kind, name)
+	}
+	stmts := []string{
+		`DELETE FROM inline_policies WHERE kind = ? AND owner = ?`,
+		`DELETE FROM attachments WHERE kind = ? AND owner = ?`,
+		`DELETE FROM tags WHERE kind = ? AND owner = ?`,
+	}
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q, kind, name); err != nil {
+			return err
+		}
+	}
+	switch kind {
+	case shiftkey.KindUser:
+		if _, err := tx.ExecContext(ctx, `DELETE FROM access_keys WHERE user_name = ?`, name); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM group_members WHERE user_name = ?`, name); err != nil {
+			return err
+		}
+	case shiftkey.KindGroup:
+		if _, err := tx.ExecContext(ctx, `DELETE FROM group_members WHERE group_name = ?`, name); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Access keys.
+
+// CreateAccessKey stores a new access key for an existing user.
+func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
+	if _, err := d.Entity(ctx, shiftkey.KindUser, k.UserName); err != nil {
+		return err
+	}
+	_, err := d.db.ExecContext(ctx, `INSERT INTO access_keys (id, secret, user_name, status, created_at) VALUES (?,?,?,?,?)`,
+		k.ID, k.Secret, k.UserName, k.Status, millis(k.CreatedAt))
+	return err
+}
+
+// AccessKey returns the access key with the given id.
+func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, error) {
+	var k shiftkey.AccessKey
+	var created int64
+	err := d.db.QueryRowContext(ctx, `SELECT id, secret, user_name, status, created_at FROM access_keys WHERE id = ?`, id).
+		Scan(&k.ID, &k.Secret, &k.UserName, &k.Status, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
+	}
+	k.CreatedAt = fromMillis(created)
+	return &k, err
+}
+
+// AccessKeys returns the access keys of a user, oldest first.
+func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.AccessKey, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, secret, user_name, status, created_at FROM access_keys WHERE user_name = ? ORDER BY created_at, id`, userName)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*shiftkey.AccessKey
+	for rows.Next() {
+		var k shiftkey.AccessKey
+		var created int64
+		if err := rows.Scan(&k.ID, &k.Secret, &k.UserName, &k.Status, &created); err != nil {
+			return nil, err
+		}
+		k.CreatedAt = fromMillis(created)
+		out = append(out, &k)
+	}
+	return out, rows.Err()
+}
+
+func (d *DB) execOne(ctx context.Context, notFound error, q string, args ...any) error {
+	res, err := d.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound
+	}
+	return nil
+}
+
+// UpdateAccessKey sets a key's status.
+func (d *DB) UpdateAccessKey(ctx context.Context, id, status string) error {
+	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id),
+		`UPDATE access_keys SET status = ? WHERE id = ?`, status, id)
+}
+
+// DeleteAccessKey removes a key.
+func (d *DB) DeleteAccessKey(ctx context.Context, id string) error {
+	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id),
+		`DELETE FROM access_keys WHERE id = ?`, id)
+}
+
+// Inline policies.
+
+// PutInlinePolicy creates or replaces an inline policy.
+func (d *DB) PutInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owner string, p shiftkey.PolicyDocument) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO inline_policies (kind, owner, name, document) VALUES (?,?,?,?)
+		ON CONFLICT (kind, owner, name) DO UPDATE SET document = excluded.document`, kind, owner, p.Name, p.Document)
+	return err
+}
+
+// InlinePolicies returns the inline policies of an entity ordered by name.
+func (d *DB) InlinePolicies(ctx context.Context, kind shiftkey.EntityKind, owner string) ([]shiftkey.PolicyDocument, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT name, document FROM inline_policies WHERE kind = ? AND owner = ? ORDER BY name`, kind, owner)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []shiftkey.PolicyDocument
+	for rows.Next() {
+		var p shiftkey.PolicyDocument
+		if err := rows.Scan(&p.Name, &p.Document); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// DeleteInlinePolicy removes an inline policy.
+func (d *DB) DeleteInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owner, name string) error {
+	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The %s policy with name %s cannot be found.", kind, name),
+		`DELETE FROM inline_policies WHERE kind = ? AND owner = ? AND name = ?`, kind, owner, name)
+}
+
+// Managed policies.
+
+const policyColumns = `arn, name, id, path, description, document, created_at, updated_at`
+
+func scanPolicy(row interface{ Scan(...any) error }) (*shiftkey.ManagedPolicy, error) {
+	var p shiftkey.ManagedPolicy
+	var created, updated int64
+	if err := row.Scan(&p.ARN, &p.Name, &p.ID, &p.Path, &p.Description, &p.Document, &created, &updated); err != nil {
+		return nil, err
+	}
+	p.CreatedAt, p.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return &p, nil
+}
+
+// CreateManagedPolicy stores a customer-managed policy.
+func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO managed_policies (`+policyColumns+`) VALUES (?,?,?,?,?,?,?,?)`,
+		p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, millis(p.CreatedAt), millis(p.UpdatedAt))
+	if isUniqueViolation(err) {
+		return shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "A policy called %s already exists. Duplicate names are not allowed.", p.Name)
+	}
+	return err
+}
+
+// ManagedPolicy returns the policy with the given ARN.
+func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPolicy, error) {
+	p, err := scanPolicy(d.db.QueryRowContext(ctx, `SELECT `+policyColumns+` FROM managed_policies WHERE arn = ?`, arn))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s does not exist or is not attachable.", arn)
+	}
+	return p, err
+}
+
+// DeleteManagedPolicy removes a policy.
+func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
+	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s was not found.", arn),
+		`DELETE FROM managed_policies WHERE arn = ?`, arn)
+}
+
+// AttachPolicy attaches a managed policy; attaching twice is a no-op.
+func (d *DB) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
+	_, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO attachments (kind, owner, policy_arn) VALUES (?,?,?)`, kind, owner, arn)
+	return err
+}
+
+// DetachPolicy detaches a managed policy.
+func (d *DB) DetachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
+	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s was not found.", arn),
+		`DELETE FROM attachments WHERE kind = ? AND owner = ? AND policy_arn = ?`, kind, owner, arn)
+}
+
+// AttachedPolicies returns the managed policies attached to an entity.
+func (d *DB) AttachedPolicies(ctx context.Context, kind shiftkey.EntityKind, owner string) ([]*shiftkey.ManagedPolicy, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+prefixed("p.", policyColumns)+` FROM attachments a
+		JOIN managed_policies p ON p.arn = a.policy_arn WHERE a.kind = ? AND a.owner = ? ORDER BY p.name`, kind, owner)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*shiftkey.ManagedPolicy
+	for rows.Next() {
+		p, err := scanPolicy(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func prefixed(prefix, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// PolicyAttachmentCount counts the entities a policy is attached to.
+func (d *DB) PolicyAttachmentCount(ctx context.Context, arn string) (int, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM attachments WHERE policy_arn = ?`, arn).Scan(&n)
+	return n, err
+}
+
+// Groups.
+
+// AddUserToGroup makes user a member of group; twice is a no-op.
+func (d *DB) AddUserToGroup(ctx context.Context, group, user string) error {
+	_, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO group_members (group_name, user_name) VALUES (?,?)`, group, user)
+	return err
+}
+
+// RemoveUserFromGroup removes a membership.
+func (d *DB) RemoveUserFromGroup(ctx context.Context, group, user string) error {
+	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "User %s is not in group %s.", user, group),
+		`DELETE FROM group_members WHERE group_name = ? AND user_name = ?`, group, user)
+}
+
+// GroupsForUser returns the groups a user belongs to.
+func (d *DB) GroupsForUser(ctx context.Context, user string) ([]*shiftkey.Entity, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+prefixed("e.", entityColumns)+` FROM group_members m
+		JOIN entities e ON e.kind = 'group' AND e.name = m.group_name WHERE m.user_name = ? ORDER BY e.name`, user)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*shiftkey.Entity
+	for rows.Next() {
+		e, err := scanEntity(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// GroupMembers returns the user names in a group.
+func (d *DB) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT user_name FROM group_members WHERE group_name = ? ORDER BY user_name`, group)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// Tags.
+
+// TagEntity adds or replaces tags.
+func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, tags []shiftkey.Tag) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, t := range tags {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tags (kind, owner, key, value, seq) VALUES (?,?,?,?, (SELECT coalesce(max(seq), 0) + 1 FROM tags))
+			ON CONFLICT (kind, owner, key) DO UPDATE SET value = excluded.value, key = excluded.key`, kind, name, t.Key, t.Value); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// UntagEntity removes tags by key; absent keys are ignored.
+func (d *DB) UntagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, keys []string) error {
+	for _, k := range keys {
+		if _, err := d.db.ExecContext(ctx, `DELETE FROM tags WHERE kind = ? AND owner = ? AND key = ?`, kind, name, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Tags returns an entity's tags in the order they were first set.
+func (d *DB) Tags(ctx context.Context, kind shiftkey.EntityKind, name string) ([]shiftkey.Tag, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT key, value FROM tags WHERE kind = ? AND owner = ? ORDER BY seq`, kind, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []shiftkey.Tag
+	for rows.Next() {
+		var t shiftkey.Tag
+		if err := rows.Scan(&t.Key, &t.Value); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Sessions.
+
+// CreateSession stores STS session credentials.
+func (d *DB) CreateSession(ctx context.Context, s *shiftkey.Session) error {
+	tags, err := json.Marshal(s.Tags)
+	if err != nil {
+		return err
+	}
+	_, err = d.db.ExecContext(ctx, `INSERT INTO sessions (access_key_id, secret, token, role_name, session_name, source_arn,
+		session_policy, tags, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)`,
+		s.AccessKeyID, s.Secret, s.Token, s.RoleName, s.SessionName, s.SourceARN, s.SessionPolicy, string(tags),
+		millis(s.CreatedAt), millis(s.ExpiresAt))
+	return err
+}
+
+// Session returns the session whose temporary access key is id.
+func (d *DB) Session(ctx context.Context, id string) (*shiftkey.Session, error) {
+	var s shiftkey.Session
+	var tags string
+	var created, expires int64
+	err := d.db.QueryRowContext(ctx, `SELECT access_key_id, secret, token, role_name, session_name, source_arn, session_policy,
+		tags, created_at, expires_at FROM sessions WHERE access_key_id = ?`, id).
+		Scan(&s.AccessKeyID, &s.Secret, &s.Token, &s.RoleName, &s.SessionName, &s.SourceARN, &s.SessionPolicy, &tags, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The session %s cannot be found.", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(tags), &s.Tags); err != nil {
+		return nil, err
+	}
+	s.CreatedAt, s.ExpiresAt = fromMillis(created), fromMillis(expires)
+	return &s, nil
+}
+
+// DeleteExpiredSessions removes sessions that expired before t.
+func (d *DB) DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error) {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, millis(before))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// RecordDecision appends an authorization decision.
+func (d *DB) RecordDecision(ctx context.Context, r *shiftkey.DecisionRecord) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO decisions (request_id, at, principal, action, resource, outcome, explanation)
+		VALUES (?,?,?,?,?,?,?)`, r.RequestID, millis(r.At), r.Principal, r.Action, r.Resource, r.Outcome, r.Explanation)
+	return err
+}
+
+// Decisions returns the decisions recorded for a request, in order.
+func (d *DB) Decisions(ctx context.Context, requestID string) ([]*shiftkey.DecisionRecord, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT request_id, at, principal, action, resource, outcome, explanation
+		FROM decisions WHERE request_id = ? ORDER BY seq`, requestID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*shiftkey.DecisionRecord
+	for rows.Next() {
+		var r shiftkey.DecisionRecord
+		var at int64
+		if err := rows.Scan(&r.RequestID, &at, &r.Principal, &r.Action, &r.Resource, &r.Outcome, &r.Explanation); err != nil {
+			return nil, err
+		}
+		r.At = fromMillis(at)
+		out = append(out, &r)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,238 @@
+// Package sts implements the STS operations shiftkey needs (Query
+// protocol, version 2011-06-15): GetCallerIdentity and AssumeRole, whose
+// session credentials then authenticate SigV4 requests until they expire.
+package sts
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/authz"
+	"github.com/shiftkey/shiftkey/awsquery"
+	"github.com/shiftkey/shiftkey/iam"
+	"github.com/shiftkey/shiftkey/iamapi"
+)
+
+// Namespace is the XML namespace of STS responses.
+const Namespace = "https://sts.amazonaws.com/doc/2011-06-15/"
+
+// STS error codes.
+const (
+	CodePackedPolicyTooLarge = "PackedPolicyTooLarge"
+	CodeExpiredToken         = "ExpiredToken"
+)
+
+// Service runs STS operations.
+type Service struct {
+	Store      shiftkey.IdentityStore
+	Authorizer *authz.Authorizer
+	AccountID  string
+	Now        func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Handle runs the Query action with parameters v.
+func (s *Service) Handle(ctx context.Context, c *shiftkey.Caller, action string, v url.Values) (any, error) {
+	switch action {
+	case "GetCallerIdentity":
+		return struct {
+			UserId  string
+			Account string
+			Arn     string
+		}{c.Principal.UserID, c.Principal.Account, c.Principal.ARN}, nil
+	case "AssumeRole":
+		return s.assumeRole(ctx, c, v)
+	}
+	return nil, shiftkey.Errorf(shiftkey.CodeInvalidAction, "Could not find operation %s for version 2011-06-15.", action)
+}
+
+func validation(format string, args ...any) error {
+	return shiftkey.Errorf(iamapi.CodeValidationError, format, args...)
+}
+
+var sessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]*$`)
+
+type assumedRoleUserXML struct {
+	AssumedRoleId string
+	Arn           string
+}
+
+type credentialsXML struct {
+	AccessKeyId     string
+	SecretAccessKey string
+	SessionToken    string
+	Expiration      string
+}
+
+func (s *Service) deny(c *shiftkey.Caller, action, resource, why string) error {
+	return shiftkey.Errorf(shiftkey.CodeAccessDenied, "User: %s is not authorized to perform: %s on resource: %s%s", c.Principal.ARN, action, resource, why)
+}
+
+func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Values) (any, error) {
+	get := func(k string) (string, bool) {
+		if vals, ok := v[k]; ok {
+			return vals[0], true
+		}
+		return "", false
+	}
+	roleARN, ok := get("RoleArn")
+	if !ok || roleARN == "" {
+		return nil, validation("1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null")
+	}
+	sessionName, ok := get("RoleSessionName")
+	if !ok {
+		return nil, validation("1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null")
+	}
+	if len(sessionName) < 2 || len(sessionName) > 64 || !sessionNamePattern.MatchString(sessionName) {
+		return nil, validation("1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must have length between 2 and 64 and satisfy regular expression pattern: [\\w+=,.@-]*", sessionName)
+	}
+	var sessionPolicy string
+	if p, ok := get("Policy"); ok {
+		if len(p) > 2048 {
+			return nil, shiftkey.Errorf(CodePackedPolicyTooLarge, "Packed policy consumes %d%% of allotted space, please use smaller policy.", len(p)*100/2048)
+		}
+		if _, err := iam.ParsePolicy("session policy", []byte(p)); err != nil {
+			msg := err.Error()
+			if me, ok := err.(*iam.MalformedPolicyError); ok {
+				msg = me.Message
+			}
+			return nil, shiftkey.Errorf(iamapi.CodeMalformedPolicyDocument, "%s", msg)
+		}
+		sessionPolicy = p
+	}
+	items, _, err := awsquery.Structs(v, "Tags", "member")
+	if err != nil {
+		return nil, validation("%s", err.(*awsquery.Error).Message)
+	}
+	if len(items) > 50 {
+		return nil, validation("1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50")
+	}
+	var tags []shiftkey.Tag
+	seen := map[string]bool{}
+	for _, it := range items {
+		k, val := it["Key"], it["Value"]
+		if k == "" || len(k) > 128 || len(val) > 256 {
+			return nil, validation("Session tag keys must be 1-128 characters and values at most 256: %q.", k)
+		}
+		if seen[strings.ToLower(k)] {
+			return nil, validation("Duplicate tag keys found. Please note that Tag keys are case insensitive.")
+		}
+		seen[strings.ToLower(k)] = true
+		tags = append(tags, shiftkey.Tag{Key: k, Value: val})
+	}
+
+	// The role, from its ARN in this account.
+	parts := strings.SplitN(roleARN, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") {
+		return nil, validation("%s is invalid", roleARN)
+	}
+	name := parts[5][strings.LastIndex(parts[5], "/")+1:]
+	role, err := s.Store.Entity(ctx, shiftkey.KindRole, name)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity || err == nil && (parts[4] != s.AccountID || role.ARN != roleARN) {
+		return nil, s.deny(c, "sts:AssumeRole", roleARN, "")
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	duration := time.Hour
+	if d, ok := get("DurationSeconds"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 900 || n > 43200 {
+			return nil, validation("1 validation error detected: Value '%s' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200", d)
+		}
+		if n > role.MaxSessionDuration {
+			return nil, validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+		}
+		duration = time.Duration(n) * time.Second
+	}
+
+	// The role's trust policy must allow the caller; when it names only
+	// the account, the caller's own policies must allow it too.
+	trust, err := iamapi.ParseTrustPolicy(role.AssumeRolePolicy)
+	if err != nil {
+		return nil, s.deny(c, "sts:AssumeRole", roleARN, "")
+	}
+	keys := authz.GlobalContext(c)
+	keys["sts:RoleSessionName"] = []string{sessionName}
+	for _, t := range tags {
+		keys["aws:RequestTag/"+t.Key] = []string{t.Value}
+	}
+	if len(tags) > 0 {
+		var tk []string
+		for _, t := range tags {
+			tk = append(tk, t.Key)
+		}
+		keys["aws:TagKeys"] = tk
+	}
+	actions := []string{"sts:AssumeRole"}
+	if len(tags) > 0 {
+		actions = append(actions, "sts:TagSession")
+	}
+	set, err := s.Authorizer.Policies(ctx, c.Principal)
+	if err != nil {
+		return nil, err
+	}
+	for _, action := range actions {
+		td := trust.Evaluate(c.Principal, action, roleARN, keys)
+		idd, _ := authz.Decide(set, iam.Request{Action: action, Resource: roleARN, Context: keys})
+		switch {
+		case td.Outcome == iam.ExplicitDeny:
+			return nil, s.deny(c, action, roleARN, " with an explicit deny in a resource-based policy")
+		case idd.Outcome == iam.ExplicitDeny:
+			return nil, s.deny(c, action, roleARN, " with an explicit deny in an identity-based policy")
+		case td.Outcome != iam.Allow:
+			return nil, s.deny(c, action, roleARN, "")
+		case !td.Direct && !idd.Allowed():
+			return nil, s.deny(c, action, roleARN, " because no identity-based policy allows the "+action+" action")
+		}
+	}
+
+	now := s.now()
+	sess := &shiftkey.Session{
+		AccessKeyID: shiftkey.NewID("ASIA"), Secret: shiftkey.NewSecretKey(), Token: newToken(),
+		RoleName: role.Name, SessionName: sessionName, SourceARN: c.Principal.ARN, SessionPolicy: sessionPolicy,
+		Tags: tags, CreatedAt: now, ExpiresAt: now.Add(duration).Truncate(time.Second),
+	}
+	if err := s.Store.CreateSession(ctx, sess); err != nil {
+		return nil, err
+	}
+	res := struct {
+		Credentials      credentialsXML
+		AssumedRoleUser  assumedRoleUserXML
+		PackedPolicySize *int `xml:",omitempty"`
+	}{
+		Credentials:     credentialsXML{sess.AccessKeyID, sess.Secret, sess.Token, sess.ExpiresAt.Format("2006-01-02T15:04:05Z")},
+		AssumedRoleUser: assumedRoleUserXML{role.ID + ":" + sessionName, SessionARN(s.AccountID, role.Name, sessionName)},
+	}
+	if sessionPolicy != "" || len(tags) > 0 {
+		size := (len(sessionPolicy) + 64*len(tags)) * 100 / 2048
+		res.PackedPolicySize = &size
+	}
+	return res, nil
+}
+
+// SessionARN is the ARN of an assumed-role session.
+func SessionARN(account, role, session string) string {
+	return fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", account, role, session)
+}
+
+func newToken() string {
+	b := make([]byte, 96)
+	rand.Read(b)
+	return "SK" + base64.StdEncoding.EncodeToString(b)
+}
