@@ -19,6 +19,12 @@ const usage = `shiftkey: short-lived, policy-checked database credentials.
 Usage:
   shiftkey dev [--data-dir DIR] [--api-addr HOST:PORT] [--gateway-addr HOST:PORT]
       Run everything locally: a PostgreSQL of its own, the AWS API and the gateway.
+  shiftkey policy explain --action ACTION [--resource ARN] [--policy FILE]... [--session-policy FILE]
+                         [--principal user/NAME|role/NAME --data-dir DIR] [--context KEY=VALUE]...
+      Local policy simulator: prints the decision and the statement that decided it.
+      Exits 0 when allowed, 2 when denied.
+  shiftkey policy why [--data-dir DIR] REQUEST_ID
+      Why an API call was denied, by its request id (x-amzn-RequestId).
   shiftkey version
 `
 
@@ -26,6 +32,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, errDenied) {
+			os.Exit(2)
+		}
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "shiftkey:", err)
 		}
@@ -41,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "dev":
 		return runDev(ctx, args[1:], stdout, stderr)
+	case "policy":
+		return runPolicy(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "shiftkey (development build)")
 		return nil

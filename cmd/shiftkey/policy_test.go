@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPolicyExplain(t *testing.T) {
+	allow := writeFile(t, "allow.json", `{"Version":"2012-10-17","Statement":[{"Sid":"SelfService","Effect":"Allow","Action":"redshift:GetClusterCredentials",
+		"Resource":"arn:aws:redshift:us-west-2:123456789012:dbuser:examplecluster/${redshift:DbUser}",
+		"Condition":{"StringEquals":{"aws:userid":"AIDIODR4TAW7CSEXAMPLE:${redshift:DbUser}@yourdomain.com"}}}]}`)
+	deny := writeFile(t, "deny.json", `{"Version":"2012-10-17","Statement":[{"Sid":"NoLong","Effect":"Deny","Action":"redshift:GetClusterCredentials","Resource":"*",
+		"Condition":{"StringEquals":{"redshift:DurationSeconds":"3600"}}}]}`)
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr error
+		want    []string
+	}{
+		{"allowed by the self-service statement", []string{"--policy", allow, "--policy", deny, "--action", "redshift:GetClusterCredentials",
+			"--resource", "arn:aws:redshift:us-west-2:123456789012:dbuser:examplecluster/alice",
+			"--context", "redshift:DbUser=alice", "--context", "aws:userid=AIDIODR4TAW7CSEXAMPLE:alice@yourdomain.com"},
+			nil, []string{"decision: allow", "allow.json Statement[0] (Sid SelfService)"}},
+		{"someone else's user name", []string{"--policy", allow, "--action", "redshift:GetClusterCredentials",
+			"--resource", "arn:aws:redshift:us-west-2:123456789012:dbuser:examplecluster/bob",
+			"--context", "redshift:DbUser=bob", "--context", "aws:userid=AIDIODR4TAW7CSEXAMPLE:alice@yourdomain.com"},
+			errDenied, []string{"decision: implicitDeny", "no statement"}},
+		{"explicit deny on DurationSeconds", []string{"--policy", allow, "--policy", deny, "--action", "redshift:GetClusterCredentials",
+			"--resource", "arn:aws:redshift:us-west-2:123456789012:dbuser:examplecluster/alice",
+			"--context", "redshift:DbUser=alice", "--context", "aws:userid=AIDIODR4TAW7CSEXAMPLE:alice@yourdomain.com", "--context", "redshift:DurationSeconds=3600"},
+			errDenied, []string{"decision: explicitDeny", "deny.json Statement[0] (Sid NoLong)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), append([]string{"policy", "explain"}, tt.args...), &out, &errOut)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err %v, want %v (%s)", err, tt.wantErr, errOut.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Fatalf("output %q lacks %q", out.String(), w)
+				}
+			}
+		})
+	}
+}
+
+// A denied API call can be explained by its request id, and the stored
+// policies of a principal can be simulated.
+func TestPolicyWhyAndPrincipal(t *testing.T) {
+	ctx := context.Background()
+	k := dev.AccessKey
+	admin := iam.New(iam.Options{Region: DevRegion, BaseEndpoint: aws.String(dev.APIURL), Retryer: aws.NopRetryer{},
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, nil
+		})})
+	if _, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("wendy")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("wendy"), PolicyName: aws.String("deny-admin"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentials","Resource":"*"},
+			{"Sid":"NotTheMaster","Effect":"Deny","Action":"redshift:GetClusterCredentials","Resource":"arn:aws:redshift:*:*:dbuser:*/awsuser"}]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("wendy")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wendy := redshift.New(redshift.Options{Region: DevRegion, BaseEndpoint: aws.String(dev.APIURL), Retryer: aws.NopRetryer{},
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: aws.ToString(key.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(key.AccessKey.SecretAccessKey)}, nil
+		})})
+	_, err = wendy.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(DevCluster), DbUser: aws.String("awsuser")})
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.ServiceRequestID() == "" {
+		t.Fatalf("want a denial with a request id, got %v", err)
+	}
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"policy", "why", "--data-dir", dev.DataDir, re.ServiceRequestID()}, &out, &errOut); err != nil {
+		t.Fatalf("policy why: %v %s", err, errOut.String())
+	}
+	for _, w := range []string{"user/wendy", "redshift:GetClusterCredentials", "dbuser:dev-cluster/awsuser", "explicitDeny", "Sid NotTheMaster"} {
+		if !strings.Contains(out.String(), w) {
+			t.Fatalf("policy why output %q lacks %q", out.String(), w)
+		}
+	}
+	out.Reset()
+	err = run(ctx, []string{"policy", "explain", "--data-dir", dev.DataDir, "--principal", "user/wendy", "--action", "redshift:GetClusterCredentials",
+		"--resource", "arn:aws:redshift:us-east-1:000000000000:dbuser:dev-cluster/alice"}, &out, &errOut)
+	if err != nil || !strings.Contains(out.String(), "decision: allow") {
+		t.Fatalf("explain stored principal: %v %s %s", err, out.String(), errOut.String())
+	}
+}
