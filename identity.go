@@ -159,6 +159,7 @@ type IdentityStore interface {
 	DeleteInlinePolicy(ctx context.Context, kind EntityKind, owner, name string) error // CodeNoSuchEntity
 
 	CreateManagedPolicy(ctx context.Context, p *ManagedPolicy) error
+	UpdateManagedPolicy(ctx context.Context, p *ManagedPolicy) error       // document, description, UpdatedAt
 	ManagedPolicy(ctx context.Context, arn string) (*ManagedPolicy, error) // CodeNoSuchEntity
 	DeleteManagedPolicy(ctx context.Context, arn string) error
 	AttachPolicy(ctx context.Context, kind EntityKind, owner, arn string) error

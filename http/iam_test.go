@@ -349,3 +349,34 @@ func TestGroupsManagedPoliciesAndKeys(t *testing.T) {
 		t.Fatalf("paginated ListUsers: %d", n)
 	}
 }
+
+// aws:ResourceTag/* comes from the user or role acted on; aws:TagKeys and
+// aws:RequestTag/* from the tags a call sets.
+func TestIAMTagConditions(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	for name, team := range map[string]string{"dana": "data", "otto": "ops"} {
+		_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name), Tags: []iamtypes.Tag{{Key: aws.String("team"), Value: aws.String(team)}}})
+		mustOK(t, "CreateUser", err)
+	}
+	_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("lead")})
+	mustOK(t, "CreateUser", err)
+	_, err = admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("lead"), PolicyName: aws.String("team"), PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"iam:GetUser","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/team":"data"}}},
+		{"Effect":"Allow","Action":"iam:TagUser","Resource":"*","Condition":{"ForAllValues:StringEquals":{"aws:TagKeys":["project"]}}}]}`)})
+	mustOK(t, "PutUserPolicy", err)
+	k, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("lead")})
+	mustOK(t, "CreateAccessKey", err)
+	lead := f.iamClient(aws.Credentials{AccessKeyID: aws.ToString(k.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(k.AccessKey.SecretAccessKey)})
+	_, err = lead.GetUser(ctx, &iam.GetUserInput{UserName: aws.String("dana")})
+	mustOK(t, "GetUser on a data user", err)
+	if _, err := lead.GetUser(ctx, &iam.GetUserInput{UserName: aws.String("otto")}); apiCode(err) != "AccessDenied" {
+		t.Fatalf("GetUser on an ops user: %v", err)
+	}
+	_, err = lead.TagUser(ctx, &iam.TagUserInput{UserName: aws.String("otto"), Tags: []iamtypes.Tag{{Key: aws.String("project"), Value: aws.String("x")}}})
+	mustOK(t, "TagUser with an allowed key", err)
+	if _, err := lead.TagUser(ctx, &iam.TagUserInput{UserName: aws.String("otto"), Tags: []iamtypes.Tag{{Key: aws.String("team"), Value: aws.String("data")}}}); apiCode(err) != "AccessDenied" {
+		t.Fatalf("TagUser with a key outside aws:TagKeys: %v", err)
+	}
+}

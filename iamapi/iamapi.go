@@ -211,15 +211,41 @@ func (s *Service) arn(kind shiftkey.EntityKind, path, name string) string {
 }
 
 func (s *Service) authorize(ctx context.Context, c *shiftkey.Caller, action, resource string) error {
-	return s.Authorizer.Authorize(ctx, c, shiftkey.AuthzRequest{Action: "iam:" + action, Resource: resource})
+	return s.authorizeWith(ctx, c, action, resource, nil)
+}
+
+func (s *Service) authorizeWith(ctx context.Context, c *shiftkey.Caller, action, resource string, keys map[string][]string) error {
+	return s.Authorizer.Authorize(ctx, c, shiftkey.AuthzRequest{Action: "iam:" + action, Resource: resource, Context: keys})
+}
+
+// requestTagKeys are aws:RequestTag/* and aws:TagKeys for calls that set tags.
+func requestTagKeys(tags []shiftkey.Tag, keys map[string][]string) map[string][]string {
+	if len(tags) == 0 {
+		return keys
+	}
+	if keys == nil {
+		keys = map[string][]string{}
+	}
+	var names []string
+	for _, t := range tags {
+		keys["aws:RequestTag/"+t.Key] = []string{t.Value}
+		names = append(names, t.Key)
+	}
+	keys["aws:TagKeys"] = names
+	return keys
 }
 
 // entity resolves name, authorizing action on it first (so a caller
-// without permission cannot probe which names exist).
-func (s *Service) entity(ctx context.Context, c *shiftkey.Caller, action string, kind shiftkey.EntityKind, name string) (*shiftkey.Entity, error) {
+// without permission cannot probe which names exist). The entity's tags
+// are its aws:ResourceTag/* keys; extra adds request keys.
+func (s *Service) entity(ctx context.Context, c *shiftkey.Caller, action string, kind shiftkey.EntityKind, name string, extra ...map[string][]string) (*shiftkey.Entity, error) {
+	var keys map[string][]string
+	if len(extra) > 0 {
+		keys = extra[0]
+	}
 	e, err := s.Store.Entity(ctx, kind, name)
 	if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
-		if aerr := s.authorize(ctx, c, action, s.arn(kind, "/", name)); aerr != nil {
+		if aerr := s.authorizeWith(ctx, c, action, s.arn(kind, "/", name), keys); aerr != nil {
 			return nil, aerr
 		}
 		return nil, err
@@ -227,7 +253,19 @@ func (s *Service) entity(ctx context.Context, c *shiftkey.Caller, action string,
 	if err != nil {
 		return nil, err
 	}
-	return e, s.authorize(ctx, c, action, e.ARN)
+	if kind != shiftkey.KindGroup {
+		tags, err := s.Store.Tags(ctx, kind, e.Name)
+		if err != nil {
+			return nil, err
+		}
+		if len(tags) > 0 && keys == nil {
+			keys = map[string][]string{}
+		}
+		for _, t := range tags {
+			keys["aws:ResourceTag/"+t.Key] = []string{t.Value}
+		}
+	}
+	return e, s.authorizeWith(ctx, c, action, e.ARN, keys)
 }
 
 // Results.
@@ -276,7 +314,7 @@ func (s *Service) createUser(ctx context.Context, c *shiftkey.Caller, p params) 
 		return nil, err
 	}
 	e := &shiftkey.Entity{Kind: shiftkey.KindUser, Name: name, ID: shiftkey.NewID("AIDA"), Path: path, ARN: s.arn(shiftkey.KindUser, path, name), CreatedAt: s.now()}
-	if err := s.authorize(ctx, c, "CreateUser", e.ARN); err != nil {
+	if err := s.authorizeWith(ctx, c, "CreateUser", e.ARN, requestTagKeys(tags, nil)); err != nil {
 		return nil, err
 	}
 	if err := s.Store.CreateEntity(ctx, e); err != nil {
@@ -707,7 +745,7 @@ func (s *Service) createRole(ctx context.Context, c *shiftkey.Caller, p params) 
 	}
 	e := &shiftkey.Entity{Kind: shiftkey.KindRole, Name: name, ID: shiftkey.NewID("AROA"), Path: path, ARN: s.arn(shiftkey.KindRole, path, name),
 		CreatedAt: s.now(), AssumeRolePolicy: trust, Description: desc, MaxSessionDuration: maxSession}
-	if err := s.authorize(ctx, c, "CreateRole", e.ARN); err != nil {
+	if err := s.authorizeWith(ctx, c, "CreateRole", e.ARN, requestTagKeys(tags, nil)); err != nil {
 		return nil, err
 	}
 	if err := s.Store.CreateEntity(ctx, e); err != nil {
@@ -1089,10 +1127,6 @@ func (s *Service) tag(kind shiftkey.EntityKind, add bool) handler {
 		if err != nil {
 			return nil, err
 		}
-		e, err := s.entity(ctx, c, verb+kindTitle(kind), kind, owner)
-		if err != nil {
-			return nil, err
-		}
 		if !add {
 			keys, _, err := awsquery.List(p.v, "TagKeys", "member")
 			if err != nil {
@@ -1100,6 +1134,10 @@ func (s *Service) tag(kind shiftkey.EntityKind, add bool) handler {
 			}
 			if len(keys) == 0 {
 				return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null")
+			}
+			e, err := s.entity(ctx, c, verb+kindTitle(kind), kind, owner, map[string][]string{"aws:TagKeys": keys})
+			if err != nil {
+				return nil, err
 			}
 			return nil, s.Store.UntagEntity(ctx, kind, e.Name, keys)
 		}
@@ -1109,6 +1147,10 @@ func (s *Service) tag(kind shiftkey.EntityKind, add bool) handler {
 		}
 		if len(tags) == 0 {
 			return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null")
+		}
+		e, err := s.entity(ctx, c, verb+kindTitle(kind), kind, owner, requestTagKeys(tags, nil))
+		if err != nil {
+			return nil, err
 		}
 		existing, err := s.Store.Tags(ctx, kind, e.Name)
 		if err != nil {

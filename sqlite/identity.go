@@ -238,6 +238,12 @@ func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy)
 	return err
 }
 
+// UpdateManagedPolicy replaces a policy's document and description.
+func (d *DB) UpdateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
+	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s was not found.", p.ARN),
+		`UPDATE managed_policies SET document = ?, description = ?, updated_at = ? WHERE arn = ?`, p.Document, p.Description, millis(p.UpdatedAt), p.ARN)
+}
+
 // ManagedPolicy returns the policy with the given ARN.
 func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPolicy, error) {
 	p, err := scanPolicy(d.db.QueryRowContext(ctx, `SELECT `+policyColumns+` FROM managed_policies WHERE arn = ?`, arn))

@@ -8,24 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/authz"
-	shttp "github.com/shiftkey/shiftkey/http"
-	"github.com/shiftkey/shiftkey/iamapi"
-	"github.com/shiftkey/shiftkey/pgbackend"
 	"github.com/shiftkey/shiftkey/pgserver"
-	"github.com/shiftkey/shiftkey/pgwire"
-	"github.com/shiftkey/shiftkey/redshift"
 	"github.com/shiftkey/shiftkey/sqlite"
-	"github.com/shiftkey/shiftkey/sts"
 )
 
 // Defaults of `shiftkey dev`.
@@ -52,17 +43,10 @@ type Dev struct {
 	Now         func() time.Time // nil → time.Now; tests move it to expire credentials
 
 	// Set by Start.
-	APIURL    string
 	Gateway   shiftkey.Endpoint
 	AccessKey *shiftkey.AccessKey
-	Store     *sqlite.DB
 	PG        *pgserver.Server
-
-	apiServer *http.Server
-	gateways  []*pgwire.Gateway
-	backends  []*pgbackend.Backend
-	stopSweep context.CancelFunc
-	wg        sync.WaitGroup
+	server
 }
 
 func defaultDataDirHelp() string {
@@ -89,18 +73,12 @@ func DefaultDataDir() (string, error) {
 	return filepath.Join(home, ".local", "state", "shiftkey"), nil
 }
 
-func (d *Dev) now() time.Time {
-	if d.Now != nil {
-		return d.Now()
-	}
-	return time.Now()
-}
-
 // Start brings everything up. On error the caller must still call Close.
 func (d *Dev) Start(ctx context.Context) error {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
+	d.server.Logger, d.server.Now, d.AccountID = d.Logger, d.Now, shiftkey.DefaultAccountID
 	if d.DataDir == "" {
 		dir, err := DefaultDataDir()
 		if err != nil {
@@ -160,103 +138,21 @@ func (d *Dev) Start(ctx context.Context) error {
 		return err
 	}
 
-	backend, err := pgbackend.New(ctx, pgbackend.Config{
-		Host: cluster.Backend.Host, Port: cluster.Backend.Port, AdminUser: cluster.Backend.AdminUser, Logger: d.Logger,
-	})
-	if err != nil {
+	if err := d.startGateway(ctx, cluster, gwLn, secret); err != nil {
 		gwLn.Close()
 		return err
 	}
-	d.backends = append(d.backends, backend)
-	gw := &pgwire.Gateway{
-		Cluster:     cluster.Identifier,
-		Credentials: d.Store,
-		Backend:     backend,
-		DefaultDB:   cluster.DBName,
-		Logger:      d.Logger.With("component", "gateway"),
-		Now:         d.now,
-		Secret:      secret,
-	}
-	d.gateways = append(d.gateways, gw)
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		if err := gw.Serve(gwLn); err != nil {
-			d.Logger.Error("gateway stopped", "cluster", cluster.Identifier, "error", err)
-		}
-	}()
-
 	apiLn, err := net.Listen("tcp", d.APIAddr)
 	if err != nil {
 		return fmt.Errorf("api listen %s: %w", d.APIAddr, err)
 	}
-	ep := advertised(apiLn.Addr())
-	d.APIURL = "http://" + net.JoinHostPort(ep.Address, strconv.Itoa(ep.Port))
-	authorizer := &authz.Authorizer{Store: d.Store, Logger: d.Logger.With("component", "authz")}
-	api := &shttp.Server{
-		Identities: d.Store,
-		Redshift:   &redshift.Service{Store: d.Store, Authorizer: authorizer, Now: d.now},
-		IAM:        &iamapi.Service{Store: d.Store, Authorizer: authorizer, AccountID: shiftkey.DefaultAccountID, Now: d.now},
-		STS:        &sts.Service{Store: d.Store, Authorizer: authorizer, AccountID: shiftkey.DefaultAccountID, Now: d.now},
-		AccountID:  shiftkey.DefaultAccountID,
-		Logger:     d.Logger.With("component", "api"),
-		Now:        d.now,
-	}
-	d.apiServer = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		if err := d.apiServer.Serve(apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.Logger.Error("api stopped", "error", err)
-		}
-	}()
-
-	sweepCtx, cancel := context.WithCancel(context.Background())
-	d.stopSweep = cancel
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		d.sweep(sweepCtx)
-	}()
+	d.startAPI(apiLn)
 
 	if err := d.writeEnv(); err != nil {
 		return err
 	}
 	d.Logger.Info("shiftkey dev ready", "api", d.APIURL, "gateway", net.JoinHostPort(d.Gateway.Address, strconv.Itoa(d.Gateway.Port)), "data_dir", dir)
 	return nil
-}
-
-// sweep deletes credentials and STS sessions a day after they expired.
-func (d *Dev) sweep(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		if n, err := d.Store.DeleteExpiredCredentials(ctx, d.now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
-			d.Logger.Warn("credential sweep failed", "error", err)
-		} else if n > 0 {
-			d.Logger.Info("expired credentials deleted", "count", n)
-		}
-		if n, err := d.Store.DeleteExpiredSessions(ctx, d.now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
-			d.Logger.Warn("session sweep failed", "error", err)
-		} else if n > 0 {
-			d.Logger.Info("expired STS sessions deleted", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// advertised is the endpoint clients should use for a listener address.
-func advertised(a net.Addr) shiftkey.Endpoint {
-	ta := a.(*net.TCPAddr)
-	host := ta.IP.String()
-	if ta.IP.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return shiftkey.Endpoint{Address: host, Port: ta.Port}
 }
 
 func (d *Dev) ensureCluster(ctx context.Context) (*shiftkey.Cluster, error) {
@@ -379,22 +275,7 @@ Stop with Ctrl-C; a restart on the same data dir keeps clusters, identities and 
 
 // Close stops everything: API, gateways, backends, PostgreSQL, store.
 func (d *Dev) Close() error {
-	var errs []error
-	if d.apiServer != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, d.apiServer.Shutdown(ctx))
-		cancel()
-	}
-	for _, g := range d.gateways {
-		errs = append(errs, g.Close())
-	}
-	if d.stopSweep != nil {
-		d.stopSweep()
-	}
-	d.wg.Wait()
-	for _, b := range d.backends {
-		b.Close()
-	}
+	errs := d.close()
 	if d.PG != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		errs = append(errs, d.PG.Stop(ctx))

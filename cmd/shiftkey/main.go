@@ -19,6 +19,9 @@ const usage = `shiftkey: short-lived, policy-checked database credentials.
 Usage:
   shiftkey dev [--data-dir DIR] [--api-addr HOST:PORT] [--gateway-addr HOST:PORT]
       Run everything locally: a PostgreSQL of its own, the AWS API and the gateway.
+  shiftkey serve --config FILE
+      Production: clusters backed by existing PostgreSQL servers and identities declared in a
+      YAML config (see shiftkey.example.yaml); ${ENV_VAR} references are expanded.
   shiftkey policy explain --action ACTION [--resource ARN] [--policy FILE]... [--session-policy FILE]
                          [--principal user/NAME|role/NAME --data-dir DIR] [--context KEY=VALUE]...
       Local policy simulator: prints the decision and the statement that decided it.
@@ -50,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "dev":
 		return runDev(ctx, args[1:], stdout, stderr)
+	case "serve":
+		return runServe(ctx, args[1:], stderr)
 	case "policy":
 		return runPolicy(ctx, args[1:], stdout, stderr)
 	case "version":
@@ -87,4 +92,33 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	<-ctx.Done()
 	d.Logger.Info("shutting down")
 	return d.Close()
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "YAML config file")
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return errors.New("serve: --config is required")
+	}
+	cfg, err := LoadConfig(*path)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	s := &Serve{Config: cfg, Logger: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))}
+	if err := s.Start(ctx); err != nil {
+		s.Close()
+		return err
+	}
+	<-ctx.Done()
+	s.Logger.Info("shutting down")
+	return s.Close()
 }

@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/iam"
+	"github.com/shiftkey/shiftkey/iamapi"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the file `shiftkey serve --config` reads. See
+// shiftkey.example.yaml for a commented example.
+type Config struct {
+	AccountID string          `yaml:"account_id"`
+	Store     StoreConfig     `yaml:"store"`
+	API       APIConfig       `yaml:"api"`
+	Clusters  []ClusterConfig `yaml:"clusters"`
+	IAM       IAMConfig       `yaml:"iam"`
+}
+
+// StoreConfig chooses the store.
+type StoreConfig struct {
+	SQLite string `yaml:"sqlite"` // path of the database file
+}
+
+// APIConfig is the AWS API listener.
+type APIConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+// ClusterConfig declares a cluster backed by an existing PostgreSQL.
+type ClusterConfig struct {
+	Identifier     string        `yaml:"identifier"`
+	Database       string        `yaml:"database"`
+	MasterUsername string        `yaml:"master_username"`
+	Gateway        GatewayConfig `yaml:"gateway"`
+	Backend        BackendConfig `yaml:"backend"`
+}
+
+// GatewayConfig is a cluster's client-facing endpoint.
+type GatewayConfig struct {
+	Listen    string `yaml:"listen"`
+	Advertise string `yaml:"advertise"` // address DescribeClusters reports; default: the listen host
+}
+
+// BackendConfig says how to reach the cluster's PostgreSQL.
+type BackendConfig struct {
+	Host      string `yaml:"host"` // unix socket directory or TCP host
+	Port      int    `yaml:"port"`
+	AdminUser string `yaml:"admin_user"`
+}
+
+// IAMConfig declares identities; they are created or updated at start.
+type IAMConfig struct {
+	Users    []UserConfig   `yaml:"users"`
+	Groups   []GroupConfig  `yaml:"groups"`
+	Roles    []RoleConfig   `yaml:"roles"`
+	Policies []PolicyConfig `yaml:"policies"`
+}
+
+// UserConfig declares an IAM user.
+type UserConfig struct {
+	Name            string            `yaml:"name"`
+	Path            string            `yaml:"path"`
+	Tags            map[string]string `yaml:"tags"`
+	Groups          []string          `yaml:"groups"`
+	AccessKeys      []KeyConfig       `yaml:"access_keys"`
+	Policies        map[string]string `yaml:"policies"`
+	ManagedPolicies []string          `yaml:"managed_policies"`
+}
+
+// KeyConfig is an access key; give the values through ${ENV} expansion.
+type KeyConfig struct {
+	ID     string `yaml:"id"`
+	Secret string `yaml:"secret"`
+}
+
+// GroupConfig declares an IAM group.
+type GroupConfig struct {
+	Name            string            `yaml:"name"`
+	Path            string            `yaml:"path"`
+	Policies        map[string]string `yaml:"policies"`
+	ManagedPolicies []string          `yaml:"managed_policies"`
+}
+
+// RoleConfig declares an IAM role.
+type RoleConfig struct {
+	Name               string            `yaml:"name"`
+	Path               string            `yaml:"path"`
+	TrustPolicy        string            `yaml:"trust_policy"`
+	MaxSessionDuration int               `yaml:"max_session_duration"`
+	Tags               map[string]string `yaml:"tags"`
+	Policies           map[string]string `yaml:"policies"`
+	ManagedPolicies    []string          `yaml:"managed_policies"`
+}
+
+// PolicyConfig declares a customer-managed policy.
+type PolicyConfig struct {
+	Name        string `yaml:"name"`
+	Path        string `yaml:"path"`
+	Description string `yaml:"description"`
+	Document    string `yaml:"document"`
+}
+
+// envRef is ${NAME} with an environment-style name; policy variables such as
+// ${aws:username} never match it.
+var envRef = regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)\}`)
+
+// ParseConfig reads a config, expanding ${NAME} from lookup (os.LookupEnv),
+// and validates it.
+func ParseConfig(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	// Expand in scalar values only, so comments may mention ${NAME}.
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var missing []string
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode {
+			n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+				name := m[2 : len(m)-1]
+				v, ok := lookup(name)
+				if !ok {
+					missing = append(missing, name)
+				}
+				return v
+			})
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&doc)
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("config refers to unset environment variables: %s", strings.Join(missing, ", "))
+	}
+	expanded := []byte{}
+	if len(doc.Content) > 0 {
+		if expanded, err = yaml.Marshal(&doc); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	cfg := &Config{AccountID: shiftkey.DefaultAccountID, API: APIConfig{Listen: DefaultAPIAddr}}
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// LoadConfig reads the config file at path.
+func LoadConfig(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cfg, err := ParseConfig(f, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+var iamName = regexp.MustCompile(`^[\w+=,.@-]+$`)
+
+// Validate checks the whole config and reports every problem with the path
+// of the field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if len(c.AccountID) != 12 || strings.Trim(c.AccountID, "0123456789") != "" {
+		bad("account_id", "must be 12 digits, got %q", c.AccountID)
+	}
+	if c.Store.SQLite == "" {
+		bad("store.sqlite", "required: the path of the SQLite database")
+	}
+	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
+		bad("api.listen", "want host:port: %v", err)
+	}
+	seen := map[string]bool{}
+	for i, cl := range c.Clusters {
+		f := fmt.Sprintf("clusters[%d]", i)
+		if !validClusterID(cl.Identifier) {
+			bad(f+".identifier", "must be 1-63 lowercase letters, digits or hyphens, start with a letter, no trailing or double hyphen: %q", cl.Identifier)
+		}
+		if seen[cl.Identifier] {
+			bad(f+".identifier", "duplicate cluster %q", cl.Identifier)
+		}
+		seen[cl.Identifier] = true
+		if cl.Database == "" {
+			bad(f+".database", "required")
+		}
+		if _, _, err := net.SplitHostPort(cl.Gateway.Listen); err != nil {
+			bad(f+".gateway.listen", "want host:port: %v", err)
+		}
+		if cl.Backend.Host == "" {
+			bad(f+".backend.host", "required: a unix socket directory or a host name")
+		}
+		if cl.Backend.Port < 1 || cl.Backend.Port > 65535 {
+			bad(f+".backend.port", "must be 1-65535, got %d", cl.Backend.Port)
+		}
+		if cl.Backend.AdminUser == "" {
+			bad(f+".backend.admin_user", "required")
+		}
+	}
+	policies := map[string]bool{}
+	for i, p := range c.IAM.Policies {
+		f := fmt.Sprintf("iam.policies[%d]", i)
+		checkName(bad, f+".name", p.Name, 128)
+		checkPath(bad, f+".path", p.Path)
+		checkPolicy(bad, f+".document", p.Document)
+		policies[p.Name] = true
+	}
+	checkManaged := func(f string, names []string) {
+		for j, n := range names {
+			if !policies[n] {
+				bad(fmt.Sprintf("%s[%d]", f, j), "no policy %q under iam.policies", n)
+			}
+		}
+	}
+	groups := map[string]bool{}
+	for i, g := range c.IAM.Groups {
+		f := fmt.Sprintf("iam.groups[%d]", i)
+		checkName(bad, f+".name", g.Name, 128)
+		checkPath(bad, f+".path", g.Path)
+		for name, doc := range g.Policies {
+			checkName(bad, f+".policies."+name, name, 128)
+			checkPolicy(bad, f+".policies."+name, doc)
+		}
+		checkManaged(f+".managed_policies", g.ManagedPolicies)
+		groups[strings.ToLower(g.Name)] = true
+	}
+	for i, u := range c.IAM.Users {
+		f := fmt.Sprintf("iam.users[%d]", i)
+		checkName(bad, f+".name", u.Name, 64)
+		checkPath(bad, f+".path", u.Path)
+		for j, k := range u.AccessKeys {
+			kf := fmt.Sprintf("%s.access_keys[%d]", f, j)
+			if len(k.ID) < 16 || len(k.ID) > 128 || !strings.HasPrefix(k.ID, "AKIA") {
+				bad(kf+".id", "must be an AKIA… access key id of 16-128 characters")
+			}
+			if len(k.Secret) < 16 {
+				bad(kf+".secret", "must be at least 16 characters (give it through ${ENV})")
+			}
+		}
+		for j, g := range u.Groups {
+			if !groups[strings.ToLower(g)] {
+				bad(fmt.Sprintf("%s.groups[%d]", f, j), "no group %q under iam.groups", g)
+			}
+		}
+		for name, doc := range u.Policies {
+			checkName(bad, f+".policies."+name, name, 128)
+			checkPolicy(bad, f+".policies."+name, doc)
+		}
+		checkManaged(f+".managed_policies", u.ManagedPolicies)
+		checkTags(bad, f+".tags", u.Tags)
+	}
+	for i, r := range c.IAM.Roles {
+		f := fmt.Sprintf("iam.roles[%d]", i)
+		checkName(bad, f+".name", r.Name, 64)
+		checkPath(bad, f+".path", r.Path)
+		if _, err := iamapi.ParseTrustPolicy(r.TrustPolicy); err != nil {
+			bad(f+".trust_policy", "%v", err)
+		}
+		if r.MaxSessionDuration != 0 && (r.MaxSessionDuration < 3600 || r.MaxSessionDuration > 43200) {
+			bad(f+".max_session_duration", "must be 3600-43200 seconds, got %d", r.MaxSessionDuration)
+		}
+		for name, doc := range r.Policies {
+			checkName(bad, f+".policies."+name, name, 128)
+			checkPolicy(bad, f+".policies."+name, doc)
+		}
+		checkManaged(f+".managed_policies", r.ManagedPolicies)
+		checkTags(bad, f+".tags", r.Tags)
+	}
+	return errors.Join(errs...)
+}
+
+func checkName(bad func(string, string, ...any), field, name string, max int) {
+	if name == "" || len(name) > max || !iamName.MatchString(name) {
+		bad(field, "must be 1-%d characters of letters, digits and +=,.@_-, got %q", max, name)
+	}
+}
+
+func checkPath(bad func(string, string, ...any), field, path string) {
+	if path != "" && (path[0] != '/' || path[len(path)-1] != '/' || len(path) > 512) {
+		bad(field, "must begin and end with /, got %q", path)
+	}
+}
+
+func checkPolicy(bad func(string, string, ...any), field, doc string) {
+	if _, err := iam.ParsePolicy(field, []byte(doc)); err != nil {
+		bad(field, "%v", err)
+	}
+}
+
+func checkTags(bad func(string, string, ...any), field string, tags map[string]string) {
+	if len(tags) > 50 {
+		bad(field, "at most 50 tags")
+	}
+	for k, v := range tags {
+		if k == "" || len(k) > 128 || len(v) > 256 {
+			bad(field+"."+k, "tag keys are 1-128 characters, values at most 256")
+		}
+	}
+}
+
+func validClusterID(id string) bool {
+	if id == "" || len(id) > 63 || id[0] < 'a' || id[0] > 'z' || strings.HasSuffix(id, "-") || strings.Contains(id, "--") {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey"
+)
+
+func TestExampleConfigParses(t *testing.T) {
+	f, err := os.Open("../../shiftkey.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	env := map[string]string{"CI_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE01", "CI_SECRET_ACCESS_KEY": "example-secret-0123456789"}
+	cfg, err := ParseConfig(f, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.IAM.Users[0].AccessKeys[0].ID != "AKIAEXAMPLEEXAMPLE01" {
+		t.Fatalf("env not expanded: %+v", cfg.IAM.Users[0].AccessKeys)
+	}
+	if !strings.Contains(cfg.IAM.Policies[0].Document, "${aws:username}") {
+		t.Fatal("a policy variable was taken for an environment variable")
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	base := `store: {sqlite: /tmp/x.db}
+`
+	tests := []struct{ yaml, want string }{
+		{`api: {listen: nope}` + "\n" + base, "api.listen"},
+		{`store: {}`, "store.sqlite"},
+		{base + `account_id: "12"`, "account_id"},
+		{base + `clusters: [{identifier: Bad_Name, database: dev, gateway: {listen: "127.0.0.1:0"}, backend: {host: /tmp, port: 5432, admin_user: a}}]`, "clusters[0].identifier"},
+		{base + `clusters: [{identifier: ok, database: dev, gateway: {listen: "127.0.0.1:0"}, backend: {host: /tmp, port: 0, admin_user: a}}]`, "clusters[0].backend.port"},
+		{base + `iam: {users: [{name: "a b"}]}`, "iam.users[0].name"},
+		{base + `iam: {users: [{name: u, groups: [nope]}]}`, "iam.users[0].groups[0]"},
+		{base + `iam: {users: [{name: u, policies: {p: '{"Statement":[{"Effect":"Maybe"}]}'}}]}`, "iam.users[0].policies.p"},
+		{base + `iam: {roles: [{name: r, trust_policy: '{"Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}'}]}`, "iam.roles[0].trust_policy"},
+		{base + `iam: {users: [{name: u, access_keys: [{id: short, secret: s}]}]}`, "iam.users[0].access_keys[0].id"},
+		{base + `iam: {users: [{name: u, managed_policies: [missing]}]}`, "iam.users[0].managed_policies[0]"},
+		{base + `unknown_field: 1`, "unknown_field"},
+		{base + `iam: {users: [{name: u, access_keys: [{id: "${UNSET_KEY_ID}", secret: x}]}]}`, "UNSET_KEY_ID"},
+	}
+	for _, tt := range tests {
+		_, err := ParseConfig(strings.NewReader(tt.yaml), func(string) (string, bool) { return "", false })
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("config %q: error %v does not name %s", tt.yaml, err, tt.want)
+		}
+	}
+}
+
+// serve with a config pointing at an existing PostgreSQL (dev's): the
+// declared identities work through the SDK and the credentials log in.
+func TestServeFromConfig(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	yaml := `
+store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
+api: {listen: "127.0.0.1:0"}
+clusters:
+  - identifier: analytics
+    database: dev
+    gateway: {listen: "127.0.0.1:0"}
+    backend: {host: ` + dev.PG.SocketDir() + `, port: ` + itoa(dev.PG.Port()) + `, admin_user: ` + dev.PG.Superuser() + `}
+iam:
+  policies:
+    - name: own-user
+      document: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser"],"Resource":"arn:aws:redshift:*:*:dbuser:analytics/${aws:username}"}]}'
+  groups: [{name: analysts, managed_policies: [own-user]}]
+  users:
+    - name: ci
+      groups: [analysts]
+      access_keys: [{id: "${TEST_KEY_ID}", secret: "${TEST_SECRET}"}]
+  roles:
+    - name: etl
+      tags: {RedshiftDbRoles: "loader:reader"}
+      trust_policy: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/ci"},"Action":"sts:AssumeRole"}]}'
+      policies:
+        creds: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentials","Resource":"arn:aws:redshift:*:*:dbuser:analytics/etl_*"}]}'
+`
+	env := map[string]string{"TEST_KEY_ID": "AKIACONFIGKEY0000001", "TEST_SECRET": "config-secret-0123456789"}
+	cfg, err := ParseConfig(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Serve{Config: cfg, Logger: dev.Logger}
+	if err := s.Start(ctx); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Applying the same config again changes nothing and does not fail.
+	if err := ApplyIdentities(ctx, s.Store, cfg); err != nil {
+		t.Fatalf("second apply: %v", err)
+	}
+	if keys, _ := s.Store.AccessKeys(ctx, "ci"); len(keys) != 1 {
+		t.Fatalf("ci has %d keys after two applies", len(keys))
+	}
+
+	ci := aws.Credentials{AccessKeyID: env["TEST_KEY_ID"], SecretAccessKey: env["TEST_SECRET"]}
+	rs := redshift.New(redshift.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Credentials: provider(ci), Retryer: aws.NopRetryer{}})
+	out, err := rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("analytics"), DbUser: aws.String("ci"), AutoCreate: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("analytics"), DbUser: aws.String("someone")}); !strings.Contains(errString(err), "AccessDenied") {
+		t.Fatalf("config policy allowed another user: %v", err)
+	}
+	c, err := s.Store.Cluster(ctx, "analytics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, "host="+c.Endpoint.Address+" port="+itoa(c.Endpoint.Port)+" dbname=dev sslmode=disable user="+aws.ToString(out.DbUser)+" password="+aws.ToString(out.DbPassword))
+	if err != nil {
+		t.Fatalf("login through serve's gateway: %v", err)
+	}
+	defer conn.Close(ctx)
+	var user string
+	if err := conn.QueryRow(ctx, "SELECT current_user").Scan(&user); err != nil || user != "ci" {
+		t.Fatalf("current_user %q %v", user, err)
+	}
+
+	// The declared role trusts ci directly; its tag is the session principal's.
+	st := sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Credentials: provider(ci), Retryer: aws.NopRetryer{}})
+	ar, err := st.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::000000000000:role/etl"), RoleSessionName: aws.String("nightly")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := aws.Credentials{AccessKeyID: aws.ToString(ar.Credentials.AccessKeyId), SecretAccessKey: aws.ToString(ar.Credentials.SecretAccessKey), SessionToken: aws.ToString(ar.Credentials.SessionToken)}
+	srs := redshift.New(redshift.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Credentials: provider(sess), Retryer: aws.NopRetryer{}})
+	if _, err := srs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("analytics"), DbUser: aws.String("etl_loader")}); err != nil {
+		t.Fatalf("role session: %v", err)
+	}
+	role, _ := s.Store.Entity(ctx, shiftkey.KindRole, "etl")
+	tags, _ := s.Store.Tags(ctx, shiftkey.KindRole, "etl")
+	p := &shiftkey.Principal{Type: shiftkey.PrincipalAssumedRole, RoleName: role.Name, Tags: tags}
+	if p.DBUserName() != "IAMR:etl" || strings.Join(p.DBRoles(), ",") != "loader,reader" {
+		t.Fatalf("Redshift mapping: %s %v", p.DBUserName(), p.DBRoles())
+	}
+}
+
+func provider(c aws.Credentials) aws.CredentialsProviderFunc {
+	return func(context.Context) (aws.Credentials, error) { return c, nil }
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/authz"
+	shttp "github.com/shiftkey/shiftkey/http"
+	"github.com/shiftkey/shiftkey/iamapi"
+	"github.com/shiftkey/shiftkey/pgbackend"
+	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/redshift"
+	"github.com/shiftkey/shiftkey/sqlite"
+	"github.com/shiftkey/shiftkey/sts"
+)
+
+// server is the wiring `shiftkey dev` and `shiftkey serve` share: the
+// store, the API and one gateway per cluster.
+type server struct {
+	Logger    *slog.Logger
+	Now       func() time.Time
+	Store     *sqlite.DB
+	AccountID string
+
+	APIURL    string
+	apiServer *http.Server
+	gateways  []*pgwire.Gateway
+	backends  []*pgbackend.Backend
+	stopSweep context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+func (s *server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// startGateway serves cluster c's endpoint on ln.
+func (s *server) startGateway(ctx context.Context, c *shiftkey.Cluster, ln net.Listener, secret []byte) error {
+	backend, err := pgbackend.New(ctx, pgbackend.Config{
+		Host: c.Backend.Host, Port: c.Backend.Port, AdminUser: c.Backend.AdminUser, AdminDatabase: c.DBName,
+		Logger: s.Logger.With("cluster", c.Identifier),
+	})
+	if err != nil {
+		return fmt.Errorf("cluster %s: %w", c.Identifier, err)
+	}
+	s.backends = append(s.backends, backend)
+	gw := &pgwire.Gateway{
+		Cluster:     c.Identifier,
+		Credentials: s.Store,
+		Backend:     backend,
+		DefaultDB:   c.DBName,
+		Logger:      s.Logger.With("component", "gateway"),
+		Now:         s.now,
+		Secret:      secret,
+	}
+	s.gateways = append(s.gateways, gw)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := gw.Serve(ln); err != nil {
+			s.Logger.Error("gateway stopped", "cluster", c.Identifier, "error", err)
+		}
+	}()
+	return nil
+}
+
+// startAPI serves the AWS API on ln.
+func (s *server) startAPI(ln net.Listener) {
+	ep := advertised(ln.Addr())
+	s.APIURL = "http://" + net.JoinHostPort(ep.Address, strconv.Itoa(ep.Port))
+	authorizer := &authz.Authorizer{Store: s.Store, Logger: s.Logger.With("component", "authz")}
+	api := &shttp.Server{
+		Identities: s.Store,
+		Redshift:   &redshift.Service{Store: s.Store, Authorizer: authorizer, Now: s.now},
+		IAM:        &iamapi.Service{Store: s.Store, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
+		STS:        &sts.Service{Store: s.Store, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
+		AccountID:  s.AccountID,
+		Logger:     s.Logger.With("component", "api"),
+		Now:        s.now,
+	}
+	s.apiServer = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.apiServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Logger.Error("api stopped", "error", err)
+		}
+	}()
+	sweepCtx, cancel := context.WithCancel(context.Background())
+	s.stopSweep = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.sweep(sweepCtx)
+	}()
+}
+
+// sweep deletes credentials and STS sessions a day after they expired.
+func (s *server) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := s.Store.DeleteExpiredCredentials(ctx, s.now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			s.Logger.Warn("credential sweep failed", "error", err)
+		} else if n > 0 {
+			s.Logger.Info("expired credentials deleted", "count", n)
+		}
+		if n, err := s.Store.DeleteExpiredSessions(ctx, s.now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			s.Logger.Warn("session sweep failed", "error", err)
+		} else if n > 0 {
+			s.Logger.Info("expired STS sessions deleted", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// close stops the API and the gateways, then the backends' admin pools.
+func (s *server) close() []error {
+	var errs []error
+	if s.apiServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.apiServer.Shutdown(ctx))
+		cancel()
+	}
+	for _, g := range s.gateways {
+		errs = append(errs, g.Close())
+	}
+	if s.stopSweep != nil {
+		s.stopSweep()
+	}
+	s.wg.Wait()
+	for _, b := range s.backends {
+		b.Close()
+	}
+	return errs
+}
+
+// advertised is the endpoint clients should use for a listener address.
+func advertised(a net.Addr) shiftkey.Endpoint {
+	ta := a.(*net.TCPAddr)
+	host := ta.IP.String()
+	if ta.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return shiftkey.Endpoint{Address: host, Port: ta.Port}
+}
