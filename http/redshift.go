@@ -59,31 +59,17 @@ func (s *Server) writeResult(c *call, ns, action string, result any) {
 	c.w.Write(buf.Bytes())
 }
 
-func (s *Server) serveRedshift(c *call) {
-	v, err := c.form()
-	if err != nil {
-		s.writeError(c, err)
-		return
+// redshiftAction dispatches a Redshift Query action.
+func (s *Server) redshiftAction(c *call) func(context.Context, *shiftkey.Caller, string, url.Values) (any, error) {
+	return func(_ context.Context, _ *shiftkey.Caller, action string, v url.Values) (any, error) {
+		switch action {
+		case "GetClusterCredentials":
+			return s.getClusterCredentials(c, v)
+		case "DescribeClusters":
+			return s.describeClusters(c, v)
+		}
+		return nil, shiftkey.Errorf(shiftkey.CodeInvalidAction, "The action %s is not valid for this web service.", action)
 	}
-	action := v.Get("Action")
-	if action == "" {
-		s.writeError(c, shiftkey.Errorf(shiftkey.CodeMissingAction, "The request must contain the parameter Action."))
-		return
-	}
-	var result any
-	switch action {
-	case "GetClusterCredentials":
-		result, err = s.getClusterCredentials(c, v)
-	case "DescribeClusters":
-		result, err = s.describeClusters(c, v)
-	default:
-		err = shiftkey.Errorf(shiftkey.CodeInvalidAction, "The action %s is not valid for this web service.", action)
-	}
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	s.writeResult(c, redshiftNS, action, result)
 }
 
 // Scalar decoding of Query parameters.

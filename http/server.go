@@ -95,7 +95,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	switch c.service {
 	case "redshift":
-		s.serveRedshift(c)
+		s.serveQuery(c, redshiftNS, s.redshiftAction(c))
 	case "iam":
 		s.serveQuery(c, iamapi.Namespace, s.IAM.Handle)
 	case "sts":
