@@ -97,3 +97,28 @@ func TestMissingAndUnknownAction(t *testing.T) {
 		}
 	}
 }
+
+func TestGetClusterCredentialsWithIAMBadInput(t *testing.T) {
+	f := newFixture(t)
+	for _, tt := range []struct {
+		params, code string
+		status       int
+	}{
+		{"", "MissingParameter", 400},
+		{"&ClusterIdentifier=dev-cluster&DurationSeconds=899", "InvalidParameterValue", 400},
+		{"&ClusterIdentifier=dev-cluster&DurationSeconds=3601", "InvalidParameterValue", 400},
+		{"&ClusterIdentifier=dev-cluster&DbName=" + strings.Repeat("d", 65), "InvalidParameterValue", 400},
+		{"&ClusterIdentifier=" + strings.Repeat("c", 64), "InvalidParameterValue", 400},
+		{"&ClusterIdentifier=nope", "ClusterNotFound", 404},
+	} {
+		status, body := f.signedPost(t, "admin", "Action=GetClusterCredentialsWithIAM&Version=2012-12-01"+tt.params, nil)
+		if status != tt.status || errorCode(t, body) != tt.code {
+			t.Errorf("%q: %d %s, want %d %s", tt.params, status, body, tt.status, tt.code)
+		}
+	}
+	// limited has no GetClusterCredentialsWithIAM permission.
+	status, body := f.signedPost(t, "limited", "Action=GetClusterCredentialsWithIAM&Version=2012-12-01&ClusterIdentifier=dev-cluster&DbName=dev", nil)
+	if status != 403 || errorCode(t, body) != "AccessDenied" || !strings.Contains(string(body), "dbname:dev-cluster/dev") {
+		t.Fatalf("limited: %d %s", status, body)
+	}
+}

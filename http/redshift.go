@@ -65,6 +65,8 @@ func (s *Server) redshiftAction(c *call) func(context.Context, *shiftkey.Caller,
 		switch action {
 		case "GetClusterCredentials":
 			return s.getClusterCredentials(c, v)
+		case "GetClusterCredentialsWithIAM":
+			return s.getClusterCredentialsWithIAM(c, v)
 		case "DescribeClusters":
 			return s.describeClusters(c, v)
 		}
@@ -152,6 +154,34 @@ func (s *Server) getClusterCredentials(c *call, v url.Values) (any, error) {
 		"principal", c.caller.Principal.ARN, "cluster", derefOr(in.ClusterIdentifier, ""), "db_user", out.DBUser,
 		"expires_at", out.Expiration)
 	return clusterCredentialsXML{DbUser: out.DBUser, DbPassword: out.DBPassword, Expiration: xmlTime(out.Expiration)}, nil
+}
+
+type clusterExtendedCredentialsXML struct {
+	DbUser          string
+	DbPassword      string
+	Expiration      string
+	NextRefreshTime string
+}
+
+func (s *Server) getClusterCredentialsWithIAM(c *call, v url.Values) (any, error) {
+	in := &redshift.GetClusterCredentialsWithIAMInput{
+		DBName:            optString(v, "DbName"),
+		ClusterIdentifier: optString(v, "ClusterIdentifier"),
+		CustomDomainName:  optString(v, "CustomDomainName"),
+	}
+	var err error
+	if in.DurationSeconds, err = optInt(v, "DurationSeconds"); err != nil {
+		return nil, err
+	}
+	out, err := s.Redshift.GetClusterCredentialsWithIAM(c.r.Context(), c.caller, in)
+	if err != nil {
+		return nil, err
+	}
+	s.logger().InfoContext(c.r.Context(), "credential issued", "request_id", c.requestID,
+		"principal", c.caller.Principal.ARN, "cluster", derefOr(in.ClusterIdentifier, ""), "db_user", out.DBUser,
+		"expires_at", out.Expiration)
+	return clusterExtendedCredentialsXML{DbUser: out.DBUser, DbPassword: out.DBPassword,
+		Expiration: xmlTime(out.Expiration), NextRefreshTime: xmlTime(out.NextRefreshTime)}, nil
 }
 
 func derefOr(p *string, def string) string {

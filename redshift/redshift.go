@@ -338,3 +338,84 @@ func (s *Service) DescribeClusters(ctx context.Context, caller *shiftkey.Caller,
 	}
 	return out, nil
 }
+
+// GetClusterCredentialsWithIAMInput is the request of
+// GetClusterCredentialsWithIAM.
+type GetClusterCredentialsWithIAMInput struct {
+	DBName            *string
+	ClusterIdentifier *string
+	CustomDomainName  *string
+	DurationSeconds   *int
+}
+
+// ClusterExtendedCredentials is the result of GetClusterCredentialsWithIAM.
+type ClusterExtendedCredentials struct {
+	DBUser          string
+	DBPassword      string
+	Expiration      time.Time
+	NextRefreshTime time.Time
+}
+
+// maxIdentifier is PostgreSQL's identifier limit (NAMEDATALEN-1 bytes);
+// longer role names would be silently truncated by the backend.
+const maxIdentifier = 63
+
+// GetClusterCredentialsWithIAM issues a credential for the caller's own IAM
+// identity: IAM:<user> or IAMR:<role>, created at first login, joining the
+// roles of its RedshiftDbRoles tag for the session.
+func (s *Service) GetClusterCredentialsWithIAM(ctx context.Context, caller *shiftkey.Caller, in *GetClusterCredentialsWithIAMInput) (*ClusterExtendedCredentials, error) {
+	if in.DBName != nil && (len(*in.DBName) < 1 || len(*in.DBName) > 64) {
+		return nil, invalid("DbName must be between 1 and 64 characters long.")
+	}
+	if in.ClusterIdentifier != nil && len(*in.ClusterIdentifier) > 63 {
+		return nil, invalid("ClusterIdentifier must be between 1 and 63 characters long.")
+	}
+	duration := DefaultDuration
+	if in.DurationSeconds != nil {
+		duration = time.Duration(*in.DurationSeconds) * time.Second
+		if duration < MinDuration || duration > MaxDuration {
+			return nil, invalid("DurationSeconds must be between 900 and 3600 seconds, inclusive: %d.", *in.DurationSeconds)
+		}
+	}
+	cluster, err := s.resolveCluster(ctx, in.ClusterIdentifier, in.CustomDomainName)
+	if err != nil {
+		return nil, err
+	}
+	p := caller.Principal
+	login := p.DBUserName()
+	if len(login) > maxIdentifier {
+		return nil, invalid("The database user name %s is longer than %d bytes, the limit of the backend.", login, maxIdentifier)
+	}
+	keys := map[string][]string{}
+	resource := DBNameARN(caller.Region, p.Account, cluster.Identifier, "*")
+	db := ""
+	if in.DBName != nil {
+		keys["redshift:DbName"] = []string{*in.DBName}
+		resource = DBNameARN(caller.Region, p.Account, cluster.Identifier, *in.DBName)
+		db = strings.ToLower(*in.DBName)
+	}
+	if in.DurationSeconds != nil {
+		keys["redshift:DurationSeconds"] = []string{fmt.Sprint(*in.DurationSeconds)}
+	}
+	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:GetClusterCredentialsWithIAM", Resource: resource, Context: keys}); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	cred := &shiftkey.Credential{
+		Cluster:      cluster.Identifier,
+		LoginName:    login,
+		DBUser:       login,
+		DBName:       db,
+		DBGroups:     dedupe(p.DBRoles()),
+		AutoCreate:   true,
+		PrincipalARN: p.ARN,
+		RequestID:    caller.RequestID,
+		CreatedAt:    now,
+		ExpiresAt:    now.Add(duration).Truncate(time.Millisecond),
+	}
+	password, err := s.issue(ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	return &ClusterExtendedCredentials{DBUser: login, DBPassword: password, Expiration: cred.ExpiresAt, NextRefreshTime: cred.ExpiresAt}, nil
+}
