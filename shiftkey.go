@@ -146,6 +146,7 @@ type Store interface {
 	CredentialStore
 	IdentityStore
 	AuditStore
+	ServerlessStore
 	Close() error
 }
 

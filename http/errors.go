@@ -28,6 +28,9 @@ var statusByCode = map[string]int{
 	"DeleteConflict":                        http.StatusConflict,
 	"LimitExceeded":                         http.StatusConflict,
 	CodeExpiredToken:                        http.StatusBadRequest,
+	shiftkey.CodeConflict:                   http.StatusConflict,
+	shiftkey.CodeResourceNotFound:           http.StatusNotFound,
+	"InternalServerException":               http.StatusInternalServerError,
 }
 
 // StatusOf returns the HTTP status of an AWS error code.

@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/awsjson"
 	"github.com/shiftkey/shiftkey/awsquery"
 	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/redshift"
+	"github.com/shiftkey/shiftkey/serverless"
 	"github.com/shiftkey/shiftkey/sigv4"
 	"github.com/shiftkey/shiftkey/sts"
 )
@@ -31,6 +33,7 @@ type Server struct {
 	Identities shiftkey.IdentityStore
 	Redshift   *redshift.Service
 	IAM        *iamapi.Service
+	Serverless *serverless.Service
 	STS        *sts.Service
 	AccountID  string
 	Logger     *slog.Logger     // nil → discard
@@ -100,6 +103,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.serveQuery(c, iamapi.Namespace, s.IAM.Handle)
 	case "sts":
 		s.serveQuery(c, sts.Namespace, s.STS.Handle)
+	case "redshift-serverless":
+		s.serveServerless(c)
 	default:
 		s.writeError(c, shiftkey.Errorf(shiftkey.CodeInvalidAction, "The service %s is not available at this endpoint.", c.service))
 	}
@@ -228,6 +233,15 @@ func (s *Server) writeError(c *call, err error) {
 		e = &shiftkey.Error{Code: shiftkey.CodeInternalFailure, Message: "An internal error occurred. Request ID: " + c.requestID}
 	}
 	status := StatusOf(e.Code)
+	if c.service == "redshift-serverless" {
+		code := jsonCode(e.Code)
+		if code == shiftkey.CodeResourceNotFound {
+			// Real Redshift Serverless answers 400, not the model's 404.
+			status = http.StatusBadRequest
+		}
+		awsjson.WriteError(c.w, status, code, e.Message)
+		return
+	}
 	ns := redshiftNS
 	switch c.service {
 	case "iam":
@@ -238,4 +252,48 @@ func (s *Server) writeError(c *call, err error) {
 	c.w.Header().Set("Content-Type", "text/xml")
 	c.w.WriteHeader(status)
 	awsquery.WriteError(c.w, ns, e.Code, e.Message, c.requestID, status >= 500)
+}
+
+// jsonCode is the JSON-protocol name of an error code.
+func jsonCode(code string) string {
+	switch code {
+	case shiftkey.CodeAccessDenied:
+		return "AccessDeniedException"
+	case shiftkey.CodeInvalidClientTokenID:
+		return "UnrecognizedClientException"
+	case shiftkey.CodeSignatureDoesNotMatch, shiftkey.CodeRequestExpired:
+		return "InvalidSignatureException"
+	case shiftkey.CodeIncompleteSignature:
+		return "IncompleteSignatureException"
+	case shiftkey.CodeMissingAuthenticationToken:
+		return "MissingAuthenticationTokenException"
+	case shiftkey.CodeInternalFailure:
+		return "InternalServerException"
+	case shiftkey.CodeInvalidParameterValue, shiftkey.CodeMissingParameter:
+		return shiftkey.CodeValidation
+	}
+	return code
+}
+
+func (s *Server) serveServerless(c *call) {
+	if c.r.Method != http.MethodPost {
+		s.writeError(c, shiftkey.Errorf(shiftkey.CodeValidation, "Redshift Serverless requests are POSTs."))
+		return
+	}
+	svc, op, ok := awsjson.Target(c.r.Header.Get("X-Amz-Target"))
+	if !ok || svc != serverless.TargetPrefix {
+		s.writeError(c, shiftkey.Errorf("UnknownOperationException", "X-Amz-Target %q is not a Redshift Serverless operation.", c.r.Header.Get("X-Amz-Target")))
+		return
+	}
+	out, err := s.Serverless.Handle(c.r.Context(), c.caller, op, c.body)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if op == "GetCredentials" {
+		s.logger().InfoContext(c.r.Context(), "credential issued", "request_id", c.requestID, "principal", c.caller.Principal.ARN, "operation", op)
+	}
+	if err := awsjson.WriteResult(c.w, out); err != nil {
+		s.logger().ErrorContext(c.r.Context(), "write response", "request_id", c.requestID, "error", err)
+	}
 }

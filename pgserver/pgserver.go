@@ -163,6 +163,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 // owned creates dir (and missing parents) owned by the server's OS user.
 func (s *Server) owned(dir string, mode os.FileMode) error {
+	// Parents we create must stay traversable for the postgres OS user.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, mode); err != nil {
 		return err
 	}

@@ -382,17 +382,14 @@ func (s *Service) GetClusterCredentialsWithIAM(ctx context.Context, caller *shif
 		return nil, err
 	}
 	p := caller.Principal
-	login := p.DBUserName()
-	if len(login) > maxIdentifier {
-		return nil, invalid("The database user name %s is longer than %d bytes, the limit of the backend.", login, maxIdentifier)
+	if len(p.DBUserName()) > maxIdentifier {
+		return nil, invalid("The database user name %s is longer than %d bytes, the limit of the backend.", p.DBUserName(), maxIdentifier)
 	}
 	keys := map[string][]string{}
 	resource := DBNameARN(caller.Region, p.Account, cluster.Identifier, "*")
-	db := ""
 	if in.DBName != nil {
 		keys["redshift:DbName"] = []string{*in.DBName}
 		resource = DBNameARN(caller.Region, p.Account, cluster.Identifier, *in.DBName)
-		db = strings.ToLower(*in.DBName)
 	}
 	if in.DurationSeconds != nil {
 		keys["redshift:DurationSeconds"] = []string{fmt.Sprint(*in.DurationSeconds)}
@@ -400,9 +397,26 @@ func (s *Service) GetClusterCredentialsWithIAM(ctx context.Context, caller *shif
 	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:GetClusterCredentialsWithIAM", Resource: resource, Context: keys}); err != nil {
 		return nil, err
 	}
+	return s.IssueForPrincipal(ctx, caller, cluster.Identifier, in.DBName, duration)
+}
+
+// IssueForPrincipal issues a credential under scope (a cluster identifier
+// or a workgroup's credential scope) for the caller's own IAM identity:
+// IAM:<user> or IAMR:<role>, created at first login, joining the roles of
+// its RedshiftDbRoles tag for the session. The caller has been authorized.
+func (s *Service) IssueForPrincipal(ctx context.Context, caller *shiftkey.Caller, scope string, dbName *string, duration time.Duration) (*ClusterExtendedCredentials, error) {
+	p := caller.Principal
+	login := p.DBUserName()
+	if len(login) > maxIdentifier {
+		return nil, invalid("The database user name %s is longer than %d bytes, the limit of the backend.", login, maxIdentifier)
+	}
+	db := ""
+	if dbName != nil {
+		db = strings.ToLower(*dbName)
+	}
 	now := s.now()
 	cred := &shiftkey.Credential{
-		Cluster:      cluster.Identifier,
+		Cluster:      scope,
 		LoginName:    login,
 		DBUser:       login,
 		DBName:       db,

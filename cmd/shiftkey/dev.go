@@ -28,6 +28,10 @@ const (
 	DevDatabase        = "dev"
 	DevMasterUser      = "awsuser"
 	DevAdminUser       = "admin"
+	DevNamespace       = "default-namespace"
+	DevWorkgroup       = "default-workgroup"
+	// DefaultWorkgroupAddr is default-workgroup's gateway (dev-cluster has 5439).
+	DefaultWorkgroupAddr = "127.0.0.1:5440"
 )
 
 const adminPolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"DevAdministratorAccess","Effect":"Allow","Action":"*","Resource":"*"}]}`
@@ -35,12 +39,13 @@ const adminPolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"DevAdministrat
 // Dev runs everything on one machine: a PostgreSQL server of its own, the
 // store, the API and a gateway per cluster.
 type Dev struct {
-	DataDir     string
-	APIAddr     string
-	GatewayAddr string
-	Logger      *slog.Logger
-	Stdout      io.Writer
-	Now         func() time.Time // nil → time.Now; tests move it to expire credentials
+	DataDir       string
+	APIAddr       string
+	GatewayAddr   string
+	WorkgroupAddr string // default-workgroup's gateway; "" → DefaultWorkgroupAddr
+	Logger        *slog.Logger
+	Stdout        io.Writer
+	Now           func() time.Time // nil → time.Now; tests move it to expire credentials
 
 	// Set by Start.
 	Gateway   shiftkey.Endpoint
@@ -138,8 +143,22 @@ func (d *Dev) Start(ctx context.Context) error {
 		return err
 	}
 
-	if err := d.startGateway(ctx, cluster, gwLn, secret); err != nil {
+	if err := d.startGateway(ctx, cluster.Identifier, cluster.DBName, cluster.Backend, gwLn, secret); err != nil {
 		gwLn.Close()
+		return err
+	}
+	prov := &devProvisioner{d: d, secret: secret}
+	d.Provisioner = prov
+	wgAddr := d.WorkgroupAddr
+	if wgAddr == "" {
+		wgAddr = DefaultWorkgroupAddr
+	}
+	_, wgPort, err := net.SplitHostPort(wgAddr)
+	if err != nil {
+		return fmt.Errorf("workgroup address %s: %w", wgAddr, err)
+	}
+	port, _ := strconv.Atoi(wgPort)
+	if err := prov.startWorkgroups(ctx, port); err != nil {
 		return err
 	}
 	apiLn, err := net.Listen("tcp", d.APIAddr)
@@ -255,8 +274,9 @@ func (d *Dev) PrintWelcome() {
 	}
 	fmt.Fprintf(d.Stdout, `
 shiftkey dev is running.
-  AWS API:   %s   (Redshift GetClusterCredentials, DescribeClusters)
+  AWS API:   %s   (Redshift, Redshift Serverless, IAM, STS)
   Gateway:   %s:%d   (cluster %s, database %s)
+  Serverless workgroup %s: see aws redshift-serverless get-workgroup --workgroup-name %s
   Data dir:  %s
 
 Try it in another shell:
@@ -267,15 +287,19 @@ Try it in another shell:
   eval "$(aws redshift get-cluster-credentials --cluster-identifier %s --db-user alice --db-name %s --auto-create \
       --query '[DbUser,DbPassword]' --output text | awk '{printf "export PGUSER=%%s PGPASSWORD=%%s\n", $1, $2}')"
   psql -c 'SELECT current_user'
+  aws redshift-serverless get-credentials --workgroup-name %s --db-name %s
 
 Stop with Ctrl-C; a restart on the same data dir keeps clusters, identities and live credentials.
-`, d.APIURL, d.Gateway.Address, d.Gateway.Port, DevCluster, DevDatabase, d.DataDir,
-		d.EnvPath(), DevCluster, DevCluster, DevDatabase, DevCluster, DevDatabase)
+`, d.APIURL, d.Gateway.Address, d.Gateway.Port, DevCluster, DevDatabase, DevWorkgroup, DevWorkgroup, d.DataDir,
+		d.EnvPath(), DevCluster, DevCluster, DevDatabase, DevCluster, DevDatabase, DevWorkgroup, DevDatabase)
 }
 
 // Close stops everything: API, gateways, backends, PostgreSQL, store.
 func (d *Dev) Close() error {
 	errs := d.close()
+	if p, ok := d.Provisioner.(*devProvisioner); ok {
+		errs = append(errs, p.stopAll()...)
+	}
 	if d.PG != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		errs = append(errs, d.PG.Stop(ctx))

@@ -50,11 +50,12 @@ func newTestDev(dir string) *Dev {
 		level = slog.LevelDebug
 	}
 	return &Dev{
-		DataDir:     dir,
-		APIAddr:     "127.0.0.1:0",
-		GatewayAddr: "127.0.0.1:0",
-		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
-		Now:         func() time.Time { return time.Now().Add(time.Duration(clockShift.Load())) },
+		DataDir:       dir,
+		APIAddr:       "127.0.0.1:0",
+		GatewayAddr:   "127.0.0.1:0",
+		WorkgroupAddr: "127.0.0.1:0",
+		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Now:           func() time.Time { return time.Now().Add(time.Duration(clockShift.Load())) },
 	}
 }
 

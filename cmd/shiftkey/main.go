@@ -17,8 +17,9 @@ import (
 const usage = `shiftkey: short-lived, policy-checked database credentials.
 
 Usage:
-  shiftkey dev [--data-dir DIR] [--api-addr HOST:PORT] [--gateway-addr HOST:PORT]
-      Run everything locally: a PostgreSQL of its own, the AWS API and the gateway.
+  shiftkey dev [--data-dir DIR] [--api-addr HOST:PORT] [--gateway-addr HOST:PORT] [--workgroup-addr HOST:PORT]
+      Run everything locally: PostgreSQL servers of its own, the AWS API, dev-cluster's gateway
+      and default-workgroup's (Redshift Serverless) gateway.
   shiftkey serve --config FILE
       Production: clusters backed by existing PostgreSQL servers and identities declared in a
       YAML config (see shiftkey.example.yaml); ${ENV_VAR} references are expanded.
@@ -75,6 +76,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&d.DataDir, "data-dir", "", "state directory (default: "+defaultDataDirHelp()+")")
 	fs.StringVar(&d.APIAddr, "api-addr", DefaultAPIAddr, "address of the AWS API")
 	fs.StringVar(&d.GatewayAddr, "gateway-addr", DefaultGatewayAddr, "address of dev-cluster's PostgreSQL gateway")
+	fs.StringVar(&d.WorkgroupAddr, "workgroup-addr", DefaultWorkgroupAddr, "address of default-workgroup's PostgreSQL gateway")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -60,7 +60,7 @@ func (s *Serve) Start(ctx context.Context) error {
 			ln.Close()
 			return err
 		}
-		if err := s.startGateway(ctx, c, ln, secret); err != nil {
+		if err := s.startGateway(ctx, c.Identifier, c.DBName, c.Backend, ln, secret); err != nil {
 			ln.Close()
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/shiftkey/shiftkey/pgbackend"
 	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/redshift"
+	"github.com/shiftkey/shiftkey/serverless"
 	"github.com/shiftkey/shiftkey/sqlite"
 	"github.com/shiftkey/shiftkey/sts"
 )
@@ -32,10 +33,13 @@ type server struct {
 
 	APIURL    string
 	apiServer *http.Server
-	gateways  []*pgwire.Gateway
-	backends  []*pgbackend.Backend
 	stopSweep context.CancelFunc
 	wg        sync.WaitGroup
+
+	mu        sync.Mutex
+	endpoints map[string]*endpoint // by credential scope
+	// Provisioner runs API-created backends (dev mode only).
+	Provisioner shiftkey.Provisioner
 }
 
 func (s *server) now() time.Time {
@@ -45,34 +49,60 @@ func (s *server) now() time.Time {
 	return time.Now()
 }
 
-// startGateway serves cluster c's endpoint on ln.
-func (s *server) startGateway(ctx context.Context, c *shiftkey.Cluster, ln net.Listener, secret []byte) error {
+// endpoint is one running gateway with its backend.
+type endpoint struct {
+	gw      *pgwire.Gateway
+	backend *pgbackend.Backend
+	done    chan struct{}
+}
+
+// startGateway serves the credentials of scope (a cluster identifier or a
+// workgroup's credential scope) on ln, against backend b.
+func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.Backend, ln net.Listener, secret []byte) error {
 	backend, err := pgbackend.New(ctx, pgbackend.Config{
-		Host: c.Backend.Host, Port: c.Backend.Port, AdminUser: c.Backend.AdminUser, AdminDatabase: c.DBName,
-		Logger: s.Logger.With("cluster", c.Identifier),
+		Host: b.Host, Port: b.Port, AdminUser: b.AdminUser, AdminDatabase: db,
+		Logger: s.Logger.With("scope", scope),
 	})
 	if err != nil {
-		return fmt.Errorf("cluster %s: %w", c.Identifier, err)
+		return fmt.Errorf("%s: %w", scope, err)
 	}
-	s.backends = append(s.backends, backend)
 	gw := &pgwire.Gateway{
-		Cluster:     c.Identifier,
+		Cluster:     scope,
 		Credentials: s.Store,
 		Backend:     backend,
-		DefaultDB:   c.DBName,
+		DefaultDB:   db,
 		Logger:      s.Logger.With("component", "gateway"),
 		Now:         s.now,
 		Secret:      secret,
 	}
-	s.gateways = append(s.gateways, gw)
-	s.wg.Add(1)
+	ep := &endpoint{gw: gw, backend: backend, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.endpoints == nil {
+		s.endpoints = map[string]*endpoint{}
+	}
+	s.endpoints[scope] = ep
+	s.mu.Unlock()
 	go func() {
-		defer s.wg.Done()
+		defer close(ep.done)
 		if err := gw.Serve(ln); err != nil {
-			s.Logger.Error("gateway stopped", "cluster", c.Identifier, "error", err)
+			s.Logger.Error("gateway stopped", "scope", scope, "error", err)
 		}
 	}()
 	return nil
+}
+
+// stopGateway closes the gateway of scope and its backend pool.
+func (s *server) stopGateway(scope string) {
+	s.mu.Lock()
+	ep := s.endpoints[scope]
+	delete(s.endpoints, scope)
+	s.mu.Unlock()
+	if ep == nil {
+		return
+	}
+	ep.gw.Close()
+	<-ep.done
+	ep.backend.Close()
 }
 
 // startAPI serves the AWS API on ln.
@@ -80,9 +110,11 @@ func (s *server) startAPI(ln net.Listener) {
 	ep := advertised(ln.Addr())
 	s.APIURL = "http://" + net.JoinHostPort(ep.Address, strconv.Itoa(ep.Port))
 	authorizer := &authz.Authorizer{Store: s.Store, Logger: s.Logger.With("component", "authz")}
+	issuer := &redshift.Service{Store: s.Store, Authorizer: authorizer, Now: s.now}
 	api := &shttp.Server{
 		Identities: s.Store,
-		Redshift:   &redshift.Service{Store: s.Store, Authorizer: authorizer, Now: s.now},
+		Redshift:   issuer,
+		Serverless: &serverless.Service{Store: s.Store, Authorizer: authorizer, Issuer: issuer, Provisioner: s.Provisioner, Now: s.now},
 		IAM:        &iamapi.Service{Store: s.Store, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
 		STS:        &sts.Service{Store: s.Store, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
 		AccountID:  s.AccountID,
@@ -137,16 +169,19 @@ func (s *server) close() []error {
 		errs = append(errs, s.apiServer.Shutdown(ctx))
 		cancel()
 	}
-	for _, g := range s.gateways {
-		errs = append(errs, g.Close())
+	s.mu.Lock()
+	scopes := make([]string, 0, len(s.endpoints))
+	for scope := range s.endpoints {
+		scopes = append(scopes, scope)
+	}
+	s.mu.Unlock()
+	for _, scope := range scopes {
+		s.stopGateway(scope)
 	}
 	if s.stopSweep != nil {
 		s.stopSweep()
 	}
 	s.wg.Wait()
-	for _, b := range s.backends {
-		b.Close()
-	}
 	return errs
 }
 

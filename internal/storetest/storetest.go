@@ -20,6 +20,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("Credentials", func(t *testing.T) { testCredentials(t, newStore(t)) })
 	t.Run("LoginSaltConcurrent", func(t *testing.T) { testLoginSaltConcurrent(t, newStore(t)) })
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore(t)) })
+	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 }
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -296,5 +297,49 @@ func testIdentities(t *testing.T, s shiftkey.Store) {
 	}
 	if ds, _ := s.Decisions(ctx, "r1"); len(ds) != 1 || ds[0].Explanation != "why" {
 		t.Fatalf("decisions: %v", ds)
+	}
+}
+
+func testServerless(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	if _, err := s.Namespace(ctx, "ns"); shiftkey.ErrorCode(err) != shiftkey.CodeResourceNotFound {
+		t.Fatalf("missing namespace: %v", err)
+	}
+	ns := &shiftkey.Namespace{Name: "ns", ID: "id-ns", DBName: "dev", AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: t0}
+	if err := s.CreateNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateNamespace(ctx, ns); shiftkey.ErrorCode(err) != shiftkey.CodeConflict {
+		t.Fatalf("duplicate namespace: %v", err)
+	}
+	w := &shiftkey.Workgroup{Name: "wg", ID: "id-wg", Namespace: "ns", Status: "AVAILABLE", BaseCapacity: 128,
+		Endpoint: shiftkey.Endpoint{Address: "127.0.0.1", Port: 5440}, Backend: shiftkey.Backend{Host: "/tmp/s", Port: 5432, AdminUser: "admin", Managed: true}, CreatedAt: t0}
+	if err := s.CreateWorkgroup(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	second := *w
+	second.Name, second.ID = "wg2", "id-wg2"
+	if err := s.CreateWorkgroup(ctx, &second); shiftkey.ErrorCode(err) != shiftkey.CodeConflict {
+		t.Fatalf("second workgroup in one namespace: %v", err)
+	}
+	w.Endpoint.Port = 5441
+	if err := s.UpdateWorkgroup(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Workgroup(ctx, "wg")
+	if err != nil || got.Endpoint.Port != 5441 || got.Backend.Host != "/tmp/s" || got.CredentialScope() != "workgroup/id-wg" {
+		t.Fatalf("workgroup round trip: %+v %v", got, err)
+	}
+	if all, _ := s.Workgroups(ctx); len(all) != 1 {
+		t.Fatalf("workgroups: %d", len(all))
+	}
+	if err := s.DeleteWorkgroup(ctx, "wg"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteWorkgroup(ctx, "wg"); shiftkey.ErrorCode(err) != shiftkey.CodeResourceNotFound {
+		t.Fatalf("delete twice: %v", err)
+	}
+	if err := s.DeleteNamespace(ctx, "ns"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,67 @@
+package shiftkey
+
+import (
+	"context"
+	"time"
+)
+
+// Namespace is a Redshift Serverless namespace: the database objects and
+// users a workgroup serves.
+type Namespace struct {
+	Name          string
+	ID            string // UUID
+	DBName        string
+	AdminUsername string
+	Status        string // "AVAILABLE", "DELETING"
+	CreatedAt     time.Time
+}
+
+// Workgroup is a Redshift Serverless workgroup: like a cluster, one backend
+// PostgreSQL reached through one gateway endpoint.
+type Workgroup struct {
+	Name         string
+	ID           string // UUID; the workgroup ARN uses it
+	Namespace    string
+	Status       string // "AVAILABLE", "CREATING", "MODIFYING", "DELETING"
+	BaseCapacity int
+	Endpoint     Endpoint
+	Backend      Backend
+	CreatedAt    time.Time
+}
+
+// CredentialScope is the key credentials of a workgroup are stored under,
+// distinct from every cluster identifier (those never contain "/").
+func (w *Workgroup) CredentialScope() string { return "workgroup/" + w.ID }
+
+// ServerlessStore keeps namespaces and workgroups.
+type ServerlessStore interface {
+	CreateNamespace(ctx context.Context, n *Namespace) error        // CodeConflict when it exists
+	Namespace(ctx context.Context, name string) (*Namespace, error) // CodeResourceNotFound
+	Namespaces(ctx context.Context) ([]*Namespace, error)
+	DeleteNamespace(ctx context.Context, name string) error
+	CreateWorkgroup(ctx context.Context, w *Workgroup) error // CodeConflict when it exists
+	UpdateWorkgroup(ctx context.Context, w *Workgroup) error
+	Workgroup(ctx context.Context, name string) (*Workgroup, error) // CodeResourceNotFound
+	Workgroups(ctx context.Context) ([]*Workgroup, error)
+	DeleteWorkgroup(ctx context.Context, name string) error
+}
+
+// Redshift Serverless error codes.
+const (
+	CodeResourceNotFound = "ResourceNotFoundException"
+	CodeConflict         = "ConflictException"
+	CodeValidation       = "ValidationException"
+)
+
+// Provisioner runs the backends of workgroups created through the API: in
+// dev mode a PostgreSQL server of their own and a gateway endpoint. Serve
+// has none: its backends are declared in the config.
+type Provisioner interface {
+	// StartWorkgroup brings up w's backend and gateway, setting w.Backend
+	// and w.Endpoint (port w.Endpoint.Port as requested).
+	StartWorkgroup(ctx context.Context, w *Workgroup, ns *Namespace) error
+	// MoveWorkgroup reopens w's gateway on another port.
+	MoveWorkgroup(ctx context.Context, w *Workgroup, port int) error
+	// StopWorkgroup closes w's gateway and removes its backend and data.
+	StopWorkgroup(ctx context.Context, w *Workgroup) error
+}

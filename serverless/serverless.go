@@ -1,0 +1,518 @@
+// Package serverless implements Redshift Serverless operations (AWS JSON
+// 1.1, target prefix RedshiftServerless): namespaces, workgroups and
+// GetCredentials.
+package serverless
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/redshift"
+)
+
+// TargetPrefix is the X-Amz-Target service name.
+const TargetPrefix = "RedshiftServerless"
+
+// Service runs Redshift Serverless operations.
+type Service struct {
+	Store       shiftkey.Store
+	Authorizer  shiftkey.Authorizer
+	Issuer      *redshift.Service // mints and stores credentials
+	Provisioner shiftkey.Provisioner
+	Now         func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func validation(format string, args ...any) error {
+	return shiftkey.Errorf(shiftkey.CodeValidation, format, args...)
+}
+
+// Handle runs operation op with the JSON request body.
+func (s *Service) Handle(ctx context.Context, c *shiftkey.Caller, op string, body []byte) (any, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	var in map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&in); err != nil {
+		return nil, shiftkey.Errorf("SerializationException", "The request body is not a JSON object.")
+	}
+	r := &request{in: in}
+	var out any
+	var err error
+	switch op {
+	case "GetCredentials":
+		out, err = s.getCredentials(ctx, c, r)
+	case "CreateNamespace":
+		out, err = s.createNamespace(ctx, c, r)
+	case "GetNamespace":
+		out, err = s.getNamespace(ctx, c, r)
+	case "ListNamespaces":
+		out, err = s.listNamespaces(ctx, c, r)
+	case "DeleteNamespace":
+		out, err = s.deleteNamespace(ctx, c, r)
+	case "CreateWorkgroup":
+		out, err = s.createWorkgroup(ctx, c, r)
+	case "GetWorkgroup":
+		out, err = s.getWorkgroup(ctx, c, r)
+	case "ListWorkgroups":
+		out, err = s.listWorkgroups(ctx, c, r)
+	case "UpdateWorkgroup":
+		out, err = s.updateWorkgroup(ctx, c, r)
+	case "DeleteWorkgroup":
+		out, err = s.deleteWorkgroup(ctx, c, r)
+	default:
+		return nil, shiftkey.Errorf("UnknownOperationException", "Operation %s is not supported.", op)
+	}
+	if err == nil && r.err != nil {
+		err = r.err
+	}
+	return out, err
+}
+
+// request reads members of a JSON request, keeping the first type error.
+type request struct {
+	in  map[string]json.RawMessage
+	err error
+}
+
+func (r *request) str(name string) *string {
+	raw, ok := r.in[name]
+	if !ok || string(raw) == "null" {
+		return nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		if r.err == nil {
+			r.err = validation("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must be a string", name)
+		}
+		return nil
+	}
+	return &v
+}
+
+func (r *request) int(name string) *int {
+	raw, ok := r.in[name]
+	if !ok || string(raw) == "null" {
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(raw, &f); err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<31 {
+		if r.err == nil {
+			r.err = validation("1 validation error detected: Value at '%s' failed to satisfy constraint: Member must be an integer", name)
+		}
+		return nil
+	}
+	v := int(f)
+	return &v
+}
+
+var resourceName = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+func checkName(member, v string) error {
+	if len(v) < 3 || len(v) > 64 || !resourceName.MatchString(v) {
+		return validation("1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have length between 3 and 64 and satisfy regular expression pattern: ^[a-z0-9-]+$", v, member)
+	}
+	return nil
+}
+
+func (r *request) name(member string) (string, error) {
+	v := r.str(member)
+	if r.err != nil {
+		return "", r.err
+	}
+	if v == nil {
+		return "", validation("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", member)
+	}
+	return *v, checkName(member, *v)
+}
+
+// page applies maxResults/nextToken to n items.
+func (r *request) page(n int) (start, end int, next *string, err error) {
+	max := 100
+	if m := r.int("maxResults"); m != nil {
+		if *m < 1 || *m > 100 {
+			return 0, 0, nil, validation("1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100", *m)
+		}
+		max = *m
+	}
+	if t := r.str("nextToken"); t != nil {
+		start, err = strconv.Atoi(*t)
+		if err != nil || start < 0 || start > n {
+			return 0, 0, nil, shiftkey.Errorf("InvalidPaginationException", "The nextToken is not valid.")
+		}
+	}
+	end = min(start+max, n)
+	if end < n {
+		t := strconv.Itoa(end)
+		next = &t
+	}
+	return start, end, next, r.err
+}
+
+// ARNs.
+
+func (s *Service) workgroupARN(c *shiftkey.Caller, id string) string {
+	return fmt.Sprintf("arn:aws:redshift-serverless:%s:%s:workgroup/%s", c.Region, c.Principal.Account, id)
+}
+
+func (s *Service) namespaceARN(c *shiftkey.Caller, id string) string {
+	return fmt.Sprintf("arn:aws:redshift-serverless:%s:%s:namespace/%s", c.Region, c.Principal.Account, id)
+}
+
+func (s *Service) authorize(ctx context.Context, c *shiftkey.Caller, action, resource string) error {
+	return s.Authorizer.Authorize(ctx, c, shiftkey.AuthzRequest{Action: "redshift-serverless:" + action, Resource: resource})
+}
+
+// Shapes.
+
+type namespaceJSON struct {
+	NamespaceName string   `json:"namespaceName"`
+	NamespaceID   string   `json:"namespaceId"`
+	NamespaceArn  string   `json:"namespaceArn"`
+	DBName        string   `json:"dbName"`
+	AdminUsername string   `json:"adminUsername"`
+	Status        string   `json:"status"`
+	CreationDate  string   `json:"creationDate"`
+	IamRoles      []string `json:"iamRoles"`
+	LogExports    []string `json:"logExports"`
+}
+
+func (s *Service) namespaceJSON(c *shiftkey.Caller, n *shiftkey.Namespace) namespaceJSON {
+	return namespaceJSON{n.Name, n.ID, s.namespaceARN(c, n.ID), n.DBName, n.AdminUsername, n.Status, isoTime(n.CreatedAt), []string{}, []string{}}
+}
+
+type endpointJSON struct {
+	Address      string `json:"address"`
+	Port         int    `json:"port"`
+	VpcEndpoints []any  `json:"vpcEndpoints"`
+}
+
+type workgroupJSON struct {
+	WorkgroupName      string       `json:"workgroupName"`
+	WorkgroupID        string       `json:"workgroupId"`
+	WorkgroupArn       string       `json:"workgroupArn"`
+	NamespaceName      string       `json:"namespaceName"`
+	Status             string       `json:"status"`
+	BaseCapacity       int          `json:"baseCapacity"`
+	Port               int          `json:"port"`
+	Endpoint           endpointJSON `json:"endpoint"`
+	EnhancedVpcRouting bool         `json:"enhancedVpcRouting"`
+	PubliclyAccessible bool         `json:"publiclyAccessible"`
+	CreationDate       string       `json:"creationDate"`
+}
+
+func (s *Service) workgroupJSON(c *shiftkey.Caller, w *shiftkey.Workgroup) workgroupJSON {
+	return workgroupJSON{WorkgroupName: w.Name, WorkgroupID: w.ID, WorkgroupArn: s.workgroupARN(c, w.ID), NamespaceName: w.Namespace,
+		Status: w.Status, BaseCapacity: w.BaseCapacity, Port: w.Endpoint.Port,
+		Endpoint:     endpointJSON{Address: w.Endpoint.Address, Port: w.Endpoint.Port, VpcEndpoints: []any{}},
+		CreationDate: isoTime(w.CreatedAt)}
+}
+
+// isoTime is the date-time form the model asks for (ISO strings).
+func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// epochSeconds is how GetCredentials' timestamps travel: a JSON number.
+type epochSeconds time.Time
+
+func (e epochSeconds) MarshalJSON() ([]byte, error) {
+	ms := time.Time(e).UnixMilli()
+	return []byte(strconv.FormatFloat(float64(ms)/1000, 'f', 3, 64)), nil
+}
+
+// Namespaces.
+
+func (s *Service) createNamespace(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
+	name, err := r.name("namespaceName")
+	if err != nil {
+		return nil, err
+	}
+	n := &shiftkey.Namespace{Name: name, ID: shiftkey.NewUUID(), DBName: "dev", AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: s.now()}
+	if v := r.str("dbName"); v != nil {
+		if len(*v) < 1 || len(*v) > 64 || redshift.IsReserved(*v) || !resourceNameDB.MatchString(*v) {
+			return nil, validation("1 validation error detected: Value '%s' at 'dbName' failed to satisfy constraint: Member must be 1-64 lowercase letters, digits or underscores, starting with a letter, and not a reserved word", *v)
+		}
+		n.DBName = *v
+	}
+	if v := r.str("adminUsername"); v != nil {
+		if len(*v) < 1 || len(*v) > 63 || !resourceNameDB.MatchString(*v) || redshift.IsReserved(*v) {
+			return nil, validation("1 validation error detected: Value at 'adminUsername' failed to satisfy constraint: Member must be 1-63 lowercase letters, digits or underscores, starting with a letter")
+		}
+		n.AdminUsername = *v
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if err := s.authorize(ctx, c, "CreateNamespace", s.namespaceARN(c, n.ID)); err != nil {
+		return nil, err
+	}
+	if err := s.Store.CreateNamespace(ctx, n); err != nil {
+		return nil, err
+	}
+	return map[string]any{"namespace": s.namespaceJSON(c, n)}, nil
+}
+
+var resourceNameDB = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+func (s *Service) namespace(ctx context.Context, c *shiftkey.Caller, r *request, action string) (*shiftkey.Namespace, error) {
+	name, err := r.name("namespaceName")
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.Store.Namespace(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return n, s.authorize(ctx, c, action, s.namespaceARN(c, n.ID))
+}
+
+func (s *Service) getNamespace(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
+	n, err := s.namespace(ctx, c, r, "GetNamespace")
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"namespace": s.namespaceJSON(c, n)}, nil
+}
+
+func (s *Service) listNamespaces(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
+	if err := s.authorize(ctx, c, "ListNamespaces", "*"); err != nil {
+		return nil, err
+	}
+	all, err := s.Store.Namespaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start, end, next, err := r.page(len(all))
+	if err != nil {
+		return nil, err
+	}
+	out := []namespaceJSON{}
+	for _, n := range all[start:end] {
+		out = append(out, s.namespaceJSON(c, n))
+	}
+	return map[string]any{"namespaces": out, "nextToken": next}, nil
+}
+
+func (s *Service) deleteNamespace(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
+	n, err := s.namespace(ctx, c, r, "DeleteNamespace")
+	if err != nil {
+		return nil, err
+	}
+	wgs, err := s.Store.Workgroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range wgs {
+		if w.Namespace == n.Name {
+			return nil, shiftkey.Errorf(shiftkey.CodeConflict, "Namespace %s has workgroup %s; delete the workgroup first.", n.Name, w.Name)
+		}
+	}
+	if err := s.Store.DeleteNamespace(ctx, n.Name); err != nil {
+		return nil, err
+	}
+	n.Status = "DELETING"
+	return map[string]any{"namespace": s.namespaceJSON(c, n)}, nil
+}
+
+// Workgroups.
+
+func validPort(p int) bool { return p >= 5431 && p <= 5455 || p >= 8191 && p <= 8215 }
+
+func (s *Service) createWorkgroup(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
+	name, err := r.name("workgroupName")
+	if err != nil {
+		return nil, err
+	}
+	nsName, err := r.name("namespaceName")
+	if err != nil {
+		return nil, err
+	}
+	w := &shiftkey.Workgroup{Name: name, ID: shiftkey.NewUUID(), Namespace: nsName, Status: "AVAILABLE", BaseCapacity: 128,
+		Endpoint: shiftkey.Endpoint{Port: 5439}, CreatedAt: s.now()}
+	if p := r.int("port"); p != nil {
+		if !validPort(*p) {
+			return nil, validation("1 validation error detected: Value '%d' at 'port' failed to satisfy constraint: Member must be within 5431-5455 or 8191-8215", *p)
+		}
+		w.Endpoint.Port = *p
+	}
+	if b := r.int("baseCapacity"); b != nil {
+		if *b < 8 || *b > 1024 || *b%8 != 0 {
+			return nil, validation("1 validation error detected: Value '%d' at 'baseCapacity' failed to satisfy constraint: Member must be a multiple of 8 between 8 and 1024", *b)
+		}
+		w.BaseCapacity = *b
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if err := s.authorize(ctx, c, "CreateWorkgroup", s.workgroupARN(c, w.ID)); err != nil {
+		return nil, err
+	}
+	ns, err := s.Store.Namespace(ctx, nsName)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Store.Workgroup(ctx, name); err == nil {
+		return nil, shiftkey.Errorf(shiftkey.CodeConflict, "Workgroup %s already exists.", name)
+	}
+	if s.Provisioner == nil {
+		return nil, validation("This shiftkey has no provisioner (shiftkey serve): declare workgroups in its configuration instead.")
+	}
+	if err := s.Provisioner.StartWorkgroup(ctx, w, ns); err != nil {
+		return nil, err
+	}
+	if err := s.Store.CreateWorkgroup(ctx, w); err != nil {
+		s.Provisioner.StopWorkgroup(context.WithoutCancel(ctx), w)
+		return nil, err
+	}
+	return map[string]any{"workgroup": s.workgroupJSON(c, w)}, nil
+}
+
+func (s *Service) workgroup(ctx context.Context, c *shiftkey.Caller, r *request, action string) (*shiftkey.Workgroup, error) {
+	name, err := r.name("workgroupName")
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.Store.Workgroup(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return w, s.authorize(ctx, c, action, s.workgroupARN(c, w.ID))
+}
+
+func (s *Service) getWorkgroup(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
+	w, err := s.workgroup(ctx, c, r, "GetWorkgroup")
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"workgroup": s.workgroupJSON(c, w)}, nil
+}
+
+func (s *Service) listWorkgroups(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
+	if err := s.authorize(ctx, c, "ListWorkgroups", "*"); err != nil {
+		return nil, err
+	}
+	all, err := s.Store.Workgroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	start, end, next, err := r.page(len(all))
+	if err != nil {
+		return nil, err
+	}
+	out := []workgroupJSON{}
+	for _, w := range all[start:end] {
+		out = append(out, s.workgroupJSON(c, w))
+	}
+	return map[string]any{"workgroups": out, "nextToken": next}, nil
+}
+
+func (s *Service) updateWorkgroup(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
+	w, err := s.workgroup(ctx, c, r, "UpdateWorkgroup")
+	if err != nil {
+		return nil, err
+	}
+	if b := r.int("baseCapacity"); b != nil {
+		if *b < 8 || *b > 1024 || *b%8 != 0 {
+			return nil, validation("1 validation error detected: Value '%d' at 'baseCapacity' failed to satisfy constraint: Member must be a multiple of 8 between 8 and 1024", *b)
+		}
+		w.BaseCapacity = *b
+	}
+	if p := r.int("port"); p != nil && *p != w.Endpoint.Port {
+		if !validPort(*p) {
+			return nil, validation("1 validation error detected: Value '%d' at 'port' failed to satisfy constraint: Member must be within 5431-5455 or 8191-8215", *p)
+		}
+		if s.Provisioner == nil {
+			return nil, validation("This shiftkey has no provisioner (shiftkey serve): change the port in its configuration instead.")
+		}
+		if err := s.Provisioner.MoveWorkgroup(ctx, w, *p); err != nil {
+			return nil, err
+		}
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if err := s.Store.UpdateWorkgroup(ctx, w); err != nil {
+		return nil, err
+	}
+	return map[string]any{"workgroup": s.workgroupJSON(c, w)}, nil
+}
+
+func (s *Service) deleteWorkgroup(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
+	w, err := s.workgroup(ctx, c, r, "DeleteWorkgroup")
+	if err != nil {
+		return nil, err
+	}
+	if s.Provisioner == nil {
+		return nil, validation("This shiftkey has no provisioner (shiftkey serve): remove the workgroup from its configuration instead.")
+	}
+	if err := s.Store.DeleteWorkgroup(ctx, w.Name); err != nil {
+		return nil, err
+	}
+	// No snapshot is kept: the workgroup's data is removed with it.
+	if err := s.Provisioner.StopWorkgroup(ctx, w); err != nil {
+		return nil, err
+	}
+	w.Status = "DELETING"
+	return map[string]any{"workgroup": s.workgroupJSON(c, w)}, nil
+}
+
+// GetCredentials.
+
+func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
+	wgName, domain, db, dur := r.str("workgroupName"), r.str("customDomainName"), r.str("dbName"), r.int("durationSeconds")
+	if r.err != nil {
+		return nil, r.err
+	}
+	switch {
+	case wgName == nil && domain == nil:
+		return nil, validation("The custom domain name or the workgroup name must be included in the request.")
+	case wgName != nil && domain != nil:
+		return nil, validation("Specify either workgroupName or customDomainName, not both.")
+	case domain != nil:
+		return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated with a workgroup.", *domain)
+	}
+	if err := checkName("workgroupName", *wgName); err != nil {
+		return nil, err
+	}
+	duration := redshift.DefaultDuration
+	if dur != nil {
+		duration = time.Duration(*dur) * time.Second
+		if duration < redshift.MinDuration || duration > redshift.MaxDuration {
+			return nil, validation("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 3600", *dur)
+		}
+	}
+	if db != nil && (len(*db) < 1 || len(*db) > 64) {
+		return nil, validation("1 validation error detected: Value at 'dbName' failed to satisfy constraint: Member must have length between 1 and 64")
+	}
+	w, err := s.Store.Workgroup(ctx, *wgName)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, c, "GetCredentials", s.workgroupARN(c, w.ID)); err != nil {
+		return nil, err
+	}
+	creds, err := s.Issuer.IssueForPrincipal(ctx, c, w.CredentialScope(), db, duration)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		DBUser          string       `json:"dbUser"`
+		DBPassword      string       `json:"dbPassword"`
+		Expiration      epochSeconds `json:"expiration"`
+		NextRefreshTime epochSeconds `json:"nextRefreshTime"`
+	}{creds.DBUser, creds.DBPassword, epochSeconds(creds.Expiration), epochSeconds(creds.NextRefreshTime)}, nil
+}

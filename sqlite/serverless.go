@@ -1,0 +1,133 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+func nsNotFound(name string) error {
+	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", name)
+}
+
+func wgNotFound(name string) error {
+	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless workgroup %s not found.", name)
+}
+
+// CreateNamespace stores a namespace.
+func (d *DB) CreateNamespace(ctx context.Context, n *shiftkey.Namespace) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO namespaces (name, id, db_name, admin_username, status, created_at) VALUES (?,?,?,?,?,?)`,
+		n.Name, n.ID, n.DBName, n.AdminUsername, n.Status, millis(n.CreatedAt))
+	if isUniqueViolation(err) {
+		return shiftkey.Errorf(shiftkey.CodeConflict, "Namespace %s already exists.", n.Name)
+	}
+	return err
+}
+
+func scanNamespace(row interface{ Scan(...any) error }) (*shiftkey.Namespace, error) {
+	var n shiftkey.Namespace
+	var created int64
+	if err := row.Scan(&n.Name, &n.ID, &n.DBName, &n.AdminUsername, &n.Status, &created); err != nil {
+		return nil, err
+	}
+	n.CreatedAt = fromMillis(created)
+	return &n, nil
+}
+
+// Namespace returns a namespace by name.
+func (d *DB) Namespace(ctx context.Context, name string) (*shiftkey.Namespace, error) {
+	n, err := scanNamespace(d.db.QueryRowContext(ctx, `SELECT name, id, db_name, admin_username, status, created_at FROM namespaces WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nsNotFound(name)
+	}
+	return n, err
+}
+
+// Namespaces lists namespaces by name.
+func (d *DB) Namespaces(ctx context.Context) ([]*shiftkey.Namespace, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT name, id, db_name, admin_username, status, created_at FROM namespaces ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*shiftkey.Namespace
+	for rows.Next() {
+		n, err := scanNamespace(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// DeleteNamespace removes a namespace.
+func (d *DB) DeleteNamespace(ctx context.Context, name string) error {
+	return d.execOne(ctx, nsNotFound(name), `DELETE FROM namespaces WHERE name = ?`, name)
+}
+
+const workgroupColumns = `name, id, namespace, status, base_capacity, endpoint_address, endpoint_port,
+	backend_host, backend_port, backend_admin_user, backend_managed, created_at`
+
+func scanWorkgroup(row interface{ Scan(...any) error }) (*shiftkey.Workgroup, error) {
+	var w shiftkey.Workgroup
+	var created int64
+	if err := row.Scan(&w.Name, &w.ID, &w.Namespace, &w.Status, &w.BaseCapacity, &w.Endpoint.Address, &w.Endpoint.Port,
+		&w.Backend.Host, &w.Backend.Port, &w.Backend.AdminUser, &w.Backend.Managed, &created); err != nil {
+		return nil, err
+	}
+	w.CreatedAt = fromMillis(created)
+	return &w, nil
+}
+
+// CreateWorkgroup stores a workgroup.
+func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO workgroups (`+workgroupColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+		w.Name, w.ID, w.Namespace, w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port,
+		w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, millis(w.CreatedAt))
+	if isUniqueViolation(err) {
+		return shiftkey.Errorf(shiftkey.CodeConflict, "Workgroup %s already exists, or namespace %s already has a workgroup.", w.Name, w.Namespace)
+	}
+	return err
+}
+
+// UpdateWorkgroup replaces a workgroup's mutable fields.
+func (d *DB) UpdateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
+	return d.execOne(ctx, wgNotFound(w.Name), `UPDATE workgroups SET status = ?, base_capacity = ?, endpoint_address = ?, endpoint_port = ?,
+		backend_host = ?, backend_port = ?, backend_admin_user = ?, backend_managed = ? WHERE name = ?`,
+		w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port, w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, w.Name)
+}
+
+// Workgroup returns a workgroup by name.
+func (d *DB) Workgroup(ctx context.Context, name string) (*shiftkey.Workgroup, error) {
+	w, err := scanWorkgroup(d.db.QueryRowContext(ctx, `SELECT `+workgroupColumns+` FROM workgroups WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, wgNotFound(name)
+	}
+	return w, err
+}
+
+// Workgroups lists workgroups by name.
+func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+workgroupColumns+` FROM workgroups ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*shiftkey.Workgroup
+	for rows.Next() {
+		w, err := scanWorkgroup(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// DeleteWorkgroup removes a workgroup.
+func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {
+	return d.execOne(ctx, wgNotFound(name), `DELETE FROM workgroups WHERE name = ?`, name)
+}
