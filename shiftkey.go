@@ -123,6 +123,23 @@ type ClusterStore interface {
 	UpdateCluster(ctx context.Context, c *Cluster) error
 	Cluster(ctx context.Context, id string) (*Cluster, error) // CodeClusterNotFound when absent
 	Clusters(ctx context.Context) ([]*Cluster, error)         // ordered by identifier
+	// DeleteCluster removes a cluster with its credentials and tags.
+	DeleteCluster(ctx context.Context, id string) error
+}
+
+// KindCluster keys a cluster's tags in the store's tag table.
+const KindCluster EntityKind = "cluster"
+
+// ClusterProvisioner runs the backends of clusters created through the API
+// (dev mode); serve has none.
+type ClusterProvisioner interface {
+	// StartCluster brings up c's backend with its master user, database
+	// and gateway (port c.Endpoint.Port), setting c.Backend and c.Endpoint.
+	StartCluster(ctx context.Context, c *Cluster) error
+	// MoveCluster reopens c's gateway on another port.
+	MoveCluster(ctx context.Context, c *Cluster, port int) error
+	// StopCluster closes c's gateway and removes its backend and data.
+	StopCluster(ctx context.Context, c *Cluster) error
 }
 
 // CredentialStore keeps issued credentials.
@@ -136,6 +153,8 @@ type CredentialStore interface {
 	// have not expired at now, and the login's salt (ok false when the
 	// login has none).
 	LiveCredentials(ctx context.Context, cluster, login string, now time.Time) (creds []*Credential, salt LoginSalt, ok bool, err error)
+	// DeleteCredentials removes every credential of (cluster, login).
+	DeleteCredentials(ctx context.Context, cluster, login string) error
 	// DeleteExpiredCredentials removes credentials that expired before t.
 	DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, error)
 }

@@ -29,6 +29,7 @@ var statusByCode = map[string]int{
 	"LimitExceeded":                         http.StatusConflict,
 	CodeExpiredToken:                        http.StatusBadRequest,
 	shiftkey.CodeConflict:                   http.StatusConflict,
+	"ResourceNotFoundFault":                 http.StatusNotFound,
 	shiftkey.CodeResourceNotFound:           http.StatusNotFound,
 	"InternalServerException":               http.StatusInternalServerError,
 }

@@ -69,6 +69,18 @@ func (s *Server) redshiftAction(c *call) func(context.Context, *shiftkey.Caller,
 			return s.getClusterCredentialsWithIAM(c, v)
 		case "DescribeClusters":
 			return s.describeClusters(c, v)
+		case "CreateCluster":
+			return s.createCluster(c, v)
+		case "ModifyCluster":
+			return s.modifyCluster(c, v)
+		case "DeleteCluster":
+			return s.deleteCluster(c, v)
+		case "CreateTags":
+			return s.createTags(c, v)
+		case "DeleteTags":
+			return s.deleteTags(c, v)
+		case "DescribeTags":
+			return s.describeTags(c, v)
 		}
 		return nil, shiftkey.Errorf(shiftkey.CodeInvalidAction, "The action %s is not valid for this web service.", action)
 	}
@@ -210,6 +222,188 @@ type clusterXML struct {
 	Encrypted                 bool
 	ClusterNamespaceArn       string
 	PendingModifiedValues     struct{}
+	Tags                      []tagXML `xml:"Tags>Tag"`
+}
+
+type tagXML struct {
+	Key   string
+	Value string
+}
+
+func (s *Server) clusterXML(c *call, cl *shiftkey.Cluster) (clusterXML, error) {
+	tags, err := s.Redshift.ClusterTags(c.r.Context(), cl.Identifier)
+	if err != nil {
+		return clusterXML{}, err
+	}
+	x := clusterXML{
+		ClusterIdentifier:         cl.Identifier,
+		NodeType:                  cl.NodeType,
+		ClusterStatus:             cl.Status,
+		ClusterAvailabilityStatus: availability(cl.Status),
+		MasterUsername:            cl.MasterUsername,
+		DBName:                    cl.DBName,
+		Endpoint:                  endpointXML{Address: cl.Endpoint.Address, Port: cl.Endpoint.Port},
+		ClusterCreateTime:         xmlTime(cl.CreatedAt),
+		NumberOfNodes:             1,
+		ClusterNamespaceArn:       "arn:aws:redshift:" + c.caller.Region + ":" + c.caller.Principal.Account + ":namespace:" + cl.NamespaceID,
+		Tags:                      []tagXML{},
+	}
+	for _, t := range tags {
+		x.Tags = append(x.Tags, tagXML{t.Key, t.Value})
+	}
+	return x, nil
+}
+
+type clusterResultXML struct {
+	Cluster clusterXML
+}
+
+func tagsParam(v url.Values) ([]shiftkey.Tag, error) {
+	items, _, err := awsquery.Structs(v, "Tags", "Tag")
+	if err != nil {
+		e := err.(*awsquery.Error)
+		return nil, &shiftkey.Error{Code: e.Code, Message: e.Message}
+	}
+	var tags []shiftkey.Tag
+	for _, it := range items {
+		k, val := it["Key"], it["Value"]
+		if k == "" || len(k) > 128 || len(val) > 256 || strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return nil, shiftkey.Errorf("InvalidTagFault", "Tag keys must be 1-128 characters and not start with aws:, values at most 256: %q.", k)
+		}
+		tags = append(tags, shiftkey.Tag{Key: k, Value: val})
+	}
+	return tags, nil
+}
+
+func (s *Server) createCluster(c *call, v url.Values) (any, error) {
+	in := &redshift.CreateClusterInput{
+		ClusterIdentifier:  optString(v, "ClusterIdentifier"),
+		NodeType:           optString(v, "NodeType"),
+		MasterUsername:     optString(v, "MasterUsername"),
+		MasterUserPassword: optString(v, "MasterUserPassword"),
+		DBName:             optString(v, "DBName"),
+	}
+	var err error
+	if in.Port, err = optInt(v, "Port"); err != nil {
+		return nil, err
+	}
+	if in.NumberOfNodes, err = optInt(v, "NumberOfNodes"); err != nil {
+		return nil, err
+	}
+	if in.Tags, err = tagsParam(v); err != nil {
+		return nil, err
+	}
+	cl, err := s.Redshift.CreateCluster(c.r.Context(), c.caller, in)
+	if err != nil {
+		return nil, err
+	}
+	x, err := s.clusterXML(c, cl)
+	if err != nil {
+		return nil, err
+	}
+	x.Endpoint = endpointXML{} // AWS has no endpoint while creating
+	return clusterResultXML{x}, nil
+}
+
+func (s *Server) modifyCluster(c *call, v url.Values) (any, error) {
+	in := &redshift.ModifyClusterInput{ClusterIdentifier: optString(v, "ClusterIdentifier"), MasterUserPassword: optString(v, "MasterUserPassword")}
+	var err error
+	if in.Port, err = optInt(v, "Port"); err != nil {
+		return nil, err
+	}
+	cl, err := s.Redshift.ModifyCluster(c.r.Context(), c.caller, in)
+	if err != nil {
+		return nil, err
+	}
+	x, err := s.clusterXML(c, cl)
+	return clusterResultXML{x}, err
+}
+
+func (s *Server) deleteCluster(c *call, v url.Values) (any, error) {
+	skip, err := optBool(v, "SkipFinalClusterSnapshot")
+	if err != nil {
+		return nil, err
+	}
+	tags, err := s.Redshift.ClusterTags(c.r.Context(), derefOr(optString(v, "ClusterIdentifier"), ""))
+	if err != nil {
+		return nil, err
+	}
+	cl, err := s.Redshift.DeleteCluster(c.r.Context(), c.caller, optString(v, "ClusterIdentifier"), skip, optString(v, "FinalClusterSnapshotIdentifier"))
+	if err != nil {
+		return nil, err
+	}
+	x, err := s.clusterXML(c, cl)
+	x.Tags = []tagXML{}
+	for _, t := range tags {
+		x.Tags = append(x.Tags, tagXML{t.Key, t.Value})
+	}
+	return clusterResultXML{x}, err
+}
+
+func (s *Server) createTags(c *call, v url.Values) (any, error) {
+	arn := optString(v, "ResourceName")
+	if arn == nil {
+		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter ResourceName.")
+	}
+	tags, err := tagsParam(v)
+	if err != nil {
+		return nil, err
+	}
+	if len(tags) == 0 {
+		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter Tags.")
+	}
+	return nil, s.Redshift.CreateTags(c.r.Context(), c.caller, *arn, tags)
+}
+
+func (s *Server) deleteTags(c *call, v url.Values) (any, error) {
+	arn := optString(v, "ResourceName")
+	if arn == nil {
+		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter ResourceName.")
+	}
+	keys, err := listParam(v, "TagKeys", "TagKey")
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter TagKeys.")
+	}
+	return nil, s.Redshift.DeleteTags(c.r.Context(), c.caller, *arn, keys)
+}
+
+type taggedResourceXML struct {
+	Tag          tagXML
+	ResourceName string
+	ResourceType string
+}
+
+func (s *Server) describeTags(c *call, v url.Values) (any, error) {
+	if rt := optString(v, "ResourceType"); rt != nil && !strings.EqualFold(*rt, "cluster") && !strings.EqualFold(*rt, "Cluster") {
+		return struct {
+			TaggedResources []taggedResourceXML `xml:"TaggedResources>TaggedResource"`
+		}{[]taggedResourceXML{}}, nil
+	}
+	keys, err := listParam(v, "TagKeys", "TagKey")
+	if err != nil {
+		return nil, err
+	}
+	values, err := listParam(v, "TagValues", "TagValue")
+	if err != nil {
+		return nil, err
+	}
+	tagged, err := s.Redshift.DescribeTags(c.r.Context(), c.caller, optString(v, "ResourceName"), keys, values)
+	if err != nil {
+		return nil, err
+	}
+	res := struct {
+		TaggedResources []taggedResourceXML `xml:"TaggedResources>TaggedResource"`
+	}{[]taggedResourceXML{}}
+	for _, tc := range tagged {
+		arn := redshift.ClusterARN(c.caller.Region, c.caller.Principal.Account, tc.Cluster.Identifier)
+		for _, t := range tc.Tags {
+			res.TaggedResources = append(res.TaggedResources, taggedResourceXML{tagXML{t.Key, t.Value}, arn, "cluster"})
+		}
+	}
+	return res, nil
 }
 
 type describeClustersXML struct {
@@ -226,24 +420,23 @@ func (s *Server) describeClusters(c *call, v url.Values) (any, error) {
 	if in.MaxRecords, err = optInt(v, "MaxRecords"); err != nil {
 		return nil, err
 	}
+	if in.TagKeys, err = listParam(v, "TagKeys", "TagKey"); err != nil {
+		return nil, err
+	}
+	if in.TagValues, err = listParam(v, "TagValues", "TagValue"); err != nil {
+		return nil, err
+	}
 	out, err := s.Redshift.DescribeClusters(c.r.Context(), c.caller, in)
 	if err != nil {
 		return nil, err
 	}
 	res := describeClustersXML{Clusters: []clusterXML{}, Marker: out.Marker}
 	for _, cl := range out.Clusters {
-		res.Clusters = append(res.Clusters, clusterXML{
-			ClusterIdentifier:         cl.Identifier,
-			NodeType:                  cl.NodeType,
-			ClusterStatus:             cl.Status,
-			ClusterAvailabilityStatus: availability(cl.Status),
-			MasterUsername:            cl.MasterUsername,
-			DBName:                    cl.DBName,
-			Endpoint:                  endpointXML{Address: cl.Endpoint.Address, Port: cl.Endpoint.Port},
-			ClusterCreateTime:         xmlTime(cl.CreatedAt),
-			NumberOfNodes:             1,
-			ClusterNamespaceArn:       "arn:aws:redshift:" + c.caller.Region + ":" + c.caller.Principal.Account + ":namespace:" + cl.NamespaceID,
-		})
+		x, err := s.clusterXML(c, cl)
+		if err != nil {
+			return nil, err
+		}
+		res.Clusters = append(res.Clusters, x)
 	}
 	return res, nil
 }

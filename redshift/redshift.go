@@ -32,6 +32,8 @@ type Service struct {
 	Now        func() time.Time // nil → time.Now
 	Rand       io.Reader        // nil → crypto/rand
 	Iterations int              // SCRAM iterations for new logins; 0 → scram.DefaultIterations
+	// Provisioner runs the backends of API-created clusters; nil in serve.
+	Provisioner shiftkey.ClusterProvisioner
 }
 
 func (s *Service) now() time.Time {
@@ -284,6 +286,8 @@ type DescribeClustersInput struct {
 	ClusterIdentifier *string
 	MaxRecords        *int
 	Marker            *string
+	TagKeys           []string
+	TagValues         []string
 }
 
 // DescribeClustersOutput is one page of clusters.
@@ -318,6 +322,22 @@ func (s *Service) DescribeClusters(ctx context.Context, caller *shiftkey.Caller,
 	all, err := s.Store.Clusters(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if len(in.TagKeys) > 0 || len(in.TagValues) > 0 {
+		var kept []*shiftkey.Cluster
+		for _, c := range all {
+			tags, err := s.ClusterTags(ctx, c.Identifier)
+			if err != nil {
+				return nil, err
+			}
+			for _, t := range tags {
+				if tagMatches(t, in.TagKeys, in.TagValues) {
+					kept = append(kept, c)
+					break
+				}
+			}
+		}
+		all = kept
 	}
 	start := 0
 	if in.Marker != nil && *in.Marker != "" {

@@ -187,7 +187,36 @@ func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
 	return out, rows.Err()
 }
 
+// DeleteCluster removes a cluster, its credentials, salts and tags.
+func (d *DB) DeleteCluster(ctx context.Context, id string) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM clusters WHERE identifier = ?`, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return clusterNotFound(id)
+	}
+	for _, q := range []string{`DELETE FROM credentials WHERE cluster = ?`, `DELETE FROM login_salts WHERE cluster = ?`,
+		`DELETE FROM tags WHERE kind = 'cluster' AND owner = ?`} {
+		if _, err := tx.ExecContext(ctx, q, id); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
 // Credentials.
+
+// DeleteCredentials removes every credential of (cluster, login).
+func (d *DB) DeleteCredentials(ctx context.Context, cluster, login string) error {
+	_, err := d.db.ExecContext(ctx, `DELETE FROM credentials WHERE cluster = ? AND login_name = ?`, cluster, login)
+	return err
+}
 
 // LoginSalt returns the salt of (cluster, login), storing fresh if none exists.
 func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {

@@ -161,6 +161,10 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err := prov.startWorkgroups(ctx, port); err != nil {
 		return err
 	}
+	if err := prov.startClusters(ctx); err != nil {
+		return err
+	}
+	d.ClusterProvisioner = prov
 	apiLn, err := net.Listen("tcp", d.APIAddr)
 	if err != nil {
 		return fmt.Errorf("api listen %s: %w", d.APIAddr, err)

@@ -15,38 +15,51 @@ import (
 	"github.com/shiftkey/shiftkey/pgserver"
 )
 
-// devProvisioner gives every workgroup created in dev mode a PostgreSQL
-// server of its own, in DataDir/workgroups/<id>, and a gateway endpoint.
+// devProvisioner gives every cluster and workgroup created in dev mode a
+// PostgreSQL server of its own, in DataDir/backends/<id>, and a gateway.
 type devProvisioner struct {
 	d      *Dev
 	secret []byte
 
 	mu      sync.Mutex
-	servers map[string]*pgserver.Server // by workgroup id
+	servers map[string]*pgserver.Server // by cluster identifier or workgroup id
 }
 
-var _ shiftkey.Provisioner = (*devProvisioner)(nil)
+var (
+	_ shiftkey.Provisioner        = (*devProvisioner)(nil)
+	_ shiftkey.ClusterProvisioner = (*devProvisioner)(nil)
+)
 
-func (p *devProvisioner) dir(w *shiftkey.Workgroup) string {
-	return filepath.Join(p.d.DataDir, "workgroups", w.ID)
-}
+func (p *devProvisioner) dir(id string) string { return filepath.Join(p.d.DataDir, "backends", id) }
 
-// StartWorkgroup starts (or restarts, keeping its data) w's server and opens
-// its gateway on the requested port of the dev gateway's host.
-func (p *devProvisioner) StartWorkgroup(ctx context.Context, w *shiftkey.Workgroup, ns *shiftkey.Namespace) error {
+// listen opens port on the dev gateway's host; when another endpoint
+// already has it (dev-cluster holds 5439) it takes a free port instead,
+// which the API then reports.
+func (p *devProvisioner) listen(port int) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(p.d.GatewayAddr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(w.Endpoint.Port)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
-		return shiftkey.Errorf(shiftkey.CodeConflict, "Port %d is in use on this machine; choose another port (5431-5455 or 8191-8215).", w.Endpoint.Port)
+		p.d.Logger.Warn("requested port is taken; using a free one", "port", port, "error", err)
+		ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
 	}
-	_, statErr := os.Stat(p.dir(w))
+	return ln, err
+}
+
+// start starts (or restarts, keeping its data) the server for id and
+// opens the gateway of scope on port.
+func (p *devProvisioner) start(ctx context.Context, id, scope, superuser, db string, port int) (shiftkey.Endpoint, shiftkey.Backend, error) {
+	ln, err := p.listen(port)
+	if err != nil {
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
+	}
+	_, statErr := os.Stat(p.dir(id))
 	fresh := errors.Is(statErr, os.ErrNotExist)
-	pg, err := pgserver.Start(ctx, pgserver.Config{DataDir: filepath.Join(p.dir(w), "postgres"), Superuser: ns.AdminUsername, Fsync: true, Logger: p.d.Logger})
+	pg, err := pgserver.Start(ctx, pgserver.Config{DataDir: filepath.Join(p.dir(id), "postgres"), Superuser: superuser, Fsync: true, Logger: p.d.Logger})
 	if err == nil {
-		err = pg.CreateDatabase(ctx, ns.DBName)
+		err = pg.CreateDatabase(ctx, db)
 	}
 	if err != nil {
 		ln.Close()
@@ -54,60 +67,105 @@ func (p *devProvisioner) StartWorkgroup(ctx context.Context, w *shiftkey.Workgro
 			pg.Stop(context.WithoutCancel(ctx))
 		}
 		if fresh {
-			os.RemoveAll(p.dir(w))
+			os.RemoveAll(p.dir(id))
 		}
-		return fmt.Errorf("workgroup %s backend: %w", w.Name, err)
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: %w", scope, err)
 	}
-	w.Endpoint = advertised(ln.Addr())
-	w.Backend = shiftkey.Backend{Host: pg.SocketDir(), Port: pg.Port(), AdminUser: pg.Superuser(), Managed: true}
-	if err := p.d.startGateway(ctx, w.CredentialScope(), ns.DBName, w.Backend, ln, p.secret); err != nil {
+	backend := shiftkey.Backend{Host: pg.SocketDir(), Port: pg.Port(), AdminUser: pg.Superuser(), Managed: true}
+	if err := p.d.startGateway(ctx, scope, db, backend, ln, p.secret); err != nil {
 		ln.Close()
 		pg.Stop(context.WithoutCancel(ctx))
-		return err
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
 	}
 	p.mu.Lock()
 	if p.servers == nil {
 		p.servers = map[string]*pgserver.Server{}
 	}
-	p.servers[w.ID] = pg
+	p.servers[id] = pg
 	p.mu.Unlock()
-	return nil
+	return advertised(ln.Addr()), backend, nil
 }
 
-// MoveWorkgroup reopens w's gateway on port.
-func (p *devProvisioner) MoveWorkgroup(ctx context.Context, w *shiftkey.Workgroup, port int) error {
-	host, _, err := net.SplitHostPort(p.d.GatewayAddr)
+func (p *devProvisioner) move(ctx context.Context, scope, db string, backend shiftkey.Backend, port int) (shiftkey.Endpoint, error) {
+	ln, err := p.listen(port)
 	if err != nil {
-		return err
+		return shiftkey.Endpoint{}, err
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		return shiftkey.Errorf(shiftkey.CodeConflict, "Port %d is in use on this machine; choose another port (5431-5455 or 8191-8215).", port)
-	}
-	ns, err := p.d.Store.Namespace(ctx, w.Namespace)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	p.d.stopGateway(w.CredentialScope())
-	w.Endpoint = advertised(ln.Addr())
-	return p.d.startGateway(ctx, w.CredentialScope(), ns.DBName, w.Backend, ln, p.secret)
+	p.d.stopGateway(scope)
+	return advertised(ln.Addr()), p.d.startGateway(ctx, scope, db, backend, ln, p.secret)
 }
 
-// StopWorkgroup closes w's gateway, stops its server and removes its data:
-// nothing is kept, as with SkipFinalSnapshot.
-func (p *devProvisioner) StopWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
-	p.d.stopGateway(w.CredentialScope())
+// stop closes the gateway, stops the server and removes its data: nothing
+// is kept, as with SkipFinalClusterSnapshot.
+func (p *devProvisioner) stop(ctx context.Context, id, scope string) error {
+	p.d.stopGateway(scope)
 	p.mu.Lock()
-	pg := p.servers[w.ID]
-	delete(p.servers, w.ID)
+	pg := p.servers[id]
+	delete(p.servers, id)
 	p.mu.Unlock()
 	if pg != nil {
 		if err := pg.Stop(ctx); err != nil {
 			return err
 		}
 	}
-	return os.RemoveAll(p.dir(w))
+	return os.RemoveAll(p.dir(id))
+}
+
+// StartWorkgroup implements shiftkey.Provisioner.
+func (p *devProvisioner) StartWorkgroup(ctx context.Context, w *shiftkey.Workgroup, ns *shiftkey.Namespace) error {
+	ep, b, err := p.start(ctx, w.ID, w.CredentialScope(), ns.AdminUsername, ns.DBName, w.Endpoint.Port)
+	if err != nil {
+		return err
+	}
+	w.Endpoint, w.Backend = ep, b
+	return nil
+}
+
+// MoveWorkgroup implements shiftkey.Provisioner.
+func (p *devProvisioner) MoveWorkgroup(ctx context.Context, w *shiftkey.Workgroup, port int) error {
+	ns, err := p.d.Store.Namespace(ctx, w.Namespace)
+	if err != nil {
+		return err
+	}
+	ep, err := p.move(ctx, w.CredentialScope(), ns.DBName, w.Backend, port)
+	if err != nil {
+		return err
+	}
+	w.Endpoint = ep
+	return nil
+}
+
+// StopWorkgroup implements shiftkey.Provisioner.
+func (p *devProvisioner) StopWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
+	return p.stop(ctx, w.ID, w.CredentialScope())
+}
+
+// StartCluster implements shiftkey.ClusterProvisioner.
+func (p *devProvisioner) StartCluster(ctx context.Context, c *shiftkey.Cluster) error {
+	ep, b, err := p.start(ctx, "cluster-"+c.Identifier, c.Identifier, c.MasterUsername, c.DBName, c.Endpoint.Port)
+	if err != nil {
+		return err
+	}
+	c.Endpoint, c.Backend = ep, b
+	return nil
+}
+
+// MoveCluster implements shiftkey.ClusterProvisioner.
+func (p *devProvisioner) MoveCluster(ctx context.Context, c *shiftkey.Cluster, port int) error {
+	ep, err := p.move(ctx, c.Identifier, c.DBName, c.Backend, port)
+	if err != nil {
+		return err
+	}
+	c.Endpoint = ep
+	return nil
+}
+
+// StopCluster implements shiftkey.ClusterProvisioner.
+func (p *devProvisioner) StopCluster(ctx context.Context, c *shiftkey.Cluster) error {
+	if c.Identifier == DevCluster {
+		return shiftkey.Errorf(shiftkey.CodeUnsupportedOperation, "dev-cluster runs on shiftkey dev's own server and cannot be deleted.")
+	}
+	return p.stop(ctx, "cluster-"+c.Identifier, c.Identifier)
 }
 
 // stopAll stops every workgroup server, keeping their data.
@@ -126,6 +184,25 @@ func (p *devProvisioner) stopAll() []error {
 
 // startWorkgroups brings up the workgroups the store already has, and
 // creates default-namespace/default-workgroup on first start.
+func (p *devProvisioner) startClusters(ctx context.Context) error {
+	clusters, err := p.d.Store.Clusters(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range clusters {
+		if c.Identifier == DevCluster || !c.Backend.Managed {
+			continue
+		}
+		if err := p.StartCluster(ctx, c); err != nil {
+			return fmt.Errorf("cluster %s: %w", c.Identifier, err)
+		}
+		if err := p.d.Store.UpdateCluster(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (p *devProvisioner) startWorkgroups(ctx context.Context, defaultPort int) error {
 	wgs, err := p.d.Store.Workgroups(ctx)
 	if err != nil {

@@ -38,8 +38,10 @@ type server struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint // by credential scope
-	// Provisioner runs API-created backends (dev mode only).
-	Provisioner shiftkey.Provisioner
+	// Provisioner and ClusterProvisioner run API-created backends (dev
+	// mode only).
+	Provisioner        shiftkey.Provisioner
+	ClusterProvisioner shiftkey.ClusterProvisioner
 }
 
 func (s *server) now() time.Time {
@@ -110,7 +112,7 @@ func (s *server) startAPI(ln net.Listener) {
 	ep := advertised(ln.Addr())
 	s.APIURL = "http://" + net.JoinHostPort(ep.Address, strconv.Itoa(ep.Port))
 	authorizer := &authz.Authorizer{Store: s.Store, Logger: s.Logger.With("component", "authz")}
-	issuer := &redshift.Service{Store: s.Store, Authorizer: authorizer, Now: s.now}
+	issuer := &redshift.Service{Store: s.Store, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner}
 	api := &shttp.Server{
 		Identities: s.Store,
 		Redshift:   issuer,
