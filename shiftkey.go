@@ -166,6 +166,7 @@ type Store interface {
 	IdentityStore
 	AuditStore
 	ServerlessStore
+	CustomDomainStore
 	Close() error
 }
 

@@ -60,7 +60,7 @@ func TestGetClusterCredentialsBadInput(t *testing.T) {
 		{"unknown cluster", "&ClusterIdentifier=nope&DbUser=alice", "ClusterNotFound", 404},
 		{"cluster identifier is case-sensitive", "&ClusterIdentifier=Dev-Cluster&DbUser=alice", "ClusterNotFound", 404},
 		{"unknown custom domain", "&CustomDomainName=db.example.com&DbUser=alice", "ClusterNotFound", 404},
-		{"cluster and domain disagree", "&ClusterIdentifier=dev-cluster&CustomDomainName=db.example.com&DbUser=alice", "InvalidParameterCombination", 400},
+		{"cluster and unknown domain", "&ClusterIdentifier=dev-cluster&CustomDomainName=db.example.com&DbUser=alice", "ClusterNotFound", 404},
 		{"parameter repeated", "&ClusterIdentifier=dev-cluster&DbUser=alice&DbUser=bob", "InvalidParameterValue", 400},
 		{"malformed escape", "&ClusterIdentifier=dev-cluster&DbUser=%zz", "MalformedQueryString", 404},
 	}

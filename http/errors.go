@@ -30,6 +30,7 @@ var statusByCode = map[string]int{
 	CodeExpiredToken:                        http.StatusBadRequest,
 	shiftkey.CodeConflict:                   http.StatusConflict,
 	"ResourceNotFoundFault":                 http.StatusNotFound,
+	"CustomDomainAssociationNotFoundFault":  http.StatusNotFound,
 	shiftkey.CodeResourceNotFound:           http.StatusNotFound,
 	"InternalServerException":               http.StatusInternalServerError,
 }

@@ -81,6 +81,14 @@ func (s *Server) redshiftAction(c *call) func(context.Context, *shiftkey.Caller,
 			return s.deleteTags(c, v)
 		case "DescribeTags":
 			return s.describeTags(c, v)
+		case "CreateCustomDomainAssociation":
+			return s.associateDomain(c, v, false)
+		case "ModifyCustomDomainAssociation":
+			return s.associateDomain(c, v, true)
+		case "DeleteCustomDomainAssociation":
+			return nil, s.Redshift.DeleteDomain(c.r.Context(), c.caller, optString(v, "ClusterIdentifier"), optString(v, "CustomDomainName"))
+		case "DescribeCustomDomainAssociations":
+			return s.describeDomains(c, v)
 		}
 		return nil, shiftkey.Errorf(shiftkey.CodeInvalidAction, "The action %s is not valid for this web service.", action)
 	}
@@ -451,4 +459,60 @@ func availability(status string) string {
 		return "Unavailable"
 	}
 	return "Unavailable"
+}
+
+type domainAssociationXML struct {
+	CustomDomainName           string
+	CustomDomainCertificateArn string
+	ClusterIdentifier          string
+	CustomDomainCertExpiryTime string
+}
+
+func (s *Server) associateDomain(c *call, v url.Values, modify bool) (any, error) {
+	d, err := s.Redshift.AssociateDomain(c.r.Context(), c.caller, optString(v, "CustomDomainName"), optString(v, "CustomDomainCertificateArn"),
+		optString(v, "ClusterIdentifier"), modify)
+	if err != nil {
+		return nil, err
+	}
+	return domainAssociationXML{d.Name, d.CertificateARN, d.Target, xmlTime(d.CertExpiry)}, nil
+}
+
+type certificateAssociationXML struct {
+	CustomDomainName  string
+	ClusterIdentifier string
+}
+
+type associationXML struct {
+	CustomDomainCertificateArn        string
+	CustomDomainCertificateExpiryDate string
+	CertificateAssociations           []certificateAssociationXML `xml:"CertificateAssociations>CertificateAssociation"`
+}
+
+func (s *Server) describeDomains(c *call, v url.Values) (any, error) {
+	max, err := optInt(v, "MaxRecords")
+	if err != nil {
+		return nil, err
+	}
+	if max != nil && (*max < 20 || *max > 100) {
+		return nil, shiftkey.Errorf(shiftkey.CodeInvalidParameterValue, "MaxRecords must be between 20 and 100: %d.", *max)
+	}
+	domains, err := s.Redshift.DescribeDomains(c.r.Context(), c.caller, optString(v, "CustomDomainName"), optString(v, "CustomDomainCertificateArn"))
+	if err != nil {
+		return nil, err
+	}
+	// One Association per certificate, listing the domains that use it.
+	res := struct {
+		Associations []associationXML `xml:"Associations>Association"`
+	}{[]associationXML{}}
+	byCert := map[string]int{}
+	for _, d := range domains {
+		i, ok := byCert[d.CertificateARN]
+		if !ok {
+			i = len(res.Associations)
+			byCert[d.CertificateARN] = i
+			res.Associations = append(res.Associations, associationXML{CustomDomainCertificateArn: d.CertificateARN, CustomDomainCertificateExpiryDate: xmlTime(d.CertExpiry)})
+		}
+		res.Associations[i].CertificateAssociations = append(res.Associations[i].CertificateAssociations, certificateAssociationXML{d.Name, d.Target})
+	}
+	return res, nil
 }

@@ -131,20 +131,26 @@ func validName(param, v string, lower bool) error {
 // resolveCluster finds the cluster named by ClusterIdentifier or
 // CustomDomainName.
 func (s *Service) resolveCluster(ctx context.Context, id, domain *string) (*shiftkey.Cluster, error) {
-	switch {
-	case id == nil && domain == nil:
+	if id != nil && *id == "" {
+		id = nil
+	}
+	if id == nil && domain == nil {
 		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter ClusterIdentifier or CustomDomainName.")
-	case id != nil && domain != nil:
-		// Custom domain associations are resolved to their cluster first;
-		// until one exists no domain can agree with an identifier.
-		return nil, shiftkey.Errorf(shiftkey.CodeInvalidParameterCombination, "CustomDomainName %s is not associated with cluster %s.", *domain, *id)
-	case domain != nil:
+	}
+	if domain == nil {
+		return s.Store.Cluster(ctx, *id)
+	}
+	d, err := s.Store.CustomDomain(ctx, *domain)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound || err == nil && d.Kind != "cluster" {
 		return nil, shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster with custom domain name %s not found.", *domain)
 	}
-	if *id == "" {
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter ClusterIdentifier or CustomDomainName.")
+	if err != nil {
+		return nil, err
 	}
-	return s.Store.Cluster(ctx, *id)
+	if id != nil && *id != d.Target {
+		return nil, shiftkey.Errorf(shiftkey.CodeInvalidParameterCombination, "CustomDomainName %s is not associated with cluster %s.", *domain, *id)
+	}
+	return s.Store.Cluster(ctx, d.Target)
 }
 
 func (in *GetClusterCredentialsInput) validate() (time.Duration, error) {

@@ -75,6 +75,16 @@ func (s *Service) Handle(ctx context.Context, c *shiftkey.Caller, op string, bod
 		out, err = s.updateWorkgroup(ctx, c, r)
 	case "DeleteWorkgroup":
 		out, err = s.deleteWorkgroup(ctx, c, r)
+	case "CreateCustomDomainAssociation":
+		out, err = s.createDomain(ctx, c, r)
+	case "GetCustomDomainAssociation":
+		out, err = s.getDomain(ctx, c, r)
+	case "ListCustomDomainAssociations":
+		out, err = s.listDomains(ctx, c, r)
+	case "UpdateCustomDomainAssociation":
+		out, err = s.updateDomain(ctx, c, r)
+	case "DeleteCustomDomainAssociation":
+		out, err = s.deleteDomain(ctx, c, r)
 	default:
 		return nil, shiftkey.Errorf("UnknownOperationException", "Operation %s is not supported.", op)
 	}
@@ -462,6 +472,13 @@ func (s *Service) deleteWorkgroup(ctx context.Context, c *shiftkey.Caller, r *re
 	if err := s.Store.DeleteWorkgroup(ctx, w.Name); err != nil {
 		return nil, err
 	}
+	if domains, err := s.Store.CustomDomains(ctx); err == nil {
+		for _, d := range domains {
+			if d.Kind == "workgroup" && d.Target == w.Name {
+				s.Store.DeleteCustomDomain(ctx, d.Name)
+			}
+		}
+	}
 	// No snapshot is kept: the workgroup's data is removed with it.
 	if err := s.Provisioner.StopWorkgroup(ctx, w); err != nil {
 		return nil, err
@@ -480,10 +497,18 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 	switch {
 	case wgName == nil && domain == nil:
 		return nil, validation("The custom domain name or the workgroup name must be included in the request.")
-	case wgName != nil && domain != nil:
-		return nil, validation("Specify either workgroupName or customDomainName, not both.")
 	case domain != nil:
-		return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated with a workgroup.", *domain)
+		d, err := s.Store.CustomDomain(ctx, *domain)
+		if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound || err == nil && d.Kind != "workgroup" {
+			return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated with a workgroup.", *domain)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if wgName != nil && *wgName != d.Target {
+			return nil, validation("Custom domain name %s is not associated with workgroup %s.", *domain, *wgName)
+		}
+		wgName = &d.Target
 	}
 	if err := checkName("workgroupName", *wgName); err != nil {
 		return nil, err

@@ -130,7 +130,6 @@ func TestServerlessErrors(t *testing.T) {
 		{WorkgroupName: aws.String("Bad_Name")},
 		{WorkgroupName: aws.String(DevWorkgroup), DurationSeconds: aws.Int32(899)},
 		{WorkgroupName: aws.String(DevWorkgroup), DurationSeconds: aws.Int32(3601)},
-		{WorkgroupName: aws.String(DevWorkgroup), CustomDomainName: aws.String("db.example.com")},
 	} {
 		if _, err := c.GetCredentials(ctx, in); !errors.As(err, &ve) {
 			t.Errorf("%+v: %v, want ValidationException", in, err)

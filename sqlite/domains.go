@@ -1,0 +1,72 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+func domainNotFound(name string) error {
+	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated.", name)
+}
+
+// CreateCustomDomain stores an association.
+func (d *DB) CreateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO custom_domains (name, cert_arn, kind, target, cert_expiry) VALUES (?,?,?,?,?)`,
+		strings.ToLower(c.Name), c.CertificateARN, c.Kind, c.Target, millis(c.CertExpiry))
+	if isUniqueViolation(err) {
+		return shiftkey.Errorf(shiftkey.CodeConflict, "Custom domain name %s is already associated.", c.Name)
+	}
+	return err
+}
+
+func scanDomain(row interface{ Scan(...any) error }) (*shiftkey.CustomDomain, error) {
+	var c shiftkey.CustomDomain
+	var exp int64
+	if err := row.Scan(&c.Name, &c.CertificateARN, &c.Kind, &c.Target, &exp); err != nil {
+		return nil, err
+	}
+	c.CertExpiry = fromMillis(exp)
+	return &c, nil
+}
+
+// CustomDomain returns the association of a name (any case).
+func (d *DB) CustomDomain(ctx context.Context, name string) (*shiftkey.CustomDomain, error) {
+	c, err := scanDomain(d.db.QueryRowContext(ctx, `SELECT name, cert_arn, kind, target, cert_expiry FROM custom_domains WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, domainNotFound(name)
+	}
+	return c, err
+}
+
+// CustomDomains lists associations by name.
+func (d *DB) CustomDomains(ctx context.Context) ([]*shiftkey.CustomDomain, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT name, cert_arn, kind, target, cert_expiry FROM custom_domains ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*shiftkey.CustomDomain
+	for rows.Next() {
+		c, err := scanDomain(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// UpdateCustomDomain replaces an association's certificate and target.
+func (d *DB) UpdateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) error {
+	return d.execOne(ctx, domainNotFound(c.Name), `UPDATE custom_domains SET cert_arn = ?, kind = ?, target = ?, cert_expiry = ? WHERE name = ?`,
+		c.CertificateARN, c.Kind, c.Target, millis(c.CertExpiry), c.Name)
+}
+
+// DeleteCustomDomain removes an association.
+func (d *DB) DeleteCustomDomain(ctx context.Context, name string) error {
+	return d.execOne(ctx, domainNotFound(name), `DELETE FROM custom_domains WHERE name = ?`, name)
+}
