@@ -96,6 +96,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeError(c, err)
 		return
 	}
+	if !s.serves(c.service) {
+		s.writeError(c, shiftkey.Errorf(shiftkey.CodeInvalidAction, "The service %s is not available at this endpoint.", c.service))
+		return
+	}
 	switch c.service {
 	case "redshift":
 		s.serveQuery(c, redshiftNS, s.redshiftAction(c))
@@ -108,6 +112,21 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.writeError(c, shiftkey.Errorf(shiftkey.CodeInvalidAction, "The service %s is not available at this endpoint.", c.service))
 	}
+}
+
+// serves reports whether the service of a credential scope is configured.
+func (s *Server) serves(service string) bool {
+	switch service {
+	case "redshift":
+		return s.Redshift != nil
+	case "iam":
+		return s.IAM != nil
+	case "sts":
+		return s.STS != nil
+	case "redshift-serverless":
+		return s.Serverless != nil
+	}
+	return false
 }
 
 // authenticate verifies the SigV4 signature and resolves the caller: an

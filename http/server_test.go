@@ -26,6 +26,7 @@ import (
 	"github.com/shiftkey/shiftkey/iamapi"
 	rs "github.com/shiftkey/shiftkey/redshift"
 	"github.com/shiftkey/shiftkey/scram"
+	"github.com/shiftkey/shiftkey/serverless"
 	"github.com/shiftkey/shiftkey/sqlite"
 	"github.com/shiftkey/shiftkey/sts"
 )
@@ -78,9 +79,11 @@ func newFixture(t *testing.T) *fixture {
 	}
 	authorizer := &authz.Authorizer{Store: store}
 	now := time.Now
+	issuer := &rs.Service{Store: store, Authorizer: authorizer, Now: now}
 	api := &shttp.Server{
 		Identities: store,
-		Redshift:   &rs.Service{Store: store, Authorizer: authorizer, Now: now},
+		Redshift:   issuer,
+		Serverless: &serverless.Service{Store: store, Authorizer: authorizer, Issuer: issuer, Now: now},
 		IAM:        &iamapi.Service{Store: store, Authorizer: authorizer, AccountID: account, Now: now},
 		STS:        &sts.Service{Store: store, Authorizer: authorizer, AccountID: account, Now: now},
 		AccountID:  account,
