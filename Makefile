@@ -12,8 +12,9 @@ dev: ## run shiftkey dev (installs PostgreSQL first when it is missing)
 build: ## build bin/shiftkey
 	$(GO) build -o bin/shiftkey ./cmd/shiftkey
 
-test: ## every test, with the race detector (installs PostgreSQL first when it is missing)
+test: ## every test, with the race detector (installs PostgreSQL, awscli and python3-boto3 when missing)
 	@./scripts/ensure-postgres
+	@./scripts/ensure-test-tools
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
 	$(GO) test -race -shuffle=on -count=1 -timeout 15m ./...
