@@ -9,6 +9,9 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -65,6 +68,15 @@ type Gateway struct {
 	// Secret keys the decoy salts sent for unknown logins, so that the
 	// exchange looks the same whether or not a login has credentials.
 	Secret []byte
+	// TLS, when set, answers SSLRequest with 'S' and accepts PostgreSQL 17
+	// direct TLS (ALPN "postgresql"); SCRAM-SHA-256-PLUS is then offered.
+	// Its GetCertificate is called per connection.
+	TLS *tls.Config
+	// RequireTLS refuses clients that do not use TLS.
+	RequireTLS bool
+	// Route, when set, maps a TLS server name (SNI) to the gateway whose
+	// credentials and backend the session uses (custom domains).
+	Route func(ctx context.Context, serverName string) (*Gateway, bool)
 
 	mu       sync.Mutex
 	closed   bool
@@ -117,7 +129,7 @@ func (g *Gateway) Serve(l net.Listener) error {
 			}
 			return err
 		}
-		s := &session{g: g, client: c, id: g.nextID.Add(1)}
+		s := &session{g: g, t: g, raw: c, client: c, id: g.nextID.Add(1)}
 		g.mu.Lock()
 		if g.closed {
 			g.mu.Unlock()
@@ -153,10 +165,15 @@ func (g *Gateway) Close() error {
 }
 
 type session struct {
-	g      *Gateway
+	g      *Gateway // accepted the connection (and owns its cancel key)
+	t      *Gateway // whose credentials and backend serve it (SNI routing)
 	id     uint64
-	client net.Conn
+	raw    net.Conn // the accepted connection; closing it ends everything
+	client net.Conn // raw, or the TLS connection over it
 	fe     *pgproto3.Backend // speaks to the client
+
+	tls        *tls.Conn        // non-nil once TLS is up
+	serverCert *tls.Certificate // the certificate served, for channel binding
 
 	mu       sync.Mutex
 	backend  *pgbackend.Conn
@@ -165,7 +182,7 @@ type session struct {
 }
 
 func (s *session) close() {
-	s.client.Close()
+	s.raw.Close()
 	s.mu.Lock()
 	if s.backend != nil {
 		s.backend.Close()
@@ -179,9 +196,9 @@ func (s *session) sendError(code, msg string) {
 }
 
 func (s *session) run() {
-	defer s.client.Close()
+	defer func() { s.client.Close() }()
 	g := s.g
-	log := g.logger().With("cluster", g.Cluster, "conn_id", s.id, "remote", s.client.RemoteAddr().String())
+	log := g.logger().With("conn_id", s.id, "remote", s.client.RemoteAddr().String())
 	timeout := g.AuthTimeout
 	if timeout == 0 {
 		timeout = DefaultAuthTimeout
@@ -192,15 +209,16 @@ func (s *session) run() {
 	s.fe = pgproto3.NewBackend(s.client, s.client)
 	s.fe.SetMaxBodyLen(64 << 10)
 
-	startup, err := s.readStartup()
+	startup, err := s.readStartup(ctx)
 	if err != nil || startup == nil {
 		if err != nil {
 			log.DebugContext(ctx, "startup failed", "error", err)
 		}
 		return
 	}
+	t := s.t
 	user := startup.Parameters["user"]
-	log = log.With("login", user)
+	log = log.With("cluster", t.Cluster, "login", user, "tls", s.tls != nil)
 	cred, err := s.authenticate(ctx, startup)
 	if err != nil {
 		log.InfoContext(ctx, "login failed", "reason", err.Error())
@@ -210,7 +228,7 @@ func (s *session) run() {
 	if db == "" {
 		db = cred.DBName
 		if db == "" {
-			db = g.DefaultDB
+			db = t.DefaultDB
 		}
 	}
 	if cred.DBName != "" && !strings.EqualFold(db, cred.DBName) {
@@ -220,7 +238,7 @@ func (s *session) run() {
 	}
 	log = log.With("credential_id", cred.ID, "db_user", cred.DBUser, "database", db)
 
-	lease, notices, err := g.Backend.Prepare(ctx, cred.DBUser, cred.AutoCreate, cred.DBGroups)
+	lease, notices, err := t.Backend.Prepare(ctx, cred.DBUser, cred.AutoCreate, cred.DBGroups)
 	if err != nil {
 		log.ErrorContext(ctx, "backend provisioning failed", "error", err)
 		s.sendError(codeConnectionFailure, "could not prepare the session on the backend")
@@ -234,7 +252,7 @@ func (s *session) run() {
 			params[k] = v
 		}
 	}
-	bc, err := g.Backend.Connect(ctx, cred.DBUser, db, params)
+	bc, err := t.Backend.Connect(ctx, cred.DBUser, db, params)
 	if err != nil {
 		if se, ok := errors.AsType[*pgbackend.StartupError](err); ok {
 			s.fe.Send(se.Response)
@@ -273,6 +291,79 @@ func (s *session) run() {
 	log.Info("session ended", "duration", time.Since(start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down)
 }
 
+// prefixConn gives back bytes already read from a connection.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// startTLS runs the server handshake on conn and switches the session to it.
+func (s *session) startTLS(ctx context.Context, conn net.Conn, direct bool) error {
+	cfg := s.g.TLS.Clone()
+	get := s.g.TLS.GetCertificate
+	cfg.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c, err := get(h)
+		s.serverCert = c
+		return c, err
+	}
+	cfg.NextProtos = []string{"postgresql"}
+	tc := tls.Server(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("tls handshake: %w", err)
+	}
+	st := tc.ConnectionState()
+	if direct && st.NegotiatedProtocol != "postgresql" {
+		// Direct TLS without ALPN could be another protocol in disguise.
+		tc.Close()
+		return errors.New("direct TLS without ALPN postgresql")
+	}
+	s.tls, s.client = tc, tc
+	s.fe = pgproto3.NewBackend(tc, tc)
+	s.fe.SetMaxBodyLen(64 << 10)
+	if s.g.Route != nil && st.ServerName != "" {
+		if t, ok := s.g.Route(ctx, st.ServerName); ok {
+			s.t = t
+		}
+	}
+	return nil
+}
+
+// channelBinding is the tls-server-end-point data: the hash of the server
+// certificate with its signature's hash (SHA-256 for shiftkey's ECDSA-SHA256
+// and RSA-SHA256 certificates; SHA-384/512 kept as such).
+func (s *session) channelBinding() []byte {
+	if s.tls == nil || s.serverCert == nil || len(s.serverCert.Certificate) == 0 {
+		return nil
+	}
+	der := s.serverCert.Certificate[0]
+	leaf := s.serverCert.Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(der); err != nil {
+			return nil
+		}
+	}
+	switch leaf.SignatureAlgorithm {
+	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
+		h := sha512.Sum384(der)
+		return h[:]
+	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
+		h := sha512.Sum512(der)
+		return h[:]
+	}
+	h := sha256.Sum256(der)
+	return h[:]
+}
+
 // Pre-startup request codes (in place of a protocol version).
 const (
 	codeSSLRequest    = 80877103
@@ -285,10 +376,23 @@ const (
 // StartupMessage, or nil when the connection carried a cancel request. It
 // reads the client socket directly, so nothing is buffered past the
 // startup packet.
-func (s *session) readStartup() (*pgproto3.StartupMessage, error) {
+func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, error) {
+	first := true
 	for {
 		var hdr [8]byte
-		if _, err := io.ReadFull(s.client, hdr[:]); err != nil {
+		if _, err := io.ReadFull(s.client, hdr[:1]); err != nil {
+			return nil, err
+		}
+		if first && hdr[0] == 0x16 && s.g.TLS != nil {
+			// PostgreSQL 17 direct TLS: a TLS ClientHello, no SSLRequest.
+			if err := s.startTLS(ctx, &prefixConn{Conn: s.client, prefix: []byte{0x16}}, true); err != nil {
+				return nil, err
+			}
+			first = false
+			continue
+		}
+		first = false
+		if _, err := io.ReadFull(s.client, hdr[1:]); err != nil {
 			return nil, err
 		}
 		n := binary.BigEndian.Uint32(hdr[:4])
@@ -303,12 +407,20 @@ func (s *session) readStartup() (*pgproto3.StartupMessage, error) {
 		}
 		switch {
 		case code == codeSSLRequest || code == codeGSSENCRequest:
-			// TLS is not configured on this endpoint yet: refuse, the
-			// client goes on in plaintext or gives up.
 			if len(body) != 0 {
 				s.sendError(codeProtocolViolation, "invalid length of startup packet")
 				return nil, errors.New("bad SSLRequest")
 			}
+			if code == codeSSLRequest && s.g.TLS != nil && s.tls == nil {
+				if _, err := s.client.Write([]byte{'S'}); err != nil {
+					return nil, err
+				}
+				if err := s.startTLS(ctx, s.client, false); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			// GSSAPI is never offered; TLS only when configured.
 			if _, err := s.client.Write([]byte{'N'}); err != nil {
 				return nil, err
 			}
@@ -337,6 +449,10 @@ func (s *session) readStartup() (*pgproto3.StartupMessage, error) {
 			if m.Parameters["user"] == "" {
 				s.sendError(codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet")
 				return nil, errors.New("no user")
+			}
+			if s.g.RequireTLS && s.tls == nil {
+				s.sendError(codeInvalidAuthorization, "this endpoint requires TLS (sslmode=require or stricter)")
+				return nil, errors.New("TLS required")
 			}
 			return m, nil
 		case code>>16 >= 1 && code>>16 <= 2:
@@ -368,7 +484,7 @@ func (s *session) receive() (pgproto3.FrontendMessage, error) {
 // answers 28P01 with the same message, so a client cannot tell an unknown
 // login from a wrong or expired password.
 func (s *session) authenticate(ctx context.Context, startup *pgproto3.StartupMessage) (*shiftkey.Credential, error) {
-	g := s.g
+	g := s.t
 	user := startup.Parameters["user"]
 	fail := func(reason string) (*shiftkey.Credential, error) {
 		s.sendError(codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", user))
@@ -383,8 +499,12 @@ func (s *session) authenticate(ctx context.Context, startup *pgproto3.StartupMes
 	if !ok {
 		salt = g.decoySalt(user)
 	}
-	srv := &scram.Server{Salt: salt.Salt, Iterations: salt.Iterations}
-	s.fe.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: []string{scram.Mechanism}})
+	srv := &scram.Server{Salt: salt.Salt, Iterations: salt.Iterations, ChannelBinding: s.channelBinding()}
+	mechanisms := []string{scram.Mechanism}
+	if srv.ChannelBinding != nil {
+		mechanisms = []string{scram.MechanismPlus, scram.Mechanism}
+	}
+	s.fe.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: mechanisms})
 	if err := s.fe.Flush(); err != nil {
 		return nil, err
 	}
@@ -400,7 +520,7 @@ func (s *session) authenticate(ctx context.Context, startup *pgproto3.StartupMes
 		s.sendError(codeProtocolViolation, fmt.Sprintf("expected SASL response, got %T", msg))
 		return nil, errors.New("protocol violation")
 	}
-	if first.AuthMechanism != scram.Mechanism {
+	if first.AuthMechanism != scram.Mechanism && (first.AuthMechanism != scram.MechanismPlus || srv.ChannelBinding == nil) {
 		s.sendError(codeProtocolViolation, "client selected an invalid SASL authentication mechanism")
 		return nil, errors.New("bad mechanism")
 	}
@@ -492,7 +612,7 @@ func (g *Gateway) forwardCancel(m *pgproto3.CancelRequest) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := g.Backend.Cancel(ctx, s.cancel); err != nil {
+	if err := s.t.Backend.Cancel(ctx, s.cancel); err != nil {
 		g.logger().Warn("cancel forward failed", "conn_id", s.id, "error", err)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/pgserver"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
@@ -48,6 +50,7 @@ type Dev struct {
 	Now           func() time.Time // nil → time.Now; tests move it to expire credentials
 
 	// Set by Start.
+	CAPath    string // the dev CA certificate (PGSSLROOTCERT)
 	Gateway   shiftkey.Endpoint
 	AccessKey *shiftkey.AccessKey
 	PG        *pgserver.Server
@@ -128,6 +131,18 @@ func (d *Dev) Start(ctx context.Context) error {
 		return err
 	}
 
+	ca, err := devca.LoadOrCreate(filepath.Join(dir, "tls"))
+	if err != nil {
+		return fmt.Errorf("dev CA: %w", err)
+	}
+	d.CAPath = ca.Path
+	gwHost, _, _ := net.SplitHostPort(d.GatewayAddr)
+	d.TLS = &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: ca.GetCertificate(func(name string) bool {
+			return name == "localhost" || name == gwHost || d.knownName(name)
+		}, "localhost", "127.0.0.1", gwHost),
+	}
 	gwLn, err := net.Listen("tcp", d.GatewayAddr)
 	if err != nil {
 		return fmt.Errorf("gateway listen %s: %w", d.GatewayAddr, err)
@@ -252,6 +267,7 @@ func (d *Dev) writeEnv() error {
 		{"PGHOST", d.Gateway.Address},
 		{"PGPORT", strconv.Itoa(d.Gateway.Port)},
 		{"PGDATABASE", DevDatabase},
+		{"PGSSLROOTCERT", d.CAPath},
 	} {
 		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))
 	}
@@ -281,6 +297,7 @@ shiftkey dev is running.
   AWS API:   %s   (Redshift, Redshift Serverless, IAM, STS)
   Gateway:   %s:%d   (cluster %s, database %s)
   Serverless workgroup %s: see aws redshift-serverless get-workgroup --workgroup-name %s
+  TLS:       gateways accept TLS; their CA is %s (sslmode=verify-full works)
   Data dir:  %s
 
 Try it in another shell:
@@ -294,7 +311,7 @@ Try it in another shell:
   aws redshift-serverless get-credentials --workgroup-name %s --db-name %s
 
 Stop with Ctrl-C; a restart on the same data dir keeps clusters, identities and live credentials.
-`, d.APIURL, d.Gateway.Address, d.Gateway.Port, DevCluster, DevDatabase, DevWorkgroup, DevWorkgroup, d.DataDir,
+`, d.APIURL, d.Gateway.Address, d.Gateway.Port, DevCluster, DevDatabase, DevWorkgroup, DevWorkgroup, d.CAPath, d.DataDir,
 		d.EnvPath(), DevCluster, DevCluster, DevDatabase, DevCluster, DevDatabase, DevWorkgroup, DevDatabase)
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,8 @@ type server struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint // by credential scope
+	// TLS configures the gateways' TLS (nil: plaintext only).
+	TLS *tls.Config
 	// Provisioner and ClusterProvisioner run API-created backends (dev
 	// mode only).
 	Provisioner        shiftkey.Provisioner
@@ -76,6 +79,8 @@ func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.
 		Logger:      s.Logger.With("component", "gateway"),
 		Now:         s.now,
 		Secret:      secret,
+		TLS:         s.TLS,
+		Route:       s.route,
 	}
 	ep := &endpoint{gw: gw, backend: backend, done: make(chan struct{})}
 	s.mu.Lock()
@@ -91,6 +96,36 @@ func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.
 		}
 	}()
 	return nil
+}
+
+// route maps a TLS server name to the gateway of the cluster or workgroup
+// the custom domain is associated with.
+func (s *server) route(ctx context.Context, name string) (*pgwire.Gateway, bool) {
+	d, err := s.Store.CustomDomain(ctx, name)
+	if err != nil {
+		return nil, false
+	}
+	scope := d.Target
+	if d.Kind == "workgroup" {
+		w, err := s.Store.Workgroup(ctx, d.Target)
+		if err != nil {
+			return nil, false
+		}
+		scope = w.CredentialScope()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ep, ok := s.endpoints[scope]
+	if !ok {
+		return nil, false
+	}
+	return ep.gw, true
+}
+
+// knownName reports whether the gateways answer to a TLS server name.
+func (s *server) knownName(name string) bool {
+	_, err := s.Store.CustomDomain(context.Background(), name)
+	return err == nil
 }
 
 // stopGateway closes the gateway of scope and its backend pool.

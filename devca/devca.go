@@ -1,0 +1,156 @@
+// Package devca is shiftkey dev's own certificate authority: it issues the
+// gateway's server certificates, including one per custom domain on demand,
+// so clients can use sslmode=verify-full with the CA's certificate.
+package devca
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// CA signs server certificates.
+type CA struct {
+	cert    *x509.Certificate
+	key     *ecdsa.PrivateKey
+	CertPEM []byte
+	Path    string // file of the CA certificate (PGSSLROOTCERT)
+
+	mu    sync.Mutex
+	cache map[string]*tls.Certificate
+}
+
+// LoadOrCreate reads the CA from dir, creating it (ca.crt, ca.key) first.
+func LoadOrCreate(dir string) (*CA, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	certPath, keyPath := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
+	certPEM, err1 := os.ReadFile(certPath)
+	keyPEM, err2 := os.ReadFile(keyPath)
+	if errors.Is(err1, os.ErrNotExist) || errors.Is(err2, os.ErrNotExist) {
+		certPEM, keyPEM, err1 = create()
+		if err1 != nil {
+			return nil, err1
+		}
+		if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(certPath, certPEM, 0o644); err != nil {
+			return nil, err
+		}
+	} else if err1 != nil || err2 != nil {
+		return nil, errors.Join(err1, err2)
+	}
+	cb, _ := pem.Decode(certPEM)
+	kb, _ := pem.Decode(keyPEM)
+	if cb == nil || kb == nil {
+		return nil, fmt.Errorf("devca: %s or %s is not PEM", certPath, keyPath)
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	key, err := x509.ParseECPrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	return &CA{cert: cert, key: key, CertPEM: certPEM, Path: certPath, cache: map[string]*tls.Certificate{}}, nil
+}
+
+func serial() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	return n
+}
+
+func create() (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: "shiftkey dev CA", Organization: []string{"shiftkey"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), nil
+}
+
+// Issue returns a server certificate for the given DNS names and IPs.
+func (ca *CA) Issue(names ...string) (*tls.Certificate, error) {
+	key := strings.Join(names, ",")
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	if c, ok := ca.cache[key]; ok && time.Until(c.Leaf.NotAfter) > 24*time.Hour {
+		return c, nil
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: names[0]},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &priv.PublicKey, ca.key)
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Certificate{Certificate: [][]byte{der, ca.cert.Raw}, PrivateKey: priv, Leaf: leaf}
+	ca.cache[key] = c
+	return c, nil
+}
+
+// GetCertificate serves a certificate for the client's server name when
+// allowed says shiftkey answers to it (localhost, an associated custom
+// domain), else for defaults.
+func (ca *CA) GetCertificate(allowed func(name string) bool, defaults ...string) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		name := strings.ToLower(hello.ServerName)
+		if name != "" && allowed != nil && allowed(name) {
+			return ca.Issue(name)
+		}
+		return ca.Issue(defaults...)
+	}
+}
