@@ -19,11 +19,31 @@ import (
 // Config is the file `shiftkey serve --config` reads. See
 // shiftkey.example.yaml for a commented example.
 type Config struct {
-	AccountID string          `yaml:"account_id"`
-	Store     StoreConfig     `yaml:"store"`
-	API       APIConfig       `yaml:"api"`
-	Clusters  []ClusterConfig `yaml:"clusters"`
-	IAM       IAMConfig       `yaml:"iam"`
+	AccountID  string            `yaml:"account_id"`
+	Store      StoreConfig       `yaml:"store"`
+	API        APIConfig         `yaml:"api"`
+	Clusters   []ClusterConfig   `yaml:"clusters"`
+	Workgroups []WorkgroupConfig `yaml:"workgroups"`
+	TLS        TLSConfig         `yaml:"tls"`
+	IAM        IAMConfig         `yaml:"iam"`
+}
+
+// WorkgroupConfig declares a Redshift Serverless workgroup (and its
+// namespace) backed by an existing PostgreSQL.
+type WorkgroupConfig struct {
+	Name          string        `yaml:"name"`
+	Namespace     string        `yaml:"namespace"`
+	Database      string        `yaml:"database"`
+	AdminUsername string        `yaml:"admin_username"`
+	Gateway       GatewayConfig `yaml:"gateway"`
+	Backend       BackendConfig `yaml:"backend"`
+}
+
+// TLSConfig is the gateways' certificate; without it they speak plaintext.
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	Require  bool   `yaml:"require"` // refuse clients that do not use TLS
 }
 
 // StoreConfig chooses the store.
@@ -222,6 +242,40 @@ func (c *Config) Validate() error {
 		if cl.Backend.AdminUser == "" {
 			bad(f+".backend.admin_user", "required")
 		}
+	}
+	wgNames := map[string]bool{}
+	for i, w := range c.Workgroups {
+		f := fmt.Sprintf("workgroups[%d]", i)
+		for _, n := range []struct{ field, v string }{{".name", w.Name}, {".namespace", w.Namespace}} {
+			if len(n.v) < 3 || len(n.v) > 64 || strings.Trim(n.v, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+				bad(f+n.field, "must be 3-64 lowercase letters, digits or hyphens, got %q", n.v)
+			}
+		}
+		if wgNames[w.Name] {
+			bad(f+".name", "duplicate workgroup %q", w.Name)
+		}
+		wgNames[w.Name] = true
+		if w.Database == "" {
+			bad(f+".database", "required")
+		}
+		if _, _, err := net.SplitHostPort(w.Gateway.Listen); err != nil {
+			bad(f+".gateway.listen", "want host:port: %v", err)
+		}
+		if w.Backend.Host == "" {
+			bad(f+".backend.host", "required: a unix socket directory or a host name")
+		}
+		if w.Backend.Port < 1 || w.Backend.Port > 65535 {
+			bad(f+".backend.port", "must be 1-65535, got %d", w.Backend.Port)
+		}
+		if w.Backend.AdminUser == "" {
+			bad(f+".backend.admin_user", "required")
+		}
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls", "cert_file and key_file go together")
+	}
+	if c.TLS.Require && c.TLS.CertFile == "" {
+		bad("tls.require", "needs cert_file and key_file")
 	}
 	policies := map[string]bool{}
 	for i, p := range c.IAM.Policies {

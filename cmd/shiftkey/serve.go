@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,14 @@ func (s *Serve) Start(ctx context.Context) error {
 	if err := ApplyIdentities(ctx, s.Store, cfg); err != nil {
 		return fmt.Errorf("apply iam config: %w", err)
 	}
+	if cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		s.TLS = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }}
+		s.requireTLS = cfg.TLS.Require
+	}
 	for _, cc := range cfg.Clusters {
 		ln, err := net.Listen("tcp", cc.Gateway.Listen)
 		if err != nil {
@@ -61,6 +70,25 @@ func (s *Serve) Start(ctx context.Context) error {
 			return err
 		}
 		if err := s.startGateway(ctx, c.Identifier, c.DBName, c.Backend, ln, secret); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	for _, wc := range cfg.Workgroups {
+		ln, err := net.Listen("tcp", wc.Gateway.Listen)
+		if err != nil {
+			return fmt.Errorf("workgroup %s: gateway listen: %w", wc.Name, err)
+		}
+		ep := advertised(ln.Addr())
+		if wc.Gateway.Advertise != "" {
+			ep.Address = wc.Gateway.Advertise
+		}
+		w, err := s.applyWorkgroup(ctx, wc, ep)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		if err := s.startGateway(ctx, w.CredentialScope(), wc.Database, w.Backend, ln, secret); err != nil {
 			ln.Close()
 			return err
 		}
@@ -91,6 +119,33 @@ func (s *Serve) applyCluster(ctx context.Context, cc ClusterConfig, ep shiftkey.
 	}
 	c.DBName, c.MasterUsername, c.Endpoint, c.Backend = cc.Database, master, ep, backend
 	return c, s.Store.UpdateCluster(ctx, c)
+}
+
+func (s *Serve) applyWorkgroup(ctx context.Context, wc WorkgroupConfig, ep shiftkey.Endpoint) (*shiftkey.Workgroup, error) {
+	admin := wc.AdminUsername
+	if admin == "" {
+		admin = wc.Backend.AdminUser
+	}
+	if _, err := s.Store.Namespace(ctx, wc.Namespace); shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound {
+		ns := &shiftkey.Namespace{Name: wc.Namespace, ID: shiftkey.NewUUID(), DBName: wc.Database, AdminUsername: admin, Status: "AVAILABLE", CreatedAt: s.now().UTC()}
+		if err := s.Store.CreateNamespace(ctx, ns); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	backend := shiftkey.Backend{Host: wc.Backend.Host, Port: wc.Backend.Port, AdminUser: wc.Backend.AdminUser}
+	w, err := s.Store.Workgroup(ctx, wc.Name)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound {
+		w = &shiftkey.Workgroup{Name: wc.Name, ID: shiftkey.NewUUID(), Namespace: wc.Namespace, Status: "AVAILABLE", BaseCapacity: 128,
+			Endpoint: ep, Backend: backend, CreatedAt: s.now().UTC()}
+		return w, s.Store.CreateWorkgroup(ctx, w)
+	}
+	if err != nil {
+		return nil, err
+	}
+	w.Endpoint, w.Backend = ep, backend
+	return w, s.Store.UpdateWorkgroup(ctx, w)
 }
 
 // Close stops everything.

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,9 +13,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	rss "github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/devca"
 )
 
 func TestExampleConfigParses(t *testing.T) {
@@ -65,6 +70,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 func TestServeFromConfig(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
+	certFile, keyFile := writeServerCert(t, dir)
 	yaml := `
 store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
 api: {listen: "127.0.0.1:0"}
@@ -73,6 +79,13 @@ clusters:
     database: dev
     gateway: {listen: "127.0.0.1:0"}
     backend: {host: ` + dev.PG.SocketDir() + `, port: ` + itoa(dev.PG.Port()) + `, admin_user: ` + dev.PG.Superuser() + `}
+workgroups:
+  - name: serve-wg
+    namespace: serve-ns
+    database: dev
+    gateway: {listen: "127.0.0.1:0"}
+    backend: {host: ` + dev.PG.SocketDir() + `, port: ` + itoa(dev.PG.Port()) + `, admin_user: ` + dev.PG.Superuser() + `}
+tls: {cert_file: ` + certFile + `, key_file: ` + keyFile + `, require: true}
 iam:
   policies:
     - name: own-user
@@ -121,7 +134,11 @@ iam:
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, "host="+c.Endpoint.Address+" port="+itoa(c.Endpoint.Port)+" dbname=dev sslmode=disable user="+aws.ToString(out.DbUser)+" password="+aws.ToString(out.DbPassword))
+	base := "host=" + c.Endpoint.Address + " port=" + itoa(c.Endpoint.Port) + " dbname=dev user=" + aws.ToString(out.DbUser) + " password=" + aws.ToString(out.DbPassword)
+	if _, err := pgx.Connect(ctx, base+" sslmode=disable"); sqlState(err) != "28000" {
+		t.Fatalf("plaintext login with tls.require: %v, want 28000", err)
+	}
+	conn, err := pgx.Connect(ctx, base+" sslmode=verify-full sslrootcert="+dev.CAPath)
 	if err != nil {
 		t.Fatalf("login through serve's gateway: %v", err)
 	}
@@ -142,12 +159,65 @@ iam:
 	if _, err := srs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("analytics"), DbUser: aws.String("etl_loader")}); err != nil {
 		t.Fatalf("role session: %v", err)
 	}
+	// The declared workgroup serves GetCredentials; creating resources
+	// needs a provisioner, which serve does not have.
+	ciRSS := rss.New(rss.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Credentials: provider(aws.Credentials{AccessKeyID: env["TEST_KEY_ID"], SecretAccessKey: env["TEST_SECRET"]}), Retryer: aws.NopRetryer{}})
+	if _, err := ciRSS.GetCredentials(ctx, &rss.GetCredentialsInput{WorkgroupName: aws.String("serve-wg")}); !isCode(err, "AccessDeniedException") {
+		t.Fatalf("ci has no GetCredentials permission: %v", err)
+	}
+	wg, err := s.Store.Workgroup(ctx, "serve-wg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.PutInlinePolicy(ctx, shiftkey.KindUser, "ci", shiftkey.PolicyDocument{Name: "serverless",
+		Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift-serverless:*","Resource":"*"},{"Effect":"Allow","Action":"redshift:CreateCluster","Resource":"*"}]}`}); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ciRSS.GetCredentials(ctx, &rss.GetCredentialsInput{WorkgroupName: aws.String("serve-wg")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wconn, err := pgx.Connect(ctx, "host=127.0.0.1 port="+itoa(wg.Endpoint.Port)+" dbname=dev sslmode=verify-full sslrootcert="+dev.CAPath+
+		" user="+aws.ToString(sc.DbUser)+" password="+aws.ToString(sc.DbPassword))
+	if err != nil {
+		t.Fatalf("login through serve's workgroup gateway: %v", err)
+	}
+	wconn.Close(ctx)
+	if _, err := ciRSS.CreateWorkgroup(ctx, &rss.CreateWorkgroupInput{WorkgroupName: aws.String("new-wg"), NamespaceName: aws.String("serve-ns")}); !isCode(err, "ValidationException") {
+		t.Fatalf("CreateWorkgroup on serve: %v", err)
+	}
+	if _, err := rs.CreateCluster(ctx, &redshift.CreateClusterInput{ClusterIdentifier: aws.String("new-one"), NodeType: aws.String("dc2.large"),
+		MasterUsername: aws.String("admin1"), MasterUserPassword: aws.String("Passw0rdX")}); !isCode(err, "UnsupportedOperation") {
+		t.Fatalf("CreateCluster on serve: %v", err)
+	}
+
 	role, _ := s.Store.Entity(ctx, shiftkey.KindRole, "etl")
 	tags, _ := s.Store.Tags(ctx, shiftkey.KindRole, "etl")
 	p := &shiftkey.Principal{Type: shiftkey.PrincipalAssumedRole, RoleName: role.Name, Tags: tags}
 	if p.DBUserName() != "IAMR:etl" || strings.Join(p.DBRoles(), ",") != "loader,reader" {
 		t.Fatalf("Redshift mapping: %s %v", p.DBUserName(), p.DBRoles())
 	}
+}
+
+// writeServerCert writes a certificate for 127.0.0.1 from the dev CA.
+func writeServerCert(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	ca, err := devca.LoadOrCreate(filepath.Dir(dev.CAPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ca.Issue("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: key}), 0o600)
+	return certFile, keyFile
 }
 
 func provider(c aws.Credentials) aws.CredentialsProviderFunc {

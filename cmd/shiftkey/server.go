@@ -40,7 +40,8 @@ type server struct {
 	mu        sync.Mutex
 	endpoints map[string]*endpoint // by credential scope
 	// TLS configures the gateways' TLS (nil: plaintext only).
-	TLS *tls.Config
+	TLS        *tls.Config
+	requireTLS bool
 	// Provisioner and ClusterProvisioner run API-created backends (dev
 	// mode only).
 	Provisioner        shiftkey.Provisioner
@@ -80,6 +81,7 @@ func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.
 		Now:         s.now,
 		Secret:      secret,
 		TLS:         s.TLS,
+		RequireTLS:  s.requireTLS,
 		Route:       s.route,
 	}
 	ep := &endpoint{gw: gw, backend: backend, done: make(chan struct{})}

@@ -55,6 +55,14 @@ func TestServerlessLifecycle(t *testing.T) {
 	if _, err := c.CreateNamespace(ctx, &rss.CreateNamespaceInput{NamespaceName: aws.String("sales-ns"), DbName: aws.String("sales"), AdminUsername: aws.String("salesadmin")}); err != nil {
 		t.Fatal(err)
 	}
+	ns, err := c.GetNamespace(ctx, &rss.GetNamespaceInput{NamespaceName: aws.String("sales-ns")})
+	if err != nil || aws.ToString(ns.Namespace.DbName) != "sales" || aws.ToString(ns.Namespace.AdminUsername) != "salesadmin" {
+		t.Fatalf("GetNamespace %+v %v", ns, err)
+	}
+	nss, err := c.ListNamespaces(ctx, &rss.ListNamespacesInput{MaxResults: aws.Int32(1)})
+	if err != nil || len(nss.Namespaces) != 1 || nss.NextToken == nil {
+		t.Fatalf("ListNamespaces page of 1: %+v %v", nss, err)
+	}
 	cw, err := c.CreateWorkgroup(ctx, &rss.CreateWorkgroupInput{WorkgroupName: aws.String("sales-wg"), NamespaceName: aws.String("sales-ns"), Port: aws.Int32(8213)})
 	if err != nil {
 		t.Fatal(err)
