@@ -168,8 +168,8 @@ type session struct {
 	g      *Gateway // accepted the connection (and owns its cancel key)
 	t      *Gateway // whose credentials and backend serve it (SNI routing)
 	id     uint64
-	raw    net.Conn // the accepted connection; closing it ends everything
-	client net.Conn // raw, or the TLS connection over it
+	raw    net.Conn          // the accepted connection; closing it ends everything
+	client net.Conn          // raw, or the TLS connection over it
 	fe     *pgproto3.Backend // speaks to the client
 
 	tls        *tls.Conn        // non-nil once TLS is up
