@@ -20,5 +20,5 @@ test: ## every test, with the race detector (installs PostgreSQL, awscli and pyt
 	$(GO) test -race -shuffle=on -count=1 -timeout 15m ./...
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
-	for t in FuzzParse:./sigv4 FuzzParsePolicy:./iam FuzzServer:./scram; do \
+	for t in FuzzParse:./sigv4 FuzzParsePolicy:./iam FuzzServer:./scram FuzzStartup:./pgwire; do \
 	  $(GO) test -run='^$$' -fuzz="^$${t%%:*}$$" -fuzztime=$${FUZZTIME:-30s} $${t#*:} || exit 1; done
