@@ -112,3 +112,19 @@ func ValidDomainName(s string) bool {
 	}
 	return labels >= 2
 }
+
+// SessionGrant is a group membership the gateway granted for live sessions;
+// it is recorded before the GRANT so that a crash cannot leave it behind
+// unnoticed.
+type SessionGrant struct {
+	Scope string // cluster identifier or workgroup credential scope
+	Role  string
+	Group string
+}
+
+// GrantStore records session-scoped grants.
+type GrantStore interface {
+	RecordGrant(ctx context.Context, g SessionGrant) error
+	ForgetGrant(ctx context.Context, g SessionGrant) error
+	Grants(ctx context.Context, scope string) ([]SessionGrant, error)
+}

@@ -167,6 +167,7 @@ type Store interface {
 	AuditStore
 	ServerlessStore
 	CustomDomainStore
+	GrantStore
 	Close() error
 }
 

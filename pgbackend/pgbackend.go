@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shiftkey/shiftkey"
 )
 
 // ManagedRole is the marker role every auto-created user is a member of.
@@ -35,6 +36,10 @@ type Config struct {
 	AdminUser     string
 	AdminDatabase string // "" → "postgres"
 	Logger        *slog.Logger
+	// Grants, when set, records every session grant under Scope before it
+	// is made, so Reconcile can revoke what a crash left behind.
+	Grants shiftkey.GrantStore
+	Scope  string
 }
 
 // Backend is one backend PostgreSQL server.
@@ -171,6 +176,10 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			notices = append(notices, Notice{Message: fmt.Sprintf("group %q not joined: %s", g, why)})
 			continue
 		}
+		if err := b.record(ctx, role, g); err != nil {
+			b.releaseLocked(ctx, u, lease)
+			return nil, nil, err
+		}
 		if _, err := b.admin.Exec(ctx, "GRANT "+quote(g)+" TO "+quote(role)); err != nil {
 			b.releaseLocked(ctx, u, lease)
 			return nil, nil, fmt.Errorf("grant %s: %w", g, err)
@@ -236,8 +245,75 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 			continue
 		}
 		b.logger.InfoContext(ctx, "group revoked", "db_user", l.role, "group", g)
+		b.forget(ctx, l.role, g)
 	}
 	l.groups = nil
+}
+
+func (b *Backend) record(ctx context.Context, role, group string) error {
+	if b.cfg.Grants == nil {
+		return nil
+	}
+	if err := b.cfg.Grants.RecordGrant(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group}); err != nil {
+		return fmt.Errorf("record grant: %w", err)
+	}
+	return nil
+}
+
+func (b *Backend) forget(ctx context.Context, role, group string) {
+	if b.cfg.Grants == nil {
+		return
+	}
+	if err := b.cfg.Grants.ForgetGrant(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group}); err != nil {
+		b.logger.ErrorContext(ctx, "forget grant failed", "db_user", role, "group", group, "error", err)
+	}
+}
+
+// Reconcile revokes recorded session grants that no live session needs:
+// none of this process's sessions holds them and the role has no session
+// on the backend at all (pg_stat_activity), which also covers sessions
+// served by other replicas. It runs at start-up, after a crash, and
+// periodically. It returns how many grants it revoked.
+func (b *Backend) Reconcile(ctx context.Context) (int, error) {
+	if b.cfg.Grants == nil {
+		return 0, nil
+	}
+	grants, err := b.cfg.Grants.Grants(ctx, b.cfg.Scope)
+	if err != nil {
+		return 0, err
+	}
+	revoked := 0
+	for _, g := range grants {
+		u := b.user(g.Role)
+		u.mu.Lock()
+		if u.refs[g.Group] > 0 {
+			u.mu.Unlock()
+			continue
+		}
+		var active bool
+		err := b.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE usename = $1)`, g.Role).Scan(&active)
+		if err != nil {
+			u.mu.Unlock()
+			return revoked, fmt.Errorf("reconcile: %w", err)
+		}
+		if !active {
+			if _, err := b.admin.Exec(ctx, "REVOKE "+quote(g.Group)+" FROM "+quote(g.Role)); err != nil && !isUndefined(err) {
+				u.mu.Unlock()
+				return revoked, fmt.Errorf("reconcile revoke %s from %s: %w", g.Group, g.Role, err)
+			}
+			b.forget(ctx, g.Role, g.Group)
+			b.logger.InfoContext(ctx, "stale group grant revoked", "db_user", g.Role, "group", g.Group)
+			revoked++
+		}
+		u.mu.Unlock()
+	}
+	return revoked, nil
+}
+
+// isUndefined reports a role that no longer exists (nothing to revoke).
+func isUndefined(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "42704"
 }
 
 // Conn is a backend connection that finished its startup as the role.

@@ -67,10 +67,16 @@ type endpoint struct {
 func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.Backend, ln net.Listener, secret []byte) error {
 	backend, err := pgbackend.New(ctx, pgbackend.Config{
 		Host: b.Host, Port: b.Port, AdminUser: b.AdminUser, AdminDatabase: db,
-		Logger: s.Logger.With("scope", scope),
+		Logger: s.Logger.With("scope", scope), Grants: s.Store, Scope: scope,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", scope, err)
+	}
+	// Grants a crashed predecessor left behind go before the first session.
+	if n, err := backend.Reconcile(ctx); err != nil {
+		s.Logger.Warn("grant reconciliation failed", "scope", scope, "error", err)
+	} else if n > 0 {
+		s.Logger.Info("stale grants revoked at start", "scope", scope, "count", n)
 	}
 	gw := &pgwire.Gateway{
 		Cluster:     scope,
@@ -177,7 +183,8 @@ func (s *server) startAPI(ln net.Listener) {
 	}()
 }
 
-// sweep deletes credentials and STS sessions a day after they expired.
+// sweep deletes credentials and STS sessions a day after they expired and
+// reconciles session grants, every minute.
 func (s *server) sweep(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -186,6 +193,17 @@ func (s *server) sweep(ctx context.Context) {
 			s.Logger.Warn("credential sweep failed", "error", err)
 		} else if n > 0 {
 			s.Logger.Info("expired credentials deleted", "count", n)
+		}
+		s.mu.Lock()
+		var backends []*pgbackend.Backend
+		for _, ep := range s.endpoints {
+			backends = append(backends, ep.backend)
+		}
+		s.mu.Unlock()
+		for _, b := range backends {
+			if _, err := b.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				s.Logger.Warn("grant reconciliation failed", "error", err)
+			}
 		}
 		if n, err := s.Store.DeleteExpiredSessions(ctx, s.now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 			s.Logger.Warn("session sweep failed", "error", err)

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/jackc/pgx/v5"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startBinary runs `shiftkey dev` as its own process and waits until its
+// API answers.
+func startBinary(t *testing.T, bin, dir, api, gw, wg string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, "dev", "--data-dir", dir, "--api-addr", api, "--gateway-addr", gw, "--workgroup-addr", wg)
+	log, _ := os.Create(dir + ".log")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", api); err == nil {
+			c.Close()
+			return p
+		}
+		select {
+		case <-p.done:
+			b, _ := os.ReadFile(log.Name())
+			t.Fatalf("shiftkey dev exited:\n%s", b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			b, _ := os.ReadFile(log.Name())
+			t.Fatalf("shiftkey dev did not come up:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+	default:
+		p.cmd.Process.Signal(syscall.SIGINT)
+		<-p.done
+	}
+}
+
+// A gateway killed with kill -9 while a session holds a DbGroups grant
+// leaves the grant behind; the next start revokes it before serving.
+func TestKill9LeavesNoGrantAfterRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	base, err := tempDataDir() // traversable by the postgres OS user
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	bin := filepath.Join(base, "shiftkey")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := filepath.Join(base, "data")
+	api, gw, wg := freePort(t), freePort(t), freePort(t)
+	p := startBinary(t, bin, dir, api, gw, wg)
+	defer func() { p.stop() }()
+
+	env, err := os.ReadFile(filepath.Join(dir, "dev.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(string(env), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok {
+			vars[k] = strings.Trim(v, "'")
+		}
+	}
+	admin, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=5432 user=%s dbname=dev sslmode=disable", filepath.Join(base, "data", "postgres.run"), DevMasterUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(context.Background(), "CREATE ROLE crashgrp NOLOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	isMember := func() bool {
+		var ok bool
+		if err := admin.QueryRow(context.Background(), `SELECT pg_has_role('crashuser', 'crashgrp', 'MEMBER')`).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+
+	rs := redshift.New(redshift.Options{Region: DevRegion, BaseEndpoint: aws.String("http://" + api), Retryer: aws.NopRetryer{},
+		Credentials: provider(aws.Credentials{AccessKeyID: vars["AWS_ACCESS_KEY_ID"], SecretAccessKey: vars["AWS_SECRET_ACCESS_KEY"]})})
+	out, err := rs.GetClusterCredentials(context.Background(), &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(DevCluster),
+		DbUser: aws.String("crashuser"), AutoCreate: aws.Bool(true), DbGroups: []string{"crashgrp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(gw)
+	session, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s dbname=dev sslmode=disable user=%s password=%s", host, port, aws.ToString(out.DbUser), aws.ToString(out.DbPassword)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close(context.Background())
+	if !isMember() {
+		t.Fatal("the session's group was not granted")
+	}
+
+	p.cmd.Process.Kill() // kill -9: no chance to revoke
+	<-p.done
+	time.Sleep(200 * time.Millisecond)
+	if !isMember() {
+		t.Fatal("test premise: the crash should have left the grant behind")
+	}
+	admin.Close(context.Background())
+
+	p = startBinary(t, bin, dir, api, gw, wg)
+	admin, err = pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=5432 user=%s dbname=dev sslmode=disable", filepath.Join(base, "data", "postgres.run"), DevMasterUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if isMember() {
+		t.Fatal("the grant survived the restart")
+	}
+}

@@ -1,0 +1,37 @@
+package sqlite
+
+import (
+	"context"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// RecordGrant notes a session grant (idempotent).
+func (d *DB) RecordGrant(ctx context.Context, g shiftkey.SessionGrant) error {
+	_, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO session_grants (scope, role, grp) VALUES (?,?,?)`, g.Scope, g.Role, g.Group)
+	return err
+}
+
+// ForgetGrant removes a session grant's record.
+func (d *DB) ForgetGrant(ctx context.Context, g shiftkey.SessionGrant) error {
+	_, err := d.db.ExecContext(ctx, `DELETE FROM session_grants WHERE scope = ? AND role = ? AND grp = ?`, g.Scope, g.Role, g.Group)
+	return err
+}
+
+// Grants lists the recorded session grants of a scope.
+func (d *DB) Grants(ctx context.Context, scope string) ([]shiftkey.SessionGrant, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT scope, role, grp FROM session_grants WHERE scope = ? ORDER BY role, grp`, scope)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []shiftkey.SessionGrant
+	for rows.Next() {
+		var g shiftkey.SessionGrant
+		if err := rows.Scan(&g.Scope, &g.Role, &g.Group); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
