@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,15 @@ type Gateway struct {
 	// Route, when set, maps a TLS server name (SNI) to the gateway whose
 	// credentials and backend the session uses (custom domains).
 	Route func(ctx context.Context, serverName string) (*Gateway, bool)
+	// MaxConnections caps concurrent client connections (0: no cap); the
+	// next one is refused with SQLSTATE 53300.
+	MaxConnections int
+	// IdleTimeout ends sessions idle outside a transaction for this long
+	// (PostgreSQL's idle_session_timeout on the backend session; 0: off).
+	IdleTimeout time.Duration
+	// MaxSessionLifetime ends any session this long after login (0: off):
+	// sessions otherwise outlive their credential, as in Redshift.
+	MaxSessionLifetime time.Duration
 
 	mu       sync.Mutex
 	closed   bool
@@ -136,6 +146,11 @@ func (g *Gateway) Serve(l net.Listener) error {
 			c.Close()
 			return nil
 		}
+		if g.MaxConnections > 0 && len(g.sessions) >= g.MaxConnections {
+			g.mu.Unlock()
+			go refuse(c, codeTooManyConnections, "sorry, too many clients already")
+			continue
+		}
 		g.sessions[s] = struct{}{}
 		g.wg.Add(1)
 		g.mu.Unlock()
@@ -146,6 +161,52 @@ func (g *Gateway) Serve(l net.Listener) error {
 			delete(g.sessions, s)
 			g.mu.Unlock()
 		}()
+	}
+}
+
+// refuse answers a connection with one error and closes it. The client's
+// startup packet is read first, as clients expect the answer after it.
+func refuse(c net.Conn, code, msg string) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	var hdr [8]byte
+	if _, err := io.ReadFull(c, hdr[:]); err == nil {
+		if n := binary.BigEndian.Uint32(hdr[:4]); n >= 8 && n <= maxStartupLen {
+			io.CopyN(io.Discard, c, int64(n-8))
+		}
+		if binary.BigEndian.Uint32(hdr[4:]) == codeSSLRequest {
+			c.Write([]byte{'N'})
+		}
+	}
+	buf, _ := (&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg}).Encode(nil)
+	c.Write(buf)
+}
+
+// Shutdown stops accepting and lets sessions finish until ctx is done, then
+// closes the rest. It returns how many sessions it had to cut.
+func (g *Gateway) Shutdown(ctx context.Context) int {
+	g.mu.Lock()
+	g.closed = true
+	for _, l := range g.ln {
+		l.Close()
+	}
+	g.mu.Unlock()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		g.mu.Lock()
+		n := len(g.sessions)
+		g.mu.Unlock()
+		if n == 0 {
+			g.wg.Wait()
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			g.Close()
+			return n
+		case <-t.C:
+		}
 	}
 }
 
@@ -252,6 +313,9 @@ func (s *session) run() {
 			params[k] = v
 		}
 	}
+	if g.IdleTimeout > 0 {
+		params["idle_session_timeout"] = strconv.FormatInt(g.IdleTimeout.Milliseconds(), 10)
+	}
 	bc, err := t.Backend.Connect(ctx, cred.DBUser, db, params)
 	if err != nil {
 		if se, ok := errors.AsType[*pgbackend.StartupError](err); ok {
@@ -287,8 +351,33 @@ func (s *session) run() {
 	s.client.SetDeadline(time.Time{})
 	start := time.Now()
 	log.InfoContext(ctx, "session started", "groups", strings.Join(cred.DBGroups, ","))
+	var cut atomic.Bool
+	if g.MaxSessionLifetime > 0 {
+		timer := time.AfterFunc(g.MaxSessionLifetime, func() {
+			cut.Store(true)
+			s.close()
+		})
+		defer timer.Stop()
+	}
 	up, down := relay(s.client, bc.Conn)
-	log.Info("session ended", "duration", time.Since(start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down)
+	reason := "closed"
+	switch {
+	case cut.Load():
+		reason = "max_session_lifetime"
+	case g.isClosed():
+		reason = "gateway_shutdown"
+	}
+	// The audit record of the session: who, with which credential, as whom,
+	// where, with which groups, when, how much, and why it ended.
+	log.Info("session ended", "audit", "session", "principal", cred.PrincipalARN, "groups", strings.Join(cred.DBGroups, ","),
+		"start", start.UTC().Format(time.RFC3339Nano), "end", time.Now().UTC().Format(time.RFC3339Nano),
+		"duration", time.Since(start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "end_reason", reason)
+}
+
+func (g *Gateway) isClosed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closed
 }
 
 // prefixConn gives back bytes already read from a connection.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/iam"
@@ -25,6 +26,7 @@ type Config struct {
 	Clusters   []ClusterConfig   `yaml:"clusters"`
 	Workgroups []WorkgroupConfig `yaml:"workgroups"`
 	TLS        TLSConfig         `yaml:"tls"`
+	Limits     Limits            `yaml:"limits"`
 	IAM        IAMConfig         `yaml:"iam"`
 }
 
@@ -173,7 +175,7 @@ func ParseConfig(r io.Reader, lookup func(string) (string, bool)) (*Config, erro
 			return nil, fmt.Errorf("config: %w", err)
 		}
 	}
-	cfg := &Config{AccountID: shiftkey.DefaultAccountID, API: APIConfig{Listen: DefaultAPIAddr}}
+	cfg := &Config{AccountID: shiftkey.DefaultAccountID, API: APIConfig{Listen: DefaultAPIAddr}, Limits: Limits{ShutdownGrace: 30 * time.Second}}
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
@@ -269,6 +271,14 @@ func (c *Config) Validate() error {
 		}
 		if w.Backend.AdminUser == "" {
 			bad(f+".backend.admin_user", "required")
+		}
+	}
+	if c.Limits.MaxConnections < 0 {
+		bad("limits.max_connections", "must not be negative")
+	}
+	for f, d := range map[string]time.Duration{"limits.idle_timeout": c.Limits.IdleTimeout, "limits.max_session_lifetime": c.Limits.MaxSessionLifetime, "limits.shutdown_grace": c.Limits.ShutdownGrace} {
+		if d < 0 {
+			bad(f, "must not be negative")
 		}
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {

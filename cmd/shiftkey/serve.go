@@ -32,7 +32,7 @@ func (s *Serve) Start(ctx context.Context) error {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg := s.Config
-	s.server.Logger, s.AccountID = s.Logger, cfg.AccountID
+	s.server.Logger, s.AccountID, s.Limits = s.Logger, cfg.AccountID, cfg.Limits
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.SQLite), 0o700); err != nil {
 		return err
 	}

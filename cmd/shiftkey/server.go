@@ -42,6 +42,8 @@ type server struct {
 	// TLS configures the gateways' TLS (nil: plaintext only).
 	TLS        *tls.Config
 	requireTLS bool
+	// Limits apply to every gateway.
+	Limits Limits
 	// Provisioner and ClusterProvisioner run API-created backends (dev
 	// mode only).
 	Provisioner        shiftkey.Provisioner
@@ -53,6 +55,14 @@ func (s *server) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+// Limits are the gateways' operational limits.
+type Limits struct {
+	MaxConnections     int           `yaml:"max_connections"`      // per gateway; 0: no cap
+	IdleTimeout        time.Duration `yaml:"idle_timeout"`         // idle outside a transaction; 0: off
+	MaxSessionLifetime time.Duration `yaml:"max_session_lifetime"` // 0: sessions outlive credentials
+	ShutdownGrace      time.Duration `yaml:"shutdown_grace"`       // sessions may finish this long at shutdown; 0: 2s
 }
 
 // endpoint is one running gateway with its backend.
@@ -89,6 +99,10 @@ func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.
 		TLS:         s.TLS,
 		RequireTLS:  s.requireTLS,
 		Route:       s.route,
+
+		MaxConnections:     s.Limits.MaxConnections,
+		IdleTimeout:        s.Limits.IdleTimeout,
+		MaxSessionLifetime: s.Limits.MaxSessionLifetime,
 	}
 	ep := &endpoint{gw: gw, backend: backend, done: make(chan struct{})}
 	s.mu.Lock()
@@ -145,7 +159,15 @@ func (s *server) stopGateway(scope string) {
 	if ep == nil {
 		return
 	}
-	ep.gw.Close()
+	grace := s.Limits.ShutdownGrace
+	if grace == 0 {
+		grace = 2 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	if n := ep.gw.Shutdown(ctx); n > 0 {
+		s.Logger.Info("sessions cut at shutdown", "scope", scope, "count", n)
+	}
+	cancel()
 	<-ep.done
 	ep.backend.Close()
 }

@@ -1,0 +1,150 @@
+package pgwire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/internal/pgtest"
+	"github.com/shiftkey/shiftkey/pgbackend"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// newGateway serves a gateway over the shared test PostgreSQL: login
+// IAM:u with password "pw" runs as the server's superuser.
+func newGateway(t *testing.T, configure func(*Gateway)) (*Gateway, string) {
+	t.Helper()
+	srv := pgtest.Server(t)
+	db := pgtest.NewDatabase(t)
+	b, err := pgbackend.New(context.Background(), pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: srv.Superuser(), AdminDatabase: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	g := &Gateway{Cluster: "c", DefaultDB: db, Backend: b, Secret: []byte("s"),
+		Credentials: memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: srv.Superuser(), StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}}
+	if configure != nil {
+		configure(g)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(ln)
+	t.Cleanup(func() { g.Close() })
+	return g, ln.Addr().String()
+}
+
+func login(addr string) (*pgx.Conn, error) {
+	host, port, _ := net.SplitHostPort(addr)
+	return pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable connect_timeout=5", host, port))
+}
+
+func code(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+func TestMaxConnections(t *testing.T) {
+	_, addr := newGateway(t, func(g *Gateway) { g.MaxConnections = 2 })
+	var conns []*pgx.Conn
+	for range 2 {
+		c, err := login(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if _, err := login(addr); code(err) != "53300" {
+		t.Fatalf("third connection: %v, want 53300", err)
+	}
+	conns[0].Close(context.Background())
+	time.Sleep(100 * time.Millisecond)
+	c, err := login(addr)
+	if err != nil {
+		t.Fatalf("after one closed: %v", err)
+	}
+	c.Close(context.Background())
+	conns[1].Close(context.Background())
+}
+
+func TestMaxSessionLifetime(t *testing.T) {
+	_, addr := newGateway(t, func(g *Gateway) { g.MaxSessionLifetime = 300 * time.Millisecond })
+	c, err := login(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if err := c.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if err := c.Ping(context.Background()); err == nil {
+		t.Fatal("session outlived max_session_lifetime")
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	_, addr := newGateway(t, func(g *Gateway) { g.IdleTimeout = 300 * time.Millisecond })
+	c, err := login(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	// A query longer than the idle timeout is not idle.
+	if _, err := c.Exec(context.Background(), "SELECT pg_sleep(0.5)"); err != nil {
+		t.Fatalf("busy session was cut: %v", err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	if err := c.Ping(context.Background()); err == nil {
+		t.Fatal("idle session was not ended")
+	}
+}
+
+func TestShutdownLetsSessionsFinish(t *testing.T) {
+	g, addr := newGateway(t, nil)
+	c, err := login(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Exec(context.Background(), "SELECT pg_sleep(0.3)")
+		c.Close(context.Background())
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if cut := g.Shutdown(ctx); cut != 0 {
+		t.Fatalf("Shutdown cut %d sessions that would have finished", cut)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("query during shutdown: %v", err)
+	}
+	if _, err := login(addr); err == nil {
+		t.Fatal("accepted a connection after Shutdown")
+	}
+	// A session that does not finish is cut at the deadline.
+	g2, addr2 := newGateway(t, nil)
+	c2, err := login(addr2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close(context.Background())
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel2()
+	if cut := g2.Shutdown(ctx2); cut != 1 {
+		t.Fatalf("Shutdown cut %d sessions, want the 1 idle one", cut)
+	}
+}
