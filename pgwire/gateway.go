@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
@@ -78,6 +79,9 @@ type Gateway struct {
 	// Route, when set, maps a TLS server name (SNI) to the gateway whose
 	// credentials and backend the session uses (custom domains).
 	Route func(ctx context.Context, serverName string) (*Gateway, bool)
+	// AllowCleartext makes the gateway ask TLS clients for the password in
+	// cleartext (for drivers without SCRAM); never without TLS.
+	AllowCleartext bool
 	// MaxConnections caps concurrent client connections (0: no cap); the
 	// next one is refused with SQLSTATE 53300.
 	MaxConnections int
@@ -87,6 +91,9 @@ type Gateway struct {
 	// MaxSessionLifetime ends any session this long after login (0: off):
 	// sessions otherwise outlive their credential, as in Redshift.
 	MaxSessionLifetime time.Duration
+
+	throttle throttle
+	sleep    func(time.Duration) // nil → time.Sleep; tests record instead
 
 	mu       sync.Mutex
 	closed   bool
@@ -576,6 +583,15 @@ func (s *session) authenticate(ctx context.Context, startup *pgproto3.StartupMes
 	g := s.t
 	user := startup.Parameters["user"]
 	fail := func(reason string) (*shiftkey.Credential, error) {
+		// Repeated failures from one address are answered ever later.
+		if d := s.g.throttle.fail(sourceOf(s.raw.RemoteAddr()), time.Now()); d > 0 {
+			g.logger().WarnContext(ctx, "login failures throttled", "remote", s.raw.RemoteAddr().String(), "delay", d)
+			if s.g.sleep != nil {
+				s.g.sleep(d)
+			} else {
+				time.Sleep(d)
+			}
+		}
 		s.sendError(codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", user))
 		return nil, errors.New(reason)
 	}
@@ -587,6 +603,9 @@ func (s *session) authenticate(ctx context.Context, startup *pgproto3.StartupMes
 	}
 	if !ok {
 		salt = g.decoySalt(user)
+	}
+	if s.g.AllowCleartext && s.tls != nil {
+		return s.cleartext(creds, salt, fail)
 	}
 	srv := &scram.Server{Salt: salt.Salt, Iterations: salt.Iterations, ChannelBinding: s.channelBinding()}
 	mechanisms := []string{scram.Mechanism}
@@ -652,6 +671,39 @@ func (s *session) authenticate(ctx context.Context, startup *pgproto3.StartupMes
 	}
 	s.fe.Send(&pgproto3.AuthenticationSASLFinal{Data: serverFinal})
 	return creds[idx], nil
+}
+
+// cleartext asks for the password itself (TLS only) and checks it against
+// every live credential: one PBKDF2 with the login's salt, then a
+// constant-time comparison per credential.
+func (s *session) cleartext(creds []*shiftkey.Credential, salt shiftkey.LoginSalt, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
+	s.fe.Send(&pgproto3.AuthenticationCleartextPassword{})
+	if err := s.fe.Flush(); err != nil {
+		return nil, err
+	}
+	if err := s.fe.SetAuthType(pgproto3.AuthTypeCleartextPassword); err != nil {
+		return nil, err
+	}
+	msg, err := s.receive()
+	if err != nil {
+		return nil, fmt.Errorf("read PasswordMessage: %w", err)
+	}
+	pw, ok := msg.(*pgproto3.PasswordMessage)
+	if !ok {
+		s.sendError(codeProtocolViolation, fmt.Sprintf("expected password response, got %T", msg))
+		return nil, errors.New("protocol violation")
+	}
+	keys := scram.NewKeys(pw.Password, salt.Salt, salt.Iterations)
+	var found *shiftkey.Credential
+	for _, c := range creds {
+		if subtle.ConstantTimeCompare(keys.StoredKey[:], c.StoredKey) == 1 && found == nil {
+			found = c
+		}
+	}
+	if found == nil {
+		return fail("wrong password (cleartext)")
+	}
+	return found, nil
 }
 
 // decoySalt derives a stable salt for a login without credentials.

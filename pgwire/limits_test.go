@@ -2,15 +2,20 @@ package pgwire
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
 	"github.com/shiftkey/shiftkey/pgbackend"
 )
@@ -146,5 +151,89 @@ func TestShutdownLetsSessionsFinish(t *testing.T) {
 	defer cancel2()
 	if cut := g2.Shutdown(ctx2); cut != 1 {
 		t.Fatalf("Shutdown cut %d sessions, want the 1 idle one", cut)
+	}
+}
+
+func TestFailuresAreThrottled(t *testing.T) {
+	var delays []time.Duration
+	var mu sync.Mutex
+	g, addr := newGateway(t, func(g *Gateway) {
+		g.sleep = func(d time.Duration) { mu.Lock(); delays = append(delays, d); mu.Unlock() }
+	})
+	host, port, _ := net.SplitHostPort(addr)
+	for range 8 {
+		_, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=wrong sslmode=disable", host, port))
+		if code(err) != "28P01" {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	mu.Lock()
+	got := fmt.Sprint(delays)
+	mu.Unlock()
+	if got != "[100ms 200ms 400ms]" {
+		t.Fatalf("delays %s, want none for the first 5 failures, then doubling from 100ms", got)
+	}
+	if g.Failures() != 8 {
+		t.Fatalf("Failures() = %d", g.Failures())
+	}
+	c, err := login(addr)
+	if err != nil {
+		t.Fatalf("the right password after failures: %v", err)
+	}
+	c.Close(context.Background())
+}
+
+func testTLS(t *testing.T) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	ca, err := devca.LoadOrCreate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.CertPEM)
+	return &tls.Config{GetCertificate: ca.GetCertificate(nil, "127.0.0.1")}, pool
+}
+
+func TestCleartextOnlyOverTLS(t *testing.T) {
+	cfg, pool := testTLS(t)
+	_, addr := newGateway(t, func(g *Gateway) { g.TLS, g.AllowCleartext = cfg, true })
+	// Over TLS the gateway asks for the password itself.
+	raw, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", NextProtos: []string{"postgresql"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	buf, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "IAM:u"}}).Encode(nil)
+	raw.Write(buf)
+	if msg, err := pgproto3.NewFrontend(raw, raw).Receive(); err != nil {
+		t.Fatal(err)
+	} else if _, ok := msg.(*pgproto3.AuthenticationCleartextPassword); !ok {
+		t.Fatalf("over TLS got %T, want AuthenticationCleartextPassword", msg)
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	for _, tc := range []struct{ mode, pw, want string }{
+		{"sslmode=require", "pw", ""},
+		{"sslmode=require", "nope", "28P01"},
+		{"sslmode=disable", "pw", ""}, // plaintext: SCRAM, never cleartext
+	} {
+		c, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=%s %s", host, port, tc.pw, tc.mode))
+		if code(err) != tc.want || (tc.want == "" && err != nil) {
+			t.Fatalf("%s password %s: %v", tc.mode, tc.pw, err)
+		}
+		if err == nil {
+			c.Close(context.Background())
+		}
+	}
+	// Without TLS the first message is the SASL offer.
+	plain, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	plain.Write(buf)
+	if msg, err := pgproto3.NewFrontend(plain, plain).Receive(); err != nil {
+		t.Fatal(err)
+	} else if _, ok := msg.(*pgproto3.AuthenticationSASL); !ok {
+		t.Fatalf("plaintext got %T, want AuthenticationSASL", msg)
 	}
 }

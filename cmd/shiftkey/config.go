@@ -46,6 +46,9 @@ type TLSConfig struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	Require  bool   `yaml:"require"` // refuse clients that do not use TLS
+	// AllowCleartext asks TLS clients for the password in cleartext instead
+	// of SCRAM, for drivers that cannot do SCRAM.
+	AllowCleartext bool `yaml:"allow_cleartext"`
 }
 
 // StoreConfig chooses the store.
@@ -286,6 +289,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TLS.Require && c.TLS.CertFile == "" {
 		bad("tls.require", "needs cert_file and key_file")
+	}
+	if c.TLS.AllowCleartext && c.TLS.CertFile == "" {
+		bad("tls.allow_cleartext", "needs cert_file and key_file: passwords never travel in cleartext without TLS")
 	}
 	policies := map[string]bool{}
 	for i, p := range c.IAM.Policies {

@@ -54,6 +54,7 @@ func (s *Serve) Start(ctx context.Context) error {
 		}
 		s.TLS = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }}
 		s.requireTLS = cfg.TLS.Require
+		s.allowCleartext = cfg.TLS.AllowCleartext
 	}
 	for _, cc := range cfg.Clusters {
 		ln, err := net.Listen("tcp", cc.Gateway.Listen)

@@ -40,8 +40,9 @@ type server struct {
 	mu        sync.Mutex
 	endpoints map[string]*endpoint // by credential scope
 	// TLS configures the gateways' TLS (nil: plaintext only).
-	TLS        *tls.Config
-	requireTLS bool
+	TLS            *tls.Config
+	requireTLS     bool
+	allowCleartext bool
 	// Limits apply to every gateway.
 	Limits Limits
 	// Provisioner and ClusterProvisioner run API-created backends (dev
@@ -89,16 +90,17 @@ func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.
 		s.Logger.Info("stale grants revoked at start", "scope", scope, "count", n)
 	}
 	gw := &pgwire.Gateway{
-		Cluster:     scope,
-		Credentials: s.Store,
-		Backend:     backend,
-		DefaultDB:   db,
-		Logger:      s.Logger.With("component", "gateway"),
-		Now:         s.now,
-		Secret:      secret,
-		TLS:         s.TLS,
-		RequireTLS:  s.requireTLS,
-		Route:       s.route,
+		Cluster:        scope,
+		Credentials:    s.Store,
+		Backend:        backend,
+		DefaultDB:      db,
+		Logger:         s.Logger.With("component", "gateway"),
+		Now:            s.now,
+		Secret:         secret,
+		TLS:            s.TLS,
+		RequireTLS:     s.requireTLS,
+		AllowCleartext: s.allowCleartext,
+		Route:          s.route,
 
 		MaxConnections:     s.Limits.MaxConnections,
 		IdleTimeout:        s.Limits.IdleTimeout,
