@@ -87,7 +87,17 @@ type Backend struct {
 	Port      int
 	AdminUser string // role used for provisioning (CREATE ROLE, GRANT); never used for client sessions
 	Managed   bool   // the server is run by shiftkey itself (dev mode)
+	// Login is how the gateway logs in as the mapped role: BackendLoginCert
+	// (TLS client certificate from the gateway's CA) or BackendLoginTrust
+	// ("" — trust over a private unix socket).
+	Login string
 }
+
+// Backend login modes.
+const (
+	BackendLoginTrust = ""
+	BackendLoginCert  = "cert"
+)
 
 // Credential is one issued temporary database credential. Only the SCRAM
 // keys of its password are kept; the password itself is returned once and

@@ -154,3 +154,59 @@ func (ca *CA) GetCertificate(allowed func(name string) bool, defaults ...string)
 		return ca.Issue(defaults...)
 	}
 }
+
+// ClientCert returns a client certificate whose CN is role, for logging in
+// to a backend that trusts this CA (pg_hba "cert").
+func (ca *CA) ClientCert(role string) (*tls.Certificate, error) {
+	key := "client\x00" + role
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	if c, ok := ca.cache[key]; ok && time.Until(c.Leaf.NotAfter) > 24*time.Hour {
+		return c, nil
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: role},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().AddDate(0, 0, 30),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &priv.PublicKey, ca.key)
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: leaf}
+	ca.cache[key] = c
+	return c, nil
+}
+
+// Pool is a certificate pool holding the CA, to verify servers it issued.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+// ServerFiles issues a server certificate for names and returns PEM blocks
+// of it, its key and the CA, for a PostgreSQL server's ssl_* files.
+func (ca *CA) ServerFiles(names ...string) (cert, key, caPEM []byte, err error) {
+	c, err := ca.Issue(names...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	kb, err := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), ca.CertPEM, nil
+}

@@ -10,8 +10,11 @@ package pgbackend
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -36,6 +39,13 @@ type Config struct {
 	AdminUser     string
 	AdminDatabase string // "" → "postgres"
 	Logger        *slog.Logger
+	// ClientCert, when set, makes every login — sessions as their role,
+	// provisioning as AdminUser — a TLS connection to Host:Port with a
+	// client certificate whose CN is the role (pg_hba "cert"): no password
+	// exists anywhere. RootCAs and ServerName verify the backend.
+	ClientCert func(role string) (*tls.Certificate, error)
+	RootCAs    *x509.CertPool
+	ServerName string
 	// Grants, when set, records every session grant under Scope before it
 	// is made, so Reconcile can revoke what a crash left behind.
 	Grants shiftkey.GrantStore
@@ -77,6 +87,14 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	pc.ConnConfig.User = cfg.AdminUser
 	pc.ConnConfig.Database = cfg.AdminDatabase
 	pc.ConnConfig.TLSConfig = nil
+	if cfg.ClientCert != nil {
+		cert, err := cfg.ClientCert(cfg.AdminUser)
+		if err != nil {
+			return nil, fmt.Errorf("admin client certificate: %w", err)
+		}
+		pc.ConnConfig.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, RootCAs: cfg.RootCAs, ServerName: cfg.ServerName, MinVersion: tls.VersionTLS12}
+	}
+	pc.ConnConfig.Fallbacks = nil
 	pc.ConnConfig.RuntimeParams = map[string]string{"search_path": "pg_catalog", "application_name": "shiftkey-admin"}
 	pc.MaxConns = 4
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
@@ -349,6 +367,14 @@ func (b *Backend) Connect(ctx context.Context, role, database string, params map
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
+	if b.cfg.ClientCert != nil {
+		tc, err := b.startTLS(nc, role)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tc
+	}
 	c, err := startup(nc, role, database, params)
 	if err != nil {
 		nc.Close()
@@ -356,6 +382,30 @@ func (b *Backend) Connect(ctx context.Context, role, database string, params map
 	}
 	nc.SetDeadline(time.Time{})
 	return c, nil
+}
+
+// startTLS asks the backend for TLS and logs in with role's certificate.
+func (b *Backend) startTLS(nc net.Conn, role string) (net.Conn, error) {
+	cert, err := b.cfg.ClientCert(role)
+	if err != nil {
+		return nil, fmt.Errorf("client certificate for %s: %w", role, err)
+	}
+	req, _ := (&pgproto3.SSLRequest{}).Encode(nil)
+	if _, err := nc.Write(req); err != nil {
+		return nil, fmt.Errorf("backend SSLRequest: %w", err)
+	}
+	var answer [1]byte
+	if _, err := io.ReadFull(nc, answer[:]); err != nil {
+		return nil, fmt.Errorf("backend SSLRequest: %w", err)
+	}
+	if answer[0] != 'S' {
+		return nil, errors.New("backend refused TLS; certificate login needs ssl=on")
+	}
+	tc := tls.Client(nc, &tls.Config{Certificates: []tls.Certificate{*cert}, RootCAs: b.cfg.RootCAs, ServerName: b.cfg.ServerName, MinVersion: tls.VersionTLS12})
+	if err := tc.Handshake(); err != nil {
+		return nil, fmt.Errorf("backend TLS: %w", err)
+	}
+	return tc, nil
 }
 
 func startup(nc net.Conn, role, database string, params map[string]string) (*Conn, error) {

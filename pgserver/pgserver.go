@@ -82,11 +82,21 @@ type Config struct {
 	BinDir    string // "" → FindBinDir
 	DataDir   string // PGDATA; initialized when it has no PG_VERSION
 	SocketDir string // "" → DataDir/run, or a short dir under /tmp when that path is too long
-	Port      int    // names the socket file; default 5432 (TCP is off)
+	Port      int    // names the socket file (and the TCP port with TLS); default 5432
+	// TLS, when set, turns on TLS with these PEM files and listens on
+	// 127.0.0.1:Port for hostssl connections authenticated by client
+	// certificate (pg_hba "cert": the certificate's CN is the role) signed
+	// by CA. The private socket keeps local trust.
+	TLS       *TLSFiles
 	Superuser string // default "postgres"
 	Fsync     bool   // false for tests
 	Settings  map[string]string
 	Logger    *slog.Logger
+}
+
+// TLSFiles are PEM blocks for the server's TLS.
+type TLSFiles struct {
+	Cert, Key, CA []byte
 }
 
 // Server is a running PostgreSQL server.
@@ -244,6 +254,18 @@ func (s *Server) writeConfig() error {
 		"logging_collector":       "off",
 		"timezone":                "'UTC'",
 	}
+	if s.cfg.TLS != nil {
+		settings["listen_addresses"] = "'127.0.0.1'"
+		settings["ssl"] = "on"
+		settings["ssl_cert_file"] = "'server.crt'"
+		settings["ssl_key_file"] = "'server.key'"
+		settings["ssl_ca_file"] = "'root.crt'"
+		for name, data := range map[string][]byte{"server.crt": s.cfg.TLS.Cert, "server.key": s.cfg.TLS.Key, "root.crt": s.cfg.TLS.CA} {
+			if err := s.writeOwned(filepath.Join(s.cfg.DataDir, name), data); err != nil {
+				return err
+			}
+		}
+	}
 	if !s.cfg.Fsync {
 		settings["fsync"] = "off"
 		settings["synchronous_commit"] = "off"
@@ -276,7 +298,10 @@ func (s *Server) writeConfig() error {
 			return err
 		}
 	}
-	hba := "# Written by shiftkey: only the private unix socket, trusted.\nlocal all all trust\n"
+	hba := "# Written by shiftkey: the private unix socket is trusted.\nlocal all all trust\n"
+	if s.cfg.TLS != nil {
+		hba += "# Loopback TLS with a client certificate from the gateway's CA; the CN is the role.\nhostssl all all 127.0.0.1/32 cert\n"
+	}
 	return s.writeOwned(filepath.Join(s.cfg.DataDir, "pg_hba.conf"), []byte(hba))
 }
 

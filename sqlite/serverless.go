@@ -69,13 +69,13 @@ func (d *DB) DeleteNamespace(ctx context.Context, name string) error {
 }
 
 const workgroupColumns = `name, id, namespace, status, base_capacity, endpoint_address, endpoint_port,
-	backend_host, backend_port, backend_admin_user, backend_managed, created_at`
+	backend_host, backend_port, backend_admin_user, backend_managed, created_at, backend_login`
 
 func scanWorkgroup(row interface{ Scan(...any) error }) (*shiftkey.Workgroup, error) {
 	var w shiftkey.Workgroup
 	var created int64
 	if err := row.Scan(&w.Name, &w.ID, &w.Namespace, &w.Status, &w.BaseCapacity, &w.Endpoint.Address, &w.Endpoint.Port,
-		&w.Backend.Host, &w.Backend.Port, &w.Backend.AdminUser, &w.Backend.Managed, &created); err != nil {
+		&w.Backend.Host, &w.Backend.Port, &w.Backend.AdminUser, &w.Backend.Managed, &created, &w.Backend.Login); err != nil {
 		return nil, err
 	}
 	w.CreatedAt = fromMillis(created)
@@ -84,9 +84,9 @@ func scanWorkgroup(row interface{ Scan(...any) error }) (*shiftkey.Workgroup, er
 
 // CreateWorkgroup stores a workgroup.
 func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO workgroups (`+workgroupColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := d.db.ExecContext(ctx, `INSERT INTO workgroups (`+workgroupColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		w.Name, w.ID, w.Namespace, w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port,
-		w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, millis(w.CreatedAt))
+		w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, millis(w.CreatedAt), w.Backend.Login)
 	if isUniqueViolation(err) {
 		return shiftkey.Errorf(shiftkey.CodeConflict, "Workgroup %s already exists, or namespace %s already has a workgroup.", w.Name, w.Namespace)
 	}
@@ -96,8 +96,8 @@ func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
 // UpdateWorkgroup replaces a workgroup's mutable fields.
 func (d *DB) UpdateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
 	return d.execOne(ctx, wgNotFound(w.Name), `UPDATE workgroups SET status = ?, base_capacity = ?, endpoint_address = ?, endpoint_port = ?,
-		backend_host = ?, backend_port = ?, backend_admin_user = ?, backend_managed = ? WHERE name = ?`,
-		w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port, w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, w.Name)
+		backend_host = ?, backend_port = ?, backend_admin_user = ?, backend_managed = ?, backend_login = ? WHERE name = ?`,
+		w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port, w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, w.Backend.Login, w.Name)
 }
 
 // Workgroup returns a workgroup by name.

@@ -113,18 +113,18 @@ func fromMillis(ms int64) time.Time {
 // Clusters.
 
 const clusterColumns = `identifier, namespace_id, node_type, db_name, master_username, status,
-	endpoint_address, endpoint_port, backend_host, backend_port, backend_admin_user, backend_managed, created_at`
+	endpoint_address, endpoint_port, backend_host, backend_port, backend_admin_user, backend_managed, created_at, backend_login`
 
 func clusterArgs(c *shiftkey.Cluster) []any {
 	return []any{c.Identifier, c.NamespaceID, c.NodeType, c.DBName, c.MasterUsername, c.Status,
-		c.Endpoint.Address, c.Endpoint.Port, c.Backend.Host, c.Backend.Port, c.Backend.AdminUser, c.Backend.Managed, millis(c.CreatedAt)}
+		c.Endpoint.Address, c.Endpoint.Port, c.Backend.Host, c.Backend.Port, c.Backend.AdminUser, c.Backend.Managed, millis(c.CreatedAt), c.Backend.Login}
 }
 
 func scanCluster(row interface{ Scan(...any) error }) (*shiftkey.Cluster, error) {
 	var c shiftkey.Cluster
 	var created int64
 	err := row.Scan(&c.Identifier, &c.NamespaceID, &c.NodeType, &c.DBName, &c.MasterUsername, &c.Status,
-		&c.Endpoint.Address, &c.Endpoint.Port, &c.Backend.Host, &c.Backend.Port, &c.Backend.AdminUser, &c.Backend.Managed, &created)
+		&c.Endpoint.Address, &c.Endpoint.Port, &c.Backend.Host, &c.Backend.Port, &c.Backend.AdminUser, &c.Backend.Managed, &created, &c.Backend.Login)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func scanCluster(row interface{ Scan(...any) error }) (*shiftkey.Cluster, error)
 
 // CreateCluster stores a new cluster.
 func (d *DB) CreateCluster(ctx context.Context, c *shiftkey.Cluster) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO clusters (`+clusterColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`, clusterArgs(c)...)
+	_, err := d.db.ExecContext(ctx, `INSERT INTO clusters (`+clusterColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, clusterArgs(c)...)
 	if isUniqueViolation(err) {
 		return shiftkey.Errorf(shiftkey.CodeClusterAlreadyExists, "Cluster already exists")
 	}
@@ -145,8 +145,8 @@ func (d *DB) CreateCluster(ctx context.Context, c *shiftkey.Cluster) error {
 func (d *DB) UpdateCluster(ctx context.Context, c *shiftkey.Cluster) error {
 	args := append(clusterArgs(c)[1:], c.Identifier)
 	res, err := d.db.ExecContext(ctx, `UPDATE clusters SET namespace_id=?, node_type=?, db_name=?, master_username=?, status=?,
-		endpoint_address=?, endpoint_port=?, backend_host=?, backend_port=?, backend_admin_user=?, backend_managed=?, created_at=?
-		WHERE identifier=?`, args...)
+		endpoint_address=?, endpoint_port=?, backend_host=?, backend_port=?, backend_admin_user=?, backend_managed=?, created_at=?,
+		backend_login=? WHERE identifier=?`, args...)
 	if err != nil {
 		return err
 	}

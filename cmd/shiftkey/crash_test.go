@@ -104,7 +104,16 @@ func TestKill9LeavesNoGrantAfterRestart(t *testing.T) {
 			vars[k] = strings.Trim(v, "'")
 		}
 	}
-	admin, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=5432 user=%s dbname=dev sslmode=disable", filepath.Join(base, "data", "postgres.run"), DevMasterUser))
+	adminConn := func() (*pgx.Conn, error) {
+		// The server's port is picked afresh at each start: find its socket.
+		socks, _ := filepath.Glob(filepath.Join(base, "data", "postgres.run", ".s.PGSQL.[0-9]*[0-9]"))
+		if len(socks) != 1 {
+			return nil, fmt.Errorf("sockets: %v", socks)
+		}
+		port := strings.TrimPrefix(filepath.Ext(socks[0]), ".")
+		return pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=%s dbname=dev sslmode=disable", filepath.Dir(socks[0]), port, DevMasterUser))
+	}
+	admin, err := adminConn()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +155,7 @@ func TestKill9LeavesNoGrantAfterRestart(t *testing.T) {
 	admin.Close(context.Background())
 
 	p = startBinary(t, bin, dir, api, gw, wg)
-	admin, err = pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=5432 user=%s dbname=dev sslmode=disable", filepath.Join(base, "data", "postgres.run"), DevMasterUser))
+	admin, err = adminConn()
 	if err != nil {
 		t.Fatal(err)
 	}

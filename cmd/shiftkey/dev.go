@@ -117,20 +117,6 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.PG, err = pgserver.Start(ctx, pgserver.Config{
-		BinDir:    binDir,
-		DataDir:   filepath.Join(dir, "postgres"),
-		Superuser: DevMasterUser,
-		Fsync:     true,
-		Logger:    d.Logger,
-	})
-	if err != nil {
-		return err
-	}
-	if err := d.PG.CreateDatabase(ctx, DevDatabase); err != nil {
-		return err
-	}
-
 	ca, err := devca.LoadOrCreate(filepath.Join(dir, "tls"))
 	if err != nil {
 		return fmt.Errorf("dev CA: %w", err)
@@ -143,6 +129,31 @@ func (d *Dev) Start(ctx context.Context) error {
 			return name == "localhost" || name == gwHost || d.knownName(name)
 		}, "localhost", "127.0.0.1", gwHost),
 	}
+	d.CA = ca
+	pgTLS, err := backendTLS(ca)
+	if err != nil {
+		return err
+	}
+	pgPort, err := freeTCPPort()
+	if err != nil {
+		return err
+	}
+	d.PG, err = pgserver.Start(ctx, pgserver.Config{
+		BinDir:    binDir,
+		DataDir:   filepath.Join(dir, "postgres"),
+		Superuser: DevMasterUser,
+		Port:      pgPort,
+		TLS:       pgTLS,
+		Fsync:     true,
+		Logger:    d.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	if err := d.PG.CreateDatabase(ctx, DevDatabase); err != nil {
+		return err
+	}
+
 	gwLn, err := net.Listen("tcp", d.GatewayAddr)
 	if err != nil {
 		return fmt.Errorf("gateway listen %s: %w", d.GatewayAddr, err)
@@ -194,7 +205,9 @@ func (d *Dev) Start(ctx context.Context) error {
 }
 
 func (d *Dev) ensureCluster(ctx context.Context) (*shiftkey.Cluster, error) {
-	backend := shiftkey.Backend{Host: d.PG.SocketDir(), Port: d.PG.Port(), AdminUser: d.PG.Superuser(), Managed: true}
+	// Sessions log in by client certificate over loopback TLS (the
+	// recommended mode); the private socket serves tests and tools.
+	backend := shiftkey.Backend{Host: "127.0.0.1", Port: d.PG.Port(), AdminUser: d.PG.Superuser(), Managed: true, Login: shiftkey.BackendLoginCert}
 	c, err := d.Store.Cluster(ctx, DevCluster)
 	if shiftkey.ErrorCode(err) == shiftkey.CodeClusterNotFound {
 		c = &shiftkey.Cluster{
@@ -330,6 +343,27 @@ func (d *Dev) Close() error {
 		errs = append(errs, d.Store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// backendTLS is the TLS of shiftkey's own PostgreSQL servers: a server
+// certificate for loopback from the dev CA, which also signs the
+// gateway's client certificates.
+func backendTLS(ca *devca.CA) (*pgserver.TLSFiles, error) {
+	cert, key, caPEM, err := ca.ServerFiles("127.0.0.1", "localhost")
+	if err != nil {
+		return nil, err
+	}
+	return &pgserver.TLSFiles{Cert: cert, Key: key, CA: caPEM}, nil
+}
+
+// freeTCPPort is a loopback port nothing listens on right now.
+func freeTCPPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func loadOrCreateKey(path string) ([]byte, error) {

@@ -435,3 +435,22 @@ func TestStartupParametersFiltered(t *testing.T) {
 		t.Fatalf("current_user=%q search_path=%q application_name=%q", user, path, app)
 	}
 }
+
+// Sessions reach dev's PostgreSQL over TLS with a client certificate whose
+// CN is the role; without a certificate the backend refuses TCP logins.
+func TestBackendLoginByCertificate(t *testing.T) {
+	c := getCreds(t, dev, &redshift.GetClusterCredentialsInput{DbUser: aws.String("certuser"), AutoCreate: aws.Bool(true)})
+	conn := mustConnect(t, dev, c, "dev")
+	var ssl bool
+	var dn string
+	if err := conn.QueryRow(context.Background(), "SELECT ssl, coalesce(client_dn, '') FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&ssl, &dn); err != nil {
+		t.Fatal(err)
+	}
+	if !ssl || dn != "/CN=certuser" {
+		t.Fatalf("backend session ssl=%v client_dn=%q, want TLS with /CN=certuser", ssl, dn)
+	}
+	_, err := pgx.Connect(context.Background(), fmt.Sprintf("host=127.0.0.1 port=%d user=certuser dbname=dev sslmode=require", dev.PG.Port()))
+	if sqlState(err) != "28000" {
+		t.Fatalf("TCP login without a certificate: %v, want 28000", err)
+	}
+}

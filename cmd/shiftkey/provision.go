@@ -57,7 +57,17 @@ func (p *devProvisioner) start(ctx context.Context, id, scope, superuser, db str
 	}
 	_, statErr := os.Stat(p.dir(id))
 	fresh := errors.Is(statErr, os.ErrNotExist)
-	pg, err := pgserver.Start(ctx, pgserver.Config{DataDir: filepath.Join(p.dir(id), "postgres"), Superuser: superuser, Fsync: true, Logger: p.d.Logger})
+	pgTLS, err := backendTLS(p.d.CA)
+	if err != nil {
+		ln.Close()
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
+	}
+	pgPort, err := freeTCPPort()
+	if err != nil {
+		ln.Close()
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
+	}
+	pg, err := pgserver.Start(ctx, pgserver.Config{DataDir: filepath.Join(p.dir(id), "postgres"), Superuser: superuser, Port: pgPort, TLS: pgTLS, Fsync: true, Logger: p.d.Logger})
 	if err == nil {
 		err = pg.CreateDatabase(ctx, db)
 	}
@@ -71,7 +81,7 @@ func (p *devProvisioner) start(ctx context.Context, id, scope, superuser, db str
 		}
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: %w", scope, err)
 	}
-	backend := shiftkey.Backend{Host: pg.SocketDir(), Port: pg.Port(), AdminUser: pg.Superuser(), Managed: true}
+	backend := shiftkey.Backend{Host: "127.0.0.1", Port: pg.Port(), AdminUser: pg.Superuser(), Managed: true, Login: shiftkey.BackendLoginCert}
 	if err := p.d.startGateway(ctx, scope, db, backend, ln, p.secret); err != nil {
 		ln.Close()
 		pg.Stop(context.WithoutCancel(ctx))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/authz"
+	"github.com/shiftkey/shiftkey/devca"
 	shttp "github.com/shiftkey/shiftkey/http"
 	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/pgbackend"
@@ -45,6 +46,8 @@ type server struct {
 	allowCleartext bool
 	// Limits apply to every gateway.
 	Limits Limits
+	// CA signs client certificates for backends with BackendLoginCert.
+	CA *devca.CA
 	// Provisioner and ClusterProvisioner run API-created backends (dev
 	// mode only).
 	Provisioner        shiftkey.Provisioner
@@ -76,10 +79,17 @@ type endpoint struct {
 // startGateway serves the credentials of scope (a cluster identifier or a
 // workgroup's credential scope) on ln, against backend b.
 func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.Backend, ln net.Listener, secret []byte) error {
-	backend, err := pgbackend.New(ctx, pgbackend.Config{
+	bc := pgbackend.Config{
 		Host: b.Host, Port: b.Port, AdminUser: b.AdminUser, AdminDatabase: db,
 		Logger: s.Logger.With("scope", scope), Grants: s.Store, Scope: scope,
-	})
+	}
+	if b.Login == shiftkey.BackendLoginCert {
+		if s.CA == nil {
+			return fmt.Errorf("%s: certificate login needs the gateway's CA", scope)
+		}
+		bc.ClientCert, bc.RootCAs, bc.ServerName = s.CA.ClientCert, s.CA.Pool(), b.Host
+	}
+	backend, err := pgbackend.New(ctx, bc)
 	if err != nil {
 		return fmt.Errorf("%s: %w", scope, err)
 	}

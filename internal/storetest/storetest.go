@@ -33,7 +33,7 @@ func testClusters(t *testing.T, s shiftkey.Store) {
 	for _, id := range []string{"b-cluster", "a-cluster"} {
 		c := &shiftkey.Cluster{Identifier: id, NamespaceID: "ns-" + id, NodeType: "dc2.large", DBName: "dev", MasterUsername: "awsuser",
 			Status: "available", Endpoint: shiftkey.Endpoint{Address: "127.0.0.1", Port: 5439},
-			Backend: shiftkey.Backend{Host: "/tmp/x", Port: 5432, AdminUser: "awsuser", Managed: true}, CreatedAt: t0}
+			Backend: shiftkey.Backend{Host: "/tmp/x", Port: 5432, AdminUser: "awsuser", Managed: true, Login: shiftkey.BackendLoginCert}, CreatedAt: t0}
 		if err := s.CreateCluster(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func testClusters(t *testing.T, s shiftkey.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Backend.Host != "/tmp/x" || !got.Backend.Managed || got.Endpoint.Port != 5439 || !got.CreatedAt.Equal(t0) || got.NamespaceID != "ns-a-cluster" {
+	if got.Backend.Host != "/tmp/x" || !got.Backend.Managed || got.Backend.Login != shiftkey.BackendLoginCert || got.Endpoint.Port != 5439 || !got.CreatedAt.Equal(t0) || got.NamespaceID != "ns-a-cluster" {
 		t.Fatalf("round trip lost fields: %+v", got)
 	}
 	if _, err := s.Cluster(ctx, "A-CLUSTER"); shiftkey.ErrorCode(err) != shiftkey.CodeClusterNotFound {
@@ -313,7 +313,7 @@ func testServerless(t *testing.T, s shiftkey.Store) {
 		t.Fatalf("duplicate namespace: %v", err)
 	}
 	w := &shiftkey.Workgroup{Name: "wg", ID: "id-wg", Namespace: "ns", Status: "AVAILABLE", BaseCapacity: 128,
-		Endpoint: shiftkey.Endpoint{Address: "127.0.0.1", Port: 5440}, Backend: shiftkey.Backend{Host: "/tmp/s", Port: 5432, AdminUser: "admin", Managed: true}, CreatedAt: t0}
+		Endpoint: shiftkey.Endpoint{Address: "127.0.0.1", Port: 5440}, Backend: shiftkey.Backend{Host: "/tmp/s", Port: 5432, AdminUser: "admin", Managed: true, Login: shiftkey.BackendLoginCert}, CreatedAt: t0}
 	if err := s.CreateWorkgroup(ctx, w); err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func testServerless(t *testing.T, s shiftkey.Store) {
 		t.Fatal(err)
 	}
 	got, err := s.Workgroup(ctx, "wg")
-	if err != nil || got.Endpoint.Port != 5441 || got.Backend.Host != "/tmp/s" || got.CredentialScope() != "workgroup/id-wg" {
+	if err != nil || got.Endpoint.Port != 5441 || got.Backend.Host != "/tmp/s" || got.Backend.Login != shiftkey.BackendLoginCert || got.CredentialScope() != "workgroup/id-wg" {
 		t.Fatalf("workgroup round trip: %+v %v", got, err)
 	}
 	if all, _ := s.Workgroups(ctx); len(all) != 1 {

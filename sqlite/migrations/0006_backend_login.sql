@@ -1,0 +1,2 @@
+ALTER TABLE clusters ADD COLUMN backend_login TEXT NOT NULL DEFAULT '';
+ALTER TABLE workgroups ADD COLUMN backend_login TEXT NOT NULL DEFAULT '';
