@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Side-by-side pgbench of direct PostgreSQL, PgBouncer (session mode, SCRAM)
+# and the shiftkey gateway (SCRAM with an issued credential), in interleaved
+# rotated rounds; prints each round, then medians and ratios.
+#
+#   bench/gateway/run.sh [ROUNDS] [SECONDS]      (defaults 5 and 10)
+#
+# Needs: PostgreSQL server binaries, pgbench, pgbouncer, Debian's awscli, Go.
+set -euo pipefail
+ROUNDS=${1:-5}
+SECS=${2:-10}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bindir=$(dirname "$(readlink -f "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -1)")")
+command -v pgbouncer >/dev/null || { echo "install pgbouncer: apt-get install -y pgbouncer" >&2; exit 1; }
+command -v pgbench >/dev/null || { echo "install pgbench (postgresql-contrib or postgresql)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/skbench.XXXX)
+chmod 755 "$work"
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  as_pg "$bindir/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+PGPORT_D=55432 BOUNCER=56432 GW=57439 API=59439
+as_pg "$bindir/initdb" -D "$work/pg" -U bench --auth=trust -E UTF8 >/dev/null
+cat >>"$work/pg/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PGPORT_D
+unix_socket_directories = '$work'
+max_connections = 200
+fsync = off
+synchronous_commit = off
+CONF
+# Direct TCP logins use SCRAM too, so all three pay for authentication.
+cat >"$work/pg/pg_hba.conf" <<CONF
+local all all trust
+host all all 127.0.0.1/32 scram-sha-256
+CONF
+as_pg "$bindir/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start >/dev/null
+psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "ALTER ROLE bench PASSWORD 'benchpw'"
+pgbench -h "$work" -p $PGPORT_D -U bench -i -s 10 -q postgres >/dev/null 2>&1
+
+verifier=$(psql -h "$work" -p $PGPORT_D -U bench -d postgres -Atc "SELECT rolpassword FROM pg_authid WHERE rolname = 'bench'")
+printf '"bench" "%s"\n' "$verifier" >"$work/userlist.txt"
+cat >"$work/pgbouncer.ini" <<CONF
+[databases]
+postgres = host=$work port=$PGPORT_D dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCER
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $work/userlist.txt
+pool_mode = session
+max_client_conn = 1000
+default_pool_size = 100
+logfile = $work/pgbouncer.log
+pidfile = $work/pgbouncer.pid
+CONF
+[ "$(id -u)" = 0 ] && chown postgres "$work"/pgbouncer.ini "$work"/userlist.txt
+as_pg pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
+pids+=($!)
+
+(cd "$root" && go build -o "$work/shiftkey" ./cmd/shiftkey)
+export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
+cat >"$work/shiftkey.yaml" <<CONF
+store: {sqlite: $work/shiftkey.db}
+api: {listen: "127.0.0.1:$API"}
+clusters:
+  - identifier: bench
+    database: postgres
+    gateway: {listen: "127.0.0.1:$GW"}
+    backend: {host: $work, port: $PGPORT_D, admin_user: bench}
+iam:
+  users:
+    - name: bench
+      access_keys: [{id: "\${BENCH_KEY_ID}", secret: "\${BENCH_SECRET}"}]
+      policies:
+        all: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentials","Resource":"*"}]}'
+CONF
+"$work/shiftkey" serve --config "$work/shiftkey.yaml" 2>"$work/shiftkey.log" &
+pids+=($!)
+skpid=$!
+for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$API) 2>/dev/null && break; sleep 0.1; done
+read -r gwuser gwpass < <(AWS_ACCESS_KEY_ID=$BENCH_KEY_ID AWS_SECRET_ACCESS_KEY=$BENCH_SECRET AWS_DEFAULT_REGION=us-east-1 \
+  /usr/bin/aws --endpoint-url "http://127.0.0.1:$API" redshift get-cluster-credentials --cluster-identifier bench \
+  --db-user bench --duration-seconds 3600 --query '[DbUser,DbPassword]' --output text)
+
+run() { # name port user password flags...
+  local name=$1 port=$2 user=$3 pass=$4; shift 4
+  PGPASSWORD=$pass pgbench -h 127.0.0.1 -p "$port" -U "$user" -n -T "$SECS" "$@" postgres 2>/dev/null |
+    awk -v n="$name" '/^tps = /{printf "%s %.0f\n", n, $3}'
+}
+declare -A res
+targets=("direct $PGPORT_D bench benchpw" "pgbouncer $BOUNCER bench benchpw" "gateway $GW $gwuser $gwpass")
+for mode in "-S -c 8 -j 2" "-S -C -c 4 -j 2"; do
+  echo "== pgbench $mode -T $SECS, $ROUNDS rounds (order rotates each round)"
+  for r in $(seq 0 $((ROUNDS - 1))); do
+    for i in 0 1 2; do
+      t=(${targets[$(((i + r) % 3))]})
+      line=$(run "${t[0]}" "${t[1]}" "${t[2]}" "${t[3]}" $mode)
+      echo "round $((r + 1)): $line"
+      res["$mode/${t[0]}"]+="${line#* } "
+    done
+  done
+  med() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+  d=$(med "${res[$mode/direct]}"); b=$(med "${res[$mode/pgbouncer]}"); g=$(med "${res[$mode/gateway]}")
+  echo "median tps: direct $d  pgbouncer $b  gateway $g"
+  awk -v d="$d" -v b="$b" -v g="$g" 'BEGIN {printf "ratios: gateway/pgbouncer %.2f  gateway/direct %.2f  pgbouncer/direct %.2f\n", g/b, g/d, b/d}'
+done
+echo "shiftkey RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$skpid/status)"
