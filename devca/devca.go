@@ -110,17 +110,10 @@ func (ca *CA) Issue(names ...string) (*tls.Certificate, error) {
 	if c, ok := ca.cache[key]; ok && time.Until(c.Leaf.NotAfter) > 24*time.Hour {
 		return c, nil
 	}
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		Subject:     pkix.Name{CommonName: names[0]},
+		NotAfter:    time.Now().AddDate(1, 0, 0),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
@@ -129,15 +122,12 @@ func (ca *CA) Issue(names ...string) (*tls.Certificate, error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, n)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &priv.PublicKey, ca.key)
+	c, err := ca.sign(tmpl)
 	if err != nil {
 		return nil, err
 	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	c := &tls.Certificate{Certificate: [][]byte{der, ca.cert.Raw}, PrivateKey: priv, Leaf: leaf}
+	// Servers send the chain up to the CA.
+	c.Certificate = append(c.Certificate, ca.cert.Raw)
 	ca.cache[key] = c
 	return c, nil
 }
@@ -164,18 +154,27 @@ func (ca *CA) ClientCert(role string) (*tls.Certificate, error) {
 	if c, ok := ca.cache[key]; ok && time.Until(c.Leaf.NotAfter) > 24*time.Hour {
 		return c, nil
 	}
+	c, err := ca.sign(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: role},
+		NotAfter:    time.Now().AddDate(0, 0, 30),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		return nil, err
+	}
+	ca.cache[key] = c
+	return c, nil
+}
+
+// sign issues tmpl (subject, expiry, usages set) with a fresh P-256 key.
+func (ca *CA) sign(tmpl *x509.Certificate) (*tls.Certificate, error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: role},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().AddDate(0, 0, 30),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
+	tmpl.SerialNumber = serial()
+	tmpl.NotBefore = time.Now().Add(-time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &priv.PublicKey, ca.key)
 	if err != nil {
 		return nil, err
@@ -184,9 +183,7 @@ func (ca *CA) ClientCert(role string) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: leaf}
-	ca.cache[key] = c
-	return c, nil
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: leaf}, nil
 }
 
 // Pool is a certificate pool holding the CA, to verify servers it issued.

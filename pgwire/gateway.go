@@ -406,6 +406,14 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 func (s *session) startTLS(ctx context.Context, conn net.Conn, direct bool) error {
 	cfg := s.g.TLS.Clone()
 	get := s.g.TLS.GetCertificate
+	if get == nil && len(cfg.Certificates) > 0 {
+		first := &cfg.Certificates[0]
+		get = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return first, nil }
+	}
+	if get == nil {
+		return errors.New("TLS configured without a certificate")
+	}
+	// Record the certificate served: channel binding hashes it.
 	cfg.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		c, err := get(h)
 		s.serverCert = c

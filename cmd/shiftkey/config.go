@@ -14,6 +14,7 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/iam"
 	"github.com/shiftkey/shiftkey/iamapi"
+	"github.com/shiftkey/shiftkey/redshift"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -225,7 +226,7 @@ func (c *Config) Validate() error {
 	seen := map[string]bool{}
 	for i, cl := range c.Clusters {
 		f := fmt.Sprintf("clusters[%d]", i)
-		if !validClusterID(cl.Identifier) {
+		if !redshift.ValidClusterIdentifier(cl.Identifier) {
 			bad(f+".identifier", "must be 1-63 lowercase letters, digits or hyphens, start with a letter, no trailing or double hyphen: %q", cl.Identifier)
 		}
 		if seen[cl.Identifier] {
@@ -392,16 +393,4 @@ func checkTags(bad func(string, string, ...any), field string, tags map[string]s
 			bad(field+"."+k, "tag keys are 1-128 characters, values at most 256")
 		}
 	}
-}
-
-func validClusterID(id string) bool {
-	if id == "" || len(id) > 63 || id[0] < 'a' || id[0] > 'z' || strings.HasSuffix(id, "-") || strings.Contains(id, "--") {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
