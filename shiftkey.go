@@ -95,8 +95,9 @@ type Backend struct {
 
 // Backend login modes.
 const (
-	BackendLoginTrust = ""
-	BackendLoginCert  = "cert"
+	BackendLoginTrust    = ""
+	BackendLoginCert     = "cert"
+	BackendLoginPassword = "password"
 )
 
 // Credential is one issued temporary database credential. Only the SCRAM

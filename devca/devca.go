@@ -33,6 +33,19 @@ type CA struct {
 	cache map[string]*tls.Certificate
 }
 
+// Load reads a CA from PEM files (an existing CA the backends trust).
+func Load(certPath, keyPath string) (*CA, error) {
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	return parse(certPEM, keyPEM, certPath)
+}
+
 // LoadOrCreate reads the CA from dir, creating it (ca.crt, ca.key) first.
 func LoadOrCreate(dir string) (*CA, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -55,10 +68,14 @@ func LoadOrCreate(dir string) (*CA, error) {
 	} else if err1 != nil || err2 != nil {
 		return nil, errors.Join(err1, err2)
 	}
+	return parse(certPEM, keyPEM, certPath)
+}
+
+func parse(certPEM, keyPEM []byte, certPath string) (*CA, error) {
 	cb, _ := pem.Decode(certPEM)
 	kb, _ := pem.Decode(keyPEM)
 	if cb == nil || kb == nil {
-		return nil, fmt.Errorf("devca: %s or %s is not PEM", certPath, keyPath)
+		return nil, fmt.Errorf("devca: the CA certificate or key is not PEM")
 	}
 	cert, err := x509.ParseCertificate(cb.Bytes)
 	if err != nil {

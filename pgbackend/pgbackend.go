@@ -10,6 +10,7 @@ package pgbackend
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/scram"
 )
 
 // ManagedRole is the marker role every auto-created user is a member of.
@@ -46,6 +49,13 @@ type Config struct {
 	ClientCert func(role string) (*tls.Certificate, error)
 	RootCAs    *x509.CertPool
 	ServerName string
+	// PasswordFor, when set, is the gateway-only password mode: roles that
+	// shiftkey manages (members of shiftkey_managed) get a password derived
+	// from the gateway's secret, set as a SCRAM verifier when the role is
+	// created (or first used), and sessions log in with it over SCRAM
+	// (pg_hba: host all +shiftkey_managed <gateway>/32 scram-sha-256). Roles
+	// shiftkey does not manage cannot log in this way: they are never altered.
+	PasswordFor func(role string) string
 	// Grants, when set, records every session grant under Scope before it
 	// is made, so Reconcile can revoke what a crash left behind.
 	Grants shiftkey.GrantStore
@@ -65,8 +75,9 @@ type Backend struct {
 // userState serializes provisioning of one role and counts, per group, the
 // live sessions that asked for it.
 type userState struct {
-	mu   sync.Mutex
-	refs map[string]int
+	mu          sync.Mutex
+	refs        map[string]int
+	passwordSet bool // the gateway-only password was (re)set by this process
 }
 
 // New opens the admin pool and makes sure the marker role exists.
@@ -173,6 +184,18 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 		b.logger.InfoContext(ctx, "backend role created", "db_user", role)
 		exists = true
 	}
+	if exists && b.cfg.PasswordFor != nil && !u.passwordSet {
+		managed, err := b.isManaged(ctx, role)
+		if err != nil {
+			return nil, nil, err
+		}
+		if managed {
+			if err := b.setPassword(ctx, role); err != nil {
+				return nil, nil, fmt.Errorf("set gateway password: %w", err)
+			}
+		}
+		u.passwordSet = true
+	}
 	lease := &Lease{b: b, role: role}
 	if !exists {
 		// The login will fail with "role does not exist" from the backend.
@@ -207,6 +230,15 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 		lease.groups = append(lease.groups, g)
 	}
 	return lease, notices, nil
+}
+
+// isManaged reports whether role is a member of the marker role.
+func (b *Backend) isManaged(ctx context.Context, role string) (bool, error) {
+	var ok bool
+	err := b.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+		JOIN pg_catalog.pg_roles r ON r.oid = m.member JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+		WHERE r.rolname = $1 AND g.rolname = $2)`, role, ManagedRole).Scan(&ok)
+	return ok, err
 }
 
 func (b *Backend) roleExists(ctx context.Context, role string) (bool, error) {
@@ -360,6 +392,9 @@ func (b *Backend) dial(ctx context.Context) (net.Conn, error) {
 
 // Connect logs in to database as role with the given startup parameters.
 func (b *Backend) Connect(ctx context.Context, role, database string, params map[string]string) (*Conn, error) {
+	if b.cfg.PasswordFor != nil {
+		return b.connectWithPassword(ctx, role, database, params)
+	}
 	nc, err := b.dial(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("dial backend: %w", err)
@@ -383,6 +418,64 @@ func (b *Backend) Connect(ctx context.Context, role, database string, params map
 	nc.SetDeadline(time.Time{})
 	return c, nil
 }
+
+// connectWithPassword logs in with the role's gateway-only password (SCRAM,
+// done by pgconn) and takes over the connection.
+func (b *Backend) connectWithPassword(ctx context.Context, role, database string, params map[string]string) (*Conn, error) {
+	cfg, err := pgconn.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Host, cfg.Port, cfg.User, cfg.Database = b.cfg.Host, uint16(b.cfg.Port), role, database
+	cfg.Password = b.cfg.PasswordFor(role)
+	cfg.TLSConfig, cfg.Fallbacks = nil, nil
+	cfg.RuntimeParams = params
+	pc, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			return nil, &StartupError{Response: &pgproto3.ErrorResponse{Severity: pe.Severity, SeverityUnlocalized: pe.Severity,
+				Code: pe.Code, Message: pe.Message, Detail: pe.Detail, Hint: pe.Hint}}
+		}
+		return nil, fmt.Errorf("backend login: %w", err)
+	}
+	h, err := pc.Hijack()
+	if err != nil {
+		pc.Close(ctx)
+		return nil, err
+	}
+	if h.Frontend.ReadBufferLen() > 0 {
+		h.Conn.Close()
+		return nil, errors.New("backend startup: unexpected data after ReadyForQuery")
+	}
+	c := &Conn{Conn: h.Conn, Ready: &pgproto3.ReadyForQuery{TxStatus: h.TxStatus}}
+	names := make([]string, 0, len(h.ParameterStatuses))
+	for k := range h.ParameterStatuses {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		c.Params = append(c.Params, &pgproto3.ParameterStatus{Name: k, Value: h.ParameterStatuses[k]})
+	}
+	if h.PID != 0 {
+		c.KeyData = &pgproto3.BackendKeyData{ProcessID: h.PID, SecretKey: h.SecretKey}
+	}
+	return c, nil
+}
+
+// setPassword gives a managed role its gateway-only password as a SCRAM
+// verifier computed here, so the password itself never reaches the backend.
+func (b *Backend) setPassword(ctx context.Context, role string) error {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return err
+	}
+	v := scram.Verifier{Iterations: scram.DefaultIterations, Salt: salt, Keys: scram.NewKeys(b.cfg.PasswordFor(role), salt, scram.DefaultIterations)}
+	_, err := b.admin.Exec(ctx, "ALTER ROLE "+quote(role)+" PASSWORD "+quoteLiteral(v.String()))
+	return err
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // startTLS asks the backend for TLS and logs in with role's certificate.
 func (b *Backend) startTLS(nc net.Conn, role string) (net.Conn, error) {

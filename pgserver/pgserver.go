@@ -87,7 +87,9 @@ type Config struct {
 	// 127.0.0.1:Port for hostssl connections authenticated by client
 	// certificate (pg_hba "cert": the certificate's CN is the role) signed
 	// by CA. The private socket keeps local trust.
-	TLS       *TLSFiles
+	TLS *TLSFiles
+	// HBA lines go before the defaults in pg_hba.conf (first match wins).
+	HBA       []string
 	Superuser string // default "postgres"
 	Fsync     bool   // false for tests
 	Settings  map[string]string
@@ -298,7 +300,11 @@ func (s *Server) writeConfig() error {
 			return err
 		}
 	}
-	hba := "# Written by shiftkey: the private unix socket is trusted.\nlocal all all trust\n"
+	hba := "# Written by shiftkey.\n"
+	for _, l := range s.cfg.HBA {
+		hba += l + "\n"
+	}
+	hba += "# The private unix socket is trusted.\nlocal all all trust\n"
 	if s.cfg.TLS != nil {
 		hba += "# Loopback TLS with a client certificate from the gateway's CA; the CN is the role.\nhostssl all all 127.0.0.1/32 cert\n"
 	}

@@ -21,14 +21,15 @@ import (
 // Config is the file `shiftkey serve --config` reads. See
 // shiftkey.example.yaml for a commented example.
 type Config struct {
-	AccountID  string            `yaml:"account_id"`
-	Store      StoreConfig       `yaml:"store"`
-	API        APIConfig         `yaml:"api"`
-	Clusters   []ClusterConfig   `yaml:"clusters"`
-	Workgroups []WorkgroupConfig `yaml:"workgroups"`
-	TLS        TLSConfig         `yaml:"tls"`
-	Limits     Limits            `yaml:"limits"`
-	IAM        IAMConfig         `yaml:"iam"`
+	AccountID   string            `yaml:"account_id"`
+	Store       StoreConfig       `yaml:"store"`
+	API         APIConfig         `yaml:"api"`
+	Clusters    []ClusterConfig   `yaml:"clusters"`
+	Workgroups  []WorkgroupConfig `yaml:"workgroups"`
+	TLS         TLSConfig         `yaml:"tls"`
+	Limits      Limits            `yaml:"limits"`
+	BackendAuth BackendAuthConfig `yaml:"backend_auth"`
+	IAM         IAMConfig         `yaml:"iam"`
 }
 
 // WorkgroupConfig declares a Redshift Serverless workgroup (and its
@@ -82,6 +83,19 @@ type BackendConfig struct {
 	Host      string `yaml:"host"` // unix socket directory or TCP host
 	Port      int    `yaml:"port"`
 	AdminUser string `yaml:"admin_user"`
+	// Login: "trust" (private unix socket; the default), "cert" (TLS client
+	// certificates from backend_auth's CA) or "password" (gateway-only
+	// passwords for the roles shiftkey manages).
+	Login string `yaml:"login"`
+}
+
+// BackendAuthConfig holds what the cert and password login modes need.
+type BackendAuthConfig struct {
+	CACertFile string `yaml:"ca_cert_file"` // the CA the backends trust (ssl_ca_file)
+	CAKeyFile  string `yaml:"ca_key_file"`  // its key: the gateway signs per-role client certificates
+	// PasswordSecret derives the gateway-only passwords; every replica
+	// needs the same one (give it through ${ENV}).
+	PasswordSecret string `yaml:"password_secret"`
 }
 
 // IAMConfig declares identities; they are created or updated at start.
@@ -248,6 +262,7 @@ func (c *Config) Validate() error {
 		if cl.Backend.AdminUser == "" {
 			bad(f+".backend.admin_user", "required")
 		}
+		c.checkLogin(bad, f+".backend.login", cl.Backend.Login)
 	}
 	wgNames := map[string]bool{}
 	for i, w := range c.Workgroups {
@@ -276,6 +291,7 @@ func (c *Config) Validate() error {
 		if w.Backend.AdminUser == "" {
 			bad(f+".backend.admin_user", "required")
 		}
+		c.checkLogin(bad, f+".backend.login", w.Backend.Login)
 	}
 	if c.Limits.MaxConnections < 0 {
 		bad("limits.max_connections", "must not be negative")
@@ -364,6 +380,22 @@ func (c *Config) Validate() error {
 		checkTags(bad, f+".tags", r.Tags)
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) checkLogin(bad func(string, string, ...any), field, login string) {
+	switch login {
+	case "", "trust":
+	case "cert":
+		if c.BackendAuth.CACertFile == "" || c.BackendAuth.CAKeyFile == "" {
+			bad(field, "cert needs backend_auth.ca_cert_file and backend_auth.ca_key_file")
+		}
+	case "password":
+		if len(c.BackendAuth.PasswordSecret) < 16 {
+			bad(field, "password needs backend_auth.password_secret of at least 16 characters")
+		}
+	default:
+		bad(field, "must be trust, cert or password, got %q", login)
+	}
 }
 
 func checkName(bad func(string, string, ...any), field, name string, max int) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
 
@@ -44,6 +45,12 @@ func (s *Serve) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if cfg.BackendAuth.CACertFile != "" {
+		if s.CA, err = devca.Load(cfg.BackendAuth.CACertFile, cfg.BackendAuth.CAKeyFile); err != nil {
+			return fmt.Errorf("backend_auth CA: %w", err)
+		}
+	}
+	s.PasswordSecret = []byte(cfg.BackendAuth.PasswordSecret)
 	if err := ApplyIdentities(ctx, s.Store, cfg); err != nil {
 		return fmt.Errorf("apply iam config: %w", err)
 	}
@@ -108,7 +115,7 @@ func (s *Serve) applyCluster(ctx context.Context, cc ClusterConfig, ep shiftkey.
 	if master == "" {
 		master = cc.Backend.AdminUser
 	}
-	backend := shiftkey.Backend{Host: cc.Backend.Host, Port: cc.Backend.Port, AdminUser: cc.Backend.AdminUser}
+	backend := shiftkey.Backend{Host: cc.Backend.Host, Port: cc.Backend.Port, AdminUser: cc.Backend.AdminUser, Login: loginMode(cc.Backend.Login)}
 	c, err := s.Store.Cluster(ctx, cc.Identifier)
 	if shiftkey.ErrorCode(err) == shiftkey.CodeClusterNotFound {
 		c = &shiftkey.Cluster{Identifier: cc.Identifier, NamespaceID: shiftkey.NewUUID(), NodeType: "dc2.large", DBName: cc.Database,
@@ -135,7 +142,7 @@ func (s *Serve) applyWorkgroup(ctx context.Context, wc WorkgroupConfig, ep shift
 	} else if err != nil {
 		return nil, err
 	}
-	backend := shiftkey.Backend{Host: wc.Backend.Host, Port: wc.Backend.Port, AdminUser: wc.Backend.AdminUser}
+	backend := shiftkey.Backend{Host: wc.Backend.Host, Port: wc.Backend.Port, AdminUser: wc.Backend.AdminUser, Login: loginMode(wc.Backend.Login)}
 	w, err := s.Store.Workgroup(ctx, wc.Name)
 	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound {
 		w = &shiftkey.Workgroup{Name: wc.Name, ID: shiftkey.NewUUID(), Namespace: wc.Namespace, Status: "AVAILABLE", BaseCapacity: 128,
@@ -147,6 +154,13 @@ func (s *Serve) applyWorkgroup(ctx context.Context, wc WorkgroupConfig, ep shift
 	}
 	w.Endpoint, w.Backend = ep, backend
 	return w, s.Store.UpdateWorkgroup(ctx, w)
+}
+
+func loginMode(s string) string {
+	if s == "trust" {
+		return shiftkey.BackendLoginTrust
+	}
+	return s
 }
 
 // Close stops everything.

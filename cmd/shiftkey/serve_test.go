@@ -79,6 +79,11 @@ clusters:
     database: dev
     gateway: {listen: "127.0.0.1:0"}
     backend: {host: ` + dev.PG.SocketDir() + `, port: ` + itoa(dev.PG.Port()) + `, admin_user: ` + dev.PG.Superuser() + `}
+  - identifier: analytics-tls
+    database: dev
+    gateway: {listen: "127.0.0.1:0"}
+    backend: {host: 127.0.0.1, port: ` + itoa(dev.PG.Port()) + `, admin_user: ` + dev.PG.Superuser() + `, login: cert}
+backend_auth: {ca_cert_file: ` + dev.CAPath + `, ca_key_file: ` + filepath.Join(filepath.Dir(dev.CAPath), "ca.key") + `}
 workgroups:
   - name: serve-wg
     namespace: serve-ns
@@ -89,7 +94,7 @@ tls: {cert_file: ` + certFile + `, key_file: ` + keyFile + `, require: true}
 iam:
   policies:
     - name: own-user
-      document: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser"],"Resource":"arn:aws:redshift:*:*:dbuser:analytics/${aws:username}"}]}'
+      document: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser"],"Resource":"arn:aws:redshift:*:*:dbuser:analytics*/${aws:username}"}]}'
   groups: [{name: analysts, managed_policies: [own-user]}]
   users:
     - name: ci
@@ -159,6 +164,26 @@ iam:
 	if _, err := srs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("analytics"), DbUser: aws.String("etl_loader")}); err != nil {
 		t.Fatalf("role session: %v", err)
 	}
+	// A cluster whose backend login is by client certificate.
+	tout, err := rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("analytics-tls"), DbUser: aws.String("ci"), AutoCreate: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := s.Store.Cluster(ctx, "analytics-tls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tconn, err := pgx.Connect(ctx, "host=127.0.0.1 port="+itoa(tc.Endpoint.Port)+" dbname=dev sslmode=verify-full sslrootcert="+dev.CAPath+
+		" user="+aws.ToString(tout.DbUser)+" password="+aws.ToString(tout.DbPassword))
+	if err != nil {
+		t.Fatalf("login through the cert-mode cluster: %v", err)
+	}
+	var dn string
+	if err := tconn.QueryRow(ctx, "SELECT coalesce(client_dn, '') FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&dn); err != nil || dn != "/CN=ci" {
+		t.Fatalf("backend client_dn %q %v", dn, err)
+	}
+	tconn.Close(ctx)
+
 	// The declared workgroup serves GetCredentials; creating resources
 	// needs a provisioner, which serve does not have.
 	ciRSS := rss.New(rss.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Credentials: provider(aws.Credentials{AccessKeyID: env["TEST_KEY_ID"], SecretAccessKey: env["TEST_SECRET"]}), Retryer: aws.NopRetryer{}})

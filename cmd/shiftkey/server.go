@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -48,6 +52,8 @@ type server struct {
 	Limits Limits
 	// CA signs client certificates for backends with BackendLoginCert.
 	CA *devca.CA
+	// PasswordSecret derives gateway-only passwords (BackendLoginPassword).
+	PasswordSecret []byte
 	// Provisioner and ClusterProvisioner run API-created backends (dev
 	// mode only).
 	Provisioner        shiftkey.Provisioner
@@ -88,6 +94,17 @@ func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.
 			return fmt.Errorf("%s: certificate login needs the gateway's CA", scope)
 		}
 		bc.ClientCert, bc.RootCAs, bc.ServerName = s.CA.ClientCert, s.CA.Pool(), b.Host
+	}
+	if b.Login == shiftkey.BackendLoginPassword {
+		if len(s.PasswordSecret) == 0 {
+			return fmt.Errorf("%s: password login needs backend_auth.password_secret", scope)
+		}
+		secret := s.PasswordSecret
+		bc.PasswordFor = func(role string) string {
+			m := hmac.New(sha256.New, secret)
+			io.WriteString(m, role)
+			return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+		}
 	}
 	backend, err := pgbackend.New(ctx, bc)
 	if err != nil {

@@ -36,10 +36,14 @@ func tempDir() (string, error) {
 	return d, os.Chmod(d, 0o755)
 }
 
-func startIn(dir string) (*pgserver.Server, error) {
+func startIn(dir string, configure ...func(*pgserver.Config)) (*pgserver.Server, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), startLimit)
 	defer cancel()
-	return pgserver.Start(ctx, pgserver.Config{DataDir: dir + "/data", SocketDir: dir + "/run"})
+	cfg := pgserver.Config{DataDir: dir + "/data", SocketDir: dir + "/run"}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	return pgserver.Start(ctx, cfg)
 }
 
 // Main starts the shared server, runs the tests and stops it.
@@ -125,8 +129,9 @@ func sanitize(s string) string {
 	return string(b)
 }
 
-// Start starts a dedicated server for one test, stopped at cleanup.
-func Start(tb testing.TB) *pgserver.Server {
+// Start starts a dedicated server for one test, stopped at cleanup;
+// configure may adjust its configuration (pg_hba lines, TLS, …).
+func Start(tb testing.TB, configure ...func(*pgserver.Config)) *pgserver.Server {
 	tb.Helper()
 	if _, err := pgserver.FindBinDir(); err != nil {
 		unavailable(tb, err)
@@ -135,7 +140,7 @@ func Start(tb testing.TB) *pgserver.Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := startIn(dir)
+	s, err := startIn(dir, configure...)
 	if err != nil {
 		os.RemoveAll(dir)
 		tb.Fatal(err)
