@@ -315,13 +315,13 @@ shiftkey dev is running.
 
 Try it in another shell:
 
-  source %s
-  aws redshift describe-clusters --cluster-identifier %s
-  aws redshift get-cluster-credentials --cluster-identifier %s --db-user alice --db-name %s --auto-create
-  eval "$(aws redshift get-cluster-credentials --cluster-identifier %s --db-user alice --db-name %s --auto-create \
-      --query '[DbUser,DbPassword]' --output text | awk '{printf "export PGUSER=%%s PGPASSWORD=%%s\n", $1, $2}')"
+  source %s      # AWS CLI v2 before 2.13 ignores AWS_ENDPOINT_URL: hence --endpoint-url
+  aws --endpoint-url "$AWS_ENDPOINT_URL" redshift describe-clusters --cluster-identifier %s
+  aws --endpoint-url "$AWS_ENDPOINT_URL" redshift get-cluster-credentials --cluster-identifier %s --db-user alice --db-name %s --auto-create
+  eval "$(aws --endpoint-url "$AWS_ENDPOINT_URL" redshift get-cluster-credentials --cluster-identifier %s --db-user alice --db-name %s \
+      --auto-create --query '[DbUser,DbPassword]' --output text | awk '{printf "export PGUSER=%%s PGPASSWORD=%%s\n", $1, $2}')"
   psql -c 'SELECT current_user'
-  aws redshift-serverless get-credentials --workgroup-name %s --db-name %s
+  aws --endpoint-url "$AWS_ENDPOINT_URL" redshift-serverless get-credentials --workgroup-name %s --db-name %s
 
 Stop with Ctrl-C; a restart on the same data dir keeps clusters, identities and live credentials.
 `, d.APIURL, d.Gateway.Address, d.Gateway.Port, DevCluster, DevDatabase, DevWorkgroup, DevWorkgroup, d.CAPath, d.DataDir,
