@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +84,14 @@ type Gateway struct {
 	// AllowCleartext makes the gateway ask TLS clients for the password in
 	// cleartext (for drivers without SCRAM); never without TLS.
 	AllowCleartext bool
+	// PoolSize, when above 0, keeps up to this many backend connections per
+	// role and database after sessions that end cleanly (Terminate while
+	// idle), resets them with DISCARD ALL and hands them to the next
+	// session of the same role and database. Client startup parameters are
+	// then applied with SET, so nothing of a session carries over.
+	PoolSize int
+	// PoolIdleTimeout closes pooled connections unused this long (0: 1 min).
+	PoolIdleTimeout time.Duration
 	// MaxConnections caps concurrent client connections (0: no cap); the
 	// next one is refused with SQLSTATE 53300.
 	MaxConnections int
@@ -93,6 +103,7 @@ type Gateway struct {
 	MaxSessionLifetime time.Duration
 
 	throttle throttle
+	pool     pool
 	sleep    func(time.Duration) // nil → time.Sleep; tests record instead
 
 	mu       sync.Mutex
@@ -206,6 +217,7 @@ func (g *Gateway) Shutdown(ctx context.Context) int {
 		g.mu.Unlock()
 		if n == 0 {
 			g.wg.Wait()
+			g.closePool()
 			return 0
 		}
 		select {
@@ -229,6 +241,7 @@ func (g *Gateway) Close() error {
 	}
 	g.mu.Unlock()
 	g.wg.Wait()
+	g.closePool()
 	return nil
 }
 
@@ -314,16 +327,14 @@ func (s *session) run() {
 	}
 	defer lease.Release(context.Background())
 
-	params := map[string]string{}
+	clientParams := map[string]string{}
 	for k, v := range startup.Parameters {
 		if forwardedParams[strings.ToLower(k)] {
-			params[k] = v
+			clientParams[k] = v
 		}
 	}
-	if g.IdleTimeout > 0 {
-		params["idle_session_timeout"] = strconv.FormatInt(g.IdleTimeout.Milliseconds(), 10)
-	}
-	bc, err := t.Backend.Connect(ctx, cred.DBUser, db, params)
+	pooling := t.PoolSize > 0
+	bc, current, reused, err := s.backendConn(ctx, cred.DBUser, db, clientParams, pooling)
 	if err != nil {
 		if se, ok := errors.AsType[*pgbackend.StartupError](err); ok {
 			s.fe.Send(se.Response)
@@ -338,20 +349,32 @@ func (s *session) run() {
 	s.mu.Lock()
 	s.backend = bc
 	s.mu.Unlock()
-	defer bc.Close()
+	keep := false
+	defer func() {
+		if keep {
+			t.putPooled(cred.DBUser, db, bc, current)
+		} else {
+			bc.Close()
+		}
+	}()
 
 	s.fe.Send(&pgproto3.AuthenticationOk{})
 	for _, n := range notices {
 		s.fe.Send(&pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "01000", Message: n.Message})
 	}
-	for _, p := range bc.Params {
-		s.fe.Send(p)
+	names := make([]string, 0, len(current))
+	for k := range current {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		s.fe.Send(&pgproto3.ParameterStatus{Name: k, Value: current[k]})
 	}
 	if bc.KeyData != nil {
 		s.fe.Send(g.registerCancel(s, bc.KeyData))
 		defer g.unregisterCancel(s)
 	}
-	s.fe.Send(bc.Ready)
+	s.fe.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
 	if err := s.fe.Flush(); err != nil {
 		return
 	}
@@ -366,7 +389,15 @@ func (s *session) run() {
 		})
 		defer timer.Stop()
 	}
-	up, down := relay(s.client, bc.Conn)
+	var up, down int64
+	if pooling {
+		st := &relayState{txStatus: 'I', params: current}
+		var reusable bool
+		up, down, reusable = framedRelay(s.client, bc.Conn, st)
+		keep = reusable && !cut.Load() && !g.isClosed()
+	} else {
+		up, down = relay(s.client, bc.Conn)
+	}
 	reason := "closed"
 	switch {
 	case cut.Load():
@@ -376,7 +407,7 @@ func (s *session) run() {
 	}
 	// The audit record of the session: who, with which credential, as whom,
 	// where, with which groups, when, how much, and why it ended.
-	log.Info("session ended", "audit", "session", "principal", cred.PrincipalARN, "groups", strings.Join(cred.DBGroups, ","),
+	log.Info("session ended", "audit", "session", "principal", cred.PrincipalARN, "groups", strings.Join(cred.DBGroups, ","), "backend_reused", reused,
 		"start", start.UTC().Format(time.RFC3339Nano), "end", time.Now().UTC().Format(time.RFC3339Nano),
 		"duration", time.Since(start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "end_reason", reason)
 }
@@ -385,6 +416,59 @@ func (g *Gateway) isClosed() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.closed
+}
+
+// backendConn gives the session a backend connection as role: a pooled one
+// when pooling (with the client's parameters applied by SET), else a new
+// one. current is the ParameterStatus set to report to the client.
+func (s *session) backendConn(ctx context.Context, role, db string, clientParams map[string]string, pooling bool) (bc *pgbackend.Conn, current map[string]string, reused bool, err error) {
+	t := s.t
+	startParams := map[string]string{}
+	if t.IdleTimeout > 0 {
+		startParams["idle_session_timeout"] = strconv.FormatInt(t.IdleTimeout.Milliseconds(), 10)
+	}
+	if !pooling {
+		for k, v := range clientParams {
+			startParams[k] = v
+		}
+		bc, err = t.Backend.Connect(ctx, role, db, startParams)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		return bc, paramMap(bc.Params), false, nil
+	}
+	for {
+		pc := t.takePooled(role, db)
+		if pc == nil {
+			break
+		}
+		current = maps.Clone(pc.params)
+		if err := applyParams(pc.conn, clientParams, current); err != nil {
+			pc.conn.Close()
+			continue
+		}
+		return pc.conn, current, true, nil
+	}
+	// A new connection gets the client's parameters by SET too, so that
+	// DISCARD ALL returns them to the server's defaults before reuse.
+	bc, err = t.Backend.Connect(ctx, role, db, startParams)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	current = paramMap(bc.Params)
+	if err := applyParams(bc.Conn, clientParams, current); err != nil {
+		bc.Close()
+		return nil, nil, false, err
+	}
+	return bc, current, false, nil
+}
+
+func paramMap(ps []*pgproto3.ParameterStatus) map[string]string {
+	m := make(map[string]string, len(ps))
+	for _, p := range ps {
+		m[p.Name] = p.Value
+	}
+	return m
 }
 
 // prefixConn gives back bytes already read from a connection.

@@ -237,3 +237,76 @@ func TestCleartextOnlyOverTLS(t *testing.T) {
 		t.Fatalf("plaintext got %T, want AuthenticationSASL", msg)
 	}
 }
+
+func simple(t *testing.T, c *pgx.Conn, sql string) string {
+	t.Helper()
+	res, err := c.PgConn().Exec(context.Background(), sql).ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	last := res[len(res)-1]
+	if len(last.Rows) == 0 {
+		return ""
+	}
+	return string(last.Rows[0][0])
+}
+
+func loginApp(t *testing.T, addr, app string) *pgx.Conn {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	c, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable application_name=%s", host, port, app))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A pooled backend shows nothing of the previous session: temp tables,
+// settings, prepared statements, LISTEN, startup parameters.
+func TestPooledBackendIsReset(t *testing.T) {
+	_, addr := newGateway(t, func(g *Gateway) { g.PoolSize = 2 })
+	ctx := context.Background()
+	c1 := loginApp(t, addr, "first")
+	pid := simple(t, c1, "SELECT pg_backend_pid()")
+	simple(t, c1, "CREATE TEMP TABLE leftover (v int); SET work_mem = '7MB'; PREPARE leftover_stmt AS SELECT 1; LISTEN leftover_channel")
+	if got := simple(t, c1, "SELECT current_setting('application_name')"); got != "first" {
+		t.Fatalf("application_name %q", got)
+	}
+	c1.Close(ctx) // Terminate while idle: the backend goes back to the pool
+	time.Sleep(100 * time.Millisecond)
+
+	c2 := loginApp(t, addr, "second")
+	defer c2.Close(ctx)
+	if got := simple(t, c2, "SELECT pg_backend_pid()"); got != pid {
+		t.Fatalf("backend pid %s, want the pooled %s (no reuse happened)", got, pid)
+	}
+	for sql, want := range map[string]string{
+		"SELECT to_regclass('pg_temp.leftover') IS NULL":                           "t",
+		"SELECT current_setting('work_mem')":                                       "4MB",
+		"SELECT count(*) FROM pg_prepared_statements WHERE name = 'leftover_stmt'": "0",
+		"SELECT count(*) FROM pg_listening_channels()":                             "0",
+		"SELECT current_setting('application_name')":                               "second",
+		"SELECT current_user":                                                      pgtest.Server(t).Superuser(),
+	} {
+		if got := simple(t, c2, sql); got != want {
+			t.Errorf("%s = %q, want %q", sql, got, want)
+		}
+	}
+}
+
+// A session that ends inside a transaction (or without Terminate) never
+// lends its backend to the next one.
+func TestUncleanSessionIsNotPooled(t *testing.T) {
+	_, addr := newGateway(t, func(g *Gateway) { g.PoolSize = 2 })
+	ctx := context.Background()
+	c1 := loginApp(t, addr, "tx")
+	pid := simple(t, c1, "SELECT pg_backend_pid()")
+	simple(t, c1, "BEGIN")
+	c1.Close(ctx)
+	time.Sleep(100 * time.Millisecond)
+	c2 := loginApp(t, addr, "next")
+	defer c2.Close(ctx)
+	if got := simple(t, c2, "SELECT pg_backend_pid()"); got == pid {
+		t.Fatal("a backend left inside a transaction was reused")
+	}
+}

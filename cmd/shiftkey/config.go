@@ -296,7 +296,10 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxConnections < 0 {
 		bad("limits.max_connections", "must not be negative")
 	}
-	for f, d := range map[string]time.Duration{"limits.idle_timeout": c.Limits.IdleTimeout, "limits.max_session_lifetime": c.Limits.MaxSessionLifetime, "limits.shutdown_grace": c.Limits.ShutdownGrace} {
+	if c.Limits.PoolSize < 0 {
+		bad("limits.pool_size", "must not be negative")
+	}
+	for f, d := range map[string]time.Duration{"limits.idle_timeout": c.Limits.IdleTimeout, "limits.max_session_lifetime": c.Limits.MaxSessionLifetime, "limits.shutdown_grace": c.Limits.ShutdownGrace, "limits.pool_idle_timeout": c.Limits.PoolIdleTimeout} {
 		if d < 0 {
 			bad(f, "must not be negative")
 		}

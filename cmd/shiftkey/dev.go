@@ -87,6 +87,8 @@ func (d *Dev) Start(ctx context.Context) error {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	d.server.Logger, d.server.Now, d.AccountID = d.Logger, d.Now, shiftkey.DefaultAccountID
+	// Short-lived connections skip PostgreSQL's process start.
+	d.Limits.PoolSize = 4
 	if d.DataDir == "" {
 		dir, err := DefaultDataDir()
 		if err != nil {

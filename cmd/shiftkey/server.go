@@ -73,6 +73,8 @@ type Limits struct {
 	IdleTimeout        time.Duration `yaml:"idle_timeout"`         // idle outside a transaction; 0: off
 	MaxSessionLifetime time.Duration `yaml:"max_session_lifetime"` // 0: sessions outlive credentials
 	ShutdownGrace      time.Duration `yaml:"shutdown_grace"`       // sessions may finish this long at shutdown; 0: 2s
+	PoolSize           int           `yaml:"pool_size"`            // backend connections kept per role and database; 0: no reuse
+	PoolIdleTimeout    time.Duration `yaml:"pool_idle_timeout"`    // 0: 1 min
 }
 
 // endpoint is one running gateway with its backend.
@@ -132,6 +134,8 @@ func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.
 		MaxConnections:     s.Limits.MaxConnections,
 		IdleTimeout:        s.Limits.IdleTimeout,
 		MaxSessionLifetime: s.Limits.MaxSessionLifetime,
+		PoolSize:           s.Limits.PoolSize,
+		PoolIdleTimeout:    s.Limits.PoolIdleTimeout,
 	}
 	ep := &endpoint{gw: gw, backend: backend, done: make(chan struct{})}
 	s.mu.Lock()
