@@ -4,6 +4,7 @@
 # rotated rounds; prints each round, then medians and ratios.
 #
 #   bench/gateway/run.sh [ROUNDS] [SECONDS]      (defaults 5 and 10)
+#   POOL_SIZE=0 bench/gateway/run.sh …            (gateway without backend reuse; default 8)
 #
 # Needs: PostgreSQL server binaries, pgbench, pgbouncer, Debian's awscli, Go.
 set -euo pipefail
@@ -22,6 +23,8 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # runuser's child outlives it: stop PgBouncer by its pid file.
+  [ -f "$work/pgbouncer.pid" ] && kill "$(cat "$work/pgbouncer.pid")" 2>/dev/null || true
   as_pg "$bindir/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -64,6 +67,9 @@ logfile = $work/pgbouncer.log
 pidfile = $work/pgbouncer.pid
 CONF
 [ "$(id -u)" = 0 ] && chown postgres "$work"/pgbouncer.ini "$work"/userlist.txt
+if (echo >/dev/tcp/127.0.0.1/$BOUNCER) 2>/dev/null; then
+  echo "port $BOUNCER is taken (a PgBouncer left from an earlier run?)" >&2; exit 1
+fi
 as_pg pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
 pids+=($!)
 
@@ -72,6 +78,7 @@ export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 cat >"$work/shiftkey.yaml" <<CONF
 store: {sqlite: $work/shiftkey.db}
 api: {listen: "127.0.0.1:$API"}
+limits: {pool_size: ${POOL_SIZE:-8}}
 clusters:
   - identifier: bench
     database: postgres
