@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -308,5 +309,26 @@ func TestUncleanSessionIsNotPooled(t *testing.T) {
 	defer c2.Close(ctx)
 	if got := simple(t, c2, "SELECT pg_backend_pid()"); got == pid {
 		t.Fatal("a backend left inside a transaction was reused")
+	}
+}
+
+// A client that does not finish authenticating within the deadline is
+// disconnected.
+func TestAuthenticationDeadline(t *testing.T) {
+	_, addr := newGateway(t, func(g *Gateway) { g.AuthTimeout = 200 * time.Millisecond })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "IAM:u"}}).Encode(nil)
+	c.Write(buf) // then never answer the SASL challenge
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	fe := pgproto3.NewFrontend(c, c)
+	if _, err := fe.Receive(); err != nil {
+		t.Fatalf("no SASL challenge: %v", err)
+	}
+	if _, err := fe.Receive(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection still open after the authentication deadline: %v", err)
 	}
 }

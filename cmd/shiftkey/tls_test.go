@@ -62,7 +62,7 @@ func TestPsqlChannelBinding(t *testing.T) {
 		t.Skip("psql not installed")
 	}
 	c := getCreds(t, dev, &redshift.GetClusterCredentialsInput{DbUser: aws.String("cbuser"), AutoCreate: aws.Bool(true)})
-	for _, mode := range []string{"sslmode=require", "sslmode=verify-full channel_binding=require"} {
+	for _, mode := range []string{"sslmode=disable", "sslmode=require", "sslmode=verify-full", "sslmode=verify-full channel_binding=require"} {
 		conninfo := fmt.Sprintf("host=%s port=%d dbname=dev sslrootcert=%s %s", dev.Gateway.Address, dev.Gateway.Port, dev.CAPath, mode)
 		cmd := exec.Command(psql, conninfo, "-XAtc", "SELECT current_user")
 		cmd.Env = append(os.Environ(), "PGUSER="+c.user, "PGPASSWORD="+c.password, "PGCONNECT_TIMEOUT=10")
