@@ -247,22 +247,7 @@ func (c *Config) Validate() error {
 			bad(f+".identifier", "duplicate cluster %q", cl.Identifier)
 		}
 		seen[cl.Identifier] = true
-		if cl.Database == "" {
-			bad(f+".database", "required")
-		}
-		if _, _, err := net.SplitHostPort(cl.Gateway.Listen); err != nil {
-			bad(f+".gateway.listen", "want host:port: %v", err)
-		}
-		if cl.Backend.Host == "" {
-			bad(f+".backend.host", "required: a unix socket directory or a host name")
-		}
-		if cl.Backend.Port < 1 || cl.Backend.Port > 65535 {
-			bad(f+".backend.port", "must be 1-65535, got %d", cl.Backend.Port)
-		}
-		if cl.Backend.AdminUser == "" {
-			bad(f+".backend.admin_user", "required")
-		}
-		c.checkLogin(bad, f+".backend.login", cl.Backend.Login)
+		c.checkEndpoint(bad, f, cl.Database, cl.Gateway, cl.Backend)
 	}
 	wgNames := map[string]bool{}
 	for i, w := range c.Workgroups {
@@ -276,22 +261,7 @@ func (c *Config) Validate() error {
 			bad(f+".name", "duplicate workgroup %q", w.Name)
 		}
 		wgNames[w.Name] = true
-		if w.Database == "" {
-			bad(f+".database", "required")
-		}
-		if _, _, err := net.SplitHostPort(w.Gateway.Listen); err != nil {
-			bad(f+".gateway.listen", "want host:port: %v", err)
-		}
-		if w.Backend.Host == "" {
-			bad(f+".backend.host", "required: a unix socket directory or a host name")
-		}
-		if w.Backend.Port < 1 || w.Backend.Port > 65535 {
-			bad(f+".backend.port", "must be 1-65535, got %d", w.Backend.Port)
-		}
-		if w.Backend.AdminUser == "" {
-			bad(f+".backend.admin_user", "required")
-		}
-		c.checkLogin(bad, f+".backend.login", w.Backend.Login)
+		c.checkEndpoint(bad, f, w.Database, w.Gateway, w.Backend)
 	}
 	if c.Limits.MaxConnections < 0 {
 		bad("limits.max_connections", "must not be negative")
@@ -383,6 +353,27 @@ func (c *Config) Validate() error {
 		checkTags(bad, f+".tags", r.Tags)
 	}
 	return errors.Join(errs...)
+}
+
+// checkEndpoint checks what clusters and workgroups share: the database,
+// the gateway listener and the backend.
+func (c *Config) checkEndpoint(bad func(string, string, ...any), f, db string, gw GatewayConfig, b BackendConfig) {
+	if db == "" {
+		bad(f+".database", "required")
+	}
+	if _, _, err := net.SplitHostPort(gw.Listen); err != nil {
+		bad(f+".gateway.listen", "want host:port: %v", err)
+	}
+	if b.Host == "" {
+		bad(f+".backend.host", "required: a unix socket directory or a host name")
+	}
+	if b.Port < 1 || b.Port > 65535 {
+		bad(f+".backend.port", "must be 1-65535, got %d", b.Port)
+	}
+	if b.AdminUser == "" {
+		bad(f+".backend.admin_user", "required")
+	}
+	c.checkLogin(bad, f+".backend.login", b.Login)
 }
 
 func (c *Config) checkLogin(bad func(string, string, ...any), field, login string) {
