@@ -5,6 +5,7 @@
 #
 #   bench/gateway/run.sh [ROUNDS] [SECONDS]      (defaults 5 and 10)
 #   POOL_SIZE=0 bench/gateway/run.sh …            (gateway without backend reuse; default 8)
+#   MAX_CONNECTIONS=1100 IDLE=1000 bench/gateway/run.sh 1 1   (also: gateway memory per idle session)
 #
 # Needs: PostgreSQL server binaries, pgbench, pgbouncer, Debian's awscli, Go.
 set -euo pipefail
@@ -36,7 +37,7 @@ cat >>"$work/pg/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PGPORT_D
 unix_socket_directories = '$work'
-max_connections = 200
+max_connections = ${MAX_CONNECTIONS:-200}
 fsync = off
 synchronous_commit = off
 CONF
@@ -122,3 +123,9 @@ for mode in "-S -c 8 -j 2" "-S -C -c 4 -j 2"; do
   awk -v d="$d" -v b="$b" -v g="$g" 'BEGIN {printf "ratios: gateway/pgbouncer %.2f  gateway/direct %.2f  pgbouncer/direct %.2f\n", g/b, g/d, b/d}'
 done
 echo "shiftkey RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$skpid/status)"
+if [ -n "${IDLE:-}" ]; then
+  # Memory per idle session: needs MAX_CONNECTIONS above IDLE (each holds a backend).
+  ulimit -n 65536 2>/dev/null || true
+  (cd "$root" && go run ./bench/gateway/idleconns -n "$IDLE" -pid "$skpid" \
+    -dsn "host=127.0.0.1 port=$GW user=$gwuser password=$gwpass dbname=postgres sslmode=disable")
+fi
