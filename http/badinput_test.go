@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestGetClusterCredentialsBadInput sends each bad input as raw form
@@ -79,7 +80,7 @@ func TestGetClusterCredentialsBadInput(t *testing.T) {
 		})
 	}
 	// The same checks leave nothing behind: no credential was stored.
-	creds, _, _, err := f.store.LiveCredentials(t.Context(), "dev-cluster", "IAM:alice", timeNow())
+	creds, _, _, err := f.store.LiveCredentials(t.Context(), "dev-cluster", "IAM:alice", time.Now())
 	if err != nil || len(creds) != 0 {
 		t.Fatalf("bad inputs stored credentials: %d, %v", len(creds), err)
 	}

@@ -358,5 +358,3 @@ func TestSigV4(t *testing.T) {
 		})
 	}
 }
-
-func timeNow() time.Time { return time.Now() }

@@ -371,7 +371,6 @@ type Conn struct {
 	net.Conn
 	Params  []*pgproto3.ParameterStatus
 	KeyData *pgproto3.BackendKeyData // nil when the backend sent none
-	Ready   *pgproto3.ReadyForQuery
 }
 
 // StartupError is an ErrorResponse the backend sent during startup (for
@@ -448,7 +447,7 @@ func (b *Backend) connectWithPassword(ctx context.Context, role, database string
 		h.Conn.Close()
 		return nil, errors.New("backend startup: unexpected data after ReadyForQuery")
 	}
-	c := &Conn{Conn: h.Conn, Ready: &pgproto3.ReadyForQuery{TxStatus: h.TxStatus}}
+	c := &Conn{Conn: h.Conn}
 	names := make([]string, 0, len(h.ParameterStatuses))
 	for k := range h.ParameterStatuses {
 		names = append(names, k)
@@ -533,7 +532,6 @@ func startup(nc net.Conn, role, database string, params map[string]string) (*Con
 			if fe.ReadBufferLen() > 0 {
 				return nil, errors.New("backend startup: unexpected data after ReadyForQuery")
 			}
-			c.Ready = &pgproto3.ReadyForQuery{TxStatus: m.TxStatus}
 			return c, nil
 		case pgproto3.AuthenticationResponseMessage:
 			return nil, fmt.Errorf("backend startup: the backend asks role %q for a password (%T); configure pg_hba for the gateway's login method", role, msg)

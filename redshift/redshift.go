@@ -408,9 +408,6 @@ func (s *Service) GetClusterCredentialsWithIAM(ctx context.Context, caller *shif
 		return nil, err
 	}
 	p := caller.Principal
-	if len(p.DBUserName()) > maxIdentifier {
-		return nil, invalid("The database user name %s is longer than %d bytes, the limit of the backend.", p.DBUserName(), maxIdentifier)
-	}
 	keys := map[string][]string{}
 	resource := DBNameARN(caller.Region, p.Account, cluster.Identifier, "*")
 	if in.DBName != nil {
