@@ -121,6 +121,9 @@ func testCredentials(t *testing.T, s shiftkey.Store) {
 	if creds, _, _, _ := s.LiveCredentials(ctx, "c", "IAM:alice", t0.Add(30*time.Minute)); len(creds) != 1 || creds[0].ID != "two" {
 		t.Fatalf("after 30 min: %v", creds)
 	}
+	if creds, later, ok, err := s.LiveCredentials(ctx, "c", "IAM:alice", t0.Add(2*time.Hour)); err != nil || !ok || len(creds) != 0 || !bytes.Equal(later.Salt, salt.Salt) {
+		t.Fatalf("all expired: creds %v ok %v salt %q err %v; want none, the login still known with its salt", creds, ok, later.Salt, err)
+	}
 	if creds, _, _, _ := s.LiveCredentials(ctx, "other", "IAM:alice", t0); len(creds) != 0 {
 		t.Fatalf("credentials leak across clusters: %v", creds)
 	}

@@ -1,0 +1,42 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/sqlite"
+)
+
+// BenchmarkLiveCredentials is the gateway's per-login store lookup: a login
+// with 3 live and 3 expired credentials.
+func BenchmarkLiveCredentials(b *testing.B) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "b.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	db.LoginSalt(ctx, "c", "IAM:u", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+	for i := range 6 {
+		exp := now.Add(time.Hour)
+		if i%2 == 0 {
+			exp = now.Add(-time.Hour)
+		}
+		if err := db.CreateCredential(ctx, &shiftkey.Credential{ID: fmt.Sprint(i), Cluster: "c", LoginName: "IAM:u", DBUser: "u",
+			StoredKey: make([]byte, 32), ServerKey: make([]byte, 32), CreatedAt: now, ExpiresAt: exp}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		creds, _, ok, err := db.LiveCredentials(ctx, "c", "IAM:u", now)
+		if err != nil || !ok || len(creds) != 3 {
+			b.Fatal(creds, ok, err)
+		}
+	}
+}
