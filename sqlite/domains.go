@@ -23,7 +23,7 @@ func (d *DB) CreateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) e
 	return err
 }
 
-func scanDomain(row interface{ Scan(...any) error }) (*shiftkey.CustomDomain, error) {
+func scanDomain(row scanner) (*shiftkey.CustomDomain, error) {
 	var c shiftkey.CustomDomain
 	var exp int64
 	if err := row.Scan(&c.Name, &c.CertificateARN, &c.Kind, &c.Target, &exp); err != nil {
@@ -44,20 +44,7 @@ func (d *DB) CustomDomain(ctx context.Context, name string) (*shiftkey.CustomDom
 
 // CustomDomains lists associations by name.
 func (d *DB) CustomDomains(ctx context.Context) ([]*shiftkey.CustomDomain, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT name, cert_arn, kind, target, cert_expiry FROM custom_domains ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*shiftkey.CustomDomain
-	for rows.Next() {
-		c, err := scanDomain(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, scanDomain, `SELECT name, cert_arn, kind, target, cert_expiry FROM custom_domains ORDER BY name`)
 }
 
 // UpdateCustomDomain replaces an association's certificate and target.

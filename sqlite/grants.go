@@ -20,18 +20,7 @@ func (d *DB) ForgetGrant(ctx context.Context, g shiftkey.SessionGrant) error {
 
 // Grants lists the recorded session grants of a scope.
 func (d *DB) Grants(ctx context.Context, scope string) ([]shiftkey.SessionGrant, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT scope, role, grp FROM session_grants WHERE scope = ? ORDER BY role, grp`, scope)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []shiftkey.SessionGrant
-	for rows.Next() {
-		var g shiftkey.SessionGrant
-		if err := rows.Scan(&g.Scope, &g.Role, &g.Group); err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, func(r scanner) (g shiftkey.SessionGrant, err error) {
+		return g, r.Scan(&g.Scope, &g.Role, &g.Group)
+	}, `SELECT scope, role, grp FROM session_grants WHERE scope = ? ORDER BY role, grp`, scope)
 }

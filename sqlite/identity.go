@@ -17,7 +17,7 @@ func noSuch(kind shiftkey.EntityKind, name string) error {
 
 const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration`
 
-func scanEntity(row interface{ Scan(...any) error }) (*shiftkey.Entity, error) {
+func scanEntity(row scanner) (*shiftkey.Entity, error) {
 	var e shiftkey.Entity
 	var created int64
 	err := row.Scan(&e.Kind, &e.Name, &e.ID, &e.Path, &e.ARN, &created, &e.AssumeRolePolicy, &e.Description, &e.MaxSessionDuration)
@@ -56,21 +56,8 @@ func (d *DB) Entity(ctx context.Context, kind shiftkey.EntityKind, name string) 
 
 // Entities lists the entities of kind whose path starts with pathPrefix.
 func (d *DB) Entities(ctx context.Context, kind shiftkey.EntityKind, pathPrefix string) ([]*shiftkey.Entity, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+entityColumns+` FROM entities WHERE kind = ? AND substr(path, 1, ?) = ? ORDER BY name`,
+	return queryAll(ctx, d.db, scanEntity, `SELECT `+entityColumns+` FROM entities WHERE kind = ? AND substr(path, 1, ?) = ? ORDER BY name`,
 		kind, len(pathPrefix), pathPrefix)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*shiftkey.Entity
-	for rows.Next() {
-		e, err := scanEntity(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }
 
 // DeleteEntity removes an entity and what hangs off it.
@@ -127,35 +114,26 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 
 // AccessKey returns the access key with the given id.
 func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, error) {
-	var k shiftkey.AccessKey
-	var created int64
-	err := d.db.QueryRowContext(ctx, `SELECT id, secret, user_name, status, created_at FROM access_keys WHERE id = ?`, id).
-		Scan(&k.ID, &k.Secret, &k.UserName, &k.Status, &created)
+	k, err := scanAccessKey(d.db.QueryRowContext(ctx, `SELECT id, secret, user_name, status, created_at FROM access_keys WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
 	}
+	return k, err
+}
+
+func scanAccessKey(row scanner) (*shiftkey.AccessKey, error) {
+	var k shiftkey.AccessKey
+	var created int64
+	if err := row.Scan(&k.ID, &k.Secret, &k.UserName, &k.Status, &created); err != nil {
+		return nil, err
+	}
 	k.CreatedAt = fromMillis(created)
-	return &k, err
+	return &k, nil
 }
 
 // AccessKeys returns the access keys of a user, oldest first.
 func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.AccessKey, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT id, secret, user_name, status, created_at FROM access_keys WHERE user_name = ? ORDER BY created_at, id`, userName)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*shiftkey.AccessKey
-	for rows.Next() {
-		var k shiftkey.AccessKey
-		var created int64
-		if err := rows.Scan(&k.ID, &k.Secret, &k.UserName, &k.Status, &created); err != nil {
-			return nil, err
-		}
-		k.CreatedAt = fromMillis(created)
-		out = append(out, &k)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, scanAccessKey, `SELECT id, secret, user_name, status, created_at FROM access_keys WHERE user_name = ? ORDER BY created_at, id`, userName)
 }
 
 func (d *DB) execOne(ctx context.Context, notFound error, q string, args ...any) error {
@@ -192,20 +170,9 @@ func (d *DB) PutInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owne
 
 // InlinePolicies returns the inline policies of an entity ordered by name.
 func (d *DB) InlinePolicies(ctx context.Context, kind shiftkey.EntityKind, owner string) ([]shiftkey.PolicyDocument, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT name, document FROM inline_policies WHERE kind = ? AND owner = ? ORDER BY name`, kind, owner)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []shiftkey.PolicyDocument
-	for rows.Next() {
-		var p shiftkey.PolicyDocument
-		if err := rows.Scan(&p.Name, &p.Document); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, func(r scanner) (p shiftkey.PolicyDocument, err error) {
+		return p, r.Scan(&p.Name, &p.Document)
+	}, `SELECT name, document FROM inline_policies WHERE kind = ? AND owner = ? ORDER BY name`, kind, owner)
 }
 
 // DeleteInlinePolicy removes an inline policy.
@@ -218,7 +185,7 @@ func (d *DB) DeleteInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, o
 
 const policyColumns = `arn, name, id, path, description, document, created_at, updated_at`
 
-func scanPolicy(row interface{ Scan(...any) error }) (*shiftkey.ManagedPolicy, error) {
+func scanPolicy(row scanner) (*shiftkey.ManagedPolicy, error) {
 	var p shiftkey.ManagedPolicy
 	var created, updated int64
 	if err := row.Scan(&p.ARN, &p.Name, &p.ID, &p.Path, &p.Description, &p.Document, &created, &updated); err != nil {
@@ -273,21 +240,8 @@ func (d *DB) DetachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, 
 
 // AttachedPolicies returns the managed policies attached to an entity.
 func (d *DB) AttachedPolicies(ctx context.Context, kind shiftkey.EntityKind, owner string) ([]*shiftkey.ManagedPolicy, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+prefixed("p.", policyColumns)+` FROM attachments a
+	return queryAll(ctx, d.db, scanPolicy, `SELECT `+prefixed("p.", policyColumns)+` FROM attachments a
 		JOIN managed_policies p ON p.arn = a.policy_arn WHERE a.kind = ? AND a.owner = ? ORDER BY p.name`, kind, owner)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*shiftkey.ManagedPolicy
-	for rows.Next() {
-		p, err := scanPolicy(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }
 
 func prefixed(prefix, cols string) string {
@@ -321,39 +275,15 @@ func (d *DB) RemoveUserFromGroup(ctx context.Context, group, user string) error 
 
 // GroupsForUser returns the groups a user belongs to.
 func (d *DB) GroupsForUser(ctx context.Context, user string) ([]*shiftkey.Entity, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+prefixed("e.", entityColumns)+` FROM group_members m
+	return queryAll(ctx, d.db, scanEntity, `SELECT `+prefixed("e.", entityColumns)+` FROM group_members m
 		JOIN entities e ON e.kind = 'group' AND e.name = m.group_name WHERE m.user_name = ? ORDER BY e.name`, user)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*shiftkey.Entity
-	for rows.Next() {
-		e, err := scanEntity(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }
 
 // GroupMembers returns the user names in a group.
 func (d *DB) GroupMembers(ctx context.Context, group string) ([]string, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT user_name FROM group_members WHERE group_name = ? ORDER BY user_name`, group)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, func(r scanner) (u string, err error) {
+		return u, r.Scan(&u)
+	}, `SELECT user_name FROM group_members WHERE group_name = ? ORDER BY user_name`, group)
 }
 
 // Tags.
@@ -386,20 +316,9 @@ func (d *DB) UntagEntity(ctx context.Context, kind shiftkey.EntityKind, name str
 
 // Tags returns an entity's tags in the order they were first set.
 func (d *DB) Tags(ctx context.Context, kind shiftkey.EntityKind, name string) ([]shiftkey.Tag, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT key, value FROM tags WHERE kind = ? AND owner = ? ORDER BY seq`, kind, name)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []shiftkey.Tag
-	for rows.Next() {
-		var t shiftkey.Tag
-		if err := rows.Scan(&t.Key, &t.Value); err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, func(r scanner) (t shiftkey.Tag, err error) {
+		return t, r.Scan(&t.Key, &t.Value)
+	}, `SELECT key, value FROM tags WHERE kind = ? AND owner = ? ORDER BY seq`, kind, name)
 }
 
 // Sessions.
@@ -457,21 +376,13 @@ func (d *DB) RecordDecision(ctx context.Context, r *shiftkey.DecisionRecord) err
 
 // Decisions returns the decisions recorded for a request, in order.
 func (d *DB) Decisions(ctx context.Context, requestID string) ([]*shiftkey.DecisionRecord, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT request_id, at, principal, action, resource, outcome, explanation
-		FROM decisions WHERE request_id = ? ORDER BY seq`, requestID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*shiftkey.DecisionRecord
-	for rows.Next() {
+	return queryAll(ctx, d.db, func(row scanner) (*shiftkey.DecisionRecord, error) {
 		var r shiftkey.DecisionRecord
 		var at int64
-		if err := rows.Scan(&r.RequestID, &at, &r.Principal, &r.Action, &r.Resource, &r.Outcome, &r.Explanation); err != nil {
+		if err := row.Scan(&r.RequestID, &at, &r.Principal, &r.Action, &r.Resource, &r.Outcome, &r.Explanation); err != nil {
 			return nil, err
 		}
 		r.At = fromMillis(at)
-		out = append(out, &r)
-	}
-	return out, rows.Err()
+		return &r, nil
+	}, `SELECT request_id, at, principal, action, resource, outcome, explanation FROM decisions WHERE request_id = ? ORDER BY seq`, requestID)
 }

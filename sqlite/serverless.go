@@ -26,7 +26,7 @@ func (d *DB) CreateNamespace(ctx context.Context, n *shiftkey.Namespace) error {
 	return err
 }
 
-func scanNamespace(row interface{ Scan(...any) error }) (*shiftkey.Namespace, error) {
+func scanNamespace(row scanner) (*shiftkey.Namespace, error) {
 	var n shiftkey.Namespace
 	var created int64
 	if err := row.Scan(&n.Name, &n.ID, &n.DBName, &n.AdminUsername, &n.Status, &created); err != nil {
@@ -47,20 +47,7 @@ func (d *DB) Namespace(ctx context.Context, name string) (*shiftkey.Namespace, e
 
 // Namespaces lists namespaces by name.
 func (d *DB) Namespaces(ctx context.Context) ([]*shiftkey.Namespace, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT name, id, db_name, admin_username, status, created_at FROM namespaces ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*shiftkey.Namespace
-	for rows.Next() {
-		n, err := scanNamespace(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, scanNamespace, `SELECT name, id, db_name, admin_username, status, created_at FROM namespaces ORDER BY name`)
 }
 
 // DeleteNamespace removes a namespace.
@@ -71,7 +58,7 @@ func (d *DB) DeleteNamespace(ctx context.Context, name string) error {
 const workgroupColumns = `name, id, namespace, status, base_capacity, endpoint_address, endpoint_port,
 	backend_host, backend_port, backend_admin_user, backend_managed, created_at, backend_login`
 
-func scanWorkgroup(row interface{ Scan(...any) error }) (*shiftkey.Workgroup, error) {
+func scanWorkgroup(row scanner) (*shiftkey.Workgroup, error) {
 	var w shiftkey.Workgroup
 	var created int64
 	if err := row.Scan(&w.Name, &w.ID, &w.Namespace, &w.Status, &w.BaseCapacity, &w.Endpoint.Address, &w.Endpoint.Port,
@@ -111,20 +98,7 @@ func (d *DB) Workgroup(ctx context.Context, name string) (*shiftkey.Workgroup, e
 
 // Workgroups lists workgroups by name.
 func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+workgroupColumns+` FROM workgroups ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*shiftkey.Workgroup
-	for rows.Next() {
-		w, err := scanWorkgroup(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, w)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, scanWorkgroup, `SELECT `+workgroupColumns+` FROM workgroups ORDER BY name`)
 }
 
 // DeleteWorkgroup removes a workgroup.

@@ -120,7 +120,7 @@ func clusterArgs(c *shiftkey.Cluster) []any {
 		c.Endpoint.Address, c.Endpoint.Port, c.Backend.Host, c.Backend.Port, c.Backend.AdminUser, c.Backend.Managed, millis(c.CreatedAt), c.Backend.Login}
 }
 
-func scanCluster(row interface{ Scan(...any) error }) (*shiftkey.Cluster, error) {
+func scanCluster(row scanner) (*shiftkey.Cluster, error) {
 	var c shiftkey.Cluster
 	var created int64
 	err := row.Scan(&c.Identifier, &c.NamespaceID, &c.NodeType, &c.DBName, &c.MasterUsername, &c.Status,
@@ -171,20 +171,7 @@ func (d *DB) Cluster(ctx context.Context, id string) (*shiftkey.Cluster, error) 
 
 // Clusters returns every cluster ordered by identifier.
 func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+clusterColumns+` FROM clusters ORDER BY identifier`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*shiftkey.Cluster
-	for rows.Next() {
-		c, err := scanCluster(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, d.db, scanCluster, `SELECT `+clusterColumns+` FROM clusters ORDER BY identifier`)
 }
 
 // DeleteCluster removes a cluster, its credentials, salts and tags.
@@ -295,4 +282,25 @@ func (d *DB) DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, er
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// queryAll runs q and scans every row with scan.
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
