@@ -25,6 +25,10 @@ var migrations embed.FS
 // DB is a shiftkey.Store backed by one SQLite file.
 type DB struct {
 	db *sql.DB
+
+	// The per-login lookups, prepared once: every gateway login runs them.
+	saltStmt, credsStmt *sql.Stmt
+	cache               *credCache
 }
 
 var _ shiftkey.Store = (*DB)(nil)
@@ -43,16 +47,38 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	d := &DB{db: db}
+	d := &DB{db: db, cache: newCredCache()}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
 	}
+	if err := d.prepare(ctx); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("prepare sqlite %s: %w", path, err)
+	}
 	return d, nil
 }
 
+func (d *DB) prepare(ctx context.Context) error {
+	var err error
+	if d.saltStmt, err = d.db.PrepareContext(ctx, `SELECT salt, iterations FROM login_salts WHERE cluster = ? AND login_name = ?`); err != nil {
+		return err
+	}
+	d.credsStmt, err = d.db.PrepareContext(ctx, `SELECT id, db_user, db_name, db_groups, auto_create, stored_key, server_key,
+		principal_arn, request_id, created_at, expires_at
+		FROM credentials WHERE cluster = ? AND login_name = ? AND expires_at > ? ORDER BY created_at`)
+	return err
+}
+
 // Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	for _, st := range []*sql.Stmt{d.saltStmt, d.credsStmt} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	return d.db.Close()
+}
 
 func (d *DB) migrate(ctx context.Context) error {
 	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
@@ -176,6 +202,8 @@ func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
 
 // DeleteCluster removes a cluster, its credentials, salts and tags.
 func (d *DB) DeleteCluster(ctx context.Context, id string) error {
+	// Deferred first so it runs last, after the commit or rollback.
+	defer d.cache.invalidateCluster(id)
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -202,19 +230,24 @@ func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 // DeleteCredentials removes every credential of (cluster, login).
 func (d *DB) DeleteCredentials(ctx context.Context, cluster, login string) error {
 	_, err := d.db.ExecContext(ctx, `DELETE FROM credentials WHERE cluster = ? AND login_name = ?`, cluster, login)
+	d.cache.invalidate(cluster, login)
 	return err
 }
 
 // LoginSalt returns the salt of (cluster, login), storing fresh if none exists.
 func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
 	// INSERT OR IGNORE then SELECT keeps concurrent issuers on one salt.
-	if _, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO login_salts (cluster, login_name, salt, iterations) VALUES (?,?,?,?)`,
-		cluster, login, fresh.Salt, fresh.Iterations); err != nil {
+	res, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO login_salts (cluster, login_name, salt, iterations) VALUES (?,?,?,?)`,
+		cluster, login, fresh.Salt, fresh.Iterations)
+	if err != nil {
+		d.cache.invalidate(cluster, login)
 		return shiftkey.LoginSalt{}, err
 	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		d.cache.invalidate(cluster, login) // the login may be cached as unknown
+	}
 	var s shiftkey.LoginSalt
-	err := d.db.QueryRowContext(ctx, `SELECT salt, iterations FROM login_salts WHERE cluster = ? AND login_name = ?`, cluster, login).
-		Scan(&s.Salt, &s.Iterations)
+	err = d.saltStmt.QueryRowContext(ctx, cluster, login).Scan(&s.Salt, &s.Iterations)
 	return s, err
 }
 
@@ -228,6 +261,7 @@ func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error
 		stored_key, server_key, principal_arn, request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, string(groups), c.AutoCreate,
 		c.StoredKey, c.ServerKey, c.PrincipalARN, c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt))
+	d.cache.invalidate(c.Cluster, c.LoginName)
 	return err
 }
 
@@ -238,45 +272,67 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// LiveCredentials returns the unexpired credentials of (cluster, login) and its salt.
+// LiveCredentials returns the unexpired credentials of (cluster, login) and
+// its salt. Every gateway login calls it, so answers come from d.cache when
+// they can (see credCache for why that is safe).
 func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, shiftkey.LoginSalt, bool, error) {
-	var salt shiftkey.LoginSalt
-	err := d.db.QueryRowContext(ctx, `SELECT salt, iterations FROM login_salts WHERE cluster = ? AND login_name = ?`, cluster, login).
-		Scan(&salt.Salt, &salt.Iterations)
+	k, nowMs := loginKey{cluster, login}, millis(now)
+	e, gen := d.cache.get(k, nowMs)
+	if e == nil {
+		var err error
+		if e, err = d.readCredentials(ctx, cluster, login, nowMs); err != nil {
+			return nil, shiftkey.LoginSalt{}, false, err
+		}
+		d.cache.put(k, e, gen)
+	}
+	if !e.known {
+		return nil, shiftkey.LoginSalt{}, false, nil
+	}
+	return e.live(nowMs), e.salt, true, nil
+}
+
+// readCredentials queries the salt and the credentials unexpired at nowMs.
+func (d *DB) readCredentials(ctx context.Context, cluster, login string, nowMs int64) (*credEntry, error) {
+	e := &credEntry{readNow: nowMs}
+	err := d.saltStmt.QueryRowContext(ctx, cluster, login).Scan(&e.salt.Salt, &e.salt.Iterations)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, salt, false, nil
+		return e, nil
 	}
 	if err != nil {
-		return nil, salt, false, err
+		return nil, err
 	}
-	rows, err := d.db.QueryContext(ctx, `SELECT id, db_user, db_name, db_groups, auto_create, stored_key, server_key,
-		principal_arn, request_id, created_at, expires_at
-		FROM credentials WHERE cluster = ? AND login_name = ? AND expires_at > ? ORDER BY created_at`, cluster, login, millis(now))
+	e.known = true
+	rows, err := d.credsStmt.QueryContext(ctx, cluster, login, nowMs)
 	if err != nil {
-		return nil, salt, true, err
+		return nil, err
 	}
 	defer rows.Close()
-	var out []*shiftkey.Credential
 	for rows.Next() {
 		c := &shiftkey.Credential{Cluster: cluster, LoginName: login}
 		var groups string
 		var created, expires int64
 		if err := rows.Scan(&c.ID, &c.DBUser, &c.DBName, &groups, &c.AutoCreate, &c.StoredKey, &c.ServerKey,
 			&c.PrincipalARN, &c.RequestID, &created, &expires); err != nil {
-			return nil, salt, true, err
+			return nil, err
 		}
 		if err := json.Unmarshal([]byte(groups), &c.DBGroups); err != nil {
-			return nil, salt, true, fmt.Errorf("credential %s groups: %w", c.ID, err)
+			return nil, fmt.Errorf("credential %s groups: %w", c.ID, err)
 		}
 		c.CreatedAt, c.ExpiresAt = fromMillis(created), fromMillis(expires)
-		out = append(out, c)
+		e.creds = append(e.creds, c)
 	}
-	return out, salt, true, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // DeleteExpiredCredentials removes credentials that expired before t.
 func (d *DB) DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, error) {
 	res, err := d.db.ExecContext(ctx, `DELETE FROM credentials WHERE expires_at <= ?`, millis(t))
+	// Cached entries hold credentials unexpired at their read time, which
+	// may be before t.
+	d.cache.invalidateAll()
 	if err != nil {
 		return 0, err
 	}

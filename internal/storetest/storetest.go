@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,8 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("Clusters", func(t *testing.T) { testClusters(t, newStore(t)) })
 	t.Run("Credentials", func(t *testing.T) { testCredentials(t, newStore(t)) })
 	t.Run("LoginSaltConcurrent", func(t *testing.T) { testLoginSaltConcurrent(t, newStore(t)) })
+	t.Run("CredentialWritesVisible", func(t *testing.T) { testCredentialWritesVisible(t, newStore(t)) })
+	t.Run("CredentialExpiryAtEachCall", func(t *testing.T) { testCredentialExpiryAtEachCall(t, newStore(t)) })
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore(t)) })
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 }
@@ -130,6 +133,119 @@ func testCredentials(t *testing.T, s shiftkey.Store) {
 	n, err := s.DeleteExpiredCredentials(ctx, t0)
 	if err != nil || n != 1 {
 		t.Fatalf("DeleteExpiredCredentials = %d, %v; want 1", n, err)
+	}
+}
+
+// liveIDs returns the IDs LiveCredentials answers, sorted, and ok.
+func liveIDs(t *testing.T, s shiftkey.Store, cluster, login string, now time.Time) ([]string, bool) {
+	t.Helper()
+	creds, _, ok, err := s.LiveCredentials(context.Background(), cluster, login, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{}
+	for _, c := range creds {
+		ids = append(ids, c.ID)
+	}
+	sort.Strings(ids)
+	return ids, ok
+}
+
+func credential(id, cluster, login string, expires time.Time) *shiftkey.Credential {
+	return &shiftkey.Credential{ID: id, Cluster: cluster, LoginName: login, DBUser: "u", StoredKey: []byte("k-" + id),
+		ServerKey: []byte("s-" + id), CreatedAt: t0, ExpiresAt: expires}
+}
+
+// Every write that changes what LiveCredentials answers is seen by the very
+// next LiveCredentials, even right after a read of the same login (a store
+// may cache reads, never past a write).
+func testCredentialWritesVisible(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	check := func(what, cluster, login string, wantOK bool, want ...string) {
+		t.Helper()
+		ids, ok := liveIDs(t, s, cluster, login, t0)
+		if ok != wantOK || fmt.Sprint(ids) != fmt.Sprint(append([]string{}, want...)) {
+			t.Fatalf("%s: LiveCredentials(%s, %s) = %v ok %v; want %v ok %v", what, cluster, login, ids, ok, want, wantOK)
+		}
+	}
+	for _, id := range []string{"c", "d"} {
+		if err := s.CreateCluster(ctx, &shiftkey.Cluster{Identifier: id, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	salt := shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}
+
+	check("unknown login", "c", "IAM:alice", false)
+	if _, err := s.LoginSalt(ctx, "c", "IAM:alice", salt); err != nil {
+		t.Fatal(err)
+	}
+	check("after LoginSalt", "c", "IAM:alice", true)
+	if err := s.CreateCredential(ctx, credential("a1", "c", "IAM:alice", t0.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	check("after CreateCredential", "c", "IAM:alice", true, "a1")
+	if err := s.CreateCredential(ctx, credential("a2", "c", "IAM:alice", t0.Add(2*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	check("after a second CreateCredential", "c", "IAM:alice", true, "a1", "a2")
+	if err := s.DeleteCredentials(ctx, "c", "IAM:alice"); err != nil {
+		t.Fatal(err)
+	}
+	check("after DeleteCredentials", "c", "IAM:alice", true)
+
+	// A bulk delete of expired credentials, with t after the read's now.
+	if err := s.CreateCredential(ctx, credential("a3", "c", "IAM:alice", t0.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	check("before DeleteExpiredCredentials", "c", "IAM:alice", true, "a3")
+	if n, err := s.DeleteExpiredCredentials(ctx, t0.Add(2*time.Minute)); err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredCredentials = %d, %v; want 1", n, err)
+	}
+	check("after DeleteExpiredCredentials", "c", "IAM:alice", true)
+
+	// DeleteCluster forgets every login of that cluster, and only of it.
+	for _, c := range []*shiftkey.Credential{credential("a4", "c", "IAM:alice", t0.Add(time.Hour)), credential("b1", "d", "IAM:alice", t0.Add(time.Hour))} {
+		if _, err := s.LoginSalt(ctx, c.Cluster, c.LoginName, salt); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateCredential(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("before DeleteCluster", "c", "IAM:alice", true, "a4")
+	check("other cluster before DeleteCluster", "d", "IAM:alice", true, "b1")
+	if err := s.DeleteCluster(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	check("after DeleteCluster", "c", "IAM:alice", false)
+	check("other cluster after DeleteCluster", "d", "IAM:alice", true, "b1")
+}
+
+// Expiry is judged at each call's now, whatever was read before.
+func testCredentialExpiryAtEachCall(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	if _, err := s.LoginSalt(ctx, "c", "IAM:alice", shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*shiftkey.Credential{credential("short", "c", "IAM:alice", t0.Add(10*time.Minute)), credential("long", "c", "IAM:alice", t0.Add(time.Hour))} {
+		if err := s.CreateCredential(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []struct {
+		now  time.Time
+		want string
+	}{
+		{t0.Add(30 * time.Minute), "[long]"},
+		{t0, "[long short]"}, // an earlier now after a later one
+		{t0.Add(10*time.Minute - time.Millisecond), "[long short]"},
+		{t0.Add(10 * time.Minute), "[long]"}, // expired at its ExpiresAt
+		{t0.Add(2 * time.Hour), "[]"},
+		{t0.Add(9 * time.Minute), "[long short]"},
+	} {
+		if ids, ok := liveIDs(t, s, "c", "IAM:alice", step.now); !ok || fmt.Sprint(ids) != step.want {
+			t.Fatalf("at t0+%v: %v ok %v; want %s", step.now.Sub(t0), ids, ok, step.want)
+		}
 	}
 }
 

@@ -1,0 +1,136 @@
+package sqlite
+
+import (
+	"sync"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// credCache remembers, per (cluster, login), what LiveCredentials last read,
+// so that a login (and a flood of logins with decoy names) costs a map
+// lookup instead of two SQLite queries.
+//
+// It is correct only because this process is the single writer of the
+// SQLite file: every write that can change what LiveCredentials returns goes
+// through this *DB and drops the entries it affects. A store shared by
+// several processes or replicas (a PostgreSQL store) must not copy it; a
+// write from elsewhere would go unseen for up to credCacheTTL.
+type credCache struct {
+	mu sync.Mutex
+	// gen counts writes. A reader notes it before querying and stores its
+	// result only if no write happened meanwhile, so a read that raced with
+	// a write is never cached stale.
+	gen     uint64
+	entries map[loginKey]*credEntry
+
+	clock     func() time.Time // wall clock for entry age; time.Now outside tests
+	afterRead func()           // test hook: runs between the query and the store
+}
+
+type loginKey struct{ cluster, login string }
+
+// credEntry is one read. It is never modified once stored: callers get a
+// fresh slice of the same *shiftkey.Credential values, which they treat as
+// read-only (pgwire only reads them), as they do the salt bytes.
+type credEntry struct {
+	known   bool // the login has a salt
+	salt    shiftkey.LoginSalt
+	creds   []*shiftkey.Credential // unexpired at readNow, ordered by created_at
+	readNow int64                  // the caller's now (unix ms) the query filtered with
+	stored  time.Time              // wall clock when stored
+}
+
+const (
+	// credCacheTTL bounds how long an entry is served at all, as a safety
+	// net: invalidation on write is what keeps entries correct.
+	credCacheTTL = 5 * time.Second
+	// credCacheMax bounds memory under a flood of distinct login names;
+	// when full the cache is cleared, which is no worse than no cache.
+	credCacheMax = 10000
+)
+
+func newCredCache() *credCache {
+	return &credCache{entries: map[loginKey]*credEntry{}, clock: time.Now}
+}
+
+// get returns the entry for k if it may answer a call at nowMs, and the
+// write generation to pass to put after a miss.
+func (c *credCache) get(k loginKey, nowMs int64) (*credEntry, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[k]
+	if e == nil {
+		return nil, c.gen
+	}
+	if c.clock().Sub(e.stored) >= credCacheTTL {
+		delete(c.entries, k)
+		return nil, c.gen
+	}
+	// The query dropped credentials expired at readNow; an earlier now
+	// could still see some of them, so it reads the database again.
+	if nowMs < e.readNow {
+		return nil, c.gen
+	}
+	return e, c.gen
+}
+
+// put stores e for k unless a write happened since gen was read.
+func (c *credCache) put(k loginKey, e *credEntry, gen uint64) {
+	if c.afterRead != nil {
+		c.afterRead()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if _, ok := c.entries[k]; !ok && len(c.entries) >= credCacheMax {
+		clear(c.entries)
+	}
+	e.stored = c.clock()
+	c.entries[k] = e
+}
+
+// invalidate drops the entry of one login; call it after the write commits
+// (or fails), never before, or a reader could cache the state before it.
+func (c *credCache) invalidate(cluster, login string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.entries, loginKey{cluster, login})
+}
+
+// invalidateCluster drops every entry of cluster, after the write.
+func (c *credCache) invalidateCluster(cluster string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k := range c.entries {
+		if k.cluster == cluster {
+			delete(c.entries, k)
+		}
+	}
+}
+
+// invalidateAll drops every entry, after the write.
+func (c *credCache) invalidateAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.entries)
+}
+
+// live returns the credentials of e unexpired at nowMs, in a new slice.
+func (e *credEntry) live(nowMs int64) []*shiftkey.Credential {
+	var out []*shiftkey.Credential
+	for _, c := range e.creds {
+		if millis(c.ExpiresAt) > nowMs { // the query's expires_at > now, to the millisecond
+			if out == nil {
+				out = make([]*shiftkey.Credential, 0, len(e.creds))
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,152 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+func openTest(t *testing.T, path string) *DB {
+	t.Helper()
+	d, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func addCredential(t *testing.T, d *DB, id string, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := d.LoginSalt(ctx, "c", "IAM:u", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateCredential(ctx, &shiftkey.Credential{ID: id, Cluster: "c", LoginName: "IAM:u", DBUser: "u",
+		StoredKey: []byte{1}, ServerKey: []byte{2}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func live(t *testing.T, d *DB, now time.Time) string {
+	t.Helper()
+	creds, _, _, err := d.LiveCredentials(context.Background(), "c", "IAM:u", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range creds {
+		ids = append(ids, c.ID)
+	}
+	return fmt.Sprint(ids)
+}
+
+// A read that raced with a write is not cached: the write's invalidation
+// came before the reader stored what it read before the write.
+func TestCredCacheReadRacingWrite(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "s.db"))
+	now := time.Now()
+	addCredential(t, d, "a", now)
+	d.cache.afterRead = func() {
+		d.cache.afterRead = nil
+		addCredential(t, d, "b", now.Add(time.Millisecond))
+	}
+	if got := live(t, d, now); got != "[a]" {
+		t.Fatalf("racing read = %s, want [a] (read before the write)", got)
+	}
+	if got := live(t, d, now); got != "[a b]" {
+		t.Fatalf("next read = %s, want [a b]: the racing read was cached stale", got)
+	}
+}
+
+// Entries live at most credCacheTTL of wall-clock time; a write by another
+// process (which the single-writer design does not expect) shows after it.
+func TestCredCacheTTL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	d, other := openTest(t, path), openTest(t, path)
+	wall := time.Now()
+	d.cache.clock = func() time.Time { return wall }
+	now := time.Now()
+	addCredential(t, d, "a", now)
+	if got := live(t, d, now); got != "[a]" {
+		t.Fatal(got)
+	}
+	addCredential(t, other, "b", now.Add(time.Millisecond))
+	wall = wall.Add(credCacheTTL - time.Millisecond)
+	if got := live(t, d, now); got != "[a]" {
+		t.Fatalf("within the TTL: %s, want the cached [a]", got)
+	}
+	wall = wall.Add(time.Millisecond)
+	if got := live(t, d, now); got != "[a b]" {
+		t.Fatalf("after the TTL: %s, want [a b]", got)
+	}
+}
+
+// A flood of distinct (decoy) login names does not grow the cache past
+// credCacheMax.
+func TestCredCacheBounded(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "s.db"))
+	ctx := context.Background()
+	now := time.Now()
+	for i := range credCacheMax + 1 {
+		if _, _, ok, err := d.LiveCredentials(ctx, "c", fmt.Sprintf("IAM:decoy%d", i), now); err != nil || ok {
+			t.Fatal(ok, err)
+		}
+		if n := len(d.cache.entries); n > credCacheMax {
+			t.Fatalf("%d entries after %d logins", n, i+1)
+		}
+	}
+}
+
+// Callers get their own slice: changing it does not change the cache.
+func TestCredCacheReturnsCopies(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "s.db"))
+	now := time.Now()
+	addCredential(t, d, "a", now)
+	creds, _, _, _ := d.LiveCredentials(context.Background(), "c", "IAM:u", now)
+	creds[0] = &shiftkey.Credential{ID: "forged"}
+	if got := live(t, d, now); got != "[a]" {
+		t.Fatalf("after the caller changed its slice: %s", got)
+	}
+}
+
+// Readers and a writer at once (run with -race): once the writer is done,
+// every credential it wrote is visible.
+func TestCredCacheConcurrent(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "s.db"))
+	now := time.Now()
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if _, _, _, err := d.LiveCredentials(context.Background(), "c", "IAM:u", now); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 20 {
+		addCredential(t, d, fmt.Sprint(i), now)
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if creds, _, _, _ := d.LiveCredentials(context.Background(), "c", "IAM:u", now); len(creds) != 20 {
+		t.Fatalf("%d credentials visible after the writer finished, want 20", len(creds))
+	}
+}
