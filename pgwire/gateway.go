@@ -85,10 +85,12 @@ type Gateway struct {
 	// cleartext (for drivers without SCRAM); never without TLS.
 	AllowCleartext bool
 	// PoolSize, when above 0, keeps up to this many backend connections per
-	// role and database after sessions that end cleanly (Terminate while
-	// idle), resets them with DISCARD ALL and hands them to the next
-	// session of the same role and database. Client startup parameters are
-	// then applied with SET, so nothing of a session carries over.
+	// role, database and forwarded startup parameters after sessions that
+	// end cleanly (Terminate while idle), resets them with DISCARD ALL and
+	// hands them to the next session with the same three. The parameters
+	// are part of the key because a backend opened with them returns to
+	// exactly them on DISCARD ALL (they are its reset values), so reuse
+	// needs no SET round trip and nothing of a session carries over.
 	PoolSize int
 	// PoolIdleTimeout closes pooled connections unused this long (0: 1 min).
 	PoolIdleTimeout time.Duration
@@ -101,6 +103,10 @@ type Gateway struct {
 	// MaxSessionLifetime ends any session this long after login (0: off):
 	// sessions otherwise outlive their credential, as in Redshift.
 	MaxSessionLifetime time.Duration
+	// Relay, when set, moves the bytes of plaintext sessions (plain socket
+	// to the client and to the backend) on its event loops; other sessions,
+	// and all when nil, use a goroutine per direction.
+	Relay *EventRelay
 
 	throttle throttle
 	pool     pool
@@ -258,6 +264,8 @@ type session struct {
 
 	mu       sync.Mutex
 	backend  *pgbackend.Conn
+	kill     func() // ends the session on the event relay
+	closing  bool
 	cancelID uint64
 	cancel   *pgproto3.BackendKeyData
 }
@@ -265,10 +273,15 @@ type session struct {
 func (s *session) close() {
 	s.raw.Close()
 	s.mu.Lock()
+	s.closing = true
 	if s.backend != nil {
 		s.backend.Close()
 	}
+	kill := s.kill
 	s.mu.Unlock()
+	if kill != nil {
+		kill()
+	}
 }
 
 func (s *session) sendError(code, msg string) {
@@ -352,7 +365,7 @@ func (s *session) run() {
 	keep := false
 	defer func() {
 		if keep {
-			t.putPooled(cred.DBUser, db, bc, current)
+			t.putPooled(poolKey(cred.DBUser, db, clientParams), bc, current)
 		} else {
 			bc.Close()
 		}
@@ -380,7 +393,9 @@ func (s *session) run() {
 	}
 	s.client.SetDeadline(time.Time{})
 	start := time.Now()
-	log.InfoContext(ctx, "session started", "groups", strings.Join(cred.DBGroups, ","))
+	// The audit record is written when the session ends; this one is for
+	// following a session live.
+	log.DebugContext(ctx, "session started", "groups", strings.Join(cred.DBGroups, ","))
 	var cut atomic.Bool
 	if g.MaxSessionLifetime > 0 {
 		timer := time.AfterFunc(g.MaxSessionLifetime, func() {
@@ -390,12 +405,38 @@ func (s *session) run() {
 		defer timer.Stop()
 	}
 	var up, down int64
-	if pooling {
+	switch {
+	case g.Relay != nil && s.tls == nil && plainSocket(s.raw) && plainSocket(bc.Conn):
+		st := &relayState{txStatus: 'I', params: current}
+		ev, err := g.Relay.start(s.raw, bc.Conn, st, pooling)
+		if err != nil {
+			log.Error("event relay refused the session", "error", err)
+			return
+		}
+		s.mu.Lock()
+		s.kill = ev.kill
+		closing := s.closing
+		s.mu.Unlock()
+		if closing {
+			ev.kill()
+		}
+		res := <-ev.done
+		up, down = res.up, res.down
+		if res.backendFD >= 0 {
+			nc, err := res.backendConn()
+			if err != nil {
+				log.Warn("backend connection not kept", "error", err)
+				break
+			}
+			bc = &pgbackend.Conn{Conn: nc, Params: bc.Params, KeyData: bc.KeyData}
+			keep = !cut.Load() && !g.isClosed()
+		}
+	case pooling:
 		st := &relayState{txStatus: 'I', params: current}
 		var reusable bool
 		up, down, reusable = framedRelay(s.client, bc.Conn, st)
 		keep = reusable && !cut.Load() && !g.isClosed()
-	} else {
+	default:
 		up, down = relay(s.client, bc.Conn)
 	}
 	reason := "closed"
@@ -412,55 +453,37 @@ func (s *session) run() {
 		"duration", time.Since(start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "end_reason", reason)
 }
 
+func (g *Gateway) sessionCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.sessions)
+}
+
 func (g *Gateway) isClosed() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.closed
 }
 
-// backendConn gives the session a backend connection as role: a pooled one
-// when pooling (with the client's parameters applied by SET), else a new
+// backendConn gives the session a backend connection as role, opened with
+// the client's forwarded parameters: a pooled one when pooling, else a new
 // one. current is the ParameterStatus set to report to the client.
 func (s *session) backendConn(ctx context.Context, role, db string, clientParams map[string]string, pooling bool) (bc *pgbackend.Conn, current map[string]string, reused bool, err error) {
 	t := s.t
-	startParams := map[string]string{}
+	if pooling {
+		if pc := t.takePooled(poolKey(role, db, clientParams)); pc != nil {
+			return pc.conn, maps.Clone(pc.params), true, nil
+		}
+	}
+	startParams := maps.Clone(clientParams)
 	if t.IdleTimeout > 0 {
 		startParams["idle_session_timeout"] = strconv.FormatInt(t.IdleTimeout.Milliseconds(), 10)
 	}
-	if !pooling {
-		for k, v := range clientParams {
-			startParams[k] = v
-		}
-		bc, err = t.Backend.Connect(ctx, role, db, startParams)
-		if err != nil {
-			return nil, nil, false, err
-		}
-		return bc, paramMap(bc.Params), false, nil
-	}
-	for {
-		pc := t.takePooled(role, db)
-		if pc == nil {
-			break
-		}
-		current = maps.Clone(pc.params)
-		if err := applyParams(pc.conn, clientParams, current); err != nil {
-			pc.conn.Close()
-			continue
-		}
-		return pc.conn, current, true, nil
-	}
-	// A new connection gets the client's parameters by SET too, so that
-	// DISCARD ALL returns them to the server's defaults before reuse.
 	bc, err = t.Backend.Connect(ctx, role, db, startParams)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	current = paramMap(bc.Params)
-	if err := applyParams(bc.Conn, clientParams, current); err != nil {
-		bc.Close()
-		return nil, nil, false, err
-	}
-	return bc, current, false, nil
+	return bc, paramMap(bc.Params), false, nil
 }
 
 func paramMap(ps []*pgproto3.ParameterStatus) map[string]string {
@@ -848,21 +871,4 @@ func (g *Gateway) forwardCancel(m *pgproto3.CancelRequest) {
 	if err := s.t.Backend.Cancel(ctx, s.cancel); err != nil {
 		g.logger().Warn("cancel forward failed", "conn_id", s.id, "error", err)
 	}
-}
-
-// relay copies bytes both ways until either side closes, and returns the
-// byte counts client→backend and backend→client.
-func relay(client, backend net.Conn) (up, down int64) {
-	done := make(chan int64, 1)
-	go func() {
-		n, _ := io.Copy(backend, client)
-		// The client is gone: close the backend so the other copy ends.
-		backend.Close()
-		done <- n
-	}()
-	down, _ = io.Copy(client, backend)
-	client.Close()
-	backend.Close()
-	up = <-done
-	return up, down
 }

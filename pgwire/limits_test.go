@@ -85,74 +85,80 @@ func TestMaxConnections(t *testing.T) {
 }
 
 func TestMaxSessionLifetime(t *testing.T) {
-	_, addr := newGateway(t, func(g *Gateway) { g.MaxSessionLifetime = 300 * time.Millisecond })
-	c, err := login(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
-	if err := c.Ping(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(600 * time.Millisecond)
-	if err := c.Ping(context.Background()); err == nil {
-		t.Fatal("session outlived max_session_lifetime")
-	}
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.MaxSessionLifetime = 300 * time.Millisecond })
+		c, err := login(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if err := c.Ping(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(600 * time.Millisecond)
+		if err := c.Ping(context.Background()); err == nil {
+			t.Fatal("session outlived max_session_lifetime")
+		}
+	})
 }
 
 func TestIdleTimeout(t *testing.T) {
-	_, addr := newGateway(t, func(g *Gateway) { g.IdleTimeout = 300 * time.Millisecond })
-	c, err := login(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
-	// A query longer than the idle timeout is not idle.
-	if _, err := c.Exec(context.Background(), "SELECT pg_sleep(0.5)"); err != nil {
-		t.Fatalf("busy session was cut: %v", err)
-	}
-	time.Sleep(700 * time.Millisecond)
-	if err := c.Ping(context.Background()); err == nil {
-		t.Fatal("idle session was not ended")
-	}
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.IdleTimeout = 300 * time.Millisecond })
+		c, err := login(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		// A query longer than the idle timeout is not idle.
+		if _, err := c.Exec(context.Background(), "SELECT pg_sleep(0.5)"); err != nil {
+			t.Fatalf("busy session was cut: %v", err)
+		}
+		time.Sleep(700 * time.Millisecond)
+		if err := c.Ping(context.Background()); err == nil {
+			t.Fatal("idle session was not ended")
+		}
+	})
 }
 
 func TestShutdownLetsSessionsFinish(t *testing.T) {
-	g, addr := newGateway(t, nil)
-	c, err := login(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Exec(context.Background(), "SELECT pg_sleep(0.3)")
-		c.Close(context.Background())
-		done <- err
-	}()
-	time.Sleep(50 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if cut := g.Shutdown(ctx); cut != 0 {
-		t.Fatalf("Shutdown cut %d sessions that would have finished", cut)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("query during shutdown: %v", err)
-	}
-	if _, err := login(addr); err == nil {
-		t.Fatal("accepted a connection after Shutdown")
-	}
-	// A session that does not finish is cut at the deadline.
-	g2, addr2 := newGateway(t, nil)
-	c2, err := login(addr2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close(context.Background())
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel2()
-	if cut := g2.Shutdown(ctx2); cut != 1 {
-		t.Fatalf("Shutdown cut %d sessions, want the 1 idle one", cut)
-	}
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		g, addr := newGateway(t, relay)
+		c, err := login(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Exec(context.Background(), "SELECT pg_sleep(0.3)")
+			c.Close(context.Background())
+			done <- err
+		}()
+		time.Sleep(50 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if cut := g.Shutdown(ctx); cut != 0 {
+			t.Fatalf("Shutdown cut %d sessions that would have finished", cut)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("query during shutdown: %v", err)
+		}
+		if _, err := login(addr); err == nil {
+			t.Fatal("accepted a connection after Shutdown")
+		}
+		// A session that does not finish is cut at the deadline.
+		g2, addr2 := newGateway(t, relay)
+		c2, err := login(addr2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close(context.Background())
+		ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel2()
+		if cut := g2.Shutdown(ctx2); cut != 1 {
+			t.Fatalf("Shutdown cut %d sessions, want the 1 idle one", cut)
+		}
+	})
 }
 
 func TestFailuresAreThrottled(t *testing.T) {
@@ -265,51 +271,65 @@ func loginApp(t *testing.T, addr, app string) *pgx.Conn {
 // A pooled backend shows nothing of the previous session: temp tables,
 // settings, prepared statements, LISTEN, startup parameters.
 func TestPooledBackendIsReset(t *testing.T) {
-	_, addr := newGateway(t, func(g *Gateway) { g.PoolSize = 2 })
-	ctx := context.Background()
-	c1 := loginApp(t, addr, "first")
-	pid := simple(t, c1, "SELECT pg_backend_pid()")
-	simple(t, c1, "CREATE TEMP TABLE leftover (v int); SET work_mem = '7MB'; PREPARE leftover_stmt AS SELECT 1; LISTEN leftover_channel")
-	if got := simple(t, c1, "SELECT current_setting('application_name')"); got != "first" {
-		t.Fatalf("application_name %q", got)
-	}
-	c1.Close(ctx) // Terminate while idle: the backend goes back to the pool
-	time.Sleep(100 * time.Millisecond)
-
-	c2 := loginApp(t, addr, "second")
-	defer c2.Close(ctx)
-	if got := simple(t, c2, "SELECT pg_backend_pid()"); got != pid {
-		t.Fatalf("backend pid %s, want the pooled %s (no reuse happened)", got, pid)
-	}
-	for sql, want := range map[string]string{
-		"SELECT to_regclass('pg_temp.leftover') IS NULL":                           "t",
-		"SELECT current_setting('work_mem')":                                       "4MB",
-		"SELECT count(*) FROM pg_prepared_statements WHERE name = 'leftover_stmt'": "0",
-		"SELECT count(*) FROM pg_listening_channels()":                             "0",
-		"SELECT current_setting('application_name')":                               "second",
-		"SELECT current_user":                                                      pgtest.Server(t).Superuser(),
-	} {
-		if got := simple(t, c2, sql); got != want {
-			t.Errorf("%s = %q, want %q", sql, got, want)
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
+		ctx := context.Background()
+		c1 := loginApp(t, addr, "first")
+		pid := simple(t, c1, "SELECT pg_backend_pid()")
+		simple(t, c1, "CREATE TEMP TABLE leftover (v int); SET work_mem = '7MB'; SET application_name = 'changed'; PREPARE leftover_stmt AS SELECT 1; LISTEN leftover_channel")
+		if got := simple(t, c1, "SELECT current_setting('application_name')"); got != "changed" {
+			t.Fatalf("application_name %q", got)
 		}
-	}
+		c1.Close(ctx) // Terminate while idle: the backend goes back to the pool
+		time.Sleep(100 * time.Millisecond)
+
+		// Other startup parameters: another backend, opened with them.
+		other := loginApp(t, addr, "second")
+		if got := simple(t, other, "SELECT pg_backend_pid()"); got == pid {
+			t.Fatal("a session with other startup parameters got the pooled backend")
+		}
+		if got := simple(t, other, "SELECT current_setting('application_name')"); got != "second" {
+			t.Fatalf("application_name %q, want second", got)
+		}
+		other.Close(ctx)
+
+		c2 := loginApp(t, addr, "first")
+		defer c2.Close(ctx)
+		if got := simple(t, c2, "SELECT pg_backend_pid()"); got != pid {
+			t.Fatalf("backend pid %s, want the pooled %s (no reuse happened)", got, pid)
+		}
+		for sql, want := range map[string]string{
+			"SELECT to_regclass('pg_temp.leftover') IS NULL":                           "t",
+			"SELECT current_setting('work_mem')":                                       "4MB",
+			"SELECT count(*) FROM pg_prepared_statements WHERE name = 'leftover_stmt'": "0",
+			"SELECT count(*) FROM pg_listening_channels()":                             "0",
+			"SELECT current_setting('application_name')":                               "first",
+			"SELECT current_user":                                                      pgtest.Server(t).Superuser(),
+		} {
+			if got := simple(t, c2, sql); got != want {
+				t.Errorf("%s = %q, want %q", sql, got, want)
+			}
+		}
+	})
 }
 
 // A session that ends inside a transaction (or without Terminate) never
 // lends its backend to the next one.
 func TestUncleanSessionIsNotPooled(t *testing.T) {
-	_, addr := newGateway(t, func(g *Gateway) { g.PoolSize = 2 })
-	ctx := context.Background()
-	c1 := loginApp(t, addr, "tx")
-	pid := simple(t, c1, "SELECT pg_backend_pid()")
-	simple(t, c1, "BEGIN")
-	c1.Close(ctx)
-	time.Sleep(100 * time.Millisecond)
-	c2 := loginApp(t, addr, "next")
-	defer c2.Close(ctx)
-	if got := simple(t, c2, "SELECT pg_backend_pid()"); got == pid {
-		t.Fatal("a backend left inside a transaction was reused")
-	}
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
+		ctx := context.Background()
+		c1 := loginApp(t, addr, "tx")
+		pid := simple(t, c1, "SELECT pg_backend_pid()")
+		simple(t, c1, "BEGIN")
+		c1.Close(ctx)
+		time.Sleep(100 * time.Millisecond)
+		c2 := loginApp(t, addr, "tx")
+		defer c2.Close(ctx)
+		if got := simple(t, c2, "SELECT pg_backend_pid()"); got == pid {
+			t.Fatal("a backend left inside a transaction was reused")
+		}
+	})
 }
 
 // A client that does not finish authenticating within the deadline is

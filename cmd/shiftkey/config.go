@@ -14,6 +14,7 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/iam"
 	"github.com/shiftkey/shiftkey/iamapi"
+	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/redshift"
 	"go.yaml.in/yaml/v3"
 )
@@ -268,6 +269,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.PoolSize < 0 {
 		bad("limits.pool_size", "must not be negative")
+	}
+	switch c.Limits.Relay {
+	case "", "goroutine":
+	case "event":
+		if !pgwire.EventRelaySupported {
+			bad("limits.relay", "event needs Linux; use goroutine")
+		}
+	default:
+		bad("limits.relay", "must be event or goroutine, got %q", c.Limits.Relay)
+	}
+	if c.Limits.RelayThreads < 0 || c.Limits.RelayThreads > 64 {
+		bad("limits.relay_threads", "must be 0 (half the CPUs) to 64, got %d", c.Limits.RelayThreads)
 	}
 	for f, d := range map[string]time.Duration{"limits.idle_timeout": c.Limits.IdleTimeout, "limits.max_session_lifetime": c.Limits.MaxSessionLifetime, "limits.shutdown_grace": c.Limits.ShutdownGrace, "limits.pool_idle_timeout": c.Limits.PoolIdleTimeout} {
 		if d < 0 {

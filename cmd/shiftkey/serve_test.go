@@ -55,6 +55,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{base + `iam: {users: [{name: u, access_keys: [{id: short, secret: s}]}]}`, "iam.users[0].access_keys[0].id"},
 		{base + `iam: {users: [{name: u, managed_policies: [missing]}]}`, "iam.users[0].managed_policies[0]"},
 		{base + `unknown_field: 1`, "unknown_field"},
+		{base + `limits: {relay: epoll}`, "limits.relay"},
+		{base + `limits: {relay_threads: -1}`, "limits.relay_threads"},
 		{base + `iam: {users: [{name: u, access_keys: [{id: "${UNSET_KEY_ID}", secret: x}]}]}`, "UNSET_KEY_ID"},
 	}
 	for _, tt := range tests {

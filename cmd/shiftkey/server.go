@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -44,6 +45,7 @@ type server struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*endpoint // by credential scope
+	relay     *pgwire.EventRelay   // shared by every gateway; nil: goroutine relay
 	// TLS configures the gateways' TLS (nil: plaintext only).
 	TLS            *tls.Config
 	requireTLS     bool
@@ -75,6 +77,36 @@ type Limits struct {
 	ShutdownGrace      time.Duration `yaml:"shutdown_grace"`       // sessions may finish this long at shutdown; 0: 2s
 	PoolSize           int           `yaml:"pool_size"`            // backend connections kept per role and database; 0: no reuse
 	PoolIdleTimeout    time.Duration `yaml:"pool_idle_timeout"`    // 0: 1 min
+	// Relay moves plaintext sessions' bytes: "event" (default on Linux:
+	// epoll loops on RelayThreads locked threads) or "goroutine".
+	Relay        string `yaml:"relay"`
+	RelayThreads int    `yaml:"relay_threads"` // 0: half the CPUs, at least 1
+}
+
+// relayThreads is how many event loops the relay runs.
+func (l Limits) relayThreads() int {
+	if l.RelayThreads > 0 {
+		return l.RelayThreads
+	}
+	return max(1, runtime.NumCPU()/2)
+}
+
+// eventRelay starts the shared event relay on first use (nil when the
+// goroutine relay is configured or the platform has no event relay).
+func (s *server) eventRelay() (*pgwire.EventRelay, error) {
+	if s.Limits.Relay == "goroutine" || (s.Limits.Relay == "" && !pgwire.EventRelaySupported) {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.relay == nil {
+		r, err := pgwire.NewEventRelay(s.Limits.relayThreads())
+		if err != nil {
+			return nil, fmt.Errorf("limits.relay: %w", err)
+		}
+		s.relay = r
+	}
+	return s.relay, nil
 }
 
 // endpoint is one running gateway with its backend.
@@ -108,6 +140,10 @@ func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.
 			return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 		}
 	}
+	relay, err := s.eventRelay()
+	if err != nil {
+		return err
+	}
 	backend, err := pgbackend.New(ctx, bc)
 	if err != nil {
 		return fmt.Errorf("%s: %w", scope, err)
@@ -136,6 +172,7 @@ func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.
 		MaxSessionLifetime: s.Limits.MaxSessionLifetime,
 		PoolSize:           s.Limits.PoolSize,
 		PoolIdleTimeout:    s.Limits.PoolIdleTimeout,
+		Relay:              relay,
 	}
 	ep := &endpoint{gw: gw, backend: backend, done: make(chan struct{})}
 	s.mu.Lock()
@@ -294,6 +331,12 @@ func (s *server) close() []error {
 		s.stopSweep()
 	}
 	s.wg.Wait()
+	s.mu.Lock()
+	if s.relay != nil {
+		s.relay.Close()
+		s.relay = nil
+	}
+	s.mu.Unlock()
 	return errs
 }
 

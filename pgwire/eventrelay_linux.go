@@ -1,0 +1,464 @@
+package pgwire
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// EventRelay moves the bytes of plaintext sessions on a few locked OS
+// threads, each running a level-triggered epoll loop, as PgBouncer does:
+// one read and one write per message, no goroutine wake-up and no buffer
+// per idle session. A session's two sockets leave Go's netpoller (dup, then
+// close of the net.Conn) for the life of the relay; a backend that ends
+// clean goes back to Go (net.FileConn) for reset and reuse.
+//
+// Sessions with TLS on either side stay on the goroutine relay: the kernel
+// has only ciphertext to move there.
+type EventRelay struct {
+	loops   []*eventLoop
+	next    atomic.Uint32
+	started atomic.Int64
+	once    sync.Once
+	// backlogs counts writes a socket did not take whole, to the client
+	// [0] and to the backend [1]: the back-pressure paths.
+	backlogs [2]atomic.Int64
+}
+
+// EventRelaySupported reports whether this platform has the event relay.
+const EventRelaySupported = true
+
+// NewEventRelay starts threads event loops (at least one).
+func NewEventRelay(threads int) (*EventRelay, error) {
+	r := &EventRelay{}
+	for range max(threads, 1) {
+		l, err := newEventLoop()
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		r.loops = append(r.loops, l)
+		go l.run()
+	}
+	return r, nil
+}
+
+// Close stops the loops; sessions still on them end as if the peer had
+// hung up. Gateways close their sessions first.
+func (r *EventRelay) Close() error {
+	r.once.Do(func() {
+		for _, l := range r.loops {
+			l.stop()
+		}
+	})
+	return nil
+}
+
+// relayResult is how an event-relayed session ended; backendFD is the
+// backend socket given back when the session ended clean (else -1).
+type relayResult struct {
+	up, down  int64
+	backendFD int
+}
+
+// backendConn turns a given-back backend socket into a net.Conn again.
+func (r relayResult) backendConn() (net.Conn, error) {
+	f := os.NewFile(uintptr(r.backendFD), "backend")
+	defer f.Close()
+	return net.FileConn(f)
+}
+
+// evSession is one session on a loop.
+type evSession struct {
+	loop            *eventLoop
+	relay           *EventRelay
+	client, backend evSide
+	st              *relayState
+	keep            bool // hand a clean backend back instead of closing it
+	up, down        int64
+	ending          bool // Terminate seen: flush what preceded it, then stop
+
+	mu    sync.Mutex // guards the descriptors against kill after close
+	ended bool
+	done  chan relayResult
+}
+
+// evSide is one socket of a session; out holds bytes for it that it did not
+// take yet (only then is its peer not read: back-pressure without buffers
+// for sessions that keep up).
+type evSide struct {
+	fd       int
+	s        *evSession
+	peer     *evSide
+	isClient bool
+	out      []byte
+	interest uint32 // registered epoll events; 0: not registered
+}
+
+// start moves client and backend onto a loop. Both must be plain sockets
+// (see plainSocket). On success the net.Conns are closed (their sockets
+// live on in the loop's descriptors) and the session's end arrives on the
+// returned session's done channel.
+func (r *EventRelay) start(client, backend net.Conn, st *relayState, keep bool) (*evSession, error) {
+	cfd, err := dupSocket(client)
+	if err != nil {
+		return nil, err
+	}
+	bfd, err := dupSocket(backend)
+	if err != nil {
+		unix.Close(cfd)
+		return nil, err
+	}
+	l := r.loops[int(r.next.Add(1))%len(r.loops)]
+	r.started.Add(1)
+	s := &evSession{loop: l, relay: r, st: st, keep: keep, done: make(chan relayResult, 1)}
+	s.client = evSide{fd: cfd, s: s, peer: &s.backend, isClient: true}
+	s.backend = evSide{fd: bfd, s: s, peer: &s.client}
+	client.Close()
+	backend.Close()
+	if err := l.add(s); err != nil {
+		unix.Close(cfd)
+		unix.Close(bfd)
+		return nil, err
+	}
+	return s, nil
+}
+
+// plainSocket reports whether c is a bare TCP or unix socket.
+func plainSocket(c net.Conn) bool {
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
+}
+
+// dupSocket returns a non-blocking close-on-exec duplicate of c's socket.
+func dupSocket(c net.Conn) (int, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1, errors.New("not a socket")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) {
+		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, derr
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// kill ends the session from outside the loop (lifetime, shutdown): both
+// sockets are shut down, which the loop sees as a hang-up.
+func (s *evSession) kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ended {
+		unix.Shutdown(s.client.fd, unix.SHUT_RDWR)
+		unix.Shutdown(s.backend.fd, unix.SHUT_RDWR)
+	}
+}
+
+type eventLoop struct {
+	epfd, wake int
+	buf        []byte
+
+	mu    sync.Mutex
+	sides map[int32]*evSide
+}
+
+func newEventLoop() (*eventLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, err
+	}
+	return &eventLoop{epfd: epfd, wake: wake, buf: make([]byte, 64<<10), sides: map[int32]*evSide{}}, nil
+}
+
+func (l *eventLoop) stop() {
+	var one [8]byte
+	one[0] = 1
+	unix.Write(l.wake, one[:])
+}
+
+func (l *eventLoop) add(s *evSession) error {
+	l.mu.Lock()
+	l.sides[int32(s.client.fd)] = &s.client
+	l.sides[int32(s.backend.fd)] = &s.backend
+	s.client.interest, s.backend.interest = unix.EPOLLIN, unix.EPOLLIN
+	l.mu.Unlock()
+	for _, sd := range []*evSide{&s.client, &s.backend} {
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, sd.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(sd.fd)}); err != nil {
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.client.fd, nil)
+			l.mu.Lock()
+			delete(l.sides, int32(s.client.fd))
+			delete(l.sides, int32(s.backend.fd))
+			l.mu.Unlock()
+			return fmt.Errorf("epoll add: %w", err)
+		}
+	}
+	return nil
+}
+
+func (l *eventLoop) run() {
+	// The thread is the loop's: epoll_wait blocks it, and reads and writes
+	// never park a goroutine.
+	runtime.LockOSThread()
+	events := make([]unix.EpollEvent, 128)
+	sides := make([]*evSide, len(events))
+	for {
+		n, err := unix.EpollWait(l.epfd, events, -1)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			break
+		}
+		// Look the sides up before handling any event: a side ended by an
+		// earlier event of this batch is marked ended, and its descriptor,
+		// closed and perhaps reused by a new session, is not touched.
+		stop := false
+		l.mu.Lock()
+		for i := range n {
+			sides[i] = l.sides[events[i].Fd]
+			if events[i].Fd == int32(l.wake) {
+				stop = true
+			}
+		}
+		l.mu.Unlock()
+		if stop {
+			break
+		}
+		for i := range n {
+			sd := sides[i]
+			sides[i] = nil
+			if sd == nil || sd.s.ended {
+				continue
+			}
+			ev := events[i].Events
+			if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 && len(sd.out) > 0 {
+				l.flush(sd)
+			}
+			if !sd.s.ended && ev&(unix.EPOLLIN|unix.EPOLLERR|unix.EPOLLHUP) != 0 && sd.interest&unix.EPOLLIN != 0 {
+				l.read(sd)
+			}
+		}
+	}
+	l.mu.Lock()
+	left := make([]*evSession, 0, len(l.sides)/2)
+	for _, sd := range l.sides {
+		if sd.isClient {
+			left = append(left, sd.s)
+		}
+	}
+	l.mu.Unlock()
+	for _, s := range left {
+		l.end(s, false)
+	}
+	unix.Close(l.epfd)
+	unix.Close(l.wake)
+}
+
+// read moves what sd has to its peer.
+func (l *eventLoop) read(sd *evSide) {
+	s := sd.s
+	n, err := unix.Read(sd.fd, l.buf)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return
+	}
+	if n <= 0 || err != nil {
+		if !sd.isClient {
+			s.st.backendEnded()
+		}
+		l.end(s, false)
+		return
+	}
+	chunk := l.buf[:n]
+	if !sd.isClient {
+		s.st.fromBackend(chunk)
+		if s.ending {
+			// The client said Terminate: what the backend still sends
+			// (results of what preceded it) has nobody to go to.
+			return
+		}
+		s.down += int64(n)
+		l.send(sd.peer, chunk)
+		return
+	}
+	fwd, end := s.st.fromClient(chunk)
+	s.up += int64(fwd)
+	if fwd > 0 {
+		l.send(sd.peer, chunk[:fwd])
+		if s.ended {
+			return
+		}
+	}
+	if end {
+		// The client is leaving: it reads nothing more, and the session
+		// ends once the backend has taken what preceded the Terminate.
+		s.ending = true
+		sd.out = nil
+		if len(sd.peer.out) == 0 {
+			l.end(s, true)
+			return
+		}
+		l.update(sd)
+		l.update(sd.peer)
+	}
+}
+
+// send writes p to dst, keeping what dst does not take.
+func (l *eventLoop) send(dst *evSide, p []byte) {
+	w, err := unix.Write(dst.fd, p)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		w, err = 0, nil
+	}
+	if err != nil {
+		l.end(dst.s, false)
+		return
+	}
+	if w < len(p) {
+		if dst.isClient {
+			dst.s.relay.backlogs[0].Add(1)
+		} else {
+			dst.s.relay.backlogs[1].Add(1)
+		}
+		dst.out = append(dst.out[:0], p[w:]...)
+		l.update(dst)
+		l.update(dst.peer)
+	}
+}
+
+// flush writes what sd holds for itself; once it is all written, sd's peer
+// is read again (or a Terminate that waited for it ends the session).
+func (l *eventLoop) flush(sd *evSide) {
+	w, err := unix.Write(sd.fd, sd.out)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return
+	}
+	if err != nil {
+		l.end(sd.s, false)
+		return
+	}
+	if w < len(sd.out) {
+		sd.out = sd.out[w:]
+		return
+	}
+	sd.out = nil
+	if sd.s.ending && !sd.isClient {
+		l.end(sd.s, true)
+		return
+	}
+	l.update(sd)
+	l.update(sd.peer)
+}
+
+// update registers what sd waits for: input when its peer has nothing
+// pending (and the client has not said Terminate), output when it has
+// something pending itself. A side waiting for nothing leaves the epoll set,
+// so a hang-up it cannot act on yet does not spin the loop.
+func (l *eventLoop) update(sd *evSide) {
+	var want uint32
+	if len(sd.peer.out) == 0 && !(sd.isClient && sd.s.ending) {
+		want |= unix.EPOLLIN
+	}
+	if len(sd.out) > 0 {
+		want |= unix.EPOLLOUT
+	}
+	if want == sd.interest {
+		return
+	}
+	var err error
+	switch {
+	case sd.interest == 0:
+		err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, sd.fd, &unix.EpollEvent{Events: want, Fd: int32(sd.fd)})
+	case want == 0:
+		err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, sd.fd, nil)
+	default:
+		err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, sd.fd, &unix.EpollEvent{Events: want, Fd: int32(sd.fd)})
+	}
+	if err != nil {
+		l.end(sd.s, false)
+		return
+	}
+	sd.interest = want
+}
+
+// end takes the session off the loop, closes the client socket and either
+// hands the backend back (clean end of a session whose backend may be
+// kept) or closes it.
+func (l *eventLoop) end(s *evSession, terminated bool) {
+	if s.ended {
+		return
+	}
+	for _, sd := range []*evSide{&s.client, &s.backend} {
+		if sd.interest != 0 {
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, sd.fd, nil)
+			sd.interest = 0
+		}
+	}
+	l.mu.Lock()
+	delete(l.sides, int32(s.client.fd))
+	delete(l.sides, int32(s.backend.fd))
+	l.mu.Unlock()
+
+	res := relayResult{up: s.up, down: s.down, backendFD: -1}
+	s.mu.Lock()
+	s.ended = true
+	unix.Close(s.client.fd)
+	if terminated && s.keep && len(s.backend.out) == 0 && s.st.clean() {
+		res.backendFD = s.backend.fd
+	} else {
+		unix.Close(s.backend.fd)
+	}
+	s.mu.Unlock()
+	s.client.out, s.backend.out = nil, nil
+	s.done <- res
+}
+
+// Started counts the sessions the relay has carried.
+func (r *EventRelay) Started() int64 { return r.started.Load() }
+
+// perLoop counts the sessions on each loop now.
+func (r *EventRelay) perLoop() []int {
+	out := make([]int, len(r.loops))
+	for i, l := range r.loops {
+		l.mu.Lock()
+		out[i] = len(l.sides) / 2
+		l.mu.Unlock()
+	}
+	return out
+}
+
+func (r *EventRelay) backlogCounts() (toClient, toBackend int64) {
+	return r.backlogs[0].Load(), r.backlogs[1].Load()
+}

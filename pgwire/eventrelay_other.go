@@ -1,0 +1,45 @@
+//go:build !linux
+
+package pgwire
+
+import (
+	"errors"
+	"net"
+)
+
+// EventRelay is Linux only; elsewhere every session uses the goroutine
+// relay.
+type EventRelay struct{}
+
+// EventRelaySupported reports whether this platform has the event relay.
+const EventRelaySupported = false
+
+// NewEventRelay fails outside Linux.
+func NewEventRelay(int) (*EventRelay, error) { return nil, errors.New("the event relay needs Linux") }
+
+// Started is always 0.
+func (r *EventRelay) Started() int64 { return 0 }
+
+func (r *EventRelay) perLoop() []int { return nil }
+
+func (r *EventRelay) backlogCounts() (int64, int64) { return 0, 0 }
+
+// Close does nothing.
+func (r *EventRelay) Close() error { return nil }
+
+type relayResult struct {
+	up, down  int64
+	backendFD int
+}
+
+func (relayResult) backendConn() (net.Conn, error) { return nil, errors.ErrUnsupported }
+
+type evSession struct{ done chan relayResult }
+
+func (*evSession) kill() {}
+
+func (r *EventRelay) start(net.Conn, net.Conn, *relayState, bool) (*evSession, error) {
+	return nil, errors.ErrUnsupported
+}
+
+func plainSocket(net.Conn) bool { return false }

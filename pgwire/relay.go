@@ -1,0 +1,231 @@
+package pgwire
+
+import (
+	"encoding/binary"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// relayState follows the protocol across a relay: how many ReadyForQuery
+// the client still waits for, the last transaction status, and whether
+// anything happened that a reset cannot vouch for. Both relays (goroutines
+// and the event loop) drive it through fromClient and fromBackend, so a
+// backend is judged reusable by the same rules whichever moved the bytes.
+type relayState struct {
+	mu          sync.Mutex
+	outstanding int
+	txStatus    byte
+	dirty       bool // COPY, or a relay interrupted mid-message
+	terminated  bool // the client sent Terminate
+	params      map[string]string
+	cf, bf      framer // client→backend and backend→client streams
+}
+
+// fromBackend follows a chunk the backend sent.
+func (st *relayState) fromBackend(chunk []byte) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.bf.feed(chunk, backendWants, func(t byte, body []byte, _ int) {
+		switch t {
+		case 'Z':
+			st.outstanding--
+			if len(body) == 1 {
+				st.txStatus = body[0]
+			}
+		case 'S':
+			if k, v, ok := strings.Cut(strings.TrimSuffix(string(body), "\x00"), "\x00"); ok {
+				st.params[k] = v
+			}
+		case 'G', 'H', 'W':
+			st.dirty = true
+		}
+	})
+}
+
+func backendWants(t byte) bool { return t == 'S' || t == 'Z' }
+func clientWants(byte) bool    { return false }
+
+// fromClient follows a chunk the client sent. When it holds the client's
+// Terminate, end is true and forward is how many bytes precede it: those go
+// to the backend, the Terminate does not (the backend stays open for the
+// next session).
+func (st *relayState) fromClient(chunk []byte) (forward int, end bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	stop := -1
+	st.cf.feed(chunk, clientWants, func(t byte, _ []byte, end int) {
+		switch t {
+		case 'Q', 'S', 'F':
+			st.outstanding++
+		case 'd', 'c', 'f':
+			st.dirty = true
+		case 'X':
+			st.terminated = true
+			if stop < 0 {
+				stop = end - 5
+			}
+		}
+	})
+	if !st.terminated {
+		return len(chunk), false
+	}
+	if stop < 0 || stop+5 != len(chunk) {
+		// Terminate split across reads (part already relayed), or
+		// something after it: the connection cannot be vouched for.
+		st.dirty = true
+	}
+	return max(stop, 0), true
+}
+
+// backendEnded records that the backend stream stopped (EOF or error).
+func (st *relayState) backendEnded() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.bf.midMessage() || !st.terminated {
+		st.dirty = true
+	}
+}
+
+// clean reports whether the backend owes nothing and holds no state a reset
+// cannot clear: the client said Terminate while idle outside a transaction.
+func (st *relayState) clean() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.terminated && !st.dirty && st.outstanding == 0 && st.txStatus == 'I' && !st.bf.midMessage() && !st.cf.midMessage()
+}
+
+func (st *relayState) spoil() {
+	st.mu.Lock()
+	st.dirty = true
+	st.mu.Unlock()
+}
+
+// framer walks the messages of one direction, carrying a message cut at the
+// end of a chunk into the next one.
+type framer struct {
+	hdr     [5]byte
+	nhdr    int
+	remain  int // body bytes of the current message still to come
+	typ     byte
+	body    []byte // collected body for the few messages whose content matters
+	collect bool
+}
+
+// feed advances over buf, calling msg for each completed message with the
+// offset in buf just past it; want says which message types' bodies msg
+// needs.
+func (f *framer) feed(buf []byte, want func(typ byte) bool, msg func(typ byte, body []byte, end int)) {
+	total := len(buf)
+	for len(buf) > 0 {
+		if f.remain == 0 && f.nhdr < 5 {
+			n := copy(f.hdr[f.nhdr:], buf)
+			f.nhdr += n
+			buf = buf[n:]
+			if f.nhdr < 5 {
+				return
+			}
+			f.typ = f.hdr[0]
+			f.remain = int(binary.BigEndian.Uint32(f.hdr[1:])) - 4
+			f.collect = want(f.typ)
+			f.body = f.body[:0]
+			if f.remain <= 0 {
+				f.remain = 0
+				f.nhdr = 0
+				msg(f.typ, nil, total-len(buf))
+				continue
+			}
+		}
+		n := min(f.remain, len(buf))
+		if f.collect {
+			f.body = append(f.body, buf[:n]...)
+		}
+		f.remain -= n
+		buf = buf[n:]
+		if f.remain == 0 {
+			f.nhdr = 0
+			msg(f.typ, f.body, total-len(buf))
+		}
+	}
+}
+
+func (f *framer) midMessage() bool { return f.nhdr != 0 || f.remain != 0 }
+
+// framedRelay relays with a goroutine per direction, following message
+// boundaries, so a session that ends with Terminate while its backend is
+// idle leaves a connection that can be reset and reused. reusable reports
+// that. It serves TLS sessions, and every session when the event relay is
+// off.
+func framedRelay(client, backend net.Conn, st *relayState) (up, down int64, reusable bool) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := backend.Read(buf)
+			if n > 0 {
+				st.fromBackend(buf[:n])
+				if _, werr := client.Write(buf[:n]); werr != nil {
+					st.spoil()
+					return
+				}
+				down += int64(n)
+			}
+			if err != nil {
+				st.backendEnded()
+				return
+			}
+		}
+	}()
+
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := client.Read(buf)
+		if n > 0 {
+			fwd, end := st.fromClient(buf[:n])
+			if fwd > 0 {
+				if _, werr := backend.Write(buf[:fwd]); werr != nil {
+					break
+				}
+				up += int64(fwd)
+			}
+			if end {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	clean := st.clean()
+	if clean {
+		// The backend owes nothing: stop the other direction without
+		// closing the connection.
+		backend.SetReadDeadline(time.Now())
+	} else {
+		backend.Close()
+	}
+	client.Close()
+	<-done
+	backend.SetReadDeadline(time.Time{})
+	return up, down, clean && st.clean()
+}
+
+// relay copies bytes both ways until either side closes, and returns the
+// byte counts client→backend and backend→client (no reuse, no framing).
+func relay(client, backend net.Conn) (up, down int64) {
+	done := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(backend, client)
+		// The client is gone: close the backend so the other copy ends.
+		backend.Close()
+		done <- n
+	}()
+	down, _ = io.Copy(client, backend)
+	client.Close()
+	backend.Close()
+	up = <-done
+	return up, down
+}

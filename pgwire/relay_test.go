@@ -1,0 +1,317 @@
+package pgwire
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// relays runs f once per relay: a goroutine per direction, and the event
+// loops. On the event loops it checks that sessions really ran there.
+func relays(t *testing.T, f func(t *testing.T, relay func(*Gateway))) {
+	t.Run("goroutine", func(t *testing.T) { f(t, func(*Gateway) {}) })
+	t.Run("event", func(t *testing.T) {
+		if !EventRelaySupported {
+			t.Skip("the event relay is Linux only")
+		}
+		r, err := NewEventRelay(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			r.Close()
+			if r.Started() == 0 {
+				t.Error("no session ran on the event relay")
+			}
+		})
+		f(t, func(g *Gateway) { g.Relay = r })
+	})
+}
+
+// Big results to a slow reader and a big COPY upload arrive whole: both
+// back-pressure paths (client slower than the backend, backend slower than
+// the client) are taken.
+func TestRelayLargeTransfers(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
+		ctx := context.Background()
+		c, err := login(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+
+		// About 32 MB down, read slowly at first so the client's socket fills.
+		rows, err := c.Query(ctx, "SELECT i, repeat(md5(i::text), 8) FROM generate_series(1, 120000) i")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			var i int
+			var s string
+			if err := rows.Scan(&i, &s); err != nil {
+				t.Fatal(err)
+			}
+			n++
+			sum := md5.Sum([]byte(strconv.Itoa(i)))
+			if i != n || s != strings.Repeat(hex.EncodeToString(sum[:]), 8) {
+				t.Fatalf("row %d: got %d %q…", n, i, s[:min(len(s), 16)])
+			}
+			if n < 50 {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		if rows.Err() != nil || n != 120000 {
+			t.Fatalf("read %d rows: %v", n, rows.Err())
+		}
+
+		// About 32 MB up through COPY, checked by count and md5.
+		if _, err := c.Exec(ctx, "CREATE TEMP TABLE up (line text)"); err != nil {
+			t.Fatal(err)
+		}
+		var data bytes.Buffer
+		for i := range 250000 {
+			fmt.Fprintf(&data, "line %d %s\n", i, strings.Repeat("x", 120))
+		}
+		want := md5.Sum(data.Bytes())
+		tag, err := c.PgConn().CopyFrom(ctx, bytes.NewReader(data.Bytes()), "COPY up FROM STDIN")
+		if err != nil || tag.RowsAffected() != 250000 {
+			t.Fatalf("COPY: %v %v", tag, err)
+		}
+		var got string
+		if err := c.QueryRow(ctx, "SELECT md5(string_agg(line || E'\\n', '' ORDER BY split_part(line, ' ', 2)::int)) FROM up").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != hex.EncodeToString(want[:]) {
+			t.Fatalf("uploaded md5 %s, want %s", got, hex.EncodeToString(want[:]))
+		}
+		if g.Relay != nil {
+			if toClient, toBackend := g.Relay.backlogCounts(); toClient == 0 || toBackend == 0 {
+				t.Errorf("back-pressure paths taken: to client %d, to backend %d times; want both", toClient, toBackend)
+			}
+		}
+	})
+}
+
+// A cancel request reaches the backend whichever relay carries the session.
+func TestRelayCancel(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		_, addr := newGateway(t, relay)
+		c, err := login(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.PgConn().Exec(context.Background(), "SELECT pg_sleep(30)").ReadAll()
+			done <- err
+		}()
+		time.Sleep(300 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := c.PgConn().CancelRequest(ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if code(err) != "57014" {
+				t.Fatalf("query ended with %v, want 57014", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("pg_sleep(30) was not cancelled")
+		}
+	})
+}
+
+// A client that sends a write and its Terminate in one packet and hangs up
+// at once loses nothing: the write reaches the backend.
+func TestRelayPipelinedTerminate(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
+		ctx := context.Background()
+		c, err := login(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "CREATE TABLE IF NOT EXISTS pipelined (v int)"); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			raw := rawLogin(t, addr)
+			buf, _ := (&pgproto3.Query{String: fmt.Sprintf("INSERT INTO pipelined VALUES (%d)", i)}).Encode(nil)
+			buf, _ = (&pgproto3.Terminate{}).Encode(buf)
+			if _, err := raw.Write(buf); err != nil {
+				t.Fatal(err)
+			}
+			raw.Close()
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var n int
+			if err := c.QueryRow(ctx, "SELECT count(*) FROM pipelined").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == 5 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of 5 pipelined inserts arrived", n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// rawLogin logs in IAM:u with pgconn and takes over the bare socket.
+func rawLogin(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := login(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.PgConn().Hijack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.Conn
+}
+
+// Many sessions at once, their pooled backends changing hands and some
+// clients hanging up without Terminate: every answer is the right one and
+// no descriptor is left behind.
+func TestRelayConcurrentSessions(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 4 })
+		ctx := context.Background()
+		before := openFDs(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, 40)
+		for w := range 40 {
+			wg.Go(func() {
+				for round := range 3 {
+					c, err := login(addr)
+					if err != nil {
+						errs <- err
+						return
+					}
+					want := fmt.Sprintf("%d-%d", w, round)
+					var got string
+					if err := c.QueryRow(ctx, "SELECT $1::text || repeat('.', $2)", want, w*100).Scan(&got); err != nil {
+						errs <- err
+						c.Close(ctx)
+						return
+					}
+					if got != want+strings.Repeat(".", w*100) {
+						errs <- fmt.Errorf("session %s got %q", want, got)
+					}
+					if w%4 == 0 {
+						c.PgConn().Conn().Close() // gone without Terminate
+					} else {
+						c.Close(ctx)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for g.sessionCount() > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		g.closePool()
+		// Sockets of ended sessions and of dropped pooled backends are closed.
+		if after := openFDs(t); after > before+2 {
+			t.Errorf("%d descriptors open after the sessions ended, %d before", after, before)
+		}
+	})
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(es)
+}
+
+// psql runs a query and copies 20,000 rows out and back in through the
+// relay.
+func TestRelayPsql(t *testing.T) {
+	if _, err := exec.LookPath("psql"); err != nil {
+		t.Fatal("psql is needed (apt-get install -y postgresql-client)")
+	}
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
+		host, port, _ := net.SplitHostPort(addr)
+		psql := func(stdin, sql string) string {
+			t.Helper()
+			cmd := exec.Command("psql", "-X", "-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql)
+			cmd.Env = append(os.Environ(), "PGHOST="+host, "PGPORT="+port, "PGUSER=IAM:u", "PGPASSWORD=pw", "PGSSLMODE=disable", "PGDATABASE="+g.DefaultDB)
+			cmd.Stdin = strings.NewReader(stdin)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("psql -c %q: %v\n%s", sql, err, out)
+			}
+			return string(out)
+		}
+		if got := psql("", "SELECT 40 + 2"); got != "42\n" {
+			t.Fatalf("psql answered %q", got)
+		}
+		out := psql("", "COPY (SELECT i, md5(i::text) FROM generate_series(1, 20000) i) TO STDOUT")
+		if n := strings.Count(out, "\n"); n != 20000 {
+			t.Fatalf("COPY TO gave %d lines", n)
+		}
+		psql("", "CREATE TABLE IF NOT EXISTS psql_copy (i int, h text); TRUNCATE psql_copy")
+		psql(out, "COPY psql_copy FROM STDIN")
+		if got := psql("", "SELECT count(*), sum(i) FROM psql_copy WHERE h = md5(i::text)"); got != "20000|200010000\n" {
+			t.Fatalf("after COPY FROM: %q", got)
+		}
+	})
+}
+
+// The event relay spreads sessions over its threads.
+func TestEventRelaySpreadsSessions(t *testing.T) {
+	if !EventRelaySupported {
+		t.Skip("Linux only")
+	}
+	r, err := NewEventRelay(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, addr := newGateway(t, func(g *Gateway) { g.Relay = r })
+	var conns []*pgx.Conn
+	for range 6 {
+		c, err := login(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		conns = append(conns, c)
+	}
+	for i, n := range r.perLoop() {
+		if n != 2 {
+			t.Errorf("loop %d has %d sessions, want 2 of 6 on each of 3", i, n)
+		}
+	}
+}
