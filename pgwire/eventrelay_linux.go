@@ -27,6 +27,7 @@ type EventRelay struct {
 	next    atomic.Uint32
 	started atomic.Int64
 	once    sync.Once
+	procs   int // added to GOMAXPROCS
 	// backlogs counts writes a socket did not take whole, to the client
 	// [0] and to the backend [1]: the back-pressure paths.
 	backlogs [2]atomic.Int64
@@ -35,10 +36,17 @@ type EventRelay struct {
 // EventRelaySupported reports whether this platform has the event relay.
 const EventRelaySupported = true
 
-// NewEventRelay starts threads event loops (at least one).
+// NewEventRelay starts threads event loops (at least one) and raises
+// GOMAXPROCS by as many (until Close). A loop thread gives up its P while it
+// waits in epoll_wait and needs one back to run when data arrives; with
+// every P busy with logins it would wait for the scheduler (up to a
+// preemption slice, 10 ms) before moving a byte. The extra Ps let the
+// kernel, not Go's scheduler, decide when the loops run.
 func NewEventRelay(threads int) (*EventRelay, error) {
-	r := &EventRelay{}
-	for range max(threads, 1) {
+	threads = max(threads, 1)
+	r := &EventRelay{procs: threads}
+	addProcs(threads)
+	for range threads {
 		l, err := newEventLoop()
 		if err != nil {
 			r.Close()
@@ -57,8 +65,26 @@ func (r *EventRelay) Close() error {
 		for _, l := range r.loops {
 			l.stop()
 		}
+		addProcs(-r.procs)
 	})
 	return nil
+}
+
+var procs struct {
+	sync.Mutex
+	base, extra int
+}
+
+// addProcs sets GOMAXPROCS to what it was before any relay plus n more
+// than the relays already added.
+func addProcs(n int) {
+	procs.Lock()
+	defer procs.Unlock()
+	if procs.extra == 0 {
+		procs.base = runtime.GOMAXPROCS(0)
+	}
+	procs.extra += n
+	runtime.GOMAXPROCS(procs.base + procs.extra)
 }
 
 // relayResult is how an event-relayed session ended; backendFD is the
@@ -437,6 +463,9 @@ func (l *eventLoop) end(s *evSession, terminated bool) {
 	unix.Close(s.client.fd)
 	if terminated && s.keep && len(s.backend.out) == 0 && s.st.clean() {
 		res.backendFD = s.backend.fd
+		if s.st.returning != nil {
+			s.st.returning()
+		}
 	} else {
 		unix.Close(s.backend.fd)
 	}

@@ -362,11 +362,21 @@ func (s *session) run() {
 	s.mu.Lock()
 	s.backend = bc
 	s.mu.Unlock()
-	keep := false
+	var key string
+	if pooling {
+		key = poolKey(cred.DBUser, db, clientParams)
+	}
+	// returned: the relay announced the backend as coming back clean
+	// (pool.returning); keep: it is kept after all.
+	keep, returned := false, false
 	defer func() {
-		if keep {
-			t.putPooled(poolKey(cred.DBUser, db, clientParams), bc, current)
-		} else {
+		switch {
+		case keep:
+			t.putPooled(key, bc, current)
+		case returned:
+			t.pool.abandon(key)
+			bc.Close()
+		default:
 			bc.Close()
 		}
 	}()
@@ -408,6 +418,9 @@ func (s *session) run() {
 	switch {
 	case g.Relay != nil && s.tls == nil && plainSocket(s.raw) && plainSocket(bc.Conn):
 		st := &relayState{txStatus: 'I', params: current}
+		if pooling {
+			st.returning = func() { t.pool.returning(key) }
+		}
 		ev, err := g.Relay.start(s.raw, bc.Conn, st, pooling)
 		if err != nil {
 			log.Error("event relay refused the session", "error", err)
@@ -423,6 +436,7 @@ func (s *session) run() {
 		res := <-ev.done
 		up, down = res.up, res.down
 		if res.backendFD >= 0 {
+			returned = pooling
 			nc, err := res.backendConn()
 			if err != nil {
 				log.Warn("backend connection not kept", "error", err)
@@ -435,6 +449,10 @@ func (s *session) run() {
 		st := &relayState{txStatus: 'I', params: current}
 		var reusable bool
 		up, down, reusable = framedRelay(s.client, bc.Conn, st)
+		if reusable {
+			t.pool.returning(key)
+			returned = true
+		}
 		keep = reusable && !cut.Load() && !g.isClosed()
 	default:
 		up, down = relay(s.client, bc.Conn)

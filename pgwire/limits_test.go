@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // newGateway serves a gateway over the shared test PostgreSQL: login
 // IAM:u with password "pw" runs as the server's superuser.
-func newGateway(t *testing.T, configure func(*Gateway)) (*Gateway, string) {
+func newGateway(t testing.TB, configure func(*Gateway)) (*Gateway, string) {
 	t.Helper()
 	srv := pgtest.Server(t)
 	db := pgtest.NewDatabase(t)

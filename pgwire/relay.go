@@ -22,6 +22,10 @@ type relayState struct {
 	terminated  bool // the client sent Terminate
 	params      map[string]string
 	cf, bf      framer // client→backend and backend→client streams
+	// returning, when set, is called once the backend is known to be left
+	// clean, before the session's goroutine gets to reset it (see
+	// pool.returning).
+	returning func()
 }
 
 // fromBackend follows a chunk the backend sent.

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/shiftkey/shiftkey/internal/pgtest"
 )
 
 // relays runs f once per relay: a goroutine per direction, and the event
@@ -313,5 +315,64 @@ func TestEventRelaySpreadsSessions(t *testing.T) {
 		if n != 2 {
 			t.Errorf("loop %d has %d sessions, want 2 of 6 on each of 3", i, n)
 		}
+	}
+}
+
+// Back-to-back sessions, as a client that reconnects the moment it hung up
+// makes them, run on one backend: no backend process per session.
+func TestQuickReconnectReusesBackend(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 1 })
+		host, port, _ := net.SplitHostPort(addr)
+		ctx := context.Background()
+		pids := map[string]int{}
+		for range 20 {
+			c, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable database=%s", host, port, g.DefaultDB))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.Exec(ctx, "SELECT pg_backend_pid()").ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pids[string(res[0].Rows[0][0])]++
+			c.Close(ctx)
+		}
+		if len(pids) != 1 {
+			t.Fatalf("20 back-to-back sessions used %d backends: %v", len(pids), pids)
+		}
+	})
+}
+
+// A session that finds no idle backend but one being reset waits for it
+// instead of starting a backend process; with nothing being reset it does
+// not wait.
+func TestTakeWaitsForBackendBeingReset(t *testing.T) {
+	g, _ := newGateway(t, func(g *Gateway) { g.PoolSize = 1 })
+	ctx := context.Background()
+	role := pgtest.Server(t).Superuser()
+	key := poolKey(role, g.DefaultDB, nil)
+	start := time.Now()
+	if pc := g.takePooled(key); pc != nil || time.Since(start) > resetWait/2 {
+		t.Fatalf("empty pool: got %v after %v", pc, time.Since(start))
+	}
+	bc, err := g.Backend.Connect(ctx, role, g.DefaultDB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.pool.returning(key) // as the relay does on a clean Terminate
+	go func() {
+		time.Sleep(resetWait / 4)
+		g.putPooled(key, bc, paramMap(bc.Params))
+	}()
+	pc := g.takePooled(key)
+	if pc == nil || pc.conn != bc {
+		t.Fatalf("took %v, want the connection being reset", pc)
+	}
+	pc.conn.Close()
+	g.pool.mu.Lock()
+	defer g.pool.mu.Unlock()
+	if len(g.pool.resetting) != 0 || len(g.pool.waiters) != 0 {
+		t.Fatalf("left behind: resetting %v, waiters %v", g.pool.resetting, g.pool.waiters)
 	}
 }

@@ -1,0 +1,70 @@
+package pgwire
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/scram"
+)
+
+// oneIteration is a credential store whose login uses a single PBKDF2
+// iteration, so that the client's key derivation does not hide the
+// gateway's own cost in BenchmarkLogin.
+type oneIteration struct{ memCreds }
+
+var benchKeys = scram.NewKeys("pw", []byte("0123456789abcdef"), 1)
+
+func (m oneIteration) LiveCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, shiftkey.LoginSalt, bool, error) {
+	creds, salt, ok, err := m.memCreds.LiveCredentials(ctx, cluster, login, now)
+	salt.Iterations = 1
+	return creds, salt, ok, err
+}
+
+// BenchmarkLogin is one short session through the gateway, as pgbench -C
+// makes them: connect, SCRAM, a backend from the pool, one query,
+// Terminate.
+func BenchmarkLogin(b *testing.B) {
+	relays := map[string]func(*Gateway){"goroutine": func(*Gateway) {}}
+	if EventRelaySupported {
+		r, err := NewEventRelay(1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		relays["event"] = func(g *Gateway) { g.Relay = r }
+	}
+	for name, relay := range relays {
+		b.Run(name, func(b *testing.B) {
+			g, addr := newGateway(b, func(g *Gateway) {
+				relay(g)
+				g.PoolSize = 4
+				c := g.Credentials.(memCreds).cred
+				cp := *c
+				cp.StoredKey, cp.ServerKey = benchKeys.StoredKey[:], benchKeys.ServerKey[:]
+				g.Credentials = oneIteration{memCreds{&cp}}
+			})
+			host, port, _ := net.SplitHostPort(addr)
+			cfg, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable database=%s", host, port, g.DefaultDB))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := pgconn.ConnectConfig(ctx, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+					b.Fatal(err)
+				}
+				c.Close(ctx)
+			}
+		})
+	}
+}
