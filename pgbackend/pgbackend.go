@@ -70,6 +70,7 @@ type Backend struct {
 
 	mu    sync.Mutex
 	users map[string]*userState
+	now   func() time.Time // for the role-exists cache; time.Now outside tests
 }
 
 // userState serializes provisioning of one role and counts, per group, the
@@ -77,8 +78,19 @@ type Backend struct {
 type userState struct {
 	mu          sync.Mutex
 	refs        map[string]int
-	passwordSet bool // the gateway-only password was (re)set by this process
+	passwordSet bool      // the gateway-only password was (re)set by this process
+	existsAt    time.Time // when the role was last seen to exist (zero: not known)
 }
+
+// roleExistsTTL is how long a positive "role exists" answer spares Prepare
+// its admin query, a round trip on every login otherwise. Negative answers
+// are never cached: AutoCreate must create the role at once.
+//
+// A role dropped out-of-band within the window is still taken to exist: the
+// backend login then fails with 'role "…" does not exist' (what the client
+// would see without AutoCreate anyway), and that failure (Connect) or a
+// failed GRANT makes the next Prepare ask again.
+const roleExistsTTL = 10 * time.Second
 
 // New opens the admin pool and makes sure the marker role exists.
 func New(ctx context.Context, cfg Config) (*Backend, error) {
@@ -112,7 +124,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backend admin pool: %w", err)
 	}
-	b := &Backend{cfg: cfg, admin: pool, logger: logger, users: map[string]*userState{}}
+	b := &Backend{cfg: cfg, admin: pool, logger: logger, users: map[string]*userState{}, now: time.Now}
 	if err := b.ensureMarker(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -171,18 +183,30 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 	u.mu.Lock()
 	defer u.mu.Unlock()
 
-	exists, err := b.roleExists(ctx, role)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !exists && autoCreate {
-		// PUBLIC only, as Redshift's AutoCreate: no privileges, no password.
-		_, err := b.admin.Exec(ctx, "CREATE ROLE "+quote(role)+" LOGIN IN ROLE "+quote(ManagedRole))
-		if err != nil && !isDuplicate(err) {
-			return nil, nil, fmt.Errorf("create role: %w", err)
+	exists := !u.existsAt.IsZero() && b.now().Sub(u.existsAt) < roleExistsTTL
+	if !exists {
+		checked := b.now()
+		var err error
+		if exists, err = b.roleExists(ctx, role); err != nil {
+			return nil, nil, err
 		}
-		b.logger.InfoContext(ctx, "backend role created", "db_user", role)
-		exists = true
+		if !exists && autoCreate {
+			// PUBLIC only, as Redshift's AutoCreate: no privileges, no password.
+			_, err := b.admin.Exec(ctx, "CREATE ROLE "+quote(role)+" LOGIN IN ROLE "+quote(ManagedRole))
+			if err != nil && !isDuplicate(err) {
+				return nil, nil, fmt.Errorf("create role: %w", err)
+			}
+			if err == nil {
+				// A new role has no password, even if this process had set
+				// one on a role of that name that was dropped since.
+				u.passwordSet = false
+			}
+			b.logger.InfoContext(ctx, "backend role created", "db_user", role)
+			exists = true
+		}
+		if exists {
+			u.existsAt = checked
+		}
 	}
 	if exists && b.cfg.PasswordFor != nil && !u.passwordSet {
 		managed, err := b.isManaged(ctx, role)
@@ -222,6 +246,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			return nil, nil, err
 		}
 		if _, err := b.admin.Exec(ctx, "GRANT "+quote(g)+" TO "+quote(role)); err != nil {
+			u.existsAt = time.Time{} // perhaps the role was dropped: ask again next time
 			b.releaseLocked(ctx, u, lease)
 			return nil, nil, fmt.Errorf("grant %s: %w", g, err)
 		}
@@ -391,6 +416,21 @@ func (b *Backend) dial(ctx context.Context) (net.Conn, error) {
 
 // Connect logs in to database as role with the given startup parameters.
 func (b *Backend) Connect(ctx context.Context, role, database string, params map[string]string) (*Conn, error) {
+	c, err := b.connect(ctx, role, database, params)
+	var se *StartupError
+	if errors.As(err, &se) {
+		// Perhaps the role was dropped since Prepare last saw it ("role
+		// does not exist", or a password failure in password mode): the
+		// next Prepare asks the backend again instead of trusting its cache.
+		u := b.user(role)
+		u.mu.Lock()
+		u.existsAt = time.Time{}
+		u.mu.Unlock()
+	}
+	return c, err
+}
+
+func (b *Backend) connect(ctx context.Context, role, database string, params map[string]string) (*Conn, error) {
 	if b.cfg.PasswordFor != nil {
 		return b.connectWithPassword(ctx, role, database, params)
 	}

@@ -2,7 +2,10 @@ package pgbackend_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -87,5 +90,115 @@ func TestGatewayOnlyPassword(t *testing.T) {
 	var managedPW string
 	if err := admin.QueryRow(ctx, "SELECT rolpassword FROM pg_authid WHERE rolname = 'pwuser'").Scan(&managedPW); err != nil || len(managedPW) < 14 || managedPW[:14] != "SCRAM-SHA-256$" {
 		t.Fatalf("managed role's stored password %q %v: want a SCRAM verifier", managedPW, err)
+	}
+
+	// Dropped out-of-band: within the role-exists window Prepare trusts its
+	// cache and the login fails; the next Prepare creates the role again,
+	// and gives the new role its password.
+	if _, err := admin.Exec(ctx, "DROP ROLE pwuser"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.Prepare(ctx, "pwuser", true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Connect(ctx, "pwuser", "postgres", nil); err == nil {
+		t.Fatal("login as a dropped role succeeded")
+	}
+	if _, _, err := b.Prepare(ctx, "pwuser", true, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err = b.Connect(ctx, "pwuser", "postgres", nil)
+	if err != nil {
+		t.Fatalf("login after the role was created again: %v", err)
+	}
+	c.Close()
+}
+
+// A role seen to exist is not looked up again for RoleExistsTTL: Prepare
+// makes no admin query then. Shown by dropping the role out-of-band: with
+// AutoCreate, a lookup would create it again at once.
+func TestRoleExistsCached(t *testing.T) {
+	srv := pgtest.Server(t)
+	ctx := context.Background()
+	b, err := pgbackend.New(ctx, pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: srv.Superuser()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	clock := time.Now()
+	pgbackend.SetClock(b, func() time.Time { return clock })
+	admin, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	const role = "exists_cache_user"
+	t.Cleanup(func() { admin.Exec(ctx, "DROP ROLE IF EXISTS "+role+", exists_cache_group") })
+	exists := func() bool {
+		t.Helper()
+		var n int
+		if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_roles WHERE rolname = $1", role).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+	drop := func() {
+		t.Helper()
+		if _, err := admin.Exec(ctx, "DROP ROLE "+role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prepare := func(groups ...string) error {
+		t.Helper()
+		lease, _, err := b.Prepare(ctx, role, true, groups)
+		if err == nil {
+			lease.Release(ctx)
+		}
+		return err
+	}
+
+	if err := prepare(); err != nil || !exists() {
+		t.Fatalf("first Prepare: %v, role exists %v", err, exists())
+	}
+	drop()
+	clock = clock.Add(pgbackend.RoleExistsTTL - time.Second)
+	if err := prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if exists() {
+		t.Fatal("Prepare within the window looked the role up (and created it again)")
+	}
+	// What a role dropped within the window costs: the backend login fails.
+	var se *pgbackend.StartupError
+	if _, err := b.Connect(ctx, role, "postgres", nil); !errors.As(err, &se) || !strings.Contains(se.Response.Message, "does not exist") {
+		t.Fatalf("login as the dropped role: %v; want role does not exist", err)
+	}
+	// That failure makes the next Prepare look again.
+	if err := prepare(); err != nil || !exists() {
+		t.Fatalf("Prepare after a failed login: %v, role exists %v", err, exists())
+	}
+	c, err := b.Connect(ctx, role, "postgres", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	// After the window, Prepare looks again.
+	drop()
+	clock = clock.Add(pgbackend.RoleExistsTTL)
+	if err := prepare(); err != nil || !exists() {
+		t.Fatalf("Prepare after the window: %v, role exists %v", err, exists())
+	}
+
+	// A GRANT that fails because the role is gone makes the next Prepare look again.
+	if _, err := admin.Exec(ctx, "CREATE ROLE exists_cache_group NOLOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	drop()
+	if err := prepare("exists_cache_group"); err == nil {
+		t.Fatal("GRANT to a dropped role succeeded")
+	}
+	if err := prepare("exists_cache_group"); err != nil || !exists() {
+		t.Fatalf("Prepare after a failed GRANT: %v, role exists %v", err, exists())
 	}
 }
