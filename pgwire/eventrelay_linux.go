@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/jackc/pgx/v5/pgproto3"
 	"golang.org/x/sys/unix"
 )
 
@@ -87,18 +88,24 @@ func addProcs(n int) {
 	runtime.GOMAXPROCS(procs.base + procs.extra)
 }
 
-// relayResult is how an event-relayed session ended; backendFD is the
-// backend socket given back when the session ended clean (else -1).
-type relayResult struct {
-	up, down  int64
-	backendFD int
-}
+// relayResult is how many bytes an event-relayed session moved.
+type relayResult struct{ up, down int64 }
 
-// backendConn turns a given-back backend socket into a net.Conn again.
-func (r relayResult) backendConn() (net.Conn, error) {
-	f := os.NewFile(uintptr(r.backendFD), "backend")
+// fdConn makes a Go connection of a bare socket, which it takes over.
+func fdConn(fd int) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "backend")
 	defer f.Close()
 	return net.FileConn(f)
+}
+
+func closeFD(fd int) { unix.Close(fd) }
+
+// fdAlive reports whether an idle socket has neither hung up nor sent
+// anything (an idle backend sends nothing but its last words).
+func fdAlive(fd int) bool {
+	var b [1]byte
+	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == unix.EAGAIN
 }
 
 // evSession is one session on a loop.
@@ -107,9 +114,12 @@ type evSession struct {
 	relay           *EventRelay
 	client, backend evSide
 	st              *relayState
-	keep            bool // hand a clean backend back instead of closing it
-	up, down        int64
-	ending          bool // Terminate seen: flush what preceded it, then stop
+	// reset, when set, takes the backend of a session that ended clean
+	// after the loop reset it with DISCARD ALL (the socket; -1: not kept).
+	reset     func(fd int)
+	resetting bool // the client is gone; DISCARD ALL is under way
+	up, down  int64
+	ending    bool // Terminate seen: flush what preceded it, then stop
 
 	mu    sync.Mutex // guards the descriptors against kill after close
 	ended bool
@@ -128,27 +138,34 @@ type evSide struct {
 	interest uint32 // registered epoll events; 0: not registered
 }
 
-// start moves client and backend onto a loop. Both must be plain sockets
-// (see plainSocket). On success the net.Conns are closed (their sockets
-// live on in the loop's descriptors) and the session's end arrives on the
-// returned session's done channel.
-func (r *EventRelay) start(client, backend net.Conn, st *relayState, keep bool) (*evSession, error) {
-	cfd, err := dupSocket(client)
-	if err != nil {
-		return nil, err
+// start moves client and backend onto a loop: the backend is a Go
+// connection (a plain socket, see plainSocket) or a bare socket from the
+// pool. On success the net.Conns are closed (their sockets live on in the
+// loop's descriptors) and the session's end arrives on the returned
+// session's done channel; the backend belongs to the relay from then on,
+// even on error.
+func (r *EventRelay) start(client net.Conn, backend *pooledConn, st *relayState, reset func(fd int)) (*evSession, error) {
+	bfd := backend.fd
+	if backend.conn != nil {
+		var err error
+		bfd, err = dupSocket(backend.conn.Conn)
+		backend.conn.Close()
+		if err != nil {
+			client.Close()
+			return nil, err
+		}
 	}
-	bfd, err := dupSocket(backend)
+	cfd, err := dupSocket(client)
+	client.Close()
 	if err != nil {
-		unix.Close(cfd)
+		unix.Close(bfd)
 		return nil, err
 	}
 	l := r.loops[int(r.next.Add(1))%len(r.loops)]
 	r.started.Add(1)
-	s := &evSession{loop: l, relay: r, st: st, keep: keep, done: make(chan relayResult, 1)}
+	s := &evSession{loop: l, relay: r, st: st, reset: reset, done: make(chan relayResult, 1)}
 	s.client = evSide{fd: cfd, s: s, peer: &s.backend, isClient: true}
 	s.backend = evSide{fd: bfd, s: s, peer: &s.client}
-	client.Close()
-	backend.Close()
 	if err := l.add(s); err != nil {
 		unix.Close(cfd)
 		unix.Close(bfd)
@@ -166,7 +183,9 @@ func plainSocket(c net.Conn) bool {
 	return false
 }
 
-// dupSocket returns a non-blocking close-on-exec duplicate of c's socket.
+// dupSocket returns a close-on-exec duplicate of c's socket. It is
+// non-blocking: Go opens every socket so, and the flag belongs to the open
+// file description both descriptors share.
 func dupSocket(c net.Conn) (int, error) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
@@ -185,10 +204,6 @@ func dupSocket(c net.Conn) (int, error) {
 	}
 	if derr != nil {
 		return -1, derr
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return -1, err
 	}
 	return fd, nil
 }
@@ -287,7 +302,13 @@ func (l *eventLoop) run() {
 		for i := range n {
 			sd := sides[i]
 			sides[i] = nil
-			if sd == nil || sd.s.ended {
+			if sd == nil {
+				continue
+			}
+			if sd.s.ended {
+				if sd.s.resetting && !sd.isClient {
+					l.readReset(sd.s)
+				}
 				continue
 			}
 			ev := events[i].Events
@@ -302,13 +323,17 @@ func (l *eventLoop) run() {
 	l.mu.Lock()
 	left := make([]*evSession, 0, len(l.sides)/2)
 	for _, sd := range l.sides {
-		if sd.isClient {
+		if sd.isClient || sd.s.resetting {
 			left = append(left, sd.s)
 		}
 	}
 	l.mu.Unlock()
 	for _, s := range left {
-		l.end(s, false)
+		if s.resetting {
+			l.finishReset(s, false)
+		} else {
+			l.end(s, false)
+		}
 	}
 	unix.Close(l.epfd)
 	unix.Close(l.wake)
@@ -414,7 +439,9 @@ func (l *eventLoop) flush(sd *evSide) {
 // so a hang-up it cannot act on yet does not spin the loop.
 func (l *eventLoop) update(sd *evSide) {
 	var want uint32
-	if len(sd.peer.out) == 0 && !(sd.isClient && sd.s.ending) {
+	if sd.s.resetting {
+		want = unix.EPOLLIN
+	} else if len(sd.peer.out) == 0 && !(sd.isClient && sd.s.ending) {
 		want |= unix.EPOLLIN
 	}
 	if len(sd.out) > 0 {
@@ -439,39 +466,94 @@ func (l *eventLoop) update(sd *evSide) {
 	sd.interest = want
 }
 
-// end takes the session off the loop, closes the client socket and either
-// hands the backend back (clean end of a session whose backend may be
-// kept) or closes it.
+// end takes the session off the loop: the client socket is closed, and
+// the backend either reset for the pool (clean end of a pooled session) or
+// closed.
 func (l *eventLoop) end(s *evSession, terminated bool) {
 	if s.ended {
 		return
 	}
-	for _, sd := range []*evSide{&s.client, &s.backend} {
-		if sd.interest != 0 {
-			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, sd.fd, nil)
-			sd.interest = 0
-		}
-	}
+	keep := terminated && s.reset != nil && len(s.backend.out) == 0 && s.st.clean()
 	l.mu.Lock()
 	delete(l.sides, int32(s.client.fd))
-	delete(l.sides, int32(s.backend.fd))
+	if !keep {
+		delete(l.sides, int32(s.backend.fd))
+	}
 	l.mu.Unlock()
-
-	res := relayResult{up: s.up, down: s.down, backendFD: -1}
+	// Closing a descriptor takes it out of the epoll set (it is the last
+	// reference to its socket).
 	s.mu.Lock()
 	s.ended = true
 	unix.Close(s.client.fd)
-	if terminated && s.keep && len(s.backend.out) == 0 && s.st.clean() {
-		res.backendFD = s.backend.fd
-		if s.st.returning != nil {
-			s.st.returning()
-		}
-	} else {
+	if !keep {
 		unix.Close(s.backend.fd)
 	}
 	s.mu.Unlock()
-	s.client.out, s.backend.out = nil, nil
-	s.done <- res
+	s.client.interest, s.client.out, s.backend.out = 0, nil, nil
+	if !keep {
+		s.backend.interest = 0
+	}
+	s.done <- relayResult{up: s.up, down: s.down}
+	if keep {
+		if s.st.returning != nil {
+			s.st.returning()
+		}
+		l.startReset(s)
+	}
+}
+
+// discardAll is the Query message DISCARD ALL.
+var discardAll = func() []byte {
+	b, _ := (&pgproto3.Query{String: "DISCARD ALL"}).Encode(nil)
+	return b
+}()
+
+// startReset sends DISCARD ALL on the backend of a session whose client
+// left clean; readReset waits for its ReadyForQuery.
+func (l *eventLoop) startReset(s *evSession) {
+	s.st.expectReply()
+	if w, err := unix.Write(s.backend.fd, discardAll); err != nil || w != len(discardAll) {
+		l.finishReset(s, false)
+		return
+	}
+	s.resetting = true
+	if s.backend.interest != unix.EPOLLIN {
+		l.update(&s.backend)
+	}
+}
+
+func (l *eventLoop) readReset(s *evSession) {
+	n, err := unix.Read(s.backend.fd, l.buf)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return
+	}
+	if n <= 0 || err != nil {
+		l.finishReset(s, false)
+		return
+	}
+	s.st.fromBackend(l.buf[:n])
+	if done, ok := s.st.replied(); done {
+		l.finishReset(s, ok)
+	}
+}
+
+// finishReset gives the reset backend to the pool, or closes it.
+func (l *eventLoop) finishReset(s *evSession, ok bool) {
+	fd := s.backend.fd
+	l.mu.Lock()
+	delete(l.sides, int32(fd))
+	l.mu.Unlock()
+	s.resetting = false
+	if ok && s.backend.interest != 0 {
+		// The pool keeps the socket: it leaves the epoll set by hand.
+		ok = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil) == nil
+	}
+	s.backend.interest = 0
+	if !ok {
+		unix.Close(fd)
+		fd = -1
+	}
+	s.reset(fd)
 }
 
 // Started counts the sessions the relay has carried.

@@ -27,19 +27,19 @@ func (r *EventRelay) backlogCounts() (int64, int64) { return 0, 0 }
 // Close does nothing.
 func (r *EventRelay) Close() error { return nil }
 
-type relayResult struct {
-	up, down  int64
-	backendFD int
-}
-
-func (relayResult) backendConn() (net.Conn, error) { return nil, errors.ErrUnsupported }
+type relayResult struct{ up, down int64 }
 
 type evSession struct{ done chan relayResult }
 
 func (*evSession) kill() {}
 
-func (r *EventRelay) start(net.Conn, net.Conn, *relayState, bool) (*evSession, error) {
+func (r *EventRelay) start(net.Conn, *pooledConn, *relayState, func(int)) (*evSession, error) {
 	return nil, errors.ErrUnsupported
 }
 
 func plainSocket(net.Conn) bool { return false }
+
+// Bare sockets exist only with the event relay.
+func fdConn(int) (net.Conn, error) { return nil, errors.ErrUnsupported }
+func closeFD(int)                  {}
+func fdAlive(int) bool             { return false }

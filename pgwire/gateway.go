@@ -347,7 +347,10 @@ func (s *session) run() {
 		}
 	}
 	pooling := t.PoolSize > 0
-	bc, current, reused, err := s.backendConn(ctx, cred.DBUser, db, clientParams, pooling)
+	// Plaintext clients go to the event relay when there is one; their
+	// pooled backends stay bare sockets the relay resets itself.
+	event := g.Relay != nil && s.tls == nil && plainSocket(s.raw)
+	be, reused, err := s.backendConn(ctx, cred.DBUser, db, clientParams, pooling, event)
 	if err != nil {
 		if se, ok := errors.AsType[*pgbackend.StartupError](err); ok {
 			s.fe.Send(se.Response)
@@ -359,25 +362,29 @@ func (s *session) run() {
 		s.sendError(codeConnectionFailure, "could not connect to the backend")
 		return
 	}
+	event = event && (be.conn == nil || plainSocket(be.conn.Conn))
+	current := be.params
 	s.mu.Lock()
-	s.backend = bc
+	s.backend = be.conn
 	s.mu.Unlock()
 	var key string
 	if pooling {
 		key = poolKey(cred.DBUser, db, clientParams)
 	}
-	// returned: the relay announced the backend as coming back clean
-	// (pool.returning); keep: it is kept after all.
-	keep, returned := false, false
+	// owned: the backend is still this goroutine's to close (not handed to
+	// the event relay); returned: the relay announced it as coming back
+	// clean (pool.returning); keep: it is kept after all.
+	owned, keep, returned := true, false, false
 	defer func() {
 		switch {
+		case !owned:
 		case keep:
-			t.putPooled(key, bc, current)
+			t.putPooled(key, be.conn, current)
 		case returned:
-			t.pool.abandon(key)
-			bc.Close()
+			be.close()
+			t.keepPooled(key, nil)
 		default:
-			bc.Close()
+			be.close()
 		}
 	}()
 
@@ -393,8 +400,8 @@ func (s *session) run() {
 	for _, k := range names {
 		s.fe.Send(&pgproto3.ParameterStatus{Name: k, Value: current[k]})
 	}
-	if bc.KeyData != nil {
-		s.fe.Send(g.registerCancel(s, bc.KeyData))
+	if be.keyData != nil {
+		s.fe.Send(g.registerCancel(s, be.keyData))
 		defer g.unregisterCancel(s)
 	}
 	s.fe.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
@@ -416,12 +423,22 @@ func (s *session) run() {
 	}
 	var up, down int64
 	switch {
-	case g.Relay != nil && s.tls == nil && plainSocket(s.raw) && plainSocket(bc.Conn):
+	case event:
 		st := &relayState{txStatus: 'I', params: current}
+		var reset func(fd int)
 		if pooling {
 			st.returning = func() { t.pool.returning(key) }
+			keyData := be.keyData
+			reset = func(fd int) {
+				if fd < 0 {
+					t.keepPooled(key, nil)
+					return
+				}
+				t.keepPooled(key, &pooledConn{fd: fd, keyData: keyData, params: st.params, idleSince: time.Now()})
+			}
 		}
-		ev, err := g.Relay.start(s.raw, bc.Conn, st, pooling)
+		owned = false
+		ev, err := g.Relay.start(s.raw, be, st, reset)
 		if err != nil {
 			log.Error("event relay refused the session", "error", err)
 			return
@@ -435,27 +452,17 @@ func (s *session) run() {
 		}
 		res := <-ev.done
 		up, down = res.up, res.down
-		if res.backendFD >= 0 {
-			returned = pooling
-			nc, err := res.backendConn()
-			if err != nil {
-				log.Warn("backend connection not kept", "error", err)
-				break
-			}
-			bc = &pgbackend.Conn{Conn: nc, Params: bc.Params, KeyData: bc.KeyData}
-			keep = !cut.Load() && !g.isClosed()
-		}
 	case pooling:
 		st := &relayState{txStatus: 'I', params: current}
 		var reusable bool
-		up, down, reusable = framedRelay(s.client, bc.Conn, st)
+		up, down, reusable = framedRelay(s.client, be.conn.Conn, st)
 		if reusable {
 			t.pool.returning(key)
 			returned = true
 		}
 		keep = reusable && !cut.Load() && !g.isClosed()
 	default:
-		up, down = relay(s.client, bc.Conn)
+		up, down = relay(s.client, be.conn.Conn)
 	}
 	reason := "closed"
 	switch {
@@ -485,23 +492,38 @@ func (g *Gateway) isClosed() bool {
 
 // backendConn gives the session a backend connection as role, opened with
 // the client's forwarded parameters: a pooled one when pooling, else a new
-// one. current is the ParameterStatus set to report to the client.
-func (s *session) backendConn(ctx context.Context, role, db string, clientParams map[string]string, pooling bool) (bc *pgbackend.Conn, current map[string]string, reused bool, err error) {
+// one. A pooled bare socket is turned into a Go connection unless the
+// session goes to the event relay. The result's params are the
+// ParameterStatus set to report to the client, the session's own copy.
+func (s *session) backendConn(ctx context.Context, role, db string, clientParams map[string]string, pooling, event bool) (*pooledConn, bool, error) {
 	t := s.t
 	if pooling {
-		if pc := t.takePooled(poolKey(role, db, clientParams)); pc != nil {
-			return pc.conn, maps.Clone(pc.params), true, nil
+		for {
+			pc := t.takePooled(poolKey(role, db, clientParams))
+			if pc == nil {
+				break
+			}
+			pc.params = maps.Clone(pc.params)
+			if pc.conn != nil || event {
+				return pc, true, nil
+			}
+			nc, err := fdConn(pc.fd)
+			if err != nil {
+				continue
+			}
+			pc.conn, pc.fd = &pgbackend.Conn{Conn: nc, KeyData: pc.keyData}, -1
+			return pc, true, nil
 		}
 	}
 	startParams := maps.Clone(clientParams)
 	if t.IdleTimeout > 0 {
 		startParams["idle_session_timeout"] = strconv.FormatInt(t.IdleTimeout.Milliseconds(), 10)
 	}
-	bc, err = t.Backend.Connect(ctx, role, db, startParams)
+	bc, err := t.Backend.Connect(ctx, role, db, startParams)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, false, err
 	}
-	return bc, paramMap(bc.Params), false, nil
+	return &pooledConn{conn: bc, fd: -1, keyData: bc.KeyData, params: paramMap(bc.Params)}, false, nil
 }
 
 func paramMap(ps []*pgproto3.ParameterStatus) map[string]string {

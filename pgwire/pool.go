@@ -17,12 +17,24 @@ import (
 // DefaultPoolIdleTimeout is how long an unused backend connection is kept.
 const DefaultPoolIdleTimeout = time.Minute
 
-// pooledConn is a backend connection kept between sessions of one role and
-// database, already reset with DISCARD ALL.
+// pooledConn is a backend connection kept between sessions of one key,
+// already reset with DISCARD ALL: a Go connection (reset by the goroutine
+// relay's session), or a bare socket that the event relay reset itself and
+// that goes back to an event loop without ever entering Go's netpoller.
 type pooledConn struct {
-	conn      *pgbackend.Conn
+	conn      *pgbackend.Conn // nil for a bare socket
+	fd        int             // the bare socket; -1 with conn
+	keyData   *pgproto3.BackendKeyData
 	params    map[string]string // ParameterStatus values as the backend last reported them
 	idleSince time.Time
+}
+
+func (pc *pooledConn) close() {
+	if pc.conn != nil {
+		pc.conn.Close()
+	} else {
+		closeFD(pc.fd)
+	}
 }
 
 type pool struct {
@@ -57,11 +69,18 @@ func poolKey(role, db string, params map[string]string) string {
 	return b.String()
 }
 
+// poolIdle is how long a pooled backend may wait; with an idle timeout,
+// at most half of it, since the backend's idle_session_timeout ends pooled
+// sessions too.
 func (g *Gateway) poolIdle() time.Duration {
+	d := DefaultPoolIdleTimeout
 	if g.PoolIdleTimeout > 0 {
-		return g.PoolIdleTimeout
+		d = g.PoolIdleTimeout
 	}
-	return DefaultPoolIdleTimeout
+	if g.IdleTimeout > 0 {
+		d = min(d, g.IdleTimeout/2)
+	}
+	return d
 }
 
 // takePooled returns a pooled connection under key, newest first, closing
@@ -76,8 +95,11 @@ func (g *Gateway) takePooled(key string) *pooledConn {
 	for len(list) > 0 {
 		pc := list[len(list)-1]
 		list = list[:len(list)-1]
-		if time.Since(pc.idleSince) > g.poolIdle() {
-			pc.conn.Close()
+		idle := time.Since(pc.idleSince)
+		// A bare socket idle for a while is checked for a hang-up (backend
+		// restarted or terminated) without a round trip.
+		if idle > g.poolIdle() || (pc.conn == nil && idle > time.Second && !fdAlive(pc.fd)) {
+			pc.close()
 			continue
 		}
 		p.conns[key] = list
@@ -115,8 +137,8 @@ func (g *Gateway) takePooled(key string) *pooledConn {
 }
 
 // returning announces a backend under key that a session has just left
-// clean (called the moment the relay sees the Terminate); putPooled or
-// abandon follows.
+// clean (called the moment the relay sees the Terminate); keepPooled
+// follows.
 func (p *pool) returning(key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -126,13 +148,6 @@ func (p *pool) returning(key string) {
 	p.resetting[key]++
 }
 
-// abandon withdraws a returning announcement whose backend is not kept.
-func (p *pool) abandon(key string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.doneResetting(key)
-}
-
 func (p *pool) doneResetting(key string) {
 	if p.resetting[key]--; p.resetting[key] <= 0 {
 		delete(p.resetting, key)
@@ -140,26 +155,36 @@ func (p *pool) doneResetting(key string) {
 }
 
 // putPooled resets conn (announced with returning) with DISCARD ALL and
-// hands it to a session waiting under key, or keeps it; a connection that
-// does not come back clean is closed.
+// keeps it (keepPooled); a connection that does not come back clean is
+// closed.
 func (g *Gateway) putPooled(key string, conn *pgbackend.Conn, params map[string]string) {
-	p := &g.pool
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	err := simpleQuery(conn, "DISCARD ALL", params)
 	conn.SetDeadline(time.Time{})
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.doneResetting(key)
 	if err != nil {
 		g.logger().Debug("backend connection not reusable", "error", err)
 		conn.Close()
+		g.keepPooled(key, nil)
+		return
+	}
+	g.keepPooled(key, &pooledConn{conn: conn, fd: -1, keyData: conn.KeyData, params: params, idleSince: time.Now()})
+}
+
+// keepPooled ends a returning announcement under key with the reset
+// connection pc (nil: it was not kept): pc goes to a session waiting for
+// it, or to the pool.
+func (g *Gateway) keepPooled(key string, pc *pooledConn) {
+	p := &g.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.doneResetting(key)
+	if pc == nil {
 		return
 	}
 	if g.isClosed() {
-		conn.Close()
+		pc.close()
 		return
 	}
-	pc := &pooledConn{conn: conn, params: params, idleSince: time.Now()}
 	if ws := p.waiters[key]; len(ws) > 0 {
 		ws[0] <- pc
 		if p.waiters[key] = ws[1:]; len(p.waiters[key]) == 0 {
@@ -172,7 +197,7 @@ func (g *Gateway) putPooled(key string, conn *pgbackend.Conn, params map[string]
 	}
 	list := append(p.conns[key], pc)
 	for len(list) > g.PoolSize {
-		list[0].conn.Close()
+		list[0].close()
 		list = list[1:]
 	}
 	p.conns[key] = list
@@ -183,7 +208,7 @@ func (g *Gateway) closePool() {
 	defer g.pool.mu.Unlock()
 	for k, list := range g.pool.conns {
 		for _, pc := range list {
-			pc.conn.Close()
+			pc.close()
 		}
 		delete(g.pool.conns, k)
 	}

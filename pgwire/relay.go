@@ -19,6 +19,7 @@ type relayState struct {
 	outstanding int
 	txStatus    byte
 	dirty       bool // COPY, or a relay interrupted mid-message
+	errored     bool // an ErrorResponse since expectReply
 	terminated  bool // the client sent Terminate
 	params      map[string]string
 	cf, bf      framer // client→backend and backend→client streams
@@ -43,10 +44,32 @@ func (st *relayState) fromBackend(chunk []byte) {
 			if k, v, ok := strings.Cut(strings.TrimSuffix(string(body), "\x00"), "\x00"); ok {
 				st.params[k] = v
 			}
+		case 'E':
+			st.errored = true
 		case 'G', 'H', 'W':
 			st.dirty = true
 		}
 	})
+}
+
+// expectReply records a query the gateway itself sent (the reset).
+func (st *relayState) expectReply() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.outstanding++
+	st.errored = false
+}
+
+// replied reports whether the backend answered everything (done) and, if
+// so, whether it ended idle without error or anything a reset cannot vouch
+// for (ok).
+func (st *relayState) replied() (done, ok bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.outstanding > 0 || st.bf.midMessage() {
+		return false, false
+	}
+	return true, st.outstanding == 0 && !st.errored && !st.dirty && st.txStatus == 'I'
 }
 
 func backendWants(t byte) bool { return t == 'S' || t == 'Z' }

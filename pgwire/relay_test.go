@@ -376,3 +376,51 @@ func TestTakeWaitsForBackendBeingReset(t *testing.T) {
 		t.Fatalf("left behind: resetting %v, waiters %v", g.pool.resetting, g.pool.waiters)
 	}
 }
+
+// Backends change hands between relays: one the event relay reset and
+// pooled as a bare socket serves a TLS session (goroutine relay) next, and
+// one a TLS session left serves a plaintext session on the event relay.
+func TestPooledBackendCrossesRelays(t *testing.T) {
+	if !EventRelaySupported {
+		t.Skip("Linux only")
+	}
+	r, err := NewEventRelay(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cfg, _ := testTLS(t)
+	_, addr := newGateway(t, func(g *Gateway) { g.Relay, g.TLS, g.PoolSize = r, cfg, 1 })
+	host, port, _ := net.SplitHostPort(addr)
+	ctx := context.Background()
+	session := func(mode string) string {
+		t.Helper()
+		c, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%s user=IAM:u password=pw %s", host, port, mode))
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		defer c.Close(ctx)
+		if got := simple(t, c, "SELECT count(*) FROM pg_stat_ssl WHERE pid = pg_backend_pid()"); got != "1" {
+			t.Fatalf("%s: backend session not found: %s", mode, got)
+		}
+		if got := simple(t, c, "SELECT current_setting('work_mem')"); got != "4MB" {
+			t.Fatalf("%s: work_mem %s left by the previous session", mode, got)
+		}
+		simple(t, c, "SET work_mem = '9MB'")
+		if got := simple(t, c, "SELECT current_setting('work_mem')"); got != "9MB" {
+			t.Fatalf("work_mem %s", got)
+		}
+		return simple(t, c, "SELECT pg_backend_pid()")
+	}
+	first := session("sslmode=disable")
+	time.Sleep(50 * time.Millisecond)
+	second := session("sslmode=require")
+	time.Sleep(50 * time.Millisecond)
+	third := session("sslmode=disable")
+	if first != second || second != third {
+		t.Fatalf("backend pids %s, %s, %s: want one backend throughout", first, second, third)
+	}
+	if r.Started() != 2 {
+		t.Fatalf("%d sessions on the event relay, want the 2 plaintext ones", r.Started())
+	}
+}
