@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"golang.org/x/sys/unix"
@@ -99,6 +100,25 @@ func fdConn(fd int) (net.Conn, error) {
 }
 
 func closeFD(fd int) { unix.Close(fd) }
+
+// sysRead and sysWrite are read(2) and write(2) without the runtime's
+// system call bookkeeping: the loop's sockets are non-blocking, so these
+// never block, and the loop thread keeps its P.
+func sysRead(fd int, p []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+func sysWrite(fd int, p []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
 
 // fdAlive reports whether an idle socket has neither hung up nor sent
 // anything (an idle backend sends nothing but its last words).
@@ -342,7 +362,7 @@ func (l *eventLoop) run() {
 // read moves what sd has to its peer.
 func (l *eventLoop) read(sd *evSide) {
 	s := sd.s
-	n, err := unix.Read(sd.fd, l.buf)
+	n, err := sysRead(sd.fd, l.buf)
 	if err == unix.EAGAIN || err == unix.EINTR {
 		return
 	}
@@ -389,7 +409,7 @@ func (l *eventLoop) read(sd *evSide) {
 
 // send writes p to dst, keeping what dst does not take.
 func (l *eventLoop) send(dst *evSide, p []byte) {
-	w, err := unix.Write(dst.fd, p)
+	w, err := sysWrite(dst.fd, p)
 	if err == unix.EAGAIN || err == unix.EINTR {
 		w, err = 0, nil
 	}
@@ -412,7 +432,7 @@ func (l *eventLoop) send(dst *evSide, p []byte) {
 // flush writes what sd holds for itself; once it is all written, sd's peer
 // is read again (or a Terminate that waited for it ends the session).
 func (l *eventLoop) flush(sd *evSide) {
-	w, err := unix.Write(sd.fd, sd.out)
+	w, err := sysWrite(sd.fd, sd.out)
 	if err == unix.EAGAIN || err == unix.EINTR {
 		return
 	}
@@ -512,7 +532,7 @@ var discardAll = func() []byte {
 // left clean; readReset waits for its ReadyForQuery.
 func (l *eventLoop) startReset(s *evSession) {
 	s.st.expectReply()
-	if w, err := unix.Write(s.backend.fd, discardAll); err != nil || w != len(discardAll) {
+	if w, err := sysWrite(s.backend.fd, discardAll); err != nil || w != len(discardAll) {
 		l.finishReset(s, false)
 		return
 	}
@@ -523,7 +543,7 @@ func (l *eventLoop) startReset(s *evSession) {
 }
 
 func (l *eventLoop) readReset(s *evSession) {
-	n, err := unix.Read(s.backend.fd, l.buf)
+	n, err := sysRead(s.backend.fd, l.buf)
 	if err == unix.EAGAIN || err == unix.EINTR {
 		return
 	}

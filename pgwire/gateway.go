@@ -630,22 +630,22 @@ const (
 func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, error) {
 	first := true
 	for {
+		// Every first packet is at least 8 bytes (a startup packet's header,
+		// or a TLS record's header and more), so reading 8 at once never
+		// waits for bytes a client holds back.
 		var hdr [8]byte
-		if _, err := io.ReadFull(s.client, hdr[:1]); err != nil {
+		if _, err := io.ReadFull(s.client, hdr[:]); err != nil {
 			return nil, err
 		}
 		if first && hdr[0] == 0x16 && s.g.TLS != nil {
 			// PostgreSQL 17 direct TLS: a TLS ClientHello, no SSLRequest.
-			if err := s.startTLS(ctx, &prefixConn{Conn: s.client, prefix: []byte{0x16}}, true); err != nil {
+			if err := s.startTLS(ctx, &prefixConn{Conn: s.client, prefix: append([]byte(nil), hdr[:]...)}, true); err != nil {
 				return nil, err
 			}
 			first = false
 			continue
 		}
 		first = false
-		if _, err := io.ReadFull(s.client, hdr[1:]); err != nil {
-			return nil, err
-		}
 		n := binary.BigEndian.Uint32(hdr[:4])
 		code := binary.BigEndian.Uint32(hdr[4:])
 		if n < 8 || n > maxStartupLen {

@@ -31,7 +31,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PGPORT_D=55432 BOUNCER=56432 GW=57439 API=59439
+# Fixed ports below the ephemeral range (32768+), so TIME-WAIT sockets of
+# earlier runs cannot hold them.
+PGPORT_D=25432 BOUNCER=26432 GW=27439 API=29439
 as_pg "$bindir/initdb" -D "$work/pg" -U bench --auth=trust -E UTF8 >/dev/null
 cat >>"$work/pg/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
@@ -100,26 +102,37 @@ read -r gwuser gwpass < <(AWS_ACCESS_KEY_ID=$BENCH_KEY_ID AWS_SECRET_ACCESS_KEY=
   /usr/bin/aws --endpoint-url "http://127.0.0.1:$API" redshift get-cluster-credentials --cluster-identifier bench \
   --db-user bench --duration-seconds 3600 --query '[DbUser,DbPassword]' --output text)
 
-run() { # name port user password flags...
-  local name=$1 port=$2 user=$3 pass=$4; shift 4
-  PGPASSWORD=$pass pgbench -h 127.0.0.1 -p "$port" -U "$user" -n -T "$SECS" "$@" postgres 2>/dev/null |
-    awk -v n="$name" '/^tps = /{printf "%s %.0f\n", n, $3}'
+# CPU time (ns) of every thread of a process, from schedstat.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
+bouncer_pid() { cat "$work/pgbouncer.pid"; }
+run() { # name port user password flags... → "name tps proxy-µs-per-transaction"
+  local name=$1 port=$2 user=$3 pass=$4 pid="" before=0; shift 4
+  case $name in pgbouncer) pid=$(bouncer_pid) ;; gateway) pid=$skpid ;; esac
+  [ -n "$pid" ] && before=$(cpu_ns "$pid")
+  local out; out=$(PGPASSWORD=$pass pgbench -h 127.0.0.1 -p "$port" -U "$user" -n -T "$SECS" "$@" postgres 2>/dev/null)
+  local after=0; [ -n "$pid" ] && after=$(cpu_ns "$pid")
+  awk -v n="$name" -v cpu=$((after - before)) -v haspid="$pid" '
+    /^number of transactions actually processed:/ {tx = $NF}
+    /^tps = / {tps = $3}
+    END {if (haspid != "" && tx > 0) printf "%s %.0f %.1f\n", n, tps, cpu / tx / 1000; else printf "%s %.0f -\n", n, tps}' <<<"$out"
 }
-declare -A res
+declare -A res cpus
+med() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 targets=("direct $PGPORT_D bench benchpw" "pgbouncer $BOUNCER bench benchpw" "gateway $GW $gwuser $gwpass")
 for mode in "-S -c 8 -j 2" "-S -C -c 4 -j 2"; do
   echo "== pgbench $mode -T $SECS, $ROUNDS rounds (order rotates each round)"
   for r in $(seq 0 $((ROUNDS - 1))); do
     for i in 0 1 2; do
       t=(${targets[$(((i + r) % 3))]})
-      line=$(run "${t[0]}" "${t[1]}" "${t[2]}" "${t[3]}" $mode)
-      echo "round $((r + 1)): $line"
-      res["$mode/${t[0]}"]+="${line#* } "
+      read -r name tps cpu < <(run "${t[0]}" "${t[1]}" "${t[2]}" "${t[3]}" $mode)
+      echo "round $((r + 1)): $name $tps tps, proxy CPU ${cpu} µs/transaction"
+      res["$mode/$name"]+="$tps "
+      [ "$cpu" != - ] && cpus["$mode/$name"]+="$cpu "
     done
   done
-  med() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
   d=$(med "${res[$mode/direct]}"); b=$(med "${res[$mode/pgbouncer]}"); g=$(med "${res[$mode/gateway]}")
   echo "median tps: direct $d  pgbouncer $b  gateway $g"
+  echo "median proxy CPU per transaction (µs): pgbouncer $(med "${cpus[$mode/pgbouncer]}")  gateway $(med "${cpus[$mode/gateway]}")"
   awk -v d="$d" -v b="$b" -v g="$g" 'BEGIN {printf "ratios: gateway/pgbouncer %.2f  gateway/direct %.2f  pgbouncer/direct %.2f\n", g/b, g/d, b/d}'
 done
 echo "shiftkey RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$skpid/status)"

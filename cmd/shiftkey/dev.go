@@ -156,7 +156,7 @@ func (d *Dev) Start(ctx context.Context) error {
 		return err
 	}
 
-	gwLn, err := net.Listen("tcp", d.GatewayAddr)
+	gwLn, err := listenGateway(d.GatewayAddr)
 	if err != nil {
 		return fmt.Errorf("gateway listen %s: %w", d.GatewayAddr, err)
 	}

@@ -40,10 +40,10 @@ func (p *devProvisioner) listen(port int) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	ln, err := listenGateway(net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		p.d.Logger.Warn("requested port is taken; using a free one", "port", port, "error", err)
-		ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+		ln, err = listenGateway(net.JoinHostPort(host, "0"))
 	}
 	return ln, err
 }

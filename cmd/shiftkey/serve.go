@@ -64,7 +64,7 @@ func (s *Serve) Start(ctx context.Context) error {
 		s.allowCleartext = cfg.TLS.AllowCleartext
 	}
 	for _, cc := range cfg.Clusters {
-		ln, err := net.Listen("tcp", cc.Gateway.Listen)
+		ln, err := listenGateway(cc.Gateway.Listen)
 		if err != nil {
 			return fmt.Errorf("cluster %s: gateway listen: %w", cc.Identifier, err)
 		}
@@ -83,7 +83,7 @@ func (s *Serve) Start(ctx context.Context) error {
 		}
 	}
 	for _, wc := range cfg.Workgroups {
-		ln, err := net.Listen("tcp", wc.Gateway.Listen)
+		ln, err := listenGateway(wc.Gateway.Listen)
 		if err != nil {
 			return fmt.Errorf("workgroup %s: gateway listen: %w", wc.Name, err)
 		}

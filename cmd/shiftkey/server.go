@@ -349,3 +349,11 @@ func advertised(a net.Addr) shiftkey.Endpoint {
 	}
 	return shiftkey.Endpoint{Address: host, Port: ta.Port}
 }
+
+// listenGateway listens for PostgreSQL clients. Accepted connections get
+// TCP keepalive with the system's timings (as PgBouncer's tcp_keepalive):
+// Go's own timings would cost three more system calls per connection.
+func listenGateway(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}}
+	return lc.Listen(context.Background(), "tcp", addr)
+}
