@@ -38,12 +38,11 @@ type EventRelay struct {
 // EventRelaySupported reports whether this platform has the event relay.
 const EventRelaySupported = true
 
-// NewEventRelay starts threads event loops (at least one) and raises
-// GOMAXPROCS by as many (until Close). A loop thread gives up its P while it
-// waits in epoll_wait and needs one back to run when data arrives; with
-// every P busy with logins it would wait for the scheduler (up to a
-// preemption slice, 10 ms) before moving a byte. The extra Ps let the
-// kernel, not Go's scheduler, decide when the loops run.
+// NewEventRelay starts threads event loops (at least one). Each loop keeps
+// a P of its own, even while it waits (see sysEpollWait), so the kernel
+// wakes it straight from epoll_wait without a trip through Go's scheduler;
+// GOMAXPROCS is raised, when needed, so that at least one P is left for
+// everything else (until Close).
 func NewEventRelay(threads int) (*EventRelay, error) {
 	threads = max(threads, 1)
 	r := &EventRelay{procs: threads}
@@ -77,8 +76,11 @@ var procs struct {
 	base, extra int
 }
 
-// addProcs sets GOMAXPROCS to what it was before any relay plus n more
-// than the relays already added.
+// addProcs counts n more (or fewer) loop threads and sets GOMAXPROCS to
+// what it was before any relay, or to one more than the loop threads if
+// that is more. On a machine with more CPUs than loops the loops thus
+// share the usual Ps with the rest: fewer idle Ps, fewer threads woken and
+// put back to sleep around every login.
 func addProcs(n int) {
 	procs.Lock()
 	defer procs.Unlock()
@@ -86,7 +88,7 @@ func addProcs(n int) {
 		procs.base = runtime.GOMAXPROCS(0)
 	}
 	procs.extra += n
-	runtime.GOMAXPROCS(procs.base + procs.extra)
+	runtime.GOMAXPROCS(max(procs.base, procs.extra+1))
 }
 
 // relayResult is how many bytes an event-relayed session moved.
@@ -106,6 +108,20 @@ func closeFD(fd int) { unix.Close(fd) }
 // never block, and the loop thread keeps its P.
 func sysRead(fd int, p []byte) (int, error) {
 	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// sysEpollWait blocks in epoll_wait without handing the loop's P back to
+// the scheduler (the relay added one P per loop for this): an ordinary
+// system call that blocks has sysmon take the P away every time and the
+// loop take one back on every wake-up, thousands of times a second under
+// load. The runtime still preempts the loop (for a stop-the-world, or
+// after 10 ms) with a signal, which ends the wait with EINTR.
+func sysEpollWait(epfd int, events []unix.EpollEvent) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), ^uintptr(0), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -297,7 +313,7 @@ func (l *eventLoop) run() {
 	events := make([]unix.EpollEvent, 128)
 	sides := make([]*evSide, len(events))
 	for {
-		n, err := unix.EpollWait(l.epfd, events, -1)
+		n, err := sysEpollWait(l.epfd, events)
 		if err != nil {
 			if err == unix.EINTR {
 				continue

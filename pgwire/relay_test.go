@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -422,5 +423,41 @@ func TestPooledBackendCrossesRelays(t *testing.T) {
 	}
 	if r.Started() != 2 {
 		t.Fatalf("%d sessions on the event relay, want the 2 plaintext ones", r.Started())
+	}
+}
+
+// A loop waiting in epoll_wait with its P does not hold up the garbage
+// collector's stop-the-world: the runtime's preemption signal ends the wait.
+func TestEventLoopLetsGCStopTheWorld(t *testing.T) {
+	if !EventRelaySupported {
+		t.Skip("Linux only")
+	}
+	r, err := NewEventRelay(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, addr := newGateway(t, func(g *Gateway) { g.Relay = r })
+	c, err := login(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	done := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		for range 20 {
+			runtime.GC()
+		}
+		done <- time.Since(start)
+	}()
+	select {
+	case d := <-done:
+		t.Logf("20 collections with an idle loop: %v", d)
+	case <-time.After(20 * time.Second):
+		t.Fatal("garbage collection stalled behind the event loop")
+	}
+	if err := c.Ping(context.Background()); err != nil {
+		t.Fatalf("session after the collections: %v", err)
 	}
 }

@@ -5,6 +5,7 @@
 #
 #   bench/gateway/run.sh [ROUNDS] [SECONDS]      (defaults 5 and 10)
 #   POOL_SIZE=0 bench/gateway/run.sh …            (gateway without backend reuse; default 8)
+#   HOLD=600 bench/gateway/run.sh                 (set up, print pgbench commands and pids, wait: for perf)
 #   MAX_CONNECTIONS=1100 IDLE=1000 bench/gateway/run.sh 1 1   (also: gateway memory per idle session)
 #
 # Needs: PostgreSQL server binaries, pgbench, pgbouncer, Debian's awscli, Go.
@@ -102,6 +103,12 @@ read -r gwuser gwpass < <(AWS_ACCESS_KEY_ID=$BENCH_KEY_ID AWS_SECRET_ACCESS_KEY=
   /usr/bin/aws --endpoint-url "http://127.0.0.1:$API" redshift get-cluster-credentials --cluster-identifier bench \
   --db-user bench --duration-seconds 3600 --query '[DbUser,DbPassword]' --output text)
 
+if [ -n "${HOLD:-}" ]; then
+  # Keep the three targets up for profiling by hand (perf record -g -p PID).
+  echo "gateway pid $skpid: PGPASSWORD=$gwpass pgbench -h 127.0.0.1 -p $GW -U $gwuser -n -S -T 10 -c 8 -j 2 postgres"
+  echo "pgbouncer pid $(cat "$work/pgbouncer.pid"): PGPASSWORD=benchpw pgbench -h 127.0.0.1 -p $BOUNCER -U bench -n -S -T 10 -c 8 -j 2 postgres"
+  echo "holding for $HOLD s"; sleep "$HOLD"; exit 0
+fi
 # CPU time (ns) of every thread of a process, from schedstat.
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
 bouncer_pid() { cat "$work/pgbouncer.pid"; }
