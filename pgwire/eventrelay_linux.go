@@ -28,8 +28,10 @@ type EventRelay struct {
 	loops   []*eventLoop
 	next    atomic.Uint32
 	started atomic.Int64
-	once    sync.Once
-	procs   int // added to GOMAXPROCS
+
+	mu      sync.Mutex
+	running bool // the loops' goroutines started (and counted in GOMAXPROCS)
+	closed  bool
 	// backlogs counts writes a socket did not take whole, to the client
 	// [0] and to the backend [1]: the back-pressure paths.
 	backlogs [2]atomic.Int64
@@ -38,36 +40,63 @@ type EventRelay struct {
 // EventRelaySupported reports whether this platform has the event relay.
 const EventRelaySupported = true
 
-// NewEventRelay starts threads event loops (at least one). Each loop keeps
-// a P of its own, even while it waits (see sysEpollWait), so the kernel
-// wakes it straight from epoll_wait without a trip through Go's scheduler;
-// GOMAXPROCS is raised, when needed, so that at least one P is left for
-// everything else (until Close).
+// NewEventRelay prepares threads event loops (at least one); they start
+// with the first session. Each loop keeps a P of its own, even while it
+// waits (see sysEpollWait), so the kernel wakes it straight from
+// epoll_wait without a trip through Go's scheduler; GOMAXPROCS is raised,
+// when needed, so that at least one P is left for everything else (until
+// Close). A process whose sessions all use TLS (dev mode) never starts
+// them and keeps all its Ps.
 func NewEventRelay(threads int) (*EventRelay, error) {
-	threads = max(threads, 1)
-	r := &EventRelay{procs: threads}
-	addProcs(threads)
-	for range threads {
+	r := &EventRelay{}
+	for range max(threads, 1) {
 		l, err := newEventLoop()
 		if err != nil {
 			r.Close()
 			return nil, err
 		}
 		r.loops = append(r.loops, l)
-		go l.run()
 	}
 	return r, nil
+}
+
+// ensureRunning starts the loops once.
+func (r *EventRelay) ensureRunning() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return net.ErrClosed
+	}
+	if !r.running {
+		r.running = true
+		addProcs(len(r.loops))
+		for _, l := range r.loops {
+			go l.run()
+		}
+	}
+	return nil
 }
 
 // Close stops the loops; sessions still on them end as if the peer had
 // hung up. Gateways close their sessions first.
 func (r *EventRelay) Close() error {
-	r.once.Do(func() {
-		for _, l := range r.loops {
-			l.stop()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	for _, l := range r.loops {
+		if r.running {
+			l.stop() // the loop closes its descriptors
+		} else {
+			unix.Close(l.epfd)
+			unix.Close(l.wake)
 		}
-		addProcs(-r.procs)
-	})
+	}
+	if r.running {
+		addProcs(-len(r.loops))
+	}
 	return nil
 }
 
@@ -181,6 +210,11 @@ type evSide struct {
 // session's done channel; the backend belongs to the relay from then on,
 // even on error.
 func (r *EventRelay) start(client net.Conn, backend *pooledConn, st *relayState, reset func(fd int)) (*evSession, error) {
+	if err := r.ensureRunning(); err != nil {
+		client.Close()
+		backend.close()
+		return nil, err
+	}
 	bfd := backend.fd
 	if backend.conn != nil {
 		var err error

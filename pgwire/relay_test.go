@@ -461,3 +461,36 @@ func TestEventLoopLetsGCStopTheWorld(t *testing.T) {
 		t.Fatalf("session after the collections: %v", err)
 	}
 }
+
+// The loops start with the first plaintext session, not before: a process
+// whose sessions all use TLS keeps all its Ps.
+func TestEventRelayStartsWithFirstSession(t *testing.T) {
+	if !EventRelaySupported {
+		t.Skip("Linux only")
+	}
+	r, err := NewEventRelay(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cfg, _ := testTLS(t)
+	_, addr := newGateway(t, func(g *Gateway) { g.Relay, g.TLS = r, cfg })
+	host, port, _ := net.SplitHostPort(addr)
+	running := func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.running }
+	c, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=require", host, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close(context.Background())
+	if running() {
+		t.Fatal("a TLS session started the event loops")
+	}
+	c, err = login(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if !running() || r.Started() != 1 {
+		t.Fatalf("after a plaintext session: running %v, sessions %d", running(), r.Started())
+	}
+}
