@@ -22,20 +22,28 @@ import (
 	"github.com/shiftkey/shiftkey/internal/pgtest"
 )
 
+// eventRelay is an event relay of threads loops for one test (skipped
+// where there is none).
+func eventRelay(t *testing.T, threads int) *EventRelay {
+	t.Helper()
+	if !EventRelaySupported {
+		t.Skip("the event relay is Linux only")
+	}
+	r, err := NewEventRelay(threads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
 // relays runs f once per relay: a goroutine per direction, and the event
 // loops. On the event loops it checks that sessions really ran there.
 func relays(t *testing.T, f func(t *testing.T, relay func(*Gateway))) {
 	t.Run("goroutine", func(t *testing.T) { f(t, func(*Gateway) {}) })
 	t.Run("event", func(t *testing.T) {
-		if !EventRelaySupported {
-			t.Skip("the event relay is Linux only")
-		}
-		r, err := NewEventRelay(2)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := eventRelay(t, 2)
 		t.Cleanup(func() {
-			r.Close()
 			if r.Started() == 0 {
 				t.Error("no session ran on the event relay")
 			}
@@ -294,14 +302,7 @@ func TestRelayPsql(t *testing.T) {
 
 // The event relay spreads sessions over its threads.
 func TestEventRelaySpreadsSessions(t *testing.T) {
-	if !EventRelaySupported {
-		t.Skip("Linux only")
-	}
-	r, err := NewEventRelay(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := eventRelay(t, 3)
 	_, addr := newGateway(t, func(g *Gateway) { g.Relay = r })
 	var conns []*pgx.Conn
 	for range 6 {
@@ -382,14 +383,7 @@ func TestTakeWaitsForBackendBeingReset(t *testing.T) {
 // pooled as a bare socket serves a TLS session (goroutine relay) next, and
 // one a TLS session left serves a plaintext session on the event relay.
 func TestPooledBackendCrossesRelays(t *testing.T) {
-	if !EventRelaySupported {
-		t.Skip("Linux only")
-	}
-	r, err := NewEventRelay(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := eventRelay(t, 1)
 	cfg, _ := testTLS(t)
 	_, addr := newGateway(t, func(g *Gateway) { g.Relay, g.TLS, g.PoolSize = r, cfg, 1 })
 	host, port, _ := net.SplitHostPort(addr)
@@ -429,14 +423,7 @@ func TestPooledBackendCrossesRelays(t *testing.T) {
 // A loop waiting in epoll_wait with its P does not hold up the garbage
 // collector's stop-the-world: the runtime's preemption signal ends the wait.
 func TestEventLoopLetsGCStopTheWorld(t *testing.T) {
-	if !EventRelaySupported {
-		t.Skip("Linux only")
-	}
-	r, err := NewEventRelay(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := eventRelay(t, 1)
 	_, addr := newGateway(t, func(g *Gateway) { g.Relay = r })
 	c, err := login(addr)
 	if err != nil {
@@ -465,14 +452,7 @@ func TestEventLoopLetsGCStopTheWorld(t *testing.T) {
 // The loops start with the first plaintext session, not before: a process
 // whose sessions all use TLS keeps all its Ps.
 func TestEventRelayStartsWithFirstSession(t *testing.T) {
-	if !EventRelaySupported {
-		t.Skip("Linux only")
-	}
-	r, err := NewEventRelay(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := eventRelay(t, 1)
 	cfg, _ := testTLS(t)
 	_, addr := newGateway(t, func(g *Gateway) { g.Relay, g.TLS = r, cfg })
 	host, port, _ := net.SplitHostPort(addr)
