@@ -643,3 +643,9 @@ func (r *EventRelay) perLoop() []int {
 func (r *EventRelay) backlogCounts() (toClient, toBackend int64) {
 	return r.backlogs[0].Load(), r.backlogs[1].Load()
 }
+
+func (r *EventRelay) isRunning() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running
+}

@@ -22,6 +22,8 @@ func (r *EventRelay) Started() int64 { return 0 }
 
 func (r *EventRelay) perLoop() []int { return nil }
 
+func (r *EventRelay) isRunning() bool { return false }
+
 func (r *EventRelay) backlogCounts() (int64, int64) { return 0, 0 }
 
 // Close does nothing.

@@ -50,7 +50,7 @@ type pool struct {
 // resetWait bounds how long a session waits for a backend being reset
 // (DISCARD ALL takes well under a millisecond; a new backend process
 // several) before it opens a new one.
-const resetWait = 20 * time.Millisecond
+var resetWait = 20 * time.Millisecond // a variable for tests only
 
 // poolKey names the backends one session may take: same role, database and
 // forwarded startup parameters (sorted, so the key does not depend on map
