@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/devca"
+	"github.com/shiftkey/shiftkey/pgwire"
 )
 
 func TestExampleConfigParses(t *testing.T) {
@@ -259,3 +260,81 @@ func errString(err error) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// serve's default relay: plaintext sessions to a trust-socket backend run on
+// the event loops, back-to-back sessions share a backend, and
+// limits.relay: goroutine leaves the loops out.
+func TestServeRelayFromConfig(t *testing.T) {
+	if !pgwire.EventRelaySupported {
+		t.Skip("the event relay is Linux only")
+	}
+	ctx := context.Background()
+	for _, relay := range []string{"", "goroutine"} {
+		t.Run("relay="+relay, func(t *testing.T) {
+			dir := t.TempDir()
+			yaml := `
+store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
+api: {listen: "127.0.0.1:0"}
+limits: {pool_size: 2, relay: "` + relay + `", relay_threads: 1}
+clusters:
+  - identifier: relayed
+    database: dev
+    gateway: {listen: "127.0.0.1:0"}
+    backend: {host: ` + dev.PG.SocketDir() + `, port: ` + itoa(dev.PG.Port()) + `, admin_user: ` + dev.PG.Superuser() + `}
+iam:
+  users:
+    - name: ci
+      access_keys: [{id: "${TEST_KEY_ID}", secret: "${TEST_SECRET}"}]
+      policies:
+        creds: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser"],"Resource":"*"}]}'
+`
+			env := map[string]string{"TEST_KEY_ID": "AKIACONFIGKEY0000002", "TEST_SECRET": "config-secret-0123456789"}
+			cfg, err := ParseConfig(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &Serve{Config: cfg, Logger: dev.Logger}
+			if err := s.Start(ctx); err != nil {
+				s.Close()
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ci := aws.Credentials{AccessKeyID: env["TEST_KEY_ID"], SecretAccessKey: env["TEST_SECRET"]}
+			rs := redshift.New(redshift.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Credentials: provider(ci), Retryer: aws.NopRetryer{}})
+			out, err := rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("relayed"), DbUser: aws.String("relay_user"), AutoCreate: aws.Bool(true)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := s.Store.Cluster(ctx, "relayed")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dsn := "host=" + c.Endpoint.Address + " port=" + itoa(c.Endpoint.Port) + " dbname=dev sslmode=disable user=" + aws.ToString(out.DbUser) + " password=" + aws.ToString(out.DbPassword)
+			pids := map[string]bool{}
+			for range 3 {
+				conn, err := pgx.Connect(ctx, dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var user, pid string
+				if err := conn.QueryRow(ctx, "SELECT current_user, pg_backend_pid()::text").Scan(&user, &pid); err != nil || user != "relay_user" {
+					t.Fatalf("current_user %q %v", user, err)
+				}
+				pids[pid] = true
+				conn.Close(ctx)
+			}
+			if len(pids) > 2 {
+				t.Errorf("3 back-to-back sessions used %d backends", len(pids))
+			}
+			s.mu.Lock()
+			r := s.relay
+			s.mu.Unlock()
+			switch {
+			case relay == "goroutine" && r != nil:
+				t.Error("limits.relay goroutine started an event relay")
+			case relay == "" && (r == nil || r.Started() != 3):
+				t.Errorf("default relay: %v, want the 3 sessions on the event relay", r)
+			}
+		})
+	}
+}
