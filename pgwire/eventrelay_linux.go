@@ -117,7 +117,11 @@ func addProcs(n int) {
 		procs.base = runtime.GOMAXPROCS(0)
 	}
 	procs.extra += n
-	runtime.GOMAXPROCS(max(procs.base, procs.extra+1))
+	// Setting GOMAXPROCS stops the runtime from following the container's
+	// CPU limit, so it is set only when it has to change.
+	if want := max(procs.base, procs.extra+1); runtime.GOMAXPROCS(0) != want {
+		runtime.GOMAXPROCS(want)
+	}
 }
 
 // relayResult is how many bytes an event-relayed session moved.

@@ -280,7 +280,7 @@ func (c *Config) Validate() error {
 		bad("limits.relay", "must be event or goroutine, got %q", c.Limits.Relay)
 	}
 	if c.Limits.RelayThreads < 0 || c.Limits.RelayThreads > 64 {
-		bad("limits.relay_threads", "must be 0 (half the CPUs) to 64, got %d", c.Limits.RelayThreads)
+		bad("limits.relay_threads", "must be 0 (half of GOMAXPROCS) to 64, got %d", c.Limits.RelayThreads)
 	}
 	for f, d := range map[string]time.Duration{"limits.idle_timeout": c.Limits.IdleTimeout, "limits.max_session_lifetime": c.Limits.MaxSessionLifetime, "limits.shutdown_grace": c.Limits.ShutdownGrace, "limits.pool_idle_timeout": c.Limits.PoolIdleTimeout} {
 		if d < 0 {

@@ -80,15 +80,16 @@ type Limits struct {
 	// Relay moves plaintext sessions' bytes: "event" (default on Linux:
 	// epoll loops on RelayThreads locked threads) or "goroutine".
 	Relay        string `yaml:"relay"`
-	RelayThreads int    `yaml:"relay_threads"` // 0: half the CPUs, at least 1
+	RelayThreads int    `yaml:"relay_threads"` // 0: half of GOMAXPROCS, at least 1
 }
 
-// relayThreads is how many event loops the relay runs.
+// relayThreads is how many event loops the relay runs. GOMAXPROCS, not
+// the machine's CPU count, follows a container's CPU limit.
 func (l Limits) relayThreads() int {
 	if l.RelayThreads > 0 {
 		return l.RelayThreads
 	}
-	return max(1, runtime.NumCPU()/2)
+	return max(1, runtime.GOMAXPROCS(0)/2)
 }
 
 // eventRelay starts the shared event relay on first use (nil when the
