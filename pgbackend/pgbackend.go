@@ -297,6 +297,10 @@ func (b *Backend) grantable(ctx context.Context, role, group string) (bool, stri
 	return true, "", nil
 }
 
+// Empty reports whether the lease holds no group, so Release has nothing
+// to do. Only the lease's holder may ask, before it calls Release.
+func (l *Lease) Empty() bool { return len(l.groups) == 0 }
+
 // Release revokes the lease's groups that no other session holds. It is
 // safe to call more than once.
 func (l *Lease) Release(ctx context.Context) {

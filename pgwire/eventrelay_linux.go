@@ -124,9 +124,6 @@ func addProcs(n int) {
 	}
 }
 
-// relayResult is how many bytes an event-relayed session moved.
-type relayResult struct{ up, down int64 }
-
 // fdConn makes a Go connection of a bare socket, which it takes over.
 func fdConn(fd int) (net.Conn, error) {
 	f := os.NewFile(uintptr(fd), "backend")
@@ -192,7 +189,9 @@ type evSession struct {
 
 	mu    sync.Mutex // guards the descriptors against kill after close
 	ended bool
-	done  chan relayResult
+	// onEnd finishes the session (audit record, cleanups) on the loop
+	// thread, with the bytes moved each way.
+	onEnd func(up, down int64)
 }
 
 // evSide is one socket of a session; out holds bytes for it that it did not
@@ -210,10 +209,9 @@ type evSide struct {
 // start moves client and backend onto a loop: the backend is a Go
 // connection (a plain socket, see plainSocket) or a bare socket from the
 // pool. On success the net.Conns are closed (their sockets live on in the
-// loop's descriptors) and the session's end arrives on the returned
-// session's done channel; the backend belongs to the relay from then on,
-// even on error.
-func (r *EventRelay) start(client net.Conn, backend *pooledConn, st *relayState, reset func(fd int)) (*evSession, error) {
+// loop's descriptors) and onEnd is called on the loop when the session
+// ends; the backend belongs to the relay from then on, even on error.
+func (r *EventRelay) start(client net.Conn, backend *pooledConn, st *relayState, reset func(fd int), onEnd func(up, down int64)) (*evSession, error) {
 	if err := r.ensureRunning(); err != nil {
 		client.Close()
 		backend.close()
@@ -237,7 +235,7 @@ func (r *EventRelay) start(client net.Conn, backend *pooledConn, st *relayState,
 	}
 	l := r.loops[int(r.next.Add(1))%len(r.loops)]
 	r.started.Add(1)
-	s := &evSession{loop: l, relay: r, st: st, reset: reset, done: make(chan relayResult, 1)}
+	s := &evSession{loop: l, relay: r, st: st, reset: reset, onEnd: onEnd}
 	s.client = evSide{fd: cfd, s: s, peer: &s.backend, isClient: true}
 	s.backend = evSide{fd: bfd, s: s, peer: &s.client}
 	if err := l.add(s); err != nil {
@@ -567,13 +565,13 @@ func (l *eventLoop) end(s *evSession, terminated bool) {
 	if !keep {
 		s.backend.interest = 0
 	}
-	s.done <- relayResult{up: s.up, down: s.down}
 	if keep {
 		if s.st.returning != nil {
 			s.st.returning()
 		}
 		l.startReset(s)
 	}
+	s.onEnd(s.up, s.down)
 }
 
 // discardAll is the Query message DISCARD ALL.

@@ -29,13 +29,11 @@ func (r *EventRelay) backlogCounts() (int64, int64) { return 0, 0 }
 // Close does nothing.
 func (r *EventRelay) Close() error { return nil }
 
-type relayResult struct{ up, down int64 }
-
-type evSession struct{ done chan relayResult }
+type evSession struct{}
 
 func (*evSession) kill() {}
 
-func (r *EventRelay) start(net.Conn, *pooledConn, *relayState, func(int)) (*evSession, error) {
+func (r *EventRelay) start(net.Conn, *pooledConn, *relayState, func(int), func(int64, int64)) (*evSession, error) {
 	return nil, errors.ErrUnsupported
 }
 

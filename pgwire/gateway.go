@@ -179,11 +179,9 @@ func (g *Gateway) Serve(l net.Listener) error {
 		g.wg.Add(1)
 		g.mu.Unlock()
 		go func() {
-			defer g.wg.Done()
-			s.run()
-			g.mu.Lock()
-			delete(g.sessions, s)
-			g.mu.Unlock()
+			if !s.run() {
+				g.sessionDone(s)
+			}
 		}()
 	}
 }
@@ -289,8 +287,22 @@ func (s *session) sendError(code, msg string) {
 	s.fe.Flush()
 }
 
-func (s *session) run() {
-	defer func() { s.client.Close() }()
+// run serves one connection. It returns true when it handed the session to
+// the event relay, which then ends it (see finish); otherwise the session
+// is over when it returns.
+func (s *session) run() (handedOff bool) {
+	// What ending the session undoes, last first; run does it on return,
+	// unless the event relay took the session over.
+	var cleanups []func()
+	// onLoop: the event relay will run the cleanups, on its loop thread
+	// (set before the hand-off, which the loop may finish at once).
+	onLoop := false
+	defer func() {
+		if !handedOff {
+			runCleanups(cleanups)
+		}
+	}()
+	cleanups = append(cleanups, func() { s.client.Close() })
 	g := s.g
 	log := g.logger().With("conn_id", s.id, "remote", s.client.RemoteAddr().String())
 	timeout := g.AuthTimeout
@@ -298,7 +310,7 @@ func (s *session) run() {
 		timeout = DefaultAuthTimeout
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
+	cleanups = append(cleanups, cancel)
 	s.client.SetDeadline(time.Now().Add(timeout))
 	s.fe = pgproto3.NewBackend(s.client, s.client)
 	s.fe.SetMaxBodyLen(64 << 10)
@@ -338,7 +350,18 @@ func (s *session) run() {
 		s.sendError(codeConnectionFailure, "could not prepare the session on the backend")
 		return
 	}
-	defer lease.Release(context.Background())
+	cleanups = append(cleanups, func() {
+		switch {
+		case lease.Empty():
+			// Nothing to revoke: no need to take the user's lock, which a
+			// concurrent Prepare may hold through a round trip.
+		case onLoop:
+			// Not on the event loop: revoking takes round trips.
+			go lease.Release(context.Background())
+		default:
+			lease.Release(context.Background())
+		}
+	})
 
 	clientParams := map[string]string{}
 	for k, v := range startup.Parameters {
@@ -375,7 +398,7 @@ func (s *session) run() {
 	// the event relay); returned: the relay announced it as coming back
 	// clean (pool.returning); keep: it is kept after all.
 	owned, keep, returned := true, false, false
-	defer func() {
+	cleanups = append(cleanups, func() {
 		switch {
 		case !owned:
 		case keep:
@@ -386,7 +409,7 @@ func (s *session) run() {
 		default:
 			be.close()
 		}
-	}()
+	})
 
 	s.fe.Send(&pgproto3.AuthenticationOk{})
 	for _, n := range notices {
@@ -402,7 +425,7 @@ func (s *session) run() {
 	}
 	if be.keyData != nil {
 		s.fe.Send(g.registerCancel(s, be.keyData))
-		defer g.unregisterCancel(s)
+		cleanups = append(cleanups, func() { g.unregisterCancel(s) })
 	}
 	s.fe.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
 	if err := s.fe.Flush(); err != nil {
@@ -419,7 +442,7 @@ func (s *session) run() {
 			cut.Store(true)
 			s.close()
 		})
-		defer timer.Stop()
+		cleanups = append(cleanups, func() { timer.Stop() })
 	}
 	var up, down int64
 	switch {
@@ -438,10 +461,19 @@ func (s *session) run() {
 			}
 		}
 		owned = false
-		ev, err := g.Relay.start(s.raw, be, st, reset)
+		// From here the loop owns the session: it calls end when the
+		// session is over, and this goroutine is gone.
+		end := func(up, down int64) {
+			s.finish(log, cred, reused, start, &cut, up, down)
+			runCleanups(cleanups)
+			g.sessionDone(s)
+		}
+		onLoop = true
+		ev, err := g.Relay.start(s.raw, be, st, reset, end)
 		if err != nil {
+			onLoop = false
 			log.Error("event relay refused the session", "error", err)
-			return
+			return false
 		}
 		s.mu.Lock()
 		s.kill = ev.kill
@@ -450,8 +482,7 @@ func (s *session) run() {
 		if closing {
 			ev.kill()
 		}
-		res := <-ev.done
-		up, down = res.up, res.down
+		return true
 	case pooling:
 		st := &relayState{txStatus: 'I', params: current}
 		var reusable bool
@@ -464,18 +495,37 @@ func (s *session) run() {
 	default:
 		up, down = relay(s.client, be.conn.Conn)
 	}
+	s.finish(log, cred, reused, start, &cut, up, down)
+	return false
+}
+
+// finish writes the session's audit record: who, with which credential,
+// as whom, where, with which groups, when, how much, and why it ended.
+func (s *session) finish(log *slog.Logger, cred *shiftkey.Credential, reused bool, start time.Time, cut *atomic.Bool, up, down int64) {
 	reason := "closed"
 	switch {
 	case cut.Load():
 		reason = "max_session_lifetime"
-	case g.isClosed():
+	case s.g.isClosed():
 		reason = "gateway_shutdown"
 	}
-	// The audit record of the session: who, with which credential, as whom,
-	// where, with which groups, when, how much, and why it ended.
 	log.Info("session ended", "audit", "session", "principal", cred.PrincipalARN, "groups", strings.Join(cred.DBGroups, ","), "backend_reused", reused,
 		"start", start.UTC().Format(time.RFC3339Nano), "end", time.Now().UTC().Format(time.RFC3339Nano),
 		"duration", time.Since(start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "end_reason", reason)
+}
+
+func runCleanups(fs []func()) {
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
+
+// sessionDone forgets an ended session.
+func (g *Gateway) sessionDone(s *session) {
+	g.mu.Lock()
+	delete(g.sessions, s)
+	g.mu.Unlock()
+	g.wg.Done()
 }
 
 func (g *Gateway) sessionCount() int {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -483,4 +485,97 @@ func TestEventRelayStartsWithFirstSession(t *testing.T) {
 	if !r.isRunning() || r.Started() != 1 {
 		t.Fatalf("after a plaintext session: running %v, sessions %d", r.isRunning(), r.Started())
 	}
+}
+
+// lockedBuffer collects log output written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// records returns the logged records with message msg.
+func (l *lockedBuffer) records(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range bytes.Split(l.b.Bytes(), []byte("\n")) {
+		var r map[string]any
+		if len(line) == 0 {
+			continue
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if r["msg"] == msg {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Every session ends with an audit record: who, with which credential, as
+// whom, where, with which groups, when, how much and why it ended.
+func TestSessionAuditRecord(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		var logs lockedBuffer
+		g, addr := newGateway(t, func(g *Gateway) {
+			relay(g)
+			g.PoolSize = 1
+			g.MaxSessionLifetime = 2 * time.Second
+			g.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		})
+		c, err := login(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if simple(t, c, "SELECT repeat('x', 1000)") == "" {
+			t.Fatal("empty answer")
+		}
+		c.Close(context.Background())
+		cut, err := login(addr) // ended by max_session_lifetime
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cut.Close(context.Background())
+		var recs []map[string]any
+		for deadline := time.Now().Add(10 * time.Second); len(recs) < 2; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d audit records, want 2", len(recs))
+			}
+			recs = logs.records(t, "session ended")
+		}
+		first, second := recs[0], recs[1]
+		if first["end_reason"] != "max_session_lifetime" {
+			first, second = second, first
+		}
+		for k, want := range map[string]any{"audit": "session", "credential_id": "x", "login": "IAM:u", "cluster": "c",
+			"db_user": pgtest.Server(t).Superuser(), "database": g.DefaultDB, "end_reason": "closed"} {
+			if second[k] != want {
+				t.Errorf("%s = %v, want %v (record %v)", k, second[k], want, second)
+			}
+		}
+		if in, out := second["bytes_in"].(float64), second["bytes_out"].(float64); in < 30 || out < 1000 {
+			t.Errorf("bytes_in %v, bytes_out %v: the query and its 1000-byte answer are missing", in, out)
+		}
+		for _, k := range []string{"start", "end", "principal", "groups", "backend_reused", "remote", "conn_id"} {
+			if _, ok := second[k]; !ok {
+				t.Errorf("record has no %s: %v", k, second)
+			}
+		}
+		if first["end_reason"] != "max_session_lifetime" {
+			t.Errorf("cut session: end_reason %v", first["end_reason"])
+		}
+		for deadline := time.Now().Add(5 * time.Second); g.sessionCount() != 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d sessions still counted after both ended", g.sessionCount())
+			}
+		}
+	})
 }
