@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
@@ -286,7 +287,7 @@ iam:
     - name: ci
       access_keys: [{id: "${TEST_KEY_ID}", secret: "${TEST_SECRET}"}]
       policies:
-        creds: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser"],"Resource":"*"}]}'
+        creds: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser","redshift:JoinGroup"],"Resource":"*"}]}'
 `
 			env := map[string]string{"TEST_KEY_ID": "AKIACONFIGKEY0000002", "TEST_SECRET": "config-secret-0123456789"}
 			cfg, err := ParseConfig(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
@@ -326,14 +327,51 @@ iam:
 			if len(pids) > 2 {
 				t.Errorf("3 back-to-back sessions used %d backends", len(pids))
 			}
+
+			// A session's group is granted while it runs and revoked when it
+			// ends, whichever relay carried it.
+			adminExec(t, dev, "CREATE ROLE relay_readers NOLOGIN")
+			t.Cleanup(func() { adminExec(t, dev, "DROP ROLE relay_readers") })
+			grp, err := rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("relayed"), DbUser: aws.String("relay_user"), AutoCreate: aws.Bool(true), DbGroups: []string{"relay_readers"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			member := func() bool {
+				t.Helper()
+				conn, err := pgx.Connect(ctx, dev.PG.ConnString(dev.PG.Superuser(), DevDatabase))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(ctx)
+				var ok bool
+				if err := conn.QueryRow(ctx, "SELECT pg_has_role('relay_user', 'relay_readers', 'MEMBER')").Scan(&ok); err != nil {
+					t.Fatal(err)
+				}
+				return ok
+			}
+			gconn, err := pgx.Connect(ctx, "host="+c.Endpoint.Address+" port="+itoa(c.Endpoint.Port)+" dbname=dev sslmode=disable user="+aws.ToString(grp.DbUser)+" password="+aws.ToString(grp.DbPassword))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !member() {
+				t.Fatal("group not granted during the session")
+			}
+			gconn.Close(ctx)
+			deadline := time.Now().Add(5 * time.Second)
+			for member() {
+				if time.Now().After(deadline) {
+					t.Fatal("group still granted after the session ended")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 			s.mu.Lock()
 			r := s.relay
 			s.mu.Unlock()
 			switch {
 			case relay == "goroutine" && r != nil:
 				t.Error("limits.relay goroutine started an event relay")
-			case relay == "" && (r == nil || r.Started() != 3):
-				t.Errorf("default relay: %v, want the 3 sessions on the event relay", r)
+			case relay == "" && (r == nil || r.Started() != 4):
+				t.Errorf("default relay: %v, want the 4 sessions on the event relay", r)
 			}
 		})
 	}
