@@ -297,14 +297,20 @@ func (b *Backend) grantable(ctx context.Context, role, group string) (bool, stri
 	return true, "", nil
 }
 
-// Empty reports whether the lease holds no group, so Release has nothing
-// to do. Only the lease's holder may ask, before it calls Release.
+// Empty reports whether the lease holds no group: Release then returns at
+// once, without round trips or the user's lock. Only the lease's holder may
+// ask, before it calls Release.
 func (l *Lease) Empty() bool { return len(l.groups) == 0 }
 
 // Release revokes the lease's groups that no other session holds. It is
 // safe to call more than once.
 func (l *Lease) Release(ctx context.Context) {
 	l.once.Do(func() {
+		if l.Empty() {
+			// Nothing to revoke: no need for the user's lock, which a
+			// concurrent Prepare may hold through round trips.
+			return
+		}
 		u := l.b.user(l.role)
 		u.mu.Lock()
 		defer u.mu.Unlock()

@@ -17,10 +17,11 @@ import (
 
 // EventRelay moves the bytes of plaintext sessions on a few locked OS
 // threads, each running a level-triggered epoll loop, as PgBouncer does:
-// one read and one write per message, no goroutine wake-up and no buffer
-// per idle session. A session's two sockets leave Go's netpoller (dup, then
-// close of the net.Conn) for the life of the relay; a backend that ends
-// clean goes back to Go (net.FileConn) for reset and reuse.
+// one read and one write per message, no goroutine and no buffer per idle
+// session. A session's two sockets leave Go's netpoller (dup, then close of
+// the net.Conn); the loop ends the session (onEnd), and resets a backend the
+// client left clean with DISCARD ALL before it goes to the pool as a bare
+// socket.
 //
 // Sessions with TLS on either side stay on the goroutine relay: the kernel
 // has only ciphertext to move there.
@@ -176,7 +177,6 @@ func fdAlive(fd int) bool {
 
 // evSession is one session on a loop.
 type evSession struct {
-	loop            *eventLoop
 	relay           *EventRelay
 	client, backend evSide
 	st              *relayState
@@ -235,7 +235,7 @@ func (r *EventRelay) start(client net.Conn, backend *pooledConn, st *relayState,
 	}
 	l := r.loops[int(r.next.Add(1))%len(r.loops)]
 	r.started.Add(1)
-	s := &evSession{loop: l, relay: r, st: st, reset: reset, onEnd: onEnd}
+	s := &evSession{relay: r, st: st, reset: reset, onEnd: onEnd}
 	s.client = evSide{fd: cfd, s: s, peer: &s.backend, isClient: true}
 	s.backend = evSide{fd: bfd, s: s, peer: &s.client}
 	if err := l.add(s); err != nil {
@@ -630,24 +630,3 @@ func (l *eventLoop) finishReset(s *evSession, ok bool) {
 
 // Started counts the sessions the relay has carried.
 func (r *EventRelay) Started() int64 { return r.started.Load() }
-
-// perLoop counts the sessions on each loop now.
-func (r *EventRelay) perLoop() []int {
-	out := make([]int, len(r.loops))
-	for i, l := range r.loops {
-		l.mu.Lock()
-		out[i] = len(l.sides) / 2
-		l.mu.Unlock()
-	}
-	return out
-}
-
-func (r *EventRelay) backlogCounts() (toClient, toBackend int64) {
-	return r.backlogs[0].Load(), r.backlogs[1].Load()
-}
-
-func (r *EventRelay) isRunning() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.running
-}

@@ -20,12 +20,6 @@ func NewEventRelay(int) (*EventRelay, error) { return nil, errors.New("the event
 // Started is always 0.
 func (r *EventRelay) Started() int64 { return 0 }
 
-func (r *EventRelay) perLoop() []int { return nil }
-
-func (r *EventRelay) isRunning() bool { return false }
-
-func (r *EventRelay) backlogCounts() (int64, int64) { return 0, 0 }
-
 // Close does nothing.
 func (r *EventRelay) Close() error { return nil }
 

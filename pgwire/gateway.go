@@ -351,16 +351,12 @@ func (s *session) run() (handedOff bool) {
 		return
 	}
 	cleanups = append(cleanups, func() {
-		switch {
-		case lease.Empty():
-			// Nothing to revoke: no need to take the user's lock, which a
-			// concurrent Prepare may hold through a round trip.
-		case onLoop:
+		if onLoop && !lease.Empty() {
 			// Not on the event loop: revoking takes round trips.
 			go lease.Release(context.Background())
-		default:
-			lease.Release(context.Background())
+			return
 		}
+		lease.Release(context.Background())
 	})
 
 	clientParams := map[string]string{}
@@ -395,17 +391,14 @@ func (s *session) run() (handedOff bool) {
 		key = poolKey(cred.DBUser, db, clientParams)
 	}
 	// owned: the backend is still this goroutine's to close (not handed to
-	// the event relay); returned: the relay announced it as coming back
-	// clean (pool.returning); keep: it is kept after all.
-	owned, keep, returned := true, false, false
+	// the event relay); announced: the relay called pool.returning for it,
+	// so putPooled must follow, which resets it or closes it.
+	owned, announced := true, false
 	cleanups = append(cleanups, func() {
 		switch {
 		case !owned:
-		case keep:
+		case announced:
 			t.putPooled(key, be.conn, current)
-		case returned:
-			be.close()
-			t.keepPooled(key, nil)
 		default:
 			be.close()
 		}
@@ -444,13 +437,17 @@ func (s *session) run() (handedOff bool) {
 		})
 		cleanups = append(cleanups, func() { timer.Stop() })
 	}
+	st := &relayState{txStatus: 'I', params: current}
+	if pooling {
+		// Announced the moment the client leaves clean, so that a session
+		// reconnecting at once waits for this backend (takePooled).
+		st.returning = func() { t.pool.returning(key) }
+	}
 	var up, down int64
 	switch {
 	case event:
-		st := &relayState{txStatus: 'I', params: current}
 		var reset func(fd int)
 		if pooling {
-			st.returning = func() { t.pool.returning(key) }
 			keyData := be.keyData
 			reset = func(fd int) {
 				if fd < 0 {
@@ -484,14 +481,7 @@ func (s *session) run() (handedOff bool) {
 		}
 		return true
 	case pooling:
-		st := &relayState{txStatus: 'I', params: current}
-		var reusable bool
-		up, down, reusable = framedRelay(s.client, be.conn.Conn, st)
-		if reusable {
-			t.pool.returning(key)
-			returned = true
-		}
-		keep = reusable && !cut.Load() && !g.isClosed()
+		up, down, announced = framedRelay(s.client, be.conn.Conn, st)
 	default:
 		up, down = relay(s.client, be.conn.Conn)
 	}

@@ -23,9 +23,8 @@ type relayState struct {
 	terminated  bool // the client sent Terminate
 	params      map[string]string
 	cf, bf      framer // client→backend and backend→client streams
-	// returning, when set, is called once the backend is known to be left
-	// clean, before the session's goroutine gets to reset it (see
-	// pool.returning).
+	// returning, when set, is called by either relay the moment the client
+	// leaves the backend clean, before the reset (see pool.returning).
 	returning func()
 }
 
@@ -83,7 +82,7 @@ func (st *relayState) fromClient(chunk []byte) (forward int, end bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	stop := -1
-	st.cf.feed(chunk, clientWants, func(t byte, _ []byte, end int) {
+	st.cf.feed(chunk, clientWants, func(t byte, _ []byte, off int) {
 		switch t {
 		case 'Q', 'S', 'F':
 			st.outstanding++
@@ -92,7 +91,7 @@ func (st *relayState) fromClient(chunk []byte) (forward int, end bool) {
 		case 'X':
 			st.terminated = true
 			if stop < 0 {
-				stop = end - 5
+				stop = off - 5
 			}
 		}
 	})
@@ -237,7 +236,11 @@ func framedRelay(client, backend net.Conn, st *relayState) (up, down int64, reus
 	client.Close()
 	<-done
 	backend.SetReadDeadline(time.Time{})
-	return up, down, clean && st.clean()
+	reusable = clean && st.clean()
+	if reusable && st.returning != nil {
+		st.returning()
+	}
+	return up, down, reusable
 }
 
 // relay copies bytes both ways until either side closes, and returns the
