@@ -53,6 +53,17 @@ func login(addr string) (*pgx.Conn, error) {
 	return pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable connect_timeout=5", host, port))
 }
 
+// mustLogin logs in IAM:u for the rest of the test.
+func mustLogin(t *testing.T, addr string) *pgx.Conn {
+	t.Helper()
+	c, err := login(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
 func code(err error) string {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -87,11 +98,7 @@ func TestMaxConnections(t *testing.T) {
 func TestMaxSessionLifetime(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
 		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.MaxSessionLifetime = 300 * time.Millisecond })
-		c, err := login(addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(context.Background())
+		c := mustLogin(t, addr)
 		if err := c.Ping(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -105,11 +112,7 @@ func TestMaxSessionLifetime(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
 		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.IdleTimeout = 300 * time.Millisecond })
-		c, err := login(addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(context.Background())
+		c := mustLogin(t, addr)
 		// A query longer than the idle timeout is not idle.
 		if _, err := c.Exec(context.Background(), "SELECT pg_sleep(0.5)"); err != nil {
 			t.Fatalf("busy session was cut: %v", err)
@@ -148,11 +151,7 @@ func TestShutdownLetsSessionsFinish(t *testing.T) {
 		}
 		// A session that does not finish is cut at the deadline.
 		g2, addr2 := newGateway(t, relay)
-		c2, err := login(addr2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c2.Close(context.Background())
+		mustLogin(t, addr2) // idle until Shutdown cuts it
 		ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel2()
 		if cut := g2.Shutdown(ctx2); cut != 1 {
@@ -279,6 +278,10 @@ func TestPooledBackendIsReset(t *testing.T) {
 		simple(t, c1, "CREATE TEMP TABLE leftover (v int); SET work_mem = '7MB'; SET application_name = 'changed'; PREPARE leftover_stmt AS SELECT 1; LISTEN leftover_channel")
 		if got := simple(t, c1, "SELECT current_setting('application_name')"); got != "changed" {
 			t.Fatalf("application_name %q", got)
+		}
+		// The backend's ParameterStatus for the SET reached the client.
+		if got := c1.PgConn().ParameterStatus("application_name"); got != "changed" {
+			t.Fatalf("client saw application_name %q, want the backend's ParameterStatus changed", got)
 		}
 		c1.Close(ctx) // Terminate while idle: the backend goes back to the pool
 		time.Sleep(100 * time.Millisecond)

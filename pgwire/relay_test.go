@@ -61,11 +61,7 @@ func TestRelayLargeTransfers(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
 		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
 		ctx := context.Background()
-		c, err := login(addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(ctx)
+		c := mustLogin(t, addr)
 
 		// About 32 MB down, read slowly at first so the client's socket fills.
 		rows, err := c.Query(ctx, "SELECT i, repeat(md5(i::text), 8) FROM generate_series(1, 120000) i")
@@ -124,11 +120,7 @@ func TestRelayLargeTransfers(t *testing.T) {
 func TestRelayCancel(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
 		_, addr := newGateway(t, relay)
-		c, err := login(addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(context.Background())
+		c := mustLogin(t, addr)
 		done := make(chan error, 1)
 		go func() {
 			_, err := c.PgConn().Exec(context.Background(), "SELECT pg_sleep(30)").ReadAll()
@@ -157,11 +149,7 @@ func TestRelayPipelinedTerminate(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
 		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
 		ctx := context.Background()
-		c, err := login(addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(ctx)
+		c := mustLogin(t, addr)
 		if _, err := c.Exec(ctx, "CREATE TABLE IF NOT EXISTS pipelined (v int)"); err != nil {
 			t.Fatal(err)
 		}
@@ -291,6 +279,10 @@ func TestRelayPsql(t *testing.T) {
 		if got := psql("", "SELECT 40 + 2"); got != "42\n" {
 			t.Fatalf("psql answered %q", got)
 		}
+		// A backend notice reaches the client as it was sent.
+		if got := psql("", "DO $$BEGIN RAISE NOTICE 'relayed notice'; END$$"); !strings.Contains(got, "NOTICE:  relayed notice") {
+			t.Fatalf("notice not relayed: %q", got)
+		}
 		out := psql("", "COPY (SELECT i, md5(i::text) FROM generate_series(1, 20000) i) TO STDOUT")
 		if n := strings.Count(out, "\n"); n != 20000 {
 			t.Fatalf("COPY TO gave %d lines", n)
@@ -309,11 +301,7 @@ func TestEventRelaySpreadsSessions(t *testing.T) {
 	_, addr := newGateway(t, func(g *Gateway) { g.Relay = r })
 	var conns []*pgx.Conn
 	for range 6 {
-		c, err := login(addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(context.Background())
+		c := mustLogin(t, addr)
 		conns = append(conns, c)
 	}
 	for i, n := range r.perLoop() {
@@ -438,11 +426,7 @@ func TestPooledBackendCrossesRelays(t *testing.T) {
 func TestEventLoopLetsGCStopTheWorld(t *testing.T) {
 	r := eventRelay(t, 1)
 	_, addr := newGateway(t, func(g *Gateway) { g.Relay = r })
-	c, err := login(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
+	c := mustLogin(t, addr)
 	done := make(chan time.Duration, 1)
 	go func() {
 		start := time.Now()

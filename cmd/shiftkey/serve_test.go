@@ -69,6 +69,22 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	}
 }
 
+// startServe parses yaml (with env for ${NAME}) and runs serve until the
+// test ends.
+func startServe(t *testing.T, yaml string, env map[string]string) *Serve {
+	t.Helper()
+	cfg, err := ParseConfig(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Serve{Config: cfg, Logger: dev.Logger}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // serve with a config pointing at an existing PostgreSQL (dev's): the
 // declared identities work through the SDK and the credentials log in.
 func TestServeFromConfig(t *testing.T) {
@@ -112,16 +128,8 @@ iam:
         creds: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentials","Resource":"arn:aws:redshift:*:*:dbuser:analytics/etl_*"}]}'
 `
 	env := map[string]string{"TEST_KEY_ID": "AKIACONFIGKEY0000001", "TEST_SECRET": "config-secret-0123456789"}
-	cfg, err := ParseConfig(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Serve{Config: cfg, Logger: dev.Logger}
-	if err := s.Start(ctx); err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := startServe(t, yaml, env)
+	cfg := s.Config
 	// Applying the same config again changes nothing and does not fail.
 	if err := ApplyIdentities(ctx, s.Store, cfg); err != nil {
 		t.Fatalf("second apply: %v", err)
@@ -290,16 +298,7 @@ iam:
         creds: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser","redshift:JoinGroup"],"Resource":"*"}]}'
 `
 			env := map[string]string{"TEST_KEY_ID": "AKIACONFIGKEY0000002", "TEST_SECRET": "config-secret-0123456789"}
-			cfg, err := ParseConfig(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := &Serve{Config: cfg, Logger: dev.Logger}
-			if err := s.Start(ctx); err != nil {
-				s.Close()
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := startServe(t, yaml, env)
 			ci := aws.Credentials{AccessKeyID: env["TEST_KEY_ID"], SecretAccessKey: env["TEST_SECRET"]}
 			rs := redshift.New(redshift.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Credentials: provider(ci), Retryer: aws.NopRetryer{}})
 			out, err := rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("relayed"), DbUser: aws.String("relay_user"), AutoCreate: aws.Bool(true)})
