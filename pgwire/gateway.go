@@ -366,10 +366,14 @@ func (s *session) run() (handedOff bool) {
 		}
 	}
 	pooling := t.PoolSize > 0
+	var key string // the pool's name for this session's backends
+	if pooling {
+		key = poolKey(cred.DBUser, db, clientParams)
+	}
 	// Plaintext clients go to the event relay when there is one; their
 	// pooled backends stay bare sockets the relay resets itself.
 	event := g.Relay != nil && s.tls == nil && plainSocket(s.raw)
-	be, reused, err := s.backendConn(ctx, cred.DBUser, db, clientParams, pooling, event)
+	be, reused, err := s.backendConn(ctx, cred.DBUser, db, clientParams, key, event)
 	if err != nil {
 		if se, ok := errors.AsType[*pgbackend.StartupError](err); ok {
 			s.fe.Send(se.Response)
@@ -386,10 +390,6 @@ func (s *session) run() (handedOff bool) {
 	s.mu.Lock()
 	s.backend = be.conn
 	s.mu.Unlock()
-	var key string
-	if pooling {
-		key = poolKey(cred.DBUser, db, clientParams)
-	}
 	// owned: the backend is still this goroutine's to close (not handed to
 	// the event relay); announced: the relay called pool.returning for it,
 	// so putPooled must follow, which resets it or closes it.
@@ -499,9 +499,10 @@ func (s *session) finish(log *slog.Logger, cred *shiftkey.Credential, reused boo
 	case s.g.isClosed():
 		reason = "gateway_shutdown"
 	}
+	end := time.Now()
 	log.Info("session ended", "audit", "session", "principal", cred.PrincipalARN, "groups", strings.Join(cred.DBGroups, ","), "backend_reused", reused,
-		"start", start.UTC().Format(time.RFC3339Nano), "end", time.Now().UTC().Format(time.RFC3339Nano),
-		"duration", time.Since(start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "end_reason", reason)
+		"start", start.UTC().Format(time.RFC3339Nano), "end", end.UTC().Format(time.RFC3339Nano),
+		"duration", end.Sub(start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "end_reason", reason)
 }
 
 func runCleanups(fs []func()) {
@@ -531,19 +532,20 @@ func (g *Gateway) isClosed() bool {
 }
 
 // backendConn gives the session a backend connection as role, opened with
-// the client's forwarded parameters: a pooled one when pooling, else a new
-// one. A pooled bare socket is turned into a Go connection unless the
+// the client's forwarded parameters: a pooled one under key when pooling
+// (key not empty), else a new one. A pooled bare socket is turned into a Go connection unless the
 // session goes to the event relay. The result's params are the
-// ParameterStatus set to report to the client, the session's own copy.
-func (s *session) backendConn(ctx context.Context, role, db string, clientParams map[string]string, pooling, event bool) (*pooledConn, bool, error) {
+// ParameterStatus set to report to the client, the session's own.
+func (s *session) backendConn(ctx context.Context, role, db string, clientParams map[string]string, key string, event bool) (*pooledConn, bool, error) {
 	t := s.t
-	if pooling {
+	if key != "" {
 		for {
-			pc := t.takePooled(poolKey(role, db, clientParams))
+			// A taken connection, params included, is this session's alone:
+			// the session that pooled it is done with it.
+			pc := t.takePooled(key)
 			if pc == nil {
 				break
 			}
-			pc.params = maps.Clone(pc.params)
 			if pc.conn != nil || event {
 				return pc, true, nil
 			}
