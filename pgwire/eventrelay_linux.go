@@ -175,6 +175,27 @@ func fdAlive(fd int) bool {
 	return err == unix.EAGAIN
 }
 
+// connAlive is fdAlive for a Go connection's socket (under TLS, the bytes
+// of an alert or close_notify count as its last words too).
+func connAlive(c net.Conn) bool {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	if err := rc.Control(func(fd uintptr) { alive = fdAlive(int(fd)) }); err != nil {
+		return false
+	}
+	return alive
+}
+
 // evSession is one session on a loop.
 type evSession struct {
 	relay           *EventRelay

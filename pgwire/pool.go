@@ -29,6 +29,15 @@ type pooledConn struct {
 	idleSince time.Time
 }
 
+// alive reports whether the backend has neither hung up nor sent anything
+// while pooled (terminated, restarted, idle_session_timeout).
+func (pc *pooledConn) alive() bool {
+	if pc.conn != nil {
+		return connAlive(pc.conn.Conn)
+	}
+	return fdAlive(pc.fd)
+}
+
 func (pc *pooledConn) close() {
 	if pc.conn != nil {
 		pc.conn.Close()
@@ -96,9 +105,9 @@ func (g *Gateway) takePooled(key string) *pooledConn {
 		pc := list[len(list)-1]
 		list = list[:len(list)-1]
 		idle := time.Since(pc.idleSince)
-		// A bare socket idle for a while is checked for a hang-up (backend
+		// A connection idle for a while is checked for a hang-up (backend
 		// restarted or terminated) without a round trip.
-		if idle > g.poolIdle() || (pc.conn == nil && idle > time.Second && !fdAlive(pc.fd)) {
+		if idle > g.poolIdle() || (idle > time.Second && !pc.alive()) {
 			pc.close()
 			continue
 		}

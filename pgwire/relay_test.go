@@ -563,3 +563,31 @@ func TestSessionAuditRecord(t *testing.T) {
 		}
 	})
 }
+
+// A pooled backend that died while pooled (terminated, restarted) is not
+// handed out: the next session gets a fresh one and its query works.
+func TestDeadPooledBackendIsReplaced(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 1 })
+		ctx := context.Background()
+		c1 := loginApp(t, addr, "dies")
+		pid := simple(t, c1, "SELECT pg_backend_pid()")
+		c1.Close(ctx) // pooled
+		srv := pgtest.Server(t)
+		admin, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), g.DefaultDB))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close(ctx)
+		time.Sleep(100 * time.Millisecond)
+		if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend("+pid+")"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1100 * time.Millisecond) // past the idle age that triggers the check
+		c2 := loginApp(t, addr, "dies")
+		defer c2.Close(ctx)
+		if got := simple(t, c2, "SELECT pg_backend_pid()"); got == pid {
+			t.Fatal("the terminated backend was handed out")
+		}
+	})
+}
