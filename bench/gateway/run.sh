@@ -107,7 +107,7 @@ if [ -n "${HOLD:-}" ]; then
   # Keep the three targets up for profiling by hand (perf record -g -p PID).
   echo "gateway pid $skpid: PGPASSWORD=$gwpass pgbench -h 127.0.0.1 -p $GW -U $gwuser -n -S -T 10 -c 8 -j 2 postgres"
   echo "pgbouncer pid $(cat "$work/pgbouncer.pid"): PGPASSWORD=benchpw pgbench -h 127.0.0.1 -p $BOUNCER -U bench -n -S -T 10 -c 8 -j 2 postgres"
-  echo "holding for $HOLD s"; sleep "$HOLD"; exit 0
+  echo "work dir $work; holding for $HOLD s"; sleep "$HOLD"; exit 0
 fi
 # CPU time (ns) of every thread of a process, from schedstat.
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
