@@ -270,18 +270,19 @@ func errString(err error) string {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// serve's default relay: plaintext sessions to a trust-socket backend run on
-// the event loops, back-to-back sessions share a backend, and
-// limits.relay: goroutine leaves the loops out.
-func TestServeRelayFromConfig(t *testing.T) {
-	if !pgwire.EventRelaySupported {
-		t.Skip("the event relay is Linux only")
-	}
-	ctx := context.Background()
-	for _, relay := range []string{"", "goroutine"} {
-		t.Run("relay="+relay, func(t *testing.T) {
-			dir := t.TempDir()
-			yaml := `
+// relayServe is serve with one cluster, "relayed", in front of dev's
+// PostgreSQL over its unix socket (trust): plaintext sessions run on the
+// relay limits.relay names ("" is the event relay on Linux), one loop.
+type relayServe struct {
+	*Serve
+	rs       *redshift.Client // as the IAM user ci, who may get any DbUser's credentials
+	endpoint shiftkey.Endpoint
+}
+
+func startRelayServe(t *testing.T, relay string) *relayServe {
+	t.Helper()
+	dir := t.TempDir()
+	yaml := `
 store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
 api: {listen: "127.0.0.1:0"}
 limits: {pool_size: 2, relay: "` + relay + `", relay_threads: 1}
@@ -297,19 +298,49 @@ iam:
       policies:
         creds: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser","redshift:JoinGroup"],"Resource":"*"}]}'
 `
-			env := map[string]string{"TEST_KEY_ID": "AKIACONFIGKEY0000002", "TEST_SECRET": "config-secret-0123456789"}
-			s := startServe(t, yaml, env)
-			ci := aws.Credentials{AccessKeyID: env["TEST_KEY_ID"], SecretAccessKey: env["TEST_SECRET"]}
-			rs := redshift.New(redshift.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Credentials: provider(ci), Retryer: aws.NopRetryer{}})
-			out, err := rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("relayed"), DbUser: aws.String("relay_user"), AutoCreate: aws.Bool(true)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := s.Store.Cluster(ctx, "relayed")
-			if err != nil {
-				t.Fatal(err)
-			}
-			dsn := "host=" + c.Endpoint.Address + " port=" + itoa(c.Endpoint.Port) + " dbname=dev sslmode=disable user=" + aws.ToString(out.DbUser) + " password=" + aws.ToString(out.DbPassword)
+	env := map[string]string{"TEST_KEY_ID": "AKIACONFIGKEY0000002", "TEST_SECRET": "config-secret-0123456789"}
+	s := startServe(t, yaml, env)
+	ci := aws.Credentials{AccessKeyID: env["TEST_KEY_ID"], SecretAccessKey: env["TEST_SECRET"]}
+	rs := redshift.New(redshift.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Credentials: provider(ci), Retryer: aws.NopRetryer{}})
+	c, err := s.Store.Cluster(context.Background(), "relayed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &relayServe{Serve: s, rs: rs, endpoint: c.Endpoint}
+}
+
+// creds issues credentials for the cluster "relayed".
+func (r *relayServe) creds(t *testing.T, in *redshift.GetClusterCredentialsInput) cred {
+	t.Helper()
+	in.ClusterIdentifier = aws.String("relayed")
+	out, err := r.rs.GetClusterCredentials(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred{aws.ToString(out.DbUser), aws.ToString(out.DbPassword)}
+}
+
+// currentRelay is the server's event relay, nil when it has none.
+func (s *server) currentRelay() *pgwire.EventRelay {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.relay
+}
+
+// serve's default relay: plaintext sessions to a trust-socket backend run on
+// the event loops, back-to-back sessions share a backend, and
+// limits.relay: goroutine leaves the loops out.
+func TestServeRelayFromConfig(t *testing.T) {
+	if !pgwire.EventRelaySupported {
+		t.Skip("the event relay is Linux only")
+	}
+	ctx := context.Background()
+	for _, relay := range []string{"", "goroutine"} {
+		t.Run("relay="+relay, func(t *testing.T) {
+			s := startRelayServe(t, relay)
+			out := s.creds(t, &redshift.GetClusterCredentialsInput{DbUser: aws.String("relay_user"), AutoCreate: aws.Bool(true)})
+			c := s.endpoint
+			dsn := "host=" + c.Address + " port=" + itoa(c.Port) + " dbname=dev sslmode=disable user=" + out.user + " password=" + out.password
 			pids := map[string]bool{}
 			for range 3 {
 				conn, err := pgx.Connect(ctx, dsn)
@@ -331,10 +362,7 @@ iam:
 			// ends, whichever relay carried it.
 			adminExec(t, dev, "CREATE ROLE relay_readers NOLOGIN")
 			t.Cleanup(func() { adminExec(t, dev, "DROP ROLE relay_readers") })
-			grp, err := rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("relayed"), DbUser: aws.String("relay_user"), AutoCreate: aws.Bool(true), DbGroups: []string{"relay_readers"}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			grp := s.creds(t, &redshift.GetClusterCredentialsInput{DbUser: aws.String("relay_user"), AutoCreate: aws.Bool(true), DbGroups: []string{"relay_readers"}})
 			member := func() bool {
 				t.Helper()
 				conn, err := pgx.Connect(ctx, dev.PG.ConnString(dev.PG.Superuser(), DevDatabase))
@@ -348,7 +376,7 @@ iam:
 				}
 				return ok
 			}
-			gconn, err := pgx.Connect(ctx, "host="+c.Endpoint.Address+" port="+itoa(c.Endpoint.Port)+" dbname=dev sslmode=disable user="+aws.ToString(grp.DbUser)+" password="+aws.ToString(grp.DbPassword))
+			gconn, err := pgx.Connect(ctx, "host="+c.Address+" port="+itoa(c.Port)+" dbname=dev sslmode=disable user="+grp.user+" password="+grp.password)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -363,9 +391,7 @@ iam:
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			s.mu.Lock()
-			r := s.relay
-			s.mu.Unlock()
+			r := s.currentRelay()
 			switch {
 			case relay == "goroutine" && r != nil:
 				t.Error("limits.relay goroutine started an event relay")
