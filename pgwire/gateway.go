@@ -256,6 +256,7 @@ type session struct {
 	raw    net.Conn          // the accepted connection; closing it ends everything
 	client net.Conn          // raw, or the TLS connection over it
 	fe     *pgproto3.Backend // speaks to the client
+	in     *authReader       // what fe reads during authentication
 
 	tls        *tls.Conn        // non-nil once TLS is up
 	serverCert *tls.Certificate // the certificate served, for channel binding
@@ -312,7 +313,8 @@ func (s *session) run() (handedOff bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	cleanups = append(cleanups, cancel)
 	s.client.SetDeadline(time.Now().Add(timeout))
-	s.fe = pgproto3.NewBackend(s.client, s.client)
+	s.in = &authReader{r: s.client}
+	s.fe = pgproto3.NewBackend(s.in, s.client)
 	s.fe.SetMaxBodyLen(64 << 10)
 
 	startup, err := s.readStartup(ctx)
@@ -330,6 +332,10 @@ func (s *session) run() (handedOff bool) {
 		log.InfoContext(ctx, "login failed", "reason", err.Error())
 		return
 	}
+	// What the client sent after its last authentication message goes to
+	// the backend first; nothing more is read until the relay starts.
+	pipelined := s.in.rest()
+	s.in = nil
 	db := startup.Parameters["database"]
 	if db == "" {
 		db = cred.DBName
@@ -372,7 +378,9 @@ func (s *session) run() (handedOff bool) {
 	}
 	// Plaintext clients go to the event relay when there is one; their
 	// pooled backends stay bare sockets the relay resets itself.
-	event := g.Relay != nil && s.tls == nil && plainSocket(s.raw)
+	// (A session with pipelined bytes takes the goroutine relay, which can
+	// start with them; no common client sends any.)
+	event := g.Relay != nil && s.tls == nil && plainSocket(s.raw) && len(pipelined) == 0
 	be, reused, err := s.backendConn(ctx, cred.DBUser, db, clientParams, key, event)
 	if err != nil {
 		if se, ok := errors.AsType[*pgbackend.StartupError](err); ok {
@@ -480,10 +488,15 @@ func (s *session) run() (handedOff bool) {
 			ev.kill()
 		}
 		return true
-	case pooling:
-		up, down, announced = framedRelay(s.client, be.conn.Conn, st)
-	default:
-		up, down = relay(s.client, be.conn.Conn)
+	}
+	client := s.client
+	if len(pipelined) > 0 {
+		client = &prefixConn{Conn: client, prefix: pipelined}
+	}
+	if pooling {
+		up, down, announced = framedRelay(client, be.conn.Conn, st)
+	} else {
+		up, down = relay(client, be.conn.Conn)
 	}
 	s.finish(log, cred, reused, start, &cut, up, down)
 	return false
@@ -620,7 +633,8 @@ func (s *session) startTLS(ctx context.Context, conn net.Conn, direct bool) erro
 		return errors.New("direct TLS without ALPN postgresql")
 	}
 	s.tls, s.client = tc, tc
-	s.fe = pgproto3.NewBackend(tc, tc)
+	s.in = &authReader{r: tc}
+	s.fe = pgproto3.NewBackend(s.in, tc)
 	s.fe.SetMaxBodyLen(64 << 10)
 	if s.g.Route != nil && st.ServerName != "" {
 		if t, ok := s.g.Route(ctx, st.ServerName); ok {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -177,6 +179,97 @@ func TestRelayPipelinedTerminate(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
+}
+
+// A client that pipelines a write and Terminate behind its last
+// authentication message (SCRAM's client-final, or the cleartext password
+// over TLS) loses nothing: the bytes read with that message reach the
+// backend once the session is up, pooled or not.
+func TestPipelinedAfterAuthentication(t *testing.T) {
+	cfg, pool := testTLS(t)
+	for _, tc := range []struct {
+		name     string
+		poolSize int
+		tls      bool
+	}{{"scram", 2, false}, {"scram-unpooled", 0, false}, {"cleartext-tls", 2, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			relays(t, func(t *testing.T, relay func(*Gateway)) {
+				_, addr := newGateway(t, func(g *Gateway) {
+					relay(g)
+					g.PoolSize = tc.poolSize
+					g.TLS, g.AllowCleartext = cfg, true
+				})
+				ctx := context.Background()
+				c := mustLogin(t, addr)
+				if _, err := c.Exec(ctx, "CREATE TABLE IF NOT EXISTS pipelined_auth (v text)"); err != nil {
+					t.Fatal(err)
+				}
+				host, port, _ := net.SplitHostPort(addr)
+				mode := "sslmode=disable"
+				if tc.tls {
+					mode = "sslmode=require"
+				}
+				pc, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw %s connect_timeout=5", host, port, mode))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.tls {
+					pc.TLSConfig = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+				}
+				// The last 'p' message: SCRAM's second, the password's only.
+				last := 2
+				if tc.tls {
+					last = 1
+				}
+				extra, _ := (&pgproto3.Query{String: "INSERT INTO pipelined_auth VALUES ('" + t.Name() + "')"}).Encode(nil)
+				extra, _ = (&pgproto3.Terminate{}).Encode(extra)
+				pc.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+					return pgproto3.NewFrontend(r, &appendAfter{w: w, nth: last, extra: extra})
+				}
+				conn, err := pgconn.ConnectConfig(ctx, pc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conn.Close(ctx)
+				deadline := time.Now().Add(5 * time.Second)
+				for {
+					var n int
+					if err := c.QueryRow(ctx, "SELECT count(*) FROM pipelined_auth WHERE v = $1", t.Name()).Scan(&n); err != nil {
+						t.Fatal(err)
+					}
+					if n == 1 {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("the insert pipelined after authentication arrived %d times, want 1", n)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			})
+		})
+	}
+}
+
+// appendAfter adds extra to the nth write that carries a 'p' message
+// (SASLInitialResponse, SASLResponse, PasswordMessage), in the same write.
+type appendAfter struct {
+	w     io.Writer
+	nth   int
+	seen  int
+	extra []byte
+}
+
+func (a *appendAfter) Write(b []byte) (int, error) {
+	if len(b) > 0 && b[0] == 'p' {
+		a.seen++
+		if a.seen == a.nth {
+			if _, err := a.w.Write(append(append([]byte(nil), b...), a.extra...)); err != nil {
+				return 0, err
+			}
+			return len(b), nil
+		}
+	}
+	return a.w.Write(b)
 }
 
 // rawLogin logs in IAM:u with pgconn and takes over the bare socket.
