@@ -90,7 +90,9 @@ type Gateway struct {
 	// hands them to the next session with the same three. The parameters
 	// are part of the key because a backend opened with them returns to
 	// exactly them on DISCARD ALL (they are its reset values), so reuse
-	// needs no SET round trip and nothing of a session carries over.
+	// needs no SET round trip and nothing of a session carries over. A
+	// login refused for a connection limit (SQLSTATE 53300) closes idle
+	// pooled backends, of its role and database first, and tries again.
 	PoolSize int
 	// PoolIdleTimeout closes pooled connections unused this long (0: 1 min).
 	PoolIdleTimeout time.Duration
@@ -574,12 +576,30 @@ func (s *session) backendConn(ctx context.Context, role, db string, clientParams
 	if t.IdleTimeout > 0 {
 		startParams["idle_session_timeout"] = strconv.FormatInt(t.IdleTimeout.Milliseconds(), 10)
 	}
-	bc, err := t.Backend.Connect(ctx, role, db, startParams)
-	if err != nil {
-		return nil, false, err
+	for attempt := 1; ; attempt++ {
+		bc, err := t.Backend.Connect(ctx, role, db, startParams)
+		if err == nil {
+			return &pooledConn{conn: bc, fd: -1, keyData: bc.KeyData, params: paramMap(bc.Params)}, false, nil
+		}
+		// PostgreSQL is at a connection limit (max_connections, or the
+		// database's or role's CONNECTION LIMIT) and idle backends this
+		// gateway pools may be what fills it: close one (of the same role
+		// and database first) and try again once its process has had a
+		// moment to exit.
+		se, ok := errors.AsType[*pgbackend.StartupError](err)
+		if !ok || se.Response.Code != codeTooManyConnections || attempt == maxEvictions || !t.evictIdle(role, db) {
+			return nil, false, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, err
+		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
+		}
 	}
-	return &pooledConn{conn: bc, fd: -1, keyData: bc.KeyData, params: paramMap(bc.Params)}, false, nil
 }
+
+// maxEvictions bounds the idle backends one login closes to make room.
+const maxEvictions = 4
 
 func paramMap(ps []*pgproto3.ParameterStatus) map[string]string {
 	m := make(map[string]string, len(ps))

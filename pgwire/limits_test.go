@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -265,6 +266,59 @@ func loginApp(t *testing.T, addr, app string) *pgx.Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Idle pooled backends do not keep a session out: at a connection limit
+// (here the role's CONNECTION LIMIT, which two idle backends of other
+// startup parameters fill), the gateway closes an idle one and the login
+// goes through.
+func TestConnectionLimitEvictsIdleBackends(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		ctx := context.Background()
+		srv := pgtest.Server(t)
+		// A role per subtest: backends of an earlier one may still be exiting.
+		role := "pool_limited_" + strings.ToLower(strings.ReplaceAll(t.Name()[strings.LastIndex(t.Name(), "/")+1:], "-", "_"))
+		_, addr := newGateway(t, func(g *Gateway) {
+			relay(g)
+			g.PoolSize = 4
+			g.Credentials = memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: role, StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}
+		})
+		admin, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), "postgres"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close(ctx)
+		id := pgx.Identifier{role}.Sanitize()
+		for _, sql := range []string{"DROP ROLE IF EXISTS " + id, "CREATE ROLE " + id + " LOGIN CONNECTION LIMIT 2"} {
+			if _, err := admin.Exec(ctx, sql); err != nil {
+				t.Fatal(err)
+			}
+		}
+		backends := func() int {
+			var n int
+			if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE usename = $1", role).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		a1, a2 := loginApp(t, addr, "a"), loginApp(t, addr, "a")
+		simple(t, a1, "SELECT 1")
+		simple(t, a2, "SELECT 1")
+		a1.Close(ctx)
+		a2.Close(ctx)
+		time.Sleep(100 * time.Millisecond) // both reset and pooled
+		if n := backends(); n != 2 {
+			t.Fatalf("%d backends of the role before the login, want the 2 pooled", n)
+		}
+		b := loginApp(t, addr, "b")
+		defer b.Close(ctx)
+		if got := simple(t, b, "SELECT current_setting('application_name')"); got != "b" {
+			t.Fatalf("application_name %q, want b", got)
+		}
+		if n := backends(); n != 2 {
+			t.Fatalf("%d backends of the role with the new session, want 2 (a pooled one closed)", n)
+		}
+	})
 }
 
 // A pooled backend shows nothing of the previous session: temp tables,

@@ -212,6 +212,38 @@ func (g *Gateway) keepPooled(key string, pc *pooledConn) {
 	p.conns[key] = list
 }
 
+// evictIdle closes the pooled backend idle the longest, preferring one of
+// role and db (whose CONNECTION LIMITs count it too); false: none is idle.
+func (g *Gateway) evictIdle(role, db string) bool {
+	p := &g.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	prefix := role + "\x00" + db + "\x00"
+	var oldest *pooledConn
+	var oldestKey string
+	sameDB := false
+	for k, list := range p.conns {
+		if len(list) == 0 {
+			continue
+		}
+		// list[0] is the key's longest idle (keepPooled appends).
+		same := strings.HasPrefix(k+"\x00", prefix)
+		if oldest == nil || (same && !sameDB) || (same == sameDB && list[0].idleSince.Before(oldest.idleSince)) {
+			oldest, oldestKey, sameDB = list[0], k, same
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	oldest.close()
+	if list := p.conns[oldestKey][1:]; len(list) > 0 {
+		p.conns[oldestKey] = list
+	} else {
+		delete(p.conns, oldestKey)
+	}
+	return true
+}
+
 func (g *Gateway) closePool() {
 	g.pool.mu.Lock()
 	defer g.pool.mu.Unlock()

@@ -4,8 +4,9 @@
 # rotated rounds; prints each round, then medians and ratios.
 #
 #   bench/gateway/run.sh [ROUNDS] [SECONDS]      (defaults 5 and 10)
-#   POOL_SIZE=0 bench/gateway/run.sh …            (gateway without backend reuse; default 8)
+#   POOL_SIZE=0 bench/gateway/run.sh …            (gateway without backend reuse; default 100, as PgBouncer's pool)
 #   HOLD=600 bench/gateway/run.sh                 (set up, print pgbench commands and pids, wait: for perf)
+#   MODES='-S -C -c 50 -j 2' bench/gateway/run.sh  (other pgbench workloads, separated by |)
 #   MAX_CONNECTIONS=1100 IDLE=1000 bench/gateway/run.sh 1 1   (also: gateway memory per idle session)
 #
 # Needs: PostgreSQL server binaries, pgbench, pgbouncer, Debian's awscli, Go.
@@ -82,7 +83,7 @@ export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 cat >"$work/shiftkey.yaml" <<CONF
 store: {sqlite: $work/shiftkey.db}
 api: {listen: "127.0.0.1:$API"}
-limits: {pool_size: ${POOL_SIZE:-8}}
+limits: {pool_size: ${POOL_SIZE:-100}}
 clusters:
   - identifier: bench
     database: postgres
@@ -126,7 +127,8 @@ run() { # name port user password flags... → "name tps proxy-µs-per-transacti
 declare -A res cpus
 med() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 targets=("direct $PGPORT_D bench benchpw" "pgbouncer $BOUNCER bench benchpw" "gateway $GW $gwuser $gwpass")
-for mode in "-S -c 8 -j 2" "-S -C -c 4 -j 2"; do
+IFS='|' read -r -a modes <<<"${MODES:--S -c 8 -j 2|-S -C -c 4 -j 2}"
+for mode in "${modes[@]}"; do
   echo "== pgbench $mode -T $SECS, $ROUNDS rounds (order rotates each round)"
   for r in $(seq 0 $((ROUNDS - 1))); do
     for i in 0 1 2; do

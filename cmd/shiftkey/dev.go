@@ -88,7 +88,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	}
 	d.server.Logger, d.server.Now, d.AccountID = d.Logger, d.Now, shiftkey.DefaultAccountID
 	// Short-lived connections skip PostgreSQL's process start.
-	d.Limits.PoolSize = 4
+	d.Limits.PoolSize = 20
 	if d.DataDir == "" {
 		dir, err := DefaultDataDir()
 		if err != nil {
