@@ -134,11 +134,13 @@ func fdConn(fd int) (net.Conn, error) {
 
 func closeFD(fd int) { unix.Close(fd) }
 
-// sysRead and sysWrite are read(2) and write(2) without the runtime's
+// sysRead and sysWrite are recv(2) and send(2) without the runtime's
 // system call bookkeeping: the loop's sockets are non-blocking, so these
-// never block, and the loop thread keeps its P.
+// never block, and the loop thread keeps its P. recvfrom and sendto, as
+// PgBouncer uses, go straight to the socket; read and write pass through
+// the VFS layer (file position, permission and fsnotify hooks) first.
 func sysRead(fd int, p []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), 0, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -159,8 +161,9 @@ func sysEpollWait(epfd int, events []unix.EpollEvent) (int, error) {
 	return int(r), nil
 }
 
+// sysWrite sends with MSG_NOSIGNAL: a peer gone is EPIPE, never SIGPIPE.
 func sysWrite(fd int, p []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
