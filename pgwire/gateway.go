@@ -754,7 +754,7 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 		case code == codeCancelRequest:
 			m := &pgproto3.CancelRequest{}
 			if err := m.Decode(append(hdr[4:8:8], body...)); err == nil {
-				s.g.forwardCancel(m)
+				s.g.forwardCancel(s, m)
 			}
 			return nil, nil
 		case code>>16 == 3:
@@ -969,8 +969,13 @@ func (g *Gateway) unregisterCancel(s *session) {
 	delete(g.cancels, s.cancelID)
 }
 
-func (g *Gateway) forwardCancel(m *pgproto3.CancelRequest) {
+// forwardCancel sends from's CancelRequest on to the backend of the session
+// whose gateway key it names. A key that names no session (ended, or never
+// issued) is dropped without an answer, as PostgreSQL does.
+func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
+	log := g.logger().With("conn_id", from.id, "remote", from.raw.RemoteAddr().String())
 	if len(m.SecretKey) != 4 {
+		log.Debug("cancel request with a key of the wrong length", "key_bytes", len(m.SecretKey))
 		return
 	}
 	var b [8]byte
@@ -980,11 +985,14 @@ func (g *Gateway) forwardCancel(m *pgproto3.CancelRequest) {
 	s := g.cancels[binary.BigEndian.Uint64(b[:])]
 	g.mu.Unlock()
 	if s == nil {
+		log.Debug("cancel request for no session")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.t.Backend.Cancel(ctx, s.cancel); err != nil {
-		g.logger().Warn("cancel forward failed", "conn_id", s.id, "error", err)
+		log.Warn("cancel forward failed", "target_conn_id", s.id, "error", err)
+		return
 	}
+	log.Info("cancel request forwarded", "target_conn_id", s.id)
 }

@@ -118,10 +118,15 @@ func TestRelayLargeTransfers(t *testing.T) {
 	})
 }
 
-// A cancel request reaches the backend whichever relay carries the session.
+// A cancel request reaches the backend whichever relay carries the session,
+// and the log says which connection cancelled which session's query.
 func TestRelayCancel(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
-		_, addr := newGateway(t, relay)
+		var logs lockedBuffer
+		_, addr := newGateway(t, func(g *Gateway) {
+			relay(g)
+			g.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		})
 		c := mustLogin(t, addr)
 		done := make(chan error, 1)
 		go func() {
@@ -141,6 +146,25 @@ func TestRelayCancel(t *testing.T) {
 			}
 		case <-time.After(15 * time.Second):
 			t.Fatal("pg_sleep(30) was not cancelled")
+		}
+		recs := logs.records(t, "cancel request forwarded")
+		if len(recs) != 1 || recs[0]["target_conn_id"] == nil || recs[0]["target_conn_id"] == recs[0]["conn_id"] {
+			t.Fatalf("cancel log records %v, want one naming the cancelling connection and its target", recs)
+		}
+		// A key that names no session is dropped, and says so only at debug.
+		raw, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf, _ := (&pgproto3.CancelRequest{ProcessID: 1, SecretKey: []byte{1, 2, 3, 4}}).Encode(nil)
+		raw.Write(buf)
+		raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := raw.Read(make([]byte, 1)); n != 0 || err == nil {
+			t.Fatalf("a cancel request for no session got %d bytes, %v; want the connection closed", n, err)
+		}
+		raw.Close()
+		if recs := logs.records(t, "cancel request forwarded"); len(recs) != 1 {
+			t.Fatalf("%d cancel records after an unknown key, want 1", len(recs))
 		}
 	})
 }
