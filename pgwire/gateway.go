@@ -315,9 +315,7 @@ func (s *session) run() (handedOff bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	cleanups = append(cleanups, cancel)
 	s.client.SetDeadline(time.Now().Add(timeout))
-	s.in = &authReader{r: s.client}
-	s.fe = pgproto3.NewBackend(s.in, s.client)
-	s.fe.SetMaxBodyLen(64 << 10)
+	s.speakTo(s.client)
 
 	startup, err := s.readStartup(ctx)
 	if err != nil || startup == nil {
@@ -337,7 +335,6 @@ func (s *session) run() (handedOff bool) {
 	// What the client sent after its last authentication message goes to
 	// the backend first; nothing more is read until the relay starts.
 	pipelined := s.in.rest()
-	s.in = nil
 	db := startup.Parameters["database"]
 	if db == "" {
 		db = cred.DBName
@@ -624,6 +621,15 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// speakTo makes c the session's client connection, read message by message
+// during authentication.
+func (s *session) speakTo(c net.Conn) {
+	s.client = c
+	s.in = &authReader{r: c}
+	s.fe = pgproto3.NewBackend(s.in, c)
+	s.fe.SetMaxBodyLen(64 << 10)
+}
+
 // startTLS runs the server handshake on conn and switches the session to it.
 func (s *session) startTLS(ctx context.Context, conn net.Conn, direct bool) error {
 	cfg := s.g.TLS.Clone()
@@ -652,10 +658,8 @@ func (s *session) startTLS(ctx context.Context, conn net.Conn, direct bool) erro
 		tc.Close()
 		return errors.New("direct TLS without ALPN postgresql")
 	}
-	s.tls, s.client = tc, tc
-	s.in = &authReader{r: tc}
-	s.fe = pgproto3.NewBackend(s.in, tc)
-	s.fe.SetMaxBodyLen(64 << 10)
+	s.tls = tc
+	s.speakTo(tc)
 	if s.g.Route != nil && st.ServerName != "" {
 		if t, ok := s.g.Route(ctx, st.ServerName); ok {
 			s.t = t

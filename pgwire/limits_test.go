@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -319,6 +320,35 @@ func TestConnectionLimitEvictsIdleBackends(t *testing.T) {
 			t.Fatalf("%d backends of the role with the new session, want 2 (a pooled one closed)", n)
 		}
 	})
+}
+
+// At a connection limit the backend closed is the longest idle of the
+// login's own role and database (other parameters), whose limits it counts
+// against, before any older one of another role; then the others by age.
+func TestEvictIdlePrefersOwnRoleAndDatabase(t *testing.T) {
+	g := &Gateway{}
+	now := time.Now()
+	idle := func(age time.Duration) *pooledConn { return &pooledConn{fd: -1, idleSince: now.Add(-age)} }
+	other, own := poolKey("other", "db", nil), poolKey("role", "db", map[string]string{"application_name": "x"})
+	oldest, ownOld, ownNew := idle(time.Hour), idle(time.Minute), idle(time.Second)
+	g.pool.conns = map[string][]*pooledConn{
+		other:                       {oldest},
+		own:                         {ownOld, ownNew},
+		poolKey("role", "dbx", nil): {idle(2 * time.Hour)}, // another database: "role\x00dbx" shares the prefix "role\x00db"
+	}
+	for i, want := range []*pooledConn{ownOld, ownNew, g.pool.conns[poolKey("role", "dbx", nil)][0], oldest} {
+		if !g.evictIdle("role", "db") {
+			t.Fatalf("eviction %d: nothing evicted", i+1)
+		}
+		for _, list := range g.pool.conns {
+			if slices.Contains(list, want) {
+				t.Fatalf("eviction %d kept the backend it should have closed", i+1)
+			}
+		}
+	}
+	if g.evictIdle("role", "db") || len(g.pool.conns) != 0 {
+		t.Fatalf("an empty pool evicted something, or keys are left: %v", g.pool.conns)
+	}
 }
 
 // A pooled backend shows nothing of the previous session: temp tables,

@@ -218,28 +218,26 @@ func (g *Gateway) evictIdle(role, db string) bool {
 	p := &g.pool
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	prefix := role + "\x00" + db + "\x00"
-	var oldest *pooledConn
-	var oldestKey string
-	sameDB := false
+	base := poolKey(role, db, nil) // keys of role and db: base, or base + "\x00" + parameters
+	var victim string
+	victimSame := false
 	for k, list := range p.conns {
-		if len(list) == 0 {
-			continue
-		}
 		// list[0] is the key's longest idle (keepPooled appends).
-		same := strings.HasPrefix(k+"\x00", prefix)
-		if oldest == nil || (same && !sameDB) || (same == sameDB && list[0].idleSince.Before(oldest.idleSince)) {
-			oldest, oldestKey, sameDB = list[0], k, same
+		same := k == base || strings.HasPrefix(k, base+"\x00")
+		if len(list) > 0 && (victim == "" || same && !victimSame ||
+			same == victimSame && list[0].idleSince.Before(p.conns[victim][0].idleSince)) {
+			victim, victimSame = k, same
 		}
 	}
-	if oldest == nil {
+	if victim == "" {
 		return false
 	}
-	oldest.close()
-	if list := p.conns[oldestKey][1:]; len(list) > 0 {
-		p.conns[oldestKey] = list
+	list := p.conns[victim]
+	list[0].close()
+	if len(list) > 1 {
+		p.conns[victim] = list[1:]
 	} else {
-		delete(p.conns, oldestKey)
+		delete(p.conns, victim)
 	}
 	return true
 }
