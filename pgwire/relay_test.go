@@ -188,19 +188,8 @@ func TestRelayPipelinedTerminate(t *testing.T) {
 			}
 			raw.Close()
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			var n int
-			if err := c.QueryRow(ctx, "SELECT count(*) FROM pipelined").Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			if n == 5 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of 5 pipelined inserts arrived", n)
-			}
-			time.Sleep(20 * time.Millisecond)
+		if n := waitCount(t, c, 5, "SELECT count(*) FROM pipelined"); n != 5 {
+			t.Fatalf("%d of 5 pipelined inserts arrived", n)
 		}
 	})
 }
@@ -255,19 +244,8 @@ func TestPipelinedAfterAuthentication(t *testing.T) {
 					t.Fatal(err)
 				}
 				conn.Close(ctx)
-				deadline := time.Now().Add(5 * time.Second)
-				for {
-					var n int
-					if err := c.QueryRow(ctx, "SELECT count(*) FROM pipelined_auth WHERE v = $1", t.Name()).Scan(&n); err != nil {
-						t.Fatal(err)
-					}
-					if n == 1 {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("the insert pipelined after authentication arrived %d times, want 1", n)
-					}
-					time.Sleep(20 * time.Millisecond)
+				if n := waitCount(t, c, 1, "SELECT count(*) FROM pipelined_auth WHERE v = $1", t.Name()); n != 1 {
+					t.Fatalf("the insert pipelined after authentication arrived %d times, want 1", n)
 				}
 			})
 		})
@@ -294,6 +272,23 @@ func (a *appendAfter) Write(b []byte) (int, error) {
 		}
 	}
 	return a.w.Write(b)
+}
+
+// waitCount runs a count(*) query on c until it returns want, for up to
+// 5 s, and returns the last count.
+func waitCount(t *testing.T, c *pgx.Conn, want int, sql string, args ...any) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n int
+		if err := c.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // rawLogin logs in IAM:u with pgconn and takes over the bare socket.

@@ -59,10 +59,10 @@ func (g gatewayTarget) env() []string {
 		"PGUSER="+g.c.user, "PGPASSWORD="+g.c.password, "PGDATABASE=dev", "CA_FILE="+g.caFile)
 }
 
-// runClient runs a client (what names it in the log, which shows no
-// arguments: they may hold the password) against g and returns its
-// trimmed output.
-func runClient(t *testing.T, g gatewayTarget, dir, what, name string, args ...string) (string, error) {
+// expectClient runs a client (what names it in the log, which shows no
+// arguments: they may hold the password) against g; it must succeed and
+// print the session's role followed by want.
+func expectClient(t *testing.T, g gatewayTarget, want, dir, what, name string, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -70,9 +70,12 @@ func runClient(t *testing.T, g gatewayTarget, dir, what, name string, args ...st
 	cmd.Dir = dir
 	cmd.Env = g.env()
 	start := time.Now()
-	out, err := cmd.CombinedOutput()
+	b, err := cmd.CombinedOutput()
 	t.Logf("%s against %s: %v", what, g, time.Since(start).Round(time.Millisecond))
-	return strings.TrimSpace(string(out)), err
+	want = g.role + " " + want
+	if out := strings.TrimSpace(string(b)); err != nil || out != want {
+		t.Fatalf("%s against %s: %v: %s (want %q)", what, g, err, out, want)
+	}
 }
 
 // onBothRelays runs login against dev's gateway, plaintext and verify-full
@@ -119,11 +122,7 @@ func relayStarted(s *server) int64 {
 func TestNodePostgresClient(t *testing.T) {
 	requireNodeModule(t, "pg")
 	onBothRelays(t, "nodeuser", 1, func(t *testing.T, g gatewayTarget) {
-		want := g.role + " 42"
-		out, err := runClient(t, g, nodeDir, "node-postgres", "node", "login.js")
-		if err != nil || out != want {
-			t.Fatalf("node-postgres against %s: %v: %s (want %q)", g, err, out, want)
-		}
+		expectClient(t, g, "42", nodeDir, "node-postgres", "node", "login.js")
 	})
 }
 
@@ -136,11 +135,7 @@ func TestPostgresJSClient(t *testing.T) {
 	// The pool opens its second connection for the pipelined queries; the
 	// CancelRequest is no session.
 	onBothRelays(t, "pgjsuser", 2, func(t *testing.T, g gatewayTarget) {
-		want := g.role + " 42 20 1000 57014 ok"
-		out, err := runClient(t, g, nodeDir, "postgres.js", "node", "postgresjs.mjs")
-		if err != nil || out != want {
-			t.Fatalf("postgres.js against %s: %v: %s (want %q)", g, err, out, want)
-		}
+		expectClient(t, g, "42 20 1000 57014 ok", nodeDir, "postgres.js", "node", "postgresjs.mjs")
 	})
 }
 
@@ -153,11 +148,7 @@ func TestAsyncpgClient(t *testing.T) {
 	requireTool(t, err == nil, python)
 	requireTool(t, exec.Command(python, "-c", "import asyncpg").Run() == nil, "python3-asyncpg")
 	onBothRelays(t, "asyncpguser", 1, func(t *testing.T, g gatewayTarget) {
-		want := g.role + " 42 5000 timeout 7 ok"
-		out, err := runClient(t, g, "../../tests/clients/python", "asyncpg", python, "asyncpg_login.py")
-		if err != nil || out != want {
-			t.Fatalf("asyncpg against %s: %v: %s (want %q)", g, err, out, want)
-		}
+		expectClient(t, g, "42 5000 timeout 7 ok", "../../tests/clients/python", "asyncpg", python, "asyncpg_login.py")
 	})
 }
 
@@ -179,10 +170,6 @@ func TestJDBCClient(t *testing.T) {
 			params = "sslmode=verify-full&sslrootcert=" + g.caFile
 		}
 		url := fmt.Sprintf("jdbc:postgresql://%s:%d/dev?%s", g.host, g.port, params)
-		want := g.role + " 42"
-		out, err := runClient(t, g, ".", "JDBC", "java", "-cp", classes+string(filepath.ListSeparator)+jar, "Login", url, g.c.user, g.c.password)
-		if err != nil || out != want {
-			t.Fatalf("JDBC %s: %v: %s (want %q)", params, err, out, want)
-		}
+		expectClient(t, g, "42", ".", "JDBC", "java", "-cp", classes+string(filepath.ListSeparator)+jar, "Login", url, g.c.user, g.c.password)
 	})
 }
