@@ -31,12 +31,14 @@ func (m oneIteration) LiveCredentials(ctx context.Context, cluster, login string
 func BenchmarkLogin(b *testing.B) {
 	relays := map[string]func(*Gateway){"goroutine": func(*Gateway) {}}
 	if EventRelaySupported {
-		r, err := NewEventRelay(1)
-		if err != nil {
-			b.Fatal(err)
+		for _, e := range []string{EngineEpoll, EngineIOURing} {
+			r, err := NewEventRelay(1, e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			relays[e] = func(g *Gateway) { g.Relay = r }
 		}
-		defer r.Close()
-		relays["event"] = func(g *Gateway) { g.Relay = r }
 	}
 	for name, relay := range relays {
 		b.Run(name, func(b *testing.B) {

@@ -16,50 +16,97 @@ import (
 )
 
 // EventRelay moves the bytes of plaintext sessions on a few locked OS
-// threads, each running a level-triggered epoll loop, as PgBouncer does:
-// one read and one write per message, no goroutine and no buffer per idle
-// session. A session's two sockets leave Go's netpoller (dup, then close of
-// the net.Conn); the loop ends the session (onEnd), and resets a backend the
-// client left clean with DISCARD ALL before it goes to the pool as a bare
-// socket.
+// threads, each running an event loop, as PgBouncer does: no goroutine and
+// no buffer per idle session. A session's two sockets leave Go's netpoller
+// (dup, then close of the net.Conn); the loop ends the session (onEnd), and
+// resets a backend the client left clean with DISCARD ALL before it goes to
+// the pool as a bare socket.
+//
+// Two engines run the loops. io_uring (uringLoop) receives with a multishot
+// recv per socket into shared kernel-chosen buffers and sends from them, one
+// io_uring_enter per turn of the loop; epoll (eventLoop) makes one
+// epoll_wait per turn and one recvfrom and one sendto per chunk. io_uring
+// spends less CPU per message; epoll is the fallback where io_uring is
+// missing or forbidden (seccomp, io_uring_disabled, kernels before 6.1).
 //
 // Sessions with TLS on either side stay on the goroutine relay: the kernel
 // has only ciphertext to move there.
 type EventRelay struct {
-	loops   []*eventLoop
+	loops   []relayLoop
+	engine  string
 	next    atomic.Uint32
 	started atomic.Int64
 
 	mu      sync.Mutex
 	running bool // the loops' goroutines started (and counted in GOMAXPROCS)
 	closed  bool
-	// backlogs counts writes a socket did not take whole, to the client
-	// [0] and to the backend [1]: the back-pressure paths.
+	// backlogs counts writes a socket did not take whole (or, on io_uring,
+	// chunks queued behind a send in flight), to the client [0] and to the
+	// backend [1]: the back-pressure paths.
 	backlogs [2]atomic.Int64
+}
+
+// relayLoop is one engine's loop.
+type relayLoop interface {
+	add(s *evSession) error
+	run()
+	stop()    // from another goroutine, once the loop runs
+	discard() // close a loop that never ran
+	sessions() int
 }
 
 // EventRelaySupported reports whether this platform has the event relay.
 const EventRelaySupported = true
 
-// NewEventRelay prepares threads event loops (at least one); they start
-// with the first session. Each loop keeps a P of its own, even while it
-// waits (see sysEpollWait), so the kernel wakes it straight from
-// epoll_wait without a trip through Go's scheduler; GOMAXPROCS is raised,
-// when needed, so that at least one P is left for everything else (until
-// Close). A process whose sessions all use TLS (dev mode) never starts
-// them and keeps all its Ps.
-func NewEventRelay(threads int) (*EventRelay, error) {
-	r := &EventRelay{}
+// Event relay engines.
+const (
+	EngineIOURing = "io_uring"
+	EngineEpoll   = "epoll"
+)
+
+// NewEventRelay prepares threads event loops (at least one) on engine
+// (EngineIOURing, EngineEpoll, or "" for io_uring where this kernel allows
+// it, else epoll); they start with the first session. Each loop keeps a P of
+// its own, even while it waits (see sysEpollWait), so the kernel wakes it
+// straight from its wait without a trip through Go's scheduler; GOMAXPROCS
+// is raised, when needed, so that at least one P is left for everything
+// else (until Close). A process whose sessions all use TLS (dev mode) never
+// starts them and keeps all its Ps.
+func NewEventRelay(threads int, engine string) (*EventRelay, error) {
+	switch engine {
+	case "", EngineIOURing, EngineEpoll:
+	default:
+		return nil, fmt.Errorf("unknown event relay engine %q", engine)
+	}
+	r := &EventRelay{engine: engine}
 	for range max(threads, 1) {
-		l, err := newEventLoop()
+		var l relayLoop
+		var err error
+		if r.engine != EngineEpoll {
+			l, err = makeURingLoop(r)
+			if err != nil && r.engine == "" && len(r.loops) == 0 {
+				r.engine, err = EngineEpoll, nil
+			} else if err == nil {
+				r.engine = EngineIOURing
+			}
+		}
+		if r.engine == EngineEpoll {
+			l, err = newEventLoop()
+		}
 		if err != nil {
 			r.Close()
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", engine, err)
 		}
 		r.loops = append(r.loops, l)
 	}
 	return r, nil
 }
+
+// makeURingLoop is newURingLoop; tests make it fail.
+var makeURingLoop = func(r *EventRelay) (relayLoop, error) { return newURingLoop(r) }
+
+// Engine is the engine the loops run on.
+func (r *EventRelay) Engine() string { return r.engine }
 
 // ensureRunning starts the loops once.
 func (r *EventRelay) ensureRunning() error {
@@ -91,8 +138,7 @@ func (r *EventRelay) Close() error {
 		if r.running {
 			l.stop() // the loop closes its descriptors
 		} else {
-			unix.Close(l.epfd)
-			unix.Close(l.wake)
+			l.discard()
 		}
 	}
 	if r.running {
@@ -210,6 +256,9 @@ type evSession struct {
 	resetting bool // the client is gone; DISCARD ALL is under way
 	up, down  int64
 	ending    bool // Terminate seen: flush what preceded it, then stop
+	// io_uring: the reset is done (handOK: cleanly) and the backend goes to
+	// the pool once its recv is cancelled.
+	handing, handOK bool
 
 	mu    sync.Mutex // guards the descriptors against kill after close
 	ended bool
@@ -228,6 +277,15 @@ type evSide struct {
 	isClient bool
 	out      []byte
 	interest uint32 // registered epoll events; 0: not registered
+
+	// io_uring only.
+	slot       uint32 // index in the loop's side table: user data of its requests
+	ops        int    // requests in flight (recv armed, send submitted)
+	recvOn     bool   // a multishot recv is armed
+	cancelling bool   // and its cancel is submitted
+	starved    bool   // its recv ended for want of buffers
+	inflight   []byte // the send in flight to this socket
+	bid        int32  // the provided buffer inflight lies in; -1: heap
 }
 
 // start moves client and backend onto a loop: the backend is a Go
@@ -260,8 +318,8 @@ func (r *EventRelay) start(client net.Conn, backend *pooledConn, st *relayState,
 	l := r.loops[int(r.next.Add(1))%len(r.loops)]
 	r.started.Add(1)
 	s := &evSession{relay: r, st: st, reset: reset, onEnd: onEnd}
-	s.client = evSide{fd: cfd, s: s, peer: &s.backend, isClient: true}
-	s.backend = evSide{fd: bfd, s: s, peer: &s.client}
+	s.client = evSide{fd: cfd, s: s, peer: &s.backend, isClient: true, bid: -1}
+	s.backend = evSide{fd: bfd, s: s, peer: &s.client, bid: -1}
 	if err := l.add(s); err != nil {
 		unix.Close(cfd)
 		unix.Close(bfd)
@@ -339,6 +397,17 @@ func newEventLoop() (*eventLoop, error) {
 		return nil, err
 	}
 	return &eventLoop{epfd: epfd, wake: wake, buf: make([]byte, 64<<10), sides: map[int32]*evSide{}}, nil
+}
+
+func (l *eventLoop) discard() {
+	unix.Close(l.epfd)
+	unix.Close(l.wake)
+}
+
+func (l *eventLoop) sessions() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.sides) / 2
 }
 
 func (l *eventLoop) stop() {

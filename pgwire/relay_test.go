@@ -26,27 +26,38 @@ import (
 	"github.com/shiftkey/shiftkey/internal/pgtest"
 )
 
-// eventRelay is an event relay of threads loops for one test (skipped
-// where there is none).
-func eventRelay(t *testing.T, threads int) *EventRelay {
+// eventRelay is an event relay of threads loops on engine for one test
+// (skipped where there is none).
+func eventRelay(t *testing.T, threads int, engine string) *EventRelay {
 	t.Helper()
 	if !EventRelaySupported {
 		t.Skip("the event relay is Linux only")
 	}
-	r, err := NewEventRelay(threads)
+	r, err := NewEventRelay(threads, engine)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
+	if r.Engine() != engine {
+		t.Fatalf("engine %q, want %q", r.Engine(), engine)
+	}
 	return r
 }
 
+// engines runs f once per event relay engine.
+func engines(t *testing.T, f func(t *testing.T, engine string)) {
+	for _, e := range []string{EngineEpoll, EngineIOURing} {
+		t.Run(e, func(t *testing.T) { f(t, e) })
+	}
+}
+
 // relays runs f once per relay: a goroutine per direction, and the event
-// loops. On the event loops it checks that sessions really ran there.
+// loops on each engine. On the event loops it checks that sessions really
+// ran there.
 func relays(t *testing.T, f func(t *testing.T, relay func(*Gateway))) {
 	t.Run("goroutine", func(t *testing.T) { f(t, func(*Gateway) {}) })
-	t.Run("event", func(t *testing.T) {
-		r := eventRelay(t, 2)
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 2, engine)
 		t.Cleanup(func() {
 			if r.Started() == 0 {
 				t.Error("no session ran on the event relay")
@@ -409,18 +420,20 @@ func TestRelayPsql(t *testing.T) {
 
 // The event relay spreads sessions over its threads.
 func TestEventRelaySpreadsSessions(t *testing.T) {
-	r := eventRelay(t, 3)
-	_, addr := newGateway(t, func(g *Gateway) { g.Relay = r })
-	var conns []*pgx.Conn
-	for range 6 {
-		c := mustLogin(t, addr)
-		conns = append(conns, c)
-	}
-	for i, n := range r.perLoop() {
-		if n != 2 {
-			t.Errorf("loop %d has %d sessions, want 2 of 6 on each of 3", i, n)
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 3, engine)
+		_, addr := newGateway(t, func(g *Gateway) { g.Relay = r })
+		var conns []*pgx.Conn
+		for range 6 {
+			c := mustLogin(t, addr)
+			conns = append(conns, c)
 		}
-	}
+		for i, n := range r.perLoop() {
+			if n != 2 {
+				t.Errorf("loop %d has %d sessions, want 2 of 6 on each of 3", i, n)
+			}
+		}
+	})
 }
 
 // Back-to-back sessions, as a client that reconnects the moment it hung up
@@ -496,91 +509,97 @@ func TestTakeWaitsForBackendBeingReset(t *testing.T) {
 // pooled as a bare socket serves a TLS session (goroutine relay) next, and
 // one a TLS session left serves a plaintext session on the event relay.
 func TestPooledBackendCrossesRelays(t *testing.T) {
-	r := eventRelay(t, 1)
-	cfg, _ := testTLS(t)
-	_, addr := newGateway(t, func(g *Gateway) { g.Relay, g.TLS, g.PoolSize = r, cfg, 1 })
-	host, port, _ := net.SplitHostPort(addr)
-	ctx := context.Background()
-	session := func(mode string) string {
-		t.Helper()
-		c, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%s user=IAM:u password=pw %s", host, port, mode))
-		if err != nil {
-			t.Fatalf("%s: %v", mode, err)
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		cfg, _ := testTLS(t)
+		_, addr := newGateway(t, func(g *Gateway) { g.Relay, g.TLS, g.PoolSize = r, cfg, 1 })
+		host, port, _ := net.SplitHostPort(addr)
+		ctx := context.Background()
+		session := func(mode string) string {
+			t.Helper()
+			c, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%s user=IAM:u password=pw %s", host, port, mode))
+			if err != nil {
+				t.Fatalf("%s: %v", mode, err)
+			}
+			defer c.Close(ctx)
+			if got := simple(t, c, "SELECT count(*) FROM pg_stat_ssl WHERE pid = pg_backend_pid()"); got != "1" {
+				t.Fatalf("%s: backend session not found: %s", mode, got)
+			}
+			if got := simple(t, c, "SELECT current_setting('work_mem')"); got != "4MB" {
+				t.Fatalf("%s: work_mem %s left by the previous session", mode, got)
+			}
+			simple(t, c, "SET work_mem = '9MB'")
+			if got := simple(t, c, "SELECT current_setting('work_mem')"); got != "9MB" {
+				t.Fatalf("work_mem %s", got)
+			}
+			return simple(t, c, "SELECT pg_backend_pid()")
 		}
-		defer c.Close(ctx)
-		if got := simple(t, c, "SELECT count(*) FROM pg_stat_ssl WHERE pid = pg_backend_pid()"); got != "1" {
-			t.Fatalf("%s: backend session not found: %s", mode, got)
+		first := session("sslmode=disable")
+		time.Sleep(50 * time.Millisecond)
+		second := session("sslmode=require")
+		time.Sleep(50 * time.Millisecond)
+		third := session("sslmode=disable")
+		if first != second || second != third {
+			t.Fatalf("backend pids %s, %s, %s: want one backend throughout", first, second, third)
 		}
-		if got := simple(t, c, "SELECT current_setting('work_mem')"); got != "4MB" {
-			t.Fatalf("%s: work_mem %s left by the previous session", mode, got)
+		if r.Started() != 2 {
+			t.Fatalf("%d sessions on the event relay, want the 2 plaintext ones", r.Started())
 		}
-		simple(t, c, "SET work_mem = '9MB'")
-		if got := simple(t, c, "SELECT current_setting('work_mem')"); got != "9MB" {
-			t.Fatalf("work_mem %s", got)
-		}
-		return simple(t, c, "SELECT pg_backend_pid()")
-	}
-	first := session("sslmode=disable")
-	time.Sleep(50 * time.Millisecond)
-	second := session("sslmode=require")
-	time.Sleep(50 * time.Millisecond)
-	third := session("sslmode=disable")
-	if first != second || second != third {
-		t.Fatalf("backend pids %s, %s, %s: want one backend throughout", first, second, third)
-	}
-	if r.Started() != 2 {
-		t.Fatalf("%d sessions on the event relay, want the 2 plaintext ones", r.Started())
-	}
+	})
 }
 
 // A loop waiting in epoll_wait with its P does not hold up the garbage
 // collector's stop-the-world: the runtime's preemption signal ends the wait.
 func TestEventLoopLetsGCStopTheWorld(t *testing.T) {
-	r := eventRelay(t, 1)
-	_, addr := newGateway(t, func(g *Gateway) { g.Relay = r })
-	c := mustLogin(t, addr)
-	done := make(chan time.Duration, 1)
-	go func() {
-		start := time.Now()
-		for range 20 {
-			runtime.GC()
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		_, addr := newGateway(t, func(g *Gateway) { g.Relay = r })
+		c := mustLogin(t, addr)
+		done := make(chan time.Duration, 1)
+		go func() {
+			start := time.Now()
+			for range 20 {
+				runtime.GC()
+			}
+			done <- time.Since(start)
+		}()
+		select {
+		case d := <-done:
+			t.Logf("20 collections with an idle loop: %v", d)
+		case <-time.After(20 * time.Second):
+			t.Fatal("garbage collection stalled behind the event loop")
 		}
-		done <- time.Since(start)
-	}()
-	select {
-	case d := <-done:
-		t.Logf("20 collections with an idle loop: %v", d)
-	case <-time.After(20 * time.Second):
-		t.Fatal("garbage collection stalled behind the event loop")
-	}
-	if err := c.Ping(context.Background()); err != nil {
-		t.Fatalf("session after the collections: %v", err)
-	}
+		if err := c.Ping(context.Background()); err != nil {
+			t.Fatalf("session after the collections: %v", err)
+		}
+	})
 }
 
 // The loops start with the first plaintext session, not before: a process
 // whose sessions all use TLS keeps all its Ps.
 func TestEventRelayStartsWithFirstSession(t *testing.T) {
-	r := eventRelay(t, 1)
-	cfg, _ := testTLS(t)
-	_, addr := newGateway(t, func(g *Gateway) { g.Relay, g.TLS = r, cfg })
-	host, port, _ := net.SplitHostPort(addr)
-	c, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=require", host, port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close(context.Background())
-	if r.isRunning() {
-		t.Fatal("a TLS session started the event loops")
-	}
-	c, err = login(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
-	if !r.isRunning() || r.Started() != 1 {
-		t.Fatalf("after a plaintext session: running %v, sessions %d", r.isRunning(), r.Started())
-	}
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		cfg, _ := testTLS(t)
+		_, addr := newGateway(t, func(g *Gateway) { g.Relay, g.TLS = r, cfg })
+		host, port, _ := net.SplitHostPort(addr)
+		c, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=require", host, port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close(context.Background())
+		if r.isRunning() {
+			t.Fatal("a TLS session started the event loops")
+		}
+		c, err = login(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if !r.isRunning() || r.Started() != 1 {
+			t.Fatalf("after a plaintext session: running %v, sessions %d", r.isRunning(), r.Started())
+		}
+	})
 }
 
 // lockedBuffer collects log output written from several goroutines.

@@ -272,12 +272,12 @@ func (c *Config) Validate() error {
 	}
 	switch c.Limits.Relay {
 	case "", "goroutine":
-	case "event":
+	case "event", pgwire.EngineIOURing, pgwire.EngineEpoll:
 		if !pgwire.EventRelaySupported {
-			bad("limits.relay", "event needs Linux; use goroutine")
+			bad("limits.relay", "%s needs Linux; use goroutine", c.Limits.Relay)
 		}
 	default:
-		bad("limits.relay", "must be event or goroutine, got %q", c.Limits.Relay)
+		bad("limits.relay", "must be event, io_uring, epoll or goroutine, got %q", c.Limits.Relay)
 	}
 	if c.Limits.RelayThreads < 0 || c.Limits.RelayThreads > 64 {
 		bad("limits.relay_threads", "must be 0 (half of GOMAXPROCS) to 64, got %d", c.Limits.RelayThreads)

@@ -57,7 +57,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{base + `iam: {users: [{name: u, access_keys: [{id: short, secret: s}]}]}`, "iam.users[0].access_keys[0].id"},
 		{base + `iam: {users: [{name: u, managed_policies: [missing]}]}`, "iam.users[0].managed_policies[0]"},
 		{base + `unknown_field: 1`, "unknown_field"},
-		{base + `limits: {relay: epoll}`, "limits.relay"},
+		{base + `limits: {relay: kqueue}`, "limits.relay"},
 		{base + `limits: {relay_threads: -1}`, "limits.relay_threads"},
 		{base + `iam: {users: [{name: u, access_keys: [{id: "${UNSET_KEY_ID}", secret: x}]}]}`, "UNSET_KEY_ID"},
 	}
@@ -328,14 +328,15 @@ func (s *server) currentRelay() *pgwire.EventRelay {
 }
 
 // serve's default relay: plaintext sessions to a trust-socket backend run on
-// the event loops, back-to-back sessions share a backend, and
-// limits.relay: goroutine leaves the loops out.
+// the event loops, back-to-back sessions share a backend, limits.relay:
+// epoll or io_uring picks the loops' engine, and limits.relay: goroutine
+// leaves the loops out.
 func TestServeRelayFromConfig(t *testing.T) {
 	if !pgwire.EventRelaySupported {
 		t.Skip("the event relay is Linux only")
 	}
 	ctx := context.Background()
-	for _, relay := range []string{"", "goroutine"} {
+	for _, relay := range []string{"", pgwire.EngineEpoll, pgwire.EngineIOURing, "goroutine"} {
 		t.Run("relay="+relay, func(t *testing.T) {
 			s := startRelayServe(t, relay)
 			out := s.creds(t, &redshift.GetClusterCredentialsInput{DbUser: aws.String("relay_user"), AutoCreate: aws.Bool(true)})
@@ -395,8 +396,12 @@ func TestServeRelayFromConfig(t *testing.T) {
 			switch {
 			case relay == "goroutine" && r != nil:
 				t.Error("limits.relay goroutine started an event relay")
-			case relay == "" && (r == nil || r.Started() != 4):
-				t.Errorf("default relay: %v, want the 4 sessions on the event relay", r)
+			case relay != "goroutine" && (r == nil || r.Started() != 4):
+				t.Errorf("relay %q: %v, want the 4 sessions on the event relay", relay, r)
+			case relay != "goroutine" && relay != "" && r.Engine() != relay:
+				t.Errorf("relay %q ran on %s", relay, r.Engine())
+			case relay == "" && r.Engine() != pgwire.EngineIOURing && r.Engine() != pgwire.EngineEpoll:
+				t.Errorf("default relay ran on %q", r.Engine())
 			}
 		})
 	}

@@ -78,7 +78,9 @@ type Limits struct {
 	PoolSize           int           `yaml:"pool_size"`            // idle backend connections kept per role, database and startup parameters; 0: no reuse
 	PoolIdleTimeout    time.Duration `yaml:"pool_idle_timeout"`    // 0: 1 min
 	// Relay moves plaintext sessions' bytes: "event" (default on Linux:
-	// epoll loops on RelayThreads locked threads) or "goroutine".
+	// loops on RelayThreads locked threads, on io_uring where the kernel
+	// allows it, else on epoll), "io_uring" or "epoll" (event, on that
+	// engine only), or "goroutine".
 	Relay        string `yaml:"relay"`
 	RelayThreads int    `yaml:"relay_threads"` // 0: half of GOMAXPROCS, at least 1
 }
@@ -102,10 +104,15 @@ func (s *server) eventRelay() (*pgwire.EventRelay, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.relay == nil {
-		r, err := pgwire.NewEventRelay(s.Limits.relayThreads())
+		engine := ""
+		if s.Limits.Relay == pgwire.EngineIOURing || s.Limits.Relay == pgwire.EngineEpoll {
+			engine = s.Limits.Relay
+		}
+		r, err := pgwire.NewEventRelay(s.Limits.relayThreads(), engine)
 		if err != nil {
 			return nil, fmt.Errorf("limits.relay: %w", err)
 		}
+		s.Logger.Info("event relay", "engine", r.Engine(), "threads", s.Limits.relayThreads())
 		s.relay = r
 	}
 	return s.relay, nil
