@@ -44,6 +44,9 @@ type EventRelay struct {
 	// chunks queued behind a send in flight), to the client [0] and to the
 	// backend [1]: the back-pressure paths.
 	backlogs [2]atomic.Int64
+	// io_uring: recvs that ended for want of a buffer, and submits made
+	// because the queue was full.
+	starvations, earlySubmits atomic.Int64
 }
 
 // relayLoop is one engine's loop.

@@ -23,7 +23,10 @@ import (
 // interrupting the thread. One send at a time is in flight per socket, so
 // chunks arrive in order; what comes meanwhile is copied to the side's out,
 // and once out holds uringBacklog bytes the peer's recv is cancelled until
-// it drains (back-pressure).
+// it drains (back-pressure). Sends hold at most half the buffers (beyond
+// that a chunk is sent from a heap copy): a send may wait for a client
+// that does not read, and the receives of other sessions must not wait
+// for it.
 //
 // A descriptor named by a queued request must not be closed before the
 // request is submitted, or a socket accepted meanwhile under the same
@@ -46,6 +49,9 @@ type uringLoop struct {
 	maps           [][]byte
 
 	bufRing, bufs []byte
+	nbufs         uint32
+	held          uint32 // provided buffers that sends in flight hold
+	maxHeld       atomic.Uint32
 	bufTail       uint16
 	bufsBack      bool // buffers recycled this turn
 
@@ -123,10 +129,12 @@ const (
 	iouOffSQEs = 0x10000000
 )
 
+// uringSize is the SQ's entries and the provided buffers per loop (powers
+// of two); tests shrink them to reach the full-queue and no-buffer paths.
+var uringSize = struct{ entries, bufs uint32 }{512, 512}
+
 const (
-	uringEntries   = 512
 	uringCQEntries = 8192
-	uringBufs      = 512
 	uringBufSize   = 16 << 10
 	uringBacklog   = 64 << 10
 	kindRecv       = 1
@@ -138,7 +146,7 @@ const (
 // (SINGLE_ISSUER: the thread that enables the ring is the only one that
 // may submit), with its provided buffers registered.
 func newURingLoop(r *EventRelay) (l *uringLoop, err error) {
-	l = &uringLoop{relay: r, fd: -1, wake: -1, wakeBuf: new([8]byte), slots: []*evSide{nil}}
+	l = &uringLoop{relay: r, fd: -1, wake: -1, wakeBuf: new([8]byte), slots: []*evSide{nil}, nbufs: uringSize.bufs}
 	defer func() {
 		if err != nil {
 			l.discard()
@@ -149,7 +157,7 @@ func newURingLoop(r *EventRelay) (l *uringLoop, err error) {
 		flags:     iouSetupRDisabled | iouSetupSingleIssuer | iouSetupDeferTaskrun | iouSetupCoopTaskrun | iouSetupSubmitAll | iouSetupCQSize,
 		cqEntries: uringCQEntries,
 	}
-	fd, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, uringEntries, uintptr(unsafe.Pointer(&p)), 0)
+	fd, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(uringSize.entries), uintptr(unsafe.Pointer(&p)), 0)
 	if e != 0 {
 		return nil, fmt.Errorf("io_uring_setup: %w", e)
 	}
@@ -178,10 +186,10 @@ func newURingLoop(r *EventRelay) (l *uringLoop, err error) {
 
 	// The provided buffers live outside Go's heap: the kernel writes them
 	// whenever data arrives.
-	if l.bufRing, err = l.mmap(-1, 0, uringBufs*16); err != nil {
+	if l.bufRing, err = l.mmap(-1, 0, int(l.nbufs)*16); err != nil {
 		return nil, err
 	}
-	if l.bufs, err = l.mmap(-1, 0, uringBufs*uringBufSize); err != nil {
+	if l.bufs, err = l.mmap(-1, 0, int(l.nbufs)*uringBufSize); err != nil {
 		return nil, err
 	}
 	reg := struct {
@@ -190,12 +198,12 @@ func newURingLoop(r *EventRelay) (l *uringLoop, err error) {
 		bgid    uint16
 		flags   uint16
 		_       [3]uint64
-	}{addr: uint64(uintptr(unsafe.Pointer(&l.bufRing[0]))), entries: uringBufs}
+	}{addr: uint64(uintptr(unsafe.Pointer(&l.bufRing[0]))), entries: l.nbufs}
 	if _, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(l.fd), iouRegisterPbufRing, uintptr(unsafe.Pointer(&reg)), 1, 0, 0); e != 0 {
 		return nil, fmt.Errorf("io_uring provided buffers: %w", e)
 	}
-	for i := range uringBufs {
-		l.putBuf(int32(i))
+	for i := range int32(l.nbufs) {
+		l.putBuf(i)
 	}
 	l.publishBufs()
 	if l.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC); err != nil {
@@ -264,7 +272,7 @@ func (l *uringLoop) kick() {
 
 // putBuf hands buffer id back to the kernel (seen after publishBufs).
 func (l *uringLoop) putBuf(id int32) {
-	e := unsafe.Pointer(&l.bufRing[int(l.bufTail%uringBufs)*16])
+	e := unsafe.Pointer(&l.bufRing[int(uint32(l.bufTail)%l.nbufs)*16])
 	*(*uint64)(e) = uint64(uintptr(unsafe.Pointer(&l.bufs[int(id)*uringBufSize])))
 	*(*uint32)(unsafe.Add(e, 8)) = uringBufSize
 	*(*uint16)(unsafe.Add(e, 12)) = uint16(id)
@@ -287,6 +295,7 @@ func (l *uringLoop) buf(id int32) []byte {
 // sqe returns a cleared SQE to fill, submitting the queue first when full.
 func (l *uringLoop) sqe() *uringSQE {
 	if l.tail-atomic.LoadUint32(l.sqHead) == uint32(len(l.sqes)) {
+		l.relay.earlySubmits.Add(1)
 		l.enter(0, nil)
 	}
 	q := &l.sqes[l.tail&l.sqMask]
@@ -499,6 +508,7 @@ func (l *uringLoop) onRecv(sd *evSide, res int32, flags uint32) {
 		l.received(sd, l.buf(bid)[:res], bid)
 	case res == -int32(unix.ENOBUFS):
 		if !sd.recvOn {
+			l.relay.starvations.Add(1)
 			sd.starved = true
 			l.starved = append(l.starved, sd)
 		}
@@ -574,7 +584,19 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 // send in flight.
 func (l *uringLoop) forward(dst *evSide, chunk []byte, bid int32) {
 	if dst.inflight == nil && len(dst.out) == 0 {
-		l.send(dst, chunk, bid)
+		if l.held < l.nbufs/2 {
+			l.held++
+			if l.held > l.maxHeld.Load() {
+				l.maxHeld.Store(l.held)
+			}
+			l.send(dst, chunk, bid)
+			return
+		}
+		// Half the buffers are held by sends that may wait on slow
+		// readers (or on a backend that waits for us to read it): the
+		// rest stay free for receives, so this one goes from the heap.
+		l.send(dst, append([]byte(nil), chunk...), -1)
+		l.putBuf(bid)
 		return
 	}
 	if len(dst.out) == 0 {
@@ -608,6 +630,7 @@ func (l *uringLoop) onSend(sd *evSide, res int32) {
 	}()
 	if res < 0 {
 		if bid >= 0 {
+			l.held--
 			l.putBuf(bid)
 		}
 		l.end(s, false)
@@ -620,6 +643,7 @@ func (l *uringLoop) onSend(sd *evSide, res int32) {
 		sd.out = append(append([]byte(nil), sent[res:]...), sd.out...)
 	}
 	if bid >= 0 {
+		l.held--
 		l.putBuf(bid)
 	}
 	if s.ended {
