@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -719,6 +720,46 @@ func TestDeadPooledBackendIsReplaced(t *testing.T) {
 		defer c2.Close(ctx)
 		if got := simple(t, c2, "SELECT pg_backend_pid()"); got == pid {
 			t.Fatal("the terminated backend was handed out")
+		}
+	})
+}
+
+// A backend terminated in the middle of a session: the client gets
+// PostgreSQL's own FATAL (57P01) and its connection ends, and the next
+// session runs on another backend.
+func TestBackendTerminatedMidSession(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 1 })
+		ctx := context.Background()
+		c := mustLogin(t, addr)
+		pid := simple(t, c, "SELECT pg_backend_pid()")
+		srv := pgtest.Server(t)
+		admin, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), g.DefaultDB))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close(ctx)
+		if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend("+pid+")"); err != nil {
+			t.Fatal(err)
+		}
+		var pgErr *pgconn.PgError
+		if _, err := c.Exec(ctx, "SELECT 1"); !errors.As(err, &pgErr) || pgErr.Code != "57P01" {
+			t.Fatalf("query after the backend was terminated: %v, want 57P01", err)
+		}
+		if !c.IsClosed() {
+			t.Fatal("client connection still open")
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for g.sessionCount() > 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("session still counted")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		c2 := mustLogin(t, addr)
+		defer c2.Close(ctx)
+		if got := simple(t, c2, "SELECT pg_backend_pid()"); got == pid {
+			t.Fatal("the terminated backend served the next session")
 		}
 	})
 }
