@@ -324,9 +324,8 @@ func (l *uringLoop) enter(min uint32, ts *unix.Timespec) error {
 		arg, argSize = uintptr(unsafe.Pointer(&ga)), unsafe.Sizeof(ga)
 	}
 	// Raw: the loop keeps its P while it waits (see sysEpollWait).
-	n, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(l.fd), uintptr(l.pending), uintptr(min), flags, arg, argSize)
+	_, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(l.fd), uintptr(l.pending), uintptr(min), flags, arg, argSize)
 	runtime.KeepAlive(ts)
-	_ = n
 	// SUBMIT_ALL: the kernel took every SQE or stopped at the first it
 	// could not, which its head shows either way (also after EINTR).
 	l.pending = l.tail - atomic.LoadUint32(l.sqHead)
@@ -784,6 +783,7 @@ func (l *uringLoop) giveUp(s *evSession) {
 // complete, and releases the ring.
 func (l *uringLoop) shutdown() {
 	l.mu.Lock()
+	l.stopping = true // also when the loop ends on an error: add refuses
 	in := l.incoming
 	l.incoming = nil
 	l.mu.Unlock()
