@@ -439,3 +439,62 @@ func TestAuthenticationDeadline(t *testing.T) {
 		t.Fatalf("connection still open after the authentication deadline: %v", err)
 	}
 }
+
+// Pooled backends nobody takes are closed once idle for pool_idle_timeout,
+// not only when a later session passes them over: after a burst, the
+// backend processes go away.
+func TestPoolIdleTimeoutClosesUnusedBackends(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 4; g.PoolIdleTimeout = 300 * time.Millisecond })
+		ctx := context.Background()
+		app := "sweep_" + strings.ReplaceAll(t.Name(), "/", "_")
+		var conns []*pgx.Conn
+		for range 3 {
+			conns = append(conns, loginApp(t, addr, app))
+		}
+		for _, c := range conns {
+			c.Close(ctx)
+		}
+		srv := pgtest.Server(t)
+		admin, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), g.DefaultDB))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close(ctx)
+		backends := func() int {
+			t.Helper()
+			var n int
+			if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		// Pooled first (DISCARD ALL keeps application_name from the startup packet).
+		deadline := time.Now().Add(5 * time.Second)
+		for g.pooledCount() != 3 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d backends pooled, want 3", g.pooledCount())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := backends(); n != 3 {
+			t.Fatalf("%d pooled backend processes, want 3", n)
+		}
+		for g.pooledCount() > 0 || backends() > 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("after the idle timeout: %d pooled, %d backend processes; want none", g.pooledCount(), backends())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+func (g *Gateway) pooledCount() int {
+	g.pool.mu.Lock()
+	defer g.pool.mu.Unlock()
+	n := 0
+	for _, l := range g.pool.conns {
+		n += len(l)
+	}
+	return n
+}

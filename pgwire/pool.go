@@ -54,6 +54,7 @@ type pool struct {
 	// for one of them rather than start a backend process.
 	resetting map[string]int
 	waiters   map[string][]chan *pooledConn
+	sweeping  bool // a sweep goroutine runs (while anything is pooled)
 }
 
 // resetWait bounds how long a session waits for a backend being reset
@@ -210,6 +211,41 @@ func (g *Gateway) keepPooled(key string, pc *pooledConn) {
 		list = list[1:]
 	}
 	p.conns[key] = list
+	if !p.sweeping {
+		p.sweeping = true
+		go g.sweepPool()
+	}
+}
+
+// sweepPool closes pooled backends idle longer than poolIdle, every half of
+// it, while anything is pooled: takePooled only meets the newest, and a
+// burst's backends would otherwise hold PostgreSQL processes (and count
+// against its connection limits) long after the load is gone.
+func (g *Gateway) sweepPool() {
+	p := &g.pool
+	for {
+		time.Sleep(g.poolIdle() / 2)
+		p.mu.Lock()
+		for k, list := range p.conns {
+			// Appended as they come back, so oldest first.
+			n := 0
+			for n < len(list) && time.Since(list[n].idleSince) > g.poolIdle() {
+				list[n].close()
+				n++
+			}
+			if n == len(list) {
+				delete(p.conns, k)
+			} else {
+				p.conns[k] = list[n:]
+			}
+		}
+		if len(p.conns) == 0 {
+			p.sweeping = false
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+	}
 }
 
 // evictIdle closes the pooled backend idle the longest, preferring one of
