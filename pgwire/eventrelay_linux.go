@@ -82,23 +82,24 @@ func NewEventRelay(threads int, engine string) (*EventRelay, error) {
 		return nil, fmt.Errorf("unknown event relay engine %q", engine)
 	}
 	r := &EventRelay{engine: engine}
-	for range max(threads, 1) {
+	if engine == "" {
+		// The first loop decides: io_uring if this kernel sets one up.
+		r.engine = EngineEpoll
+		if l, err := makeURingLoop(r); err == nil {
+			r.engine, r.loops = EngineIOURing, []relayLoop{l}
+		}
+	}
+	for len(r.loops) < max(threads, 1) {
 		var l relayLoop
 		var err error
-		if r.engine != EngineEpoll {
+		if r.engine == EngineIOURing {
 			l, err = makeURingLoop(r)
-			if err != nil && r.engine == "" && len(r.loops) == 0 {
-				r.engine, err = EngineEpoll, nil
-			} else if err == nil {
-				r.engine = EngineIOURing
-			}
-		}
-		if r.engine == EngineEpoll {
+		} else {
 			l, err = newEventLoop()
 		}
 		if err != nil {
 			r.Close()
-			return nil, fmt.Errorf("%s: %w", engine, err)
+			return nil, fmt.Errorf("%s: %w", r.engine, err)
 		}
 		r.loops = append(r.loops, l)
 	}
@@ -289,6 +290,15 @@ type evSide struct {
 	starved    bool   // its recv ended for want of buffers
 	inflight   []byte // the send in flight to this socket
 	bid        int32  // the provided buffer inflight lies in; -1: heap
+}
+
+// backlogged counts a write that left bytes for sd to take later.
+func (sd *evSide) backlogged() {
+	if sd.isClient {
+		sd.s.relay.backlogs[0].Add(1)
+	} else {
+		sd.s.relay.backlogs[1].Add(1)
+	}
 }
 
 // start moves client and backend onto a loop: the backend is a Go
@@ -566,11 +576,7 @@ func (l *eventLoop) send(dst *evSide, p []byte) {
 		return
 	}
 	if w < len(p) {
-		if dst.isClient {
-			dst.s.relay.backlogs[0].Add(1)
-		} else {
-			dst.s.relay.backlogs[1].Add(1)
-		}
+		dst.backlogged()
 		dst.out = append(dst.out[:0], p[w:]...)
 		l.update(dst)
 		l.update(dst.peer)

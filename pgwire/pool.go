@@ -227,17 +227,11 @@ func (g *Gateway) sweepPool() {
 		time.Sleep(g.poolIdle() / 2)
 		p.mu.Lock()
 		for k, list := range p.conns {
-			// Appended as they come back, so oldest first.
 			n := 0
 			for n < len(list) && time.Since(list[n].idleSince) > g.poolIdle() {
-				list[n].close()
 				n++
 			}
-			if n == len(list) {
-				delete(p.conns, k)
-			} else {
-				p.conns[k] = list[n:]
-			}
+			p.dropOldest(k, n)
 		}
 		if len(p.conns) == 0 {
 			p.sweeping = false
@@ -268,14 +262,22 @@ func (g *Gateway) evictIdle(role, db string) bool {
 	if victim == "" {
 		return false
 	}
-	list := p.conns[victim]
-	list[0].close()
-	if len(list) > 1 {
-		p.conns[victim] = list[1:]
-	} else {
-		delete(p.conns, victim)
-	}
+	p.dropOldest(victim, 1)
 	return true
+}
+
+// dropOldest closes the n longest idle backends under key (the front of its
+// list: keepPooled appends). p.mu is held.
+func (p *pool) dropOldest(key string, n int) {
+	list := p.conns[key]
+	for _, pc := range list[:n] {
+		pc.close()
+	}
+	if n == len(list) {
+		delete(p.conns, key)
+	} else {
+		p.conns[key] = list[n:]
+	}
 }
 
 func (g *Gateway) closePool() {

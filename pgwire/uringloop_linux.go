@@ -599,20 +599,12 @@ func (l *uringLoop) forward(dst *evSide, chunk []byte, bid int32) {
 		return
 	}
 	if len(dst.out) == 0 {
-		l.backlogged(dst)
+		dst.backlogged()
 	}
 	dst.out = append(dst.out, chunk...)
 	l.putBuf(bid)
 	if len(dst.out) >= uringBacklog {
 		l.stopRecv(dst.peer)
-	}
-}
-
-func (l *uringLoop) backlogged(dst *evSide) {
-	if dst.isClient {
-		l.relay.backlogs[0].Add(1)
-	} else {
-		l.relay.backlogs[1].Add(1)
 	}
 }
 
@@ -627,23 +619,19 @@ func (l *uringLoop) onSend(sd *evSide, res int32) {
 		}
 		l.release(sd)
 	}()
-	if res < 0 {
-		if bid >= 0 {
-			l.held--
-			l.putBuf(bid)
-		}
-		l.end(s, false)
-		return
-	}
-	if int(res) < len(sent) {
+	if res >= 0 && int(res) < len(sent) {
 		if len(sd.out) == 0 {
-			l.backlogged(sd)
+			sd.backlogged()
 		}
 		sd.out = append(append([]byte(nil), sent[res:]...), sd.out...)
 	}
 	if bid >= 0 {
 		l.held--
 		l.putBuf(bid)
+	}
+	if res < 0 {
+		l.end(s, false)
+		return
 	}
 	if s.ended {
 		return
@@ -735,19 +723,16 @@ func (l *uringLoop) startReset(s *evSession) {
 	l.rearm(&s.backend)
 }
 
-// finishReset gives the reset backend to the pool once its recv is gone,
-// or closes it.
+// finishReset gives the reset backend to the pool (ok), or closes it, once
+// its recv is gone: cancelled, or completed by the shutdown.
 func (l *uringLoop) finishReset(s *evSession, ok bool) {
 	s.resetting = false
-	if !ok {
-		l.closeSide(&s.backend)
-		reset := s.reset
-		l.afterSubmit = append(l.afterSubmit, func() { reset(-1) })
-		l.release(&s.backend)
-		return
+	s.handing, s.handOK = true, ok
+	if ok {
+		l.stopRecv(&s.backend)
+	} else {
+		unix.Shutdown(s.backend.fd, unix.SHUT_RDWR)
 	}
-	s.handing, s.handOK = true, true
-	l.stopRecv(&s.backend)
 	l.handOver(s)
 }
 
@@ -764,6 +749,16 @@ func (l *uringLoop) handOver(s *evSession) {
 	}
 	l.afterSubmit = append(l.afterSubmit, func() { reset(fd) })
 	l.release(&s.backend)
+}
+
+// inFlight reports whether any request of a session is still in flight.
+func (l *uringLoop) inFlight() bool {
+	for _, sd := range l.slots {
+		if sd != nil && sd.ops > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // giveUp ends a session the loop never took.
@@ -797,43 +792,19 @@ func (l *uringLoop) shutdown() {
 		switch s := sd.s; {
 		case !s.ended && sd.isClient:
 			l.end(s, false)
-		case s.resetting && !sd.isClient:
+		case (s.resetting || s.handing) && !sd.isClient:
 			l.finishReset(s, false)
-		case s.handing && !sd.isClient:
-			s.handOK = false
-			l.stopRecv(sd)
 		}
 	}
 	// The ring must outlive every request that may still write to the
 	// buffers; shut-down sockets complete theirs at once.
 	ts := unix.NsecToTimespec(50e6)
-	for range 20 {
-		busy := false
-		for _, sd := range l.slots {
-			if sd != nil && sd.ops > 0 {
-				busy = true
-			}
-		}
-		if !busy && l.pending == 0 {
-			break
-		}
+	for i := 0; i < 20 && (l.inFlight() || l.pending > 0); i++ {
 		l.enter(1, &ts)
 		l.reap()
 	}
-	for _, sd := range l.slots {
-		if sd != nil && sd.s.handing {
-			sd.s.handOK = false
-			l.handOver(sd.s)
-		}
-	}
-	l.enter(0, nil)
-	busy := false
-	for _, sd := range l.slots {
-		if sd != nil && sd.ops > 0 {
-			busy = true
-		}
-	}
-	if busy {
+	l.enter(0, nil) // closes what the last completions let go
+	if l.inFlight() {
 		// Leave the buffers mapped rather than let the kernel write into
 		// freed memory.
 		l.maps = nil
