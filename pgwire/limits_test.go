@@ -259,6 +259,19 @@ func simple(t *testing.T, c *pgx.Conn, sql string) string {
 	return string(last.Rows[0][0])
 }
 
+// superuser is a direct connection to the test server's database db as
+// its superuser, closed when the test ends.
+func superuser(t *testing.T, db string) *pgx.Conn {
+	t.Helper()
+	srv := pgtest.Server(t)
+	c, err := pgx.Connect(context.Background(), srv.ConnString(srv.Superuser(), db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
 func loginApp(t *testing.T, addr, app string) *pgx.Conn {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(addr)
@@ -276,7 +289,6 @@ func loginApp(t *testing.T, addr, app string) *pgx.Conn {
 func TestConnectionLimitEvictsIdleBackends(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
 		ctx := context.Background()
-		srv := pgtest.Server(t)
 		// A role per subtest: backends of an earlier one may still be exiting.
 		role := "pool_limited_" + strings.ToLower(strings.ReplaceAll(t.Name()[strings.LastIndex(t.Name(), "/")+1:], "-", "_"))
 		_, addr := newGateway(t, func(g *Gateway) {
@@ -284,11 +296,7 @@ func TestConnectionLimitEvictsIdleBackends(t *testing.T) {
 			g.PoolSize = 4
 			g.Credentials = memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: role, StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}
 		})
-		admin, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), "postgres"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close(ctx)
+		admin := superuser(t, "postgres")
 		id := pgx.Identifier{role}.Sanitize()
 		for _, sql := range []string{"DROP ROLE IF EXISTS " + id, "CREATE ROLE " + id + " LOGIN CONNECTION LIMIT 2"} {
 			if _, err := admin.Exec(ctx, sql); err != nil {
@@ -455,12 +463,7 @@ func TestPoolIdleTimeoutClosesUnusedBackends(t *testing.T) {
 		for _, c := range conns {
 			c.Close(ctx)
 		}
-		srv := pgtest.Server(t)
-		admin, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), g.DefaultDB))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close(ctx)
+		admin := superuser(t, g.DefaultDB)
 		backends := func() int {
 			t.Helper()
 			var n int

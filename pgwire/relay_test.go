@@ -705,12 +705,7 @@ func TestDeadPooledBackendIsReplaced(t *testing.T) {
 		c1 := loginApp(t, addr, "dies")
 		pid := simple(t, c1, "SELECT pg_backend_pid()")
 		c1.Close(ctx) // pooled
-		srv := pgtest.Server(t)
-		admin, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), g.DefaultDB))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close(ctx)
+		admin := superuser(t, g.DefaultDB)
 		time.Sleep(100 * time.Millisecond)
 		if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend("+pid+")"); err != nil {
 			t.Fatal(err)
@@ -733,12 +728,7 @@ func TestBackendTerminatedMidSession(t *testing.T) {
 		ctx := context.Background()
 		c := mustLogin(t, addr)
 		pid := simple(t, c, "SELECT pg_backend_pid()")
-		srv := pgtest.Server(t)
-		admin, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), g.DefaultDB))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close(ctx)
+		admin := superuser(t, g.DefaultDB)
 		if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend("+pid+")"); err != nil {
 			t.Fatal(err)
 		}
