@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -32,8 +33,9 @@ type proc struct {
 	done chan struct{}
 }
 
-// startBinary runs `shiftkey dev` as its own process and waits until its
-// API answers.
+// startBinary runs `shiftkey dev` as its own process and waits until it
+// logs that it is ready: the API's socket accepts connections a moment
+// before dev.env is written.
 func startBinary(t *testing.T, bin, dir, api, gw, wg string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "dev", "--data-dir", dir, "--api-addr", api, "--gateway-addr", gw, "--workgroup-addr", wg)
@@ -46,8 +48,7 @@ func startBinary(t *testing.T, bin, dir, api, gw, wg string) *proc {
 	go func() { cmd.Wait(); close(p.done) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if c, err := net.Dial("tcp", api); err == nil {
-			c.Close()
+		if b, _ := os.ReadFile(log.Name()); bytes.Contains(b, []byte("shiftkey dev ready")) {
 			return p
 		}
 		select {
