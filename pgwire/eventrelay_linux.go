@@ -266,8 +266,8 @@ type evSession struct {
 
 	mu    sync.Mutex // guards the descriptors against kill after close
 	ended bool
-	// onEnd finishes the session (audit record, cleanups) on the loop
-	// thread, with the bytes moved each way.
+	// onEnd finishes the session (audit record, cleanups); called on the
+	// loop thread, it must not block. It gets the bytes moved each way.
 	onEnd func(up, down int64)
 }
 

@@ -297,9 +297,6 @@ func (s *session) run() (handedOff bool) {
 	// What ending the session undoes, last first; run does it on return,
 	// unless the event relay took the session over.
 	var cleanups []func()
-	// onLoop: the event relay will run the cleanups, on its loop thread
-	// (set before the hand-off, which the loop may finish at once).
-	onLoop := false
 	defer func() {
 		if !handedOff {
 			runCleanups(cleanups)
@@ -355,14 +352,7 @@ func (s *session) run() (handedOff bool) {
 		s.sendError(codeConnectionFailure, "could not prepare the session on the backend")
 		return
 	}
-	cleanups = append(cleanups, func() {
-		if onLoop && !lease.Empty() {
-			// Not on the event loop: revoking takes round trips.
-			go lease.Release(context.Background())
-			return
-		}
-		lease.Release(context.Background())
-	})
+	cleanups = append(cleanups, func() { lease.Release(context.Background()) })
 
 	clientParams := map[string]string{}
 	for k, v := range startup.Parameters {
@@ -466,16 +456,18 @@ func (s *session) run() (handedOff bool) {
 		}
 		owned = false
 		// From here the loop owns the session: it calls end when the
-		// session is over, and this goroutine is gone.
+		// session is over, and this goroutine is gone. The audit record and
+		// the cleanups (a revoke's round trips) run off the loop, so that a
+		// log sink that blocks, or a slow backend, stalls no other session.
 		end := func(up, down int64) {
-			s.finish(log, cred, reused, start, &cut, up, down)
-			runCleanups(cleanups)
-			g.sessionDone(s)
+			go func() {
+				s.finish(log, cred, reused, start, &cut, up, down)
+				runCleanups(cleanups)
+				g.sessionDone(s)
+			}()
 		}
-		onLoop = true
 		ev, err := g.Relay.start(s.raw, be, st, reset, end)
 		if err != nil {
-			onLoop = false
 			log.Error("event relay refused the session", "error", err)
 			return false
 		}

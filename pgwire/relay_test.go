@@ -753,3 +753,75 @@ func TestBackendTerminatedMidSession(t *testing.T) {
 		}
 	})
 }
+
+// stallingLog is a log sink that stops, like a full pipe, at the first
+// record with msg until released.
+type stallingLog struct {
+	lockedBuffer
+	msg      []byte
+	stalled  chan struct{} // closed when a write stalls
+	release  chan struct{}
+	stallOne sync.Once
+}
+
+func (l *stallingLog) Write(p []byte) (int, error) {
+	if bytes.Contains(p, l.msg) {
+		l.stallOne.Do(func() { close(l.stalled) })
+		<-l.release
+	}
+	return l.lockedBuffer.Write(p)
+}
+
+// A session's end (its audit record, its cleanups) does not run on the
+// event loop: while the record of one session cannot be written, the other
+// sessions on the same loop go on and new ones start.
+func TestStalledAuditLogStallsNoSession(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		logs := &stallingLog{msg: []byte(`"session ended"`), stalled: make(chan struct{}), release: make(chan struct{})}
+		released := false
+		defer func() {
+			if !released {
+				close(logs.release)
+			}
+		}()
+		_, addr := newGateway(t, func(g *Gateway) {
+			g.Relay = r
+			g.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+		})
+		other := mustLogin(t, addr)
+		ending, err := login(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ending.Close(context.Background())
+		select {
+		case <-logs.stalled:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the ended session's audit record was never written")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var n int
+		if err := other.QueryRow(ctx, "SELECT count(*) FROM generate_series(1, 1000)").Scan(&n); err != nil || n != 1000 {
+			t.Fatalf("a session on the loop while an audit write is stalled: %d, %v", n, err)
+		}
+		fresh := mustLogin(t, addr)
+		if err := fresh.QueryRow(ctx, "SELECT 2").Scan(&n); err != nil || n != 2 {
+			t.Fatalf("a new session while an audit write is stalled: %d, %v", n, err)
+		}
+		if got := r.Started(); got != 3 {
+			t.Fatalf("%d sessions ran on the event relay, want 3", got)
+		}
+		released = true
+		close(logs.release)
+		for deadline := time.Now().Add(5 * time.Second); len(logs.records(t, "session ended")) == 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("no audit record after the log was released")
+			}
+		}
+		if recs := logs.records(t, "session ended"); recs[0]["end_reason"] != "closed" {
+			t.Fatalf("record %v", recs[0])
+		}
+	})
+}
