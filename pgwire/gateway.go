@@ -941,21 +941,27 @@ func (g *Gateway) decoySalt(user string) shiftkey.LoginSalt {
 }
 
 // registerCancel gives the session a key of the gateway's own, mapped to the
-// backend's, so cancel requests never reveal or accept backend keys.
+// backend's, so cancel requests never reveal or accept backend keys. The
+// key's process ID is the backend's own: clients compare it with
+// pg_backend_pid() and with the sender of a notification (to skip their own),
+// and look their session up by it in pg_stat_activity. The secret is the
+// gateway's, 32 random bits as in PostgreSQL.
 func (g *Gateway) registerCancel(s *session, backend *pgproto3.BackendKeyData) *pgproto3.BackendKeyData {
 	var b [8]byte
+	binary.BigEndian.PutUint32(b[:4], backend.ProcessID)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for {
-		rand.Read(b[:])
-		b[0] &= 0x7f // a positive process ID
+		rand.Read(b[4:])
 		id := binary.BigEndian.Uint64(b[:])
-		if _, taken := g.cancels[id]; taken || id == 0 {
+		// Taken only if another session on a backend with the same process
+		// ID (another server) drew the same secret.
+		if _, taken := g.cancels[id]; taken {
 			continue
 		}
 		g.cancels[id] = s
 		s.cancelID, s.cancel = id, backend
-		return &pgproto3.BackendKeyData{ProcessID: binary.BigEndian.Uint32(b[:4]), SecretKey: append([]byte(nil), b[4:]...)}
+		return &pgproto3.BackendKeyData{ProcessID: backend.ProcessID, SecretKey: append([]byte(nil), b[4:]...)}
 	}
 }
 

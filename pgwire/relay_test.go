@@ -13,8 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -831,6 +831,62 @@ func TestStalledAuditLogStallsNoSession(t *testing.T) {
 		}
 		if recs := logs.records(t, "session ended"); recs[0]["end_reason"] != "closed" {
 			t.Fatalf("record %v", recs[0])
+		}
+	})
+}
+
+// The process ID in the client's cancel key is its backend's: what
+// pg_backend_pid() says, the sender of its own notifications, its row in
+// pg_stat_activity. The secret is the gateway's: the backend's process ID
+// with any other secret cancels nothing.
+func TestCancelKeyCarriesBackendPID(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		_, addr := newGateway(t, func(g *Gateway) {
+			relay(g)
+			g.PoolSize = 1
+		})
+		for range 2 { // a fresh backend, then the pooled one
+			c, err := login(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid := c.PgConn().PID()
+			if got := simple(t, c, "SELECT pg_backend_pid()"); got != fmt.Sprint(pid) {
+				t.Fatalf("pg_backend_pid() %s, cancel key's process ID %d", got, pid)
+			}
+			simple(t, c, "LISTEN keytest")
+			simple(t, c, "NOTIFY keytest")
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			n, err := c.WaitForNotification(ctx)
+			cancel()
+			if err != nil || n.PID != pid {
+				t.Fatalf("own notification: %+v, %v; want one from process %d", n, err, pid)
+			}
+			if got := simple(t, c, fmt.Sprintf("SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND usename = current_user", pid)); got != "1" {
+				t.Fatalf("pg_stat_activity rows for process %d: %s, want 1", pid, got)
+			}
+
+			wrong := append([]byte(nil), c.PgConn().SecretKey()...)
+			wrong[0] ^= 0x80
+			done := make(chan error, 1)
+			go func() {
+				_, err := c.PgConn().Exec(context.Background(), "SELECT pg_sleep(1)").ReadAll()
+				done <- err
+			}()
+			time.Sleep(200 * time.Millisecond)
+			raw, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf, _ := (&pgproto3.CancelRequest{ProcessID: pid, SecretKey: wrong}).Encode(nil)
+			raw.Write(buf)
+			raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+			raw.Read(make([]byte, 1)) // closed by the gateway
+			raw.Close()
+			if err := <-done; err != nil {
+				t.Fatalf("a cancel with the backend's process ID and a wrong secret: %v", err)
+			}
+			c.Close(context.Background())
 		}
 	})
 }
