@@ -47,19 +47,6 @@ const (
 	codeAdminShutdown        = "57P01"
 )
 
-// forwardedParams are the client startup parameters passed to the backend.
-// Everything else is dropped: "options" can carry "-c role=…", "replication"
-// opens a replication session, and drivers send parameters (Redshift's
-// client_protocol_version…) that PostgreSQL would refuse.
-var forwardedParams = map[string]bool{
-	"application_name":   true,
-	"client_encoding":    true,
-	"datestyle":          true,
-	"timezone":           true,
-	"extra_float_digits": true,
-	"intervalstyle":      true,
-}
-
 // Gateway serves one cluster's endpoint.
 type Gateway struct {
 	Cluster     string
@@ -354,12 +341,7 @@ func (s *session) run() (handedOff bool) {
 	}
 	cleanups = append(cleanups, func() { lease.Release(context.Background()) })
 
-	clientParams := map[string]string{}
-	for k, v := range startup.Parameters {
-		if forwardedParams[strings.ToLower(k)] {
-			clientParams[k] = v
-		}
-	}
+	clientParams, ignored := startupParams(startup.Parameters)
 	pooling := t.PoolSize > 0
 	var key string // the pool's name for this session's backends
 	if pooling {
@@ -404,6 +386,11 @@ func (s *session) run() (handedOff bool) {
 	s.fe.Send(&pgproto3.AuthenticationOk{})
 	for _, n := range notices {
 		s.fe.Send(&pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "01000", Message: n.Message})
+	}
+	if len(ignored) > 0 {
+		s.fe.Send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "01000",
+			Message: "startup settings not passed to the server: " + strings.Join(ignored, ", "),
+			Detail:  "The gateway passes on only " + forwardedList + "; the session can SET others."})
 	}
 	names := make([]string, 0, len(current))
 	for k := range current {
@@ -772,6 +759,10 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			if m.Parameters["user"] == "" {
 				s.sendError(codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet")
 				return nil, errors.New("no user")
+			}
+			if r, ok := m.Parameters["replication"]; ok && !falseParam(r) {
+				s.sendError(codeFeatureNotSupported, "replication connections are not supported by the gateway")
+				return nil, errors.New("replication requested")
 			}
 			if s.g.RequireTLS && s.tls == nil {
 				s.sendError(codeInvalidAuthorization, "this endpoint requires TLS (sslmode=require or stricter)")

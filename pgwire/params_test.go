@@ -1,0 +1,135 @@
+package pgwire
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+func TestStartupParams(t *testing.T) {
+	for _, tc := range []struct {
+		in      map[string]string
+		forward map[string]string
+		ignored []string
+	}{
+		{
+			in:      map[string]string{"user": "u", "database": "d", "application_name": "a", "client_protocol_version": "2", "search_path": "evil"},
+			forward: map[string]string{"application_name": "a"},
+			ignored: []string{"search_path"},
+		},
+		{
+			in:      map[string]string{"options": `-c statement_timeout=5s -crole=postgres --lock-timeout=2s -c search_path=a\ b -d 5 --session_authorization=x -c`},
+			forward: map[string]string{"statement_timeout": "5s", "lock_timeout": "2s"},
+			ignored: []string{"-c (options)", "-d (options)", "5 (options)", "role (options)", "search_path (options)", "session_authorization (options)"},
+		},
+		{ // a direct setting wins over options, whatever its case
+			in:      map[string]string{"Statement_Timeout": "1s", "options": "-c statement_timeout=9s -c TimeZone=UTC"},
+			forward: map[string]string{"Statement_Timeout": "1s", "timezone": "UTC"},
+		},
+		{ // escaped white space stays in the value
+			in:      map[string]string{"options": `-c application_name=a\ b\\c`},
+			forward: map[string]string{"application_name": `a b\c`},
+		},
+	} {
+		forward, ignored := startupParams(tc.in)
+		if !reflect.DeepEqual(forward, tc.forward) || !reflect.DeepEqual(ignored, tc.ignored) {
+			t.Errorf("startupParams(%q):\n forward %q, want %q\n ignored %q, want %q", tc.in, forward, tc.forward, ignored, tc.ignored)
+		}
+	}
+}
+
+func TestFalseParam(t *testing.T) {
+	for v, want := range map[string]bool{"false": true, "f": true, "fal": true, "OFF": true, "of": true, "no": true, "n": true, "0": true,
+		"true": false, "database": false, "on": false, "1": false, "yes": false, "o": false, "": false, "offf": false} {
+		if got := falseParam(v); got != want {
+			t.Errorf("falseParam(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+// Timeouts given at startup, directly or in options (PGOPTIONS), reach the
+// backend; settings the gateway leaves out are named to the client in a
+// WARNING, and cannot change the session's role or search_path. A
+// replication connection is refused.
+func TestStartupSettingsReachBackendOrAreNamed(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		_, addr := newGateway(t, func(g *Gateway) {
+			relay(g)
+			g.PoolSize = 1
+		})
+		host, port, _ := net.SplitHostPort(addr)
+		connect := func(params map[string]string) (*pgx.Conn, []*pgconn.Notice, error) {
+			cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable", host, port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var notices []*pgconn.Notice
+			cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+				mu.Lock()
+				notices = append(notices, n)
+				mu.Unlock()
+			}
+			cfg.RuntimeParams = params
+			c, err := pgx.ConnectConfig(context.Background(), cfg)
+			mu.Lock()
+			defer mu.Unlock()
+			return c, notices, err
+		}
+		for range 2 { // a fresh backend, then the pooled one, reset to the same settings
+			c, notices, err := connect(map[string]string{
+				"options":                             `-c statement_timeout=1234 -c role=pg_read_all_data --lock-timeout=2s -c search_path=evil`,
+				"idle_in_transaction_session_timeout": "1min",
+				"search_path":                         "evil",
+				"client_protocol_version":             "2",
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			simple(t, c, "SET statement_timeout = 5; SET search_path = elsewhere; RESET ALL")
+			var st, lt, it, sp, role string
+			if err := c.QueryRow(context.Background(), "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), current_setting('idle_in_transaction_session_timeout'), current_setting('search_path'), current_user").Scan(&st, &lt, &it, &sp, &role); err != nil {
+				t.Fatal(err)
+			}
+			if st != "1234ms" || lt != "2s" || it != "1min" || strings.Contains(sp, "evil") || role == "pg_read_all_data" {
+				t.Errorf("statement_timeout %s, lock_timeout %s, idle_in_transaction_session_timeout %s, search_path %s, current_user %s", st, lt, it, sp, role)
+			}
+			var warned []string
+			for _, n := range notices {
+				if n.Severity == "WARNING" {
+					warned = append(warned, n.Message)
+				}
+			}
+			want := "startup settings not passed to the server: role (options), search_path, search_path (options)"
+			if len(warned) != 1 || warned[0] != want {
+				t.Errorf("warnings %q, want [%q]", warned, want)
+			}
+			c.Close(context.Background())
+		}
+		c, notices, err := connect(map[string]string{"application_name": "quiet", "client_protocol_version": "2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close(context.Background())
+		if len(notices) != 0 {
+			t.Errorf("notices for a driver's own parameters: %v", notices)
+		}
+		for _, v := range []string{"database", "true"} {
+			if _, _, err := connect(map[string]string{"replication": v}); code(err) != codeFeatureNotSupported {
+				t.Errorf("replication=%s: %v, want SQLSTATE %s", v, err, codeFeatureNotSupported)
+			}
+		}
+		c, _, err = connect(map[string]string{"replication": "false"})
+		if err != nil {
+			t.Fatalf("replication=false: %v", err)
+		}
+		c.Close(context.Background())
+	})
+}
