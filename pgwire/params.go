@@ -44,13 +44,19 @@ func falseParam(v string) bool {
 	return v != "" && (strings.HasPrefix("false", v) || strings.HasPrefix("no", v)) || v == "off" || v == "of" || v == "0"
 }
 
-// driverParams identify the client to Redshift; PostgreSQL has no such
-// settings, so they are dropped without a word.
+// driverParams are what Redshift's drivers (redshift_connector, the
+// Redshift JDBC driver) tell Redshift about themselves and their identity
+// provider; PostgreSQL has no such settings, so they are dropped without a
+// word.
 var driverParams = map[string]bool{
 	"client_protocol_version": true,
 	"driver_version":          true,
 	"os_version":              true,
 	"plugin_name":             true,
+	"idp_type":                true,
+	"provider_name":           true,
+	"token_type":              true,
+	"identity_namespace":      true,
 }
 
 // startupParams sorts a startup message's parameters: the settings to

@@ -113,7 +113,10 @@ func TestStartupSettingsReachBackendOrAreNamed(t *testing.T) {
 			}
 			c.Close(context.Background())
 		}
-		c, notices, err := connect(map[string]string{"application_name": "quiet", "client_protocol_version": "2"})
+		// What redshift_connector sends, identity provider included.
+		c, notices, err := connect(map[string]string{"application_name": "quiet", "client_protocol_version": "2",
+			"driver_version": "Redshift Python Driver 2.1.5", "os_version": "Linux-6.1", "plugin_name": "redshift_connector.plugin.BrowserAzureOAuth2CredentialsProvider",
+			"idp_type": "AzureAD", "provider_name": "azure"})
 		if err != nil {
 			t.Fatal(err)
 		}
