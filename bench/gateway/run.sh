@@ -124,7 +124,7 @@ run() { # name port user password flags... → "name tps proxy-µs-per-transacti
     /^tps = / {tps = $3}
     END {if (haspid != "" && tx > 0) printf "%s %.0f %.1f\n", n, tps, cpu / tx / 1000; else printf "%s %.0f -\n", n, tps}' <<<"$out"
 }
-declare -A res cpus
+declare -A res cpus round pair
 med() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 targets=("direct $PGPORT_D bench benchpw" "pgbouncer $BOUNCER bench benchpw" "gateway $GW $gwuser $gwpass")
 IFS='|' read -r -a modes <<<"${MODES:--S -c 8 -j 2|-S -C -c 4 -j 2}"
@@ -136,13 +136,18 @@ for mode in "${modes[@]}"; do
       read -r name tps cpu < <(run "${t[0]}" "${t[1]}" "${t[2]}" "${t[3]}" $mode)
       echo "round $((r + 1)): $name $tps tps, proxy CPU ${cpu} µs/transaction"
       res["$mode/$name"]+="$tps "
+      round["$name"]=$tps
       [ "$cpu" != - ] && cpus["$mode/$name"]+="$cpu "
     done
+    pair["$mode"]+="$(awk -v g="${round[gateway]}" -v b="${round[pgbouncer]}" 'BEGIN {if (b > 0) printf "%.4f", g / b}') "
   done
   d=$(med "${res[$mode/direct]}"); b=$(med "${res[$mode/pgbouncer]}"); g=$(med "${res[$mode/gateway]}")
   echo "median tps: direct $d  pgbouncer $b  gateway $g"
   echo "median proxy CPU per transaction (µs): pgbouncer $(med "${cpus[$mode/pgbouncer]}")  gateway $(med "${cpus[$mode/gateway]}")"
   awk -v d="$d" -v b="$b" -v g="$g" 'BEGIN {printf "ratios: gateway/pgbouncer %.2f  gateway/direct %.2f  pgbouncer/direct %.2f\n", g/b, g/d, b/d}'
+  # Paired within rounds, which share the machine's state of the moment (it drifts).
+  awk -v m="$(med "${pair[$mode]}")" -v all="${pair[$mode]}" 'BEGIN {n = split(all, r, " "); for (i = 1; i <= n; i++) if (r[i] > 1) up++
+    printf "per round: gateway/pgbouncer median %.2f, gateway ahead in %d of %d rounds\n", m, up, n}'
 done
 echo "shiftkey RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$skpid/status)"
 if [ -n "${IDLE:-}" ]; then
