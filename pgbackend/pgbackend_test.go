@@ -133,7 +133,9 @@ func TestRoleExistsCached(t *testing.T) {
 	}
 	defer admin.Close(ctx)
 	const role = "exists_cache_user"
-	t.Cleanup(func() { admin.Exec(ctx, "DROP ROLE IF EXISTS "+role+", exists_cache_group") })
+	// A defer, not t.Cleanup: that would run after admin is closed, and a
+	// second -count would meet the roles.
+	defer admin.Exec(ctx, "DROP ROLE IF EXISTS "+role+", exists_cache_group")
 	exists := func() bool {
 		t.Helper()
 		var n int

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,6 +43,24 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Exit(code)
+}
+
+var (
+	freshMu    sync.Mutex
+	freshNames = map[string]int{}
+)
+
+// fresh returns name the first time a test asks for it and name2, name3…
+// after: the package shares one dev instance, so a test that creates a
+// named IAM entity would otherwise meet its own under -count=2.
+func fresh(name string) string {
+	freshMu.Lock()
+	defer freshMu.Unlock()
+	freshNames[name]++
+	if n := freshNames[name]; n > 1 {
+		return fmt.Sprintf("%s%d", name, n)
+	}
+	return name
 }
 
 func newTestDev(dir string) *Dev {

@@ -69,20 +69,21 @@ func TestPolicyExplain(t *testing.T) {
 // policies of a principal can be simulated.
 func TestPolicyWhyAndPrincipal(t *testing.T) {
 	ctx := context.Background()
+	user := fresh("wendy")
 	k := dev.AccessKey
 	admin := iam.New(iam.Options{Region: DevRegion, BaseEndpoint: aws.String(dev.APIURL), Retryer: aws.NopRetryer{},
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, nil
 		})})
-	if _, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("wendy")}); err != nil {
+	if _, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("wendy"), PolicyName: aws.String("deny-admin"),
+	if _, err := admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(user), PolicyName: aws.String("deny-admin"),
 		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentials","Resource":"*"},
 			{"Sid":"NotTheMaster","Effect":"Deny","Action":"redshift:GetClusterCredentials","Resource":"arn:aws:redshift:*:*:dbuser:*/awsuser"}]}`)}); err != nil {
 		t.Fatal(err)
 	}
-	key, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("wendy")})
+	key, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,13 +100,13 @@ func TestPolicyWhyAndPrincipal(t *testing.T) {
 	if err := run(ctx, []string{"policy", "why", "--data-dir", dev.DataDir, re.ServiceRequestID()}, &out, &errOut); err != nil {
 		t.Fatalf("policy why: %v %s", err, errOut.String())
 	}
-	for _, w := range []string{"user/wendy", "redshift:GetClusterCredentials", "dbuser:dev-cluster/awsuser", "explicitDeny", "Sid NotTheMaster"} {
+	for _, w := range []string{"user/" + user, "redshift:GetClusterCredentials", "dbuser:dev-cluster/awsuser", "explicitDeny", "Sid NotTheMaster"} {
 		if !strings.Contains(out.String(), w) {
 			t.Fatalf("policy why output %q lacks %q", out.String(), w)
 		}
 	}
 	out.Reset()
-	err = run(ctx, []string{"policy", "explain", "--data-dir", dev.DataDir, "--principal", "user/wendy", "--action", "redshift:GetClusterCredentials",
+	err = run(ctx, []string{"policy", "explain", "--data-dir", dev.DataDir, "--principal", "user/" + user, "--action", "redshift:GetClusterCredentials",
 		"--resource", "arn:aws:redshift:us-east-1:000000000000:dbuser:dev-cluster/alice"}, &out, &errOut)
 	if err != nil || !strings.Contains(out.String(), "decision: allow") {
 		t.Fatalf("explain stored principal: %v %s %s", err, out.String(), errOut.String())

@@ -20,12 +20,13 @@ func devCreds() aws.Credentials {
 // roles of its RedshiftDbRoles session tag; an IAM user's as IAM:<user>.
 func TestWithIAMLogin(t *testing.T) {
 	ctx := context.Background()
+	role := fresh("Reporting")
 	adminIAM := iam.New(iam.Options{Region: DevRegion, BaseEndpoint: aws.String(dev.APIURL), Credentials: provider(devCreds()), Retryer: aws.NopRetryer{}})
 	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/admin"},"Action":["sts:AssumeRole","sts:TagSession"]}]}`
-	if _, err := adminIAM.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("Reporting"), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
+	if _, err := adminIAM.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := adminIAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("Reporting"), PolicyName: aws.String("withiam"),
+	if _, err := adminIAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("withiam"),
 		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentialsWithIAM","Resource":"arn:aws:redshift:*:*:dbname:dev-cluster/dev"}]}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestWithIAMLogin(t *testing.T) {
 	t.Cleanup(func() { adminExec(t, dev, "DROP TABLE ledger", "DROP ROLE finance_reader") })
 
 	st := sts.New(sts.Options{Region: DevRegion, BaseEndpoint: aws.String(dev.APIURL), Credentials: provider(devCreds()), Retryer: aws.NopRetryer{}})
-	ar, err := st.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::000000000000:role/Reporting"), RoleSessionName: aws.String("q4"),
+	ar, err := st.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::000000000000:role/" + role), RoleSessionName: aws.String("q4"),
 		Tags: []ststypes.Tag{{Key: aws.String("RedshiftDbRoles"), Value: aws.String("finance_reader:no_such_role")}}})
 	if err != nil {
 		t.Fatal(err)
@@ -50,11 +51,11 @@ func TestWithIAMLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if aws.ToString(out.DbUser) != "IAMR:Reporting" || out.NextRefreshTime == nil {
+	if aws.ToString(out.DbUser) != "IAMR:"+role || out.NextRefreshTime == nil {
 		t.Fatalf("DbUser %q NextRefreshTime %v", aws.ToString(out.DbUser), out.NextRefreshTime)
 	}
 	conn := mustConnect(t, dev, cred{aws.ToString(out.DbUser), aws.ToString(out.DbPassword)}, "dev")
-	if u := currentUser(t, conn); u != "IAMR:Reporting" {
+	if u := currentUser(t, conn); u != "IAMR:"+role {
 		t.Fatalf("current_user %q", u)
 	}
 	var amount int
@@ -63,7 +64,7 @@ func TestWithIAMLogin(t *testing.T) {
 	}
 	// Other databases are not in the role's policy.
 	_, err = rs.GetClusterCredentialsWithIAM(ctx, &redshift.GetClusterCredentialsWithIAMInput{ClusterIdentifier: aws.String(DevCluster), DbName: aws.String("other")})
-	if err == nil || !strings.Contains(err.Error(), "AccessDenied") || !strings.Contains(err.Error(), "assumed-role/Reporting/q4") {
+	if err == nil || !strings.Contains(err.Error(), "AccessDenied") || !strings.Contains(err.Error(), "assumed-role/"+role+"/q4") {
 		t.Fatalf("WithIAM for another database: %v", err)
 	}
 

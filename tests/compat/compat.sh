@@ -26,8 +26,10 @@ got=$(PGUSER=$user PGPASSWORD=$pass PGPORT=$WG_PORT PGDATABASE=dev psql -XAtc 'S
 [ "$got" = "IAM:admin" ] || fail "serverless current_user $got"
 echo "ok: aws redshift-serverless get-credentials + psql login"
 
-$AWS "${ep[@]}" iam create-user --user-name cli-compat >/dev/null
-arn=$($AWS "${ep[@]}" iam get-user --user-name cli-compat --query User.Arn)
-[ "$arn" = "arn:aws:iam::000000000000:user/cli-compat" ] || fail "iam get-user $arn"
+# A name of this run's own: the dev instance may outlive one run (go test -count=2).
+iamuser=cli-compat-$$
+$AWS "${ep[@]}" iam create-user --user-name "$iamuser" >/dev/null
+arn=$($AWS "${ep[@]}" iam get-user --user-name "$iamuser" --query User.Arn)
+[ "$arn" = "arn:aws:iam::000000000000:user/$iamuser" ] || fail "iam get-user $arn"
 echo "ok: aws iam create-user/get-user"
 echo "AWS CLI compatibility: all checks passed"
