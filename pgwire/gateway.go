@@ -98,6 +98,7 @@ type Gateway struct {
 	Relay *EventRelay
 
 	throttle throttle
+	misses   cancelMisses // cancel requests that named no session
 	pool     pool
 	sleep    func(time.Duration) // nil → time.Sleep; tests record instead
 
@@ -964,21 +965,30 @@ func (g *Gateway) unregisterCancel(s *session) {
 
 // forwardCancel sends from's CancelRequest on to the backend of the session
 // whose gateway key it names. A key that names no session (ended, or never
-// issued) is dropped without an answer, as PostgreSQL does.
+// issued) is dropped without an answer, as PostgreSQL does; a source that
+// sends too many of those has its cancel requests dropped for a while
+// (cancelMissLimit).
 func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 	log := g.logger().With("conn_id", from.id, "remote", from.raw.RemoteAddr().String())
-	if len(m.SecretKey) != 4 {
-		log.Debug("cancel request with a key of the wrong length", "key_bytes", len(m.SecretKey))
+	source, now := sourceOf(from.raw.RemoteAddr()), time.Now()
+	if g.misses.blocked(source, now) {
+		log.Debug("cancel request dropped: too many for no session from this address")
 		return
 	}
-	var b [8]byte
-	binary.BigEndian.PutUint32(b[:4], m.ProcessID)
-	copy(b[4:], m.SecretKey)
-	g.mu.Lock()
-	s := g.cancels[binary.BigEndian.Uint64(b[:])]
-	g.mu.Unlock()
+	var s *session
+	if len(m.SecretKey) == 4 {
+		var b [8]byte
+		binary.BigEndian.PutUint32(b[:4], m.ProcessID)
+		copy(b[4:], m.SecretKey)
+		g.mu.Lock()
+		s = g.cancels[binary.BigEndian.Uint64(b[:])]
+		g.mu.Unlock()
+	}
 	if s == nil {
-		log.Debug("cancel request for no session")
+		log.Debug("cancel request for no session", "key_bytes", len(m.SecretKey))
+		if g.misses.miss(source, now) {
+			log.Warn("cancel requests throttled: too many for no session from this address", "limit", cancelMissLimit, "window", window)
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -890,3 +890,51 @@ func TestCancelKeyCarriesBackendPID(t *testing.T) {
 		}
 	})
 }
+
+// A source that sends too many cancel requests naming no session (guessing
+// a secret for a known process ID) has its cancel requests dropped, right
+// ones included, for the rest of the window; other sources cancel as usual.
+func TestCancelGuessesAreLimited(t *testing.T) {
+	defer func(n int) { cancelMissLimit = n }(cancelMissLimit)
+	cancelMissLimit = 3
+	var logs lockedBuffer
+	_, addr := newGateway(t, func(g *Gateway) { g.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	c := mustLogin(t, addr)
+	pid, secret := c.PgConn().PID(), c.PgConn().SecretKey()
+	sendCancel := func(from string, key []byte) {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		raw, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		buf, _ := (&pgproto3.CancelRequest{ProcessID: pid, SecretKey: key}).Encode(nil)
+		raw.Write(buf)
+		raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+		raw.Read(make([]byte, 1)) // the gateway closes it once handled
+	}
+	sleep := func() error {
+		_, err := c.PgConn().Exec(context.Background(), "SELECT pg_sleep(1)").ReadAll()
+		return err
+	}
+	for i := range 3 {
+		sendCancel("127.0.0.1", []byte{byte(i), 0xde, 0xad, 0xbe})
+	}
+	if recs := logs.records(t, "cancel requests throttled: too many for no session from this address"); len(recs) != 1 {
+		t.Fatalf("%d throttle warnings after 3 misses with a limit of 3, want 1", len(recs))
+	}
+	done := make(chan error, 1)
+	go func() { done <- sleep() }()
+	time.Sleep(300 * time.Millisecond)
+	sendCancel("127.0.0.1", secret)
+	if err := <-done; err != nil {
+		t.Fatalf("a right key from a throttled address still cancelled: %v", err)
+	}
+	go func() { done <- sleep() }()
+	time.Sleep(300 * time.Millisecond)
+	sendCancel("127.0.0.2", secret)
+	if err := <-done; code(err) != "57014" {
+		t.Fatalf("a right key from another address: %v, want 57014", err)
+	}
+}

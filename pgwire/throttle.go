@@ -70,3 +70,51 @@ func (g *Gateway) Failures() uint64 {
 	defer g.throttle.mu.Unlock()
 	return g.throttle.total
 }
+
+// cancelMissLimit is how many cancel requests naming no session one source
+// may send within window; past it, its cancel requests are dropped unread
+// until the window has passed. A cancel key's process ID is the backend's
+// (pg_stat_activity shows it to every role), which leaves its 32-bit
+// secret to guess, as with PostgreSQL itself: this bounds the guessing to
+// about a hundred a minute per address. Clients that cancel a query just as
+// it ends send a few such misses, not hundreds.
+var cancelMissLimit = 100 // a variable for tests only
+
+// cancelMisses counts cancel requests that named no session, per source.
+type cancelMisses struct {
+	mu      sync.Mutex
+	sources map[string]*failures
+}
+
+// blocked reports whether source has used up its misses in this window.
+func (c *cancelMisses) blocked(source string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.sources[source]
+	return f != nil && now.Sub(f.last) <= window && f.count >= cancelMissLimit
+}
+
+// miss records a miss from source; it reports whether that used up the
+// source's misses for the window.
+func (c *cancelMisses) miss(source string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sources == nil {
+		c.sources = map[string]*failures{}
+	}
+	if len(c.sources) > 10000 {
+		for k, f := range c.sources {
+			if now.Sub(f.last) > window {
+				delete(c.sources, k)
+			}
+		}
+	}
+	f := c.sources[source]
+	if f == nil || now.Sub(f.last) > window {
+		f = &failures{}
+		c.sources[source] = f
+	}
+	f.count++
+	f.last = now
+	return f.count == cancelMissLimit
+}
