@@ -68,7 +68,7 @@ func startupParams(params map[string]string) (forward map[string]string, ignored
 	for k, v := range params {
 		name := strings.ToLower(k)
 		switch {
-		case name == "user" || name == "database" || name == "replication" || name == "options":
+		case k == "user" || k == "database" || k == "replication" || k == "options": // exact, as in PostgreSQL
 		case forwardedParams[name]:
 			forward[k] = v
 		case !driverParams[name]:

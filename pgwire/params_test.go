@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -134,5 +135,28 @@ func TestStartupSettingsReachBackendOrAreNamed(t *testing.T) {
 			t.Fatalf("replication=false: %v", err)
 		}
 		c.Close(context.Background())
+	})
+}
+
+// Whatever options and parameters a client sends, only allow-listed
+// settings reach the backend, and every one it sent is forwarded, left out
+// by name, or a driver's own.
+func FuzzStartupParams(f *testing.F) {
+	f.Add(`-c statement_timeout=5s -crole=postgres --lock-timeout=2s`, "search_path", "x")
+	f.Add(`-c application_name=a\ b\\c -d 5 --session_authorization=x -c`, "client_protocol_version", "2")
+	f.Add("\\", "options", "-c role=x")
+	f.Fuzz(func(t *testing.T, options, name, value string) {
+		in := map[string]string{"options": options, name: value}
+		forward, ignored := startupParams(in)
+		for k := range forward {
+			if !forwardedParams[strings.ToLower(k)] {
+				t.Fatalf("forwarded %q (options %q, %q=%q)", k, options, name, value)
+			}
+		}
+		lower := strings.ToLower(name)
+		if name != "options" && name != "user" && name != "database" && name != "replication" &&
+			!forwardedParams[lower] && !driverParams[lower] && !slices.Contains(ignored, name) {
+			t.Fatalf("%q=%q neither forwarded nor named (ignored %q)", name, value, ignored)
+		}
 	})
 }
