@@ -98,7 +98,7 @@ type Gateway struct {
 	Relay *EventRelay
 
 	throttle throttle
-	misses   cancelMisses // cancel requests that named no session
+	misses   sourceCounts // cancel requests that named no session (cancelMissLimit)
 	pool     pool
 	sleep    func(time.Duration) // nil → time.Sleep; tests record instead
 
@@ -971,7 +971,7 @@ func (g *Gateway) unregisterCancel(s *session) {
 func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 	log := g.logger().With("conn_id", from.id, "remote", from.raw.RemoteAddr().String())
 	source, now := sourceOf(from.raw.RemoteAddr()), time.Now()
-	if g.misses.blocked(source, now) {
+	if g.misses.count(source, now) >= cancelMissLimit {
 		log.Debug("cancel request dropped: too many for no session from this address")
 		return
 	}
@@ -986,7 +986,7 @@ func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 	}
 	if s == nil {
 		log.Debug("cancel request for no session", "key_bytes", len(m.SecretKey))
-		if g.misses.miss(source, now) {
+		if g.misses.add(source, now) == cancelMissLimit {
 			log.Warn("cancel requests throttled: too many for no session from this address", "limit", cancelMissLimit, "window", window)
 		}
 		return
