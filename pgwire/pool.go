@@ -205,12 +205,8 @@ func (g *Gateway) keepPooled(key string, pc *pooledConn) {
 	if p.conns == nil {
 		p.conns = map[string][]*pooledConn{}
 	}
-	list := append(p.conns[key], pc)
-	for len(list) > g.PoolSize {
-		list[0].close()
-		list = list[1:]
-	}
-	p.conns[key] = list
+	p.conns[key] = append(p.conns[key], pc)
+	p.dropOldest(key, max(len(p.conns[key])-g.PoolSize, 0))
 	if !p.sweeping {
 		p.sweeping = true
 		go g.sweepPool()
