@@ -1,10 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,9 +33,9 @@ type proc struct {
 	done chan struct{}
 }
 
-// startBinary runs `shiftkey dev` as its own process and waits until it
-// logs that it is ready: the API's socket accepts connections a moment
-// before dev.env is written.
+// startBinary runs `shiftkey dev` as its own process and waits until its
+// API answers an HTTP request, which it does only once dev.env is written
+// (the socket accepts connections before that).
 func startBinary(t *testing.T, bin, dir, api, gw, wg string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "dev", "--data-dir", dir, "--api-addr", api, "--gateway-addr", gw, "--workgroup-addr", wg)
@@ -48,7 +48,8 @@ func startBinary(t *testing.T, bin, dir, api, gw, wg string) *proc {
 	go func() { cmd.Wait(); close(p.done) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if b, _ := os.ReadFile(log.Name()); bytes.Contains(b, []byte("shiftkey dev ready")) {
+		if resp, err := http.Get("http://" + api + "/"); err == nil {
+			resp.Body.Close()
 			return p
 		}
 		select {

@@ -197,11 +197,13 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("api listen %s: %w", d.APIAddr, err)
 	}
-	d.startAPI(apiLn)
-
+	// dev.env first: whoever sees the API answer finds the keys written.
+	d.APIURL = apiURL(apiLn)
 	if err := d.writeEnv(); err != nil {
+		apiLn.Close()
 		return err
 	}
+	d.startAPI(apiLn)
 	d.Logger.Info("shiftkey dev ready", "api", d.APIURL, "gateway", net.JoinHostPort(d.Gateway.Address, strconv.Itoa(d.Gateway.Port)), "data_dir", dir)
 	return nil
 }

@@ -251,10 +251,15 @@ func (s *server) stopGateway(scope string) {
 	ep.backend.Close()
 }
 
+// apiURL is the URL clients reach the API on ln at.
+func apiURL(ln net.Listener) string {
+	ep := advertised(ln.Addr())
+	return "http://" + net.JoinHostPort(ep.Address, strconv.Itoa(ep.Port))
+}
+
 // startAPI serves the AWS API on ln.
 func (s *server) startAPI(ln net.Listener) {
-	ep := advertised(ln.Addr())
-	s.APIURL = "http://" + net.JoinHostPort(ep.Address, strconv.Itoa(ep.Port))
+	s.APIURL = apiURL(ln)
 	authorizer := &authz.Authorizer{Store: s.Store, Logger: s.Logger.With("component", "authz")}
 	issuer := &redshift.Service{Store: s.Store, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner}
 	api := &shttp.Server{
