@@ -473,21 +473,14 @@ func TestPoolIdleTimeoutClosesUnusedBackends(t *testing.T) {
 			return n
 		}
 		// Pooled first (DISCARD ALL keeps application_name from the startup packet).
-		deadline := time.Now().Add(5 * time.Second)
-		for g.pooledCount() != 3 {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d backends pooled, want 3", g.pooledCount())
-			}
-			time.Sleep(10 * time.Millisecond)
+		if !waitUntil(5*time.Second, func() bool { return g.pooledCount() == 3 }) {
+			t.Fatalf("%d backends pooled, want 3", g.pooledCount())
 		}
 		if n := backends(); n != 3 {
 			t.Fatalf("%d pooled backend processes, want 3", n)
 		}
-		for g.pooledCount() > 0 || backends() > 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("after the idle timeout: %d pooled, %d backend processes; want none", g.pooledCount(), backends())
-			}
-			time.Sleep(20 * time.Millisecond)
+		if !waitUntil(5*time.Second, func() bool { return g.pooledCount() == 0 && backends() == 0 }) {
+			t.Fatalf("after the idle timeout: %d pooled, %d backend processes; want none", g.pooledCount(), backends())
 		}
 	})
 }

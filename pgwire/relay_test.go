@@ -131,6 +131,41 @@ func TestRelayLargeTransfers(t *testing.T) {
 	})
 }
 
+// sendCancel sends a CancelRequest for (pid, key) to the gateway at addr
+// from local address from ("": any), and checks that the gateway hangs up
+// without a word, as PostgreSQL does whatever became of the request.
+func sendCancel(t *testing.T, addr, from string, pid uint32, key []byte) {
+	t.Helper()
+	var d net.Dialer
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	raw, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	buf, _ := (&pgproto3.CancelRequest{ProcessID: pid, SecretKey: key}).Encode(nil)
+	raw.Write(buf)
+	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := raw.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("a cancel request got %d bytes, %v; want the connection closed", n, err)
+	}
+}
+
+// sleepWhileCancelling runs pg_sleep(1) on c, calls cancel while it runs,
+// and returns how the query ended.
+func sleepWhileCancelling(c *pgx.Conn, cancel func()) error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.PgConn().Exec(context.Background(), "SELECT pg_sleep(1)").ReadAll()
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	return <-done
+}
+
 // A cancel request reaches the backend whichever relay carries the session,
 // and the log says which connection cancelled which session's query.
 func TestRelayCancel(t *testing.T) {
@@ -165,17 +200,7 @@ func TestRelayCancel(t *testing.T) {
 			t.Fatalf("cancel log records %v, want one naming the cancelling connection and its target", recs)
 		}
 		// A key that names no session is dropped, and says so only at debug.
-		raw, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		buf, _ := (&pgproto3.CancelRequest{ProcessID: 1, SecretKey: []byte{1, 2, 3, 4}}).Encode(nil)
-		raw.Write(buf)
-		raw.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if n, err := raw.Read(make([]byte, 1)); n != 0 || err == nil {
-			t.Fatalf("a cancel request for no session got %d bytes, %v; want the connection closed", n, err)
-		}
-		raw.Close()
+		sendCancel(t, addr, "", 1, []byte{1, 2, 3, 4})
 		if recs := logs.records(t, "cancel request forwarded"); len(recs) != 1 {
 			t.Fatalf("%d cancel records after an unknown key, want 1", len(recs))
 		}
@@ -304,6 +329,16 @@ func waitCount(t *testing.T, c *pgx.Conn, want int, sql string, args ...any) int
 	}
 }
 
+// waitUntil polls cond for up to d and reports whether it came true.
+func waitUntil(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 // rawLogin logs in IAM:u with pgconn and takes over the bare socket.
 func rawLogin(t *testing.T, addr string) net.Conn {
 	t.Helper()
@@ -360,10 +395,7 @@ func TestRelayConcurrentSessions(t *testing.T) {
 		for err := range errs {
 			t.Error(err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for g.sessionCount() > 0 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitUntil(5*time.Second, func() bool { return g.sessionCount() == 0 })
 		g.closePool()
 		// Sockets of ended sessions and of dropped pooled backends are closed.
 		if after := openFDs(t); after > before {
@@ -670,11 +702,8 @@ func TestSessionAuditRecord(t *testing.T) {
 		}
 		defer cut.Close(context.Background())
 		var recs []map[string]any
-		for deadline := time.Now().Add(10 * time.Second); len(recs) < 2; time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d audit records, want 2", len(recs))
-			}
-			recs = logs.records(t, "session ended")
+		if !waitUntil(10*time.Second, func() bool { recs = logs.records(t, "session ended"); return len(recs) >= 2 }) {
+			t.Fatalf("%d audit records, want 2", len(recs))
 		}
 		first, second := recs[0], recs[1]
 		if first["end_reason"] != "max_session_lifetime" {
@@ -697,10 +726,8 @@ func TestSessionAuditRecord(t *testing.T) {
 		if first["end_reason"] != "max_session_lifetime" {
 			t.Errorf("cut session: end_reason %v", first["end_reason"])
 		}
-		for deadline := time.Now().Add(5 * time.Second); g.sessionCount() != 0; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d sessions still counted after both ended", g.sessionCount())
-			}
+		if !waitUntil(5*time.Second, func() bool { return g.sessionCount() == 0 }) {
+			t.Fatalf("%d sessions still counted after both ended", g.sessionCount())
 		}
 	})
 }
@@ -748,12 +775,8 @@ func TestBackendTerminatedMidSession(t *testing.T) {
 		if !c.IsClosed() {
 			t.Fatal("client connection still open")
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for g.sessionCount() > 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("session still counted")
-			}
-			time.Sleep(10 * time.Millisecond)
+		if !waitUntil(5*time.Second, func() bool { return g.sessionCount() == 0 }) {
+			t.Fatal("session still counted")
 		}
 		c2 := mustLogin(t, addr)
 		defer c2.Close(ctx)
@@ -824,10 +847,8 @@ func TestStalledAuditLogStallsNoSession(t *testing.T) {
 		}
 		released = true
 		close(logs.release)
-		for deadline := time.Now().Add(5 * time.Second); len(logs.records(t, "session ended")) == 0; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("no audit record after the log was released")
-			}
+		if !waitUntil(5*time.Second, func() bool { return len(logs.records(t, "session ended")) > 0 }) {
+			t.Fatal("no audit record after the log was released")
 		}
 		if recs := logs.records(t, "session ended"); recs[0]["end_reason"] != "closed" {
 			t.Fatalf("record %v", recs[0])
@@ -868,22 +889,7 @@ func TestCancelKeyCarriesBackendPID(t *testing.T) {
 
 			wrong := append([]byte(nil), c.PgConn().SecretKey()...)
 			wrong[0] ^= 0x80
-			done := make(chan error, 1)
-			go func() {
-				_, err := c.PgConn().Exec(context.Background(), "SELECT pg_sleep(1)").ReadAll()
-				done <- err
-			}()
-			time.Sleep(200 * time.Millisecond)
-			raw, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			buf, _ := (&pgproto3.CancelRequest{ProcessID: pid, SecretKey: wrong}).Encode(nil)
-			raw.Write(buf)
-			raw.SetReadDeadline(time.Now().Add(5 * time.Second))
-			raw.Read(make([]byte, 1)) // closed by the gateway
-			raw.Close()
-			if err := <-done; err != nil {
+			if err := sleepWhileCancelling(c, func() { sendCancel(t, addr, "", pid, wrong) }); err != nil {
 				t.Fatalf("a cancel with the backend's process ID and a wrong secret: %v", err)
 			}
 			c.Close(context.Background())
@@ -901,40 +907,16 @@ func TestCancelGuessesAreLimited(t *testing.T) {
 	_, addr := newGateway(t, func(g *Gateway) { g.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
 	c := mustLogin(t, addr)
 	pid, secret := c.PgConn().PID(), c.PgConn().SecretKey()
-	sendCancel := func(from string, key []byte) {
-		t.Helper()
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-		raw, err := d.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer raw.Close()
-		buf, _ := (&pgproto3.CancelRequest{ProcessID: pid, SecretKey: key}).Encode(nil)
-		raw.Write(buf)
-		raw.SetReadDeadline(time.Now().Add(5 * time.Second))
-		raw.Read(make([]byte, 1)) // the gateway closes it once handled
-	}
-	sleep := func() error {
-		_, err := c.PgConn().Exec(context.Background(), "SELECT pg_sleep(1)").ReadAll()
-		return err
-	}
 	for i := range 3 {
-		sendCancel("127.0.0.1", []byte{byte(i), 0xde, 0xad, 0xbe})
+		sendCancel(t, addr, "127.0.0.1", pid, []byte{byte(i), 0xde, 0xad, 0xbe})
 	}
 	if recs := logs.records(t, "cancel requests throttled: too many for no session from this address"); len(recs) != 1 {
 		t.Fatalf("%d throttle warnings after 3 misses with a limit of 3, want 1", len(recs))
 	}
-	done := make(chan error, 1)
-	go func() { done <- sleep() }()
-	time.Sleep(300 * time.Millisecond)
-	sendCancel("127.0.0.1", secret)
-	if err := <-done; err != nil {
+	if err := sleepWhileCancelling(c, func() { sendCancel(t, addr, "127.0.0.1", pid, secret) }); err != nil {
 		t.Fatalf("a right key from a throttled address still cancelled: %v", err)
 	}
-	go func() { done <- sleep() }()
-	time.Sleep(300 * time.Millisecond)
-	sendCancel("127.0.0.2", secret)
-	if err := <-done; code(err) != "57014" {
+	if err := sleepWhileCancelling(c, func() { sendCancel(t, addr, "127.0.0.2", pid, secret) }); code(err) != "57014" {
 		t.Fatalf("a right key from another address: %v, want 57014", err)
 	}
 }
