@@ -862,16 +862,21 @@ func TestStalledAuditLogStallsNoSession(t *testing.T) {
 // with any other secret cancels nothing.
 func TestCancelKeyCarriesBackendPID(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
-		_, addr := newGateway(t, func(g *Gateway) {
+		g, addr := newGateway(t, func(g *Gateway) {
 			relay(g)
 			g.PoolSize = 1
 		})
-		for range 2 { // a fresh backend, then the pooled one
+		var first uint32
+		for i := range 2 { // a fresh backend, then the pooled one
 			c, err := login(addr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			pid := c.PgConn().PID()
+			if i == 1 && pid != first {
+				t.Fatalf("second session on process %d, want the pooled %d", pid, first)
+			}
+			first = pid
 			if got := simple(t, c, "SELECT pg_backend_pid()"); got != fmt.Sprint(pid) {
 				t.Fatalf("pg_backend_pid() %s, cancel key's process ID %d", got, pid)
 			}
@@ -893,6 +898,9 @@ func TestCancelKeyCarriesBackendPID(t *testing.T) {
 				t.Fatalf("a cancel with the backend's process ID and a wrong secret: %v", err)
 			}
 			c.Close(context.Background())
+			if !waitUntil(5*time.Second, func() bool { return g.pooledCount() == 1 }) {
+				t.Fatal("the backend was not pooled")
+			}
 		}
 	})
 }
