@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -61,7 +62,7 @@ func TestFalseParam(t *testing.T) {
 // replication connection is refused.
 func TestStartupSettingsReachBackendOrAreNamed(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
-		_, addr := newGateway(t, func(g *Gateway) {
+		g, addr := newGateway(t, func(g *Gateway) {
 			relay(g)
 			g.PoolSize = 1
 		})
@@ -84,7 +85,8 @@ func TestStartupSettingsReachBackendOrAreNamed(t *testing.T) {
 			defer mu.Unlock()
 			return c, notices, err
 		}
-		for range 2 { // a fresh backend, then the pooled one, reset to the same settings
+		var first uint32
+		for i := range 2 { // a fresh backend, then the pooled one, reset to the same settings
 			c, notices, err := connect(map[string]string{
 				"options":                             `-c statement_timeout=1234 -c role=pg_read_all_data --lock-timeout=2s -c search_path=evil`,
 				"idle_in_transaction_session_timeout": "1min",
@@ -94,6 +96,11 @@ func TestStartupSettingsReachBackendOrAreNamed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			pid := c.PgConn().PID()
+			if i == 1 && pid != first {
+				t.Fatalf("second session on process %d, want the pooled %d", pid, first)
+			}
+			first = pid
 			simple(t, c, "SET statement_timeout = 5; SET search_path = elsewhere; RESET ALL")
 			var st, lt, it, sp, role string
 			if err := c.QueryRow(context.Background(), "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), current_setting('idle_in_transaction_session_timeout'), current_setting('search_path'), current_user").Scan(&st, &lt, &it, &sp, &role); err != nil {
@@ -113,6 +120,9 @@ func TestStartupSettingsReachBackendOrAreNamed(t *testing.T) {
 				t.Errorf("warnings %q, want [%q]", warned, want)
 			}
 			c.Close(context.Background())
+			if !waitUntil(5*time.Second, func() bool { return g.pooledCount() == 1 }) {
+				t.Fatal("the backend was not pooled")
+			}
 		}
 		// What redshift_connector sends, identity provider included.
 		c, notices, err := connect(map[string]string{"application_name": "quiet", "client_protocol_version": "2",
