@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -96,11 +95,7 @@ func TestStartupSettingsReachBackendOrAreNamed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pid := c.PgConn().PID()
-			if i == 1 && pid != first {
-				t.Fatalf("second session on process %d, want the pooled %d", pid, first)
-			}
-			first = pid
+			samePooledBackend(t, i, c.PgConn().PID(), &first)
 			simple(t, c, "SET statement_timeout = 5; SET search_path = elsewhere; RESET ALL")
 			var st, lt, it, sp, role string
 			if err := c.QueryRow(context.Background(), "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), current_setting('idle_in_transaction_session_timeout'), current_setting('search_path'), current_user").Scan(&st, &lt, &it, &sp, &role); err != nil {
@@ -119,10 +114,7 @@ func TestStartupSettingsReachBackendOrAreNamed(t *testing.T) {
 			if len(warned) != 1 || warned[0] != want {
 				t.Errorf("warnings %q, want [%q]", warned, want)
 			}
-			c.Close(context.Background())
-			if !waitUntil(5*time.Second, func() bool { return g.pooledCount() == 1 }) {
-				t.Fatal("the backend was not pooled")
-			}
+			closeToPool(t, g, c)
 		}
 		// What redshift_connector sends, identity provider included.
 		c, notices, err := connect(map[string]string{"application_name": "quiet", "client_protocol_version": "2",

@@ -339,6 +339,25 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 	return true
 }
 
+// closeToPool closes c and waits until g has pooled its backend.
+func closeToPool(t *testing.T, g *Gateway, c *pgx.Conn) {
+	t.Helper()
+	c.Close(context.Background())
+	if !waitUntil(5*time.Second, func() bool { return g.pooledCount() == 1 }) {
+		t.Fatal("the backend was not pooled")
+	}
+}
+
+// samePooledBackend checks that round 1's session runs on the backend
+// (process pid) that round 0's left in the pool.
+func samePooledBackend(t *testing.T, round int, pid uint32, first *uint32) {
+	t.Helper()
+	if round == 1 && pid != *first {
+		t.Fatalf("second session on process %d, want the pooled %d", pid, *first)
+	}
+	*first = pid
+}
+
 // rawLogin logs in IAM:u with pgconn and takes over the bare socket.
 func rawLogin(t *testing.T, addr string) net.Conn {
 	t.Helper()
@@ -873,10 +892,7 @@ func TestCancelKeyCarriesBackendPID(t *testing.T) {
 				t.Fatal(err)
 			}
 			pid := c.PgConn().PID()
-			if i == 1 && pid != first {
-				t.Fatalf("second session on process %d, want the pooled %d", pid, first)
-			}
-			first = pid
+			samePooledBackend(t, i, pid, &first)
 			if got := simple(t, c, "SELECT pg_backend_pid()"); got != fmt.Sprint(pid) {
 				t.Fatalf("pg_backend_pid() %s, cancel key's process ID %d", got, pid)
 			}
@@ -897,10 +913,7 @@ func TestCancelKeyCarriesBackendPID(t *testing.T) {
 			if err := sleepWhileCancelling(c, func() { sendCancel(t, addr, "", pid, wrong) }); err != nil {
 				t.Fatalf("a cancel with the backend's process ID and a wrong secret: %v", err)
 			}
-			c.Close(context.Background())
-			if !waitUntil(5*time.Second, func() bool { return g.pooledCount() == 1 }) {
-				t.Fatal("the backend was not pooled")
-			}
+			closeToPool(t, g, c)
 		}
 	})
 }
