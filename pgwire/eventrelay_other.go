@@ -14,8 +14,19 @@ type EventRelay struct{}
 // EventRelaySupported reports whether this platform has the event relay.
 const EventRelaySupported = false
 
+// Event relay engines (Linux only).
+const (
+	EngineIOURing = "io_uring"
+	EngineEpoll   = "epoll"
+)
+
 // NewEventRelay fails outside Linux.
-func NewEventRelay(int) (*EventRelay, error) { return nil, errors.New("the event relay needs Linux") }
+func NewEventRelay(int, string) (*EventRelay, error) {
+	return nil, errors.New("the event relay needs Linux")
+}
+
+// Engine is "".
+func (r *EventRelay) Engine() string { return "" }
 
 // Started is always 0.
 func (r *EventRelay) Started() int64 { return 0 }
