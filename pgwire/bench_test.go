@@ -32,7 +32,7 @@ func BenchmarkLogin(b *testing.B) {
 	relays := map[string]func(*Gateway){"goroutine": func(*Gateway) {}}
 	if EventRelaySupported {
 		for _, e := range []string{EngineEpoll, EngineIOURing} {
-			r, err := NewEventRelay(1, e)
+			r, err := NewEventRelay(RelayConfig{Threads: 1, Engine: e})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -36,6 +36,7 @@ type EventRelay struct {
 	engine  string
 	next    atomic.Uint32
 	started atomic.Int64
+	batch   bool // loops run as SCHED_BATCH
 
 	mu      sync.Mutex
 	running bool // the loops' goroutines started (and counted in GOMAXPROCS)
@@ -47,6 +48,7 @@ type EventRelay struct {
 	// io_uring: recvs that ended for want of a buffer, and submits made
 	// because the queue was full.
 	starvations, earlySubmits atomic.Int64
+	threads                   []int // the loops' thread IDs (tests)
 }
 
 // relayLoop is one engine's loop.
@@ -61,27 +63,27 @@ type relayLoop interface {
 // EventRelaySupported reports whether this platform has the event relay.
 const EventRelaySupported = true
 
-// Event relay engines.
-const (
-	EngineIOURing = "io_uring"
-	EngineEpoll   = "epoll"
-)
-
-// NewEventRelay prepares threads event loops (at least one) on engine
-// (EngineIOURing, EngineEpoll, or "" for io_uring where this kernel allows
-// it, else epoll); they start with the first session. Each loop keeps a P of
-// its own, even while it waits (see sysEpollWait), so the kernel wakes it
-// straight from its wait without a trip through Go's scheduler; GOMAXPROCS
+// NewEventRelay prepares c.Threads event loops (at least one) on c.Engine;
+// they start with the first session, each on a thread of its own run under
+// c.Sched. Each loop keeps a P of its own, even while it waits (see
+// sysEpollWait), so the kernel wakes it straight from its wait without a
+// trip through Go's scheduler; GOMAXPROCS
 // is raised, when needed, so that at least one P is left for everything
 // else (until Close). A process whose sessions all use TLS (dev mode) never
 // starts them and keeps all its Ps.
-func NewEventRelay(threads int, engine string) (*EventRelay, error) {
+func NewEventRelay(c RelayConfig) (*EventRelay, error) {
+	threads, engine := c.Threads, c.Engine
 	switch engine {
 	case "", EngineIOURing, EngineEpoll:
 	default:
 		return nil, fmt.Errorf("unknown event relay engine %q", engine)
 	}
-	r := &EventRelay{engine: engine}
+	switch c.Sched {
+	case "", SchedBatch, SchedNormal:
+	default:
+		return nil, fmt.Errorf("unknown event loop scheduling policy %q", c.Sched)
+	}
+	r := &EventRelay{engine: engine, batch: c.Sched != SchedNormal}
 	if engine == "" {
 		// The first loop decides: io_uring if this kernel sets one up.
 		r.engine = EngineEpoll
@@ -95,7 +97,7 @@ func NewEventRelay(threads int, engine string) (*EventRelay, error) {
 		if r.engine == EngineIOURing {
 			l, err = makeURingLoop(r)
 		} else {
-			l, err = newEventLoop()
+			l, err = newEventLoop(r)
 		}
 		if err != nil {
 			r.Close()
@@ -127,6 +129,27 @@ func (r *EventRelay) ensureRunning() error {
 		}
 	}
 	return nil
+}
+
+// ownThread locks the calling loop goroutine to its thread for good and
+// sets the thread's scheduling policy; the loop calls the function it
+// returns when it ends. The loop never unlocks the thread, so the thread
+// exits with the loop, or, if it is the process's main thread, which Go
+// cannot end, is parked for good, put back to SCHED_OTHER first.
+func (r *EventRelay) ownThread() (restore func()) {
+	runtime.LockOSThread()
+	r.mu.Lock()
+	r.threads = append(r.threads, unix.Gettid())
+	r.mu.Unlock()
+	if !r.batch {
+		return func() {}
+	}
+	// Refused only where seccomp forbids sched_setattr; the loop then runs
+	// SCHED_OTHER, as under SchedNormal.
+	unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_BATCH}, 0)
+	return func() {
+		unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0)
+	}
 }
 
 // Close stops the loops; sessions still on them end as if the peer had
@@ -387,6 +410,7 @@ func (s *evSession) kill() {
 }
 
 type eventLoop struct {
+	relay      *EventRelay
 	epfd, wake int
 	buf        []byte
 
@@ -394,7 +418,7 @@ type eventLoop struct {
 	sides map[int32]*evSide
 }
 
-func newEventLoop() (*eventLoop, error) {
+func newEventLoop(r *EventRelay) (*eventLoop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
@@ -409,7 +433,7 @@ func newEventLoop() (*eventLoop, error) {
 		unix.Close(wake)
 		return nil, err
 	}
-	return &eventLoop{epfd: epfd, wake: wake, buf: make([]byte, 64<<10), sides: map[int32]*evSide{}}, nil
+	return &eventLoop{relay: r, epfd: epfd, wake: wake, buf: make([]byte, 64<<10), sides: map[int32]*evSide{}}, nil
 }
 
 func (l *eventLoop) discard() {
@@ -451,7 +475,7 @@ func (l *eventLoop) add(s *evSession) error {
 func (l *eventLoop) run() {
 	// The thread is the loop's: epoll_wait blocks it, and reads and writes
 	// never park a goroutine.
-	runtime.LockOSThread()
+	defer l.relay.ownThread()()
 	events := make([]unix.EpollEvent, 128)
 	sides := make([]*evSide, len(events))
 	for {

@@ -14,14 +14,8 @@ type EventRelay struct{}
 // EventRelaySupported reports whether this platform has the event relay.
 const EventRelaySupported = false
 
-// Event relay engines (Linux only).
-const (
-	EngineIOURing = "io_uring"
-	EngineEpoll   = "epoll"
-)
-
 // NewEventRelay fails outside Linux.
-func NewEventRelay(int, string) (*EventRelay, error) {
+func NewEventRelay(RelayConfig) (*EventRelay, error) {
 	return nil, errors.New("the event relay needs Linux")
 }
 

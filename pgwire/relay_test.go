@@ -35,7 +35,7 @@ func eventRelay(t *testing.T, threads int, engine string) *EventRelay {
 	if !EventRelaySupported {
 		t.Skip("the event relay is Linux only")
 	}
-	r, err := NewEventRelay(threads, engine)
+	r, err := NewEventRelay(RelayConfig{Threads: threads, Engine: engine})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -398,7 +398,7 @@ func (l *uringLoop) rearm(sd *evSide) {
 }
 
 func (l *uringLoop) run() {
-	runtime.LockOSThread()
+	defer l.relay.ownThread()()
 	if _, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(l.fd), iouRegisterEnableRings, 0, 0, 0, 0); e != 0 {
 		// Not seen in practice (the ring was made and probed); sessions
 		// given to this loop end at once.

@@ -59,6 +59,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{base + `unknown_field: 1`, "unknown_field"},
 		{base + `limits: {relay: kqueue}`, "limits.relay"},
 		{base + `limits: {relay_threads: -1}`, "limits.relay_threads"},
+		{base + `limits: {relay_sched: fifo}`, "limits.relay_sched"},
 		{base + `iam: {users: [{name: u, access_keys: [{id: "${UNSET_KEY_ID}", secret: x}]}]}`, "UNSET_KEY_ID"},
 	}
 	for _, tt := range tests {

@@ -83,6 +83,10 @@ type Limits struct {
 	// engine only), or "goroutine".
 	Relay        string `yaml:"relay"`
 	RelayThreads int    `yaml:"relay_threads"` // 0: half of GOMAXPROCS, at least 1
+	// RelaySched is the event loops' threads' scheduling policy: "batch"
+	// (default; a woken loop does not preempt the running task) or
+	// "normal" (see pgwire.SchedBatch).
+	RelaySched string `yaml:"relay_sched"`
 }
 
 // relayThreads is how many event loops the relay runs. GOMAXPROCS, not
@@ -108,11 +112,15 @@ func (s *server) eventRelay() (*pgwire.EventRelay, error) {
 		if s.Limits.Relay == pgwire.EngineIOURing || s.Limits.Relay == pgwire.EngineEpoll {
 			engine = s.Limits.Relay
 		}
-		r, err := pgwire.NewEventRelay(s.Limits.relayThreads(), engine)
+		sched := s.Limits.RelaySched
+		if sched == "" {
+			sched = pgwire.SchedBatch
+		}
+		r, err := pgwire.NewEventRelay(pgwire.RelayConfig{Threads: s.Limits.relayThreads(), Engine: engine, Sched: sched})
 		if err != nil {
 			return nil, fmt.Errorf("limits.relay: %w", err)
 		}
-		s.Logger.Info("event relay", "engine", r.Engine(), "threads", s.Limits.relayThreads())
+		s.Logger.Info("event relay", "engine", r.Engine(), "threads", s.Limits.relayThreads(), "sched", sched)
 		s.relay = r
 	}
 	return s.relay, nil
