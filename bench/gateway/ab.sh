@@ -7,7 +7,8 @@
 #   sed 's/27439/27440/; s/29439/29440/; s/shiftkey.db/shiftkey-b.db/' $W/shiftkey.yaml >$W/b.yaml
 #   go build -o $W/shiftkey-b ./cmd/shiftkey && (cd $W && BENCH_KEY_ID=AKIABENCHBENCH000001 \
 #     BENCH_SECRET=bench-secret-0123456789 ./shiftkey-b serve --config b.yaml &)
-# (to compare the relay's engines with one build, add `relay: epoll` to b.yaml's limits instead),
+# (to compare the relay's engines or loop policies with one build, add `relay: epoll` or
+# `relay_sched: normal` to b.yaml's limits instead),
 # issue B's credential with the AWS CLI against :29440, and run
 #   MODE="-S -C -c 4 -j 2" ROUNDS=5 SECS=6 bench/gateway/ab.sh PID_A PASSWORD_A PID_B PASSWORD_B
 set -euo pipefail
