@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -48,7 +49,8 @@ type EventRelay struct {
 	// io_uring: recvs that ended for want of a buffer, and submits made
 	// because the queue was full.
 	starvations, earlySubmits atomic.Int64
-	threads                   []int // the loops' thread IDs (tests)
+	schedSwitches             atomic.Int64 // the loops' changes of policy
+	threads                   []int        // the loops' thread IDs (tests)
 }
 
 // relayLoop is one engine's loop.
@@ -132,23 +134,72 @@ func (r *EventRelay) ensureRunning() error {
 }
 
 // ownThread locks the calling loop goroutine to its thread for good and
-// sets the thread's scheduling policy; the loop calls the function it
-// returns when it ends. The loop never unlocks the thread, so the thread
-// exits with the loop, or, if it is the process's main thread, which Go
-// cannot end, is parked for good, put back to SCHED_OTHER first.
-func (r *EventRelay) ownThread() (restore func()) {
+// returns the thread's scheduling state; the loop calls its turn after
+// every round of events and its restore when it ends. The loop never
+// unlocks the thread, so the thread exits with the loop, or, if it is the
+// process's main thread, which Go cannot end, is parked for good, put back
+// to SCHED_OTHER first.
+func (r *EventRelay) ownThread() *threadSched {
 	runtime.LockOSThread()
 	r.mu.Lock()
 	r.threads = append(r.threads, unix.Gettid())
 	r.mu.Unlock()
-	if !r.batch {
-		return func() {}
+	t := &threadSched{r: r, adaptive: r.batch}
+	if r.batch {
+		t.set(true)
 	}
-	// Refused only where seccomp forbids sched_setattr; the loop then runs
-	// SCHED_OTHER, as under SchedNormal.
-	unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_BATCH}, 0)
-	return func() {
-		unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0)
+	return t
+}
+
+// threadSched runs a loop's thread as SCHED_BATCH while no send of the
+// relay waits on a slow reader, and as SCHED_OTHER from such a wait until
+// none has happened for schedCalm. Batch saves context switches when many
+// short messages pass; a loop feeding bulk results to readers that keep
+// the CPUs busy must preempt them, or everything it relays waits a slice.
+type threadSched struct {
+	r        *EventRelay
+	adaptive bool
+	batch    bool  // the thread is SCHED_BATCH now
+	seen     int64 // the relay's back-pressure count at the last turn
+	busy     time.Time
+}
+
+// schedCalm is how long a loop runs SCHED_OTHER after the last send that
+// had to wait for its reader.
+const schedCalm = 200 * time.Millisecond
+
+func (t *threadSched) set(batch bool) {
+	policy := uint32(unix.SCHED_NORMAL)
+	if batch {
+		policy = unix.SCHED_BATCH
+	}
+	// Refused only where seccomp forbids sched_setattr; the loop then
+	// stays as it is.
+	if unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: policy}, 0) == nil {
+		t.batch = batch
+		t.r.schedSwitches.Add(1)
+	}
+}
+
+func (t *threadSched) turn() {
+	if !t.adaptive {
+		return
+	}
+	n := t.r.backlogs[0].Load() + t.r.backlogs[1].Load()
+	switch {
+	case n != t.seen:
+		t.seen, t.busy = n, time.Now()
+		if t.batch {
+			t.set(false)
+		}
+	case !t.batch && time.Since(t.busy) > schedCalm:
+		t.set(true)
+	}
+}
+
+func (t *threadSched) restore() {
+	if t.batch {
+		t.set(false)
 	}
 }
 
@@ -475,10 +526,12 @@ func (l *eventLoop) add(s *evSession) error {
 func (l *eventLoop) run() {
 	// The thread is the loop's: epoll_wait blocks it, and reads and writes
 	// never park a goroutine.
-	defer l.relay.ownThread()()
+	sched := l.relay.ownThread()
+	defer sched.restore()
 	events := make([]unix.EpollEvent, 128)
 	sides := make([]*evSide, len(events))
 	for {
+		sched.turn()
 		n, err := sysEpollWait(l.epfd, events)
 		if err != nil {
 			if err == unix.EINTR {

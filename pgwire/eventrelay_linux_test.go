@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgproto3"
 	"golang.org/x/sys/unix"
 )
 
@@ -106,6 +107,88 @@ func TestEventLoopSchedulingPolicy(t *testing.T) {
 					t.Errorf("sched %q: loop thread %d outlived its relay", tc.sched, tid)
 				}
 			}
+		}
+	})
+}
+
+// policyOf is thread tid's scheduling policy.
+func policyOf(t *testing.T, tid int) uint32 {
+	t.Helper()
+	a, err := unix.SchedGetAttr(tid, 0)
+	if err != nil {
+		t.Fatalf("thread %d: %v", tid, err)
+	}
+	return a.Policy
+}
+
+// Under SchedBatch a loop whose send waits for a slow reader runs
+// SCHED_OTHER, and goes back to SCHED_BATCH once schedCalm has passed
+// without such a wait.
+func TestEventLoopLeavesBatchWhileFeedingSlowReader(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		_, addr := newGateway(t, func(g *Gateway) { g.Relay = r })
+		conn := rawLogin(t, addr)
+		defer conn.Close()
+		var tid int
+		if !waitUntil(5*time.Second, func() bool {
+			tids := r.loopThreads()
+			if len(tids) == 1 {
+				tid = tids[0]
+			}
+			return len(tids) == 1
+		}) {
+			t.Fatal("no loop thread")
+		}
+		if p := policyOf(t, tid); p != unix.SCHED_BATCH {
+			t.Fatalf("policy %d before any back-pressure, want SCHED_BATCH", p)
+		}
+		// About 40 MB of results that the client does not read yet: the
+		// client's socket fills and the loop's sends wait.
+		buf, _ := (&pgproto3.Query{String: "SELECT repeat('x', 1000000) FROM generate_series(1, 40)"}).Encode(nil)
+		if _, err := conn.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if !waitUntil(5*time.Second, func() bool { return policyOf(t, tid) == unix.SCHED_NORMAL }) {
+			t.Fatal("the loop stayed SCHED_BATCH while a reader held its sends back")
+		}
+		fe := pgproto3.NewFrontend(conn, conn)
+		rows := 0
+		for {
+			msg, err := fe.Receive()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := msg.(*pgproto3.DataRow); ok {
+				rows++
+			}
+			if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+				break
+			}
+		}
+		if rows != 40 {
+			t.Fatalf("%d rows, want 40", rows)
+		}
+		time.Sleep(schedCalm + 100*time.Millisecond)
+		// The loop looks again when it next has work.
+		buf, _ = (&pgproto3.Query{String: "SELECT 1"}).Encode(nil)
+		if _, err := conn.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			msg, err := fe.Receive()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+				break
+			}
+		}
+		if !waitUntil(5*time.Second, func() bool { return policyOf(t, tid) == unix.SCHED_BATCH }) {
+			t.Fatal("the loop did not go back to SCHED_BATCH once its readers kept up")
+		}
+		if r.schedSwitches.Load() < 3 {
+			t.Errorf("%d policy changes, want at least 3 (batch, normal, batch)", r.schedSwitches.Load())
 		}
 	})
 }

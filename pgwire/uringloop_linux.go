@@ -398,7 +398,8 @@ func (l *uringLoop) rearm(sd *evSide) {
 }
 
 func (l *uringLoop) run() {
-	defer l.relay.ownThread()()
+	sched := l.relay.ownThread()
+	defer sched.restore()
 	if _, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(l.fd), iouRegisterEnableRings, 0, 0, 0, 0); e != 0 {
 		// Not seen in practice (the ring was made and probed); sessions
 		// given to this loop end at once.
@@ -420,6 +421,7 @@ func (l *uringLoop) run() {
 			break
 		}
 		l.reap()
+		sched.turn()
 		l.mu.Lock()
 		stopping := l.stopping
 		l.mu.Unlock()

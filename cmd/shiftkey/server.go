@@ -84,8 +84,8 @@ type Limits struct {
 	Relay        string `yaml:"relay"`
 	RelayThreads int    `yaml:"relay_threads"` // 0: half of GOMAXPROCS, at least 1
 	// RelaySched is the event loops' threads' scheduling policy: "batch"
-	// (default; a woken loop does not preempt the running task) or
-	// "normal" (see pgwire.SchedBatch).
+	// (default; a woken loop does not preempt the running task, except
+	// while it feeds slow readers) or "normal" (see pgwire.SchedBatch).
 	RelaySched string `yaml:"relay_sched"`
 }
 
