@@ -1,6 +1,7 @@
 package pgwire
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -37,7 +38,7 @@ type EventRelay struct {
 	engine  string
 	next    atomic.Uint32
 	started atomic.Int64
-	batch   bool // loops run as SCHED_BATCH
+	sched   string // SchedBatch or SchedNormal
 
 	mu      sync.Mutex
 	running bool // the loops' goroutines started (and counted in GOMAXPROCS)
@@ -85,7 +86,7 @@ func NewEventRelay(c RelayConfig) (*EventRelay, error) {
 	default:
 		return nil, fmt.Errorf("unknown event loop scheduling policy %q", c.Sched)
 	}
-	r := &EventRelay{engine: engine, batch: c.Sched != SchedNormal}
+	r := &EventRelay{engine: engine, sched: cmp.Or(c.Sched, SchedBatch)}
 	if engine == "" {
 		// The first loop decides: io_uring if this kernel sets one up.
 		r.engine = EngineEpoll
@@ -116,6 +117,9 @@ var makeURingLoop = func(r *EventRelay) (relayLoop, error) { return newURingLoop
 // Engine is the engine the loops run on.
 func (r *EventRelay) Engine() string { return r.engine }
 
+// Sched is the loops' scheduling policy, SchedBatch or SchedNormal.
+func (r *EventRelay) Sched() string { return r.sched }
+
 // ensureRunning starts the loops once.
 func (r *EventRelay) ensureRunning() error {
 	r.mu.Lock()
@@ -134,34 +138,34 @@ func (r *EventRelay) ensureRunning() error {
 }
 
 // ownThread locks the calling loop goroutine to its thread for good and
-// returns the thread's scheduling state; the loop calls its turn after
-// every round of events and its restore when it ends. The loop never
-// unlocks the thread, so the thread exits with the loop, or, if it is the
-// process's main thread, which Go cannot end, is parked for good, put back
-// to SCHED_OTHER first.
-func (r *EventRelay) ownThread() *threadSched {
+// sets the thread's policy, kept in t; the loop calls t.turn after every
+// round of events and t.restore when it ends. The loop never unlocks the
+// thread, so the thread exits with the loop, or, if it is the process's
+// main thread, which Go cannot end, is parked for good, put back to
+// SCHED_OTHER first.
+func (r *EventRelay) ownThread(t *threadSched) {
 	runtime.LockOSThread()
+	t.r = r
+	if r.sched == SchedBatch {
+		t.set(true)
+	}
 	r.mu.Lock()
 	r.threads = append(r.threads, unix.Gettid())
 	r.mu.Unlock()
-	t := &threadSched{r: r, adaptive: r.batch}
-	if r.batch {
-		t.set(true)
-	}
-	return t
 }
 
-// threadSched runs a loop's thread as SCHED_BATCH while no send of the
-// relay waits on a slow reader, and as SCHED_OTHER from such a wait until
-// none has happened for schedCalm. Batch saves context switches when many
-// short messages pass; a loop feeding bulk results to readers that keep
-// the CPUs busy must preempt them, or everything it relays waits a slice.
+// threadSched runs a loop's thread as SCHED_BATCH (under SchedBatch) while
+// no send of the loop's sessions waits on a slow reader, and as SCHED_OTHER
+// from such a wait until none has happened for schedCalm. Batch saves
+// context switches when many short messages pass; a loop feeding bulk
+// results to readers that keep the CPUs busy must preempt them, or
+// everything it relays waits a slice. Only the loop's thread touches it.
 type threadSched struct {
-	r        *EventRelay
-	adaptive bool
-	batch    bool  // the thread is SCHED_BATCH now
-	seen     int64 // the relay's back-pressure count at the last turn
-	busy     time.Time
+	r       *EventRelay
+	batch   bool   // the thread is SCHED_BATCH now
+	pressed uint64 // sends that had to wait for their reader (evSide.backlogged)
+	seen    uint64 // pressed at the last turn
+	busy    time.Time
 }
 
 // schedCalm is how long a loop runs SCHED_OTHER after the last send that
@@ -182,13 +186,10 @@ func (t *threadSched) set(batch bool) {
 }
 
 func (t *threadSched) turn() {
-	if !t.adaptive {
-		return
-	}
-	n := t.r.backlogs[0].Load() + t.r.backlogs[1].Load()
 	switch {
-	case n != t.seen:
-		t.seen, t.busy = n, time.Now()
+	case t.r.sched != SchedBatch:
+	case t.pressed != t.seen:
+		t.seen, t.busy = t.pressed, time.Now()
 		if t.batch {
 			t.set(false)
 		}
@@ -326,6 +327,7 @@ func connAlive(c net.Conn) bool {
 // evSession is one session on a loop.
 type evSession struct {
 	relay           *EventRelay
+	sched           *threadSched // its loop's
 	client, backend evSide
 	st              *relayState
 	// reset, when set, takes the backend of a session that ended clean
@@ -368,6 +370,7 @@ type evSide struct {
 
 // backlogged counts a write that left bytes for sd to take later.
 func (sd *evSide) backlogged() {
+	sd.s.sched.pressed++
 	if sd.isClient {
 		sd.s.relay.backlogs[0].Add(1)
 	} else {
@@ -462,6 +465,7 @@ func (s *evSession) kill() {
 
 type eventLoop struct {
 	relay      *EventRelay
+	sched      threadSched
 	epfd, wake int
 	buf        []byte
 
@@ -505,6 +509,7 @@ func (l *eventLoop) stop() {
 }
 
 func (l *eventLoop) add(s *evSession) error {
+	s.sched = &l.sched
 	l.mu.Lock()
 	l.sides[int32(s.client.fd)] = &s.client
 	l.sides[int32(s.backend.fd)] = &s.backend
@@ -526,12 +531,12 @@ func (l *eventLoop) add(s *evSession) error {
 func (l *eventLoop) run() {
 	// The thread is the loop's: epoll_wait blocks it, and reads and writes
 	// never park a goroutine.
-	sched := l.relay.ownThread()
-	defer sched.restore()
+	l.relay.ownThread(&l.sched)
+	defer l.sched.restore()
 	events := make([]unix.EpollEvent, 128)
 	sides := make([]*evSide, len(events))
 	for {
-		sched.turn()
+		l.sched.turn()
 		n, err := sysEpollWait(l.epfd, events)
 		if err != nil {
 			if err == unix.EINTR {

@@ -121,52 +121,65 @@ func policyOf(t *testing.T, tid int) uint32 {
 	return a.Policy
 }
 
-// Under SchedBatch a loop whose send waits for a slow reader runs
-// SCHED_OTHER, and goes back to SCHED_BATCH once schedCalm has passed
-// without such a wait.
+// readyRows reads the answer to a simple query, up to ReadyForQuery, and
+// counts its rows.
+func readyRows(t *testing.T, fe *pgproto3.Frontend) int {
+	t.Helper()
+	rows := 0
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch msg.(type) {
+		case *pgproto3.DataRow:
+			rows++
+		case *pgproto3.ReadyForQuery:
+			return rows
+		}
+	}
+}
+
+// Under SchedBatch the loop whose send waits for a slow reader runs
+// SCHED_OTHER, while the other loop stays SCHED_BATCH, and goes back to
+// SCHED_BATCH once schedCalm has passed without such a wait.
 func TestEventLoopLeavesBatchWhileFeedingSlowReader(t *testing.T) {
 	engines(t, func(t *testing.T, engine string) {
-		r := eventRelay(t, 1, engine)
+		r := eventRelay(t, 2, engine)
 		_, addr := newGateway(t, func(g *Gateway) { g.Relay = r })
 		conn := rawLogin(t, addr)
 		defer conn.Close()
-		var tid int
-		if !waitUntil(5*time.Second, func() bool {
-			tids := r.loopThreads()
-			if len(tids) == 1 {
-				tid = tids[0]
-			}
-			return len(tids) == 1
-		}) {
-			t.Fatal("no loop thread")
+		var tids []int
+		if !waitUntil(5*time.Second, func() bool { tids = r.loopThreads(); return len(tids) == 2 }) {
+			t.Fatalf("%d loop threads, want 2", len(tids))
 		}
-		if p := policyOf(t, tid); p != unix.SCHED_BATCH {
-			t.Fatalf("policy %d before any back-pressure, want SCHED_BATCH", p)
+		policies := func() (batch, normal int) {
+			for _, tid := range tids {
+				if policyOf(t, tid) == unix.SCHED_BATCH {
+					batch++
+				} else {
+					normal++
+				}
+			}
+			return batch, normal
+		}
+		if b, _ := policies(); b != 2 {
+			t.Fatalf("%d of 2 loops SCHED_BATCH before any back-pressure", b)
 		}
 		// About 40 MB of results that the client does not read yet: the
-		// client's socket fills and the loop's sends wait.
+		// client's socket fills and its loop's sends wait.
 		buf, _ := (&pgproto3.Query{String: "SELECT repeat('x', 1000000) FROM generate_series(1, 40)"}).Encode(nil)
 		if _, err := conn.Write(buf); err != nil {
 			t.Fatal(err)
 		}
-		if !waitUntil(5*time.Second, func() bool { return policyOf(t, tid) == unix.SCHED_NORMAL }) {
-			t.Fatal("the loop stayed SCHED_BATCH while a reader held its sends back")
+		if !waitUntil(5*time.Second, func() bool { _, n := policies(); return n == 1 }) {
+			t.Fatal("the session's loop stayed SCHED_BATCH while its reader held its sends back")
+		}
+		if b, n := policies(); b != 1 || n != 1 {
+			t.Fatalf("%d loops SCHED_BATCH and %d SCHED_OTHER; want only the session's loop to leave batch", b, n)
 		}
 		fe := pgproto3.NewFrontend(conn, conn)
-		rows := 0
-		for {
-			msg, err := fe.Receive()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, ok := msg.(*pgproto3.DataRow); ok {
-				rows++
-			}
-			if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
-				break
-			}
-		}
-		if rows != 40 {
+		if rows := readyRows(t, fe); rows != 40 {
 			t.Fatalf("%d rows, want 40", rows)
 		}
 		time.Sleep(schedCalm + 100*time.Millisecond)
@@ -175,20 +188,12 @@ func TestEventLoopLeavesBatchWhileFeedingSlowReader(t *testing.T) {
 		if _, err := conn.Write(buf); err != nil {
 			t.Fatal(err)
 		}
-		for {
-			msg, err := fe.Receive()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
-				break
-			}
+		readyRows(t, fe)
+		if !waitUntil(5*time.Second, func() bool { b, _ := policies(); return b == 2 }) {
+			t.Fatal("the loop did not go back to SCHED_BATCH once its reader kept up")
 		}
-		if !waitUntil(5*time.Second, func() bool { return policyOf(t, tid) == unix.SCHED_BATCH }) {
-			t.Fatal("the loop did not go back to SCHED_BATCH once its readers kept up")
-		}
-		if r.schedSwitches.Load() < 3 {
-			t.Errorf("%d policy changes, want at least 3 (batch, normal, batch)", r.schedSwitches.Load())
+		if n := r.schedSwitches.Load(); n != 4 {
+			t.Errorf("%d policy changes, want 4 (each loop to batch, the session's to normal and back)", n)
 		}
 	})
 }

@@ -22,6 +22,9 @@ func NewEventRelay(RelayConfig) (*EventRelay, error) {
 // Engine is "".
 func (r *EventRelay) Engine() string { return "" }
 
+// Sched is "".
+func (r *EventRelay) Sched() string { return "" }
+
 // Started is always 0.
 func (r *EventRelay) Started() int64 { return 0 }
 

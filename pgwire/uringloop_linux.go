@@ -37,6 +37,7 @@ import (
 // backend handed over only after the last completion.
 type uringLoop struct {
 	relay *EventRelay
+	sched threadSched
 	fd    int
 
 	sqHead, sqTail *uint32
@@ -246,6 +247,7 @@ func (l *uringLoop) sessions() int {
 }
 
 func (l *uringLoop) add(s *evSession) error {
+	s.sched = &l.sched
 	l.mu.Lock()
 	if l.stopping {
 		l.mu.Unlock()
@@ -398,8 +400,8 @@ func (l *uringLoop) rearm(sd *evSide) {
 }
 
 func (l *uringLoop) run() {
-	sched := l.relay.ownThread()
-	defer sched.restore()
+	l.relay.ownThread(&l.sched)
+	defer l.sched.restore()
 	if _, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(l.fd), iouRegisterEnableRings, 0, 0, 0, 0); e != 0 {
 		// Not seen in practice (the ring was made and probed); sessions
 		// given to this loop end at once.
@@ -421,7 +423,7 @@ func (l *uringLoop) run() {
 			break
 		}
 		l.reap()
-		sched.turn()
+		l.sched.turn()
 		l.mu.Lock()
 		stopping := l.stopping
 		l.mu.Unlock()

@@ -112,15 +112,11 @@ func (s *server) eventRelay() (*pgwire.EventRelay, error) {
 		if s.Limits.Relay == pgwire.EngineIOURing || s.Limits.Relay == pgwire.EngineEpoll {
 			engine = s.Limits.Relay
 		}
-		sched := s.Limits.RelaySched
-		if sched == "" {
-			sched = pgwire.SchedBatch
-		}
-		r, err := pgwire.NewEventRelay(pgwire.RelayConfig{Threads: s.Limits.relayThreads(), Engine: engine, Sched: sched})
+		r, err := pgwire.NewEventRelay(pgwire.RelayConfig{Threads: s.Limits.relayThreads(), Engine: engine, Sched: s.Limits.RelaySched})
 		if err != nil {
 			return nil, fmt.Errorf("limits.relay: %w", err)
 		}
-		s.Logger.Info("event relay", "engine", r.Engine(), "threads", s.Limits.relayThreads(), "sched", sched)
+		s.Logger.Info("event relay", "engine", r.Engine(), "threads", s.Limits.relayThreads(), "sched", r.Sched())
 		s.relay = r
 	}
 	return s.relay, nil
