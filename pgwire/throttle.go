@@ -3,6 +3,7 @@ package pgwire
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -10,10 +11,10 @@ import (
 // (reset when a source has been quiet for window).
 type sourceCounts struct {
 	mu      sync.Mutex
-	sources map[string]*failures
+	sources map[string]*sourceCount
 }
 
-type failures struct {
+type sourceCount struct {
 	count int
 	last  time.Time
 }
@@ -25,7 +26,7 @@ func (c *sourceCounts) add(source string, now time.Time) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.sources == nil {
-		c.sources = map[string]*failures{}
+		c.sources = map[string]*sourceCount{}
 	}
 	if len(c.sources) > 10000 {
 		for k, f := range c.sources {
@@ -36,7 +37,7 @@ func (c *sourceCounts) add(source string, now time.Time) int {
 	}
 	f := c.sources[source]
 	if f == nil || now.Sub(f.last) > window {
-		f = &failures{}
+		f = &sourceCount{}
 		c.sources[source] = f
 	}
 	f.count++
@@ -59,7 +60,7 @@ func (c *sourceCounts) count(source string, now time.Time) int {
 // after a delay that doubles up to maxDelay.
 type throttle struct {
 	sourceCounts
-	total uint64 // under mu
+	total atomic.Uint64
 }
 
 const (
@@ -79,9 +80,7 @@ func sourceOf(a net.Addr) string {
 // answering it.
 func (t *throttle) fail(source string, now time.Time) time.Duration {
 	n := t.add(source, now)
-	t.mu.Lock()
-	t.total++
-	t.mu.Unlock()
+	t.total.Add(1)
 	if n <= freeFailures {
 		return 0
 	}
@@ -89,11 +88,7 @@ func (t *throttle) fail(source string, now time.Time) time.Duration {
 }
 
 // Failures is the number of failed logins since the gateway started.
-func (g *Gateway) Failures() uint64 {
-	g.throttle.mu.Lock()
-	defer g.throttle.mu.Unlock()
-	return g.throttle.total
-}
+func (g *Gateway) Failures() uint64 { return g.throttle.total.Load() }
 
 // cancelMissLimit is how many cancel requests naming no session one source
 // may send within window; past it, its cancel requests are dropped unread
