@@ -9,6 +9,7 @@ import (
 // users a workgroup serves.
 type Namespace struct {
 	Name          string
+	Region        string
 	ID            string // UUID
 	DBName        string
 	AdminUsername string
@@ -20,6 +21,7 @@ type Namespace struct {
 // PostgreSQL reached through one gateway endpoint.
 type Workgroup struct {
 	Name         string
+	Region       string // the AWS region it lives in (as for a Cluster)
 	ID           string // UUID; the workgroup ARN uses it
 	Namespace    string
 	Status       string // "AVAILABLE", "CREATING", "MODIFYING", "DELETING"

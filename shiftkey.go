@@ -15,6 +15,10 @@ import (
 // unless configured otherwise.
 const DefaultAccountID = "000000000000"
 
+// DefaultRegion is the region served when none is configured, and the
+// region of resources stored before regions were recorded.
+const DefaultRegion = "us-east-1"
+
 // Error is an error whose Code and Message are safe to send to a client.
 // Codes are AWS error codes; the HTTP layer maps them to a status.
 type Error struct {
@@ -65,6 +69,7 @@ const (
 // endpoint.
 type Cluster struct {
 	Identifier     string
+	Region         string // the AWS region it lives in; callers signing for another do not see it
 	NamespaceID    string // UUID, used in the namespace ARN
 	NodeType       string
 	DBName         string // default database

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,8 +37,12 @@ type Server struct {
 	Serverless *serverless.Service
 	STS        *sts.Service
 	AccountID  string
-	Logger     *slog.Logger     // nil → discard
-	Now        func() time.Time // nil → time.Now
+	// Regions are the regions whose Redshift and Serverless resources this
+	// API serves; nil → shiftkey.DefaultRegion only. IAM and STS are
+	// global: they also accept us-east-1, where the SDKs sign IAM.
+	Regions []string
+	Logger  *slog.Logger     // nil → discard
+	Now     func() time.Time // nil → time.Now
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -96,6 +101,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeError(c, err)
 		return
 	}
+	if err := s.checkRegion(c); err != nil {
+		s.writeError(c, err)
+		return
+	}
 	if !s.serves(c.service) {
 		s.writeError(c, shiftkey.Errorf(shiftkey.CodeInvalidAction, "The service %s is not available at this endpoint.", c.service))
 		return
@@ -127,6 +136,27 @@ func (s *Server) serves(service string) bool {
 		return s.Serverless != nil
 	}
 	return false
+}
+
+// checkRegion refuses a credential scope whose region this API does not
+// serve, as AWS refuses a scope for the wrong region: resources live in one
+// region, and a region that is not checked would be copied into every ARN.
+func (s *Server) checkRegion(c *call) error {
+	region := c.caller.Region
+	if slices.Contains(s.regions(), region) {
+		return nil
+	}
+	if (c.service == "iam" || c.service == "sts") && region == shiftkey.DefaultRegion {
+		return nil
+	}
+	return shiftkey.Errorf(shiftkey.CodeSignatureDoesNotMatch, "Credential should be scoped to a valid region, not '%s'.", region)
+}
+
+func (s *Server) regions() []string {
+	if len(s.Regions) == 0 {
+		return []string{shiftkey.DefaultRegion}
+	}
+	return s.Regions
 }
 
 // authenticate verifies the SigV4 signature and resolves the caller: an

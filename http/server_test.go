@@ -35,6 +35,7 @@ const account = shiftkey.DefaultAccountID
 
 type fixture struct {
 	srv   *httptest.Server
+	api   *shttp.Server
 	store *sqlite.DB
 	keys  map[string]aws.Credentials // by user name
 }
@@ -89,6 +90,7 @@ func newFixture(t *testing.T) *fixture {
 		AccountID:  account,
 		Now:        now,
 	}
+	f.api = api
 	f.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(f.srv.Close)
 	return f

@@ -327,7 +327,9 @@ func (s *session) run() (handedOff bool) {
 			db = t.DefaultDB
 		}
 	}
-	if cred.DBName != "" && !strings.EqualFold(db, cred.DBName) {
+	// Database names are case-sensitive in a startup packet: a credential
+	// for dev does not open "DEV".
+	if cred.DBName != "" && db != cred.DBName {
 		s.sendError(codeInvalidAuthorization, fmt.Sprintf("credential is not valid for database %q", db))
 		log.InfoContext(ctx, "login failed", "reason", "database not allowed", "credential_id", cred.ID, "database", db)
 		return

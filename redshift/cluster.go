@@ -72,8 +72,8 @@ func validMasterUsername(u string) error {
 	if u == "public" || IsReserved(u) {
 		return invalid("MasterUsername must not be PUBLIC or a reserved word.")
 	}
-	if len(u) > maxIdentifier {
-		return invalid("MasterUsername is longer than %d bytes, the limit of the backend.", maxIdentifier)
+	if len(u) > MaxIdentifier {
+		return invalid("MasterUsername is longer than %d bytes, the limit of the backend.", MaxIdentifier)
 	}
 	return nil
 }
@@ -135,7 +135,7 @@ func (s *Service) CreateCluster(ctx context.Context, caller *shiftkey.Caller, in
 	if err := validMasterPassword(*in.MasterUserPassword); err != nil {
 		return nil, err
 	}
-	c := &shiftkey.Cluster{Identifier: *in.ClusterIdentifier, NamespaceID: shiftkey.NewUUID(), NodeType: *in.NodeType, DBName: "dev",
+	c := &shiftkey.Cluster{Identifier: *in.ClusterIdentifier, Region: caller.Region, NamespaceID: shiftkey.NewUUID(), NodeType: *in.NodeType, DBName: "dev",
 		MasterUsername: *in.MasterUsername, Status: "available", Endpoint: shiftkey.Endpoint{Port: 5439}, CreatedAt: s.now().Truncate(time.Millisecond)}
 	if in.DBName != nil {
 		if len(*in.DBName) < 1 || len(*in.DBName) > 64 || !validDBName(*in.DBName) || IsReserved(*in.DBName) {
@@ -155,7 +155,8 @@ func (s *Service) CreateCluster(ctx context.Context, caller *shiftkey.Caller, in
 	if len(in.Tags) > 50 {
 		return nil, shiftkey.Errorf("TagLimitExceededFault", "You have exceeded the number of tags allowed (50).")
 	}
-	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:CreateCluster", Resource: ClusterARN(caller.Region, caller.Principal.Account, c.Identifier)}); err != nil {
+	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:CreateCluster",
+		Resource: ClusterARN(caller.Region, caller.Principal.Account, c.Identifier), Context: requestTagKeys(in.Tags, nil)}); err != nil {
 		return nil, err
 	}
 	p, err := s.provisioner()
@@ -218,10 +219,7 @@ func (s *Service) ModifyCluster(ctx context.Context, caller *shiftkey.Caller, in
 	if in.Port != nil && (*in.Port < 1150 || *in.Port > 65535) {
 		return nil, invalid("Port must be between 1150 and 65535: %d.", *in.Port)
 	}
-	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:ModifyCluster", Resource: ClusterARN(caller.Region, caller.Principal.Account, *in.ClusterIdentifier)}); err != nil {
-		return nil, err
-	}
-	c, err := s.Store.Cluster(ctx, *in.ClusterIdentifier)
+	c, err := s.authorizeCluster(ctx, caller, "redshift:ModifyCluster", *in.ClusterIdentifier, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -259,10 +257,7 @@ func (s *Service) DeleteCluster(ctx context.Context, caller *shiftkey.Caller, id
 	case !skip:
 		return nil, shiftkey.Errorf(shiftkey.CodeUnsupportedOperation, "shiftkey keeps no snapshots: delete with SkipFinalClusterSnapshot.")
 	}
-	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:DeleteCluster", Resource: ClusterARN(caller.Region, caller.Principal.Account, *id)}); err != nil {
-		return nil, err
-	}
-	c, err := s.Store.Cluster(ctx, *id)
+	c, err := s.authorizeCluster(ctx, caller, "redshift:DeleteCluster", *id, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -288,14 +283,18 @@ func (s *Service) ClusterTags(ctx context.Context, id string) ([]shiftkey.Tag, e
 	return s.Store.Tags(ctx, shiftkey.KindCluster, id)
 }
 
-// clusterFromARN resolves a cluster ARN (the ResourceName of tag calls).
-func (s *Service) clusterFromARN(ctx context.Context, caller *shiftkey.Caller, arn string) (*shiftkey.Cluster, error) {
+// clusterFromARN resolves a cluster ARN (the ResourceName of tag calls) of
+// the caller's account and region, authorizing action on it with keys.
+func (s *Service) clusterFromARN(ctx context.Context, caller *shiftkey.Caller, arn, action string, keys map[string][]string) (*shiftkey.Cluster, error) {
 	parts := strings.SplitN(arn, ":", 7)
-	if len(parts) != 7 || parts[0] != "arn" || parts[2] != "redshift" || parts[5] != "cluster" {
+	if len(parts) != 7 || parts[0] != "arn" || parts[1] != "aws" || parts[2] != "redshift" || parts[5] != "cluster" {
 		return nil, shiftkey.Errorf("InvalidTag", "ResourceName %s is not a cluster ARN.", arn)
 	}
-	c, err := s.Store.Cluster(ctx, parts[6])
-	if shiftkey.ErrorCode(err) == shiftkey.CodeClusterNotFound || err == nil && parts[4] != caller.Principal.Account {
+	if parts[3] != caller.Region || parts[4] != caller.Principal.Account {
+		return nil, shiftkey.Errorf("ResourceNotFoundFault", "The specified resource %s could not be found.", arn)
+	}
+	c, err := s.authorizeCluster(ctx, caller, action, parts[6], keys)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeClusterNotFound {
 		return nil, shiftkey.Errorf("ResourceNotFoundFault", "The specified resource %s could not be found.", arn)
 	}
 	return c, err
@@ -303,11 +302,8 @@ func (s *Service) clusterFromARN(ctx context.Context, caller *shiftkey.Caller, a
 
 // CreateTags tags a cluster.
 func (s *Service) CreateTags(ctx context.Context, caller *shiftkey.Caller, arn string, tags []shiftkey.Tag) error {
-	c, err := s.clusterFromARN(ctx, caller, arn)
+	c, err := s.clusterFromARN(ctx, caller, arn, "redshift:CreateTags", requestTagKeys(tags, nil))
 	if err != nil {
-		return err
-	}
-	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:CreateTags", Resource: arn}); err != nil {
 		return err
 	}
 	existing, err := s.ClusterTags(ctx, c.Identifier)
@@ -326,11 +322,8 @@ func (s *Service) CreateTags(ctx context.Context, caller *shiftkey.Caller, arn s
 
 // DeleteTags removes tags from a cluster.
 func (s *Service) DeleteTags(ctx context.Context, caller *shiftkey.Caller, arn string, keys []string) error {
-	c, err := s.clusterFromARN(ctx, caller, arn)
+	c, err := s.clusterFromARN(ctx, caller, arn, "redshift:DeleteTags", requestTagKeys(nil, keys))
 	if err != nil {
-		return err
-	}
-	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:DeleteTags", Resource: arn}); err != nil {
 		return err
 	}
 	return s.Store.UntagEntity(ctx, shiftkey.KindCluster, c.Identifier, keys)
@@ -350,13 +343,13 @@ func (s *Service) DescribeTags(ctx context.Context, caller *shiftkey.Caller, arn
 	}
 	var clusters []*shiftkey.Cluster
 	if arn != nil {
-		c, err := s.clusterFromARN(ctx, caller, *arn)
+		c, err := s.clusterFromARN(ctx, caller, *arn, "redshift:DescribeTags", nil)
 		if err != nil {
 			return nil, err
 		}
 		clusters = []*shiftkey.Cluster{c}
 	} else {
-		all, err := s.Store.Clusters(ctx)
+		all, err := s.regionClusters(ctx, caller)
 		if err != nil {
 			return nil, err
 		}

@@ -51,13 +51,11 @@ func (s *Service) AssociateDomain(ctx context.Context, caller *shiftkey.Caller, 
 	if modify {
 		action = "redshift:ModifyCustomDomainAssociation"
 	}
-	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: action, Resource: ClusterARN(caller.Region, caller.Principal.Account, *cluster)}); err != nil {
+	c, err := s.authorizeCluster(ctx, caller, action, *cluster, nil)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := s.Store.Cluster(ctx, *cluster); err != nil {
-		return nil, err
-	}
-	d := &shiftkey.CustomDomain{Name: strings.ToLower(*domain), CertificateARN: *cert, Kind: "cluster", Target: *cluster, CertExpiry: s.now().Add(CertValidity).Truncate(time.Second)}
+	d := &shiftkey.CustomDomain{Name: strings.ToLower(*domain), CertificateARN: *cert, Kind: "cluster", Target: c.Identifier, CertExpiry: s.now().Add(CertValidity).Truncate(time.Second)}
 	if !modify {
 		if err := s.Store.CreateCustomDomain(ctx, d); shiftkey.ErrorCode(err) == shiftkey.CodeConflict {
 			return nil, domainFault("Custom domain name %s is already associated.", *domain)
@@ -84,11 +82,12 @@ func (s *Service) DeleteDomain(ctx context.Context, caller *shiftkey.Caller, clu
 	case domain == nil:
 		return shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter CustomDomainName.")
 	}
-	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:DeleteCustomDomainAssociation", Resource: ClusterARN(caller.Region, caller.Principal.Account, *cluster)}); err != nil {
+	c, err := s.authorizeCluster(ctx, caller, "redshift:DeleteCustomDomainAssociation", *cluster, nil)
+	if err != nil {
 		return err
 	}
-	d, err := s.Store.CustomDomain(ctx, *domain)
-	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound || err == nil && (d.Kind != "cluster" || d.Target != *cluster) {
+	d, err := s.Store.CustomDomain(ctx, strings.ToLower(*domain))
+	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound || err == nil && (d.Kind != "cluster" || d.Target != c.Identifier) {
 		return shiftkey.Errorf("CustomDomainAssociationNotFoundFault", "An association for custom domain %s on cluster %s was not found.", *domain, *cluster)
 	}
 	if err != nil {
@@ -108,9 +107,17 @@ func (s *Service) DescribeDomains(ctx context.Context, caller *shiftkey.Caller, 
 	if err != nil {
 		return nil, err
 	}
+	clusters, err := s.regionClusters(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	here := map[string]bool{}
+	for _, c := range clusters {
+		here[c.Identifier] = true
+	}
 	var out []*shiftkey.CustomDomain
 	for _, d := range all {
-		if d.Kind != "cluster" || domain != nil && !strings.EqualFold(d.Name, *domain) || cert != nil && d.CertificateARN != *cert {
+		if d.Kind != "cluster" || !here[d.Target] || domain != nil && !strings.EqualFold(d.Name, *domain) || cert != nil && d.CertificateARN != *cert {
 			continue
 		}
 		out = append(out, d)

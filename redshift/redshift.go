@@ -128,9 +128,9 @@ func validName(param, v string, lower bool) error {
 	return nil
 }
 
-// resolveCluster finds the cluster named by ClusterIdentifier or
-// CustomDomainName.
-func (s *Service) resolveCluster(ctx context.Context, id, domain *string) (*shiftkey.Cluster, error) {
+// resolveCluster finds the cluster of the caller's region named by
+// ClusterIdentifier or CustomDomainName.
+func (s *Service) resolveCluster(ctx context.Context, caller *shiftkey.Caller, id, domain *string) (*shiftkey.Cluster, error) {
 	if id != nil && *id == "" {
 		id = nil
 	}
@@ -138,9 +138,9 @@ func (s *Service) resolveCluster(ctx context.Context, id, domain *string) (*shif
 		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter ClusterIdentifier or CustomDomainName.")
 	}
 	if domain == nil {
-		return s.Store.Cluster(ctx, *id)
+		return s.lookupCluster(ctx, caller, *id)
 	}
-	d, err := s.Store.CustomDomain(ctx, *domain)
+	d, err := s.Store.CustomDomain(ctx, strings.ToLower(*domain))
 	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound || err == nil && d.Kind != "cluster" {
 		return nil, shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster with custom domain name %s not found.", *domain)
 	}
@@ -150,94 +150,119 @@ func (s *Service) resolveCluster(ctx context.Context, id, domain *string) (*shif
 	if id != nil && *id != d.Target {
 		return nil, shiftkey.Errorf(shiftkey.CodeInvalidParameterCombination, "CustomDomainName %s is not associated with cluster %s.", *domain, *id)
 	}
-	return s.Store.Cluster(ctx, d.Target)
+	c, err := s.lookupCluster(ctx, caller, d.Target)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeClusterNotFound {
+		return nil, shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster with custom domain name %s not found.", *domain)
+	}
+	return c, err
 }
 
-func (in *GetClusterCredentialsInput) validate() (time.Duration, error) {
-	if in.DBUser == nil {
-		return 0, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter DbUser.")
+// duration checks DurationSeconds before any arithmetic on it: a number
+// that overflows time.Duration must not wrap into the allowed range.
+func duration(in *int) (time.Duration, error) {
+	if in == nil {
+		return DefaultDuration, nil
 	}
-	if err := validName("DbUser", *in.DBUser, false); err != nil {
-		return 0, err
+	if *in < int(MinDuration/time.Second) || *in > int(MaxDuration/time.Second) {
+		return 0, invalid("DurationSeconds must be between 900 and 3600 seconds, inclusive: %d.", *in)
+	}
+	return time.Duration(*in) * time.Second, nil
+}
+
+// credentialRequest is a GetClusterCredentials request after normalize:
+// names folded and checked, the cluster resolved. Every ARN and condition
+// key is built from it, and it is what gets issued.
+type credentialRequest struct {
+	cluster    *shiftkey.Cluster
+	user       string // folded DbUser
+	db         string // folded DbName; "" when not given
+	groups     []string
+	duration   time.Duration
+	durationIn *int
+	autoCreate bool
+}
+
+func (s *Service) normalizeCredentials(ctx context.Context, caller *shiftkey.Caller, in *GetClusterCredentialsInput) (*credentialRequest, error) {
+	if in.DBUser == nil {
+		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter DbUser.")
+	}
+	r := &credentialRequest{durationIn: in.DurationSeconds, autoCreate: in.AutoCreate != nil && *in.AutoCreate}
+	var err error
+	if r.user, err = NormalizeName("DbUser", *in.DBUser, false); err != nil {
+		return nil, err
 	}
 	if in.DBName != nil {
-		if err := validName("DbName", *in.DBName, false); err != nil {
-			return 0, err
+		if r.db, err = NormalizeName("DbName", *in.DBName, false); err != nil {
+			return nil, err
 		}
 	}
 	for _, g := range in.DBGroups {
-		if err := validName("DbGroups", g, true); err != nil {
-			return 0, err
+		if _, err := NormalizeName("DbGroups", g, true); err != nil {
+			return nil, err
 		}
 	}
-	d := DefaultDuration
-	if in.DurationSeconds != nil {
-		d = time.Duration(*in.DurationSeconds) * time.Second
-		if d < MinDuration || d > MaxDuration {
-			return 0, invalid("DurationSeconds must be between 900 and 3600 seconds, inclusive: %d.", *in.DurationSeconds)
-		}
+	r.groups = dedupe(in.DBGroups)
+	if r.duration, err = duration(in.DurationSeconds); err != nil {
+		return nil, err
 	}
-	return d, nil
+	if r.cluster, err = s.resolveCluster(ctx, caller, in.ClusterIdentifier, in.CustomDomainName); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
-// GetClusterCredentials validates in, checks the caller's permissions and
-// issues a credential for the cluster.
-func (s *Service) GetClusterCredentials(ctx context.Context, caller *shiftkey.Caller, in *GetClusterCredentialsInput) (*ClusterCredentials, error) {
-	duration, err := in.validate()
-	if err != nil {
-		return nil, err
+// authorize checks what the documentation requires: GetClusterCredentials
+// on the dbuser (and dbname), JoinGroup on each group, CreateClusterUser
+// when AutoCreate is true.
+func (s *Service) authorizeCredentials(ctx context.Context, caller *shiftkey.Caller, r *credentialRequest) error {
+	region, account, cluster := caller.Region, caller.Principal.Account, r.cluster.Identifier
+	keys := map[string][]string{"redshift:DbUser": {r.user}}
+	if r.db != "" {
+		keys["redshift:DbName"] = []string{r.db}
 	}
-	cluster, err := s.resolveCluster(ctx, in.ClusterIdentifier, in.CustomDomainName)
-	if err != nil {
-		return nil, err
+	if r.durationIn != nil {
+		keys["redshift:DurationSeconds"] = []string{fmt.Sprint(*r.durationIn)}
 	}
-	region, account := caller.Region, caller.Principal.Account
-	user := *in.DBUser
-	keys := map[string][]string{"redshift:DbUser": {user}}
-	if in.DBName != nil {
-		keys["redshift:DbName"] = []string{*in.DBName}
-	}
-	if in.DurationSeconds != nil {
-		keys["redshift:DurationSeconds"] = []string{fmt.Sprint(*in.DurationSeconds)}
-	}
-	userARN := DBUserARN(region, account, cluster.Identifier, user)
+	userARN := DBUserARN(region, account, cluster, r.user)
 	reqs := []shiftkey.AuthzRequest{{Action: "redshift:GetClusterCredentials", Resource: userARN, Context: keys}}
-	if in.DBName != nil {
-		reqs = append(reqs, shiftkey.AuthzRequest{Action: "redshift:GetClusterCredentials", Resource: DBNameARN(region, account, cluster.Identifier, *in.DBName), Context: keys})
+	if r.db != "" {
+		reqs = append(reqs, shiftkey.AuthzRequest{Action: "redshift:GetClusterCredentials", Resource: DBNameARN(region, account, cluster, r.db), Context: keys})
 	}
-	groups := dedupe(in.DBGroups)
-	for _, g := range groups {
-		reqs = append(reqs, shiftkey.AuthzRequest{Action: "redshift:JoinGroup", Resource: DBGroupARN(region, account, cluster.Identifier, g), Context: keys})
+	for _, g := range r.groups {
+		reqs = append(reqs, shiftkey.AuthzRequest{Action: "redshift:JoinGroup", Resource: DBGroupARN(region, account, cluster, g), Context: keys})
 	}
-	autoCreate := in.AutoCreate != nil && *in.AutoCreate
-	if autoCreate {
+	if r.autoCreate {
 		reqs = append(reqs, shiftkey.AuthzRequest{Action: "redshift:CreateClusterUser", Resource: userARN, Context: keys})
 	}
-	if err := s.Authorizer.Authorize(ctx, caller, reqs...); err != nil {
+	return s.Authorizer.Authorize(ctx, caller, reqs...)
+}
+
+// GetClusterCredentials issues a credential for a database user of a
+// cluster: normalize, authorize, issue.
+func (s *Service) GetClusterCredentials(ctx context.Context, caller *shiftkey.Caller, in *GetClusterCredentialsInput) (*ClusterCredentials, error) {
+	r, err := s.normalizeCredentials(ctx, caller, in)
+	if err != nil {
 		return nil, err
 	}
-
-	login := "IAM:" + user
-	if autoCreate {
-		login = "IAMA:" + user
+	if err := s.authorizeCredentials(ctx, caller, r); err != nil {
+		return nil, err
 	}
-	db := ""
-	if in.DBName != nil {
-		// Redshift folds unquoted names to lowercase; so does the backend role.
-		db = strings.ToLower(*in.DBName)
+	login := "IAM:" + r.user
+	if r.autoCreate {
+		login = "IAMA:" + r.user
 	}
 	now := s.now()
 	cred := &shiftkey.Credential{
-		Cluster:      cluster.Identifier,
+		Cluster:      r.cluster.Identifier,
 		LoginName:    login,
-		DBUser:       strings.ToLower(user),
-		DBName:       db,
-		DBGroups:     groups,
-		AutoCreate:   autoCreate,
+		DBUser:       r.user,
+		DBName:       r.db,
+		DBGroups:     r.groups,
+		AutoCreate:   r.autoCreate,
 		PrincipalARN: caller.Principal.ARN,
 		RequestID:    caller.RequestID,
 		CreatedAt:    now,
-		ExpiresAt:    now.Add(duration).Truncate(time.Millisecond),
+		ExpiresAt:    now.Add(r.duration).Truncate(time.Millisecond),
 	}
 	password, err := s.issue(ctx, cred)
 	if err != nil {
@@ -311,21 +336,17 @@ func (s *Service) DescribeClusters(ctx context.Context, caller *shiftkey.Caller,
 			return nil, invalid("MaxRecords must be between 20 and 100: %d.", max)
 		}
 	}
-	region, account := caller.Region, caller.Principal.Account
 	if in.ClusterIdentifier != nil {
-		if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:DescribeClusters", Resource: ClusterARN(region, account, *in.ClusterIdentifier)}); err != nil {
-			return nil, err
-		}
-		c, err := s.Store.Cluster(ctx, *in.ClusterIdentifier)
+		c, err := s.authorizeCluster(ctx, caller, "redshift:DescribeClusters", *in.ClusterIdentifier, nil)
 		if err != nil {
 			return nil, err
 		}
 		return &DescribeClustersOutput{Clusters: []*shiftkey.Cluster{c}}, nil
 	}
-	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:DescribeClusters", Resource: ClusterARN(region, account, "*")}); err != nil {
+	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:DescribeClusters", Resource: ClusterARN(caller.Region, caller.Principal.Account, "*")}); err != nil {
 		return nil, err
 	}
-	all, err := s.Store.Clusters(ctx)
+	all, err := s.regionClusters(ctx, caller)
 	if err != nil {
 		return nil, err
 	}
@@ -382,37 +403,34 @@ type ClusterExtendedCredentials struct {
 	NextRefreshTime time.Time
 }
 
-// maxIdentifier is PostgreSQL's identifier limit (NAMEDATALEN-1 bytes);
-// longer role names would be silently truncated by the backend.
-const maxIdentifier = 63
-
 // GetClusterCredentialsWithIAM issues a credential for the caller's own IAM
 // identity: IAM:<user> or IAMR:<role>, created at first login, joining the
 // roles of its RedshiftDbRoles tag for the session.
 func (s *Service) GetClusterCredentialsWithIAM(ctx context.Context, caller *shiftkey.Caller, in *GetClusterCredentialsWithIAMInput) (*ClusterExtendedCredentials, error) {
-	if in.DBName != nil && (len(*in.DBName) < 1 || len(*in.DBName) > 64) {
-		return nil, invalid("DbName must be between 1 and 64 characters long.")
+	var db string
+	if in.DBName != nil {
+		var err error
+		if db, err = NormalizeName("DbName", *in.DBName, false); err != nil {
+			return nil, err
+		}
 	}
 	if in.ClusterIdentifier != nil && len(*in.ClusterIdentifier) > 63 {
 		return nil, invalid("ClusterIdentifier must be between 1 and 63 characters long.")
 	}
-	duration := DefaultDuration
-	if in.DurationSeconds != nil {
-		duration = time.Duration(*in.DurationSeconds) * time.Second
-		if duration < MinDuration || duration > MaxDuration {
-			return nil, invalid("DurationSeconds must be between 900 and 3600 seconds, inclusive: %d.", *in.DurationSeconds)
-		}
+	d, err := duration(in.DurationSeconds)
+	if err != nil {
+		return nil, err
 	}
-	cluster, err := s.resolveCluster(ctx, in.ClusterIdentifier, in.CustomDomainName)
+	cluster, err := s.resolveCluster(ctx, caller, in.ClusterIdentifier, in.CustomDomainName)
 	if err != nil {
 		return nil, err
 	}
 	p := caller.Principal
 	keys := map[string][]string{}
 	resource := DBNameARN(caller.Region, p.Account, cluster.Identifier, "*")
-	if in.DBName != nil {
-		keys["redshift:DbName"] = []string{*in.DBName}
-		resource = DBNameARN(caller.Region, p.Account, cluster.Identifier, *in.DBName)
+	if db != "" {
+		keys["redshift:DbName"] = []string{db}
+		resource = DBNameARN(caller.Region, p.Account, cluster.Identifier, db)
 	}
 	if in.DurationSeconds != nil {
 		keys["redshift:DurationSeconds"] = []string{fmt.Sprint(*in.DurationSeconds)}
@@ -420,22 +438,18 @@ func (s *Service) GetClusterCredentialsWithIAM(ctx context.Context, caller *shif
 	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:GetClusterCredentialsWithIAM", Resource: resource, Context: keys}); err != nil {
 		return nil, err
 	}
-	return s.IssueForPrincipal(ctx, caller, cluster.Identifier, in.DBName, duration)
+	return s.IssueForPrincipal(ctx, caller, cluster.Identifier, db, d)
 }
 
 // IssueForPrincipal issues a credential under scope (a cluster identifier
 // or a workgroup's credential scope) for the caller's own IAM identity:
 // IAM:<user> or IAMR:<role>, created at first login, joining the roles of
 // its RedshiftDbRoles tag for the session. The caller has been authorized.
-func (s *Service) IssueForPrincipal(ctx context.Context, caller *shiftkey.Caller, scope string, dbName *string, duration time.Duration) (*ClusterExtendedCredentials, error) {
+func (s *Service) IssueForPrincipal(ctx context.Context, caller *shiftkey.Caller, scope string, db string, duration time.Duration) (*ClusterExtendedCredentials, error) {
 	p := caller.Principal
 	login := p.DBUserName()
-	if len(login) > maxIdentifier {
-		return nil, invalid("The database user name %s is longer than %d bytes, the limit of the backend.", login, maxIdentifier)
-	}
-	db := ""
-	if dbName != nil {
-		db = strings.ToLower(*dbName)
+	if len(login) > MaxIdentifier {
+		return nil, invalid("The database user name %s is longer than %d bytes, the limit of the backend.", login, MaxIdentifier)
 	}
 	now := s.now()
 	cred := &shiftkey.Credential{

@@ -131,9 +131,17 @@ func (s *Service) listDomains(ctx context.Context, c *shiftkey.Caller, r *reques
 	if err != nil {
 		return nil, err
 	}
+	wgs, err := s.Store.Workgroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	here := map[string]bool{}
+	for _, w := range wgs {
+		here[w.Name] = redshift.InRegion(w.Region, c.Region)
+	}
 	var kept []*shiftkey.CustomDomain
 	for _, d := range all {
-		if d.Kind != "workgroup" || domain != nil && !strings.EqualFold(d.Name, *domain) || cert != nil && d.CertificateARN != *cert {
+		if d.Kind != "workgroup" || !here[d.Target] || domain != nil && !strings.EqualFold(d.Name, *domain) || cert != nil && d.CertificateARN != *cert {
 			continue
 		}
 		kept = append(kept, d)

@@ -7,10 +7,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
@@ -251,7 +254,7 @@ func (s *Service) createNamespace(ctx context.Context, c *shiftkey.Caller, r *re
 	if err != nil {
 		return nil, err
 	}
-	n := &shiftkey.Namespace{Name: name, ID: shiftkey.NewUUID(), DBName: "dev", AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: s.now()}
+	n := &shiftkey.Namespace{Name: name, ID: shiftkey.NewUUID(), Region: c.Region, DBName: "dev", AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: s.now()}
 	if v := r.str("dbName"); v != nil {
 		if len(*v) < 1 || len(*v) > 64 || redshift.IsReserved(*v) || !resourceNameDB.MatchString(*v) {
 			return nil, validation("1 validation error detected: Value '%s' at 'dbName' failed to satisfy constraint: Member must be 1-64 lowercase letters, digits or underscores, starting with a letter, and not a reserved word", *v)
@@ -284,6 +287,9 @@ func (s *Service) namespace(ctx context.Context, c *shiftkey.Caller, r *request,
 		return nil, err
 	}
 	n, err := s.Store.Namespace(ctx, name)
+	if err == nil && !redshift.InRegion(n.Region, c.Region) {
+		err = shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", name)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -306,6 +312,7 @@ func (s *Service) listNamespaces(ctx context.Context, c *shiftkey.Caller, r *req
 	if err != nil {
 		return nil, err
 	}
+	all = slices.DeleteFunc(all, func(n *shiftkey.Namespace) bool { return !redshift.InRegion(n.Region, c.Region) })
 	start, end, next, err := r.page(len(all))
 	if err != nil {
 		return nil, err
@@ -351,7 +358,7 @@ func (s *Service) createWorkgroup(ctx context.Context, c *shiftkey.Caller, r *re
 	if err != nil {
 		return nil, err
 	}
-	w := &shiftkey.Workgroup{Name: name, ID: shiftkey.NewUUID(), Namespace: nsName, Status: "AVAILABLE", BaseCapacity: 128,
+	w := &shiftkey.Workgroup{Name: name, ID: shiftkey.NewUUID(), Region: c.Region, Namespace: nsName, Status: "AVAILABLE", BaseCapacity: 128,
 		Endpoint: shiftkey.Endpoint{Port: 5439}, CreatedAt: s.now()}
 	if p := r.int("port"); p != nil {
 		if !validPort(*p) {
@@ -372,6 +379,9 @@ func (s *Service) createWorkgroup(ctx context.Context, c *shiftkey.Caller, r *re
 		return nil, err
 	}
 	ns, err := s.Store.Namespace(ctx, nsName)
+	if err == nil && !redshift.InRegion(ns.Region, c.Region) {
+		err = shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", nsName)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -396,11 +406,20 @@ func (s *Service) workgroup(ctx context.Context, c *shiftkey.Caller, r *request,
 	if err != nil {
 		return nil, err
 	}
-	w, err := s.Store.Workgroup(ctx, name)
+	w, err := s.regionWorkgroup(ctx, c, name)
 	if err != nil {
 		return nil, err
 	}
 	return w, s.authorize(ctx, c, action, s.workgroupARN(c, w.ID))
+}
+
+// regionWorkgroup is the workgroup name of the caller's region.
+func (s *Service) regionWorkgroup(ctx context.Context, c *shiftkey.Caller, name string) (*shiftkey.Workgroup, error) {
+	w, err := s.Store.Workgroup(ctx, name)
+	if err == nil && !redshift.InRegion(w.Region, c.Region) {
+		return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless workgroup %s not found.", name)
+	}
+	return w, err
 }
 
 func (s *Service) getWorkgroup(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
@@ -419,6 +438,7 @@ func (s *Service) listWorkgroups(ctx context.Context, c *shiftkey.Caller, r *req
 	if err != nil {
 		return nil, err
 	}
+	all = slices.DeleteFunc(all, func(w *shiftkey.Workgroup) bool { return !redshift.InRegion(w.Region, c.Region) })
 	start, end, next, err := r.page(len(all))
 	if err != nil {
 		return nil, err
@@ -431,29 +451,32 @@ func (s *Service) listWorkgroups(ctx context.Context, c *shiftkey.Caller, r *req
 }
 
 func (s *Service) updateWorkgroup(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
+	// Every member is read and checked before anything changes: a bad one
+	// must not leave the gateway moved.
+	b, p := r.int("baseCapacity"), r.int("port")
+	if r.err != nil {
+		return nil, r.err
+	}
+	if b != nil && (*b < 8 || *b > 1024 || *b%8 != 0) {
+		return nil, validation("1 validation error detected: Value '%d' at 'baseCapacity' failed to satisfy constraint: Member must be a multiple of 8 between 8 and 1024", *b)
+	}
+	if p != nil && !validPort(*p) {
+		return nil, validation("1 validation error detected: Value '%d' at 'port' failed to satisfy constraint: Member must be within 5431-5455 or 8191-8215", *p)
+	}
 	w, err := s.workgroup(ctx, c, r, "UpdateWorkgroup")
 	if err != nil {
 		return nil, err
 	}
-	if b := r.int("baseCapacity"); b != nil {
-		if *b < 8 || *b > 1024 || *b%8 != 0 {
-			return nil, validation("1 validation error detected: Value '%d' at 'baseCapacity' failed to satisfy constraint: Member must be a multiple of 8 between 8 and 1024", *b)
-		}
+	if b != nil {
 		w.BaseCapacity = *b
 	}
-	if p := r.int("port"); p != nil && *p != w.Endpoint.Port {
-		if !validPort(*p) {
-			return nil, validation("1 validation error detected: Value '%d' at 'port' failed to satisfy constraint: Member must be within 5431-5455 or 8191-8215", *p)
-		}
+	if p != nil && *p != w.Endpoint.Port {
 		if s.Provisioner == nil {
 			return nil, validation("This shiftkey has no provisioner (shiftkey serve): change the port in its configuration instead.")
 		}
 		if err := s.Provisioner.MoveWorkgroup(ctx, w, *p); err != nil {
 			return nil, err
 		}
-	}
-	if r.err != nil {
-		return nil, r.err
 	}
 	if err := s.Store.UpdateWorkgroup(ctx, w); err != nil {
 		return nil, err
@@ -498,7 +521,7 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 	case wgName == nil && domain == nil:
 		return nil, validation("The custom domain name or the workgroup name must be included in the request.")
 	case domain != nil:
-		d, err := s.Store.CustomDomain(ctx, *domain)
+		d, err := s.Store.CustomDomain(ctx, strings.ToLower(*domain))
 		if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound || err == nil && d.Kind != "workgroup" {
 			return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated with a workgroup.", *domain)
 		}
@@ -515,22 +538,27 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 	}
 	duration := redshift.DefaultDuration
 	if dur != nil {
-		duration = time.Duration(*dur) * time.Second
-		if duration < redshift.MinDuration || duration > redshift.MaxDuration {
+		if *dur < 900 || *dur > 3600 {
 			return nil, validation("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 3600", *dur)
 		}
+		duration = time.Duration(*dur) * time.Second
 	}
-	if db != nil && (len(*db) < 1 || len(*db) > 64) {
-		return nil, validation("1 validation error detected: Value at 'dbName' failed to satisfy constraint: Member must have length between 1 and 64")
+	var dbName string
+	if db != nil {
+		// The database is named as Redshift names it, and folded once here.
+		var err error
+		if dbName, err = redshift.NormalizeName("dbName", *db, false); err != nil {
+			return nil, validation("1 validation error detected: Value at 'dbName' failed to satisfy constraint: %s", shiftkeyMessage(err))
+		}
 	}
-	w, err := s.Store.Workgroup(ctx, *wgName)
+	w, err := s.regionWorkgroup(ctx, c, *wgName)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.authorize(ctx, c, "GetCredentials", s.workgroupARN(c, w.ID)); err != nil {
 		return nil, err
 	}
-	creds, err := s.Issuer.IssueForPrincipal(ctx, c, w.CredentialScope(), db, duration)
+	creds, err := s.Issuer.IssueForPrincipal(ctx, c, w.CredentialScope(), dbName, duration)
 	if err != nil {
 		return nil, err
 	}
@@ -540,4 +568,12 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 		Expiration      epochSeconds `json:"expiration"`
 		NextRefreshTime epochSeconds `json:"nextRefreshTime"`
 	}{creds.DBUser, creds.DBPassword, epochSeconds(creds.Expiration), epochSeconds(creds.NextRefreshTime)}, nil
+}
+
+// shiftkeyMessage is the client-safe message of err.
+func shiftkeyMessage(err error) string {
+	if e, ok := errors.AsType[*shiftkey.Error](err); ok {
+		return e.Message
+	}
+	return err.Error()
 }

@@ -18,18 +18,20 @@ func wgNotFound(name string) error {
 
 // CreateNamespace stores a namespace.
 func (d *DB) CreateNamespace(ctx context.Context, n *shiftkey.Namespace) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO namespaces (name, id, db_name, admin_username, status, created_at) VALUES (?,?,?,?,?,?)`,
-		n.Name, n.ID, n.DBName, n.AdminUsername, n.Status, millis(n.CreatedAt))
+	_, err := d.db.ExecContext(ctx, `INSERT INTO namespaces (`+namespaceColumns+`) VALUES (?,?,?,?,?,?,?)`,
+		n.Name, n.ID, n.DBName, n.AdminUsername, n.Status, millis(n.CreatedAt), regionOrDefault(n.Region))
 	if isUniqueViolation(err) {
 		return shiftkey.Errorf(shiftkey.CodeConflict, "Namespace %s already exists.", n.Name)
 	}
 	return err
 }
 
+const namespaceColumns = `name, id, db_name, admin_username, status, created_at, region`
+
 func scanNamespace(row scanner) (*shiftkey.Namespace, error) {
 	var n shiftkey.Namespace
 	var created int64
-	if err := row.Scan(&n.Name, &n.ID, &n.DBName, &n.AdminUsername, &n.Status, &created); err != nil {
+	if err := row.Scan(&n.Name, &n.ID, &n.DBName, &n.AdminUsername, &n.Status, &created, &n.Region); err != nil {
 		return nil, err
 	}
 	n.CreatedAt = fromMillis(created)
@@ -38,7 +40,7 @@ func scanNamespace(row scanner) (*shiftkey.Namespace, error) {
 
 // Namespace returns a namespace by name.
 func (d *DB) Namespace(ctx context.Context, name string) (*shiftkey.Namespace, error) {
-	n, err := scanNamespace(d.db.QueryRowContext(ctx, `SELECT name, id, db_name, admin_username, status, created_at FROM namespaces WHERE name = ?`, name))
+	n, err := scanNamespace(d.db.QueryRowContext(ctx, `SELECT `+namespaceColumns+` FROM namespaces WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nsNotFound(name)
 	}
@@ -47,7 +49,7 @@ func (d *DB) Namespace(ctx context.Context, name string) (*shiftkey.Namespace, e
 
 // Namespaces lists namespaces by name.
 func (d *DB) Namespaces(ctx context.Context) ([]*shiftkey.Namespace, error) {
-	return queryAll(ctx, d.db, scanNamespace, `SELECT name, id, db_name, admin_username, status, created_at FROM namespaces ORDER BY name`)
+	return queryAll(ctx, d.db, scanNamespace, `SELECT `+namespaceColumns+` FROM namespaces ORDER BY name`)
 }
 
 // DeleteNamespace removes a namespace.
@@ -56,13 +58,13 @@ func (d *DB) DeleteNamespace(ctx context.Context, name string) error {
 }
 
 const workgroupColumns = `name, id, namespace, status, base_capacity, endpoint_address, endpoint_port,
-	backend_host, backend_port, backend_admin_user, backend_managed, created_at, backend_login`
+	backend_host, backend_port, backend_admin_user, backend_managed, created_at, backend_login, region`
 
 func scanWorkgroup(row scanner) (*shiftkey.Workgroup, error) {
 	var w shiftkey.Workgroup
 	var created int64
 	if err := row.Scan(&w.Name, &w.ID, &w.Namespace, &w.Status, &w.BaseCapacity, &w.Endpoint.Address, &w.Endpoint.Port,
-		&w.Backend.Host, &w.Backend.Port, &w.Backend.AdminUser, &w.Backend.Managed, &created, &w.Backend.Login); err != nil {
+		&w.Backend.Host, &w.Backend.Port, &w.Backend.AdminUser, &w.Backend.Managed, &created, &w.Backend.Login, &w.Region); err != nil {
 		return nil, err
 	}
 	w.CreatedAt = fromMillis(created)
@@ -71,9 +73,9 @@ func scanWorkgroup(row scanner) (*shiftkey.Workgroup, error) {
 
 // CreateWorkgroup stores a workgroup.
 func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO workgroups (`+workgroupColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := d.db.ExecContext(ctx, `INSERT INTO workgroups (`+workgroupColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		w.Name, w.ID, w.Namespace, w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port,
-		w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, millis(w.CreatedAt), w.Backend.Login)
+		w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, millis(w.CreatedAt), w.Backend.Login, regionOrDefault(w.Region))
 	if isUniqueViolation(err) {
 		return shiftkey.Errorf(shiftkey.CodeConflict, "Workgroup %s already exists, or namespace %s already has a workgroup.", w.Name, w.Namespace)
 	}
@@ -83,8 +85,9 @@ func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
 // UpdateWorkgroup replaces a workgroup's mutable fields.
 func (d *DB) UpdateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
 	return d.execOne(ctx, wgNotFound(w.Name), `UPDATE workgroups SET status = ?, base_capacity = ?, endpoint_address = ?, endpoint_port = ?,
-		backend_host = ?, backend_port = ?, backend_admin_user = ?, backend_managed = ?, backend_login = ? WHERE name = ?`,
-		w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port, w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, w.Backend.Login, w.Name)
+		backend_host = ?, backend_port = ?, backend_admin_user = ?, backend_managed = ?, backend_login = ?, region = ? WHERE name = ?`,
+		w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port, w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, w.Backend.Login,
+		regionOrDefault(w.Region), w.Name)
 }
 
 // Workgroup returns a workgroup by name.

@@ -139,18 +139,28 @@ func fromMillis(ms int64) time.Time {
 // Clusters.
 
 const clusterColumns = `identifier, namespace_id, node_type, db_name, master_username, status,
-	endpoint_address, endpoint_port, backend_host, backend_port, backend_admin_user, backend_managed, created_at, backend_login`
+	endpoint_address, endpoint_port, backend_host, backend_port, backend_admin_user, backend_managed, created_at, backend_login, region`
 
 func clusterArgs(c *shiftkey.Cluster) []any {
 	return []any{c.Identifier, c.NamespaceID, c.NodeType, c.DBName, c.MasterUsername, c.Status,
-		c.Endpoint.Address, c.Endpoint.Port, c.Backend.Host, c.Backend.Port, c.Backend.AdminUser, c.Backend.Managed, millis(c.CreatedAt), c.Backend.Login}
+		c.Endpoint.Address, c.Endpoint.Port, c.Backend.Host, c.Backend.Port, c.Backend.AdminUser, c.Backend.Managed, millis(c.CreatedAt), c.Backend.Login,
+		regionOrDefault(c.Region)}
+}
+
+// regionOrDefault is the region a resource is stored with: its own, or the
+// default region when the caller left it empty.
+func regionOrDefault(r string) string {
+	if r == "" {
+		return shiftkey.DefaultRegion
+	}
+	return r
 }
 
 func scanCluster(row scanner) (*shiftkey.Cluster, error) {
 	var c shiftkey.Cluster
 	var created int64
 	err := row.Scan(&c.Identifier, &c.NamespaceID, &c.NodeType, &c.DBName, &c.MasterUsername, &c.Status,
-		&c.Endpoint.Address, &c.Endpoint.Port, &c.Backend.Host, &c.Backend.Port, &c.Backend.AdminUser, &c.Backend.Managed, &created, &c.Backend.Login)
+		&c.Endpoint.Address, &c.Endpoint.Port, &c.Backend.Host, &c.Backend.Port, &c.Backend.AdminUser, &c.Backend.Managed, &created, &c.Backend.Login, &c.Region)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +170,7 @@ func scanCluster(row scanner) (*shiftkey.Cluster, error) {
 
 // CreateCluster stores a new cluster.
 func (d *DB) CreateCluster(ctx context.Context, c *shiftkey.Cluster) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO clusters (`+clusterColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, clusterArgs(c)...)
+	_, err := d.db.ExecContext(ctx, `INSERT INTO clusters (`+clusterColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, clusterArgs(c)...)
 	if isUniqueViolation(err) {
 		return shiftkey.Errorf(shiftkey.CodeClusterAlreadyExists, "Cluster already exists")
 	}
@@ -172,7 +182,7 @@ func (d *DB) UpdateCluster(ctx context.Context, c *shiftkey.Cluster) error {
 	args := append(clusterArgs(c)[1:], c.Identifier)
 	res, err := d.db.ExecContext(ctx, `UPDATE clusters SET namespace_id=?, node_type=?, db_name=?, master_username=?, status=?,
 		endpoint_address=?, endpoint_port=?, backend_host=?, backend_port=?, backend_admin_user=?, backend_managed=?, created_at=?,
-		backend_login=? WHERE identifier=?`, args...)
+		backend_login=?, region=? WHERE identifier=?`, args...)
 	if err != nil {
 		return err
 	}

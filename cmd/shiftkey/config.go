@@ -22,7 +22,10 @@ import (
 // Config is the file `shiftkey serve --config` reads. See
 // shiftkey.example.yaml for a commented example.
 type Config struct {
-	AccountID   string            `yaml:"account_id"`
+	AccountID string `yaml:"account_id"`
+	// Regions are the AWS regions served; clusters and workgroups live in
+	// one of them (default: the first). Default: us-east-1.
+	Regions     []string          `yaml:"regions"`
 	Store       StoreConfig       `yaml:"store"`
 	API         APIConfig         `yaml:"api"`
 	Clusters    []ClusterConfig   `yaml:"clusters"`
@@ -37,6 +40,7 @@ type Config struct {
 // namespace) backed by an existing PostgreSQL.
 type WorkgroupConfig struct {
 	Name          string        `yaml:"name"`
+	Region        string        `yaml:"region"` // default: the first of regions
 	Namespace     string        `yaml:"namespace"`
 	Database      string        `yaml:"database"`
 	AdminUsername string        `yaml:"admin_username"`
@@ -67,6 +71,7 @@ type APIConfig struct {
 // ClusterConfig declares a cluster backed by an existing PostgreSQL.
 type ClusterConfig struct {
 	Identifier     string        `yaml:"identifier"`
+	Region         string        `yaml:"region"` // default: the first of regions
 	Database       string        `yaml:"database"`
 	MasterUsername string        `yaml:"master_username"`
 	Gateway        GatewayConfig `yaml:"gateway"`
@@ -200,6 +205,9 @@ func ParseConfig(r io.Reader, lookup func(string) (string, bool)) (*Config, erro
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	if len(cfg.Regions) == 0 {
+		cfg.Regions = []string{shiftkey.DefaultRegion}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -222,6 +230,8 @@ func LoadConfig(path string) (*Config, error) {
 
 var iamName = regexp.MustCompile(`^[\w+=,.@-]+$`)
 
+var validRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
 // Validate checks the whole config and reports every problem with the path
 // of the field.
 func (c *Config) Validate() error {
@@ -238,9 +248,22 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
 		bad("api.listen", "want host:port: %v", err)
 	}
+	served := map[string]bool{}
+	for i, r := range c.Regions {
+		if !validRegion.MatchString(r) {
+			bad(fmt.Sprintf("regions[%d]", i), "must be a region name such as us-east-1, got %q", r)
+		}
+		served[r] = true
+	}
+	checkRegion := func(field, r string) {
+		if r != "" && !served[r] {
+			bad(field, "region %q is not among regions %v", r, c.Regions)
+		}
+	}
 	seen := map[string]bool{}
 	for i, cl := range c.Clusters {
 		f := fmt.Sprintf("clusters[%d]", i)
+		checkRegion(f+".region", cl.Region)
 		if !redshift.ValidClusterIdentifier(cl.Identifier) {
 			bad(f+".identifier", "must be 1-63 lowercase letters, digits or hyphens, start with a letter, no trailing or double hyphen: %q", cl.Identifier)
 		}
@@ -253,6 +276,7 @@ func (c *Config) Validate() error {
 	wgNames := map[string]bool{}
 	for i, w := range c.Workgroups {
 		f := fmt.Sprintf("workgroups[%d]", i)
+		checkRegion(f+".region", w.Region)
 		for _, n := range []struct{ field, v string }{{".name", w.Name}, {".namespace", w.Namespace}} {
 			if len(n.v) < 3 || len(n.v) > 64 || strings.Trim(n.v, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
 				bad(f+n.field, "must be 3-64 lowercase letters, digits or hyphens, got %q", n.v)

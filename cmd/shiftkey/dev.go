@@ -86,7 +86,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	d.server.Logger, d.server.Now, d.AccountID = d.Logger, d.Now, shiftkey.DefaultAccountID
+	d.server.Logger, d.server.Now, d.AccountID, d.Regions = d.Logger, d.Now, shiftkey.DefaultAccountID, []string{DevRegion}
 	// Short-lived connections skip PostgreSQL's process start.
 	d.Limits.PoolSize = 20
 	if d.DataDir == "" {
@@ -216,6 +216,7 @@ func (d *Dev) ensureCluster(ctx context.Context) (*shiftkey.Cluster, error) {
 	if shiftkey.ErrorCode(err) == shiftkey.CodeClusterNotFound {
 		c = &shiftkey.Cluster{
 			Identifier:     DevCluster,
+			Region:         DevRegion,
 			NamespaceID:    shiftkey.NewUUID(),
 			NodeType:       "dc2.large",
 			DBName:         DevDatabase,

@@ -238,14 +238,14 @@ func (p *devProvisioner) startWorkgroups(ctx context.Context, defaultPort int) e
 	}
 	ns, err := p.d.Store.Namespace(ctx, DevNamespace)
 	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound {
-		ns = &shiftkey.Namespace{Name: DevNamespace, ID: shiftkey.NewUUID(), DBName: DevDatabase, AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: p.d.now().UTC()}
+		ns = &shiftkey.Namespace{Name: DevNamespace, ID: shiftkey.NewUUID(), Region: DevRegion, DBName: DevDatabase, AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: p.d.now().UTC()}
 		if err := p.d.Store.CreateNamespace(ctx, ns); err != nil {
 			return err
 		}
 	} else if err != nil {
 		return err
 	}
-	w := &shiftkey.Workgroup{Name: DevWorkgroup, ID: shiftkey.NewUUID(), Namespace: ns.Name, Status: "AVAILABLE", BaseCapacity: 128,
+	w := &shiftkey.Workgroup{Name: DevWorkgroup, ID: shiftkey.NewUUID(), Region: DevRegion, Namespace: ns.Name, Status: "AVAILABLE", BaseCapacity: 128,
 		Endpoint: shiftkey.Endpoint{Port: defaultPort}, CreatedAt: p.d.now().UTC()}
 	if err := p.StartWorkgroup(ctx, w, ns); err != nil {
 		return err

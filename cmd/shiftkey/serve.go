@@ -33,7 +33,7 @@ func (s *Serve) Start(ctx context.Context) error {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg := s.Config
-	s.server.Logger, s.AccountID, s.Limits = s.Logger, cfg.AccountID, cfg.Limits
+	s.server.Logger, s.AccountID, s.Limits, s.Regions = s.Logger, cfg.AccountID, cfg.Limits, cfg.Regions
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.SQLite), 0o700); err != nil {
 		return err
 	}
@@ -116,17 +116,29 @@ func (s *Serve) applyCluster(ctx context.Context, cc ClusterConfig, ep shiftkey.
 		master = cc.Backend.AdminUser
 	}
 	backend := shiftkey.Backend{Host: cc.Backend.Host, Port: cc.Backend.Port, AdminUser: cc.Backend.AdminUser, Login: loginMode(cc.Backend.Login)}
+	region := s.regionOf(cc.Region)
 	c, err := s.Store.Cluster(ctx, cc.Identifier)
 	if shiftkey.ErrorCode(err) == shiftkey.CodeClusterNotFound {
-		c = &shiftkey.Cluster{Identifier: cc.Identifier, NamespaceID: shiftkey.NewUUID(), NodeType: "dc2.large", DBName: cc.Database,
+		c = &shiftkey.Cluster{Identifier: cc.Identifier, Region: region, NamespaceID: shiftkey.NewUUID(), NodeType: "dc2.large", DBName: cc.Database,
 			MasterUsername: master, Status: "available", Endpoint: ep, Backend: backend, CreatedAt: s.now().UTC()}
 		return c, s.Store.CreateCluster(ctx, c)
 	}
 	if err != nil {
 		return nil, err
 	}
-	c.DBName, c.MasterUsername, c.Endpoint, c.Backend = cc.Database, master, ep, backend
+	c.DBName, c.MasterUsername, c.Endpoint, c.Backend, c.Region = cc.Database, master, ep, backend, region
 	return c, s.Store.UpdateCluster(ctx, c)
+}
+
+// regionOf is a declared resource's region: its own, else the first served.
+func (s *Serve) regionOf(r string) string {
+	if r != "" {
+		return r
+	}
+	if len(s.Regions) > 0 {
+		return s.Regions[0]
+	}
+	return shiftkey.DefaultRegion
 }
 
 func (s *Serve) applyWorkgroup(ctx context.Context, wc WorkgroupConfig, ep shiftkey.Endpoint) (*shiftkey.Workgroup, error) {
@@ -135,7 +147,7 @@ func (s *Serve) applyWorkgroup(ctx context.Context, wc WorkgroupConfig, ep shift
 		admin = wc.Backend.AdminUser
 	}
 	if _, err := s.Store.Namespace(ctx, wc.Namespace); shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound {
-		ns := &shiftkey.Namespace{Name: wc.Namespace, ID: shiftkey.NewUUID(), DBName: wc.Database, AdminUsername: admin, Status: "AVAILABLE", CreatedAt: s.now().UTC()}
+		ns := &shiftkey.Namespace{Name: wc.Namespace, ID: shiftkey.NewUUID(), Region: s.regionOf(wc.Region), DBName: wc.Database, AdminUsername: admin, Status: "AVAILABLE", CreatedAt: s.now().UTC()}
 		if err := s.Store.CreateNamespace(ctx, ns); err != nil {
 			return nil, err
 		}
@@ -145,14 +157,14 @@ func (s *Serve) applyWorkgroup(ctx context.Context, wc WorkgroupConfig, ep shift
 	backend := shiftkey.Backend{Host: wc.Backend.Host, Port: wc.Backend.Port, AdminUser: wc.Backend.AdminUser, Login: loginMode(wc.Backend.Login)}
 	w, err := s.Store.Workgroup(ctx, wc.Name)
 	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound {
-		w = &shiftkey.Workgroup{Name: wc.Name, ID: shiftkey.NewUUID(), Namespace: wc.Namespace, Status: "AVAILABLE", BaseCapacity: 128,
+		w = &shiftkey.Workgroup{Name: wc.Name, ID: shiftkey.NewUUID(), Region: s.regionOf(wc.Region), Namespace: wc.Namespace, Status: "AVAILABLE", BaseCapacity: 128,
 			Endpoint: ep, Backend: backend, CreatedAt: s.now().UTC()}
 		return w, s.Store.CreateWorkgroup(ctx, w)
 	}
 	if err != nil {
 		return nil, err
 	}
-	w.Endpoint, w.Backend = ep, backend
+	w.Endpoint, w.Backend, w.Region = ep, backend, s.regionOf(wc.Region)
 	return w, s.Store.UpdateWorkgroup(ctx, w)
 }
 

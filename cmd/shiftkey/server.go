@@ -37,6 +37,8 @@ type server struct {
 	Now       func() time.Time
 	Store     *sqlite.DB
 	AccountID string
+	// Regions are the regions the API serves (nil: shiftkey.DefaultRegion).
+	Regions []string
 
 	APIURL    string
 	apiServer *http.Server
@@ -273,6 +275,7 @@ func (s *server) startAPI(ln net.Listener) {
 		IAM:        &iamapi.Service{Store: s.Store, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
 		STS:        &sts.Service{Store: s.Store, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
 		AccountID:  s.AccountID,
+		Regions:    s.Regions,
 		Logger:     s.Logger.With("component", "api"),
 		Now:        s.now,
 	}

@@ -52,16 +52,20 @@ func testClusters(t *testing.T, s shiftkey.Store) {
 	if got.Backend.Host != "/tmp/x" || !got.Backend.Managed || got.Backend.Login != shiftkey.BackendLoginCert || got.Endpoint.Port != 5439 || !got.CreatedAt.Equal(t0) || got.NamespaceID != "ns-a-cluster" {
 		t.Fatalf("round trip lost fields: %+v", got)
 	}
+	if got.Region != shiftkey.DefaultRegion {
+		t.Fatalf("a cluster stored without a region is in %q, want the default region", got.Region)
+	}
 	if _, err := s.Cluster(ctx, "A-CLUSTER"); shiftkey.ErrorCode(err) != shiftkey.CodeClusterNotFound {
 		t.Fatalf("cluster identifiers are case-sensitive; got %v", err)
 	}
 	got.Endpoint.Port = 5440
+	got.Region = "eu-west-1"
 	if err := s.UpdateCluster(ctx, got); err != nil {
 		t.Fatal(err)
 	}
 	again, _ := s.Cluster(ctx, "a-cluster")
-	if again.Endpoint.Port != 5440 {
-		t.Fatalf("update lost: port %d", again.Endpoint.Port)
+	if again.Endpoint.Port != 5440 || again.Region != "eu-west-1" {
+		t.Fatalf("update lost: port %d, region %q", again.Endpoint.Port, again.Region)
 	}
 	all, err := s.Clusters(ctx)
 	if err != nil {
@@ -424,9 +428,12 @@ func testServerless(t *testing.T, s shiftkey.Store) {
 	if _, err := s.Namespace(ctx, "ns"); shiftkey.ErrorCode(err) != shiftkey.CodeResourceNotFound {
 		t.Fatalf("missing namespace: %v", err)
 	}
-	ns := &shiftkey.Namespace{Name: "ns", ID: "id-ns", DBName: "dev", AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: t0}
+	ns := &shiftkey.Namespace{Name: "ns", ID: "id-ns", Region: "eu-west-1", DBName: "dev", AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: t0}
 	if err := s.CreateNamespace(ctx, ns); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := s.Namespace(ctx, "ns"); err != nil || got.Region != "eu-west-1" {
+		t.Fatalf("namespace round trip: %+v %v", got, err)
 	}
 	if err := s.CreateNamespace(ctx, ns); shiftkey.ErrorCode(err) != shiftkey.CodeConflict {
 		t.Fatalf("duplicate namespace: %v", err)
@@ -441,12 +448,16 @@ func testServerless(t *testing.T, s shiftkey.Store) {
 	if err := s.CreateWorkgroup(ctx, &second); shiftkey.ErrorCode(err) != shiftkey.CodeConflict {
 		t.Fatalf("second workgroup in one namespace: %v", err)
 	}
+	if got, err := s.Workgroup(ctx, "wg"); err != nil || got.Region != shiftkey.DefaultRegion {
+		t.Fatalf("a workgroup stored without a region: %+v %v", got, err)
+	}
 	w.Endpoint.Port = 5441
+	w.Region = "eu-west-1"
 	if err := s.UpdateWorkgroup(ctx, w); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Workgroup(ctx, "wg")
-	if err != nil || got.Endpoint.Port != 5441 || got.Backend.Host != "/tmp/s" || got.Backend.Login != shiftkey.BackendLoginCert || got.CredentialScope() != "workgroup/id-wg" {
+	if err != nil || got.Endpoint.Port != 5441 || got.Region != "eu-west-1" || got.Backend.Host != "/tmp/s" || got.Backend.Login != shiftkey.BackendLoginCert || got.CredentialScope() != "workgroup/id-wg" {
 		t.Fatalf("workgroup round trip: %+v %v", got, err)
 	}
 	if all, _ := s.Workgroups(ctx); len(all) != 1 {

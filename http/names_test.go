@@ -1,0 +1,159 @@
+package http_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/aws/aws-sdk-go-v2/service/redshift/types"
+	"github.com/aws/smithy-go"
+	"github.com/shiftkey/shiftkey"
+)
+
+// addUser creates a user with one inline policy and returns its key.
+func (f *fixture) addUser(t *testing.T, name, policy string) aws.Credentials {
+	t.Helper()
+	ctx := context.Background()
+	u := &shiftkey.Entity{Kind: shiftkey.KindUser, Name: name, ID: shiftkey.NewID("AIDA"), Path: "/", ARN: "arn:aws:iam::" + account + ":user/" + name, CreatedAt: time.Now()}
+	k := &shiftkey.AccessKey{ID: shiftkey.NewID("AKIA"), Secret: shiftkey.NewSecretKey(), UserName: name, Status: "Active", CreatedAt: time.Now()}
+	if err := f.store.CreateEntity(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.CreateAccessKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.PutInlinePolicy(ctx, shiftkey.KindUser, name, shiftkey.PolicyDocument{Name: "p", Document: policy}); err != nil {
+		t.Fatal(err)
+	}
+	c := aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}
+	f.keys[name] = c
+	return c
+}
+
+func wantAPIError(t *testing.T, err error, code string) {
+	t.Helper()
+	var api smithy.APIError
+	if !errors.As(err, &api) || api.ErrorCode() != code {
+		t.Fatalf("got %v, want %s", err, code)
+	}
+}
+
+// Finding 12.2: the DbUser and DbName authorized are the ones used. A Deny
+// written for the lowercase names (the names the backend uses) holds
+// whatever case the caller types, and names PostgreSQL would truncate are
+// refused rather than folded onto another role.
+func TestFinding2DenyHoldsForEveryLetterCase(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.addUser(t, "cased", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"redshift:*","Resource":"*"},
+		{"Effect":"Deny","Action":"redshift:GetClusterCredentials","Resource":[
+			"arn:aws:redshift:us-east-1:`+account+`:dbuser:dev-cluster/awsuser",
+			"arn:aws:redshift:us-east-1:`+account+`:dbname:dev-cluster/secret"]},
+		{"Effect":"Deny","Action":"redshift:GetClusterCredentials","Resource":"*",
+			"Condition":{"StringEquals":{"redshift:DbUser":"mallory"}}}]}`)
+	rs := f.client("cased")
+	for _, in := range []*redshift.GetClusterCredentialsInput{
+		{ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String("AWSUSER")},
+		{ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String("AwsUser"), DbName: aws.String("dev")},
+		{ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String("alice"), DbName: aws.String("SECRET")},
+		{ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String("alice"), DbName: aws.String("Secret")},
+		{ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String("MALLORY")},
+	} {
+		_, err := rs.GetClusterCredentials(ctx, in)
+		wantAPIError(t, err, "AccessDenied")
+	}
+	// What is issued names the folded user and database.
+	out, err := rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
+		ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String("Alice"), DbName: aws.String("DEV")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(out.DbUser) != "IAM:alice" {
+		t.Fatalf("DbUser %q, want IAM:alice", aws.ToString(out.DbUser))
+	}
+	creds, _, _, err := f.store.LiveCredentials(ctx, "dev-cluster", "IAM:alice", time.Now())
+	if err != nil || len(creds) != 1 || creds[0].DBUser != "alice" || creds[0].DBName != "dev" {
+		t.Fatalf("stored %+v, %v", creds, err)
+	}
+
+	// 64 bytes is Redshift's limit but PostgreSQL keeps 63: two names that
+	// share 63 bytes would be one role.
+	long := "a" + strings.Repeat("b", 63)
+	_, err = rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String(long)})
+	wantAPIError(t, err, "InvalidParameterValue")
+	_, err = rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String("alice"), DbName: aws.String(long)})
+	wantAPIError(t, err, "InvalidParameterValue")
+	if _, err := rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String(long[:63])}); err != nil {
+		t.Fatalf("63-byte DbUser: %v", err)
+	}
+}
+
+// Finding 12.3: the region of the credential scope is checked and scopes
+// what the caller sees.
+func TestFinding3RegionScopesResources(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	in := &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String("alice")}
+	in2 := &redshift.DescribeClustersInput{ClusterIdentifier: aws.String("dev-cluster")}
+	for _, region := range []string{"xx-nowhere-9", "us-west-2"} {
+		rs := redshift.New(f.client("admin").Options(), func(o *redshift.Options) { o.Region = region })
+		_, err := rs.GetClusterCredentials(ctx, in)
+		wantAPIError(t, err, "SignatureDoesNotMatch")
+		_, err = rs.DescribeClusters(ctx, in2)
+		wantAPIError(t, err, "SignatureDoesNotMatch")
+	}
+	if _, err := f.client("admin").GetClusterCredentials(ctx, in); err != nil {
+		t.Fatalf("us-east-1: %v", err)
+	}
+
+	// Serving two regions: each sees its own clusters only.
+	f.api.Regions = []string{"us-east-1", "us-west-2"}
+	if err := f.store.CreateCluster(ctx, &shiftkey.Cluster{Identifier: "west", Region: "us-west-2", NamespaceID: shiftkey.NewUUID(),
+		NodeType: "dc2.large", DBName: "dev", MasterUsername: "awsuser", Status: "available", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	west := redshift.New(f.client("admin").Options(), func(o *redshift.Options) { o.Region = "us-west-2" })
+	_, err := west.GetClusterCredentials(ctx, in)
+	wantAPIError(t, err, "ClusterNotFound")
+	_, err = west.DescribeClusters(ctx, in2)
+	wantAPIError(t, err, "ClusterNotFound")
+	all, err := west.DescribeClusters(ctx, &redshift.DescribeClustersInput{})
+	if err != nil || len(all.Clusters) != 1 || aws.ToString(all.Clusters[0].ClusterIdentifier) != "west" {
+		t.Fatalf("us-west-2 lists %+v, %v", all, err)
+	}
+	out, err := west.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("west"), DbUser: aws.String("alice")})
+	if err != nil || aws.ToString(out.DbUser) != "IAM:alice" {
+		t.Fatalf("us-west-2 credential: %v", err)
+	}
+	_, err = f.client("admin").GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("west"), DbUser: aws.String("alice")})
+	wantAPIError(t, err, "ClusterNotFound")
+	_, err = f.client("admin").CreateTags(ctx, &redshift.CreateTagsInput{ResourceName: aws.String("arn:aws:redshift:us-west-2:" + account + ":cluster:west"),
+		Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}})
+	wantAPIError(t, err, "ResourceNotFoundFault")
+	// Signing for a region the API does not serve is still refused.
+	other := redshift.New(f.client("admin").Options(), func(o *redshift.Options) { o.Region = "eu-west-1" })
+	_, err = other.DescribeClusters(ctx, &redshift.DescribeClustersInput{})
+	wantAPIError(t, err, "SignatureDoesNotMatch")
+}
+
+// A region-scoped Deny holds: the ARN carries the region the resource is in.
+func TestFinding3RegionScopedDeny(t *testing.T) {
+	f := newFixture(t)
+	f.api.Regions = []string{"us-east-1", "us-west-2"}
+	f.addUser(t, "eastless", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"redshift:*","Resource":"*"},
+		{"Effect":"Deny","Action":"redshift:GetClusterCredentials","Resource":"arn:aws:redshift:us-east-1:*:dbuser:*"}]}`)
+	in := &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String("alice")}
+	for _, region := range []string{"us-east-1", "us-west-2", "xx-nowhere-9"} {
+		rs := redshift.New(f.client("eastless").Options(), func(o *redshift.Options) { o.Region = region })
+		_, err := rs.GetClusterCredentials(context.Background(), in)
+		if err == nil {
+			t.Fatalf("%s: a credential for the us-east-1 cluster despite the Deny", region)
+		}
+	}
+}

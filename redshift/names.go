@@ -1,0 +1,115 @@
+package redshift
+
+import (
+	"context"
+	"strings"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// MaxIdentifier is PostgreSQL's identifier limit (NAMEDATALEN-1 bytes).
+// Redshift allows 64 bytes, but the backend truncates longer role and
+// database names, so two names sharing 63 bytes would reach one role.
+const MaxIdentifier = 63
+
+// NormalizeName checks a DbUser, DbName or DbGroup by Redshift's rule and
+// returns it as the backend will use it: folded to lowercase, as Redshift
+// folds unquoted names. Every ARN and condition key is built from the
+// result, so the name authorized is the name used. lower refuses
+// uppercase letters (DbGroups must be lowercase).
+func NormalizeName(param, v string, lower bool) (string, error) {
+	if err := validName(param, v, lower); err != nil {
+		return "", err
+	}
+	if len(v) > MaxIdentifier {
+		return "", invalid("%s must be at most %d characters long: the backend truncates longer names.", param, MaxIdentifier)
+	}
+	return strings.ToLower(v), nil
+}
+
+// InRegion reports whether a resource stored with region r is visible to a
+// caller signing for region caller; rows without a region belong to the
+// default region.
+func InRegion(r, caller string) bool {
+	if r == "" {
+		r = shiftkey.DefaultRegion
+	}
+	return r == caller
+}
+
+func clusterNotFound(id string) error {
+	return shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster %s not found.", id)
+}
+
+// lookupCluster finds the cluster id of the caller's region. Identifiers
+// match exactly; ARNs are built from the stored one.
+func (s *Service) lookupCluster(ctx context.Context, caller *shiftkey.Caller, id string) (*shiftkey.Cluster, error) {
+	c, err := s.Store.Cluster(ctx, id)
+	if err == nil && !InRegion(c.Region, caller.Region) {
+		return nil, clusterNotFound(id)
+	}
+	return c, err
+}
+
+// authorizeCluster looks up cluster id and authorizes action on it with
+// keys and the cluster's tags as aws:ResourceTag/*. A cluster that does not
+// exist is authorized by its ARN first, so that a caller without the
+// permission learns nothing about which clusters exist.
+func (s *Service) authorizeCluster(ctx context.Context, caller *shiftkey.Caller, action, id string, keys map[string][]string) (*shiftkey.Cluster, error) {
+	c, err := s.lookupCluster(ctx, caller, id)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeClusterNotFound {
+		arn := ClusterARN(caller.Region, caller.Principal.Account, id)
+		if aerr := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: action, Resource: arn, Context: keys}); aerr != nil {
+			return nil, aerr
+		}
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	tags, err := s.ClusterTags(ctx, c.Identifier)
+	if err != nil {
+		return nil, err
+	}
+	ctxKeys := make(map[string][]string, len(keys)+len(tags))
+	for k, v := range keys {
+		ctxKeys[k] = v
+	}
+	for _, t := range tags {
+		ctxKeys["aws:ResourceTag/"+t.Key] = []string{t.Value}
+	}
+	arn := ClusterARN(caller.Region, caller.Principal.Account, c.Identifier)
+	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: action, Resource: arn, Context: ctxKeys}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// requestTagKeys are aws:RequestTag/* and aws:TagKeys of a call that sets
+// tags, as the service authorization reference lists them.
+func requestTagKeys(tags []shiftkey.Tag, keys []string) map[string][]string {
+	m := map[string][]string{}
+	for _, t := range tags {
+		m["aws:RequestTag/"+t.Key] = []string{t.Value}
+		keys = append(keys, t.Key)
+	}
+	if len(keys) > 0 {
+		m["aws:TagKeys"] = keys
+	}
+	return m
+}
+
+// regionClusters lists the clusters of the caller's region.
+func (s *Service) regionClusters(ctx context.Context, caller *shiftkey.Caller) ([]*shiftkey.Cluster, error) {
+	all, err := s.Store.Clusters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*shiftkey.Cluster
+	for _, c := range all {
+		if InRegion(c.Region, caller.Region) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
