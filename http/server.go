@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -38,6 +37,7 @@ type Server struct {
 	AccountID  string
 	Logger     *slog.Logger     // nil → discard
 	Now        func() time.Time // nil → time.Now
+	ClientIP   ClientIP         // where aws:SourceIp comes from; zero: the socket
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -186,11 +186,10 @@ func (s *Server) authenticate(ctx context.Context, c *call) error {
 		principal = &shiftkey.Principal{ARN: user.ARN, Account: s.AccountID, Type: shiftkey.PrincipalUser,
 			UserName: user.Name, UserID: user.ID, AccessKey: key.ID, Tags: tags}
 	}
-	host, _, _ := net.SplitHostPort(c.r.RemoteAddr)
 	c.caller = &shiftkey.Caller{
 		Principal:       principal,
 		Region:          auth.Region,
-		SourceIP:        host,
+		SourceIP:        s.ClientIP.Of(c.r),
 		SecureTransport: c.r.TLS != nil,
 		RequestID:       c.requestID,
 		Time:            now,
