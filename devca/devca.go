@@ -1,6 +1,7 @@
 // Package devca is shiftkey dev's own certificate authority: it issues the
-// gateway's server certificates, including one per custom domain on demand,
-// so clients can use sslmode=verify-full with the CA's certificate.
+// gateways' server certificates, including one per custom domain on demand,
+// so clients can use sslmode=verify-full with the CA's certificate, and the
+// API's, so AWS clients verify it with AWS_CA_BUNDLE.
 package devca
 
 import (
@@ -160,6 +161,12 @@ func (ca *CA) GetCertificate(allowed func(name string) bool, defaults ...string)
 		}
 		return ca.Issue(defaults...)
 	}
+}
+
+// ServerConfig is a server TLS config (TLS 1.2 or later) whose
+// certificates come from GetCertificate(allowed, defaults...).
+func (ca *CA) ServerConfig(allowed func(name string) bool, defaults ...string) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: ca.GetCertificate(allowed, defaults...)}
 }
 
 // ClientCert returns a client certificate whose CN is role, for logging in

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -40,9 +39,10 @@ type Server struct {
 	// Regions are the regions whose Redshift and Serverless resources this
 	// API serves; nil → shiftkey.DefaultRegion only. IAM and STS are
 	// global: they also accept us-east-1, where the SDKs sign IAM.
-	Regions []string
-	Logger  *slog.Logger     // nil → discard
-	Now     func() time.Time // nil → time.Now
+	Regions  []string
+	Logger   *slog.Logger     // nil → discard
+	Now      func() time.Time // nil → time.Now
+	ClientIP ClientIP         // where aws:SourceIp comes from; zero: the socket
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -216,11 +216,10 @@ func (s *Server) authenticate(ctx context.Context, c *call) error {
 		principal = &shiftkey.Principal{ARN: user.ARN, Account: s.AccountID, Type: shiftkey.PrincipalUser,
 			UserName: user.Name, UserID: user.ID, AccessKey: key.ID, Tags: tags}
 	}
-	host, _, _ := net.SplitHostPort(c.r.RemoteAddr)
 	c.caller = &shiftkey.Caller{
 		Principal:       principal,
 		Region:          auth.Region,
-		SourceIP:        host,
+		SourceIP:        s.ClientIP.Of(c.r),
 		SecureTransport: c.r.TLS != nil,
 		RequestID:       c.requestID,
 		Time:            now,

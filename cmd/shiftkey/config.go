@@ -2,16 +2,19 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	shttp "github.com/shiftkey/shiftkey/http"
 	"github.com/shiftkey/shiftkey/iam"
 	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/pgwire"
@@ -50,12 +53,52 @@ type WorkgroupConfig struct {
 
 // TLSConfig is the gateways' certificate; without it they speak plaintext.
 type TLSConfig struct {
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-	Require  bool   `yaml:"require"` // refuse clients that do not use TLS
+	CertPair `yaml:",inline"`
 	// AllowCleartext asks TLS clients for the password in cleartext instead
 	// of SCRAM, for drivers that cannot do SCRAM.
 	AllowCleartext bool `yaml:"allow_cleartext"`
+}
+
+// CertPair is a listener's certificate and key (PEM files), shared by the
+// gateways' tls and api.tls.
+type CertPair struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	Require  bool   `yaml:"require"` // refuse clients that do not use TLS
+}
+
+// Enabled reports whether a certificate is configured.
+func (p CertPair) Enabled() bool { return p.CertFile != "" }
+
+// check reports a half-configured pair under field (tls, api.tls).
+func (p CertPair) check(bad func(string, string, ...any), field string) {
+	switch {
+	case p.CertFile != "" && p.KeyFile == "":
+		bad(field+".key_file", "required with cert_file")
+	case p.CertFile == "" && p.KeyFile != "":
+		bad(field+".cert_file", "required with key_file")
+	}
+	if p.Require && !p.Enabled() {
+		bad(field+".require", "needs cert_file and key_file")
+	}
+}
+
+// load reads the pair into a server TLS config (TLS 1.2 or later); errors
+// name the field. The certificate is read once: a new one needs a restart.
+func (p CertPair) load(field string) (*tls.Config, error) {
+	certPEM, err := os.ReadFile(p.CertFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s.cert_file: %w", field, err)
+	}
+	keyPEM, err := os.ReadFile(p.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s.key_file: %w", field, err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }}, nil
 }
 
 // StoreConfig chooses the store.
@@ -66,6 +109,60 @@ type StoreConfig struct {
 // APIConfig is the AWS API listener.
 type APIConfig struct {
 	Listen string `yaml:"listen"`
+	// TLS: with a certificate the port answers HTTPS, and plain HTTP too
+	// unless require is set.
+	TLS CertPair `yaml:"tls"`
+	// TrustedProxies (CIDRs or addresses) may name the client in
+	// ClientIPHeader (default X-Forwarded-For); aws:SourceIp is otherwise
+	// the socket's peer.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	ClientIPHeader string   `yaml:"client_ip_header"`
+}
+
+// check validates the api block.
+func (a APIConfig) check(bad func(string, string, ...any)) {
+	if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+		bad("api.listen", "want host:port: %v", err)
+	}
+	a.TLS.check(bad, "api.tls")
+	for i, p := range a.TrustedProxies {
+		if _, err := parseProxy(p); err != nil {
+			bad(fmt.Sprintf("api.trusted_proxies[%d]", i), "want a CIDR (10.0.0.0/8) or an address: %v", err)
+		}
+	}
+	if a.ClientIPHeader != "" {
+		if len(a.TrustedProxies) == 0 {
+			bad("api.client_ip_header", "needs api.trusted_proxies: without them the header is never read")
+		}
+		if strings.Trim(a.ClientIPHeader, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+			bad("api.client_ip_header", "want a header name of letters, digits and -, got %q", a.ClientIPHeader)
+		}
+	}
+}
+
+// clientIP is where the API takes aws:SourceIp from.
+func (a APIConfig) clientIP() shttp.ClientIP {
+	c := shttp.ClientIP{Header: a.ClientIPHeader}
+	for _, p := range a.TrustedProxies {
+		if pfx, err := parseProxy(p); err == nil {
+			c.TrustedProxies = append(c.TrustedProxies, pfx)
+		}
+	}
+	return c
+}
+
+// parseProxy reads a trusted proxy: a CIDR or a single address.
+func parseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // ClusterConfig declares a cluster backed by an existing PostgreSQL.
@@ -245,9 +342,7 @@ func (c *Config) Validate() error {
 	if c.Store.SQLite == "" {
 		bad("store.sqlite", "required: the path of the SQLite database")
 	}
-	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
-		bad("api.listen", "want host:port: %v", err)
-	}
+	c.API.check(bad)
 	served := map[string]bool{}
 	for i, r := range c.Regions {
 		if !validRegion.MatchString(r) {
@@ -316,12 +411,7 @@ func (c *Config) Validate() error {
 			bad(f, "must not be negative")
 		}
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		bad("tls", "cert_file and key_file go together")
-	}
-	if c.TLS.Require && c.TLS.CertFile == "" {
-		bad("tls.require", "needs cert_file and key_file")
-	}
+	c.TLS.CertPair.check(bad, "tls")
 	if c.TLS.AllowCleartext && c.TLS.CertFile == "" {
 		bad("tls.allow_cleartext", "needs cert_file and key_file: passwords never travel in cleartext without TLS")
 	}

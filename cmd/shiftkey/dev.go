@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -125,12 +124,13 @@ func (d *Dev) Start(ctx context.Context) error {
 	}
 	d.CAPath = ca.Path
 	gwHost, _, _ := net.SplitHostPort(d.GatewayAddr)
-	d.TLS = &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: ca.GetCertificate(func(name string) bool {
-			return name == "localhost" || name == gwHost || d.knownName(name)
-		}, "localhost", "127.0.0.1", gwHost),
-	}
+	d.TLS = ca.ServerConfig(func(name string) bool {
+		return name == "localhost" || name == gwHost || d.knownName(name)
+	}, "localhost", "127.0.0.1", gwHost)
+	// The API answers HTTPS with the same CA (AWS_CA_BUNDLE), and plain
+	// HTTP on the same port for clients that cannot be given a CA.
+	apiHost, _, _ := net.SplitHostPort(d.APIAddr)
+	d.APITLS = ca.ServerConfig(func(name string) bool { return name == "localhost" || name == apiHost }, loopbackAnd(apiHost)...)
 	d.CA = ca
 	pgTLS, err := backendTLS(ca)
 	if err != nil {
@@ -198,13 +198,13 @@ func (d *Dev) Start(ctx context.Context) error {
 		return fmt.Errorf("api listen %s: %w", d.APIAddr, err)
 	}
 	// dev.env first: whoever sees the API answer finds the keys written.
-	d.APIURL = apiURL(apiLn)
+	d.setAPIURLs(apiLn)
 	if err := d.writeEnv(); err != nil {
 		apiLn.Close()
 		return err
 	}
 	d.startAPI(apiLn)
-	d.Logger.Info("shiftkey dev ready", "api", d.APIURL, "gateway", net.JoinHostPort(d.Gateway.Address, strconv.Itoa(d.Gateway.Port)), "data_dir", dir)
+	d.Logger.Info("shiftkey dev ready", "api", d.APIHTTPSURL, "api_plain", d.APIURL, "gateway", net.JoinHostPort(d.Gateway.Address, strconv.Itoa(d.Gateway.Port)), "data_dir", dir)
 	return nil
 }
 
@@ -281,7 +281,8 @@ func (d *Dev) writeEnv() error {
 		{"AWS_SECRET_ACCESS_KEY", d.AccessKey.Secret},
 		{"AWS_REGION", DevRegion},
 		{"AWS_DEFAULT_REGION", DevRegion},
-		{"AWS_ENDPOINT_URL", d.APIURL},
+		{"AWS_ENDPOINT_URL", d.APIHTTPSURL},
+		{"AWS_CA_BUNDLE", d.CAPath},
 		{"PGHOST", d.Gateway.Address},
 		{"PGPORT", strconv.Itoa(d.Gateway.Port)},
 		{"PGDATABASE", DevDatabase},
@@ -312,10 +313,11 @@ func (d *Dev) PrintWelcome() {
 	}
 	fmt.Fprintf(d.Stdout, `
 shiftkey dev is running.
-  AWS API:   %s   (Redshift, Redshift Serverless, IAM, STS)
+  AWS API:   %s   (Redshift, Redshift Serverless, IAM, STS; its CA is AWS_CA_BUNDLE in dev.env)
+             %s    (the same port in plain HTTP, for clients that cannot take a CA; aws:SecureTransport is false)
   Gateway:   %s:%d   (cluster %s, database %s)
   Serverless workgroup %s: see aws redshift-serverless get-workgroup --workgroup-name %s
-  TLS:       gateways accept TLS; their CA is %s (sslmode=verify-full works)
+  TLS:       the API and the gateways use the CA %s (sslmode=verify-full works)
   Data dir:  %s
 
 Try it in another shell:
@@ -327,10 +329,11 @@ Try it in another shell:
       --auto-create --query '[DbUser,DbPassword]' --output text | awk '{printf "export PGUSER=%%s PGPASSWORD=%%s\n", $1, $2}')"
   psql -c 'SELECT current_user'
   aws --endpoint-url "$AWS_ENDPOINT_URL" redshift-serverless get-credentials --workgroup-name %s --db-name %s
+  aws --endpoint-url %s redshift describe-clusters   # plain HTTP, for old clients
 
 Stop with Ctrl-C; a restart on the same data dir keeps clusters, identities and live credentials.
-`, d.APIURL, d.Gateway.Address, d.Gateway.Port, DevCluster, DevDatabase, DevWorkgroup, DevWorkgroup, d.CAPath, d.DataDir,
-		d.EnvPath(), DevCluster, DevCluster, DevDatabase, DevCluster, DevDatabase, DevWorkgroup, DevDatabase)
+`, d.APIHTTPSURL, d.APIURL, d.Gateway.Address, d.Gateway.Port, DevCluster, DevDatabase, DevWorkgroup, DevWorkgroup, d.CAPath, d.DataDir,
+		d.EnvPath(), DevCluster, DevCluster, DevDatabase, DevCluster, DevDatabase, DevWorkgroup, DevDatabase, d.APIURL)
 }
 
 // Close stops everything: API, gateways, backends, PostgreSQL, store.
@@ -348,6 +351,17 @@ func (d *Dev) Close() error {
 		errs = append(errs, d.Store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// loopbackAnd is the names a dev server certificate covers: localhost,
+// 127.0.0.1 and the host it listens on, when that is a name or a specific
+// address.
+func loopbackAnd(host string) []string {
+	names := []string{"localhost", "127.0.0.1"}
+	if ip := net.ParseIP(host); host != "" && host != "localhost" && (ip == nil || !ip.IsUnspecified() && !ip.Equal(net.IPv4(127, 0, 0, 1))) {
+		names = append(names, host)
+	}
+	return names
 }
 
 // backendTLS is the TLS of shiftkey's own PostgreSQL servers: a server

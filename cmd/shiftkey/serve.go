@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,15 +53,20 @@ func (s *Serve) Start(ctx context.Context) error {
 	if err := ApplyIdentities(ctx, s.Store, cfg); err != nil {
 		return fmt.Errorf("apply iam config: %w", err)
 	}
-	if cfg.TLS.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
-		if err != nil {
-			return fmt.Errorf("tls: %w", err)
+	if cfg.TLS.Enabled() {
+		if s.TLS, err = cfg.TLS.load("tls"); err != nil {
+			return err
 		}
-		s.TLS = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }}
 		s.requireTLS = cfg.TLS.Require
 		s.allowCleartext = cfg.TLS.AllowCleartext
 	}
+	if cfg.API.TLS.Enabled() {
+		if s.APITLS, err = cfg.API.TLS.load("api.tls"); err != nil {
+			return err
+		}
+		s.apiRequireTLS = cfg.API.TLS.Require
+	}
+	s.clientIP = cfg.API.clientIP()
 	for _, cc := range cfg.Clusters {
 		ln, err := listenGateway(cc.Gateway.Listen)
 		if err != nil {
@@ -106,7 +110,7 @@ func (s *Serve) Start(ctx context.Context) error {
 		return fmt.Errorf("api listen: %w", err)
 	}
 	s.startAPI(ln)
-	s.Logger.Info("shiftkey serving", "api", s.APIURL, "clusters", len(cfg.Clusters))
+	s.Logger.Info("shiftkey serving", "api", s.APIURL, "api_https", s.APIHTTPSURL, "clusters", len(cfg.Clusters))
 	return nil
 }
 

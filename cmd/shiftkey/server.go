@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -40,7 +41,16 @@ type server struct {
 	// Regions are the regions the API serves (nil: shiftkey.DefaultRegion).
 	Regions []string
 
-	APIURL    string
+	// APIURL is the API over plain HTTP ("" when api.tls.require), and
+	// APIHTTPSURL over TLS ("" without a certificate): one port.
+	APIURL      string
+	APIHTTPSURL string
+	// APITLS is the API's TLS (nil: plain HTTP only); apiRequireTLS
+	// refuses plain HTTP.
+	APITLS        *tls.Config
+	apiRequireTLS bool
+	// clientIP is where aws:SourceIp comes from (api.trusted_proxies).
+	clientIP  shttp.ClientIP
 	apiServer *http.Server
 	stopSweep context.CancelFunc
 	wg        sync.WaitGroup
@@ -257,15 +267,23 @@ func (s *server) stopGateway(scope string) {
 	ep.backend.Close()
 }
 
-// apiURL is the URL clients reach the API on ln at.
-func apiURL(ln net.Listener) string {
+// setAPIURLs sets the URLs clients reach the API on ln at.
+func (s *server) setAPIURLs(ln net.Listener) {
 	ep := advertised(ln.Addr())
-	return "http://" + net.JoinHostPort(ep.Address, strconv.Itoa(ep.Port))
+	hostPort := net.JoinHostPort(ep.Address, strconv.Itoa(ep.Port))
+	s.APIURL, s.APIHTTPSURL = "http://"+hostPort, ""
+	if s.APITLS != nil {
+		s.APIHTTPSURL = "https://" + hostPort
+		if s.apiRequireTLS {
+			s.APIURL = ""
+		}
+	}
 }
 
-// startAPI serves the AWS API on ln.
+// startAPI serves the AWS API on ln, over TLS too when APITLS is set.
 func (s *server) startAPI(ln net.Listener) {
-	s.APIURL = apiURL(ln)
+	s.setAPIURLs(ln)
+	ln = apiListener(ln, s.APITLS, s.apiRequireTLS)
 	authorizer := &authz.Authorizer{Store: s.Store, Logger: s.Logger.With("component", "authz")}
 	issuer := &redshift.Service{Store: s.Store, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner}
 	api := &shttp.Server{
@@ -278,8 +296,10 @@ func (s *server) startAPI(ln net.Listener) {
 		Regions:    s.Regions,
 		Logger:     s.Logger.With("component", "api"),
 		Now:        s.now,
+		ClientIP:   s.clientIP,
 	}
-	s.apiServer = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.apiServer = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(httpErrorLog{s.Logger.With("component", "api")}, "", 0)}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// sniffTimeout bounds how long a new API connection may stay silent before
+// its first byte tells TLS from plain HTTP (the API's ReadHeaderTimeout).
+const sniffTimeout = 10 * time.Second
+
+// apiListener wraps the API's listener for TLS: nil config leaves it
+// plain; require makes it TLS only (net/http then answers a plain-HTTP
+// request with 400 "Client sent an HTTP request to an HTTPS server" and
+// closes the connection); otherwise each connection is served as TLS or
+// plain HTTP by its first byte.
+func apiListener(ln net.Listener, cfg *tls.Config, require bool) net.Listener {
+	switch {
+	case cfg == nil:
+		return ln
+	case require:
+		return tls.NewListener(ln, cfg)
+	}
+	return newSniffListener(ln, cfg, sniffTimeout)
+}
+
+func newSniffListener(ln net.Listener, cfg *tls.Config, timeout time.Duration) *sniffListener {
+	l := &sniffListener{Listener: ln, config: cfg, timeout: timeout,
+		conns: make(chan net.Conn), errs: make(chan error), done: make(chan struct{}), pending: map[net.Conn]bool{}}
+	go l.acceptLoop()
+	return l
+}
+
+// sniffListener serves TLS and plain HTTP on one port. Its own loop
+// accepts; each connection's first byte is read in a goroutine of its own,
+// under a deadline, so a silent client holds up nobody. Accept returns
+// the connections already told apart: *tls.Conn (0x16, a TLS handshake
+// record) or the plain connection, its first byte put back.
+type sniffListener struct {
+	net.Listener
+	config  *tls.Config
+	timeout time.Duration
+	conns   chan net.Conn
+	errs    chan error
+	done    chan struct{}
+	once    sync.Once
+
+	mu      sync.Mutex
+	pending map[net.Conn]bool // connections whose first byte is awaited
+}
+
+func (l *sniffListener) acceptLoop() {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			// Accept's caller decides: net/http retries temporary errors.
+			select {
+			case l.errs <- err:
+			case <-l.done:
+				return
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		l.mu.Lock()
+		select {
+		case <-l.done:
+			l.mu.Unlock()
+			c.Close()
+			return
+		default:
+		}
+		l.pending[c] = true
+		l.mu.Unlock()
+		go l.sniff(c)
+	}
+}
+
+func (l *sniffListener) sniff(c net.Conn) {
+	var first [1]byte
+	c.SetReadDeadline(time.Now().Add(l.timeout))
+	_, err := io.ReadFull(c, first[:])
+	c.SetReadDeadline(time.Time{})
+	l.mu.Lock()
+	delete(l.pending, c)
+	l.mu.Unlock()
+	if err != nil {
+		c.Close()
+		return
+	}
+	var out net.Conn = &replayConn{Conn: c, first: first[:]}
+	if first[0] == 0x16 {
+		out = tls.Server(out, l.config)
+	}
+	select {
+	case l.conns <- out:
+	case <-l.done:
+		c.Close()
+	}
+}
+
+// Accept returns the next connection whose protocol is known.
+func (l *sniffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case err := <-l.errs:
+		return nil, err
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting and closes the connections still being sniffed.
+func (l *sniffListener) Close() error {
+	err := net.ErrClosed
+	l.once.Do(func() {
+		l.mu.Lock()
+		close(l.done)
+		for c := range l.pending {
+			c.Close()
+		}
+		l.mu.Unlock()
+		err = l.Listener.Close()
+	})
+	return err
+}
+
+// replayConn reads the sniffed byte again before the rest of the stream.
+type replayConn struct {
+	net.Conn
+	first []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.first) > 0 && len(p) > 0 {
+		n := copy(p, c.first)
+		c.first = c.first[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// CloseWrite half-closes like the TCP connection underneath, which net/http
+// does before closing a connection after an error.
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// httpErrorLog takes net/http's own messages into slog: a client's failed
+// TLS handshake (scanners, clients without the CA) at debug, anything else
+// (accept errors, handler panics) at warn.
+type httpErrorLog struct{ l *slog.Logger }
+
+func (w httpErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	w.l.Log(context.Background(), level, msg)
+	return len(p), nil
+}
