@@ -60,7 +60,18 @@ type Config struct {
 	// is made, so Reconcile can revoke what a crash left behind.
 	Grants shiftkey.GrantStore
 	Scope  string
+	// MasterUser is the cluster's declared master user; AllowSuperuser lets
+	// sessions run as it when it is a superuser (as Redshift's master user
+	// is). No other superuser, and never AdminUser, is a session role.
+	MasterUser     string
+	AllowSuperuser bool
 }
+
+// RefusedError is a session role shiftkey will not log in as, with the
+// reason to tell the client.
+type RefusedError struct{ Role, Reason string }
+
+func (e *RefusedError) Error() string { return fmt.Sprintf("role %q is not issued: %s", e.Role, e.Reason) }
 
 // Backend is one backend PostgreSQL server.
 type Backend struct {
@@ -80,6 +91,7 @@ type userState struct {
 	refs        map[string]int
 	passwordSet bool      // the gateway-only password was (re)set by this process
 	existsAt    time.Time // when the role was last seen to exist (zero: not known)
+	super       bool      // the role was a superuser when last seen
 }
 
 // roleExistsTTL is how long a positive "role exists" answer spares Prepare
@@ -179,6 +191,9 @@ type Notice struct{ Message string }
 // are skipped with a notice; so are groups the role already belongs to on
 // its own, which are then never revoked.
 func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, groups []string) (*Lease, []Notice, error) {
+	if role == b.cfg.AdminUser {
+		return nil, nil, &RefusedError{role, "it is shiftkey's provisioning role"}
+	}
 	u := b.user(role)
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -187,7 +202,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 	if !exists {
 		checked := b.now()
 		var err error
-		if exists, err = b.roleExists(ctx, role); err != nil {
+		if exists, u.super, err = b.roleExists(ctx, role); err != nil {
 			return nil, nil, err
 		}
 		if !exists && autoCreate {
@@ -207,6 +222,9 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 		if exists {
 			u.existsAt = checked
 		}
+	}
+	if exists && u.super && !(b.cfg.AllowSuperuser && role == b.cfg.MasterUser) {
+		return nil, nil, &RefusedError{role, "it is a superuser, and only the cluster's master user may be one where the configuration allows it"}
 	}
 	if exists && b.cfg.PasswordFor != nil && !u.passwordSet {
 		managed, err := b.isManaged(ctx, role)
@@ -266,31 +284,53 @@ func (b *Backend) isManaged(ctx context.Context, role string) (bool, error) {
 	return ok, err
 }
 
-func (b *Backend) roleExists(ctx context.Context, role string) (bool, error) {
-	var n int
-	err := b.admin.QueryRow(ctx, "SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1", role).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("look up role: %w", err)
+// roleExists reports whether role exists and whether it is a superuser.
+func (b *Backend) roleExists(ctx context.Context, role string) (exists, super bool, err error) {
+	err = b.admin.QueryRow(ctx, "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $1", role).Scan(&super)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, false, nil
 	}
-	return n > 0, nil
+	if err != nil {
+		return false, false, fmt.Errorf("look up role: %w", err)
+	}
+	return true, super, nil
 }
 
-// grantable reports whether group may be granted to role for a session.
+// grantable reports whether group may be granted to role for a session:
+// a plain group role, carrying no attribute that would lift the session
+// above what its grants give (LOGIN, SUPERUSER, CREATEROLE, CREATEDB,
+// BYPASSRLS, REPLICATION), and not a member, directly or through other
+// roles, of a predefined pg_ role (pg_execute_server_program, …).
 func (b *Backend) grantable(ctx context.Context, role, group string) (bool, string, error) {
-	var canLogin, super, member bool
-	err := b.admin.QueryRow(ctx, `SELECT g.rolcanlogin, g.rolsuper,
+	var canLogin, super, createRole, createDB, bypassRLS, replication, predefined, member bool
+	err := b.admin.QueryRow(ctx, `SELECT g.rolcanlogin, g.rolsuper, g.rolcreaterole, g.rolcreatedb, g.rolbypassrls, g.rolreplication,
+			EXISTS (SELECT 1 FROM pg_catalog.pg_roles p WHERE p.rolname LIKE 'pg\_%' AND p.oid <> g.oid
+			        AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER')),
 			EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.member
 			        WHERE m.roleid = g.oid AND r.rolname = $2)
-		FROM pg_catalog.pg_roles g WHERE g.rolname = $1`, group, role).Scan(&canLogin, &super, &member)
+		FROM pg_catalog.pg_roles g WHERE g.rolname = $1`, group, role).Scan(&canLogin, &super, &createRole, &createDB, &bypassRLS, &replication, &predefined, &member)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, "it does not exist", nil
 	}
 	if err != nil {
 		return false, "", fmt.Errorf("look up group: %w", err)
 	}
+	var attrs []string
+	for _, a := range []struct {
+		on   bool
+		name string
+	}{{canLogin, "LOGIN"}, {super, "SUPERUSER"}, {createRole, "CREATEROLE"}, {createDB, "CREATEDB"}, {bypassRLS, "BYPASSRLS"}, {replication, "REPLICATION"}} {
+		if a.on {
+			attrs = append(attrs, a.name)
+		}
+	}
 	switch {
-	case canLogin || super || strings.HasPrefix(group, "pg_") || group == ManagedRole:
+	case strings.HasPrefix(group, "pg_") || group == ManagedRole || group == b.cfg.AdminUser:
 		return false, "it is not a group role", nil
+	case len(attrs) > 0:
+		return false, "it is not a plain group role (" + strings.Join(attrs, ", ") + ")", nil
+	case predefined:
+		return false, "it is a member of a predefined pg_ role", nil
 	case member:
 		return false, "already a member", nil
 	}

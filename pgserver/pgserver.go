@@ -398,6 +398,31 @@ func (s *Server) ConnString(user, database string) string {
 	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", q(s.cfg.SocketDir), s.cfg.Port, q(user), q(database))
 }
 
+// EnsureProvisioner creates role name with LOGIN CREATEROLE unless it
+// exists: what shiftkey needs to create users and grant groups, and no
+// more, so that the bootstrap superuser is never the provisioning role.
+// On PostgreSQL 16 and later a CREATEROLE role grants only the roles it
+// holds ADMIN OPTION on (those it created itself, and those granted to it
+// WITH ADMIN OPTION).
+func (s *Server) EnsureProvisioner(ctx context.Context, name string) error {
+	conn, err := pgx.Connect(ctx, s.ConnString(s.cfg.Superuser, "postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+pgx.Identifier{name}.Sanitize()+" LOGIN CREATEROLE"); err != nil {
+		return fmt.Errorf("create role %s: %w", name, err)
+	}
+	return nil
+}
+
 // CreateDatabase creates database name unless it exists.
 func (s *Server) CreateDatabase(ctx context.Context, name string) error {
 	conn, err := pgx.Connect(ctx, s.ConnString(s.cfg.Superuser, "postgres"))

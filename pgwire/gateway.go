@@ -337,6 +337,11 @@ func (s *session) run() (handedOff bool) {
 	log = log.With("credential_id", cred.ID, "db_user", cred.DBUser, "database", db)
 
 	lease, notices, err := t.Backend.Prepare(ctx, cred.DBUser, cred.AutoCreate, cred.DBGroups)
+	if refused, ok := errors.AsType[*pgbackend.RefusedError](err); ok {
+		s.sendError(codeInvalidAuthorization, refused.Error())
+		log.WarnContext(ctx, "login refused", "reason", refused.Reason, "db_user", refused.Role)
+		return
+	}
 	if err != nil {
 		log.ErrorContext(ctx, "backend provisioning failed", "error", err)
 		s.sendError(codeConnectionFailure, "could not prepare the session on the backend")

@@ -208,7 +208,23 @@ func (s *Service) normalizeCredentials(ctx context.Context, caller *shiftkey.Cal
 	if r.cluster, err = s.resolveCluster(ctx, caller, in.ClusterIdentifier, in.CustomDomainName); err != nil {
 		return nil, err
 	}
+	if err := issuable(r.user, r.cluster); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// issuable refuses the roles shiftkey never issues credentials for: the
+// backend's provisioning role, and names PostgreSQL reserves. Superusers
+// are refused at login, where the backend says who is one.
+func issuable(user string, c *shiftkey.Cluster) error {
+	switch {
+	case user == c.Backend.AdminUser:
+		return invalid("DbUser %s is the provisioning role of cluster %s: shiftkey never issues credentials for it.", user, c.Identifier)
+	case strings.HasPrefix(user, "pg_"):
+		return invalid("DbUser must not begin with pg_: PostgreSQL reserves those role names.")
+	}
+	return nil
 }
 
 // authorize checks what the documentation requires: GetClusterCredentials

@@ -167,12 +167,15 @@ func parseProxy(s string) (netip.Prefix, error) {
 
 // ClusterConfig declares a cluster backed by an existing PostgreSQL.
 type ClusterConfig struct {
-	Identifier     string        `yaml:"identifier"`
-	Region         string        `yaml:"region"` // default: the first of regions
-	Database       string        `yaml:"database"`
-	MasterUsername string        `yaml:"master_username"`
-	Gateway        GatewayConfig `yaml:"gateway"`
-	Backend        BackendConfig `yaml:"backend"`
+	Identifier     string `yaml:"identifier"`
+	Region         string `yaml:"region"` // default: the first of regions
+	Database       string `yaml:"database"`
+	MasterUsername string `yaml:"master_username"`
+	// AllowSuperuserMaster lets sessions run as the master user when it is
+	// a superuser in the backend; no other superuser is ever a session role.
+	AllowSuperuserMaster bool          `yaml:"allow_superuser_master"`
+	Gateway              GatewayConfig `yaml:"gateway"`
+	Backend              BackendConfig `yaml:"backend"`
 }
 
 // GatewayConfig is a cluster's client-facing endpoint.
@@ -366,6 +369,9 @@ func (c *Config) Validate() error {
 			bad(f+".identifier", "duplicate cluster %q", cl.Identifier)
 		}
 		seen[cl.Identifier] = true
+		if cl.MasterUsername != "" && cl.MasterUsername == cl.Backend.AdminUser {
+			bad(f+".master_username", "must differ from backend.admin_user %q: credentials are never issued for the provisioning role", cl.Backend.AdminUser)
+		}
 		c.checkEndpoint(bad, f, cl.Database, cl.Gateway, cl.Backend)
 	}
 	wgNames := map[string]bool{}

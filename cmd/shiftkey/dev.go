@@ -25,12 +25,15 @@ const (
 	DefaultAPIAddr     = "127.0.0.1:9439"
 	DefaultGatewayAddr = "127.0.0.1:5439"
 	DevRegion          = "us-east-1"
-	DevCluster         = "dev-cluster"
-	DevDatabase        = "dev"
-	DevMasterUser      = "awsuser"
-	DevAdminUser       = "admin"
-	DevNamespace       = "default-namespace"
-	DevWorkgroup       = "default-workgroup"
+	// ProvisioningRole creates roles and grants groups in dev's backends;
+	// the master user (awsuser) stays a role credentials can be issued for.
+	ProvisionerRole = "shiftkey_admin"
+	DevCluster      = "dev-cluster"
+	DevDatabase     = "dev"
+	DevMasterUser   = "awsuser"
+	DevAdminUser    = "admin"
+	DevNamespace    = "default-namespace"
+	DevWorkgroup    = "default-workgroup"
 	// DefaultWorkgroupAddr is default-workgroup's gateway (dev-cluster has 5439).
 	DefaultWorkgroupAddr = "127.0.0.1:5440"
 )
@@ -152,6 +155,9 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := d.PG.EnsureProvisioner(ctx, ProvisionerRole); err != nil {
+		return err
+	}
 	if err := d.PG.CreateDatabase(ctx, DevDatabase); err != nil {
 		return err
 	}
@@ -171,7 +177,7 @@ func (d *Dev) Start(ctx context.Context) error {
 		return err
 	}
 
-	if err := d.startGateway(ctx, cluster.Identifier, cluster.DBName, cluster.Backend, gwLn, secret); err != nil {
+	if err := d.startGateway(ctx, cluster.Identifier, cluster.DBName, cluster.Backend, masterUser{cluster.MasterUsername, true}, gwLn, secret); err != nil {
 		gwLn.Close()
 		return err
 	}
@@ -211,7 +217,7 @@ func (d *Dev) Start(ctx context.Context) error {
 func (d *Dev) ensureCluster(ctx context.Context) (*shiftkey.Cluster, error) {
 	// Sessions log in by client certificate over loopback TLS (the
 	// recommended mode); the private socket serves tests and tools.
-	backend := shiftkey.Backend{Host: "127.0.0.1", Port: d.PG.Port(), AdminUser: d.PG.Superuser(), Managed: true, Login: shiftkey.BackendLoginCert}
+	backend := shiftkey.Backend{Host: "127.0.0.1", Port: d.PG.Port(), AdminUser: ProvisionerRole, Managed: true, Login: shiftkey.BackendLoginCert}
 	c, err := d.Store.Cluster(ctx, DevCluster)
 	if shiftkey.ErrorCode(err) == shiftkey.CodeClusterNotFound {
 		c = &shiftkey.Cluster{

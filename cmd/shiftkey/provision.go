@@ -50,7 +50,7 @@ func (p *devProvisioner) listen(port int) (net.Listener, error) {
 
 // start starts (or restarts, keeping its data) the server for id and
 // opens the gateway of scope on port.
-func (p *devProvisioner) start(ctx context.Context, id, scope, superuser, db string, port int) (shiftkey.Endpoint, shiftkey.Backend, error) {
+func (p *devProvisioner) start(ctx context.Context, id, scope, superuser, db string, master masterUser, port int) (shiftkey.Endpoint, shiftkey.Backend, error) {
 	ln, err := p.listen(port)
 	if err != nil {
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
@@ -71,6 +71,9 @@ func (p *devProvisioner) start(ctx context.Context, id, scope, superuser, db str
 	if err == nil {
 		err = pg.CreateDatabase(ctx, db)
 	}
+	if err == nil {
+		err = pg.EnsureProvisioner(ctx, ProvisionerRole)
+	}
 	if err != nil {
 		ln.Close()
 		if pg != nil {
@@ -81,8 +84,8 @@ func (p *devProvisioner) start(ctx context.Context, id, scope, superuser, db str
 		}
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: %w", scope, err)
 	}
-	backend := shiftkey.Backend{Host: "127.0.0.1", Port: pg.Port(), AdminUser: pg.Superuser(), Managed: true, Login: shiftkey.BackendLoginCert}
-	if err := p.d.startGateway(ctx, scope, db, backend, ln, p.secret); err != nil {
+	backend := shiftkey.Backend{Host: "127.0.0.1", Port: pg.Port(), AdminUser: ProvisionerRole, Managed: true, Login: shiftkey.BackendLoginCert}
+	if err := p.d.startGateway(ctx, scope, db, backend, master, ln, p.secret); err != nil {
 		ln.Close()
 		pg.Stop(context.WithoutCancel(ctx))
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
@@ -96,13 +99,13 @@ func (p *devProvisioner) start(ctx context.Context, id, scope, superuser, db str
 	return advertised(ln.Addr()), backend, nil
 }
 
-func (p *devProvisioner) move(ctx context.Context, scope, db string, backend shiftkey.Backend, port int) (shiftkey.Endpoint, error) {
+func (p *devProvisioner) move(ctx context.Context, scope, db string, backend shiftkey.Backend, master masterUser, port int) (shiftkey.Endpoint, error) {
 	ln, err := p.listen(port)
 	if err != nil {
 		return shiftkey.Endpoint{}, err
 	}
 	p.d.stopGateway(scope)
-	return advertised(ln.Addr()), p.d.startGateway(ctx, scope, db, backend, ln, p.secret)
+	return advertised(ln.Addr()), p.d.startGateway(ctx, scope, db, backend, master, ln, p.secret)
 }
 
 // stop closes the gateway, stops the server and removes its data: nothing
@@ -123,7 +126,7 @@ func (p *devProvisioner) stop(ctx context.Context, id, scope string) error {
 
 // StartWorkgroup implements shiftkey.Provisioner.
 func (p *devProvisioner) StartWorkgroup(ctx context.Context, w *shiftkey.Workgroup, ns *shiftkey.Namespace) error {
-	ep, b, err := p.start(ctx, w.ID, w.CredentialScope(), ns.AdminUsername, ns.DBName, w.Endpoint.Port)
+	ep, b, err := p.start(ctx, w.ID, w.CredentialScope(), ns.AdminUsername, ns.DBName, masterUser{}, w.Endpoint.Port)
 	if err != nil {
 		return err
 	}
@@ -137,7 +140,7 @@ func (p *devProvisioner) MoveWorkgroup(ctx context.Context, w *shiftkey.Workgrou
 	if err != nil {
 		return err
 	}
-	ep, err := p.move(ctx, w.CredentialScope(), ns.DBName, w.Backend, port)
+	ep, err := p.move(ctx, w.CredentialScope(), ns.DBName, w.Backend, masterUser{}, port)
 	if err != nil {
 		return err
 	}
@@ -152,7 +155,7 @@ func (p *devProvisioner) StopWorkgroup(ctx context.Context, w *shiftkey.Workgrou
 
 // StartCluster implements shiftkey.ClusterProvisioner.
 func (p *devProvisioner) StartCluster(ctx context.Context, c *shiftkey.Cluster) error {
-	ep, b, err := p.start(ctx, "cluster-"+c.Identifier, c.Identifier, c.MasterUsername, c.DBName, c.Endpoint.Port)
+	ep, b, err := p.start(ctx, "cluster-"+c.Identifier, c.Identifier, c.MasterUsername, c.DBName, masterUser{c.MasterUsername, true}, c.Endpoint.Port)
 	if err != nil {
 		return err
 	}
@@ -162,7 +165,7 @@ func (p *devProvisioner) StartCluster(ctx context.Context, c *shiftkey.Cluster) 
 
 // MoveCluster implements shiftkey.ClusterProvisioner.
 func (p *devProvisioner) MoveCluster(ctx context.Context, c *shiftkey.Cluster, port int) error {
-	ep, err := p.move(ctx, c.Identifier, c.DBName, c.Backend, port)
+	ep, err := p.move(ctx, c.Identifier, c.DBName, c.Backend, masterUser{c.MasterUsername, true}, port)
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,7 @@ func (s *Serve) Start(ctx context.Context) error {
 			ln.Close()
 			return err
 		}
-		if err := s.startGateway(ctx, c.Identifier, c.DBName, c.Backend, ln, secret); err != nil {
+		if err := s.startGateway(ctx, c.Identifier, c.DBName, c.Backend, masterUser{c.MasterUsername, cc.AllowSuperuserMaster}, ln, secret); err != nil {
 			ln.Close()
 			return err
 		}
@@ -100,7 +100,7 @@ func (s *Serve) Start(ctx context.Context) error {
 			ln.Close()
 			return err
 		}
-		if err := s.startGateway(ctx, w.CredentialScope(), wc.Database, w.Backend, ln, secret); err != nil {
+		if err := s.startGateway(ctx, w.CredentialScope(), wc.Database, w.Backend, masterUser{}, ln, secret); err != nil {
 			ln.Close()
 			return err
 		}
@@ -117,7 +117,8 @@ func (s *Serve) Start(ctx context.Context) error {
 func (s *Serve) applyCluster(ctx context.Context, cc ClusterConfig, ep shiftkey.Endpoint) (*shiftkey.Cluster, error) {
 	master := cc.MasterUsername
 	if master == "" {
-		master = cc.Backend.AdminUser
+		// Redshift's default; never the provisioning role, which is not issued.
+		master = "awsuser"
 	}
 	backend := shiftkey.Backend{Host: cc.Backend.Host, Port: cc.Backend.Port, AdminUser: cc.Backend.AdminUser, Login: loginMode(cc.Backend.Login)}
 	region := s.regionOf(cc.Region)

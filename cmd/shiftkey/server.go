@@ -143,10 +143,19 @@ type endpoint struct {
 
 // startGateway serves the credentials of scope (a cluster identifier or a
 // workgroup's credential scope) on ln, against backend b.
-func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.Backend, ln net.Listener, secret []byte) error {
+// masterUser is the one role of a cluster that may be a superuser in a
+// session, and only where allowed (as Redshift's master user); workgroups
+// have none.
+type masterUser struct {
+	name           string
+	allowSuperuser bool
+}
+
+func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.Backend, master masterUser, ln net.Listener, secret []byte) error {
 	bc := pgbackend.Config{
 		Host: b.Host, Port: b.Port, AdminUser: b.AdminUser, AdminDatabase: db,
 		Logger: s.Logger.With("scope", scope), Grants: s.Store, Scope: scope,
+		MasterUser: master.name, AllowSuperuser: master.allowSuperuser,
 	}
 	if b.Login == shiftkey.BackendLoginCert {
 		if s.CA == nil {
