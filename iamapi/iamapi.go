@@ -1067,7 +1067,13 @@ func (s *Service) attach(kind shiftkey.EntityKind, attach bool) handler {
 		if err != nil {
 			return nil, err
 		}
-		e, err := s.entity(ctx, c, verb+kindTitle(kind)+"Policy", kind, owner)
+		if len(arn) < 20 || !strings.HasPrefix(arn, "arn:") {
+			return nil, shiftkey.Errorf(CodeValidationError, "ARN %s is not valid.", arn)
+		}
+		// iam:PolicyARN must be present: the delegation pattern "allow
+		// attaching anything but Admin" uses negated operators, which are
+		// true when the key is missing (issue 12, finding 4).
+		e, err := s.entity(ctx, c, verb+kindTitle(kind)+"Policy", kind, owner, map[string][]string{"iam:PolicyARN": {arn}})
 		if err != nil {
 			return nil, err
 		}
