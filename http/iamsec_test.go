@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -87,5 +88,46 @@ func TestFinding4DelegationPolicyARN(t *testing.T) {
 	_, err = c.DetachUserPolicy(ctx, &iam.DetachUserPolicyInput{UserName: aws.String("limited"), PolicyArn: aws.String(adminARN)})
 	if apiCode(err) != "AccessDenied" {
 		t.Fatalf("detaching Admin: %v", err)
+	}
+}
+
+// Finding 7 (issue 12): the two-keys-per-user quota was checked and then
+// written in separate steps, so concurrent CreateAccessKey calls exceeded
+// it. The store now enforces it in the write.
+func TestFinding7AccessKeyQuotaConcurrent(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("racer")})
+	mustOK(t, "CreateUser", err)
+	const n = 20
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("racer")})
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case apiCode(err) == "LimitExceeded" && httpStatus(err) == 409:
+		default:
+			t.Errorf("CreateAccessKey: %v (status %d), want success or LimitExceeded 409", err, httpStatus(err))
+		}
+	}
+	keys, err := admin.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("racer")})
+	mustOK(t, "ListAccessKeys", err)
+	if ok != 2 || len(keys.AccessKeyMetadata) != 2 {
+		t.Fatalf("%d of %d concurrent CreateAccessKey calls succeeded, %d keys stored; want 2", ok, n, len(keys.AccessKeyMetadata))
+	}
+	_, err = admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("racer")})
+	if apiCode(err) != "LimitExceeded" || httpStatus(err) != 409 {
+		t.Fatalf("third key: %v", err)
 	}
 }

@@ -453,13 +453,7 @@ func (s *Service) createAccessKey(ctx context.Context, c *shiftkey.Caller, p par
 	if err != nil {
 		return nil, err
 	}
-	keys, err := s.Store.AccessKeys(ctx, u.Name)
-	if err != nil {
-		return nil, err
-	}
-	if len(keys) >= 2 {
-		return nil, shiftkey.Errorf(CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: 2")
-	}
+	// The store enforces the per-user quota in the same write.
 	k := &shiftkey.AccessKey{ID: shiftkey.NewID("AKIA"), Secret: shiftkey.NewSecretKey(), UserName: u.Name, Status: "Active", CreatedAt: s.now()}
 	if err := s.Store.CreateAccessKey(ctx, k); err != nil {
 		return nil, err
