@@ -716,8 +716,8 @@ func (s *Service) createRole(ctx context.Context, c *shiftkey.Caller, p params) 
 	if err != nil {
 		return nil, err
 	}
-	if len(trust) > 2048 {
-		return nil, shiftkey.Errorf(CodeLimitExceeded, "Cannot exceed quota for ACLSizePerRole: 2048")
+	if iam.Size(trust) > trustPolicyLimit {
+		return nil, shiftkey.Errorf(CodeLimitExceeded, "Cannot exceed quota for ACLSizePerRole: %d", trustPolicyLimit)
 	}
 	if _, err := ParseTrustPolicy(trust); err != nil {
 		return nil, err
@@ -813,7 +813,14 @@ func (s *Service) deleteRole(ctx context.Context, c *shiftkey.Caller, p params) 
 
 // Inline policies.
 
+// IAM's policy size quotas, in non-white-space characters (iam.Size): the
+// inline limit is the aggregate of all inline policies of one entity.
 var inlineLimit = map[shiftkey.EntityKind]int{shiftkey.KindUser: 2048, shiftkey.KindGroup: 5120, shiftkey.KindRole: 10240}
+
+const (
+	managedPolicyLimit = 6144
+	trustPolicyLimit   = 2048
+)
 
 func kindTitle(k shiftkey.EntityKind) string { return strings.ToUpper(string(k[:1])) + string(k[1:]) }
 
@@ -855,14 +862,34 @@ func (s *Service) putPolicy(kind shiftkey.EntityKind) handler {
 		if err != nil {
 			return nil, err
 		}
-		if len(doc) > inlineLimit[kind] {
-			return nil, shiftkey.Errorf(CodeLimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s", inlineLimit[kind], kind, e.Name)
+		if err := s.checkInlineSize(ctx, e, name, doc); err != nil {
+			return nil, err
 		}
 		if err := validatePolicy(doc); err != nil {
 			return nil, err
 		}
 		return nil, s.Store.PutInlinePolicy(ctx, kind, e.Name, shiftkey.PolicyDocument{Name: name, Document: doc})
 	}
+}
+
+// checkInlineSize applies IAM's inline quota: the aggregate size of all of
+// an entity's inline policies, counted without white space, with doc
+// replacing any policy of the same name.
+func (s *Service) checkInlineSize(ctx context.Context, e *shiftkey.Entity, name, doc string) error {
+	pols, err := s.Store.InlinePolicies(ctx, e.Kind, e.Name)
+	if err != nil {
+		return err
+	}
+	total := iam.Size(doc)
+	for _, p := range pols {
+		if !strings.EqualFold(p.Name, name) {
+			total += iam.Size(p.Document)
+		}
+	}
+	if limit := inlineLimit[e.Kind]; total > limit {
+		return shiftkey.Errorf(CodeLimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s", limit, e.Kind, e.Name)
+	}
+	return nil
 }
 
 func (s *Service) getPolicy(kind shiftkey.EntityKind) handler {
@@ -987,8 +1014,8 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 	if err != nil {
 		return nil, err
 	}
-	if len(doc) > 6144 {
-		return nil, shiftkey.Errorf(CodeLimitExceeded, "Cannot exceed quota for PolicySize: 6144")
+	if iam.Size(doc) > managedPolicyLimit {
+		return nil, shiftkey.Errorf(CodeLimitExceeded, "Cannot exceed quota for PolicySize: %d", managedPolicyLimit)
 	}
 	if err := validatePolicy(doc); err != nil {
 		return nil, err
