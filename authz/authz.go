@@ -170,7 +170,17 @@ func Explain(d iam.Decision, where string) string {
 	return "implicitly denied: no statement in the " + where + " allows it"
 }
 
-// GlobalContext returns the global condition keys of a call.
+// GlobalContext returns the global condition keys of a call, as AWS's
+// global condition key reference says they are present: for every signed
+// request aws:PrincipalArn (a session reports its role's ARN),
+// aws:PrincipalAccount, aws:PrincipalType, aws:userid ("AIDA…" for a user,
+// "AROA…:session" for a role session), aws:PrincipalTag/* (a user's tags,
+// or a role's tags overridden by the session's), aws:CurrentTime,
+// aws:EpochTime, aws:SecureTransport, aws:RequestedRegion,
+// aws:PrincipalIsAWSService and aws:ViaAWSService (false: callers are never
+// AWS services), aws:SourceIp when known; aws:username for IAM users only;
+// aws:MultiFactorAuthPresent (false) for temporary credentials only, as AWS
+// leaves it out for long-term access keys.
 func GlobalContext(c *shiftkey.Caller) map[string][]string {
 	p := c.Principal
 	principalARN := p.ARN
@@ -187,9 +197,17 @@ func GlobalContext(c *shiftkey.Caller) map[string][]string {
 		"aws:EpochTime":        {strconv.FormatInt(c.Time.Unix(), 10)},
 		"aws:SecureTransport":  {strconv.FormatBool(c.SecureTransport)},
 		"aws:RequestedRegion":  {c.Region},
+
+		"aws:PrincipalIsAWSService": {"false"},
+		"aws:ViaAWSService":         {"false"},
 	}
-	if p.UserName != "" && p.Type == shiftkey.PrincipalUser {
-		m["aws:username"] = []string{p.UserName}
+	switch p.Type {
+	case shiftkey.PrincipalUser:
+		if p.UserName != "" {
+			m["aws:username"] = []string{p.UserName}
+		}
+	case shiftkey.PrincipalAssumedRole:
+		m["aws:MultiFactorAuthPresent"] = []string{"false"}
 	}
 	if c.SourceIP != "" {
 		m["aws:SourceIp"] = []string{c.SourceIP}

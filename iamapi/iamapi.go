@@ -214,8 +214,18 @@ func (s *Service) authorize(ctx context.Context, c *shiftkey.Caller, action, res
 	return s.authorizeWith(ctx, c, action, resource, nil)
 }
 
+// authorizeWith authorizes iam:action on resource with the request's
+// condition keys (see the Service Authorization Reference for IAM:
+// iam:PolicyARN on Attach/Detach*Policy, aws:RequestTag/* and aws:TagKeys
+// where tags are set, aws:ResourceTag/* and iam:ResourceTag/* for a user or
+// role acted on). IAM is a global service: AWS reports its requests in
+// us-east-1 whatever region the client signed for.
 func (s *Service) authorizeWith(ctx context.Context, c *shiftkey.Caller, action, resource string, keys map[string][]string) error {
-	return s.Authorizer.Authorize(ctx, c, shiftkey.AuthzRequest{Action: "iam:" + action, Resource: resource, Context: keys})
+	ctx2 := map[string][]string{"aws:RequestedRegion": {"us-east-1"}}
+	for k, v := range keys {
+		ctx2[k] = v
+	}
+	return s.Authorizer.Authorize(ctx, c, shiftkey.AuthzRequest{Action: "iam:" + action, Resource: resource, Context: ctx2})
 }
 
 // requestTagKeys are aws:RequestTag/* and aws:TagKeys for calls that set tags.
@@ -261,8 +271,11 @@ func (s *Service) entity(ctx context.Context, c *shiftkey.Caller, action string,
 		if len(tags) > 0 && keys == nil {
 			keys = map[string][]string{}
 		}
+		// Users and roles are IAM resources: their tags are both
+		// aws:ResourceTag/* and iam:ResourceTag/*.
 		for _, t := range tags {
 			keys["aws:ResourceTag/"+t.Key] = []string{t.Value}
+			keys["iam:ResourceTag/"+t.Key] = []string{t.Value}
 		}
 	}
 	return e, s.authorizeWith(ctx, c, action, e.ARN, keys)
