@@ -217,6 +217,9 @@ func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Valu
 	if err := s.Authorizer.AuthorizeAssumeRole(ctx, c, role, reqs...); err != nil {
 		return nil, err
 	}
+	if role == nil { // an Authorizer must refuse it; never issue for no role
+		return nil, shiftkey.Errorf(shiftkey.CodeAccessDenied, "User: %s is not authorized to perform: sts:AssumeRole on resource: %s", c.Principal.ARN, roleARN)
+	}
 
 	now := s.now()
 	sess := &shiftkey.Session{
