@@ -138,6 +138,13 @@ func (p *Principal) DBRoles() []string {
 	return out
 }
 
+// MaxAccessKeysPerUser is IAM's quota of access keys per user; the store
+// enforces it in CreateAccessKey so that concurrent calls cannot exceed it.
+const MaxAccessKeysPerUser = 2
+
+// CodeLimitExceeded is IAM's error for a quota reached (HTTP 409).
+const CodeLimitExceeded = "LimitExceeded"
+
 // IdentityStore keeps IAM identities and STS sessions. Entity names are
 // unique per kind regardless of case, as IAM's are.
 type IdentityStore interface {
@@ -148,7 +155,7 @@ type IdentityStore interface {
 	// memberships; the caller checks for conflicts first.
 	DeleteEntity(ctx context.Context, kind EntityKind, name string) error
 
-	CreateAccessKey(ctx context.Context, k *AccessKey) error
+	CreateAccessKey(ctx context.Context, k *AccessKey) error      // CodeNoSuchEntity; CodeLimitExceeded at MaxAccessKeysPerUser keys
 	AccessKey(ctx context.Context, id string) (*AccessKey, error) // CodeNoSuchEntity
 	AccessKeys(ctx context.Context, userName string) ([]*AccessKey, error)
 	UpdateAccessKey(ctx context.Context, id, status string) error

@@ -28,7 +28,8 @@ type Authorizer struct {
 	Logger *slog.Logger // nil → discard
 
 	mu    sync.Mutex
-	cache map[string]*iam.Policy // parsed policies by label + document
+	cache map[string]*iam.Policy      // parsed policies by label + document
+	trust map[string]*iam.TrustPolicy // parsed trust policies by document
 }
 
 var _ shiftkey.Authorizer = (*Authorizer)(nil)
@@ -169,7 +170,17 @@ func Explain(d iam.Decision, where string) string {
 	return "implicitly denied: no statement in the " + where + " allows it"
 }
 
-// GlobalContext returns the global condition keys of a call.
+// GlobalContext returns the global condition keys of a call, as AWS's
+// global condition key reference says they are present: for every signed
+// request aws:PrincipalArn (a session reports its role's ARN),
+// aws:PrincipalAccount, aws:PrincipalType, aws:userid ("AIDA…" for a user,
+// "AROA…:session" for a role session), aws:PrincipalTag/* (a user's tags,
+// or a role's tags overridden by the session's), aws:CurrentTime,
+// aws:EpochTime, aws:SecureTransport, aws:RequestedRegion,
+// aws:PrincipalIsAWSService and aws:ViaAWSService (false: callers are never
+// AWS services), aws:SourceIp when known; aws:username for IAM users only;
+// aws:MultiFactorAuthPresent (false) for temporary credentials only, as AWS
+// leaves it out for long-term access keys.
 func GlobalContext(c *shiftkey.Caller) map[string][]string {
 	p := c.Principal
 	principalARN := p.ARN
@@ -186,9 +197,17 @@ func GlobalContext(c *shiftkey.Caller) map[string][]string {
 		"aws:EpochTime":        {strconv.FormatInt(c.Time.Unix(), 10)},
 		"aws:SecureTransport":  {strconv.FormatBool(c.SecureTransport)},
 		"aws:RequestedRegion":  {c.Region},
+
+		"aws:PrincipalIsAWSService": {"false"},
+		"aws:ViaAWSService":         {"false"},
 	}
-	if p.UserName != "" && p.Type == shiftkey.PrincipalUser {
-		m["aws:username"] = []string{p.UserName}
+	switch p.Type {
+	case shiftkey.PrincipalUser:
+		if p.UserName != "" {
+			m["aws:username"] = []string{p.UserName}
+		}
+	case shiftkey.PrincipalAssumedRole:
+		m["aws:MultiFactorAuthPresent"] = []string{"false"}
 	}
 	if c.SourceIP != "" {
 		m["aws:SourceIp"] = []string{c.SourceIP}
@@ -206,39 +225,156 @@ func (a *Authorizer) Authorize(ctx context.Context, caller *shiftkey.Caller, req
 	if err != nil {
 		return fmt.Errorf("policies of %s: %w", caller.Principal.ARN, err)
 	}
-	global := GlobalContext(caller)
 	for _, r := range reqs {
-		keys := make(map[string][]string, len(global)+len(r.Context))
-		for k, v := range global {
-			keys[k] = v
-		}
-		for k, v := range r.Context {
-			keys[k] = v
-		}
-		d, why := Decide(set, iam.Request{Action: r.Action, Resource: r.Resource, Context: keys})
+		req := a.request(caller, r)
+		d, why := Decide(set, req)
 		if d.Allowed() {
 			continue
 		}
-		msg := fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s", caller.Principal.ARN, r.Action, r.Resource)
-		if d.Outcome == iam.ExplicitDeny {
-			if strings.HasPrefix(why, "explicitly denied in session policy") {
-				msg += " with an explicit deny in a session policy"
-			} else {
-				msg += " with an explicit deny in an identity-based policy"
+		return a.deny(ctx, caller, r, d.Outcome, why, identitySuffix(set, d, why, r.Action))
+	}
+	return nil
+}
+
+// request is r with the global condition keys of the call under its own.
+func (a *Authorizer) request(caller *shiftkey.Caller, r shiftkey.AuthzRequest) iam.Request {
+	global := GlobalContext(caller)
+	keys := make(map[string][]string, len(global)+len(r.Context))
+	for k, v := range global {
+		keys[k] = v
+	}
+	for k, v := range r.Context {
+		keys[k] = v
+	}
+	return iam.Request{Action: r.Action, Resource: r.Resource, Context: keys}
+}
+
+// identitySuffix ends AWS's AccessDenied message for a denial by identity or
+// session policies.
+func identitySuffix(set *PolicySet, d iam.Decision, why, action string) string {
+	switch {
+	case d.Outcome == iam.ExplicitDeny && strings.HasPrefix(why, "explicitly denied in session policy"):
+		return " with an explicit deny in a session policy"
+	case d.Outcome == iam.ExplicitDeny:
+		return " with an explicit deny in an identity-based policy"
+	case set.Session != nil && strings.Contains(why, "session policy"):
+		return " because no session policy allows the " + action + " action"
+	}
+	return " because no identity-based policy allows the " + action + " action"
+}
+
+// deny logs and records a denial, so that `shiftkey policy why` can explain
+// it, and returns AWS's AccessDenied error.
+func (a *Authorizer) deny(ctx context.Context, caller *shiftkey.Caller, r shiftkey.AuthzRequest, outcome iam.Outcome, why, suffix string) error {
+	a.logger().InfoContext(ctx, "access denied", "request_id", caller.RequestID, "principal", caller.Principal.ARN,
+		"action", r.Action, "resource", r.Resource, "outcome", outcome.String(), "explanation", why)
+	rec := &shiftkey.DecisionRecord{RequestID: caller.RequestID, At: caller.Time, Principal: caller.Principal.ARN,
+		Action: r.Action, Resource: r.Resource, Outcome: outcome.String(), Explanation: why}
+	if err := a.Store.RecordDecision(ctx, rec); err != nil {
+		a.logger().ErrorContext(ctx, "record decision failed", "request_id", caller.RequestID, "error", err)
+	}
+	return &shiftkey.Error{Code: shiftkey.CodeAccessDenied,
+		Message: fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s%s", caller.Principal.ARN, r.Action, r.Resource, suffix)}
+}
+
+// trustPolicy parses a role's trust policy, cached like identity policies.
+func (a *Authorizer) trustPolicy(role *shiftkey.Entity) (*iam.TrustPolicy, error) {
+	key := role.AssumeRolePolicy
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.trust == nil {
+		a.trust = map[string]*iam.TrustPolicy{}
+	}
+	if t, ok := a.trust[key]; ok {
+		return t, nil
+	}
+	t, err := iam.ParseTrustPolicy("trust policy", []byte(role.AssumeRolePolicy))
+	if err != nil {
+		return nil, err
+	}
+	if len(a.trust) > 1024 {
+		clear(a.trust)
+	}
+	a.trust[key] = t
+	return t, nil
+}
+
+// arnAccount is the account field of an ARN.
+func arnAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 {
+		return ""
+	}
+	return parts[4]
+}
+
+// AuthorizeAssumeRole decides whether caller may act on role: reqs are
+// sts:AssumeRole and whatever else the call needs (sts:TagSession), each
+// with the role's ARN as resource and the call's own condition keys. A nil
+// role (no such role in this account) is refused. Every denial is recorded
+// with its reason, as Authorize's are.
+//
+// The decision follows AWS's evaluation of a resource-based policy (the
+// trust policy) together with the caller's identity-based and session
+// policies:
+//
+//   - an explicit Deny in the trust policy, the identity policies or the
+//     session policy denies;
+//   - the trust policy must allow the caller; a role's trust policy is one of
+//     the resource-based policies that must always allow (an identity policy
+//     alone never suffices);
+//   - within one account, a trust statement naming the caller itself (the
+//     user ARN, the session ARN, or "*") suffices on its own: an implicit
+//     deny in the caller's identity or session policies does not matter;
+//   - a statement naming the role of the caller's session (role chaining)
+//     is limited by an implicit deny in the session policy, not by the
+//     role's identity policies;
+//   - a statement naming only the account (its root ARN or id) delegates
+//     to the caller's own policies: they must allow the action too. A caller
+//     from another account is always treated this way.
+func (a *Authorizer) AuthorizeAssumeRole(ctx context.Context, caller *shiftkey.Caller, role *shiftkey.Entity, reqs ...shiftkey.AuthzRequest) error {
+	p := caller.Principal
+	if role == nil {
+		r := reqs[0]
+		return a.deny(ctx, caller, r, iam.ImplicitDeny, "implicitly denied: no role "+r.Resource+" exists in account "+p.Account+", so no trust policy allows it", "")
+	}
+	trust, err := a.trustPolicy(role)
+	if err != nil {
+		return a.deny(ctx, caller, reqs[0], iam.ImplicitDeny, "implicitly denied: the trust policy of "+role.ARN+" does not parse: "+err.Error(), "")
+	}
+	set, err := a.Policies(ctx, p)
+	if err != nil {
+		return fmt.Errorf("policies of %s: %w", p.ARN, err)
+	}
+	tc := iam.TrustCaller{ARN: p.ARN, Account: p.Account, RoleARN: p.RoleARN}
+	sameAccount := arnAccount(role.ARN) == p.Account
+	for _, r := range reqs {
+		req := a.request(caller, r)
+		td := trust.Evaluate(tc, req)
+		id, idWhy := Decide(set, req)
+		trustWhy := Explain(iam.Decision{Outcome: td.Outcome, Deciding: td.Deciding}, "trust policy of "+role.ARN)
+		grant := td.Grant
+		if !sameAccount && grant > iam.GrantAccount {
+			grant = iam.GrantAccount
+		}
+		switch {
+		case td.Outcome == iam.ExplicitDeny:
+			return a.deny(ctx, caller, r, iam.ExplicitDeny, trustWhy, " with an explicit deny in a resource-based policy")
+		case id.Outcome == iam.ExplicitDeny:
+			return a.deny(ctx, caller, r, iam.ExplicitDeny, idWhy, identitySuffix(set, id, idWhy, r.Action))
+		case td.Outcome != iam.Allow:
+			return a.deny(ctx, caller, r, iam.ImplicitDeny, trustWhy+" (it does not name "+p.ARN+", its role or its account)",
+				" because no resource-based policy allows the "+r.Action+" action")
+		case grant == iam.GrantRole && set.Session != nil:
+			sess := iam.Evaluate(req, set.Session)
+			if !sess.Allowed() {
+				return a.deny(ctx, caller, r, sess.Outcome, trustWhy+" names the caller's role, so the session policy must allow it too: "+
+					Explain(sess, "session policy"), " because no session policy allows the "+r.Action+" action")
 			}
-		} else if set.Session != nil && strings.Contains(why, "session policy") {
-			msg += " because no session policy allows the " + r.Action + " action"
-		} else {
-			msg += " because no identity-based policy allows the " + r.Action + " action"
+		case grant == iam.GrantAccount && !id.Allowed():
+			return a.deny(ctx, caller, r, id.Outcome, trustWhy+" names only the account, so the caller's own policies must allow it too: "+idWhy,
+				identitySuffix(set, id, idWhy, r.Action))
 		}
-		a.logger().InfoContext(ctx, "access denied", "request_id", caller.RequestID, "principal", caller.Principal.ARN,
-			"action", r.Action, "resource", r.Resource, "outcome", d.Outcome.String(), "explanation", why)
-		rec := &shiftkey.DecisionRecord{RequestID: caller.RequestID, At: caller.Time, Principal: caller.Principal.ARN,
-			Action: r.Action, Resource: r.Resource, Outcome: d.Outcome.String(), Explanation: why}
-		if err := a.Store.RecordDecision(ctx, rec); err != nil {
-			a.logger().ErrorContext(ctx, "record decision failed", "request_id", caller.RequestID, "error", err)
-		}
-		return &shiftkey.Error{Code: shiftkey.CodeAccessDenied, Message: msg}
 	}
 	return nil
 }

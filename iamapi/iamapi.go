@@ -214,8 +214,18 @@ func (s *Service) authorize(ctx context.Context, c *shiftkey.Caller, action, res
 	return s.authorizeWith(ctx, c, action, resource, nil)
 }
 
+// authorizeWith authorizes iam:action on resource with the request's
+// condition keys (see the Service Authorization Reference for IAM:
+// iam:PolicyARN on Attach/Detach*Policy, aws:RequestTag/* and aws:TagKeys
+// where tags are set, aws:ResourceTag/* and iam:ResourceTag/* for a user or
+// role acted on). IAM is a global service: AWS reports its requests in
+// us-east-1 whatever region the client signed for.
 func (s *Service) authorizeWith(ctx context.Context, c *shiftkey.Caller, action, resource string, keys map[string][]string) error {
-	return s.Authorizer.Authorize(ctx, c, shiftkey.AuthzRequest{Action: "iam:" + action, Resource: resource, Context: keys})
+	ctx2 := map[string][]string{"aws:RequestedRegion": {"us-east-1"}}
+	for k, v := range keys {
+		ctx2[k] = v
+	}
+	return s.Authorizer.Authorize(ctx, c, shiftkey.AuthzRequest{Action: "iam:" + action, Resource: resource, Context: ctx2})
 }
 
 // requestTagKeys are aws:RequestTag/* and aws:TagKeys for calls that set tags.
@@ -261,8 +271,11 @@ func (s *Service) entity(ctx context.Context, c *shiftkey.Caller, action string,
 		if len(tags) > 0 && keys == nil {
 			keys = map[string][]string{}
 		}
+		// Users and roles are IAM resources: their tags are both
+		// aws:ResourceTag/* and iam:ResourceTag/*.
 		for _, t := range tags {
 			keys["aws:ResourceTag/"+t.Key] = []string{t.Value}
+			keys["iam:ResourceTag/"+t.Key] = []string{t.Value}
 		}
 	}
 	return e, s.authorizeWith(ctx, c, action, e.ARN, keys)
@@ -453,13 +466,7 @@ func (s *Service) createAccessKey(ctx context.Context, c *shiftkey.Caller, p par
 	if err != nil {
 		return nil, err
 	}
-	keys, err := s.Store.AccessKeys(ctx, u.Name)
-	if err != nil {
-		return nil, err
-	}
-	if len(keys) >= 2 {
-		return nil, shiftkey.Errorf(CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: 2")
-	}
+	// The store enforces the per-user quota in the same write.
 	k := &shiftkey.AccessKey{ID: shiftkey.NewID("AKIA"), Secret: shiftkey.NewSecretKey(), UserName: u.Name, Status: "Active", CreatedAt: s.now()}
 	if err := s.Store.CreateAccessKey(ctx, k); err != nil {
 		return nil, err
@@ -722,8 +729,8 @@ func (s *Service) createRole(ctx context.Context, c *shiftkey.Caller, p params) 
 	if err != nil {
 		return nil, err
 	}
-	if len(trust) > 2048 {
-		return nil, shiftkey.Errorf(CodeLimitExceeded, "Cannot exceed quota for ACLSizePerRole: 2048")
+	if iam.Size(trust) > trustPolicyLimit {
+		return nil, shiftkey.Errorf(CodeLimitExceeded, "Cannot exceed quota for ACLSizePerRole: %d", trustPolicyLimit)
 	}
 	if _, err := ParseTrustPolicy(trust); err != nil {
 		return nil, err
@@ -819,7 +826,14 @@ func (s *Service) deleteRole(ctx context.Context, c *shiftkey.Caller, p params) 
 
 // Inline policies.
 
+// IAM's policy size quotas, in non-white-space characters (iam.Size): the
+// inline limit is the aggregate of all inline policies of one entity.
 var inlineLimit = map[shiftkey.EntityKind]int{shiftkey.KindUser: 2048, shiftkey.KindGroup: 5120, shiftkey.KindRole: 10240}
+
+const (
+	managedPolicyLimit = 6144
+	trustPolicyLimit   = 2048
+)
 
 func kindTitle(k shiftkey.EntityKind) string { return strings.ToUpper(string(k[:1])) + string(k[1:]) }
 
@@ -861,14 +875,34 @@ func (s *Service) putPolicy(kind shiftkey.EntityKind) handler {
 		if err != nil {
 			return nil, err
 		}
-		if len(doc) > inlineLimit[kind] {
-			return nil, shiftkey.Errorf(CodeLimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s", inlineLimit[kind], kind, e.Name)
+		if err := s.checkInlineSize(ctx, e, name, doc); err != nil {
+			return nil, err
 		}
 		if err := validatePolicy(doc); err != nil {
 			return nil, err
 		}
 		return nil, s.Store.PutInlinePolicy(ctx, kind, e.Name, shiftkey.PolicyDocument{Name: name, Document: doc})
 	}
+}
+
+// checkInlineSize applies IAM's inline quota: the aggregate size of all of
+// an entity's inline policies, counted without white space, with doc
+// replacing any policy of the same name.
+func (s *Service) checkInlineSize(ctx context.Context, e *shiftkey.Entity, name, doc string) error {
+	pols, err := s.Store.InlinePolicies(ctx, e.Kind, e.Name)
+	if err != nil {
+		return err
+	}
+	total := iam.Size(doc)
+	for _, p := range pols {
+		if !strings.EqualFold(p.Name, name) {
+			total += iam.Size(p.Document)
+		}
+	}
+	if limit := inlineLimit[e.Kind]; total > limit {
+		return shiftkey.Errorf(CodeLimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s", limit, e.Kind, e.Name)
+	}
+	return nil
 }
 
 func (s *Service) getPolicy(kind shiftkey.EntityKind) handler {
@@ -993,8 +1027,8 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 	if err != nil {
 		return nil, err
 	}
-	if len(doc) > 6144 {
-		return nil, shiftkey.Errorf(CodeLimitExceeded, "Cannot exceed quota for PolicySize: 6144")
+	if iam.Size(doc) > managedPolicyLimit {
+		return nil, shiftkey.Errorf(CodeLimitExceeded, "Cannot exceed quota for PolicySize: %d", managedPolicyLimit)
 	}
 	if err := validatePolicy(doc); err != nil {
 		return nil, err
@@ -1067,7 +1101,13 @@ func (s *Service) attach(kind shiftkey.EntityKind, attach bool) handler {
 		if err != nil {
 			return nil, err
 		}
-		e, err := s.entity(ctx, c, verb+kindTitle(kind)+"Policy", kind, owner)
+		if len(arn) < 20 || !strings.HasPrefix(arn, "arn:") {
+			return nil, shiftkey.Errorf(CodeValidationError, "ARN %s is not valid.", arn)
+		}
+		// iam:PolicyARN must be present: the delegation pattern "allow
+		// attaching anything but Admin" uses negated operators, which are
+		// true when the key is missing (issue 12, finding 4).
+		e, err := s.entity(ctx, c, verb+kindTitle(kind)+"Policy", kind, owner, map[string][]string{"iam:PolicyARN": {arn}})
 		if err != nil {
 			return nil, err
 		}

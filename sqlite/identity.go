@@ -102,14 +102,36 @@ func (d *DB) DeleteEntity(ctx context.Context, kind shiftkey.EntityKind, name st
 
 // Access keys.
 
-// CreateAccessKey stores a new access key for an existing user.
+// CreateAccessKey stores a new access key for an existing user that has
+// fewer than shiftkey.MaxAccessKeysPerUser. The check and the insert are
+// one immediate (write-locked) transaction, so concurrent calls cannot both
+// pass the check.
 func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
-	if _, err := d.Entity(ctx, shiftkey.KindUser, k.UserName); err != nil {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
 		return err
 	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO access_keys (id, secret, user_name, status, created_at) VALUES (?,?,?,?,?)`,
-		k.ID, k.Secret, k.UserName, k.Status, millis(k.CreatedAt))
-	return err
+	defer tx.Rollback()
+	var user string
+	err = tx.QueryRowContext(ctx, `SELECT name FROM entities WHERE kind = ? AND name = ?`, shiftkey.KindUser, k.UserName).Scan(&user)
+	if errors.Is(err, sql.ErrNoRows) {
+		return noSuch(shiftkey.KindUser, k.UserName)
+	}
+	if err != nil {
+		return err
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM access_keys WHERE user_name = ?`, user).Scan(&n); err != nil {
+		return err
+	}
+	if n >= shiftkey.MaxAccessKeysPerUser {
+		return shiftkey.Errorf(shiftkey.CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", shiftkey.MaxAccessKeysPerUser)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO access_keys (id, secret, user_name, status, created_at) VALUES (?,?,?,?,?)`,
+		k.ID, k.Secret, k.UserName, k.Status, millis(k.CreatedAt)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // AccessKey returns the access key with the given id.

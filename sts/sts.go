@@ -15,10 +15,8 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/authz"
 	"github.com/shiftkey/shiftkey/awsquery"
 	"github.com/shiftkey/shiftkey/iam"
-	"github.com/shiftkey/shiftkey/iamapi"
 )
 
 // Namespace is the XML namespace of STS responses.
@@ -26,14 +24,24 @@ const Namespace = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 // STS error codes.
 const (
-	CodePackedPolicyTooLarge = "PackedPolicyTooLarge"
-	CodeExpiredToken         = "ExpiredToken"
+	CodePackedPolicyTooLarge    = "PackedPolicyTooLarge"
+	CodeExpiredToken            = "ExpiredToken"
+	CodeValidationError         = "ValidationError"
+	CodeMalformedPolicyDocument = "MalformedPolicyDocument"
 )
+
+// Authorizer decides AssumeRole: the caller's own policies together with
+// the role's trust policy, recording every denial. role is nil when no
+// such role exists; each request names the role's ARN and carries the
+// call's condition keys. authz.Authorizer implements it.
+type Authorizer interface {
+	AuthorizeAssumeRole(ctx context.Context, caller *shiftkey.Caller, role *shiftkey.Entity, reqs ...shiftkey.AuthzRequest) error
+}
 
 // Service runs STS operations.
 type Service struct {
 	Store      shiftkey.IdentityStore
-	Authorizer *authz.Authorizer
+	Authorizer Authorizer
 	AccountID  string
 	Now        func() time.Time
 }
@@ -61,10 +69,33 @@ func (s *Service) Handle(ctx context.Context, c *shiftkey.Caller, action string,
 }
 
 func validation(format string, args ...any) error {
-	return shiftkey.Errorf(iamapi.CodeValidationError, format, args...)
+	return shiftkey.Errorf(CodeValidationError, format, args...)
 }
 
-var sessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]*$`)
+var (
+	sessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]*$`)
+	externalIDPattern  = regexp.MustCompile(`^[\w+=,.@:/-]*$`)
+)
+
+// role resolves a role ARN of this account: nil when there is none (or the
+// ARN's path or account does not match the stored role).
+func (s *Service) role(ctx context.Context, roleARN string) (*shiftkey.Entity, error) {
+	parts := strings.SplitN(roleARN, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") {
+		return nil, validation("%s is invalid", roleARN)
+	}
+	name := parts[5][strings.LastIndex(parts[5], "/")+1:]
+	role, err := s.Store.Entity(ctx, shiftkey.KindRole, name)
+	switch {
+	case shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity:
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case parts[4] != s.AccountID || role.ARN != roleARN:
+		return nil, nil
+	}
+	return role, nil
+}
 
 type assumedRoleUserXML struct {
 	AssumedRoleId string
@@ -76,10 +107,6 @@ type credentialsXML struct {
 	SecretAccessKey string
 	SessionToken    string
 	Expiration      string
-}
-
-func (s *Service) deny(c *shiftkey.Caller, action, resource, why string) error {
-	return shiftkey.Errorf(shiftkey.CodeAccessDenied, "User: %s is not authorized to perform: %s on resource: %s%s", c.Principal.ARN, action, resource, why)
 }
 
 func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Values) (any, error) {
@@ -110,7 +137,7 @@ func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Valu
 			if me, ok := err.(*iam.MalformedPolicyError); ok {
 				msg = me.Message
 			}
-			return nil, shiftkey.Errorf(iamapi.CodeMalformedPolicyDocument, "%s", msg)
+			return nil, shiftkey.Errorf(CodeMalformedPolicyDocument, "%s", msg)
 		}
 		sessionPolicy = p
 	}
@@ -135,71 +162,63 @@ func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Valu
 		tags = append(tags, shiftkey.Tag{Key: k, Value: val})
 	}
 
-	// The role, from its ARN in this account.
-	parts := strings.SplitN(roleARN, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") {
-		return nil, validation("%s is invalid", roleARN)
+	externalID, hasExternalID := get("ExternalId")
+	if hasExternalID && (len(externalID) < 2 || len(externalID) > 1224 || !externalIDPattern.MatchString(externalID)) {
+		return nil, validation("1 validation error detected: Value '%s' at 'externalId' failed to satisfy constraint: Member must have length between 2 and 1224 and satisfy regular expression pattern: [\\w+=,.@:\\/-]*", externalID)
 	}
-	name := parts[5][strings.LastIndex(parts[5], "/")+1:]
-	role, err := s.Store.Entity(ctx, shiftkey.KindRole, name)
-	if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity || err == nil && (parts[4] != s.AccountID || role.ARN != roleARN) {
-		return nil, s.deny(c, "sts:AssumeRole", roleARN, "")
-	}
+
+	// The role, from its ARN in this account; an unknown role is refused
+	// (and recorded) like a trust policy that does not allow the caller.
+	role, err := s.role(ctx, roleARN)
 	if err != nil {
 		return nil, err
 	}
-
 	duration := time.Hour
 	if d, ok := get("DurationSeconds"); ok {
 		n, err := strconv.Atoi(d)
 		if err != nil || n < 900 || n > 43200 {
 			return nil, validation("1 validation error detected: Value '%s' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200", d)
 		}
-		if n > role.MaxSessionDuration {
+		if role != nil && n > role.MaxSessionDuration {
 			return nil, validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
 		}
 		duration = time.Duration(n) * time.Second
 	}
 
-	// The role's trust policy must allow the caller; when it names only
-	// the account, the caller's own policies must allow it too.
-	trust, err := iamapi.ParseTrustPolicy(role.AssumeRolePolicy)
-	if err != nil {
-		return nil, s.deny(c, "sts:AssumeRole", roleARN, "")
-	}
-	keys := authz.GlobalContext(c)
-	keys["sts:RoleSessionName"] = []string{sessionName}
-	for _, t := range tags {
-		keys["aws:RequestTag/"+t.Key] = []string{t.Value}
-	}
-	if len(tags) > 0 {
-		var tk []string
-		for _, t := range tags {
-			tk = append(tk, t.Key)
+	// Request context as the Service Authorization Reference lists it:
+	// sts:AssumeRole takes the session name, external id, request tags and
+	// the role's tags; sts:TagSession the request tags and the role's tags.
+	resourceKeys := map[string][]string{}
+	if role != nil {
+		roleTags, err := s.Store.Tags(ctx, shiftkey.KindRole, role.Name)
+		if err != nil {
+			return nil, err
 		}
-		keys["aws:TagKeys"] = tk
+		for _, t := range roleTags {
+			resourceKeys["aws:ResourceTag/"+t.Key] = []string{t.Value}
+			resourceKeys["iam:ResourceTag/"+t.Key] = []string{t.Value}
+		}
 	}
-	actions := []string{"sts:AssumeRole"}
+	for _, t := range tags {
+		resourceKeys["aws:RequestTag/"+t.Key] = []string{t.Value}
+		resourceKeys["aws:TagKeys"] = append(resourceKeys["aws:TagKeys"], t.Key)
+	}
+	assume := map[string][]string{"sts:RoleSessionName": {sessionName}}
+	if hasExternalID {
+		assume["sts:ExternalId"] = []string{externalID}
+	}
+	for k, v := range resourceKeys {
+		assume[k] = v
+	}
+	reqs := []shiftkey.AuthzRequest{{Action: "sts:AssumeRole", Resource: roleARN, Context: assume}}
 	if len(tags) > 0 {
-		actions = append(actions, "sts:TagSession")
+		reqs = append(reqs, shiftkey.AuthzRequest{Action: "sts:TagSession", Resource: roleARN, Context: resourceKeys})
 	}
-	set, err := s.Authorizer.Policies(ctx, c.Principal)
-	if err != nil {
+	if err := s.Authorizer.AuthorizeAssumeRole(ctx, c, role, reqs...); err != nil {
 		return nil, err
 	}
-	for _, action := range actions {
-		td := trust.Evaluate(c.Principal, action, roleARN, keys)
-		idd, _ := authz.Decide(set, iam.Request{Action: action, Resource: roleARN, Context: keys})
-		switch {
-		case td.Outcome == iam.ExplicitDeny:
-			return nil, s.deny(c, action, roleARN, " with an explicit deny in a resource-based policy")
-		case idd.Outcome == iam.ExplicitDeny:
-			return nil, s.deny(c, action, roleARN, " with an explicit deny in an identity-based policy")
-		case td.Outcome != iam.Allow:
-			return nil, s.deny(c, action, roleARN, "")
-		case !td.Direct && !idd.Allowed():
-			return nil, s.deny(c, action, roleARN, " because no identity-based policy allows the "+action+" action")
-		}
+	if role == nil { // an Authorizer must refuse it; never issue for no role
+		return nil, shiftkey.Errorf(shiftkey.CodeAccessDenied, "User: %s is not authorized to perform: sts:AssumeRole on resource: %s", c.Principal.ARN, roleARN)
 	}
 
 	now := s.now()

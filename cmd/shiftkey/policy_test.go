@@ -13,6 +13,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/shiftkey/shiftkey"
 )
 
 func writeFile(t *testing.T, name, content string) string {
@@ -110,5 +112,55 @@ func TestPolicyWhyAndPrincipal(t *testing.T) {
 		"--resource", "arn:aws:redshift:us-east-1:000000000000:dbuser:dev-cluster/alice"}, &out, &errOut)
 	if err != nil || !strings.Contains(out.String(), "decision: allow") {
 		t.Fatalf("explain stored principal: %v %s %s", err, out.String(), errOut.String())
+	}
+}
+
+// Finding 7 (issue 12): an AssumeRole refused by the role's trust policy
+// was not recorded, so `policy why` could not explain it. Every denial,
+// trust ones included, is now recorded with the statement that decided.
+func TestPolicyWhyAssumeRoleTrustDenial(t *testing.T) {
+	ctx := context.Background()
+	user, role := fresh("tristan"), fresh("OnlyAdmin")
+	k := dev.AccessKey
+	adminCreds := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, nil
+	})
+	admin := iam.New(iam.Options{Region: DevRegion, BaseEndpoint: aws.String(dev.APIURL), Retryer: aws.NopRetryer{}, Credentials: adminCreds})
+	if _, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user)}); err != nil {
+		t.Fatal(err)
+	}
+	// tristan may assume any role as far as his own policy goes…
+	if _, err := admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(user), PolicyName: aws.String("assume"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// …but the role trusts only another principal, and denies him by name.
+	trust := `{"Version":"2012-10-17","Statement":[{"Sid":"TrustAdmin","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + shiftkey.DefaultAccountID + `:user/` + DevAdminUser + `"},"Action":"sts:AssumeRole"},
+		{"Sid":"NotTristan","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::` + shiftkey.DefaultAccountID + `:user/` + user + `"},"Action":"sts:AssumeRole"}]}`
+	r, err := admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(trust)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tristan := sts.New(sts.Options{Region: DevRegion, BaseEndpoint: aws.String(dev.APIURL), Retryer: aws.NopRetryer{},
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: aws.ToString(key.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(key.AccessKey.SecretAccessKey)}, nil
+		})})
+	_, err = tristan.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: r.Role.Arn, RoleSessionName: aws.String("s1")})
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.HTTPStatusCode() != 403 || re.ServiceRequestID() == "" {
+		t.Fatalf("want a 403 denial with a request id, got %v", err)
+	}
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"policy", "why", "--data-dir", dev.DataDir, re.ServiceRequestID()}, &out, &errOut); err != nil {
+		t.Fatalf("policy why: %v %s", err, errOut.String())
+	}
+	for _, w := range []string{"user/" + user, "sts:AssumeRole", aws.ToString(r.Role.Arn), "explicitDeny", "trust policy", "Sid NotTristan"} {
+		if !strings.Contains(out.String(), w) {
+			t.Fatalf("policy why output %q lacks %q", out.String(), w)
+		}
 	}
 }

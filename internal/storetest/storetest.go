@@ -23,6 +23,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("CredentialWritesVisible", func(t *testing.T) { testCredentialWritesVisible(t, newStore(t)) })
 	t.Run("CredentialExpiryAtEachCall", func(t *testing.T) { testCredentialExpiryAtEachCall(t, newStore(t)) })
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore(t)) })
+	t.Run("AccessKeyQuotaConcurrent", func(t *testing.T) { testAccessKeyQuotaConcurrent(t, newStore(t)) })
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 }
 
@@ -274,6 +275,52 @@ func testLoginSaltConcurrent(t *testing.T, s shiftkey.Store) {
 		if !bytes.Equal(salts[i], salts[0]) {
 			t.Fatalf("concurrent issuers got different salts: %q vs %q", salts[i], salts[0])
 		}
+	}
+}
+
+// testAccessKeyQuotaConcurrent: the per-user key quota is enforced by the
+// write itself, so concurrent creations cannot exceed it (issue 12,
+// finding 7).
+func testAccessKeyQuotaConcurrent(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	u := &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "kim", ID: "AIDAEXAMPLE000000009", Path: "/", ARN: "arn:aws:iam::1:user/kim", CreatedAt: t0}
+	if err := s.CreateEntity(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: fmt.Sprintf("AKIAQUOTA%02d", i), Secret: "s", UserName: "KIM", Status: "Active", CreatedAt: t0})
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for _, err := range errs {
+		switch shiftkey.ErrorCode(err) {
+		case "":
+			created++
+		case shiftkey.CodeLimitExceeded:
+		default:
+			t.Errorf("CreateAccessKey: %v, want success or LimitExceeded", err)
+		}
+	}
+	keys, err := s.AccessKeys(ctx, "kim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created != shiftkey.MaxAccessKeysPerUser || len(keys) != shiftkey.MaxAccessKeysPerUser {
+		t.Fatalf("%d concurrent creations succeeded and %d keys are stored, want %d", created, len(keys), shiftkey.MaxAccessKeysPerUser)
+	}
+	// Deleting one frees a slot.
+	if err := s.DeleteAccessKey(ctx, keys[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIAQUOTAZZ", Secret: "s", UserName: "kim", Status: "Active", CreatedAt: t0}); err != nil {
+		t.Fatalf("after a delete: %v", err)
 	}
 }
 

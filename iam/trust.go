@@ -1,0 +1,298 @@
+package iam
+
+import (
+	"fmt"
+	"strings"
+)
+
+// TrustPolicy is a role trust policy (AssumeRolePolicyDocument): the
+// resource-based policy of a role, whose statements name the principals
+// that may act on the role (sts:AssumeRole, sts:TagSession, …). Build it
+// with ParseTrustPolicy; it is immutable afterwards.
+type TrustPolicy struct {
+	Name       string // labels the policy in decisions
+	Version    string
+	Statements []TrustStatement
+}
+
+// TrustStatement is one statement of a trust policy: the identity-policy
+// statement (Effect, Action, Condition) with its Principal.
+type TrustStatement struct {
+	Statement
+	Principal map[string][]string // "AWS", "Service", "Federated", "CanonicalUser"; {"*": nil} for a bare "*"
+}
+
+// ParseTrustPolicy parses and validates a trust policy. AWS forbids
+// Resource, NotResource and NotPrincipal in trust policies, requires a
+// Principal in every statement and allows only sts actions. Errors are
+// *MalformedPolicyError.
+func ParseTrustPolicy(name string, doc []byte) (*TrustPolicy, error) {
+	root, err := decodeJSON(doc)
+	if err != nil {
+		return nil, malformed("%v", err)
+	}
+	if root.kind != jObject {
+		return nil, malformed("the policy must be a JSON object, not %v", root.kind)
+	}
+	t := &TrustPolicy{Name: name}
+	var stmts *jvalue
+	for i := range root.members {
+		m := &root.members[i]
+		switch m.key {
+		case "Version":
+			if m.val.kind != jString || (m.val.text != Version2012 && m.val.text != Version2008) {
+				return nil, malformed("Version must be %q or %q", Version2012, Version2008)
+			}
+			t.Version = m.val.text
+		case "Id":
+			if m.val.kind != jString {
+				return nil, malformed("Id must be a string")
+			}
+		case "Statement":
+			stmts = &m.val
+		default:
+			return nil, malformed("unknown policy element %q", m.key)
+		}
+	}
+	if stmts == nil {
+		return nil, malformed("Missing required field Statement")
+	}
+	items := []jvalue{*stmts}
+	switch stmts.kind {
+	case jObject:
+	case jArray:
+		items = stmts.items
+	default:
+		return nil, malformed("Statement must be an object or an array of objects, not %v", stmts.kind)
+	}
+	if len(items) == 0 {
+		return nil, malformed("Missing required field Statement")
+	}
+	sids := map[string]bool{}
+	for i := range items {
+		s, err := parseTrustStatement(&items[i], t.Version == Version2012)
+		if err != nil {
+			return nil, malformed("Statement[%d]: %v", i, err)
+		}
+		if s.Sid != "" {
+			if sids[s.Sid] {
+				return nil, malformed("Statement[%d]: duplicate Sid %q: Sids must be unique within a policy", i, s.Sid)
+			}
+			sids[s.Sid] = true
+		}
+		t.Statements = append(t.Statements, s)
+	}
+	return t, nil
+}
+
+func parseTrustStatement(v *jvalue, substitute bool) (TrustStatement, error) {
+	var ts TrustStatement
+	if v.kind != jObject {
+		return ts, fmt.Errorf("a statement must be an object, not %v", v.kind)
+	}
+	// The statement without its Principal, on Resource "*", is an
+	// identity-policy statement: the role itself is the only resource.
+	rest := jvalue{kind: jObject}
+	var principal *jvalue
+	for i := range v.members {
+		m := &v.members[i]
+		switch m.key {
+		case "Resource", "NotResource", "NotPrincipal":
+			return ts, fmt.Errorf("Has prohibited field %s", m.key)
+		case "Principal":
+			principal = &m.val
+		default:
+			rest.members = append(rest.members, *m)
+		}
+	}
+	if principal == nil {
+		return ts, fmt.Errorf("Missing required field Principal")
+	}
+	p, err := parsePrincipal(principal)
+	if err != nil {
+		return ts, err
+	}
+	rest.members = append(rest.members, jmember{key: "Resource", val: jvalue{kind: jString, text: "*"}})
+	s, err := parseStatement(&rest, substitute)
+	if err != nil {
+		return ts, err
+	}
+	for _, a := range append(s.Action, s.NotAction...) {
+		if a != "*" && !strings.HasPrefix(strings.ToLower(a), "sts:") {
+			return ts, fmt.Errorf("trust policies only allow sts actions, not %s", a)
+		}
+	}
+	return TrustStatement{Statement: s, Principal: p}, nil
+}
+
+func parsePrincipal(v *jvalue) (map[string][]string, error) {
+	if v.kind == jString {
+		if v.text != "*" {
+			return nil, fmt.Errorf("Principal must be \"*\" or an object")
+		}
+		return map[string][]string{"*": nil}, nil
+	}
+	if v.kind != jObject || len(v.members) == 0 {
+		return nil, fmt.Errorf("Principal must be \"*\" or an object of AWS, Service, Federated or CanonicalUser")
+	}
+	out := map[string][]string{}
+	for _, m := range v.members {
+		switch m.key {
+		case "AWS", "Service", "Federated", "CanonicalUser":
+		default:
+			return nil, fmt.Errorf("unknown principal type %s", m.key)
+		}
+		vals, err := stringList("Principal "+m.key, &m.val)
+		if err != nil {
+			return nil, err
+		}
+		out[m.key] = vals
+	}
+	for _, p := range out["AWS"] {
+		if !validAWSPrincipal(p) {
+			return nil, fmt.Errorf("Invalid principal in policy: \"AWS\":\"%s\"", p)
+		}
+	}
+	return out, nil
+}
+
+// validAWSPrincipal accepts "*", a 12-digit account id, or the ARN of an
+// account root, IAM user, IAM role or assumed-role session. Principal ARNs
+// take no wildcards.
+func validAWSPrincipal(p string) bool {
+	if p == "*" || isAccountID(p) {
+		return true
+	}
+	if strings.ContainsAny(p, "*?") {
+		return false
+	}
+	parts := strings.SplitN(p, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[1] == "" || parts[3] != "" || !isAccountID(parts[4]) {
+		return false
+	}
+	res := parts[5]
+	switch parts[2] {
+	case "iam":
+		return res == "root" || strings.HasPrefix(res, "user/") && len(res) > 5 || strings.HasPrefix(res, "role/") && len(res) > 5
+	case "sts":
+		f := strings.Split(res, "/")
+		return len(f) == 3 && f[0] == "assumed-role" && f[1] != "" && f[2] != ""
+	}
+	return false
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// TrustCaller is the principal asking to act on a role.
+type TrustCaller struct {
+	ARN     string // IAM user ARN, or the assumed-role session ARN
+	Account string
+	RoleARN string // the role of an assumed-role session; "" for a user
+}
+
+// Grant is how directly an allowing trust statement names the caller. It
+// decides, in authz, which of the caller's own policies must allow too.
+type Grant int
+
+// Grants, from the weakest.
+const (
+	GrantNone    Grant = iota
+	GrantAccount       // the caller's account: "arn:aws:iam::ACCOUNT:root" or "ACCOUNT"
+	GrantRole          // the role ARN of the caller's session
+	GrantCaller        // the caller itself (user ARN or session ARN), or "*"
+)
+
+func (g Grant) String() string {
+	switch g {
+	case GrantAccount:
+		return "the caller's account"
+	case GrantRole:
+		return "the caller's role"
+	case GrantCaller:
+		return "the caller"
+	}
+	return "no one"
+}
+
+// TrustDecision is the outcome of a trust policy for one caller: for Allow,
+// the strongest grant among the allowing statements.
+type TrustDecision struct {
+	Outcome  Outcome
+	Grant    Grant
+	Deciding []StatementRef
+}
+
+// Evaluate decides whether the trust policy lets caller perform req.Action
+// on the role req.Resource. A matching Deny gives ExplicitDeny whatever it
+// names (naming the account denies every principal in it); otherwise a
+// matching Allow gives Allow with its grant.
+func (t *TrustPolicy) Evaluate(c TrustCaller, req Request) TrustDecision {
+	ctx := newEvalContext(req)
+	var allows, denies []StatementRef
+	best := GrantNone
+	for i := range t.Statements {
+		s := &t.Statements[i]
+		g := s.grant(c)
+		if g == GrantNone || !s.matches(ctx) {
+			continue
+		}
+		ref := StatementRef{Policy: t.Name, Index: i, Sid: s.Sid, Effect: s.Effect}
+		if s.Effect == EffectDeny {
+			denies = append(denies, ref)
+			continue
+		}
+		allows = append(allows, ref)
+		best = max(best, g)
+	}
+	switch {
+	case len(denies) > 0:
+		return TrustDecision{Outcome: ExplicitDeny, Deciding: denies}
+	case len(allows) > 0:
+		return TrustDecision{Outcome: Allow, Grant: best, Deciding: allows}
+	}
+	return TrustDecision{Outcome: ImplicitDeny}
+}
+
+// grant reports how the statement's Principal names c.
+func (s *TrustStatement) grant(c TrustCaller) Grant {
+	if _, star := s.Principal["*"]; star {
+		return GrantCaller
+	}
+	g := GrantNone
+	for _, p := range s.Principal["AWS"] {
+		switch {
+		case p == "*", samePrincipalARN(p, c.ARN):
+			return GrantCaller
+		case c.RoleARN != "" && samePrincipalARN(p, c.RoleARN):
+			g = max(g, GrantRole)
+		case p == c.Account, p == "arn:aws:iam::"+c.Account+":root":
+			g = max(g, GrantAccount)
+		}
+	}
+	return g
+}
+
+// samePrincipalARN compares a principal ARN from a policy with a caller's.
+// IAM user and role names are case-insensitive, as IAM resolves them; the
+// session name of an assumed-role ARN is chosen by the caller and compared
+// exactly.
+func samePrincipalARN(policy, caller string) bool {
+	if caller == "" {
+		return false
+	}
+	if strings.HasPrefix(caller, "arn:aws:sts::") {
+		i, j := strings.LastIndexByte(policy, '/'), strings.LastIndexByte(caller, '/')
+		return i >= 0 && j >= 0 && strings.EqualFold(policy[:i], caller[:j]) && policy[i:] == caller[j:]
+	}
+	return strings.EqualFold(policy, caller)
+}
