@@ -13,11 +13,13 @@ import (
 	"github.com/shiftkey/shiftkey/redshift"
 )
 
-// form returns the Query parameters of a call: the body of a POST, the URL
-// query of a GET.
+// form returns the Query parameters of a call: the body of a header-signed
+// POST, else the URL query. A presigned request's signature covers only its
+// query string (sigv4 refuses one with a body), so its parameters come from
+// there whatever the method.
 func (c *call) form() (url.Values, error) {
 	raw := c.r.URL.RawQuery
-	if c.r.Method == "POST" {
+	if c.r.Method == "POST" && !c.presigned {
 		raw = string(c.body)
 	}
 	v, err := awsquery.ParseForm(raw)

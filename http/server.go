@@ -73,6 +73,7 @@ type call struct {
 	body      []byte
 	caller    *shiftkey.Caller
 	service   string
+	presigned bool // authenticated by a presigned query string
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -136,7 +137,7 @@ func (s *Server) authenticate(ctx context.Context, c *call) error {
 	if err != nil {
 		return sigError(err)
 	}
-	c.service = auth.Service
+	c.service, c.presigned = auth.Service, auth.Presigned
 	invalid := shiftkey.Errorf(shiftkey.CodeInvalidClientTokenID, "The security token included in the request is invalid.")
 	now := s.now()
 	var principal *shiftkey.Principal

@@ -212,19 +212,13 @@ func (a *Auth) Verify(r *http.Request, body []byte, secret string, now time.Time
 	if err := a.checkTime(now); err != nil {
 		return err
 	}
-	payload, err := a.payloadHash(r, body)
+	payloads, err := a.payloadHashes(r, body)
 	if err != nil {
 		return err
 	}
 	key := SigningKey(secret, a.Date, a.Region, a.Service)
-	if a.matches(r, payload, key) {
-		return nil
-	}
-	// Presigning SDKs differ: botocore signs UNSIGNED-PAYLOAD, Go's signer
-	// the body hash it was given.
-	if a.Presigned && payload == "UNSIGNED-PAYLOAD" {
-		sum := sha256.Sum256(body)
-		if a.matches(r, hex.EncodeToString(sum[:]), key) {
+	for _, p := range payloads {
+		if a.matches(r, p, key) {
 			return nil
 		}
 	}
@@ -260,24 +254,34 @@ func (a *Auth) checkTime(now time.Time) error {
 	return nil
 }
 
-func (a *Auth) payloadHash(r *http.Request, body []byte) (string, error) {
+// payloadHashes returns the payload hashes the signature may have been
+// computed over.
+func (a *Auth) payloadHashes(r *http.Request, body []byte) ([]string, error) {
 	sum := sha256.Sum256(body)
 	real := hex.EncodeToString(sum[:])
-	h := r.Header.Get("X-Amz-Content-Sha256")
+	declared, ok := r.Header["X-Amz-Content-Sha256"]
 	switch {
-	case h == "":
-		if a.Presigned {
-			return "UNSIGNED-PAYLOAD", nil
-		}
-		return real, nil
-	case h == "UNSIGNED-PAYLOAD":
-		return h, nil
-	case strings.EqualFold(h, real):
-		return h, nil
+	case a.Presigned && len(body) > 0:
+		// A presigned URL carries no hash of a body, so a body is not
+		// covered by its signature; AWS hashes the body it receives, which
+		// then differs from what the signer hashed.
+		return nil, &Error{Code: "SignatureDoesNotMatch", Message: "The request signature we calculated does not match the signature you provided. A presigned request must not carry a body."}
+	case ok && len(declared) == 1 && strings.EqualFold(declared[0], real):
+		return []string{real}, nil
+	case ok:
+		// UNSIGNED-PAYLOAD included: these services (unlike S3) always hash
+		// the body they received, so a signature over any other declared
+		// hash cannot match what AWS computes: SignatureDoesNotMatch.
+		return nil, &Error{Code: "SignatureDoesNotMatch", Message: "The provided x-amz-content-sha256 header does not match what was computed."}
+	case !a.Presigned:
+		return []string{real}, nil
 	}
-	// A declared hash that is not the body's would let a body be swapped
-	// under a valid signature.
-	return "", &Error{Code: "SignatureDoesNotMatch", Message: "The provided x-amz-content-sha256 header does not match what was computed."}
+	// No body: presigners differ in what they write for it, botocore's
+	// SigV4QueryAuth and `aws eks get-token` UNSIGNED-PAYLOAD, Go's signer
+	// the hash of the empty body. With an empty body nothing is unsigned
+	// either way: the whole request is the signed method, path, query and
+	// headers.
+	return []string{real, "UNSIGNED-PAYLOAD"}, nil
 }
 
 func (a *Auth) canonicalRequest(r *http.Request, payload string) string {

@@ -246,3 +246,40 @@ func FuzzParse(f *testing.F) {
 		a.Verify(r, nil, "secret", signAt)
 	})
 }
+
+// TestFinding1PresignedBodyRefused: a presigned URL's signature covers no
+// body, so a body is refused whatever the presigner wrote as payload hash;
+// without a body both forms verify.
+func TestFinding1PresignedBodyRefused(t *testing.T) {
+	for _, payload := range []string{"UNSIGNED-PAYLOAD", hashHex("")} {
+		r := build(t, "POST", "http://127.0.0.1:9439/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Expires=60", "", nil)
+		u, _, err := v4.NewSigner().PresignHTTP(context.Background(), creds, r, payload, "sts", "us-east-1", signAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := check(build(t, "POST", u, "", nil), "", creds.SecretAccessKey, signAt); err != nil {
+			t.Errorf("%s: presigned POST without a body refused: %v", payload, err)
+		}
+		const body = "Action=AssumeRole&RoleArn=arn:aws:iam::000000000000:role/Admin&RoleSessionName=xx&Version=2011-06-15"
+		if got := code(check(build(t, "POST", u, body, nil), body, creds.SecretAccessKey, signAt)); got != "SignatureDoesNotMatch" {
+			t.Errorf("%s: presigned POST with a body: %q, want SignatureDoesNotMatch", payload, got)
+		}
+	}
+}
+
+// TestUnsignedPayloadHeaderRefused: these services always hash the body, so
+// a header-signed request declaring UNSIGNED-PAYLOAD (signed or not) is
+// refused even when its signature is over that declaration.
+func TestUnsignedPayloadHeaderRefused(t *testing.T) {
+	const body = "Action=AssumeRole&Version=2011-06-15"
+	r := build(t, "POST", "http://localhost/", body, map[string]string{"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"})
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, r, "UNSIGNED-PAYLOAD", "sts", "us-east-1", signAt); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.Header.Get("Authorization"), "x-amz-content-sha256") {
+		t.Fatalf("x-amz-content-sha256 not signed: %s", r.Header.Get("Authorization"))
+	}
+	if got := code(check(r, body, creds.SecretAccessKey, signAt)); got != "SignatureDoesNotMatch" {
+		t.Fatalf("UNSIGNED-PAYLOAD header: %q, want SignatureDoesNotMatch", got)
+	}
+}
