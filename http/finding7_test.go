@@ -26,3 +26,35 @@ func TestFinding7ServerlessWithoutAuthIsJSON(t *testing.T) {
 		t.Errorf("Query without auth: %d %q %s", got.status, got.code, got.ctype)
 	}
 }
+
+// TestFinding7QueryVersion: a missing or unknown Query Version is refused
+// as AWS does, InvalidAction naming the action and the version.
+func TestFinding7QueryVersion(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		service, body string
+		wantStatus    int
+		wantMessage   string
+	}{
+		{"redshift", "Action=DescribeClusters&Version=2012-12-01", 200, ""},
+		{"redshift", "Action=DescribeClusters", 400, "Could not find operation DescribeClusters for version NO_VERSION_SPECIFIED"},
+		{"redshift", "Action=DescribeClusters&Version=", 400, "Could not find operation DescribeClusters for version NO_VERSION_SPECIFIED"},
+		{"redshift", "Action=DescribeClusters&Version=2011-06-15", 400, "Could not find operation DescribeClusters for version 2011-06-15"},
+		{"iam", "Action=GetUser&Version=2010-05-08", 200, ""},
+		{"iam", "Action=GetUser", 400, "Could not find operation GetUser for version NO_VERSION_SPECIFIED"},
+		{"iam", "Action=GetUser&Version=2012-12-01", 400, "Could not find operation GetUser for version 2012-12-01"},
+		{"sts", "Action=GetCallerIdentity&Version=2011-06-15", 200, ""},
+		{"sts", "Action=GetCallerIdentity", 400, "Could not find operation GetCallerIdentity for version NO_VERSION_SPECIFIED"},
+		{"sts", "Action=GetCallerIdentity&Version=2010-05-08", 400, "Could not find operation GetCallerIdentity for version 2010-05-08"},
+	}
+	for _, tt := range tests {
+		status, b := f.signedPost(t, "admin", tt.body, nil, func(o *signOpts) { o.service = tt.service })
+		if status != tt.wantStatus {
+			t.Errorf("%s %s: %d %s, want %d", tt.service, tt.body, status, b, tt.wantStatus)
+			continue
+		}
+		if tt.wantStatus != 200 && (errorCode(t, b) != "InvalidAction" || !strings.Contains(string(b), "<Message>"+tt.wantMessage+"</Message>")) {
+			t.Errorf("%s %s: %s, want InvalidAction %q", tt.service, tt.body, b, tt.wantMessage)
+		}
+	}
+}

@@ -103,11 +103,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	switch c.service {
 	case "redshift":
-		s.serveQuery(c, redshiftNS, s.redshiftAction(c))
+		s.serveQuery(c, redshiftNS, redshiftVersion, s.redshiftAction(c))
 	case "iam":
-		s.serveQuery(c, iamapi.Namespace, s.IAM.Handle)
+		s.serveQuery(c, iamapi.Namespace, iamVersion, s.IAM.Handle)
 	case "sts":
-		s.serveQuery(c, sts.Namespace, s.STS.Handle)
+		s.serveQuery(c, sts.Namespace, stsVersion, s.STS.Handle)
 	case "redshift-serverless":
 		s.serveServerless(c)
 	default:
