@@ -100,7 +100,7 @@ var adversarialSigV4 = []adversarial{
 		403, "SignatureDoesNotMatch"},
 	{"presigned POST whose body repeats the signed query",
 		presigned("POST", "&X-Amz-Expires=60", emptySHA256, identityQuery, formHeader, nil), 403, "SignatureDoesNotMatch"},
-	{"botocore-style presigned POST with a body", func(t *testing.T, f *fixture) *http.Request {
+	{"hand-built UNSIGNED-PAYLOAD presigned POST with a body", func(t *testing.T, f *fixture) *http.Request {
 		u := presignByHand("POST", f.srv.URL, map[string]string{"Action": "GetCallerIdentity", "Version": "2011-06-15"}, f.keys["admin"], "sts", time.Now(), 60)
 		return newRequest(t, "POST", u, "Action=GetSessionToken&Version=2011-06-15", formHeader)
 	}, 403, "SignatureDoesNotMatch"},

@@ -74,10 +74,10 @@ func awsEscape(s string) string {
 	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }
 
-// presignByHand builds a presigned URL the way botocore's SigV4QueryAuth
-// does for `aws eks get-token` (host the only signed header, the payload
-// UNSIGNED-PAYLOAD), independently of both aws-sdk-go-v2 and package
-// sigv4's canonicalization.
+// presignByHand builds an S3-style presigned URL (host the only signed
+// header, the payload UNSIGNED-PAYLOAD) independently of both aws-sdk-go-v2
+// and package sigv4's canonicalization. (Real botocore presigns with the
+// empty-body hash: see TestBotocorePresignedGetCallerIdentity.)
 func presignByHand(method, base string, params map[string]string, c aws.Credentials, service string, at time.Time, expires int) string {
 	u, _ := url.Parse(base)
 	scope := at.UTC().Format("20060102") + "/us-east-1/" + service + "/aws4_request"
@@ -170,15 +170,15 @@ func TestFinding1PresignedPostRunsOnlySignedQuery(t *testing.T) {
 	}{
 		{"go presigned POST (UNSIGNED-PAYLOAD) with AssumeRole body", "POST",
 			presignGo(t, "POST", f.srv.URL+"/?"+gci+"&X-Amz-Expires=60", unsignedPayload, admin, "sts", now), attack, 403, "SignatureDoesNotMatch"},
-		{"botocore-style presigned POST with AssumeRole body", "POST",
+		{"hand-built UNSIGNED-PAYLOAD presigned POST with AssumeRole body", "POST",
 			presignByHand("POST", f.srv.URL, identity, admin, "sts", now, 60), attack, 403, "SignatureDoesNotMatch"},
 		{"go presigned POST (empty-body hash) with AssumeRole body", "POST",
 			presignGo(t, "POST", f.srv.URL+"/?"+gci+"&X-Amz-Expires=60", emptySHA256, admin, "sts", now), attack, 403, "SignatureDoesNotMatch"},
 		{"go presigned POST, empty body", "POST",
 			presignGo(t, "POST", f.srv.URL+"/?"+gci+"&X-Amz-Expires=60", unsignedPayload, admin, "sts", now), "", 200, ""},
-		{"botocore-style presigned POST, empty body", "POST",
+		{"hand-built UNSIGNED-PAYLOAD presigned POST, empty body", "POST",
 			presignByHand("POST", f.srv.URL, identity, admin, "sts", now, 60), "", 200, ""},
-		{"botocore-style presigned GET (eks get-token)", "GET",
+		{"hand-built UNSIGNED-PAYLOAD presigned GET", "GET",
 			presignByHand("GET", f.srv.URL, identity, admin, "sts", now, 60), "", 200, ""},
 		{"go presigned GET", "GET",
 			presignGo(t, "GET", f.srv.URL+"/?"+gci+"&X-Amz-Expires=60", emptySHA256, admin, "sts", now), "", 200, ""},

@@ -324,11 +324,11 @@ func (a *Auth) payloadHashes(r *http.Request, body []byte) ([]string, error) {
 	case !a.Presigned:
 		return []string{real}, nil
 	}
-	// No body: presigners differ in what they write for it, botocore's
-	// SigV4QueryAuth and `aws eks get-token` UNSIGNED-PAYLOAD, Go's signer
-	// the hash of the empty body. With an empty body nothing is unsigned
-	// either way: the whole request is the signed method, path, query and
-	// headers.
+	// No body: presigners differ in what they write for it. Go's signer and
+	// botocore (generate_presigned_url, hence `aws eks get-token`) write
+	// the hash of the empty body; S3-style presigners, and Go's when told,
+	// UNSIGNED-PAYLOAD. With an empty body nothing is unsigned either way:
+	// the whole request is the signed method, path, query and headers.
 	return []string{real, "UNSIGNED-PAYLOAD"}, nil
 }
 
