@@ -25,7 +25,7 @@ type adversarial struct {
 // service; mutate then changes it after signing.
 func headerSigned(user, service, method, rawURL, body string, header map[string]string, mutate func(*http.Request)) func(*testing.T, *fixture) *http.Request {
 	return func(t *testing.T, f *fixture) *http.Request {
-		req := newRequest(t, method, f.srv.URL+rawURL, body, header)
+		req := buildRequest(t, method, f.srv.URL+rawURL, body, header)
 		if err := v4.NewSigner().SignHTTP(context.Background(), f.keys[user], req, sha256Hex(body), service, "us-east-1", time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func presigned(method, extraQuery, payload, body string, header map[string]strin
 		if edit != nil {
 			u = edit(u)
 		}
-		return newRequest(t, method, u, body, header)
+		return buildRequest(t, method, u, body, header)
 	}
 }
 
@@ -75,7 +75,7 @@ func withBody(r *http.Request, body string) *http.Request {
 }
 
 const (
-	form           = "application/x-www-form-urlencoded"
+	formType       = "application/x-www-form-urlencoded"
 	describeQuery  = "Action=DescribeClusters&Version=2012-12-01"
 	identityQuery  = "Action=GetCallerIdentity&Version=2011-06-15"
 	workgroupBody  = `{"workgroupName":"edge-wg"}`
@@ -83,8 +83,7 @@ const (
 )
 
 var (
-	formHeader = map[string]string{"Content-Type": form}
-	jsonHeader = map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "RedshiftServerless.GetWorkgroup"}
+	formHeader = map[string]string{"Content-Type": formType}
 )
 
 func setAuth(edit func(string) string) func(*http.Request) {
@@ -102,7 +101,7 @@ var adversarialSigV4 = []adversarial{
 		presigned("POST", "&X-Amz-Expires=60", emptySHA256, identityQuery, formHeader, nil), 403, "SignatureDoesNotMatch"},
 	{"hand-built UNSIGNED-PAYLOAD presigned POST with a body", func(t *testing.T, f *fixture) *http.Request {
 		u := presignByHand("POST", f.srv.URL, map[string]string{"Action": "GetCallerIdentity", "Version": "2011-06-15"}, f.keys["admin"], "sts", time.Now(), 60)
-		return newRequest(t, "POST", u, "Action=GetSessionToken&Version=2011-06-15", formHeader)
+		return buildRequest(t, "POST", u, "Action=GetSessionToken&Version=2011-06-15", formHeader)
 	}, 403, "SignatureDoesNotMatch"},
 	{"presigned GET with a body", presigned("GET", "&X-Amz-Expires=60", emptySHA256, "Action=AssumeRole", nil, nil), 403, "SignatureDoesNotMatch"},
 	{"presigned GET with a query parameter added after signing",
@@ -118,7 +117,7 @@ var adversarialSigV4 = []adversarial{
 	{"presigned GET valid for more than a week", presigned("GET", "&X-Amz-Expires=604801", emptySHA256, "", nil, nil), 400, "IncompleteSignature"},
 	{"presigned GET past its X-Amz-Expires", func(t *testing.T, f *fixture) *http.Request {
 		u := presignGo(t, "GET", f.srv.URL+"/?"+identityQuery+"&X-Amz-Expires=60", emptySHA256, f.keys["admin"], "sts", time.Now().Add(-2*time.Minute))
-		return newRequest(t, "GET", u, "", nil)
+		return buildRequest(t, "GET", u, "", nil)
 	}, 400, "RequestExpired"},
 	{"presigned GET with an unsigned X-Amz-Security-Token header",
 		presigned("GET", "&X-Amz-Expires=60", emptySHA256, "", map[string]string{"X-Amz-Security-Token": "SKforged"}, nil), 400, "IncompleteSignature"},
@@ -147,7 +146,7 @@ var adversarialSigV4 = []adversarial{
 
 	// Payload hashes.
 	{"signed X-Amz-Content-Sha256: UNSIGNED-PAYLOAD", func(t *testing.T, f *fixture) *http.Request {
-		req := newRequest(t, "POST", f.srv.URL+"/", identityQuery, map[string]string{"Content-Type": form, "X-Amz-Content-Sha256": unsignedPayload})
+		req := buildRequest(t, "POST", f.srv.URL+"/", identityQuery, map[string]string{"Content-Type": formType, "X-Amz-Content-Sha256": unsignedPayload})
 		if err := v4.NewSigner().SignHTTP(context.Background(), f.keys["admin"], req, unsignedPayload, "sts", "us-east-1", time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +154,7 @@ var adversarialSigV4 = []adversarial{
 	}, 403, "SignatureDoesNotMatch"},
 	{"signed X-Amz-Content-Sha256 of another body", func(t *testing.T, f *fixture) *http.Request {
 		const swapped = "Action=GetSessionToken&Version=2011-06-15"
-		req := newRequest(t, "POST", f.srv.URL+"/", swapped, map[string]string{"Content-Type": form, "X-Amz-Content-Sha256": sha256Hex(identityQuery)})
+		req := buildRequest(t, "POST", f.srv.URL+"/", swapped, map[string]string{"Content-Type": formType, "X-Amz-Content-Sha256": sha256Hex(identityQuery)})
 		if err := v4.NewSigner().SignHTTP(context.Background(), f.keys["admin"], req, sha256Hex(identityQuery), "sts", "us-east-1", time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +211,7 @@ var adversarialSigV4 = []adversarial{
 
 	// No authorization at all.
 	{"Serverless request without Authorization", func(t *testing.T, f *fixture) *http.Request {
-		return newRequest(t, "POST", f.srv.URL+"/", workgroupBody, map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": getCredentials})
+		return buildRequest(t, "POST", f.srv.URL+"/", workgroupBody, map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": getCredentials})
 	}, 403, "MissingAuthenticationTokenException"},
 	{"Query request with an empty Authorization", headerSigned("admin", "sts", "POST", "/", identityQuery, formHeader,
 		func(r *http.Request) { r.Header.Set("Authorization", "") }), 403, "MissingAuthenticationToken"},
@@ -229,7 +228,7 @@ func TestAdversarialSigV4(t *testing.T) {
 	}
 	for _, tt := range adversarialSigV4 {
 		t.Run(tt.name, func(t *testing.T) {
-			got := send(t, tt.build(t, f))
+			got := sendRequest(t, tt.build(t, f))
 			for _, secret := range []string{"SecretAccessKey", "DbPassword", "dbPassword"} {
 				if strings.Contains(got.body, secret) {
 					t.Fatalf("credential issued: %s", got.body)

@@ -47,13 +47,13 @@ func TestBotocorePresignedGetCallerIdentity(t *testing.T) {
 		if tc.cluster != "" {
 			hdr["X-K8s-Aws-Id"] = tc.cluster
 		}
-		got := send(t, newRequest(t, tc.method, u, "", hdr))
+		got := sendRequest(t, buildRequest(t, tc.method, u, "", hdr))
 		if got.status != 200 || !strings.Contains(got.body, ":user/admin</Arn>") {
 			t.Errorf("%s %q presigned by botocore: %d %s", tc.method, tc.cluster, got.status, got.body)
 		}
 		if tc.method == "POST" {
 			hdr["Content-Type"] = "application/x-www-form-urlencoded"
-			got := send(t, newRequest(t, "POST", u, "Action=GetSessionToken&Version=2011-06-15", hdr))
+			got := sendRequest(t, buildRequest(t, "POST", u, "Action=GetSessionToken&Version=2011-06-15", hdr))
 			if got.status != 403 || got.code != "SignatureDoesNotMatch" {
 				t.Errorf("botocore-presigned POST with a body: %d %q %s", got.status, got.code, got.body)
 			}

@@ -34,7 +34,7 @@ func (r *recorder) Do(req *http.Request) (*http.Response, error) {
 }
 
 // replay sends the i-th recorded request again, changed by mutate.
-func (r *recorder) replay(t *testing.T, i int, mutate func(*http.Request)) response {
+func (r *recorder) replay(t *testing.T, i int, mutate func(*http.Request)) wireResponse {
 	t.Helper()
 	req := r.reqs[i].Clone(context.Background())
 	req.Body = io.NopCloser(strings.NewReader(r.bodies[i]))
@@ -43,7 +43,7 @@ func (r *recorder) replay(t *testing.T, i int, mutate func(*http.Request)) respo
 	if mutate != nil {
 		mutate(req)
 	}
-	return send(t, req)
+	return sendRequest(t, req)
 }
 
 func (f *fixture) workgroup(t *testing.T) {
@@ -60,7 +60,7 @@ func (f *fixture) workgroup(t *testing.T) {
 // X-Amz-Target out of SignedHeaders would: the target is set after signing.
 func (f *fixture) signJSON(t *testing.T, c aws.Credentials, target, body string) *http.Request {
 	t.Helper()
-	req := newRequest(t, "POST", f.srv.URL+"/", body, map[string]string{"Content-Type": "application/x-amz-json-1.1"})
+	req := buildRequest(t, "POST", f.srv.URL+"/", body, map[string]string{"Content-Type": "application/x-amz-json-1.1"})
 	if err := v4.NewSigner().SignHTTP(context.Background(), c, req, sha256Hex(body), "redshift-serverless", "us-east-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestFinding5UnsignedHeadersChooseOperation(t *testing.T) {
 
 	// A request signed without its X-Amz-Target, replayed as GetCredentials.
 	for _, target := range []string{"RedshiftServerless.GetWorkgroup", "RedshiftServerless.GetCredentials"} {
-		got := send(t, f.signJSON(t, f.keys["admin"], target, body))
+		got := sendRequest(t, f.signJSON(t, f.keys["admin"], target, body))
 		if strings.Contains(got.body, "dbPassword") {
 			t.Errorf("unsigned X-Amz-Target %s issued a credential: %.120s", target, got.body)
 		}
@@ -110,12 +110,12 @@ func TestFinding5UnsignedHeadersChooseOperation(t *testing.T) {
 	mustOK(t, "AssumeRole", err)
 	noToken := aws.Credentials{AccessKeyID: aws.ToString(ar.Credentials.AccessKeyId), SecretAccessKey: aws.ToString(ar.Credentials.SecretAccessKey)}
 	const q = "Action=GetCallerIdentity&Version=2011-06-15"
-	req := newRequest(t, "POST", f.srv.URL+"/", q, map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+	req := buildRequest(t, "POST", f.srv.URL+"/", q, map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 	if err := v4.NewSigner().SignHTTP(context.Background(), noToken, req, sha256Hex(q), "sts", "us-east-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("X-Amz-Security-Token", aws.ToString(ar.Credentials.SessionToken))
-	if got := send(t, req); got.status != 400 || got.code != "IncompleteSignature" {
+	if got := sendRequest(t, req); got.status != 400 || got.code != "IncompleteSignature" {
 		t.Errorf("unsigned X-Amz-Security-Token: %d %q %.200s, want 400 IncompleteSignature", got.status, got.code, got.body)
 	}
 }

@@ -35,14 +35,14 @@ func sha256Hex(b string) string {
 
 // response is what came back: status, error code (XML or JSON envelope,
 // "" on success) and the body.
-type response struct {
+type wireResponse struct {
 	status int
 	code   string
 	body   string
 	ctype  string
 }
 
-func send(t *testing.T, req *http.Request) response {
+func sendRequest(t *testing.T, req *http.Request) wireResponse {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -50,7 +50,7 @@ func send(t *testing.T, req *http.Request) response {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	r := response{status: resp.StatusCode, body: string(b), ctype: resp.Header.Get("Content-Type")}
+	r := wireResponse{status: resp.StatusCode, body: string(b), ctype: resp.Header.Get("Content-Type")}
 	if resp.StatusCode >= 300 {
 		if strings.HasPrefix(r.ctype, "application/x-amz-json") {
 			var e struct {
@@ -125,7 +125,7 @@ func presignGo(t *testing.T, method, rawURL, payloadHash string, c aws.Credentia
 	return u
 }
 
-func newRequest(t *testing.T, method, rawURL, body string, header map[string]string) *http.Request {
+func buildRequest(t *testing.T, method, rawURL, body string, header map[string]string) *http.Request {
 	t.Helper()
 	var r io.Reader
 	if body != "" {
@@ -189,7 +189,7 @@ func TestFinding1PresignedPostRunsOnlySignedQuery(t *testing.T) {
 			if tt.body != "" {
 				hdr = form
 			}
-			got := send(t, newRequest(t, tt.method, tt.url, tt.body, hdr))
+			got := sendRequest(t, buildRequest(t, tt.method, tt.url, tt.body, hdr))
 			if strings.Contains(got.body, "AssumeRoleResponse") {
 				t.Fatalf("presigned GetCallerIdentity ran AssumeRole from the body: %d %s", got.status, got.body)
 			}
