@@ -315,7 +315,7 @@ func (a *Auth) payloadHashes(r *http.Request, body []byte) ([]string, error) {
 		// then differs from what the signer hashed.
 		return nil, &Error{Code: "SignatureDoesNotMatch", Message: "The request signature we calculated does not match the signature you provided. A presigned request must not carry a body."}
 	case ok && len(declared) == 1 && strings.EqualFold(declared[0], real):
-		return []string{real}, nil
+		return []string{declared[0]}, nil // signed as written
 	case ok:
 		// UNSIGNED-PAYLOAD included: these services (unlike S3) always hash
 		// the body they received, so a signature over any other declared
