@@ -13,11 +13,13 @@ import (
 	"github.com/shiftkey/shiftkey/redshift"
 )
 
-// form returns the Query parameters of a call: the body of a POST, the URL
-// query of a GET.
+// form returns the Query parameters of a call: the body of a header-signed
+// POST, else the URL query. A presigned request's signature covers only its
+// query string (sigv4 refuses one with a body), so its parameters come from
+// there whatever the method.
 func (c *call) form() (url.Values, error) {
 	raw := c.r.URL.RawQuery
-	if c.r.Method == "POST" {
+	if c.r.Method == "POST" && !c.presigned {
 		raw = string(c.body)
 	}
 	v, err := awsquery.ParseForm(raw)
@@ -28,9 +30,17 @@ func (c *call) form() (url.Values, error) {
 	return v, nil
 }
 
+// Query API versions, one per service, as the SDKs send them.
+const (
+	redshiftVersion = "2012-12-01"
+	iamVersion      = "2010-05-08"
+	stsVersion      = "2011-06-15"
+)
+
 // serveQuery runs a Query-protocol service whose operations decode their
-// own parameters.
-func (s *Server) serveQuery(c *call, ns string, handle func(context.Context, *shiftkey.Caller, string, url.Values) (any, error)) {
+// own parameters. AWS resolves an operation by action and version, so an
+// action under a missing or other version is not found.
+func (s *Server) serveQuery(c *call, ns, version string, handle func(context.Context, *shiftkey.Caller, string, url.Values) (any, error)) {
 	v, err := c.form()
 	if err != nil {
 		s.writeError(c, err)
@@ -39,6 +49,13 @@ func (s *Server) serveQuery(c *call, ns string, handle func(context.Context, *sh
 	action := v.Get("Action")
 	if action == "" {
 		s.writeError(c, shiftkey.Errorf(shiftkey.CodeMissingAction, "The request must contain the parameter Action."))
+		return
+	}
+	if got := v.Get("Version"); got != version {
+		if got == "" {
+			got = "NO_VERSION_SPECIFIED"
+		}
+		s.writeError(c, shiftkey.Errorf(shiftkey.CodeInvalidAction, "Could not find operation %s for version %s", action, got))
 		return
 	}
 	result, err := handle(c.r.Context(), c.caller, action, v)

@@ -246,3 +246,103 @@ func FuzzParse(f *testing.F) {
 		a.Verify(r, nil, "secret", signAt)
 	})
 }
+
+// TestFinding1PresignedBodyRefused: a presigned URL's signature covers no
+// body, so a body is refused whatever the presigner wrote as payload hash;
+// without a body both forms verify.
+func TestFinding1PresignedBodyRefused(t *testing.T) {
+	for _, payload := range []string{"UNSIGNED-PAYLOAD", hashHex("")} {
+		r := build(t, "POST", "http://127.0.0.1:9439/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Expires=60", "", nil)
+		u, _, err := v4.NewSigner().PresignHTTP(context.Background(), creds, r, payload, "sts", "us-east-1", signAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := check(build(t, "POST", u, "", nil), "", creds.SecretAccessKey, signAt); err != nil {
+			t.Errorf("%s: presigned POST without a body refused: %v", payload, err)
+		}
+		const body = "Action=AssumeRole&RoleArn=arn:aws:iam::000000000000:role/Admin&RoleSessionName=xx&Version=2011-06-15"
+		if got := code(check(build(t, "POST", u, body, nil), body, creds.SecretAccessKey, signAt)); got != "SignatureDoesNotMatch" {
+			t.Errorf("%s: presigned POST with a body: %q, want SignatureDoesNotMatch", payload, got)
+		}
+	}
+}
+
+// TestUnsignedPayloadHeaderRefused: these services always hash the body, so
+// a header-signed request declaring UNSIGNED-PAYLOAD (signed or not) is
+// refused even when its signature is over that declaration.
+func TestUnsignedPayloadHeaderRefused(t *testing.T) {
+	const body = "Action=AssumeRole&Version=2011-06-15"
+	r := build(t, "POST", "http://localhost/", body, map[string]string{"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"})
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, r, "UNSIGNED-PAYLOAD", "sts", "us-east-1", signAt); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.Header.Get("Authorization"), "x-amz-content-sha256") {
+		t.Fatalf("x-amz-content-sha256 not signed: %s", r.Header.Get("Authorization"))
+	}
+	if got := code(check(r, body, creds.SecretAccessKey, signAt)); got != "SignatureDoesNotMatch" {
+		t.Fatalf("UNSIGNED-PAYLOAD header: %q, want SignatureDoesNotMatch", got)
+	}
+}
+
+// TestFinding5UnsignedAmzHeaders: every x-amz-* header present must be
+// signed, and each authentication input given once.
+func TestFinding5UnsignedAmzHeaders(t *testing.T) {
+	const body = `{"workgroupName":"wg"}`
+	signed := func() *http.Request {
+		r := build(t, "POST", "http://localhost/", body, map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "RedshiftServerless.GetWorkgroup"})
+		sign(t, r, body, creds, signAt)
+		return r
+	}
+	tests := []struct {
+		name   string
+		mutate func(r *http.Request)
+		want   string
+	}{
+		{"as signed", func(*http.Request) {}, ""},
+		{"x-amzn-trace-id added (another prefix)", func(r *http.Request) { r.Header.Set("X-Amzn-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793") }, ""},
+		{"x-amz-security-token added", func(r *http.Request) { r.Header.Set("X-Amz-Security-Token", "tok") }, "IncompleteSignature"},
+		{"x-amz-content-sha256 added", func(r *http.Request) { r.Header.Set("X-Amz-Content-Sha256", hashHex(body)) }, "IncompleteSignature"},
+		{"x-amz-anything added", func(r *http.Request) { r.Header.Set("X-Amz-Anything", "1") }, "IncompleteSignature"},
+		{"second X-Amz-Target", func(r *http.Request) { r.Header.Add("X-Amz-Target", "RedshiftServerless.GetCredentials") }, "SignatureDoesNotMatch"},
+		{"second X-Amz-Date", func(r *http.Request) { r.Header.Add("X-Amz-Date", "20261124T120100Z") }, "IncompleteSignature"},
+		{"second Authorization", func(r *http.Request) { r.Header.Add("Authorization", r.Header.Get("Authorization")) }, "IncompleteSignature"},
+		{"presigned parameters too", func(r *http.Request) { r.URL.RawQuery = "X-Amz-Algorithm=AWS4-HMAC-SHA256" }, "IncompleteSignature"},
+	}
+	for _, tt := range tests {
+		r := signed()
+		tt.mutate(r)
+		if got := code(check(r, body, creds.SecretAccessKey, signAt)); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	// Signed without X-Amz-Target, the target added afterwards.
+	r := build(t, "POST", "http://localhost/", body, map[string]string{"Content-Type": "application/x-amz-json-1.1"})
+	sign(t, r, body, creds, signAt)
+	r.Header.Set("X-Amz-Target", "RedshiftServerless.GetCredentials")
+	if got := code(check(r, body, creds.SecretAccessKey, signAt)); got != "IncompleteSignature" {
+		t.Errorf("unsigned X-Amz-Target: %q, want IncompleteSignature", got)
+	}
+
+	// Presigned: a token header, or an auth parameter given twice.
+	p := build(t, "GET", "http://localhost/?Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Expires=60", "", nil)
+	u, _, err := v4.NewSigner().PresignHTTP(context.Background(), creds, p, hashHex(""), "sts", "us-east-1", signAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		url    string
+		header map[string]string
+		want   string
+	}{
+		"as presigned":               {u, nil, ""},
+		"unsigned token header":      {u, map[string]string{"X-Amz-Security-Token": "tok"}, "IncompleteSignature"},
+		"unsigned x-amz-target":      {u, map[string]string{"X-Amz-Target": "RedshiftServerless.GetCredentials"}, "IncompleteSignature"},
+		"X-Amz-Credential twice":     {u + "&X-Amz-Credential=AKIDOTHER%2F20261124%2Fus-east-1%2Fsts%2Faws4_request", nil, "IncompleteSignature"},
+		"X-Amz-Signature twice":      {u + "&X-Amz-Signature=00", nil, "IncompleteSignature"},
+		"X-Amz-Security-Token added": {u + "&X-Amz-Security-Token=tok", nil, "SignatureDoesNotMatch"},
+	} {
+		if got := code(check(build(t, "GET", tc.url, "", tc.header), "", creds.SecretAccessKey, signAt)); got != tc.want {
+			t.Errorf("%s: %q, want %q", name, got, tc.want)
+		}
+	}
+}
