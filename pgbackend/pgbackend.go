@@ -71,7 +71,9 @@ type Config struct {
 // reason to tell the client.
 type RefusedError struct{ Role, Reason string }
 
-func (e *RefusedError) Error() string { return fmt.Sprintf("role %q is not issued: %s", e.Role, e.Reason) }
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("role %q is not issued: %s", e.Role, e.Reason)
+}
 
 // Backend is one backend PostgreSQL server.
 type Backend struct {
