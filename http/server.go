@@ -1,6 +1,3 @@
-// Package http serves shiftkey's AWS-compatible API: SigV4 authentication,
-// routing by the credential scope's service and the action, and the wire
-// protocols the SDKs speak. Import it as shttp.
 package http
 
 import (
