@@ -31,7 +31,13 @@ func newGateway(t testing.TB, configure func(*Gateway)) (*Gateway, string) {
 	t.Helper()
 	srv := pgtest.Server(t)
 	db := pgtest.NewDatabase(t)
-	b, err := pgbackend.New(context.Background(), pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: srv.Superuser(), AdminDatabase: db})
+	// Sessions run as the test server's superuser, as a cluster's master
+	// user may; provisioning uses a role of its own, which is never issued.
+	if err := srv.EnsureProvisioner(context.Background(), testProvisioner); err != nil {
+		t.Fatal(err)
+	}
+	b, err := pgbackend.New(context.Background(), pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: testProvisioner, AdminDatabase: db,
+		MasterUser: srv.Superuser(), AllowSuperuser: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +55,8 @@ func newGateway(t testing.TB, configure func(*Gateway)) (*Gateway, string) {
 	t.Cleanup(func() { g.Close() })
 	return g, ln.Addr().String()
 }
+
+const testProvisioner = "shiftkey_admin"
 
 func login(addr string) (*pgx.Conn, error) {
 	host, port, _ := net.SplitHostPort(addr)
