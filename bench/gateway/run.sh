@@ -52,6 +52,8 @@ host all all 127.0.0.1/32 scram-sha-256
 CONF
 as_pg "$bindir/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start >/dev/null
 psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "ALTER ROLE bench PASSWORD 'benchpw'"
+# shiftkey provisions as a role of its own; it never issues credentials for it.
+psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "CREATE ROLE shiftkey_admin LOGIN CREATEROLE"
 pgbench -h "$work" -p $PGPORT_D -U bench -i -s 10 -q postgres >/dev/null 2>&1
 
 verifier=$(psql -h "$work" -p $PGPORT_D -U bench -d postgres -Atc "SELECT rolpassword FROM pg_authid WHERE rolname = 'bench'")
@@ -88,7 +90,9 @@ clusters:
   - identifier: bench
     database: postgres
     gateway: {listen: "127.0.0.1:$GW"}
-    backend: {host: $work, port: $PGPORT_D, admin_user: bench}
+    master_username: bench      # the superuser sessions run as, as Redshift's master user
+    allow_superuser_master: true
+    backend: {host: $work, port: $PGPORT_D, admin_user: shiftkey_admin}
 iam:
   users:
     - name: bench
