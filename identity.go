@@ -204,3 +204,27 @@ type AuditStore interface {
 	RecordDecision(ctx context.Context, d *DecisionRecord) error
 	Decisions(ctx context.Context, requestID string) ([]*DecisionRecord, error)
 }
+
+// KindPolicy names a customer-managed policy where the store records what
+// the config declares.
+const KindPolicy EntityKind = "policy"
+
+// DeclaredRef is an identity the config file declares: a user, group, role
+// (by its unique id, "AIDA…") or customer-managed policy ("ANPA…"); Name is
+// the entity's name or the policy's ARN.
+type DeclaredRef struct {
+	Kind EntityKind
+	ID   string
+	Name string
+}
+
+// DeclaredStore records which identities the config declares, so that
+// reconciling at start can remove what the file no longer declares and
+// leave alone what was created through the IAM API. Marks are by id: an
+// identity deleted and recreated through the API under the same name is not
+// taken for the declared one.
+type DeclaredStore interface {
+	MarkDeclared(ctx context.Context, ref DeclaredRef) error // adding twice is a no-op
+	UnmarkDeclared(ctx context.Context, kind EntityKind, id string) error
+	DeclaredRefs(ctx context.Context, kind EntityKind) ([]DeclaredRef, error) // ordered by name
+}

@@ -204,7 +204,10 @@ type BackendAuthConfig struct {
 	PasswordSecret string `yaml:"password_secret"`
 }
 
-// IAMConfig declares identities; they are created or updated at start.
+// IAMConfig declares identities. At every start the store is made to hold
+// exactly what it declares for them (removed keys, policies, attachments,
+// memberships, tags and identities are removed); identities created
+// through the IAM API are left alone.
 type IAMConfig struct {
 	Users    []UserConfig   `yaml:"users"`
 	Groups   []GroupConfig  `yaml:"groups"`
@@ -224,9 +227,13 @@ type UserConfig struct {
 }
 
 // KeyConfig is an access key; give the values through ${ENV} expansion.
+// Status is Active or Inactive; left out, a new key is Active and an
+// existing one keeps the status it has (one deactivated through the API
+// stays so).
 type KeyConfig struct {
 	ID     string `yaml:"id"`
 	Secret string `yaml:"secret"`
+	Status string `yaml:"status"`
 }
 
 // GroupConfig declares an IAM group.
@@ -425,13 +432,13 @@ func (c *Config) Validate() error {
 	for i, p := range c.IAM.Policies {
 		f := fmt.Sprintf("iam.policies[%d]", i)
 		checkName(bad, f+".name", p.Name, 128)
+		checkUnique(bad, f+".name", "policy", p.Name, policies)
 		checkPath(bad, f+".path", p.Path)
 		checkPolicy(bad, f+".document", p.Document)
-		policies[p.Name] = true
 	}
 	checkManaged := func(f string, names []string) {
 		for j, n := range names {
-			if !policies[n] {
+			if !policies[strings.ToLower(n)] {
 				bad(fmt.Sprintf("%s[%d]", f, j), "no policy %q under iam.policies", n)
 			}
 		}
@@ -440,25 +447,37 @@ func (c *Config) Validate() error {
 	for i, g := range c.IAM.Groups {
 		f := fmt.Sprintf("iam.groups[%d]", i)
 		checkName(bad, f+".name", g.Name, 128)
+		checkUnique(bad, f+".name", "group", g.Name, groups)
 		checkPath(bad, f+".path", g.Path)
 		for name, doc := range g.Policies {
 			checkName(bad, f+".policies."+name, name, 128)
 			checkPolicy(bad, f+".policies."+name, doc)
 		}
 		checkManaged(f+".managed_policies", g.ManagedPolicies)
-		groups[strings.ToLower(g.Name)] = true
 	}
+	keyIDs, users, roles := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for i, u := range c.IAM.Users {
 		f := fmt.Sprintf("iam.users[%d]", i)
 		checkName(bad, f+".name", u.Name, 64)
+		checkUnique(bad, f+".name", "user", u.Name, users)
 		checkPath(bad, f+".path", u.Path)
+		if len(u.AccessKeys) > shiftkey.MaxAccessKeysPerUser {
+			bad(f+".access_keys", "at most %d access keys per user (IAM's quota), got %d", shiftkey.MaxAccessKeysPerUser, len(u.AccessKeys))
+		}
 		for j, k := range u.AccessKeys {
 			kf := fmt.Sprintf("%s.access_keys[%d]", f, j)
 			if len(k.ID) < 16 || len(k.ID) > 128 || !strings.HasPrefix(k.ID, "AKIA") {
 				bad(kf+".id", "must be an AKIA… access key id of 16-128 characters")
 			}
+			if keyIDs[k.ID] {
+				bad(kf+".id", "access key %s is declared twice", k.ID)
+			}
+			keyIDs[k.ID] = true
 			if len(k.Secret) < 16 {
 				bad(kf+".secret", "must be at least 16 characters (give it through ${ENV})")
+			}
+			if k.Status != "" && k.Status != "Active" && k.Status != "Inactive" {
+				bad(kf+".status", "must be Active or Inactive, got %q", k.Status)
 			}
 		}
 		for j, g := range u.Groups {
@@ -476,6 +495,7 @@ func (c *Config) Validate() error {
 	for i, r := range c.IAM.Roles {
 		f := fmt.Sprintf("iam.roles[%d]", i)
 		checkName(bad, f+".name", r.Name, 64)
+		checkUnique(bad, f+".name", "role", r.Name, roles)
 		checkPath(bad, f+".path", r.Path)
 		if _, err := iamapi.ParseTrustPolicy(r.TrustPolicy); err != nil {
 			bad(f+".trust_policy", "%v", err)
@@ -534,6 +554,15 @@ func checkName(bad func(string, string, ...any), field, name string, max int) {
 	if name == "" || len(name) > max || !iamName.MatchString(name) {
 		bad(field, "must be 1-%d characters of letters, digits and +=,.@_-, got %q", max, name)
 	}
+}
+
+// checkUnique reports a name declared twice: IAM names are unique per kind
+// regardless of case. seen collects the lower-cased names.
+func checkUnique(bad func(string, string, ...any), field, kind, name string, seen map[string]bool) {
+	if seen[strings.ToLower(name)] {
+		bad(field, "duplicate %s %q", kind, name)
+	}
+	seen[strings.ToLower(name)] = true
 }
 
 func checkPath(bad func(string, string, ...any), field, path string) {

@@ -8,12 +8,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
-	"time"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/devca"
+	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
 
@@ -50,7 +48,9 @@ func (s *Serve) Start(ctx context.Context) error {
 		}
 	}
 	s.PasswordSecret = []byte(cfg.BackendAuth.PasswordSecret)
-	if err := ApplyIdentities(ctx, s.Store, cfg); err != nil {
+	changes, err := ApplyIdentities(ctx, s.Store, cfg)
+	changes.Log(ctx, s.Logger)
+	if err != nil {
 		return fmt.Errorf("apply iam config: %w", err)
 	}
 	if cfg.TLS.Enabled() {
@@ -189,182 +189,32 @@ func (s *Serve) Close() error {
 	return errors.Join(errs...)
 }
 
-func tagList(m map[string]string) []shiftkey.Tag {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]shiftkey.Tag, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, shiftkey.Tag{Key: k, Value: m[k]})
-	}
-	return out
+// ApplyIdentities makes the store hold the identities cfg declares: the
+// file is authoritative for them, and identities created through the IAM
+// API are left alone (see iamapi.Reconcile).
+func ApplyIdentities(ctx context.Context, st iamapi.ReconcileStore, cfg *Config) (iamapi.Changes, error) {
+	return iamapi.Reconcile(ctx, st, cfg.IAM.declared(cfg.AccountID))
 }
 
-func pathOr(p string) string {
-	if p == "" {
-		return "/"
+// declared is the IAM part of the config as iamapi.Reconcile takes it.
+func (c IAMConfig) declared(accountID string) iamapi.Declared {
+	d := iamapi.Declared{AccountID: accountID}
+	for _, p := range c.Policies {
+		d.Policies = append(d.Policies, iamapi.DeclaredPolicy{Name: p.Name, Path: p.Path, Description: p.Description, Document: p.Document})
 	}
-	return p
-}
-
-// ApplyIdentities creates or updates what the config declares: managed
-// policies, groups, users (keys, tags, memberships, policies) and roles.
-// Identities created through the IAM API and absent from the config are
-// left alone.
-func ApplyIdentities(ctx context.Context, st shiftkey.IdentityStore, cfg *Config) error {
-	now := time.Now().UTC()
-	arn := func(kind, path, name string) string {
-		return fmt.Sprintf("arn:aws:iam::%s:%s%s%s", cfg.AccountID, kind, pathOr(path), name)
+	for _, g := range c.Groups {
+		d.Groups = append(d.Groups, iamapi.DeclaredGroup{Name: g.Name, Path: g.Path, Policies: g.Policies, ManagedPolicies: g.ManagedPolicies})
 	}
-	policyARN := map[string]string{}
-	for _, p := range cfg.IAM.Policies {
-		m := &shiftkey.ManagedPolicy{ARN: arn("policy", p.Path, p.Name), Name: p.Name, ID: shiftkey.NewID("ANPA"), Path: pathOr(p.Path),
-			Description: p.Description, Document: p.Document, CreatedAt: now, UpdatedAt: now}
-		policyARN[p.Name] = m.ARN
-		if _, err := st.ManagedPolicy(ctx, m.ARN); shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
-			if err := st.CreateManagedPolicy(ctx, m); err != nil {
-				return fmt.Errorf("policy %s: %w", p.Name, err)
-			}
-		} else if err != nil {
-			return err
-		} else if err := st.UpdateManagedPolicy(ctx, m); err != nil {
-			return fmt.Errorf("policy %s: %w", p.Name, err)
-		}
-	}
-	ensure := func(e *shiftkey.Entity) (*shiftkey.Entity, error) {
-		got, err := st.Entity(ctx, e.Kind, e.Name)
-		if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
-			return e, st.CreateEntity(ctx, e)
-		}
-		return got, err
-	}
-	attach := func(kind shiftkey.EntityKind, name string, inline map[string]string, managed []string) error {
-		for pn, doc := range inline {
-			if err := st.PutInlinePolicy(ctx, kind, name, shiftkey.PolicyDocument{Name: pn, Document: doc}); err != nil {
-				return err
-			}
-		}
-		for _, m := range managed {
-			if err := st.AttachPolicy(ctx, kind, name, policyARN[m]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for _, g := range cfg.IAM.Groups {
-		e, err := ensure(&shiftkey.Entity{Kind: shiftkey.KindGroup, Name: g.Name, ID: shiftkey.NewID("AGPA"), Path: pathOr(g.Path), ARN: arn("group", g.Path, g.Name), CreatedAt: now})
-		if err != nil {
-			return fmt.Errorf("group %s: %w", g.Name, err)
-		}
-		if err := attach(shiftkey.KindGroup, e.Name, g.Policies, g.ManagedPolicies); err != nil {
-			return fmt.Errorf("group %s: %w", g.Name, err)
-		}
-	}
-	for _, u := range cfg.IAM.Users {
-		e, err := ensure(&shiftkey.Entity{Kind: shiftkey.KindUser, Name: u.Name, ID: shiftkey.NewID("AIDA"), Path: pathOr(u.Path), ARN: arn("user", u.Path, u.Name), CreatedAt: now})
-		if err != nil {
-			return fmt.Errorf("user %s: %w", u.Name, err)
-		}
-		if len(u.Tags) > 0 {
-			if err := st.TagEntity(ctx, shiftkey.KindUser, e.Name, tagList(u.Tags)); err != nil {
-				return err
-			}
-		}
-		for _, g := range u.Groups {
-			if err := st.AddUserToGroup(ctx, g, e.Name); err != nil {
-				return err
-			}
-		}
+	for _, u := range c.Users {
+		du := iamapi.DeclaredUser{Name: u.Name, Path: u.Path, Tags: u.Tags, Groups: u.Groups, Policies: u.Policies, ManagedPolicies: u.ManagedPolicies}
 		for _, k := range u.AccessKeys {
-			existing, err := st.AccessKey(ctx, k.ID)
-			switch {
-			case shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity:
-			case err != nil:
-				return err
-			case !strings.EqualFold(existing.UserName, e.Name):
-				return fmt.Errorf("user %s: access key %s belongs to %s", u.Name, k.ID, existing.UserName)
-			case existing.Secret == k.Secret && existing.Status == "Active":
-				continue
-			default:
-				// The secret was rotated in the environment: replace the key.
-				if err := st.DeleteAccessKey(ctx, k.ID); err != nil {
-					return err
-				}
-			}
-			if err := st.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: k.ID, Secret: k.Secret, UserName: e.Name, Status: "Active", CreatedAt: now}); err != nil {
-				return fmt.Errorf("user %s: %w", u.Name, err)
-			}
+			du.AccessKeys = append(du.AccessKeys, iamapi.DeclaredKey{ID: k.ID, Secret: k.Secret, Status: k.Status})
 		}
-		if err := attach(shiftkey.KindUser, e.Name, u.Policies, u.ManagedPolicies); err != nil {
-			return fmt.Errorf("user %s: %w", u.Name, err)
-		}
+		d.Users = append(d.Users, du)
 	}
-	for _, r := range cfg.IAM.Roles {
-		maxSession := r.MaxSessionDuration
-		if maxSession == 0 {
-			maxSession = 3600
-		}
-		want := &shiftkey.Entity{Kind: shiftkey.KindRole, Name: r.Name, ID: shiftkey.NewID("AROA"), Path: pathOr(r.Path), ARN: arn("role", r.Path, r.Name),
-			AssumeRolePolicy: r.TrustPolicy, MaxSessionDuration: maxSession, CreatedAt: now}
-		e, err := ensure(want)
-		if err != nil {
-			return fmt.Errorf("role %s: %w", r.Name, err)
-		}
-		if e.AssumeRolePolicy != r.TrustPolicy || e.MaxSessionDuration != maxSession {
-			// The store has no role update; recreate the role under its
-			// old id so sessions and ARNs stay valid.
-			want.ID, want.CreatedAt, want.Name = e.ID, e.CreatedAt, e.Name
-			if err := recreateRole(ctx, st, want); err != nil {
-				return fmt.Errorf("role %s: %w", r.Name, err)
-			}
-		}
-		if len(r.Tags) > 0 {
-			if err := st.TagEntity(ctx, shiftkey.KindRole, e.Name, tagList(r.Tags)); err != nil {
-				return err
-			}
-		}
-		if err := attach(shiftkey.KindRole, e.Name, r.Policies, r.ManagedPolicies); err != nil {
-			return fmt.Errorf("role %s: %w", r.Name, err)
-		}
+	for _, r := range c.Roles {
+		d.Roles = append(d.Roles, iamapi.DeclaredRole{Name: r.Name, Path: r.Path, TrustPolicy: r.TrustPolicy, MaxSessionDuration: r.MaxSessionDuration,
+			Tags: r.Tags, Policies: r.Policies, ManagedPolicies: r.ManagedPolicies})
 	}
-	return nil
-}
-
-// recreateRole replaces a role's trust policy and session limit, keeping
-// its policies, attachments and tags.
-func recreateRole(ctx context.Context, st shiftkey.IdentityStore, r *shiftkey.Entity) error {
-	inline, err := st.InlinePolicies(ctx, shiftkey.KindRole, r.Name)
-	if err != nil {
-		return err
-	}
-	attached, err := st.AttachedPolicies(ctx, shiftkey.KindRole, r.Name)
-	if err != nil {
-		return err
-	}
-	tags, err := st.Tags(ctx, shiftkey.KindRole, r.Name)
-	if err != nil {
-		return err
-	}
-	if err := st.DeleteEntity(ctx, shiftkey.KindRole, r.Name); err != nil {
-		return err
-	}
-	if err := st.CreateEntity(ctx, r); err != nil {
-		return err
-	}
-	for _, p := range inline {
-		if err := st.PutInlinePolicy(ctx, shiftkey.KindRole, r.Name, p); err != nil {
-			return err
-		}
-	}
-	for _, m := range attached {
-		if err := st.AttachPolicy(ctx, shiftkey.KindRole, r.Name, m.ARN); err != nil {
-			return err
-		}
-	}
-	if len(tags) > 0 {
-		return st.TagEntity(ctx, shiftkey.KindRole, r.Name, tags)
-	}
-	return nil
+	return d
 }

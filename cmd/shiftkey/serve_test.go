@@ -132,8 +132,8 @@ iam:
 	s := startServe(t, yaml, env)
 	cfg := s.Config
 	// Applying the same config again changes nothing and does not fail.
-	if err := ApplyIdentities(ctx, s.Store, cfg); err != nil {
-		t.Fatalf("second apply: %v", err)
+	if changes, err := ApplyIdentities(ctx, s.Store, cfg); err != nil || len(changes) != 0 {
+		t.Fatalf("second apply: %v %v", changes, err)
 	}
 	if keys, _ := s.Store.AccessKeys(ctx, "ci"); len(keys) != 1 {
 		t.Fatalf("ci has %d keys after two applies", len(keys))

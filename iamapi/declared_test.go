@@ -1,0 +1,491 @@
+package iamapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/iamapi"
+	"github.com/shiftkey/shiftkey/sqlite"
+)
+
+func newStore(t *testing.T) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+const (
+	allowDoc = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:GetCallerIdentity","Resource":"*"}]}`
+	trustDoc = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/ci"},"Action":"sts:AssumeRole"}]}`
+	key1     = "AKIARECONCILE000001"
+	key2     = "AKIARECONCILE000002"
+	goneKey  = "AKIARECONCILEGONE01"
+	secret1  = "reconcile-secret-0001"
+	secret2  = "reconcile-secret-0002"
+)
+
+// base declares a policy, a group, two users and a role with everything
+// Reconcile manages.
+func base() iamapi.Declared {
+	return iamapi.Declared{
+		AccountID: "000000000000",
+		Policies:  []iamapi.DeclaredPolicy{{Name: "mp", Document: allowDoc}, {Name: "spare", Document: allowDoc}},
+		Groups:    []iamapi.DeclaredGroup{{Name: "analysts", Policies: map[string]string{"gp": allowDoc}, ManagedPolicies: []string{"mp"}}},
+		Users: []iamapi.DeclaredUser{
+			{Name: "ci", Tags: map[string]string{"team": "data", "tier": "1"}, Groups: []string{"analysts"},
+				AccessKeys: []iamapi.DeclaredKey{{ID: key1, Secret: secret1}, {ID: key2, Secret: secret2}},
+				Policies:   map[string]string{"creds": allowDoc, "more": allowDoc}, ManagedPolicies: []string{"mp"}},
+			{Name: "gone", AccessKeys: []iamapi.DeclaredKey{{ID: goneKey, Secret: secret1}}, Groups: []string{"analysts"}},
+		},
+		Roles: []iamapi.DeclaredRole{{Name: "etl", TrustPolicy: trustDoc, Tags: map[string]string{"RedshiftDbRoles": "loader"},
+			Policies: map[string]string{"rp": allowDoc}, ManagedPolicies: []string{"mp"}}},
+	}
+}
+
+func reconcile(t *testing.T, st iamapi.ReconcileStore, d iamapi.Declared) iamapi.Changes {
+	t.Helper()
+	changes, err := iamapi.Reconcile(context.Background(), st, d)
+	if err != nil {
+		t.Fatalf("Reconcile: %v (after %v)", err, changes)
+	}
+	return changes
+}
+
+// hasChange reports whether changes hold what for name (and the key, policy,
+// group or tag detail when given).
+func hasChange(changes iamapi.Changes, what, name, detail string) bool {
+	for _, c := range changes {
+		if c.Change == what && c.Name == name && (detail == "" || detail == c.AccessKeyID || detail == c.Policy || detail == c.PolicyARN || detail == c.Group || detail == c.Tag) {
+			return true
+		}
+	}
+	return false
+}
+
+func user(d *iamapi.Declared, name string) *iamapi.DeclaredUser {
+	for i := range d.Users {
+		if d.Users[i].Name == name {
+			return &d.Users[i]
+		}
+	}
+	return nil
+}
+
+func TestReconcileCreatesAndIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	changes := reconcile(t, st, base())
+	for _, c := range []struct{ what, name, detail string }{
+		{"policy created", "mp", ""}, {"group created", "analysts", ""}, {"user created", "ci", ""}, {"key created", "ci", key1},
+		{"added to group", "ci", "analysts"}, {"tag set", "ci", "team"}, {"inline policy created", "ci", "creds"},
+		{"policy attached", "etl", "arn:aws:iam::000000000000:policy/mp"}, {"role created", "etl", ""},
+	} {
+		if !hasChange(changes, c.what, c.name, c.detail) {
+			t.Errorf("first reconcile: no %q for %s %s in %v", c.what, c.name, c.detail, changes)
+		}
+	}
+	if k, err := st.AccessKey(ctx, key1); err != nil || k.Status != "Active" || k.Secret != secret1 || k.UserName != "ci" {
+		t.Fatalf("declared key: %+v %v", k, err)
+	}
+	if again := reconcile(t, st, base()); len(again) != 0 {
+		t.Fatalf("second reconcile of the same state changed %v", again)
+	}
+}
+
+// Finding 5: a declared key deactivated through the API stays Inactive
+// across restarts unless the file says Active; status in the file wins.
+func TestFinding5ReconcileKeepsDeactivatedKey(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	before, _ := st.AccessKey(ctx, key1)
+	if err := st.UpdateAccessKey(ctx, key1, "Inactive"); err != nil { // what UpdateAccessKey through the API does
+		t.Fatal(err)
+	}
+	if changes := reconcile(t, st, base()); len(changes) != 0 {
+		t.Errorf("restart changed %v", changes)
+	}
+	after, err := st.AccessKey(ctx, key1)
+	if err != nil || after.Status != "Inactive" || !after.CreatedAt.Equal(before.CreatedAt) {
+		t.Fatalf("after restart: %+v %v, want the same key still Inactive", after, err)
+	}
+
+	d := base()
+	user(&d, "ci").AccessKeys[0].Status = "Active"
+	if changes := reconcile(t, st, d); !hasChange(changes, "key activated", "ci", key1) || len(changes) != 1 {
+		t.Errorf("status Active in the file: %v", changes)
+	}
+	user(&d, "ci").AccessKeys[1].Status = "Inactive"
+	if changes := reconcile(t, st, d); !hasChange(changes, "key deactivated", "ci", key2) || len(changes) != 1 {
+		t.Errorf("status Inactive in the file: %v", changes)
+	}
+	for id, want := range map[string]string{key1: "Active", key2: "Inactive"} {
+		if k, err := st.AccessKey(ctx, id); err != nil || k.Status != want {
+			t.Errorf("key %s: %+v %v, want %s", id, k, err, want)
+		}
+	}
+	// A new key declared Inactive is created so.
+	d.Users = append(d.Users, iamapi.DeclaredUser{Name: "fresh", AccessKeys: []iamapi.DeclaredKey{{ID: "AKIARECONCILEFRESH1", Secret: secret1, Status: "Inactive"}}})
+	reconcile(t, st, d)
+	if k, err := st.AccessKey(ctx, "AKIARECONCILEFRESH1"); err != nil || k.Status != "Inactive" {
+		t.Errorf("new key declared Inactive: %+v %v", k, err)
+	}
+}
+
+// Finding 5: a key removed from the file is removed from the store, and so
+// is one added through the API to a declared user.
+func TestFinding5ReconcileRemovesKey(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	d := base()
+	user(&d, "ci").AccessKeys = user(&d, "ci").AccessKeys[:1]
+	changes := reconcile(t, st, d)
+	if !hasChange(changes, "key deleted", "ci", key2) {
+		t.Errorf("changes %v", changes)
+	}
+	if _, err := st.AccessKey(ctx, key2); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("key removed from the file: %v", err)
+	}
+	if err := st.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIAVIATHEAPI000001", Secret: secret2, UserName: "ci", Status: "Active", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(t, st, d)
+	if keys, _ := st.AccessKeys(ctx, "ci"); len(keys) != 1 || keys[0].ID != key1 {
+		t.Fatalf("keys of a declared user: %v, want only %s", keys, key1)
+	}
+}
+
+// Finding 5: inline policies removed from the file are removed, for users,
+// groups and roles; a changed document is replaced.
+func TestFinding5ReconcileRemovesInlinePolicy(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	d := base()
+	user(&d, "ci").Policies = map[string]string{"creds": strings.Replace(allowDoc, "sts:GetCallerIdentity", "iam:GetUser", 1)}
+	d.Groups[0].Policies = nil
+	d.Roles[0].Policies = nil
+	changes := reconcile(t, st, d)
+	for _, c := range []struct{ what, name, policy string }{
+		{"inline policy deleted", "ci", "more"}, {"inline policy updated", "ci", "creds"}, {"inline policy deleted", "analysts", "gp"}, {"inline policy deleted", "etl", "rp"},
+	} {
+		if !hasChange(changes, c.what, c.name, c.policy) {
+			t.Errorf("no %q %s %s in %v", c.what, c.name, c.policy, changes)
+		}
+	}
+	if ps, _ := st.InlinePolicies(ctx, shiftkey.KindUser, "ci"); len(ps) != 1 || !strings.Contains(ps[0].Document, "iam:GetUser") {
+		t.Errorf("ci's inline policies: %v", ps)
+	}
+	for kind, name := range map[shiftkey.EntityKind]string{shiftkey.KindGroup: "analysts", shiftkey.KindRole: "etl"} {
+		if ps, _ := st.InlinePolicies(ctx, kind, name); len(ps) != 0 {
+			t.Errorf("%s %s inline policies: %v", kind, name, ps)
+		}
+	}
+}
+
+// Finding 5: managed-policy attachments removed from the file are detached,
+// including one attached through the API to a declared identity.
+func TestFinding5ReconcileRemovesAttachment(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	spare := "arn:aws:iam::000000000000:policy/spare"
+	if err := st.AttachPolicy(ctx, shiftkey.KindRole, "etl", spare); err != nil {
+		t.Fatal(err)
+	}
+	d := base()
+	user(&d, "ci").ManagedPolicies = nil
+	d.Groups[0].ManagedPolicies = nil
+	d.Roles[0].ManagedPolicies = []string{"spare"}
+	changes := reconcile(t, st, d)
+	mp := "arn:aws:iam::000000000000:policy/mp"
+	for _, c := range []struct{ what, name, arn string }{{"policy detached", "ci", mp}, {"policy detached", "analysts", mp}, {"policy detached", "etl", mp}} {
+		if !hasChange(changes, c.what, c.name, c.arn) {
+			t.Errorf("no %q %s %s in %v", c.what, c.name, c.arn, changes)
+		}
+	}
+	for kind, name := range map[shiftkey.EntityKind]string{shiftkey.KindUser: "ci", shiftkey.KindGroup: "analysts"} {
+		if ps, _ := st.AttachedPolicies(ctx, kind, name); len(ps) != 0 {
+			t.Errorf("%s %s attachments: %v", kind, name, ps)
+		}
+	}
+	if ps, _ := st.AttachedPolicies(ctx, shiftkey.KindRole, "etl"); len(ps) != 1 || ps[0].ARN != spare {
+		t.Errorf("etl's attachments: %v, want only spare", ps)
+	}
+}
+
+// Finding 5: a group membership removed from the file is removed; a tag too.
+func TestFinding5ReconcileRemovesMembershipAndTags(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	if err := st.TagEntity(ctx, shiftkey.KindUser, "ci", []shiftkey.Tag{{Key: "viaapi", Value: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	d := base()
+	user(&d, "ci").Groups = nil
+	user(&d, "ci").Tags = map[string]string{"team": "platform"}
+	changes := reconcile(t, st, d)
+	for _, c := range []struct{ what, detail string }{{"removed from group", "analysts"}, {"tag removed", "tier"}, {"tag removed", "viaapi"}, {"tag set", "team"}} {
+		if !hasChange(changes, c.what, "ci", c.detail) {
+			t.Errorf("no %q %s in %v", c.what, c.detail, changes)
+		}
+	}
+	if gs, _ := st.GroupsForUser(ctx, "ci"); len(gs) != 0 {
+		t.Errorf("ci's groups: %v", gs)
+	}
+	if members, _ := st.GroupMembers(ctx, "analysts"); len(members) != 1 || members[0] != "gone" {
+		t.Errorf("analysts: %v, want only gone", members)
+	}
+	if tags, _ := st.Tags(ctx, shiftkey.KindUser, "ci"); len(tags) != 1 || tags[0] != (shiftkey.Tag{Key: "team", Value: "platform"}) {
+		t.Errorf("ci's tags: %v", tags)
+	}
+}
+
+// Finding 5: identities removed from the file are deleted with what hangs
+// off them; a removed managed policy is deleted unless an identity the file
+// does not declare still has it attached.
+func TestFinding5ReconcileRemovesIdentities(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	// An API-created user has "spare" attached: it must stay.
+	if err := st.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "bob", ID: shiftkey.NewID("AIDA"), Path: "/", ARN: "arn:aws:iam::000000000000:user/bob", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AttachPolicy(ctx, shiftkey.KindUser, "bob", "arn:aws:iam::000000000000:policy/spare"); err != nil {
+		t.Fatal(err)
+	}
+	d := base()
+	d.Users = d.Users[:1] // gone removed
+	d.Users[0].Groups = nil
+	d.Groups, d.Roles = nil, nil
+	d.Users[0].ManagedPolicies = nil
+	d.Policies = nil
+	changes := reconcile(t, st, d)
+	for _, c := range []struct{ what, name string }{{"user deleted", "gone"}, {"group deleted", "analysts"}, {"role deleted", "etl"}, {"policy deleted", "mp"}} {
+		if !hasChange(changes, c.what, c.name, "") {
+			t.Errorf("no %q %s in %v", c.what, c.name, changes)
+		}
+	}
+	var warned bool
+	for _, c := range changes {
+		warned = warned || c.Warning && c.Name == "spare"
+	}
+	if !warned {
+		t.Errorf("no warning for spare, still attached to bob: %v", changes)
+	}
+	for kind, name := range map[shiftkey.EntityKind]string{shiftkey.KindUser: "gone", shiftkey.KindGroup: "analysts", shiftkey.KindRole: "etl"} {
+		if _, err := st.Entity(ctx, kind, name); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+			t.Errorf("%s %s: %v, want NoSuchEntity", kind, name, err)
+		}
+	}
+	if _, err := st.AccessKey(ctx, goneKey); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Errorf("removed user's key: %v", err)
+	}
+	if _, err := st.ManagedPolicy(ctx, "arn:aws:iam::000000000000:policy/mp"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Errorf("removed policy mp: %v", err)
+	}
+	if _, err := st.ManagedPolicy(ctx, "arn:aws:iam::000000000000:policy/spare"); err != nil {
+		t.Errorf("spare, attached to bob: %v", err)
+	}
+	// Once bob lets go of it, the next start deletes it.
+	if err := st.DetachPolicy(ctx, shiftkey.KindUser, "bob", "arn:aws:iam::000000000000:policy/spare"); err != nil {
+		t.Fatal(err)
+	}
+	if changes := reconcile(t, st, d); !hasChange(changes, "policy deleted", "spare", "") || len(changes) != 1 {
+		t.Errorf("after detaching: %v", changes)
+	}
+	if again := reconcile(t, st, d); len(again) != 0 {
+		t.Errorf("third reconcile: %v", again)
+	}
+}
+
+// Identities created through the API are left alone, also when one takes
+// the name of a declared identity deleted through the API.
+func TestReconcileLeavesAPIIdentitiesAlone(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	mk := func(name string) {
+		t.Helper()
+		if err := st.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: name, ID: shiftkey.NewID("AIDA"), Path: "/", ARN: "arn:aws:iam::000000000000:user/" + name, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIAAPI" + strings.ToUpper(name) + "000001", Secret: secret2, UserName: name, Status: "Inactive", CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutInlinePolicy(ctx, shiftkey.KindUser, name, shiftkey.PolicyDocument{Name: "own", Document: allowDoc}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AttachPolicy(ctx, shiftkey.KindUser, name, "arn:aws:iam::000000000000:policy/mp"); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AddUserToGroup(ctx, "analysts", name); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.TagEntity(ctx, shiftkey.KindUser, name, []shiftkey.Tag{{Key: "k", Value: "v"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("bob")
+	// gone is deleted through the API and a user of that name recreated.
+	if err := st.DeleteEntity(ctx, shiftkey.KindUser, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	mk("gone")
+	d := base()
+	d.Users = d.Users[:1]
+	if changes := reconcile(t, st, d); len(changes) != 0 {
+		t.Errorf("reconcile touched API identities: %v", changes)
+	}
+	for _, name := range []string{"bob", "gone"} {
+		keys, _ := st.AccessKeys(ctx, name)
+		inline, _ := st.InlinePolicies(ctx, shiftkey.KindUser, name)
+		attached, _ := st.AttachedPolicies(ctx, shiftkey.KindUser, name)
+		groups, _ := st.GroupsForUser(ctx, name)
+		tags, _ := st.Tags(ctx, shiftkey.KindUser, name)
+		if len(keys) != 1 || keys[0].Status != "Inactive" || len(inline) != 1 || len(attached) != 1 || len(groups) != 1 || len(tags) != 1 {
+			t.Errorf("API user %s after reconcile: keys %v inline %v attached %v groups %v tags %v", name, keys, inline, attached, groups, tags)
+		}
+	}
+}
+
+// A user declared with the name of one created through the API is adopted:
+// from then on the file is authoritative for it.
+func TestReconcileAdoptsExistingIdentity(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	if err := st.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "CI", ID: "AIDAADOPTED0000001", Path: "/", ARN: "arn:aws:iam::000000000000:user/CI", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutInlinePolicy(ctx, shiftkey.KindUser, "CI", shiftkey.PolicyDocument{Name: "old", Document: allowDoc}); err != nil {
+		t.Fatal(err)
+	}
+	changes := reconcile(t, st, base())
+	if !hasChange(changes, "user adopted", "CI", "") || !hasChange(changes, "inline policy deleted", "CI", "old") {
+		t.Errorf("changes %v", changes)
+	}
+	if e, err := st.Entity(ctx, shiftkey.KindUser, "ci"); err != nil || e.ID != "AIDAADOPTED0000001" {
+		t.Errorf("adopted user: %+v %v", e, err)
+	}
+}
+
+// A secret changed in the file takes effect; the key keeps its status.
+func TestReconcileChangedSecret(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	if err := st.UpdateAccessKey(ctx, key1, "Inactive"); err != nil {
+		t.Fatal(err)
+	}
+	d := base()
+	user(&d, "ci").AccessKeys[0].Secret = "reconcile-secret-rotated"
+	changes := reconcile(t, st, d)
+	if !hasChange(changes, "key secret replaced", "ci", key1) || len(changes) != 1 {
+		t.Errorf("changes %v", changes)
+	}
+	if k, err := st.AccessKey(ctx, key1); err != nil || k.Secret != "reconcile-secret-rotated" || k.Status != "Inactive" {
+		t.Errorf("rotated key: %+v %v", k, err)
+	}
+}
+
+// A key moved in the file from one declared user to another (both at the
+// quota) moves.
+func TestReconcileKeyMovesBetweenUsers(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	d := base()
+	d.Users = append(d.Users, iamapi.DeclaredUser{Name: "ops", AccessKeys: []iamapi.DeclaredKey{{ID: "AKIARECONCILEOPS001", Secret: secret1}, {ID: "AKIARECONCILEOPS002", Secret: secret1}}})
+	reconcile(t, st, d)
+	ci, ops := user(&d, "ci"), user(&d, "ops")
+	ci.AccessKeys[1], ops.AccessKeys[1] = ops.AccessKeys[1], ci.AccessKeys[1]
+	reconcile(t, st, d)
+	for id, owner := range map[string]string{key2: "ops", "AKIARECONCILEOPS002": "ci"} {
+		if k, err := st.AccessKey(ctx, id); err != nil || k.UserName != owner {
+			t.Errorf("key %s: %+v %v, want owner %s", id, k, err, owner)
+		}
+	}
+}
+
+// A changed trust policy updates the role under its id with its policies;
+// a key owned by an identity the file does not declare is an error.
+func TestReconcileRoleUpdateAndForeignKey(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	before, _ := st.Entity(ctx, shiftkey.KindRole, "etl")
+	d := base()
+	d.Roles[0].TrustPolicy = strings.Replace(trustDoc, "user/ci", "root", 1)
+	d.Roles[0].MaxSessionDuration = 7200
+	if changes := reconcile(t, st, d); !hasChange(changes, "role updated", "etl", "") || len(changes) != 1 {
+		t.Errorf("changes %v", changes)
+	}
+	after, err := st.Entity(ctx, shiftkey.KindRole, "etl")
+	if err != nil || after.ID != before.ID || after.MaxSessionDuration != 7200 || !strings.Contains(after.AssumeRolePolicy, "root") {
+		t.Errorf("updated role: %+v %v", after, err)
+	}
+	if ps, _ := st.InlinePolicies(ctx, shiftkey.KindRole, "etl"); len(ps) != 1 {
+		t.Errorf("role policies after update: %v", ps)
+	}
+
+	if err := st.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "bob", ID: shiftkey.NewID("AIDA"), Path: "/", ARN: "arn:aws:iam::000000000000:user/bob", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIABOBSKEY00000001", Secret: secret1, UserName: "bob", Status: "Active", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	user(&d, "gone").AccessKeys = []iamapi.DeclaredKey{{ID: "AKIABOBSKEY00000001", Secret: secret1}}
+	if _, err := iamapi.Reconcile(ctx, st, d); err == nil || !strings.Contains(err.Error(), "belongs to bob") {
+		t.Errorf("a key of an API-created user declared for another: %v", err)
+	}
+	if k, _ := st.AccessKey(ctx, "AKIABOBSKEY00000001"); k == nil || k.UserName != "bob" {
+		t.Errorf("bob's key: %+v", k)
+	}
+}
+
+// The log has a line per change with the identity under its kind, a
+// summary, warnings at warn level, and never a secret.
+func TestReconcileChangesLog(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	d := base()
+	user(&d, "ci").AccessKeys[0].Status = "Inactive"
+	changes := reconcile(t, st, d)
+	changes = append(changes, iamapi.Change{Change: "policy kept: test", Kind: shiftkey.KindPolicy, Name: "p", PolicyARN: "arn:p", Warning: true})
+	var buf bytes.Buffer
+	changes.Log(ctx, slog.New(slog.NewJSONHandler(&buf, nil)))
+	if strings.Contains(buf.String(), secret1) || strings.Contains(buf.String(), secret2) {
+		t.Fatal("a secret in the log")
+	}
+	var keyLine, summary, warn bool
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case r["msg"] == "declared state applied" && r["change"] == "key created" && r["user"] == "ci" && r["access_key_id"] == key1:
+			keyLine = r["level"] == "INFO" && r["status"] == "Inactive"
+		case r["msg"] == "declared state reconciled":
+			summary = r["changes"] == float64(len(changes)-1) && r["warnings"] == float64(1)
+		case r["msg"] == "declared state left in place":
+			warn = r["level"] == "WARN" && r["policy"] == "p" && r["policy_arn"] == "arn:p"
+		}
+	}
+	if !keyLine || !summary || !warn {
+		t.Errorf("key line %v, summary %v, warning %v in:\n%s", keyLine, summary, warn, buf.String())
+	}
+}

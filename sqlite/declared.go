@@ -1,0 +1,30 @@
+package sqlite
+
+import (
+	"context"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+var _ shiftkey.DeclaredStore = (*DB)(nil)
+
+// MarkDeclared records ref as declared by the config; the name follows the
+// latest mark.
+func (d *DB) MarkDeclared(ctx context.Context, ref shiftkey.DeclaredRef) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO declared_entities (kind, id, name) VALUES (?,?,?)
+		ON CONFLICT (kind, id) DO UPDATE SET name = excluded.name`, ref.Kind, ref.ID, ref.Name)
+	return err
+}
+
+// UnmarkDeclared forgets a declared identity; absent marks are ignored.
+func (d *DB) UnmarkDeclared(ctx context.Context, kind shiftkey.EntityKind, id string) error {
+	_, err := d.db.ExecContext(ctx, `DELETE FROM declared_entities WHERE kind = ? AND id = ?`, kind, id)
+	return err
+}
+
+// DeclaredRefs lists the identities of kind marked as declared.
+func (d *DB) DeclaredRefs(ctx context.Context, kind shiftkey.EntityKind) ([]shiftkey.DeclaredRef, error) {
+	return queryAll(ctx, d.db, func(r scanner) (ref shiftkey.DeclaredRef, err error) {
+		return ref, r.Scan(&ref.Kind, &ref.ID, &ref.Name)
+	}, `SELECT kind, id, name FROM declared_entities WHERE kind = ? ORDER BY name, id`, kind)
+}
