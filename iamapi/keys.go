@@ -1,0 +1,118 @@
+package iamapi
+
+import (
+	"context"
+	"strings"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+type accessKeyXML struct {
+	UserName        string
+	AccessKeyId     string
+	Status          string
+	SecretAccessKey string `xml:",omitempty"`
+	CreateDate      string
+}
+
+// keyUser is the user an access-key call is about: UserName, or the caller.
+func (s *Service) keyUser(ctx context.Context, c *shiftkey.Caller, p params, action string) (*shiftkey.Entity, error) {
+	name, err := p.name("UserName", 64, false)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		if c.Principal.Type != shiftkey.PrincipalUser {
+			return nil, shiftkey.Errorf(CodeValidationError, "Must specify userName when calling with non-User credentials")
+		}
+		name = c.Principal.UserName
+	}
+	return s.entity(ctx, c, action, shiftkey.KindUser, name)
+}
+
+func (s *Service) createAccessKey(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	u, err := s.keyUser(ctx, c, p, "CreateAccessKey")
+	if err != nil {
+		return nil, err
+	}
+	// The store enforces the per-user quota in the same write.
+	k := &shiftkey.AccessKey{ID: shiftkey.NewID("AKIA"), Secret: shiftkey.NewSecretKey(), UserName: u.Name, Status: "Active", CreatedAt: s.now()}
+	if err := s.Store.CreateAccessKey(ctx, k); err != nil {
+		return nil, err
+	}
+	return struct{ AccessKey accessKeyXML }{accessKeyXML{u.Name, k.ID, k.Status, k.Secret, isoTime(k.CreatedAt)}}, nil
+}
+
+func (s *Service) listAccessKeys(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	u, err := s.keyUser(ctx, c, p, "ListAccessKeys")
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.Store.AccessKeys(ctx, u.Name)
+	if err != nil {
+		return nil, err
+	}
+	start, end, next, err := p.page(len(keys))
+	if err != nil {
+		return nil, err
+	}
+	res := struct {
+		UserName          string
+		AccessKeyMetadata []accessKeyXML `xml:"AccessKeyMetadata>member"`
+		IsTruncated       bool
+		Marker            string `xml:",omitempty"`
+	}{UserName: u.Name, AccessKeyMetadata: []accessKeyXML{}, IsTruncated: next != "", Marker: next}
+	for _, k := range keys[start:end] {
+		res.AccessKeyMetadata = append(res.AccessKeyMetadata, accessKeyXML{UserName: u.Name, AccessKeyId: k.ID, Status: k.Status, CreateDate: isoTime(k.CreatedAt)})
+	}
+	return res, nil
+}
+
+// ownedKey checks that the key exists and belongs to the user.
+func (s *Service) ownedKey(ctx context.Context, u *shiftkey.Entity, id string) error {
+	k, err := s.Store.AccessKey(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !strings.EqualFold(k.UserName, u.Name) {
+		return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
+	}
+	return nil
+}
+
+func (s *Service) updateAccessKey(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	id, err := p.required("AccessKeyId")
+	if err != nil {
+		return nil, err
+	}
+	status, err := p.required("Status")
+	if err != nil {
+		return nil, err
+	}
+	if status != "Active" && status != "Inactive" {
+		return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]", status)
+	}
+	u, err := s.keyUser(ctx, c, p, "UpdateAccessKey")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ownedKey(ctx, u, id); err != nil {
+		return nil, err
+	}
+	return nil, s.Store.UpdateAccessKey(ctx, id, status)
+}
+
+func (s *Service) deleteAccessKey(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	id, err := p.required("AccessKeyId")
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.keyUser(ctx, c, p, "DeleteAccessKey")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ownedKey(ctx, u, id); err != nil {
+		return nil, err
+	}
+	return nil, s.Store.DeleteAccessKey(ctx, id)
+}

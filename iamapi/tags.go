@@ -1,0 +1,85 @@
+package iamapi
+
+import (
+	"context"
+	"strings"
+
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/awsquery"
+)
+
+// Tags.
+
+func (s *Service) tag(kind shiftkey.EntityKind, add bool) handler {
+	verb := "Untag"
+	if add {
+		verb = "Tag"
+	}
+	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+		owner, err := p.owner(kind)
+		if err != nil {
+			return nil, err
+		}
+		if !add {
+			keys, _, err := awsquery.List(p.v, "TagKeys", "member")
+			if err != nil {
+				return nil, shiftkey.Errorf(CodeValidationError, "%s", err.(*awsquery.Error).Message)
+			}
+			if len(keys) == 0 {
+				return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null")
+			}
+			e, err := s.entity(ctx, c, verb+kindTitle(kind), kind, owner, map[string][]string{"aws:TagKeys": keys})
+			if err != nil {
+				return nil, err
+			}
+			return nil, s.Store.UntagEntity(ctx, kind, e.Name, keys)
+		}
+		tags, err := p.tags()
+		if err != nil {
+			return nil, err
+		}
+		if len(tags) == 0 {
+			return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null")
+		}
+		e, err := s.entity(ctx, c, verb+kindTitle(kind), kind, owner, requestTagKeys(tags, nil))
+		if err != nil {
+			return nil, err
+		}
+		existing, err := s.Store.Tags(ctx, kind, e.Name)
+		if err != nil {
+			return nil, err
+		}
+		keys := map[string]bool{}
+		for _, t := range existing {
+			keys[strings.ToLower(t.Key)] = true
+		}
+		for _, t := range tags {
+			keys[strings.ToLower(t.Key)] = true
+		}
+		if len(keys) > 50 {
+			return nil, shiftkey.Errorf(CodeLimitExceeded, "The number of tags has reached the maximum limit of 50.")
+		}
+		return nil, s.Store.TagEntity(ctx, kind, e.Name, tags)
+	}
+}
+
+func (s *Service) listTags(kind shiftkey.EntityKind) handler {
+	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+		owner, err := p.owner(kind)
+		if err != nil {
+			return nil, err
+		}
+		e, err := s.entity(ctx, c, "List"+kindTitle(kind)+"Tags", kind, owner)
+		if err != nil {
+			return nil, err
+		}
+		tags, err := s.Store.Tags(ctx, kind, e.Name)
+		if err != nil {
+			return nil, err
+		}
+		return struct {
+			Tags        []tagXML `xml:"Tags>member"`
+			IsTruncated bool
+		}{Tags: tagsXML(tags)}, nil
+	}
+}
