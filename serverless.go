@@ -2,6 +2,7 @@ package shiftkey
 
 import (
 	"context"
+	"regexp"
 	"time"
 )
 
@@ -130,3 +131,14 @@ type GrantStore interface {
 	ForgetGrant(ctx context.Context, g SessionGrant) error
 	Grants(ctx context.Context, scope string) ([]SessionGrant, error)
 }
+
+var certARN = regexp.MustCompile(`^arn:[\w+=/,.@-]+:acm:[\w+=/,.@-]*:[0-9]+:[\w+=,.@-]+(/[\w+=,.@-]+)*$`)
+
+// ValidCertificateARN checks an ACM certificate ARN as the models do.
+func ValidCertificateARN(s string) bool {
+	return len(s) >= 20 && len(s) <= 2048 && certARN.MatchString(s)
+}
+
+// CertValidity is how long an association's certificate is reported valid:
+// shiftkey's own CA issues it, there is no ACM certificate to read.
+const CertValidity = 365 * 24 * time.Hour

@@ -19,6 +19,32 @@ const DefaultAccountID = "000000000000"
 // region of resources stored before regions were recorded.
 const DefaultRegion = "us-east-1"
 
+// InRegion reports whether a resource stored with region r is visible to a
+// caller signing for region caller; rows without a region belong to the
+// default region.
+func InRegion(r, caller string) bool {
+	if r == "" {
+		r = DefaultRegion
+	}
+	return r == caller
+}
+
+// How long an issued credential lives: Redshift's limits and default,
+// shared by every operation that issues one.
+const (
+	MinCredentialDuration     = 900 * time.Second
+	MaxCredentialDuration     = 3600 * time.Second
+	DefaultCredentialDuration = MinCredentialDuration
+)
+
+// IssuedCredential is what an issue returns to the caller, once.
+type IssuedCredential struct {
+	DBUser          string
+	DBPassword      string
+	Expiration      time.Time
+	NextRefreshTime time.Time
+}
+
 // Error is an error whose Code and Message are safe to send to a client.
 // Codes are AWS error codes; the HTTP layer maps them to a status.
 type Error struct {

@@ -18,7 +18,7 @@
 //     checked here. Nothing is interpreted yet.
 //  3. normalize → authorize → act, in the service package (redshift,
 //     serverless, iamapi, sts): names are checked and folded once
-//     (redshift.NormalizeName), the resource is looked up in the caller's
+//     (package dbname), the resource is looked up in the caller's
 //     region, and every ARN and condition key is built from the normalized
 //     values, so that the name authorized is the name used.
 //  4. answer: results through awsquery or awsjson, errors through the one

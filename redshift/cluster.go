@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/dbname"
 	"github.com/shiftkey/shiftkey/scram"
 )
 
@@ -69,11 +70,11 @@ func validMasterUsername(u string) error {
 			return invalid("MasterUsername must contain only lowercase letters, numbers, underscore, plus sign, period, at symbol or hyphen.")
 		}
 	}
-	if u == "public" || IsReserved(u) {
+	if u == "public" || dbname.IsReserved(u) {
 		return invalid("MasterUsername must not be PUBLIC or a reserved word.")
 	}
-	if len(u) > MaxIdentifier {
-		return invalid("MasterUsername is longer than %d bytes, the limit of the backend.", MaxIdentifier)
+	if len(u) > dbname.MaxIdentifier {
+		return invalid("MasterUsername is longer than %d bytes, the limit of the backend.", dbname.MaxIdentifier)
 	}
 	return nil
 }
@@ -138,7 +139,7 @@ func (s *Service) CreateCluster(ctx context.Context, caller *shiftkey.Caller, in
 	c := &shiftkey.Cluster{Identifier: *in.ClusterIdentifier, Region: caller.Region, NamespaceID: shiftkey.NewUUID(), NodeType: *in.NodeType, DBName: "dev",
 		MasterUsername: *in.MasterUsername, Status: "available", Endpoint: shiftkey.Endpoint{Port: 5439}, CreatedAt: s.now().Truncate(time.Millisecond)}
 	if in.DBName != nil {
-		if len(*in.DBName) < 1 || len(*in.DBName) > 64 || !validDBName(*in.DBName) || IsReserved(*in.DBName) {
+		if len(*in.DBName) < 1 || len(*in.DBName) > 64 || !validDBName(*in.DBName) || dbname.IsReserved(*in.DBName) {
 			return nil, invalid("DBName must be 1-64 lowercase letters, numbers or underscores, start with a letter, and not be a reserved word.")
 		}
 		c.DBName = *in.DBName

@@ -2,23 +2,11 @@ package redshift
 
 import (
 	"context"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
 )
-
-var certARN = regexp.MustCompile(`^arn:[\w+=/,.@-]+:acm:[\w+=/,.@-]*:[0-9]+:[\w+=,.@-]+(/[\w+=,.@-]+)*$`)
-
-// ValidCertificateARN checks an ACM certificate ARN as the model does.
-func ValidCertificateARN(s string) bool {
-	return len(s) >= 20 && len(s) <= 2048 && certARN.MatchString(s)
-}
-
-// CertValidity is how long an association's certificate is reported valid:
-// shiftkey's own CA issues it, there is no ACM certificate to read.
-const CertValidity = 365 * 24 * time.Hour
 
 func domainFault(format string, args ...any) error {
 	return shiftkey.Errorf("CustomCnameAssociationFault", format, args...)
@@ -32,7 +20,7 @@ func (s *Service) checkDomainInput(domain, cert *string) error {
 		return shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter CustomDomainCertificateArn.")
 	case !shiftkey.ValidDomainName(*domain):
 		return invalid("CustomDomainName %q is not a valid domain name.", *domain)
-	case !ValidCertificateARN(*cert):
+	case !shiftkey.ValidCertificateARN(*cert):
 		return invalid("CustomDomainCertificateArn %q is not a valid ACM certificate ARN.", *cert)
 	}
 	return nil
@@ -55,7 +43,7 @@ func (s *Service) AssociateDomain(ctx context.Context, caller *shiftkey.Caller, 
 	if err != nil {
 		return nil, err
 	}
-	d := &shiftkey.CustomDomain{Name: strings.ToLower(*domain), CertificateARN: *cert, Kind: "cluster", Target: c.Identifier, CertExpiry: s.now().Add(CertValidity).Truncate(time.Second)}
+	d := &shiftkey.CustomDomain{Name: strings.ToLower(*domain), CertificateARN: *cert, Kind: "cluster", Target: c.Identifier, CertExpiry: s.now().Add(shiftkey.CertValidity).Truncate(time.Second)}
 	if !modify {
 		if err := s.Store.CreateCustomDomain(ctx, d); shiftkey.ErrorCode(err) == shiftkey.CodeConflict {
 			return nil, domainFault("Custom domain name %s is already associated.", *domain)

@@ -2,39 +2,19 @@ package redshift
 
 import (
 	"context"
-	"strings"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/dbname"
 )
 
-// MaxIdentifier is PostgreSQL's identifier limit (NAMEDATALEN-1 bytes).
-// Redshift allows 64 bytes, but the backend truncates longer role and
-// database names, so two names sharing 63 bytes would reach one role.
-const MaxIdentifier = 63
-
-// NormalizeName checks a DbUser, DbName or DbGroup by Redshift's rule and
-// returns it as the backend will use it: folded to lowercase, as Redshift
-// folds unquoted names. Every ARN and condition key is built from the
-// result, so the name authorized is the name used. lower refuses
-// uppercase letters (DbGroups must be lowercase).
+// NormalizeName checks a name by Redshift's rule and folds it (see
+// dbname.Normalize), as InvalidParameterValue.
 func NormalizeName(param, v string, lower bool) (string, error) {
-	if err := validName(param, v, lower); err != nil {
-		return "", err
+	n, err := dbname.Normalize(param, v, lower)
+	if err != nil {
+		return "", invalid("%s", err.Error())
 	}
-	if len(v) > MaxIdentifier {
-		return "", invalid("%s must be at most %d characters long: the backend truncates longer names.", param, MaxIdentifier)
-	}
-	return strings.ToLower(v), nil
-}
-
-// InRegion reports whether a resource stored with region r is visible to a
-// caller signing for region caller; rows without a region belong to the
-// default region.
-func InRegion(r, caller string) bool {
-	if r == "" {
-		r = shiftkey.DefaultRegion
-	}
-	return r == caller
+	return n, nil
 }
 
 func clusterNotFound(id string) error {
@@ -45,7 +25,7 @@ func clusterNotFound(id string) error {
 // match exactly; ARNs are built from the stored one.
 func (s *Service) lookupCluster(ctx context.Context, caller *shiftkey.Caller, id string) (*shiftkey.Cluster, error) {
 	c, err := s.Store.Cluster(ctx, id)
-	if err == nil && !InRegion(c.Region, caller.Region) {
+	if err == nil && !shiftkey.InRegion(c.Region, caller.Region) {
 		return nil, clusterNotFound(id)
 	}
 	return c, err
@@ -107,7 +87,7 @@ func (s *Service) regionClusters(ctx context.Context, caller *shiftkey.Caller) (
 	}
 	var out []*shiftkey.Cluster
 	for _, c := range all {
-		if InRegion(c.Region, caller.Region) {
+		if shiftkey.InRegion(c.Region, caller.Region) {
 			out = append(out, c)
 		}
 	}

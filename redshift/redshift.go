@@ -15,14 +15,15 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/dbname"
 	"github.com/shiftkey/shiftkey/scram"
 )
 
 // Duration limits of GetClusterCredentials.
 const (
-	MinDuration     = 900 * time.Second
-	MaxDuration     = 3600 * time.Second
-	DefaultDuration = MinDuration
+	MinDuration     = shiftkey.MinCredentialDuration
+	MaxDuration     = shiftkey.MaxCredentialDuration
+	DefaultDuration = shiftkey.DefaultCredentialDuration
 )
 
 // Service runs Redshift operations for authenticated callers.
@@ -91,41 +92,6 @@ func DBGroupARN(region, account, cluster, group string) string {
 
 func invalid(format string, args ...any) error {
 	return shiftkey.Errorf(shiftkey.CodeInvalidParameterValue, format, args...)
-}
-
-// validName checks Redshift's rule for DbUser, DbName and DbGroups: 1–64
-// characters from letters, digits, _ + . @ -, starting with a letter, not a
-// reserved word. lower restricts letters to lowercase (DbGroups).
-func validName(param, v string, lower bool) error {
-	if v == "" || len(v) > 64 {
-		return invalid("%s must be between 1 and 64 characters long.", param)
-	}
-	first := v[0]
-	if !(first >= 'a' && first <= 'z' || !lower && first >= 'A' && first <= 'Z') {
-		if lower {
-			return invalid("%s must begin with a lowercase letter.", param)
-		}
-		return invalid("%s must begin with a letter.", param)
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '+', c == '.', c == '@', c == '-':
-		case c >= 'A' && c <= 'Z' && !lower:
-		default:
-			if lower {
-				return invalid("%s must contain only lowercase letters, numbers, underscore, plus sign, period (dot), at symbol (@), or hyphen.", param)
-			}
-			return invalid("%s must contain only letters, numbers, underscore, plus sign, period (dot), at symbol (@), or hyphen.", param)
-		}
-	}
-	if strings.EqualFold(v, "public") {
-		return invalid("%s must not be PUBLIC.", param)
-	}
-	if IsReserved(v) {
-		return invalid("%s must not be a reserved word: %s.", param, v)
-	}
-	return nil
 }
 
 // resolveCluster finds the cluster of the caller's region named by
@@ -412,12 +378,7 @@ type GetClusterCredentialsWithIAMInput struct {
 }
 
 // ClusterExtendedCredentials is the result of GetClusterCredentialsWithIAM.
-type ClusterExtendedCredentials struct {
-	DBUser          string
-	DBPassword      string
-	Expiration      time.Time
-	NextRefreshTime time.Time
-}
+type ClusterExtendedCredentials = shiftkey.IssuedCredential
 
 // GetClusterCredentialsWithIAM issues a credential for the caller's own IAM
 // identity: IAM:<user> or IAMR:<role>, created at first login, joining the
@@ -464,8 +425,8 @@ func (s *Service) GetClusterCredentialsWithIAM(ctx context.Context, caller *shif
 func (s *Service) IssueForPrincipal(ctx context.Context, caller *shiftkey.Caller, scope string, db string, duration time.Duration) (*ClusterExtendedCredentials, error) {
 	p := caller.Principal
 	login := p.DBUserName()
-	if len(login) > MaxIdentifier {
-		return nil, invalid("The database user name %s is longer than %d bytes, the limit of the backend.", login, MaxIdentifier)
+	if len(login) > dbname.MaxIdentifier {
+		return nil, invalid("The database user name %s is longer than %d bytes, the limit of the backend.", login, dbname.MaxIdentifier)
 	}
 	now := s.now()
 	cred := &shiftkey.Credential{

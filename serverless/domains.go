@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/redshift"
 )
 
 type domainJSON struct {
@@ -37,7 +36,7 @@ func (r *request) domainInput(withCert bool) (domain, cert string, err error) {
 		if c == nil {
 			return "", "", validation("1 validation error detected: Value null at 'customDomainCertificateArn' failed to satisfy constraint: Member must not be null")
 		}
-		if !redshift.ValidCertificateARN(*c) {
+		if !shiftkey.ValidCertificateARN(*c) {
 			return "", "", validation("1 validation error detected: Value '%s' at 'customDomainCertificateArn' failed to satisfy constraint: Member must be an ACM certificate ARN", *c)
 		}
 		cert = *c
@@ -64,7 +63,7 @@ func (s *Service) createDomain(ctx context.Context, c *shiftkey.Caller, r *reque
 	if err != nil {
 		return nil, err
 	}
-	d := &shiftkey.CustomDomain{Name: domain, CertificateARN: cert, Kind: "workgroup", Target: w.Name, CertExpiry: s.now().Add(redshift.CertValidity).Truncate(time.Second)}
+	d := &shiftkey.CustomDomain{Name: domain, CertificateARN: cert, Kind: "workgroup", Target: w.Name, CertExpiry: s.now().Add(shiftkey.CertValidity).Truncate(time.Second)}
 	if err := s.Store.CreateCustomDomain(ctx, d); err != nil {
 		return nil, err
 	}
@@ -84,7 +83,7 @@ func (s *Service) updateDomain(ctx context.Context, c *shiftkey.Caller, r *reque
 	if err != nil {
 		return nil, err
 	}
-	d.CertificateARN, d.CertExpiry = cert, s.now().Add(redshift.CertValidity).Truncate(time.Second)
+	d.CertificateARN, d.CertExpiry = cert, s.now().Add(shiftkey.CertValidity).Truncate(time.Second)
 	return toDomainJSON(d), s.Store.UpdateCustomDomain(ctx, d)
 }
 
@@ -137,7 +136,7 @@ func (s *Service) listDomains(ctx context.Context, c *shiftkey.Caller, r *reques
 	}
 	here := map[string]bool{}
 	for _, w := range wgs {
-		here[w.Name] = redshift.InRegion(w.Region, c.Region)
+		here[w.Name] = shiftkey.InRegion(w.Region, c.Region)
 	}
 	var kept []*shiftkey.CustomDomain
 	for _, d := range all {

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -17,7 +16,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/redshift"
+	"github.com/shiftkey/shiftkey/dbname"
 )
 
 // TargetPrefix is the X-Amz-Target service name.
@@ -27,9 +26,15 @@ const TargetPrefix = "RedshiftServerless"
 type Service struct {
 	Store       shiftkey.Store
 	Authorizer  shiftkey.Authorizer
-	Issuer      *redshift.Service // mints and stores credentials
+	Issuer      Issuer // mints and stores credentials
 	Provisioner shiftkey.Provisioner
 	Now         func() time.Time
+}
+
+// Issuer issues a credential for the caller's own IAM identity under a
+// credential scope (redshift.Service is one).
+type Issuer interface {
+	IssueForPrincipal(ctx context.Context, caller *shiftkey.Caller, scope string, db string, duration time.Duration) (*shiftkey.IssuedCredential, error)
 }
 
 func (s *Service) now() time.Time {
@@ -256,13 +261,13 @@ func (s *Service) createNamespace(ctx context.Context, c *shiftkey.Caller, r *re
 	}
 	n := &shiftkey.Namespace{Name: name, ID: shiftkey.NewUUID(), Region: c.Region, DBName: "dev", AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: s.now()}
 	if v := r.str("dbName"); v != nil {
-		if len(*v) < 1 || len(*v) > 64 || redshift.IsReserved(*v) || !resourceNameDB.MatchString(*v) {
+		if len(*v) < 1 || len(*v) > 64 || dbname.IsReserved(*v) || !resourceNameDB.MatchString(*v) {
 			return nil, validation("1 validation error detected: Value '%s' at 'dbName' failed to satisfy constraint: Member must be 1-64 lowercase letters, digits or underscores, starting with a letter, and not a reserved word", *v)
 		}
 		n.DBName = *v
 	}
 	if v := r.str("adminUsername"); v != nil {
-		if len(*v) < 1 || len(*v) > 63 || !resourceNameDB.MatchString(*v) || redshift.IsReserved(*v) {
+		if len(*v) < 1 || len(*v) > 63 || !resourceNameDB.MatchString(*v) || dbname.IsReserved(*v) {
 			return nil, validation("1 validation error detected: Value at 'adminUsername' failed to satisfy constraint: Member must be 1-63 lowercase letters, digits or underscores, starting with a letter")
 		}
 		n.AdminUsername = *v
@@ -287,7 +292,7 @@ func (s *Service) namespace(ctx context.Context, c *shiftkey.Caller, r *request,
 		return nil, err
 	}
 	n, err := s.Store.Namespace(ctx, name)
-	if err == nil && !redshift.InRegion(n.Region, c.Region) {
+	if err == nil && !shiftkey.InRegion(n.Region, c.Region) {
 		err = shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", name)
 	}
 	if err != nil {
@@ -312,7 +317,7 @@ func (s *Service) listNamespaces(ctx context.Context, c *shiftkey.Caller, r *req
 	if err != nil {
 		return nil, err
 	}
-	all = slices.DeleteFunc(all, func(n *shiftkey.Namespace) bool { return !redshift.InRegion(n.Region, c.Region) })
+	all = slices.DeleteFunc(all, func(n *shiftkey.Namespace) bool { return !shiftkey.InRegion(n.Region, c.Region) })
 	start, end, next, err := r.page(len(all))
 	if err != nil {
 		return nil, err
@@ -379,7 +384,7 @@ func (s *Service) createWorkgroup(ctx context.Context, c *shiftkey.Caller, r *re
 		return nil, err
 	}
 	ns, err := s.Store.Namespace(ctx, nsName)
-	if err == nil && !redshift.InRegion(ns.Region, c.Region) {
+	if err == nil && !shiftkey.InRegion(ns.Region, c.Region) {
 		err = shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", nsName)
 	}
 	if err != nil {
@@ -416,7 +421,7 @@ func (s *Service) workgroup(ctx context.Context, c *shiftkey.Caller, r *request,
 // regionWorkgroup is the workgroup name of the caller's region.
 func (s *Service) regionWorkgroup(ctx context.Context, c *shiftkey.Caller, name string) (*shiftkey.Workgroup, error) {
 	w, err := s.Store.Workgroup(ctx, name)
-	if err == nil && !redshift.InRegion(w.Region, c.Region) {
+	if err == nil && !shiftkey.InRegion(w.Region, c.Region) {
 		return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless workgroup %s not found.", name)
 	}
 	return w, err
@@ -438,7 +443,7 @@ func (s *Service) listWorkgroups(ctx context.Context, c *shiftkey.Caller, r *req
 	if err != nil {
 		return nil, err
 	}
-	all = slices.DeleteFunc(all, func(w *shiftkey.Workgroup) bool { return !redshift.InRegion(w.Region, c.Region) })
+	all = slices.DeleteFunc(all, func(w *shiftkey.Workgroup) bool { return !shiftkey.InRegion(w.Region, c.Region) })
 	start, end, next, err := r.page(len(all))
 	if err != nil {
 		return nil, err
@@ -536,7 +541,7 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 	if err := checkName("workgroupName", *wgName); err != nil {
 		return nil, err
 	}
-	duration := redshift.DefaultDuration
+	duration := shiftkey.DefaultCredentialDuration
 	if dur != nil {
 		if *dur < 900 || *dur > 3600 {
 			return nil, validation("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 3600", *dur)
@@ -547,8 +552,8 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 	if db != nil {
 		// The database is named as Redshift names it, and folded once here.
 		var err error
-		if dbName, err = redshift.NormalizeName("dbName", *db, false); err != nil {
-			return nil, validation("1 validation error detected: Value at 'dbName' failed to satisfy constraint: %s", shiftkeyMessage(err))
+		if dbName, err = dbname.Normalize("dbName", *db, false); err != nil {
+			return nil, validation("1 validation error detected: Value at 'dbName' failed to satisfy constraint: %s", err.Error())
 		}
 	}
 	w, err := s.regionWorkgroup(ctx, c, *wgName)
@@ -568,12 +573,4 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 		Expiration      epochSeconds `json:"expiration"`
 		NextRefreshTime epochSeconds `json:"nextRefreshTime"`
 	}{creds.DBUser, creds.DBPassword, epochSeconds(creds.Expiration), epochSeconds(creds.NextRefreshTime)}, nil
-}
-
-// shiftkeyMessage is the client-safe message of err.
-func shiftkeyMessage(err error) string {
-	if e, ok := errors.AsType[*shiftkey.Error](err); ok {
-		return e.Message
-	}
-	return err.Error()
 }
