@@ -1,0 +1,82 @@
+package shiftkey_test
+
+import (
+	"go/build"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/shiftkey/shiftkey"
+
+// Every package of the project is one of these. Leaves know nothing of the
+// project; adapters and services know the domain package and the leaves,
+// and another adapter only where the exception says why.
+var (
+	leaves   = []string{"sigv4", "iam", "scram", "awsquery", "awsjson", "dbname"}
+	adapters = []string{"authz", "devca", "http", "iamapi", "pgbackend", "pgserver", "pgwire", "redshift", "serverless", "sqlite", "sts"}
+	// Wiring and test helpers may import anything.
+	free = []string{"cmd", "internal", "bench", "tests", "scripts"}
+
+	exceptions = map[string][]string{
+		// The API edge decodes each protocol into the services' typed inputs.
+		"http": {"iamapi", "redshift", "serverless", "sts"},
+		// The gateway still takes the concrete backend; it is to declare
+		// the small interface it needs.
+		"pgwire": {"pgbackend"},
+	}
+)
+
+// TestLayout fails when a leaf imports the project, when an adapter imports
+// another adapter outside the exceptions, or when a package is added
+// without being placed here.
+func TestLayout(t *testing.T) {
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		top := strings.Split(filepath.ToSlash(path), "/")[0]
+		if slices.Contains(free, top) {
+			return filepath.SkipDir
+		}
+		pkg, err := build.ImportDir(path, 0)
+		if _, ok := err.(*build.NoGoError); ok {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var own []string
+		for _, imp := range pkg.Imports {
+			if imp == module {
+				own = append(own, ".")
+			} else if rest, ok := strings.CutPrefix(imp, module+"/"); ok {
+				own = append(own, rest)
+			}
+		}
+		name := filepath.ToSlash(path)
+		switch {
+		case path == "." || slices.Contains(leaves, name):
+			if len(own) > 0 {
+				t.Errorf("%s imports %v: the domain package and the leaves import nothing of the project", name, own)
+			}
+		case slices.Contains(adapters, name):
+			for _, imp := range own {
+				if imp != "." && !slices.Contains(leaves, imp) && !slices.Contains(exceptions[name], imp) {
+					t.Errorf("%s imports %s: declare the interface it needs instead, or add an exception that says why", name, imp)
+				}
+			}
+		default:
+			t.Errorf("package %s is not placed in layout_test.go: is it a leaf or an adapter?", name)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
