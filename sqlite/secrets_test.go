@@ -153,12 +153,8 @@ func legacyStore(t *testing.T, path string, secret string, sess *shiftkey.Sessio
 			t.Fatal(err)
 		}
 	}
-	for _, q := range []string{
-		fmt.Sprintf(`INSERT INTO entities (kind, name, id, path, arn, created_at) VALUES ('user', 'old', 'AIDAOLD', '/', 'arn:aws:iam::123456789012:user/old', 0)`),
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := db.Exec(`INSERT INTO entities (kind, name, id, path, arn, created_at) VALUES ('user', 'old', 'AIDAOLD', '/', 'arn:aws:iam::123456789012:user/old', 0)`); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := db.Exec(`INSERT INTO access_keys (id, secret, user_name, status, created_at) VALUES ('AKIAOLD', ?, 'old', 'Active', 0)`, secret); err != nil {
 		t.Fatal(err)
