@@ -2,6 +2,8 @@ package shiftkey
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"strings"
 	"time"
 )
@@ -37,7 +39,7 @@ type User = Entity
 type Tag struct{ Key, Value string }
 
 // AccessKey is an IAM access key pair. The secret is needed in the clear to
-// verify SigV4 signatures.
+// verify SigV4 signatures; a store keeps it sealed (see package secretbox).
 type AccessKey struct {
 	ID        string // "AKIA…"
 	Secret    string
@@ -64,11 +66,16 @@ type ManagedPolicy struct {
 	UpdatedAt   time.Time
 }
 
-// Session is a set of temporary credentials from sts:AssumeRole.
+// Session is a set of temporary credentials from sts:AssumeRole. The
+// secret is kept sealed like an access key's; of the token a store keeps
+// only its hash: a token is only ever compared.
 type Session struct {
-	AccessKeyID   string // "ASIA…"
-	Secret        string
+	AccessKeyID string // "ASIA…"
+	Secret      string
+	// Token is set on a session being created, for the caller; a session
+	// read from a store has only TokenHash (HashSessionToken of Token).
 	Token         string
+	TokenHash     []byte
 	RoleName      string
 	SessionName   string
 	SourceARN     string // who assumed the role
@@ -76,6 +83,18 @@ type Session struct {
 	Tags          []Tag
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
+}
+
+// HashSessionToken is what a store keeps of a session token. Tokens carry
+// 768 random bits, so a plain SHA-256 cannot be searched backwards.
+func HashSessionToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// TokenMatches reports, in constant time, whether token is the session's.
+func (s *Session) TokenMatches(token string) bool {
+	return len(s.TokenHash) == sha256.Size && subtle.ConstantTimeCompare(HashSessionToken(token), s.TokenHash) == 1
 }
 
 // Principal types as aws:PrincipalType reports them.

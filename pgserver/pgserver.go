@@ -175,8 +175,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 // owned creates dir (and missing parents) owned by the server's OS user.
 func (s *Server) owned(dir string, mode os.FileMode) error {
-	// Parents we create must stay traversable for the postgres OS user.
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+	// Parents we create must stay traversable for the postgres OS user,
+	// also under a umask of 077 (shiftkey's): chmod, not only mkdir.
+	if err := mkdirAllTraversable(filepath.Dir(dir)); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, mode); err != nil {
@@ -191,6 +192,21 @@ func (s *Server) owned(dir string, mode os.FileMode) error {
 		return os.Chown(dir, uid, gid)
 	}
 	return nil
+}
+
+// mkdirAllTraversable creates the missing directories of dir 0755,
+// leaving those that exist as they are.
+func mkdirAllTraversable(dir string) error {
+	if _, err := os.Stat(dir); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := mkdirAllTraversable(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return os.Chmod(dir, 0o755)
 }
 
 func (s *Server) prepareDirs() error {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -127,8 +128,12 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 	if n >= shiftkey.MaxAccessKeysPerUser {
 		return shiftkey.Errorf(shiftkey.CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", shiftkey.MaxAccessKeysPerUser)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO access_keys (id, secret, user_name, status, created_at) VALUES (?,?,?,?,?)`,
-		k.ID, k.Secret, k.UserName, k.Status, millis(k.CreatedAt)); err != nil {
+	secret, sealed, err := d.seal(ctx, tx, k.Secret, accessKeyAAD(k.ID))
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO access_keys (id, secret, sealed, user_name, status, created_at) VALUES (?,?,?,?,?,?)`,
+		k.ID, secret, sealed, k.UserName, k.Status, millis(k.CreatedAt)); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -136,18 +141,26 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 
 // AccessKey returns the access key with the given id.
 func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, error) {
-	k, err := scanAccessKey(d.db.QueryRowContext(ctx, `SELECT id, secret, user_name, status, created_at FROM access_keys WHERE id = ?`, id))
+	k, err := d.scanAccessKey(ctx, d.db.QueryRowContext(ctx, `SELECT `+accessKeyColumns+` FROM access_keys WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
 	}
 	return k, err
 }
 
-func scanAccessKey(row scanner) (*shiftkey.AccessKey, error) {
+const accessKeyColumns = `id, secret, sealed, user_name, status, created_at`
+
+func (d *DB) scanAccessKey(ctx context.Context, row scanner) (*shiftkey.AccessKey, error) {
 	var k shiftkey.AccessKey
 	var created int64
-	if err := row.Scan(&k.ID, &k.Secret, &k.UserName, &k.Status, &created); err != nil {
+	var stored string
+	var sealed bool
+	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.Status, &created); err != nil {
 		return nil, err
+	}
+	var err error
+	if k.Secret, err = d.unseal(ctx, stored, sealed, accessKeyAAD(k.ID)); err != nil {
+		return nil, fmt.Errorf("access key %s: %w", k.ID, err)
 	}
 	k.CreatedAt = fromMillis(created)
 	return &k, nil
@@ -155,7 +168,8 @@ func scanAccessKey(row scanner) (*shiftkey.AccessKey, error) {
 
 // AccessKeys returns the access keys of a user, oldest first.
 func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.AccessKey, error) {
-	return queryAll(ctx, d.db, scanAccessKey, `SELECT id, secret, user_name, status, created_at FROM access_keys WHERE user_name = ? ORDER BY created_at, id`, userName)
+	return queryAll(ctx, d.db, func(row scanner) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, row) },
+		`SELECT `+accessKeyColumns+` FROM access_keys WHERE user_name = ? ORDER BY created_at, id`, userName)
 }
 
 func (d *DB) execOne(ctx context.Context, notFound error, q string, args ...any) error {
@@ -345,32 +359,54 @@ func (d *DB) Tags(ctx context.Context, kind shiftkey.EntityKind, name string) ([
 
 // Sessions.
 
-// CreateSession stores STS session credentials.
+// CreateSession stores STS session credentials: the secret sealed, the
+// token as its hash.
 func (d *DB) CreateSession(ctx context.Context, s *shiftkey.Session) error {
 	tags, err := json.Marshal(s.Tags)
 	if err != nil {
 		return err
 	}
-	_, err = d.db.ExecContext(ctx, `INSERT INTO sessions (access_key_id, secret, token, role_name, session_name, source_arn,
-		session_policy, tags, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)`,
-		s.AccessKeyID, s.Secret, s.Token, s.RoleName, s.SessionName, s.SourceARN, s.SessionPolicy, string(tags),
-		millis(s.CreatedAt), millis(s.ExpiresAt))
-	return err
+	hash := s.TokenHash
+	if s.Token != "" {
+		hash = shiftkey.HashSessionToken(s.Token)
+	}
+	// One immediate transaction: the key read is the one that seals, even
+	// while a rotation switches keys.
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	secret, sealed, err := d.seal(ctx, tx, s.Secret, sessionAAD(s.AccessKeyID))
+	if err != nil {
+		return err
+	}
+	if _, err = tx.ExecContext(ctx, `INSERT INTO sessions (access_key_id, secret, sealed, token, token_sha256, role_name, session_name, source_arn,
+		session_policy, tags, created_at, expires_at) VALUES (?,?,?,'',?,?,?,?,?,?,?,?)`,
+		s.AccessKeyID, secret, sealed, hash, s.RoleName, s.SessionName, s.SourceARN, s.SessionPolicy, string(tags),
+		millis(s.CreatedAt), millis(s.ExpiresAt)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Session returns the session whose temporary access key is id.
 func (d *DB) Session(ctx context.Context, id string) (*shiftkey.Session, error) {
 	var s shiftkey.Session
-	var tags string
+	var tags, stored string
+	var sealed bool
 	var created, expires int64
-	err := d.db.QueryRowContext(ctx, `SELECT access_key_id, secret, token, role_name, session_name, source_arn, session_policy,
+	err := d.db.QueryRowContext(ctx, `SELECT access_key_id, secret, sealed, token_sha256, role_name, session_name, source_arn, session_policy,
 		tags, created_at, expires_at FROM sessions WHERE access_key_id = ?`, id).
-		Scan(&s.AccessKeyID, &s.Secret, &s.Token, &s.RoleName, &s.SessionName, &s.SourceARN, &s.SessionPolicy, &tags, &created, &expires)
+		Scan(&s.AccessKeyID, &stored, &sealed, &s.TokenHash, &s.RoleName, &s.SessionName, &s.SourceARN, &s.SessionPolicy, &tags, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The session %s cannot be found.", id)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if s.Secret, err = d.unseal(ctx, stored, sealed, sessionAAD(s.AccessKeyID)); err != nil {
+		return nil, fmt.Errorf("session %s: %w", s.AccessKeyID, err)
 	}
 	if err := json.Unmarshal([]byte(tags), &s.Tags); err != nil {
 		return nil, err

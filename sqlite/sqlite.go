@@ -29,6 +29,8 @@ type DB struct {
 	// The per-login lookups, prepared once: every gateway login runs them.
 	saltStmt, credsStmt *sql.Stmt
 	cache               *credCache
+
+	keys keyring // store keys held; see secrets.go
 }
 
 var _ shiftkey.Store = (*DB)(nil)
@@ -36,10 +38,18 @@ var _ shiftkey.Store = (*DB)(nil)
 // Open opens (creating if needed) the database at path and applies pending
 // migrations. Writes use synchronous=FULL so that a committed credential
 // survives a power loss: the API returns a password only after its verifier
-// is on disk.
-func Open(ctx context.Context, path string) (*DB, error) {
+// is on disk. The files are 0600 (a store open to others is refused), and
+// secure_delete zeroes what rows leave behind.
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := prepareFiles(path); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "secure_delete(1)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -51,6 +61,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
+	}
+	if err := d.initSecrets(ctx, o); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
 	if err := d.prepare(ctx); err != nil {
 		d.Close()

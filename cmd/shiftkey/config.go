@@ -104,6 +104,10 @@ func (p CertPair) load(field string) (*tls.Config, error) {
 // StoreConfig chooses the store.
 type StoreConfig struct {
 	SQLite string `yaml:"sqlite"` // path of the database file
+	// SecretKeyFile holds the store key that seals IAM secret keys and STS
+	// session secrets (32 bytes, raw or base64; mode 0600). Instead:
+	// SHIFTKEY_STORE_KEY; with neither, a key generated beside the store.
+	SecretKeyFile string `yaml:"secret_key_file"`
 }
 
 // APIConfig is the AWS API listener.

@@ -155,6 +155,8 @@ func TestKill9LeavesNoGrantAfterRestart(t *testing.T) {
 		t.Fatal("test premise: the crash should have left the grant behind")
 	}
 	admin.Close(context.Background())
+	// Issue 13: what a crash leaves on disk (the store's WAL) holds no secret.
+	assertNoSecrets(t, dir, map[string]string{"admin's secret key": vars["AWS_SECRET_ACCESS_KEY"], "DbPassword": aws.ToString(out.DbPassword)})
 
 	p = startBinary(t, bin, dir, api, gw, wg)
 	admin, err = adminConn()
@@ -164,4 +166,8 @@ func TestKill9LeavesNoGrantAfterRestart(t *testing.T) {
 	if isMember() {
 		t.Fatal("the grant survived the restart")
 	}
+	// Finding 1: after kill -9 and a restart, the store's WAL and SHM are
+	// still 0600, and under the binary's umask nothing is open to others.
+	assertPrivateDataDir(t, dir)
+	assertNoFileOpenToOthers(t, dir)
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/pgserver"
-	"github.com/shiftkey/shiftkey/sqlite"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // Defaults of `shiftkey dev`.
@@ -107,18 +107,17 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The postgres OS user (when running as root) must traverse DataDir;
-	// nothing secret sits in it unprotected: files are 0600.
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := makeDataDir(dir); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	d.Store, err = sqlite.Open(ctx, filepath.Join(dir, "shiftkey.db"))
+	if d.Store, err = openDevStore(ctx, dir); err != nil {
+		return err
+	}
+	secret, err := loadOrCreateKey(filepath.Join(dir, "gateway.key"))
 	if err != nil {
 		return err
 	}
-	os.Chmod(filepath.Join(dir, "shiftkey.db"), 0o600)
-	secret, err := loadOrCreateKey(filepath.Join(dir, "gateway.key"))
-	if err != nil {
+	if err := secretbox.CheckPrivate(filepath.Join(dir, "tls", "ca.key")); err != nil {
 		return err
 	}
 	ca, err := devca.LoadOrCreate(filepath.Join(dir, "tls"))
@@ -392,6 +391,9 @@ func freeTCPPort() (int, error) {
 }
 
 func loadOrCreateKey(path string) ([]byte, error) {
+	if err := secretbox.CheckPrivate(path); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(path)
 	if err == nil && len(b) == 32 {
 		return b, nil

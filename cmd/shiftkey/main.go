@@ -29,10 +29,15 @@ Usage:
       Exits 0 when allowed, 2 when denied.
   shiftkey policy why [--data-dir DIR] REQUEST_ID
       Why an API call was denied, by its request id (x-amzn-RequestId).
+  shiftkey store rotate-key --config FILE --new-key-file PATH
+  shiftkey store rotate-key [--data-dir DIR]
+      Reseal every stored secret under a new store key while shiftkey keeps serving; dev's
+      store.key is replaced at the end, serve prints the config change to make.
   shiftkey version
 `
 
 func main() {
+	restrictUmask() // before anything is created
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -58,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args[1:], stderr)
 	case "policy":
 		return runPolicy(ctx, args[1:], stdout, stderr)
+	case "store":
+		return runStore(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "shiftkey (development build)")
 		return nil

@@ -120,11 +120,11 @@ func openStore(ctx context.Context, dataDir string) (*sqlite.DB, error) {
 		}
 		dataDir = d
 	}
-	path := filepath.Join(dataDir, "shiftkey.db")
+	path := filepath.Join(dataDir, devStoreName)
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no store at %s: %w", path, err)
 	}
-	return sqlite.Open(ctx, path)
+	return openExistingDevStore(ctx, dataDir)
 }
 
 // storedPolicies loads the policies the store holds for user/NAME or

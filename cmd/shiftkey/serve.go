@@ -12,7 +12,6 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/iamapi"
-	"github.com/shiftkey/shiftkey/sqlite"
 )
 
 // Serve runs shiftkey from a config file: clusters backed by existing
@@ -35,7 +34,7 @@ func (s *Serve) Start(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if s.Store, err = sqlite.Open(ctx, cfg.Store.SQLite); err != nil {
+	if s.Store, err = openServeStore(ctx, cfg.Store, s.Logger); err != nil {
 		return err
 	}
 	secret, err := loadOrCreateKey(cfg.Store.SQLite + ".gateway-key")

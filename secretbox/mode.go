@@ -1,0 +1,38 @@
+package secretbox
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+)
+
+// CheckPrivate refuses files that group or others may read or write, as
+// ssh and PostgreSQL refuse their private keys: the error names each file
+// and the command that fixes it. Missing files pass. Windows has no such
+// mode bits and always passes.
+func CheckPrivate(paths ...string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	var open []string
+	var modes []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			open = append(open, p)
+			modes = append(modes, fmt.Sprintf("%s is mode %04o", p, fi.Mode().Perm()))
+		}
+	}
+	if len(open) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: group or others may read or write it, and it holds secrets; run: chmod 600 %s",
+		strings.Join(modes, ", "), strings.Join(open, " "))
+}
