@@ -60,7 +60,7 @@ const testProvisioner = "shiftkey_admin"
 
 func login(addr string) (*pgx.Conn, error) {
 	host, port, _ := net.SplitHostPort(addr)
-	return pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable connect_timeout=5", host, port))
+	return pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable connect_timeout=30", host, port))
 }
 
 // mustLogin logs in IAM:u for the rest of the test.

@@ -260,7 +260,7 @@ func TestPipelinedAfterAuthentication(t *testing.T) {
 				if tc.tls {
 					mode = "sslmode=require"
 				}
-				pc, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw %s connect_timeout=5", host, port, mode))
+				pc, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw %s connect_timeout=30", host, port, mode))
 				if err != nil {
 					t.Fatal(err)
 				}
