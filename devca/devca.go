@@ -5,6 +5,7 @@
 package devca
 
 import (
+	"container/list"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -31,7 +32,7 @@ type CA struct {
 	Path    string // file of the CA certificate (PGSSLROOTCERT)
 
 	mu    sync.Mutex
-	cache map[string]*tls.Certificate
+	cache certCache
 }
 
 // Load reads a CA from PEM files (an existing CA the backends trust).
@@ -86,7 +87,7 @@ func parse(certPEM, keyPEM []byte, certPath string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CA{cert: cert, key: key, CertPEM: certPEM, Path: certPath, cache: map[string]*tls.Certificate{}}, nil
+	return &CA{cert: cert, key: key, CertPEM: certPEM, Path: certPath}, nil
 }
 
 func serial() *big.Int {
@@ -125,7 +126,7 @@ func (ca *CA) Issue(names ...string) (*tls.Certificate, error) {
 	key := strings.Join(names, ",")
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
-	if c, ok := ca.cache[key]; ok && time.Until(c.Leaf.NotAfter) > 24*time.Hour {
+	if c, ok := ca.cache.get(key); ok {
 		return c, nil
 	}
 	tmpl := &x509.Certificate{
@@ -146,7 +147,7 @@ func (ca *CA) Issue(names ...string) (*tls.Certificate, error) {
 	}
 	// Servers send the chain up to the CA.
 	c.Certificate = append(c.Certificate, ca.cert.Raw)
-	ca.cache[key] = c
+	ca.cache.put(key, c)
 	return c, nil
 }
 
@@ -175,7 +176,7 @@ func (ca *CA) ClientCert(role string) (*tls.Certificate, error) {
 	key := "client\x00" + role
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
-	if c, ok := ca.cache[key]; ok && time.Until(c.Leaf.NotAfter) > 24*time.Hour {
+	if c, ok := ca.cache.get(key); ok {
 		return c, nil
 	}
 	c, err := ca.sign(&x509.Certificate{
@@ -186,7 +187,7 @@ func (ca *CA) ClientCert(role string) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	ca.cache[key] = c
+	ca.cache.put(key, c)
 	return c, nil
 }
 
@@ -230,4 +231,58 @@ func (ca *CA) ServerFiles(names ...string) (cert, key, caPEM []byte, err error) 
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), ca.CertPEM, nil
+}
+
+// maxCached bounds the certificates a CA keeps (client certificates per
+// role, server certificates per name): the least recently used go first.
+// A certificate dropped is only issued again when next asked for; sessions
+// holding it are not affected. A variable for tests.
+var maxCached = 1024
+
+// certCache is a least-recently-used cache of issued certificates.
+type certCache struct {
+	byKey map[string]*list.Element // of *cacheEntry
+	order list.List                // most recently used first
+}
+
+type cacheEntry struct {
+	key  string
+	cert *tls.Certificate
+}
+
+// get returns key's certificate if it has more than a day left.
+func (c *certCache) get(key string) (*tls.Certificate, bool) {
+	e, ok := c.byKey[key]
+	if !ok {
+		return nil, false
+	}
+	cert := e.Value.(*cacheEntry).cert
+	if time.Until(cert.Leaf.NotAfter) <= 24*time.Hour {
+		return nil, false
+	}
+	c.order.MoveToFront(e)
+	return cert, true
+}
+
+func (c *certCache) put(key string, cert *tls.Certificate) {
+	if c.byKey == nil {
+		c.byKey = map[string]*list.Element{}
+	}
+	if e, ok := c.byKey[key]; ok {
+		e.Value.(*cacheEntry).cert = cert
+		c.order.MoveToFront(e)
+		return
+	}
+	c.byKey[key] = c.order.PushFront(&cacheEntry{key: key, cert: cert})
+	for c.order.Len() > maxCached {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.byKey, last.Value.(*cacheEntry).key)
+	}
+}
+
+func (ca *CA) cached() int {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	return ca.cache.order.Len()
 }

@@ -7,3 +7,17 @@ const RoleExistsTTL = roleExistsTTL
 
 // SetClock replaces the clock of b's role-exists cache.
 func SetClock(b *Backend, now func() time.Time) { b.now = now }
+
+// UserStates is how many roles b keeps state for.
+func UserStates(b *Backend) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.users)
+}
+
+// SetMaxUserStates sets the bound on the per-role state for the test.
+func SetMaxUserStates(t interface{ Cleanup(func()) }, n int) {
+	old := maxUserStates
+	maxUserStates = n
+	t.Cleanup(func() { maxUserStates = old })
+}

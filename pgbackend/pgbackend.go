@@ -81,14 +81,26 @@ type Backend struct {
 	admin  *pgxpool.Pool
 	logger *slog.Logger
 
-	mu    sync.Mutex
-	users map[string]*userState
-	now   func() time.Time // for the role-exists cache; time.Now outside tests
+	mu        sync.Mutex
+	users     map[string]*userState
+	nextSweep int              // len(users) at which unused states are dropped
+	now       func() time.Time // for the role-exists cache; time.Now outside tests
 }
+
+// maxUserStates bounds the roles whose state the backend keeps: past it,
+// the states no one uses are dropped (see Backend.user). A dropped state
+// costs its role's next login a round trip or two (the role-exists check,
+// the gateway-only password set again). A variable for tests.
+var maxUserStates = 4096
 
 // userState serializes provisioning of one role and counts, per group, the
 // live sessions that asked for it.
 type userState struct {
+	// users counts the callers between Backend.user and Backend.done: a
+	// state in use, or whose refs hold a group, is never dropped (a
+	// Release would otherwise find a fresh state and revoke a group other
+	// sessions still hold). Guarded by Backend.mu.
+	users       int
 	mu          sync.Mutex
 	refs        map[string]int
 	passwordSet bool      // the gateway-only password was (re)set by this process
@@ -164,15 +176,41 @@ func isDuplicate(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "42710" || pe.Code == "23505")
 }
 
+// user returns role's state, for use until done(u).
 func (b *Backend) user(role string) *userState {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	u, ok := b.users[role]
 	if !ok {
+		if len(b.users) >= max(b.nextSweep, maxUserStates) {
+			b.sweepLocked()
+		}
 		u = &userState{refs: map[string]int{}}
 		b.users[role] = u
 	}
+	u.users++
 	return u
+}
+
+// done ends a use of u that user began.
+func (b *Backend) done(u *userState) {
+	b.mu.Lock()
+	u.users--
+	b.mu.Unlock()
+}
+
+// sweepLocked drops the states no one uses and whose role holds no group
+// for a session. The next sweep waits until the map has doubled (or
+// reached the bound), so states in use cannot make every login sweep.
+// b.mu is held; a state with users == 0 is not locked by anyone, so its
+// refs can be read.
+func (b *Backend) sweepLocked() {
+	for role, u := range b.users {
+		if u.users == 0 && len(u.refs) == 0 {
+			delete(b.users, role)
+		}
+	}
+	b.nextSweep = 2 * len(b.users)
 }
 
 // Lease is what one session holds in the backend: the groups granted for
@@ -197,6 +235,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 		return nil, nil, &RefusedError{role, "it is shiftkey's provisioning role"}
 	}
 	u := b.user(role)
+	defer b.done(u)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 
@@ -354,6 +393,7 @@ func (l *Lease) Release(ctx context.Context) {
 			return
 		}
 		u := l.b.user(l.role)
+		defer l.b.done(u)
 		u.mu.Lock()
 		defer u.mu.Unlock()
 		l.b.releaseLocked(ctx, u, l)
@@ -411,30 +451,41 @@ func (b *Backend) Reconcile(ctx context.Context) (int, error) {
 	}
 	revoked := 0
 	for _, g := range grants {
-		u := b.user(g.Role)
-		u.mu.Lock()
-		if u.refs[g.Group] > 0 {
-			u.mu.Unlock()
-			continue
-		}
-		var active bool
-		err := b.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE usename = $1)`, g.Role).Scan(&active)
+		done, err := b.reconcileOne(ctx, g)
 		if err != nil {
-			u.mu.Unlock()
-			return revoked, fmt.Errorf("reconcile: %w", err)
+			return revoked, err
 		}
-		if !active {
-			if _, err := b.admin.Exec(ctx, "REVOKE "+quote(g.Group)+" FROM "+quote(g.Role)); err != nil && !isUndefined(err) {
-				u.mu.Unlock()
-				return revoked, fmt.Errorf("reconcile revoke %s from %s: %w", g.Group, g.Role, err)
-			}
-			b.forget(ctx, g.Role, g.Group)
-			b.logger.InfoContext(ctx, "stale group grant revoked", "db_user", g.Role, "group", g.Group)
+		if done {
 			revoked++
 		}
-		u.mu.Unlock()
 	}
 	return revoked, nil
+}
+
+// reconcileOne revokes grant g unless a session needs it, and reports
+// whether it did.
+func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
+	u := b.user(g.Role)
+	defer b.done(u)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.refs[g.Group] > 0 {
+		return false, nil
+	}
+	var active bool
+	err := b.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE usename = $1)`, g.Role).Scan(&active)
+	if err != nil {
+		return false, fmt.Errorf("reconcile: %w", err)
+	}
+	if active {
+		return false, nil
+	}
+	if _, err := b.admin.Exec(ctx, "REVOKE "+quote(g.Group)+" FROM "+quote(g.Role)); err != nil && !isUndefined(err) {
+		return false, fmt.Errorf("reconcile revoke %s from %s: %w", g.Group, g.Role, err)
+	}
+	b.forget(ctx, g.Role, g.Group)
+	b.logger.InfoContext(ctx, "stale group grant revoked", "db_user", g.Role, "group", g.Group)
+	return true, nil
 }
 
 // isUndefined reports a role that no longer exists (nothing to revoke).
@@ -478,6 +529,7 @@ func (b *Backend) Connect(ctx context.Context, role, database string, params map
 		u.mu.Lock()
 		u.existsAt = time.Time{}
 		u.mu.Unlock()
+		b.done(u)
 	}
 	return c, err
 }

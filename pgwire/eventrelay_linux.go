@@ -69,7 +69,7 @@ const EventRelaySupported = true
 // NewEventRelay prepares c.Threads event loops (at least one) on c.Engine;
 // they start with the first session, each on a thread of its own run under
 // c.Sched. Each loop keeps a P of its own, even while it waits (see
-// sysEpollWait), so the kernel wakes it straight from its wait without a
+// sysEpollWait; every wait is bounded by loopWait), so the kernel wakes it straight from its wait without a
 // trip through Go's scheduler; GOMAXPROCS
 // is raised, when needed, so that at least one P is left for everything
 // else (until Close). A process whose sessions all use TLS (dev mode) never
@@ -272,14 +272,24 @@ func sysRead(fd int, p []byte) (int, error) {
 	return int(r), nil
 }
 
-// sysEpollWait blocks in epoll_wait without handing the loop's P back to
-// the scheduler (the relay added one P per loop for this): an ordinary
-// system call that blocks has sysmon take the P away every time and the
-// loop take one back on every wake-up, thousands of times a second under
-// load. The runtime still preempts the loop (for a stop-the-world, or
-// after 10 ms) with a signal, which ends the wait with EINTR.
+// loopWait bounds every wait of an event loop. A loop waits in a raw
+// system call, holding its P (see sysEpollWait); the runtime ends such a
+// wait with a preemption signal when it needs the P (a stop-the-world, or
+// a goroutine that ran 10 ms), but without asynchronous preemption
+// (GODEBUG=asyncpreemptoff=1) nothing would, and a collection would wait
+// for the next byte a session sends, freezing the process. Returning to Go
+// this often lets the loop stop at its next function call, as any
+// goroutine does; it is the runtime's own preemption period, so an idle
+// loop costs no more wake-ups than the signals already cause.
+const loopWait = 10 * time.Millisecond
+
+// sysEpollWait blocks in epoll_wait, for at most loopWait, without handing
+// the loop's P back to the scheduler (the relay added one P per loop for
+// this): an ordinary system call that blocks has sysmon take the P away
+// every time and the loop take one back on every wake-up, thousands of
+// times a second under load.
 func sysEpollWait(epfd int, events []unix.EpollEvent) (int, error) {
-	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), ^uintptr(0), 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), uintptr(loopWait.Milliseconds()), 0, 0)
 	if e != 0 {
 		return 0, e
 	}

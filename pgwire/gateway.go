@@ -83,9 +83,18 @@ type Gateway struct {
 	PoolSize int
 	// PoolIdleTimeout closes pooled connections unused this long (0: 1 min).
 	PoolIdleTimeout time.Duration
-	// MaxConnections caps concurrent client connections (0: no cap); the
-	// next one is refused with SQLSTATE 53300.
+	// MaxConnections caps concurrent client connections (0:
+	// DefaultMaxConnections); the next one is refused with SQLSTATE 53300.
 	MaxConnections int
+	// MaxConnectionsPerSource caps the connections of one client address
+	// (0: DefaultMaxConnectionsPerSource).
+	MaxConnectionsPerSource int
+	// MaxAuthPerSource caps the connections of one client address that
+	// have not finished logging in (0: DefaultMaxAuthPerSource): past it a
+	// new one is refused before its startup packet is read, so a flood of
+	// wrong passwords or silent connections holds at most this many
+	// goroutines per address.
+	MaxAuthPerSource int
 	// IdleTimeout ends sessions idle outside a transaction for this long
 	// (PostgreSQL's idle_session_timeout on the backend session; 0: off).
 	IdleTimeout time.Duration
@@ -101,11 +110,13 @@ type Gateway struct {
 	misses   sourceCounts // cancel requests that named no session (cancelMissLimit)
 	pool     pool
 	sleep    func(time.Duration) // nil → time.Sleep; tests record instead
+	refusals refusals
 
 	mu       sync.Mutex
 	closed   bool
 	ln       []net.Listener
 	sessions map[*session]struct{}
+	sources  map[string]*sourceUse // connections per client address
 	cancels  map[uint64]*session
 	wg       sync.WaitGroup
 	nextID   atomic.Uint64
@@ -138,34 +149,37 @@ func (g *Gateway) Serve(l net.Listener) error {
 		g.cancels = map[uint64]*session{}
 	}
 	g.mu.Unlock()
+	var backoff time.Duration
 	for {
 		c, err := l.Accept()
 		if err != nil {
-			g.mu.Lock()
-			closed := g.closed
-			g.mu.Unlock()
-			if closed {
+			if g.isClosed() {
 				return nil
 			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if !retryAccept(err) {
+				return err
 			}
-			return err
+			// Out of descriptors (or another passing failure): wait and
+			// retry, as net/http does, rather than stop serving for good.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			g.logger().Warn("accept failed; retrying", "error", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
 		}
-		s := &session{g: g, t: g, raw: c, client: c, id: g.nextID.Add(1)}
+		backoff = 0
+		source := sourceOf(c.RemoteAddr())
+		s := &session{g: g, t: g, raw: c, client: c, id: g.nextID.Add(1), source: source}
 		g.mu.Lock()
 		if g.closed {
 			g.mu.Unlock()
 			c.Close()
 			return nil
 		}
-		if g.MaxConnections > 0 && len(g.sessions) >= g.MaxConnections {
+		if msg := g.admitLocked(s); msg != "" {
 			g.mu.Unlock()
-			go refuse(c, codeTooManyConnections, "sorry, too many clients already")
+			g.refuse(c, msg)
 			continue
 		}
-		g.sessions[s] = struct{}{}
 		g.wg.Add(1)
 		g.mu.Unlock()
 		go func() {
@@ -176,29 +190,12 @@ func (g *Gateway) Serve(l net.Listener) error {
 	}
 }
 
-// refuse answers a connection with one error and closes it. The client's
-// startup packet is read first, as clients expect the answer after it.
-func refuse(c net.Conn, code, msg string) {
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	var hdr [8]byte
-	if _, err := io.ReadFull(c, hdr[:]); err == nil {
-		if n := binary.BigEndian.Uint32(hdr[:4]); n >= 8 && n <= maxStartupLen {
-			io.CopyN(io.Discard, c, int64(n-8))
-		}
-		if binary.BigEndian.Uint32(hdr[4:]) == codeSSLRequest {
-			c.Write([]byte{'N'})
-		}
-	}
-	buf, _ := (&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg}).Encode(nil)
-	c.Write(buf)
-}
-
 // Shutdown stops accepting and lets sessions finish until ctx is done, then
 // closes the rest. It returns how many sessions it had to cut.
 func (g *Gateway) Shutdown(ctx context.Context) int {
 	g.mu.Lock()
 	g.closed = true
+	g.refusals.stop()
 	for _, l := range g.ln {
 		l.Close()
 	}
@@ -227,6 +224,7 @@ func (g *Gateway) Shutdown(ctx context.Context) int {
 func (g *Gateway) Close() error {
 	g.mu.Lock()
 	g.closed = true
+	g.refusals.stop()
 	for _, l := range g.ln {
 		l.Close()
 	}
@@ -240,13 +238,15 @@ func (g *Gateway) Close() error {
 }
 
 type session struct {
-	g      *Gateway // accepted the connection (and owns its cancel key)
-	t      *Gateway // whose credentials and backend serve it (SNI routing)
-	id     uint64
-	raw    net.Conn          // the accepted connection; closing it ends everything
-	client net.Conn          // raw, or the TLS connection over it
-	fe     *pgproto3.Backend // speaks to the client
-	in     *authReader       // what fe reads during authentication
+	g       *Gateway // accepted the connection (and owns its cancel key)
+	t       *Gateway // whose credentials and backend serve it (SNI routing)
+	id      uint64
+	source  string            // the client's address (sourceOf)
+	authing bool              // counted in its source's auths (g.mu)
+	raw     net.Conn          // the accepted connection; closing it ends everything
+	client  net.Conn          // raw, or the TLS connection over it
+	fe      *pgproto3.Backend // speaks to the client
+	in      *authReader       // what fe reads during authentication
 
 	tls        *tls.Conn        // non-nil once TLS is up
 	serverCert *tls.Certificate // the certificate served, for channel binding
@@ -417,6 +417,7 @@ func (s *session) run() (handedOff bool) {
 		return
 	}
 	s.client.SetDeadline(time.Time{})
+	g.authDone(s)
 	start := time.Now()
 	// The audit record is written when the session ends; this one is for
 	// following a session live.
@@ -514,6 +515,7 @@ func runCleanups(fs []func()) {
 func (g *Gateway) sessionDone(s *session) {
 	g.mu.Lock()
 	delete(g.sessions, s)
+	g.leaveLocked(s)
 	g.mu.Unlock()
 	g.wg.Done()
 }

@@ -417,9 +417,11 @@ func (l *uringLoop) run() {
 		return
 	}
 	l.armWake()
+	// Every wait is bounded (see loopWait); ETIME is its end.
+	wait := unix.NsecToTimespec(loopWait.Nanoseconds())
 	for {
-		err := l.enter(1, nil)
-		if err != nil && err != unix.EINTR && err != unix.EAGAIN && err != unix.EBUSY {
+		err := l.enter(1, &wait)
+		if err != nil && err != unix.ETIME && err != unix.EINTR && err != unix.EAGAIN && err != unix.EBUSY {
 			break
 		}
 		l.reap()

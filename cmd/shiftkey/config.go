@@ -400,8 +400,12 @@ func (c *Config) Validate() error {
 		wgNames[w.Name] = true
 		c.checkEndpoint(bad, f, w.Database, w.Gateway, w.Backend)
 	}
-	if c.Limits.MaxConnections < 0 {
-		bad("limits.max_connections", "must not be negative")
+	for f, n := range map[string]int{"limits.max_connections": c.Limits.MaxConnections, "limits.max_connections_per_source": c.Limits.MaxConnectionsPerSource,
+		"limits.max_auth_per_source": c.Limits.MaxAuthPerSource, "limits.api.max_header_bytes": c.Limits.API.MaxHeaderBytes,
+		"limits.api.max_concurrent_requests": c.Limits.API.MaxConcurrentRequests} {
+		if n < 0 {
+			bad(f, "must not be negative (0: the default)")
+		}
 	}
 	if c.Limits.PoolSize < 0 {
 		bad("limits.pool_size", "must not be negative")
@@ -423,7 +427,9 @@ func (c *Config) Validate() error {
 	if c.Limits.RelayThreads < 0 || c.Limits.RelayThreads > 64 {
 		bad("limits.relay_threads", "must be 0 (half of GOMAXPROCS) to 64, got %d", c.Limits.RelayThreads)
 	}
-	for f, d := range map[string]time.Duration{"limits.idle_timeout": c.Limits.IdleTimeout, "limits.max_session_lifetime": c.Limits.MaxSessionLifetime, "limits.shutdown_grace": c.Limits.ShutdownGrace, "limits.pool_idle_timeout": c.Limits.PoolIdleTimeout} {
+	for f, d := range map[string]time.Duration{"limits.idle_timeout": c.Limits.IdleTimeout, "limits.max_session_lifetime": c.Limits.MaxSessionLifetime, "limits.shutdown_grace": c.Limits.ShutdownGrace, "limits.pool_idle_timeout": c.Limits.PoolIdleTimeout,
+		"limits.api.read_header_timeout": c.Limits.API.ReadHeaderTimeout, "limits.api.read_timeout": c.Limits.API.ReadTimeout,
+		"limits.api.write_timeout": c.Limits.API.WriteTimeout, "limits.api.idle_timeout": c.Limits.API.IdleTimeout} {
 		if d < 0 {
 			bad(f, "must not be negative")
 		}

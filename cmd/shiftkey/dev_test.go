@@ -29,6 +29,9 @@ var (
 // TestMain runs one `shiftkey dev` for the package, on random ports and a
 // throwaway data dir, with a clock the tests can move.
 func TestMain(m *testing.M) {
+	if code, ok := runTestChild(); ok {
+		os.Exit(code)
+	}
 	if _, err := pgserver.FindBinDir(); err != nil {
 		if os.Getenv("CI") == "true" {
 			fmt.Fprintln(os.Stderr, "FAIL:", err)

@@ -81,14 +81,18 @@ func (s *server) now() time.Time {
 	return time.Now()
 }
 
-// Limits are the gateways' operational limits.
+// Limits are the gateways' and the API's operational limits.
 type Limits struct {
-	MaxConnections     int           `yaml:"max_connections"`      // per gateway; 0: no cap
-	IdleTimeout        time.Duration `yaml:"idle_timeout"`         // idle outside a transaction; 0: off
-	MaxSessionLifetime time.Duration `yaml:"max_session_lifetime"` // 0: sessions outlive credentials
-	ShutdownGrace      time.Duration `yaml:"shutdown_grace"`       // sessions may finish this long at shutdown; 0: 2s
-	PoolSize           int           `yaml:"pool_size"`            // idle backend connections kept per role, database and startup parameters; 0: no reuse
-	PoolIdleTimeout    time.Duration `yaml:"pool_idle_timeout"`    // 0: 1 min
+	MaxConnections int `yaml:"max_connections"` // per gateway; 0: pgwire.DefaultMaxConnections (10,000)
+	// MaxConnectionsPerSource caps one client address's connections to a
+	// gateway (0: 256); MaxAuthPerSource those still logging in (0: 64).
+	MaxConnectionsPerSource int           `yaml:"max_connections_per_source"`
+	MaxAuthPerSource        int           `yaml:"max_auth_per_source"`
+	IdleTimeout             time.Duration `yaml:"idle_timeout"`         // idle outside a transaction; 0: off
+	MaxSessionLifetime      time.Duration `yaml:"max_session_lifetime"` // 0: sessions outlive credentials
+	ShutdownGrace           time.Duration `yaml:"shutdown_grace"`       // sessions may finish this long at shutdown; 0: 2s
+	PoolSize                int           `yaml:"pool_size"`            // idle backend connections kept per role, database and startup parameters; 0: no reuse
+	PoolIdleTimeout         time.Duration `yaml:"pool_idle_timeout"`    // 0: 1 min
 	// Relay moves plaintext sessions' bytes: "event" (default on Linux:
 	// loops on RelayThreads locked threads, on io_uring where the kernel
 	// allows it, else on epoll), "io_uring" or "epoll" (event, on that
@@ -99,6 +103,21 @@ type Limits struct {
 	// (default; a woken loop does not preempt the running task, except
 	// while it feeds slow readers) or "normal" (see pgwire.SchedBatch).
 	RelaySched string `yaml:"relay_sched"`
+	// API limits the AWS API's connections and requests.
+	API APILimits `yaml:"api"`
+}
+
+// APILimits bound what a client of the AWS API can hold: every connection
+// is closed after its timeouts, and requests beyond MaxConcurrentRequests
+// at once are answered with AWS's throttling error at once. Bodies are
+// capped at 1 MiB (shttp.MaxBodyBytes). Zero values take the defaults.
+type APILimits struct {
+	ReadHeaderTimeout     time.Duration `yaml:"read_header_timeout"`     // from accept to the end of the headers; 0: 10s
+	ReadTimeout           time.Duration `yaml:"read_timeout"`            // from accept to the end of the body; 0: 30s
+	WriteTimeout          time.Duration `yaml:"write_timeout"`           // from the end of the headers to the end of the answer; 0: 60s
+	IdleTimeout           time.Duration `yaml:"idle_timeout"`            // between requests on a keep-alive connection; 0: 60s
+	MaxHeaderBytes        int           `yaml:"max_header_bytes"`        // request line and headers; 0: 64 KiB
+	MaxConcurrentRequests int           `yaml:"max_concurrent_requests"` // 0: 256
 }
 
 // relayThreads is how many event loops the relay runs. GOMAXPROCS, not
@@ -201,12 +220,14 @@ func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.
 		AllowCleartext: s.allowCleartext,
 		Route:          s.route,
 
-		MaxConnections:     s.Limits.MaxConnections,
-		IdleTimeout:        s.Limits.IdleTimeout,
-		MaxSessionLifetime: s.Limits.MaxSessionLifetime,
-		PoolSize:           s.Limits.PoolSize,
-		PoolIdleTimeout:    s.Limits.PoolIdleTimeout,
-		Relay:              relay,
+		MaxConnections:          s.Limits.MaxConnections,
+		MaxConnectionsPerSource: s.Limits.MaxConnectionsPerSource,
+		MaxAuthPerSource:        s.Limits.MaxAuthPerSource,
+		IdleTimeout:             s.Limits.IdleTimeout,
+		MaxSessionLifetime:      s.Limits.MaxSessionLifetime,
+		PoolSize:                s.Limits.PoolSize,
+		PoolIdleTimeout:         s.Limits.PoolIdleTimeout,
+		Relay:                   relay,
 	}
 	ep := &endpoint{gw: gw, backend: backend, done: make(chan struct{})}
 	s.mu.Lock()
@@ -307,8 +328,8 @@ func (s *server) startAPI(ln net.Listener) {
 		Now:        s.now,
 		ClientIP:   s.clientIP,
 	}
-	s.apiServer = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: log.New(httpErrorLog{s.Logger.With("component", "api")}, "", 0)}
+	s.apiServer = s.Limits.API.httpServer(api.Handler())
+	s.apiServer.ErrorLog = log.New(httpErrorLog{s.Logger.With("component", "api")}, "", 0)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

@@ -1,0 +1,243 @@
+package pgwire
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// Caps of a gateway whose fields are left 0.
+const (
+	// DefaultMaxConnections bounds client connections per gateway: each
+	// holds two descriptors (client and backend) and, on the goroutine
+	// relay, two goroutines.
+	DefaultMaxConnections = 10000
+	// DefaultMaxConnectionsPerSource bounds the connections of one client
+	// address, so one host cannot take all of MaxConnections.
+	DefaultMaxConnectionsPerSource = 256
+	// DefaultMaxAuthPerSource bounds the connections of one address that
+	// are still logging in. It leaves room for a pool that opens its
+	// connections all at once.
+	DefaultMaxAuthPerSource = 64
+)
+
+func (g *Gateway) maxConnections() int {
+	return cmp.Or(g.MaxConnections, DefaultMaxConnections)
+}
+
+func (g *Gateway) maxConnectionsPerSource() int {
+	return cmp.Or(g.MaxConnectionsPerSource, DefaultMaxConnectionsPerSource)
+}
+
+func (g *Gateway) maxAuthPerSource() int {
+	return cmp.Or(g.MaxAuthPerSource, DefaultMaxAuthPerSource)
+}
+
+// sourceUse is what one client address holds: connections, and those of
+// them still logging in.
+type sourceUse struct{ conns, auths int }
+
+// admitLocked admits s (counting it as a session of its source, logging
+// in), or returns why it is refused. g.mu is held.
+func (g *Gateway) admitLocked(s *session) string {
+	if g.sessions == nil {
+		g.sessions = map[*session]struct{}{}
+		g.cancels = map[uint64]*session{}
+	}
+	if g.sources == nil {
+		g.sources = map[string]*sourceUse{}
+	}
+	u := g.sources[s.source]
+	switch {
+	case len(g.sessions) >= g.maxConnections():
+		return "sorry, too many clients already"
+	case u != nil && u.conns >= g.maxConnectionsPerSource():
+		return "sorry, too many connections from this address"
+	case u != nil && u.auths >= g.maxAuthPerSource():
+		return "sorry, too many logins in progress from this address"
+	}
+	if u == nil {
+		u = &sourceUse{}
+		g.sources[s.source] = u
+	}
+	u.conns++
+	u.auths++
+	s.authing = true
+	g.sessions[s] = struct{}{}
+	return ""
+}
+
+// authDone stops counting s as logging in.
+func (g *Gateway) authDone(s *session) {
+	g.mu.Lock()
+	g.authDoneLocked(s)
+	g.mu.Unlock()
+}
+
+func (g *Gateway) authDoneLocked(s *session) {
+	if s.authing {
+		s.authing = false
+		g.sources[s.source].auths--
+	}
+}
+
+// leaveLocked stops counting s against its source. g.mu is held.
+func (g *Gateway) leaveLocked(s *session) {
+	u := g.sources[s.source]
+	if u == nil {
+		return
+	}
+	g.authDoneLocked(s)
+	if u.conns--; u.conns == 0 {
+		delete(g.sources, s.source)
+	}
+}
+
+// retryAccept reports whether an accept error passes: out of descriptors
+// or memory, or a timeout.
+func retryAccept(err error) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// Refused connections are answered by a few goroutines of the gateway's,
+// not one per connection: a flood of them costs a queue slot and a
+// descriptor each for at most refuseWait, and nothing once the queue is
+// full (they are then answered at once, from the accept loop).
+const (
+	refusers    = 4
+	refuseQueue = 256
+	// refuseWait is how long a refused client may take to send its
+	// startup packet (and the startup after an SSLRequest), counted from
+	// accept: clients expect the error after it.
+	refuseWait = time.Second
+	// refuseWrite bounds writing the answer (a few dozen bytes to a socket
+	// that has sent nothing yet: the kernel takes them at once).
+	refuseWrite = 100 * time.Millisecond
+)
+
+type refusal struct {
+	c        net.Conn
+	msg      string
+	deadline time.Time
+}
+
+// refusals is the refusing pool; its goroutines start with the first
+// refusal and end with the gateway. Guarded by the gateway's mu, except
+// the queue itself.
+type refusals struct {
+	queue   chan refusal
+	done    chan struct{}
+	stopped bool
+	count   int64 // connections refused (tests)
+}
+
+// refuse answers c, over a cap, with 53300 and closes it.
+func (g *Gateway) refuse(c net.Conn, msg string) {
+	g.mu.Lock()
+	r := &g.refusals
+	r.count++
+	if r.stopped {
+		g.mu.Unlock()
+		c.Close()
+		return
+	}
+	if r.queue == nil {
+		r.queue, r.done = make(chan refusal, refuseQueue), make(chan struct{})
+		for range refusers {
+			go refuser(r.queue, r.done)
+		}
+	}
+	queue := r.queue
+	g.mu.Unlock()
+	select {
+	case queue <- refusal{c: c, msg: msg, deadline: time.Now().Add(refuseWait)}:
+	default:
+		answerRefusal(c, msg, false)
+	}
+	g.logger().Debug("connection refused", "remote", c.RemoteAddr().String(), "reason", msg)
+}
+
+// refusedCount is how many connections the gateway refused.
+func (g *Gateway) refusedCount() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.refusals.count
+}
+
+// stop ends the refusing goroutines (which close what is queued). g.mu is
+// held.
+func (r *refusals) stop() {
+	if !r.stopped && r.done != nil {
+		close(r.done)
+	}
+	r.stopped = true
+}
+
+func refuser(queue chan refusal, done chan struct{}) {
+	for {
+		select {
+		case r := <-queue:
+			r.c.SetReadDeadline(r.deadline)
+			answerRefusal(r.c, r.msg, true)
+		case <-done:
+			for {
+				select {
+				case r := <-queue:
+					r.c.Close()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// answerRefusal sends c a FATAL 53300 and closes it. With wait, the
+// client's startup packet is read first (under c's read deadline), and an
+// SSLRequest is declined, as clients expect the answer after their
+// startup.
+func answerRefusal(c net.Conn, msg string, wait bool) {
+	defer c.Close()
+	ssl := false
+	if wait {
+		var hdr [8]byte
+		for range 2 { // an SSLRequest, then the startup packet
+			if _, err := io.ReadFull(c, hdr[:]); err != nil {
+				break
+			}
+			n := binary.BigEndian.Uint32(hdr[:4])
+			if n < 8 || n > maxStartupLen {
+				break
+			}
+			if _, err := io.CopyN(io.Discard, c, int64(n-8)); err != nil {
+				break
+			}
+			if binary.BigEndian.Uint32(hdr[4:]) != codeSSLRequest || ssl {
+				break
+			}
+			ssl = true
+			c.SetWriteDeadline(time.Now().Add(refuseWrite))
+			if _, err := c.Write([]byte{'N'}); err != nil {
+				return
+			}
+		}
+	}
+	buf, _ := (&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: codeTooManyConnections, Message: msg}).Encode(nil)
+	c.SetWriteDeadline(time.Now().Add(refuseWrite))
+	c.Write(buf)
+}
