@@ -192,8 +192,11 @@ func TestEventLoopLeavesBatchWhileFeedingSlowReader(t *testing.T) {
 		if !waitUntil(5*time.Second, func() bool { b, _ := policies(); return b == 2 }) {
 			t.Fatal("the loop did not go back to SCHED_BATCH once its reader kept up")
 		}
-		if n := r.schedSwitches.Load(); n != 4 {
-			t.Errorf("%d policy changes, want 4 (each loop to batch, the session's to normal and back)", n)
+		// Each loop to batch, then the session's to normal and back, once
+		// or more: on a loaded machine the reader may fall behind again
+		// after a calm spell while it reads the 40 rows.
+		if n := r.schedSwitches.Load(); n < 4 || n%2 != 0 {
+			t.Errorf("%d policy changes, want 4 or more, in pairs (each loop to batch, the session's to normal and back)", n)
 		}
 	})
 }
