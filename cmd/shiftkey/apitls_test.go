@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/devca"
 )
 
 // devHTTPSURL is dev's API over TLS: the same port as the plain URL.
@@ -177,50 +174,6 @@ func TestAWSCLIOverHTTPS(t *testing.T) {
 	out, err = run(false)
 	if err == nil || !strings.Contains(strings.ToLower(out), "certificate verify failed") {
 		t.Fatalf("aws over HTTPS without AWS_CA_BUNDLE: %v\n%s\nwant a certificate verification failure", err, out)
-	}
-}
-
-// A connection that sends nothing holds up neither accepting nor other
-// clients, and is closed when the sniff deadline passes.
-func TestAPISilentConnectionDoesNotBlock(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := devca.LoadOrCreate(filepath.Dir(dev.CAPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := newSniffListener(inner, ca.ServerConfig(nil, "127.0.0.1"), 300*time.Millisecond)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, strconv.FormatBool(r.TLS != nil))
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	addr := inner.Addr().String()
-
-	silent, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	get := func(c *http.Client, url, want string) {
-		t.Helper()
-		resp, err := c.Get(url)
-		if err != nil {
-			t.Fatalf("GET %s next to a silent connection: %v", url, err)
-		}
-		defer resp.Body.Close()
-		if b, _ := io.ReadAll(resp.Body); string(b) != want {
-			t.Fatalf("GET %s: TLS %s, want %s", url, b, want)
-		}
-	}
-	get(httpsClient(t), "https://"+addr+"/", "true")
-	get(&http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/", "false")
-
-	silent.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := silent.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("silent connection after the sniff deadline: n=%d %v, want closed by the server", n, err)
 	}
 }
 

@@ -56,6 +56,7 @@ type Dev struct {
 	Gateway   shiftkey.Endpoint
 	AccessKey *shiftkey.AccessKey
 	PG        *pgserver.Server
+	devCA     *devca.CA // issues the servers' certificates and signs the backends' client certificates
 	server
 }
 
@@ -133,7 +134,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	// HTTP on the same port for clients that cannot be given a CA.
 	apiHost, _, _ := net.SplitHostPort(d.APIAddr)
 	d.APITLS = ca.ServerConfig(func(name string) bool { return name == "localhost" || name == apiHost }, loopbackAnd(apiHost)...)
-	d.CA = ca
+	d.devCA, d.Logins.CA = ca, ca
 	pgTLS, err := backendTLS(ca)
 	if err != nil {
 		return err

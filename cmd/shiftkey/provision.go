@@ -57,7 +57,7 @@ func (p *devProvisioner) start(ctx context.Context, id, scope, superuser, db str
 	}
 	_, statErr := os.Stat(p.dir(id))
 	fresh := errors.Is(statErr, os.ErrNotExist)
-	pgTLS, err := backendTLS(p.d.CA)
+	pgTLS, err := backendTLS(p.d.devCA)
 	if err != nil {
 		ln.Close()
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, err

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/devca"
+	"github.com/shiftkey/shiftkey/certauth"
 	"github.com/shiftkey/shiftkey/iamapi"
 )
 
@@ -42,11 +42,13 @@ func (s *Serve) Start(ctx context.Context) error {
 		return err
 	}
 	if cfg.BackendAuth.CACertFile != "" {
-		if s.CA, err = devca.Load(cfg.BackendAuth.CACertFile, cfg.BackendAuth.CAKeyFile); err != nil {
+		ca, err := certauth.Load(cfg.BackendAuth.CACertFile, cfg.BackendAuth.CAKeyFile)
+		if err != nil {
 			return fmt.Errorf("backend_auth CA: %w", err)
 		}
+		s.Logins.CA = ca
 	}
-	s.PasswordSecret = []byte(cfg.BackendAuth.PasswordSecret)
+	s.Logins.PasswordSecret = []byte(cfg.BackendAuth.PasswordSecret)
 	changes, err := ApplyIdentities(ctx, s.Store, cfg)
 	changes.Log(ctx, s.Logger)
 	if err != nil {

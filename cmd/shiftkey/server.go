@@ -2,14 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,7 +15,6 @@ import (
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/authz"
-	"github.com/shiftkey/shiftkey/devca"
 	shttp "github.com/shiftkey/shiftkey/http"
 	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/pgbackend"
@@ -64,10 +58,8 @@ type server struct {
 	allowCleartext bool
 	// Limits apply to every gateway.
 	Limits Limits
-	// CA signs client certificates for backends with BackendLoginCert.
-	CA *devca.CA
-	// PasswordSecret derives gateway-only passwords (BackendLoginPassword).
-	PasswordSecret []byte
+	// Logins are the backends' cert and password login modes' CA and secret.
+	Logins pgbackend.Logins
 	// Provisioner and ClusterProvisioner run API-created backends (dev
 	// mode only).
 	Provisioner        shiftkey.Provisioner
@@ -171,28 +163,12 @@ type masterUser struct {
 }
 
 func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.Backend, master masterUser, ln net.Listener, secret []byte) error {
-	bc := pgbackend.Config{
-		Host: b.Host, Port: b.Port, AdminUser: b.AdminUser, AdminDatabase: db,
-		Logger: s.Logger.With("scope", scope), Grants: s.Store, Scope: scope,
-		MasterUser: master.name, AllowSuperuser: master.allowSuperuser,
+	bc, err := s.Logins.ConfigFor(b, db)
+	if err != nil {
+		return fmt.Errorf("%s: %w", scope, err)
 	}
-	if b.Login == shiftkey.BackendLoginCert {
-		if s.CA == nil {
-			return fmt.Errorf("%s: certificate login needs the gateway's CA", scope)
-		}
-		bc.ClientCert, bc.RootCAs, bc.ServerName = s.CA.ClientCert, s.CA.Pool(), b.Host
-	}
-	if b.Login == shiftkey.BackendLoginPassword {
-		if len(s.PasswordSecret) == 0 {
-			return fmt.Errorf("%s: password login needs backend_auth.password_secret", scope)
-		}
-		secret := s.PasswordSecret
-		bc.PasswordFor = func(role string) string {
-			m := hmac.New(sha256.New, secret)
-			io.WriteString(m, role)
-			return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-		}
-	}
+	bc.Logger, bc.Grants, bc.Scope = s.Logger.With("scope", scope), s.Store, scope
+	bc.MasterUser, bc.AllowSuperuser = master.name, master.allowSuperuser
 	relay, err := s.eventRelay()
 	if err != nil {
 		return err
@@ -313,7 +289,7 @@ func (s *server) setAPIURLs(ln net.Listener) {
 // startAPI serves the AWS API on ln, over TLS too when APITLS is set.
 func (s *server) startAPI(ln net.Listener) {
 	s.setAPIURLs(ln)
-	ln = apiListener(ln, s.APITLS, s.apiRequireTLS)
+	ln = shttp.Listener(ln, s.APITLS, s.apiRequireTLS)
 	authorizer := &authz.Authorizer{Store: s.Store, Logger: s.Logger.With("component", "authz")}
 	issuer := &redshift.Service{Store: s.Store, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner}
 	api := &shttp.Server{
@@ -328,8 +304,7 @@ func (s *server) startAPI(ln net.Listener) {
 		Now:        s.now,
 		ClientIP:   s.clientIP,
 	}
-	s.apiServer = s.Limits.API.httpServer(api.Handler())
-	s.apiServer.ErrorLog = log.New(httpErrorLog{s.Logger.With("component", "api")}, "", 0)
+	s.apiServer = shttp.Limits(s.Limits.API).HTTPServer(api.Handler(), s.Logger.With("component", "api"))
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
