@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/pgserver"
 	"github.com/shiftkey/shiftkey/secretbox"
@@ -22,7 +23,7 @@ import (
 
 // Defaults of `shiftkey dev`.
 const (
-	DefaultAPIAddr     = "127.0.0.1:9439"
+	DefaultAPIAddr     = config.DefaultAPIAddr
 	DefaultGatewayAddr = "127.0.0.1:5439"
 	DevRegion          = "us-east-1"
 	// ProvisioningRole creates roles and grants groups in dev's backends;

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
@@ -25,17 +26,17 @@ func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fs := flag.NewFlagSet("store rotate-key", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	config := fs.String("config", "", "serve's YAML config file")
+	configPath := fs.String("config", "", "serve's YAML config file")
 	newKey := fs.String("new-key-file", "", "with --config: the new key's file (created 0600 when missing)")
 	dataDir := fs.String("data-dir", "", "dev's data dir (default: "+defaultDataDirHelp()+")")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if *config != "" {
+	if *configPath != "" {
 		if *newKey == "" || *dataDir != "" {
 			return errors.New("store rotate-key: --config needs --new-key-file, and no --data-dir")
 		}
-		return rotateServeKey(ctx, *config, *newKey, stdout)
+		return rotateServeKey(ctx, *configPath, *newKey, stdout)
 	}
 	if *newKey != "" {
 		return errors.New("store rotate-key: --new-key-file goes with --config; dev's new key is generated")
@@ -54,12 +55,12 @@ func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // rotateServeKey reseals serve's store under the key in newKeyFile. The
 // running server keeps answering: it reads the new key from that file when
 // it meets it. The config is the operator's to change.
-func rotateServeKey(ctx context.Context, config, newKeyFile string, stdout io.Writer) error {
-	cfg, err := LoadConfig(config)
+func rotateServeKey(ctx context.Context, configPath, newKeyFile string, stdout io.Writer) error {
+	cfg, err := config.Load(configPath)
 	if err != nil {
 		return err
 	}
-	oldKey, oldFile, err := cfg.Store.key(false, slog.New(slog.DiscardHandler))
+	oldKey, oldFile, err := cfg.Store.Key(false, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -85,7 +86,7 @@ func rotateServeKey(ctx context.Context, config, newKeyFile string, stdout io.Wr
 	}
 	old := oldFile
 	if old == "" {
-		old = EnvStoreKey
+		old = config.EnvStoreKey
 	}
 	fmt.Fprintf(stdout, `Resealed %d secrets under store key %s (%s); the running server already uses it.
 Now point the config at it, before the next start (which refuses the old key):
@@ -94,7 +95,7 @@ Now point the config at it, before the next start (which refuses the old key):
     secret_key_file: %s
 `, n, next.ID(), path, path)
 	if oldFile == "" {
-		fmt.Fprintf(stdout, "\nand remove %s from the environment.\n", EnvStoreKey)
+		fmt.Fprintf(stdout, "\nand remove %s from the environment.\n", config.EnvStoreKey)
 	}
 	fmt.Fprintf(stdout, "The old key (%s, id %s) opens nothing any more: destroy it once the config is changed.\n", old, oldKey.ID())
 	return nil
