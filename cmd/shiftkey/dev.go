@@ -109,7 +109,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := makeDataDir(dir); err != nil {
+	if err := pgserver.MakeHome(dir); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	if d.Store, err = openDevStore(ctx, dir); err != nil {
@@ -140,7 +140,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pgPort, err := freeTCPPort()
+	pgPort, err := pgserver.FreePort()
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,8 @@ func (d *Dev) Start(ctx context.Context) error {
 		gwLn.Close()
 		return err
 	}
-	prov := &devProvisioner{d: d, secret: secret}
+	prov := &pgserver.Provisioner{Dir: filepath.Join(dir, "backends"), Store: d.Store, Gateways: devGateways{d, secret},
+		TLS: func() (*pgserver.TLSFiles, error) { return backendTLS(ca) }, AdminRole: ProvisionerRole, Reserved: DevCluster, Logger: d.Logger}
 	d.Provisioner = prov
 	wgAddr := d.WorkgroupAddr
 	if wgAddr == "" {
@@ -193,10 +194,16 @@ func (d *Dev) Start(ctx context.Context) error {
 		return fmt.Errorf("workgroup address %s: %w", wgAddr, err)
 	}
 	port, _ := strconv.Atoi(wgPort)
-	if err := prov.startWorkgroups(ctx, port); err != nil {
+	if err := prov.ResumeWorkgroups(ctx, map[string]int{DevWorkgroup: port}); err != nil {
 		return err
 	}
-	if err := prov.startClusters(ctx); err != nil {
+	now := d.now().UTC()
+	if err := prov.EnsureWorkgroup(ctx,
+		&shiftkey.Workgroup{Name: DevWorkgroup, ID: shiftkey.NewUUID(), Region: DevRegion, Status: "AVAILABLE", BaseCapacity: 128, Endpoint: shiftkey.Endpoint{Port: port}, CreatedAt: now},
+		&shiftkey.Namespace{Name: DevNamespace, ID: shiftkey.NewUUID(), Region: DevRegion, DBName: DevDatabase, AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: now}); err != nil {
+		return err
+	}
+	if err := prov.ResumeClusters(ctx); err != nil {
 		return err
 	}
 	d.ClusterProvisioner = prov
@@ -346,8 +353,8 @@ Stop with Ctrl-C; a restart on the same data dir keeps clusters, identities and 
 // Close stops everything: API, gateways, backends, PostgreSQL, store.
 func (d *Dev) Close() error {
 	errs := d.close()
-	if p, ok := d.Provisioner.(*devProvisioner); ok {
-		errs = append(errs, p.stopAll()...)
+	if p, ok := d.Provisioner.(*pgserver.Provisioner); ok {
+		errs = append(errs, p.StopAll()...)
 	}
 	if d.PG != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -380,16 +387,6 @@ func backendTLS(ca *devca.CA) (*pgserver.TLSFiles, error) {
 		return nil, err
 	}
 	return &pgserver.TLSFiles{Cert: cert, Key: key, CA: caPEM}, nil
-}
-
-// freeTCPPort is a loopback port nothing listens on right now.
-func freeTCPPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func loadOrCreateKey(path string) ([]byte, error) {
