@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
@@ -101,83 +100,14 @@ Now point the config at it, before the next start (which refuses the old key):
 	return nil
 }
 
-// rotateDevKey reseals dev's store under a fresh key, generated as
-// store.key.new, which then replaces store.key atomically; the old key is
-// kept as store.key.old until the store no longer knows it. A run that
-// stopped half way resumes with the same store.key.new.
+// rotateDevKey reseals dev's store under a fresh key that replaces
+// store.key (see sqlite.RotateKeyFile).
 func rotateDevKey(ctx context.Context, dir string, stdout io.Writer) error {
 	keyPath := filepath.Join(dir, devStoreKeyName)
-	newPath, oldPath := keyPath+".new", keyPath+".old"
-	oldKey, err := secretbox.LoadKeyFile(keyPath)
+	n, oldKey, next, err := sqlite.RotateKeyFile(ctx, filepath.Join(dir, devStoreName), keyPath, rotateBatch)
 	if err != nil {
-		return err
-	}
-	next, err := secretbox.LoadOrCreateKeyFile(newPath)
-	if err != nil {
-		return err
-	}
-	db, err := sqlite.Open(ctx, filepath.Join(dir, devStoreName), sqlite.WithKey(oldKey, keyPath))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	n, err := db.RotateKey(ctx, next, newPath, rotateBatch)
-	if err != nil {
-		return fmt.Errorf("rotate-key (run it again to resume): %w", err)
-	}
-	// Swap the files: store.key.old keeps the old key until the end,
-	// store.key.new stays readable until the store records store.key.
-	if err := os.Remove(oldPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if err := os.Link(keyPath, oldPath); err != nil {
-		return err
-	}
-	if err := replaceFile(newPath, keyPath); err != nil {
-		return err
-	}
-	if err := db.SetKeyFile(ctx, next.ID(), keyPath); err != nil {
-		return err
-	}
-	if err := os.Remove(newPath); err != nil {
-		return err
-	}
-	if err := db.FinishRotation(ctx); err != nil {
-		return err
-	}
-	if err := os.Remove(oldPath); err != nil {
-		return err
+		return fmt.Errorf("rotate-key: %w", err)
 	}
 	fmt.Fprintf(stdout, "Resealed %d secrets under a new store key (id %s) in %s; the old key (id %s) is destroyed.\n", n, next.ID(), keyPath, oldKey.ID())
 	return nil
-}
-
-// replaceFile copies src over dst atomically (a 0600 temporary file
-// renamed over dst), leaving src in place.
-func replaceFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
 }
