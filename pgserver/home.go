@@ -28,14 +28,20 @@ func MakeHome(dir string) error {
 			return err
 		}
 	}
+	return makeDir(dir, mode, -1, gid)
+}
+
+// makeDir creates dir (and missing parents) with mode, also under a
+// restrictive umask, owned by uid and gid (-1: left as they are).
+func makeDir(dir string, mode os.FileMode, uid, gid int) error {
 	if err := os.MkdirAll(dir, mode); err != nil {
 		return err
 	}
 	if err := os.Chmod(dir, mode); err != nil {
 		return err
 	}
-	if gid >= 0 {
-		return os.Chown(dir, -1, gid)
+	if uid >= 0 || gid >= 0 {
+		return os.Chown(dir, uid, gid)
 	}
 	return nil
 }

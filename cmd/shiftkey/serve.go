@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/certauth"
 	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 )
@@ -68,40 +69,26 @@ func (s *Serve) Start(ctx context.Context) error {
 	}
 	s.clientIP = cfg.API.ClientIP()
 	for _, cc := range cfg.Clusters {
-		ln, err := listenGateway(cc.Gateway.Listen)
+		err := s.serveDeclared(ctx, "cluster "+cc.Identifier, cc.Gateway, secret, func(ep shiftkey.Endpoint) (gateway, error) {
+			c, err := cfg.ApplyCluster(ctx, s.Store, cc, ep, s.now())
+			if err != nil {
+				return gateway{}, err
+			}
+			return gateway{scope: c.Identifier, db: c.DBName, backend: c.Backend, master: c.MasterUsername, allowSuperuser: cc.AllowSuperuserMaster}, nil
+		})
 		if err != nil {
-			return fmt.Errorf("cluster %s: gateway listen: %w", cc.Identifier, err)
-		}
-		ep := advertised(ln.Addr())
-		if cc.Gateway.Advertise != "" {
-			ep.Address = cc.Gateway.Advertise
-		}
-		c, err := cfg.ApplyCluster(ctx, s.Store, cc, ep, s.now())
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		if err := s.startGateway(ctx, c.Identifier, c.DBName, c.Backend, masterUser{c.MasterUsername, cc.AllowSuperuserMaster}, ln, secret); err != nil {
-			ln.Close()
 			return err
 		}
 	}
 	for _, wc := range cfg.Workgroups {
-		ln, err := listenGateway(wc.Gateway.Listen)
+		err := s.serveDeclared(ctx, "workgroup "+wc.Name, wc.Gateway, secret, func(ep shiftkey.Endpoint) (gateway, error) {
+			w, err := cfg.ApplyWorkgroup(ctx, s.Store, wc, ep, s.now())
+			if err != nil {
+				return gateway{}, err
+			}
+			return gateway{scope: w.CredentialScope(), db: wc.Database, backend: w.Backend}, nil
+		})
 		if err != nil {
-			return fmt.Errorf("workgroup %s: gateway listen: %w", wc.Name, err)
-		}
-		ep := advertised(ln.Addr())
-		if wc.Gateway.Advertise != "" {
-			ep.Address = wc.Gateway.Advertise
-		}
-		w, err := cfg.ApplyWorkgroup(ctx, s.Store, wc, ep, s.now())
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		if err := s.startGateway(ctx, w.CredentialScope(), wc.Database, w.Backend, masterUser{}, ln, secret); err != nil {
-			ln.Close()
 			return err
 		}
 	}
@@ -112,6 +99,28 @@ func (s *Serve) Start(ctx context.Context) error {
 	s.startAPI(ln)
 	s.Logger.Info("shiftkey serving", "api", s.APIURL, "api_https", s.APIHTTPSURL, "clusters", len(cfg.Clusters))
 	return nil
+}
+
+// serveDeclared opens the gateway listener of a declared cluster or
+// workgroup (what, for errors), has apply record it in the store at the
+// endpoint clients are to use, and serves it.
+func (s *Serve) serveDeclared(ctx context.Context, what string, gc config.GatewayConfig, secret []byte, apply func(shiftkey.Endpoint) (gateway, error)) error {
+	ln, err := listenGateway(gc.Listen)
+	if err != nil {
+		return fmt.Errorf("%s: gateway listen: %w", what, err)
+	}
+	ep := advertised(ln.Addr())
+	if gc.Advertise != "" {
+		ep.Address = gc.Advertise
+	}
+	g, err := apply(ep)
+	if err == nil {
+		err = s.startGateway(ctx, g, ln, secret)
+	}
+	if err != nil {
+		ln.Close()
+	}
+	return err
 }
 
 // Close stops everything.

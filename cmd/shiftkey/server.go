@@ -102,23 +102,27 @@ type endpoint struct {
 	done    chan struct{}
 }
 
-// startGateway serves the credentials of scope (a cluster identifier or a
-// workgroup's credential scope) on ln, against backend b.
-// masterUser is the one role of a cluster that may be a superuser in a
-// session, and only where allowed (as Redshift's master user); workgroups
-// have none.
-type masterUser struct {
-	name           string
+// gateway is one to serve: the credentials of scope (a cluster identifier
+// or a workgroup's credential scope) against backend, in database db by
+// default. master is the one role of a cluster that may be a superuser in
+// a session, and only where allowSuperuser says so (as Redshift's master
+// user); workgroups have none.
+type gateway struct {
+	scope, db      string
+	backend        shiftkey.Backend
+	master         string
 	allowSuperuser bool
 }
 
-func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.Backend, master masterUser, ln net.Listener, secret []byte) error {
+// startGateway serves g on ln.
+func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, secret []byte) error {
+	scope, db, b := g.scope, g.db, g.backend
 	bc, err := s.Logins.ConfigFor(b, db)
 	if err != nil {
 		return fmt.Errorf("%s: %w", scope, err)
 	}
 	bc.Logger, bc.Grants, bc.Scope = s.Logger.With("scope", scope), s.Store, scope
-	bc.MasterUser, bc.AllowSuperuser = master.name, master.allowSuperuser
+	bc.MasterUser, bc.AllowSuperuser = g.master, g.allowSuperuser
 	relay, err := s.eventRelay()
 	if err != nil {
 		return err
