@@ -1,44 +1,36 @@
 package devca
 
 import (
-	"fmt"
+	"crypto/x509"
+	"path/filepath"
 	"testing"
 )
 
-// Finding 7: the certificate cache is bounded (least recently used out):
-// after many distinct roles it holds at most the bound, and a certificate
-// in steady use stays cached throughout.
-func TestFinding7CertificateCacheIsBounded(t *testing.T) {
-	old := maxCached
-	maxCached = 8
-	t.Cleanup(func() { maxCached = old })
+// Server certificates carry the chain up to dev's CA, cover the names
+// asked for, and are issued once per set of names.
+func TestIssueServerCertificate(t *testing.T) {
 	ca, err := LoadOrCreate(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	hot, err := ca.ClientCert("hot")
+	c, err := ca.Issue("db.example.com", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 100 {
-		if _, err := ca.ClientCert(fmt.Sprintf("role%d", i)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ca.Issue(fmt.Sprintf("host%d.example", i)); err != nil {
-			t.Fatal(err)
-		}
-		again, err := ca.ClientCert("hot")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if again != hot {
-			t.Fatalf("after %d other roles the certificate in use was issued again", i+1)
-		}
-		if n := ca.cached(); n > maxCached {
-			t.Fatalf("after %d roles and %d server names, %d certificates cached, want at most %d", i+1, i+1, n, maxCached)
+	if len(c.Certificate) != 2 {
+		t.Fatalf("chain of %d certificates, want the leaf and the CA", len(c.Certificate))
+	}
+	for _, name := range []string{"db.example.com", "127.0.0.1"} {
+		if _, err := c.Leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: ca.Pool()}); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if c, err := ca.ClientCert("hot"); err != nil || c.Leaf.Subject.CommonName != "hot" {
-		t.Fatalf("client certificate: %v %v", c, err)
+	if again, _ := ca.Issue("db.example.com", "127.0.0.1"); again != c {
+		t.Fatal("the same names were issued a second certificate")
+	}
+	// The same CA on disk is loaded again, not replaced.
+	again, err := LoadOrCreate(filepath.Dir(ca.Path))
+	if err != nil || !again.Certificate().Equal(ca.Certificate()) {
+		t.Fatalf("reloaded CA differs: %v", err)
 	}
 }

@@ -180,18 +180,12 @@ func (s *Server) owned(dir string, mode os.FileMode) error {
 	if err := mkdirAllTraversable(filepath.Dir(dir)); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, mode); err != nil {
-		return err
-	}
-	if err := os.Chmod(dir, mode); err != nil {
-		return err
-	}
+	uid, gid := -1, -1
 	if s.asUser != nil {
-		uid, _ := strconv.Atoi(s.asUser.Uid)
-		gid, _ := strconv.Atoi(s.asUser.Gid)
-		return os.Chown(dir, uid, gid)
+		uid, _ = strconv.Atoi(s.asUser.Uid)
+		gid, _ = strconv.Atoi(s.asUser.Gid)
 	}
-	return nil
+	return makeDir(dir, mode, uid, gid)
 }
 
 // mkdirAllTraversable creates the missing directories of dir 0755,

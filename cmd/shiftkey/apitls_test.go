@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/devca"
+	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 )
 
 // devHTTPSURL is dev's API over TLS: the same port as the plain URL.
@@ -180,50 +178,6 @@ func TestAWSCLIOverHTTPS(t *testing.T) {
 	}
 }
 
-// A connection that sends nothing holds up neither accepting nor other
-// clients, and is closed when the sniff deadline passes.
-func TestAPISilentConnectionDoesNotBlock(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := devca.LoadOrCreate(filepath.Dir(dev.CAPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := newSniffListener(inner, ca.ServerConfig(nil, "127.0.0.1"), 300*time.Millisecond)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, strconv.FormatBool(r.TLS != nil))
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	addr := inner.Addr().String()
-
-	silent, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	get := func(c *http.Client, url, want string) {
-		t.Helper()
-		resp, err := c.Get(url)
-		if err != nil {
-			t.Fatalf("GET %s next to a silent connection: %v", url, err)
-		}
-		defer resp.Body.Close()
-		if b, _ := io.ReadAll(resp.Body); string(b) != want {
-			t.Fatalf("GET %s: TLS %s, want %s", url, b, want)
-		}
-	}
-	get(httpsClient(t), "https://"+addr+"/", "true")
-	get(&http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/", "false")
-
-	silent.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := silent.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("silent connection after the sniff deadline: n=%d %v, want closed by the server", n, err)
-	}
-}
-
 // startAPIServe runs serve with api.tls (require as given), one cluster on
 // dev's PostgreSQL and a user ci whose policy denies everything without TLS.
 func startAPIServe(t *testing.T, require bool, extraAPI string) (*Serve, aws.CredentialsProviderFunc) {
@@ -322,36 +276,14 @@ func TestServeAPIRequireTLS(t *testing.T) {
 	}
 }
 
-func TestAPIConfigErrorsNameTheField(t *testing.T) {
-	base := "store: {sqlite: /tmp/x.db}\n"
-	tests := []struct{ yaml, want string }{
-		{base + `api: {listen: "127.0.0.1:0", tls: {cert_file: /x.crt}}`, "api.tls.key_file: required with cert_file"},
-		{base + `api: {listen: "127.0.0.1:0", tls: {key_file: /x.key}}`, "api.tls.cert_file: required with key_file"},
-		{base + `api: {listen: "127.0.0.1:0", tls: {require: true}}`, "api.tls.require: needs cert_file and key_file"},
-		{base + `api: {listen: "127.0.0.1:0", tls: {certfile: /x.crt}}`, "certfile"},
-		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]}`, "api.trusted_proxies[1]"},
-		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [proxy.internal]}`, "api.trusted_proxies[0]"},
-		{base + `api: {listen: "127.0.0.1:0", client_ip_header: X-Real-IP}`, "api.client_ip_header: needs api.trusted_proxies"},
-		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [10.0.0.1], client_ip_header: "X Real"}`, "api.client_ip_header"},
-		{base + `tls: {cert_file: /x.crt}`, "tls.key_file: required with cert_file"},
-	}
-	for _, tt := range tests {
-		_, err := ParseConfig(strings.NewReader(tt.yaml), func(string) (string, bool) { return "", false })
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("config %q: error %v does not say %s", tt.yaml, err, tt.want)
-		}
-	}
-	good := base + `api: {listen: "127.0.0.1:0", tls: {cert_file: /x.crt, key_file: /x.key}, trusted_proxies: [10.0.0.0/8, "2001:db8::/32", 192.0.2.7]}`
-	cfg, err := ParseConfig(strings.NewReader(good), func(string) (string, bool) { return "", false })
+// A certificate that cannot be read fails serve's start, naming the field.
+func TestServeMissingCertificateNamesField(t *testing.T) {
+	cfg, err := config.Parse(strings.NewReader("store: {sqlite: "+filepath.Join(t.TempDir(), "x.db")+"}\napi: {listen: \"127.0.0.1:0\", tls: {cert_file: /x.crt, key_file: /x.key}}"),
+		func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	ip := cfg.API.clientIP()
-	if len(ip.TrustedProxies) != 3 || ip.TrustedProxies[2].String() != "192.0.2.7/32" || ip.Header != "" {
-		t.Fatalf("client IP config %+v", ip)
-	}
 	// A certificate that cannot be read fails the start, naming the field.
-	cfg.Store.SQLite = filepath.Join(t.TempDir(), "x.db")
 	s := &Serve{Config: cfg, Logger: dev.Logger}
 	defer s.Close()
 	if err := s.Start(context.Background()); err == nil || !strings.HasPrefix(err.Error(), "api.tls.cert_file: open /x.crt") {

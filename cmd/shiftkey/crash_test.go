@@ -1,10 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,38 +34,54 @@ type proc struct {
 	done chan struct{}
 }
 
-// startBinary runs `shiftkey dev` as its own process and waits until its
-// API answers an HTTP request, which it does only once dev.env is written
-// (the socket accepts connections before that).
+// startBinary runs `shiftkey dev` as its own process and waits until it
+// prints its welcome, which it does once the API answers and dev.env is
+// written.
 func startBinary(t *testing.T, bin, dir, api, gw, wg string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "dev", "--data-dir", dir, "--api-addr", api, "--gateway-addr", gw, "--workgroup-addr", wg)
-	log, _ := os.Create(dir + ".log")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
+	log, err := os.Create(dir + ".log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	out, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = w, log
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		out.Close()
 		t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(p.done) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + api + "/"); err == nil {
-			resp.Body.Close()
-			return p
+	ready := make(chan struct{})
+	go func() {
+		defer out.Close()
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "shiftkey dev is running.") {
+				close(ready)
+				io.Copy(io.Discard, out) // the rest of the welcome
+				return
+			}
 		}
-		select {
-		case <-p.done:
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("shiftkey dev exited:\n%s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("shiftkey dev did not come up:\n%s", b)
-		}
-		time.Sleep(100 * time.Millisecond)
+	}()
+	select {
+	case <-ready:
+		return p
+	case <-p.done:
+		b, _ := os.ReadFile(log.Name())
+		t.Fatalf("shiftkey dev exited:\n%s", b)
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		b, _ := os.ReadFile(log.Name())
+		t.Fatalf("shiftkey dev did not come up:\n%s", b)
 	}
+	return nil
 }
 
 func (p *proc) stop() {
@@ -150,7 +167,14 @@ func TestKill9LeavesNoGrantAfterRestart(t *testing.T) {
 
 	p.cmd.Process.Kill() // kill -9: no chance to revoke
 	<-p.done
-	time.Sleep(200 * time.Millisecond)
+	// The crash ends the backend's side of the session too.
+	waitUntil(t, 20*time.Second, "crashuser's backend session to end", func() bool {
+		var n int
+		if err := admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE usename = 'crashuser'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
 	if !isMember() {
 		t.Fatal("test premise: the crash should have left the grant behind")
 	}

@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 
 	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/sqlite"
@@ -19,53 +15,6 @@ const (
 	devStoreName    = "shiftkey.db"
 	devStoreKeyName = "store.key"
 )
-
-// makeDataDir creates dir (or closes an existing one) 0700. Running as
-// root, PostgreSQL runs as the postgres OS user, which must pass through
-// dir to its own data directory: dir is then 0710 with the postgres group
-// (passage, no listing), and the parents this creates stay 0755 despite
-// the umask.
-func makeDataDir(dir string) error {
-	mode, gid := os.FileMode(0o700), -1
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return fmt.Errorf("running as root, PostgreSQL must run as the postgres OS user, which does not exist: %w", err)
-		}
-		if gid, err = strconv.Atoi(u.Gid); err != nil {
-			return err
-		}
-		mode = 0o710
-		if err := mkdirAllTraversable(filepath.Dir(dir)); err != nil {
-			return err
-		}
-	}
-	if err := os.MkdirAll(dir, mode); err != nil {
-		return err
-	}
-	if err := os.Chmod(dir, mode); err != nil {
-		return err
-	}
-	if gid >= 0 {
-		return os.Chown(dir, -1, gid)
-	}
-	return nil
-}
-
-// mkdirAllTraversable creates the missing directories of dir 0755; those
-// that exist are left as they are.
-func mkdirAllTraversable(dir string) error {
-	if _, err := os.Stat(dir); err == nil || !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if err := mkdirAllTraversable(filepath.Dir(dir)); err != nil {
-		return err
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return err
-	}
-	return os.Chmod(dir, 0o755)
-}
 
 // openDevStore opens dev's store, sealing secrets under store.key, which
 // the first start generates.

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 )
 
 // lockedBuffer collects log lines written from serve's goroutines.
@@ -57,7 +58,7 @@ func (b *lockedBuffer) String() string {
 // closes it (a restart is a Close and a new startLoggedServe on the same store).
 func startLoggedServe(t *testing.T, yaml string, env map[string]string, logs *lockedBuffer) *Serve {
 	t.Helper()
-	cfg, err := ParseConfig(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := config.Parse(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,34 +236,5 @@ func TestFinding5ServeRestartDeclaredAuthoritative(t *testing.T) {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("the start-up log holds a secret")
 		}
-	}
-}
-
-// More than shiftkey.MaxAccessKeysPerUser keys for one user is a config
-// error: the store refuses the third, so serve would fail at start.
-func TestConfigAccessKeysAtMostTwo(t *testing.T) {
-	yaml := `store: {sqlite: /tmp/x.db}
-iam:
-  users:
-    - name: u
-      access_keys:
-        - {id: AKIAAAAAAAAAAAAAAAA1, secret: secret-0123456789-1}
-        - {id: AKIAAAAAAAAAAAAAAAA2, secret: secret-0123456789-2}
-        - {id: AKIAAAAAAAAAAAAAAAA3, secret: secret-0123456789-3}
-`
-	_, err := ParseConfig(strings.NewReader(yaml), func(string) (string, bool) { return "", false })
-	if err == nil || !strings.Contains(err.Error(), "iam.users[0].access_keys: at most 2") {
-		t.Fatalf("3 keys for one user: %v", err)
-	}
-	for _, tt := range []struct{ status, want string }{{"Maybe", "iam.users[0].access_keys[0].status"}} {
-		y := strings.Replace(yaml, "secret-0123456789-1}", "secret-0123456789-1, status: "+tt.status+"}", 1)
-		_, err := ParseConfig(strings.NewReader(y), func(string) (string, bool) { return "", false })
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("status %q: %v", tt.status, err)
-		}
-	}
-	dup := strings.Replace(yaml, "AKIAAAAAAAAAAAAAAAA3", "AKIAAAAAAAAAAAAAAAA1", 1)
-	if _, err := ParseConfig(strings.NewReader(dup), func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), "access_keys[2].id") {
-		t.Errorf("a key declared twice: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/pgserver"
 	"github.com/shiftkey/shiftkey/secretbox"
@@ -22,7 +23,7 @@ import (
 
 // Defaults of `shiftkey dev`.
 const (
-	DefaultAPIAddr     = "127.0.0.1:9439"
+	DefaultAPIAddr     = config.DefaultAPIAddr
 	DefaultGatewayAddr = "127.0.0.1:5439"
 	DevRegion          = "us-east-1"
 	// ProvisioningRole creates roles and grants groups in dev's backends;
@@ -56,6 +57,7 @@ type Dev struct {
 	Gateway   shiftkey.Endpoint
 	AccessKey *shiftkey.AccessKey
 	PG        *pgserver.Server
+	devCA     *devca.CA // issues the servers' certificates and signs the backends' client certificates
 	server
 }
 
@@ -107,7 +109,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := makeDataDir(dir); err != nil {
+	if err := pgserver.MakeHome(dir); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	if d.Store, err = openDevStore(ctx, dir); err != nil {
@@ -133,12 +135,12 @@ func (d *Dev) Start(ctx context.Context) error {
 	// HTTP on the same port for clients that cannot be given a CA.
 	apiHost, _, _ := net.SplitHostPort(d.APIAddr)
 	d.APITLS = ca.ServerConfig(func(name string) bool { return name == "localhost" || name == apiHost }, loopbackAnd(apiHost)...)
-	d.CA = ca
+	d.devCA, d.Logins.CA = ca, ca
 	pgTLS, err := backendTLS(ca)
 	if err != nil {
 		return err
 	}
-	pgPort, err := freeTCPPort()
+	pgPort, err := pgserver.FreePort()
 	if err != nil {
 		return err
 	}
@@ -176,11 +178,12 @@ func (d *Dev) Start(ctx context.Context) error {
 		return err
 	}
 
-	if err := d.startGateway(ctx, cluster.Identifier, cluster.DBName, cluster.Backend, masterUser{cluster.MasterUsername, true}, gwLn, secret); err != nil {
+	if err := d.startGateway(ctx, gateway{cluster.Identifier, cluster.DBName, cluster.Backend, cluster.MasterUsername, true}, gwLn, secret); err != nil {
 		gwLn.Close()
 		return err
 	}
-	prov := &devProvisioner{d: d, secret: secret}
+	prov := &pgserver.Provisioner{Dir: filepath.Join(dir, "backends"), Store: d.Store, Gateways: devGateways{d, secret},
+		TLS: func() (*pgserver.TLSFiles, error) { return backendTLS(ca) }, AdminRole: ProvisionerRole, Reserved: DevCluster, Logger: d.Logger}
 	d.Provisioner = prov
 	wgAddr := d.WorkgroupAddr
 	if wgAddr == "" {
@@ -191,10 +194,16 @@ func (d *Dev) Start(ctx context.Context) error {
 		return fmt.Errorf("workgroup address %s: %w", wgAddr, err)
 	}
 	port, _ := strconv.Atoi(wgPort)
-	if err := prov.startWorkgroups(ctx, port); err != nil {
+	if err := prov.ResumeWorkgroups(ctx, map[string]int{DevWorkgroup: port}); err != nil {
 		return err
 	}
-	if err := prov.startClusters(ctx); err != nil {
+	now := d.now().UTC()
+	if err := prov.EnsureWorkgroup(ctx,
+		&shiftkey.Workgroup{Name: DevWorkgroup, ID: shiftkey.NewUUID(), Region: DevRegion, Status: "AVAILABLE", BaseCapacity: 128, Endpoint: shiftkey.Endpoint{Port: port}, CreatedAt: now},
+		&shiftkey.Namespace{Name: DevNamespace, ID: shiftkey.NewUUID(), Region: DevRegion, DBName: DevDatabase, AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: now}); err != nil {
+		return err
+	}
+	if err := prov.ResumeClusters(ctx); err != nil {
 		return err
 	}
 	d.ClusterProvisioner = prov
@@ -344,8 +353,8 @@ Stop with Ctrl-C; a restart on the same data dir keeps clusters, identities and 
 // Close stops everything: API, gateways, backends, PostgreSQL, store.
 func (d *Dev) Close() error {
 	errs := d.close()
-	if p, ok := d.Provisioner.(*devProvisioner); ok {
-		errs = append(errs, p.stopAll()...)
+	if p, ok := d.Provisioner.(*pgserver.Provisioner); ok {
+		errs = append(errs, p.StopAll()...)
 	}
 	if d.PG != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -378,16 +387,6 @@ func backendTLS(ca *devca.CA) (*pgserver.TLSFiles, error) {
 		return nil, err
 	}
 	return &pgserver.TLSFiles{Cert: cert, Key: key, CA: caPEM}, nil
-}
-
-// freeTCPPort is a loopback port nothing listens on right now.
-func freeTCPPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func loadOrCreateKey(path string) ([]byte, error) {

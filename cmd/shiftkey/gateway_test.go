@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -124,13 +125,27 @@ func TestCancelRunningQuery(t *testing.T) {
 	if conn.PgConn().PID() == 0 {
 		t.Fatal("gateway sent no BackendKeyData")
 	}
-	start := time.Now()
 	done := make(chan error, 1)
 	go func() {
 		_, err := conn.PgConn().Exec(context.Background(), "SELECT pg_sleep(30)").ReadAll()
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// The cancel is for a query the backend runs: wait until it does.
+	admin, err := pgx.Connect(context.Background(), dev.PG.ConnString(dev.PG.Superuser(), DevDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	waitUntil(t, 20*time.Second, "erin's pg_sleep to run in the backend", func() bool {
+		var n int
+		err := admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE usename = 'erin' AND state = 'active' AND query = 'SELECT pg_sleep(30)'`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	})
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := conn.PgConn().CancelRequest(ctx); err != nil {
@@ -146,5 +161,16 @@ func TestCancelRunningQuery(t *testing.T) {
 	}
 	if time.Since(start) > 20*time.Second {
 		t.Fatal("cancel took too long")
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after timeout: a
+// wait on a condition, not on time.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", timeout, what)
+		}
 	}
 }

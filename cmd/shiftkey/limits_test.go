@@ -24,6 +24,7 @@ import (
 	rss "github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
 	"github.com/aws/smithy-go"
 	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 )
 
 // limitsYAML is a serve config with one cluster, "limited", on dev's
@@ -188,22 +189,6 @@ func TestFinding3APIConcurrencyCap(t *testing.T) {
 	t.Fatalf("after the holder left: %v", lerr)
 }
 
-func TestLimitsConfigValidation(t *testing.T) {
-	dir := t.TempDir()
-	for _, tc := range []struct{ limits, field string }{
-		{`limits: {max_connections_per_source: -1}`, "limits.max_connections_per_source"},
-		{`limits: {max_auth_per_source: -1}`, "limits.max_auth_per_source"},
-		{`limits: {api: {read_timeout: -1s}}`, "limits.api.read_timeout"},
-		{`limits: {api: {max_concurrent_requests: -1}}`, "limits.api.max_concurrent_requests"},
-		{`limits: {api: {max_header_bytes: -1}}`, "limits.api.max_header_bytes"},
-	} {
-		_, err := ParseConfig(strings.NewReader(limitsYAML(dir, tc.limits)), func(k string) (string, bool) { v, ok := limitsEnv[k]; return v, ok })
-		if err == nil || !strings.Contains(err.Error(), tc.field) {
-			t.Errorf("%s: %v, want an error naming %s", tc.limits, err, tc.field)
-		}
-	}
-}
-
 // childEnv names the config file of a serve run as a child process of the
 // test binary (see runTestChild).
 const childEnv = "SHIFTKEY_TEST_SERVE_CONFIG"
@@ -222,7 +207,7 @@ func runTestChild() (code int, ok bool) {
 		return 0, false
 	}
 	fail := func(err error) (int, bool) { fmt.Fprintln(os.Stderr, "child:", err); return 2, true }
-	cfg, err := LoadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		return fail(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 )
 
 const usage = `shiftkey: short-lived, policy-checked database credentials.
@@ -114,7 +116,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *path == "" {
 		return errors.New("serve: --config is required")
 	}
-	cfg, err := LoadConfig(*path)
+	cfg, err := config.Load(*path)
 	if err != nil {
 		return err
 	}

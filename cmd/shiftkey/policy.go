@@ -139,24 +139,16 @@ func storedPolicies(ctx context.Context, dataDir, principal string, keys map[str
 		return nil, err
 	}
 	defer db.Close()
-	e, err := db.Entity(ctx, shiftkey.EntityKind(kind), name)
+	set, global, err := (&authz.Authorizer{Store: db}).Simulate(ctx, shiftkey.EntityKind(kind), name)
 	if err != nil {
 		return nil, err
 	}
-	tags, err := db.Tags(ctx, e.Kind, e.Name)
-	if err != nil {
-		return nil, err
-	}
-	p := &shiftkey.Principal{ARN: e.ARN, Account: shiftkey.DefaultAccountID, Type: shiftkey.PrincipalUser, UserName: e.Name, UserID: e.ID, Tags: tags}
-	if kind == "role" {
-		p = &shiftkey.Principal{ARN: e.ARN, Account: shiftkey.DefaultAccountID, Type: shiftkey.PrincipalAssumedRole, RoleName: e.Name, RoleARN: e.ARN, UserID: e.ID + ":explain", Tags: tags}
-	}
-	for k, v := range authz.GlobalContext(&shiftkey.Caller{Principal: p}) {
-		if _, given := keys[k]; !given && !strings.HasPrefix(k, "aws:CurrentTime") && !strings.HasPrefix(k, "aws:EpochTime") {
+	for k, v := range global {
+		if _, given := keys[k]; !given {
 			keys[k] = v
 		}
 	}
-	return (&authz.Authorizer{Store: db}).Policies(ctx, p)
+	return set, nil
 }
 
 // runWhy prints the recorded explanation of a denied API call.

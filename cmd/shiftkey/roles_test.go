@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"github.com/aws/smithy-go"
 	"strings"
 	"testing"
+
+	"github.com/aws/smithy-go"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"

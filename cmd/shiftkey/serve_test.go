@@ -18,63 +18,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/pgwire"
 )
-
-func TestExampleConfigParses(t *testing.T) {
-	f, err := os.Open("../../shiftkey.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	env := map[string]string{"CI_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE01", "CI_SECRET_ACCESS_KEY": "example-secret-0123456789"}
-	cfg, err := ParseConfig(f, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.IAM.Users[0].AccessKeys[0].ID != "AKIAEXAMPLEEXAMPLE01" {
-		t.Fatalf("env not expanded: %+v", cfg.IAM.Users[0].AccessKeys)
-	}
-	if !strings.Contains(cfg.IAM.Policies[0].Document, "${aws:username}") {
-		t.Fatal("a policy variable was taken for an environment variable")
-	}
-}
-
-func TestConfigErrorsNameTheField(t *testing.T) {
-	base := `store: {sqlite: /tmp/x.db}
-`
-	tests := []struct{ yaml, want string }{
-		{`api: {listen: nope}` + "\n" + base, "api.listen"},
-		{`store: {}`, "store.sqlite"},
-		{base + `account_id: "12"`, "account_id"},
-		{base + `clusters: [{identifier: Bad_Name, database: dev, gateway: {listen: "127.0.0.1:0"}, backend: {host: /tmp, port: 5432, admin_user: a}}]`, "clusters[0].identifier"},
-		{base + `clusters: [{identifier: ok, database: dev, gateway: {listen: "127.0.0.1:0"}, backend: {host: /tmp, port: 0, admin_user: a}}]`, "clusters[0].backend.port"},
-		{base + `iam: {users: [{name: "a b"}]}`, "iam.users[0].name"},
-		{base + `iam: {users: [{name: u, groups: [nope]}]}`, "iam.users[0].groups[0]"},
-		{base + `iam: {users: [{name: u, policies: {p: '{"Statement":[{"Effect":"Maybe"}]}'}}]}`, "iam.users[0].policies.p"},
-		{base + `iam: {roles: [{name: r, trust_policy: '{"Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}'}]}`, "iam.roles[0].trust_policy"},
-		{base + `iam: {users: [{name: u, access_keys: [{id: short, secret: s}]}]}`, "iam.users[0].access_keys[0].id"},
-		{base + `iam: {users: [{name: u, managed_policies: [missing]}]}`, "iam.users[0].managed_policies[0]"},
-		{base + `unknown_field: 1`, "unknown_field"},
-		{base + `limits: {relay: kqueue}`, "limits.relay"},
-		{base + `limits: {relay_threads: -1}`, "limits.relay_threads"},
-		{base + `limits: {relay_sched: fifo}`, "limits.relay_sched"},
-		{base + `iam: {users: [{name: u, access_keys: [{id: "${UNSET_KEY_ID}", secret: x}]}]}`, "UNSET_KEY_ID"},
-	}
-	for _, tt := range tests {
-		_, err := ParseConfig(strings.NewReader(tt.yaml), func(string) (string, bool) { return "", false })
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("config %q: error %v does not name %s", tt.yaml, err, tt.want)
-		}
-	}
-}
 
 // startServe parses yaml (with env for ${NAME}) and runs serve until the
 // test ends.
 func startServe(t *testing.T, yaml string, env map[string]string) *Serve {
 	t.Helper()
-	cfg, err := ParseConfig(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := config.Parse(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +85,7 @@ iam:
 	s := startServe(t, yaml, env)
 	cfg := s.Config
 	// Applying the same config again changes nothing and does not fail.
-	if changes, err := ApplyIdentities(ctx, s.Store, cfg); err != nil || len(changes) != 0 {
+	if changes, err := cfg.ApplyIdentities(ctx, s.Store); err != nil || len(changes) != 0 {
 		t.Fatalf("second apply: %v %v", changes, err)
 	}
 	if keys, _ := s.Store.AccessKeys(ctx, "ci"); len(keys) != 1 {

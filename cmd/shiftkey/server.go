@@ -2,27 +2,22 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/authz"
-	"github.com/shiftkey/shiftkey/devca"
+	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 	shttp "github.com/shiftkey/shiftkey/http"
 	"github.com/shiftkey/shiftkey/iamapi"
+	"github.com/shiftkey/shiftkey/maintenance"
 	"github.com/shiftkey/shiftkey/pgbackend"
 	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/redshift"
@@ -63,11 +58,9 @@ type server struct {
 	requireTLS     bool
 	allowCleartext bool
 	// Limits apply to every gateway.
-	Limits Limits
-	// CA signs client certificates for backends with BackendLoginCert.
-	CA *devca.CA
-	// PasswordSecret derives gateway-only passwords (BackendLoginPassword).
-	PasswordSecret []byte
+	Limits config.Limits
+	// Logins are the backends' cert and password login modes' CA and secret.
+	Logins pgbackend.Logins
 	// Provisioner and ClusterProvisioner run API-created backends (dev
 	// mode only).
 	Provisioner        shiftkey.Provisioner
@@ -81,73 +74,22 @@ func (s *server) now() time.Time {
 	return time.Now()
 }
 
-// Limits are the gateways' and the API's operational limits.
-type Limits struct {
-	MaxConnections int `yaml:"max_connections"` // per gateway; 0: pgwire.DefaultMaxConnections (10,000)
-	// MaxConnectionsPerSource caps one client address's connections to a
-	// gateway (0: 256); MaxAuthPerSource those still logging in (0: 64).
-	MaxConnectionsPerSource int           `yaml:"max_connections_per_source"`
-	MaxAuthPerSource        int           `yaml:"max_auth_per_source"`
-	IdleTimeout             time.Duration `yaml:"idle_timeout"`         // idle outside a transaction; 0: off
-	MaxSessionLifetime      time.Duration `yaml:"max_session_lifetime"` // 0: sessions outlive credentials
-	ShutdownGrace           time.Duration `yaml:"shutdown_grace"`       // sessions may finish this long at shutdown; 0: 2s
-	PoolSize                int           `yaml:"pool_size"`            // idle backend connections kept per role, database and startup parameters; 0: no reuse
-	PoolIdleTimeout         time.Duration `yaml:"pool_idle_timeout"`    // 0: 1 min
-	// Relay moves plaintext sessions' bytes: "event" (default on Linux:
-	// loops on RelayThreads locked threads, on io_uring where the kernel
-	// allows it, else on epoll), "io_uring" or "epoll" (event, on that
-	// engine only), or "goroutine".
-	Relay        string `yaml:"relay"`
-	RelayThreads int    `yaml:"relay_threads"` // 0: half of GOMAXPROCS, at least 1
-	// RelaySched is the event loops' threads' scheduling policy: "batch"
-	// (default; a woken loop does not preempt the running task, except
-	// while it feeds slow readers) or "normal" (see pgwire.SchedBatch).
-	RelaySched string `yaml:"relay_sched"`
-	// API limits the AWS API's connections and requests.
-	API APILimits `yaml:"api"`
-}
-
-// APILimits bound what a client of the AWS API can hold: every connection
-// is closed after its timeouts, and requests beyond MaxConcurrentRequests
-// at once are answered with AWS's throttling error at once. Bodies are
-// capped at 1 MiB (shttp.MaxBodyBytes). Zero values take the defaults.
-type APILimits struct {
-	ReadHeaderTimeout     time.Duration `yaml:"read_header_timeout"`     // from accept to the end of the headers; 0: 10s
-	ReadTimeout           time.Duration `yaml:"read_timeout"`            // from accept to the end of the body; 0: 30s
-	WriteTimeout          time.Duration `yaml:"write_timeout"`           // from the end of the headers to the end of the answer; 0: 60s
-	IdleTimeout           time.Duration `yaml:"idle_timeout"`            // between requests on a keep-alive connection; 0: 60s
-	MaxHeaderBytes        int           `yaml:"max_header_bytes"`        // request line and headers; 0: 64 KiB
-	MaxConcurrentRequests int           `yaml:"max_concurrent_requests"` // 0: 256
-}
-
-// relayThreads is how many event loops the relay runs. GOMAXPROCS, not
-// the machine's CPU count, follows a container's CPU limit.
-func (l Limits) relayThreads() int {
-	if l.RelayThreads > 0 {
-		return l.RelayThreads
-	}
-	return max(1, runtime.GOMAXPROCS(0)/2)
-}
-
 // eventRelay makes the shared event relay on first use (nil when the
 // goroutine relay is configured or the platform has no event relay); its
 // loops start with the first plaintext session.
 func (s *server) eventRelay() (*pgwire.EventRelay, error) {
-	if s.Limits.Relay == "goroutine" || (s.Limits.Relay == "" && !pgwire.EventRelaySupported) {
+	rc, ok := s.Limits.EventRelay()
+	if !ok {
 		return nil, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.relay == nil {
-		engine := ""
-		if s.Limits.Relay == pgwire.EngineIOURing || s.Limits.Relay == pgwire.EngineEpoll {
-			engine = s.Limits.Relay
-		}
-		r, err := pgwire.NewEventRelay(pgwire.RelayConfig{Threads: s.Limits.relayThreads(), Engine: engine, Sched: s.Limits.RelaySched})
+		r, err := pgwire.NewEventRelay(rc)
 		if err != nil {
 			return nil, fmt.Errorf("limits.relay: %w", err)
 		}
-		s.Logger.Info("event relay", "engine", r.Engine(), "threads", s.Limits.relayThreads(), "sched", r.Sched())
+		s.Logger.Info("event relay", "engine", r.Engine(), "threads", rc.Threads, "sched", r.Sched())
 		s.relay = r
 	}
 	return s.relay, nil
@@ -160,39 +102,27 @@ type endpoint struct {
 	done    chan struct{}
 }
 
-// startGateway serves the credentials of scope (a cluster identifier or a
-// workgroup's credential scope) on ln, against backend b.
-// masterUser is the one role of a cluster that may be a superuser in a
-// session, and only where allowed (as Redshift's master user); workgroups
-// have none.
-type masterUser struct {
-	name           string
+// gateway is one to serve: the credentials of scope (a cluster identifier
+// or a workgroup's credential scope) against backend, in database db by
+// default. master is the one role of a cluster that may be a superuser in
+// a session, and only where allowSuperuser says so (as Redshift's master
+// user); workgroups have none.
+type gateway struct {
+	scope, db      string
+	backend        shiftkey.Backend
+	master         string
 	allowSuperuser bool
 }
 
-func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.Backend, master masterUser, ln net.Listener, secret []byte) error {
-	bc := pgbackend.Config{
-		Host: b.Host, Port: b.Port, AdminUser: b.AdminUser, AdminDatabase: db,
-		Logger: s.Logger.With("scope", scope), Grants: s.Store, Scope: scope,
-		MasterUser: master.name, AllowSuperuser: master.allowSuperuser,
+// startGateway serves g on ln.
+func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, secret []byte) error {
+	scope, db, b := g.scope, g.db, g.backend
+	bc, err := s.Logins.ConfigFor(b, db)
+	if err != nil {
+		return fmt.Errorf("%s: %w", scope, err)
 	}
-	if b.Login == shiftkey.BackendLoginCert {
-		if s.CA == nil {
-			return fmt.Errorf("%s: certificate login needs the gateway's CA", scope)
-		}
-		bc.ClientCert, bc.RootCAs, bc.ServerName = s.CA.ClientCert, s.CA.Pool(), b.Host
-	}
-	if b.Login == shiftkey.BackendLoginPassword {
-		if len(s.PasswordSecret) == 0 {
-			return fmt.Errorf("%s: password login needs backend_auth.password_secret", scope)
-		}
-		secret := s.PasswordSecret
-		bc.PasswordFor = func(role string) string {
-			m := hmac.New(sha256.New, secret)
-			io.WriteString(m, role)
-			return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-		}
-	}
+	bc.Logger, bc.Grants, bc.Scope = s.Logger.With("scope", scope), s.Store, scope
+	bc.MasterUser, bc.AllowSuperuser = g.master, g.allowSuperuser
 	relay, err := s.eventRelay()
 	if err != nil {
 		return err
@@ -313,7 +243,7 @@ func (s *server) setAPIURLs(ln net.Listener) {
 // startAPI serves the AWS API on ln, over TLS too when APITLS is set.
 func (s *server) startAPI(ln net.Listener) {
 	s.setAPIURLs(ln)
-	ln = apiListener(ln, s.APITLS, s.apiRequireTLS)
+	ln = shttp.Listener(ln, s.APITLS, s.apiRequireTLS)
 	authorizer := &authz.Authorizer{Store: s.Store, Logger: s.Logger.With("component", "authz")}
 	issuer := &redshift.Service{Store: s.Store, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner}
 	api := &shttp.Server{
@@ -328,8 +258,7 @@ func (s *server) startAPI(ln net.Listener) {
 		Now:        s.now,
 		ClientIP:   s.clientIP,
 	}
-	s.apiServer = s.Limits.API.httpServer(api.Handler())
-	s.apiServer.ErrorLog = log.New(httpErrorLog{s.Logger.With("component", "api")}, "", 0)
+	s.apiServer = shttp.Limits(s.Limits.API).HTTPServer(api.Handler(), s.Logger.With("component", "api"))
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -339,46 +268,19 @@ func (s *server) startAPI(ln net.Listener) {
 	}()
 	sweepCtx, cancel := context.WithCancel(context.Background())
 	s.stopSweep = cancel
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.sweep(sweepCtx)
-	}()
+	sweeper := &maintenance.Sweeper{Store: s.Store, Backends: s.backends, Logger: s.Logger, Now: s.now}
+	s.wg.Go(func() { sweeper.Run(sweepCtx) })
 }
 
-// sweep deletes credentials and STS sessions a day after they expired and
-// reconciles session grants, every minute.
-func (s *server) sweep(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		if n, err := s.Store.DeleteExpiredCredentials(ctx, s.now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
-			s.Logger.Warn("credential sweep failed", "error", err)
-		} else if n > 0 {
-			s.Logger.Info("expired credentials deleted", "count", n)
-		}
-		s.mu.Lock()
-		var backends []*pgbackend.Backend
-		for _, ep := range s.endpoints {
-			backends = append(backends, ep.backend)
-		}
-		s.mu.Unlock()
-		for _, b := range backends {
-			if _, err := b.Reconcile(ctx); err != nil && ctx.Err() == nil {
-				s.Logger.Warn("grant reconciliation failed", "error", err)
-			}
-		}
-		if n, err := s.Store.DeleteExpiredSessions(ctx, s.now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
-			s.Logger.Warn("session sweep failed", "error", err)
-		} else if n > 0 {
-			s.Logger.Info("expired STS sessions deleted", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// backends are the running gateways' backends.
+func (s *server) backends() []maintenance.Reconciler {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []maintenance.Reconciler
+	for _, ep := range s.endpoints {
+		out = append(out, ep.backend)
 	}
+	return out
 }
 
 // close stops the API and the gateways, then the backends' admin pools.

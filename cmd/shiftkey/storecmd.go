@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 
+	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
@@ -25,17 +25,17 @@ func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fs := flag.NewFlagSet("store rotate-key", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	config := fs.String("config", "", "serve's YAML config file")
+	configPath := fs.String("config", "", "serve's YAML config file")
 	newKey := fs.String("new-key-file", "", "with --config: the new key's file (created 0600 when missing)")
 	dataDir := fs.String("data-dir", "", "dev's data dir (default: "+defaultDataDirHelp()+")")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if *config != "" {
+	if *configPath != "" {
 		if *newKey == "" || *dataDir != "" {
 			return errors.New("store rotate-key: --config needs --new-key-file, and no --data-dir")
 		}
-		return rotateServeKey(ctx, *config, *newKey, stdout)
+		return rotateServeKey(ctx, *configPath, *newKey, stdout)
 	}
 	if *newKey != "" {
 		return errors.New("store rotate-key: --new-key-file goes with --config; dev's new key is generated")
@@ -54,12 +54,12 @@ func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // rotateServeKey reseals serve's store under the key in newKeyFile. The
 // running server keeps answering: it reads the new key from that file when
 // it meets it. The config is the operator's to change.
-func rotateServeKey(ctx context.Context, config, newKeyFile string, stdout io.Writer) error {
-	cfg, err := LoadConfig(config)
+func rotateServeKey(ctx context.Context, configPath, newKeyFile string, stdout io.Writer) error {
+	cfg, err := config.Load(configPath)
 	if err != nil {
 		return err
 	}
-	oldKey, oldFile, err := cfg.Store.key(false, slog.New(slog.DiscardHandler))
+	oldKey, oldFile, err := cfg.Store.Key(false, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func rotateServeKey(ctx context.Context, config, newKeyFile string, stdout io.Wr
 	}
 	old := oldFile
 	if old == "" {
-		old = EnvStoreKey
+		old = config.EnvStoreKey
 	}
 	fmt.Fprintf(stdout, `Resealed %d secrets under store key %s (%s); the running server already uses it.
 Now point the config at it, before the next start (which refuses the old key):
@@ -94,89 +94,20 @@ Now point the config at it, before the next start (which refuses the old key):
     secret_key_file: %s
 `, n, next.ID(), path, path)
 	if oldFile == "" {
-		fmt.Fprintf(stdout, "\nand remove %s from the environment.\n", EnvStoreKey)
+		fmt.Fprintf(stdout, "\nand remove %s from the environment.\n", config.EnvStoreKey)
 	}
 	fmt.Fprintf(stdout, "The old key (%s, id %s) opens nothing any more: destroy it once the config is changed.\n", old, oldKey.ID())
 	return nil
 }
 
-// rotateDevKey reseals dev's store under a fresh key, generated as
-// store.key.new, which then replaces store.key atomically; the old key is
-// kept as store.key.old until the store no longer knows it. A run that
-// stopped half way resumes with the same store.key.new.
+// rotateDevKey reseals dev's store under a fresh key that replaces
+// store.key (see sqlite.RotateKeyFile).
 func rotateDevKey(ctx context.Context, dir string, stdout io.Writer) error {
 	keyPath := filepath.Join(dir, devStoreKeyName)
-	newPath, oldPath := keyPath+".new", keyPath+".old"
-	oldKey, err := secretbox.LoadKeyFile(keyPath)
+	n, oldKey, next, err := sqlite.RotateKeyFile(ctx, filepath.Join(dir, devStoreName), keyPath, rotateBatch)
 	if err != nil {
-		return err
-	}
-	next, err := secretbox.LoadOrCreateKeyFile(newPath)
-	if err != nil {
-		return err
-	}
-	db, err := sqlite.Open(ctx, filepath.Join(dir, devStoreName), sqlite.WithKey(oldKey, keyPath))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	n, err := db.RotateKey(ctx, next, newPath, rotateBatch)
-	if err != nil {
-		return fmt.Errorf("rotate-key (run it again to resume): %w", err)
-	}
-	// Swap the files: store.key.old keeps the old key until the end,
-	// store.key.new stays readable until the store records store.key.
-	if err := os.Remove(oldPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	if err := os.Link(keyPath, oldPath); err != nil {
-		return err
-	}
-	if err := replaceFile(newPath, keyPath); err != nil {
-		return err
-	}
-	if err := db.SetKeyFile(ctx, next.ID(), keyPath); err != nil {
-		return err
-	}
-	if err := os.Remove(newPath); err != nil {
-		return err
-	}
-	if err := db.FinishRotation(ctx); err != nil {
-		return err
-	}
-	if err := os.Remove(oldPath); err != nil {
-		return err
+		return fmt.Errorf("rotate-key: %w", err)
 	}
 	fmt.Fprintf(stdout, "Resealed %d secrets under a new store key (id %s) in %s; the old key (id %s) is destroyed.\n", n, next.ID(), keyPath, oldKey.ID())
 	return nil
-}
-
-// replaceFile copies src over dst atomically (a 0600 temporary file
-// renamed over dst), leaving src in place.
-func replaceFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
 }

@@ -1,4 +1,4 @@
-package main
+package http
 
 import (
 	"context"
@@ -16,12 +16,12 @@ import (
 // its first byte tells TLS from plain HTTP (the API's ReadHeaderTimeout).
 const sniffTimeout = 10 * time.Second
 
-// apiListener wraps the API's listener for TLS: nil config leaves it
-// plain; require makes it TLS only (net/http then answers a plain-HTTP
-// request with 400 "Client sent an HTTP request to an HTTPS server" and
-// closes the connection); otherwise each connection is served as TLS or
-// plain HTTP by its first byte.
-func apiListener(ln net.Listener, cfg *tls.Config, require bool) net.Listener {
+// Listener wraps the API's listener for TLS: nil config leaves it plain;
+// require makes it TLS only (net/http then answers a plain-HTTP request
+// with 400 "Client sent an HTTP request to an HTTPS server" and closes the
+// connection); otherwise each connection is served as TLS or plain HTTP by
+// its first byte.
+func Listener(ln net.Listener, cfg *tls.Config, require bool) net.Listener {
 	switch {
 	case cfg == nil:
 		return ln
@@ -159,12 +159,12 @@ func (c *replayConn) CloseWrite() error {
 	return nil
 }
 
-// httpErrorLog takes net/http's own messages into slog: a client's failed
-// TLS handshake (scanners, clients without the CA) at debug, anything else
+// errorLog takes net/http's own messages into slog: a client's failed TLS
+// handshake (scanners, clients without the CA) at debug, anything else
 // (accept errors, handler panics) at warn.
-type httpErrorLog struct{ l *slog.Logger }
+type errorLog struct{ l *slog.Logger }
 
-func (w httpErrorLog) Write(p []byte) (int, error) {
+func (w errorLog) Write(p []byte) (int, error) {
 	msg := strings.TrimSuffix(string(p), "\n")
 	level := slog.LevelWarn
 	if strings.HasPrefix(msg, "http: TLS handshake error") {

@@ -1,4 +1,8 @@
-package main
+// Package config is the file `shiftkey serve --config` reads: its types,
+// ${ENV} expansion and validation with field-qualified errors, and the
+// domain values it declares (clusters, workgroups, identities, the store
+// key, TLS and limits).
+package config
 
 import (
 	"bytes"
@@ -83,9 +87,9 @@ func (p CertPair) check(bad func(string, string, ...any), field string) {
 	}
 }
 
-// load reads the pair into a server TLS config (TLS 1.2 or later); errors
+// Load reads the pair into a server TLS config (TLS 1.2 or later); errors
 // name the field. The certificate is read once: a new one needs a restart.
-func (p CertPair) load(field string) (*tls.Config, error) {
+func (p CertPair) Load(field string) (*tls.Config, error) {
 	certPEM, err := os.ReadFile(p.CertFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s.cert_file: %w", field, err)
@@ -144,8 +148,8 @@ func (a APIConfig) check(bad func(string, string, ...any)) {
 	}
 }
 
-// clientIP is where the API takes aws:SourceIp from.
-func (a APIConfig) clientIP() shttp.ClientIP {
+// ClientIP is where the API takes aws:SourceIp from.
+func (a APIConfig) ClientIP() shttp.ClientIP {
 	c := shttp.ClientIP{Header: a.ClientIPHeader}
 	for _, p := range a.TrustedProxies {
 		if pfx, err := parseProxy(p); err == nil {
@@ -271,9 +275,12 @@ type PolicyConfig struct {
 // ${aws:username} never match it.
 var envRef = regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)\}`)
 
-// ParseConfig reads a config, expanding ${NAME} from lookup (os.LookupEnv),
+// DefaultAPIAddr is api.listen's default, and dev's API address.
+const DefaultAPIAddr = "127.0.0.1:9439"
+
+// Parse reads a config, expanding ${NAME} from lookup (os.LookupEnv),
 // and validates it.
-func ParseConfig(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
+func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
@@ -325,14 +332,14 @@ func ParseConfig(r io.Reader, lookup func(string) (string, bool)) (*Config, erro
 	return cfg, nil
 }
 
-// LoadConfig reads the config file at path.
-func LoadConfig(path string) (*Config, error) {
+// Load reads the config file at path.
+func Load(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	cfg, err := ParseConfig(f, os.LookupEnv)
+	cfg, err := Parse(f, os.LookupEnv)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

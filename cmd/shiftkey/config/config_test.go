@@ -1,0 +1,237 @@
+package config
+
+import (
+	"encoding/base64"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/secretbox"
+)
+
+func TestExampleConfigParses(t *testing.T) {
+	f, err := os.Open("../../../shiftkey.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	env := map[string]string{"CI_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE01", "CI_SECRET_ACCESS_KEY": "example-secret-0123456789"}
+	cfg, err := Parse(f, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.IAM.Users[0].AccessKeys[0].ID != "AKIAEXAMPLEEXAMPLE01" {
+		t.Fatalf("env not expanded: %+v", cfg.IAM.Users[0].AccessKeys)
+	}
+	if !strings.Contains(cfg.IAM.Policies[0].Document, "${aws:username}") {
+		t.Fatal("a policy variable was taken for an environment variable")
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	base := `store: {sqlite: /tmp/x.db}
+`
+	tests := []struct{ yaml, want string }{
+		{`api: {listen: nope}` + "\n" + base, "api.listen"},
+		{`store: {}`, "store.sqlite"},
+		{base + `account_id: "12"`, "account_id"},
+		{base + `clusters: [{identifier: Bad_Name, database: dev, gateway: {listen: "127.0.0.1:0"}, backend: {host: /tmp, port: 5432, admin_user: a}}]`, "clusters[0].identifier"},
+		{base + `clusters: [{identifier: ok, database: dev, gateway: {listen: "127.0.0.1:0"}, backend: {host: /tmp, port: 0, admin_user: a}}]`, "clusters[0].backend.port"},
+		{base + `iam: {users: [{name: "a b"}]}`, "iam.users[0].name"},
+		{base + `iam: {users: [{name: u, groups: [nope]}]}`, "iam.users[0].groups[0]"},
+		{base + `iam: {users: [{name: u, policies: {p: '{"Statement":[{"Effect":"Maybe"}]}'}}]}`, "iam.users[0].policies.p"},
+		{base + `iam: {roles: [{name: r, trust_policy: '{"Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}'}]}`, "iam.roles[0].trust_policy"},
+		{base + `iam: {users: [{name: u, access_keys: [{id: short, secret: s}]}]}`, "iam.users[0].access_keys[0].id"},
+		{base + `iam: {users: [{name: u, managed_policies: [missing]}]}`, "iam.users[0].managed_policies[0]"},
+		{base + `unknown_field: 1`, "unknown_field"},
+		{base + `limits: {relay: kqueue}`, "limits.relay"},
+		{base + `limits: {relay_threads: -1}`, "limits.relay_threads"},
+		{base + `limits: {relay_sched: fifo}`, "limits.relay_sched"},
+		{base + `iam: {users: [{name: u, access_keys: [{id: "${UNSET_KEY_ID}", secret: x}]}]}`, "UNSET_KEY_ID"},
+	}
+	for _, tt := range tests {
+		_, err := Parse(strings.NewReader(tt.yaml), func(string) (string, bool) { return "", false })
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("config %q: error %v does not name %s", tt.yaml, err, tt.want)
+		}
+	}
+}
+
+func TestAPIConfigErrorsNameTheField(t *testing.T) {
+	base := "store: {sqlite: /tmp/x.db}\n"
+	tests := []struct{ yaml, want string }{
+		{base + `api: {listen: "127.0.0.1:0", tls: {cert_file: /x.crt}}`, "api.tls.key_file: required with cert_file"},
+		{base + `api: {listen: "127.0.0.1:0", tls: {key_file: /x.key}}`, "api.tls.cert_file: required with key_file"},
+		{base + `api: {listen: "127.0.0.1:0", tls: {require: true}}`, "api.tls.require: needs cert_file and key_file"},
+		{base + `api: {listen: "127.0.0.1:0", tls: {certfile: /x.crt}}`, "certfile"},
+		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]}`, "api.trusted_proxies[1]"},
+		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [proxy.internal]}`, "api.trusted_proxies[0]"},
+		{base + `api: {listen: "127.0.0.1:0", client_ip_header: X-Real-IP}`, "api.client_ip_header: needs api.trusted_proxies"},
+		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [10.0.0.1], client_ip_header: "X Real"}`, "api.client_ip_header"},
+		{base + `tls: {cert_file: /x.crt}`, "tls.key_file: required with cert_file"},
+	}
+	for _, tt := range tests {
+		_, err := Parse(strings.NewReader(tt.yaml), func(string) (string, bool) { return "", false })
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("config %q: error %v does not say %s", tt.yaml, err, tt.want)
+		}
+	}
+	good := base + `api: {listen: "127.0.0.1:0", tls: {cert_file: /x.crt, key_file: /x.key}, trusted_proxies: [10.0.0.0/8, "2001:db8::/32", 192.0.2.7]}`
+	cfg, err := Parse(strings.NewReader(good), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := cfg.API.ClientIP()
+	if len(ip.TrustedProxies) != 3 || ip.TrustedProxies[2].String() != "192.0.2.7/32" || ip.Header != "" {
+		t.Fatalf("client IP config %+v", ip)
+	}
+}
+
+func TestConfigRegions(t *testing.T) {
+	parse := func(y string) (*Config, error) {
+		return Parse(strings.NewReader("store: {sqlite: /tmp/x.db}\n"+y), func(string) (string, bool) { return "", false })
+	}
+	cfg, err := parse("")
+	if err != nil || len(cfg.Regions) != 1 || cfg.Regions[0] != shiftkey.DefaultRegion {
+		t.Fatalf("default regions %v, %v", cfg, err)
+	}
+	cluster := `clusters: [{identifier: c, region: %s, database: dev, gateway: {listen: "127.0.0.1:0"}, backend: {host: /tmp, port: 5432, admin_user: a}}]`
+	for _, tt := range []struct{ yaml, field string }{
+		{`regions: [US-EAST-1]`, "regions[0]"},
+		{`regions: [us-east-1, "xx nowhere"]`, "regions[1]"},
+		{"regions: [us-east-1]\n" + strings.Replace(cluster, "%s", "eu-west-1", 1), "clusters[0].region"},
+		{"workgroups: [{name: wg1, namespace: ns1, region: eu-west-1, database: dev, gateway: {listen: \"127.0.0.1:0\"}, backend: {host: /tmp, port: 5432, admin_user: a}}]", "workgroups[0].region"},
+	} {
+		if _, err := parse(tt.yaml); err == nil || !strings.Contains(err.Error(), tt.field+":") {
+			t.Errorf("%s: error %v, want one naming %s", tt.yaml, err, tt.field)
+		}
+	}
+	if _, err := parse("regions: [us-east-1, eu-west-1]\n" + strings.Replace(cluster, "%s", "eu-west-1", 1)); err != nil {
+		t.Fatalf("a cluster in a served region: %v", err)
+	}
+}
+
+// More than shiftkey.MaxAccessKeysPerUser keys for one user is a config
+// error: the store refuses the third, so serve would fail at start.
+func TestConfigAccessKeysAtMostTwo(t *testing.T) {
+	yaml := `store: {sqlite: /tmp/x.db}
+iam:
+  users:
+    - name: u
+      access_keys:
+        - {id: AKIAAAAAAAAAAAAAAAA1, secret: secret-0123456789-1}
+        - {id: AKIAAAAAAAAAAAAAAAA2, secret: secret-0123456789-2}
+        - {id: AKIAAAAAAAAAAAAAAAA3, secret: secret-0123456789-3}
+`
+	_, err := Parse(strings.NewReader(yaml), func(string) (string, bool) { return "", false })
+	if err == nil || !strings.Contains(err.Error(), "iam.users[0].access_keys: at most 2") {
+		t.Fatalf("3 keys for one user: %v", err)
+	}
+	for _, tt := range []struct{ status, want string }{{"Maybe", "iam.users[0].access_keys[0].status"}} {
+		y := strings.Replace(yaml, "secret-0123456789-1}", "secret-0123456789-1, status: "+tt.status+"}", 1)
+		_, err := Parse(strings.NewReader(y), func(string) (string, bool) { return "", false })
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("status %q: %v", tt.status, err)
+		}
+	}
+	dup := strings.Replace(yaml, "AKIAAAAAAAAAAAAAAAA3", "AKIAAAAAAAAAAAAAAAA1", 1)
+	if _, err := Parse(strings.NewReader(dup), func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), "access_keys[2].id") {
+		t.Errorf("a key declared twice: %v", err)
+	}
+}
+
+func TestLimitsConfigValidation(t *testing.T) {
+	for _, tc := range []struct{ limits, field string }{
+		{`limits: {max_connections_per_source: -1}`, "limits.max_connections_per_source"},
+		{`limits: {max_auth_per_source: -1}`, "limits.max_auth_per_source"},
+		{`limits: {api: {read_timeout: -1s}}`, "limits.api.read_timeout"},
+		{`limits: {api: {max_concurrent_requests: -1}}`, "limits.api.max_concurrent_requests"},
+		{`limits: {api: {max_header_bytes: -1}}`, "limits.api.max_header_bytes"},
+	} {
+		yaml := "store: {sqlite: /tmp/x.db}\n" + tc.limits + `
+clusters: [{identifier: limited, database: dev, gateway: {listen: "127.0.0.1:0"}, backend: {host: /tmp, port: 5432, admin_user: a}}]`
+		_, err := Parse(strings.NewReader(yaml), func(string) (string, bool) { return "", false })
+		if err == nil || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: %v, want an error naming %s", tc.limits, err, tc.field)
+		}
+	}
+}
+
+// serve's store key: store.secret_key_file, or SHIFTKEY_STORE_KEY, never
+// both; with neither, one generated 0600 beside the store.
+func TestStoreKeySources(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	c := StoreConfig{SQLite: filepath.Join(dir, "s.db")}
+	k, file, err := c.Key(true, log)
+	if err != nil || file != c.DefaultKeyFile() {
+		t.Fatalf("generated key: %v %q", err, file)
+	}
+	if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("generated key mode %04o", fi.Mode().Perm())
+	}
+	if again, _, err := c.Key(true, log); err != nil || again.ID() != k.ID() {
+		t.Fatalf("second start: %v", err)
+	}
+
+	raw := make([]byte, secretbox.KeySize)
+	raw[0] = 7
+	want, _ := secretbox.NewKey(raw)
+	t.Setenv(EnvStoreKey, base64.StdEncoding.EncodeToString(raw))
+	k, file, err = c.Key(true, log)
+	if err != nil || file != "" || k.ID() != want.ID() {
+		t.Fatalf("key from %s: %v %q", EnvStoreKey, err, file)
+	}
+	if _, set := os.LookupEnv(EnvStoreKey); set {
+		t.Fatalf("%s left in the environment", EnvStoreKey)
+	}
+
+	t.Setenv(EnvStoreKey, base64.StdEncoding.EncodeToString(raw))
+	c.SecretKeyFile = filepath.Join(dir, "store.key")
+	if _, _, err := c.Key(true, log); err == nil || !strings.Contains(err.Error(), "both") {
+		t.Fatalf("file and environment: %v", err)
+	}
+	os.Unsetenv(EnvStoreKey)
+	if _, _, err := c.Key(true, log); err == nil {
+		t.Fatal("a missing store.secret_key_file was accepted")
+	}
+	fk, err := secretbox.CreateKeyFile(c.SecretKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, file, err := c.Key(true, log); err != nil || k.ID() != fk.ID() || file != c.SecretKeyFile {
+		t.Fatalf("key file: %v", err)
+	}
+}
+
+// The declared backend's login mode "trust" is the domain's default mode;
+// the others pass as they are.
+func TestBackendLoginMode(t *testing.T) {
+	for login, want := range map[string]string{"": shiftkey.BackendLoginTrust, "trust": shiftkey.BackendLoginTrust,
+		"cert": shiftkey.BackendLoginCert, "password": shiftkey.BackendLoginPassword} {
+		b := BackendConfig{Host: "/run/pg", Port: 5432, AdminUser: "admin", Login: login}.Backend()
+		if b.Login != want || b.Host != "/run/pg" || b.Port != 5432 || b.AdminUser != "admin" {
+			t.Errorf("login %q: %+v, want mode %q", login, b, want)
+		}
+	}
+}
+
+// limits.relay: goroutine (or no event relay on the platform) needs none;
+// an engine named is the one asked for; relay_threads 0 is at least one.
+func TestLimitsEventRelay(t *testing.T) {
+	if _, ok := (Limits{Relay: "goroutine"}).EventRelay(); ok {
+		t.Fatal("the goroutine relay asked for an event relay")
+	}
+	rc, ok := (Limits{}).EventRelay()
+	if ok != pgwire.EventRelaySupported || ok && (rc.Threads < 1 || rc.Engine != "") {
+		t.Fatalf("default relay: %+v %v", rc, ok)
+	}
+	if rc, ok := (Limits{Relay: pgwire.EngineEpoll, RelayThreads: 3, RelaySched: pgwire.SchedNormal}).EventRelay(); ok &&
+		(rc.Engine != pgwire.EngineEpoll || rc.Threads != 3 || rc.Sched != pgwire.SchedNormal) {
+		t.Fatalf("epoll relay: %+v", rc)
+	}
+}

@@ -1,0 +1,66 @@
+package config
+
+import (
+	"runtime"
+	"time"
+
+	"github.com/shiftkey/shiftkey/pgwire"
+)
+
+// Limits are the gateways' and the API's operational limits.
+type Limits struct {
+	MaxConnections int `yaml:"max_connections"` // per gateway; 0: pgwire.DefaultMaxConnections (10,000)
+	// MaxConnectionsPerSource caps one client address's connections to a
+	// gateway (0: 256); MaxAuthPerSource those still logging in (0: 64).
+	MaxConnectionsPerSource int           `yaml:"max_connections_per_source"`
+	MaxAuthPerSource        int           `yaml:"max_auth_per_source"`
+	IdleTimeout             time.Duration `yaml:"idle_timeout"`         // idle outside a transaction; 0: off
+	MaxSessionLifetime      time.Duration `yaml:"max_session_lifetime"` // 0: sessions outlive credentials
+	ShutdownGrace           time.Duration `yaml:"shutdown_grace"`       // sessions may finish this long at shutdown; 0: 2s
+	PoolSize                int           `yaml:"pool_size"`            // idle backend connections kept per role, database and startup parameters; 0: no reuse
+	PoolIdleTimeout         time.Duration `yaml:"pool_idle_timeout"`    // 0: 1 min
+	// Relay moves plaintext sessions' bytes: "event" (default on Linux:
+	// loops on RelayThreads locked threads, on io_uring where the kernel
+	// allows it, else on epoll), "io_uring" or "epoll" (event, on that
+	// engine only), or "goroutine".
+	Relay        string `yaml:"relay"`
+	RelayThreads int    `yaml:"relay_threads"` // 0: half of GOMAXPROCS, at least 1
+	// RelaySched is the event loops' threads' scheduling policy: "batch"
+	// (default; a woken loop does not preempt the running task, except
+	// while it feeds slow readers) or "normal" (see pgwire.SchedBatch).
+	RelaySched string `yaml:"relay_sched"`
+	// API limits the AWS API's connections and requests.
+	API APILimits `yaml:"api"`
+}
+
+// APILimits bound what a client of the AWS API can hold: every connection
+// is closed after its timeouts, and requests beyond MaxConcurrentRequests
+// at once are answered with AWS's throttling error at once. Bodies are
+// capped at 1 MiB (shttp.MaxBodyBytes). Zero values take the defaults;
+// it converts to shttp.Limits, which applies them.
+type APILimits struct {
+	ReadHeaderTimeout     time.Duration `yaml:"read_header_timeout"`     // from accept to the end of the headers; 0: 10s
+	ReadTimeout           time.Duration `yaml:"read_timeout"`            // from accept to the end of the body; 0: 30s
+	WriteTimeout          time.Duration `yaml:"write_timeout"`           // from the end of the headers to the end of the answer; 0: 60s
+	IdleTimeout           time.Duration `yaml:"idle_timeout"`            // between requests on a keep-alive connection; 0: 60s
+	MaxHeaderBytes        int           `yaml:"max_header_bytes"`        // request line and headers; 0: 64 KiB
+	MaxConcurrentRequests int           `yaml:"max_concurrent_requests"` // 0: 256
+}
+
+// EventRelay is the config of the event relay the gateways share; ok is
+// false for the goroutine relay (configured, or the only one this platform
+// has). Threads: GOMAXPROCS, not the machine's CPU count, follows a
+// container's CPU limit.
+func (l Limits) EventRelay() (cfg pgwire.RelayConfig, ok bool) {
+	if l.Relay == "goroutine" || (l.Relay == "" && !pgwire.EventRelaySupported) {
+		return cfg, false
+	}
+	cfg = pgwire.RelayConfig{Threads: l.RelayThreads, Sched: l.RelaySched}
+	if cfg.Threads <= 0 {
+		cfg.Threads = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	if l.Relay == pgwire.EngineIOURing || l.Relay == pgwire.EngineEpoll {
+		cfg.Engine = l.Relay
+	}
+	return cfg, true
+}

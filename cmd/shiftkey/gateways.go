@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strconv"
+
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/pgserver"
+)
+
+// devGateways opens the gateways of the backends dev's provisioner runs,
+// on the dev gateway's host.
+type devGateways struct {
+	d      *Dev
+	secret []byte
+}
+
+var _ pgserver.Gateways = devGateways{}
+
+// Listen opens port; when another endpoint already has it (dev-cluster
+// holds 5439) it takes a free port instead, which the API then reports.
+func (g devGateways) Listen(port int) (net.Listener, shiftkey.Endpoint, error) {
+	host, _, err := net.SplitHostPort(g.d.GatewayAddr)
+	if err != nil {
+		return nil, shiftkey.Endpoint{}, err
+	}
+	ln, err := listenGateway(net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		g.d.Logger.Warn("requested port is taken; using a free one", "port", port, "error", err)
+		ln, err = listenGateway(net.JoinHostPort(host, "0"))
+	}
+	if err != nil {
+		return nil, shiftkey.Endpoint{}, err
+	}
+	return ln, advertised(ln.Addr()), nil
+}
+
+func (g devGateways) Start(ctx context.Context, gw pgserver.Gateway, ln net.Listener) error {
+	return g.d.startGateway(ctx, gateway{gw.Scope, gw.Database, gw.Backend, gw.MasterUser, gw.AllowSuperuser}, ln, g.secret)
+}
+
+func (g devGateways) Stop(scope string) { g.d.stopGateway(scope) }

@@ -1,0 +1,107 @@
+package http
+
+import (
+	"cmp"
+	"log"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// Limits bound what a client of the API can hold: every connection is
+// closed after its timeouts, and requests beyond MaxConcurrentRequests at
+// once are answered with AWS's throttling error at once. Bodies are capped
+// at MaxBodyBytes. Zero values take the defaults.
+type Limits struct {
+	ReadHeaderTimeout     time.Duration // from accept to the end of the headers; 0: 10s
+	ReadTimeout           time.Duration // from accept to the end of the body; 0: 30s
+	WriteTimeout          time.Duration // from the end of the headers to the end of the answer; 0: 60s
+	IdleTimeout           time.Duration // between requests on a keep-alive connection; 0: 60s
+	MaxHeaderBytes        int           // request line and headers; 0: 64 KiB
+	MaxConcurrentRequests int           // 0: 256
+}
+
+// Defaults of Limits.
+const (
+	defaultReadHeaderTimeout     = 10 * time.Second
+	defaultReadTimeout           = 30 * time.Second
+	defaultWriteTimeout          = 60 * time.Second
+	defaultIdleTimeout           = 60 * time.Second
+	defaultMaxHeaderBytes        = 64 << 10
+	defaultMaxConcurrentRequests = 256
+)
+
+// HTTPServer is the API's http.Server for handler under these limits; it
+// logs net/http's own messages to logger.
+func (l Limits) HTTPServer(handler http.Handler, logger *slog.Logger) *http.Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &http.Server{
+		Handler:           limitRequests(handler, cmp.Or(l.MaxConcurrentRequests, defaultMaxConcurrentRequests)),
+		ReadHeaderTimeout: cmp.Or(l.ReadHeaderTimeout, defaultReadHeaderTimeout),
+		ReadTimeout:       cmp.Or(l.ReadTimeout, defaultReadTimeout),
+		WriteTimeout:      cmp.Or(l.WriteTimeout, defaultWriteTimeout),
+		IdleTimeout:       cmp.Or(l.IdleTimeout, defaultIdleTimeout),
+		MaxHeaderBytes:    cmp.Or(l.MaxHeaderBytes, defaultMaxHeaderBytes),
+		ErrorLog:          log.New(errorLog{logger}, "", 0),
+	}
+}
+
+// limitRequests serves at most max requests at once; the next ones are
+// answered at once, unread, with AWS's throttling error, which the SDKs
+// retry with back-off. Health checks are not counted.
+func limitRequests(next http.Handler, max int) http.Handler {
+	slots := make(chan struct{}, max)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			next.ServeHTTP(w, r)
+		default:
+			writeThrottled(w, r)
+		}
+	})
+}
+
+// throttledMessage is AWS's message for a throttled request.
+const throttledMessage = "Rate exceeded"
+
+// writeThrottled answers r with the throttling error of its protocol:
+// Throttling in the Query envelope of its service (the credential scope
+// names it), or ThrottlingException for the JSON protocol (Redshift
+// Serverless). Both are status 400 in the error table.
+func writeThrottled(w http.ResponseWriter, r *http.Request) {
+	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), service: scopeService(r)}
+	w.Header().Set("x-amzn-RequestId", c.requestID)
+	code := "Throttling"
+	if c.service == "redshift-serverless" || r.Header.Get("X-Amz-Target") != "" {
+		c.service, code = "redshift-serverless", "ThrottlingException"
+	}
+	(&Server{}).writeError(c, shiftkey.Errorf(code, throttledMessage))
+}
+
+// scopeService is the service of the request's SigV4 credential scope
+// (header or presigned query), "" when there is none. The request is not
+// read: this runs before the slot that would verify it.
+func scopeService(r *http.Request) string {
+	cred := r.URL.Query().Get("X-Amz-Credential")
+	if h := r.Header.Get("Authorization"); h != "" {
+		if _, after, ok := strings.Cut(h, "Credential="); ok {
+			cred, _, _ = strings.Cut(after, ",")
+		}
+	}
+	// AKID/date/region/service/aws4_request
+	parts := strings.Split(cred, "/")
+	if len(parts) != 5 {
+		return ""
+	}
+	return parts[3]
+}

@@ -1,0 +1,83 @@
+// Package maintenance is the store's periodic upkeep while shiftkey
+// serves: credentials and STS sessions go a day after they expired, and
+// every backend revokes the session grants that no live session holds
+// (what a crash or a lost connection left behind).
+package maintenance
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Store is what the sweep deletes from.
+type Store interface {
+	DeleteExpiredCredentials(ctx context.Context, before time.Time) (int, error)
+	DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error)
+}
+
+// Reconciler revokes the session grants no live session holds
+// (*pgbackend.Backend).
+type Reconciler interface {
+	Reconcile(ctx context.Context) (int, error)
+}
+
+// Interval is the time between two sweeps; Retention how long expired
+// credentials and sessions are kept (for audit and `policy why`).
+const (
+	Interval  = time.Minute
+	Retention = 24 * time.Hour
+)
+
+// Sweeper runs the sweep.
+type Sweeper struct {
+	Store Store
+	// Backends are the backends to reconcile, asked for at each sweep:
+	// gateways come and go.
+	Backends func() []Reconciler
+	Logger   *slog.Logger     // nil: discard
+	Now      func() time.Time // nil: time.Now
+}
+
+// Run sweeps at once, then every Interval until ctx is done.
+func (s *Sweeper) Run(ctx context.Context) {
+	t := time.NewTicker(Interval)
+	defer t.Stop()
+	for {
+		s.Sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep runs one sweep. Failures are logged, not returned: the next sweep
+// tries again.
+func (s *Sweeper) Sweep(ctx context.Context) {
+	logger, now := s.Logger, s.Now
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if n, err := s.Store.DeleteExpiredCredentials(ctx, now().Add(-Retention)); err != nil && ctx.Err() == nil {
+		logger.Warn("credential sweep failed", "error", err)
+	} else if n > 0 {
+		logger.Info("expired credentials deleted", "count", n)
+	}
+	if s.Backends != nil {
+		for _, b := range s.Backends() {
+			if _, err := b.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				logger.Warn("grant reconciliation failed", "error", err)
+			}
+		}
+	}
+	if n, err := s.Store.DeleteExpiredSessions(ctx, now().Add(-Retention)); err != nil && ctx.Err() == nil {
+		logger.Warn("session sweep failed", "error", err)
+	} else if n > 0 {
+		logger.Info("expired STS sessions deleted", "count", n)
+	}
+}

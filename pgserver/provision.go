@@ -1,0 +1,308 @@
+package pgserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// Provisioner gives every cluster and workgroup created through the API a
+// PostgreSQL server of its own, in Dir/<id>, and a gateway in front of it
+// (shiftkey dev). Sessions log in to the servers by client certificate.
+type Provisioner struct {
+	Dir   string // the servers' data: Dir/<id>/postgres
+	Store Store
+	// Gateways open and close the gateways in front of the servers.
+	Gateways Gateways
+	// TLS is the servers' TLS: a certificate for loopback, and the CA that
+	// signs the gateways' client certificates.
+	TLS func() (*TLSFiles, error)
+	// AdminRole is made in every server: the gateways provision roles as
+	// it, and credentials are never issued for it.
+	AdminRole string
+	// Reserved is a cluster that runs elsewhere (dev-cluster, on dev's own
+	// server): never started here, and not to be deleted.
+	Reserved string
+	Logger   *slog.Logger
+
+	mu      sync.Mutex
+	servers map[string]*Server // by cluster identifier or workgroup id
+}
+
+// Store is where the provisioner finds the clusters and workgroups to
+// resume and records their new endpoints.
+type Store interface {
+	shiftkey.ClusterStore
+	shiftkey.ServerlessStore
+}
+
+// Gateway is a gateway the provisioner asks for: the credentials of Scope
+// (a cluster identifier or a workgroup's credential scope) served against
+// Backend, in database Database by default. MasterUser may be a superuser
+// in a session when AllowSuperuser says so (a cluster's master user).
+type Gateway struct {
+	Scope, Database string
+	Backend         shiftkey.Backend
+	MasterUser      string
+	AllowSuperuser  bool
+}
+
+// Gateways open and close gateways: the wiring's.
+type Gateways interface {
+	// Listen opens a gateway listener on port, or on a free port when port
+	// is taken, and says where clients reach it.
+	Listen(port int) (net.Listener, shiftkey.Endpoint, error)
+	// Start serves g on ln.
+	Start(ctx context.Context, g Gateway, ln net.Listener) error
+	// Stop closes the gateway of scope.
+	Stop(scope string)
+}
+
+var (
+	_ shiftkey.Provisioner        = (*Provisioner)(nil)
+	_ shiftkey.ClusterProvisioner = (*Provisioner)(nil)
+)
+
+func (p *Provisioner) dir(id string) string { return filepath.Join(p.Dir, id) }
+
+// start starts (or restarts, keeping its data) the server for id and opens
+// g's gateway on port; g.Backend is the server.
+func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway, port int) (shiftkey.Endpoint, shiftkey.Backend, error) {
+	ln, ep, err := p.Gateways.Listen(port)
+	if err != nil {
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
+	}
+	_, statErr := os.Stat(p.dir(id))
+	fresh := errors.Is(statErr, os.ErrNotExist)
+	tlsFiles, err := p.TLS()
+	if err != nil {
+		ln.Close()
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
+	}
+	pgPort, err := FreePort()
+	if err != nil {
+		ln.Close()
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
+	}
+	pg, err := Start(ctx, Config{DataDir: filepath.Join(p.dir(id), "postgres"), Superuser: superuser, Port: pgPort, TLS: tlsFiles, Fsync: true, Logger: p.Logger})
+	if err == nil {
+		err = pg.CreateDatabase(ctx, g.Database)
+	}
+	if err == nil {
+		err = pg.EnsureProvisioner(ctx, p.AdminRole)
+	}
+	if err != nil {
+		ln.Close()
+		if pg != nil {
+			pg.Stop(context.WithoutCancel(ctx))
+		}
+		if fresh {
+			os.RemoveAll(p.dir(id))
+		}
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: %w", g.Scope, err)
+	}
+	g.Backend = shiftkey.Backend{Host: "127.0.0.1", Port: pg.Port(), AdminUser: p.AdminRole, Managed: true, Login: shiftkey.BackendLoginCert}
+	if err := p.Gateways.Start(ctx, g, ln); err != nil {
+		ln.Close()
+		pg.Stop(context.WithoutCancel(ctx))
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
+	}
+	p.mu.Lock()
+	if p.servers == nil {
+		p.servers = map[string]*Server{}
+	}
+	p.servers[id] = pg
+	p.mu.Unlock()
+	return ep, g.Backend, nil
+}
+
+// move reopens g's gateway on port: the new listener first, so that a
+// port that cannot be had leaves the old gateway serving.
+func (p *Provisioner) move(ctx context.Context, g Gateway, port int) (shiftkey.Endpoint, error) {
+	ln, ep, err := p.Gateways.Listen(port)
+	if err != nil {
+		return shiftkey.Endpoint{}, err
+	}
+	p.Gateways.Stop(g.Scope)
+	return ep, p.Gateways.Start(ctx, g, ln)
+}
+
+// stop closes the gateway, stops the server and removes its data: nothing
+// is kept, as with SkipFinalClusterSnapshot.
+func (p *Provisioner) stop(ctx context.Context, id, scope string) error {
+	p.Gateways.Stop(scope)
+	p.mu.Lock()
+	pg := p.servers[id]
+	delete(p.servers, id)
+	p.mu.Unlock()
+	if pg != nil {
+		if err := pg.Stop(ctx); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(p.dir(id))
+}
+
+// StartWorkgroup implements shiftkey.Provisioner.
+func (p *Provisioner) StartWorkgroup(ctx context.Context, w *shiftkey.Workgroup, ns *shiftkey.Namespace) error {
+	ep, b, err := p.start(ctx, w.ID, ns.AdminUsername, Gateway{Scope: w.CredentialScope(), Database: ns.DBName}, w.Endpoint.Port)
+	if err != nil {
+		return err
+	}
+	w.Endpoint, w.Backend = ep, b
+	return nil
+}
+
+// MoveWorkgroup implements shiftkey.Provisioner.
+func (p *Provisioner) MoveWorkgroup(ctx context.Context, w *shiftkey.Workgroup, port int) error {
+	ns, err := p.Store.Namespace(ctx, w.Namespace)
+	if err != nil {
+		return err
+	}
+	ep, err := p.move(ctx, Gateway{Scope: w.CredentialScope(), Database: ns.DBName, Backend: w.Backend}, port)
+	if err != nil {
+		return err
+	}
+	w.Endpoint = ep
+	return nil
+}
+
+// StopWorkgroup implements shiftkey.Provisioner.
+func (p *Provisioner) StopWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
+	return p.stop(ctx, w.ID, w.CredentialScope())
+}
+
+// clusterGateway is c's gateway: its master user may be a superuser, as
+// Redshift's is.
+func clusterGateway(c *shiftkey.Cluster) Gateway {
+	return Gateway{Scope: c.Identifier, Database: c.DBName, Backend: c.Backend, MasterUser: c.MasterUsername, AllowSuperuser: true}
+}
+
+// StartCluster implements shiftkey.ClusterProvisioner.
+func (p *Provisioner) StartCluster(ctx context.Context, c *shiftkey.Cluster) error {
+	ep, b, err := p.start(ctx, "cluster-"+c.Identifier, c.MasterUsername, clusterGateway(c), c.Endpoint.Port)
+	if err != nil {
+		return err
+	}
+	c.Endpoint, c.Backend = ep, b
+	return nil
+}
+
+// MoveCluster implements shiftkey.ClusterProvisioner.
+func (p *Provisioner) MoveCluster(ctx context.Context, c *shiftkey.Cluster, port int) error {
+	ep, err := p.move(ctx, clusterGateway(c), port)
+	if err != nil {
+		return err
+	}
+	c.Endpoint = ep
+	return nil
+}
+
+// StopCluster implements shiftkey.ClusterProvisioner.
+func (p *Provisioner) StopCluster(ctx context.Context, c *shiftkey.Cluster) error {
+	if c.Identifier == p.Reserved {
+		return shiftkey.Errorf(shiftkey.CodeUnsupportedOperation, "%s runs on shiftkey dev's own server and cannot be deleted.", c.Identifier)
+	}
+	return p.stop(ctx, "cluster-"+c.Identifier, c.Identifier)
+}
+
+// StopAll stops every server, keeping their data.
+func (p *Provisioner) StopAll() []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for id, pg := range p.servers {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		errs = append(errs, pg.Stop(ctx))
+		cancel()
+		delete(p.servers, id)
+	}
+	return errs
+}
+
+// ResumeClusters restarts the servers of the clusters the store holds, as
+// they were before shiftkey stopped, and records their endpoints.
+func (p *Provisioner) ResumeClusters(ctx context.Context) error {
+	clusters, err := p.Store.Clusters(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range clusters {
+		if c.Identifier == p.Reserved || !c.Backend.Managed {
+			continue
+		}
+		if err := p.StartCluster(ctx, c); err != nil {
+			return fmt.Errorf("cluster %s: %w", c.Identifier, err)
+		}
+		if err := p.Store.UpdateCluster(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ResumeWorkgroups restarts the servers of the workgroups the store holds
+// and records their endpoints; ports pins a workgroup's gateway port by
+// name (dev's default-workgroup: --workgroup-addr).
+func (p *Provisioner) ResumeWorkgroups(ctx context.Context, ports map[string]int) error {
+	wgs, err := p.Store.Workgroups(ctx)
+	if err != nil {
+		return err
+	}
+	for _, w := range wgs {
+		ns, err := p.Store.Namespace(ctx, w.Namespace)
+		if err != nil {
+			return err
+		}
+		if port, ok := ports[w.Name]; ok {
+			w.Endpoint.Port = port
+		}
+		if err := p.StartWorkgroup(ctx, w, ns); err != nil {
+			return fmt.Errorf("workgroup %s: %w", w.Name, err)
+		}
+		if err := p.Store.UpdateWorkgroup(ctx, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EnsureWorkgroup creates and starts workgroup w unless the store has one
+// of its name; its namespace ns is created first when missing.
+func (p *Provisioner) EnsureWorkgroup(ctx context.Context, w *shiftkey.Workgroup, ns *shiftkey.Namespace) error {
+	if _, err := p.Store.Workgroup(ctx, w.Name); shiftkey.ErrorCode(err) != shiftkey.CodeResourceNotFound {
+		return err
+	}
+	stored, err := p.Store.Namespace(ctx, ns.Name)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound {
+		if err := p.Store.CreateNamespace(ctx, ns); err != nil {
+			return err
+		}
+		stored = ns
+	} else if err != nil {
+		return err
+	}
+	w.Namespace = stored.Name
+	if err := p.StartWorkgroup(ctx, w, stored); err != nil {
+		return err
+	}
+	return p.Store.CreateWorkgroup(ctx, w)
+}
+
+// FreePort is a loopback TCP port nothing listens on right now.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,92 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/shiftkey/shiftkey/secretbox"
+)
+
+// RotateKeyFile reseals the store at path, sealed under the key in
+// keyFile, under a fresh key generated as keyFile.new, which then replaces
+// keyFile atomically; the old key is kept as keyFile.old until the store no
+// longer knows it, then destroyed. A rotation that stopped half way
+// resumes with the same keyFile.new. A serving process keeps answering
+// throughout: it reads whichever key file the store names when it meets
+// it. batch is how many rows one resealing transaction rewrites.
+func RotateKeyFile(ctx context.Context, path, keyFile string, batch int) (n int, oldKey, newKey *secretbox.Key, err error) {
+	newPath, oldPath := keyFile+".new", keyFile+".old"
+	oldKey, err = secretbox.LoadKeyFile(keyFile)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	next, err := secretbox.LoadOrCreateKeyFile(newPath)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	db, err := Open(ctx, path, WithKey(oldKey, keyFile))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer db.Close()
+	if n, err = db.RotateKey(ctx, next, newPath, batch); err != nil {
+		return 0, nil, nil, fmt.Errorf("resealing stopped (run it again to resume): %w", err)
+	}
+	// Swap the files: keyFile.old keeps the old key until the end,
+	// keyFile.new stays readable until the store records keyFile.
+	if err := os.Remove(oldPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, nil, nil, err
+	}
+	if err := os.Link(keyFile, oldPath); err != nil {
+		return 0, nil, nil, err
+	}
+	if err := replaceFile(newPath, keyFile); err != nil {
+		return 0, nil, nil, err
+	}
+	if err := db.SetKeyFile(ctx, next.ID(), keyFile); err != nil {
+		return 0, nil, nil, err
+	}
+	if err := os.Remove(newPath); err != nil {
+		return 0, nil, nil, err
+	}
+	if err := db.FinishRotation(ctx); err != nil {
+		return 0, nil, nil, err
+	}
+	if err := os.Remove(oldPath); err != nil {
+		return 0, nil, nil, err
+	}
+	return n, oldKey, next, nil
+}
+
+// replaceFile copies src over dst atomically (a 0600 temporary file
+// renamed over dst), leaving src in place.
+func replaceFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
