@@ -94,6 +94,10 @@ func invalid(format string, args ...any) error {
 	return shiftkey.Errorf(shiftkey.CodeInvalidParameterValue, format, args...)
 }
 
+func missing(param string) error {
+	return shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter %s.", param)
+}
+
 // resolveCluster finds the cluster of the caller's region named by
 // ClusterIdentifier or CustomDomainName.
 func (s *Service) resolveCluster(ctx context.Context, caller *shiftkey.Caller, id, domain *string) (*shiftkey.Cluster, error) {
@@ -101,17 +105,17 @@ func (s *Service) resolveCluster(ctx context.Context, caller *shiftkey.Caller, i
 		id = nil
 	}
 	if id == nil && domain == nil {
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter ClusterIdentifier or CustomDomainName.")
+		return nil, missing("ClusterIdentifier or CustomDomainName")
 	}
 	if domain == nil {
 		return s.lookupCluster(ctx, caller, *id)
 	}
-	d, err := s.Store.CustomDomain(ctx, strings.ToLower(*domain))
-	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound || err == nil && d.Kind != "cluster" {
-		return nil, shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster with custom domain name %s not found.", *domain)
-	}
+	d, ok, err := s.domains().Of(ctx, *domain, "")
 	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		return nil, shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster with custom domain name %s not found.", *domain)
 	}
 	if id != nil && *id != d.Target {
 		return nil, shiftkey.Errorf(shiftkey.CodeInvalidParameterCombination, "CustomDomainName %s is not associated with cluster %s.", *domain, *id)
@@ -150,7 +154,7 @@ type credentialRequest struct {
 
 func (s *Service) normalizeCredentials(ctx context.Context, caller *shiftkey.Caller, in *GetClusterCredentialsInput) (*credentialRequest, error) {
 	if in.DBUser == nil {
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter DbUser.")
+		return nil, missing("DbUser")
 	}
 	r := &credentialRequest{durationIn: in.DurationSeconds, autoCreate: in.AutoCreate != nil && *in.AutoCreate}
 	var err error

@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
@@ -500,13 +499,7 @@ func (s *Service) deleteWorkgroup(ctx context.Context, c *shiftkey.Caller, r *re
 	if err := s.Store.DeleteWorkgroup(ctx, w.Name); err != nil {
 		return nil, err
 	}
-	if domains, err := s.Store.CustomDomains(ctx); err == nil {
-		for _, d := range domains {
-			if d.Kind == "workgroup" && d.Target == w.Name {
-				s.Store.DeleteCustomDomain(ctx, d.Name)
-			}
-		}
-	}
+	s.domains().Forget(ctx, w.Name)
 	// No snapshot is kept: the workgroup's data is removed with it.
 	if err := s.Provisioner.StopWorkgroup(ctx, w); err != nil {
 		return nil, err
@@ -526,12 +519,12 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 	case wgName == nil && domain == nil:
 		return nil, validation("The custom domain name or the workgroup name must be included in the request.")
 	case domain != nil:
-		d, err := s.Store.CustomDomain(ctx, strings.ToLower(*domain))
-		if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound || err == nil && d.Kind != "workgroup" {
-			return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated with a workgroup.", *domain)
-		}
+		d, ok, err := s.domains().Of(ctx, *domain, "")
 		if err != nil {
 			return nil, err
+		}
+		if !ok {
+			return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated with a workgroup.", *domain)
 		}
 		if wgName != nil && *wgName != d.Target {
 			return nil, validation("Custom domain name %s is not associated with workgroup %s.", *domain, *wgName)
