@@ -51,16 +51,22 @@ func (s *Service) rand() io.Reader {
 	return rand.Reader
 }
 
-// GetClusterCredentialsInput is the request of GetClusterCredentials. Nil
+// CredentialTarget is what both credential operations name: the cluster
+// (by identifier or custom domain), the database and the lifetime. Nil
 // pointers are parameters that were not given.
-type GetClusterCredentialsInput struct {
-	DBUser            *string
+type CredentialTarget struct {
 	DBName            *string
 	ClusterIdentifier *string
 	CustomDomainName  *string
 	DurationSeconds   *int
-	AutoCreate        *bool
-	DBGroups          []string
+}
+
+// GetClusterCredentialsInput is the request of GetClusterCredentials.
+type GetClusterCredentialsInput struct {
+	CredentialTarget
+	DBUser     *string
+	AutoCreate *bool
+	DBGroups   []string
 }
 
 // ClusterCredentials is the result of GetClusterCredentials.
@@ -375,10 +381,7 @@ func (s *Service) DescribeClusters(ctx context.Context, caller *shiftkey.Caller,
 // GetClusterCredentialsWithIAMInput is the request of
 // GetClusterCredentialsWithIAM.
 type GetClusterCredentialsWithIAMInput struct {
-	DBName            *string
-	ClusterIdentifier *string
-	CustomDomainName  *string
-	DurationSeconds   *int
+	CredentialTarget
 }
 
 // ClusterExtendedCredentials is the result of GetClusterCredentialsWithIAM.

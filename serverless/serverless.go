@@ -58,47 +58,35 @@ func (s *Service) Handle(ctx context.Context, c *shiftkey.Caller, op string, bod
 	if err := dec.Decode(&in); err != nil {
 		return nil, shiftkey.Errorf("SerializationException", "The request body is not a JSON object.")
 	}
-	r := &request{in: in}
-	var out any
-	var err error
-	switch op {
-	case "GetCredentials":
-		out, err = s.getCredentials(ctx, c, r)
-	case "CreateNamespace":
-		out, err = s.createNamespace(ctx, c, r)
-	case "GetNamespace":
-		out, err = s.getNamespace(ctx, c, r)
-	case "ListNamespaces":
-		out, err = s.listNamespaces(ctx, c, r)
-	case "DeleteNamespace":
-		out, err = s.deleteNamespace(ctx, c, r)
-	case "CreateWorkgroup":
-		out, err = s.createWorkgroup(ctx, c, r)
-	case "GetWorkgroup":
-		out, err = s.getWorkgroup(ctx, c, r)
-	case "ListWorkgroups":
-		out, err = s.listWorkgroups(ctx, c, r)
-	case "UpdateWorkgroup":
-		out, err = s.updateWorkgroup(ctx, c, r)
-	case "DeleteWorkgroup":
-		out, err = s.deleteWorkgroup(ctx, c, r)
-	case "CreateCustomDomainAssociation":
-		out, err = s.createDomain(ctx, c, r)
-	case "GetCustomDomainAssociation":
-		out, err = s.getDomain(ctx, c, r)
-	case "ListCustomDomainAssociations":
-		out, err = s.listDomains(ctx, c, r)
-	case "UpdateCustomDomainAssociation":
-		out, err = s.updateDomain(ctx, c, r)
-	case "DeleteCustomDomainAssociation":
-		out, err = s.deleteDomain(ctx, c, r)
-	default:
+	h, ok := operations[op]
+	if !ok {
 		return nil, shiftkey.Errorf("UnknownOperationException", "Operation %s is not supported.", op)
 	}
+	r := &request{in: in}
+	out, err := h(s, ctx, c, r)
 	if err == nil && r.err != nil {
 		err = r.err
 	}
 	return out, err
+}
+
+// operations are the Serverless operations, each reading its own members.
+var operations = map[string]func(*Service, context.Context, *shiftkey.Caller, *request) (any, error){
+	"GetCredentials":                (*Service).getCredentials,
+	"CreateNamespace":               (*Service).createNamespace,
+	"GetNamespace":                  (*Service).getNamespace,
+	"ListNamespaces":                (*Service).listNamespaces,
+	"DeleteNamespace":               (*Service).deleteNamespace,
+	"CreateWorkgroup":               (*Service).createWorkgroup,
+	"GetWorkgroup":                  (*Service).getWorkgroup,
+	"ListWorkgroups":                (*Service).listWorkgroups,
+	"UpdateWorkgroup":               (*Service).updateWorkgroup,
+	"DeleteWorkgroup":               (*Service).deleteWorkgroup,
+	"CreateCustomDomainAssociation": (*Service).createDomain,
+	"GetCustomDomainAssociation":    (*Service).getDomain,
+	"ListCustomDomainAssociations":  (*Service).listDomains,
+	"UpdateCustomDomainAssociation": (*Service).updateDomain,
+	"DeleteCustomDomainAssociation": (*Service).deleteDomain,
 }
 
 // request reads members of a JSON request, keeping the first type error.
