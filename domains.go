@@ -83,11 +83,7 @@ type Domains struct {
 }
 
 func (a Domains) certExpiry() time.Time {
-	now := time.Now
-	if a.Now != nil {
-		now = a.Now
-	}
-	return now().Add(CertValidity).Truncate(time.Second)
+	return Now(a.Now).Add(CertValidity).Truncate(time.Second)
 }
 
 // Of returns the association of name (any case) when it is of a's kind

@@ -48,12 +48,7 @@ func (s *Server) logger() *slog.Logger {
 	return s.Logger
 }
 
-func (s *Server) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
+func (s *Server) now() time.Time { return shiftkey.Now(s.Now) }
 
 // Handler returns the root handler.
 func (s *Server) Handler() http.Handler {

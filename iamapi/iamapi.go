@@ -37,12 +37,7 @@ type Service struct {
 	Now        func() time.Time
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (s *Service) now() time.Time { return shiftkey.Now(s.Now).UTC() }
 
 type handler func(ctx context.Context, c *shiftkey.Caller, p params) (any, error)
 

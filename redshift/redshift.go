@@ -37,12 +37,7 @@ type Service struct {
 	Provisioner shiftkey.ClusterProvisioner
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
+func (s *Service) now() time.Time { return shiftkey.Now(s.Now) }
 
 func (s *Service) rand() io.Reader {
 	if s.Rand != nil {

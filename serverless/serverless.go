@@ -36,12 +36,7 @@ type Issuer interface {
 	IssueForPrincipal(ctx context.Context, caller *shiftkey.Caller, scope string, db string, duration time.Duration) (*shiftkey.IssuedCredential, error)
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (s *Service) now() time.Time { return shiftkey.Now(s.Now).UTC() }
 
 func validation(format string, args ...any) error {
 	return shiftkey.Errorf(shiftkey.CodeValidation, format, args...)

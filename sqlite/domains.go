@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"strings"
 
 	"github.com/shiftkey/shiftkey"
@@ -23,6 +21,8 @@ func (d *DB) CreateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) e
 	return err
 }
 
+const domainColumns = `name, cert_arn, kind, target, cert_expiry`
+
 func scanDomain(row scanner) (*shiftkey.CustomDomain, error) {
 	var c shiftkey.CustomDomain
 	var exp int64
@@ -35,16 +35,12 @@ func scanDomain(row scanner) (*shiftkey.CustomDomain, error) {
 
 // CustomDomain returns the association of a name (any case).
 func (d *DB) CustomDomain(ctx context.Context, name string) (*shiftkey.CustomDomain, error) {
-	c, err := scanDomain(d.db.QueryRowContext(ctx, `SELECT name, cert_arn, kind, target, cert_expiry FROM custom_domains WHERE name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, domainNotFound(name)
-	}
-	return c, err
+	return queryOne(ctx, d.db, scanDomain, domainNotFound(name), `SELECT `+domainColumns+` FROM custom_domains WHERE name = ?`, name)
 }
 
 // CustomDomains lists associations by name.
 func (d *DB) CustomDomains(ctx context.Context) ([]*shiftkey.CustomDomain, error) {
-	return queryAll(ctx, d.db, scanDomain, `SELECT name, cert_arn, kind, target, cert_expiry FROM custom_domains ORDER BY name`)
+	return queryAll(ctx, d.db, scanDomain, `SELECT `+domainColumns+` FROM custom_domains ORDER BY name`)
 }
 
 // UpdateCustomDomain replaces an association's certificate and target.

@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 
 	"github.com/shiftkey/shiftkey"
 )
@@ -40,11 +38,7 @@ func scanNamespace(row scanner) (*shiftkey.Namespace, error) {
 
 // Namespace returns a namespace by name.
 func (d *DB) Namespace(ctx context.Context, name string) (*shiftkey.Namespace, error) {
-	n, err := scanNamespace(d.db.QueryRowContext(ctx, `SELECT `+namespaceColumns+` FROM namespaces WHERE name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nsNotFound(name)
-	}
-	return n, err
+	return queryOne(ctx, d.db, scanNamespace, nsNotFound(name), `SELECT `+namespaceColumns+` FROM namespaces WHERE name = ?`, name)
 }
 
 // Namespaces lists namespaces by name.
@@ -92,11 +86,7 @@ func (d *DB) UpdateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
 
 // Workgroup returns a workgroup by name.
 func (d *DB) Workgroup(ctx context.Context, name string) (*shiftkey.Workgroup, error) {
-	w, err := scanWorkgroup(d.db.QueryRowContext(ctx, `SELECT `+workgroupColumns+` FROM workgroups WHERE name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, wgNotFound(name)
-	}
-	return w, err
+	return queryOne(ctx, d.db, scanWorkgroup, wgNotFound(name), `SELECT `+workgroupColumns+` FROM workgroups WHERE name = ?`, name)
 }
 
 // Workgroups lists workgroups by name.
