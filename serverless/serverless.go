@@ -18,9 +18,6 @@ import (
 	"github.com/shiftkey/shiftkey/dbname"
 )
 
-// TargetPrefix is the X-Amz-Target service name.
-const TargetPrefix = "RedshiftServerless"
-
 // Service runs Redshift Serverless operations.
 type Service struct {
 	Store       shiftkey.Store
