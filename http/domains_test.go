@@ -21,8 +21,7 @@ func TestCustomDomainsBothAPIs(t *testing.T) {
 	f.workgroup(t)
 	ctx := context.Background()
 	rc := f.client("admin")
-	creds := f.keys["admin"]
-	sc := rss.New(rss.Options{Region: "us-east-1", BaseEndpoint: aws.String(f.srv.URL), Credentials: provider(creds), Retryer: aws.NopRetryer{}})
+	sc := f.serverlessClient(f.keys["admin"])
 
 	created, err := rc.CreateCustomDomainAssociation(ctx, &redshift.CreateCustomDomainAssociationInput{ClusterIdentifier: aws.String("dev-cluster"),
 		CustomDomainName: aws.String("Warehouse.Example.com"), CustomDomainCertificateArn: aws.String(certA)})

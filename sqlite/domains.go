@@ -13,12 +13,9 @@ func domainNotFound(name string) error {
 
 // CreateCustomDomain stores an association.
 func (d *DB) CreateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO custom_domains (name, cert_arn, kind, target, cert_expiry) VALUES (?,?,?,?,?)`,
+	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeConflict, "Custom domain name %s is already associated.", c.Name),
+		`INSERT INTO custom_domains (name, cert_arn, kind, target, cert_expiry) VALUES (?,?,?,?,?)`,
 		strings.ToLower(c.Name), c.CertificateARN, c.Kind, c.Target, millis(c.CertExpiry))
-	if isUniqueViolation(err) {
-		return shiftkey.Errorf(shiftkey.CodeConflict, "Custom domain name %s is already associated.", c.Name)
-	}
-	return err
 }
 
 const domainColumns = `name, cert_arn, kind, target, cert_expiry`

@@ -16,12 +16,9 @@ func wgNotFound(name string) error {
 
 // CreateNamespace stores a namespace.
 func (d *DB) CreateNamespace(ctx context.Context, n *shiftkey.Namespace) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO namespaces (`+namespaceColumns+`) VALUES (?,?,?,?,?,?,?)`,
+	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeConflict, "Namespace %s already exists.", n.Name),
+		`INSERT INTO namespaces (`+namespaceColumns+`) VALUES (?,?,?,?,?,?,?)`,
 		n.Name, n.ID, n.DBName, n.AdminUsername, n.Status, millis(n.CreatedAt), regionOrDefault(n.Region))
-	if isUniqueViolation(err) {
-		return shiftkey.Errorf(shiftkey.CodeConflict, "Namespace %s already exists.", n.Name)
-	}
-	return err
 }
 
 const namespaceColumns = `name, id, db_name, admin_username, status, created_at, region`
@@ -67,13 +64,10 @@ func scanWorkgroup(row scanner) (*shiftkey.Workgroup, error) {
 
 // CreateWorkgroup stores a workgroup.
 func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO workgroups (`+workgroupColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeConflict, "Workgroup %s already exists, or namespace %s already has a workgroup.", w.Name, w.Namespace),
+		`INSERT INTO workgroups (`+workgroupColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		w.Name, w.ID, w.Namespace, w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port,
 		w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, millis(w.CreatedAt), w.Backend.Login, regionOrDefault(w.Region))
-	if isUniqueViolation(err) {
-		return shiftkey.Errorf(shiftkey.CodeConflict, "Workgroup %s already exists, or namespace %s already has a workgroup.", w.Name, w.Namespace)
-	}
-	return err
 }
 
 // UpdateWorkgroup replaces a workgroup's mutable fields.

@@ -184,11 +184,8 @@ func scanCluster(row scanner) (*shiftkey.Cluster, error) {
 
 // CreateCluster stores a new cluster.
 func (d *DB) CreateCluster(ctx context.Context, c *shiftkey.Cluster) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO clusters (`+clusterColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, clusterArgs(c)...)
-	if isUniqueViolation(err) {
-		return shiftkey.Errorf(shiftkey.CodeClusterAlreadyExists, "Cluster already exists")
-	}
-	return err
+	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeClusterAlreadyExists, "Cluster already exists"),
+		`INSERT INTO clusters (`+clusterColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, clusterArgs(c)...)
 }
 
 // UpdateCluster replaces the stored fields of an existing cluster.
@@ -364,6 +361,15 @@ func queryOne[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, err
 		return zero, notFound
 	}
 	return v, err
+}
+
+// insert runs an INSERT whose unique violation is conflict.
+func (d *DB) insert(ctx context.Context, conflict error, q string, args ...any) error {
+	_, err := d.db.ExecContext(ctx, q, args...)
+	if isUniqueViolation(err) {
+		return conflict
+	}
+	return err
 }
 
 // execOne runs a statement that must change one row; none is notFound.
