@@ -161,6 +161,25 @@ func (r *request) page(n int) (start, end int, next *string, err error) {
 	return start, end, next, r.err
 }
 
+// regionPage is List*'s work: authorize action, read every item, keep
+// those of the caller's region, and cut one page of them.
+func regionPage[T any](ctx context.Context, s *Service, c *shiftkey.Caller, r *request, action string,
+	read func(context.Context) ([]T, error), region func(T) string) ([]T, *string, error) {
+	if err := s.authorize(ctx, c, action, "*"); err != nil {
+		return nil, nil, err
+	}
+	all, err := read(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	all = slices.DeleteFunc(all, func(v T) bool { return !shiftkey.InRegion(region(v), c.Region) })
+	start, end, next, err := r.page(len(all))
+	if err != nil {
+		return nil, nil, err
+	}
+	return all[start:end], next, nil
+}
+
 // ARNs.
 
 func (s *Service) workgroupARN(c *shiftkey.Caller, id string) string {
@@ -270,14 +289,20 @@ func (s *Service) namespace(ctx context.Context, c *shiftkey.Caller, r *request,
 	if err != nil {
 		return nil, err
 	}
-	n, err := s.Store.Namespace(ctx, name)
-	if err == nil && !shiftkey.InRegion(n.Region, c.Region) {
-		err = shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", name)
-	}
+	n, err := s.regionNamespace(ctx, c, name)
 	if err != nil {
 		return nil, err
 	}
 	return n, s.authorize(ctx, c, action, s.namespaceARN(c, n.ID))
+}
+
+// regionNamespace is the namespace name of the caller's region.
+func (s *Service) regionNamespace(ctx context.Context, c *shiftkey.Caller, name string) (*shiftkey.Namespace, error) {
+	n, err := s.Store.Namespace(ctx, name)
+	if err == nil && !shiftkey.InRegion(n.Region, c.Region) {
+		return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", name)
+	}
+	return n, err
 }
 
 func (s *Service) getNamespace(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
@@ -289,20 +314,12 @@ func (s *Service) getNamespace(ctx context.Context, c *shiftkey.Caller, r *reque
 }
 
 func (s *Service) listNamespaces(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
-	if err := s.authorize(ctx, c, "ListNamespaces", "*"); err != nil {
-		return nil, err
-	}
-	all, err := s.Store.Namespaces(ctx)
-	if err != nil {
-		return nil, err
-	}
-	all = slices.DeleteFunc(all, func(n *shiftkey.Namespace) bool { return !shiftkey.InRegion(n.Region, c.Region) })
-	start, end, next, err := r.page(len(all))
+	page, next, err := regionPage(ctx, s, c, r, "ListNamespaces", s.Store.Namespaces, func(n *shiftkey.Namespace) string { return n.Region })
 	if err != nil {
 		return nil, err
 	}
 	out := []namespaceJSON{}
-	for _, n := range all[start:end] {
+	for _, n := range page {
 		out = append(out, s.namespaceJSON(c, n))
 	}
 	return map[string]any{"namespaces": out, "nextToken": next}, nil
@@ -362,10 +379,7 @@ func (s *Service) createWorkgroup(ctx context.Context, c *shiftkey.Caller, r *re
 	if err := s.authorize(ctx, c, "CreateWorkgroup", s.workgroupARN(c, w.ID)); err != nil {
 		return nil, err
 	}
-	ns, err := s.Store.Namespace(ctx, nsName)
-	if err == nil && !shiftkey.InRegion(ns.Region, c.Region) {
-		err = shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", nsName)
-	}
+	ns, err := s.regionNamespace(ctx, c, nsName)
 	if err != nil {
 		return nil, err
 	}
@@ -415,20 +429,12 @@ func (s *Service) getWorkgroup(ctx context.Context, c *shiftkey.Caller, r *reque
 }
 
 func (s *Service) listWorkgroups(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
-	if err := s.authorize(ctx, c, "ListWorkgroups", "*"); err != nil {
-		return nil, err
-	}
-	all, err := s.Store.Workgroups(ctx)
-	if err != nil {
-		return nil, err
-	}
-	all = slices.DeleteFunc(all, func(w *shiftkey.Workgroup) bool { return !shiftkey.InRegion(w.Region, c.Region) })
-	start, end, next, err := r.page(len(all))
+	page, next, err := regionPage(ctx, s, c, r, "ListWorkgroups", s.Store.Workgroups, func(w *shiftkey.Workgroup) string { return w.Region })
 	if err != nil {
 		return nil, err
 	}
 	out := []workgroupJSON{}
-	for _, w := range all[start:end] {
+	for _, w := range page {
 		out = append(out, s.workgroupJSON(c, w))
 	}
 	return map[string]any{"workgroups": out, "nextToken": next}, nil
