@@ -21,8 +21,10 @@ var (
 	free = []string{"cmd", "internal", "bench", "tests", "scripts"}
 
 	exceptions = map[string][]string{
-		// The API edge decodes each protocol into the services' typed inputs.
-		"http": {"iamapi", "redshift", "serverless", "sts"},
+		// The API edge decodes Redshift's Query actions into the typed
+		// inputs of package redshift; IAM, STS and Serverless decode their
+		// own and are interfaces of http.
+		"http": {"redshift"},
 		// The gateway still takes the concrete backend; it is to declare
 		// the small interface it needs.
 		"pgwire": {"pgbackend"},

@@ -2,7 +2,6 @@ package shiftkey
 
 import (
 	"context"
-	"regexp"
 	"time"
 )
 
@@ -69,53 +68,6 @@ type Provisioner interface {
 	StopWorkgroup(ctx context.Context, w *Workgroup) error
 }
 
-// CustomDomain associates a DNS name with a cluster or a workgroup, so
-// credential calls (and TLS clients, by SNI) can name it instead.
-type CustomDomain struct {
-	Name           string // lower-case DNS name
-	CertificateARN string
-	Kind           string // "cluster" or "workgroup"
-	Target         string // cluster identifier or workgroup name
-	CertExpiry     time.Time
-}
-
-// CustomDomainStore keeps custom domain associations.
-type CustomDomainStore interface {
-	CreateCustomDomain(ctx context.Context, d *CustomDomain) error        // CodeConflict when the name is taken
-	CustomDomain(ctx context.Context, name string) (*CustomDomain, error) // CodeResourceNotFound
-	CustomDomains(ctx context.Context) ([]*CustomDomain, error)
-	UpdateCustomDomain(ctx context.Context, d *CustomDomain) error
-	DeleteCustomDomain(ctx context.Context, name string) error
-}
-
-// ValidDomainName checks a custom domain name: 1-253 characters, labels of
-// 1-63 letters, digits and hyphens not starting or ending with a hyphen, at
-// least two labels. (The model's pattern uses look-ahead, which Go's regexp
-// lacks, hence the hand-written check.)
-func ValidDomainName(s string) bool {
-	if len(s) < 1 || len(s) > 253 {
-		return false
-	}
-	labels := 0
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] != '.' {
-			c := s[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-			continue
-		}
-		l := s[start:i]
-		if len(l) < 1 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		labels++
-		start = i + 1
-	}
-	return labels >= 2
-}
-
 // SessionGrant is a group membership the gateway granted for live sessions;
 // it is recorded before the GRANT so that a crash cannot leave it behind
 // unnoticed.
@@ -131,14 +83,3 @@ type GrantStore interface {
 	ForgetGrant(ctx context.Context, g SessionGrant) error
 	Grants(ctx context.Context, scope string) ([]SessionGrant, error)
 }
-
-var certARN = regexp.MustCompile(`^arn:[\w+=/,.@-]+:acm:[\w+=/,.@-]*:[0-9]+:[\w+=,.@-]+(/[\w+=,.@-]+)*$`)
-
-// ValidCertificateARN checks an ACM certificate ARN as the models do.
-func ValidCertificateARN(s string) bool {
-	return len(s) >= 20 && len(s) <= 2048 && certARN.MatchString(s)
-}
-
-// CertValidity is how long an association's certificate is reported valid:
-// shiftkey's own CA issues it, there is no ACM certificate to read.
-const CertValidity = 365 * 24 * time.Hour

@@ -29,6 +29,15 @@ func InRegion(r, caller string) bool {
 	return r == caller
 }
 
+// Now reads clock, the injectable clock of a service (tests fix one), or
+// the system's when it is nil.
+func Now(clock func() time.Time) time.Time {
+	if clock != nil {
+		return clock()
+	}
+	return time.Now()
+}
+
 // How long an issued credential lives: Redshift's limits and default,
 // shared by every operation that issues one.
 const (

@@ -163,22 +163,19 @@ var adversarialSigV4 = []adversarial{
 
 	// Replay of captured requests as another operation.
 	{"captured SDK GetWorkgroup replayed as GetCredentials", captured(func(f *fixture, rec *recorder) error {
-		c := redshiftserverless.New(redshiftserverless.Options{Region: "us-east-1", BaseEndpoint: aws.String(f.srv.URL),
-			Credentials: provider(f.keys["admin"]), Retryer: aws.NopRetryer{}, HTTPClient: rec})
+		c := redshiftserverless.NewFromConfig(f.recordedSDK(rec))
 		_, err := c.GetWorkgroup(context.Background(), &redshiftserverless.GetWorkgroupInput{WorkgroupName: aws.String("edge-wg")})
 		return err
 	}, func(r *http.Request) { r.Header.Set("X-Amz-Target", getCredentials) }), 403, "InvalidSignatureException"},
 	{"captured SDK DescribeClusters replayed as GetClusterCredentials", captured(func(f *fixture, rec *recorder) error {
-		c := redshift.New(redshift.Options{Region: "us-east-1", BaseEndpoint: aws.String(f.srv.URL),
-			Credentials: provider(f.keys["admin"]), Retryer: aws.NopRetryer{}, HTTPClient: rec})
+		c := redshift.NewFromConfig(f.recordedSDK(rec))
 		_, err := c.DescribeClusters(context.Background(), &redshift.DescribeClustersInput{})
 		return err
 	}, func(r *http.Request) {
 		*r = *withBody(r, "Action=GetClusterCredentials&Version=2012-12-01&ClusterIdentifier=dev-cluster&DbUser=alice")
 	}), 403, "SignatureDoesNotMatch"},
 	{"captured SDK DescribeClusters replayed with Action also in the URL", captured(func(f *fixture, rec *recorder) error {
-		c := redshift.New(redshift.Options{Region: "us-east-1", BaseEndpoint: aws.String(f.srv.URL),
-			Credentials: provider(f.keys["admin"]), Retryer: aws.NopRetryer{}, HTTPClient: rec})
+		c := redshift.NewFromConfig(f.recordedSDK(rec))
 		_, err := c.DescribeClusters(context.Background(), &redshift.DescribeClustersInput{})
 		return err
 	}, func(r *http.Request) { r.URL.RawQuery = "Action=DeleteCluster&ClusterIdentifier=dev-cluster" }), 403, "SignatureDoesNotMatch"},

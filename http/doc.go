@@ -31,7 +31,7 @@
 //   - redshift/: an XxxInput struct of pointers, and a Service method that
 //     normalizes, authorizes (the actions and resources the AWS Service
 //     Authorization Reference lists, with its condition keys) and acts.
-//   - http/redshift.go: a case in redshiftAction, a decoder that fills
+//   - http/redshift.go: a row in redshiftActions, a decoder that fills
 //     XxxInput from the form (optString, optInt, optBool, listParam), and
 //     the XML result struct named as the AWS model names its members.
 //   - http/errors.go: the HTTP status of any new error code.
@@ -39,7 +39,10 @@
 //     fixture), a row in badinput_test.go per documented constraint, and
 //     rows in the adversarial tables when the operation takes names.
 //
-// A Serverless operation is a case in serverless.Service.Handle and a
+// A Serverless operation is a row in serverless's operations table and a
 // method that reads its members through the request helper; IAM and STS
-// actions are cases in iamapi.Service.Handle and sts.Service.Handle.
+// actions are rows in iamapi's handlers and cases in sts.Service.Handle.
+// The edge knows those three services only as a QueryService or a
+// JSONService; it decodes Redshift's actions itself into the typed inputs
+// of package redshift.
 package http

@@ -13,7 +13,6 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/shiftkey/shiftkey"
 )
 
 // recorder is an SDK HTTP client that keeps a copy of each request it sends.
@@ -44,16 +43,6 @@ func (r *recorder) replay(t *testing.T, i int, mutate func(*http.Request)) wireR
 		mutate(req)
 	}
 	return sendRequest(t, req)
-}
-
-func (f *fixture) workgroup(t *testing.T) {
-	t.Helper()
-	ctx := context.Background()
-	ns := &shiftkey.Namespace{Name: "edge-ns", ID: shiftkey.NewUUID(), DBName: "dev", AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: time.Now()}
-	wg := &shiftkey.Workgroup{Name: "edge-wg", ID: shiftkey.NewUUID(), Namespace: "edge-ns", Status: "AVAILABLE", BaseCapacity: 128,
-		Endpoint: shiftkey.Endpoint{Address: "127.0.0.1", Port: 5440}, CreatedAt: time.Now()}
-	mustOK(t, "CreateNamespace", f.store.CreateNamespace(ctx, ns))
-	mustOK(t, "CreateWorkgroup", f.store.CreateWorkgroup(ctx, wg))
 }
 
 // signJSON signs a Serverless request the way a client that leaves
@@ -89,8 +78,7 @@ func TestFinding5UnsignedHeadersChooseOperation(t *testing.T) {
 	// A real SDK signs X-Amz-Target (and Content-Type); its request is
 	// accepted as sent and refused once the target is changed.
 	rec := &recorder{}
-	client := redshiftserverless.New(redshiftserverless.Options{Region: "us-east-1", BaseEndpoint: aws.String(f.srv.URL),
-		Credentials: provider(f.keys["admin"]), Retryer: aws.NopRetryer{}, HTTPClient: rec})
+	client := redshiftserverless.NewFromConfig(f.recordedSDK(rec))
 	_, err := client.GetWorkgroup(context.Background(), &redshiftserverless.GetWorkgroupInput{WorkgroupName: aws.String("edge-wg")})
 	mustOK(t, "SDK GetWorkgroup", err)
 	if auth := rec.reqs[0].Header.Get("Authorization"); !strings.Contains(auth, "x-amz-target") || !strings.Contains(auth, "content-type") {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -96,6 +97,10 @@ func TestGoldenResponses(t *testing.T) {
 		t.Fatal(err)
 	}
 	const q = "Version=2012-12-01&Action="
+	const iamQ = "Version=2010-05-08&Action="
+	const goldenCert = "arn:aws:acm:us-east-1:000000000000:certificate/golden"
+	const goldenPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:DescribeClusters","Resource":"*"}]}`
+	const goldenTrust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"sts:AssumeRole"}]}`
 	badSig := func(r *http.Request) {
 		r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "Signature=", "Signature=0", 1))
 	}
@@ -129,6 +134,40 @@ func TestGoldenResponses(t *testing.T) {
 		{name: "serverless-error-ConflictException", service: "redshift-serverless", target: "RedshiftServerless.CreateNamespace", body: `{"namespaceName":"golden-ns"}`},
 		{name: "serverless-error-UnknownOperationException", service: "redshift-serverless", target: "RedshiftServerless.Nope", body: `{}`},
 		{name: "serverless-error-InvalidSignatureException", service: "redshift-serverless", target: "RedshiftServerless.ListWorkgroups", body: `{}`, mutate: badSig},
+		// List and get shapes of IAM (paging, tags, owners) and the custom
+		// domain calls of both APIs.
+		{name: "iam-ListUsers-page", service: "iam", body: iamQ + "ListUsers&MaxItems=2&Marker=1"},
+		{name: "iam-GetUser", service: "iam", body: iamQ + "GetUser&UserName=golden"},
+		{name: "iam-ListUserTags", service: "iam", body: iamQ + "ListUserTags&UserName=golden"},
+		{name: "iam-CreateRole", service: "iam", body: iamQ + "CreateRole&RoleName=golden-role&Description=d&MaxSessionDuration=7200&Tags.member.1.Key=env&Tags.member.1.Value=dev&AssumeRolePolicyDocument=" + url.QueryEscape(goldenTrust)},
+		{name: "iam-GetRole", service: "iam", body: iamQ + "GetRole&RoleName=golden-role"},
+		{name: "iam-ListRoles", service: "iam", body: iamQ + "ListRoles&PathPrefix=/"},
+		{name: "iam-CreateGroup", service: "iam", body: iamQ + "CreateGroup&GroupName=golden-group&Path=/g/"},
+		{name: "iam-AddUserToGroup", service: "iam", body: iamQ + "AddUserToGroup&GroupName=golden-group&UserName=golden"},
+		{name: "iam-GetGroup", service: "iam", body: iamQ + "GetGroup&GroupName=golden-group"},
+		{name: "iam-ListGroupsForUser", service: "iam", body: iamQ + "ListGroupsForUser&UserName=golden"},
+		{name: "iam-error-DeleteConflict", service: "iam", body: iamQ + "DeleteGroup&GroupName=golden-group"},
+		{name: "iam-ListAccessKeys", service: "iam", body: iamQ + "ListAccessKeys&UserName=admin"},
+		{name: "iam-PutGroupPolicy", service: "iam", body: iamQ + "PutGroupPolicy&GroupName=golden-group&PolicyName=gp&PolicyDocument=" + url.QueryEscape(goldenPolicy)},
+		{name: "iam-GetGroupPolicy", service: "iam", body: iamQ + "GetGroupPolicy&GroupName=golden-group&PolicyName=gp"},
+		{name: "iam-ListGroupPolicies", service: "iam", body: iamQ + "ListGroupPolicies&GroupName=golden-group"},
+		{name: "iam-CreatePolicy", service: "iam", body: iamQ + "CreatePolicy&PolicyName=golden-mp&Description=m&PolicyDocument=" + url.QueryEscape(goldenPolicy)},
+		{name: "iam-AttachRolePolicy", service: "iam", body: iamQ + "AttachRolePolicy&RoleName=golden-role&PolicyArn=arn:aws:iam::" + account + ":policy/golden-mp"},
+		{name: "iam-GetPolicy", service: "iam", body: iamQ + "GetPolicy&PolicyArn=arn:aws:iam::" + account + ":policy/golden-mp"},
+		{name: "iam-ListAttachedRolePolicies", service: "iam", body: iamQ + "ListAttachedRolePolicies&RoleName=golden-role"},
+		{name: "iam-error-DeleteConflict-role", service: "iam", body: iamQ + "DeleteRole&RoleName=golden-role"},
+		{name: "iam-error-InvalidInput-marker", service: "iam", body: iamQ + "ListUsers&Marker=99"},
+		{name: "CreateCustomDomainAssociation", service: "redshift", body: q + "CreateCustomDomainAssociation&ClusterIdentifier=dev-cluster&CustomDomainName=Golden.Example.com&CustomDomainCertificateArn=" + goldenCert},
+		{name: "ModifyCustomDomainAssociation", service: "redshift", body: q + "ModifyCustomDomainAssociation&ClusterIdentifier=dev-cluster&CustomDomainName=golden.example.com&CustomDomainCertificateArn=" + goldenCert + "2"},
+		{name: "DescribeCustomDomainAssociations-one", service: "redshift", body: q + "DescribeCustomDomainAssociations"},
+		{name: "error-CustomCnameAssociationFault", service: "redshift", body: q + "CreateCustomDomainAssociation&ClusterIdentifier=dev-cluster&CustomDomainName=golden.example.com&CustomDomainCertificateArn=" + goldenCert},
+		{name: "serverless-CreateCustomDomainAssociation", service: "redshift-serverless", target: "RedshiftServerless.CreateCustomDomainAssociation", body: `{"workgroupName":"golden-wg","customDomainName":"Lake.Example.com","customDomainCertificateArn":"` + goldenCert + `"}`},
+		{name: "serverless-UpdateCustomDomainAssociation", service: "redshift-serverless", target: "RedshiftServerless.UpdateCustomDomainAssociation", body: `{"workgroupName":"golden-wg","customDomainName":"lake.example.com","customDomainCertificateArn":"` + goldenCert + `2"}`},
+		{name: "serverless-GetCustomDomainAssociation", service: "redshift-serverless", target: "RedshiftServerless.GetCustomDomainAssociation", body: `{"workgroupName":"golden-wg","customDomainName":"lake.example.com"}`},
+		{name: "serverless-ListCustomDomainAssociations", service: "redshift-serverless", target: "RedshiftServerless.ListCustomDomainAssociations", body: `{}`},
+		{name: "serverless-DeleteCustomDomainAssociation", service: "redshift-serverless", target: "RedshiftServerless.DeleteCustomDomainAssociation", body: `{"workgroupName":"golden-wg","customDomainName":"lake.example.com"}`},
+		{name: "serverless-error-ResourceNotFoundException-domain", service: "redshift-serverless", target: "RedshiftServerless.GetCustomDomainAssociation", body: `{"workgroupName":"golden-wg","customDomainName":"lake.example.com"}`},
+		{name: "DeleteCustomDomainAssociation", service: "redshift", body: q + "DeleteCustomDomainAssociation&ClusterIdentifier=dev-cluster&CustomDomainName=golden.example.com"},
 	}
 	for _, ex := range exchanges {
 		t.Run(ex.name, func(t *testing.T) {

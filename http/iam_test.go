@@ -18,37 +18,6 @@ import (
 	"github.com/shiftkey/shiftkey"
 )
 
-func provider(c aws.Credentials) aws.CredentialsProviderFunc {
-	return func(context.Context) (aws.Credentials, error) { return c, nil }
-}
-
-func (f *fixture) iamClient(c aws.Credentials) *iam.Client {
-	return iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(f.srv.URL), Credentials: provider(c), Retryer: aws.NopRetryer{}})
-}
-
-func (f *fixture) stsClient(c aws.Credentials) *sts.Client {
-	return sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(f.srv.URL), Credentials: provider(c), Retryer: aws.NopRetryer{}})
-}
-
-func (f *fixture) redshiftClient(c aws.Credentials) *redshift.Client {
-	return redshift.New(redshift.Options{Region: "us-east-1", BaseEndpoint: aws.String(f.srv.URL), Credentials: provider(c), Retryer: aws.NopRetryer{}})
-}
-
-func apiCode(err error) string {
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		return api.ErrorCode()
-	}
-	return ""
-}
-
-func mustOK(t *testing.T, what string, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
 // TestIAMAndSTSSetup does the whole setup with the real iam and sts
 // clients, then checks that GetClusterCredentials follows the policies.
 func TestIAMAndSTSSetup(t *testing.T) {

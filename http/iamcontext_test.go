@@ -167,8 +167,8 @@ func TestIAMSTSRequestContext(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			user := "ctx" + string(rune('a'+i))
-			ic := f.newIAMUser(t, user, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":`+tt.actions+`,"Resource":"*","Condition":{`+tt.condition+`}}]}`)
-			c := clients{iam: ic, sts: sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(f.srv.URL), Credentials: ic.Options().Credentials, Retryer: aws.NopRetryer{}})}
+			k := f.newIAMUserKey(t, user, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":`+tt.actions+`,"Resource":"*","Condition":{`+tt.condition+`}}]}`)
+			c := clients{iam: f.iamClient(k), sts: f.stsClient(k)}
 			mustOK(t, "the call carrying the value", tt.ok(c))
 			if tt.no == nil {
 				return

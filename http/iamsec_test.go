@@ -2,43 +2,15 @@ package http_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/shiftkey/shiftkey/internal/storetest"
 )
-
-// httpStatus is the HTTP status of an SDK error, 0 when there is none.
-func httpStatus(err error) int {
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode()
-	}
-	return 0
-}
-
-// newIAMUser creates a user with an inline policy and an access key and
-// returns an IAM client signed with that key.
-func (f *fixture) newIAMUser(t *testing.T, name, policy string) *iam.Client {
-	t.Helper()
-	ctx := context.Background()
-	admin := f.iamClient(f.keys["admin"])
-	_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)})
-	mustOK(t, "CreateUser "+name, err)
-	if policy != "" {
-		_, err = admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String("p"), PolicyDocument: aws.String(policy)})
-		mustOK(t, "PutUserPolicy "+name, err)
-	}
-	k, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)})
-	mustOK(t, "CreateAccessKey "+name, err)
-	return f.iamClient(aws.Credentials{AccessKeyID: aws.ToString(k.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(k.AccessKey.SecretAccessKey)})
-}
 
 // Finding 4 (issue 12): Attach/Detach*Policy must put iam:PolicyARN in the
 // request context. Without it the negated ARN operators AWS documents for
@@ -103,17 +75,10 @@ func TestFinding7AccessKeyQuotaConcurrent(t *testing.T) {
 	admin := f.iamClient(f.keys["admin"])
 	_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("racer")})
 	mustOK(t, "CreateUser", err)
-	const n = 20
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("racer")})
-		}()
-	}
-	wg.Wait()
+	errs := storetest.Concurrently(20, func(int) error {
+		_, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("racer")})
+		return err
+	})
 	ok := 0
 	for _, err := range errs {
 		switch {
@@ -127,7 +92,7 @@ func TestFinding7AccessKeyQuotaConcurrent(t *testing.T) {
 	keys, err := admin.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("racer")})
 	mustOK(t, "ListAccessKeys", err)
 	if ok != 2 || len(keys.AccessKeyMetadata) != 2 {
-		t.Fatalf("%d of %d concurrent CreateAccessKey calls succeeded, %d keys stored; want 2", ok, n, len(keys.AccessKeyMetadata))
+		t.Fatalf("%d of %d concurrent CreateAccessKey calls succeeded, %d keys stored; want 2", ok, len(errs), len(keys.AccessKeyMetadata))
 	}
 	_, err = admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("racer")})
 	if apiCode(err) != "LimitExceeded" || httpStatus(err) != 409 {

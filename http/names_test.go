@@ -2,7 +2,6 @@ package http_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,37 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/aws/aws-sdk-go-v2/service/redshift/types"
-	"github.com/aws/smithy-go"
 	"github.com/shiftkey/shiftkey"
 )
-
-// addUser creates a user with one inline policy and returns its key.
-func (f *fixture) addUser(t *testing.T, name, policy string) aws.Credentials {
-	t.Helper()
-	ctx := context.Background()
-	u := &shiftkey.Entity{Kind: shiftkey.KindUser, Name: name, ID: shiftkey.NewID("AIDA"), Path: "/", ARN: "arn:aws:iam::" + account + ":user/" + name, CreatedAt: time.Now()}
-	k := &shiftkey.AccessKey{ID: shiftkey.NewID("AKIA"), Secret: shiftkey.NewSecretKey(), UserName: name, Status: "Active", CreatedAt: time.Now()}
-	if err := f.store.CreateEntity(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.store.CreateAccessKey(ctx, k); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.store.PutInlinePolicy(ctx, shiftkey.KindUser, name, shiftkey.PolicyDocument{Name: "p", Document: policy}); err != nil {
-		t.Fatal(err)
-	}
-	c := aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}
-	f.keys[name] = c
-	return c
-}
-
-func wantAPIError(t *testing.T, err error, code string) {
-	t.Helper()
-	var api smithy.APIError
-	if !errors.As(err, &api) || api.ErrorCode() != code {
-		t.Fatalf("got %v, want %s", err, code)
-	}
-}
 
 // Finding 12.2: the DbUser and DbName authorized are the ones used. A Deny
 // written for the lowercase names (the names the backend uses) holds

@@ -24,10 +24,15 @@ func (c *call) form() (url.Values, error) {
 	}
 	v, err := awsquery.ParseForm(raw)
 	if err != nil {
-		e := err.(*awsquery.Error)
-		return nil, &shiftkey.Error{Code: e.Code, Message: e.Message}
+		return nil, queryError(err)
 	}
 	return v, nil
+}
+
+// queryError is an awsquery decoding error as the client sees it.
+func queryError(err error) error {
+	e := err.(*awsquery.Error)
+	return &shiftkey.Error{Code: e.Code, Message: e.Message}
 }
 
 // Query API versions, one per service, as the SDKs send them.
@@ -76,36 +81,35 @@ func (s *Server) writeResult(c *call, ns, action string, result any) {
 	c.w.Write(buf.Bytes())
 }
 
+// redshiftActions are the Redshift Query actions, each decoding its own
+// parameters.
+var redshiftActions = map[string]func(*Server, *call, url.Values) (any, error){
+	"GetClusterCredentials":        (*Server).getClusterCredentials,
+	"GetClusterCredentialsWithIAM": (*Server).getClusterCredentialsWithIAM,
+	"DescribeClusters":             (*Server).describeClusters,
+	"CreateCluster":                (*Server).createCluster,
+	"ModifyCluster":                (*Server).modifyCluster,
+	"DeleteCluster":                (*Server).deleteCluster,
+	"CreateTags":                   (*Server).createTags,
+	"DeleteTags":                   (*Server).deleteTags,
+	"DescribeTags":                 (*Server).describeTags,
+	"CreateCustomDomainAssociation": func(s *Server, c *call, v url.Values) (any, error) {
+		return s.associateDomain(c, v, false)
+	},
+	"ModifyCustomDomainAssociation": func(s *Server, c *call, v url.Values) (any, error) {
+		return s.associateDomain(c, v, true)
+	},
+	"DeleteCustomDomainAssociation": func(s *Server, c *call, v url.Values) (any, error) {
+		return nil, s.Redshift.DeleteDomain(c.r.Context(), c.caller, optString(v, "ClusterIdentifier"), optString(v, "CustomDomainName"))
+	},
+	"DescribeCustomDomainAssociations": (*Server).describeDomains,
+}
+
 // redshiftAction dispatches a Redshift Query action.
 func (s *Server) redshiftAction(c *call) func(context.Context, *shiftkey.Caller, string, url.Values) (any, error) {
 	return func(_ context.Context, _ *shiftkey.Caller, action string, v url.Values) (any, error) {
-		switch action {
-		case "GetClusterCredentials":
-			return s.getClusterCredentials(c, v)
-		case "GetClusterCredentialsWithIAM":
-			return s.getClusterCredentialsWithIAM(c, v)
-		case "DescribeClusters":
-			return s.describeClusters(c, v)
-		case "CreateCluster":
-			return s.createCluster(c, v)
-		case "ModifyCluster":
-			return s.modifyCluster(c, v)
-		case "DeleteCluster":
-			return s.deleteCluster(c, v)
-		case "CreateTags":
-			return s.createTags(c, v)
-		case "DeleteTags":
-			return s.deleteTags(c, v)
-		case "DescribeTags":
-			return s.describeTags(c, v)
-		case "CreateCustomDomainAssociation":
-			return s.associateDomain(c, v, false)
-		case "ModifyCustomDomainAssociation":
-			return s.associateDomain(c, v, true)
-		case "DeleteCustomDomainAssociation":
-			return nil, s.Redshift.DeleteDomain(c.r.Context(), c.caller, optString(v, "ClusterIdentifier"), optString(v, "CustomDomainName"))
-		case "DescribeCustomDomainAssociations":
-			return s.describeDomains(c, v)
+		if h, ok := redshiftActions[action]; ok {
+			return h(s, c, v)
 		}
 		return nil, shiftkey.Errorf(shiftkey.CodeInvalidAction, "The action %s is not valid for this web service.", action)
 	}
@@ -118,6 +122,17 @@ func optString(v url.Values, name string) *string {
 		return &vals[0]
 	}
 	return nil
+}
+
+func missingParameter(name string) error {
+	return shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter %s.", name)
+}
+
+func required(v url.Values, name string) (string, error) {
+	if p := optString(v, name); p != nil {
+		return *p, nil
+	}
+	return "", missingParameter(name)
 }
 
 func optInt(v url.Values, name string) (*int, error) {
@@ -151,14 +166,33 @@ func optBool(v url.Values, name string) (*bool, error) {
 func listParam(v url.Values, name, member string) ([]string, error) {
 	items, _, err := awsquery.List(v, name, member)
 	if err != nil {
-		e := err.(*awsquery.Error)
-		return nil, &shiftkey.Error{Code: e.Code, Message: e.Message}
+		return nil, queryError(err)
 	}
 	return items, nil
 }
 
 // xmlTime is the timestamp form AWS sends in XML: milliseconds, UTC, "Z".
 func xmlTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// credentialTarget decodes what both credential calls name.
+func credentialTarget(v url.Values) (redshift.CredentialTarget, error) {
+	t := redshift.CredentialTarget{
+		DBName:            optString(v, "DbName"),
+		ClusterIdentifier: optString(v, "ClusterIdentifier"),
+		CustomDomainName:  optString(v, "CustomDomainName"),
+	}
+	var err error
+	t.DurationSeconds, err = optInt(v, "DurationSeconds")
+	return t, err
+}
+
+// logIssued records who was issued a credential for whom; never the
+// password.
+func (s *Server) logIssued(c *call, t redshift.CredentialTarget, dbUser string, expires time.Time) {
+	s.logger().InfoContext(c.r.Context(), "credential issued", "request_id", c.requestID,
+		"principal", c.caller.Principal.ARN, "cluster", derefOr(t.ClusterIdentifier, ""), "db_user", dbUser,
+		"expires_at", expires)
+}
 
 type clusterCredentialsXML struct {
 	DbUser     string
@@ -167,16 +201,11 @@ type clusterCredentialsXML struct {
 }
 
 func (s *Server) getClusterCredentials(c *call, v url.Values) (any, error) {
-	in := &redshift.GetClusterCredentialsInput{
-		DBUser:            optString(v, "DbUser"),
-		DBName:            optString(v, "DbName"),
-		ClusterIdentifier: optString(v, "ClusterIdentifier"),
-		CustomDomainName:  optString(v, "CustomDomainName"),
-	}
-	var err error
-	if in.DurationSeconds, err = optInt(v, "DurationSeconds"); err != nil {
+	t, err := credentialTarget(v)
+	if err != nil {
 		return nil, err
 	}
+	in := &redshift.GetClusterCredentialsInput{CredentialTarget: t, DBUser: optString(v, "DbUser")}
 	if in.AutoCreate, err = optBool(v, "AutoCreate"); err != nil {
 		return nil, err
 	}
@@ -187,38 +216,27 @@ func (s *Server) getClusterCredentials(c *call, v url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.logger().InfoContext(c.r.Context(), "credential issued", "request_id", c.requestID,
-		"principal", c.caller.Principal.ARN, "cluster", derefOr(in.ClusterIdentifier, ""), "db_user", out.DBUser,
-		"expires_at", out.Expiration)
+	s.logIssued(c, t, out.DBUser, out.Expiration)
 	return clusterCredentialsXML{DbUser: out.DBUser, DbPassword: out.DBPassword, Expiration: xmlTime(out.Expiration)}, nil
 }
 
 type clusterExtendedCredentialsXML struct {
-	DbUser          string
-	DbPassword      string
-	Expiration      string
+	clusterCredentialsXML
 	NextRefreshTime string
 }
 
 func (s *Server) getClusterCredentialsWithIAM(c *call, v url.Values) (any, error) {
-	in := &redshift.GetClusterCredentialsWithIAMInput{
-		DBName:            optString(v, "DbName"),
-		ClusterIdentifier: optString(v, "ClusterIdentifier"),
-		CustomDomainName:  optString(v, "CustomDomainName"),
-	}
-	var err error
-	if in.DurationSeconds, err = optInt(v, "DurationSeconds"); err != nil {
-		return nil, err
-	}
-	out, err := s.Redshift.GetClusterCredentialsWithIAM(c.r.Context(), c.caller, in)
+	t, err := credentialTarget(v)
 	if err != nil {
 		return nil, err
 	}
-	s.logger().InfoContext(c.r.Context(), "credential issued", "request_id", c.requestID,
-		"principal", c.caller.Principal.ARN, "cluster", derefOr(in.ClusterIdentifier, ""), "db_user", out.DBUser,
-		"expires_at", out.Expiration)
-	return clusterExtendedCredentialsXML{DbUser: out.DBUser, DbPassword: out.DBPassword,
-		Expiration: xmlTime(out.Expiration), NextRefreshTime: xmlTime(out.NextRefreshTime)}, nil
+	out, err := s.Redshift.GetClusterCredentialsWithIAM(c.r.Context(), c.caller, &redshift.GetClusterCredentialsWithIAMInput{CredentialTarget: t})
+	if err != nil {
+		return nil, err
+	}
+	s.logIssued(c, t, out.DBUser, out.Expiration)
+	return clusterExtendedCredentialsXML{clusterCredentialsXML{DbUser: out.DBUser, DbPassword: out.DBPassword, Expiration: xmlTime(out.Expiration)},
+		xmlTime(out.NextRefreshTime)}, nil
 }
 
 func derefOr(p *string, def string) string {
@@ -271,12 +289,17 @@ func (s *Server) clusterXML(c *call, cl *shiftkey.Cluster) (clusterXML, error) {
 		ClusterCreateTime:         xmlTime(cl.CreatedAt),
 		NumberOfNodes:             1,
 		ClusterNamespaceArn:       "arn:aws:redshift:" + c.caller.Region + ":" + c.caller.Principal.Account + ":namespace:" + cl.NamespaceID,
-		Tags:                      []tagXML{},
-	}
-	for _, t := range tags {
-		x.Tags = append(x.Tags, tagXML{t.Key, t.Value})
+		Tags:                      tagsXML(tags),
 	}
 	return x, nil
+}
+
+func tagsXML(tags []shiftkey.Tag) []tagXML {
+	out := make([]tagXML, 0, len(tags))
+	for _, t := range tags {
+		out = append(out, tagXML{t.Key, t.Value})
+	}
+	return out
 }
 
 type clusterResultXML struct {
@@ -286,8 +309,7 @@ type clusterResultXML struct {
 func tagsParam(v url.Values) ([]shiftkey.Tag, error) {
 	items, _, err := awsquery.Structs(v, "Tags", "Tag")
 	if err != nil {
-		e := err.(*awsquery.Error)
-		return nil, &shiftkey.Error{Code: e.Code, Message: e.Message}
+		return nil, queryError(err)
 	}
 	var tags []shiftkey.Tag
 	for _, it := range items {
@@ -357,42 +379,40 @@ func (s *Server) deleteCluster(c *call, v url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The cluster's tags are gone with it: answer with those read before.
 	x, err := s.clusterXML(c, cl)
-	x.Tags = []tagXML{}
-	for _, t := range tags {
-		x.Tags = append(x.Tags, tagXML{t.Key, t.Value})
-	}
+	x.Tags = tagsXML(tags)
 	return clusterResultXML{x}, err
 }
 
 func (s *Server) createTags(c *call, v url.Values) (any, error) {
-	arn := optString(v, "ResourceName")
-	if arn == nil {
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter ResourceName.")
+	arn, err := required(v, "ResourceName")
+	if err != nil {
+		return nil, err
 	}
 	tags, err := tagsParam(v)
 	if err != nil {
 		return nil, err
 	}
 	if len(tags) == 0 {
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter Tags.")
+		return nil, missingParameter("Tags")
 	}
-	return nil, s.Redshift.CreateTags(c.r.Context(), c.caller, *arn, tags)
+	return nil, s.Redshift.CreateTags(c.r.Context(), c.caller, arn, tags)
 }
 
 func (s *Server) deleteTags(c *call, v url.Values) (any, error) {
-	arn := optString(v, "ResourceName")
-	if arn == nil {
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter ResourceName.")
+	arn, err := required(v, "ResourceName")
+	if err != nil {
+		return nil, err
 	}
 	keys, err := listParam(v, "TagKeys", "TagKey")
 	if err != nil {
 		return nil, err
 	}
 	if len(keys) == 0 {
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter TagKeys.")
+		return nil, missingParameter("TagKeys")
 	}
-	return nil, s.Redshift.DeleteTags(c.r.Context(), c.caller, *arn, keys)
+	return nil, s.Redshift.DeleteTags(c.r.Context(), c.caller, arn, keys)
 }
 
 type taggedResourceXML struct {
@@ -402,10 +422,11 @@ type taggedResourceXML struct {
 }
 
 func (s *Server) describeTags(c *call, v url.Values) (any, error) {
-	if rt := optString(v, "ResourceType"); rt != nil && !strings.EqualFold(*rt, "cluster") && !strings.EqualFold(*rt, "Cluster") {
-		return struct {
-			TaggedResources []taggedResourceXML `xml:"TaggedResources>TaggedResource"`
-		}{[]taggedResourceXML{}}, nil
+	res := struct {
+		TaggedResources []taggedResourceXML `xml:"TaggedResources>TaggedResource"`
+	}{[]taggedResourceXML{}}
+	if rt := optString(v, "ResourceType"); rt != nil && !strings.EqualFold(*rt, "cluster") {
+		return res, nil // only clusters have tags here
 	}
 	keys, err := listParam(v, "TagKeys", "TagKey")
 	if err != nil {
@@ -419,9 +440,6 @@ func (s *Server) describeTags(c *call, v url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := struct {
-		TaggedResources []taggedResourceXML `xml:"TaggedResources>TaggedResource"`
-	}{[]taggedResourceXML{}}
 	for _, tc := range tagged {
 		arn := redshift.ClusterARN(c.caller.Region, c.caller.Principal.Account, tc.Cluster.Identifier)
 		for _, t := range tc.Tags {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -14,23 +15,33 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/awsjson"
 	"github.com/shiftkey/shiftkey/awsquery"
-	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/redshift"
-	"github.com/shiftkey/shiftkey/serverless"
 	"github.com/shiftkey/shiftkey/sigv4"
-	"github.com/shiftkey/shiftkey/sts"
 )
 
 // MaxBodyBytes bounds a request body; credential calls are a few hundred bytes.
 const MaxBodyBytes = 1 << 20
 
+// QueryService runs the actions of a Query-protocol service that decodes
+// its own parameters (iamapi.Service, sts.Service). The result is
+// marshalled as the children of <ActionResult>.
+type QueryService interface {
+	Handle(ctx context.Context, c *shiftkey.Caller, action string, v url.Values) (any, error)
+}
+
+// JSONService runs the operations of an AWS JSON 1.1 service, given the
+// request body (serverless.Service). The result is marshalled as JSON.
+type JSONService interface {
+	Handle(ctx context.Context, c *shiftkey.Caller, op string, body []byte) (any, error)
+}
+
 // Server is the API's HTTP handler.
 type Server struct {
 	Identities shiftkey.IdentityStore
-	Redshift   *redshift.Service
-	IAM        *iamapi.Service
-	Serverless *serverless.Service
-	STS        *sts.Service
+	Redshift   *redshift.Service // decoded here into its typed inputs
+	IAM        QueryService
+	Serverless JSONService
+	STS        QueryService
 	AccountID  string
 	// Regions are the regions whose Redshift and Serverless resources this
 	// API serves; nil → shiftkey.DefaultRegion only. IAM and STS are
@@ -48,12 +59,7 @@ func (s *Server) logger() *slog.Logger {
 	return s.Logger
 }
 
-func (s *Server) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
+func (s *Server) now() time.Time { return shiftkey.Now(s.Now) }
 
 // Handler returns the root handler.
 func (s *Server) Handler() http.Handler {
@@ -110,9 +116,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case "redshift":
 		s.serveQuery(c, redshiftNS, redshiftVersion, s.redshiftAction(c))
 	case "iam":
-		s.serveQuery(c, iamapi.Namespace, iamVersion, s.IAM.Handle)
+		s.serveQuery(c, iamNS, iamVersion, s.IAM.Handle)
 	case "sts":
-		s.serveQuery(c, sts.Namespace, stsVersion, s.STS.Handle)
+		s.serveQuery(c, stsNS, stsVersion, s.STS.Handle)
 	case "redshift-serverless":
 		s.serveServerless(c)
 	default:
@@ -277,7 +283,16 @@ func sigError(err error) error {
 	return err
 }
 
-const redshiftNS = "http://redshift.amazonaws.com/doc/2012-12-01/"
+// The XML namespaces of the Query services' responses.
+const (
+	redshiftNS = "http://redshift.amazonaws.com/doc/2012-12-01/"
+	iamNS      = "https://iam.amazonaws.com/doc/2010-05-08/"
+	stsNS      = "https://sts.amazonaws.com/doc/2011-06-15/"
+)
+
+// serverlessTarget is the service name of Redshift Serverless's
+// X-Amz-Target.
+const serverlessTarget = "RedshiftServerless"
 
 // writeError answers with the error envelope of the call's protocol. Errors
 // that are not *shiftkey.Error are internal: logged here, once, and sent as
@@ -301,9 +316,9 @@ func (s *Server) writeError(c *call, err error) {
 	ns := redshiftNS
 	switch c.service {
 	case "iam":
-		ns = iamapi.Namespace
+		ns = iamNS
 	case "sts":
-		ns = sts.Namespace
+		ns = stsNS
 	}
 	c.w.Header().Set("Content-Type", "text/xml")
 	c.w.WriteHeader(status)
@@ -337,7 +352,7 @@ func (s *Server) serveServerless(c *call) {
 		return
 	}
 	svc, op, ok := awsjson.Target(c.r.Header.Get("X-Amz-Target"))
-	if !ok || svc != serverless.TargetPrefix {
+	if !ok || svc != serverlessTarget {
 		s.writeError(c, shiftkey.Errorf("UnknownOperationException", "X-Amz-Target %q is not a Redshift Serverless operation.", c.r.Header.Get("X-Amz-Target")))
 		return
 	}

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,91 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/aws/aws-sdk-go-v2/service/redshift/types"
 	"github.com/aws/smithy-go"
-	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/authz"
-	shttp "github.com/shiftkey/shiftkey/http"
-	"github.com/shiftkey/shiftkey/iamapi"
-	rs "github.com/shiftkey/shiftkey/redshift"
 	"github.com/shiftkey/shiftkey/scram"
-	"github.com/shiftkey/shiftkey/serverless"
-	"github.com/shiftkey/shiftkey/sqlite"
-	"github.com/shiftkey/shiftkey/sts"
 )
-
-const account = shiftkey.DefaultAccountID
-
-type fixture struct {
-	srv   *httptest.Server
-	api   *shttp.Server
-	store *sqlite.DB
-	keys  map[string]aws.Credentials // by user name
-}
-
-// newFixture runs the API over a fresh SQLite store with one cluster and
-// three users: admin (everything), limited (only alice on dev-cluster, no
-// groups, no auto-create) and denied (everything but an explicit deny).
-func newFixture(t *testing.T) *fixture {
-	t.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "api.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	err = store.CreateCluster(ctx, &shiftkey.Cluster{Identifier: "dev-cluster", NamespaceID: "5ca9e12f-eaa3-4255-9a16-97a9c100d60e",
-		NodeType: "dc2.large", DBName: "dev", MasterUsername: "awsuser", Status: "available",
-		Endpoint: shiftkey.Endpoint{Address: "127.0.0.1", Port: 5439}, CreatedAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{store: store, keys: map[string]aws.Credentials{}}
-	for name, policy := range map[string]string{
-		"admin": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`,
-		"limited": `{"Version":"2012-10-17","Statement":[{"Sid":"AliceOnly","Effect":"Allow","Action":"redshift:GetClusterCredentials",
-			"Resource":["arn:aws:redshift:us-east-1:` + account + `:dbuser:dev-cluster/alice","arn:aws:redshift:us-east-1:` + account + `:dbname:dev-cluster/dev"]}]}`,
-		"denied": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},
-			{"Sid":"NoCredentials","Effect":"Deny","Action":"redshift:GetClusterCredentials","Resource":"*"}]}`,
-	} {
-		u := &shiftkey.Entity{Kind: shiftkey.KindUser, Name: name, ID: shiftkey.NewID("AIDA"), Path: "/", ARN: "arn:aws:iam::" + account + ":user/" + name, CreatedAt: time.Now()}
-		k := &shiftkey.AccessKey{ID: shiftkey.NewID("AKIA"), Secret: shiftkey.NewSecretKey(), UserName: name, Status: "Active", CreatedAt: time.Now()}
-		if err := store.CreateEntity(ctx, u); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.CreateAccessKey(ctx, k); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.PutInlinePolicy(ctx, shiftkey.KindUser, name, shiftkey.PolicyDocument{Name: "p", Document: policy}); err != nil {
-			t.Fatal(err)
-		}
-		f.keys[name] = aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}
-	}
-	authorizer := &authz.Authorizer{Store: store}
-	now := time.Now
-	issuer := &rs.Service{Store: store, Authorizer: authorizer, Now: now}
-	api := &shttp.Server{
-		Identities: store,
-		Redshift:   issuer,
-		Serverless: &serverless.Service{Store: store, Authorizer: authorizer, Issuer: issuer, Now: now},
-		IAM:        &iamapi.Service{Store: store, Authorizer: authorizer, AccountID: account, Now: now},
-		STS:        &sts.Service{Store: store, Authorizer: authorizer, AccountID: account, Now: now},
-		AccountID:  account,
-		Now:        now,
-	}
-	f.api = api
-	f.srv = httptest.NewServer(api.Handler())
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *fixture) client(user string) *redshift.Client {
-	creds := f.keys[user]
-	return redshift.New(redshift.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(f.srv.URL),
-		Credentials:  aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil }),
-		Retryer:      aws.NopRetryer{},
-	})
-}
 
 func TestSDKGetClusterCredentials(t *testing.T) {
 	f := newFixture(t)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -175,30 +176,11 @@ func compileValue(f family, raw string, substitute bool) (condValue, error) {
 			}
 			cv.flag = b
 		}
-	case famNumeric:
-		n, ok := parseNumber(raw)
-		if !ok {
-			return cv, fmt.Errorf("%q is not a number%s", raw, noVarsHint(raw, f))
+	case famNumeric, famDate, famBinary, famIP:
+		t := typedFamilies[f]
+		if !t.parse(&cv, raw) {
+			return cv, fmt.Errorf("%q is not %s%s", raw, t.what, noVarsHint(raw, f))
 		}
-		cv.num = n
-	case famDate:
-		d, ok := parseDate(raw)
-		if !ok {
-			return cv, fmt.Errorf("%q is not an ISO 8601 date or epoch seconds%s", raw, noVarsHint(raw, f))
-		}
-		cv.date = d
-	case famBinary:
-		b, ok := parseBase64(raw)
-		if !ok {
-			return cv, fmt.Errorf("%q is not base64%s", raw, noVarsHint(raw, f))
-		}
-		cv.bin = b
-	case famIP:
-		p, ok := parsePrefix(raw)
-		if !ok {
-			return cv, fmt.Errorf("%q is not an IP address or CIDR range%s", raw, noVarsHint(raw, f))
-		}
-		cv.ip = p
 	case famNull:
 		b, ok := parseBool(raw)
 		if !ok {
@@ -207,6 +189,18 @@ func compileValue(f family, raw string, substitute bool) (condValue, error) {
 		cv.flag = b
 	}
 	return cv, nil
+}
+
+// typedFamilies take values of their own type, parsed once when the policy
+// is, and no policy variables.
+var typedFamilies = map[family]struct {
+	what  string // "%q is not <what>"
+	parse func(cv *condValue, raw string) bool
+}{
+	famNumeric: {"a number", func(cv *condValue, raw string) (ok bool) { cv.num, ok = parseNumber(raw); return ok }},
+	famDate:    {"an ISO 8601 date or epoch seconds", func(cv *condValue, raw string) (ok bool) { cv.date, ok = parseDate(raw); return ok }},
+	famBinary:  {"base64", func(cv *condValue, raw string) (ok bool) { cv.bin, ok = parseBase64(raw); return ok }},
+	famIP:      {"an IP address or CIDR range", func(cv *condValue, raw string) (ok bool) { cv.ip, ok = parsePrefix(raw); return ok }},
 }
 
 func noVarsHint(raw string, f family) string {
@@ -320,43 +314,31 @@ func (c *Condition) eval(ctx *evalContext, effect Effect) bool {
 		// satisfy, so the Allow does not apply.
 		return false
 	}
+	// matched counts the request values that match a policy value under
+	// the operator's positive form; a value of the wrong type fails all.
+	matched := 0
+	for _, v := range vals {
+		m, ok := c.matchValue(v, policy)
+		if !ok {
+			return false
+		}
+		if m {
+			matched++
+		}
+	}
 	switch op.set {
-	case setAnyValue:
-		found := false
-		for _, v := range vals {
-			m, ok := c.matchValue(v, policy)
-			if !ok {
-				return false
-			}
-			if m != op.negated {
-				found = true
-			}
+	case setAnyValue: // some value satisfies the operator
+		if op.negated {
+			return matched < len(vals)
 		}
-		return found
-	case setAllValues:
-		all := true
-		for _, v := range vals {
-			m, ok := c.matchValue(v, policy)
-			if !ok {
-				return false
-			}
-			if m == op.negated {
-				all = false
-			}
+		return matched > 0
+	case setAllValues: // every value satisfies it
+		if op.negated {
+			return matched == 0
 		}
-		return all
+		return matched == len(vals)
 	default:
-		matched := false
-		for _, v := range vals {
-			m, ok := c.matchValue(v, policy)
-			if !ok {
-				return false
-			}
-			if m {
-				matched = true
-			}
-		}
-		return matched != op.negated
+		return (matched > 0) != op.negated
 	}
 }
 
@@ -374,80 +356,42 @@ func allEmpty(vals []string) bool {
 // not of the operator's type (an unparseable number, date, Boolean or IP
 // address), which makes the whole condition false.
 func (c *Condition) matchValue(v string, policy []resolvedValue) (matched, ok bool) {
+	match, ok := c.matcher(v)
+	if !ok {
+		return false, false
+	}
+	return slices.ContainsFunc(policy, match), true
+}
+
+// matcher is the operator's positive form applied to request value v, or
+// ok false when v is not of the operator's type.
+func (c *Condition) matcher(v string) (match func(resolvedValue) bool, ok bool) {
 	switch c.op.family {
 	case famString:
-		for _, p := range policy {
-			if p.str == v {
-				return true, true
-			}
-		}
+		return func(p resolvedValue) bool { return p.str == v }, true
 	case famStringIgnoreCase:
-		for _, p := range policy {
-			if strings.EqualFold(p.str, v) {
-				return true, true
-			}
-		}
+		return func(p resolvedValue) bool { return strings.EqualFold(p.str, v) }, true
 	case famStringLike:
 		rv := []rune(v)
-		for _, p := range policy {
-			if globMatch(p.toks, rv) {
-				return true, true
-			}
-		}
+		return func(p resolvedValue) bool { return globMatch(p.toks, rv) }, true
 	case famArn:
-		for _, p := range policy {
-			if matchARN(p.toks, v) {
-				return true, true
-			}
-		}
+		return func(p resolvedValue) bool { return matchARN(p.toks, v) }, true
 	case famBool:
 		b, ok := parseBool(v)
-		if !ok {
-			return false, false
-		}
-		for _, p := range policy {
-			if pb, ok := parseBool(p.str); ok && pb == b {
-				return true, true
-			}
-		}
+		return func(p resolvedValue) bool { pb, ok := parseBool(p.str); return ok && pb == b }, ok
 	case famNumeric:
 		n, ok := parseNumber(v)
-		if !ok {
-			return false, false
-		}
-		for _, p := range policy {
-			if compare(n.Cmp(p.cv.num), c.op.cmp) {
-				return true, true
-			}
-		}
+		return func(p resolvedValue) bool { return compare(n.Cmp(p.cv.num), c.op.cmp) }, ok
 	case famDate:
 		d, ok := parseDate(v)
-		if !ok {
-			return false, false
-		}
-		for _, p := range policy {
-			if compare(d.Compare(p.cv.date), c.op.cmp) {
-				return true, true
-			}
-		}
+		return func(p resolvedValue) bool { return compare(d.Compare(p.cv.date), c.op.cmp) }, ok
 	case famBinary:
-		for _, p := range policy {
-			if bytes.Equal([]byte(v), p.cv.bin) {
-				return true, true
-			}
-		}
+		return func(p resolvedValue) bool { return bytes.Equal([]byte(v), p.cv.bin) }, true
 	case famIP:
 		a, ok := parseAddr(v)
-		if !ok {
-			return false, false
-		}
-		for _, p := range policy {
-			if p.cv.ip.Contains(a) {
-				return true, true
-			}
-		}
+		return func(p resolvedValue) bool { return p.cv.ip.Contains(a) }, ok
 	}
-	return false, true
+	return func(resolvedValue) bool { return false }, true
 }
 
 // compare applies a comparison to the sign of request value minus policy value.

@@ -67,65 +67,80 @@ func malformed(format string, args ...any) error {
 // ParsePolicy parses and validates an identity-based policy document. name
 // labels the policy in decisions. Errors are *MalformedPolicyError.
 func ParsePolicy(name string, doc []byte) (*Policy, error) {
+	p := &Policy{Name: name}
+	var err error
+	p.Version, p.ID, p.Statements, err = parseDocument(doc, parseStatement, "missing Statement", "Statement must not be empty")
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// sidOf is how parseDocument sees a statement of either kind of policy.
+func (s Statement) sidOf() string { return s.Sid }
+
+// parseDocument reads what every policy document shares: Version, Id and
+// the Statement (an object or an array of them), each statement read by
+// stmt with unique Sids. missing and empty are the messages for no
+// Statement and for an empty one, which differ between the policy kinds.
+func parseDocument[S interface{ sidOf() string }](doc []byte, stmt func(*jvalue, bool) (S, error), missing, empty string) (version, id string, out []S, err error) {
 	root, err := decodeJSON(doc)
 	if err != nil {
-		return nil, malformed("%v", err)
+		return "", "", nil, malformed("%v", err)
 	}
 	if root.kind != jObject {
-		return nil, malformed("the policy must be a JSON object, not %v", root.kind)
+		return "", "", nil, malformed("the policy must be a JSON object, not %v", root.kind)
 	}
-	p := &Policy{Name: name}
 	var stmts *jvalue
 	for i := range root.members {
 		m := &root.members[i]
 		switch m.key {
 		case "Version":
 			if m.val.kind != jString || (m.val.text != Version2012 && m.val.text != Version2008) {
-				return nil, malformed("Version must be %q or %q", Version2012, Version2008)
+				return "", "", nil, malformed("Version must be %q or %q", Version2012, Version2008)
 			}
-			p.Version = m.val.text
+			version = m.val.text
 		case "Id":
 			if m.val.kind != jString {
-				return nil, malformed("Id must be a string")
+				return "", "", nil, malformed("Id must be a string")
 			}
-			p.ID = m.val.text
+			id = m.val.text
 		case "Statement":
 			stmts = &m.val
 		default:
-			return nil, malformed("unknown policy element %q", m.key)
+			return "", "", nil, malformed("unknown policy element %q", m.key)
 		}
 	}
 	if stmts == nil {
-		return nil, malformed("missing Statement")
+		return "", "", nil, malformed("%s", missing)
 	}
-	var items []jvalue
+	items := []jvalue{*stmts}
 	switch stmts.kind {
 	case jObject:
-		items = []jvalue{*stmts}
 	case jArray:
 		items = stmts.items
 	default:
-		return nil, malformed("Statement must be an object or an array of objects, not %v", stmts.kind)
+		return "", "", nil, malformed("Statement must be an object or an array of objects, not %v", stmts.kind)
 	}
 	if len(items) == 0 {
-		return nil, malformed("Statement must not be empty")
+		return "", "", nil, malformed("%s", empty)
 	}
-	substitute := p.Version == Version2012
+	substitute := version == Version2012
 	sids := map[string]bool{}
 	for i := range items {
-		s, err := parseStatement(&items[i], substitute)
+		s, err := stmt(&items[i], substitute)
 		if err != nil {
-			return nil, malformed("Statement[%d]: %v", i, err)
+			return "", "", nil, malformed("Statement[%d]: %v", i, err)
 		}
-		if s.Sid != "" {
-			if sids[s.Sid] {
-				return nil, malformed("Statement[%d]: duplicate Sid %q: Sids must be unique within a policy", i, s.Sid)
+		if sid := s.sidOf(); sid != "" {
+			if sids[sid] {
+				return "", "", nil, malformed("Statement[%d]: duplicate Sid %q: Sids must be unique within a policy", i, sid)
 			}
-			sids[s.Sid] = true
+			sids[sid] = true
 		}
-		p.Statements = append(p.Statements, s)
+		out = append(out, s)
 	}
-	return p, nil
+	return version, id, out, nil
 }
 
 func parseStatement(v *jvalue, substitute bool) (Statement, error) {

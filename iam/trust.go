@@ -27,60 +27,11 @@ type TrustStatement struct {
 // Principal in every statement and allows only sts actions. Errors are
 // *MalformedPolicyError.
 func ParseTrustPolicy(name string, doc []byte) (*TrustPolicy, error) {
-	root, err := decodeJSON(doc)
-	if err != nil {
-		return nil, malformed("%v", err)
-	}
-	if root.kind != jObject {
-		return nil, malformed("the policy must be a JSON object, not %v", root.kind)
-	}
 	t := &TrustPolicy{Name: name}
-	var stmts *jvalue
-	for i := range root.members {
-		m := &root.members[i]
-		switch m.key {
-		case "Version":
-			if m.val.kind != jString || (m.val.text != Version2012 && m.val.text != Version2008) {
-				return nil, malformed("Version must be %q or %q", Version2012, Version2008)
-			}
-			t.Version = m.val.text
-		case "Id":
-			if m.val.kind != jString {
-				return nil, malformed("Id must be a string")
-			}
-		case "Statement":
-			stmts = &m.val
-		default:
-			return nil, malformed("unknown policy element %q", m.key)
-		}
-	}
-	if stmts == nil {
-		return nil, malformed("Missing required field Statement")
-	}
-	items := []jvalue{*stmts}
-	switch stmts.kind {
-	case jObject:
-	case jArray:
-		items = stmts.items
-	default:
-		return nil, malformed("Statement must be an object or an array of objects, not %v", stmts.kind)
-	}
-	if len(items) == 0 {
-		return nil, malformed("Missing required field Statement")
-	}
-	sids := map[string]bool{}
-	for i := range items {
-		s, err := parseTrustStatement(&items[i], t.Version == Version2012)
-		if err != nil {
-			return nil, malformed("Statement[%d]: %v", i, err)
-		}
-		if s.Sid != "" {
-			if sids[s.Sid] {
-				return nil, malformed("Statement[%d]: duplicate Sid %q: Sids must be unique within a policy", i, s.Sid)
-			}
-			sids[s.Sid] = true
-		}
-		t.Statements = append(t.Statements, s)
+	var err error
+	t.Version, _, t.Statements, err = parseDocument(doc, parseTrustStatement, "Missing required field Statement", "Missing required field Statement")
+	if err != nil {
+		return nil, err
 	}
 	return t, nil
 }

@@ -21,30 +21,18 @@ func toGroupXML(e *shiftkey.Entity) groupXML {
 }
 
 func (s *Service) createGroup(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-	name, err := p.name("GroupName", 128, true)
+	e, err := s.newEntity(p, shiftkey.KindGroup, "AGPA")
 	if err != nil {
 		return nil, err
 	}
-	path, err := p.path("Path")
-	if err != nil {
-		return nil, err
-	}
-	e := &shiftkey.Entity{Kind: shiftkey.KindGroup, Name: name, ID: shiftkey.NewID("AGPA"), Path: path, ARN: s.arn(shiftkey.KindGroup, path, name), CreatedAt: s.now()}
-	if err := s.authorize(ctx, c, "CreateGroup", e.ARN); err != nil {
-		return nil, err
-	}
-	if err := s.Store.CreateEntity(ctx, e); err != nil {
+	if err := s.createEntity(ctx, c, "CreateGroup", e, nil); err != nil {
 		return nil, err
 	}
 	return struct{ Group groupXML }{toGroupXML(e)}, nil
 }
 
 func (s *Service) getGroup(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-	name, err := p.name("GroupName", 128, true)
-	if err != nil {
-		return nil, err
-	}
-	g, err := s.entity(ctx, c, "GetGroup", shiftkey.KindGroup, name)
+	g, err := s.owned(ctx, c, p, shiftkey.KindGroup, "GetGroup")
 	if err != nil {
 		return nil, err
 	}
@@ -62,17 +50,13 @@ func (s *Service) getGroup(ctx context.Context, c *shiftkey.Caller, p params) (a
 		if err != nil {
 			continue
 		}
-		res.Users = append(res.Users, toUserXML(u, nil))
+		res.Users = append(res.Users, untaggedUserXML(u))
 	}
 	return res, nil
 }
 
 func (s *Service) deleteGroup(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-	name, err := p.name("GroupName", 128, true)
-	if err != nil {
-		return nil, err
-	}
-	g, err := s.entity(ctx, c, "DeleteGroup", shiftkey.KindGroup, name)
+	g, err := s.owned(ctx, c, p, shiftkey.KindGroup, "DeleteGroup")
 	if err != nil {
 		return nil, err
 	}
@@ -83,18 +67,15 @@ func (s *Service) deleteGroup(ctx context.Context, c *shiftkey.Caller, p params)
 	if len(members) > 0 {
 		return nil, shiftkey.Errorf(CodeDeleteConflict, "Cannot delete entity, must remove users from group first.")
 	}
-	if err := s.checkNoPolicies(ctx, g); err != nil {
-		return nil, err
-	}
-	return nil, s.Store.DeleteEntity(ctx, shiftkey.KindGroup, g.Name)
+	return nil, s.deleteEntity(ctx, g, false, "")
 }
 
 func (s *Service) membership(ctx context.Context, c *shiftkey.Caller, p params, action string) (*shiftkey.Entity, *shiftkey.Entity, error) {
-	gname, err := p.name("GroupName", 128, true)
+	gname, err := p.owner(shiftkey.KindGroup)
 	if err != nil {
 		return nil, nil, err
 	}
-	uname, err := p.name("UserName", 64, true)
+	uname, err := p.owner(shiftkey.KindUser)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -126,11 +107,7 @@ func (s *Service) removeUserFromGroup(ctx context.Context, c *shiftkey.Caller, p
 }
 
 func (s *Service) listGroupsForUser(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-	name, err := p.name("UserName", 64, true)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.entity(ctx, c, "ListGroupsForUser", shiftkey.KindUser, name)
+	u, err := s.owned(ctx, c, p, shiftkey.KindUser, "ListGroupsForUser")
 	if err != nil {
 		return nil, err
 	}
@@ -138,17 +115,12 @@ func (s *Service) listGroupsForUser(ctx context.Context, c *shiftkey.Caller, p p
 	if err != nil {
 		return nil, err
 	}
-	start, end, next, err := p.page(len(groups))
+	groups, pg, err := page(p, groups)
 	if err != nil {
 		return nil, err
 	}
-	res := struct {
-		Groups      []groupXML `xml:"Groups>member"`
-		IsTruncated bool
-		Marker      string `xml:",omitempty"`
-	}{Groups: []groupXML{}, IsTruncated: next != "", Marker: next}
-	for _, g := range groups[start:end] {
-		res.Groups = append(res.Groups, toGroupXML(g))
-	}
-	return res, nil
+	return struct {
+		Groups []groupXML `xml:"Groups>member"`
+		pageXML
+	}{each(groups, toGroupXML), pg}, nil
 }

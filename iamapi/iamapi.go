@@ -37,12 +37,7 @@ type Service struct {
 	Now        func() time.Time
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (s *Service) now() time.Time { return shiftkey.Now(s.Now).UTC() }
 
 type handler func(ctx context.Context, c *shiftkey.Caller, p params) (any, error)
 
@@ -154,27 +149,45 @@ func (p params) pathPrefix() (string, error) {
 	return v, nil
 }
 
-// page applies Marker/MaxItems to n items and returns [start, end) and the
-// next marker ("" when this is the last page).
-func (p params) page(n int) (start, end int, next string, err error) {
+// pageXML is the paging part of every list result.
+type pageXML struct {
+	IsTruncated bool
+	Marker      string `xml:",omitempty"` // where the next page starts
+}
+
+// page applies Marker/MaxItems to all and returns one page of it.
+func page[T any](p params, all []T) ([]T, pageXML, error) {
 	max := 100
+	var err error
 	if v, ok := p.opt("MaxItems"); ok {
 		max, err = strconv.Atoi(v)
 		if err != nil || max < 1 || max > 1000 {
-			return 0, 0, "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000", v)
+			return nil, pageXML{}, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000", v)
 		}
 	}
+	start := 0
 	if m, ok := p.opt("Marker"); ok && m != "" {
 		start, err = strconv.Atoi(m)
-		if err != nil || start < 0 || start > n {
-			return 0, 0, "", shiftkey.Errorf(CodeInvalidInput, "Invalid Marker.")
+		if err != nil || start < 0 || start > len(all) {
+			return nil, pageXML{}, shiftkey.Errorf(CodeInvalidInput, "Invalid Marker.")
 		}
 	}
-	end = min(start+max, n)
-	if end < n {
-		next = strconv.Itoa(end)
+	end := min(start+max, len(all))
+	var pg pageXML
+	if end < len(all) {
+		pg = pageXML{IsTruncated: true, Marker: strconv.Itoa(end)}
 	}
-	return start, end, next, nil
+	return all[start:end], pg, nil
+}
+
+// each maps a page of items to their XML form; an empty page is an empty
+// list, not an absent one.
+func each[T, X any](items []T, f func(T) X) []X {
+	out := make([]X, 0, len(items))
+	for _, it := range items {
+		out = append(out, f(it))
+	}
+	return out
 }
 
 func (p params) tags() ([]shiftkey.Tag, error) {
@@ -243,42 +256,6 @@ func requestTagKeys(tags []shiftkey.Tag, keys map[string][]string) map[string][]
 	return keys
 }
 
-// entity resolves name, authorizing action on it first (so a caller
-// without permission cannot probe which names exist). The entity's tags
-// are its aws:ResourceTag/* keys; extra adds request keys.
-func (s *Service) entity(ctx context.Context, c *shiftkey.Caller, action string, kind shiftkey.EntityKind, name string, extra ...map[string][]string) (*shiftkey.Entity, error) {
-	var keys map[string][]string
-	if len(extra) > 0 {
-		keys = extra[0]
-	}
-	e, err := s.Store.Entity(ctx, kind, name)
-	if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
-		if aerr := s.authorizeWith(ctx, c, action, s.arn(kind, "/", name), keys); aerr != nil {
-			return nil, aerr
-		}
-		return nil, err
-	}
-	if err != nil {
-		return nil, err
-	}
-	if kind != shiftkey.KindGroup {
-		tags, err := s.Store.Tags(ctx, kind, e.Name)
-		if err != nil {
-			return nil, err
-		}
-		if len(tags) > 0 && keys == nil {
-			keys = map[string][]string{}
-		}
-		// Users and roles are IAM resources: their tags are both
-		// aws:ResourceTag/* and iam:ResourceTag/*.
-		for _, t := range tags {
-			keys["aws:ResourceTag/"+t.Key] = []string{t.Value}
-			keys["iam:ResourceTag/"+t.Key] = []string{t.Value}
-		}
-	}
-	return e, s.authorizeWith(ctx, c, action, e.ARN, keys)
-}
-
 // Results.
 
 type tagXML struct {
@@ -298,13 +275,12 @@ type userXML struct {
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
 func tagsXML(tags []shiftkey.Tag) []tagXML {
-	out := make([]tagXML, 0, len(tags))
-	for _, t := range tags {
-		out = append(out, tagXML{t.Key, t.Value})
-	}
-	return out
+	return each(tags, func(t shiftkey.Tag) tagXML { return tagXML{t.Key, t.Value} })
 }
 
 func toUserXML(e *shiftkey.Entity, tags []shiftkey.Tag) userXML {
 	return userXML{Path: e.Path, UserName: e.Name, UserId: e.ID, Arn: e.ARN, CreateDate: isoTime(e.CreatedAt), Tags: tagsXML(tags)}
 }
+
+// untaggedUserXML is a user as lists show it: without its tags.
+func untaggedUserXML(e *shiftkey.Entity) userXML { return toUserXML(e, nil) }

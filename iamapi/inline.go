@@ -9,6 +9,10 @@ import (
 	"github.com/shiftkey/shiftkey/iam"
 )
 
+// Inline policies.
+
+// IAM's policy size quotas, in non-white-space characters (iam.Size): the
+// inline limit is the aggregate of all inline policies of one entity.
 var inlineLimit = map[shiftkey.EntityKind]int{shiftkey.KindUser: 2048, shiftkey.KindGroup: 5120, shiftkey.KindRole: 10240}
 
 const (
@@ -38,21 +42,29 @@ func validatePolicy(doc string) error {
 	return nil
 }
 
+// inlineCall reads the owner and PolicyName of an inline-policy call
+// (and its PolicyDocument, withDoc), then resolves the owner for
+// verb+Kind+"Policy".
+func (s *Service) inlineCall(ctx context.Context, c *shiftkey.Caller, p params, kind shiftkey.EntityKind, verb string, withDoc bool) (e *shiftkey.Entity, name, doc string, err error) {
+	owner, err := p.owner(kind)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if name, err = p.name("PolicyName", 128, true); err != nil {
+		return nil, "", "", err
+	}
+	if withDoc {
+		if doc, err = p.required("PolicyDocument"); err != nil {
+			return nil, "", "", err
+		}
+	}
+	e, err = s.entity(ctx, c, verb+kindTitle(kind)+"Policy", kind, owner)
+	return e, name, doc, err
+}
+
 func (s *Service) putPolicy(kind shiftkey.EntityKind) handler {
 	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-		owner, err := p.owner(kind)
-		if err != nil {
-			return nil, err
-		}
-		name, err := p.name("PolicyName", 128, true)
-		if err != nil {
-			return nil, err
-		}
-		doc, err := p.required("PolicyDocument")
-		if err != nil {
-			return nil, err
-		}
-		e, err := s.entity(ctx, c, "Put"+kindTitle(kind)+"Policy", kind, owner)
+		e, name, doc, err := s.inlineCall(ctx, c, p, kind, "Put", true)
 		if err != nil {
 			return nil, err
 		}
@@ -88,15 +100,7 @@ func (s *Service) checkInlineSize(ctx context.Context, e *shiftkey.Entity, name,
 
 func (s *Service) getPolicy(kind shiftkey.EntityKind) handler {
 	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-		owner, err := p.owner(kind)
-		if err != nil {
-			return nil, err
-		}
-		name, err := p.name("PolicyName", 128, true)
-		if err != nil {
-			return nil, err
-		}
-		e, err := s.entity(ctx, c, "Get"+kindTitle(kind)+"Policy", kind, owner)
+		e, name, _, err := s.inlineCall(ctx, c, p, kind, "Get", false)
 		if err != nil {
 			return nil, err
 		}
@@ -129,15 +133,7 @@ func inlinePolicyResult(kind shiftkey.EntityKind, owner string, pol shiftkey.Pol
 
 func (s *Service) deletePolicy(kind shiftkey.EntityKind) handler {
 	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-		owner, err := p.owner(kind)
-		if err != nil {
-			return nil, err
-		}
-		name, err := p.name("PolicyName", 128, true)
-		if err != nil {
-			return nil, err
-		}
-		e, err := s.entity(ctx, c, "Delete"+kindTitle(kind)+"Policy", kind, owner)
+		e, name, _, err := s.inlineCall(ctx, c, p, kind, "Delete", false)
 		if err != nil {
 			return nil, err
 		}
@@ -147,32 +143,13 @@ func (s *Service) deletePolicy(kind shiftkey.EntityKind) handler {
 
 func (s *Service) listPolicies(kind shiftkey.EntityKind) handler {
 	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-		owner, err := p.owner(kind)
+		pols, pg, err := ownedPage(ctx, s, c, p, kind, "List"+kindTitle(kind)+"Policies", s.Store.InlinePolicies)
 		if err != nil {
 			return nil, err
 		}
-		e, err := s.entity(ctx, c, "List"+kindTitle(kind)+"Policies", kind, owner)
-		if err != nil {
-			return nil, err
-		}
-		pols, err := s.Store.InlinePolicies(ctx, kind, e.Name)
-		if err != nil {
-			return nil, err
-		}
-		start, end, next, err := p.page(len(pols))
-		if err != nil {
-			return nil, err
-		}
-		res := struct {
+		return struct {
 			PolicyNames []string `xml:"PolicyNames>member"`
-			IsTruncated bool
-			Marker      string `xml:",omitempty"`
-		}{PolicyNames: []string{}, IsTruncated: next != "", Marker: next}
-		for _, pol := range pols[start:end] {
-			res.PolicyNames = append(res.PolicyNames, pol.Name)
-		}
-		return res, nil
+			pageXML
+		}{each(pols, func(pol shiftkey.PolicyDocument) string { return pol.Name }), pg}, nil
 	}
 }
-
-// Managed policies.

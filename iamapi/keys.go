@@ -15,23 +15,8 @@ type accessKeyXML struct {
 	CreateDate      string
 }
 
-// keyUser is the user an access-key call is about: UserName, or the caller.
-func (s *Service) keyUser(ctx context.Context, c *shiftkey.Caller, p params, action string) (*shiftkey.Entity, error) {
-	name, err := p.name("UserName", 64, false)
-	if err != nil {
-		return nil, err
-	}
-	if name == "" {
-		if c.Principal.Type != shiftkey.PrincipalUser {
-			return nil, shiftkey.Errorf(CodeValidationError, "Must specify userName when calling with non-User credentials")
-		}
-		name = c.Principal.UserName
-	}
-	return s.entity(ctx, c, action, shiftkey.KindUser, name)
-}
-
 func (s *Service) createAccessKey(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-	u, err := s.keyUser(ctx, c, p, "CreateAccessKey")
+	u, err := s.userOrCaller(ctx, c, p, "CreateAccessKey")
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +29,7 @@ func (s *Service) createAccessKey(ctx context.Context, c *shiftkey.Caller, p par
 }
 
 func (s *Service) listAccessKeys(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-	u, err := s.keyUser(ctx, c, p, "ListAccessKeys")
+	u, err := s.userOrCaller(ctx, c, p, "ListAccessKeys")
 	if err != nil {
 		return nil, err
 	}
@@ -52,20 +37,17 @@ func (s *Service) listAccessKeys(ctx context.Context, c *shiftkey.Caller, p para
 	if err != nil {
 		return nil, err
 	}
-	start, end, next, err := p.page(len(keys))
+	keys, pg, err := page(p, keys)
 	if err != nil {
 		return nil, err
 	}
-	res := struct {
+	return struct {
 		UserName          string
 		AccessKeyMetadata []accessKeyXML `xml:"AccessKeyMetadata>member"`
-		IsTruncated       bool
-		Marker            string `xml:",omitempty"`
-	}{UserName: u.Name, AccessKeyMetadata: []accessKeyXML{}, IsTruncated: next != "", Marker: next}
-	for _, k := range keys[start:end] {
-		res.AccessKeyMetadata = append(res.AccessKeyMetadata, accessKeyXML{UserName: u.Name, AccessKeyId: k.ID, Status: k.Status, CreateDate: isoTime(k.CreatedAt)})
-	}
-	return res, nil
+		pageXML
+	}{u.Name, each(keys, func(k *shiftkey.AccessKey) accessKeyXML {
+		return accessKeyXML{UserName: u.Name, AccessKeyId: k.ID, Status: k.Status, CreateDate: isoTime(k.CreatedAt)}
+	}), pg}, nil
 }
 
 // ownedKey checks that the key exists and belongs to the user.
@@ -92,7 +74,7 @@ func (s *Service) updateAccessKey(ctx context.Context, c *shiftkey.Caller, p par
 	if status != "Active" && status != "Inactive" {
 		return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]", status)
 	}
-	u, err := s.keyUser(ctx, c, p, "UpdateAccessKey")
+	u, err := s.userOrCaller(ctx, c, p, "UpdateAccessKey")
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +89,7 @@ func (s *Service) deleteAccessKey(ctx context.Context, c *shiftkey.Caller, p par
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.keyUser(ctx, c, p, "DeleteAccessKey")
+	u, err := s.userOrCaller(ctx, c, p, "DeleteAccessKey")
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/iam"
 )
 
 type policyXML struct {
@@ -36,12 +35,9 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 	if err != nil {
 		return nil, err
 	}
-	doc, err := p.required("PolicyDocument")
+	doc, err := p.document("PolicyDocument", managedPolicyLimit, "PolicySize")
 	if err != nil {
 		return nil, err
-	}
-	if iam.Size(doc) > managedPolicyLimit {
-		return nil, shiftkey.Errorf(CodeLimitExceeded, "Cannot exceed quota for PolicySize: %d", managedPolicyLimit)
 	}
 	if err := validatePolicy(doc); err != nil {
 		return nil, err
@@ -59,13 +55,19 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 	return struct{ Policy policyXML }{toPolicyXML(m, 0)}, nil
 }
 
-func (s *Service) managedPolicy(ctx context.Context, c *shiftkey.Caller, p params, action string) (*shiftkey.ManagedPolicy, error) {
+// policyARN reads PolicyArn.
+func (p params) policyARN() (string, error) {
 	arn, err := p.required("PolicyArn")
+	if err == nil && (len(arn) < 20 || !strings.HasPrefix(arn, "arn:")) {
+		err = shiftkey.Errorf(CodeValidationError, "ARN %s is not valid.", arn)
+	}
+	return arn, err
+}
+
+func (s *Service) managedPolicy(ctx context.Context, c *shiftkey.Caller, p params, action string) (*shiftkey.ManagedPolicy, error) {
+	arn, err := p.policyARN()
 	if err != nil {
 		return nil, err
-	}
-	if len(arn) < 20 || !strings.HasPrefix(arn, "arn:") {
-		return nil, shiftkey.Errorf(CodeValidationError, "ARN %s is not valid.", arn)
 	}
 	if err := s.authorize(ctx, c, action, arn); err != nil {
 		return nil, err
@@ -110,12 +112,9 @@ func (s *Service) attach(kind shiftkey.EntityKind, attach bool) handler {
 		if err != nil {
 			return nil, err
 		}
-		arn, err := p.required("PolicyArn")
+		arn, err := p.policyARN()
 		if err != nil {
 			return nil, err
-		}
-		if len(arn) < 20 || !strings.HasPrefix(arn, "arn:") {
-			return nil, shiftkey.Errorf(CodeValidationError, "ARN %s is not valid.", arn)
 		}
 		// iam:PolicyARN must be present: the delegation pattern "allow
 		// attaching anything but Admin" uses negated operators, which are
@@ -135,35 +134,18 @@ func (s *Service) attach(kind shiftkey.EntityKind, attach bool) handler {
 }
 
 func (s *Service) listAttached(kind shiftkey.EntityKind) handler {
+	type attached struct {
+		PolicyName string
+		PolicyArn  string
+	}
 	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-		owner, err := p.owner(kind)
+		pols, pg, err := ownedPage(ctx, s, c, p, kind, "ListAttached"+kindTitle(kind)+"Policies", s.Store.AttachedPolicies)
 		if err != nil {
 			return nil, err
 		}
-		e, err := s.entity(ctx, c, "ListAttached"+kindTitle(kind)+"Policies", kind, owner)
-		if err != nil {
-			return nil, err
-		}
-		pols, err := s.Store.AttachedPolicies(ctx, kind, e.Name)
-		if err != nil {
-			return nil, err
-		}
-		start, end, next, err := p.page(len(pols))
-		if err != nil {
-			return nil, err
-		}
-		type attached struct {
-			PolicyName string
-			PolicyArn  string
-		}
-		res := struct {
+		return struct {
 			AttachedPolicies []attached `xml:"AttachedPolicies>member"`
-			IsTruncated      bool
-			Marker           string `xml:",omitempty"`
-		}{AttachedPolicies: []attached{}, IsTruncated: next != "", Marker: next}
-		for _, m := range pols[start:end] {
-			res.AttachedPolicies = append(res.AttachedPolicies, attached{m.Name, m.ARN})
-		}
-		return res, nil
+			pageXML
+		}{each(pols, func(m *shiftkey.ManagedPolicy) attached { return attached{m.Name, m.ARN} }), pg}, nil
 	}
 }

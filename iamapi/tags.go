@@ -65,11 +65,7 @@ func (s *Service) tag(kind shiftkey.EntityKind, add bool) handler {
 
 func (s *Service) listTags(kind shiftkey.EntityKind) handler {
 	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-		owner, err := p.owner(kind)
-		if err != nil {
-			return nil, err
-		}
-		e, err := s.entity(ctx, c, "List"+kindTitle(kind)+"Tags", kind, owner)
+		e, err := s.owned(ctx, c, p, kind, "List"+kindTitle(kind)+"Tags")
 		if err != nil {
 			return nil, err
 		}

@@ -415,41 +415,33 @@ func (s *Server) ConnString(user, database string) string {
 // holds ADMIN OPTION on (those it created itself, and those granted to it
 // WITH ADMIN OPTION).
 func (s *Server) EnsureProvisioner(ctx context.Context, name string) error {
-	conn, err := pgx.Connect(ctx, s.ConnString(s.cfg.Superuser, "postgres"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", name).Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
-		return nil
-	}
-	if _, err := conn.Exec(ctx, "CREATE ROLE "+pgx.Identifier{name}.Sanitize()+" LOGIN CREATEROLE"); err != nil {
-		return fmt.Errorf("create role %s: %w", name, err)
-	}
-	return nil
+	return s.createUnlessExists(ctx, "role", name, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)",
+		"CREATE ROLE "+pgx.Identifier{name}.Sanitize()+" LOGIN CREATEROLE")
 }
 
 // CreateDatabase creates database name unless it exists.
 func (s *Server) CreateDatabase(ctx context.Context, name string) error {
+	return s.createUnlessExists(ctx, "database", name, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+		"CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+}
+
+// createUnlessExists runs create as the superuser unless exists (a query
+// of name) says the object is already there.
+func (s *Server) createUnlessExists(ctx context.Context, what, name, exists, create string) error {
 	conn, err := pgx.Connect(ctx, s.ConnString(s.cfg.Superuser, "postgres"))
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+	var found bool
+	if err := conn.QueryRow(ctx, exists, name).Scan(&found); err != nil {
 		return err
 	}
-	if exists {
+	if found {
 		return nil
 	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	if err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
+	if _, err := conn.Exec(ctx, create); err != nil {
+		return fmt.Errorf("create %s %s: %w", what, name, err)
 	}
 	return nil
 }

@@ -116,11 +116,11 @@ func (s *Service) provisioner() (shiftkey.ClusterProvisioner, error) {
 func (s *Service) CreateCluster(ctx context.Context, caller *shiftkey.Caller, in *CreateClusterInput) (*shiftkey.Cluster, error) {
 	switch {
 	case in.ClusterIdentifier == nil:
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter ClusterIdentifier.")
+		return nil, missing("ClusterIdentifier")
 	case in.NodeType == nil:
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter NodeType.")
+		return nil, missing("NodeType")
 	case in.MasterUsername == nil:
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter MasterUsername.")
+		return nil, missing("MasterUsername")
 	case in.MasterUserPassword == nil:
 		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter MasterUserPassword (ManageMasterPassword is not supported).")
 	}
@@ -210,7 +210,7 @@ type ModifyClusterInput struct {
 // ModifyCluster changes the master password and/or the port.
 func (s *Service) ModifyCluster(ctx context.Context, caller *shiftkey.Caller, in *ModifyClusterInput) (*shiftkey.Cluster, error) {
 	if in.ClusterIdentifier == nil {
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter ClusterIdentifier.")
+		return nil, missing("ClusterIdentifier")
 	}
 	if in.MasterUserPassword != nil {
 		if err := validMasterPassword(*in.MasterUserPassword); err != nil {
@@ -247,7 +247,7 @@ func (s *Service) ModifyCluster(ctx context.Context, caller *shiftkey.Caller, in
 // DeleteCluster stops a cluster's backend and removes it with its data.
 func (s *Service) DeleteCluster(ctx context.Context, caller *shiftkey.Caller, id *string, skipSnapshot *bool, finalSnapshot *string) (*shiftkey.Cluster, error) {
 	if id == nil {
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter ClusterIdentifier.")
+		return nil, missing("ClusterIdentifier")
 	}
 	skip := skipSnapshot != nil && *skipSnapshot
 	switch {

@@ -37,12 +37,7 @@ type Service struct {
 	Provisioner shiftkey.ClusterProvisioner
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
+func (s *Service) now() time.Time { return shiftkey.Now(s.Now) }
 
 func (s *Service) rand() io.Reader {
 	if s.Rand != nil {
@@ -51,16 +46,22 @@ func (s *Service) rand() io.Reader {
 	return rand.Reader
 }
 
-// GetClusterCredentialsInput is the request of GetClusterCredentials. Nil
+// CredentialTarget is what both credential operations name: the cluster
+// (by identifier or custom domain), the database and the lifetime. Nil
 // pointers are parameters that were not given.
-type GetClusterCredentialsInput struct {
-	DBUser            *string
+type CredentialTarget struct {
 	DBName            *string
 	ClusterIdentifier *string
 	CustomDomainName  *string
 	DurationSeconds   *int
-	AutoCreate        *bool
-	DBGroups          []string
+}
+
+// GetClusterCredentialsInput is the request of GetClusterCredentials.
+type GetClusterCredentialsInput struct {
+	CredentialTarget
+	DBUser     *string
+	AutoCreate *bool
+	DBGroups   []string
 }
 
 // ClusterCredentials is the result of GetClusterCredentials.
@@ -94,6 +95,10 @@ func invalid(format string, args ...any) error {
 	return shiftkey.Errorf(shiftkey.CodeInvalidParameterValue, format, args...)
 }
 
+func missing(param string) error {
+	return shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter %s.", param)
+}
+
 // resolveCluster finds the cluster of the caller's region named by
 // ClusterIdentifier or CustomDomainName.
 func (s *Service) resolveCluster(ctx context.Context, caller *shiftkey.Caller, id, domain *string) (*shiftkey.Cluster, error) {
@@ -101,17 +106,17 @@ func (s *Service) resolveCluster(ctx context.Context, caller *shiftkey.Caller, i
 		id = nil
 	}
 	if id == nil && domain == nil {
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter ClusterIdentifier or CustomDomainName.")
+		return nil, missing("ClusterIdentifier or CustomDomainName")
 	}
 	if domain == nil {
 		return s.lookupCluster(ctx, caller, *id)
 	}
-	d, err := s.Store.CustomDomain(ctx, strings.ToLower(*domain))
-	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound || err == nil && d.Kind != "cluster" {
-		return nil, shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster with custom domain name %s not found.", *domain)
-	}
+	d, ok, err := s.domains().Of(ctx, *domain, "")
 	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		return nil, shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster with custom domain name %s not found.", *domain)
 	}
 	if id != nil && *id != d.Target {
 		return nil, shiftkey.Errorf(shiftkey.CodeInvalidParameterCombination, "CustomDomainName %s is not associated with cluster %s.", *domain, *id)
@@ -150,7 +155,7 @@ type credentialRequest struct {
 
 func (s *Service) normalizeCredentials(ctx context.Context, caller *shiftkey.Caller, in *GetClusterCredentialsInput) (*credentialRequest, error) {
 	if in.DBUser == nil {
-		return nil, shiftkey.Errorf(shiftkey.CodeMissingParameter, "The request must contain the parameter DbUser.")
+		return nil, missing("DbUser")
 	}
 	r := &credentialRequest{durationIn: in.DurationSeconds, autoCreate: in.AutoCreate != nil && *in.AutoCreate}
 	var err error
@@ -371,10 +376,7 @@ func (s *Service) DescribeClusters(ctx context.Context, caller *shiftkey.Caller,
 // GetClusterCredentialsWithIAMInput is the request of
 // GetClusterCredentialsWithIAM.
 type GetClusterCredentialsWithIAMInput struct {
-	DBName            *string
-	ClusterIdentifier *string
-	CustomDomainName  *string
-	DurationSeconds   *int
+	CredentialTarget
 }
 
 // ClusterExtendedCredentials is the result of GetClusterCredentialsWithIAM.

@@ -3,7 +3,6 @@ package serverless
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/shiftkey/shiftkey"
 )
@@ -44,38 +43,48 @@ func (r *request) domainInput(withCert bool) (domain, cert string, err error) {
 	return strings.ToLower(*d), cert, nil
 }
 
+func (s *Service) domains() shiftkey.Domains {
+	return shiftkey.Domains{Store: s.Store, Kind: shiftkey.DomainWorkgroup, Now: s.now}
+}
+
 // workgroupDomain is the association of domain with workgroup w, or
 // ResourceNotFoundException.
 func (s *Service) workgroupDomain(ctx context.Context, w *shiftkey.Workgroup, domain string) (*shiftkey.CustomDomain, error) {
-	d, err := s.Store.CustomDomain(ctx, domain)
-	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound || err == nil && (d.Kind != "workgroup" || d.Target != w.Name) {
-		return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain association %s for workgroup %s not found.", domain, w.Name)
+	d, ok, err := s.domains().Of(ctx, domain, w.Name)
+	if err == nil && !ok {
+		return nil, domainNotFound(w, domain)
 	}
 	return d, err
 }
 
+func domainNotFound(w *shiftkey.Workgroup, domain string) error {
+	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain association %s for workgroup %s not found.", domain, w.Name)
+}
+
+// domainCall reads the domain (with its certificate when withCert) and
+// the workgroup of a call, authorizing action on the workgroup.
+func (s *Service) domainCall(ctx context.Context, c *shiftkey.Caller, r *request, action string, withCert bool) (w *shiftkey.Workgroup, domain, cert string, err error) {
+	if domain, cert, err = r.domainInput(withCert); err != nil {
+		return nil, "", "", err
+	}
+	w, err = s.workgroup(ctx, c, r, action)
+	return w, domain, cert, err
+}
+
 func (s *Service) createDomain(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
-	domain, cert, err := r.domainInput(true)
+	w, domain, cert, err := s.domainCall(ctx, c, r, "CreateCustomDomainAssociation", true)
 	if err != nil {
 		return nil, err
 	}
-	w, err := s.workgroup(ctx, c, r, "CreateCustomDomainAssociation")
+	d, err := s.domains().Associate(ctx, domain, cert, w.Name)
 	if err != nil {
-		return nil, err
-	}
-	d := &shiftkey.CustomDomain{Name: domain, CertificateARN: cert, Kind: "workgroup", Target: w.Name, CertExpiry: s.now().Add(shiftkey.CertValidity).Truncate(time.Second)}
-	if err := s.Store.CreateCustomDomain(ctx, d); err != nil {
 		return nil, err
 	}
 	return toDomainJSON(d), nil
 }
 
 func (s *Service) updateDomain(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
-	domain, cert, err := r.domainInput(true)
-	if err != nil {
-		return nil, err
-	}
-	w, err := s.workgroup(ctx, c, r, "UpdateCustomDomainAssociation")
+	w, domain, cert, err := s.domainCall(ctx, c, r, "UpdateCustomDomainAssociation", true)
 	if err != nil {
 		return nil, err
 	}
@@ -83,16 +92,14 @@ func (s *Service) updateDomain(ctx context.Context, c *shiftkey.Caller, r *reque
 	if err != nil {
 		return nil, err
 	}
-	d.CertificateARN, d.CertExpiry = cert, s.now().Add(shiftkey.CertValidity).Truncate(time.Second)
-	return toDomainJSON(d), s.Store.UpdateCustomDomain(ctx, d)
+	if err := s.domains().Reassociate(ctx, d, cert, w.Name); err != nil {
+		return nil, err
+	}
+	return toDomainJSON(d), nil
 }
 
 func (s *Service) getDomain(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
-	domain, _, err := r.domainInput(false)
-	if err != nil {
-		return nil, err
-	}
-	w, err := s.workgroup(ctx, c, r, "GetCustomDomainAssociation")
+	w, domain, _, err := s.domainCall(ctx, c, r, "GetCustomDomainAssociation", false)
 	if err != nil {
 		return nil, err
 	}
@@ -104,18 +111,15 @@ func (s *Service) getDomain(ctx context.Context, c *shiftkey.Caller, r *request)
 }
 
 func (s *Service) deleteDomain(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
-	domain, _, err := r.domainInput(false)
+	w, domain, _, err := s.domainCall(ctx, c, r, "DeleteCustomDomainAssociation", false)
 	if err != nil {
 		return nil, err
 	}
-	w, err := s.workgroup(ctx, c, r, "DeleteCustomDomainAssociation")
-	if err != nil {
-		return nil, err
+	ok, err := s.domains().Dissociate(ctx, domain, w.Name)
+	if err == nil && !ok {
+		return nil, domainNotFound(w, domain)
 	}
-	if _, err := s.workgroupDomain(ctx, w, domain); err != nil {
-		return nil, err
-	}
-	return struct{}{}, s.Store.DeleteCustomDomain(ctx, domain)
+	return struct{}{}, err
 }
 
 func (s *Service) listDomains(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
@@ -126,10 +130,6 @@ func (s *Service) listDomains(ctx context.Context, c *shiftkey.Caller, r *reques
 	if err := s.authorize(ctx, c, "ListCustomDomainAssociations", "*"); err != nil {
 		return nil, err
 	}
-	all, err := s.Store.CustomDomains(ctx)
-	if err != nil {
-		return nil, err
-	}
 	wgs, err := s.Store.Workgroups(ctx)
 	if err != nil {
 		return nil, err
@@ -138,12 +138,9 @@ func (s *Service) listDomains(ctx context.Context, c *shiftkey.Caller, r *reques
 	for _, w := range wgs {
 		here[w.Name] = shiftkey.InRegion(w.Region, c.Region)
 	}
-	var kept []*shiftkey.CustomDomain
-	for _, d := range all {
-		if d.Kind != "workgroup" || !here[d.Target] || domain != nil && !strings.EqualFold(d.Name, *domain) || cert != nil && d.CertificateARN != *cert {
-			continue
-		}
-		kept = append(kept, d)
+	kept, err := s.domains().List(ctx, func(name string) bool { return here[name] }, domain, cert)
+	if err != nil {
+		return nil, err
 	}
 	start, end, next, err := r.page(len(kept))
 	if err != nil {

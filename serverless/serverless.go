@@ -12,15 +12,11 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/dbname"
 )
-
-// TargetPrefix is the X-Amz-Target service name.
-const TargetPrefix = "RedshiftServerless"
 
 // Service runs Redshift Serverless operations.
 type Service struct {
@@ -37,12 +33,7 @@ type Issuer interface {
 	IssueForPrincipal(ctx context.Context, caller *shiftkey.Caller, scope string, db string, duration time.Duration) (*shiftkey.IssuedCredential, error)
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (s *Service) now() time.Time { return shiftkey.Now(s.Now).UTC() }
 
 func validation(format string, args ...any) error {
 	return shiftkey.Errorf(shiftkey.CodeValidation, format, args...)
@@ -59,47 +50,35 @@ func (s *Service) Handle(ctx context.Context, c *shiftkey.Caller, op string, bod
 	if err := dec.Decode(&in); err != nil {
 		return nil, shiftkey.Errorf("SerializationException", "The request body is not a JSON object.")
 	}
-	r := &request{in: in}
-	var out any
-	var err error
-	switch op {
-	case "GetCredentials":
-		out, err = s.getCredentials(ctx, c, r)
-	case "CreateNamespace":
-		out, err = s.createNamespace(ctx, c, r)
-	case "GetNamespace":
-		out, err = s.getNamespace(ctx, c, r)
-	case "ListNamespaces":
-		out, err = s.listNamespaces(ctx, c, r)
-	case "DeleteNamespace":
-		out, err = s.deleteNamespace(ctx, c, r)
-	case "CreateWorkgroup":
-		out, err = s.createWorkgroup(ctx, c, r)
-	case "GetWorkgroup":
-		out, err = s.getWorkgroup(ctx, c, r)
-	case "ListWorkgroups":
-		out, err = s.listWorkgroups(ctx, c, r)
-	case "UpdateWorkgroup":
-		out, err = s.updateWorkgroup(ctx, c, r)
-	case "DeleteWorkgroup":
-		out, err = s.deleteWorkgroup(ctx, c, r)
-	case "CreateCustomDomainAssociation":
-		out, err = s.createDomain(ctx, c, r)
-	case "GetCustomDomainAssociation":
-		out, err = s.getDomain(ctx, c, r)
-	case "ListCustomDomainAssociations":
-		out, err = s.listDomains(ctx, c, r)
-	case "UpdateCustomDomainAssociation":
-		out, err = s.updateDomain(ctx, c, r)
-	case "DeleteCustomDomainAssociation":
-		out, err = s.deleteDomain(ctx, c, r)
-	default:
+	h, ok := operations[op]
+	if !ok {
 		return nil, shiftkey.Errorf("UnknownOperationException", "Operation %s is not supported.", op)
 	}
+	r := &request{in: in}
+	out, err := h(s, ctx, c, r)
 	if err == nil && r.err != nil {
 		err = r.err
 	}
 	return out, err
+}
+
+// operations are the Serverless operations, each reading its own members.
+var operations = map[string]func(*Service, context.Context, *shiftkey.Caller, *request) (any, error){
+	"GetCredentials":                (*Service).getCredentials,
+	"CreateNamespace":               (*Service).createNamespace,
+	"GetNamespace":                  (*Service).getNamespace,
+	"ListNamespaces":                (*Service).listNamespaces,
+	"DeleteNamespace":               (*Service).deleteNamespace,
+	"CreateWorkgroup":               (*Service).createWorkgroup,
+	"GetWorkgroup":                  (*Service).getWorkgroup,
+	"ListWorkgroups":                (*Service).listWorkgroups,
+	"UpdateWorkgroup":               (*Service).updateWorkgroup,
+	"DeleteWorkgroup":               (*Service).deleteWorkgroup,
+	"CreateCustomDomainAssociation": (*Service).createDomain,
+	"GetCustomDomainAssociation":    (*Service).getDomain,
+	"ListCustomDomainAssociations":  (*Service).listDomains,
+	"UpdateCustomDomainAssociation": (*Service).updateDomain,
+	"DeleteCustomDomainAssociation": (*Service).deleteDomain,
 }
 
 // request reads members of a JSON request, keeping the first type error.
@@ -180,6 +159,25 @@ func (r *request) page(n int) (start, end int, next *string, err error) {
 		next = &t
 	}
 	return start, end, next, r.err
+}
+
+// regionPage is List*'s work: authorize action, read every item, keep
+// those of the caller's region, and cut one page of them.
+func regionPage[T any](ctx context.Context, s *Service, c *shiftkey.Caller, r *request, action string,
+	read func(context.Context) ([]T, error), region func(T) string) ([]T, *string, error) {
+	if err := s.authorize(ctx, c, action, "*"); err != nil {
+		return nil, nil, err
+	}
+	all, err := read(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	all = slices.DeleteFunc(all, func(v T) bool { return !shiftkey.InRegion(region(v), c.Region) })
+	start, end, next, err := r.page(len(all))
+	if err != nil {
+		return nil, nil, err
+	}
+	return all[start:end], next, nil
 }
 
 // ARNs.
@@ -291,14 +289,20 @@ func (s *Service) namespace(ctx context.Context, c *shiftkey.Caller, r *request,
 	if err != nil {
 		return nil, err
 	}
-	n, err := s.Store.Namespace(ctx, name)
-	if err == nil && !shiftkey.InRegion(n.Region, c.Region) {
-		err = shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", name)
-	}
+	n, err := s.regionNamespace(ctx, c, name)
 	if err != nil {
 		return nil, err
 	}
 	return n, s.authorize(ctx, c, action, s.namespaceARN(c, n.ID))
+}
+
+// regionNamespace is the namespace name of the caller's region.
+func (s *Service) regionNamespace(ctx context.Context, c *shiftkey.Caller, name string) (*shiftkey.Namespace, error) {
+	n, err := s.Store.Namespace(ctx, name)
+	if err == nil && !shiftkey.InRegion(n.Region, c.Region) {
+		return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", name)
+	}
+	return n, err
 }
 
 func (s *Service) getNamespace(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
@@ -310,20 +314,12 @@ func (s *Service) getNamespace(ctx context.Context, c *shiftkey.Caller, r *reque
 }
 
 func (s *Service) listNamespaces(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
-	if err := s.authorize(ctx, c, "ListNamespaces", "*"); err != nil {
-		return nil, err
-	}
-	all, err := s.Store.Namespaces(ctx)
-	if err != nil {
-		return nil, err
-	}
-	all = slices.DeleteFunc(all, func(n *shiftkey.Namespace) bool { return !shiftkey.InRegion(n.Region, c.Region) })
-	start, end, next, err := r.page(len(all))
+	page, next, err := regionPage(ctx, s, c, r, "ListNamespaces", s.Store.Namespaces, func(n *shiftkey.Namespace) string { return n.Region })
 	if err != nil {
 		return nil, err
 	}
 	out := []namespaceJSON{}
-	for _, n := range all[start:end] {
+	for _, n := range page {
 		out = append(out, s.namespaceJSON(c, n))
 	}
 	return map[string]any{"namespaces": out, "nextToken": next}, nil
@@ -383,10 +379,7 @@ func (s *Service) createWorkgroup(ctx context.Context, c *shiftkey.Caller, r *re
 	if err := s.authorize(ctx, c, "CreateWorkgroup", s.workgroupARN(c, w.ID)); err != nil {
 		return nil, err
 	}
-	ns, err := s.Store.Namespace(ctx, nsName)
-	if err == nil && !shiftkey.InRegion(ns.Region, c.Region) {
-		err = shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", nsName)
-	}
+	ns, err := s.regionNamespace(ctx, c, nsName)
 	if err != nil {
 		return nil, err
 	}
@@ -436,20 +429,12 @@ func (s *Service) getWorkgroup(ctx context.Context, c *shiftkey.Caller, r *reque
 }
 
 func (s *Service) listWorkgroups(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
-	if err := s.authorize(ctx, c, "ListWorkgroups", "*"); err != nil {
-		return nil, err
-	}
-	all, err := s.Store.Workgroups(ctx)
-	if err != nil {
-		return nil, err
-	}
-	all = slices.DeleteFunc(all, func(w *shiftkey.Workgroup) bool { return !shiftkey.InRegion(w.Region, c.Region) })
-	start, end, next, err := r.page(len(all))
+	page, next, err := regionPage(ctx, s, c, r, "ListWorkgroups", s.Store.Workgroups, func(w *shiftkey.Workgroup) string { return w.Region })
 	if err != nil {
 		return nil, err
 	}
 	out := []workgroupJSON{}
-	for _, w := range all[start:end] {
+	for _, w := range page {
 		out = append(out, s.workgroupJSON(c, w))
 	}
 	return map[string]any{"workgroups": out, "nextToken": next}, nil
@@ -500,13 +485,7 @@ func (s *Service) deleteWorkgroup(ctx context.Context, c *shiftkey.Caller, r *re
 	if err := s.Store.DeleteWorkgroup(ctx, w.Name); err != nil {
 		return nil, err
 	}
-	if domains, err := s.Store.CustomDomains(ctx); err == nil {
-		for _, d := range domains {
-			if d.Kind == "workgroup" && d.Target == w.Name {
-				s.Store.DeleteCustomDomain(ctx, d.Name)
-			}
-		}
-	}
+	s.domains().Forget(ctx, w.Name)
 	// No snapshot is kept: the workgroup's data is removed with it.
 	if err := s.Provisioner.StopWorkgroup(ctx, w); err != nil {
 		return nil, err
@@ -526,12 +505,12 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 	case wgName == nil && domain == nil:
 		return nil, validation("The custom domain name or the workgroup name must be included in the request.")
 	case domain != nil:
-		d, err := s.Store.CustomDomain(ctx, strings.ToLower(*domain))
-		if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound || err == nil && d.Kind != "workgroup" {
-			return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated with a workgroup.", *domain)
-		}
+		d, ok, err := s.domains().Of(ctx, *domain, "")
 		if err != nil {
 			return nil, err
+		}
+		if !ok {
+			return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated with a workgroup.", *domain)
 		}
 		if wgName != nil && *wgName != d.Target {
 			return nil, validation("Custom domain name %s is not associated with workgroup %s.", *domain, *wgName)

@@ -20,10 +20,7 @@ func TestFinding2SecretsNotInStoreFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(ctx, path, sqlite.WithKey(key, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpen(t, path, sqlite.WithKey(key, ""))
 	secret := shiftkey.NewSecretKey()
 	mustUserWithKey(t, db, "AKIASCAN", secret)
 	sess := &shiftkey.Session{AccessKeyID: "ASIASCAN", Secret: shiftkey.NewSecretKey(), Token: "SKtoken" + shiftkey.NewSecretKey(), RoleName: "r",

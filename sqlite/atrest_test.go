@@ -23,12 +23,8 @@ func storeFiles(path string) []string {
 // Finding 1: the -wal and -shm files were born 0644 (the store was chmodded
 // only after the first open), so any local user could read secrets there.
 func TestFinding1StoreFilesBornPrivate(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpen(t, path)
 	defer db.Close()
 	mustUserWithKey(t, db, "AKIAMODES", shiftkey.NewSecretKey())
 	for _, f := range storeFiles(path) {
@@ -47,15 +43,11 @@ func TestFinding1StoreFilesBornPrivate(t *testing.T) {
 func TestFinding1RefusesReadableStore(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	mustOpen(t, path).Close()
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	db, err = sqlite.Open(ctx, path)
+	db, err := sqlite.Open(ctx, path)
 	if err == nil {
 		db.Close()
 		t.Fatal("a store readable by others was opened")

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/sqlite"
 )
 
 // Declared marks are per kind and id, survive a reopen, and re-marking
@@ -15,10 +14,7 @@ import (
 func TestDeclaredMarks(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpen(t, path)
 	for _, r := range []shiftkey.DeclaredRef{
 		{Kind: shiftkey.KindUser, ID: "AIDA2", Name: "zed"}, {Kind: shiftkey.KindUser, ID: "AIDA1", Name: "ann"},
 		{Kind: shiftkey.KindRole, ID: "AROA1", Name: "ann"}, {Kind: shiftkey.KindUser, ID: "AIDA1", Name: "Ann"},
@@ -28,9 +24,7 @@ func TestDeclaredMarks(t *testing.T) {
 		}
 	}
 	db.Close()
-	if db, err = sqlite.Open(ctx, path); err != nil {
-		t.Fatal(err)
-	}
+	db = mustOpen(t, path)
 	defer db.Close()
 	users, err := db.DeclaredRefs(ctx, shiftkey.KindUser)
 	want := []shiftkey.DeclaredRef{{Kind: shiftkey.KindUser, ID: "AIDA1", Name: "Ann"}, {Kind: shiftkey.KindUser, ID: "AIDA2", Name: "zed"}}

@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"strings"
 
 	"github.com/shiftkey/shiftkey"
@@ -15,13 +13,12 @@ func domainNotFound(name string) error {
 
 // CreateCustomDomain stores an association.
 func (d *DB) CreateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO custom_domains (name, cert_arn, kind, target, cert_expiry) VALUES (?,?,?,?,?)`,
+	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeConflict, "Custom domain name %s is already associated.", c.Name),
+		`INSERT INTO custom_domains (name, cert_arn, kind, target, cert_expiry) VALUES (?,?,?,?,?)`,
 		strings.ToLower(c.Name), c.CertificateARN, c.Kind, c.Target, millis(c.CertExpiry))
-	if isUniqueViolation(err) {
-		return shiftkey.Errorf(shiftkey.CodeConflict, "Custom domain name %s is already associated.", c.Name)
-	}
-	return err
 }
+
+const domainColumns = `name, cert_arn, kind, target, cert_expiry`
 
 func scanDomain(row scanner) (*shiftkey.CustomDomain, error) {
 	var c shiftkey.CustomDomain
@@ -35,16 +32,12 @@ func scanDomain(row scanner) (*shiftkey.CustomDomain, error) {
 
 // CustomDomain returns the association of a name (any case).
 func (d *DB) CustomDomain(ctx context.Context, name string) (*shiftkey.CustomDomain, error) {
-	c, err := scanDomain(d.db.QueryRowContext(ctx, `SELECT name, cert_arn, kind, target, cert_expiry FROM custom_domains WHERE name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, domainNotFound(name)
-	}
-	return c, err
+	return queryOne(ctx, d.db, scanDomain, domainNotFound(name), `SELECT `+domainColumns+` FROM custom_domains WHERE name = ?`, name)
 }
 
 // CustomDomains lists associations by name.
 func (d *DB) CustomDomains(ctx context.Context) ([]*shiftkey.CustomDomain, error) {
-	return queryAll(ctx, d.db, scanDomain, `SELECT name, cert_arn, kind, target, cert_expiry FROM custom_domains ORDER BY name`)
+	return queryAll(ctx, d.db, scanDomain, `SELECT `+domainColumns+` FROM custom_domains ORDER BY name`)
 }
 
 // UpdateCustomDomain replaces an association's certificate and target.

@@ -31,12 +31,9 @@ func scanEntity(row scanner) (*shiftkey.Entity, error) {
 
 // CreateEntity stores a new user, group or role.
 func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO entities (`+entityColumns+`) VALUES (?,?,?,?,?,?,?,?,?)`,
+	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "%s with name %s already exists.", capitalize(string(e.Kind)), e.Name),
+		`INSERT INTO entities (`+entityColumns+`) VALUES (?,?,?,?,?,?,?,?,?)`,
 		e.Kind, e.Name, e.ID, e.Path, e.ARN, millis(e.CreatedAt), e.AssumeRolePolicy, e.Description, e.MaxSessionDuration)
-	if isUniqueViolation(err) {
-		return shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "%s with name %s already exists.", capitalize(string(e.Kind)), e.Name)
-	}
-	return err
 }
 
 func capitalize(s string) string {
@@ -48,11 +45,7 @@ func capitalize(s string) string {
 
 // Entity returns the entity of kind called name (any case).
 func (d *DB) Entity(ctx context.Context, kind shiftkey.EntityKind, name string) (*shiftkey.Entity, error) {
-	e, err := scanEntity(d.db.QueryRowContext(ctx, `SELECT `+entityColumns+` FROM entities WHERE kind = ? AND name = ?`, kind, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, noSuch(kind, name)
-	}
-	return e, err
+	return queryOne(ctx, d.db, scanEntity, noSuch(kind, name), `SELECT `+entityColumns+` FROM entities WHERE kind = ? AND name = ?`, kind, name)
 }
 
 // Entities lists the entities of kind whose path starts with pathPrefix.
@@ -139,13 +132,14 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 	return tx.Commit()
 }
 
+func keyNotFound(id string) error {
+	return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
+}
+
 // AccessKey returns the access key with the given id.
 func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, error) {
-	k, err := d.scanAccessKey(ctx, d.db.QueryRowContext(ctx, `SELECT `+accessKeyColumns+` FROM access_keys WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
-	}
-	return k, err
+	scan := func(r scanner) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, r) }
+	return queryOne(ctx, d.db, scan, keyNotFound(id), `SELECT `+accessKeyColumns+` FROM access_keys WHERE id = ?`, id)
 }
 
 const accessKeyColumns = `id, secret, sealed, user_name, status, created_at`
@@ -172,26 +166,15 @@ func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.Acces
 		`SELECT `+accessKeyColumns+` FROM access_keys WHERE user_name = ? ORDER BY created_at, id`, userName)
 }
 
-func (d *DB) execOne(ctx context.Context, notFound error, q string, args ...any) error {
-	res, err := d.db.ExecContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return notFound
-	}
-	return nil
-}
-
 // UpdateAccessKey sets a key's status.
 func (d *DB) UpdateAccessKey(ctx context.Context, id, status string) error {
-	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id),
+	return d.execOne(ctx, keyNotFound(id),
 		`UPDATE access_keys SET status = ? WHERE id = ?`, status, id)
 }
 
 // DeleteAccessKey removes a key.
 func (d *DB) DeleteAccessKey(ctx context.Context, id string) error {
-	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id),
+	return d.execOne(ctx, keyNotFound(id),
 		`DELETE FROM access_keys WHERE id = ?`, id)
 }
 
@@ -233,12 +216,9 @@ func scanPolicy(row scanner) (*shiftkey.ManagedPolicy, error) {
 
 // CreateManagedPolicy stores a customer-managed policy.
 func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO managed_policies (`+policyColumns+`) VALUES (?,?,?,?,?,?,?,?)`,
+	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "A policy called %s already exists. Duplicate names are not allowed.", p.Name),
+		`INSERT INTO managed_policies (`+policyColumns+`) VALUES (?,?,?,?,?,?,?,?)`,
 		p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, millis(p.CreatedAt), millis(p.UpdatedAt))
-	if isUniqueViolation(err) {
-		return shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "A policy called %s already exists. Duplicate names are not allowed.", p.Name)
-	}
-	return err
 }
 
 // UpdateManagedPolicy replaces a policy's document and description.
@@ -249,11 +229,8 @@ func (d *DB) UpdateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy)
 
 // ManagedPolicy returns the policy with the given ARN.
 func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPolicy, error) {
-	p, err := scanPolicy(d.db.QueryRowContext(ctx, `SELECT `+policyColumns+` FROM managed_policies WHERE arn = ?`, arn))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s does not exist or is not attachable.", arn)
-	}
-	return p, err
+	return queryOne(ctx, d.db, scanPolicy, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s does not exist or is not attachable.", arn),
+		`SELECT `+policyColumns+` FROM managed_policies WHERE arn = ?`, arn)
 }
 
 // DeleteManagedPolicy removes a policy.

@@ -25,12 +25,7 @@ func TestStoreContractSealed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), sqlite.WithKey(key, ""))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
+		return tempStore(t, sqlite.WithKey(key, ""))
 	})
 }
 
@@ -86,10 +81,7 @@ func TestSealedSecretsBoundToRow(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.db")
 	key, _ := keyFile(t, dir, "store.key")
-	db, err := sqlite.Open(ctx, path, sqlite.WithKey(key, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpen(t, path, sqlite.WithKey(key, ""))
 	defer db.Close()
 	s1, s2 := shiftkey.NewSecretKey(), shiftkey.NewSecretKey()
 	mustUserWithKey(t, db, "AKIAONE", s1)
@@ -178,20 +170,14 @@ func TestLegacyStoreSealedAtOpen(t *testing.T) {
 	secrets := map[string]string{"secret key": secret, "session secret": sess.Secret, "session token": sess.Token}
 
 	// Without a key it opens as before.
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpen(t, path)
 	if k, err := db.AccessKey(ctx, "AKIAOLD"); err != nil || k.Secret != secret {
 		t.Fatalf("legacy key without a store key: %v %v", k, err)
 	}
 	db.Close()
 
 	key, _ := keyFile(t, dir, "store.key")
-	db, err = sqlite.Open(ctx, path, sqlite.WithKey(key, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = mustOpen(t, path, sqlite.WithKey(key, ""))
 	defer db.Close()
 	if k, err := db.AccessKey(ctx, "AKIAOLD"); err != nil || k.Secret != secret {
 		t.Fatalf("legacy key after sealing: %v %v", k, err)
@@ -215,10 +201,7 @@ func TestSealedStoreNeedsItsKey(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.db")
 	key, file := keyFile(t, dir, "store.key")
-	db, err := sqlite.Open(ctx, path, sqlite.WithKey(key, file))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpen(t, path, sqlite.WithKey(key, file))
 	mustUserWithKey(t, db, "AKIAKEY", shiftkey.NewSecretKey())
 	db.Close()
 	if db, err := sqlite.Open(ctx, path); !errors.Is(err, sqlite.ErrKeyRequired) {
@@ -228,7 +211,7 @@ func TestSealedStoreNeedsItsKey(t *testing.T) {
 		t.Fatalf("open without the key: %v, want ErrKeyRequired", err)
 	}
 	other, _ := keyFile(t, dir, "other.key")
-	db, err = sqlite.Open(ctx, path, sqlite.WithKey(other, ""))
+	db, err := sqlite.Open(ctx, path, sqlite.WithKey(other, ""))
 	if err == nil {
 		db.Close()
 		t.Fatal("opened with another key")
@@ -246,10 +229,7 @@ func TestRotateKeyWhileServing(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.db")
 	oldKey, oldFile := keyFile(t, dir, "old.key")
-	server, err := sqlite.Open(ctx, path, sqlite.WithKey(oldKey, oldFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	server := mustOpen(t, path, sqlite.WithKey(oldKey, oldFile))
 	defer server.Close()
 	want := map[string]string{}
 	for i := range 40 {
@@ -266,10 +246,7 @@ func TestRotateKeyWhileServing(t *testing.T) {
 		sessions[s.AccessKeyID] = s
 	}
 
-	rotator, err := sqlite.Open(ctx, path, sqlite.WithKey(oldKey, oldFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rotator := mustOpen(t, path, sqlite.WithKey(oldKey, oldFile))
 	defer rotator.Close()
 	newKey, newFile := keyFile(t, dir, "new.key")
 
@@ -341,10 +318,7 @@ func TestRotateKeyWhileServing(t *testing.T) {
 		db.Close()
 		t.Fatal("the store opened with the retired key")
 	}
-	db, err := sqlite.Open(ctx, path, sqlite.WithKey(newKey, newFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpen(t, path, sqlite.WithKey(newKey, newFile))
 	defer db.Close()
 	for id, secret := range want {
 		if k, err := db.AccessKey(ctx, id); err != nil || k.Secret != secret {

@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 
 	"github.com/shiftkey/shiftkey"
 )
@@ -18,12 +16,9 @@ func wgNotFound(name string) error {
 
 // CreateNamespace stores a namespace.
 func (d *DB) CreateNamespace(ctx context.Context, n *shiftkey.Namespace) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO namespaces (`+namespaceColumns+`) VALUES (?,?,?,?,?,?,?)`,
+	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeConflict, "Namespace %s already exists.", n.Name),
+		`INSERT INTO namespaces (`+namespaceColumns+`) VALUES (?,?,?,?,?,?,?)`,
 		n.Name, n.ID, n.DBName, n.AdminUsername, n.Status, millis(n.CreatedAt), regionOrDefault(n.Region))
-	if isUniqueViolation(err) {
-		return shiftkey.Errorf(shiftkey.CodeConflict, "Namespace %s already exists.", n.Name)
-	}
-	return err
 }
 
 const namespaceColumns = `name, id, db_name, admin_username, status, created_at, region`
@@ -40,11 +35,7 @@ func scanNamespace(row scanner) (*shiftkey.Namespace, error) {
 
 // Namespace returns a namespace by name.
 func (d *DB) Namespace(ctx context.Context, name string) (*shiftkey.Namespace, error) {
-	n, err := scanNamespace(d.db.QueryRowContext(ctx, `SELECT `+namespaceColumns+` FROM namespaces WHERE name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nsNotFound(name)
-	}
-	return n, err
+	return queryOne(ctx, d.db, scanNamespace, nsNotFound(name), `SELECT `+namespaceColumns+` FROM namespaces WHERE name = ?`, name)
 }
 
 // Namespaces lists namespaces by name.
@@ -73,13 +64,10 @@ func scanWorkgroup(row scanner) (*shiftkey.Workgroup, error) {
 
 // CreateWorkgroup stores a workgroup.
 func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO workgroups (`+workgroupColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeConflict, "Workgroup %s already exists, or namespace %s already has a workgroup.", w.Name, w.Namespace),
+		`INSERT INTO workgroups (`+workgroupColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		w.Name, w.ID, w.Namespace, w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port,
 		w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, millis(w.CreatedAt), w.Backend.Login, regionOrDefault(w.Region))
-	if isUniqueViolation(err) {
-		return shiftkey.Errorf(shiftkey.CodeConflict, "Workgroup %s already exists, or namespace %s already has a workgroup.", w.Name, w.Namespace)
-	}
-	return err
 }
 
 // UpdateWorkgroup replaces a workgroup's mutable fields.
@@ -92,11 +80,7 @@ func (d *DB) UpdateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
 
 // Workgroup returns a workgroup by name.
 func (d *DB) Workgroup(ctx context.Context, name string) (*shiftkey.Workgroup, error) {
-	w, err := scanWorkgroup(d.db.QueryRowContext(ctx, `SELECT `+workgroupColumns+` FROM workgroups WHERE name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, wgNotFound(name)
-	}
-	return w, err
+	return queryOne(ctx, d.db, scanWorkgroup, wgNotFound(name), `SELECT `+workgroupColumns+` FROM workgroups WHERE name = ?`, name)
 }
 
 // Workgroups lists workgroups by name.

@@ -184,26 +184,16 @@ func scanCluster(row scanner) (*shiftkey.Cluster, error) {
 
 // CreateCluster stores a new cluster.
 func (d *DB) CreateCluster(ctx context.Context, c *shiftkey.Cluster) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO clusters (`+clusterColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, clusterArgs(c)...)
-	if isUniqueViolation(err) {
-		return shiftkey.Errorf(shiftkey.CodeClusterAlreadyExists, "Cluster already exists")
-	}
-	return err
+	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeClusterAlreadyExists, "Cluster already exists"),
+		`INSERT INTO clusters (`+clusterColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, clusterArgs(c)...)
 }
 
 // UpdateCluster replaces the stored fields of an existing cluster.
 func (d *DB) UpdateCluster(ctx context.Context, c *shiftkey.Cluster) error {
 	args := append(clusterArgs(c)[1:], c.Identifier)
-	res, err := d.db.ExecContext(ctx, `UPDATE clusters SET namespace_id=?, node_type=?, db_name=?, master_username=?, status=?,
+	return d.execOne(ctx, clusterNotFound(c.Identifier), `UPDATE clusters SET namespace_id=?, node_type=?, db_name=?, master_username=?, status=?,
 		endpoint_address=?, endpoint_port=?, backend_host=?, backend_port=?, backend_admin_user=?, backend_managed=?, created_at=?,
 		backend_login=?, region=? WHERE identifier=?`, args...)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return clusterNotFound(c.Identifier)
-	}
-	return nil
 }
 
 func clusterNotFound(id string) error {
@@ -212,11 +202,7 @@ func clusterNotFound(id string) error {
 
 // Cluster returns the cluster with identifier id (case-sensitive).
 func (d *DB) Cluster(ctx context.Context, id string) (*shiftkey.Cluster, error) {
-	c, err := scanCluster(d.db.QueryRowContext(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE identifier = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, clusterNotFound(id)
-	}
-	return c, err
+	return queryOne(ctx, d.db, scanCluster, clusterNotFound(id), `SELECT `+clusterColumns+` FROM clusters WHERE identifier = ?`, id)
 }
 
 // Clusters returns every cluster ordered by identifier.
@@ -366,6 +352,37 @@ func (d *DB) DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, er
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(...any) error }
+
+// queryOne runs q and scans its one row with scan; no row is notFound.
+func queryOne[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), notFound error, q string, args ...any) (T, error) {
+	v, err := scan(db.QueryRowContext(ctx, q, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		var zero T
+		return zero, notFound
+	}
+	return v, err
+}
+
+// insert runs an INSERT whose unique violation is conflict.
+func (d *DB) insert(ctx context.Context, conflict error, q string, args ...any) error {
+	_, err := d.db.ExecContext(ctx, q, args...)
+	if isUniqueViolation(err) {
+		return conflict
+	}
+	return err
+}
+
+// execOne runs a statement that must change one row; none is notFound.
+func (d *DB) execOne(ctx context.Context, notFound error, q string, args ...any) error {
+	res, err := d.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound
+	}
+	return nil
+}
 
 // queryAll runs q and scans every row with scan.
 func queryAll[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {

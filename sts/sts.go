@@ -46,12 +46,7 @@ type Service struct {
 	Now        func() time.Time
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (s *Service) now() time.Time { return shiftkey.Now(s.Now).UTC() }
 
 // Handle runs the Query action with parameters v.
 func (s *Service) Handle(ctx context.Context, c *shiftkey.Caller, action string, v url.Values) (any, error) {

@@ -1,0 +1,144 @@
+package iamapi
+
+import (
+	"context"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// What every kind of entity (user, group, role) goes through: resolving
+// and authorizing it, creating, listing and deleting it.
+
+// entity resolves name, authorizing action on it first (so a caller
+// without permission cannot probe which names exist). The entity's tags
+// are its aws:ResourceTag/* keys; extra adds request keys.
+func (s *Service) entity(ctx context.Context, c *shiftkey.Caller, action string, kind shiftkey.EntityKind, name string, extra ...map[string][]string) (*shiftkey.Entity, error) {
+	var keys map[string][]string
+	if len(extra) > 0 {
+		keys = extra[0]
+	}
+	e, err := s.Store.Entity(ctx, kind, name)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
+		if aerr := s.authorizeWith(ctx, c, action, s.arn(kind, "/", name), keys); aerr != nil {
+			return nil, aerr
+		}
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if kind != shiftkey.KindGroup {
+		tags, err := s.Store.Tags(ctx, kind, e.Name)
+		if err != nil {
+			return nil, err
+		}
+		if len(tags) > 0 && keys == nil {
+			keys = map[string][]string{}
+		}
+		// Users and roles are IAM resources: their tags are both
+		// aws:ResourceTag/* and iam:ResourceTag/*.
+		for _, t := range tags {
+			keys["aws:ResourceTag/"+t.Key] = []string{t.Value}
+			keys["iam:ResourceTag/"+t.Key] = []string{t.Value}
+		}
+	}
+	return e, s.authorizeWith(ctx, c, action, e.ARN, keys)
+}
+
+// owned resolves the owner of a per-entity call (UserName, GroupName or
+// RoleName after kind), authorizing action on it.
+func (s *Service) owned(ctx context.Context, c *shiftkey.Caller, p params, kind shiftkey.EntityKind, action string, extra ...map[string][]string) (*shiftkey.Entity, error) {
+	owner, err := p.owner(kind)
+	if err != nil {
+		return nil, err
+	}
+	return s.entity(ctx, c, action, kind, owner, extra...)
+}
+
+// ownedPage is one page of what read lists for the owner of a List* call.
+func ownedPage[T any](ctx context.Context, s *Service, c *shiftkey.Caller, p params, kind shiftkey.EntityKind, action string,
+	read func(context.Context, shiftkey.EntityKind, string) ([]T, error)) ([]T, pageXML, error) {
+	e, err := s.owned(ctx, c, p, kind, action)
+	if err != nil {
+		return nil, pageXML{}, err
+	}
+	all, err := read(ctx, kind, e.Name)
+	if err != nil {
+		return nil, pageXML{}, err
+	}
+	return page(p, all)
+}
+
+// newEntity reads the name and Path of an entity to create.
+func (s *Service) newEntity(p params, kind shiftkey.EntityKind, idPrefix string) (*shiftkey.Entity, error) {
+	name, err := p.owner(kind)
+	if err != nil {
+		return nil, err
+	}
+	path, err := p.path("Path")
+	if err != nil {
+		return nil, err
+	}
+	return &shiftkey.Entity{Kind: kind, Name: name, ID: shiftkey.NewID(idPrefix), Path: path, ARN: s.arn(kind, path, name), CreatedAt: s.now()}, nil
+}
+
+// createEntity authorizes action on the new entity e with the request's
+// tags, then stores e and its tags.
+func (s *Service) createEntity(ctx context.Context, c *shiftkey.Caller, action string, e *shiftkey.Entity, tags []shiftkey.Tag) error {
+	if err := s.authorizeWith(ctx, c, action, e.ARN, requestTagKeys(tags, nil)); err != nil {
+		return err
+	}
+	if err := s.Store.CreateEntity(ctx, e); err != nil {
+		return err
+	}
+	if len(tags) > 0 {
+		return s.Store.TagEntity(ctx, e.Kind, e.Name, tags)
+	}
+	return nil
+}
+
+// listEntities is one page of the entities of kind under PathPrefix.
+func (s *Service) listEntities(ctx context.Context, c *shiftkey.Caller, p params, kind shiftkey.EntityKind, action string) ([]*shiftkey.Entity, pageXML, error) {
+	prefix, err := p.pathPrefix()
+	if err != nil {
+		return nil, pageXML{}, err
+	}
+	if err := s.authorize(ctx, c, action, s.arn(kind, "/", "*")); err != nil {
+		return nil, pageXML{}, err
+	}
+	all, err := s.Store.Entities(ctx, kind, prefix)
+	if err != nil {
+		return nil, pageXML{}, err
+	}
+	return page(p, all)
+}
+
+// deleteEntity deletes e once nothing holds it: no policy, and not
+// blocked (the entity's own dependants, named by why).
+func (s *Service) deleteEntity(ctx context.Context, e *shiftkey.Entity, blocked bool, why string) error {
+	if err := s.checkNoPolicies(ctx, e); err != nil {
+		return err
+	}
+	if blocked {
+		return shiftkey.Errorf(CodeDeleteConflict, "Cannot delete entity, %s.", why)
+	}
+	return s.Store.DeleteEntity(ctx, e.Kind, e.Name)
+}
+
+func (s *Service) checkNoPolicies(ctx context.Context, e *shiftkey.Entity) error {
+	inline, err := s.Store.InlinePolicies(ctx, e.Kind, e.Name)
+	if err != nil {
+		return err
+	}
+	attached, err := s.Store.AttachedPolicies(ctx, e.Kind, e.Name)
+	if err != nil {
+		return err
+	}
+	if len(inline) > 0 {
+		return shiftkey.Errorf(CodeDeleteConflict, "Cannot delete entity, must delete policies first.")
+	}
+	if len(attached) > 0 {
+		return shiftkey.Errorf(CodeDeleteConflict, "Cannot delete entity, must detach all policies first.")
+	}
+	return nil
+}
