@@ -15,7 +15,7 @@ const module = "github.com/shiftkey/shiftkey"
 // project; adapters and services know the domain package and the leaves,
 // and another adapter only where the exception says why.
 var (
-	leaves   = []string{"sigv4", "iam", "scram", "awsquery", "awsjson", "dbname", "secretbox"}
+	leaves   = []string{"sigv4", "iam", "scram", "awsquery", "awsjson", "dbname", "secretbox", "relay"}
 	adapters = []string{"authz", "devca", "http", "iamapi", "pgbackend", "pgserver", "pgwire", "redshift", "serverless", "sqlite", "sts"}
 	// Wiring and test helpers may import anything.
 	free = []string{"cmd", "internal", "bench", "tests", "scripts"}
@@ -23,9 +23,6 @@ var (
 	exceptions = map[string][]string{
 		// The API edge decodes each protocol into the services' typed inputs.
 		"http": {"iamapi", "redshift", "serverless", "sts"},
-		// The gateway still takes the concrete backend; it is to declare
-		// the small interface it needs.
-		"pgwire": {"pgbackend"},
 	}
 )
 

@@ -42,7 +42,7 @@ func newGateway(t testing.TB, configure func(*Gateway)) (*Gateway, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	g := &Gateway{Cluster: "c", DefaultDB: db, Backend: b, Secret: []byte("s"),
+	g := &Gateway{Cluster: "c", DefaultDB: db, Backend: b.ForGateway(), Secret: []byte("s"),
 		Credentials: memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: srv.Superuser(), StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}}
 	if configure != nil {
 		configure(g)

@@ -210,7 +210,7 @@ func (s *server) startGateway(ctx context.Context, scope, db string, b shiftkey.
 	gw := &pgwire.Gateway{
 		Cluster:        scope,
 		Credentials:    s.Store,
-		Backend:        backend,
+		Backend:        backend.ForGateway(),
 		DefaultDB:      db,
 		Logger:         s.Logger.With("component", "gateway"),
 		Now:            s.now,
