@@ -136,16 +136,7 @@ func fakeGateway(t *testing.T, b *fakeBackend, configure func(*Gateway)) (*Gatew
 	t.Helper()
 	g := &Gateway{Cluster: "c", DefaultDB: "dev", Backend: b, Secret: []byte("s"),
 		Credentials: memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: "u", StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}}
-	if configure != nil {
-		configure(g)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go g.Serve(ln)
-	t.Cleanup(func() { g.Close() })
-	return g, ln.Addr().String()
+	return serveGateway(t, g, configure)
 }
 
 // connect logs in to the gateway at addr with password pw.
