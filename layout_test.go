@@ -15,7 +15,7 @@ const module = "github.com/shiftkey/shiftkey"
 // project; adapters and services know the domain package and the leaves,
 // and another adapter only where the exception says why.
 var (
-	leaves   = []string{"sigv4", "iam", "scram", "awsquery", "awsjson", "dbname", "secretbox", "certauth"}
+	leaves   = []string{"sigv4", "iam", "scram", "awsquery", "awsjson", "dbname", "secretbox", "certauth", "relay"}
 	adapters = []string{"authz", "devca", "http", "iamapi", "pgbackend", "pgserver", "pgwire", "redshift", "serverless", "sqlite", "sts", "maintenance"}
 	// Wiring and test helpers may import anything.
 	free = []string{"cmd", "internal", "bench", "tests", "scripts"}
@@ -25,9 +25,6 @@ var (
 		// inputs of package redshift; IAM, STS and Serverless decode their
 		// own and are interfaces of http.
 		"http": {"redshift"},
-		// The gateway still takes the concrete backend; it is to declare
-		// the small interface it needs.
-		"pgwire": {"pgbackend"},
 	}
 )
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +38,8 @@ func runSession(t testing.TB, input []byte) []byte {
 	g := &Gateway{Cluster: "c", Credentials: memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: "u",
 		StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}, AuthTimeout: 2 * time.Second, Secret: []byte("s")}
 	g.sessions, g.cancels = map[*session]struct{}{}, map[uint64]*session{}
-	server, client := net.Pipe()
+	pipe, client := net.Pipe()
+	server := &readSignal{Conn: pipe, input: len(input), waiting: make(chan struct{})}
 	s := &session{g: g, t: g, raw: server, client: server}
 	done := make(chan struct{})
 	go func() { defer close(done); s.run() }()
@@ -45,8 +47,14 @@ func runSession(t testing.TB, input []byte) []byte {
 	go func() { b, _ := io.ReadAll(client); out <- b }()
 	client.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	client.Write(input) // returns once the session has read it all (or stopped reading)
-	// Give the session a moment to answer, then hang up as a client would.
-	time.Sleep(10 * time.Millisecond)
+	// Once the session has answered all the input and waits for more (or
+	// has ended), hang up as a client would.
+	select {
+	case <-server.waiting:
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session neither read on nor ended")
+	}
 	client.Close()
 	select {
 	case <-done:
@@ -54,6 +62,25 @@ func runSession(t testing.TB, input []byte) []byte {
 		t.Fatal("session did not end after the client hung up")
 	}
 	return <-out
+}
+
+// readSignal closes waiting when a Read begins after the session has read
+// all input bytes: it has answered them and waits for more.
+type readSignal struct {
+	net.Conn
+	input    int
+	consumed int // read so far (by the session's goroutine only)
+	waiting  chan struct{}
+	once     sync.Once
+}
+
+func (c *readSignal) Read(p []byte) (int, error) {
+	if c.consumed >= c.input {
+		c.once.Do(func() { close(c.waiting) })
+	}
+	n, err := c.Conn.Read(p)
+	c.consumed += n
+	return n, err
 }
 
 func startup(params map[string]string) []byte {

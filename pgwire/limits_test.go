@@ -42,8 +42,15 @@ func newGateway(t testing.TB, configure func(*Gateway)) (*Gateway, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	g := &Gateway{Cluster: "c", DefaultDB: db, Backend: b, Secret: []byte("s"),
+	g := &Gateway{Cluster: "c", DefaultDB: db, Backend: b.ForGateway(), Secret: []byte("s"),
 		Credentials: memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: srv.Superuser(), StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}}
+	return serveGateway(t, g, configure)
+}
+
+// serveGateway configures g and serves it on a loopback port for the rest
+// of the test.
+func serveGateway(t testing.TB, g *Gateway, configure func(*Gateway)) (*Gateway, string) {
+	t.Helper()
 	if configure != nil {
 		configure(g)
 	}
@@ -83,7 +90,7 @@ func code(err error) string {
 }
 
 func TestMaxConnections(t *testing.T) {
-	_, addr := newGateway(t, func(g *Gateway) { g.MaxConnections = 2 })
+	g, addr := newGateway(t, func(g *Gateway) { g.MaxConnections = 2 })
 	var conns []*pgx.Conn
 	for range 2 {
 		c, err := login(addr)
@@ -96,7 +103,9 @@ func TestMaxConnections(t *testing.T) {
 		t.Fatalf("third connection: %v, want 53300", err)
 	}
 	conns[0].Close(context.Background())
-	time.Sleep(100 * time.Millisecond)
+	if !waitUntil(10*time.Second, func() bool { return g.sessionCount() == 1 }) {
+		t.Fatalf("%d sessions after one of 2 closed", g.sessionCount())
+	}
 	c, err := login(addr)
 	if err != nil {
 		t.Fatalf("after one closed: %v", err)
@@ -107,12 +116,14 @@ func TestMaxConnections(t *testing.T) {
 
 func TestMaxSessionLifetime(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
-		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.MaxSessionLifetime = 300 * time.Millisecond })
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.MaxSessionLifetime = 300 * time.Millisecond })
 		c := mustLogin(t, addr)
 		if err := c.Ping(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(600 * time.Millisecond)
+		if !waitUntil(10*time.Second, func() bool { return g.sessionCount() == 0 }) {
+			t.Fatal("the session is still counted past max_session_lifetime")
+		}
 		if err := c.Ping(context.Background()); err == nil {
 			t.Fatal("session outlived max_session_lifetime")
 		}
@@ -121,13 +132,17 @@ func TestMaxSessionLifetime(t *testing.T) {
 
 func TestIdleTimeout(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
-		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.IdleTimeout = 300 * time.Millisecond })
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.IdleTimeout = 300 * time.Millisecond })
 		c := mustLogin(t, addr)
 		// A query longer than the idle timeout is not idle.
 		if _, err := c.Exec(context.Background(), "SELECT pg_sleep(0.5)"); err != nil {
 			t.Fatalf("busy session was cut: %v", err)
 		}
-		time.Sleep(700 * time.Millisecond)
+		// The backend ends the idle session (idle_session_timeout), and
+		// with it the gateway's.
+		if !waitUntil(10*time.Second, func() bool { return g.sessionCount() == 0 }) {
+			t.Fatal("the idle session is still counted")
+		}
 		if err := c.Ping(context.Background()); err == nil {
 			t.Fatal("idle session was not ended")
 		}
@@ -141,13 +156,17 @@ func TestShutdownLetsSessionsFinish(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		pid := c.PgConn().PID()
 		done := make(chan error, 1)
 		go func() {
 			_, err := c.Exec(context.Background(), "SELECT pg_sleep(0.3)")
 			c.Close(context.Background())
 			done <- err
 		}()
-		time.Sleep(50 * time.Millisecond)
+		// Shut down while the query runs (or, on a machine too slow to see
+		// it running, once it is over).
+		admin := superuser(t, g.DefaultDB)
+		waitUntil(10*time.Second, func() bool { return len(done) > 0 || sleeping(t, admin, pid) })
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if cut := g.Shutdown(ctx); cut != 0 {
@@ -299,7 +318,7 @@ func TestConnectionLimitEvictsIdleBackends(t *testing.T) {
 		ctx := context.Background()
 		// A role per subtest: backends of an earlier one may still be exiting.
 		role := "pool_limited_" + strings.ToLower(strings.ReplaceAll(t.Name()[strings.LastIndex(t.Name(), "/")+1:], "-", "_"))
-		_, addr := newGateway(t, func(g *Gateway) {
+		g, addr := newGateway(t, func(g *Gateway) {
 			relay(g)
 			g.PoolSize = 4
 			g.Credentials = memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: role, StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}
@@ -323,7 +342,9 @@ func TestConnectionLimitEvictsIdleBackends(t *testing.T) {
 		simple(t, a2, "SELECT 1")
 		a1.Close(ctx)
 		a2.Close(ctx)
-		time.Sleep(100 * time.Millisecond) // both reset and pooled
+		if !waitUntil(10*time.Second, func() bool { return g.pooledCount() == 2 }) {
+			t.Fatalf("%d backends pooled, want both", g.pooledCount())
+		}
 		if n := backends(); n != 2 {
 			t.Fatalf("%d backends of the role before the login, want the 2 pooled", n)
 		}
@@ -371,7 +392,7 @@ func TestEvictIdlePrefersOwnRoleAndDatabase(t *testing.T) {
 // settings, prepared statements, LISTEN, startup parameters.
 func TestPooledBackendIsReset(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
-		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
 		ctx := context.Background()
 		c1 := loginApp(t, addr, "first")
 		pid := simple(t, c1, "SELECT pg_backend_pid()")
@@ -384,7 +405,9 @@ func TestPooledBackendIsReset(t *testing.T) {
 			t.Fatalf("client saw application_name %q, want the backend's ParameterStatus changed", got)
 		}
 		c1.Close(ctx) // Terminate while idle: the backend goes back to the pool
-		time.Sleep(100 * time.Millisecond)
+		if !waitUntil(10*time.Second, func() bool { return g.pooledCount() == 1 }) {
+			t.Fatal("the backend was not pooled")
+		}
 
 		// Other startup parameters: another backend, opened with them.
 		other := loginApp(t, addr, "second")
@@ -420,13 +443,15 @@ func TestPooledBackendIsReset(t *testing.T) {
 // lends its backend to the next one.
 func TestUncleanSessionIsNotPooled(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
-		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
 		ctx := context.Background()
 		c1 := loginApp(t, addr, "tx")
 		pid := simple(t, c1, "SELECT pg_backend_pid()")
 		simple(t, c1, "BEGIN")
 		c1.Close(ctx)
-		time.Sleep(100 * time.Millisecond)
+		if !waitUntil(10*time.Second, func() bool { return g.sessionCount() == 0 }) {
+			t.Fatal("the session in a transaction did not end")
+		}
 		c2 := loginApp(t, addr, "tx")
 		defer c2.Close(ctx)
 		if got := simple(t, c2, "SELECT pg_backend_pid()"); got == pid {

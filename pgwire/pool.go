@@ -1,17 +1,19 @@
 package pgwire
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
-	"github.com/shiftkey/shiftkey/pgbackend"
+	"github.com/shiftkey/shiftkey/relay"
 )
 
 // DefaultPoolIdleTimeout is how long an unused backend connection is kept.
@@ -22,8 +24,8 @@ const DefaultPoolIdleTimeout = time.Minute
 // relay's session), or a bare socket that the event relay reset itself and
 // that goes back to an event loop without ever entering Go's netpoller.
 type pooledConn struct {
-	conn      *pgbackend.Conn // nil for a bare socket
-	fd        int             // the bare socket; -1 with conn
+	conn      net.Conn // nil for a bare socket
+	fd        int      // the bare socket; -1 with conn
 	keyData   *pgproto3.BackendKeyData
 	params    map[string]string // ParameterStatus values as the backend last reported them
 	idleSince time.Time
@@ -33,16 +35,16 @@ type pooledConn struct {
 // while pooled (terminated, restarted, idle_session_timeout).
 func (pc *pooledConn) alive() bool {
 	if pc.conn != nil {
-		return connAlive(pc.conn.Conn)
+		return relay.ConnAlive(pc.conn)
 	}
-	return fdAlive(pc.fd)
+	return relay.FDAlive(pc.fd)
 }
 
 func (pc *pooledConn) close() {
 	if pc.conn != nil {
 		pc.conn.Close()
 	} else {
-		closeFD(pc.fd)
+		relay.CloseFD(pc.fd)
 	}
 }
 
@@ -167,7 +169,7 @@ func (p *pool) doneResetting(key string) {
 // putPooled resets conn (announced with returning) with DISCARD ALL and
 // keeps it (keepPooled); a connection that does not come back clean is
 // closed.
-func (g *Gateway) putPooled(key string, conn *pgbackend.Conn, params map[string]string) {
+func (g *Gateway) putPooled(key string, conn net.Conn, keyData *pgproto3.BackendKeyData, params map[string]string) {
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	err := simpleQuery(conn, "DISCARD ALL", params)
 	conn.SetDeadline(time.Time{})
@@ -177,7 +179,7 @@ func (g *Gateway) putPooled(key string, conn *pgbackend.Conn, params map[string]
 		g.keepPooled(key, nil)
 		return
 	}
-	g.keepPooled(key, &pooledConn{conn: conn, fd: -1, keyData: conn.KeyData, params: params, idleSince: time.Now()})
+	g.keepPooled(key, &pooledConn{conn: conn, fd: -1, keyData: keyData, params: params, idleSince: time.Now()})
 }
 
 // keepPooled ends a returning announcement under key with the reset
@@ -237,6 +239,61 @@ func (g *Gateway) sweepPool() {
 		p.mu.Unlock()
 	}
 }
+
+// acquire gives a session a backend connection as role, opened with the
+// client's forwarded parameters: a pooled one under key when pooling (key
+// not empty), else a new one (reused says which). A pooled bare socket is
+// turned into a Go connection unless the session goes to the event relay
+// (bare). The result's params are the ParameterStatus set to report to the
+// client, the session's own.
+func (t *Gateway) acquire(ctx context.Context, role, db string, clientParams map[string]string, key string, bare bool) (*pooledConn, bool, error) {
+	if key != "" {
+		for {
+			// A taken connection, params included, is this session's alone:
+			// the session that pooled it is done with it.
+			pc := t.takePooled(key)
+			if pc == nil {
+				break
+			}
+			if pc.conn != nil || bare {
+				return pc, true, nil
+			}
+			nc, err := relay.FDConn(pc.fd)
+			if err != nil {
+				continue
+			}
+			pc.conn, pc.fd = nc, -1
+			return pc, true, nil
+		}
+	}
+	startParams := maps.Clone(clientParams)
+	if t.IdleTimeout > 0 {
+		startParams["idle_session_timeout"] = strconv.FormatInt(t.IdleTimeout.Milliseconds(), 10)
+	}
+	for attempt := 1; ; attempt++ {
+		bc, key, status, err := t.Backend.Connect(ctx, role, db, startParams)
+		if err == nil {
+			return &pooledConn{conn: bc, fd: -1, keyData: key, params: status}, false, nil
+		}
+		// PostgreSQL is at a connection limit (max_connections, or the
+		// database's or role's CONNECTION LIMIT) and idle backends this
+		// gateway pools may be what fills it: close one (of the same role
+		// and database first) and try again once its process has had a
+		// moment to exit.
+		br, ok := errors.AsType[BackendRefused](err)
+		if !ok || br.BackendResponse().Code != codeTooManyConnections || attempt == maxEvictions || !t.evictIdle(role, db) {
+			return nil, false, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, err
+		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
+		}
+	}
+}
+
+// maxEvictions bounds the idle backends one login closes to make room.
+const maxEvictions = 4
 
 // evictIdle closes the pooled backend idle the longest, preferring one of
 // role and db (whose CONNECTION LIMITs count it too); false: none is idle.

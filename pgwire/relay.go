@@ -2,18 +2,25 @@ package pgwire
 
 import (
 	"encoding/binary"
-	"io"
-	"net"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
-// relayState follows the protocol across a relay: how many ReadyForQuery
-// the client still waits for, the last transaction status, and whether
-// anything happened that a reset cannot vouch for. Both relays (goroutines
-// and the event loop) drive it through fromClient and fromBackend, so a
-// backend is judged reusable by the same rules whichever moved the bytes.
+// discardAll is the Query message DISCARD ALL, which resets a backend for
+// its next session.
+var discardAll = func() []byte {
+	b, _ := (&pgproto3.Query{String: "DISCARD ALL"}).Encode(nil)
+	return b
+}()
+
+// relayState follows the protocol across a relay (it is the relay's
+// Tracker): how many ReadyForQuery the client still waits for, the last
+// transaction status, and whether anything happened that a reset cannot
+// vouch for. Every relay (goroutines, epoll, io_uring) drives it through
+// FromClient and FromBackend, so a backend is judged reusable by the same
+// rules whichever moved the bytes.
 type relayState struct {
 	mu          sync.Mutex
 	outstanding int
@@ -23,13 +30,13 @@ type relayState struct {
 	terminated  bool // the client sent Terminate
 	params      map[string]string
 	cf, bf      framer // client→backend and backend→client streams
-	// returning, when set, is called by either relay the moment the client
-	// leaves the backend clean, before the reset (see pool.returning).
+	// returning, when set, is called (Keeping) the moment the client leaves
+	// the backend clean, before the reset (see pool.returning).
 	returning func()
 }
 
-// fromBackend follows a chunk the backend sent.
-func (st *relayState) fromBackend(chunk []byte) {
+// FromBackend follows a chunk the backend sent.
+func (st *relayState) FromBackend(chunk []byte) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.bf.feed(chunk, backendWants, func(t byte, body []byte, _ int) {
@@ -51,18 +58,18 @@ func (st *relayState) fromBackend(chunk []byte) {
 	})
 }
 
-// expectReply records a query the gateway itself sent (the reset).
-func (st *relayState) expectReply() {
+// ExpectReply records a query the gateway itself sent (the reset).
+func (st *relayState) ExpectReply() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.outstanding++
 	st.errored = false
 }
 
-// replied reports whether the backend answered everything (done) and, if
+// Replied reports whether the backend answered everything (done) and, if
 // so, whether it ended idle without error or anything a reset cannot vouch
 // for (ok).
-func (st *relayState) replied() (done, ok bool) {
+func (st *relayState) Replied() (done, ok bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.outstanding > 0 || st.bf.midMessage() {
@@ -74,11 +81,11 @@ func (st *relayState) replied() (done, ok bool) {
 func backendWants(t byte) bool { return t == 'S' || t == 'Z' }
 func clientWants(byte) bool    { return false }
 
-// fromClient follows a chunk the client sent. When it holds the client's
+// FromClient follows a chunk the client sent. When it holds the client's
 // Terminate, end is true and forward is how many bytes precede it: those go
 // to the backend, the Terminate does not (the backend stays open for the
 // next session).
-func (st *relayState) fromClient(chunk []byte) (forward int, end bool) {
+func (st *relayState) FromClient(chunk []byte) (forward int, end bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	stop := -1
@@ -106,8 +113,8 @@ func (st *relayState) fromClient(chunk []byte) (forward int, end bool) {
 	return max(stop, 0), true
 }
 
-// backendEnded records that the backend stream stopped (EOF or error).
-func (st *relayState) backendEnded() {
+// BackendEnded records that the backend stream stopped (EOF or error).
+func (st *relayState) BackendEnded() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.bf.midMessage() || !st.terminated {
@@ -115,18 +122,19 @@ func (st *relayState) backendEnded() {
 	}
 }
 
-// clean reports whether the backend owes nothing and holds no state a reset
+// Clean reports whether the backend owes nothing and holds no state a reset
 // cannot clear: the client said Terminate while idle outside a transaction.
-func (st *relayState) clean() bool {
+func (st *relayState) Clean() bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.terminated && !st.dirty && st.outstanding == 0 && st.txStatus == 'I' && !st.bf.midMessage() && !st.cf.midMessage()
 }
 
-func (st *relayState) spoil() {
-	st.mu.Lock()
-	st.dirty = true
-	st.mu.Unlock()
+// Keeping announces the backend to the pool (returning), if pooling.
+func (st *relayState) Keeping() {
+	if st.returning != nil {
+		st.returning()
+	}
 }
 
 // framer walks the messages of one direction, carrying a message cut at the
@@ -178,84 +186,3 @@ func (f *framer) feed(buf []byte, want func(typ byte) bool, msg func(typ byte, b
 }
 
 func (f *framer) midMessage() bool { return f.nhdr != 0 || f.remain != 0 }
-
-// framedRelay relays with a goroutine per direction, following message
-// boundaries, so a session that ends with Terminate while its backend is
-// idle leaves a connection that can be reset and reused. reusable reports
-// that. It serves TLS sessions, and every session when the event relay is
-// off.
-func framedRelay(client, backend net.Conn, st *relayState) (up, down int64, reusable bool) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := backend.Read(buf)
-			if n > 0 {
-				st.fromBackend(buf[:n])
-				if _, werr := client.Write(buf[:n]); werr != nil {
-					st.spoil()
-					return
-				}
-				down += int64(n)
-			}
-			if err != nil {
-				st.backendEnded()
-				return
-			}
-		}
-	}()
-
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := client.Read(buf)
-		if n > 0 {
-			fwd, end := st.fromClient(buf[:n])
-			if fwd > 0 {
-				if _, werr := backend.Write(buf[:fwd]); werr != nil {
-					break
-				}
-				up += int64(fwd)
-			}
-			if end {
-				break
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	clean := st.clean()
-	if clean {
-		// The backend owes nothing: stop the other direction without
-		// closing the connection.
-		backend.SetReadDeadline(time.Now())
-	} else {
-		backend.Close()
-	}
-	client.Close()
-	<-done
-	backend.SetReadDeadline(time.Time{})
-	reusable = clean && st.clean()
-	if reusable && st.returning != nil {
-		st.returning()
-	}
-	return up, down, reusable
-}
-
-// relay copies bytes both ways until either side closes, and returns the
-// byte counts client→backend and backend→client (no reuse, no framing).
-func relay(client, backend net.Conn) (up, down int64) {
-	done := make(chan int64, 1)
-	go func() {
-		n, _ := io.Copy(backend, client)
-		// The client is gone: close the backend so the other copy ends.
-		backend.Close()
-		done <- n
-	}()
-	down, _ = io.Copy(client, backend)
-	client.Close()
-	backend.Close()
-	up = <-done
-	return up, down
-}

@@ -140,7 +140,7 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 	gw := &pgwire.Gateway{
 		Cluster:        scope,
 		Credentials:    s.Store,
-		Backend:        backend,
+		Backend:        backend.ForGateway(),
 		DefaultDB:      db,
 		Logger:         s.Logger.With("component", "gateway"),
 		Now:            s.now,

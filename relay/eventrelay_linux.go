@@ -1,4 +1,4 @@
-package pgwire
+package relay
 
 import (
 	"cmp"
@@ -13,16 +13,15 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/jackc/pgx/v5/pgproto3"
 	"golang.org/x/sys/unix"
 )
 
 // EventRelay moves the bytes of plaintext sessions on a few locked OS
 // threads, each running an event loop, as PgBouncer does: no goroutine and
 // no buffer per idle session. A session's two sockets leave Go's netpoller
-// (dup, then close of the net.Conn); the loop ends the session (onEnd), and
-// resets a backend the client left clean with DISCARD ALL before it goes to
-// the pool as a bare socket.
+// (dup, then close of the net.Conn); the loop ends the session (End), and
+// resets a backend the client left clean with the session's Reset message
+// (DISCARD ALL, for the gateway) before Keep takes it as a bare socket.
 //
 // Two engines run the loops. io_uring (uringLoop) receives with a multishot
 // recv per socket into shared kernel-chosen buffers and sends from them, one
@@ -63,10 +62,10 @@ type relayLoop interface {
 	sessions() int
 }
 
-// EventRelaySupported reports whether this platform has the event relay.
-const EventRelaySupported = true
+// Supported reports whether this platform has the event relay.
+const Supported = true
 
-// NewEventRelay prepares c.Threads event loops (at least one) on c.Engine;
+// New prepares c.Threads event loops (at least one) on c.Engine;
 // they start with the first session, each on a thread of its own run under
 // c.Sched. Each loop keeps a P of its own, even while it waits (see
 // sysEpollWait; every wait is bounded by loopWait), so the kernel wakes it straight from its wait without a
@@ -74,7 +73,7 @@ const EventRelaySupported = true
 // is raised, when needed, so that at least one P is left for everything
 // else (until Close). A process whose sessions all use TLS (dev mode) never
 // starts them and keeps all its Ps.
-func NewEventRelay(c RelayConfig) (*EventRelay, error) {
+func New(c Config) (*EventRelay, error) {
 	threads, engine := c.Threads, c.Engine
 	switch engine {
 	case "", EngineIOURing, EngineEpoll:
@@ -250,14 +249,15 @@ func addProcs(n int) {
 	}
 }
 
-// fdConn makes a Go connection of a bare socket, which it takes over.
-func fdConn(fd int) (net.Conn, error) {
+// FDConn makes a Go connection of a bare socket, which it takes over.
+func FDConn(fd int) (net.Conn, error) {
 	f := os.NewFile(uintptr(fd), "backend")
 	defer f.Close()
 	return net.FileConn(f)
 }
 
-func closeFD(fd int) { unix.Close(fd) }
+// CloseFD closes a bare socket.
+func CloseFD(fd int) { unix.Close(fd) }
 
 // sysRead and sysWrite are recv(2) and send(2) without the runtime's
 // system call bookkeeping: the loop's sockets are non-blocking, so these
@@ -305,17 +305,17 @@ func sysWrite(fd int, p []byte) (int, error) {
 	return int(r), nil
 }
 
-// fdAlive reports whether an idle socket has neither hung up nor sent
+// FDAlive reports whether an idle socket has neither hung up nor sent
 // anything (an idle backend sends nothing but its last words).
-func fdAlive(fd int) bool {
+func FDAlive(fd int) bool {
 	var b [1]byte
 	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 	return err == unix.EAGAIN
 }
 
-// connAlive is fdAlive for a Go connection's socket (under TLS, the bytes
+// ConnAlive is FDAlive for a Go connection's socket (under TLS, the bytes
 // of an alert or close_notify count as its last words too).
-func connAlive(c net.Conn) bool {
+func ConnAlive(c net.Conn) bool {
 	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
 		c = tc.NetConn()
 	}
@@ -328,7 +328,7 @@ func connAlive(c net.Conn) bool {
 		return false
 	}
 	alive := false
-	if err := rc.Control(func(fd uintptr) { alive = fdAlive(int(fd)) }); err != nil {
+	if err := rc.Control(func(fd uintptr) { alive = FDAlive(int(fd)) }); err != nil {
 		return false
 	}
 	return alive
@@ -339,11 +339,12 @@ type evSession struct {
 	relay           *EventRelay
 	sched           *threadSched // its loop's
 	client, backend evSide
-	st              *relayState
-	// reset, when set, takes the backend of a session that ended clean
-	// after the loop reset it with DISCARD ALL (the socket; -1: not kept).
-	reset     func(fd int)
-	resetting bool // the client is gone; DISCARD ALL is under way
+	t               Tracker
+	// keep, when set, takes the backend of a session that ended clean
+	// after the loop reset it with resetMsg (the socket; -1: not kept).
+	keep      func(fd int)
+	resetMsg  []byte
+	resetting bool // the client is gone; the reset is under way
 	up, down  int64
 	ending    bool // Terminate seen: flush what preceded it, then stop
 	// io_uring: the reset is done (handOK: cleanly) and the backend goes to
@@ -352,8 +353,8 @@ type evSession struct {
 
 	mu    sync.Mutex // guards the descriptors against kill after close
 	ended bool
-	// onEnd finishes the session (audit record, cleanups); called on the
-	// loop thread, it must not block. It gets the bytes moved each way.
+	// onEnd is the session's End: called on the loop thread, it must not
+	// block. It gets the bytes moved each way.
 	onEnd func(up, down int64)
 }
 
@@ -388,36 +389,39 @@ func (sd *evSide) backlogged() {
 	}
 }
 
-// start moves client and backend onto a loop: the backend is a Go
-// connection (a plain socket, see plainSocket) or a bare socket from the
-// pool. On success the net.Conns are closed (their sockets live on in the
-// loop's descriptors) and onEnd is called on the loop when the session
-// ends; the backend belongs to the relay from then on, even on error.
-func (r *EventRelay) start(client net.Conn, backend *pooledConn, st *relayState, reset func(fd int), onEnd func(up, down int64)) (*evSession, error) {
+// Start moves the session onto a loop. On success its net.Conns are
+// closed (their sockets live on in the loop's descriptors) and End is
+// called on the loop when the session ends; kill ends it from outside
+// (lifetime, shutdown). The backend belongs to the relay from the call on,
+// even on error.
+func (r *EventRelay) Start(ss Session) (kill func(), err error) {
 	if err := r.ensureRunning(); err != nil {
-		client.Close()
-		backend.close()
+		ss.Client.Close()
+		if ss.Backend != nil {
+			ss.Backend.Close()
+		} else {
+			unix.Close(ss.BackendFD)
+		}
 		return nil, err
 	}
-	bfd := backend.fd
-	if backend.conn != nil {
-		var err error
-		bfd, err = dupSocket(backend.conn.Conn)
-		backend.conn.Close()
+	bfd := ss.BackendFD
+	if ss.Backend != nil {
+		bfd, err = dupSocket(ss.Backend)
+		ss.Backend.Close()
 		if err != nil {
-			client.Close()
+			ss.Client.Close()
 			return nil, err
 		}
 	}
-	cfd, err := dupSocket(client)
-	client.Close()
+	cfd, err := dupSocket(ss.Client)
+	ss.Client.Close()
 	if err != nil {
 		unix.Close(bfd)
 		return nil, err
 	}
 	l := r.loops[int(r.next.Add(1))%len(r.loops)]
 	r.started.Add(1)
-	s := &evSession{relay: r, st: st, reset: reset, onEnd: onEnd}
+	s := &evSession{relay: r, t: ss.Tracker, keep: ss.Keep, resetMsg: ss.Reset, onEnd: ss.End}
 	s.client = evSide{fd: cfd, s: s, peer: &s.backend, isClient: true, bid: -1}
 	s.backend = evSide{fd: bfd, s: s, peer: &s.client, bid: -1}
 	if err := l.add(s); err != nil {
@@ -425,11 +429,12 @@ func (r *EventRelay) start(client net.Conn, backend *pooledConn, st *relayState,
 		unix.Close(bfd)
 		return nil, err
 	}
-	return s, nil
+	return s.kill, nil
 }
 
-// plainSocket reports whether c is a bare TCP or unix socket.
-func plainSocket(c net.Conn) bool {
+// PlainSocket reports whether c is a bare TCP or unix socket, which an
+// event relay can take.
+func PlainSocket(c net.Conn) bool {
 	switch c.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		return true
@@ -618,14 +623,14 @@ func (l *eventLoop) read(sd *evSide) {
 	}
 	if n <= 0 || err != nil {
 		if !sd.isClient {
-			s.st.backendEnded()
+			s.t.BackendEnded()
 		}
 		l.end(s, false)
 		return
 	}
 	chunk := l.buf[:n]
 	if !sd.isClient {
-		s.st.fromBackend(chunk)
+		s.t.FromBackend(chunk)
 		if s.ending {
 			// The client said Terminate: what the backend still sends
 			// (results of what preceded it) has nobody to go to.
@@ -635,7 +640,7 @@ func (l *eventLoop) read(sd *evSide) {
 		l.send(sd.peer, chunk)
 		return
 	}
-	fwd, end := s.st.fromClient(chunk)
+	fwd, end := s.t.FromClient(chunk)
 	s.up += int64(fwd)
 	if fwd > 0 {
 		l.send(sd.peer, chunk[:fwd])
@@ -739,7 +744,7 @@ func (l *eventLoop) end(s *evSession, terminated bool) {
 	if s.ended {
 		return
 	}
-	keep := terminated && s.reset != nil && len(s.backend.out) == 0 && s.st.clean()
+	keep := terminated && s.keep != nil && len(s.backend.out) == 0 && s.t.Clean()
 	l.mu.Lock()
 	delete(l.sides, int32(s.client.fd))
 	if !keep {
@@ -760,25 +765,17 @@ func (l *eventLoop) end(s *evSession, terminated bool) {
 		s.backend.interest = 0
 	}
 	if keep {
-		if s.st.returning != nil {
-			s.st.returning()
-		}
+		s.t.Keeping()
 		l.startReset(s)
 	}
 	s.onEnd(s.up, s.down)
 }
 
-// discardAll is the Query message DISCARD ALL.
-var discardAll = func() []byte {
-	b, _ := (&pgproto3.Query{String: "DISCARD ALL"}).Encode(nil)
-	return b
-}()
-
-// startReset sends DISCARD ALL on the backend of a session whose client
+// startReset sends the reset message on the backend of a session whose client
 // left clean; readReset waits for its ReadyForQuery.
 func (l *eventLoop) startReset(s *evSession) {
-	s.st.expectReply()
-	if w, err := sysWrite(s.backend.fd, discardAll); err != nil || w != len(discardAll) {
+	s.t.ExpectReply()
+	if w, err := sysWrite(s.backend.fd, s.resetMsg); err != nil || w != len(s.resetMsg) {
 		l.finishReset(s, false)
 		return
 	}
@@ -797,8 +794,8 @@ func (l *eventLoop) readReset(s *evSession) {
 		l.finishReset(s, false)
 		return
 	}
-	s.st.fromBackend(l.buf[:n])
-	if done, ok := s.st.replied(); done {
+	s.t.FromBackend(l.buf[:n])
+	if done, ok := s.t.Replied(); done {
 		l.finishReset(s, ok)
 	}
 }
@@ -819,8 +816,21 @@ func (l *eventLoop) finishReset(s *evSession, ok bool) {
 		unix.Close(fd)
 		fd = -1
 	}
-	s.reset(fd)
+	s.keep(fd)
 }
 
 // Started counts the sessions the relay has carried.
 func (r *EventRelay) Started() int64 { return r.started.Load() }
+
+// Stats are the relay's counters now.
+func (r *EventRelay) Stats() Stats {
+	r.mu.Lock()
+	running := r.running
+	r.mu.Unlock()
+	st := Stats{Started: r.started.Load(), Running: running,
+		BackloggedToClient: r.backlogs[0].Load(), BackloggedToBackend: r.backlogs[1].Load()}
+	for _, l := range r.loops {
+		st.PerLoop = append(st.PerLoop, l.sessions())
+	}
+	return st
+}

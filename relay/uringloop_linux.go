@@ -1,6 +1,6 @@
 //go:build amd64 || arm64
 
-package pgwire
+package relay
 
 import (
 	"errors"
@@ -544,15 +544,15 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 		return
 	case s.ended:
 		if s.resetting && !sd.isClient {
-			s.st.fromBackend(chunk)
-			if done, ok := s.st.replied(); done {
+			s.t.FromBackend(chunk)
+			if done, ok := s.t.Replied(); done {
 				l.finishReset(s, ok)
 			}
 		}
 		l.putBuf(bid)
 		return
 	case !sd.isClient:
-		s.st.fromBackend(chunk)
+		s.t.FromBackend(chunk)
 		if s.ending {
 			// Results of what preceded the client's Terminate have
 			// nobody to go to.
@@ -566,7 +566,7 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 		l.putBuf(bid)
 		return
 	}
-	fwd, end := s.st.fromClient(chunk)
+	fwd, end := s.t.FromClient(chunk)
 	s.up += int64(fwd)
 	if fwd > 0 {
 		l.forward(sd.peer, chunk[:fwd], bid)
@@ -672,7 +672,7 @@ func (l *uringLoop) hungUp(sd *evSide) {
 		// preceded it reached the backend: the session ends when it has.
 	default:
 		if !sd.isClient {
-			s.st.backendEnded()
+			s.t.BackendEnded()
 		}
 		l.end(s, false)
 	}
@@ -685,7 +685,7 @@ func (l *uringLoop) end(s *evSession, terminated bool) {
 	if s.ended {
 		return
 	}
-	keep := terminated && s.reset != nil && s.backend.inflight == nil && len(s.backend.out) == 0 && s.st.clean()
+	keep := terminated && s.keep != nil && s.backend.inflight == nil && len(s.backend.out) == 0 && s.t.Clean()
 	l.mu.Lock()
 	l.count--
 	l.mu.Unlock()
@@ -698,9 +698,7 @@ func (l *uringLoop) end(s *evSession, terminated bool) {
 	s.mu.Unlock()
 	s.client.out, s.backend.out = nil, nil
 	if keep {
-		if s.st.returning != nil {
-			s.st.returning()
-		}
+		s.t.Keeping()
 		l.startReset(s)
 	}
 	s.onEnd(s.up, s.down)
@@ -716,11 +714,11 @@ func (l *uringLoop) closeSide(sd *evSide) {
 	l.afterSubmit = append(l.afterSubmit, func() { unix.Close(fd) })
 }
 
-// startReset sends DISCARD ALL on the backend of a session whose client
+// startReset sends the reset message on the backend of a session whose client
 // left clean; received waits for its ReadyForQuery.
 func (l *uringLoop) startReset(s *evSession) {
-	s.st.expectReply()
-	if w, err := sysWrite(s.backend.fd, discardAll); err != nil || w != len(discardAll) {
+	s.t.ExpectReply()
+	if w, err := sysWrite(s.backend.fd, s.resetMsg); err != nil || w != len(s.resetMsg) {
 		s.resetting = true
 		l.finishReset(s, false)
 		return
@@ -748,12 +746,12 @@ func (l *uringLoop) handOver(s *evSession) {
 		return
 	}
 	s.handing = false
-	fd, reset := s.backend.fd, s.reset
+	fd, keep := s.backend.fd, s.keep
 	if !s.handOK {
 		l.closeSide(&s.backend)
 		fd = -1
 	}
-	l.afterSubmit = append(l.afterSubmit, func() { reset(fd) })
+	l.afterSubmit = append(l.afterSubmit, func() { keep(fd) })
 	l.release(&s.backend)
 }
 

@@ -1,4 +1,4 @@
-package pgwire
+package relay
 
 import (
 	"context"
@@ -23,9 +23,8 @@ func TestEventLoopLetsGCStopTheWorldWithoutAsyncPreemption(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestEventLoopLetsGCStopTheWorld$", "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1", "SHIFTKEY_TEST_CHILD=1")
-	// The child and the PostgreSQL it starts share a process group: a
-	// frozen child gets SIGQUIT (Go prints every goroutine and exits even
-	// with the world stopped; PostgreSQL shuts down at once).
+	// A frozen child gets SIGQUIT, to its process group (Go prints every
+	// goroutine and exits even with the world stopped).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGQUIT) }
 	cmd.WaitDelay = 5 * time.Second

@@ -1,3 +1,6 @@
+// The listener phase: accept, and admit within the limits (per gateway,
+// per client address, logging in per address) or refuse with 53300.
+
 package pgwire
 
 import (
@@ -6,11 +9,66 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
+
+// Serve accepts connections on l until Close.
+func (g *Gateway) Serve(l net.Listener) error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return net.ErrClosed
+	}
+	g.ln = append(g.ln, l)
+	if g.sessions == nil {
+		g.sessions = map[*session]struct{}{}
+		g.cancels = map[uint64]*session{}
+	}
+	g.mu.Unlock()
+	var backoff time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if g.isClosed() {
+				return nil
+			}
+			if !retryAccept(err) {
+				return err
+			}
+			// Out of descriptors (or another passing failure): wait and
+			// retry, as net/http does, rather than stop serving for good.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			g.logger().Warn("accept failed; retrying", "error", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		source := sourceOf(c.RemoteAddr())
+		s := &session{g: g, t: g, raw: c, client: c, id: g.nextID.Add(1), source: source}
+		g.mu.Lock()
+		if g.closed {
+			g.mu.Unlock()
+			c.Close()
+			return nil
+		}
+		if msg := g.admitLocked(s); msg != "" {
+			g.mu.Unlock()
+			g.refuse(c, msg)
+			continue
+		}
+		g.wg.Add(1)
+		g.mu.Unlock()
+		go func() {
+			if !s.run() {
+				g.sessionDone(s)
+			}
+		}()
+	}
+}
 
 // Caps of a gateway whose fields are left 0.
 const (
@@ -240,4 +298,60 @@ func answerRefusal(c net.Conn, msg string, wait bool) {
 	buf, _ := (&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: codeTooManyConnections, Message: msg}).Encode(nil)
 	c.SetWriteDeadline(time.Now().Add(refuseWrite))
 	c.Write(buf)
+}
+
+// sourceOf is the client address a connection counts against.
+func sourceOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	return a.String()
+}
+
+// sourceCounts counts events per source address within a sliding window
+// (reset when a source has been quiet for window).
+type sourceCounts struct {
+	mu      sync.Mutex
+	sources map[string]*sourceCount
+}
+
+type sourceCount struct {
+	count int
+	last  time.Time
+}
+
+const window = time.Minute
+
+// add records an event from source and returns its count in the window.
+func (c *sourceCounts) add(source string, now time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sources == nil {
+		c.sources = map[string]*sourceCount{}
+	}
+	if len(c.sources) > 10000 {
+		for k, f := range c.sources {
+			if now.Sub(f.last) > window {
+				delete(c.sources, k)
+			}
+		}
+	}
+	f := c.sources[source]
+	if f == nil || now.Sub(f.last) > window {
+		f = &sourceCount{}
+		c.sources[source] = f
+	}
+	f.count++
+	f.last = now
+	return f.count
+}
+
+// count is source's count in the window.
+func (c *sourceCounts) count(source string, now time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.sources[source]; f != nil && now.Sub(f.last) <= window {
+		return f.count
+	}
+	return 0
 }

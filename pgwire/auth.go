@@ -1,0 +1,295 @@
+// The authenticate phase: SCRAM-SHA-256 (with channel binding over TLS),
+// or the cleartext password over TLS, against the login's live
+// credentials; decoy salts for unknown logins; repeated failures slowed
+// down per address.
+
+package pgwire
+
+import (
+	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/scram"
+)
+
+// authenticate proves that the client holds a live credential of its
+// login, and settles the database the session opens.
+func (s *session) authenticate(ctx context.Context, l *request) bool {
+	cred, err := s.verify(ctx, l.user)
+	if err != nil {
+		s.log.InfoContext(ctx, "login failed", "reason", err.Error())
+		return false
+	}
+	// What the client sent after its last authentication message goes to
+	// the backend first; nothing more is read until the relay starts.
+	l.pipelined = s.in.rest()
+	db := cmp.Or(l.params["database"], cred.DBName, s.t.DefaultDB)
+	// Database names are case-sensitive in a startup packet: a credential
+	// for dev does not open "DEV".
+	if cred.DBName != "" && db != cred.DBName {
+		s.sendError(codeInvalidAuthorization, fmt.Sprintf("credential is not valid for database %q", db))
+		s.log.InfoContext(ctx, "login failed", "reason", "database not allowed", "credential_id", cred.ID, "database", db)
+		return false
+	}
+	l.cred, l.db = cred, db
+	s.log = s.log.With("credential_id", cred.ID, "db_user", cred.DBUser, "database", db)
+	return true
+}
+
+// verify runs SCRAM-SHA-256 (or, where allowed, asks for the password)
+// against the live credentials of the login user and returns the one the
+// client proved it holds. Every failure answers 28P01 with the same
+// message, so a client cannot tell an unknown login from a wrong or
+// expired password.
+func (s *session) verify(ctx context.Context, user string) (*shiftkey.Credential, error) {
+	g := s.t
+	fail := func(reason string) (*shiftkey.Credential, error) {
+		// Repeated failures from one address are answered ever later.
+		if d := s.g.throttle.fail(sourceOf(s.raw.RemoteAddr()), time.Now()); d > 0 {
+			g.logger().WarnContext(ctx, "login failures throttled", "remote", s.raw.RemoteAddr().String(), "delay", d)
+			if s.g.sleep != nil {
+				s.g.sleep(d)
+			} else {
+				time.Sleep(d)
+			}
+		}
+		s.sendError(codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", user))
+		return nil, errors.New(reason)
+	}
+	creds, salt, ok, err := g.Credentials.LiveCredentials(ctx, g.Cluster, user, g.now())
+	if err != nil {
+		g.logger().ErrorContext(ctx, "credential lookup failed", "error", err)
+		s.sendError(codeConnectionFailure, "could not look up credentials")
+		return nil, err
+	}
+	if !ok {
+		salt = g.decoySalt(user)
+	}
+	if s.g.AllowCleartext && s.tls != nil {
+		return s.cleartext(creds, salt, fail)
+	}
+	srv := &scram.Server{Salt: salt.Salt, Iterations: salt.Iterations, ChannelBinding: s.channelBinding()}
+	mechanisms := []string{scram.Mechanism}
+	if srv.ChannelBinding != nil {
+		mechanisms = []string{scram.MechanismPlus, scram.Mechanism}
+	}
+	s.fe.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: mechanisms})
+	if err := s.fe.Flush(); err != nil {
+		return nil, err
+	}
+	if err := s.fe.SetAuthType(pgproto3.AuthTypeSASL); err != nil {
+		return nil, err
+	}
+	msg, err := s.receive()
+	if err != nil {
+		return nil, fmt.Errorf("read SASLInitialResponse: %w", err)
+	}
+	first, ok := msg.(*pgproto3.SASLInitialResponse)
+	if !ok {
+		s.sendError(codeProtocolViolation, fmt.Sprintf("expected SASL response, got %T", msg))
+		return nil, errors.New("protocol violation")
+	}
+	if first.AuthMechanism != scram.Mechanism && (first.AuthMechanism != scram.MechanismPlus || srv.ChannelBinding == nil) {
+		s.sendError(codeProtocolViolation, "client selected an invalid SASL authentication mechanism")
+		return nil, errors.New("bad mechanism")
+	}
+	serverFirst, err := srv.Start(first.AuthMechanism, first.Data)
+	if err != nil {
+		s.sendError(codeProtocolViolation, "malformed SCRAM message")
+		return nil, err
+	}
+	s.fe.Send(&pgproto3.AuthenticationSASLContinue{Data: serverFirst})
+	if err := s.fe.Flush(); err != nil {
+		return nil, err
+	}
+	if err := s.fe.SetAuthType(pgproto3.AuthTypeSASLContinue); err != nil {
+		return nil, err
+	}
+	msg, err = s.receive()
+	if err != nil {
+		return nil, fmt.Errorf("read SASLResponse: %w", err)
+	}
+	final, ok := msg.(*pgproto3.SASLResponse)
+	if !ok {
+		s.sendError(codeProtocolViolation, fmt.Sprintf("expected SASL response, got %T", msg))
+		return nil, errors.New("protocol violation")
+	}
+	keys := make([]scram.Keys, len(creds))
+	for i, c := range creds {
+		copy(keys[i].StoredKey[:], c.StoredKey)
+		copy(keys[i].ServerKey[:], c.ServerKey)
+	}
+	serverFinal, idx, err := srv.Finish(final.Data, keys)
+	if errors.Is(err, scram.ErrAuthFailed) {
+		if len(creds) == 0 {
+			return fail("no live credential")
+		}
+		return fail("wrong password")
+	}
+	if err != nil {
+		s.sendError(codeProtocolViolation, "malformed SCRAM message")
+		return nil, err
+	}
+	s.fe.Send(&pgproto3.AuthenticationSASLFinal{Data: serverFinal})
+	return creds[idx], nil
+}
+
+// cleartext asks for the password itself (TLS only) and checks it against
+// every live credential: one PBKDF2 with the login's salt, then a
+// constant-time comparison per credential.
+func (s *session) cleartext(creds []*shiftkey.Credential, salt shiftkey.LoginSalt, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
+	s.fe.Send(&pgproto3.AuthenticationCleartextPassword{})
+	if err := s.fe.Flush(); err != nil {
+		return nil, err
+	}
+	if err := s.fe.SetAuthType(pgproto3.AuthTypeCleartextPassword); err != nil {
+		return nil, err
+	}
+	msg, err := s.receive()
+	if err != nil {
+		return nil, fmt.Errorf("read PasswordMessage: %w", err)
+	}
+	pw, ok := msg.(*pgproto3.PasswordMessage)
+	if !ok {
+		s.sendError(codeProtocolViolation, fmt.Sprintf("expected password response, got %T", msg))
+		return nil, errors.New("protocol violation")
+	}
+	keys := scram.NewKeys(pw.Password, salt.Salt, salt.Iterations)
+	var found *shiftkey.Credential
+	for _, c := range creds {
+		if subtle.ConstantTimeCompare(keys.StoredKey[:], c.StoredKey) == 1 && found == nil {
+			found = c
+		}
+	}
+	if found == nil {
+		return fail("wrong password (cleartext)")
+	}
+	return found, nil
+}
+
+// receive reads the next client message during authentication; a message
+// that does not decode is answered with 08P01.
+func (s *session) receive() (pgproto3.FrontendMessage, error) {
+	msg, err := s.fe.Receive()
+	if err != nil {
+		var ne net.Error
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.As(err, &ne) && !errors.Is(err, net.ErrClosed) {
+			s.sendError(codeProtocolViolation, "invalid message during authentication")
+		}
+		return nil, err
+	}
+	return msg, nil
+}
+
+// decoySalt derives a stable salt for a login without credentials.
+func (g *Gateway) decoySalt(user string) shiftkey.LoginSalt {
+	m := hmac.New(sha256.New, g.Secret)
+	io.WriteString(m, g.Cluster+"\x00"+user)
+	return shiftkey.LoginSalt{Salt: m.Sum(nil)[:16], Iterations: scram.DefaultIterations}
+}
+
+// throttle slows down repeated authentication failures from one source
+// address: after freeFailures within window, each further failure answers
+// after a delay that doubles up to maxDelay.
+type throttle struct {
+	sourceCounts
+	total atomic.Uint64
+}
+
+const (
+	freeFailures = 5
+	baseDelay    = 100 * time.Millisecond
+	maxDelay     = 5 * time.Second
+)
+
+// fail records a failure from source and returns how long to wait before
+// answering it.
+func (t *throttle) fail(source string, now time.Time) time.Duration {
+	n := t.add(source, now)
+	t.total.Add(1)
+	if n <= freeFailures {
+		return 0
+	}
+	return min(baseDelay<<min(n-freeFailures-1, 10), maxDelay)
+}
+
+// Failures is the number of failed logins since the gateway started.
+func (g *Gateway) Failures() uint64 { return g.throttle.total.Load() }
+
+// authReader feeds pgproto3 the client's authentication messages one at a
+// time. pgproto3 reads ahead into its own buffer, which nothing can take
+// back; a client that pipelines a query after its last SCRAM or password
+// message would lose it when the session moves to the relay. Here those
+// bytes stay in buf, and rest hands them over.
+type authReader struct {
+	r     io.Reader
+	store []byte
+	buf   []byte // read from r, not yet handed out (a slice of store)
+	left  int    // bytes of the current message not yet handed out
+}
+
+func (a *authReader) Read(p []byte) (int, error) {
+	if a.left == 0 {
+		// A new message: its 5-byte header says how long it is.
+		for len(a.buf) < 5 {
+			if err := a.fill(); err != nil {
+				return 0, err
+			}
+		}
+		// A length below 4 is pgproto3's to reject; hand it the header.
+		a.left = 5
+		if n := binary.BigEndian.Uint32(a.buf[1:5]); n >= 4 {
+			a.left = 1 + int(min(n, 1<<30))
+		}
+	}
+	if len(a.buf) == 0 {
+		if err := a.fill(); err != nil {
+			return 0, err
+		}
+	}
+	k := min(len(p), a.left, len(a.buf))
+	copy(p, a.buf[:k])
+	a.buf = a.buf[k:]
+	a.left -= k
+	return k, nil
+}
+
+// fill reads once more from r, after what is buffered.
+func (a *authReader) fill() error {
+	if a.store == nil {
+		a.store = make([]byte, 1024)
+	}
+	n := copy(a.store, a.buf)
+	m, err := a.r.Read(a.store[n:])
+	a.buf = a.store[:n+m]
+	if m > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// rest returns the bytes read past the last message handed out, and lets
+// go of the buffer (pgproto3 keeps a pointer to a for the session's life).
+func (a *authReader) rest() []byte {
+	var b []byte
+	if len(a.buf) > 0 {
+		b = append([]byte(nil), a.buf...)
+	}
+	a.store, a.buf = nil, nil
+	return b
+}

@@ -1,0 +1,93 @@
+// Cancel requests: each session's backend key is mapped to one of the
+// gateway's own, which is all a client ever sees or sends.
+
+package pgwire
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// cancelMissLimit is how many cancel requests naming no session one source
+// may send within window; past it, its cancel requests are dropped unread
+// until the window has passed. A cancel key's process ID is the backend's
+// (pg_stat_activity shows it to every role), which leaves its 32-bit
+// secret to guess, as with PostgreSQL itself: this bounds the guessing to
+// about a hundred a minute per address. Clients that cancel a query just as
+// it ends send a few such misses, not hundreds.
+var cancelMissLimit = 100 // a variable for tests only
+
+// registerCancel gives the session a key of the gateway's own, mapped to the
+// backend's, so cancel requests never reveal or accept backend keys. The
+// key's process ID is the backend's own: clients compare it with
+// pg_backend_pid() and with the sender of a notification (to skip their own),
+// and look their session up by it in pg_stat_activity. The secret is the
+// gateway's, 32 random bits as in PostgreSQL.
+func (g *Gateway) registerCancel(s *session, backend *pgproto3.BackendKeyData) *pgproto3.BackendKeyData {
+	var b [8]byte
+	binary.BigEndian.PutUint32(b[:4], backend.ProcessID)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for {
+		rand.Read(b[4:])
+		id := binary.BigEndian.Uint64(b[:])
+		// Taken only if another session on a backend with the same process
+		// ID (another server) drew the same secret.
+		if _, taken := g.cancels[id]; taken {
+			continue
+		}
+		g.cancels[id] = s
+		s.cancelID, s.cancel = id, backend
+		return &pgproto3.BackendKeyData{ProcessID: backend.ProcessID, SecretKey: append([]byte(nil), b[4:]...)}
+	}
+}
+
+// unregisterCancel forgets the session's key, if it has one.
+func (g *Gateway) unregisterCancel(s *session) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if s.cancel != nil {
+		delete(g.cancels, s.cancelID)
+	}
+}
+
+// forwardCancel sends from's CancelRequest on to the backend of the session
+// whose gateway key it names. A key that names no session (ended, or never
+// issued) is dropped without an answer, as PostgreSQL does; a source that
+// sends too many of those has its cancel requests dropped for a while
+// (cancelMissLimit).
+func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
+	log := g.logger().With("conn_id", from.id, "remote", from.raw.RemoteAddr().String())
+	source, now := sourceOf(from.raw.RemoteAddr()), time.Now()
+	if g.misses.count(source, now) >= cancelMissLimit {
+		log.Debug("cancel request dropped: too many for no session from this address")
+		return
+	}
+	var s *session
+	if len(m.SecretKey) == 4 {
+		var b [8]byte
+		binary.BigEndian.PutUint32(b[:4], m.ProcessID)
+		copy(b[4:], m.SecretKey)
+		g.mu.Lock()
+		s = g.cancels[binary.BigEndian.Uint64(b[:])]
+		g.mu.Unlock()
+	}
+	if s == nil {
+		log.Debug("cancel request for no session", "key_bytes", len(m.SecretKey))
+		if g.misses.add(source, now) == cancelMissLimit {
+			log.Warn("cancel requests throttled: too many for no session from this address", "limit", cancelMissLimit, "window", window)
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.t.Backend.Cancel(ctx, s.cancel); err != nil {
+		log.Warn("cancel forward failed", "target_conn_id", s.id, "error", err)
+		return
+	}
+	log.Info("cancel request forwarded", "target_conn_id", s.id)
+}

@@ -1,0 +1,331 @@
+package pgwire
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/relay"
+)
+
+// A session is one client connection, from accept to its end.
+type session struct {
+	g       *Gateway // accepted the connection (and owns its cancel key)
+	t       *Gateway // whose credentials and backend serve it (SNI routing)
+	id      uint64
+	source  string            // the client's address (sourceOf)
+	authing bool              // counted in its source's auths (g.mu)
+	raw     net.Conn          // the accepted connection; closing it ends everything
+	client  net.Conn          // raw, or the TLS connection over it
+	fe      *pgproto3.Backend // speaks to the client
+	in      *authReader       // what fe reads during authentication
+	log     *slog.Logger      // with what the phases learnt of the session
+
+	tls        *tls.Conn        // non-nil once TLS is up
+	serverCert *tls.Certificate // the certificate served, for channel binding
+
+	mu       sync.Mutex
+	backend  net.Conn // the backend's Go connection, once connected
+	kill     func()   // ends the session on the event relay
+	closing  bool
+	cancelID uint64
+	cancel   *pgproto3.BackendKeyData
+}
+
+// request is what the client asks for and what the phases establish
+// before the session starts.
+type request struct {
+	params    map[string]string    // of the startup packet (startup)
+	user      string               // the login name (startup)
+	cred      *shiftkey.Credential // the credential the client proved (authenticate)
+	db        string               // the database it opens (authenticate)
+	pipelined []byte               // client bytes read past authentication (authenticate)
+	notices   []string             // from the backend's Prepare (prepare)
+	ignored   []string             // startup parameters not passed on (connect)
+}
+
+// link is a session's backend connection.
+type link struct {
+	*pooledConn        // the connection or bare socket, its key data and parameter statuses
+	key         string // the pool's name for it; "" when not pooling
+	reused      bool   // taken from the pool
+	onLoop      bool   // the event relay will move the bytes (both sides plain sockets)
+}
+
+// live is what a session holds from hand-off to its end.
+type live struct {
+	*request
+	lease Lease
+	be    *link
+	st    *relayState
+	start time.Time
+	timer *time.Timer // MaxSessionLifetime; nil without one
+	cut   atomic.Bool // the timer ended the session
+}
+
+// run serves one connection, phase by phase. A phase that fails has
+// answered the client and undone its own work; run undoes what the phases
+// before it hold. From hand-off on, the session ends with end. run returns
+// true when the event relay took the session (which then ends it).
+func (s *session) run() (handedOff bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.g.authTimeout())
+	defer cancel()
+	s.log = s.g.logger().With("conn_id", s.id, "remote", s.client.RemoteAddr().String())
+	s.client.SetDeadline(time.Now().Add(s.g.authTimeout()))
+	s.speakTo(s.client)
+
+	l, ok := s.startup(ctx)
+	if !ok {
+		return s.hangUp()
+	}
+	if !s.authenticate(ctx, l) {
+		return s.hangUp()
+	}
+	lease, ok := s.prepare(ctx, l)
+	if !ok {
+		return s.hangUp()
+	}
+	be, ok := s.connect(ctx, l)
+	if !ok {
+		lease.Release(context.Background())
+		return s.hangUp()
+	}
+	return s.handOff(&live{request: l, lease: lease, be: be})
+}
+
+// hangUp ends a session that never reached a relay.
+func (s *session) hangUp() bool {
+	s.client.Close()
+	return false
+}
+
+// prepare readies the session's role on the backend (Backend.Prepare); the
+// lease is the caller's to release.
+func (s *session) prepare(ctx context.Context, l *request) (Lease, bool) {
+	lease, notices, err := s.t.Backend.Prepare(ctx, l.cred.DBUser, l.cred.AutoCreate, l.cred.DBGroups)
+	if refused, ok := errors.AsType[RefusedRole](err); ok {
+		role, reason := refused.RefusedRole()
+		s.sendError(codeInvalidAuthorization, refused.Error())
+		s.log.WarnContext(ctx, "login refused", "reason", reason, "db_user", role)
+		return nil, false
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "backend provisioning failed", "error", err)
+		s.sendError(codeConnectionFailure, "could not prepare the session on the backend")
+		return nil, false
+	}
+	l.notices = notices
+	return lease, true
+}
+
+// connect gives the session a backend connection as its role, opened with
+// the forwarded startup parameters: one the pool keeps for the same role,
+// database and parameters, or a new one. The link is the caller's to close.
+func (s *session) connect(ctx context.Context, l *request) (*link, bool) {
+	t := s.t
+	params, ignored := startupParams(l.params)
+	l.ignored = ignored
+	be := &link{}
+	if t.PoolSize > 0 {
+		be.key = poolKey(l.cred.DBUser, l.db, params)
+	}
+	// Plaintext clients go to the event relay when there is one; their
+	// pooled backends stay bare sockets the relay resets itself. (A
+	// session with pipelined bytes takes the goroutine relay, which can
+	// start with them; no common client sends any.)
+	onLoop := s.g.Relay != nil && s.tls == nil && relay.PlainSocket(s.raw) && len(l.pipelined) == 0
+	pc, reused, err := t.acquire(ctx, l.cred.DBUser, l.db, params, be.key, onLoop)
+	if err != nil {
+		if br, ok := errors.AsType[BackendRefused](err); ok {
+			resp := br.BackendResponse()
+			s.fe.Send(resp)
+			s.fe.Flush()
+			s.log.InfoContext(ctx, "login failed", "reason", "backend refused", "sqlstate", resp.Code)
+			return nil, false
+		}
+		s.log.ErrorContext(ctx, "backend connect failed", "error", err)
+		s.sendError(codeConnectionFailure, "could not connect to the backend")
+		return nil, false
+	}
+	be.pooledConn, be.reused = pc, reused
+	be.onLoop = onLoop && (pc.conn == nil || relay.PlainSocket(pc.conn))
+	s.mu.Lock()
+	s.backend = pc.conn
+	s.mu.Unlock()
+	return be, true
+}
+
+// handOff tells the client it is in and gives the session to a relay. It
+// returns true when the event relay took it.
+func (s *session) handOff(ls *live) bool {
+	if !s.greet(ls) {
+		ls.be.close()
+		s.end(ls, false)
+		return s.hangUp()
+	}
+	s.client.SetDeadline(time.Time{})
+	s.g.authDone(s)
+	ls.start = time.Now()
+	// The audit record is written when the session ends; this one is for
+	// following a session live.
+	s.log.Debug("session started", "groups", strings.Join(ls.cred.DBGroups, ","))
+	if d := s.g.MaxSessionLifetime; d > 0 {
+		ls.timer = time.AfterFunc(d, func() {
+			ls.cut.Store(true)
+			s.close()
+		})
+	}
+	ls.st = &relayState{txStatus: 'I', params: ls.be.params}
+	if key := ls.be.key; key != "" {
+		// Announced the moment the client leaves clean, so that a session
+		// reconnecting at once waits for this backend (takePooled).
+		ls.st.returning = func() { s.t.pool.returning(key) }
+	}
+	if ls.be.onLoop {
+		return s.relayOnLoop(ls)
+	}
+	s.relayHere(ls)
+	return false
+}
+
+// greet sends AuthenticationOk, the notices, the parameter statuses, the
+// session's cancel key (registering it) and ReadyForQuery.
+func (s *session) greet(ls *live) bool {
+	s.fe.Send(&pgproto3.AuthenticationOk{})
+	for _, n := range ls.notices {
+		s.fe.Send(&pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "01000", Message: n})
+	}
+	if len(ls.ignored) > 0 {
+		s.fe.Send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "01000",
+			Message: "startup settings not passed to the server: " + strings.Join(ls.ignored, ", "),
+			Detail:  "The gateway passes on only " + forwardedList + "; the session can SET others."})
+	}
+	params := ls.be.params
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		s.fe.Send(&pgproto3.ParameterStatus{Name: k, Value: params[k]})
+	}
+	if ls.be.keyData != nil {
+		s.fe.Send(s.g.registerCancel(s, ls.be.keyData))
+	}
+	s.fe.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+	return s.fe.Flush() == nil
+}
+
+// relayHere moves the session's bytes with a goroutine per direction, then
+// ends it.
+func (s *session) relayHere(ls *live) {
+	client := s.client
+	if len(ls.pipelined) > 0 {
+		client = &prefixConn{Conn: client, prefix: ls.pipelined}
+	}
+	var up, down int64
+	kept := false
+	if ls.be.key != "" {
+		up, down, kept = relay.Framed(client, ls.be.conn, ls.st)
+	} else {
+		up, down = relay.Pipe(client, ls.be.conn)
+	}
+	s.audit(ls, up, down)
+	s.end(ls, kept)
+}
+
+// relayOnLoop gives the session to the event relay, which ends it on its
+// loop and takes the backend (to Keep, or closed). The audit record and end
+// (a revoke's round trips) run off the loop, so that a log sink that
+// blocks, or a slow backend, stalls no other session.
+func (s *session) relayOnLoop(ls *live) bool {
+	var keep func(fd int)
+	if key := ls.be.key; key != "" {
+		keyData := ls.be.keyData
+		keep = func(fd int) {
+			if fd < 0 {
+				s.t.keepPooled(key, nil)
+				return
+			}
+			s.t.keepPooled(key, &pooledConn{fd: fd, keyData: keyData, params: ls.st.params, idleSince: time.Now()})
+		}
+	}
+	ended := func(up, down int64) {
+		go func() {
+			s.audit(ls, up, down)
+			s.end(ls, false)
+			s.g.sessionDone(s)
+		}()
+	}
+	kill, err := s.g.Relay.Start(relay.Session{Client: s.raw, Backend: ls.be.conn, BackendFD: ls.be.fd,
+		Tracker: ls.st, Keep: keep, Reset: discardAll, End: ended})
+	if err != nil {
+		s.log.Error("event relay refused the session", "error", err)
+		s.end(ls, false)
+		return false
+	}
+	s.mu.Lock()
+	s.kill = kill
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		kill()
+	}
+	return true
+}
+
+// end undoes, last first, what the phases set up: the lifetime timer, the
+// cancel key, the backend (to the pool when the relay kept it clean), the
+// lease. The relays close the client connection, and the backend unless
+// they keep it.
+func (s *session) end(ls *live, kept bool) {
+	if ls.timer != nil {
+		ls.timer.Stop()
+	}
+	s.g.unregisterCancel(s)
+	if kept {
+		s.t.putPooled(ls.be.key, ls.be.conn, ls.be.keyData, ls.st.params)
+	}
+	ls.lease.Release(context.Background())
+}
+
+// audit writes the session's audit record: who, with which credential,
+// as whom, where, with which groups, when, how much, and why it ended.
+func (s *session) audit(ls *live, up, down int64) {
+	reason := "closed"
+	switch {
+	case ls.cut.Load():
+		reason = "max_session_lifetime"
+	case s.g.isClosed():
+		reason = "gateway_shutdown"
+	}
+	end := time.Now()
+	s.log.Info("session ended", "audit", "session", "principal", ls.cred.PrincipalARN, "groups", strings.Join(ls.cred.DBGroups, ","), "backend_reused", ls.be.reused,
+		"start", ls.start.UTC().Format(time.RFC3339Nano), "end", end.UTC().Format(time.RFC3339Nano),
+		"duration", end.Sub(ls.start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "end_reason", reason)
+}
+
+// close ends the session from outside (shutdown, lifetime).
+func (s *session) close() {
+	s.raw.Close()
+	s.mu.Lock()
+	s.closing = true
+	if s.backend != nil {
+		s.backend.Close()
+	}
+	kill := s.kill
+	s.mu.Unlock()
+	if kill != nil {
+		kill()
+	}
+}
+
+func (s *session) sendError(code, msg string) {
+	s.fe.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg})
+	s.fe.Flush()
+}

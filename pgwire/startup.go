@@ -1,0 +1,383 @@
+// The startup phase: SSLRequest, GSSENCRequest and PostgreSQL 17 direct
+// TLS, the server name (SNI) that picks the gateway serving the session,
+// the startup packet and which of its parameters reach the backend.
+
+package pgwire
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// startup reads the client's startup packet, after TLS when the client asks
+// for it, and returns what it asks for; false when the connection ends here
+// (an error answered, or a cancel request).
+func (s *session) startup(ctx context.Context) (*request, bool) {
+	m, err := s.readStartup(ctx)
+	if err != nil || m == nil {
+		if err != nil {
+			s.log.DebugContext(ctx, "startup failed", "error", err)
+		}
+		return nil, false
+	}
+	l := &request{params: m.Parameters, user: m.Parameters["user"]}
+	s.log = s.log.With("cluster", s.t.Cluster, "login", l.user, "tls", s.tls != nil)
+	return l, true
+}
+
+// prefixConn gives back bytes already read from a connection.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// speakTo makes c the session's client connection, read message by message
+// during authentication.
+func (s *session) speakTo(c net.Conn) {
+	s.client = c
+	s.in = &authReader{r: c}
+	s.fe = pgproto3.NewBackend(s.in, c)
+	s.fe.SetMaxBodyLen(64 << 10)
+}
+
+// startTLS runs the server handshake on conn and switches the session to it.
+func (s *session) startTLS(ctx context.Context, conn net.Conn, direct bool) error {
+	cfg := s.g.TLS.Clone()
+	get := s.g.TLS.GetCertificate
+	if get == nil && len(cfg.Certificates) > 0 {
+		first := &cfg.Certificates[0]
+		get = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return first, nil }
+	}
+	if get == nil {
+		return errors.New("TLS configured without a certificate")
+	}
+	// Record the certificate served: channel binding hashes it.
+	cfg.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		c, err := get(h)
+		s.serverCert = c
+		return c, err
+	}
+	cfg.NextProtos = []string{"postgresql"}
+	tc := tls.Server(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("tls handshake: %w", err)
+	}
+	st := tc.ConnectionState()
+	if direct && st.NegotiatedProtocol != "postgresql" {
+		// Direct TLS without ALPN could be another protocol in disguise.
+		tc.Close()
+		return errors.New("direct TLS without ALPN postgresql")
+	}
+	s.tls = tc
+	s.speakTo(tc)
+	if s.g.Route != nil && st.ServerName != "" {
+		if t, ok := s.g.Route(ctx, st.ServerName); ok {
+			s.t = t
+		}
+	}
+	return nil
+}
+
+// channelBinding is the tls-server-end-point data: the hash of the server
+// certificate with its signature's hash (SHA-256 for shiftkey's ECDSA-SHA256
+// and RSA-SHA256 certificates; SHA-384/512 kept as such).
+func (s *session) channelBinding() []byte {
+	if s.tls == nil || s.serverCert == nil || len(s.serverCert.Certificate) == 0 {
+		return nil
+	}
+	der := s.serverCert.Certificate[0]
+	leaf := s.serverCert.Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(der); err != nil {
+			return nil
+		}
+	}
+	switch leaf.SignatureAlgorithm {
+	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
+		h := sha512.Sum384(der)
+		return h[:]
+	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
+		h := sha512.Sum512(der)
+		return h[:]
+	}
+	h := sha256.Sum256(der)
+	return h[:]
+}
+
+// Pre-startup request codes (in place of a protocol version).
+const (
+	codeSSLRequest    = 80877103
+	codeGSSENCRequest = 80877104
+	codeCancelRequest = 80877102
+	maxStartupLen     = 10000
+)
+
+// readStartup handles the pre-startup packets and returns the
+// StartupMessage, or nil when the connection carried a cancel request. It
+// reads the client socket directly, so nothing is buffered past the
+// startup packet.
+func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, error) {
+	first := true
+	for {
+		// Every first packet is at least 8 bytes (a startup packet's header,
+		// or a TLS record's header and more), so reading 8 at once never
+		// waits for bytes a client holds back.
+		var hdr [8]byte
+		if _, err := io.ReadFull(s.client, hdr[:]); err != nil {
+			return nil, err
+		}
+		if first && hdr[0] == 0x16 && s.g.TLS != nil {
+			// PostgreSQL 17 direct TLS: a TLS ClientHello, no SSLRequest.
+			if err := s.startTLS(ctx, &prefixConn{Conn: s.client, prefix: append([]byte(nil), hdr[:]...)}, true); err != nil {
+				return nil, err
+			}
+			first = false
+			continue
+		}
+		first = false
+		n := binary.BigEndian.Uint32(hdr[:4])
+		code := binary.BigEndian.Uint32(hdr[4:])
+		if n < 8 || n > maxStartupLen {
+			s.sendError(codeProtocolViolation, "invalid length of startup packet")
+			return nil, fmt.Errorf("startup length %d", n)
+		}
+		body := make([]byte, n-8)
+		if _, err := io.ReadFull(s.client, body); err != nil {
+			return nil, err
+		}
+		switch {
+		case code == codeSSLRequest || code == codeGSSENCRequest:
+			if len(body) != 0 {
+				s.sendError(codeProtocolViolation, "invalid length of startup packet")
+				return nil, errors.New("bad SSLRequest")
+			}
+			if code == codeSSLRequest && s.g.TLS != nil && s.tls == nil {
+				if _, err := s.client.Write([]byte{'S'}); err != nil {
+					return nil, err
+				}
+				if err := s.startTLS(ctx, s.client, false); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			// GSSAPI is never offered; TLS only when configured.
+			if _, err := s.client.Write([]byte{'N'}); err != nil {
+				return nil, err
+			}
+		case code == codeCancelRequest:
+			m := &pgproto3.CancelRequest{}
+			if err := m.Decode(append(hdr[4:8:8], body...)); err == nil {
+				s.g.forwardCancel(s, m)
+			}
+			return nil, nil
+		case code>>16 == 3:
+			m := &pgproto3.StartupMessage{}
+			if err := m.Decode(append(hdr[4:8:8], body...)); err != nil {
+				s.sendError(codeProtocolViolation, "invalid startup packet layout")
+				return nil, err
+			}
+			var unknown []string
+			for k := range m.Parameters {
+				if strings.HasPrefix(k, "_pq_.") {
+					unknown = append(unknown, k)
+					delete(m.Parameters, k)
+				}
+			}
+			if code&0xffff > 0 || len(unknown) > 0 {
+				s.fe.Send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: unknown})
+			}
+			if m.Parameters["user"] == "" {
+				s.sendError(codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet")
+				return nil, errors.New("no user")
+			}
+			if r, ok := m.Parameters["replication"]; ok && !falseParam(r) {
+				s.sendError(codeFeatureNotSupported, "replication connections are not supported by the gateway")
+				return nil, errors.New("replication requested")
+			}
+			if s.g.RequireTLS && s.tls == nil {
+				s.sendError(codeInvalidAuthorization, "this endpoint requires TLS (sslmode=require or stricter)")
+				return nil, errors.New("TLS required")
+			}
+			return m, nil
+		case code>>16 >= 1 && code>>16 <= 2:
+			s.sendError(codeFeatureNotSupported, fmt.Sprintf("unsupported frontend protocol %d.%d: server supports 3.0", code>>16, code&0xffff))
+			return nil, errors.New("unsupported protocol")
+		default:
+			s.sendError(codeProtocolViolation, "invalid startup packet")
+			return nil, fmt.Errorf("unknown startup code %d", code)
+		}
+	}
+}
+
+// forwardedParams are the session settings a client may give at startup,
+// directly or as "-c name=value" in "options", that reach the backend.
+// Everything else is left out: "options" can carry "-c role=…" or
+// "-c session_authorization=…", a client-set search_path is not the
+// session's to choose at login, and drivers send parameters (Redshift's
+// client_protocol_version…) that PostgreSQL would refuse. The session can
+// still SET what it is allowed to once it is in.
+var forwardedParams = map[string]bool{
+	"application_name":   true,
+	"client_encoding":    true,
+	"datestyle":          true,
+	"timezone":           true,
+	"extra_float_digits": true,
+	"intervalstyle":      true,
+	// Drivers set these at startup so that a session cannot hang for ever
+	// (node-postgres, asyncpg, PGOPTIONS); leaving them out silently would
+	// leave sessions without the limit their owner asked for.
+	"statement_timeout":                   true,
+	"lock_timeout":                        true,
+	"idle_in_transaction_session_timeout": true,
+}
+
+// forwardedList names forwardedParams for the client's warning.
+var forwardedList = func() string {
+	names := make([]string, 0, len(forwardedParams))
+	for k := range forwardedParams {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}()
+
+// falseParam reports whether a boolean startup parameter says no, as
+// PostgreSQL reads one.
+func falseParam(v string) bool {
+	v = strings.ToLower(strings.TrimSpace(v))
+	return v != "" && (strings.HasPrefix("false", v) || strings.HasPrefix("no", v)) || v == "off" || v == "of" || v == "0"
+}
+
+// driverParams are what Redshift's drivers (redshift_connector, the
+// Redshift JDBC driver) tell Redshift about themselves and their identity
+// provider; PostgreSQL has no such settings, so they are dropped without a
+// word.
+var driverParams = map[string]bool{
+	"client_protocol_version": true,
+	"driver_version":          true,
+	"os_version":              true,
+	"plugin_name":             true,
+	"idp_type":                true,
+	"provider_name":           true,
+	"token_type":              true,
+	"identity_namespace":      true,
+}
+
+// startupParams sorts a startup message's parameters: the settings to
+// open the backend session with, and the names of the ones left out (for
+// a warning to the client), "(options)" marking those given in "options".
+// user, database and replication are the caller's.
+func startupParams(params map[string]string) (forward map[string]string, ignored []string) {
+	forward = map[string]string{}
+	for k, v := range params {
+		name := strings.ToLower(k)
+		switch {
+		case k == "user" || k == "database" || k == "replication" || k == "options": // exact, as in PostgreSQL
+		case forwardedParams[name]:
+			forward[k] = v
+		case !driverParams[name]:
+			ignored = append(ignored, k)
+		}
+	}
+	// A setting given directly wins over the same one in options, as in
+	// PostgreSQL.
+	for _, kv := range optionSettings(params["options"]) {
+		name := strings.ToLower(kv[0])
+		if !forwardedParams[name] {
+			ignored = append(ignored, kv[0]+" (options)")
+			continue
+		}
+		if !hasParam(forward, name) {
+			forward[name] = kv[1]
+		}
+	}
+	sort.Strings(ignored)
+	return forward, ignored
+}
+
+func hasParam(m map[string]string, lower string) bool {
+	for k := range m {
+		if strings.ToLower(k) == lower {
+			return true
+		}
+	}
+	return false
+}
+
+// optionSettings reads "options" as PostgreSQL does: words split at
+// unescaped white space (a backslash takes the next character as is), each
+// "-c name=value" or "--name=value" one setting, dashes in a long option's
+// name read as underscores. Any other switch (-d, -B…) is returned with an
+// empty value under its own name, so that it is reported as left out.
+func optionSettings(options string) [][2]string {
+	var words []string
+	var w strings.Builder
+	inWord := false
+	for i := 0; i < len(options); i++ {
+		c := options[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			if inWord {
+				words = append(words, w.String())
+				w.Reset()
+				inWord = false
+			}
+			continue
+		case c == '\\' && i+1 < len(options):
+			i++
+			c = options[i]
+		}
+		w.WriteByte(c)
+		inWord = true
+	}
+	if inWord {
+		words = append(words, w.String())
+	}
+	var out [][2]string
+	for i := 0; i < len(words); i++ {
+		word := words[i]
+		var setting string
+		switch {
+		case word == "-c" && i+1 < len(words):
+			i++
+			setting = words[i]
+		case strings.HasPrefix(word, "-c") && len(word) > 2:
+			setting = word[2:]
+		case strings.HasPrefix(word, "--") && len(word) > 2:
+			name, value, _ := strings.Cut(word[2:], "=")
+			setting = strings.ReplaceAll(name, "-", "_") + "=" + value
+		default:
+			out = append(out, [2]string{word, ""})
+			continue
+		}
+		name, value, ok := strings.Cut(setting, "=")
+		if !ok || name == "" {
+			out = append(out, [2]string{setting, ""})
+			continue
+		}
+		out = append(out, [2]string{name, value})
+	}
+	return out
+}

@@ -1,0 +1,96 @@
+package relay
+
+import (
+	"io"
+	"net"
+	"time"
+)
+
+// Framed relays with a goroutine per direction, telling t every chunk, so
+// that a session whose client says goodbye while its backend is clean
+// leaves a connection that can be reset and reused: kept reports that, and
+// then backend is left open (and t.Keeping called); otherwise both are
+// closed. It serves sessions the event relay cannot take (TLS on either
+// side), and every session without one.
+func Framed(client, backend net.Conn, t Tracker) (up, down int64, kept bool) {
+	done := make(chan struct{})
+	spoiled := false // bytes for the client were lost
+	go func() {
+		defer close(done)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := backend.Read(buf)
+			if n > 0 {
+				t.FromBackend(buf[:n])
+				if _, werr := client.Write(buf[:n]); werr != nil {
+					spoiled = true
+					return
+				}
+				down += int64(n)
+			}
+			if err != nil {
+				t.BackendEnded()
+				return
+			}
+		}
+	}()
+
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := client.Read(buf)
+		if n > 0 {
+			fwd, end := t.FromClient(buf[:n])
+			if fwd > 0 {
+				if _, werr := backend.Write(buf[:fwd]); werr != nil {
+					break
+				}
+				up += int64(fwd)
+			}
+			if end {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	clean := t.Clean()
+	if clean {
+		// The backend owes nothing: stop the other direction without
+		// closing the connection.
+		backend.SetReadDeadline(time.Now())
+	} else {
+		backend.Close()
+	}
+	client.Close()
+	<-done
+	backend.SetReadDeadline(time.Time{})
+	// A write to the client that failed, or a backend that spoke after
+	// all, spoils what looked clean.
+	kept = clean && !spoiled && t.Clean()
+	if kept {
+		t.Keeping()
+	} else if clean {
+		backend.Close()
+	}
+	return up, down, kept
+}
+
+// Pipe copies bytes both ways until either side closes, then closes both
+// (once each), and returns the byte counts client→backend and
+// backend→client.
+func Pipe(client, backend net.Conn) (up, down int64) {
+	done := make(chan int64, 1)
+	go func() {
+		n, _ := io.Copy(backend, client)
+		// The client is gone: closing the backend ends the other copy.
+		backend.Close()
+		done <- n
+	}()
+	down, _ = io.Copy(client, backend)
+	// The backend is gone, or closed above: closing the client ends the
+	// first copy, if it still runs.
+	client.Close()
+	up = <-done
+	return up, down
+}

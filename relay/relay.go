@@ -1,0 +1,93 @@
+// Package relay moves the bytes of a session between its client and its
+// backend once the gateway has logged it in: a goroutine per direction
+// (Framed, Pipe), or the event loops of an EventRelay (epoll or io_uring,
+// Linux only). It knows nothing of the protocol: a Tracker, given every
+// chunk, says where the client's last message ends and whether the backend
+// was left in a state that a reset message can clear.
+package relay
+
+import "net"
+
+// Event relay engines (Config.Engine).
+const (
+	EngineIOURing = "io_uring"
+	EngineEpoll   = "epoll"
+)
+
+// Scheduling policies for the event loops' threads (Config.Sched).
+const (
+	// SchedBatch runs the loops' threads as SCHED_BATCH while their sends
+	// keep up. A loop woken by data then does not preempt the task running
+	// on its CPU (a backend about to sleep in its next read, say) but runs
+	// when that task sleeps, when another CPU is free, or at the task's
+	// next scheduler tick. On a busy machine that saves a pair of context
+	// switches a message, and the loop finds more completions waiting. From
+	// a send that has to wait for a slow reader until none has for a moment
+	// (schedCalm), a loop runs SCHED_OTHER: one feeding bulk results to
+	// clients that keep the CPUs busy must preempt them.
+	SchedBatch = "batch"
+	// SchedNormal leaves them SCHED_OTHER, like the rest of the process:
+	// a woken loop may preempt the running task at once.
+	SchedNormal = "normal"
+)
+
+// Config configures an event relay.
+type Config struct {
+	Threads int    // event loops (at least one)
+	Engine  string // EngineIOURing, EngineEpoll, or "": io_uring where this kernel allows it, else epoll
+	Sched   string // SchedBatch (also ""), or SchedNormal
+}
+
+// Tracker follows the protocol of one session for a relay, which calls it
+// with every chunk it moves, from one goroutine at a time or with its own
+// locking.
+type Tracker interface {
+	// FromClient sees a chunk from the client. When the chunk holds the
+	// client's goodbye, end is true and forward is how many bytes precede
+	// it: those go to the backend, the goodbye does not (the backend stays
+	// open for the next session).
+	FromClient(chunk []byte) (forward int, end bool)
+	// FromBackend sees a chunk from the backend.
+	FromBackend(chunk []byte)
+	// BackendEnded records that the backend's stream stopped.
+	BackendEnded()
+	// Clean reports whether the backend owes nothing and holds nothing a
+	// reset cannot clear.
+	Clean() bool
+	// Keeping is called once the relay keeps a backend the client left
+	// clean, before its reset.
+	Keeping()
+	// ExpectReply records the reset the relay sent; Replied reports
+	// whether the backend has answered everything (done) and, if so,
+	// whether it ended ready for another session (ok).
+	ExpectReply()
+	Replied() (done, ok bool)
+}
+
+// Stats are an event relay's counters.
+type Stats struct {
+	Started int64 // sessions carried
+	Running bool  // the loops have started (with the first session)
+	PerLoop []int // sessions on each loop now
+	// Writes a socket did not take whole (on io_uring, also chunks queued
+	// behind a send in flight): the back-pressure paths.
+	BackloggedToClient, BackloggedToBackend int64
+}
+
+// Session is a logged-in session for an event relay.
+type Session struct {
+	Client net.Conn // a plain socket (PlainSocket)
+	// Backend is a plain socket, or nil for the bare socket BackendFD (one
+	// that Keep was given).
+	Backend   net.Conn
+	BackendFD int
+	Tracker   Tracker
+	// Keep, when set, takes the backend of a session that ended clean,
+	// after the relay sent it Reset and the Tracker judged the answer: its
+	// socket, or -1 when it was not kept after all.
+	Keep  func(fd int)
+	Reset []byte
+	// End is called on the loop when the session is over, with the bytes
+	// moved each way; it must not block.
+	End func(up, down int64)
+}
