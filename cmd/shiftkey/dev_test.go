@@ -394,20 +394,28 @@ func TestDevEnvFile(t *testing.T) {
 	}
 }
 
-// A restart on the same data dir keeps the cluster, the admin key and live
-// credentials.
-func TestRestartKeepsState(t *testing.T) {
+// startOwnDev starts a dev of the test's own on a fresh data dir, which is
+// removed when the test ends; the caller closes the dev.
+func startOwnDev(t *testing.T) (*Dev, string) {
+	t.Helper()
 	dir, err := tempDataDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
-	ctx := context.Background()
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	d := newTestDev(dir)
-	if err := d.Start(ctx); err != nil {
+	if err := d.Start(context.Background()); err != nil {
 		d.Close()
 		t.Fatal(err)
 	}
+	return d, dir
+}
+
+// A restart on the same data dir keeps the cluster, the admin key and live
+// credentials.
+func TestRestartKeepsState(t *testing.T) {
+	d, dir := startOwnDev(t)
+	ctx := context.Background()
 	c := getCreds(t, d, &redshift.GetClusterCredentialsInput{DbUser: aws.String("dana"), AutoCreate: aws.Bool(true)})
 	key := d.AccessKey.ID
 	if err := d.Close(); err != nil {

@@ -24,17 +24,8 @@ import (
 // throughout, and at the end store.key holds the new key, under which
 // every secret is sealed; the old key opens nothing.
 func TestRotateKeyUnderLoad(t *testing.T) {
-	dir, err := tempDataDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	d, dir := startOwnDev(t)
 	ctx := context.Background()
-	d := newTestDev(dir)
-	if err := d.Start(ctx); err != nil {
-		d.Close()
-		t.Fatal(err)
-	}
 	defer d.Close()
 	oldKey, err := secretbox.LoadKeyFile(filepath.Join(dir, devStoreKeyName))
 	if err != nil {

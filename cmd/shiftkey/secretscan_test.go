@@ -76,17 +76,8 @@ func assertNoSecrets(t *testing.T, dir string, secrets map[string]string) {
 // The secrets scan (issue 13): after a full walkthrough against shiftkey
 // dev, no secret issued or configured appears anywhere in the data dir.
 func TestFinding2SecretsScanAfterWalkthrough(t *testing.T) {
-	dir, err := tempDataDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	d, dir := startOwnDev(t)
 	ctx := context.Background()
-	d := newTestDev(dir)
-	if err := d.Start(ctx); err != nil {
-		d.Close()
-		t.Fatal(err)
-	}
 	closed := false
 	defer func() {
 		if !closed {
