@@ -13,14 +13,15 @@ import (
 	"time"
 )
 
-// With two provided buffers and an eight-entry submission queue, a dozen
+// With two provided buffers and a two-entry submission queue, a dozen
 // sessions streaming both ways at once keep running out of both: receives
 // end for want of a buffer and are re-armed when one comes back, and the
-// queue is submitted before it overflows. Every byte still arrives, in
-// order.
+// queue is submitted before it overflows (admitting one session queues
+// three requests: its two receives and the wake-up's). Every byte still
+// arrives, in order.
 func TestURingWithFewBuffers(t *testing.T) {
 	size := uringSize
-	uringSize.entries, uringSize.bufs = 8, 2
+	uringSize.entries, uringSize.bufs = 2, 2
 	r := eventRelay(t, 1, EngineIOURing)
 	uringSize = size // the loop has its sizes
 	addr := backendServer(t, func(c net.Conn) { echo(c, 0) })
