@@ -104,10 +104,6 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeError(c, err)
 		return
 	}
-	if err := s.checkRegion(c); err != nil {
-		s.writeError(c, err)
-		return
-	}
 	if !s.serves(c.service) {
 		s.writeError(c, shiftkey.Errorf(shiftkey.CodeInvalidAction, "The service %s is not available at this endpoint.", c.service))
 		return
@@ -144,12 +140,11 @@ func (s *Server) serves(service string) bool {
 // checkRegion refuses a credential scope whose region this API does not
 // serve, as AWS refuses a scope for the wrong region: resources live in one
 // region, and a region that is not checked would be copied into every ARN.
-func (s *Server) checkRegion(c *call) error {
-	region := c.caller.Region
+func (s *Server) checkRegion(service, region string) error {
 	if slices.Contains(s.regions(), region) {
 		return nil
 	}
-	if (c.service == "iam" || c.service == "sts") && region == shiftkey.DefaultRegion {
+	if (service == "iam" || service == "sts") && region == shiftkey.DefaultRegion {
 		return nil
 	}
 	return shiftkey.Errorf(shiftkey.CodeSignatureDoesNotMatch, "Credential should be scoped to a valid region, not '%s'.", region)
@@ -175,6 +170,10 @@ func (s *Server) authenticate(ctx context.Context, c *call) error {
 		return sigError(err)
 	}
 	c.service, c.presigned = auth.Service, auth.Presigned
+	// The scope is refused before any key is looked up or any HMAC computed.
+	if err := s.checkRegion(c.service, auth.Region); err != nil {
+		return err
+	}
 	invalid := shiftkey.Errorf(shiftkey.CodeInvalidClientTokenID, "The security token included in the request is invalid.")
 	now := s.now()
 	var principal *shiftkey.Principal
