@@ -119,11 +119,16 @@ func TestFinding3RegionScopedDeny(t *testing.T) {
 		{"Effect":"Allow","Action":"redshift:*","Resource":"*"},
 		{"Effect":"Deny","Action":"redshift:GetClusterCredentials","Resource":"arn:aws:redshift:us-east-1:*:dbuser:*"}]}`)
 	in := &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String("alice")}
-	for _, region := range []string{"us-east-1", "us-west-2", "xx-nowhere-9"} {
+	// Each region is refused for its own reason: the Deny where the
+	// cluster is, not found elsewhere, unserved for a made-up region.
+	for region, code := range map[string]string{"us-east-1": "AccessDenied", "us-west-2": "ClusterNotFound", "xx-nowhere-9": "SignatureDoesNotMatch"} {
 		rs := redshift.New(f.client("eastless").Options(), func(o *redshift.Options) { o.Region = region })
 		_, err := rs.GetClusterCredentials(context.Background(), in)
-		if err == nil {
-			t.Fatalf("%s: a credential for the us-east-1 cluster despite the Deny", region)
-		}
+		wantAPIError(t, err, code)
+	}
+	// The Deny is what refuses us-east-1: another user without it is issued.
+	f.addUser(t, "everywhere", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:*","Resource":"*"}]}`)
+	if _, err := f.client("everywhere").GetClusterCredentials(context.Background(), in); err != nil {
+		t.Fatalf("without the Deny: %v", err)
 	}
 }
