@@ -46,6 +46,19 @@ const (
 	DefaultCredentialDuration = MinCredentialDuration
 )
 
+// CredentialDuration is the lifetime asked for in seconds (nil: the
+// default). The range is checked before any arithmetic, so a number that
+// would overflow a time.Duration cannot wrap into it; ok is false outside it.
+func CredentialDuration(seconds *int) (d time.Duration, ok bool) {
+	if seconds == nil {
+		return DefaultCredentialDuration, true
+	}
+	if *seconds < int(MinCredentialDuration/time.Second) || *seconds > int(MaxCredentialDuration/time.Second) {
+		return 0, false
+	}
+	return time.Duration(*seconds) * time.Second, true
+}
+
 // IssuedCredential is what an issue returns to the caller, once.
 type IssuedCredential struct {
 	DBUser          string

@@ -128,16 +128,14 @@ func (s *Service) resolveCluster(ctx context.Context, caller *shiftkey.Caller, i
 	return c, err
 }
 
-// duration checks DurationSeconds before any arithmetic on it: a number
-// that overflows time.Duration must not wrap into the allowed range.
+// duration is DurationSeconds checked by shiftkey.CredentialDuration, as
+// InvalidParameterValue.
 func duration(in *int) (time.Duration, error) {
-	if in == nil {
-		return DefaultDuration, nil
-	}
-	if *in < int(MinDuration/time.Second) || *in > int(MaxDuration/time.Second) {
+	d, ok := shiftkey.CredentialDuration(in)
+	if !ok {
 		return 0, invalid("DurationSeconds must be between 900 and 3600 seconds, inclusive: %d.", *in)
 	}
-	return time.Duration(*in) * time.Second, nil
+	return d, nil
 }
 
 // credentialRequest is a GetClusterCredentials request after normalize:

@@ -520,12 +520,9 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 	if err := checkName("workgroupName", *wgName); err != nil {
 		return nil, err
 	}
-	duration := shiftkey.DefaultCredentialDuration
-	if dur != nil {
-		if *dur < 900 || *dur > 3600 {
-			return nil, validation("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 3600", *dur)
-		}
-		duration = time.Duration(*dur) * time.Second
+	duration, ok := shiftkey.CredentialDuration(dur)
+	if !ok {
+		return nil, validation("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 3600", *dur)
 	}
 	var dbName string
 	if db != nil {
