@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/aws/aws-sdk-go-v2/service/redshift/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/shiftkey/shiftkey"
 )
 
@@ -131,4 +133,28 @@ func TestFinding3RegionScopedDeny(t *testing.T) {
 	if _, err := f.client("everywhere").GetClusterCredentials(context.Background(), in); err != nil {
 		t.Fatalf("without the Deny: %v", err)
 	}
+}
+
+// IAM and STS are global: with only eu-west-1 served, a caller that signs
+// IAM and STS for us-east-1 (as the SDKs sign IAM) is answered, while a
+// Redshift call signed for us-east-1 is refused.
+func TestFinding3IAMAndSTSStayGlobal(t *testing.T) {
+	f := newFixture(t)
+	f.api.Regions = []string{"eu-west-1"}
+	ctx := context.Background()
+	if _, err := f.iamClient(f.keys["admin"]).ListUsers(ctx, &iam.ListUsersInput{}); err != nil {
+		t.Fatalf("IAM signed for us-east-1: %v", err)
+	}
+	if _, err := f.stsClient(f.keys["admin"]).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+		t.Fatalf("STS signed for us-east-1: %v", err)
+	}
+	west := sts.New(f.stsClient(f.keys["admin"]).Options(), func(o *sts.Options) { o.Region = "eu-west-1" })
+	if _, err := west.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+		t.Fatalf("STS signed for the served eu-west-1: %v", err)
+	}
+	other := sts.New(f.stsClient(f.keys["admin"]).Options(), func(o *sts.Options) { o.Region = "ap-south-1" })
+	_, err := other.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	wantAPIError(t, err, "SignatureDoesNotMatch")
+	_, err = f.client("admin").DescribeClusters(ctx, &redshift.DescribeClustersInput{})
+	wantAPIError(t, err, "SignatureDoesNotMatch")
 }
