@@ -158,3 +158,38 @@ func TestFinding3IAMAndSTSStayGlobal(t *testing.T) {
 	_, err = f.client("admin").DescribeClusters(ctx, &redshift.DescribeClustersInput{})
 	wantAPIError(t, err, "SignatureDoesNotMatch")
 }
+
+// Redshift's cluster actions carry aws:ResourceTag/* (the cluster's tags)
+// and the tagging actions aws:RequestTag/* and aws:TagKeys.
+func TestRedshiftTagConditionKeys(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	arn := aws.String("arn:aws:redshift:us-east-1:" + account + ":cluster:dev-cluster")
+	f.addUser(t, "tagwise", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"redshift:*","Resource":"*"},
+		{"Effect":"Deny","Action":"redshift:DescribeClusters","Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/env":"prod"}}},
+		{"Effect":"Deny","Action":"redshift:CreateTags","Resource":"*","Condition":{"StringEquals":{"aws:RequestTag/env":"prod"}}},
+		{"Effect":"Deny","Action":"redshift:DeleteTags","Resource":"*","Condition":{"ForAnyValue:StringEquals":{"aws:TagKeys":"owner"}}}]}`)
+	rs := f.client("tagwise")
+	one := &redshift.DescribeClustersInput{ClusterIdentifier: aws.String("dev-cluster")}
+	if _, err := rs.DescribeClusters(ctx, one); err != nil {
+		t.Fatalf("untagged cluster: %v", err)
+	}
+	_, err := rs.CreateTags(ctx, &redshift.CreateTagsInput{ResourceName: arn, Tags: []types.Tag{{Key: aws.String("env"), Value: aws.String("prod")}}})
+	wantAPIError(t, err, "AccessDenied")
+	for _, k := range []string{"env", "owner"} {
+		if _, err := f.client("admin").CreateTags(ctx, &redshift.CreateTagsInput{ResourceName: arn, Tags: []types.Tag{{Key: aws.String(k), Value: aws.String("prod")}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = rs.DescribeClusters(ctx, one)
+	wantAPIError(t, err, "AccessDenied")
+	_, err = rs.DeleteTags(ctx, &redshift.DeleteTagsInput{ResourceName: arn, TagKeys: []string{"owner"}})
+	wantAPIError(t, err, "AccessDenied")
+	if _, err := rs.DeleteTags(ctx, &redshift.DeleteTagsInput{ResourceName: arn, TagKeys: []string{"env"}}); err != nil {
+		t.Fatalf("removing env: %v", err)
+	}
+	if _, err := rs.DescribeClusters(ctx, one); err != nil {
+		t.Fatalf("after env was removed: %v", err)
+	}
+}

@@ -32,15 +32,9 @@ func (s *Service) entity(ctx context.Context, c *shiftkey.Caller, action string,
 		if err != nil {
 			return nil, err
 		}
-		if len(tags) > 0 && keys == nil {
-			keys = map[string][]string{}
-		}
 		// Users and roles are IAM resources: their tags are both
 		// aws:ResourceTag/* and iam:ResourceTag/*.
-		for _, t := range tags {
-			keys["aws:ResourceTag/"+t.Key] = []string{t.Value}
-			keys["iam:ResourceTag/"+t.Key] = []string{t.Value}
-		}
+		keys = shiftkey.ResourceTagKeys(keys, tags, "iam:ResourceTag/")
 	}
 	return e, s.authorizeWith(ctx, c, action, e.ARN, keys)
 }
@@ -85,7 +79,7 @@ func (s *Service) newEntity(p params, kind shiftkey.EntityKind, idPrefix string)
 // createEntity authorizes action on the new entity e with the request's
 // tags, then stores e and its tags.
 func (s *Service) createEntity(ctx context.Context, c *shiftkey.Caller, action string, e *shiftkey.Entity, tags []shiftkey.Tag) error {
-	if err := s.authorizeWith(ctx, c, action, e.ARN, requestTagKeys(tags, nil)); err != nil {
+	if err := s.authorizeWith(ctx, c, action, e.ARN, shiftkey.RequestTagKeys(nil, tags)); err != nil {
 		return err
 	}
 	if err := s.Store.CreateEntity(ctx, e); err != nil {

@@ -239,23 +239,6 @@ func (s *Service) authorizeWith(ctx context.Context, c *shiftkey.Caller, action,
 	return s.Authorizer.Authorize(ctx, c, shiftkey.AuthzRequest{Action: "iam:" + action, Resource: resource, Context: ctx2})
 }
 
-// requestTagKeys are aws:RequestTag/* and aws:TagKeys for calls that set tags.
-func requestTagKeys(tags []shiftkey.Tag, keys map[string][]string) map[string][]string {
-	if len(tags) == 0 {
-		return keys
-	}
-	if keys == nil {
-		keys = map[string][]string{}
-	}
-	var names []string
-	for _, t := range tags {
-		keys["aws:RequestTag/"+t.Key] = []string{t.Value}
-		names = append(names, t.Key)
-	}
-	keys["aws:TagKeys"] = names
-	return keys
-}
-
 // Results.
 
 type tagXML struct {

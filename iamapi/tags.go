@@ -28,7 +28,7 @@ func (s *Service) tag(kind shiftkey.EntityKind, add bool) handler {
 			if len(keys) == 0 {
 				return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null")
 			}
-			e, err := s.entity(ctx, c, verb+kindTitle(kind), kind, owner, map[string][]string{"aws:TagKeys": keys})
+			e, err := s.entity(ctx, c, verb+kindTitle(kind), kind, owner, shiftkey.RequestTagKeys(nil, nil, keys...))
 			if err != nil {
 				return nil, err
 			}
@@ -41,7 +41,7 @@ func (s *Service) tag(kind shiftkey.EntityKind, add bool) handler {
 		if len(tags) == 0 {
 			return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null")
 		}
-		e, err := s.entity(ctx, c, verb+kindTitle(kind), kind, owner, requestTagKeys(tags, nil))
+		e, err := s.entity(ctx, c, verb+kindTitle(kind), kind, owner, shiftkey.RequestTagKeys(nil, tags))
 		if err != nil {
 			return nil, err
 		}

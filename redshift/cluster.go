@@ -157,7 +157,7 @@ func (s *Service) CreateCluster(ctx context.Context, caller *shiftkey.Caller, in
 		return nil, shiftkey.Errorf("TagLimitExceededFault", "You have exceeded the number of tags allowed (50).")
 	}
 	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:CreateCluster",
-		Resource: ClusterARN(caller.Region, caller.Principal.Account, c.Identifier), Context: requestTagKeys(in.Tags, nil)}); err != nil {
+		Resource: ClusterARN(caller.Region, caller.Principal.Account, c.Identifier), Context: shiftkey.RequestTagKeys(nil, in.Tags)}); err != nil {
 		return nil, err
 	}
 	p, err := s.provisioner()
@@ -303,7 +303,7 @@ func (s *Service) clusterFromARN(ctx context.Context, caller *shiftkey.Caller, a
 
 // CreateTags tags a cluster.
 func (s *Service) CreateTags(ctx context.Context, caller *shiftkey.Caller, arn string, tags []shiftkey.Tag) error {
-	c, err := s.clusterFromARN(ctx, caller, arn, "redshift:CreateTags", requestTagKeys(tags, nil))
+	c, err := s.clusterFromARN(ctx, caller, arn, "redshift:CreateTags", shiftkey.RequestTagKeys(nil, tags))
 	if err != nil {
 		return err
 	}
@@ -323,7 +323,7 @@ func (s *Service) CreateTags(ctx context.Context, caller *shiftkey.Caller, arn s
 
 // DeleteTags removes tags from a cluster.
 func (s *Service) DeleteTags(ctx context.Context, caller *shiftkey.Caller, arn string, keys []string) error {
-	c, err := s.clusterFromARN(ctx, caller, arn, "redshift:DeleteTags", requestTagKeys(nil, keys))
+	c, err := s.clusterFromARN(ctx, caller, arn, "redshift:DeleteTags", shiftkey.RequestTagKeys(nil, nil, keys...))
 	if err != nil {
 		return err
 	}

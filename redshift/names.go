@@ -2,6 +2,7 @@ package redshift
 
 import (
 	"context"
+	"maps"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/dbname"
@@ -51,32 +52,12 @@ func (s *Service) authorizeCluster(ctx context.Context, caller *shiftkey.Caller,
 	if err != nil {
 		return nil, err
 	}
-	ctxKeys := make(map[string][]string, len(keys)+len(tags))
-	for k, v := range keys {
-		ctxKeys[k] = v
-	}
-	for _, t := range tags {
-		ctxKeys["aws:ResourceTag/"+t.Key] = []string{t.Value}
-	}
+	ctxKeys := shiftkey.ResourceTagKeys(maps.Clone(keys), tags)
 	arn := ClusterARN(caller.Region, caller.Principal.Account, c.Identifier)
 	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: action, Resource: arn, Context: ctxKeys}); err != nil {
 		return nil, err
 	}
 	return c, nil
-}
-
-// requestTagKeys are aws:RequestTag/* and aws:TagKeys of a call that sets
-// tags, as the service authorization reference lists them.
-func requestTagKeys(tags []shiftkey.Tag, keys []string) map[string][]string {
-	m := map[string][]string{}
-	for _, t := range tags {
-		m["aws:RequestTag/"+t.Key] = []string{t.Value}
-		keys = append(keys, t.Key)
-	}
-	if len(keys) > 0 {
-		m["aws:TagKeys"] = keys
-	}
-	return m
 }
 
 // regionClusters lists the clusters of the caller's region.

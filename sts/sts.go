@@ -189,15 +189,9 @@ func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Valu
 		if err != nil {
 			return nil, err
 		}
-		for _, t := range roleTags {
-			resourceKeys["aws:ResourceTag/"+t.Key] = []string{t.Value}
-			resourceKeys["iam:ResourceTag/"+t.Key] = []string{t.Value}
-		}
+		resourceKeys = shiftkey.ResourceTagKeys(resourceKeys, roleTags, "iam:ResourceTag/")
 	}
-	for _, t := range tags {
-		resourceKeys["aws:RequestTag/"+t.Key] = []string{t.Value}
-		resourceKeys["aws:TagKeys"] = append(resourceKeys["aws:TagKeys"], t.Key)
-	}
+	resourceKeys = shiftkey.RequestTagKeys(resourceKeys, tags)
 	assume := map[string][]string{"sts:RoleSessionName": {sessionName}}
 	if hasExternalID {
 		assume["sts:ExternalId"] = []string{externalID}
