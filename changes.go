@@ -1,0 +1,26 @@
+package shiftkey
+
+// More kinds a Change can name, besides the entity kinds.
+const (
+	KindAccessKey  EntityKind = "accesskey"  // Name: the access key id
+	KindSession    EntityKind = "session"    // Name: the session's access key id
+	KindWorkgroup  EntityKind = "workgroup"  // Name: the workgroup name
+	KindNamespace  EntityKind = "namespace"  // Name: the namespace name
+	KindCredential EntityKind = "credential" // Name: scope + "\x00" + login name
+	KindDomain     EntityKind = "domain"     // Name: the custom domain name
+)
+
+// Change tells caches what one write touched, so that they can drop it.
+// An empty Name means every entity of Kind; the zero Change means anything
+// may have changed (a feed from another process was lost and regained).
+type Change struct {
+	Kind EntityKind
+	Name string
+}
+
+// ChangeSource is implemented by stores that several processes write (the
+// PostgreSQL store): Subscribe delivers, in order, the changes that other
+// processes made, so that each replica's caches stay current.
+type ChangeSource interface {
+	Subscribe(fn func(Change))
+}
