@@ -1,12 +1,14 @@
 package http
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -17,18 +19,19 @@ import (
 const sniffTimeout = 10 * time.Second
 
 // Listener wraps the API's listener for TLS: nil config leaves it plain;
-// require makes it TLS only (net/http then answers a plain-HTTP request
-// with 400 "Client sent an HTTP request to an HTTPS server" and closes the
-// connection); otherwise each connection is served as TLS or plain HTTP by
-// its first byte.
+// require makes it TLS only: a plain-HTTP request is read, body included,
+// and answered 400 "Client sent an HTTP request to an HTTPS server" before
+// the connection closes (net/http's own answer closes without reading the
+// body, so a client still sending it gets a reset instead of the 400);
+// otherwise each connection is served as TLS or plain HTTP by its first
+// byte.
 func Listener(ln net.Listener, cfg *tls.Config, require bool) net.Listener {
-	switch {
-	case cfg == nil:
+	if cfg == nil {
 		return ln
-	case require:
-		return tls.NewListener(ln, cfg)
 	}
-	return newSniffListener(ln, cfg, sniffTimeout)
+	l := newSniffListener(ln, cfg, sniffTimeout)
+	l.refusePlain = require
+	return l
 }
 
 func newSniffListener(ln net.Listener, cfg *tls.Config, timeout time.Duration) *sniffListener {
@@ -51,6 +54,8 @@ type sniffListener struct {
 	errs    chan error
 	done    chan struct{}
 	once    sync.Once
+	// refusePlain answers plain HTTP with 400 instead of serving it.
+	refusePlain bool
 
 	mu      sync.Mutex
 	pending map[net.Conn]bool // connections whose first byte is awaited
@@ -100,11 +105,35 @@ func (l *sniffListener) sniff(c net.Conn) {
 	var out net.Conn = &replayConn{Conn: c, first: first[:]}
 	if first[0] == 0x16 {
 		out = tls.Server(out, l.config)
+	} else if l.refusePlain {
+		refusePlainHTTP(out, l.timeout)
+		return
 	}
 	select {
 	case l.conns <- out:
 	case <-l.done:
 		c.Close()
+	}
+}
+
+// plainRefusal is net/http's answer to plain HTTP on a TLS port.
+const plainRefusal = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" +
+	"Client sent an HTTP request to an HTTPS server.\n"
+
+// refusePlainHTTP reads one request, discarding up to 1 MiB of its body,
+// answers it 400 and closes, so that the client reads the answer rather
+// than a reset.
+func refusePlainHTTP(c net.Conn, timeout time.Duration) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	req, err := http.ReadRequest(bufio.NewReader(io.LimitReader(c, 1<<20)))
+	if err != nil {
+		return
+	}
+	io.Copy(io.Discard, req.Body)
+	io.WriteString(c, plainRefusal)
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
 	}
 }
 

@@ -94,6 +94,18 @@ func TestListenerModes(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "HTTP request to an HTTPS server") {
 		t.Fatalf("plain HTTP to a TLS-only listener: %d %q", resp.StatusCode, body)
 	}
+	// A POST whose body is still being sent when the refusal is written
+	// gets the 400 too, not a reset: the listener reads the body first.
+	for i := range 20 {
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Post("http://"+addr+"/", "application/x-www-form-urlencoded", strings.NewReader(strings.Repeat("a=b&", 64<<10)))
+		if err != nil {
+			t.Fatalf("plain POST %d with a 256 KiB body: %v, want 400", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("plain POST %d: %d, want 400", i, resp.StatusCode)
+		}
+	}
 }
 
 // Requests beyond MaxConcurrentRequests are answered at once with the
