@@ -45,3 +45,28 @@ func makeDir(dir string, mode os.FileMode, uid, gid int) error {
 	}
 	return nil
 }
+
+// DefaultHomeHelp says where DefaultHome is, for flag help.
+func DefaultHomeHelp() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/shiftkey"
+	}
+	return "$XDG_STATE_HOME/shiftkey or ~/.local/state/shiftkey"
+}
+
+// DefaultHome is shiftkey's state directory: for root /var/lib/shiftkey (the
+// postgres OS user must be able to reach the database files, and /root is
+// closed to it); otherwise the XDG state directory.
+func DefaultHome() (string, error) {
+	if os.Geteuid() == 0 {
+		return "/var/lib/shiftkey", nil
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "shiftkey"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory for the default data dir, pass --data-dir: %w", err)
+	}
+	return filepath.Join(home, ".local", "state", "shiftkey"), nil
+}

@@ -391,3 +391,18 @@ func tagMatches(t shiftkey.Tag, keys, values []string) bool {
 	}
 	return in(t.Key, keys) && in(t.Value, values)
 }
+
+// EnsureCluster creates c when no cluster of its identifier exists, and
+// otherwise gives the stored one c's endpoint and backend (addresses may
+// change between runs of a declared or dev cluster), returning it.
+func EnsureCluster(ctx context.Context, st shiftkey.ClusterStore, c *shiftkey.Cluster) (*shiftkey.Cluster, error) {
+	old, err := st.Cluster(ctx, c.Identifier)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeClusterNotFound {
+		return c, st.CreateCluster(ctx, c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	old.Endpoint, old.Backend = c.Endpoint, c.Backend
+	return old, st.UpdateCluster(ctx, old)
+}

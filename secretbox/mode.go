@@ -1,6 +1,8 @@
 package secretbox
 
 import (
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -35,4 +37,23 @@ func CheckPrivate(paths ...string) error {
 	}
 	return fmt.Errorf("%s: group or others may read or write it, and it holds secrets; run: chmod 600 %s",
 		strings.Join(modes, ", "), strings.Join(open, " "))
+}
+
+// LoadOrCreateRaw reads the 32 random bytes in the private file at path,
+// creating it (0600) when it is missing or not 32 bytes long. The gateway
+// keys its decoy salts with such a secret.
+func LoadOrCreateRaw(path string) ([]byte, error) {
+	if err := CheckPrivate(path); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	b = make([]byte, 32)
+	rand.Read(b)
+	return b, os.WriteFile(path, b, 0o600)
 }

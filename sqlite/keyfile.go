@@ -90,3 +90,24 @@ func replaceFile(src, dst string) error {
 	}
 	return os.Rename(tmp.Name(), dst)
 }
+
+// OpenKeyFile opens the store at path sealing secrets under the key in
+// keyFile. With create, a missing key file is generated (0600); without,
+// a missing key file opens the store without a key, as tools reading a
+// data dir do, never creating one.
+func OpenKeyFile(ctx context.Context, path, keyFile string, create bool) (*DB, error) {
+	if !create {
+		if _, err := os.Lstat(keyFile); err != nil {
+			return Open(ctx, path)
+		}
+	}
+	load := secretbox.LoadKeyFile
+	if create {
+		load = secretbox.LoadOrCreateKeyFile
+	}
+	key, err := load(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, path, WithKey(key, keyFile))
+}

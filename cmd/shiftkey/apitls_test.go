@@ -190,19 +190,8 @@ api:
   listen: "127.0.0.1:0"
   tls: {cert_file: ` + certFile + `, key_file: ` + keyFile + `, require: ` + strconv.FormatBool(require) + `}
 ` + extraAPI + `
-clusters:
-  - identifier: secure
-    database: dev
-    gateway: {listen: "127.0.0.1:0"}
-    backend: {host: ` + dev.PG.SocketDir() + `, port: ` + itoa(dev.PG.Port()) + `, admin_user: ` + dev.PG.Superuser() + `}
-iam:
-  users:
-    - name: ci
-      access_keys: [{id: "${TEST_KEY_ID}", secret: "${TEST_SECRET}"}]
-      policies:
-        creds: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser"],"Resource":"*"},
-          {"Sid":"TLSOnly","Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}'
-`
+` + declaredClusterYAML("secure", `"redshift:GetClusterCredentials","redshift:CreateClusterUser"`,
+		`{"Sid":"TLSOnly","Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}`)
 	env := map[string]string{"TEST_KEY_ID": "AKIACONFIGKEY0000003", "TEST_SECRET": "config-secret-0123456789"}
 	s := startServe(t, yaml, env)
 	return s, provider(aws.Credentials{AccessKeyID: env["TEST_KEY_ID"], SecretAccessKey: env["TEST_SECRET"]})

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 
-	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
 
@@ -17,27 +15,7 @@ const (
 )
 
 // openDevStore opens dev's store, sealing secrets under store.key, which
-// the first start generates.
-func openDevStore(ctx context.Context, dir string) (*sqlite.DB, error) {
-	keyPath := filepath.Join(dir, devStoreKeyName)
-	key, err := secretbox.LoadOrCreateKeyFile(keyPath)
-	if err != nil {
-		return nil, err
-	}
-	return sqlite.Open(ctx, filepath.Join(dir, devStoreName), sqlite.WithKey(key, keyPath))
-}
-
-// openExistingDevStore opens the store of a dev data dir for a tool: with
-// store.key when there is one, never creating a key.
-func openExistingDevStore(ctx context.Context, dir string) (*sqlite.DB, error) {
-	keyPath := filepath.Join(dir, devStoreKeyName)
-	var opts []sqlite.Option
-	if _, err := os.Lstat(keyPath); err == nil {
-		key, err := secretbox.LoadKeyFile(keyPath)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, sqlite.WithKey(key, keyPath))
-	}
-	return sqlite.Open(ctx, filepath.Join(dir, devStoreName), opts...)
+// the first start generates; tools (create false) never make a key.
+func openDevStore(ctx context.Context, dir string, create bool) (*sqlite.DB, error) {
+	return sqlite.OpenKeyFile(ctx, filepath.Join(dir, devStoreName), filepath.Join(dir, devStoreKeyName), create)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +16,10 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devca"
+	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/pgserver"
+	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/redshift"
 	"github.com/shiftkey/shiftkey/secretbox"
 )
 
@@ -39,8 +41,6 @@ const (
 	DefaultWorkgroupAddr = "127.0.0.1:5440"
 )
 
-const adminPolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"DevAdministratorAccess","Effect":"Allow","Action":"*","Resource":"*"}]}`
-
 // Dev runs everything on one machine: a PostgreSQL server of its own, the
 // store, the API and a gateway per cluster.
 type Dev struct {
@@ -61,30 +61,6 @@ type Dev struct {
 	server
 }
 
-func defaultDataDirHelp() string {
-	if os.Geteuid() == 0 {
-		return "/var/lib/shiftkey"
-	}
-	return "$XDG_STATE_HOME/shiftkey or ~/.local/state/shiftkey"
-}
-
-// DefaultDataDir is the state directory: for root /var/lib/shiftkey (the
-// postgres OS user must be able to reach the database files, and /root is
-// closed to it); otherwise the XDG state directory.
-func DefaultDataDir() (string, error) {
-	if os.Geteuid() == 0 {
-		return "/var/lib/shiftkey", nil
-	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "shiftkey"), nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no home directory for the default data dir, pass --data-dir: %w", err)
-	}
-	return filepath.Join(home, ".local", "state", "shiftkey"), nil
-}
-
 // Start brings everything up. On error the caller must still call Close.
 func (d *Dev) Start(ctx context.Context) error {
 	if d.Logger == nil {
@@ -94,7 +70,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	// Short-lived connections skip PostgreSQL's process start.
 	d.Limits.PoolSize = 20
 	if d.DataDir == "" {
-		dir, err := DefaultDataDir()
+		dir, err := pgserver.DefaultHome()
 		if err != nil {
 			return err
 		}
@@ -112,10 +88,10 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err := pgserver.MakeHome(dir); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	if d.Store, err = openDevStore(ctx, dir); err != nil {
+	if d.Store, err = openDevStore(ctx, dir, true); err != nil {
 		return err
 	}
-	secret, err := loadOrCreateKey(filepath.Join(dir, "gateway.key"))
+	secret, err := secretbox.LoadOrCreateRaw(filepath.Join(dir, "gateway.key"))
 	if err != nil {
 		return err
 	}
@@ -129,7 +105,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	d.CAPath = ca.Path
 	gwHost, _, _ := net.SplitHostPort(d.GatewayAddr)
 	d.TLS = ca.ServerConfig(func(name string) bool {
-		return name == "localhost" || name == gwHost || d.knownName(name)
+		return name == "localhost" || name == gwHost || d.gateways.Known(name)
 	}, "localhost", "127.0.0.1", gwHost)
 	// The API answers HTTPS with the same CA (AWS_CA_BUNDLE), and plain
 	// HTTP on the same port for clients that cannot be given a CA.
@@ -163,17 +139,17 @@ func (d *Dev) Start(ctx context.Context) error {
 		return err
 	}
 
-	gwLn, err := listenGateway(d.GatewayAddr)
+	gwLn, err := pgwire.Listen(d.GatewayAddr)
 	if err != nil {
 		return fmt.Errorf("gateway listen %s: %w", d.GatewayAddr, err)
 	}
-	d.Gateway = advertised(gwLn.Addr())
+	d.Gateway = pgwire.Advertised(gwLn.Addr())
 	cluster, err := d.ensureCluster(ctx)
 	if err != nil {
 		gwLn.Close()
 		return err
 	}
-	if err := d.ensureAdmin(ctx); err != nil {
+	if d.AccessKey, err = iamapi.EnsureAdmin(ctx, d.Store, shiftkey.DefaultAccountID, DevAdminUser, d.now().UTC()); err != nil {
 		gwLn.Close()
 		return err
 	}
@@ -225,64 +201,11 @@ func (d *Dev) Start(ctx context.Context) error {
 func (d *Dev) ensureCluster(ctx context.Context) (*shiftkey.Cluster, error) {
 	// Sessions log in by client certificate over loopback TLS (the
 	// recommended mode); the private socket serves tests and tools.
-	backend := shiftkey.Backend{Host: "127.0.0.1", Port: d.PG.Port(), AdminUser: ProvisionerRole, Managed: true, Login: shiftkey.BackendLoginCert}
-	c, err := d.Store.Cluster(ctx, DevCluster)
-	if shiftkey.ErrorCode(err) == shiftkey.CodeClusterNotFound {
-		c = &shiftkey.Cluster{
-			Identifier:     DevCluster,
-			Region:         DevRegion,
-			NamespaceID:    shiftkey.NewUUID(),
-			NodeType:       "dc2.large",
-			DBName:         DevDatabase,
-			MasterUsername: d.PG.Superuser(),
-			Status:         "available",
-			Endpoint:       d.Gateway,
-			Backend:        backend,
-			CreatedAt:      d.now().UTC(),
-		}
-		return c, d.Store.CreateCluster(ctx, c)
-	}
-	if err != nil {
-		return nil, err
-	}
-	// Addresses may change between runs (flags, socket dir).
-	c.Endpoint, c.Backend = d.Gateway, backend
-	return c, d.Store.UpdateCluster(ctx, c)
-}
-
-func (d *Dev) ensureAdmin(ctx context.Context) error {
-	_, err := d.Store.Entity(ctx, shiftkey.KindUser, DevAdminUser)
-	if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
-		u := &shiftkey.Entity{
-			Kind: shiftkey.KindUser, Name: DevAdminUser, ID: shiftkey.NewID("AIDA"), Path: "/",
-			ARN:       "arn:aws:iam::" + shiftkey.DefaultAccountID + ":user/" + DevAdminUser,
-			CreatedAt: d.now().UTC(),
-		}
-		if err := d.Store.CreateEntity(ctx, u); err != nil {
-			return err
-		}
-		if err := d.Store.PutInlinePolicy(ctx, shiftkey.KindUser, DevAdminUser, shiftkey.PolicyDocument{Name: "AdministratorAccess", Document: adminPolicy}); err != nil {
-			return err
-		}
-	} else if err != nil {
-		return err
-	}
-	keys, err := d.Store.AccessKeys(ctx, DevAdminUser)
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if k.Status == "Active" {
-			d.AccessKey = k
-			return nil
-		}
-	}
-	k := &shiftkey.AccessKey{ID: shiftkey.NewID("AKIA"), Secret: shiftkey.NewSecretKey(), UserName: DevAdminUser, Status: "Active", CreatedAt: d.now().UTC()}
-	if err := d.Store.CreateAccessKey(ctx, k); err != nil {
-		return err
-	}
-	d.AccessKey = k
-	return nil
+	return redshift.EnsureCluster(ctx, d.Store, &shiftkey.Cluster{
+		Identifier: DevCluster, Region: DevRegion, NamespaceID: shiftkey.NewUUID(), NodeType: "dc2.large",
+		DBName: DevDatabase, MasterUsername: d.PG.Superuser(), Status: "available", Endpoint: d.Gateway, CreatedAt: d.now().UTC(),
+		Backend: shiftkey.Backend{Host: "127.0.0.1", Port: d.PG.Port(), AdminUser: ProvisionerRole, Managed: true, Login: shiftkey.BackendLoginCert},
+	})
 }
 
 // EnvPath is the file of `export NAME=value` lines for the dev setup.
@@ -387,20 +310,4 @@ func backendTLS(ca *devca.CA) (*pgserver.TLSFiles, error) {
 		return nil, err
 	}
 	return &pgserver.TLSFiles{Cert: cert, Key: key, CA: caPEM}, nil
-}
-
-func loadOrCreateKey(path string) ([]byte, error) {
-	if err := secretbox.CheckPrivate(path); err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(path)
-	if err == nil && len(b) == 32 {
-		return b, nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	b = make([]byte, 32)
-	rand.Read(b)
-	return b, os.WriteFile(path, b, 0o600)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/pgserver"
+	"github.com/shiftkey/shiftkey/pgwire"
 )
 
 // devGateways opens the gateways of the backends dev's provisioner runs,
@@ -25,19 +26,19 @@ func (g devGateways) Listen(port int) (net.Listener, shiftkey.Endpoint, error) {
 	if err != nil {
 		return nil, shiftkey.Endpoint{}, err
 	}
-	ln, err := listenGateway(net.JoinHostPort(host, strconv.Itoa(port)))
+	ln, err := pgwire.Listen(net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		g.d.Logger.Warn("requested port is taken; using a free one", "port", port, "error", err)
-		ln, err = listenGateway(net.JoinHostPort(host, "0"))
+		ln, err = pgwire.Listen(net.JoinHostPort(host, "0"))
 	}
 	if err != nil {
 		return nil, shiftkey.Endpoint{}, err
 	}
-	return ln, advertised(ln.Addr()), nil
+	return ln, pgwire.Advertised(ln.Addr()), nil
 }
 
 func (g devGateways) Start(ctx context.Context, gw pgserver.Gateway, ln net.Listener) error {
 	return g.d.startGateway(ctx, gateway{gw.Scope, gw.Database, gw.Backend, gw.MasterUser, gw.AllowSuperuser}, ln, g.secret)
 }
 
-func (g devGateways) Stop(scope string) { g.d.stopGateway(scope) }
+func (g devGateways) Stop(scope string) { g.d.gateways.Stop(scope) }

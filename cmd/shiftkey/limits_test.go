@@ -35,18 +35,7 @@ func limitsYAML(dir, extra string) string {
 store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
 api: {listen: "127.0.0.1:0"}
 ` + extra + `
-clusters:
-  - identifier: limited
-    database: dev
-    gateway: {listen: "127.0.0.1:0"}
-    backend: {host: ` + dev.PG.SocketDir() + `, port: ` + itoa(dev.PG.Port()) + `, admin_user: ` + dev.PG.Superuser() + `}
-iam:
-  users:
-    - name: ci
-      access_keys: [{id: "${TEST_KEY_ID}", secret: "${TEST_SECRET}"}]
-      policies:
-        creds: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser","redshift-serverless:GetCredentials"],"Resource":"*"}]}'
-`
+` + declaredClusterYAML("limited", `"redshift:GetClusterCredentials","redshift:CreateClusterUser","redshift-serverless:GetCredentials"`)
 }
 
 var limitsEnv = map[string]string{"TEST_KEY_ID": "AKIACONFIGKEY0000013", "TEST_SECRET": "config-secret-0123456789"}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/pgserver"
 )
 
 const usage = `shiftkey: short-lived, policy-checked database credentials.
@@ -82,7 +83,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	d := &Dev{Stdout: stdout}
-	fs.StringVar(&d.DataDir, "data-dir", "", "state directory (default: "+defaultDataDirHelp()+")")
+	fs.StringVar(&d.DataDir, "data-dir", "", "state directory (default: "+pgserver.DefaultHomeHelp()+")")
 	fs.StringVar(&d.APIAddr, "api-addr", DefaultAPIAddr, "address of the AWS API")
 	fs.StringVar(&d.GatewayAddr, "gateway-addr", DefaultGatewayAddr, "address of dev-cluster's PostgreSQL gateway")
 	fs.StringVar(&d.WorkgroupAddr, "workgroup-addr", DefaultWorkgroupAddr, "address of default-workgroup's PostgreSQL gateway")

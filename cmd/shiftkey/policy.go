@@ -10,9 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/authz"
-	"github.com/shiftkey/shiftkey/iam"
+	"github.com/shiftkey/shiftkey/pgserver"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
 
@@ -55,43 +54,20 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *action == "" {
-		return errors.New("--action is required")
-	}
-	keys := map[string][]string{}
-	for _, kv := range contexts {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("--context %q: want key=value", kv)
-		}
-		keys[k] = append(keys[k], v)
-	}
-	set := &authz.PolicySet{}
-	for _, path := range policies {
-		p, err := readPolicy(path)
-		if err != nil {
-			return err
-		}
-		set.Identity = append(set.Identity, p)
-	}
-	if *sessionPolicy != "" {
-		p, err := readPolicy(*sessionPolicy)
-		if err != nil {
-			return err
-		}
-		set.Session = p
-	}
+	sim := authz.Simulation{PolicyFiles: policies, SessionPolicyFile: *sessionPolicy, Principal: *principal,
+		Action: *action, Resource: *resource, Context: contexts}
 	if *principal != "" {
-		stored, err := storedPolicies(ctx, *dataDir, *principal, keys)
+		db, err := openStore(ctx, *dataDir)
 		if err != nil {
 			return err
 		}
-		set.Identity = append(set.Identity, stored.Identity...)
+		defer db.Close()
+		sim.Store = db
 	}
-	if len(set.Identity) == 0 {
-		return errors.New("give at least one --policy or a --principal")
+	d, why, err := sim.Run(ctx)
+	if err != nil {
+		return err
 	}
-	d, why := authz.Decide(set, iam.Request{Action: *action, Resource: *resource, Context: keys})
 	fmt.Fprintf(stdout, "decision: %s\n", d.Outcome)
 	fmt.Fprintf(stdout, "because:  %s\n", why)
 	if !d.Allowed() {
@@ -100,21 +76,9 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-func readPolicy(path string) (*iam.Policy, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	p, err := iam.ParsePolicy(filepath.Base(path), b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return p, nil
-}
-
 func openStore(ctx context.Context, dataDir string) (*sqlite.DB, error) {
 	if dataDir == "" {
-		d, err := DefaultDataDir()
+		d, err := pgserver.DefaultHome()
 		if err != nil {
 			return nil, err
 		}
@@ -124,31 +88,7 @@ func openStore(ctx context.Context, dataDir string) (*sqlite.DB, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no store at %s: %w", path, err)
 	}
-	return openExistingDevStore(ctx, dataDir)
-}
-
-// storedPolicies loads the policies the store holds for user/NAME or
-// role/NAME, and adds the principal's global keys to keys.
-func storedPolicies(ctx context.Context, dataDir, principal string, keys map[string][]string) (*authz.PolicySet, error) {
-	kind, name, ok := strings.Cut(principal, "/")
-	if !ok || (kind != "user" && kind != "role") {
-		return nil, fmt.Errorf("--principal %q: want user/NAME or role/NAME", principal)
-	}
-	db, err := openStore(ctx, dataDir)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	set, global, err := (&authz.Authorizer{Store: db}).Simulate(ctx, shiftkey.EntityKind(kind), name)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range global {
-		if _, given := keys[k]; !given {
-			keys[k] = v
-		}
-	}
-	return set, nil
+	return openDevStore(ctx, dataDir, false)
 }
 
 // runWhy prints the recorded explanation of a denied API call.

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
@@ -37,7 +38,7 @@ func TestRotateKeyUnderLoad(t *testing.T) {
 	if _, err := admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("RotRole"), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("RotRole"), PolicyName: aws.String("all"), PolicyDocument: aws.String(adminPolicy)}); err != nil {
+	if _, err := admin.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("RotRole"), PolicyName: aws.String("all"), PolicyDocument: aws.String(iamapi.AdministratorAccess)}); err != nil {
 		t.Fatal(err)
 	}
 	// Enough users and sessions that the rewrite takes several batches.
@@ -161,7 +162,7 @@ func TestRotateKeyUnderLoad(t *testing.T) {
 	if _, err := stsAs(users[0]).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
 		t.Fatal(err)
 	}
-	db, err := openExistingDevStore(ctx, dir)
+	db, err := openDevStore(ctx, dir, false)
 	if err != nil {
 		t.Fatalf("reopen with the new store.key: %v", err)
 	}

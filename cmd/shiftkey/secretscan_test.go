@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	rss "github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/shiftkey/shiftkey/iamapi"
 )
 
 // devEnvName is the one file of the data dir whose job is to hold the dev
@@ -93,7 +94,7 @@ func TestFinding2SecretsScanAfterWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("scanner"), PolicyName: aws.String("all"),
-		PolicyDocument: aws.String(adminPolicy)}); err != nil {
+		PolicyDocument: aws.String(iamapi.AdministratorAccess)}); err != nil {
 		t.Fatal(err)
 	}
 	ak, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("scanner")})
@@ -108,7 +109,7 @@ func TestFinding2SecretsScanAfterWalkthrough(t *testing.T) {
 	if _, err := admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("ScanRole"), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("ScanRole"), PolicyName: aws.String("all"), PolicyDocument: aws.String(adminPolicy)}); err != nil {
+	if _, err := admin.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("ScanRole"), PolicyName: aws.String("all"), PolicyDocument: aws.String(iamapi.AdministratorAccess)}); err != nil {
 		t.Fatal(err)
 	}
 	st := sts.New(sts.Options{Region: DevRegion, BaseEndpoint: aws.String(d.APIURL), Credentials: userCreds, Retryer: aws.NopRetryer{}})

@@ -12,6 +12,8 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/certauth"
 	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // Serve runs shiftkey from a config file: clusters backed by existing
@@ -37,7 +39,7 @@ func (s *Serve) Start(ctx context.Context) error {
 	if s.Store, err = openServeStore(ctx, cfg.Store, s.Logger); err != nil {
 		return err
 	}
-	secret, err := loadOrCreateKey(cfg.Store.SQLite + ".gateway-key")
+	secret, err := secretbox.LoadOrCreateRaw(cfg.Store.SQLite + ".gateway-key")
 	if err != nil {
 		return err
 	}
@@ -105,11 +107,11 @@ func (s *Serve) Start(ctx context.Context) error {
 // workgroup (what, for errors), has apply record it in the store at the
 // endpoint clients are to use, and serves it.
 func (s *Serve) serveDeclared(ctx context.Context, what string, gc config.GatewayConfig, secret []byte, apply func(shiftkey.Endpoint) (gateway, error)) error {
-	ln, err := listenGateway(gc.Listen)
+	ln, err := pgwire.Listen(gc.Listen)
 	if err != nil {
 		return fmt.Errorf("%s: gateway listen: %w", what, err)
 	}
-	ep := advertised(ln.Addr())
+	ep := pgwire.Advertised(ln.Addr())
 	if gc.Advertise != "" {
 		ep.Address = gc.Advertise
 	}

@@ -240,18 +240,7 @@ func startRelayServe(t *testing.T, relay string) *relayServe {
 store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
 api: {listen: "127.0.0.1:0"}
 limits: {pool_size: 2, relay: "` + relay + `", relay_threads: 1}
-clusters:
-  - identifier: relayed
-    database: dev
-    gateway: {listen: "127.0.0.1:0"}
-    backend: {host: ` + dev.PG.SocketDir() + `, port: ` + itoa(dev.PG.Port()) + `, admin_user: ` + dev.PG.Superuser() + `}
-iam:
-  users:
-    - name: ci
-      access_keys: [{id: "${TEST_KEY_ID}", secret: "${TEST_SECRET}"}]
-      policies:
-        creds: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser","redshift:JoinGroup"],"Resource":"*"}]}'
-`
+` + declaredClusterYAML("relayed", `"redshift:GetClusterCredentials","redshift:CreateClusterUser","redshift:JoinGroup"`)
 	env := map[string]string{"TEST_KEY_ID": "AKIACONFIGKEY0000002", "TEST_SECRET": "config-secret-0123456789"}
 	s := startServe(t, yaml, env)
 	ci := aws.Credentials{AccessKeyID: env["TEST_KEY_ID"], SecretAccessKey: env["TEST_SECRET"]}
@@ -359,4 +348,26 @@ func TestServeRelayFromConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// declaredClusterYAML is the clusters and iam blocks of a serve config: one
+// cluster id on dev's PostgreSQL, and user ci (key ${TEST_KEY_ID}) allowed
+// actions (quoted, comma-separated) on every resource, plus more statements.
+func declaredClusterYAML(id, actions string, more ...string) string {
+	statements := `{"Effect":"Allow","Action":[` + actions + `],"Resource":"*"}`
+	for _, st := range more {
+		statements += "," + st
+	}
+	return `clusters:
+  - identifier: ` + id + `
+    database: dev
+    gateway: {listen: "127.0.0.1:0"}
+    backend: {host: ` + dev.PG.SocketDir() + `, port: ` + itoa(dev.PG.Port()) + `, admin_user: ` + dev.PG.Superuser() + `}
+iam:
+  users:
+    - name: ci
+      access_keys: [{id: "${TEST_KEY_ID}", secret: "${TEST_SECRET}"}]
+      policies:
+        creds: '{"Version":"2012-10-17","Statement":[` + statements + `]}'
+`
 }

@@ -50,9 +50,9 @@ type server struct {
 	stopSweep context.CancelFunc
 	wg        sync.WaitGroup
 
-	mu        sync.Mutex
-	endpoints map[string]*endpoint // by credential scope
-	relay     *pgwire.EventRelay   // shared by every gateway; nil: goroutine relay
+	mu       sync.Mutex
+	gateways pgwire.Gateways
+	relay    *pgwire.EventRelay // shared by every gateway; nil: goroutine relay
 	// TLS configures the gateways' TLS (nil: plaintext only).
 	TLS            *tls.Config
 	requireTLS     bool
@@ -93,13 +93,6 @@ func (s *server) eventRelay() (*pgwire.EventRelay, error) {
 		s.relay = r
 	}
 	return s.relay, nil
-}
-
-// endpoint is one running gateway with its backend.
-type endpoint struct {
-	gw      *pgwire.Gateway
-	backend *pgbackend.Backend
-	done    chan struct{}
 }
 
 // gateway is one to serve: the credentials of scope (a cluster identifier
@@ -148,7 +141,6 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 		TLS:            s.TLS,
 		RequireTLS:     s.requireTLS,
 		AllowCleartext: s.allowCleartext,
-		Route:          s.route,
 
 		MaxConnections:          s.Limits.MaxConnections,
 		MaxConnectionsPerSource: s.Limits.MaxConnectionsPerSource,
@@ -159,77 +151,18 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 		PoolIdleTimeout:         s.Limits.PoolIdleTimeout,
 		Relay:                   relay,
 	}
-	ep := &endpoint{gw: gw, backend: backend, done: make(chan struct{})}
 	s.mu.Lock()
-	if s.endpoints == nil {
-		s.endpoints = map[string]*endpoint{}
+	if s.gateways.Domains == nil { // before the first gateway serves
+		s.gateways.Domains, s.gateways.Workgroups, s.gateways.Grace, s.gateways.Logger = s.Store, s.Store, s.Limits.ShutdownGrace, s.Logger
 	}
-	s.endpoints[scope] = ep
 	s.mu.Unlock()
-	go func() {
-		defer close(ep.done)
-		if err := gw.Serve(ln); err != nil {
-			s.Logger.Error("gateway stopped", "scope", scope, "error", err)
-		}
-	}()
+	s.gateways.Serve(scope, gw, ln, backend)
 	return nil
-}
-
-// route maps a TLS server name to the gateway of the cluster or workgroup
-// the custom domain is associated with.
-func (s *server) route(ctx context.Context, name string) (*pgwire.Gateway, bool) {
-	d, err := s.Store.CustomDomain(ctx, name)
-	if err != nil {
-		return nil, false
-	}
-	scope := d.Target
-	if d.Kind == "workgroup" {
-		w, err := s.Store.Workgroup(ctx, d.Target)
-		if err != nil {
-			return nil, false
-		}
-		scope = w.CredentialScope()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ep, ok := s.endpoints[scope]
-	if !ok {
-		return nil, false
-	}
-	return ep.gw, true
-}
-
-// knownName reports whether the gateways answer to a TLS server name.
-func (s *server) knownName(name string) bool {
-	_, err := s.Store.CustomDomain(context.Background(), name)
-	return err == nil
-}
-
-// stopGateway closes the gateway of scope and its backend pool.
-func (s *server) stopGateway(scope string) {
-	s.mu.Lock()
-	ep := s.endpoints[scope]
-	delete(s.endpoints, scope)
-	s.mu.Unlock()
-	if ep == nil {
-		return
-	}
-	grace := s.Limits.ShutdownGrace
-	if grace == 0 {
-		grace = 2 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	if n := ep.gw.Shutdown(ctx); n > 0 {
-		s.Logger.Info("sessions cut at shutdown", "scope", scope, "count", n)
-	}
-	cancel()
-	<-ep.done
-	ep.backend.Close()
 }
 
 // setAPIURLs sets the URLs clients reach the API on ln at.
 func (s *server) setAPIURLs(ln net.Listener) {
-	ep := advertised(ln.Addr())
+	ep := pgwire.Advertised(ln.Addr())
 	hostPort := net.JoinHostPort(ep.Address, strconv.Itoa(ep.Port))
 	s.APIURL, s.APIHTTPSURL = "http://"+hostPort, ""
 	if s.APITLS != nil {
@@ -274,11 +207,9 @@ func (s *server) startAPI(ln net.Listener) {
 
 // backends are the running gateways' backends.
 func (s *server) backends() []maintenance.Reconciler {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []maintenance.Reconciler
-	for _, ep := range s.endpoints {
-		out = append(out, ep.backend)
+	for _, o := range s.gateways.Owners() {
+		out = append(out, o.(*pgbackend.Backend))
 	}
 	return out
 }
@@ -291,15 +222,7 @@ func (s *server) close() []error {
 		errs = append(errs, s.apiServer.Shutdown(ctx))
 		cancel()
 	}
-	s.mu.Lock()
-	scopes := make([]string, 0, len(s.endpoints))
-	for scope := range s.endpoints {
-		scopes = append(scopes, scope)
-	}
-	s.mu.Unlock()
-	for _, scope := range scopes {
-		s.stopGateway(scope)
-	}
+	s.gateways.StopAll()
 	if s.stopSweep != nil {
 		s.stopSweep()
 	}
@@ -311,22 +234,4 @@ func (s *server) close() []error {
 	}
 	s.mu.Unlock()
 	return errs
-}
-
-// advertised is the endpoint clients should use for a listener address.
-func advertised(a net.Addr) shiftkey.Endpoint {
-	ta := a.(*net.TCPAddr)
-	host := ta.IP.String()
-	if ta.IP.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return shiftkey.Endpoint{Address: host, Port: ta.Port}
-}
-
-// listenGateway listens for PostgreSQL clients. Accepted connections get
-// TCP keepalive with the system's timings (as PgBouncer's tcp_keepalive):
-// Go's own timings would cost three more system calls per connection.
-func listenGateway(addr string) (net.Listener, error) {
-	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}}
-	return lc.Listen(context.Background(), "tcp", addr)
 }

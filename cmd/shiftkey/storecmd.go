@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/pgserver"
 	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
@@ -27,7 +28,7 @@ func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "serve's YAML config file")
 	newKey := fs.String("new-key-file", "", "with --config: the new key's file (created 0600 when missing)")
-	dataDir := fs.String("data-dir", "", "dev's data dir (default: "+defaultDataDirHelp()+")")
+	dataDir := fs.String("data-dir", "", "dev's data dir (default: "+pgserver.DefaultHomeHelp()+")")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	dir := *dataDir
 	if dir == "" {
-		d, err := DefaultDataDir()
+		d, err := pgserver.DefaultHome()
 		if err != nil {
 			return err
 		}

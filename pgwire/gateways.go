@@ -1,0 +1,163 @@
+package pgwire
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// Gateways are the running gateways of one process, by credential scope (a
+// cluster identifier or a workgroup's credential scope). They route a TLS
+// server name to the gateway of the cluster or workgroup its custom domain
+// is associated with, so that a client reaches any of them by name through
+// any gateway port.
+type Gateways struct {
+	Domains    shiftkey.CustomDomainStore
+	Workgroups interface {
+		Workgroup(ctx context.Context, name string) (*shiftkey.Workgroup, error)
+	}
+	// Grace is how long Stop lets sessions finish (0: 2 s).
+	Grace  time.Duration
+	Logger *slog.Logger // nil → discard
+
+	mu      sync.Mutex
+	running map[string]*running
+}
+
+// running is one served gateway and what it owns.
+type running struct {
+	gw    *Gateway
+	owner Owner
+	done  chan struct{}
+}
+
+// Owner is what a gateway's backend holds beyond the gateway (its admin
+// pool), closed once the gateway has stopped.
+type Owner interface{ Close() }
+
+// Serve serves gw on ln under scope, routing by server name through g.
+// owner is closed after the gateway stops.
+func (g *Gateways) Serve(scope string, gw *Gateway, ln net.Listener, owner Owner) {
+	gw.Route = g.Route
+	r := &running{gw: gw, owner: owner, done: make(chan struct{})}
+	g.mu.Lock()
+	if g.running == nil {
+		g.running = map[string]*running{}
+	}
+	g.running[scope] = r
+	g.mu.Unlock()
+	go func() {
+		defer close(r.done)
+		if err := gw.Serve(ln); err != nil {
+			g.logger().Error("gateway stopped", "scope", scope, "error", err)
+		}
+	}()
+}
+
+// Route maps a TLS server name to the gateway of its custom domain.
+func (g *Gateways) Route(ctx context.Context, name string) (*Gateway, bool) {
+	d, err := g.Domains.CustomDomain(ctx, name)
+	if err != nil {
+		return nil, false
+	}
+	scope := d.Target
+	if d.Kind == shiftkey.DomainWorkgroup {
+		w, err := g.Workgroups.Workgroup(ctx, d.Target)
+		if err != nil {
+			return nil, false
+		}
+		scope = w.CredentialScope()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r, ok := g.running[scope]
+	if !ok {
+		return nil, false
+	}
+	return r.gw, true
+}
+
+// Known reports whether a TLS server name is a custom domain, so that the
+// certificate callback may answer it.
+func (g *Gateways) Known(name string) bool {
+	_, err := g.Domains.CustomDomain(context.Background(), name)
+	return err == nil
+}
+
+// Owners are the owners of the running gateways.
+func (g *Gateways) Owners() []Owner {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]Owner, 0, len(g.running))
+	for _, r := range g.running {
+		out = append(out, r.owner)
+	}
+	return out
+}
+
+// Stop shuts the gateway of scope down, letting its sessions run up to
+// Grace, then closes its owner.
+func (g *Gateways) Stop(scope string) {
+	g.mu.Lock()
+	r := g.running[scope]
+	delete(g.running, scope)
+	g.mu.Unlock()
+	if r == nil {
+		return
+	}
+	grace := g.Grace
+	if grace == 0 {
+		grace = 2 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	if n := r.gw.Shutdown(ctx); n > 0 {
+		g.logger().Info("sessions cut at shutdown", "scope", scope, "count", n)
+	}
+	cancel()
+	<-r.done
+	r.owner.Close()
+}
+
+// StopAll stops every gateway.
+func (g *Gateways) StopAll() {
+	g.mu.Lock()
+	scopes := make([]string, 0, len(g.running))
+	for scope := range g.running {
+		scopes = append(scopes, scope)
+	}
+	g.mu.Unlock()
+	slices.Sort(scopes)
+	for _, scope := range scopes {
+		g.Stop(scope)
+	}
+}
+
+func (g *Gateways) logger() *slog.Logger {
+	if g.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return g.Logger
+}
+
+// Advertised is the endpoint clients should use for a listener address.
+func Advertised(a net.Addr) shiftkey.Endpoint {
+	ta := a.(*net.TCPAddr)
+	host := ta.IP.String()
+	if ta.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return shiftkey.Endpoint{Address: host, Port: ta.Port}
+}
+
+// Listen listens for PostgreSQL clients. Accepted connections get
+// TCP keepalive with the system's timings (as PgBouncer's tcp_keepalive):
+// Go's own timings would cost three more system calls per connection.
+func Listen(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}}
+	return lc.Listen(context.Background(), "tcp", addr)
+}
