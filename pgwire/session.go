@@ -211,6 +211,10 @@ func (s *session) greet(ls *live) bool {
 			Detail:  "The gateway passes on only " + forwardedList + "; the session can SET others."})
 	}
 	params := ls.be.params
+	if strings.TrimSpace(ls.params["client_protocol_version"]) == supportedProtocolVersion {
+		params = maps.Clone(params) // the pooled connection's own stay as they are
+		params["server_protocol_version"] = supportedProtocolVersion
+	}
 	for _, k := range slices.Sorted(maps.Keys(params)) {
 		s.fe.Send(&pgproto3.ParameterStatus{Name: k, Value: params[k]})
 	}
