@@ -57,6 +57,11 @@ type Gateway struct {
 	TLS *tls.Config
 	// RequireTLS refuses clients that do not use TLS.
 	RequireTLS bool
+	// ServerVersion is the server_version clients are told ("": the
+	// backend's version number without its distribution suffix, which
+	// drivers that parse versions refuse: "15.18 (Debian 15.18-0+deb12u1)"
+	// is told as "15.18"). Redshift itself reports 8.0.2.
+	ServerVersion string
 	// Route, when set, maps a TLS server name (SNI) to the gateway whose
 	// credentials and backend the session uses (custom domains).
 	Route func(ctx context.Context, serverName string) (*Gateway, bool)

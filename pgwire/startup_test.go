@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -130,6 +131,10 @@ func TestStartupSettingsReachBackendOrAreNamed(t *testing.T) {
 			"idp_type": "AzureAD", "provider_name": "azure"})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The real backend's server_version, told as a plain number.
+		if v := c.PgConn().ParameterStatus("server_version"); !regexp.MustCompile(`^[0-9]+\.[0-9]+$`).MatchString(v) {
+			t.Errorf("server_version %q, want MAJOR.MINOR", v)
 		}
 		// Version 2 (binary transfers) is not confirmed, so the driver falls
 		// back to 0 by itself.

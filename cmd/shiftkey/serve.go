@@ -114,6 +114,7 @@ func (s *Serve) serveDeclared(ctx context.Context, what string, gc config.Gatewa
 		ep.Address = gc.Advertise
 	}
 	g, err := apply(ep)
+	g.serverVersion = gc.ServerVersion
 	if err == nil {
 		err = s.startGateway(ctx, g, ln, secret)
 	}

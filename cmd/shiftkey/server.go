@@ -112,6 +112,7 @@ type gateway struct {
 	backend        shiftkey.Backend
 	master         string
 	allowSuperuser bool
+	serverVersion  string // told to clients ("": the backend's number)
 }
 
 // startGateway serves g on ln.
@@ -147,6 +148,7 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 		Secret:         secret,
 		TLS:            s.TLS,
 		RequireTLS:     s.requireTLS,
+		ServerVersion:  g.serverVersion,
 		AllowCleartext: s.allowCleartext,
 		Route:          s.route,
 
