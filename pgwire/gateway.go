@@ -68,6 +68,15 @@ type Gateway struct {
 	// AllowCleartext makes the gateway ask TLS clients for the password in
 	// cleartext (for drivers without SCRAM); never without TLS.
 	AllowCleartext bool
+	// RedshiftAuth is the password exchange offered to AWS's Redshift
+	// drivers (a startup packet with Redshift's own parameters): Redshift's
+	// SHA-256 extensible digest (RedshiftAuthSHA256, also ""), MD5
+	// (RedshiftAuthMD5) or SCRAM like every other client (RedshiftAuthOff).
+	// Both prove knowledge of a verifier, not of the password, so they are
+	// offered over TLS only unless RedshiftAuthPlaintext is set; other
+	// clients are never offered them.
+	RedshiftAuth          string
+	RedshiftAuthPlaintext bool
 	// PoolSize, when above 0, keeps up to this many backend connections per
 	// role, database and forwarded startup parameters after sessions that
 	// end cleanly (Terminate while idle), resets them with DISCARD ALL and

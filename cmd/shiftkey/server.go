@@ -113,6 +113,9 @@ type gateway struct {
 	master         string
 	allowSuperuser bool
 	serverVersion  string // told to clients ("": the backend's number)
+	// redshiftAuth and redshiftAuthPlaintext are pgwire.Gateway's.
+	redshiftAuth          string
+	redshiftAuthPlaintext bool
 }
 
 // startGateway serves g on ln.
@@ -151,6 +154,9 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 		ServerVersion:  g.serverVersion,
 		AllowCleartext: s.allowCleartext,
 		Route:          s.route,
+
+		RedshiftAuth:          g.redshiftAuth,
+		RedshiftAuthPlaintext: g.redshiftAuthPlaintext,
 
 		MaxConnections:          s.Limits.MaxConnections,
 		MaxConnectionsPerSource: s.Limits.MaxConnectionsPerSource,

@@ -43,6 +43,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{base + `clusters: [{identifier: ok, database: dev, gateway: {listen: "127.0.0.1:0"}, backend: {host: /tmp, port: 0, admin_user: a}}]`, "clusters[0].backend.port"},
 		{base + `clusters: [{identifier: ok, database: dev, gateway: {listen: "127.0.0.1:0", server_version: "8.0.2 (Redshift)"}, backend: {host: /tmp, port: 5432, admin_user: a}}]`, "clusters[0].gateway.server_version"},
 		{base + `workgroups: [{name: wg1, namespace: ns1, database: dev, gateway: {listen: "127.0.0.1:0", server_version: "8..0"}, backend: {host: /tmp, port: 5432, admin_user: a}}]`, "workgroups[0].gateway.server_version"},
+		{base + `clusters: [{identifier: ok, database: dev, gateway: {listen: "127.0.0.1:0", redshift_auth: scram}, backend: {host: /tmp, port: 5432, admin_user: a}}]`, "clusters[0].gateway.redshift_auth"},
 		{base + `iam: {users: [{name: "a b"}]}`, "iam.users[0].name"},
 		{base + `iam: {users: [{name: u, groups: [nope]}]}`, "iam.users[0].groups[0]"},
 		{base + `iam: {users: [{name: u, policies: {p: '{"Statement":[{"Effect":"Maybe"}]}'}}]}`, "iam.users[0].policies.p"},
