@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/aws/aws-sdk-go-v2/service/redshift/types"
 	rss "github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
 	"github.com/shiftkey/shiftkey/rslogin"
 )
@@ -173,5 +174,64 @@ iam:
 	}
 	if _, _, err := driverLogin(t, addr, nil, cred{creds[0].user, creds[1].password[:10]}); rsCode(err) != "28P01" {
 		t.Fatalf("wrong password: %v, want 28P01", err)
+	}
+}
+
+// What redshift_connector does with iam=True and no host, step by step:
+// DescribeClusters for the endpoint, the custom-domain probe with that host
+// (not a custom domain: CustomDomainAssociationNotFoundFault, then the
+// cluster identifier), GetClusterCredentials with DbName "" (no database
+// given), and, from its credential cache, several logins with the one
+// credential. GetClusterCredentialsWithIAM and Serverless take an empty
+// database name as absent too.
+func TestRedshiftDriverIAMFlow(t *testing.T) {
+	ctx := context.Background()
+	c := apiClient(dev)
+	dc, err := c.DescribeClusters(ctx, &redshift.DescribeClustersInput{ClusterIdentifier: aws.String(DevCluster)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := dc.Clusters[0].Endpoint
+	host := aws.ToString(ep.Address)
+	var nf *types.CustomDomainAssociationNotFoundFault
+	if _, err := c.DescribeCustomDomainAssociations(ctx, &redshift.DescribeCustomDomainAssociationsInput{CustomDomainName: aws.String(host)}); !errors.As(err, &nf) {
+		t.Fatalf("custom-domain probe for %s: %v, want CustomDomainAssociationNotFoundFault", host, err)
+	}
+	out, err := c.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(DevCluster),
+		DbUser: aws.String("cacheuser"), DbName: aws.String(""), AutoCreate: aws.Bool(true)})
+	if err != nil {
+		t.Fatalf("DbName empty: %v", err)
+	}
+	cr := cred{aws.ToString(out.DbUser), aws.ToString(out.DbPassword)}
+	addr := net.JoinHostPort(host, strconv.Itoa(int(aws.ToInt32(ep.Port))))
+	tc := &tls.Config{RootCAs: caPool(t), ServerName: "127.0.0.1"}
+	adminExec(t, dev, "CREATE DATABASE cachedb")
+	t.Cleanup(func() { adminExec(t, dev, "DROP DATABASE cachedb WITH (FORCE)") })
+	// The cached credential, three times, in the default database ("" in
+	// the startup packet, as the driver sends it) and another one.
+	for i, db := range []string{"", "dev", "cachedb"} {
+		p := rslogin.DriverParams(cr.user, db)
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		s, err := rslogin.Login(cctx, addr, rslogin.Config{Params: p, Password: cr.password, TLS: tc})
+		if err != nil {
+			cancel()
+			t.Fatalf("login %d (database %q) with the cached credential: %v", i, db, err)
+		}
+		got, err := s.Query(cctx, "SELECT current_database()")
+		s.Close()
+		cancel()
+		want := db
+		if db == "" {
+			want = "dev"
+		}
+		if err != nil || got != want {
+			t.Fatalf("login %d: current_database %q %v, want %s", i, got, err, want)
+		}
+	}
+	if _, err := c.GetClusterCredentialsWithIAM(ctx, &redshift.GetClusterCredentialsWithIAMInput{ClusterIdentifier: aws.String(DevCluster), DbName: aws.String("")}); err != nil {
+		t.Fatalf("GetClusterCredentialsWithIAM with DbName empty: %v", err)
+	}
+	if _, err := serverlessClient().GetCredentials(ctx, &rss.GetCredentialsInput{WorkgroupName: aws.String(DevWorkgroup), DbName: aws.String("")}); err != nil {
+		t.Fatalf("Serverless GetCredentials with dbName empty: %v", err)
 	}
 }
