@@ -162,9 +162,7 @@ func (s *Service) normalizeCredentials(ctx context.Context, caller *shiftkey.Cal
 	if r.user, err = NormalizeName("DbUser", *in.DBUser, false); err != nil {
 		return nil, err
 	}
-	// An empty DbName is an absent one (any database): redshift_connector
-	// sends DbName="" when its user gives no database.
-	if in.DBName != nil && *in.DBName != "" {
+	if in.DBName != nil {
 		if r.db, err = NormalizeName("DbName", *in.DBName, false); err != nil {
 			return nil, err
 		}
@@ -403,7 +401,7 @@ type ClusterExtendedCredentials = shiftkey.IssuedCredential
 // roles of its RedshiftDbRoles tag for the session.
 func (s *Service) GetClusterCredentialsWithIAM(ctx context.Context, caller *shiftkey.Caller, in *GetClusterCredentialsWithIAMInput) (*ClusterExtendedCredentials, error) {
 	var db string
-	if in.DBName != nil && *in.DBName != "" { // empty: absent, as for GetClusterCredentials
+	if in.DBName != nil {
 		var err error
 		if db, err = NormalizeName("DbName", *in.DBName, false); err != nil {
 			return nil, err

@@ -525,7 +525,7 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 		return nil, validation("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 3600", *dur)
 	}
 	var dbName string
-	if db != nil && *db != "" { // empty: absent (any database), as GetClusterCredentials reads it
+	if db != nil {
 		// The database is named as Redshift names it, and folded once here.
 		var err error
 		if dbName, err = dbname.Normalize("dbName", *db, false); err != nil {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/aws/aws-sdk-go-v2/service/redshift/types"
 	rss "github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
+	"github.com/aws/smithy-go"
 	"github.com/shiftkey/shiftkey/rslogin"
 )
 
@@ -180,10 +182,9 @@ iam:
 // What redshift_connector does with iam=True and no host, step by step:
 // DescribeClusters for the endpoint, the custom-domain probe with that host
 // (not a custom domain: CustomDomainAssociationNotFoundFault, then the
-// cluster identifier), GetClusterCredentials with DbName "" (no database
-// given), and, from its credential cache, several logins with the one
-// credential. GetClusterCredentialsWithIAM and Serverless take an empty
-// database name as absent too.
+// cluster identifier), GetClusterCredentials (DbName "" refused as AWS
+// documents it, absent accepted), and, from its credential cache, several
+// logins with the one credential.
 func TestRedshiftDriverIAMFlow(t *testing.T) {
 	ctx := context.Background()
 	c := apiClient(dev)
@@ -197,10 +198,18 @@ func TestRedshiftDriverIAMFlow(t *testing.T) {
 	if _, err := c.DescribeCustomDomainAssociations(ctx, &redshift.DescribeCustomDomainAssociationsInput{CustomDomainName: aws.String(host)}); !errors.As(err, &nf) {
 		t.Fatalf("custom-domain probe for %s: %v, want CustomDomainAssociationNotFoundFault", host, err)
 	}
-	out, err := c.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(DevCluster),
+	// DbName "" (the driver without database=) is refused as AWS documents
+	// the member (1-64 characters); absent, the credential opens any database.
+	var ae smithy.APIError
+	_, err = c.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(DevCluster),
 		DbUser: aws.String("cacheuser"), DbName: aws.String(""), AutoCreate: aws.Bool(true)})
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterValue" || !strings.Contains(ae.ErrorMessage(), "DbName") {
+		t.Fatalf("DbName empty: %v, want InvalidParameterValue naming DbName", err)
+	}
+	out, err := c.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(DevCluster),
+		DbUser: aws.String("cacheuser"), AutoCreate: aws.Bool(true)})
 	if err != nil {
-		t.Fatalf("DbName empty: %v", err)
+		t.Fatalf("DbName absent: %v", err)
 	}
 	cr := cred{aws.ToString(out.DbUser), aws.ToString(out.DbPassword)}
 	addr := net.JoinHostPort(host, strconv.Itoa(int(aws.ToInt32(ep.Port))))
@@ -228,10 +237,10 @@ func TestRedshiftDriverIAMFlow(t *testing.T) {
 			t.Fatalf("login %d: current_database %q %v, want %s", i, got, err, want)
 		}
 	}
-	if _, err := c.GetClusterCredentialsWithIAM(ctx, &redshift.GetClusterCredentialsWithIAMInput{ClusterIdentifier: aws.String(DevCluster), DbName: aws.String("")}); err != nil {
-		t.Fatalf("GetClusterCredentialsWithIAM with DbName empty: %v", err)
+	if _, err := c.GetClusterCredentialsWithIAM(ctx, &redshift.GetClusterCredentialsWithIAMInput{ClusterIdentifier: aws.String(DevCluster), DbName: aws.String("")}); !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterValue" {
+		t.Fatalf("GetClusterCredentialsWithIAM with DbName empty: %v, want InvalidParameterValue", err)
 	}
-	if _, err := serverlessClient().GetCredentials(ctx, &rss.GetCredentialsInput{WorkgroupName: aws.String(DevWorkgroup), DbName: aws.String("")}); err != nil {
-		t.Fatalf("Serverless GetCredentials with dbName empty: %v", err)
+	if _, err := serverlessClient().GetCredentials(ctx, &rss.GetCredentialsInput{WorkgroupName: aws.String(DevWorkgroup), DbName: aws.String("")}); !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
+		t.Fatalf("Serverless GetCredentials with dbName empty: %v, want ValidationException", err)
 	}
 }
