@@ -153,8 +153,9 @@ const (
 	BackendLoginPassword = "password"
 )
 
-// Credential is one issued temporary database credential. Only the SCRAM
-// keys of its password are kept; the password itself is returned once and
+// Credential is one issued temporary database credential. Only verifiers
+// of its password are kept (the SCRAM keys, and the digests Redshift's own
+// drivers prove knowledge of); the password itself is returned once and
 // never stored.
 type Credential struct {
 	ID           string
@@ -166,6 +167,8 @@ type Credential struct {
 	AutoCreate   bool
 	StoredKey    []byte // SCRAM-SHA-256 StoredKey
 	ServerKey    []byte // SCRAM-SHA-256 ServerKey
+	DigestSHA256 []byte // SHA256(password ‖ salt), Redshift's extensible digest (code 13)
+	DigestMD5    []byte // md5(password ‖ login name), PostgreSQL's MD5 exchange (code 5)
 	PrincipalARN string // the IAM principal that asked for it
 	RequestID    string
 	CreatedAt    time.Time

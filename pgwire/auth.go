@@ -27,7 +27,7 @@ import (
 // authenticate proves that the client holds a live credential of its
 // login, and settles the database the session opens.
 func (s *session) authenticate(ctx context.Context, l *request) bool {
-	cred, err := s.verify(ctx, l.user)
+	cred, err := s.verify(ctx, l)
 	if err != nil {
 		s.log.InfoContext(ctx, "login failed", "reason", err.Error())
 		return false
@@ -53,8 +53,8 @@ func (s *session) authenticate(ctx context.Context, l *request) bool {
 // client proved it holds. Every failure answers 28P01 with the same
 // message, so a client cannot tell an unknown login from a wrong or
 // expired password.
-func (s *session) verify(ctx context.Context, user string) (*shiftkey.Credential, error) {
-	g := s.t
+func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential, error) {
+	g, user := s.t, l.user
 	fail := func(reason string) (*shiftkey.Credential, error) {
 		// Repeated failures from one address are answered ever later.
 		if d := s.g.throttle.fail(sourceOf(s.raw.RemoteAddr()), time.Now()); d > 0 {
@@ -79,6 +79,12 @@ func (s *session) verify(ctx context.Context, user string) (*shiftkey.Credential
 	}
 	if s.g.AllowCleartext && s.tls != nil {
 		return s.cleartext(creds, salt, fail)
+	}
+	switch s.redshiftAuth(l.params) {
+	case RedshiftAuthSHA256:
+		return s.extensibleDigest(creds, salt, fail)
+	case RedshiftAuthMD5:
+		return s.md5(creds, fail)
 	}
 	srv := &scram.Server{Salt: salt.Salt, Iterations: salt.Iterations, ChannelBinding: s.channelBinding()}
 	mechanisms := []string{scram.Mechanism}

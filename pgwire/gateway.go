@@ -57,12 +57,26 @@ type Gateway struct {
 	TLS *tls.Config
 	// RequireTLS refuses clients that do not use TLS.
 	RequireTLS bool
+	// ServerVersion is the server_version clients are told ("": the
+	// backend's version number without its distribution suffix, which
+	// drivers that parse versions refuse: "15.18 (Debian 15.18-0+deb12u1)"
+	// is told as "15.18"). Redshift itself reports 8.0.2.
+	ServerVersion string
 	// Route, when set, maps a TLS server name (SNI) to the gateway whose
 	// credentials and backend the session uses (custom domains).
 	Route func(ctx context.Context, serverName string) (*Gateway, bool)
 	// AllowCleartext makes the gateway ask TLS clients for the password in
 	// cleartext (for drivers without SCRAM); never without TLS.
 	AllowCleartext bool
+	// RedshiftAuth is the password exchange offered to AWS's Redshift
+	// drivers (a startup packet with Redshift's own parameters): Redshift's
+	// SHA-256 extensible digest (RedshiftAuthSHA256, also ""), MD5
+	// (RedshiftAuthMD5) or SCRAM like every other client (RedshiftAuthOff).
+	// Both prove knowledge of a verifier, not of the password, so they are
+	// offered over TLS only unless RedshiftAuthPlaintext is set; other
+	// clients are never offered them.
+	RedshiftAuth          string
+	RedshiftAuthPlaintext bool
 	// PoolSize, when above 0, keeps up to this many backend connections per
 	// role, database and forwarded startup parameters after sessions that
 	// end cleanly (Terminate while idle), resets them with DISCARD ALL and

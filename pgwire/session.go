@@ -1,6 +1,7 @@
 package pgwire
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -210,7 +211,13 @@ func (s *session) greet(ls *live) bool {
 			Message: "startup settings not passed to the server: " + strings.Join(ls.ignored, ", "),
 			Detail:  "The gateway passes on only " + forwardedList + "; the session can SET others."})
 	}
-	params := ls.be.params
+	params := maps.Clone(ls.be.params) // the pooled connection's own stay as they are
+	if v, ok := params["server_version"]; ok || s.t.ServerVersion != "" {
+		params["server_version"] = cmp.Or(s.t.ServerVersion, versionNumber(v))
+	}
+	if strings.TrimSpace(ls.params["client_protocol_version"]) == supportedProtocolVersion {
+		params["server_protocol_version"] = supportedProtocolVersion
+	}
 	for _, k := range slices.Sorted(maps.Keys(params)) {
 		s.fe.Send(&pgproto3.ParameterStatus{Name: k, Value: params[k]})
 	}
@@ -328,4 +335,18 @@ func (s *session) close() {
 func (s *session) sendError(code, msg string) {
 	s.fe.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg})
 	s.fe.Flush()
+}
+
+// versionNumber is a server_version without what follows its number:
+// "15.18 (Debian 15.18-0+deb12u1)" → "15.18", "17beta1" → "17". A value
+// that does not start with a number is kept as it is.
+func versionNumber(v string) string {
+	n := 0
+	for n < len(v) && (v[n] >= '0' && v[n] <= '9' || v[n] == '.' && n > 0) {
+		n++
+	}
+	if num := strings.TrimRight(v[:n], "."); num != "" {
+		return num
+	}
+	return v
 }

@@ -386,3 +386,27 @@ func pgClient(pw string, hangUp int) func(net.Conn) {
 		pc.Close(ctx)
 	}
 }
+
+// Drivers parse server_version (redshift_connector with packaging, which
+// refuses a distribution suffix): the gateway tells the backend's number
+// only, or the version configured.
+func TestVersionNumber(t *testing.T) {
+	for in, want := range map[string]string{"15.18 (Debian 15.18-0+deb12u1)": "15.18", "17.0": "17.0", "17beta1": "17",
+		"9.6.24": "9.6.24", "16.4 (Ubuntu 16.4-1.pgdg22.04+1)": "16.4", "devel": "devel", "": "", ".5": ".5", "12.": "12"} {
+		if got := versionNumber(in); got != want {
+			t.Errorf("versionNumber(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestServerVersionConfigured(t *testing.T) {
+	_, addr := fakeGateway(t, &fakeBackend{}, func(g *Gateway) { g.ServerVersion = "8.0.2" })
+	c, err := connect(addr, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if v := c.ParameterStatus("server_version"); v != "8.0.2" {
+		t.Fatalf("server_version %q, want the configured 8.0.2", v)
+	}
+}

@@ -271,19 +271,49 @@ func falseParam(v string) bool {
 }
 
 // driverParams are what Redshift's drivers (redshift_connector, the
-// Redshift JDBC driver) tell Redshift about themselves and their identity
-// provider; PostgreSQL has no such settings, so they are dropped without a
-// word.
+// Redshift JDBC and ODBC drivers) tell Redshift about themselves and their
+// identity provider (reference/redshift-drivers.md); PostgreSQL has no such
+// settings, so they are dropped without a word. A packet carrying one of
+// them comes from a Redshift driver (redshiftDriver).
 var driverParams = map[string]bool{
-	"client_protocol_version": true,
-	"driver_version":          true,
-	"os_version":              true,
-	"plugin_name":             true,
-	"idp_type":                true,
-	"provider_name":           true,
-	"token_type":              true,
-	"identity_namespace":      true,
+	"client_protocol_version":  true,
+	"driver_version":           true,
+	"os_version":               true,
+	"plugin_name":              true,
+	"idp_type":                 true,
+	"provider_name":            true,
+	"token_type":               true,
+	"identity_namespace":       true,
+	"idc_client_display_name":  true,
+	"driver_discovery_version": true,
 }
+
+// driverFamily reports whether name (lower case) is of a family the
+// Redshift drivers add to from release to release (driver_*, plugin_*,
+// idp_*, *_version): no setting a user means, so dropped silently too,
+// where search_path, role and the like are named in the warning.
+func driverFamily(name string) bool {
+	return driverParams[name] || strings.HasPrefix(name, "driver_") || strings.HasPrefix(name, "plugin_") ||
+		strings.HasPrefix(name, "idp_") || strings.HasSuffix(name, "_version")
+}
+
+// redshiftDriver reports whether a startup packet comes from one of AWS's
+// Redshift drivers: only they send Redshift's own parameters.
+func redshiftDriver(params map[string]string) bool {
+	for k := range params {
+		if driverParams[strings.ToLower(k)] {
+			return true
+		}
+	}
+	return false
+}
+
+// Redshift's wire protocol versions a driver asks for in
+// client_protocol_version: 0 is PostgreSQL's own; 1 and 2 add result
+// metadata and binary transfers the backend cannot produce. Only 0 is
+// confirmed (server_protocol_version); a driver asking more hears nothing
+// and falls back to 0 by itself.
+const supportedProtocolVersion = "0"
 
 // startupParams sorts a startup message's parameters: the settings to
 // open the backend session with, and the names of the ones left out (for
@@ -297,7 +327,7 @@ func startupParams(params map[string]string) (forward map[string]string, ignored
 		case k == "user" || k == "database" || k == "replication" || k == "options": // exact, as in PostgreSQL
 		case forwardedParams[name]:
 			forward[k] = v
-		case !driverParams[name]:
+		case !driverFamily(name):
 			ignored = append(ignored, k)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +34,14 @@ func TestStartupParams(t *testing.T) {
 		{ // a direct setting wins over options, whatever its case
 			in:      map[string]string{"Statement_Timeout": "1s", "options": "-c statement_timeout=9s -c TimeZone=UTC"},
 			forward: map[string]string{"Statement_Timeout": "1s", "timezone": "UTC"},
+		},
+		{ // every Redshift driver parameter and its families go without a word; what a user could mean is named
+			in: map[string]string{"client_protocol_version": "2", "driver_version": "d", "os_version": "o", "plugin_name": "p",
+				"idp_type": "i", "provider_name": "p", "token_type": "t", "identity_namespace": "n", "idc_client_display_name": "c",
+				"driver_discovery_version": "1", "driver_locale": "x", "plugin_flags": "x", "idp_tenant": "x", "compression_version": "2",
+				"role": "admin", "session_authorization": "x", "Search_Path": "x"},
+			forward: map[string]string{},
+			ignored: []string{"Search_Path", "role", "session_authorization"},
 		},
 		{ // escaped white space stays in the value
 			in:      map[string]string{"options": `-c application_name=a\ b\\c`},
@@ -123,9 +132,29 @@ func TestStartupSettingsReachBackendOrAreNamed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The real backend's server_version, told as a plain number.
+		if v := c.PgConn().ParameterStatus("server_version"); !regexp.MustCompile(`^[0-9]+\.[0-9]+$`).MatchString(v) {
+			t.Errorf("server_version %q, want MAJOR.MINOR", v)
+		}
+		// Version 2 (binary transfers) is not confirmed, so the driver falls
+		// back to 0 by itself.
+		if v := c.PgConn().ParameterStatus("server_protocol_version"); v != "" {
+			t.Errorf("server_protocol_version %q for a driver asking 2, want none", v)
+		}
 		c.Close(context.Background())
 		if len(notices) != 0 {
 			t.Errorf("notices for a driver's own parameters: %v", notices)
+		}
+		c, notices, err = connect(map[string]string{"client_protocol_version": "0", "driver_discovery_version": "1", "driver_future_flag": "x", "compression_version": "1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := c.PgConn().ParameterStatus("server_protocol_version"); v != "0" {
+			t.Errorf("server_protocol_version %q for a driver asking 0, want 0", v)
+		}
+		c.Close(context.Background())
+		if len(notices) != 0 {
+			t.Errorf("notices for driver parameters of the drivers' families: %v", notices)
 		}
 		for _, v := range []string{"database", "true"} {
 			if _, _, err := connect(map[string]string{"replication": v}); code(err) != codeFeatureNotSupported {
@@ -157,7 +186,7 @@ func FuzzStartupParams(f *testing.F) {
 		}
 		lower := strings.ToLower(name)
 		if name != "options" && name != "user" && name != "database" && name != "replication" &&
-			!forwardedParams[lower] && !driverParams[lower] && !slices.Contains(ignored, name) {
+			!forwardedParams[lower] && !driverFamily(lower) && !slices.Contains(ignored, name) {
 			t.Fatalf("%q=%q neither forwarded nor named (ignored %q)", name, value, ignored)
 		}
 	})

@@ -97,12 +97,12 @@ func (s *Service) setMasterPassword(ctx context.Context, c *shiftkey.Cluster, pa
 	if err != nil {
 		return err
 	}
-	keys := scram.NewKeys(password, salt.Salt, salt.Iterations)
-	return s.Store.CreateCredential(ctx, &shiftkey.Credential{
+	cred := &shiftkey.Credential{
 		ID: "master-" + shiftkey.NewUUID(), Cluster: c.Identifier, LoginName: c.MasterUsername, DBUser: c.MasterUsername,
-		StoredKey: keys.StoredKey[:], ServerKey: keys.ServerKey[:], PrincipalARN: "master", RequestID: requestID,
-		CreatedAt: s.now(), ExpiresAt: masterExpiry,
-	})
+		PrincipalARN: "master", RequestID: requestID, CreatedAt: s.now(), ExpiresAt: masterExpiry,
+	}
+	setVerifiers(cred, password, salt)
+	return s.Store.CreateCredential(ctx, cred)
 }
 
 func (s *Service) provisioner() (shiftkey.ClusterProvisioner, error) {

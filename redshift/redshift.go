@@ -6,7 +6,9 @@ package redshift
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -275,14 +277,28 @@ func (s *Service) issue(ctx context.Context, cred *shiftkey.Credential) (string,
 		return "", fmt.Errorf("login salt: %w", err)
 	}
 	password := base64.RawURLEncoding.EncodeToString(secret)
-	keys := scram.NewKeys(password, salt.Salt, salt.Iterations)
 	cred.ID = hex.EncodeToString(id)
-	cred.StoredKey = keys.StoredKey[:]
-	cred.ServerKey = keys.ServerKey[:]
+	setVerifiers(cred, password, salt)
 	if err := s.Store.CreateCredential(ctx, cred); err != nil {
 		return "", fmt.Errorf("store credential: %w", err)
 	}
 	return password, nil
+}
+
+// setVerifiers derives what the gateway checks logins against from
+// password, never keeping the password: the SCRAM-SHA-256 keys with the
+// login's salt, and for AWS's Redshift drivers SHA256(password ‖ salt)
+// (Redshift's extensible digest, code 13, with the same salt, so that one
+// salt per login serves both) and md5(password ‖ login name) (PostgreSQL's
+// MD5 exchange).
+func setVerifiers(cred *shiftkey.Credential, password string, salt shiftkey.LoginSalt) {
+	keys := scram.NewKeys(password, salt.Salt, salt.Iterations)
+	cred.StoredKey = keys.StoredKey[:]
+	cred.ServerKey = keys.ServerKey[:]
+	d := sha256.Sum256(append([]byte(password), salt.Salt...))
+	cred.DigestSHA256 = d[:]
+	m := md5.Sum([]byte(password + cred.LoginName))
+	cred.DigestMD5 = m[:]
 }
 
 func dedupe(in []string) []string {

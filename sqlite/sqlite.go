@@ -79,7 +79,7 @@ func (d *DB) prepare(ctx context.Context) error {
 		return err
 	}
 	d.credsStmt, err = d.db.PrepareContext(ctx, `SELECT id, db_user, db_name, db_groups, auto_create, stored_key, server_key,
-		principal_arn, request_id, created_at, expires_at
+		digest_sha256, digest_md5, principal_arn, request_id, created_at, expires_at
 		FROM credentials WHERE cluster = ? AND login_name = ? AND expires_at > ? ORDER BY created_at`)
 	return err
 }
@@ -268,9 +268,9 @@ func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error
 		return err
 	}
 	_, err = d.db.ExecContext(ctx, `INSERT INTO credentials (id, cluster, login_name, db_user, db_name, db_groups, auto_create,
-		stored_key, server_key, principal_arn, request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		stored_key, server_key, digest_sha256, digest_md5, principal_arn, request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, string(groups), c.AutoCreate,
-		c.StoredKey, c.ServerKey, c.PrincipalARN, c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt))
+		c.StoredKey, c.ServerKey, c.DigestSHA256, c.DigestMD5, c.PrincipalARN, c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt))
 	d.cache.invalidate(c.Cluster, c.LoginName)
 	return err
 }
@@ -322,7 +322,7 @@ func (d *DB) readCredentials(ctx context.Context, cluster, login string, nowMs i
 		var groups string
 		var created, expires int64
 		if err := rows.Scan(&c.ID, &c.DBUser, &c.DBName, &groups, &c.AutoCreate, &c.StoredKey, &c.ServerKey,
-			&c.PrincipalARN, &c.RequestID, &created, &expires); err != nil {
+			&c.DigestSHA256, &c.DigestMD5, &c.PrincipalARN, &c.RequestID, &created, &expires); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(groups), &c.DBGroups); err != nil {

@@ -152,6 +152,18 @@ func TestAsyncpgClient(t *testing.T) {
 	})
 }
 
+// psycopg2 (Debian's python3-psycopg2, over libpq) logs in with SCRAM, and
+// with channel_binding=require over verify-full TLS, on both relays.
+func TestPsycopg2Client(t *testing.T) {
+	const python = "/usr/bin/python3"
+	_, err := os.Stat(python)
+	requireTool(t, err == nil, python)
+	requireTool(t, exec.Command(python, "-c", "import psycopg2").Run() == nil, "python3-psycopg2")
+	onBothRelays(t, "psycopg2user", 1, func(t *testing.T, g gatewayTarget) {
+		expectClient(t, g, "42", "../../tests/clients/python", "psycopg2", python, "psycopg2_login.py")
+	})
+}
+
 // The PostgreSQL JDBC driver (Debian's libpostgresql-jdbc-java) logs in,
 // on both relays.
 func TestJDBCClient(t *testing.T) {

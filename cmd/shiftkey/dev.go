@@ -154,7 +154,7 @@ func (d *Dev) Start(ctx context.Context) error {
 		return err
 	}
 
-	if err := d.startGateway(ctx, gateway{cluster.Identifier, cluster.DBName, cluster.Backend, cluster.MasterUsername, true}, gwLn, secret); err != nil {
+	if err := d.startGateway(ctx, gateway{scope: cluster.Identifier, db: cluster.DBName, backend: cluster.Backend, master: cluster.MasterUsername, allowSuperuser: true}, gwLn, secret); err != nil {
 		gwLn.Close()
 		return err
 	}

@@ -38,7 +38,7 @@ func (g devGateways) Listen(port int) (net.Listener, shiftkey.Endpoint, error) {
 }
 
 func (g devGateways) Start(ctx context.Context, gw pgserver.Gateway, ln net.Listener) error {
-	return g.d.startGateway(ctx, gateway{gw.Scope, gw.Database, gw.Backend, gw.MasterUser, gw.AllowSuperuser}, ln, g.secret)
+	return g.d.startGateway(ctx, gateway{scope: gw.Scope, db: gw.Database, backend: gw.Backend, master: gw.MasterUser, allowSuperuser: gw.AllowSuperuser}, ln, g.secret)
 }
 
 func (g devGateways) Stop(scope string) { g.d.gateways.Stop(scope) }

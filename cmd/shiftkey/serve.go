@@ -116,6 +116,7 @@ func (s *Serve) serveDeclared(ctx context.Context, what string, gc config.Gatewa
 		ep.Address = gc.Advertise
 	}
 	g, err := apply(ep)
+	g.serverVersion, g.redshiftAuth, g.redshiftAuthPlaintext = gc.ServerVersion, gc.RedshiftAuth, gc.RedshiftAuthPlaintext
 	if err == nil {
 		err = s.startGateway(ctx, g, ln, secret)
 	}

@@ -105,6 +105,10 @@ type gateway struct {
 	backend        shiftkey.Backend
 	master         string
 	allowSuperuser bool
+	serverVersion  string // told to clients ("": the backend's number)
+	// redshiftAuth and redshiftAuthPlaintext are pgwire.Gateway's.
+	redshiftAuth          string
+	redshiftAuthPlaintext bool
 }
 
 // startGateway serves g on ln.
@@ -140,7 +144,11 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 		Secret:         secret,
 		TLS:            s.TLS,
 		RequireTLS:     s.requireTLS,
+		ServerVersion:  g.serverVersion,
 		AllowCleartext: s.allowCleartext,
+
+		RedshiftAuth:          g.redshiftAuth,
+		RedshiftAuthPlaintext: g.redshiftAuthPlaintext,
 
 		MaxConnections:          s.Limits.MaxConnections,
 		MaxConnectionsPerSource: s.Limits.MaxConnectionsPerSource,

@@ -50,6 +50,20 @@ func TestTLSVerifyFull(t *testing.T) {
 	if u := currentUser(t, conn); u != "tina" {
 		t.Fatalf("current_user %q", u)
 	}
+	// pgx with channel_binding=require: SCRAM-SHA-256-PLUS.
+	cfg, err = pgx.ParseConfig(fmt.Sprintf("host=%s port=%d dbname=dev sslmode=verify-full sslrootcert=%s channel_binding=require", dev.Gateway.Address, dev.Gateway.Port, dev.CAPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.User, cfg.Password = c.user, c.password
+	cb, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("channel_binding=require: %v", err)
+	}
+	defer cb.Close(context.Background())
+	if u := currentUser(t, cb); u != "tina" {
+		t.Fatalf("current_user %q", u)
+	}
 }
 
 // psql (libpq) with verify-full and channel_binding=require: SCRAM-SHA-256-PLUS.

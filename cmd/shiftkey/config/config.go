@@ -190,6 +190,14 @@ type ClusterConfig struct {
 type GatewayConfig struct {
 	Listen    string `yaml:"listen"`
 	Advertise string `yaml:"advertise"` // address DescribeClusters reports; default: the listen host
+	// ServerVersion is the server_version clients are told (default: the
+	// backend's number, e.g. 15.18); 8.0.2 for code that checks for Redshift.
+	ServerVersion string `yaml:"server_version"`
+	// RedshiftAuth is the password exchange for AWS's Redshift drivers:
+	// sha256 (Redshift's digest, code 13; the default), md5, or off (SCRAM
+	// like every client). RedshiftAuthPlaintext offers it without TLS too.
+	RedshiftAuth          string `yaml:"redshift_auth"`
+	RedshiftAuthPlaintext bool   `yaml:"redshift_auth_plaintext"`
 }
 
 // BackendConfig says how to reach the cluster's PostgreSQL.
@@ -538,6 +546,17 @@ func (c *Config) checkEndpoint(bad func(string, string, ...any), f, db string, g
 	}
 	if _, _, err := net.SplitHostPort(gw.Listen); err != nil {
 		bad(f+".gateway.listen", "want host:port: %v", err)
+	}
+	if v := gw.ServerVersion; v != "" && (strings.Trim(v, "0123456789.") != "" || v[0] == '.' || strings.HasSuffix(v, ".") || strings.Contains(v, "..")) {
+		bad(f+".gateway.server_version", "must be a version number such as 8.0.2, got %q", v)
+	}
+	switch gw.RedshiftAuth {
+	case "", pgwire.RedshiftAuthSHA256, pgwire.RedshiftAuthMD5, pgwire.RedshiftAuthOff:
+	default:
+		bad(f+".gateway.redshift_auth", "must be sha256, md5 or off, got %q", gw.RedshiftAuth)
+	}
+	if gw.RedshiftAuthPlaintext && gw.RedshiftAuth == pgwire.RedshiftAuthOff {
+		bad(f+".gateway.redshift_auth_plaintext", "has no effect with redshift_auth: off")
 	}
 	if b.Host == "" {
 		bad(f+".backend.host", "required: a unix socket directory or a host name")

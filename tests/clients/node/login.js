@@ -10,7 +10,8 @@ async function main() {
         // SNI carries host names only; an IP address is checked against the certificate's IP SANs.
         servername: net.isIP(process.env.PGHOST) ? undefined : process.env.PGHOST }
     : false;
-  const client = new Client({ ssl });
+  // Over TLS, SCRAM-SHA-256-PLUS: the gateway's certificate is bound to the exchange.
+  const client = new Client({ ssl, enableChannelBinding: !!process.env.CA_FILE });
   await client.connect();
   const res = await client.query('SELECT current_user AS u, $1::int + 1 AS n', [41]);
   console.log(res.rows[0].u + ' ' + res.rows[0].n);
