@@ -36,6 +36,11 @@ Usage:
   shiftkey store rotate-key [--data-dir DIR]
       Reseal every stored secret under a new store key while shiftkey keeps serving; dev's
       store.key is replaced at the end, serve prints the config change to make.
+  shiftkey doctor (--cluster ID --db-user NAME | --workgroup NAME) [--db-name DB] [--auto-create] [--ca FILE]
+      Get a fresh credential and the endpoint (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+      AWS_SESSION_TOKEN, AWS_REGION, AWS_CA_BUNDLE as the AWS CLI reads them; dev writes dev.env), try every
+      login method the gateway may offer and print which clients work with which TLS and CA settings.
+      --ca defaults to PGSSLROOTCERT. Exits 0 when SCRAM over verify-full TLS works.
   shiftkey version
 `
 
@@ -68,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPolicy(ctx, args[1:], stdout, stderr)
 	case "store":
 		return runStore(ctx, args[1:], stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "shiftkey (development build)")
 		return nil
