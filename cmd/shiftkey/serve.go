@@ -68,6 +68,12 @@ func (s *Serve) Start(ctx context.Context) error {
 		s.apiRequireTLS = cfg.API.TLS.Require
 	}
 	s.clientIP = cfg.API.ClientIP()
+	var obs []shiftkey.Observer
+	if cfg.Admin.Enabled() {
+		s.Metrics = newMetrics()
+		obs = append(obs, s.Metrics)
+	}
+	s.Observer = observers(obs...)
 	for _, cc := range cfg.Clusters {
 		err := s.serveDeclared(ctx, "cluster "+cc.Identifier, cc.Gateway, secret, func(ep shiftkey.Endpoint) (gateway, error) {
 			c, err := cfg.ApplyCluster(ctx, s.Store, cc, ep, s.now())
@@ -97,7 +103,12 @@ func (s *Serve) Start(ctx context.Context) error {
 		return fmt.Errorf("api listen: %w", err)
 	}
 	s.startAPI(ln)
-	s.Logger.Info("shiftkey serving", "api", s.APIURL, "api_https", s.APIHTTPSURL, "clusters", len(cfg.Clusters))
+	if cfg.Admin.Enabled() {
+		if err := s.startAdmin(cfg.Admin.Listen); err != nil {
+			return err
+		}
+	}
+	s.Logger.Info("shiftkey serving", "api", s.APIURL, "api_https", s.APIHTTPSURL, "admin", s.AdminURL, "clusters", len(cfg.Clusters))
 	return nil
 }
 

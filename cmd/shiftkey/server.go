@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
@@ -18,6 +19,7 @@ import (
 	shttp "github.com/shiftkey/shiftkey/http"
 	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/maintenance"
+	"github.com/shiftkey/shiftkey/metrics"
 	"github.com/shiftkey/shiftkey/pgbackend"
 	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/redshift"
@@ -65,6 +67,23 @@ type server struct {
 	// mode only).
 	Provisioner        shiftkey.Provisioner
 	ClusterProvisioner shiftkey.ClusterProvisioner
+	// Observer hears of API calls, logins, sessions and grants (metrics,
+	// audit); nil: none. Metrics, when set, also times the store.
+	Observer shiftkey.Observer
+	Metrics  *metrics.Metrics
+	// AdminURL is the admin listener (/metrics, /healthz, /readyz); "" when off.
+	AdminURL    string
+	adminServer *http.Server
+	draining    atomic.Bool // /readyz fails from the start of a shutdown
+}
+
+// store is the store as the API and the gateways use it: timed when there
+// are metrics.
+func (s *server) store() shiftkey.Store {
+	if s.Metrics != nil {
+		return s.Metrics.Store(s.Store)
+	}
+	return s.Store
 }
 
 func (s *server) now() time.Time {
@@ -121,7 +140,10 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 	if err != nil {
 		return fmt.Errorf("%s: %w", scope, err)
 	}
-	bc.Logger, bc.Grants, bc.Scope = s.Logger.With("scope", scope), s.Store, scope
+	bc.Logger, bc.Grants, bc.Scope = s.Logger.With("scope", scope), s.store(), scope
+	if s.Observer != nil {
+		bc.Observer = s.Observer
+	}
 	bc.MasterUser, bc.AllowSuperuser = g.master, g.allowSuperuser
 	relay, err := s.eventRelay()
 	if err != nil {
@@ -139,7 +161,7 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 	}
 	gw := &pgwire.Gateway{
 		Cluster:        scope,
-		Credentials:    s.Store,
+		Credentials:    s.store(),
 		Backend:        backend.ForGateway(),
 		DefaultDB:      db,
 		Logger:         s.Logger.With("component", "gateway"),
@@ -158,6 +180,9 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 		PoolSize:                s.Limits.PoolSize,
 		PoolIdleTimeout:         s.Limits.PoolIdleTimeout,
 		Relay:                   relay,
+	}
+	if s.Observer != nil {
+		gw.Observer = s.Observer
 	}
 	ep := &endpoint{gw: gw, backend: backend, done: make(chan struct{})}
 	s.mu.Lock()
@@ -205,8 +230,25 @@ func (s *server) knownName(name string) bool {
 	return err == nil
 }
 
-// stopGateway closes the gateway of scope and its backend pool.
+// stopGateway closes the gateway of scope and its backend pool, letting
+// its sessions run for the shutdown grace period.
 func (s *server) stopGateway(scope string) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.shutdownGrace())
+	defer cancel()
+	s.drainGateway(ctx, scope)
+}
+
+// shutdownGrace is how long sessions may run once a shutdown begins.
+func (s *server) shutdownGrace() time.Duration {
+	if s.Limits.ShutdownGrace == 0 {
+		return 2 * time.Second
+	}
+	return s.Limits.ShutdownGrace
+}
+
+// drainGateway stops the gateway of scope accepting, lets its sessions
+// run until ctx is done, cuts those left, and closes its backend pool.
+func (s *server) drainGateway(ctx context.Context, scope string) {
 	s.mu.Lock()
 	ep := s.endpoints[scope]
 	delete(s.endpoints, scope)
@@ -214,15 +256,9 @@ func (s *server) stopGateway(scope string) {
 	if ep == nil {
 		return
 	}
-	grace := s.Limits.ShutdownGrace
-	if grace == 0 {
-		grace = 2 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	if n := ep.gw.Shutdown(ctx); n > 0 {
 		s.Logger.Info("sessions cut at shutdown", "scope", scope, "count", n)
 	}
-	cancel()
 	<-ep.done
 	ep.backend.Close()
 }
@@ -244,19 +280,23 @@ func (s *server) setAPIURLs(ln net.Listener) {
 func (s *server) startAPI(ln net.Listener) {
 	s.setAPIURLs(ln)
 	ln = shttp.Listener(ln, s.APITLS, s.apiRequireTLS)
-	authorizer := &authz.Authorizer{Store: s.Store, Logger: s.Logger.With("component", "authz")}
-	issuer := &redshift.Service{Store: s.Store, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner}
+	st := s.store()
+	authorizer := &authz.Authorizer{Store: st, Logger: s.Logger.With("component", "authz")}
+	issuer := &redshift.Service{Store: st, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner}
 	api := &shttp.Server{
-		Identities: s.Store,
+		Identities: st,
 		Redshift:   issuer,
-		Serverless: &serverless.Service{Store: s.Store, Authorizer: authorizer, Issuer: issuer, Provisioner: s.Provisioner, Now: s.now},
-		IAM:        &iamapi.Service{Store: s.Store, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
-		STS:        &sts.Service{Store: s.Store, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
+		Serverless: &serverless.Service{Store: st, Authorizer: authorizer, Issuer: issuer, Provisioner: s.Provisioner, Now: s.now},
+		IAM:        &iamapi.Service{Store: st, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
+		STS:        &sts.Service{Store: st, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
 		AccountID:  s.AccountID,
 		Regions:    s.Regions,
 		Logger:     s.Logger.With("component", "api"),
 		Now:        s.now,
 		ClientIP:   s.clientIP,
+	}
+	if s.Observer != nil {
+		api.Observer = s.Observer
 	}
 	s.apiServer = shttp.Limits(s.Limits.API).HTTPServer(api.Handler(), s.Logger.With("component", "api"))
 	s.wg.Add(1)
@@ -283,13 +323,30 @@ func (s *server) backends() []maintenance.Reconciler {
 	return out
 }
 
-// close stops the API and the gateways, then the backends' admin pools.
+// close drains: the API and every gateway stop accepting at once; API
+// calls in flight finish and sessions run on until they end or the
+// shutdown grace period does, when those left are cut. Then the backends'
+// admin pools, the sweeper and the admin listener stop.
 func (s *server) close() []error {
-	var errs []error
+	s.draining.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), s.shutdownGrace())
+	defer cancel()
+	var (
+		errs   []error
+		errsMu sync.Mutex
+		wg     sync.WaitGroup
+	)
 	if s.apiServer != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, s.apiServer.Shutdown(ctx))
-		cancel()
+		wg.Go(func() {
+			err := s.apiServer.Shutdown(ctx)
+			if err != nil {
+				// Calls still running at the end of the grace period are cut.
+				s.apiServer.Close()
+			}
+			errsMu.Lock()
+			errs = append(errs, err)
+			errsMu.Unlock()
+		})
 	}
 	s.mu.Lock()
 	scopes := make([]string, 0, len(s.endpoints))
@@ -298,10 +355,18 @@ func (s *server) close() []error {
 	}
 	s.mu.Unlock()
 	for _, scope := range scopes {
-		s.stopGateway(scope)
+		wg.Go(func() { s.drainGateway(ctx, scope) })
 	}
+	wg.Wait()
 	if s.stopSweep != nil {
 		s.stopSweep()
+	}
+	if s.adminServer != nil {
+		actx, acancel := context.WithTimeout(context.Background(), time.Second)
+		if err := s.adminServer.Shutdown(actx); err != nil {
+			s.adminServer.Close()
+		}
+		acancel()
 	}
 	s.wg.Wait()
 	s.mu.Lock()
