@@ -28,6 +28,7 @@ type APICall struct {
 	AccessKeyID string
 	SourceIP    string
 	UserAgent   string
+	Region      string // the credential scope's region, once authenticated
 	// Form holds a Query request's parameters (secrets included: the
 	// observer removes what it must not keep); Body a JSON request's body.
 	Form url.Values

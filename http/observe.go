@@ -54,7 +54,7 @@ func (s *Server) report(c *call) {
 		e.Body = c.body
 	}
 	if c.caller != nil {
-		e.Principal, e.SourceIP = c.caller.Principal, c.caller.SourceIP
+		e.Principal, e.SourceIP, e.Region = c.caller.Principal, c.caller.SourceIP, c.caller.Region
 	} else {
 		e.SourceIP = s.ClientIP.Of(c.r)
 	}

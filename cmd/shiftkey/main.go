@@ -35,6 +35,8 @@ Usage:
   shiftkey store rotate-key [--data-dir DIR]
       Reseal every stored secret under a new store key while shiftkey keeps serving; dev's
       store.key is replaced at the end, serve prints the config change to make.
+  shiftkey audit tail [--principal ARN] [--file F | --config FILE] [-f]
+      The audit log's records (one JSON line each) of a principal; -f follows the file across rotations.
   shiftkey version
 `
 
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPolicy(ctx, args[1:], stdout, stderr)
 	case "store":
 		return runStore(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "shiftkey (development build)")
 		return nil

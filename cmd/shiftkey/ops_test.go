@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
 )
 
@@ -48,7 +51,8 @@ var opsEnv = map[string]string{"OPS_KEY_ID": "AKIAOPSKEY0000000017", "OPS_SECRET
 
 // opsScenario is what the scripted scenario did, for the checks.
 type opsScenario struct {
-	dbUser   string
+	dbUser   string   // as requested
+	login    string   // the DbUser issued (IAMA:dbUser)
 	password string   // the DbPassword issued
 	secrets  []string // every secret the scenario saw
 	wrongKey string   // the access key id of the badly signed call
@@ -88,7 +92,7 @@ func runOpsScenario(t *testing.T, s *Serve) opsScenario {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc.password = aws.ToString(out.DbPassword)
+	sc.password, sc.login = aws.ToString(out.DbPassword), aws.ToString(out.DbUser)
 	sc.secrets = append(sc.secrets, sc.password)
 	_, err = rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("opsc"),
 		DbUser: aws.String(sc.dbUser), DbGroups: []string{"ops_writer"}})
@@ -182,10 +186,12 @@ func TestMetricsAfterScenario(t *testing.T) {
 	sc := runOpsScenario(t, s)
 	var fams map[string]*dto.MetricFamily
 	var text string
-	// The session's end is reported once the gateway sees the client go.
-	waitUntil(t, 10*time.Second, "session end counted", func() bool {
+	// The session's end is reported once the gateway sees the client go,
+	// and its group revoked after.
+	waitUntil(t, 10*time.Second, "session end and revoke counted", func() bool {
 		fams, text = scrape(t, s)
-		return sample(fams, "shiftkey_gateway_sessions_ended_total", map[string]string{"scope": "opsc", "reason": "closed"}) == 1
+		return sample(fams, "shiftkey_gateway_sessions_ended_total", map[string]string{"scope": "opsc", "reason": "closed"}) == 1 &&
+			sample(fams, "shiftkey_session_grant_changes_total", map[string]string{"scope": "opsc", "change": "revoked"}) == 1
 	})
 	for _, c := range []struct {
 		name   string
@@ -273,5 +279,128 @@ workgroups:
 	}
 	if code, _ := getStatus(t, s.AdminURL+"/healthz"); code != 200 {
 		t.Fatalf("healthz with a backend down: %d", code)
+	}
+}
+
+// auditRecords reads the audit log at path.
+func auditRecords(t *testing.T, path string) ([]audit.Record, string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []audit.Record
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if line == "" {
+			continue
+		}
+		var r audit.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		out = append(out, r)
+	}
+	return out, string(b)
+}
+
+// The audit log of the scripted scenario, event by event: the API calls
+// (issued, denied, badly signed), the grant, the login, the session's end,
+// the revoke and the refused login; no secret anywhere; audit tail
+// --principal keeps the principal's records only.
+func TestAuditLogAfterScenario(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	s := startServe(t, opsYAML(dir, "audit: {file: "+path+"}"), opsEnv)
+	sc := runOpsScenario(t, s)
+	var recs []audit.Record
+	var text string
+	waitUntil(t, 10*time.Second, "8 audit records", func() bool {
+		recs, text = auditRecords(t, path)
+		return len(recs) >= 8
+	})
+	if len(recs) != 8 {
+		t.Fatalf("%d audit records, want 8:\n%s", len(recs), text)
+	}
+	userARN := "arn:aws:iam::000000000000:user/ops"
+	type want struct{ source, name, code, arn string }
+	key := func(r audit.Record) want {
+		return want{r.EventSource, r.EventName, r.ErrorCode, r.UserIdentity.ARN}
+	}
+	// The API calls, the grant and the login come in this order; the
+	// session's end, its revoke and the refused login race each other
+	// (the end is reported once the gateway sees the client go).
+	ordered := []want{
+		{"redshift.amazonaws.com", "GetClusterCredentials", "", userARN},
+		{"redshift.amazonaws.com", "GetClusterCredentials", "AccessDenied", userARN},
+		{"redshift.amazonaws.com", "GetClusterCredentials", "SignatureDoesNotMatch", ""},
+		{audit.SourceGateway, audit.EventGrantGroup, "", ""},
+		{audit.SourceGateway, audit.EventLogin, "", userARN},
+	}
+	for i, w := range ordered {
+		if got := key(recs[i]); got != w {
+			t.Errorf("record %d: %+v, want %+v", i, got, w)
+		}
+	}
+	rest := map[want]int{}
+	for _, r := range recs[len(ordered):] {
+		rest[key(r)]++
+	}
+	for _, w := range []want{
+		{audit.SourceGateway, audit.EventSessionEnd, "", userARN},
+		{audit.SourceGateway, audit.EventRevokeGroup, "", ""},
+		{audit.SourceGateway, audit.EventLogin, "wrong_password", ""},
+	} {
+		if rest[w] != 1 {
+			t.Errorf("records after the login: %v, want one %+v", rest, w)
+		}
+	}
+	// Fields.
+	issue, denied, badSig, grant, login := recs[0], recs[1], recs[2], recs[3], recs[4]
+	if issue.UserIdentity.Type != "IAMUser" || issue.UserIdentity.AccessKeyID != opsEnv["OPS_KEY_ID"] || issue.UserIdentity.AccountID != "000000000000" ||
+		issue.RequestID == "" || issue.EventID == "" || issue.SourceIPAddress != "127.0.0.1" || issue.UserAgent == "" || issue.AWSRegion != "us-east-1" {
+		t.Errorf("issue record identity and origin: %+v", issue)
+	}
+	if issue.RequestParameters["dbUser"] != sc.dbUser || issue.RequestParameters["clusterIdentifier"] != "opsc" || issue.ResponseElements["dbUser"] != sc.login {
+		t.Errorf("issue record parameters %v, response %v", issue.RequestParameters, issue.ResponseElements)
+	}
+	if denied.ErrorMessage == "" || denied.ResponseElements != nil {
+		t.Errorf("denied record: %+v", denied)
+	}
+	if badSig.UserIdentity.Type != "Unknown" || badSig.UserIdentity.AccessKeyID != opsEnv["OPS_KEY_ID"] {
+		t.Errorf("badly signed record identity: %+v", badSig.UserIdentity)
+	}
+	if grant.RequestParameters["group"] != "ops_reader" || grant.RequestParameters["dbUser"] != sc.dbUser || grant.RequestParameters["scope"] != "opsc" {
+		t.Errorf("grant record: %v", grant.RequestParameters)
+	}
+	credID, _ := login.ResponseElements["credentialId"].(string)
+	if credID == "" || login.ResponseElements["dbUser"] != sc.dbUser || fmt.Sprint(login.ResponseElements["dbGroups"]) != "[ops_reader]" ||
+		login.RequestParameters["database"] != "dev" || login.RequestParameters["loginName"] != sc.login {
+		t.Errorf("login record: parameters %v, response %v", login.RequestParameters, login.ResponseElements)
+	}
+	for _, r := range recs[len(ordered):] {
+		if r.EventName != audit.EventSessionEnd {
+			continue
+		}
+		d := r.AdditionalEventData
+		if r.ResponseElements["credentialId"] != credID || d["endReason"] != "closed" || d["bytesIn"].(float64) <= 0 || d["bytesOut"].(float64) <= 0 || d["durationSeconds"].(float64) <= 0 {
+			t.Errorf("session end record: %v %v", r.ResponseElements, d)
+		}
+	}
+	checkNoSecret(t, "the audit log", text, sc)
+	_, metricsText := scrape(t, s)
+	checkNoSecret(t, "/metrics", metricsText, sc)
+
+	var out, errOut strings.Builder
+	if err := run(context.Background(), []string{"audit", "tail", "--principal", userARN, "--file", path}, &out, &errOut); err != nil {
+		t.Fatal(err, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("audit tail --principal %s: %d lines, want 4 (issue, denial, login, session end):\n%s", userARN, len(lines), out.String())
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, `"arn":"`+userARN+`"`) {
+			t.Errorf("audit tail line of another principal: %s", l)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/certauth"
 	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 )
@@ -20,6 +21,8 @@ type Serve struct {
 	Config *config.Config
 	Logger *slog.Logger
 	server
+	// Audit is the audit log (audit.file); nil without one.
+	Audit *audit.Log
 }
 
 // Start opens the store, applies the declared identities and clusters, and
@@ -72,6 +75,13 @@ func (s *Serve) Start(ctx context.Context) error {
 	if cfg.Admin.Enabled() {
 		s.Metrics = newMetrics()
 		obs = append(obs, s.Metrics)
+	}
+	if cfg.Audit.File != "" {
+		if s.Audit, err = audit.Open(cfg.Audit.File); err != nil {
+			return err
+		}
+		s.Audit.Region, s.Audit.Logger = cfg.RegionOf(""), s.Logger
+		obs = append(obs, s.Audit)
 	}
 	s.Observer = observers(obs...)
 	for _, cc := range cfg.Clusters {
@@ -139,6 +149,9 @@ func (s *Serve) Close() error {
 	errs := s.close()
 	if s.Store != nil {
 		errs = append(errs, s.Store.Close())
+	}
+	if s.Audit != nil {
+		errs = append(errs, s.Audit.Close())
 	}
 	return errors.Join(errs...)
 }
