@@ -32,6 +32,7 @@ var (
 func TestMain(m *testing.M) {
 	// Many serves run at once: their admin listeners take any free port.
 	config.DefaultAdminAddr = "127.0.0.1:0"
+	runMainChild()
 	if code, ok := runTestChild(); ok {
 		os.Exit(code)
 	}

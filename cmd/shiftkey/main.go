@@ -25,6 +25,8 @@ Usage:
   shiftkey serve --config FILE
       Production: clusters backed by existing PostgreSQL servers and identities declared in a
       YAML config (see shiftkey.example.yaml); ${ENV_VAR} references are expanded.
+      SIGTERM drains (limits.shutdown_grace); SIGHUP reloads identities and certificates and
+      reopens audit.file.
   shiftkey policy explain --action ACTION [--resource ARN] [--policy FILE]... [--session-policy FILE]
                          [--principal user/NAME|role/NAME --data-dir DIR] [--context KEY=VALUE]...
       Local policy simulator: prints the decision and the statement that decided it.
@@ -128,12 +130,24 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
+	// Registered before Start: a SIGHUP from then on reloads, never kills.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	s := &Serve{Config: cfg, Logger: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))}
 	if err := s.Start(ctx); err != nil {
 		s.Close()
 		return err
 	}
-	<-ctx.Done()
-	s.Logger.Info("shutting down")
-	return s.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			s.Logger.Info("shutting down: draining", "shutdown_grace", s.shutdownGrace().String())
+			return s.Close()
+		case <-hup:
+			if err := s.Reload(ctx, *path); err != nil {
+				s.Logger.Error("reload failed", "error", err)
+			}
+		}
+	}
 }

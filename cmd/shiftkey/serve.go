@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/audit"
@@ -23,6 +25,8 @@ type Serve struct {
 	server
 	// Audit is the audit log (audit.file); nil without one.
 	Audit *audit.Log
+	// The gateways' and the API's certificates, replaced by Reload.
+	gatewayCert, apiCert atomic.Pointer[tls.Certificate]
 }
 
 // Start opens the store, applies the declared identities and clusters, and
@@ -58,14 +62,14 @@ func (s *Serve) Start(ctx context.Context) error {
 		return fmt.Errorf("apply iam config: %w", err)
 	}
 	if cfg.TLS.Enabled() {
-		if s.TLS, err = cfg.TLS.Load("tls"); err != nil {
+		if s.TLS, err = reloadableTLS(&s.gatewayCert, cfg.TLS.CertPair, "tls"); err != nil {
 			return err
 		}
 		s.requireTLS = cfg.TLS.Require
 		s.allowCleartext = cfg.TLS.AllowCleartext
 	}
 	if cfg.API.TLS.Enabled() {
-		if s.APITLS, err = cfg.API.TLS.Load("api.tls"); err != nil {
+		if s.APITLS, err = reloadableTLS(&s.apiCert, cfg.API.TLS, "api.tls"); err != nil {
 			return err
 		}
 		s.apiRequireTLS = cfg.API.TLS.Require

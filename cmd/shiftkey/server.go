@@ -191,6 +191,7 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 	}
 	s.endpoints[scope] = ep
 	s.mu.Unlock()
+	s.Logger.Info("gateway listening", "scope", scope, "listen", ln.Addr().String())
 	go func() {
 		defer close(ep.done)
 		if err := gw.Serve(ln); err != nil {

@@ -109,8 +109,17 @@ func (p CertPair) check(bad func(string, string, ...any), field string) {
 }
 
 // Load reads the pair into a server TLS config (TLS 1.2 or later); errors
-// name the field. The certificate is read once: a new one needs a restart.
+// name the field.
 func (p CertPair) Load(field string) (*tls.Config, error) {
+	cert, err := p.Certificate(field)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }}, nil
+}
+
+// Certificate reads the pair; errors name the field.
+func (p CertPair) Certificate(field string) (*tls.Certificate, error) {
 	certPEM, err := os.ReadFile(p.CertFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s.cert_file: %w", field, err)
@@ -123,7 +132,7 @@ func (p CertPair) Load(field string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", field, err)
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }}, nil
+	return &cert, nil
 }
 
 // StoreConfig chooses the store.
