@@ -186,9 +186,11 @@ func (s *session) handOff(ls *live) bool {
 		s.reportLogin(ls.request, false)
 		return s.hangUp()
 	}
-	in := s.loginEvent(ls.request, true)
-	in.BackendReused = ls.be.reused
-	ls.login = s.reportLoginEvent(in)
+	if s.g.Observer != nil {
+		in := s.loginEvent(ls.request, true)
+		in.BackendReused = ls.be.reused
+		ls.login = s.reportLoginEvent(in)
+	}
 	s.client.SetDeadline(time.Time{})
 	s.g.authDone(s)
 	ls.start = time.Now()
@@ -330,7 +332,9 @@ func (s *session) report(ls *live, reason string, up, down int64) {
 	s.log.Info("session ended", "audit", "session", "principal", ls.cred.PrincipalARN, "groups", strings.Join(ls.cred.DBGroups, ","), "backend_reused", ls.be.reused,
 		"start", ls.start.UTC().Format(time.RFC3339Nano), "end", end.UTC().Format(time.RFC3339Nano),
 		"duration", end.Sub(ls.start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "end_reason", reason)
-	s.reportEnd(&shiftkey.SessionEnd{Login: *ls.login, Start: ls.start, End: end, BytesIn: up, BytesOut: down, Reason: reason})
+	if ls.login != nil {
+		s.reportEnd(&shiftkey.SessionEnd{Login: *ls.login, Start: ls.start, End: end, BytesIn: up, BytesOut: down, Reason: reason})
+	}
 }
 
 // close ends the session from outside (shutdown, lifetime).
