@@ -52,6 +52,7 @@ func (s *Server) serveQuery(c *call, ns, version string, handle func(context.Con
 		return
 	}
 	action := v.Get("Action")
+	c.op, c.params = action, v
 	if action == "" {
 		s.writeError(c, shiftkey.Errorf(shiftkey.CodeMissingAction, "The request must contain the parameter Action."))
 		return
@@ -68,6 +69,7 @@ func (s *Server) serveQuery(c *call, ns, version string, handle func(context.Con
 		s.writeError(c, err)
 		return
 	}
+	c.result = result
 	s.writeResult(c, ns, action, result)
 }
 

@@ -50,6 +50,8 @@ type Server struct {
 	Logger   *slog.Logger     // nil → discard
 	Now      func() time.Time // nil → time.Now
 	ClientIP ClientIP         // where aws:SourceIp comes from; zero: the socket
+	// Observer, when set, hears of every call once answered.
+	Observer Observer
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -81,10 +83,12 @@ type call struct {
 	caller    *shiftkey.Caller
 	service   string
 	presigned bool // authenticated by a presigned query string
+	outcome
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
-	c := &call{w: w, r: r, requestID: shiftkey.NewUUID()}
+	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), outcome: outcome{start: time.Now()}}
+	defer s.report(c)
 	w.Header().Set("x-amzn-RequestId", c.requestID)
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		s.writeError(c, shiftkey.Errorf("InvalidAction", "Method %s is not allowed.", r.Method))
@@ -169,7 +173,7 @@ func (s *Server) authenticate(ctx context.Context, c *call) error {
 		}
 		return sigError(err)
 	}
-	c.service, c.presigned = auth.Service, auth.Presigned
+	c.service, c.presigned, c.keyID = auth.Service, auth.Presigned, auth.AccessKeyID
 	// The scope is refused before any key is looked up or any HMAC computed.
 	if err := s.checkRegion(c.service, auth.Region); err != nil {
 		return err
@@ -303,6 +307,7 @@ func (s *Server) writeError(c *call, err error) {
 		e = &shiftkey.Error{Code: shiftkey.CodeInternalFailure, Message: "An internal error occurred. Request ID: " + c.requestID}
 	}
 	status := StatusOf(e.Code)
+	c.code, c.msg, c.status = e.Code, e.Message, status
 	if c.service == "redshift-serverless" {
 		code := jsonCode(e.Code)
 		if code == shiftkey.CodeResourceNotFound {
@@ -355,11 +360,13 @@ func (s *Server) serveServerless(c *call) {
 		s.writeError(c, shiftkey.Errorf("UnknownOperationException", "X-Amz-Target %q is not a Redshift Serverless operation.", c.r.Header.Get("X-Amz-Target")))
 		return
 	}
+	c.op = op
 	out, err := s.Serverless.Handle(c.r.Context(), c.caller, op, c.body)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
+	c.result = out
 	if op == "GetCredentials" {
 		s.logger().InfoContext(c.r.Context(), "credential issued", "request_id", c.requestID, "principal", c.caller.Principal.ARN, "operation", op)
 	}

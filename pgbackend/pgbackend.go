@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -65,6 +66,8 @@ type Config struct {
 	// is). No other superuser, and never AdminUser, is a session role.
 	MasterUser     string
 	AllowSuperuser bool
+	// Observer, when set, hears of every grant and revoke (the audit log).
+	Observer Observer
 }
 
 // RefusedError is a session role shiftkey will not log in as, with the
@@ -85,6 +88,7 @@ type Backend struct {
 	users     map[string]*userState
 	nextSweep int              // len(users) at which unused states are dropped
 	now       func() time.Time // for the role-exists cache; time.Now outside tests
+	held      atomic.Int64     // groups in users' refs: granted for live sessions
 }
 
 // maxUserStates bounds the roles whose state the backend keeps: past it,
@@ -310,7 +314,9 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			return nil, nil, fmt.Errorf("grant %s: %w", g, err)
 		}
 		b.logger.InfoContext(ctx, "group granted", "db_user", role, "group", g)
+		b.observe(role, g, true, false)
 		u.refs[g] = 1
+		b.held.Add(1)
 		lease.groups = append(lease.groups, g)
 	}
 	return lease, notices, nil
@@ -407,11 +413,13 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 			continue
 		}
 		delete(u.refs, g)
+		b.held.Add(-1)
 		if _, err := b.admin.Exec(ctx, "REVOKE "+quote(g)+" FROM "+quote(l.role)); err != nil {
 			b.logger.ErrorContext(ctx, "revoke group failed", "db_user", l.role, "group", g, "error", err)
 			continue
 		}
 		b.logger.InfoContext(ctx, "group revoked", "db_user", l.role, "group", g)
+		b.observe(l.role, g, false, false)
 		b.forget(ctx, l.role, g)
 	}
 	l.groups = nil
@@ -485,6 +493,7 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 	}
 	b.forget(ctx, g.Role, g.Group)
 	b.logger.InfoContext(ctx, "stale group grant revoked", "db_user", g.Role, "group", g.Group)
+	b.observe(g.Role, g.Group, false, true)
 	return true, nil
 }
 

@@ -30,6 +30,7 @@ func (s *session) authenticate(ctx context.Context, l *request) bool {
 	cred, err := s.verify(ctx, l)
 	if err != nil {
 		s.log.InfoContext(ctx, "login failed", "reason", err.Error())
+		l.refused = loginReason(err)
 		return false
 	}
 	// What the client sent after its last authentication message goes to
@@ -41,6 +42,7 @@ func (s *session) authenticate(ctx context.Context, l *request) bool {
 	if cred.DBName != "" && db != cred.DBName {
 		s.sendError(codeInvalidAuthorization, fmt.Sprintf("credential is not valid for database %q", db))
 		s.log.InfoContext(ctx, "login failed", "reason", "database not allowed", "credential_id", cred.ID, "database", db)
+		l.refused, l.db, l.cred = shiftkey.LoginDatabase, db, cred
 		return false
 	}
 	l.cred, l.db = cred, db
@@ -66,13 +68,13 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 			}
 		}
 		s.sendError(codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", user))
-		return nil, errors.New(reason)
+		return nil, proofRefused(reason)
 	}
 	creds, salt, ok, err := g.Credentials.LiveCredentials(ctx, g.Cluster, user, g.now())
 	if err != nil {
 		g.logger().ErrorContext(ctx, "credential lookup failed", "error", err)
 		s.sendError(codeConnectionFailure, "could not look up credentials")
-		return nil, err
+		return nil, lookupError{err}
 	}
 	if !ok {
 		salt = g.decoySalt(user)
@@ -140,7 +142,7 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 	serverFinal, idx, err := srv.Finish(final.Data, keys)
 	if errors.Is(err, scram.ErrAuthFailed) {
 		if len(creds) == 0 {
-			return fail("no live credential")
+			return fail(reasonNoCredential)
 		}
 		return fail("wrong password")
 	}

@@ -111,6 +111,9 @@ type Gateway struct {
 	// to the client and to the backend) on its event loops; other sessions,
 	// and all when nil, use a goroutine per direction.
 	Relay *EventRelay
+	// Observer, when set, hears of logins and session ends (metrics, the
+	// audit log).
+	Observer Observer
 
 	throttle throttle
 	misses   sourceCounts // cancel requests that named no session (cancelMissLimit)

@@ -3,6 +3,7 @@ package pgwire
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -51,6 +52,7 @@ func (g *Gateways) Serve(scope string, gw *Gateway, ln net.Listener, owner Owner
 	}
 	g.running[scope] = r
 	g.mu.Unlock()
+	g.logger().Info("gateway listening", "scope", scope, "listen", ln.Addr().String())
 	go func() {
 		defer close(r.done)
 		if err := gw.Serve(ln); err != nil {
@@ -91,18 +93,62 @@ func (g *Gateways) Known(name string) bool {
 
 // Owners are the owners of the running gateways.
 func (g *Gateways) Owners() []Owner {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := make([]Owner, 0, len(g.running))
-	for _, r := range g.running {
-		out = append(out, r.owner)
-	}
+	var out []Owner
+	g.Each(func(_ string, _ *Gateway, o Owner) { out = append(out, o) })
 	return out
+}
+
+// Each calls fn for every running gateway, by scope, outside the lock.
+func (g *Gateways) Each(fn func(scope string, gw *Gateway, owner Owner)) {
+	g.mu.Lock()
+	rs := make(map[string]*running, len(g.running))
+	maps.Copy(rs, g.running)
+	g.mu.Unlock()
+	for _, scope := range slices.Sorted(maps.Keys(rs)) {
+		fn(scope, rs[scope].gw, rs[scope].owner)
+	}
 }
 
 // Stop shuts the gateway of scope down, letting its sessions run up to
 // Grace, then closes its owner.
 func (g *Gateways) Stop(scope string) {
+	ctx, cancel := context.WithTimeout(context.Background(), g.grace())
+	defer cancel()
+	g.drain(ctx, scope)
+}
+
+// Drain stops every gateway accepting at once, lets their sessions run
+// until they end or ctx is done, cuts those left and closes the owners: N
+// gateways take one grace period, not N.
+func (g *Gateways) Drain(ctx context.Context) {
+	g.mu.Lock()
+	scopes := make([]string, 0, len(g.running))
+	for scope := range g.running {
+		scopes = append(scopes, scope)
+	}
+	g.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, scope := range scopes {
+		wg.Go(func() { g.drain(ctx, scope) })
+	}
+	wg.Wait()
+}
+
+// StopAll drains every gateway under one Grace period.
+func (g *Gateways) StopAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), g.grace())
+	defer cancel()
+	g.Drain(ctx)
+}
+
+func (g *Gateways) grace() time.Duration {
+	if g.Grace == 0 {
+		return 2 * time.Second
+	}
+	return g.Grace
+}
+
+func (g *Gateways) drain(ctx context.Context, scope string) {
 	g.mu.Lock()
 	r := g.running[scope]
 	delete(g.running, scope)
@@ -110,31 +156,11 @@ func (g *Gateways) Stop(scope string) {
 	if r == nil {
 		return
 	}
-	grace := g.Grace
-	if grace == 0 {
-		grace = 2 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	if n := r.gw.Shutdown(ctx); n > 0 {
 		g.logger().Info("sessions cut at shutdown", "scope", scope, "count", n)
 	}
-	cancel()
 	<-r.done
 	r.owner.Close()
-}
-
-// StopAll stops every gateway.
-func (g *Gateways) StopAll() {
-	g.mu.Lock()
-	scopes := make([]string, 0, len(g.running))
-	for scope := range g.running {
-		scopes = append(scopes, scope)
-	}
-	g.mu.Unlock()
-	slices.Sort(scopes)
-	for _, scope := range scopes {
-		g.Stop(scope)
-	}
 }
 
 func (g *Gateways) logger() *slog.Logger {

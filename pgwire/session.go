@@ -31,6 +31,7 @@ type session struct {
 	fe      *pgproto3.Backend // speaks to the client
 	in      *authReader       // what fe reads during authentication
 	log     *slog.Logger      // with what the phases learnt of the session
+	begin   time.Time         // when run started: the login's clock
 
 	tls        *tls.Conn        // non-nil once TLS is up
 	serverCert *tls.Certificate // the certificate served, for channel binding
@@ -53,6 +54,7 @@ type request struct {
 	pipelined []byte               // client bytes read past authentication (authenticate)
 	notices   []string             // from the backend's Prepare (prepare)
 	ignored   []string             // startup parameters not passed on (connect)
+	refused   string               // why the login was refused (a shiftkey.Login reason)
 }
 
 // link is a session's backend connection.
@@ -70,8 +72,9 @@ type live struct {
 	be    *link
 	st    *relayState
 	start time.Time
-	timer *time.Timer // MaxSessionLifetime; nil without one
-	cut   atomic.Bool // the timer ended the session
+	login *shiftkey.Login // as reported when the client was let in
+	timer *time.Timer     // MaxSessionLifetime; nil without one
+	cut   atomic.Bool     // the timer ended the session
 }
 
 // run serves one connection, phase by phase. A phase that fails has
@@ -79,6 +82,7 @@ type live struct {
 // before it hold. From hand-off on, the session ends with end. run returns
 // true when the event relay took the session (which then ends it).
 func (s *session) run() (handedOff bool) {
+	s.begin = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.g.authTimeout())
 	defer cancel()
 	s.log = s.g.logger().With("conn_id", s.id, "remote", s.client.RemoteAddr().String())
@@ -90,15 +94,18 @@ func (s *session) run() (handedOff bool) {
 		return s.hangUp()
 	}
 	if !s.authenticate(ctx, l) {
+		s.reportLogin(l, false)
 		return s.hangUp()
 	}
 	lease, ok := s.prepare(ctx, l)
 	if !ok {
+		s.reportLogin(l, false)
 		return s.hangUp()
 	}
 	be, ok := s.connect(ctx, l)
 	if !ok {
 		lease.Release(context.Background())
+		s.reportLogin(l, false)
 		return s.hangUp()
 	}
 	return s.handOff(&live{request: l, lease: lease, be: be})
@@ -118,9 +125,11 @@ func (s *session) prepare(ctx context.Context, l *request) (Lease, bool) {
 		role, reason := refused.RefusedRole()
 		s.sendError(codeInvalidAuthorization, refused.Error())
 		s.log.WarnContext(ctx, "login refused", "reason", reason, "db_user", role)
+		l.refused = shiftkey.LoginRoleRefused
 		return nil, false
 	}
 	if err != nil {
+		l.refused = shiftkey.LoginBackendError
 		s.log.ErrorContext(ctx, "backend provisioning failed", "error", err)
 		s.sendError(codeConnectionFailure, "could not prepare the session on the backend")
 		return nil, false
@@ -152,8 +161,10 @@ func (s *session) connect(ctx context.Context, l *request) (*link, bool) {
 			s.fe.Send(resp)
 			s.fe.Flush()
 			s.log.InfoContext(ctx, "login failed", "reason", "backend refused", "sqlstate", resp.Code)
+			l.refused = shiftkey.LoginBackendRefused
 			return nil, false
 		}
+		l.refused = shiftkey.LoginBackendError
 		s.log.ErrorContext(ctx, "backend connect failed", "error", err)
 		s.sendError(codeConnectionFailure, "could not connect to the backend")
 		return nil, false
@@ -172,7 +183,14 @@ func (s *session) handOff(ls *live) bool {
 	if !s.greet(ls) {
 		ls.be.close()
 		s.end(ls, false)
+		ls.refused = shiftkey.LoginClientDisconnect
+		s.reportLogin(ls.request, false)
 		return s.hangUp()
+	}
+	if s.g.Observer != nil {
+		in := s.loginEvent(ls.request, true)
+		in.BackendReused = ls.be.reused
+		ls.login = s.reportLoginEvent(in)
 	}
 	s.client.SetDeadline(time.Time{})
 	s.g.authDone(s)
@@ -273,6 +291,7 @@ func (s *session) relayOnLoop(ls *live) bool {
 		Tracker: ls.st, Keep: keep, Reset: discardAll, End: ended})
 	if err != nil {
 		s.log.Error("event relay refused the session", "error", err)
+		s.report(ls, shiftkey.EndRelayFailed, 0, 0)
 		s.end(ls, false)
 		return false
 	}
@@ -304,17 +323,25 @@ func (s *session) end(ls *live, kept bool) {
 // audit writes the session's audit record: who, with which credential,
 // as whom, where, with which groups, when, how much, and why it ended.
 func (s *session) audit(ls *live, up, down int64) {
-	reason := "closed"
+	reason := shiftkey.EndClosed
 	switch {
 	case ls.cut.Load():
-		reason = "max_session_lifetime"
+		reason = shiftkey.EndLifetime
 	case s.g.isClosed():
-		reason = "gateway_shutdown"
+		reason = shiftkey.EndShutdown
 	}
+	s.report(ls, reason, up, down)
+}
+
+// report logs the session's end and tells the observer.
+func (s *session) report(ls *live, reason string, up, down int64) {
 	end := time.Now()
 	s.log.Info("session ended", "audit", "session", "principal", ls.cred.PrincipalARN, "groups", strings.Join(ls.cred.DBGroups, ","), "backend_reused", ls.be.reused,
 		"start", ls.start.UTC().Format(time.RFC3339Nano), "end", end.UTC().Format(time.RFC3339Nano),
 		"duration", end.Sub(ls.start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "end_reason", reason)
+	if ls.login != nil {
+		s.reportEnd(&shiftkey.SessionEnd{Login: *ls.login, Start: ls.start, End: end, BytesIn: up, BytesOut: down, Reason: reason})
+	}
 }
 
 // close ends the session from outside (shutdown, lifetime).

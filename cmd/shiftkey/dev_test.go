@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 	"github.com/shiftkey/shiftkey/pgserver"
 )
 
@@ -29,6 +30,9 @@ var (
 // TestMain runs one `shiftkey dev` for the package, on random ports and a
 // throwaway data dir, with a clock the tests can move.
 func TestMain(m *testing.M) {
+	// Many serves run at once: their admin listeners take any free port.
+	config.DefaultAdminAddr = "127.0.0.1:0"
+	runMainChild()
 	if code, ok := runTestChild(); ok {
 		os.Exit(code)
 	}

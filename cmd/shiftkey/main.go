@@ -26,6 +26,8 @@ Usage:
   shiftkey serve --config FILE
       Production: clusters backed by existing PostgreSQL servers and identities declared in a
       YAML config (see shiftkey.example.yaml); ${ENV_VAR} references are expanded.
+      SIGTERM drains (limits.shutdown_grace); SIGHUP reloads identities and certificates and
+      reopens audit.file.
   shiftkey policy explain --action ACTION [--resource ARN] [--policy FILE]... [--session-policy FILE]
                          [--principal user/NAME|role/NAME --data-dir DIR] [--context KEY=VALUE]...
       Local policy simulator: prints the decision and the statement that decided it.
@@ -41,6 +43,8 @@ Usage:
       AWS_SESSION_TOKEN, AWS_REGION, AWS_CA_BUNDLE as the AWS CLI reads them; dev writes dev.env), try every
       login method the gateway may offer and print which clients work with which TLS and CA settings.
       --ca defaults to PGSSLROOTCERT. Exits 0 when SCRAM over verify-full TLS works.
+  shiftkey audit tail [--principal ARN] [--file F | --config FILE] [-f]
+      The audit log's records (one JSON line each) of a principal; -f follows the file across rotations.
   shiftkey version
 `
 
@@ -75,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runStore(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "shiftkey (development build)")
 		return nil
@@ -132,12 +138,24 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
+	// Registered before Start: a SIGHUP from then on reloads, never kills.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	s := &Serve{Config: cfg, Logger: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))}
 	if err := s.Start(ctx); err != nil {
 		s.Close()
 		return err
 	}
-	<-ctx.Done()
-	s.Logger.Info("shutting down")
-	return s.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			s.Logger.Info("shutting down: draining", "shutdown_grace", s.shutdownGrace().String())
+			return s.Close()
+		case <-hup:
+			if err := s.Reload(ctx, *path); err != nil {
+				s.Logger.Error("reload failed", "error", err)
+			}
+		}
+	}
 }

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/certauth"
 	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 	"github.com/shiftkey/shiftkey/pgwire"
@@ -22,6 +25,10 @@ type Serve struct {
 	Config *config.Config
 	Logger *slog.Logger
 	server
+	// Audit is the audit log (audit.file); nil without one.
+	Audit *audit.Log
+	// The gateways' and the API's certificates, replaced by Reload.
+	gatewayCert, apiCert atomic.Pointer[tls.Certificate]
 }
 
 // Start opens the store, applies the declared identities and clusters, and
@@ -57,19 +64,32 @@ func (s *Serve) Start(ctx context.Context) error {
 		return fmt.Errorf("apply iam config: %w", err)
 	}
 	if cfg.TLS.Enabled() {
-		if s.TLS, err = cfg.TLS.Load("tls"); err != nil {
+		if s.TLS, err = reloadableTLS(&s.gatewayCert, cfg.TLS.CertPair, "tls"); err != nil {
 			return err
 		}
 		s.requireTLS = cfg.TLS.Require
 		s.allowCleartext = cfg.TLS.AllowCleartext
 	}
 	if cfg.API.TLS.Enabled() {
-		if s.APITLS, err = cfg.API.TLS.Load("api.tls"); err != nil {
+		if s.APITLS, err = reloadableTLS(&s.apiCert, cfg.API.TLS, "api.tls"); err != nil {
 			return err
 		}
 		s.apiRequireTLS = cfg.API.TLS.Require
 	}
 	s.clientIP = cfg.API.ClientIP()
+	var obs []shiftkey.Observer
+	if cfg.Admin.Enabled() {
+		s.Metrics = newMetrics()
+		obs = append(obs, s.Metrics)
+	}
+	if cfg.Audit.File != "" {
+		if s.Audit, err = audit.Open(cfg.Audit.File); err != nil {
+			return err
+		}
+		s.Audit.Region, s.Audit.Logger = cfg.RegionOf(""), s.Logger
+		obs = append(obs, s.Audit)
+	}
+	s.Observer = observers(obs...)
 	for _, cc := range cfg.Clusters {
 		err := s.serveDeclared(ctx, "cluster "+cc.Identifier, cc.Gateway, secret, func(ep shiftkey.Endpoint) (gateway, error) {
 			c, err := cfg.ApplyCluster(ctx, s.Store, cc, ep, s.now())
@@ -99,7 +119,12 @@ func (s *Serve) Start(ctx context.Context) error {
 		return fmt.Errorf("api listen: %w", err)
 	}
 	s.startAPI(ln)
-	s.Logger.Info("shiftkey serving", "api", s.APIURL, "api_https", s.APIHTTPSURL, "clusters", len(cfg.Clusters))
+	if cfg.Admin.Enabled() {
+		if err := s.startAdmin(cfg.Admin.Listen); err != nil {
+			return err
+		}
+	}
+	s.Logger.Info("shiftkey serving", "api", s.APIURL, "api_https", s.APIHTTPSURL, "admin", s.AdminURL, "clusters", len(cfg.Clusters))
 	return nil
 }
 
@@ -131,6 +156,9 @@ func (s *Serve) Close() error {
 	errs := s.close()
 	if s.Store != nil {
 		errs = append(errs, s.Store.Close())
+	}
+	if s.Audit != nil {
+		errs = append(errs, s.Audit.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
@@ -18,6 +19,7 @@ import (
 	shttp "github.com/shiftkey/shiftkey/http"
 	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/maintenance"
+	"github.com/shiftkey/shiftkey/metrics"
 	"github.com/shiftkey/shiftkey/pgbackend"
 	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/redshift"
@@ -65,6 +67,23 @@ type server struct {
 	// mode only).
 	Provisioner        shiftkey.Provisioner
 	ClusterProvisioner shiftkey.ClusterProvisioner
+	// Observer hears of API calls, logins, sessions and grants (metrics,
+	// audit); nil: none. Metrics, when set, also times the store.
+	Observer shiftkey.Observer
+	Metrics  *metrics.Metrics
+	// AdminURL is the admin listener (/metrics, /healthz, /readyz); "" when off.
+	AdminURL    string
+	adminServer *http.Server
+	draining    atomic.Bool // /readyz fails from the start of a shutdown
+}
+
+// store is the store as the API and the gateways use it: timed when there
+// are metrics.
+func (s *server) store() shiftkey.Store {
+	if s.Metrics != nil {
+		return s.Metrics.Store(s.Store)
+	}
+	return s.Store
 }
 
 func (s *server) now() time.Time {
@@ -118,7 +137,10 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 	if err != nil {
 		return fmt.Errorf("%s: %w", scope, err)
 	}
-	bc.Logger, bc.Grants, bc.Scope = s.Logger.With("scope", scope), s.Store, scope
+	bc.Logger, bc.Grants, bc.Scope = s.Logger.With("scope", scope), s.store(), scope
+	if s.Observer != nil {
+		bc.Observer = s.Observer
+	}
 	bc.MasterUser, bc.AllowSuperuser = g.master, g.allowSuperuser
 	relay, err := s.eventRelay()
 	if err != nil {
@@ -136,7 +158,7 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 	}
 	gw := &pgwire.Gateway{
 		Cluster:        scope,
-		Credentials:    s.Store,
+		Credentials:    s.store(),
 		Backend:        backend.ForGateway(),
 		DefaultDB:      db,
 		Logger:         s.Logger.With("component", "gateway"),
@@ -159,6 +181,9 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 		PoolIdleTimeout:         s.Limits.PoolIdleTimeout,
 		Relay:                   relay,
 	}
+	if s.Observer != nil {
+		gw.Observer = s.Observer
+	}
 	s.mu.Lock()
 	if s.gateways.Domains == nil { // before the first gateway serves
 		s.gateways.Domains, s.gateways.Workgroups, s.gateways.Grace, s.gateways.Logger = s.Store, s.Store, s.Limits.ShutdownGrace, s.Logger
@@ -166,6 +191,14 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 	s.mu.Unlock()
 	s.gateways.Serve(scope, gw, ln, backend)
 	return nil
+}
+
+// shutdownGrace is how long sessions may run once a shutdown begins.
+func (s *server) shutdownGrace() time.Duration {
+	if s.Limits.ShutdownGrace == 0 {
+		return 2 * time.Second
+	}
+	return s.Limits.ShutdownGrace
 }
 
 // setAPIURLs sets the URLs clients reach the API on ln at.
@@ -185,19 +218,23 @@ func (s *server) setAPIURLs(ln net.Listener) {
 func (s *server) startAPI(ln net.Listener) {
 	s.setAPIURLs(ln)
 	ln = shttp.Listener(ln, s.APITLS, s.apiRequireTLS)
-	authorizer := &authz.Authorizer{Store: s.Store, Logger: s.Logger.With("component", "authz")}
-	issuer := &redshift.Service{Store: s.Store, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner}
+	st := s.store()
+	authorizer := &authz.Authorizer{Store: st, Logger: s.Logger.With("component", "authz")}
+	issuer := &redshift.Service{Store: st, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner}
 	api := &shttp.Server{
-		Identities: s.Store,
+		Identities: st,
 		Redshift:   issuer,
-		Serverless: &serverless.Service{Store: s.Store, Authorizer: authorizer, Issuer: issuer, Provisioner: s.Provisioner, Now: s.now},
-		IAM:        &iamapi.Service{Store: s.Store, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
-		STS:        &sts.Service{Store: s.Store, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
+		Serverless: &serverless.Service{Store: st, Authorizer: authorizer, Issuer: issuer, Provisioner: s.Provisioner, Now: s.now},
+		IAM:        &iamapi.Service{Store: st, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
+		STS:        &sts.Service{Store: st, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
 		AccountID:  s.AccountID,
 		Regions:    s.Regions,
 		Logger:     s.Logger.With("component", "api"),
 		Now:        s.now,
 		ClientIP:   s.clientIP,
+	}
+	if s.Observer != nil {
+		api.Observer = s.Observer
 	}
 	s.apiServer = shttp.Limits(s.Limits.API).HTTPServer(api.Handler(), s.Logger.With("component", "api"))
 	s.wg.Add(1)
@@ -222,17 +259,42 @@ func (s *server) backends() []maintenance.Reconciler {
 	return out
 }
 
-// close stops the API and the gateways, then the backends' admin pools.
+// close drains: the API and every gateway stop accepting at once; API
+// calls in flight finish and sessions run on until they end or the
+// shutdown grace period does, when those left are cut. Then the backends'
+// admin pools, the sweeper and the admin listener stop.
 func (s *server) close() []error {
-	var errs []error
+	s.draining.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), s.shutdownGrace())
+	defer cancel()
+	var (
+		errs   []error
+		errsMu sync.Mutex
+		wg     sync.WaitGroup
+	)
 	if s.apiServer != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, s.apiServer.Shutdown(ctx))
-		cancel()
+		wg.Go(func() {
+			err := s.apiServer.Shutdown(ctx)
+			if err != nil {
+				// Calls still running at the end of the grace period are cut.
+				s.apiServer.Close()
+			}
+			errsMu.Lock()
+			errs = append(errs, err)
+			errsMu.Unlock()
+		})
 	}
-	s.gateways.StopAll()
+	wg.Go(func() { s.gateways.Drain(ctx) })
+	wg.Wait()
 	if s.stopSweep != nil {
 		s.stopSweep()
+	}
+	if s.adminServer != nil {
+		actx, acancel := context.WithTimeout(context.Background(), time.Second)
+		if err := s.adminServer.Shutdown(actx); err != nil {
+			s.adminServer.Close()
+		}
+		acancel()
 	}
 	s.wg.Wait()
 	s.mu.Lock()

@@ -41,6 +41,27 @@ type Config struct {
 	Limits      Limits            `yaml:"limits"`
 	BackendAuth BackendAuthConfig `yaml:"backend_auth"`
 	IAM         IAMConfig         `yaml:"iam"`
+	Admin       AdminConfig       `yaml:"admin"`
+	Audit       AuditConfig       `yaml:"audit"`
+}
+
+// AdminConfig is the operators' listener: /metrics (Prometheus), /healthz
+// and /readyz. Listen is host:port, or "off".
+type AdminConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+// Enabled reports whether the admin listener runs.
+func (a AdminConfig) Enabled() bool { return a.Listen != "off" }
+
+// DefaultAdminAddr is admin.listen's default: loopback, as metrics name
+// clusters and counts. A variable so that tests can run many at once.
+var DefaultAdminAddr = "127.0.0.1:9440"
+
+// AuditConfig is where the audit log goes: a file (reopened on SIGHUP, for
+// rotation), "-" for standard output, or "" for none.
+type AuditConfig struct {
+	File string `yaml:"file"`
 }
 
 // WorkgroupConfig declares a Redshift Serverless workgroup (and its
@@ -88,8 +109,17 @@ func (p CertPair) check(bad func(string, string, ...any), field string) {
 }
 
 // Load reads the pair into a server TLS config (TLS 1.2 or later); errors
-// name the field. The certificate is read once: a new one needs a restart.
+// name the field.
 func (p CertPair) Load(field string) (*tls.Config, error) {
+	cert, err := p.Certificate(field)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }}, nil
+}
+
+// Certificate reads the pair; errors name the field.
+func (p CertPair) Certificate(field string) (*tls.Certificate, error) {
 	certPEM, err := os.ReadFile(p.CertFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s.cert_file: %w", field, err)
@@ -102,7 +132,7 @@ func (p CertPair) Load(field string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", field, err)
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }}, nil
+	return &cert, nil
 }
 
 // StoreConfig chooses the store.
@@ -325,7 +355,8 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 			return nil, fmt.Errorf("config: %w", err)
 		}
 	}
-	cfg := &Config{AccountID: shiftkey.DefaultAccountID, API: APIConfig{Listen: DefaultAPIAddr}, Limits: Limits{ShutdownGrace: 30 * time.Second}}
+	cfg := &Config{AccountID: shiftkey.DefaultAccountID, API: APIConfig{Listen: DefaultAPIAddr}, Limits: Limits{ShutdownGrace: 30 * time.Second},
+		Admin: AdminConfig{Listen: DefaultAdminAddr}}
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
@@ -372,6 +403,11 @@ func (c *Config) Validate() error {
 		bad("store.sqlite", "required: the path of the SQLite database")
 	}
 	c.API.check(bad)
+	if c.Admin.Enabled() {
+		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+			bad("admin.listen", "want host:port or off: %v", err)
+		}
+	}
 	served := map[string]bool{}
 	for i, r := range c.Regions {
 		if !validRegion.MatchString(r) {

@@ -238,3 +238,20 @@ func TestLimitsEventRelay(t *testing.T) {
 		t.Fatalf("epoll relay: %+v", rc)
 	}
 }
+
+// admin.listen defaults to loopback, "off" disables it, anything else must
+// be host:port.
+func TestAdminListen(t *testing.T) {
+	base := "store: {sqlite: /tmp/x.db}\n"
+	cfg, err := Parse(strings.NewReader(base), func(string) (string, bool) { return "", false })
+	if err != nil || cfg.Admin.Listen != DefaultAdminAddr || !cfg.Admin.Enabled() {
+		t.Fatalf("default: %+v, %v", cfg, err)
+	}
+	cfg, err = Parse(strings.NewReader(base+"admin: {listen: \"off\"}\naudit: {file: \"-\"}\n"), func(string) (string, bool) { return "", false })
+	if err != nil || cfg.Admin.Enabled() || cfg.Audit.File != "-" {
+		t.Fatalf("off: %+v, %v", cfg, err)
+	}
+	if _, err := Parse(strings.NewReader(base+"admin: {listen: \"9440\"}\n"), func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), "admin.listen") {
+		t.Fatalf("admin.listen 9440: %v, want an error naming admin.listen", err)
+	}
+}

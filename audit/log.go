@@ -1,0 +1,118 @@
+package audit
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// Log writes audit records to a file or standard output. It is a
+// shiftkey.Observer. Safe for concurrent use.
+type Log struct {
+	// Region is the awsRegion of API records (the first served).
+	Region string
+	// Logger hears of write failures (never of records); nil: discard.
+	Logger *slog.Logger
+
+	path   string
+	mu     sync.Mutex
+	w      io.Writer
+	f      *os.File // nil for standard output
+	failed bool     // a write failed since the last success (logged once)
+}
+
+// Open opens the audit log at path ("-": standard output), appending.
+func Open(path string) (*Log, error) {
+	l := &Log{path: path}
+	if path == "-" {
+		l.w = os.Stdout
+		return l, nil
+	}
+	f, err := openFile(path)
+	if err != nil {
+		return nil, err
+	}
+	l.w, l.f = f, f
+	return l, nil
+}
+
+func openFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit.file: %w", err)
+	}
+	return f, nil
+}
+
+// Reopen opens the file at the log's path again (after a rotation moved
+// the old one away) and closes the old one; standard output stays.
+func (l *Log) Reopen() error {
+	if l.f == nil {
+		return nil
+	}
+	f, err := openFile(l.path)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	old := l.f
+	l.w, l.f = f, f
+	l.mu.Unlock()
+	return old.Close()
+}
+
+// Close closes the file.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f, l.w = nil, io.Discard
+	return err
+}
+
+// write appends r as one line.
+func (l *Log) write(r *Record) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		l.logger().Error("audit record not encoded", "event", r.EventName, "error", err)
+		return
+	}
+	b = append(b, '\n')
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.w.Write(b); err != nil {
+		if !l.failed {
+			l.logger().Error("audit log write failed", "path", l.path, "error", err)
+		}
+		l.failed = true
+		return
+	}
+	l.failed = false
+}
+
+func (l *Log) logger() *slog.Logger {
+	if l.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l.Logger
+}
+
+// APICall records an API call.
+func (l *Log) APICall(e *shiftkey.APICall) { l.write(apiRecord(e, l.Region)) }
+
+// Login records a gateway login, let in or refused.
+func (l *Log) Login(e *shiftkey.Login) { l.write(loginRecord(e)) }
+
+// SessionEnd records a session's end.
+func (l *Log) SessionEnd(e *shiftkey.SessionEnd) { l.write(sessionEndRecord(e)) }
+
+// Grant records a session group granted or revoked.
+func (l *Log) Grant(e *shiftkey.GrantChange) { l.write(grantRecord(e)) }

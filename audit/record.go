@@ -1,0 +1,301 @@
+// Package audit writes the audit log: one JSON line per security event
+// (every API call, every gateway login and session end, every session
+// group grant and revoke), shaped like AWS CloudTrail records where
+// CloudTrail has the field, and reads it back filtered (shiftkey audit
+// tail). No secret is ever written: request parameters and response
+// elements lose every member whose name says it holds one.
+package audit
+
+import (
+	"encoding/json"
+	"net"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// Record is one audit log line.
+type Record struct {
+	EventVersion        string         `json:"eventVersion"`
+	EventTime           string         `json:"eventTime"`
+	EventSource         string         `json:"eventSource"`
+	EventName           string         `json:"eventName"`
+	EventType           string         `json:"eventType"`
+	AWSRegion           string         `json:"awsRegion,omitempty"`
+	UserIdentity        UserIdentity   `json:"userIdentity"`
+	SourceIPAddress     string         `json:"sourceIPAddress,omitempty"`
+	UserAgent           string         `json:"userAgent,omitempty"`
+	RequestParameters   map[string]any `json:"requestParameters,omitempty"`
+	ResponseElements    map[string]any `json:"responseElements,omitempty"`
+	AdditionalEventData map[string]any `json:"additionalEventData,omitempty"`
+	ErrorCode           string         `json:"errorCode,omitempty"`
+	ErrorMessage        string         `json:"errorMessage,omitempty"`
+	RequestID           string         `json:"requestID,omitempty"`
+	EventID             string         `json:"eventID"`
+	ReadOnly            *bool          `json:"readOnly,omitempty"`
+}
+
+// UserIdentity is who acted, as CloudTrail's userIdentity.
+type UserIdentity struct {
+	Type           string          `json:"type"` // IAMUser, AssumedRole, Unknown, or Gateway for the gateway's own acts
+	PrincipalID    string          `json:"principalId,omitempty"`
+	ARN            string          `json:"arn,omitempty"`
+	AccountID      string          `json:"accountId,omitempty"`
+	AccessKeyID    string          `json:"accessKeyId,omitempty"`
+	UserName       string          `json:"userName,omitempty"`
+	SessionContext *SessionContext `json:"sessionContext,omitempty"`
+}
+
+// SessionContext names the role behind an assumed-role session.
+type SessionContext struct {
+	SessionIssuer struct {
+		Type     string `json:"type"`
+		ARN      string `json:"arn"`
+		UserName string `json:"userName"`
+	} `json:"sessionIssuer"`
+}
+
+// Event names and sources of the gateway's records.
+const (
+	SourceGateway     = "gateway.shiftkey"
+	EventLogin        = "GatewayLogin"
+	EventSessionEnd   = "GatewaySessionEnd"
+	EventGrantGroup   = "GrantSessionGroup"
+	EventRevokeGroup  = "RevokeSessionGroup"
+	eventVersion      = "1.08"
+	typeAPICall       = "AwsApiCall"
+	typeGatewayEvent  = "ShiftkeyGatewayEvent"
+	timeFormat        = "2006-01-02T15:04:05Z"
+	timePreciseFormat = time.RFC3339Nano
+)
+
+// issuing are the read-looking operations whose answer is worth keeping
+// (without its secret): the credential they issued.
+var issuing = map[string]bool{"GetClusterCredentials": true, "GetClusterCredentialsWithIAM": true, "GetCredentials": true}
+
+// apiRecord is the record of an API call.
+func apiRecord(e *shiftkey.APICall, region string) *Record {
+	if e.Region != "" {
+		region = e.Region
+	}
+	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), EventName: e.Operation,
+		EventType: typeAPICall, AWSRegion: region, SourceIPAddress: e.SourceIP, UserAgent: e.UserAgent,
+		ErrorCode: e.ErrorCode, ErrorMessage: e.ErrorMessage, RequestID: e.RequestID, EventID: shiftkey.NewUUID()}
+	if e.Service != "" {
+		r.EventSource = e.Service + ".amazonaws.com"
+	}
+	r.UserIdentity = identityOf(e.Principal, e.AccessKeyID)
+	r.RequestParameters = requestParameters(e)
+	ro := readOnly(e.Operation)
+	r.ReadOnly = &ro
+	if e.ErrorCode == "" && e.Result != nil && (!ro || issuing[e.Operation]) {
+		r.ResponseElements = responseElements(e.Result)
+	}
+	return r
+}
+
+func readOnly(op string) bool {
+	for _, p := range []string{"Get", "List", "Describe"} {
+		if strings.HasPrefix(op, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// identityOf is the userIdentity of an API caller (nil: authentication
+// failed; keyID is then the key the request named).
+func identityOf(p *shiftkey.Principal, keyID string) UserIdentity {
+	if p == nil {
+		return UserIdentity{Type: "Unknown", AccessKeyID: keyID}
+	}
+	id := UserIdentity{PrincipalID: p.UserID, ARN: p.ARN, AccountID: p.Account, AccessKeyID: p.AccessKey}
+	switch p.Type {
+	case shiftkey.PrincipalAssumedRole:
+		id.Type = "AssumedRole"
+		sc := &SessionContext{}
+		sc.SessionIssuer.Type, sc.SessionIssuer.ARN, sc.SessionIssuer.UserName = "Role", p.RoleARN, p.RoleName
+		id.SessionContext = sc
+	default:
+		id.Type, id.UserName = "IAMUser", p.UserName
+	}
+	return id
+}
+
+// identityOfARN is the userIdentity of a credential's principal, known by
+// its ARN only.
+func identityOfARN(arn string) UserIdentity {
+	id := UserIdentity{Type: "Unknown", ARN: arn}
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) == 6 {
+		id.AccountID = parts[4]
+		switch {
+		case strings.HasPrefix(parts[5], "user/"):
+			id.Type = "IAMUser"
+			id.UserName = parts[5][strings.LastIndex(parts[5], "/")+1:]
+		case strings.HasPrefix(parts[5], "assumed-role/"):
+			id.Type = "AssumedRole"
+		}
+	}
+	return id
+}
+
+// requestParameters are a call's parameters without the protocol's own
+// (Action, Version, X-Amz-*) and without secrets; names as CloudTrail
+// writes them (first letter lower-case).
+func requestParameters(e *shiftkey.APICall) map[string]any {
+	out := map[string]any{}
+	for k, vs := range e.Form {
+		if k == "Action" || k == "Version" || strings.HasPrefix(strings.ToLower(k), "x-amz-") || secretName(k) {
+			continue
+		}
+		if len(vs) == 1 {
+			out[lowerFirst(k)] = vs[0]
+		} else {
+			out[lowerFirst(k)] = vs
+		}
+	}
+	if len(e.Body) > 0 {
+		var body map[string]any
+		if json.Unmarshal(e.Body, &body) == nil {
+			for k, v := range scrub(body).(map[string]any) {
+				out[k] = v
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// responseElements is a result as JSON, without secrets.
+func responseElements(result any) map[string]any {
+	b, err := json.Marshal(result)
+	if err != nil {
+		return nil
+	}
+	var v any
+	if json.Unmarshal(b, &v) != nil {
+		return nil
+	}
+	m, ok := scrub(v).(map[string]any)
+	if !ok || len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// scrub drops, at every depth, the members whose name says they hold a
+// secret, and lower-cases the first letter of the others' names.
+func scrub(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			if secretName(k) {
+				continue
+			}
+			out[lowerFirst(k)] = scrub(x)
+		}
+		return out
+	case []any:
+		for i := range v {
+			v[i] = scrub(v[i])
+		}
+		return v
+	}
+	return v
+}
+
+// secretWords mark a member that holds a secret (DbPassword,
+// SecretAccessKey, SessionToken, SCRAM keys and salts, signatures).
+var secretWords = []string{"password", "secret", "token", "storedkey", "serverkey", "salt", "signature", "authorization"}
+
+func secretName(k string) bool {
+	k = strings.ToLower(k)
+	for _, w := range secretWords {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 || unicode.IsLower(r) {
+		return s
+	}
+	return string(unicode.ToLower(r)) + s[n:]
+}
+
+// hostOf is the address of host:port.
+func hostOf(hostPort string) string {
+	if h, _, err := net.SplitHostPort(hostPort); err == nil {
+		return h
+	}
+	return hostPort
+}
+
+// loginRecord is the record of a gateway login (ok or refused).
+func loginRecord(e *shiftkey.Login) *Record {
+	r := gatewayRecord(e, EventLogin, e.Time)
+	r.AdditionalEventData = map[string]any{"connectionId": e.ConnID, "tls": e.TLS, "authenticationMillis": e.Duration.Milliseconds()}
+	if e.OK {
+		r.AdditionalEventData["backendReused"] = e.BackendReused
+	} else {
+		r.ErrorCode, r.ErrorMessage = e.Reason, "login refused: "+strings.ReplaceAll(e.Reason, "_", " ")
+	}
+	return r
+}
+
+// sessionEndRecord is the record of an ended session.
+func sessionEndRecord(e *shiftkey.SessionEnd) *Record {
+	r := gatewayRecord(&e.Login, EventSessionEnd, e.End)
+	r.AdditionalEventData = map[string]any{"connectionId": e.ConnID, "tls": e.TLS, "backendReused": e.BackendReused,
+		"sessionStart": e.Start.UTC().Format(timePreciseFormat), "sessionEnd": e.End.UTC().Format(timePreciseFormat),
+		"durationSeconds": e.End.Sub(e.Start).Seconds(), "bytesIn": e.BytesIn, "bytesOut": e.BytesOut, "endReason": e.Reason}
+	return r
+}
+
+// gatewayRecord is what login and session records share: who (the
+// credential's principal), from where, and for what.
+func gatewayRecord(e *shiftkey.Login, name string, at time.Time) *Record {
+	r := &Record{EventVersion: eventVersion, EventTime: at.UTC().Format(timeFormat), EventSource: SourceGateway, EventName: name,
+		EventType: typeGatewayEvent, SourceIPAddress: hostOf(e.Source), EventID: shiftkey.NewUUID()}
+	r.UserIdentity = UserIdentity{Type: "Unknown"}
+	if e.PrincipalARN != "" {
+		r.UserIdentity = identityOfARN(e.PrincipalARN)
+	}
+	r.RequestParameters = map[string]any{"scope": e.Scope, "loginName": e.User}
+	if e.Database != "" {
+		r.RequestParameters["database"] = e.Database
+	}
+	if e.CredentialID != "" {
+		r.ResponseElements = map[string]any{"credentialId": e.CredentialID, "dbUser": e.DBUser, "dbGroups": nonNil(e.Groups)}
+	}
+	return r
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// grantRecord is the record of a session group granted or revoked.
+func grantRecord(e *shiftkey.GrantChange) *Record {
+	name := EventGrantGroup
+	if !e.Granted {
+		name = EventRevokeGroup
+	}
+	return &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), EventSource: SourceGateway, EventName: name,
+		EventType: typeGatewayEvent, UserIdentity: UserIdentity{Type: "Gateway"}, EventID: shiftkey.NewUUID(),
+		RequestParameters:   map[string]any{"scope": e.Scope, "dbUser": e.Role, "group": e.Group},
+		AdditionalEventData: map[string]any{"reconciled": e.Reconciled}}
+}

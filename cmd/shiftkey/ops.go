@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+	shttp "github.com/shiftkey/shiftkey/http"
+	"github.com/shiftkey/shiftkey/iamapi"
+	"github.com/shiftkey/shiftkey/metrics"
+	"github.com/shiftkey/shiftkey/pgbackend"
+	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/serverless"
+	"github.com/shiftkey/shiftkey/sts"
+)
+
+// newMetrics defines the metrics, labelling the operations the API knows.
+func newMetrics() *metrics.Metrics {
+	return metrics.New(slices.Concat(iamapi.Operations(), sts.Operations(), serverless.Operations(), shttp.RedshiftOperations()))
+}
+
+// gatewayStats samples the running gateways for the metrics.
+func (s *server) gatewayStats() []metrics.Gateway {
+	var out []metrics.Gateway
+	s.gateways.Each(func(scope string, gw *pgwire.Gateway, o pgwire.Owner) {
+		out = append(out, metrics.Gateway{Scope: scope, PoolIdle: gw.PoolIdle(), GrantsHeld: o.(*pgbackend.Backend).GrantsHeld()})
+	})
+	return out
+}
+
+// readiness is what /readyz checks: not draining, the store answers, and
+// every gateway's backend answers.
+func (s *server) readiness() []metrics.Check {
+	checks := []metrics.Check{
+		{Name: "shutdown", Fn: func(context.Context) error {
+			if s.draining.Load() {
+				return errors.New("draining")
+			}
+			return nil
+		}},
+		{Name: "store", Fn: func(ctx context.Context) error {
+			// A read that touches the database and no cache.
+			_, err := s.Store.Grants(ctx, "readyz")
+			return err
+		}},
+	}
+	s.gateways.Each(func(scope string, _ *pgwire.Gateway, o pgwire.Owner) {
+		checks = append(checks, metrics.Check{Name: "backend " + scope, Fn: o.(*pgbackend.Backend).Ping})
+	})
+	return checks
+}
+
+// startAdmin serves /metrics, /healthz and /readyz on addr.
+func (s *server) startAdmin(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("admin listen: %w", err)
+	}
+	s.Metrics.Gateways(s.gatewayStats)
+	s.AdminURL = "http://" + ln.Addr().String()
+	s.adminServer = &http.Server{Handler: s.Metrics.Handler(s.readiness), ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Go(func() {
+		if err := s.adminServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Logger.Error("admin listener stopped", "error", err)
+		}
+	})
+	return nil
+}
+
+// observers are the metrics and the audit log, those that are set.
+func observers(os ...shiftkey.Observer) shiftkey.Observer {
+	var out shiftkey.Observers
+	for _, o := range os {
+		if o != nil {
+			out = append(out, o)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}

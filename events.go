@@ -1,0 +1,150 @@
+package shiftkey
+
+import (
+	"net/url"
+	"time"
+)
+
+// The events below are what the edges (the API, the gateways, the
+// backends) report as they happen, for metrics and the audit log. Each
+// edge declares the small interface it reports to; Observers fans one out
+// to several.
+
+// APICall is one API request as the API answered it.
+type APICall struct {
+	Time     time.Time     // when it arrived
+	Duration time.Duration // until the answer was written
+	// RequestID is the x-amzn-RequestId sent back.
+	RequestID string
+	// Service is the credential scope's service (iam, sts, redshift,
+	// redshift-serverless); "" when the request named none.
+	Service string
+	// Operation is the action or X-Amz-Target operation as requested: it
+	// comes from the client and may name nothing that exists.
+	Operation string
+	// Principal is the authenticated caller; nil when authentication
+	// failed. AccessKeyID is the key the request was signed with, as sent.
+	Principal   *Principal
+	AccessKeyID string
+	SourceIP    string
+	UserAgent   string
+	Region      string // the credential scope's region, once authenticated
+	// Form holds a Query request's parameters (secrets included: the
+	// observer removes what it must not keep); Body a JSON request's body.
+	Form url.Values
+	Body []byte
+	// Result is what the operation returned (nil on error).
+	Result any
+	// ErrorCode and ErrorMessage are the AWS error sent, if any.
+	ErrorCode    string
+	ErrorMessage string
+	Status       int
+}
+
+// Login is the outcome of one gateway login attempt: a client that sent a
+// startup packet and was let in or refused.
+type Login struct {
+	Time     time.Time     // when the connection was accepted
+	Duration time.Duration // from accept to the outcome (authentication latency)
+	Scope    string        // the cluster or workgroup credential scope
+	ConnID   uint64
+	Source   string // the client's host:port
+	User     string // the login name the client sent
+	Database string
+	TLS      bool
+	OK       bool
+	// Reason says why a login was refused (one of LoginReasons).
+	Reason string
+	// Of the credential the client proved (empty when none was):
+	CredentialID, DBUser, PrincipalARN string
+	Groups                             []string
+	// BackendReused says the session got a pooled backend connection.
+	BackendReused bool
+}
+
+// Why a gateway login is refused: a fixed set, so that it can label metrics.
+const (
+	LoginNoCredential     = "no_credential"     // the login has no live credential
+	LoginWrongPassword    = "wrong_password"    // the proof matched no live credential
+	LoginDatabase         = "database"          // the credential is for another database
+	LoginRoleRefused      = "role_refused"      // the backend role may not be used (superuser, admin)
+	LoginBackendRefused   = "backend_refused"   // the backend refused the role's login
+	LoginBackendError     = "backend_error"     // the backend could not be prepared or reached
+	LoginStoreError       = "store_error"       // the credentials could not be looked up
+	LoginProtocol         = "protocol"          // the client broke off or sent what it should not
+	LoginRevoked          = "revoked"           // the credential was revoked
+	LoginShutdown         = "shutdown"          // the gateway was shutting down
+	LoginClientDisconnect = "client_disconnect" // the client left before it was greeted
+)
+
+// LoginReasons are every Login.Reason.
+var LoginReasons = []string{LoginNoCredential, LoginWrongPassword, LoginDatabase, LoginRoleRefused, LoginBackendRefused,
+	LoginBackendError, LoginStoreError, LoginProtocol, LoginRevoked, LoginShutdown, LoginClientDisconnect}
+
+// SessionEnd is a gateway session that ended, from its login on.
+type SessionEnd struct {
+	Login             // the login that started it
+	Start, End        time.Time
+	BytesIn, BytesOut int64 // client to backend, backend to client
+	Reason            string
+	BackendReused     bool // the backend came from the pool
+}
+
+// Why a session ends: a fixed set.
+const (
+	EndClosed      = "closed"               // the client or the backend closed it
+	EndLifetime    = "max_session_lifetime" // limits.max_session_lifetime
+	EndShutdown    = "gateway_shutdown"     // cut at the end of the shutdown grace period
+	EndRelayFailed = "relay_failed"         // the relay would not take it
+)
+
+// EndReasons are every SessionEnd.Reason.
+var EndReasons = []string{EndClosed, EndLifetime, EndShutdown, EndRelayFailed}
+
+// GrantChange is a session group granted to or revoked from a backend role.
+type GrantChange struct {
+	Time    time.Time
+	Scope   string
+	Role    string
+	Group   string
+	Granted bool // false: revoked
+	// Reconciled marks a revoke of a grant no live session held (left by a
+	// crash, or by a revoke that failed before).
+	Reconciled bool
+}
+
+// Observer hears of every event. Each edge declares the part it reports
+// to (http.Observer, pgwire.Observer, pgbackend.Observer).
+type Observer interface {
+	APICall(*APICall)
+	Login(*Login)
+	SessionEnd(*SessionEnd)
+	Grant(*GrantChange)
+}
+
+// Observers passes each event to every one of its members, in order.
+type Observers []Observer
+
+func (os Observers) APICall(e *APICall) {
+	for _, o := range os {
+		o.APICall(e)
+	}
+}
+
+func (os Observers) Login(e *Login) {
+	for _, o := range os {
+		o.Login(e)
+	}
+}
+
+func (os Observers) SessionEnd(e *SessionEnd) {
+	for _, o := range os {
+		o.SessionEnd(e)
+	}
+}
+
+func (os Observers) Grant(e *GrantChange) {
+	for _, o := range os {
+		o.Grant(e)
+	}
+}

@@ -1,0 +1,10 @@
+package iamapi
+
+import (
+	"maps"
+	"slices"
+)
+
+// Operations are the IAM actions this service answers (metrics label only
+// these).
+func Operations() []string { return slices.Sorted(maps.Keys((&Service{}).handlers())) }

@@ -1,0 +1,28 @@
+package pgbackend
+
+import (
+	"context"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// Observer hears of session grants and revokes as they are made.
+type Observer interface {
+	Grant(*shiftkey.GrantChange)
+}
+
+func (b *Backend) observe(role, group string, granted, reconciled bool) {
+	if b.cfg.Observer == nil {
+		return
+	}
+	b.cfg.Observer.Grant(&shiftkey.GrantChange{Time: time.Now(), Scope: b.cfg.Scope, Role: role, Group: group, Granted: granted, Reconciled: reconciled})
+}
+
+// GrantsHeld is how many session group memberships this process holds on
+// the backend for live sessions (each role and group once, however many
+// sessions share it).
+func (b *Backend) GrantsHeld() int { return int(b.held.Load()) }
+
+// Ping reports whether the backend answers its admin pool (readiness).
+func (b *Backend) Ping(ctx context.Context) error { return b.admin.Ping(ctx) }
