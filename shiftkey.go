@@ -166,6 +166,8 @@ type Credential struct {
 	AutoCreate   bool
 	StoredKey    []byte // SCRAM-SHA-256 StoredKey
 	ServerKey    []byte // SCRAM-SHA-256 ServerKey
+	DigestSHA256 []byte // SHA256(password ‖ salt), Redshift's extensible digest (code 13)
+	DigestMD5    []byte // md5(password ‖ login name), PostgreSQL's MD5 exchange (code 5)
 	PrincipalARN string // the IAM principal that asked for it
 	RequestID    string
 	CreatedAt    time.Time
