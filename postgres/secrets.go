@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sync"
@@ -187,10 +189,14 @@ func (d *DB) sealClear(ctx context.Context, tx pgx.Tx, k *secretbox.Key) error {
 	for _, t := range []struct {
 		table, id string
 		aad       func(string) []byte
-	}{{"access_keys", "id", accessKeyAAD}, {"sessions", "access_key_id", sessionAAD}} {
+	}{{"access_keys", "id", accessKeyAAD}, {"sessions", "access_key_id", sessionAAD}, {"shared_secrets", "name", sharedSecretAAD}} {
 		type row struct{ id, secret string }
+		col := "secret"
+		if t.table == "shared_secrets" {
+			col = "value"
+		}
 		rows, err := queryAll(ctx, tx, func(r pgx.Row) (v row, err error) { return v, r.Scan(&v.id, &v.secret) },
-			`SELECT `+t.id+`, secret FROM `+t.table+` WHERE NOT sealed FOR UPDATE`)
+			`SELECT `+t.id+`, `+col+` FROM `+t.table+` WHERE NOT sealed FOR UPDATE`)
 		if err != nil {
 			return err
 		}
@@ -199,7 +205,7 @@ func (d *DB) sealClear(ctx context.Context, tx pgx.Tx, k *secretbox.Key) error {
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `UPDATE `+t.table+` SET secret = $1, sealed = true WHERE `+t.id+` = $2`, v, r.id); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE `+t.table+` SET `+col+` = $1, sealed = true WHERE `+t.id+` = $2`, v, r.id); err != nil {
 				return err
 			}
 		}
@@ -228,4 +234,37 @@ func (d *DB) CurrentKey(ctx context.Context) (id, file string, err error) {
 		return "", "", nil
 	}
 	return id, file, err
+}
+
+func sharedSecretAAD(name string) []byte { return []byte("shared_secrets.value\x00" + name) }
+
+// GatewaySecret is the secret the gateways of every replica key their
+// decoy salts with: made by the first replica to ask, sealed at rest.
+func (d *DB) GatewaySecret(ctx context.Context) ([]byte, error) {
+	const name = "gateway"
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	err := d.inTxPlain(ctx, func(tx pgx.Tx) error {
+		value, sealed, err := d.seal(ctx, tx, base64.StdEncoding.EncodeToString(fresh), sharedSecretAAD(name))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO shared_secrets (name, value, sealed) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, name, value, sealed)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var stored string
+	var sealed bool
+	if err := d.pool.QueryRow(ctx, `SELECT value, sealed FROM shared_secrets WHERE name = $1`, name).Scan(&stored, &sealed); err != nil {
+		return nil, err
+	}
+	plain, err := d.unseal(ctx, stored, sealed, sharedSecretAAD(name))
+	if err != nil {
+		return nil, fmt.Errorf("gateway secret: %w", err)
+	}
+	return base64.StdEncoding.DecodeString(plain)
 }

@@ -30,14 +30,16 @@ func (s *Serve) Start(ctx context.Context) error {
 	}
 	cfg := s.Config
 	s.server.Logger, s.AccountID, s.Limits, s.Regions = s.Logger, cfg.AccountID, cfg.Limits, cfg.Regions
-	if err := os.MkdirAll(filepath.Dir(cfg.Store.SQLite), 0o700); err != nil {
-		return err
+	if cfg.Store.SQLite != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.Store.SQLite), 0o700); err != nil {
+			return err
+		}
 	}
 	var err error
 	if s.Store, err = openServeStore(ctx, cfg.Store, s.Logger); err != nil {
 		return err
 	}
-	secret, err := loadOrCreateKey(cfg.Store.SQLite + ".gateway-key")
+	secret, err := gatewaySecret(ctx, s.Store, cfg.Store)
 	if err != nil {
 		return err
 	}

@@ -22,16 +22,22 @@ import (
 	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/redshift"
 	"github.com/shiftkey/shiftkey/serverless"
-	"github.com/shiftkey/shiftkey/sqlite"
 	"github.com/shiftkey/shiftkey/sts"
 )
+
+// Store is what serve and dev need of a store: the SQLite store of one
+// instance or the PostgreSQL store replicas share.
+type Store interface {
+	shiftkey.Store
+	shiftkey.DeclaredStore
+}
 
 // server is the wiring `shiftkey dev` and `shiftkey serve` share: the
 // store, the API and one gateway per cluster.
 type server struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
-	Store     *sqlite.DB
+	Store     Store
 	AccountID string
 	// Regions are the regions the API serves (nil: shiftkey.DefaultRegion).
 	Regions []string
@@ -269,6 +275,9 @@ func (s *server) startAPI(ln net.Listener) {
 	sweepCtx, cancel := context.WithCancel(context.Background())
 	s.stopSweep = cancel
 	sweeper := &maintenance.Sweeper{Store: s.Store, Backends: s.backends, Logger: s.Logger, Now: s.now}
+	if l, ok := s.Store.(interface{ GrantLease() time.Duration }); ok {
+		sweeper.Every = min(maintenance.Interval, l.GrantLease()/2)
+	}
 	s.wg.Go(func() { sweeper.Run(sweepCtx) })
 }
 

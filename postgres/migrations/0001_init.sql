@@ -224,3 +224,12 @@ CREATE TABLE declared_entities (
 	name text NOT NULL,
 	PRIMARY KEY (kind, id)
 );
+
+-- Secrets every replica must share, sealed like access keys (the gateway's
+-- decoy-salt secret: an unknown login must get the same decoy salt from
+-- every replica, or a client could tell it is unknown).
+CREATE TABLE shared_secrets (
+	name   text PRIMARY KEY,
+	value  text NOT NULL,
+	sealed boolean NOT NULL
+);
