@@ -229,6 +229,7 @@ type CredentialStore interface {
 type Store interface {
 	ClusterStore
 	CredentialStore
+	CredentialAdmin
 	IdentityStore
 	AuditStore
 	ServerlessStore

@@ -35,6 +35,12 @@ Usage:
   shiftkey store rotate-key [--data-dir DIR]
       Reseal every stored secret under a new store key while shiftkey keeps serving; dev's
       store.key is replaced at the end, serve prints the config change to make.
+  shiftkey credentials list   [--config FILE | --data-dir DIR] [--cluster ID | --workgroup NAME] [--login NAME] [--principal ARN] [--id ID]
+  shiftkey credentials revoke [--config FILE | --data-dir DIR] [--cluster ID | --workgroup NAME] [--login NAME] [--principal ARN] [--id ID]
+                              [--all-for-principal ARN] [--terminate]
+      List or revoke issued credentials; a revoked credential stops logging in on every replica
+      within a second, and with --terminate its open sessions end. --all-for-principal revokes
+      what a principal and the role sessions it started obtained (a leaked access key).
   shiftkey version
 `
 
@@ -67,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPolicy(ctx, args[1:], stdout, stderr)
 	case "store":
 		return runStore(ctx, args[1:], stdout, stderr)
+	case "credentials":
+		return runCredentials(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "shiftkey (development build)")
 		return nil

@@ -21,6 +21,7 @@ import (
 	"github.com/shiftkey/shiftkey/pgbackend"
 	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/redshift"
+	"github.com/shiftkey/shiftkey/revocation"
 	"github.com/shiftkey/shiftkey/serverless"
 	"github.com/shiftkey/shiftkey/sts"
 )
@@ -279,6 +280,38 @@ func (s *server) startAPI(ln net.Listener) {
 		sweeper.Every = min(maintenance.Interval, l.GrantLease()/2)
 	}
 	s.wg.Go(func() { sweeper.Run(sweepCtx) })
+	s.watchRevocations(sweepCtx)
+}
+
+// revocationPoll is how often a store without a change feed (SQLite) is
+// asked whether another process revoked credentials.
+const revocationPoll = 200 * time.Millisecond
+
+// watchRevocations ends the sessions of credentials revoked with
+// --terminate, whichever process revoked them: replicas hear of it through
+// the store's change feed, a SQLite store is polled.
+func (s *server) watchRevocations(ctx context.Context) {
+	term := &revocation.Terminator{Store: s.Store, Gateways: s.sessionGateways, Logger: s.Logger.With("component", "revocation")}
+	s.wg.Go(func() { term.Run(ctx) })
+	switch st := s.Store.(type) {
+	case shiftkey.ChangeSource:
+		st.Subscribe(term.Changed)
+	case interface {
+		WatchRevocations(context.Context, time.Duration, func())
+	}:
+		s.wg.Go(func() { st.WatchRevocations(ctx, revocationPoll, func() { term.Changed(shiftkey.Change{}) }) })
+	}
+}
+
+// sessionGateways are the running gateways, as the Terminator sees them.
+func (s *server) sessionGateways() []revocation.Gateway {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []revocation.Gateway
+	for _, ep := range s.endpoints {
+		out = append(out, ep.gw)
+	}
+	return out
 }
 
 // backends are the running gateways' backends.
