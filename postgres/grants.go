@@ -40,6 +40,15 @@ func (d *DB) Grants(ctx context.Context, scope string) ([]shiftkey.SessionGrant,
 		scope, d.origin)
 }
 
+// GrantHeldElsewhere reports whether another replica holds g under a
+// live lease.
+func (d *DB) GrantHeldElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
+	var held bool
+	err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM session_grants WHERE scope = $1 AND role = $2 AND grp = $3
+		AND owner <> $4 AND lease_until >= now())`, g.Scope, g.Role, g.Group, d.origin).Scan(&held)
+	return held, err
+}
+
 // GrantLease is the lease of this store's session grants; replicas sweep
 // more often than that so that a dead replica's grants go soon after.
 func (d *DB) GrantLease() time.Duration { return d.opts.lease }

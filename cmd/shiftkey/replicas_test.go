@@ -247,12 +247,39 @@ func TestReplicasShareOnlyTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	onA, err := a.connect(ctx, aws.ToString(vc.DbUser), aws.ToString(vc.DbPassword))
-	if err != nil {
-		t.Fatal(err)
+	login := func(r *replica) *pgx.Conn {
+		t.Helper()
+		c, err := r.connect(ctx, aws.ToString(vc.DbUser), aws.ToString(vc.DbPassword))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(ctx) })
+		return c
 	}
-	defer onA.Close(ctx)
-	if !member(t, victim, group) {
+	inGroup := func(c *pgx.Conn) bool {
+		t.Helper()
+		var ok bool
+		if err := c.QueryRow(ctx, "SELECT pg_has_role(current_user, $1, 'MEMBER')", group).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	// The same login on A and B: B shares the membership A granted, and
+	// when A's session ends B's still has it; when B's ends, it goes.
+	first, second := login(a), login(b)
+	if !inGroup(first) || !inGroup(second) {
+		t.Fatalf("%s is not in %s in its sessions on A and B", victim, group)
+	}
+	first.Close(ctx)
+	poll(t, 5*time.Second, "A's session of "+victim+" ended on the backend", func() bool { return !active(t, victim, 2) })
+	if !inGroup(second) {
+		t.Fatal("the end of A's session revoked the group B's session holds")
+	}
+	second.Close(ctx)
+	poll(t, 5*time.Second, "the group went with the last session", func() bool { return !member(t, victim, group) })
+
+	onA := login(a)
+	if !member(t, victim, group) || !inGroup(onA) {
 		t.Fatalf("%s is not in %s during its session on A", victim, group)
 	}
 	// B leaves a live replica's grant alone, over more than a lease.
@@ -270,4 +297,19 @@ func TestReplicasShareOnlyTheStore(t *testing.T) {
 	if took < 2*time.Second {
 		t.Fatalf("revoked %v after the kill, before A's lease (3s from its last renewal) can have run out", took)
 	}
+}
+
+// active reports whether role has at least n sessions on dev's backend.
+func active(t *testing.T, role string, n int) bool {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dev.PG.ConnString(dev.PG.Superuser(), DevDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var count int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE usename = $1`, role).Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	return count >= n
 }
