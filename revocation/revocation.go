@@ -152,13 +152,23 @@ func (t *Terminator) Changed(c shiftkey.Change) {
 	}
 }
 
+// Recheck is how often Run looks at every session even without a change:
+// a session that finished logging in with a credential just as it was
+// revoked may have been missed by the check its change triggered.
+const Recheck = 10 * time.Second
+
 // Run handles the noted changes until ctx is done.
 func (t *Terminator) Run(ctx context.Context) {
 	t.init()
+	tick := time.NewTicker(Recheck)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			t.Changed(shiftkey.Change{})
+			continue
 		case <-t.wake:
 		}
 		t.mu.Lock()
