@@ -77,9 +77,16 @@ type SessionGrant struct {
 	Group string
 }
 
-// GrantStore records session-scoped grants.
+// GrantStore records session-scoped grants. In a store replicas share,
+// each replica's records are its own, leased; Grants returns those a
+// replica may reconcile (its own, and those whose owner stopped renewing).
 type GrantStore interface {
 	RecordGrant(ctx context.Context, g SessionGrant) error
 	ForgetGrant(ctx context.Context, g SessionGrant) error
 	Grants(ctx context.Context, scope string) ([]SessionGrant, error)
+	// GrantHeldElsewhere reports whether another live process holds g for
+	// its sessions: then a membership the role already has is that
+	// process's grant, to share, and not to revoke when this process's
+	// sessions end (always false in a store one process serves).
+	GrantHeldElsewhere(ctx context.Context, g SessionGrant) (bool, error)
 }

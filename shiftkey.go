@@ -230,6 +230,7 @@ type CredentialStore interface {
 type Store interface {
 	ClusterStore
 	CredentialStore
+	CredentialAdmin
 	IdentityStore
 	AuditStore
 	ServerlessStore

@@ -37,11 +37,22 @@ type Sweeper struct {
 	Backends func() []Reconciler
 	Logger   *slog.Logger     // nil: discard
 	Now      func() time.Time // nil: time.Now
+	// Every is the time between two sweeps (0: Interval). Replicas
+	// sharing a store with leased grants sweep within a lease, so that a
+	// dead replica's grants are revoked soon after its lease ran out.
+	Every time.Duration
 }
 
-// Run sweeps at once, then every Interval until ctx is done.
+// Run sweeps at once, then every s.Every until ctx is done. Every replica
+// runs it: the deletes are idempotent statements, and a grant is revoked
+// only by its owner or, once its lease ran out, by any replica (REVOKE of
+// a membership already gone is a no-op).
 func (s *Sweeper) Run(ctx context.Context) {
-	t := time.NewTicker(Interval)
+	every := s.Every
+	if every <= 0 {
+		every = Interval
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		s.Sweep(ctx)

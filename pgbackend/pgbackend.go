@@ -300,6 +300,19 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			b.releaseLocked(ctx, u, lease)
 			return nil, nil, err
 		}
+		if !ok && why == whyMember {
+			// Another replica's session may hold it: then share it.
+			shared, err := b.joinShared(ctx, role, g)
+			if err != nil {
+				b.releaseLocked(ctx, u, lease)
+				return nil, nil, err
+			}
+			if shared {
+				u.refs[g] = 1
+				lease.groups = append(lease.groups, g)
+				continue
+			}
+		}
 		if !ok {
 			notices = append(notices, Notice{Message: fmt.Sprintf("group %q not joined: %s", g, why)})
 			continue
@@ -379,7 +392,7 @@ func (b *Backend) grantable(ctx context.Context, role, group string) (bool, stri
 	case predefined:
 		return false, "it is a member of a predefined pg_ role", nil
 	case member:
-		return false, "already a member", nil
+		return false, whyMember, nil
 	}
 	return true, "", nil
 }
@@ -414,6 +427,11 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 		}
 		delete(u.refs, g)
 		b.held.Add(-1)
+		if b.heldElsewhere(ctx, l.role, g) {
+			// Another replica's sessions still need it: only our record goes.
+			b.forget(ctx, l.role, g)
+			continue
+		}
 		if _, err := b.admin.Exec(ctx, "REVOKE "+quote(g)+" FROM "+quote(l.role)); err != nil {
 			b.logger.ErrorContext(ctx, "revoke group failed", "db_user", l.role, "group", g, "error", err)
 			continue
@@ -421,8 +439,48 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 		b.logger.InfoContext(ctx, "group revoked", "db_user", l.role, "group", g)
 		b.observe(l.role, g, false, false)
 		b.forget(ctx, l.role, g)
+		// A replica that joined the membership between our check and the
+		// REVOKE gets it back.
+		if b.heldElsewhere(ctx, l.role, g) {
+			if _, err := b.admin.Exec(ctx, "GRANT "+quote(g)+" TO "+quote(l.role)); err != nil {
+				b.logger.ErrorContext(ctx, "regrant group failed", "db_user", l.role, "group", g, "error", err)
+			}
+		}
 	}
 	l.groups = nil
+}
+
+// whyMember is grantable's reason for a group the role already belongs to.
+const whyMember = "already a member"
+
+// joinShared records role's membership of group as this process's too
+// when another replica holds it for its sessions, and reports whether it
+// did; a membership nobody records is the role's own, never touched.
+func (b *Backend) joinShared(ctx context.Context, role, group string) (bool, error) {
+	if b.cfg.Grants == nil || !b.heldElsewhere(ctx, role, group) {
+		return false, nil
+	}
+	if err := b.record(ctx, role, group); err != nil {
+		return false, err
+	}
+	b.logger.InfoContext(ctx, "group shared with another replica's sessions", "db_user", role, "group", group)
+	return true, nil
+}
+
+// heldElsewhere reports whether another replica holds role's membership
+// of group for its sessions; on a store error it answers true, so that a
+// membership is left in place rather than cut from under a session (the
+// lease and reconciliation remove it later).
+func (b *Backend) heldElsewhere(ctx context.Context, role, group string) bool {
+	if b.cfg.Grants == nil {
+		return false
+	}
+	held, err := b.cfg.Grants.GrantHeldElsewhere(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group})
+	if err != nil {
+		b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", role, "group", group, "error", err)
+		return true
+	}
+	return held
 }
 
 func (b *Backend) record(ctx context.Context, role, group string) error {
@@ -478,6 +536,12 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.refs[g.Group] > 0 {
+		return false, nil
+	}
+	if b.heldElsewhere(ctx, g.Role, g.Group) {
+		// A live replica holds it: the dead owner's record goes, the
+		// membership stays.
+		b.forget(ctx, g.Role, g.Group)
 		return false, nil
 	}
 	var active bool

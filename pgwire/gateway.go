@@ -196,6 +196,44 @@ func (g *Gateway) Close() error {
 	return nil
 }
 
+// CredentialsInUse returns the ids of the credentials this gateway's
+// sessions logged in with, of one login name ("": any).
+func (g *Gateway) CredentialsInUse(login string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var ids []string
+	for s := range g.sessions {
+		s.mu.Lock()
+		if s.credID != "" && (login == "" || s.login == login) {
+			ids = append(ids, s.credID)
+		}
+		s.mu.Unlock()
+	}
+	return ids
+}
+
+// Terminate ends the sessions that logged in with one of the credentials
+// ids (revoked with --terminate) and returns how many it ended. Their
+// connections close at once, as at shutdown.
+func (g *Gateway) Terminate(ids map[string]bool) int {
+	g.mu.Lock()
+	var doomed []*session
+	var which []string
+	for s := range g.sessions {
+		s.mu.Lock()
+		if id := s.credID; id != "" && ids[id] {
+			doomed, which = append(doomed, s), append(which, id)
+		}
+		s.mu.Unlock()
+	}
+	g.mu.Unlock()
+	for i, s := range doomed {
+		g.logger().Info("session terminated", "reason", "credential revoked", "credential_id", which[i], "scope", g.Cluster)
+		s.close()
+	}
+	return len(doomed)
+}
+
 // sessionDone forgets an ended session.
 func (g *Gateway) sessionDone(s *session) {
 	g.mu.Lock()

@@ -37,6 +37,8 @@ type session struct {
 	serverCert *tls.Certificate // the certificate served, for channel binding
 
 	mu       sync.Mutex
+	credID   string   // the credential it logged in with, once authenticated
+	login    string   // the login name it authenticated as, with credID
 	backend  net.Conn // the backend's Go connection, once connected
 	kill     func()   // ends the session on the event relay
 	closing  bool

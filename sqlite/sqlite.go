@@ -339,6 +339,9 @@ func (d *DB) readCredentials(ctx context.Context, cluster, login string, nowMs i
 
 // DeleteExpiredCredentials removes credentials that expired before t.
 func (d *DB) DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, error) {
+	if _, err := d.db.ExecContext(ctx, `DELETE FROM credential_revocations WHERE expires_at <= ?`, millis(t)); err != nil {
+		return 0, err
+	}
 	res, err := d.db.ExecContext(ctx, `DELETE FROM credentials WHERE expires_at <= ?`, millis(t))
 	// Cached entries hold credentials unexpired at their read time, which
 	// may be before t.

@@ -88,9 +88,11 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err := pgserver.MakeHome(dir); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	if d.Store, err = openDevStore(ctx, dir, true); err != nil {
-		return err
+	db, err := openDevStore(ctx, dir, true)
+	if err != nil {
+		return err // d.Store stays a nil interface, not a nil *sqlite.DB
 	}
+	d.Store = db
 	secret, err := secretbox.LoadOrCreateRaw(filepath.Join(dir, "gateway.key"))
 	if err != nil {
 		return err

@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 	if code, ok := runTestChild(); ok {
 		os.Exit(code)
 	}
+	if code, ok := runReplicaChild(); ok {
+		os.Exit(code)
+	}
 	if _, err := pgserver.FindBinDir(); err != nil {
 		if os.Getenv("CI") == "true" {
 			fmt.Fprintln(os.Stderr, "FAIL:", err)

@@ -45,6 +45,12 @@ Usage:
       --ca defaults to PGSSLROOTCERT. Exits 0 when SCRAM over verify-full TLS works.
   shiftkey audit tail [--principal ARN] [--file F | --config FILE] [-f]
       The audit log's records (one JSON line each) of a principal; -f follows the file across rotations.
+  shiftkey credentials list   [--config FILE | --data-dir DIR] [--cluster ID | --workgroup NAME] [--login NAME] [--principal ARN] [--id ID]
+  shiftkey credentials revoke [--config FILE | --data-dir DIR] [--cluster ID | --workgroup NAME] [--login NAME] [--principal ARN] [--id ID]
+                              [--all-for-principal ARN] [--terminate]
+      List or revoke issued credentials; a revoked credential stops logging in on every replica
+      within a second, and with --terminate its open sessions end. --all-for-principal revokes
+      what a principal and the role sessions it started obtained (a leaked access key).
   shiftkey version
 `
 
@@ -81,6 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDoctor(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args[1:], stdout, stderr)
+	case "credentials":
+		return runCredentials(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "shiftkey (development build)")
 		return nil

@@ -16,7 +16,6 @@ import (
 	"github.com/shiftkey/shiftkey/certauth"
 	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 	"github.com/shiftkey/shiftkey/pgwire"
-	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // Serve runs shiftkey from a config file: clusters backed by existing
@@ -39,14 +38,16 @@ func (s *Serve) Start(ctx context.Context) error {
 	}
 	cfg := s.Config
 	s.server.Logger, s.AccountID, s.Limits, s.Regions = s.Logger, cfg.AccountID, cfg.Limits, cfg.Regions
-	if err := os.MkdirAll(filepath.Dir(cfg.Store.SQLite), 0o700); err != nil {
-		return err
+	if cfg.Store.SQLite != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.Store.SQLite), 0o700); err != nil {
+			return err
+		}
 	}
 	var err error
 	if s.Store, err = openServeStore(ctx, cfg.Store, s.Logger); err != nil {
 		return err
 	}
-	secret, err := secretbox.LoadOrCreateRaw(cfg.Store.SQLite + ".gateway-key")
+	secret, err := gatewaySecret(ctx, s.Store, cfg.Store)
 	if err != nil {
 		return err
 	}

@@ -23,17 +23,24 @@ import (
 	"github.com/shiftkey/shiftkey/pgbackend"
 	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/redshift"
+	"github.com/shiftkey/shiftkey/revocation"
 	"github.com/shiftkey/shiftkey/serverless"
-	"github.com/shiftkey/shiftkey/sqlite"
 	"github.com/shiftkey/shiftkey/sts"
 )
+
+// Store is what serve and dev need of a store: the SQLite store of one
+// instance or the PostgreSQL store replicas share.
+type Store interface {
+	shiftkey.Store
+	shiftkey.DeclaredStore
+}
 
 // server is the wiring `shiftkey dev` and `shiftkey serve` share: the
 // store, the API and one gateway per cluster.
 type server struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
-	Store     *sqlite.DB
+	Store     Store
 	AccountID string
 	// Regions are the regions the API serves (nil: shiftkey.DefaultRegion).
 	Regions []string
@@ -247,7 +254,38 @@ func (s *server) startAPI(ln net.Listener) {
 	sweepCtx, cancel := context.WithCancel(context.Background())
 	s.stopSweep = cancel
 	sweeper := &maintenance.Sweeper{Store: s.Store, Backends: s.backends, Logger: s.Logger, Now: s.now}
+	if l, ok := s.Store.(interface{ GrantLease() time.Duration }); ok {
+		sweeper.Every = min(maintenance.Interval, l.GrantLease()/2)
+	}
 	s.wg.Go(func() { sweeper.Run(sweepCtx) })
+	s.watchRevocations(sweepCtx)
+}
+
+// revocationPoll is how often a store without a change feed (SQLite) is
+// asked whether another process revoked credentials.
+const revocationPoll = 200 * time.Millisecond
+
+// watchRevocations ends the sessions of credentials revoked with
+// --terminate, whichever process revoked them: replicas hear of it through
+// the store's change feed, a SQLite store is polled.
+func (s *server) watchRevocations(ctx context.Context) {
+	term := &revocation.Terminator{Store: s.Store, Gateways: s.sessionGateways, Logger: s.Logger.With("component", "revocation")}
+	s.wg.Go(func() { term.Run(ctx) })
+	switch st := s.Store.(type) {
+	case shiftkey.ChangeSource:
+		st.Subscribe(term.Changed)
+	case interface {
+		WatchRevocations(context.Context, time.Duration, func())
+	}:
+		s.wg.Go(func() { st.WatchRevocations(ctx, revocationPoll, func() { term.Changed(shiftkey.Change{}) }) })
+	}
+}
+
+// sessionGateways are the running gateways, as the Terminator sees them.
+func (s *server) sessionGateways() []revocation.Gateway {
+	var out []revocation.Gateway
+	s.gateways.Each(func(_ string, gw *pgwire.Gateway, _ pgwire.Owner) { out = append(out, gw) })
+	return out
 }
 
 // backends are the running gateways' backends.

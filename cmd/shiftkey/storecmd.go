@@ -60,6 +60,9 @@ func rotateServeKey(ctx context.Context, configPath, newKeyFile string, stdout i
 	if err != nil {
 		return err
 	}
+	if cfg.Store.Postgres != "" {
+		return errors.New("rotate-key is not yet implemented for the PostgreSQL store")
+	}
 	oldKey, oldFile, err := cfg.Store.Key(false, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err

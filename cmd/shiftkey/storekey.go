@@ -7,18 +7,46 @@ import (
 	"log/slog"
 
 	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/postgres"
+	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
 
-// openServeStore opens serve's store with its key.
-func openServeStore(ctx context.Context, c config.StoreConfig, logger *slog.Logger) (*sqlite.DB, error) {
+// openServeStore opens serve's store with its key: the shared PostgreSQL
+// store (store.postgres) or a SQLite file.
+func openServeStore(ctx context.Context, c config.StoreConfig, logger *slog.Logger) (Store, error) {
 	key, file, err := c.Key(true, logger)
 	if err != nil {
 		return nil, err
+	}
+	if c.Postgres != "" {
+		opts := []postgres.Option{postgres.WithKey(key, file)}
+		if c.GrantLease > 0 {
+			opts = append(opts, postgres.WithGrantLease(c.GrantLease))
+		}
+		db, err := postgres.Open(ctx, c.Postgres, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
 	}
 	db, err := sqlite.Open(ctx, c.SQLite, sqlite.WithKey(key, file))
 	if err != nil && file != "" && !errors.Is(err, sqlite.ErrKeyRequired) {
 		return nil, fmt.Errorf("%w (store key %s from %s)", err, key.ID(), file)
 	}
-	return db, err
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// gatewaySecret keys the gateways' decoy salts: shared through the store
+// when replicas share one, else a file beside the SQLite store.
+func gatewaySecret(ctx context.Context, st Store, c config.StoreConfig) ([]byte, error) {
+	if shared, ok := st.(interface {
+		GatewaySecret(context.Context) ([]byte, error)
+	}); ok {
+		return shared.GatewaySecret(ctx)
+	}
+	return secretbox.LoadOrCreateRaw(c.SQLite + ".gateway-key")
 }

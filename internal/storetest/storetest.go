@@ -25,6 +25,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore(t)) })
 	t.Run("AccessKeyQuotaConcurrent", func(t *testing.T) { testAccessKeyQuotaConcurrent(t, newStore(t)) })
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
+	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
 }
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -530,5 +531,112 @@ func testServerless(t *testing.T, s shiftkey.Store) {
 	}
 	if err := s.DeleteNamespace(ctx, "ns"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testRevocation: credentials listed and revoked by scope, login,
+// principal (with the sessions it started) and id; a revoked credential is
+// gone from the next LiveCredentials, and its revocation is recorded.
+func testRevocation(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	alice, bob := "arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/bob"
+	sess := &shiftkey.Session{AccessKeyID: "ASIAREVOKE", Secret: "s", Token: "t", RoleName: "etl", SessionName: "run1", SourceARN: alice,
+		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	viaRole := shiftkey.AssumedRoleARN(alice, "etl", "run1")
+	if viaRole != "arn:aws:sts::123456789012:assumed-role/etl/run1" {
+		t.Fatalf("AssumedRoleARN = %s", viaRole)
+	}
+	for _, c := range []struct{ id, scope, login, principal string }{
+		{"a1", "c", "IAM:alice", alice}, {"a2", "d", "IAM:alice", alice}, {"b1", "c", "IAM:bob", bob},
+		{"r1", "workgroup/w1", "IAMR:etl", viaRole}, {"m1", "c", "awsuser", "master"},
+	} {
+		if _, err := s.LoginSalt(ctx, c.scope, c.login, shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
+			t.Fatal(err)
+		}
+		cred := credential(c.id, c.scope, c.login, t0.Add(time.Hour))
+		cred.PrincipalARN = cred.PrincipalARN + c.principal
+		if err := s.CreateCredential(ctx, cred); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateCredential(ctx, &shiftkey.Credential{ID: "a0", Cluster: "c", LoginName: "IAM:alice", PrincipalARN: alice, StoredKey: []byte{1}, ServerKey: []byte{2},
+		CreatedAt: t0.Add(-2 * time.Hour), ExpiresAt: t0.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(cs []*shiftkey.Credential) string {
+		out := []string{}
+		for _, c := range cs {
+			out = append(out, c.ID)
+		}
+		sort.Strings(out)
+		return fmt.Sprint(out)
+	}
+	for _, tt := range []struct {
+		f    shiftkey.CredentialFilter
+		want string
+	}{
+		{shiftkey.CredentialFilter{Scope: "c"}, "[a1 b1 m1]"},
+		{shiftkey.CredentialFilter{LoginName: "IAM:alice"}, "[a1 a2]"}, // a0 expired
+		{shiftkey.CredentialFilter{PrincipalARN: alice}, "[a1 a2]"},
+		{shiftkey.CredentialFilter{PrincipalARN: alice, SessionsOf: true}, "[a1 a2 r1]"},
+		{shiftkey.CredentialFilter{PrincipalARN: alice, Scope: "d"}, "[a2]"},
+		{shiftkey.CredentialFilter{ID: "b1"}, "[b1]"},
+		{shiftkey.CredentialFilter{Scope: "workgroup/w1"}, "[r1]"},
+		{shiftkey.CredentialFilter{}, "[a1 a2 b1 m1 r1]"},
+	} {
+		got, err := s.ListCredentials(ctx, tt.f, t0)
+		if err != nil || ids(got) != tt.want {
+			t.Errorf("ListCredentials(%+v) = %s, %v; want %s", tt.f, ids(got), err, tt.want)
+		}
+		for _, c := range got {
+			if len(c.StoredKey)+len(c.ServerKey) > 0 {
+				t.Errorf("ListCredentials returned the keys of %s", c.ID)
+			}
+		}
+	}
+	if _, err := s.RevokeCredentials(ctx, shiftkey.CredentialFilter{SessionsOf: true}, t0, true); shiftkey.ErrorCode(err) != shiftkey.CodeInvalidParameterValue {
+		t.Fatalf("revoking everything: %v, want InvalidParameterValue", err)
+	}
+	// A read before the revoke must not be served after it.
+	if got, _ := liveIDs(t, s, "c", "IAM:alice", t0); fmt.Sprint(got) != "[a1]" {
+		t.Fatalf("before revoke: %v", got)
+	}
+	got, err := s.RevokeCredentials(ctx, shiftkey.CredentialFilter{PrincipalARN: alice, SessionsOf: true}, t0.Add(time.Minute), true)
+	if err != nil || ids(got) != "[a0 a1 a2 r1]" {
+		t.Fatalf("revoke all for alice = %s, %v; want [a0 a1 a2 r1] (expired ones too)", ids(got), err)
+	}
+	for _, l := range []struct{ scope, login string }{{"c", "IAM:alice"}, {"d", "IAM:alice"}, {"workgroup/w1", "IAMR:etl"}} {
+		if got, ok := liveIDs(t, s, l.scope, l.login, t0); len(got) != 0 || !ok {
+			t.Errorf("after revoke, %s/%s logs in with %v (known %v)", l.scope, l.login, got, ok)
+		}
+	}
+	if got, _ := liveIDs(t, s, "c", "IAM:bob", t0); fmt.Sprint(got) != "[b1]" {
+		t.Fatalf("bob's credential went with alice's: %v", got)
+	}
+	if _, err := s.RevokeCredentials(ctx, shiftkey.CredentialFilter{ID: "b1"}, t0.Add(2*time.Minute), false); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.Revocations(ctx, []string{"a1", "b1", "m1", "nope"})
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("Revocations = %+v, %v; want a1 and b1", recs, err)
+	}
+	if r := recs[0]; r.ID != "a1" || !r.Terminate || r.Scope != "c" || r.LoginName != "IAM:alice" || r.PrincipalARN != alice || !r.RevokedAt.Equal(t0.Add(time.Minute)) || !r.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("revocation of a1: %+v", r)
+	}
+	if r := recs[1]; r.ID != "b1" || r.Terminate {
+		t.Fatalf("revocation of b1: %+v", r)
+	}
+	if got, _ := s.ListCredentials(ctx, shiftkey.CredentialFilter{}, t0); ids(got) != "[m1]" {
+		t.Fatalf("left: %s", ids(got))
+	}
+	// Records go with the expired credentials they outlive.
+	if _, err := s.DeleteExpiredCredentials(ctx, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := s.Revocations(ctx, []string{"a1", "b1"}); len(recs) != 0 {
+		t.Fatalf("revocations outlived their credentials' expiry: %+v", recs)
 	}
 }

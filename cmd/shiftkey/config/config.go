@@ -138,6 +138,13 @@ func (p CertPair) Certificate(field string) (*tls.Certificate, error) {
 // StoreConfig chooses the store.
 type StoreConfig struct {
 	SQLite string `yaml:"sqlite"` // path of the database file
+	// Postgres is the URL of a PostgreSQL database the replicas share
+	// (usually ${SHIFTKEY_STORE_URL}), instead of SQLite.
+	Postgres string `yaml:"postgres"`
+	// GrantLease is how long a replica's session grants outlive its last
+	// renewal (PostgreSQL store; default 30s): a replica that dies has its
+	// grants revoked by another soon after.
+	GrantLease time.Duration `yaml:"grant_lease"`
 	// SecretKeyFile holds the store key that seals IAM secret keys and STS
 	// session secrets (32 bytes, raw or base64; mode 0600). Instead:
 	// SHIFTKEY_STORE_KEY; with neither, a key generated beside the store.
@@ -399,8 +406,14 @@ func (c *Config) Validate() error {
 	if len(c.AccountID) != 12 || strings.Trim(c.AccountID, "0123456789") != "" {
 		bad("account_id", "must be 12 digits, got %q", c.AccountID)
 	}
-	if c.Store.SQLite == "" {
-		bad("store.sqlite", "required: the path of the SQLite database")
+	switch {
+	case c.Store.SQLite == "" && c.Store.Postgres == "":
+		bad("store.sqlite", "required: the path of the SQLite database (or store.postgres: the URL of a PostgreSQL database replicas share)")
+	case c.Store.SQLite != "" && c.Store.Postgres != "":
+		bad("store.postgres", "store.sqlite is set too: keep one")
+	}
+	if c.Store.GrantLease != 0 && c.Store.GrantLease < 3*time.Second {
+		bad("store.grant_lease", "want at least 3s, got %v", c.Store.GrantLease)
 	}
 	c.API.check(bad)
 	if c.Admin.Enabled() {

@@ -45,6 +45,10 @@ func (c StoreConfig) Key(generate bool, logger *slog.Logger) (*secretbox.Key, st
 		}
 		return k, "", nil
 	}
+	if c.Postgres != "" {
+		// A key generated beside one replica would not be the others'.
+		return nil, "", fmt.Errorf("store.postgres needs store.secret_key_file or %s: every replica seals secrets with the same key", EnvStoreKey)
+	}
 	path, err := filepath.Abs(c.DefaultKeyFile())
 	if err != nil {
 		return nil, "", err

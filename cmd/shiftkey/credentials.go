@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/pgserver"
+	"github.com/shiftkey/shiftkey/revocation"
+)
+
+// runCredentials is `shiftkey credentials list|revoke`: flags and the
+// store; package revocation does the rest.
+func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "list" && args[0] != "revoke" {
+		fmt.Fprint(stderr, usage)
+		return errors.New("credentials: want list or revoke")
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("credentials "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "serve's YAML config file")
+	dataDir := fs.String("data-dir", "", "dev's data dir (default: "+pgserver.DefaultHomeHelp()+")")
+	var sel revocation.Selection
+	fs.StringVar(&sel.Cluster, "cluster", "", "credentials for this cluster")
+	fs.StringVar(&sel.Workgroup, "workgroup", "", "credentials for this Serverless workgroup")
+	fs.StringVar(&sel.Login, "login", "", "credentials of this login name (e.g. IAM:alice)")
+	fs.StringVar(&sel.Principal, "principal", "", "credentials this IAM principal ARN asked for")
+	fs.StringVar(&sel.ID, "id", "", "the credential with this id")
+	fs.StringVar(&sel.AllForPrincipal, "all-for-principal", "", "every credential of this principal ARN and of the role sessions it started (a leaked key)")
+	terminate := fs.Bool("terminate", false, "revoke: end the open gateway sessions of the revoked credentials too")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *terminate && verb != "revoke" {
+		return errors.New("credentials list: --terminate goes with revoke")
+	}
+	st, err := openToolStore(ctx, *configPath, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	f, err := sel.Filter(ctx, st)
+	if err != nil {
+		return fmt.Errorf("credentials %s: %w", verb, err)
+	}
+	if verb == "list" {
+		return revocation.List(ctx, st, f, time.Now(), stdout)
+	}
+	_, err = revocation.Revoke(ctx, st, f, time.Now(), *terminate, stdout)
+	return err
+}
+
+// openToolStore opens serve's store (--config) or dev's (--data-dir, or
+// the default data dir) for a command that runs beside the server.
+func openToolStore(ctx context.Context, configPath, dataDir string) (Store, error) {
+	if configPath != "" {
+		if dataDir != "" {
+			return nil, errors.New("--config and --data-dir: name one")
+		}
+		cfg, err := config.Load(configPath)
+		if err != nil {
+			return nil, err
+		}
+		return openServeStore(ctx, cfg.Store, slog.New(slog.DiscardHandler))
+	}
+	if dataDir == "" {
+		d, err := pgserver.DefaultHome()
+		if err != nil {
+			return nil, err
+		}
+		dataDir = d
+	}
+	db, err := openDevStore(ctx, dataDir, false)
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/jackc/pgx/v5"
+)
+
+// poll calls cond until it holds or d passes: no sleeps standing in for
+// synchronisation.
+func poll(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// `shiftkey credentials revoke --terminate`, run as its own command beside
+// a running dev (one process on SQLite): the revoked credential is refused
+// within a second, its open session ends, and another login's credential
+// and session are untouched.
+func TestCredentialsRevokeTerminate(t *testing.T) {
+	ctx := context.Background()
+	victim, bystander := fresh("revokee"), fresh("bystander")
+	cv := getCreds(t, dev, &redshift.GetClusterCredentialsInput{DbUser: aws.String(victim), AutoCreate: aws.Bool(true)})
+	cb := getCreds(t, dev, &redshift.GetClusterCredentialsInput{DbUser: aws.String(bystander), AutoCreate: aws.Bool(true)})
+	open := mustConnect(t, dev, cv, DevDatabase)
+	other := mustConnect(t, dev, cb, DevDatabase)
+
+	var out bytes.Buffer
+	if err := run(ctx, []string{"credentials", "list", "--data-dir", dev.DataDir, "--login", cv.user}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), cv.user) || strings.Contains(out.String(), cb.user) || strings.Contains(out.String(), cv.password) {
+		t.Fatalf("list --login %s:\n%s", cv.user, out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir, "--cluster", DevCluster, "--login", cv.user, "--terminate"}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "1 credentials revoked") {
+		t.Fatalf("revoke said:\n%s", out.String())
+	}
+	took := poll(t, time.Second, "the revoked credential is refused", func() bool {
+		c, err := connect(dev, cv, DevDatabase)
+		if err == nil {
+			c.Close(ctx)
+		}
+		return sqlState(err) == "28P01"
+	})
+	t.Logf("revoked credential refused after %v", took)
+	poll(t, time.Second, "the revoked credential's open session ended", func() bool {
+		_, err := open.Exec(ctx, "SELECT 1")
+		return err != nil
+	})
+	if currentUser(t, other) != bystander {
+		t.Fatal("the bystander's session changed")
+	}
+	if c, err := connect(dev, cb, DevDatabase); err != nil {
+		t.Fatalf("the bystander's credential was revoked too: %v", err)
+	} else {
+		c.Close(ctx)
+	}
+	// Revoking everything is refused.
+	if err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir}, &out, &out); err == nil || !strings.Contains(err.Error(), "name the credentials") {
+		t.Fatalf("revoke without a filter: %v", err)
+	}
+	var _ *pgx.Conn = open
+}

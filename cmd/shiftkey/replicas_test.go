@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/secretbox"
+)
+
+// replicaEnv names the config of a serve replica run as a child process of
+// the test binary (so that the test can kill -9 it).
+const replicaEnv = "SHIFTKEY_TEST_REPLICA_CONFIG"
+
+// runReplicaChild runs serve from the config replicaEnv names until its
+// stdin closes, after printing READY.
+func runReplicaChild() (int, bool) {
+	path := os.Getenv(replicaEnv)
+	if path == "" {
+		return 0, false
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "replica:", err)
+		return 2, true
+	}
+	s := &Serve{Config: cfg, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	defer s.Close()
+	if err := s.Start(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "replica:", err)
+		return 2, true
+	}
+	fmt.Println("READY")
+	io.Copy(io.Discard, os.Stdin)
+	return 0, true
+}
+
+var replicaKeys = map[string]string{
+	"ADMIN_KEY": "AKIAREPLICAADMIN0001", "ADMIN_SECRET": "replica-admin-secret-0123456789",
+	"CI_KEY": "AKIAREPLICACI0000001", "CI_SECRET": "replica-ci-secret-0123456789",
+	"OPS_KEY": "AKIAREPLICAOPS000001", "OPS_SECRET": "replica-ops-secret-0123456789",
+}
+
+// replicaYAML is the config every replica shares but for its listeners.
+func replicaYAML(storeURL, api, gw string) string {
+	pg := dev.PG
+	return `
+store: {postgres: "` + storeURL + `", grant_lease: 3s}
+api: {listen: "` + api + `"}
+clusters:
+  - identifier: shared
+    database: dev
+    gateway: {listen: "` + gw + `"}
+    backend: {host: ` + pg.SocketDir() + `, port: ` + itoa(pg.Port()) + `, admin_user: ` + pg.Superuser() + `}
+iam:
+  users:
+    - name: admin
+      policies: {all: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'}
+      access_keys: [{id: "${ADMIN_KEY}", secret: "${ADMIN_SECRET}"}]
+    - name: ci
+      policies: {creds: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser","redshift:JoinGroup"],"Resource":"*"}]}'}
+      access_keys: [{id: "${CI_KEY}", secret: "${CI_SECRET}"}]
+    - name: ops
+      policies: {creds: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentials","Resource":"*"}]}'}
+      access_keys: [{id: "${OPS_KEY}", secret: "${OPS_SECRET}"}]
+`
+}
+
+type replica struct {
+	api, gw string
+	cmd     *exec.Cmd // nil: in-process
+	stdin   io.Closer
+}
+
+// startReplicaProcess runs a replica as a child process.
+func startReplicaProcess(t *testing.T, cfgPath string) *replica {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), replicaEnv+"="+cfgPath)
+	for k, v := range replicaKeys {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		ok := sc.Scan() && sc.Text() == "READY"
+		ready <- ok
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("replica process did not start")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("replica process: no READY within a minute")
+	}
+	return &replica{cmd: cmd, stdin: stdin}
+}
+
+func (r *replica) redshift(key, secret string) *redshift.Client {
+	return redshift.New(redshift.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + r.api),
+		Credentials: provider(aws.Credentials{AccessKeyID: replicaKeys[key], SecretAccessKey: replicaKeys[secret]}), Retryer: aws.NopRetryer{}})
+}
+
+func (r *replica) connect(ctx context.Context, user, password string) (*pgx.Conn, error) {
+	return pgx.Connect(ctx, "host=127.0.0.1 port="+strings.Split(r.gw, ":")[1]+" dbname=dev sslmode=disable connect_timeout=5 user="+user+" password="+password)
+}
+
+// Two replicas share one PostgreSQL store and nothing else: A runs as its
+// own process, B in this one. A credential issued on A logs in on B; a key
+// deactivated on B is refused on A within a second; a credential revoked
+// (by `shiftkey credentials revoke`, a third store client) is refused on B
+// within a second and its session on B ends; and when A is killed with
+// SIGKILL while its session holds a group, B revokes the group once A's
+// lease has run out.
+func TestReplicasShareOnlyTheStore(t *testing.T) {
+	ctx := context.Background()
+	storeDB := "replicas_" + strings.ToLower(shiftkey.NewID("R"))
+	if err := dev.PG.CreateDatabase(ctx, storeDB); err != nil {
+		t.Fatal(err)
+	}
+	storeURL := dev.PG.ConnString(dev.PG.Superuser(), storeDB)
+	group, victim := fresh("replica_grp"), fresh("replica_victim")
+	adminExec(t, dev, "DO $$ BEGIN CREATE ROLE "+group+" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "store.key")
+	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	a := &replica{api: freePort(t), gw: freePort(t)}
+	b := &replica{api: freePort(t), gw: freePort(t)}
+	cfgA := filepath.Join(dir, "a.yaml")
+	for path, r := range map[string]*replica{cfgA: a, filepath.Join(dir, "b.yaml"): b} {
+		y := strings.Replace(replicaYAML(storeURL, r.api, r.gw), "grant_lease: 3s}", "grant_lease: 3s, secret_key_file: "+keyFile+"}", 1)
+		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pa := startReplicaProcess(t, cfgA)
+	a.cmd, a.stdin = pa.cmd, pa.stdin
+	for k, v := range replicaKeys {
+		t.Setenv(k, v)
+	}
+	cfgB, err := config.Load(filepath.Join(dir, "b.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := &Serve{Config: cfgB, Logger: dev.Logger}
+	t.Cleanup(func() { sb.Close() })
+	if err := sb.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Issue on A, log in on B.
+	out, err := a.redshift("CI_KEY", "CI_SECRET").GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
+		ClusterIdentifier: aws.String("shared"), DbUser: aws.String("ci"), AutoCreate: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onB, err := b.connect(ctx, aws.ToString(out.DbUser), aws.ToString(out.DbPassword))
+	if err != nil {
+		t.Fatalf("a credential issued on A does not log in on B: %v", err)
+	}
+	defer onB.Close(ctx)
+
+	// Deactivate a key on B: refused on A within a second.
+	adminB := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + b.api),
+		Credentials: provider(aws.Credentials{AccessKeyID: replicaKeys["ADMIN_KEY"], SecretAccessKey: replicaKeys["ADMIN_SECRET"]}), Retryer: aws.NopRetryer{}})
+	opsOnA := a.redshift("OPS_KEY", "OPS_SECRET")
+	issueOps := func() error {
+		_, err := opsOnA.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("shared"), DbUser: aws.String("ops")})
+		return err
+	}
+	if err := issueOps(); err != nil {
+		t.Fatalf("ops on A before deactivation: %v", err)
+	}
+	if _, err := adminB.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("ops"), AccessKeyId: aws.String(replicaKeys["OPS_KEY"]),
+		Status: iamtypes.StatusTypeInactive}); err != nil {
+		t.Fatal(err)
+	}
+	took := poll(t, time.Second, "a key deactivated on B is refused on A", func() bool {
+		return strings.Contains(errString(issueOps()), "InvalidClientTokenId")
+	})
+	t.Logf("deactivated key refused on A after %v", took)
+
+	// Revoke (a third client of the store, as the CLI is): refused on B
+	// within a second, and the session on B ends.
+	var cli bytes.Buffer
+	if err := run(ctx, []string{"credentials", "revoke", "--config", filepath.Join(dir, "b.yaml"), "--cluster", "shared", "--login", aws.ToString(out.DbUser), "--terminate"}, &cli, &cli); err != nil {
+		t.Fatalf("%v\n%s", err, cli.String())
+	}
+	took = poll(t, time.Second, "a revoked credential is refused on B", func() bool {
+		c, err := b.connect(ctx, aws.ToString(out.DbUser), aws.ToString(out.DbPassword))
+		if err == nil {
+			c.Close(ctx)
+		}
+		return sqlState(err) == "28P01"
+	})
+	t.Logf("revoked credential refused on B after %v", took)
+	poll(t, time.Second, "the revoked credential's session on B ended", func() bool {
+		_, err := onB.Exec(ctx, "SELECT 1")
+		return err != nil
+	})
+	if c, err := a.connect(ctx, aws.ToString(out.DbUser), aws.ToString(out.DbPassword)); err == nil {
+		c.Close(ctx)
+		t.Fatal("the revoked credential still logs in on A")
+	}
+
+	// kill -9 A while its session holds a group: B revokes it after the lease.
+	vc, err := a.redshift("CI_KEY", "CI_SECRET").GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
+		ClusterIdentifier: aws.String("shared"), DbUser: aws.String(victim), AutoCreate: aws.Bool(true), DbGroups: []string{group}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func(r *replica) *pgx.Conn {
+		t.Helper()
+		c, err := r.connect(ctx, aws.ToString(vc.DbUser), aws.ToString(vc.DbPassword))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(ctx) })
+		return c
+	}
+	inGroup := func(c *pgx.Conn) bool {
+		t.Helper()
+		var ok bool
+		if err := c.QueryRow(ctx, "SELECT pg_has_role(current_user, $1, 'MEMBER')", group).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	// The same login on A and B: B shares the membership A granted, and
+	// when A's session ends B's still has it; when B's ends, it goes.
+	first, second := login(a), login(b)
+	if !inGroup(first) || !inGroup(second) {
+		t.Fatalf("%s is not in %s in its sessions on A and B", victim, group)
+	}
+	first.Close(ctx)
+	poll(t, 5*time.Second, "A's session of "+victim+" ended on the backend", func() bool { return !active(t, victim, 2) })
+	if !inGroup(second) {
+		t.Fatal("the end of A's session revoked the group B's session holds")
+	}
+	second.Close(ctx)
+	poll(t, 5*time.Second, "the group went with the last session", func() bool { return !member(t, victim, group) })
+
+	onA := login(a)
+	if !member(t, victim, group) || !inGroup(onA) {
+		t.Fatalf("%s is not in %s during its session on A", victim, group)
+	}
+	// B leaves a live replica's grant alone, over more than a lease.
+	for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+		if !member(t, victim, group) {
+			t.Fatal("B revoked the grant of a live replica's session")
+		}
+	}
+	if err := a.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	took = poll(t, 20*time.Second, "B revoked the dead replica's grant", func() bool { return !member(t, victim, group) })
+	t.Logf("grant of the killed replica revoked by B %v after SIGKILL (lease 3s)", took)
+	// A renewed its lease to 3s ahead every second until it died.
+	if took < 2*time.Second {
+		t.Fatalf("revoked %v after the kill, before A's lease (3s from its last renewal) can have run out", took)
+	}
+}
+
+// active reports whether role has at least n sessions on dev's backend.
+func active(t *testing.T, role string, n int) bool {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dev.PG.ConnString(dev.PG.Superuser(), DevDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var count int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE usename = $1`, role).Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	return count >= n
+}

@@ -1,0 +1,125 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey"
+)
+
+// credentialChange is what a write to the credentials of (scope, login)
+// tells the other replicas.
+func credentialChange(scope, login string) shiftkey.Change {
+	return shiftkey.Change{Kind: shiftkey.KindCredential, Name: scope + "\x00" + login}
+}
+
+// LoginSalt returns the salt of (cluster, login), storing fresh if none
+// exists. INSERT … ON CONFLICT DO NOTHING waits for a concurrent insert of
+// the same key to commit, and the SELECT after it (a new snapshot) then
+// reads the winner's salt: concurrent issuers, on any replica, share one.
+func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
+	var s shiftkey.LoginSalt
+	err := d.pool.QueryRow(ctx, `SELECT salt, iterations FROM login_salts WHERE cluster = $1 AND login_name = $2`, cluster, login).Scan(&s.Salt, &s.Iterations)
+	if err == nil {
+		return s, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return s, err
+	}
+	if _, err := d.write(ctx, []shiftkey.Change{credentialChange(cluster, login)},
+		st(`INSERT INTO login_salts (cluster, login_name, salt, iterations) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING`,
+			cluster, login, fresh.Salt, fresh.Iterations)); err != nil {
+		return s, err
+	}
+	err = d.pool.QueryRow(ctx, `SELECT salt, iterations FROM login_salts WHERE cluster = $1 AND login_name = $2`, cluster, login).Scan(&s.Salt, &s.Iterations)
+	return s, err
+}
+
+// CreateCredential stores c and notifies its login's change in one
+// transaction; the commit is durable when it returns.
+func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
+	_, err := d.write(ctx, []shiftkey.Change{credentialChange(c.Cluster, c.LoginName)},
+		st(`INSERT INTO credentials (id, cluster, login_name, db_user, db_name, db_groups, auto_create, stored_key, server_key,
+		digest_sha256, digest_md5, principal_arn, request_id, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+			c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, nonNil(c.DBGroups), c.AutoCreate, c.StoredKey, c.ServerKey,
+			c.DigestSHA256, c.DigestMD5, c.PrincipalARN, c.RequestID, c.CreatedAt, c.ExpiresAt))
+	return err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// LiveCredentials returns the unexpired credentials of (cluster, login) and
+// its salt, read from the database at every call (one query): a
+// credential revoked or deleted by any replica is refused at once.
+func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, shiftkey.LoginSalt, bool, error) {
+	rows, err := d.pool.Query(ctx, `SELECT s.salt, s.iterations, c.id, c.db_user, c.db_name, c.db_groups, c.auto_create, c.stored_key,
+		c.server_key, c.digest_sha256, c.digest_md5, c.principal_arn, c.request_id, c.created_at, c.expires_at
+		FROM login_salts s LEFT JOIN credentials c ON c.cluster = s.cluster AND c.login_name = s.login_name AND c.expires_at > $3
+		WHERE s.cluster = $1 AND s.login_name = $2 ORDER BY c.created_at, c.id`, cluster, login, now)
+	if err != nil {
+		return nil, shiftkey.LoginSalt{}, false, err
+	}
+	defer rows.Close()
+	var salt shiftkey.LoginSalt
+	var out []*shiftkey.Credential
+	known := false
+	for rows.Next() {
+		known = true
+		var id, dbUser, dbName, principal, requestID *string
+		var autoCreate *bool
+		var created, expires *time.Time
+		c := &shiftkey.Credential{Cluster: cluster, LoginName: login}
+		if err := rows.Scan(&salt.Salt, &salt.Iterations, &id, &dbUser, &dbName, &c.DBGroups, &autoCreate, &c.StoredKey,
+			&c.ServerKey, &c.DigestSHA256, &c.DigestMD5, &principal, &requestID, &created, &expires); err != nil {
+			return nil, shiftkey.LoginSalt{}, false, err
+		}
+		if id == nil { // the salt without any live credential
+			continue
+		}
+		c.ID, c.DBUser, c.DBName, c.PrincipalARN, c.RequestID, c.AutoCreate = *id, *dbUser, *dbName, *principal, *requestID, *autoCreate
+		c.CreatedAt, c.ExpiresAt = created.UTC(), expires.UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, shiftkey.LoginSalt{}, false, err
+	}
+	if !known {
+		return nil, shiftkey.LoginSalt{}, false, nil
+	}
+	return out, salt, true, nil
+}
+
+// DeleteCredentials removes every credential of (cluster, login).
+func (d *DB) DeleteCredentials(ctx context.Context, cluster, login string) error {
+	_, err := d.write(ctx, []shiftkey.Change{credentialChange(cluster, login)},
+		st(`DELETE FROM credentials WHERE cluster = $1 AND login_name = $2`, cluster, login))
+	return err
+}
+
+// DeleteExpiredCredentials removes credentials (and revocation records)
+// that expired before t. Every replica runs it: the DELETE is idempotent,
+// and replicas racing on the same rows each delete what the others have
+// not (row locks), so the counts add up to the rows removed.
+func (d *DB) DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, error) {
+	var changes []shiftkey.Change
+	n, err := d.write(ctx, changes,
+		st(`DELETE FROM credentials WHERE expires_at <= $1`, t),
+		st(`DELETE FROM credential_revocations WHERE expires_at <= $1`, t))
+	if err != nil {
+		return 0, err
+	}
+	if n[0] > 0 {
+		// Caches may hold reads made at an earlier now.
+		if _, err := d.write(ctx, []shiftkey.Change{{Kind: shiftkey.KindCredential}}); err != nil {
+			return int(n[0]), err
+		}
+	}
+	return int(n[0]), nil
+}

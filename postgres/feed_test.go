@@ -1,0 +1,245 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/postgres"
+	"github.com/shiftkey/shiftkey/secretbox"
+)
+
+// recorder collects the changes a store's feed delivers.
+type recorder struct {
+	mu  sync.Mutex
+	got []shiftkey.Change
+}
+
+func (r *recorder) add(c shiftkey.Change) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, c)
+}
+
+func (r *recorder) snapshot() []shiftkey.Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]shiftkey.Change{}, r.got...)
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Two processes on one store: what A writes reaches B's subscribers in
+// commit order, A does not hear its own writes, and a lost feed is
+// followed by the zero Change.
+func TestChangeFeed(t *testing.T) {
+	ctx := context.Background()
+	url := newURL(t)
+	a, b := open(t, url), open(t, url)
+	var onA, onB recorder
+	a.Subscribe(onA.add)
+	b.Subscribe(onB.add)
+
+	if err := a.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "kim", ID: "AIDAFEED", Path: "/", ARN: "arn:aws:iam::1:user/kim", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIAFEED", Secret: "s", UserName: "kim", Status: "Active", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.UpdateAccessKey(ctx, "AKIAFEED", "Inactive"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateCredential(ctx, &shiftkey.Credential{ID: "c1", Cluster: "c", LoginName: "IAM:kim", DBUser: "kim", StoredKey: []byte{1}, ServerKey: []byte{2},
+		CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	want := []shiftkey.Change{
+		{Kind: shiftkey.KindUser, Name: "kim"},
+		{Kind: shiftkey.KindAccessKey, Name: "AKIAFEED"},
+		{Kind: shiftkey.KindAccessKey, Name: "AKIAFEED"},
+		{Kind: shiftkey.KindCredential, Name: "c\x00IAM:kim"},
+	}
+	waitFor(t, time.Second, "B heard A's four writes", func() bool { return len(onB.snapshot()) >= len(want) })
+	got := onB.snapshot()
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("change %d on B = %q, want %q (all: %q)", i, got[i], want[i], got)
+		}
+	}
+	// A failed write announces nothing: the NOTIFY is in its transaction.
+	if err := a.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIANONE", Secret: "s", UserName: "nobody", Status: "Active", CreatedAt: time.Now()}); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatal(err)
+	}
+	if err := b.DeleteAccessKey(ctx, "AKIAFEED"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "A heard B's delete", func() bool { return len(onA.snapshot()) == 1 })
+	if got := onA.snapshot(); got[0] != (shiftkey.Change{Kind: shiftkey.KindAccessKey, Name: "AKIAFEED"}) {
+		t.Fatalf("A heard %q, want only B's delete", got)
+	}
+	if n := len(onB.snapshot()); n != len(want) {
+		t.Fatalf("B heard %d changes, want %d: its own write and A's failed one are not announced: %q", n, len(want), onB.snapshot())
+	}
+
+	// Cut B's LISTEN connection: B reconnects and says anything may have
+	// changed; then it hears A again.
+	s := adminConn(t, url)
+	if _, err := s.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "B delivered the zero Change after reconnecting", func() bool {
+		for _, c := range onB.snapshot()[len(want):] {
+			if c == (shiftkey.Change{}) {
+				return true
+			}
+		}
+		return false
+	})
+	if err := a.DeleteEntity(ctx, shiftkey.KindUser, "kim"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "B heard A after reconnecting", func() bool {
+		got := onB.snapshot()
+		return got[len(got)-1] == shiftkey.Change{Kind: shiftkey.KindUser, Name: "kim"}
+	})
+}
+
+func adminConn(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+// Secrets are sealed at rest as in the SQLite store, a replica with
+// another key is refused, and so is one without a key.
+func TestSecretsSealed(t *testing.T) {
+	ctx := context.Background()
+	url := newURL(t)
+	key, _, err := secretbox.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, url, postgres.WithKey(key, ""))
+	secret := shiftkey.NewSecretKey()
+	if err := db.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "u", ID: "AIDASEAL", Path: "/", ARN: "arn", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIASEAL", Secret: secret, UserName: "u", Status: "Active", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	sess := &shiftkey.Session{AccessKeyID: "ASIASEAL", Secret: shiftkey.NewSecretKey(), Token: "tok" + shiftkey.NewSecretKey(), RoleName: "r",
+		SessionName: "s", SourceARN: "arn", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	if err := db.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	var dump strings.Builder
+	rows, err := adminConn(t, url).Query(ctx, `SELECT secret FROM access_keys UNION ALL SELECT secret || encode(token_sha256, 'hex') FROM sessions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v string
+		rows.Scan(&v)
+		dump.WriteString(v)
+	}
+	rows.Close()
+	for what, s := range map[string]string{"IAM secret": secret, "session secret": sess.Secret, "session token": sess.Token} {
+		if strings.Contains(dump.String(), s) {
+			t.Errorf("%s stored in the clear", what)
+		}
+	}
+	if k, err := db.AccessKey(ctx, "AKIASEAL"); err != nil || k.Secret != secret {
+		t.Fatalf("access key round trip: %v", err)
+	}
+	other, _, _ := secretbox.GenerateKey()
+	if d, err := postgres.Open(ctx, url, postgres.WithKey(other, "")); err == nil {
+		d.Close()
+		t.Fatal("a replica with another store key was let in")
+	}
+	if d, err := postgres.Open(ctx, url); err == nil {
+		d.Close()
+		t.Fatal("a replica without a store key was let in")
+	}
+}
+
+// The digests of the other password exchanges round-trip, and are NULL
+// (nil) when not issued.
+func TestCredentialDigests(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, newURL(t))
+	now := time.Now()
+	db.LoginSalt(ctx, "c", "IAM:d", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+	for _, c := range []*shiftkey.Credential{
+		{ID: "with", DigestSHA256: bytes.Repeat([]byte{7}, 32), DigestMD5: bytes.Repeat([]byte{5}, 16)},
+		{ID: "without"},
+	} {
+		c.Cluster, c.LoginName, c.DBUser, c.StoredKey, c.ServerKey, c.CreatedAt, c.ExpiresAt = "c", "IAM:d", "d", []byte{1}, []byte{2}, now, now.Add(time.Hour)
+		if err := db.CreateCredential(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	creds, _, _, err := db.LiveCredentials(ctx, "c", "IAM:d", now)
+	if err != nil || len(creds) != 2 {
+		t.Fatal(creds, err)
+	}
+	by := map[string]*shiftkey.Credential{creds[0].ID: creds[0], creds[1].ID: creds[1]}
+	if w := by["with"]; !bytes.Equal(w.DigestSHA256, bytes.Repeat([]byte{7}, 32)) || !bytes.Equal(w.DigestMD5, bytes.Repeat([]byte{5}, 16)) {
+		t.Fatalf("digests lost: %x %x", w.DigestSHA256, w.DigestMD5)
+	}
+	if w := by["without"]; w.DigestSHA256 != nil || w.DigestMD5 != nil {
+		t.Fatalf("absent digests read as %x %x, want nil", w.DigestSHA256, w.DigestMD5)
+	}
+}
+
+// Session grants are leased: another replica sees a live owner's grants
+// as not its own, and a dead owner's once the lease ran out.
+func TestGrantLease(t *testing.T) {
+	ctx := context.Background()
+	url := newURL(t)
+	lease := 300 * time.Millisecond
+	a := open(t, url, postgres.WithGrantLease(lease))
+	b := open(t, url, postgres.WithGrantLease(lease))
+	g := shiftkey.SessionGrant{Scope: "c", Role: "alice", Group: "readers"}
+	if err := a.RecordGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if gs, _ := a.Grants(ctx, "c"); len(gs) != 1 || gs[0] != g {
+		t.Fatalf("owner's grants: %v", gs)
+	}
+	// A renews while it lives: B never sees the grant over several leases.
+	for end := time.Now().Add(3 * lease); time.Now().Before(end); time.Sleep(lease / 4) {
+		if gs, _ := b.Grants(ctx, "c"); len(gs) != 0 {
+			t.Fatalf("B sees a live replica's grant as its own: %v", gs)
+		}
+	}
+	a.Close() // stops renewing, as a killed replica does
+	waitFor(t, 3*lease, "B took over the dead owner's grant", func() bool {
+		gs, _ := b.Grants(ctx, "c")
+		return len(gs) == 1 && gs[0] == g
+	})
+	if err := b.ForgetGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if gs, _ := b.Grants(ctx, "c"); len(gs) != 0 {
+		t.Fatalf("after B revoked it: %v", gs)
+	}
+}

@@ -1,0 +1,86 @@
+package postgres
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey"
+)
+
+// DefaultGrantLease is how long a session grant stays its owner's after
+// the owner's last renewal. The owner renews every third of it.
+const DefaultGrantLease = 30 * time.Second
+
+// RecordGrant notes a session grant as this process's, leased (idempotent:
+// recording it again renews the lease).
+func (d *DB) RecordGrant(ctx context.Context, g shiftkey.SessionGrant) error {
+	_, err := d.write(ctx, nil, st(`INSERT INTO session_grants (scope, role, grp, owner, lease_until)
+		VALUES ($1, $2, $3, $4, now() + $5::interval) ON CONFLICT (scope, role, grp, owner) DO UPDATE SET lease_until = excluded.lease_until`,
+		g.Scope, g.Role, g.Group, d.origin, d.opts.lease))
+	return err
+}
+
+// ForgetGrant removes this process's record of a grant, and the records of
+// owners whose lease on it ran out: the grant was just revoked.
+func (d *DB) ForgetGrant(ctx context.Context, g shiftkey.SessionGrant) error {
+	_, err := d.write(ctx, nil, st(`DELETE FROM session_grants WHERE scope = $1 AND role = $2 AND grp = $3 AND (owner = $4 OR lease_until < now())`,
+		g.Scope, g.Role, g.Group, d.origin))
+	return err
+}
+
+// Grants lists the session grants of a scope that are this process's to
+// reconcile: its own, and those whose owner stopped renewing (a replica
+// that died). Grants other live replicas hold are theirs.
+func (d *DB) Grants(ctx context.Context, scope string) ([]shiftkey.SessionGrant, error) {
+	return queryAll(ctx, d.pool, func(r pgx.Row) (g shiftkey.SessionGrant, err error) {
+		return g, r.Scan(&g.Scope, &g.Role, &g.Group)
+	}, `SELECT DISTINCT scope, role, grp FROM session_grants WHERE scope = $1 AND (owner = $2 OR lease_until < now()) ORDER BY role, grp`,
+		scope, d.origin)
+}
+
+// GrantHeldElsewhere reports whether another replica holds g under a
+// live lease.
+func (d *DB) GrantHeldElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
+	var held bool
+	err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM session_grants WHERE scope = $1 AND role = $2 AND grp = $3
+		AND owner <> $4 AND lease_until >= now())`, g.Scope, g.Role, g.Group, d.origin).Scan(&held)
+	return held, err
+}
+
+// GrantLease is the lease of this store's session grants; replicas sweep
+// more often than that so that a dead replica's grants go soon after.
+func (d *DB) GrantLease() time.Duration { return d.opts.lease }
+
+// leaser renews this process's grant leases every third of the lease.
+type leaser struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startLeaser(d *DB, lease time.Duration) *leaser {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &leaser{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		t := time.NewTicker(lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if _, err := d.pool.Exec(ctx, `UPDATE session_grants SET lease_until = now() + $2::interval WHERE owner = $1`, d.origin, lease); err != nil && ctx.Err() == nil {
+				slog.Default().Warn("session grant lease renewal failed", "error", err)
+			}
+		}
+	}()
+	return l
+}
+
+func (l *leaser) stop() {
+	l.cancel()
+	<-l.done
+}

@@ -1,0 +1,405 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey"
+)
+
+func noSuch(kind shiftkey.EntityKind, name string) error {
+	return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The %s with name %s cannot be found.", kind, name)
+}
+
+const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration`
+
+func scanEntity(row pgx.Row) (*shiftkey.Entity, error) {
+	var e shiftkey.Entity
+	err := row.Scan(&e.Kind, &e.Name, &e.ID, &e.Path, &e.ARN, &e.CreatedAt, &e.AssumeRolePolicy, &e.Description, &e.MaxSessionDuration)
+	e.CreatedAt = utc(e.CreatedAt)
+	return &e, err
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// CreateEntity stores a new user, group or role.
+func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
+	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "%s with name %s already exists.", capitalize(string(e.Kind)), e.Name),
+		change(e.Kind, e.Name), `INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+		e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration)
+}
+
+// Entity returns the entity of kind called name (any case).
+func (d *DB) Entity(ctx context.Context, kind shiftkey.EntityKind, name string) (*shiftkey.Entity, error) {
+	return queryOne(ctx, d.pool, scanEntity, noSuch(kind, name), `SELECT `+entityColumns+` FROM entities WHERE kind = $1 AND name = $2`, kind, name)
+}
+
+// Entities lists the entities of kind whose path starts with pathPrefix.
+func (d *DB) Entities(ctx context.Context, kind shiftkey.EntityKind, pathPrefix string) ([]*shiftkey.Entity, error) {
+	return queryAll(ctx, d.pool, scanEntity, `SELECT `+entityColumns+` FROM entities WHERE kind = $1 AND left(path, length($2)) = $2 ORDER BY name`,
+		kind, pathPrefix)
+}
+
+// DeleteEntity removes an entity and what hangs off it.
+func (d *DB) DeleteEntity(ctx context.Context, kind shiftkey.EntityKind, name string) error {
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM entities WHERE kind = $1 AND name = $2`, kind, name)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return noSuch(kind, name)
+		}
+		notify(shiftkey.Change{Kind: kind, Name: name})
+		for _, q := range []string{
+			`DELETE FROM inline_policies WHERE kind = $1 AND owner = $2`,
+			`DELETE FROM attachments WHERE kind = $1 AND owner = $2`,
+			`DELETE FROM tags WHERE kind = $1 AND owner = $2`,
+		} {
+			if _, err := tx.Exec(ctx, q, kind, name); err != nil {
+				return err
+			}
+		}
+		switch kind {
+		case shiftkey.KindUser:
+			ids, err := queryAll(ctx, tx, scanString, `DELETE FROM access_keys WHERE user_name = $1 RETURNING id`, name)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				notify(shiftkey.Change{Kind: shiftkey.KindAccessKey, Name: id})
+			}
+			groups, err := queryAll(ctx, tx, scanString, `DELETE FROM group_members WHERE user_name = $1 RETURNING group_name`, name)
+			if err != nil {
+				return err
+			}
+			for _, g := range groups {
+				notify(shiftkey.Change{Kind: shiftkey.KindGroup, Name: g})
+			}
+		case shiftkey.KindGroup:
+			users, err := queryAll(ctx, tx, scanString, `DELETE FROM group_members WHERE group_name = $1 RETURNING user_name`, name)
+			if err != nil {
+				return err
+			}
+			for _, u := range users {
+				notify(shiftkey.Change{Kind: shiftkey.KindUser, Name: u})
+			}
+		}
+		return nil
+	})
+}
+
+func scanString(r pgx.Row) (s string, err error) { return s, r.Scan(&s) }
+
+// Access keys.
+
+// CreateAccessKey stores a new access key for an existing user that has
+// fewer than shiftkey.MaxAccessKeysPerUser. The user's row is locked (FOR
+// UPDATE) before the keys are counted, so concurrent creations for one
+// user, on any replica, count one after the other.
+func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		var user string
+		err := tx.QueryRow(ctx, `SELECT name FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, shiftkey.KindUser, k.UserName).Scan(&user)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return noSuch(shiftkey.KindUser, k.UserName)
+		}
+		if err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM access_keys WHERE user_name = $1`, user).Scan(&n); err != nil {
+			return err
+		}
+		if n >= shiftkey.MaxAccessKeysPerUser {
+			return shiftkey.Errorf(shiftkey.CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", shiftkey.MaxAccessKeysPerUser)
+		}
+		secret, sealed, err := d.seal(ctx, tx, k.Secret, accessKeyAAD(k.ID))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO access_keys (id, secret, sealed, user_name, status, created_at) VALUES ($1,$2,$3,$4,$5,$6)`,
+			k.ID, secret, sealed, k.UserName, k.Status, k.CreatedAt); err != nil {
+			return err
+		}
+		notify(shiftkey.Change{Kind: shiftkey.KindAccessKey, Name: k.ID})
+		return nil
+	})
+}
+
+func keyNotFound(id string) error {
+	return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
+}
+
+const accessKeyColumns = `id, secret, sealed, user_name, status, created_at`
+
+func (d *DB) scanAccessKey(ctx context.Context, row pgx.Row) (*shiftkey.AccessKey, error) {
+	var k shiftkey.AccessKey
+	var stored string
+	var sealed bool
+	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.Status, &k.CreatedAt); err != nil {
+		return nil, err
+	}
+	var err error
+	if k.Secret, err = d.unseal(ctx, stored, sealed, accessKeyAAD(k.ID)); err != nil {
+		return nil, fmt.Errorf("access key %s: %w", k.ID, err)
+	}
+	k.CreatedAt = utc(k.CreatedAt)
+	return &k, nil
+}
+
+// AccessKey returns the access key with the given id.
+func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, error) {
+	scan := func(r pgx.Row) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, r) }
+	return queryOne(ctx, d.pool, scan, keyNotFound(id), `SELECT `+accessKeyColumns+` FROM access_keys WHERE id = $1`, id)
+}
+
+// AccessKeys returns the access keys of a user, oldest first.
+func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.AccessKey, error) {
+	scan := func(r pgx.Row) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, r) }
+	return queryAll(ctx, d.pool, scan, `SELECT `+accessKeyColumns+` FROM access_keys WHERE user_name = $1 ORDER BY created_at, id`, userName)
+}
+
+// UpdateAccessKey sets a key's status.
+func (d *DB) UpdateAccessKey(ctx context.Context, id, status string) error {
+	return d.writeOne(ctx, keyNotFound(id), nil, change(shiftkey.KindAccessKey, id), `UPDATE access_keys SET status = $1 WHERE id = $2`, status, id)
+}
+
+// DeleteAccessKey removes a key.
+func (d *DB) DeleteAccessKey(ctx context.Context, id string) error {
+	return d.writeOne(ctx, keyNotFound(id), nil, change(shiftkey.KindAccessKey, id), `DELETE FROM access_keys WHERE id = $1`, id)
+}
+
+// Inline policies.
+
+// PutInlinePolicy creates or replaces an inline policy.
+func (d *DB) PutInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owner string, p shiftkey.PolicyDocument) error {
+	return d.writeOne(ctx, nil, nil, change(kind, owner), `INSERT INTO inline_policies (kind, owner, name, document) VALUES ($1,$2,$3,$4)
+		ON CONFLICT (kind, owner, name) DO UPDATE SET document = excluded.document`, kind, owner, p.Name, p.Document)
+}
+
+// InlinePolicies returns the inline policies of an entity ordered by name.
+func (d *DB) InlinePolicies(ctx context.Context, kind shiftkey.EntityKind, owner string) ([]shiftkey.PolicyDocument, error) {
+	return queryAll(ctx, d.pool, func(r pgx.Row) (p shiftkey.PolicyDocument, err error) {
+		return p, r.Scan(&p.Name, &p.Document)
+	}, `SELECT name, document FROM inline_policies WHERE kind = $1 AND owner = $2 ORDER BY name`, kind, owner)
+}
+
+// DeleteInlinePolicy removes an inline policy.
+func (d *DB) DeleteInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owner, name string) error {
+	return d.writeOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The %s policy with name %s cannot be found.", kind, name), nil,
+		change(kind, owner), `DELETE FROM inline_policies WHERE kind = $1 AND owner = $2 AND name = $3`, kind, owner, name)
+}
+
+// Managed policies.
+
+const policyColumns = `arn, name, id, path, description, document, created_at, updated_at`
+
+func scanPolicy(row pgx.Row) (*shiftkey.ManagedPolicy, error) {
+	var p shiftkey.ManagedPolicy
+	err := row.Scan(&p.ARN, &p.Name, &p.ID, &p.Path, &p.Description, &p.Document, &p.CreatedAt, &p.UpdatedAt)
+	p.CreatedAt, p.UpdatedAt = utc(p.CreatedAt), utc(p.UpdatedAt)
+	return &p, err
+}
+
+// CreateManagedPolicy stores a customer-managed policy.
+func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
+	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "A policy called %s already exists. Duplicate names are not allowed.", p.Name),
+		change(shiftkey.KindPolicy, p.ARN), `INSERT INTO managed_policies (`+policyColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
+		p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, p.CreatedAt, p.UpdatedAt)
+}
+
+// UpdateManagedPolicy replaces a policy's document and description.
+func (d *DB) UpdateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
+	return d.writeOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s was not found.", p.ARN), nil, change(shiftkey.KindPolicy, p.ARN),
+		`UPDATE managed_policies SET document = $1, description = $2, updated_at = $3 WHERE arn = $4`, p.Document, p.Description, p.UpdatedAt, p.ARN)
+}
+
+// ManagedPolicy returns the policy with the given ARN.
+func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPolicy, error) {
+	return queryOne(ctx, d.pool, scanPolicy, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s does not exist or is not attachable.", arn),
+		`SELECT `+policyColumns+` FROM managed_policies WHERE arn = $1`, arn)
+}
+
+// DeleteManagedPolicy removes a policy.
+func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
+	return d.writeOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s was not found.", arn), nil, change(shiftkey.KindPolicy, arn),
+		`DELETE FROM managed_policies WHERE arn = $1`, arn)
+}
+
+// AttachPolicy attaches a managed policy; attaching twice is a no-op.
+func (d *DB) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
+	return d.writeOne(ctx, nil, nil, change(kind, owner),
+		`INSERT INTO attachments (kind, owner, policy_arn) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING`, kind, owner, arn)
+}
+
+// DetachPolicy detaches a managed policy.
+func (d *DB) DetachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
+	return d.writeOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s was not found.", arn), nil, change(kind, owner),
+		`DELETE FROM attachments WHERE kind = $1 AND owner = $2 AND policy_arn = $3`, kind, owner, arn)
+}
+
+func prefixed(prefix, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// AttachedPolicies returns the managed policies attached to an entity.
+func (d *DB) AttachedPolicies(ctx context.Context, kind shiftkey.EntityKind, owner string) ([]*shiftkey.ManagedPolicy, error) {
+	return queryAll(ctx, d.pool, scanPolicy, `SELECT `+prefixed("p.", policyColumns)+` FROM attachments a
+		JOIN managed_policies p ON p.arn = a.policy_arn WHERE a.kind = $1 AND a.owner = $2 ORDER BY p.name`, kind, owner)
+}
+
+// PolicyAttachmentCount counts the entities a policy is attached to.
+func (d *DB) PolicyAttachmentCount(ctx context.Context, arn string) (int, error) {
+	var n int
+	err := d.pool.QueryRow(ctx, `SELECT count(*) FROM attachments WHERE policy_arn = $1`, arn).Scan(&n)
+	return n, err
+}
+
+// Groups.
+
+func membership(group, user string) []shiftkey.Change {
+	return []shiftkey.Change{{Kind: shiftkey.KindUser, Name: user}, {Kind: shiftkey.KindGroup, Name: group}}
+}
+
+// AddUserToGroup makes user a member of group; twice is a no-op.
+func (d *DB) AddUserToGroup(ctx context.Context, group, user string) error {
+	return d.writeOne(ctx, nil, nil, membership(group, user),
+		`INSERT INTO group_members (group_name, user_name) VALUES ($1,$2) ON CONFLICT DO NOTHING`, group, user)
+}
+
+// RemoveUserFromGroup removes a membership.
+func (d *DB) RemoveUserFromGroup(ctx context.Context, group, user string) error {
+	return d.writeOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "User %s is not in group %s.", user, group), nil, membership(group, user),
+		`DELETE FROM group_members WHERE group_name = $1 AND user_name = $2`, group, user)
+}
+
+// GroupsForUser returns the groups a user belongs to.
+func (d *DB) GroupsForUser(ctx context.Context, user string) ([]*shiftkey.Entity, error) {
+	return queryAll(ctx, d.pool, scanEntity, `SELECT `+prefixed("e.", entityColumns)+` FROM group_members m
+		JOIN entities e ON e.kind = 'group' AND e.name = m.group_name WHERE m.user_name = $1 ORDER BY e.name`, user)
+}
+
+// GroupMembers returns the user names in a group.
+func (d *DB) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	return queryAll(ctx, d.pool, scanString, `SELECT user_name FROM group_members WHERE group_name = $1 ORDER BY user_name`, group)
+}
+
+// Tags.
+
+// TagEntity adds or replaces tags; a replaced tag keeps its place.
+func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, tags []shiftkey.Tag) error {
+	stmts := make([]stmt, 0, len(tags))
+	for _, t := range tags {
+		stmts = append(stmts, st(`INSERT INTO tags (kind, owner, key, value) VALUES ($1,$2,$3,$4)
+			ON CONFLICT (kind, owner, key) DO UPDATE SET value = excluded.value, key = excluded.key`, kind, name, t.Key, t.Value))
+	}
+	_, err := d.write(ctx, change(kind, name), stmts...)
+	return err
+}
+
+// UntagEntity removes tags by key; absent keys are ignored.
+func (d *DB) UntagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, keys []string) error {
+	stmts := make([]stmt, 0, len(keys))
+	for _, k := range keys {
+		stmts = append(stmts, st(`DELETE FROM tags WHERE kind = $1 AND owner = $2 AND key = $3`, kind, name, k))
+	}
+	_, err := d.write(ctx, change(kind, name), stmts...)
+	return err
+}
+
+// Tags returns an entity's tags in the order they were first set.
+func (d *DB) Tags(ctx context.Context, kind shiftkey.EntityKind, name string) ([]shiftkey.Tag, error) {
+	return queryAll(ctx, d.pool, func(r pgx.Row) (t shiftkey.Tag, err error) {
+		return t, r.Scan(&t.Key, &t.Value)
+	}, `SELECT key, value FROM tags WHERE kind = $1 AND owner = $2 ORDER BY seq`, kind, name)
+}
+
+// Sessions.
+
+// CreateSession stores STS session credentials: the secret sealed, the
+// token as its hash.
+func (d *DB) CreateSession(ctx context.Context, s *shiftkey.Session) error {
+	hash := s.TokenHash
+	if s.Token != "" {
+		hash = shiftkey.HashSessionToken(s.Token)
+	}
+	tags := s.Tags
+	if tags == nil {
+		tags = []shiftkey.Tag{}
+	}
+	// In one transaction: the key read is the one that seals.
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		secret, sealed, err := d.seal(ctx, tx, s.Secret, sessionAAD(s.AccessKeyID))
+		if err != nil {
+			return err
+		}
+		if _, err = tx.Exec(ctx, `INSERT INTO sessions (access_key_id, secret, sealed, token_sha256, role_name, session_name, source_arn,
+			session_policy, tags, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+			s.AccessKeyID, secret, sealed, hash, s.RoleName, s.SessionName, s.SourceARN, s.SessionPolicy, tags, s.CreatedAt, s.ExpiresAt); err != nil {
+			return err
+		}
+		notify(shiftkey.Change{Kind: shiftkey.KindSession, Name: s.AccessKeyID})
+		return nil
+	})
+}
+
+// Session returns the session whose temporary access key is id.
+func (d *DB) Session(ctx context.Context, id string) (*shiftkey.Session, error) {
+	var s shiftkey.Session
+	var stored string
+	var sealed bool
+	err := d.pool.QueryRow(ctx, `SELECT access_key_id, secret, sealed, token_sha256, role_name, session_name, source_arn, session_policy,
+		tags, created_at, expires_at FROM sessions WHERE access_key_id = $1`, id).
+		Scan(&s.AccessKeyID, &stored, &sealed, &s.TokenHash, &s.RoleName, &s.SessionName, &s.SourceARN, &s.SessionPolicy, &s.Tags, &s.CreatedAt, &s.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The session %s cannot be found.", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.Secret, err = d.unseal(ctx, stored, sealed, sessionAAD(s.AccessKeyID)); err != nil {
+		return nil, fmt.Errorf("session %s: %w", s.AccessKeyID, err)
+	}
+	s.CreatedAt, s.ExpiresAt = utc(s.CreatedAt), utc(s.ExpiresAt)
+	return &s, nil
+}
+
+// DeleteExpiredSessions removes sessions that expired before t.
+func (d *DB) DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error) {
+	n, err := d.write(ctx, nil, st(`DELETE FROM sessions WHERE expires_at <= $1`, before))
+	if err != nil {
+		return 0, err
+	}
+	return int(n[0]), nil
+}
+
+// RecordDecision appends an authorization decision.
+func (d *DB) RecordDecision(ctx context.Context, r *shiftkey.DecisionRecord) error {
+	_, err := d.write(ctx, nil, st(`INSERT INTO decisions (request_id, at, principal, action, resource, outcome, explanation)
+		VALUES ($1,$2,$3,$4,$5,$6,$7)`, r.RequestID, r.At, r.Principal, r.Action, r.Resource, r.Outcome, r.Explanation))
+	return err
+}
+
+// Decisions returns the decisions recorded for a request, in order.
+func (d *DB) Decisions(ctx context.Context, requestID string) ([]*shiftkey.DecisionRecord, error) {
+	return queryAll(ctx, d.pool, func(row pgx.Row) (*shiftkey.DecisionRecord, error) {
+		var r shiftkey.DecisionRecord
+		err := row.Scan(&r.RequestID, &r.At, &r.Principal, &r.Action, &r.Resource, &r.Outcome, &r.Explanation)
+		r.At = utc(r.At)
+		return &r, err
+	}, `SELECT request_id, at, principal, action, resource, outcome, explanation FROM decisions WHERE request_id = $1 ORDER BY seq`, requestID)
+}

@@ -1,0 +1,350 @@
+// Package postgres implements shiftkey.Store on a PostgreSQL database
+// shared by every replica of shiftkey (pgx). Each write is one transaction
+// that also NOTIFYs what it changed, so that the other replicas' caches
+// and gateways learn of it (see feed.go); credentials are read live at
+// each login, never cached here.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shiftkey/shiftkey"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a shiftkey.Store on one PostgreSQL database.
+type DB struct {
+	pool *pgxpool.Pool
+	// origin names this process in the change feed, so that it skips its
+	// own notifications, and owns its session grants.
+	origin string
+	keys   keyring
+	feed   *feed
+	lease  *leaser
+	opts   options
+}
+
+var (
+	_ shiftkey.Store         = (*DB)(nil)
+	_ shiftkey.ChangeSource  = (*DB)(nil)
+	_ shiftkey.DeclaredStore = (*DB)(nil)
+)
+
+// migrationLock is the advisory lock key replicas starting together take
+// so that one of them migrates ("shiftkey" in ASCII).
+const migrationLock int64 = 0x73686966746b6579
+
+// Open connects to the database at url (a libpq URL or key/value string),
+// applies pending migrations, checks the store key and starts listening
+// for other replicas' changes. Close releases it all.
+func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
+	o := options{lease: DefaultGrantLease}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: %w", err)
+	}
+	if o.maxConns > 0 {
+		cfg.MaxConns = o.maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: %w", err)
+	}
+	d := &DB{pool: pool, origin: shiftkey.NewUUID(), opts: o}
+	if err := d.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("migrate postgres store: %w", err)
+	}
+	if err := d.initSecrets(ctx, o); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres store: %w", err)
+	}
+	if d.feed, err = startFeed(ctx, cfg.ConnConfig.Copy(), d.origin); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres store: listen: %w", err)
+	}
+	d.lease = startLeaser(d, o.lease)
+	return d, nil
+}
+
+// Origin is this process's id in the change feed and on its grants.
+func (d *DB) Origin() string { return d.origin }
+
+// Close stops the feed and the lease renewal and closes the pool.
+func (d *DB) Close() error {
+	if d.lease != nil {
+		d.lease.stop()
+	}
+	if d.feed != nil {
+		d.feed.stop()
+	}
+	d.pool.Close()
+	return nil
+}
+
+func (d *DB) migrate(ctx context.Context) error {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	// Replicas starting at once: one migrates, the others wait and then
+	// find nothing to do.
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		return err
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, migrationLock)
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY)`); err != nil {
+		return err
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := migrateOne(ctx, conn.Conn(), name); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func migrateOne(ctx context.Context, conn *pgx.Conn, name string) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	var done bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1)`, name).Scan(&done); err != nil || done {
+		return err
+	}
+	buf, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, string(buf)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name) VALUES ($1)`, name); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// SQLSTATEs the store maps to AWS errors.
+const (
+	uniqueViolation = "23505"
+)
+
+func isCode(err error, code string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == code
+}
+
+// stmt is one statement of a write.
+type stmt struct {
+	sql  string
+	args []any
+}
+
+func st(sql string, args ...any) stmt { return stmt{sql, args} }
+
+// write runs stmts and a NOTIFY of each change as one implicit
+// transaction in one round trip (a pipelined batch), and returns how many
+// rows each statement affected.
+func (d *DB) write(ctx context.Context, changes []shiftkey.Change, stmts ...stmt) ([]int64, error) {
+	b := &pgx.Batch{}
+	for _, s := range stmts {
+		b.Queue(s.sql, s.args...)
+	}
+	for _, c := range changes {
+		b.Queue(`SELECT pg_notify($1, $2)`, Channel, d.feed.encode(c))
+	}
+	br := d.pool.SendBatch(ctx, b)
+	n := make([]int64, len(stmts))
+	var err error
+	for i := range stmts {
+		var tag pgconn.CommandTag
+		if tag, err = br.Exec(); err != nil {
+			break
+		}
+		n[i] = tag.RowsAffected()
+	}
+	if err == nil {
+		for range changes {
+			if _, err = br.Exec(); err != nil {
+				break
+			}
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+// writeOne runs one statement with its changes; no row affected is
+// notFound (when not nil), a unique violation conflict (when not nil).
+func (d *DB) writeOne(ctx context.Context, notFound, conflict error, changes []shiftkey.Change, sql string, args ...any) error {
+	n, err := d.write(ctx, changes, st(sql, args...))
+	switch {
+	case err != nil && conflict != nil && isCode(err, uniqueViolation):
+		return conflict
+	case err != nil:
+		return err
+	case notFound != nil && n[0] == 0:
+		return notFound
+	}
+	return nil
+}
+
+// inTx runs f in a transaction that also NOTIFYs changes (those f adds
+// too) when it commits.
+func (d *DB) inTx(ctx context.Context, f func(tx pgx.Tx, notify func(...shiftkey.Change)) error) error {
+	tx, err := d.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	var changes []shiftkey.Change
+	if err := f(tx, func(c ...shiftkey.Change) { changes = append(changes, c...) }); err != nil {
+		return err
+	}
+	for _, c := range changes {
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, d.feed.encode(c)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+func change(kind shiftkey.EntityKind, name string) []shiftkey.Change {
+	return []shiftkey.Change{{Kind: kind, Name: name}}
+}
+
+// queryOne runs q and scans its one row with scan; no row is notFound.
+func queryOne[T any](ctx context.Context, q querier, scan func(pgx.Row) (T, error), notFound error, sql string, args ...any) (T, error) {
+	v, err := scan(q.QueryRow(ctx, sql, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		var zero T
+		return zero, notFound
+	}
+	return v, err
+}
+
+// queryAll runs q and scans every row with scan.
+func queryAll[T any](ctx context.Context, q querier, scan func(pgx.Row) (T, error), sql string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// querier is the pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func utc(t time.Time) time.Time { return t.UTC() }
+
+// regionOrDefault is the region a resource is stored with.
+func regionOrDefault(r string) string {
+	if r == "" {
+		return shiftkey.DefaultRegion
+	}
+	return r
+}
+
+// Clusters.
+
+const clusterColumns = `identifier, region, namespace_id, node_type, db_name, master_username, status,
+	endpoint_address, endpoint_port, backend_host, backend_port, backend_admin_user, backend_managed, backend_login, created_at`
+
+func clusterArgs(c *shiftkey.Cluster) []any {
+	return []any{c.Identifier, regionOrDefault(c.Region), c.NamespaceID, c.NodeType, c.DBName, c.MasterUsername, c.Status,
+		c.Endpoint.Address, c.Endpoint.Port, c.Backend.Host, c.Backend.Port, c.Backend.AdminUser, c.Backend.Managed, c.Backend.Login, c.CreatedAt}
+}
+
+func scanCluster(row pgx.Row) (*shiftkey.Cluster, error) {
+	var c shiftkey.Cluster
+	err := row.Scan(&c.Identifier, &c.Region, &c.NamespaceID, &c.NodeType, &c.DBName, &c.MasterUsername, &c.Status,
+		&c.Endpoint.Address, &c.Endpoint.Port, &c.Backend.Host, &c.Backend.Port, &c.Backend.AdminUser, &c.Backend.Managed, &c.Backend.Login, &c.CreatedAt)
+	c.CreatedAt = utc(c.CreatedAt)
+	return &c, err
+}
+
+func clusterNotFound(id string) error {
+	return shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster %s not found.", id)
+}
+
+// CreateCluster stores a new cluster.
+func (d *DB) CreateCluster(ctx context.Context, c *shiftkey.Cluster) error {
+	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeClusterAlreadyExists, "Cluster already exists"), change(shiftkey.KindCluster, c.Identifier),
+		`INSERT INTO clusters (`+clusterColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`, clusterArgs(c)...)
+}
+
+// UpdateCluster replaces the stored fields of an existing cluster.
+func (d *DB) UpdateCluster(ctx context.Context, c *shiftkey.Cluster) error {
+	return d.writeOne(ctx, clusterNotFound(c.Identifier), nil, change(shiftkey.KindCluster, c.Identifier),
+		`UPDATE clusters SET region=$2, namespace_id=$3, node_type=$4, db_name=$5, master_username=$6, status=$7,
+		endpoint_address=$8, endpoint_port=$9, backend_host=$10, backend_port=$11, backend_admin_user=$12, backend_managed=$13,
+		backend_login=$14, created_at=$15 WHERE identifier=$1`, clusterArgs(c)...)
+}
+
+// Cluster returns the cluster with identifier id (case-sensitive).
+func (d *DB) Cluster(ctx context.Context, id string) (*shiftkey.Cluster, error) {
+	return queryOne(ctx, d.pool, scanCluster, clusterNotFound(id), `SELECT `+clusterColumns+` FROM clusters WHERE identifier = $1`, id)
+}
+
+// Clusters returns every cluster ordered by identifier.
+func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
+	return queryAll(ctx, d.pool, scanCluster, `SELECT `+clusterColumns+` FROM clusters ORDER BY identifier COLLATE "C"`)
+}
+
+// DeleteCluster removes a cluster, its credentials, salts and tags.
+func (d *DB) DeleteCluster(ctx context.Context, id string) error {
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM clusters WHERE identifier = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return clusterNotFound(id)
+		}
+		for _, q := range []string{`DELETE FROM credentials WHERE cluster = $1`, `DELETE FROM login_salts WHERE cluster = $1`,
+			`DELETE FROM tags WHERE kind = 'cluster' AND owner = $1`} {
+			if _, err := tx.Exec(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		notify(shiftkey.Change{Kind: shiftkey.KindCluster, Name: id}, shiftkey.Change{Kind: shiftkey.KindCredential})
+		return nil
+	})
+}

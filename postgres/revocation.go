@@ -1,0 +1,114 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey"
+)
+
+// credentialWhere is the condition of f on the credentials table, with its
+// arguments numbered from $1.
+func credentialWhere(ctx context.Context, q querier, f shiftkey.CredentialFilter) (string, []any, error) {
+	var conds []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Scope != "" {
+		add("cluster = $%d", f.Scope)
+	}
+	if f.LoginName != "" {
+		add("login_name = $%d", f.LoginName)
+	}
+	if f.ID != "" {
+		add("id = $%d", f.ID)
+	}
+	if f.PrincipalARN != "" {
+		arns := []string{f.PrincipalARN}
+		if f.SessionsOf {
+			sessions, err := queryAll(ctx, q, func(r pgx.Row) (string, error) {
+				var role, name string
+				err := r.Scan(&role, &name)
+				return shiftkey.AssumedRoleARN(f.PrincipalARN, role, name), err
+			}, `SELECT role_name, session_name FROM sessions WHERE source_arn = $1`, f.PrincipalARN)
+			if err != nil {
+				return "", nil, err
+			}
+			arns = append(arns, sessions...)
+		}
+		add("principal_arn = ANY($%d)", arns)
+	}
+	if len(conds) == 0 {
+		return "true", nil, nil
+	}
+	return strings.Join(conds, " AND "), args, nil
+}
+
+const listColumns = `id, cluster, login_name, db_user, db_name, db_groups, auto_create, principal_arn, request_id, created_at, expires_at`
+
+func scanListed(r pgx.Row) (*shiftkey.Credential, error) {
+	var c shiftkey.Credential
+	err := r.Scan(&c.ID, &c.Cluster, &c.LoginName, &c.DBUser, &c.DBName, &c.DBGroups, &c.AutoCreate, &c.PrincipalARN, &c.RequestID, &c.CreatedAt, &c.ExpiresAt)
+	c.CreatedAt, c.ExpiresAt = utc(c.CreatedAt), utc(c.ExpiresAt)
+	return &c, err
+}
+
+// ListCredentials returns the credentials matching f unexpired at now.
+func (d *DB) ListCredentials(ctx context.Context, f shiftkey.CredentialFilter, now time.Time) ([]*shiftkey.Credential, error) {
+	where, args, err := credentialWhere(ctx, d.pool, f)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, now)
+	return queryAll(ctx, d.pool, scanListed, `SELECT `+listColumns+` FROM credentials WHERE `+where+
+		fmt.Sprintf(` AND expires_at > $%d ORDER BY created_at, id`, len(args)), args...)
+}
+
+// RevokeCredentials deletes the credentials matching f and records their
+// revocation, and tells every replica which logins changed, in one
+// transaction: a gateway anywhere refuses them from the commit on (it
+// reads credentials live), and ends their sessions when terminate is set.
+func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter, at time.Time, terminate bool) ([]*shiftkey.Credential, error) {
+	if f.IsZero() {
+		return nil, shiftkey.ErrEmptyFilter
+	}
+	var out []*shiftkey.Credential
+	err := d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		where, args, err := credentialWhere(ctx, tx, f)
+		if err != nil {
+			return err
+		}
+		n := len(args)
+		args = append(args, at, terminate)
+		out, err = queryAll(ctx, tx, scanListed, fmt.Sprintf(`WITH r AS (DELETE FROM credentials WHERE %s RETURNING *),
+			rec AS (INSERT INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate)
+				SELECT id, cluster, login_name, principal_arn, expires_at, $%d, $%d FROM r ON CONFLICT (id) DO NOTHING)
+			SELECT `+listColumns+` FROM r ORDER BY created_at, id`, where, n+1, n+2), args...)
+		if err != nil {
+			return err
+		}
+		seen := map[shiftkey.Change]bool{}
+		for _, c := range out {
+			if ch := credentialChange(c.Cluster, c.LoginName); !seen[ch] {
+				seen[ch] = true
+				notify(ch)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Revocations returns the revocation records of those of ids revoked.
+func (d *DB) Revocations(ctx context.Context, ids []string) ([]shiftkey.Revocation, error) {
+	return queryAll(ctx, d.pool, func(r pgx.Row) (v shiftkey.Revocation, err error) {
+		err = r.Scan(&v.ID, &v.Scope, &v.LoginName, &v.PrincipalARN, &v.ExpiresAt, &v.RevokedAt, &v.Terminate)
+		v.ExpiresAt, v.RevokedAt = utc(v.ExpiresAt), utc(v.RevokedAt)
+		return v, err
+	}, `SELECT id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate FROM credential_revocations WHERE id = ANY($1) ORDER BY id`, ids)
+}

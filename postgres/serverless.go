@@ -1,0 +1,156 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey"
+)
+
+func nsNotFound(name string) error {
+	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", name)
+}
+
+func wgNotFound(name string) error {
+	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless workgroup %s not found.", name)
+}
+
+const namespaceColumns = `name, id, db_name, admin_username, status, created_at, region`
+
+func scanNamespace(row pgx.Row) (*shiftkey.Namespace, error) {
+	var n shiftkey.Namespace
+	err := row.Scan(&n.Name, &n.ID, &n.DBName, &n.AdminUsername, &n.Status, &n.CreatedAt, &n.Region)
+	n.CreatedAt = utc(n.CreatedAt)
+	return &n, err
+}
+
+// CreateNamespace stores a namespace.
+func (d *DB) CreateNamespace(ctx context.Context, n *shiftkey.Namespace) error {
+	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeConflict, "Namespace %s already exists.", n.Name), change(shiftkey.KindNamespace, n.Name),
+		`INSERT INTO namespaces (`+namespaceColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+		n.Name, n.ID, n.DBName, n.AdminUsername, n.Status, n.CreatedAt, regionOrDefault(n.Region))
+}
+
+// Namespace returns a namespace by name.
+func (d *DB) Namespace(ctx context.Context, name string) (*shiftkey.Namespace, error) {
+	return queryOne(ctx, d.pool, scanNamespace, nsNotFound(name), `SELECT `+namespaceColumns+` FROM namespaces WHERE name = $1`, name)
+}
+
+// Namespaces lists namespaces by name.
+func (d *DB) Namespaces(ctx context.Context) ([]*shiftkey.Namespace, error) {
+	return queryAll(ctx, d.pool, scanNamespace, `SELECT `+namespaceColumns+` FROM namespaces ORDER BY name COLLATE "C"`)
+}
+
+// DeleteNamespace removes a namespace.
+func (d *DB) DeleteNamespace(ctx context.Context, name string) error {
+	return d.writeOne(ctx, nsNotFound(name), nil, change(shiftkey.KindNamespace, name), `DELETE FROM namespaces WHERE name = $1`, name)
+}
+
+const workgroupColumns = `name, id, namespace, status, base_capacity, endpoint_address, endpoint_port,
+	backend_host, backend_port, backend_admin_user, backend_managed, created_at, backend_login, region`
+
+func scanWorkgroup(row pgx.Row) (*shiftkey.Workgroup, error) {
+	var w shiftkey.Workgroup
+	err := row.Scan(&w.Name, &w.ID, &w.Namespace, &w.Status, &w.BaseCapacity, &w.Endpoint.Address, &w.Endpoint.Port,
+		&w.Backend.Host, &w.Backend.Port, &w.Backend.AdminUser, &w.Backend.Managed, &w.CreatedAt, &w.Backend.Login, &w.Region)
+	w.CreatedAt = utc(w.CreatedAt)
+	return &w, err
+}
+
+// CreateWorkgroup stores a workgroup.
+func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
+	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeConflict, "Workgroup %s already exists, or namespace %s already has a workgroup.", w.Name, w.Namespace),
+		change(shiftkey.KindWorkgroup, w.Name), `INSERT INTO workgroups (`+workgroupColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
+		w.Name, w.ID, w.Namespace, w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port,
+		w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, w.CreatedAt, w.Backend.Login, regionOrDefault(w.Region))
+}
+
+// UpdateWorkgroup replaces a workgroup's mutable fields.
+func (d *DB) UpdateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
+	return d.writeOne(ctx, wgNotFound(w.Name), nil, change(shiftkey.KindWorkgroup, w.Name),
+		`UPDATE workgroups SET status = $1, base_capacity = $2, endpoint_address = $3, endpoint_port = $4, backend_host = $5, backend_port = $6,
+		backend_admin_user = $7, backend_managed = $8, backend_login = $9, region = $10 WHERE name = $11`,
+		w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port, w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, w.Backend.Login,
+		regionOrDefault(w.Region), w.Name)
+}
+
+// Workgroup returns a workgroup by name.
+func (d *DB) Workgroup(ctx context.Context, name string) (*shiftkey.Workgroup, error) {
+	return queryOne(ctx, d.pool, scanWorkgroup, wgNotFound(name), `SELECT `+workgroupColumns+` FROM workgroups WHERE name = $1`, name)
+}
+
+// Workgroups lists workgroups by name.
+func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
+	return queryAll(ctx, d.pool, scanWorkgroup, `SELECT `+workgroupColumns+` FROM workgroups ORDER BY name COLLATE "C"`)
+}
+
+// DeleteWorkgroup removes a workgroup.
+func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {
+	return d.writeOne(ctx, wgNotFound(name), nil, change(shiftkey.KindWorkgroup, name), `DELETE FROM workgroups WHERE name = $1`, name)
+}
+
+// Custom domains.
+
+func domainNotFound(name string) error {
+	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated.", name)
+}
+
+const domainColumns = `name, cert_arn, kind, target, cert_expiry`
+
+func scanDomain(row pgx.Row) (*shiftkey.CustomDomain, error) {
+	var c shiftkey.CustomDomain
+	err := row.Scan(&c.Name, &c.CertificateARN, &c.Kind, &c.Target, &c.CertExpiry)
+	c.CertExpiry = utc(c.CertExpiry)
+	return &c, err
+}
+
+// CreateCustomDomain stores an association.
+func (d *DB) CreateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) error {
+	name := strings.ToLower(c.Name)
+	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeConflict, "Custom domain name %s is already associated.", c.Name), change(shiftkey.KindDomain, name),
+		`INSERT INTO custom_domains (`+domainColumns+`) VALUES ($1,$2,$3,$4,$5)`, name, c.CertificateARN, c.Kind, c.Target, c.CertExpiry)
+}
+
+// CustomDomain returns the association of a name (any case).
+func (d *DB) CustomDomain(ctx context.Context, name string) (*shiftkey.CustomDomain, error) {
+	return queryOne(ctx, d.pool, scanDomain, domainNotFound(name), `SELECT `+domainColumns+` FROM custom_domains WHERE name = $1`, name)
+}
+
+// CustomDomains lists associations by name.
+func (d *DB) CustomDomains(ctx context.Context) ([]*shiftkey.CustomDomain, error) {
+	return queryAll(ctx, d.pool, scanDomain, `SELECT `+domainColumns+` FROM custom_domains ORDER BY name COLLATE "C"`)
+}
+
+// UpdateCustomDomain replaces an association's certificate and target.
+func (d *DB) UpdateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) error {
+	return d.writeOne(ctx, domainNotFound(c.Name), nil, change(shiftkey.KindDomain, strings.ToLower(c.Name)),
+		`UPDATE custom_domains SET cert_arn = $1, kind = $2, target = $3, cert_expiry = $4 WHERE name = $5`,
+		c.CertificateARN, c.Kind, c.Target, c.CertExpiry, c.Name)
+}
+
+// DeleteCustomDomain removes an association.
+func (d *DB) DeleteCustomDomain(ctx context.Context, name string) error {
+	return d.writeOne(ctx, domainNotFound(name), nil, change(shiftkey.KindDomain, strings.ToLower(name)), `DELETE FROM custom_domains WHERE name = $1`, name)
+}
+
+// Declared identities.
+
+// MarkDeclared records ref as declared by the config; the name follows the
+// latest mark.
+func (d *DB) MarkDeclared(ctx context.Context, ref shiftkey.DeclaredRef) error {
+	return d.writeOne(ctx, nil, nil, nil, `INSERT INTO declared_entities (kind, id, name) VALUES ($1,$2,$3)
+		ON CONFLICT (kind, id) DO UPDATE SET name = excluded.name`, ref.Kind, ref.ID, ref.Name)
+}
+
+// UnmarkDeclared forgets a declared identity; absent marks are ignored.
+func (d *DB) UnmarkDeclared(ctx context.Context, kind shiftkey.EntityKind, id string) error {
+	return d.writeOne(ctx, nil, nil, nil, `DELETE FROM declared_entities WHERE kind = $1 AND id = $2`, kind, id)
+}
+
+// DeclaredRefs lists the identities of kind marked as declared.
+func (d *DB) DeclaredRefs(ctx context.Context, kind shiftkey.EntityKind) ([]shiftkey.DeclaredRef, error) {
+	return queryAll(ctx, d.pool, func(r pgx.Row) (ref shiftkey.DeclaredRef, err error) {
+		return ref, r.Scan(&ref.Kind, &ref.ID, &ref.Name)
+	}, `SELECT kind, id, name FROM declared_entities WHERE kind = $1 ORDER BY name COLLATE "C", id`, kind)
+}

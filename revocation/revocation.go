@@ -1,0 +1,229 @@
+// Package revocation is what an operator does to issued credentials, which
+// Redshift cannot: list them, revoke them (by cluster or workgroup, login
+// name, principal or id, or everything a principal and its role sessions
+// obtained), and end the gateway sessions of revoked credentials on every
+// replica (Terminator).
+package revocation
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// Store is what listing and revoking need.
+type Store interface {
+	shiftkey.CredentialAdmin
+	Workgroup(ctx context.Context, name string) (*shiftkey.Workgroup, error)
+	Cluster(ctx context.Context, id string) (*shiftkey.Cluster, error)
+}
+
+// Selection is what the operator named (the command's flags).
+type Selection struct {
+	Cluster, Workgroup, Login, Principal, ID string
+	// AllForPrincipal is a principal ARN whose credentials, and those of
+	// the role sessions it started, all go: the answer to a leaked key.
+	AllForPrincipal string
+}
+
+// Filter resolves s against st: a workgroup's credentials are kept under
+// its credential scope. An unknown cluster or workgroup is an error, so a
+// typo does not read as "nothing to revoke".
+func (s Selection) Filter(ctx context.Context, st Store) (shiftkey.CredentialFilter, error) {
+	f := shiftkey.CredentialFilter{Scope: s.Cluster, LoginName: s.Login, PrincipalARN: s.Principal, ID: s.ID}
+	switch {
+	case s.Cluster != "" && s.Workgroup != "":
+		return f, fmt.Errorf("--cluster and --workgroup: name one")
+	case s.AllForPrincipal != "" && s.Principal != "":
+		return f, fmt.Errorf("--all-for-principal and --principal: name one")
+	case s.Cluster != "":
+		if _, err := st.Cluster(ctx, s.Cluster); err != nil {
+			return f, err
+		}
+	case s.Workgroup != "":
+		w, err := st.Workgroup(ctx, s.Workgroup)
+		if err != nil {
+			return f, err
+		}
+		f.Scope = w.CredentialScope()
+	}
+	if s.AllForPrincipal != "" {
+		f.PrincipalARN, f.SessionsOf = s.AllForPrincipal, true
+	}
+	return f, nil
+}
+
+// List writes the credentials matching f unexpired at now, as a table.
+func List(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time.Time, w io.Writer) error {
+	creds, err := st.ListCredentials(ctx, f, now)
+	if err != nil {
+		return err
+	}
+	return table(w, creds)
+}
+
+// Revoke revokes the credentials matching f and writes what it revoked.
+// With terminate, their open sessions end too, on every replica serving
+// the store (see Terminator).
+func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time.Time, terminate bool, w io.Writer) ([]*shiftkey.Credential, error) {
+	creds, err := st.RevokeCredentials(ctx, f, now, terminate)
+	if err != nil {
+		return nil, err
+	}
+	what := "revoked"
+	if terminate {
+		what = "revoked; their sessions end"
+	}
+	fmt.Fprintf(w, "%d credentials %s\n", len(creds), what)
+	return creds, table(w, creds)
+}
+
+func table(w io.Writer, creds []*shiftkey.Credential) error {
+	if len(creds) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSCOPE\tLOGIN\tDB USER\tGROUPS\tPRINCIPAL\tEXPIRES")
+	for _, c := range creds {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Cluster, c.LoginName, c.DBUser, strings.Join(c.DBGroups, ","), c.PrincipalARN,
+			c.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// Gateway is a running gateway's view of its sessions (*pgwire.Gateway).
+type Gateway interface {
+	CredentialsInUse(login string) []string
+	Terminate(ids map[string]bool) int
+}
+
+// Terminator ends the sessions of credentials revoked with terminate, in
+// this process, whichever process revoked them: it hears of revocations
+// through Changed (the store's change feed, or a poll of a store without
+// one) and asks the store which of its sessions' credentials are revoked.
+type Terminator struct {
+	Store interface {
+		Revocations(ctx context.Context, ids []string) ([]shiftkey.Revocation, error)
+	}
+	Gateways func() []Gateway
+	Logger   *slog.Logger // nil: discard
+
+	mu      sync.Mutex
+	pending map[string]bool // login names to check; "" all
+	wake    chan struct{}
+	once    sync.Once
+}
+
+func (t *Terminator) init() {
+	t.once.Do(func() {
+		t.pending = map[string]bool{}
+		t.wake = make(chan struct{}, 1)
+	})
+}
+
+// Changed notes a change from the store; a credential change names the
+// login to check, the zero Change (anything may have changed) all of them.
+// It returns at once: Run does the work.
+func (t *Terminator) Changed(c shiftkey.Change) {
+	login := ""
+	switch c.Kind {
+	case shiftkey.KindCredential:
+		if _, l, ok := strings.Cut(c.Name, "\x00"); ok {
+			login = l
+		}
+	case "":
+	default:
+		return
+	}
+	t.init()
+	t.mu.Lock()
+	t.pending[login] = true
+	t.mu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Recheck is how often Run looks at every session even without a change:
+// a session that finished logging in with a credential just as it was
+// revoked may have been missed by the check its change triggered.
+const Recheck = 10 * time.Second
+
+// Run handles the noted changes until ctx is done.
+func (t *Terminator) Run(ctx context.Context) {
+	t.init()
+	tick := time.NewTicker(Recheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			t.Changed(shiftkey.Change{})
+			continue
+		case <-t.wake:
+		}
+		t.mu.Lock()
+		logins := t.pending
+		t.pending = map[string]bool{}
+		t.mu.Unlock()
+		if logins[""] {
+			logins = map[string]bool{"": true}
+		}
+		if err := t.check(ctx, logins); err != nil && ctx.Err() == nil {
+			t.logger().Warn("revoked-session check failed", "error", err)
+		}
+	}
+}
+
+// Check looks at every session now (start-up, tests).
+func (t *Terminator) Check(ctx context.Context) error {
+	return t.check(ctx, map[string]bool{"": true})
+}
+
+func (t *Terminator) check(ctx context.Context, logins map[string]bool) error {
+	gws := t.Gateways()
+	var ids []string
+	for _, g := range gws {
+		for l := range logins {
+			ids = append(ids, g.CredentialsInUse(l)...)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	revs, err := t.Store.Revocations(ctx, ids)
+	if err != nil {
+		return err
+	}
+	doomed := map[string]bool{}
+	for _, r := range revs {
+		if r.Terminate {
+			doomed[r.ID] = true
+		}
+	}
+	if len(doomed) == 0 {
+		return nil
+	}
+	n := 0
+	for _, g := range gws {
+		n += g.Terminate(doomed)
+	}
+	t.logger().Info("sessions of revoked credentials ended", "count", n)
+	return nil
+}
+
+func (t *Terminator) logger() *slog.Logger {
+	if t.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return t.Logger
+}

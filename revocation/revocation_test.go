@@ -1,0 +1,74 @@
+package revocation_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/revocation"
+	"github.com/shiftkey/shiftkey/sqlite"
+)
+
+// The operator's flags become a store filter: a workgroup by its
+// credential scope, a leaked principal with its role sessions, and
+// mistakes are errors rather than an empty answer.
+func TestSelectionFilter(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	if err := st.CreateCluster(ctx, &shiftkey.Cluster{Identifier: "c1", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateNamespace(ctx, &shiftkey.Namespace{Name: "ns", ID: "ns-id", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateWorkgroup(ctx, &shiftkey.Workgroup{Name: "wg", ID: "wg-id", Namespace: "ns", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		sel     revocation.Selection
+		want    shiftkey.CredentialFilter
+		wantErr string
+	}{
+		{sel: revocation.Selection{Workgroup: "wg", Login: "IAM:a"}, want: shiftkey.CredentialFilter{Scope: "workgroup/wg-id", LoginName: "IAM:a"}},
+		{sel: revocation.Selection{Cluster: "c1", ID: "x"}, want: shiftkey.CredentialFilter{Scope: "c1", ID: "x"}},
+		{sel: revocation.Selection{AllForPrincipal: "arn:aws:iam::1:user/a"}, want: shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::1:user/a", SessionsOf: true}},
+		{sel: revocation.Selection{Cluster: "nope"}, wantErr: "ClusterNotFound"},
+		{sel: revocation.Selection{Workgroup: "nope"}, wantErr: "ResourceNotFound"},
+		{sel: revocation.Selection{Cluster: "c1", Workgroup: "wg"}, wantErr: "name one"},
+		{sel: revocation.Selection{Principal: "p", AllForPrincipal: "p"}, wantErr: "name one"},
+	} {
+		got, err := tt.sel.Filter(ctx, st)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%+v: error %v, want %s", tt.sel, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%+v: %+v, %v; want %+v", tt.sel, got, err, tt.want)
+		}
+	}
+	// What a revoke writes names the credentials, never a key.
+	st.LoginSalt(ctx, "c1", "IAM:a", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+	if err := st.CreateCredential(ctx, &shiftkey.Credential{ID: "cred1", Cluster: "c1", LoginName: "IAM:a", DBUser: "a", DBGroups: []string{"g"},
+		StoredKey: []byte("stored"), ServerKey: []byte("server"), PrincipalARN: "arn:p", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	creds, err := revocation.Revoke(ctx, st, shiftkey.CredentialFilter{Scope: "c1"}, now, false, &out)
+	if err != nil || len(creds) != 1 {
+		t.Fatal(creds, err)
+	}
+	if !strings.Contains(out.String(), "1 credentials revoked") || !strings.Contains(out.String(), "cred1") || strings.Contains(out.String(), "stored") {
+		t.Fatalf("revoke wrote:\n%s", out.String())
+	}
+}

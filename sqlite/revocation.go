@@ -1,0 +1,177 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// credentialWhere is the condition of f on the credentials table and its
+// arguments.
+func credentialWhere(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, f shiftkey.CredentialFilter) (string, []any, error) {
+	conds := []string{"1"}
+	var args []any
+	for _, c := range []struct{ col, v string }{{"cluster", f.Scope}, {"login_name", f.LoginName}, {"id", f.ID}} {
+		if c.v != "" {
+			conds, args = append(conds, c.col+" = ?"), append(args, c.v)
+		}
+	}
+	if f.PrincipalARN != "" {
+		arns := []any{f.PrincipalARN}
+		if f.SessionsOf {
+			rows, err := q.QueryContext(ctx, `SELECT role_name, session_name FROM sessions WHERE source_arn = ?`, f.PrincipalARN)
+			if err != nil {
+				return "", nil, err
+			}
+			for rows.Next() {
+				var role, name string
+				if err := rows.Scan(&role, &name); err != nil {
+					rows.Close()
+					return "", nil, err
+				}
+				arns = append(arns, shiftkey.AssumedRoleARN(f.PrincipalARN, role, name))
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return "", nil, err
+			}
+		}
+		conds = append(conds, "principal_arn IN (?"+strings.Repeat(",?", len(arns)-1)+")")
+		args = append(args, arns...)
+	}
+	return strings.Join(conds, " AND "), args, nil
+}
+
+const listColumns = `id, cluster, login_name, db_user, db_name, db_groups, auto_create, principal_arn, request_id, created_at, expires_at`
+
+func scanListed(r scanner) (*shiftkey.Credential, error) {
+	var c shiftkey.Credential
+	var groups string
+	var created, expires int64
+	if err := r.Scan(&c.ID, &c.Cluster, &c.LoginName, &c.DBUser, &c.DBName, &groups, &c.AutoCreate, &c.PrincipalARN, &c.RequestID, &created, &expires); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(groups), &c.DBGroups); err != nil {
+		return nil, fmt.Errorf("credential %s groups: %w", c.ID, err)
+	}
+	c.CreatedAt, c.ExpiresAt = fromMillis(created), fromMillis(expires)
+	return &c, nil
+}
+
+// ListCredentials returns the credentials matching f unexpired at now.
+func (d *DB) ListCredentials(ctx context.Context, f shiftkey.CredentialFilter, now time.Time) ([]*shiftkey.Credential, error) {
+	where, args, err := credentialWhere(ctx, d.db, f)
+	if err != nil {
+		return nil, err
+	}
+	return queryAll(ctx, d.db, scanListed, `SELECT `+listColumns+` FROM credentials WHERE `+where+` AND expires_at > ? ORDER BY created_at, id`,
+		append(args, millis(now))...)
+}
+
+// RevokeCredentials deletes the credentials matching f and records their
+// revocation in one transaction, then drops the cached reads of their
+// logins: the next login of any of them is refused.
+func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter, at time.Time, terminate bool) ([]*shiftkey.Credential, error) {
+	if f.IsZero() {
+		return nil, shiftkey.ErrEmptyFilter
+	}
+	var out []*shiftkey.Credential
+	defer func() {
+		for _, c := range out {
+			d.cache.invalidate(c.Cluster, c.LoginName)
+		}
+	}()
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	where, args, err := credentialWhere(ctx, tx, f)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+listColumns+` FROM credentials WHERE `+where+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		c, err := scanListed(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, c := range out {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate)
+			VALUES (?,?,?,?,?,?,?)`, c.ID, c.Cluster, c.LoginName, c.PrincipalARN, millis(c.ExpiresAt), millis(at), terminate); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE id = ?`, c.ID); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		out = nil
+		return nil, err
+	}
+	return out, nil
+}
+
+// Revocations returns the revocation records of those of ids revoked.
+func (d *DB) Revocations(ctx context.Context, ids []string) ([]shiftkey.Revocation, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return queryAll(ctx, d.db, func(r scanner) (v shiftkey.Revocation, err error) {
+		var exp, at int64
+		err = r.Scan(&v.ID, &v.Scope, &v.LoginName, &v.PrincipalARN, &exp, &at, &v.Terminate)
+		v.ExpiresAt, v.RevokedAt = fromMillis(exp), fromMillis(at)
+		return v, err
+	}, `SELECT id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate FROM credential_revocations
+		WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`) ORDER BY id`, args...)
+}
+
+// WatchRevocations polls, every every until ctx is done, for revocations
+// recorded by another process (shiftkey credentials revoke writes the file
+// the server serves): then it drops the cached credential reads, so the
+// revoked credentials stop logging in, and calls fn. SQLite has no
+// notifications; this one cheap query is the cross-process signal a
+// single instance needs.
+func (d *DB) WatchRevocations(ctx context.Context, every time.Duration, fn func()) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var last [2]int64
+	seen := false
+	for {
+		var now [2]int64
+		err := d.db.QueryRowContext(ctx, `SELECT count(*), coalesce(max(revoked_at), 0) FROM credential_revocations`).Scan(&now[0], &now[1])
+		if err == nil {
+			if seen && now != last {
+				d.cache.invalidateAll()
+				fn()
+			}
+			last, seen = now, true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
