@@ -137,10 +137,13 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 		s.sendError(codeProtocolViolation, fmt.Sprintf("expected SASL response, got %T", msg))
 		return nil, errors.New("protocol violation")
 	}
+	// Newest first: a client most likely holds the credential it was
+	// issued last, and Finish stops at the first match, so a login costs
+	// the same however many older credentials its name has.
 	keys := make([]scram.Keys, len(creds))
 	for i, c := range creds {
-		copy(keys[i].StoredKey[:], c.StoredKey)
-		copy(keys[i].ServerKey[:], c.ServerKey)
+		copy(keys[len(creds)-1-i].StoredKey[:], c.StoredKey)
+		copy(keys[len(creds)-1-i].ServerKey[:], c.ServerKey)
 	}
 	serverFinal, idx, err := srv.Finish(final.Data, keys)
 	if errors.Is(err, scram.ErrAuthFailed) {
@@ -154,7 +157,7 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 		return nil, err
 	}
 	s.fe.Send(&pgproto3.AuthenticationSASLFinal{Data: serverFinal})
-	return creds[idx], nil
+	return creds[len(creds)-1-idx], nil
 }
 
 // cleartext asks for the password itself (TLS only) and checks it against
@@ -179,9 +182,10 @@ func (s *session) cleartext(creds []*shiftkey.Credential, salt shiftkey.LoginSal
 	}
 	keys := scram.NewKeys(pw.Password, salt.Salt, salt.Iterations)
 	var found *shiftkey.Credential
-	for _, c := range creds {
-		if subtle.ConstantTimeCompare(keys.StoredKey[:], c.StoredKey) == 1 && found == nil {
-			found = c
+	for i := len(creds) - 1; i >= 0; i-- { // newest first, as for SCRAM
+		if subtle.ConstantTimeCompare(keys.StoredKey[:], creds[i].StoredKey) == 1 {
+			found = creds[i]
+			break
 		}
 	}
 	if found == nil {

@@ -70,3 +70,49 @@ func BenchmarkLogin(b *testing.B) {
 		})
 	}
 }
+
+// manyCreds is a login with n live credentials, ordered oldest first as the
+// stores return them; the client holds the newest one's password.
+type manyCreds struct {
+	oneIteration
+	creds []*shiftkey.Credential
+}
+
+func (m manyCreds) LiveCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, shiftkey.LoginSalt, bool, error) {
+	_, salt, ok, err := m.oneIteration.LiveCredentials(ctx, cluster, login, now)
+	return m.creds, salt, ok, err
+}
+
+// BenchmarkLoginManyCredentials is BenchmarkLogin's session for a login
+// name with 10,000 live credentials, the client using the newest: the
+// gateway's CPU per login must not grow with the login's other
+// credentials (report: ns/op and the gateway's share of it).
+func BenchmarkLoginManyCredentials(b *testing.B) {
+	g, addr := newGateway(b, func(g *Gateway) {
+		g.PoolSize = 4
+		c := g.Credentials.(memCreds).cred
+		other := scram.NewKeys("not-the-password", []byte("0123456789abcdef"), 1)
+		creds := make([]*shiftkey.Credential, 10000)
+		for i := range creds {
+			cp := *c
+			cp.ID = fmt.Sprint(i)
+			cp.StoredKey, cp.ServerKey = other.StoredKey[:], other.ServerKey[:]
+			creds[i] = &cp
+		}
+		creds[len(creds)-1].StoredKey, creds[len(creds)-1].ServerKey = benchKeys.StoredKey[:], benchKeys.ServerKey[:]
+		g.Credentials = manyCreds{oneIteration{memCreds{c}}, creds}
+	})
+	host, port, _ := net.SplitHostPort(addr)
+	cfg, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable database=%s", host, port, g.DefaultDB))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		c, err := pgconn.ConnectConfig(ctx, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close(ctx)
+	}
+}

@@ -106,8 +106,9 @@ func (s *session) extensibleDigest(creds []*shiftkey.Credential, salt shiftkey.L
 		h.Write(c.DigestSHA256)
 		h.Write(nonce)
 		h.Write(clientNonce)
-		if subtle.ConstantTimeCompare(h.Sum(nil), digest) == 1 && found == nil {
-			found = c
+		if subtle.ConstantTimeCompare(h.Sum(nil), digest) == 1 {
+			found = c // newest first: the one a client most likely holds
+			break
 		}
 	}
 	if found == nil {
@@ -174,8 +175,9 @@ func (s *session) md5(creds []*shiftkey.Credential, fail func(string) (*shiftkey
 		hex.Encode(inner, c.DigestMD5)
 		sum := md5.Sum(append(inner, salt[:]...))
 		want := "md5" + hex.EncodeToString(sum[:])
-		if subtle.ConstantTimeCompare([]byte(want), []byte(pw.Password)) == 1 && found == nil {
+		if subtle.ConstantTimeCompare([]byte(want), []byte(pw.Password)) == 1 {
 			found = c
+			break
 		}
 	}
 	if found == nil {

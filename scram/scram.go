@@ -237,8 +237,9 @@ func printable(v string) bool {
 	return true
 }
 
-// Finish consumes client-final-message, finds the candidate whose StoredKey
-// the proof matches and returns server-final-message and its index.
+// Finish consumes client-final-message, finds the first candidate whose
+// StoredKey the proof matches and returns server-final-message and its
+// index.
 func (s *Server) Finish(clientFinal []byte, candidates []Keys) ([]byte, int, error) {
 	if !s.started || s.nonce == "" {
 		return nil, -1, protoErr("exchange not started")
@@ -289,10 +290,13 @@ func (s *Server) Finish(clientFinal []byte, candidates []Keys) ([]byte, int, err
 			clientKey[j] = proof[j] ^ sig[j]
 		}
 		h := sha256.Sum256(clientKey[:])
-		// Every candidate is checked, match or not, so timing does not
-		// reveal which credential matched.
-		if subtle.ConstantTimeCompare(h[:], candidates[idx].StoredKey[:]) == 1 && found < 0 {
+		// The first match ends the search, so callers pass the likeliest
+		// candidate first. Timing then tells only where among the login's
+		// live credentials the client's own one stands, which the client
+		// knows; a failed proof is checked against every candidate.
+		if subtle.ConstantTimeCompare(h[:], candidates[idx].StoredKey[:]) == 1 {
 			found = idx
+			break
 		}
 	}
 	s.nonce = "" // an exchange is single-use
