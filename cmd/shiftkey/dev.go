@@ -112,9 +112,11 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err := pgserver.MakeHome(dir); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	if d.Store, err = openDevStore(ctx, dir); err != nil {
+	db, err := openDevStore(ctx, dir)
+	if err != nil {
 		return err
 	}
+	d.useStore(db)
 	secret, err := loadOrCreateKey(filepath.Join(dir, "gateway.key"))
 	if err != nil {
 		return err
@@ -361,8 +363,8 @@ func (d *Dev) Close() error {
 		errs = append(errs, d.PG.Stop(ctx))
 		cancel()
 	}
-	if d.Store != nil {
-		errs = append(errs, d.Store.Close())
+	if d.db != nil {
+		errs = append(errs, d.db.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -34,9 +34,11 @@ func (s *Serve) Start(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if s.Store, err = openServeStore(ctx, cfg.Store, s.Logger); err != nil {
+	db, err := openServeStore(ctx, cfg.Store, s.Logger)
+	if err != nil {
 		return err
 	}
+	s.useStore(db)
 	secret, err := loadOrCreateKey(cfg.Store.SQLite + ".gateway-key")
 	if err != nil {
 		return err
@@ -126,8 +128,8 @@ func (s *Serve) serveDeclared(ctx context.Context, what string, gc config.Gatewa
 // Close stops everything.
 func (s *Serve) Close() error {
 	errs := s.close()
-	if s.Store != nil {
-		errs = append(errs, s.Store.Close())
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -23,15 +23,18 @@ import (
 	"github.com/shiftkey/shiftkey/redshift"
 	"github.com/shiftkey/shiftkey/serverless"
 	"github.com/shiftkey/shiftkey/sqlite"
+	"github.com/shiftkey/shiftkey/storecache"
 	"github.com/shiftkey/shiftkey/sts"
 )
 
 // server is the wiring `shiftkey dev` and `shiftkey serve` share: the
 // store, the API and one gateway per cluster.
 type server struct {
-	Logger    *slog.Logger
-	Now       func() time.Time
-	Store     *sqlite.DB
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Store is db behind the cache every reader and writer goes through.
+	Store     *storecache.Store
+	db        *sqlite.DB
 	AccountID string
 	// Regions are the regions the API serves (nil: shiftkey.DefaultRegion).
 	Regions []string
@@ -65,6 +68,11 @@ type server struct {
 	// mode only).
 	Provisioner        shiftkey.Provisioner
 	ClusterProvisioner shiftkey.ClusterProvisioner
+}
+
+// useStore makes db the server's store, behind its cache.
+func (s *server) useStore(db *sqlite.DB) {
+	s.db, s.Store = db, storecache.New(db)
 }
 
 func (s *server) now() time.Time {
