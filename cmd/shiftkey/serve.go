@@ -30,6 +30,7 @@ func (s *Serve) Start(ctx context.Context) error {
 	}
 	cfg := s.Config
 	s.server.Logger, s.AccountID, s.Limits, s.Regions = s.Logger, cfg.AccountID, cfg.Limits, cfg.Regions
+	s.scramIterations = cfg.ScramIterations
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.SQLite), 0o700); err != nil {
 		return err
 	}

@@ -60,6 +60,8 @@ type server struct {
 	TLS            *tls.Config
 	requireTLS     bool
 	allowCleartext bool
+	// scramIterations is the iteration count of new logins (0: the default).
+	scramIterations int
 	// Limits apply to every gateway.
 	Limits config.Limits
 	// Logins are the backends' cert and password login modes' CA and secret.
@@ -153,6 +155,7 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 		Logger:         s.Logger.With("component", "gateway"),
 		Now:            s.now,
 		Secret:         secret,
+		Iterations:     s.scramIterations,
 		TLS:            s.TLS,
 		RequireTLS:     s.requireTLS,
 		AllowCleartext: s.allowCleartext,
@@ -253,7 +256,7 @@ func (s *server) startAPI(ln net.Listener) {
 	s.setAPIURLs(ln)
 	ln = shttp.Listener(ln, s.APITLS, s.apiRequireTLS)
 	authorizer := &authz.Authorizer{Store: s.Store, Logger: s.Logger.With("component", "authz")}
-	issuer := &redshift.Service{Store: s.Store, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner}
+	issuer := &redshift.Service{Store: s.Store, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner, Iterations: s.scramIterations}
 	api := &shttp.Server{
 		Identities: s.Store,
 		Redshift:   issuer,

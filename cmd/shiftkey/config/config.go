@@ -41,6 +41,9 @@ type Config struct {
 	Limits      Limits            `yaml:"limits"`
 	BackendAuth BackendAuthConfig `yaml:"backend_auth"`
 	IAM         IAMConfig         `yaml:"iam"`
+	// ScramIterations is the SCRAM iteration count of logins created from
+	// now on (0: scram.IssuedIterations); existing logins keep theirs.
+	ScramIterations int `yaml:"scram_iterations"`
 }
 
 // WorkgroupConfig declares a Redshift Serverless workgroup (and its
@@ -352,6 +355,10 @@ var validRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 
 // Validate checks the whole config and reports every problem with the path
 // of the field.
+// MaxScramIterations bounds scram_iterations: every issue and login pays
+// for them in CPU.
+const MaxScramIterations = 1 << 20
+
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
@@ -364,6 +371,9 @@ func (c *Config) Validate() error {
 		bad("store.sqlite", "required: the path of the SQLite database")
 	}
 	c.API.check(bad)
+	if c.ScramIterations < 0 || c.ScramIterations > MaxScramIterations {
+		bad("scram_iterations", "must be between 1 and %d (0: the default), got %d", MaxScramIterations, c.ScramIterations)
+	}
 	served := map[string]bool{}
 	for i, r := range c.Regions {
 		if !validRegion.MatchString(r) {
