@@ -190,3 +190,36 @@ func TestGroupCommitConcurrentBurst(t *testing.T) {
 		}
 	}
 }
+
+// A cluster deleted and created again starts its logins afresh: the salt
+// LoginSalt remembered for the old cluster is not handed out again.
+func TestLoginSaltAfterClusterDeleted(t *testing.T) {
+	ctx := context.Background()
+	db := tempStore(t)
+	cl := &shiftkey.Cluster{Identifier: "c", NamespaceID: "n", NodeType: "dc2.large", DBName: "dev", MasterUsername: "m", Status: "available"}
+	if err := db.CreateCluster(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	old := shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096}
+	if _, err := db.LoginSalt(ctx, "c", "IAM:a", old); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteCluster(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateCluster(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	fresh := shiftkey.LoginSalt{Salt: []byte("fedcba9876543210"), Iterations: 1}
+	got, err := db.LoginSalt(ctx, "c", "IAM:a", fresh)
+	if err != nil || !bytes.Equal(got.Salt, fresh.Salt) {
+		t.Fatalf("salt after the cluster was recreated: %q %v, want the fresh one", got.Salt, err)
+	}
+	now := time.Now()
+	if err := db.CreateCredential(ctx, testCred("x", "IAM:a", now)); err != nil {
+		t.Fatal(err)
+	}
+	if _, salt, ok, err := db.LiveCredentials(ctx, "c", "IAM:a", now); err != nil || !ok || !bytes.Equal(salt.Salt, fresh.Salt) {
+		t.Fatalf("stored salt %q %v %v, want the fresh one", salt.Salt, ok, err)
+	}
+}

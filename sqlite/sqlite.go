@@ -30,6 +30,7 @@ type DB struct {
 	// The per-login lookups, prepared once: every gateway login runs them.
 	saltStmt, credsStmt *sql.Stmt
 	cache               *credCache
+	salts               *saltCache
 	// writer commits the issue path's writes in groups; see groupcommit.go.
 	writer  *groupWriter
 	closeMu sync.RWMutex
@@ -65,7 +66,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	// Keep connections open between bursts: reopening one costs a file
 	// open, the pragmas and a schema parse.
 	db.SetMaxIdleConns(maxIdleConns)
-	d := &DB{db: db, cache: newCredCache()}
+	d := &DB{db: db, cache: newCredCache(), salts: newSaltCache()}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
@@ -258,6 +259,7 @@ func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
 func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 	// Deferred first so it runs last, after the commit or rollback.
 	defer d.cache.invalidateCluster(id)
+	defer d.salts.dropCluster(id)
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -291,15 +293,23 @@ func (d *DB) DeleteCredentials(ctx context.Context, cluster, login string) error
 // LoginSalt returns the salt of (cluster, login), storing fresh if none
 // exists. A salt that exists is only read: no write lock, no fsync.
 func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
-	var s shiftkey.LoginSalt
-	err := d.saltStmt.QueryRowContext(ctx, cluster, login).Scan(&s.Salt, &s.Iterations)
-	if !errors.Is(err, sql.ErrNoRows) {
-		return s, err
+	k := loginKey{cluster, login}
+	s, ok, gen := d.salts.get(k)
+	if ok {
+		return s, nil
 	}
-	// INSERT OR IGNORE then SELECT, in the writer's transaction, keeps
-	// concurrent issuers on one salt.
-	r := d.write(ctx, &writeOp{salt: &saltOp{cluster: cluster, login: login, fresh: fresh}})
-	return r.salt, r.err
+	err := d.saltStmt.QueryRowContext(ctx, cluster, login).Scan(&s.Salt, &s.Iterations)
+	if errors.Is(err, sql.ErrNoRows) {
+		// INSERT OR IGNORE then SELECT, in the writer's transaction, keeps
+		// concurrent issuers on one salt.
+		r := d.write(ctx, &writeOp{salt: &saltOp{cluster: cluster, login: login, fresh: fresh}})
+		s, err = r.salt, r.err
+	}
+	if err != nil {
+		return shiftkey.LoginSalt{}, err
+	}
+	d.salts.put(k, s, gen)
+	return s, nil
 }
 
 // CreateCredential stores c; the commit is durable when it returns.

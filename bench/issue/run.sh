@@ -5,6 +5,7 @@
 #   bench/issue/run.sh [ROUNDS] [SECONDS]          (defaults 3 and 5)
 #   BINS="before=/tmp/sk-before after=" bench/issue/run.sh   (empty path: build this tree)
 #   CONC=1,8,64 USERS=1000 MOTO=0 bench/issue/run.sh
+#   BINS="after= low=" EXTRA_low='scram_iterations: 1' bench/issue/run.sh   (config lines for one build)
 #
 # Needs: PostgreSQL server binaries (the cluster's backend; the issue path
 # never touches it, but serve checks it at start), Go, and for moto
@@ -47,10 +48,12 @@ for spec in ${BINS:-shiftkey=}; do
   if [ -z "$bin" ]; then bin="$work/shiftkey-$name"; (cd "$root" && go build -o "$bin" ./cmd/shiftkey); fi
   port=$((port + 1))
   mkdir -p "$work/$name"
+  extra_var="EXTRA_$name"
   cat >"$work/$name/shiftkey.yaml" <<CONF
 store: {sqlite: $work/$name/shiftkey.db}
 api: {listen: "127.0.0.1:$port"}
 ${CONFIG_EXTRA:-}
+${!extra_var:-}
 clusters:
   - identifier: bench
     database: postgres
