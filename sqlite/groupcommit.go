@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"sync"
 	"sync/atomic"
 
 	"github.com/shiftkey/shiftkey"
@@ -26,7 +27,11 @@ const maxBatch = 256
 type writeOp struct {
 	cred *shiftkey.Credential
 	salt *saltOp
-	done chan writeResult // buffered: the writer never blocks on it
+	// done is held from submit until the writer has set res. A mutex, not
+	// a channel made by the caller: a caller inside a testing/synctest
+	// bubble would make a channel the writer, outside it, may not touch.
+	done sync.Mutex
+	res  writeResult
 }
 
 type saltOp struct {
@@ -106,22 +111,18 @@ func (w *groupWriter) close() {
 	w.closeConn()
 }
 
-// submit queues op and waits for its batch to be durable. A caller that
-// gives up (ctx done) is not told the outcome; its write may still commit,
-// which is harmless: nothing was handed out for it.
+// submit queues op and waits for its batch to be durable. ctx bounds the
+// wait for a place in the FIFO; once queued, the wait is that of the batch
+// before and of its own, and the outcome is always returned.
 func (w *groupWriter) submit(ctx context.Context, op *writeOp) writeResult {
-	op.done = make(chan writeResult, 1)
+	op.done.Lock()
 	select {
 	case w.ops <- op:
 	case <-ctx.Done():
 		return writeResult{err: ctx.Err()}
 	}
-	select {
-	case r := <-op.done:
-		return r
-	case <-ctx.Done():
-		return writeResult{err: ctx.Err()}
-	}
+	op.done.Lock() // until the writer unlocks it
+	return op.res
 }
 
 func (w *groupWriter) run() {
@@ -153,7 +154,8 @@ func (w *groupWriter) run() {
 			w.committed(batch)
 		}
 		for i, op := range batch {
-			op.done <- results[i]
+			op.res = results[i]
+			op.done.Unlock()
 		}
 		clear(batch)
 	}
