@@ -16,7 +16,7 @@ const module = "github.com/shiftkey/shiftkey"
 // and another adapter only where the exception says why.
 var (
 	leaves   = []string{"sigv4", "iam", "scram", "awsquery", "awsjson", "dbname", "secretbox", "certauth", "relay", "rslogin"}
-	adapters = []string{"authz", "devca", "http", "iamapi", "pgbackend", "pgserver", "pgwire", "redshift", "serverless", "sqlite", "sts", "maintenance", "doctor", "metrics", "audit", "postgres", "revocation"}
+	adapters = []string{"authz", "devca", "http", "iamapi", "pgbackend", "pgserver", "pgwire", "redshift", "serverless", "sqlite", "sts", "maintenance", "doctor", "metrics", "audit", "postgres", "revocation", "storecache"}
 	// Wiring and test helpers may import anything.
 	free = []string{"cmd", "internal", "bench", "tests", "scripts"}
 

@@ -189,9 +189,10 @@ func credentialTarget(v url.Values) (redshift.CredentialTarget, error) {
 }
 
 // logIssued records who was issued a credential for whom; never the
-// password.
+// password. At debug level: an issue is routine (thousands a second), and
+// its durable trace is the credential row with principal and request id.
 func (s *Server) logIssued(c *call, t redshift.CredentialTarget, dbUser string, expires time.Time) {
-	s.logger().InfoContext(c.r.Context(), "credential issued", "request_id", c.requestID,
+	s.logger().DebugContext(c.r.Context(), "credential issued", "request_id", c.requestID,
 		"principal", c.caller.Principal.ARN, "cluster", derefOr(t.ClusterIdentifier, ""), "db_user", dbUser,
 		"expires_at", expires)
 }

@@ -368,7 +368,7 @@ func (s *Server) serveServerless(c *call) {
 	}
 	c.result = out
 	if op == "GetCredentials" {
-		s.logger().InfoContext(c.r.Context(), "credential issued", "request_id", c.requestID, "principal", c.caller.Principal.ARN, "operation", op)
+		s.logger().DebugContext(c.r.Context(), "credential issued", "request_id", c.requestID, "principal", c.caller.Principal.ARN, "operation", op)
 	}
 	if err := awsjson.WriteResult(c.w, out); err != nil {
 		s.logger().ErrorContext(c.r.Context(), "write response", "request_id", c.requestID, "error", err)

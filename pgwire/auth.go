@@ -212,7 +212,11 @@ func (s *session) receive() (pgproto3.FrontendMessage, error) {
 func (g *Gateway) decoySalt(user string) shiftkey.LoginSalt {
 	m := hmac.New(sha256.New, g.Secret)
 	io.WriteString(m, g.Cluster+"\x00"+user)
-	return shiftkey.LoginSalt{Salt: m.Sum(nil)[:16], Iterations: scram.DefaultIterations}
+	n := g.Iterations
+	if n == 0 {
+		n = scram.IssuedIterations
+	}
+	return shiftkey.LoginSalt{Salt: m.Sum(nil)[:16], Iterations: n}
 }
 
 // throttle slows down repeated authentication failures from one source

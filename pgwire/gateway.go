@@ -51,6 +51,9 @@ type Gateway struct {
 	// Secret keys the decoy salts sent for unknown logins, so that the
 	// exchange looks the same whether or not a login has credentials.
 	Secret []byte
+	// Iterations is the SCRAM iteration count of the decoy salts: the one
+	// new logins get (0 → scram.IssuedIterations).
+	Iterations int
 	// TLS, when set, answers SSLRequest with 'S' and accepts PostgreSQL 17
 	// direct TLS (ALPN "postgresql"); SCRAM-SHA-256-PLUS is then offered.
 	// Its GetCertificate is called per connection.

@@ -34,7 +34,7 @@ type Service struct {
 	Authorizer shiftkey.Authorizer
 	Now        func() time.Time // nil → time.Now
 	Rand       io.Reader        // nil → crypto/rand
-	Iterations int              // SCRAM iterations for new logins; 0 → scram.DefaultIterations
+	Iterations int              // SCRAM iterations for new logins; 0 → scram.IssuedIterations
 	// Provisioner runs the backends of API-created clusters; nil in serve.
 	Provisioner shiftkey.ClusterProvisioner
 }
@@ -265,7 +265,7 @@ func (s *Service) issue(ctx context.Context, cred *shiftkey.Credential) (string,
 	id := make([]byte, 16)
 	fresh := shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: s.Iterations}
 	if fresh.Iterations == 0 {
-		fresh.Iterations = scram.DefaultIterations
+		fresh.Iterations = scram.IssuedIterations
 	}
 	for _, b := range [][]byte{secret, id, fresh.Salt} {
 		if _, err := io.ReadFull(s.rand(), b); err != nil {

@@ -30,8 +30,19 @@ const (
 	MechanismPlus = "SCRAM-SHA-256-PLUS"
 )
 
-// DefaultIterations is PostgreSQL's default scram_iterations.
+// DefaultIterations is PostgreSQL's default scram_iterations, kept for
+// passwords people choose (a cluster's master password).
 const DefaultIterations = 4096
+
+// IssuedIterations is the default iteration count of the passwords shiftkey
+// generates. They carry 288 random bits: no dictionary or brute-force
+// search of a leaked verifier is feasible at any count, so iterations would
+// only cost CPU on the server at every issue and on both sides at every
+// login. The default is nevertheless 4096, the fewest pgJDBC accepts (it
+// enforces RFC 5802's minimum; libpq, pgx, node-postgres, postgres.js and
+// asyncpg accept 1): scram_iterations lowers it where no JDBC client
+// connects. See the README's Security section.
+const IssuedIterations = 4096
 
 // maxMessage bounds client messages; real ones are around 100 bytes.
 const maxMessage = 8 << 10

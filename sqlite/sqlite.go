@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
@@ -29,6 +30,11 @@ type DB struct {
 	// The per-login lookups, prepared once: every gateway login runs them.
 	saltStmt, credsStmt *sql.Stmt
 	cache               *credCache
+	salts               *saltCache
+	// writer commits the issue path's writes in groups; see groupcommit.go.
+	writer  *groupWriter
+	closeMu sync.RWMutex
+	closed  bool
 
 	keys keyring // store keys held; see secrets.go
 }
@@ -57,7 +63,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	d := &DB{db: db, cache: newCredCache()}
+	// Keep connections open between bursts: reopening one costs a file
+	// open, the pragmas and a schema parse.
+	db.SetMaxIdleConns(maxIdleConns)
+	d := &DB{db: db, cache: newCredCache(), salts: newSaltCache()}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
@@ -70,7 +79,37 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("prepare sqlite %s: %w", path, err)
 	}
+	if d.writer, err = newGroupWriter(ctx, db, d.committed); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("sqlite %s writer: %w", path, err)
+	}
 	return d, nil
+}
+
+// maxIdleConns is how many connections the pool keeps open when idle
+// (database/sql's default is 2: a burst of 64 reopened 62 per request).
+const maxIdleConns = 64
+
+// committed drops the cached logins of a committed batch, before any of
+// its writes is acknowledged.
+func (d *DB) committed(batch []*writeOp) {
+	for _, op := range batch {
+		if op.cred != nil {
+			d.cache.invalidate(op.cred.Cluster, op.cred.LoginName)
+		} else {
+			d.cache.invalidate(op.salt.cluster, op.salt.login)
+		}
+	}
+}
+
+// write hands op to the group writer and waits until it is durable.
+func (d *DB) write(ctx context.Context, op *writeOp) writeResult {
+	d.closeMu.RLock()
+	defer d.closeMu.RUnlock()
+	if d.closed {
+		return writeResult{err: errClosed}
+	}
+	return d.writer.submit(ctx, op)
 }
 
 func (d *DB) prepare(ctx context.Context) error {
@@ -84,8 +123,14 @@ func (d *DB) prepare(ctx context.Context) error {
 	return err
 }
 
-// Close closes the database.
+// Close closes the database; writes still queued are committed first.
 func (d *DB) Close() error {
+	d.closeMu.Lock()
+	d.closed = true
+	d.closeMu.Unlock()
+	if d.writer != nil {
+		d.writer.close()
+	}
 	for _, st := range []*sql.Stmt{d.saltStmt, d.credsStmt} {
 		if st != nil {
 			st.Close()
@@ -214,6 +259,7 @@ func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
 func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 	// Deferred first so it runs last, after the commit or rollback.
 	defer d.cache.invalidateCluster(id)
+	defer d.salts.dropCluster(id)
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -244,35 +290,31 @@ func (d *DB) DeleteCredentials(ctx context.Context, cluster, login string) error
 	return err
 }
 
-// LoginSalt returns the salt of (cluster, login), storing fresh if none exists.
+// LoginSalt returns the salt of (cluster, login), storing fresh if none
+// exists. A salt that exists is only read: no write lock, no fsync.
 func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
-	// INSERT OR IGNORE then SELECT keeps concurrent issuers on one salt.
-	res, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO login_salts (cluster, login_name, salt, iterations) VALUES (?,?,?,?)`,
-		cluster, login, fresh.Salt, fresh.Iterations)
+	k := loginKey{cluster, login}
+	s, ok, gen := d.salts.get(k)
+	if ok {
+		return s, nil
+	}
+	err := d.saltStmt.QueryRowContext(ctx, cluster, login).Scan(&s.Salt, &s.Iterations)
+	if errors.Is(err, sql.ErrNoRows) {
+		// INSERT OR IGNORE then SELECT, in the writer's transaction, keeps
+		// concurrent issuers on one salt.
+		r := d.write(ctx, &writeOp{salt: &saltOp{cluster: cluster, login: login, fresh: fresh}})
+		s, err = r.salt, r.err
+	}
 	if err != nil {
-		d.cache.invalidate(cluster, login)
 		return shiftkey.LoginSalt{}, err
 	}
-	if n, err := res.RowsAffected(); err != nil || n > 0 {
-		d.cache.invalidate(cluster, login) // the login may be cached as unknown
-	}
-	var s shiftkey.LoginSalt
-	err = d.saltStmt.QueryRowContext(ctx, cluster, login).Scan(&s.Salt, &s.Iterations)
-	return s, err
+	d.salts.put(k, s, gen)
+	return s, nil
 }
 
 // CreateCredential stores c; the commit is durable when it returns.
 func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
-	groups, err := json.Marshal(nonNil(c.DBGroups))
-	if err != nil {
-		return err
-	}
-	_, err = d.db.ExecContext(ctx, `INSERT INTO credentials (id, cluster, login_name, db_user, db_name, db_groups, auto_create,
-		stored_key, server_key, digest_sha256, digest_md5, principal_arn, request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, string(groups), c.AutoCreate,
-		c.StoredKey, c.ServerKey, c.DigestSHA256, c.DigestMD5, c.PrincipalARN, c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt))
-	d.cache.invalidate(c.Cluster, c.LoginName)
-	return err
+	return d.write(ctx, &writeOp{cred: c}).err
 }
 
 func nonNil(s []string) []string {

@@ -13,7 +13,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/scram"
 )
 
 // requireTool skips locally and fails in CI when a client is missing.
@@ -185,3 +187,95 @@ func TestJDBCClient(t *testing.T) {
 		expectClient(t, g, "42", ".", "JDBC", "java", "-cp", classes+string(filepath.ListSeparator)+jar, "Login", url, g.c.user, g.c.password)
 	})
 }
+
+// Every client family logs in to credentials issued at the default
+// scram_iterations (scram.IssuedIterations): libpq (psql and psycopg2),
+// pgx, node-postgres, postgres.js, pgJDBC and asyncpg. At 1 iteration all
+// of them do too except pgJDBC, which refuses fewer than 4096 (RFC 5802's
+// minimum; 42.5.5 measured), and so sets the default. SCRAM_ITERATIONS_TRY
+// (comma-separated) adds counts to try.
+func TestClientsAtScramIterations(t *testing.T) {
+	counts := []int{scram.IssuedIterations, 1}
+	for _, f := range strings.Split(os.Getenv("SCRAM_ITERATIONS_TRY"), ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
+			counts = append(counts, n)
+		}
+	}
+	const python = "/usr/bin/python3"
+	classes, compiled := t.TempDir(), false
+	for _, n := range counts {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s := startRelayServeWith(t, "", fmt.Sprintf("scram_iterations: %d", n))
+			target := func(t *testing.T, role string) gatewayTarget {
+				t.Helper()
+				c := s.creds(t, &redshift.GetClusterCredentialsInput{DbUser: aws.String(role), AutoCreate: aws.Bool(true)})
+				_, salt, ok, err := s.Store.LiveCredentials(context.Background(), "relayed", c.user, time.Now())
+				if err != nil || !ok || salt.Iterations != n {
+					t.Fatalf("%s's salt: %d iterations (%v %v), want %d", c.user, salt.Iterations, ok, err, n)
+				}
+				return gatewayTarget{s.endpoint.Address, s.endpoint.Port, c, "", role}
+			}
+			t.Run("psql", func(t *testing.T) {
+				_, err := exec.LookPath("psql")
+				requireTool(t, err == nil, "psql")
+				expectClient(t, target(t, "iterpsql"), "42", ".", "psql", "psql", "-Atqc", "SELECT current_user || ' ' || 42")
+			})
+			t.Run("psycopg2", func(t *testing.T) {
+				requireTool(t, exec.Command(python, "-c", "import psycopg2").Run() == nil, "python3-psycopg2")
+				expectClient(t, target(t, "iterpsycopg"), "42", "../../tests/clients/python", "psycopg2", python, "psycopg2_login.py")
+			})
+			t.Run("pgx", func(t *testing.T) {
+				g := target(t, "iterpgx")
+				conn, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%d dbname=dev sslmode=disable user=%s password=%s",
+					g.host, g.port, g.c.user, g.c.password))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(context.Background())
+				var who string
+				if err := conn.QueryRow(context.Background(), "SELECT current_user").Scan(&who); err != nil || who != g.role {
+					t.Fatalf("pgx: %q %v", who, err)
+				}
+			})
+			t.Run("node-postgres", func(t *testing.T) {
+				requireNodeModule(t, "pg")
+				expectClient(t, target(t, "iternode"), "42", nodeDir, "node-postgres", "node", "login.js")
+			})
+			t.Run("postgres.js", func(t *testing.T) {
+				requireNodeModule(t, "postgres")
+				expectClient(t, target(t, "iterpgjs"), "42 20 1000 57014 ok", nodeDir, "postgres.js", "node", "postgresjs.mjs")
+			})
+			t.Run("pgJDBC", func(t *testing.T) {
+				_, err := exec.LookPath("javac")
+				requireTool(t, err == nil, "javac")
+				jar := "/usr/share/java/postgresql.jar"
+				_, err = os.Stat(jar)
+				requireTool(t, err == nil, "libpostgresql-jdbc-java")
+				if !compiled {
+					compiled = true
+					if out, err := exec.Command("javac", "-d", classes, "../../tests/clients/jdbc/Login.java").CombinedOutput(); err != nil {
+						t.Fatalf("javac: %v: %s", err, out)
+					}
+				}
+				g := target(t, "iterjdbc")
+				url := fmt.Sprintf("jdbc:postgresql://%s:%d/dev?sslmode=disable", g.host, g.port)
+				args := []string{"-cp", classes + string(filepath.ListSeparator) + jar, "Login", url, g.c.user, g.c.password}
+				if n < minJDBCIterations {
+					out, err := exec.Command("java", args...).CombinedOutput()
+					if err == nil {
+						t.Fatalf("pgJDBC logged in at %d iterations: the default (scram.IssuedIterations) could go below %d: %s", n, minJDBCIterations, out)
+					}
+					return
+				}
+				expectClient(t, g, "42", ".", "JDBC", "java", args...)
+			})
+			t.Run("asyncpg", func(t *testing.T) {
+				requireTool(t, exec.Command(python, "-c", "import asyncpg").Run() == nil, "python3-asyncpg")
+				expectClient(t, target(t, "iterasyncpg"), "42 5000 timeout 7 ok", "../../tests/clients/python", "asyncpg", python, "asyncpg_login.py")
+			})
+		})
+	}
+}
+
+// minJDBCIterations is the fewest SCRAM iterations pgJDBC accepts.
+const minJDBCIterations = 4096

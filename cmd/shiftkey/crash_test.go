@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -194,4 +196,85 @@ func TestKill9LeavesNoGrantAfterRestart(t *testing.T) {
 	// still 0600, and under the binary's umask nothing is open to others.
 	assertPrivateDataDir(t, dir)
 	assertNoFileOpenToOthers(t, dir)
+}
+
+// Issue 16: a kill -9 in the middle of a burst of 64 concurrent issuers
+// loses no acknowledged credential: after the restart every password the
+// API returned logs in through the gateway.
+func TestKill9MidBurstKeepsEveryAcknowledgedCredential(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	base, err := tempDataDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	bin := filepath.Join(base, "shiftkey")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := filepath.Join(base, "data")
+	api, gw, wg := freePort(t), freePort(t), freePort(t)
+	p := startBinary(t, bin, dir, api, gw, wg)
+	defer func() { p.stop() }()
+	env, err := os.ReadFile(filepath.Join(dir, "dev.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(string(env), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok {
+			vars[k] = strings.Trim(v, "'")
+		}
+	}
+	rs := redshift.New(redshift.Options{Region: DevRegion, BaseEndpoint: aws.String("http://" + api), Retryer: aws.NopRetryer{},
+		Credentials: provider(aws.Credentials{AccessKeyID: vars["AWS_ACCESS_KEY_ID"], SecretAccessKey: vars["AWS_SECRET_ACCESS_KEY"]})})
+
+	type acked struct{ user, password string }
+	var (
+		mu   sync.Mutex
+		got  []acked
+		stop atomic.Bool
+		wgr  sync.WaitGroup
+	)
+	const killAfter = 300
+	for w := range 64 {
+		wgr.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				out, err := rs.GetClusterCredentials(context.Background(), &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(DevCluster),
+					DbUser: aws.String(fmt.Sprintf("burst%d", (w+i)%4)), AutoCreate: aws.Bool(true), DurationSeconds: aws.Int32(3600)})
+				if err != nil {
+					continue // refused connections once the process is gone
+				}
+				mu.Lock()
+				got = append(got, acked{aws.ToString(out.DbUser), aws.ToString(out.DbPassword)})
+				n := len(got)
+				mu.Unlock()
+				if n == killAfter {
+					p.cmd.Process.Kill() // kill -9 with requests in flight
+				}
+			}
+		})
+	}
+	<-p.done
+	stop.Store(true)
+	wgr.Wait()
+	mu.Lock()
+	all := append([]acked(nil), got...)
+	mu.Unlock()
+	if len(all) < killAfter {
+		t.Fatalf("only %d credentials acknowledged", len(all))
+	}
+
+	p = startBinary(t, bin, dir, api, gw, wg)
+	host, port, _ := net.SplitHostPort(gw)
+	for i, a := range all {
+		conn, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s dbname=dev sslmode=disable user=%s password=%s", host, port, a.user, a.password))
+		if err != nil {
+			t.Fatalf("acknowledged credential %d of %d (%s) does not log in after kill -9: %v", i+1, len(all), a.user, err)
+		}
+		conn.Close(context.Background())
+	}
+	t.Logf("%d credentials acknowledged before and around the kill; all log in after the restart", len(all))
 }

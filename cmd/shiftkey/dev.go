@@ -90,9 +90,9 @@ func (d *Dev) Start(ctx context.Context) error {
 	}
 	db, err := openDevStore(ctx, dir, true)
 	if err != nil {
-		return err // d.Store stays a nil interface, not a nil *sqlite.DB
+		return err
 	}
-	d.Store = db
+	d.useStore(db)
 	secret, err := secretbox.LoadOrCreateRaw(filepath.Join(dir, "gateway.key"))
 	if err != nil {
 		return err
@@ -286,8 +286,8 @@ func (d *Dev) Close() error {
 		errs = append(errs, d.PG.Stop(ctx))
 		cancel()
 	}
-	if d.Store != nil {
-		errs = append(errs, d.Store.Close())
+	if d.db != nil {
+		errs = append(errs, d.db.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -38,16 +38,18 @@ func (s *Serve) Start(ctx context.Context) error {
 	}
 	cfg := s.Config
 	s.server.Logger, s.AccountID, s.Limits, s.Regions = s.Logger, cfg.AccountID, cfg.Limits, cfg.Regions
+	s.scramIterations = cfg.ScramIterations
 	if cfg.Store.SQLite != "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.Store.SQLite), 0o700); err != nil {
 			return err
 		}
 	}
-	var err error
-	if s.Store, err = openServeStore(ctx, cfg.Store, s.Logger); err != nil {
+	db, err := openServeStore(ctx, cfg.Store, s.Logger)
+	if err != nil {
 		return err
 	}
-	secret, err := gatewaySecret(ctx, s.Store, cfg.Store)
+	s.useStore(db)
+	secret, err := gatewaySecret(ctx, db, cfg.Store)
 	if err != nil {
 		return err
 	}
@@ -155,8 +157,8 @@ func (s *Serve) serveDeclared(ctx context.Context, what string, gc config.Gatewa
 // Close stops everything.
 func (s *Serve) Close() error {
 	errs := s.close()
-	if s.Store != nil {
-		errs = append(errs, s.Store.Close())
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
 	}
 	if s.Audit != nil {
 		errs = append(errs, s.Audit.Close())

@@ -235,8 +235,14 @@ type relayServe struct {
 
 func startRelayServe(t *testing.T, relay string) *relayServe {
 	t.Helper()
+	return startRelayServeWith(t, relay, "")
+}
+
+// startRelayServeWith is startRelayServe with extra top-level config lines.
+func startRelayServeWith(t *testing.T, relay, extra string) *relayServe {
+	t.Helper()
 	dir := t.TempDir()
-	yaml := `
+	yaml := extra + `
 store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
 api: {listen: "127.0.0.1:0"}
 limits: {pool_size: 2, relay: "` + relay + `", relay_threads: 1}

@@ -25,6 +25,7 @@ import (
 	"github.com/shiftkey/shiftkey/redshift"
 	"github.com/shiftkey/shiftkey/revocation"
 	"github.com/shiftkey/shiftkey/serverless"
+	"github.com/shiftkey/shiftkey/storecache"
 	"github.com/shiftkey/shiftkey/sts"
 )
 
@@ -38,9 +39,11 @@ type Store interface {
 // server is the wiring `shiftkey dev` and `shiftkey serve` share: the
 // store, the API and one gateway per cluster.
 type server struct {
-	Logger    *slog.Logger
-	Now       func() time.Time
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Store is db behind the cache every reader and writer goes through.
 	Store     Store
+	db        Store
 	AccountID string
 	// Regions are the regions the API serves (nil: shiftkey.DefaultRegion).
 	Regions []string
@@ -66,6 +69,8 @@ type server struct {
 	TLS            *tls.Config
 	requireTLS     bool
 	allowCleartext bool
+	// scramIterations is the iteration count of new logins (0: the default).
+	scramIterations int
 	// Limits apply to every gateway.
 	Limits config.Limits
 	// Logins are the backends' cert and password login modes' CA and secret.
@@ -91,6 +96,13 @@ func (s *server) store() shiftkey.Store {
 		return s.Metrics.Store(s.Store)
 	}
 	return s.Store
+}
+
+// useStore makes db the server's store, behind its cache.
+// useStore puts db behind the cache; the cache subscribes to db's change
+// feed when db is shared with other replicas.
+func (s *server) useStore(db Store) {
+	s.db, s.Store = db, storecache.New(db)
 }
 
 func (s *server) now() time.Time {
@@ -171,6 +183,7 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 		Logger:         s.Logger.With("component", "gateway"),
 		Now:            s.now,
 		Secret:         secret,
+		Iterations:     s.scramIterations,
 		TLS:            s.TLS,
 		RequireTLS:     s.requireTLS,
 		ServerVersion:  g.serverVersion,
@@ -227,7 +240,7 @@ func (s *server) startAPI(ln net.Listener) {
 	ln = shttp.Listener(ln, s.APITLS, s.apiRequireTLS)
 	st := s.store()
 	authorizer := &authz.Authorizer{Store: st, Logger: s.Logger.With("component", "authz")}
-	issuer := &redshift.Service{Store: st, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner}
+	issuer := &redshift.Service{Store: st, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner, Iterations: s.scramIterations}
 	api := &shttp.Server{
 		Identities: st,
 		Redshift:   issuer,
@@ -254,7 +267,7 @@ func (s *server) startAPI(ln net.Listener) {
 	sweepCtx, cancel := context.WithCancel(context.Background())
 	s.stopSweep = cancel
 	sweeper := &maintenance.Sweeper{Store: s.Store, Backends: s.backends, Logger: s.Logger, Now: s.now}
-	if l, ok := s.Store.(interface{ GrantLease() time.Duration }); ok {
+	if l, ok := s.db.(interface{ GrantLease() time.Duration }); ok {
 		sweeper.Every = min(maintenance.Interval, l.GrantLease()/2)
 	}
 	s.wg.Go(func() { sweeper.Run(sweepCtx) })
@@ -271,7 +284,7 @@ const revocationPoll = 200 * time.Millisecond
 func (s *server) watchRevocations(ctx context.Context) {
 	term := &revocation.Terminator{Store: s.Store, Gateways: s.sessionGateways, Logger: s.Logger.With("component", "revocation")}
 	s.wg.Go(func() { term.Run(ctx) })
-	switch st := s.Store.(type) {
+	switch st := s.db.(type) {
 	case shiftkey.ChangeSource:
 		st.Subscribe(term.Changed)
 	case interface {

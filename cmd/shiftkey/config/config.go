@@ -43,6 +43,9 @@ type Config struct {
 	IAM         IAMConfig         `yaml:"iam"`
 	Admin       AdminConfig       `yaml:"admin"`
 	Audit       AuditConfig       `yaml:"audit"`
+	// ScramIterations is the SCRAM iteration count of logins created from
+	// now on (0: scram.IssuedIterations); existing logins keep theirs.
+	ScramIterations int `yaml:"scram_iterations"`
 }
 
 // AdminConfig is the operators' listener: /metrics (Prometheus), /healthz
@@ -398,6 +401,10 @@ var validRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 
 // Validate checks the whole config and reports every problem with the path
 // of the field.
+// MaxScramIterations bounds scram_iterations: every issue and login pays
+// for them in CPU.
+const MaxScramIterations = 1 << 20
+
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
@@ -420,6 +427,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 			bad("admin.listen", "want host:port or off: %v", err)
 		}
+	}
+	if c.ScramIterations < 0 || c.ScramIterations > MaxScramIterations {
+		bad("scram_iterations", "must be between 1 and %d (0: the default), got %d", MaxScramIterations, c.ScramIterations)
 	}
 	served := map[string]bool{}
 	for i, r := range c.Regions {

@@ -54,6 +54,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{base + `limits: {relay: kqueue}`, "limits.relay"},
 		{base + `limits: {relay_threads: -1}`, "limits.relay_threads"},
 		{base + `limits: {relay_sched: fifo}`, "limits.relay_sched"},
+		{base + `scram_iterations: -1`, "scram_iterations"},
+		{base + `scram_iterations: 2000000`, "scram_iterations"},
 		{base + `iam: {users: [{name: u, access_keys: [{id: "${UNSET_KEY_ID}", secret: x}]}]}`, "UNSET_KEY_ID"},
 	}
 	for _, tt := range tests {

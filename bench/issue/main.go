@@ -1,0 +1,314 @@
+// Command issue fires SigV4-signed GetClusterCredentials at one or more
+// running servers (shiftkey, moto) at several concurrencies, in interleaved
+// rounds whose order rotates, and prints issues/s, latency percentiles and
+// each server's CPU per issue (utime+stime of /proc/PID/stat), then the
+// medians over rounds.
+//
+//	go run ./bench/issue -target shiftkey=http://127.0.0.1:29439,PID \
+//	    -target moto=http://127.0.0.1:5055,PID -c 1,8,64 -rounds 3 -d 5s
+//
+// Every request names a DbUser from a pool of -users names, so after the
+// first pass every login has its salt; -users 0 gives every request a new
+// DbUser (a salt created per issue).
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+type target struct {
+	name, url string
+	pid       int // 0: CPU not measured
+}
+
+type targets []target
+
+func (t *targets) String() string { return fmt.Sprint(*t) }
+func (t *targets) Set(s string) error {
+	name, rest, ok := strings.Cut(s, "=")
+	if !ok {
+		return fmt.Errorf("want NAME=URL[,PID]: %q", s)
+	}
+	u, pidText, _ := strings.Cut(rest, ",")
+	tg := target{name: name, url: strings.TrimRight(u, "/")}
+	if pidText != "" {
+		pid, err := strconv.Atoi(pidText)
+		if err != nil {
+			return err
+		}
+		tg.pid = pid
+	}
+	*t = append(*t, tg)
+	return nil
+}
+
+type result struct {
+	n, errs     int
+	secs        float64
+	p50, p99    time.Duration
+	max         time.Duration
+	cpuPerIssue time.Duration // 0 when not measured
+	firstErr    string
+}
+
+func (r result) rate() float64 { return float64(r.n) / r.secs }
+
+var (
+	keyID    = flag.String("key", envOr("BENCH_KEY_ID", "AKIABENCHBENCH000001"), "access key id")
+	secret   = flag.String("secret", envOr("BENCH_SECRET", "bench-secret-0123456789"), "secret access key")
+	region   = flag.String("region", "us-east-1", "region to sign for")
+	cluster  = flag.String("cluster", "bench", "ClusterIdentifier")
+	users    = flag.Int("users", 1000, "distinct DbUser names cycled through (0: a new one per request)")
+	duration = flag.Duration("d", 5*time.Second, "length of one run")
+	rounds   = flag.Int("rounds", 3, "rounds; the median of each is reported")
+	concs    = flag.String("c", "1,8,64", "concurrencies")
+	setup    = flag.Bool("create-cluster", false, "first CreateCluster -cluster on every target (moto has none)")
+)
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func main() {
+	var ts targets
+	flag.Var(&ts, "target", "NAME=URL[,PID] (repeatable)")
+	flag.Parse()
+	if len(ts) == 0 {
+		fmt.Fprintln(os.Stderr, "no -target")
+		os.Exit(2)
+	}
+	var cs []int
+	for _, f := range strings.Split(*concs, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || c < 1 {
+			fmt.Fprintln(os.Stderr, "bad -c", f)
+			os.Exit(2)
+		}
+		cs = append(cs, c)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute}, Timeout: 60 * time.Second}
+	if *setup {
+		for _, t := range ts {
+			body := url.Values{"Action": {"CreateCluster"}, "Version": {"2012-12-01"}, "ClusterIdentifier": {*cluster},
+				"NodeType": {"dc2.large"}, "MasterUsername": {"bench"}, "MasterUserPassword": {"Bench12345"}}.Encode()
+			st, msg, err := call(context.Background(), client, t.url, body)
+			fmt.Fprintf(os.Stderr, "%s CreateCluster: %d %v %.200s\n", t.name, st, err, msg)
+		}
+	}
+	// Warm up: connections open and, with a user pool, every salt exists.
+	for _, t := range ts {
+		warm := *users
+		if warm == 0 || warm > 2000 {
+			warm = 200
+		}
+		r := run(client, t, 8, 0, warm)
+		if r.errs > 0 {
+			fmt.Fprintf(os.Stderr, "%s warm-up: %d errors, first: %s\n", t.name, r.errs, r.firstErr)
+			os.Exit(1)
+		}
+	}
+	all := map[string][]result{} // name/c → per round
+	fmt.Printf("GetClusterCredentials, %d rounds × %s per run, DbUser pool %d, order rotates each round\n", *rounds, *duration, *users)
+	for r := 0; r < *rounds; r++ {
+		for _, c := range cs {
+			for i := range ts {
+				t := ts[(i+r)%len(ts)]
+				res := run(client, t, c, *duration, 0)
+				k := t.name + "/" + strconv.Itoa(c)
+				all[k] = append(all[k], res)
+				fmt.Printf("round %d  %-10s c=%-3d %8.0f issues/s  p50 %7.2f ms  p99 %8.2f ms  max %8.2f ms  cpu/issue %s  errors %d %s\n",
+					r+1, t.name, c, res.rate(), ms(res.p50), ms(res.p99), ms(res.max), cpuText(res.cpuPerIssue), res.errs, res.firstErr)
+			}
+		}
+	}
+	fmt.Printf("\nmedians of %d rounds\n\n| concurrency |", *rounds)
+	for _, t := range ts {
+		fmt.Printf(" %s issues/s | p50 | p99 | max | CPU/issue |", t.name)
+	}
+	fmt.Print("\n|---|")
+	for range ts {
+		fmt.Print("---|---|---|---|---|")
+	}
+	fmt.Println()
+	for _, c := range cs {
+		fmt.Printf("| %d |", c)
+		for _, t := range ts {
+			rs := all[t.name+"/"+strconv.Itoa(c)]
+			fmt.Printf(" %.0f | %.2f ms | %.2f ms | %.1f ms | %s |",
+				median(rs, func(r result) float64 { return r.rate() }),
+				median(rs, func(r result) float64 { return ms(r.p50) }),
+				median(rs, func(r result) float64 { return ms(r.p99) }),
+				median(rs, func(r result) float64 { return ms(r.max) }),
+				cpuText(time.Duration(median(rs, func(r result) float64 { return float64(r.cpuPerIssue) }))))
+		}
+		fmt.Println()
+	}
+	if len(ts) > 1 {
+		fmt.Println()
+		for _, c := range cs {
+			a := median(all[ts[0].name+"/"+strconv.Itoa(c)], func(r result) float64 { return r.rate() })
+			for _, t := range ts[1:] {
+				b := median(all[t.name+"/"+strconv.Itoa(c)], func(r result) float64 { return r.rate() })
+				fmt.Printf("c=%d: %s/%s = %.2f×\n", c, ts[0].name, t.name, a/b)
+			}
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func cpuText(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f ms", ms(d))
+}
+
+func median(rs []result, f func(result) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	if len(v) == 0 {
+		return 0
+	}
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// userSeq numbers DbUsers across runs, so -users 0 never repeats one.
+var userSeq atomic.Int64
+
+// run fires requests at t from c workers for d, or, when count > 0, until
+// count requests are done.
+func run(client *http.Client, t target, c int, d time.Duration, count int) result {
+	ctx := context.Background()
+	var (
+		mu       sync.Mutex
+		lats     []time.Duration
+		errs     int
+		firstErr string
+		left     atomic.Int64
+	)
+	left.Store(int64(count))
+	cpu0 := cpuTicks(t.pid)
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for w := 0; w < c; w++ {
+		wg.Go(func() {
+			var mine []time.Duration
+			for {
+				if count > 0 {
+					if left.Add(-1) < 0 {
+						break
+					}
+				} else if time.Now().After(deadline) {
+					break
+				}
+				n := userSeq.Add(1)
+				if *users > 0 {
+					n %= int64(*users)
+				}
+				body := url.Values{"Action": {"GetClusterCredentials"}, "Version": {"2012-12-01"}, "ClusterIdentifier": {*cluster},
+					"DbUser": {"u" + strconv.FormatInt(n, 10)}, "DurationSeconds": {"3600"}}.Encode()
+				t0 := time.Now()
+				st, msg, err := call(ctx, client, t.url, body)
+				lat := time.Since(t0)
+				if err != nil || st != http.StatusOK || !strings.Contains(msg, "DbPassword") {
+					mu.Lock()
+					errs++
+					if firstErr == "" {
+						firstErr = fmt.Sprintf("status %d %v %.300s", st, err, msg)
+					}
+					mu.Unlock()
+					continue
+				}
+				mine = append(mine, lat)
+			}
+			mu.Lock()
+			lats = append(lats, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	cpu1 := cpuTicks(t.pid)
+	slices.Sort(lats)
+	r := result{n: len(lats), errs: errs, secs: secs, firstErr: firstErr}
+	if len(lats) > 0 {
+		r.p50 = lats[len(lats)*50/100]
+		r.p99 = lats[min(len(lats)-1, len(lats)*99/100)]
+		r.max = lats[len(lats)-1]
+	}
+	if t.pid != 0 && r.n > 0 {
+		r.cpuPerIssue = time.Duration(float64(cpu1-cpu0) * float64(10*time.Millisecond) / float64(r.n))
+	}
+	return r
+}
+
+var signer = v4.NewSigner()
+
+// call sends one signed Query API request and returns the status and body.
+func call(ctx context.Context, client *http.Client, base, body string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/", bytes.NewReader([]byte(body)))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	sum := sha256.Sum256([]byte(body))
+	creds := aws.Credentials{AccessKeyID: *keyID, SecretAccessKey: *secret}
+	if err := signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "redshift", *region, time.Now()); err != nil {
+		return 0, "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// cpuTicks is utime+stime of pid in clock ticks (USER_HZ, 100 on Linux).
+func cpuTicks(pid int) int64 {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); utime is field 14, stime 15.
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + st
+}

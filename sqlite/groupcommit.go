@@ -1,0 +1,207 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// The issue path's writes (a credential, a login's first salt) go through
+// one writer goroutine that owns one connection: it takes every write
+// pending in its FIFO, runs them in one transaction and commits them with
+// one fsync, then answers each. Concurrent issuers thus share fsyncs, and
+// none of them polls SQLite's busy handler for the write lock: they wait in
+// the FIFO, in arrival order, for at most the batch being committed and
+// their own.
+
+// maxBatch bounds one transaction, so that the first request of a long
+// queue is not held behind all of it.
+const maxBatch = 256
+
+// writeOp is one pending write: exactly one of cred and salt is set.
+type writeOp struct {
+	cred *shiftkey.Credential
+	salt *saltOp
+	// done is held from submit until the writer has set res. A mutex, not
+	// a channel made by the caller: a caller inside a testing/synctest
+	// bubble would make a channel the writer, outside it, may not touch.
+	done sync.Mutex
+	res  writeResult
+}
+
+type saltOp struct {
+	cluster, login string
+	fresh          shiftkey.LoginSalt
+}
+
+type writeResult struct {
+	salt shiftkey.LoginSalt // salt ops: the login's salt after the commit
+	err  error
+}
+
+// groupWriter is the single writer of the issue path.
+type groupWriter struct {
+	conn    *sql.Conn
+	insCred *sql.Stmt
+	insSalt *sql.Stmt
+	getSalt *sql.Stmt
+	ops     chan *writeOp
+	stopped chan struct{}
+	// committed runs after each commit, before any op is answered, with
+	// the ops of the batch (the credential cache drops their logins).
+	committed func([]*writeOp)
+	commits   atomic.Uint64 // transactions committed (tests)
+	taken     atomic.Uint64 // ops taken from the FIFO (tests)
+}
+
+const credentialInsert = `INSERT INTO credentials (id, cluster, login_name, db_user, db_name, db_groups, auto_create,
+	stored_key, server_key, digest_sha256, digest_md5, principal_arn, request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+
+func credentialArgs(c *shiftkey.Credential) ([]any, error) {
+	groups, err := json.Marshal(nonNil(c.DBGroups))
+	if err != nil {
+		return nil, err
+	}
+	return []any{c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, string(groups), c.AutoCreate,
+		c.StoredKey, c.ServerKey, c.DigestSHA256, c.DigestMD5, c.PrincipalARN, c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt)}, nil
+}
+
+func newGroupWriter(ctx context.Context, db *sql.DB, committed func([]*writeOp)) (*groupWriter, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := &groupWriter{conn: conn, ops: make(chan *writeOp, 4096), stopped: make(chan struct{}), committed: committed}
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{
+		{&w.insCred, credentialInsert},
+		{&w.insSalt, `INSERT OR IGNORE INTO login_salts (cluster, login_name, salt, iterations) VALUES (?,?,?,?)`},
+		{&w.getSalt, `SELECT salt, iterations FROM login_salts WHERE cluster = ? AND login_name = ?`},
+	} {
+		if *p.st, err = conn.PrepareContext(ctx, p.q); err != nil {
+			w.closeConn()
+			return nil, err
+		}
+	}
+	go w.run()
+	return w, nil
+}
+
+func (w *groupWriter) closeConn() {
+	for _, st := range []*sql.Stmt{w.insCred, w.insSalt, w.getSalt} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	w.conn.Close()
+}
+
+// close answers what is queued, then stops the writer and releases its
+// connection. No write may be submitted after it.
+func (w *groupWriter) close() {
+	close(w.ops)
+	<-w.stopped
+	w.closeConn()
+}
+
+// submit queues op and waits for its batch to be durable. ctx bounds the
+// wait for a place in the FIFO; once queued, the wait is that of the batch
+// before and of its own, and the outcome is always returned.
+func (w *groupWriter) submit(ctx context.Context, op *writeOp) writeResult {
+	op.done.Lock()
+	select {
+	case w.ops <- op:
+	case <-ctx.Done():
+		return writeResult{err: ctx.Err()}
+	}
+	op.done.Lock() // until the writer unlocks it
+	return op.res
+}
+
+func (w *groupWriter) run() {
+	defer close(w.stopped)
+	batch := make([]*writeOp, 0, maxBatch)
+	results := make([]writeResult, 0, maxBatch)
+	for {
+		op, ok := <-w.ops
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], op)
+		w.taken.Add(1)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case op, ok := <-w.ops:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, op)
+				w.taken.Add(1)
+			default:
+				break drain
+			}
+		}
+		results = w.commit(batch, results[:0])
+		if w.committed != nil {
+			w.committed(batch)
+		}
+		for i, op := range batch {
+			op.res = results[i]
+			op.done.Unlock()
+		}
+		clear(batch)
+	}
+}
+
+// commit runs batch in one transaction. A statement that fails (a
+// constraint) fails its op only: SQLite undoes the one statement and the
+// transaction goes on. A failed commit fails every op.
+func (w *groupWriter) commit(batch []*writeOp, results []writeResult) []writeResult {
+	ctx := context.Background()
+	tx, err := w.conn.BeginTx(ctx, nil)
+	if err != nil {
+		for range batch {
+			results = append(results, writeResult{err: err})
+		}
+		return results
+	}
+	for _, op := range batch {
+		results = append(results, w.apply(ctx, tx, op))
+	}
+	if err := tx.Commit(); err != nil {
+		for i := range results {
+			results[i] = writeResult{err: err}
+		}
+	}
+	w.commits.Add(1)
+	return results
+}
+
+func (w *groupWriter) apply(ctx context.Context, tx *sql.Tx, op *writeOp) writeResult {
+	if op.cred != nil {
+		args, err := credentialArgs(op.cred)
+		if err != nil {
+			return writeResult{err: err}
+		}
+		_, err = tx.StmtContext(ctx, w.insCred).ExecContext(ctx, args...)
+		return writeResult{err: err}
+	}
+	s := op.salt
+	if _, err := tx.StmtContext(ctx, w.insSalt).ExecContext(ctx, s.cluster, s.login, s.fresh.Salt, s.fresh.Iterations); err != nil {
+		return writeResult{err: err}
+	}
+	var r writeResult
+	r.err = tx.StmtContext(ctx, w.getSalt).QueryRowContext(ctx, s.cluster, s.login).Scan(&r.salt.Salt, &r.salt.Iterations)
+	return r
+}
+
+// errClosed is what writes after Close get.
+var errClosed = errors.New("sqlite: store closed")
