@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"crypto/rand"
 	"path/filepath"
 	"testing"
 	"time"
@@ -28,8 +29,24 @@ func TestFinding2SecretsNotInStoreFiles(t *testing.T) {
 	if err := db.CreateSession(ctx, sess); err != nil {
 		t.Fatal(err)
 	}
-	secrets := map[string]string{"IAM secret key": secret, "session secret": sess.Secret, "session token": sess.Token}
+	cred := newCredential("CREDSCAN")
+	if err := db.CreateCredential(ctx, cred); err != nil {
+		t.Fatal(err)
+	}
+	secrets := map[string]string{"IAM secret key": secret, "session secret": sess.Secret, "session token": sess.Token,
+		"code-13 digest": string(cred.DigestSHA256), "MD5 digest": string(cred.DigestMD5)}
 	assertNoSecretInFiles(t, storeFiles(path), secrets) // open: WAL not checkpointed
 	db.Close()
 	assertNoSecretInFiles(t, storeFiles(path), secrets)
+}
+
+// newCredential is a credential of (c, IAM:d) with random digests, as
+// redshift issues them.
+func newCredential(id string) *shiftkey.Credential {
+	now := time.Now()
+	sha, md := make([]byte, 32), make([]byte, 16)
+	rand.Read(sha)
+	rand.Read(md)
+	return &shiftkey.Credential{ID: id, Cluster: "c", LoginName: "IAM:d", DBUser: "d", StoredKey: []byte("stored-" + id), ServerKey: []byte("server-" + id),
+		DigestSHA256: sha, DigestMD5: md, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // The issue path's writes (a credential, a login's first salt) go through
@@ -50,6 +51,10 @@ type groupWriter struct {
 	insCred *sql.Stmt
 	insSalt *sql.Stmt
 	getSalt *sql.Stmt
+	curKey  *sql.Stmt
+	// key returns a store key by id (DB.key): the credentials of a batch
+	// are sealed under the current one, looked up once per batch.
+	key     func(ctx context.Context, q querier, id string) (*secretbox.Key, error)
 	ops     chan *writeOp
 	stopped chan struct{}
 	// committed runs after each commit, before any op is answered, with
@@ -60,23 +65,32 @@ type groupWriter struct {
 }
 
 const credentialInsert = `INSERT INTO credentials (id, cluster, login_name, db_user, db_name, db_groups, auto_create,
-	stored_key, server_key, digest_sha256, digest_md5, principal_arn, request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	stored_key, server_key, digest_sha256, digest_md5, digests, principal_arn, request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
-func credentialArgs(c *shiftkey.Credential) ([]any, error) {
+// credentialArgs are c's columns, its verifiers sealed under k (in the
+// clear when k is nil: a store without a key).
+func credentialArgs(c *shiftkey.Credential, k *secretbox.Key) ([]any, error) {
 	groups, err := json.Marshal(nonNil(c.DBGroups))
 	if err != nil {
 		return nil, err
 	}
+	sha, md5, digests := c.DigestSHA256, c.DigestMD5, sql.NullString{}
+	if k != nil && (len(sha) > 0 || len(md5) > 0) {
+		if digests.String, err = sealDigests(k, c.ID, sha, md5); err != nil {
+			return nil, err
+		}
+		sha, md5, digests.Valid = nil, nil, true
+	}
 	return []any{c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, string(groups), c.AutoCreate,
-		c.StoredKey, c.ServerKey, c.DigestSHA256, c.DigestMD5, c.PrincipalARN, c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt)}, nil
+		c.StoredKey, c.ServerKey, sha, md5, digests, c.PrincipalARN, c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt)}, nil
 }
 
-func newGroupWriter(ctx context.Context, db *sql.DB, committed func([]*writeOp)) (*groupWriter, error) {
+func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, querier, string) (*secretbox.Key, error), committed func([]*writeOp)) (*groupWriter, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	w := &groupWriter{conn: conn, ops: make(chan *writeOp, 4096), stopped: make(chan struct{}), committed: committed}
+	w := &groupWriter{conn: conn, key: key, ops: make(chan *writeOp, 4096), stopped: make(chan struct{}), committed: committed}
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string
@@ -84,6 +98,7 @@ func newGroupWriter(ctx context.Context, db *sql.DB, committed func([]*writeOp))
 		{&w.insCred, credentialInsert},
 		{&w.insSalt, `INSERT OR IGNORE INTO login_salts (cluster, login_name, salt, iterations) VALUES (?,?,?,?)`},
 		{&w.getSalt, `SELECT salt, iterations FROM login_salts WHERE cluster = ? AND login_name = ?`},
+		{&w.curKey, `SELECT id FROM secret_keys WHERE state = 'current'`},
 	} {
 		if *p.st, err = conn.PrepareContext(ctx, p.q); err != nil {
 			w.closeConn()
@@ -95,7 +110,7 @@ func newGroupWriter(ctx context.Context, db *sql.DB, committed func([]*writeOp))
 }
 
 func (w *groupWriter) closeConn() {
-	for _, st := range []*sql.Stmt{w.insCred, w.insSalt, w.getSalt} {
+	for _, st := range []*sql.Stmt{w.insCred, w.insSalt, w.getSalt, w.curKey} {
 		if st != nil {
 			st.Close()
 		}
@@ -173,8 +188,22 @@ func (w *groupWriter) commit(batch []*writeOp, results []writeResult) []writeRes
 		}
 		return results
 	}
+	// The sealing key is read in the batch's transaction: a rotation
+	// committed by another process is seen by the next batch.
+	var key *secretbox.Key
+	var keyErr error
 	for _, op := range batch {
-		results = append(results, w.apply(ctx, tx, op))
+		if op.cred != nil {
+			key, keyErr = w.sealingKey(ctx, tx)
+			break
+		}
+	}
+	for _, op := range batch {
+		if op.cred != nil && keyErr != nil {
+			results = append(results, writeResult{err: keyErr})
+			continue
+		}
+		results = append(results, w.apply(ctx, tx, op, key))
 	}
 	if err := tx.Commit(); err != nil {
 		for i := range results {
@@ -185,9 +214,22 @@ func (w *groupWriter) commit(batch []*writeOp, results []writeResult) []writeRes
 	return results
 }
 
-func (w *groupWriter) apply(ctx context.Context, tx *sql.Tx, op *writeOp) writeResult {
+// sealingKey is the current store key, nil in a store without one.
+func (w *groupWriter) sealingKey(ctx context.Context, tx *sql.Tx) (*secretbox.Key, error) {
+	var id string
+	err := tx.StmtContext(ctx, w.curKey).QueryRowContext(ctx).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return w.key(ctx, tx, id)
+}
+
+func (w *groupWriter) apply(ctx context.Context, tx *sql.Tx, op *writeOp, key *secretbox.Key) writeResult {
 	if op.cred != nil {
-		args, err := credentialArgs(op.cred)
+		args, err := credentialArgs(op.cred, key)
 		if err != nil {
 			return writeResult{err: err}
 		}

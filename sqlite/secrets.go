@@ -12,7 +12,8 @@ import (
 	"github.com/shiftkey/shiftkey/secretbox"
 )
 
-// Secrets at rest. IAM secret keys and STS session secrets are sealed with
+// Secrets at rest. IAM secret keys, STS session secrets and credentials'
+// Redshift verifiers (code 13 and MD5 digests) are sealed with
 // AES-256-GCM (package secretbox) under the store key, bound to their row;
 // session tokens are kept as SHA-256 hashes. The secret_keys table records
 // which key seals new values ('current') and, during a rotation, which keys
@@ -114,6 +115,44 @@ func (d *DB) sealingKey(ctx context.Context, q querier) (*secretbox.Key, error) 
 // Each sealed value is bound to its table, column and row.
 func accessKeyAAD(id string) []byte { return []byte("access_keys.secret\x00" + id) }
 func sessionAAD(id string) []byte   { return []byte("sessions.secret\x00" + id) }
+func digestsAAD(id string) []byte   { return []byte("credentials.digests\x00" + id) }
+
+// sealDigests seals a credential's Redshift verifiers together under k:
+// one byte for the SHA-256 digest's length, that digest, the MD5 digest.
+func sealDigests(k *secretbox.Key, id string, sha, md5 []byte) (string, error) {
+	if len(sha) > 255 {
+		return "", fmt.Errorf("credential %s: a %d-byte digest", id, len(sha))
+	}
+	plain := append(append([]byte{byte(len(sha))}, sha...), md5...)
+	return k.Seal(plain, digestsAAD(id))
+}
+
+// openDigests returns the verifiers sealDigests sealed (nil when empty).
+func (d *DB) openDigests(ctx context.Context, q querier, id, stored string) (sha, md5 []byte, err error) {
+	kid, err := secretbox.KeyID(stored)
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := d.key(ctx, q, kid)
+	if err != nil {
+		return nil, nil, err
+	}
+	plain, err := k.Open(stored, digestsAAD(id))
+	if err != nil {
+		return nil, nil, fmt.Errorf("credential %s digests: %w", id, err)
+	}
+	if len(plain) < 1 || len(plain) < 1+int(plain[0]) {
+		return nil, nil, fmt.Errorf("credential %s digests: malformed", id)
+	}
+	n := 1 + int(plain[0])
+	if n > 1 {
+		sha = plain[1:n]
+	}
+	if len(plain) > n {
+		md5 = plain[n:]
+	}
+	return sha, md5, nil
+}
 
 // seal returns what to store of secret: sealed under the current key, or
 // in the clear (sealed = false) in a store without a key.
@@ -152,7 +191,8 @@ func (d *DB) initSecrets(ctx context.Context, o options) error {
 	}
 	if o.key == nil {
 		var n int
-		if err := d.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM access_keys WHERE sealed = 1) + (SELECT count(*) FROM sessions WHERE sealed = 1)`).Scan(&n); err != nil {
+		if err := d.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM access_keys WHERE sealed = 1) + (SELECT count(*) FROM sessions WHERE sealed = 1)
+			+ (SELECT count(*) FROM credentials WHERE digests IS NOT NULL)`).Scan(&n); err != nil {
 			return err
 		}
 		if current != "" || n > 0 {
@@ -302,10 +342,17 @@ func (d *DB) reseal(ctx context.Context, tx *sql.Tx, next *secretbox.Key, limit 
 			n++
 		}
 		if limit > 0 {
-			limit -= len(todo)
-			if limit <= 0 {
+			if limit -= len(todo); limit <= 0 {
+				limit = 0
 				break
 			}
+		}
+	}
+	if k != nil && limit != 0 {
+		m, err := d.resealDigests(ctx, tx, k, prefix, limit)
+		n += m
+		if err != nil {
+			return n, err
 		}
 	}
 	// Tokens of legacy sessions: keep only their hash.
@@ -333,6 +380,53 @@ func (d *DB) reseal(ctx context.Context, tx *sql.Tx, next *secretbox.Key, limit 
 		n++
 	}
 	return n, nil
+}
+
+// digestsToReseal selects credentials whose verifiers are in the clear,
+// or (when ?1 is a key's prefix) sealed under another key.
+const digestsToReseal = `(digests IS NULL AND (digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL))
+	OR (digests IS NOT NULL AND ?1 != '' AND substr(digests, 1, length(?1)) != ?1)`
+
+// resealDigests seals under k up to limit (-1: all) credentials'
+// verifiers that digestsToReseal selects with prefix.
+func (d *DB) resealDigests(ctx context.Context, tx *sql.Tx, k *secretbox.Key, prefix string, limit int) (int, error) {
+	type row struct {
+		id       string
+		sha, md5 []byte
+		digests  sql.NullString
+	}
+	var todo []row
+	rows, err := tx.QueryContext(ctx, `SELECT id, digest_sha256, digest_md5, digests FROM credentials WHERE `+digestsToReseal+` LIMIT ?2`, prefix, limit)
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.sha, &r.md5, &r.digests); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		todo = append(todo, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, r := range todo {
+		if r.digests.Valid {
+			if r.sha, r.md5, err = d.openDigests(ctx, tx, r.id, r.digests.String); err != nil {
+				return 0, err
+			}
+		}
+		v, err := sealDigests(k, r.id, r.sha, r.md5)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE credentials SET digests = ?, digest_sha256 = NULL, digest_md5 = NULL WHERE id = ?`, v, r.id); err != nil {
+			return 0, err
+		}
+	}
+	return len(todo), nil
 }
 
 func idColumn(table string) string {
@@ -428,7 +522,8 @@ func (d *DB) FinishRotation(ctx context.Context) error {
 	prefix := secretbox.Prefix(k.ID())
 	var left int
 	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM access_keys WHERE sealed = 0 OR substr(secret, 1, length(?1)) != ?1)
-		+ (SELECT count(*) FROM sessions WHERE sealed = 0 OR substr(secret, 1, length(?1)) != ?1)`, prefix).Scan(&left); err != nil {
+		+ (SELECT count(*) FROM sessions WHERE sealed = 0 OR substr(secret, 1, length(?1)) != ?1)
+		+ (SELECT count(*) FROM credentials WHERE `+digestsToReseal+`)`, prefix).Scan(&left); err != nil {
 		return err
 	}
 	if left > 0 {

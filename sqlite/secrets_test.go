@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -39,7 +40,9 @@ func keyFile(t *testing.T, dir, name string) (*secretbox.Key, string) {
 	return k, path
 }
 
-// rawSecrets reads the stored secret columns directly: id → (secret, sealed).
+// rawSecrets reads the stored secret columns directly: id → secret,
+// "clear:"-prefixed when not sealed; credentials' verifiers under
+// "cred:"+id.
 func rawSecrets(t *testing.T, path string) map[string]string {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path)
@@ -48,7 +51,9 @@ func rawSecrets(t *testing.T, path string) map[string]string {
 	}
 	defer db.Close()
 	out := map[string]string{}
-	for _, q := range []string{`SELECT id, secret, sealed FROM access_keys`, `SELECT access_key_id, secret, sealed FROM sessions`} {
+	for _, q := range []string{`SELECT id, secret, sealed FROM access_keys`, `SELECT access_key_id, secret, sealed FROM sessions`,
+		`SELECT 'cred:' || id, coalesce(digests, hex(digest_sha256) || hex(digest_md5)), digests IS NOT NULL FROM credentials
+		WHERE digests IS NOT NULL OR digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL`} {
 		rows, err := db.Query(q)
 		if err != nil {
 			t.Fatal(err)
@@ -245,6 +250,17 @@ func TestRotateKeyWhileServing(t *testing.T) {
 		}
 		sessions[s.AccessKeyID] = s
 	}
+	creds := map[string]*shiftkey.Credential{}
+	for i := range 40 {
+		c := newCredential(fmt.Sprintf("CREDROT%02d", i))
+		if err := server.CreateCredential(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		creds[c.ID] = c
+	}
+	if _, err := server.LoginSalt(ctx, "c", "IAM:d", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1}); err != nil {
+		t.Fatal(err)
+	}
 
 	rotator := mustOpen(t, path, sqlite.WithKey(oldKey, oldFile))
 	defer rotator.Close()
@@ -273,12 +289,22 @@ func TestRotateKeyWhileServing(t *testing.T) {
 						return
 					}
 				}
+				if cs, _, _, err := server.LiveCredentials(ctx, "c", "IAM:d", time.Now()); err != nil || len(cs) < len(creds) {
+					errs <- fmt.Errorf("LiveCredentials during rotation: %d, %v", len(cs), err)
+					return
+				}
 				s := newSession(fmt.Sprintf("ASIANEW%d_%d", g, i))
 				if err := server.CreateSession(ctx, s); err != nil {
 					errs <- fmt.Errorf("CreateSession during rotation: %v", err)
 					return
 				}
 				created.Store(s.AccessKeyID, s)
+				c := newCredential(fmt.Sprintf("CREDNEW%d_%d", g, i))
+				if err := server.CreateCredential(ctx, c); err != nil {
+					errs <- fmt.Errorf("CreateCredential during rotation: %v", err)
+					return
+				}
+				created.Store(c.ID, c)
 			}
 		}()
 	}
@@ -295,10 +321,14 @@ func TestRotateKeyWhileServing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n < 80 {
-		t.Fatalf("resealed %d rows, want at least 80", n)
+	if n < 120 {
+		t.Fatalf("resealed %d rows, want at least 120", n)
 	}
 	created.Range(func(id, s any) bool {
+		if c, ok := s.(*shiftkey.Credential); ok {
+			creds[c.ID] = c
+			return true
+		}
 		got, err := server.Session(ctx, id.(string))
 		if err != nil || got.Secret != s.(*shiftkey.Session).Secret {
 			t.Errorf("session %s created during the rotation: %v", id, err)
@@ -311,6 +341,14 @@ func TestRotateKeyWhileServing(t *testing.T) {
 		}
 		if _, err := oldKey.Open(v, nil); err == nil {
 			t.Errorf("the old key opens %s", id)
+		}
+		if id, ok := strings.CutPrefix(id, "cred:"); ok {
+			if _, err := oldKey.Open(v, []byte("credentials.digests\x00"+id)); err == nil {
+				t.Errorf("the old key opens the digests of %s", id)
+			}
+			if _, err := newKey.Open(v, []byte("credentials.digests\x00"+id)); err != nil {
+				t.Errorf("the new key does not open the digests of %s: %v", id, err)
+			}
 		}
 	}
 	// The old key alone no longer opens the store; the new one does.
@@ -325,4 +363,100 @@ func TestRotateKeyWhileServing(t *testing.T) {
 			t.Fatalf("after rotation %s: %v", id, err)
 		}
 	}
+	assertDigests(t, db, creds)
+}
+
+// assertDigests checks that db reads back want's verifiers.
+func assertDigests(t *testing.T, db *sqlite.DB, want map[string]*shiftkey.Credential) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := db.LoginSalt(ctx, "c", "IAM:d", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1}); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _, err := db.LiveCredentials(ctx, "c", "IAM:d", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d live credentials, want %d", len(got), len(want))
+	}
+	for _, c := range got {
+		w := want[c.ID]
+		if w == nil || !bytes.Equal(c.DigestSHA256, w.DigestSHA256) || !bytes.Equal(c.DigestMD5, w.DigestMD5) {
+			t.Fatalf("credential %s read back digests %x %x", c.ID, c.DigestSHA256, c.DigestMD5)
+		}
+	}
+}
+
+// Credentials issued by a store without a key keep their verifiers in the
+// clear and log in; the first open with a key seals them (and the clear
+// bytes leave the files); FinishRotation refuses while one is still
+// sealed under the retired key.
+func TestDigestsSealedAtOpenAndRotation(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.db")
+	db := mustOpen(t, path)
+	creds := map[string]*shiftkey.Credential{}
+	for _, id := range []string{"CREDA", "CREDB"} {
+		c := newCredential(id)
+		if err := db.CreateCredential(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		creds[id] = c
+	}
+	assertDigests(t, db, creds)
+	for id, v := range rawSecrets(t, path) {
+		if !strings.HasPrefix(v, "clear:") {
+			t.Fatalf("%s sealed in a store without a key: %.30q", id, v)
+		}
+	}
+	db.Close()
+
+	oldKey, oldFile := keyFile(t, dir, "old.key")
+	db = mustOpen(t, path, sqlite.WithKey(oldKey, oldFile))
+	assertDigests(t, db, creds)
+	raw := rawSecrets(t, path)
+	for id, v := range raw {
+		if !strings.HasPrefix(v, secretbox.Prefix(oldKey.ID())) {
+			t.Fatalf("%s not sealed at the open with a key: %.30q", id, v)
+		}
+	}
+	secrets := map[string]string{}
+	for id, c := range creds {
+		secrets[id+" code-13 digest"], secrets[id+" MD5 digest"] = string(c.DigestSHA256), string(c.DigestMD5)
+	}
+	assertNoSecretInFiles(t, storeFiles(path), secrets)
+
+	newKey, newFile := keyFile(t, dir, "new.key")
+	if n, err := db.RotateKey(ctx, newKey, newFile, 1); err != nil || n != 2 {
+		t.Fatalf("RotateKey: %d rows, %v; want 2", n, err)
+	}
+	// Put CREDA's verifiers back as the old key sealed them.
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Exec(`UPDATE credentials SET digests = ? WHERE id = 'CREDA'`, raw["cred:CREDA"]); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FinishRotation(ctx); err == nil || !strings.Contains(err.Error(), "1 secrets are not yet sealed") {
+		t.Fatalf("FinishRotation with a credential sealed under the old key: %v", err)
+	}
+	if _, err := db.RotateKey(ctx, newKey, newFile, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FinishRotation(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, v := range rawSecrets(t, path) {
+		if !strings.HasPrefix(v, secretbox.Prefix(newKey.ID())) {
+			t.Errorf("%s after the rotation: %.30q", id, v)
+		}
+	}
+	db.Close()
+	db = mustOpen(t, path, sqlite.WithKey(newKey, newFile))
+	defer db.Close()
+	assertDigests(t, db, creds)
 }

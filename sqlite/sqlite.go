@@ -79,7 +79,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("prepare sqlite %s: %w", path, err)
 	}
-	if d.writer, err = newGroupWriter(ctx, db, d.committed); err != nil {
+	if d.writer, err = newGroupWriter(ctx, db, d.key, d.committed); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("sqlite %s writer: %w", path, err)
 	}
@@ -118,7 +118,7 @@ func (d *DB) prepare(ctx context.Context) error {
 		return err
 	}
 	d.credsStmt, err = d.db.PrepareContext(ctx, `SELECT id, db_user, db_name, db_groups, auto_create, stored_key, server_key,
-		digest_sha256, digest_md5, principal_arn, request_id, created_at, expires_at
+		digest_sha256, digest_md5, digests, principal_arn, request_id, created_at, expires_at
 		FROM credentials WHERE cluster = ? AND login_name = ? AND expires_at > ? ORDER BY created_at`)
 	return err
 }
@@ -363,9 +363,16 @@ func (d *DB) readCredentials(ctx context.Context, cluster, login string, nowMs i
 		c := &shiftkey.Credential{Cluster: cluster, LoginName: login}
 		var groups string
 		var created, expires int64
+		var digests sql.NullString
 		if err := rows.Scan(&c.ID, &c.DBUser, &c.DBName, &groups, &c.AutoCreate, &c.StoredKey, &c.ServerKey,
-			&c.DigestSHA256, &c.DigestMD5, &c.PrincipalARN, &c.RequestID, &created, &expires); err != nil {
+			&c.DigestSHA256, &c.DigestMD5, &digests, &c.PrincipalARN, &c.RequestID, &created, &expires); err != nil {
 			return nil, err
+		}
+		if digests.Valid {
+			var err error
+			if c.DigestSHA256, c.DigestMD5, err = d.openDigests(ctx, d.db, c.ID, digests.String); err != nil {
+				return nil, err
+			}
 		}
 		if err := json.Unmarshal([]byte(groups), &c.DBGroups); err != nil {
 			return nil, fmt.Errorf("credential %s groups: %w", c.ID, err)
