@@ -39,12 +39,24 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 
 // CreateCredential stores c and notifies its login's change in one
 // transaction; the commit is durable when it returns.
+//
+// Its Redshift verifiers are sealed under the key this process was opened
+// with, without reading secret_keys: Open checked that key is the store's
+// current one, and this store has no rotation.
 func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
+	sha, md5, digests := c.DigestSHA256, c.DigestMD5, (*string)(nil)
+	if k := d.opts.key; k != nil && (len(sha) > 0 || len(md5) > 0) {
+		v, err := sealDigests(k, c.ID, sha, md5)
+		if err != nil {
+			return err
+		}
+		sha, md5, digests = nil, nil, &v
+	}
 	_, err := d.write(ctx, []shiftkey.Change{credentialChange(c.Cluster, c.LoginName)},
 		st(`INSERT INTO credentials (id, cluster, login_name, db_user, db_name, db_groups, auto_create, stored_key, server_key,
-		digest_sha256, digest_md5, principal_arn, request_id, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+		digest_sha256, digest_md5, digests, principal_arn, request_id, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
 			c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, nonNil(c.DBGroups), c.AutoCreate, c.StoredKey, c.ServerKey,
-			c.DigestSHA256, c.DigestMD5, c.PrincipalARN, c.RequestID, c.CreatedAt, c.ExpiresAt))
+			sha, md5, digests, c.PrincipalARN, c.RequestID, c.CreatedAt, c.ExpiresAt))
 	return err
 }
 
@@ -60,7 +72,7 @@ func nonNil(s []string) []string {
 // credential revoked or deleted by any replica is refused at once.
 func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, shiftkey.LoginSalt, bool, error) {
 	rows, err := d.pool.Query(ctx, `SELECT s.salt, s.iterations, c.id, c.db_user, c.db_name, c.db_groups, c.auto_create, c.stored_key,
-		c.server_key, c.digest_sha256, c.digest_md5, c.principal_arn, c.request_id, c.created_at, c.expires_at
+		c.server_key, c.digest_sha256, c.digest_md5, c.digests, c.principal_arn, c.request_id, c.created_at, c.expires_at
 		FROM login_salts s LEFT JOIN credentials c ON c.cluster = s.cluster AND c.login_name = s.login_name AND c.expires_at > $3
 		WHERE s.cluster = $1 AND s.login_name = $2 ORDER BY c.created_at, c.id`, cluster, login, now)
 	if err != nil {
@@ -72,12 +84,12 @@ func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now tim
 	known := false
 	for rows.Next() {
 		known = true
-		var id, dbUser, dbName, principal, requestID *string
+		var id, dbUser, dbName, principal, requestID, digests *string
 		var autoCreate *bool
 		var created, expires *time.Time
 		c := &shiftkey.Credential{Cluster: cluster, LoginName: login}
 		if err := rows.Scan(&salt.Salt, &salt.Iterations, &id, &dbUser, &dbName, &c.DBGroups, &autoCreate, &c.StoredKey,
-			&c.ServerKey, &c.DigestSHA256, &c.DigestMD5, &principal, &requestID, &created, &expires); err != nil {
+			&c.ServerKey, &c.DigestSHA256, &c.DigestMD5, &digests, &principal, &requestID, &created, &expires); err != nil {
 			return nil, shiftkey.LoginSalt{}, false, err
 		}
 		if id == nil { // the salt without any live credential
@@ -85,6 +97,11 @@ func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now tim
 		}
 		c.ID, c.DBUser, c.DBName, c.PrincipalARN, c.RequestID, c.AutoCreate = *id, *dbUser, *dbName, *principal, *requestID, *autoCreate
 		c.CreatedAt, c.ExpiresAt = created.UTC(), expires.UTC()
+		if digests != nil {
+			if c.DigestSHA256, c.DigestMD5, err = d.openDigests(ctx, d.pool, c.ID, *digests); err != nil {
+				return nil, shiftkey.LoginSalt{}, false, err
+			}
+		}
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {

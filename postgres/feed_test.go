@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"strings"
 	"sync"
 	"testing"
@@ -151,8 +153,13 @@ func TestSecretsSealed(t *testing.T) {
 	if err := db.CreateSession(ctx, sess); err != nil {
 		t.Fatal(err)
 	}
+	cred := newCredential("CREDSEAL")
+	if err := db.CreateCredential(ctx, cred); err != nil {
+		t.Fatal(err)
+	}
 	var dump strings.Builder
-	rows, err := adminConn(t, url).Query(ctx, `SELECT secret FROM access_keys UNION ALL SELECT secret || encode(token_sha256, 'hex') FROM sessions`)
+	rows, err := adminConn(t, url).Query(ctx, `SELECT secret FROM access_keys UNION ALL SELECT secret || encode(token_sha256, 'hex') FROM sessions
+		UNION ALL SELECT c::text FROM credentials c UNION ALL SELECT encode(convert_to(c::text, 'UTF8'), 'escape') FROM credentials c`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,11 +169,14 @@ func TestSecretsSealed(t *testing.T) {
 		dump.WriteString(v)
 	}
 	rows.Close()
-	for what, s := range map[string]string{"IAM secret": secret, "session secret": sess.Secret, "session token": sess.Token} {
+	for what, s := range map[string]string{"IAM secret": secret, "session secret": sess.Secret, "session token": sess.Token,
+		"code-13 digest": string(cred.DigestSHA256), "MD5 digest": string(cred.DigestMD5),
+		"code-13 digest (hex)": hex.EncodeToString(cred.DigestSHA256), "MD5 digest (hex)": hex.EncodeToString(cred.DigestMD5)} {
 		if strings.Contains(dump.String(), s) {
 			t.Errorf("%s stored in the clear", what)
 		}
 	}
+	assertDigests(t, db, cred)
 	if k, err := db.AccessKey(ctx, "AKIASEAL"); err != nil || k.Secret != secret {
 		t.Fatalf("access key round trip: %v", err)
 	}
@@ -181,11 +191,71 @@ func TestSecretsSealed(t *testing.T) {
 	}
 }
 
+// newCredential is a credential of (c, IAM:d) with random digests, as
+// redshift issues them.
+func newCredential(id string) *shiftkey.Credential {
+	now := time.Now()
+	sha, md := make([]byte, 32), make([]byte, 16)
+	rand.Read(sha)
+	rand.Read(md)
+	return &shiftkey.Credential{ID: id, Cluster: "c", LoginName: "IAM:d", DBUser: "d", StoredKey: []byte("stored-" + id), ServerKey: []byte("server-" + id),
+		DigestSHA256: sha, DigestMD5: md, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+}
+
+// assertDigests checks that db reads back want's verifiers.
+func assertDigests(t *testing.T, db *postgres.DB, want ...*shiftkey.Credential) {
+	t.Helper()
+	ctx := context.Background()
+	db.LoginSalt(ctx, "c", "IAM:d", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1})
+	got, _, _, err := db.LiveCredentials(ctx, "c", "IAM:d", time.Now())
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("LiveCredentials: %d, %v; want %d", len(got), err, len(want))
+	}
+	for i, c := range got {
+		if w := want[i]; c.ID != w.ID || !bytes.Equal(c.DigestSHA256, w.DigestSHA256) || !bytes.Equal(c.DigestMD5, w.DigestMD5) {
+			t.Fatalf("credential %s read back digests %x %x", c.ID, c.DigestSHA256, c.DigestMD5)
+		}
+	}
+}
+
+// Verifiers issued by a store without a key are in the clear and read
+// back; the first open with a key seals them, and they still read back.
+func TestCredentialDigestsSealedAtOpen(t *testing.T) {
+	ctx := context.Background()
+	url := newURL(t)
+	db := open(t, url)
+	cred := newCredential("CREDCLEAR")
+	if err := db.CreateCredential(ctx, cred); err != nil {
+		t.Fatal(err)
+	}
+	assertDigests(t, db, cred)
+	db.Close()
+	key, _, err := secretbox.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db = open(t, url, postgres.WithKey(key, ""))
+	var digests string
+	var clear bool
+	if err := adminConn(t, url).QueryRow(ctx, `SELECT digests, digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL FROM credentials WHERE id = 'CREDCLEAR'`).
+		Scan(&digests, &clear); err != nil {
+		t.Fatal(err)
+	}
+	if clear || !strings.HasPrefix(digests, secretbox.Prefix(key.ID())) {
+		t.Fatalf("after the open with a key: digests %.30q, clear columns set: %v", digests, clear)
+	}
+	assertDigests(t, db, cred)
+}
+
 // The digests of the other password exchanges round-trip, and are NULL
 // (nil) when not issued.
 func TestCredentialDigests(t *testing.T) {
 	ctx := context.Background()
-	db := open(t, newURL(t))
+	key, _, err := secretbox.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, newURL(t), postgres.WithKey(key, ""))
 	now := time.Now()
 	db.LoginSalt(ctx, "c", "IAM:d", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 	for _, c := range []*shiftkey.Credential{

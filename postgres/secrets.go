@@ -13,8 +13,8 @@ import (
 	"github.com/shiftkey/shiftkey/secretbox"
 )
 
-// Secrets at rest, as in the SQLite store: IAM secret keys and STS session
-// secrets are sealed with AES-256-GCM (package secretbox) under the store
+// Secrets at rest, as in the SQLite store: IAM secret keys, STS session
+// secrets and credentials' Redshift verifiers are sealed with AES-256-GCM (package secretbox) under the store
 // key, bound to their row; session tokens are kept as SHA-256 hashes. The
 // secret_keys table names the key new values are sealed under; every
 // replica must be given that key (store.secret_key_file or
@@ -79,6 +79,45 @@ func (r *keyring) add(k *secretbox.Key) {
 // additional data as the SQLite store's).
 func accessKeyAAD(id string) []byte { return []byte("access_keys.secret\x00" + id) }
 func sessionAAD(id string) []byte   { return []byte("sessions.secret\x00" + id) }
+func digestsAAD(id string) []byte   { return []byte("credentials.digests\x00" + id) }
+
+// sealDigests seals a credential's Redshift verifiers together under k:
+// one byte for the SHA-256 digest's length, that digest, the MD5 digest
+// (the SQLite store's format).
+func sealDigests(k *secretbox.Key, id string, sha, md5 []byte) (string, error) {
+	if len(sha) > 255 {
+		return "", fmt.Errorf("credential %s: a %d-byte digest", id, len(sha))
+	}
+	plain := append(append([]byte{byte(len(sha))}, sha...), md5...)
+	return k.Seal(plain, digestsAAD(id))
+}
+
+// openDigests returns the verifiers sealDigests sealed (nil when empty).
+func (d *DB) openDigests(ctx context.Context, q querier, id, stored string) (sha, md5 []byte, err error) {
+	kid, err := secretbox.KeyID(stored)
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := d.key(ctx, q, kid)
+	if err != nil {
+		return nil, nil, err
+	}
+	plain, err := k.Open(stored, digestsAAD(id))
+	if err != nil {
+		return nil, nil, fmt.Errorf("credential %s digests: %w", id, err)
+	}
+	if len(plain) < 1 || len(plain) < 1+int(plain[0]) {
+		return nil, nil, fmt.Errorf("credential %s digests: malformed", id)
+	}
+	n := 1 + int(plain[0])
+	if n > 1 {
+		sha = plain[1:n]
+	}
+	if len(plain) > n {
+		md5 = plain[n:]
+	}
+	return sha, md5, nil
+}
 
 // key returns the key with id: held, or read from the file the store
 // records for it.
@@ -151,7 +190,7 @@ func (d *DB) initSecrets(ctx context.Context, o options) error {
 	if o.key == nil {
 		var n int
 		if err := d.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM secret_keys) + (SELECT count(*) FROM access_keys WHERE sealed)
-			+ (SELECT count(*) FROM sessions WHERE sealed)`).Scan(&n); err != nil {
+			+ (SELECT count(*) FROM sessions WHERE sealed) + (SELECT count(*) FROM credentials WHERE digests IS NOT NULL)`).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -208,6 +247,24 @@ func (d *DB) sealClear(ctx context.Context, tx pgx.Tx, k *secretbox.Key) error {
 			if _, err := tx.Exec(ctx, `UPDATE `+t.table+` SET `+col+` = $1, sealed = true WHERE `+t.id+` = $2`, v, r.id); err != nil {
 				return err
 			}
+		}
+	}
+	type cred struct {
+		id       string
+		sha, md5 []byte
+	}
+	creds, err := queryAll(ctx, tx, func(r pgx.Row) (v cred, err error) { return v, r.Scan(&v.id, &v.sha, &v.md5) },
+		`SELECT id, digest_sha256, digest_md5 FROM credentials WHERE digests IS NULL AND (digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL) FOR UPDATE`)
+	if err != nil {
+		return err
+	}
+	for _, c := range creds {
+		v, err := sealDigests(k, c.id, c.sha, c.md5)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE credentials SET digests = $1, digest_sha256 = NULL, digest_md5 = NULL WHERE id = $2`, v, c.id); err != nil {
+			return err
 		}
 	}
 	return nil
