@@ -28,6 +28,7 @@ import (
 	"github.com/shiftkey/shiftkey/postgres"
 	"github.com/shiftkey/shiftkey/redshift"
 	"github.com/shiftkey/shiftkey/sqlite"
+	"github.com/shiftkey/shiftkey/storecache"
 )
 
 func main() {
@@ -67,7 +68,7 @@ func main() {
 	stores := []struct {
 		name string
 		st   shiftkey.Store
-	}{{"sqlite", liteStore}, {"postgres", pgStore}}
+	}{{"sqlite", storecache.New(liteStore)}, {"postgres", storecache.New(pgStore)}} // as served: behind the cache
 	rates := map[string][]float64{}
 	for _, s := range stores {
 		if err := setUp(ctx, s.st); err != nil {

@@ -53,9 +53,15 @@ async def main():
 
         # (d) a timeout: asyncpg cancels the task and sends a CancelRequest
         # on a new connection with the key the gateway gave it.
+        # Once, on a loaded machine under -race, the cancel of an unprepared
+        # call under a 0.3 s timeout hit the next query instead (57014 on
+        # "select 7"), most likely because the timeout fired before the
+        # query reached the backend. Preparing first (one Bind/Execute round
+        # trip) and a 1 s timeout make the cancel meet the running sleep.
+        sleep = await conn.prepare("select pg_sleep($1)")
         try:
-            await asyncio.wait_for(conn.fetchval("select pg_sleep(30)"), 0.3)
-            fail("pg_sleep(30) under a 0.3 s timeout", "no timeout")
+            await asyncio.wait_for(sleep.fetchval(30), 1.0)
+            fail("pg_sleep(30) under a 1 s timeout", "no timeout")
         except asyncio.TimeoutError:
             pass
 
