@@ -197,12 +197,14 @@ func driver(ctx context.Context, c *credential, opts Options, tc *tls.Config) Re
 		return Result{Outcome: OK, Auth: auth}
 	}
 	var se *rslogin.ServerError
+	// Where the gateway would offer a Redshift driver SCRAM, it tells
+	// redshift_connector (whose startup packet this is) why it cannot log in.
+	scramForDrivers := errors.As(err, &se) && se.Code == "28000" && strings.Contains(se.Message, "cannot log in with SCRAM")
 	switch {
-	case errors.As(err, &se):
-		r := refused(se.Code, se.Message, opts)
-		r.Auth = auth
-		return r
-	case errors.Is(err, rslogin.ErrUnsupported):
+	case scramForDrivers || errors.Is(err, rslogin.ErrUnsupported):
+		if scramForDrivers {
+			auth = authName(rslogin.AuthSASL)
+		}
 		r := Result{Outcome: NotOffered, Auth: auth,
 			Message: "the gateway asks Redshift drivers for " + auth + ", not code 13 or MD5 (redshift_connector's SCRAM fails with the scramp releases pip installs)"}
 		if tc != nil {
@@ -210,6 +212,10 @@ func driver(ctx context.Context, c *credential, opts Options, tc *tls.Config) Re
 		} else {
 			r.Hint = "code 13 and MD5 are offered over TLS only (gateway.redshift_auth_plaintext: true offers them without; they prove a verifier, not the password)"
 		}
+		return r
+	case errors.As(err, &se):
+		r := refused(se.Code, se.Message, opts)
+		r.Auth = auth
 		return r
 	case certProblem(err) != nil:
 		tp := certProblem(err)

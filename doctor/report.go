@@ -66,7 +66,7 @@ func advise(r *Report, opts Options) []Client {
 	case dt.Outcome == OK:
 		py.Works = true
 		py.Needs = fmt.Sprintf("iam=True, ssl=True, sslmode='verify-full' (or its default verify-ca), database='%s' (without it the driver asks for DbName \"\", which is refused); "+
-			"no root-certificate parameter: SSL_CERT_FILE=%s or the CA in the system store", db, ca)
+			"no root-certificate parameter: SSL_CERT_FILE=%s or the CA in the system store", db, ca) + pyAPI(opts.Env)
 		jdbc.Works = true
 		jdbc.Needs = fmt.Sprintf("jdbc:redshift:iam://%s:%d/%s?ssl=true&sslmode=verify-full&sslrootcert=%s (or the CA in the Java trust store)", r.Host, r.Port, db, ca)
 	case dp.Outcome == OK:
@@ -87,6 +87,20 @@ func advise(r *Report, opts Options) []Client {
 		}
 	}
 	return append(out, py, jdbc)
+}
+
+// pyAPI is what redshift_connector's boto3 needs to reach this API: the
+// endpoint (botocore before 1.31 ignores AWS_ENDPOINT_URL) and, over HTTPS
+// with a private CA, AWS_CA_BUNDLE (boto3 does not read SSL_CERT_FILE).
+func pyAPI(env Env) string {
+	if env.EndpointURL == "" {
+		return ""
+	}
+	s := "; for the API: endpoint_url='" + env.EndpointURL + "'"
+	if env.CABundle != "" && strings.HasPrefix(env.EndpointURL, "https:") {
+		s += " and AWS_CA_BUNDLE=" + env.CABundle + " (boto3 does not read SSL_CERT_FILE)"
+	}
+	return s
 }
 
 func or(a, b string) string {

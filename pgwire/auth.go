@@ -91,6 +91,10 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 	case RedshiftAuthMD5:
 		return s.md5(creds, fail)
 	}
+	if msg := s.noSCRAMFor(l.params); msg != "" {
+		s.sendError(codeInvalidAuthorization, msg)
+		return nil, errors.New("redshift_connector cannot do SCRAM")
+	}
 	srv := &scram.Server{Salt: salt.Salt, Iterations: salt.Iterations, ChannelBinding: s.channelBinding()}
 	mechanisms := []string{scram.Mechanism}
 	if srv.ChannelBinding != nil {

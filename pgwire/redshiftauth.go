@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/shiftkey/shiftkey"
@@ -46,6 +47,28 @@ func (s *session) redshiftAuth(params map[string]string) string {
 		return RedshiftAuthMD5
 	}
 	return RedshiftAuthSHA256
+}
+
+// pythonDriver reports whether a Redshift driver is redshift_connector,
+// whose SCRAM fails with every scramp release pip installs (it hands scramp
+// an empty mechanism name).
+func pythonDriver(params map[string]string) bool {
+	return strings.HasPrefix(params["driver_version"], "Redshift Python Driver")
+}
+
+// noSCRAMFor is what redshift_connector is told instead of being offered
+// SCRAM, which ends in scramp's "mechanism name ” is not supported" and
+// says nothing of the cause; "" for every other client.
+func (s *session) noSCRAMFor(params map[string]string) string {
+	if !pythonDriver(params) {
+		return ""
+	}
+	const why = "redshift_connector cannot log in with SCRAM (its scramp client rejects the mechanism list), "
+	if s.t.RedshiftAuth == RedshiftAuthOff {
+		return why + "and this gateway's Redshift password exchange is off: set gateway.redshift_auth to sha256 or md5"
+	}
+	return why + "and this gateway offers Redshift's password exchange only over TLS: connect with ssl=True " +
+		"(the driver's default), or set gateway.redshift_auth_plaintext: true"
 }
 
 // authDigestRequest is AuthenticationRequest code 13: algorithm, salt and

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,7 +156,7 @@ func TestRedshiftAuthOfferedOnlyToDrivers(t *testing.T) {
 	}{
 		{"a PostgreSQL client over TLS", map[string]string{"user": "IAM:u", "database": "dev", "application_name": "psql"}, tc},
 		{"a client with a driver_ prefix only", map[string]string{"user": "IAM:u", "driver_name": "x", "server_version": "1"}, tc},
-		{"a Redshift driver without TLS", rslogin.DriverParams("IAM:u", "dev"), nil},
+		{"the Redshift JDBC driver without TLS", jdbcParams("IAM:u", "dev"), nil},
 	} {
 		s, err := rsLogin(t, addr, tt.tls, tt.params, "pw-new")
 		if !errors.Is(err, rslogin.ErrUnsupported) || len(s.Auth) != 1 || s.Auth[0] != rslogin.AuthSASL {
@@ -168,8 +169,50 @@ func TestRedshiftAuthOfferedOnlyToDrivers(t *testing.T) {
 		t.Errorf("plaintext allowed: %v, codes %v; want code 13", err, s.Auth)
 	}
 	off, tc := rsGateway(t, func(g *Gateway) { g.RedshiftAuth = RedshiftAuthOff })
-	if s, err := rsLogin(t, off, tc, rslogin.DriverParams("IAM:u", "dev"), "pw-new"); !errors.Is(err, rslogin.ErrUnsupported) || s.Auth[0] != rslogin.AuthSASL {
+	if s, err := rsLogin(t, off, tc, jdbcParams("IAM:u", "dev"), "pw-new"); !errors.Is(err, rslogin.ErrUnsupported) || s.Auth[0] != rslogin.AuthSASL {
 		t.Errorf("redshift auth off: %v, codes %v; want SCRAM", err, s.Auth)
+	}
+}
+
+// jdbcParams are a startup packet of the Redshift JDBC driver, whose SCRAM
+// (pgJDBC's) works.
+func jdbcParams(user, database string) map[string]string {
+	return map[string]string{"user": user, "database": database, "client_protocol_version": "2",
+		"driver_version": "Amazon Redshift JDBC Driver 2.1.0.30", "os_version": "Linux 6.1.0"}
+}
+
+// redshift_connector cannot do SCRAM (scramp refuses the mechanism list it
+// splits; reference/redshift-drivers.md), so where the gateway would offer
+// it SCRAM, by hand a user tried ssl=False and got only scramp's "The
+// mechanism name ” is not supported". The gateway says instead, before
+// any password, what the driver needs; the JDBC driver still gets SCRAM.
+func TestPythonDriverToldWhatToDoInsteadOfSCRAM(t *testing.T) {
+	for _, tt := range []struct {
+		what      string
+		configure func(*Gateway)
+		tls       bool
+		want      []string
+	}{
+		{"without TLS", nil, false, []string{"ssl=True", "gateway.redshift_auth_plaintext"}},
+		{"redshift_auth off", func(g *Gateway) { g.RedshiftAuth = RedshiftAuthOff }, true, []string{"gateway.redshift_auth"}},
+	} {
+		addr, tc := rsGateway(t, tt.configure)
+		if !tt.tls {
+			tc = nil
+		}
+		s, err := rsLogin(t, addr, tc, rslogin.DriverParams("IAM:u", "dev"), "pw-new")
+		var se *rslogin.ServerError
+		if !errors.As(err, &se) || se.Code != codeInvalidAuthorization || len(s.Auth) != 0 {
+			t.Fatalf("%s: %v, codes %v; want 28000 before any authentication request", tt.what, err, s.Auth)
+		}
+		for _, w := range append(tt.want, "redshift_connector", "SCRAM") {
+			if !strings.Contains(se.Message, w) {
+				t.Errorf("%s: message %q does not name %q", tt.what, se.Message, w)
+			}
+		}
+		if s, err := rsLogin(t, addr, tc, jdbcParams("IAM:u", "dev"), "pw-new"); !errors.Is(err, rslogin.ErrUnsupported) || s.Auth[0] != rslogin.AuthSASL {
+			t.Errorf("%s: JDBC driver: %v, codes %v; want SCRAM", tt.what, err, s.Auth)
+		}
 	}
 }
 

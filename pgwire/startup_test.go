@@ -125,9 +125,11 @@ func TestStartupSettingsReachBackendOrAreNamed(t *testing.T) {
 			}
 			closeToPool(t, g, c)
 		}
-		// What redshift_connector sends, identity provider included.
+		// What the Redshift drivers send, identity provider included (with
+		// the JDBC driver's version: pgx does SCRAM here, which
+		// redshift_connector cannot, TestPythonDriverToldWhatToDoInsteadOfSCRAM).
 		c, notices, err := connect(map[string]string{"application_name": "quiet", "client_protocol_version": "2",
-			"driver_version": "Redshift Python Driver 2.1.5", "os_version": "Linux-6.1", "plugin_name": "redshift_connector.plugin.BrowserAzureOAuth2CredentialsProvider",
+			"driver_version": "Amazon Redshift JDBC Driver 2.1.0.30", "os_version": "Linux-6.1", "plugin_name": "redshift_connector.plugin.BrowserAzureOAuth2CredentialsProvider",
 			"idp_type": "AzureAD", "provider_name": "azure"})
 		if err != nil {
 			t.Fatal(err)

@@ -75,7 +75,10 @@ func TestDoctorDevCluster(t *testing.T) {
 			t.Errorf("%s: does not work: %s", c.Family, c.Needs)
 		}
 	}
-	if py := client(r, "redshift_connector"); !strings.Contains(py.Needs, "SSL_CERT_FILE="+dev.CAPath) || !strings.Contains(py.Needs, "database='dev'") {
+	// By hand, redshift_connector's boto3 needed endpoint_url and trusted
+	// the API's CA only through AWS_CA_BUNDLE (SSL_CERT_FILE is not read).
+	if py := client(r, "redshift_connector"); !strings.Contains(py.Needs, "SSL_CERT_FILE="+dev.CAPath) || !strings.Contains(py.Needs, "database='dev'") ||
+		!strings.Contains(py.Needs, "endpoint_url='"+dev.APIHTTPSURL+"'") || !strings.Contains(py.Needs, "AWS_CA_BUNDLE="+dev.CAPath) {
 		t.Errorf("redshift_connector advice %q", py.Needs)
 	}
 	if pq := client(r, "psql"); !strings.Contains(pq.Needs, "sslmode=verify-full sslrootcert="+dev.CAPath) || !strings.Contains(pq.Needs, "channel_binding=require") {
