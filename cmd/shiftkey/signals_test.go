@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -197,15 +198,27 @@ func TestSignalsReloadAndDrain(t *testing.T) {
 		t.Errorf("rotated audit.log.1 should hold the records before the reload only:\n%s", old)
 	}
 
-	// SIGTERM with an API call in flight (all of it sent but its last
-	// byte) and a session open.
+	// SIGTERM with an API call in flight and a session open. The call's
+	// headers ask for 100 Continue, which the server sends once its
+	// handler reads the body: the call is then surely in flight (a
+	// connection the server had not yet accepted would be closed with the
+	// listener, as the kernel's backlog is). Its body follows the SIGTERM.
 	req := signedRequest(t, api, fresh("inflight"))
+	head, reqBody, _ := bytes.Cut(req, []byte("\r\n\r\n"))
 	apiConn, err := net.Dial("tcp", api)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer apiConn.Close()
-	if _, err := apiConn.Write(req[:len(req)-1]); err != nil {
+	if _, err := apiConn.Write(append(slices.Clip(head), "\r\nExpect: 100-continue\r\n\r\n"...)); err != nil { // Clip: head shares reqBody's array
+		t.Fatal(err)
+	}
+	apiConn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(apiConn)
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+		t.Fatalf("waiting for 100 Continue: %q %v", line, err)
+	}
+	if _, err := br.ReadString('\n'); err != nil { // the empty line ending the interim response
 		t.Fatal(err)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
@@ -213,11 +226,11 @@ func TestSignalsReloadAndDrain(t *testing.T) {
 	if err := alive(); err != nil {
 		t.Fatalf("session right after SIGTERM, within the grace period: %v", err)
 	}
-	if _, err := apiConn.Write(req[len(req)-1:]); err != nil {
+	if _, err := apiConn.Write(reqBody); err != nil {
 		t.Fatal(err)
 	}
 	apiConn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(apiConn), nil)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("in-flight call after SIGTERM: %v", err)
 	}
