@@ -41,9 +41,9 @@ func advise(r *Report, opts Options) []Client {
 		}
 		out = append(out, c)
 	}
-	pg("psql / libpq", "sslmode=verify-full sslrootcert="+ca+" (or PGSSLROOTCERT)", "channel_binding=require (libpq 16+)", "sslmode=require", "sslmode=disable")
+	pg("psql / libpq", "sslmode=verify-full sslrootcert="+ca+" (or PGSSLROOTCERT)", "channel_binding=require (libpq 13+)", "sslmode=require", "sslmode=disable")
 	pg("pgx (Go)", "sslmode=verify-full sslrootcert="+ca, "channel_binding=require", "sslmode=require", "sslmode=disable")
-	pg("psycopg2 / psycopg", "sslmode='verify-full', sslrootcert='"+ca+"'", "channel_binding='require' (libpq 16+)", "sslmode='require'", "sslmode='disable'")
+	pg("psycopg2 / psycopg", "sslmode='verify-full', sslrootcert='"+ca+"'", "channel_binding='require' (libpq 13+)", "sslmode='require'", "sslmode='disable'")
 	pg("pgJDBC", "ssl=true&sslmode=verify-full&sslrootcert="+ca+" (or the CA in the Java trust store with sslfactory=org.postgresql.ssl.DefaultJavaSSLFactory)", "",
 		"ssl=true&sslmode=require", "sslmode=disable")
 	pg("node-postgres", "ssl: { ca: fs.readFileSync('"+ca+"') }", "", "ssl: { rejectUnauthorized: false }", "ssl: false")
