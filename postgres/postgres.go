@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 //go:embed migrations/*.sql
@@ -29,7 +30,7 @@ type DB struct {
 	// origin names this process in the change feed, so that it skips its
 	// own notifications, and owns its session grants.
 	origin string
-	keys   keyring
+	keys   secretbox.Keyring
 	feed   *feed
 	lease  *leaser
 	opts   options

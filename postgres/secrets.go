@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,41 +53,19 @@ func WithMaxConns(n int32) Option {
 // and no key was given.
 var ErrKeyRequired = errors.New("the store holds encrypted secrets: open it with its store key (store.secret_key_file or SHIFTKEY_STORE_KEY)")
 
-// keyring is the keys this process holds, by id.
-type keyring struct {
-	mu   sync.Mutex
-	byID map[string]*secretbox.Key
-}
-
-func (r *keyring) get(id string) *secretbox.Key {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.byID[id]
-}
-
-func (r *keyring) add(k *secretbox.Key) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.byID == nil {
-		r.byID = map[string]*secretbox.Key{}
-	}
-	r.byID[k.ID()] = k
-}
-
 // Each sealed value is bound to its table, column and row (the same
 // additional data as the SQLite store's).
-func accessKeyAAD(id string) []byte { return []byte("access_keys.secret\x00" + id) }
-func sessionAAD(id string) []byte   { return []byte("sessions.secret\x00" + id) }
-func digestsAAD(id string) []byte   { return []byte("credentials.digests\x00" + id) }
+func accessKeyAAD(id string) []byte { return secretbox.AAD("access_keys.secret", id) }
+func sessionAAD(id string) []byte   { return secretbox.AAD("sessions.secret", id) }
+func digestsAAD(id string) []byte   { return secretbox.AAD("credentials.digests", id) }
 
-// sealDigests seals a credential's Redshift verifiers together under k:
-// one byte for the SHA-256 digest's length, that digest, the MD5 digest
+// sealDigests seals a credential's Redshift verifiers together under k
 // (the SQLite store's format).
 func sealDigests(k *secretbox.Key, id string, sha, md5 []byte) (string, error) {
-	if len(sha) > 255 {
-		return "", fmt.Errorf("credential %s: a %d-byte digest", id, len(sha))
+	plain, err := secretbox.JoinPair(sha, md5)
+	if err != nil {
+		return "", fmt.Errorf("credential %s: %w", id, err)
 	}
-	plain := append(append([]byte{byte(len(sha))}, sha...), md5...)
 	return k.Seal(plain, digestsAAD(id))
 }
 
@@ -106,15 +83,8 @@ func (d *DB) openDigests(ctx context.Context, q querier, id, stored string) (sha
 	if err != nil {
 		return nil, nil, fmt.Errorf("credential %s digests: %w", id, err)
 	}
-	if len(plain) < 1 || len(plain) < 1+int(plain[0]) {
-		return nil, nil, fmt.Errorf("credential %s digests: malformed", id)
-	}
-	n := 1 + int(plain[0])
-	if n > 1 {
-		sha = plain[1:n]
-	}
-	if len(plain) > n {
-		md5 = plain[n:]
+	if sha, md5, err = secretbox.SplitPair(plain); err != nil {
+		return nil, nil, fmt.Errorf("credential %s digests: %w", id, err)
 	}
 	return sha, md5, nil
 }
@@ -122,29 +92,14 @@ func (d *DB) openDigests(ctx context.Context, q querier, id, stored string) (sha
 // key returns the key with id: held, or read from the file the store
 // records for it.
 func (d *DB) key(ctx context.Context, q querier, id string) (*secretbox.Key, error) {
-	if k := d.keys.get(id); k != nil {
-		return k, nil
-	}
-	var file string
-	err := q.QueryRow(ctx, `SELECT file FROM secret_keys WHERE id = $1`, id).Scan(&file)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("a secret is sealed under store key %s, which this store does not know", id)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if file == "" {
-		return nil, fmt.Errorf("store key %s was given from the environment to another process: give it to this one too", id)
-	}
-	k, err := secretbox.LoadKeyFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("store key %s: %w", id, err)
-	}
-	if k.ID() != id {
-		return nil, fmt.Errorf("store key %s: %s now holds key %s", id, file, k.ID())
-	}
-	d.keys.add(k)
-	return k, nil
+	return d.keys.Resolve(id, func(id string) (string, error) {
+		var file string
+		err := q.QueryRow(ctx, `SELECT file FROM secret_keys WHERE id = $1`, id).Scan(&file)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "", secretbox.ErrUnknownKey
+		}
+		return file, err
+	})
 }
 
 // seal returns what to store of secret: sealed under the current key, or
@@ -198,7 +153,7 @@ func (d *DB) initSecrets(ctx context.Context, o options) error {
 		}
 		return nil
 	}
-	d.keys.add(o.key)
+	d.keys.Add(o.key)
 	return d.inTxPlain(ctx, func(tx pgx.Tx) error {
 		// Replicas starting together: one records the key.
 		if _, err := tx.Exec(ctx, `LOCK TABLE secret_keys IN EXCLUSIVE MODE`); err != nil {

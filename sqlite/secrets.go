@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/secretbox"
@@ -44,27 +43,6 @@ func WithKey(key *secretbox.Key, file string) Option {
 // and no key was given.
 var ErrKeyRequired = errors.New("the store holds encrypted secrets: open it with its store key (serve: store.secret_key_file or SHIFTKEY_STORE_KEY; dev: store.key in the data dir)")
 
-// keyring is the keys this process holds, by id.
-type keyring struct {
-	mu   sync.Mutex
-	byID map[string]*secretbox.Key
-}
-
-func (r *keyring) get(id string) *secretbox.Key {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.byID[id]
-}
-
-func (r *keyring) add(k *secretbox.Key) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.byID == nil {
-		r.byID = map[string]*secretbox.Key{}
-	}
-	r.byID[k.ID()] = k
-}
-
 // querier is a *sql.DB or *sql.Tx.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
@@ -73,29 +51,14 @@ type querier interface {
 // key returns the key with id: held, or read from the file the store
 // records for it.
 func (d *DB) key(ctx context.Context, q querier, id string) (*secretbox.Key, error) {
-	if k := d.keys.get(id); k != nil {
-		return k, nil
-	}
-	var file string
-	err := q.QueryRowContext(ctx, `SELECT file FROM secret_keys WHERE id = ?`, id).Scan(&file)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("a secret is sealed under store key %s, which this store does not know", id)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if file == "" {
-		return nil, fmt.Errorf("store key %s was given from the environment to another process: give it to this one too", id)
-	}
-	k, err := secretbox.LoadKeyFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("store key %s: %w", id, err)
-	}
-	if k.ID() != id {
-		return nil, fmt.Errorf("store key %s: %s now holds key %s", id, file, k.ID())
-	}
-	d.keys.add(k)
-	return k, nil
+	return d.keys.Resolve(id, func(id string) (string, error) {
+		var file string
+		err := q.QueryRowContext(ctx, `SELECT file FROM secret_keys WHERE id = ?`, id).Scan(&file)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", secretbox.ErrUnknownKey
+		}
+		return file, err
+	})
 }
 
 // sealingKey is the key new secrets are sealed under, nil in a store
@@ -113,17 +76,16 @@ func (d *DB) sealingKey(ctx context.Context, q querier) (*secretbox.Key, error) 
 }
 
 // Each sealed value is bound to its table, column and row.
-func accessKeyAAD(id string) []byte { return []byte("access_keys.secret\x00" + id) }
-func sessionAAD(id string) []byte   { return []byte("sessions.secret\x00" + id) }
-func digestsAAD(id string) []byte   { return []byte("credentials.digests\x00" + id) }
+func accessKeyAAD(id string) []byte { return secretbox.AAD("access_keys.secret", id) }
+func sessionAAD(id string) []byte   { return secretbox.AAD("sessions.secret", id) }
+func digestsAAD(id string) []byte   { return secretbox.AAD("credentials.digests", id) }
 
-// sealDigests seals a credential's Redshift verifiers together under k:
-// one byte for the SHA-256 digest's length, that digest, the MD5 digest.
+// sealDigests seals a credential's Redshift verifiers together under k.
 func sealDigests(k *secretbox.Key, id string, sha, md5 []byte) (string, error) {
-	if len(sha) > 255 {
-		return "", fmt.Errorf("credential %s: a %d-byte digest", id, len(sha))
+	plain, err := secretbox.JoinPair(sha, md5)
+	if err != nil {
+		return "", fmt.Errorf("credential %s: %w", id, err)
 	}
-	plain := append(append([]byte{byte(len(sha))}, sha...), md5...)
 	return k.Seal(plain, digestsAAD(id))
 }
 
@@ -141,15 +103,8 @@ func (d *DB) openDigests(ctx context.Context, q querier, id, stored string) (sha
 	if err != nil {
 		return nil, nil, fmt.Errorf("credential %s digests: %w", id, err)
 	}
-	if len(plain) < 1 || len(plain) < 1+int(plain[0]) {
-		return nil, nil, fmt.Errorf("credential %s digests: malformed", id)
-	}
-	n := 1 + int(plain[0])
-	if n > 1 {
-		sha = plain[1:n]
-	}
-	if len(plain) > n {
-		md5 = plain[n:]
+	if sha, md5, err = secretbox.SplitPair(plain); err != nil {
+		return nil, nil, fmt.Errorf("credential %s digests: %w", id, err)
 	}
 	return sha, md5, nil
 }
@@ -200,7 +155,7 @@ func (d *DB) initSecrets(ctx context.Context, o options) error {
 		}
 		return d.sealLegacy(ctx)
 	}
-	d.keys.add(o.key)
+	d.keys.Add(o.key)
 	switch {
 	case current == "":
 		_, err = d.db.ExecContext(ctx, `INSERT INTO secret_keys (id, file, state) VALUES (?, ?, 'current')`, o.key.ID(), o.keyFile)
@@ -453,7 +408,7 @@ func (d *DB) RotateKey(ctx context.Context, next *secretbox.Key, file string, ba
 	if current == "" {
 		return 0, errors.New("the store has no key yet: open it once with a key first")
 	}
-	d.keys.add(next)
+	d.keys.Add(next)
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err

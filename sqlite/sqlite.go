@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/secretbox"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -36,7 +37,7 @@ type DB struct {
 	closeMu sync.RWMutex
 	closed  bool
 
-	keys keyring // store keys held; see secrets.go
+	keys secretbox.Keyring // store keys held; see secrets.go
 }
 
 var _ shiftkey.Store = (*DB)(nil)

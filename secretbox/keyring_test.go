@@ -1,0 +1,61 @@
+package secretbox
+
+import (
+	"bytes"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPair(t *testing.T) {
+	for _, c := range []struct{ a, b []byte }{{[]byte("sha"), []byte("md5")}, {nil, []byte("b")}, {[]byte("a"), nil}, {nil, nil}} {
+		p, err := JoinPair(c.a, c.b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b, err := SplitPair(p)
+		if err != nil || !bytes.Equal(a, c.a) || !bytes.Equal(b, c.b) || (len(c.a) == 0) != (a == nil) {
+			t.Fatalf("%q %q: got %q %q %v", c.a, c.b, a, b, err)
+		}
+	}
+	if _, err := JoinPair(make([]byte, 256), nil); err == nil {
+		t.Fatal("a 256-byte first part was joined")
+	}
+	for _, bad := range [][]byte{nil, {5, 'x'}} {
+		if _, _, err := SplitPair(bad); err == nil {
+			t.Fatalf("SplitPair(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestKeyringResolve(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k")
+	k, err := CreateKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Keyring
+	calls := 0
+	fileOf := func(id string) (string, error) { calls++; return path, nil }
+	got, err := r.Resolve(k.ID(), fileOf)
+	if err != nil || got.ID() != k.ID() {
+		t.Fatalf("Resolve from the file: %v %v", got, err)
+	}
+	if _, err := r.Resolve(k.ID(), fileOf); err != nil || calls != 1 {
+		t.Fatalf("a held key was looked up again (%d lookups, %v)", calls, err)
+	}
+	if _, err := r.Resolve("other", func(string) (string, error) { return "", ErrUnknownKey }); err == nil || !strings.Contains(err.Error(), "does not know") {
+		t.Fatalf("unknown key: %v", err)
+	}
+	if _, err := r.Resolve("envkey", func(string) (string, error) { return "", nil }); err == nil || !strings.Contains(err.Error(), "environment") {
+		t.Fatalf("key from another process's environment: %v", err)
+	}
+	if _, err := r.Resolve("wrongid", fileOf); err == nil || !strings.Contains(err.Error(), "now holds key") {
+		t.Fatalf("file holding another key: %v", err)
+	}
+	boom := errors.New("boom")
+	if _, err := r.Resolve("x", func(string) (string, error) { return "", boom }); !errors.Is(err, boom) {
+		t.Fatalf("lookup error: %v", err)
+	}
+}
