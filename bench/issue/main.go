@@ -34,9 +34,12 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
+// target is one server, or several sharing the load (replicas): worker w
+// calls urls[w % len(urls)], and the CPU of every pid is counted.
 type target struct {
-	name, url string
-	pid       int // 0: CPU not measured
+	name string
+	urls []string
+	pids []int // none: CPU not measured
 }
 
 type targets []target
@@ -45,16 +48,19 @@ func (t *targets) String() string { return fmt.Sprint(*t) }
 func (t *targets) Set(s string) error {
 	name, rest, ok := strings.Cut(s, "=")
 	if !ok {
-		return fmt.Errorf("want NAME=URL[,PID]: %q", s)
+		return fmt.Errorf("want NAME=URL[,PID][|URL[,PID]…]: %q", s)
 	}
-	u, pidText, _ := strings.Cut(rest, ",")
-	tg := target{name: name, url: strings.TrimRight(u, "/")}
-	if pidText != "" {
-		pid, err := strconv.Atoi(pidText)
-		if err != nil {
-			return err
+	tg := target{name: name}
+	for _, one := range strings.Split(rest, "|") {
+		u, pidText, _ := strings.Cut(one, ",")
+		tg.urls = append(tg.urls, strings.TrimRight(u, "/"))
+		if pidText != "" {
+			pid, err := strconv.Atoi(pidText)
+			if err != nil {
+				return err
+			}
+			tg.pids = append(tg.pids, pid)
 		}
-		tg.pid = pid
 	}
 	*t = append(*t, tg)
 	return nil
@@ -92,7 +98,7 @@ func envOr(k, def string) string {
 
 func main() {
 	var ts targets
-	flag.Var(&ts, "target", "NAME=URL[,PID] (repeatable)")
+	flag.Var(&ts, "target", "NAME=URL[,PID] (repeatable); NAME=URL[,PID]|URL[,PID] spreads the workers over replicas")
 	flag.Parse()
 	if len(ts) == 0 {
 		fmt.Fprintln(os.Stderr, "no -target")
@@ -112,7 +118,7 @@ func main() {
 		for _, t := range ts {
 			body := url.Values{"Action": {"CreateCluster"}, "Version": {"2012-12-01"}, "ClusterIdentifier": {*cluster},
 				"NodeType": {"dc2.large"}, "MasterUsername": {"bench"}, "MasterUserPassword": {"Bench12345"}}.Encode()
-			st, msg, err := call(context.Background(), client, t.url, body)
+			st, msg, err := call(context.Background(), client, t.urls[0], body)
 			fmt.Fprintf(os.Stderr, "%s CreateCluster: %d %v %.200s\n", t.name, st, err, msg)
 		}
 	}
@@ -215,11 +221,12 @@ func run(client *http.Client, t target, c int, d time.Duration, count int) resul
 		left     atomic.Int64
 	)
 	left.Store(int64(count))
-	cpu0 := cpuTicks(t.pid)
+	cpu0 := cpuTicks(t.pids...)
 	start := time.Now()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
 	for w := 0; w < c; w++ {
+		base := t.urls[w%len(t.urls)]
 		wg.Go(func() {
 			var mine []time.Duration
 			for {
@@ -237,7 +244,7 @@ func run(client *http.Client, t target, c int, d time.Duration, count int) resul
 				body := url.Values{"Action": {"GetClusterCredentials"}, "Version": {"2012-12-01"}, "ClusterIdentifier": {*cluster},
 					"DbUser": {"u" + strconv.FormatInt(n, 10)}, "DurationSeconds": {"3600"}}.Encode()
 				t0 := time.Now()
-				st, msg, err := call(ctx, client, t.url, body)
+				st, msg, err := call(ctx, client, base, body)
 				lat := time.Since(t0)
 				if err != nil || st != http.StatusOK || !strings.Contains(msg, "DbPassword") {
 					mu.Lock()
@@ -257,7 +264,7 @@ func run(client *http.Client, t target, c int, d time.Duration, count int) resul
 	}
 	wg.Wait()
 	secs := time.Since(start).Seconds()
-	cpu1 := cpuTicks(t.pid)
+	cpu1 := cpuTicks(t.pids...)
 	slices.Sort(lats)
 	r := result{n: len(lats), errs: errs, secs: secs, firstErr: firstErr}
 	if len(lats) > 0 {
@@ -265,7 +272,7 @@ func run(client *http.Client, t target, c int, d time.Duration, count int) resul
 		r.p99 = lats[min(len(lats)-1, len(lats)*99/100)]
 		r.max = lats[len(lats)-1]
 	}
-	if t.pid != 0 && r.n > 0 {
+	if len(t.pids) > 0 && r.n > 0 {
 		r.cpuPerIssue = time.Duration(float64(cpu1-cpu0) * float64(10*time.Millisecond) / float64(r.n))
 	}
 	return r
@@ -294,21 +301,22 @@ func call(ctx context.Context, client *http.Client, base, body string) (int, str
 	return resp.StatusCode, string(b), err
 }
 
-// cpuTicks is utime+stime of pid in clock ticks (USER_HZ, 100 on Linux).
-func cpuTicks(pid int) int64 {
-	if pid == 0 {
-		return 0
+// cpuTicks is utime+stime of pids in clock ticks (USER_HZ, 100 on Linux).
+func cpuTicks(pids ...int) int64 {
+	var total int64
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the command name, which is in parentheses and may hold spaces.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		f := strings.Fields(s[i+1:])
+		// f[0] is field 3 (state); utime is field 14, stime 15.
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		total += u + st
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses and may hold spaces.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); utime is field 14, stime 15.
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + st
+	return total
 }
