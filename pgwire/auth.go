@@ -100,21 +100,9 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 	if srv.ChannelBinding != nil {
 		mechanisms = []string{scram.MechanismPlus, scram.Mechanism}
 	}
-	s.fe.Send(&pgproto3.AuthenticationSASL{AuthMechanisms: mechanisms})
-	if err := s.fe.Flush(); err != nil {
-		return nil, err
-	}
-	if err := s.fe.SetAuthType(pgproto3.AuthTypeSASL); err != nil {
-		return nil, err
-	}
-	msg, err := s.receive()
+	first, err := exchange[*pgproto3.SASLInitialResponse](s, &pgproto3.AuthenticationSASL{AuthMechanisms: mechanisms}, pgproto3.AuthTypeSASL, "SASL response")
 	if err != nil {
-		return nil, fmt.Errorf("read SASLInitialResponse: %w", err)
-	}
-	first, ok := msg.(*pgproto3.SASLInitialResponse)
-	if !ok {
-		s.sendError(codeProtocolViolation, fmt.Sprintf("expected SASL response, got %T", msg))
-		return nil, errors.New("protocol violation")
+		return nil, err
 	}
 	if first.AuthMechanism != scram.Mechanism && (first.AuthMechanism != scram.MechanismPlus || srv.ChannelBinding == nil) {
 		s.sendError(codeProtocolViolation, "client selected an invalid SASL authentication mechanism")
@@ -125,21 +113,9 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 		s.sendError(codeProtocolViolation, "malformed SCRAM message")
 		return nil, err
 	}
-	s.fe.Send(&pgproto3.AuthenticationSASLContinue{Data: serverFirst})
-	if err := s.fe.Flush(); err != nil {
-		return nil, err
-	}
-	if err := s.fe.SetAuthType(pgproto3.AuthTypeSASLContinue); err != nil {
-		return nil, err
-	}
-	msg, err = s.receive()
+	final, err := exchange[*pgproto3.SASLResponse](s, &pgproto3.AuthenticationSASLContinue{Data: serverFirst}, pgproto3.AuthTypeSASLContinue, "SASL response")
 	if err != nil {
-		return nil, fmt.Errorf("read SASLResponse: %w", err)
-	}
-	final, ok := msg.(*pgproto3.SASLResponse)
-	if !ok {
-		s.sendError(codeProtocolViolation, fmt.Sprintf("expected SASL response, got %T", msg))
-		return nil, errors.New("protocol violation")
+		return nil, err
 	}
 	// Newest first: a client most likely holds the credential it was
 	// issued last, and Finish stops at the first match, so a login costs
@@ -168,21 +144,9 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 // every live credential: one PBKDF2 with the login's salt, then a
 // constant-time comparison per credential.
 func (s *session) cleartext(creds []*shiftkey.Credential, salt shiftkey.LoginSalt, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
-	s.fe.Send(&pgproto3.AuthenticationCleartextPassword{})
-	if err := s.fe.Flush(); err != nil {
-		return nil, err
-	}
-	if err := s.fe.SetAuthType(pgproto3.AuthTypeCleartextPassword); err != nil {
-		return nil, err
-	}
-	msg, err := s.receive()
+	pw, err := exchange[*pgproto3.PasswordMessage](s, &pgproto3.AuthenticationCleartextPassword{}, pgproto3.AuthTypeCleartextPassword, "password response")
 	if err != nil {
-		return nil, fmt.Errorf("read PasswordMessage: %w", err)
-	}
-	pw, ok := msg.(*pgproto3.PasswordMessage)
-	if !ok {
-		s.sendError(codeProtocolViolation, fmt.Sprintf("expected password response, got %T", msg))
-		return nil, errors.New("protocol violation")
+		return nil, err
 	}
 	keys := scram.NewKeys(pw.Password, salt.Salt, salt.Iterations)
 	var found *shiftkey.Credential
@@ -196,6 +160,32 @@ func (s *session) cleartext(creds []*shiftkey.Credential, salt shiftkey.LoginSal
 		return fail("wrong password (cleartext)")
 	}
 	return found, nil
+}
+
+// exchange sends one authentication request and reads the client's answer,
+// which must be a T; authType tells pgproto3 how to decode a 'p' message (0:
+// no change). Any other message is answered 08P01.
+func exchange[T pgproto3.FrontendMessage](s *session, req pgproto3.BackendMessage, authType uint32, what string) (T, error) {
+	var zero T
+	s.fe.Send(req)
+	if err := s.fe.Flush(); err != nil {
+		return zero, err
+	}
+	if authType != 0 {
+		if err := s.fe.SetAuthType(authType); err != nil {
+			return zero, err
+		}
+	}
+	msg, err := s.receive()
+	if err != nil {
+		return zero, fmt.Errorf("read %s: %w", what, err)
+	}
+	m, ok := msg.(T)
+	if !ok {
+		s.sendError(codeProtocolViolation, fmt.Sprintf("expected %s, got %T", what, msg))
+		return zero, errors.New("protocol violation")
+	}
+	return m, nil
 }
 
 // receive reads the next client message during authentication; a message

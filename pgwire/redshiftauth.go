@@ -13,7 +13,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -101,18 +100,9 @@ const maxClientNonce = 256
 func (s *session) extensibleDigest(creds []*shiftkey.Credential, salt shiftkey.LoginSalt, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
-	s.fe.Send(&authDigestRequest{salt: salt.Salt, nonce: nonce})
-	if err := s.fe.Flush(); err != nil {
-		return nil, err
-	}
-	msg, err := s.receive()
+	cd, err := exchange[*pgproto3.CopyData](s, &authDigestRequest{salt: salt.Salt, nonce: nonce}, 0, "digest response") // the driver's message type 'd'
 	if err != nil {
-		return nil, fmt.Errorf("read digest response: %w", err)
-	}
-	cd, ok := msg.(*pgproto3.CopyData) // the driver's message type 'd'
-	if !ok {
-		s.sendError(codeProtocolViolation, fmt.Sprintf("expected digest response, got %T", msg))
-		return nil, errors.New("protocol violation")
+		return nil, err
 	}
 	digest, clientNonce, ok := parseDigestResponse(cd.Data)
 	if !ok {
@@ -172,21 +162,9 @@ func parseDigestResponse(b []byte) (digest, nonce []byte, ok bool) {
 func (s *session) md5(creds []*shiftkey.Credential, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
 	var salt [4]byte
 	rand.Read(salt[:])
-	s.fe.Send(&pgproto3.AuthenticationMD5Password{Salt: salt})
-	if err := s.fe.Flush(); err != nil {
-		return nil, err
-	}
-	if err := s.fe.SetAuthType(pgproto3.AuthTypeMD5Password); err != nil {
-		return nil, err
-	}
-	msg, err := s.receive()
+	pw, err := exchange[*pgproto3.PasswordMessage](s, &pgproto3.AuthenticationMD5Password{Salt: salt}, pgproto3.AuthTypeMD5Password, "password response")
 	if err != nil {
-		return nil, fmt.Errorf("read PasswordMessage: %w", err)
-	}
-	pw, ok := msg.(*pgproto3.PasswordMessage)
-	if !ok {
-		s.sendError(codeProtocolViolation, fmt.Sprintf("expected password response, got %T", msg))
-		return nil, errors.New("protocol violation")
+		return nil, err
 	}
 	var found *shiftkey.Credential
 	for i := len(creds) - 1; i >= 0; i-- {
