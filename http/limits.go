@@ -81,6 +81,10 @@ const throttledMessage = "Rate exceeded"
 func writeThrottled(w http.ResponseWriter, r *http.Request) {
 	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), service: scopeService(r)}
 	w.Header().Set("x-amzn-RequestId", c.requestID)
+	// The body is left unread; closing the connection after the answer
+	// keeps net/http from first waiting for the rest of it (up to
+	// ReadTimeout) to discard it.
+	w.Header().Set("Connection", "close")
 	code := "Throttling"
 	if c.service == "redshift-serverless" || r.Header.Get("X-Amz-Target") != "" {
 		c.service, code = "redshift-serverless", "ThrottlingException"

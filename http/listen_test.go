@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -154,5 +155,38 @@ func TestLimitsThrottle(t *testing.T) {
 	}
 	if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("health check over the cap: %v %v", resp, err)
+	}
+}
+
+// A request over the cap is answered at once even when its body has not
+// all arrived: net/http would otherwise wait for the unread body (up to
+// ReadTimeout) before writing the throttling answer.
+func TestLimitsThrottleDoesNotWaitForBody(t *testing.T) {
+	held, release := make(chan struct{}), make(chan struct{})
+	srv := shttp.Limits{MaxConcurrentRequests: 1, ReadTimeout: time.Minute}.HTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			close(held)
+			<-release
+		}
+	}), nil)
+	addr := serveOn(t, listenLoopback(t), srv)
+	go http.Get("http://" + addr + "/hold")
+	<-held
+	defer close(release)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// 7 of 100 body bytes sent; the rest never comes.
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction=")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("throttled request with its body pending: %v, want 400 at once", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("throttled request with its body pending: %d, want 400", resp.StatusCode)
 	}
 }
