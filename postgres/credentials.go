@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // credentialChange is what a write to the credentials of (scope, login)
@@ -46,7 +47,7 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
 	sha, md5, digests := c.DigestSHA256, c.DigestMD5, (*string)(nil)
 	if k := d.opts.key; k != nil && (len(sha) > 0 || len(md5) > 0) {
-		v, err := sealDigests(k, c.ID, sha, md5)
+		v, err := k.SealPair(secretbox.CredentialDigests, c.ID, sha, md5)
 		if err != nil {
 			return err
 		}

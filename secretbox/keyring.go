@@ -63,30 +63,55 @@ func (r *Keyring) Resolve(id string, fileOf func(id string) (string, error)) (*K
 	return k, nil
 }
 
-// AAD binds a sealed value to its place: the table and column, and the
-// row's id. Both stores use it, so a value means the same in either.
-func AAD(column, id string) []byte { return []byte(column + "\x00" + id) }
+// Place is where a sealed value is stored, table and column; with the
+// row's id it is the value's additional data, so that a value cannot be
+// moved to another row or column. Both stores use the same places, so a
+// value means the same in either.
+type Place string
 
-// JoinPair encodes two byte strings as one plaintext: one byte for a's
-// length, a, then b. a is at most 255 bytes.
-func JoinPair(a, b []byte) ([]byte, error) {
+// The places of the stores' sealed values.
+const (
+	AccessKeySecret   Place = "access_keys.secret"
+	SessionSecret     Place = "sessions.secret"
+	CredentialDigests Place = "credentials.digests" // a credential's Redshift verifiers, as a pair
+)
+
+// AAD is the additional data of the value of row id at p.
+func (p Place) AAD(id string) []byte { return []byte(string(p) + "\x00" + id) }
+
+// SealPair seals a and b as one value of row id at p: one byte for a's
+// length (at most 255), a, then b.
+func (k *Key) SealPair(p Place, id string, a, b []byte) (string, error) {
 	if len(a) > 255 {
-		return nil, fmt.Errorf("a %d-byte value where at most 255 fit", len(a))
+		return "", fmt.Errorf("%s %s: a %d-byte value where at most 255 fit", p, id, len(a))
 	}
-	return append(append([]byte{byte(len(a))}, a...), b...), nil
+	return k.Seal(append(append([]byte{byte(len(a))}, a...), b...), p.AAD(id))
 }
 
-// SplitPair decodes what JoinPair encoded; an empty part comes back nil.
-func SplitPair(p []byte) (a, b []byte, err error) {
-	if len(p) < 1 || len(p) < 1+int(p[0]) {
-		return nil, nil, errors.New("malformed pair")
+// OpenPair opens what SealPair sealed, with the key keyFor returns for
+// the id the value names; an empty part comes back nil.
+func OpenPair(keyFor func(keyID string) (*Key, error), p Place, id, sealed string) (a, b []byte, err error) {
+	kid, err := KeyID(sealed)
+	if err != nil {
+		return nil, nil, err
 	}
-	n := 1 + int(p[0])
+	k, err := keyFor(kid)
+	if err != nil {
+		return nil, nil, err
+	}
+	plain, err := k.Open(sealed, p.AAD(id))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", p, id, err)
+	}
+	if len(plain) < 1 || len(plain) < 1+int(plain[0]) {
+		return nil, nil, fmt.Errorf("%s %s: malformed pair", p, id)
+	}
+	n := 1 + int(plain[0])
 	if n > 1 {
-		a = p[1:n]
+		a = plain[1:n]
 	}
-	if len(p) > n {
-		b = p[n:]
+	if len(plain) > n {
+		b = plain[n:]
 	}
 	return a, b, nil
 }

@@ -9,23 +9,26 @@ import (
 )
 
 func TestPair(t *testing.T) {
+	k, _, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFor := func(string) (*Key, error) { return k, nil }
 	for _, c := range []struct{ a, b []byte }{{[]byte("sha"), []byte("md5")}, {nil, []byte("b")}, {[]byte("a"), nil}, {nil, nil}} {
-		p, err := JoinPair(c.a, c.b)
+		v, err := k.SealPair(CredentialDigests, "id1", c.a, c.b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, b, err := SplitPair(p)
+		a, b, err := OpenPair(keyFor, CredentialDigests, "id1", v)
 		if err != nil || !bytes.Equal(a, c.a) || !bytes.Equal(b, c.b) || (len(c.a) == 0) != (a == nil) {
 			t.Fatalf("%q %q: got %q %q %v", c.a, c.b, a, b, err)
 		}
-	}
-	if _, err := JoinPair(make([]byte, 256), nil); err == nil {
-		t.Fatal("a 256-byte first part was joined")
-	}
-	for _, bad := range [][]byte{nil, {5, 'x'}} {
-		if _, _, err := SplitPair(bad); err == nil {
-			t.Fatalf("SplitPair(%q) succeeded", bad)
+		if _, _, err := OpenPair(keyFor, CredentialDigests, "id2", v); err == nil {
+			t.Fatal("a pair opened for another row")
 		}
+	}
+	if _, err := k.SealPair(CredentialDigests, "id1", make([]byte, 256), nil); err == nil {
+		t.Fatal("a 256-byte first part was sealed")
 	}
 }
 

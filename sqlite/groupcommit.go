@@ -76,7 +76,7 @@ func credentialArgs(c *shiftkey.Credential, k *secretbox.Key) ([]any, error) {
 	}
 	sha, md5, digests := c.DigestSHA256, c.DigestMD5, sql.NullString{}
 	if k != nil && (len(sha) > 0 || len(md5) > 0) {
-		if digests.String, err = sealDigests(k, c.ID, sha, md5); err != nil {
+		if digests.String, err = k.SealPair(secretbox.CredentialDigests, c.ID, sha, md5); err != nil {
 			return nil, err
 		}
 		sha, md5, digests.Valid = nil, nil, true

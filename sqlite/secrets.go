@@ -76,37 +76,13 @@ func (d *DB) sealingKey(ctx context.Context, q querier) (*secretbox.Key, error) 
 }
 
 // Each sealed value is bound to its table, column and row.
-func accessKeyAAD(id string) []byte { return secretbox.AAD("access_keys.secret", id) }
-func sessionAAD(id string) []byte   { return secretbox.AAD("sessions.secret", id) }
-func digestsAAD(id string) []byte   { return secretbox.AAD("credentials.digests", id) }
+func accessKeyAAD(id string) []byte { return secretbox.AccessKeySecret.AAD(id) }
+func sessionAAD(id string) []byte   { return secretbox.SessionSecret.AAD(id) }
 
-// sealDigests seals a credential's Redshift verifiers together under k.
-func sealDigests(k *secretbox.Key, id string, sha, md5 []byte) (string, error) {
-	plain, err := secretbox.JoinPair(sha, md5)
-	if err != nil {
-		return "", fmt.Errorf("credential %s: %w", id, err)
-	}
-	return k.Seal(plain, digestsAAD(id))
-}
-
-// openDigests returns the verifiers sealDigests sealed (nil when empty).
+// openDigests returns a credential's Redshift verifiers, sealed together
+// with (*secretbox.Key).SealPair (nil when empty).
 func (d *DB) openDigests(ctx context.Context, q querier, id, stored string) (sha, md5 []byte, err error) {
-	kid, err := secretbox.KeyID(stored)
-	if err != nil {
-		return nil, nil, err
-	}
-	k, err := d.key(ctx, q, kid)
-	if err != nil {
-		return nil, nil, err
-	}
-	plain, err := k.Open(stored, digestsAAD(id))
-	if err != nil {
-		return nil, nil, fmt.Errorf("credential %s digests: %w", id, err)
-	}
-	if sha, md5, err = secretbox.SplitPair(plain); err != nil {
-		return nil, nil, fmt.Errorf("credential %s digests: %w", id, err)
-	}
-	return sha, md5, nil
+	return secretbox.OpenPair(func(kid string) (*secretbox.Key, error) { return d.key(ctx, q, kid) }, secretbox.CredentialDigests, id, stored)
 }
 
 // seal returns what to store of secret: sealed under the current key, or
@@ -373,7 +349,7 @@ func (d *DB) resealDigests(ctx context.Context, tx *sql.Tx, k *secretbox.Key, pr
 				return 0, err
 			}
 		}
-		v, err := sealDigests(k, r.id, r.sha, r.md5)
+		v, err := k.SealPair(secretbox.CredentialDigests, r.id, r.sha, r.md5)
 		if err != nil {
 			return 0, err
 		}
