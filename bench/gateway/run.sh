@@ -15,13 +15,12 @@ ROUNDS=${1:-5}
 SECS=${2:-10}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-bindir=$(dirname "$(readlink -f "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -1)")")
+. "$here/../lib.sh"
 command -v pgbouncer >/dev/null || { echo "install pgbouncer: apt-get install -y pgbouncer" >&2; exit 1; }
 command -v pgbench >/dev/null || { echo "install pgbench (postgresql-contrib or postgresql)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/skbench.XXXX)
 chmod 755 "$work"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 pids=()
 cleanup() {
@@ -82,24 +81,9 @@ pids+=($!)
 
 (cd "$root" && go build -o "$work/shiftkey" ./cmd/shiftkey)
 export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
-cat >"$work/shiftkey.yaml" <<CONF
-store: {sqlite: $work/shiftkey.db}
-api: {listen: "127.0.0.1:$API"}
-limits: {pool_size: ${POOL_SIZE:-100}}
-clusters:
-  - identifier: bench
-    database: postgres
-    gateway: {listen: "127.0.0.1:$GW"}
-    master_username: bench      # the superuser sessions run as, as Redshift's master user
-    allow_superuser_master: true
-    backend: {host: $work, port: $PGPORT_D, admin_user: shiftkey_admin}
-iam:
-  users:
-    - name: bench
-      access_keys: [{id: "\${BENCH_KEY_ID}", secret: "\${BENCH_SECRET}"}]
-      policies:
-        all: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentials","Resource":"*"}]}'
-CONF
+# bench is the superuser sessions run as, as Redshift's master user.
+bench_yaml "sqlite: $work/shiftkey.db" $API $GW "$work" $PGPORT_D "limits: {pool_size: ${POOL_SIZE:-100}}" \
+  "    allow_superuser_master: true" >"$work/shiftkey.yaml"
 "$work/shiftkey" serve --config "$work/shiftkey.yaml" 2>"$work/shiftkey.log" &
 pids+=($!)
 skpid=$!

@@ -15,29 +15,19 @@ ROUNDS=${1:-3}
 SECS=${2:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-bindir=$(dirname "$(readlink -f "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -1)")")
+. "$here/../lib.sh"
 
-work=$(mktemp -d /tmp/skissue.XXXX)
-chmod 755 "$work"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$work"
+work=$(bench_workdir skissue)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  as_pg "$bindir/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
+  bench_pg_stop "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 PGPORT_D=25532
-as_pg "$bindir/initdb" -D "$work/pg" -U bench --auth=trust -E UTF8 >/dev/null
-cat >>"$work/pg/postgresql.conf" <<CONF
-listen_addresses = ''
-port = $PGPORT_D
-unix_socket_directories = '$work'
-CONF
-as_pg "$bindir/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start >/dev/null
-psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "CREATE ROLE shiftkey_admin LOGIN CREATEROLE"
+bench_pg "$work" $PGPORT_D "listen_addresses = ''"
 
 (cd "$root" && go build -o "$work/load" ./bench/issue)
 export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
@@ -49,24 +39,8 @@ for spec in ${BINS:-shiftkey=}; do
   port=$((port + 1))
   mkdir -p "$work/$name"
   extra_var="EXTRA_$name"
-  cat >"$work/$name/shiftkey.yaml" <<CONF
-store: {sqlite: $work/$name/shiftkey.db}
-api: {listen: "127.0.0.1:$port"}
-${CONFIG_EXTRA:-}
-${!extra_var:-}
-clusters:
-  - identifier: bench
-    database: postgres
-    gateway: {listen: "127.0.0.1:$((port - 2000))"}
-    master_username: bench
-    backend: {host: $work, port: $PGPORT_D, admin_user: shiftkey_admin}
-iam:
-  users:
-    - name: bench
-      access_keys: [{id: "\${BENCH_KEY_ID}", secret: "\${BENCH_SECRET}"}]
-      policies:
-        all: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentials","Resource":"*"}]}'
-CONF
+  bench_yaml "sqlite: $work/$name/shiftkey.db" $port $((port - 2000)) "$work" $PGPORT_D "${CONFIG_EXTRA:-}
+${!extra_var:-}" >"$work/$name/shiftkey.yaml"
   "$bin" serve --config "$work/$name/shiftkey.yaml" 2>"$work/$name/log" &
   pids+=($!)
   targets+=(-target "$name=http://127.0.0.1:$port,$!")

@@ -9,32 +9,22 @@ ROUNDS=${1:-3}
 SECS=${2:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-bindir=$(dirname "$(readlink -f "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -1)")")
+. "$here/../lib.sh"
 
-work=$(mktemp -d /tmp/skreplicas.XXXX)
-chmod 755 "$work"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$work"
+work=$(bench_workdir skreplicas)
 pids=()
 cleanup() {
   [ -n "${KEEP_LOG:-}" ] && cat "$work"/a/log "$work"/b/log >&2
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  as_pg "$bindir/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1 || true
+  bench_pg_stop "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 # One PostgreSQL: the cluster's backend and the shared store (fsync on).
 PGPORT_D=25533
-as_pg "$bindir/initdb" -D "$work/pg" -U bench --auth=trust -E UTF8 >/dev/null
-cat >>"$work/pg/postgresql.conf" <<CONF
-listen_addresses = ''
-port = $PGPORT_D
-unix_socket_directories = '$work'
-max_connections = 300
-CONF
-as_pg "$bindir/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start >/dev/null
-psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "CREATE ROLE shiftkey_admin LOGIN CREATEROLE" -c "CREATE DATABASE shiftkey_store"
+bench_pg "$work" $PGPORT_D "listen_addresses = ''" "max_connections = 300"
+psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "CREATE DATABASE shiftkey_store"
 
 (umask 077; head -c 32 /dev/urandom | base64 >"$work/store.key")   # the key every replica shares
 (cd "$root" && go build -o "$work/load" ./bench/issue && go build -o "$work/shiftkey" ./cmd/shiftkey)
@@ -43,24 +33,9 @@ urls=()
 for r in a b; do
   port=$([ $r = a ] && echo 29641 || echo 29642)
   mkdir -p "$work/$r"
-  cat >"$work/$r/shiftkey.yaml" <<CONF
-store: {postgres: "host=$work port=$PGPORT_D user=bench dbname=shiftkey_store", secret_key_file: $work/store.key}
-api: {listen: "127.0.0.1:$port"}
-admin: {listen: "off"}
-scram_iterations: ${ITER:-4096}
-clusters:
-  - identifier: bench
-    database: postgres
-    gateway: {listen: "127.0.0.1:$((port - 2000))"}
-    master_username: bench
-    backend: {host: $work, port: $PGPORT_D, admin_user: shiftkey_admin}
-iam:
-  users:
-    - name: bench
-      access_keys: [{id: "\${BENCH_KEY_ID}", secret: "\${BENCH_SECRET}"}]
-      policies:
-        all: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentials","Resource":"*"}]}'
-CONF
+  bench_yaml "postgres: \"host=$work port=$PGPORT_D user=bench dbname=shiftkey_store\", secret_key_file: $work/store.key" \
+    $port $((port - 2000)) "$work" $PGPORT_D "admin: {listen: \"off\"}
+scram_iterations: ${ITER:-4096}" >"$work/$r/shiftkey.yaml"
   "$work/shiftkey" serve --config "$work/$r/shiftkey.yaml" 2>"$work/$r/log" &
   [ -n "${KEEP_LOG:-}" ] && echo "log: $work/$r/log"
   pids+=($!)
