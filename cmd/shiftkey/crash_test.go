@@ -101,30 +101,10 @@ func TestKill9LeavesNoGrantAfterRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	base, err := tempDataDir() // traversable by the postgres OS user
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(base)
-	bin := filepath.Join(base, "shiftkey")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	dir := filepath.Join(base, "data")
-	api, gw, wg := freePort(t), freePort(t), freePort(t)
-	p := startBinary(t, bin, dir, api, gw, wg)
+	b := buildAndStartDev(t)
+	base, bin, dir, api, gw, wg, vars := b.base, b.bin, b.dir, b.api, b.gw, b.wg, b.vars
+	p := b.p
 	defer func() { p.stop() }()
-
-	env, err := os.ReadFile(filepath.Join(dir, "dev.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars := map[string]string{}
-	for _, line := range strings.Split(string(env), "\n") {
-		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok {
-			vars[k] = strings.Trim(v, "'")
-		}
-	}
 	adminConn := func() (*pgx.Conn, error) {
 		// The server's port is picked afresh at each start: find its socket.
 		socks, _ := filepath.Glob(filepath.Join(base, "data", "postgres.run", ".s.PGSQL.[0-9]*[0-9]"))
@@ -205,29 +185,10 @@ func TestKill9MidBurstKeepsEveryAcknowledgedCredential(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	base, err := tempDataDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(base)
-	bin := filepath.Join(base, "shiftkey")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	dir := filepath.Join(base, "data")
-	api, gw, wg := freePort(t), freePort(t), freePort(t)
-	p := startBinary(t, bin, dir, api, gw, wg)
+	b := buildAndStartDev(t)
+	bin, dir, api, gw, wg, vars := b.bin, b.dir, b.api, b.gw, b.wg, b.vars
+	p := b.p
 	defer func() { p.stop() }()
-	env, err := os.ReadFile(filepath.Join(dir, "dev.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars := map[string]string{}
-	for _, line := range strings.Split(string(env), "\n") {
-		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok {
-			vars[k] = strings.Trim(v, "'")
-		}
-	}
 	rs := redshift.New(redshift.Options{Region: DevRegion, BaseEndpoint: aws.String("http://" + api), Retryer: aws.NopRetryer{},
 		Credentials: provider(aws.Credentials{AccessKeyID: vars["AWS_ACCESS_KEY_ID"], SecretAccessKey: vars["AWS_SECRET_ACCESS_KEY"]})})
 
@@ -277,4 +238,41 @@ func TestKill9MidBurstKeepsEveryAcknowledgedCredential(t *testing.T) {
 		conn.Close(context.Background())
 	}
 	t.Logf("%d credentials acknowledged before and around the kill; all log in after the restart", len(all))
+}
+
+// builtDev is the shiftkey binary built into a temporary base dir and
+// started as dev on free ports, with dev.env's variables.
+type builtDev struct {
+	base, bin, dir, api, gw, wg string
+	p                           *proc
+	vars                        map[string]string
+}
+
+// buildAndStartDev builds the binary and starts it; the base dir is
+// removed when the test ends (stopping the process is the test's, which
+// may restart it).
+func buildAndStartDev(t *testing.T) *builtDev {
+	t.Helper()
+	base, err := tempDataDir() // traversable by the postgres OS user
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	b := &builtDev{base: base, bin: filepath.Join(base, "shiftkey"), dir: filepath.Join(base, "data"),
+		api: freePort(t), gw: freePort(t), wg: freePort(t), vars: map[string]string{}}
+	if out, err := exec.Command("go", "build", "-o", b.bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	b.p = startBinary(t, b.bin, b.dir, b.api, b.gw, b.wg)
+	env, err := os.ReadFile(filepath.Join(b.dir, "dev.env"))
+	if err != nil {
+		b.p.stop()
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(env), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok {
+			b.vars[k] = strings.Trim(v, "'")
+		}
+	}
+	return b
 }
