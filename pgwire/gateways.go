@@ -17,7 +17,7 @@ import (
 // server name to the gateway of the cluster or workgroup its custom domain
 // is associated with, so that a client reaches any of them by name through
 // any gateway port.
-type Gateways struct {
+type Gateways[O Owner] struct {
 	Domains    shiftkey.CustomDomainStore
 	Workgroups interface {
 		Workgroup(ctx context.Context, name string) (*shiftkey.Workgroup, error)
@@ -27,28 +27,29 @@ type Gateways struct {
 	Logger *slog.Logger // nil → discard
 
 	mu      sync.Mutex
-	running map[string]*running
+	running map[string]*running[O]
 }
 
 // running is one served gateway and what it owns.
-type running struct {
+type running[O Owner] struct {
 	gw    *Gateway
-	owner Owner
+	owner O
 	done  chan struct{}
 }
 
 // Owner is what a gateway's backend holds beyond the gateway (its admin
-// pool), closed once the gateway has stopped.
+// pool), closed once the gateway has stopped; Gateways hands it back
+// typed (Each, Owners).
 type Owner interface{ Close() }
 
 // Serve serves gw on ln under scope, routing by server name through g.
 // owner is closed after the gateway stops.
-func (g *Gateways) Serve(scope string, gw *Gateway, ln net.Listener, owner Owner) {
+func (g *Gateways[O]) Serve(scope string, gw *Gateway, ln net.Listener, owner O) {
 	gw.Route = g.Route
-	r := &running{gw: gw, owner: owner, done: make(chan struct{})}
+	r := &running[O]{gw: gw, owner: owner, done: make(chan struct{})}
 	g.mu.Lock()
 	if g.running == nil {
-		g.running = map[string]*running{}
+		g.running = map[string]*running[O]{}
 	}
 	g.running[scope] = r
 	g.mu.Unlock()
@@ -62,7 +63,7 @@ func (g *Gateways) Serve(scope string, gw *Gateway, ln net.Listener, owner Owner
 }
 
 // Route maps a TLS server name to the gateway of its custom domain.
-func (g *Gateways) Route(ctx context.Context, name string) (*Gateway, bool) {
+func (g *Gateways[O]) Route(ctx context.Context, name string) (*Gateway, bool) {
 	d, err := g.Domains.CustomDomain(ctx, name)
 	if err != nil {
 		return nil, false
@@ -86,22 +87,22 @@ func (g *Gateways) Route(ctx context.Context, name string) (*Gateway, bool) {
 
 // Known reports whether a TLS server name is a custom domain, so that the
 // certificate callback may answer it.
-func (g *Gateways) Known(name string) bool {
+func (g *Gateways[O]) Known(name string) bool {
 	_, err := g.Domains.CustomDomain(context.Background(), name)
 	return err == nil
 }
 
 // Owners are the owners of the running gateways.
-func (g *Gateways) Owners() []Owner {
-	var out []Owner
-	g.Each(func(_ string, _ *Gateway, o Owner) { out = append(out, o) })
+func (g *Gateways[O]) Owners() []O {
+	var out []O
+	g.Each(func(_ string, _ *Gateway, o O) { out = append(out, o) })
 	return out
 }
 
 // Each calls fn for every running gateway, by scope, outside the lock.
-func (g *Gateways) Each(fn func(scope string, gw *Gateway, owner Owner)) {
+func (g *Gateways[O]) Each(fn func(scope string, gw *Gateway, owner O)) {
 	g.mu.Lock()
-	rs := make(map[string]*running, len(g.running))
+	rs := make(map[string]*running[O], len(g.running))
 	maps.Copy(rs, g.running)
 	g.mu.Unlock()
 	for _, scope := range slices.Sorted(maps.Keys(rs)) {
@@ -111,7 +112,7 @@ func (g *Gateways) Each(fn func(scope string, gw *Gateway, owner Owner)) {
 
 // Stop shuts the gateway of scope down, letting its sessions run up to
 // Grace, then closes its owner.
-func (g *Gateways) Stop(scope string) {
+func (g *Gateways[O]) Stop(scope string) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.grace())
 	defer cancel()
 	g.drain(ctx, scope)
@@ -120,7 +121,7 @@ func (g *Gateways) Stop(scope string) {
 // Drain stops every gateway accepting at once, lets their sessions run
 // until they end or ctx is done, cuts those left and closes the owners: N
 // gateways take one grace period, not N.
-func (g *Gateways) Drain(ctx context.Context) {
+func (g *Gateways[O]) Drain(ctx context.Context) {
 	g.mu.Lock()
 	scopes := make([]string, 0, len(g.running))
 	for scope := range g.running {
@@ -135,20 +136,20 @@ func (g *Gateways) Drain(ctx context.Context) {
 }
 
 // StopAll drains every gateway under one Grace period.
-func (g *Gateways) StopAll() {
+func (g *Gateways[O]) StopAll() {
 	ctx, cancel := context.WithTimeout(context.Background(), g.grace())
 	defer cancel()
 	g.Drain(ctx)
 }
 
-func (g *Gateways) grace() time.Duration {
+func (g *Gateways[O]) grace() time.Duration {
 	if g.Grace == 0 {
 		return 2 * time.Second
 	}
 	return g.Grace
 }
 
-func (g *Gateways) drain(ctx context.Context, scope string) {
+func (g *Gateways[O]) drain(ctx context.Context, scope string) {
 	g.mu.Lock()
 	r := g.running[scope]
 	delete(g.running, scope)
@@ -163,7 +164,7 @@ func (g *Gateways) drain(ctx context.Context, scope string) {
 	r.owner.Close()
 }
 
-func (g *Gateways) logger() *slog.Logger {
+func (g *Gateways[O]) logger() *slog.Logger {
 	if g.Logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}

@@ -27,8 +27,8 @@ func newMetrics() *metrics.Metrics {
 // gatewayStats samples the running gateways for the metrics.
 func (s *server) gatewayStats() []metrics.Gateway {
 	var out []metrics.Gateway
-	s.gateways.Each(func(scope string, gw *pgwire.Gateway, o pgwire.Owner) {
-		out = append(out, metrics.Gateway{Scope: scope, PoolIdle: gw.PoolIdle(), GrantsHeld: o.(*pgbackend.Backend).GrantsHeld()})
+	s.gateways.Each(func(scope string, gw *pgwire.Gateway, b *pgbackend.Backend) {
+		out = append(out, metrics.Gateway{Scope: scope, PoolIdle: gw.PoolIdle(), GrantsHeld: b.GrantsHeld()})
 	})
 	return out
 }
@@ -49,8 +49,8 @@ func (s *server) readiness() []metrics.Check {
 			return err
 		}},
 	}
-	s.gateways.Each(func(scope string, _ *pgwire.Gateway, o pgwire.Owner) {
-		checks = append(checks, metrics.Check{Name: "backend " + scope, Fn: o.(*pgbackend.Backend).Ping})
+	s.gateways.Each(func(scope string, _ *pgwire.Gateway, b *pgbackend.Backend) {
+		checks = append(checks, metrics.Check{Name: "backend " + scope, Fn: b.Ping})
 	})
 	return checks
 }

@@ -63,7 +63,7 @@ type server struct {
 	wg        sync.WaitGroup
 
 	mu       sync.Mutex
-	gateways pgwire.Gateways
+	gateways pgwire.Gateways[*pgbackend.Backend]
 	relay    *pgwire.EventRelay // shared by every gateway; nil: goroutine relay
 	// TLS configures the gateways' TLS (nil: plaintext only).
 	TLS            *tls.Config
@@ -297,15 +297,15 @@ func (s *server) watchRevocations(ctx context.Context) {
 // sessionGateways are the running gateways, as the Terminator sees them.
 func (s *server) sessionGateways() []revocation.Gateway {
 	var out []revocation.Gateway
-	s.gateways.Each(func(_ string, gw *pgwire.Gateway, _ pgwire.Owner) { out = append(out, gw) })
+	s.gateways.Each(func(_ string, gw *pgwire.Gateway, _ *pgbackend.Backend) { out = append(out, gw) })
 	return out
 }
 
 // backends are the running gateways' backends.
 func (s *server) backends() []maintenance.Reconciler {
 	var out []maintenance.Reconciler
-	for _, o := range s.gateways.Owners() {
-		out = append(out, o.(*pgbackend.Backend))
+	for _, b := range s.gateways.Owners() {
+		out = append(out, b)
 	}
 	return out
 }
