@@ -1,11 +1,16 @@
 package pgwire
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
+	"io"
+	"maps"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -242,4 +247,93 @@ func TestParseDigestResponse(t *testing.T) {
 			t.Errorf("accepted %x", bad)
 		}
 	}
+}
+
+// An attacker who recorded a driver's successful code-13 or MD5 answer
+// cannot replay it: each connection gets a fresh server nonce (salt for
+// MD5), so the recorded answer is refused with 28P01 on the next.
+func TestRedshiftAuthAnswerCannotBeReplayed(t *testing.T) {
+	for _, mode := range []string{RedshiftAuthSHA256, RedshiftAuthMD5} {
+		t.Run(mode, func(t *testing.T) {
+			addr, _ := rsGateway(t, func(g *Gateway) { g.RedshiftAuthPlaintext, g.RedshiftAuth = true, mode })
+			var recorded []byte
+			var firstChallenge []byte
+			for i, want := range []byte{'R', 'E'} { // AuthenticationOk, then ErrorResponse for the replay
+				c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				if _, err := c.Write(startupMessage(rslogin.DriverParams("IAM:u", "dev"))); err != nil {
+					t.Fatal(err)
+				}
+				typ, body := readMessage(t, c)
+				if typ != 'R' || len(body) < 4 {
+					t.Fatalf("connection %d: %q %x, want an authentication request", i, typ, body)
+				}
+				challenge := body[4:]
+				if i == 0 {
+					firstChallenge = challenge
+					recorded = answer(t, mode, challenge, "pw-new")
+				} else if bytes.Equal(challenge, firstChallenge) {
+					t.Fatalf("the second connection got the same challenge %x", challenge)
+				}
+				if _, err := c.Write(recorded); err != nil {
+					t.Fatal(err)
+				}
+				typ, body = readMessage(t, c)
+				if typ != want || (want == 'R' && binary.BigEndian.Uint32(body) != 0) {
+					t.Fatalf("connection %d: %q %q, want %q", i, typ, body, want)
+				}
+				if want == 'E' && !bytes.Contains(body, []byte("C28P01\x00")) {
+					t.Fatalf("replayed answer: %q, want SQLSTATE 28P01", body)
+				}
+			}
+		})
+	}
+}
+
+// answer is the client message that proves password for challenge, the
+// body of a code-13 (after the code) or MD5 authentication request.
+func answer(t *testing.T, mode string, challenge []byte, password string) []byte {
+	t.Helper()
+	if mode == RedshiftAuthMD5 {
+		pw := append([]byte(rslogin.MD5Response(password, "IAM:u", challenge)), 0)
+		return append(binary.BigEndian.AppendUint32([]byte{'p'}, uint32(4+len(pw))), pw...)
+	}
+	// Int32 algorithm, then length-prefixed salt and server nonce.
+	saltLen := binary.BigEndian.Uint32(challenge[4:])
+	salt := challenge[8 : 8+saltLen]
+	nonce := challenge[8+saltLen+4:]
+	client := []byte("1733400000000")
+	d := rslogin.Digest(password, salt, nonce, client)
+	body := binary.BigEndian.AppendUint32(nil, uint32(len(d)))
+	body = append(body, d...)
+	body = binary.BigEndian.AppendUint32(body, uint32(len(client)))
+	body = append(body, client...)
+	return append(binary.BigEndian.AppendUint32([]byte{'d'}, uint32(4+len(body))), body...)
+}
+
+func startupMessage(params map[string]string) []byte {
+	body := binary.BigEndian.AppendUint32(nil, 196608)
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		body = append(append(append(append(body, k...), 0), params[k]...), 0)
+	}
+	body = append(body, 0)
+	return append(binary.BigEndian.AppendUint32(nil, uint32(4+len(body))), body...)
+}
+
+// readMessage reads one backend message, skipping nothing.
+func readMessage(t *testing.T, c net.Conn) (byte, []byte) {
+	t.Helper()
+	var head [5]byte
+	if _, err := io.ReadFull(c, head[:]); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(head[1:])-4)
+	if _, err := io.ReadFull(c, body); err != nil {
+		t.Fatal(err)
+	}
+	return head[0], body
 }
