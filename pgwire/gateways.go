@@ -135,13 +135,6 @@ func (g *Gateways[O]) Drain(ctx context.Context) {
 	wg.Wait()
 }
 
-// StopAll drains every gateway under one Grace period.
-func (g *Gateways[O]) StopAll() {
-	ctx, cancel := context.WithTimeout(context.Background(), g.grace())
-	defer cancel()
-	g.Drain(ctx)
-}
-
 func (g *Gateways[O]) grace() time.Duration {
 	if g.Grace == 0 {
 		return 2 * time.Second

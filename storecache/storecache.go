@@ -68,9 +68,6 @@ func New(st shiftkey.Store) *Store {
 	return c
 }
 
-// Unwrap returns the wrapped store.
-func (c *Store) Unwrap() shiftkey.Store { return c.Store }
-
 // Invalidate drops what ch may have changed; the zero Change drops
 // everything. Call it after the write it reports has committed.
 func (c *Store) Invalidate(ch shiftkey.Change) {
