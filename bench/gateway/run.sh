@@ -8,6 +8,8 @@
 #   HOLD=600 bench/gateway/run.sh                 (set up, print pgbench commands and pids, wait: for perf)
 #   MODES='-S -C -c 50 -j 2' bench/gateway/run.sh  (other pgbench workloads, separated by |)
 #   MAX_CONNECTIONS=1100 IDLE=1000 bench/gateway/run.sh 1 1   (also: gateway memory per idle session)
+#   TLS=1 bench/gateway/run.sh …                  (clients use sslmode=require on all three; PgBouncer and
+#                                                  the gateway terminate client TLS, both reach PostgreSQL over its socket)
 #
 # Needs: PostgreSQL server binaries, pgbench, pgbouncer, Debian's awscli, Go.
 set -euo pipefail
@@ -44,6 +46,14 @@ max_connections = ${MAX_CONNECTIONS:-200}
 fsync = off
 synchronous_commit = off
 CONF
+if [ -n "${TLS:-}" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -keyout "$work/tls.key" -out "$work/tls.crt" >/dev/null 2>&1
+  chmod 600 "$work/tls.key"
+  [ "$(id -u)" = 0 ] && chown postgres "$work/tls.key" "$work/tls.crt"
+  printf "ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\n" "$work/tls.crt" "$work/tls.key" >>"$work/pg/postgresql.conf"
+  export PGSSLMODE=require
+fi
 # Direct TCP logins use SCRAM too, so all three pay for authentication.
 cat >"$work/pg/pg_hba.conf" <<CONF
 local all all trust
@@ -72,6 +82,10 @@ default_pool_size = 100
 logfile = $work/pgbouncer.log
 pidfile = $work/pgbouncer.pid
 CONF
+if [ -n "${TLS:-}" ]; then
+  printf 'client_tls_sslmode = require\nclient_tls_cert_file = %s\nclient_tls_key_file = %s\n' \
+    "$work/tls.crt" "$work/tls.key" >>"$work/pgbouncer.ini"
+fi
 [ "$(id -u)" = 0 ] && chown postgres "$work"/pgbouncer.ini "$work"/userlist.txt
 if (echo >/dev/tcp/127.0.0.1/$BOUNCER) 2>/dev/null; then
   echo "port $BOUNCER is taken (a PgBouncer left from an earlier run?)" >&2; exit 1
@@ -82,7 +96,9 @@ pids+=($!)
 (cd "$root" && go build -o "$work/shiftkey" ./cmd/shiftkey)
 export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 # bench is the superuser sessions run as, as Redshift's master user.
-bench_yaml "sqlite: $work/shiftkey.db" $API $GW "$work" $PGPORT_D "limits: {pool_size: ${POOL_SIZE:-100}}" \
+top="limits: {pool_size: ${POOL_SIZE:-100}}"
+[ -n "${TLS:-}" ] && top+=$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
+bench_yaml "sqlite: $work/shiftkey.db" $API $GW "$work" $PGPORT_D "$top" \
   "    allow_superuser_master: true" >"$work/shiftkey.yaml"
 "$work/shiftkey" serve --config "$work/shiftkey.yaml" 2>"$work/shiftkey.log" &
 pids+=($!)
