@@ -8,6 +8,7 @@
 #   HOLD=600 bench/gateway/run.sh                 (set up, print pgbench commands and pids, wait: for perf)
 #   MODES='-S -C -c 50 -j 2' bench/gateway/run.sh  (other pgbench workloads, separated by |)
 #   MAX_CONNECTIONS=1100 IDLE=1000 bench/gateway/run.sh 1 1   (also: gateway memory per idle session)
+#   MODES='pgx -c 16' bench/gateway/run.sh        (logins with a Go client: pgx connect, select 1, close; see logins/)
 #   TLS=1 bench/gateway/run.sh …                  (clients use sslmode=require on all three; PgBouncer and
 #                                                  the gateway terminate client TLS, both reach PostgreSQL over its socket)
 #
@@ -93,7 +94,7 @@ fi
 as_pg pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
 pids+=($!)
 
-(cd "$root" && go build -o "$work/shiftkey" ./cmd/shiftkey)
+(cd "$root" && go build -o "$work/shiftkey" ./cmd/shiftkey && go build -o "$work/logins" ./bench/gateway/logins)
 export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 # bench is the superuser sessions run as, as Redshift's master user.
 top="limits: {pool_size: ${POOL_SIZE:-100}}"
@@ -121,7 +122,13 @@ run() { # name port user password flags... → "name tps proxy-µs-per-transacti
   local name=$1 port=$2 user=$3 pass=$4 pid="" before=0; shift 4
   case $name in pgbouncer) pid=$(bouncer_pid) ;; gateway) pid=$skpid ;; esac
   [ -n "$pid" ] && before=$(cpu_ns "$pid")
-  local out; out=$(PGPASSWORD=$pass pgbench -h 127.0.0.1 -p "$port" -U "$user" -n -T "$SECS" "$@" postgres 2>/dev/null)
+  local out
+  if [ "$1" = pgx ]; then
+    shift
+    out=$("$work/logins" -dsn "host=127.0.0.1 port=$port user=$user password=$pass dbname=postgres sslmode=${PGSSLMODE:-disable}" -d "${SECS}s" "$@" 2>/dev/null)
+  else
+    out=$(PGPASSWORD=$pass pgbench -h 127.0.0.1 -p "$port" -U "$user" -n -T "$SECS" "$@" postgres 2>/dev/null)
+  fi
   local after=0; [ -n "$pid" ] && after=$(cpu_ns "$pid")
   awk -v n="$name" -v cpu=$((after - before)) -v haspid="$pid" '
     /^number of transactions actually processed:/ {tx = $NF}
