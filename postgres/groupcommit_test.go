@@ -1,0 +1,124 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/postgres"
+)
+
+func testCredential(id, login string) *shiftkey.Credential {
+	return &shiftkey.Credential{ID: id, Cluster: "gc", LoginName: login, DBUser: login, StoredKey: []byte{1}, ServerKey: []byte{2},
+		DigestSHA256: []byte{3}, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+}
+
+// holdCredentials locks the credentials table from another session until
+// the returned release is called, so that the writer's batch in flight
+// waits and the next writes queue up behind it.
+func holdCredentials(t *testing.T, url string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	c := adminConn(t, url)
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE credentials IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	return func() { tx.Rollback(ctx) }
+}
+
+// Concurrent issues share a transaction: 64 credentials written while the
+// first is held commit in two transactions, and every one is stored.
+func TestGroupCommitSharesTransactions(t *testing.T) {
+	ctx := context.Background()
+	url := newURL(t)
+	db := open(t, url)
+	if _, err := db.LoginSalt(ctx, "gc", "u", shiftkey.LoginSalt{Salt: []byte{9}, Iterations: 1}); err != nil {
+		t.Fatal(err)
+	}
+	before, taken := postgres.WriterCommits(db), postgres.WriterTaken(db)
+	release := holdCredentials(t, url)
+	errs := make(chan error, 64)
+	var wg sync.WaitGroup
+	wg.Go(func() { errs <- db.CreateCredential(ctx, testCredential("first", "u")) })
+	waitFor(t, 5*time.Second, "the first write was taken", func() bool { return postgres.WriterTaken(db) == taken+1 })
+	for i := range 63 {
+		wg.Go(func() { errs <- db.CreateCredential(ctx, testCredential(fmt.Sprint("c", i), "u")) })
+	}
+	waitFor(t, 5*time.Second, "63 writes queued behind the first", func() bool { return postgres.WriterQueued(db) == 63 })
+	release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := postgres.WriterCommits(db) - before; n != 2 {
+		t.Errorf("64 queued credentials took %d commits, want 2", n)
+	}
+	live, _, _, err := db.LiveCredentials(ctx, "gc", "u", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != 64 {
+		t.Fatalf("%d credentials stored, want 64", len(live))
+	}
+}
+
+// A write that fails (a duplicate id) fails only itself, not the others
+// of its batch.
+func TestGroupCommitFailureIsolated(t *testing.T) {
+	ctx := context.Background()
+	url := newURL(t)
+	db := open(t, url)
+	if _, err := db.LoginSalt(ctx, "gc", "u", shiftkey.LoginSalt{Salt: []byte{9}, Iterations: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateCredential(ctx, testCredential("dup", "u")); err != nil {
+		t.Fatal(err)
+	}
+	taken := postgres.WriterTaken(db)
+	release := holdCredentials(t, url)
+	var wg sync.WaitGroup
+	wg.Go(func() { db.CreateCredential(ctx, testCredential("first", "u")) })
+	waitFor(t, 5*time.Second, "the first write was taken", func() bool { return postgres.WriterTaken(db) == taken+1 })
+	errs := make([]error, 5)
+	for i := range errs {
+		id := fmt.Sprint("ok", i)
+		if i == 2 {
+			id = "dup"
+		}
+		wg.Go(func() { errs[i] = db.CreateCredential(ctx, testCredential(id, "u")) })
+	}
+	wg.Go(func() {
+		_, err := db.LoginSalt(ctx, "gc", "fresh", shiftkey.LoginSalt{Salt: []byte{7}, Iterations: 1})
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	waitFor(t, 5*time.Second, "six writes queued", func() bool { return postgres.WriterQueued(db) == 6 })
+	release()
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == 2) {
+			t.Errorf("write %d: err = %v", i, err)
+		}
+	}
+	live, _, _, err := db.LiveCredentials(ctx, "gc", "u", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != 6 { // dup, first, ok0, ok1, ok3, ok4
+		t.Fatalf("%d credentials stored, want 6", len(live))
+	}
+	if _, _, ok, err := db.LiveCredentials(ctx, "gc", "fresh", time.Now()); err != nil || !ok {
+		t.Fatalf("the salt written in the failed batch: ok %v, err %v", ok, err)
+	}
+}
