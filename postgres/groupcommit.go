@@ -248,14 +248,18 @@ func (w *groupWriter) send(batch []*writeOp) ([]writeResult, error) {
 		w.conn = c
 	}
 	b := &pgx.Batch{}
+	// The key's lock first: results are read in the order queued.
 	sealed := false
+	for _, op := range batch {
+		if op.cred != nil && w.key != nil {
+			b.Queue(lockCurrentKey)
+			sealed = true
+			break
+		}
+	}
 	for i, op := range batch {
 		switch {
 		case op.cred != nil && w.key != nil:
-			if !sealed {
-				b.Queue(lockCurrentKey)
-				sealed = true
-			}
 			args, err := credentialArgs(op.cred, w.key)
 			if err != nil {
 				results[i].err = err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/postgres"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 func testCredential(id, login string) *shiftkey.Credential {
@@ -33,25 +34,40 @@ func holdCredentials(t *testing.T, url string) (release func()) {
 	return func() { tx.Rollback(ctx) }
 }
 
-// Concurrent issues share a transaction: 64 credentials written while the
-// first is held commit in two transactions, and every one is stored.
+// Concurrent issues share a transaction: 64 credentials (sealed under the
+// store key) and new logins' salts written while the first is held commit
+// in two transactions, and every one is stored.
 func TestGroupCommitSharesTransactions(t *testing.T) {
 	ctx := context.Background()
 	url := newURL(t)
-	db := open(t, url)
+	key, _, err := secretbox.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, url, postgres.WithKey(key, ""))
 	if _, err := db.LoginSalt(ctx, "gc", "u", shiftkey.LoginSalt{Salt: []byte{9}, Iterations: 1}); err != nil {
 		t.Fatal(err)
 	}
 	before, taken := postgres.WriterCommits(db), postgres.WriterTaken(db)
 	release := holdCredentials(t, url)
-	errs := make(chan error, 64)
+	errs := make(chan error, 72)
 	var wg sync.WaitGroup
 	wg.Go(func() { errs <- db.CreateCredential(ctx, testCredential("first", "u")) })
 	waitFor(t, 5*time.Second, "the first write was taken", func() bool { return postgres.WriterTaken(db) == taken+1 })
-	for i := range 63 {
-		wg.Go(func() { errs <- db.CreateCredential(ctx, testCredential(fmt.Sprint("c", i), "u")) })
+	salts := make([]shiftkey.LoginSalt, 8)
+	for i := range 63 + len(salts) {
+		// Salts queued among the credentials, one before the first of them.
+		if i%9 == 0 {
+			wg.Go(func() {
+				s, err := db.LoginSalt(ctx, "gc", fmt.Sprint("new", i/9), shiftkey.LoginSalt{Salt: []byte{byte(i)}, Iterations: 1})
+				salts[i/9] = s
+				errs <- err
+			})
+		} else {
+			wg.Go(func() { errs <- db.CreateCredential(ctx, testCredential(fmt.Sprint("c", i), "u")) })
+		}
+		waitFor(t, 5*time.Second, "the write queued", func() bool { return postgres.WriterQueued(db) == i+1 })
 	}
-	waitFor(t, 5*time.Second, "63 writes queued behind the first", func() bool { return postgres.WriterQueued(db) == 63 })
 	release()
 	wg.Wait()
 	close(errs)
@@ -69,6 +85,16 @@ func TestGroupCommitSharesTransactions(t *testing.T) {
 	}
 	if len(live) != 64 {
 		t.Fatalf("%d credentials stored, want 64", len(live))
+	}
+	for _, c := range live {
+		if len(c.DigestSHA256) != 1 || c.DigestSHA256[0] != 3 {
+			t.Fatalf("credential %s read back digest %x", c.ID, c.DigestSHA256)
+		}
+	}
+	for i, s := range salts {
+		if len(s.Salt) != 1 || s.Salt[0] != byte(9*i) {
+			t.Fatalf("new login %d got salt %x, want the one it offered", i, s.Salt)
+		}
 	}
 }
 
