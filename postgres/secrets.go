@@ -84,6 +84,11 @@ func (d *DB) seal(ctx context.Context, tx pgx.Tx, secret string, aad []byte) (st
 	// FOR SHARE: a rotation (RotateKey) waits for this transaction, so it
 	// reseals what this one seals under the key it retires.
 	err := tx.QueryRow(ctx, `SELECT id FROM secret_keys WHERE state = 'current' FOR SHARE`).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) && d.opts.key != nil {
+		// Waited for a rotation that replaced the row: the next statement's
+		// snapshot sees the new one.
+		err = tx.QueryRow(ctx, `SELECT id FROM secret_keys WHERE state = 'current' FOR SHARE`).Scan(&id)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return secret, false, nil
 	}
