@@ -2,7 +2,9 @@
 // shared by every replica of shiftkey (pgx). Each write is one transaction
 // that also NOTIFYs what it changed, so that the other replicas' caches
 // and gateways learn of it (see feed.go); credentials are read live at
-// each login, never cached here.
+// each login, never cached here. The issue path's writes (new credentials
+// and salts) are the exception: committed in groups, announcing nothing
+// (see groupcommit.go).
 package postgres
 
 import (
