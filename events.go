@@ -1,6 +1,7 @@
 package shiftkey
 
 import (
+	"context"
 	"net/url"
 	"time"
 )
@@ -111,6 +112,32 @@ type GrantChange struct {
 	// Reconciled marks a revoke of a grant no live session held (left by a
 	// crash, or by a revoke that failed before).
 	Reconciled bool
+	// Session is the gateway session whose start granted the group or
+	// whose end revoked it; zero for reconciled revokes.
+	Session SessionOrigin
+}
+
+// SessionOrigin names a gateway session and the credential it logged in
+// with, for the events it causes further down (a group granted for it).
+type SessionOrigin struct {
+	ConnID       uint64
+	Source       string // the client's host:port
+	CredentialID string
+	PrincipalARN string // who the credential was issued to
+}
+
+type sessionOriginKey struct{}
+
+// WithSessionOrigin returns ctx carrying o: the gateway passes it to the
+// backend's provisioning, which reports the grants it makes as o's.
+func WithSessionOrigin(ctx context.Context, o SessionOrigin) context.Context {
+	return context.WithValue(ctx, sessionOriginKey{}, o)
+}
+
+// SessionOriginFrom is the session origin ctx carries, if any.
+func SessionOriginFrom(ctx context.Context) (SessionOrigin, bool) {
+	o, ok := ctx.Value(sessionOriginKey{}).(SessionOrigin)
+	return o, ok
 }
 
 // Observer hears of every event. Each edge declares the part it reports

@@ -294,8 +294,17 @@ func grantRecord(e *shiftkey.GrantChange) *Record {
 	if !e.Granted {
 		name = EventRevokeGroup
 	}
-	return &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), EventSource: SourceGateway, EventName: name,
+	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), EventSource: SourceGateway, EventName: name,
 		EventType: typeGatewayEvent, UserIdentity: UserIdentity{Type: "Gateway"}, EventID: shiftkey.NewUUID(),
 		RequestParameters:   map[string]any{"scope": e.Scope, "dbUser": e.Role, "group": e.Group},
 		AdditionalEventData: map[string]any{"reconciled": e.Reconciled}}
+	// The session whose start or end caused it: the credential's
+	// principal acted, through the gateway. A reconciled revoke has none.
+	if o := e.Session; o.PrincipalARN != "" || o.CredentialID != "" {
+		r.UserIdentity = identityOfARN(o.PrincipalARN)
+		r.SourceIPAddress = hostOf(o.Source)
+		r.AdditionalEventData["connectionId"] = o.ConnID
+		r.AdditionalEventData["credentialId"] = o.CredentialID
+	}
+	return r
 }

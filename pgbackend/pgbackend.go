@@ -223,6 +223,9 @@ type Lease struct {
 	b      *Backend
 	role   string
 	groups []string
+	// origin is the session Prepare was called for (its context's
+	// shiftkey.SessionOrigin): the grants and revokes it causes are its.
+	origin shiftkey.SessionOrigin
 	once   sync.Once
 }
 
@@ -283,7 +286,8 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 		}
 		u.passwordSet = true
 	}
-	lease := &Lease{b: b, role: role}
+	origin, _ := shiftkey.SessionOriginFrom(ctx)
+	lease := &Lease{b: b, role: role, origin: origin}
 	if !exists {
 		// The login will fail with "role does not exist" from the backend.
 		return lease, nil, nil
@@ -327,7 +331,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			return nil, nil, fmt.Errorf("grant %s: %w", g, err)
 		}
 		b.logger.InfoContext(ctx, "group granted", "db_user", role, "group", g)
-		b.observe(role, g, true, false)
+		b.observe(role, g, true, false, origin)
 		u.refs[g] = 1
 		b.held.Add(1)
 		lease.groups = append(lease.groups, g)
@@ -437,7 +441,7 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 			continue
 		}
 		b.logger.InfoContext(ctx, "group revoked", "db_user", l.role, "group", g)
-		b.observe(l.role, g, false, false)
+		b.observe(l.role, g, false, false, l.origin)
 		b.forget(ctx, l.role, g)
 		// A replica that joined the membership between our check and the
 		// REVOKE gets it back.
@@ -557,7 +561,7 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 	}
 	b.forget(ctx, g.Role, g.Group)
 	b.logger.InfoContext(ctx, "stale group grant revoked", "db_user", g.Role, "group", g.Group)
-	b.observe(g.Role, g.Group, false, true)
+	b.observe(g.Role, g.Group, false, true, shiftkey.SessionOrigin{})
 	return true, nil
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // credentialChange is what a write to the credentials of (scope, login)
@@ -17,48 +16,34 @@ func credentialChange(scope, login string) shiftkey.Change {
 }
 
 // LoginSalt returns the salt of (cluster, login), storing fresh if none
-// exists. INSERT … ON CONFLICT DO NOTHING waits for a concurrent insert of
-// the same key to commit, and the SELECT after it (a new snapshot) then
-// reads the winner's salt: concurrent issuers, on any replica, share one.
+// exists. A salt seen before comes from memory (saltCache); else it is
+// read, and a login without one goes through the group writer: INSERT …
+// ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to
+// commit, and the SELECT after it (a new snapshot) then reads the winner's
+// salt, so concurrent issuers, on any replica, share one.
 func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
-	var s shiftkey.LoginSalt
-	err := d.pool.QueryRow(ctx, `SELECT salt, iterations FROM login_salts WHERE cluster = $1 AND login_name = $2`, cluster, login).Scan(&s.Salt, &s.Iterations)
-	if err == nil {
+	k := saltKey(cluster, login)
+	s, ok, gen := d.salts.get(k)
+	if ok {
 		return s, nil
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return s, err
+	err := d.pool.QueryRow(ctx, saltSelect, cluster, login).Scan(&s.Salt, &s.Iterations)
+	if errors.Is(err, pgx.ErrNoRows) {
+		r := d.writer.submit(ctx, &writeOp{salt: &saltOp{cluster: cluster, login: login, fresh: fresh}})
+		s, err = r.salt, r.err
 	}
-	if _, err := d.write(ctx, []shiftkey.Change{credentialChange(cluster, login)},
-		st(`INSERT INTO login_salts (cluster, login_name, salt, iterations) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING`,
-			cluster, login, fresh.Salt, fresh.Iterations)); err != nil {
-		return s, err
+	if err != nil {
+		return shiftkey.LoginSalt{}, err
 	}
-	err = d.pool.QueryRow(ctx, `SELECT salt, iterations FROM login_salts WHERE cluster = $1 AND login_name = $2`, cluster, login).Scan(&s.Salt, &s.Iterations)
-	return s, err
+	d.salts.put(k, s, gen)
+	return s, nil
 }
 
-// CreateCredential stores c and notifies its login's change in one
-// transaction; the commit is durable when it returns.
-//
-// Its Redshift verifiers are sealed under the key this process was opened
-// with, without reading secret_keys: Open checked that key is the store's
-// current one, and this store has no rotation.
+// CreateCredential stores c through the group writer (groupcommit.go):
+// the commit is durable when it returns. Its Redshift verifiers are
+// sealed under the store's current key.
 func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
-	sha, md5, digests := c.DigestSHA256, c.DigestMD5, (*string)(nil)
-	if k := d.opts.key; k != nil && (len(sha) > 0 || len(md5) > 0) {
-		v, err := k.SealPair(secretbox.CredentialDigests, c.ID, sha, md5)
-		if err != nil {
-			return err
-		}
-		sha, md5, digests = nil, nil, &v
-	}
-	_, err := d.write(ctx, []shiftkey.Change{credentialChange(c.Cluster, c.LoginName)},
-		st(`INSERT INTO credentials (id, cluster, login_name, db_user, db_name, db_groups, auto_create, stored_key, server_key,
-		digest_sha256, digest_md5, digests, principal_arn, request_id, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
-			c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, nonNil(c.DBGroups), c.AutoCreate, c.StoredKey, c.ServerKey,
-			sha, md5, digests, c.PrincipalARN, c.RequestID, c.CreatedAt, c.ExpiresAt))
-	return err
+	return d.writer.submit(ctx, &writeOp{cred: c}).err
 }
 
 func nonNil(s []string) []string {

@@ -70,6 +70,14 @@ func TestChangeFeed(t *testing.T) {
 		CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
+	// A new credential or salt announces nothing (no replica caches them);
+	// deleting credentials does.
+	if _, err := a.LoginSalt(ctx, "c", "IAM:new", shiftkey.LoginSalt{Salt: []byte{1}, Iterations: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteCredentials(ctx, "c", "IAM:kim"); err != nil {
+		t.Fatal(err)
+	}
 	want := []shiftkey.Change{
 		{Kind: shiftkey.KindUser, Name: "kim"},
 		{Kind: shiftkey.KindAccessKey, Name: "AKIAFEED"},
@@ -95,7 +103,7 @@ func TestChangeFeed(t *testing.T) {
 		t.Fatalf("A heard %q, want only B's delete", got)
 	}
 	if n := len(onB.snapshot()); n != len(want) {
-		t.Fatalf("B heard %d changes, want %d: its own write and A's failed one are not announced: %q", n, len(want), onB.snapshot())
+		t.Fatalf("B heard %d changes, want %d: its own write, A's failed one and A's new credential and salt are not announced: %q", n, len(want), onB.snapshot())
 	}
 
 	// Cut B's LISTEN connection: B reconnects and says anything may have

@@ -2,7 +2,9 @@
 // shared by every replica of shiftkey (pgx). Each write is one transaction
 // that also NOTIFYs what it changed, so that the other replicas' caches
 // and gateways learn of it (see feed.go); credentials are read live at
-// each login, never cached here.
+// each login, never cached here. The issue path's writes (new credentials
+// and salts) are the exception: committed in groups, announcing nothing
+// (see groupcommit.go).
 package postgres
 
 import (
@@ -12,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +37,9 @@ type DB struct {
 	feed   *feed
 	lease  *leaser
 	opts   options
+	// writer commits the issue path's writes in groups (groupcommit.go).
+	writer *groupWriter
+	salts  *saltCache
 }
 
 var (
@@ -41,6 +47,13 @@ var (
 	_ shiftkey.ChangeSource  = (*DB)(nil)
 	_ shiftkey.DeclaredStore = (*DB)(nil)
 )
+
+// DefaultMaxConns is the least pool size (pgxpool's own default is the
+// larger of 4 and the number of CPUs): the gateways' logins read
+// credentials live, one query each, and 64 concurrent logins on 4
+// connections queue behind each other. The group writer has its own
+// connection besides the pool.
+const DefaultMaxConns = 16
 
 // migrationLock is the advisory lock key replicas starting together take
 // so that one of them migrates ("shiftkey" in ASCII).
@@ -58,6 +71,9 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, DefaultMaxConns)
+	}
 	if o.maxConns > 0 {
 		cfg.MaxConns = o.maxConns
 	}
@@ -65,7 +81,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	d := &DB{pool: pool, origin: shiftkey.NewUUID(), opts: o}
+	d := &DB{pool: pool, origin: shiftkey.NewUUID(), opts: o, salts: newSaltCache()}
 	if err := d.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("migrate postgres store: %w", err)
@@ -78,6 +94,8 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: listen: %w", err)
 	}
+	d.Subscribe(d.salts.changed)
+	d.writer = startGroupWriter(d, cfg.ConnConfig.Copy(), o.key)
 	d.lease = startLeaser(d, o.lease)
 	return d, nil
 }
@@ -89,6 +107,9 @@ func (d *DB) Origin() string { return d.origin }
 func (d *DB) Close() error {
 	if d.lease != nil {
 		d.lease.stop()
+	}
+	if d.writer != nil {
+		d.writer.close()
 	}
 	if d.feed != nil {
 		d.feed.stop()
@@ -331,7 +352,7 @@ func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
 
 // DeleteCluster removes a cluster, its credentials, salts and tags.
 func (d *DB) DeleteCluster(ctx context.Context, id string) error {
-	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+	err := d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM clusters WHERE identifier = $1`, id)
 		if err != nil {
 			return err
@@ -348,4 +369,6 @@ func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 		notify(shiftkey.Change{Kind: shiftkey.KindCluster, Name: id}, shiftkey.Change{Kind: shiftkey.KindCredential})
 		return nil
 	})
+	d.salts.dropCluster(id) // even on an error: it may have committed
+	return err
 }

@@ -43,8 +43,8 @@ func WithGrantLease(d time.Duration) Option {
 	return func(o *options) { o.lease = d }
 }
 
-// WithMaxConns bounds the connection pool (pgxpool's default otherwise:
-// the larger of 4 and the number of CPUs).
+// WithMaxConns bounds the connection pool (otherwise pool_max_conns in
+// the URL, else DefaultMaxConns or the number of CPUs if larger).
 func WithMaxConns(n int32) Option {
 	return func(o *options) { o.maxConns = n }
 }
@@ -81,7 +81,14 @@ func (d *DB) key(ctx context.Context, q querier, id string) (*secretbox.Key, err
 // in the clear (sealed = false) in a store without a key.
 func (d *DB) seal(ctx context.Context, tx pgx.Tx, secret string, aad []byte) (string, bool, error) {
 	var id string
-	err := tx.QueryRow(ctx, `SELECT id FROM secret_keys WHERE state = 'current'`).Scan(&id)
+	// FOR SHARE: a rotation (RotateKey) waits for this transaction, so it
+	// reseals what this one seals under the key it retires.
+	err := tx.QueryRow(ctx, `SELECT id FROM secret_keys WHERE state = 'current' FOR SHARE`).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) && d.opts.key != nil {
+		// Waited for a rotation that replaced the row: the next statement's
+		// snapshot sees the new one.
+		err = tx.QueryRow(ctx, `SELECT id FROM secret_keys WHERE state = 'current' FOR SHARE`).Scan(&id)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return secret, false, nil
 	}

@@ -71,6 +71,11 @@ func New(st shiftkey.Store) *Store {
 // Invalidate drops what ch may have changed; the zero Change drops
 // everything. Call it after the write it reports has committed.
 func (c *Store) Invalidate(ch shiftkey.Change) {
+	if ch.Kind == shiftkey.KindCredential {
+		// Not cached here (gateways read credentials live), so nothing to
+		// drop and no read in flight to keep from being cached.
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -101,8 +106,6 @@ func (c *Store) Invalidate(ch shiftkey.Change) {
 		clear(c.entries[gTags])
 	case shiftkey.KindDomain:
 		drop(gDomains, ch.Name)
-	case shiftkey.KindCredential:
-		// Not cached here (the store's own login cache handles them).
 	default: // the zero Change, or a kind this cache does not know
 		for i := range c.entries {
 			clear(c.entries[i])

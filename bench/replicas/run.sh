@@ -4,6 +4,7 @@
 #
 #   bench/replicas/run.sh [ROUNDS] [SECONDS]     (defaults 3 and 5)
 #   CONC=8,64 ITER=4096 bench/replicas/run.sh     (scram_iterations of both replicas)
+#   PORT=39641 bench/replicas/run.sh              (API ports PORT and PORT+1; other benches use 29641…)
 set -euo pipefail
 ROUNDS=${1:-3}
 SECS=${2:-5}
@@ -22,7 +23,12 @@ cleanup() {
 trap cleanup EXIT
 
 # One PostgreSQL: the cluster's backend and the shared store (fsync on).
-PGPORT_D=25533
+PORT=${PORT:-29641}
+PGPORT_D=$((PORT - 4108))
+# Another bench on these ports would be measured instead: refuse.
+for p in $PORT $((PORT + 1)) $((PORT - 2000)) $((PORT - 1999)); do
+  if (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "port $p is in use: set PORT" >&2; exit 1; fi
+done
 bench_pg "$work" $PGPORT_D "listen_addresses = ''" "max_connections = 300"
 psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "CREATE DATABASE shiftkey_store"
 
@@ -31,7 +37,7 @@ psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "CREATE DATABASE shiftkey_
 export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 urls=()
 for r in a b; do
-  port=$([ $r = a ] && echo 29641 || echo 29642)
+  port=$([ $r = a ] && echo $PORT || echo $((PORT + 1)))
   mkdir -p "$work/$r"
   bench_yaml "postgres: \"host=$work port=$PGPORT_D user=bench dbname=shiftkey_store\", secret_key_file: $work/store.key" \
     $port $((port - 2000)) "$work" $PGPORT_D "admin: {listen: \"off\"}

@@ -16,6 +16,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -37,6 +38,7 @@ func main() {
 	d := flag.Duration("d", 5*time.Second, "length of one measurement")
 	logins := flag.Int("logins", 64, "distinct login names issued for")
 	flag.IntVar(&iterations, "iterations", 0, "SCRAM iterations of new logins (0: the default, 4096); 1 leaves mostly the store to measure")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured rounds to this file (go tool pprof)")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -75,6 +77,16 @@ func main() {
 			log.Fatalf("%s: %v", s.name, err)
 		}
 		run(ctx, s.st, *c, *logins, time.Second) // warm up: salts, caches, connections
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	for r := range *rounds {
 		for i := range stores {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
 	"github.com/shiftkey/shiftkey/pgserver"
+	"github.com/shiftkey/shiftkey/postgres"
 	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
@@ -60,9 +61,6 @@ func rotateServeKey(ctx context.Context, configPath, newKeyFile string, stdout i
 	if err != nil {
 		return err
 	}
-	if cfg.Store.Postgres != "" {
-		return errors.New("rotate-key is not yet implemented for the PostgreSQL store")
-	}
 	oldKey, oldFile, err := cfg.Store.Key(false, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
@@ -75,33 +73,46 @@ func rotateServeKey(ctx context.Context, configPath, newKeyFile string, stdout i
 	if err != nil {
 		return err
 	}
-	db, err := sqlite.Open(ctx, cfg.Store.SQLite, sqlite.WithKey(oldKey, oldFile))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	n, err := db.RotateKey(ctx, next, path, rotateBatch)
-	if err != nil {
-		return fmt.Errorf("rotate-key (run it again to resume): %w", err)
-	}
-	if err := db.FinishRotation(ctx); err != nil {
+	var n int
+	if cfg.Store.Postgres != "" {
+		if n, err = postgres.RotateKey(ctx, cfg.Store.Postgres, oldKey, next, path); err != nil {
+			return fmt.Errorf("rotate-key (nothing changed; run it again): %w", err)
+		}
+	} else if n, err = rotateSQLiteKey(ctx, cfg.Store.SQLite, oldKey, oldFile, next, path); err != nil {
 		return err
 	}
 	old := oldFile
 	if old == "" {
 		old = config.EnvStoreKey
 	}
-	fmt.Fprintf(stdout, `Resealed %d secrets under store key %s (%s); the running server already uses it.
+	running := "the running server already uses it"
+	if cfg.Store.Postgres != "" {
+		running = "running replicas read it from that path, which must hold it on every replica's machine"
+	}
+	fmt.Fprintf(stdout, `Resealed %d secrets under store key %s (%s); %s.
 Now point the config at it, before the next start (which refuses the old key):
 
   store:
     secret_key_file: %s
-`, n, next.ID(), path, path)
+`, n, next.ID(), path, running, path)
 	if oldFile == "" {
 		fmt.Fprintf(stdout, "\nand remove %s from the environment.\n", config.EnvStoreKey)
 	}
 	fmt.Fprintf(stdout, "The old key (%s, id %s) opens nothing any more: destroy it once the config is changed.\n", old, oldKey.ID())
 	return nil
+}
+
+func rotateSQLiteKey(ctx context.Context, file string, oldKey *secretbox.Key, oldFile string, next *secretbox.Key, path string) (int, error) {
+	db, err := sqlite.Open(ctx, file, sqlite.WithKey(oldKey, oldFile))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	n, err := db.RotateKey(ctx, next, path, rotateBatch)
+	if err != nil {
+		return 0, fmt.Errorf("rotate-key (run it again to resume): %w", err)
+	}
+	return n, db.FinishRotation(ctx)
 }
 
 // rotateDevKey reseals dev's store under a fresh key that replaces

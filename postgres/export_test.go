@@ -1,0 +1,10 @@
+package postgres
+
+// WriterCommits is how many transactions the group writer committed.
+func WriterCommits(d *DB) uint64 { return d.writer.commits.Load() }
+
+// WriterQueued is how many writes wait in the group writer's FIFO.
+func WriterQueued(d *DB) int { return len(d.writer.ops) }
+
+// WriterTaken is how many writes the group writer has taken from its FIFO.
+func WriterTaken(d *DB) uint64 { return d.writer.taken.Load() }

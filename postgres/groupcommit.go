@@ -1,0 +1,355 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/secretbox"
+)
+
+// The issue path's writes (a credential, a login's first salt) go through
+// one writer goroutine per process that owns one connection: it takes every
+// write pending in its FIFO and sends them as one pipelined batch, which
+// PostgreSQL runs as one transaction with one commit (one WAL flush); it
+// answers each write only once that commit has returned. Concurrent
+// issuers thus share round trips and flushes instead of each paying both.
+//
+// These writes NOTIFY nothing: no replica caches credentials (gateways
+// read them at each login) and a new salt replaces no cached one. A
+// NOTIFY would also serialize the commits of every replica: PostgreSQL
+// holds a database-wide lock from a notifying transaction's pre-commit
+// until its commit is flushed.
+
+// maxBatch bounds one transaction, so that the first write of a long
+// queue is not held behind all of it.
+const maxBatch = 256
+
+// batchTimeout bounds one batch's round trip, so that a store that stopped
+// answering fails the writes instead of holding them for ever.
+const batchTimeout = 30 * time.Second
+
+// writeOp is one pending write: exactly one of cred and salt is set.
+type writeOp struct {
+	cred *shiftkey.Credential
+	salt *saltOp
+	// done is held from submit until the writer has set res (a mutex: see
+	// the SQLite store's writer).
+	done sync.Mutex
+	res  writeResult
+}
+
+type saltOp struct {
+	cluster, login string
+	fresh          shiftkey.LoginSalt
+}
+
+type writeResult struct {
+	salt shiftkey.LoginSalt // salt ops: the login's salt after the commit
+	err  error
+}
+
+// errKeyChanged fails a credential sealed under a key that is no longer
+// the store's current one (a rotation committed meanwhile): it is sealed
+// again under the new key and retried.
+var errKeyChanged = errors.New("postgres store: the store key changed")
+
+// errClosed is what writes after Close get.
+var errClosed = errors.New("postgres store: closed")
+
+type groupWriter struct {
+	d   *DB
+	cfg *pgx.ConnConfig
+
+	mu     sync.RWMutex // closed and sends on ops
+	closed bool
+	ops    chan *writeOp
+
+	stopped chan struct{}
+
+	// Owned by the writer goroutine.
+	conn *pgx.Conn
+	// key seals credentials' digests: the store's current key as last
+	// seen, nil in a store without one.
+	key *secretbox.Key
+
+	commits atomic.Uint64 // transactions committed (tests)
+	taken   atomic.Uint64 // ops taken from the FIFO (tests)
+}
+
+func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWriter {
+	w := &groupWriter{d: d, cfg: cfg, key: key, ops: make(chan *writeOp, 4096), stopped: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+// submit queues op and waits for its batch to be durable. ctx bounds the
+// wait for a place in the FIFO; once queued, the outcome is always
+// returned.
+func (w *groupWriter) submit(ctx context.Context, op *writeOp) writeResult {
+	op.done.Lock()
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return writeResult{err: errClosed}
+	}
+	select {
+	case w.ops <- op:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return writeResult{err: ctx.Err()}
+	}
+	op.done.Lock() // until the writer unlocks it
+	return op.res
+}
+
+// close answers what is queued, then stops the writer.
+func (w *groupWriter) close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.ops)
+	}
+	w.mu.Unlock()
+	<-w.stopped
+}
+
+func (w *groupWriter) run() {
+	defer close(w.stopped)
+	defer func() {
+		if w.conn != nil {
+			w.conn.Close(context.Background())
+		}
+	}()
+	batch := make([]*writeOp, 0, maxBatch)
+	for {
+		op, ok := <-w.ops
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], op)
+		w.taken.Add(1)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case op, ok := <-w.ops:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, op)
+				w.taken.Add(1)
+			default:
+				break drain
+			}
+		}
+		results := w.commit(batch)
+		for i, op := range batch {
+			op.res = results[i]
+			op.done.Unlock()
+		}
+		clear(batch)
+	}
+}
+
+// commit writes batch in one transaction. When a statement fails (a
+// constraint), PostgreSQL aborts the whole transaction: each op is then
+// retried alone, so that it fails only itself. A credential sealed under a
+// key that a rotation retired is sealed again and retried.
+func (w *groupWriter) commit(batch []*writeOp) []writeResult {
+	results, err := w.send(batch)
+	var pe *pgconn.PgError
+	switch {
+	case err == nil:
+	case errors.As(err, &pe) && len(batch) > 1:
+		// The server refused a statement, so nothing committed.
+		for i, op := range batch {
+			results[i] = w.commit([]*writeOp{op})[0]
+		}
+		return results
+	default:
+		for i := range results {
+			results[i] = writeResult{err: err}
+		}
+		return results
+	}
+	for i, op := range batch {
+		if !errors.Is(results[i].err, errKeyChanged) {
+			continue
+		}
+		if err := w.refreshKey(); err != nil {
+			results[i] = writeResult{err: err}
+			continue
+		}
+		r, err := w.send([]*writeOp{op})
+		results[i] = r[0]
+		if err != nil {
+			results[i] = writeResult{err: err}
+		}
+		if errors.Is(results[i].err, errKeyChanged) {
+			results[i] = writeResult{err: errors.New("postgres store: the store key keeps changing; try again")}
+		}
+	}
+	return results
+}
+
+// credentialColumns are the columns CreateCredential writes, in the order
+// of credentialArgs.
+const credentialColumns = `id, cluster, login_name, db_user, db_name, db_groups, auto_create, stored_key, server_key,
+	digest_sha256, digest_md5, digests, principal_arn, request_id, created_at, expires_at`
+
+const (
+	credentialInsert = `INSERT INTO credentials (` + credentialColumns + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`
+	// credentialInsertSealed inserts only while $17 is the store's current
+	// key, whose row the batch holds FOR SHARE (lockCurrentKey): a rotation
+	// waits for the batch, or the batch sees the new key and inserts
+	// nothing (errKeyChanged).
+	credentialInsertSealed = `INSERT INTO credentials (` + credentialColumns + `)
+	SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::boolean, $8::bytea, $9::bytea,
+		$10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::timestamptz, $16::timestamptz
+	FROM secret_keys WHERE state = 'current' AND id = $17`
+	lockCurrentKey = `SELECT id FROM secret_keys WHERE state = 'current' FOR SHARE`
+	saltInsert     = `INSERT INTO login_salts (cluster, login_name, salt, iterations) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING`
+	saltSelect     = `SELECT salt, iterations FROM login_salts WHERE cluster = $1 AND login_name = $2`
+)
+
+// credentialArgs are c's columns, its Redshift verifiers sealed under k
+// (in the clear when k is nil: a store without a key).
+func credentialArgs(c *shiftkey.Credential, k *secretbox.Key) ([]any, error) {
+	sha, md5, digests := c.DigestSHA256, c.DigestMD5, (*string)(nil)
+	if k != nil && (len(sha) > 0 || len(md5) > 0) {
+		v, err := k.SealPair(secretbox.CredentialDigests, c.ID, sha, md5)
+		if err != nil {
+			return nil, err
+		}
+		sha, md5, digests = nil, nil, &v
+	}
+	return []any{c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, nonNil(c.DBGroups), c.AutoCreate, c.StoredKey, c.ServerKey,
+		sha, md5, digests, c.PrincipalARN, c.RequestID, c.CreatedAt, c.ExpiresAt}, nil
+}
+
+// send runs batch as one pipelined implicit transaction and returns each
+// op's result once the commit has returned. err is the batch's failure:
+// then nothing committed (a *pgconn.PgError) or the outcome is unknown.
+func (w *groupWriter) send(batch []*writeOp) ([]writeResult, error) {
+	results := make([]writeResult, len(batch))
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	if w.conn == nil || w.conn.IsClosed() {
+		c, err := pgx.ConnectConfig(ctx, w.cfg)
+		if err != nil {
+			return results, err
+		}
+		w.conn = c
+	}
+	b := &pgx.Batch{}
+	// The key's lock first: results are read in the order queued.
+	sealed := false
+	for _, op := range batch {
+		if op.cred != nil && w.key != nil {
+			b.Queue(lockCurrentKey)
+			sealed = true
+			break
+		}
+	}
+	for i, op := range batch {
+		switch {
+		case op.cred != nil && w.key != nil:
+			args, err := credentialArgs(op.cred, w.key)
+			if err != nil {
+				results[i].err = err
+				continue
+			}
+			b.Queue(credentialInsertSealed, append(args, w.key.ID())...)
+		case op.cred != nil:
+			args, err := credentialArgs(op.cred, nil)
+			if err != nil {
+				results[i].err = err
+				continue
+			}
+			b.Queue(credentialInsert, args...)
+		default:
+			s := op.salt
+			b.Queue(saltInsert, s.cluster, s.login, s.fresh.Salt, s.fresh.Iterations)
+			b.Queue(saltSelect, s.cluster, s.login)
+		}
+	}
+	if b.Len() == 0 {
+		return results, nil
+	}
+	br := w.conn.SendBatch(ctx, b)
+	err := func() error {
+		if sealed {
+			var id string
+			if err := br.QueryRow().Scan(&id); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
+		for i, op := range batch {
+			if results[i].err != nil {
+				continue
+			}
+			if op.cred != nil {
+				tag, err := br.Exec()
+				if err != nil {
+					return err
+				}
+				if w.key != nil && tag.RowsAffected() == 0 {
+					results[i].err = errKeyChanged
+				}
+				continue
+			}
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			if err := br.QueryRow().Scan(&results[i].salt.Salt, &results[i].salt.Iterations); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	// Close reads up to the ReadyForQuery that follows the commit: only
+	// then is the batch durable.
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) {
+			// The connection is in an unknown state: start afresh.
+			w.conn.Close(context.Background())
+			w.conn = nil
+		}
+		return results, err
+	}
+	w.commits.Add(1)
+	return results, nil
+}
+
+// refreshKey makes the store's current key the one credentials are sealed
+// under (after a rotation by `shiftkey store rotate-key`): read from the
+// file the store records for it when this process was not given it.
+func (w *groupWriter) refreshKey() error {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	var id string
+	err := w.d.pool.QueryRow(ctx, `SELECT id FROM secret_keys WHERE state = 'current'`).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		w.key = nil
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	k, err := w.d.key(ctx, w.d.pool, id)
+	if err != nil {
+		return err
+	}
+	w.key = k
+	return nil
+}
