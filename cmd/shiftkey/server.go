@@ -15,7 +15,7 @@ import (
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/authz"
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 	shttp "github.com/shiftkey/shiftkey/http"
 	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/maintenance"
