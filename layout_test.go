@@ -26,6 +26,13 @@ var (
 		// to http's and pgwire's, and reconciles its identities through
 		// iamapi.
 		"config",
+		// One process's serving parts over one store (API, gateways, sweep,
+		// revocation watch, admin listener): it starts the adapters that
+		// serve and takes its limits from config's schema.
+		"server",
+		// `shiftkey dev`'s local environment: a server (above) over its own
+		// PostgreSQL, CA, provisioner and data dir.
+		"devenv",
 	}
 	// Wiring and test helpers may import anything.
 	free = []string{"cmd", "internal", "bench", "tests", "scripts"}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/shiftkey/shiftkey/config"
+	"github.com/shiftkey/shiftkey/devenv"
 	"github.com/shiftkey/shiftkey/pgserver"
 )
 
@@ -103,11 +104,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	d := &Dev{Stdout: stdout}
+	d := &devenv.Dev{Stdout: stdout}
 	fs.StringVar(&d.DataDir, "data-dir", "", "state directory (default: "+pgserver.DefaultHomeHelp()+")")
-	fs.StringVar(&d.APIAddr, "api-addr", DefaultAPIAddr, "address of the AWS API")
-	fs.StringVar(&d.GatewayAddr, "gateway-addr", DefaultGatewayAddr, "address of dev-cluster's PostgreSQL gateway")
-	fs.StringVar(&d.WorkgroupAddr, "workgroup-addr", DefaultWorkgroupAddr, "address of default-workgroup's PostgreSQL gateway")
+	fs.StringVar(&d.APIAddr, "api-addr", devenv.DefaultAPIAddr, "address of the AWS API")
+	fs.StringVar(&d.GatewayAddr, "gateway-addr", devenv.DefaultGatewayAddr, "address of dev-cluster's PostgreSQL gateway")
+	fs.StringVar(&d.WorkgroupAddr, "workgroup-addr", devenv.DefaultWorkgroupAddr, "address of default-workgroup's PostgreSQL gateway")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -158,7 +159,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	for {
 		select {
 		case <-ctx.Done():
-			s.Logger.Info("shutting down: draining", "shutdown_grace", s.shutdownGrace().String())
+			s.Logger.Info("shutting down: draining", "shutdown_grace", s.ShutdownGrace().String())
 			return s.Close()
 		case <-hup:
 			if err := s.Reload(ctx, *path); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/shiftkey/shiftkey/devenv"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -107,8 +108,8 @@ Now point the config at it, before the next start (which refuses the old key):
 // rotateDevKey reseals dev's store under a fresh key that replaces
 // store.key (see sqlite.RotateKeyFile).
 func rotateDevKey(ctx context.Context, dir string, stdout io.Writer) error {
-	keyPath := filepath.Join(dir, devStoreKeyName)
-	n, oldKey, next, err := sqlite.RotateKeyFile(ctx, filepath.Join(dir, devStoreName), keyPath, rotateBatch)
+	keyPath := filepath.Join(dir, devenv.StoreKeyName)
+	n, oldKey, next, err := sqlite.RotateKeyFile(ctx, filepath.Join(dir, devenv.StoreName), keyPath, rotateBatch)
 	if err != nil {
 		return fmt.Errorf("rotate-key: %w", err)
 	}

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -19,13 +19,13 @@ import (
 	"github.com/shiftkey/shiftkey/sts"
 )
 
-// newMetrics defines the metrics, labelling the operations the API knows.
-func newMetrics() *metrics.Metrics {
+// NewMetrics defines the metrics, labelling the operations the API knows.
+func NewMetrics() *metrics.Metrics {
 	return metrics.New(slices.Concat(iamapi.Operations(), sts.Operations(), serverless.Operations(), shttp.RedshiftOperations()))
 }
 
 // gatewayStats samples the running gateways for the metrics.
-func (s *server) gatewayStats() []metrics.Gateway {
+func (s *Server) gatewayStats() []metrics.Gateway {
 	var out []metrics.Gateway
 	s.gateways.Each(func(scope string, gw *pgwire.Gateway, b *pgbackend.Backend) {
 		out = append(out, metrics.Gateway{Scope: scope, PoolIdle: gw.PoolIdle(), GrantsHeld: b.GrantsHeld()})
@@ -35,7 +35,7 @@ func (s *server) gatewayStats() []metrics.Gateway {
 
 // readiness is what /readyz checks: not draining, the store answers, and
 // every gateway's backend answers.
-func (s *server) readiness() []metrics.Check {
+func (s *Server) readiness() []metrics.Check {
 	checks := []metrics.Check{
 		{Name: "shutdown", Fn: func(context.Context) error {
 			if s.draining.Load() {
@@ -55,8 +55,8 @@ func (s *server) readiness() []metrics.Check {
 	return checks
 }
 
-// startAdmin serves /metrics, /healthz and /readyz on addr.
-func (s *server) startAdmin(addr string) error {
+// StartAdmin serves /metrics, /healthz and /readyz of Metrics on addr.
+func (s *Server) StartAdmin(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("admin listen: %w", err)
@@ -72,8 +72,8 @@ func (s *server) startAdmin(addr string) error {
 	return nil
 }
 
-// observers are the metrics and the audit log, those that are set.
-func observers(os ...shiftkey.Observer) shiftkey.Observer {
+// Observers are the metrics and the audit log, those that are set.
+func Observers(os ...shiftkey.Observer) shiftkey.Observer {
 	var out shiftkey.Observers
 	for _, o := range os {
 		if o != nil {
