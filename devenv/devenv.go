@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/iamapi"
@@ -45,6 +46,10 @@ const (
 	Workgroup       = "default-workgroup"
 	// DefaultWorkgroupAddr is default-workgroup's gateway (dev-cluster has 5439).
 	DefaultWorkgroupAddr = "127.0.0.1:5440"
+	// DefaultAdminAddr is serve's admin.listen default.
+	DefaultAdminAddr = "127.0.0.1:9440"
+	// DefaultAuditFile is the audit log in the data dir.
+	DefaultAuditFile = "audit.log"
 )
 
 // Dev runs everything on one machine: a PostgreSQL server of its own, the
@@ -54,16 +59,24 @@ type Dev struct {
 	APIAddr       string
 	GatewayAddr   string
 	WorkgroupAddr string // default-workgroup's gateway; "" → DefaultWorkgroupAddr
-	Logger        *slog.Logger
-	Stdout        io.Writer
-	Now           func() time.Time // nil → time.Now; tests move it to expire credentials
+	// AdminAddr is the admin listener's (/metrics, /healthz, /readyz), as
+	// serve's admin.listen; "" or "off": none. The command's default is
+	// DefaultAdminAddr; tests that run several devs use port 0.
+	AdminAddr string
+	// AuditFile is the audit log, as serve's audit.file; relative to the
+	// data dir; "" or "off": none. The command's default is DefaultAuditFile.
+	AuditFile string
+	Logger    *slog.Logger
+	Stdout    io.Writer
+	Now       func() time.Time // nil → time.Now; tests move it to expire credentials
 
 	// Set by Start.
 	CAPath    string // the dev CA certificate (PGSSLROOTCERT)
 	Gateway   shiftkey.Endpoint
 	AccessKey *shiftkey.AccessKey
 	PG        *pgserver.Server
-	devCA     *devca.CA // issues the servers' certificates and signs the backends' client certificates
+	Audit     *audit.Log // nil without AuditFile
+	devCA     *devca.CA  // issues the servers' certificates and signs the backends' client certificates
 	server.Server
 }
 
@@ -99,6 +112,9 @@ func (d *Dev) Start(ctx context.Context) error {
 		return err
 	}
 	d.UseStore(db)
+	if err := d.observe(); err != nil {
+		return err
+	}
 	secret, err := secretbox.LoadOrCreateRaw(filepath.Join(dir, "gateway.key"))
 	if err != nil {
 		return err
@@ -191,6 +207,11 @@ func (d *Dev) Start(ctx context.Context) error {
 		return err
 	}
 	d.ClusterProvisioner = prov
+	if d.Metrics != nil {
+		if err := d.StartAdmin(d.AdminAddr); err != nil {
+			return err
+		}
+	}
 	apiLn, err := net.Listen("tcp", d.APIAddr)
 	if err != nil {
 		return fmt.Errorf("api listen %s: %w", d.APIAddr, err)
@@ -202,9 +223,38 @@ func (d *Dev) Start(ctx context.Context) error {
 		return err
 	}
 	d.StartAPI(apiLn)
-	d.Logger.Info("shiftkey dev ready", "api", d.APIHTTPSURL, "api_plain", d.APIURL, "gateway", net.JoinHostPort(d.Gateway.Address, strconv.Itoa(d.Gateway.Port)), "data_dir", dir)
+	d.Logger.Info("shiftkey dev ready", "api", d.APIHTTPSURL, "api_plain", d.APIURL, "gateway", net.JoinHostPort(d.Gateway.Address, strconv.Itoa(d.Gateway.Port)), "admin", d.AdminURL, "data_dir", dir)
 	return nil
 }
+
+// observe sets up the operator's view serve has: metrics for the admin
+// listener and the audit log, each when configured.
+func (d *Dev) observe() error {
+	if on(d.AdminAddr) {
+		d.Metrics = server.NewMetrics()
+	}
+	if on(d.AuditFile) {
+		if !filepath.IsAbs(d.AuditFile) {
+			d.AuditFile = filepath.Join(d.DataDir, d.AuditFile)
+		}
+		a, err := audit.Open(d.AuditFile)
+		if err != nil {
+			return err
+		}
+		a.Region, a.Logger, d.Audit = Region, d.Logger, a
+	}
+	var obs []shiftkey.Observer
+	if d.Metrics != nil {
+		obs = append(obs, d.Metrics)
+	}
+	if d.Audit != nil {
+		obs = append(obs, d.Audit)
+	}
+	d.Observer = server.Observers(obs...)
+	return nil
+}
+
+func on(addr string) bool { return addr != "" && addr != "off" }
 
 func (d *Dev) ensureCluster(ctx context.Context) (*shiftkey.Cluster, error) {
 	// Sessions log in by client certificate over loopback TLS (the
@@ -232,6 +282,12 @@ func (d *Dev) writeEnv() error {
 		{"PGPORT", strconv.Itoa(d.Gateway.Port)},
 		{"PGDATABASE", Database},
 		{"PGSSLROOTCERT", d.CAPath},
+	}
+	if d.AdminURL != "" {
+		env = append(env, [2]string{"SHIFTKEY_ADMIN_URL", d.AdminURL})
+	}
+	if d.Audit != nil {
+		env = append(env, [2]string{"SHIFTKEY_AUDIT_FILE", d.AuditFile})
 	}
 	for _, kv := range env {
 		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))
@@ -264,7 +320,7 @@ shiftkey dev is running.
   Gateway:   %s:%d   (cluster %s, database %s)
   Serverless workgroup %s: see aws redshift-serverless get-workgroup --workgroup-name %s
   TLS:       the API and the gateways use the CA %s (sslmode=verify-full works)
-  Data dir:  %s
+  Data dir:  %s%s
 
 Try it in another shell:
 
@@ -278,8 +334,21 @@ Try it in another shell:
   aws --endpoint-url %s redshift describe-clusters   # plain HTTP, for old clients
 
 Stop with Ctrl-C; a restart on the same data dir keeps clusters, identities and live credentials.
-`, d.APIHTTPSURL, d.APIURL, d.Gateway.Address, d.Gateway.Port, Cluster, Database, Workgroup, Workgroup, d.CAPath, d.DataDir,
+`, d.APIHTTPSURL, d.APIURL, d.Gateway.Address, d.Gateway.Port, Cluster, Database, Workgroup, Workgroup, d.CAPath, d.DataDir, d.operatorLines(),
 		d.EnvPath(), Cluster, Cluster, Database, Cluster, Database, Workgroup, Database, d.APIURL)
+}
+
+// operatorLines are the welcome text's lines for the admin listener and
+// the audit log, those that are on.
+func (d *Dev) operatorLines() string {
+	var b strings.Builder
+	if d.AdminURL != "" {
+		fmt.Fprintf(&b, "\n  Admin:     %s/metrics, /healthz, /readyz   (SHIFTKEY_ADMIN_URL)", d.AdminURL)
+	}
+	if d.Audit != nil {
+		fmt.Fprintf(&b, "\n  Audit log: %s   (shiftkey audit tail --file \"$SHIFTKEY_AUDIT_FILE\" -f)", d.AuditFile)
+	}
+	return b.String()
 }
 
 // Close stops everything: API, gateways, backends, PostgreSQL, store.
@@ -294,6 +363,9 @@ func (d *Dev) Close() error {
 		cancel()
 	}
 	errs = append(errs, d.CloseStore())
+	if d.Audit != nil {
+		errs = append(errs, d.Audit.Close())
+	}
 	return errors.Join(errs...)
 }
 

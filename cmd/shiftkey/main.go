@@ -22,8 +22,10 @@ const usage = `shiftkey: short-lived, policy-checked database credentials.
 
 Usage:
   shiftkey dev [--data-dir DIR] [--api-addr HOST:PORT] [--gateway-addr HOST:PORT] [--workgroup-addr HOST:PORT]
+               [--admin-addr HOST:PORT|off] [--audit-file FILE|off]
       Run everything locally: PostgreSQL servers of its own, the AWS API, dev-cluster's gateway
-      and default-workgroup's (Redshift Serverless) gateway.
+      and default-workgroup's (Redshift Serverless) gateway; /metrics, /healthz and /readyz on
+      the admin address, and an audit log (audit.log in the data dir).
   shiftkey serve --config FILE
       Production: clusters backed by existing PostgreSQL servers and identities declared in a
       YAML config (see shiftkey.example.yaml); ${ENV_VAR} references are expanded.
@@ -109,6 +111,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&d.APIAddr, "api-addr", devenv.DefaultAPIAddr, "address of the AWS API")
 	fs.StringVar(&d.GatewayAddr, "gateway-addr", devenv.DefaultGatewayAddr, "address of dev-cluster's PostgreSQL gateway")
 	fs.StringVar(&d.WorkgroupAddr, "workgroup-addr", devenv.DefaultWorkgroupAddr, "address of default-workgroup's PostgreSQL gateway")
+	fs.StringVar(&d.AdminAddr, "admin-addr", devenv.DefaultAdminAddr, "address of /metrics, /healthz and /readyz, or off")
+	fs.StringVar(&d.AuditFile, "audit-file", devenv.DefaultAuditFile, "audit log, relative to the data dir, or off")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return err
