@@ -9,11 +9,11 @@ import (
 )
 
 func nsNotFound(name string) error {
-	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", name)
+	return shiftkey.NamespaceNotFound(name)
 }
 
 func wgNotFound(name string) error {
-	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless workgroup %s not found.", name)
+	return shiftkey.WorkgroupNotFound(name)
 }
 
 const namespaceColumns = `name, id, db_name, admin_username, status, created_at, region`
@@ -27,7 +27,7 @@ func scanNamespace(row pgx.Row) (*shiftkey.Namespace, error) {
 
 // CreateNamespace stores a namespace.
 func (d *DB) CreateNamespace(ctx context.Context, n *shiftkey.Namespace) error {
-	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeConflict, "Namespace %s already exists.", n.Name), change(shiftkey.KindNamespace, n.Name),
+	return d.writeOne(ctx, nil, shiftkey.NamespaceExists(n.Name), change(shiftkey.KindNamespace, n.Name),
 		`INSERT INTO namespaces (`+namespaceColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
 		n.Name, n.ID, n.DBName, n.AdminUsername, n.Status, n.CreatedAt, regionOrDefault(n.Region))
 }
@@ -60,7 +60,7 @@ func scanWorkgroup(row pgx.Row) (*shiftkey.Workgroup, error) {
 
 // CreateWorkgroup stores a workgroup.
 func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
-	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeConflict, "Workgroup %s already exists, or namespace %s already has a workgroup.", w.Name, w.Namespace),
+	return d.writeOne(ctx, nil, shiftkey.WorkgroupExists(w.Name, w.Namespace),
 		change(shiftkey.KindWorkgroup, w.Name), `INSERT INTO workgroups (`+workgroupColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
 		w.Name, w.ID, w.Namespace, w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port,
 		w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, w.CreatedAt, w.Backend.Login, regionOrDefault(w.Region))
@@ -93,7 +93,7 @@ func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {
 // Custom domains.
 
 func domainNotFound(name string) error {
-	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated.", name)
+	return shiftkey.DomainNotAssociated(name)
 }
 
 const domainColumns = `name, cert_arn, kind, target, cert_expiry`
@@ -108,7 +108,7 @@ func scanDomain(row pgx.Row) (*shiftkey.CustomDomain, error) {
 // CreateCustomDomain stores an association.
 func (d *DB) CreateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) error {
 	name := strings.ToLower(c.Name)
-	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeConflict, "Custom domain name %s is already associated.", c.Name), change(shiftkey.KindDomain, name),
+	return d.writeOne(ctx, nil, shiftkey.DomainAssociated(c.Name), change(shiftkey.KindDomain, name),
 		`INSERT INTO custom_domains (`+domainColumns+`) VALUES ($1,$2,$3,$4,$5)`, name, c.CertificateARN, c.Kind, c.Target, c.CertExpiry)
 }
 

@@ -8,12 +8,12 @@ import (
 )
 
 func domainNotFound(name string) error {
-	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated.", name)
+	return shiftkey.DomainNotAssociated(name)
 }
 
 // CreateCustomDomain stores an association.
 func (d *DB) CreateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) error {
-	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeConflict, "Custom domain name %s is already associated.", c.Name),
+	return d.insert(ctx, shiftkey.DomainAssociated(c.Name),
 		`INSERT INTO custom_domains (name, cert_arn, kind, target, cert_expiry) VALUES (?,?,?,?,?)`,
 		strings.ToLower(c.Name), c.CertificateARN, c.Kind, c.Target, millis(c.CertExpiry))
 }

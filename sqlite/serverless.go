@@ -7,16 +7,16 @@ import (
 )
 
 func nsNotFound(name string) error {
-	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", name)
+	return shiftkey.NamespaceNotFound(name)
 }
 
 func wgNotFound(name string) error {
-	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless workgroup %s not found.", name)
+	return shiftkey.WorkgroupNotFound(name)
 }
 
 // CreateNamespace stores a namespace.
 func (d *DB) CreateNamespace(ctx context.Context, n *shiftkey.Namespace) error {
-	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeConflict, "Namespace %s already exists.", n.Name),
+	return d.insert(ctx, shiftkey.NamespaceExists(n.Name),
 		`INSERT INTO namespaces (`+namespaceColumns+`) VALUES (?,?,?,?,?,?,?)`,
 		n.Name, n.ID, n.DBName, n.AdminUsername, n.Status, millis(n.CreatedAt), regionOrDefault(n.Region))
 }
@@ -64,7 +64,7 @@ func scanWorkgroup(row scanner) (*shiftkey.Workgroup, error) {
 
 // CreateWorkgroup stores a workgroup.
 func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
-	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeConflict, "Workgroup %s already exists, or namespace %s already has a workgroup.", w.Name, w.Namespace),
+	return d.insert(ctx, shiftkey.WorkgroupExists(w.Name, w.Namespace),
 		`INSERT INTO workgroups (`+workgroupColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		w.Name, w.ID, w.Namespace, w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port,
 		w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, millis(w.CreatedAt), w.Backend.Login, regionOrDefault(w.Region))

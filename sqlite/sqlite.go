@@ -230,7 +230,7 @@ func scanCluster(row scanner) (*shiftkey.Cluster, error) {
 
 // CreateCluster stores a new cluster.
 func (d *DB) CreateCluster(ctx context.Context, c *shiftkey.Cluster) error {
-	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeClusterAlreadyExists, "Cluster already exists"),
+	return d.insert(ctx, shiftkey.ClusterExists(),
 		`INSERT INTO clusters (`+clusterColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, clusterArgs(c)...)
 }
 
@@ -243,7 +243,7 @@ func (d *DB) UpdateCluster(ctx context.Context, c *shiftkey.Cluster) error {
 }
 
 func clusterNotFound(id string) error {
-	return shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster %s not found.", id)
+	return shiftkey.ClusterNotFound(id)
 }
 
 // Cluster returns the cluster with identifier id (case-sensitive).
