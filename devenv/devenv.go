@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/iamapi"
@@ -75,8 +74,7 @@ type Dev struct {
 	Gateway   shiftkey.Endpoint
 	AccessKey *shiftkey.AccessKey
 	PG        *pgserver.Server
-	Audit     *audit.Log // nil without AuditFile
-	devCA     *devca.CA  // issues the servers' certificates and signs the backends' client certificates
+	devCA     *devca.CA // issues the servers' certificates and signs the backends' client certificates
 	server.Server
 }
 
@@ -112,7 +110,16 @@ func (d *Dev) Start(ctx context.Context) error {
 		return err
 	}
 	d.UseStore(db)
-	if err := d.observe(); err != nil {
+	// The operator's view serve has: metrics for the admin listener, and
+	// the audit log, in the data dir unless the path is absolute.
+	auditFile := ""
+	if on(d.AuditFile) {
+		if !filepath.IsAbs(d.AuditFile) {
+			d.AuditFile = filepath.Join(dir, d.AuditFile)
+		}
+		auditFile = d.AuditFile
+	}
+	if err := d.Observe(on(d.AdminAddr), auditFile, Region); err != nil {
 		return err
 	}
 	secret, err := secretbox.LoadOrCreateRaw(filepath.Join(dir, "gateway.key"))
@@ -227,33 +234,6 @@ func (d *Dev) Start(ctx context.Context) error {
 	return nil
 }
 
-// observe sets up the operator's view serve has: metrics for the admin
-// listener and the audit log, each when configured.
-func (d *Dev) observe() error {
-	if on(d.AdminAddr) {
-		d.Metrics = server.NewMetrics()
-	}
-	if on(d.AuditFile) {
-		if !filepath.IsAbs(d.AuditFile) {
-			d.AuditFile = filepath.Join(d.DataDir, d.AuditFile)
-		}
-		a, err := audit.Open(d.AuditFile)
-		if err != nil {
-			return err
-		}
-		a.Region, a.Logger, d.Audit = Region, d.Logger, a
-	}
-	var obs []shiftkey.Observer
-	if d.Metrics != nil {
-		obs = append(obs, d.Metrics)
-	}
-	if d.Audit != nil {
-		obs = append(obs, d.Audit)
-	}
-	d.Observer = server.Observers(obs...)
-	return nil
-}
-
 func on(addr string) bool { return addr != "" && addr != "off" }
 
 func (d *Dev) ensureCluster(ctx context.Context) (*shiftkey.Cluster, error) {
@@ -362,10 +342,7 @@ func (d *Dev) Close() error {
 		errs = append(errs, d.PG.Stop(ctx))
 		cancel()
 	}
-	errs = append(errs, d.CloseStore())
-	if d.Audit != nil {
-		errs = append(errs, d.Audit.Close())
-	}
+	errs = append(errs, d.Server.Close())
 	return errors.Join(errs...)
 }
 

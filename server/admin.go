@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/audit"
 	shttp "github.com/shiftkey/shiftkey/http"
 	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/metrics"
@@ -72,16 +73,25 @@ func (s *Server) StartAdmin(addr string) error {
 	return nil
 }
 
-// Observers are the metrics and the audit log, those that are set.
-func Observers(os ...shiftkey.Observer) shiftkey.Observer {
-	var out shiftkey.Observers
-	for _, o := range os {
-		if o != nil {
-			out = append(out, o)
+// Observe sets up the operator's view before the gateways and the API
+// start: metrics for the admin listener when metrics is true, and the audit
+// log at auditFile unless it is "" (region is its records' awsRegion).
+func (s *Server) Observe(metrics bool, auditFile, region string) error {
+	var obs shiftkey.Observers
+	if metrics {
+		s.Metrics = NewMetrics()
+		obs = append(obs, s.Metrics)
+	}
+	if auditFile != "" {
+		a, err := audit.Open(auditFile)
+		if err != nil {
+			return err
 		}
+		a.Region, a.Logger, s.Audit = region, s.Logger, a
+		obs = append(obs, a)
 	}
-	if len(out) == 0 {
-		return nil
+	if len(obs) > 0 {
+		s.Observer = obs
 	}
-	return out
+	return nil
 }

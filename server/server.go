@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/authz"
 	"github.com/shiftkey/shiftkey/config"
 	shttp "github.com/shiftkey/shiftkey/http"
@@ -91,6 +92,7 @@ type Server struct {
 	// audit); nil: none. Metrics, when set, also times the store.
 	Observer shiftkey.Observer
 	Metrics  *metrics.Metrics
+	Audit    *audit.Log // nil without an audit log (Observe)
 	// AdminURL is the admin listener (/metrics, /healthz, /readyz); "" when off.
 	AdminURL    string
 	adminServer *http.Server
@@ -112,12 +114,17 @@ func (s *Server) UseStore(db Store) {
 	s.db, s.Store = db, storecache.New(db)
 }
 
-// CloseStore closes the store given to UseStore, if any.
-func (s *Server) CloseStore() error {
-	if s.db == nil {
-		return nil
+// Close closes the store given to UseStore and the audit log, those that
+// are open; call it after Stop.
+func (s *Server) Close() error {
+	var errs []error
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
 	}
-	return s.db.Close()
+	if s.Audit != nil {
+		errs = append(errs, s.Audit.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Clock is the time by Now (time.Now when nil).
@@ -347,8 +354,8 @@ func (s *Server) backends() []maintenance.Reconciler {
 // Stop drains: the API and every gateway stop accepting at once; API calls
 // in flight finish and sessions run on until they end or the shutdown
 // grace period does, when those left are cut. Then the backends' admin
-// pools, the sweeper and the admin listener stop. The store stays open
-// (CloseStore).
+// pools, the sweeper and the admin listener stop. The store and the audit
+// log stay open (Close).
 func (s *Server) Stop() []error {
 	s.draining.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownGrace())

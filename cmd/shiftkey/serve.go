@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/certauth"
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/pgwire"
@@ -25,8 +24,6 @@ type Serve struct {
 	Config *config.Config
 	Logger *slog.Logger
 	server.Server
-	// Audit is the audit log (audit.file); nil without one.
-	Audit *audit.Log
 	// The gateways' and the API's certificates, replaced by Reload.
 	gatewayCert, apiCert atomic.Pointer[tls.Certificate]
 }
@@ -81,19 +78,9 @@ func (s *Serve) Start(ctx context.Context) error {
 		s.APIRequireTLS = cfg.API.TLS.Require
 	}
 	s.ClientIP = cfg.API.ClientIP()
-	var obs []shiftkey.Observer
-	if cfg.Admin.Enabled() {
-		s.Metrics = server.NewMetrics()
-		obs = append(obs, s.Metrics)
+	if err := s.Observe(cfg.Admin.Enabled(), cfg.Audit.File, cfg.RegionOf("")); err != nil {
+		return err
 	}
-	if cfg.Audit.File != "" {
-		if s.Audit, err = audit.Open(cfg.Audit.File); err != nil {
-			return err
-		}
-		s.Audit.Region, s.Audit.Logger = cfg.RegionOf(""), s.Logger
-		obs = append(obs, s.Audit)
-	}
-	s.Observer = server.Observers(obs...)
 	for _, cc := range cfg.Clusters {
 		err := s.serveDeclared(ctx, "cluster "+cc.Identifier, cc.Gateway, secret, func(ep shiftkey.Endpoint) (server.Gateway, error) {
 			c, err := cfg.ApplyCluster(ctx, s.Store, cc, ep, s.Clock())
@@ -157,9 +144,5 @@ func (s *Serve) serveDeclared(ctx context.Context, what string, gc config.Gatewa
 
 // Close stops everything.
 func (s *Serve) Close() error {
-	errs := append(s.Stop(), s.CloseStore())
-	if s.Audit != nil {
-		errs = append(errs, s.Audit.Close())
-	}
-	return errors.Join(errs...)
+	return errors.Join(append(s.Stop(), s.Server.Close())...)
 }
