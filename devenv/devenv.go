@@ -74,7 +74,6 @@ type Dev struct {
 	Gateway   shiftkey.Endpoint
 	AccessKey *shiftkey.AccessKey
 	PG        *pgserver.Server
-	devCA     *devca.CA // issues the servers' certificates and signs the backends' client certificates
 	server.Server
 }
 
@@ -142,7 +141,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	// HTTP on the same port for clients that cannot be given a CA.
 	apiHost, _, _ := net.SplitHostPort(d.APIAddr)
 	d.APITLS = ca.ServerConfig(func(name string) bool { return name == "localhost" || name == apiHost }, loopbackAnd(apiHost)...)
-	d.devCA, d.Logins.CA = ca, ca
+	d.Logins.CA = ca // signs the backends' client certificates
 	pgTLS, err := backendTLS(ca)
 	if err != nil {
 		return err
