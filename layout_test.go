@@ -13,10 +13,27 @@ const module = "github.com/shiftkey/shiftkey"
 
 // Every package of the project is one of these. Leaves know nothing of the
 // project; adapters and services know the domain package and the leaves,
-// and another adapter only where the exception says why.
+// and another adapter only where the exception says why. Assemblies put
+// adapters together into what cmd starts; each may import the adapters and
+// the assemblies listed before it, never one after it, nor cmd.
 var (
-	leaves   = []string{"sigv4", "iam", "scram", "awsquery", "awsjson", "dbname", "secretbox", "certauth", "relay", "rslogin"}
-	adapters = []string{"authz", "devca", "http", "iamapi", "pgbackend", "pgserver", "pgwire", "redshift", "serverless", "sqlite", "sts", "maintenance", "doctor", "metrics", "audit", "postgres", "revocation", "storecache"}
+	leaves     = []string{"sigv4", "iam", "scram", "awsquery", "awsjson", "dbname", "secretbox", "certauth", "relay", "rslogin", "gencache"}
+	adapters   = []string{"authz", "devca", "http", "iamapi", "pgbackend", "pgserver", "pgwire", "redshift", "serverless", "sqlite", "sts", "maintenance", "doctor", "metrics", "audit", "postgres", "revocation", "storecache"}
+	assemblies = []string{
+		// serve's YAML file: it validates against the values the adapters
+		// accept (pgwire's relay engines and Redshift auth modes, redshift's
+		// identifier rule, iamapi's trust policy parser), converts its limits
+		// to http's and pgwire's, and reconciles its identities through
+		// iamapi.
+		"config",
+		// One process's serving parts over one store (API, gateways, sweep,
+		// revocation watch, admin listener): it starts the adapters that
+		// serve and takes its limits from config's schema.
+		"server",
+		// `shiftkey dev`'s local environment: a server (above) over its own
+		// PostgreSQL, CA, provisioner and data dir.
+		"devenv",
+	}
 	// Wiring and test helpers may import anything.
 	free = []string{"cmd", "internal", "bench", "tests", "scripts"}
 
@@ -64,6 +81,13 @@ func TestLayout(t *testing.T) {
 			if len(own) > 0 {
 				t.Errorf("%s imports %v: the domain package and the leaves import nothing of the project", name, own)
 			}
+		case slices.Contains(assemblies, name):
+			before := assemblies[:slices.Index(assemblies, name)]
+			for _, imp := range own {
+				if imp != "." && !slices.Contains(leaves, imp) && !slices.Contains(adapters, imp) && !slices.Contains(before, imp) {
+					t.Errorf("%s imports %s: an assembly imports adapters and the assemblies listed before it", name, imp)
+				}
+			}
 		case slices.Contains(adapters, name):
 			for _, imp := range own {
 				if imp != "." && !slices.Contains(leaves, imp) && !slices.Contains(exceptions[name], imp) {
@@ -71,7 +95,7 @@ func TestLayout(t *testing.T) {
 				}
 			}
 		default:
-			t.Errorf("package %s is not placed in layout_test.go: is it a leaf or an adapter?", name)
+			t.Errorf("package %s is not placed in layout_test.go: is it a leaf, an adapter or an assembly?", name)
 		}
 		return nil
 	})

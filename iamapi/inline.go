@@ -113,7 +113,7 @@ func (s *Service) getPolicy(kind shiftkey.EntityKind) handler {
 				return inlinePolicyResult(kind, e.Name, pol), nil
 			}
 		}
-		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The %s policy with name %s cannot be found.", kind, name)
+		return nil, shiftkey.NoSuchInlinePolicy(kind, name)
 	}
 }
 

@@ -57,7 +57,7 @@ func (s *Service) ownedKey(ctx context.Context, u *shiftkey.Entity, id string) e
 		return err
 	}
 	if !strings.EqualFold(k.UserName, u.Name) {
-		return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
+		return shiftkey.NoSuchAccessKey(id)
 	}
 	return nil
 }

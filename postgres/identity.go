@@ -11,10 +11,6 @@ import (
 	"github.com/shiftkey/shiftkey"
 )
 
-func noSuch(kind shiftkey.EntityKind, name string) error {
-	return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The %s with name %s cannot be found.", kind, name)
-}
-
 const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration`
 
 func scanEntity(row pgx.Row) (*shiftkey.Entity, error) {
@@ -24,23 +20,16 @@ func scanEntity(row pgx.Row) (*shiftkey.Entity, error) {
 	return &e, err
 }
 
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
 // CreateEntity stores a new user, group or role.
 func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
-	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "%s with name %s already exists.", capitalize(string(e.Kind)), e.Name),
+	return d.writeOne(ctx, nil, shiftkey.EntityExists(e.Kind, e.Name),
 		change(e.Kind, e.Name), `INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
 		e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration)
 }
 
 // Entity returns the entity of kind called name (any case).
 func (d *DB) Entity(ctx context.Context, kind shiftkey.EntityKind, name string) (*shiftkey.Entity, error) {
-	return queryOne(ctx, d.pool, scanEntity, noSuch(kind, name), `SELECT `+entityColumns+` FROM entities WHERE kind = $1 AND name = $2`, kind, name)
+	return queryOne(ctx, d.pool, scanEntity, shiftkey.NoSuchEntity(kind, name), `SELECT `+entityColumns+` FROM entities WHERE kind = $1 AND name = $2`, kind, name)
 }
 
 // Entities lists the entities of kind whose path starts with pathPrefix.
@@ -57,7 +46,7 @@ func (d *DB) DeleteEntity(ctx context.Context, kind shiftkey.EntityKind, name st
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return noSuch(kind, name)
+			return shiftkey.NoSuchEntity(kind, name)
 		}
 		notify(shiftkey.Change{Kind: kind, Name: name})
 		for _, q := range []string{
@@ -111,7 +100,7 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 		var user string
 		err := tx.QueryRow(ctx, `SELECT name FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, shiftkey.KindUser, k.UserName).Scan(&user)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return noSuch(shiftkey.KindUser, k.UserName)
+			return shiftkey.NoSuchEntity(shiftkey.KindUser, k.UserName)
 		}
 		if err != nil {
 			return err
@@ -121,7 +110,7 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 			return err
 		}
 		if n >= shiftkey.MaxAccessKeysPerUser {
-			return shiftkey.Errorf(shiftkey.CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", shiftkey.MaxAccessKeysPerUser)
+			return shiftkey.AccessKeyQuota()
 		}
 		secret, sealed, err := d.seal(ctx, tx, k.Secret, accessKeyAAD(k.ID))
 		if err != nil {
@@ -137,7 +126,7 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 }
 
 func keyNotFound(id string) error {
-	return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
+	return shiftkey.NoSuchAccessKey(id)
 }
 
 const accessKeyColumns = `id, secret, sealed, user_name, status, created_at`
@@ -196,7 +185,7 @@ func (d *DB) InlinePolicies(ctx context.Context, kind shiftkey.EntityKind, owner
 
 // DeleteInlinePolicy removes an inline policy.
 func (d *DB) DeleteInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owner, name string) error {
-	return d.writeOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The %s policy with name %s cannot be found.", kind, name), nil,
+	return d.writeOne(ctx, shiftkey.NoSuchInlinePolicy(kind, name), nil,
 		change(kind, owner), `DELETE FROM inline_policies WHERE kind = $1 AND owner = $2 AND name = $3`, kind, owner, name)
 }
 
@@ -213,26 +202,26 @@ func scanPolicy(row pgx.Row) (*shiftkey.ManagedPolicy, error) {
 
 // CreateManagedPolicy stores a customer-managed policy.
 func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
-	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "A policy called %s already exists. Duplicate names are not allowed.", p.Name),
+	return d.writeOne(ctx, nil, shiftkey.PolicyExists(p.Name),
 		change(shiftkey.KindPolicy, p.ARN), `INSERT INTO managed_policies (`+policyColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
 		p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, p.CreatedAt, p.UpdatedAt)
 }
 
 // UpdateManagedPolicy replaces a policy's document and description.
 func (d *DB) UpdateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
-	return d.writeOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s was not found.", p.ARN), nil, change(shiftkey.KindPolicy, p.ARN),
+	return d.writeOne(ctx, shiftkey.NoSuchPolicy(p.ARN, false), nil, change(shiftkey.KindPolicy, p.ARN),
 		`UPDATE managed_policies SET document = $1, description = $2, updated_at = $3 WHERE arn = $4`, p.Document, p.Description, p.UpdatedAt, p.ARN)
 }
 
 // ManagedPolicy returns the policy with the given ARN.
 func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPolicy, error) {
-	return queryOne(ctx, d.pool, scanPolicy, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s does not exist or is not attachable.", arn),
+	return queryOne(ctx, d.pool, scanPolicy, shiftkey.NoSuchPolicy(arn, true),
 		`SELECT `+policyColumns+` FROM managed_policies WHERE arn = $1`, arn)
 }
 
 // DeleteManagedPolicy removes a policy.
 func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
-	return d.writeOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s was not found.", arn), nil, change(shiftkey.KindPolicy, arn),
+	return d.writeOne(ctx, shiftkey.NoSuchPolicy(arn, false), nil, change(shiftkey.KindPolicy, arn),
 		`DELETE FROM managed_policies WHERE arn = $1`, arn)
 }
 
@@ -244,7 +233,7 @@ func (d *DB) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, 
 
 // DetachPolicy detaches a managed policy.
 func (d *DB) DetachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
-	return d.writeOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s was not found.", arn), nil, change(kind, owner),
+	return d.writeOne(ctx, shiftkey.NoSuchPolicy(arn, false), nil, change(kind, owner),
 		`DELETE FROM attachments WHERE kind = $1 AND owner = $2 AND policy_arn = $3`, kind, owner, arn)
 }
 
@@ -283,7 +272,7 @@ func (d *DB) AddUserToGroup(ctx context.Context, group, user string) error {
 
 // RemoveUserFromGroup removes a membership.
 func (d *DB) RemoveUserFromGroup(ctx context.Context, group, user string) error {
-	return d.writeOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "User %s is not in group %s.", user, group), nil, membership(group, user),
+	return d.writeOne(ctx, shiftkey.NotInGroup(user, group), nil, membership(group, user),
 		`DELETE FROM group_members WHERE group_name = $1 AND user_name = $2`, group, user)
 }
 
@@ -366,7 +355,7 @@ func (d *DB) Session(ctx context.Context, id string) (*shiftkey.Session, error) 
 		tags, created_at, expires_at FROM sessions WHERE access_key_id = $1`, id).
 		Scan(&s.AccessKeyID, &stored, &sealed, &s.TokenHash, &s.RoleName, &s.SessionName, &s.SourceARN, &s.SessionPolicy, &s.Tags, &s.CreatedAt, &s.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The session %s cannot be found.", id)
+		return nil, shiftkey.NoSuchSession(id)
 	}
 	if err != nil {
 		return nil, err

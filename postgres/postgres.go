@@ -323,12 +323,12 @@ func scanCluster(row pgx.Row) (*shiftkey.Cluster, error) {
 }
 
 func clusterNotFound(id string) error {
-	return shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster %s not found.", id)
+	return shiftkey.ClusterNotFound(id)
 }
 
 // CreateCluster stores a new cluster.
 func (d *DB) CreateCluster(ctx context.Context, c *shiftkey.Cluster) error {
-	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeClusterAlreadyExists, "Cluster already exists"), change(shiftkey.KindCluster, c.Identifier),
+	return d.writeOne(ctx, nil, shiftkey.ClusterExists(), change(shiftkey.KindCluster, c.Identifier),
 		`INSERT INTO clusters (`+clusterColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`, clusterArgs(c)...)
 }
 

@@ -8,14 +8,6 @@ import (
 	"github.com/shiftkey/shiftkey"
 )
 
-func nsNotFound(name string) error {
-	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", name)
-}
-
-func wgNotFound(name string) error {
-	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless workgroup %s not found.", name)
-}
-
 const namespaceColumns = `name, id, db_name, admin_username, status, created_at, region`
 
 func scanNamespace(row pgx.Row) (*shiftkey.Namespace, error) {
@@ -27,14 +19,14 @@ func scanNamespace(row pgx.Row) (*shiftkey.Namespace, error) {
 
 // CreateNamespace stores a namespace.
 func (d *DB) CreateNamespace(ctx context.Context, n *shiftkey.Namespace) error {
-	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeConflict, "Namespace %s already exists.", n.Name), change(shiftkey.KindNamespace, n.Name),
+	return d.writeOne(ctx, nil, shiftkey.NamespaceExists(n.Name), change(shiftkey.KindNamespace, n.Name),
 		`INSERT INTO namespaces (`+namespaceColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
 		n.Name, n.ID, n.DBName, n.AdminUsername, n.Status, n.CreatedAt, regionOrDefault(n.Region))
 }
 
 // Namespace returns a namespace by name.
 func (d *DB) Namespace(ctx context.Context, name string) (*shiftkey.Namespace, error) {
-	return queryOne(ctx, d.pool, scanNamespace, nsNotFound(name), `SELECT `+namespaceColumns+` FROM namespaces WHERE name = $1`, name)
+	return queryOne(ctx, d.pool, scanNamespace, shiftkey.NamespaceNotFound(name), `SELECT `+namespaceColumns+` FROM namespaces WHERE name = $1`, name)
 }
 
 // Namespaces lists namespaces by name.
@@ -44,7 +36,7 @@ func (d *DB) Namespaces(ctx context.Context) ([]*shiftkey.Namespace, error) {
 
 // DeleteNamespace removes a namespace.
 func (d *DB) DeleteNamespace(ctx context.Context, name string) error {
-	return d.writeOne(ctx, nsNotFound(name), nil, change(shiftkey.KindNamespace, name), `DELETE FROM namespaces WHERE name = $1`, name)
+	return d.writeOne(ctx, shiftkey.NamespaceNotFound(name), nil, change(shiftkey.KindNamespace, name), `DELETE FROM namespaces WHERE name = $1`, name)
 }
 
 const workgroupColumns = `name, id, namespace, status, base_capacity, endpoint_address, endpoint_port,
@@ -60,7 +52,7 @@ func scanWorkgroup(row pgx.Row) (*shiftkey.Workgroup, error) {
 
 // CreateWorkgroup stores a workgroup.
 func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
-	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeConflict, "Workgroup %s already exists, or namespace %s already has a workgroup.", w.Name, w.Namespace),
+	return d.writeOne(ctx, nil, shiftkey.WorkgroupExists(w.Name, w.Namespace),
 		change(shiftkey.KindWorkgroup, w.Name), `INSERT INTO workgroups (`+workgroupColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
 		w.Name, w.ID, w.Namespace, w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port,
 		w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, w.CreatedAt, w.Backend.Login, regionOrDefault(w.Region))
@@ -68,7 +60,7 @@ func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
 
 // UpdateWorkgroup replaces a workgroup's mutable fields.
 func (d *DB) UpdateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
-	return d.writeOne(ctx, wgNotFound(w.Name), nil, change(shiftkey.KindWorkgroup, w.Name),
+	return d.writeOne(ctx, shiftkey.WorkgroupNotFound(w.Name), nil, change(shiftkey.KindWorkgroup, w.Name),
 		`UPDATE workgroups SET status = $1, base_capacity = $2, endpoint_address = $3, endpoint_port = $4, backend_host = $5, backend_port = $6,
 		backend_admin_user = $7, backend_managed = $8, backend_login = $9, region = $10 WHERE name = $11`,
 		w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port, w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, w.Backend.Login,
@@ -77,7 +69,7 @@ func (d *DB) UpdateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
 
 // Workgroup returns a workgroup by name.
 func (d *DB) Workgroup(ctx context.Context, name string) (*shiftkey.Workgroup, error) {
-	return queryOne(ctx, d.pool, scanWorkgroup, wgNotFound(name), `SELECT `+workgroupColumns+` FROM workgroups WHERE name = $1`, name)
+	return queryOne(ctx, d.pool, scanWorkgroup, shiftkey.WorkgroupNotFound(name), `SELECT `+workgroupColumns+` FROM workgroups WHERE name = $1`, name)
 }
 
 // Workgroups lists workgroups by name.
@@ -87,14 +79,10 @@ func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
 
 // DeleteWorkgroup removes a workgroup.
 func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {
-	return d.writeOne(ctx, wgNotFound(name), nil, change(shiftkey.KindWorkgroup, name), `DELETE FROM workgroups WHERE name = $1`, name)
+	return d.writeOne(ctx, shiftkey.WorkgroupNotFound(name), nil, change(shiftkey.KindWorkgroup, name), `DELETE FROM workgroups WHERE name = $1`, name)
 }
 
 // Custom domains.
-
-func domainNotFound(name string) error {
-	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated.", name)
-}
 
 const domainColumns = `name, cert_arn, kind, target, cert_expiry`
 
@@ -108,13 +96,13 @@ func scanDomain(row pgx.Row) (*shiftkey.CustomDomain, error) {
 // CreateCustomDomain stores an association.
 func (d *DB) CreateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) error {
 	name := strings.ToLower(c.Name)
-	return d.writeOne(ctx, nil, shiftkey.Errorf(shiftkey.CodeConflict, "Custom domain name %s is already associated.", c.Name), change(shiftkey.KindDomain, name),
+	return d.writeOne(ctx, nil, shiftkey.DomainAssociated(c.Name), change(shiftkey.KindDomain, name),
 		`INSERT INTO custom_domains (`+domainColumns+`) VALUES ($1,$2,$3,$4,$5)`, name, c.CertificateARN, c.Kind, c.Target, c.CertExpiry)
 }
 
 // CustomDomain returns the association of a name (any case).
 func (d *DB) CustomDomain(ctx context.Context, name string) (*shiftkey.CustomDomain, error) {
-	return queryOne(ctx, d.pool, scanDomain, domainNotFound(name), `SELECT `+domainColumns+` FROM custom_domains WHERE name = $1`, name)
+	return queryOne(ctx, d.pool, scanDomain, shiftkey.DomainNotAssociated(name), `SELECT `+domainColumns+` FROM custom_domains WHERE name = $1`, name)
 }
 
 // CustomDomains lists associations by name.
@@ -124,14 +112,14 @@ func (d *DB) CustomDomains(ctx context.Context) ([]*shiftkey.CustomDomain, error
 
 // UpdateCustomDomain replaces an association's certificate and target.
 func (d *DB) UpdateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) error {
-	return d.writeOne(ctx, domainNotFound(c.Name), nil, change(shiftkey.KindDomain, strings.ToLower(c.Name)),
+	return d.writeOne(ctx, shiftkey.DomainNotAssociated(c.Name), nil, change(shiftkey.KindDomain, strings.ToLower(c.Name)),
 		`UPDATE custom_domains SET cert_arn = $1, kind = $2, target = $3, cert_expiry = $4 WHERE name = $5`,
 		c.CertificateARN, c.Kind, c.Target, c.CertExpiry, c.Name)
 }
 
 // DeleteCustomDomain removes an association.
 func (d *DB) DeleteCustomDomain(ctx context.Context, name string) error {
-	return d.writeOne(ctx, domainNotFound(name), nil, change(shiftkey.KindDomain, strings.ToLower(name)), `DELETE FROM custom_domains WHERE name = $1`, name)
+	return d.writeOne(ctx, shiftkey.DomainNotAssociated(name), nil, change(shiftkey.KindDomain, strings.ToLower(name)), `DELETE FROM custom_domains WHERE name = $1`, name)
 }
 
 // Declared identities.

@@ -165,7 +165,7 @@ func (s *Service) CreateCluster(ctx context.Context, caller *shiftkey.Caller, in
 		return nil, err
 	}
 	if _, err := s.Store.Cluster(ctx, c.Identifier); err == nil {
-		return nil, shiftkey.Errorf(shiftkey.CodeClusterAlreadyExists, "Cluster already exists")
+		return nil, shiftkey.ClusterExists()
 	}
 	if err := p.StartCluster(ctx, c); err != nil {
 		return nil, err

@@ -18,16 +18,12 @@ func NormalizeName(param, v string, lower bool) (string, error) {
 	return n, nil
 }
 
-func clusterNotFound(id string) error {
-	return shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster %s not found.", id)
-}
-
 // lookupCluster finds the cluster id of the caller's region. Identifiers
 // match exactly; ARNs are built from the stored one.
 func (s *Service) lookupCluster(ctx context.Context, caller *shiftkey.Caller, id string) (*shiftkey.Cluster, error) {
 	c, err := s.Store.Cluster(ctx, id)
 	if err == nil && !shiftkey.InRegion(c.Region, caller.Region) {
-		return nil, clusterNotFound(id)
+		return nil, shiftkey.ClusterNotFound(id)
 	}
 	return c, err
 }

@@ -88,14 +88,28 @@ func (k *Key) SealPair(p Place, id string, a, b []byte) (string, error) {
 	return k.Seal(append(append([]byte{byte(len(a))}, a...), b...), p.AAD(id))
 }
 
+// OpenWith opens sealed with the key keyFor returns for the id it names:
+// a store holds values sealed under several keys while one rotates.
+func OpenWith(keyFor func(keyID string) (*Key, error), sealed string, aad []byte) ([]byte, error) {
+	k, err := keyOf(keyFor, sealed)
+	if err != nil {
+		return nil, err
+	}
+	return k.Open(sealed, aad)
+}
+
+func keyOf(keyFor func(keyID string) (*Key, error), sealed string) (*Key, error) {
+	kid, err := KeyID(sealed)
+	if err != nil {
+		return nil, err
+	}
+	return keyFor(kid)
+}
+
 // OpenPair opens what SealPair sealed, with the key keyFor returns for
 // the id the value names; an empty part comes back nil.
 func OpenPair(keyFor func(keyID string) (*Key, error), p Place, id, sealed string) (a, b []byte, err error) {
-	kid, err := KeyID(sealed)
-	if err != nil {
-		return nil, nil, err
-	}
-	k, err := keyFor(kid)
+	k, err := keyOf(keyFor, sealed)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -300,7 +300,7 @@ func (s *Service) namespace(ctx context.Context, c *shiftkey.Caller, r *request,
 func (s *Service) regionNamespace(ctx context.Context, c *shiftkey.Caller, name string) (*shiftkey.Namespace, error) {
 	n, err := s.Store.Namespace(ctx, name)
 	if err == nil && !shiftkey.InRegion(n.Region, c.Region) {
-		return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", name)
+		return nil, shiftkey.NamespaceNotFound(name)
 	}
 	return n, err
 }
@@ -415,7 +415,7 @@ func (s *Service) workgroup(ctx context.Context, c *shiftkey.Caller, r *request,
 func (s *Service) regionWorkgroup(ctx context.Context, c *shiftkey.Caller, name string) (*shiftkey.Workgroup, error) {
 	w, err := s.Store.Workgroup(ctx, name)
 	if err == nil && !shiftkey.InRegion(w.Region, c.Region) {
-		return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless workgroup %s not found.", name)
+		return nil, shiftkey.WorkgroupNotFound(name)
 	}
 	return w, err
 }

@@ -1,10 +1,10 @@
 package sqlite
 
 import (
-	"sync"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/gencache"
 )
 
 // credCache remembers, per (cluster, login), what LiveCredentials last read,
@@ -17,12 +17,9 @@ import (
 // several processes or replicas (a PostgreSQL store) must not copy it; a
 // write from elsewhere would go unseen for up to credCacheTTL.
 type credCache struct {
-	mu sync.Mutex
-	// gen counts writes. A reader notes it before querying and stores its
-	// result only if no write happened meanwhile, so a read that raced with
-	// a write is never cached stale.
-	gen     uint64
-	entries map[loginKey]*credEntry
+	// entries are dropped by writes after they commit; a read that raced
+	// with a write is never cached stale (gencache).
+	entries *gencache.Map[loginKey, *credEntry]
 
 	clock     func() time.Time // wall clock for entry age; time.Now outside tests
 	afterRead func()           // test hook: runs between the query and the store
@@ -48,31 +45,28 @@ const (
 	// credCacheMax bounds memory under a flood of distinct login names;
 	// when full the cache is cleared, which is no worse than no cache.
 	credCacheMax = 10000
+	// saltCacheMax bounds the salts DB.salts keeps, likewise.
+	saltCacheMax = 100_000
 )
 
 func newCredCache() *credCache {
-	return &credCache{entries: map[loginKey]*credEntry{}, clock: time.Now}
+	return &credCache{entries: gencache.New[loginKey, *credEntry](credCacheMax), clock: time.Now}
 }
 
 // get returns the entry for k if it may answer a call at nowMs, and the
 // write generation to pass to put after a miss.
 func (c *credCache) get(k loginKey, nowMs int64) (*credEntry, uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e := c.entries[k]
-	if e == nil {
-		return nil, c.gen
-	}
-	if c.clock().Sub(e.stored) >= credCacheTTL {
-		delete(c.entries, k)
-		return nil, c.gen
+	e, ok, gen := c.entries.Get(k)
+	// An entry past the TTL is left for the next put to replace.
+	if !ok || c.clock().Sub(e.stored) >= credCacheTTL {
+		return nil, gen
 	}
 	// The query dropped credentials expired at readNow; an earlier now
 	// could still see some of them, so it reads the database again.
 	if nowMs < e.readNow {
-		return nil, c.gen
+		return nil, gen
 	}
-	return e, c.gen
+	return e, gen
 }
 
 // put stores e for k unless a write happened since gen was read.
@@ -80,45 +74,24 @@ func (c *credCache) put(k loginKey, e *credEntry, gen uint64) {
 	if c.afterRead != nil {
 		c.afterRead()
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen != gen {
-		return
-	}
-	if _, ok := c.entries[k]; !ok && len(c.entries) >= credCacheMax {
-		clear(c.entries)
-	}
 	e.stored = c.clock()
-	c.entries[k] = e
+	c.entries.Put(k, e, gen)
 }
 
 // invalidate drops the entry of one login; call it after the write commits
 // (or fails), never before, or a reader could cache the state before it.
 func (c *credCache) invalidate(cluster, login string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	delete(c.entries, loginKey{cluster, login})
+	c.entries.Drop(loginKey{cluster, login})
 }
 
 // invalidateCluster drops every entry of cluster, after the write.
 func (c *credCache) invalidateCluster(cluster string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	for k := range c.entries {
-		if k.cluster == cluster {
-			delete(c.entries, k)
-		}
-	}
+	c.entries.DropIf(func(k loginKey) bool { return k.cluster == cluster })
 }
 
 // invalidateAll drops every entry, after the write.
 func (c *credCache) invalidateAll() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	clear(c.entries)
+	c.entries.DropIf(nil)
 }
 
 // live returns the credentials of e unexpired at nowMs, in a new slice.

@@ -96,7 +96,7 @@ func TestCredCacheBounded(t *testing.T) {
 		if _, _, ok, err := d.LiveCredentials(ctx, "c", fmt.Sprintf("IAM:decoy%d", i), now); err != nil || ok {
 			t.Fatal(ok, err)
 		}
-		if n := len(d.cache.entries); n > credCacheMax {
+		if n := d.cache.entries.Len(); n > credCacheMax {
 			t.Fatalf("%d entries after %d logins", n, i+1)
 		}
 	}

@@ -7,13 +7,9 @@ import (
 	"github.com/shiftkey/shiftkey"
 )
 
-func domainNotFound(name string) error {
-	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated.", name)
-}
-
 // CreateCustomDomain stores an association.
 func (d *DB) CreateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) error {
-	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeConflict, "Custom domain name %s is already associated.", c.Name),
+	return d.insert(ctx, shiftkey.DomainAssociated(c.Name),
 		`INSERT INTO custom_domains (name, cert_arn, kind, target, cert_expiry) VALUES (?,?,?,?,?)`,
 		strings.ToLower(c.Name), c.CertificateARN, c.Kind, c.Target, millis(c.CertExpiry))
 }
@@ -32,7 +28,7 @@ func scanDomain(row scanner) (*shiftkey.CustomDomain, error) {
 
 // CustomDomain returns the association of a name (any case).
 func (d *DB) CustomDomain(ctx context.Context, name string) (*shiftkey.CustomDomain, error) {
-	return queryOne(ctx, d.db, scanDomain, domainNotFound(name), `SELECT `+domainColumns+` FROM custom_domains WHERE name = ?`, name)
+	return queryOne(ctx, d.db, scanDomain, shiftkey.DomainNotAssociated(name), `SELECT `+domainColumns+` FROM custom_domains WHERE name = ?`, name)
 }
 
 // CustomDomains lists associations by name.
@@ -42,11 +38,11 @@ func (d *DB) CustomDomains(ctx context.Context) ([]*shiftkey.CustomDomain, error
 
 // UpdateCustomDomain replaces an association's certificate and target.
 func (d *DB) UpdateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) error {
-	return d.execOne(ctx, domainNotFound(c.Name), `UPDATE custom_domains SET cert_arn = ?, kind = ?, target = ?, cert_expiry = ? WHERE name = ?`,
+	return d.execOne(ctx, shiftkey.DomainNotAssociated(c.Name), `UPDATE custom_domains SET cert_arn = ?, kind = ?, target = ?, cert_expiry = ? WHERE name = ?`,
 		c.CertificateARN, c.Kind, c.Target, millis(c.CertExpiry), c.Name)
 }
 
 // DeleteCustomDomain removes an association.
 func (d *DB) DeleteCustomDomain(ctx context.Context, name string) error {
-	return d.execOne(ctx, domainNotFound(name), `DELETE FROM custom_domains WHERE name = ?`, name)
+	return d.execOne(ctx, shiftkey.DomainNotAssociated(name), `DELETE FROM custom_domains WHERE name = ?`, name)
 }

@@ -12,10 +12,6 @@ import (
 	"github.com/shiftkey/shiftkey"
 )
 
-func noSuch(kind shiftkey.EntityKind, name string) error {
-	return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The %s with name %s cannot be found.", kind, name)
-}
-
 const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration`
 
 func scanEntity(row scanner) (*shiftkey.Entity, error) {
@@ -31,21 +27,14 @@ func scanEntity(row scanner) (*shiftkey.Entity, error) {
 
 // CreateEntity stores a new user, group or role.
 func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
-	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "%s with name %s already exists.", capitalize(string(e.Kind)), e.Name),
+	return d.insert(ctx, shiftkey.EntityExists(e.Kind, e.Name),
 		`INSERT INTO entities (`+entityColumns+`) VALUES (?,?,?,?,?,?,?,?,?)`,
 		e.Kind, e.Name, e.ID, e.Path, e.ARN, millis(e.CreatedAt), e.AssumeRolePolicy, e.Description, e.MaxSessionDuration)
 }
 
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
 // Entity returns the entity of kind called name (any case).
 func (d *DB) Entity(ctx context.Context, kind shiftkey.EntityKind, name string) (*shiftkey.Entity, error) {
-	return queryOne(ctx, d.db, scanEntity, noSuch(kind, name), `SELECT `+entityColumns+` FROM entities WHERE kind = ? AND name = ?`, kind, name)
+	return queryOne(ctx, d.db, scanEntity, shiftkey.NoSuchEntity(kind, name), `SELECT `+entityColumns+` FROM entities WHERE kind = ? AND name = ?`, kind, name)
 }
 
 // Entities lists the entities of kind whose path starts with pathPrefix.
@@ -66,7 +55,7 @@ func (d *DB) DeleteEntity(ctx context.Context, kind shiftkey.EntityKind, name st
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return noSuch(kind, name)
+		return shiftkey.NoSuchEntity(kind, name)
 	}
 	stmts := []string{
 		`DELETE FROM inline_policies WHERE kind = ? AND owner = ?`,
@@ -109,7 +98,7 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 	var user string
 	err = tx.QueryRowContext(ctx, `SELECT name FROM entities WHERE kind = ? AND name = ?`, shiftkey.KindUser, k.UserName).Scan(&user)
 	if errors.Is(err, sql.ErrNoRows) {
-		return noSuch(shiftkey.KindUser, k.UserName)
+		return shiftkey.NoSuchEntity(shiftkey.KindUser, k.UserName)
 	}
 	if err != nil {
 		return err
@@ -119,7 +108,7 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 		return err
 	}
 	if n >= shiftkey.MaxAccessKeysPerUser {
-		return shiftkey.Errorf(shiftkey.CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", shiftkey.MaxAccessKeysPerUser)
+		return shiftkey.AccessKeyQuota()
 	}
 	secret, sealed, err := d.seal(ctx, tx, k.Secret, accessKeyAAD(k.ID))
 	if err != nil {
@@ -133,7 +122,7 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 }
 
 func keyNotFound(id string) error {
-	return shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
+	return shiftkey.NoSuchAccessKey(id)
 }
 
 // AccessKey returns the access key with the given id.
@@ -196,7 +185,7 @@ func (d *DB) InlinePolicies(ctx context.Context, kind shiftkey.EntityKind, owner
 
 // DeleteInlinePolicy removes an inline policy.
 func (d *DB) DeleteInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owner, name string) error {
-	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The %s policy with name %s cannot be found.", kind, name),
+	return d.execOne(ctx, shiftkey.NoSuchInlinePolicy(kind, name),
 		`DELETE FROM inline_policies WHERE kind = ? AND owner = ? AND name = ?`, kind, owner, name)
 }
 
@@ -216,26 +205,26 @@ func scanPolicy(row scanner) (*shiftkey.ManagedPolicy, error) {
 
 // CreateManagedPolicy stores a customer-managed policy.
 func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
-	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeEntityAlreadyExists, "A policy called %s already exists. Duplicate names are not allowed.", p.Name),
+	return d.insert(ctx, shiftkey.PolicyExists(p.Name),
 		`INSERT INTO managed_policies (`+policyColumns+`) VALUES (?,?,?,?,?,?,?,?)`,
 		p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, millis(p.CreatedAt), millis(p.UpdatedAt))
 }
 
 // UpdateManagedPolicy replaces a policy's document and description.
 func (d *DB) UpdateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
-	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s was not found.", p.ARN),
+	return d.execOne(ctx, shiftkey.NoSuchPolicy(p.ARN, false),
 		`UPDATE managed_policies SET document = ?, description = ?, updated_at = ? WHERE arn = ?`, p.Document, p.Description, millis(p.UpdatedAt), p.ARN)
 }
 
 // ManagedPolicy returns the policy with the given ARN.
 func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPolicy, error) {
-	return queryOne(ctx, d.db, scanPolicy, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s does not exist or is not attachable.", arn),
+	return queryOne(ctx, d.db, scanPolicy, shiftkey.NoSuchPolicy(arn, true),
 		`SELECT `+policyColumns+` FROM managed_policies WHERE arn = ?`, arn)
 }
 
 // DeleteManagedPolicy removes a policy.
 func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
-	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s was not found.", arn),
+	return d.execOne(ctx, shiftkey.NoSuchPolicy(arn, false),
 		`DELETE FROM managed_policies WHERE arn = ?`, arn)
 }
 
@@ -247,7 +236,7 @@ func (d *DB) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, 
 
 // DetachPolicy detaches a managed policy.
 func (d *DB) DetachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
-	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s was not found.", arn),
+	return d.execOne(ctx, shiftkey.NoSuchPolicy(arn, false),
 		`DELETE FROM attachments WHERE kind = ? AND owner = ? AND policy_arn = ?`, kind, owner, arn)
 }
 
@@ -282,7 +271,7 @@ func (d *DB) AddUserToGroup(ctx context.Context, group, user string) error {
 
 // RemoveUserFromGroup removes a membership.
 func (d *DB) RemoveUserFromGroup(ctx context.Context, group, user string) error {
-	return d.execOne(ctx, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "User %s is not in group %s.", user, group),
+	return d.execOne(ctx, shiftkey.NotInGroup(user, group),
 		`DELETE FROM group_members WHERE group_name = ? AND user_name = ?`, group, user)
 }
 
@@ -377,7 +366,7 @@ func (d *DB) Session(ctx context.Context, id string) (*shiftkey.Session, error) 
 		tags, created_at, expires_at FROM sessions WHERE access_key_id = ?`, id).
 		Scan(&s.AccessKeyID, &stored, &sealed, &s.TokenHash, &s.RoleName, &s.SessionName, &s.SourceARN, &s.SessionPolicy, &tags, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "The session %s cannot be found.", id)
+		return nil, shiftkey.NoSuchSession(id)
 	}
 	if err != nil {
 		return nil, err

@@ -101,15 +101,7 @@ func (d *DB) unseal(ctx context.Context, stored string, sealed bool, aad []byte)
 	if !sealed {
 		return stored, nil
 	}
-	id, err := secretbox.KeyID(stored)
-	if err != nil {
-		return "", err
-	}
-	k, err := d.key(ctx, d.db, id)
-	if err != nil {
-		return "", err
-	}
-	b, err := k.Open(stored, aad)
+	b, err := secretbox.OpenWith(func(id string) (*secretbox.Key, error) { return d.key(ctx, d.db, id) }, stored, aad)
 	return string(b), err
 }
 

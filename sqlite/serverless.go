@@ -6,17 +6,9 @@ import (
 	"github.com/shiftkey/shiftkey"
 )
 
-func nsNotFound(name string) error {
-	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless namespace %s not found.", name)
-}
-
-func wgNotFound(name string) error {
-	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Serverless workgroup %s not found.", name)
-}
-
 // CreateNamespace stores a namespace.
 func (d *DB) CreateNamespace(ctx context.Context, n *shiftkey.Namespace) error {
-	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeConflict, "Namespace %s already exists.", n.Name),
+	return d.insert(ctx, shiftkey.NamespaceExists(n.Name),
 		`INSERT INTO namespaces (`+namespaceColumns+`) VALUES (?,?,?,?,?,?,?)`,
 		n.Name, n.ID, n.DBName, n.AdminUsername, n.Status, millis(n.CreatedAt), regionOrDefault(n.Region))
 }
@@ -35,7 +27,7 @@ func scanNamespace(row scanner) (*shiftkey.Namespace, error) {
 
 // Namespace returns a namespace by name.
 func (d *DB) Namespace(ctx context.Context, name string) (*shiftkey.Namespace, error) {
-	return queryOne(ctx, d.db, scanNamespace, nsNotFound(name), `SELECT `+namespaceColumns+` FROM namespaces WHERE name = ?`, name)
+	return queryOne(ctx, d.db, scanNamespace, shiftkey.NamespaceNotFound(name), `SELECT `+namespaceColumns+` FROM namespaces WHERE name = ?`, name)
 }
 
 // Namespaces lists namespaces by name.
@@ -45,7 +37,7 @@ func (d *DB) Namespaces(ctx context.Context) ([]*shiftkey.Namespace, error) {
 
 // DeleteNamespace removes a namespace.
 func (d *DB) DeleteNamespace(ctx context.Context, name string) error {
-	return d.execOne(ctx, nsNotFound(name), `DELETE FROM namespaces WHERE name = ?`, name)
+	return d.execOne(ctx, shiftkey.NamespaceNotFound(name), `DELETE FROM namespaces WHERE name = ?`, name)
 }
 
 const workgroupColumns = `name, id, namespace, status, base_capacity, endpoint_address, endpoint_port,
@@ -64,7 +56,7 @@ func scanWorkgroup(row scanner) (*shiftkey.Workgroup, error) {
 
 // CreateWorkgroup stores a workgroup.
 func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
-	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeConflict, "Workgroup %s already exists, or namespace %s already has a workgroup.", w.Name, w.Namespace),
+	return d.insert(ctx, shiftkey.WorkgroupExists(w.Name, w.Namespace),
 		`INSERT INTO workgroups (`+workgroupColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		w.Name, w.ID, w.Namespace, w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port,
 		w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, millis(w.CreatedAt), w.Backend.Login, regionOrDefault(w.Region))
@@ -72,7 +64,7 @@ func (d *DB) CreateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
 
 // UpdateWorkgroup replaces a workgroup's mutable fields.
 func (d *DB) UpdateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
-	return d.execOne(ctx, wgNotFound(w.Name), `UPDATE workgroups SET status = ?, base_capacity = ?, endpoint_address = ?, endpoint_port = ?,
+	return d.execOne(ctx, shiftkey.WorkgroupNotFound(w.Name), `UPDATE workgroups SET status = ?, base_capacity = ?, endpoint_address = ?, endpoint_port = ?,
 		backend_host = ?, backend_port = ?, backend_admin_user = ?, backend_managed = ?, backend_login = ?, region = ? WHERE name = ?`,
 		w.Status, w.BaseCapacity, w.Endpoint.Address, w.Endpoint.Port, w.Backend.Host, w.Backend.Port, w.Backend.AdminUser, w.Backend.Managed, w.Backend.Login,
 		regionOrDefault(w.Region), w.Name)
@@ -80,7 +72,7 @@ func (d *DB) UpdateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
 
 // Workgroup returns a workgroup by name.
 func (d *DB) Workgroup(ctx context.Context, name string) (*shiftkey.Workgroup, error) {
-	return queryOne(ctx, d.db, scanWorkgroup, wgNotFound(name), `SELECT `+workgroupColumns+` FROM workgroups WHERE name = ?`, name)
+	return queryOne(ctx, d.db, scanWorkgroup, shiftkey.WorkgroupNotFound(name), `SELECT `+workgroupColumns+` FROM workgroups WHERE name = ?`, name)
 }
 
 // Workgroups lists workgroups by name.
@@ -90,5 +82,5 @@ func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
 
 // DeleteWorkgroup removes a workgroup.
 func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {
-	return d.execOne(ctx, wgNotFound(name), `DELETE FROM workgroups WHERE name = ?`, name)
+	return d.execOne(ctx, shiftkey.WorkgroupNotFound(name), `DELETE FROM workgroups WHERE name = ?`, name)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/gencache"
 	"github.com/shiftkey/shiftkey/secretbox"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -31,7 +32,10 @@ type DB struct {
 	// The per-login lookups, prepared once: every gateway login runs them.
 	saltStmt, credsStmt *sql.Stmt
 	cache               *credCache
-	salts               *saltCache
+	// salts remembers what LoginSalt returned: a login's salt never
+	// changes while it exists; DeleteCluster drops the cluster's after its
+	// commit, and a read racing it is not stored (gencache).
+	salts *gencache.Map[loginKey, shiftkey.LoginSalt]
 	// writer commits the issue path's writes in groups; see groupcommit.go.
 	writer  *groupWriter
 	closeMu sync.RWMutex
@@ -67,7 +71,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	// Keep connections open between bursts: reopening one costs a file
 	// open, the pragmas and a schema parse.
 	db.SetMaxIdleConns(maxIdleConns)
-	d := &DB{db: db, cache: newCredCache(), salts: newSaltCache()}
+	d := &DB{db: db, cache: newCredCache(), salts: gencache.New[loginKey, shiftkey.LoginSalt](saltCacheMax)}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
@@ -230,7 +234,7 @@ func scanCluster(row scanner) (*shiftkey.Cluster, error) {
 
 // CreateCluster stores a new cluster.
 func (d *DB) CreateCluster(ctx context.Context, c *shiftkey.Cluster) error {
-	return d.insert(ctx, shiftkey.Errorf(shiftkey.CodeClusterAlreadyExists, "Cluster already exists"),
+	return d.insert(ctx, shiftkey.ClusterExists(),
 		`INSERT INTO clusters (`+clusterColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, clusterArgs(c)...)
 }
 
@@ -243,7 +247,7 @@ func (d *DB) UpdateCluster(ctx context.Context, c *shiftkey.Cluster) error {
 }
 
 func clusterNotFound(id string) error {
-	return shiftkey.Errorf(shiftkey.CodeClusterNotFound, "Cluster %s not found.", id)
+	return shiftkey.ClusterNotFound(id)
 }
 
 // Cluster returns the cluster with identifier id (case-sensitive).
@@ -260,7 +264,7 @@ func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
 func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 	// Deferred first so it runs last, after the commit or rollback.
 	defer d.cache.invalidateCluster(id)
-	defer d.salts.dropCluster(id)
+	defer d.salts.DropIf(func(k loginKey) bool { return k.cluster == id })
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -295,7 +299,7 @@ func (d *DB) DeleteCredentials(ctx context.Context, cluster, login string) error
 // exists. A salt that exists is only read: no write lock, no fsync.
 func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
 	k := loginKey{cluster, login}
-	s, ok, gen := d.salts.get(k)
+	s, ok, gen := d.salts.Get(k)
 	if ok {
 		return s, nil
 	}
@@ -309,7 +313,7 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 	if err != nil {
 		return shiftkey.LoginSalt{}, err
 	}
-	d.salts.put(k, s, gen)
+	d.salts.Put(k, s, gen)
 	return s, nil
 }
 

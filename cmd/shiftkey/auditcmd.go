@@ -9,7 +9,7 @@ import (
 	"os"
 
 	"github.com/shiftkey/shiftkey/audit"
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 )
 
 // runAudit is `shiftkey audit tail`: the audit log's records of one

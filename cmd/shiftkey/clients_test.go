@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/scram"
+	"github.com/shiftkey/shiftkey/server"
 )
 
 // requireTool skips locally and fails in CI when a client is missing.
@@ -89,11 +90,11 @@ func onBothRelays(t *testing.T, dbUser string, sessions int64, login func(t *tes
 	t.Helper()
 	t.Run("goroutine relay", func(t *testing.T) {
 		c := getCreds(t, dev, &redshift.GetClusterCredentialsInput{DbUser: aws.String(dbUser), AutoCreate: aws.Bool(true)})
-		before := relayStarted(&dev.server)
+		before := relayStarted(&dev.Server)
 		for _, ca := range []string{"", dev.CAPath} {
 			login(t, gatewayTarget{dev.Gateway.Address, dev.Gateway.Port, c, ca, dbUser})
 		}
-		if n := relayStarted(&dev.server) - before; n != 0 {
+		if n := relayStarted(&dev.Server) - before; n != 0 {
 			t.Errorf("dev's event relay carried %d of the sessions; its backend login is TLS, so none should be", n)
 		}
 	})
@@ -105,15 +106,15 @@ func onBothRelays(t *testing.T, dbUser string, sessions int64, login func(t *tes
 		role := dbUser + "_ev"
 		c := s.creds(t, &redshift.GetClusterCredentialsInput{DbUser: aws.String(role), AutoCreate: aws.Bool(true)})
 		login(t, gatewayTarget{s.endpoint.Address, s.endpoint.Port, c, "", role})
-		if n := relayStarted(&s.server); n != sessions {
+		if n := relayStarted(&s.Server); n != sessions {
 			t.Errorf("the event relay carried %d sessions, want the client's %d", n, sessions)
 		}
 	})
 }
 
 // relayStarted is how many sessions s's event relay has carried.
-func relayStarted(s *server) int64 {
-	if r := s.currentRelay(); r != nil {
+func relayStarted(s *server.Server) int64 {
+	if r := s.Relay(); r != nil {
 		return r.Started()
 	}
 	return 0

@@ -41,7 +41,7 @@ type proc struct {
 // written.
 func startBinary(t *testing.T, bin, dir, api, gw, wg string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "dev", "--data-dir", dir, "--api-addr", api, "--gateway-addr", gw, "--workgroup-addr", wg)
+	cmd := exec.Command(bin, "dev", "--data-dir", dir, "--api-addr", api, "--gateway-addr", gw, "--workgroup-addr", wg, "--admin-addr", "127.0.0.1:0")
 	log, err := os.Create(dir + ".log")
 	if err != nil {
 		t.Fatal(err)

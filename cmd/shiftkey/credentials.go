@@ -5,11 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/shiftkey/shiftkey/devenv"
+	"github.com/shiftkey/shiftkey/server"
 	"io"
 	"log/slog"
 	"time"
 
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/pgserver"
 	"github.com/shiftkey/shiftkey/revocation"
 )
@@ -58,7 +60,7 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // openToolStore opens serve's store (--config) or dev's (--data-dir, or
 // the default data dir) for a command that runs beside the server.
-func openToolStore(ctx context.Context, configPath, dataDir string) (Store, error) {
+func openToolStore(ctx context.Context, configPath, dataDir string) (server.Store, error) {
 	if configPath != "" {
 		if dataDir != "" {
 			return nil, errors.New("--config and --data-dir: name one")
@@ -67,7 +69,7 @@ func openToolStore(ctx context.Context, configPath, dataDir string) (Store, erro
 		if err != nil {
 			return nil, err
 		}
-		return openServeStore(ctx, cfg.Store, slog.New(slog.DiscardHandler))
+		return server.OpenStore(ctx, cfg.Store, slog.New(slog.DiscardHandler))
 	}
 	if dataDir == "" {
 		d, err := pgserver.DefaultHome()
@@ -76,7 +78,7 @@ func openToolStore(ctx context.Context, configPath, dataDir string) (Store, erro
 		}
 		dataDir = d
 	}
-	db, err := openDevStore(ctx, dataDir, false)
+	db, err := devenv.OpenStore(ctx, dataDir, false)
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/pgserver"
 )
 
@@ -104,6 +104,8 @@ func runWithDev(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(dir)
 	dev = newTestDev(dir)
+	// The operator's view, as `shiftkey dev` has it by default, on a free port.
+	dev.AdminAddr, dev.AuditFile = "127.0.0.1:0", "audit.log"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := dev.Start(ctx); err != nil {

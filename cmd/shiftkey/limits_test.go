@@ -24,7 +24,7 @@ import (
 	rss "github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
 	"github.com/aws/smithy-go"
 	"github.com/jackc/pgx/v5"
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 )
 
 // limitsYAML is a serve config with one cluster, "limited", on dev's

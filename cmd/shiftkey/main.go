@@ -13,7 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
+	"github.com/shiftkey/shiftkey/devenv"
 	"github.com/shiftkey/shiftkey/pgserver"
 )
 
@@ -21,8 +22,10 @@ const usage = `shiftkey: short-lived, policy-checked database credentials.
 
 Usage:
   shiftkey dev [--data-dir DIR] [--api-addr HOST:PORT] [--gateway-addr HOST:PORT] [--workgroup-addr HOST:PORT]
+               [--admin-addr HOST:PORT|off] [--audit-file FILE|off]
       Run everything locally: PostgreSQL servers of its own, the AWS API, dev-cluster's gateway
-      and default-workgroup's (Redshift Serverless) gateway.
+      and default-workgroup's (Redshift Serverless) gateway; /metrics, /healthz and /readyz on
+      the admin address, and an audit log (audit.log in the data dir).
   shiftkey serve --config FILE
       Production: clusters backed by existing PostgreSQL servers and identities declared in a
       YAML config (see shiftkey.example.yaml); ${ENV_VAR} references are expanded.
@@ -103,11 +106,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	d := &Dev{Stdout: stdout}
+	d := &devenv.Dev{Stdout: stdout}
 	fs.StringVar(&d.DataDir, "data-dir", "", "state directory (default: "+pgserver.DefaultHomeHelp()+")")
-	fs.StringVar(&d.APIAddr, "api-addr", DefaultAPIAddr, "address of the AWS API")
-	fs.StringVar(&d.GatewayAddr, "gateway-addr", DefaultGatewayAddr, "address of dev-cluster's PostgreSQL gateway")
-	fs.StringVar(&d.WorkgroupAddr, "workgroup-addr", DefaultWorkgroupAddr, "address of default-workgroup's PostgreSQL gateway")
+	fs.StringVar(&d.APIAddr, "api-addr", devenv.DefaultAPIAddr, "address of the AWS API")
+	fs.StringVar(&d.GatewayAddr, "gateway-addr", devenv.DefaultGatewayAddr, "address of dev-cluster's PostgreSQL gateway")
+	fs.StringVar(&d.WorkgroupAddr, "workgroup-addr", devenv.DefaultWorkgroupAddr, "address of default-workgroup's PostgreSQL gateway")
+	fs.StringVar(&d.AdminAddr, "admin-addr", devenv.DefaultAdminAddr, "address of /metrics, /healthz and /readyz, or off")
+	fs.StringVar(&d.AuditFile, "audit-file", devenv.DefaultAuditFile, "audit log, relative to the data dir, or off")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -158,7 +163,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	for {
 		select {
 		case <-ctx.Done():
-			s.Logger.Info("shutting down: draining", "shutdown_grace", s.shutdownGrace().String())
+			s.Logger.Info("shutting down: draining", "shutdown_grace", s.ShutdownGrace().String())
 			return s.Close()
 		case <-hup:
 			if err := s.Reload(ctx, *path); err != nil {

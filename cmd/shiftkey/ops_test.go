@@ -130,9 +130,9 @@ func apiCode(err error) string {
 }
 
 // scrape fetches and parses /metrics.
-func scrape(t *testing.T, s *Serve) (map[string]*dto.MetricFamily, string) {
+func scrape(t *testing.T, adminURL string) (map[string]*dto.MetricFamily, string) {
 	t.Helper()
-	resp, err := http.Get(s.AdminURL + "/metrics")
+	resp, err := http.Get(adminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestMetricsAfterScenario(t *testing.T) {
 	// The session's end is reported once the gateway sees the client go,
 	// and its group revoked after.
 	waitUntil(t, 10*time.Second, "session end and revoke counted", func() bool {
-		fams, text = scrape(t, s)
+		fams, text = scrape(t, s.AdminURL)
 		return sample(fams, "shiftkey_gateway_sessions_ended_total", map[string]string{"scope": "opsc", "reason": "closed"}) == 1 &&
 			sample(fams, "shiftkey_session_grant_changes_total", map[string]string{"scope": "opsc", "change": "revoked"}) == 1
 	})
@@ -387,7 +387,7 @@ func TestAuditLogAfterScenario(t *testing.T) {
 		}
 	}
 	checkNoSecret(t, "the audit log", text, sc)
-	_, metricsText := scrape(t, s)
+	_, metricsText := scrape(t, s.AdminURL)
 	checkNoSecret(t, "/metrics", metricsText, sc)
 
 	var out, errOut strings.Builder
@@ -402,5 +402,51 @@ func TestAuditLogAfterScenario(t *testing.T) {
 		if !strings.Contains(l, `"arn":"`+userARN+`"`) {
 			t.Errorf("audit tail line of another principal: %s", l)
 		}
+	}
+}
+
+// dev has serve's operator view: /metrics parses and counts dev's calls,
+// /readyz is 200 with every backend up, the audit log in the data dir
+// records an issued credential, and dev.env and the welcome text say where
+// both are.
+func TestDevOperatorView(t *testing.T) {
+	if dev.AdminURL == "" || dev.Audit == nil {
+		t.Fatalf("dev started without its admin listener (%q) or audit log", dev.AdminURL)
+	}
+	user := fresh("opsdev")
+	getCreds(t, dev, &redshift.GetClusterCredentialsInput{DbUser: aws.String(user), AutoCreate: aws.Bool(true)})
+	fams, text := scrape(t, dev.AdminURL)
+	if n := sample(fams, "shiftkey_api_requests_total", map[string]string{"operation": "GetClusterCredentials", "code": "ok"}); n < 1 {
+		t.Errorf("GetClusterCredentials OK count %v, want >= 1:\n%s", n, text)
+	}
+	if code, body := getStatus(t, dev.AdminURL+"/readyz"); code != 200 {
+		t.Errorf("dev /readyz: %d %q", code, body)
+	}
+	path := filepath.Join(dev.DataDir, "audit.log")
+	waitUntil(t, 10*time.Second, "an audit record of the issue", func() bool {
+		recs, _ := auditRecords(t, path)
+		for _, r := range recs {
+			if r.EventName == "GetClusterCredentials" && r.RequestParameters["dbUser"] == user && r.ErrorCode == "" {
+				return true
+			}
+		}
+		return false
+	})
+	env, err := os.ReadFile(dev.EnvPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"export SHIFTKEY_ADMIN_URL=" + dev.AdminURL + "\n", "export SHIFTKEY_AUDIT_FILE=" + path + "\n"} {
+		if !strings.Contains(string(env), want) {
+			t.Errorf("dev.env lacks %q:\n%s", want, env)
+		}
+	}
+	var welcome strings.Builder
+	stdout := dev.Stdout
+	dev.Stdout = &welcome
+	dev.PrintWelcome()
+	dev.Stdout = stdout
+	if !strings.Contains(welcome.String(), dev.AdminURL+"/metrics") || !strings.Contains(welcome.String(), path) {
+		t.Errorf("welcome text names neither the admin listener nor the audit log:\n%s", welcome.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/shiftkey/shiftkey/devenv"
 	"io"
 	"os"
 	"path/filepath"
@@ -84,11 +85,11 @@ func openStore(ctx context.Context, dataDir string) (*sqlite.DB, error) {
 		}
 		dataDir = d
 	}
-	path := filepath.Join(dataDir, devStoreName)
+	path := filepath.Join(dataDir, devenv.StoreName)
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no store at %s: %w", path, err)
 	}
-	return openDevStore(ctx, dataDir, false)
+	return devenv.OpenStore(ctx, dataDir, false)
 }
 
 // runWhy prints the recorded explanation of a denied API call.

@@ -7,19 +7,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 )
-
-// reloadableTLS reads pair into cur and returns a TLS config that serves
-// whatever cur holds at each handshake, so that Reload can replace it.
-func reloadableTLS(cur *atomic.Pointer[tls.Certificate], pair config.CertPair, field string) (*tls.Config, error) {
-	cert, err := pair.Certificate(field)
-	if err != nil {
-		return nil, err
-	}
-	cur.Store(cert)
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cur.Load(), nil }}, nil
-}
 
 // Reload applies what can change while serving (SIGHUP): the config file
 // at path is read again, its identities reconciled into the store (as at

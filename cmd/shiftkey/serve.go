@@ -12,10 +12,10 @@ import (
 	"sync/atomic"
 
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/certauth"
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/server"
 )
 
 // Serve runs shiftkey from a config file: clusters backed by existing
@@ -23,9 +23,7 @@ import (
 type Serve struct {
 	Config *config.Config
 	Logger *slog.Logger
-	server
-	// Audit is the audit log (audit.file); nil without one.
-	Audit *audit.Log
+	server.Server
 	// The gateways' and the API's certificates, replaced by Reload.
 	gatewayCert, apiCert atomic.Pointer[tls.Certificate]
 }
@@ -37,19 +35,19 @@ func (s *Serve) Start(ctx context.Context) error {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg := s.Config
-	s.server.Logger, s.AccountID, s.Limits, s.Regions = s.Logger, cfg.AccountID, cfg.Limits, cfg.Regions
-	s.scramIterations = cfg.ScramIterations
+	s.Server.Logger, s.AccountID, s.Limits, s.Regions = s.Logger, cfg.AccountID, cfg.Limits, cfg.Regions
+	s.ScramIterations = cfg.ScramIterations
 	if cfg.Store.SQLite != "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.Store.SQLite), 0o700); err != nil {
 			return err
 		}
 	}
-	db, err := openServeStore(ctx, cfg.Store, s.Logger)
+	db, err := server.OpenStore(ctx, cfg.Store, s.Logger)
 	if err != nil {
 		return err
 	}
-	s.useStore(db)
-	secret, err := gatewaySecret(ctx, db, cfg.Store)
+	s.UseStore(db)
+	secret, err := server.GatewaySecret(ctx, db, cfg.Store)
 	if err != nil {
 		return err
 	}
@@ -67,51 +65,41 @@ func (s *Serve) Start(ctx context.Context) error {
 		return fmt.Errorf("apply iam config: %w", err)
 	}
 	if cfg.TLS.Enabled() {
-		if s.TLS, err = reloadableTLS(&s.gatewayCert, cfg.TLS.CertPair, "tls"); err != nil {
+		if s.TLS, err = server.ReloadableTLS(&s.gatewayCert, cfg.TLS.CertPair, "tls"); err != nil {
 			return err
 		}
-		s.requireTLS = cfg.TLS.Require
-		s.allowCleartext = cfg.TLS.AllowCleartext
+		s.RequireTLS = cfg.TLS.Require
+		s.AllowCleartext = cfg.TLS.AllowCleartext
 	}
 	if cfg.API.TLS.Enabled() {
-		if s.APITLS, err = reloadableTLS(&s.apiCert, cfg.API.TLS, "api.tls"); err != nil {
+		if s.APITLS, err = server.ReloadableTLS(&s.apiCert, cfg.API.TLS, "api.tls"); err != nil {
 			return err
 		}
-		s.apiRequireTLS = cfg.API.TLS.Require
+		s.APIRequireTLS = cfg.API.TLS.Require
 	}
-	s.clientIP = cfg.API.ClientIP()
-	var obs []shiftkey.Observer
-	if cfg.Admin.Enabled() {
-		s.Metrics = newMetrics()
-		obs = append(obs, s.Metrics)
+	s.ClientIP = cfg.API.ClientIP()
+	if err := s.Observe(cfg.Admin.Enabled(), cfg.Audit.File, cfg.RegionOf("")); err != nil {
+		return err
 	}
-	if cfg.Audit.File != "" {
-		if s.Audit, err = audit.Open(cfg.Audit.File); err != nil {
-			return err
-		}
-		s.Audit.Region, s.Audit.Logger = cfg.RegionOf(""), s.Logger
-		obs = append(obs, s.Audit)
-	}
-	s.Observer = observers(obs...)
 	for _, cc := range cfg.Clusters {
-		err := s.serveDeclared(ctx, "cluster "+cc.Identifier, cc.Gateway, secret, func(ep shiftkey.Endpoint) (gateway, error) {
-			c, err := cfg.ApplyCluster(ctx, s.Store, cc, ep, s.now())
+		err := s.serveDeclared(ctx, "cluster "+cc.Identifier, cc.Gateway, secret, func(ep shiftkey.Endpoint) (server.Gateway, error) {
+			c, err := cfg.ApplyCluster(ctx, s.Store, cc, ep, s.Clock())
 			if err != nil {
-				return gateway{}, err
+				return server.Gateway{}, err
 			}
-			return gateway{scope: c.Identifier, db: c.DBName, backend: c.Backend, master: c.MasterUsername, allowSuperuser: cc.AllowSuperuserMaster}, nil
+			return server.Gateway{Scope: c.Identifier, DB: c.DBName, Backend: c.Backend, Master: c.MasterUsername, AllowSuperuser: cc.AllowSuperuserMaster}, nil
 		})
 		if err != nil {
 			return err
 		}
 	}
 	for _, wc := range cfg.Workgroups {
-		err := s.serveDeclared(ctx, "workgroup "+wc.Name, wc.Gateway, secret, func(ep shiftkey.Endpoint) (gateway, error) {
-			w, err := cfg.ApplyWorkgroup(ctx, s.Store, wc, ep, s.now())
+		err := s.serveDeclared(ctx, "workgroup "+wc.Name, wc.Gateway, secret, func(ep shiftkey.Endpoint) (server.Gateway, error) {
+			w, err := cfg.ApplyWorkgroup(ctx, s.Store, wc, ep, s.Clock())
 			if err != nil {
-				return gateway{}, err
+				return server.Gateway{}, err
 			}
-			return gateway{scope: w.CredentialScope(), db: wc.Database, backend: w.Backend}, nil
+			return server.Gateway{Scope: w.CredentialScope(), DB: wc.Database, Backend: w.Backend}, nil
 		})
 		if err != nil {
 			return err
@@ -121,9 +109,9 @@ func (s *Serve) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("api listen: %w", err)
 	}
-	s.startAPI(ln)
+	s.StartAPI(ln)
 	if cfg.Admin.Enabled() {
-		if err := s.startAdmin(cfg.Admin.Listen); err != nil {
+		if err := s.StartAdmin(cfg.Admin.Listen); err != nil {
 			return err
 		}
 	}
@@ -134,7 +122,7 @@ func (s *Serve) Start(ctx context.Context) error {
 // serveDeclared opens the gateway listener of a declared cluster or
 // workgroup (what, for errors), has apply record it in the store at the
 // endpoint clients are to use, and serves it.
-func (s *Serve) serveDeclared(ctx context.Context, what string, gc config.GatewayConfig, secret []byte, apply func(shiftkey.Endpoint) (gateway, error)) error {
+func (s *Serve) serveDeclared(ctx context.Context, what string, gc config.GatewayConfig, secret []byte, apply func(shiftkey.Endpoint) (server.Gateway, error)) error {
 	ln, err := pgwire.Listen(gc.Listen)
 	if err != nil {
 		return fmt.Errorf("%s: gateway listen: %w", what, err)
@@ -144,9 +132,9 @@ func (s *Serve) serveDeclared(ctx context.Context, what string, gc config.Gatewa
 		ep.Address = gc.Advertise
 	}
 	g, err := apply(ep)
-	g.serverVersion, g.redshiftAuth, g.redshiftAuthPlaintext = gc.ServerVersion, gc.RedshiftAuth, gc.RedshiftAuthPlaintext
+	g.ServerVersion, g.RedshiftAuth, g.RedshiftAuthPlaintext = gc.ServerVersion, gc.RedshiftAuth, gc.RedshiftAuthPlaintext
 	if err == nil {
-		err = s.startGateway(ctx, g, ln, secret)
+		err = s.StartGateway(ctx, g, ln, secret)
 	}
 	if err != nil {
 		ln.Close()
@@ -156,12 +144,5 @@ func (s *Serve) serveDeclared(ctx context.Context, what string, gc config.Gatewa
 
 // Close stops everything.
 func (s *Serve) Close() error {
-	errs := s.close()
-	if s.db != nil {
-		errs = append(errs, s.db.Close())
-	}
-	if s.Audit != nil {
-		errs = append(errs, s.Audit.Close())
-	}
-	return errors.Join(errs...)
+	return errors.Join(append(s.Stop(), s.Server.Close())...)
 }

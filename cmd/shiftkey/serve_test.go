@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/pgwire"
 )
@@ -269,13 +269,6 @@ func (r *relayServe) creds(t *testing.T, in *redshift.GetClusterCredentialsInput
 	return cred{aws.ToString(out.DbUser), aws.ToString(out.DbPassword)}
 }
 
-// currentRelay is the server's event relay, nil when it has none.
-func (s *server) currentRelay() *pgwire.EventRelay {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.relay
-}
-
 // serve's default relay: plaintext sessions to a trust-socket backend run on
 // the event loops, back-to-back sessions share a backend, limits.relay:
 // epoll or io_uring picks the loops' engine, and limits.relay: goroutine
@@ -341,7 +334,7 @@ func TestServeRelayFromConfig(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			r := s.currentRelay()
+			r := s.Relay()
 			switch {
 			case relay == "goroutine" && r != nil:
 				t.Error("limits.relay goroutine started an event relay")

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/shiftkey/shiftkey/devenv"
 	"io"
 	"log/slog"
 	"path/filepath"
 
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/pgserver"
 	"github.com/shiftkey/shiftkey/postgres"
 	"github.com/shiftkey/shiftkey/secretbox"
@@ -118,8 +119,8 @@ func rotateSQLiteKey(ctx context.Context, file string, oldKey *secretbox.Key, ol
 // rotateDevKey reseals dev's store under a fresh key that replaces
 // store.key (see sqlite.RotateKeyFile).
 func rotateDevKey(ctx context.Context, dir string, stdout io.Writer) error {
-	keyPath := filepath.Join(dir, devStoreKeyName)
-	n, oldKey, next, err := sqlite.RotateKeyFile(ctx, filepath.Join(dir, devStoreName), keyPath, rotateBatch)
+	keyPath := filepath.Join(dir, devenv.StoreKeyName)
+	n, oldKey, next, err := sqlite.RotateKeyFile(ctx, filepath.Join(dir, devenv.StoreName), keyPath, rotateBatch)
 	if err != nil {
 		return fmt.Errorf("rotate-key: %w", err)
 	}

@@ -1,4 +1,4 @@
-package main
+package devenv
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/pgserver"
 	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/server"
 )
 
 // devGateways opens the gateways of the backends dev's provisioner runs,
@@ -38,7 +39,7 @@ func (g devGateways) Listen(port int) (net.Listener, shiftkey.Endpoint, error) {
 }
 
 func (g devGateways) Start(ctx context.Context, gw pgserver.Gateway, ln net.Listener) error {
-	return g.d.startGateway(ctx, gateway{scope: gw.Scope, db: gw.Database, backend: gw.Backend, master: gw.MasterUser, allowSuperuser: gw.AllowSuperuser}, ln, g.secret)
+	return g.d.StartGateway(ctx, server.Gateway{Scope: gw.Scope, DB: gw.Database, Backend: gw.Backend, Master: gw.MasterUser, AllowSuperuser: gw.AllowSuperuser}, ln, g.secret)
 }
 
-func (g devGateways) Stop(scope string) { g.d.gateways.Stop(scope) }
+func (g devGateways) Stop(scope string) { g.d.StopGateway(scope) }

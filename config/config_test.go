@@ -14,7 +14,7 @@ import (
 )
 
 func TestExampleConfigParses(t *testing.T) {
-	f, err := os.Open("../../../shiftkey.example.yaml")
+	f, err := os.Open("../shiftkey.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

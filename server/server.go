@@ -1,4 +1,9 @@
-package main
+// Package server runs what one shiftkey process serves over one store: the
+// AWS API, a PostgreSQL gateway per cluster or workgroup, the maintenance
+// sweep, the revocation watch and the admin listener, and drains them on
+// Stop. `shiftkey serve` configures it from its YAML file and `shiftkey dev`
+// from its data dir (package devenv); both only fill in its fields.
+package server
 
 import (
 	"context"
@@ -14,8 +19,9 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/authz"
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 	shttp "github.com/shiftkey/shiftkey/http"
 	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/maintenance"
@@ -36,12 +42,14 @@ type Store interface {
 	shiftkey.DeclaredStore
 }
 
-// server is the wiring `shiftkey dev` and `shiftkey serve` share: the
-// store, the API and one gateway per cluster.
-type server struct {
+// Server is what `shiftkey dev` and `shiftkey serve` share: the store, the
+// API and one gateway per cluster. Fill in the fields, UseStore, start the
+// gateways, the API and the admin listener; Stop drains them.
+type Server struct {
 	Logger *slog.Logger
 	Now    func() time.Time
-	// Store is db behind the cache every reader and writer goes through.
+	// Store is db behind the cache every reader and writer goes through
+	// (UseStore).
 	Store     Store
 	db        Store
 	AccountID string
@@ -52,12 +60,12 @@ type server struct {
 	// APIHTTPSURL over TLS ("" without a certificate): one port.
 	APIURL      string
 	APIHTTPSURL string
-	// APITLS is the API's TLS (nil: plain HTTP only); apiRequireTLS
+	// APITLS is the API's TLS (nil: plain HTTP only); APIRequireTLS
 	// refuses plain HTTP.
 	APITLS        *tls.Config
-	apiRequireTLS bool
-	// clientIP is where aws:SourceIp comes from (api.trusted_proxies).
-	clientIP  shttp.ClientIP
+	APIRequireTLS bool
+	// ClientIP is where aws:SourceIp comes from (api.trusted_proxies).
+	ClientIP  shttp.ClientIP
 	apiServer *http.Server
 	stopSweep context.CancelFunc
 	wg        sync.WaitGroup
@@ -65,12 +73,13 @@ type server struct {
 	mu       sync.Mutex
 	gateways pgwire.Gateways[*pgbackend.Backend]
 	relay    *pgwire.EventRelay // shared by every gateway; nil: goroutine relay
-	// TLS configures the gateways' TLS (nil: plaintext only).
+	// TLS configures the gateways' TLS (nil: plaintext only); RequireTLS
+	// and AllowCleartext are pgwire.Gateway's.
 	TLS            *tls.Config
-	requireTLS     bool
-	allowCleartext bool
-	// scramIterations is the iteration count of new logins (0: the default).
-	scramIterations int
+	RequireTLS     bool
+	AllowCleartext bool
+	// ScramIterations is the iteration count of new logins (0: the default).
+	ScramIterations int
 	// Limits apply to every gateway.
 	Limits config.Limits
 	// Logins are the backends' cert and password login modes' CA and secret.
@@ -83,6 +92,7 @@ type server struct {
 	// audit); nil: none. Metrics, when set, also times the store.
 	Observer shiftkey.Observer
 	Metrics  *metrics.Metrics
+	Audit    *audit.Log // nil without an audit log (Observe)
 	// AdminURL is the admin listener (/metrics, /healthz, /readyz); "" when off.
 	AdminURL    string
 	adminServer *http.Server
@@ -91,31 +101,52 @@ type server struct {
 
 // store is the store as the API and the gateways use it: timed when there
 // are metrics.
-func (s *server) store() shiftkey.Store {
+func (s *Server) store() shiftkey.Store {
 	if s.Metrics != nil {
 		return s.Metrics.Store(s.Store)
 	}
 	return s.Store
 }
 
-// useStore makes db the server's store, behind its cache.
-// useStore puts db behind the cache; the cache subscribes to db's change
-// feed when db is shared with other replicas.
-func (s *server) useStore(db Store) {
+// UseStore makes db the server's store, behind its cache; the cache
+// subscribes to db's change feed when db is shared with other replicas.
+func (s *Server) UseStore(db Store) {
 	s.db, s.Store = db, storecache.New(db)
 }
 
-func (s *server) now() time.Time {
+// Close closes the store given to UseStore and the audit log, those that
+// are open; call it after Stop.
+func (s *Server) Close() error {
+	var errs []error
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	if s.Audit != nil {
+		errs = append(errs, s.Audit.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Clock is the time by Now (time.Now when nil).
+func (s *Server) Clock() time.Time {
 	if s.Now != nil {
 		return s.Now()
 	}
 	return time.Now()
 }
 
+// Relay is the event relay the gateways share, nil until the first gateway
+// made it or when they use the goroutine relay.
+func (s *Server) Relay() *pgwire.EventRelay {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.relay
+}
+
 // eventRelay makes the shared event relay on first use (nil when the
 // goroutine relay is configured or the platform has no event relay); its
 // loops start with the first plaintext session.
-func (s *server) eventRelay() (*pgwire.EventRelay, error) {
+func (s *Server) eventRelay() (*pgwire.EventRelay, error) {
 	rc, ok := s.Limits.EventRelay()
 	if !ok {
 		return nil, nil
@@ -133,25 +164,25 @@ func (s *server) eventRelay() (*pgwire.EventRelay, error) {
 	return s.relay, nil
 }
 
-// gateway is one to serve: the credentials of scope (a cluster identifier
-// or a workgroup's credential scope) against backend, in database db by
-// default. master is the one role of a cluster that may be a superuser in
-// a session, and only where allowSuperuser says so (as Redshift's master
+// Gateway is one to serve: the credentials of Scope (a cluster identifier
+// or a workgroup's credential scope) against Backend, in database DB by
+// default. Master is the one role of a cluster that may be a superuser in
+// a session, and only where AllowSuperuser says so (as Redshift's master
 // user); workgroups have none.
-type gateway struct {
-	scope, db      string
-	backend        shiftkey.Backend
-	master         string
-	allowSuperuser bool
-	serverVersion  string // told to clients ("": the backend's number)
-	// redshiftAuth and redshiftAuthPlaintext are pgwire.Gateway's.
-	redshiftAuth          string
-	redshiftAuthPlaintext bool
+type Gateway struct {
+	Scope, DB      string
+	Backend        shiftkey.Backend
+	Master         string
+	AllowSuperuser bool
+	ServerVersion  string // told to clients ("": the backend's number)
+	// RedshiftAuth and RedshiftAuthPlaintext are pgwire.Gateway's.
+	RedshiftAuth          string
+	RedshiftAuthPlaintext bool
 }
 
-// startGateway serves g on ln.
-func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, secret []byte) error {
-	scope, db, b := g.scope, g.db, g.backend
+// StartGateway serves g on ln; secret keys its decoy salts.
+func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, secret []byte) error {
+	scope, db, b := g.Scope, g.DB, g.Backend
 	bc, err := s.Logins.ConfigFor(b, db)
 	if err != nil {
 		return fmt.Errorf("%s: %w", scope, err)
@@ -160,7 +191,7 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 	if s.Observer != nil {
 		bc.Observer = s.Observer
 	}
-	bc.MasterUser, bc.AllowSuperuser = g.master, g.allowSuperuser
+	bc.MasterUser, bc.AllowSuperuser = g.Master, g.AllowSuperuser
 	relay, err := s.eventRelay()
 	if err != nil {
 		return err
@@ -181,16 +212,16 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 		Backend:        backend.ForGateway(),
 		DefaultDB:      db,
 		Logger:         s.Logger.With("component", "gateway"),
-		Now:            s.now,
+		Now:            s.Clock,
 		Secret:         secret,
-		Iterations:     s.scramIterations,
+		Iterations:     s.ScramIterations,
 		TLS:            s.TLS,
-		RequireTLS:     s.requireTLS,
-		ServerVersion:  g.serverVersion,
-		AllowCleartext: s.allowCleartext,
+		RequireTLS:     s.RequireTLS,
+		ServerVersion:  g.ServerVersion,
+		AllowCleartext: s.AllowCleartext,
 
-		RedshiftAuth:          g.redshiftAuth,
-		RedshiftAuthPlaintext: g.redshiftAuthPlaintext,
+		RedshiftAuth:          g.RedshiftAuth,
+		RedshiftAuthPlaintext: g.RedshiftAuthPlaintext,
 
 		MaxConnections:          s.Limits.MaxConnections,
 		MaxConnectionsPerSource: s.Limits.MaxConnectionsPerSource,
@@ -213,45 +244,55 @@ func (s *server) startGateway(ctx context.Context, g gateway, ln net.Listener, s
 	return nil
 }
 
-// shutdownGrace is how long sessions may run once a shutdown begins.
-func (s *server) shutdownGrace() time.Duration {
+// StopGateway stops the gateway of scope at once (a deleted cluster or
+// workgroup).
+func (s *Server) StopGateway(scope string) { s.gateways.Stop(scope) }
+
+// KnownName says whether name is a custom domain of a running gateway, for
+// the certificate a TLS handshake asks for.
+func (s *Server) KnownName(name string) bool { return s.gateways.Known(name) }
+
+// ShutdownGrace is how long sessions may run once a shutdown begins.
+func (s *Server) ShutdownGrace() time.Duration {
 	if s.Limits.ShutdownGrace == 0 {
 		return 2 * time.Second
 	}
 	return s.Limits.ShutdownGrace
 }
 
-// setAPIURLs sets the URLs clients reach the API on ln at.
-func (s *server) setAPIURLs(ln net.Listener) {
+// SetAPIURLs sets the URLs clients reach the API on ln at (StartAPI does
+// too; dev writes them to dev.env before the API answers).
+func (s *Server) SetAPIURLs(ln net.Listener) {
 	ep := pgwire.Advertised(ln.Addr())
 	hostPort := net.JoinHostPort(ep.Address, strconv.Itoa(ep.Port))
 	s.APIURL, s.APIHTTPSURL = "http://"+hostPort, ""
 	if s.APITLS != nil {
 		s.APIHTTPSURL = "https://" + hostPort
-		if s.apiRequireTLS {
+		if s.APIRequireTLS {
 			s.APIURL = ""
 		}
 	}
 }
 
-// startAPI serves the AWS API on ln, over TLS too when APITLS is set.
-func (s *server) startAPI(ln net.Listener) {
-	s.setAPIURLs(ln)
-	ln = shttp.Listener(ln, s.APITLS, s.apiRequireTLS)
+// StartAPI serves the AWS API on ln, over TLS too when APITLS is set, and
+// starts the maintenance sweep and the revocation watch.
+func (s *Server) StartAPI(ln net.Listener) {
+	s.SetAPIURLs(ln)
+	ln = shttp.Listener(ln, s.APITLS, s.APIRequireTLS)
 	st := s.store()
 	authorizer := &authz.Authorizer{Store: st, Logger: s.Logger.With("component", "authz")}
-	issuer := &redshift.Service{Store: st, Authorizer: authorizer, Now: s.now, Provisioner: s.ClusterProvisioner, Iterations: s.scramIterations}
+	issuer := &redshift.Service{Store: st, Authorizer: authorizer, Now: s.Clock, Provisioner: s.ClusterProvisioner, Iterations: s.ScramIterations}
 	api := &shttp.Server{
 		Identities: st,
 		Redshift:   issuer,
-		Serverless: &serverless.Service{Store: st, Authorizer: authorizer, Issuer: issuer, Provisioner: s.Provisioner, Now: s.now},
-		IAM:        &iamapi.Service{Store: st, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
-		STS:        &sts.Service{Store: st, Authorizer: authorizer, AccountID: s.AccountID, Now: s.now},
+		Serverless: &serverless.Service{Store: st, Authorizer: authorizer, Issuer: issuer, Provisioner: s.Provisioner, Now: s.Clock},
+		IAM:        &iamapi.Service{Store: st, Authorizer: authorizer, AccountID: s.AccountID, Now: s.Clock},
+		STS:        &sts.Service{Store: st, Authorizer: authorizer, AccountID: s.AccountID, Now: s.Clock},
 		AccountID:  s.AccountID,
 		Regions:    s.Regions,
 		Logger:     s.Logger.With("component", "api"),
-		Now:        s.now,
-		ClientIP:   s.clientIP,
+		Now:        s.Clock,
+		ClientIP:   s.ClientIP,
 	}
 	if s.Observer != nil {
 		api.Observer = s.Observer
@@ -266,7 +307,7 @@ func (s *server) startAPI(ln net.Listener) {
 	}()
 	sweepCtx, cancel := context.WithCancel(context.Background())
 	s.stopSweep = cancel
-	sweeper := &maintenance.Sweeper{Store: s.Store, Backends: s.backends, Logger: s.Logger, Now: s.now}
+	sweeper := &maintenance.Sweeper{Store: s.Store, Backends: s.backends, Logger: s.Logger, Now: s.Clock}
 	if l, ok := s.db.(interface{ GrantLease() time.Duration }); ok {
 		sweeper.Every = min(maintenance.Interval, l.GrantLease()/2)
 	}
@@ -281,7 +322,7 @@ const revocationPoll = 200 * time.Millisecond
 // watchRevocations ends the sessions of credentials revoked with
 // --terminate, whichever process revoked them: replicas hear of it through
 // the store's change feed, a SQLite store is polled.
-func (s *server) watchRevocations(ctx context.Context) {
+func (s *Server) watchRevocations(ctx context.Context) {
 	term := &revocation.Terminator{Store: s.Store, Gateways: s.sessionGateways, Logger: s.Logger.With("component", "revocation")}
 	s.wg.Go(func() { term.Run(ctx) })
 	switch st := s.db.(type) {
@@ -295,14 +336,14 @@ func (s *server) watchRevocations(ctx context.Context) {
 }
 
 // sessionGateways are the running gateways, as the Terminator sees them.
-func (s *server) sessionGateways() []revocation.Gateway {
+func (s *Server) sessionGateways() []revocation.Gateway {
 	var out []revocation.Gateway
 	s.gateways.Each(func(_ string, gw *pgwire.Gateway, _ *pgbackend.Backend) { out = append(out, gw) })
 	return out
 }
 
 // backends are the running gateways' backends.
-func (s *server) backends() []maintenance.Reconciler {
+func (s *Server) backends() []maintenance.Reconciler {
 	var out []maintenance.Reconciler
 	for _, b := range s.gateways.Owners() {
 		out = append(out, b)
@@ -310,13 +351,14 @@ func (s *server) backends() []maintenance.Reconciler {
 	return out
 }
 
-// close drains: the API and every gateway stop accepting at once; API
-// calls in flight finish and sessions run on until they end or the
-// shutdown grace period does, when those left are cut. Then the backends'
-// admin pools, the sweeper and the admin listener stop.
-func (s *server) close() []error {
+// Stop drains: the API and every gateway stop accepting at once; API calls
+// in flight finish and sessions run on until they end or the shutdown
+// grace period does, when those left are cut. Then the backends' admin
+// pools, the sweeper and the admin listener stop. The store and the audit
+// log stay open (Close).
+func (s *Server) Stop() []error {
 	s.draining.Store(true)
-	ctx, cancel := context.WithTimeout(context.Background(), s.shutdownGrace())
+	ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownGrace())
 	defer cancel()
 	var (
 		errs   []error

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/audit"
 	shttp "github.com/shiftkey/shiftkey/http"
 	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/metrics"
@@ -19,13 +20,13 @@ import (
 	"github.com/shiftkey/shiftkey/sts"
 )
 
-// newMetrics defines the metrics, labelling the operations the API knows.
-func newMetrics() *metrics.Metrics {
+// NewMetrics defines the metrics, labelling the operations the API knows.
+func NewMetrics() *metrics.Metrics {
 	return metrics.New(slices.Concat(iamapi.Operations(), sts.Operations(), serverless.Operations(), shttp.RedshiftOperations()))
 }
 
 // gatewayStats samples the running gateways for the metrics.
-func (s *server) gatewayStats() []metrics.Gateway {
+func (s *Server) gatewayStats() []metrics.Gateway {
 	var out []metrics.Gateway
 	s.gateways.Each(func(scope string, gw *pgwire.Gateway, b *pgbackend.Backend) {
 		out = append(out, metrics.Gateway{Scope: scope, PoolIdle: gw.PoolIdle(), GrantsHeld: b.GrantsHeld()})
@@ -35,7 +36,7 @@ func (s *server) gatewayStats() []metrics.Gateway {
 
 // readiness is what /readyz checks: not draining, the store answers, and
 // every gateway's backend answers.
-func (s *server) readiness() []metrics.Check {
+func (s *Server) readiness() []metrics.Check {
 	checks := []metrics.Check{
 		{Name: "shutdown", Fn: func(context.Context) error {
 			if s.draining.Load() {
@@ -55,8 +56,8 @@ func (s *server) readiness() []metrics.Check {
 	return checks
 }
 
-// startAdmin serves /metrics, /healthz and /readyz on addr.
-func (s *server) startAdmin(addr string) error {
+// StartAdmin serves /metrics, /healthz and /readyz of Metrics on addr.
+func (s *Server) StartAdmin(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("admin listen: %w", err)
@@ -72,16 +73,25 @@ func (s *server) startAdmin(addr string) error {
 	return nil
 }
 
-// observers are the metrics and the audit log, those that are set.
-func observers(os ...shiftkey.Observer) shiftkey.Observer {
-	var out shiftkey.Observers
-	for _, o := range os {
-		if o != nil {
-			out = append(out, o)
+// Observe sets up the operator's view before the gateways and the API
+// start: metrics for the admin listener when metrics is true, and the audit
+// log at auditFile unless it is "" (region is its records' awsRegion).
+func (s *Server) Observe(metrics bool, auditFile, region string) error {
+	var obs shiftkey.Observers
+	if metrics {
+		s.Metrics = NewMetrics()
+		obs = append(obs, s.Metrics)
+	}
+	if auditFile != "" {
+		a, err := audit.Open(auditFile)
+		if err != nil {
+			return err
 		}
+		a.Region, a.Logger, s.Audit = region, s.Logger, a
+		obs = append(obs, a)
 	}
-	if len(out) == 0 {
-		return nil
+	if len(obs) > 0 {
+		s.Observer = obs
 	}
-	return out
+	return nil
 }

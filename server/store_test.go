@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 )
 
 // Finding 1, serve: a store readable by others is refused with the chmod
@@ -16,13 +16,13 @@ import (
 func TestFinding1ServeRefusesReadableStore(t *testing.T) {
 	dir := t.TempDir()
 	c := config.StoreConfig{SQLite: filepath.Join(dir, "s.db")}
-	db, err := openServeStore(context.Background(), c, slog.New(slog.DiscardHandler))
+	db, err := OpenStore(context.Background(), c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 	os.Chmod(c.SQLite, 0o640)
-	if db, err = openServeStore(context.Background(), c, slog.New(slog.DiscardHandler)); err == nil {
+	if db, err = OpenStore(context.Background(), c, slog.New(slog.DiscardHandler)); err == nil {
 		db.Close()
 	}
 	if err == nil || !strings.Contains(err.Error(), "chmod 600 "+c.SQLite) {

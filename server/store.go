@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/postgres"
 	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
 
-// openServeStore opens serve's store with its key: the shared PostgreSQL
-// store (store.postgres) or a SQLite file.
-func openServeStore(ctx context.Context, c config.StoreConfig, logger *slog.Logger) (Store, error) {
+// OpenStore opens serve's store with its key: the shared PostgreSQL store
+// (store.postgres) or a SQLite file.
+func OpenStore(ctx context.Context, c config.StoreConfig, logger *slog.Logger) (Store, error) {
 	key, file, err := c.Key(true, logger)
 	if err != nil {
 		return nil, err
@@ -40,9 +40,9 @@ func openServeStore(ctx context.Context, c config.StoreConfig, logger *slog.Logg
 	return db, nil
 }
 
-// gatewaySecret keys the gateways' decoy salts: shared through the store
+// GatewaySecret keys the gateways' decoy salts: shared through the store
 // when replicas share one, else a file beside the SQLite store.
-func gatewaySecret(ctx context.Context, st Store, c config.StoreConfig) ([]byte, error) {
+func GatewaySecret(ctx context.Context, st Store, c config.StoreConfig) ([]byte, error) {
 	if shared, ok := st.(interface {
 		GatewaySecret(context.Context) ([]byte, error)
 	}); ok {

@@ -1,4 +1,9 @@
-package main
+// Package devenv is what `shiftkey dev` runs on one machine: a PostgreSQL
+// server of its own with a dev CA, the store, dev-cluster's and
+// default-workgroup's gateways, the provisioner of API-created clusters and
+// workgroups, and the API, all under one data dir; dev.env and the welcome
+// text tell a newcomer how to reach them.
+package devenv
 
 import (
 	"context"
@@ -14,31 +19,36 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/pgserver"
 	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/redshift"
 	"github.com/shiftkey/shiftkey/secretbox"
+	"github.com/shiftkey/shiftkey/server"
 )
 
 // Defaults of `shiftkey dev`.
 const (
 	DefaultAPIAddr     = config.DefaultAPIAddr
 	DefaultGatewayAddr = "127.0.0.1:5439"
-	DevRegion          = "us-east-1"
-	// ProvisioningRole creates roles and grants groups in dev's backends;
+	Region             = "us-east-1"
+	// ProvisionerRole creates roles and grants groups in dev's backends;
 	// the master user (awsuser) stays a role credentials can be issued for.
 	ProvisionerRole = "shiftkey_admin"
-	DevCluster      = "dev-cluster"
-	DevDatabase     = "dev"
-	DevMasterUser   = "awsuser"
-	DevAdminUser    = "admin"
-	DevNamespace    = "default-namespace"
-	DevWorkgroup    = "default-workgroup"
+	Cluster         = "dev-cluster"
+	Database        = "dev"
+	MasterUser      = "awsuser"
+	AdminUser       = "admin"
+	Namespace       = "default-namespace"
+	Workgroup       = "default-workgroup"
 	// DefaultWorkgroupAddr is default-workgroup's gateway (dev-cluster has 5439).
 	DefaultWorkgroupAddr = "127.0.0.1:5440"
+	// DefaultAdminAddr is serve's admin.listen default.
+	DefaultAdminAddr = "127.0.0.1:9440"
+	// DefaultAuditFile is the audit log in the data dir.
+	DefaultAuditFile = "audit.log"
 )
 
 // Dev runs everything on one machine: a PostgreSQL server of its own, the
@@ -48,17 +58,23 @@ type Dev struct {
 	APIAddr       string
 	GatewayAddr   string
 	WorkgroupAddr string // default-workgroup's gateway; "" → DefaultWorkgroupAddr
-	Logger        *slog.Logger
-	Stdout        io.Writer
-	Now           func() time.Time // nil → time.Now; tests move it to expire credentials
+	// AdminAddr is the admin listener's (/metrics, /healthz, /readyz), as
+	// serve's admin.listen; "" or "off": none. The command's default is
+	// DefaultAdminAddr; tests that run several devs use port 0.
+	AdminAddr string
+	// AuditFile is the audit log, as serve's audit.file; relative to the
+	// data dir; "" or "off": none. The command's default is DefaultAuditFile.
+	AuditFile string
+	Logger    *slog.Logger
+	Stdout    io.Writer
+	Now       func() time.Time // nil → time.Now; tests move it to expire credentials
 
 	// Set by Start.
 	CAPath    string // the dev CA certificate (PGSSLROOTCERT)
 	Gateway   shiftkey.Endpoint
 	AccessKey *shiftkey.AccessKey
 	PG        *pgserver.Server
-	devCA     *devca.CA // issues the servers' certificates and signs the backends' client certificates
-	server
+	server.Server
 }
 
 // Start brings everything up. On error the caller must still call Close.
@@ -66,7 +82,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	d.server.Logger, d.server.Now, d.AccountID, d.Regions = d.Logger, d.Now, shiftkey.DefaultAccountID, []string{DevRegion}
+	d.Server.Logger, d.Server.Now, d.AccountID, d.Regions = d.Logger, d.Now, shiftkey.DefaultAccountID, []string{Region}
 	// Short-lived connections skip PostgreSQL's process start.
 	d.Limits.PoolSize = 20
 	if d.DataDir == "" {
@@ -88,11 +104,23 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err := pgserver.MakeHome(dir); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	db, err := openDevStore(ctx, dir, true)
+	db, err := OpenStore(ctx, dir, true)
 	if err != nil {
 		return err
 	}
-	d.useStore(db)
+	d.UseStore(db)
+	// The operator's view serve has: metrics for the admin listener, and
+	// the audit log, in the data dir unless the path is absolute.
+	auditFile := ""
+	if on(d.AuditFile) {
+		if !filepath.IsAbs(d.AuditFile) {
+			d.AuditFile = filepath.Join(dir, d.AuditFile)
+		}
+		auditFile = d.AuditFile
+	}
+	if err := d.Observe(on(d.AdminAddr), auditFile, Region); err != nil {
+		return err
+	}
 	secret, err := secretbox.LoadOrCreateRaw(filepath.Join(dir, "gateway.key"))
 	if err != nil {
 		return err
@@ -107,13 +135,13 @@ func (d *Dev) Start(ctx context.Context) error {
 	d.CAPath = ca.Path
 	gwHost, _, _ := net.SplitHostPort(d.GatewayAddr)
 	d.TLS = ca.ServerConfig(func(name string) bool {
-		return name == "localhost" || name == gwHost || d.gateways.Known(name)
+		return name == "localhost" || name == gwHost || d.KnownName(name)
 	}, "localhost", "127.0.0.1", gwHost)
 	// The API answers HTTPS with the same CA (AWS_CA_BUNDLE), and plain
 	// HTTP on the same port for clients that cannot be given a CA.
 	apiHost, _, _ := net.SplitHostPort(d.APIAddr)
 	d.APITLS = ca.ServerConfig(func(name string) bool { return name == "localhost" || name == apiHost }, loopbackAnd(apiHost)...)
-	d.devCA, d.Logins.CA = ca, ca
+	d.Logins.CA = ca // signs the backends' client certificates
 	pgTLS, err := backendTLS(ca)
 	if err != nil {
 		return err
@@ -125,7 +153,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	d.PG, err = pgserver.Start(ctx, pgserver.Config{
 		BinDir:    binDir,
 		DataDir:   filepath.Join(dir, "postgres"),
-		Superuser: DevMasterUser,
+		Superuser: MasterUser,
 		Port:      pgPort,
 		TLS:       pgTLS,
 		Fsync:     true,
@@ -137,7 +165,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err := d.PG.EnsureProvisioner(ctx, ProvisionerRole); err != nil {
 		return err
 	}
-	if err := d.PG.CreateDatabase(ctx, DevDatabase); err != nil {
+	if err := d.PG.CreateDatabase(ctx, Database); err != nil {
 		return err
 	}
 
@@ -151,17 +179,17 @@ func (d *Dev) Start(ctx context.Context) error {
 		gwLn.Close()
 		return err
 	}
-	if d.AccessKey, err = iamapi.EnsureAdmin(ctx, d.Store, shiftkey.DefaultAccountID, DevAdminUser, d.now().UTC()); err != nil {
+	if d.AccessKey, err = iamapi.EnsureAdmin(ctx, d.Store, shiftkey.DefaultAccountID, AdminUser, d.Clock().UTC()); err != nil {
 		gwLn.Close()
 		return err
 	}
 
-	if err := d.startGateway(ctx, gateway{scope: cluster.Identifier, db: cluster.DBName, backend: cluster.Backend, master: cluster.MasterUsername, allowSuperuser: true}, gwLn, secret); err != nil {
+	if err := d.StartGateway(ctx, server.Gateway{Scope: cluster.Identifier, DB: cluster.DBName, Backend: cluster.Backend, Master: cluster.MasterUsername, AllowSuperuser: true}, gwLn, secret); err != nil {
 		gwLn.Close()
 		return err
 	}
 	prov := &pgserver.Provisioner{Dir: filepath.Join(dir, "backends"), Store: d.Store, Gateways: devGateways{d, secret},
-		TLS: func() (*pgserver.TLSFiles, error) { return backendTLS(ca) }, AdminRole: ProvisionerRole, Reserved: DevCluster, Logger: d.Logger}
+		TLS: func() (*pgserver.TLSFiles, error) { return backendTLS(ca) }, AdminRole: ProvisionerRole, Reserved: Cluster, Logger: d.Logger}
 	d.Provisioner = prov
 	wgAddr := d.WorkgroupAddr
 	if wgAddr == "" {
@@ -172,40 +200,47 @@ func (d *Dev) Start(ctx context.Context) error {
 		return fmt.Errorf("workgroup address %s: %w", wgAddr, err)
 	}
 	port, _ := strconv.Atoi(wgPort)
-	if err := prov.ResumeWorkgroups(ctx, map[string]int{DevWorkgroup: port}); err != nil {
+	if err := prov.ResumeWorkgroups(ctx, map[string]int{Workgroup: port}); err != nil {
 		return err
 	}
-	now := d.now().UTC()
+	now := d.Clock().UTC()
 	if err := prov.EnsureWorkgroup(ctx,
-		&shiftkey.Workgroup{Name: DevWorkgroup, ID: shiftkey.NewUUID(), Region: DevRegion, Status: "AVAILABLE", BaseCapacity: 128, Endpoint: shiftkey.Endpoint{Port: port}, CreatedAt: now},
-		&shiftkey.Namespace{Name: DevNamespace, ID: shiftkey.NewUUID(), Region: DevRegion, DBName: DevDatabase, AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: now}); err != nil {
+		&shiftkey.Workgroup{Name: Workgroup, ID: shiftkey.NewUUID(), Region: Region, Status: "AVAILABLE", BaseCapacity: 128, Endpoint: shiftkey.Endpoint{Port: port}, CreatedAt: now},
+		&shiftkey.Namespace{Name: Namespace, ID: shiftkey.NewUUID(), Region: Region, DBName: Database, AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: now}); err != nil {
 		return err
 	}
 	if err := prov.ResumeClusters(ctx); err != nil {
 		return err
 	}
 	d.ClusterProvisioner = prov
+	if d.Metrics != nil {
+		if err := d.StartAdmin(d.AdminAddr); err != nil {
+			return err
+		}
+	}
 	apiLn, err := net.Listen("tcp", d.APIAddr)
 	if err != nil {
 		return fmt.Errorf("api listen %s: %w", d.APIAddr, err)
 	}
 	// dev.env first: whoever sees the API answer finds the keys written.
-	d.setAPIURLs(apiLn)
+	d.SetAPIURLs(apiLn)
 	if err := d.writeEnv(); err != nil {
 		apiLn.Close()
 		return err
 	}
-	d.startAPI(apiLn)
-	d.Logger.Info("shiftkey dev ready", "api", d.APIHTTPSURL, "api_plain", d.APIURL, "gateway", net.JoinHostPort(d.Gateway.Address, strconv.Itoa(d.Gateway.Port)), "data_dir", dir)
+	d.StartAPI(apiLn)
+	d.Logger.Info("shiftkey dev ready", "api", d.APIHTTPSURL, "api_plain", d.APIURL, "gateway", net.JoinHostPort(d.Gateway.Address, strconv.Itoa(d.Gateway.Port)), "admin", d.AdminURL, "data_dir", dir)
 	return nil
 }
+
+func on(addr string) bool { return addr != "" && addr != "off" }
 
 func (d *Dev) ensureCluster(ctx context.Context) (*shiftkey.Cluster, error) {
 	// Sessions log in by client certificate over loopback TLS (the
 	// recommended mode); the private socket serves tests and tools.
 	return redshift.EnsureCluster(ctx, d.Store, &shiftkey.Cluster{
-		Identifier: DevCluster, Region: DevRegion, NamespaceID: shiftkey.NewUUID(), NodeType: "dc2.large",
-		DBName: DevDatabase, MasterUsername: d.PG.Superuser(), Status: "available", Endpoint: d.Gateway, CreatedAt: d.now().UTC(),
+		Identifier: Cluster, Region: Region, NamespaceID: shiftkey.NewUUID(), NodeType: "dc2.large",
+		DBName: Database, MasterUsername: d.PG.Superuser(), Status: "available", Endpoint: d.Gateway, CreatedAt: d.Clock().UTC(),
 		Backend: shiftkey.Backend{Host: "127.0.0.1", Port: d.PG.Port(), AdminUser: ProvisionerRole, Managed: true, Login: shiftkey.BackendLoginCert},
 	})
 }
@@ -215,18 +250,25 @@ func (d *Dev) EnvPath() string { return filepath.Join(d.DataDir, "dev.env") }
 
 func (d *Dev) writeEnv() error {
 	var b strings.Builder
-	for _, kv := range [][2]string{
+	env := [][2]string{
 		{"AWS_ACCESS_KEY_ID", d.AccessKey.ID},
 		{"AWS_SECRET_ACCESS_KEY", d.AccessKey.Secret},
-		{"AWS_REGION", DevRegion},
-		{"AWS_DEFAULT_REGION", DevRegion},
+		{"AWS_REGION", Region},
+		{"AWS_DEFAULT_REGION", Region},
 		{"AWS_ENDPOINT_URL", d.APIHTTPSURL},
 		{"AWS_CA_BUNDLE", d.CAPath},
 		{"PGHOST", d.Gateway.Address},
 		{"PGPORT", strconv.Itoa(d.Gateway.Port)},
-		{"PGDATABASE", DevDatabase},
+		{"PGDATABASE", Database},
 		{"PGSSLROOTCERT", d.CAPath},
-	} {
+	}
+	if d.AdminURL != "" {
+		env = append(env, [2]string{"SHIFTKEY_ADMIN_URL", d.AdminURL})
+	}
+	if d.Audit != nil {
+		env = append(env, [2]string{"SHIFTKEY_AUDIT_FILE", d.AuditFile})
+	}
+	for _, kv := range env {
 		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))
 	}
 	tmp := d.EnvPath() + ".tmp"
@@ -257,7 +299,7 @@ shiftkey dev is running.
   Gateway:   %s:%d   (cluster %s, database %s)
   Serverless workgroup %s: see aws redshift-serverless get-workgroup --workgroup-name %s
   TLS:       the API and the gateways use the CA %s (sslmode=verify-full works)
-  Data dir:  %s
+  Data dir:  %s%s
 
 Try it in another shell:
 
@@ -271,13 +313,26 @@ Try it in another shell:
   aws --endpoint-url %s redshift describe-clusters   # plain HTTP, for old clients
 
 Stop with Ctrl-C; a restart on the same data dir keeps clusters, identities and live credentials.
-`, d.APIHTTPSURL, d.APIURL, d.Gateway.Address, d.Gateway.Port, DevCluster, DevDatabase, DevWorkgroup, DevWorkgroup, d.CAPath, d.DataDir,
-		d.EnvPath(), DevCluster, DevCluster, DevDatabase, DevCluster, DevDatabase, DevWorkgroup, DevDatabase, d.APIURL)
+`, d.APIHTTPSURL, d.APIURL, d.Gateway.Address, d.Gateway.Port, Cluster, Database, Workgroup, Workgroup, d.CAPath, d.DataDir, d.operatorLines(),
+		d.EnvPath(), Cluster, Cluster, Database, Cluster, Database, Workgroup, Database, d.APIURL)
+}
+
+// operatorLines are the welcome text's lines for the admin listener and
+// the audit log, those that are on.
+func (d *Dev) operatorLines() string {
+	var b strings.Builder
+	if d.AdminURL != "" {
+		fmt.Fprintf(&b, "\n  Admin:     %s/metrics, /healthz, /readyz   (SHIFTKEY_ADMIN_URL)", d.AdminURL)
+	}
+	if d.Audit != nil {
+		fmt.Fprintf(&b, "\n  Audit log: %s   (shiftkey audit tail --file \"$SHIFTKEY_AUDIT_FILE\" -f)", d.AuditFile)
+	}
+	return b.String()
 }
 
 // Close stops everything: API, gateways, backends, PostgreSQL, store.
 func (d *Dev) Close() error {
-	errs := d.close()
+	errs := d.Stop()
 	if p, ok := d.Provisioner.(*pgserver.Provisioner); ok {
 		errs = append(errs, p.StopAll()...)
 	}
@@ -286,9 +341,7 @@ func (d *Dev) Close() error {
 		errs = append(errs, d.PG.Stop(ctx))
 		cancel()
 	}
-	if d.db != nil {
-		errs = append(errs, d.db.Close())
-	}
+	errs = append(errs, d.Server.Close())
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,101 @@
+package shiftkey
+
+import "strings"
+
+// The errors both stores and the services answer alike, in AWS's words:
+// one text per error, whichever store or service finds it.
+
+// NoSuchEntity is IAM's answer for a user, group or role that does not exist.
+func NoSuchEntity(kind EntityKind, name string) error {
+	return Errorf(CodeNoSuchEntity, "The %s with name %s cannot be found.", kind, name)
+}
+
+// EntityExists is IAM's answer for a user, group or role created twice.
+func EntityExists(kind EntityKind, name string) error {
+	k := string(kind)
+	if k != "" {
+		k = strings.ToUpper(k[:1]) + k[1:]
+	}
+	return Errorf(CodeEntityAlreadyExists, "%s with name %s already exists.", k, name)
+}
+
+// NoSuchInlinePolicy is IAM's answer for an inline policy that does not exist.
+func NoSuchInlinePolicy(kind EntityKind, name string) error {
+	return Errorf(CodeNoSuchEntity, "The %s policy with name %s cannot be found.", kind, name)
+}
+
+// NoSuchPolicy is IAM's answer for a managed policy that does not exist
+// (or, notAttachable, one an attachment names).
+func NoSuchPolicy(arn string, notAttachable bool) error {
+	if notAttachable {
+		return Errorf(CodeNoSuchEntity, "Policy %s does not exist or is not attachable.", arn)
+	}
+	return Errorf(CodeNoSuchEntity, "Policy %s was not found.", arn)
+}
+
+// PolicyExists is IAM's answer for a managed policy created twice.
+func PolicyExists(name string) error {
+	return Errorf(CodeEntityAlreadyExists, "A policy called %s already exists. Duplicate names are not allowed.", name)
+}
+
+// NoSuchAccessKey is IAM's answer for an access key that does not exist.
+func NoSuchAccessKey(id string) error {
+	return Errorf(CodeNoSuchEntity, "The Access Key with id %s cannot be found.", id)
+}
+
+// NotInGroup is IAM's answer for removing a user from a group it is not in.
+func NotInGroup(user, group string) error {
+	return Errorf(CodeNoSuchEntity, "User %s is not in group %s.", user, group)
+}
+
+// NoSuchSession is the stores' answer for an STS session that does not exist.
+func NoSuchSession(accessKeyID string) error {
+	return Errorf(CodeNoSuchEntity, "The session %s cannot be found.", accessKeyID)
+}
+
+// AccessKeyQuota is IAM's answer for a user's access key beyond
+// MaxAccessKeysPerUser.
+func AccessKeyQuota() error {
+	return Errorf(CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", MaxAccessKeysPerUser)
+}
+
+// ClusterNotFound is Redshift's answer for a cluster that does not exist.
+func ClusterNotFound(id string) error {
+	return Errorf(CodeClusterNotFound, "Cluster %s not found.", id)
+}
+
+// ClusterExists is Redshift's answer for a cluster created twice.
+func ClusterExists() error {
+	return Errorf(CodeClusterAlreadyExists, "Cluster already exists")
+}
+
+// NamespaceNotFound and WorkgroupNotFound are Redshift Serverless's answers
+// for a namespace or workgroup that does not exist.
+func NamespaceNotFound(name string) error {
+	return Errorf(CodeResourceNotFound, "Serverless namespace %s not found.", name)
+}
+
+func WorkgroupNotFound(name string) error {
+	return Errorf(CodeResourceNotFound, "Serverless workgroup %s not found.", name)
+}
+
+// NamespaceExists and WorkgroupExists are the stores' answers for a
+// namespace created twice, or a workgroup created twice or on a namespace
+// that has one.
+func NamespaceExists(name string) error {
+	return Errorf(CodeConflict, "Namespace %s already exists.", name)
+}
+
+func WorkgroupExists(name, namespace string) error {
+	return Errorf(CodeConflict, "Workgroup %s already exists, or namespace %s already has a workgroup.", name, namespace)
+}
+
+// DomainNotAssociated and DomainAssociated are the stores' answers for a
+// custom domain name missing, or taken, whichever resource holds it.
+func DomainNotAssociated(name string) error {
+	return Errorf(CodeResourceNotFound, "Custom domain name %s is not associated.", name)
+}
+
+func DomainAssociated(name string) error {
+	return Errorf(CodeConflict, "Custom domain name %s is already associated.", name)
+}

@@ -1,0 +1,73 @@
+// Package gencache is a bounded in-memory map that a read racing a write
+// cannot make stale: a reader notes the generation before it reads the
+// source of truth and stores what it read only if no write dropped
+// anything since. Writers drop after their commit, never before.
+package gencache
+
+import "sync"
+
+// Map is the cache; the zero value is not usable, call New.
+type Map[K comparable, V any] struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[K]V
+	max int
+}
+
+// New makes a map of at most max entries; a new key beyond that clears it,
+// which is no worse than no cache.
+func New[K comparable, V any](max int) *Map[K, V] {
+	return &Map[K, V]{m: map[K]V{}, max: max}
+}
+
+// Get returns the entry of k and the generation to pass to Put after a miss.
+func (c *Map[K, V]) Get(k K) (V, bool, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok, c.gen
+}
+
+// Put stores v for k unless a drop happened since Get returned gen.
+func (c *Map[K, V]) Put(k K, v V, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[k] = v
+}
+
+// Drop removes k.
+func (c *Map[K, V]) Drop(k K) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.m, k)
+}
+
+// DropIf removes every entry whose key match says so (nil: every entry).
+func (c *Map[K, V]) DropIf(match func(K) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if match == nil {
+		clear(c.m)
+		return
+	}
+	for k := range c.m {
+		if match(k) {
+			delete(c.m, k)
+		}
+	}
+}
+
+// Len is the number of entries.
+func (c *Map[K, V]) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}

@@ -1,0 +1,59 @@
+package gencache
+
+import "testing"
+
+// A read that started before a drop is not stored; one that started after
+// is.
+func TestPutAfterDropIsRefused(t *testing.T) {
+	c := New[string, int](10)
+	_, ok, gen := c.Get("a")
+	if ok {
+		t.Fatal("empty map has a")
+	}
+	c.Drop("b") // a write elsewhere, committed while "a" was being read
+	c.Put("a", 1, gen)
+	if _, ok, _ := c.Get("a"); ok {
+		t.Fatal("a read older than a drop was stored")
+	}
+	_, _, gen = c.Get("a")
+	c.Put("a", 1, gen)
+	if v, ok, _ := c.Get("a"); !ok || v != 1 {
+		t.Fatalf("a = %v %v, want 1", v, ok)
+	}
+}
+
+func TestDropIf(t *testing.T) {
+	c := New[int, int](10)
+	for i := range 4 {
+		_, _, gen := c.Get(i)
+		c.Put(i, i, gen)
+	}
+	c.DropIf(func(k int) bool { return k%2 == 0 })
+	for i := range 4 {
+		if _, ok, _ := c.Get(i); ok != (i%2 == 1) {
+			t.Errorf("key %d present %v after dropping the even keys", i, ok)
+		}
+	}
+	c.DropIf(nil)
+	if n := c.Len(); n != 0 {
+		t.Fatalf("%d entries after dropping all", n)
+	}
+}
+
+// A new key beyond the bound clears the map; an existing key is replaced.
+func TestBound(t *testing.T) {
+	c := New[int, int](3)
+	for i := range 3 {
+		_, _, gen := c.Get(i)
+		c.Put(i, i, gen)
+	}
+	_, _, gen := c.Get(0)
+	c.Put(0, 10, gen)
+	if n := c.Len(); n != 3 {
+		t.Fatalf("replacing a key changed the size to %d", n)
+	}
+	c.Put(3, 3, gen)
+	if n := c.Len(); n != 1 {
+		t.Fatalf("%d entries after a new key beyond the bound, want 1", n)
+	}
+}
