@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/secretbox"
 )
 

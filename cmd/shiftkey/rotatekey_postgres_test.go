@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/cmd/shiftkey/config"
+	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/secretbox"
 )
 
