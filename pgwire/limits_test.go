@@ -318,7 +318,7 @@ func superuser(t *testing.T, db string) *pgx.Conn {
 func loginApp(t *testing.T, addr, app string) *pgx.Conn {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(addr)
-	c, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable application_name=%s", host, port, app))
+	c, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=%s application_name=%s", host, port, sslMode(addr), app))
 	if err != nil {
 		t.Fatal(err)
 	}
