@@ -352,6 +352,11 @@ func (s *session) relayOnLoop(ls *live) bool {
 	s.mu.Lock()
 	s.kill = kill
 	closing := s.closing
+	if ls.clientTLS != nil {
+		// The loop carries the TLS connection on: let go of crypto/tls's
+		// connection and buffers, so that an idle session holds none.
+		s.client, s.fe, s.in, s.tls, s.tap = s.raw, nil, nil, nil, nil
+	}
 	s.mu.Unlock()
 	if closing {
 		kill()

@@ -226,6 +226,7 @@ func (t *TLSTap) Keys(consumed int64) (*TLSKeys, error) {
 	t.off.Store(true)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.rd.rec, t.wr.rec = nil, nil
 	switch {
 	case t.why != "":
 		return nil, errors.New(t.why)
