@@ -73,8 +73,8 @@ const Supported = true
 // sysEpollWait; every wait is bounded by loopWait), so the kernel wakes it straight from its wait without a
 // trip through Go's scheduler; GOMAXPROCS
 // is raised, when needed, so that at least one P is left for everything
-// else (until Close). A process whose sessions all use TLS (dev mode) never
-// starts them and keeps all its Ps.
+// else (until Close). A process none of whose sessions can go to the loops
+// (dev mode: TLS to the backend) never starts them and keeps all its Ps.
 func New(c Config) (*EventRelay, error) {
 	threads, engine := c.Threads, c.Engine
 	switch engine {
