@@ -73,19 +73,14 @@ func supportedSuite(suite uint16) (func() hash.Hash, int, bool) {
 }
 
 // expandLabel is HKDF-Expand-Label (RFC 8446 §7.1) with an empty context.
-func expandLabel(h func() hash.Hash, secret []byte, label string, length int) []byte {
+func expandLabel(h func() hash.Hash, secret []byte, label string, length int) ([]byte, error) {
 	full := "tls13 " + label
 	info := make([]byte, 0, 4+len(full))
 	info = binary.BigEndian.AppendUint16(info, uint16(length))
 	info = append(info, byte(len(full)))
 	info = append(info, full...)
 	info = append(info, 0)
-	out, err := hkdf.Expand(h, secret, string(info), length)
-	if err != nil {
-		// Only for a length beyond 255 hashes, which no caller asks.
-		panic(err)
-	}
-	return out
+	return hkdf.Expand(h, secret, string(info), length)
 }
 
 // trafficKeys are one direction's keys (RFC 8446 §7.3).
@@ -110,7 +105,15 @@ func (k *trafficKeys) init(suite uint16, secret []byte, seq uint64) error {
 
 // set derives the key and IV of a traffic secret.
 func (k *trafficKeys) set(secret []byte) error {
-	block, err := aes.NewCipher(expandLabel(k.hash, secret, "key", k.keyLen))
+	key, err := expandLabel(k.hash, secret, "key", k.keyLen)
+	if err != nil {
+		return err
+	}
+	iv, err := expandLabel(k.hash, secret, "iv", 12)
+	if err != nil {
+		return err
+	}
+	block, err := aes.NewCipher(key)
 	if err != nil {
 		return err
 	}
@@ -119,14 +122,17 @@ func (k *trafficKeys) set(secret []byte) error {
 		return err
 	}
 	k.secret, k.aead = secret, aead
-	copy(k.iv[:], expandLabel(k.hash, secret, "iv", 12))
+	copy(k.iv[:], iv)
 	return nil
 }
 
 // update moves to the next traffic secret (RFC 8446 §7.2) and restarts the
 // sequence numbers.
 func (k *trafficKeys) update() error {
-	next := expandLabel(k.hash, k.secret, "traffic upd", k.hash().Size())
+	next, err := expandLabel(k.hash, k.secret, "traffic upd", k.hash().Size())
+	if err != nil {
+		return err
+	}
 	k.seq = 0
 	return k.set(next)
 }

@@ -206,9 +206,17 @@ func (t *TLSTap) Handshaken(st tls.ConnectionState) {
 		t.off.Store(true)
 		return
 	}
+	if err := t.rd.keys.init(st.CipherSuite, t.secrets[0], 0); err != nil {
+		t.why = err.Error()
+	} else if err := t.wr.keys.init(st.CipherSuite, t.secrets[1], 0); err != nil {
+		t.why = err.Error()
+	}
+	if t.why != "" {
+		t.rd.stash, t.wr.stash = nil, nil
+		t.off.Store(true)
+		return
+	}
 	t.suite, t.keyed = st.CipherSuite, true
-	t.rd.keys.init(st.CipherSuite, t.secrets[0], 0)
-	t.wr.keys.init(st.CipherSuite, t.secrets[1], 0)
 	for _, d := range []*tapStream{&t.rd, &t.wr} {
 		for _, rec := range d.stash {
 			t.check(d, rec, d == &t.wr, false)
