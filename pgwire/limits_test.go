@@ -59,15 +59,31 @@ func serveGateway(t testing.TB, g *Gateway, configure func(*Gateway)) (*Gateway,
 		t.Fatal(err)
 	}
 	go g.Serve(ln)
-	t.Cleanup(func() { g.Close() })
-	return g, ln.Addr().String()
+	addr := ln.Addr().String()
+	if g.RequireTLS {
+		tlsOnly.Store(addr, true)
+	}
+	t.Cleanup(func() { g.Close(); tlsOnly.Delete(addr) })
+	return g, addr
+}
+
+// tlsOnly holds the addresses of gateways that require TLS.
+var tlsOnly sync.Map
+
+// sslMode is the sslmode that logs in to the gateway at addr: require
+// where it requires TLS, else disable.
+func sslMode(addr string) string {
+	if _, ok := tlsOnly.Load(addr); ok {
+		return "require"
+	}
+	return "disable"
 }
 
 const testProvisioner = "shiftkey_admin"
 
 func login(addr string) (*pgx.Conn, error) {
 	host, port, _ := net.SplitHostPort(addr)
-	return pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable connect_timeout=30", host, port))
+	return pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=%s connect_timeout=30", host, port, sslMode(addr)))
 }
 
 // mustLogin logs in IAM:u for the rest of the test.
@@ -302,7 +318,7 @@ func superuser(t *testing.T, db string) *pgx.Conn {
 func loginApp(t *testing.T, addr, app string) *pgx.Conn {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(addr)
-	c, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable application_name=%s", host, port, app))
+	c, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=%s application_name=%s", host, port, sslMode(addr), app))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ const secondSource = "127.0.0.2"
 // loginFrom logs IAM:u in from the local address src.
 func loginFrom(src, addr string) (*pgx.Conn, error) {
 	host, port, _ := net.SplitHostPort(addr)
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable connect_timeout=5", host, port))
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=%s connect_timeout=5", host, port, sslMode(addr)))
 	if err != nil {
 		return nil, err
 	}

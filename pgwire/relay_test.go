@@ -53,15 +53,34 @@ func engines(t *testing.T, f func(t *testing.T, engine string)) {
 }
 
 // relays runs f once per relay: a goroutine per direction, and the event
-// loops on each engine. On the event loops it checks that sessions really
-// ran there.
+// loops on each engine, with plaintext clients and with TLS clients (the
+// gateway requires TLS there, and login, mustLogin and sslMode use it). On
+// the event loops it checks that sessions really ran there, with their
+// TLS: a fall-back to the goroutine relay fails the test.
 func relays(t *testing.T, f func(t *testing.T, relay func(*Gateway))) {
+	plainRelays(t, f)
+	for _, e := range []string{EngineEpoll, EngineIOURing} {
+		t.Run(e+"+tls", func(t *testing.T) {
+			r := eventRelay(t, 2, e)
+			cfg, _ := testTLS(t)
+			t.Cleanup(func() {
+				if st := r.Stats(); st.StartedTLS == 0 || st.StartedTLS != st.Started {
+					t.Errorf("%d sessions ran on the event relay, %d with TLS; want all with TLS", st.Started, st.StartedTLS)
+				}
+			})
+			f(t, func(g *Gateway) { g.Relay, g.TLS, g.RequireTLS = r, cfg, true })
+		})
+	}
+}
+
+// plainRelays is relays with plaintext clients only.
+func plainRelays(t *testing.T, f func(t *testing.T, relay func(*Gateway))) {
 	t.Run("goroutine", func(t *testing.T) { f(t, func(*Gateway) {}) })
 	engines(t, func(t *testing.T, engine string) {
 		r := eventRelay(t, 2, engine)
 		t.Cleanup(func() {
-			if r.Started() == 0 {
-				t.Error("no session ran on the event relay")
+			if st := r.Stats(); st.Started == 0 || st.StartedTLS != 0 {
+				t.Errorf("%d sessions ran on the event relay, %d with TLS; want some, none with TLS", st.Started, st.StartedTLS)
 			}
 		})
 		f(t, func(g *Gateway) { g.Relay = r })
@@ -262,7 +281,7 @@ func TestPipelinedAfterAuthentication(t *testing.T) {
 	}{{"scram", 2, false}, {"scram-unpooled", 0, false}, {"cleartext-tls", 2, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			relays(t, func(t *testing.T, relay func(*Gateway)) {
-				_, addr := newGateway(t, func(g *Gateway) {
+				g, addr := newGateway(t, func(g *Gateway) {
 					relay(g)
 					g.PoolSize = tc.poolSize
 					g.TLS, g.AllowCleartext = cfg, true
@@ -273,9 +292,13 @@ func TestPipelinedAfterAuthentication(t *testing.T) {
 					t.Fatal(err)
 				}
 				host, port, _ := net.SplitHostPort(addr)
-				mode := "sslmode=disable"
+				mode := "sslmode=" + sslMode(addr)
 				if tc.tls {
 					mode = "sslmode=require"
+				}
+				var before int64
+				if g.Relay != nil {
+					before = g.Relay.Started()
 				}
 				pc, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw %s connect_timeout=30", host, port, mode))
 				if err != nil {
@@ -286,8 +309,8 @@ func TestPipelinedAfterAuthentication(t *testing.T) {
 				}
 				// The last 'p' message: SCRAM's second, the password's only.
 				last := 2
-				if tc.tls {
-					last = 1
+				if tc.tls || sslMode(addr) == "require" {
+					last = 1 // over TLS the gateway asks for the password itself
 				}
 				extra, _ := (&pgproto3.Query{String: "INSERT INTO pipelined_auth VALUES ('" + t.Name() + "')"}).Encode(nil)
 				extra, _ = (&pgproto3.Terminate{}).Encode(extra)
@@ -301,6 +324,11 @@ func TestPipelinedAfterAuthentication(t *testing.T) {
 				conn.Close(ctx)
 				if n := waitCount(t, c, 1, "SELECT count(*) FROM pipelined_auth WHERE v = $1", t.Name()); n != 1 {
 					t.Fatalf("the insert pipelined after authentication arrived %d times, want 1", n)
+				}
+				// Bytes read ahead (by the authentication's reader, or by
+				// crypto/tls) cannot go to a loop: the session fell back.
+				if g.Relay != nil && g.Relay.Started() != before {
+					t.Fatalf("the session with pipelined bytes went to the event relay")
 				}
 			})
 		})
@@ -458,7 +486,7 @@ func TestRelayPsql(t *testing.T) {
 		psql := func(stdin, sql string) string {
 			t.Helper()
 			cmd := exec.Command("psql", "-X", "-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql)
-			cmd.Env = append(os.Environ(), "PGHOST="+host, "PGPORT="+port, "PGUSER=IAM:u", "PGPASSWORD=pw", "PGSSLMODE=disable", "PGDATABASE="+g.DefaultDB)
+			cmd.Env = append(os.Environ(), "PGHOST="+host, "PGPORT="+port, "PGUSER=IAM:u", "PGPASSWORD=pw", "PGSSLMODE="+sslMode(addr), "PGDATABASE="+g.DefaultDB)
 			cmd.Stdin = strings.NewReader(stdin)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
@@ -523,7 +551,7 @@ func TestQuickReconnectReusesBackend(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd := exec.Command("pgbench", "-n", "-C", "-c", "1", "-t", "40", "-f", script, g.DefaultDB)
-		cmd.Env = append(os.Environ(), "PGHOST="+host, "PGPORT="+port, "PGUSER=IAM:u", "PGPASSWORD=pw", "PGSSLMODE=disable")
+		cmd.Env = append(os.Environ(), "PGHOST="+host, "PGPORT="+port, "PGUSER=IAM:u", "PGPASSWORD=pw", "PGSSLMODE="+sslMode(addr))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("pgbench: %v\n%s", err, out)
 		}
@@ -584,9 +612,27 @@ func TestTakeWaitsForBackendBeingReset(t *testing.T) {
 	}
 }
 
+// connectMax connects with pgx, TLS at most version max (0: any).
+func connectMax(ctx context.Context, conn string, max uint16) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(conn)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.TLSConfig != nil && max != 0 {
+		cfg.TLSConfig.MaxVersion = max
+		for _, fb := range cfg.Fallbacks {
+			if fb.TLSConfig != nil {
+				fb.TLSConfig.MaxVersion = max
+			}
+		}
+	}
+	return pgx.ConnectConfig(ctx, cfg)
+}
+
 // Backends change hands between relays: one the event relay reset and
-// pooled as a bare socket serves a TLS session (goroutine relay) next, and
-// one a TLS session left serves a plaintext session on the event relay.
+// pooled as a bare socket serves a TLS 1.2 session (goroutine relay) next,
+// one that session left serves a TLS 1.3 session on the event relay, and
+// that one's a plaintext session.
 func TestPooledBackendCrossesRelays(t *testing.T) {
 	engines(t, func(t *testing.T, engine string) {
 		r := eventRelay(t, 1, engine)
@@ -596,7 +642,11 @@ func TestPooledBackendCrossesRelays(t *testing.T) {
 		ctx := context.Background()
 		session := func(mode string) string {
 			t.Helper()
-			c, err := pgx.Connect(ctx, fmt.Sprintf("host=%s port=%s user=IAM:u password=pw %s", host, port, mode))
+			max := uint16(0)
+			if m, ok := strings.CutSuffix(mode, " tls12"); ok {
+				mode, max = m, tls.VersionTLS12
+			}
+			c, err := connectMax(ctx, fmt.Sprintf("host=%s port=%s user=IAM:u password=pw %s", host, port, mode), max)
 			if err != nil {
 				t.Fatalf("%s: %v", mode, err)
 			}
@@ -621,33 +671,36 @@ func TestPooledBackendCrossesRelays(t *testing.T) {
 		}
 		first := session("sslmode=disable")
 		pooled()
-		second := session("sslmode=require")
+		second := session("sslmode=require tls12")
 		pooled()
-		third := session("sslmode=disable")
-		if first != second || second != third {
-			t.Fatalf("backend pids %s, %s, %s: want one backend throughout", first, second, third)
+		third := session("sslmode=require")
+		pooled()
+		fourth := session("sslmode=disable")
+		if first != second || second != third || third != fourth {
+			t.Fatalf("backend pids %s, %s, %s, %s: want one backend throughout", first, second, third, fourth)
 		}
-		if r.Started() != 2 {
-			t.Fatalf("%d sessions on the event relay, want the 2 plaintext ones", r.Started())
+		if st := r.Stats(); st.Started != 3 || st.StartedTLS != 1 {
+			t.Fatalf("%d sessions on the event relay, %d with TLS; want the 2 plaintext ones and the TLS 1.3 one", st.Started, st.StartedTLS)
 		}
 	})
 }
 
-// The loops start with the first plaintext session, not before: a process
-// whose sessions all use TLS keeps all its Ps.
+// The loops start with the first session they carry, not before: a
+// process whose sessions all stay on the goroutine relay (TLS 1.2) keeps
+// all its Ps.
 func TestEventRelayStartsWithFirstSession(t *testing.T) {
 	engines(t, func(t *testing.T, engine string) {
 		r := eventRelay(t, 1, engine)
 		cfg, _ := testTLS(t)
 		_, addr := newGateway(t, func(g *Gateway) { g.Relay, g.TLS = r, cfg })
 		host, port, _ := net.SplitHostPort(addr)
-		c, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=require", host, port))
+		c, err := connectMax(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=require", host, port), tls.VersionTLS12)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.Close(context.Background())
 		if r.Stats().Running {
-			t.Fatal("a TLS session started the event loops")
+			t.Fatal("a TLS 1.2 session started the event loops")
 		}
 		c, err = login(addr)
 		if err != nil {

@@ -33,7 +33,12 @@ type session struct {
 	log     *slog.Logger      // with what the phases learnt of the session
 	begin   time.Time         // when run started: the login's clock
 
-	tls        *tls.Conn        // non-nil once TLS is up
+	tls *tls.Conn // non-nil once TLS is up
+	// tap, with an event relay, follows the TLS records under tls so that
+	// a loop can take the session over; tlsRead counts the application
+	// data the session read from tls (tlsReader).
+	tap        *relay.TLSTap
+	tlsRead    int64
 	serverCert *tls.Certificate // the certificate served, for channel binding
 
 	mu       sync.Mutex
@@ -73,10 +78,13 @@ type live struct {
 	lease Lease
 	be    *link
 	st    *relayState
-	start time.Time
-	login *shiftkey.Login // as reported when the client was let in
-	timer *time.Timer     // MaxSessionLifetime; nil without one
-	cut   atomic.Bool     // the timer ended the session
+	// clientTLS is the client's TLS state for the event relay's record
+	// layer; nil for a plaintext client.
+	clientTLS *relay.TLSKeys
+	start     time.Time
+	login     *shiftkey.Login // as reported when the client was let in
+	timer     *time.Timer     // MaxSessionLifetime; nil without one
+	cut       atomic.Bool     // the timer ended the session
 }
 
 // run serves one connection, phase by phase. A phase that fails has
@@ -155,7 +163,11 @@ func (s *session) connect(ctx context.Context, l *request) (*link, bool) {
 	// pooled backends stay bare sockets the relay resets itself. (A
 	// session with pipelined bytes takes the goroutine relay, which can
 	// start with them; no common client sends any.)
-	onLoop := s.g.Relay != nil && s.tls == nil && relay.PlainSocket(s.raw) && len(l.pipelined) == 0
+	// TLS clients go too when the handshake left keys a loop can carry
+	// on with (TLS 1.3, AES-GCM); handOff checks again, and falls back to
+	// the goroutine relay if crypto/tls holds bytes by then.
+	onLoop := s.g.Relay != nil && relay.PlainSocket(s.raw) && len(l.pipelined) == 0 &&
+		(s.tls == nil || s.tap != nil && s.tap.Eligible())
 	pc, reused, err := t.acquire(ctx, l.cred.DBUser, l.db, params, be.key, onLoop)
 	if err != nil {
 		if br, ok := errors.AsType[BackendRefused](err); ok {
@@ -212,11 +224,51 @@ func (s *session) handOff(ls *live) bool {
 		// reconnecting at once waits for this backend (takePooled).
 		ls.st.returning = func() { s.t.pool.returning(key) }
 	}
+	if s.tap != nil {
+		// From here on the tap passes bytes through, whichever relay.
+		keys, err := s.tap.Keys(s.tlsRead)
+		switch {
+		case !ls.be.onLoop:
+		case err != nil:
+			s.log.Debug("TLS session stays on the goroutine relay", "why", err.Error())
+			if !s.offLoop(ls) {
+				return s.hangUp()
+			}
+		default:
+			ls.clientTLS = keys
+		}
+	}
 	if ls.be.onLoop {
 		return s.relayOnLoop(ls)
 	}
 	s.relayHere(ls)
 	return false
+}
+
+// offLoop readies a session meant for the event relay for the goroutine
+// relay instead: its backend, a bare socket if pooled for the loops,
+// becomes a Go connection again.
+func (s *session) offLoop(ls *live) bool {
+	ls.be.onLoop = false
+	if ls.be.conn != nil {
+		return true
+	}
+	c, err := relay.FDConn(ls.be.fd)
+	if err != nil {
+		s.log.Error("backend socket unusable", "error", err)
+		s.report(ls, shiftkey.EndRelayFailed, 0, 0)
+		s.end(ls, false)
+		return false
+	}
+	ls.be.conn, ls.be.fd = c, -1
+	s.mu.Lock()
+	s.backend = c
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		c.Close()
+	}
+	return true
 }
 
 // greet sends AuthenticationOk, the notices, the parameter statuses, the
@@ -289,7 +341,7 @@ func (s *session) relayOnLoop(ls *live) bool {
 			s.g.sessionDone(s)
 		}()
 	}
-	kill, err := s.g.Relay.Start(relay.Session{Client: s.raw, Backend: ls.be.conn, BackendFD: ls.be.fd,
+	kill, err := s.g.Relay.Start(relay.Session{Client: s.raw, ClientTLS: ls.clientTLS, Backend: ls.be.conn, BackendFD: ls.be.fd,
 		Tracker: ls.st, Keep: keep, Reset: discardAll, End: ended})
 	if err != nil {
 		s.log.Error("event relay refused the session", "error", err)
@@ -300,6 +352,11 @@ func (s *session) relayOnLoop(ls *live) bool {
 	s.mu.Lock()
 	s.kill = kill
 	closing := s.closing
+	if ls.clientTLS != nil {
+		// The loop carries the TLS connection on: let go of crypto/tls's
+		// connection and buffers, so that an idle session holds none.
+		s.client, s.fe, s.in, s.tls, s.tap = s.raw, nil, nil, nil, nil
+	}
 	s.mu.Unlock()
 	if closing {
 		kill()

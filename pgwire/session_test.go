@@ -142,7 +142,7 @@ func fakeGateway(t *testing.T, b *fakeBackend, configure func(*Gateway)) (*Gatew
 // connect logs in to the gateway at addr with password pw.
 func connect(addr, pw string) (*pgconn.PgConn, error) {
 	host, port, _ := net.SplitHostPort(addr)
-	return pgconn.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=%s sslmode=disable connect_timeout=30", host, port, pw))
+	return pgconn.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=%s sslmode=%s connect_timeout=30", host, port, pw, sslMode(addr)))
 }
 
 // ended waits until the gateway counts no session.

@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/shiftkey/shiftkey/relay"
 )
 
 // startup reads the client's startup packet, after TLS when the client asks
@@ -52,6 +53,19 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// tlsReader counts the bytes read from a TLS connection: what crypto/tls
+// decrypted beyond them it still holds (TLSTap.Keys).
+type tlsReader struct {
+	net.Conn
+	n *int64
+}
+
+func (c *tlsReader) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
+
 // speakTo makes c the session's client connection, read message by message
 // during authentication.
 func (s *session) speakTo(c net.Conn) {
@@ -79,18 +93,35 @@ func (s *session) startTLS(ctx context.Context, conn net.Conn, direct bool) erro
 		return c, err
 	}
 	cfg.NextProtos = []string{"postgresql"}
+	var tap *relay.TLSTap
+	if s.g.Relay != nil && relay.PlainSocket(s.raw) {
+		// The event relay may carry the session on after the login: the
+		// tap keeps this connection's traffic secrets (in memory only;
+		// cfg is this connection's own copy) and its record counts.
+		tap = relay.NewTLSTap(conn)
+		cfg.KeyLogWriter = tap.KeyLog()
+		conn = tap
+	}
 	tc := tls.Server(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return fmt.Errorf("tls handshake: %w", err)
 	}
 	st := tc.ConnectionState()
+	if tap != nil {
+		tap.Handshaken(st)
+	}
 	if direct && st.NegotiatedProtocol != "postgresql" {
 		// Direct TLS without ALPN could be another protocol in disguise.
 		tc.Close()
 		return errors.New("direct TLS without ALPN postgresql")
 	}
 	s.tls = tc
-	s.speakTo(tc)
+	if tap != nil {
+		s.tap = tap
+		s.speakTo(&tlsReader{Conn: tc, n: &s.tlsRead})
+	} else {
+		s.speakTo(tc)
+	}
 	if s.g.Route != nil && st.ServerName != "" {
 		if t, ok := s.g.Route(ctx, st.ServerName); ok {
 			s.t = t

@@ -30,14 +30,16 @@ import (
 // spends less CPU per message; epoll is the fallback where io_uring is
 // missing or forbidden (seccomp, io_uring_disabled, kernels before 6.1).
 //
-// Sessions with TLS on either side stay on the goroutine relay: the kernel
-// has only ciphertext to move there.
+// A TLS 1.3 client (AES-GCM) comes with its keys (Session.ClientTLS): the
+// loop opens its records and seals what goes to it (recordLayer). Other
+// TLS sessions, and TLS to the backend, stay on the goroutine relay.
 type EventRelay struct {
-	loops   []relayLoop
-	engine  string
-	next    atomic.Uint32
-	started atomic.Int64
-	sched   string // SchedBatch or SchedNormal
+	loops       []relayLoop
+	engine      string
+	next        atomic.Uint32
+	started     atomic.Int64
+	tlsSessions atomic.Int64
+	sched       string // SchedBatch or SchedNormal
 
 	mu      sync.Mutex
 	running bool // the loops' goroutines started (and counted in GOMAXPROCS)
@@ -71,8 +73,8 @@ const Supported = true
 // sysEpollWait; every wait is bounded by loopWait), so the kernel wakes it straight from its wait without a
 // trip through Go's scheduler; GOMAXPROCS
 // is raised, when needed, so that at least one P is left for everything
-// else (until Close). A process whose sessions all use TLS (dev mode) never
-// starts them and keeps all its Ps.
+// else (until Close). A process none of whose sessions can go to the loops
+// (dev mode: TLS to the backend) never starts them and keeps all its Ps.
 func New(c Config) (*EventRelay, error) {
 	threads, engine := c.Threads, c.Engine
 	switch engine {
@@ -366,6 +368,7 @@ type evSide struct {
 	s        *evSession
 	peer     *evSide
 	isClient bool
+	tls      *recordLayer // the client's TLS, if any
 	out      []byte
 	interest uint32 // registered epoll events; 0: not registered
 
@@ -395,7 +398,14 @@ func (sd *evSide) backlogged() {
 // (lifetime, shutdown). The backend belongs to the relay from the call on,
 // even on error.
 func (r *EventRelay) Start(ss Session) (kill func(), err error) {
-	if err := r.ensureRunning(); err != nil {
+	var rl *recordLayer
+	if ss.ClientTLS != nil {
+		rl, err = newRecordLayer(ss.ClientTLS)
+	}
+	if err == nil {
+		err = r.ensureRunning()
+	}
+	if err != nil {
 		ss.Client.Close()
 		if ss.Backend != nil {
 			ss.Backend.Close()
@@ -422,7 +432,10 @@ func (r *EventRelay) Start(ss Session) (kill func(), err error) {
 	l := r.loops[int(r.next.Add(1))%len(r.loops)]
 	r.started.Add(1)
 	s := &evSession{relay: r, t: ss.Tracker, keep: ss.Keep, resetMsg: ss.Reset, onEnd: ss.End}
-	s.client = evSide{fd: cfd, s: s, peer: &s.backend, isClient: true, bid: -1}
+	s.client = evSide{fd: cfd, s: s, peer: &s.backend, isClient: true, bid: -1, tls: rl}
+	if rl != nil {
+		r.tlsSessions.Add(1)
+	}
 	s.backend = evSide{fd: bfd, s: s, peer: &s.client, bid: -1}
 	if err := l.add(s); err != nil {
 		unix.Close(cfd)
@@ -483,6 +496,7 @@ type eventLoop struct {
 	sched      threadSched
 	epfd, wake int
 	buf        []byte
+	sealed     []byte // records for a TLS client, before they are written
 
 	mu    sync.Mutex
 	sides map[int32]*evSide
@@ -617,7 +631,12 @@ func (l *eventLoop) run() {
 // read moves what sd has to its peer.
 func (l *eventLoop) read(sd *evSide) {
 	s := sd.s
-	n, err := sysRead(sd.fd, l.buf)
+	off := 0
+	if sd.tls != nil {
+		// A record cut by the last read goes first.
+		off = copy(l.buf, sd.tls.pending)
+	}
+	n, err := sysRead(sd.fd, l.buf[off:])
 	if err == unix.EAGAIN || err == unix.EINTR {
 		return
 	}
@@ -628,7 +647,14 @@ func (l *eventLoop) read(sd *evSide) {
 		l.end(s, false)
 		return
 	}
-	chunk := l.buf[:n]
+	chunk := l.buf[:off+n]
+	if sd.tls != nil {
+		var ok bool
+		if chunk, ok = l.openTLS(sd, chunk); !ok {
+			return
+		}
+		n = len(chunk)
+	}
 	if !sd.isClient {
 		s.t.FromBackend(chunk)
 		if s.ending {
@@ -659,11 +685,52 @@ func (l *eventLoop) read(sd *evSide) {
 		}
 		l.update(sd)
 		l.update(sd.peer)
+		return
+	}
+	if sd.tls != nil && sd.tls.eof && !s.ended {
+		// close_notify: the client is gone without a Terminate.
+		l.end(s, false)
 	}
 }
 
-// send writes p to dst, keeping what dst does not take.
+// openTLS opens the client's records in chunk (in l.buf) and returns the
+// application data they carry; false when there is none, or the session
+// ended on a bad record or the client's alert.
+func (l *eventLoop) openTLS(sd *evSide, chunk []byte) ([]byte, bool) {
+	rl := sd.tls
+	plain, used, err := rl.openRecords(chunk)
+	if err == nil {
+		rl.carry(chunk[used:])
+	}
+	if r := rl.takeReply(); len(r) > 0 {
+		l.sendRaw(sd, r)
+		if sd.s.ended {
+			return nil, false
+		}
+	}
+	if err != nil || (plain == 0 && rl.eof) {
+		l.end(sd.s, false)
+		return nil, false
+	}
+	return chunk[:plain], plain > 0
+}
+
+// send writes p to dst (sealed into records, if dst speaks TLS), keeping
+// what dst does not take.
 func (l *eventLoop) send(dst *evSide, p []byte) {
+	if dst.tls != nil {
+		l.sealed = dst.tls.seal(l.sealed[:0], p)
+		p = l.sealed
+	}
+	l.sendRaw(dst, p)
+}
+
+// sendRaw writes p to dst as it is, after what dst still holds.
+func (l *eventLoop) sendRaw(dst *evSide, p []byte) {
+	if len(dst.out) > 0 {
+		dst.out = append(dst.out, p...)
+		return
+	}
 	w, err := sysWrite(dst.fd, p)
 	if err == unix.EAGAIN || err == unix.EINTR {
 		w, err = 0, nil
@@ -751,6 +818,11 @@ func (l *eventLoop) end(s *evSession, terminated bool) {
 		delete(l.sides, int32(s.backend.fd))
 	}
 	l.mu.Unlock()
+	if rl := s.client.tls; rl != nil && len(s.client.out) == 0 {
+		// What tls.Conn.Close sends: close_notify, or the alert that says
+		// what was wrong. Best effort, as the client may be gone.
+		sysWrite(s.client.fd, rl.closeAlert())
+	}
 	// Closing a descriptor takes it out of the epoll set (it is the last
 	// reference to its socket).
 	s.mu.Lock()
@@ -827,7 +899,7 @@ func (r *EventRelay) Stats() Stats {
 	r.mu.Lock()
 	running := r.running
 	r.mu.Unlock()
-	st := Stats{Started: r.started.Load(), Running: running,
+	st := Stats{Started: r.started.Load(), StartedTLS: r.tlsSessions.Load(), Running: running,
 		BackloggedToClient: r.backlogs[0].Load(), BackloggedToBackend: r.backlogs[1].Load()}
 	for _, l := range r.loops {
 		st.PerLoop = append(st.PerLoop, l.sessions())

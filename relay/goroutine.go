@@ -10,8 +10,9 @@ import (
 // that a session whose client says goodbye while its backend is clean
 // leaves a connection that can be reset and reused: kept reports that, and
 // then backend is left open (and t.Keeping called); otherwise both are
-// closed. It serves sessions the event relay cannot take (TLS on either
-// side), and every session without one.
+// closed. It serves sessions the event relay cannot take (TLS to the
+// backend, client TLS other than 1.3 with AES-GCM, bytes read ahead at the
+// hand-off), and every session without one.
 func Framed(client, backend net.Conn, t Tracker) (up, down int64, kept bool) {
 	done := make(chan struct{})
 	spoiled := false // bytes for the client were lost

@@ -66,9 +66,10 @@ type Tracker interface {
 
 // Stats are an event relay's counters.
 type Stats struct {
-	Started int64 // sessions carried
-	Running bool  // the loops have started (with the first session)
-	PerLoop []int // sessions on each loop now
+	Started    int64 // sessions carried
+	StartedTLS int64 // of which with a TLS client (a record layer on the loop)
+	Running    bool  // the loops have started (with the first session)
+	PerLoop    []int // sessions on each loop now
 	// Writes a socket did not take whole (on io_uring, also chunks queued
 	// behind a send in flight): the back-pressure paths.
 	BackloggedToClient, BackloggedToBackend int64
@@ -77,6 +78,10 @@ type Stats struct {
 // Session is a logged-in session for an event relay.
 type Session struct {
 	Client net.Conn // a plain socket (PlainSocket)
+	// ClientTLS, when set, is the TLS 1.3 connection the client socket
+	// carries, its handshake done (TLSTap.Keys): the loop opens and seals
+	// its records.
+	ClientTLS *TLSKeys
 	// Backend is a plain socket, or nil for the bare socket BackendFD (one
 	// that Keep was given).
 	Backend   net.Conn

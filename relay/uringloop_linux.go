@@ -560,17 +560,30 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 			return
 		}
 		s.down += int64(len(chunk))
+		if sd.peer.tls != nil {
+			l.forwardSealed(sd.peer, chunk, bid)
+			return
+		}
 		l.forward(sd.peer, chunk, bid)
 		return
 	case s.ending:
 		l.putBuf(bid)
 		return
 	}
+	if sd.tls != nil {
+		var ok bool
+		if chunk, bid, ok = l.openTLS(sd, chunk, bid); !ok {
+			return
+		}
+	}
 	fwd, end := s.t.FromClient(chunk)
 	s.up += int64(fwd)
-	if fwd > 0 {
+	switch {
+	case fwd > 0 && bid < 0:
+		l.forwardHeap(sd.peer, chunk[:fwd])
+	case fwd > 0:
 		l.forward(sd.peer, chunk[:fwd], bid)
-	} else {
+	case bid >= 0:
 		l.putBuf(bid)
 	}
 	if end {
@@ -582,6 +595,78 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 		if s.backend.inflight == nil && len(s.backend.out) == 0 {
 			l.end(s, true)
 		}
+		return
+	}
+	if sd.tls != nil && sd.tls.eof && !s.ended {
+		// close_notify: the client is gone without a Terminate.
+		l.end(s, false)
+	}
+}
+
+// openTLS opens the client's records in chunk (provided buffer bid) and
+// returns the application data they carry, in place in bid or, when a
+// record was cut by the last receive, in a heap buffer (bid -1); false
+// when there is none, or the session ended on a bad record or the
+// client's alert. The buffer is put back when nothing is returned.
+func (l *uringLoop) openTLS(sd *evSide, chunk []byte, bid int32) ([]byte, int32, bool) {
+	rl := sd.tls
+	buf := chunk
+	if len(rl.pending) > 0 {
+		buf = make([]byte, len(rl.pending)+len(chunk))
+		copy(buf[copy(buf, rl.pending):], chunk)
+		l.putBuf(bid)
+		bid = -1
+	}
+	plain, used, err := rl.openRecords(buf)
+	if err == nil {
+		rl.carry(buf[used:])
+	}
+	if r := rl.takeReply(); len(r) > 0 {
+		l.forwardHeap(sd, r)
+	}
+	if err != nil || plain == 0 {
+		if bid >= 0 {
+			l.putBuf(bid)
+		}
+		if err != nil || rl.eof {
+			l.end(sd.s, false)
+		}
+		return nil, -1, false
+	}
+	return buf[:plain], bid, true
+}
+
+// forwardSealed seals chunk (in buffer bid) into records for dst.
+func (l *uringLoop) forwardSealed(dst *evSide, chunk []byte, bid int32) {
+	if dst.inflight == nil && len(dst.out) == 0 {
+		sealed := dst.tls.seal(make([]byte, 0, sealedLen(len(chunk))), chunk)
+		l.putBuf(bid)
+		l.send(dst, sealed, -1)
+		return
+	}
+	if len(dst.out) == 0 {
+		dst.backlogged()
+	}
+	dst.out = dst.tls.seal(dst.out, chunk)
+	l.putBuf(bid)
+	if len(dst.out) >= uringBacklog {
+		l.stopRecv(dst.peer)
+	}
+}
+
+// forwardHeap sends p, a buffer of the loop's own that nothing else uses,
+// to dst as it is, or queues a copy behind the send in flight.
+func (l *uringLoop) forwardHeap(dst *evSide, p []byte) {
+	if dst.inflight == nil && len(dst.out) == 0 {
+		l.send(dst, p, -1)
+		return
+	}
+	if len(dst.out) == 0 {
+		dst.backlogged()
+	}
+	dst.out = append(dst.out, p...)
+	if len(dst.out) >= uringBacklog {
+		l.stopRecv(dst.peer)
 	}
 }
 
@@ -689,6 +774,11 @@ func (l *uringLoop) end(s *evSession, terminated bool) {
 	l.mu.Lock()
 	l.count--
 	l.mu.Unlock()
+	if rl := s.client.tls; rl != nil && s.client.inflight == nil && len(s.client.out) == 0 {
+		// What tls.Conn.Close sends: close_notify, or the alert that says
+		// what was wrong. Best effort, as the client may be gone.
+		sysWrite(s.client.fd, rl.closeAlert())
+	}
 	s.mu.Lock()
 	s.ended = true
 	l.closeSide(&s.client)

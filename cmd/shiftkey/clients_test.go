@@ -102,12 +102,18 @@ func onBothRelays(t *testing.T, dbUser string, sessions int64, login func(t *tes
 		if !pgwire.EventRelaySupported {
 			t.Skip("the event relay is Linux only")
 		}
-		s := startRelayServe(t, "")
+		// Plaintext, then verify-full TLS: both on the loops.
+		certFile, keyFile := writeServerCert(t, t.TempDir())
+		s := startRelayServeWith(t, "", "tls: {cert_file: "+certFile+", key_file: "+keyFile+"}\n")
 		role := dbUser + "_ev"
 		c := s.creds(t, &redshift.GetClusterCredentialsInput{DbUser: aws.String(role), AutoCreate: aws.Bool(true)})
 		login(t, gatewayTarget{s.endpoint.Address, s.endpoint.Port, c, "", role})
 		if n := relayStarted(&s.Server); n != sessions {
 			t.Errorf("the event relay carried %d sessions, want the client's %d", n, sessions)
+		}
+		login(t, gatewayTarget{s.endpoint.Address, s.endpoint.Port, c, dev.CAPath, role})
+		if r := s.currentRelay(); r == nil || r.Stats().Started != 2*sessions || r.Stats().StartedTLS != sessions {
+			t.Errorf("the event relay carried %+v, want the client's %d sessions plaintext and %d with TLS", r.Stats(), sessions, sessions)
 		}
 	})
 }

@@ -1,0 +1,162 @@
+package relay
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startTLSSession logs a TLS client in (a handshake and an exchange
+// through crypto/tls) and moves the session onto r with its keys, the
+// backend at addr: the client's tls.Conn, its raw socket, the keys, and
+// End's report.
+func startTLSSession(t *testing.T, r *EventRelay, addr string, tr Tracker) (*tls.Conn, net.Conn, *TLSKeys, chan ended) {
+	t.Helper()
+	cli, srv, tap, sock := tlsPair(t, &tls.Config{ClientSessionCache: tls.NewLRUClientSessionCache(1)})
+	keys, err := tap.Keys(exchange(t, cli, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan ended, 1)
+	if _, err := r.Start(Session{Client: sock, ClientTLS: keys, Backend: backend, Tracker: tr, End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
+		t.Fatal(err)
+	}
+	return cli, cli.NetConn(), keys, done
+}
+
+func waitEnd(t *testing.T, done chan ended) ended {
+	t.Helper()
+	select {
+	case e := <-done:
+		return e
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session did not end")
+	}
+	return ended{}
+}
+
+// A crypto/tls client's session on a loop: echoes, a 1 MB result sealed
+// into 16 KiB records, and at the end close_notify, which the client's
+// tls.Conn reads as EOF. (Slow readers over TLS: pgwire's
+// TestRelayLargeTransfers.)
+func TestEventRelayTLSClient(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		addr := backendServer(t, func(c net.Conn) { echo(c, 1<<20) })
+		cli, _, _, done := startTLSSession(t, r, addr, &testTracker{})
+		cli.SetDeadline(time.Now().Add(20 * time.Second))
+		for _, n := range []int{1, 100, maxPlaintext, 40000} {
+			roundTrip(t, cli, seqBytes(n, byte(n))[:n])
+		}
+		if _, err := cli.Write([]byte{'B'}); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, 1<<20)
+		if _, err := io.ReadFull(cli, got); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{'x'}, 1<<20)) {
+			t.Fatalf("1 MB result: %v", err)
+		}
+		if _, err := cli.Write([]byte{goodbye}); err != nil {
+			t.Fatal(err)
+		}
+		e := waitEnd(t, done)
+		if want := int64(1 + 100 + maxPlaintext + 40000 + 1); e.up != want {
+			t.Errorf("%d bytes up, want %d", e.up, want)
+		}
+		if n, err := cli.Read(got); n != 0 || err != io.EOF {
+			t.Fatalf("after the end the client read %d bytes, %v; want close_notify (EOF)", n, err)
+		}
+		if st := r.Stats(); st.StartedTLS != 1 || st.Started != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
+
+// A client's close_notify ends its session; a record that does not open
+// ends it too, and the client is told bad_record_mac. No panic either way.
+func TestEventRelayTLSClientEnds(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		addr := backendServer(t, func(c net.Conn) { echo(c, 0) })
+		cli, _, _, done := startTLSSession(t, r, addr, &testTracker{})
+		roundTrip(t, cli, []byte("hello"))
+		cli.Close() // close_notify
+		waitEnd(t, done)
+
+		cli, sock, _, done := startTLSSession(t, r, addr, &testTracker{})
+		cli.SetDeadline(time.Now().Add(10 * time.Second))
+		roundTrip(t, cli, []byte("hello"))
+		sock.Write([]byte{recordAppData, 3, 3, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20})
+		waitEnd(t, done)
+		if _, err := cli.Read(make([]byte, 10)); err == nil || !strings.Contains(err.Error(), "bad record MAC") {
+			t.Fatalf("client read after a bad record: %v, want the bad_record_mac alert", err)
+		}
+	})
+}
+
+// A KeyUpdate from the client that asks for one back: the loop moves its
+// read keys on, answers with its own KeyUpdate and moves its write keys
+// on. The client here is the record layer itself, carrying on from a
+// crypto/tls client (which cannot send KeyUpdate on demand).
+func TestEventRelayTLSKeyUpdate(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		addr := backendServer(t, func(c net.Conn) { echo(c, 0) })
+		_, sock, keys, done := startTLSSession(t, r, addr, &testTracker{})
+		me, err := newRecordLayer(&TLSKeys{CipherSuite: keys.CipherSuite, ReadSecret: keys.WriteSecret, WriteSecret: keys.ReadSecret,
+			ReadSeq: keys.WriteSeq, WriteSeq: keys.ReadSeq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sock.SetDeadline(time.Now().Add(10 * time.Second))
+		read := func(want string) {
+			t.Helper()
+			var got []byte
+			buf := make([]byte, 64<<10)
+			for len(got) < len(want) {
+				off := copy(buf, me.pending)
+				n, err := sock.Read(buf[off:])
+				if err != nil {
+					t.Fatalf("after %q: %v", got, err)
+				}
+				plain, used, err := me.openRecords(buf[:off+n])
+				if err != nil {
+					t.Fatal(err)
+				}
+				me.carry(buf[used : off+n])
+				got = append(got, buf[:plain]...)
+			}
+			if string(got) != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		}
+		for i, requested := range []byte{1, 0, 1} {
+			msg := me.out.seal(nil, recordHandshake, []byte{hsKeyUpdate, 0, 0, 1, requested})
+			if err := me.out.update(); err != nil {
+				t.Fatal(err)
+			}
+			msg = me.seal(msg, []byte{'a' + byte(i)})
+			if _, err := sock.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			read(string([]byte{'a' + byte(i)}))
+		}
+		if me.reply != nil {
+			t.Fatal("the loop asked for a KeyUpdate")
+		}
+		if me.in.seq != 1 {
+			t.Fatalf("read sequence %d after the last update", me.in.seq)
+		}
+		if _, err := sock.Write(me.seal(nil, []byte{goodbye})); err != nil {
+			t.Fatal(err)
+		}
+		waitEnd(t, done)
+	})
+}
