@@ -112,7 +112,7 @@ func onBothRelays(t *testing.T, dbUser string, sessions int64, login func(t *tes
 			t.Errorf("the event relay carried %d sessions, want the client's %d", n, sessions)
 		}
 		login(t, gatewayTarget{s.endpoint.Address, s.endpoint.Port, c, dev.CAPath, role})
-		if r := s.currentRelay(); r == nil || r.Stats().Started != 2*sessions || r.Stats().StartedTLS != sessions {
+		if r := s.Server.Relay(); r == nil || r.Stats().Started != 2*sessions || r.Stats().StartedTLS != sessions {
 			t.Errorf("the event relay carried %+v, want the client's %d sessions plaintext and %d with TLS", r.Stats(), sessions, sessions)
 		}
 	})
