@@ -333,7 +333,7 @@ func TestAuditLogAfterScenario(t *testing.T) {
 		{"redshift.amazonaws.com", "GetClusterCredentials", "", userARN},
 		{"redshift.amazonaws.com", "GetClusterCredentials", "AccessDenied", userARN},
 		{"redshift.amazonaws.com", "GetClusterCredentials", "SignatureDoesNotMatch", ""},
-		{audit.SourceGateway, audit.EventGrantGroup, "", ""},
+		{audit.SourceGateway, audit.EventGrantGroup, "", userARN},
 		{audit.SourceGateway, audit.EventLogin, "", userARN},
 	}
 	for i, w := range ordered {
@@ -347,7 +347,7 @@ func TestAuditLogAfterScenario(t *testing.T) {
 	}
 	for _, w := range []want{
 		{audit.SourceGateway, audit.EventSessionEnd, "", userARN},
-		{audit.SourceGateway, audit.EventRevokeGroup, "", ""},
+		{audit.SourceGateway, audit.EventRevokeGroup, "", userARN},
 		{audit.SourceGateway, audit.EventLogin, "wrong_password", ""},
 	} {
 		if rest[w] != 1 {
@@ -395,8 +395,8 @@ func TestAuditLogAfterScenario(t *testing.T) {
 		t.Fatal(err, errOut.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("audit tail --principal %s: %d lines, want 4 (issue, denial, login, session end):\n%s", userARN, len(lines), out.String())
+	if len(lines) != 6 {
+		t.Fatalf("audit tail --principal %s: %d lines, want 6 (issue, denial, grant, login, session end, revoke):\n%s", userARN, len(lines), out.String())
 	}
 	for _, l := range lines {
 		if !strings.Contains(l, `"arn":"`+userARN+`"`) {

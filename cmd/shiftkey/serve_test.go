@@ -197,7 +197,7 @@ func writeServerCert(t *testing.T, dir string) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := ca.Issue("127.0.0.1")
+	c, err := ca.Issue("127.0.0.1", "localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
