@@ -58,8 +58,9 @@ type groupWriter struct {
 	ops     chan *writeOp
 	stopped chan struct{}
 	// committed runs after each commit, before any op is answered, with
-	// the ops of the batch (the credential cache drops their logins).
-	committed func([]*writeOp)
+	// the ops of the batch and their outcomes (the credential cache adds
+	// the stored credentials to their logins' entries, drops the rest).
+	committed func([]*writeOp, []writeResult)
 	commits   atomic.Uint64 // transactions committed (tests)
 	taken     atomic.Uint64 // ops taken from the FIFO (tests)
 }
@@ -85,7 +86,7 @@ func credentialArgs(c *shiftkey.Credential, k *secretbox.Key) ([]any, error) {
 		c.StoredKey, c.ServerKey, sha, md5, digests, c.PrincipalARN, c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt)}, nil
 }
 
-func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, querier, string) (*secretbox.Key, error), committed func([]*writeOp)) (*groupWriter, error) {
+func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, querier, string) (*secretbox.Key, error), committed func([]*writeOp, []writeResult)) (*groupWriter, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -166,7 +167,7 @@ func (w *groupWriter) run() {
 		}
 		results = w.commit(batch, results[:0])
 		if w.committed != nil {
-			w.committed(batch)
+			w.committed(batch, results)
 		}
 		for i, op := range batch {
 			op.res = results[i]
