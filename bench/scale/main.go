@@ -67,10 +67,11 @@ func main() {
 }
 
 // fillExpiry is how long filled credentials live; API-issued ones (3600 s)
-// expire before fillCut, which is how a round finds and deletes them.
+// expire within issuedExpiry of now, which is how a round finds and deletes
+// them (a store filled up to five hours ago can be measured again).
 const (
-	fillExpiry = 6 * time.Hour
-	fillCut    = 5 * time.Hour
+	fillExpiry   = 6 * time.Hour
+	issuedExpiry = time.Hour + time.Minute
 )
 
 func fill(args []string) {
@@ -102,15 +103,22 @@ func fill(args []string) {
 		return "IAM:f" + strconv.Itoa(i%names)
 	}
 	start := time.Now()
-	for i := range names {
-		salt(ctx, st, *cluster, login(i), *iterations)
-	}
-	if *hot > 0 {
-		salt(ctx, st, *cluster, "IAM:hot", *iterations)
-	}
-	arn := "arn:aws:iam::" + shiftkey.DefaultAccountID + ":user/bench"
+	// Salts first, concurrently, so that the group writer batches them.
 	var next, done atomic.Int64
 	var wg sync.WaitGroup
+	for range *workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i <= names; i = int(next.Add(1) - 1) {
+				if i == names {
+					i = spread // the hot name
+				}
+				salt(ctx, st, *cluster, login(i), *iterations)
+			}
+		})
+	}
+	wg.Wait()
+	next.Store(0)
+	arn := "arn:aws:iam::" + shiftkey.DefaultAccountID + ":user/bench"
 	for range *workers {
 		wg.Go(func() {
 			for {
@@ -135,10 +143,12 @@ func fill(args []string) {
 		})
 	}
 	wg.Wait()
-	if err := st.Close(); err != nil {
+	if err := st.Close(); err != nil { // the last close checkpoints the WAL into the file
 		log.Fatal(err)
 	}
-	log.Printf("filled %s: %d live credentials over %d login names (+%d for IAM:hot) in %v", *dbPath, *n, names, *hot, time.Since(start).Round(time.Millisecond))
+	size := diskBytes(*dbPath)
+	log.Printf("filled %s: %d live credentials over %d login names (+%d for IAM:hot) in %v; %d bytes on disk, %.0f per credential",
+		*dbPath, *n, names, *hot, time.Since(start).Round(time.Millisecond), size, float64(size)/float64(*n))
 }
 
 func salt(ctx context.Context, st *sqlite.DB, cluster, login string, iterations int) {
@@ -157,6 +167,7 @@ func random(n int) []byte {
 type target struct {
 	name, api, gw, db string
 	pid, names, hot   int
+	active            []int // the names issued for: a sample of the spread, their salts cached by the warm-up
 }
 
 type targets []target
@@ -202,6 +213,7 @@ type sample struct {
 	rate     float64 // per second
 	p50, p99 time.Duration
 	cpu      time.Duration // server CPU per operation
+	written  float64       // bytes the server wrote per operation (write(2) and pwrite(2): WAL, checkpoints, sockets)
 }
 
 func runAll(args []string) {
@@ -215,6 +227,7 @@ func runAll(args []string) {
 	batch := fs.Int("batch", 100, "names per login batch")
 	loginC := fs.Int("login-c", 4, "concurrent logins")
 	hotLogins := fs.Int("hot-logins", 20, "logins of IAM:hot per round, each after an issue for it")
+	active := fs.Int("active", 10000, "names issued for, a random sample of the spread (their salts cached after the warm-up, as in steady state)")
 	fs.Parse(args)
 	var cs []int
 	for _, f := range strings.Split(*concs, ",") {
@@ -226,10 +239,15 @@ func runAll(args []string) {
 	}
 	results := map[string][]sample{} // target/phase → rounds
 	rss := map[string]int64{}
-	for _, t := range ts { // warm up: connections, caches, the backend roles of the login names
-		issueRun(t, 8, 400)
-		loginRun(t, *batch, *batch, *loginC)
-		cleanup(t)
+	for i := range ts { // warm up: connections, caches, the backend roles of the login names
+		t := &ts[i]
+		t.active = mrand.Perm(t.names)[:min(t.names, *active)]
+		parallel(*t, len(t.active), 64, func(i int) error { // each active name's salt read once, as in steady state
+			_, _, err := issue(*t, "f"+strconv.Itoa(t.active[i]))
+			return err
+		})
+		loginRun(*t, *batch, *batch, *loginC)
+		cleanup(*t)
 	}
 	for r := range *rounds {
 		for i := range ts {
@@ -256,11 +274,11 @@ func runAll(args []string) {
 	fmt.Printf("\nmedians of %d rounds (CPU: the server's, per operation)\n\n", *rounds)
 	fmt.Print("| store | live credentials |")
 	for _, c := range cs {
-		fmt.Printf(" issue c=%d /s | p50 | p99 | CPU |", c)
+		fmt.Printf(" issue c=%d /s | p50 | p99 | CPU | written |", c)
 	}
-	fmt.Print(" login /s | p50 | p99 | CPU | hot login CPU | hot p50 | RSS | on disk | disk/cred |\n|---|---|")
+	fmt.Print(" login /s | p50 | p99 | CPU | hot login CPU | hot p50 | RssAnon | on disk now | disk/cred now |\n|---|---|")
 	for range cs {
-		fmt.Print("---|---|---|---|")
+		fmt.Print("---|---|---|---|---|")
 	}
 	fmt.Println("---|---|---|---|---|---|---|---|---|")
 	med := func(k string) sample { return medianSample(results[k]) }
@@ -269,7 +287,7 @@ func runAll(args []string) {
 		fmt.Printf("| %s | %d |", t.name, n)
 		for _, c := range cs {
 			s := med(t.name + "/issue c=" + strconv.Itoa(c))
-			fmt.Printf(" %.0f | %s | %s | %s |", s.rate, msText(s.p50), msText(s.p99), msText(s.cpu))
+			fmt.Printf(" %.0f | %s | %s | %s | %.1f KB |", s.rate, msText(s.p50), msText(s.p99), msText(s.cpu), s.written/1e3)
 		}
 		s := med(t.name + "/login")
 		disk := diskBytes(t.db)
@@ -290,7 +308,7 @@ func runAll(args []string) {
 			for _, c := range cs {
 				k := "/issue c=" + strconv.Itoa(c)
 				a, b := med(t.name+k), med(base.name+k)
-				fmt.Printf("  issue c=%d CPU %.2f× p50 %.2f× rate %.2f×;", c, ratio(a.cpu, b.cpu), ratio(a.p50, b.p50), a.rate/b.rate)
+				fmt.Printf("  issue c=%d CPU %.2f× p50 %.2f× rate %.2f× written %.2f×;", c, ratio(a.cpu, b.cpu), ratio(a.p50, b.p50), a.rate/b.rate, a.written/b.written)
 			}
 			a, b := med(t.name+"/login"), med(base.name+"/login")
 			fmt.Printf("  login CPU %.2f× p50 %.2f× rate %.2f×;  RSS %+.1f MB (%.1f B per added credential)\n", ratio(a.cpu, b.cpu), ratio(a.p50, b.p50), a.rate/b.rate,
@@ -302,7 +320,7 @@ func runAll(args []string) {
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
 
 func report(r int, k string, s sample, what string) {
-	fmt.Printf("round %d  %-22s %7.0f %s/s  p50 %s  p99 %s  cpu/op %s\n", r+1, k, s.rate, what, msText(s.p50), msText(s.p99), msText(s.cpu))
+	fmt.Printf("round %d  %-22s %7.0f %s/s  p50 %s  p99 %s  cpu/op %s  written/op %.1f KB\n", r+1, k, s.rate, what, msText(s.p50), msText(s.p99), msText(s.cpu), s.written/1e3)
 }
 
 func msText(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/1e6) }
@@ -320,9 +338,10 @@ func medianSample(ss []sample) sample {
 		return v[len(v)/2]
 	}
 	return sample{rate: m(func(s sample) float64 { return s.rate }),
-		p50: time.Duration(m(func(s sample) float64 { return float64(s.p50) })),
-		p99: time.Duration(m(func(s sample) float64 { return float64(s.p99) })),
-		cpu: time.Duration(m(func(s sample) float64 { return float64(s.cpu) }))}
+		p50:     time.Duration(m(func(s sample) float64 { return float64(s.p50) })),
+		p99:     time.Duration(m(func(s sample) float64 { return float64(s.p99) })),
+		cpu:     time.Duration(m(func(s sample) float64 { return float64(s.cpu) })),
+		written: m(func(s sample) float64 { return s.written })}
 }
 
 // cpuNs is the CPU time of every thread of pid, from schedstat (ns).
@@ -343,13 +362,15 @@ func cpuNs(pid int) int64 {
 	return total
 }
 
+// rssOf is the resident anonymous memory of pid (RssAnon: the heap, SQLite's
+// page caches; not the pages of the database file a mapping may hold).
 func rssOf(pid int) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, "RssAnon:"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb * 1024
 		}
@@ -375,14 +396,14 @@ func openFile(db string) *sql.DB {
 	return h
 }
 
-// cleanup deletes what the API issued (it expires before fillCut; the
-// filled credentials after), so that every phase starts at the filled
+// cleanup deletes what the API issued (it expires within issuedExpiry;
+// the filled credentials later), so that every phase starts at the filled
 // count. serve's login cache may hold them for seconds more; no later
 // login uses them.
 func cleanup(t target) {
 	h := openFile(t.db)
 	defer h.Close()
-	if _, err := h.Exec(`DELETE FROM credentials WHERE expires_at < ?`, time.Now().Add(fillCut).UnixMilli()); err != nil {
+	if _, err := h.Exec(`DELETE FROM credentials WHERE expires_at < ?`, time.Now().Add(issuedExpiry).UnixMilli()); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -441,6 +462,27 @@ func between(s, a, b string) string {
 // parallel runs n calls of f from c workers and returns the latencies and
 // the server's CPU over them.
 func parallel(t target, n, c int, f func(i int) error) ([]time.Duration, time.Duration, time.Duration) {
+	lats, wall, cpu, _ := parallelIO(t, n, c, f)
+	return lats, wall, cpu
+}
+
+// writtenBytes is wchar of /proc/PID/io: bytes passed to write calls.
+func writtenBytes(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "wchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func parallelIO(t target, n, c int, f func(i int) error) ([]time.Duration, time.Duration, time.Duration, int64) {
+	w0 := writtenBytes(t.pid)
 	var next atomic.Int64
 	var mu sync.Mutex
 	var lats []time.Duration
@@ -466,7 +508,7 @@ func parallel(t target, n, c int, f func(i int) error) ([]time.Duration, time.Du
 		})
 	}
 	wg.Wait()
-	return lats, time.Since(start), time.Duration(cpuNs(t.pid) - cpu0)
+	return lats, time.Since(start), time.Duration(cpuNs(t.pid) - cpu0), writtenBytes(t.pid) - w0
 }
 
 func summarize(lats []time.Duration, wall, cpu time.Duration) sample {
@@ -475,13 +517,17 @@ func summarize(lats []time.Duration, wall, cpu time.Duration) sample {
 		cpu: cpu / time.Duration(len(lats))}
 }
 
-// issueRun issues n credentials from c workers, each for a random name of
-// the filled spread (as real use adds to names that already have some).
+// issueRun issues n credentials from c workers, each for a random active
+// name (as real use adds to names that already have some, anywhere in the
+// store's index of logins).
 func issueRun(t target, c, n int) sample {
-	return summarize(parallel(t, n, c, func(int) error {
-		_, _, err := issue(t, "f"+strconv.Itoa(mrand.IntN(t.names)))
+	lats, wall, cpu, written := parallelIO(t, n, c, func(int) error {
+		_, _, err := issue(t, "f"+strconv.Itoa(t.active[mrand.IntN(len(t.active))]))
 		return err
-	}))
+	})
+	s := summarize(lats, wall, cpu)
+	s.written = float64(written) / float64(n)
+	return s
 }
 
 // loginRun logs in n times, in batches: each batch issues one credential
