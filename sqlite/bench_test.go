@@ -3,10 +3,12 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
 
@@ -52,4 +54,36 @@ func benchLogin(b *testing.B) (*sqlite.DB, time.Time) {
 		}
 	}
 	return db, now
+}
+
+// BenchmarkLiveCredentialsMany is the uncached lookup of a login with
+// 10,000 live credentials, their digests sealed as serve stores them.
+func BenchmarkLiveCredentialsMany(b *testing.B) {
+	ctx := context.Background()
+	k, _, err := secretbox.GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := tempStore(b, sqlite.WithKey(k, ""))
+	now := time.Now()
+	db.LoginSalt(ctx, "c", "IAM:u", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+	var wg sync.WaitGroup
+	for i := range 10000 {
+		wg.Go(func() {
+			if err := db.CreateCredential(ctx, &shiftkey.Credential{ID: fmt.Sprint(i), Cluster: "c", LoginName: "IAM:u", DBUser: "u",
+				StoredKey: make([]byte, 32), ServerKey: make([]byte, 32), DigestSHA256: make([]byte, 32), DigestMD5: make([]byte, 16),
+				PrincipalARN: "arn:aws:iam::000000000000:user/bench", RequestID: shiftkey.NewUUID(),
+				CreatedAt: now.Add(-time.Duration(i) * time.Millisecond), ExpiresAt: now.Add(time.Hour)}); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for b.Loop() {
+		now = now.Add(-time.Millisecond)
+		creds, _, ok, err := db.LiveCredentials(ctx, "c", "IAM:u", now)
+		if err != nil || !ok || len(creds) != 10000 {
+			b.Fatal(len(creds), ok, err)
+		}
+	}
 }

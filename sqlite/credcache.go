@@ -84,6 +84,62 @@ func (c *credCache) invalidate(cluster, login string) {
 	c.entries.Drop(loginKey{cluster, login})
 }
 
+// added brings the entry of c's login up to date with c, just committed:
+// the entry then holds what a read would return. An entry is never
+// modified: a new one replaces it, sharing its array when c is the newest
+// (appending past the old entry's length disturbs none of its elements),
+// so that a login with thousands of credentials is not copied per issue.
+func (c *credCache) added(cred *shiftkey.Credential) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	k := loginKey{cred.Cluster, cred.LoginName}
+	e := c.entries[k]
+	if e == nil {
+		return
+	}
+	if !e.known { // a credential without a salt: let a read tell
+		delete(c.entries, k)
+		return
+	}
+	stored := asRead(cred)
+	n := len(e.creds)
+	i := n
+	for i > 0 && e.creds[i-1].CreatedAt.After(stored.CreatedAt) {
+		i--
+	}
+	// A read that began after the commit and stored its entry before this
+	// call already holds cred (one created in the same millisecond).
+	for j := i; j > 0 && e.creds[j-1].CreatedAt.Equal(stored.CreatedAt); j-- {
+		if e.creds[j-1].ID == stored.ID {
+			return
+		}
+	}
+	var creds []*shiftkey.Credential
+	if i == n {
+		creds = append(e.creds, stored)
+	} else {
+		creds = make([]*shiftkey.Credential, 0, n+1)
+		creds = append(append(append(creds, e.creds[:i]...), stored), e.creds[i:]...)
+	}
+	c.entries[k] = &credEntry{known: true, salt: e.salt, creds: creds, readNow: e.readNow, stored: e.stored}
+}
+
+// asRead is a copy of c as reading it back from the store gives it:
+// times to the millisecond in UTC, groups never nil, empty digests nil.
+func asRead(c *shiftkey.Credential) *shiftkey.Credential {
+	r := *c
+	r.DBGroups = append([]string{}, c.DBGroups...)
+	r.CreatedAt, r.ExpiresAt = fromMillis(millis(c.CreatedAt)), fromMillis(millis(c.ExpiresAt))
+	if len(r.DigestSHA256) == 0 {
+		r.DigestSHA256 = nil
+	}
+	if len(r.DigestMD5) == 0 {
+		r.DigestMD5 = nil
+	}
+	return &r
+}
+
 // invalidateCluster drops every entry of cluster, after the write.
 func (c *credCache) invalidateCluster(cluster string) {
 	c.entries.DropIf(func(k loginKey) bool { return k.cluster == cluster })

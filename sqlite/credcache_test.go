@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -148,5 +149,69 @@ func TestCredCacheConcurrent(t *testing.T) {
 	}
 	if creds, _, _, _ := d.LiveCredentials(context.Background(), "c", "IAM:u", now); len(creds) != 20 {
 		t.Fatalf("%d credentials visible after the writer finished, want 20", len(creds))
+	}
+}
+
+// A committed credential joins its login's cached entry, so the login
+// that follows an issue needs no read, and the entry then equals what a
+// read returns: order by creation, times to the millisecond, digests. A
+// credential whose insert failed does not show.
+func TestCredCacheAddsCommitted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	d, other := openTest(t, path), openTest(t, path)
+	ctx := context.Background()
+	now := time.Now()
+	addCredential(t, d, "a", now)
+	reads := 0
+	d.cache.afterRead = func() { reads++ }
+	if got := live(t, d, now); got != "[a]" || reads != 1 {
+		t.Fatalf("first read = %s after %d reads", got, reads)
+	}
+	add := func(id string, created time.Time) error {
+		return d.CreateCredential(ctx, &shiftkey.Credential{ID: id, Cluster: "c", LoginName: "IAM:u", DBUser: "u", DBGroups: []string{"g"},
+			StoredKey: []byte{1}, ServerKey: []byte{2}, DigestSHA256: []byte{3}, DigestMD5: []byte{4}, PrincipalARN: "arn",
+			RequestID: "r-" + id, CreatedAt: created, ExpiresAt: created.Add(time.Hour)})
+	}
+	if err := add("c", now.Add(2*time.Millisecond+300*time.Microsecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := add("b", now.Add(time.Millisecond)); err != nil { // older than c: inserted before it
+		t.Fatal(err)
+	}
+	if got := live(t, d, now); got != "[a b c]" || reads != 1 {
+		t.Fatalf("after issues = %s after %d reads, want [a b c] from the cache", got, reads)
+	}
+	if err := add("a", now.Add(3*time.Millisecond)); err == nil {
+		t.Fatal("a duplicate id was stored")
+	}
+	if got := live(t, d, now); got != "[a b c]" {
+		t.Fatalf("after a failed insert = %s", got)
+	}
+	cached, _, _, err := d.LiveCredentials(ctx, "c", "IAM:u", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, _, _, err := other.LiveCredentials(ctx, "c", "IAM:u", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cached, read) {
+		t.Fatalf("cached entry differs from a read:\n%+v\n%+v", cached[1:], read[1:])
+	}
+}
+
+// A read that began after a commit can store its entry before the writer
+// adds the committed credential to it: the credential is then not added
+// twice. (TestCredCacheConcurrent saw 21 of 20 before the check.)
+func TestCredCacheAddedAfterReadSawIt(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "s.db"))
+	now := time.Now()
+	addCredential(t, d, "a", now)
+	if got := live(t, d, now); got != "[a]" {
+		t.Fatal(got)
+	}
+	d.cache.added(&shiftkey.Credential{ID: "a", Cluster: "c", LoginName: "IAM:u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+	if got := live(t, d, now); got != "[a]" {
+		t.Fatalf("after a late add = %s, want [a]", got)
 	}
 }

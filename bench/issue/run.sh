@@ -39,7 +39,9 @@ for spec in ${BINS:-shiftkey=}; do
   port=$((port + 1))
   mkdir -p "$work/$name"
   extra_var="EXTRA_$name"
-  bench_yaml "sqlite: $work/$name/shiftkey.db" $port $((port - 2000)) "$work" $PGPORT_D "${CONFIG_EXTRA:-}
+  # No admin listener: several builds side by side would all want 9440.
+  bench_yaml "sqlite: $work/$name/shiftkey.db" $port $((port - 2000)) "$work" $PGPORT_D "admin: {listen: \"off\"}
+${CONFIG_EXTRA:-}
 ${!extra_var:-}" >"$work/$name/shiftkey.yaml"
   "$bin" serve --config "$work/$name/shiftkey.yaml" 2>"$work/$name/log" &
   pids+=($!)
