@@ -49,6 +49,24 @@ func (c *Map[K, V]) Drop(k K) {
 	delete(c.m, k)
 }
 
+// Update is a write that changes the entry of k in place of dropping it:
+// it bumps the generation as Drop does, then, when k has an entry, stores
+// what f makes of it (keep false removes it). f runs under the map's lock.
+func (c *Map[K, V]) Update(k K, f func(V) (v V, keep bool)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	v, ok := c.m[k]
+	if !ok {
+		return
+	}
+	if nv, keep := f(v); keep {
+		c.m[k] = nv
+	} else {
+		delete(c.m, k)
+	}
+}
+
 // DropIf removes every entry whose key match says so (nil: every entry).
 func (c *Map[K, V]) DropIf(match func(K) bool) {
 	c.mu.Lock()

@@ -57,3 +57,28 @@ func TestBound(t *testing.T) {
 		t.Fatalf("%d entries after a new key beyond the bound, want 1", n)
 	}
 }
+
+// Update changes an existing entry, leaves a missing key missing, removes
+// the entry when told, and is a write: a read older than it is not stored.
+func TestUpdate(t *testing.T) {
+	c := New[string, int](10)
+	_, _, gen := c.Get("a")
+	c.Put("a", 1, gen)
+	_, _, stale := c.Get("b")
+	c.Update("a", func(v int) (int, bool) { return v + 1, true })
+	if v, ok, _ := c.Get("a"); !ok || v != 2 {
+		t.Fatalf("a = %d, %v after Update, want 2", v, ok)
+	}
+	c.Put("b", 7, stale)
+	if _, ok, _ := c.Get("b"); ok {
+		t.Fatal("a read older than an Update was stored")
+	}
+	c.Update("z", func(v int) (int, bool) { t.Fatal("f ran for a missing key"); return v, true })
+	if _, ok, _ := c.Get("z"); ok {
+		t.Fatal("Update created a missing key")
+	}
+	c.Update("a", func(v int) (int, bool) { return v, false })
+	if _, ok, _ := c.Get("a"); ok {
+		t.Fatal("a is still there after Update removed it")
+	}
+}

@@ -90,39 +90,32 @@ func (c *credCache) invalidate(cluster, login string) {
 // (appending past the old entry's length disturbs none of its elements),
 // so that a login with thousands of credentials is not copied per issue.
 func (c *credCache) added(cred *shiftkey.Credential) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	k := loginKey{cred.Cluster, cred.LoginName}
-	e := c.entries[k]
-	if e == nil {
-		return
-	}
-	if !e.known { // a credential without a salt: let a read tell
-		delete(c.entries, k)
-		return
-	}
 	stored := asRead(cred)
-	n := len(e.creds)
-	i := n
-	for i > 0 && e.creds[i-1].CreatedAt.After(stored.CreatedAt) {
-		i--
-	}
-	// A read that began after the commit and stored its entry before this
-	// call already holds cred (one created in the same millisecond).
-	for j := i; j > 0 && e.creds[j-1].CreatedAt.Equal(stored.CreatedAt); j-- {
-		if e.creds[j-1].ID == stored.ID {
-			return
+	c.entries.Update(loginKey{cred.Cluster, cred.LoginName}, func(e *credEntry) (*credEntry, bool) {
+		if !e.known { // a credential without a salt: let a read tell
+			return nil, false
 		}
-	}
-	var creds []*shiftkey.Credential
-	if i == n {
-		creds = append(e.creds, stored)
-	} else {
-		creds = make([]*shiftkey.Credential, 0, n+1)
-		creds = append(append(append(creds, e.creds[:i]...), stored), e.creds[i:]...)
-	}
-	c.entries[k] = &credEntry{known: true, salt: e.salt, creds: creds, readNow: e.readNow, stored: e.stored}
+		n := len(e.creds)
+		i := n
+		for i > 0 && e.creds[i-1].CreatedAt.After(stored.CreatedAt) {
+			i--
+		}
+		// A read that began after the commit and stored its entry before
+		// this call already holds cred (one created in the same millisecond).
+		for j := i; j > 0 && e.creds[j-1].CreatedAt.Equal(stored.CreatedAt); j-- {
+			if e.creds[j-1].ID == stored.ID {
+				return e, true
+			}
+		}
+		var creds []*shiftkey.Credential
+		if i == n {
+			creds = append(e.creds, stored)
+		} else {
+			creds = make([]*shiftkey.Credential, 0, n+1)
+			creds = append(append(append(creds, e.creds[:i]...), stored), e.creds[i:]...)
+		}
+		return &credEntry{known: true, salt: e.salt, creds: creds, readNow: e.readNow, stored: e.stored}, true
+	})
 }
 
 // asRead is a copy of c as reading it back from the store gives it:
