@@ -4,7 +4,7 @@ package sqlite
 func (d *DB) GroupCommits() uint64 { return d.writer.commits.Load() }
 
 // QueuedWrites is how many writes wait for the group writer.
-func (d *DB) QueuedWrites() int { return len(d.writer.ops) }
+func (d *DB) QueuedWrites() int { return d.writer.q.Queued() }
 
 // TakenWrites is how many writes the group writer has taken from its FIFO.
-func (d *DB) TakenWrites() uint64 { return d.writer.taken.Load() }
+func (d *DB) TakenWrites() uint64 { return d.writer.q.Taken() }

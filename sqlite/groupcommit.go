@@ -5,20 +5,18 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"sync"
 	"sync/atomic"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/groupcommit"
 	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // The issue path's writes (a credential, a login's first salt) go through
-// one writer goroutine that owns one connection: it takes every write
-// pending in its FIFO, runs them in one transaction and commits them with
-// one fsync, then answers each. Concurrent issuers thus share fsyncs, and
-// none of them polls SQLite's busy handler for the write lock: they wait in
-// the FIFO, in arrival order, for at most the batch being committed and
-// their own.
+// one writer (groupcommit) that owns one connection: it runs every write
+// pending in its FIFO in one transaction and commits them with one fsync,
+// then answers each. None of them polls SQLite's busy handler for the
+// write lock.
 
 // maxBatch bounds one transaction, so that the first request of a long
 // queue is not held behind all of it.
@@ -28,11 +26,6 @@ const maxBatch = 256
 type writeOp struct {
 	cred *shiftkey.Credential
 	salt *saltOp
-	// done is held from submit until the writer has set res. A mutex, not
-	// a channel made by the caller: a caller inside a testing/synctest
-	// bubble would make a channel the writer, outside it, may not touch.
-	done sync.Mutex
-	res  writeResult
 }
 
 type saltOp struct {
@@ -58,15 +51,13 @@ type groupWriter struct {
 	curKey                    *sql.Stmt
 	// key returns a store key by id (DB.key): the credentials of a batch
 	// are sealed under the current one, looked up once per batch.
-	key     func(ctx context.Context, q querier, id string) (*secretbox.Key, error)
-	ops     chan *writeOp
-	stopped chan struct{}
+	key func(ctx context.Context, q querier, id string) (*secretbox.Key, error)
+	q   *groupcommit.Writer[*writeOp, writeResult]
 	// committed runs after each commit, before any op is answered, with
 	// the ops of the batch and their outcomes (the credential cache adds
 	// the stored credentials to their logins' entries, drops the rest).
 	committed func([]*writeOp, []writeResult)
 	commits   atomic.Uint64 // transactions committed (tests)
-	taken     atomic.Uint64 // ops taken from the FIFO (tests)
 }
 
 const credentialInsert = `INSERT INTO credentials (id, cluster, login_name, db_user, db_name, db_groups, auto_create,
@@ -95,7 +86,7 @@ func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, q
 	if err != nil {
 		return nil, err
 	}
-	w := &groupWriter{conn: conn, key: key, ops: make(chan *writeOp, 4096), stopped: make(chan struct{}), committed: committed}
+	w := &groupWriter{conn: conn, key: key, committed: committed}
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string
@@ -113,7 +104,13 @@ func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, q
 			return nil, err
 		}
 	}
-	go w.run()
+	w.q = groupcommit.New(4096, maxBatch, func(batch []*writeOp) []writeResult {
+		results := w.commit(batch, make([]writeResult, 0, len(batch)))
+		if w.committed != nil {
+			w.committed(batch, results)
+		}
+		return results
+	})
 	return w, nil
 }
 
@@ -127,10 +124,9 @@ func (w *groupWriter) closeConn() {
 }
 
 // close answers what is queued, then stops the writer and releases its
-// connection. No write may be submitted after it.
+// connection.
 func (w *groupWriter) close() {
-	close(w.ops)
-	<-w.stopped
+	w.q.Close()
 	w.closeConn()
 }
 
@@ -138,50 +134,11 @@ func (w *groupWriter) close() {
 // wait for a place in the FIFO; once queued, the wait is that of the batch
 // before and of its own, and the outcome is always returned.
 func (w *groupWriter) submit(ctx context.Context, op *writeOp) writeResult {
-	op.done.Lock()
-	select {
-	case w.ops <- op:
-	case <-ctx.Done():
-		return writeResult{err: ctx.Err()}
+	res, err := w.q.Submit(ctx, op)
+	if err != nil {
+		return writeResult{err: err}
 	}
-	op.done.Lock() // until the writer unlocks it
-	return op.res
-}
-
-func (w *groupWriter) run() {
-	defer close(w.stopped)
-	batch := make([]*writeOp, 0, maxBatch)
-	results := make([]writeResult, 0, maxBatch)
-	for {
-		op, ok := <-w.ops
-		if !ok {
-			return
-		}
-		batch = append(batch[:0], op)
-		w.taken.Add(1)
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case op, ok := <-w.ops:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, op)
-				w.taken.Add(1)
-			default:
-				break drain
-			}
-		}
-		results = w.commit(batch, results[:0])
-		if w.committed != nil {
-			w.committed(batch, results)
-		}
-		for i, op := range batch {
-			op.res = results[i]
-			op.done.Unlock()
-		}
-		clear(batch)
-	}
+	return res
 }
 
 // commit runs batch in one transaction. A statement that fails (a

@@ -1,0 +1,130 @@
+package groupcommit
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond; the writer runs on its own goroutine.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// Ops submitted while a batch commits go out together in the next one,
+// and each caller gets its own result.
+func TestOpsQueuedDuringACommitShareTheNext(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var batches [][]int
+	w := New(64, 16, func(ops []int) []int {
+		mu.Lock()
+		batches = append(batches, append([]int(nil), ops...))
+		first := len(batches) == 1
+		mu.Unlock()
+		if first {
+			<-release
+		}
+		out := make([]int, len(ops))
+		for i, op := range ops {
+			out[i] = op * 10
+		}
+		return out
+	})
+	defer w.Close()
+	var wg sync.WaitGroup
+	got := make([]int, 6)
+	submit := func(i int) {
+		defer wg.Done()
+		r, err := w.Submit(context.Background(), i)
+		if err != nil {
+			t.Error(err)
+		}
+		got[i] = r
+	}
+	wg.Add(1)
+	go submit(0)
+	waitFor(t, "the first op to be taken", func() bool { return w.Taken() == 1 })
+	for i := 1; i < 6; i++ {
+		wg.Add(1)
+		go submit(i)
+	}
+	waitFor(t, "five ops to queue behind the first", func() bool { return w.Queued() == 5 })
+	close(release)
+	wg.Wait()
+	for i, r := range got {
+		if r != i*10 {
+			t.Errorf("op %d got %d, want %d", i, r, i*10)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(batches) != 2 || len(batches[1]) != 5 {
+		t.Errorf("batches %v, want [0] then the five queued ops together", batches)
+	}
+}
+
+// A batch holds at most max ops.
+func TestBatchBound(t *testing.T) {
+	release := make(chan struct{})
+	var sizes []int // the writer's goroutine only, read after Close
+	w := New(64, 3, func(ops []int) []int {
+		if len(sizes) == 0 {
+			<-release
+		}
+		sizes = append(sizes, len(ops))
+		return make([]int, len(ops))
+	})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); w.Submit(context.Background(), 0) }()
+	waitFor(t, "the first op to be taken", func() bool { return w.Taken() == 1 })
+	for range 7 {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.Submit(context.Background(), 1) }()
+	}
+	waitFor(t, "seven ops to queue", func() bool { return w.Queued() == 7 })
+	close(release)
+	wg.Wait()
+	w.Close()
+	if len(sizes) != 4 || sizes[0] != 1 || sizes[1] != 3 || sizes[2] != 3 || sizes[3] != 1 {
+		t.Errorf("batch sizes %v, want [1 3 3 1]", sizes)
+	}
+}
+
+// A full FIFO: Submit gives up with its context; Close answers what is
+// queued, and later Submits get ErrClosed.
+func TestContextAndClose(t *testing.T) {
+	release := make(chan struct{})
+	w := New(1, 1, func(ops []int) []int {
+		<-release
+		return []int{ops[0] + 1}
+	})
+	res := make(chan int, 2)
+	go func() { r, _ := w.Submit(context.Background(), 1); res <- r }()
+	waitFor(t, "the first op to be taken", func() bool { return w.Taken() == 1 })
+	go func() { r, _ := w.Submit(context.Background(), 2); res <- r }()
+	waitFor(t, "the second op to fill the FIFO", func() bool { return w.Queued() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := w.Submit(ctx, 3); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Submit on a full FIFO: %v, want the context's deadline", err)
+	}
+	closed := make(chan struct{})
+	go func() { w.Close(); close(closed) }()
+	close(release)
+	<-closed
+	if a, b := <-res, <-res; a+b != 5 {
+		t.Errorf("queued ops answered %d and %d, want 2 and 3", a, b)
+	}
+	if _, err := w.Submit(context.Background(), 4); !errors.Is(err, ErrClosed) {
+		t.Errorf("Submit after Close: %v, want ErrClosed", err)
+	}
+}
