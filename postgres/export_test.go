@@ -8,3 +8,6 @@ func WriterQueued(d *DB) int { return len(d.writer.ops) }
 
 // WriterTaken is how many writes the group writer has taken from its FIFO.
 func WriterTaken(d *DB) uint64 { return d.writer.taken.Load() }
+
+// SealLock is the advisory lock key that orders batches and rotations.
+const SealLock = sealLock

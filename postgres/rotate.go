@@ -19,8 +19,9 @@ import (
 // One transaction: a rotation that fails changes nothing and is run
 // again; one that succeeded, run again with the same keys, finds nothing
 // to do. While it runs, writes that seal (issues, new access keys and
-// sessions) wait for it (they hold the current key's row FOR SHARE, it
-// takes it FOR UPDATE), and reads go on with the old values.
+// sessions) wait for it (access keys and sessions hold the current key's
+// row FOR SHARE, the group writer's batches hold sealLock shared; it takes
+// both exclusively), and reads go on with the old values.
 //
 // Replicas still running with old meet values sealed under next after the
 // commit: they read next from nextFile, which must therefore exist at that
@@ -38,6 +39,11 @@ func RotateKey(ctx context.Context, url string, old, next *secretbox.Key, nextFi
 	d.keys.Add(next)
 	n := 0
 	err = d.inTxPlain(ctx, func(tx pgx.Tx) error {
+		// First, so that every later statement's snapshot sees the
+		// credentials of the batches it waited for (read committed).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, sealLock); err != nil {
+			return err
+		}
 		var current string
 		err := tx.QueryRow(ctx, `SELECT id FROM secret_keys WHERE state = 'current' FOR UPDATE`).Scan(&current)
 		switch {

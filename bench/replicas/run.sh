@@ -47,6 +47,10 @@ scram_iterations: ${ITER:-4096}" >"$work/$r/shiftkey.yaml"
   pids+=($!)
   urls+=("http://127.0.0.1:$port,$!")
   for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  # A replica that failed to start (e.g. its port taken meanwhile by an
+  # outgoing connection: ports from 32768 up are ephemeral) would leave "two"
+  # measuring one replica and errors.
+  kill -0 $! 2>/dev/null && (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null || { cat "$work/$r/log" >&2; echo "replica $r did not start" >&2; exit 1; }
 done
 "$work/load" -target "one=${urls[0]}" -target "two=${urls[0]}|${urls[1]}" \
   -rounds "$ROUNDS" -d "${SECS}s" -c "${CONC:-8,64}" -users "${USERS:-1000}"
