@@ -4,10 +4,10 @@ package postgres
 func WriterCommits(d *DB) uint64 { return d.writer.commits.Load() }
 
 // WriterQueued is how many writes wait in the group writer's FIFO.
-func WriterQueued(d *DB) int { return len(d.writer.ops) }
+func WriterQueued(d *DB) int { return d.writer.q.Queued() }
 
 // WriterTaken is how many writes the group writer has taken from its FIFO.
-func WriterTaken(d *DB) uint64 { return d.writer.taken.Load() }
+func WriterTaken(d *DB) uint64 { return d.writer.q.Taken() }
 
 // SealLock is the advisory lock key that orders batches and rotations.
 const SealLock = sealLock

@@ -3,19 +3,19 @@ package postgres
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/groupcommit"
 	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // The issue path's writes (a credential, a login's first salt) go through
-// one writer goroutine per process that owns one connection: it takes every
-// write pending in its FIFO and sends them as one pipelined batch, which
+// one writer per process (groupcommit) that owns one connection: it takes
+// every write pending in its FIFO and sends them as one pipelined batch, which
 // PostgreSQL runs as one transaction with one commit (one WAL flush); it
 // answers each write only once that commit has returned. Concurrent
 // issuers thus share round trips and flushes instead of each paying both.
@@ -47,10 +47,6 @@ const batchTimeout = 30 * time.Second
 type writeOp struct {
 	cred *shiftkey.Credential
 	salt *saltOp
-	// done is held from submit until the writer has set res (a mutex: see
-	// the SQLite store's writer).
-	done sync.Mutex
-	res  writeResult
 }
 
 type saltOp struct {
@@ -75,11 +71,7 @@ type groupWriter struct {
 	d   *DB
 	cfg *pgx.ConnConfig
 
-	mu     sync.RWMutex // closed and sends on ops
-	closed bool
-	ops    chan *writeOp
-
-	stopped chan struct{}
+	q *groupcommit.Writer[*writeOp, writeResult]
 
 	// Owned by the writer goroutine.
 	conn *pgx.Conn
@@ -88,12 +80,11 @@ type groupWriter struct {
 	key *secretbox.Key
 
 	commits atomic.Uint64 // transactions committed (tests)
-	taken   atomic.Uint64 // ops taken from the FIFO (tests)
 }
 
 func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWriter {
-	w := &groupWriter{d: d, cfg: cfg, key: key, ops: make(chan *writeOp, 4096), stopped: make(chan struct{})}
-	go w.run()
+	w := &groupWriter{d: d, cfg: cfg, key: key}
+	w.q = groupcommit.New(4096, maxBatch, w.commit)
 	return w
 }
 
@@ -101,68 +92,22 @@ func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWrit
 // wait for a place in the FIFO; once queued, the outcome is always
 // returned.
 func (w *groupWriter) submit(ctx context.Context, op *writeOp) writeResult {
-	op.done.Lock()
-	w.mu.RLock()
-	if w.closed {
-		w.mu.RUnlock()
-		return writeResult{err: errClosed}
+	res, err := w.q.Submit(ctx, op)
+	if errors.Is(err, groupcommit.ErrClosed) {
+		err = errClosed
 	}
-	select {
-	case w.ops <- op:
-		w.mu.RUnlock()
-	case <-ctx.Done():
-		w.mu.RUnlock()
-		return writeResult{err: ctx.Err()}
+	if err != nil {
+		return writeResult{err: err}
 	}
-	op.done.Lock() // until the writer unlocks it
-	return op.res
+	return res
 }
 
-// close answers what is queued, then stops the writer.
+// close answers what is queued, then stops the writer and closes its
+// connection.
 func (w *groupWriter) close() {
-	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		close(w.ops)
-	}
-	w.mu.Unlock()
-	<-w.stopped
-}
-
-func (w *groupWriter) run() {
-	defer close(w.stopped)
-	defer func() {
-		if w.conn != nil {
-			w.conn.Close(context.Background())
-		}
-	}()
-	batch := make([]*writeOp, 0, maxBatch)
-	for {
-		op, ok := <-w.ops
-		if !ok {
-			return
-		}
-		batch = append(batch[:0], op)
-		w.taken.Add(1)
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case op, ok := <-w.ops:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, op)
-				w.taken.Add(1)
-			default:
-				break drain
-			}
-		}
-		results := w.commit(batch)
-		for i, op := range batch {
-			op.res = results[i]
-			op.done.Unlock()
-		}
-		clear(batch)
+	w.q.Close()
+	if w.conn != nil {
+		w.conn.Close(context.Background())
 	}
 }
 
