@@ -15,8 +15,11 @@ set -euo pipefail
 PID_A=$1 PW_A=$2 PID_B=$3 PW_B=$4
 MODE=${MODE:--S -c 8 -j 2} SECS=${SECS:-6} ROUNDS=${ROUNDS:-4}
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%.0f", s}'; }
-for _ in $(seq "$ROUNDS"); do
-  for v in A B; do
+# A B, B A, A B, …: a machine that speeds up or slows down over the run
+# favours neither build.
+for r in $(seq "$ROUNDS"); do
+  order="A B"; [ $((r % 2)) = 0 ] && order="B A"
+  for v in $order; do
     if [ $v = A ]; then port=27439 pid=$PID_A pw=$PW_A; else port=27440 pid=$PID_B pw=$PW_B; fi
     before=$(cpu_ns "$pid")
     out=$(PGPASSWORD=$pw pgbench -h 127.0.0.1 -p $port -U IAM:bench -n $MODE -T "$SECS" postgres 2>/dev/null)
