@@ -5,6 +5,9 @@
 #   bench/replicas/run.sh [ROUNDS] [SECONDS]     (defaults 3 and 5)
 #   CONC=8,64 ITER=4096 bench/replicas/run.sh     (scram_iterations of both replicas)
 #   PORT=39641 bench/replicas/run.sh              (API ports PORT and PORT+1; other benches use 29641…)
+#   SPLIT=1 bench/replicas/run.sh                 (the two replicas get GOMAXPROCS=1 each, as two containers
+#                                                   limited to one CPU each get from Go; "one" is a third
+#                                                   replica with the whole machine, on PORT+2)
 set -euo pipefail
 ROUNDS=${1:-3}
 SECS=${2:-5}
@@ -26,7 +29,7 @@ trap cleanup EXIT
 PORT=${PORT:-29641}
 PGPORT_D=$((PORT - 4108))
 # Another bench on these ports would be measured instead: refuse.
-for p in $PORT $((PORT + 1)) $((PORT - 2000)) $((PORT - 1999)); do
+for p in $PORT $((PORT + 1)) $((PORT + 2)) $((PORT - 2000)) $((PORT - 1999)) $((PORT - 1998)); do
   if (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "port $p is in use: set PORT" >&2; exit 1; fi
 done
 bench_pg "$work" $PGPORT_D "listen_addresses = ''" "max_connections = 300"
@@ -36,13 +39,15 @@ psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "CREATE DATABASE shiftkey_
 (cd "$root" && go build -o "$work/load" ./bench/issue && go build -o "$work/shiftkey" ./cmd/shiftkey)
 export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 urls=()
-for r in a b; do
-  port=$([ $r = a ] && echo $PORT || echo $((PORT + 1)))
+replicas="a b"; [ -n "${SPLIT:-}" ] && replicas="a b c"
+for r in $replicas; do
+  case $r in a) port=$PORT ;; b) port=$((PORT + 1)) ;; c) port=$((PORT + 2)) ;; esac
+  procs=""; [ -n "${SPLIT:-}" ] && [ $r != c ] && procs=1
   mkdir -p "$work/$r"
   bench_yaml "postgres: \"host=$work port=$PGPORT_D user=bench dbname=shiftkey_store\", secret_key_file: $work/store.key" \
     $port $((port - 2000)) "$work" $PGPORT_D "admin: {listen: \"off\"}
 scram_iterations: ${ITER:-4096}" >"$work/$r/shiftkey.yaml"
-  "$work/shiftkey" serve --config "$work/$r/shiftkey.yaml" 2>"$work/$r/log" &
+  GOMAXPROCS=${procs:-$(nproc)} "$work/shiftkey" serve --config "$work/$r/shiftkey.yaml" 2>"$work/$r/log" &
   [ -n "${KEEP_LOG:-}" ] && echo "log: $work/$r/log"
   pids+=($!)
   urls+=("http://127.0.0.1:$port,$!")
@@ -52,5 +57,6 @@ scram_iterations: ${ITER:-4096}" >"$work/$r/shiftkey.yaml"
   # measuring one replica and errors.
   kill -0 $! 2>/dev/null && (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null || { cat "$work/$r/log" >&2; echo "replica $r did not start" >&2; exit 1; }
 done
-"$work/load" -target "one=${urls[0]}" -target "two=${urls[0]}|${urls[1]}" \
+one=${urls[0]}; [ -n "${SPLIT:-}" ] && one=${urls[2]}
+"$work/load" -target "one=$one" -target "two=${urls[0]}|${urls[1]}" \
   -rounds "$ROUNDS" -d "${SECS}s" -c "${CONC:-8,64}" -users "${USERS:-1000}"
