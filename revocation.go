@@ -64,3 +64,37 @@ func AssumedRoleARN(principal, role, session string) string {
 	}
 	return "arn:aws:sts::" + account + ":assumed-role/" + role + "/" + session
 }
+
+// SessionStart is one assumed-role session as a store records it: who
+// called AssumeRole (SourceARN), for which role, under which name.
+type SessionStart struct{ SourceARN, RoleName, SessionName string }
+
+// maxRoleChain bounds the walk of SessionsStartedBy. AWS caps a chained
+// session at one hour, so real chains are short; the bound only stops a
+// walk from running on without end.
+const maxRoleChain = 16
+
+// SessionsStartedBy is the ARNs of every assumed-role session principal
+// started, and of every session those started in turn (role chaining),
+// for revoking all a leaked key obtained. startedBy returns the sessions
+// whose SourceARN is one of sources: a store answers it with one query per
+// level of the chain.
+func SessionsStartedBy(principal string, startedBy func(sources []string) ([]SessionStart, error)) ([]string, error) {
+	var out []string
+	seen := map[string]bool{principal: true}
+	for frontier, level := []string{principal}, 0; len(frontier) > 0 && level < maxRoleChain; level++ {
+		started, err := startedBy(frontier)
+		if err != nil {
+			return nil, err
+		}
+		frontier = nil
+		for _, s := range started {
+			if arn := AssumedRoleARN(s.SourceARN, s.RoleName, s.SessionName); !seen[arn] {
+				seen[arn] = true
+				frontier = append(frontier, arn)
+				out = append(out, arn)
+			}
+		}
+	}
+	return out, nil
+}

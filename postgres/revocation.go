@@ -31,15 +31,16 @@ func credentialWhere(ctx context.Context, q querier, f shiftkey.CredentialFilter
 	if f.PrincipalARN != "" {
 		arns := []string{f.PrincipalARN}
 		if f.SessionsOf {
-			sessions, err := queryAll(ctx, q, func(r pgx.Row) (string, error) {
-				var role, name string
-				err := r.Scan(&role, &name)
-				return shiftkey.AssumedRoleARN(f.PrincipalARN, role, name), err
-			}, `SELECT role_name, session_name FROM sessions WHERE source_arn = $1`, f.PrincipalARN)
+			started, err := shiftkey.SessionsStartedBy(f.PrincipalARN, func(sources []string) ([]shiftkey.SessionStart, error) {
+				return queryAll(ctx, q, func(r pgx.Row) (shiftkey.SessionStart, error) {
+					var s shiftkey.SessionStart
+					return s, r.Scan(&s.SourceARN, &s.RoleName, &s.SessionName)
+				}, `SELECT source_arn, role_name, session_name FROM sessions WHERE source_arn = ANY($1)`, sources)
+			})
 			if err != nil {
 				return "", nil, err
 			}
-			arns = append(arns, sessions...)
+			arns = append(arns, started...)
 		}
 		add("principal_arn = ANY($%d)", arns)
 	}

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -13,9 +12,7 @@ import (
 
 // credentialWhere is the condition of f on the credentials table and its
 // arguments.
-func credentialWhere(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, f shiftkey.CredentialFilter) (string, []any, error) {
+func credentialWhere(ctx context.Context, q rowsQuerier, f shiftkey.CredentialFilter) (string, []any, error) {
 	conds := []string{"1"}
 	var args []any
 	for _, c := range []struct{ col, v string }{{"cluster", f.Scope}, {"login_name", f.LoginName}, {"id", f.ID}} {
@@ -26,21 +23,21 @@ func credentialWhere(ctx context.Context, q interface {
 	if f.PrincipalARN != "" {
 		arns := []any{f.PrincipalARN}
 		if f.SessionsOf {
-			rows, err := q.QueryContext(ctx, `SELECT role_name, session_name FROM sessions WHERE source_arn = ?`, f.PrincipalARN)
+			started, err := shiftkey.SessionsStartedBy(f.PrincipalARN, func(sources []string) ([]shiftkey.SessionStart, error) {
+				in := make([]any, len(sources))
+				for i, s := range sources {
+					in[i] = s
+				}
+				return queryAll(ctx, q, func(r scanner) (shiftkey.SessionStart, error) {
+					var s shiftkey.SessionStart
+					return s, r.Scan(&s.SourceARN, &s.RoleName, &s.SessionName)
+				}, `SELECT source_arn, role_name, session_name FROM sessions WHERE source_arn IN (?`+strings.Repeat(",?", len(in)-1)+`)`, in...)
+			})
 			if err != nil {
 				return "", nil, err
 			}
-			for rows.Next() {
-				var role, name string
-				if err := rows.Scan(&role, &name); err != nil {
-					rows.Close()
-					return "", nil, err
-				}
-				arns = append(arns, shiftkey.AssumedRoleARN(f.PrincipalARN, role, name))
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return "", nil, err
+			for _, a := range started {
+				arns = append(arns, a)
 			}
 		}
 		conds = append(conds, "principal_arn IN (?"+strings.Repeat(",?", len(arns)-1)+")")

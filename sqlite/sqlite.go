@@ -420,6 +420,11 @@ func (d *DB) DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, er
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(...any) error }
 
+// rowsQuerier is a *sql.DB or a *sql.Tx.
+type rowsQuerier interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
 // queryOne runs q and scans its one row with scan; no row is notFound.
 func queryOne[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), notFound error, q string, args ...any) (T, error) {
 	v, err := scan(db.QueryRowContext(ctx, q, args...))
@@ -452,7 +457,7 @@ func (d *DB) execOne(ctx context.Context, notFound error, q string, args ...any)
 }
 
 // queryAll runs q and scans every row with scan.
-func queryAll[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+func queryAll[T any](ctx context.Context, db rowsQuerier, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

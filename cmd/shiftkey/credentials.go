@@ -34,7 +34,7 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.StringVar(&sel.Login, "login", "", "credentials of this login name (e.g. IAM:alice)")
 	fs.StringVar(&sel.Principal, "principal", "", "credentials this IAM principal ARN asked for")
 	fs.StringVar(&sel.ID, "id", "", "the credential with this id")
-	fs.StringVar(&sel.AllForPrincipal, "all-for-principal", "", "every credential of this principal ARN and of the role sessions it started (a leaked key)")
+	fs.StringVar(&sel.AllForPrincipal, "all-for-principal", "", "every credential of this principal ARN and of the role sessions it started, chains included (a leaked key)")
 	terminate := fs.Bool("terminate", false, "revoke: end the open gateway sessions of the revoked credentials too")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err

@@ -549,9 +549,17 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 	if viaRole != "arn:aws:sts::123456789012:assumed-role/etl/run1" {
 		t.Fatalf("AssumedRoleARN = %s", viaRole)
 	}
+	// Role chaining: the etl session assumed another role; a leaked key
+	// of alice's reaches that session's credentials too.
+	chained := &shiftkey.Session{AccessKeyID: "ASIACHAINED", Secret: "s", Token: "t", RoleName: "audit", SessionName: "run2", SourceARN: viaRole,
+		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.CreateSession(ctx, chained); err != nil {
+		t.Fatal(err)
+	}
+	viaChain := shiftkey.AssumedRoleARN(viaRole, "audit", "run2")
 	for _, c := range []struct{ id, scope, login, principal string }{
 		{"a1", "c", "IAM:alice", alice}, {"a2", "d", "IAM:alice", alice}, {"b1", "c", "IAM:bob", bob},
-		{"r1", "workgroup/w1", "IAMR:etl", viaRole}, {"m1", "c", "awsuser", "master"},
+		{"r1", "workgroup/w1", "IAMR:etl", viaRole}, {"r2", "workgroup/w1", "IAMR:audit", viaChain}, {"m1", "c", "awsuser", "master"},
 	} {
 		if _, err := s.LoginSalt(ctx, c.scope, c.login, shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
 			t.Fatal(err)
@@ -581,11 +589,12 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 		{shiftkey.CredentialFilter{Scope: "c"}, "[a1 b1 m1]"},
 		{shiftkey.CredentialFilter{LoginName: "IAM:alice"}, "[a1 a2]"}, // a0 expired
 		{shiftkey.CredentialFilter{PrincipalARN: alice}, "[a1 a2]"},
-		{shiftkey.CredentialFilter{PrincipalARN: alice, SessionsOf: true}, "[a1 a2 r1]"},
+		{shiftkey.CredentialFilter{PrincipalARN: alice, SessionsOf: true}, "[a1 a2 r1 r2]"},
+		{shiftkey.CredentialFilter{PrincipalARN: viaRole, SessionsOf: true}, "[r1 r2]"},
 		{shiftkey.CredentialFilter{PrincipalARN: alice, Scope: "d"}, "[a2]"},
 		{shiftkey.CredentialFilter{ID: "b1"}, "[b1]"},
-		{shiftkey.CredentialFilter{Scope: "workgroup/w1"}, "[r1]"},
-		{shiftkey.CredentialFilter{}, "[a1 a2 b1 m1 r1]"},
+		{shiftkey.CredentialFilter{Scope: "workgroup/w1"}, "[r1 r2]"},
+		{shiftkey.CredentialFilter{}, "[a1 a2 b1 m1 r1 r2]"},
 	} {
 		got, err := s.ListCredentials(ctx, tt.f, t0)
 		if err != nil || ids(got) != tt.want {
@@ -605,10 +614,10 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 		t.Fatalf("before revoke: %v", got)
 	}
 	got, err := s.RevokeCredentials(ctx, shiftkey.CredentialFilter{PrincipalARN: alice, SessionsOf: true}, t0.Add(time.Minute), true)
-	if err != nil || ids(got) != "[a0 a1 a2 r1]" {
-		t.Fatalf("revoke all for alice = %s, %v; want [a0 a1 a2 r1] (expired ones too)", ids(got), err)
+	if err != nil || ids(got) != "[a0 a1 a2 r1 r2]" {
+		t.Fatalf("revoke all for alice = %s, %v; want [a0 a1 a2 r1 r2] (expired ones too, and the chained session's)", ids(got), err)
 	}
-	for _, l := range []struct{ scope, login string }{{"c", "IAM:alice"}, {"d", "IAM:alice"}, {"workgroup/w1", "IAMR:etl"}} {
+	for _, l := range []struct{ scope, login string }{{"c", "IAM:alice"}, {"d", "IAM:alice"}, {"workgroup/w1", "IAMR:etl"}, {"workgroup/w1", "IAMR:audit"}} {
 		if got, ok := liveIDs(t, s, l.scope, l.login, t0); len(got) != 0 || !ok {
 			t.Errorf("after revoke, %s/%s logs in with %v (known %v)", l.scope, l.login, got, ok)
 		}
