@@ -21,16 +21,7 @@ import (
 func TestRotateKey(t *testing.T) {
 	ctx := context.Background()
 	url := newURL(t)
-	dir := t.TempDir()
-	oldFile, nextFile := filepath.Join(dir, "old.key"), filepath.Join(dir, "next.key")
-	old, err := secretbox.CreateKeyFile(oldFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	next, err := secretbox.CreateKeyFile(nextFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	old, oldFile, next, nextFile := twoKeys(t)
 	a := open(t, url, postgres.WithKey(old, oldFile))
 	secret := shiftkey.NewSecretKey()
 	if err := a.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "u", ID: "AIDAROT", Path: "/", ARN: "arn", CreatedAt: time.Now()}); err != nil {
@@ -124,4 +115,19 @@ func TestRotateKey(t *testing.T) {
 	if got, err := b.GatewaySecret(ctx); err != nil || string(got) != string(gw) {
 		t.Fatalf("the gateway secret after the rotation: %v", err)
 	}
+}
+
+// twoKeys creates a store key file and the one a rotation moves to.
+func twoKeys(t *testing.T) (old *secretbox.Key, oldFile string, next *secretbox.Key, nextFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	oldFile, nextFile = filepath.Join(dir, "old.key"), filepath.Join(dir, "next.key")
+	var err error
+	if old, err = secretbox.CreateKeyFile(oldFile); err != nil {
+		t.Fatal(err)
+	}
+	if next, err = secretbox.CreateKeyFile(nextFile); err != nil {
+		t.Fatal(err)
+	}
+	return old, oldFile, next, nextFile
 }

@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,16 +32,7 @@ func waitingOnSealLock(t *testing.T, c *pgx.Conn) bool {
 func TestSealLockOrdersBatchesAndRotation(t *testing.T) {
 	ctx := context.Background()
 	url := newURL(t)
-	dir := t.TempDir()
-	oldFile, nextFile := filepath.Join(dir, "old.key"), filepath.Join(dir, "next.key")
-	old, err := secretbox.CreateKeyFile(oldFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	next, err := secretbox.CreateKeyFile(nextFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	old, oldFile, next, nextFile := twoKeys(t)
 	a := open(t, url, postgres.WithKey(old, oldFile))
 	if err := a.CreateCredential(ctx, newCredential("SEAL1")); err != nil {
 		t.Fatal(err)

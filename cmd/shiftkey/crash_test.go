@@ -192,41 +192,7 @@ func TestKill9MidBurstKeepsEveryAcknowledgedCredential(t *testing.T) {
 	rs := redshift.New(redshift.Options{Region: DevRegion, BaseEndpoint: aws.String("http://" + api), Retryer: aws.NopRetryer{},
 		Credentials: provider(aws.Credentials{AccessKeyID: vars["AWS_ACCESS_KEY_ID"], SecretAccessKey: vars["AWS_SECRET_ACCESS_KEY"]})})
 
-	type acked struct{ user, password string }
-	var (
-		mu   sync.Mutex
-		got  []acked
-		stop atomic.Bool
-		wgr  sync.WaitGroup
-	)
-	const killAfter = 300
-	for w := range 64 {
-		wgr.Go(func() {
-			for i := 0; !stop.Load(); i++ {
-				out, err := rs.GetClusterCredentials(context.Background(), &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(DevCluster),
-					DbUser: aws.String(fmt.Sprintf("burst%d", (w+i)%4)), AutoCreate: aws.Bool(true), DurationSeconds: aws.Int32(3600)})
-				if err != nil {
-					continue // refused connections once the process is gone
-				}
-				mu.Lock()
-				got = append(got, acked{aws.ToString(out.DbUser), aws.ToString(out.DbPassword)})
-				n := len(got)
-				mu.Unlock()
-				if n == killAfter {
-					p.cmd.Process.Kill() // kill -9 with requests in flight
-				}
-			}
-		})
-	}
-	<-p.done
-	stop.Store(true)
-	wgr.Wait()
-	mu.Lock()
-	all := append([]acked(nil), got...)
-	mu.Unlock()
-	if len(all) < killAfter {
-		t.Fatalf("only %d credentials acknowledged", len(all))
-	}
+	all := burstUntilKilled(t, rs, DevCluster, func() { p.cmd.Process.Kill() }, p.done)
 
 	p = startBinary(t, bin, dir, api, gw, wg)
 	host, port, _ := net.SplitHostPort(gw)
@@ -238,6 +204,54 @@ func TestKill9MidBurstKeepsEveryAcknowledgedCredential(t *testing.T) {
 		conn.Close(context.Background())
 	}
 	t.Logf("%d credentials acknowledged before and around the kill; all log in after the restart", len(all))
+}
+
+// acked is a credential the API returned: it must log in.
+type acked struct{ user, password string }
+
+// burstUntilKilled runs 64 concurrent issuers against rs for cluster,
+// calls kill (a kill -9 with requests in flight) once killAfter
+// credentials are acknowledged, and returns every credential acknowledged
+// by the time exited closes.
+func burstUntilKilled(t *testing.T, rs *redshift.Client, cluster string, kill func(), exited <-chan struct{}) []acked {
+	t.Helper()
+	const killAfter = 300
+	var (
+		mu   sync.Mutex
+		got  []acked
+		stop atomic.Bool
+		wg   sync.WaitGroup
+	)
+	for w := range 64 {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				out, err := rs.GetClusterCredentials(context.Background(), &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(cluster),
+					DbUser: aws.String(fmt.Sprintf("burst%d", (w+i)%4)), AutoCreate: aws.Bool(true), DurationSeconds: aws.Int32(3600)})
+				if err != nil {
+					select {
+					case <-exited:
+						return
+					default:
+						continue // refused connections once the process is gone
+					}
+				}
+				mu.Lock()
+				got = append(got, acked{aws.ToString(out.DbUser), aws.ToString(out.DbPassword)})
+				n := len(got)
+				mu.Unlock()
+				if n == killAfter {
+					kill()
+				}
+			}
+		})
+	}
+	<-exited
+	stop.Store(true)
+	wg.Wait()
+	if len(got) < killAfter {
+		t.Fatalf("only %d credentials acknowledged", len(got))
+	}
+	return got
 }
 
 // builtDev is the shiftkey binary built into a temporary base dir and

@@ -57,11 +57,22 @@ var replicaKeys = map[string]string{
 	"OPS_KEY": "AKIAREPLICAOPS000001", "OPS_SECRET": "replica-ops-secret-0123456789",
 }
 
+// newStoreDB creates an empty database on dev's PostgreSQL for a shared
+// store and returns its URL.
+func newStoreDB(t *testing.T, prefix string) string {
+	t.Helper()
+	name := prefix + strings.ToLower(shiftkey.NewID("S"))
+	if err := dev.PG.CreateDatabase(context.Background(), name); err != nil {
+		t.Fatal(err)
+	}
+	return dev.PG.ConnString(dev.PG.Superuser(), name)
+}
+
 // replicaYAML is the config every replica shares but for its listeners.
-func replicaYAML(storeURL, api, gw string) string {
+func replicaYAML(storeURL, keyFile, api, gw string) string {
 	pg := dev.PG
 	return `
-store: {postgres: "` + storeURL + `", grant_lease: 3s}
+store: {postgres: "` + storeURL + `", grant_lease: 3s, secret_key_file: ` + keyFile + `}
 api: {listen: "` + api + `"}
 clusters:
   - identifier: shared
@@ -149,11 +160,7 @@ func (r *replica) connect(ctx context.Context, user, password string) (*pgx.Conn
 // lease has run out.
 func TestReplicasShareOnlyTheStore(t *testing.T) {
 	ctx := context.Background()
-	storeDB := "replicas_" + strings.ToLower(shiftkey.NewID("R"))
-	if err := dev.PG.CreateDatabase(ctx, storeDB); err != nil {
-		t.Fatal(err)
-	}
-	storeURL := dev.PG.ConnString(dev.PG.Superuser(), storeDB)
+	storeURL := newStoreDB(t, "replicas_")
 	group, victim := fresh("replica_grp"), fresh("replica_victim")
 	adminExec(t, dev, "DO $$ BEGIN CREATE ROLE "+group+" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
 
@@ -166,7 +173,7 @@ func TestReplicasShareOnlyTheStore(t *testing.T) {
 	b := &replica{api: freePort(t), gw: freePort(t)}
 	cfgA := filepath.Join(dir, "a.yaml")
 	for path, r := range map[string]*replica{cfgA: a, filepath.Join(dir, "b.yaml"): b} {
-		y := strings.Replace(replicaYAML(storeURL, r.api, r.gw), "grant_lease: 3s}", "grant_lease: 3s, secret_key_file: "+keyFile+"}", 1)
+		y := replicaYAML(storeURL, keyFile, r.api, r.gw)
 		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 			t.Fatal(err)
 		}

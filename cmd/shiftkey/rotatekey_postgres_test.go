@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
-	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/secretbox"
 )
@@ -24,11 +23,7 @@ import (
 // one started with the old key is refused.
 func TestRotateKeyPostgresStore(t *testing.T) {
 	ctx := context.Background()
-	storeDB := "rotate_" + strings.ToLower(shiftkey.NewID("K"))
-	if err := dev.PG.CreateDatabase(ctx, storeDB); err != nil {
-		t.Fatal(err)
-	}
-	storeURL := dev.PG.ConnString(dev.PG.Superuser(), storeDB)
+	storeURL := newStoreDB(t, "rotate_")
 	dir := t.TempDir()
 	oldFile, newFile := filepath.Join(dir, "old.key"), filepath.Join(dir, "new.key")
 	if _, err := secretbox.CreateKeyFile(oldFile); err != nil {
@@ -40,7 +35,7 @@ func TestRotateKeyPostgresStore(t *testing.T) {
 	start := func(name, keyFile string) (*replica, *Serve, error) {
 		t.Helper()
 		r := &replica{api: freePort(t), gw: freePort(t)}
-		y := strings.Replace(replicaYAML(storeURL, r.api, r.gw), "grant_lease: 3s}", "grant_lease: 3s, secret_key_file: "+keyFile+"}", 1)
+		y := replicaYAML(storeURL, keyFile, r.api, r.gw)
 		path := filepath.Join(dir, name+".yaml")
 		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 			t.Fatal(err)
