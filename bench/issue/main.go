@@ -13,13 +13,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,8 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/shiftkey/shiftkey/bench/internal/query"
 )
 
 // target is one server, or several sharing the load (replicas): worker w
@@ -78,8 +73,8 @@ type result struct {
 func (r result) rate() float64 { return float64(r.n) / r.secs }
 
 var (
-	keyID    = flag.String("key", envOr("BENCH_KEY_ID", "AKIABENCHBENCH000001"), "access key id")
-	secret   = flag.String("secret", envOr("BENCH_SECRET", "bench-secret-0123456789"), "secret access key")
+	keyID    = flag.String("key", query.EnvOr("BENCH_KEY_ID", "AKIABENCHBENCH000001"), "access key id")
+	secret   = flag.String("secret", query.EnvOr("BENCH_SECRET", "bench-secret-0123456789"), "secret access key")
 	region   = flag.String("region", "us-east-1", "region to sign for")
 	cluster  = flag.String("cluster", "bench", "ClusterIdentifier")
 	users    = flag.Int("users", 1000, "distinct DbUser names cycled through (0: a new one per request)")
@@ -88,13 +83,6 @@ var (
 	concs    = flag.String("c", "1,8,64", "concurrencies")
 	setup    = flag.Bool("create-cluster", false, "first CreateCluster -cluster on every target (moto has none)")
 )
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
 
 func main() {
 	var ts targets
@@ -278,27 +266,11 @@ func run(client *http.Client, t target, c int, d time.Duration, count int) resul
 	return r
 }
 
-var signer = v4.NewSigner()
-
 // call sends one signed Query API request and returns the status and body.
 func call(ctx context.Context, client *http.Client, base, body string) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/", bytes.NewReader([]byte(body)))
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	sum := sha256.Sum256([]byte(body))
-	creds := aws.Credentials{AccessKeyID: *keyID, SecretAccessKey: *secret}
-	if err := signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "redshift", *region, time.Now()); err != nil {
-		return 0, "", err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
+	c := query.Caller{Client: client, KeyID: *keyID, Secret: *secret, Service: "redshift", Region: *region}
+	st, b, err := c.Call(ctx, base, body)
+	return st, string(b), err
 }
 
 // cpuTicks is utime+stime of pids in clock ticks (USER_HZ, 100 on Linux).

@@ -20,15 +20,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	mrand "math/rand/v2"
 	"net/http"
@@ -42,12 +39,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/bench/internal/query"
 	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
@@ -194,19 +190,13 @@ func (t *targets) Set(s string) error {
 }
 
 var (
-	keyID   = envOr("BENCH_KEY_ID", "AKIABENCHBENCH000001")
-	secret  = envOr("BENCH_SECRET", "bench-secret-0123456789")
 	cluster = "bench"
-	client  = &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute}, Timeout: 60 * time.Second}
-	signer  = v4.NewSigner()
-)
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
+	caller  = query.Caller{
+		Client: &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute}, Timeout: 60 * time.Second},
+		KeyID:  query.EnvOr("BENCH_KEY_ID", "AKIABENCHBENCH000001"), Secret: query.EnvOr("BENCH_SECRET", "bench-secret-0123456789"),
+		Service: "redshift", Region: "us-east-1",
 	}
-	return def
-}
+)
 
 // sample is what one phase of one round measured.
 type sample struct {
@@ -424,28 +414,13 @@ func liveCount(t target) int {
 func issue(t target, user string) (string, string, error) {
 	body := url.Values{"Action": {"GetClusterCredentials"}, "Version": {"2012-12-01"}, "ClusterIdentifier": {cluster},
 		"DbUser": {user}, "DurationSeconds": {"3600"}}.Encode()
-	ctx := context.Background()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.api+"/", bytes.NewReader([]byte(body)))
-	if err != nil {
-		return "", "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	sum := sha256.Sum256([]byte(body))
-	if err := signer.SignHTTP(ctx, aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret}, req, hex.EncodeToString(sum[:]), "redshift", "us-east-1", time.Now()); err != nil {
-		return "", "", err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	st, b, err := caller.Call(context.Background(), t.api, body)
 	if err != nil {
 		return "", "", err
 	}
 	pw, login := between(string(b), "<DbPassword>", "</DbPassword>"), between(string(b), "<DbUser>", "</DbUser>")
-	if resp.StatusCode != http.StatusOK || pw == "" {
-		return "", "", fmt.Errorf("status %d: %.300s", resp.StatusCode, b)
+	if st != http.StatusOK || pw == "" {
+		return "", "", fmt.Errorf("status %d: %.300s", st, b)
 	}
 	return login, pw, nil
 }
