@@ -25,6 +25,7 @@ type session struct {
 	t       *Gateway // whose credentials and backend serve it (SNI routing)
 	id      uint64
 	source  string            // the client's address (sourceOf)
+	remote  string            // the client's host:port, formatted once for logs and events
 	authing bool              // counted in its source's auths (g.mu)
 	raw     net.Conn          // the accepted connection; closing it ends everything
 	client  net.Conn          // raw, or the TLS connection over it
@@ -95,7 +96,8 @@ func (s *session) run() (handedOff bool) {
 	s.begin = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.g.authTimeout())
 	defer cancel()
-	s.log = s.g.logger().With("conn_id", s.id, "remote", s.client.RemoteAddr().String())
+	s.remote = s.raw.RemoteAddr().String()
+	s.log = s.g.logger().With("conn_id", s.id, "remote", s.remote)
 	s.client.SetDeadline(time.Now().Add(s.g.authTimeout()))
 	s.speakTo(s.client)
 
@@ -132,7 +134,7 @@ func (s *session) hangUp() bool {
 func (s *session) prepare(ctx context.Context, l *request) (Lease, bool) {
 	// The grants Prepare makes (and the revokes at the end) are this
 	// session's: the audit names its credential and principal.
-	ctx = shiftkey.WithSessionOrigin(ctx, shiftkey.SessionOrigin{ConnID: s.id, Source: s.client.RemoteAddr().String(), CredentialID: l.cred.ID, PrincipalARN: l.cred.PrincipalARN})
+	ctx = shiftkey.WithSessionOrigin(ctx, shiftkey.SessionOrigin{ConnID: s.id, Source: s.remote, CredentialID: l.cred.ID, PrincipalARN: l.cred.PrincipalARN})
 	lease, notices, err := s.t.Backend.Prepare(ctx, l.cred.DBUser, l.cred.AutoCreate, l.cred.DBGroups)
 	if refused, ok := errors.AsType[RefusedRole](err); ok {
 		role, reason := refused.RefusedRole()
