@@ -18,6 +18,10 @@ func Framed(client, backend net.Conn, t Tracker) (up, down int64, kept bool) {
 	spoiled := false // bytes for the client were lost
 	go func() {
 		defer close(done)
+		// When the backend is gone (after its FATAL, say), so is the
+		// session: closing the client ends the read below, and tells the
+		// client at once rather than at its next write.
+		defer client.Close()
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := backend.Read(buf)
