@@ -431,18 +431,32 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 		}
 		delete(u.refs, g)
 		b.held.Add(-1)
-		if b.heldElsewhere(ctx, l.role, g) {
-			// Another replica's sessions still need it: only our record goes.
-			b.forget(ctx, l.role, g)
-			continue
+		// Our record goes before we look for other replicas': of two
+		// replicas releasing the same membership at once, at least one then
+		// sees no other holder and revokes. Looking first, each could see
+		// the other's record, both leave the membership, and it stays
+		// granted with no record left for Reconcile to find.
+		b.forget(ctx, l.role, g)
+		if held, err := b.othersHold(ctx, l.role, g); held || err != nil {
+			if err != nil {
+				// Left in place, and recorded again for Reconcile.
+				b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", l.role, "group", g, "error", err)
+				if err := b.record(ctx, l.role, g); err != nil {
+					b.logger.ErrorContext(ctx, "record unrevoked grant failed", "db_user", l.role, "group", g, "error", err)
+				}
+			}
+			continue // another replica's sessions still need it
 		}
 		if _, err := b.admin.Exec(ctx, "REVOKE "+quote(g)+" FROM "+quote(l.role)); err != nil {
 			b.logger.ErrorContext(ctx, "revoke group failed", "db_user", l.role, "group", g, "error", err)
+			// Recorded again, so that Reconcile revokes it later.
+			if err := b.record(ctx, l.role, g); err != nil {
+				b.logger.ErrorContext(ctx, "record unrevoked grant failed", "db_user", l.role, "group", g, "error", err)
+			}
 			continue
 		}
 		b.logger.InfoContext(ctx, "group revoked", "db_user", l.role, "group", g)
 		b.observe(l.role, g, false, false, l.origin)
-		b.forget(ctx, l.role, g)
 		// A replica that joined the membership between our check and the
 		// REVOKE gets it back.
 		if b.heldElsewhere(ctx, l.role, g) {
@@ -476,15 +490,21 @@ func (b *Backend) joinShared(ctx context.Context, role, group string) (bool, err
 // membership is left in place rather than cut from under a session (the
 // lease and reconciliation remove it later).
 func (b *Backend) heldElsewhere(ctx context.Context, role, group string) bool {
-	if b.cfg.Grants == nil {
-		return false
-	}
-	held, err := b.cfg.Grants.GrantHeldElsewhere(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group})
+	held, err := b.othersHold(ctx, role, group)
 	if err != nil {
 		b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", role, "group", group, "error", err)
 		return true
 	}
 	return held
+}
+
+// othersHold reports whether another replica records role's membership of
+// group for its sessions.
+func (b *Backend) othersHold(ctx context.Context, role, group string) (bool, error) {
+	if b.cfg.Grants == nil {
+		return false, nil
+	}
+	return b.cfg.Grants.GrantHeldElsewhere(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group})
 }
 
 func (b *Backend) record(ctx context.Context, role, group string) error {
