@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/rowscan"
 	"github.com/shiftkey/shiftkey/secretbox"
 )
 
@@ -276,16 +277,15 @@ func queryAll[T any](ctx context.Context, q querier, scan func(pgx.Row) (T, erro
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return rowscan.All(closer{rows}, func(r rowscan.Row) (T, error) { return scan(r) })
+}
+
+// closer gives pgx's rows the Close of database/sql's, for rowscan.
+type closer struct{ pgx.Rows }
+
+func (r closer) Close() error {
+	r.Rows.Close()
+	return nil
 }
 
 // querier is the pool or a transaction.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/gencache"
+	"github.com/shiftkey/shiftkey/rowscan"
 	"github.com/shiftkey/shiftkey/secretbox"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -418,7 +419,7 @@ func (d *DB) DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, er
 }
 
 // scanner is a *sql.Row or *sql.Rows.
-type scanner interface{ Scan(...any) error }
+type scanner = rowscan.Row
 
 // rowsQuerier is a *sql.DB or a *sql.Tx.
 type rowsQuerier interface {
@@ -462,14 +463,5 @@ func queryAll[T any](ctx context.Context, db rowsQuerier, scan func(scanner) (T,
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return rowscan.All(rows, scan)
 }
