@@ -102,24 +102,24 @@ const maxIdleConns = 64
 // login's entry (the login that follows an issue is then answered from
 // memory, however many live credentials the name has); any other write
 // drops the entry.
-func (d *DB) committed(batch []*writeOp, results []writeResult) {
+func (d *DB) committed(batch []*shiftkey.IssueWrite, results []shiftkey.IssueWriteResult) {
 	for i, op := range batch {
-		if op.cred != nil && results[i].err == nil {
-			d.cache.added(op.cred)
-		} else if op.cred != nil {
-			d.cache.invalidate(op.cred.Cluster, op.cred.LoginName)
+		if op.Credential != nil && results[i].Err == nil {
+			d.cache.added(op.Credential)
+		} else if op.Credential != nil {
+			d.cache.invalidate(op.Credential.Cluster, op.Credential.LoginName)
 		} else {
-			d.cache.invalidate(op.salt.cluster, op.salt.login)
+			d.cache.invalidate(op.Salt.Cluster, op.Salt.Login)
 		}
 	}
 }
 
 // write hands op to the group writer and waits until it is durable.
-func (d *DB) write(ctx context.Context, op *writeOp) writeResult {
+func (d *DB) write(ctx context.Context, op *shiftkey.IssueWrite) shiftkey.IssueWriteResult {
 	d.closeMu.RLock()
 	defer d.closeMu.RUnlock()
 	if d.closed {
-		return writeResult{err: errClosed}
+		return shiftkey.IssueWriteResult{Err: errClosed}
 	}
 	return d.writer.submit(ctx, op)
 }
@@ -314,8 +314,8 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 	if errors.Is(err, sql.ErrNoRows) {
 		// INSERT OR IGNORE then SELECT, in the writer's transaction, keeps
 		// concurrent issuers on one salt.
-		r := d.write(ctx, &writeOp{salt: &saltOp{cluster: cluster, login: login, fresh: fresh}})
-		s, err = r.salt, r.err
+		r := d.write(ctx, &shiftkey.IssueWrite{Salt: &shiftkey.SaltWrite{Cluster: cluster, Login: login, Fresh: fresh}})
+		s, err = r.Salt, r.Err
 	}
 	if err != nil {
 		return shiftkey.LoginSalt{}, err
@@ -326,7 +326,7 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 
 // CreateCredential stores c; the commit is durable when it returns.
 func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
-	return d.write(ctx, &writeOp{cred: c}).err
+	return d.write(ctx, &shiftkey.IssueWrite{Credential: c}).Err
 }
 
 func nonNil(s []string) []string {
