@@ -97,20 +97,15 @@ func scanString(r pgx.Row) (s string, err error) { return s, r.Scan(&s) }
 // user, on any replica, count one after the other.
 func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
-		var user string
-		err := tx.QueryRow(ctx, `SELECT name FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, shiftkey.KindUser, k.UserName).Scan(&user)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return shiftkey.NoSuchEntity(shiftkey.KindUser, k.UserName)
+		lockUser := func() (string, error) {
+			return queryOne(ctx, tx, scanString, shiftkey.NoSuchEntity(shiftkey.KindUser, k.UserName),
+				`SELECT name FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, shiftkey.KindUser, k.UserName)
 		}
-		if err != nil {
+		countKeys := func(user string) (n int, err error) {
+			return n, tx.QueryRow(ctx, `SELECT count(*) FROM access_keys WHERE user_name = $1`, user).Scan(&n)
+		}
+		if err := shiftkey.AdmitAccessKey(lockUser, countKeys); err != nil {
 			return err
-		}
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM access_keys WHERE user_name = $1`, user).Scan(&n); err != nil {
-			return err
-		}
-		if n >= shiftkey.MaxAccessKeysPerUser {
-			return shiftkey.AccessKeyQuota()
 		}
 		secret, sealed, err := d.seal(ctx, tx, k.Secret, accessKeyAAD(k.ID))
 		if err != nil {
