@@ -288,6 +288,34 @@ func (r closer) Close() error {
 	return nil
 }
 
+// byName is a table of resources found by their name column: it reads,
+// lists (by name, in code point order) and deletes them, a missing one
+// being notFound's error. A delete tells the change of kind, under the
+// name as told returns it (nil: as given).
+type byName[T any] struct {
+	table, columns string
+	scan           func(pgx.Row) (T, error)
+	notFound       func(name string) error
+	kind           shiftkey.EntityKind
+	told           func(name string) string
+}
+
+func (t byName[T]) get(ctx context.Context, db querier, name string) (T, error) {
+	return queryOne(ctx, db, t.scan, t.notFound(name), `SELECT `+t.columns+` FROM `+t.table+` WHERE name = $1`, name)
+}
+
+func (t byName[T]) list(ctx context.Context, db querier) ([]T, error) {
+	return queryAll(ctx, db, t.scan, `SELECT `+t.columns+` FROM `+t.table+` ORDER BY name COLLATE "C"`)
+}
+
+func (t byName[T]) delete(ctx context.Context, d *DB, name string) error {
+	told := name
+	if t.told != nil {
+		told = t.told(name)
+	}
+	return d.writeOne(ctx, t.notFound(name), nil, change(t.kind, told), `DELETE FROM `+t.table+` WHERE name = $1`, name)
+}
+
 // querier is the pool or a transaction.
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row

@@ -436,6 +436,26 @@ func queryOne[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, err
 	return v, err
 }
 
+// byName is a table of resources found by their name column: it reads,
+// lists (by name) and deletes them, a missing one being notFound's error.
+type byName[T any] struct {
+	table, columns string
+	scan           func(scanner) (T, error)
+	notFound       func(name string) error
+}
+
+func (t byName[T]) get(ctx context.Context, db *sql.DB, name string) (T, error) {
+	return queryOne(ctx, db, t.scan, t.notFound(name), `SELECT `+t.columns+` FROM `+t.table+` WHERE name = ?`, name)
+}
+
+func (t byName[T]) list(ctx context.Context, db *sql.DB) ([]T, error) {
+	return queryAll(ctx, db, t.scan, `SELECT `+t.columns+` FROM `+t.table+` ORDER BY name`)
+}
+
+func (t byName[T]) delete(ctx context.Context, d *DB, name string) error {
+	return d.execOne(ctx, t.notFound(name), `DELETE FROM `+t.table+` WHERE name = ?`, name)
+}
+
 // insert runs an INSERT whose unique violation is conflict.
 func (d *DB) insert(ctx context.Context, conflict error, q string, args ...any) error {
 	_, err := d.db.ExecContext(ctx, q, args...)
