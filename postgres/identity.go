@@ -58,30 +58,23 @@ func (d *DB) DeleteEntity(ctx context.Context, kind shiftkey.EntityKind, name st
 				return err
 			}
 		}
+		// cascade runs a DELETE … RETURNING of the rows that tied the
+		// entity to others, and tells each other entity's change (of kind).
+		cascade := func(kind shiftkey.EntityKind, sql string) error {
+			names, err := queryAll(ctx, tx, scanString, sql, name)
+			for _, n := range names {
+				notify(shiftkey.Change{Kind: kind, Name: n})
+			}
+			return err
+		}
 		switch kind {
 		case shiftkey.KindUser:
-			ids, err := queryAll(ctx, tx, scanString, `DELETE FROM access_keys WHERE user_name = $1 RETURNING id`, name)
-			if err != nil {
+			if err := cascade(shiftkey.KindAccessKey, `DELETE FROM access_keys WHERE user_name = $1 RETURNING id`); err != nil {
 				return err
 			}
-			for _, id := range ids {
-				notify(shiftkey.Change{Kind: shiftkey.KindAccessKey, Name: id})
-			}
-			groups, err := queryAll(ctx, tx, scanString, `DELETE FROM group_members WHERE user_name = $1 RETURNING group_name`, name)
-			if err != nil {
-				return err
-			}
-			for _, g := range groups {
-				notify(shiftkey.Change{Kind: shiftkey.KindGroup, Name: g})
-			}
+			return cascade(shiftkey.KindGroup, `DELETE FROM group_members WHERE user_name = $1 RETURNING group_name`)
 		case shiftkey.KindGroup:
-			users, err := queryAll(ctx, tx, scanString, `DELETE FROM group_members WHERE group_name = $1 RETURNING user_name`, name)
-			if err != nil {
-				return err
-			}
-			for _, u := range users {
-				notify(shiftkey.Change{Kind: shiftkey.KindUser, Name: u})
-			}
+			return cascade(shiftkey.KindUser, `DELETE FROM group_members WHERE group_name = $1 RETURNING user_name`)
 		}
 		return nil
 	})
