@@ -12,8 +12,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
 	"strings"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/migrate"
 	"github.com/shiftkey/shiftkey/rowscan"
 	"github.com/shiftkey/shiftkey/secretbox"
 )
@@ -134,20 +133,10 @@ func (d *DB) migrate(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY)`); err != nil {
 		return err
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if err := migrateOne(ctx, conn.Conn(), name); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return nil
+	return migrate.Apply(migrations, func(name, sql string) error { return migrateOne(ctx, conn.Conn(), name, sql) })
 }
 
-func migrateOne(ctx context.Context, conn *pgx.Conn, name string) error {
+func migrateOne(ctx context.Context, conn *pgx.Conn, name, migration string) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
@@ -157,11 +146,7 @@ func migrateOne(ctx context.Context, conn *pgx.Conn, name string) error {
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1)`, name).Scan(&done); err != nil || done {
 		return err
 	}
-	buf, err := migrations.ReadFile(name)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, string(buf)); err != nil {
+	if _, err := tx.Exec(ctx, migration); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name) VALUES ($1)`, name); err != nil {

@@ -9,15 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/gencache"
+	"github.com/shiftkey/shiftkey/migrate"
 	"github.com/shiftkey/shiftkey/rowscan"
 	"github.com/shiftkey/shiftkey/secretbox"
 	"modernc.org/sqlite"
@@ -155,20 +154,10 @@ func (d *DB) migrate(ctx context.Context) error {
 	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
 		return err
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if err := d.migrateOne(ctx, name); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return nil
+	return migrate.Apply(migrations, func(name, sql string) error { return d.migrateOne(ctx, name, sql) })
 }
 
-func (d *DB) migrateOne(ctx context.Context, name string) error {
+func (d *DB) migrateOne(ctx context.Context, name, migration string) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -181,11 +170,7 @@ func (d *DB) migrateOne(ctx context.Context, name string) error {
 	if n > 0 {
 		return nil
 	}
-	buf, err := migrations.ReadFile(name)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, string(buf)); err != nil {
+	if _, err := tx.ExecContext(ctx, migration); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, name); err != nil {
