@@ -152,26 +152,14 @@ type Observer interface {
 // Observers passes each event to every one of its members, in order.
 type Observers []Observer
 
-func (os Observers) APICall(e *APICall) {
-	for _, o := range os {
-		o.APICall(e)
-	}
-}
+func (os Observers) APICall(e *APICall)       { tell(os, e, Observer.APICall) }
+func (os Observers) Login(e *Login)           { tell(os, e, Observer.Login) }
+func (os Observers) SessionEnd(e *SessionEnd) { tell(os, e, Observer.SessionEnd) }
+func (os Observers) Grant(e *GrantChange)     { tell(os, e, Observer.Grant) }
 
-func (os Observers) Login(e *Login) {
+// tell passes e to each of os through the method that takes its kind.
+func tell[E any](os Observers, e E, method func(Observer, E)) {
 	for _, o := range os {
-		o.Login(e)
-	}
-}
-
-func (os Observers) SessionEnd(e *SessionEnd) {
-	for _, o := range os {
-		o.SessionEnd(e)
-	}
-}
-
-func (os Observers) Grant(e *GrantChange) {
-	for _, o := range os {
-		o.Grant(e)
+		method(o, e)
 	}
 }

@@ -161,6 +161,26 @@ func (p *Principal) DBRoles() []string {
 // enforces it in CreateAccessKey so that concurrent calls cannot exceed it.
 const MaxAccessKeysPerUser = 2
 
+// AdmitAccessKey is IAM's rule for a new access key, which a store applies
+// in the transaction that inserts the key: its user exists (lookUp reads
+// it, locking it against concurrent creations where the store can, and
+// fails with NoSuchEntity when there is none) and holds fewer than
+// MaxAccessKeysPerUser keys (count counts those of the user as stored).
+func AdmitAccessKey(lookUp func() (user string, err error), count func(user string) (int, error)) error {
+	user, err := lookUp()
+	if err != nil {
+		return err
+	}
+	n, err := count(user)
+	if err != nil {
+		return err
+	}
+	if n >= MaxAccessKeysPerUser {
+		return AccessKeyQuota()
+	}
+	return nil
+}
+
 // CodeLimitExceeded is IAM's error for a quota reached (HTTP 409).
 const CodeLimitExceeded = "LimitExceeded"
 

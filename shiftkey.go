@@ -184,6 +184,27 @@ type LoginSalt struct {
 	Iterations int
 }
 
+// IssueWrite is one write of the issue path. Both stores queue these to
+// one writer (package groupcommit) that commits every pending write in one
+// transaction: exactly one of Credential and Salt is set.
+type IssueWrite struct {
+	Credential *Credential
+	Salt       *SaltWrite
+}
+
+// SaltWrite stores Fresh as the salt of (Cluster, Login) unless that login
+// has one already.
+type SaltWrite struct {
+	Cluster, Login string
+	Fresh          LoginSalt
+}
+
+// IssueWriteResult is an IssueWrite's outcome once its transaction ended.
+type IssueWriteResult struct {
+	Salt LoginSalt // salt writes: the login's salt after the commit
+	Err  error
+}
+
 // ClusterStore keeps clusters.
 type ClusterStore interface {
 	CreateCluster(ctx context.Context, c *Cluster) error

@@ -29,8 +29,8 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 	}
 	err := d.pool.QueryRow(ctx, saltSelect, cluster, login).Scan(&s.Salt, &s.Iterations)
 	if errors.Is(err, pgx.ErrNoRows) {
-		r := d.writer.submit(ctx, &writeOp{salt: &saltOp{cluster: cluster, login: login, fresh: fresh}})
-		s, err = r.salt, r.err
+		r := d.writer.submit(ctx, &shiftkey.IssueWrite{Salt: &shiftkey.SaltWrite{Cluster: cluster, Login: login, Fresh: fresh}})
+		s, err = r.Salt, r.Err
 	}
 	if err != nil {
 		return shiftkey.LoginSalt{}, err
@@ -43,7 +43,7 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 // the commit is durable when it returns. Its Redshift verifiers are
 // sealed under the store's current key.
 func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
-	return d.writer.submit(ctx, &writeOp{cred: c}).err
+	return d.writer.submit(ctx, &shiftkey.IssueWrite{Credential: c}).Err
 }
 
 func nonNil(s []string) []string {

@@ -43,22 +43,6 @@ const maxBatch = 256
 // answering fails the writes instead of holding them for ever.
 const batchTimeout = 30 * time.Second
 
-// writeOp is one pending write: exactly one of cred and salt is set.
-type writeOp struct {
-	cred *shiftkey.Credential
-	salt *saltOp
-}
-
-type saltOp struct {
-	cluster, login string
-	fresh          shiftkey.LoginSalt
-}
-
-type writeResult struct {
-	salt shiftkey.LoginSalt // salt ops: the login's salt after the commit
-	err  error
-}
-
 // errKeyChanged fails a credential sealed under a key that is no longer
 // the store's current one (a rotation committed meanwhile): it is sealed
 // again under the new key and retried.
@@ -71,7 +55,7 @@ type groupWriter struct {
 	d   *DB
 	cfg *pgx.ConnConfig
 
-	q *groupcommit.Writer[*writeOp, writeResult]
+	q *groupcommit.Writer[*shiftkey.IssueWrite, shiftkey.IssueWriteResult]
 
 	// Owned by the writer goroutine.
 	conn *pgx.Conn
@@ -91,13 +75,13 @@ func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWrit
 // submit queues op and waits for its batch to be durable. ctx bounds the
 // wait for a place in the FIFO; once queued, the outcome is always
 // returned.
-func (w *groupWriter) submit(ctx context.Context, op *writeOp) writeResult {
+func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shiftkey.IssueWriteResult {
 	res, err := w.q.Submit(ctx, op)
 	if errors.Is(err, groupcommit.ErrClosed) {
 		err = errClosed
 	}
 	if err != nil {
-		return writeResult{err: err}
+		return shiftkey.IssueWriteResult{Err: err}
 	}
 	return res
 }
@@ -115,7 +99,7 @@ func (w *groupWriter) close() {
 // constraint), PostgreSQL aborts the whole transaction: each op is then
 // retried alone, so that it fails only itself. A credential sealed under a
 // key that a rotation retired is sealed again and retried.
-func (w *groupWriter) commit(batch []*writeOp) []writeResult {
+func (w *groupWriter) commit(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
 	results, err := w.send(batch)
 	var pe *pgconn.PgError
 	switch {
@@ -123,30 +107,30 @@ func (w *groupWriter) commit(batch []*writeOp) []writeResult {
 	case errors.As(err, &pe) && len(batch) > 1:
 		// The server refused a statement, so nothing committed.
 		for i, op := range batch {
-			results[i] = w.commit([]*writeOp{op})[0]
+			results[i] = w.commit([]*shiftkey.IssueWrite{op})[0]
 		}
 		return results
 	default:
 		for i := range results {
-			results[i] = writeResult{err: err}
+			results[i] = shiftkey.IssueWriteResult{Err: err}
 		}
 		return results
 	}
 	for i, op := range batch {
-		if !errors.Is(results[i].err, errKeyChanged) {
+		if !errors.Is(results[i].Err, errKeyChanged) {
 			continue
 		}
 		if err := w.refreshKey(); err != nil {
-			results[i] = writeResult{err: err}
+			results[i] = shiftkey.IssueWriteResult{Err: err}
 			continue
 		}
-		r, err := w.send([]*writeOp{op})
+		r, err := w.send([]*shiftkey.IssueWrite{op})
 		results[i] = r[0]
 		if err != nil {
-			results[i] = writeResult{err: err}
+			results[i] = shiftkey.IssueWriteResult{Err: err}
 		}
-		if errors.Is(results[i].err, errKeyChanged) {
-			results[i] = writeResult{err: errors.New("postgres store: the store key keeps changing; try again")}
+		if errors.Is(results[i].Err, errKeyChanged) {
+			results[i] = shiftkey.IssueWriteResult{Err: errors.New("postgres store: the store key keeps changing; try again")}
 		}
 	}
 	return results
@@ -192,8 +176,8 @@ func credentialArgs(c *shiftkey.Credential, k *secretbox.Key) ([]any, error) {
 // send runs batch as one pipelined implicit transaction and returns each
 // op's result once the commit has returned. err is the batch's failure:
 // then nothing committed (a *pgconn.PgError) or the outcome is unknown.
-func (w *groupWriter) send(batch []*writeOp) ([]writeResult, error) {
-	results := make([]writeResult, len(batch))
+func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteResult, error) {
+	results := make([]shiftkey.IssueWriteResult, len(batch))
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	if w.conn == nil || w.conn.IsClosed() {
@@ -207,7 +191,7 @@ func (w *groupWriter) send(batch []*writeOp) ([]writeResult, error) {
 	// The key's lock first: results are read in the order queued.
 	sealed := false
 	for _, op := range batch {
-		if op.cred != nil && w.key != nil {
+		if op.Credential != nil && w.key != nil {
 			b.Queue(lockSeal, sealLock)
 			sealed = true
 			break
@@ -215,24 +199,24 @@ func (w *groupWriter) send(batch []*writeOp) ([]writeResult, error) {
 	}
 	for i, op := range batch {
 		switch {
-		case op.cred != nil && w.key != nil:
-			args, err := credentialArgs(op.cred, w.key)
+		case op.Credential != nil && w.key != nil:
+			args, err := credentialArgs(op.Credential, w.key)
 			if err != nil {
-				results[i].err = err
+				results[i].Err = err
 				continue
 			}
 			b.Queue(credentialInsertSealed, append(args, w.key.ID())...)
-		case op.cred != nil:
-			args, err := credentialArgs(op.cred, nil)
+		case op.Credential != nil:
+			args, err := credentialArgs(op.Credential, nil)
 			if err != nil {
-				results[i].err = err
+				results[i].Err = err
 				continue
 			}
 			b.Queue(credentialInsert, args...)
 		default:
-			s := op.salt
-			b.Queue(saltInsert, s.cluster, s.login, s.fresh.Salt, s.fresh.Iterations)
-			b.Queue(saltSelect, s.cluster, s.login)
+			s := op.Salt
+			b.Queue(saltInsert, s.Cluster, s.Login, s.Fresh.Salt, s.Fresh.Iterations)
+			b.Queue(saltSelect, s.Cluster, s.Login)
 		}
 	}
 	if b.Len() == 0 {
@@ -246,23 +230,23 @@ func (w *groupWriter) send(batch []*writeOp) ([]writeResult, error) {
 			}
 		}
 		for i, op := range batch {
-			if results[i].err != nil {
+			if results[i].Err != nil {
 				continue
 			}
-			if op.cred != nil {
+			if op.Credential != nil {
 				tag, err := br.Exec()
 				if err != nil {
 					return err
 				}
 				if w.key != nil && tag.RowsAffected() == 0 {
-					results[i].err = errKeyChanged
+					results[i].Err = errKeyChanged
 				}
 				continue
 			}
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
-			if err := br.QueryRow().Scan(&results[i].salt.Salt, &results[i].salt.Iterations); err != nil {
+			if err := br.QueryRow().Scan(&results[i].Salt.Salt, &results[i].Salt.Iterations); err != nil {
 				return err
 			}
 		}

@@ -58,30 +58,23 @@ func (d *DB) DeleteEntity(ctx context.Context, kind shiftkey.EntityKind, name st
 				return err
 			}
 		}
+		// cascade runs a DELETE … RETURNING of the rows that tied the
+		// entity to others, and tells each other entity's change (of kind).
+		cascade := func(kind shiftkey.EntityKind, sql string) error {
+			names, err := queryAll(ctx, tx, scanString, sql, name)
+			for _, n := range names {
+				notify(shiftkey.Change{Kind: kind, Name: n})
+			}
+			return err
+		}
 		switch kind {
 		case shiftkey.KindUser:
-			ids, err := queryAll(ctx, tx, scanString, `DELETE FROM access_keys WHERE user_name = $1 RETURNING id`, name)
-			if err != nil {
+			if err := cascade(shiftkey.KindAccessKey, `DELETE FROM access_keys WHERE user_name = $1 RETURNING id`); err != nil {
 				return err
 			}
-			for _, id := range ids {
-				notify(shiftkey.Change{Kind: shiftkey.KindAccessKey, Name: id})
-			}
-			groups, err := queryAll(ctx, tx, scanString, `DELETE FROM group_members WHERE user_name = $1 RETURNING group_name`, name)
-			if err != nil {
-				return err
-			}
-			for _, g := range groups {
-				notify(shiftkey.Change{Kind: shiftkey.KindGroup, Name: g})
-			}
+			return cascade(shiftkey.KindGroup, `DELETE FROM group_members WHERE user_name = $1 RETURNING group_name`)
 		case shiftkey.KindGroup:
-			users, err := queryAll(ctx, tx, scanString, `DELETE FROM group_members WHERE group_name = $1 RETURNING user_name`, name)
-			if err != nil {
-				return err
-			}
-			for _, u := range users {
-				notify(shiftkey.Change{Kind: shiftkey.KindUser, Name: u})
-			}
+			return cascade(shiftkey.KindUser, `DELETE FROM group_members WHERE group_name = $1 RETURNING user_name`)
 		}
 		return nil
 	})
@@ -97,20 +90,15 @@ func scanString(r pgx.Row) (s string, err error) { return s, r.Scan(&s) }
 // user, on any replica, count one after the other.
 func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
-		var user string
-		err := tx.QueryRow(ctx, `SELECT name FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, shiftkey.KindUser, k.UserName).Scan(&user)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return shiftkey.NoSuchEntity(shiftkey.KindUser, k.UserName)
+		lockUser := func() (string, error) {
+			return queryOne(ctx, tx, scanString, shiftkey.NoSuchEntity(shiftkey.KindUser, k.UserName),
+				`SELECT name FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, shiftkey.KindUser, k.UserName)
 		}
-		if err != nil {
+		countKeys := func(user string) (n int, err error) {
+			return n, tx.QueryRow(ctx, `SELECT count(*) FROM access_keys WHERE user_name = $1`, user).Scan(&n)
+		}
+		if err := shiftkey.AdmitAccessKey(lockUser, countKeys); err != nil {
 			return err
-		}
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM access_keys WHERE user_name = $1`, user).Scan(&n); err != nil {
-			return err
-		}
-		if n >= shiftkey.MaxAccessKeysPerUser {
-			return shiftkey.AccessKeyQuota()
 		}
 		secret, sealed, err := d.seal(ctx, tx, k.Secret, accessKeyAAD(k.ID))
 		if err != nil {

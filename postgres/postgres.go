@@ -12,8 +12,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
 	"strings"
 	"time"
 
@@ -21,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/migrate"
+	"github.com/shiftkey/shiftkey/rowscan"
 	"github.com/shiftkey/shiftkey/secretbox"
 )
 
@@ -133,20 +133,10 @@ func (d *DB) migrate(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY)`); err != nil {
 		return err
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if err := migrateOne(ctx, conn.Conn(), name); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return nil
+	return migrate.Apply(migrations, func(name, sql string) error { return migrateOne(ctx, conn.Conn(), name, sql) })
 }
 
-func migrateOne(ctx context.Context, conn *pgx.Conn, name string) error {
+func migrateOne(ctx context.Context, conn *pgx.Conn, name, migration string) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
@@ -156,11 +146,7 @@ func migrateOne(ctx context.Context, conn *pgx.Conn, name string) error {
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1)`, name).Scan(&done); err != nil || done {
 		return err
 	}
-	buf, err := migrations.ReadFile(name)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, string(buf)); err != nil {
+	if _, err := tx.Exec(ctx, migration); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name) VALUES ($1)`, name); err != nil {
@@ -276,16 +262,43 @@ func queryAll[T any](ctx context.Context, q querier, scan func(pgx.Row) (T, erro
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
+	return rowscan.All(closer{rows}, func(r rowscan.Row) (T, error) { return scan(r) })
+}
+
+// closer gives pgx's rows the Close of database/sql's, for rowscan.
+type closer struct{ pgx.Rows }
+
+func (r closer) Close() error {
+	r.Rows.Close()
+	return nil
+}
+
+// byName is a table of resources found by their name column: it reads,
+// lists (by name, in code point order) and deletes them, a missing one
+// being notFound's error. A delete tells the change of kind, under the
+// name as told returns it (nil: as given).
+type byName[T any] struct {
+	table, columns string
+	scan           func(pgx.Row) (T, error)
+	notFound       func(name string) error
+	kind           shiftkey.EntityKind
+	told           func(name string) string
+}
+
+func (t byName[T]) get(ctx context.Context, db querier, name string) (T, error) {
+	return queryOne(ctx, db, t.scan, t.notFound(name), `SELECT `+t.columns+` FROM `+t.table+` WHERE name = $1`, name)
+}
+
+func (t byName[T]) list(ctx context.Context, db querier) ([]T, error) {
+	return queryAll(ctx, db, t.scan, `SELECT `+t.columns+` FROM `+t.table+` ORDER BY name COLLATE "C"`)
+}
+
+func (t byName[T]) delete(ctx context.Context, d *DB, name string) error {
+	told := name
+	if t.told != nil {
+		told = t.told(name)
 	}
-	return out, rows.Err()
+	return d.writeOne(ctx, t.notFound(name), nil, change(t.kind, told), `DELETE FROM `+t.table+` WHERE name = $1`, name)
 }
 
 // querier is the pool or a transaction.

@@ -10,6 +10,8 @@ import (
 
 const namespaceColumns = `name, id, db_name, admin_username, status, created_at, region`
 
+var namespaces = byName[*shiftkey.Namespace]{"namespaces", namespaceColumns, scanNamespace, shiftkey.NamespaceNotFound, shiftkey.KindNamespace, nil}
+
 func scanNamespace(row pgx.Row) (*shiftkey.Namespace, error) {
 	var n shiftkey.Namespace
 	err := row.Scan(&n.Name, &n.ID, &n.DBName, &n.AdminUsername, &n.Status, &n.CreatedAt, &n.Region)
@@ -26,21 +28,23 @@ func (d *DB) CreateNamespace(ctx context.Context, n *shiftkey.Namespace) error {
 
 // Namespace returns a namespace by name.
 func (d *DB) Namespace(ctx context.Context, name string) (*shiftkey.Namespace, error) {
-	return queryOne(ctx, d.pool, scanNamespace, shiftkey.NamespaceNotFound(name), `SELECT `+namespaceColumns+` FROM namespaces WHERE name = $1`, name)
+	return namespaces.get(ctx, d.pool, name)
 }
 
 // Namespaces lists namespaces by name.
 func (d *DB) Namespaces(ctx context.Context) ([]*shiftkey.Namespace, error) {
-	return queryAll(ctx, d.pool, scanNamespace, `SELECT `+namespaceColumns+` FROM namespaces ORDER BY name COLLATE "C"`)
+	return namespaces.list(ctx, d.pool)
 }
 
 // DeleteNamespace removes a namespace.
 func (d *DB) DeleteNamespace(ctx context.Context, name string) error {
-	return d.writeOne(ctx, shiftkey.NamespaceNotFound(name), nil, change(shiftkey.KindNamespace, name), `DELETE FROM namespaces WHERE name = $1`, name)
+	return namespaces.delete(ctx, d, name)
 }
 
 const workgroupColumns = `name, id, namespace, status, base_capacity, endpoint_address, endpoint_port,
 	backend_host, backend_port, backend_admin_user, backend_managed, created_at, backend_login, region`
+
+var workgroups = byName[*shiftkey.Workgroup]{"workgroups", workgroupColumns, scanWorkgroup, shiftkey.WorkgroupNotFound, shiftkey.KindWorkgroup, nil}
 
 func scanWorkgroup(row pgx.Row) (*shiftkey.Workgroup, error) {
 	var w shiftkey.Workgroup
@@ -69,22 +73,25 @@ func (d *DB) UpdateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
 
 // Workgroup returns a workgroup by name.
 func (d *DB) Workgroup(ctx context.Context, name string) (*shiftkey.Workgroup, error) {
-	return queryOne(ctx, d.pool, scanWorkgroup, shiftkey.WorkgroupNotFound(name), `SELECT `+workgroupColumns+` FROM workgroups WHERE name = $1`, name)
+	return workgroups.get(ctx, d.pool, name)
 }
 
 // Workgroups lists workgroups by name.
 func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
-	return queryAll(ctx, d.pool, scanWorkgroup, `SELECT `+workgroupColumns+` FROM workgroups ORDER BY name COLLATE "C"`)
+	return workgroups.list(ctx, d.pool)
 }
 
 // DeleteWorkgroup removes a workgroup.
 func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {
-	return d.writeOne(ctx, shiftkey.WorkgroupNotFound(name), nil, change(shiftkey.KindWorkgroup, name), `DELETE FROM workgroups WHERE name = $1`, name)
+	return workgroups.delete(ctx, d, name)
 }
 
 // Custom domains.
 
 const domainColumns = `name, cert_arn, kind, target, cert_expiry`
+
+// customDomains' names are stored, and their changes told, in lower case.
+var customDomains = byName[*shiftkey.CustomDomain]{"custom_domains", domainColumns, scanDomain, shiftkey.DomainNotAssociated, shiftkey.KindDomain, strings.ToLower}
 
 func scanDomain(row pgx.Row) (*shiftkey.CustomDomain, error) {
 	var c shiftkey.CustomDomain
@@ -102,12 +109,12 @@ func (d *DB) CreateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) e
 
 // CustomDomain returns the association of a name (any case).
 func (d *DB) CustomDomain(ctx context.Context, name string) (*shiftkey.CustomDomain, error) {
-	return queryOne(ctx, d.pool, scanDomain, shiftkey.DomainNotAssociated(name), `SELECT `+domainColumns+` FROM custom_domains WHERE name = $1`, name)
+	return customDomains.get(ctx, d.pool, name)
 }
 
 // CustomDomains lists associations by name.
 func (d *DB) CustomDomains(ctx context.Context) ([]*shiftkey.CustomDomain, error) {
-	return queryAll(ctx, d.pool, scanDomain, `SELECT `+domainColumns+` FROM custom_domains ORDER BY name COLLATE "C"`)
+	return customDomains.list(ctx, d.pool)
 }
 
 // UpdateCustomDomain replaces an association's certificate and target.
@@ -119,7 +126,7 @@ func (d *DB) UpdateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) e
 
 // DeleteCustomDomain removes an association.
 func (d *DB) DeleteCustomDomain(ctx context.Context, name string) error {
-	return d.writeOne(ctx, shiftkey.DomainNotAssociated(name), nil, change(shiftkey.KindDomain, strings.ToLower(name)), `DELETE FROM custom_domains WHERE name = $1`, name)
+	return customDomains.delete(ctx, d, name)
 }
 
 // Declared identities.

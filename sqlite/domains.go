@@ -16,6 +16,8 @@ func (d *DB) CreateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) e
 
 const domainColumns = `name, cert_arn, kind, target, cert_expiry`
 
+var customDomains = byName[*shiftkey.CustomDomain]{"custom_domains", domainColumns, scanDomain, shiftkey.DomainNotAssociated}
+
 func scanDomain(row scanner) (*shiftkey.CustomDomain, error) {
 	var c shiftkey.CustomDomain
 	var exp int64
@@ -28,12 +30,12 @@ func scanDomain(row scanner) (*shiftkey.CustomDomain, error) {
 
 // CustomDomain returns the association of a name (any case).
 func (d *DB) CustomDomain(ctx context.Context, name string) (*shiftkey.CustomDomain, error) {
-	return queryOne(ctx, d.db, scanDomain, shiftkey.DomainNotAssociated(name), `SELECT `+domainColumns+` FROM custom_domains WHERE name = ?`, name)
+	return customDomains.get(ctx, d.db, name)
 }
 
 // CustomDomains lists associations by name.
 func (d *DB) CustomDomains(ctx context.Context) ([]*shiftkey.CustomDomain, error) {
-	return queryAll(ctx, d.db, scanDomain, `SELECT `+domainColumns+` FROM custom_domains ORDER BY name`)
+	return customDomains.list(ctx, d.db)
 }
 
 // UpdateCustomDomain replaces an association's certificate and target.
@@ -44,5 +46,5 @@ func (d *DB) UpdateCustomDomain(ctx context.Context, c *shiftkey.CustomDomain) e
 
 // DeleteCustomDomain removes an association.
 func (d *DB) DeleteCustomDomain(ctx context.Context, name string) error {
-	return d.execOne(ctx, shiftkey.DomainNotAssociated(name), `DELETE FROM custom_domains WHERE name = ?`, name)
+	return customDomains.delete(ctx, d, name)
 }

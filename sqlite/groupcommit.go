@@ -22,22 +22,6 @@ import (
 // queue is not held behind all of it.
 const maxBatch = 256
 
-// writeOp is one pending write: exactly one of cred and salt is set.
-type writeOp struct {
-	cred *shiftkey.Credential
-	salt *saltOp
-}
-
-type saltOp struct {
-	cluster, login string
-	fresh          shiftkey.LoginSalt
-}
-
-type writeResult struct {
-	salt shiftkey.LoginSalt // salt ops: the login's salt after the commit
-	err  error
-}
-
 // groupWriter is the single writer of the issue path.
 type groupWriter struct {
 	conn *sql.Conn
@@ -52,11 +36,11 @@ type groupWriter struct {
 	// key returns a store key by id (DB.key): the credentials of a batch
 	// are sealed under the current one, looked up once per batch.
 	key func(ctx context.Context, q querier, id string) (*secretbox.Key, error)
-	q   *groupcommit.Writer[*writeOp, writeResult]
+	q   *groupcommit.Writer[*shiftkey.IssueWrite, shiftkey.IssueWriteResult]
 	// committed runs after each commit, before any op is answered, with
 	// the ops of the batch and their outcomes (the credential cache adds
 	// the stored credentials to their logins' entries, drops the rest).
-	committed func([]*writeOp, []writeResult)
+	committed func([]*shiftkey.IssueWrite, []shiftkey.IssueWriteResult)
 	commits   atomic.Uint64 // transactions committed (tests)
 }
 
@@ -81,7 +65,7 @@ func credentialArgs(c *shiftkey.Credential, k *secretbox.Key) ([]any, error) {
 		c.StoredKey, c.ServerKey, sha, md5, digests, c.PrincipalARN, c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt)}, nil
 }
 
-func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, querier, string) (*secretbox.Key, error), committed func([]*writeOp, []writeResult)) (*groupWriter, error) {
+func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, querier, string) (*secretbox.Key, error), committed func([]*shiftkey.IssueWrite, []shiftkey.IssueWriteResult)) (*groupWriter, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -104,8 +88,8 @@ func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, q
 			return nil, err
 		}
 	}
-	w.q = groupcommit.New(4096, maxBatch, func(batch []*writeOp) []writeResult {
-		results := w.commit(batch, make([]writeResult, 0, len(batch)))
+	w.q = groupcommit.New(4096, maxBatch, func(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
+		results := w.commit(batch, make([]shiftkey.IssueWriteResult, 0, len(batch)))
 		if w.committed != nil {
 			w.committed(batch, results)
 		}
@@ -133,10 +117,10 @@ func (w *groupWriter) close() {
 // submit queues op and waits for its batch to be durable. ctx bounds the
 // wait for a place in the FIFO; once queued, the wait is that of the batch
 // before and of its own, and the outcome is always returned.
-func (w *groupWriter) submit(ctx context.Context, op *writeOp) writeResult {
+func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shiftkey.IssueWriteResult {
 	res, err := w.q.Submit(ctx, op)
 	if err != nil {
-		return writeResult{err: err}
+		return shiftkey.IssueWriteResult{Err: err}
 	}
 	return res
 }
@@ -144,11 +128,11 @@ func (w *groupWriter) submit(ctx context.Context, op *writeOp) writeResult {
 // commit runs batch in one transaction. A statement that fails (a
 // constraint) fails its op only: SQLite undoes the one statement and the
 // transaction goes on. A failed commit fails every op.
-func (w *groupWriter) commit(batch []*writeOp, results []writeResult) []writeResult {
+func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.IssueWriteResult) []shiftkey.IssueWriteResult {
 	ctx := context.Background()
 	if _, err := w.begin.ExecContext(ctx); err != nil {
 		for range batch {
-			results = append(results, writeResult{err: err})
+			results = append(results, shiftkey.IssueWriteResult{Err: err})
 		}
 		return results
 	}
@@ -157,14 +141,14 @@ func (w *groupWriter) commit(batch []*writeOp, results []writeResult) []writeRes
 	var key *secretbox.Key
 	var keyErr error
 	for _, op := range batch {
-		if op.cred != nil {
+		if op.Credential != nil {
 			key, keyErr = w.sealingKey(ctx)
 			break
 		}
 	}
 	for _, op := range batch {
-		if op.cred != nil && keyErr != nil {
-			results = append(results, writeResult{err: keyErr})
+		if op.Credential != nil && keyErr != nil {
+			results = append(results, shiftkey.IssueWriteResult{Err: keyErr})
 			continue
 		}
 		results = append(results, w.apply(ctx, op, key))
@@ -173,7 +157,7 @@ func (w *groupWriter) commit(batch []*writeOp, results []writeResult) []writeRes
 		// A COMMIT that failed may leave the transaction open.
 		w.rollback.ExecContext(ctx)
 		for i := range results {
-			results[i] = writeResult{err: err}
+			results[i] = shiftkey.IssueWriteResult{Err: err}
 		}
 	}
 	w.commits.Add(1)
@@ -193,21 +177,21 @@ func (w *groupWriter) sealingKey(ctx context.Context) (*secretbox.Key, error) {
 	return w.key(ctx, w.conn, id)
 }
 
-func (w *groupWriter) apply(ctx context.Context, op *writeOp, key *secretbox.Key) writeResult {
-	if op.cred != nil {
-		args, err := credentialArgs(op.cred, key)
+func (w *groupWriter) apply(ctx context.Context, op *shiftkey.IssueWrite, key *secretbox.Key) shiftkey.IssueWriteResult {
+	if op.Credential != nil {
+		args, err := credentialArgs(op.Credential, key)
 		if err != nil {
-			return writeResult{err: err}
+			return shiftkey.IssueWriteResult{Err: err}
 		}
 		_, err = w.insCred.ExecContext(ctx, args...)
-		return writeResult{err: err}
+		return shiftkey.IssueWriteResult{Err: err}
 	}
-	s := op.salt
-	if _, err := w.insSalt.ExecContext(ctx, s.cluster, s.login, s.fresh.Salt, s.fresh.Iterations); err != nil {
-		return writeResult{err: err}
+	s := op.Salt
+	if _, err := w.insSalt.ExecContext(ctx, s.Cluster, s.Login, s.Fresh.Salt, s.Fresh.Iterations); err != nil {
+		return shiftkey.IssueWriteResult{Err: err}
 	}
-	var r writeResult
-	r.err = w.getSalt.QueryRowContext(ctx, s.cluster, s.login).Scan(&r.salt.Salt, &r.salt.Iterations)
+	var r shiftkey.IssueWriteResult
+	r.Err = w.getSalt.QueryRowContext(ctx, s.Cluster, s.Login).Scan(&r.Salt.Salt, &r.Salt.Iterations)
 	return r
 }
 

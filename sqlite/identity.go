@@ -95,20 +95,17 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 		return err
 	}
 	defer tx.Rollback()
-	var user string
-	err = tx.QueryRowContext(ctx, `SELECT name FROM entities WHERE kind = ? AND name = ?`, shiftkey.KindUser, k.UserName).Scan(&user)
-	if errors.Is(err, sql.ErrNoRows) {
-		return shiftkey.NoSuchEntity(shiftkey.KindUser, k.UserName)
-	}
+	err = shiftkey.AdmitAccessKey(func() (user string, err error) {
+		err = tx.QueryRowContext(ctx, `SELECT name FROM entities WHERE kind = ? AND name = ?`, shiftkey.KindUser, k.UserName).Scan(&user)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = shiftkey.NoSuchEntity(shiftkey.KindUser, k.UserName)
+		}
+		return user, err
+	}, func(user string) (n int, err error) {
+		return n, tx.QueryRowContext(ctx, `SELECT count(*) FROM access_keys WHERE user_name = ?`, user).Scan(&n)
+	})
 	if err != nil {
 		return err
-	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM access_keys WHERE user_name = ?`, user).Scan(&n); err != nil {
-		return err
-	}
-	if n >= shiftkey.MaxAccessKeysPerUser {
-		return shiftkey.AccessKeyQuota()
 	}
 	secret, sealed, err := d.seal(ctx, tx, k.Secret, accessKeyAAD(k.ID))
 	if err != nil {

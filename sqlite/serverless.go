@@ -15,6 +15,8 @@ func (d *DB) CreateNamespace(ctx context.Context, n *shiftkey.Namespace) error {
 
 const namespaceColumns = `name, id, db_name, admin_username, status, created_at, region`
 
+var namespaces = byName[*shiftkey.Namespace]{"namespaces", namespaceColumns, scanNamespace, shiftkey.NamespaceNotFound}
+
 func scanNamespace(row scanner) (*shiftkey.Namespace, error) {
 	var n shiftkey.Namespace
 	var created int64
@@ -27,21 +29,23 @@ func scanNamespace(row scanner) (*shiftkey.Namespace, error) {
 
 // Namespace returns a namespace by name.
 func (d *DB) Namespace(ctx context.Context, name string) (*shiftkey.Namespace, error) {
-	return queryOne(ctx, d.db, scanNamespace, shiftkey.NamespaceNotFound(name), `SELECT `+namespaceColumns+` FROM namespaces WHERE name = ?`, name)
+	return namespaces.get(ctx, d.db, name)
 }
 
 // Namespaces lists namespaces by name.
 func (d *DB) Namespaces(ctx context.Context) ([]*shiftkey.Namespace, error) {
-	return queryAll(ctx, d.db, scanNamespace, `SELECT `+namespaceColumns+` FROM namespaces ORDER BY name`)
+	return namespaces.list(ctx, d.db)
 }
 
 // DeleteNamespace removes a namespace.
 func (d *DB) DeleteNamespace(ctx context.Context, name string) error {
-	return d.execOne(ctx, shiftkey.NamespaceNotFound(name), `DELETE FROM namespaces WHERE name = ?`, name)
+	return namespaces.delete(ctx, d, name)
 }
 
 const workgroupColumns = `name, id, namespace, status, base_capacity, endpoint_address, endpoint_port,
 	backend_host, backend_port, backend_admin_user, backend_managed, created_at, backend_login, region`
+
+var workgroups = byName[*shiftkey.Workgroup]{"workgroups", workgroupColumns, scanWorkgroup, shiftkey.WorkgroupNotFound}
 
 func scanWorkgroup(row scanner) (*shiftkey.Workgroup, error) {
 	var w shiftkey.Workgroup
@@ -72,15 +76,15 @@ func (d *DB) UpdateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) error {
 
 // Workgroup returns a workgroup by name.
 func (d *DB) Workgroup(ctx context.Context, name string) (*shiftkey.Workgroup, error) {
-	return queryOne(ctx, d.db, scanWorkgroup, shiftkey.WorkgroupNotFound(name), `SELECT `+workgroupColumns+` FROM workgroups WHERE name = ?`, name)
+	return workgroups.get(ctx, d.db, name)
 }
 
 // Workgroups lists workgroups by name.
 func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
-	return queryAll(ctx, d.db, scanWorkgroup, `SELECT `+workgroupColumns+` FROM workgroups ORDER BY name`)
+	return workgroups.list(ctx, d.db)
 }
 
 // DeleteWorkgroup removes a workgroup.
 func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {
-	return d.execOne(ctx, shiftkey.WorkgroupNotFound(name), `DELETE FROM workgroups WHERE name = ?`, name)
+	return workgroups.delete(ctx, d, name)
 }

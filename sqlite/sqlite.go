@@ -9,15 +9,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/gencache"
+	"github.com/shiftkey/shiftkey/migrate"
+	"github.com/shiftkey/shiftkey/rowscan"
 	"github.com/shiftkey/shiftkey/secretbox"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -101,24 +101,24 @@ const maxIdleConns = 64
 // login's entry (the login that follows an issue is then answered from
 // memory, however many live credentials the name has); any other write
 // drops the entry.
-func (d *DB) committed(batch []*writeOp, results []writeResult) {
+func (d *DB) committed(batch []*shiftkey.IssueWrite, results []shiftkey.IssueWriteResult) {
 	for i, op := range batch {
-		if op.cred != nil && results[i].err == nil {
-			d.cache.added(op.cred)
-		} else if op.cred != nil {
-			d.cache.invalidate(op.cred.Cluster, op.cred.LoginName)
+		if op.Credential != nil && results[i].Err == nil {
+			d.cache.added(op.Credential)
+		} else if op.Credential != nil {
+			d.cache.invalidate(op.Credential.Cluster, op.Credential.LoginName)
 		} else {
-			d.cache.invalidate(op.salt.cluster, op.salt.login)
+			d.cache.invalidate(op.Salt.Cluster, op.Salt.Login)
 		}
 	}
 }
 
 // write hands op to the group writer and waits until it is durable.
-func (d *DB) write(ctx context.Context, op *writeOp) writeResult {
+func (d *DB) write(ctx context.Context, op *shiftkey.IssueWrite) shiftkey.IssueWriteResult {
 	d.closeMu.RLock()
 	defer d.closeMu.RUnlock()
 	if d.closed {
-		return writeResult{err: errClosed}
+		return shiftkey.IssueWriteResult{Err: errClosed}
 	}
 	return d.writer.submit(ctx, op)
 }
@@ -154,20 +154,10 @@ func (d *DB) migrate(ctx context.Context) error {
 	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
 		return err
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if err := d.migrateOne(ctx, name); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return nil
+	return migrate.Apply(migrations, func(name, sql string) error { return d.migrateOne(ctx, name, sql) })
 }
 
-func (d *DB) migrateOne(ctx context.Context, name string) error {
+func (d *DB) migrateOne(ctx context.Context, name, migration string) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -180,11 +170,7 @@ func (d *DB) migrateOne(ctx context.Context, name string) error {
 	if n > 0 {
 		return nil
 	}
-	buf, err := migrations.ReadFile(name)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, string(buf)); err != nil {
+	if _, err := tx.ExecContext(ctx, migration); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, name); err != nil {
@@ -313,8 +299,8 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 	if errors.Is(err, sql.ErrNoRows) {
 		// INSERT OR IGNORE then SELECT, in the writer's transaction, keeps
 		// concurrent issuers on one salt.
-		r := d.write(ctx, &writeOp{salt: &saltOp{cluster: cluster, login: login, fresh: fresh}})
-		s, err = r.salt, r.err
+		r := d.write(ctx, &shiftkey.IssueWrite{Salt: &shiftkey.SaltWrite{Cluster: cluster, Login: login, Fresh: fresh}})
+		s, err = r.Salt, r.Err
 	}
 	if err != nil {
 		return shiftkey.LoginSalt{}, err
@@ -325,7 +311,7 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 
 // CreateCredential stores c; the commit is durable when it returns.
 func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
-	return d.write(ctx, &writeOp{cred: c}).err
+	return d.write(ctx, &shiftkey.IssueWrite{Credential: c}).Err
 }
 
 func nonNil(s []string) []string {
@@ -418,7 +404,7 @@ func (d *DB) DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, er
 }
 
 // scanner is a *sql.Row or *sql.Rows.
-type scanner interface{ Scan(...any) error }
+type scanner = rowscan.Row
 
 // rowsQuerier is a *sql.DB or a *sql.Tx.
 type rowsQuerier interface {
@@ -433,6 +419,26 @@ func queryOne[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, err
 		return zero, notFound
 	}
 	return v, err
+}
+
+// byName is a table of resources found by their name column: it reads,
+// lists (by name) and deletes them, a missing one being notFound's error.
+type byName[T any] struct {
+	table, columns string
+	scan           func(scanner) (T, error)
+	notFound       func(name string) error
+}
+
+func (t byName[T]) get(ctx context.Context, db *sql.DB, name string) (T, error) {
+	return queryOne(ctx, db, t.scan, t.notFound(name), `SELECT `+t.columns+` FROM `+t.table+` WHERE name = ?`, name)
+}
+
+func (t byName[T]) list(ctx context.Context, db *sql.DB) ([]T, error) {
+	return queryAll(ctx, db, t.scan, `SELECT `+t.columns+` FROM `+t.table+` ORDER BY name`)
+}
+
+func (t byName[T]) delete(ctx context.Context, d *DB, name string) error {
+	return d.execOne(ctx, t.notFound(name), `DELETE FROM `+t.table+` WHERE name = ?`, name)
 }
 
 // insert runs an INSERT whose unique violation is conflict.
@@ -462,14 +468,5 @@ func queryAll[T any](ctx context.Context, db rowsQuerier, scan func(scanner) (T,
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return rowscan.All(rows, scan)
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 
@@ -15,12 +13,10 @@ import (
 // runAudit is `shiftkey audit tail`: the audit log's records of one
 // principal (or all), and with -f those that follow.
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "tail" {
-		fmt.Fprint(stderr, usage)
-		return errors.New("audit: want: audit tail --principal ARN [--file F | --config FILE] [-f]")
+	_, fs, err := verbFlags(args, stderr, "audit", "audit: want: audit tail --principal ARN [--file F | --config FILE] [-f]", "tail")
+	if err != nil {
+		return err
 	}
-	fs := flag.NewFlagSet("audit tail", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	principal := fs.String("principal", "", "only records of this principal ARN (a user, an assumed-role session, or the role behind sessions)")
 	file := fs.String("file", "", "the audit log (default: audit.file of --config)")
 	cfgPath := fs.String("config", "", "serve's config file, for audit.file")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"github.com/shiftkey/shiftkey/devenv"
 	"github.com/shiftkey/shiftkey/server"
@@ -19,13 +18,10 @@ import (
 // runCredentials is `shiftkey credentials list|revoke`: flags and the
 // store; package revocation does the rest.
 func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "list" && args[0] != "revoke" {
-		fmt.Fprint(stderr, usage)
-		return errors.New("credentials: want list or revoke")
+	verb, fs, err := verbFlags(args, stderr, "credentials", "credentials: want list or revoke", "list", "revoke")
+	if err != nil {
+		return err
 	}
-	verb := args[0]
-	fs := flag.NewFlagSet("credentials "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "serve's YAML config file")
 	dataDir := fs.String("data-dir", "", "dev's data dir (default: "+pgserver.DefaultHomeHelp()+")")
 	var sel revocation.Selection

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/shiftkey/shiftkey/config"
@@ -171,4 +172,17 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}
 	}
+}
+
+// verbFlags starts a command that takes a verb (`audit tail`, `store
+// rotate-key`, …): the verb, one of verbs, and a flag set named for both.
+// Without one it prints the usage and fails with want.
+func verbFlags(args []string, stderr io.Writer, command, want string, verbs ...string) (string, *flag.FlagSet, error) {
+	if len(args) == 0 || !slices.Contains(verbs, args[0]) {
+		fmt.Fprint(stderr, usage)
+		return "", nil, errors.New(want)
+	}
+	fs := flag.NewFlagSet(command+" "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return args[0], fs, nil
 }

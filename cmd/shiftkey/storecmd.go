@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"github.com/shiftkey/shiftkey/devenv"
 	"io"
@@ -22,12 +21,10 @@ import (
 const rotateBatch = 50
 
 func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "rotate-key" {
-		fmt.Fprint(stderr, usage)
-		return errors.New("store: want rotate-key")
+	_, fs, err := verbFlags(args, stderr, "store", "store: want rotate-key", "rotate-key")
+	if err != nil {
+		return err
 	}
-	fs := flag.NewFlagSet("store rotate-key", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "serve's YAML config file")
 	newKey := fs.String("new-key-file", "", "with --config: the new key's file (created 0600 when missing)")
 	dataDir := fs.String("data-dir", "", "dev's data dir (default: "+pgserver.DefaultHomeHelp()+")")
