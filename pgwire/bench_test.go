@@ -84,6 +84,21 @@ func (m manyCreds) LiveCredentials(ctx context.Context, cluster, login string, n
 	return m.creds, salt, ok, err
 }
 
+// benchCandidates is n credentials like c, oldest first, of which only the
+// newest has benchKeys (password "pw").
+func benchCandidates(c *shiftkey.Credential, n int) []*shiftkey.Credential {
+	other := scram.NewKeys("not-the-password", []byte("0123456789abcdef"), 1)
+	creds := make([]*shiftkey.Credential, n)
+	for i := range creds {
+		cp := *c
+		cp.ID = fmt.Sprint(i)
+		cp.StoredKey, cp.ServerKey = other.StoredKey[:], other.ServerKey[:]
+		creds[i] = &cp
+	}
+	creds[n-1].StoredKey, creds[n-1].ServerKey = benchKeys.StoredKey[:], benchKeys.ServerKey[:]
+	return creds
+}
+
 // BenchmarkLoginManyCredentials is BenchmarkLogin's session for a login
 // name with 10,000 live credentials, the client using the newest: the
 // gateway's CPU per login must not grow with the login's other
@@ -92,15 +107,7 @@ func BenchmarkLoginManyCredentials(b *testing.B) {
 	g, addr := newGateway(b, func(g *Gateway) {
 		g.PoolSize = 4
 		c := g.Credentials.(memCreds).cred
-		other := scram.NewKeys("not-the-password", []byte("0123456789abcdef"), 1)
-		creds := make([]*shiftkey.Credential, 10000)
-		for i := range creds {
-			cp := *c
-			cp.ID = fmt.Sprint(i)
-			cp.StoredKey, cp.ServerKey = other.StoredKey[:], other.ServerKey[:]
-			creds[i] = &cp
-		}
-		creds[len(creds)-1].StoredKey, creds[len(creds)-1].ServerKey = benchKeys.StoredKey[:], benchKeys.ServerKey[:]
+		creds := benchCandidates(c, 10000)
 		g.Credentials = manyCreds{oneIteration{memCreds{c}}, creds}
 	})
 	host, port, _ := net.SplitHostPort(addr)
