@@ -104,28 +104,31 @@ func benchCandidates(c *shiftkey.Credential, n int) []*shiftkey.Credential {
 // gateway's CPU per login must not grow with the login's other
 // credentials (report: ns/op and the gateway's share of it).
 func BenchmarkLoginManyCredentials(b *testing.B) {
-	g, addr := newGateway(b, func(g *Gateway) {
-		g.PoolSize = 4
-		c := g.Credentials.(memCreds).cred
-		creds := benchCandidates(c, 10000)
-		g.Credentials = manyCreds{oneIteration{memCreds{c}}, creds}
-	})
-	host, port, _ := net.SplitHostPort(addr)
-	cfg, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable database=%s", host, port, g.DefaultDB))
-	if err != nil {
-		b.Fatal(err)
+	for _, n := range []int{1, 10000} { // the same session for a name with one credential, to compare
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			g, addr := newGateway(b, func(g *Gateway) {
+				g.PoolSize = 4
+				c := g.Credentials.(memCreds).cred
+				g.Credentials = manyCreds{oneIteration{memCreds{c}}, benchCandidates(c, n)}
+			})
+			host, port, _ := net.SplitHostPort(addr)
+			cfg, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable database=%s", host, port, g.DefaultDB))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			cpu := startCPU(b)
+			for b.Loop() {
+				c, err := pgconn.ConnectConfig(ctx, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Close(ctx)
+			}
+			cpu.report()
+		})
 	}
-	ctx := context.Background()
-	b.ReportAllocs()
-	cpu := startCPU(b)
-	for b.Loop() {
-		c, err := pgconn.ConnectConfig(ctx, cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.Close(ctx)
-	}
-	cpu.report()
 }
 
 // cpuClock reports the CPU time (user and system, every thread) the test
