@@ -171,9 +171,9 @@ func (c *credCache) live(k loginKey, e *credEntry, nowMs int64) []*shiftkey.Cred
 		return e.creds[:len(e.creds):len(e.creds)] // an append by the caller copies
 	}
 	var out []*shiftkey.Credential
-	for _, c := range e.creds {
-		if millis(c.ExpiresAt) > nowMs { // the query's expires_at > now, to the millisecond
-			out = append(out, c)
+	for _, cred := range e.creds {
+		if millis(cred.ExpiresAt) > nowMs { // the query's expires_at > now, to the millisecond
+			out = append(out, cred)
 		}
 	}
 	f := &credEntry{known: true, salt: e.salt, creds: out, expires: earliestExpiry(out), readNow: max(e.readNow, nowMs), stored: e.stored}
