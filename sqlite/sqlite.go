@@ -393,7 +393,10 @@ func (d *DB) readCredentials(ctx context.Context, cluster, login string, nowMs i
 	// Ordered here, not by the query: the index yields rows by expiry, and
 	// SQLite's sorter spills a login's thousands of rows to a temporary
 	// file (a third of an uncached read of 10,000).
-	slices.SortStableFunc(e.creds, func(a, b *shiftkey.Credential) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	byCreation := func(a, b *shiftkey.Credential) int { return a.CreatedAt.Compare(b.CreatedAt) }
+	if !slices.IsSortedFunc(e.creds, byCreation) {
+		slices.SortStableFunc(e.creds, byCreation)
+	}
 	e.expires = earliestExpiry(e.creds)
 	return e, nil
 }
@@ -430,17 +433,17 @@ func (d *DB) rereadCredentials(ctx context.Context, cluster, login string, nowMs
 	if err != nil {
 		return nil, err
 	}
-	var creds []*shiftkey.Credential
+	creds := make([]*shiftkey.Credential, 0, len(known))
 	var unknown []string // ids of the nil places in creds
 	for rows.Next() {
-		var id string
+		var id sql.RawBytes // valid until Next: copied only when unknown
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		c := byID[id]
+		c := byID[string(id)]
 		if c == nil {
-			unknown = append(unknown, id)
+			unknown = append(unknown, string(id))
 		}
 		creds = append(creds, c)
 	}
