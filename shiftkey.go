@@ -238,8 +238,9 @@ type CredentialStore interface {
 	// CreateCredential commits c durably before returning.
 	CreateCredential(ctx context.Context, c *Credential) error
 	// LiveCredentials returns the credentials of (cluster, login) that
-	// have not expired at now, and the login's salt (ok false when the
-	// login has none).
+	// have not expired at now, oldest first, and the login's salt (ok false
+	// when the login has none). The slice and the credentials may be the
+	// store's own, shared between calls: callers only read them.
 	LiveCredentials(ctx context.Context, cluster, login string, now time.Time) (creds []*Credential, salt LoginSalt, ok bool, err error)
 	// DeleteCredentials removes every credential of (cluster, login).
 	DeleteCredentials(ctx context.Context, cluster, login string) error

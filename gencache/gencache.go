@@ -67,6 +67,41 @@ func (c *Map[K, V]) Update(k K, f func(V) (v V, keep bool)) {
 	}
 }
 
+// UpdateIf is Update for every entry whose key match says so (nil: every
+// entry).
+func (c *Map[K, V]) UpdateIf(match func(K) bool, f func(V) (v V, keep bool)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k, v := range c.m {
+		if match != nil && !match(k) {
+			continue
+		}
+		if nv, keep := f(v); keep {
+			c.m[k] = nv
+		} else {
+			delete(c.m, k)
+		}
+	}
+}
+
+// Replace stores what f makes of the entry of k when f says to (ok), and
+// is not a write: readers' generations stay valid. It is for a value that
+// answers as the one it replaces does (say, the same read with what has
+// expired taken out); f, under the map's lock, checks that the entry is
+// still the one it was made from.
+func (c *Map[K, V]) Replace(k K, f func(V) (v V, ok bool)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	if !ok {
+		return
+	}
+	if nv, ok := f(v); ok {
+		c.m[k] = nv
+	}
+}
+
 // DropIf removes every entry whose key match says so (nil: every entry).
 func (c *Map[K, V]) DropIf(match func(K) bool) {
 	c.mu.Lock()

@@ -82,3 +82,39 @@ func TestUpdate(t *testing.T) {
 		t.Fatal("a is still there after Update removed it")
 	}
 }
+
+// UpdateIf is a write to every matching entry: a read begun before it is
+// not stored; f's keep false removes the entry.
+func TestUpdateIf(t *testing.T) {
+	c := New[int, int](10)
+	for i := range 4 {
+		_, _, gen := c.Get(i)
+		c.Put(i, i, gen)
+	}
+	_, _, gen := c.Get(9)
+	c.UpdateIf(func(k int) bool { return k >= 2 }, func(v int) (int, bool) { return v * 10, v == 2 })
+	c.Put(9, 9, gen)
+	for k, want := range map[int]int{0: 0, 1: 1, 2: 20, 3: -1, 9: -1} {
+		v, ok, _ := c.Get(k)
+		if (want < 0) == ok || (ok && v != want) {
+			t.Errorf("key %d = %d present %v, want %d", k, v, ok, want)
+		}
+	}
+}
+
+// Replace is not a write: a read begun before it is still stored.
+func TestReplaceKeepsGeneration(t *testing.T) {
+	c := New[string, int](10)
+	_, _, gen := c.Get("a")
+	c.Put("a", 1, gen)
+	_, _, gen = c.Get("b")
+	c.Replace("a", func(v int) (int, bool) { return 2, v == 1 })
+	c.Replace("a", func(v int) (int, bool) { return 3, v == 1 }) // no longer the entry it was made from
+	c.Replace("x", func(int) (int, bool) { return 4, true })     // no entry: nothing stored
+	c.Put("b", 5, gen)
+	for k, want := range map[string]int{"a": 2, "b": 5, "x": 0} {
+		if v, _, _ := c.Get(k); v != want {
+			t.Errorf("%s = %d, want %d", k, v, want)
+		}
+	}
+}

@@ -118,14 +118,16 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 		return nil, err
 	}
 	// Newest first: a client most likely holds the credential it was
-	// issued last, and Finish stops at the first match, so a login costs
-	// the same however many older credentials its name has.
-	keys := make([]scram.Keys, len(creds))
-	for i, c := range creds {
-		copy(keys[len(creds)-1-i].StoredKey[:], c.StoredKey)
-		copy(keys[len(creds)-1-i].ServerKey[:], c.ServerKey)
-	}
-	serverFinal, idx, err := srv.Finish(final.Data, keys)
+	// issued last, and FinishSeq stops at the first match. The keys are
+	// read in place, never copied, so a login costs the same however many
+	// older credentials its name has.
+	serverFinal, idx, err := srv.FinishSeq(final.Data, func(yield func(storedKey, serverKey []byte) bool) {
+		for i := len(creds) - 1; i >= 0; i-- {
+			if !yield(creds[i].StoredKey, creds[i].ServerKey) {
+				return
+			}
+		}
+	})
 	if errors.Is(err, scram.ErrAuthFailed) {
 		if len(creds) == 0 {
 			return fail(reasonNoCredential)

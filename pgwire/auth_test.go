@@ -2,11 +2,16 @@ package pgwire
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
+	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -58,5 +63,44 @@ func TestAuthReaderBadLength(t *testing.T) {
 	be.SetAuthType(pgproto3.AuthTypeCleartextPassword)
 	if _, err := be.Receive(); err == nil {
 		t.Fatal("a message length of 2 was accepted")
+	}
+}
+
+// A SCRAM login whose client holds the newest of its name's 10,000 live
+// credentials allocates no more than one of a name with a single
+// credential: nothing is copied or computed per older candidate. (Before,
+// each login copied every candidate's keys: 640 KB more per login.)
+func TestLoginCostIndependentOfOlderCredentials(t *testing.T) {
+	perLogin := func(n int) uint64 {
+		_, addr := newGateway(t, func(g *Gateway) {
+			g.PoolSize = 4
+			g.Credentials = manyCreds{oneIteration{memCreds{g.Credentials.(memCreds).cred}}, benchCandidates(g.Credentials.(memCreds).cred, n)}
+		})
+		host, port, _ := net.SplitHostPort(addr)
+		cfg, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable", host, port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		login := func() {
+			c, err := pgconn.ConnectConfig(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Close(context.Background())
+		}
+		login() // the pooled backend and everything else made once
+		const logins = 20
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range logins {
+			login()
+		}
+		runtime.ReadMemStats(&after)
+		return (after.TotalAlloc - before.TotalAlloc) / logins
+	}
+	one, many := perLogin(1), perLogin(10000)
+	t.Logf("bytes allocated per login: %d with 1 live credential, %d with 10,000", one, many)
+	if many > one+64<<10 {
+		t.Fatalf("a login with 10,000 live credentials allocated %d bytes, one with 1 credential %d: the login does work per older credential", many, one)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"strconv"
 	"strings"
 )
@@ -252,6 +253,21 @@ func printable(v string) bool {
 // StoredKey the proof matches and returns server-final-message and its
 // index.
 func (s *Server) Finish(clientFinal []byte, candidates []Keys) ([]byte, int, error) {
+	return s.FinishSeq(clientFinal, func(yield func(storedKey, serverKey []byte) bool) {
+		for i := range candidates {
+			if !yield(candidates[i].StoredKey[:], candidates[i].ServerKey[:]) {
+				return
+			}
+		}
+	})
+}
+
+// FinishSeq is Finish over candidates given as (StoredKey, ServerKey)
+// pairs, likeliest first: the keys are read where the caller keeps them,
+// and candidates after the match are never asked for, so a login whose
+// client holds the first candidate costs the same however many follow.
+// The index returned counts the pairs before the match.
+func (s *Server) FinishSeq(clientFinal []byte, candidates iter.Seq2[[]byte, []byte]) ([]byte, int, error) {
 	if !s.started || s.nonce == "" {
 		return nil, -1, protoErr("exchange not started")
 	}
@@ -293,9 +309,10 @@ func (s *Server) Finish(clientFinal []byte, candidates []Keys) ([]byte, int, err
 		return nil, -1, protoErr("malformed proof")
 	}
 	authMessage := []byte(s.clientFirstBare + "," + s.serverFirst + "," + withoutProof)
-	found := -1
-	for idx := range candidates {
-		sig := hmacSum(candidates[idx].StoredKey[:], authMessage)
+	found, idx := -1, 0
+	var serverKey []byte
+	for storedKey, sk := range candidates {
+		sig := hmacSum(storedKey, authMessage)
 		var clientKey [32]byte
 		for j := range clientKey {
 			clientKey[j] = proof[j] ^ sig[j]
@@ -305,15 +322,16 @@ func (s *Server) Finish(clientFinal []byte, candidates []Keys) ([]byte, int, err
 		// candidate first. Timing then tells only where among the login's
 		// live credentials the client's own one stands, which the client
 		// knows; a failed proof is checked against every candidate.
-		if subtle.ConstantTimeCompare(h[:], candidates[idx].StoredKey[:]) == 1 {
-			found = idx
+		if subtle.ConstantTimeCompare(h[:], storedKey) == 1 {
+			found, serverKey = idx, sk
 			break
 		}
+		idx++
 	}
 	s.nonce = "" // an exchange is single-use
 	if found < 0 {
 		return nil, -1, ErrAuthFailed
 	}
-	sig := hmacSum(candidates[found].ServerKey[:], authMessage)
+	sig := hmacSum(serverKey, authMessage)
 	return []byte("v=" + base64.StdEncoding.EncodeToString(sig)), found, nil
 }

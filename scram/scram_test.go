@@ -156,6 +156,37 @@ func TestCandidates(t *testing.T) {
 	}
 }
 
+// FinishSeq asks for no candidate after the one the proof matches, and a
+// wrong proof is tried against every candidate.
+func TestFinishSeqStopsAtMatch(t *testing.T) {
+	salt := []byte("0123456789abcdef")
+	cands := []Keys{NewKeys("new", salt, 1), NewKeys("old", salt, 1), NewKeys("older", salt, 1)}
+	for _, tc := range []struct {
+		password      string
+		wantIdx, asks int
+	}{{"new", 0, 1}, {"old", 1, 2}, {"wrong", -1, 3}} {
+		s := &Server{Salt: salt, Iterations: 1}
+		c := &client{password: tc.password, nonce: "abc", gs2: "n,,"}
+		first, err := s.Start(Mechanism, c.clientFirst())
+		if err != nil {
+			t.Fatal(err)
+		}
+		final, _ := c.clientFinal(first)
+		asks := 0
+		_, idx, err := s.FinishSeq(final, func(yield func([]byte, []byte) bool) {
+			for i := range cands {
+				asks++
+				if !yield(cands[i].StoredKey[:], cands[i].ServerKey[:]) {
+					return
+				}
+			}
+		})
+		if idx != tc.wantIdx || asks != tc.asks || (err == nil) != (tc.wantIdx >= 0) {
+			t.Errorf("password %q: index %d after %d candidates (%v); want %d after %d", tc.password, idx, asks, err, tc.wantIdx, tc.asks)
+		}
+	}
+}
+
 func TestChannelBinding(t *testing.T) {
 	salt := []byte("0123456789abcdef")
 	cands := []Keys{NewKeys("pw", salt, 4096)}

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"math"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
@@ -27,15 +28,19 @@ type credCache struct {
 
 type loginKey struct{ cluster, login string }
 
-// credEntry is one read. It is never modified once stored: callers get a
-// fresh slice of the same *shiftkey.Credential values, which they treat as
+// credEntry is one read. It is never modified once stored: callers get its
+// slice itself, capped at its length, and treat it and the credentials as
 // read-only (pgwire only reads them), as they do the salt bytes.
 type credEntry struct {
 	known   bool // the login has a salt
 	salt    shiftkey.LoginSalt
 	creds   []*shiftkey.Credential // unexpired at readNow, ordered by created_at
+	expires int64                  // the earliest expiry (unix ms) in creds; MaxInt64 when none
 	readNow int64                  // the caller's now (unix ms) the query filtered with
 	stored  time.Time              // wall clock when stored
+	// stale: a write dropped the entry. It answers no call; its decoded
+	// credentials serve the next read of the login (readCredentials).
+	stale bool
 }
 
 const (
@@ -53,20 +58,21 @@ func newCredCache() *credCache {
 	return &credCache{entries: gencache.New[loginKey, *credEntry](credCacheMax), clock: time.Now}
 }
 
-// get returns the entry for k if it may answer a call at nowMs, and the
-// write generation to pass to put after a miss.
-func (c *credCache) get(k loginKey, nowMs int64) (*credEntry, uint64) {
+// get returns the entry for k if it may answer a call at nowMs, else the
+// stale or aged entry the read may take credentials from, and the write
+// generation to pass to put after a miss.
+func (c *credCache) get(k loginKey, nowMs int64) (e, old *credEntry, gen uint64) {
 	e, ok, gen := c.entries.Get(k)
-	// An entry past the TTL is left for the next put to replace.
-	if !ok || c.clock().Sub(e.stored) >= credCacheTTL {
-		return nil, gen
+	if !ok {
+		return nil, nil, gen
 	}
-	// The query dropped credentials expired at readNow; an earlier now
-	// could still see some of them, so it reads the database again.
-	if nowMs < e.readNow {
-		return nil, gen
+	// An entry past the TTL is left for the next put to replace. The query
+	// dropped credentials expired at readNow; an earlier now could still
+	// see some of them, so it reads the database again.
+	if e.stale || c.clock().Sub(e.stored) >= credCacheTTL || nowMs < e.readNow {
+		return nil, e, gen
 	}
-	return e, gen
+	return e, nil, gen
 }
 
 // put stores e for k unless a write happened since gen was read.
@@ -80,8 +86,17 @@ func (c *credCache) put(k loginKey, e *credEntry, gen uint64) {
 
 // invalidate drops the entry of one login; call it after the write commits
 // (or fails), never before, or a reader could cache the state before it.
+// What is left of the entry only lends its credentials to the next read.
 func (c *credCache) invalidate(cluster, login string) {
-	c.entries.Drop(loginKey{cluster, login})
+	c.entries.Update(loginKey{cluster, login}, staleEntry)
+}
+
+// staleEntry is what a write leaves of e.
+func staleEntry(e *credEntry) (*credEntry, bool) {
+	if e.stale || len(e.creds) == 0 {
+		return e, len(e.creds) > 0
+	}
+	return &credEntry{stale: true, creds: e.creds}, true
 }
 
 // added brings the entry of c's login up to date with c, just committed:
@@ -92,6 +107,9 @@ func (c *credCache) invalidate(cluster, login string) {
 func (c *credCache) added(cred *shiftkey.Credential) {
 	stored := asRead(cred)
 	c.entries.Update(loginKey{cred.Cluster, cred.LoginName}, func(e *credEntry) (*credEntry, bool) {
+		if e.stale {
+			return e, true
+		}
 		if !e.known { // a credential without a salt: let a read tell
 			return nil, false
 		}
@@ -114,7 +132,8 @@ func (c *credCache) added(cred *shiftkey.Credential) {
 			creds = make([]*shiftkey.Credential, 0, n+1)
 			creds = append(append(append(creds, e.creds[:i]...), stored), e.creds[i:]...)
 		}
-		return &credEntry{known: true, salt: e.salt, creds: creds, readNow: e.readNow, stored: e.stored}, true
+		return &credEntry{known: true, salt: e.salt, creds: creds, expires: min(e.expires, millis(stored.ExpiresAt)),
+			readNow: e.readNow, stored: e.stored}, true
 	})
 }
 
@@ -135,24 +154,39 @@ func asRead(c *shiftkey.Credential) *shiftkey.Credential {
 
 // invalidateCluster drops every entry of cluster, after the write.
 func (c *credCache) invalidateCluster(cluster string) {
-	c.entries.DropIf(func(k loginKey) bool { return k.cluster == cluster })
+	c.entries.UpdateIf(func(k loginKey) bool { return k.cluster == cluster }, staleEntry)
 }
 
 // invalidateAll drops every entry, after the write.
 func (c *credCache) invalidateAll() {
-	c.entries.DropIf(nil)
+	c.entries.UpdateIf(nil, staleEntry)
 }
 
-// live returns the credentials of e unexpired at nowMs, in a new slice.
-func (e *credEntry) live(nowMs int64) []*shiftkey.Credential {
+// live returns the credentials of e unexpired at nowMs. Until the
+// earliest of them expires that is e's slice itself, whatever its length;
+// after, a filtered copy, which replaces e in the cache so that the next
+// calls need no copy either.
+func (c *credCache) live(k loginKey, e *credEntry, nowMs int64) []*shiftkey.Credential {
+	if nowMs < e.expires {
+		return e.creds[:len(e.creds):len(e.creds)] // an append by the caller copies
+	}
 	var out []*shiftkey.Credential
-	for _, c := range e.creds {
-		if millis(c.ExpiresAt) > nowMs { // the query's expires_at > now, to the millisecond
-			if out == nil {
-				out = make([]*shiftkey.Credential, 0, len(e.creds))
-			}
-			out = append(out, c)
+	for _, cred := range e.creds {
+		if millis(cred.ExpiresAt) > nowMs { // the query's expires_at > now, to the millisecond
+			out = append(out, cred)
 		}
 	}
-	return out
+	f := &credEntry{known: true, salt: e.salt, creds: out, expires: earliestExpiry(out), readNow: max(e.readNow, nowMs), stored: e.stored}
+	// Not a write: f answers every call at or after its readNow as e did.
+	c.entries.Replace(k, func(cur *credEntry) (*credEntry, bool) { return f, cur == e })
+	return out[:len(out):len(out)]
+}
+
+// earliestExpiry is the first time (unix ms) one of creds expires.
+func earliestExpiry(creds []*shiftkey.Credential) int64 {
+	first := int64(math.MaxInt64)
+	for _, c := range creds {
+		first = min(first, millis(c.ExpiresAt))
+	}
+	return first
 }

@@ -103,16 +103,119 @@ func TestCredCacheBounded(t *testing.T) {
 	}
 }
 
-// Callers get their own slice: changing it does not change the cache.
-func TestCredCacheReturnsCopies(t *testing.T) {
+// Callers share the cached slice, without a copy per call however many
+// credentials the login has; appending to it does not change the cache.
+// (Before, every call copied the slice: one allocation of 8 bytes per
+// live credential.)
+func TestCredCacheSharesSlice(t *testing.T) {
 	d := openTest(t, filepath.Join(t.TempDir(), "s.db"))
 	now := time.Now()
-	addCredential(t, d, "a", now)
-	creds, _, _, _ := d.LiveCredentials(context.Background(), "c", "IAM:u", now)
-	creds[0] = &shiftkey.Credential{ID: "forged"}
-	if got := live(t, d, now); got != "[a]" {
-		t.Fatalf("after the caller changed its slice: %s", got)
+	for i := range 100 {
+		addCredential(t, d, fmt.Sprintf("c%03d", i), now.Add(time.Duration(i)*time.Millisecond))
 	}
+	ctx := context.Background()
+	creds, _, _, _ := d.LiveCredentials(ctx, "c", "IAM:u", now)
+	_ = append(creds, &shiftkey.Credential{ID: "forged"})
+	addCredential(t, d, "new", now.Add(time.Second)) // the cache appends to the entry's array
+	if got, _, _, _ := d.LiveCredentials(ctx, "c", "IAM:u", now); len(got) != 101 || got[100].ID != "new" {
+		t.Fatalf("after the caller appended to its slice: %d credentials, last %s", len(got), got[len(got)-1].ID)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { d.LiveCredentials(ctx, "c", "IAM:u", now) }); allocs != 0 {
+		t.Fatalf("a cached lookup of 101 credentials allocates %v times, want 0", allocs)
+	}
+}
+
+// A credential that expires leaves the answers at its expiry, and the
+// entry is filtered once, not at every call after.
+func TestCredCacheExpiresLazily(t *testing.T) {
+	d := openTest(t, filepath.Join(t.TempDir(), "s.db"))
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Millisecond)
+	addCredential(t, d, "a", now) // expires at now + 1 h
+	if err := d.CreateCredential(ctx, &shiftkey.Credential{ID: "b", Cluster: "c", LoginName: "IAM:u", DBUser: "u",
+		StoredKey: []byte{1}, ServerKey: []byte{2}, CreatedAt: now, ExpiresAt: now.Add(2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	d.cache.afterRead = func() { reads++ }
+	for _, tc := range []struct {
+		at   time.Duration
+		want string
+	}{{0, "[a b]"}, {time.Hour - time.Millisecond, "[a b]"}, {time.Hour, "[b]"}, {time.Hour + time.Minute, "[b]"}, {2 * time.Hour, "[]"}} {
+		if got := live(t, d, now.Add(tc.at)); got != tc.want {
+			t.Fatalf("at +%v: %s, want %s", tc.at, got, tc.want)
+		}
+	}
+	if reads != 1 {
+		t.Fatalf("%d reads, want 1", reads)
+	}
+	at := now.Add(time.Hour + time.Minute)
+	if allocs := testing.AllocsPerRun(10, func() { d.LiveCredentials(ctx, "c", "IAM:u", at) }); allocs != 0 {
+		t.Fatalf("a lookup after an expiry allocates %v times, want 0 (the entry was not replaced by its filtered copy)", allocs)
+	}
+}
+
+// A refresh of an entry that aged past the TTL or that a write dropped
+// takes the credentials it held from it, still live ones only, and reads
+// just those it lacks: a login with thousands of credentials is not
+// decoded again. (Before, every refresh decoded every credential.)
+func TestCredCacheRefreshReusesCredentials(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	d, other := openTest(t, path), openTest(t, path)
+	wall := time.Now()
+	d.cache.clock = func() time.Time { return wall }
+	ctx := context.Background()
+	now := time.Now()
+	for _, id := range []string{"a", "b", "c"} {
+		addCredential(t, d, id, now)
+		now = now.Add(time.Millisecond)
+	}
+	first, _, _, err := d.LiveCredentials(ctx, "c", "IAM:u", now)
+	if err != nil || len(first) != 3 {
+		t.Fatal(len(first), err)
+	}
+	// Another process deletes b and adds d: seen after the TTL.
+	if _, err := other.db.Exec(`DELETE FROM credentials WHERE id = 'b'`); err != nil {
+		t.Fatal(err)
+	}
+	addCredential(t, other, "d", now)
+	wall = wall.Add(credCacheTTL)
+	got, _, _, err := d.LiveCredentials(ctx, "c", "IAM:u", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := fmt.Sprint(idsOf(got)); ids != "[a c d]" {
+		t.Fatalf("after the TTL: %s, want [a c d]", ids)
+	}
+	if got[0] != first[0] || got[1] != first[2] {
+		t.Fatal("the refresh decoded a and c again instead of reusing them")
+	}
+	read, _, _, err := other.LiveCredentials(ctx, "c", "IAM:u", now)
+	if err != nil || !reflect.DeepEqual(got, read) {
+		t.Fatalf("refreshed entry differs from a read (%v):\n%+v\n%+v", err, got, read)
+	}
+	// A write through d drops the entry; the next read reuses it too.
+	if _, err := d.DeleteExpiredCredentials(ctx, now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	again, _, _, err := d.LiveCredentials(ctx, "c", "IAM:u", now)
+	if err != nil || len(again) != 3 || again[0] != got[0] || again[2] != got[2] {
+		t.Fatalf("after a write: %v (%v), want the same a, c, d", idsOf(again), err)
+	}
+	if err := d.DeleteCredentials(ctx, "c", "IAM:u"); err != nil {
+		t.Fatal(err)
+	}
+	if got := live(t, d, now); got != "[]" {
+		t.Fatalf("after DeleteCredentials: %s", got)
+	}
+}
+
+func idsOf(creds []*shiftkey.Credential) []string {
+	var ids []string
+	for _, c := range creds {
+		ids = append(ids, c.ID)
+	}
+	return ids
 }
 
 // Readers and a writer at once (run with -race): once the writer is done,

@@ -32,7 +32,10 @@ type DB struct {
 
 	// The per-login lookups, prepared once: every gateway login runs them.
 	saltStmt, credsStmt *sql.Stmt
-	cache               *credCache
+	// The refresh of a cached login: which credentials are live, and
+	// one credential the cached entry does not hold.
+	liveIDsStmt, credStmt *sql.Stmt
+	cache                 *credCache
 	// salts remembers what LoginSalt returned: a login's salt never
 	// changes while it exists; DeleteCluster drops the cluster's after its
 	// commit, and a read racing it is not stored (gencache).
@@ -128,11 +131,20 @@ func (d *DB) prepare(ctx context.Context) error {
 	if d.saltStmt, err = d.db.PrepareContext(ctx, `SELECT salt, iterations FROM login_salts WHERE cluster = ? AND login_name = ?`); err != nil {
 		return err
 	}
-	d.credsStmt, err = d.db.PrepareContext(ctx, `SELECT id, db_user, db_name, db_groups, auto_create, stored_key, server_key,
-		digest_sha256, digest_md5, digests, principal_arn, request_id, created_at, expires_at
-		FROM credentials WHERE cluster = ? AND login_name = ? AND expires_at > ?`)
+	if d.credsStmt, err = d.db.PrepareContext(ctx, `SELECT `+credColumns+`
+		FROM credentials WHERE cluster = ? AND login_name = ? AND expires_at > ?`); err != nil {
+		return err
+	}
+	if d.liveIDsStmt, err = d.db.PrepareContext(ctx, `SELECT id FROM credentials WHERE cluster = ? AND login_name = ? AND expires_at > ?`); err != nil {
+		return err
+	}
+	d.credStmt, err = d.db.PrepareContext(ctx, `SELECT `+credColumns+` FROM credentials WHERE id = ? AND cluster = ? AND login_name = ?`)
 	return err
 }
+
+// credColumns are what a login's credential is read from (scanCredential).
+const credColumns = `id, db_user, db_name, db_groups, auto_create, stored_key, server_key,
+		digest_sha256, digest_md5, digests, principal_arn, request_id, created_at, expires_at`
 
 // Close closes the database; writes still queued are committed first.
 func (d *DB) Close() error {
@@ -142,7 +154,7 @@ func (d *DB) Close() error {
 	if d.writer != nil {
 		d.writer.close()
 	}
-	for _, st := range []*sql.Stmt{d.saltStmt, d.credsStmt} {
+	for _, st := range []*sql.Stmt{d.saltStmt, d.credsStmt, d.liveIDsStmt, d.credStmt} {
 		if st != nil {
 			st.Close()
 		}
@@ -323,13 +335,14 @@ func nonNil(s []string) []string {
 
 // LiveCredentials returns the unexpired credentials of (cluster, login) and
 // its salt. Every gateway login calls it, so answers come from d.cache when
-// they can (see credCache for why that is safe).
+// they can (see credCache for why that is safe), without a copy: the
+// slice is the cache's, which callers only read (appending to it copies).
 func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, shiftkey.LoginSalt, bool, error) {
 	k, nowMs := loginKey{cluster, login}, millis(now)
-	e, gen := d.cache.get(k, nowMs)
+	e, old, gen := d.cache.get(k, nowMs)
 	if e == nil {
 		var err error
-		if e, err = d.readCredentials(ctx, cluster, login, nowMs); err != nil {
+		if e, err = d.readCredentials(ctx, cluster, login, nowMs, old); err != nil {
 			return nil, shiftkey.LoginSalt{}, false, err
 		}
 		d.cache.put(k, e, gen)
@@ -337,11 +350,15 @@ func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now tim
 	if !e.known {
 		return nil, shiftkey.LoginSalt{}, false, nil
 	}
-	return e.live(nowMs), e.salt, true, nil
+	return d.cache.live(k, e, nowMs), e.salt, true, nil
 }
 
 // readCredentials queries the salt and the credentials unexpired at nowMs.
-func (d *DB) readCredentials(ctx context.Context, cluster, login string, nowMs int64) (*credEntry, error) {
+// The credentials of old, an earlier read of the login that a write or
+// its age made stale, are reused where still live: a credential never
+// changes once stored, so a refresh of a login with thousands of them
+// reads their ids, not their keys, groups and sealed digests again.
+func (d *DB) readCredentials(ctx context.Context, cluster, login string, nowMs int64, old *credEntry) (*credEntry, error) {
 	e := &credEntry{readNow: nowMs}
 	err := d.saltStmt.QueryRowContext(ctx, cluster, login).Scan(&e.salt.Salt, &e.salt.Iterations)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -351,40 +368,118 @@ func (d *DB) readCredentials(ctx context.Context, cluster, login string, nowMs i
 		return nil, err
 	}
 	e.known = true
-	rows, err := d.credsStmt.QueryContext(ctx, cluster, login, nowMs)
+	if old != nil && len(old.creds) > 0 {
+		e.creds, err = d.rereadCredentials(ctx, cluster, login, nowMs, old.creds)
+	} else {
+		e.creds, err = d.readAllCredentials(ctx, cluster, login, nowMs)
+	}
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		c := &shiftkey.Credential{Cluster: cluster, LoginName: login}
-		var groups string
-		var created, expires int64
-		var digests sql.NullString
-		if err := rows.Scan(&c.ID, &c.DBUser, &c.DBName, &groups, &c.AutoCreate, &c.StoredKey, &c.ServerKey,
-			&c.DigestSHA256, &c.DigestMD5, &digests, &c.PrincipalARN, &c.RequestID, &created, &expires); err != nil {
-			return nil, err
-		}
-		if digests.Valid {
-			var err error
-			if c.DigestSHA256, c.DigestMD5, err = d.openDigests(ctx, d.db, c.ID, digests.String); err != nil {
-				return nil, err
-			}
-		}
-		if err := json.Unmarshal([]byte(groups), &c.DBGroups); err != nil {
-			return nil, fmt.Errorf("credential %s groups: %w", c.ID, err)
-		}
-		c.CreatedAt, c.ExpiresAt = fromMillis(created), fromMillis(expires)
-		e.creds = append(e.creds, c)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	// Ordered here, not by the query: the index yields rows by expiry, and
 	// SQLite's sorter spills a login's thousands of rows to a temporary
 	// file (a third of an uncached read of 10,000).
-	slices.SortStableFunc(e.creds, func(a, b *shiftkey.Credential) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	byCreation := func(a, b *shiftkey.Credential) int { return a.CreatedAt.Compare(b.CreatedAt) }
+	if !slices.IsSortedFunc(e.creds, byCreation) {
+		slices.SortStableFunc(e.creds, byCreation)
+	}
+	e.expires = earliestExpiry(e.creds)
 	return e, nil
+}
+
+func (d *DB) readAllCredentials(ctx context.Context, cluster, login string, nowMs int64) ([]*shiftkey.Credential, error) {
+	rows, err := d.credsStmt.QueryContext(ctx, cluster, login, nowMs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var creds []*shiftkey.Credential
+	for rows.Next() {
+		c, err := d.scanCredential(ctx, rows, cluster, login)
+		if err != nil {
+			return nil, err
+		}
+		creds = append(creds, c)
+	}
+	return creds, rows.Err()
+}
+
+// maxReread is how many credentials a refresh reads one by one before a
+// full read is cheaper.
+const maxReread = 256
+
+// rereadCredentials is the live credentials in the order the full read
+// yields them, taking those of known that are still live from it.
+func (d *DB) rereadCredentials(ctx context.Context, cluster, login string, nowMs int64, known []*shiftkey.Credential) ([]*shiftkey.Credential, error) {
+	byID := make(map[string]*shiftkey.Credential, len(known))
+	for _, c := range known {
+		byID[c.ID] = c
+	}
+	rows, err := d.liveIDsStmt.QueryContext(ctx, cluster, login, nowMs)
+	if err != nil {
+		return nil, err
+	}
+	creds := make([]*shiftkey.Credential, 0, len(known))
+	var unknown []string // ids of the nil places in creds
+	for rows.Next() {
+		var id sql.RawBytes // valid until Next: copied only when unknown
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		c := byID[string(id)]
+		if c == nil {
+			unknown = append(unknown, string(id))
+		}
+		creds = append(creds, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(unknown) > maxReread {
+		return d.readAllCredentials(ctx, cluster, login, nowMs)
+	}
+	out := creds[:0]
+	for _, c := range creds {
+		if c == nil {
+			var err error
+			id := unknown[0]
+			unknown = unknown[1:]
+			c, err = d.scanCredential(ctx, d.credStmt.QueryRowContext(ctx, id, cluster, login), cluster, login)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // deleted since the ids were read
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// scanCredential reads one credential of credColumns.
+func (d *DB) scanCredential(ctx context.Context, row scanner, cluster, login string) (*shiftkey.Credential, error) {
+	c := &shiftkey.Credential{Cluster: cluster, LoginName: login}
+	var groups string
+	var created, expires int64
+	var digests sql.NullString
+	if err := row.Scan(&c.ID, &c.DBUser, &c.DBName, &groups, &c.AutoCreate, &c.StoredKey, &c.ServerKey,
+		&c.DigestSHA256, &c.DigestMD5, &digests, &c.PrincipalARN, &c.RequestID, &created, &expires); err != nil {
+		return nil, err
+	}
+	if digests.Valid {
+		var err error
+		if c.DigestSHA256, c.DigestMD5, err = d.openDigests(ctx, d.db, c.ID, digests.String); err != nil {
+			return nil, err
+		}
+	}
+	if err := json.Unmarshal([]byte(groups), &c.DBGroups); err != nil {
+		return nil, fmt.Errorf("credential %s groups: %w", c.ID, err)
+	}
+	c.CreatedAt, c.ExpiresAt = fromMillis(created), fromMillis(expires)
+	return c, nil
 }
 
 // DeleteExpiredCredentials removes credentials that expired before t.
