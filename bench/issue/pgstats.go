@@ -24,6 +24,7 @@ type pgStats struct {
 type pgDelta struct {
 	xacts, walSyncs int64
 	commits         int64 // pg_stat_database: read-only ones too, published late
+	sessions        int64 // connections opened (pg_stat_database, published late)
 	cpu             time.Duration
 }
 
@@ -43,7 +44,8 @@ func (p *pgStats) sample() pgDelta {
 	var d pgDelta
 	err := p.conn.QueryRow(context.Background(),
 		`SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, (SELECT wal_sync FROM pg_stat_wal),
-		 (SELECT sum(xact_commit)::bigint FROM pg_stat_database)`).Scan(&d.xacts, &d.walSyncs, &d.commits)
+		 (SELECT sum(xact_commit)::bigint FROM pg_stat_database), (SELECT sum(sessions)::bigint FROM pg_stat_database)`).Scan(
+		&d.xacts, &d.walSyncs, &d.commits, &d.sessions)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pg stats:", err)
 	}
@@ -54,7 +56,8 @@ func (p *pgStats) sample() pgDelta {
 }
 
 func (d pgDelta) since(o pgDelta) pgDelta {
-	return pgDelta{xacts: d.xacts - o.xacts, walSyncs: d.walSyncs - o.walSyncs, commits: d.commits - o.commits, cpu: d.cpu - o.cpu}
+	return pgDelta{xacts: d.xacts - o.xacts, walSyncs: d.walSyncs - o.walSyncs, commits: d.commits - o.commits,
+		sessions: d.sessions - o.sessions, cpu: d.cpu - o.cpu}
 }
 
 func (d pgDelta) perIssue(n int) string {
@@ -62,8 +65,8 @@ func (d pgDelta) perIssue(n int) string {
 		return "-"
 	}
 	f := float64(n)
-	return fmt.Sprintf("%.3f write transactions, %.3f commits (reads too), %.3f WAL flushes, %.3f ms CPU per issue",
-		float64(d.xacts)/f, float64(d.commits)/f, float64(d.walSyncs)/f, ms(d.cpu)/f)
+	return fmt.Sprintf("%.3f write transactions, %.3f commits (reads too), %.3f WAL flushes, %.3f ms CPU per issue; %d connections opened",
+		float64(d.xacts)/f, float64(d.commits)/f, float64(d.walSyncs)/f, ms(d.cpu)/f, d.sessions)
 }
 
 // treeTicks is the CPU of pid and its children (PostgreSQL's processes are
