@@ -3,6 +3,11 @@
 // them as one batch (one transaction, one flush) and answers each caller
 // with its own result. Callers share flushes and none polls for a lock:
 // each waits for at most the batch being committed and its own.
+//
+// With Gather, callers may announce an op before they have it (Expect):
+// a writer that would commit a small batch while announced ops are still
+// coming waits briefly for them, so that they share its flush instead of
+// each paying one. Without announcements it never waits.
 package groupcommit
 
 import (
@@ -10,6 +15,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrClosed is Submit's answer once Close has begun.
@@ -24,6 +30,31 @@ type Writer[Op, Res any] struct {
 	commit  func([]Op) []Res
 	max     int
 	taken   atomic.Uint64
+
+	// Gather (zero window: off).
+	window    time.Duration
+	target    int
+	ann       announcements
+	commitAvg time.Duration // the writer's goroutine only: a moving average
+	gathered  atomic.Uint64 // ops a wait brought into a batch (tests, benchmarks)
+	timeouts  atomic.Uint64 // waits that ended at their deadline (tests)
+}
+
+// Option adjusts a Writer.
+type Option func(*options)
+
+type options struct {
+	window time.Duration
+	target int
+}
+
+// Gather makes the writer wait, before committing a batch smaller than
+// target, for ops announced with Expect and not yet submitted: at most
+// window, and at most the time its commits have lately taken. Waiting
+// less than one commit costs the batch's callers less than it saves the
+// ones who would otherwise wait for this commit and then pay their own.
+func Gather(window time.Duration, target int) Option {
+	return func(o *options) { o.window, o.target = window, target }
 }
 
 type pending[Op, Res any] struct {
@@ -39,15 +70,80 @@ type pending[Op, Res any] struct {
 // max at a time. commit gets the ops in arrival order and returns one
 // result for each, in order; it must answer every op (a failed batch fails
 // each of its ops).
-func New[Op, Res any](queue, max int, commit func(ops []Op) []Res) *Writer[Op, Res] {
-	w := &Writer[Op, Res]{ops: make(chan *pending[Op, Res], queue), stopped: make(chan struct{}), commit: commit, max: max}
+func New[Op, Res any](queue, max int, commit func(ops []Op) []Res, opts ...Option) *Writer[Op, Res] {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	w := &Writer[Op, Res]{ops: make(chan *pending[Op, Res], queue), stopped: make(chan struct{}), commit: commit, max: max,
+		window: o.window, target: min(o.target, max), commitAvg: o.window}
 	go w.run()
 	return w
 }
 
+// Expect announces that the caller will Submit an op soon (e.g. once it
+// has computed it). It is a hint: an announcement never followed by a
+// Submit costs at most one wait, and is forgotten after expireAfter.
+func (w *Writer[Op, Res]) Expect() {
+	if w.window > 0 {
+		w.ann.add(time.Now())
+	}
+}
+
+// expireAfter is how long an announcement is waited for at most: an
+// announcer slower than that (or one that gave up) is not waited for.
+const expireAfter = 50 * time.Millisecond
+
+// announcements are the times of announced ops not yet submitted, oldest
+// first. A Submit takes the oldest, its own or not: announcers finish in
+// about the order they announced.
+type announcements struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (a *announcements) add(t time.Time) {
+	a.mu.Lock()
+	a.times = append(a.times, t)
+	a.mu.Unlock()
+}
+
+func (a *announcements) take() {
+	a.mu.Lock()
+	if len(a.times) > 0 {
+		a.times = a.times[1:]
+	}
+	a.mu.Unlock()
+}
+
+// coming drops what was announced before since and counts the rest.
+func (a *announcements) coming(since time.Time) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	i := 0
+	for i < len(a.times) && a.times[i].Before(since) {
+		i++
+	}
+	if i > 0 {
+		a.times = append(a.times[:0], a.times[i:]...)
+	}
+	return len(a.times)
+}
+
+// Coming is how many announced ops have not been submitted (and not
+// forgotten) yet.
+func (w *Writer[Op, Res]) Coming() int { return w.ann.coming(time.Now().Add(-expireAfter)) }
+
+// Gathered is how many ops joined a batch while its writer waited for
+// them (Gather).
+func (w *Writer[Op, Res]) Gathered() uint64 { return w.gathered.Load() }
+
 // Submit queues op and waits for its batch's commit. ctx bounds the wait
 // for a place in the FIFO; once queued, the outcome is always returned.
 func (w *Writer[Op, Res]) Submit(ctx context.Context, op Op) (Res, error) {
+	if w.window > 0 {
+		w.ann.take()
+	}
 	p := &pending[Op, Res]{op: op}
 	p.done.Lock()
 	w.mu.RLock()
@@ -111,11 +207,16 @@ func (w *Writer[Op, Res]) run() {
 				break drain
 			}
 		}
+		batch = w.gather(batch)
 		ops = ops[:0]
 		for _, p := range batch {
 			ops = append(ops, p.op)
 		}
+		start := time.Now()
 		results := w.commit(ops)
+		if w.window > 0 {
+			w.commitAvg += (time.Since(start) - w.commitAvg) / 8
+		}
 		for i, p := range batch {
 			p.res = results[i]
 			p.done.Unlock()
@@ -123,4 +224,44 @@ func (w *Writer[Op, Res]) run() {
 		clear(batch)
 		clear(ops)
 	}
+}
+
+// gather waits, when Gather is on and batch is smaller than its target,
+// for announced ops to arrive: until the target is reached, none is
+// still coming, or the wait's deadline. A wait that brought nothing
+// forgets what was announced before it began (an announcer slower than
+// the wait, or one that gave up), so that it is not waited for again.
+func (w *Writer[Op, Res]) gather(batch []*pending[Op, Res]) []*pending[Op, Res] {
+	if w.window <= 0 || len(batch) >= w.target {
+		return batch
+	}
+	start := time.Now()
+	if w.ann.coming(start.Add(-expireAfter)) == 0 {
+		return batch
+	}
+	wait := min(w.window, w.commitAvg)
+	if wait <= 0 {
+		return batch
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	n := len(batch)
+	defer func() { w.gathered.Add(uint64(len(batch) - n)) }()
+	for len(batch) < w.target && w.ann.coming(start.Add(-expireAfter)) > 0 {
+		select {
+		case p, ok := <-w.ops:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, p)
+			w.taken.Add(1)
+		case <-t.C:
+			w.timeouts.Add(1)
+			if len(batch) == n {
+				w.ann.coming(start)
+			}
+			return batch
+		}
+	}
+	return batch
 }

@@ -128,3 +128,92 @@ func TestContextAndClose(t *testing.T) {
 		t.Errorf("Submit after Close: %v, want ErrClosed", err)
 	}
 }
+
+// batches records the sizes of the batches a writer commits.
+type batches struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batches) commit(ops []int) []int {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(ops))
+	b.mu.Unlock()
+	return append([]int(nil), ops...)
+}
+
+func (b *batches) get() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]int(nil), b.sizes...)
+}
+
+// An op announced before the writer took a small batch joins that batch
+// when it arrives, instead of paying a commit of its own.
+func TestGatherWaitsForAnnouncedOps(t *testing.T) {
+	var b batches
+	w := New(64, 16, b.commit, Gather(time.Hour, 8))
+	defer w.Close()
+	w.Expect()
+	w.Expect()
+	done := make(chan error, 2)
+	go func() { _, err := w.Submit(context.Background(), 1); done <- err }()
+	waitFor(t, "the first op to be taken", func() bool { return w.Taken() == 1 })
+	go func() { _, err := w.Submit(context.Background(), 2); done <- err }()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := b.get(); len(got) != 1 || got[0] != 2 {
+		t.Errorf("batch sizes %v, want one batch of both ops", got)
+	}
+	if w.Gathered() != 1 {
+		t.Errorf("Gathered() = %d, want 1", w.Gathered())
+	}
+}
+
+// Without announcements (one caller at a time, or callers that do not
+// use Expect) the writer commits at once: with an hour's window, a wait
+// would time the test out.
+func TestGatherNeverWaitsUnannounced(t *testing.T) {
+	var b batches
+	w := New(64, 16, b.commit, Gather(time.Hour, 8))
+	defer w.Close()
+	for i := range 3 {
+		w.Expect() // announced, then submitted: nothing else is coming
+		if _, err := w.Submit(context.Background(), i); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Submit(context.Background(), 10+i); err != nil { // unannounced
+			t.Fatal(err)
+		}
+	}
+	if got := b.get(); len(got) != 6 {
+		t.Errorf("batch sizes %v, want six single commits", got)
+	}
+}
+
+// An announcement never followed by an op costs one wait, not one per
+// batch: the wait that gathers nothing forgives it.
+func TestGatherForgivesAnAbandonedAnnouncement(t *testing.T) {
+	var b batches
+	w := New(64, 16, b.commit, Gather(20*time.Millisecond, 8))
+	defer w.Close()
+	w.Expect() // never submitted
+	w.Expect()
+	if _, err := w.Submit(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if c := w.ann.coming(time.Time{}); c != 0 {
+		t.Errorf("after the wait, %d ops still expected, want 0", c)
+	}
+	w.Expect()
+	if _, err := w.Submit(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	if got, n := b.get(), w.timeouts.Load(); len(got) != 2 || w.Gathered() != 0 || n != 1 {
+		t.Errorf("batch sizes %v, gathered %d, waits to the deadline %d; want two single commits, none gathered, one wait",
+			got, w.Gathered(), n)
+	}
+}

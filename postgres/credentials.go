@@ -25,6 +25,8 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 	k := saltKey(cluster, login)
 	s, ok, gen := d.salts.get(k)
 	if ok {
+		// The credential follows (groupcommit.go).
+		d.writer.q.Expect()
 		return s, nil
 	}
 	err := d.pool.QueryRow(ctx, saltSelect, cluster, login).Scan(&s.Salt, &s.Iterations)
@@ -36,6 +38,7 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 		return shiftkey.LoginSalt{}, err
 	}
 	d.salts.put(k, s, gen)
+	d.writer.q.Expect()
 	return s, nil
 }
 

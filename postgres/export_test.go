@@ -11,3 +11,7 @@ func WriterTaken(d *DB) uint64 { return d.writer.q.Taken() }
 
 // SealLock is the advisory lock key that orders batches and rotations.
 const SealLock = sealLock
+
+// WriterComing is how many credentials issues have announced (LoginSalt)
+// and not yet submitted.
+func WriterComing(d *DB) int { return d.writer.q.Coming() }

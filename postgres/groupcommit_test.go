@@ -148,3 +148,34 @@ func TestGroupCommitFailureIsolated(t *testing.T) {
 		t.Fatalf("the salt written in the failed batch: ok %v, err %v", ok, err)
 	}
 }
+
+// An issue announces its credential when it gets the login's salt (from
+// memory or not), so that the group writer can wait for it instead of
+// committing a lone write (groupcommit.Gather); storing the credential
+// takes the announcement back.
+func TestLoginSaltAnnouncesTheCredential(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, newURL(t))
+	salt := func(login string) {
+		t.Helper()
+		if _, err := db.LoginSalt(ctx, "gc", login, shiftkey.LoginSalt{Salt: []byte{9}, Iterations: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	salt("u") // a new salt: written, then announced
+	if n := postgres.WriterComing(db); n != 1 {
+		t.Fatalf("after a new login's salt, %d credentials announced, want 1", n)
+	}
+	salt("u") // from memory
+	if n := postgres.WriterComing(db); n != 2 {
+		t.Fatalf("after a known login's salt, %d credentials announced, want 2", n)
+	}
+	for i := range 2 {
+		if err := db.CreateCredential(ctx, testCredential(fmt.Sprint("a", i), "u")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := postgres.WriterComing(db); n != 0 {
+		t.Errorf("after both credentials, %d still announced, want 0", n)
+	}
+}

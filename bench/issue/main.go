@@ -68,6 +68,7 @@ type result struct {
 	max         time.Duration
 	cpuPerIssue time.Duration // 0 when not measured
 	firstErr    string
+	pg          pgDelta // zero without -pg
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.secs }
@@ -82,6 +83,8 @@ var (
 	rounds   = flag.Int("rounds", 3, "rounds; the median of each is reported")
 	concs    = flag.String("c", "1,8,64", "concurrencies")
 	setup    = flag.Bool("create-cluster", false, "first CreateCluster -cluster on every target (moto has none)")
+	pgDSN    = flag.String("pg", "", "the store's PostgreSQL (DSN): also report its transactions, WAL flushes and CPU per issue")
+	pgPID    = flag.Int("pgpid", 0, "with -pg: the postmaster's pid, whose processes' CPU is counted")
 )
 
 func main() {
@@ -122,17 +125,30 @@ func main() {
 			os.Exit(1)
 		}
 	}
+	var pgs *pgStats
+	if *pgDSN != "" {
+		var err error
+		if pgs, err = openPGStats(*pgDSN, *pgPID); err != nil {
+			fmt.Fprintln(os.Stderr, "-pg:", err)
+			os.Exit(1)
+		}
+	}
 	all := map[string][]result{} // name/c → per round
 	fmt.Printf("GetClusterCredentials, %d rounds × %s per run, DbUser pool %d, order rotates each round\n", *rounds, *duration, *users)
 	for r := 0; r < *rounds; r++ {
 		for _, c := range cs {
 			for i := range ts {
 				t := ts[(i+r)%len(ts)]
+				pg0 := pgs.sample()
 				res := run(client, t, c, *duration, 0)
+				res.pg = pgs.sample().since(pg0)
 				k := t.name + "/" + strconv.Itoa(c)
 				all[k] = append(all[k], res)
 				fmt.Printf("round %d  %-10s c=%-3d %8.0f issues/s  p50 %7.2f ms  p99 %8.2f ms  max %8.2f ms  cpu/issue %s  errors %d %s\n",
 					r+1, t.name, c, res.rate(), ms(res.p50), ms(res.p99), ms(res.max), cpuText(res.cpuPerIssue), res.errs, res.firstErr)
+				if pgs != nil {
+					fmt.Printf("         postgres: %s\n", res.pg.perIssue(res.n))
+				}
 			}
 		}
 	}
@@ -157,6 +173,18 @@ func main() {
 				cpuText(time.Duration(median(rs, func(r result) float64 { return float64(r.cpuPerIssue) }))))
 		}
 		fmt.Println()
+	}
+	if pgs != nil {
+		fmt.Println()
+		for _, c := range cs {
+			for _, t := range ts {
+				rs := all[t.name+"/"+strconv.Itoa(c)]
+				fmt.Printf("c=%d %s postgres, medians per issue: transactions %.3f, WAL flushes %.3f, CPU %.3f ms\n", c, t.name,
+					median(rs, func(r result) float64 { return float64(r.pg.xacts) / float64(max(r.n, 1)) }),
+					median(rs, func(r result) float64 { return float64(r.pg.walSyncs) / float64(max(r.n, 1)) }),
+					median(rs, func(r result) float64 { return ms(r.pg.cpu) / float64(max(r.n, 1)) }))
+			}
+		}
 	}
 	if len(ts) > 1 {
 		fmt.Println()

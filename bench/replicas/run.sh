@@ -59,4 +59,5 @@ scram_iterations: ${ITER:-4096}" >"$work/$r/shiftkey.yaml"
 done
 one=${urls[0]}; [ -n "${SPLIT:-}" ] && one=${urls[2]}
 "$work/load" -target "one=$one" -target "two=${urls[0]}|${urls[1]}" \
+  -pg "host=$work port=$PGPORT_D user=bench dbname=shiftkey_store" -pgpid "$(head -1 "$work/pg/postmaster.pid")" \
   -rounds "$ROUNDS" -d "${SECS}s" -c "${CONC:-8,64}" -users "${USERS:-1000}"
