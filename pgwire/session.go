@@ -397,15 +397,23 @@ func (s *session) audit(ls *live, up, down int64) {
 	s.report(ls, reason, up, down)
 }
 
-// report logs the session's end and tells the observer.
+// report logs the session's end and tells the observer. The log line is at
+// debug level: it is written for every login (a few percent of a short
+// session's CPU at info), and the audit log is the durable trace.
 func (s *session) report(ls *live, reason string, up, down int64) {
 	end := time.Now()
-	s.log.Info("session ended", "audit", "session", "principal", ls.cred.PrincipalARN, "groups", strings.Join(ls.cred.DBGroups, ","), "backend_reused", ls.be.reused,
-		"start", ls.start.UTC().Format(time.RFC3339Nano), "end", end.UTC().Format(time.RFC3339Nano),
-		"duration", end.Sub(ls.start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "end_reason", reason)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.logEnd(ls, reason, up, down, end)
+	}
 	if ls.login != nil {
 		s.reportEnd(&shiftkey.SessionEnd{Login: *ls.login, Start: ls.start, End: end, BytesIn: up, BytesOut: down, Reason: reason})
 	}
+}
+
+func (s *session) logEnd(ls *live, reason string, up, down int64, end time.Time) {
+	s.log.Debug("session ended", "audit", "session", "principal", ls.cred.PrincipalARN, "groups", strings.Join(ls.cred.DBGroups, ","), "backend_reused", ls.be.reused,
+		"start", ls.start.UTC().Format(time.RFC3339Nano), "end", end.UTC().Format(time.RFC3339Nano),
+		"duration", end.Sub(ls.start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "end_reason", reason)
 }
 
 // close ends the session from outside (shutdown, lifetime).
