@@ -53,6 +53,10 @@ type EventRelay struct {
 	starvations, earlySubmits atomic.Int64
 	schedSwitches             atomic.Int64 // the loops' changes of policy
 	threads                   []int        // the loops' thread IDs (tests)
+	// cb runs the sessions' End and Keep; it ends after the last loop
+	// (live counts the loops still running).
+	cb   *callbacks
+	live atomic.Int32
 }
 
 // relayLoop is one engine's loop.
@@ -87,7 +91,11 @@ func New(c Config) (*EventRelay, error) {
 	default:
 		return nil, fmt.Errorf("unknown event loop scheduling policy %q", c.Sched)
 	}
-	r := &EventRelay{engine: engine, sched: cmp.Or(c.Sched, SchedBatch)}
+	cb, err := newCallbacks()
+	if err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	r := &EventRelay{engine: engine, sched: cmp.Or(c.Sched, SchedBatch), cb: cb}
 	if engine == "" {
 		// The first loop decides: io_uring if this kernel sets one up.
 		r.engine = EngineEpoll
@@ -131,6 +139,8 @@ func (r *EventRelay) ensureRunning() error {
 	if !r.running {
 		r.running = true
 		addProcs(len(r.loops))
+		r.live.Store(int32(len(r.loops)))
+		go r.cb.run()
 		for _, l := range r.loops {
 			go l.run()
 		}
@@ -223,8 +233,17 @@ func (r *EventRelay) Close() error {
 	}
 	if r.running {
 		addProcs(-len(r.loops))
+	} else {
+		r.cb.file.Close()
 	}
 	return nil
+}
+
+// loopEnded is called by each loop as it ends, after its last callback.
+func (r *EventRelay) loopEnded() {
+	if r.live.Add(-1) == 0 {
+		r.cb.close()
+	}
 }
 
 var procs struct {
@@ -355,8 +374,8 @@ type evSession struct {
 
 	mu    sync.Mutex // guards the descriptors against kill after close
 	ended bool
-	// onEnd is the session's End: called on the loop thread, it must not
-	// block. It gets the bytes moved each way.
+	// onEnd is the session's End (see callEnd). It gets the bytes moved
+	// each way.
 	onEnd func(up, down int64)
 }
 
@@ -480,6 +499,19 @@ func dupSocket(c net.Conn) (int, error) {
 	return fd, nil
 }
 
+// callEnd calls the session's End, off the loop (callbacks).
+func (s *evSession) callEnd() {
+	up, down, end := s.up, s.down, s.onEnd
+	s.relay.cb.post(func() { end(up, down) })
+}
+
+// kept gives the backend socket (-1: not kept after all) to the session's
+// Keep, off the loop (callbacks).
+func (s *evSession) kept(fd int) {
+	keep := s.keep
+	s.relay.cb.post(func() { keep(fd) })
+}
+
 // kill ends the session from outside the loop (lifetime, shutdown): both
 // sockets are shut down, which the loop sees as a hang-up.
 func (s *evSession) kill() {
@@ -558,6 +590,7 @@ func (l *eventLoop) add(s *evSession) error {
 }
 
 func (l *eventLoop) run() {
+	defer l.relay.loopEnded()
 	// The thread is the loop's: epoll_wait blocks it, and reads and writes
 	// never park a goroutine.
 	l.relay.ownThread(&l.sched)
@@ -840,7 +873,7 @@ func (l *eventLoop) end(s *evSession, terminated bool) {
 		s.t.Keeping()
 		l.startReset(s)
 	}
-	s.onEnd(s.up, s.down)
+	s.callEnd()
 }
 
 // startReset sends the reset message on the backend of a session whose client
@@ -888,7 +921,7 @@ func (l *eventLoop) finishReset(s *evSession, ok bool) {
 		unix.Close(fd)
 		fd = -1
 	}
-	s.keep(fd)
+	s.kept(fd)
 }
 
 // Started counts the sessions the relay has carried.

@@ -92,7 +92,8 @@ type Session struct {
 	// socket, or -1 when it was not kept after all.
 	Keep  func(fd int)
 	Reset []byte
-	// End is called on the loop when the session is over, with the bytes
-	// moved each way; it must not block.
+	// End is called when the session is over, with the bytes moved each
+	// way. End and Keep run off the loops, one at a time, on a goroutine
+	// of the relay's that serves every session: they must not block.
 	End func(up, down int64)
 }

@@ -400,6 +400,7 @@ func (l *uringLoop) rearm(sd *evSide) {
 }
 
 func (l *uringLoop) run() {
+	defer l.relay.loopEnded()
 	l.relay.ownThread(&l.sched)
 	defer l.sched.restore()
 	if _, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(l.fd), iouRegisterEnableRings, 0, 0, 0, 0); e != 0 {
@@ -791,7 +792,7 @@ func (l *uringLoop) end(s *evSession, terminated bool) {
 		s.t.Keeping()
 		l.startReset(s)
 	}
-	s.onEnd(s.up, s.down)
+	s.callEnd()
 	l.release(&s.client)
 	l.release(&s.backend)
 }
@@ -836,12 +837,12 @@ func (l *uringLoop) handOver(s *evSession) {
 		return
 	}
 	s.handing = false
-	fd, keep := s.backend.fd, s.keep
+	fd := s.backend.fd
 	if !s.handOK {
 		l.closeSide(&s.backend)
 		fd = -1
 	}
-	l.afterSubmit = append(l.afterSubmit, func() { keep(fd) })
+	l.afterSubmit = append(l.afterSubmit, func() { s.kept(fd) })
 	l.release(&s.backend)
 }
 
@@ -865,7 +866,7 @@ func (l *uringLoop) giveUp(s *evSession) {
 	l.mu.Lock()
 	l.count--
 	l.mu.Unlock()
-	s.onEnd(0, 0)
+	s.callEnd()
 }
 
 // shutdown ends every session left, waits (briefly) for their requests to
