@@ -336,7 +336,7 @@ func (s *session) relayOnLoop(ls *live) bool {
 				s.t.keepPooled(key, nil)
 				return
 			}
-			s.t.keepPooled(key, &pooledConn{fd: fd, keyData: keyData, params: ls.st.params, idleSince: time.Now()})
+			s.t.keepPooled(key, &pooledConn{fd: fd, keyData: keyData, params: ls.st.params, idleSince: time.Now(), resetDue: true})
 		}
 	}
 	ended := func(up, down int64) {

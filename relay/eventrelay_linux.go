@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -280,6 +281,31 @@ func FDConn(fd int) (net.Conn, error) {
 // CloseFD closes a bare socket.
 func CloseFD(fd int) { unix.Close(fd) }
 
+// ReadFD reads the bare socket fd into p, waiting for input until
+// deadline (os.ErrDeadlineExceeded after it); the end of the stream is
+// io.EOF.
+func ReadFD(fd int, p []byte, deadline time.Time) (int, error) {
+	for {
+		n, err := unix.Read(fd, p)
+		switch {
+		case err == nil && n == 0 && len(p) > 0:
+			return 0, io.EOF
+		case err == nil:
+			return n, nil
+		case err != unix.EAGAIN && err != unix.EINTR:
+			return 0, err
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return 0, os.ErrDeadlineExceeded
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, int(wait.Milliseconds())+1); err != nil && err != unix.EINTR {
+			return 0, err
+		}
+	}
+}
+
 // sysRead and sysWrite are recv(2) and send(2) without the runtime's
 // system call bookkeeping: the loop's sockets are non-blocking, so these
 // never block, and the loop thread keeps its P. recvfrom and sendto, as
@@ -363,13 +389,12 @@ type evSession struct {
 	t               Tracker
 	// keep, when set, takes the backend of a session that ended clean
 	// after the loop reset it with resetMsg (the socket; -1: not kept).
-	keep      func(fd int)
-	resetMsg  []byte
-	resetting bool // the client is gone; the reset is under way
-	up, down  int64
-	ending    bool // Terminate seen: flush what preceded it, then stop
-	// io_uring: the reset is done (handOK: cleanly) and the backend goes to
-	// the pool once its recv is cancelled.
+	keep     func(fd int)
+	resetMsg []byte
+	up, down int64
+	ending   bool // Terminate seen: flush what preceded it, then stop
+	// io_uring: the backend goes to Keep (handOK: still clean) once its
+	// recv is cancelled.
 	handing, handOK bool
 
 	mu    sync.Mutex // guards the descriptors against kill after close
@@ -628,9 +653,6 @@ func (l *eventLoop) run() {
 				continue
 			}
 			if sd.s.ended {
-				if sd.s.resetting && !sd.isClient {
-					l.readReset(sd.s)
-				}
 				continue
 			}
 			ev := events[i].Events
@@ -645,17 +667,13 @@ func (l *eventLoop) run() {
 	l.mu.Lock()
 	left := make([]*evSession, 0, len(l.sides)/2)
 	for _, sd := range l.sides {
-		if sd.isClient || sd.s.resetting {
+		if sd.isClient {
 			left = append(left, sd.s)
 		}
 	}
 	l.mu.Unlock()
 	for _, s := range left {
-		if s.resetting {
-			l.finishReset(s, false)
-		} else {
-			l.end(s, false)
-		}
+		l.end(s, false)
 	}
 	unix.Close(l.epfd)
 	unix.Close(l.wake)
@@ -810,9 +828,7 @@ func (l *eventLoop) flush(sd *evSide) {
 // so a hang-up it cannot act on yet does not spin the loop.
 func (l *eventLoop) update(sd *evSide) {
 	var want uint32
-	if sd.s.resetting {
-		want = unix.EPOLLIN
-	} else if len(sd.peer.out) == 0 && !(sd.isClient && sd.s.ending) {
+	if len(sd.peer.out) == 0 && !(sd.isClient && sd.s.ending) {
 		want |= unix.EPOLLIN
 	}
 	if len(sd.out) > 0 {
@@ -876,47 +892,24 @@ func (l *eventLoop) end(s *evSession, terminated bool) {
 	s.callEnd()
 }
 
-// startReset sends the reset message on the backend of a session whose client
-// left clean; readReset waits for its ReadyForQuery.
+// startReset hands the backend of a session whose client left clean to
+// Keep: out of the epoll set, the reset sent, its answer left for Keep's
+// side to read (Session.Keep). The loop does not wait a round trip for it.
 func (l *eventLoop) startReset(s *evSession) {
-	s.t.ExpectReply()
-	if w, err := sysWrite(s.backend.fd, s.resetMsg); err != nil || w != len(s.resetMsg) {
-		l.finishReset(s, false)
-		return
-	}
-	s.resetting = true
-	if s.backend.interest != unix.EPOLLIN {
-		l.update(&s.backend)
-	}
-}
-
-func (l *eventLoop) readReset(s *evSession) {
-	n, err := sysRead(s.backend.fd, l.buf)
-	if err == unix.EAGAIN || err == unix.EINTR {
-		return
-	}
-	if n <= 0 || err != nil {
-		l.finishReset(s, false)
-		return
-	}
-	s.t.FromBackend(l.buf[:n])
-	if done, ok := s.t.Replied(); done {
-		l.finishReset(s, ok)
-	}
-}
-
-// finishReset gives the reset backend to the pool, or closes it.
-func (l *eventLoop) finishReset(s *evSession, ok bool) {
 	fd := s.backend.fd
 	l.mu.Lock()
 	delete(l.sides, int32(fd))
 	l.mu.Unlock()
-	s.resetting = false
-	if ok && s.backend.interest != 0 {
+	ok := true
+	if s.backend.interest != 0 {
 		// The pool keeps the socket: it leaves the epoll set by hand.
 		ok = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil) == nil
 	}
 	s.backend.interest = 0
+	if ok {
+		w, err := sysWrite(fd, s.resetMsg)
+		ok = err == nil && w == len(s.resetMsg)
+	}
 	if !ok {
 		unix.Close(fd)
 		fd = -1

@@ -388,7 +388,7 @@ func (l *uringLoop) wantsRecv(sd *evSide) bool {
 		return false
 	}
 	if s.ended {
-		return s.resetting && !sd.isClient
+		return false
 	}
 	return len(sd.peer.out) < uringBacklog && !(sd.isClient && s.ending)
 }
@@ -492,7 +492,7 @@ func (l *uringLoop) admit() {
 // of it is in flight.
 func (l *uringLoop) release(sd *evSide) {
 	s := sd.s
-	if sd.slot == 0 || sd.ops > 0 || !s.ended || (!sd.isClient && (s.resetting || s.handing)) {
+	if sd.slot == 0 || sd.ops > 0 || !s.ended || (!sd.isClient && s.handing) {
 		return
 	}
 	l.slots[sd.slot] = nil
@@ -538,18 +538,13 @@ func (l *uringLoop) onRecv(sd *evSide, res int32, flags uint32) {
 func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 	s := sd.s
 	switch {
-	case s.handing:
-		// The backend spoke after its reset: it cannot be vouched for.
+	case s.handing && !sd.isClient:
+		// The backend spoke while being handed over: it cannot be vouched
+		// for.
 		s.handOK = false
 		l.putBuf(bid)
 		return
 	case s.ended:
-		if s.resetting && !sd.isClient {
-			s.t.FromBackend(chunk)
-			if done, ok := s.t.Replied(); done {
-				l.finishReset(s, ok)
-			}
-		}
 		l.putBuf(bid)
 		return
 	case !sd.isClient:
@@ -747,12 +742,9 @@ func (l *uringLoop) onSend(sd *evSide, res int32) {
 func (l *uringLoop) hungUp(sd *evSide) {
 	s := sd.s
 	switch {
-	case s.handing:
+	case s.handing && !sd.isClient:
 		s.handOK = false
 	case s.ended:
-		if s.resetting && !sd.isClient {
-			l.finishReset(s, false)
-		}
 	case sd.isClient && s.ending:
 		// The client hung up after its Terminate, perhaps before what
 		// preceded it reached the backend: the session ends when it has.
@@ -805,39 +797,37 @@ func (l *uringLoop) closeSide(sd *evSide) {
 	l.afterSubmit = append(l.afterSubmit, func() { unix.Close(fd) })
 }
 
-// startReset sends the reset message on the backend of a session whose client
-// left clean; received waits for its ReadyForQuery.
+// startReset hands the backend of a session whose client left clean to
+// Keep: its recv is cancelled, and once it is gone (handOver) the reset is
+// sent and the socket handed over, the answer left for Keep's side to read
+// (Session.Keep). The loop does not wait a round trip for it.
 func (l *uringLoop) startReset(s *evSession) {
-	s.t.ExpectReply()
-	if w, err := sysWrite(s.backend.fd, s.resetMsg); err != nil || w != len(s.resetMsg) {
-		s.resetting = true
-		l.finishReset(s, false)
-		return
-	}
-	s.resetting = true
-	l.rearm(&s.backend)
-}
-
-// finishReset gives the reset backend to the pool (ok), or closes it, once
-// its recv is gone: cancelled, or completed by the shutdown.
-func (l *uringLoop) finishReset(s *evSession, ok bool) {
-	s.resetting = false
-	s.handing, s.handOK = true, ok
-	if ok {
-		l.stopRecv(&s.backend)
-	} else {
-		unix.Shutdown(s.backend.fd, unix.SHUT_RDWR)
-	}
+	s.handing, s.handOK = true, true
+	l.stopRecv(&s.backend)
 	l.handOver(s)
 }
 
-// handOver completes finishReset once nothing of the backend is in flight.
+// abandonHandOver closes, rather than keeps, a backend being handed over
+// (shutdown).
+func (l *uringLoop) abandonHandOver(s *evSession) {
+	s.handOK = false
+	unix.Shutdown(s.backend.fd, unix.SHUT_RDWR)
+	l.handOver(s)
+}
+
+// handOver completes startReset once nothing of the backend is in flight:
+// a backend that spoke or hung up meanwhile is closed.
 func (l *uringLoop) handOver(s *evSession) {
 	if !s.handing || s.backend.ops > 0 {
 		return
 	}
 	s.handing = false
 	fd := s.backend.fd
+	if s.handOK {
+		if w, err := sysWrite(fd, s.resetMsg); err != nil || w != len(s.resetMsg) {
+			s.handOK = false
+		}
+	}
 	if !s.handOK {
 		l.closeSide(&s.backend)
 		fd = -1
@@ -887,8 +877,8 @@ func (l *uringLoop) shutdown() {
 		switch s := sd.s; {
 		case !s.ended && sd.isClient:
 			l.end(s, false)
-		case (s.resetting || s.handing) && !sd.isClient:
-			l.finishReset(s, false)
+		case s.handing && !sd.isClient:
+			l.abandonHandOver(s)
 		}
 	}
 	// The ring must outlive every request that may still write to the
