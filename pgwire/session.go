@@ -309,6 +309,10 @@ func (s *session) greet(ls *live) bool {
 // ends it.
 func (s *session) relayHere(ls *live) {
 	client := s.client
+	if s.tls == nil {
+		// The socket itself, which io.Copy can splice (Pipe).
+		client = s.raw
+	}
 	if len(ls.pipelined) > 0 {
 		client = &prefixConn{Conn: client, prefix: ls.pipelined}
 	}

@@ -46,8 +46,7 @@ func (c *callbacks) post(f func()) {
 }
 
 func (c *callbacks) wake() {
-	one := [8]byte{1}
-	unix.Write(c.efd, one[:])
+	rawSignal(c.efd)
 }
 
 // close lets the runner end once it has run what is queued (after the last

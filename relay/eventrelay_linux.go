@@ -286,7 +286,11 @@ func CloseFD(fd int) { unix.Close(fd) }
 // io.EOF.
 func ReadFD(fd int, p []byte, deadline time.Time) (int, error) {
 	for {
-		n, err := unix.Read(fd, p)
+		r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		n, err := int(r), error(nil)
+		if e != 0 {
+			n, err = 0, e
+		}
 		switch {
 		case err == nil && n == 0 && len(p) > 0:
 			return 0, io.EOF
@@ -295,15 +299,38 @@ func ReadFD(fd int, p []byte, deadline time.Time) (int, error) {
 		case err != unix.EAGAIN && err != unix.EINTR:
 			return 0, err
 		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			return 0, os.ErrDeadlineExceeded
-		}
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		if _, err := unix.Poll(fds, int(wait.Milliseconds())+1); err != nil && err != unix.EINTR {
-			return 0, err
+		if err == unix.EAGAIN {
+			if err := waitReadable(fd, deadline); err != nil {
+				return 0, err
+			}
 		}
 	}
+}
+
+// waitReadable waits for input on the bare socket fd in the netpoller,
+// through a duplicate of it, rather than in poll(2): a goroutine blocked in
+// a system call holds its P until sysmon hands it to another thread, and
+// sysmon then looks every 20 µs for a while.
+func waitReadable(fd int, deadline time.Time) error {
+	d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(d), "backend") // non-blocking: in the netpoller
+	defer f.Close()
+	if err := f.SetReadDeadline(deadline); err != nil {
+		return err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var b [1]byte
+	return rc.Read(func(fd uintptr) bool {
+		// Readable (or hung up, or failed): the caller's read says which.
+		_, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		return e != unix.EAGAIN
+	})
 }
 
 // sysRead and sysWrite are recv(2) and send(2) without the runtime's
@@ -341,6 +368,22 @@ func sysEpollWait(epfd int, events []unix.EpollEvent) (int, error) {
 		return 0, e
 	}
 	return int(r), nil
+}
+
+// The loops' other calls on the hot path are raw too (see sysEpollWait):
+// none of them blocks, and an ordinary system call lets sysmon hand the
+// loop's P to another thread if it lasts, and keeps sysmon polling.
+
+// rawClose closes fd.
+func rawClose(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
+
+// rawShutdown shuts both directions of the socket fd down.
+func rawShutdown(fd int) { unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(fd), unix.SHUT_RDWR, 0) }
+
+// rawSignal adds one to the eventfd fd.
+func rawSignal(fd int) {
+	one := [8]byte{1}
+	unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&one[0])), 8)
 }
 
 // sysWrite sends with MSG_NOSIGNAL: a peer gone is EPIPE, never SIGPIPE.
@@ -876,9 +919,9 @@ func (l *eventLoop) end(s *evSession, terminated bool) {
 	// reference to its socket).
 	s.mu.Lock()
 	s.ended = true
-	unix.Close(s.client.fd)
+	rawClose(s.client.fd)
 	if !keep {
-		unix.Close(s.backend.fd)
+		rawClose(s.backend.fd)
 	}
 	s.mu.Unlock()
 	s.client.interest, s.client.out, s.backend.out = 0, nil, nil
@@ -911,7 +954,7 @@ func (l *eventLoop) startReset(s *evSession) {
 		ok = err == nil && w == len(s.resetMsg)
 	}
 	if !ok {
-		unix.Close(fd)
+		rawClose(fd)
 		fd = -1
 	}
 	s.kept(fd)

@@ -268,8 +268,7 @@ func (l *uringLoop) stop() {
 }
 
 func (l *uringLoop) kick() {
-	one := [8]byte{1}
-	unix.Write(l.wake, one[:])
+	rawSignal(l.wake)
 }
 
 // putBuf hands buffer id back to the kernel (seen after publishBufs).
@@ -793,8 +792,8 @@ func (l *uringLoop) end(s *evSession, terminated bool) {
 // closes the descriptor after the next submit.
 func (l *uringLoop) closeSide(sd *evSide) {
 	fd := sd.fd
-	unix.Shutdown(fd, unix.SHUT_RDWR)
-	l.afterSubmit = append(l.afterSubmit, func() { unix.Close(fd) })
+	rawShutdown(fd)
+	l.afterSubmit = append(l.afterSubmit, func() { rawClose(fd) })
 }
 
 // startReset hands the backend of a session whose client left clean to
