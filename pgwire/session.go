@@ -31,7 +31,7 @@ type session struct {
 	client  net.Conn          // raw, or the TLS connection over it
 	fe      *pgproto3.Backend // speaks to the client
 	in      *authReader       // what fe reads during authentication
-	log     *slog.Logger      // with what the phases learnt of the session
+	log     sessionLog        // with what the phases learnt of the session
 	begin   time.Time         // when run started: the login's clock
 
 	tls *tls.Conn // non-nil once TLS is up
@@ -97,7 +97,7 @@ func (s *session) run() (handedOff bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.g.authTimeout())
 	defer cancel()
 	s.remote = s.raw.RemoteAddr().String()
-	s.log = s.g.logger().With("conn_id", s.id, "remote", s.remote)
+	s.log = sessionLog{base: s.g.logger(), attrs: []any{"conn_id", s.id, "remote", s.remote}}
 	s.client.SetDeadline(time.Now().Add(s.g.authTimeout()))
 	s.speakTo(s.client)
 
@@ -216,7 +216,9 @@ func (s *session) handOff(ls *live) bool {
 	ls.start = time.Now()
 	// The audit record is written when the session ends; this one is for
 	// following a session live.
-	s.log.Debug("session started", "groups", strings.Join(ls.cred.DBGroups, ","))
+	if s.log.enabled(slog.LevelDebug) {
+		s.log.Debug("session started", "groups", strings.Join(ls.cred.DBGroups, ","))
+	}
 	if d := s.g.MaxSessionLifetime; d > 0 {
 		ls.timer = time.AfterFunc(d, func() {
 			ls.cut.Store(true)
@@ -406,7 +408,7 @@ func (s *session) audit(ls *live, up, down int64) {
 // session's CPU at info), and the audit log is the durable trace.
 func (s *session) report(ls *live, reason string, up, down int64) {
 	end := time.Now()
-	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+	if s.log.enabled(slog.LevelDebug) {
 		s.logEnd(ls, reason, up, down, end)
 	}
 	if ls.login != nil {
