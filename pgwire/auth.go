@@ -49,7 +49,7 @@ func (s *session) authenticate(ctx context.Context, l *request) bool {
 	s.mu.Lock()
 	s.credID, s.login = cred.ID, cred.LoginName // so that Terminate can find it
 	s.mu.Unlock()
-	s.log = s.log.With("credential_id", cred.ID, "db_user", cred.DBUser, "database", db)
+	s.log.with("credential_id", cred.ID, "db_user", cred.DBUser, "database", db)
 	return true
 }
 

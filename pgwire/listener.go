@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/shiftkey/shiftkey/relay"
 )
 
 // Serve accepts connections on l until Close.
@@ -48,7 +49,8 @@ func (g *Gateway) Serve(l net.Listener) error {
 		}
 		backoff = 0
 		source := sourceOf(c.RemoteAddr())
-		s := &session{g: g, t: g, raw: c, client: c, id: g.nextID.Add(1), source: source}
+		// The login's reads and writes are raw system calls (relay.RawIO).
+		s := &session{g: g, t: g, raw: c, client: relay.RawIO(c), id: g.nextID.Add(1), source: source}
 		g.mu.Lock()
 		if g.closed {
 			g.mu.Unlock()

@@ -2,6 +2,7 @@ package pgwire
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -29,6 +30,9 @@ type pooledConn struct {
 	keyData   *pgproto3.BackendKeyData
 	params    map[string]string // ParameterStatus values as the backend last reported them
 	idleSince time.Time
+	// resetDue: the event relay sent the bare socket DISCARD ALL but left
+	// its answer unread (relay.Session.Keep); readReset reads it.
+	resetDue bool
 }
 
 // alive reports whether the backend has neither hung up nor sent anything
@@ -110,7 +114,9 @@ func (g *Gateway) takePooled(key string) *pooledConn {
 		idle := time.Since(pc.idleSince)
 		// A connection idle for a while is checked for a hang-up (backend
 		// restarted or terminated) without a round trip.
-		if idle > g.poolIdle() || (idle > time.Second && !pc.alive()) {
+		// (One whose reset is unanswered has the answer waiting: acquire
+		// checks it after reading that.)
+		if idle > g.poolIdle() || (idle > time.Second && !pc.resetDue && !pc.alive()) {
 			pc.close()
 			continue
 		}
@@ -170,7 +176,7 @@ func (p *pool) doneResetting(key string) {
 // keeps it (keepPooled); a connection that does not come back clean is
 // closed.
 func (g *Gateway) putPooled(key string, conn net.Conn, keyData *pgproto3.BackendKeyData, params map[string]string) {
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.SetDeadline(time.Now().Add(resetTimeout))
 	err := simpleQuery(conn, "DISCARD ALL", params)
 	conn.SetDeadline(time.Time{})
 	if err != nil {
@@ -254,6 +260,17 @@ func (t *Gateway) acquire(ctx context.Context, role, db string, clientParams map
 			pc := t.takePooled(key)
 			if pc == nil {
 				break
+			}
+			if pc.resetDue {
+				if err := pc.readReset(time.Now().Add(resetTimeout)); err != nil {
+					t.logger().Debug("backend connection not reusable", "error", err)
+					pc.close()
+					continue
+				}
+				if time.Since(pc.idleSince) > time.Second && !pc.alive() {
+					pc.close()
+					continue
+				}
 			}
 			if pc.conn != nil || bare {
 				return pc, true, nil
@@ -341,6 +358,62 @@ func (g *Gateway) closePool() {
 			pc.close()
 		}
 		delete(g.pool.conns, k)
+	}
+}
+
+// resetTimeout bounds a backend's reset, DISCARD ALL's round trip.
+const resetTimeout = 5 * time.Second
+
+// maxResetAnswer bounds one message of the answer to DISCARD ALL.
+const maxResetAnswer = 64 << 10
+
+// readReset reads the answer to the DISCARD ALL that the event relay sent
+// the bare socket pc (resetDue), recording the parameter statuses it
+// reports, as simpleQuery does. The answer is usually there already: the
+// read does not wait. Any error response, anything after ReadyForQuery, or
+// ending outside an idle state is an error.
+func (pc *pooledConn) readReset(deadline time.Time) error {
+	buf := make([]byte, 0, 512)
+	var failed error
+	for {
+		off := 0
+		for len(buf)-off >= 5 {
+			n := int(binary.BigEndian.Uint32(buf[off+1:]))
+			if n < 4 || n > maxResetAnswer {
+				return fmt.Errorf("DISCARD ALL: answer with a message of %d bytes", n)
+			}
+			if len(buf)-off < 1+n {
+				break
+			}
+			typ, body := buf[off], buf[off+5:off+1+n]
+			off += 1 + n
+			switch typ {
+			case 'S':
+				if k, v, ok := strings.Cut(strings.TrimSuffix(string(body), "\x00"), "\x00"); ok {
+					pc.params[k] = v
+				}
+			case 'E':
+				failed = errors.New("DISCARD ALL: error response")
+			case 'Z':
+				if off != len(buf) {
+					return errors.New("unexpected data after ReadyForQuery")
+				}
+				if failed == nil && (len(body) != 1 || body[0] != 'I') {
+					failed = fmt.Errorf("DISCARD ALL: transaction status %q", body)
+				}
+				pc.resetDue = false
+				return failed
+			}
+		}
+		buf = buf[:copy(buf, buf[off:])]
+		if cap(buf)-len(buf) < 256 {
+			buf = slices.Grow(buf, cap(buf))
+		}
+		n, err := relay.ReadFD(pc.fd, buf[len(buf):cap(buf)], deadline)
+		if err != nil {
+			return fmt.Errorf("DISCARD ALL: %w", err)
+		}
+		buf = buf[:len(buf)+n]
 	}
 }
 

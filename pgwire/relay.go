@@ -26,7 +26,6 @@ type relayState struct {
 	outstanding int
 	txStatus    byte
 	dirty       bool // COPY, or a relay interrupted mid-message
-	errored     bool // an ErrorResponse since expectReply
 	terminated  bool // the client sent Terminate
 	params      map[string]string
 	cf, bf      framer // client→backend and backend→client streams
@@ -50,32 +49,10 @@ func (st *relayState) FromBackend(chunk []byte) {
 			if k, v, ok := strings.Cut(strings.TrimSuffix(string(body), "\x00"), "\x00"); ok {
 				st.params[k] = v
 			}
-		case 'E':
-			st.errored = true
 		case 'G', 'H', 'W':
 			st.dirty = true
 		}
 	})
-}
-
-// ExpectReply records a query the gateway itself sent (the reset).
-func (st *relayState) ExpectReply() {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.outstanding++
-	st.errored = false
-}
-
-// Replied reports whether the backend answered everything (done) and, if
-// so, whether it ended idle without error or anything a reset cannot vouch
-// for (ok).
-func (st *relayState) Replied() (done, ok bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.outstanding > 0 || st.bf.midMessage() {
-		return false, false
-	}
-	return true, st.outstanding == 0 && !st.errored && !st.dirty && st.txStatus == 'I'
 }
 
 func backendWants(t byte) bool { return t == 'S' || t == 'Z' }

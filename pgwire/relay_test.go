@@ -724,6 +724,31 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+// debugLevel logs the session-end lines, which are at debug level.
+var debugLevel = &slog.HandlerOptions{Level: slog.LevelDebug}
+
+// sessionEnds logs what h logs at info level and up, and the debug-level
+// "session ended" lines, but no other debug line (which would queue
+// behind a stalled write in h).
+type sessionEnds struct{ slog.Handler }
+
+func (h sessionEnds) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h sessionEnds) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelInfo && r.Message != "session ended" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h sessionEnds) WithAttrs(as []slog.Attr) slog.Handler {
+	return sessionEnds{h.Handler.WithAttrs(as)}
+}
+
+func (h sessionEnds) WithGroup(name string) slog.Handler {
+	return sessionEnds{h.Handler.WithGroup(name)}
+}
+
 // records returns the logged records with message msg.
 func (l *lockedBuffer) records(t *testing.T, msg string) []map[string]any {
 	t.Helper()
@@ -754,7 +779,7 @@ func TestSessionAuditRecord(t *testing.T) {
 			relay(g)
 			g.PoolSize = 1
 			g.MaxSessionLifetime = 2 * time.Second
-			g.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+			g.Logger = slog.New(slog.NewJSONHandler(&logs, debugLevel))
 		})
 		c, err := login(addr)
 		if err != nil {
@@ -902,7 +927,7 @@ func TestStalledAuditLogStallsNoSession(t *testing.T) {
 		}()
 		_, addr := newGateway(t, func(g *Gateway) {
 			g.Relay = r
-			g.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+			g.Logger = slog.New(sessionEnds{slog.NewJSONHandler(logs, debugLevel)})
 		})
 		other := mustLogin(t, addr)
 		ending, err := login(addr)

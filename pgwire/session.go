@@ -31,7 +31,7 @@ type session struct {
 	client  net.Conn          // raw, or the TLS connection over it
 	fe      *pgproto3.Backend // speaks to the client
 	in      *authReader       // what fe reads during authentication
-	log     *slog.Logger      // with what the phases learnt of the session
+	log     sessionLog        // with what the phases learnt of the session
 	begin   time.Time         // when run started: the login's clock
 
 	tls *tls.Conn // non-nil once TLS is up
@@ -97,7 +97,7 @@ func (s *session) run() (handedOff bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.g.authTimeout())
 	defer cancel()
 	s.remote = s.raw.RemoteAddr().String()
-	s.log = s.g.logger().With("conn_id", s.id, "remote", s.remote)
+	s.log = sessionLog{base: s.g.logger(), attrs: []any{"conn_id", s.id, "remote", s.remote}}
 	s.client.SetDeadline(time.Now().Add(s.g.authTimeout()))
 	s.speakTo(s.client)
 
@@ -216,7 +216,9 @@ func (s *session) handOff(ls *live) bool {
 	ls.start = time.Now()
 	// The audit record is written when the session ends; this one is for
 	// following a session live.
-	s.log.Debug("session started", "groups", strings.Join(ls.cred.DBGroups, ","))
+	if s.log.enabled(slog.LevelDebug) {
+		s.log.Debug("session started", "groups", strings.Join(ls.cred.DBGroups, ","))
+	}
 	if d := s.g.MaxSessionLifetime; d > 0 {
 		ls.timer = time.AfterFunc(d, func() {
 			ls.cut.Store(true)
@@ -309,6 +311,10 @@ func (s *session) greet(ls *live) bool {
 // ends it.
 func (s *session) relayHere(ls *live) {
 	client := s.client
+	if s.tls == nil {
+		// The socket itself, which io.Copy can splice (Pipe).
+		client = s.raw
+	}
 	if len(ls.pipelined) > 0 {
 		client = &prefixConn{Conn: client, prefix: ls.pipelined}
 	}
@@ -336,7 +342,7 @@ func (s *session) relayOnLoop(ls *live) bool {
 				s.t.keepPooled(key, nil)
 				return
 			}
-			s.t.keepPooled(key, &pooledConn{fd: fd, keyData: keyData, params: ls.st.params, idleSince: time.Now()})
+			s.t.keepPooled(key, &pooledConn{fd: fd, keyData: keyData, params: ls.st.params, idleSince: time.Now(), resetDue: true})
 		}
 	}
 	ended := func(up, down int64) {
@@ -397,15 +403,23 @@ func (s *session) audit(ls *live, up, down int64) {
 	s.report(ls, reason, up, down)
 }
 
-// report logs the session's end and tells the observer.
+// report logs the session's end and tells the observer. The log line is at
+// debug level: it is written for every login (a few percent of a short
+// session's CPU at info), and the audit log is the durable trace.
 func (s *session) report(ls *live, reason string, up, down int64) {
 	end := time.Now()
-	s.log.Info("session ended", "audit", "session", "principal", ls.cred.PrincipalARN, "groups", strings.Join(ls.cred.DBGroups, ","), "backend_reused", ls.be.reused,
-		"start", ls.start.UTC().Format(time.RFC3339Nano), "end", end.UTC().Format(time.RFC3339Nano),
-		"duration", end.Sub(ls.start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "end_reason", reason)
+	if s.log.enabled(slog.LevelDebug) {
+		s.logEnd(ls, reason, up, down, end)
+	}
 	if ls.login != nil {
 		s.reportEnd(&shiftkey.SessionEnd{Login: *ls.login, Start: ls.start, End: end, BytesIn: up, BytesOut: down, Reason: reason})
 	}
+}
+
+func (s *session) logEnd(ls *live, reason string, up, down int64, end time.Time) {
+	s.log.Debug("session ended", "audit", "session", "principal", ls.cred.PrincipalARN, "groups", strings.Join(ls.cred.DBGroups, ","), "backend_reused", ls.be.reused,
+		"start", ls.start.UTC().Format(time.RFC3339Nano), "end", end.UTC().Format(time.RFC3339Nano),
+		"duration", end.Sub(ls.start).Round(time.Millisecond), "bytes_in", up, "bytes_out", down, "end_reason", reason)
 }
 
 // close ends the session from outside (shutdown, lifetime).

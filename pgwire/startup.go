@@ -34,7 +34,7 @@ func (s *session) startup(ctx context.Context) (*request, bool) {
 		return nil, false
 	}
 	l := &request{params: m.Parameters, user: m.Parameters["user"]}
-	s.log = s.log.With("cluster", s.t.Cluster, "login", l.user, "tls", s.tls != nil)
+	s.log.with("cluster", s.t.Cluster, "login", l.user, "tls", s.tls != nil)
 	return l, true
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -53,6 +54,10 @@ type EventRelay struct {
 	starvations, earlySubmits atomic.Int64
 	schedSwitches             atomic.Int64 // the loops' changes of policy
 	threads                   []int        // the loops' thread IDs (tests)
+	// cb runs the sessions' End and Keep; it ends after the last loop
+	// (live counts the loops still running).
+	cb   *callbacks
+	live atomic.Int32
 }
 
 // relayLoop is one engine's loop.
@@ -87,7 +92,11 @@ func New(c Config) (*EventRelay, error) {
 	default:
 		return nil, fmt.Errorf("unknown event loop scheduling policy %q", c.Sched)
 	}
-	r := &EventRelay{engine: engine, sched: cmp.Or(c.Sched, SchedBatch)}
+	cb, err := newCallbacks()
+	if err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	r := &EventRelay{engine: engine, sched: cmp.Or(c.Sched, SchedBatch), cb: cb}
 	if engine == "" {
 		// The first loop decides: io_uring if this kernel sets one up.
 		r.engine = EngineEpoll
@@ -131,6 +140,8 @@ func (r *EventRelay) ensureRunning() error {
 	if !r.running {
 		r.running = true
 		addProcs(len(r.loops))
+		r.live.Store(int32(len(r.loops)))
+		go r.cb.run()
 		for _, l := range r.loops {
 			go l.run()
 		}
@@ -223,8 +234,17 @@ func (r *EventRelay) Close() error {
 	}
 	if r.running {
 		addProcs(-len(r.loops))
+	} else {
+		r.cb.file.Close()
 	}
 	return nil
+}
+
+// loopEnded is called by each loop as it ends, after its last callback.
+func (r *EventRelay) loopEnded() {
+	if r.live.Add(-1) == 0 {
+		r.cb.close()
+	}
 }
 
 var procs struct {
@@ -261,6 +281,58 @@ func FDConn(fd int) (net.Conn, error) {
 // CloseFD closes a bare socket.
 func CloseFD(fd int) { unix.Close(fd) }
 
+// ReadFD reads the bare socket fd into p, waiting for input until
+// deadline (os.ErrDeadlineExceeded after it); the end of the stream is
+// io.EOF.
+func ReadFD(fd int, p []byte, deadline time.Time) (int, error) {
+	for {
+		r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		n, err := int(r), error(nil)
+		if e != 0 {
+			n, err = 0, e
+		}
+		switch {
+		case err == nil && n == 0 && len(p) > 0:
+			return 0, io.EOF
+		case err == nil:
+			return n, nil
+		case err != unix.EAGAIN && err != unix.EINTR:
+			return 0, err
+		}
+		if err == unix.EAGAIN {
+			if err := waitReadable(fd, deadline); err != nil {
+				return 0, err
+			}
+		}
+	}
+}
+
+// waitReadable waits for input on the bare socket fd in the netpoller,
+// through a duplicate of it, rather than in poll(2): a goroutine blocked in
+// a system call holds its P until sysmon hands it to another thread, and
+// sysmon then looks every 20 µs for a while.
+func waitReadable(fd int, deadline time.Time) error {
+	d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(d), "backend") // non-blocking: in the netpoller
+	defer f.Close()
+	if err := f.SetReadDeadline(deadline); err != nil {
+		return err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var b [1]byte
+	return rc.Read(func(fd uintptr) bool {
+		// Readable (or hung up, or failed): the caller's read says which.
+		_, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		return e != unix.EAGAIN
+	})
+}
+
 // sysRead and sysWrite are recv(2) and send(2) without the runtime's
 // system call bookkeeping: the loop's sockets are non-blocking, so these
 // never block, and the loop thread keeps its P. recvfrom and sendto, as
@@ -296,6 +368,22 @@ func sysEpollWait(epfd int, events []unix.EpollEvent) (int, error) {
 		return 0, e
 	}
 	return int(r), nil
+}
+
+// The loops' other calls on the hot path are raw too (see sysEpollWait):
+// none of them blocks, and an ordinary system call lets sysmon hand the
+// loop's P to another thread if it lasts, and keeps sysmon polling.
+
+// rawClose closes fd.
+func rawClose(fd int) { unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0) }
+
+// rawShutdown shuts both directions of the socket fd down.
+func rawShutdown(fd int) { unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(fd), unix.SHUT_RDWR, 0) }
+
+// rawSignal adds one to the eventfd fd.
+func rawSignal(fd int) {
+	one := [8]byte{1}
+	unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&one[0])), 8)
 }
 
 // sysWrite sends with MSG_NOSIGNAL: a peer gone is EPIPE, never SIGPIPE.
@@ -344,19 +432,18 @@ type evSession struct {
 	t               Tracker
 	// keep, when set, takes the backend of a session that ended clean
 	// after the loop reset it with resetMsg (the socket; -1: not kept).
-	keep      func(fd int)
-	resetMsg  []byte
-	resetting bool // the client is gone; the reset is under way
-	up, down  int64
-	ending    bool // Terminate seen: flush what preceded it, then stop
-	// io_uring: the reset is done (handOK: cleanly) and the backend goes to
-	// the pool once its recv is cancelled.
+	keep     func(fd int)
+	resetMsg []byte
+	up, down int64
+	ending   bool // Terminate seen: flush what preceded it, then stop
+	// io_uring: the backend goes to Keep (handOK: still clean) once its
+	// recv is cancelled.
 	handing, handOK bool
 
 	mu    sync.Mutex // guards the descriptors against kill after close
 	ended bool
-	// onEnd is the session's End: called on the loop thread, it must not
-	// block. It gets the bytes moved each way.
+	// onEnd is the session's End (see callEnd). It gets the bytes moved
+	// each way.
 	onEnd func(up, down int64)
 }
 
@@ -480,6 +567,19 @@ func dupSocket(c net.Conn) (int, error) {
 	return fd, nil
 }
 
+// callEnd calls the session's End, off the loop (callbacks).
+func (s *evSession) callEnd() {
+	up, down, end := s.up, s.down, s.onEnd
+	s.relay.cb.post(func() { end(up, down) })
+}
+
+// kept gives the backend socket (-1: not kept after all) to the session's
+// Keep, off the loop (callbacks).
+func (s *evSession) kept(fd int) {
+	keep := s.keep
+	s.relay.cb.post(func() { keep(fd) })
+}
+
 // kill ends the session from outside the loop (lifetime, shutdown): both
 // sockets are shut down, which the loop sees as a hang-up.
 func (s *evSession) kill() {
@@ -558,6 +658,7 @@ func (l *eventLoop) add(s *evSession) error {
 }
 
 func (l *eventLoop) run() {
+	defer l.relay.loopEnded()
 	// The thread is the loop's: epoll_wait blocks it, and reads and writes
 	// never park a goroutine.
 	l.relay.ownThread(&l.sched)
@@ -595,9 +696,6 @@ func (l *eventLoop) run() {
 				continue
 			}
 			if sd.s.ended {
-				if sd.s.resetting && !sd.isClient {
-					l.readReset(sd.s)
-				}
 				continue
 			}
 			ev := events[i].Events
@@ -612,17 +710,13 @@ func (l *eventLoop) run() {
 	l.mu.Lock()
 	left := make([]*evSession, 0, len(l.sides)/2)
 	for _, sd := range l.sides {
-		if sd.isClient || sd.s.resetting {
+		if sd.isClient {
 			left = append(left, sd.s)
 		}
 	}
 	l.mu.Unlock()
 	for _, s := range left {
-		if s.resetting {
-			l.finishReset(s, false)
-		} else {
-			l.end(s, false)
-		}
+		l.end(s, false)
 	}
 	unix.Close(l.epfd)
 	unix.Close(l.wake)
@@ -777,9 +871,7 @@ func (l *eventLoop) flush(sd *evSide) {
 // so a hang-up it cannot act on yet does not spin the loop.
 func (l *eventLoop) update(sd *evSide) {
 	var want uint32
-	if sd.s.resetting {
-		want = unix.EPOLLIN
-	} else if len(sd.peer.out) == 0 && !(sd.isClient && sd.s.ending) {
+	if len(sd.peer.out) == 0 && !(sd.isClient && sd.s.ending) {
 		want |= unix.EPOLLIN
 	}
 	if len(sd.out) > 0 {
@@ -827,9 +919,9 @@ func (l *eventLoop) end(s *evSession, terminated bool) {
 	// reference to its socket).
 	s.mu.Lock()
 	s.ended = true
-	unix.Close(s.client.fd)
+	rawClose(s.client.fd)
 	if !keep {
-		unix.Close(s.backend.fd)
+		rawClose(s.backend.fd)
 	}
 	s.mu.Unlock()
 	s.client.interest, s.client.out, s.backend.out = 0, nil, nil
@@ -840,55 +932,32 @@ func (l *eventLoop) end(s *evSession, terminated bool) {
 		s.t.Keeping()
 		l.startReset(s)
 	}
-	s.onEnd(s.up, s.down)
+	s.callEnd()
 }
 
-// startReset sends the reset message on the backend of a session whose client
-// left clean; readReset waits for its ReadyForQuery.
+// startReset hands the backend of a session whose client left clean to
+// Keep: out of the epoll set, the reset sent, its answer left for Keep's
+// side to read (Session.Keep). The loop does not wait a round trip for it.
 func (l *eventLoop) startReset(s *evSession) {
-	s.t.ExpectReply()
-	if w, err := sysWrite(s.backend.fd, s.resetMsg); err != nil || w != len(s.resetMsg) {
-		l.finishReset(s, false)
-		return
-	}
-	s.resetting = true
-	if s.backend.interest != unix.EPOLLIN {
-		l.update(&s.backend)
-	}
-}
-
-func (l *eventLoop) readReset(s *evSession) {
-	n, err := sysRead(s.backend.fd, l.buf)
-	if err == unix.EAGAIN || err == unix.EINTR {
-		return
-	}
-	if n <= 0 || err != nil {
-		l.finishReset(s, false)
-		return
-	}
-	s.t.FromBackend(l.buf[:n])
-	if done, ok := s.t.Replied(); done {
-		l.finishReset(s, ok)
-	}
-}
-
-// finishReset gives the reset backend to the pool, or closes it.
-func (l *eventLoop) finishReset(s *evSession, ok bool) {
 	fd := s.backend.fd
 	l.mu.Lock()
 	delete(l.sides, int32(fd))
 	l.mu.Unlock()
-	s.resetting = false
-	if ok && s.backend.interest != 0 {
+	ok := true
+	if s.backend.interest != 0 {
 		// The pool keeps the socket: it leaves the epoll set by hand.
 		ok = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil) == nil
 	}
 	s.backend.interest = 0
+	if ok {
+		w, err := sysWrite(fd, s.resetMsg)
+		ok = err == nil && w == len(s.resetMsg)
+	}
 	if !ok {
-		unix.Close(fd)
+		rawClose(fd)
 		fd = -1
 	}
-	s.keep(fd)
+	s.kept(fd)
 }
 
 // Started counts the sessions the relay has carried.

@@ -67,9 +67,9 @@ func TestEventRelayFallsBackToEpoll(t *testing.T) {
 	}
 }
 
-// A session the client leaves clean has its backend reset with the
-// session's message and handed to Keep, alive; an unclean one has it
-// closed. End reports the bytes moved either way.
+// A session the client leaves clean has its backend handed to Keep, alive,
+// with the session's reset message sent and its answer left to read; an
+// unclean one has it closed. End reports the bytes moved either way.
 func TestEventRelayKeepsCleanBackend(t *testing.T) {
 	engines(t, func(t *testing.T, engine string) {
 		r := eventRelay(t, 1, engine)
@@ -80,6 +80,9 @@ func TestEventRelayKeepsCleanBackend(t *testing.T) {
 			client, done := startSession(t, r, addr, tr, func(fd int) { kept <- fd })
 			roundTrip(t, client, []byte("hello"))
 			client.Write([]byte{goodbye})
+			// As clients do: hang up right after the goodbye, which the
+			// relay may see while it hands the backend over.
+			client.Close()
 			if e := <-done; e.up != 5 || e.down != 5 {
 				t.Fatalf("clean %v: End reported %d up, %d down; want 5 and 5", clean, e.up, e.down)
 			}
@@ -98,6 +101,12 @@ func TestEventRelayKeepsCleanBackend(t *testing.T) {
 			c, err := FDConn(fd)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The reset's answer, which the relay left unread.
+			got := make([]byte, 1)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadFull(c, got); err != nil || got[0] != reply {
+				t.Fatalf("read %q, %v from the kept backend; want the reset's answer %q", got, err, reply)
 			}
 			roundTrip(t, c, []byte("kept"))
 			c.Close()

@@ -5,6 +5,7 @@ package relay
 import (
 	"errors"
 	"net"
+	"time"
 )
 
 // EventRelay is Linux only; elsewhere every session uses the goroutine
@@ -46,8 +47,14 @@ func FDConn(int) (net.Conn, error) { return nil, errors.ErrUnsupported }
 // CloseFD does nothing: there are no bare sockets here.
 func CloseFD(int) {}
 
+// ReadFD fails: there are no bare sockets here.
+func ReadFD(int, []byte, time.Time) (int, error) { return 0, errors.ErrUnsupported }
+
 // FDAlive is false: there are no bare sockets here.
 func FDAlive(int) bool { return false }
 
 // ConnAlive cannot tell here: a dead backend shows at first use.
 func ConnAlive(net.Conn) bool { return true }
+
+// RawIO returns c: raw system calls are used on Linux only.
+func RawIO(c net.Conn) net.Conn { return c }

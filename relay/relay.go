@@ -57,11 +57,6 @@ type Tracker interface {
 	// Keeping is called once the relay keeps a backend the client left
 	// clean, before its reset.
 	Keeping()
-	// ExpectReply records the reset the relay sent; Replied reports
-	// whether the backend has answered everything (done) and, if so,
-	// whether it ended ready for another session (ok).
-	ExpectReply()
-	Replied() (done, ok bool)
 }
 
 // Stats are an event relay's counters.
@@ -87,12 +82,16 @@ type Session struct {
 	Backend   net.Conn
 	BackendFD int
 	Tracker   Tracker
-	// Keep, when set, takes the backend of a session that ended clean,
-	// after the relay sent it Reset and the Tracker judged the answer: its
-	// socket, or -1 when it was not kept after all.
+	// Keep, when set, takes the backend of a session that ended clean:
+	// its socket, or -1 when it was not kept after all. The relay has sent
+	// it Reset, but not read the answer, which the taker must read and
+	// judge before the socket serves again: a loop that waited for it
+	// would wake once more per session, and the answer is there by the
+	// time the socket is taken.
 	Keep  func(fd int)
 	Reset []byte
-	// End is called on the loop when the session is over, with the bytes
-	// moved each way; it must not block.
+	// End is called when the session is over, with the bytes moved each
+	// way. End and Keep run off the loops, one at a time, on a goroutine
+	// of the relay's that serves every session: they must not block.
 	End func(up, down int64)
 }

@@ -24,15 +24,12 @@ const (
 var resetMsg = []byte("RESET")
 
 // testTracker is a Tracker for a protocol of bytes: the client's goodbye
-// ends the session, clean unless dirty is set; after the reset, the
-// backend's reply byte is its answer.
+// ends the session, clean unless dirty is set.
 type testTracker struct {
-	mu        sync.Mutex
-	dirty     bool
-	said      bool // the client said goodbye
-	expecting bool
-	replied   bool
-	keeping   atomic.Int32
+	mu      sync.Mutex
+	dirty   bool
+	said    bool // the client said goodbye
+	keeping atomic.Int32
 }
 
 func (tr *testTracker) FromClient(chunk []byte) (int, bool) {
@@ -45,13 +42,7 @@ func (tr *testTracker) FromClient(chunk []byte) (int, bool) {
 	return len(chunk), false
 }
 
-func (tr *testTracker) FromBackend(chunk []byte) {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	if tr.expecting && bytes.IndexByte(chunk, reply) >= 0 {
-		tr.replied = true
-	}
-}
+func (tr *testTracker) FromBackend([]byte) {}
 
 // BackendEnded spoils the session unless the client had said goodbye
 // (the goroutine relay stops reading the backend then).
@@ -70,18 +61,6 @@ func (tr *testTracker) Clean() bool {
 }
 
 func (tr *testTracker) Keeping() { tr.keeping.Add(1) }
-
-func (tr *testTracker) ExpectReply() {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	tr.expecting = true
-}
-
-func (tr *testTracker) Replied() (done, ok bool) {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	return tr.replied, tr.replied
-}
 
 // echo is a backend that sends back what it reads, answers resetMsg with
 // reply, and sends n bytes of 'x' for every 'B' it reads.

@@ -268,8 +268,7 @@ func (l *uringLoop) stop() {
 }
 
 func (l *uringLoop) kick() {
-	one := [8]byte{1}
-	unix.Write(l.wake, one[:])
+	rawSignal(l.wake)
 }
 
 // putBuf hands buffer id back to the kernel (seen after publishBufs).
@@ -388,7 +387,7 @@ func (l *uringLoop) wantsRecv(sd *evSide) bool {
 		return false
 	}
 	if s.ended {
-		return s.resetting && !sd.isClient
+		return false
 	}
 	return len(sd.peer.out) < uringBacklog && !(sd.isClient && s.ending)
 }
@@ -400,6 +399,7 @@ func (l *uringLoop) rearm(sd *evSide) {
 }
 
 func (l *uringLoop) run() {
+	defer l.relay.loopEnded()
 	l.relay.ownThread(&l.sched)
 	defer l.sched.restore()
 	if _, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(l.fd), iouRegisterEnableRings, 0, 0, 0, 0); e != 0 {
@@ -491,7 +491,7 @@ func (l *uringLoop) admit() {
 // of it is in flight.
 func (l *uringLoop) release(sd *evSide) {
 	s := sd.s
-	if sd.slot == 0 || sd.ops > 0 || !s.ended || (!sd.isClient && (s.resetting || s.handing)) {
+	if sd.slot == 0 || sd.ops > 0 || !s.ended || (!sd.isClient && s.handing) {
 		return
 	}
 	l.slots[sd.slot] = nil
@@ -537,18 +537,13 @@ func (l *uringLoop) onRecv(sd *evSide, res int32, flags uint32) {
 func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 	s := sd.s
 	switch {
-	case s.handing:
-		// The backend spoke after its reset: it cannot be vouched for.
+	case s.handing && !sd.isClient:
+		// The backend spoke while being handed over: it cannot be vouched
+		// for.
 		s.handOK = false
 		l.putBuf(bid)
 		return
 	case s.ended:
-		if s.resetting && !sd.isClient {
-			s.t.FromBackend(chunk)
-			if done, ok := s.t.Replied(); done {
-				l.finishReset(s, ok)
-			}
-		}
 		l.putBuf(bid)
 		return
 	case !sd.isClient:
@@ -746,12 +741,9 @@ func (l *uringLoop) onSend(sd *evSide, res int32) {
 func (l *uringLoop) hungUp(sd *evSide) {
 	s := sd.s
 	switch {
-	case s.handing:
+	case s.handing && !sd.isClient:
 		s.handOK = false
 	case s.ended:
-		if s.resetting && !sd.isClient {
-			l.finishReset(s, false)
-		}
 	case sd.isClient && s.ending:
 		// The client hung up after its Terminate, perhaps before what
 		// preceded it reached the backend: the session ends when it has.
@@ -791,7 +783,7 @@ func (l *uringLoop) end(s *evSession, terminated bool) {
 		s.t.Keeping()
 		l.startReset(s)
 	}
-	s.onEnd(s.up, s.down)
+	s.callEnd()
 	l.release(&s.client)
 	l.release(&s.backend)
 }
@@ -800,48 +792,46 @@ func (l *uringLoop) end(s *evSession, terminated bool) {
 // closes the descriptor after the next submit.
 func (l *uringLoop) closeSide(sd *evSide) {
 	fd := sd.fd
-	unix.Shutdown(fd, unix.SHUT_RDWR)
-	l.afterSubmit = append(l.afterSubmit, func() { unix.Close(fd) })
+	rawShutdown(fd)
+	l.afterSubmit = append(l.afterSubmit, func() { rawClose(fd) })
 }
 
-// startReset sends the reset message on the backend of a session whose client
-// left clean; received waits for its ReadyForQuery.
+// startReset hands the backend of a session whose client left clean to
+// Keep: its recv is cancelled, and once it is gone (handOver) the reset is
+// sent and the socket handed over, the answer left for Keep's side to read
+// (Session.Keep). The loop does not wait a round trip for it.
 func (l *uringLoop) startReset(s *evSession) {
-	s.t.ExpectReply()
-	if w, err := sysWrite(s.backend.fd, s.resetMsg); err != nil || w != len(s.resetMsg) {
-		s.resetting = true
-		l.finishReset(s, false)
-		return
-	}
-	s.resetting = true
-	l.rearm(&s.backend)
-}
-
-// finishReset gives the reset backend to the pool (ok), or closes it, once
-// its recv is gone: cancelled, or completed by the shutdown.
-func (l *uringLoop) finishReset(s *evSession, ok bool) {
-	s.resetting = false
-	s.handing, s.handOK = true, ok
-	if ok {
-		l.stopRecv(&s.backend)
-	} else {
-		unix.Shutdown(s.backend.fd, unix.SHUT_RDWR)
-	}
+	s.handing, s.handOK = true, true
+	l.stopRecv(&s.backend)
 	l.handOver(s)
 }
 
-// handOver completes finishReset once nothing of the backend is in flight.
+// abandonHandOver closes, rather than keeps, a backend being handed over
+// (shutdown).
+func (l *uringLoop) abandonHandOver(s *evSession) {
+	s.handOK = false
+	unix.Shutdown(s.backend.fd, unix.SHUT_RDWR)
+	l.handOver(s)
+}
+
+// handOver completes startReset once nothing of the backend is in flight:
+// a backend that spoke or hung up meanwhile is closed.
 func (l *uringLoop) handOver(s *evSession) {
 	if !s.handing || s.backend.ops > 0 {
 		return
 	}
 	s.handing = false
-	fd, keep := s.backend.fd, s.keep
+	fd := s.backend.fd
+	if s.handOK {
+		if w, err := sysWrite(fd, s.resetMsg); err != nil || w != len(s.resetMsg) {
+			s.handOK = false
+		}
+	}
 	if !s.handOK {
 		l.closeSide(&s.backend)
 		fd = -1
 	}
-	l.afterSubmit = append(l.afterSubmit, func() { keep(fd) })
+	l.afterSubmit = append(l.afterSubmit, func() { s.kept(fd) })
 	l.release(&s.backend)
 }
 
@@ -865,7 +855,7 @@ func (l *uringLoop) giveUp(s *evSession) {
 	l.mu.Lock()
 	l.count--
 	l.mu.Unlock()
-	s.onEnd(0, 0)
+	s.callEnd()
 }
 
 // shutdown ends every session left, waits (briefly) for their requests to
@@ -886,8 +876,8 @@ func (l *uringLoop) shutdown() {
 		switch s := sd.s; {
 		case !s.ended && sd.isClient:
 			l.end(s, false)
-		case (s.resetting || s.handing) && !sd.isClient:
-			l.finishReset(s, false)
+		case s.handing && !sd.isClient:
+			l.abandonHandOver(s)
 		}
 	}
 	// The ring must outlive every request that may still write to the
