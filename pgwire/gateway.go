@@ -238,11 +238,17 @@ func (g *Gateway) Terminate(ids map[string]bool) int {
 }
 
 // sessionDone forgets an ended session.
+// A second call for one session (not expected) changes nothing, so that it
+// cannot take another session's count or the gateway's wait.
 func (g *Gateway) sessionDone(s *session) {
 	g.mu.Lock()
 	delete(g.sessions, s)
-	g.leaveLocked(s)
+	counted := g.leaveLocked(s)
 	g.mu.Unlock()
+	if !counted {
+		g.logger().Error("session ended twice", "conn_id", s.id)
+		return
+	}
 	g.wg.Done()
 }
 

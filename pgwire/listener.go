@@ -128,7 +128,7 @@ func (g *Gateway) admitLocked(s *session) string {
 	}
 	u.conns++
 	u.auths++
-	s.authing = true
+	s.authing, s.counted = true, true
 	g.sessions[s] = struct{}{}
 	return ""
 }
@@ -141,22 +141,35 @@ func (g *Gateway) authDone(s *session) {
 }
 
 func (g *Gateway) authDoneLocked(s *session) {
-	if s.authing {
-		s.authing = false
-		g.sources[s.source].auths--
+	if !s.authing {
+		return
+	}
+	s.authing = false
+	if u := g.sources[s.source]; u != nil {
+		u.auths--
+	} else {
+		// Not expected: a miscount must not take the gateway down.
+		g.logger().Error("session's source no longer counted", "conn_id", s.id, "source", s.source)
 	}
 }
 
-// leaveLocked stops counting s against its source. g.mu is held.
-func (g *Gateway) leaveLocked(s *session) {
+// leaveLocked stops counting s against its source, once; it reports
+// whether s was counted. g.mu is held.
+func (g *Gateway) leaveLocked(s *session) bool {
+	if !s.counted {
+		return false
+	}
+	s.counted = false
+	g.authDoneLocked(s)
 	u := g.sources[s.source]
 	if u == nil {
-		return
+		g.logger().Error("session's source no longer counted", "conn_id", s.id, "source", s.source)
+		return true
 	}
-	g.authDoneLocked(s)
 	if u.conns--; u.conns == 0 {
 		delete(g.sources, s.source)
 	}
+	return true
 }
 
 // retryAccept reports whether an accept error passes: out of descriptors
