@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/internal/benchcpu"
 	"github.com/shiftkey/shiftkey/scram"
 )
 
@@ -118,7 +118,7 @@ func BenchmarkLoginManyCredentials(b *testing.B) {
 			}
 			ctx := context.Background()
 			b.ReportAllocs()
-			cpu := startCPU(b)
+			cpu := benchcpu.Start(b)
 			for b.Loop() {
 				c, err := pgconn.ConnectConfig(ctx, cfg)
 				if err != nil {
@@ -126,29 +126,7 @@ func BenchmarkLoginManyCredentials(b *testing.B) {
 				}
 				c.Close(ctx)
 			}
-			cpu.report()
+			cpu.Report()
 		})
 	}
-}
-
-// cpuClock reports the CPU time (user and system, every thread) the test
-// process spent per iteration since it was started: the gateway's and the
-// client's, which wall time on a shared machine does not show.
-type cpuClock struct {
-	b     *testing.B
-	start time.Duration
-}
-
-func startCPU(b *testing.B) cpuClock { return cpuClock{b, processCPU(b)} }
-
-func (c cpuClock) report() {
-	c.b.ReportMetric(float64(processCPU(c.b)-c.start)/float64(c.b.N)/1e6, "cpu-ms/op")
-}
-
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/internal/benchcpu"
 	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/sqlite"
 )
@@ -65,7 +65,7 @@ func BenchmarkLiveCredentialsMany(b *testing.B) {
 	db, now := manyCredentials(b)
 	ctx := context.Background()
 	b.ReportAllocs()
-	cpu := startCPU(b)
+	cpu := benchcpu.Start(b)
 	for b.Loop() {
 		now = now.Add(-time.Millisecond)
 		creds, _, ok, err := db.LiveCredentials(ctx, "c", "IAM:u", now)
@@ -73,7 +73,7 @@ func BenchmarkLiveCredentialsMany(b *testing.B) {
 			b.Fatal(len(creds), ok, err)
 		}
 	}
-	cpu.report()
+	cpu.Report()
 }
 
 // BenchmarkLiveCredentialsManyCold is that lookup with nothing cached, as
@@ -82,7 +82,7 @@ func BenchmarkLiveCredentialsManyCold(b *testing.B) {
 	db, now := manyCredentials(b)
 	ctx := context.Background()
 	b.ReportAllocs()
-	cpu := startCPU(b)
+	cpu := benchcpu.Start(b)
 	for b.Loop() {
 		db.ForgetCredentials()
 		creds, _, ok, err := db.LiveCredentials(ctx, "c", "IAM:u", now)
@@ -90,7 +90,7 @@ func BenchmarkLiveCredentialsManyCold(b *testing.B) {
 			b.Fatal(len(creds), ok, err)
 		}
 	}
-	cpu.report()
+	cpu.Report()
 }
 
 // BenchmarkLiveCredentialsManyCached is the lookup of every login of that
@@ -102,7 +102,7 @@ func BenchmarkLiveCredentialsManyCached(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	cpu := startCPU(b)
+	cpu := benchcpu.Start(b)
 	for b.Loop() {
 		now = now.Add(time.Microsecond) // a later now, as logins come
 		creds, _, ok, err := db.LiveCredentials(ctx, "c", "IAM:u", now)
@@ -110,7 +110,7 @@ func BenchmarkLiveCredentialsManyCached(b *testing.B) {
 			b.Fatal(len(creds), ok, err)
 		}
 	}
-	cpu.report()
+	cpu.Report()
 }
 
 // manyCredentials is a store with 10,000 live credentials of IAM:u.
@@ -136,26 +136,4 @@ func manyCredentials(b *testing.B) (*sqlite.DB, time.Time) {
 	}
 	wg.Wait()
 	return db, now
-}
-
-// cpuClock reports the process's CPU time (user and system, every thread)
-// per iteration since it was started, which wall time on a shared machine
-// does not show.
-type cpuClock struct {
-	b     *testing.B
-	start time.Duration
-}
-
-func startCPU(b *testing.B) cpuClock { return cpuClock{b, processCPU(b)} }
-
-func (c cpuClock) report() {
-	c.b.ReportMetric(float64(processCPU(c.b)-c.start)/float64(c.b.N)/1e6, "cpu-ms/op")
-}
-
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
