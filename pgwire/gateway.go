@@ -242,8 +242,11 @@ func (g *Gateway) Terminate(ids map[string]bool) int {
 // cannot take another session's count or the gateway's wait.
 func (g *Gateway) sessionDone(s *session) {
 	g.mu.Lock()
-	delete(g.sessions, s)
-	counted := g.leaveLocked(s)
+	_, counted := g.sessions[s] // admitted sessions, until their first end
+	if counted {
+		delete(g.sessions, s)
+		g.leaveLocked(s)
+	}
 	g.mu.Unlock()
 	if !counted {
 		g.logger().Error("session ended twice", "conn_id", s.id)

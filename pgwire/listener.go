@@ -128,7 +128,7 @@ func (g *Gateway) admitLocked(s *session) string {
 	}
 	u.conns++
 	u.auths++
-	s.authing, s.counted = true, true
+	s.authing = true
 	g.sessions[s] = struct{}{}
 	return ""
 }
@@ -153,23 +153,17 @@ func (g *Gateway) authDoneLocked(s *session) {
 	}
 }
 
-// leaveLocked stops counting s against its source, once; it reports
-// whether s was counted. g.mu is held.
-func (g *Gateway) leaveLocked(s *session) bool {
-	if !s.counted {
-		return false
-	}
-	s.counted = false
+// leaveLocked stops counting s against its source. g.mu is held.
+func (g *Gateway) leaveLocked(s *session) {
 	g.authDoneLocked(s)
 	u := g.sources[s.source]
 	if u == nil {
 		g.logger().Error("session's source no longer counted", "conn_id", s.id, "source", s.source)
-		return true
+		return
 	}
 	if u.conns--; u.conns == 0 {
 		delete(g.sources, s.source)
 	}
-	return true
 }
 
 // retryAccept reports whether an accept error passes: out of descriptors

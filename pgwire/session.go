@@ -27,7 +27,6 @@ type session struct {
 	source  string            // the client's address (sourceOf)
 	remote  string            // the client's host:port, formatted once for logs and events
 	authing bool              // counted in its source's auths (g.mu)
-	counted bool              // counted in its source's conns and in the gateway's sessions (g.mu)
 	raw     net.Conn          // the accepted connection; closing it ends everything
 	client  net.Conn          // raw, or the TLS connection over it
 	fe      *pgproto3.Backend // speaks to the client
