@@ -328,3 +328,43 @@ func FuzzServer(f *testing.F) {
 		}
 	})
 }
+
+// An attacker who knows a candidate's StoredKey is empty or short (a stored
+// row without full SCRAM keys) can compute the client signature and choose
+// any ClientKey; such a candidate must never match, and the search must go
+// on to (and refuse) the rest.
+func TestFinishSeqRefusesShortStoredKeys(t *testing.T) {
+	salt := []byte("0123456789abcdef")
+	real := NewKeys("pw", salt, 1)
+	chosen := make([]byte, 32) // the attacker's ClientKey
+	h := sha256.Sum256(chosen)
+	for _, stored := range [][]byte{nil, {}, h[:16], h[:31]} {
+		s := &Server{Salt: salt, Iterations: 1}
+		c := &client{nonce: "abc", gs2: "n,,"}
+		first, err := s.Start(Mechanism, c.clientFirst())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nonce string
+		for _, a := range strings.Split(string(first), ",") {
+			if strings.HasPrefix(a, "r=") {
+				nonce = a[2:]
+			}
+		}
+		withoutProof := "c=" + base64.StdEncoding.EncodeToString([]byte("n,,")) + ",r=" + nonce
+		sig := mac(stored, c.first+","+string(first)+","+withoutProof)
+		proof := make([]byte, 32)
+		for i := range proof {
+			proof[i] = chosen[i] ^ sig[i]
+		}
+		final := []byte(withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof))
+		_, idx, err := s.FinishSeq(final, func(yield func([]byte, []byte) bool) {
+			if yield(stored, make([]byte, 32)) {
+				yield(real.StoredKey[:], real.ServerKey[:])
+			}
+		})
+		if !errors.Is(err, ErrAuthFailed) || idx != -1 {
+			t.Errorf("a proof forged for a %d-byte StoredKey: index %d, %v; want ErrAuthFailed", len(stored), idx, err)
+		}
+	}
+}
