@@ -146,15 +146,11 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pgPort, err := pgserver.FreePort()
-	if err != nil {
-		return err
-	}
 	d.PG, err = pgserver.Start(ctx, pgserver.Config{
 		BinDir:    binDir,
 		DataDir:   filepath.Join(dir, "postgres"),
 		Superuser: MasterUser,
-		Port:      pgPort,
+		AnyPort:   true,
 		TLS:       pgTLS,
 		Fsync:     true,
 		Logger:    d.Logger,

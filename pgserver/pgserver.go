@@ -83,6 +83,10 @@ type Config struct {
 	DataDir   string // PGDATA; initialized when it has no PG_VERSION
 	SocketDir string // "" → DataDir/run, or a short dir under /tmp when that path is too long
 	Port      int    // names the socket file (and the TCP port with TLS); default 5432
+	// AnyPort picks a free loopback port at start instead of Port, and
+	// picks again when PostgreSQL cannot bind it because another process
+	// took it between the pick and the bind.
+	AnyPort bool
 	// TLS, when set, turns on TLS with these PEM files and listens on
 	// 127.0.0.1:Port for hostssl connections authenticated by client
 	// certificate (pg_hba "cert": the certificate's CN is the role) signed
@@ -164,14 +168,31 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	if err := s.writeConfig(); err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		if cfg.AnyPort {
+			if s.cfg.Port, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.writeConfig(); err != nil {
+			return nil, err
+		}
+		err := s.start(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if !cfg.AnyPort || !errors.Is(err, errPortTaken) || attempt == 5 {
+			return nil, err
+		}
+		s.cfg.Logger.Warn("postgres port taken before the server bound it; picking another", "port", s.cfg.Port)
 	}
-	if err := s.start(ctx); err != nil {
-		return nil, err
-	}
-	return s, nil
 }
+
+// freePort is FreePort; a test makes its first pick a taken port.
+var freePort = FreePort
+
+// errPortTaken marks a start that failed because the port was in use.
+var errPortTaken = errors.New("port in use")
 
 // owned creates dir (and missing parents) owned by the server's OS user.
 func (s *Server) owned(dir string, mode os.FileMode) error {
@@ -350,9 +371,16 @@ func (s *Server) start(ctx context.Context) error {
 			os.Chown(s.logFile, uid, gid)
 		}
 	}
+	var logStart int64
+	if fi, err := os.Stat(s.logFile); err == nil {
+		logStart = fi.Size()
+	}
 	out, err := s.command(ctx, "pg_ctl", "start", "-D", s.cfg.DataDir, "-l", s.logFile, "-w", "-t", "60", "-s").CombinedOutput()
 	if err != nil {
 		logTail, _ := os.ReadFile(s.logFile)
+		if int64(len(logTail)) >= logStart && bytes.Contains(logTail[logStart:], []byte("Address already in use")) {
+			err = fmt.Errorf("%w: %w", errPortTaken, err)
+		}
 		return fmt.Errorf("pg_ctl start: %w\n%s\n%s", err, tail(out), tail(logTail))
 	}
 	// pg_ctl -w waits for the postmaster; make sure a session works too.

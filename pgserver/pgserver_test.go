@@ -3,11 +3,15 @@ package pgserver_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
 	"github.com/shiftkey/shiftkey/pgserver"
 )
@@ -122,4 +126,60 @@ func TestLongDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close(ctx)
+}
+
+// A server started on any port picks again when the port it picked is
+// taken before PostgreSQL binds it (another process's listener got there
+// first), instead of failing its start.
+func TestAnyPortPicksAgainWhenTaken(t *testing.T) {
+	if _, err := pgserver.FindBinDir(); err != nil {
+		t.Skip(err)
+	}
+	ctx := context.Background()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	takenPort := taken.Addr().(*net.TCPAddr).Port
+	picks := 0
+	defer pgserver.SetFreePort(func() (int, error) {
+		picks++
+		if picks == 1 {
+			return takenPort, nil
+		}
+		return pgserver.FreePort()
+	})()
+	base, err := os.MkdirTemp("", "shiftkey-anyport-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755) // as root, the postgres OS user passes through
+	ca, err := devca.LoadOrCreate(filepath.Join(base, "tls"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, caPEM, err := ca.ServerFiles("127.0.0.1", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgserver.Start(ctx, pgserver.Config{DataDir: filepath.Join(base, "pg"), AnyPort: true,
+		TLS: &pgserver.TLSFiles{Cert: cert, Key: key, CA: caPEM}})
+	if err != nil {
+		t.Fatalf("start with its first port taken: %v", err)
+	}
+	defer s.Stop(ctx)
+	if picks != 2 || s.Port() == takenPort {
+		t.Fatalf("picks %d, port %d (taken %d): want a second pick", picks, s.Port(), takenPort)
+	}
+	conn, err := pgx.Connect(ctx, s.ConnString(s.Superuser(), "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var port string
+	if err := conn.QueryRow(ctx, "SHOW port").Scan(&port); err != nil || port != strconv.Itoa(s.Port()) {
+		t.Fatalf("server port %q %v, want %d", port, err, s.Port())
+	}
 }

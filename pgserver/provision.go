@@ -87,12 +87,7 @@ func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway
 		ln.Close()
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
 	}
-	pgPort, err := FreePort()
-	if err != nil {
-		ln.Close()
-		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
-	}
-	pg, err := Start(ctx, Config{DataDir: filepath.Join(p.dir(id), "postgres"), Superuser: superuser, Port: pgPort, TLS: tlsFiles, Fsync: true, Logger: p.Logger})
+	pg, err := Start(ctx, Config{DataDir: filepath.Join(p.dir(id), "postgres"), Superuser: superuser, AnyPort: true, TLS: tlsFiles, Fsync: true, Logger: p.Logger})
 	if err == nil {
 		err = pg.CreateDatabase(ctx, g.Database)
 	}
