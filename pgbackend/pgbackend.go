@@ -325,7 +325,20 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			b.releaseLocked(ctx, u, lease)
 			return nil, nil, err
 		}
-		if _, err := b.admin.Exec(ctx, "GRANT "+quote(g)+" TO "+quote(role)); err != nil {
+		if _, err := b.admin.Exec(ctx, "GRANT "+quote(g)+" TO "+quote(role)); isDuplicate(err) {
+			// Another replica granted it between our check and our GRANT
+			// (its record came first): share it, as joinShared would
+			// have. A membership granted by anyone else is the role's own.
+			if b.heldElsewhere(ctx, role, g) {
+				b.logger.InfoContext(ctx, "group shared with another replica's sessions", "db_user", role, "group", g)
+				u.refs[g] = 1
+				lease.groups = append(lease.groups, g)
+				continue
+			}
+			b.forget(ctx, role, g)
+			notices = append(notices, Notice{Message: fmt.Sprintf("group %q not joined: %s", g, whyMember)})
+			continue
+		} else if err != nil {
 			u.existsAt = time.Time{} // perhaps the role was dropped: ask again next time
 			b.releaseLocked(ctx, u, lease)
 			return nil, nil, fmt.Errorf("grant %s: %w", g, err)

@@ -3,6 +3,7 @@ package pgbackend_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -157,5 +158,105 @@ func TestReleasesAtOnceOnTwoReplicasRevoke(t *testing.T) {
 	shared.mu.Unlock()
 	if len(left) != 0 {
 		t.Fatalf("grant records left after both released: %v", left)
+	}
+}
+
+// Two replicas whose first sessions of a new role both ask for a group at
+// the same moment: both log in, sharing the membership. Both find the role
+// outside the group, record their grant and GRANT; the test holds
+// pg_auth_members until both GRANTs wait for it, so that both insert the
+// membership at once. The second insert failed on the catalog's unique
+// index (23505), which refused that login ("could not prepare the
+// session"), as it did by hand with two replicas behind a load balancer.
+func TestGrantsAtOnceOnTwoReplicasShare(t *testing.T) {
+	srv := pgtest.Server(t)
+	db := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	// Roles are the server's, not the database's: names of this run's own.
+	run, _, _ := strings.Cut(db, "_") // "t12": unique in the test binary
+	role, group := "race_user_"+run, "race_readers_"+run
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+group+" NOLOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	shared := &sharedGrants{records: map[[3]string]bool{}}
+	var replicas []*pgbackend.Backend
+	for _, name := range []string{"a", "b"} {
+		b, err := pgbackend.New(ctx, pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: srv.Superuser(),
+			AdminDatabase: db, Grants: grantView{shared, name}, Scope: "race"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		replicas = append(replicas, b)
+	}
+	// Create the role first, so that the two Prepares differ only in
+	// their GRANTs.
+	if l, _, err := replicas[0].Prepare(ctx, role, true, nil); err != nil {
+		t.Fatal(err)
+	} else {
+		l.Release(ctx)
+	}
+	hold, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hold.Exec(ctx, "LOCK TABLE pg_catalog.pg_auth_members IN SHARE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	leases := make([]*pgbackend.Lease, len(replicas))
+	errs := make([]error, len(replicas))
+	var wg sync.WaitGroup
+	for i, b := range replicas {
+		wg.Go(func() { leases[i], _, errs[i] = b.Prepare(ctx, role, true, []string{group}) })
+	}
+	waiting, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiting.Close(ctx)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var n int
+		if err := waiting.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'pg_catalog.pg_auth_members'::regclass`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d GRANTs wait for pg_auth_members, want 2", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := hold.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("replica %d: Prepare while another replica granted the group at once: %v", i, err)
+		}
+	}
+	member := func() bool {
+		var ok bool
+		if err := admin.QueryRow(ctx, "SELECT pg_has_role($1, $2, 'MEMBER')", role, group).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !member() {
+		t.Fatalf("%s is not in %s while both sessions hold it", role, group)
+	}
+	leases[0].Release(ctx)
+	if !member() {
+		t.Fatal("the group went with the first of two sessions")
+	}
+	leases[1].Release(ctx)
+	if member() {
+		t.Fatal("the group stayed granted after both sessions ended")
 	}
 }
