@@ -1,112 +1,158 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"time"
 )
 
-// Filter selects records; zero fields match everything.
+// Filter selects records; zero fields match everything, and a record must
+// match every field set.
 type Filter struct {
 	// Principal matches the ARN of the record's identity, or of the role
 	// behind an assumed-role session.
 	Principal string
+	// AccessKey matches API calls signed with that access key, and the
+	// gateway records of the credentials those calls issued (a leaked
+	// key's every login), once the issuing call has been read.
+	AccessKey string
+	// Credential matches the records of one issued credential: the call
+	// that issued it, its logins, session ends and group changes.
+	Credential string
 }
 
-// Match reports whether the record r (one line of the log) is selected.
-func (f Filter) Match(r *Record) bool {
-	if f.Principal == "" {
-		return true
+// matcher is a Filter read over a log in time order: it remembers the
+// credentials that API calls matching AccessKey issued.
+type matcher struct {
+	Filter
+	issued map[string]bool // credential ids issued through AccessKey
+}
+
+// learn notes the credential an API call signed with AccessKey issued.
+func (m *matcher) learn(r *Record) {
+	if m.AccessKey == "" || r.EventType != typeAPICall || r.UserIdentity.AccessKeyID != m.AccessKey || r.ErrorCode != "" {
+		return
 	}
+	if cred := credentialOf(r); cred != "" {
+		if m.issued == nil {
+			m.issued = map[string]bool{}
+		}
+		m.issued[cred] = true
+	}
+}
+
+// match reports whether r is selected.
+func (m *matcher) match(r *Record) bool {
 	id := r.UserIdentity
-	return id.ARN == f.Principal || id.SessionContext != nil && id.SessionContext.SessionIssuer.ARN == f.Principal
-}
-
-// Copy writes to w the lines of r that f selects, unchanged; lines that
-// are not records are skipped. It returns at the end of r.
-func Copy(w io.Writer, r io.Reader, f Filter) error {
-	br := bufio.NewReader(r)
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			if err := emit(w, line, f); err != nil {
-				return err
-			}
-		} else if len(line) > 0 && err == io.EOF {
-			return emit(w, append(line, '\n'), f)
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	if m.Principal != "" && id.ARN != m.Principal && (id.SessionContext == nil || id.SessionContext.SessionIssuer.ARN != m.Principal) {
+		return false
 	}
+	cred := credentialOf(r)
+	if m.Credential != "" && cred != m.Credential {
+		return false
+	}
+	if m.AccessKey != "" {
+		switch r.EventType {
+		case typeAPICall:
+			return id.AccessKeyID == m.AccessKey
+		case typeGatewayEvent:
+			return cred != "" && m.issued[cred]
+		}
+		return false
+	}
+	return true
 }
 
-func emit(w io.Writer, line []byte, f Filter) error {
+// credentialOf is the id of the credential a record is about: issued
+// (responseElements) or used (a login's or session's responseElements, a
+// grant's additionalEventData).
+func credentialOf(r *Record) string {
+	if s, ok := r.ResponseElements["credentialId"].(string); ok {
+		return s
+	}
+	if s, ok := r.AdditionalEventData["credentialId"].(string); ok {
+		return s
+	}
+	return ""
+}
+
+func parse(line []byte) (*Record, bool) {
 	var rec Record
-	if json.Unmarshal(bytes.TrimSpace(line), &rec) != nil || !f.Match(&rec) {
-		return nil
+	if json.Unmarshal(bytes.TrimSpace(line), &rec) != nil {
+		return nil, false
 	}
-	_, err := w.Write(line)
-	return err
+	return &rec, true
 }
 
 // FollowInterval is how often Follow looks for new lines and rotation.
 var FollowInterval = 200 * time.Millisecond
 
-// Follow writes the selected lines of the file at path as Copy does, then
-// keeps writing those appended until ctx ends, following the path to a new
-// file when the log is rotated (as tail -F).
-func Follow(ctx context.Context, w io.Writer, path string, f Filter) error {
-	file, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer func() { file.Close() }()
-	var partial []byte
-	read := func() error {
-		b, err := io.ReadAll(file)
+// Tail writes the selected lines, unchanged, of the logs at paths (one per replica,
+// say) merged into one timeline: ordered by eventTime, records of the same
+// second in the order of paths, then of their lines. With follow it keeps
+// writing the records appended until ctx ends, each poll's merged the same
+// way, across rotations.
+func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow bool) error {
+	logs := make([]*logFile, len(paths))
+	for i, p := range paths {
+		file, err := os.Open(p)
 		if err != nil {
+			for _, l := range logs[:i] {
+				l.file.Close()
+			}
 			return err
 		}
-		b = append(partial, b...)
-		last := bytes.LastIndexByte(b, '\n')
-		if last < 0 {
-			partial = b
-			return nil
-		}
-		partial = append([]byte(nil), b[last+1:]...)
-		return Copy(w, bytes.NewReader(b[:last+1]), f)
+		logs[i] = &logFile{path: p, file: file}
 	}
-	t := time.NewTicker(FollowInterval)
-	defer t.Stop()
-	for {
-		if err := read(); err != nil {
-			return err
+	defer func() {
+		for _, l := range logs {
+			l.file.Close()
 		}
-		// Rotated: the path names another file now. Finish the old one,
-		// then go on with the new.
-		if cur, err := os.Stat(path); err == nil {
-			if old, err := file.Stat(); err == nil && !os.SameFile(cur, old) {
-				if err := read(); err != nil {
-					return err
-				}
-				nf, err := os.Open(path)
-				if err == nil {
-					file.Close()
-					file, partial = nf, nil
-					continue
+	}()
+	m := &matcher{Filter: f}
+	var t *time.Ticker
+	if follow {
+		t = time.NewTicker(FollowInterval)
+		defer t.Stop()
+	}
+	for {
+		var batch []timedLine
+		for i, l := range logs {
+			lines, err := l.read(follow)
+			if err != nil {
+				return err
+			}
+			for _, line := range lines {
+				if rec, ok := parse(line); ok {
+					batch = append(batch, timedLine{at: rec.EventTime, log: i, rec: rec, line: line})
 				}
 			}
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return err
+		}
+		// A batch's issuing calls are learnt before its records are
+		// matched, so that a login merged before the call that issued its
+		// credential (same second, another replica) is still followed.
+		for _, b := range batch {
+			m.learn(b.rec)
+		}
+		// Stable: within a log and a second, lines keep their order.
+		slices.SortStableFunc(batch, func(a, b timedLine) int {
+			return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.log, b.log))
+		})
+		for _, b := range batch {
+			if m.match(b.rec) {
+				if _, err := w.Write(b.line); err != nil {
+					return err
+				}
+			}
+		}
+		if !follow {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -114,4 +160,77 @@ func Follow(ctx context.Context, w io.Writer, path string, f Filter) error {
 		case <-t.C:
 		}
 	}
+}
+
+// timedLine is a record line with what orders it in a merge.
+type timedLine struct {
+	at   string // eventTime: fixed-width UTC, so it sorts as text
+	log  int
+	rec  *Record
+	line []byte
+}
+
+// logFile is one log being read, followed across rotations.
+type logFile struct {
+	path    string
+	file    *os.File
+	partial []byte // a last line not yet ended
+}
+
+// read returns the complete lines appended since the last read. Following,
+// a rotated log (the path names another file now) is read to its end, then
+// the new file from its start.
+func (l *logFile) read(follow bool) ([][]byte, error) {
+	lines, err := l.lines(!follow)
+	if err != nil || !follow {
+		return lines, err
+	}
+	cur, err := os.Stat(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return lines, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if old, err := l.file.Stat(); err != nil || os.SameFile(cur, old) {
+		return lines, nil
+	}
+	more, err := l.lines(true)
+	if err != nil {
+		return nil, err
+	}
+	lines = append(lines, more...)
+	nf, err := os.Open(l.path)
+	if err != nil {
+		return lines, nil // not there yet: next poll
+	}
+	l.file.Close()
+	l.file, l.partial = nf, nil
+	newLines, err := l.lines(false)
+	return append(lines, newLines...), err
+}
+
+// lines reads to the end of the file; an unended last line waits for the
+// next read unless final.
+func (l *logFile) lines(final bool) ([][]byte, error) {
+	b, err := io.ReadAll(l.file)
+	if err != nil {
+		return nil, err
+	}
+	b = append(l.partial, b...)
+	l.partial = nil
+	var out [][]byte
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			if final {
+				out = append(out, append(b[:len(b):len(b)], '\n'))
+			} else {
+				l.partial = append([]byte(nil), b...)
+			}
+			break
+		}
+		out = append(out, b[:i+1])
+		b = b[i+1:]
+	}
+	return out, nil
 }

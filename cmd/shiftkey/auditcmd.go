@@ -4,45 +4,41 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 
 	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/config"
 )
 
-// runAudit is `shiftkey audit tail`: the audit log's records of one
-// principal (or all), and with -f those that follow.
+// runAudit is `shiftkey audit tail`: the audit log's records (of several
+// replicas' logs merged in time order) of one principal, access key or
+// credential, or all, and with -f those that follow.
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	_, fs, err := verbFlags(args, stderr, "audit", "audit: want: audit tail --principal ARN [--file F | --config FILE] [-f]", "tail")
+	_, fs, err := verbFlags(args, stderr, "audit", "audit: want: audit tail [--principal ARN] [--access-key ID] [--credential ID] [--file F ... | --config FILE] [-f]", "tail")
 	if err != nil {
 		return err
 	}
-	principal := fs.String("principal", "", "only records of this principal ARN (a user, an assumed-role session, or the role behind sessions)")
-	file := fs.String("file", "", "the audit log (default: audit.file of --config)")
+	var f audit.Filter
+	fs.StringVar(&f.Principal, "principal", "", "only records of this principal ARN (a user, an assumed-role session, or the role behind sessions)")
+	fs.StringVar(&f.AccessKey, "access-key", "", "only calls signed with this access key ID, and the logins, sessions and grants of the credentials they issued")
+	fs.StringVar(&f.Credential, "credential", "", "only records of this issued credential (its id, as in credentials list and the audit log)")
+	var files multiFlag
+	fs.Var(&files, "file", "an audit log; repeat it for each replica's, merged in time order (default: audit.file of --config)")
 	cfgPath := fs.String("config", "", "serve's config file, for audit.file")
 	follow := fs.Bool("f", false, "keep printing records as they are written, across rotations")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	path := *file
-	if path == "" && *cfgPath != "" {
+	if len(files) == 0 && *cfgPath != "" {
 		cfg, err := config.Load(*cfgPath)
 		if err != nil {
 			return err
 		}
-		path = cfg.Audit.File
+		if p := cfg.Audit.File; p != "" && p != "-" {
+			files = append(files, p)
+		}
 	}
-	if path == "" || path == "-" {
+	if len(files) == 0 {
 		return errors.New("audit tail: --file (or a --config with audit.file set to a file) is required")
 	}
-	f := audit.Filter{Principal: *principal}
-	if *follow {
-		return audit.Follow(ctx, stdout, path, f)
-	}
-	in, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	return audit.Copy(stdout, in, f)
+	return audit.Tail(ctx, stdout, files, f, *follow)
 }

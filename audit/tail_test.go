@@ -1,0 +1,186 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// line is one record of a test log, tagged by its event id.
+func line(t *testing.T, id, at, eventType, key, cred, errCode string) string {
+	t.Helper()
+	r := Record{EventVersion: eventVersion, EventTime: at, EventType: eventType, EventID: id, ErrorCode: errCode,
+		UserIdentity: UserIdentity{Type: "IAMUser", ARN: "arn:aws:iam::123456789012:user/" + key, AccessKeyID: key}}
+	if eventType == typeAPICall {
+		r.EventName = "GetClusterCredentials"
+	} else {
+		r.EventName, r.UserIdentity.AccessKeyID = EventLogin, ""
+	}
+	if cred != "" {
+		r.ResponseElements = map[string]any{"credentialId": cred}
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) + "\n"
+}
+
+func writeLog(t *testing.T, dir, name string, lines ...string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ids are the event ids of the records in out, in order.
+func ids(t *testing.T, out string) []string {
+	t.Helper()
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l == "" {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("output line %q: %v", l, err)
+		}
+		got = append(got, r.EventID)
+	}
+	return got
+}
+
+func tail(t *testing.T, paths []string, f Filter) []string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := Tail(context.Background(), &out, paths, f, false); err != nil {
+		t.Fatal(err)
+	}
+	return ids(t, out.String())
+}
+
+// Two replicas' logs read as one timeline: by eventTime, and within a
+// second in the order the logs were named, each log's lines in order.
+func TestTailMergesLogsInTimeOrder(t *testing.T) {
+	dir := t.TempDir()
+	a := writeLog(t, dir, "a.log",
+		line(t, "a1", "2026-12-05T10:00:01Z", typeAPICall, "K1", "", ""),
+		"not a record\n",
+		line(t, "a2", "2026-12-05T10:00:03Z", typeAPICall, "K1", "", ""),
+		line(t, "a3", "2026-12-05T10:00:03Z", typeAPICall, "K1", "", ""))
+	b := writeLog(t, dir, "b.log",
+		line(t, "b1", "2026-12-05T10:00:02Z", typeAPICall, "K1", "", ""),
+		line(t, "b2", "2026-12-05T10:00:03Z", typeAPICall, "K1", "", ""),
+		strings.TrimSuffix(line(t, "b3", "2026-12-05T10:00:04Z", typeAPICall, "K1", "", ""), "\n")) // unended last line
+	got := strings.Join(tail(t, []string{a, b}, Filter{}), " ")
+	if want := "a1 b1 a2 a3 b2 b3"; got != want {
+		t.Fatalf("merged: %s, want %s", got, want)
+	}
+}
+
+// --access-key follows a key to the logins of the credentials it issued,
+// on any replica, also when a login is merged before its issuing call
+// (the same second, an earlier log); a failed call issued nothing.
+func TestTailFollowsAnAccessKeyToItsLogins(t *testing.T) {
+	dir := t.TempDir()
+	a := writeLog(t, dir, "a.log",
+		line(t, "login-c1", "2026-12-05T10:00:01Z", typeGatewayEvent, "leaked", "c1", ""),
+		line(t, "login-c2", "2026-12-05T10:00:01Z", typeGatewayEvent, "other", "c2", ""),
+		line(t, "login-c3", "2026-12-05T10:00:05Z", typeGatewayEvent, "leaked", "c3", ""))
+	b := writeLog(t, dir, "b.log",
+		line(t, "issue-c1", "2026-12-05T10:00:01Z", typeAPICall, "LEAKED", "c1", ""),
+		line(t, "issue-c2", "2026-12-05T10:00:01Z", typeAPICall, "OTHER", "c2", ""),
+		line(t, "denied", "2026-12-05T10:00:02Z", typeAPICall, "LEAKED", "c3", "AccessDenied"))
+	got := strings.Join(tail(t, []string{a, b}, Filter{AccessKey: "LEAKED"}), " ")
+	if want := "login-c1 issue-c1 denied"; got != want {
+		t.Fatalf("--access-key: %s, want %s", got, want)
+	}
+	got = strings.Join(tail(t, []string{a, b}, Filter{Credential: "c2"}), " ")
+	if want := "login-c2 issue-c2"; got != want {
+		t.Fatalf("--credential: %s, want %s", got, want)
+	}
+	got = strings.Join(tail(t, []string{a, b}, Filter{Principal: "arn:aws:iam::123456789012:user/leaked", Credential: "c3"}), " ")
+	if want := "login-c3"; got != want {
+		t.Fatalf("--principal and --credential: %s, want %s", got, want)
+	}
+}
+
+// syncBuffer is a bytes.Buffer the test reads while Tail writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// -f over two logs: what is appended to either is written, and a log
+// rotated (renamed, a new file at its path) is read to its end, then the
+// new file is followed.
+func TestTailFollowsLogsAcrossRotation(t *testing.T) {
+	old := FollowInterval
+	FollowInterval = 5 * time.Millisecond
+	t.Cleanup(func() { FollowInterval = old })
+	dir := t.TempDir()
+	a := writeLog(t, dir, "a.log", line(t, "a1", "2026-12-05T10:00:01Z", typeAPICall, "K", "", ""))
+	b := writeLog(t, dir, "b.log", line(t, "b1", "2026-12-05T10:00:02Z", typeAPICall, "K", "", ""))
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Tail(ctx, &out, []string{a, b}, Filter{}, true) }()
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Join(ids(t, out.String()), " ") != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("followed: %q, want %q", strings.Join(ids(t, out.String()), " "), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	appendTo := func(p, s string) {
+		t.Helper()
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("a1 b1")
+	// Half a line, then its end: written once whole.
+	l := line(t, "b2", "2026-12-05T10:00:03Z", typeAPICall, "K", "", "")
+	appendTo(b, l[:10])
+	appendTo(b, l[10:])
+	waitFor("a1 b1 b2")
+	// Rotation: a line still written to the renamed file, then the new one.
+	if err := os.Rename(a, a+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(a+".1", line(t, "a2", "2026-12-05T10:00:04Z", typeAPICall, "K", "", ""))
+	appendTo(a, line(t, "a3", "2026-12-05T10:00:05Z", typeAPICall, "K", "", ""))
+	waitFor("a1 b1 b2 a2 a3")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
