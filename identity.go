@@ -266,4 +266,9 @@ type DeclaredStore interface {
 	MarkDeclared(ctx context.Context, ref DeclaredRef) error // adding twice is a no-op
 	UnmarkDeclared(ctx context.Context, kind EntityKind, id string) error
 	DeclaredRefs(ctx context.Context, kind EntityKind) ([]DeclaredRef, error) // ordered by name
+	// Declaring runs fn, which applies a config's declared state, while no
+	// other process sharing the store runs its own: replicas started or
+	// reloaded together would otherwise both find a declared user or
+	// cluster missing and both create it.
+	Declaring(ctx context.Context, fn func(context.Context) error) error
 }

@@ -8,10 +8,31 @@ import (
 	"github.com/shiftkey/shiftkey/iamapi"
 )
 
+// ClusterStore is what ApplyCluster needs of the store.
+type ClusterStore interface {
+	shiftkey.ClusterStore
+	shiftkey.DeclaredStore
+}
+
+// ServerlessStore is what ApplyWorkgroup needs of the store.
+type ServerlessStore interface {
+	shiftkey.ServerlessStore
+	shiftkey.DeclaredStore
+}
+
 // ApplyCluster makes the store hold cluster cc as declared, its gateway
 // reached at ep: created (at now) when new, else updated in place, so
-// what the API changed and the file does not declare stays.
-func (c *Config) ApplyCluster(ctx context.Context, st shiftkey.ClusterStore, cc ClusterConfig, ep shiftkey.Endpoint, now time.Time) (*shiftkey.Cluster, error) {
+// what the API changed and the file does not declare stays. Replicas
+// apply one at a time (DeclaredStore.Declaring).
+func (c *Config) ApplyCluster(ctx context.Context, st ClusterStore, cc ClusterConfig, ep shiftkey.Endpoint, now time.Time) (cl *shiftkey.Cluster, err error) {
+	err = st.Declaring(ctx, func(ctx context.Context) error {
+		cl, err = c.applyCluster(ctx, st, cc, ep, now)
+		return err
+	})
+	return cl, err
+}
+
+func (c *Config) applyCluster(ctx context.Context, st shiftkey.ClusterStore, cc ClusterConfig, ep shiftkey.Endpoint, now time.Time) (*shiftkey.Cluster, error) {
 	master := cc.MasterUsername
 	if master == "" {
 		// Redshift's default; never the provisioning role, which is not issued.
@@ -44,8 +65,16 @@ func (c *Config) RegionOf(r string) string {
 
 // ApplyWorkgroup makes the store hold workgroup wc and its namespace as
 // declared, its gateway reached at ep; an existing namespace is kept as it
-// is.
-func (c *Config) ApplyWorkgroup(ctx context.Context, st shiftkey.ServerlessStore, wc WorkgroupConfig, ep shiftkey.Endpoint, now time.Time) (*shiftkey.Workgroup, error) {
+// is. Replicas apply one at a time (DeclaredStore.Declaring).
+func (c *Config) ApplyWorkgroup(ctx context.Context, st ServerlessStore, wc WorkgroupConfig, ep shiftkey.Endpoint, now time.Time) (w *shiftkey.Workgroup, err error) {
+	err = st.Declaring(ctx, func(ctx context.Context) error {
+		w, err = c.applyWorkgroup(ctx, st, wc, ep, now)
+		return err
+	})
+	return w, err
+}
+
+func (c *Config) applyWorkgroup(ctx context.Context, st shiftkey.ServerlessStore, wc WorkgroupConfig, ep shiftkey.Endpoint, now time.Time) (*shiftkey.Workgroup, error) {
 	admin := wc.AdminUsername
 	if admin == "" {
 		admin = wc.Backend.AdminUser
@@ -83,9 +112,14 @@ func (b BackendConfig) Backend() shiftkey.Backend {
 
 // ApplyIdentities makes the store hold the identities c declares: the
 // file is authoritative for them, and identities created through the IAM
-// API are left alone (see iamapi.Reconcile).
-func (c *Config) ApplyIdentities(ctx context.Context, st iamapi.ReconcileStore) (iamapi.Changes, error) {
-	return iamapi.Reconcile(ctx, st, c.IAM.Declared(c.AccountID))
+// API are left alone (see iamapi.Reconcile). Replicas apply one at a time
+// (DeclaredStore.Declaring), so that each finds what another created.
+func (c *Config) ApplyIdentities(ctx context.Context, st iamapi.ReconcileStore) (changes iamapi.Changes, err error) {
+	err = st.Declaring(ctx, func(ctx context.Context) error {
+		changes, err = iamapi.Reconcile(ctx, st, c.IAM.Declared(c.AccountID))
+		return err
+	})
+	return changes, err
 }
 
 // Declared is the IAM part of the config as iamapi.Reconcile takes it.

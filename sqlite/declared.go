@@ -28,3 +28,11 @@ func (d *DB) DeclaredRefs(ctx context.Context, kind shiftkey.EntityKind) ([]shif
 		return ref, r.Scan(&ref.Kind, &ref.ID, &ref.Name)
 	}, `SELECT kind, id, name FROM declared_entities WHERE kind = ? ORDER BY name, id`, kind)
 }
+
+// Declaring runs fn: this process is the SQLite file's only writer, and
+// applies its config once at a time (start, then each reload).
+func (d *DB) Declaring(ctx context.Context, fn func(context.Context) error) error {
+	d.declaring.Lock()
+	defer d.declaring.Unlock()
+	return fn(ctx)
+}

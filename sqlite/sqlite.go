@@ -30,6 +30,8 @@ var migrations embed.FS
 type DB struct {
 	db *sql.DB
 
+	declaring sync.Mutex // Declaring: one application of the config at a time
+
 	// The per-login lookups, prepared once: every gateway login runs them.
 	saltStmt, credsStmt *sql.Stmt
 	// The refresh of a cached login: which credentials are live, and

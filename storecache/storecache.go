@@ -413,3 +413,11 @@ func (c *Store) DeclaredRefs(ctx context.Context, kind shiftkey.EntityKind) ([]s
 	}
 	return d.DeclaredRefs(ctx, kind)
 }
+
+func (c *Store) Declaring(ctx context.Context, fn func(context.Context) error) error {
+	d, err := c.declared()
+	if err != nil {
+		return err
+	}
+	return d.Declaring(ctx, fn)
+}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -319,4 +320,57 @@ func active(t *testing.T, role string, n int) bool {
 		t.Fatal(err)
 	}
 	return count >= n
+}
+
+// Replicas started at the same moment on an empty store all start, and
+// agree: each applies the config's declared state (identities, clusters)
+// in turn. Before, they applied it at once: two found the cluster or a
+// user missing and created it, and one failed to start
+// ("ClusterAlreadyExists: Cluster already exists"), as two replicas
+// started together by the deployment guide's walkthrough did.
+func TestReplicasStartTogether(t *testing.T) {
+	ctx := context.Background()
+	for k, v := range replicaKeys {
+		t.Setenv(k, v)
+	}
+	const rounds, n = 3, 3
+	for round := range rounds {
+		storeURL := newStoreDB(t, "together_")
+		dir := t.TempDir()
+		keyFile := filepath.Join(dir, "store.key")
+		if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
+			t.Fatal(err)
+		}
+		serves := make([]*Serve, n)
+		for i := range serves {
+			path := filepath.Join(dir, fmt.Sprintf("r%d.yaml", i))
+			if err := os.WriteFile(path, []byte(replicaYAML(storeURL, keyFile, freePort(t), freePort(t))), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			serves[i] = &Serve{Config: cfg, Logger: dev.Logger}
+			t.Cleanup(func() { serves[i].Close() })
+		}
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i, s := range serves {
+			wg.Go(func() { errs[i] = s.Start(ctx) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: replica %d of %d started together did not start: %v", round, i, n, err)
+			}
+		}
+		st := serves[0].Store
+		if users, err := st.Entities(ctx, shiftkey.KindUser, "/"); err != nil || len(users) != 3 {
+			t.Fatalf("round %d: %d users (%v), want the 3 declared once", round, len(users), err)
+		}
+		if _, err := st.Cluster(ctx, "shared"); err != nil {
+			t.Fatalf("round %d: cluster: %v", round, err)
+		}
+	}
 }
