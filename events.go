@@ -36,6 +36,9 @@ type APICall struct {
 	Body []byte
 	// Result is what the operation returned (nil on error).
 	Result any
+	// CredentialID is the id of the credential the call issued, if any
+	// (NoteIssued).
+	CredentialID string
 	// ErrorCode and ErrorMessage are the AWS error sent, if any.
 	ErrorCode    string
 	ErrorMessage string
@@ -138,6 +141,23 @@ func WithSessionOrigin(ctx context.Context, o SessionOrigin) context.Context {
 func SessionOriginFrom(ctx context.Context) (SessionOrigin, bool) {
 	o, ok := ctx.Value(sessionOriginKey{}).(SessionOrigin)
 	return o, ok
+}
+
+type issuedNoteKey struct{}
+
+// WithIssuedNote returns ctx in which NoteIssued records the id of the
+// credential an API call issues into *id, for the call's audit record (the
+// id is shiftkey's own: AWS's answer has none, and the gateway's records
+// name it).
+func WithIssuedNote(ctx context.Context, id *string) context.Context {
+	return context.WithValue(ctx, issuedNoteKey{}, id)
+}
+
+// NoteIssued records id as the credential the API call ctx serves issued.
+func NoteIssued(ctx context.Context, id string) {
+	if p, ok := ctx.Value(issuedNoteKey{}).(*string); ok {
+		*p = id
+	}
 }
 
 // Observer hears of every event. Each edge declares the part it reports

@@ -94,6 +94,13 @@ func apiRecord(e *shiftkey.APICall, region string) *Record {
 	if e.ErrorCode == "" && e.Result != nil && (!ro || issuing[e.Operation]) {
 		r.ResponseElements = responseElements(e.Result)
 	}
+	if e.ErrorCode == "" && e.CredentialID != "" {
+		// What ties the call to the gateway's records of the credential.
+		if r.ResponseElements == nil {
+			r.ResponseElements = map[string]any{}
+		}
+		r.ResponseElements["credentialId"] = e.CredentialID
+	}
 	return r
 }
 

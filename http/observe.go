@@ -24,6 +24,7 @@ type outcome struct {
 	op     string     // the action or operation, once read
 	params url.Values // a Query request's parameters, once read
 	result any
+	issued string // the id of the credential the call issued (shiftkey.NoteIssued)
 	code   string // the AWS error code sent
 	msg    string
 	status int
@@ -45,7 +46,7 @@ func (s *Server) report(c *call) {
 		}
 	}
 	e := &shiftkey.APICall{Time: c.start, Duration: time.Since(c.start), RequestID: c.requestID, Service: c.service, Operation: op,
-		AccessKeyID: c.keyID, UserAgent: c.r.UserAgent(), Form: form, Result: c.result,
+		AccessKeyID: c.keyID, UserAgent: c.r.UserAgent(), Form: form, Result: c.result, CredentialID: c.issued,
 		ErrorCode: c.code, ErrorMessage: c.msg, Status: c.status}
 	if e.Status == 0 {
 		e.Status = 200

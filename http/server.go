@@ -89,6 +89,8 @@ type call struct {
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), outcome: outcome{start: time.Now()}}
 	defer s.report(c)
+	c.r = r.WithContext(shiftkey.WithIssuedNote(r.Context(), &c.issued))
+	r = c.r
 	w.Header().Set("x-amzn-RequestId", c.requestID)
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		s.writeError(c, shiftkey.Errorf("InvalidAction", "Method %s is not allowed.", r.Method))

@@ -102,7 +102,11 @@ func (s *Service) setMasterPassword(ctx context.Context, c *shiftkey.Cluster, pa
 		PrincipalARN: "master", RequestID: requestID, CreatedAt: s.now(), ExpiresAt: masterExpiry,
 	}
 	setVerifiers(cred, password, salt)
-	return s.Store.CreateCredential(ctx, cred)
+	if err := s.Store.CreateCredential(ctx, cred); err != nil {
+		return err
+	}
+	shiftkey.NoteIssued(ctx, cred.ID)
+	return nil
 }
 
 func (s *Service) provisioner() (shiftkey.ClusterProvisioner, error) {

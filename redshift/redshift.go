@@ -289,6 +289,7 @@ func (s *Service) issue(ctx context.Context, cred *shiftkey.Credential) (string,
 	if err := s.Store.CreateCredential(ctx, cred); err != nil {
 		return "", fmt.Errorf("store credential: %w", err)
 	}
+	shiftkey.NoteIssued(ctx, cred.ID)
 	return password, nil
 }
 

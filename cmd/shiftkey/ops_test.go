@@ -385,6 +385,9 @@ func TestAuditLogAfterScenario(t *testing.T) {
 		login.RequestParameters["database"] != "dev" || login.RequestParameters["loginName"] != sc.login {
 		t.Errorf("login record: parameters %v, response %v", login.RequestParameters, login.ResponseElements)
 	}
+	if issue.ResponseElements["credentialId"] != credID {
+		t.Errorf("issue record names credential %v, the login %s: an incident responder cannot tie them", issue.ResponseElements["credentialId"], credID)
+	}
 	for _, r := range recs[len(ordered):] {
 		if r.EventName != audit.EventSessionEnd {
 			continue
@@ -409,6 +412,37 @@ func TestAuditLogAfterScenario(t *testing.T) {
 	for _, l := range lines {
 		if !strings.Contains(l, `"arn":"`+userARN+`"`) {
 			t.Errorf("audit tail line of another principal: %s", l)
+		}
+	}
+	// A leaked key, followed: its calls (also the badly signed one), and
+	// the login, session end and group changes of the credential it got.
+	// One credential: its issue, login, session end and group changes.
+	for _, c := range []struct {
+		flag, value string
+		want        []string
+	}{
+		{"--access-key", opsEnv["OPS_KEY_ID"], []string{"GetClusterCredentials", "GetClusterCredentials", "GetClusterCredentials", audit.EventGrantGroup, audit.EventLogin}},
+		{"--credential", credID, []string{"GetClusterCredentials", audit.EventGrantGroup, audit.EventLogin}},
+	} {
+		out.Reset()
+		if err := run(context.Background(), []string{"audit", "tail", c.flag, c.value, "--file", path}, &out, &errOut); err != nil {
+			t.Fatal(err, errOut.String())
+		}
+		var names []string
+		ends := 0
+		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			var r audit.Record
+			if err := json.Unmarshal([]byte(l), &r); err != nil {
+				t.Fatalf("audit tail %s: %q: %v", c.flag, l, err)
+			}
+			if r.EventName == audit.EventSessionEnd || r.EventName == audit.EventRevokeGroup {
+				ends++ // these race each other (above)
+				continue
+			}
+			names = append(names, r.EventName)
+		}
+		if fmt.Sprint(names) != fmt.Sprint(c.want) || ends != 2 {
+			t.Errorf("audit tail %s: %v and %d session end and revoke records, want %v and 2:\n%s", c.flag, names, ends, c.want, out.String())
 		}
 	}
 }
