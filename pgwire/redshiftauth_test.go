@@ -35,6 +35,9 @@ func (m *rsCreds) LoginSalt(context.Context, string, string, shiftkey.LoginSalt)
 	return shiftkey.LoginSalt{Salt: m.salt, Iterations: 4096}, nil
 }
 func (m *rsCreds) CreateCredential(context.Context, *shiftkey.Credential) error { return nil }
+func (m *rsCreds) MissedCredentials(context.Context, string, string, []*shiftkey.Credential, time.Time) ([]*shiftkey.Credential, error) {
+	return nil, nil
+}
 func (m *rsCreds) LiveCredentials(_ context.Context, _, login string, now time.Time) ([]*shiftkey.Credential, shiftkey.LoginSalt, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
