@@ -99,6 +99,7 @@ func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now tim
 		if old != nil {
 			reuse = old.Creds
 		}
+		d.credReads.Add(1)
 		var err error
 		if e, _, err = d.readLogin(ctx, cluster, login, now, reuse); err != nil {
 			return nil, shiftkey.LoginSalt{}, false, err
@@ -117,6 +118,7 @@ func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now tim
 func (d *DB) MissedCredentials(ctx context.Context, cluster, login string, known []*shiftkey.Credential, now time.Time) ([]*shiftkey.Credential, error) {
 	k := loginKey{cluster, login}
 	_, _, gen := d.creds.Get(k, now.UnixMicro())
+	d.credReads.Add(1)
 	e, missed, err := d.readLogin(ctx, cluster, login, now, known)
 	if err != nil || !e.Known {
 		return nil, err

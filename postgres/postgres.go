@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,7 +42,8 @@ type DB struct {
 	writer *groupWriter
 	salts  *saltCache
 	// creds serves logins from memory (credcache.go).
-	creds *credCache
+	creds     *credCache
+	credReads atomic.Uint64 // reads of a login's credentials (tests)
 }
 
 var (
