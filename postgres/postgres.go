@@ -53,9 +53,9 @@ var (
 )
 
 // DefaultMaxConns is the least pool size (pgxpool's own default is the
-// larger of 4 and the number of CPUs): the gateways' logins read
-// credentials live, one query each, and 64 concurrent logins on 4
-// connections queue behind each other. The group writer has its own
+// larger of 4 and the number of CPUs): logins the cache cannot answer
+// (credcache.go) read credentials, one query each, and 64 concurrent
+// logins on 4 connections queue behind each other. The group writer has its own
 // connection besides the pool.
 const DefaultMaxConns = 16
 
