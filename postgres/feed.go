@@ -136,7 +136,7 @@ func (f *feed) run(ctx context.Context, conn *pgx.Conn) {
 const (
 	pingKind  = "ping"
 	pingEvery = 200 * time.Millisecond
-	freshFor  = 750 * time.Millisecond
+	freshFor  = 600 * time.Millisecond
 )
 
 // fresh tells whether every change committed more than freshFor ago has
