@@ -40,7 +40,8 @@ type feed struct {
 	// confirmed is the send time (since epoch, ns) of the latest own ping
 	// heard back on the current LISTEN connection; 0: none.
 	confirmed atomic.Int64
-	pinging   atomic.Bool
+	// sent is when the latest ping went out (since epoch, ns).
+	sent atomic.Int64
 
 	mu   sync.Mutex
 	subs []func(shiftkey.Change)
@@ -58,6 +59,7 @@ func (f *feed) encode(c shiftkey.Change) string {
 // Open returns can be missed.
 func startFeed(ctx context.Context, cfg *pgx.ConnConfig, origin string) (*feed, error) {
 	f := &feed{cfg: cfg, origin: origin, done: make(chan struct{}), epoch: time.Now()}
+	f.sent.Store(-int64(pingEvery)) // the first login may ping at once
 	conn, err := f.listen(ctx)
 	if err != nil {
 		return nil, err
@@ -131,8 +133,8 @@ func (f *feed) run(ctx context.Context, conn *pgx.Conn) {
 // current: an own ping, NOTIFYd at some instant, was heard back at most
 // freshFor after that instant. Notifications arrive in commit order on one
 // connection, so every change committed before the ping was sent has been
-// delivered by then. Pings go out on demand (fresh), at most one at a time
-// and one per pingEvery, so an idle process sends none.
+// delivered by then. Pings go out on demand (fresh), at most one per
+// pingEvery, so an idle process sends none.
 const (
 	pingKind  = "ping"
 	pingEvery = 200 * time.Millisecond
@@ -144,14 +146,15 @@ const (
 func (f *feed) fresh() bool {
 	now := int64(time.Since(f.epoch))
 	c := f.confirmed.Load()
-	if now-c >= int64(pingEvery) && f.ping != nil && f.pinging.CompareAndSwap(false, true) {
+	// One ping per pingEvery at most, also while none comes back (the
+	// connection is down): the one that won the swap sends it.
+	if s := f.sent.Load(); now-c >= int64(pingEvery) && now-s >= int64(pingEvery) && f.ping != nil && f.sent.CompareAndSwap(s, now) {
 		go f.sendPing(now)
 	}
 	return c > 0 && now-c < int64(freshFor)
 }
 
 func (f *feed) sendPing(at int64) {
-	defer f.pinging.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), freshFor)
 	defer cancel()
 	b, _ := json.Marshal(notice{Origin: f.origin, Kind: pingKind, Name: strconv.FormatInt(at, 10)})
