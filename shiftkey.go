@@ -242,6 +242,13 @@ type CredentialStore interface {
 	// when the login has none). The slice and the credentials may be the
 	// store's own, shared between calls: callers only read them.
 	LiveCredentials(ctx context.Context, cluster, login string, now time.Time) (creds []*Credential, salt LoginSalt, ok bool, err error)
+	// MissedCredentials returns the credentials of (cluster, login) live
+	// at now that known (a LiveCredentials answer) lacks, read past any
+	// cache, oldest first. A gateway asks when a client's proof matched
+	// none of known: a store shared by replicas answers LiveCredentials
+	// from memory, which can lack a credential another replica has just
+	// issued. A store whose answers are never behind returns nil.
+	MissedCredentials(ctx context.Context, cluster, login string, known []*Credential, now time.Time) ([]*Credential, error)
 	// DeleteCredentials removes every credential of (cluster, login).
 	DeleteCredentials(ctx context.Context, cluster, login string) error
 	// DeleteExpiredCredentials removes credentials that expired before t.

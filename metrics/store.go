@@ -37,6 +37,13 @@ func (t *timedStore) LiveCredentials(ctx context.Context, cluster, login string,
 	return c, s, ok, err
 }
 
+func (t *timedStore) MissedCredentials(ctx context.Context, cluster, login string, known []*shiftkey.Credential, now time.Time) ([]*shiftkey.Credential, error) {
+	start := time.Now()
+	c, err := t.Store.MissedCredentials(ctx, cluster, login, known, now)
+	t.observe("MissedCredentials", start, err)
+	return c, err
+}
+
 func (t *timedStore) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
 	start := time.Now()
 	err := t.Store.CreateCredential(ctx, c)

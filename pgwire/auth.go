@@ -60,7 +60,16 @@ func (s *session) authenticate(ctx context.Context, l *request) bool {
 // expired password.
 func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential, error) {
 	g, user := s.t, l.user
+	lookupFailed := func(err error) (*shiftkey.Credential, error) {
+		g.logger().ErrorContext(ctx, "credential lookup failed", "error", err)
+		s.sendError(codeConnectionFailure, "could not look up credentials")
+		return nil, lookupError{err}
+	}
+	var cands *candidates
 	fail := func(reason string) (*shiftkey.Credential, error) {
+		if cands != nil && cands.err != nil { // the second lookup failed
+			return lookupFailed(cands.err)
+		}
 		// Repeated failures from one address are answered ever later.
 		if d := s.g.throttle.fail(sourceOf(s.raw.RemoteAddr()), time.Now()); d > 0 {
 			g.logger().WarnContext(ctx, "login failures throttled", "remote", s.remote, "delay", d)
@@ -73,23 +82,76 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 		s.sendError(codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", user))
 		return nil, proofRefused(reason)
 	}
-	creds, salt, ok, err := g.Credentials.LiveCredentials(ctx, g.Cluster, user, g.now())
+	now := g.now()
+	creds, salt, ok, err := g.Credentials.LiveCredentials(ctx, g.Cluster, user, now)
 	if err != nil {
-		g.logger().ErrorContext(ctx, "credential lookup failed", "error", err)
-		s.sendError(codeConnectionFailure, "could not look up credentials")
-		return nil, lookupError{err}
+		return lookupFailed(err)
 	}
 	if !ok {
 		salt = g.decoySalt(user)
 	}
+	cands = &candidates{ctx: ctx, g: g, user: user, now: now, known: ok, creds: creds}
+	return s.prove(l, cands, salt, fail)
+}
+
+// candidates are the credentials a client's proof is checked against,
+// newest first (a client most likely holds the one it was issued last):
+// the store's answer, then, when none of it matched and the login exists,
+// those the answer lacked (MissedCredentials). A store shared by replicas
+// answers from memory, which can lack a credential another replica issued
+// a moment ago; a wrong password costs that one more read, as an unknown
+// login's costs its uncached lookup.
+type candidates struct {
+	ctx   context.Context
+	g     *Gateway
+	user  string
+	now   time.Time
+	known bool
+
+	creds, missed []*shiftkey.Credential
+	err           error // of MissedCredentials
+}
+
+// all yields the candidates, newest first: creds, then missed.
+func (c *candidates) all(yield func(*shiftkey.Credential) bool) {
+	for i := len(c.creds) - 1; i >= 0; i-- {
+		if !yield(c.creds[i]) {
+			return
+		}
+	}
+	if !c.known {
+		return
+	}
+	c.missed, c.err = c.g.Credentials.MissedCredentials(c.ctx, c.g.Cluster, c.user, c.creds, c.now)
+	for i := len(c.missed) - 1; i >= 0; i-- {
+		if !yield(c.missed[i]) {
+			return
+		}
+	}
+}
+
+// at is the i-th candidate all yielded.
+func (c *candidates) at(i int) *shiftkey.Credential {
+	if i < len(c.creds) {
+		return c.creds[len(c.creds)-1-i]
+	}
+	i -= len(c.creds)
+	return c.missed[len(c.missed)-1-i]
+}
+
+// none tells that the login had no live credential at all.
+func (c *candidates) none() bool { return len(c.creds)+len(c.missed) == 0 }
+
+// prove runs the exchange the client's connection calls for.
+func (s *session) prove(l *request, cands *candidates, salt shiftkey.LoginSalt, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
 	if s.g.AllowCleartext && s.tls != nil {
-		return s.cleartext(creds, salt, fail)
+		return s.cleartext(cands, salt, fail)
 	}
 	switch s.redshiftAuth(l.params) {
 	case RedshiftAuthSHA256:
-		return s.extensibleDigest(creds, salt, fail)
+		return s.extensibleDigest(cands, salt, fail)
 	case RedshiftAuthMD5:
-		return s.md5(creds, fail)
+		return s.md5(cands, fail)
 	}
 	if msg := s.noSCRAMFor(l.params); msg != "" {
 		s.sendError(codeInvalidAuthorization, msg)
@@ -117,19 +179,18 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 	if err != nil {
 		return nil, err
 	}
-	// Newest first: a client most likely holds the credential it was
-	// issued last, and FinishSeq stops at the first match. The keys are
+	// Newest first, and FinishSeq stops at the first match. The keys are
 	// read in place, never copied, so a login costs the same however many
 	// older credentials its name has.
 	serverFinal, idx, err := srv.FinishSeq(final.Data, func(yield func(storedKey, serverKey []byte) bool) {
-		for i := len(creds) - 1; i >= 0; i-- {
-			if !yield(creds[i].StoredKey, creds[i].ServerKey) {
+		for c := range cands.all {
+			if !yield(c.StoredKey, c.ServerKey) {
 				return
 			}
 		}
 	})
 	if errors.Is(err, scram.ErrAuthFailed) {
-		if len(creds) == 0 {
+		if cands.none() {
 			return fail(reasonNoCredential)
 		}
 		return fail("wrong password")
@@ -139,22 +200,22 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 		return nil, err
 	}
 	s.fe.Send(&pgproto3.AuthenticationSASLFinal{Data: serverFinal})
-	return creds[len(creds)-1-idx], nil
+	return cands.at(idx), nil
 }
 
 // cleartext asks for the password itself (TLS only) and checks it against
 // every live credential: one PBKDF2 with the login's salt, then a
 // constant-time comparison per credential.
-func (s *session) cleartext(creds []*shiftkey.Credential, salt shiftkey.LoginSalt, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
+func (s *session) cleartext(cands *candidates, salt shiftkey.LoginSalt, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
 	pw, err := exchange[*pgproto3.PasswordMessage](s, &pgproto3.AuthenticationCleartextPassword{}, pgproto3.AuthTypeCleartextPassword, "password response")
 	if err != nil {
 		return nil, err
 	}
 	keys := scram.NewKeys(pw.Password, salt.Salt, salt.Iterations)
 	var found *shiftkey.Credential
-	for i := len(creds) - 1; i >= 0; i-- { // newest first, as for SCRAM
-		if subtle.ConstantTimeCompare(keys.StoredKey[:], creds[i].StoredKey) == 1 {
-			found = creds[i]
+	for c := range cands.all {
+		if subtle.ConstantTimeCompare(keys.StoredKey[:], c.StoredKey) == 1 {
+			found = c
 			break
 		}
 	}

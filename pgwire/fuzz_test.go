@@ -28,6 +28,9 @@ func (m memCreds) LiveCredentials(_ context.Context, _, login string, _ time.Tim
 	}
 	return []*shiftkey.Credential{m.cred}, shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096}, true, nil
 }
+func (m memCreds) MissedCredentials(context.Context, string, string, []*shiftkey.Credential, time.Time) ([]*shiftkey.Credential, error) {
+	return nil, nil
+}
 func (m memCreds) DeleteCredentials(context.Context, string, string) error          { return nil }
 func (m memCreds) DeleteExpiredCredentials(context.Context, time.Time) (int, error) { return 0, nil }
 

@@ -97,7 +97,7 @@ const maxClientNonce = 256
 // extensibleDigest runs code 13 with the login's salt: the client proves
 // SHA256(SHA256(password ‖ salt) ‖ server nonce ‖ client nonce). Every live
 // credential is compared, newest first, in constant time.
-func (s *session) extensibleDigest(creds []*shiftkey.Credential, salt shiftkey.LoginSalt, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
+func (s *session) extensibleDigest(cands *candidates, salt shiftkey.LoginSalt, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
 	cd, err := exchange[*pgproto3.CopyData](s, &authDigestRequest{salt: salt.Salt, nonce: nonce}, 0, "digest response") // the driver's message type 'd'
@@ -110,8 +110,7 @@ func (s *session) extensibleDigest(creds []*shiftkey.Credential, salt shiftkey.L
 		return nil, errors.New("malformed digest response")
 	}
 	var found *shiftkey.Credential
-	for i := len(creds) - 1; i >= 0; i-- {
-		c := creds[i]
+	for c := range cands.all {
 		if len(c.DigestSHA256) == 0 {
 			continue // issued before the digests existed
 		}
@@ -125,7 +124,7 @@ func (s *session) extensibleDigest(creds []*shiftkey.Credential, salt shiftkey.L
 		}
 	}
 	if found == nil {
-		if len(creds) == 0 {
+		if cands.none() {
 			return fail("no live credential (digest)")
 		}
 		return fail("wrong password (digest)")
@@ -159,7 +158,7 @@ func parseDigestResponse(b []byte) (digest, nonce []byte, ok bool) {
 
 // md5 runs PostgreSQL's MD5 exchange: the client proves
 // md5(hex(md5(password ‖ login)) ‖ salt), sent as "md5" and hex.
-func (s *session) md5(creds []*shiftkey.Credential, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
+func (s *session) md5(cands *candidates, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
 	var salt [4]byte
 	rand.Read(salt[:])
 	pw, err := exchange[*pgproto3.PasswordMessage](s, &pgproto3.AuthenticationMD5Password{Salt: salt}, pgproto3.AuthTypeMD5Password, "password response")
@@ -167,8 +166,7 @@ func (s *session) md5(creds []*shiftkey.Credential, fail func(string) (*shiftkey
 		return nil, err
 	}
 	var found *shiftkey.Credential
-	for i := len(creds) - 1; i >= 0; i-- {
-		c := creds[i]
+	for c := range cands.all {
 		if len(c.DigestMD5) == 0 {
 			continue
 		}
@@ -182,7 +180,7 @@ func (s *session) md5(creds []*shiftkey.Credential, fail func(string) (*shiftkey
 		}
 	}
 	if found == nil {
-		if len(creds) == 0 {
+		if cands.none() {
 			return fail("no live credential (md5)")
 		}
 		return fail("wrong password (md5)")

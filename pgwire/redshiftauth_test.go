@@ -29,12 +29,26 @@ type rsCreds struct {
 	mu    sync.Mutex
 	salt  []byte
 	creds []*shiftkey.Credential // oldest first, as the stores return them
+	// hidden are missing from LiveCredentials' answers and found by
+	// MissedCredentials, as one another replica just issued.
+	hidden map[string]bool
 }
 
 func (m *rsCreds) LoginSalt(context.Context, string, string, shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
 	return shiftkey.LoginSalt{Salt: m.salt, Iterations: 4096}, nil
 }
 func (m *rsCreds) CreateCredential(context.Context, *shiftkey.Credential) error { return nil }
+func (m *rsCreds) MissedCredentials(_ context.Context, _, login string, _ []*shiftkey.Credential, now time.Time) ([]*shiftkey.Credential, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var missed []*shiftkey.Credential
+	for _, c := range m.creds {
+		if c.LoginName == login && m.hidden[c.ID] && c.ExpiresAt.After(now) {
+			missed = append(missed, c)
+		}
+	}
+	return missed, nil
+}
 func (m *rsCreds) LiveCredentials(_ context.Context, _, login string, now time.Time) ([]*shiftkey.Credential, shiftkey.LoginSalt, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -43,7 +57,7 @@ func (m *rsCreds) LiveCredentials(_ context.Context, _, login string, now time.T
 	for _, c := range m.creds {
 		if c.LoginName == login {
 			known = true
-			if c.ExpiresAt.After(now) {
+			if c.ExpiresAt.After(now) && !m.hidden[c.ID] {
 				live = append(live, c)
 			}
 		}
@@ -336,4 +350,28 @@ func readMessage(t *testing.T, c net.Conn) (byte, []byte) {
 		t.Fatal(err)
 	}
 	return head[0], body
+}
+
+// A credential missing from the store's answer (issued on another replica
+// a moment ago) logs in with code 13 and MD5 as with SCRAM
+// (TestLoginFindsMissedCredential): each exchange goes on to
+// MissedCredentials when no cached credential matched.
+func TestRedshiftDriverLoginFindsMissed(t *testing.T) {
+	for _, mode := range []string{RedshiftAuthSHA256, RedshiftAuthMD5} {
+		t.Run("mode="+mode, func(t *testing.T) {
+			addr, tc := rsGateway(t, func(g *Gateway) {
+				g.RedshiftAuth = mode
+				g.Credentials.(*rsCreds).hidden = map[string]bool{"new": true}
+			})
+			if _, err := rsLogin(t, addr, tc, rslogin.DriverParams("IAM:u", "dev"), "pw-new"); err != nil {
+				t.Fatalf("the credential missing from the answer: %v", err)
+			}
+			if _, err := rsLogin(t, addr, tc, rslogin.DriverParams("IAM:u", "dev"), "pw-old"); err != nil {
+				t.Fatalf("the cached credential: %v", err)
+			}
+			if _, err := rsLogin(t, addr, tc, rslogin.DriverParams("IAM:u", "dev"), "pw-gone"); serverCode(err) != codeInvalidPassword {
+				t.Fatalf("the expired credential: %v, want %s", err, codeInvalidPassword)
+			}
+		})
+	}
 }

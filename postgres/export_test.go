@@ -15,3 +15,7 @@ const SealLock = sealLock
 // WriterComing is how many credentials issues have announced (LoginSalt)
 // and not yet submitted.
 func WriterComing(d *DB) int { return d.writer.q.Coming() }
+
+// CredReads is how many times a login's credentials were read from the
+// database (LiveCredentials not answered from memory, MissedCredentials).
+func CredReads(d *DB) uint64 { return d.credReads.Load() }

@@ -3,7 +3,9 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,10 +27,21 @@ type notice struct {
 // made to the subscribers, one at a time and in commit order (the order
 // PostgreSQL delivers notifications in). When the connection is lost it
 // reconnects and then delivers the zero Change: what happened meanwhile is
-// unknown.
+// unknown. Pings (fresh) tell whether it is current; they reach no
+// subscriber.
 type feed struct {
 	cfg    *pgx.ConnConfig
 	origin string
+
+	// ping NOTIFYs a ping of this process (set by Open: through the pool).
+	ping func(ctx context.Context, payload string) error
+	// epoch is the zero of the clock pings carry (monotonic).
+	epoch time.Time
+	// confirmed is the send time (since epoch, ns) of the latest own ping
+	// heard back on the current LISTEN connection; 0: none.
+	confirmed atomic.Int64
+	// sent is when the latest ping went out (since epoch, ns).
+	sent atomic.Int64
 
 	mu   sync.Mutex
 	subs []func(shiftkey.Change)
@@ -45,7 +58,8 @@ func (f *feed) encode(c shiftkey.Change) string {
 // startFeed listens before it returns, so that no change committed after
 // Open returns can be missed.
 func startFeed(ctx context.Context, cfg *pgx.ConnConfig, origin string) (*feed, error) {
-	f := &feed{cfg: cfg, origin: origin, done: make(chan struct{})}
+	f := &feed{cfg: cfg, origin: origin, done: make(chan struct{}), epoch: time.Now()}
+	f.sent.Store(-int64(pingEvery)) // the first login may ping at once
 	conn, err := f.listen(ctx)
 	if err != nil {
 		return nil, err
@@ -75,6 +89,7 @@ func (f *feed) run(ctx context.Context, conn *pgx.Conn) {
 		for conn != nil {
 			n, err := conn.WaitForNotification(ctx)
 			if err != nil {
+				f.confirmed.Store(0) // what is missed from here on is unknown
 				conn.Close(context.Background())
 				conn = nil
 				break
@@ -85,7 +100,14 @@ func (f *feed) run(ctx context.Context, conn *pgx.Conn) {
 				f.deliver(shiftkey.Change{})
 				continue
 			}
-			if m.Origin != f.origin {
+			switch {
+			case m.Kind == pingKind:
+				if m.Origin == f.origin {
+					if sent, err := strconv.ParseInt(m.Name, 10, 64); err == nil && sent > f.confirmed.Load() {
+						f.confirmed.Store(sent)
+					}
+				}
+			case m.Origin != f.origin:
 				f.deliver(shiftkey.Change{Kind: shiftkey.EntityKind(m.Kind), Name: m.Name})
 			}
 		}
@@ -105,6 +127,38 @@ func (f *feed) run(ctx context.Context, conn *pgx.Conn) {
 		conn, backoff = c, 50*time.Millisecond
 		f.deliver(shiftkey.Change{})
 	}
+}
+
+// A cache may answer from memory only while the feed is known to be
+// current: an own ping, NOTIFYd at some instant, was heard back at most
+// freshFor after that instant. Notifications arrive in commit order on one
+// connection, so every change committed before the ping was sent has been
+// delivered by then. Pings go out on demand (fresh), at most one per
+// pingEvery, so an idle process sends none.
+const (
+	pingKind  = "ping"
+	pingEvery = 200 * time.Millisecond
+	freshFor  = 600 * time.Millisecond
+)
+
+// fresh tells whether every change committed more than freshFor ago has
+// been delivered, and sends a ping when the last is older than pingEvery.
+func (f *feed) fresh() bool {
+	now := int64(time.Since(f.epoch))
+	c := f.confirmed.Load()
+	// One ping per pingEvery at most, also while none comes back (the
+	// connection is down): the one that won the swap sends it.
+	if s := f.sent.Load(); now-c >= int64(pingEvery) && now-s >= int64(pingEvery) && f.ping != nil && f.sent.CompareAndSwap(s, now) {
+		go f.sendPing(now)
+	}
+	return c > 0 && now-c < int64(freshFor)
+}
+
+func (f *feed) sendPing(at int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), freshFor)
+	defer cancel()
+	b, _ := json.Marshal(notice{Origin: f.origin, Kind: pingKind, Name: strconv.FormatInt(at, 10)})
+	f.ping(ctx, string(b)) // a ping lost only delays the next
 }
 
 func (f *feed) deliver(c shiftkey.Change) {

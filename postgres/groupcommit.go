@@ -20,8 +20,9 @@ import (
 // answers each write only once that commit has returned. Concurrent
 // issuers thus share round trips and flushes instead of each paying both.
 //
-// These writes NOTIFY nothing: no replica caches credentials (gateways
-// read them at each login) and a new salt replaces no cached one. A
+// These writes NOTIFY nothing: a replica's cached logins may lack a new
+// credential, which a login that matches none of them reads again
+// (MissedCredentials), and a new salt replaces no cached one. A
 // NOTIFY would also serialize the commits of every replica: PostgreSQL
 // holds a database-wide lock from a notifying transaction's pre-commit
 // until its commit is flushed.

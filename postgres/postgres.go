@@ -1,10 +1,10 @@
 // Package postgres implements shiftkey.Store on a PostgreSQL database
 // shared by every replica of shiftkey (pgx). Each write is one transaction
 // that also NOTIFYs what it changed, so that the other replicas' caches
-// and gateways learn of it (see feed.go); credentials are read live at
-// each login, never cached here. The issue path's writes (new credentials
-// and salts) are the exception: committed in groups, announcing nothing
-// (see groupcommit.go).
+// and gateways learn of it (see feed.go). The issue path's writes (new
+// credentials and salts) are the exception: committed in groups,
+// announcing nothing (see groupcommit.go); logins served from memory
+// allow for that (credcache.go).
 package postgres
 
 import (
@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +41,9 @@ type DB struct {
 	// writer commits the issue path's writes in groups (groupcommit.go).
 	writer *groupWriter
 	salts  *saltCache
+	// creds serves logins from memory (credcache.go).
+	creds     *credCache
+	credReads atomic.Uint64 // reads of a login's credentials (tests)
 }
 
 var (
@@ -49,9 +53,9 @@ var (
 )
 
 // DefaultMaxConns is the least pool size (pgxpool's own default is the
-// larger of 4 and the number of CPUs): the gateways' logins read
-// credentials live, one query each, and 64 concurrent logins on 4
-// connections queue behind each other. The group writer has its own
+// larger of 4 and the number of CPUs): logins the cache cannot answer
+// (credcache.go) read credentials, one query each, and 64 concurrent
+// logins on 4 connections queue behind each other. The group writer has its own
 // connection besides the pool.
 const DefaultMaxConns = 16
 
@@ -81,7 +85,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	d := &DB{pool: pool, origin: shiftkey.NewUUID(), opts: o, salts: newSaltCache()}
+	d := &DB{pool: pool, origin: shiftkey.NewUUID(), opts: o, salts: newSaltCache(), creds: newCredCache()}
 	if err := d.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("migrate postgres store: %w", err)
@@ -94,7 +98,12 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: listen: %w", err)
 	}
+	d.feed.ping = func(ctx context.Context, payload string) error {
+		_, err := d.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, payload)
+		return err
+	}
 	d.Subscribe(d.salts.changed)
+	d.Subscribe(d.credsChanged)
 	d.writer = startGroupWriter(d, cfg.ConnConfig.Copy(), o.key)
 	d.lease = startLeaser(d, o.lease)
 	return d, nil
@@ -383,5 +392,6 @@ func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 		return nil
 	})
 	d.salts.dropCluster(id) // even on an error: it may have committed
+	d.creds.InvalidateIf(func(k loginKey) bool { return k.cluster == id })
 	return err
 }

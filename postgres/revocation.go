@@ -72,8 +72,9 @@ func (d *DB) ListCredentials(ctx context.Context, f shiftkey.CredentialFilter, n
 
 // RevokeCredentials deletes the credentials matching f and records their
 // revocation, and tells every replica which logins changed, in one
-// transaction: a gateway anywhere refuses them from the commit on (it
-// reads credentials live), and ends their sessions when terminate is set.
+// transaction: a gateway anywhere refuses them once its change feed has
+// delivered that (its cached logins are served only while the feed is
+// current), and ends their sessions when terminate is set.
 func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter, at time.Time, terminate bool) ([]*shiftkey.Credential, error) {
 	if f.IsZero() {
 		return nil, shiftkey.ErrEmptyFilter
@@ -102,6 +103,12 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 		}
 		return nil
 	})
+	if err != nil {
+		d.creds.InvalidateIf(nil) // it may have committed
+	}
+	for _, c := range out {
+		d.creds.Invalidate(loginKey{c.Cluster, c.LoginName})
+	}
 	return out, err
 }
 

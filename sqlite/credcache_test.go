@@ -52,8 +52,8 @@ func TestCredCacheReadRacingWrite(t *testing.T) {
 	d := openTest(t, filepath.Join(t.TempDir(), "s.db"))
 	now := time.Now()
 	addCredential(t, d, "a", now)
-	d.cache.afterRead = func() {
-		d.cache.afterRead = nil
+	d.cache.AfterRead = func() {
+		d.cache.AfterRead = nil
 		addCredential(t, d, "b", now.Add(time.Millisecond))
 	}
 	if got := live(t, d, now); got != "[a]" {
@@ -70,7 +70,7 @@ func TestCredCacheTTL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
 	d, other := openTest(t, path), openTest(t, path)
 	wall := time.Now()
-	d.cache.clock = func() time.Time { return wall }
+	d.cache.Clock = func() time.Time { return wall }
 	now := time.Now()
 	addCredential(t, d, "a", now)
 	if got := live(t, d, now); got != "[a]" {
@@ -97,7 +97,7 @@ func TestCredCacheBounded(t *testing.T) {
 		if _, _, ok, err := d.LiveCredentials(ctx, "c", fmt.Sprintf("IAM:decoy%d", i), now); err != nil || ok {
 			t.Fatal(ok, err)
 		}
-		if n := d.cache.entries.Len(); n > credCacheMax {
+		if n := d.cache.Len(); n > credCacheMax {
 			t.Fatalf("%d entries after %d logins", n, i+1)
 		}
 	}
@@ -137,7 +137,7 @@ func TestCredCacheExpiresLazily(t *testing.T) {
 		t.Fatal(err)
 	}
 	reads := 0
-	d.cache.afterRead = func() { reads++ }
+	d.cache.AfterRead = func() { reads++ }
 	for _, tc := range []struct {
 		at   time.Duration
 		want string
@@ -163,7 +163,7 @@ func TestCredCacheRefreshReusesCredentials(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
 	d, other := openTest(t, path), openTest(t, path)
 	wall := time.Now()
-	d.cache.clock = func() time.Time { return wall }
+	d.cache.Clock = func() time.Time { return wall }
 	ctx := context.Background()
 	now := time.Now()
 	for _, id := range []string{"a", "b", "c"} {
@@ -266,7 +266,7 @@ func TestCredCacheAddsCommitted(t *testing.T) {
 	now := time.Now()
 	addCredential(t, d, "a", now)
 	reads := 0
-	d.cache.afterRead = func() { reads++ }
+	d.cache.AfterRead = func() { reads++ }
 	if got := live(t, d, now); got != "[a]" || reads != 1 {
 		t.Fatalf("first read = %s after %d reads", got, reads)
 	}
@@ -313,7 +313,7 @@ func TestCredCacheAddedAfterReadSawIt(t *testing.T) {
 	if got := live(t, d, now); got != "[a]" {
 		t.Fatal(got)
 	}
-	d.cache.added(&shiftkey.Credential{ID: "a", Cluster: "c", LoginName: "IAM:u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+	added(d.cache, &shiftkey.Credential{ID: "a", Cluster: "c", LoginName: "IAM:u", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
 	if got := live(t, d, now); got != "[a]" {
 		t.Fatalf("after a late add = %s, want [a]", got)
 	}

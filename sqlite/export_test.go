@@ -11,4 +11,4 @@ func (d *DB) TakenWrites() uint64 { return d.writer.q.Taken() }
 
 // ForgetCredentials empties the login cache, stale entries too, as a
 // restart does.
-func (d *DB) ForgetCredentials() { d.cache.entries.DropIf(nil) }
+func (d *DB) ForgetCredentials() { d.cache.Forget() }

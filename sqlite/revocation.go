@@ -82,7 +82,7 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 	var out []*shiftkey.Credential
 	defer func() {
 		for _, c := range out {
-			d.cache.invalidate(c.Cluster, c.LoginName)
+			d.cache.Invalidate(loginKey{c.Cluster, c.LoginName})
 		}
 	}()
 	tx, err := d.db.BeginTx(ctx, nil)
@@ -160,7 +160,7 @@ func (d *DB) WatchRevocations(ctx context.Context, every time.Duration, fn func(
 		err := d.db.QueryRowContext(ctx, `SELECT count(*), coalesce(max(revoked_at), 0) FROM credential_revocations`).Scan(&now[0], &now[1])
 		if err == nil {
 			if seen && now != last {
-				d.cache.invalidateAll()
+				d.cache.InvalidateIf(nil)
 				fn()
 			}
 			last, seen = now, true

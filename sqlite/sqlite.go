@@ -109,11 +109,11 @@ const maxIdleConns = 64
 func (d *DB) committed(batch []*shiftkey.IssueWrite, results []shiftkey.IssueWriteResult) {
 	for i, op := range batch {
 		if op.Credential != nil && results[i].Err == nil {
-			d.cache.added(op.Credential)
+			added(d.cache, op.Credential)
 		} else if op.Credential != nil {
-			d.cache.invalidate(op.Credential.Cluster, op.Credential.LoginName)
+			d.cache.Invalidate(loginKey{op.Credential.Cluster, op.Credential.LoginName})
 		} else {
-			d.cache.invalidate(op.Salt.Cluster, op.Salt.Login)
+			d.cache.Invalidate(loginKey{op.Salt.Cluster, op.Salt.Login})
 		}
 	}
 }
@@ -269,7 +269,7 @@ func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
 // DeleteCluster removes a cluster, its credentials, salts and tags.
 func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 	// Deferred first so it runs last, after the commit or rollback.
-	defer d.cache.invalidateCluster(id)
+	defer d.cache.InvalidateIf(func(k loginKey) bool { return k.cluster == id })
 	defer d.salts.DropIf(func(k loginKey) bool { return k.cluster == id })
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -297,7 +297,7 @@ func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 // DeleteCredentials removes every credential of (cluster, login).
 func (d *DB) DeleteCredentials(ctx context.Context, cluster, login string) error {
 	_, err := d.db.ExecContext(ctx, `DELETE FROM credentials WHERE cluster = ? AND login_name = ?`, cluster, login)
-	d.cache.invalidate(cluster, login)
+	d.cache.Invalidate(loginKey{cluster, login})
 	return err
 }
 
@@ -341,18 +341,18 @@ func nonNil(s []string) []string {
 // slice is the cache's, which callers only read (appending to it copies).
 func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, shiftkey.LoginSalt, bool, error) {
 	k, nowMs := loginKey{cluster, login}, millis(now)
-	e, old, gen := d.cache.get(k, nowMs)
+	e, old, gen := d.cache.Get(k, nowMs)
 	if e == nil {
 		var err error
 		if e, err = d.readCredentials(ctx, cluster, login, nowMs, old); err != nil {
 			return nil, shiftkey.LoginSalt{}, false, err
 		}
-		d.cache.put(k, e, gen)
+		d.cache.Put(k, e, gen)
 	}
-	if !e.known {
+	if !e.Known {
 		return nil, shiftkey.LoginSalt{}, false, nil
 	}
-	return d.cache.live(k, e, nowMs), e.salt, true, nil
+	return d.cache.Live(k, e, nowMs), e.Salt, true, nil
 }
 
 // readCredentials queries the salt and the credentials unexpired at nowMs.
@@ -361,19 +361,19 @@ func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now tim
 // changes once stored, so a refresh of a login with thousands of them
 // reads their ids, not their keys, groups and sealed digests again.
 func (d *DB) readCredentials(ctx context.Context, cluster, login string, nowMs int64, old *credEntry) (*credEntry, error) {
-	e := &credEntry{readNow: nowMs}
-	err := d.saltStmt.QueryRowContext(ctx, cluster, login).Scan(&e.salt.Salt, &e.salt.Iterations)
+	var salt shiftkey.LoginSalt
+	err := d.saltStmt.QueryRowContext(ctx, cluster, login).Scan(&salt.Salt, &salt.Iterations)
 	if errors.Is(err, sql.ErrNoRows) {
-		return e, nil
+		return d.cache.Entry(false, salt, nil, nowMs), nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	e.known = true
-	if old != nil && len(old.creds) > 0 {
-		e.creds, err = d.rereadCredentials(ctx, cluster, login, nowMs, old.creds)
+	var creds []*shiftkey.Credential
+	if old != nil && len(old.Creds) > 0 {
+		creds, err = d.rereadCredentials(ctx, cluster, login, nowMs, old.Creds)
 	} else {
-		e.creds, err = d.readAllCredentials(ctx, cluster, login, nowMs)
+		creds, err = d.readAllCredentials(ctx, cluster, login, nowMs)
 	}
 	if err != nil {
 		return nil, err
@@ -382,11 +382,10 @@ func (d *DB) readCredentials(ctx context.Context, cluster, login string, nowMs i
 	// SQLite's sorter spills a login's thousands of rows to a temporary
 	// file (a third of an uncached read of 10,000).
 	byCreation := func(a, b *shiftkey.Credential) int { return a.CreatedAt.Compare(b.CreatedAt) }
-	if !slices.IsSortedFunc(e.creds, byCreation) {
-		slices.SortStableFunc(e.creds, byCreation)
+	if !slices.IsSortedFunc(creds, byCreation) {
+		slices.SortStableFunc(creds, byCreation)
 	}
-	e.expires = earliestExpiry(e.creds)
-	return e, nil
+	return d.cache.Entry(true, salt, creds, nowMs), nil
 }
 
 func (d *DB) readAllCredentials(ctx context.Context, cluster, login string, nowMs int64) ([]*shiftkey.Credential, error) {
@@ -492,7 +491,7 @@ func (d *DB) DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, er
 	res, err := d.db.ExecContext(ctx, `DELETE FROM credentials WHERE expires_at <= ?`, millis(t))
 	// Cached entries hold credentials unexpired at their read time, which
 	// may be before t.
-	d.cache.invalidateAll()
+	d.cache.InvalidateIf(nil)
 	if err != nil {
 		return 0, err
 	}

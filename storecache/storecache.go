@@ -72,7 +72,7 @@ func New(st shiftkey.Store) *Store {
 // everything. Call it after the write it reports has committed.
 func (c *Store) Invalidate(ch shiftkey.Change) {
 	if ch.Kind == shiftkey.KindCredential {
-		// Not cached here (gateways read credentials live), so nothing to
+		// Not cached here (the stores cache logins themselves), so nothing to
 		// drop and no read in flight to keep from being cached.
 		return
 	}
