@@ -66,8 +66,8 @@ type Stats struct {
 	// StartedBackendTLS: of which with a TLS backend (a record layer on
 	// the loop for the backend's side).
 	StartedBackendTLS int64
-	Running    bool  // the loops have started (with the first session)
-	PerLoop    []int // sessions on each loop now
+	Running           bool  // the loops have started (with the first session)
+	PerLoop           []int // sessions on each loop now
 	// Writes a socket did not take whole (on io_uring, also chunks queued
 	// behind a send in flight): the back-pressure paths.
 	BackloggedToClient, BackloggedToBackend int64
@@ -89,7 +89,7 @@ type Session struct {
 	// given): the loop opens the backend's records and seals what goes to
 	// it. Only where CarriesBackendTLS.
 	BackendTLS *TLSKeys
-	Tracker   Tracker
+	Tracker    Tracker
 	// Keep, when set, takes the backend of a session that ended clean:
 	// its socket, or -1 when it was not kept after all, and with
 	// BackendTLS, its record state after the reset (nil otherwise). The

@@ -47,12 +47,12 @@ type TLSTap struct {
 
 // tapStream follows one direction's records.
 type tapStream struct {
-	hdr    [recordHeaderLen]byte
-	nhdr   int
-	remain int    // body bytes of the current record still to come
-	rec    []byte // the current record so far
-	stash  [][]byte
-	keys   trafficKeys
+	hdr     [recordHeaderLen]byte
+	nhdr    int
+	remain  int    // body bytes of the current record still to come
+	rec     []byte // the current record so far
+	stash   [][]byte
+	keys    trafficKeys
 	opened  bool  // a record opened under the application keys
 	plain   int64 // application data bytes in the records opened
 	tickets int   // NewSessionTicket messages seen (from a server)
