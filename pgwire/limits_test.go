@@ -94,6 +94,12 @@ var tlsBackendDBs sync.Map
 func useTLSBackend(t testing.TB, g *Gateway) {
 	t.Helper()
 	srv, ca := pgtest.TLSServer(t)
+	useTLSBackendOn(t, g, srv, ca)
+}
+
+// useTLSBackendOn is useTLSBackend on srv, whose TLS certificates ca signs.
+func useTLSBackendOn(t testing.TB, g *Gateway, srv *pgserver.Server, ca *devca.CA) {
+	t.Helper()
 	ctx := context.Background()
 	db := fmt.Sprintf("tls%d", tlsDBs.Add(1))
 	if err := srv.CreateDatabase(ctx, db); err != nil {

@@ -198,19 +198,14 @@ func (s *session) connect(ctx context.Context, l *request) (*link, bool) {
 
 // loopTLS readies a backend connection that speaks TLS with shiftkey's
 // record layer for an event loop: pc.conn becomes the raw socket, pc.tls
-// its record state. False (the connection unchanged) when the loops do not
-// carry TLS backends or the record layer holds bytes.
+// its record state. False (the connection unchanged) when crypto/tls kept
+// the connection (pgbackend: TLS 1.2, ChaCha20, …) or the record layer
+// holds bytes.
 func (s *session) loopTLS(pc *pooledConn) bool {
 	tc, ok := pc.conn.(*relay.TLSConn)
 	if !ok {
 		if s.log.enabled(slog.LevelDebug) {
 			s.log.Debug("backend TLS stays on the goroutine relay", "why", "crypto/tls holds the connection")
-		}
-		return false
-	}
-	if !s.g.Relay.CarriesBackendTLS() {
-		if s.log.enabled(slog.LevelDebug) {
-			s.log.Debug("backend TLS stays on the goroutine relay", "why", "the "+s.g.Relay.Engine()+" engine carries no TLS backend")
 		}
 		return false
 	}

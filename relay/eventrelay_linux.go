@@ -33,8 +33,8 @@ import (
 //
 // A TLS 1.3 client (AES-GCM) comes with its keys (Session.ClientTLS): the
 // loop opens its records and seals what goes to it (recordLayer). So does
-// a TLS 1.3 backend (Session.BackendTLS) on the epoll engine. Other TLS
-// sessions stay on the goroutine relay.
+// a TLS 1.3 backend (Session.BackendTLS). Other TLS sessions stay on the
+// goroutine relay.
 type EventRelay struct {
 	loops       []relayLoop
 	engine      string
@@ -493,11 +493,7 @@ func (r *EventRelay) Start(ss Session) (kill func(), err error) {
 		rl, err = newRecordLayer(ss.ClientTLS)
 	}
 	if err == nil && ss.BackendTLS != nil {
-		if !r.CarriesBackendTLS() {
-			err = errors.New("the " + r.engine + " engine carries no TLS backend")
-		} else {
-			brl, err = newRecordLayer(ss.BackendTLS)
-		}
+		brl, err = newRecordLayer(ss.BackendTLS)
 	}
 	if err == nil {
 		err = r.ensureRunning()
@@ -596,11 +592,6 @@ func (s *evSession) kept(fd int) {
 	}
 	s.relay.cb.post(func() { keep(fd, k) })
 }
-
-// CarriesBackendTLS reports whether the loops carry sessions whose backend
-// speaks TLS (Session.BackendTLS): the epoll engine does; on io_uring such
-// sessions stay on the goroutine relay.
-func (r *EventRelay) CarriesBackendTLS() bool { return r.engine == EngineEpoll }
 
 // kill ends the session from outside the loop (lifetime, shutdown): both
 // sockets are shut down, which the loop sees as a hang-up.

@@ -87,7 +87,7 @@ type Session struct {
 	// BackendTLS, when set, is the TLS 1.3 connection the backend socket
 	// carries (TLSTap.Keys of a tap under the tls.Client, or what Keep was
 	// given): the loop opens the backend's records and seals what goes to
-	// it. Only where CarriesBackendTLS.
+	// it.
 	BackendTLS *TLSKeys
 	Tracker    Tracker
 	// Keep, when set, takes the backend of a session that ended clean:

@@ -53,13 +53,16 @@ func tlsBackend(t *testing.T, handle func(net.Conn)) (net.Conn, *TLSKeys, int) {
 	return g, keys, tap.Tickets()
 }
 
-// A session whose backend speaks TLS 1.3 runs on the epoll loop: the
+// A session whose backend speaks TLS 1.3 runs on a loop (either engine): the
 // backend's records (after crypto/tls's session tickets, which the tap
 // counts) are opened, a 1 MB result among them, and what goes to it is
 // sealed; a clean end keeps the backend with its record state, the reset
 // sealed, and its answer opens in Go (TLSConn) from that state.
 func TestEventRelayTLSBackend(t *testing.T) {
-	r := eventRelay(t, 1, EngineEpoll)
+	engines(t, func(t *testing.T, engine string) { testTLSBackend(t, eventRelay(t, 1, engine)) })
+}
+
+func testTLSBackend(t *testing.T, r *EventRelay) {
 	backend, keys, tickets := tlsBackend(t, func(c net.Conn) { echo(c, 1<<20) })
 	if tickets == 0 {
 		t.Fatal("the tap saw no session ticket from crypto/tls's server")
@@ -123,7 +126,10 @@ func TestEventRelayTLSBackend(t *testing.T) {
 // client's socket closes; no panic), and so does the backend's
 // close_notify; neither backend is kept.
 func TestEventRelayTLSBackendEnds(t *testing.T) {
-	r := eventRelay(t, 1, EngineEpoll)
+	engines(t, func(t *testing.T, engine string) { testTLSBackendEnds(t, eventRelay(t, 1, engine)) })
+}
+
+func testTLSBackendEnds(t *testing.T, r *EventRelay) {
 	for _, bad := range []bool{true, false} {
 		ready := make(chan net.Conn, 1)
 		backend, keys, _ := tlsBackend(t, func(c net.Conn) { ready <- c })
@@ -159,20 +165,6 @@ func TestEventRelayTLSBackendEnds(t *testing.T) {
 	}
 	if st := r.Stats(); st.StartedBackendTLS != 2 {
 		t.Fatalf("stats %+v", st)
-	}
-}
-
-// The io_uring engine does not carry TLS backends: Start refuses (closing
-// both sockets) and CarriesBackendTLS says so beforehand.
-func TestURingRefusesTLSBackend(t *testing.T) {
-	r := eventRelay(t, 1, EngineIOURing)
-	if r.CarriesBackendTLS() {
-		t.Fatal("io_uring claims to carry TLS backends")
-	}
-	backend, keys, _ := tlsBackend(t, func(c net.Conn) { echo(c, 0) })
-	_, server := socketPair(t)
-	if _, err := r.Start(Session{Client: server, Backend: backend, BackendTLS: keys, Tracker: &testTracker{}, End: func(int64, int64) {}}); err == nil {
-		t.Fatal("io_uring took a TLS backend")
 	}
 }
 
