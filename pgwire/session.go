@@ -70,7 +70,7 @@ type link struct {
 	*pooledConn        // the connection or bare socket, its key data and parameter statuses
 	key         string // the pool's name for it; "" when not pooling
 	reused      bool   // taken from the pool
-	onLoop      bool   // the event relay will move the bytes (both sides plain sockets)
+	onLoop      bool   // the event relay will move the bytes (plain sockets, TLS 1.3 records carried on)
 }
 
 // live is what a session holds from hand-off to its end.

@@ -81,7 +81,7 @@ const Supported = true
 // trip through Go's scheduler; GOMAXPROCS
 // is raised, when needed, so that at least one P is left for everything
 // else (until Close). A process none of whose sessions can go to the loops
-// (dev mode: TLS to the backend) never starts them and keeps all its Ps.
+// (TLS 1.2 everywhere, say) never starts them and keeps all its Ps.
 func New(c Config) (*EventRelay, error) {
 	threads, engine := c.Threads, c.Engine
 	switch engine {

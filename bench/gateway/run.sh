@@ -15,8 +15,8 @@
 #                                                  client certificate (hostssl … cert): the gateway with backend.login
 #                                                  cert, PgBouncer with server_tls_*; direct pgbench logs in by certificate
 #                                                  too. A second gateway, gateway-goroutine (relay: goroutine), runs
-#                                                  beside the first (RELAY, default epoll: the engine that carries TLS
-#                                                  backends on its loops))
+#                                                  beside the first (RELAY, default event: io_uring where allowed, else epoll;
+#                                                  both carry TLS backends on their loops))
 #
 # Needs: PostgreSQL server binaries, pgbench, pgbouncer, Debian's awscli, Go.
 set -euo pipefail
@@ -131,12 +131,12 @@ export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 top="limits: {pool_size: ${POOL_SIZE:-100}}"
 [ -n "${TLS:-}" ] && top+=$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
 if [ -n "${BACKEND_TLS:-}" ]; then
-  top="limits: {pool_size: ${POOL_SIZE:-100}, relay: ${RELAY:-epoll}}"$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
+  top="limits: {pool_size: ${POOL_SIZE:-100}, relay: ${RELAY:-event}}"$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
   top+=$'\n'"backend_auth: {ca_cert_file: $work/ca.crt, ca_key_file: $work/ca.key}"
   bench_yaml "sqlite: $work/shiftkey.db" $API $GW 127.0.0.1 $PGPORT_D "$top" \
     "    allow_superuser_master: true" | sed 's/admin_user: shiftkey_admin}/admin_user: shiftkey_admin, login: cert}/' >"$work/shiftkey.yaml"
   # The twin on the goroutine relay shares the store (and so the credential).
-  sed -e "s/relay: ${RELAY:-epoll}/relay: goroutine/" -e "s/127.0.0.1:$GW/127.0.0.1:$GW2/" -e "s/127.0.0.1:$API/127.0.0.1:$API2/" \
+  sed -e "s/relay: ${RELAY:-event}/relay: goroutine/" -e "s/127.0.0.1:$GW/127.0.0.1:$GW2/" -e "s/127.0.0.1:$API/127.0.0.1:$API2/" \
     "$work/shiftkey.yaml" >"$work/shiftkey2.yaml"
   echo 'admin: {listen: off}' >>"$work/shiftkey2.yaml"
 else
