@@ -226,3 +226,59 @@ func TestTLSConnKeyUpdateAndTickets(t *testing.T) {
 		t.Fatal("LoopKeys refused an idle connection")
 	}
 }
+
+// A KeyUpdate from the backend that asks for one back (which PostgreSQL
+// never sends on its own; the backend here is the record layer itself):
+// the loop follows the backend's keys, answers with its own KeyUpdate, and
+// seals what the client sends next under its next keys.
+func TestEventRelayTLSBackendKeyUpdate(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		g, b := socketPair(t)
+		suite := tls.TLS_AES_128_GCM_SHA256
+		s1, s2 := bytes.Repeat([]byte{3}, 32), bytes.Repeat([]byte{4}, 32)
+		keys := &TLSKeys{CipherSuite: suite, ReadSecret: s1, WriteSecret: s2, PeerServer: true}
+		be, err := newRecordLayer(&TLSKeys{CipherSuite: suite, ReadSecret: s2, WriteSecret: s1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, server := socketPair(t)
+		done := make(chan ended, 1)
+		if _, err := r.Start(Session{Client: server, Backend: g, BackendTLS: keys, Tracker: &testTracker{},
+			End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
+			t.Fatal(err)
+		}
+		client.SetDeadline(time.Now().Add(10 * time.Second))
+		b.SetDeadline(time.Now().Add(10 * time.Second))
+		msg := be.out.seal(nil, recordHandshake, []byte{hsKeyUpdate, 0, 0, 1, 1})
+		if err := be.out.update(); err != nil {
+			t.Fatal(err)
+		}
+		b.Write(be.seal(msg, []byte("rows")))
+		got := make([]byte, 4)
+		if _, err := io.ReadFull(client, got); err != nil || string(got) != "rows" {
+			t.Fatalf("client read %q, %v", got, err)
+		}
+		client.Write([]byte("next"))
+		var plain []byte
+		buf := make([]byte, 4096)
+		for len(plain) < 4 {
+			off := copy(buf, be.pending)
+			n, err := b.Read(buf[off:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, used, err := be.openRecords(buf[:off+n])
+			if err != nil {
+				t.Fatal(err)
+			}
+			be.carry(buf[used : off+n])
+			plain = append(plain, buf[:p]...)
+		}
+		if string(plain) != "next" || be.in.seq != 1 {
+			t.Fatalf("backend read %q at read sequence %d; want next, the first record after the loop's KeyUpdate", plain, be.in.seq)
+		}
+		client.Close()
+		waitEnd(t, done)
+	})
+}
