@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/relay"
 	"github.com/shiftkey/shiftkey/scram"
 )
 
@@ -655,21 +656,58 @@ func (b *Backend) connect(ctx context.Context, role, database string, params map
 	if dl, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(dl)
 	}
+	var tap *relay.TLSTap
 	if b.cfg.ClientCert != nil {
-		tc, err := b.startTLS(nc, role)
+		var tc net.Conn
+		tc, tap, err = b.startTLS(nc, role)
 		if err != nil {
 			nc.Close()
 			return nil, err
 		}
 		nc = tc
 	}
-	c, err := startup(nc, role, database, params)
+	var read int64
+	c, err := startup(nc, &countingReader{r: nc, n: &read}, role, database, params)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
+	if tap != nil {
+		c.Conn = b.afterTLSLogin(c.Conn, tap, read)
+	}
 	return c, nil
+}
+
+// afterTLSLogin hands a TLS 1.3 (AES-GCM) connection whose login the tap
+// followed to shiftkey's own record layer (relay.TLSConn), which a session
+// on an event loop carries on with (TLSConn.LoopKeys) and one on the
+// goroutine relay uses as it is. Anything else stays with crypto/tls
+// (TLS 1.2, ChaCha20, a KeyUpdate during the login, bytes crypto/tls
+// holds); the reason is logged at debug level.
+func (b *Backend) afterTLSLogin(tc net.Conn, tap *relay.TLSTap, read int64) net.Conn {
+	keys, err := tap.Keys(read)
+	if err == nil {
+		var rc *relay.TLSConn
+		if rc, err = relay.NewTLSConn(tap.Conn, keys); err == nil {
+			return rc
+		}
+	}
+	b.logger.Debug("backend TLS stays with crypto/tls", "why", err.Error())
+	return tc
+}
+
+// countingReader counts the bytes read through it: what the login read
+// from crypto/tls (TLSTap.Keys compares it with what the backend sent).
+type countingReader struct {
+	r io.Reader
+	n *int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
 }
 
 // connectWithPassword logs in with the role's gateway-only password (SCRAM,
@@ -730,32 +768,38 @@ func (b *Backend) setPassword(ctx context.Context, role string) error {
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// startTLS asks the backend for TLS and logs in with role's certificate.
-func (b *Backend) startTLS(nc net.Conn, role string) (net.Conn, error) {
+// startTLS asks the backend for TLS and logs in with role's certificate,
+// over a tap (TLSTap) that follows the records from the handshake on.
+func (b *Backend) startTLS(nc net.Conn, role string) (*tls.Conn, *relay.TLSTap, error) {
 	cert, err := b.cfg.ClientCert(role)
 	if err != nil {
-		return nil, fmt.Errorf("client certificate for %s: %w", role, err)
+		return nil, nil, fmt.Errorf("client certificate for %s: %w", role, err)
 	}
 	req, _ := (&pgproto3.SSLRequest{}).Encode(nil)
 	if _, err := nc.Write(req); err != nil {
-		return nil, fmt.Errorf("backend SSLRequest: %w", err)
+		return nil, nil, fmt.Errorf("backend SSLRequest: %w", err)
 	}
 	var answer [1]byte
 	if _, err := io.ReadFull(nc, answer[:]); err != nil {
-		return nil, fmt.Errorf("backend SSLRequest: %w", err)
+		return nil, nil, fmt.Errorf("backend SSLRequest: %w", err)
 	}
 	if answer[0] != 'S' {
-		return nil, errors.New("backend refused TLS; certificate login needs ssl=on")
+		return nil, nil, errors.New("backend refused TLS; certificate login needs ssl=on")
 	}
-	tc := tls.Client(nc, &tls.Config{Certificates: []tls.Certificate{*cert}, RootCAs: b.cfg.RootCAs, ServerName: b.cfg.ServerName, MinVersion: tls.VersionTLS12})
+	// The tap keeps this connection's traffic secrets, in memory only.
+	tap := relay.NewTLSClientTap(nc)
+	cfg := &tls.Config{Certificates: []tls.Certificate{*cert}, RootCAs: b.cfg.RootCAs, ServerName: b.cfg.ServerName,
+		MinVersion: tls.VersionTLS12, KeyLogWriter: tap.KeyLog()}
+	tc := tls.Client(tap, cfg)
 	if err := tc.Handshake(); err != nil {
-		return nil, fmt.Errorf("backend TLS: %w", err)
+		return nil, nil, fmt.Errorf("backend TLS: %w", err)
 	}
-	return tc, nil
+	tap.Handshaken(tc.ConnectionState())
+	return tc, tap, nil
 }
 
-func startup(nc net.Conn, role, database string, params map[string]string) (*Conn, error) {
-	fe := pgproto3.NewFrontend(nc, nc)
+func startup(nc net.Conn, r io.Reader, role, database string, params map[string]string) (*Conn, error) {
+	fe := pgproto3.NewFrontend(r, nc)
 	p := map[string]string{}
 	for k, v := range params {
 		p[k] = v

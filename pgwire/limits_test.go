@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
 	"github.com/shiftkey/shiftkey/pgbackend"
+	"github.com/shiftkey/shiftkey/pgserver"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -80,6 +82,53 @@ func sslMode(addr string) string {
 }
 
 const testProvisioner = "shiftkey_admin"
+
+// tlsBackendDBs maps the databases made on the shared TLS server
+// (useTLSBackend) to it, for superuser.
+var tlsBackendDBs sync.Map
+
+// useTLSBackend points g, as newGateway made it, at a fresh database on the
+// shared PostgreSQL with TLS, logged in with client certificates signed by
+// its CA (pgbackend.Config.ClientCert), as dev mode's and provisioned
+// backends are.
+func useTLSBackend(t testing.TB, g *Gateway) {
+	t.Helper()
+	srv, ca := pgtest.TLSServer(t)
+	useTLSBackendOn(t, g, srv, ca)
+}
+
+// useTLSBackendOn is useTLSBackend on srv, whose TLS certificates ca signs.
+func useTLSBackendOn(t testing.TB, g *Gateway, srv *pgserver.Server, ca *devca.CA) {
+	t.Helper()
+	ctx := context.Background()
+	db := fmt.Sprintf("tls%d", tlsDBs.Add(1))
+	if err := srv.CreateDatabase(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	tlsBackendDBs.Store(db, srv)
+	t.Cleanup(func() {
+		tlsBackendDBs.Delete(db)
+		if conn, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), "postgres")); err == nil {
+			conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
+			conn.Close(ctx)
+		}
+	})
+	if err := srv.EnsureProvisioner(ctx, testProvisioner); err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.CertPEM)
+	b, err := pgbackend.New(ctx, pgbackend.Config{Host: "127.0.0.1", Port: srv.Port(), AdminUser: testProvisioner, AdminDatabase: db,
+		MasterUser: srv.Superuser(), AllowSuperuser: true, ClientCert: ca.ClientCert, RootCAs: roots, ServerName: "127.0.0.1", Logger: g.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	g.Backend, g.DefaultDB = b.ForGateway(), db
+	g.Credentials = memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: srv.Superuser(), StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}
+}
+
+var tlsDBs atomic.Int64
 
 func login(addr string) (*pgx.Conn, error) {
 	host, port, _ := net.SplitHostPort(addr)
@@ -307,6 +356,9 @@ func simple(t *testing.T, c *pgx.Conn, sql string) string {
 func superuser(t *testing.T, db string) *pgx.Conn {
 	t.Helper()
 	srv := pgtest.Server(t)
+	if s, ok := tlsBackendDBs.Load(db); ok {
+		srv = s.(*pgserver.Server)
+	}
 	c, err := pgx.Connect(context.Background(), srv.ConnString(srv.Superuser(), db))
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +391,7 @@ func TestConnectionLimitEvictsIdleBackends(t *testing.T) {
 			g.PoolSize = 4
 			g.Credentials = memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: role, StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}
 		})
-		admin := superuser(t, "postgres")
+		admin := superuser(t, g.DefaultDB) // roles are the cluster's: any database of it
 		id := pgx.Identifier{role}.Sanitize()
 		for _, sql := range []string{"DROP ROLE IF EXISTS " + id, "CREATE ROLE " + id + " LOGIN CONNECTION LIMIT 2"} {
 			if _, err := admin.Exec(ctx, sql); err != nil {
@@ -505,6 +557,7 @@ func TestPoolIdleTimeoutClosesUnusedBackends(t *testing.T) {
 		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 4; g.PoolIdleTimeout = 300 * time.Millisecond })
 		ctx := context.Background()
 		app := "sweep_" + strings.ReplaceAll(t.Name(), "/", "_")
+		app = app[:min(len(app), 63)] // PostgreSQL keeps 63 bytes of it
 		var conns []*pgx.Conn
 		for range 3 {
 			conns = append(conns, loginApp(t, addr, app))

@@ -33,6 +33,10 @@ type pooledConn struct {
 	// resetDue: the event relay sent the bare socket DISCARD ALL but left
 	// its answer unread (relay.Session.Keep); readReset reads it.
 	resetDue bool
+	// tls is the record state of a backend that speaks TLS, for the bare
+	// socket fd, or for conn when that is the raw socket under a TLS
+	// connection a loop is to carry on (link.onLoop); nil otherwise.
+	tls *relay.TLSKeys
 }
 
 // alive reports whether the backend has neither hung up nor sent anything
@@ -42,6 +46,30 @@ func (pc *pooledConn) alive() bool {
 		return relay.ConnAlive(pc.conn)
 	}
 	return relay.FDAlive(pc.fd)
+}
+
+// toGo makes a Go connection of a bare socket (or of the raw socket under
+// a TLS connection a loop was to carry on): with TLS, shiftkey's record
+// layer in Go carries it (relay.TLSConn). On error the socket is closed.
+func (pc *pooledConn) toGo() error {
+	if pc.conn == nil {
+		nc, err := relay.FDConn(pc.fd) // closes fd, whatever the outcome
+		pc.fd = -1
+		if err != nil {
+			return err
+		}
+		pc.conn, pc.fd = nc, -1
+	}
+	if pc.tls != nil {
+		tc, err := relay.NewTLSConn(pc.conn, pc.tls)
+		if err != nil {
+			pc.conn.Close()
+			pc.conn = nil
+			return err
+		}
+		pc.conn, pc.tls = tc, nil
+	}
+	return nil
 }
 
 func (pc *pooledConn) close() {
@@ -275,11 +303,10 @@ func (t *Gateway) acquire(ctx context.Context, role, db string, clientParams map
 			if pc.conn != nil || bare {
 				return pc, true, nil
 			}
-			nc, err := relay.FDConn(pc.fd)
-			if err != nil {
+			if err := pc.toGo(); err != nil {
+				t.logger().Debug("backend connection not reusable", "error", err)
 				continue
 			}
-			pc.conn, pc.fd = nc, -1
 			return pc, true, nil
 		}
 	}
@@ -372,9 +399,21 @@ const maxResetAnswer = 64 << 10
 // reports, as simpleQuery does. The answer is usually there already: the
 // read does not wait. Any error response, anything after ReadyForQuery, or
 // ending outside an idle state is an error.
+//
+// With a TLS backend (pc.tls), the records are opened with its record
+// state, which then moves past them.
 func (pc *pooledConn) readReset(deadline time.Time) error {
 	buf := make([]byte, 0, 512)
 	var failed error
+	var tr *relay.TLSReader
+	var raw []byte
+	if pc.tls != nil {
+		var err error
+		if tr, err = relay.NewTLSReader(pc.tls); err != nil {
+			return err
+		}
+		raw = make([]byte, 0, 1024)
+	}
 	for {
 		off := 0
 		for len(buf)-off >= 5 {
@@ -401,6 +440,13 @@ func (pc *pooledConn) readReset(deadline time.Time) error {
 				if failed == nil && (len(body) != 1 || body[0] != 'I') {
 					failed = fmt.Errorf("DISCARD ALL: transaction status %q", body)
 				}
+				if tr != nil {
+					k, ok := tr.Keys(len(raw))
+					if !ok {
+						return errors.New("DISCARD ALL: a TLS record after ReadyForQuery")
+					}
+					pc.tls = k
+				}
 				pc.resetDue = false
 				return failed
 			}
@@ -408,6 +454,24 @@ func (pc *pooledConn) readReset(deadline time.Time) error {
 		buf = buf[:copy(buf, buf[off:])]
 		if cap(buf)-len(buf) < 256 {
 			buf = slices.Grow(buf, cap(buf))
+		}
+		if tr != nil {
+			// Records: read, opened, their content appended to buf.
+			if cap(raw)-len(raw) < 256 {
+				raw = slices.Grow(raw, cap(raw))
+			}
+			n, err := relay.ReadFD(pc.fd, raw[len(raw):cap(raw)], deadline)
+			if err != nil {
+				return fmt.Errorf("DISCARD ALL: %w", err)
+			}
+			raw = raw[:len(raw)+n]
+			plain, used, err := tr.Open(raw)
+			if err != nil {
+				return fmt.Errorf("DISCARD ALL: %w", err)
+			}
+			buf = append(buf, raw[:plain]...)
+			raw = raw[:copy(raw, raw[used:])]
+			continue
 		}
 		n, err := relay.ReadFD(pc.fd, buf[len(buf):cap(buf)], deadline)
 		if err != nil {

@@ -70,6 +70,34 @@ func relays(t *testing.T, f func(t *testing.T, relay func(*Gateway))) {
 			f(t, func(g *Gateway) { g.Relay, g.TLS, g.RequireTLS = r, cfg, true })
 		})
 	}
+	tlsBackendRelays(t, f)
+}
+
+// tlsBackendRelays runs f against a backend that speaks TLS and logs in
+// by client certificate (as dev mode's and provisioned backends do): on
+// the goroutine relay (shiftkey's record layer in Go, relay.TLSConn), and
+// on the loops of each engine with a TLS client too, where it checks that
+// every session ran there with both record layers.
+func tlsBackendRelays(t *testing.T, f func(t *testing.T, relay func(*Gateway))) {
+	t.Run("goroutine+tlsbackend", func(t *testing.T) {
+		f(t, func(g *Gateway) { useTLSBackend(t, g) })
+	})
+	for _, e := range []string{EngineEpoll, EngineIOURing} {
+		t.Run(e+"+tls+tlsbackend", func(t *testing.T) {
+			r := eventRelay(t, 2, e)
+			cfg, _ := testTLS(t)
+			t.Cleanup(func() {
+				if st := r.Stats(); st.StartedBackendTLS == 0 || st.StartedBackendTLS != st.Started || st.StartedTLS != st.Started {
+					t.Errorf("%d sessions ran on the event relay, %d with a TLS client, %d with a TLS backend; want all with both",
+						st.Started, st.StartedTLS, st.StartedBackendTLS)
+				}
+			})
+			f(t, func(g *Gateway) {
+				useTLSBackend(t, g)
+				g.Relay, g.TLS, g.RequireTLS = r, cfg, true
+			})
+		})
+	}
 }
 
 // plainRelays is relays with plaintext clients only.

@@ -70,7 +70,7 @@ type link struct {
 	*pooledConn        // the connection or bare socket, its key data and parameter statuses
 	key         string // the pool's name for it; "" when not pooling
 	reused      bool   // taken from the pool
-	onLoop      bool   // the event relay will move the bytes (both sides plain sockets)
+	onLoop      bool   // the event relay will move the bytes (plain sockets, TLS 1.3 records carried on)
 }
 
 // live is what a session holds from hand-off to its end.
@@ -189,11 +189,33 @@ func (s *session) connect(ctx context.Context, l *request) (*link, bool) {
 		return nil, false
 	}
 	be.pooledConn, be.reused = pc, reused
-	be.onLoop = onLoop && (pc.conn == nil || relay.PlainSocket(pc.conn))
+	be.onLoop = onLoop && (pc.conn == nil || relay.PlainSocket(pc.conn) || s.loopTLS(pc))
 	s.mu.Lock()
 	s.backend = pc.conn
 	s.mu.Unlock()
 	return be, true
+}
+
+// loopTLS readies a backend connection that speaks TLS with shiftkey's
+// record layer for an event loop: pc.conn becomes the raw socket, pc.tls
+// its record state. False (the connection unchanged) when crypto/tls kept
+// the connection (pgbackend: TLS 1.2, ChaCha20, …) or the record layer
+// holds bytes.
+func (s *session) loopTLS(pc *pooledConn) bool {
+	tc, ok := pc.conn.(*relay.TLSConn)
+	if !ok {
+		if s.log.enabled(slog.LevelDebug) {
+			s.log.Debug("backend TLS stays on the goroutine relay", "why", "crypto/tls holds the connection")
+		}
+		return false
+	}
+	raw, keys, ok := tc.LoopKeys()
+	if !ok {
+		s.log.Debug("backend TLS stays on the goroutine relay", "why", "bytes held between records")
+		return false
+	}
+	pc.conn, pc.tls = raw, keys
+	return true
 }
 
 // handOff tells the client it is in and gives the session to a relay. It
@@ -257,17 +279,16 @@ func (s *session) handOff(ls *live) bool {
 // becomes a Go connection again.
 func (s *session) offLoop(ls *live) bool {
 	ls.be.onLoop = false
-	if ls.be.conn != nil {
+	if ls.be.conn != nil && ls.be.tls == nil {
 		return true
 	}
-	c, err := relay.FDConn(ls.be.fd)
-	if err != nil {
+	if err := ls.be.toGo(); err != nil {
 		s.log.Error("backend socket unusable", "error", err)
 		s.report(ls, shiftkey.EndRelayFailed, 0, 0)
 		s.end(ls, false)
 		return false
 	}
-	ls.be.conn, ls.be.fd = c, -1
+	c := ls.be.conn
 	s.mu.Lock()
 	s.backend = c
 	closing := s.closing
@@ -334,15 +355,15 @@ func (s *session) relayHere(ls *live) {
 // (a revoke's round trips) run off the loop, so that a log sink that
 // blocks, or a slow backend, stalls no other session.
 func (s *session) relayOnLoop(ls *live) bool {
-	var keep func(fd int)
+	var keep func(fd int, backendTLS *relay.TLSKeys)
 	if key := ls.be.key; key != "" {
 		keyData := ls.be.keyData
-		keep = func(fd int) {
+		keep = func(fd int, backendTLS *relay.TLSKeys) {
 			if fd < 0 {
 				s.t.keepPooled(key, nil)
 				return
 			}
-			s.t.keepPooled(key, &pooledConn{fd: fd, keyData: keyData, params: ls.st.params, idleSince: time.Now(), resetDue: true})
+			s.t.keepPooled(key, &pooledConn{fd: fd, keyData: keyData, params: ls.st.params, idleSince: time.Now(), resetDue: true, tls: backendTLS})
 		}
 	}
 	ended := func(up, down int64) {
@@ -353,7 +374,7 @@ func (s *session) relayOnLoop(ls *live) bool {
 		}()
 	}
 	kill, err := s.g.Relay.Start(relay.Session{Client: s.raw, ClientTLS: ls.clientTLS, Backend: ls.be.conn, BackendFD: ls.be.fd,
-		Tracker: ls.st, Keep: keep, Reset: discardAll, End: ended})
+		BackendTLS: ls.be.tls, Tracker: ls.st, Keep: keep, Reset: discardAll, End: ended})
 	if err != nil {
 		s.log.Error("event relay refused the session", "error", err)
 		s.report(ls, shiftkey.EndRelayFailed, 0, 0)

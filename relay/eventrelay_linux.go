@@ -32,14 +32,16 @@ import (
 // missing or forbidden (seccomp, io_uring_disabled, kernels before 6.1).
 //
 // A TLS 1.3 client (AES-GCM) comes with its keys (Session.ClientTLS): the
-// loop opens its records and seals what goes to it (recordLayer). Other
-// TLS sessions, and TLS to the backend, stay on the goroutine relay.
+// loop opens its records and seals what goes to it (recordLayer). So does
+// a TLS 1.3 backend (Session.BackendTLS). Other TLS sessions stay on the
+// goroutine relay.
 type EventRelay struct {
 	loops       []relayLoop
 	engine      string
 	next        atomic.Uint32
 	started     atomic.Int64
 	tlsSessions atomic.Int64
+	tlsBackends atomic.Int64
 	sched       string // SchedBatch or SchedNormal
 
 	mu      sync.Mutex
@@ -79,7 +81,7 @@ const Supported = true
 // trip through Go's scheduler; GOMAXPROCS
 // is raised, when needed, so that at least one P is left for everything
 // else (until Close). A process none of whose sessions can go to the loops
-// (dev mode: TLS to the backend) never starts them and keeps all its Ps.
+// (TLS 1.2 everywhere, say) never starts them and keeps all its Ps.
 func New(c Config) (*EventRelay, error) {
 	threads, engine := c.Threads, c.Engine
 	switch engine {
@@ -431,8 +433,9 @@ type evSession struct {
 	client, backend evSide
 	t               Tracker
 	// keep, when set, takes the backend of a session that ended clean
-	// after the loop reset it with resetMsg (the socket; -1: not kept).
-	keep     func(fd int)
+	// after the loop reset it with resetMsg (the socket, -1: not kept; and
+	// the backend's record state when it speaks TLS).
+	keep     func(fd int, backendTLS *TLSKeys)
 	resetMsg []byte
 	up, down int64
 	ending   bool // Terminate seen: flush what preceded it, then stop
@@ -455,7 +458,7 @@ type evSide struct {
 	s        *evSession
 	peer     *evSide
 	isClient bool
-	tls      *recordLayer // the client's TLS, if any
+	tls      *recordLayer // this side's TLS, if any
 	out      []byte
 	interest uint32 // registered epoll events; 0: not registered
 
@@ -485,9 +488,12 @@ func (sd *evSide) backlogged() {
 // (lifetime, shutdown). The backend belongs to the relay from the call on,
 // even on error.
 func (r *EventRelay) Start(ss Session) (kill func(), err error) {
-	var rl *recordLayer
+	var rl, brl *recordLayer
 	if ss.ClientTLS != nil {
 		rl, err = newRecordLayer(ss.ClientTLS)
+	}
+	if err == nil && ss.BackendTLS != nil {
+		brl, err = newRecordLayer(ss.BackendTLS)
 	}
 	if err == nil {
 		err = r.ensureRunning()
@@ -523,7 +529,10 @@ func (r *EventRelay) Start(ss Session) (kill func(), err error) {
 	if rl != nil {
 		r.tlsSessions.Add(1)
 	}
-	s.backend = evSide{fd: bfd, s: s, peer: &s.client, bid: -1}
+	s.backend = evSide{fd: bfd, s: s, peer: &s.client, bid: -1, tls: brl}
+	if brl != nil {
+		r.tlsBackends.Add(1)
+	}
 	if err := l.add(s); err != nil {
 		unix.Close(cfd)
 		unix.Close(bfd)
@@ -573,11 +582,15 @@ func (s *evSession) callEnd() {
 	s.relay.cb.post(func() { end(up, down) })
 }
 
-// kept gives the backend socket (-1: not kept after all) to the session's
-// Keep, off the loop (callbacks).
+// kept gives the backend socket (-1: not kept after all), and its record
+// state if it speaks TLS, to the session's Keep, off the loop (callbacks).
 func (s *evSession) kept(fd int) {
 	keep := s.keep
-	s.relay.cb.post(func() { keep(fd) })
+	var k *TLSKeys
+	if rl := s.backend.tls; rl != nil && fd >= 0 {
+		k = rl.keys()
+	}
+	s.relay.cb.post(func() { keep(fd, k) })
 }
 
 // kill ends the session from outside the loop (lifetime, shutdown): both
@@ -758,6 +771,12 @@ func (l *eventLoop) read(sd *evSide) {
 		}
 		s.down += int64(n)
 		l.send(sd.peer, chunk)
+		if sd.tls != nil && sd.tls.eof && !s.ended {
+			// The backend's alert (close_notify after a FATAL error):
+			// it is gone.
+			s.t.BackendEnded()
+			l.end(s, false)
+		}
 		return
 	}
 	fwd, end := s.t.FromClient(chunk)
@@ -803,6 +822,9 @@ func (l *eventLoop) openTLS(sd *evSide, chunk []byte) ([]byte, bool) {
 		}
 	}
 	if err != nil || (plain == 0 && rl.eof) {
+		if !sd.isClient {
+			sd.s.t.BackendEnded()
+		}
 		l.end(sd.s, false)
 		return nil, false
 	}
@@ -903,7 +925,8 @@ func (l *eventLoop) end(s *evSession, terminated bool) {
 	if s.ended {
 		return
 	}
-	keep := terminated && s.keep != nil && len(s.backend.out) == 0 && s.t.Clean()
+	keep := terminated && s.keep != nil && len(s.backend.out) == 0 && s.t.Clean() &&
+		(s.backend.tls == nil || s.backend.tls.idle())
 	l.mu.Lock()
 	delete(l.sides, int32(s.client.fd))
 	if !keep {
@@ -914,6 +937,9 @@ func (l *eventLoop) end(s *evSession, terminated bool) {
 		// What tls.Conn.Close sends: close_notify, or the alert that says
 		// what was wrong. Best effort, as the client may be gone.
 		sysWrite(s.client.fd, rl.closeAlert())
+	}
+	if rl := s.backend.tls; rl != nil && !keep && len(s.backend.out) == 0 {
+		sysWrite(s.backend.fd, rl.closeAlert())
 	}
 	// Closing a descriptor takes it out of the epoll set (it is the last
 	// reference to its socket).
@@ -950,8 +976,12 @@ func (l *eventLoop) startReset(s *evSession) {
 	}
 	s.backend.interest = 0
 	if ok {
-		w, err := sysWrite(fd, s.resetMsg)
-		ok = err == nil && w == len(s.resetMsg)
+		msg := s.resetMsg
+		if rl := s.backend.tls; rl != nil {
+			msg = rl.seal(nil, msg)
+		}
+		w, err := sysWrite(fd, msg)
+		ok = err == nil && w == len(msg)
 	}
 	if !ok {
 		rawClose(fd)
@@ -968,7 +998,7 @@ func (r *EventRelay) Stats() Stats {
 	r.mu.Lock()
 	running := r.running
 	r.mu.Unlock()
-	st := Stats{Started: r.started.Load(), StartedTLS: r.tlsSessions.Load(), Running: running,
+	st := Stats{Started: r.started.Load(), StartedTLS: r.tlsSessions.Load(), StartedBackendTLS: r.tlsBackends.Load(), Running: running,
 		BackloggedToClient: r.backlogs[0].Load(), BackloggedToBackend: r.backlogs[1].Load()}
 	for _, l := range r.loops {
 		st.PerLoop = append(st.PerLoop, l.sessions())

@@ -77,7 +77,7 @@ func TestEventRelayKeepsCleanBackend(t *testing.T) {
 		for _, clean := range []bool{true, false} {
 			kept := make(chan int, 1)
 			tr := &testTracker{dirty: !clean}
-			client, done := startSession(t, r, addr, tr, func(fd int) { kept <- fd })
+			client, done := startSession(t, r, addr, tr, func(fd int, _ *TLSKeys) { kept <- fd })
 			roundTrip(t, client, []byte("hello"))
 			client.Write([]byte{goodbye})
 			// As clients do: hang up right after the goodbye, which the

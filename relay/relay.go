@@ -63,8 +63,11 @@ type Tracker interface {
 type Stats struct {
 	Started    int64 // sessions carried
 	StartedTLS int64 // of which with a TLS client (a record layer on the loop)
-	Running    bool  // the loops have started (with the first session)
-	PerLoop    []int // sessions on each loop now
+	// StartedBackendTLS: of which with a TLS backend (a record layer on
+	// the loop for the backend's side).
+	StartedBackendTLS int64
+	Running           bool  // the loops have started (with the first session)
+	PerLoop           []int // sessions on each loop now
 	// Writes a socket did not take whole (on io_uring, also chunks queued
 	// behind a send in flight): the back-pressure paths.
 	BackloggedToClient, BackloggedToBackend int64
@@ -81,14 +84,21 @@ type Session struct {
 	// that Keep was given).
 	Backend   net.Conn
 	BackendFD int
-	Tracker   Tracker
+	// BackendTLS, when set, is the TLS 1.3 connection the backend socket
+	// carries (TLSTap.Keys of a tap under the tls.Client, or what Keep was
+	// given): the loop opens the backend's records and seals what goes to
+	// it.
+	BackendTLS *TLSKeys
+	Tracker    Tracker
 	// Keep, when set, takes the backend of a session that ended clean:
-	// its socket, or -1 when it was not kept after all. The relay has sent
+	// its socket, or -1 when it was not kept after all, and with
+	// BackendTLS, its record state after the reset (nil otherwise). The
+	// relay has sent
 	// it Reset, but not read the answer, which the taker must read and
 	// judge before the socket serves again: a loop that waited for it
 	// would wake once more per session, and the answer is there by the
 	// time the socket is taken.
-	Keep  func(fd int)
+	Keep  func(fd int, backendTLS *TLSKeys)
 	Reset []byte
 	// End is called when the session is over, with the bytes moved each
 	// way. End and Keep run off the loops, one at a time, on a goroutine

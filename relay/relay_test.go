@@ -135,7 +135,7 @@ type ended struct{ up, down int64 }
 
 // startSession puts a session between a new client and the backend at
 // addr on r; it returns the test's end of the client and End's report.
-func startSession(t testing.TB, r *EventRelay, addr string, tr Tracker, keep func(int)) (net.Conn, chan ended) {
+func startSession(t testing.TB, r *EventRelay, addr string, tr Tracker, keep func(int, *TLSKeys)) (net.Conn, chan ended) {
 	t.Helper()
 	client, server := socketPair(t)
 	backend, err := net.Dial("tcp", addr)

@@ -29,6 +29,9 @@ type TLSKeys struct {
 	CipherSuite             uint16
 	ReadSecret, WriteSecret []byte
 	ReadSeq, WriteSeq       uint64
+	// PeerServer: this side is the TLS client (the gateway's connection to
+	// its backend), so the peer may send session tickets at any time.
+	PeerServer bool
 }
 
 const (
@@ -43,7 +46,11 @@ const (
 	recordHandshake = 22
 	recordAppData   = 23
 
-	hsKeyUpdate = 24
+	hsNewSessionTicket = 4
+	hsKeyUpdate        = 24
+	// maxHandshakeMsg bounds a post-handshake message kept across records
+	// (a session ticket is a few hundred bytes).
+	maxHandshakeMsg = 1 << 16
 
 	alertCloseNotify       = 0
 	alertUnexpectedMessage = 10
@@ -86,6 +93,7 @@ func expandLabel(h func() hash.Hash, secret []byte, label string, length int) ([
 // trafficKeys are one direction's keys (RFC 8446 §7.3).
 type trafficKeys struct {
 	hash   func() hash.Hash
+	suite  uint16
 	keyLen int
 	secret []byte
 	aead   cipher.AEAD
@@ -99,7 +107,7 @@ func (k *trafficKeys) init(suite uint16, secret []byte, seq uint64) error {
 	if !ok {
 		return errors.New("tls record: unsupported cipher suite")
 	}
-	k.hash, k.keyLen, k.seq = h, keyLen, seq
+	k.hash, k.suite, k.keyLen, k.seq = h, suite, keyLen, seq
 	return k.set(secret)
 }
 
@@ -202,10 +210,18 @@ type recordLayer struct {
 	reply []byte
 	eof   bool // the peer sent close_notify (or another alert)
 	alert byte // the alert to send when the session ends
+	// peerServer: the peer is a TLS server, which may send session
+	// tickets (skipped) as well as KeyUpdates.
+	peerServer bool
+	tickets    int // session tickets skipped
+	// deferReply: the write keys belong to another goroutine (TLSConn);
+	// a KeyUpdate that asks for an answer sets owed instead, and the
+	// owner answers (answerKeyUpdate).
+	deferReply, owed bool
 }
 
 func newRecordLayer(k *TLSKeys) (*recordLayer, error) {
-	rl := &recordLayer{}
+	rl := &recordLayer{peerServer: k.PeerServer}
 	if err := rl.in.init(k.CipherSuite, k.ReadSecret, k.ReadSeq); err != nil {
 		return nil, err
 	}
@@ -292,12 +308,23 @@ func (rl *recordLayer) fail(err error) error {
 // handshake takes the handshake messages of a record. After the handshake
 // a client may send only KeyUpdate (RFC 8446 §4.6.3): the keys it reads
 // with move on, and when the peer asks, this side answers with its own
-// KeyUpdate and moves its keys on too.
+// KeyUpdate and moves its keys on too. A server may also send session
+// tickets (§4.6.1), which this side, never resuming, skips.
 func (rl *recordLayer) handshake(p []byte) error {
 	rl.hs = append(rl.hs, p...)
 	for len(rl.hs) >= 4 {
+		typ := rl.hs[0]
 		n := int(rl.hs[1])<<16 | int(rl.hs[2])<<8 | int(rl.hs[3])
-		if rl.hs[0] != hsKeyUpdate || n != 1 {
+		switch {
+		case typ == hsKeyUpdate && n == 1:
+		case typ == hsNewSessionTicket && rl.peerServer && n <= maxHandshakeMsg:
+			if len(rl.hs) < 4+n {
+				return nil // the rest comes in the next record
+			}
+			rl.hs = rl.hs[:copy(rl.hs, rl.hs[4+n:])]
+			rl.tickets++
+			continue
+		default:
 			return &errTLS{alertUnexpectedMessage, "unexpected handshake message"}
 		}
 		if len(rl.hs) < 5 {
@@ -316,16 +343,37 @@ func (rl *recordLayer) handshake(p []byte) error {
 			return err
 		}
 		if requested == 1 {
-			rl.reply = rl.out.seal(rl.reply, recordHandshake, []byte{hsKeyUpdate, 0, 0, 1, 0})
-			if err := rl.out.update(); err != nil {
+			if rl.deferReply {
+				rl.owed = true
+			} else if err := rl.answerKeyUpdate(); err != nil {
 				return err
 			}
 		}
 	}
-	if len(rl.hs) > 0 && rl.hs[0] != hsKeyUpdate {
+	if len(rl.hs) > 0 && rl.hs[0] != hsKeyUpdate && !(rl.hs[0] == hsNewSessionTicket && rl.peerServer) {
 		return &errTLS{alertUnexpectedMessage, "unexpected handshake message"}
 	}
 	return nil
+}
+
+// answerKeyUpdate seals this side's KeyUpdate into reply and moves its
+// write keys on.
+func (rl *recordLayer) answerKeyUpdate() error {
+	rl.reply = rl.out.seal(rl.reply, recordHandshake, []byte{hsKeyUpdate, 0, 0, 1, 0})
+	return rl.out.update()
+}
+
+// keys is the record state now, for another record layer to carry on
+// with (a pooled backend the next session takes).
+func (rl *recordLayer) keys() *TLSKeys {
+	return &TLSKeys{CipherSuite: rl.in.suite, ReadSecret: rl.in.secret, WriteSecret: rl.out.secret,
+		ReadSeq: rl.in.seq, WriteSeq: rl.out.seq, PeerServer: rl.peerServer}
+}
+
+// idle reports whether the record layer holds nothing between records:
+// no record or handshake message cut, no reply owed, the peer not gone.
+func (rl *recordLayer) idle() bool {
+	return len(rl.pending) == 0 && len(rl.hs) == 0 && len(rl.reply) == 0 && !rl.owed && !rl.eof
 }
 
 // carry keeps the partial record buf[used:] for the next read.

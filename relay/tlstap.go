@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 )
 
-// TLSTap is the connection under a tls.Server whose session may move to
-// the event relay once logged in. It follows the records crypto/tls reads
+// TLSTap is the connection under a tls.Server (or, NewTLSClientTap, a
+// tls.Client) whose session may move to the event relay once logged in. It follows the records crypto/tls reads
 // and writes, so that at the hand-off the loop can take over where
 // crypto/tls stopped:
 //
@@ -33,6 +33,9 @@ import (
 type TLSTap struct {
 	net.Conn
 	off atomic.Bool
+	// client: the tap is under a tls.Client (the gateway's connection to
+	// its backend): it reads the server's records and writes the client's.
+	client bool
 
 	mu      sync.Mutex
 	secrets [2][]byte // client's and server's application traffic secrets
@@ -44,18 +47,23 @@ type TLSTap struct {
 
 // tapStream follows one direction's records.
 type tapStream struct {
-	hdr    [recordHeaderLen]byte
-	nhdr   int
-	remain int    // body bytes of the current record still to come
-	rec    []byte // the current record so far
-	stash  [][]byte
-	keys   trafficKeys
-	opened bool  // a record opened under the application keys
-	plain  int64 // application data bytes in the records opened
+	hdr     [recordHeaderLen]byte
+	nhdr    int
+	remain  int    // body bytes of the current record still to come
+	rec     []byte // the current record so far
+	stash   [][]byte
+	keys    trafficKeys
+	opened  bool  // a record opened under the application keys
+	plain   int64 // application data bytes in the records opened
+	tickets int   // NewSessionTicket messages seen (from a server)
 }
 
 // NewTLSTap wraps c, the connection a tls.Server will run over.
 func NewTLSTap(c net.Conn) *TLSTap { return &TLSTap{Conn: c} }
+
+// NewTLSClientTap wraps c, the connection a tls.Client will run over: the
+// gateway's side of a backend connection.
+func NewTLSClientTap(c net.Conn) *TLSTap { return &TLSTap{Conn: c, client: true} }
 
 // KeyLog is the writer to set as the connection's (own) tls.Config
 // KeyLogWriter: it keeps the application traffic secrets.
@@ -174,10 +182,16 @@ func (t *TLSTap) check(d *tapStream, rec []byte, ours, after bool) {
 	case recordAppData:
 		d.plain += int64(len(p))
 	case recordHandshake:
-		// Ours may be session tickets; anything else (a KeyUpdate) moved
-		// keys the tap does not follow.
-		for len(p) >= 4 && ours && p[0] == 4 {
-			p = p[4+(int(p[1])<<16|int(p[2])<<8|int(p[3])):]
+		// The server's may be session tickets; anything else (a
+		// KeyUpdate) moved keys the tap does not follow.
+		fromServer := ours != t.client
+		for len(p) >= 4 && fromServer && p[0] == hsNewSessionTicket {
+			n := 4 + (int(p[1])<<16 | int(p[2])<<8 | int(p[3]))
+			if n > len(p) {
+				break // a ticket cut across records: not followed
+			}
+			p = p[n:]
+			d.tickets++
 		}
 		if len(p) != 0 {
 			t.why = "a key update during the login"
@@ -206,9 +220,15 @@ func (t *TLSTap) Handshaken(st tls.ConnectionState) {
 		t.off.Store(true)
 		return
 	}
-	if err := t.rd.keys.init(st.CipherSuite, t.secrets[0], 0); err != nil {
+	// The server reads the client's records and writes its own; a client
+	// the other way round.
+	rd, wr := t.secrets[0], t.secrets[1]
+	if t.client {
+		rd, wr = wr, rd
+	}
+	if err := t.rd.keys.init(st.CipherSuite, rd, 0); err != nil {
 		t.why = err.Error()
-	} else if err := t.wr.keys.init(st.CipherSuite, t.secrets[1], 0); err != nil {
+	} else if err := t.wr.keys.init(st.CipherSuite, wr, 0); err != nil {
 		t.why = err.Error()
 	}
 	if t.why != "" {
@@ -243,10 +263,21 @@ func (t *TLSTap) Keys(consumed int64) (*TLSKeys, error) {
 	case t.rd.nhdr != 0 || t.wr.nhdr != 0:
 		return nil, errors.New("in the middle of a record")
 	case t.rd.plain != consumed:
-		return nil, errors.New("client bytes buffered in crypto/tls")
+		return nil, errors.New("peer bytes buffered in crypto/tls")
 	}
 	return &TLSKeys{CipherSuite: t.suite, ReadSecret: t.rd.keys.secret, WriteSecret: t.wr.keys.secret,
-		ReadSeq: t.rd.keys.seq, WriteSeq: t.wr.keys.seq}, nil
+		ReadSeq: t.rd.keys.seq, WriteSeq: t.wr.keys.seq, PeerServer: t.client}, nil
+}
+
+// Tickets is how many NewSessionTicket messages the tap saw the server
+// send (after the handshake, under the application keys).
+func (t *TLSTap) Tickets() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.client {
+		return t.rd.tickets
+	}
+	return t.wr.tickets
 }
 
 // Eligible reports whether, so far, the session could move to a loop: a

@@ -547,19 +547,36 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 		l.putBuf(bid)
 		return
 	case !sd.isClient:
+		if sd.tls != nil {
+			// Opened even after the client's Terminate: the record
+			// state must follow everything the backend sent.
+			var ok bool
+			if chunk, bid, ok = l.openTLS(sd, chunk, bid); !ok {
+				return
+			}
+		}
 		s.t.FromBackend(chunk)
-		if s.ending {
+		switch {
+		case s.ending:
 			// Results of what preceded the client's Terminate have
 			// nobody to go to.
-			l.putBuf(bid)
-			return
-		}
-		s.down += int64(len(chunk))
-		if sd.peer.tls != nil {
+			if bid >= 0 {
+				l.putBuf(bid)
+			}
+		case sd.peer.tls != nil:
+			s.down += int64(len(chunk))
 			l.forwardSealed(sd.peer, chunk, bid)
-			return
+		case bid < 0:
+			s.down += int64(len(chunk))
+			l.forwardHeap(sd.peer, chunk)
+		default:
+			s.down += int64(len(chunk))
+			l.forward(sd.peer, chunk, bid)
 		}
-		l.forward(sd.peer, chunk, bid)
+		// After the backend's alert (close_notify after a FATAL
+		// error) the session ends at its hang-up, or at anything more it
+		// sends (openTLS), once the send of what came before is on its
+		// way: ending now would cut it.
 		return
 	case s.ending:
 		l.putBuf(bid)
@@ -574,6 +591,8 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 	fwd, end := s.t.FromClient(chunk)
 	s.up += int64(fwd)
 	switch {
+	case fwd > 0 && sd.peer.tls != nil:
+		l.forwardSealed(sd.peer, chunk[:fwd], bid)
 	case fwd > 0 && bid < 0:
 		l.forwardHeap(sd.peer, chunk[:fwd])
 	case fwd > 0:
@@ -624,6 +643,9 @@ func (l *uringLoop) openTLS(sd *evSide, chunk []byte, bid int32) ([]byte, int32,
 			l.putBuf(bid)
 		}
 		if err != nil || rl.eof {
+			if !sd.isClient {
+				sd.s.t.BackendEnded()
+			}
 			l.end(sd.s, false)
 		}
 		return nil, -1, false
@@ -631,11 +653,14 @@ func (l *uringLoop) openTLS(sd *evSide, chunk []byte, bid int32) ([]byte, int32,
 	return buf[:plain], bid, true
 }
 
-// forwardSealed seals chunk (in buffer bid) into records for dst.
+// forwardSealed seals chunk (in buffer bid, or on the heap: -1) into
+// records for dst.
 func (l *uringLoop) forwardSealed(dst *evSide, chunk []byte, bid int32) {
 	if dst.inflight == nil && len(dst.out) == 0 {
 		sealed := dst.tls.seal(make([]byte, 0, sealedLen(len(chunk))), chunk)
-		l.putBuf(bid)
+		if bid >= 0 {
+			l.putBuf(bid)
+		}
 		l.send(dst, sealed, -1)
 		return
 	}
@@ -643,7 +668,9 @@ func (l *uringLoop) forwardSealed(dst *evSide, chunk []byte, bid int32) {
 		dst.backlogged()
 	}
 	dst.out = dst.tls.seal(dst.out, chunk)
-	l.putBuf(bid)
+	if bid >= 0 {
+		l.putBuf(bid)
+	}
 	if len(dst.out) >= uringBacklog {
 		l.stopRecv(dst.peer)
 	}
@@ -762,7 +789,8 @@ func (l *uringLoop) end(s *evSession, terminated bool) {
 	if s.ended {
 		return
 	}
-	keep := terminated && s.keep != nil && s.backend.inflight == nil && len(s.backend.out) == 0 && s.t.Clean()
+	keep := terminated && s.keep != nil && s.backend.inflight == nil && len(s.backend.out) == 0 && s.t.Clean() &&
+		(s.backend.tls == nil || s.backend.tls.idle())
 	l.mu.Lock()
 	l.count--
 	l.mu.Unlock()
@@ -770,6 +798,9 @@ func (l *uringLoop) end(s *evSession, terminated bool) {
 		// What tls.Conn.Close sends: close_notify, or the alert that says
 		// what was wrong. Best effort, as the client may be gone.
 		sysWrite(s.client.fd, rl.closeAlert())
+	}
+	if rl := s.backend.tls; rl != nil && !keep && s.backend.inflight == nil && len(s.backend.out) == 0 {
+		sysWrite(s.backend.fd, rl.closeAlert())
 	}
 	s.mu.Lock()
 	s.ended = true
@@ -823,7 +854,11 @@ func (l *uringLoop) handOver(s *evSession) {
 	s.handing = false
 	fd := s.backend.fd
 	if s.handOK {
-		if w, err := sysWrite(fd, s.resetMsg); err != nil || w != len(s.resetMsg) {
+		msg := s.resetMsg
+		if rl := s.backend.tls; rl != nil {
+			msg = rl.seal(nil, msg)
+		}
+		if w, err := sysWrite(fd, msg); err != nil || w != len(msg) {
 			s.handOK = false
 		}
 	}

@@ -11,6 +11,12 @@
 #   MODES='pgx -c 16' bench/gateway/run.sh        (logins with a Go client: pgx connect, select 1, close; see logins/)
 #   TLS=1 bench/gateway/run.sh …                  (clients use sslmode=require on all three; PgBouncer and
 #                                                  the gateway terminate client TLS, both reach PostgreSQL over its socket)
+#   BACKEND_TLS=1 bench/gateway/run.sh …          (TLS=1, and both proxies reach PostgreSQL over TCP with TLS and a
+#                                                  client certificate (hostssl … cert): the gateway with backend.login
+#                                                  cert, PgBouncer with server_tls_*; direct pgbench logs in by certificate
+#                                                  too. A second gateway, gateway-goroutine (relay: goroutine), runs
+#                                                  beside the first (RELAY, default event: io_uring where allowed, else epoll;
+#                                                  both carry TLS backends on their loops))
 #
 # Needs: PostgreSQL server binaries, pgbench, pgbouncer, Debian's awscli, Go.
 set -euo pipefail
@@ -37,7 +43,7 @@ trap cleanup EXIT
 
 # Fixed ports below the ephemeral range (32768+), so TIME-WAIT sockets of
 # earlier runs cannot hold them.
-PGPORT_D=25432 BOUNCER=26432 GW=27439 API=29439
+PGPORT_D=25432 BOUNCER=26432 GW=27439 API=29439 GW2=27440 API2=29440
 as_pg "$bindir/initdb" -D "$work/pg" -U bench --auth=trust -E UTF8 >/dev/null
 cat >>"$work/pg/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
@@ -47,7 +53,25 @@ max_connections = ${MAX_CONNECTIONS:-200}
 fsync = off
 synchronous_commit = off
 CONF
-if [ -n "${TLS:-}" ]; then
+[ -n "${BACKEND_TLS:-}" ] && TLS=1
+if [ -n "${BACKEND_TLS:-}" ]; then
+  # A CA (the gateway's backend_auth CA) signs PostgreSQL's certificate and
+  # the client certificates of PgBouncer and direct pgbench (CN bench).
+  openssl ecparam -genkey -name prime256v1 -noout -out "$work/ca.key"
+  openssl req -x509 -new -key "$work/ca.key" -days 2 -subj /CN=bench-ca -out "$work/ca.crt" >/dev/null 2>&1
+  for who in server client; do
+    cn=127.0.0.1; [ $who = client ] && cn=bench
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=$cn -keyout "$work/$who.key" -out "$work/$who.csr" >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1\n' >"$work/ext.cnf"
+    openssl x509 -req -in "$work/$who.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
+      -extfile "$work/ext.cnf" -out "$work/$who.crt" >/dev/null 2>&1
+  done
+  cp "$work/server.crt" "$work/tls.crt"; cp "$work/server.key" "$work/tls.key"
+  chmod 600 "$work"/*.key
+  [ "$(id -u)" = 0 ] && chown postgres "$work"/*.key "$work"/*.crt
+  printf "ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\nssl_ca_file = '%s'\n" "$work/tls.crt" "$work/tls.key" "$work/ca.crt" >>"$work/pg/postgresql.conf"
+  export PGSSLMODE=require
+elif [ -n "${TLS:-}" ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
     -keyout "$work/tls.key" -out "$work/tls.crt" >/dev/null 2>&1
   chmod 600 "$work/tls.key"
@@ -60,6 +84,9 @@ cat >"$work/pg/pg_hba.conf" <<CONF
 local all all trust
 host all all 127.0.0.1/32 scram-sha-256
 CONF
+if [ -n "${BACKEND_TLS:-}" ]; then
+  printf 'local all all trust\nhostssl all all 127.0.0.1/32 cert\n' >"$work/pg/pg_hba.conf"
+fi
 as_pg "$bindir/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start >/dev/null
 psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "ALTER ROLE bench PASSWORD 'benchpw'"
 # shiftkey provisions as a role of its own; it never issues credentials for it.
@@ -70,7 +97,7 @@ verifier=$(psql -h "$work" -p $PGPORT_D -U bench -d postgres -Atc "SELECT rolpas
 printf '"bench" "%s"\n' "$verifier" >"$work/userlist.txt"
 cat >"$work/pgbouncer.ini" <<CONF
 [databases]
-postgres = host=$work port=$PGPORT_D dbname=postgres
+postgres = host=$([ -n "${BACKEND_TLS:-}" ] && echo 127.0.0.1 || echo "$work") port=$PGPORT_D dbname=postgres
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $BOUNCER
@@ -87,6 +114,10 @@ if [ -n "${TLS:-}" ]; then
   printf 'client_tls_sslmode = require\nclient_tls_cert_file = %s\nclient_tls_key_file = %s\n' \
     "$work/tls.crt" "$work/tls.key" >>"$work/pgbouncer.ini"
 fi
+if [ -n "${BACKEND_TLS:-}" ]; then
+  printf 'server_tls_sslmode = verify-ca\nserver_tls_ca_file = %s\nserver_tls_cert_file = %s\nserver_tls_key_file = %s\n' \
+    "$work/ca.crt" "$work/client.crt" "$work/client.key" >>"$work/pgbouncer.ini"
+fi
 [ "$(id -u)" = 0 ] && chown postgres "$work"/pgbouncer.ini "$work"/userlist.txt
 if (echo >/dev/tcp/127.0.0.1/$BOUNCER) 2>/dev/null; then
   echo "port $BOUNCER is taken (a PgBouncer left from an earlier run?)" >&2; exit 1
@@ -99,8 +130,19 @@ export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 # bench is the superuser sessions run as, as Redshift's master user.
 top="limits: {pool_size: ${POOL_SIZE:-100}}"
 [ -n "${TLS:-}" ] && top+=$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
-bench_yaml "sqlite: $work/shiftkey.db" $API $GW "$work" $PGPORT_D "$top" \
-  "    allow_superuser_master: true" >"$work/shiftkey.yaml"
+if [ -n "${BACKEND_TLS:-}" ]; then
+  top="limits: {pool_size: ${POOL_SIZE:-100}, relay: ${RELAY:-event}}"$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
+  top+=$'\n'"backend_auth: {ca_cert_file: $work/ca.crt, ca_key_file: $work/ca.key}"
+  bench_yaml "sqlite: $work/shiftkey.db" $API $GW 127.0.0.1 $PGPORT_D "$top" \
+    "    allow_superuser_master: true" | sed 's/admin_user: shiftkey_admin}/admin_user: shiftkey_admin, login: cert}/' >"$work/shiftkey.yaml"
+  # The twin on the goroutine relay shares the store (and so the credential).
+  sed -e "s/relay: ${RELAY:-event}/relay: goroutine/" -e "s/127.0.0.1:$GW/127.0.0.1:$GW2/" -e "s/127.0.0.1:$API/127.0.0.1:$API2/" \
+    "$work/shiftkey.yaml" >"$work/shiftkey2.yaml"
+  echo 'admin: {listen: off}' >>"$work/shiftkey2.yaml"
+else
+  bench_yaml "sqlite: $work/shiftkey.db" $API $GW "$work" $PGPORT_D "$top" \
+    "    allow_superuser_master: true" >"$work/shiftkey.yaml"
+fi
 "$work/shiftkey" serve --config "$work/shiftkey.yaml" 2>"$work/shiftkey.log" &
 pids+=($!)
 skpid=$!
@@ -108,6 +150,14 @@ for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$API) 2>/dev/null && break; sl
 read -r gwuser gwpass < <(AWS_ACCESS_KEY_ID=$BENCH_KEY_ID AWS_SECRET_ACCESS_KEY=$BENCH_SECRET AWS_DEFAULT_REGION=us-east-1 \
   /usr/bin/aws --endpoint-url "http://127.0.0.1:$API" redshift get-cluster-credentials --cluster-identifier bench \
   --db-user bench --duration-seconds 3600 --query '[DbUser,DbPassword]' --output text)
+
+skpid2=""
+if [ -n "${BACKEND_TLS:-}" ]; then
+  "$work/shiftkey" serve --config "$work/shiftkey2.yaml" 2>"$work/shiftkey2.log" &
+  pids+=($!)
+  skpid2=$!
+  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$GW2) 2>/dev/null && break; sleep 0.1; done
+fi
 
 if [ -n "${HOLD:-}" ]; then
   # Keep the three targets up for profiling by hand (perf record -g -p PID).
@@ -120,14 +170,16 @@ cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {pri
 bouncer_pid() { cat "$work/pgbouncer.pid"; }
 run() { # name port user password flags... → "name tps proxy-µs-per-transaction"
   local name=$1 port=$2 user=$3 pass=$4 pid="" before=0; shift 4
-  case $name in pgbouncer) pid=$(bouncer_pid) ;; gateway) pid=$skpid ;; esac
+  case $name in pgbouncer) pid=$(bouncer_pid) ;; gateway) pid=$skpid ;; gateway-goroutine) pid=$skpid2 ;; esac
   [ -n "$pid" ] && before=$(cpu_ns "$pid")
   local out
   if [ "$1" = pgx ]; then
     shift
     out=$("$work/logins" -dsn "host=127.0.0.1 port=$port user=$user password=$pass dbname=postgres sslmode=${PGSSLMODE:-disable}" -d "${SECS}s" "$@" 2>/dev/null)
   else
-    out=$(PGPASSWORD=$pass pgbench -h 127.0.0.1 -p "$port" -U "$user" -n -T "$SECS" "$@" postgres 2>/dev/null)
+    # With BACKEND_TLS, direct pgbench logs in by certificate like the proxies.
+    local cert=() ; [ -n "${BACKEND_TLS:-}" ] && [ "$name" = direct ] && cert=(PGSSLCERT="$work/client.crt" PGSSLKEY="$work/client.key")
+    out=$(env "${cert[@]}" PGPASSWORD="$pass" pgbench -h 127.0.0.1 -p "$port" -U "$user" -n -T "$SECS" "$@" postgres 2>/dev/null)
   fi
   local after=0; [ -n "$pid" ] && after=$(cpu_ns "$pid")
   awk -v n="$name" -v cpu=$((after - before)) -v haspid="$pid" '
@@ -138,12 +190,14 @@ run() { # name port user password flags... → "name tps proxy-µs-per-transacti
 declare -A res cpus round pair
 med() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 targets=("direct $PGPORT_D bench benchpw" "pgbouncer $BOUNCER bench benchpw" "gateway $GW $gwuser $gwpass")
+[ -n "$skpid2" ] && targets+=("gateway-goroutine $GW2 $gwuser $gwpass")
+nt=${#targets[@]}
 IFS='|' read -r -a modes <<<"${MODES:--S -c 8 -j 2|-S -C -c 4 -j 2}"
 for mode in "${modes[@]}"; do
   echo "== pgbench $mode -T $SECS, $ROUNDS rounds (order rotates each round)"
   for r in $(seq 0 $((ROUNDS - 1))); do
-    for i in 0 1 2; do
-      t=(${targets[$(((i + r) % 3))]})
+    for i in $(seq 0 $((nt - 1))); do
+      t=(${targets[$(((i + r) % nt))]})
       read -r name tps cpu < <(run "${t[0]}" "${t[1]}" "${t[2]}" "${t[3]}" $mode)
       echo "round $((r + 1)): $name $tps tps, proxy CPU ${cpu} µs/transaction"
       res["$mode/$name"]+="$tps "
@@ -156,6 +210,10 @@ for mode in "${modes[@]}"; do
   echo "median tps: direct $d  pgbouncer $b  gateway $g"
   echo "median proxy CPU per transaction (µs): pgbouncer $(med "${cpus[$mode/pgbouncer]}")  gateway $(med "${cpus[$mode/gateway]}")"
   awk -v d="$d" -v b="$b" -v g="$g" 'BEGIN {printf "ratios: gateway/pgbouncer %.2f  gateway/direct %.2f  pgbouncer/direct %.2f\n", g/b, g/d, b/d}'
+  if [ -n "$skpid2" ]; then
+    g2=$(med "${res[$mode/gateway-goroutine]}")
+    echo "gateway-goroutine: median tps $g2, CPU per transaction $(med "${cpus[$mode/gateway-goroutine]}") µs; gateway/gateway-goroutine $(awk -v g="$g" -v g2="$g2" 'BEGIN {printf "%.2f", g/g2}')"
+  fi
   # Paired within rounds, which share the machine's state of the moment (it drifts).
   awk -v m="$(med "${pair[$mode]}")" -v all="${pair[$mode]}" 'BEGIN {n = split(all, r, " "); for (i = 1; i <= n; i++) if (r[i] > 1) up++
     printf "per round: gateway/pgbouncer median %.2f, gateway ahead in %d of %d rounds\n", m, up, n}'

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/relay"
 	"github.com/shiftkey/shiftkey/scram"
 	"github.com/shiftkey/shiftkey/server"
 )
@@ -82,20 +83,27 @@ func expectClient(t *testing.T, g gatewayTarget, want, dir, what, name string, a
 }
 
 // onBothRelays runs login against dev's gateway, plaintext and verify-full
-// TLS (its backend login is by client certificate, so the sessions run on
-// the goroutine relay), then plaintext against a serve whose trust-socket
-// backend puts them on the event relay. sessions is how many sessions one
-// run of login opens; the event relay must have carried exactly those.
+// TLS (its backend login is by client certificate over TLS 1.3, which the
+// event loops carry on too), then plaintext and TLS against a serve whose
+// trust-socket backend puts them on the event relay, and against one on
+// the goroutine relay. sessions is how many sessions one run of login
+// opens; each relay must have carried exactly those.
 func onBothRelays(t *testing.T, dbUser string, sessions int64, login func(t *testing.T, g gatewayTarget)) {
 	t.Helper()
-	t.Run("goroutine relay", func(t *testing.T) {
+	t.Run("TLS backend", func(t *testing.T) {
 		c := getCreds(t, dev, &redshift.GetClusterCredentialsInput{DbUser: aws.String(dbUser), AutoCreate: aws.Bool(true)})
-		before := relayStarted(&dev.Server)
+		var before relay.Stats
+		if r := dev.Server.Relay(); r != nil {
+			before = r.Stats()
+		}
 		for _, ca := range []string{"", dev.CAPath} {
 			login(t, gatewayTarget{dev.Gateway.Address, dev.Gateway.Port, c, ca, dbUser})
 		}
-		if n := relayStarted(&dev.Server) - before; n != 0 {
-			t.Errorf("dev's event relay carried %d of the sessions; its backend login is TLS, so none should be", n)
+		if r := dev.Server.Relay(); r != nil {
+			after := r.Stats()
+			if n, b := after.Started-before.Started, after.StartedBackendTLS-before.StartedBackendTLS; n != 2*sessions || b != n {
+				t.Errorf("dev's event relay carried %d of the sessions, %d with a TLS backend; want all %d, all with it", n, b, 2*sessions)
+			}
 		}
 	})
 	t.Run("event relay", func(t *testing.T) {
@@ -114,6 +122,18 @@ func onBothRelays(t *testing.T, dbUser string, sessions int64, login func(t *tes
 		login(t, gatewayTarget{s.endpoint.Address, s.endpoint.Port, c, dev.CAPath, role})
 		if r := s.Server.Relay(); r == nil || r.Stats().Started != 2*sessions || r.Stats().StartedTLS != sessions {
 			t.Errorf("the event relay carried %+v, want the client's %d sessions plaintext and %d with TLS", r.Stats(), sessions, sessions)
+		}
+	})
+	t.Run("goroutine relay", func(t *testing.T) {
+		certFile, keyFile := writeServerCert(t, t.TempDir())
+		s := startRelayServeWith(t, "goroutine", "tls: {cert_file: "+certFile+", key_file: "+keyFile+"}\n")
+		role := dbUser + "_gr"
+		c := s.creds(t, &redshift.GetClusterCredentialsInput{DbUser: aws.String(role), AutoCreate: aws.Bool(true)})
+		for _, ca := range []string{"", dev.CAPath} {
+			login(t, gatewayTarget{s.endpoint.Address, s.endpoint.Port, c, ca, role})
+		}
+		if n := relayStarted(&s.Server); n != 0 {
+			t.Errorf("%d sessions on an event relay with relay: goroutine", n)
 		}
 	})
 }

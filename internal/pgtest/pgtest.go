@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/pgserver"
 )
 
@@ -70,7 +72,64 @@ func Main(m *testing.M) {
 	code := m.Run()
 	shared.Stop(context.Background())
 	os.RemoveAll(dir)
+	tlsShared.mu.Lock()
+	if tlsShared.srv != nil {
+		tlsShared.srv.Stop(context.Background())
+		os.RemoveAll(tlsShared.dir)
+	}
+	tlsShared.mu.Unlock()
 	os.Exit(code)
+}
+
+// tlsShared is the shared server with TLS, started by the first TLSServer.
+var tlsShared struct {
+	mu  sync.Mutex
+	srv *pgserver.Server
+	ca  *devca.CA
+	dir string
+	err error
+}
+
+// TLSServer returns a shared server with TLS that logs in loopback
+// connections by client certificate (hostssl … cert, the CN naming the
+// role), as shiftkey's provisioned backends do, and the CA that signs its
+// certificate and the clients'. It starts with the first test that asks,
+// and stops with the shared server (Main).
+func TLSServer(tb testing.TB) (*pgserver.Server, *devca.CA) {
+	tb.Helper()
+	Server(tb) // skips where there is no PostgreSQL
+	tlsShared.mu.Lock()
+	defer tlsShared.mu.Unlock()
+	if tlsShared.srv == nil && tlsShared.err == nil {
+		tlsShared.err = func() error {
+			dir, err := tempDir()
+			if err != nil {
+				return err
+			}
+			tlsShared.dir = dir
+			ca, err := devca.LoadOrCreate(dir + "/ca")
+			if err != nil {
+				return err
+			}
+			cert, key, caPEM, err := ca.ServerFiles("127.0.0.1", "localhost")
+			if err != nil {
+				return err
+			}
+			srv, err := startIn(dir, func(c *pgserver.Config) {
+				c.AnyPort = true
+				c.TLS = &pgserver.TLSFiles{Cert: cert, Key: key, CA: caPEM}
+			})
+			if err != nil {
+				return err
+			}
+			tlsShared.srv, tlsShared.ca = srv, ca
+			return nil
+		}()
+	}
+	if tlsShared.err != nil {
+		tb.Fatal("start PostgreSQL with TLS:", tlsShared.err)
+	}
+	return tlsShared.srv, tlsShared.ca
 }
 
 func unavailable(tb testing.TB, err error) {
