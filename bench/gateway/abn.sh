@@ -9,6 +9,7 @@
 #   git worktree add --detach /tmp/old f73c89a && (cd /tmp/old && go build -o /tmp/sk-old ./cmd/shiftkey)
 #   BUILDS="old=/tmp/sk-old twin=/tmp/sk-head" ROUNDS=8 SECS=6 bench/gateway/abn.sh
 #   MODE='-S -C -c 4 -j 2' BUILDS=… bench/gateway/abn.sh
+#   MODE='pgx -c 16' BUILDS=… bench/gateway/abn.sh        (logins with pgx; TLS=1 for sslmode=require)
 #
 # Each build gets gateway port 27440+i, API port 29440+i, its own SQLite
 # file and a credential of its own; run.sh's config is reused, minus the keys
@@ -41,6 +42,7 @@ for spec in ${BUILDS:?set BUILDS=\"name=binary …\"}; do
     --db-user bench --duration-seconds 3600 --query '[DbUser,DbPassword]' --output text)
   names+=("$name") ports+=($gp) pids+=("${extra[-1]}") pws+=("$pw")
 done
+ssl=disable; [ -n "${TLS:-}" ] && ssl=require
 echo "builds: ${names[*]}; load $(cut -d' ' -f1-3 /proc/loadavg)"
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%.0f", s}'; }
 n=${#names[@]}
@@ -49,7 +51,13 @@ for r in $(seq "${ROUNDS:-6}"); do
   for k in $(seq 0 $((n - 1))); do
     j=$(((k + r) % n))
     b=$(cpu_ns "${pids[$j]}")
-    o=$(PGPASSWORD=${pws[$j]} pgbench -h 127.0.0.1 -p "${ports[$j]}" -U IAM:bench -n ${MODE:--S -c 8 -j 2} -T "${SECS:-6}" postgres 2>/dev/null)
+    if [ "${MODE%% *}" = pgx ]; then
+      # Logins with a Go client (bench/gateway/logins), as run.sh's pgx mode.
+      o=$("$W/logins" -dsn "host=127.0.0.1 port=${ports[$j]} user=IAM:bench password=${pws[$j]} dbname=postgres sslmode=$ssl" \
+        -d "${SECS:-6}s" ${MODE#pgx} 2>/dev/null)
+    else
+      o=$(PGPASSWORD=${pws[$j]} pgbench -h 127.0.0.1 -p "${ports[$j]}" -U IAM:bench -n ${MODE:--S -c 8 -j 2} -T "${SECS:-6}" postgres 2>/dev/null)
+    fi
     a=$(cpu_ns "${pids[$j]}")
     awk -v v="${names[$j]}" -v r="$r" -v cpu=$((a - b)) '/processed:/ {tx = $NF} /^tps/ {tps = $3}
       END {printf "round %d %-8s tps %.0f  CPU %.1f µs/transaction\n", r, v, tps, cpu / tx / 1000}' <<<"$o" | tee -a "$res"
