@@ -45,12 +45,14 @@ done
 ssl=disable; [ -n "${TLS:-}" ] && ssl=require
 echo "builds: ${names[*]}; load $(cut -d' ' -f1-3 /proc/loadavg)"
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%.0f", s}'; }
+# Voluntary context switches of every thread (steadier than CPU time here).
+vcs() { cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ {s += $2} END {print s}'; }
 n=${#names[@]}
 res=$(mktemp)
 for r in $(seq "${ROUNDS:-6}"); do
   for k in $(seq 0 $((n - 1))); do
     j=$(((k + r) % n))
-    b=$(cpu_ns "${pids[$j]}")
+    b=$(cpu_ns "${pids[$j]}") vb=$(vcs "${pids[$j]}")
     if [ "${MODE%% *}" = pgx ]; then
       # Logins with a Go client (bench/gateway/logins), as run.sh's pgx mode.
       o=$("$W/logins" -dsn "host=127.0.0.1 port=${ports[$j]} user=IAM:bench password=${pws[$j]} dbname=postgres sslmode=$ssl" \
@@ -58,16 +60,17 @@ for r in $(seq "${ROUNDS:-6}"); do
     else
       o=$(PGPASSWORD=${pws[$j]} pgbench -h 127.0.0.1 -p "${ports[$j]}" -U IAM:bench -n ${MODE:--S -c 8 -j 2} -T "${SECS:-6}" postgres 2>/dev/null)
     fi
-    a=$(cpu_ns "${pids[$j]}")
-    awk -v v="${names[$j]}" -v r="$r" -v cpu=$((a - b)) '/processed:/ {tx = $NF} /^tps/ {tps = $3}
-      END {printf "round %d %-8s tps %.0f  CPU %.1f µs/transaction\n", r, v, tps, cpu / tx / 1000}' <<<"$o" | tee -a "$res"
+    a=$(cpu_ns "${pids[$j]}") va=$(vcs "${pids[$j]}")
+    awk -v v="${names[$j]}" -v r="$r" -v cpu=$((a - b)) -v cs=$((va - vb)) '/processed:/ {tx = $NF} /^tps/ {tps = $3}
+      END {printf "round %d %-8s tps %.0f  CPU %.1f µs/transaction  %.2f switches/transaction\n", r, v, tps, cpu / tx / 1000, cs / tx}' <<<"$o" | tee -a "$res"
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "medians over rounds (tps, CPU µs/transaction):"
+echo "medians over rounds (tps, CPU µs/transaction, voluntary context switches/transaction):"
 med() { sort -g | awk '{x[NR] = $1} END {print (NR % 2) ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2}'; }
 for v in "${names[@]}"; do
-  printf '  %-8s %8s  %6s\n' "$v" "$(awk -v v="$v" '$3 == v {print $5}' "$res" | med)" "$(awk -v v="$v" '$3 == v {print $7}' "$res" | med)"
+  printf '  %-8s %8s  %6s  %5s\n' "$v" "$(awk -v v="$v" '$3 == v {print $5}' "$res" | med)" "$(awk -v v="$v" '$3 == v {print $7}' "$res" | med)" \
+    "$(awk -v v="$v" '$3 == v {print $9}' "$res" | med)"
 done
 kill "${extra[@]}" 2>/dev/null
 pkill -TERM -P $runsh; wait $runsh
