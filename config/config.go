@@ -494,9 +494,9 @@ func (c *Config) Validate() error {
 		bad("limits.relay", "must be event, io_uring, epoll or goroutine, got %q", c.Limits.Relay)
 	}
 	switch c.Limits.RelaySched {
-	case "", pgwire.SchedBatch, pgwire.SchedNormal:
+	case "", pgwire.SchedBatch, pgwire.SchedNormal, pgwire.SchedProcess:
 	default:
-		bad("limits.relay_sched", "must be batch or normal, got %q", c.Limits.RelaySched)
+		bad("limits.relay_sched", "must be batch, normal or process, got %q", c.Limits.RelaySched)
 	}
 	if c.Limits.RelayThreads < 0 || c.Limits.RelayThreads > 64 {
 		bad("limits.relay_threads", "must be 0 (half of GOMAXPROCS) to 64, got %d", c.Limits.RelayThreads)

@@ -27,7 +27,8 @@ type Limits struct {
 	RelayThreads int    `yaml:"relay_threads"` // 0: half of GOMAXPROCS, at least 1
 	// RelaySched is the event loops' threads' scheduling policy: "batch"
 	// (default; a woken loop does not preempt the running task, except
-	// while it feeds slow readers) or "normal" (see pgwire.SchedBatch).
+	// while it feeds slow readers), "normal", or "process" (batch, and every
+	// other thread of the process SCHED_BATCH too; see pgwire.SchedProcess).
 	RelaySched string `yaml:"relay_sched"`
 	// API limits the AWS API's connections and requests.
 	API APILimits `yaml:"api"`

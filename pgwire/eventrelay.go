@@ -14,6 +14,7 @@ const (
 	EngineEpoll         = relay.EngineEpoll
 	SchedBatch          = relay.SchedBatch
 	SchedNormal         = relay.SchedNormal
+	SchedProcess        = relay.SchedProcess
 	EventRelaySupported = relay.Supported
 )
 

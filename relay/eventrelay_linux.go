@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -91,6 +92,9 @@ func New(c Config) (*EventRelay, error) {
 	}
 	switch c.Sched {
 	case "", SchedBatch, SchedNormal:
+	case SchedProcess:
+		batchProcess()
+		c.Sched = SchedBatch
 	default:
 		return nil, fmt.Errorf("unknown event loop scheduling policy %q", c.Sched)
 	}
@@ -166,6 +170,22 @@ func (r *EventRelay) ownThread(t *threadSched) {
 	r.mu.Lock()
 	r.threads = append(r.threads, unix.Gettid())
 	r.mu.Unlock()
+}
+
+// batchProcess makes every thread of the process SCHED_BATCH; threads
+// started later inherit the policy of the thread that starts them, so the
+// whole process keeps it (SchedProcess). A thread the kernel refuses
+// (seccomp) stays as it is.
+func batchProcess() {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return
+	}
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_BATCH}, 0)
+		}
+	}
 }
 
 // threadSched runs a loop's thread as SCHED_BATCH (under SchedBatch) while

@@ -8,6 +8,8 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,6 +156,79 @@ func TestEventLoopSchedulingPolicy(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Under SchedProcess every thread of the process is SCHED_BATCH, those
+// started afterwards too, and the loops behave as under SchedBatch.
+func TestSchedProcessBatchesEveryThread(t *testing.T) {
+	threads := func() []int {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tids []int
+		for _, e := range tasks {
+			if tid, err := strconv.Atoi(e.Name()); err == nil {
+				tids = append(tids, tid)
+			}
+		}
+		return tids
+	}
+	t.Cleanup(func() {
+		// The rest of the tests run SCHED_OTHER, as before.
+		for _, tid := range threads() {
+			unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0)
+		}
+	})
+	addr := backendServer(t, func(c net.Conn) { echo(c, 0) })
+	r, err := New(Config{Threads: 1, Engine: EngineEpoll, Sched: SchedProcess})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Sched() != SchedBatch {
+		t.Fatalf("loops' policy %q, want %q", r.Sched(), SchedBatch)
+	}
+	for _, tid := range threads() {
+		if p := policyOf(t, tid); p != unix.SCHED_BATCH {
+			t.Errorf("thread %d has policy %d, want SCHED_BATCH", tid, p)
+		}
+	}
+	// Threads started now inherit it: goroutines locked to their threads
+	// and blocked make the runtime start new ones for the rest.
+	before := threads()
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 * len(before) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+			<-release
+		}()
+	}
+	var fresh int
+	if !waitUntil(5*time.Second, func() bool {
+		fresh = 0
+		for _, tid := range threads() {
+			if !slices.Contains(before, tid) {
+				fresh++
+			}
+		}
+		return fresh > 0
+	}) {
+		t.Fatal("no thread was started")
+	}
+	for _, tid := range threads() {
+		if a, err := unix.SchedGetAttr(tid, 0); err == nil && a.Policy != unix.SCHED_BATCH {
+			t.Errorf("thread %d (of %d started afterwards) has policy %d, want SCHED_BATCH", tid, fresh, a.Policy)
+		}
+	}
+	close(release)
+	wg.Wait()
+	c, _ := startSession(t, r, addr, &testTracker{}, nil)
+	roundTrip(t, c, []byte("ping"))
+	c.Close()
 }
 
 // policyOf is thread tid's scheduling policy.

@@ -9,6 +9,7 @@
 #   MODES='-S -C -c 50 -j 2' bench/gateway/run.sh  (other pgbench workloads, separated by |)
 #   MAX_CONNECTIONS=1100 IDLE=1000 bench/gateway/run.sh 1 1   (also: gateway memory per idle session)
 #   MODES='pgx -c 16' bench/gateway/run.sh        (logins with a Go client: pgx connect, select 1, close; see logins/)
+#   RELAY_SCHED=process bench/gateway/run.sh …    (limits.relay_sched for the gateway: batch (default), normal, process)
 #   TLS=1 bench/gateway/run.sh …                  (clients use sslmode=require on all three; PgBouncer and
 #                                                  the gateway terminate client TLS, both reach PostgreSQL over its socket)
 #   BACKEND_TLS=1 bench/gateway/run.sh …          (TLS=1, and both proxies reach PostgreSQL over TCP with TLS and a
@@ -128,7 +129,7 @@ pids+=($!)
 (cd "$root" && go build -o "$work/shiftkey" ./cmd/shiftkey && go build -o "$work/logins" ./bench/gateway/logins)
 export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 # bench is the superuser sessions run as, as Redshift's master user.
-top="limits: {pool_size: ${POOL_SIZE:-100}}"
+top="limits: {pool_size: ${POOL_SIZE:-100}${RELAY_SCHED:+, relay_sched: $RELAY_SCHED}}"
 [ -n "${TLS:-}" ] && top+=$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
 if [ -n "${BACKEND_TLS:-}" ]; then
   top="limits: {pool_size: ${POOL_SIZE:-100}, relay: ${RELAY:-event}}"$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
