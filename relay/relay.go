@@ -34,10 +34,10 @@ const (
 	// API, the goroutine relay), from New on: a session's goroutine that
 	// sends on loopback then does not hand its CPU to the woken client or
 	// PostgreSQL at once either. Measured on a 2-core VM, pgx logins at
-	// c=16 (bench/gateway/README.md): 15 % less CPU per login, 1.5 against
-	// 2.3 voluntary context switches. The cost: a woken thread of the
-	// process waits for the running task's sleep or tick (a few ms at
-	// most) when every CPU is busy.
+	// c=16 in paired runs (bench/gateway/README.md): 10-16 % less CPU per
+	// login, 1.5-1.7 against 2.3-4.1 voluntary context switches. The
+	// cost: a woken thread of the process waits for the running task's
+	// sleep or tick (a few ms at most) when every CPU is busy.
 	SchedProcess = "process"
 )
 
