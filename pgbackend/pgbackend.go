@@ -326,10 +326,16 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			b.releaseLocked(ctx, u, lease)
 			return nil, nil, err
 		}
-		if _, err := b.admin.Exec(ctx, "GRANT "+quote(g)+" TO "+quote(role)); isDuplicate(err) {
-			// Another replica granted it between our check and our GRANT
-			// (its record came first): share it, as joinShared would
-			// have. A membership granted by anyone else is the role's own.
+		made, err := b.grant(ctx, role, g)
+		if err != nil {
+			u.existsAt = time.Time{} // perhaps the role was dropped: ask again next time
+			b.releaseLocked(ctx, u, lease)
+			return nil, nil, fmt.Errorf("grant %s: %w", g, err)
+		}
+		if !made {
+			// Granted by someone else since grantable looked: another
+			// replica's session (its record came first), shared as
+			// joinShared would; anyone else's is the role's own.
 			if b.heldElsewhere(ctx, role, g) {
 				b.logger.InfoContext(ctx, "group shared with another replica's sessions", "db_user", role, "group", g)
 				u.refs[g] = 1
@@ -339,10 +345,6 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			b.forget(ctx, role, g)
 			notices = append(notices, Notice{Message: fmt.Sprintf("group %q not joined: %s", g, whyMember)})
 			continue
-		} else if err != nil {
-			u.existsAt = time.Time{} // perhaps the role was dropped: ask again next time
-			b.releaseLocked(ctx, u, lease)
-			return nil, nil, fmt.Errorf("grant %s: %w", g, err)
 		}
 		b.logger.InfoContext(ctx, "group granted", "db_user", role, "group", g)
 		b.observe(role, g, true, false, origin)
@@ -480,6 +482,27 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 		}
 	}
 	l.groups = nil
+}
+
+// grant makes role a member of group and reports whether this call made
+// the membership. A GRANT of a membership that exists, made by someone
+// else since grantable looked, changes nothing (a notice), and one made at
+// the same instant fails on pg_auth_members' unique index: in both cases
+// the membership is not this session's to revoke. The catalog row's xmin
+// tells: our transaction's id only if our GRANT inserted it.
+func (b *Backend) grant(ctx context.Context, role, group string) (made bool, err error) {
+	err = pgx.BeginFunc(ctx, b.admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "GRANT "+quote(group)+" TO "+quote(role)); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+			JOIN pg_catalog.pg_roles g ON g.oid = m.roleid JOIN pg_catalog.pg_roles r ON r.oid = m.member
+			WHERE g.rolname = $1 AND r.rolname = $2 AND m.xmin::text::bigint = txid_current() % 4294967296)`, group, role).Scan(&made)
+	})
+	if isDuplicate(err) {
+		return false, nil
+	}
+	return made, err
 }
 
 // whyMember is grantable's reason for a group the role already belongs to.

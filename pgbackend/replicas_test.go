@@ -12,6 +12,7 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
 	"github.com/shiftkey/shiftkey/pgbackend"
+	"github.com/shiftkey/shiftkey/pgserver"
 )
 
 // sharedGrants is the grant records of several replicas in one place, as
@@ -23,6 +24,7 @@ type sharedGrants struct {
 	mu           sync.Mutex
 	records      map[[3]string]bool // replica, role, group
 	holdersAsked func()
+	recorded     func() // when set, called after a replica records a grant, before it acts on it
 }
 
 type grantView struct {
@@ -34,6 +36,11 @@ func (v grantView) RecordGrant(_ context.Context, g shiftkey.SessionGrant) error
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
 	v.s.records[[3]string{v.replica, g.Role, g.Group}] = true
+	if hook := v.s.recorded; hook != nil {
+		v.s.mu.Unlock()
+		defer v.s.mu.Lock()
+		hook()
+	}
 	return nil
 }
 
@@ -161,14 +168,18 @@ func TestReleasesAtOnceOnTwoReplicasRevoke(t *testing.T) {
 	}
 }
 
-// Two replicas whose first sessions of a new role both ask for a group at
-// the same moment: both log in, sharing the membership. Both find the role
-// outside the group, record their grant and GRANT; the test holds
-// pg_auth_members until both GRANTs wait for it, so that both insert the
-// membership at once. The second insert failed on the catalog's unique
-// index (23505), which refused that login ("could not prepare the
-// session"), as it did by hand with two replicas behind a load balancer.
-func TestGrantsAtOnceOnTwoReplicasShare(t *testing.T) {
+// raceFixture is a database, a group role of the run's own (roles are the
+// server's, not the database's) and a login role, both new, on the shared
+// test server.
+type raceFixture struct {
+	srv         *pgserver.Server
+	db          string
+	admin       *pgx.Conn
+	role, group string
+}
+
+func newRaceFixture(t *testing.T) *raceFixture {
+	t.Helper()
 	srv := pgtest.Server(t)
 	db := pgtest.NewDatabase(t)
 	ctx := context.Background()
@@ -176,45 +187,58 @@ func TestGrantsAtOnceOnTwoReplicasShare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(ctx)
-	// Roles are the server's, not the database's: names of this run's own.
+	t.Cleanup(func() { admin.Close(ctx) })
 	run, _, _ := strings.Cut(db, "_") // "t12": unique in the test binary
-	role, group := "race_user_"+run, "race_readers_"+run
-	if _, err := admin.Exec(ctx, "CREATE ROLE "+group+" NOLOGIN"); err != nil {
+	f := &raceFixture{srv: srv, db: db, admin: admin, role: "race_user_" + run, group: "race_readers_" + run}
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+f.group+" NOLOGIN"); err != nil {
 		t.Fatal(err)
 	}
-	shared := &sharedGrants{records: map[[3]string]bool{}}
-	var replicas []*pgbackend.Backend
-	for _, name := range []string{"a", "b"} {
-		b, err := pgbackend.New(ctx, pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: srv.Superuser(),
-			AdminDatabase: db, Grants: grantView{shared, name}, Scope: "race"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
-		replicas = append(replicas, b)
-	}
-	// Create the role first, so that the two Prepares differ only in
-	// their GRANTs.
-	if l, _, err := replicas[0].Prepare(ctx, role, true, nil); err != nil {
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+f.role+" LOGIN"); err != nil {
 		t.Fatal(err)
-	} else {
-		l.Release(ctx)
 	}
-	hold, err := admin.Begin(ctx)
+	return f
+}
+
+// replica is a Backend on the fixture's server keeping its grant records
+// in shared under name.
+func (f *raceFixture) replica(t *testing.T, shared *sharedGrants, name string) *pgbackend.Backend {
+	t.Helper()
+	b, err := pgbackend.New(context.Background(), pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
+		AdminDatabase: f.db, Grants: grantView{shared, name}, Scope: "race"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+func (f *raceFixture) member(t *testing.T) bool {
+	t.Helper()
+	var ok bool
+	if err := f.admin.QueryRow(context.Background(), "SELECT pg_has_role($1, $2, 'MEMBER')", f.role, f.group).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// grantAtOnce runs each of grants on its own goroutine while the test
+// holds pg_auth_members, releases it once every one of them waits for it,
+// so that all insert the membership at once, and waits for them.
+func (f *raceFixture) grantAtOnce(t *testing.T, grants ...func()) {
+	t.Helper()
+	ctx := context.Background()
+	hold, err := f.admin.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := hold.Exec(ctx, "LOCK TABLE pg_catalog.pg_auth_members IN SHARE MODE"); err != nil {
 		t.Fatal(err)
 	}
-	leases := make([]*pgbackend.Lease, len(replicas))
-	errs := make([]error, len(replicas))
 	var wg sync.WaitGroup
-	for i, b := range replicas {
-		wg.Go(func() { leases[i], _, errs[i] = b.Prepare(ctx, role, true, []string{group}) })
+	for _, g := range grants {
+		wg.Go(g)
 	}
-	waiting, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), db))
+	waiting, err := pgx.Connect(ctx, f.srv.ConnString(f.srv.Superuser(), f.db))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,11 +248,11 @@ func TestGrantsAtOnceOnTwoReplicasShare(t *testing.T) {
 		if err := waiting.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'pg_catalog.pg_auth_members'::regclass`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n == 2 {
+		if n == len(grants) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d GRANTs wait for pg_auth_members, want 2", n)
+			t.Fatalf("%d GRANTs wait for pg_auth_members, want %d", n, len(grants))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -236,27 +260,74 @@ func TestGrantsAtOnceOnTwoReplicasShare(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
+}
+
+// Two replicas whose sessions of a role both ask for a group at the same
+// moment: both log in, sharing the membership. Both find the role outside
+// the group, record their grant and GRANT at once (grantAtOnce). The
+// second insert failed on the catalog's unique index (23505), which
+// refused that login ("could not prepare the session"), as it did by hand
+// with two replicas behind a load balancer.
+func TestGrantsAtOnceOnTwoReplicasShare(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	shared := &sharedGrants{records: map[[3]string]bool{}}
+	replicas := []*pgbackend.Backend{f.replica(t, shared, "a"), f.replica(t, shared, "b")}
+	leases := make([]*pgbackend.Lease, len(replicas))
+	errs := make([]error, len(replicas))
+	f.grantAtOnce(t,
+		func() { leases[0], _, errs[0] = replicas[0].Prepare(ctx, f.role, false, []string{f.group}) },
+		func() { leases[1], _, errs[1] = replicas[1].Prepare(ctx, f.role, false, []string{f.group}) })
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("replica %d: Prepare while another replica granted the group at once: %v", i, err)
 		}
 	}
-	member := func() bool {
-		var ok bool
-		if err := admin.QueryRow(ctx, "SELECT pg_has_role($1, $2, 'MEMBER')", role, group).Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
-	if !member() {
-		t.Fatalf("%s is not in %s while both sessions hold it", role, group)
+	if !f.member(t) {
+		t.Fatalf("%s is not in %s while both sessions hold it", f.role, f.group)
 	}
 	leases[0].Release(ctx)
-	if !member() {
+	if !f.member(t) {
 		t.Fatal("the group went with the first of two sessions")
 	}
 	leases[1].Release(ctx)
-	if member() {
+	if f.member(t) {
 		t.Fatal("the group stayed granted after both sessions ended")
+	}
+}
+
+// A membership someone else grants (an operator, not a replica) between a
+// session's look at the role and its GRANT is the role's own: the session
+// must not take it for a session grant and revoke it when it ends, which
+// would let a session's end undo an operator's grant. The grant record's
+// hook is that moment. The session's GRANT then changed nothing (a
+// notice), succeeded, and the membership was recorded and revoked as the
+// session's.
+func TestGrantByAnOperatorMeanwhileIsNotRevoked(t *testing.T) {
+	ctx := context.Background()
+	f := newRaceFixture(t)
+	shared := &sharedGrants{records: map[[3]string]bool{}}
+	b := f.replica(t, shared, "a")
+	shared.recorded = func() {
+		if _, err := f.admin.Exec(ctx, "GRANT "+f.group+" TO "+f.role); err != nil {
+			t.Error(err)
+		}
+	}
+	lease, notices, err := b.Prepare(ctx, f.role, false, []string{f.group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notices) != 1 || !strings.Contains(notices[0].Message, "already a member") {
+		t.Errorf("notices %v, want the group not joined: already a member", notices)
+	}
+	lease.Release(ctx)
+	if !f.member(t) {
+		t.Fatal("the session's end revoked a membership an operator granted while it logged in")
+	}
+	shared.mu.Lock()
+	left := len(shared.records)
+	shared.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("grant records left: %d, want none (the membership is not the session's)", left)
 	}
 }
