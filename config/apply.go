@@ -24,12 +24,17 @@ type ServerlessStore interface {
 // reached at ep: created (at now) when new, else updated in place, so
 // what the API changed and the file does not declare stays. Replicas
 // apply one at a time (DeclaredStore.Declaring).
-func (c *Config) ApplyCluster(ctx context.Context, st ClusterStore, cc ClusterConfig, ep shiftkey.Endpoint, now time.Time) (cl *shiftkey.Cluster, err error) {
+func (c *Config) ApplyCluster(ctx context.Context, st ClusterStore, cc ClusterConfig, ep shiftkey.Endpoint, now time.Time) (*shiftkey.Cluster, error) {
+	return declaring(ctx, st, func(ctx context.Context) (*shiftkey.Cluster, error) { return c.applyCluster(ctx, st, cc, ep, now) })
+}
+
+// declaring runs apply under st.Declaring and returns what it made.
+func declaring[T any](ctx context.Context, st shiftkey.DeclaredStore, apply func(context.Context) (T, error)) (out T, err error) {
 	err = st.Declaring(ctx, func(ctx context.Context) error {
-		cl, err = c.applyCluster(ctx, st, cc, ep, now)
+		out, err = apply(ctx)
 		return err
 	})
-	return cl, err
+	return out, err
 }
 
 func (c *Config) applyCluster(ctx context.Context, st shiftkey.ClusterStore, cc ClusterConfig, ep shiftkey.Endpoint, now time.Time) (*shiftkey.Cluster, error) {
@@ -66,12 +71,8 @@ func (c *Config) RegionOf(r string) string {
 // ApplyWorkgroup makes the store hold workgroup wc and its namespace as
 // declared, its gateway reached at ep; an existing namespace is kept as it
 // is. Replicas apply one at a time (DeclaredStore.Declaring).
-func (c *Config) ApplyWorkgroup(ctx context.Context, st ServerlessStore, wc WorkgroupConfig, ep shiftkey.Endpoint, now time.Time) (w *shiftkey.Workgroup, err error) {
-	err = st.Declaring(ctx, func(ctx context.Context) error {
-		w, err = c.applyWorkgroup(ctx, st, wc, ep, now)
-		return err
-	})
-	return w, err
+func (c *Config) ApplyWorkgroup(ctx context.Context, st ServerlessStore, wc WorkgroupConfig, ep shiftkey.Endpoint, now time.Time) (*shiftkey.Workgroup, error) {
+	return declaring(ctx, st, func(ctx context.Context) (*shiftkey.Workgroup, error) { return c.applyWorkgroup(ctx, st, wc, ep, now) })
 }
 
 func (c *Config) applyWorkgroup(ctx context.Context, st shiftkey.ServerlessStore, wc WorkgroupConfig, ep shiftkey.Endpoint, now time.Time) (*shiftkey.Workgroup, error) {
@@ -114,12 +115,10 @@ func (b BackendConfig) Backend() shiftkey.Backend {
 // file is authoritative for them, and identities created through the IAM
 // API are left alone (see iamapi.Reconcile). Replicas apply one at a time
 // (DeclaredStore.Declaring), so that each finds what another created.
-func (c *Config) ApplyIdentities(ctx context.Context, st iamapi.ReconcileStore) (changes iamapi.Changes, err error) {
-	err = st.Declaring(ctx, func(ctx context.Context) error {
-		changes, err = iamapi.Reconcile(ctx, st, c.IAM.Declared(c.AccountID))
-		return err
+func (c *Config) ApplyIdentities(ctx context.Context, st iamapi.ReconcileStore) (iamapi.Changes, error) {
+	return declaring(ctx, st, func(ctx context.Context) (iamapi.Changes, error) {
+		return iamapi.Reconcile(ctx, st, c.IAM.Declared(c.AccountID))
 	})
-	return changes, err
 }
 
 // Declared is the IAM part of the config as iamapi.Reconcile takes it.

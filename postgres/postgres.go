@@ -128,21 +128,36 @@ func (d *DB) Close() error {
 }
 
 func (d *DB) migrate(ctx context.Context) error {
+	// Replicas starting at once: one migrates, the others wait and then
+	// find nothing to do.
+	return d.withSessionLock(ctx, migrationLock, func(conn *pgx.Conn) error {
+		if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY)`); err != nil {
+			return err
+		}
+		return migrate.Apply(migrations, func(name, sql string) error { return migrateOne(ctx, conn, name, sql) })
+	})
+}
+
+// withSessionLock runs fn holding the session advisory lock key on a
+// connection of its own, which fn may use: one process at a time of all
+// those sharing the store.
+func (d *DB) withSessionLock(ctx context.Context, key int64, fn func(*pgx.Conn) error) error {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	// Replicas starting at once: one migrates, the others wait and then
-	// find nothing to do.
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
 		return err
 	}
-	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, migrationLock)
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY)`); err != nil {
-		return err
-	}
-	return migrate.Apply(migrations, func(name, sql string) error { return migrateOne(ctx, conn.Conn(), name, sql) })
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			// A lock left held would stall the next replica: drop the
+			// connection, and the lock with it.
+			conn.Conn().Close(context.Background())
+		}
+	}()
+	return fn(conn.Conn())
 }
 
 func migrateOne(ctx context.Context, conn *pgx.Conn, name, migration string) error {

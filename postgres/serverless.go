@@ -135,27 +135,11 @@ func (d *DB) DeleteCustomDomain(ctx context.Context, name string) error {
 // time applies its config's declared state ("declared" in ASCII).
 const declaringLock int64 = 0x6465636c61726564
 
-// Declaring runs fn holding a session advisory lock on a connection of its
-// own, so that replicas started or reloaded together apply their configs
+// Declaring runs fn holding a session advisory lock, so that replicas started or reloaded together apply their configs
 // one after the other: the next finds what the first created, and adopts
 // it. fn's own statements use the pool as usual.
 func (d *DB) Declaring(ctx context.Context, fn func(context.Context) error) error {
-	conn, err := d.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, declaringLock); err != nil {
-		return err
-	}
-	defer func() {
-		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, declaringLock); err != nil {
-			// A lock left held would stall the next replica's start: drop
-			// the connection, and the lock with it.
-			conn.Conn().Close(context.Background())
-		}
-	}()
-	return fn(ctx)
+	return d.withSessionLock(ctx, declaringLock, func(*pgx.Conn) error { return fn(ctx) })
 }
 
 // MarkDeclared records ref as declared by the config; the name follows the
