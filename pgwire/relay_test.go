@@ -659,57 +659,75 @@ func connectMax(ctx context.Context, conn string, max uint16) (*pgx.Conn, error)
 // Backends change hands between relays: one the event relay reset and
 // pooled as a bare socket serves a TLS 1.2 session (goroutine relay) next,
 // one that session left serves a TLS 1.3 session on the event relay, and
-// that one's a plaintext session.
+// that one's a plaintext session. Each session finds it reset.
+//
+// With a backend that speaks TLS (certificate login), the loop keeps it as
+// a bare socket with its record state, the goroutine relay takes it
+// through shiftkey's record layer in Go (the reset's answer opened by the
+// taker), the loop takes it back from Go, and PostgreSQL reports every
+// session as TLS.
 func TestPooledBackendCrossesRelays(t *testing.T) {
-	engines(t, func(t *testing.T, engine string) {
-		r := eventRelay(t, 1, engine)
-		cfg, _ := testTLS(t)
-		g, addr := newGateway(t, func(g *Gateway) { g.Relay, g.TLS, g.PoolSize = r, cfg, 1 })
-		host, port, _ := net.SplitHostPort(addr)
-		ctx := context.Background()
-		session := func(mode string) string {
-			t.Helper()
-			max := uint16(0)
-			if m, ok := strings.CutSuffix(mode, " tls12"); ok {
-				mode, max = m, tls.VersionTLS12
-			}
-			c, err := connectMax(ctx, fmt.Sprintf("host=%s port=%s user=IAM:u password=pw %s", host, port, mode), max)
-			if err != nil {
-				t.Fatalf("%s: %v", mode, err)
-			}
-			defer c.Close(ctx)
-			if got := simple(t, c, "SELECT count(*) FROM pg_stat_ssl WHERE pid = pg_backend_pid()"); got != "1" {
-				t.Fatalf("%s: backend session not found: %s", mode, got)
-			}
-			if got := simple(t, c, "SELECT current_setting('work_mem')"); got != "4MB" {
-				t.Fatalf("%s: work_mem %s left by the previous session", mode, got)
-			}
-			simple(t, c, "SET work_mem = '9MB'")
-			if got := simple(t, c, "SELECT current_setting('work_mem')"); got != "9MB" {
-				t.Fatalf("work_mem %s", got)
-			}
-			return simple(t, c, "SELECT pg_backend_pid()")
+	for _, tlsBackend := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tlsbackend=%t", tlsBackend), func(t *testing.T) {
+			engines(t, func(t *testing.T, engine string) { testPooledBackendCrossesRelays(t, engine, tlsBackend) })
+		})
+	}
+}
+
+func testPooledBackendCrossesRelays(t *testing.T, engine string, tlsBackend bool) {
+	r := eventRelay(t, 1, engine)
+	cfg, _ := testTLS(t)
+	g, addr := newGateway(t, func(g *Gateway) {
+		if tlsBackend {
+			useTLSBackend(t, g)
 		}
-		pooled := func() {
-			t.Helper()
-			if !waitUntil(10*time.Second, func() bool { return g.pooledCount() == 1 }) {
-				t.Fatal("the backend was not pooled")
-			}
-		}
-		first := session("sslmode=disable")
-		pooled()
-		second := session("sslmode=require tls12")
-		pooled()
-		third := session("sslmode=require")
-		pooled()
-		fourth := session("sslmode=disable")
-		if first != second || second != third || third != fourth {
-			t.Fatalf("backend pids %s, %s, %s, %s: want one backend throughout", first, second, third, fourth)
-		}
-		if st := r.Stats(); st.Started != 3 || st.StartedTLS != 1 {
-			t.Fatalf("%d sessions on the event relay, %d with TLS; want the 2 plaintext ones and the TLS 1.3 one", st.Started, st.StartedTLS)
-		}
+		g.Relay, g.TLS, g.PoolSize = r, cfg, 1
 	})
+	host, port, _ := net.SplitHostPort(addr)
+	ctx := context.Background()
+	session := func(mode string) string {
+		t.Helper()
+		max := uint16(0)
+		if m, ok := strings.CutSuffix(mode, " tls12"); ok {
+			mode, max = m, tls.VersionTLS12
+		}
+		c, err := connectMax(ctx, fmt.Sprintf("host=%s port=%s user=IAM:u password=pw %s", host, port, mode), max)
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		defer c.Close(ctx)
+		if got, want := simple(t, c, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), fmt.Sprint(tlsBackend)[:1]; got != want {
+			t.Fatalf("%s: the backend connection's ssl is %q, want %q", mode, got, want)
+		}
+		if got := simple(t, c, "SELECT current_setting('work_mem')"); got != "4MB" {
+			t.Fatalf("%s: work_mem %s left by the previous session", mode, got)
+		}
+		simple(t, c, "SET work_mem = '9MB'")
+		if got := simple(t, c, "SELECT current_setting('work_mem')"); got != "9MB" {
+			t.Fatalf("work_mem %s", got)
+		}
+		return simple(t, c, "SELECT pg_backend_pid()")
+	}
+	var pids []string
+	for _, mode := range []string{"sslmode=disable", "sslmode=require tls12", "sslmode=require", "sslmode=disable"} {
+		pids = append(pids, session(mode))
+		if !waitUntil(10*time.Second, func() bool { return g.pooledCount() == 1 }) {
+			t.Fatal("the backend was not pooled")
+		}
+	}
+	for _, p := range pids[1:] {
+		if p != pids[0] {
+			t.Fatalf("backend pids %v: want one backend throughout", pids)
+		}
+	}
+	wantBackendTLS := int64(0)
+	if tlsBackend {
+		wantBackendTLS = 3
+	}
+	if st := r.Stats(); st.Started != 3 || st.StartedTLS != 1 || st.StartedBackendTLS != wantBackendTLS {
+		t.Fatalf("%d sessions on the event relay, %d with a TLS client, %d with a TLS backend; want the 2 plaintext ones and the TLS 1.3 one, %d",
+			st.Started, st.StartedTLS, st.StartedBackendTLS, wantBackendTLS)
+	}
 }
 
 // The loops start with the first session they carry, not before: a
