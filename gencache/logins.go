@@ -186,3 +186,58 @@ func (l *Logins[K, S, C]) earliestExpiry(creds []C) int64 {
 	}
 	return first
 }
+
+// Reread lines a fresh read of a login's live ids up against the
+// credentials an earlier read decoded, so that a refresh decodes only the
+// credentials it has not seen: Add each id in the order read, then Fill.
+type Reread[C comparable] struct {
+	known   map[string]C
+	creds   []C      // per id added, the known credential, or the zero C
+	unknown []string // the ids of the zero places, in order
+}
+
+// NewReread starts a re-read against known; id names a credential.
+func NewReread[C comparable](known []C, id func(C) string) *Reread[C] {
+	r := &Reread[C]{known: make(map[string]C, len(known)), creds: make([]C, 0, len(known))}
+	for _, c := range known {
+		r.known[id(c)] = c
+	}
+	return r
+}
+
+// Add takes the next id read; its bytes are copied only when unknown.
+func (r *Reread[C]) Add(id []byte) {
+	c, ok := r.known[string(id)]
+	if !ok {
+		r.unknown = append(r.unknown, string(id))
+	}
+	r.creds = append(r.creds, c)
+}
+
+// Unknown are the ids added that known lacked, in order.
+func (r *Reread[C]) Unknown() []string { return r.unknown }
+
+// Fill returns the credentials in the order added, looking up each
+// unknown one (ok false: deleted since the ids were read, left out), and
+// which of them were unknown.
+func (r *Reread[C]) Fill(lookup func(id string) (c C, ok bool, err error)) (creds, missed []C, err error) {
+	var zero C
+	unknown := r.unknown
+	out := r.creds[:0]
+	for _, c := range r.creds {
+		if c == zero {
+			var ok bool
+			c, ok, err = lookup(unknown[0])
+			unknown = unknown[1:]
+			if err != nil {
+				return nil, nil, err
+			}
+			if !ok {
+				continue
+			}
+			missed = append(missed, c)
+		}
+		out = append(out, c)
+	}
+	return out, missed, nil
+}

@@ -159,18 +159,13 @@ func (d *DB) readLogin(ctx context.Context, cluster, login string, now time.Time
 		}
 		return d.creds.Entry(known, salt, creds, now.UnixMicro()), creds, nil
 	}
-	byID := make(map[string]*shiftkey.Credential, len(old))
-	for _, c := range old {
-		byID[c.ID] = c
-	}
+	rr := gencache.NewReread(old, func(c *shiftkey.Credential) string { return c.ID })
 	rows, err := d.pool.Query(ctx, idSelect, cluster, login, now)
 	if err != nil {
 		return nil, nil, err
 	}
 	var salt shiftkey.LoginSalt
 	known := false
-	creds := make([]*shiftkey.Credential, 0, len(old))
-	var unknown []string // ids of the nil places in creds
 	for rows.Next() {
 		if !known {
 			known = true
@@ -179,15 +174,9 @@ func (d *DB) readLogin(ctx context.Context, cluster, login string, now time.Time
 				return nil, nil, err
 			}
 		}
-		id := rows.RawValues()[2] // text: the bytes of the id, valid until Next
-		if id == nil {
-			continue // the salt without any live credential
+		if id := rows.RawValues()[2]; id != nil { // text: the bytes of the id, valid until Next; nil: the salt without any live credential
+			rr.Add(id)
 		}
-		c := byID[string(id)]
-		if c == nil {
-			unknown = append(unknown, string(id))
-		}
-		creds = append(creds, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -196,31 +185,27 @@ func (d *DB) readLogin(ctx context.Context, cluster, login string, now time.Time
 	if !known {
 		return d.creds.Entry(false, salt, nil, now.UnixMicro()), nil, nil
 	}
-	if len(unknown) > maxReread {
+	if len(rr.Unknown()) > maxReread {
 		return d.readLogin(ctx, cluster, login, now, nil)
 	}
-	if len(unknown) > 0 {
-		_, _, found, err := d.readCredentials(ctx, byIDSelect, cluster, login, now, unknown)
+	found := map[string]*shiftkey.Credential{}
+	if unknown := rr.Unknown(); len(unknown) > 0 {
+		_, _, creds, err := d.readCredentials(ctx, byIDSelect, cluster, login, now, unknown)
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, c := range found {
-			byID[c.ID] = c
+		for _, c := range creds {
+			found[c.ID] = c
 		}
 	}
-	out := creds[:0]
-	for _, c := range creds {
-		if c == nil {
-			c = byID[unknown[0]] // nil: deleted since the ids were read
-			unknown = unknown[1:]
-			if c == nil {
-				continue
-			}
-			missed = append(missed, c)
-		}
-		out = append(out, c)
+	creds, missed, err := rr.Fill(func(id string) (*shiftkey.Credential, bool, error) {
+		c, ok := found[id] // absent: deleted since the ids were read
+		return c, ok, nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	return d.creds.Entry(true, salt, out, now.UnixMicro()), missed, nil
+	return d.creds.Entry(true, salt, creds, now.UnixMicro()), missed, nil
 }
 
 // readCredentials runs q (credSelect or byIDSelect) and decodes its rows,

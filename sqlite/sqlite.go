@@ -412,53 +412,37 @@ const maxReread = 256
 // rereadCredentials is the live credentials in the order the full read
 // yields them, taking those of known that are still live from it.
 func (d *DB) rereadCredentials(ctx context.Context, cluster, login string, nowMs int64, known []*shiftkey.Credential) ([]*shiftkey.Credential, error) {
-	byID := make(map[string]*shiftkey.Credential, len(known))
-	for _, c := range known {
-		byID[c.ID] = c
-	}
+	rr := gencache.NewReread(known, credID)
 	rows, err := d.liveIDsStmt.QueryContext(ctx, cluster, login, nowMs)
 	if err != nil {
 		return nil, err
 	}
-	creds := make([]*shiftkey.Credential, 0, len(known))
-	var unknown []string // ids of the nil places in creds
 	for rows.Next() {
-		var id sql.RawBytes // valid until Next: copied only when unknown
+		var id sql.RawBytes // valid until Next
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		c := byID[string(id)]
-		if c == nil {
-			unknown = append(unknown, string(id))
-		}
-		creds = append(creds, c)
+		rr.Add(id)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if len(unknown) > maxReread {
+	if len(rr.Unknown()) > maxReread {
 		return d.readAllCredentials(ctx, cluster, login, nowMs)
 	}
-	out := creds[:0]
-	for _, c := range creds {
-		if c == nil {
-			var err error
-			id := unknown[0]
-			unknown = unknown[1:]
-			c, err = d.scanCredential(ctx, d.credStmt.QueryRowContext(ctx, id, cluster, login), cluster, login)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue // deleted since the ids were read
-			}
-			if err != nil {
-				return nil, err
-			}
+	creds, _, err := rr.Fill(func(id string) (*shiftkey.Credential, bool, error) {
+		c, err := d.scanCredential(ctx, d.credStmt.QueryRowContext(ctx, id, cluster, login), cluster, login)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, false, nil // deleted since the ids were read
 		}
-		out = append(out, c)
-	}
-	return out, nil
+		return c, err == nil, err
+	})
+	return creds, err
 }
+
+func credID(c *shiftkey.Credential) string { return c.ID }
 
 // scanCredential reads one credential of credColumns.
 func (d *DB) scanCredential(ctx context.Context, row scanner, cluster, login string) (*shiftkey.Credential, error) {
