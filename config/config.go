@@ -273,11 +273,17 @@ type IAMConfig struct {
 
 // UserConfig declares an IAM user.
 type UserConfig struct {
-	Name            string            `yaml:"name"`
-	Path            string            `yaml:"path"`
+	PrincipalConfig `yaml:",inline"`
 	Tags            map[string]string `yaml:"tags"`
 	Groups          []string          `yaml:"groups"`
 	AccessKeys      []KeyConfig       `yaml:"access_keys"`
+}
+
+// PrincipalConfig is what users, groups and roles all declare: a name, a
+// path, inline policies (name to document) and attached managed policies.
+type PrincipalConfig struct {
+	Name            string            `yaml:"name"`
+	Path            string            `yaml:"path"`
 	Policies        map[string]string `yaml:"policies"`
 	ManagedPolicies []string          `yaml:"managed_policies"`
 }
@@ -294,21 +300,15 @@ type KeyConfig struct {
 
 // GroupConfig declares an IAM group.
 type GroupConfig struct {
-	Name            string            `yaml:"name"`
-	Path            string            `yaml:"path"`
-	Policies        map[string]string `yaml:"policies"`
-	ManagedPolicies []string          `yaml:"managed_policies"`
+	PrincipalConfig `yaml:",inline"`
 }
 
 // RoleConfig declares an IAM role.
 type RoleConfig struct {
-	Name               string            `yaml:"name"`
-	Path               string            `yaml:"path"`
+	PrincipalConfig    `yaml:",inline"`
 	TrustPolicy        string            `yaml:"trust_policy"`
 	MaxSessionDuration int               `yaml:"max_session_duration"`
 	Tags               map[string]string `yaml:"tags"`
-	Policies           map[string]string `yaml:"policies"`
-	ManagedPolicies    []string          `yaml:"managed_policies"`
 }
 
 // PolicyConfig declares a customer-managed policy.
@@ -520,31 +520,14 @@ func (c *Config) Validate() error {
 		checkPath(bad, f+".path", p.Path)
 		checkPolicy(bad, f+".document", p.Document)
 	}
-	checkManaged := func(f string, names []string) {
-		for j, n := range names {
-			if !policies[strings.ToLower(n)] {
-				bad(fmt.Sprintf("%s[%d]", f, j), "no policy %q under iam.policies", n)
-			}
-		}
-	}
 	groups := map[string]bool{}
 	for i, g := range c.IAM.Groups {
-		f := fmt.Sprintf("iam.groups[%d]", i)
-		checkName(bad, f+".name", g.Name, 128)
-		checkUnique(bad, f+".name", "group", g.Name, groups)
-		checkPath(bad, f+".path", g.Path)
-		for name, doc := range g.Policies {
-			checkName(bad, f+".policies."+name, name, 128)
-			checkPolicy(bad, f+".policies."+name, doc)
-		}
-		checkManaged(f+".managed_policies", g.ManagedPolicies)
+		g.check(bad, fmt.Sprintf("iam.groups[%d]", i), "group", 128, groups, policies)
 	}
 	keyIDs, users, roles := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for i, u := range c.IAM.Users {
 		f := fmt.Sprintf("iam.users[%d]", i)
-		checkName(bad, f+".name", u.Name, 64)
-		checkUnique(bad, f+".name", "user", u.Name, users)
-		checkPath(bad, f+".path", u.Path)
+		u.check(bad, f, "user", 64, users, policies)
 		if len(u.AccessKeys) > shiftkey.MaxAccessKeysPerUser {
 			bad(f+".access_keys", "at most %d access keys per user (IAM's quota), got %d", shiftkey.MaxAccessKeysPerUser, len(u.AccessKeys))
 		}
@@ -569,32 +552,39 @@ func (c *Config) Validate() error {
 				bad(fmt.Sprintf("%s.groups[%d]", f, j), "no group %q under iam.groups", g)
 			}
 		}
-		for name, doc := range u.Policies {
-			checkName(bad, f+".policies."+name, name, 128)
-			checkPolicy(bad, f+".policies."+name, doc)
-		}
-		checkManaged(f+".managed_policies", u.ManagedPolicies)
 		checkTags(bad, f+".tags", u.Tags)
 	}
 	for i, r := range c.IAM.Roles {
 		f := fmt.Sprintf("iam.roles[%d]", i)
-		checkName(bad, f+".name", r.Name, 64)
-		checkUnique(bad, f+".name", "role", r.Name, roles)
-		checkPath(bad, f+".path", r.Path)
+		r.check(bad, f, "role", 64, roles, policies)
 		if _, err := iamapi.ParseTrustPolicy(r.TrustPolicy); err != nil {
 			bad(f+".trust_policy", "%v", err)
 		}
 		if r.MaxSessionDuration != 0 && (r.MaxSessionDuration < 3600 || r.MaxSessionDuration > 43200) {
 			bad(f+".max_session_duration", "must be 3600-43200 seconds, got %d", r.MaxSessionDuration)
 		}
-		for name, doc := range r.Policies {
-			checkName(bad, f+".policies."+name, name, 128)
-			checkPolicy(bad, f+".policies."+name, doc)
-		}
-		checkManaged(f+".managed_policies", r.ManagedPolicies)
 		checkTags(bad, f+".tags", r.Tags)
 	}
 	return errors.Join(errs...)
+}
+
+// check checks what every principal declares, at field path f: its name
+// (at most maxName characters, unique among seen, the names of its kind),
+// path, inline policies, and managed policies (each one of policies, the
+// lower-cased names under iam.policies).
+func (p PrincipalConfig) check(bad func(string, string, ...any), f, kind string, maxName int, seen, policies map[string]bool) {
+	checkName(bad, f+".name", p.Name, maxName)
+	checkUnique(bad, f+".name", kind, p.Name, seen)
+	checkPath(bad, f+".path", p.Path)
+	for name, doc := range p.Policies {
+		checkName(bad, f+".policies."+name, name, 128)
+		checkPolicy(bad, f+".policies."+name, doc)
+	}
+	for j, n := range p.ManagedPolicies {
+		if !policies[strings.ToLower(n)] {
+			bad(fmt.Sprintf("%s.managed_policies[%d]", f, j), "no policy %q under iam.policies", n)
+		}
+	}
 }
 
 // checkEndpoint checks what clusters and workgroups share: the database,

@@ -31,6 +31,19 @@ type Logins[K comparable, S, C any] struct {
 	AfterRead func()
 }
 
+// LoginKey names one login name of one cluster: both stores key their
+// login and salt caches by it.
+type LoginKey struct{ Cluster, Login string }
+
+const (
+	// TTL bounds how long a store serves a login's entry at all, as a
+	// safety net: invalidation on write is what keeps entries correct.
+	TTL = 5 * time.Second
+	// MaxLogins bounds a store's login cache under a flood of distinct
+	// login names; when full it is cleared, which is no worse than none.
+	MaxLogins = 10000
+)
+
 // Entry is one read. It is never modified once stored: callers get its
 // slice itself, capped at its length, and treat it and the credentials as
 // read-only, as they do the salt.

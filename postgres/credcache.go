@@ -33,15 +33,9 @@ type credCache = gencache.Logins[loginKey, shiftkey.LoginSalt, *shiftkey.Credent
 
 type credEntry = gencache.Entry[shiftkey.LoginSalt, *shiftkey.Credential]
 
-type loginKey struct{ cluster, login string }
+type loginKey = gencache.LoginKey
 
 const (
-	// credCacheTTL bounds how long an entry is served at all, as a safety
-	// net: invalidation is what keeps entries correct.
-	credCacheTTL = 5 * time.Second
-	// credCacheMax bounds memory under many distinct logins; when full the
-	// cache is cleared, which is no worse than no cache.
-	credCacheMax = 10000
 	// maxReread is how many unknown credentials a refresh fetches by id
 	// before a full read is as cheap.
 	maxReread = 256
@@ -49,7 +43,7 @@ const (
 
 // Times are in microseconds, PostgreSQL's precision (pgx truncates).
 func newCredCache() *credCache {
-	return gencache.NewLogins[loginKey, shiftkey.LoginSalt](credCacheMax, credCacheTTL, func(c *shiftkey.Credential) (string, int64, int64) {
+	return gencache.NewLogins[loginKey, shiftkey.LoginSalt](gencache.MaxLogins, gencache.TTL, func(c *shiftkey.Credential) (string, int64, int64) {
 		return c.ID, c.CreatedAt.UnixMicro(), c.ExpiresAt.UnixMicro()
 	})
 }
@@ -76,12 +70,12 @@ func (d *DB) credsChanged(ch shiftkey.Change) {
 		d.creds.InvalidateIf(nil)
 	case shiftkey.KindCredential:
 		if scope, login, ok := strings.Cut(ch.Name, "\x00"); ok {
-			d.creds.Invalidate(loginKey{scope, login})
+			d.creds.Invalidate(loginKey{Cluster: scope, Login: login})
 		} else {
 			d.creds.InvalidateIf(nil)
 		}
 	case shiftkey.KindCluster:
-		d.creds.InvalidateIf(func(k loginKey) bool { return k.cluster == ch.Name })
+		d.creds.InvalidateIf(func(k loginKey) bool { return k.Cluster == ch.Name })
 	}
 }
 
@@ -89,7 +83,7 @@ func (d *DB) credsChanged(ch shiftkey.Change) {
 // its salt, from memory while the change feed is current (see credCache),
 // else read. The slice is the cache's, which callers only read.
 func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, shiftkey.LoginSalt, bool, error) {
-	k, nowUs := loginKey{cluster, login}, now.UnixMicro()
+	k, nowUs := loginKey{Cluster: cluster, Login: login}, now.UnixMicro()
 	e, old, gen := d.creds.Get(k, nowUs)
 	if e != nil && !d.feed.fresh() {
 		e, old = nil, e // its decoded credentials still serve the read
@@ -116,7 +110,7 @@ func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now tim
 // returns the credentials known lacks, oldest first; the cache takes the
 // new read, so that the next logins find them in memory.
 func (d *DB) MissedCredentials(ctx context.Context, cluster, login string, known []*shiftkey.Credential, now time.Time) ([]*shiftkey.Credential, error) {
-	k := loginKey{cluster, login}
+	k := loginKey{Cluster: cluster, Login: login}
 	_, _, gen := d.creds.Get(k, now.UnixMicro())
 	d.credReads.Add(1)
 	e, missed, err := d.readLogin(ctx, cluster, login, now, known)

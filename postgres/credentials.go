@@ -47,7 +47,7 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 // sealed under the store's current key.
 func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
 	err := d.writer.submit(ctx, &shiftkey.IssueWrite{Credential: c}).Err
-	k := loginKey{c.Cluster, c.LoginName}
+	k := loginKey{Cluster: c.Cluster, Login: c.LoginName}
 	if err != nil {
 		d.creds.Invalidate(k) // it may have committed
 	} else {
@@ -67,7 +67,7 @@ func nonNil(s []string) []string {
 func (d *DB) DeleteCredentials(ctx context.Context, cluster, login string) error {
 	_, err := d.write(ctx, []shiftkey.Change{credentialChange(cluster, login)},
 		st(`DELETE FROM credentials WHERE cluster = $1 AND login_name = $2`, cluster, login))
-	d.creds.Invalidate(loginKey{cluster, login}) // even on an error: it may have committed
+	d.creds.Invalidate(loginKey{Cluster: cluster, Login: login}) // even on an error: it may have committed
 	return err
 }
 

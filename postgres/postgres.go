@@ -407,6 +407,6 @@ func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 		return nil
 	})
 	d.salts.dropCluster(id) // even on an error: it may have committed
-	d.creds.InvalidateIf(func(k loginKey) bool { return k.cluster == id })
+	d.creds.InvalidateIf(func(k loginKey) bool { return k.Cluster == id })
 	return err
 }

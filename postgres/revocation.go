@@ -107,7 +107,7 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 		d.creds.InvalidateIf(nil) // it may have committed
 	}
 	for _, c := range out {
-		d.creds.Invalidate(loginKey{c.Cluster, c.LoginName})
+		d.creds.Invalidate(loginKey{Cluster: c.Cluster, Login: c.LoginName})
 	}
 	return out, err
 }

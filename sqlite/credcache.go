@@ -23,21 +23,14 @@ type credCache = gencache.Logins[loginKey, shiftkey.LoginSalt, *shiftkey.Credent
 // credEntry is one read of a login.
 type credEntry = gencache.Entry[shiftkey.LoginSalt, *shiftkey.Credential]
 
-type loginKey struct{ cluster, login string }
+type loginKey = gencache.LoginKey
 
-const (
-	// credCacheTTL bounds how long an entry is served at all, as a safety
-	// net: invalidation on write is what keeps entries correct.
-	credCacheTTL = 5 * time.Second
-	// credCacheMax bounds memory under a flood of distinct login names;
-	// when full the cache is cleared, which is no worse than no cache.
-	credCacheMax = 10000
-	// saltCacheMax bounds the salts DB.salts keeps, likewise.
-	saltCacheMax = 100_000
-)
+// saltCacheMax bounds the salts DB.salts keeps, as gencache.MaxLogins
+// bounds the logins.
+const saltCacheMax = 100_000
 
 func newCredCache() *credCache {
-	return gencache.NewLogins[loginKey, shiftkey.LoginSalt](credCacheMax, credCacheTTL, credTimes)
+	return gencache.NewLogins[loginKey, shiftkey.LoginSalt](gencache.MaxLogins, gencache.TTL, credTimes)
 }
 
 func credTimes(c *shiftkey.Credential) (string, int64, int64) {
@@ -46,7 +39,7 @@ func credTimes(c *shiftkey.Credential) (string, int64, int64) {
 
 // added brings the entry of c's login up to date with c, just committed.
 func added(cache *credCache, c *shiftkey.Credential) {
-	cache.Added(loginKey{c.Cluster, c.LoginName}, asRead(c))
+	cache.Added(loginKey{Cluster: c.Cluster, Login: c.LoginName}, asRead(c))
 }
 
 // asRead is a copy of c as reading it back from the store gives it:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/gencache"
 )
 
 func openTest(t *testing.T, path string) *DB {
@@ -64,7 +65,7 @@ func TestCredCacheReadRacingWrite(t *testing.T) {
 	}
 }
 
-// Entries live at most credCacheTTL of wall-clock time; a write by another
+// Entries live at most gencache.TTL of wall-clock time; a write by another
 // process (which the single-writer design does not expect) shows after it.
 func TestCredCacheTTL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
@@ -77,7 +78,7 @@ func TestCredCacheTTL(t *testing.T) {
 		t.Fatal(got)
 	}
 	addCredential(t, other, "b", now.Add(time.Millisecond))
-	wall = wall.Add(credCacheTTL - time.Millisecond)
+	wall = wall.Add(gencache.TTL - time.Millisecond)
 	if got := live(t, d, now); got != "[a]" {
 		t.Fatalf("within the TTL: %s, want the cached [a]", got)
 	}
@@ -88,16 +89,16 @@ func TestCredCacheTTL(t *testing.T) {
 }
 
 // A flood of distinct (decoy) login names does not grow the cache past
-// credCacheMax.
+// gencache.MaxLogins.
 func TestCredCacheBounded(t *testing.T) {
 	d := openTest(t, filepath.Join(t.TempDir(), "s.db"))
 	ctx := context.Background()
 	now := time.Now()
-	for i := range credCacheMax + 1 {
+	for i := range gencache.MaxLogins + 1 {
 		if _, _, ok, err := d.LiveCredentials(ctx, "c", fmt.Sprintf("IAM:decoy%d", i), now); err != nil || ok {
 			t.Fatal(ok, err)
 		}
-		if n := d.cache.Len(); n > credCacheMax {
+		if n := d.cache.Len(); n > gencache.MaxLogins {
 			t.Fatalf("%d entries after %d logins", n, i+1)
 		}
 	}
@@ -179,7 +180,7 @@ func TestCredCacheRefreshReusesCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	addCredential(t, other, "d", now)
-	wall = wall.Add(credCacheTTL)
+	wall = wall.Add(gencache.TTL)
 	got, _, _, err := d.LiveCredentials(ctx, "c", "IAM:u", now)
 	if err != nil {
 		t.Fatal(err)

@@ -82,7 +82,7 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 	var out []*shiftkey.Credential
 	defer func() {
 		for _, c := range out {
-			d.cache.Invalidate(loginKey{c.Cluster, c.LoginName})
+			d.cache.Invalidate(loginKey{Cluster: c.Cluster, Login: c.LoginName})
 		}
 	}()
 	tx, err := d.db.BeginTx(ctx, nil)

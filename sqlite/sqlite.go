@@ -111,9 +111,9 @@ func (d *DB) committed(batch []*shiftkey.IssueWrite, results []shiftkey.IssueWri
 		if op.Credential != nil && results[i].Err == nil {
 			added(d.cache, op.Credential)
 		} else if op.Credential != nil {
-			d.cache.Invalidate(loginKey{op.Credential.Cluster, op.Credential.LoginName})
+			d.cache.Invalidate(loginKey{Cluster: op.Credential.Cluster, Login: op.Credential.LoginName})
 		} else {
-			d.cache.Invalidate(loginKey{op.Salt.Cluster, op.Salt.Login})
+			d.cache.Invalidate(loginKey{Cluster: op.Salt.Cluster, Login: op.Salt.Login})
 		}
 	}
 }
@@ -269,8 +269,8 @@ func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
 // DeleteCluster removes a cluster, its credentials, salts and tags.
 func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 	// Deferred first so it runs last, after the commit or rollback.
-	defer d.cache.InvalidateIf(func(k loginKey) bool { return k.cluster == id })
-	defer d.salts.DropIf(func(k loginKey) bool { return k.cluster == id })
+	defer d.cache.InvalidateIf(func(k loginKey) bool { return k.Cluster == id })
+	defer d.salts.DropIf(func(k loginKey) bool { return k.Cluster == id })
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -297,14 +297,14 @@ func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 // DeleteCredentials removes every credential of (cluster, login).
 func (d *DB) DeleteCredentials(ctx context.Context, cluster, login string) error {
 	_, err := d.db.ExecContext(ctx, `DELETE FROM credentials WHERE cluster = ? AND login_name = ?`, cluster, login)
-	d.cache.Invalidate(loginKey{cluster, login})
+	d.cache.Invalidate(loginKey{Cluster: cluster, Login: login})
 	return err
 }
 
 // LoginSalt returns the salt of (cluster, login), storing fresh if none
 // exists. A salt that exists is only read: no write lock, no fsync.
 func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
-	k := loginKey{cluster, login}
+	k := loginKey{Cluster: cluster, Login: login}
 	s, ok, gen := d.salts.Get(k)
 	if ok {
 		return s, nil
@@ -340,7 +340,7 @@ func nonNil(s []string) []string {
 // they can (see credCache for why that is safe), without a copy: the
 // slice is the cache's, which callers only read (appending to it copies).
 func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, shiftkey.LoginSalt, bool, error) {
-	k, nowMs := loginKey{cluster, login}, millis(now)
+	k, nowMs := loginKey{Cluster: cluster, Login: login}, millis(now)
 	e, old, gen := d.cache.Get(k, nowMs)
 	if e == nil {
 		var err error
