@@ -50,6 +50,57 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// Relay is the event relay's counters sampled at each scrape: the sessions
+// its loops carried since start (the rest of the gateway's sessions ran on
+// goroutines), of which with a TLS client or backend, those running now,
+// and writes a socket did not take whole.
+type Relay struct {
+	Engine                                  string
+	Sessions, ClientTLS, BackendTLS, Active int64
+	BackloggedToClient, BackloggedToBackend int64
+}
+
+// Relay samples the event relay at each scrape; ok is false while there is
+// none (the goroutine relay is configured, or none has started yet).
+func (m *Metrics) Relay(sample func() (r Relay, ok bool)) {
+	m.Registry.MustRegister(&relayCollector{sample: sample})
+}
+
+var (
+	relaySessionsDesc = prometheus.NewDesc("shiftkey_relay_sessions_total",
+		"Sessions the event relay's loops carried (shiftkey_gateway_sessions_total less these ran on goroutines).", []string{"engine"}, nil)
+	relayTLSDesc = prometheus.NewDesc("shiftkey_relay_tls_sessions_total",
+		"Of the loops' sessions, those whose client or backend side was TLS, its records opened and sealed on the loop.", []string{"engine", "side"}, nil)
+	relayActiveDesc     = prometheus.NewDesc("shiftkey_relay_sessions_active", "Sessions on the event relay's loops now.", []string{"engine"}, nil)
+	relayBackloggedDesc = prometheus.NewDesc("shiftkey_relay_backlogged_writes_total",
+		"Writes a socket did not take whole (the slow-reader paths), by direction.", []string{"engine", "direction"}, nil)
+)
+
+type relayCollector struct{ sample func() (Relay, bool) }
+
+func (c *relayCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- relaySessionsDesc
+	ch <- relayTLSDesc
+	ch <- relayActiveDesc
+	ch <- relayBackloggedDesc
+}
+
+func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
+	r, ok := c.sample()
+	if !ok {
+		return
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{r.Engine}, labels...)...)
+	}
+	counter(relaySessionsDesc, r.Sessions)
+	counter(relayTLSDesc, r.ClientTLS, "client")
+	counter(relayTLSDesc, r.BackendTLS, "backend")
+	counter(relayBackloggedDesc, r.BackloggedToClient, "backend_to_client")
+	counter(relayBackloggedDesc, r.BackloggedToBackend, "client_to_backend")
+	ch <- prometheus.MustNewConstMetric(relayActiveDesc, prometheus.GaugeValue, float64(r.Active), r.Engine)
+}
+
 // CheckTimeout bounds each readiness check.
 const CheckTimeout = 2 * time.Second
 

@@ -34,6 +34,21 @@ func (s *Server) gatewayStats() []metrics.Gateway {
 	return out
 }
 
+// relayStats samples the event relay, once it exists.
+func (s *Server) relayStats() (metrics.Relay, bool) {
+	r := s.Relay()
+	if r == nil {
+		return metrics.Relay{}, false
+	}
+	st := r.Stats()
+	var active int64
+	for _, n := range st.PerLoop {
+		active += int64(n)
+	}
+	return metrics.Relay{Engine: r.Engine(), Sessions: st.Started, ClientTLS: st.StartedTLS, BackendTLS: st.StartedBackendTLS,
+		Active: active, BackloggedToClient: st.BackloggedToClient, BackloggedToBackend: st.BackloggedToBackend}, true
+}
+
 // readiness is what /readyz checks: not draining, the store answers, and
 // every gateway's backend answers.
 func (s *Server) readiness() []metrics.Check {
@@ -63,6 +78,7 @@ func (s *Server) StartAdmin(addr string) error {
 		return fmt.Errorf("admin listen: %w", err)
 	}
 	s.Metrics.Gateways(s.gatewayStats)
+	s.Metrics.Relay(s.relayStats)
 	s.AdminURL = "http://" + ln.Addr().String()
 	s.adminServer = &http.Server{Handler: s.Metrics.Handler(s.readiness), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Go(func() {

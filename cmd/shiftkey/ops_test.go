@@ -215,6 +215,11 @@ func TestMetricsAfterScenario(t *testing.T) {
 		{"shiftkey_session_grant_changes_total", map[string]string{"scope": "opsc", "change": "revoked"}, 1},
 		{"shiftkey_session_grants_held", map[string]string{"scope": "opsc"}, 0},
 		{"shiftkey_backend_pool_idle", map[string]string{"scope": "opsc"}, 0},
+		// The scenario's one session is plaintext on both sides: the loops carry it.
+		{"shiftkey_relay_sessions_total", nil, 1},
+		{"shiftkey_relay_tls_sessions_total", map[string]string{"side": "client"}, 0},
+		{"shiftkey_relay_tls_sessions_total", map[string]string{"side": "backend"}, 0},
+		{"shiftkey_relay_sessions_active", nil, 0},
 		{"shiftkey_store_operation_duration_seconds", map[string]string{"operation": "CreateCredential"}, 1},
 		{"shiftkey_store_operation_duration_seconds", map[string]string{"operation": "LiveCredentials"}, 2},
 	} {
