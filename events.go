@@ -115,6 +115,9 @@ type GrantChange struct {
 	// Reconciled marks a revoke of a grant no live session held (left by a
 	// crash, or by a revoke that failed before).
 	Reconciled bool
+	// LeftBy names, for a reconciled revoke, the dead replicas whose
+	// lapsed leases left the grant (SessionGrant.LeftBy).
+	LeftBy string
 	// Session is the gateway session whose start granted the group or
 	// whose end revoked it; zero for reconciled revokes.
 	Session SessionOrigin

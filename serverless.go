@@ -75,6 +75,10 @@ type SessionGrant struct {
 	Scope string // cluster identifier or workgroup credential scope
 	Role  string
 	Group string
+	// LeftBy, as Grants reads it, names the processes whose lapsed leases
+	// left the grant to this one (comma-separated store origins): a
+	// replica that died. Empty for this process's own.
+	LeftBy string
 }
 
 // GrantStore records session-scoped grants. In a store replicas share,

@@ -305,6 +305,9 @@ func grantRecord(e *shiftkey.GrantChange) *Record {
 		EventType: typeGatewayEvent, UserIdentity: UserIdentity{Type: "Gateway"}, EventID: shiftkey.NewUUID(),
 		RequestParameters:   map[string]any{"scope": e.Scope, "dbUser": e.Role, "group": e.Group},
 		AdditionalEventData: map[string]any{"reconciled": e.Reconciled}}
+	if e.LeftBy != "" {
+		r.AdditionalEventData["leftBy"] = e.LeftBy
+	}
 	// The session whose start or end caused it: the credential's
 	// principal acted, through the gateway. A reconciled revoke has none.
 	if o := e.Session; o.PrincipalARN != "" || o.CredentialID != "" {

@@ -13,13 +13,13 @@ type Observer interface {
 }
 
 // observe reports a grant or revoke caused by the session origin names
-// (zero for reconciled revokes).
-func (b *Backend) observe(role, group string, granted, reconciled bool, origin shiftkey.SessionOrigin) {
+// (reconcileOne reports its revokes itself).
+func (b *Backend) observe(role, group string, granted bool, origin shiftkey.SessionOrigin) {
 	if b.cfg.Observer == nil {
 		return
 	}
 	b.cfg.Observer.Grant(&shiftkey.GrantChange{Time: time.Now(), Scope: b.cfg.Scope, Role: role, Group: group, Granted: granted,
-		Reconciled: reconciled, Session: origin})
+		Session: origin})
 }
 
 // GrantsHeld is how many session group memberships this process holds on

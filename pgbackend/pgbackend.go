@@ -347,7 +347,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			continue
 		}
 		b.logger.InfoContext(ctx, "group granted", "db_user", role, "group", g)
-		b.observe(role, g, true, false, origin)
+		b.observe(role, g, true, origin)
 		u.refs[g] = 1
 		b.held.Add(1)
 		lease.groups = append(lease.groups, g)
@@ -472,7 +472,7 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 			continue
 		}
 		b.logger.InfoContext(ctx, "group revoked", "db_user", l.role, "group", g)
-		b.observe(l.role, g, false, false, l.origin)
+		b.observe(l.role, g, false, l.origin)
 		// A replica that joined the membership between our check and the
 		// REVOKE gets it back.
 		if b.heldElsewhere(ctx, l.role, g) {
@@ -617,8 +617,11 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 		return false, fmt.Errorf("reconcile revoke %s from %s: %w", g.Group, g.Role, err)
 	}
 	b.forget(ctx, g.Role, g.Group)
-	b.logger.InfoContext(ctx, "stale group grant revoked", "db_user", g.Role, "group", g.Group)
-	b.observe(g.Role, g.Group, false, true, shiftkey.SessionOrigin{})
+	b.logger.InfoContext(ctx, "stale group grant revoked", "db_user", g.Role, "group", g.Group, "left_by", g.LeftBy)
+	if b.cfg.Observer != nil {
+		b.cfg.Observer.Grant(&shiftkey.GrantChange{Time: time.Now(), Scope: b.cfg.Scope, Role: g.Role, Group: g.Group,
+			Reconciled: true, LeftBy: g.LeftBy})
+	}
 	return true, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -310,10 +312,20 @@ func TestGrantLease(t *testing.T) {
 		}
 	}
 	a.Close() // stops renewing, as a killed replica does
+	var took shiftkey.SessionGrant
 	waitFor(t, 3*lease, "B took over the dead owner's grant", func() bool {
 		gs, _ := b.Grants(ctx, "c")
-		return len(gs) == 1 && gs[0] == g
+		if len(gs) == 1 {
+			took = gs[0]
+		}
+		return len(gs) == 1
 	})
+	// It names the dead owner: host/pid/id, for the revoke's audit record.
+	want := g
+	want.LeftBy = a.Origin()
+	if took != want || !strings.Contains(took.LeftBy, fmt.Sprintf("/%d/", os.Getpid())) {
+		t.Fatalf("B reads the dead owner's grant as %+v, want %+v (host/pid/id)", took, want)
+	}
 	if err := b.ForgetGrant(ctx, g); err != nil {
 		t.Fatal(err)
 	}

@@ -35,8 +35,9 @@ func (d *DB) ForgetGrant(ctx context.Context, g shiftkey.SessionGrant) error {
 // that died). Grants other live replicas hold are theirs.
 func (d *DB) Grants(ctx context.Context, scope string) ([]shiftkey.SessionGrant, error) {
 	return queryAll(ctx, d.pool, func(r pgx.Row) (g shiftkey.SessionGrant, err error) {
-		return g, r.Scan(&g.Scope, &g.Role, &g.Group)
-	}, `SELECT DISTINCT scope, role, grp FROM session_grants WHERE scope = $1 AND (owner = $2 OR lease_until < now()) ORDER BY role, grp`,
+		return g, r.Scan(&g.Scope, &g.Role, &g.Group, &g.LeftBy)
+	}, `SELECT scope, role, grp, coalesce(string_agg(DISTINCT owner, ',' ORDER BY owner) FILTER (WHERE owner <> $2), '')
+	FROM session_grants WHERE scope = $1 AND (owner = $2 OR lease_until < now()) GROUP BY scope, role, grp ORDER BY role, grp`,
 		scope, d.origin)
 }
 

@@ -12,6 +12,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,9 @@ var migrations embed.FS
 type DB struct {
 	pool *pgxpool.Pool
 	// origin names this process in the change feed, so that it skips its
-	// own notifications, and owns its session grants.
+	// own notifications, and owns its session grants: host/pid/uuid, so
+	// that whoever reads a dead replica's name (a reconciled revoke's
+	// audit record) can tell which it was.
 	origin string
 	keys   secretbox.Keyring
 	feed   *feed
@@ -85,7 +88,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	d := &DB{pool: pool, origin: shiftkey.NewUUID(), opts: o, salts: newSaltCache(), creds: newCredCache()}
+	d := &DB{pool: pool, origin: processOrigin(), opts: o, salts: newSaltCache(), creds: newCredCache()}
 	if err := d.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("migrate postgres store: %w", err)
@@ -409,4 +412,13 @@ func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 	d.salts.dropCluster(id) // even on an error: it may have committed
 	d.creds.InvalidateIf(func(k loginKey) bool { return k.Cluster == id })
 	return err
+}
+
+// processOrigin is a name for this process unique among replicas.
+func processOrigin() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), shiftkey.NewUUID())
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/secretbox"
 )
@@ -174,7 +175,7 @@ func TestReplicasShareOnlyTheStore(t *testing.T) {
 	b := &replica{api: freePort(t), gw: freePort(t)}
 	cfgA := filepath.Join(dir, "a.yaml")
 	for path, r := range map[string]*replica{cfgA: a, filepath.Join(dir, "b.yaml"): b} {
-		y := replicaYAML(storeURL, keyFile, r.api, r.gw)
+		y := replicaYAML(storeURL, keyFile, r.api, r.gw) + "audit: {file: " + strings.TrimSuffix(path, ".yaml") + "-audit.log}\n"
 		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -304,6 +305,22 @@ func TestReplicasShareOnlyTheStore(t *testing.T) {
 	// A renewed its lease to 3s ahead every second until it died.
 	if took < 2*time.Second {
 		t.Fatalf("revoked %v after the kill, before A's lease (3s from its last renewal) can have run out", took)
+	}
+	// B's audit record of that revoke names the dead replica (host/pid/id).
+	deadA := fmt.Sprintf("/%d/", a.cmd.Process.Pid)
+	var leftBy any
+	poll(t, 5*time.Second, "B's audit log records the reconciled revoke", func() bool {
+		records, _ := auditRecords(t, filepath.Join(dir, "b-audit.log"))
+		for _, r := range records {
+			if r.EventName == audit.EventRevokeGroup && r.RequestParameters["dbUser"] == victim && r.AdditionalEventData["reconciled"] == true {
+				leftBy = r.AdditionalEventData["leftBy"]
+				return true
+			}
+		}
+		return false
+	})
+	if s, _ := leftBy.(string); !strings.Contains(s, deadA) {
+		t.Fatalf("B's reconciled revoke says leftBy %v, want the killed replica (pid %d)", leftBy, a.cmd.Process.Pid)
 	}
 }
 
