@@ -75,6 +75,7 @@ func (s *Server) now() time.Time { return shiftkey.Now(s.Now) }
 
 // Handler returns the root handler.
 func (s *Server) Handler() http.Handler {
+	s.gate = nil
 	if s.CPUSlots >= 0 {
 		s.gate = admission.New(cmp.Or(s.CPUSlots, runtime.GOMAXPROCS(0)))
 	}
