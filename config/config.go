@@ -481,6 +481,12 @@ func (c *Config) Validate() error {
 			bad(f, "must not be negative (0: the default)")
 		}
 	}
+	if c.Limits.GCHeapFloorMB < -1 {
+		bad("limits.gc_heap_floor_mb", "must be -1 (off), 0 (the default) or a size in MiB")
+	}
+	if c.Limits.API.CPUSlots < -1 {
+		bad("limits.api.cpu_slots", "must be -1 (no bound), 0 (GOMAXPROCS) or a count")
+	}
 	if c.Limits.PoolSize < 0 {
 		bad("limits.pool_size", "must not be negative")
 	}

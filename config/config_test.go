@@ -156,6 +156,8 @@ func TestLimitsConfigValidation(t *testing.T) {
 		{`limits: {api: {read_timeout: -1s}}`, "limits.api.read_timeout"},
 		{`limits: {api: {max_concurrent_requests: -1}}`, "limits.api.max_concurrent_requests"},
 		{`limits: {api: {max_header_bytes: -1}}`, "limits.api.max_header_bytes"},
+		{`limits: {api: {cpu_slots: -2}}`, "limits.api.cpu_slots"},
+		{`limits: {gc_heap_floor_mb: -2}`, "limits.gc_heap_floor_mb"},
 	} {
 		yaml := "store: {sqlite: /tmp/x.db}\n" + tc.limits + `
 clusters: [{identifier: limited, database: dev, gateway: {listen: "127.0.0.1:0"}, backend: {host: /tmp, port: 5432, admin_user: a}}]`
@@ -255,5 +257,17 @@ func TestAdminListen(t *testing.T) {
 	}
 	if _, err := Parse(strings.NewReader(base+"admin: {listen: \"9440\"}\n"), func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), "admin.listen") {
 		t.Fatalf("admin.listen 9440: %v, want an error naming admin.listen", err)
+	}
+}
+
+// gc_heap_floor_mb: 0 is the default floor, -1 none, else MiB.
+func TestLimitsGCHeapFloor(t *testing.T) {
+	for _, tc := range []struct {
+		mb   int
+		want uint64
+	}{{0, DefaultGCHeapFloorMB << 20}, {-1, 0}, {64, 64 << 20}} {
+		if got := (Limits{GCHeapFloorMB: tc.mb}).GCHeapFloor(); got != tc.want {
+			t.Errorf("gc_heap_floor_mb %d: %d bytes, want %d", tc.mb, got, tc.want)
+		}
 	}
 }

@@ -32,6 +32,24 @@ type Limits struct {
 	RelaySched string `yaml:"relay_sched"`
 	// API limits the AWS API's connections and requests.
 	API APILimits `yaml:"api"`
+	// GCHeapFloorMB is the heap size (MiB) below which the garbage
+	// collector does not run (gcfloor): 0: DefaultGCHeapFloorMB, -1: off.
+	// GOGC set in the environment turns it off too.
+	GCHeapFloorMB int `yaml:"gc_heap_floor_mb"`
+}
+
+// DefaultGCHeapFloorMB is gc_heap_floor_mb's default.
+const DefaultGCHeapFloorMB = 16
+
+// GCHeapFloor is the heap floor in bytes, 0 for none.
+func (l Limits) GCHeapFloor() uint64 {
+	switch {
+	case l.GCHeapFloorMB < 0:
+		return 0
+	case l.GCHeapFloorMB == 0:
+		return DefaultGCHeapFloorMB << 20
+	}
+	return uint64(l.GCHeapFloorMB) << 20
 }
 
 // APILimits bound what a client of the AWS API can hold: every connection
@@ -46,6 +64,7 @@ type APILimits struct {
 	IdleTimeout           time.Duration `yaml:"idle_timeout"`            // between requests on a keep-alive connection; 0: 60s
 	MaxHeaderBytes        int           `yaml:"max_header_bytes"`        // request line and headers; 0: 64 KiB
 	MaxConcurrentRequests int           `yaml:"max_concurrent_requests"` // 0: 256
+	CPUSlots              int           `yaml:"cpu_slots"`               // requests doing CPU work at once, the rest queued in order; 0: GOMAXPROCS, -1: no bound
 }
 
 // EventRelay is the config of the event relay the gateways share; ok is

@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/admission"
 )
 
 // Limits bound what a client of the API can hold: every connection is
@@ -22,6 +24,9 @@ type Limits struct {
 	IdleTimeout           time.Duration // between requests on a keep-alive connection; 0: 60s
 	MaxHeaderBytes        int           // request line and headers; 0: 64 KiB
 	MaxConcurrentRequests int           // 0: 256
+	// CPUSlots is Server.CPUSlots: the Server applies it, once a request's
+	// body is read; HTTPServer does not.
+	CPUSlots int
 }
 
 // Defaults of Limits.
@@ -79,18 +84,55 @@ const throttledMessage = "Rate exceeded"
 // names it), or ThrottlingException for the JSON protocol (Redshift
 // Serverless). Both are status 400 in the error table.
 func writeThrottled(w http.ResponseWriter, r *http.Request) {
-	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), service: scopeService(r)}
+	c := &call{w: w, r: r, requestID: shiftkey.NewUUID()}
 	w.Header().Set("x-amzn-RequestId", c.requestID)
 	// The body is left unread; closing the connection after the answer
 	// keeps net/http from first waiting for the rest of it (up to
 	// ReadTimeout) to discard it.
 	w.Header().Set("Connection", "close")
+	(&Server{}).writeThrottled(c)
+}
+
+// writeThrottled answers c with the throttling error of its protocol.
+func (s *Server) writeThrottled(c *call) {
+	c.service = scopeService(c.r)
 	code := "Throttling"
-	if c.service == "redshift-serverless" || r.Header.Get("X-Amz-Target") != "" {
+	if c.service == "redshift-serverless" || c.r.Header.Get("X-Amz-Target") != "" {
 		c.service, code = "redshift-serverless", "ThrottlingException"
 	}
-	(&Server{}).writeError(c, shiftkey.Errorf(code, throttledMessage))
+	s.writeError(c, shiftkey.Errorf(code, throttledMessage))
 }
+
+// leaveOnce is the Leave of one place in g, safe to call more than once
+// (the store calls it before its commit, the answer and the handler's end
+// after it).
+func leaveOnce(g *admission.Gate) func() {
+	var left atomic.Bool
+	return func() {
+		if left.CompareAndSwap(false, true) {
+			g.Leave()
+		}
+	}
+}
+
+// admittedWriter leaves the request's place when its answer is written:
+// a client slow to read it holds no place.
+type admittedWriter struct {
+	http.ResponseWriter
+	leave func()
+}
+
+func (w admittedWriter) WriteHeader(status int) {
+	w.leave()
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w admittedWriter) Write(b []byte) (int, error) {
+	w.leave()
+	return w.ResponseWriter.Write(b)
+}
+
+func (w admittedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // scopeService is the service of the request's SigV4 credential scope
 // (header or presigned query), "" when there is none. The request is not

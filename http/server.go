@@ -1,6 +1,7 @@
 package http
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,11 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/admission"
 	"github.com/shiftkey/shiftkey/awsjson"
 	"github.com/shiftkey/shiftkey/awsquery"
 	"github.com/shiftkey/shiftkey/redshift"
@@ -52,6 +55,13 @@ type Server struct {
 	ClientIP ClientIP         // where aws:SourceIp comes from; zero: the socket
 	// Observer, when set, hears of every call once answered.
 	Observer Observer
+	// CPUSlots is how many requests do their CPU work (signature, policy,
+	// SCRAM keys) at once; the others wait in arrival order. 0: GOMAXPROCS;
+	// negative: no bound. A request leaves its place when it starts waiting
+	// for the store's commit or writes its answer.
+	CPUSlots int
+
+	gate *admission.Gate // from CPUSlots, made by Handler
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -65,6 +75,10 @@ func (s *Server) now() time.Time { return shiftkey.Now(s.Now) }
 
 // Handler returns the root handler.
 func (s *Server) Handler() http.Handler {
+	s.gate = nil
+	if s.CPUSlots >= 0 {
+		s.gate = admission.New(cmp.Or(s.CPUSlots, runtime.GOMAXPROCS(0)))
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -106,6 +120,18 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.body = body
+	if s.gate != nil {
+		// Admitted only once the body is read: a slow client holds no place.
+		if err := s.gate.Enter(r.Context()); err != nil {
+			s.writeThrottled(c) // the client has gone
+			return
+		}
+		leave := leaveOnce(s.gate)
+		defer leave()
+		c.r = r.WithContext(shiftkey.WithAdmission(r.Context(), leave))
+		r = c.r
+		c.w = admittedWriter{w, leave}
+	}
 	if err := s.authenticate(r.Context(), c); err != nil {
 		s.writeError(c, err)
 		return

@@ -90,6 +90,8 @@ func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWrit
 // wait for a place in the FIFO; once queued, the outcome is always
 // returned.
 func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shiftkey.IssueWriteResult {
+	// Waiting for a commit is no CPU work: the place goes to the next request.
+	shiftkey.LeaveAdmission(ctx)
 	res, err := w.q.Submit(ctx, op)
 	if errors.Is(err, groupcommit.ErrClosed) {
 		err = errClosed

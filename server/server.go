@@ -293,6 +293,7 @@ func (s *Server) StartAPI(ln net.Listener) {
 		Logger:     s.Logger.With("component", "api"),
 		Now:        s.Clock,
 		ClientIP:   s.ClientIP,
+		CPUSlots:   s.Limits.API.CPUSlots,
 	}
 	if s.Observer != nil {
 		api.Observer = s.Observer

@@ -118,6 +118,8 @@ func (w *groupWriter) close() {
 // wait for a place in the FIFO; once queued, the wait is that of the batch
 // before and of its own, and the outcome is always returned.
 func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shiftkey.IssueWriteResult {
+	// Waiting for a commit is no CPU work: the place goes to the next request.
+	shiftkey.LeaveAdmission(ctx)
 	res, err := w.q.Submit(ctx, op)
 	if err != nil {
 		return shiftkey.IssueWriteResult{Err: err}

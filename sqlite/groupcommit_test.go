@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,5 +222,42 @@ func TestLoginSaltAfterClusterDeleted(t *testing.T) {
 	}
 	if _, salt, ok, err := db.LiveCredentials(ctx, "c", "IAM:a", now); err != nil || !ok || !bytes.Equal(salt.Salt, fresh.Salt) {
 		t.Fatalf("stored salt %q %v %v, want the fresh one", salt.Salt, ok, err)
+	}
+}
+
+// A write gives up its request's admission place (shiftkey.WithAdmission)
+// before it waits for its commit: while another connection holds the
+// write lock, the place is already given up.
+func TestWriteLeavesAdmissionBeforeItsCommit(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	db := mustOpen(t, path)
+	defer db.Close()
+	now := time.Now()
+	for _, write := range []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"salt", func(ctx context.Context) error {
+			_, err := db.LoginSalt(ctx, "c", "IAM:new", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 1})
+			return err
+		}},
+		{"credential", func(ctx context.Context) error { return db.CreateCredential(ctx, testCred("one", "IAM:new", now)) }},
+	} {
+		var left atomic.Bool
+		actx := shiftkey.WithAdmission(ctx, func() { left.Store(true) })
+		release := holdWriteLock(t, path)
+		done := make(chan error, 1)
+		go func() { done <- write.run(actx) }()
+		waitFor(t, write.name+" to give up its place", left.Load)
+		select {
+		case err := <-done:
+			t.Fatalf("%s: committed while another connection held the write lock: %v", write.name, err)
+		default:
+		}
+		release()
+		if err := <-done; err != nil {
+			t.Fatalf("%s: %v", write.name, err)
+		}
 	}
 }

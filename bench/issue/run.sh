@@ -57,7 +57,10 @@ if [ "${MOTO:-1}" = 1 ] && python3 -c 'import moto.server' 2>/dev/null; then
   for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/25055) 2>/dev/null && break; sleep 0.1; done
 fi
 "$work/load" "${targets[@]}" "${setup[@]}" -rounds "$ROUNDS" -d "${SECS}s" -c "${CONC:-1,8,64}" -users "${USERS:-1000}"
+i=0
 for spec in ${BINS:-shiftkey=}; do
   name=${spec%%=*}
-  echo "$name: $(wc -c <"$work/$name/log") bytes of log, $(stat -c %s "$work/$name/shiftkey.db") bytes of store"
+  # VmHWM: the server's peak resident memory over the whole run.
+  echo "$name: $(wc -c <"$work/$name/log") bytes of log, $(stat -c %s "$work/$name/shiftkey.db") bytes of store, peak RSS $(awk '/VmHWM/ {print $2, $3}' /proc/${pids[$i]}/status)"
+  i=$((i + 1))
 done

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devenv"
+	"github.com/shiftkey/shiftkey/gcfloor"
 	"github.com/shiftkey/shiftkey/pgserver"
 )
 
@@ -148,6 +149,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer gcfloor.Start(cfg.Limits.GCHeapFloor())()
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
