@@ -192,20 +192,13 @@ func (w *Writer[Op, Res]) run() {
 		if !ok {
 			return
 		}
-		batch = append(batch[:0], p)
-		w.taken.Add(1)
-	drain:
+		batch = w.take(batch[:0], p)
 		for len(batch) < w.max {
-			select {
-			case p, ok := <-w.ops:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, p)
-				w.taken.Add(1)
-			default:
-				break drain
+			p, ok := w.queued()
+			if !ok {
+				break
 			}
+			batch = w.take(batch, p)
 		}
 		batch = w.gather(batch)
 		ops = ops[:0]
@@ -223,6 +216,23 @@ func (w *Writer[Op, Res]) run() {
 		}
 		clear(batch)
 		clear(ops)
+	}
+}
+
+// take adds p to batch and counts it.
+func (w *Writer[Op, Res]) take(batch []*pending[Op, Res], p *pending[Op, Res]) []*pending[Op, Res] {
+	w.taken.Add(1)
+	return append(batch, p)
+}
+
+// queued is an op already queued, without waiting; ok is false when none
+// is or the queue is closed.
+func (w *Writer[Op, Res]) queued() (p *pending[Op, Res], ok bool) {
+	select {
+	case p, ok = <-w.ops:
+		return p, ok
+	default:
+		return nil, false
 	}
 }
 
@@ -253,8 +263,7 @@ func (w *Writer[Op, Res]) gather(batch []*pending[Op, Res]) []*pending[Op, Res] 
 			if !ok {
 				return batch
 			}
-			batch = append(batch, p)
-			w.taken.Add(1)
+			batch = w.take(batch, p)
 		case <-t.C:
 			w.timeouts.Add(1)
 			if len(batch) == n {
