@@ -10,6 +10,8 @@
 #   MAX_CONNECTIONS=1100 IDLE=1000 bench/gateway/run.sh 1 1   (also: gateway memory per idle session)
 #   MODES='pgx -c 16' bench/gateway/run.sh        (logins with a Go client: pgx connect, select 1, close; see logins/)
 #   RELAY_SCHED=process bench/gateway/run.sh …    (limits.relay_sched for the gateway: batch (default), normal, process)
+#   SCRAM_ITERATIONS=1 bench/gateway/run.sh …     (PBKDF2 count of the gateway's issued credential and of the
+#                                                  bench role's verifier (PgBouncer, direct); default 4096 both)
 #   TLS=1 bench/gateway/run.sh …                  (clients use sslmode=require on all three; PgBouncer and
 #                                                  the gateway terminate client TLS, both reach PostgreSQL over its socket)
 #   BACKEND_TLS=1 bench/gateway/run.sh …          (TLS=1, and both proxies reach PostgreSQL over TCP with TLS and a
@@ -94,6 +96,20 @@ psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "ALTER ROLE bench PASSWORD
 psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "CREATE ROLE shiftkey_admin LOGIN CREATEROLE"
 pgbench -h "$work" -p $PGPORT_D -U bench -i -s 10 -q postgres >/dev/null 2>&1
 
+if [ -n "${SCRAM_ITERATIONS:-}" ]; then
+  # PostgreSQL 15 has no scram_iterations setting: give it a verifier made
+  # at that count, so that PgBouncer's clients and direct pgbench hash the
+  # password as many times as the gateway's (scram_iterations below).
+  v=$(python3 -c '
+import base64, hashlib, hmac, os, sys
+i, salt = int(sys.argv[1]), os.urandom(16)
+sp = hashlib.pbkdf2_hmac("sha256", b"benchpw", salt, i)
+key = lambda what: hmac.new(sp, what, "sha256").digest()
+b64 = lambda b: base64.b64encode(b).decode()
+print("SCRAM-SHA-256$%d:%s$%s:%s" % (i, b64(salt), b64(hashlib.sha256(key(b"Client Key")).digest()), b64(key(b"Server Key"))))
+' "$SCRAM_ITERATIONS")
+  psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "ALTER ROLE bench PASSWORD '$v'"
+fi
 verifier=$(psql -h "$work" -p $PGPORT_D -U bench -d postgres -Atc "SELECT rolpassword FROM pg_authid WHERE rolname = 'bench'")
 printf '"bench" "%s"\n' "$verifier" >"$work/userlist.txt"
 cat >"$work/pgbouncer.ini" <<CONF
@@ -131,6 +147,7 @@ export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 # bench is the superuser sessions run as, as Redshift's master user.
 top="limits: {pool_size: ${POOL_SIZE:-100}${RELAY_SCHED:+, relay_sched: $RELAY_SCHED}}"
 [ -n "${TLS:-}" ] && top+=$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
+[ -n "${SCRAM_ITERATIONS:-}" ] && top+=$'\n'"scram_iterations: $SCRAM_ITERATIONS"
 if [ -n "${BACKEND_TLS:-}" ]; then
   top="limits: {pool_size: ${POOL_SIZE:-100}, relay: ${RELAY:-event}}"$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
   top+=$'\n'"backend_auth: {ca_cert_file: $work/ca.crt, ca_key_file: $work/ca.key}"
