@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -357,6 +358,13 @@ func (a *authReader) fill() error {
 		err = io.ErrNoProgress
 	}
 	return err
+}
+
+// unread gives back bytes read from r before the first message.
+func (a *authReader) unread(b []byte) {
+	if len(b) > 0 {
+		a.buf = slices.Clone(b)
+	}
 }
 
 // rest returns the bytes read past the last message handed out, and lets
