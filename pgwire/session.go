@@ -23,15 +23,15 @@ type session struct {
 	g       *Gateway // accepted the connection (and owns its cancel key)
 	t       *Gateway // whose credentials and backend serve it (SNI routing)
 	id      uint64
-	source  string            // the client's address (sourceOf)
-	remote  string            // the client's host:port, formatted once for logs and events
-	authing bool              // counted in its source's auths (g.mu)
-	raw     net.Conn          // the accepted connection; closing it ends everything
-	client  net.Conn          // raw, or the TLS connection over it
-	fe      *pgproto3.Backend // speaks to the client
-	in      *authReader       // what fe reads during authentication
-	log     sessionLog        // with what the phases learnt of the session
-	begin   time.Time         // when run started: the login's clock
+	source  string      // the client's address (sourceOf)
+	remote  string      // the client's host:port, formatted once for logs and events
+	authing bool        // counted in its source's auths (g.mu)
+	raw     net.Conn    // the accepted connection; closing it ends everything
+	client  net.Conn    // raw, or the TLS connection over it
+	fe      *authIO     // speaks to the client until the hand-off
+	in      *authReader // what fe reads during authentication
+	log     sessionLog  // with what the phases learnt of the session
+	begin   time.Time   // when run started: the login's clock
 
 	tls *tls.Conn // non-nil once TLS is up
 	// tap, with an event relay, follows the TLS records under tls so that

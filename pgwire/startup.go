@@ -72,8 +72,7 @@ func (c *tlsReader) Read(p []byte) (int, error) {
 func (s *session) speakTo(c net.Conn) {
 	s.client = c
 	s.in = &authReader{r: c}
-	s.fe = pgproto3.NewBackend(s.in, c)
-	s.fe.SetMaxBodyLen(64 << 10)
+	s.fe = newAuthIO(s.in, c)
 }
 
 // startTLS runs the server handshake on conn and switches the session to it.
