@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -304,63 +305,71 @@ func (t *throttle) fail(source string, now time.Time) time.Duration {
 // Failures is the number of failed logins since the gateway started.
 func (g *Gateway) Failures() uint64 { return g.throttle.total.Load() }
 
-// authReader feeds pgproto3 the client's authentication messages one at a
-// time. pgproto3 reads ahead into its own buffer, which nothing can take
-// back; a client that pipelines a query after its last SCRAM or password
-// message would lose it when the session moves to the relay. Here those
-// bytes stay in buf, and rest hands them over.
+// authReader holds the client's authentication messages as they are read,
+// and hands them out one at a time (next). Nothing is read past what a
+// message needs but in the same read: a client that pipelines a query
+// after its last SCRAM or password message would lose it when the session
+// moves to the relay. Those bytes stay in buf, and rest hands them over.
 type authReader struct {
 	r     io.Reader
 	store []byte
-	buf   []byte // read from r, not yet handed out (a slice of store)
-	left  int    // bytes of the current message not yet handed out
+	buf   []byte // read from r, not yet handed out (a slice of store, or unread's)
 }
 
-func (a *authReader) Read(p []byte) (int, error) {
-	if a.left == 0 {
-		// A new message: its 5-byte header says how long it is.
-		for len(a.buf) < 5 {
-			if err := a.fill(); err != nil {
-				return 0, err
-			}
-		}
-		// A length below 4 is pgproto3's to reject; hand it the header.
-		a.left = 5
-		if n := binary.BigEndian.Uint32(a.buf[1:5]); n >= 4 {
-			a.left = 1 + int(min(n, 1<<30))
-		}
+// next returns the next message: its type and body, valid until the next
+// call. A body longer than max is an error, as is a length below 4.
+func (a *authReader) next(max int) (byte, []byte, error) {
+	if err := a.fill(5); err != nil {
+		return 0, nil, err
 	}
-	if len(a.buf) == 0 {
-		if err := a.fill(); err != nil {
-			return 0, err
-		}
+	n := int(int32(binary.BigEndian.Uint32(a.buf[1:5])))
+	if n < 4 {
+		return 0, nil, fmt.Errorf("invalid message length: %d", n)
 	}
-	k := min(len(p), a.left, len(a.buf))
-	copy(p, a.buf[:k])
-	a.buf = a.buf[k:]
-	a.left -= k
-	return k, nil
+	if n-4 > max {
+		return 0, nil, &pgproto3.ExceededMaxBodyLenErr{MaxExpectedBodyLen: max, ActualBodyLen: n - 4}
+	}
+	if err := a.fill(1 + n); err != nil {
+		return 0, nil, err
+	}
+	typ, body := a.buf[0], a.buf[5:1+n:1+n]
+	a.buf = a.buf[1+n:]
+	return typ, body, nil
 }
 
-// fill reads once more from r, after what is buffered.
-func (a *authReader) fill() error {
-	if a.store == nil {
-		a.store = make([]byte, 1024)
+// fill reads from r until buf holds n bytes; the end of the stream before
+// them is io.ErrUnexpectedEOF.
+func (a *authReader) fill(n int) error {
+	for len(a.buf) < n {
+		if cap(a.store) < n {
+			a.store = make([]byte, max(1024, n))
+		}
+		k := copy(a.store, a.buf)
+		m, err := a.r.Read(a.store[k:])
+		a.buf = a.store[:k+m]
+		if m > 0 {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
 	}
-	n := copy(a.store, a.buf)
-	m, err := a.r.Read(a.store[n:])
-	a.buf = a.store[:n+m]
-	if m > 0 {
-		return nil
+	return nil
+}
+
+// unread gives back bytes read from r before the first message.
+func (a *authReader) unread(b []byte) {
+	if len(b) > 0 {
+		a.buf = slices.Clone(b)
 	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return err
 }
 
 // rest returns the bytes read past the last message handed out, and lets
-// go of the buffer (pgproto3 keeps a pointer to a for the session's life).
+// go of the buffer (the session keeps a for its life).
 func (a *authReader) rest() []byte {
 	var b []byte
 	if len(a.buf) > 0 {

@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
-// authReader hands pgproto3 whole messages, large or split across reads,
-// and keeps what follows the last one it was asked for.
+// authIO receives whole messages, large or split across reads, and its
+// authReader keeps what follows the last one it was asked for.
 func TestAuthReaderKeepsWhatFollows(t *testing.T) {
 	long := strings.Repeat("x", 5000) // longer than the reader's buffer
 	var in []byte
@@ -31,7 +31,7 @@ func TestAuthReaderKeepsWhatFollows(t *testing.T) {
 		"half read": iotest.HalfReader(bytes.NewReader(in)),
 	} {
 		a := &authReader{r: r}
-		be := pgproto3.NewBackend(a, io.Discard)
+		be := newAuthIO(a, io.Discard)
 		be.SetAuthType(pgproto3.AuthTypeCleartextPassword)
 		for _, want := range []string{"short", long} {
 			msg, err := be.Receive()
@@ -55,14 +55,49 @@ func TestAuthReaderKeepsWhatFollows(t *testing.T) {
 	}
 }
 
-// A length below 4 reaches pgproto3, which refuses it, instead of making
-// the reader hand out nothing forever.
+// A length below 4 is refused, instead of making the reader hand out
+// nothing forever; so is a body over the limit, before it is read; the end
+// of the stream within a message is io.ErrUnexpectedEOF.
 func TestAuthReaderBadLength(t *testing.T) {
-	a := &authReader{r: bytes.NewReader([]byte{'p', 0, 0, 0, 2, 'x', 'y'})}
-	be := pgproto3.NewBackend(a, io.Discard)
-	be.SetAuthType(pgproto3.AuthTypeCleartextPassword)
-	if _, err := be.Receive(); err == nil {
-		t.Fatal("a message length of 2 was accepted")
+	for name, tc := range map[string]struct {
+		in   []byte
+		want string
+	}{
+		"length 2":   {[]byte{'p', 0, 0, 0, 2, 'x', 'y'}, "invalid message length: 2"},
+		"over limit": {[]byte{'p', 0, 1, 0, 5, 'x'}, "expected at most 65536"},
+		"cut short":  {[]byte{'p', 0, 0, 0, 9, 'x'}, io.ErrUnexpectedEOF.Error()},
+		"empty":      {nil, io.ErrUnexpectedEOF.Error()},
+		"bad type":   {[]byte{'Z', 0, 0, 0, 4}, "unknown message type: Z"},
+	} {
+		be := newAuthIO(&authReader{r: bytes.NewReader(tc.in)}, io.Discard)
+		be.SetAuthType(pgproto3.AuthTypeCleartextPassword)
+		if _, err := be.Receive(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", name, err, tc.want)
+		}
+	}
+}
+
+// A password message decodes by the authentication type last set, as
+// pgproto3.Backend decodes it; other types as theirs.
+func TestAuthIOReceiveTypes(t *testing.T) {
+	var in []byte
+	in, _ = (&pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: []byte("n,,n=,r=x")}).Encode(in)
+	in, _ = (&pgproto3.SASLResponse{Data: []byte("c=biws")}).Encode(in)
+	in, _ = (&pgproto3.Query{String: "SELECT 1"}).Encode(in)
+	be := newAuthIO(&authReader{r: bytes.NewReader(in)}, io.Discard)
+	be.SetAuthType(pgproto3.AuthTypeSASL)
+	if m, err := be.Receive(); err != nil || m.(*pgproto3.SASLInitialResponse).AuthMechanism != "SCRAM-SHA-256" {
+		t.Fatalf("first: %#v, %v", m, err)
+	}
+	be.SetAuthType(pgproto3.AuthTypeSASLContinue)
+	if m, err := be.Receive(); err != nil || string(m.(*pgproto3.SASLResponse).Data) != "c=biws" {
+		t.Fatalf("final: %#v, %v", m, err)
+	}
+	if m, err := be.Receive(); err != nil || m.(*pgproto3.Query).String != "SELECT 1" {
+		t.Fatalf("query: %#v, %v", m, err)
+	}
+	if err := be.SetAuthType(99); err == nil {
+		t.Fatal("auth type 99 accepted")
 	}
 }
 

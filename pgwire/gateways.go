@@ -177,7 +177,8 @@ func Advertised(a net.Addr) shiftkey.Endpoint {
 // Listen listens for PostgreSQL clients. Accepted connections get
 // TCP keepalive with the system's timings (as PgBouncer's tcp_keepalive):
 // Go's own timings would cost three more system calls per connection.
+// Where accepted sockets inherit SO_KEEPALIVE from the listening socket
+// (Linux), it is set there once rather than on every connection.
 func Listen(addr string) (net.Listener, error) {
-	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}}
-	return lc.Listen(context.Background(), "tcp", addr)
+	return listenConfig().Listen(context.Background(), "tcp", addr)
 }

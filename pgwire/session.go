@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
-	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -24,15 +23,15 @@ type session struct {
 	g       *Gateway // accepted the connection (and owns its cancel key)
 	t       *Gateway // whose credentials and backend serve it (SNI routing)
 	id      uint64
-	source  string            // the client's address (sourceOf)
-	remote  string            // the client's host:port, formatted once for logs and events
-	authing bool              // counted in its source's auths (g.mu)
-	raw     net.Conn          // the accepted connection; closing it ends everything
-	client  net.Conn          // raw, or the TLS connection over it
-	fe      *pgproto3.Backend // speaks to the client
-	in      *authReader       // what fe reads during authentication
-	log     sessionLog        // with what the phases learnt of the session
-	begin   time.Time         // when run started: the login's clock
+	source  string      // the client's address (sourceOf)
+	remote  string      // the client's host:port, formatted once for logs and events
+	authing bool        // counted in its source's auths (g.mu)
+	raw     net.Conn    // the accepted connection; closing it ends everything
+	client  net.Conn    // raw, or the TLS connection over it
+	fe      *authIO     // speaks to the client until the hand-off
+	in      *authReader // what fe reads during authentication
+	log     sessionLog  // with what the phases learnt of the session
+	begin   time.Time   // when run started: the login's clock
 
 	tls *tls.Conn // non-nil once TLS is up
 	// tap, with an event relay, follows the TLS records under tls so that
@@ -300,33 +299,76 @@ func (s *session) offLoop(ls *live) bool {
 }
 
 // greet sends AuthenticationOk, the notices, the parameter statuses, the
-// session's cancel key (registering it) and ReadyForQuery.
+// session's cancel key (registering it) and ReadyForQuery, after whatever
+// the authentication left queued (AuthenticationSASLFinal): one write. The
+// messages are encoded into one buffer (encoded, a single Send) rather than
+// sent one by one, which would allocate each of them.
 func (s *session) greet(ls *live) bool {
-	s.fe.Send(&pgproto3.AuthenticationOk{})
+	buf := make([]byte, 0, 512)
+	buf, _ = (&pgproto3.AuthenticationOk{}).Encode(buf)
 	for _, n := range ls.notices {
-		s.fe.Send(&pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "01000", Message: n})
+		buf, _ = (&pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "01000", Message: n}).Encode(buf)
 	}
 	if len(ls.ignored) > 0 {
-		s.fe.Send(&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "01000",
+		buf, _ = (&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "01000",
 			Message: "startup settings not passed to the server: " + strings.Join(ls.ignored, ", "),
-			Detail:  "The gateway passes on only " + forwardedList + "; the session can SET others."})
+			Detail:  "The gateway passes on only " + forwardedList + "; the session can SET others."}).Encode(buf)
 	}
-	params := maps.Clone(ls.be.params) // the pooled connection's own stay as they are
-	if v, ok := params["server_version"]; ok || s.t.ServerVersion != "" {
-		params["server_version"] = cmp.Or(s.t.ServerVersion, versionNumber(v))
+	// The backend's statuses, sorted, with the gateway's own values of
+	// server_version and server_protocol_version (the pooled connection's
+	// map stays as it is).
+	var keyArr [24]string
+	keys := keyArr[:0]
+	version, hasVersion := ls.be.params["server_version"]
+	for k := range ls.be.params {
+		keys = append(keys, k)
 	}
-	if strings.TrimSpace(ls.params["client_protocol_version"]) == supportedProtocolVersion {
-		params["server_protocol_version"] = supportedProtocolVersion
+	protocol := strings.TrimSpace(ls.params["client_protocol_version"]) == supportedProtocolVersion
+	if protocol {
+		if _, ok := ls.be.params["server_protocol_version"]; !ok {
+			keys = append(keys, "server_protocol_version")
+		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(params)) {
-		s.fe.Send(&pgproto3.ParameterStatus{Name: k, Value: params[k]})
+	if !hasVersion && s.t.ServerVersion != "" {
+		keys = append(keys, "server_version")
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := ls.be.params[k]
+		switch k {
+		case "server_version":
+			v = cmp.Or(s.t.ServerVersion, versionNumber(version))
+		case "server_protocol_version":
+			if protocol {
+				v = supportedProtocolVersion
+			}
+		}
+		buf = appendParameterStatus(buf, k, v)
 	}
 	if ls.be.keyData != nil {
-		s.fe.Send(s.g.registerCancel(s, ls.be.keyData))
+		buf, _ = s.g.registerCancel(s, ls.be.keyData).Encode(buf)
 	}
-	s.fe.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+	buf = append(buf, 'Z', 0, 0, 0, 5, 'I')
+	s.fe.Send(encoded(buf))
 	return s.fe.Flush() == nil
 }
+
+// appendParameterStatus appends the ParameterStatus message name=value.
+func appendParameterStatus(buf []byte, name, value string) []byte {
+	n := 4 + len(name) + 1 + len(value) + 1
+	buf = append(buf, 'S', byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	buf = append(buf, name...)
+	buf = append(buf, 0)
+	buf = append(buf, value...)
+	return append(buf, 0)
+}
+
+// encoded is backend messages already encoded, sent as they are.
+type encoded []byte
+
+func (encoded) Backend()                            {}
+func (encoded) Decode([]byte) error                 { return errors.New("encoded: not decodable") }
+func (e encoded) Encode(dst []byte) ([]byte, error) { return append(dst, e...), nil }
 
 // relayHere moves the session's bytes with a goroutine per direction, then
 // ends it.

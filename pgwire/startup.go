@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 
@@ -71,8 +72,7 @@ func (c *tlsReader) Read(p []byte) (int, error) {
 func (s *session) speakTo(c net.Conn) {
 	s.client = c
 	s.in = &authReader{r: c}
-	s.fe = pgproto3.NewBackend(s.in, c)
-	s.fe.SetMaxBodyLen(64 << 10)
+	s.fe = newAuthIO(s.in, c)
 }
 
 // startTLS runs the server handshake on conn and switches the session to it.
@@ -166,25 +166,48 @@ const (
 )
 
 // readStartup handles the pre-startup packets and returns the
-// StartupMessage, or nil when the connection carried a cancel request. It
-// reads the client socket directly, so nothing is buffered past the
-// startup packet.
+// StartupMessage, or nil when the connection carried a cancel request.
+// It reads the client socket directly, as much as there is: a packet
+// usually takes one read (its header, then its body, would take two).
+// What a client sent after its startup packet waits in s.in for the
+// authentication to read; after an SSLRequest answered 'S', it goes to the
+// TLS handshake, as it would have from the socket.
 func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, error) {
 	first := true
+	buf := make([]byte, 0, 512)
+	// fill reads until buf holds n bytes. Every first packet is at least
+	// 8 bytes (a startup packet's header, or a TLS record's header and
+	// more), so waiting for 8 never waits for bytes a client holds back.
+	fill := func(n int) error {
+		if n > cap(buf) {
+			buf = slices.Grow(buf, n-len(buf))
+		}
+		for len(buf) < n {
+			m, err := s.client.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+m]
+			if len(buf) >= n {
+				return nil
+			}
+			if err != nil {
+				if errors.Is(err, io.EOF) && len(buf) > 0 {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
+			}
+		}
+		return nil
+	}
 	for {
-		// Every first packet is at least 8 bytes (a startup packet's header,
-		// or a TLS record's header and more), so reading 8 at once never
-		// waits for bytes a client holds back.
-		var hdr [8]byte
-		if _, err := io.ReadFull(s.client, hdr[:]); err != nil {
+		if err := fill(8); err != nil {
 			return nil, err
 		}
+		hdr := buf[:8]
 		if first && hdr[0] == 0x16 && s.g.TLS != nil {
 			// PostgreSQL 17 direct TLS: a TLS ClientHello, no SSLRequest.
-			if err := s.startTLS(ctx, &prefixConn{Conn: s.client, prefix: append([]byte(nil), hdr[:]...)}, true); err != nil {
+			if err := s.startTLS(ctx, &prefixConn{Conn: s.client, prefix: slices.Clone(buf)}, true); err != nil {
 				return nil, err
 			}
-			first = false
+			buf, first = buf[:0], false
 			continue
 		}
 		first = false
@@ -194,10 +217,12 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			s.sendError(codeProtocolViolation, "invalid length of startup packet")
 			return nil, fmt.Errorf("startup length %d", n)
 		}
-		body := make([]byte, n-8)
-		if _, err := io.ReadFull(s.client, body); err != nil {
+		if err := fill(int(n)); err != nil {
 			return nil, err
 		}
+		hdr, body, rest := buf[:8], buf[8:n], buf[n:]
+		// The next packet, if the client sent one already.
+		next := func() { buf = buf[:copy(buf, rest)] }
 		switch {
 		case code == codeSSLRequest || code == codeGSSENCRequest:
 			if len(body) != 0 {
@@ -208,15 +233,21 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 				if _, err := s.client.Write([]byte{'S'}); err != nil {
 					return nil, err
 				}
-				if err := s.startTLS(ctx, s.client, false); err != nil {
+				conn := s.client
+				if len(rest) > 0 {
+					conn = &prefixConn{Conn: conn, prefix: slices.Clone(rest)}
+				}
+				if err := s.startTLS(ctx, conn, false); err != nil {
 					return nil, err
 				}
+				buf = buf[:0]
 				continue
 			}
 			// GSSAPI is never offered; TLS only when configured.
 			if _, err := s.client.Write([]byte{'N'}); err != nil {
 				return nil, err
 			}
+			next()
 		case code == codeCancelRequest:
 			m := &pgproto3.CancelRequest{}
 			if err := m.Decode(append(hdr[4:8:8], body...)); err == nil {
@@ -225,7 +256,7 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			return nil, nil
 		case code>>16 == 3:
 			m := &pgproto3.StartupMessage{}
-			if err := m.Decode(append(hdr[4:8:8], body...)); err != nil {
+			if err := m.Decode(buf[4:n]); err != nil { // copies what it keeps
 				s.sendError(codeProtocolViolation, "invalid startup packet layout")
 				return nil, err
 			}
@@ -251,6 +282,7 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 				s.sendError(codeInvalidAuthorization, "this endpoint requires TLS (sslmode=require or stricter)")
 				return nil, errors.New("TLS required")
 			}
+			s.in.unread(rest)
 			return m, nil
 		case code>>16 >= 1 && code>>16 <= 2:
 			s.sendError(codeFeatureNotSupported, fmt.Sprintf("unsupported frontend protocol %d.%d: server supports 3.0", code>>16, code&0xffff))

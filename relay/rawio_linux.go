@@ -26,33 +26,69 @@ func RawIO(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &rawConn{Conn: c, rc: rc}
+	c2 := &rawConn{Conn: c, rc: rc}
+	c2.readFn, c2.writeFn = c2.read, c2.write
+	return c2
 }
 
+// rawConn keeps the state of its current read and of its current write in
+// fields, and the functions that RawConn.Read and Write call as method
+// values made once: a closure per call would cost a few allocations per
+// message.
 type rawConn struct {
 	net.Conn
 	rc syscall.RawConn
+
+	readFn, writeFn func(fd uintptr) bool
+	rp              []byte // the read's buffer
+	rn              int
+	rerr            syscall.Errno
+	wp              []byte // the write's bytes
+	wn              int
+	werr            syscall.Errno
+}
+
+func (c *rawConn) read(fd uintptr) bool {
+	p := c.rp
+	for {
+		r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		c.rn, c.rerr = int(r), e
+		return true
+	}
+}
+
+func (c *rawConn) write(fd uintptr) bool {
+	p := c.wp
+	for c.wn < len(p) {
+		r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p[c.wn:]))), uintptr(len(p)-c.wn), unix.MSG_NOSIGNAL, 0, 0)
+		switch e {
+		case 0:
+			c.wn += int(r)
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			c.werr = e
+			return true
+		}
+	}
+	return true
 }
 
 func (c *rawConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-			switch e {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
+	c.rp, c.rn, c.rerr = p, 0, 0
+	err := c.rc.Read(c.readFn)
+	n, errno := c.rn, c.rerr
+	c.rp = nil
 	switch {
 	case err != nil:
 		return 0, c.opError("read", err)
@@ -65,24 +101,10 @@ func (c *rawConn) Read(p []byte) (int, error) {
 }
 
 func (c *rawConn) Write(p []byte) (int, error) {
-	n := 0
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			r, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p[n:]))), uintptr(len(p)-n), unix.MSG_NOSIGNAL, 0, 0)
-			switch e {
-			case 0:
-				n += int(r)
-			case unix.EINTR:
-			case unix.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
+	c.wp, c.wn, c.werr = p, 0, 0
+	err := c.rc.Write(c.writeFn)
+	n, errno := c.wn, c.werr
+	c.wp = nil
 	switch {
 	case err != nil:
 		return n, c.opError("write", err)

@@ -1,0 +1,53 @@
+package pgwire
+
+import (
+	"net"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// A connection the gateway's listener accepts has TCP keepalive on and
+// Nagle off, though neither is set on it after accept (SO_KEEPALIVE comes
+// from the listening socket).
+func TestListenKeepAliveInherited(t *testing.T) {
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		done <- c
+	}()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	c := <-done
+	if c == nil {
+		return
+	}
+	defer c.Close()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keepAlive, noDelay int
+	var kerr, nerr error
+	rc.Control(func(fd uintptr) {
+		keepAlive, kerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+		noDelay, nerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY)
+	})
+	if kerr != nil || nerr != nil {
+		t.Fatal(kerr, nerr)
+	}
+	if keepAlive != 1 || noDelay != 1 {
+		t.Fatalf("accepted connection: SO_KEEPALIVE %d, TCP_NODELAY %d; want both 1", keepAlive, noDelay)
+	}
+}
