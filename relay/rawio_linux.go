@@ -89,12 +89,10 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	err := c.rc.Read(c.readFn)
 	n, errno := c.rn, c.rerr
 	c.rp = nil
-	switch {
-	case err != nil:
-		return 0, c.opError("read", err)
-	case errno != 0:
-		return 0, c.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
+	if err := c.opError("read", err, errno); err != nil {
+		return 0, err
+	}
+	if n == 0 {
 		return 0, io.EOF
 	}
 	return n, nil
@@ -105,15 +103,18 @@ func (c *rawConn) Write(p []byte) (int, error) {
 	err := c.rc.Write(c.writeFn)
 	n, errno := c.wn, c.werr
 	c.wp = nil
-	switch {
-	case err != nil:
-		return n, c.opError("write", err)
-	case errno != 0:
-		return n, c.opError("write", os.NewSyscallError("write", errno))
-	}
-	return n, nil
+	return n, c.opError("write", err, errno)
 }
 
-func (c *rawConn) opError(op string, err error) error {
+// opError is op's failure as net.Conn reports one: err from the raw
+// connection, else the system call's errno; nil when neither.
+func (c *rawConn) opError(op string, err error, errno syscall.Errno) error {
+	switch {
+	case err != nil:
+	case errno != 0:
+		err = os.NewSyscallError(op, errno)
+	default:
+		return nil
+	}
 	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
