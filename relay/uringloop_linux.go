@@ -386,7 +386,7 @@ func (l *uringLoop) wantsRecv(sd *evSide) bool {
 	if sd.recvOn || sd.starved {
 		return false
 	}
-	if s.ended {
+	if s.ended || s.backendGone {
 		return false
 	}
 	return len(sd.peer.out) < uringBacklog && !(sd.isClient && s.ending)
@@ -543,7 +543,8 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 		s.handOK = false
 		l.putBuf(bid)
 		return
-	case s.ended:
+	case s.ended, s.backendGone:
+		// Nothing more goes to a backend that hung up.
 		l.putBuf(bid)
 		return
 	case !sd.isClient:
@@ -755,6 +756,10 @@ func (l *uringLoop) onSend(sd *evSide, res int32) {
 		l.send(sd, out, -1)
 		return
 	}
+	if sd.isClient && s.backendGone {
+		l.end(s, false)
+		return
+	}
 	if s.ending && !sd.isClient {
 		l.end(s, true)
 		return
@@ -777,6 +782,13 @@ func (l *uringLoop) hungUp(sd *evSide) {
 	default:
 		if !sd.isClient {
 			s.t.BackendEnded()
+			if c := &s.client; c.inflight != nil || len(c.out) > 0 {
+				// A send queued in this round is submitted after it:
+				// shutting the client down now would cut what the
+				// backend said last. onSend ends the session.
+				s.backendGone = true
+				return
+			}
 		}
 		l.end(s, false)
 	}
