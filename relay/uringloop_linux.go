@@ -643,7 +643,10 @@ func (l *uringLoop) openTLS(sd *evSide, chunk []byte, bid int32) ([]byte, int32,
 		if bid >= 0 {
 			l.putBuf(bid)
 		}
-		if err != nil || rl.eof {
+		switch {
+		case err == nil && rl.eof && !sd.isClient:
+			l.backendEnded(sd.s)
+		case err != nil || rl.eof:
 			if !sd.isClient {
 				sd.s.t.BackendEnded()
 			}
@@ -779,19 +782,24 @@ func (l *uringLoop) hungUp(sd *evSide) {
 	case sd.isClient && s.ending:
 		// The client hung up after its Terminate, perhaps before what
 		// preceded it reached the backend: the session ends when it has.
+	case !sd.isClient:
+		l.backendEnded(s)
 	default:
-		if !sd.isClient {
-			s.t.BackendEnded()
-			if c := &s.client; c.inflight != nil || len(c.out) > 0 {
-				// A send queued in this round is submitted after it:
-				// shutting the client down now would cut what the
-				// backend said last. onSend ends the session.
-				s.backendGone = true
-				return
-			}
-		}
 		l.end(s, false)
 	}
+}
+
+// backendEnded ends the session of a backend that hung up or closed its
+// TLS stream, once what it sent before (its FATAL) has gone to the
+// client: a send queued in this round is submitted after it, and shutting
+// the client down now would cut it. onSend ends the session then.
+func (l *uringLoop) backendEnded(s *evSession) {
+	s.t.BackendEnded()
+	if c := &s.client; c.inflight != nil || len(c.out) > 0 {
+		s.backendGone = true
+		return
+	}
+	l.end(s, false)
 }
 
 // end takes the session off the loop: the client socket is closed, and the
