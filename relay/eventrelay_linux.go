@@ -459,6 +459,10 @@ type evSession struct {
 	resetMsg []byte
 	up, down int64
 	ending   bool // Terminate seen: flush what preceded it, then stop
+	// backendGone (io_uring): the backend hung up while what it sent
+	// before (its FATAL) was still on its way to the client; the session
+	// ends once that send completes.
+	backendGone bool
 	// io_uring: the backend goes to Keep (handOK: still clean) once its
 	// recv is cancelled.
 	handing, handOK bool

@@ -386,7 +386,7 @@ func (l *uringLoop) wantsRecv(sd *evSide) bool {
 	if sd.recvOn || sd.starved {
 		return false
 	}
-	if s.ended {
+	if s.ended || s.backendGone {
 		return false
 	}
 	return len(sd.peer.out) < uringBacklog && !(sd.isClient && s.ending)
@@ -543,7 +543,8 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 		s.handOK = false
 		l.putBuf(bid)
 		return
-	case s.ended:
+	case s.ended, s.backendGone:
+		// Nothing more goes to a backend that hung up.
 		l.putBuf(bid)
 		return
 	case !sd.isClient:
@@ -642,7 +643,10 @@ func (l *uringLoop) openTLS(sd *evSide, chunk []byte, bid int32) ([]byte, int32,
 		if bid >= 0 {
 			l.putBuf(bid)
 		}
-		if err != nil || rl.eof {
+		switch {
+		case err == nil && rl.eof && !sd.isClient:
+			l.backendEnded(sd.s)
+		case err != nil || rl.eof:
 			if !sd.isClient {
 				sd.s.t.BackendEnded()
 			}
@@ -755,6 +759,10 @@ func (l *uringLoop) onSend(sd *evSide, res int32) {
 		l.send(sd, out, -1)
 		return
 	}
+	if sd.isClient && s.backendGone {
+		l.end(s, false)
+		return
+	}
 	if s.ending && !sd.isClient {
 		l.end(s, true)
 		return
@@ -774,12 +782,24 @@ func (l *uringLoop) hungUp(sd *evSide) {
 	case sd.isClient && s.ending:
 		// The client hung up after its Terminate, perhaps before what
 		// preceded it reached the backend: the session ends when it has.
+	case !sd.isClient:
+		l.backendEnded(s)
 	default:
-		if !sd.isClient {
-			s.t.BackendEnded()
-		}
 		l.end(s, false)
 	}
+}
+
+// backendEnded ends the session of a backend that hung up or closed its
+// TLS stream, once what it sent before (its FATAL) has gone to the
+// client: a send queued in this round is submitted after it, and shutting
+// the client down now would cut it. onSend ends the session then.
+func (l *uringLoop) backendEnded(s *evSession) {
+	s.t.BackendEnded()
+	if c := &s.client; c.inflight != nil || len(c.out) > 0 {
+		s.backendGone = true
+		return
+	}
+	l.end(s, false)
 }
 
 // end takes the session off the loop: the client socket is closed, and the
