@@ -6,11 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/admission"
 )
 
 // Limits bound what a client of the API can hold: every connection is
@@ -101,18 +99,6 @@ func (s *Server) writeThrottled(c *call) {
 		c.service, code = "redshift-serverless", "ThrottlingException"
 	}
 	s.writeError(c, shiftkey.Errorf(code, throttledMessage))
-}
-
-// leaveOnce is the Leave of one place in g, safe to call more than once
-// (the store calls it before its commit, the answer and the handler's end
-// after it).
-func leaveOnce(g *admission.Gate) func() {
-	var left atomic.Bool
-	return func() {
-		if left.CompareAndSwap(false, true) {
-			g.Leave()
-		}
-	}
 }
 
 // admittedWriter leaves the request's place when its answer is written:

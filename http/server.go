@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
@@ -126,7 +127,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			s.writeThrottled(c) // the client has gone
 			return
 		}
-		leave := leaveOnce(s.gate)
+		// The store calls it before its commit, the answer and the
+		// handler's end after it: the place is left once.
+		leave := sync.OnceFunc(s.gate.Leave)
 		defer leave()
 		c.r = r.WithContext(shiftkey.WithAdmission(r.Context(), leave))
 		r = c.r

@@ -114,14 +114,20 @@ func BenchmarkLiveCredentialsManyCached(b *testing.B) {
 	cpu.Report()
 }
 
-// manyCredentials is a store with 10,000 live credentials of IAM:u.
-func manyCredentials(b *testing.B) (*sqlite.DB, time.Time) {
-	ctx := context.Background()
+// sealedStore is a store that seals digests under a key of its own, as
+// serve's does.
+func sealedStore(b *testing.B) *sqlite.DB {
 	k, _, err := secretbox.GenerateKey()
 	if err != nil {
 		b.Fatal(err)
 	}
-	db := tempStore(b, sqlite.WithKey(k, ""))
+	return tempStore(b, sqlite.WithKey(k, ""))
+}
+
+// manyCredentials is a store with 10,000 live credentials of IAM:u.
+func manyCredentials(b *testing.B) (*sqlite.DB, time.Time) {
+	ctx := context.Background()
+	db := sealedStore(b)
 	now := time.Now()
 	db.LoginSalt(ctx, "c", "IAM:u", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 	var wg sync.WaitGroup
@@ -145,11 +151,7 @@ func manyCredentials(b *testing.B) (*sqlite.DB, time.Time) {
 // every issue waits for.
 func BenchmarkCreateCredentialConcurrent(b *testing.B) {
 	ctx := context.Background()
-	k, _, err := secretbox.GenerateKey()
-	if err != nil {
-		b.Fatal(err)
-	}
-	db := tempStore(b, sqlite.WithKey(k, ""))
+	db := sealedStore(b)
 	now := time.Now()
 	var n atomic.Int64
 	b.SetParallelism(32) // × GOMAXPROCS issuers
