@@ -1,5 +1,7 @@
 package sqlite
 
+import "database/sql"
+
 // GroupCommits is how many transactions the group writer has committed.
 func (d *DB) GroupCommits() uint64 { return d.writer.commits.Load() }
 
@@ -12,3 +14,14 @@ func (d *DB) TakenWrites() uint64 { return d.writer.q.Taken() }
 // ForgetCredentials empties the login cache, stale entries too, as a
 // restart does.
 func (d *DB) ForgetCredentials() { d.cache.Forget() }
+
+// Checkpoints is what the store's checkpointer last found: the WAL's
+// frames, how many of them were in the database file after its run, and
+// how many runs it has made.
+func (d *DB) Checkpoints() (frames, copied int64, runs uint64) {
+	c := d.checkpoints
+	return c.frames.Load(), c.copied.Load(), c.runs.Load()
+}
+
+// SQL is the store's connection pool.
+func (d *DB) SQL() *sql.DB { return d.db }

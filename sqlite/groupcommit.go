@@ -31,6 +31,10 @@ type groupWriter struct {
 	// quarter of the writer's CPU (SQLite's parser), in the one goroutine
 	// every issue waits for.
 	begin, commitTx, rollback *sql.Stmt
+	// finish completes, between two batches, a checkpoint the checkpointer
+	// did most of (checkpointer.go).
+	finish                    *sql.Stmt
+	checkpoints               *checkpointer
 	insCred, insSalt, getSalt *sql.Stmt
 	curKey                    *sql.Stmt
 	// key returns a store key by id (DB.key): the credentials of a batch
@@ -65,12 +69,12 @@ func credentialArgs(c *shiftkey.Credential, k *secretbox.Key) ([]any, error) {
 		c.StoredKey, c.ServerKey, sha, md5, digests, c.PrincipalARN, c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt)}, nil
 }
 
-func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, querier, string) (*secretbox.Key, error), committed func([]*shiftkey.IssueWrite, []shiftkey.IssueWriteResult)) (*groupWriter, error) {
+func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, querier, string) (*secretbox.Key, error), committed func([]*shiftkey.IssueWrite, []shiftkey.IssueWriteResult), checkpoints *checkpointer) (*groupWriter, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	w := &groupWriter{conn: conn, key: key, committed: committed}
+	w := &groupWriter{conn: conn, key: key, committed: committed, checkpoints: checkpoints}
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string
@@ -78,6 +82,7 @@ func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, q
 		{&w.begin, `BEGIN IMMEDIATE`},
 		{&w.commitTx, `COMMIT`},
 		{&w.rollback, `ROLLBACK`},
+		{&w.finish, `PRAGMA wal_checkpoint(PASSIVE)`},
 		{&w.insCred, credentialInsert},
 		{&w.insSalt, `INSERT OR IGNORE INTO login_salts (cluster, login_name, salt, iterations) VALUES (?,?,?,?)`},
 		{&w.getSalt, `SELECT salt, iterations FROM login_salts WHERE cluster = ? AND login_name = ?`},
@@ -99,7 +104,7 @@ func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, q
 }
 
 func (w *groupWriter) closeConn() {
-	for _, st := range []*sql.Stmt{w.begin, w.commitTx, w.rollback, w.insCred, w.insSalt, w.getSalt, w.curKey} {
+	for _, st := range []*sql.Stmt{w.begin, w.commitTx, w.rollback, w.finish, w.insCred, w.insSalt, w.getSalt, w.curKey} {
 		if st != nil {
 			st.Close()
 		}
@@ -132,6 +137,7 @@ func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shift
 // transaction goes on. A failed commit fails every op.
 func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.IssueWriteResult) []shiftkey.IssueWriteResult {
 	ctx := context.Background()
+	w.finishCheckpoint(ctx)
 	if _, err := w.begin.ExecContext(ctx); err != nil {
 		for range batch {
 			results = append(results, shiftkey.IssueWriteResult{Err: err})
@@ -164,6 +170,22 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 	}
 	w.commits.Add(1)
 	return results
+}
+
+// finishCheckpoint copies into the database what the WAL gained while the
+// checkpointer ran, when it asks for that. A checkpoint in another
+// goroutine never catches up with a writer that keeps committing, and the
+// WAL restarts from its beginning (instead of growing) only when a write
+// transaction begins with every frame copied; between two batches no
+// frame is being added, so this one completes it.
+func (w *groupWriter) finishCheckpoint(ctx context.Context) {
+	if w.checkpoints == nil || !w.checkpoints.due.Swap(false) {
+		return
+	}
+	var busy, frames, copied int64
+	if err := w.finish.QueryRowContext(ctx).Scan(&busy, &frames, &copied); err != nil {
+		w.checkpoints.failed(err)
+	}
 }
 
 // sealingKey is the current store key, nil in a store without one.

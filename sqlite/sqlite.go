@@ -43,9 +43,11 @@ type DB struct {
 	// commit, and a read racing it is not stored (gencache).
 	salts *gencache.Map[loginKey, shiftkey.LoginSalt]
 	// writer commits the issue path's writes in groups; see groupcommit.go.
-	writer  *groupWriter
-	closeMu sync.RWMutex
-	closed  bool
+	writer *groupWriter
+	// checkpoints copies the WAL into the database; see checkpointer.go.
+	checkpoints *checkpointer
+	closeMu     sync.RWMutex
+	closed      bool
 
 	keys secretbox.Keyring // store keys held; see secrets.go
 }
@@ -55,7 +57,8 @@ var _ shiftkey.Store = (*DB)(nil)
 // Open opens (creating if needed) the database at path and applies pending
 // migrations. Writes use synchronous=FULL so that a committed credential
 // survives a power loss: the API returns a password only after its verifier
-// is on disk. The files are 0600 (a store open to others is refused), and
+// is on disk. No commit checkpoints the WAL: a goroutine of the store does
+// (checkpointer.go). The files are 0600 (a store open to others is refused), and
 // secure_delete zeroes what rows leave behind.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	var o options
@@ -66,7 +69,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "secure_delete(1)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "secure_delete(1)", "wal_autocheckpoint(0)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -90,7 +93,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("prepare sqlite %s: %w", path, err)
 	}
-	if d.writer, err = newGroupWriter(ctx, db, d.key, d.committed); err != nil {
+	if d.checkpoints, err = newCheckpointer(ctx, db); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("sqlite %s checkpointer: %w", path, err)
+	}
+	if d.writer, err = newGroupWriter(ctx, db, d.key, d.committed, d.checkpoints); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("sqlite %s writer: %w", path, err)
 	}
@@ -107,6 +114,7 @@ const maxIdleConns = 64
 // memory, however many live credentials the name has); any other write
 // drops the entry.
 func (d *DB) committed(batch []*shiftkey.IssueWrite, results []shiftkey.IssueWriteResult) {
+	d.checkpoints.wake()
 	for i, op := range batch {
 		if op.Credential != nil && results[i].Err == nil {
 			added(d.cache, op.Credential)
@@ -155,6 +163,9 @@ func (d *DB) Close() error {
 	d.closeMu.Unlock()
 	if d.writer != nil {
 		d.writer.close()
+	}
+	if d.checkpoints != nil {
+		d.checkpoints.close()
 	}
 	for _, st := range []*sql.Stmt{d.saltStmt, d.credsStmt, d.liveIDsStmt, d.credStmt} {
 		if st != nil {
