@@ -3,6 +3,7 @@ package pgwire
 import (
 	"net"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,6 +30,7 @@ func TestListenKeepAliveInherited(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cc.Close()
+	cc.Write([]byte{0}) // accept is deferred until the client speaks
 	c := <-done
 	if c == nil {
 		return
@@ -49,5 +51,47 @@ func TestListenKeepAliveInherited(t *testing.T) {
 	}
 	if keepAlive != 1 || noDelay != 1 {
 		t.Fatalf("accepted connection: SO_KEEPALIVE %d, TCP_NODELAY %d; want both 1", keepAlive, noDelay)
+	}
+}
+
+// The listener hands over a connection only once the client has sent
+// something: the session's first read then finds its startup packet.
+func TestListenDefersAcceptUntilData(t *testing.T) {
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	select {
+	case c := <-accepted:
+		c.Close()
+		t.Fatal("a connection that sent nothing was accepted")
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := cc.Write([]byte{0, 0, 0, 8, 4, 210, 22, 47}); err != nil { // an SSLRequest
+		t.Fatal(err)
+	}
+	select {
+	case c := <-accepted:
+		defer c.Close()
+		buf := make([]byte, 8)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(buf); n != 8 || err != nil {
+			t.Fatalf("first read after accept: %d bytes, %v", n, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("not accepted 10 s after the client spoke")
 	}
 }

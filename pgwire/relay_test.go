@@ -550,10 +550,18 @@ func TestEventRelaySpreadsSessions(t *testing.T) {
 			c := mustLogin(t, addr)
 			conns = append(conns, c)
 		}
-		for i, n := range r.Stats().PerLoop {
-			if n != 2 {
-				t.Errorf("loop %d has %d sessions, want 2 of 6 on each of 3", i, n)
+		// A client sees ReadyForQuery before its session is handed to a
+		// loop: wait for the last hand-off.
+		even := func() bool {
+			for _, n := range r.Stats().PerLoop {
+				if n != 2 {
+					return false
+				}
 			}
+			return true
+		}
+		if !waitUntil(10*time.Second, even) {
+			t.Errorf("sessions per loop %v, want 2 of 6 on each of 3", r.Stats().PerLoop)
 		}
 	})
 }
