@@ -313,7 +313,7 @@ func TestFinding3DescriptorExhaustion(t *testing.T) {
 		t.Fatalf("child said %q: %v", sc.Text(), err)
 	}
 
-	// The flood: silent connections to the gateway, and some to the API,
+	// The flood: connections that stall (to the gateway, and some to the API)
 	// until the child's accept runs out of descriptors.
 	var flood []net.Conn
 	defer func() {
@@ -330,6 +330,11 @@ func TestFinding3DescriptorExhaustion(t *testing.T) {
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if addr == gateway {
+			// The gateway's listener defers accept until a client speaks:
+			// the first bytes of a startup packet, then silence.
+			c.Write([]byte{0, 0, 0})
 		}
 		flood = append(flood, c)
 		select {
