@@ -149,8 +149,17 @@ func TestRelayLargeTransfers(t *testing.T) {
 			t.Fatalf("read %d rows: %v", n, rows.Err())
 		}
 
-		// About 32 MB up through COPY, checked by count and md5.
-		if _, err := c.Exec(ctx, "CREATE TEMP TABLE up (line text)"); err != nil {
+		// About 32 MB up through COPY, checked by count and md5. The backend
+		// stops reading three times for 300 ms (a trigger sleeps), so that
+		// its socket fills however fast it is otherwise: the backend is then
+		// slower than the client, whatever else the machine runs.
+		if _, err := c.Exec(ctx, `CREATE TEMP TABLE up (line text);
+			CREATE FUNCTION pg_temp.stall() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+				IF split_part(NEW.line, ' ', 2)::int % 80000 = 40000 THEN PERFORM pg_sleep(0.3); END IF;
+				RETURN NEW;
+			END $$;
+			CREATE TRIGGER stall BEFORE INSERT ON up FOR EACH ROW EXECUTE FUNCTION pg_temp.stall()`); err != nil {
 			t.Fatal(err)
 		}
 		var data bytes.Buffer
