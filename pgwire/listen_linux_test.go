@@ -12,28 +12,13 @@ import (
 // Nagle off, though neither is set on it after accept (SO_KEEPALIVE comes
 // from the listening socket).
 func TestListenKeepAliveInherited(t *testing.T) {
-	ln, err := Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			t.Error(err)
-		}
-		done <- c
-	}()
-	cc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	accepted, cc := dialListener(t)
 	cc.Write([]byte{0}) // accept is deferred until the client speaks
-	c := <-done
-	if c == nil {
-		return
+	var c net.Conn
+	select {
+	case c = <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not accepted")
 	}
 	defer c.Close()
 	rc, err := c.(*net.TCPConn).SyscallConn()
@@ -57,23 +42,7 @@ func TestListenKeepAliveInherited(t *testing.T) {
 // The listener hands over a connection only once the client has sent
 // something: the session's first read then finds its startup packet.
 func TestListenDefersAcceptUntilData(t *testing.T) {
-	ln, err := Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-	}()
-	cc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	accepted, cc := dialListener(t)
 	select {
 	case c := <-accepted:
 		c.Close()
@@ -94,4 +63,27 @@ func TestListenDefersAcceptUntilData(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("not accepted 10 s after the client spoke")
 	}
+}
+
+// dialListener opens the gateway's listener and dials it; the connection
+// it accepts (once) arrives on the channel. Both close when the test ends.
+func dialListener(t *testing.T) (<-chan net.Conn, net.Conn) {
+	t.Helper()
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return accepted, cc
 }
