@@ -18,28 +18,23 @@ import (
 // runs.
 
 const (
-	// checkpointGap is the least time between two checkpoints while writes
-	// go on: a page written many times within it is copied once, and each
-	// checkpoint's fsync of the database delays the writer's fsyncs of the
-	// WAL that run beside it (one file system journal), so fewer is better
+	// checkpointEvery is how often the checkpointer runs: a page written
+	// many times in that time is copied once, and each checkpoint's fsync
+	// of the database delays the writer's fsyncs of the WAL that run beside
+	// it (one file system journal), so fewer is better
 	// (bench/issue/README.md: 1 s against 250 and 500 ms).
-	checkpointGap = time.Second
+	checkpointEvery = time.Second
 	// restartFrames is how big the WAL may grow (4,096 frames of 4 KiB)
 	// before the group writer finishes a checkpoint so that the WAL starts
-	// over. That step runs in the writer (2–6 ms at c=8 on the benchmark
+	// over. That step runs in the writer (5–9 ms at c=8 on the benchmark
 	// machine, every queued issue waiting), so it is not done every run.
-	// The WAL stays below this plus what the writer appends in one gap.
+	// The WAL stays below this plus what the writer appends in one period.
 	restartFrames = 4096
-	// checkpointIdle is how often the checkpointer runs when no commit of
-	// the group writer asked it to: the store's other writes (purges,
-	// identities, grants) are copied back within that time.
-	checkpointIdle = time.Second
 )
 
 type checkpointer struct {
 	conn    *sql.Conn
 	stmt    *sql.Stmt
-	kick    chan struct{}
 	stop    chan struct{}
 	stopped chan struct{}
 	// frames is how many WAL frames the last checkpoint found, copied is
@@ -55,50 +50,33 @@ func newCheckpointer(ctx context.Context, db *sql.DB) (*checkpointer, error) {
 	if err != nil {
 		return nil, err
 	}
-	stmt, err := conn.PrepareContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+	stmt, err := conn.PrepareContext(ctx, passiveCheckpoint)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	c := &checkpointer{conn: conn, stmt: stmt, kick: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+	c := &checkpointer{conn: conn, stmt: stmt, stop: make(chan struct{}), stopped: make(chan struct{})}
 	go c.loop()
 	return c, nil
 }
 
-// wake asks for a checkpoint soon; it never blocks the writer.
-func (c *checkpointer) wake() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
-
 func (c *checkpointer) loop() {
 	defer close(c.stopped)
-	idle := time.NewTimer(checkpointIdle)
-	gap := time.NewTimer(0)
-	<-gap.C
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
 	for {
 		select {
 		case <-c.stop:
 			return
-		case <-c.kick:
-		case <-idle.C:
-		}
-		c.run()
-		idle.Reset(checkpointIdle)
-		gap.Reset(checkpointGap)
-		select {
-		case <-c.stop:
-			return
-		case <-gap.C:
+		case <-t.C:
+			c.run()
 		}
 	}
 }
 
 func (c *checkpointer) run() {
-	var busy, frames, copied int64
-	if err := c.stmt.QueryRowContext(context.Background()).Scan(&busy, &frames, &copied); err != nil {
+	frames, copied, err := walCheckpoint(c.stmt)
+	if err != nil {
 		c.failed(err)
 		return
 	}
@@ -108,6 +86,18 @@ func (c *checkpointer) run() {
 	if frames >= restartFrames {
 		c.due.Store(true)
 	}
+}
+
+// passiveCheckpoint copies what it can of the WAL without taking the
+// write lock; walCheckpoint runs it (prepared on a connection).
+const passiveCheckpoint = `PRAGMA wal_checkpoint(PASSIVE)`
+
+// walCheckpoint runs st, a prepared PRAGMA wal_checkpoint, and returns the
+// WAL's frames and how many of them are in the database file after it.
+func walCheckpoint(st *sql.Stmt) (frames, copied int64, err error) {
+	var busy int64
+	err = st.QueryRowContext(context.Background()).Scan(&busy, &frames, &copied)
+	return frames, copied, err
 }
 
 // failed reports a checkpoint that did not run: the WAL keeps what was not

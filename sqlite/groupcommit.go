@@ -82,7 +82,7 @@ func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, q
 		{&w.begin, `BEGIN IMMEDIATE`},
 		{&w.commitTx, `COMMIT`},
 		{&w.rollback, `ROLLBACK`},
-		{&w.finish, `PRAGMA wal_checkpoint(PASSIVE)`},
+		{&w.finish, passiveCheckpoint},
 		{&w.insCred, credentialInsert},
 		{&w.insSalt, `INSERT OR IGNORE INTO login_salts (cluster, login_name, salt, iterations) VALUES (?,?,?,?)`},
 		{&w.getSalt, `SELECT salt, iterations FROM login_salts WHERE cluster = ? AND login_name = ?`},
@@ -137,7 +137,7 @@ func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shift
 // transaction goes on. A failed commit fails every op.
 func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.IssueWriteResult) []shiftkey.IssueWriteResult {
 	ctx := context.Background()
-	w.finishCheckpoint(ctx)
+	w.finishCheckpoint()
 	if _, err := w.begin.ExecContext(ctx); err != nil {
 		for range batch {
 			results = append(results, shiftkey.IssueWriteResult{Err: err})
@@ -178,12 +178,11 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 // WAL restarts from its beginning (instead of growing) only when a write
 // transaction begins with every frame copied; between two batches no
 // frame is being added, so this one completes it.
-func (w *groupWriter) finishCheckpoint(ctx context.Context) {
-	if w.checkpoints == nil || !w.checkpoints.due.Swap(false) {
+func (w *groupWriter) finishCheckpoint() {
+	if !w.checkpoints.due.Swap(false) {
 		return
 	}
-	var busy, frames, copied int64
-	if err := w.finish.QueryRowContext(ctx).Scan(&busy, &frames, &copied); err != nil {
+	if _, _, err := walCheckpoint(w.finish); err != nil {
 		w.checkpoints.failed(err)
 	}
 }

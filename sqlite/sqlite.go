@@ -114,7 +114,6 @@ const maxIdleConns = 64
 // memory, however many live credentials the name has); any other write
 // drops the entry.
 func (d *DB) committed(batch []*shiftkey.IssueWrite, results []shiftkey.IssueWriteResult) {
-	d.checkpoints.wake()
 	for i, op := range batch {
 		if op.Credential != nil && results[i].Err == nil {
 			added(d.cache, op.Credential)
