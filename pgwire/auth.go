@@ -313,7 +313,7 @@ func (g *Gateway) Failures() uint64 { return g.throttle.total.Load() }
 type authReader struct {
 	r     io.Reader
 	store []byte
-	buf   []byte // read from r, not yet handed out (a slice of store, or unread's)
+	buf   []byte // read from r, not yet handed out (a slice of store)
 }
 
 // next returns the next message: its type and body, valid until the next
@@ -332,9 +332,16 @@ func (a *authReader) next(max int) (byte, []byte, error) {
 	if err := a.fill(1 + n); err != nil {
 		return 0, nil, err
 	}
-	typ, body := a.buf[0], a.buf[5:1+n:1+n]
-	a.buf = a.buf[1+n:]
-	return typ, body, nil
+	msg := a.take(1 + n)
+	return msg[0], msg[5:], nil
+}
+
+// take hands out the next n bytes, which fill(n) has buffered; they are
+// valid until the next fill.
+func (a *authReader) take(n int) []byte {
+	b := a.buf[:n:n]
+	a.buf = a.buf[n:]
+	return b
 }
 
 // fill reads from r until buf holds n bytes; the end of the stream before

@@ -13,9 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"slices"
 	"sort"
 	"strings"
 
@@ -52,6 +50,15 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
+}
+
+// unreadConn is the client connection with what s.in has read from it and
+// not handed out put back in front: the TLS handshake reads from there.
+func (s *session) unreadConn() net.Conn {
+	if b := s.in.rest(); len(b) > 0 {
+		return &prefixConn{Conn: s.client, prefix: b}
+	}
+	return s.client
 }
 
 // tlsReader counts the bytes read from a TLS connection: what crypto/tls
@@ -167,47 +174,27 @@ const (
 
 // readStartup handles the pre-startup packets and returns the
 // StartupMessage, or nil when the connection carried a cancel request.
-// It reads the client socket directly, as much as there is: a packet
+// It reads through s.in, as much as there is at each read: a packet
 // usually takes one read (its header, then its body, would take two).
-// What a client sent after its startup packet waits in s.in for the
+// What a client sent after its startup packet stays in s.in for the
 // authentication to read; after an SSLRequest answered 'S', it goes to the
 // TLS handshake, as it would have from the socket.
 func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, error) {
 	first := true
-	buf := make([]byte, 0, 512)
-	// fill reads until buf holds n bytes. Every first packet is at least
-	// 8 bytes (a startup packet's header, or a TLS record's header and
-	// more), so waiting for 8 never waits for bytes a client holds back.
-	fill := func(n int) error {
-		if n > cap(buf) {
-			buf = slices.Grow(buf, n-len(buf))
-		}
-		for len(buf) < n {
-			m, err := s.client.Read(buf[len(buf):cap(buf)])
-			buf = buf[:len(buf)+m]
-			if len(buf) >= n {
-				return nil
-			}
-			if err != nil {
-				if errors.Is(err, io.EOF) && len(buf) > 0 {
-					err = io.ErrUnexpectedEOF
-				}
-				return err
-			}
-		}
-		return nil
-	}
 	for {
-		if err := fill(8); err != nil {
+		// Every first packet is at least 8 bytes (a startup packet's header,
+		// or a TLS record's header and more), so waiting for 8 never waits
+		// for bytes a client holds back.
+		if err := s.in.fill(8); err != nil {
 			return nil, err
 		}
-		hdr := buf[:8]
+		hdr := s.in.buf[:8]
 		if first && hdr[0] == 0x16 && s.g.TLS != nil {
 			// PostgreSQL 17 direct TLS: a TLS ClientHello, no SSLRequest.
-			if err := s.startTLS(ctx, &prefixConn{Conn: s.client, prefix: slices.Clone(buf)}, true); err != nil {
+			if err := s.startTLS(ctx, s.unreadConn(), true); err != nil {
 				return nil, err
 			}
-			buf, first = buf[:0], false
+			first = false
 			continue
 		}
 		first = false
@@ -217,12 +204,11 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			s.sendError(codeProtocolViolation, "invalid length of startup packet")
 			return nil, fmt.Errorf("startup length %d", n)
 		}
-		if err := fill(int(n)); err != nil {
+		if err := s.in.fill(int(n)); err != nil {
 			return nil, err
 		}
-		hdr, body, rest := buf[:8], buf[8:n], buf[n:]
-		// The next packet, if the client sent one already.
-		next := func() { buf = buf[:copy(buf, rest)] }
+		packet := s.in.take(int(n))
+		body := packet[8:]
 		switch {
 		case code == codeSSLRequest || code == codeGSSENCRequest:
 			if len(body) != 0 {
@@ -233,30 +219,24 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 				if _, err := s.client.Write([]byte{'S'}); err != nil {
 					return nil, err
 				}
-				conn := s.client
-				if len(rest) > 0 {
-					conn = &prefixConn{Conn: conn, prefix: slices.Clone(rest)}
-				}
-				if err := s.startTLS(ctx, conn, false); err != nil {
+				if err := s.startTLS(ctx, s.unreadConn(), false); err != nil {
 					return nil, err
 				}
-				buf = buf[:0]
 				continue
 			}
 			// GSSAPI is never offered; TLS only when configured.
 			if _, err := s.client.Write([]byte{'N'}); err != nil {
 				return nil, err
 			}
-			next()
 		case code == codeCancelRequest:
 			m := &pgproto3.CancelRequest{}
-			if err := m.Decode(append(hdr[4:8:8], body...)); err == nil {
+			if err := m.Decode(packet[4:]); err == nil {
 				s.g.forwardCancel(s, m)
 			}
 			return nil, nil
 		case code>>16 == 3:
 			m := &pgproto3.StartupMessage{}
-			if err := m.Decode(buf[4:n]); err != nil { // copies what it keeps
+			if err := m.Decode(packet[4:]); err != nil { // copies what it keeps
 				s.sendError(codeProtocolViolation, "invalid startup packet layout")
 				return nil, err
 			}
@@ -282,7 +262,6 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 				s.sendError(codeInvalidAuthorization, "this endpoint requires TLS (sslmode=require or stricter)")
 				return nil, errors.New("TLS required")
 			}
-			s.in.unread(rest)
 			return m, nil
 		case code>>16 >= 1 && code>>16 <= 2:
 			s.sendError(codeFeatureNotSupported, fmt.Sprintf("unsupported frontend protocol %d.%d: server supports 3.0", code>>16, code&0xffff))
