@@ -343,24 +343,14 @@ func (s *session) greet(ls *live) bool {
 				v = supportedProtocolVersion
 			}
 		}
-		buf = appendParameterStatus(buf, k, v)
+		buf, _ = (&pgproto3.ParameterStatus{Name: k, Value: v}).Encode(buf)
 	}
 	if ls.be.keyData != nil {
 		buf, _ = s.g.registerCancel(s, ls.be.keyData).Encode(buf)
 	}
-	buf = append(buf, 'Z', 0, 0, 0, 5, 'I')
+	buf, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(buf)
 	s.fe.Send(encoded(buf))
 	return s.fe.Flush() == nil
-}
-
-// appendParameterStatus appends the ParameterStatus message name=value.
-func appendParameterStatus(buf []byte, name, value string) []byte {
-	n := 4 + len(name) + 1 + len(value) + 1
-	buf = append(buf, 'S', byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	buf = append(buf, name...)
-	buf = append(buf, 0)
-	buf = append(buf, value...)
-	return append(buf, 0)
 }
 
 // encoded is backend messages already encoded, sent as they are.
