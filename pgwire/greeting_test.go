@@ -116,3 +116,36 @@ func TestStartupAndSASLInOneWrite(t *testing.T) {
 		}
 	}
 }
+
+// Bytes a client sends behind its SSLRequest, before the gateway answers
+// 'S', belong to the TLS handshake: a plaintext startup packet there (an
+// injection in front of the client's real handshake) is never read as
+// one. The gateway answers 'S' and nothing in the clear after it, and the
+// connection ends.
+func TestPlaintextBehindSSLRequestIsNotAStartup(t *testing.T) {
+	cfg, _ := testTLS(t)
+	_, addr := fakeGateway(t, &fakeBackend{}, func(g *Gateway) { g.TLS = cfg })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	ssl := make([]byte, 8)
+	binary.BigEndian.PutUint32(ssl, 8)
+	binary.BigEndian.PutUint32(ssl[4:], codeSSLRequest)
+	if _, err := c.Write(append(ssl, startup(map[string]string{"user": "IAM:u", "database": "dev"})...)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("connection not ended: %v (read %q)", err, got)
+	}
+	if len(got) == 0 || got[0] != 'S' {
+		t.Fatalf("SSLRequest answered %q, want S", got)
+	}
+	// After 'S', at most a TLS alert record (type 21), never a message.
+	if rest := got[1:]; len(rest) > 0 && rest[0] != 21 {
+		t.Fatalf("after S the gateway sent %q in the clear", rest)
+	}
+}
