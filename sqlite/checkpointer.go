@@ -24,12 +24,16 @@ const (
 	// it (one file system journal), so fewer is better
 	// (bench/issue/README.md: 1 s against 250 and 500 ms).
 	checkpointEvery = time.Second
-	// restartFrames is how big the WAL may grow (4,096 frames of 4 KiB)
+	// restartFrames is how big the WAL may grow (16,384 frames of 4 KiB)
 	// before the group writer finishes a checkpoint so that the WAL starts
 	// over. That step runs in the writer (5–9 ms at c=8 on the benchmark
-	// machine, every queued issue waiting), so it is not done every run.
-	// The WAL stays below this plus what the writer appends in one period.
-	restartFrames = 4096
+	// machine, every queued issue waiting), so it is not done every run:
+	// at 7,000 issues/s the writer appends about 13,000 frames a second,
+	// so 4,096 meant a stall every second, in c=64's p99, and this one
+	// every other second (bench/issue/README.md: p99 27–32 against 21–24
+	// ms; the -wal file 55 against 110 MB). The WAL stays below this plus
+	// what the writer appends in one period.
+	restartFrames = 16384
 )
 
 type checkpointer struct {

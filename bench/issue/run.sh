@@ -61,6 +61,6 @@ i=0
 for spec in ${BINS:-shiftkey=}; do
   name=${spec%%=*}
   # VmHWM: the server's peak resident memory over the whole run.
-  echo "$name: $(wc -c <"$work/$name/log") bytes of log, $(stat -c %s "$work/$name/shiftkey.db") bytes of store, peak RSS $(awk '/VmHWM/ {print $2, $3}' /proc/${pids[$i]}/status)"
+  echo "$name: $(wc -c <"$work/$name/log") bytes of log, $(stat -c %s "$work/$name/shiftkey.db") bytes of store, $(stat -c %s "$work/$name/shiftkey.db-wal" 2>/dev/null || echo 0) bytes of WAL, peak RSS $(awk '/VmHWM/ {print $2, $3}' /proc/${pids[$i]}/status)"
   i=$((i + 1))
 done
