@@ -29,6 +29,7 @@ type relayState struct {
 	terminated  bool // the client sent Terminate
 	params      map[string]string
 	cf, bf      framer // client→backend and backend→client streams
+	lastFromBE  byte   // the type of the backend's last whole message
 	// returning, when set, is called (Keeping) the moment the client leaves
 	// the backend clean, before the reset (see pool.returning).
 	returning func()
@@ -39,6 +40,7 @@ func (st *relayState) FromBackend(chunk []byte) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.bf.feed(chunk, backendWants, func(t byte, body []byte, _ int) {
+		st.lastFromBE = t
 		switch t {
 		case 'Z':
 			st.outstanding--
@@ -90,14 +92,31 @@ func (st *relayState) FromClient(chunk []byte) (forward int, end bool) {
 	return max(stop, 0), true
 }
 
-// BackendEnded records that the backend stream stopped (EOF or error).
-func (st *relayState) BackendEnded() {
+// BackendEnded records that the backend stream stopped (EOF or error). A
+// backend that ends a session says why in an ErrorResponse (FATAL) as its
+// last message; one that left without it (its process killed, the network
+// cut, a TLS record that did not open) leaves the client backendLost, as
+// long as the client still listens and gets it at a message boundary.
+func (st *relayState) BackendEnded() (farewell []byte) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.bf.midMessage() || !st.terminated {
+	mid := st.bf.midMessage()
+	if mid || !st.terminated {
 		st.dirty = true
 	}
+	if st.terminated || mid || st.lastFromBE == 'E' {
+		return nil
+	}
+	return backendLost
 }
+
+// backendLost is the error a client gets when its backend went without
+// one (relayState.BackendEnded); PgBouncer says "server conn crashed?".
+var backendLost = func() []byte {
+	b, _ := (&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: codeConnectionFailure,
+		Message: "the gateway lost its connection to the database"}).Encode(nil)
+	return b
+}()
 
 // Clean reports whether the backend owes nothing and holds no state a reset
 // cannot clear: the client said Terminate while idle outside a transaction.

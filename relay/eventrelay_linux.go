@@ -773,7 +773,8 @@ func (l *eventLoop) read(sd *evSide) {
 	}
 	if n <= 0 || err != nil {
 		if !sd.isClient {
-			s.t.BackendEnded()
+			l.backendEnded(s)
+			return
 		}
 		l.end(s, false)
 		return
@@ -798,8 +799,7 @@ func (l *eventLoop) read(sd *evSide) {
 		if sd.tls != nil && sd.tls.eof && !s.ended {
 			// The backend's alert (close_notify after a FATAL error):
 			// it is gone.
-			s.t.BackendEnded()
-			l.end(s, false)
+			l.backendEnded(s)
 		}
 		return
 	}
@@ -830,6 +830,16 @@ func (l *eventLoop) read(sd *evSide) {
 	}
 }
 
+// backendEnded ends the session of a backend that hung up, closed its TLS
+// stream or sent a record that did not open, after telling the client why
+// when the backend did not (Tracker.BackendEnded).
+func (l *eventLoop) backendEnded(s *evSession) {
+	if bye := s.t.BackendEnded(); len(bye) > 0 && !s.ending && !s.ended {
+		l.send(&s.client, bye)
+	}
+	l.end(s, false)
+}
+
 // openTLS opens the client's records in chunk (in l.buf) and returns the
 // application data they carry; false when there is none, or the session
 // ended on a bad record or the client's alert.
@@ -847,7 +857,8 @@ func (l *eventLoop) openTLS(sd *evSide, chunk []byte) ([]byte, bool) {
 	}
 	if err != nil || (plain == 0 && rl.eof) {
 		if !sd.isClient {
-			sd.s.t.BackendEnded()
+			l.backendEnded(sd.s)
+			return nil, false
 		}
 		l.end(sd.s, false)
 		return nil, false

@@ -34,7 +34,9 @@ func Framed(client, backend net.Conn, t Tracker) (up, down int64, kept bool) {
 				down += int64(n)
 			}
 			if err != nil {
-				t.BackendEnded()
+				if bye := t.BackendEnded(); len(bye) > 0 {
+					client.Write(bye)
+				}
 				return
 			}
 		}
@@ -83,7 +85,9 @@ func Framed(client, backend net.Conn, t Tracker) (up, down int64, kept bool) {
 
 // Pipe copies bytes both ways until either side closes, then closes both
 // (once each), and returns the byte counts client→backend and
-// backend→client.
+// backend→client. It follows no messages, so a backend that stops without
+// a word leaves the client none either (Framed and the loops send the
+// Tracker's farewell).
 func Pipe(client, backend net.Conn) (up, down int64) {
 	done := make(chan int64, 1)
 	go func() {

@@ -59,8 +59,11 @@ type Tracker interface {
 	FromClient(chunk []byte) (forward int, end bool)
 	// FromBackend sees a chunk from the backend.
 	FromBackend(chunk []byte)
-	// BackendEnded records that the backend's stream stopped.
-	BackendEnded()
+	// BackendEnded records that the backend's stream stopped (it hung up,
+	// or its TLS record did not open). What it returns goes to the client
+	// before the client's connection closes: the error that tells a client
+	// why, when the backend left without saying so itself.
+	BackendEnded() (farewell []byte)
 	// Clean reports whether the backend owes nothing and holds nothing a
 	// reset cannot clear.
 	Clean() bool

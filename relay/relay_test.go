@@ -26,10 +26,13 @@ var resetMsg = []byte("RESET")
 // testTracker is a Tracker for a protocol of bytes: the client's goodbye
 // ends the session, clean unless dirty is set.
 type testTracker struct {
-	mu      sync.Mutex
-	dirty   bool
-	said    bool // the client said goodbye
-	keeping atomic.Int32
+	mu    sync.Mutex
+	dirty bool
+	said  bool // the client said goodbye
+	// farewell is what BackendEnded gives the client when it had not said
+	// goodbye.
+	farewell []byte
+	keeping  atomic.Int32
 }
 
 func (tr *testTracker) FromClient(chunk []byte) (int, bool) {
@@ -46,12 +49,14 @@ func (tr *testTracker) FromBackend([]byte) {}
 
 // BackendEnded spoils the session unless the client had said goodbye
 // (the goroutine relay stops reading the backend then).
-func (tr *testTracker) BackendEnded() {
+func (tr *testTracker) BackendEnded() []byte {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	if !tr.said {
 		tr.dirty = true
+		return tr.farewell
 	}
+	return nil
 }
 
 func (tr *testTracker) Clean() bool {

@@ -135,7 +135,7 @@ func testTLSBackendEnds(t *testing.T, r *EventRelay) {
 		backend, keys, _ := tlsBackend(t, func(c net.Conn) { ready <- c })
 		client, server := socketPair(t)
 		done := make(chan ended, 1)
-		if _, err := r.Start(Session{Client: server, Backend: backend, BackendTLS: keys, Tracker: &testTracker{}, Reset: resetMsg,
+		if _, err := r.Start(Session{Client: server, Backend: backend, BackendTLS: keys, Tracker: &testTracker{farewell: []byte("gone")}, Reset: resetMsg,
 			Keep: func(fd int, _ *TLSKeys) { t.Errorf("kept %d", fd) }, End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
 			t.Fatal(err)
 		}
@@ -152,8 +152,10 @@ func testTLSBackendEnds(t *testing.T, r *EventRelay) {
 			srv.CloseWrite() // close_notify, the socket left open
 		}
 		waitEnd(t, done)
-		if n, err := client.Read(buf); n != 0 || err == nil {
-			t.Fatalf("bad %v: the client read %d bytes, %v; want its connection closed", bad, n, err)
+		// The tracker's farewell (pgwire: the FATAL that says the backend
+		// is gone), then the end of the client's connection.
+		if got, err := io.ReadAll(client); string(got) != "gone" || err != nil {
+			t.Fatalf("bad %v: the client read %q, %v; want the farewell and its connection closed", bad, got, err)
 		}
 		if bad {
 			// The backend was told why.

@@ -160,3 +160,47 @@ func TestEventRelayTLSKeyUpdate(t *testing.T) {
 		waitEnd(t, done)
 	})
 }
+
+// A backend that hangs up while its client listens: the client reads the
+// tracker's farewell (pgwire: the FATAL that says the backend is gone)
+// after what the backend sent, sealed for a TLS client, and then its
+// connection ends; on both engines and on the goroutine relay.
+func TestBackendHangUpSendsFarewell(t *testing.T) {
+	bye := []byte("backend gone")
+	// The backend answers one read, then hangs up without a word.
+	answerOnce := func(c net.Conn) {
+		buf := make([]byte, 64)
+		n, _ := c.Read(buf)
+		c.Write(buf[:n])
+		c.Close()
+	}
+	expect := func(t *testing.T, c net.Conn) {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(c); string(got) != "hello"+string(bye) || err != nil {
+			t.Fatalf("the client read %q, %v; want the answer, the farewell and the end", got, err)
+		}
+	}
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		addr := backendServer(t, answerOnce)
+		client, done := startSession(t, r, addr, &testTracker{farewell: bye}, nil)
+		expect(t, client)
+		waitEnd(t, done)
+		cli, _, _, done := startTLSSession(t, r, addr, &testTracker{farewell: bye})
+		expect(t, cli)
+		waitEnd(t, done)
+	})
+	t.Run("goroutine", func(t *testing.T) {
+		client, server := socketPair(t)
+		backend, err := net.Dial("tcp", backendServer(t, answerOnce))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go Framed(server, backend, &testTracker{farewell: bye})
+		expect(t, client)
+	})
+}

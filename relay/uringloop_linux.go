@@ -644,12 +644,9 @@ func (l *uringLoop) openTLS(sd *evSide, chunk []byte, bid int32) ([]byte, int32,
 			l.putBuf(bid)
 		}
 		switch {
-		case err == nil && rl.eof && !sd.isClient:
+		case (err != nil || rl.eof) && !sd.isClient:
 			l.backendEnded(sd.s)
 		case err != nil || rl.eof:
-			if !sd.isClient {
-				sd.s.t.BackendEnded()
-			}
 			l.end(sd.s, false)
 		}
 		return nil, -1, false
@@ -789,13 +786,22 @@ func (l *uringLoop) hungUp(sd *evSide) {
 	}
 }
 
-// backendEnded ends the session of a backend that hung up or closed its
-// TLS stream, once what it sent before (its FATAL) has gone to the
-// client: a send queued in this round is submitted after it, and shutting
-// the client down now would cut it. onSend ends the session then.
+// backendEnded ends the session of a backend that hung up, closed its TLS
+// stream or sent a record that did not open, once what it sent before (its
+// FATAL), or the error that tells the client why when it said nothing
+// (Tracker.BackendEnded), has gone to the client: a send queued in this
+// round is submitted after it, and shutting the client down now would cut
+// it. onSend ends the session then.
 func (l *uringLoop) backendEnded(s *evSession) {
-	s.t.BackendEnded()
-	if c := &s.client; c.inflight != nil || len(c.out) > 0 {
+	c := &s.client
+	if bye := s.t.BackendEnded(); len(bye) > 0 && !s.ending && !s.ended {
+		if c.tls != nil {
+			l.forwardSealed(c, bye, -1)
+		} else {
+			l.forwardHeap(c, bye)
+		}
+	}
+	if c.inflight != nil || len(c.out) > 0 {
 		s.backendGone = true
 		return
 	}
