@@ -8,6 +8,9 @@
 #   SPLIT=1 bench/replicas/run.sh                 (the two replicas get GOMAXPROCS=1 each, as two containers
 #                                                   limited to one CPU each get from Go; "one" is a third
 #                                                   replica with the whole machine, on PORT+2)
+#   TWO_EXTRA='limits: {api: {cpu_slots: 1}}' bench/replicas/run.sh
+#                                                  (config lines for the two replicas only; "one" is
+#                                                   then a third replica without them, on PORT+2)
 set -euo pipefail
 ROUNDS=${1:-3}
 SECS=${2:-5}
@@ -39,14 +42,17 @@ psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "CREATE DATABASE shiftkey_
 (cd "$root" && go build -o "$work/load" ./bench/issue && go build -o "$work/shiftkey" ./cmd/shiftkey)
 export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 urls=()
-replicas="a b"; [ -n "${SPLIT:-}" ] && replicas="a b c"
+third="${SPLIT:-}${TWO_EXTRA:-}"
+replicas="a b"; [ -n "$third" ] && replicas="a b c"
 for r in $replicas; do
   case $r in a) port=$PORT ;; b) port=$((PORT + 1)) ;; c) port=$((PORT + 2)) ;; esac
   procs=""; [ -n "${SPLIT:-}" ] && [ $r != c ] && procs=1
+  extra=""; [ $r != c ] && extra=${TWO_EXTRA:-}
   mkdir -p "$work/$r"
   bench_yaml "postgres: \"host=$work port=$PGPORT_D user=bench dbname=shiftkey_store\", secret_key_file: $work/store.key" \
     $port $((port - 2000)) "$work" $PGPORT_D "admin: {listen: \"off\"}
-scram_iterations: ${ITER:-4096}" >"$work/$r/shiftkey.yaml"
+scram_iterations: ${ITER:-4096}
+$extra" >"$work/$r/shiftkey.yaml"
   GOMAXPROCS=${procs:-$(nproc)} "$work/shiftkey" serve --config "$work/$r/shiftkey.yaml" 2>"$work/$r/log" &
   [ -n "${KEEP_LOG:-}" ] && echo "log: $work/$r/log"
   pids+=($!)
@@ -57,7 +63,7 @@ scram_iterations: ${ITER:-4096}" >"$work/$r/shiftkey.yaml"
   # measuring one replica and errors.
   kill -0 $! 2>/dev/null && (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null || { cat "$work/$r/log" >&2; echo "replica $r did not start" >&2; exit 1; }
 done
-one=${urls[0]}; [ -n "${SPLIT:-}" ] && one=${urls[2]}
+one=${urls[0]}; [ -n "$third" ] && one=${urls[2]}
 "$work/load" -target "one=$one" -target "two=${urls[0]}|${urls[1]}" \
   -pg "host=$work port=$PGPORT_D user=bench dbname=shiftkey_store" -pgpid "$(head -1 "$work/pg/postmaster.pid")" \
   -rounds "$ROUNDS" -d "${SECS}s" -c "${CONC:-8,64}" -users "${USERS:-1000}"
