@@ -12,6 +12,8 @@
 #   RELAY_SCHED=process bench/gateway/run.sh …    (limits.relay_sched for the gateway: batch (default), normal, process)
 #   SCRAM_ITERATIONS=1 bench/gateway/run.sh …     (PBKDF2 count of the gateway's issued credential and of the
 #                                                  bench role's verifier (PgBouncer, direct); default 4096 both)
+#   GATEWAY_SCRAM_ITERATIONS=1 bench/gateway/run.sh …  (the gateway's count only: PgBouncer and direct keep
+#                                                  PostgreSQL's 4096, or SCRAM_ITERATIONS)
 #   TLS=1 bench/gateway/run.sh …                  (clients use sslmode=require on all three; PgBouncer and
 #                                                  the gateway terminate client TLS, both reach PostgreSQL over its socket)
 #   BACKEND_TLS=1 bench/gateway/run.sh …          (TLS=1, and both proxies reach PostgreSQL over TCP with TLS and a
@@ -147,7 +149,8 @@ export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 # bench is the superuser sessions run as, as Redshift's master user.
 top="limits: {pool_size: ${POOL_SIZE:-100}${RELAY_SCHED:+, relay_sched: $RELAY_SCHED}}"
 [ -n "${TLS:-}" ] && top+=$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
-[ -n "${SCRAM_ITERATIONS:-}" ] && top+=$'\n'"scram_iterations: $SCRAM_ITERATIONS"
+gw_iter=${GATEWAY_SCRAM_ITERATIONS:-${SCRAM_ITERATIONS:-}}
+[ -n "$gw_iter" ] && top+=$'\n'"scram_iterations: $gw_iter"
 if [ -n "${BACKEND_TLS:-}" ]; then
   top="limits: {pool_size: ${POOL_SIZE:-100}, relay: ${RELAY:-event}}"$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
   top+=$'\n'"backend_auth: {ca_cert_file: $work/ca.crt, ca_key_file: $work/ca.key}"
