@@ -2,6 +2,7 @@ package pgwire
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -15,31 +16,37 @@ import (
 // cut, a TLS record that does not open) leaves the client an error that
 // says so, SQLSTATE 08006, instead of a connection that just closes; a
 // backend that says why itself (its FATAL) is not talked over. On every
-// relay that carries a TLS backend: the goroutine relay (with backend reuse
-// on, as relay.Pipe follows no messages), and both engines' loops with TLS
-// on both sides.
+// relay that carries a TLS backend: the goroutine relay (relay.Framed with
+// backend reuse, relay.Pipe without), and both engines' loops with TLS on
+// both sides.
 func TestBackendLostTellsTheClient(t *testing.T) {
 	tlsBackendRelays(t, func(t *testing.T, relay func(*Gateway)) {
-		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-
-		c := mustLogin(t, addr)
-		var port int
-		if err := c.QueryRow(ctx, "SELECT inet_client_port()").Scan(&port); err != nil {
-			t.Fatal(err)
-		}
-		cutSocket(t, port)
-		err := c.PgConn().WaitForNotification(ctx)
-		if code(err) != codeConnectionFailure {
-			t.Fatalf("after the backend connection was cut the client got %v, want SQLSTATE %s", err, codeConnectionFailure)
-		}
-
-		c = mustLogin(t, addr)
-		if _, err := c.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())"); code(err) != "57P01" {
-			t.Fatalf("a backend terminated by PostgreSQL: %v, want its own FATAL (57P01)", err)
+		for _, pool := range []int{0, 2} {
+			t.Run(fmt.Sprintf("pool_size=%d", pool), func(t *testing.T) { testBackendLost(t, relay, pool) })
 		}
 	})
+}
+
+func testBackendLost(t *testing.T, relay func(*Gateway), pool int) {
+	_, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = pool })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	c := mustLogin(t, addr)
+	var port int
+	if err := c.QueryRow(ctx, "SELECT inet_client_port()").Scan(&port); err != nil {
+		t.Fatal(err)
+	}
+	cutSocket(t, port)
+	err := c.PgConn().WaitForNotification(ctx)
+	if code(err) != codeConnectionFailure {
+		t.Fatalf("after the backend connection was cut the client got %v, want SQLSTATE %s", err, codeConnectionFailure)
+	}
+
+	c = mustLogin(t, addr)
+	if _, err := c.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())"); code(err) != "57P01" {
+		t.Fatalf("a backend terminated by PostgreSQL: %v, want its own FATAL (57P01)", err)
+	}
 }
 
 // cutSocket shuts down, in this process, the socket whose local TCP port is

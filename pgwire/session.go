@@ -376,7 +376,7 @@ func (s *session) relayHere(ls *live) {
 	if ls.be.key != "" {
 		up, down, kept = relay.Framed(client, ls.be.conn, ls.st)
 	} else {
-		up, down = relay.Pipe(client, ls.be.conn)
+		up, down = relay.Pipe(client, ls.be.conn, ls.st)
 	}
 	s.audit(ls, up, down)
 	s.end(ls, kept)

@@ -3,6 +3,7 @@ package relay
 import (
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -85,18 +86,36 @@ func Framed(client, backend net.Conn, t Tracker) (up, down int64, kept bool) {
 
 // Pipe copies bytes both ways until either side closes, then closes both
 // (once each), and returns the byte counts client→backend and
-// backend→client. It follows no messages, so a backend that stops without
-// a word leaves the client none either (Framed and the loops send the
-// Tracker's farewell).
-func Pipe(client, backend net.Conn) (up, down int64) {
+// backend→client. What the backend sends goes through t, so that a backend
+// that stops without a word leaves the client t's farewell (BackendEnded);
+// t sees nothing of the client's side, as Pipe keeps no backend.
+func Pipe(client, backend net.Conn, t Tracker) (up, down int64) {
 	done := make(chan int64, 1)
+	var clientLeft atomic.Bool
 	go func() {
 		n, _ := io.Copy(backend, client)
 		// The client is gone: closing the backend ends the other copy.
+		clientLeft.Store(true)
 		backend.Close()
 		done <- n
 	}()
-	down, _ = io.Copy(client, backend)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := backend.Read(buf)
+		if n > 0 {
+			t.FromBackend(buf[:n])
+			if _, werr := client.Write(buf[:n]); werr != nil {
+				break
+			}
+			down += int64(n)
+		}
+		if err != nil {
+			if bye := t.BackendEnded(); len(bye) > 0 && !clientLeft.Load() {
+				client.Write(bye)
+			}
+			break
+		}
+	}
 	// The backend is gone, or closed above: closing the client ends the
 	// first copy, if it still runs.
 	client.Close()

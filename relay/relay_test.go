@@ -225,7 +225,7 @@ func TestPipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan ended, 1)
-	go func() { up, down := Pipe(server, backend); done <- ended{up, down} }()
+	go func() { up, down := Pipe(server, backend, &testTracker{}); done <- ended{up, down} }()
 	roundTrip(t, client, []byte("hello"))
 	client.Close()
 	if e := <-done; e.up != 5 || e.down != 5 {

@@ -164,7 +164,8 @@ func TestEventRelayTLSKeyUpdate(t *testing.T) {
 // A backend that hangs up while its client listens: the client reads the
 // tracker's farewell (pgwire: the FATAL that says the backend is gone)
 // after what the backend sent, sealed for a TLS client, and then its
-// connection ends; on both engines and on the goroutine relay.
+// connection ends; on both engines and on the goroutine relay (Framed
+// and Pipe).
 func TestBackendHangUpSendsFarewell(t *testing.T) {
 	bye := []byte("backend gone")
 	// The backend answers one read, then hangs up without a word.
@@ -194,13 +195,18 @@ func TestBackendHangUpSendsFarewell(t *testing.T) {
 		expect(t, cli)
 		waitEnd(t, done)
 	})
-	t.Run("goroutine", func(t *testing.T) {
-		client, server := socketPair(t)
-		backend, err := net.Dial("tcp", backendServer(t, answerOnce))
-		if err != nil {
-			t.Fatal(err)
-		}
-		go Framed(server, backend, &testTracker{farewell: bye})
-		expect(t, client)
-	})
+	for name, relay := range map[string]func(client, backend net.Conn, t Tracker){
+		"Framed": func(c, b net.Conn, t Tracker) { Framed(c, b, t) },
+		"Pipe":   func(c, b net.Conn, t Tracker) { Pipe(c, b, t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			client, server := socketPair(t)
+			backend, err := net.Dial("tcp", backendServer(t, answerOnce))
+			if err != nil {
+				t.Fatal(err)
+			}
+			go relay(server, backend, &testTracker{farewell: bye})
+			expect(t, client)
+		})
+	}
 }
