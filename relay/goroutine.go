@@ -17,30 +17,14 @@ import (
 func Framed(client, backend net.Conn, t Tracker) (up, down int64, kept bool) {
 	done := make(chan struct{})
 	spoiled := false // bytes for the client were lost
+	var clientLeft atomic.Bool
 	go func() {
 		defer close(done)
 		// When the backend is gone (after its FATAL, say), so is the
 		// session: closing the client ends the read below, and tells the
 		// client at once rather than at its next write.
 		defer client.Close()
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := backend.Read(buf)
-			if n > 0 {
-				t.FromBackend(buf[:n])
-				if _, werr := client.Write(buf[:n]); werr != nil {
-					spoiled = true
-					return
-				}
-				down += int64(n)
-			}
-			if err != nil {
-				if bye := t.BackendEnded(); len(bye) > 0 {
-					client.Write(bye)
-				}
-				return
-			}
-		}
+		down, spoiled = fromBackend(client, backend, t, &clientLeft)
 	}()
 
 	buf := make([]byte, 32<<10)
@@ -55,13 +39,17 @@ func Framed(client, backend net.Conn, t Tracker) (up, down int64, kept bool) {
 				up += int64(fwd)
 			}
 			if end {
+				clientLeft.Store(true)
 				break
 			}
 		}
 		if err != nil {
+			clientLeft.Store(true)
 			break
 		}
 	}
+	// Past a failed write to the backend the client still listens: the
+	// backend's end gives it the farewell.
 	clean := t.Clean()
 	if clean {
 		// The backend owes nothing: stop the other direction without
@@ -93,32 +81,44 @@ func Pipe(client, backend net.Conn, t Tracker) (up, down int64) {
 	done := make(chan int64, 1)
 	var clientLeft atomic.Bool
 	go func() {
-		n, _ := io.Copy(backend, client)
-		// The client is gone: closing the backend ends the other copy.
-		clientLeft.Store(true)
+		n, err := io.Copy(backend, client)
+		// The client is gone (or the backend is: then the other copy
+		// sees it too, and the client still gets the farewell): closing
+		// the backend ends the other copy.
+		if err == nil {
+			clientLeft.Store(true) // it closed its side
+		}
 		backend.Close()
 		done <- n
 	}()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := backend.Read(buf)
-		if n > 0 {
-			t.FromBackend(buf[:n])
-			if _, werr := client.Write(buf[:n]); werr != nil {
-				break
-			}
-			down += int64(n)
-		}
-		if err != nil {
-			if bye := t.BackendEnded(); len(bye) > 0 && !clientLeft.Load() {
-				client.Write(bye)
-			}
-			break
-		}
-	}
+	down, _ = fromBackend(client, backend, t, &clientLeft)
 	// The backend is gone, or closed above: closing the client ends the
 	// first copy, if it still runs.
 	client.Close()
 	up = <-done
 	return up, down
+}
+
+// fromBackend copies what backend sends to client, through t, until the
+// backend's stream ends or a write to the client fails (spoiled). When the
+// stream ends, the client gets t's farewell (Tracker.BackendEnded) unless
+// it has left. n is how many of the backend's bytes reached the client.
+func fromBackend(client, backend net.Conn, t Tracker, clientLeft *atomic.Bool) (n int64, spoiled bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		k, err := backend.Read(buf)
+		if k > 0 {
+			t.FromBackend(buf[:k])
+			if _, werr := client.Write(buf[:k]); werr != nil {
+				return n, true
+			}
+			n += int64(k)
+		}
+		if err != nil {
+			if bye := t.BackendEnded(); len(bye) > 0 && !clientLeft.Load() {
+				client.Write(bye)
+			}
+			return n, false
+		}
+	}
 }
