@@ -29,7 +29,6 @@ type relayState struct {
 	terminated  bool // the client sent Terminate
 	params      map[string]string
 	cf, bf      framer // client→backend and backend→client streams
-	lastFromBE  byte   // the type of the backend's last whole message
 	// returning, when set, is called (Keeping) the moment the client leaves
 	// the backend clean, before the reset (see pool.returning).
 	returning func()
@@ -40,7 +39,6 @@ func (st *relayState) FromBackend(chunk []byte) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.bf.feed(chunk, backendWants, func(t byte, body []byte, _ int) {
-		st.lastFromBE = t
 		switch t {
 		case 'Z':
 			st.outstanding--
@@ -104,7 +102,7 @@ func (st *relayState) BackendEnded() (farewell []byte) {
 	if mid || !st.terminated {
 		st.dirty = true
 	}
-	if st.terminated || mid || st.lastFromBE == 'E' {
+	if st.terminated || mid || st.bf.typ == 'E' {
 		return nil
 	}
 	return backendLost
@@ -138,8 +136,8 @@ func (st *relayState) Keeping() {
 type framer struct {
 	hdr     [5]byte
 	nhdr    int
-	remain  int // body bytes of the current message still to come
-	typ     byte
+	remain  int    // body bytes of the current message still to come
+	typ     byte   // the current message's type; between messages, the last one's
 	body    []byte // collected body for the few messages whose content matters
 	collect bool
 }
