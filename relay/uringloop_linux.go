@@ -798,7 +798,7 @@ func (l *uringLoop) backendEnded(s *evSession) {
 		if c.tls != nil {
 			l.forwardSealed(c, bye, -1)
 		} else {
-			l.forwardHeap(c, bye)
+			l.forwardHeap(c, append([]byte(nil), bye...)) // the loop's own copy
 		}
 	}
 	if c.inflight != nil || len(c.out) > 0 {
