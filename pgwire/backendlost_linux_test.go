@@ -78,13 +78,7 @@ func cutSocket(t *testing.T, port int) {
 // between messages without an ErrorResponse of its own, and nothing when
 // it ended on one, stopped inside a message, or the client had left.
 func TestRelayStateFarewell(t *testing.T) {
-	enc := func(msgs ...pgproto3.BackendMessage) []byte {
-		var b []byte
-		for _, m := range msgs {
-			b, _ = m.Encode(b)
-		}
-		return b
-	}
+	enc := encodeBackend
 	idle := enc(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")}, &pgproto3.ReadyForQuery{TxStatus: 'I'})
 	fatal := enc(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: "57P01", Message: "terminating connection due to administrator command"})
 	terminate, _ := (&pgproto3.Terminate{}).Encode(nil)

@@ -5,7 +5,6 @@ import (
 	"crypto/pbkdf2"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"io"
 	"net"
 	"strings"
@@ -31,9 +30,7 @@ func TestStartupAndSASLInOneWrite(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	ssl := make([]byte, 8)
-	binary.BigEndian.PutUint32(ssl, 8)
-	binary.BigEndian.PutUint32(ssl[4:], codeSSLRequest)
+	ssl, _ := (&pgproto3.SSLRequest{}).Encode(nil)
 	const nonce = "pipelinedclientnonce"
 	first, _ := (&pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: []byte("n,,n=,r=" + nonce)}).Encode(nil)
 	out := append(ssl, startup(map[string]string{"user": "IAM:u", "database": "dev", "client_protocol_version": "0"})...)
@@ -131,9 +128,7 @@ func TestPlaintextBehindSSLRequestIsNotAStartup(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	ssl := make([]byte, 8)
-	binary.BigEndian.PutUint32(ssl, 8)
-	binary.BigEndian.PutUint32(ssl[4:], codeSSLRequest)
+	ssl, _ := (&pgproto3.SSLRequest{}).Encode(nil)
 	if _, err := c.Write(append(ssl, startup(map[string]string{"user": "IAM:u", "database": "dev"})...)); err != nil {
 		t.Fatal(err)
 	}

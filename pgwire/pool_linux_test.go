@@ -14,13 +14,7 @@ import (
 // parameter statuses it reports taken in; an error, a transaction, bytes
 // after ReadyForQuery, a hang-up or silence refuse it.
 func TestReadReset(t *testing.T) {
-	msgs := func(ms ...pgproto3.BackendMessage) []byte {
-		var b []byte
-		for _, m := range ms {
-			b, _ = m.Encode(b)
-		}
-		return b
-	}
+	msgs := encodeBackend
 	done := &pgproto3.CommandComplete{CommandTag: []byte("DISCARD ALL")}
 	idle := &pgproto3.ReadyForQuery{TxStatus: 'I'}
 	long := make([]byte, 3000) // a message longer than the first read

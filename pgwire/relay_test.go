@@ -1098,3 +1098,12 @@ func TestCancelGuessesAreLimited(t *testing.T) {
 		t.Fatalf("a right key from another address: %v, want 57014", err)
 	}
 }
+
+// encodeBackend is ms encoded one after the other, as a backend sends them.
+func encodeBackend(ms ...pgproto3.BackendMessage) []byte {
+	var b []byte
+	for _, m := range ms {
+		b, _ = m.Encode(b)
+	}
+	return b
+}
