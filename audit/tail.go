@@ -2,13 +2,11 @@ package audit
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
-	"slices"
 	"time"
 )
 
@@ -93,9 +91,11 @@ func parse(line []byte) (*Record, bool) {
 // FollowInterval is how often Follow looks for new lines and rotation.
 var FollowInterval = 200 * time.Millisecond
 
-// Tail writes the selected lines, unchanged, of the logs at paths (one per replica,
-// say) merged into one timeline: ordered by eventTime, records of the same
-// second in the order of paths, then of their lines. With follow it keeps
+// Tail writes the selected lines, unchanged, of the logs at paths (one per
+// replica, say) merged into one timeline: each log's lines in their own
+// order, the logs interleaved by eventTime, on a tie in the order of paths.
+// A log is not sorted by eventTime: a login's record carries the second its
+// login began and follows the grants the login made. With follow it keeps
 // writing the records appended until ctx ends, each poll's merged the same
 // way, across rotations.
 func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow bool) error {
@@ -122,7 +122,7 @@ func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow boo
 		defer t.Stop()
 	}
 	for {
-		var batch []timedLine
+		perLog := make([][]timedLine, len(logs))
 		for i, l := range logs {
 			lines, err := l.read(follow)
 			if err != nil {
@@ -130,21 +130,19 @@ func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow boo
 			}
 			for _, line := range lines {
 				if rec, ok := parse(line); ok {
-					batch = append(batch, timedLine{at: rec.EventTime, log: i, rec: rec, line: line})
+					perLog[i] = append(perLog[i], timedLine{at: rec.EventTime, rec: rec, line: line})
 				}
 			}
 		}
 		// A batch's issuing calls are learnt before its records are
 		// matched, so that a login merged before the call that issued its
 		// credential (same second, another replica) is still followed.
-		for _, b := range batch {
-			m.learn(b.rec)
+		for _, lines := range perLog {
+			for _, b := range lines {
+				m.learn(b.rec)
+			}
 		}
-		// Stable: within a log and a second, lines keep their order.
-		slices.SortStableFunc(batch, func(a, b timedLine) int {
-			return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.log, b.log))
-		})
-		for _, b := range batch {
+		for _, b := range merge(perLog) {
 			if m.match(b.rec) {
 				if _, err := w.Write(b.line); err != nil {
 					return err
@@ -164,10 +162,29 @@ func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow boo
 
 // timedLine is a record line with what orders it in a merge.
 type timedLine struct {
-	at   string // eventTime: fixed-width UTC, so it sorts as text
-	log  int
+	at   string // eventTime: fixed-width UTC, so it compares as text
 	rec  *Record
 	line []byte
+}
+
+// merge interleaves logs, each kept in its own order, by the eventTime of
+// their next lines; on a tie the earlier log goes first.
+func merge(logs [][]timedLine) []timedLine {
+	var out []timedLine
+	next := make([]int, len(logs))
+	for {
+		pick := -1
+		for i, lines := range logs {
+			if next[i] < len(lines) && (pick < 0 || lines[next[i]].at < logs[pick][next[pick]].at) {
+				pick = i
+			}
+		}
+		if pick < 0 {
+			return out
+		}
+		out = append(out, logs[pick][next[pick]])
+		next[pick]++
+	}
 }
 
 // logFile is one log being read, followed across rotations.

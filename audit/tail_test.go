@@ -86,6 +86,27 @@ func TestTailMergesLogsInTimeOrder(t *testing.T) {
 	}
 }
 
+// A log's own lines never change places: a login record carries the
+// second its login began, so it can follow a grant of the next second in
+// its log, and the merge keeps it there.
+func TestTailKeepsEachLogsOrder(t *testing.T) {
+	dir := t.TempDir()
+	a := writeLog(t, dir, "a.log",
+		line(t, "a1", "2026-12-05T10:00:01Z", typeAPICall, "K1", "", ""),
+		line(t, "a-grant", "2026-12-05T10:00:03Z", typeGatewayEvent, "K1", "", ""),
+		line(t, "a-login", "2026-12-05T10:00:02Z", typeGatewayEvent, "K1", "", ""),
+		line(t, "a4", "2026-12-05T10:00:04Z", typeAPICall, "K1", "", ""))
+	b := writeLog(t, dir, "b.log",
+		line(t, "b1", "2026-12-05T10:00:02Z", typeAPICall, "K1", "", ""),
+		line(t, "b2", "2026-12-05T10:00:03Z", typeAPICall, "K1", "", ""))
+	if got, want := strings.Join(tail(t, []string{a}, Filter{}), " "), "a1 a-grant a-login a4"; got != want {
+		t.Fatalf("one log: %s, want %s", got, want)
+	}
+	if got, want := strings.Join(tail(t, []string{a, b}, Filter{}), " "), "a1 b1 a-grant a-login b2 a4"; got != want {
+		t.Fatalf("merged: %s, want %s", got, want)
+	}
+}
+
 // --access-key follows a key to the logins of the credentials it issued,
 // on any replica, also when a login is merged before its issuing call
 // (the same second, an earlier log); a failed call issued nothing.
