@@ -12,7 +12,6 @@ package scram
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -77,12 +76,8 @@ func hmacSum(key, msg []byte) []byte {
 // falls back to the raw bytes when SASLprep fails, so issued (ASCII)
 // passwords derive the same keys as libpq computes.
 func NewKeys(password string, salt []byte, iterations int) Keys {
-	salted, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
-	if err != nil {
-		// Only reachable with FIPS-140 restrictions on key length; the
-		// inputs here are always acceptable.
-		panic(err)
-	}
+	s := hi(password, salt, iterations)
+	salted := s[:]
 	clientKey := hmacSum(salted, []byte("Client Key"))
 	var k Keys
 	k.StoredKey = sha256.Sum256(clientKey)

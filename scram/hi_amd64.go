@@ -1,0 +1,13 @@
+package scram
+
+// blockSHANI runs SHA-256's compression function on state h and block p,
+// with the CPU's SHA extensions (SHA256RNDS2, SHA256MSG1/2).
+//
+//go:noescape
+func blockSHANI(h *[8]uint32, p *[64]byte)
+
+// cpuHasSHANI reports the SHA extensions and the SSSE3 and SSE4.1
+// instructions blockSHANI also uses.
+func cpuHasSHANI() bool
+
+var haveSHANI = cpuHasSHANI()
