@@ -44,40 +44,24 @@ func hi(password string, salt []byte, iterations int) [sha256.Size]byte {
 	blockSHANI(&inner, &ipad)
 	blockSHANI(&outer, &opad)
 
-	// U1 = HMAC(password, salt || INT(1)); the salt has any length.
+	// U1 = HMAC(password, salt || INT(1)); the salt has any length. Every
+	// later U is the HMAC of the 32-byte U before it: one block in each
+	// half, run by hiLoopSHANI.
 	m := hmac.New(sha256.New, []byte(password))
 	m.Write(salt)
 	m.Write([]byte{0, 0, 0, 1})
-	var blk [sha256.BlockSize]byte
-	m.Sum(blk[:0])
-	copy(out[:], blk[:sha256.Size])
-
-	// Every later U is the HMAC of the 32-byte U before it, and every
-	// inner digest is 32 bytes too: one block each, padded alike (the key
-	// block before it makes the message 96 bytes long).
-	blk[sha256.Size] = 0x80
-	binary.BigEndian.PutUint64(blk[56:], (sha256.BlockSize+sha256.Size)*8)
-	for range iterations - 1 {
-		h := inner
-		blockSHANI(&h, &blk)
-		putState(&blk, &h)
-		h = outer
-		blockSHANI(&h, &blk)
-		putState(&blk, &h)
-		for i := 0; i < sha256.Size; i += 8 {
-			binary.NativeEndian.PutUint64(out[i:], binary.NativeEndian.Uint64(out[i:])^binary.NativeEndian.Uint64(blk[i:]))
-		}
+	m.Sum(out[:0])
+	var u, t [8]uint32
+	for i := range u {
+		u[i] = binary.BigEndian.Uint32(out[4*i:])
+	}
+	t = u
+	hiLoopSHANI(&inner, &outer, &u, &t, iterations-1)
+	for i, w := range t {
+		binary.BigEndian.PutUint32(out[4*i:], w)
 	}
 	return out
 }
 
 // sha256IV is SHA-256's initial state.
 var sha256IV = [8]uint32{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
-
-// putState writes h, the digest of a finished message, into b's first 32
-// bytes.
-func putState(b *[sha256.BlockSize]byte, h *[8]uint32) {
-	for i, w := range h {
-		binary.BigEndian.PutUint32(b[4*i:], w)
-	}
-}

@@ -6,6 +6,13 @@ package scram
 //go:noescape
 func blockSHANI(h *[8]uint32, p *[64]byte)
 
+// hiLoopSHANI runs n PBKDF2-HMAC-SHA-256 iterations on u with the key's
+// inner and outer states (after their key blocks), xoring each new u into
+// t; all are SHA-256 words (big-endian in bytes).
+//
+//go:noescape
+func hiLoopSHANI(inner, outer, u, t *[8]uint32, n int)
+
 // cpuHasSHANI reports the SHA extensions and the SSSE3 and SSE4.1
 // instructions blockSHANI also uses.
 func cpuHasSHANI() bool

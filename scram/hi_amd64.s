@@ -82,6 +82,94 @@ TEXT ·blockSHANI(SB), NOSPLIT, $0-16
 	MOVOU X2, 16(DI)
 	RET
 
+// ROUNDS64 runs a block's 64 rounds on X1 and X2, its first 16 words in
+// X3-X6.
+#define ROUNDS64 \
+	ROUNDS4(0, X3); \
+	ROUNDS4(16, X4); \
+	ROUNDS4(32, X5); \
+	ROUNDS4(48, X6); \
+	SCHED4(64, X3, X4, X5, X6); \
+	SCHED4(80, X4, X5, X6, X3); \
+	SCHED4(96, X5, X6, X3, X4); \
+	SCHED4(112, X6, X3, X4, X5); \
+	SCHED4(128, X3, X4, X5, X6); \
+	SCHED4(144, X4, X5, X6, X3); \
+	SCHED4(160, X5, X6, X3, X4); \
+	SCHED4(176, X6, X3, X4, X5); \
+	SCHED4(192, X3, X4, X5, X6); \
+	SCHED4(208, X4, X5, X6, X3); \
+	SCHED4(224, X5, X6, X3, X4); \
+	SCHED4(240, X6, X3, X4, X5)
+
+// TOWORDS turns the state in X1 (ABEF) and X2 (CDGH) into the digest's
+// words in order, A-D in X3 and E-H in X4.
+#define TOWORDS \
+	PSHUFD $0x1B, X1, X3; \
+	PSHUFD $0xB1, X2, X4; \
+	MOVO X3, X7; \
+	PBLENDW $0xF0, X4, X3; \
+	PALIGNR $8, X7, X4
+
+// FROMWORDS loads the state at ptr (words A-H in order) as ABEF into x1
+// and CDGH into x2.
+#define FROMWORDS(ptr, x1, x2) \
+	MOVOU (ptr), x1; \
+	MOVOU 16(ptr), x2; \
+	PSHUFD $0xB1, x1, x1; \
+	PSHUFD $0x1B, x2, x2; \
+	MOVO x1, X7; \
+	PALIGNR $8, x2, x1; \
+	PBLENDW $0xF0, X7, x2
+
+// HMACBLOCK hashes the 32-byte message in X3 and X4 (words in order)
+// from the key state in s1 (ABEF) and s2 (CDGH): the one block of an HMAC
+// half whose message is 32 bytes. The digest's words are left in X3 and
+// X4.
+#define HMACBLOCK(s1, s2) \
+	MOVO s1, X1; \
+	MOVO s2, X2; \
+	MOVO X10, X5; \
+	MOVOU hmacLen<>(SB), X6; \
+	ROUNDS64; \
+	PADDD s1, X1; \
+	PADDD s2, X2; \
+	TOWORDS
+
+// func hiLoopSHANI(inner, outer, u, t *[8]uint32, n int)
+//
+// Runs n PBKDF2 iterations: u = HMAC(u) from the key's inner and outer
+// states, t ^= u. All as SHA-256 words.
+TEXT ·hiLoopSHANI(SB), NOSPLIT, $0-40
+	MOVQ inner+0(FP), DI
+	MOVQ outer+8(FP), SI
+	MOVQ u+16(FP), DX
+	MOVQ t+24(FP), BX
+	MOVQ n+32(FP), CX
+	LEAQ shaK<>(SB), AX
+	FROMWORDS(DI, X12, X13)
+	FROMWORDS(SI, X14, X15)
+	MOVOU hmacPad<>(SB), X10
+	MOVOU (DX), X3
+	MOVOU 16(DX), X4
+	MOVOU (BX), X8
+	MOVOU 16(BX), X9
+	TESTQ CX, CX
+	JEQ hidone
+hiloop:
+	HMACBLOCK(X12, X13)
+	HMACBLOCK(X14, X15)
+	PXOR X3, X8
+	PXOR X4, X9
+	DECQ CX
+	JNE hiloop
+hidone:
+	MOVOU X3, (DX)
+	MOVOU X4, 16(DX)
+	MOVOU X8, (BX)
+	MOVOU X9, 16(BX)
+	RET
+
 // func cpuHasSHANI() bool
 TEXT ·cpuHasSHANI(SB), NOSPLIT, $0-1
 	MOVB $0, ret+0(FP)
@@ -107,6 +195,15 @@ done:
 DATA flipMask<>+0(SB)/8, $0x0405060700010203
 DATA flipMask<>+8(SB)/8, $0x0c0d0e0f08090a0b
 GLOBL flipMask<>(SB), RODATA|NOPTR, $16
+
+// Words 8-15 of an HMAC-SHA-256 half's one block over a 32-byte message
+// (after the 64-byte key block): the 0x80 byte, zeros, the 768-bit length.
+DATA hmacPad<>+0(SB)/8, $0x0000000080000000
+DATA hmacPad<>+8(SB)/8, $0
+GLOBL hmacPad<>(SB), RODATA|NOPTR, $16
+DATA hmacLen<>+0(SB)/8, $0
+DATA hmacLen<>+8(SB)/8, $0x0000030000000000
+GLOBL hmacLen<>(SB), RODATA|NOPTR, $16
 
 // SHA-256's round constants.
 DATA shaK<>+0(SB)/8, $0x71374491428a2f98
