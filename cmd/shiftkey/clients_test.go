@@ -1,6 +1,8 @@
 package main
 
 import (
+	"archive/zip"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -198,9 +200,7 @@ func TestPsycopg2Client(t *testing.T) {
 func TestJDBCClient(t *testing.T) {
 	_, err := exec.LookPath("javac")
 	requireTool(t, err == nil, "javac")
-	jar := "/usr/share/java/postgresql.jar"
-	_, err = os.Stat(jar)
-	requireTool(t, err == nil, "libpostgresql-jdbc-java")
+	jar, _ := pgJDBCJar(t)
 	classes := t.TempDir()
 	if out, err := exec.Command("javac", "-d", classes, "../../tests/clients/jdbc/Login.java").CombinedOutput(); err != nil {
 		t.Fatalf("javac: %v: %s", err, out)
@@ -218,8 +218,9 @@ func TestJDBCClient(t *testing.T) {
 // Every client family logs in to credentials issued at the default
 // scram_iterations (scram.IssuedIterations): libpq (psql and psycopg2),
 // pgx, node-postgres, postgres.js, pgJDBC and asyncpg. At 1 iteration all
-// of them do too except pgJDBC, which refuses fewer than 4096 (RFC 5802's
-// minimum; 42.5.5 measured), and so sets the default. SCRAM_ITERATIONS_TRY
+// of them do too except pgJDBC before 42.7.4, which refuses fewer than 4096
+// (RFC 5802's minimum; Debian 12's 42.5.5) and so sets the default
+// (PGJDBC_JAR tries another jar). SCRAM_ITERATIONS_TRY
 // (comma-separated) adds counts to try.
 func TestClientsAtScramIterations(t *testing.T) {
 	counts := []int{scram.IssuedIterations, 1}
@@ -275,9 +276,7 @@ func TestClientsAtScramIterations(t *testing.T) {
 			t.Run("pgJDBC", func(t *testing.T) {
 				_, err := exec.LookPath("javac")
 				requireTool(t, err == nil, "javac")
-				jar := "/usr/share/java/postgresql.jar"
-				_, err = os.Stat(jar)
-				requireTool(t, err == nil, "libpostgresql-jdbc-java")
+				jar, minJDBCIterations := pgJDBCJar(t)
 				if !compiled {
 					compiled = true
 					if out, err := exec.Command("javac", "-d", classes, "../../tests/clients/jdbc/Login.java").CombinedOutput(); err != nil {
@@ -290,7 +289,7 @@ func TestClientsAtScramIterations(t *testing.T) {
 				if n < minJDBCIterations {
 					out, err := exec.Command("java", args...).CombinedOutput()
 					if err == nil {
-						t.Fatalf("pgJDBC logged in at %d iterations: the default (scram.IssuedIterations) could go below %d: %s", n, minJDBCIterations, out)
+						t.Fatalf("%s logged in at %d iterations, below the %d its SCRAM library should accept: %s", jar, n, minJDBCIterations, out)
 					}
 					return
 				}
@@ -304,5 +303,29 @@ func TestClientsAtScramIterations(t *testing.T) {
 	}
 }
 
-// minJDBCIterations is the fewest SCRAM iterations pgJDBC accepts.
-const minJDBCIterations = 4096
+// pgJDBCJar is the pgJDBC jar to try, PGJDBC_JAR or Debian's, and the
+// fewest SCRAM iterations it accepts, known from the SCRAM library it
+// bundles: com.ongres.scram 2.x (pgJDBC 42.2.0 to 42.7.3; Debian 12 has
+// 42.5.5) refuses fewer than 4096, 3.x (42.7.4 on) takes any count.
+func pgJDBCJar(t *testing.T) (jar string, minIterations int) {
+	t.Helper()
+	jar = cmp.Or(os.Getenv("PGJDBC_JAR"), "/usr/share/java/postgresql.jar")
+	z, err := zip.OpenReader(jar)
+	if os.IsNotExist(err) && os.Getenv("PGJDBC_JAR") == "" {
+		requireTool(t, false, "libpostgresql-jdbc-java")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	for _, f := range z.File {
+		switch {
+		case strings.HasPrefix(f.Name, "META-INF/licenses/com.ongres.scram/client-2."):
+			return jar, 4096
+		case strings.HasPrefix(f.Name, "META-INF/licenses/com.ongres.scram/scram-client-3."):
+			return jar, 1
+		}
+	}
+	t.Fatalf("%s bundles no com.ongres.scram 2.x or 3.x that this test knows", jar)
+	return "", 0
+}
