@@ -65,3 +65,15 @@ func BenchmarkHi4096(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkHi4096Parallel runs hi on every P at once: whether the cores'
+// SHA units are the machine's own or shared (SMT siblings under a hypervisor)
+// shows as ns/op near BenchmarkHi4096's divided by GOMAXPROCS, or not.
+func BenchmarkHi4096Parallel(b *testing.B) {
+	salt := []byte("0123456789abcdef")
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			hi("an issued password of forty-eight characters...", salt, 4096)
+		}
+	})
+}
