@@ -261,3 +261,28 @@ func TestWriteLeavesAdmissionBeforeItsCommit(t *testing.T) {
 		}
 	}
 }
+
+// An issue announces its credential when it gets the login's salt, read
+// from memory or written, so that a writer about to commit a small batch
+// waits for it (groupcommit.Gather) instead of leaving it a flush of its
+// own; storing the credential takes the announcement back.
+func TestLoginSaltAnnouncesTheCredential(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpen(t, filepath.Join(t.TempDir(), "s.db"))
+	defer db.Close()
+	now := time.Now()
+	for i, how := range []string{"a new login's salt", "a known login's salt"} {
+		if _, err := db.LoginSalt(ctx, "c", "IAM:a", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 4096}); err != nil {
+			t.Fatal(err)
+		}
+		if got := db.ComingWrites(); got != 1 {
+			t.Fatalf("after %s: %d writes announced, want 1", how, got)
+		}
+		if err := db.CreateCredential(ctx, testCred(fmt.Sprint("cred", i), "IAM:a", now)); err != nil {
+			t.Fatal(err)
+		}
+		if got := db.ComingWrites(); got != 0 {
+			t.Fatalf("after the credential of %s: %d writes announced, want 0", how, got)
+		}
+	}
+}

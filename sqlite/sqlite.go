@@ -317,6 +317,8 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 	k := loginKey{Cluster: cluster, Login: login}
 	s, ok, gen := d.salts.Get(k)
 	if ok {
+		// The credential follows (groupcommit.go).
+		d.writer.q.Expect()
 		return s, nil
 	}
 	err := d.saltStmt.QueryRowContext(ctx, cluster, login).Scan(&s.Salt, &s.Iterations)
@@ -330,6 +332,7 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 		return shiftkey.LoginSalt{}, err
 	}
 	d.salts.Put(k, s, gen)
+	d.writer.q.Expect()
 	return s, nil
 }
 
