@@ -635,8 +635,9 @@ type eventLoop struct {
 	buf        []byte
 	sealed     []byte // records for a TLS client, before they are written
 
-	mu    sync.Mutex
-	sides map[int32]*evSide
+	mu      sync.Mutex
+	sides   map[int32]*evSide
+	stopped bool // the loop has taken its last sessions (add refuses)
 }
 
 func newEventLoop(r *EventRelay) (*eventLoop, error) {
@@ -674,25 +675,42 @@ func (l *eventLoop) stop() {
 	unix.Write(l.wake, one[:])
 }
 
+// add registers both of the session's sockets with l.mu held throughout:
+// the loop looks its events' sides up under l.mu, so it acts on neither
+// socket before both are registered, nor on a session that add gives up.
+// Otherwise a client that has already left (a Terminate right after
+// ReadyForQuery) has the loop end the session, calling End and closing
+// both descriptors, as soon as the client's socket is registered; the
+// backend's registration then fails on its closed descriptor and Start
+// reports an error for a session whose End was called, so that its owner
+// ends it a second time. A loop that has stopped takes no session.
 func (l *eventLoop) add(s *evSession) error {
 	s.sched = &l.sched
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return net.ErrClosed
+	}
 	l.sides[int32(s.client.fd)] = &s.client
 	l.sides[int32(s.backend.fd)] = &s.backend
 	s.client.interest, s.backend.interest = unix.EPOLLIN, unix.EPOLLIN
-	l.mu.Unlock()
 	for _, sd := range []*evSide{&s.client, &s.backend} {
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, sd.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(sd.fd)}); err != nil {
 			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, s.client.fd, nil)
-			l.mu.Lock()
 			delete(l.sides, int32(s.client.fd))
 			delete(l.sides, int32(s.backend.fd))
-			l.mu.Unlock()
 			return fmt.Errorf("epoll add: %w", err)
+		}
+		if sd.isClient && epollClientAdded != nil {
+			epollClientAdded()
 		}
 	}
 	return nil
 }
+
+// epollClientAdded, when set (tests), is called by eventLoop.add between
+// the client's registration and the backend's, with l.mu held.
+var epollClientAdded func()
 
 func (l *eventLoop) run() {
 	defer l.relay.loopEnded()
@@ -745,6 +763,7 @@ func (l *eventLoop) run() {
 		}
 	}
 	l.mu.Lock()
+	l.stopped = true // add refuses from here on
 	left := make([]*evSession, 0, len(l.sides)/2)
 	for _, sd := range l.sides {
 		if sd.isClient {
