@@ -53,7 +53,7 @@ for r in $(seq "${ROUNDS:-6}"); do
   for k in $(seq 0 $((n - 1))); do
     j=$(((k + r) % n))
     b=$(cpu_ns "${pids[$j]}") vb=$(vcs "${pids[$j]}")
-    if [ "${MODE%% *}" = pgx ]; then
+    if [ "${MODE:-}" != "" ] && [ "${MODE%% *}" = pgx ]; then
       # Logins with a Go client (bench/gateway/logins), as run.sh's pgx mode.
       o=$("$W/logins" -dsn "host=127.0.0.1 port=${ports[$j]} user=IAM:bench password=${pws[$j]} dbname=postgres sslmode=$ssl" \
         -d "${SECS:-6}s" ${MODE#pgx} 2>/dev/null)
