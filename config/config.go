@@ -485,7 +485,10 @@ func (c *Config) Validate() error {
 		bad("limits.gc_heap_floor_mb", "must be -1 (off), 0 (the default) or a size in MiB")
 	}
 	if c.Limits.API.CPUSlots < -1 {
-		bad("limits.api.cpu_slots", "must be -1 (no bound), 0 (GOMAXPROCS) or a count")
+		bad("limits.api.cpu_slots", "must be -1 (no bound), 0 (the CPUs) or a count")
+	}
+	if c.Limits.Procs < -1 || c.Limits.Procs > 1024 {
+		bad("limits.procs", "must be -1 (Go's default), 0 (twice the CPUs) or a count up to 1024, got %d", c.Limits.Procs)
 	}
 	if c.Limits.PoolSize < 0 {
 		bad("limits.pool_size", "must not be negative")
@@ -505,7 +508,7 @@ func (c *Config) Validate() error {
 		bad("limits.relay_sched", "must be batch, normal or process, got %q", c.Limits.RelaySched)
 	}
 	if c.Limits.RelayThreads < 0 || c.Limits.RelayThreads > 64 {
-		bad("limits.relay_threads", "must be 0 (half of GOMAXPROCS) to 64, got %d", c.Limits.RelayThreads)
+		bad("limits.relay_threads", "must be 0 (half of the CPUs) to 64, got %d", c.Limits.RelayThreads)
 	}
 	for f, d := range map[string]time.Duration{"limits.idle_timeout": c.Limits.IdleTimeout, "limits.max_session_lifetime": c.Limits.MaxSessionLifetime, "limits.shutdown_grace": c.Limits.ShutdownGrace, "limits.pool_idle_timeout": c.Limits.PoolIdleTimeout,
 		"limits.api.read_header_timeout": c.Limits.API.ReadHeaderTimeout, "limits.api.read_timeout": c.Limits.API.ReadTimeout,

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -158,6 +159,8 @@ func TestLimitsConfigValidation(t *testing.T) {
 		{`limits: {api: {max_header_bytes: -1}}`, "limits.api.max_header_bytes"},
 		{`limits: {api: {cpu_slots: -2}}`, "limits.api.cpu_slots"},
 		{`limits: {gc_heap_floor_mb: -2}`, "limits.gc_heap_floor_mb"},
+		{`limits: {procs: -2}`, "limits.procs"},
+		{`limits: {procs: 1025}`, "limits.procs"},
 	} {
 		yaml := "store: {sqlite: /tmp/x.db}\n" + tc.limits + `
 clusters: [{identifier: limited, database: dev, gateway: {listen: "127.0.0.1:0"}, backend: {host: /tmp, port: 5432, admin_user: a}}]`
@@ -240,6 +243,44 @@ func TestLimitsEventRelay(t *testing.T) {
 	if rc, ok := (Limits{Relay: pgwire.EngineEpoll, RelayThreads: 3, RelaySched: pgwire.SchedNormal}).EventRelay(); ok &&
 		(rc.Engine != pgwire.EngineEpoll || rc.Threads != 3 || rc.Sched != pgwire.SchedNormal) {
 		t.Fatalf("epoll relay: %+v", rc)
+	}
+}
+
+// GOMAXPROCS is one more than the CPUs where issues derive their keys
+// with many PBKDF2 iterations (the default), Go's own where they do not,
+// unless limits.procs or the environment says otherwise; the defaults
+// sized by the CPUs (cpu_slots, relay_threads) follow the CPUs Go found
+// at start, not the raised GOMAXPROCS.
+func TestLimitsProcs(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "")
+	for _, tc := range []struct {
+		procs, iterations, want int
+	}{
+		{0, 0, CPUs() + 1}, // the default iterations: 4096
+		{0, 4096, CPUs() + 1},
+		{0, 1024, CPUs() + 1},
+		{0, 1023, 0},
+		{0, 1, 0},
+		{3, 1, 3},
+		{-1, 4096, 0},
+	} {
+		if got := (Limits{Procs: tc.procs}).GoMaxProcs(tc.iterations); got != tc.want {
+			t.Errorf("procs %d, scram_iterations %d: GOMAXPROCS %d, want %d (CPUs %d)", tc.procs, tc.iterations, got, tc.want, CPUs())
+		}
+	}
+	t.Setenv("GOMAXPROCS", "5")
+	if got := (Limits{}).GoMaxProcs(4096); got != 0 {
+		t.Errorf("with GOMAXPROCS in the environment: %d, want Go's (0)", got)
+	}
+	if got := (APILimits{}).Slots(); got != CPUs() {
+		t.Errorf("default cpu_slots %d, want the %d CPUs", got, CPUs())
+	}
+	if got := (APILimits{CPUSlots: -1}).Slots(); got != -1 {
+		t.Errorf("cpu_slots -1 became %d", got)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4 * CPUs()))
+	if rc, ok := (Limits{}).EventRelay(); ok && rc.Threads != max(1, CPUs()/2) {
+		t.Errorf("default relay threads %d at GOMAXPROCS %d, want half the %d CPUs", rc.Threads, runtime.GOMAXPROCS(0), CPUs())
 	}
 }
 

@@ -1,10 +1,13 @@
 package config
 
 import (
+	"cmp"
+	"os"
 	"runtime"
 	"time"
 
 	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/scram"
 )
 
 // Limits are the gateways' and the API's operational limits.
@@ -24,7 +27,7 @@ type Limits struct {
 	// allows it, else on epoll), "io_uring" or "epoll" (event, on that
 	// engine only), or "goroutine".
 	Relay        string `yaml:"relay"`
-	RelayThreads int    `yaml:"relay_threads"` // 0: half of GOMAXPROCS, at least 1
+	RelayThreads int    `yaml:"relay_threads"` // 0: half of CPUs(), at least 1
 	// RelaySched is the event loops' threads' scheduling policy: "batch"
 	// (default; a woken loop does not preempt the running task, except
 	// while it feeds slow readers), "normal", or "process" (batch, and every
@@ -32,6 +35,14 @@ type Limits struct {
 	RelaySched string `yaml:"relay_sched"`
 	// API limits the AWS API's connections and requests.
 	API APILimits `yaml:"api"`
+	// Procs is the process's GOMAXPROCS: 0: GoMaxProcs's choice, -1: Go's
+	// own default (CPUs()), or a count; GOMAXPROCS in the environment wins.
+	// A P more than the cores: while PBKDF2 holds every P for hundreds of
+	// microseconds at a time, Go polls the network only on a P that has
+	// run out of work (or from sysmon, every 10 ms), so that new requests,
+	// answers and the group writer's wake-ups waited behind it; a spare P
+	// polls at once, and the kernel shares the cores among the threads.
+	Procs int `yaml:"procs"`
 	// GCHeapFloorMB is the heap size (MiB) below which the garbage
 	// collector does not run (gcfloor): 0: DefaultGCHeapFloorMB, -1: off.
 	// GOGC set in the environment turns it off too.
@@ -64,20 +75,57 @@ type APILimits struct {
 	IdleTimeout           time.Duration `yaml:"idle_timeout"`            // between requests on a keep-alive connection; 0: 60s
 	MaxHeaderBytes        int           `yaml:"max_header_bytes"`        // request line and headers; 0: 64 KiB
 	MaxConcurrentRequests int           `yaml:"max_concurrent_requests"` // 0: 256
-	CPUSlots              int           `yaml:"cpu_slots"`               // requests doing CPU work at once, the rest queued in order; 0: GOMAXPROCS, -1: no bound
+	CPUSlots              int           `yaml:"cpu_slots"`               // requests doing CPU work at once, the rest queued in order; 0: CPUs(), -1: no bound
+}
+
+// cpus is Go's GOMAXPROCS when the process started, before shiftkey
+// changed it: the machine's CPUs, or fewer under a container's CPU limit.
+var cpus = runtime.GOMAXPROCS(0)
+
+// CPUs is how many CPUs the process may use, as Go found at start.
+func CPUs() int { return cpus }
+
+// GoMaxProcs is the GOMAXPROCS to set, 0 to leave Go's, for a server
+// whose issued logins' verifiers take scramIterations PBKDF2 iterations (0:
+// the default). By default one P more than the CPUs where that derivation
+// holds a P for long (longDerivation iterations or more); none where it
+// does not, since each spare P costs idle wake-ups (about 6% more CPU per
+// gateway login on 2 cores).
+func (l Limits) GoMaxProcs(scramIterations int) int {
+	switch {
+	case l.Procs > 0:
+		return l.Procs
+	case l.Procs < 0 || os.Getenv("GOMAXPROCS") != "":
+		return 0
+	case cmp.Or(scramIterations, scram.IssuedIterations) < longDerivation:
+		return 0
+	}
+	return CPUs() + 1
+}
+
+// longDerivation is the PBKDF2 iteration count from which an issue's key
+// derivation holds a P for long enough (75 µs and more with the SHA
+// extensions) that requests, answers and the store writer wait behind it.
+const longDerivation = 1024
+
+// Slots is cpu_slots with its default (CPUs()) applied.
+func (a APILimits) Slots() int {
+	if a.CPUSlots == 0 {
+		return CPUs()
+	}
+	return a.CPUSlots
 }
 
 // EventRelay is the config of the event relay the gateways share; ok is
 // false for the goroutine relay (configured, or the only one this platform
-// has). Threads: GOMAXPROCS, not the machine's CPU count, follows a
-// container's CPU limit.
+// has). Threads: from CPUs(), which follows a container's CPU limit.
 func (l Limits) EventRelay() (cfg pgwire.RelayConfig, ok bool) {
 	if l.Relay == "goroutine" || (l.Relay == "" && !pgwire.EventRelaySupported) {
 		return cfg, false
 	}
 	cfg = pgwire.RelayConfig{Threads: l.RelayThreads, Sched: l.RelaySched}
 	if cfg.Threads <= 0 {
-		cfg.Threads = max(1, runtime.GOMAXPROCS(0)/2)
+		cfg.Threads = max(1, CPUs()/2)
 	}
 	if l.Relay == pgwire.EngineIOURing || l.Relay == pgwire.EngineEpoll {
 		cfg.Engine = l.Relay

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"syscall"
 
@@ -124,6 +125,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		level = slog.LevelDebug
 	}
 	d.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	setProcs(d.Limits.GoMaxProcs(d.ScramIterations))
 	if err := d.Start(ctx); err != nil {
 		d.Close()
 		return err
@@ -132,6 +134,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	<-ctx.Done()
 	d.Logger.Info("shutting down")
 	return d.Close()
+}
+
+// setProcs sets GOMAXPROCS to n (config.Limits.GoMaxProcs; 0: Go's)
+// before anything reads it.
+func setProcs(n int) {
+	if n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -149,6 +159,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	setProcs(cfg.Limits.GoMaxProcs(cfg.ScramIterations))
 	defer gcfloor.Start(cfg.Limits.GCHeapFloor())()
 	level := slog.LevelInfo
 	if *verbose {
