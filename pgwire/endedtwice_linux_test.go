@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	_ "unsafe" // go:linkname
@@ -20,7 +21,7 @@ import (
 // loop.
 //
 //go:linkname epollClientAdded github.com/shiftkey/shiftkey/relay.epollClientAdded
-var epollClientAdded func()
+var epollClientAdded atomic.Pointer[func()]
 
 // tcpBackend is fakeBackend over loopback TCP, so that sessions go to the
 // event relay (which takes plain sockets only).
@@ -99,13 +100,14 @@ func TestSessionLeavingAtHandOffEndsOnce(t *testing.T) {
 		g.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))
 		g.Observer = endCounter(ends)
 	})
-	t.Cleanup(func() { epollClientAdded = nil })
+	t.Cleanup(func() { epollClientAdded.Store(nil) })
 	// Between the two registrations, give the loop time to act on the
 	// client's Terminate (it does at once where it can): wait for the
 	// session's end, or a second.
-	epollClientAdded = func() {
+	hook := func() {
 		waitUntil(time.Second, func() bool { return g.sessionCount() == 0 })
 	}
+	epollClientAdded.Store(&hook)
 	c, err := connect(addr, "pw")
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +116,7 @@ func TestSessionLeavingAtHandOffEndsOnce(t *testing.T) {
 
 	ended(t, g)
 	time.Sleep(200 * time.Millisecond) // any second end comes meanwhile
-	epollClientAdded = nil
+	epollClientAdded.Store(nil)
 	if strings.Contains(logs.String(), "session ended twice") {
 		t.Fatalf("the session ended twice:\n%s", logs.String())
 	}

@@ -701,8 +701,8 @@ func (l *eventLoop) add(s *evSession) error {
 			delete(l.sides, int32(s.backend.fd))
 			return fmt.Errorf("epoll add: %w", err)
 		}
-		if sd.isClient && epollClientAdded != nil {
-			epollClientAdded()
+		if f := epollClientAdded.Load(); sd.isClient && f != nil {
+			(*f)()
 		}
 	}
 	return nil
@@ -710,7 +710,9 @@ func (l *eventLoop) add(s *evSession) error {
 
 // epollClientAdded, when set (tests), is called by eventLoop.add between
 // the client's registration and the backend's, with l.mu held.
-var epollClientAdded func()
+// Atomic: a test sets it while sessions it started (on other goroutines,
+// synchronised only through sockets) may read it.
+var epollClientAdded atomic.Pointer[func()]
 
 func (l *eventLoop) run() {
 	defer l.relay.loopEnded()

@@ -35,16 +35,17 @@ func TestEpollStartRacingTheLoopEndsOnce(t *testing.T) {
 
 	// Between the two registrations, give the loop time to act on the
 	// client's goodbye (it does at once where it can).
-	t.Cleanup(func() { epollClientAdded = nil })
-	epollClientAdded = func() {
+	t.Cleanup(func() { epollClientAdded.Store(nil) })
+	hook := func() {
 		select {
 		case <-done:
 			done <- struct{}{} // counted; put back for below
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+	epollClientAdded.Store(&hook)
 	_, err = r.Start(Session{Client: server, Backend: backend, Tracker: &testTracker{}, End: end})
-	epollClientAdded = nil
+	epollClientAdded.Store(nil)
 
 	if err != nil {
 		// Refused: the caller ends the session, so the relay must not.
