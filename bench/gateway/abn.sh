@@ -20,7 +20,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp)
 HOLD=${HOLD:-1800} "$here/run.sh" >"$out" 2>&1 &
 runsh=$!
-for _ in $(seq 600); do grep -q 'work dir' "$out" && break; sleep 1; done
+# Until the set-up is up, or run.sh has given up (e.g. pgbouncer missing).
+for _ in $(seq 600); do grep -q 'work dir' "$out" && break; kill -0 $runsh 2>/dev/null || break; sleep 1; done
 W=$(grep -o 'work dir [^;]*' "$out" | awk '{print $3}')
 [ -n "$W" ] || { cat "$out" >&2; exit 1; }
 names=(tree) ports=(27439) extra=()
