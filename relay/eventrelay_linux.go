@@ -701,8 +701,10 @@ func (l *eventLoop) add(s *evSession) error {
 			delete(l.sides, int32(s.backend.fd))
 			return fmt.Errorf("epoll add: %w", err)
 		}
-		if f := epollClientAdded.Load(); sd.isClient && f != nil {
-			(*f)()
+		if sd.isClient {
+			if f := epollClientAdded.Load(); f != nil {
+				(*f)()
+			}
 		}
 	}
 	return nil
