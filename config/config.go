@@ -488,7 +488,7 @@ func (c *Config) Validate() error {
 		bad("limits.api.cpu_slots", "must be -1 (no bound), 0 (the CPUs) or a count")
 	}
 	if c.Limits.Procs < -1 || c.Limits.Procs > 1024 {
-		bad("limits.procs", "must be -1 (Go's default), 0 (twice the CPUs) or a count up to 1024, got %d", c.Limits.Procs)
+		bad("limits.procs", "must be -1 (Go's default), 0 (the CPUs + 1 at scram_iterations >= 1024, else Go's) or a count up to 1024, got %d", c.Limits.Procs)
 	}
 	if c.Limits.PoolSize < 0 {
 		bad("limits.pool_size", "must not be negative")

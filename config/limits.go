@@ -89,7 +89,7 @@ func CPUs() int { return cpus }
 // whose issued logins' verifiers take scramIterations PBKDF2 iterations (0:
 // the default). By default one P more than the CPUs where that derivation
 // holds a P for long (longDerivation iterations or more); none where it
-// does not, since each spare P costs idle wake-ups (about 6% more CPU per
+// does not, since each spare P costs idle wake-ups (about 7% more CPU per
 // gateway login on 2 cores).
 func (l Limits) GoMaxProcs(scramIterations int) int {
 	switch {
