@@ -20,12 +20,6 @@
 	PSHUFD $0x0E, X0, X0; \
 	SHA256RNDS2 X0, X2, X1
 
-// LOAD4 takes the block's next four words, big-endian.
-#define LOAD4(off, m) \
-	MOVOU off(SI), m; \
-	PSHUFB X10, m; \
-	ROUNDS4(off, m)
-
 // SCHED4 computes the next four schedule words into w16 (which held the
 // words 16 back), from the words 16, 12, 8 and 4 back, then runs them:
 // W[t] = σ1(W[t-2]) + W[t-7] + σ0(W[t-15]) + W[t-16].
@@ -36,51 +30,6 @@
 	PADDD X7, w16; \
 	SHA256MSG2 w4, w16; \
 	ROUNDS4(koff, w16)
-
-// func blockSHANI(h *[8]uint32, p *[64]byte)
-TEXT ·blockSHANI(SB), NOSPLIT, $0-16
-	MOVQ h+0(FP), DI
-	MOVQ p+8(FP), SI
-	MOVOU flipMask<>(SB), X10
-	LEAQ shaK<>(SB), AX
-
-	MOVOU (DI), X1         // DCBA
-	MOVOU 16(DI), X2       // HGFE
-	PSHUFD $0xB1, X1, X1   // CDAB
-	PSHUFD $0x1B, X2, X2   // EFGH
-	MOVO X1, X7
-	PALIGNR $8, X2, X1     // ABEF
-	PBLENDW $0xF0, X7, X2  // CDGH
-	MOVO X1, X8
-	MOVO X2, X9
-
-	LOAD4(0, X3)
-	LOAD4(16, X4)
-	LOAD4(32, X5)
-	LOAD4(48, X6)
-	SCHED4(64, X3, X4, X5, X6)
-	SCHED4(80, X4, X5, X6, X3)
-	SCHED4(96, X5, X6, X3, X4)
-	SCHED4(112, X6, X3, X4, X5)
-	SCHED4(128, X3, X4, X5, X6)
-	SCHED4(144, X4, X5, X6, X3)
-	SCHED4(160, X5, X6, X3, X4)
-	SCHED4(176, X6, X3, X4, X5)
-	SCHED4(192, X3, X4, X5, X6)
-	SCHED4(208, X4, X5, X6, X3)
-	SCHED4(224, X5, X6, X3, X4)
-	SCHED4(240, X6, X3, X4, X5)
-
-	PADDD X8, X1
-	PADDD X9, X2
-	PSHUFD $0x1B, X1, X1   // FEBA
-	PSHUFD $0xB1, X2, X2   // DCHG
-	MOVO X1, X7
-	PBLENDW $0xF0, X2, X1  // DCBA
-	PALIGNR $8, X7, X2     // HGFE
-	MOVOU X1, (DI)
-	MOVOU X2, 16(DI)
-	RET
 
 // ROUNDS64 runs a block's 64 rounds on X1 and X2, its first 16 words in
 // X3-X6.
@@ -121,6 +70,31 @@ TEXT ·blockSHANI(SB), NOSPLIT, $0-16
 	MOVO x1, X7; \
 	PALIGNR $8, x2, x1; \
 	PBLENDW $0xF0, X7, x2
+
+// func blockSHANI(h *[8]uint32, p *[64]byte)
+TEXT ·blockSHANI(SB), NOSPLIT, $0-16
+	MOVQ h+0(FP), DI
+	MOVQ p+8(FP), SI
+	MOVOU flipMask<>(SB), X10
+	LEAQ shaK<>(SB), AX
+	FROMWORDS(DI, X1, X2)
+	MOVO X1, X8
+	MOVO X2, X9
+	MOVOU (SI), X3
+	PSHUFB X10, X3
+	MOVOU 16(SI), X4
+	PSHUFB X10, X4
+	MOVOU 32(SI), X5
+	PSHUFB X10, X5
+	MOVOU 48(SI), X6
+	PSHUFB X10, X6
+	ROUNDS64
+	PADDD X8, X1
+	PADDD X9, X2
+	TOWORDS
+	MOVOU X3, (DI)
+	MOVOU X4, 16(DI)
+	RET
 
 // HMACBLOCK hashes the 32-byte message in X3 and X4 (words in order)
 // from the key state in s1 (ABEF) and s2 (CDGH): the one block of an HMAC
