@@ -43,6 +43,12 @@ type Writer[Op, Res any] struct {
 // Option adjusts a Writer.
 type Option func(*options)
 
+// GatherAnnounced is Gather as both stores' issue writers use it: an
+// issue announces its credential when it has its login's salt, one key
+// derivation before it submits it, so a batch of fewer than 8 waits at
+// most 5 ms (and at most the writer's recent commit time) for those.
+func GatherAnnounced() Option { return Gather(5*time.Millisecond, 8) }
+
 type options struct {
 	window time.Duration
 	target int

@@ -40,18 +40,11 @@ const sealLock int64 = 0x7365616c6b6579
 // queue is not held behind all of it.
 const maxBatch = 256
 
-// An issue announces its credential when it has the login's salt
-// (LoginSalt), one PBKDF2 before it submits it. A writer about to commit
-// fewer than gatherTarget writes while announced ones are on their way
-// waits for them, at most gatherWindow and at most its recent commit time.
-// Without it, replicas that share the issue load each commit batches as
+// Its writer gathers announced credentials (groupcommit.GatherAnnounced):
+// without it, replicas that share the issue load each commit batches as
 // small as their share of it: two replicas made 0.61 commits per issue
 // where one made 0.37, each commit costing a round trip, a WAL flush and
 // wake-ups on both sides.
-const (
-	gatherWindow = 5 * time.Millisecond
-	gatherTarget = 8
-)
 
 // batchTimeout bounds one batch's round trip, so that a store that stopped
 // answering fails the writes instead of holding them for ever.
@@ -82,7 +75,7 @@ type groupWriter struct {
 
 func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWriter {
 	w := &groupWriter{d: d, cfg: cfg, key: key}
-	w.q = groupcommit.New(4096, maxBatch, w.commit, groupcommit.Gather(gatherWindow, gatherTarget))
+	w.q = groupcommit.New(4096, maxBatch, w.commit, groupcommit.GatherAnnounced())
 	return w
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"sync/atomic"
-	"time"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/groupcommit"
@@ -23,17 +22,11 @@ import (
 // queue is not held behind all of it.
 const maxBatch = 256
 
-// A batch smaller than gatherTarget waits for credentials announced by
-// issues that have their login's salt and are deriving its keys (LoginSalt
-// calls Expect), at most gatherWindow and at most the writer's recent
-// commit time. At 4,096 PBKDF2 iterations, issues reached the writer one
-// per derivation and it committed 1.5 of them per fsync at c=64; the
-// SQLite writer runs on the cores the derivations need, so every flush it
-// saves is CPU for issuing (bench/issue/README.md).
-const (
-	gatherWindow = 5 * time.Millisecond
-	gatherTarget = 8
-)
+// Its writer gathers announced credentials (groupcommit.GatherAnnounced;
+// LoginSalt calls Expect): at 4,096 PBKDF2 iterations, issues reached the
+// writer one per derivation and it committed 1.5 of them per fsync at
+// c=64; the SQLite writer runs on the cores the derivations need, so
+// every flush it saves is CPU for issuing (bench/issue/README.md).
 
 // groupWriter is the single writer of the issue path.
 type groupWriter struct {
@@ -112,7 +105,7 @@ func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, q
 			w.committed(batch, results)
 		}
 		return results
-	}, groupcommit.Gather(gatherWindow, gatherTarget))
+	}, groupcommit.GatherAnnounced())
 	return w, nil
 }
 
