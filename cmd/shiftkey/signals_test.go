@@ -22,6 +22,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey/config"
 )
 
 // mainChildEnv makes the test binary run main with its value as arguments.
@@ -150,6 +151,15 @@ func TestSignalsReloadAndDrain(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
+	// serve set GOMAXPROCS (limits.procs) before it started: one P more
+	// than the CPUs at the default scram_iterations.
+	wantProcs := config.Limits{}.GoMaxProcs(0)
+	if wantProcs == 0 { // GOMAXPROCS in the environment
+		wantProcs = config.CPUs()
+	}
+	if fams, _ := scrape(t, "http://"+admin); sample(fams, "go_sched_gomaxprocs_threads", nil) != float64(wantProcs) {
+		t.Errorf("serve runs GOMAXPROCS %v, want %d", sample(fams, "go_sched_gomaxprocs_threads", nil), wantProcs)
+	}
 
 	dbUser := fresh("sigops")
 	out, err := rsClient(api, opsEnv["OPS_KEY_ID"], opsEnv["OPS_SECRET"]).GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
