@@ -11,6 +11,7 @@ import (
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/scram"
 	"github.com/shiftkey/shiftkey/secretbox"
 )
 
@@ -272,11 +273,21 @@ func TestLimitsProcs(t *testing.T) {
 	if got := (Limits{}).GoMaxProcs(4096); got != 0 {
 		t.Errorf("with GOMAXPROCS in the environment: %d, want Go's (0)", got)
 	}
-	if got := (APILimits{}).Slots(); got != CPUs() {
-		t.Errorf("default cpu_slots %d, want the %d CPUs", got, CPUs())
+	wantSlots := CPUs()
+	if scram.PairsDerivations() {
+		wantSlots = 2 * CPUs()
 	}
-	if got := (APILimits{CPUSlots: -1}).Slots(); got != -1 {
+	if got := (APILimits{}).Slots(0); got != wantSlots {
+		t.Errorf("default cpu_slots %d, want %d (CPUs %d, derivations paired: %v)", got, wantSlots, CPUs(), scram.PairsDerivations())
+	}
+	if got := (APILimits{}).Slots(1); got != CPUs() {
+		t.Errorf("default cpu_slots at scram_iterations 1: %d, want the %d CPUs", got, CPUs())
+	}
+	if got := (APILimits{CPUSlots: -1}).Slots(0); got != -1 {
 		t.Errorf("cpu_slots -1 became %d", got)
+	}
+	if got := (APILimits{CPUSlots: 3}).Slots(0); got != 3 {
+		t.Errorf("cpu_slots 3 became %d", got)
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4 * CPUs()))
 	if rc, ok := (Limits{}).EventRelay(); ok && rc.Threads != max(1, CPUs()/2) {

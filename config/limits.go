@@ -75,7 +75,7 @@ type APILimits struct {
 	IdleTimeout           time.Duration `yaml:"idle_timeout"`            // between requests on a keep-alive connection; 0: 60s
 	MaxHeaderBytes        int           `yaml:"max_header_bytes"`        // request line and headers; 0: 64 KiB
 	MaxConcurrentRequests int           `yaml:"max_concurrent_requests"` // 0: 256
-	CPUSlots              int           `yaml:"cpu_slots"`               // requests doing CPU work at once, the rest queued in order; 0: CPUs(), -1: no bound
+	CPUSlots              int           `yaml:"cpu_slots"`               // requests doing CPU work at once, the rest queued in order; 0: see Slots, -1: no bound
 }
 
 // cpus is Go's GOMAXPROCS when the process started, before shiftkey
@@ -108,12 +108,19 @@ func (l Limits) GoMaxProcs(scramIterations int) int {
 // extensions) that requests, answers and the store writer wait behind it.
 const longDerivation = 1024
 
-// Slots is cpu_slots with its default (CPUs()) applied.
-func (a APILimits) Slots() int {
-	if a.CPUSlots == 0 {
-		return CPUs()
+// Slots is cpu_slots with its default applied, for a server whose issued
+// logins' verifiers take scramIterations PBKDF2 iterations (0: the
+// default): the CPUs, or twice as many where derivations of that length
+// run two on a core (scram.PairsDerivations), since a request whose keys
+// are being derived beside another's holds a slot but no core.
+func (a APILimits) Slots(scramIterations int) int {
+	switch {
+	case a.CPUSlots != 0:
+		return a.CPUSlots
+	case scram.PairsDerivations() && cmp.Or(scramIterations, scram.IssuedIterations) >= longDerivation:
+		return 2 * CPUs()
 	}
-	return a.CPUSlots
+	return CPUs()
 }
 
 // EventRelay is the config of the event relay the gateways share; ok is

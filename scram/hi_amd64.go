@@ -6,12 +6,18 @@ package scram
 //go:noescape
 func blockSHANI(h *[8]uint32, p *[64]byte)
 
-// hiLoopSHANI runs n PBKDF2-HMAC-SHA-256 iterations on u with the key's
-// inner and outer states (after their key blocks), xoring each new u into
-// t; all are SHA-256 words (big-endian in bytes).
+// hiLoopSHANI runs n PBKDF2-HMAC-SHA-256 iterations on s: u = HMAC(u)
+// from the key's inner and outer states, t ^= u.
 //
 //go:noescape
-func hiLoopSHANI(inner, outer, u, t *[8]uint32, n int)
+func hiLoopSHANI(s *hiState, n int)
+
+// hiLoop2SHANI is hiLoopSHANI on a and b at once, in about the time
+// hiLoopSHANI takes for one: one derivation's compressions each wait for
+// the last one, and two fill those waits.
+//
+//go:noescape
+func hiLoop2SHANI(a, b *hiState, n int)
 
 // cpuHasSHANI reports the SHA extensions and the SSSE3 and SSE4.1
 // instructions blockSHANI also uses.

@@ -3,8 +3,10 @@ package scram
 import (
 	"crypto/pbkdf2"
 	"crypto/sha256"
+	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -52,6 +54,78 @@ func TestHiIsPBKDF2(t *testing.T) {
 	}
 }
 
+// The two-derivation loop computes what the one-derivation loop does, for
+// each of its two states.
+func TestHiLoop2IsTwoHiLoops(t *testing.T) {
+	if !haveSHANI {
+		t.Skip("no SHA extensions on this CPU: the assembly loops are not used here")
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	random := func() hiState {
+		var s hiState
+		for _, w := range []*[8]uint32{&s.in, &s.out, &s.u, &s.t} {
+			for i := range w {
+				w[i] = r.Uint32()
+			}
+		}
+		return s
+	}
+	for _, n := range []int{0, 1, 2, 63, 64, 1000} {
+		a, b := random(), random()
+		wantA, wantB := a, b
+		hiLoopSHANI(&wantA, n)
+		hiLoopSHANI(&wantB, n)
+		hiLoop2SHANI(&a, &b, n)
+		if a != wantA || b != wantB {
+			t.Fatalf("n=%d: two at once\n%x\n%x\nwant\n%x\n%x", n, a, b, wantA, wantB)
+		}
+	}
+}
+
+// Derivations wanted at once run in pairs, and each caller still gets its
+// own PBKDF2: with different iteration counts, pairs form part-way
+// through, a runner leaves while its partner goes on, and a waiter is
+// handed its derivation back.
+func TestConcurrentHiPairsAndIsPBKDF2(t *testing.T) {
+	if !haveSHANI {
+		t.Skip("no SHA extensions on this CPU: hi is crypto/pbkdf2 itself here")
+	}
+	before := pairedIterations.Load()
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for g := range 16 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(g), 5))
+			for range 20 {
+				pw := make([]byte, 1+r.IntN(70))
+				for i := range pw {
+					pw[i] = byte(r.Uint32())
+				}
+				salt := []byte{byte(g), 1, 2, 3}
+				iter := 2 + r.IntN(3000)
+				want, _ := pbkdf2.Key(sha256.New, string(pw), salt, iter, sha256.Size)
+				if got := hi(string(pw), salt, iter); string(got[:]) != string(want) {
+					errs <- fmt.Sprintf("hi(%x, %x, %d) = %x, want %x", pw, salt, iter, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if paired := pairedIterations.Load() - before; paired == 0 {
+		t.Errorf("no iterations ran in pairs with 16 goroutines deriving at once")
+	}
+	pairs.mu.Lock()
+	defer pairs.mu.Unlock()
+	if pairs.singles != 0 || len(pairs.waiting) != 0 {
+		t.Errorf("after every derivation: %d single runners and %d waiting, want none", pairs.singles, len(pairs.waiting))
+	}
+}
+
 func BenchmarkHi4096(b *testing.B) {
 	salt := []byte("0123456789abcdef")
 	b.Run("hi", func(b *testing.B) {
@@ -71,6 +145,18 @@ func BenchmarkHi4096(b *testing.B) {
 // shows as ns/op near BenchmarkHi4096's divided by GOMAXPROCS, or not.
 func BenchmarkHi4096Parallel(b *testing.B) {
 	salt := []byte("0123456789abcdef")
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			hi("an issued password of forty-eight characters...", salt, 4096)
+		}
+	})
+}
+
+// BenchmarkHi4096Pairs has two derivations per P wanted at once, as an
+// issue burst has: pairs run on one core in about the time of one.
+func BenchmarkHi4096Pairs(b *testing.B) {
+	salt := []byte("0123456789abcdef")
+	b.SetParallelism(2)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			hi("an issued password of forty-eight characters...", salt, 4096)

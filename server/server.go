@@ -293,7 +293,7 @@ func (s *Server) StartAPI(ln net.Listener) {
 		Logger:     s.Logger.With("component", "api"),
 		Now:        s.Clock,
 		ClientIP:   s.ClientIP,
-		CPUSlots:   s.Limits.API.Slots(),
+		CPUSlots:   s.Limits.API.Slots(s.ScramIterations),
 	}
 	if s.Observer != nil {
 		api.Observer = s.Observer
