@@ -146,12 +146,13 @@ const (
 // newURingLoop sets up a ring, disabled until its loop thread enables it
 // (SINGLE_ISSUER: the thread that enables the ring is the only one that
 // may submit), with its provided buffers registered.
-func newURingLoop(r *EventRelay) (l *uringLoop, err error) {
-	l = &uringLoop{relay: r, fd: -1, wake: -1, wakeBuf: new([8]byte), slots: []*evSide{nil}, nbufs: uringSize.bufs}
+func newURingLoop(r *EventRelay) (*uringLoop, error) {
+	l := &uringLoop{relay: r, fd: -1, wake: -1, wakeBuf: new([8]byte), slots: []*evSide{nil}, nbufs: uringSize.bufs}
+	ready := false
 	defer func() {
-		if err != nil {
+		// Every failure below returns nil: the ring made so far is l's.
+		if !ready {
 			l.discard()
-			l = nil
 		}
 	}()
 	p := uringParams{
@@ -208,8 +209,10 @@ func newURingLoop(r *EventRelay) (l *uringLoop, err error) {
 	}
 	l.publishBufs()
 	if l.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC); err != nil {
+		l.wake = -1
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
+	ready = true
 	return l, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -92,4 +93,50 @@ func TestURingBlockedSendsLeaveBuffers(t *testing.T) {
 	}
 	c, _ := startSession(t, r, backendServer(t, func(c net.Conn) { echo(c, 0) }), &testTracker{}, nil)
 	roundTrip(t, c, []byte("42"))
+}
+
+// A ring the kernel refuses, at io_uring_setup (as seccomp, the
+// io_uring_disabled sysctl or an old kernel refuse it) or at a later step,
+// is an error that leaves no descriptor or mapping behind, and the default
+// engine falls back to epoll.
+func TestURingSetupFailureIsAnError(t *testing.T) {
+	size := uringSize
+	t.Cleanup(func() { uringSize = size })
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	for _, tc := range []struct {
+		what          string
+		entries, bufs uint32
+	}{
+		{"io_uring_setup", 1 << 20, size.bufs},      // more entries than the kernel allows: EINVAL
+		{"provided buffers", size.entries, 1 << 16}, // a buffer ring larger than 32768: EINVAL
+	} {
+		uringSize.entries, uringSize.bufs = tc.entries, tc.bufs
+		l, err := newURingLoop(&EventRelay{})
+		if err == nil {
+			l.discard()
+			t.Fatalf("%s: a ring with %d entries and %d buffers was set up", tc.what, tc.entries, tc.bufs)
+		}
+		if l != nil {
+			t.Errorf("%s: %v, and a loop", tc.what, err)
+		}
+	}
+	if after := fds(); after != before {
+		t.Errorf("%d descriptors open after the failures, %d before", after, before)
+	}
+	uringSize.entries = 1 << 20
+	r, err := New(Config{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Engine() != EngineEpoll {
+		t.Errorf("engine %q where io_uring cannot be set up, want epoll", r.Engine())
+	}
 }
