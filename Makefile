@@ -17,6 +17,7 @@ test: ## every test, with the race detector (installs PostgreSQL, awscli and pyt
 	@./scripts/ensure-test-tools
 	$(GO) vet ./...
 	GOOS=darwin GOARCH=arm64 $(GO) vet ./... # macOS users run shiftkey dev; the event relay is Linux only
+	GOOS=linux GOARCH=arm64 $(GO) vet ./... # Graviton and other arm64 Linux hosts
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
 	$(GO) test -race -shuffle=on -count=1 -timeout 15m ./...
 

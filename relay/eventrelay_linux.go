@@ -383,9 +383,10 @@ const loopWait = 10 * time.Millisecond
 // the loop's P back to the scheduler (the relay added one P per loop for
 // this): an ordinary system call that blocks has sysmon take the P away
 // every time and the loop take one back on every wake-up, thousands of
-// times a second under load.
+// times a second under load. It calls epoll_pwait with no signal mask,
+// which is epoll_wait: arm64 and other newer ports have only the former.
 func sysEpollWait(epfd int, events []unix.EpollEvent) (int, error) {
-	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), uintptr(loopWait.Milliseconds()), 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), uintptr(loopWait.Milliseconds()), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
