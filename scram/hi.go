@@ -15,13 +15,16 @@ import (
 // Each iteration is two SHA-256 compressions from the HMAC key's fixed
 // inner and outer states. crypto/pbkdf2 gets there through hash.Hash,
 // which restores a saved state and pads and finalises the digest at every
-// step; where the CPU has the SHA extensions, hi runs the compressions
-// alone (blockSHANI), at about twice the speed, and runs two derivations
-// on one core when two are wanted at once (pairs), at about twice that
-// again. That is most of an issue's CPU at the default 4096 iterations.
+// step; where the CPU has SHA-256 instructions (amd64's SHA extensions,
+// arm64's SHA2), hi runs the compressions alone (blockSHA, hiLoop1), at
+// about twice the speed on amd64, and runs two derivations on one core
+// when two are wanted at once (pairs, hiLoop2), at about twice that again.
+// That is most of an issue's CPU at the default 4096 iterations. (The
+// arm64 loops are checked under qemu-aarch64-static; their speed on arm64
+// hardware has not been measured.)
 func hi(password string, salt []byte, iterations int) [sha256.Size]byte {
 	var out [sha256.Size]byte
-	if !haveSHANI || iterations < 2 {
+	if !haveSHA || iterations < 2 {
 		k, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
 		if err != nil {
 			// Only reachable with FIPS-140 restrictions on key length; the
@@ -44,8 +47,8 @@ func hi(password string, salt []byte, iterations int) [sha256.Size]byte {
 		opad[i] ^= 0x5c
 	}
 	inner, outer := sha256IV, sha256IV
-	blockSHANI(&inner, &ipad)
-	blockSHANI(&outer, &opad)
+	blockSHA(&inner, &ipad)
+	blockSHA(&outer, &opad)
 
 	// U1 = HMAC(password, salt || INT(1)); the salt has any length. Every
 	// later U is the HMAC of the 32-byte U before it: one block in each
@@ -68,20 +71,26 @@ func hi(password string, salt []byte, iterations int) [sha256.Size]byte {
 	return out
 }
 
+// sha256K are SHA-256's round constants, which the assembly loops read.
+var sha256K = [64]uint32{
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+}
+
 // sha256IV is SHA-256's initial state.
 var sha256IV = [8]uint32{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
 
 // hiState is one derivation's iterations in progress, laid out for the
 // assembly loops.
 type hiState struct {
-	in, out [8]uint32 // the key's inner and outer states, in registerOrder
+	in, out [8]uint32 // the key's inner and outer states, in registerOrder (hi_<arch>.go)
 	u, t    [8]uint32 // the last U and the xor of all, words A-H
-}
-
-// registerOrder is state h (words A-H) as the SHA extensions hold it: the
-// register ABEF, then CDGH, each with its first word in the highest lane.
-func registerOrder(h [8]uint32) [8]uint32 {
-	return [8]uint32{h[5], h[4], h[1], h[0], h[7], h[6], h[3], h[2]}
 }
 
 // pairChunk is how many iterations a runner does between looks for a
@@ -151,11 +160,11 @@ func (p *pairing) run(j *hiJob) {
 		}
 		if other == nil {
 			k := min(j.n, pairChunk)
-			hiLoopSHANI(&j.s, k)
+			hiLoop1(&j.s, k)
 			j.n -= k
 		} else {
 			k := min(j.n, other.n, pairChunk)
-			hiLoop2SHANI(&j.s, &other.s, k)
+			hiLoop2(&j.s, &other.s, k)
 			pairedIterations.Add(int64(k))
 			j.n -= k
 			other.n -= k
@@ -202,6 +211,6 @@ func (p *pairing) pop() *hiJob {
 }
 
 // PairsDerivations reports whether derivations wanted at once run two on a
-// core (the CPU has the SHA extensions): then twice as many issues as
+// core (the CPU has SHA-256 instructions): then twice as many issues as
 // cores can be deriving keys without queueing for a core.
-func PairsDerivations() bool { return haveSHANI }
+func PairsDerivations() bool { return haveSHA }

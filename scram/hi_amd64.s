@@ -9,7 +9,7 @@
 // Registers, one derivation: X1 ABEF, X2 CDGH, X8 and X9 their values on
 // entry, X3-X6 the last four message-schedule vectors (four words each),
 // X0 the round input, X7 and X11 scratch, X10 the byte-swap mask. Two
-// derivations at once (hiLoop2SHANI): the first's state in X1 and X2,
+// derivations at once (hiLoop2): the first's state in X1 and X2,
 // schedule in X3-X6, scratch X7; the second's in X8 and X9, X10-X13, X14;
 // X15 the round constants both add.
 
@@ -116,12 +116,12 @@
 	PALIGNR $8, x2, x1; \
 	PBLENDW $0xF0, X7, x2
 
-// func blockSHANI(h *[8]uint32, p *[64]byte)
-TEXT ·blockSHANI(SB), NOSPLIT, $0-16
+// func blockSHA(h *[8]uint32, p *[64]byte)
+TEXT ·blockSHA(SB), NOSPLIT, $0-16
 	MOVQ h+0(FP), DI
 	MOVQ p+8(FP), SI
 	MOVOU flipMask<>(SB), X10
-	LEAQ shaK<>(SB), AX
+	LEAQ ·sha256K(SB), AX
 	FROMWORDS(DI, X1, X2)
 	MOVO X1, X8
 	MOVO X2, X9
@@ -192,14 +192,14 @@ TEXT ·blockSHANI(SB), NOSPLIT, $0-16
 	PXOR m2, tmp; \
 	MOVOU tmp, 112(ptr)
 
-// func hiLoopSHANI(s *hiState, n int)
+// func hiLoop1(s *hiState, n int)
 //
 // Runs n PBKDF2 iterations: u = HMAC(u) from the key's inner and outer
 // states, t ^= u.
-TEXT ·hiLoopSHANI(SB), NOSPLIT, $0-16
+TEXT ·hiLoop1(SB), NOSPLIT, $0-16
 	MOVQ s+0(FP), DI
 	MOVQ n+8(FP), CX
-	LEAQ shaK<>(SB), AX
+	LEAQ ·sha256K(SB), AX
 	MOVOU 64(DI), X3
 	MOVOU 80(DI), X4
 	TESTQ CX, CX
@@ -215,14 +215,14 @@ hidone:
 	MOVOU X4, 80(DI)
 	RET
 
-// func hiLoop2SHANI(a, b *hiState, n int)
+// func hiLoop2(a, b *hiState, n int)
 //
-// hiLoopSHANI on two states at once, in about the time of one.
-TEXT ·hiLoop2SHANI(SB), NOSPLIT, $0-24
+// hiLoop1 on two states at once, in about the time of one.
+TEXT ·hiLoop2(SB), NOSPLIT, $0-24
 	MOVQ a+0(FP), DI
 	MOVQ b+8(FP), SI
 	MOVQ n+16(FP), CX
-	LEAQ shaK<>(SB), AX
+	LEAQ ·sha256K(SB), AX
 	MOVOU 64(DI), X3
 	MOVOU 80(DI), X4
 	MOVOU 64(SI), X10
@@ -243,8 +243,8 @@ hi2done:
 	MOVOU X11, 80(SI)
 	RET
 
-// func cpuHasSHANI() bool
-TEXT ·cpuHasSHANI(SB), NOSPLIT, $0-1
+// func cpuHasSHA() bool
+TEXT ·cpuHasSHA(SB), NOSPLIT, $0-1
 	MOVB $0, ret+0(FP)
 	MOVL $0, AX
 	CPUID
@@ -277,38 +277,3 @@ GLOBL hmacPad<>(SB), RODATA|NOPTR, $16
 DATA hmacLen<>+0(SB)/8, $0
 DATA hmacLen<>+8(SB)/8, $0x0000030000000000
 GLOBL hmacLen<>(SB), RODATA|NOPTR, $16
-
-// SHA-256's round constants.
-DATA shaK<>+0(SB)/8, $0x71374491428a2f98
-DATA shaK<>+8(SB)/8, $0xe9b5dba5b5c0fbcf
-DATA shaK<>+16(SB)/8, $0x59f111f13956c25b
-DATA shaK<>+24(SB)/8, $0xab1c5ed5923f82a4
-DATA shaK<>+32(SB)/8, $0x12835b01d807aa98
-DATA shaK<>+40(SB)/8, $0x550c7dc3243185be
-DATA shaK<>+48(SB)/8, $0x80deb1fe72be5d74
-DATA shaK<>+56(SB)/8, $0xc19bf1749bdc06a7
-DATA shaK<>+64(SB)/8, $0xefbe4786e49b69c1
-DATA shaK<>+72(SB)/8, $0x240ca1cc0fc19dc6
-DATA shaK<>+80(SB)/8, $0x4a7484aa2de92c6f
-DATA shaK<>+88(SB)/8, $0x76f988da5cb0a9dc
-DATA shaK<>+96(SB)/8, $0xa831c66d983e5152
-DATA shaK<>+104(SB)/8, $0xbf597fc7b00327c8
-DATA shaK<>+112(SB)/8, $0xd5a79147c6e00bf3
-DATA shaK<>+120(SB)/8, $0x1429296706ca6351
-DATA shaK<>+128(SB)/8, $0x2e1b213827b70a85
-DATA shaK<>+136(SB)/8, $0x53380d134d2c6dfc
-DATA shaK<>+144(SB)/8, $0x766a0abb650a7354
-DATA shaK<>+152(SB)/8, $0x92722c8581c2c92e
-DATA shaK<>+160(SB)/8, $0xa81a664ba2bfe8a1
-DATA shaK<>+168(SB)/8, $0xc76c51a3c24b8b70
-DATA shaK<>+176(SB)/8, $0xd6990624d192e819
-DATA shaK<>+184(SB)/8, $0x106aa070f40e3585
-DATA shaK<>+192(SB)/8, $0x1e376c0819a4c116
-DATA shaK<>+200(SB)/8, $0x34b0bcb52748774c
-DATA shaK<>+208(SB)/8, $0x4ed8aa4a391c0cb3
-DATA shaK<>+216(SB)/8, $0x682e6ff35b9cca4f
-DATA shaK<>+224(SB)/8, $0x78a5636f748f82ee
-DATA shaK<>+232(SB)/8, $0x8cc7020884c87814
-DATA shaK<>+240(SB)/8, $0xa4506ceb90befffa
-DATA shaK<>+248(SB)/8, $0xc67178f2bef9a3f7
-GLOBL shaK<>(SB), RODATA|NOPTR, $256

@@ -1,12 +1,14 @@
-//go:build !amd64
+//go:build !amd64 && !arm64
 
 package scram
 
-const haveSHANI = false
+const haveSHA = false
 
-// Unreachable: hi takes crypto/pbkdf2's path when haveSHANI is false.
-func blockSHANI(h *[8]uint32, p *[64]byte) { panic("scram: no SHA extensions") }
+// Unreachable: hi takes crypto/pbkdf2's path when haveSHA is false.
+func blockSHA(h *[8]uint32, p *[64]byte) { panic("scram: no SHA instructions") }
 
-func hiLoopSHANI(s *hiState, n int) { panic("scram: no SHA extensions") }
+func hiLoop1(s *hiState, n int) { panic("scram: no SHA instructions") }
 
-func hiLoop2SHANI(a, b *hiState, n int) { panic("scram: no SHA extensions") }
+func hiLoop2(a, b *hiState, n int) { panic("scram: no SHA instructions") }
+
+func registerOrder(h [8]uint32) [8]uint32 { return h }

@@ -15,7 +15,7 @@ import (
 // shorter and longer than a block, salts of any length, and iteration
 // counts around the ones used.
 func TestHiIsPBKDF2(t *testing.T) {
-	if !haveSHANI {
+	if !haveSHA {
 		t.Log("no SHA extensions on this CPU: hi is crypto/pbkdf2 itself here")
 	}
 	r := rand.New(rand.NewPCG(1, 2))
@@ -58,7 +58,7 @@ func TestHiIsPBKDF2(t *testing.T) {
 // The two-derivation loop computes what the one-derivation loop does, for
 // each of its two states.
 func TestHiLoop2IsTwoHiLoops(t *testing.T) {
-	if !haveSHANI {
+	if !haveSHA {
 		t.Skip("no SHA extensions on this CPU: the assembly loops are not used here")
 	}
 	r := rand.New(rand.NewPCG(3, 4))
@@ -74,9 +74,9 @@ func TestHiLoop2IsTwoHiLoops(t *testing.T) {
 	for _, n := range []int{0, 1, 2, 63, 64, 1000} {
 		a, b := random(), random()
 		wantA, wantB := a, b
-		hiLoopSHANI(&wantA, n)
-		hiLoopSHANI(&wantB, n)
-		hiLoop2SHANI(&a, &b, n)
+		hiLoop1(&wantA, n)
+		hiLoop1(&wantB, n)
+		hiLoop2(&a, &b, n)
 		if a != wantA || b != wantB {
 			t.Fatalf("n=%d: two at once\n%x\n%x\nwant\n%x\n%x", n, a, b, wantA, wantB)
 		}
@@ -88,7 +88,7 @@ func TestHiLoop2IsTwoHiLoops(t *testing.T) {
 // through, a runner leaves while its partner goes on, and a waiter is
 // handed its derivation back.
 func TestConcurrentHiPairsAndIsPBKDF2(t *testing.T) {
-	if !haveSHANI {
+	if !haveSHA {
 		t.Skip("no SHA extensions on this CPU: hi is crypto/pbkdf2 itself here")
 	}
 	// On one P a derivation runs to its end before another goroutine
