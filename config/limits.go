@@ -88,7 +88,7 @@ func CPUs() int { return cpus }
 // GoMaxProcs is the GOMAXPROCS to set, 0 to leave Go's, for a server
 // whose issued logins' verifiers take scramIterations PBKDF2 iterations (0:
 // the default). By default one P more than the CPUs where that derivation
-// holds a P for long (longDerivation iterations or more); none where it
+// holds a P for long (longDerivations); none where it
 // does not, since each spare P costs idle wake-ups (about 7% more CPU per
 // gateway login on 2 cores).
 func (l Limits) GoMaxProcs(scramIterations int) int {
@@ -97,16 +97,19 @@ func (l Limits) GoMaxProcs(scramIterations int) int {
 		return l.Procs
 	case l.Procs < 0 || os.Getenv("GOMAXPROCS") != "":
 		return 0
-	case cmp.Or(scramIterations, scram.IssuedIterations) < longDerivation:
+	case !longDerivations(scramIterations):
 		return 0
 	}
 	return CPUs() + 1
 }
 
-// longDerivation is the PBKDF2 iteration count from which an issue's key
-// derivation holds a P for long enough (75 µs and more with the SHA
-// extensions) that requests, answers and the store writer wait behind it.
-const longDerivation = 1024
+// longDerivations reports whether scramIterations (0: the default) is
+// 1024 or more: enough that an issue's key derivation holds a P for long
+// (75 µs and more with the SHA extensions), so that requests, answers and
+// the store writer wait behind it, and that pairing derivations pays.
+func longDerivations(scramIterations int) bool {
+	return cmp.Or(scramIterations, scram.IssuedIterations) >= 1024
+}
 
 // Slots is cpu_slots with its default applied, for a server whose issued
 // logins' verifiers take scramIterations PBKDF2 iterations (0: the
@@ -117,7 +120,7 @@ func (a APILimits) Slots(scramIterations int) int {
 	switch {
 	case a.CPUSlots != 0:
 		return a.CPUSlots
-	case scram.PairsDerivations() && cmp.Or(scramIterations, scram.IssuedIterations) >= longDerivation:
+	case scram.PairsDerivations() && longDerivations(scramIterations):
 		return 2 * CPUs()
 	}
 	return CPUs()
