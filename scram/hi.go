@@ -119,11 +119,11 @@ type pairing struct {
 	mu      sync.Mutex
 	waiting []*hiJob // oldest first; never more than singles
 	singles int      // runners with one derivation, which will adopt a waiting one
-	nwait   atomic.Int32
+	adopted int      // derivations adopted so far (tests: pairs formed)
+	// nwait is len(waiting), for runners to look at between chunks
+	// without taking mu.
+	nwait atomic.Int32
 }
-
-// pairedIterations counts the iterations run two at a time, for tests.
-var pairedIterations atomic.Int64
 
 func (p *pairing) derive(j *hiJob) {
 	p.mu.Lock()
@@ -155,6 +155,7 @@ func (p *pairing) run(j *hiJob) {
 			if len(p.waiting) > 0 {
 				other = p.pop()
 				p.singles--
+				p.adopted++
 			}
 			p.mu.Unlock()
 		}
@@ -165,7 +166,6 @@ func (p *pairing) run(j *hiJob) {
 		} else {
 			k := min(j.n, other.n, pairChunk)
 			hiLoop2(&j.s, &other.s, k)
-			pairedIterations.Add(int64(k))
 			j.n -= k
 			other.n -= k
 			if other.n == 0 {
