@@ -14,8 +14,8 @@ func blockSHA(h *[8]uint32, p *[64]byte)
 //go:noescape
 func hiLoop1(s *hiState, n int)
 
-// hiLoop2 is hiLoop1 on a and b at once, their instructions interleaved
-// so that each chain of SHA256H/SHA256H2 runs while the other waits.
+// hiLoop2 is hiLoop1 on a and b at once, four rounds of one then four of
+// the other, so that each chain of SHA256H/SHA256H2 runs while the other waits.
 //
 //go:noescape
 func hiLoop2(a, b *hiState, n int)
