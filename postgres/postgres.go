@@ -390,7 +390,8 @@ func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
 	return queryAll(ctx, d.pool, scanCluster, `SELECT `+clusterColumns+` FROM clusters ORDER BY identifier COLLATE "C"`)
 }
 
-// DeleteCluster removes a cluster, its credentials, salts and tags.
+// DeleteCluster removes a cluster, its credentials, salts, tags and custom
+// domains.
 func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 	err := d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM clusters WHERE identifier = $1`, id)
@@ -401,12 +402,12 @@ func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 			return clusterNotFound(id)
 		}
 		for _, q := range []string{`DELETE FROM credentials WHERE cluster = $1`, `DELETE FROM login_salts WHERE cluster = $1`,
-			`DELETE FROM tags WHERE kind = 'cluster' AND owner = $1`} {
+			`DELETE FROM tags WHERE kind = 'cluster' AND owner = $1`, `DELETE FROM custom_domains WHERE kind = 'cluster' AND target = $1`} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {
 				return err
 			}
 		}
-		notify(shiftkey.Change{Kind: shiftkey.KindCluster, Name: id}, shiftkey.Change{Kind: shiftkey.KindCredential})
+		notify(shiftkey.Change{Kind: shiftkey.KindCluster, Name: id}, shiftkey.Change{Kind: shiftkey.KindCredential}, shiftkey.Change{Kind: shiftkey.KindDomain})
 		return nil
 	})
 	d.salts.dropCluster(id) // even on an error: it may have committed

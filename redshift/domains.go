@@ -55,12 +55,14 @@ func (s *Service) AssociateDomain(ctx context.Context, caller *shiftkey.Caller, 
 		}
 		return d, err
 	}
-	d, ok, err := s.domains().Of(ctx, *domain, "")
+	// The association must be the named cluster's: the caller is
+	// authorized on that cluster only.
+	d, ok, err := s.domains().Of(ctx, *domain, c.Identifier)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, associationNotFound("An association for custom domain %s was not found.", *domain)
+		return nil, associationNotFound("An association for custom domain %s on cluster %s was not found.", *domain, c.Identifier)
 	}
 	return d, s.domains().Reassociate(ctx, d, *cert, c.Identifier)
 }

@@ -276,7 +276,8 @@ func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
 	return queryAll(ctx, d.db, scanCluster, `SELECT `+clusterColumns+` FROM clusters ORDER BY identifier`)
 }
 
-// DeleteCluster removes a cluster, its credentials, salts and tags.
+// DeleteCluster removes a cluster, its credentials, salts, tags and custom
+// domains.
 func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 	// Deferred first so it runs last, after the commit or rollback.
 	defer d.cache.InvalidateIf(func(k loginKey) bool { return k.Cluster == id })
@@ -294,7 +295,7 @@ func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 		return clusterNotFound(id)
 	}
 	for _, q := range []string{`DELETE FROM credentials WHERE cluster = ?`, `DELETE FROM login_salts WHERE cluster = ?`,
-		`DELETE FROM tags WHERE kind = 'cluster' AND owner = ?`} {
+		`DELETE FROM tags WHERE kind = 'cluster' AND owner = ?`, `DELETE FROM custom_domains WHERE kind = 'cluster' AND target = ?`} {
 		if _, err := tx.ExecContext(ctx, q, id); err != nil {
 			return err
 		}

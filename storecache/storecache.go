@@ -268,7 +268,8 @@ func (c *Store) UpdateCluster(ctx context.Context, cl *shiftkey.Cluster) error {
 }
 
 func (c *Store) DeleteCluster(ctx context.Context, id string) error {
-	return c.after(c.Store.DeleteCluster(ctx, id), ch(shiftkey.KindCluster, id))
+	// Its custom domains go with it.
+	return c.after(c.Store.DeleteCluster(ctx, id), ch(shiftkey.KindCluster, id), ch(shiftkey.KindDomain, ""))
 }
 
 func (c *Store) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {

@@ -26,6 +26,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("AccessKeyQuotaConcurrent", func(t *testing.T) { testAccessKeyQuotaConcurrent(t, newStore(t)) })
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
+	t.Run("DeleteClusterDomains", func(t *testing.T) { testDeleteClusterDomains(t, newStore(t)) })
 }
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -75,6 +76,47 @@ func testClusters(t *testing.T, s shiftkey.Store) {
 	}
 	if len(all) != 2 || all[0].Identifier != "a-cluster" || all[1].Identifier != "b-cluster" {
 		t.Fatalf("Clusters order: %v", all)
+	}
+}
+
+// A deleted cluster's custom domains go with it, read before or not: the
+// name is free again, and a new cluster of the same identifier does not
+// inherit it. Another cluster's domain, and a workgroup's of the same
+// name as the cluster, stay.
+func testDeleteClusterDomains(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	for _, id := range []string{"c", "d"} {
+		if err := s.CreateCluster(ctx, &shiftkey.Cluster{Identifier: id, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []*shiftkey.CustomDomain{
+		{Name: "c.example.com", Kind: shiftkey.DomainCluster, Target: "c"},
+		{Name: "d.example.com", Kind: shiftkey.DomainCluster, Target: "d"},
+		{Name: "w.example.com", Kind: shiftkey.DomainWorkgroup, Target: "c"},
+	} {
+		d.CertificateARN, d.CertExpiry = "arn:aws:acm:us-east-1:000000000000:certificate/x", t0.Add(time.Hour)
+		if err := s.CreateCustomDomain(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CustomDomain(ctx, d.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteCluster(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.CustomDomain(ctx, "c.example.com"); shiftkey.ErrorCode(err) != shiftkey.CodeResourceNotFound {
+		t.Fatalf("the deleted cluster's domain after DeleteCluster: %+v, %v", d, err)
+	}
+	for _, name := range []string{"d.example.com", "w.example.com"} {
+		if _, err := s.CustomDomain(ctx, name); err != nil {
+			t.Fatalf("%s after DeleteCluster of c: %v", name, err)
+		}
+	}
+	if err := s.CreateCustomDomain(ctx, &shiftkey.CustomDomain{Name: "c.example.com", Kind: shiftkey.DomainCluster, Target: "d",
+		CertificateARN: "arn:aws:acm:us-east-1:000000000000:certificate/x", CertExpiry: t0.Add(time.Hour)}); err != nil {
+		t.Fatalf("the freed name cannot be associated again: %v", err)
 	}
 }
 
