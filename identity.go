@@ -74,9 +74,12 @@ type Session struct {
 	Secret      string
 	// Token is set on a session being created, for the caller; a session
 	// read from a store has only TokenHash (HashSessionToken of Token).
-	Token         string
-	TokenHash     []byte
-	RoleName      string
+	Token     string
+	TokenHash []byte
+	RoleName  string
+	// RoleID is the role's unique id: a role deleted and created again
+	// under RoleName is another role, and the session is not its.
+	RoleID        string
 	SessionName   string
 	SourceARN     string // who assumed the role
 	SessionPolicy string // "" when none

@@ -276,10 +276,12 @@ func looksJSON(r *http.Request) bool {
 }
 
 // sessionPrincipal is the caller behind STS session credentials. The role
-// must still exist; its tags apply, overridden by the session's.
+// must still exist, as the one assumed (its unique id: not another role
+// since created under its name); its tags apply, overridden by the
+// session's.
 func (s *Server) sessionPrincipal(ctx context.Context, sess *shiftkey.Session) (*shiftkey.Principal, error) {
 	role, err := s.Identities.Entity(ctx, shiftkey.KindRole, sess.RoleName)
-	if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
+	if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity || err == nil && role.ID != sess.RoleID {
 		return nil, shiftkey.Errorf(shiftkey.CodeInvalidClientTokenID, "The security token included in the request is invalid.")
 	}
 	if err != nil {

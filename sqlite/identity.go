@@ -344,9 +344,9 @@ func (d *DB) CreateSession(ctx context.Context, s *shiftkey.Session) error {
 	if err != nil {
 		return err
 	}
-	if _, err = tx.ExecContext(ctx, `INSERT INTO sessions (access_key_id, secret, sealed, token, token_sha256, role_name, session_name, source_arn,
-		session_policy, tags, created_at, expires_at) VALUES (?,?,?,'',?,?,?,?,?,?,?,?)`,
-		s.AccessKeyID, secret, sealed, hash, s.RoleName, s.SessionName, s.SourceARN, s.SessionPolicy, string(tags),
+	if _, err = tx.ExecContext(ctx, `INSERT INTO sessions (access_key_id, secret, sealed, token, token_sha256, role_name, role_id, session_name, source_arn,
+		session_policy, tags, created_at, expires_at) VALUES (?,?,?,'',?,?,?,?,?,?,?,?,?)`,
+		s.AccessKeyID, secret, sealed, hash, s.RoleName, s.RoleID, s.SessionName, s.SourceARN, s.SessionPolicy, string(tags),
 		millis(s.CreatedAt), millis(s.ExpiresAt)); err != nil {
 		return err
 	}
@@ -359,9 +359,9 @@ func (d *DB) Session(ctx context.Context, id string) (*shiftkey.Session, error) 
 	var tags, stored string
 	var sealed bool
 	var created, expires int64
-	err := d.db.QueryRowContext(ctx, `SELECT access_key_id, secret, sealed, token_sha256, role_name, session_name, source_arn, session_policy,
+	err := d.db.QueryRowContext(ctx, `SELECT access_key_id, secret, sealed, token_sha256, role_name, role_id, session_name, source_arn, session_policy,
 		tags, created_at, expires_at FROM sessions WHERE access_key_id = ?`, id).
-		Scan(&s.AccessKeyID, &stored, &sealed, &s.TokenHash, &s.RoleName, &s.SessionName, &s.SourceARN, &s.SessionPolicy, &tags, &created, &expires)
+		Scan(&s.AccessKeyID, &stored, &sealed, &s.TokenHash, &s.RoleName, &s.RoleID, &s.SessionName, &s.SourceARN, &s.SessionPolicy, &tags, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, shiftkey.NoSuchSession(id)
 	}

@@ -104,6 +104,10 @@ type credentialsXML struct {
 	Expiration      string
 }
 
+// chainedMaxSeconds bounds a session that a role session assumes (role
+// chaining), whatever the role's MaxSessionDuration.
+const chainedMaxSeconds = 3600
+
 func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Values) (any, error) {
 	get := func(k string) (string, bool) {
 		if vals, ok := v[k]; ok {
@@ -177,6 +181,9 @@ func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Valu
 		if role != nil && n > role.MaxSessionDuration {
 			return nil, validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
 		}
+		if c.Principal.Type == shiftkey.PrincipalAssumedRole && n > chainedMaxSeconds {
+			return nil, validation("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.")
+		}
 		duration = time.Duration(n) * time.Second
 	}
 
@@ -213,7 +220,7 @@ func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Valu
 	now := s.now()
 	sess := &shiftkey.Session{
 		AccessKeyID: shiftkey.NewID("ASIA"), Secret: shiftkey.NewSecretKey(), Token: newToken(),
-		RoleName: role.Name, SessionName: sessionName, SourceARN: c.Principal.ARN, SessionPolicy: sessionPolicy,
+		RoleName: role.Name, RoleID: role.ID, SessionName: sessionName, SourceARN: c.Principal.ARN, SessionPolicy: sessionPolicy,
 		Tags: tags, CreatedAt: now, ExpiresAt: now.Add(duration).Truncate(time.Second),
 	}
 	if err := s.Store.CreateSession(ctx, sess); err != nil {

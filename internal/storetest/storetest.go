@@ -493,13 +493,13 @@ func testIdentities(t *testing.T, s shiftkey.Store) {
 		t.Fatalf("after untag: %v", tags)
 	}
 
-	sess := &shiftkey.Session{AccessKeyID: "ASIA1", Secret: "sec", Token: "tok", RoleName: "bob", SessionName: "s1",
+	sess := &shiftkey.Session{AccessKeyID: "ASIA1", Secret: "sec", Token: "tok", RoleName: "bob", RoleID: "AROABOB", SessionName: "s1",
 		SourceARN: u.ARN, SessionPolicy: `{"s":1}`, Tags: []shiftkey.Tag{{Key: "k", Value: "v"}}, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	if err := s.CreateSession(ctx, sess); err != nil {
 		t.Fatal(err)
 	}
 	gotS, err := s.Session(ctx, "ASIA1")
-	if err != nil || !gotS.TokenMatches("tok") || gotS.TokenMatches("tok2") || gotS.SessionPolicy != `{"s":1}` || len(gotS.Tags) != 1 || !gotS.ExpiresAt.Equal(t0.Add(time.Hour)) {
+	if err != nil || !gotS.TokenMatches("tok") || gotS.TokenMatches("tok2") || gotS.SessionPolicy != `{"s":1}` || gotS.RoleID != "AROABOB" || len(gotS.Tags) != 1 || !gotS.ExpiresAt.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("session round trip: %+v %v", gotS, err)
 	}
 	if n, _ := s.DeleteExpiredSessions(ctx, t0.Add(2*time.Hour)); n != 1 {
