@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"strings"
 	"time"
 )
@@ -82,10 +83,36 @@ type Session struct {
 	RoleID        string
 	SessionName   string
 	SourceARN     string // who assumed the role
-	SessionPolicy string // "" when none
+	SessionPolicy string // "" when none; see SessionPolicies
 	Tags          []Tag
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
+}
+
+// JoinSessionPolicies is what a session keeps of its session policies
+// (AssumeRole's inline Policy and the documents of its PolicyArns, each a
+// JSON policy document): one as it is, several as a JSON array of them.
+func JoinSessionPolicies(docs []string) string {
+	if len(docs) == 1 {
+		return docs[0]
+	}
+	return "[" + strings.Join(docs, ",") + "]"
+}
+
+// SessionPolicies splits what JoinSessionPolicies made into documents.
+func SessionPolicies(s string) ([]string, error) {
+	if !strings.HasPrefix(strings.TrimSpace(s), "[") {
+		return []string{s}, nil
+	}
+	var docs []json.RawMessage
+	if err := json.Unmarshal([]byte(s), &docs); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(docs))
+	for i, d := range docs {
+		out[i] = string(d)
+	}
+	return out, nil
 }
 
 // HashSessionToken is what a store keeps of a session token. Tokens carry

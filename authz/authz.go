@@ -68,7 +68,9 @@ func (a *Authorizer) parse(ctx context.Context, label, doc string) *iam.Policy {
 // PolicySet is everything that decides for one principal.
 type PolicySet struct {
 	Identity []*iam.Policy
-	Session  *iam.Policy // nil when the principal has no session policy
+	// Session are the session's policies, inline and managed (AssumeRole's
+	// Policy and PolicyArns): any of them may allow. Nil when it has none.
+	Session []*iam.Policy
 }
 
 // entityPolicies adds the inline and attached policies of one entity.
@@ -104,10 +106,21 @@ func (a *Authorizer) Policies(ctx context.Context, p *shiftkey.Principal) (*Poli
 			return nil, err
 		}
 		if p.SessionPolicy != "" {
-			set.Session = a.parse(ctx, "session policy of "+p.ARN, p.SessionPolicy)
-			if set.Session == nil {
-				// Fail closed: a session policy that cannot be read allows nothing.
-				set.Session = &iam.Policy{Name: "session policy of " + p.ARN}
+			docs, err := shiftkey.SessionPolicies(p.SessionPolicy)
+			if err != nil {
+				// Fail closed: session policies that cannot be read allow nothing.
+				a.logger().WarnContext(ctx, "session policies do not parse", "principal", p.ARN, "error", err)
+				docs = nil
+			}
+			set.Session = []*iam.Policy{}
+			for i, d := range docs {
+				name := "session policy of " + p.ARN
+				if len(docs) > 1 {
+					name += " #" + strconv.Itoa(i+1)
+				}
+				if sp := a.parse(ctx, name, d); sp != nil {
+					set.Session = append(set.Session, sp)
+				}
 			}
 		}
 	default:
@@ -136,7 +149,7 @@ func Decide(set *PolicySet, req iam.Request) (iam.Decision, string) {
 	if set.Session == nil {
 		return id, Explain(id, "identity-based policy")
 	}
-	sess := iam.Evaluate(req, set.Session)
+	sess := iam.Evaluate(req, set.Session...)
 	switch {
 	case id.Outcome == iam.ExplicitDeny:
 		return id, Explain(id, "identity-based policy")
@@ -366,7 +379,7 @@ func (a *Authorizer) AuthorizeAssumeRole(ctx context.Context, caller *shiftkey.C
 			return a.deny(ctx, caller, r, iam.ImplicitDeny, trustWhy+" (it does not name "+p.ARN+", its role or its account)",
 				" because no resource-based policy allows the "+r.Action+" action")
 		case grant == iam.GrantRole && set.Session != nil:
-			sess := iam.Evaluate(req, set.Session)
+			sess := iam.Evaluate(req, set.Session...)
 			if !sess.Allowed() {
 				return a.deny(ctx, caller, r, sess.Outcome, trustWhy+" names the caller's role, so the session policy must allow it too: "+
 					Explain(sess, "session policy"), " because no session policy allows the "+r.Action+" action")

@@ -55,7 +55,7 @@ func (s Simulation) Run(ctx context.Context) (iam.Decision, string, error) {
 		if err != nil {
 			return iam.Decision{}, "", err
 		}
-		set.Session = p
+		set.Session = []*iam.Policy{p}
 	}
 	if s.Principal != "" {
 		kind, name, ok := strings.Cut(s.Principal, "/")

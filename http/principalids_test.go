@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/shiftkey/shiftkey"
 )
 
@@ -78,6 +79,47 @@ func TestSessionOfDeletedRoleIsNotTheNewRoles(t *testing.T) {
 	wantAPIError(t, err, "InvalidClientTokenId")
 	_, err = old.DescribeClusters(ctx, &redshift.DescribeClustersInput{})
 	wantAPIError(t, err, "InvalidClientTokenId")
+}
+
+// Managed session policies narrow the session as an inline one does.
+func TestAssumeRolePolicyArnsNarrowTheSession(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	roleARN := f.createRole(t, "analyst", trustUser("admin"), `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:*","Resource":"*"}]}`)
+	p, err := admin.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("nothing-but-describe"), PolicyDocument: aws.String(describeOnly)})
+	mustOK(t, "CreatePolicy", err)
+	out, err := f.stsClient(f.keys["admin"]).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("sess"),
+		PolicyArns: []ststypes.PolicyDescriptorType{{Arn: p.Policy.Arn}}})
+	mustOK(t, "AssumeRole with PolicyArns", err)
+	s := f.redshiftClient(sessionCreds(out))
+	_, err = s.DescribeClusters(ctx, &redshift.DescribeClustersInput{})
+	mustOK(t, "DescribeClusters, which the managed session policy allows", err)
+	_, err = s.GetClusterCredentials(ctx, aliceCreds())
+	wantAPIError(t, err, "AccessDenied")
+
+	// With an inline policy too, either may allow (both are session
+	// policies); the role's policy still bounds them.
+	out, err = f.stsClient(f.keys["admin"]).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("sess"),
+		PolicyArns: []ststypes.PolicyDescriptorType{{Arn: p.Policy.Arn}}, Policy: aws.String(credsAllowed)})
+	mustOK(t, "AssumeRole with PolicyArns and Policy", err)
+	s = f.redshiftClient(sessionCreds(out))
+	_, err = s.DescribeClusters(ctx, &redshift.DescribeClustersInput{})
+	mustOK(t, "DescribeClusters (managed session policy)", err)
+	_, err = s.GetClusterCredentials(ctx, aliceCreds())
+	mustOK(t, "GetClusterCredentials (inline session policy)", err)
+	_, err = s.DeleteCluster(ctx, &redshift.DeleteClusterInput{ClusterIdentifier: aws.String("dev-cluster"), SkipFinalClusterSnapshot: aws.Bool(true)})
+	wantAPIError(t, err, "AccessDenied")
+
+	_, err = f.stsClient(f.keys["admin"]).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("sess"),
+		PolicyArns: []ststypes.PolicyDescriptorType{{Arn: aws.String("arn:aws:iam::" + account + ":policy/no-such-policy")}}})
+	wantAPIError(t, err, "MalformedPolicyDocument")
+	var eleven []ststypes.PolicyDescriptorType
+	for range 11 {
+		eleven = append(eleven, ststypes.PolicyDescriptorType{Arn: p.Policy.Arn})
+	}
+	_, err = f.stsClient(f.keys["admin"]).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("sess"), PolicyArns: eleven})
+	wantAPIError(t, err, "ValidationError")
 }
 
 // A role session that assumes a role gets at most an hour (role chaining).

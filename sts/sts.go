@@ -104,6 +104,31 @@ type credentialsXML struct {
 	Expiration      string
 }
 
+// maxSessionPolicyPlaintext is AWS's limit on the inline session policy
+// and the managed policies' ARNs together.
+const maxSessionPolicyPlaintext = 2048
+
+// policyArns reads PolicyArns.member.N.arn: at most 10 ARNs of 20 to
+// 2,048 characters.
+func policyArns(v url.Values) ([]string, error) {
+	items, _, err := awsquery.Structs(v, "PolicyArns", "member")
+	if err != nil {
+		return nil, validation("%s", err.(*awsquery.Error).Message)
+	}
+	if len(items) > 10 {
+		return nil, validation("1 validation error detected: Value at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to 10")
+	}
+	arns := make([]string, 0, len(items))
+	for _, it := range items {
+		a := it["arn"]
+		if len(a) < 20 || len(a) > 2048 {
+			return nil, validation("1 validation error detected: Value '%s' at 'policyArns.member.arn' failed to satisfy constraint: Member must have length between 20 and 2048", a)
+		}
+		arns = append(arns, a)
+	}
+	return arns, nil
+}
+
 // chainedMaxSeconds bounds a session that a role session assumes (role
 // chaining), whatever the role's MaxSessionDuration.
 const chainedMaxSeconds = 3600
@@ -126,11 +151,25 @@ func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Valu
 	if len(sessionName) < 2 || len(sessionName) > 64 || !sessionNamePattern.MatchString(sessionName) {
 		return nil, validation("1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must have length between 2 and 64 and satisfy regular expression pattern: [\\w+=,.@-]*", sessionName)
 	}
-	var sessionPolicy string
-	if p, ok := get("Policy"); ok {
-		if len(p) > 2048 {
-			return nil, shiftkey.Errorf(CodePackedPolicyTooLarge, "Packed policy consumes %d%% of allotted space, please use smaller policy.", len(p)*100/2048)
-		}
+	// Session policies: the inline Policy and the managed policies of
+	// PolicyArns. Any of them may allow; the role's policies bound them all.
+	var sessionPolicies []string
+	plaintext := 0 // what AWS's 2,048-character limit counts
+	p, hasPolicy := get("Policy")
+	if hasPolicy {
+		plaintext += len(p)
+	}
+	arns, err := policyArns(v)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range arns {
+		plaintext += len(a)
+	}
+	if plaintext > maxSessionPolicyPlaintext {
+		return nil, shiftkey.Errorf(CodePackedPolicyTooLarge, "Packed policy consumes %d%% of allotted space, please use smaller policy.", plaintext*100/maxSessionPolicyPlaintext)
+	}
+	if hasPolicy {
 		if _, err := iam.ParsePolicy("session policy", []byte(p)); err != nil {
 			msg := err.Error()
 			if me, ok := err.(*iam.MalformedPolicyError); ok {
@@ -138,7 +177,23 @@ func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Valu
 			}
 			return nil, shiftkey.Errorf(CodeMalformedPolicyDocument, "%s", msg)
 		}
-		sessionPolicy = p
+		sessionPolicies = append(sessionPolicies, p)
+	}
+	for _, a := range arns {
+		// The document as it is now: the session keeps it, as it keeps an
+		// inline policy.
+		m, err := s.Store.ManagedPolicy(ctx, a)
+		if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
+			return nil, shiftkey.Errorf(CodeMalformedPolicyDocument, "The policy %s does not exist or is not attachable.", a)
+		}
+		if err != nil {
+			return nil, err
+		}
+		sessionPolicies = append(sessionPolicies, m.Document)
+	}
+	var sessionPolicy string
+	if len(sessionPolicies) > 0 {
+		sessionPolicy = shiftkey.JoinSessionPolicies(sessionPolicies)
 	}
 	items, _, err := awsquery.Structs(v, "Tags", "member")
 	if err != nil {
