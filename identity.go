@@ -28,7 +28,14 @@ type Entity struct {
 	ARN       string
 	CreatedAt time.Time
 	// Roles only.
-	AssumeRolePolicy   string
+	AssumeRolePolicy string
+	// TrustPrincipalIDs binds the IAM users and roles that
+	// AssumeRolePolicy names to the entities they were when it was saved,
+	// as AWS does, so that one deleted and created again under its name is
+	// not trusted: a JSON object of lower-case ARN → unique id (see
+	// iam.TrustPolicy.Bind). "" for a role saved before these were kept,
+	// whose principals match by name.
+	TrustPrincipalIDs  string
 	Description        string
 	MaxSessionDuration int // seconds
 }

@@ -6,6 +6,7 @@ package authz
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -290,9 +291,11 @@ func (a *Authorizer) deny(ctx context.Context, caller *shiftkey.Caller, r shiftk
 		Message: fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s%s", caller.Principal.ARN, r.Action, r.Resource, suffix)}
 }
 
-// trustPolicy parses a role's trust policy, cached like identity policies.
+// trustPolicy parses a role's trust policy, cached like identity policies,
+// bound to the principals it named when saved (TrustPrincipalIDs; a role
+// from before those were kept matches them by name).
 func (a *Authorizer) trustPolicy(role *shiftkey.Entity) (*iam.TrustPolicy, error) {
-	key := role.AssumeRolePolicy
+	key := role.AssumeRolePolicy + "\x00" + role.TrustPrincipalIDs
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.trust == nil {
@@ -304,6 +307,13 @@ func (a *Authorizer) trustPolicy(role *shiftkey.Entity) (*iam.TrustPolicy, error
 	t, err := iam.ParseTrustPolicy("trust policy", []byte(role.AssumeRolePolicy))
 	if err != nil {
 		return nil, err
+	}
+	if role.TrustPrincipalIDs != "" {
+		var ids map[string]string
+		if err := json.Unmarshal([]byte(role.TrustPrincipalIDs), &ids); err != nil {
+			return nil, fmt.Errorf("its principals' ids: %w", err)
+		}
+		t = t.Bind(ids)
 	}
 	if len(a.trust) > 1024 {
 		clear(a.trust)
@@ -360,6 +370,11 @@ func (a *Authorizer) AuthorizeAssumeRole(ctx context.Context, caller *shiftkey.C
 		return fmt.Errorf("policies of %s: %w", p.ARN, err)
 	}
 	tc := iam.TrustCaller{ARN: p.ARN, Account: p.Account, RoleARN: p.RoleARN}
+	if p.Type == shiftkey.PrincipalAssumedRole {
+		tc.RoleID, _, _ = strings.Cut(p.UserID, ":")
+	} else {
+		tc.ID = p.UserID
+	}
 	sameAccount := arnAccount(role.ARN) == p.Account
 	for _, r := range reqs {
 		req := a.request(caller, r)

@@ -2,6 +2,7 @@ package iam
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -13,6 +14,52 @@ type TrustPolicy struct {
 	Name       string // labels the policy in decisions
 	Version    string
 	Statements []TrustStatement
+	// ids binds IAM user and role principals to unique ids (Bind); nil:
+	// they match by name.
+	ids map[string]string
+}
+
+// BindablePrincipals are the IAM user and role ARNs the policy names: the
+// principals AWS resolves to unique ids when a trust policy is saved.
+func (t *TrustPolicy) BindablePrincipals() []string {
+	var out []string
+	for _, s := range t.Statements {
+		for _, p := range s.Principal["AWS"] {
+			if bindable(p) && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func bindable(p string) bool {
+	parts := strings.SplitN(p, ":", 6)
+	return len(parts) == 6 && parts[2] == "iam" && (strings.HasPrefix(parts[5], "user/") || strings.HasPrefix(parts[5], "role/"))
+}
+
+// Bind returns t whose IAM user and role principals name only the
+// entities of ids (lower-case ARN → unique id, as they were when the
+// policy was saved): a caller of that ARN with another id (a user deleted
+// and created again under the name) does not match. A principal missing
+// from ids matches no one.
+func (t *TrustPolicy) Bind(ids map[string]string) *TrustPolicy {
+	b := *t
+	b.ids = ids
+	if b.ids == nil {
+		b.ids = map[string]string{}
+	}
+	return &b
+}
+
+// boundTo reports whether principal p, which matched a caller by ARN,
+// names the entity whose unique id is id.
+func (t *TrustPolicy) boundTo(p, id string) bool {
+	if t.ids == nil || !bindable(p) {
+		return true
+	}
+	want, ok := t.ids[strings.ToLower(p)]
+	return ok && id != "" && want == id
 }
 
 // TrustStatement is one statement of a trust policy: the identity-policy
@@ -149,6 +196,8 @@ type TrustCaller struct {
 	ARN     string // IAM user ARN, or the assumed-role session ARN
 	Account string
 	RoleARN string // the role of an assumed-role session; "" for a user
+	// ID is a user's unique id; RoleID the unique id of a session's role.
+	ID, RoleID string
 }
 
 // Grant is how directly an allowing trust statement names the caller. It
@@ -193,7 +242,7 @@ func (t *TrustPolicy) Evaluate(c TrustCaller, req Request) TrustDecision {
 	best := GrantNone
 	for i := range t.Statements {
 		s := &t.Statements[i]
-		g := s.grant(c)
+		g := t.grant(s, c)
 		if g == GrantNone || !s.matches(ctx) {
 			continue
 		}
@@ -214,17 +263,17 @@ func (t *TrustPolicy) Evaluate(c TrustCaller, req Request) TrustDecision {
 	return TrustDecision{Outcome: ImplicitDeny}
 }
 
-// grant reports how the statement's Principal names c.
-func (s *TrustStatement) grant(c TrustCaller) Grant {
+// grant reports how statement s's Principal names c.
+func (t *TrustPolicy) grant(s *TrustStatement, c TrustCaller) Grant {
 	if _, star := s.Principal["*"]; star {
 		return GrantCaller
 	}
 	g := GrantNone
 	for _, p := range s.Principal["AWS"] {
 		switch {
-		case p == "*", samePrincipalARN(p, c.ARN):
+		case p == "*", samePrincipalARN(p, c.ARN) && t.boundTo(p, c.ID):
 			return GrantCaller
-		case c.RoleARN != "" && samePrincipalARN(p, c.RoleARN):
+		case c.RoleARN != "" && samePrincipalARN(p, c.RoleARN) && t.boundTo(p, c.RoleID):
 			g = max(g, GrantRole)
 		case p == c.Account, p == "arn:aws:iam::"+c.Account+":root":
 			g = max(g, GrantAccount)

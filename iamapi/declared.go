@@ -600,9 +600,13 @@ func (r *reconciler) attachments(e *shiftkey.Entity, managed []string) error {
 }
 
 func (r *reconciler) roles() error {
-	for _, ro := range r.d.Roles {
-		if err := r.role(ro); err != nil {
-			return fmt.Errorf("role %s: %w", ro.Name, err)
+	// Twice: a trust policy binds the roles it names (BindTrustPrincipals),
+	// and may name one declared after it, which the first pass creates.
+	for range 2 {
+		for _, ro := range r.d.Roles {
+			if err := r.role(ro); err != nil {
+				return fmt.Errorf("role %s: %w", ro.Name, err)
+			}
 		}
 	}
 	return nil
@@ -615,11 +619,27 @@ func (r *reconciler) role(ro DeclaredRole) error {
 	}
 	want := &shiftkey.Entity{Kind: shiftkey.KindRole, Name: ro.Name, ID: shiftkey.NewID("AROA"), Path: pathOr(ro.Path), ARN: r.arn("role", ro.Path, ro.Name),
 		AssumeRolePolicy: ro.TrustPolicy, MaxSessionDuration: maxSession, CreatedAt: r.now}
+	trust, err := ParseTrustPolicy(ro.TrustPolicy)
+	if err != nil {
+		return err
+	}
+	if want.TrustPrincipalIDs, err = BindTrustPrincipals(r.ctx, r.st, trust, want); err != nil {
+		return err
+	}
 	e, err := r.ensure(want)
 	if err != nil {
 		return err
 	}
-	if e.AssumeRolePolicy != ro.TrustPolicy || e.MaxSessionDuration != maxSession {
+	if e.ID != want.ID {
+		// An existing role: its trust policy names the entities declared
+		// now, itself under its own id.
+		self := *want
+		self.ID = e.ID
+		if want.TrustPrincipalIDs, err = BindTrustPrincipals(r.ctx, r.st, trust, &self); err != nil {
+			return err
+		}
+	}
+	if e.AssumeRolePolicy != ro.TrustPolicy || e.MaxSessionDuration != maxSession || e.TrustPrincipalIDs != want.TrustPrincipalIDs {
 		// The store has no role update: recreate the role under its id,
 		// so that sessions, ARNs and the declared mark stay valid.
 		want.ID, want.CreatedAt, want.Name, want.Path, want.ARN, want.Description = e.ID, e.CreatedAt, e.Name, e.Path, e.ARN, e.Description

@@ -489,3 +489,51 @@ func TestReconcileChangesLog(t *testing.T) {
 		t.Errorf("key line %v, summary %v, warning %v in:\n%s", keyLine, summary, warn, buf.String())
 	}
 }
+
+// A declared role's trust policy names the declared entities as they are
+// now: a user removed from the configuration and declared again (a new
+// id) is trusted again after the reload, as is a role declared after the
+// role that names it; a user of the same name created outside the
+// configuration, after the role was saved, is not.
+func TestReconcileBindsTrustPrincipals(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	d := base()
+	d.Roles = append([]iamapi.DeclaredRole{{Name: "first", TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+		"Principal":{"AWS":["arn:aws:iam::000000000000:user/ci","arn:aws:iam::000000000000:role/etl"]},"Action":"sts:AssumeRole"}]}`}}, d.Roles...)
+	bindings := func(role string) map[string]string {
+		t.Helper()
+		e, err := st.Entity(ctx, shiftkey.KindRole, role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids map[string]string
+		if err := json.Unmarshal([]byte(e.TrustPrincipalIDs), &ids); err != nil {
+			t.Fatalf("role %s: TrustPrincipalIDs %q: %v", role, e.TrustPrincipalIDs, err)
+		}
+		return ids
+	}
+	id := func(kind shiftkey.EntityKind, name string) string {
+		t.Helper()
+		e, err := st.Entity(ctx, kind, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.ID
+	}
+	reconcile(t, st, d)
+	ci, etl := "arn:aws:iam::000000000000:user/ci", "arn:aws:iam::000000000000:role/etl"
+	if b := bindings("first"); b[ci] != id(shiftkey.KindUser, "ci") || b[etl] != id(shiftkey.KindRole, "etl") {
+		t.Fatalf("first binds %v, want ci and etl (declared after it)", b)
+	}
+	oldCI := id(shiftkey.KindUser, "ci")
+
+	without := base()
+	without.Users = without.Users[1:]
+	without.Roles = d.Roles
+	reconcile(t, st, without)
+	reconcile(t, st, d)
+	if newCI := id(shiftkey.KindUser, "ci"); newCI == oldCI || bindings("first")[ci] != newCI || bindings("etl")[ci] != newCI {
+		t.Fatalf("after ci was declared again (%s, before %s): first binds %v, etl %v", newCI, oldCI, bindings("first"), bindings("etl"))
+	}
+}

@@ -51,7 +51,11 @@ func (s *Service) createRole(ctx context.Context, c *shiftkey.Caller, p params) 
 	if e.AssumeRolePolicy, err = p.document("AssumeRolePolicyDocument", trustPolicyLimit, "ACLSizePerRole"); err != nil {
 		return nil, err
 	}
-	if _, err := ParseTrustPolicy(e.AssumeRolePolicy); err != nil {
+	trust, err := ParseTrustPolicy(e.AssumeRolePolicy)
+	if err != nil {
+		return nil, err
+	}
+	if e.TrustPrincipalIDs, err = BindTrustPrincipals(ctx, s.Store, trust, e); err != nil {
 		return nil, err
 	}
 	e.Description, _ = p.opt("Description")

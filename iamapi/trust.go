@@ -1,7 +1,10 @@
 package iamapi
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/iam"
@@ -16,4 +19,37 @@ func ParseTrustPolicy(doc string) (*iam.TrustPolicy, error) {
 		return nil, shiftkey.Errorf(CodeMalformedPolicyDocument, "%s", me.Message)
 	}
 	return t, err
+}
+
+// BindTrustPrincipals resolves the IAM users and roles that trust policy t
+// names to the unique ids they have now, for Entity.TrustPrincipalIDs
+// (self is the role being saved, which may name itself before it is
+// stored). A principal that names no entity now is left out: it will match
+// no one, as AWS refuses such a policy.
+func BindTrustPrincipals(ctx context.Context, st shiftkey.IdentityStore, t *iam.TrustPolicy, self *shiftkey.Entity) (string, error) {
+	ids := map[string]string{}
+	for _, p := range t.BindablePrincipals() {
+		res := p[strings.LastIndexByte(p, ':')+1:]
+		kind := shiftkey.KindUser
+		if strings.HasPrefix(res, "role/") {
+			kind = shiftkey.KindRole
+		}
+		name := res[strings.LastIndexByte(res, '/')+1:]
+		e := self
+		if kind != shiftkey.KindRole || self == nil || !strings.EqualFold(self.Name, name) {
+			var err error
+			e, err = st.Entity(ctx, kind, name)
+			if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
+				continue
+			}
+			if err != nil {
+				return "", err
+			}
+		}
+		if strings.EqualFold(e.ARN, p) {
+			ids[strings.ToLower(p)] = e.ID
+		}
+	}
+	b, err := json.Marshal(ids)
+	return string(b), err
 }

@@ -11,11 +11,11 @@ import (
 	"github.com/shiftkey/shiftkey"
 )
 
-const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration`
+const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration, trust_principal_ids`
 
 func scanEntity(row pgx.Row) (*shiftkey.Entity, error) {
 	var e shiftkey.Entity
-	err := row.Scan(&e.Kind, &e.Name, &e.ID, &e.Path, &e.ARN, &e.CreatedAt, &e.AssumeRolePolicy, &e.Description, &e.MaxSessionDuration)
+	err := row.Scan(&e.Kind, &e.Name, &e.ID, &e.Path, &e.ARN, &e.CreatedAt, &e.AssumeRolePolicy, &e.Description, &e.MaxSessionDuration, &e.TrustPrincipalIDs)
 	e.CreatedAt = utc(e.CreatedAt)
 	return &e, err
 }
@@ -23,8 +23,8 @@ func scanEntity(row pgx.Row) (*shiftkey.Entity, error) {
 // CreateEntity stores a new user, group or role.
 func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
 	return d.writeOne(ctx, nil, shiftkey.EntityExists(e.Kind, e.Name),
-		change(e.Kind, e.Name), `INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
-		e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration)
+		change(e.Kind, e.Name), `INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+		e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs)
 }
 
 // Entity returns the entity of kind called name (any case).

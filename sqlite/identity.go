@@ -12,12 +12,12 @@ import (
 	"github.com/shiftkey/shiftkey"
 )
 
-const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration`
+const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration, trust_principal_ids`
 
 func scanEntity(row scanner) (*shiftkey.Entity, error) {
 	var e shiftkey.Entity
 	var created int64
-	err := row.Scan(&e.Kind, &e.Name, &e.ID, &e.Path, &e.ARN, &created, &e.AssumeRolePolicy, &e.Description, &e.MaxSessionDuration)
+	err := row.Scan(&e.Kind, &e.Name, &e.ID, &e.Path, &e.ARN, &created, &e.AssumeRolePolicy, &e.Description, &e.MaxSessionDuration, &e.TrustPrincipalIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -28,8 +28,8 @@ func scanEntity(row scanner) (*shiftkey.Entity, error) {
 // CreateEntity stores a new user, group or role.
 func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
 	return d.insert(ctx, shiftkey.EntityExists(e.Kind, e.Name),
-		`INSERT INTO entities (`+entityColumns+`) VALUES (?,?,?,?,?,?,?,?,?)`,
-		e.Kind, e.Name, e.ID, e.Path, e.ARN, millis(e.CreatedAt), e.AssumeRolePolicy, e.Description, e.MaxSessionDuration)
+		`INSERT INTO entities (`+entityColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
+		e.Kind, e.Name, e.ID, e.Path, e.ARN, millis(e.CreatedAt), e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs)
 }
 
 // Entity returns the entity of kind called name (any case).
