@@ -282,7 +282,7 @@ func (g *Gateway) sweepPool() {
 // client, the session's own.
 func (t *Gateway) acquire(ctx context.Context, role, db string, clientParams map[string]string, key string, bare bool) (*pooledConn, bool, error) {
 	if key != "" {
-		for {
+		for ctx.Err() == nil {
 			// A taken connection, params included, is this session's alone:
 			// the session that pooled it is done with it.
 			pc := t.takePooled(key)
@@ -290,7 +290,13 @@ func (t *Gateway) acquire(ctx context.Context, role, db string, clientParams map
 				break
 			}
 			if pc.resetDue {
-				if err := pc.readReset(time.Now().Add(resetTimeout)); err != nil {
+				// Within the login's own deadline: a backend whose reset is
+				// late is not worth more of it than a new one.
+				deadline := time.Now().Add(resetTimeout)
+				if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+					deadline = d
+				}
+				if err := pc.readReset(deadline); err != nil {
 					t.logger().Debug("backend connection not reusable", "error", err)
 					pc.close()
 					continue

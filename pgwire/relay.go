@@ -26,9 +26,13 @@ type relayState struct {
 	outstanding int
 	txStatus    byte
 	dirty       bool // COPY, or a relay interrupted mid-message
-	terminated  bool // the client sent Terminate
-	params      map[string]string
-	cf, bf      framer // client→backend and backend→client streams
+	// unsynced: extended-query messages since the last Sync. The backend
+	// owes their answer and a ReadyForQuery only at a Sync, and after an
+	// error ignores everything (a reset included) until one.
+	unsynced   bool
+	terminated bool // the client sent Terminate
+	params     map[string]string
+	cf, bf     framer // client→backend and backend→client streams
 	// returning, when set, is called (Keeping) the moment the client leaves
 	// the backend clean, before the reset (see pool.returning).
 	returning func()
@@ -68,8 +72,13 @@ func (st *relayState) FromClient(chunk []byte) (forward int, end bool) {
 	stop := -1
 	st.cf.feed(chunk, clientWants, func(t byte, _ []byte, off int) {
 		switch t {
-		case 'Q', 'S', 'F':
+		case 'Q', 'F':
 			st.outstanding++
+		case 'S':
+			st.outstanding++
+			st.unsynced = false
+		case 'P', 'B', 'E', 'D', 'C', 'H':
+			st.unsynced = true
 		case 'd', 'c', 'f':
 			st.dirty = true
 		case 'X':
@@ -117,11 +126,12 @@ var backendLost = func() []byte {
 }()
 
 // Clean reports whether the backend owes nothing and holds no state a reset
-// cannot clear: the client said Terminate while idle outside a transaction.
+// cannot clear: the client said Terminate while idle outside a transaction,
+// with no extended query left without its Sync.
 func (st *relayState) Clean() bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.terminated && !st.dirty && st.outstanding == 0 && st.txStatus == 'I' && !st.bf.midMessage() && !st.cf.midMessage()
+	return st.terminated && !st.dirty && !st.unsynced && st.outstanding == 0 && st.txStatus == 'I' && !st.bf.midMessage() && !st.cf.midMessage()
 }
 
 // Keeping announces the backend to the pool (returning), if pooling.

@@ -304,6 +304,55 @@ func TestRelayPipelinedTerminate(t *testing.T) {
 	})
 }
 
+// A session that leaves an extended query without its Sync (Parse, Bind,
+// Execute, then Terminate) leaves a backend that owes an answer it may
+// never give (after an error it ignores everything until a Sync): it is
+// not pooled, and the next session of its role gets another backend
+// without waiting for it. Pooled, it cost each later login the reset's
+// whole timeout (a review found 5 s per such backend).
+func TestUnsyncedExtendedQueryIsNotPooled(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
+		ctx := context.Background()
+		admin := superuser(t, g.DefaultDB)
+		for _, sql := range []string{"SELECT pg_sleep(0.5)", "SELECT * FROM no_such_table"} {
+			c, err := login(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid := c.PgConn().PID()
+			h, err := c.PgConn().Hijack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf, _ := (&pgproto3.Parse{Query: sql}).Encode(nil)
+			buf, _ = (&pgproto3.Bind{}).Encode(buf)
+			buf, _ = (&pgproto3.Execute{}).Encode(buf)
+			buf, _ = (&pgproto3.Terminate{}).Encode(buf)
+			if _, err := h.Conn.Write(buf); err != nil {
+				t.Fatal(err)
+			}
+			h.Conn.Close()
+			gone := waitUntil(3*time.Second, func() bool {
+				var n int
+				return admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n) == nil && n == 0
+			})
+			if !gone {
+				t.Fatalf("%q without Sync: its backend (process %d) was kept", sql, pid)
+			}
+			next := mustLogin(t, addr)
+			var got uint32
+			if err := next.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got == pid {
+				t.Fatalf("%q without Sync: the next session got its backend (process %d) from the pool", sql, pid)
+			}
+			next.Close(ctx)
+		}
+	})
+}
+
 // A client that pipelines a write and Terminate behind its last
 // authentication message (SCRAM's client-final, or the cleartext password
 // over TLS) loses nothing: the bytes read with that message reach the
