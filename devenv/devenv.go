@@ -75,6 +75,8 @@ type Dev struct {
 	AccessKey *shiftkey.AccessKey
 	PG        *pgserver.Server
 	server.Server
+
+	lock *os.File // the data dir's, held until Close (lockDir)
 }
 
 // Start brings everything up. On error the caller must still call Close.
@@ -103,6 +105,9 @@ func (d *Dev) Start(ctx context.Context) error {
 	}
 	if err := pgserver.MakeHome(dir); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
+	}
+	if d.lock, err = lockDir(dir); err != nil {
+		return err
 	}
 	db, err := OpenStore(ctx, dir, true)
 	if err != nil {
@@ -338,6 +343,9 @@ func (d *Dev) Close() error {
 		cancel()
 	}
 	errs = append(errs, d.Server.Close())
+	if d.lock != nil {
+		d.lock.Close() // last: until here the data dir is this process's
+	}
 	return errors.Join(errs...)
 }
 

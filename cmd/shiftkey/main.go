@@ -126,14 +126,33 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	d.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	setProcs(d.Limits.GoMaxProcs(d.ScramIterations))
+	// As serve: a SIGHUP (log rotation, a closed terminal) reopens the
+	// audit log; by default it would kill the process and leave its
+	// PostgreSQL servers running.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := d.Start(ctx); err != nil {
 		d.Close()
 		return err
 	}
 	d.PrintWelcome()
-	<-ctx.Done()
-	d.Logger.Info("shutting down")
-	return d.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			d.Logger.Info("shutting down")
+			return d.Close()
+		case <-hup:
+			if d.Audit == nil {
+				continue
+			}
+			if err := d.Audit.Reopen(); err != nil {
+				d.Logger.Error("reopening the audit log failed", "error", err)
+			} else {
+				d.Logger.Info("audit log reopened", "file", d.AuditFile)
+			}
+		}
+	}
 }
 
 // setProcs sets GOMAXPROCS to n (config.Limits.GoMaxProcs; 0: Go's)
