@@ -5,6 +5,7 @@
 package pgwire
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -235,11 +236,15 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			}
 			return nil, nil
 		case code>>16 == 3:
-			m := &pgproto3.StartupMessage{}
-			if err := m.Decode(packet[4:]); err != nil { // copies what it keeps
-				s.sendError(codeProtocolViolation, "invalid startup packet layout")
+			// Parsed here, not by pgproto3, which refuses minor versions
+			// other than 0 and 2: every 3.x is negotiated to 3.0 below
+			// (PostgreSQL 19's libpq asks for 3.9999 to check that).
+			params, err := parseStartupParams(body)
+			if err != nil {
+				s.sendError(codeProtocolViolation, "invalid startup packet layout: "+err.Error())
 				return nil, err
 			}
+			m := &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: params}
 			var unknown []string
 			for k := range m.Parameters {
 				if strings.HasPrefix(k, "_pq_.") {
@@ -263,13 +268,37 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 				return nil, errors.New("TLS required")
 			}
 			return m, nil
-		case code>>16 >= 1 && code>>16 <= 2:
-			s.sendError(codeFeatureNotSupported, fmt.Sprintf("unsupported frontend protocol %d.%d: server supports 3.0", code>>16, code&0xffff))
-			return nil, errors.New("unsupported protocol")
 		default:
-			s.sendError(codeProtocolViolation, "invalid startup packet")
-			return nil, fmt.Errorf("unknown startup code %d", code)
+			s.sendError(codeFeatureNotSupported, fmt.Sprintf("unsupported frontend protocol %d.%d: server supports 3.0", code>>16, code&0xffff))
+			return nil, fmt.Errorf("unsupported protocol %d.%d", code>>16, code&0xffff)
 		}
+	}
+}
+
+// parseStartupParams reads a startup packet's parameters (after its length and
+// version): name and value pairs of NUL-terminated strings, then a NUL.
+func parseStartupParams(b []byte) (map[string]string, error) {
+	params := map[string]string{}
+	for {
+		if len(b) == 0 {
+			return nil, errors.New("expected terminator as last byte")
+		}
+		if b[0] == 0 {
+			if len(b) != 1 {
+				return nil, errors.New("data after the terminator")
+			}
+			return params, nil
+		}
+		k, rest, ok := bytes.Cut(b, []byte{0})
+		if !ok {
+			return nil, errors.New("expected terminator as last byte")
+		}
+		v, rest, ok := bytes.Cut(rest, []byte{0})
+		if !ok {
+			return nil, fmt.Errorf("parameter %q has no value", k)
+		}
+		params[string(k)] = string(v)
+		b = rest
 	}
 }
 

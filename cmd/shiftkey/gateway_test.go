@@ -78,14 +78,62 @@ func TestStartupEdges(t *testing.T) {
 			t.Fatalf("code %s", code)
 		}
 	})
-	t.Run("garbage is refused with 08P01", func(t *testing.T) {
+	t.Run("an unknown major version is refused with 0A000, as PostgreSQL does", func(t *testing.T) {
+		for _, v := range []uint32{12345, 4 << 16} {
+			c := dialGateway(t)
+			var b [8]byte
+			binary.BigEndian.PutUint32(b[:4], 8)
+			binary.BigEndian.PutUint32(b[4:], v)
+			c.Write(b[:])
+			if code := expectError(t, c); code != "0A000" {
+				t.Fatalf("version %d.%d: code %s", v>>16, v&0xffff, code)
+			}
+		}
+	})
+	t.Run("a startup packet without parameters is refused with 28000", func(t *testing.T) {
 		c := dialGateway(t)
-		var b [8]byte
-		binary.BigEndian.PutUint32(b[:4], 8)
-		binary.BigEndian.PutUint32(b[4:], 12345)
+		var b [9]byte
+		binary.BigEndian.PutUint32(b[:4], 9)
+		binary.BigEndian.PutUint32(b[4:], pgproto3.ProtocolVersionNumber)
 		c.Write(b[:])
+		if code := expectError(t, c); code != "28000" {
+			t.Fatalf("code %s", code)
+		}
+	})
+	t.Run("a startup packet without its terminator is refused with 08P01", func(t *testing.T) {
+		c := dialGateway(t)
+		buf, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "IAM:x"}}).Encode(nil)
+		buf = buf[:len(buf)-1]
+		binary.BigEndian.PutUint32(buf[:4], uint32(len(buf)))
+		c.Write(buf)
 		if code := expectError(t, c); code != "08P01" {
 			t.Fatalf("code %s", code)
+		}
+	})
+	// PostgreSQL 19's libpq asks for 3.9999 to test that servers negotiate
+	// (and gives up on one that does not); every 3.x is negotiated to 3.0.
+	t.Run("every newer minor version is negotiated", func(t *testing.T) {
+		for _, minor := range []uint32{1, 3, 9999} {
+			c := dialGateway(t)
+			var b []byte
+			b = binary.BigEndian.AppendUint32(b, 0)
+			b = binary.BigEndian.AppendUint32(b, 3<<16|minor)
+			b = append(b, "user\x00IAM:x\x00\x00"...)
+			binary.BigEndian.PutUint32(b[:4], uint32(len(b)))
+			c.Write(b)
+			fe := pgproto3.NewFrontend(c, c)
+			msg, err := fe.Receive()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if npv, ok := msg.(*pgproto3.NegotiateProtocolVersion); !ok || npv.NewestMinorProtocol != 0 {
+				t.Fatalf("3.%d: got %#v, want NegotiateProtocolVersion 3.0", minor, msg)
+			}
+			if msg, err := fe.Receive(); err != nil {
+				t.Fatalf("3.%d: %v", minor, err)
+			} else if _, ok := msg.(*pgproto3.AuthenticationSASL); !ok {
+				t.Fatalf("3.%d: after the negotiation %#v, want AuthenticationSASL", minor, msg)
+			}
 		}
 	})
 	t.Run("a password message instead of SASL is refused with 08P01", func(t *testing.T) {
