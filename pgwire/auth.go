@@ -54,6 +54,10 @@ func (s *session) authenticate(ctx context.Context, l *request) bool {
 	return true
 }
 
+// maxLoginName bounds the login names worth looking up, well above the
+// longest the API issues ("IAMA:" and a DbUser of at most 128 characters).
+const maxLoginName = 256
+
 // verify runs SCRAM-SHA-256 (or, where allowed, asks for the password)
 // against the live credentials of the login user and returns the one the
 // client proved it holds. Every failure answers 28P01 with the same
@@ -84,9 +88,17 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 		return nil, proofRefused(reason)
 	}
 	now := g.now()
-	creds, salt, ok, err := g.Credentials.LiveCredentials(ctx, g.Cluster, user, now)
-	if err != nil {
-		return lookupFailed(err)
+	var creds []*shiftkey.Credential
+	var salt shiftkey.LoginSalt
+	ok := false
+	// A name no credential can have is not looked up: a lookup caches the
+	// name, so clients without any credential could fill the cache with
+	// names of 10 KB. It fails as an unknown login does.
+	if len(user) <= maxLoginName {
+		var err error
+		if creds, salt, ok, err = g.Credentials.LiveCredentials(ctx, g.Cluster, user, now); err != nil {
+			return lookupFailed(err)
+		}
 	}
 	if !ok {
 		salt = g.decoySalt(user)
