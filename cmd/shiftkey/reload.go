@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"sync/atomic"
 
 	"github.com/shiftkey/shiftkey/config"
@@ -28,11 +30,13 @@ func (s *Serve) Reload(ctx context.Context, path string) error {
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	changes, err := cfg.ApplyIdentities(ctx, s.Store)
-	changes.Log(ctx, s.Logger)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("apply iam config: %w", err))
+	// The certificates are read before anything changes: a reload that
+	// fails on them applies nothing, identities included.
+	type swap struct {
+		cur  *atomic.Pointer[tls.Certificate]
+		cert *tls.Certificate
 	}
+	var swaps []swap
 	for _, c := range []struct {
 		field string
 		pair  config.CertPair
@@ -44,18 +48,45 @@ func (s *Serve) Reload(ctx context.Context, path string) error {
 		case c.pair.Enabled():
 			cert, err := c.pair.Certificate(c.field)
 			if err != nil {
-				errs = append(errs, err)
-				continue
+				return errors.Join(append(errs, err)...)
 			}
-			c.cur.Store(cert)
+			swaps = append(swaps, swap{c.cur, cert})
 		}
 	}
-	if cfg.Audit.File != s.Config.Audit.File || cfg.Admin.Listen != s.Config.Admin.Listen || cfg.API.Listen != s.Config.API.Listen {
-		s.Logger.Warn("reload: listeners and audit.file change at the next restart")
+	changes, err := cfg.ApplyIdentities(ctx, s.Store)
+	changes.Log(ctx, s.Logger)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("apply iam config: %w", err))
+	}
+	for _, sw := range swaps {
+		sw.cur.Store(sw.cert)
+	}
+	if fields := restartFields(s.Config, cfg); len(fields) > 0 {
+		s.Logger.Warn("reload: these settings change at the next restart", "fields", fields)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	s.Logger.Info("config reloaded", "identities_changed", len(changes))
 	return nil
+}
+
+// restartFields names the top-level settings of next that differ from
+// cur's and that a reload does not apply: all but iam and the
+// certificate files of tls and api.tls.
+func restartFields(cur, next *config.Config) []string {
+	a, b := *cur, *next
+	for _, c := range []*config.Config{&a, &b} {
+		c.IAM = config.IAMConfig{}
+		c.TLS.CertFile, c.TLS.KeyFile, c.API.TLS.CertFile, c.API.TLS.KeyFile = "", "", "", ""
+	}
+	var out []string
+	va, vb, ty := reflect.ValueOf(a), reflect.ValueOf(b), reflect.TypeOf(a)
+	for i := range ty.NumField() {
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			name, _, _ := strings.Cut(ty.Field(i).Tag.Get("yaml"), ",")
+			out = append(out, name)
+		}
+	}
+	return out
 }

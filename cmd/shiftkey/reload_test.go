@@ -6,13 +6,17 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/pem"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/shiftkey/shiftkey"
 )
 
 // SIGHUP's Reload serves the certificates now in the files, on the API and
@@ -143,4 +147,71 @@ func derOf(t *testing.T, path string) []byte {
 		t.Fatalf("%s: no PEM", path)
 	}
 	return blk.Bytes
+}
+
+// Found in an operator's review: a reload that failed on a certificate file
+// had already created the identities of the same edit, where the docs say
+// a failed reload changes nothing; and a reload that changed settings only
+// a restart applies (a gateway's listen address, limits) said only "config
+// reloaded". Now the certificates are read first, and the log names what
+// waits for a restart.
+func TestReloadThatFailsChangesNothingAndRestartSettingsAreNamed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	certFile, keyFile := writeServerCert(t, dir)
+	base := `
+store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
+api: {listen: "127.0.0.1:0"}
+tls: {cert_file: ` + certFile + `, key_file: ` + keyFile + `}
+` + declaredClusterYAML("reloadfail", `"redshift:GetClusterCredentials"`)
+	s := startServe(t, base, limitsEnv)
+	var logs lockedLog
+	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	for k, v := range limitsEnv {
+		t.Setenv(k, v)
+	}
+	for k, v := range newbieEnv {
+		t.Setenv(k, v)
+	}
+	cfgPath := filepath.Join(dir, "serve.yaml")
+	broken := strings.Replace(base, certFile, filepath.Join(dir, "missing.crt"), 1) + newbieUser
+	if err := os.WriteFile(cfgPath, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(ctx, cfgPath); err == nil {
+		t.Fatal("a reload with a missing certificate file succeeded")
+	}
+	if _, err := s.Store.Entity(ctx, shiftkey.KindUser, "newbie"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("the failed reload created user newbie (%v)", err)
+	}
+
+	moved := strings.Replace(base, `gateway: {listen: "127.0.0.1:0"}`, `gateway: {listen: "127.0.0.1:1"}`, 1) + "limits: {shutdown_grace: 7s}\n"
+	if err := os.WriteFile(cfgPath, []byte(moved), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(ctx, cfgPath); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "change at the next restart") || !strings.Contains(out, "clusters") || !strings.Contains(out, "limits") {
+		t.Fatalf("the reload's log does not name clusters and limits as waiting for a restart:\n%s", out)
+	}
+}
+
+// lockedLog is a log destination for one test.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
