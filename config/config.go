@@ -46,6 +46,23 @@ type Config struct {
 	// ScramIterations is the SCRAM iteration count of logins created from
 	// now on (0: scram.IssuedIterations); existing logins keep theirs.
 	ScramIterations int `yaml:"scram_iterations"`
+	// ProxyProtocol are the addresses (CIDRs or single addresses) of TCP
+	// load balancers in front of the gateways that send a PROXY protocol
+	// header (version 1 or 2: HAProxy's send-proxy-v2, an NLB's proxy
+	// protocol): connections from them must send one, and are counted,
+	// throttled and logged as the client it names.
+	ProxyProtocol []string `yaml:"proxy_protocol"`
+}
+
+// GatewayProxies are ProxyProtocol's prefixes.
+func (c *Config) GatewayProxies() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range c.ProxyProtocol {
+		if pfx, err := parseProxy(p); err == nil {
+			out = append(out, pfx)
+		}
+	}
+	return out
 }
 
 // AdminConfig is the operators' listener: /metrics (Prometheus), /healthz
@@ -423,6 +440,11 @@ func (c *Config) Validate() error {
 		bad("store.grant_lease", "want at least 3s, got %v", c.Store.GrantLease)
 	}
 	c.API.check(bad)
+	for i, p := range c.ProxyProtocol {
+		if _, err := parseProxy(p); err != nil {
+			bad(fmt.Sprintf("proxy_protocol[%d]", i), "want a CIDR (10.0.0.0/8) or an address: %v", err)
+		}
+	}
 	if c.Admin.Enabled() {
 		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 			bad("admin.listen", "want host:port or off: %v", err)

@@ -78,6 +78,7 @@ func TestAPIConfigErrorsNameTheField(t *testing.T) {
 		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]}`, "api.trusted_proxies[1]"},
 		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [proxy.internal]}`, "api.trusted_proxies[0]"},
 		{base + `api: {listen: "127.0.0.1:0", client_ip_header: X-Real-IP}`, "api.client_ip_header: needs api.trusted_proxies"},
+		{base + `proxy_protocol: [10.0.0.0/8, lb.internal]`, "proxy_protocol[1]"},
 		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [10.0.0.1], client_ip_header: "X Real"}`, "api.client_ip_header"},
 		{base + `tls: {cert_file: /x.crt}`, "tls.key_file: required with cert_file"},
 	}

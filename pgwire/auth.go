@@ -76,7 +76,7 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 			return lookupFailed(cands.err)
 		}
 		// Repeated failures from one address are answered ever later.
-		if d := s.g.throttle.fail(sourceOf(s.raw.RemoteAddr()), time.Now()); d > 0 {
+		if d := s.g.throttle.fail(s.source, time.Now()); d > 0 {
 			g.logger().WarnContext(ctx, "login failures throttled", "remote", s.remote, "delay", d)
 			if s.g.sleep != nil {
 				s.g.sleep(d)

@@ -61,8 +61,8 @@ func (g *Gateway) unregisterCancel(s *session) {
 // sends too many of those has its cancel requests dropped for a while
 // (cancelMissLimit).
 func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
-	log := g.logger().With("conn_id", from.id, "remote", from.raw.RemoteAddr().String())
-	source, now := sourceOf(from.raw.RemoteAddr()), time.Now()
+	log := g.logger().With("conn_id", from.id, "remote", from.remote)
+	source, now := from.source, time.Now()
 	if g.misses.count(source, now) >= cancelMissLimit {
 		log.Debug("cancel request dropped: too many for no session from this address")
 		return

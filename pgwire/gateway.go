@@ -18,6 +18,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,6 +105,11 @@ type Gateway struct {
 	// wrong passwords or silent connections holds at most this many
 	// goroutines per address.
 	MaxAuthPerSource int
+	// ProxyFrom are the addresses of TCP load balancers that send a PROXY
+	// protocol header (version 1 or 2) before anything else: connections
+	// from them must, and count, are throttled and are logged as the
+	// client the header names (proxyproto.go).
+	ProxyFrom []netip.Prefix
 	// IdleTimeout ends sessions idle outside a transaction for this long
 	// (PostgreSQL's idle_session_timeout on the backend session; 0: off).
 	IdleTimeout time.Duration

@@ -48,9 +48,13 @@ func (g *Gateway) Serve(l net.Listener) error {
 			continue
 		}
 		backoff = 0
-		source := sourceOf(c.RemoteAddr())
 		// The login's reads and writes are raw system calls (relay.RawIO).
-		s := &session{g: g, t: g, raw: c, client: relay.RawIO(c), id: g.nextID.Add(1), source: source}
+		s := &session{g: g, t: g, raw: c, client: relay.RawIO(c), id: g.nextID.Add(1)}
+		if g.fromProxy(c.RemoteAddr()) {
+			s.proxied = true // counted against its client once the header names it
+		} else {
+			s.source = sourceOf(c.RemoteAddr())
+		}
 		g.mu.Lock()
 		if g.closed {
 			g.mu.Unlock()
@@ -113,10 +117,25 @@ func (g *Gateway) admitLocked(s *session) string {
 	if g.sources == nil {
 		g.sources = map[string]*sourceUse{}
 	}
+	if len(g.sessions) >= g.maxConnections() {
+		return "sorry, too many clients already"
+	}
+	if s.source == "" { // from a proxy: its client is counted after its header
+		g.sessions[s] = struct{}{}
+		return ""
+	}
+	if msg := g.admitSourceLocked(s); msg != "" {
+		return msg
+	}
+	g.sessions[s] = struct{}{}
+	return ""
+}
+
+// admitSourceLocked counts s against its source, logging in, or returns
+// why the source is over its caps. g.mu is held.
+func (g *Gateway) admitSourceLocked(s *session) string {
 	u := g.sources[s.source]
 	switch {
-	case len(g.sessions) >= g.maxConnections():
-		return "sorry, too many clients already"
 	case u != nil && u.conns >= g.maxConnectionsPerSource():
 		return "sorry, too many connections from this address"
 	case u != nil && u.auths >= g.maxAuthPerSource():
@@ -129,7 +148,6 @@ func (g *Gateway) admitLocked(s *session) string {
 	u.conns++
 	u.auths++
 	s.authing = true
-	g.sessions[s] = struct{}{}
 	return ""
 }
 
@@ -156,6 +174,9 @@ func (g *Gateway) authDoneLocked(s *session) {
 // leaveLocked stops counting s against its source. g.mu is held.
 func (g *Gateway) leaveLocked(s *session) {
 	g.authDoneLocked(s)
+	if s.source == "" { // a proxy's connection that never named its client
+		return
+	}
 	u := g.sources[s.source]
 	if u == nil {
 		g.logger().Error("session's source no longer counted", "conn_id", s.id, "source", s.source)

@@ -23,7 +23,8 @@ type session struct {
 	g       *Gateway // accepted the connection (and owns its cancel key)
 	t       *Gateway // whose credentials and backend serve it (SNI routing)
 	id      uint64
-	source  string      // the client's address (sourceOf)
+	source  string      // the client's address (sourceOf); "" until a proxy's header names it
+	proxied bool        // from a ProxyFrom address: a PROXY header comes first
 	remote  string      // the client's host:port, formatted once for logs and events
 	authing bool        // counted in its source's auths (g.mu)
 	raw     net.Conn    // the accepted connection; closing it ends everything
@@ -99,6 +100,9 @@ func (s *session) run() (handedOff bool) {
 	s.log = sessionLog{base: s.g.logger(), attrs: []any{"conn_id", s.id, "remote", s.remote}}
 	s.client.SetDeadline(time.Now().Add(s.g.authTimeout()))
 	s.speakTo(s.client)
+	if s.proxied && !s.proxyHeader() {
+		return s.hangUp()
+	}
 
 	l, ok := s.startup(ctx)
 	if !ok {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,8 @@ type Server struct {
 	TLS            *tls.Config
 	RequireTLS     bool
 	AllowCleartext bool
+	// GatewayProxies are pgwire.Gateway's ProxyFrom.
+	GatewayProxies []netip.Prefix
 	// ScramIterations is the iteration count of new logins (0: the default).
 	ScramIterations int
 	// Limits apply to every gateway.
@@ -217,6 +220,7 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 		Iterations:     s.ScramIterations,
 		TLS:            s.TLS,
 		RequireTLS:     s.RequireTLS,
+		ProxyFrom:      s.GatewayProxies,
 		ServerVersion:  g.ServerVersion,
 		AllowCleartext: s.AllowCleartext,
 

@@ -78,6 +78,7 @@ func (s *Serve) Start(ctx context.Context) error {
 		s.APIRequireTLS = cfg.API.TLS.Require
 	}
 	s.ClientIP = cfg.API.ClientIP()
+	s.GatewayProxies = cfg.GatewayProxies()
 	if err := s.Observe(cfg.Admin.Enabled(), cfg.Audit.File, cfg.RegionOf("")); err != nil {
 		return err
 	}

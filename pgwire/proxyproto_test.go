@@ -1,0 +1,157 @@
+package pgwire
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+func proxyV2(t *testing.T, client netip.AddrPort, local bool) []byte {
+	t.Helper()
+	b := append([]byte(nil), proxySig2...)
+	cmd := byte(0x21)
+	if local {
+		cmd = 0x20
+	}
+	dst := netip.MustParseAddrPort("127.0.0.1:5439")
+	if client.Addr().Is4() {
+		b = append(b, cmd, 0x11, 0, 12)
+		a, d := client.Addr().As4(), dst.Addr().As4()
+		b = append(append(b, a[:]...), d[:]...)
+	} else {
+		b = append(b, cmd, 0x21, 0, 36)
+		a, d := client.Addr().As16(), dst.Addr().As16()
+		b = append(append(b, a[:]...), d[:]...)
+	}
+	b = binary.BigEndian.AppendUint16(b, client.Port())
+	return binary.BigEndian.AppendUint16(b, dst.Port())
+}
+
+func TestReadProxyHeader(t *testing.T) {
+	c4, c6 := netip.MustParseAddrPort("203.0.113.7:40000"), netip.MustParseAddrPort("[2001:db8::7]:40001")
+	for _, tc := range []struct {
+		name   string
+		in     []byte
+		want   netip.AddrPort
+		ok     bool
+		broken bool
+	}{
+		{"v1 TCP4", []byte("PROXY TCP4 203.0.113.7 127.0.0.1 40000 5439\r\n"), c4, true, false},
+		{"v1 TCP6", []byte("PROXY TCP6 2001:db8::7 ::1 40001 5439\r\n"), c6, true, false},
+		{"v1 UNKNOWN (the proxy's own)", []byte("PROXY UNKNOWN\r\n"), netip.AddrPort{}, false, false},
+		{"v2 IPv4", proxyV2(t, c4, false), c4, true, false},
+		{"v2 IPv6", proxyV2(t, c6, false), c6, true, false},
+		{"v2 LOCAL (a health check)", proxyV2(t, c4, true), netip.AddrPort{}, false, false},
+		{"no header", []byte("\x00\x00\x00\x08\x04\xd2\x16\x2fmore bytes"), netip.AddrPort{}, false, true},
+		{"v1 TCP4 with an IPv6 source", []byte("PROXY TCP4 2001:db8::7 127.0.0.1 1 2\r\n"), netip.AddrPort{}, false, true},
+		{"v1 without its CRLF", append([]byte("PROXY TCP4 203.0.113.7 127.0.0.1 40000 5439"), make([]byte, 100)...), netip.AddrPort{}, false, true},
+		{"v2 of another version", append(append([]byte(nil), proxySig2...), 0x31, 0x11, 0, 0), netip.AddrPort{}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const after = "startup"
+			in := &authReader{r: &chunks{parts: [][]byte{tc.in, []byte(after)}}}
+			got, ok, err := readProxyHeader(in)
+			if tc.broken {
+				if err == nil {
+					t.Fatalf("accepted: %v %v", got, ok)
+				}
+				return
+			}
+			if err != nil || ok != tc.ok || got != tc.want {
+				t.Fatalf("got %v %v %v, want %v %v", got, ok, err, tc.want, tc.ok)
+			}
+			if err := in.fill(len(after)); err != nil || string(in.take(len(after))) != after {
+				t.Fatal("the bytes after the header were not left for the startup")
+			}
+		})
+	}
+}
+
+// chunks reads its parts one per Read.
+type chunks struct{ parts [][]byte }
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(c.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.parts[0])
+	if c.parts[0] = c.parts[0][n:]; len(c.parts[0]) == 0 {
+		c.parts = c.parts[1:]
+	}
+	return n, nil
+}
+
+// Found in a review of the gateway's wire handling: behind the TCP load
+// balancer deployment.md recommends, every client comes from its address,
+// so 64 silent connections of one client made every other client's login
+// fail (53300). With the balancer's address in ProxyFrom, the gateway
+// counts the client each PROXY header names: one client's flood leaves
+// another's login alone, and a connection from the balancer without a
+// header is refused.
+func TestProxyProtocolCountsTheClientBehindTheBalancer(t *testing.T) {
+	g, addr := newGateway(t, func(g *Gateway) {
+		g.ProxyFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		g.MaxAuthPerSource = 2
+	})
+	through := func(client string) (net.Conn, error) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		_, err = c.Write(proxyV2(t, netip.MustParseAddrPort(client), false))
+		return c, err
+	}
+	for range 2 { // client A logs in slowly, at its cap
+		c, err := through("198.51.100.1:1000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	login := func(client string) error {
+		cfg, err := pgx.ParseConfig("postgres://IAM%3Au:pw@" + addr + "/" + g.DefaultDB + "?sslmode=disable&connect_timeout=10")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.DialFunc = func(context.Context, string, string) (net.Conn, error) { return through(client) }
+		c, err := pgx.ConnectConfig(context.Background(), cfg)
+		if err == nil {
+			c.Close(context.Background())
+		}
+		return err
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := login("198.51.100.1:1001")
+		if code(err) == codeTooManyConnections {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("client A's third login: %v, want 53300 (its two silent ones are at its cap)", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := login("198.51.100.2:2000"); err != nil {
+		t.Fatalf("client B behind the same balancer: %v", err)
+	}
+	// From the balancer's address, a connection without a header is
+	// refused: the startup packet is not a PROXY header.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	startup, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "IAM:u"}}).Encode(nil)
+	c.Write(startup)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("a connection from the balancer without a header was answered (%d bytes)", n)
+	}
+}
