@@ -99,11 +99,12 @@ const (
 	EndClosed      = "closed"               // the client or the backend closed it
 	EndLifetime    = "max_session_lifetime" // limits.max_session_lifetime
 	EndShutdown    = "gateway_shutdown"     // cut at the end of the shutdown grace period
+	EndRevoked     = "credential_revoked"   // its credential was revoked with --terminate
 	EndRelayFailed = "relay_failed"         // the relay would not take it
 )
 
 // EndReasons are every SessionEnd.Reason.
-var EndReasons = []string{EndClosed, EndLifetime, EndShutdown, EndRelayFailed}
+var EndReasons = []string{EndClosed, EndLifetime, EndShutdown, EndRevoked, EndRelayFailed}
 
 // GrantChange is a session group granted to or revoked from a backend role.
 type GrantChange struct {

@@ -197,7 +197,7 @@ func (g *Gateway) Close() error {
 		l.Close()
 	}
 	for s := range g.sessions {
-		s.close()
+		s.closeFor(shiftkey.EndShutdown)
 	}
 	g.mu.Unlock()
 	g.wg.Wait()
@@ -238,7 +238,7 @@ func (g *Gateway) Terminate(ids map[string]bool) int {
 	g.mu.Unlock()
 	for i, s := range doomed {
 		g.logger().Info("session terminated", "reason", "credential revoked", "credential_id", which[i], "scope", g.Cluster)
-		s.close()
+		s.closeFor(shiftkey.EndRevoked)
 	}
 	return len(doomed)
 }

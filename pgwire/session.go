@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -48,6 +47,7 @@ type session struct {
 	backend  net.Conn // the backend's Go connection, once connected
 	kill     func()   // ends the session on the event relay
 	closing  bool
+	cause    string // why the gateway cut it (closeFor); "" when it ended by itself
 	cancelID uint64
 	cancel   *pgproto3.BackendKeyData
 }
@@ -85,7 +85,6 @@ type live struct {
 	start     time.Time
 	login     *shiftkey.Login // as reported when the client was let in
 	timer     *time.Timer     // MaxSessionLifetime; nil without one
-	cut       atomic.Bool     // the timer ended the session
 }
 
 // run serves one connection, phase by phase. A phase that fails has
@@ -246,8 +245,7 @@ func (s *session) handOff(ls *live) bool {
 	}
 	if d := s.g.MaxSessionLifetime; d > 0 {
 		ls.timer = time.AfterFunc(d, func() {
-			ls.cut.Store(true)
-			s.close()
+			s.closeFor(shiftkey.EndLifetime)
 		})
 	}
 	ls.st = &relayState{txStatus: 'I', params: ls.be.params}
@@ -450,13 +448,14 @@ func (s *session) end(ls *live, kept bool) {
 // audit writes the session's audit record: who, with which credential,
 // as whom, where, with which groups, when, how much, and why it ended.
 func (s *session) audit(ls *live, up, down int64) {
+	// A session that ended by itself during the shutdown grace period is
+	// closed, not cut by the shutdown.
 	reason := shiftkey.EndClosed
-	switch {
-	case ls.cut.Load():
-		reason = shiftkey.EndLifetime
-	case s.g.isClosed():
-		reason = shiftkey.EndShutdown
+	s.mu.Lock()
+	if s.cause != "" {
+		reason = s.cause
 	}
+	s.mu.Unlock()
 	s.report(ls, reason, up, down)
 }
 
@@ -480,10 +479,15 @@ func (s *session) logEnd(ls *live, reason string, up, down int64, end time.Time)
 }
 
 // close ends the session from outside (shutdown, lifetime).
-func (s *session) close() {
+// closeFor cuts the session, for reason (a shiftkey.End… reason: the
+// first given is the one its audit record says).
+func (s *session) closeFor(reason string) {
 	s.raw.Close()
 	s.mu.Lock()
 	s.closing = true
+	if s.cause == "" {
+		s.cause = reason
+	}
 	if s.backend != nil {
 		s.backend.Close()
 	}

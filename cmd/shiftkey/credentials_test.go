@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,16 @@ func TestCredentialsRevokeTerminate(t *testing.T) {
 	poll(t, time.Second, "the revoked credential's open session ended", func() bool {
 		_, err := open.Exec(ctx, "SELECT 1")
 		return err != nil
+	})
+	// Its audit record says why it ended (it said "closed" before).
+	poll(t, 5*time.Second, "the session's audit record says credential_revoked", func() bool {
+		b, _ := os.ReadFile(dev.AuditFile)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, `"endReason":"credential_revoked"`) && strings.Contains(line, `"dbUser":"`+victim+`"`) {
+				return true
+			}
+		}
+		return false
 	})
 	if currentUser(t, other) != bystander {
 		t.Fatal("the bystander's session changed")

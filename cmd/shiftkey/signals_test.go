@@ -178,6 +178,20 @@ func TestSignalsReloadAndDrain(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	alive := func() error { _, err := conn.Exec(ctx, "SELECT 1"); return err }
+	// A second session of another login, which its client ends within the
+	// grace period: closed, not cut by the shutdown.
+	quitter := fresh("sigquit")
+	out2, err := rsClient(api, opsEnv["OPS_KEY_ID"], opsEnv["OPS_SECRET"]).GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
+		ClusterIdentifier: aws.String("opsc"), DbUser: aws.String(quitter), AutoCreate: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc2 := pc.Copy()
+	pc2.User, pc2.Password = aws.ToString(out2.DbUser), aws.ToString(out2.DbPassword)
+	conn2, err := pgx.ConnectConfig(ctx, pc2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	newbie := rsClient(api, newbieEnv["NEWBIE_KEY_ID"], newbieEnv["NEWBIE_SECRET"])
 	newbieCall := func() error {
 		_, err := newbie.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("opsc"), DbUser: aws.String("newbie")})
@@ -236,6 +250,7 @@ func TestSignalsReloadAndDrain(t *testing.T) {
 	if err := alive(); err != nil {
 		t.Fatalf("session right after SIGTERM, within the grace period: %v", err)
 	}
+	conn2.Close(ctx)
 	if _, err := apiConn.Write(reqBody); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +274,19 @@ func TestSignalsReloadAndDrain(t *testing.T) {
 		t.Fatal("serve did not exit after SIGTERM")
 	}
 	b, _ := os.ReadFile(auditPath)
-	if !strings.Contains(string(b), `"endReason":"gateway_shutdown"`) {
-		t.Errorf("audit log has no session ended by the shutdown:\n%s", b)
+	endReason := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var r struct {
+			EventName         string
+			RequestParameters struct{ LoginName string }
+			ResponseElements  struct{ DbUser string }
+			AdditionalEventData struct{ EndReason string }
+		}
+		if json.Unmarshal([]byte(line), &r) == nil && r.AdditionalEventData.EndReason != "" {
+			endReason[r.ResponseElements.DbUser] = r.AdditionalEventData.EndReason
+		}
+	}
+	if endReason[dbUser] != "gateway_shutdown" || endReason[quitter] != "closed" {
+		t.Errorf("sessions' end reasons %v: want %s cut by the shutdown, %s closed by its client\n%s", endReason, dbUser, quitter, b)
 	}
 }
