@@ -482,12 +482,16 @@ func (s *session) logEnd(ls *live, reason string, up, down int64, end time.Time)
 // closeFor cuts the session, for reason (a shiftkey.End… reason: the
 // first given is the one its audit record says).
 func (s *session) closeFor(reason string) {
-	s.raw.Close()
+	// The cause first: the relay may end the session (and audit it) the
+	// moment the connection closes.
 	s.mu.Lock()
-	s.closing = true
 	if s.cause == "" {
 		s.cause = reason
 	}
+	s.mu.Unlock()
+	s.raw.Close()
+	s.mu.Lock()
+	s.closing = true
 	if s.backend != nil {
 		s.backend.Close()
 	}
