@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/shiftkey/shiftkey"
 )
@@ -19,12 +21,20 @@ type Log struct {
 	// Logger hears of write failures (never of records); nil: discard.
 	Logger *slog.Logger
 
-	path   string
-	mu     sync.Mutex
-	w      io.Writer
-	f      *os.File // nil for standard output
-	failed bool     // a write failed since the last success (logged once)
+	path string
+	mu   sync.Mutex
+	w    io.Writer
+	f    *os.File // nil for standard output
+	// failing is the error of the last write, nil when it succeeded: while
+	// records are being lost /readyz says so (Err) and the log repeats it
+	// every failNoticeEvery.
+	failing    error
+	lastNotice time.Time
+	lost       atomic.Uint64 // records not written since start (Lost)
 }
+
+// failNoticeEvery is how often a log that keeps failing says so.
+const failNoticeEvery = 10 * time.Second
 
 // Open opens the audit log at path ("-": standard output), appending.
 func Open(path string) (*Log, error) {
@@ -89,14 +99,33 @@ func (l *Log) write(r *Record) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, err := l.w.Write(b); err != nil {
-		if !l.failed {
-			l.logger().Error("audit log write failed", "path", l.path, "error", err)
+		l.lost.Add(1)
+		if now := time.Now(); l.failing == nil || now.Sub(l.lastNotice) >= failNoticeEvery {
+			l.logger().Error("audit log write failed: records are being lost", "path", l.path, "error", err, "lost_since_start", l.lost.Load())
+			l.lastNotice = now
 		}
-		l.failed = true
+		l.failing = err
 		return
 	}
-	l.failed = false
+	if l.failing != nil {
+		l.logger().Info("audit log writes again", "path", l.path, "lost_since_start", l.lost.Load())
+	}
+	l.failing = nil
 }
+
+// Err is the error of the last write when it failed (records are being
+// lost), else nil: /readyz reports it.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failing != nil {
+		return fmt.Errorf("audit log %s: last write failed: %w", l.path, l.failing)
+	}
+	return nil
+}
+
+// Lost is how many records could not be written since the log opened.
+func (l *Log) Lost() uint64 { return l.lost.Load() }
 
 func (l *Log) logger() *slog.Logger {
 	if l.Logger == nil {

@@ -50,6 +50,13 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// AuditLost counts the audit records that could not be written (lost
+// reads audit.Log.Lost at each scrape).
+func (m *Metrics) AuditLost(lost func() uint64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shiftkey_audit_records_lost_total",
+		Help: "Audit records that could not be written (the audit log's disk full or gone)."}, func() float64 { return float64(lost()) }))
+}
+
 // Relay is the event relay's counters sampled at each scrape: the sessions
 // its loops carried since start (the rest of the gateway's sessions ran on
 // goroutines), of which with a TLS client or backend, those running now,

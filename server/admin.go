@@ -65,6 +65,10 @@ func (s *Server) readiness() []metrics.Check {
 			return err
 		}},
 	}
+	if s.Audit != nil {
+		// A replica that loses its audit records is not fit to serve.
+		checks = append(checks, metrics.Check{Name: "audit", Fn: func(context.Context) error { return s.Audit.Err() }})
+	}
 	s.gateways.Each(func(scope string, _ *pgwire.Gateway, b *pgbackend.Backend) {
 		checks = append(checks, metrics.Check{Name: "backend " + scope, Fn: b.Ping})
 	})
@@ -79,6 +83,9 @@ func (s *Server) StartAdmin(addr string) error {
 	}
 	s.Metrics.Gateways(s.gatewayStats)
 	s.Metrics.Relay(s.relayStats)
+	if s.Audit != nil {
+		s.Metrics.AuditLost(s.Audit.Lost)
+	}
 	s.AdminURL = "http://" + ln.Addr().String()
 	s.adminServer = &http.Server{Handler: s.Metrics.Handler(s.readiness), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Go(func() {

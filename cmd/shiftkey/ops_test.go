@@ -497,3 +497,29 @@ func TestDevOperatorView(t *testing.T) {
 		t.Errorf("welcome text names neither the admin listener nor the audit log:\n%s", welcome.String())
 	}
 }
+
+// Found in an operator's review: with the audit log's disk full, serve went
+// on issuing credentials with one log line and /readyz at 200, every record
+// lost unseen. /readyz now fails while the last audit write failed, and
+// shiftkey_audit_records_lost_total counts what was lost (/dev/full stands
+// in for the full disk).
+func TestAuditWriteFailureIsNotReady(t *testing.T) {
+	ctx := context.Background()
+	s := startServe(t, opsYAML(t.TempDir(), "audit: {file: /dev/full}"), opsEnv)
+	if code, body := getStatus(t, s.AdminURL+"/readyz"); code != 200 {
+		t.Fatalf("readyz before any record: %d %q", code, body)
+	}
+	api := strings.TrimPrefix(s.APIURL, "http://")
+	if _, err := rsClient(api, opsEnv["OPS_KEY_ID"], opsEnv["OPS_SECRET"]).GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
+		ClusterIdentifier: aws.String("opsc"), DbUser: aws.String(fresh("fulldisk")), AutoCreate: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	code, body := getStatus(t, s.AdminURL+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "audit") {
+		t.Fatalf("readyz while audit records are lost: %d %q, want 503 naming the audit log", code, body)
+	}
+	fams, _ := scrape(t, s.AdminURL)
+	if lost := sample(fams, "shiftkey_audit_records_lost_total", nil); lost < 1 {
+		t.Fatalf("shiftkey_audit_records_lost_total = %v after a lost record", lost)
+	}
+}
