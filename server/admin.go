@@ -81,6 +81,12 @@ func (s *Server) StartAdmin(addr string) error {
 	if err != nil {
 		return fmt.Errorf("admin listen: %w", err)
 	}
+	s.StartAdminOn(ln)
+	return nil
+}
+
+// StartAdminOn is StartAdmin on a listener already bound.
+func (s *Server) StartAdminOn(ln net.Listener) {
 	s.Metrics.Gateways(s.gatewayStats)
 	s.Metrics.Relay(s.relayStats)
 	if s.Audit != nil {
@@ -93,7 +99,6 @@ func (s *Server) StartAdmin(addr string) error {
 			s.Logger.Error("admin listener stopped", "error", err)
 		}
 	})
-	return nil
 }
 
 // Observe sets up the operator's view before the gateways and the API

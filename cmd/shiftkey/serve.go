@@ -59,11 +59,9 @@ func (s *Serve) Start(ctx context.Context) error {
 		s.Logins.CA = ca
 	}
 	s.Logins.PasswordSecret = []byte(cfg.BackendAuth.PasswordSecret)
-	changes, err := cfg.ApplyIdentities(ctx, s.Store)
-	changes.Log(ctx, s.Logger)
-	if err != nil {
-		return fmt.Errorf("apply iam config: %w", err)
-	}
+	// Everything that can fail on this host (certificates, listeners) is
+	// checked before the declared identities are written: with a shared
+	// store, a replica that cannot start must not have changed them.
 	if cfg.TLS.Enabled() {
 		if s.TLS, err = server.ReloadableTLS(&s.gatewayCert, cfg.TLS.CertPair, "tls"); err != nil {
 			return err
@@ -77,13 +75,60 @@ func (s *Serve) Start(ctx context.Context) error {
 		}
 		s.APIRequireTLS = cfg.API.TLS.Require
 	}
+	var bound []net.Listener // until served: closed if Start fails
+	served := false
+	defer func() {
+		if !served {
+			for _, ln := range bound {
+				ln.Close()
+			}
+		}
+	}()
+	gatewayLns := map[string]net.Listener{}
+	listen := func(what string, gc config.GatewayConfig) error {
+		ln, err := pgwire.Listen(gc.Listen)
+		if err != nil {
+			return fmt.Errorf("%s: gateway listen: %w", what, err)
+		}
+		bound, gatewayLns[what] = append(bound, ln), ln
+		return nil
+	}
+	for _, cc := range cfg.Clusters {
+		if err := listen("cluster "+cc.Identifier, cc.Gateway); err != nil {
+			return err
+		}
+	}
+	for _, wc := range cfg.Workgroups {
+		if err := listen("workgroup "+wc.Name, wc.Gateway); err != nil {
+			return err
+		}
+	}
+	apiLn, err := net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("api listen: %w", err)
+	}
+	bound = append(bound, apiLn)
+	var adminLn net.Listener
+	if cfg.Admin.Enabled() {
+		if adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+			return fmt.Errorf("admin listen: %w", err)
+		}
+		bound = append(bound, adminLn)
+	}
+	changes, err := cfg.ApplyIdentities(ctx, s.Store)
+	changes.Log(ctx, s.Logger)
+	if err != nil {
+		return fmt.Errorf("apply iam config: %w", err)
+	}
 	s.ClientIP = cfg.API.ClientIP()
 	s.GatewayProxies = cfg.GatewayProxies()
 	if err := s.Observe(cfg.Admin.Enabled(), cfg.Audit.File, cfg.RegionOf("")); err != nil {
 		return err
 	}
+	served = true // from here on each listener is served, or closed by serveDeclared
 	for _, cc := range cfg.Clusters {
-		err := s.serveDeclared(ctx, "cluster "+cc.Identifier, cc.Gateway, secret, func(ep shiftkey.Endpoint) (server.Gateway, error) {
+		what := "cluster " + cc.Identifier
+		err := s.serveDeclared(ctx, what, gatewayLns[what], cc.Gateway, secret, func(ep shiftkey.Endpoint) (server.Gateway, error) {
 			c, err := cfg.ApplyCluster(ctx, s.Store, cc, ep, s.Clock())
 			if err != nil {
 				return server.Gateway{}, err
@@ -91,11 +136,14 @@ func (s *Serve) Start(ctx context.Context) error {
 			return server.Gateway{Scope: c.Identifier, DB: c.DBName, Backend: c.Backend, Master: c.MasterUsername, AllowSuperuser: cc.AllowSuperuserMaster}, nil
 		})
 		if err != nil {
+			served = false
 			return err
 		}
+		delete(gatewayLns, what)
 	}
 	for _, wc := range cfg.Workgroups {
-		err := s.serveDeclared(ctx, "workgroup "+wc.Name, wc.Gateway, secret, func(ep shiftkey.Endpoint) (server.Gateway, error) {
+		what := "workgroup " + wc.Name
+		err := s.serveDeclared(ctx, what, gatewayLns[what], wc.Gateway, secret, func(ep shiftkey.Endpoint) (server.Gateway, error) {
 			w, err := cfg.ApplyWorkgroup(ctx, s.Store, wc, ep, s.Clock())
 			if err != nil {
 				return server.Gateway{}, err
@@ -103,31 +151,23 @@ func (s *Serve) Start(ctx context.Context) error {
 			return server.Gateway{Scope: w.CredentialScope(), DB: wc.Database, Backend: w.Backend}, nil
 		})
 		if err != nil {
+			served = false
 			return err
 		}
+		delete(gatewayLns, what)
 	}
-	ln, err := net.Listen("tcp", cfg.API.Listen)
-	if err != nil {
-		return fmt.Errorf("api listen: %w", err)
-	}
-	s.StartAPI(ln)
-	if cfg.Admin.Enabled() {
-		if err := s.StartAdmin(cfg.Admin.Listen); err != nil {
-			return err
-		}
+	s.StartAPI(apiLn)
+	if adminLn != nil {
+		s.StartAdminOn(adminLn)
 	}
 	s.Logger.Info("shiftkey serving", "api", s.APIURL, "api_https", s.APIHTTPSURL, "admin", s.AdminURL, "clusters", len(cfg.Clusters))
 	return nil
 }
 
-// serveDeclared opens the gateway listener of a declared cluster or
-// workgroup (what, for errors), has apply record it in the store at the
-// endpoint clients are to use, and serves it.
-func (s *Serve) serveDeclared(ctx context.Context, what string, gc config.GatewayConfig, secret []byte, apply func(shiftkey.Endpoint) (server.Gateway, error)) error {
-	ln, err := pgwire.Listen(gc.Listen)
-	if err != nil {
-		return fmt.Errorf("%s: gateway listen: %w", what, err)
-	}
+// serveDeclared has apply record a declared cluster or workgroup (what,
+// for errors) in the store at the endpoint its gateway listener ln gives
+// clients, and serves ln; on failure ln is closed.
+func (s *Serve) serveDeclared(ctx context.Context, what string, ln net.Listener, gc config.GatewayConfig, secret []byte, apply func(shiftkey.Endpoint) (server.Gateway, error)) error {
 	ep := pgwire.Advertised(ln.Addr())
 	if gc.Advertise != "" {
 		ep.Address = gc.Advertise

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/server"
 )
 
 // startServe parses yaml (with env for ${NAME}) and runs serve until the
@@ -369,4 +371,44 @@ iam:
       policies:
         creds: '{"Version":"2012-10-17","Statement":[` + statements + `]}'
 `
+}
+
+// Found in an operator's review: a serve that failed to start (its admin
+// port taken) had already written the declared identities of its config
+// into the store; with a shared store one mis-deployed host changes them
+// for the whole fleet. Listeners and certificates are now checked first.
+func TestServeThatCannotListenWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	yaml := `
+store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
+api: {listen: "127.0.0.1:0"}
+admin: {listen: "` + taken.Addr().String() + `"}
+` + declaredClusterYAML("nolisten", `"redshift:GetClusterCredentials"`)
+	cfg, err := config.Parse(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := limitsEnv[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Serve{Config: cfg, Logger: dev.Logger}
+	err = s.Start(ctx)
+	s.Close()
+	if err == nil || !strings.Contains(err.Error(), "admin listen") {
+		t.Fatalf("Start with the admin port taken: %v", err)
+	}
+	db, err := server.OpenStore(ctx, cfg.Store, dev.Logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Entity(ctx, shiftkey.KindUser, "ci"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("the declared user ci was written by a serve that did not start (%v)", err)
+	}
+	if _, err := db.Cluster(ctx, "nolisten"); shiftkey.ErrorCode(err) != shiftkey.CodeClusterNotFound {
+		t.Fatalf("the declared cluster was written by a serve that did not start (%v)", err)
+	}
 }
