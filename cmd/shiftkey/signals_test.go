@@ -277,9 +277,9 @@ func TestSignalsReloadAndDrain(t *testing.T) {
 	endReason := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		var r struct {
-			EventName         string
-			RequestParameters struct{ LoginName string }
-			ResponseElements  struct{ DbUser string }
+			EventName           string
+			RequestParameters   struct{ LoginName string }
+			ResponseElements    struct{ DbUser string }
 			AdditionalEventData struct{ EndReason string }
 		}
 		if json.Unmarshal([]byte(line), &r) == nil && r.AdditionalEventData.EndReason != "" {
