@@ -49,7 +49,7 @@ Usage:
       AWS_SESSION_TOKEN, AWS_REGION, AWS_CA_BUNDLE as the AWS CLI reads them; dev writes dev.env), try every
       login method the gateway may offer and print which clients work with which TLS and CA settings.
       --ca defaults to PGSSLROOTCERT. Exits 0 when SCRAM over verify-full TLS works.
-  shiftkey audit tail [--principal ARN] [--file F | --config FILE] [-f]
+  shiftkey audit tail [--principal ARN] [--access-key ID] [--credential ID] [--file F ... | --config FILE] [-f]
       The audit log's records (one JSON line each) of a principal; -f follows the file across rotations.
   shiftkey credentials list   [--config FILE | --data-dir DIR] [--cluster ID | --workgroup NAME] [--login NAME] [--principal ARN] [--id ID]
   shiftkey credentials revoke [--config FILE | --data-dir DIR] [--cluster ID | --workgroup NAME] [--login NAME] [--principal ARN] [--id ID]
@@ -68,11 +68,30 @@ func main() {
 		if errors.Is(err, errDenied) {
 			os.Exit(2)
 		}
-		if !errors.Is(err, flag.ErrHelp) {
+		if errors.Is(err, flag.ErrHelp) {
+			// -h/--help asked for the usage, which is printed: not an error.
+			if helpAsked(os.Args[1:]) {
+				os.Exit(0)
+			}
+		} else {
 			fmt.Fprintln(os.Stderr, "shiftkey:", err)
 		}
 		os.Exit(1)
 	}
+}
+
+// helpAsked reports whether the command line asks for help (-h, -help,
+// --help): the usage printed then is the answer, and the exit status 0.
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "-h" || a == "-help" || a == "--help" || a == "help" {
+			return true
+		}
+	}
+	return false
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -125,6 +144,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		level = slog.LevelDebug
 	}
 	d.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(d.Logger)
 	setProcs(d.Limits.GoMaxProcs(d.ScramIterations))
 	// As serve: a SIGHUP (log rotation, a closed terminal) reopens the
 	// audit log; by default it would kill the process and leave its
@@ -189,6 +209,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	s := &Serve{Config: cfg, Logger: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))}
+	// What packages log through slog's default (the stores' background
+	// jobs) goes to the same JSON lines, not plain text among them.
+	slog.SetDefault(s.Logger)
 	if err := s.Start(ctx); err != nil {
 		s.Close()
 		return err

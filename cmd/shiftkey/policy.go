@@ -34,6 +34,9 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return runExplain(ctx, args[1:], stdout, stderr)
 	case "why":
 		return runWhy(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stderr, "usage: shiftkey policy explain|why … (shiftkey policy explain --help, shiftkey policy why --help)\n")
+		return flag.ErrHelp
 	}
 	return fmt.Errorf("unknown policy command %q", args[0])
 }
