@@ -56,6 +56,14 @@ func openFile(path string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit.file: %w", err)
 	}
+	// A file that was there already keeps its mode at open: the records
+	// (who got which credential, from where) are the owner's alone.
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("audit.file: %w", err)
+		}
+	}
 	return f, nil
 }
 
