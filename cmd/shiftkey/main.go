@@ -35,10 +35,10 @@ Usage:
       SIGTERM drains (limits.shutdown_grace); SIGHUP reloads identities and certificates and
       reopens audit.file.
   shiftkey policy explain --action ACTION [--resource ARN] [--policy FILE]... [--session-policy FILE]
-                         [--principal user/NAME|role/NAME --data-dir DIR] [--context KEY=VALUE]...
+                         [--principal user/NAME|role/NAME [--config FILE | --data-dir DIR]] [--context KEY=VALUE]...
       Local policy simulator: prints the decision and the statement that decided it.
       Exits 0 when allowed, 2 when denied.
-  shiftkey policy why [--data-dir DIR] REQUEST_ID
+  shiftkey policy why [--config FILE | --data-dir DIR] REQUEST_ID
       Why an API call was denied, by its request id (x-amzn-RequestId).
   shiftkey store rotate-key --config FILE --new-key-file PATH
   shiftkey store rotate-key [--data-dir DIR]

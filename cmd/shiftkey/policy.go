@@ -5,15 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/shiftkey/shiftkey/devenv"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/shiftkey/shiftkey/authz"
 	"github.com/shiftkey/shiftkey/pgserver"
-	"github.com/shiftkey/shiftkey/sqlite"
 )
 
 // errDenied makes `policy explain` exit non-zero for a denial.
@@ -50,8 +46,9 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var policies, contexts multiFlag
 	fs.Var(&policies, "policy", "identity policy JSON file (repeatable)")
 	sessionPolicy := fs.String("session-policy", "", "session policy JSON file")
-	principal := fs.String("principal", "", "evaluate the stored policies of user/NAME or role/NAME (needs --data-dir)")
-	dataDir := fs.String("data-dir", "", "shiftkey data dir holding shiftkey.db")
+	principal := fs.String("principal", "", "evaluate the stored policies of user/NAME or role/NAME (in the store of --config or --data-dir)")
+	configPath := fs.String("config", "", "serve's YAML config file (its store)")
+	dataDir := fs.String("data-dir", "", "dev's data dir (default: "+pgserver.DefaultHomeHelp()+")")
 	action := fs.String("action", "", "action, e.g. redshift:GetClusterCredentials")
 	resource := fs.String("resource", "*", "resource ARN")
 	fs.Var(&contexts, "context", "condition key=value (repeatable; a key given twice has several values)")
@@ -61,7 +58,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	sim := authz.Simulation{PolicyFiles: policies, SessionPolicyFile: *sessionPolicy, Principal: *principal,
 		Action: *action, Resource: *resource, Context: contexts}
 	if *principal != "" {
-		db, err := openStore(ctx, *dataDir)
+		db, err := openToolStore(ctx, *configPath, *dataDir)
 		if err != nil {
 			return err
 		}
@@ -80,33 +77,19 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-func openStore(ctx context.Context, dataDir string) (*sqlite.DB, error) {
-	if dataDir == "" {
-		d, err := pgserver.DefaultHome()
-		if err != nil {
-			return nil, err
-		}
-		dataDir = d
-	}
-	path := filepath.Join(dataDir, devenv.StoreName)
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no store at %s: %w", path, err)
-	}
-	return devenv.OpenStore(ctx, dataDir, false)
-}
-
 // runWhy prints the recorded explanation of a denied API call.
 func runWhy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("policy why", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", "", "shiftkey data dir holding shiftkey.db")
+	configPath := fs.String("config", "", "serve's YAML config file (its store)")
+	dataDir := fs.String("data-dir", "", "dev's data dir (default: "+pgserver.DefaultHomeHelp()+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("usage: shiftkey policy why [--data-dir DIR] REQUEST_ID")
+		return errors.New("usage: shiftkey policy why [--config FILE | --data-dir DIR] REQUEST_ID")
 	}
-	db, err := openStore(ctx, *dataDir)
+	db, err := openToolStore(ctx, *configPath, *dataDir)
 	if err != nil {
 		return err
 	}

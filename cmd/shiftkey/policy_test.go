@@ -164,3 +164,39 @@ func TestPolicyWhyAssumeRoleTrustDenial(t *testing.T) {
 		}
 	}
 }
+
+// Found in an operator's review: policy why and policy explain --principal
+// read only dev's data dir, so they could not explain a denial of a serve
+// (SQLite with its store key, or the replicas' PostgreSQL). --config opens
+// serve's store as credentials and audit do.
+func TestPolicyToolsReadServesStore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	yaml := opsYAML(dir, "")
+	cfgPath := filepath.Join(dir, "serve.yaml")
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range opsEnv {
+		t.Setenv(k, v)
+	}
+	s := startServe(t, yaml, opsEnv)
+	ops := rsClient(strings.TrimPrefix(s.APIURL, "http://"), opsEnv["OPS_KEY_ID"], opsEnv["OPS_SECRET"])
+	_, err := ops.DescribeClusters(ctx, &redshift.DescribeClustersInput{})
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.ServiceRequestID() == "" {
+		t.Fatalf("want a denial with a request id, got %v", err)
+	}
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"policy", "why", "--config", cfgPath, re.ServiceRequestID()}, &out, &errOut); err != nil {
+		t.Fatalf("policy why --config: %v %s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "user/ops") || !strings.Contains(out.String(), "redshift:DescribeClusters") {
+		t.Fatalf("policy why --config said:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"policy", "explain", "--config", cfgPath, "--principal", "user/ops", "--action", "redshift:GetClusterCredentials",
+		"--resource", "arn:aws:redshift:us-east-1:000000000000:dbuser:opsc/x"}, &out, &errOut); err != nil {
+		t.Fatalf("policy explain --config: %v %s %s", err, out.String(), errOut.String())
+	}
+}
