@@ -66,6 +66,11 @@ func List(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time.T
 	if err != nil {
 		return err
 	}
+	if len(creds) == 0 {
+		// Said, so that an empty answer is not taken for a failure.
+		fmt.Fprintln(w, "no live credentials match")
+		return nil
+	}
 	return table(w, creds)
 }
 

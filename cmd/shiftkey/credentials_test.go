@@ -83,6 +83,15 @@ func TestCredentialsRevokeTerminate(t *testing.T) {
 	} else {
 		c.Close(ctx)
 	}
+	// A list that matches nothing says so (an operator's review: it printed
+	// nothing at all).
+	out.Reset()
+	if err := run(ctx, []string{"credentials", "list", "--data-dir", dev.DataDir, "--login", cv.user}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "no live credentials match\n" {
+		t.Fatalf("list of a revoked login's credentials said %q", out.String())
+	}
 	// Revoking everything is refused.
 	if err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir}, &out, &out); err == nil || !strings.Contains(err.Error(), "name the credentials") {
 		t.Fatalf("revoke without a filter: %v", err)
