@@ -137,6 +137,7 @@ type Gateway struct {
 	sources  map[string]*sourceUse // connections per client address
 	cancels  map[uint64]*session
 	wg       sync.WaitGroup
+	cutting  sync.WaitGroup // cancels sent to the backends of cut sessions
 	nextID   atomic.Uint64
 }
 
@@ -201,6 +202,7 @@ func (g *Gateway) Close() error {
 	}
 	g.mu.Unlock()
 	g.wg.Wait()
+	g.cutting.Wait()
 	g.closePool()
 	return nil
 }

@@ -48,6 +48,11 @@ type session struct {
 	kill     func()   // ends the session on the event relay
 	closing  bool
 	cause    string // why the gateway cut it (closeFor); "" when it ended by itself
+	// backendKey is the backend's cancel key while the backend is this
+	// session's; released once it goes back to the pool, after which a cut
+	// must not cancel what runs there (another session's query).
+	backendKey *pgproto3.BackendKeyData
+	released   bool
 	cancelID uint64
 	cancel   *pgproto3.BackendKeyData
 }
@@ -349,6 +354,9 @@ func (s *session) greet(ls *live) bool {
 	}
 	if ls.be.keyData != nil {
 		buf, _ = s.g.registerCancel(s, ls.be.keyData).Encode(buf)
+		s.mu.Lock()
+		s.backendKey = ls.be.keyData
+		s.mu.Unlock()
 	}
 	buf, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(buf)
 	s.fe.Send(encoded(buf))
@@ -393,6 +401,10 @@ func (s *session) relayOnLoop(ls *live) bool {
 	if key := ls.be.key; key != "" {
 		keyData := ls.be.keyData
 		keep = func(fd int, backendTLS *relay.TLSKeys) {
+			if fd >= 0 && !s.release() {
+				relay.CloseFD(fd) // being cut: not for the pool
+				fd = -1
+			}
 			if fd < 0 {
 				s.t.keepPooled(key, nil)
 				return
@@ -439,8 +451,10 @@ func (s *session) end(ls *live, kept bool) {
 		ls.timer.Stop()
 	}
 	s.g.unregisterCancel(s)
-	if kept {
+	if kept && s.release() {
 		s.t.putPooled(ls.be.key, ls.be.conn, ls.be.keyData, ls.st.params)
+	} else if kept {
+		ls.be.conn.Close() // being cut: not for the pool
 	}
 	ls.lease.Release(context.Background())
 }
@@ -479,8 +493,28 @@ func (s *session) logEnd(ls *live, reason string, up, down int64, end time.Time)
 }
 
 // close ends the session from outside (shutdown, lifetime).
+// release gives the backend up to the pool unless the session is being
+// cut (false): from then on a cut does not cancel what runs on it, and its
+// client's cancel key no longer reaches it.
+func (s *session) release() bool {
+	s.g.unregisterCancel(s)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.released = true
+	return true
+}
+
+// cutCancelTimeout bounds the cancel request a cut session's backend gets.
+const cutCancelTimeout = 2 * time.Second
+
 // closeFor cuts the session, for reason (a shiftkey.End… reason: the
-// first given is the one its audit record says).
+// first given is the one its audit record says), and cancels the query
+// its backend runs: a session ended for a revoked credential, a lifetime
+// or a shutdown must not leave its query running on (PostgreSQL notices a
+// closed connection only when it next reads or writes it).
 func (s *session) closeFor(reason string) {
 	// The cause first: the relay may end the session (and audit it) the
 	// moment the connection closes.
@@ -488,7 +522,24 @@ func (s *session) closeFor(reason string) {
 	if s.cause == "" {
 		s.cause = reason
 	}
+	s.closing = true
+	var key *pgproto3.BackendKeyData
+	if !s.released {
+		key = s.backendKey
+	}
 	s.mu.Unlock()
+	if key != nil {
+		g := s.g
+		g.cutting.Add(1)
+		go func() {
+			defer g.cutting.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), cutCancelTimeout)
+			defer cancel()
+			if err := s.t.Backend.Cancel(ctx, key); err != nil {
+				s.log.Debug("cancelling a cut session's query failed", "error", err)
+			}
+		}()
+	}
 	s.raw.Close()
 	s.mu.Lock()
 	s.closing = true
