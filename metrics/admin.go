@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -124,6 +126,15 @@ func (m *Metrics) Handler(checks func() []Check) http.Handler {
 		var list []Check
 		if checks != nil {
 			list = checks()
+		}
+		// ?exclude=NAME (repeatable) leaves out the checks called NAME or
+		// "NAME …": an HTTP balancer in front of the API alone asks
+		// /readyz?exclude=backend, so that one cluster's database being down
+		// does not take the API (IAM, STS, the other clusters) out with it.
+		if ex := r.URL.Query()["exclude"]; len(ex) > 0 {
+			list = slices.DeleteFunc(slices.Clone(list), func(c Check) bool {
+				return slices.ContainsFunc(ex, func(e string) bool { return c.Name == e || strings.HasPrefix(c.Name, e+" ") })
+			})
 		}
 		failed := runChecks(r.Context(), list)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

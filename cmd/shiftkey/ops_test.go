@@ -283,6 +283,11 @@ workgroups:
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "backend workgroup/") || strings.Contains(body, "backend opsc") {
 		t.Fatalf("readyz with workgroup downwg's backend down: %d %q, want 503 naming downwg only", code, body)
 	}
+	// The API's balancer leaves the backends out (an operator's review: one
+	// database down took every replica's API out of rotation).
+	if code, body := getStatus(t, s.AdminURL+"/readyz?exclude=backend"); code != 200 {
+		t.Fatalf("readyz?exclude=backend with a backend down: %d %q", code, body)
+	}
 	if code, _ := getStatus(t, s.AdminURL+"/healthz"); code != 200 {
 		t.Fatalf("healthz with a backend down: %d", code)
 	}
