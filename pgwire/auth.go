@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -258,10 +259,17 @@ func exchange[T pgproto3.FrontendMessage](s *session, req pgproto3.BackendMessag
 	}
 	m, ok := msg.(T)
 	if !ok {
-		s.sendError(codeProtocolViolation, fmt.Sprintf("expected %s, got %T", what, msg))
+		s.sendError(codeProtocolViolation, fmt.Sprintf("expected %s, got %s", what, messageName(msg)))
 		return zero, errors.New("protocol violation")
 	}
 	return m, nil
+}
+
+// messageName names a client message as the protocol does ("Terminate"),
+// not as Go does ("*pgproto3.Terminate").
+func messageName(m pgproto3.FrontendMessage) string {
+	name := fmt.Sprintf("%T", m)
+	return name[strings.LastIndexByte(name, '.')+1:]
 }
 
 // receive reads the next client message during authentication; a message

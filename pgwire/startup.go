@@ -182,6 +182,7 @@ const (
 // TLS handshake, as it would have from the socket.
 func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, error) {
 	first := true
+	sslAsked, gssAsked := false, false
 	for {
 		// Every first packet is at least 8 bytes (a startup packet's header,
 		// or a TLS record's header and more), so waiting for 8 never waits
@@ -211,7 +212,14 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 		packet := s.in.take(int(n))
 		body := packet[8:]
 		switch {
+		case code == codeSSLRequest && (s.tls != nil || sslAsked), code == codeGSSENCRequest && gssAsked:
+			// Asked again, or TLS inside TLS: PostgreSQL takes it for a
+			// startup packet of protocol 1234.x, which it does not support.
+			s.sendError(codeFeatureNotSupported, fmt.Sprintf("unsupported frontend protocol %d.%d: server supports 3.0", code>>16, code&0xffff))
+			return nil, errors.New("encryption request repeated")
 		case code == codeSSLRequest || code == codeGSSENCRequest:
+			sslAsked = sslAsked || code == codeSSLRequest
+			gssAsked = gssAsked || code == codeGSSENCRequest
 			if len(body) != 0 {
 				s.sendError(codeProtocolViolation, "invalid length of startup packet")
 				return nil, errors.New("bad SSLRequest")

@@ -1,0 +1,54 @@
+package pgwire
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// Found in a review of the gateway's wire handling: a second GSSENCRequest,
+// or a second SSLRequest, was answered N again where PostgreSQL answers
+// 0A000 (it takes the repeated request for a startup packet of protocol
+// 1234.x); and a wrong message during authentication was named by its Go
+// type ("*pgproto3.Terminate").
+func TestRepeatedEncryptionRequestAndMessageNames(t *testing.T) {
+	_, addr := fakeGateway(t, &fakeBackend{}, nil)
+	dial := func() (net.Conn, *pgproto3.Frontend) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c, pgproto3.NewFrontend(c, c)
+	}
+	ssl, _ := (&pgproto3.SSLRequest{}).Encode(nil)
+	gss, _ := (&pgproto3.GSSEncRequest{}).Encode(nil)
+	for name, req := range map[string][]byte{"SSLRequest": ssl, "GSSENCRequest": gss} {
+		c, fe := dial()
+		c.Write(append(append([]byte(nil), req...), req...))
+		var n [1]byte
+		if _, err := io.ReadFull(c, n[:]); err != nil || n[0] != 'N' {
+			t.Fatalf("first %s: %q %v", name, n[0], err)
+		}
+		m, err := fe.Receive()
+		if e, ok := m.(*pgproto3.ErrorResponse); err != nil || !ok || e.Code != codeFeatureNotSupported {
+			t.Fatalf("second %s: %#v %v, want 0A000", name, m, err)
+		}
+	}
+	c, fe := dial()
+	term, _ := (&pgproto3.Terminate{}).Encode(nil)
+	c.Write(append(startup(map[string]string{"user": "IAM:u"}), term...))
+	if m, err := fe.Receive(); err != nil {
+		t.Fatal(err)
+	} else if _, ok := m.(*pgproto3.AuthenticationSASL); !ok {
+		t.Fatalf("got %#v, want AuthenticationSASL", m)
+	}
+	m, err := fe.Receive()
+	if e, ok := m.(*pgproto3.ErrorResponse); err != nil || !ok || e.Code != codeProtocolViolation || e.Message != "expected SASL response, got Terminate" {
+		t.Fatalf("a Terminate instead of the SASL response: %#v %v", m, err)
+	}
+}
