@@ -41,20 +41,20 @@ type session struct {
 	tlsRead    int64
 	serverCert *tls.Certificate // the certificate served, for channel binding
 
-	mu       sync.Mutex
-	credID   string   // the credential it logged in with, once authenticated
-	login    string   // the login name it authenticated as, with credID
-	backend  net.Conn // the backend's Go connection, once connected
-	kill     func()   // ends the session on the event relay
-	closing  bool
-	cause    string // why the gateway cut it (closeFor); "" when it ended by itself
+	mu      sync.Mutex
+	credID  string   // the credential it logged in with, once authenticated
+	login   string   // the login name it authenticated as, with credID
+	backend net.Conn // the backend's Go connection, once connected
+	kill    func()   // ends the session on the event relay
+	closing bool
+	cause   string // why the gateway cut it (closeFor); "" when it ended by itself
 	// backendKey is the backend's cancel key while the backend is this
 	// session's; released once it goes back to the pool, after which a cut
 	// must not cancel what runs there (another session's query).
 	backendKey *pgproto3.BackendKeyData
 	released   bool
-	cancelID uint64
-	cancel   *pgproto3.BackendKeyData
+	cancelID   uint64
+	cancel     *pgproto3.BackendKeyData
 }
 
 // request is what the client asks for and what the phases establish
