@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -45,26 +44,7 @@ func TestDevSurvivesSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), mainChildEnv+"=dev --data-dir "+dir+" --api-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 --workgroup-addr 127.0.0.1:0 --admin-addr off")
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "child.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Kill()
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile.Name())
-			t.Logf("child log:\n%s", b)
-		}
-	}()
+	cmd, exited, _ := startMain(t, "dev --data-dir "+dir+" --api-addr 127.0.0.1:0 --gateway-addr 127.0.0.1:0 --workgroup-addr 127.0.0.1:0 --admin-addr off")
 	postmaster := filepath.Join(dir, "postgres", "postmaster.pid")
 	waitUntil(t, 90*time.Second, "dev is up", func() bool {
 		_, err1 := os.Stat(filepath.Join(dir, "dev.env"))

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -165,7 +164,7 @@ api: {listen: "127.0.0.1:0"}
 tls: {cert_file: ` + certFile + `, key_file: ` + keyFile + `}
 ` + declaredClusterYAML("reloadfail", `"redshift:GetClusterCredentials"`)
 	s := startServe(t, base, limitsEnv)
-	var logs lockedLog
+	var logs lockedBuffer
 	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	for k, v := range limitsEnv {
 		t.Setenv(k, v)
@@ -196,22 +195,4 @@ tls: {cert_file: ` + certFile + `, key_file: ` + keyFile + `}
 	if !strings.Contains(out, "change at the next restart") || !strings.Contains(out, "clusters") || !strings.Contains(out, "limits") {
 		t.Fatalf("the reload's log does not name clusters and limits as waiting for a restart:\n%s", out)
 	}
-}
-
-// lockedLog is a log destination for one test.
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

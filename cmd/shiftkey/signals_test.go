@@ -28,6 +28,41 @@ import (
 // mainChildEnv makes the test binary run main with its value as arguments.
 const mainChildEnv = "SHIFTKEY_TEST_MAIN"
 
+// startMain runs shiftkey with args (a command line) in a child process
+// with env added to the test's environment; its output goes to the file
+// logPath, shown if the test fails. The child is killed when the test ends;
+// exited reports how it ended.
+func startMain(t *testing.T, args string, env ...map[string]string) (cmd *exec.Cmd, exited <-chan error, logPath string) {
+	t.Helper()
+	cmd = exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), mainChildEnv+"="+args)
+	for _, e := range env {
+		for k, v := range e {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	logPath = filepath.Join(t.TempDir(), "child.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		logFile.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("child log:\n%s", b)
+		}
+	})
+	return cmd, done, logPath
+}
+
 // runMainChild runs main (and exits) in a child started with mainChildEnv.
 func runMainChild() {
 	if a := os.Getenv(mainChildEnv); a != "" {
@@ -99,36 +134,11 @@ func TestSignalsReloadAndDrain(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(yaml("")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), mainChildEnv+"=serve --config "+cfgPath)
-	for k, v := range opsEnv {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	for k, v := range newbieEnv {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	logFile, err := os.Create(filepath.Join(dir, "child.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Kill()
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile.Name())
-			t.Logf("child log:\n%s", b)
-		}
-	}()
+	cmd, exited, logPath := startMain(t, "serve --config "+cfgPath, opsEnv, newbieEnv)
 	// The child listens on ports of its choosing and logs them.
 	var api, gw, admin string
 	waitUntil(t, 60*time.Second, "serve logs its listeners", func() bool {
-		b, _ := os.ReadFile(logFile.Name())
+		b, _ := os.ReadFile(logPath)
 		for _, line := range strings.Split(string(b), "\n") {
 			var r struct{ Msg, API, Admin, Listen string }
 			if json.Unmarshal([]byte(line), &r) != nil {
