@@ -141,7 +141,7 @@ type reconciler struct {
 	d         Declared
 	now       time.Time
 	policyARN map[string]string // lower-cased declared policy name → ARN
-	marked    map[string]bool   // ids of the entities declared before this run
+	marked    map[string]bool   // ids of the entities declared before this run, and in it so far
 	changes   Changes
 }
 
@@ -305,6 +305,9 @@ func (r *reconciler) ensure(e *shiftkey.Entity) (*shiftkey.Entity, error) {
 	case !r.marked[got.ID]:
 		r.note(Change{Change: string(e.Kind) + " adopted", Kind: e.Kind, Name: got.Name})
 	}
+	// Declared from here on, in this run too: roles are ensured twice
+	// (roles), and the second time is neither a creation nor an adoption.
+	r.marked[got.ID] = true
 	return got, r.st.MarkDeclared(r.ctx, shiftkey.DeclaredRef{Kind: e.Kind, ID: got.ID, Name: got.Name})
 }
 

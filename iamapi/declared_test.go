@@ -98,6 +98,11 @@ func TestReconcileCreatesAndIsIdempotent(t *testing.T) {
 	if k, err := st.AccessKey(ctx, key1); err != nil || k.Status != "Active" || k.Secret != secret1 || k.UserName != "ci" {
 		t.Fatalf("declared key: %+v %v", k, err)
 	}
+	// Roles are reconciled twice in a run (trust bindings): the second
+	// pass must not report what the first created as adopted.
+	if hasChange(changes, "role adopted", "etl", "") {
+		t.Fatalf("first reconcile reports the role it created as adopted: %v", changes)
+	}
 	if again := reconcile(t, st, base()); len(again) != 0 {
 		t.Fatalf("second reconcile of the same state changed %v", again)
 	}
