@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -57,7 +58,14 @@ func (g *Gateway) fromProxy(addr net.Addr) bool {
 func (s *session) proxyHeader() bool {
 	client, ok, err := readProxyHeader(s.in)
 	if err != nil {
-		s.log.WarnContext(context.Background(), "PROXY protocol header refused", "error", err)
+		// A balancer's TCP health check connects and closes without a byte:
+		// not worth a warning each time. Anything else is a misconfigured
+		// balancer (no send-proxy) or a stranger, which the log says.
+		if len(s.in.buf) == 0 && errors.Is(err, io.ErrUnexpectedEOF) {
+			s.log.Debug("connection from a proxy closed before its PROXY header")
+		} else {
+			s.log.WarnContext(context.Background(), "PROXY protocol header refused", "error", err)
+		}
 		return false
 	}
 	source := sourceOf(s.raw.RemoteAddr())
