@@ -412,6 +412,42 @@ func Load(path string) (*Config, error) {
 	return cfg, nil
 }
 
+// LoadForTool reads the config file at path as the commands that run
+// beside a server need it (credentials, audit tail, store rotate-key,
+// policy): its store and audit blocks (and account and regions) only. The
+// ${NAME}s of the rest (IAM secrets, listener ports) need not be set: an
+// auditor reading the audit log needs no IAM secret.
+func LoadForTool(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%s: config: %w", path, err)
+	}
+	if len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
+		m := doc.Content[0]
+		var kept []*yaml.Node
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			switch m.Content[i].Value {
+			case "store", "audit", "account_id", "regions":
+				kept = append(kept, m.Content[i], m.Content[i+1])
+			}
+		}
+		m.Content = kept
+	}
+	b, err := yaml.Marshal(&doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: config: %w", path, err)
+	}
+	cfg, err := Parse(bytes.NewReader(b), os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
 var iamName = regexp.MustCompile(`^[\w+=,.@-]+$`)
 
 var validRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)

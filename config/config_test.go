@@ -324,3 +324,39 @@ func TestLimitsGCHeapFloor(t *testing.T) {
 		}
 	}
 }
+
+// Found in an operator's review: audit tail, credentials and store
+// rotate-key with --config needed every ${NAME} of the file set, IAM
+// secrets and listener ports included; an auditor needed a CI secret to read
+// the audit log. LoadForTool reads the store and audit blocks only.
+func TestLoadForToolNeedsOnlyTheStoresVariables(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "serve.yaml")
+	t.Setenv("TOOL_TEST_STORE", filepath.Join(t.TempDir(), "s.db"))
+	yaml := `
+store: {sqlite: "${TOOL_TEST_STORE}"}
+audit: {file: /var/log/shiftkey/audit.log}
+api: {listen: "127.0.0.1:${TOOL_TEST_UNSET_PORT}"}
+iam:
+  users:
+    - name: ci
+      access_keys: [{id: AKIATOOLTEST00000001, secret: "${TOOL_TEST_UNSET_SECRET}"}]
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "TOOL_TEST_UNSET_SECRET") {
+		t.Fatalf("Load with unset variables: %v", err)
+	}
+	cfg, err := LoadForTool(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.SQLite != os.Getenv("TOOL_TEST_STORE") || cfg.Audit.File != "/var/log/shiftkey/audit.log" || len(cfg.IAM.Users) != 0 {
+		t.Fatalf("LoadForTool: store %q, audit %q, %d users", cfg.Store.SQLite, cfg.Audit.File, len(cfg.IAM.Users))
+	}
+	t.Setenv("TOOL_TEST_STORE", "")
+	os.Unsetenv("TOOL_TEST_STORE")
+	if _, err := LoadForTool(path); err == nil || !strings.Contains(err.Error(), "TOOL_TEST_STORE") {
+		t.Fatalf("LoadForTool with the store's variable unset: %v", err)
+	}
+}

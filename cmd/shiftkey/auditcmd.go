@@ -29,7 +29,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if len(files) == 0 && *cfgPath != "" {
-		cfg, err := config.Load(*cfgPath)
+		cfg, err := config.LoadForTool(*cfgPath)
 		if err != nil {
 			return err
 		}

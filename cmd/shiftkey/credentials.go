@@ -61,7 +61,7 @@ func openToolStore(ctx context.Context, configPath, dataDir string) (server.Stor
 		if dataDir != "" {
 			return nil, errors.New("--config and --data-dir: name one")
 		}
-		cfg, err := config.Load(configPath)
+		cfg, err := config.LoadForTool(configPath)
 		if err != nil {
 			return nil, err
 		}

@@ -55,7 +55,7 @@ func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // running server keeps answering: it reads the new key from that file when
 // it meets it. The config is the operator's to change.
 func rotateServeKey(ctx context.Context, configPath, newKeyFile string, stdout io.Writer) error {
-	cfg, err := config.Load(configPath)
+	cfg, err := config.LoadForTool(configPath)
 	if err != nil {
 		return err
 	}
