@@ -92,6 +92,9 @@ type Backend struct {
 	nextSweep int              // len(users) at which unused states are dropped
 	now       func() time.Time // for the role-exists cache; time.Now outside tests
 	held      atomic.Int64     // groups in users' refs: granted for live sessions
+	// marked: the marker role is known to exist. A backend unreachable at
+	// New is made later, by the first Prepare that reaches it.
+	marked atomic.Bool
 }
 
 // maxUserStates bounds the roles whose state the backend keeps: past it,
@@ -159,10 +162,26 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	b := &Backend{cfg: cfg, admin: pool, logger: logger, users: map[string]*userState{}, now: time.Now}
 	if err := b.ensureMarker(ctx); err != nil {
-		pool.Close()
-		return nil, err
+		// A database that is down must not keep a replica from starting (a
+		// restart or a new replica while one cluster's database is down):
+		// the gateway serves, its logins fail until the database answers,
+		// and /readyz names it. Anything else (a refused admin login, a
+		// missing privilege) is the configuration's and stops the start.
+		if !unreachable(err) {
+			pool.Close()
+			return nil, err
+		}
+		logger.Warn("backend unreachable: the gateway starts without it, and its logins fail until it answers", "error", err)
 	}
 	return b, nil
+}
+
+// unreachable reports whether err is a failure to connect at all (not an
+// answer of the server's).
+func unreachable(err error) bool {
+	var ce *pgconn.ConnectError
+	var pe *pgconn.PgError
+	return errors.As(err, &ce) && !errors.As(err, &pe)
 }
 
 // Close closes the admin pool.
@@ -171,10 +190,14 @@ func (b *Backend) Close() { b.admin.Close() }
 func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 func (b *Backend) ensureMarker(ctx context.Context) error {
+	if b.marked.Load() {
+		return nil
+	}
 	_, err := b.admin.Exec(ctx, "CREATE ROLE "+quote(ManagedRole)+" NOLOGIN")
 	if err != nil && !isDuplicate(err) {
 		return fmt.Errorf("create marker role: %w", err)
 	}
+	b.marked.Store(true)
 	return nil
 }
 
@@ -243,6 +266,9 @@ type Notice struct{ Message string }
 func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, groups []string) (*Lease, []Notice, error) {
 	if role == b.cfg.AdminUser {
 		return nil, nil, &RefusedError{role, "it is shiftkey's provisioning role"}
+	}
+	if err := b.ensureMarker(ctx); err != nil { // unreachable at New
+		return nil, nil, err
 	}
 	u := b.user(role)
 	defer b.done(u)

@@ -528,3 +528,25 @@ func TestAuditWriteFailureIsNotReady(t *testing.T) {
 		t.Fatalf("shiftkey_audit_records_lost_total = %v after a lost record", lost)
 	}
 }
+
+// Found in an operator's review: serve refused to start while one declared
+// cluster's database was down, so no replica could be restarted or added
+// until it answered. It now starts; /readyz names the backend, and the
+// API's check (?exclude=backend) is ready.
+func TestServeStartsWithABackendDown(t *testing.T) {
+	s := startServe(t, opsYAML(t.TempDir(), `
+workgroups:
+  - name: downatstart
+    namespace: downatstartns
+    database: postgres
+    gateway: {listen: "127.0.0.1:0"}
+    backend: {host: 127.0.0.1, port: 1, admin_user: nobody}
+`), opsEnv)
+	code, body := getStatus(t, s.AdminURL+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "backend workgroup/") {
+		t.Fatalf("readyz with a backend down since the start: %d %q, want 503 naming it", code, body)
+	}
+	if code, body := getStatus(t, s.AdminURL+"/readyz?exclude=backend"); code != 200 {
+		t.Fatalf("readyz?exclude=backend: %d %q", code, body)
+	}
+}
