@@ -119,9 +119,14 @@ func (a *Authorizer) Policies(ctx context.Context, p *shiftkey.Principal) (*Poli
 				if len(docs) > 1 {
 					name += " #" + strconv.Itoa(i+1)
 				}
-				if sp := a.parse(ctx, name, d); sp != nil {
-					set.Session = append(set.Session, sp)
+				sp := a.parse(ctx, name, d)
+				if sp == nil {
+					// Fail closed: without one of them (its denies too) the
+					// others must not decide; none allows anything.
+					set.Session = []*iam.Policy{}
+					break
 				}
+				set.Session = append(set.Session, sp)
 			}
 		}
 	default:
