@@ -115,6 +115,16 @@ func TestProxyProtocolCountsTheClientBehindTheBalancer(t *testing.T) {
 		}
 		defer c.Close()
 	}
+	// Both counted before the next login is tried (on a loaded machine it
+	// could otherwise take the place of the second).
+	if !waitUntil(5*time.Second, func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		u := g.sources["198.51.100.1"]
+		return u != nil && u.auths == 2
+	}) {
+		t.Fatal("client A's two silent connections were not both counted")
+	}
 	login := func(client string) error {
 		cfg, err := pgx.ParseConfig("postgres://IAM%3Au:pw@" + addr + "/" + g.DefaultDB + "?sslmode=disable&connect_timeout=10")
 		if err != nil {

@@ -333,7 +333,7 @@ func TestUnsyncedExtendedQueryIsNotPooled(t *testing.T) {
 				t.Fatal(err)
 			}
 			h.Conn.Close()
-			gone := waitUntil(3*time.Second, func() bool {
+			gone := waitUntil(10*time.Second, func() bool {
 				var n int
 				return admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n) == nil && n == 0
 			})
