@@ -387,6 +387,9 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		if te, ok := errors.AsType[*yaml.TypeError](err); ok {
+			return nil, fmt.Errorf("config: %w", namedTypeErrors(expanded, te))
+		}
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	if len(cfg.Regions) == 0 {
@@ -410,6 +413,79 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// namedTypeErrors names the field of each of te's errors (yaml says only
+// "line 12: cannot unmarshal !!str `abc` into time.Duration", and of the
+// file as re-encoded after ${NAME} expansion, not as written): the field's
+// path and what it wants, e.g. "limits.shutdown_grace: want a duration
+// such as 30s, got \"abc\"".
+func namedTypeErrors(doc []byte, te *yaml.TypeError) error {
+	type field struct{ path, value string }
+	byLine := map[int][]field{}
+	var root yaml.Node
+	if yaml.Unmarshal(doc, &root) == nil {
+		var walk func(n *yaml.Node, path string)
+		walk = func(n *yaml.Node, path string) {
+			add := func(v *yaml.Node, p string) {
+				if v.Kind == yaml.ScalarNode {
+					byLine[v.Line] = append(byLine[v.Line], field{p, v.Value})
+				}
+				walk(v, p)
+			}
+			switch n.Kind {
+			case yaml.DocumentNode:
+				for _, c := range n.Content {
+					walk(c, path)
+				}
+			case yaml.MappingNode:
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					p := n.Content[i].Value
+					if path != "" {
+						p = path + "." + p
+					}
+					add(n.Content[i+1], p)
+				}
+			case yaml.SequenceNode:
+				for i, c := range n.Content {
+					add(c, fmt.Sprintf("%s[%d]", path, i))
+				}
+			}
+		}
+		walk(&root, "")
+	}
+	var msgs []string
+	for _, e := range te.Errors {
+		var line int
+		msg := e
+		if _, err := fmt.Sscanf(e, "line %d:", &line); err == nil {
+			msg = strings.TrimSpace(e[strings.IndexByte(e, ':')+1:])
+			value := ""
+			if i := strings.IndexByte(msg, '`'); i >= 0 {
+				if j := strings.IndexByte(msg[i+1:], '`'); j >= 0 {
+					value = msg[i+1 : i+1+j]
+				}
+			}
+			want := msg
+			switch {
+			case strings.HasSuffix(msg, "into time.Duration"):
+				want = fmt.Sprintf("want a duration such as 30s or 1m, got %q", value)
+			case strings.HasSuffix(msg, "into int"), strings.HasSuffix(msg, "into uint16"), strings.HasSuffix(msg, "into int64"):
+				want = fmt.Sprintf("want a whole number, got %q", value)
+			case strings.HasSuffix(msg, "into bool"):
+				want = fmt.Sprintf("want true or false, got %q", value)
+			}
+			candidates := byLine[line]
+			for _, f := range candidates {
+				if len(candidates) == 1 || f.value == value {
+					msg = f.path + ": " + want
+					break
+				}
+			}
+		}
+		msgs = append(msgs, msg)
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 // LoadForTool reads the config file at path as the commands that run

@@ -79,6 +79,8 @@ func TestAPIConfigErrorsNameTheField(t *testing.T) {
 		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [proxy.internal]}`, "api.trusted_proxies[0]"},
 		{base + `api: {listen: "127.0.0.1:0", client_ip_header: X-Real-IP}`, "api.client_ip_header: needs api.trusted_proxies"},
 		{base + `proxy_protocol: [10.0.0.0/8, lb.internal]`, "proxy_protocol[1]"},
+		{base + `limits: {shutdown_grace: abc}`, `limits.shutdown_grace: want a duration such as 30s or 1m, got "abc"`},
+		{base + `limits: {max_connections: many}`, `limits.max_connections: want a whole number, got "many"`},
 		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [10.0.0.1], client_ip_header: "X Real"}`, "api.client_ip_header"},
 		{base + `tls: {cert_file: /x.crt}`, "tls.key_file: required with cert_file"},
 	}
