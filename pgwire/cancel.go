@@ -41,17 +41,24 @@ func (g *Gateway) registerCancel(s *session, backend *pgproto3.BackendKeyData) *
 			continue
 		}
 		g.cancels[id] = s
+		s.mu.Lock() // s.cancel is read under either lock (closeFor: s.mu)
 		s.cancelID, s.cancel = id, backend
+		s.mu.Unlock()
 		return &pgproto3.BackendKeyData{ProcessID: backend.ProcessID, SecretKey: append([]byte(nil), b[4:]...)}
 	}
 }
 
-// unregisterCancel forgets the session's key, if it has one.
+// unregisterCancel forgets the session's key, if it has one: from then on
+// neither its client's cancel requests nor a cut (closeFor) reach the
+// backend, which may go to the pool and serve another session.
 func (g *Gateway) unregisterCancel(s *session) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if s.cancel != nil {
 		delete(g.cancels, s.cancelID)
+		s.mu.Lock()
+		s.cancel = nil
+		s.mu.Unlock()
 	}
 }
 
@@ -68,12 +75,15 @@ func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 		return
 	}
 	var s *session
+	var key *pgproto3.BackendKeyData
 	if len(m.SecretKey) == 4 {
 		var b [8]byte
 		binary.BigEndian.PutUint32(b[:4], m.ProcessID)
 		copy(b[4:], m.SecretKey)
 		g.mu.Lock()
-		s = g.cancels[binary.BigEndian.Uint64(b[:])]
+		if s = g.cancels[binary.BigEndian.Uint64(b[:])]; s != nil {
+			key = s.cancel
+		}
 		g.mu.Unlock()
 	}
 	if s == nil {
@@ -85,7 +95,7 @@ func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.t.Backend.Cancel(ctx, s.cancel); err != nil {
+	if err := s.t.Backend.Cancel(ctx, key); err != nil {
 		log.Warn("cancel forward failed", "target_conn_id", s.id, "error", err)
 		return
 	}

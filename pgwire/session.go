@@ -48,13 +48,11 @@ type session struct {
 	kill    func()   // ends the session on the event relay
 	closing bool
 	cause   string // why the gateway cut it (closeFor); "" when it ended by itself
-	// backendKey is the backend's cancel key while the backend is this
-	// session's; released once it goes back to the pool, after which a cut
-	// must not cancel what runs there (another session's query).
-	backendKey *pgproto3.BackendKeyData
-	released   bool
-	cancelID   uint64
-	cancel     *pgproto3.BackendKeyData
+	// cancel is the backend's cancel key while the backend is this
+	// session's (registerCancel to unregisterCancel; written under g.mu and
+	// mu); cancelID is the gateway's key for it.
+	cancelID uint64
+	cancel   *pgproto3.BackendKeyData
 }
 
 // request is what the client asks for and what the phases establish
@@ -354,9 +352,6 @@ func (s *session) greet(ls *live) bool {
 	}
 	if ls.be.keyData != nil {
 		buf, _ = s.g.registerCancel(s, ls.be.keyData).Encode(buf)
-		s.mu.Lock()
-		s.backendKey = ls.be.keyData
-		s.mu.Unlock()
 	}
 	buf, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(buf)
 	s.fe.Send(encoded(buf))
@@ -450,11 +445,13 @@ func (s *session) end(ls *live, kept bool) {
 	if ls.timer != nil {
 		ls.timer.Stop()
 	}
-	s.g.unregisterCancel(s)
-	if kept && s.release() {
+	switch {
+	case kept && s.release():
 		s.t.putPooled(ls.be.key, ls.be.conn, ls.be.keyData, ls.st.params)
-	} else if kept {
+	case kept:
 		ls.be.conn.Close() // being cut: not for the pool
+	default:
+		s.g.unregisterCancel(s)
 	}
 	ls.lease.Release(context.Background())
 }
@@ -494,17 +491,13 @@ func (s *session) logEnd(ls *live, reason string, up, down int64, end time.Time)
 
 // close ends the session from outside (shutdown, lifetime).
 // release gives the backend up to the pool unless the session is being
-// cut (false): from then on a cut does not cancel what runs on it, and its
-// client's cancel key no longer reaches it.
+// cut (false). Its cancel key goes first (unregisterCancel), so neither a
+// cut nor its client's cancel reaches what the backend runs next.
 func (s *session) release() bool {
 	s.g.unregisterCancel(s)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	s.released = true
-	return true
+	return !s.closing
 }
 
 // cutCancelTimeout bounds the cancel request a cut session's backend gets.
@@ -523,10 +516,7 @@ func (s *session) closeFor(reason string) {
 		s.cause = reason
 	}
 	s.closing = true
-	var key *pgproto3.BackendKeyData
-	if !s.released {
-		key = s.backendKey
-	}
+	key := s.cancel // nil once released to the pool
 	s.mu.Unlock()
 	if key != nil {
 		g := s.g
@@ -542,7 +532,6 @@ func (s *session) closeFor(reason string) {
 	}
 	s.raw.Close()
 	s.mu.Lock()
-	s.closing = true
 	if s.backend != nil {
 		s.backend.Close()
 	}

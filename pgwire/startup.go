@@ -212,12 +212,9 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 		packet := s.in.take(int(n))
 		body := packet[8:]
 		switch {
-		case code == codeSSLRequest && (s.tls != nil || sslAsked), code == codeGSSENCRequest && gssAsked:
-			// Asked again, or TLS inside TLS: PostgreSQL takes it for a
-			// startup packet of protocol 1234.x, which it does not support.
-			s.sendError(codeFeatureNotSupported, fmt.Sprintf("unsupported frontend protocol %d.%d: server supports 3.0", code>>16, code&0xffff))
-			return nil, errors.New("encryption request repeated")
-		case code == codeSSLRequest || code == codeGSSENCRequest:
+		// Asked once each; asked again (or TLS inside TLS), PostgreSQL takes
+		// the request for a startup packet of protocol 1234.x: default.
+		case code == codeSSLRequest && s.tls == nil && !sslAsked, code == codeGSSENCRequest && !gssAsked:
 			sslAsked = sslAsked || code == codeSSLRequest
 			gssAsked = gssAsked || code == codeGSSENCRequest
 			if len(body) != 0 {
