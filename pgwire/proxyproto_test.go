@@ -165,3 +165,37 @@ func TestProxyProtocolCountsTheClientBehindTheBalancer(t *testing.T) {
 		t.Fatalf("a connection from the balancer without a header was answered (%d bytes)", n)
 	}
 }
+
+// A client that is not a listed balancer cannot name another address with
+// a PROXY header of its own: the header is not read as one (its bytes are
+// an invalid startup packet), and nothing is counted for the address it
+// names.
+func TestProxyHeaderFromAStrangerIsNotBelieved(t *testing.T) {
+	g, addr := newGateway(t, func(g *Gateway) {
+		g.ProxyFrom = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} // not this client
+	})
+	spoofed := netip.MustParseAddrPort("203.0.113.9:4000")
+	for name, header := range map[string][]byte{
+		"v1": []byte("PROXY TCP4 203.0.113.9 127.0.0.1 4000 5439\r\n"),
+		"v2": proxyV2(t, spoofed, false),
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write(append(header, startup(map[string]string{"user": "IAM:u"})...))
+		m, err := pgproto3.NewFrontend(c, c).Receive()
+		if e, ok := m.(*pgproto3.ErrorResponse); err != nil || !ok {
+			t.Fatalf("%s header from a stranger: %#v %v, want an error", name, m, err)
+		} else if e.Code != codeProtocolViolation && e.Code != codeFeatureNotSupported {
+			t.Fatalf("%s header from a stranger: %s %s", name, e.Code, e.Message)
+		}
+		c.Close()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.sources[spoofed.Addr().String()]; ok {
+		t.Fatal("the address a stranger's header named was counted")
+	}
+}
