@@ -68,36 +68,25 @@ func main() {
 		if errors.Is(err, errDenied) {
 			os.Exit(2)
 		}
-		if errors.Is(err, flag.ErrHelp) {
+		switch {
+		case errors.Is(err, flag.ErrHelp):
 			// -h/--help asked for the usage, which is printed: not an error.
-			if helpAsked(os.Args[1:]) {
-				os.Exit(0)
-			}
-		} else {
+			os.Exit(0)
+		case !errors.Is(err, errUsage):
 			fmt.Fprintln(os.Stderr, "shiftkey:", err)
 		}
 		os.Exit(1)
 	}
 }
 
-// helpAsked reports whether the command line asks for help (-h, -help,
-// --help): the usage printed then is the answer, and the exit status 0.
-func helpAsked(args []string) bool {
-	for _, a := range args {
-		if a == "--" {
-			return false
-		}
-		if a == "-h" || a == "-help" || a == "--help" || a == "help" {
-			return true
-		}
-	}
-	return false
-}
+// errUsage is a command line missing what it needs, whose usage has been
+// printed (flag.ErrHelp is help asked for).
+var errUsage = errors.New("usage")
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return flag.ErrHelp
+		return errUsage
 	}
 	switch args[0] {
 	case "dev":

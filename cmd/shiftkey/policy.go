@@ -23,7 +23,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, "usage: shiftkey policy explain|why …\n")
-		return flag.ErrHelp
+		return errUsage
 	}
 	switch args[0] {
 	case "explain":
@@ -31,8 +31,8 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "why":
 		return runWhy(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stderr, "usage: shiftkey policy explain|why … (shiftkey policy explain --help, shiftkey policy why --help)\n")
-		return flag.ErrHelp
+		fmt.Fprint(stdout, "usage: shiftkey policy explain|why … (shiftkey policy explain --help, shiftkey policy why --help)\n")
+		return nil
 	}
 	return fmt.Errorf("unknown policy command %q", args[0])
 }
