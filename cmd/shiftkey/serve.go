@@ -30,7 +30,7 @@ type Serve struct {
 
 // Start opens the store, applies the declared identities and clusters, and
 // starts the API and the gateways. On error the caller must call Close.
-func (s *Serve) Start(ctx context.Context) error {
+func (s *Serve) Start(ctx context.Context) (err error) {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -75,10 +75,9 @@ func (s *Serve) Start(ctx context.Context) error {
 		}
 		s.APIRequireTLS = cfg.API.TLS.Require
 	}
-	var bound []net.Listener // until served: closed if Start fails
-	served := false
+	var bound []net.Listener
 	defer func() {
-		if !served {
+		if err != nil { // served or not: closing twice is harmless
 			for _, ln := range bound {
 				ln.Close()
 			}
@@ -125,7 +124,6 @@ func (s *Serve) Start(ctx context.Context) error {
 	if err := s.Observe(cfg.Admin.Enabled(), cfg.Audit.File, cfg.RegionOf("")); err != nil {
 		return err
 	}
-	served = true // from here on each listener is served, or closed by serveDeclared
 	for _, cc := range cfg.Clusters {
 		what := "cluster " + cc.Identifier
 		err := s.serveDeclared(ctx, what, gatewayLns[what], cc.Gateway, secret, func(ep shiftkey.Endpoint) (server.Gateway, error) {
@@ -136,10 +134,8 @@ func (s *Serve) Start(ctx context.Context) error {
 			return server.Gateway{Scope: c.Identifier, DB: c.DBName, Backend: c.Backend, Master: c.MasterUsername, AllowSuperuser: cc.AllowSuperuserMaster}, nil
 		})
 		if err != nil {
-			served = false
 			return err
 		}
-		delete(gatewayLns, what)
 	}
 	for _, wc := range cfg.Workgroups {
 		what := "workgroup " + wc.Name
@@ -151,10 +147,8 @@ func (s *Serve) Start(ctx context.Context) error {
 			return server.Gateway{Scope: w.CredentialScope(), DB: wc.Database, Backend: w.Backend}, nil
 		})
 		if err != nil {
-			served = false
 			return err
 		}
-		delete(gatewayLns, what)
 	}
 	s.StartAPI(apiLn)
 	if adminLn != nil {
