@@ -55,15 +55,7 @@ type Config struct {
 }
 
 // GatewayProxies are ProxyProtocol's prefixes.
-func (c *Config) GatewayProxies() []netip.Prefix {
-	var out []netip.Prefix
-	for _, p := range c.ProxyProtocol {
-		if pfx, err := parseProxy(p); err == nil {
-			out = append(out, pfx)
-		}
-	}
-	return out
-}
+func (c *Config) GatewayProxies() []netip.Prefix { return proxyPrefixes(c.ProxyProtocol) }
 
 // AdminConfig is the operators' listener: /metrics (Prometheus), /healthz
 // and /readyz. Listen is host:port, or "off".
@@ -190,11 +182,7 @@ func (a APIConfig) check(bad func(string, string, ...any)) {
 		bad("api.listen", "want host:port: %v", err)
 	}
 	a.TLS.check(bad, "api.tls")
-	for i, p := range a.TrustedProxies {
-		if _, err := parseProxy(p); err != nil {
-			bad(fmt.Sprintf("api.trusted_proxies[%d]", i), "want a CIDR (10.0.0.0/8) or an address: %v", err)
-		}
-	}
+	checkProxies(bad, "api.trusted_proxies", a.TrustedProxies)
 	if a.ClientIPHeader != "" {
 		if len(a.TrustedProxies) == 0 {
 			bad("api.client_ip_header", "needs api.trusted_proxies: without them the header is never read")
@@ -207,13 +195,28 @@ func (a APIConfig) check(bad func(string, string, ...any)) {
 
 // ClientIP is where the API takes aws:SourceIp from.
 func (a APIConfig) ClientIP() shttp.ClientIP {
-	c := shttp.ClientIP{Header: a.ClientIPHeader}
-	for _, p := range a.TrustedProxies {
-		if pfx, err := parseProxy(p); err == nil {
-			c.TrustedProxies = append(c.TrustedProxies, pfx)
+	return shttp.ClientIP{Header: a.ClientIPHeader, TrustedProxies: proxyPrefixes(a.TrustedProxies)}
+}
+
+// checkProxies checks a list of proxies (api.trusted_proxies,
+// proxy_protocol): CIDRs or addresses.
+func checkProxies(bad func(string, string, ...any), field string, list []string) {
+	for i, p := range list {
+		if _, err := parseProxy(p); err != nil {
+			bad(fmt.Sprintf("%s[%d]", field, i), "want a CIDR (10.0.0.0/8) or an address: %v", err)
 		}
 	}
-	return c
+}
+
+// proxyPrefixes are the prefixes of a checked list of proxies.
+func proxyPrefixes(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range list {
+		if pfx, err := parseProxy(p); err == nil {
+			out = append(out, pfx)
+		}
+	}
+	return out
 }
 
 // parseProxy reads a trusted proxy: a CIDR or a single address.
@@ -552,11 +555,7 @@ func (c *Config) Validate() error {
 		bad("store.grant_lease", "want at least 3s, got %v", c.Store.GrantLease)
 	}
 	c.API.check(bad)
-	for i, p := range c.ProxyProtocol {
-		if _, err := parseProxy(p); err != nil {
-			bad(fmt.Sprintf("proxy_protocol[%d]", i), "want a CIDR (10.0.0.0/8) or an address: %v", err)
-		}
-	}
+	checkProxies(bad, "proxy_protocol", c.ProxyProtocol)
 	if c.Admin.Enabled() {
 		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 			bad("admin.listen", "want host:port or off: %v", err)
