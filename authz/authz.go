@@ -107,27 +107,7 @@ func (a *Authorizer) Policies(ctx context.Context, p *shiftkey.Principal) (*Poli
 			return nil, err
 		}
 		if p.SessionPolicy != "" {
-			docs, err := shiftkey.SessionPolicies(p.SessionPolicy)
-			if err != nil {
-				// Fail closed: session policies that cannot be read allow nothing.
-				a.logger().WarnContext(ctx, "session policies do not parse", "principal", p.ARN, "error", err)
-				docs = nil
-			}
-			set.Session = []*iam.Policy{}
-			for i, d := range docs {
-				name := "session policy of " + p.ARN
-				if len(docs) > 1 {
-					name += " #" + strconv.Itoa(i+1)
-				}
-				sp := a.parse(ctx, name, d)
-				if sp == nil {
-					// Fail closed: without one of them (its denies too) the
-					// others must not decide; none allows anything.
-					set.Session = []*iam.Policy{}
-					break
-				}
-				set.Session = append(set.Session, sp)
-			}
+			set.Session = a.sessionPolicies(ctx, p)
 		}
 	default:
 		if set.Identity, err = a.entityPolicies(ctx, shiftkey.KindUser, p.UserName, nil); err != nil {
@@ -144,6 +124,31 @@ func (a *Authorizer) Policies(ctx context.Context, p *shiftkey.Principal) (*Poli
 		}
 	}
 	return set, nil
+}
+
+// sessionPolicies parses p's session policies (shiftkey.SessionPolicies).
+// Fail closed: if any cannot be read, the session gets an empty set, which
+// allows nothing (the others must not decide without its denies).
+func (a *Authorizer) sessionPolicies(ctx context.Context, p *shiftkey.Principal) []*iam.Policy {
+	none := []*iam.Policy{}
+	docs, err := shiftkey.SessionPolicies(p.SessionPolicy)
+	if err != nil {
+		a.logger().WarnContext(ctx, "session policies do not parse", "principal", p.ARN, "error", err)
+		return none
+	}
+	out := make([]*iam.Policy, 0, len(docs))
+	for i, d := range docs {
+		name := "session policy of " + p.ARN
+		if len(docs) > 1 {
+			name += " #" + strconv.Itoa(i+1)
+		}
+		sp := a.parse(ctx, name, d)
+		if sp == nil {
+			return none
+		}
+		out = append(out, sp)
+	}
+	return out
 }
 
 // Decide evaluates one request against a policy set the way AWS combines
