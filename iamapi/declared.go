@@ -633,15 +633,6 @@ func (r *reconciler) role(ro DeclaredRole) error {
 	if err != nil {
 		return err
 	}
-	if e.ID != want.ID {
-		// An existing role: its trust policy names the entities declared
-		// now, itself under its own id.
-		self := *want
-		self.ID = e.ID
-		if want.TrustPrincipalIDs, err = BindTrustPrincipals(r.ctx, r.st, trust, &self); err != nil {
-			return err
-		}
-	}
 	if e.AssumeRolePolicy != ro.TrustPolicy || e.MaxSessionDuration != maxSession || e.TrustPrincipalIDs != want.TrustPrincipalIDs {
 		// The store has no role update: recreate the role under its id,
 		// so that sessions, ARNs and the declared mark stay valid.

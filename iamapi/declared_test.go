@@ -505,7 +505,9 @@ func TestReconcileBindsTrustPrincipals(t *testing.T) {
 	ctx := context.Background()
 	d := base()
 	d.Roles = append([]iamapi.DeclaredRole{{Name: "first", TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
-		"Principal":{"AWS":["arn:aws:iam::000000000000:user/ci","arn:aws:iam::000000000000:role/etl"]},"Action":"sts:AssumeRole"}]}`}}, d.Roles...)
+		"Principal":{"AWS":["arn:aws:iam::000000000000:user/ci","arn:aws:iam::000000000000:role/etl"]},"Action":"sts:AssumeRole"}]}`},
+		{Name: "selfish", TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+		"Principal":{"AWS":"arn:aws:iam::000000000000:role/selfish"},"Action":"sts:AssumeRole"}]}`}}, d.Roles...)
 	bindings := func(role string) map[string]string {
 		t.Helper()
 		e, err := st.Entity(ctx, shiftkey.KindRole, role)
@@ -530,6 +532,13 @@ func TestReconcileBindsTrustPrincipals(t *testing.T) {
 	ci, etl := "arn:aws:iam::000000000000:user/ci", "arn:aws:iam::000000000000:role/etl"
 	if b := bindings("first"); b[ci] != id(shiftkey.KindUser, "ci") || b[etl] != id(shiftkey.KindRole, "etl") {
 		t.Fatalf("first binds %v, want ci and etl (declared after it)", b)
+	}
+	selfish := "arn:aws:iam::000000000000:role/selfish"
+	if b := bindings("selfish"); b[selfish] != id(shiftkey.KindRole, "selfish") {
+		t.Fatalf("selfish binds %v, want itself (%s)", b, id(shiftkey.KindRole, "selfish"))
+	}
+	if again := reconcile(t, st, d); len(again) != 0 {
+		t.Fatalf("a second reconcile of the same roles changed %v", again)
 	}
 	oldCI := id(shiftkey.KindUser, "ci")
 

@@ -22,10 +22,11 @@ func ParseTrustPolicy(doc string) (*iam.TrustPolicy, error) {
 }
 
 // BindTrustPrincipals resolves the IAM users and roles that trust policy t
-// names to the unique ids they have now, for Entity.TrustPrincipalIDs
-// (self is the role being saved, which may name itself before it is
-// stored). A principal that names no entity now is left out: it will match
-// no one, as AWS refuses such a policy.
+// names to the unique ids they have now, for Entity.TrustPrincipalIDs. self
+// is the role being saved: a policy that names it resolves to the stored
+// role of its name or, when there is none yet, to self (about to be
+// created with its id). A principal that names no entity is left out: it
+// will match no one, as AWS refuses such a policy.
 func BindTrustPrincipals(ctx context.Context, st shiftkey.IdentityStore, t *iam.TrustPolicy, self *shiftkey.Entity) (string, error) {
 	ids := map[string]string{}
 	for _, p := range t.BindablePrincipals() {
@@ -35,16 +36,14 @@ func BindTrustPrincipals(ctx context.Context, st shiftkey.IdentityStore, t *iam.
 			kind = shiftkey.KindRole
 		}
 		name := res[strings.LastIndexByte(res, '/')+1:]
-		e := self
-		if kind != shiftkey.KindRole || self == nil || !strings.EqualFold(self.Name, name) {
-			var err error
-			e, err = st.Entity(ctx, kind, name)
-			if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
-				continue
-			}
-			if err != nil {
-				return "", err
-			}
+		e, err := st.Entity(ctx, kind, name)
+		switch {
+		case shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity && kind == shiftkey.KindRole && strings.EqualFold(self.Name, name):
+			e = self
+		case shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity:
+			continue
+		case err != nil:
+			return "", err
 		}
 		if strings.EqualFold(e.ARN, p) {
 			ids[strings.ToLower(p)] = e.ID
