@@ -144,17 +144,3 @@ func (a Domains) List(ctx context.Context, here func(target string) bool, name, 
 	}
 	return out, nil
 }
-
-// Forget removes every association of target, a resource being deleted.
-// It is best effort: the resource is gone whatever it leaves behind.
-func (a Domains) Forget(ctx context.Context, target string) {
-	all, err := a.Store.CustomDomains(ctx)
-	if err != nil {
-		return
-	}
-	for _, d := range all {
-		if d.Kind == a.Kind && d.Target == target {
-			a.Store.DeleteCustomDomain(ctx, d.Name)
-		}
-	}
-}

@@ -82,8 +82,16 @@ func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
 }
 
 // DeleteWorkgroup removes a workgroup.
+// DeleteWorkgroup removes a workgroup and its custom domains, in one
+// transaction (one batch).
 func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {
-	return workgroups.delete(ctx, d, name)
+	n, err := d.write(ctx, []shiftkey.Change{{Kind: shiftkey.KindWorkgroup, Name: name}, {Kind: shiftkey.KindDomain}},
+		st(`DELETE FROM workgroups WHERE name = $1`, name),
+		st(`DELETE FROM custom_domains WHERE kind = 'workgroup' AND target = $1`, name))
+	if err == nil && n[0] == 0 {
+		return shiftkey.WorkgroupNotFound(name)
+	}
+	return err
 }
 
 // Custom domains.

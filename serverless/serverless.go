@@ -482,10 +482,9 @@ func (s *Service) deleteWorkgroup(ctx context.Context, c *shiftkey.Caller, r *re
 	if s.Provisioner == nil {
 		return nil, validation("This shiftkey has no provisioner (shiftkey serve): remove the workgroup from its configuration instead.")
 	}
-	if err := s.Store.DeleteWorkgroup(ctx, w.Name); err != nil {
+	if err := s.Store.DeleteWorkgroup(ctx, w.Name); err != nil { // its domains too
 		return nil, err
 	}
-	s.domains().Forget(ctx, w.Name)
 	// No snapshot is kept: the workgroup's data is removed with it.
 	if err := s.Provisioner.StopWorkgroup(ctx, w); err != nil {
 		return nil, err

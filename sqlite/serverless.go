@@ -85,6 +85,22 @@ func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
 }
 
 // DeleteWorkgroup removes a workgroup.
+// DeleteWorkgroup removes a workgroup and its custom domains.
 func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {
-	return workgroups.delete(ctx, d, name)
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM workgroups WHERE name = ?`, name)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return shiftkey.WorkgroupNotFound(name)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM custom_domains WHERE kind = 'workgroup' AND target = ?`, name); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

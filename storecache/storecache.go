@@ -362,7 +362,8 @@ func (c *Store) UpdateWorkgroup(ctx context.Context, w *shiftkey.Workgroup) erro
 }
 
 func (c *Store) DeleteWorkgroup(ctx context.Context, name string) error {
-	return c.after(c.Store.DeleteWorkgroup(ctx, name), ch(shiftkey.KindWorkgroup, name))
+	// Its custom domains go with it.
+	return c.after(c.Store.DeleteWorkgroup(ctx, name), ch(shiftkey.KindWorkgroup, name), ch(shiftkey.KindDomain, ""))
 }
 
 func (c *Store) CreateCustomDomain(ctx context.Context, d *shiftkey.CustomDomain) error {

@@ -79,10 +79,10 @@ func testClusters(t *testing.T, s shiftkey.Store) {
 	}
 }
 
-// A deleted cluster's custom domains go with it, read before or not: the
-// name is free again, and a new cluster of the same identifier does not
-// inherit it. Another cluster's domain, and a workgroup's of the same
-// name as the cluster, stay.
+// A deleted cluster's or workgroup's custom domains go with it, read
+// before or not: the name is free again, and a new cluster of the same
+// identifier does not inherit it. Another cluster's domain, and a
+// workgroup's of the same name as the cluster, stay.
 func testDeleteClusterDomains(t *testing.T, s shiftkey.Store) {
 	ctx := context.Background()
 	for _, id := range []string{"c", "d"} {
@@ -117,6 +117,24 @@ func testDeleteClusterDomains(t *testing.T, s shiftkey.Store) {
 	if err := s.CreateCustomDomain(ctx, &shiftkey.CustomDomain{Name: "c.example.com", Kind: shiftkey.DomainCluster, Target: "d",
 		CertificateARN: "arn:aws:acm:us-east-1:000000000000:certificate/x", CertExpiry: t0.Add(time.Hour)}); err != nil {
 		t.Fatalf("the freed name cannot be associated again: %v", err)
+	}
+
+	// The same for a workgroup (named as cluster d is): its domains go,
+	// d's stays.
+	if err := s.CreateNamespace(ctx, &shiftkey.Namespace{Name: "ns", ID: "id-ns", DBName: "dev", AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateWorkgroup(ctx, &shiftkey.Workgroup{Name: "c", ID: "id-c", Namespace: "ns", Status: "AVAILABLE", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteWorkgroup(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.CustomDomain(ctx, "w.example.com"); shiftkey.ErrorCode(err) != shiftkey.CodeResourceNotFound {
+		t.Fatalf("the deleted workgroup's domain after DeleteWorkgroup: %+v, %v", d, err)
+	}
+	if _, err := s.CustomDomain(ctx, "d.example.com"); err != nil {
+		t.Fatalf("cluster d's domain after DeleteWorkgroup of c: %v", err)
 	}
 }
 
