@@ -52,6 +52,11 @@ type Config struct {
 	// protocol): connections from them must send one, and are counted,
 	// throttled and logged as the client it names.
 	ProxyProtocol []string `yaml:"proxy_protocol"`
+	// PeerHost is the host (name or address) the other replicas sharing
+	// the store reach this one's gateways at, to forward cancel requests
+	// their clients sent to the wrong replica (default: the gateway's
+	// listen address, when it is one address).
+	PeerHost string `yaml:"peer_host"`
 }
 
 // GatewayProxies are ProxyProtocol's prefixes.
@@ -556,6 +561,11 @@ func (c *Config) Validate() error {
 	}
 	c.API.check(bad)
 	checkProxies(bad, "proxy_protocol", c.ProxyProtocol)
+	if h := c.PeerHost; h != "" {
+		if _, _, err := net.SplitHostPort(h); err == nil || strings.ContainsAny(h, "/ ") {
+			bad("peer_host", "want a host name or address without a port (each gateway's port is its listen port), got %q", h)
+		}
+	}
 	if c.Admin.Enabled() {
 		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 			bad("admin.listen", "want host:port or off: %v", err)

@@ -79,6 +79,8 @@ func TestAPIConfigErrorsNameTheField(t *testing.T) {
 		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [proxy.internal]}`, "api.trusted_proxies[0]"},
 		{base + `api: {listen: "127.0.0.1:0", client_ip_header: X-Real-IP}`, "api.client_ip_header: needs api.trusted_proxies"},
 		{base + `proxy_protocol: [10.0.0.0/8, lb.internal]`, "proxy_protocol[1]"},
+		{base + `peer_host: "10.0.0.5:5439"`, "peer_host: want a host name or address without a port"},
+		{base + `peer_host: "10.0.0.0/8"`, "peer_host: want a host name or address without a port"},
 		{base + `limits: {shutdown_grace: abc}`, `limits.shutdown_grace: want a duration such as 30s or 1m, got "abc"`},
 		{base + `limits: {max_connections: many}`, `limits.max_connections: want a whole number, got "many"`},
 		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [10.0.0.1], client_ip_header: "X Real"}`, "api.client_ip_header"},
@@ -88,6 +90,11 @@ func TestAPIConfigErrorsNameTheField(t *testing.T) {
 		_, err := Parse(strings.NewReader(tt.yaml), func(string) (string, bool) { return "", false })
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("config %q: error %v does not say %s", tt.yaml, err, tt.want)
+		}
+	}
+	for _, h := range []string{"10.0.0.5", "2001:db8::5", "replica-0.shiftkey.svc"} {
+		if _, err := Parse(strings.NewReader(base+"peer_host: \""+h+"\"\n"), func(string) (string, bool) { return "", false }); err != nil {
+			t.Errorf("peer_host %s: %v", h, err)
 		}
 	}
 	good := base + `api: {listen: "127.0.0.1:0", tls: {cert_file: /x.crt, key_file: /x.key}, trusted_proxies: [10.0.0.0/8, "2001:db8::/32", 192.0.2.7]}`

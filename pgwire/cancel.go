@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -66,7 +67,7 @@ func (g *Gateway) unregisterCancel(s *session) {
 // whose gateway key it names. A key that names no session (ended, or never
 // issued) is dropped without an answer, as PostgreSQL does; a source that
 // sends too many of those has its cancel requests dropped for a while
-// (cancelMissLimit).
+// (cancelMissLimit). With Peers, a miss goes on to the other replicas.
 func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 	log := g.logger().With("conn_id", from.id, "remote", from.remote)
 	source, now := from.source, time.Now()
@@ -74,30 +75,43 @@ func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 		log.Debug("cancel request dropped: too many for no session from this address")
 		return
 	}
-	var s *session
-	var key *pgproto3.BackendKeyData
-	if len(m.SecretKey) == 4 {
-		var b [8]byte
-		binary.BigEndian.PutUint32(b[:4], m.ProcessID)
-		copy(b[4:], m.SecretKey)
-		g.mu.Lock()
-		if s = g.cancels[binary.BigEndian.Uint64(b[:])]; s != nil {
-			key = s.cancel
-		}
-		g.mu.Unlock()
-	}
-	if s == nil {
-		log.Debug("cancel request for no session", "key_bytes", len(m.SecretKey))
-		if g.misses.add(source, now) == cancelMissLimit {
-			log.Warn("cancel requests throttled: too many for no session from this address", "limit", cancelMissLimit, "window", window)
-		}
+	if len(m.SecretKey) == 4 && g.cancelByKey(log, m.ProcessID, m.SecretKey, false) {
 		return
+	}
+	log.Debug("cancel request for no session", "key_bytes", len(m.SecretKey))
+	if g.misses.add(source, now) == cancelMissLimit {
+		log.Warn("cancel requests throttled: too many for no session from this address", "limit", cancelMissLimit, "window", window)
+	}
+	if g.Peers != nil && len(m.SecretKey) == 4 {
+		g.forwardToPeers(log, m)
+	}
+}
+
+// cancelByKey sends a cancel request to the backend of the session whose
+// gateway key is pid and secret, and reports whether there is one.
+func (g *Gateway) cancelByKey(log *slog.Logger, pid uint32, secret []byte, fromPeer bool) bool {
+	var b [8]byte
+	binary.BigEndian.PutUint32(b[:4], pid)
+	copy(b[4:], secret)
+	g.mu.Lock()
+	s := g.cancels[binary.BigEndian.Uint64(b[:])]
+	var key *pgproto3.BackendKeyData
+	if s != nil {
+		key = s.cancel
+	}
+	g.mu.Unlock()
+	if s == nil {
+		if fromPeer {
+			log.Debug("peer cancel request for no session here")
+		}
+		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.t.Backend.Cancel(ctx, key); err != nil {
-		log.Warn("cancel forward failed", "target_conn_id", s.id, "error", err)
-		return
+		log.Warn("cancel forward failed", "target_conn_id", s.id, "from_peer", fromPeer, "error", err)
+		return true
 	}
-	log.Info("cancel request forwarded", "target_conn_id", s.id)
+	log.Info("cancel request forwarded", "target_conn_id", s.id, "from_peer", fromPeer)
+	return true
 }

@@ -123,6 +123,10 @@ type Gateway struct {
 	// Observer, when set, hears of logins and session ends (metrics, the
 	// audit log).
 	Observer Observer
+	// Peers, when set, are this gateway on the other replicas: a cancel
+	// request naming no session here goes on to them (peers.go). They
+	// authenticate each other with a key derived from Secret.
+	Peers *Peers
 
 	throttle throttle
 	misses   sourceCounts // cancel requests that named no session (cancelMissLimit)

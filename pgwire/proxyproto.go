@@ -103,6 +103,12 @@ func readProxyHeader(in *authReader) (client netip.AddrPort, ok bool, err error)
 	if bytes.Equal(in.buf[:12], proxySig2) {
 		return readProxyV2(in)
 	}
+	// Another replica's gateway forwarding a cancel request connects
+	// directly, without a header, though its address may be among the
+	// proxies': its packet authenticates itself (peerCancel).
+	if binary.BigEndian.Uint32(in.buf[:4]) == peerCancelLen && binary.BigEndian.Uint32(in.buf[4:8]) == codePeerCancel {
+		return client, false, nil
+	}
 	if !bytes.HasPrefix(in.buf, []byte("PROXY ")) {
 		return client, false, errors.New("no PROXY protocol header from a proxy address")
 	}

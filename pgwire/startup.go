@@ -240,6 +240,9 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 				s.g.forwardCancel(s, m)
 			}
 			return nil, nil
+		case code == codePeerCancel:
+			s.g.peerCancel(s, body)
+			return nil, nil
 		case code>>16 == 3:
 			// Parsed here, not by pgproto3, which refuses minor versions
 			// other than 0 and 2: every 3.x is negotiated to 3.0 below

@@ -333,3 +333,58 @@ func TestGrantLease(t *testing.T) {
 		t.Fatalf("after B revoked it: %v", gs)
 	}
 }
+
+// Replicas find each other's gateways of a scope through the store, to
+// forward cancel requests: each lists the others' live ones, not its own,
+// not another scope's, not one whose lease ran out (a killed replica's),
+// and not one that closed its store.
+func TestGatewayPeers(t *testing.T) {
+	ctx := context.Background()
+	url := newURL(t)
+	a, b := open(t, url), open(t, url)
+	for db, addr := range map[*postgres.DB]string{a: "10.0.0.1:5439", b: "10.0.0.2:5439"} {
+		if err := db.AdvertiseGateway(ctx, "c", addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.AdvertiseGateway(ctx, "other", "10.0.0.1:5440"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close(ctx)
+	if _, err := raw.Exec(ctx, `INSERT INTO gateway_peers (scope, owner, address, lease_until) VALUES
+		('c', 'killed', '10.0.0.3:5439', now() - interval '1 second'), ('c', 'long gone', '10.0.0.4:5439', now() - interval '2 hours')`); err != nil {
+		t.Fatal(err)
+	}
+	for db, want := range map[*postgres.DB]string{a: "10.0.0.2:5439", b: "10.0.0.1:5439"} {
+		peers, err := db.GatewayPeers(ctx, "c")
+		if err != nil || len(peers) != 1 || peers[0] != want {
+			t.Fatalf("peers of %s: %v, %v; want [%s]", db.Origin(), peers, err, want)
+		}
+	}
+	var n int
+	if err := raw.QueryRow(ctx, `SELECT count(*) FROM gateway_peers WHERE owner IN ('killed', 'long gone')`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d dead replicas' records left (%v), want 1: the one dead for over an hour goes", n, err)
+	}
+	// Re-advertised at a new address (a replica restarted its gateway).
+	if err := b.AdvertiseGateway(ctx, "c", "10.0.0.9:5439"); err != nil {
+		t.Fatal(err)
+	}
+	if peers, _ := a.GatewayPeers(ctx, "c"); len(peers) != 1 || peers[0] != "10.0.0.9:5439" {
+		t.Fatalf("after B moved: %v", peers)
+	}
+	if err := b.WithdrawGateway(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	if peers, _ := a.GatewayPeers(ctx, "c"); len(peers) != 0 {
+		t.Fatalf("after B withdrew: %v", peers)
+	}
+	b.AdvertiseGateway(ctx, "c", "10.0.0.2:5439")
+	b.Close()
+	if peers, _ := a.GatewayPeers(ctx, "c"); len(peers) != 0 {
+		t.Fatalf("after B closed its store: %v", peers)
+	}
+}

@@ -76,6 +76,9 @@ func startLeaser(d *DB, lease time.Duration) *leaser {
 			if _, err := d.pool.Exec(ctx, `UPDATE session_grants SET lease_until = now() + $2::interval WHERE owner = $1`, d.origin, lease); err != nil && ctx.Err() == nil {
 				slog.Default().Warn("session grant lease renewal failed", "error", err)
 			}
+			if _, err := d.pool.Exec(ctx, `UPDATE gateway_peers SET lease_until = now() + $2::interval WHERE owner = $1`, d.origin, lease); err != nil && ctx.Err() == nil {
+				slog.Default().Warn("gateway peer lease renewal failed", "error", err)
+			}
 		}
 	}()
 	return l
@@ -84,4 +87,31 @@ func startLeaser(d *DB, lease time.Duration) *leaser {
 func (l *leaser) stop() {
 	l.cancel()
 	<-l.done
+}
+
+// AdvertiseGateway records that this process's gateway of scope takes
+// cancel requests forwarded by the other replicas at address (host:port),
+// leased as session grants are.
+func (d *DB) AdvertiseGateway(ctx context.Context, scope, address string) error {
+	_, err := d.pool.Exec(ctx, `INSERT INTO gateway_peers (scope, owner, address, lease_until) VALUES ($1, $2, $3, now() + $4::interval)
+		ON CONFLICT (scope, owner) DO UPDATE SET address = excluded.address, lease_until = excluded.lease_until`,
+		scope, d.origin, address, d.opts.lease)
+	return err
+}
+
+// WithdrawGateway removes this process's record of its gateway of scope.
+func (d *DB) WithdrawGateway(ctx context.Context, scope string) error {
+	_, err := d.pool.Exec(ctx, `DELETE FROM gateway_peers WHERE scope = $1 AND owner = $2`, scope, d.origin)
+	return err
+}
+
+// GatewayPeers lists where the other live replicas' gateways of scope take
+// forwarded cancel requests; expired records of dead replicas go as it
+// reads.
+func (d *DB) GatewayPeers(ctx context.Context, scope string) ([]string, error) {
+	if _, err := d.pool.Exec(ctx, `DELETE FROM gateway_peers WHERE lease_until < now() - interval '1 hour'`); err != nil {
+		return nil, err
+	}
+	return queryAll(ctx, d.pool, func(r pgx.Row) (a string, err error) { return a, r.Scan(&a) },
+		`SELECT address FROM gateway_peers WHERE scope = $1 AND owner <> $2 AND lease_until >= now() ORDER BY address`, scope, d.origin)
 }

@@ -119,6 +119,11 @@ func (d *DB) Origin() string { return d.origin }
 func (d *DB) Close() error {
 	if d.lease != nil {
 		d.lease.stop()
+		// Peers stop forwarding cancel requests here at once, not at the
+		// lease's end.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		d.pool.Exec(ctx, `DELETE FROM gateway_peers WHERE owner = $1`, d.origin)
+		cancel()
 	}
 	if d.writer != nil {
 		d.writer.close()

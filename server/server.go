@@ -81,6 +81,10 @@ type Server struct {
 	AllowCleartext bool
 	// GatewayProxies are pgwire.Gateway's ProxyFrom.
 	GatewayProxies []netip.Prefix
+	// PeerHost is where the other replicas reach this one's gateways to
+	// forward cancel requests ("": the gateway's listen address when it
+	// names one; none when it listens on every address).
+	PeerHost string
 	// ScramIterations is the iteration count of new logins (0: the default).
 	ScramIterations int
 	// Limits apply to every gateway.
@@ -239,6 +243,7 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 	if s.Observer != nil {
 		gw.Observer = s.Observer
 	}
+	gw.Peers = s.advertiseGateway(ctx, scope, ln.Addr())
 	s.mu.Lock()
 	if s.gateways.Domains == nil { // before the first gateway serves
 		s.gateways.Domains, s.gateways.Workgroups, s.gateways.Grace, s.gateways.Logger = s.Store, s.Store, s.Limits.ShutdownGrace, s.Logger
@@ -250,7 +255,55 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 
 // StopGateway stops the gateway of scope at once (a deleted cluster or
 // workgroup).
-func (s *Server) StopGateway(scope string) { s.gateways.Stop(scope) }
+func (s *Server) StopGateway(scope string) {
+	if ps, ok := s.db.(peerStore); ok {
+		if err := ps.WithdrawGateway(context.Background(), scope); err != nil {
+			s.Logger.Warn("gateway not withdrawn from its peers", "scope", scope, "error", err)
+		}
+	}
+	s.gateways.Stop(scope)
+}
+
+// peerStore is a store replicas share, through which their gateways find
+// each other to forward cancel requests.
+type peerStore interface {
+	AdvertiseGateway(ctx context.Context, scope, address string) error
+	WithdrawGateway(ctx context.Context, scope string) error
+	GatewayPeers(ctx context.Context, scope string) ([]string, error)
+}
+
+// advertiseGateway records where the other replicas reach the gateway of
+// scope listening on addr, and returns its peers; nil when the store is
+// not shared or there is no address to give.
+func (s *Server) advertiseGateway(ctx context.Context, scope string, addr net.Addr) *pgwire.Peers {
+	ps, ok := s.db.(peerStore)
+	if !ok {
+		return nil
+	}
+	address := peerAddress(s.PeerHost, addr)
+	if address == "" {
+		s.Logger.Warn("cancel requests are not forwarded between replicas: the gateway listens on every address; set peer_host to where the other replicas reach this one", "scope", scope, "listen", addr.String())
+	} else if err := ps.AdvertiseGateway(ctx, scope, address); err != nil {
+		s.Logger.Warn("gateway not advertised to its peers: cancel requests sent to other replicas do not reach its sessions", "scope", scope, "error", err)
+	}
+	return &pgwire.Peers{List: func(ctx context.Context) ([]string, error) { return ps.GatewayPeers(ctx, scope) }}
+}
+
+// peerAddress is host with addr's port, or addr itself when host is ""
+// and addr names one address.
+func peerAddress(host string, addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	if host != "" {
+		return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+	}
+	if ta.IP == nil || ta.IP.IsUnspecified() {
+		return ""
+	}
+	return ta.String()
+}
 
 // KnownName says whether name is a custom domain of a running gateway, for
 // the certificate a TLS handshake asks for.

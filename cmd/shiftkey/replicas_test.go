@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/config"
@@ -390,4 +392,96 @@ func TestReplicasStartTogether(t *testing.T) {
 			t.Fatalf("round %d: cluster: %v", round, err)
 		}
 	}
+}
+
+// A client cancels on a new connection, which the balancer in front of the
+// gateways may send to any replica: a cancel request for a session on B
+// that reaches A cancels the query on B. Before, A found no session of that
+// key and dropped it, and the query ran on.
+func TestCancelReachesTheReplicaOfTheSession(t *testing.T) {
+	ctx := context.Background()
+	storeURL := newStoreDB(t, "replicas_")
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "store.key")
+	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range replicaKeys {
+		t.Setenv(k, v)
+	}
+	var reps []*replica
+	for _, name := range []string{"a", "b"} {
+		r := &replica{api: freePort(t), gw: freePort(t)}
+		path := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(path, []byte(replicaYAML(storeURL, keyFile, r.api, r.gw)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Serve{Config: cfg, Logger: dev.Logger}
+		t.Cleanup(func() { s.Close() })
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, r)
+	}
+	a, b := reps[0], reps[1]
+	out, err := a.redshift("CI_KEY", "CI_SECRET").GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
+		ClusterIdentifier: aws.String("shared"), DbUser: aws.String("ci"), AutoCreate: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onB, err := b.connect(ctx, aws.ToString(out.DbUser), aws.ToString(out.DbPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onB.Close(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := onB.PgConn().Exec(ctx, "SELECT pg_sleep(60)").ReadAll()
+		done <- err
+	}()
+	poll(t, 10*time.Second, "pg_sleep(60) runs on B's backend", func() bool {
+		return sleepingOn(t, onB.PgConn().PID())
+	})
+	// What libpq and pgx send, to the port the balancer picked: A's.
+	c, err := net.Dial("tcp", a.gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf, _ := (&pgproto3.CancelRequest{ProcessID: onB.PgConn().PID(), SecretKey: onB.PgConn().SecretKey()}).Encode(nil)
+	if _, err := c.Write(buf); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	select {
+	case err := <-done:
+		if sqlState(err) != "57014" {
+			t.Fatalf("the query on B ended with %v, want 57014 (canceled)", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a cancel request for B's session sent to A did not cancel it")
+	}
+	// The session lives on after its query's cancel.
+	if _, err := onB.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("B's session after the cancel: %v", err)
+	}
+}
+
+// sleepingOn reports whether backend process pid on dev's PostgreSQL runs
+// pg_sleep.
+func sleepingOn(t *testing.T, pid uint32) bool {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dev.PG.ConnString(dev.PG.Superuser(), DevDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE 'SELECT pg_sleep(%'`, int64(pid)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
 }

@@ -121,6 +121,7 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 	}
 	s.ClientIP = cfg.API.ClientIP()
 	s.GatewayProxies = cfg.GatewayProxies()
+	s.PeerHost = cfg.PeerHost
 	if err := s.Observe(cfg.Admin.Enabled(), cfg.Audit.File, cfg.RegionOf("")); err != nil {
 		return err
 	}
