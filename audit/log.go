@@ -20,6 +20,11 @@ type Log struct {
 	Region string
 	// Logger hears of write failures (never of records); nil: discard.
 	Logger *slog.Logger
+	// Replica names the process writing (host/pid/start id, as a
+	// reconciled revoke's leftBy names a dead one) in every record's
+	// additionalEventData: connection ids are the process's own, so a
+	// login and its session end pair by both. "": none.
+	Replica string
 
 	path string
 	mu   sync.Mutex
@@ -98,6 +103,12 @@ func (l *Log) Close() error {
 
 // write appends r as one line.
 func (l *Log) write(r *Record) {
+	if l.Replica != "" {
+		if r.AdditionalEventData == nil {
+			r.AdditionalEventData = map[string]any{}
+		}
+		r.AdditionalEventData["replica"] = l.Replica
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		l.logger().Error("audit record not encoded", "event", r.EventName, "error", err)

@@ -9,6 +9,7 @@ package audit
 import (
 	"encoding/json"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -159,10 +160,12 @@ func requestParameters(e *shiftkey.APICall) map[string]any {
 		if k == "Action" || k == "Version" || strings.HasPrefix(strings.ToLower(k), "x-amz-") || secretName(k) {
 			continue
 		}
+		var v any = vs
 		if len(vs) == 1 {
-			out[lowerFirst(k)] = vs[0]
-		} else {
-			out[lowerFirst(k)] = vs
+			v = vs[0]
+		}
+		if !nest(out, strings.Split(k, "."), v) {
+			out[lowerFirst(k)] = v
 		}
 	}
 	if len(e.Body) > 0 {
@@ -177,6 +180,88 @@ func requestParameters(e *shiftkey.APICall) map[string]any {
 		return nil
 	}
 	return out
+}
+
+// maxNestedIndex bounds the list index nest builds (AWS's lists here are
+// short): a larger one stays a flat name rather than a huge list.
+const maxNestedIndex = 1000
+
+// nest puts value at the path of a Query-protocol parameter name into m,
+// as CloudTrail shows lists and structures whatever a client called a list
+// member: DbGroups.DbGroup.1 (the AWS CLI) and DbGroups.member.1 (other
+// signers) both become dbGroups[0]; Tags.member.1.Key becomes tags[0].key.
+// It reports false, changing nothing, where the name does not fit what m
+// holds already (the caller then keeps the flat name).
+func nest(m map[string]any, path []string, value any) bool {
+	name := lowerFirst(path[0])
+	if name == "" {
+		return false
+	}
+	for _, p := range path {
+		if strings.Trim(p, "0123456789") == "" && !isIndex(p) {
+			return false // an index out of range, or a name of digits
+		}
+	}
+	if len(path) == 1 {
+		if _, taken := m[name]; taken {
+			return false
+		}
+		m[name] = value
+		return true
+	}
+	// Name.member.N… or Name.N…: a list.
+	rest := path[1:]
+	if len(rest) >= 2 && !isIndex(rest[0]) && isIndex(rest[1]) {
+		rest = rest[1:]
+	}
+	if isIndex(rest[0]) {
+		i, _ := strconv.Atoi(rest[0])
+		list, ok := m[name].([]any)
+		if !ok && m[name] != nil {
+			return false
+		}
+		for len(list) < i {
+			list = append(list, nil)
+		}
+		if len(rest) == 1 {
+			if list[i-1] != nil {
+				return false
+			}
+			list[i-1] = value
+		} else {
+			sub, ok := list[i-1].(map[string]any)
+			if !ok {
+				if list[i-1] != nil {
+					return false
+				}
+				sub = map[string]any{}
+			}
+			if !nest(sub, rest[1:], value) {
+				return false
+			}
+			list[i-1] = sub
+		}
+		m[name] = list
+		return true
+	}
+	sub, ok := m[name].(map[string]any)
+	if !ok {
+		if m[name] != nil {
+			return false
+		}
+		sub = map[string]any{}
+	}
+	if !nest(sub, rest, value) {
+		return false
+	}
+	m[name] = sub
+	return true
+}
+
+// isIndex reports whether s is a list index of the Query protocol (1-based).
+func isIndex(s string) bool {
+	i, err := strconv.Atoi(s)
+	return err == nil && i >= 1 && i <= maxNestedIndex && s[0] != '0' && s[0] != '+'
 }
 
 // responseElements is a result as JSON, without secrets.

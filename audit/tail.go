@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -47,6 +48,9 @@ func (m *matcher) learn(r *Record) {
 
 // match reports whether r is selected.
 func (m *matcher) match(r *Record) bool {
+	if r.EventType == typeOperatorEvent {
+		return m.matchRevocation(r)
+	}
 	id := r.UserIdentity
 	if m.Principal != "" && id.ARN != m.Principal && (id.SessionContext == nil || id.SessionContext.SessionIssuer.ARN != m.Principal) {
 		return false
@@ -62,6 +66,24 @@ func (m *matcher) match(r *Record) bool {
 		case typeGatewayEvent:
 			return cred != "" && m.issued[cred]
 		}
+		return false
+	}
+	return true
+}
+
+// matchRevocation selects an operator's revocation by the credentials it
+// revoked: of the principal (or named for it), the credential, or those
+// the access key issued.
+func (m *matcher) matchRevocation(r *Record) bool {
+	ids, principals := revokedOf(r)
+	if m.Principal != "" && !slices.Contains(principals, m.Principal) &&
+		r.RequestParameters["principal"] != m.Principal && r.RequestParameters["allForPrincipal"] != m.Principal {
+		return false
+	}
+	if m.Credential != "" && !slices.Contains(ids, m.Credential) {
+		return false
+	}
+	if m.AccessKey != "" && !slices.ContainsFunc(ids, func(id string) bool { return m.issued[id] }) {
 		return false
 	}
 	return true

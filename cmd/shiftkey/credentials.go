@@ -4,15 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shiftkey/shiftkey/devenv"
-	"github.com/shiftkey/shiftkey/server"
 	"io"
 	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
 	"time"
 
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/config"
+	"github.com/shiftkey/shiftkey/devenv"
 	"github.com/shiftkey/shiftkey/pgserver"
 	"github.com/shiftkey/shiftkey/revocation"
+	"github.com/shiftkey/shiftkey/server"
 )
 
 // runCredentials is `shiftkey credentials list|revoke`: flags and the
@@ -50,8 +55,70 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 	if verb == "list" {
 		return revocation.List(ctx, st, f, time.Now(), stdout)
 	}
-	_, err = revocation.Revoke(ctx, st, f, time.Now(), *terminate, stdout)
-	return err
+	at := time.Now()
+	revoked, err := revocation.Revoke(ctx, st, f, at, *terminate, stdout)
+	if err != nil {
+		return err
+	}
+	if path, err := toolAuditPath(*configPath, *dataDir); err != nil || path != "" {
+		if err == nil {
+			err = auditRevocation(path, sel, *terminate, revoked, at)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "warning: the revocation is done but not in the audit log: %v\n", err)
+		}
+	}
+	return nil
+}
+
+// toolAuditPath is the audit log a command run beside the server writes
+// to: serve's audit.file (none when it is stdout), or dev's in its data
+// dir when dev keeps one there.
+func toolAuditPath(configPath, dataDir string) (string, error) {
+	if configPath != "" {
+		cfg, err := config.LoadForTool(configPath)
+		if err != nil {
+			return "", err
+		}
+		if p := cfg.Audit.File; p != "-" {
+			return p, nil
+		}
+		return "", nil
+	}
+	if dataDir == "" {
+		d, err := pgserver.DefaultHome()
+		if err != nil {
+			return "", err
+		}
+		dataDir = d
+	}
+	p := filepath.Join(dataDir, devenv.DefaultAuditFile)
+	if _, err := os.Stat(p); err != nil {
+		return "", nil
+	}
+	return p, nil
+}
+
+// auditRevocation appends the record of a revocation to the audit log at
+// path: who ran it, where, what they named and what went.
+func auditRevocation(path string, sel revocation.Selection, terminate bool, revoked []*shiftkey.Credential, at time.Time) error {
+	l, err := audit.Open(path)
+	if err != nil {
+		return err
+	}
+	operator := "unknown"
+	if u, err := user.Current(); err == nil {
+		operator = u.Username
+	}
+	host, _ := os.Hostname()
+	l.Revoked(&audit.Revocation{Time: at, Operator: operator, Host: host, Terminate: terminate, Revoked: revoked,
+		Selection: map[string]string{"cluster": sel.Cluster, "workgroup": sel.Workgroup, "loginName": sel.Login,
+			"principal": sel.Principal, "credentialId": sel.ID, "allForPrincipal": sel.AllForPrincipal}})
+	if err := l.Err(); err != nil {
+		l.Close()
+		return err
+	}
+	return l.Close()
 }
 
 // openToolStore opens serve's store (--config) or dev's (--data-dir, or

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -75,6 +76,38 @@ func TestCredentialsRevokeTerminate(t *testing.T) {
 		}
 		return false
 	})
+	// The revocation is audited, by whom and what went, and the gateway's
+	// records name the process that wrote them.
+	var revocation, login, end map[string]any
+	b, _ := os.ReadFile(dev.AuditFile)
+	for _, line := range strings.Split(string(b), "\n") {
+		var r map[string]any
+		if json.Unmarshal([]byte(line), &r) != nil {
+			continue
+		}
+		params, _ := r["requestParameters"].(map[string]any)
+		switch {
+		case r["eventName"] == "RevokeCredentials" && params["loginName"] == cv.user:
+			revocation = r
+		case r["eventName"] == "GatewayLogin" && params["loginName"] == cv.user:
+			login = r
+		case r["eventName"] == "GatewaySessionEnd" && params["loginName"] == cv.user:
+			end = r
+		}
+	}
+	if revocation == nil || login == nil || end == nil {
+		t.Fatalf("audit log lacks the revocation (%v), the login (%v) or the session end (%v)", revocation != nil, login != nil, end != nil)
+	}
+	resp, _ := revocation["responseElements"].(map[string]any)
+	revoked, _ := resp["revoked"].([]any)
+	if who, _ := revocation["userIdentity"].(map[string]any); who["type"] != "Operator" || who["userName"] == "" || len(revoked) != 1 ||
+		revoked[0].(map[string]any)["loginName"] != cv.user || revocation["requestParameters"].(map[string]any)["terminate"] != true {
+		t.Fatalf("revocation record %v", revocation)
+	}
+	replica := func(r map[string]any) any { return r["additionalEventData"].(map[string]any)["replica"] }
+	if s, _ := replica(login).(string); !strings.Contains(s, "/") || replica(end) != s {
+		t.Fatalf("login names replica %v, its session end %v: want one host/pid/id for both", replica(login), replica(end))
+	}
 	if currentUser(t, other) != bystander {
 		t.Fatal("the bystander's session changed")
 	}

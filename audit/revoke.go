@@ -1,0 +1,66 @@
+package audit
+
+import (
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// The operator's records: what `shiftkey credentials revoke` did, written
+// by the command itself (the replicas learn of a revocation from the
+// store, each on its own, and would write it once per replica).
+const (
+	SourceOperator         = "operator.shiftkey"
+	EventRevokeCredentials = "RevokeCredentials"
+	typeOperatorEvent      = "ShiftkeyOperatorEvent"
+)
+
+// Revocation is one run of `shiftkey credentials revoke`.
+type Revocation struct {
+	Time time.Time
+	// Operator is the account that ran the command (the OS user), Host
+	// the machine it ran on.
+	Operator, Host string
+	// Selection is what the operator named (flag name to value).
+	Selection map[string]string
+	Terminate bool
+	Revoked   []*shiftkey.Credential
+}
+
+// Revoked writes the record of a revocation.
+func (l *Log) Revoked(e *Revocation) { l.write(revocationRecord(e)) }
+
+func revocationRecord(e *Revocation) *Record {
+	params := map[string]any{"terminate": e.Terminate}
+	for k, v := range e.Selection {
+		if v != "" {
+			params[k] = v
+		}
+	}
+	revoked := make([]any, 0, len(e.Revoked))
+	for _, c := range e.Revoked {
+		revoked = append(revoked, map[string]any{"credentialId": c.ID, "scope": c.Cluster, "loginName": c.LoginName,
+			"principal": c.PrincipalARN, "expiration": c.ExpiresAt.UTC().Format(timeFormat)})
+	}
+	return &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), EventSource: SourceOperator,
+		EventName: EventRevokeCredentials, EventType: typeOperatorEvent, SourceIPAddress: e.Host,
+		UserIdentity:      UserIdentity{Type: "Operator", UserName: e.Operator},
+		RequestParameters: params, ResponseElements: map[string]any{"count": len(e.Revoked), "revoked": revoked},
+		EventID: shiftkey.NewUUID()}
+}
+
+// revokedOf are the credentials a revocation record names: id and
+// principal of each.
+func revokedOf(r *Record) (ids, principals []string) {
+	if r.EventName != EventRevokeCredentials {
+		return nil, nil
+	}
+	list, _ := r.ResponseElements["revoked"].([]any)
+	for _, x := range list {
+		m, _ := x.(map[string]any)
+		id, _ := m["credentialId"].(string)
+		p, _ := m["principal"].(string)
+		ids, principals = append(ids, id), append(principals, p)
+	}
+	return ids, principals
+}
