@@ -91,7 +91,13 @@ type Backend struct {
 	users     map[string]*userState
 	nextSweep int              // len(users) at which unused states are dropped
 	now       func() time.Time // for the role-exists cache; time.Now outside tests
-	held      atomic.Int64     // groups in users' refs: granted for live sessions
+	// held is the number of (role, group) entries in users' refs: the
+	// memberships this process's live sessions hold, whether this process
+	// granted them or shares one another replica granted (joinShared).
+	// Each replica counts a shared membership once: it is held by each
+	// (each keeps a grant record and would revoke it as the last holder).
+	// Changed only by hold and releaseLocked, so it never goes below zero.
+	held atomic.Int64
 	// marked: the marker role is known to exist. A backend unreachable at
 	// New is made later, by the first Prepare that reaches it.
 	marked atomic.Bool
@@ -341,8 +347,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 				return nil, nil, err
 			}
 			if shared {
-				u.refs[g] = 1
-				lease.groups = append(lease.groups, g)
+				b.hold(u, lease, g)
 				continue
 			}
 		}
@@ -366,8 +371,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			// joinShared would; anyone else's is the role's own.
 			if b.heldElsewhere(ctx, role, g) {
 				b.logger.InfoContext(ctx, "group shared with another replica's sessions", "db_user", role, "group", g)
-				u.refs[g] = 1
-				lease.groups = append(lease.groups, g)
+				b.hold(u, lease, g)
 				continue
 			}
 			b.forget(ctx, role, g)
@@ -376,11 +380,19 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 		}
 		b.logger.InfoContext(ctx, "group granted", "db_user", role, "group", g)
 		b.observe(role, g, true, origin)
-		u.refs[g] = 1
-		b.held.Add(1)
-		lease.groups = append(lease.groups, g)
+		b.hold(u, lease, g)
 	}
 	return lease, notices, nil
+}
+
+// hold makes group, which role's sessions on this process did not hold, the
+// lease's: granted by it, or shared with another replica. u.mu is held.
+// releaseLocked undoes it (held.Add(-1)) for every group whose refs reach
+// zero, so every group entering refs must come through here.
+func (b *Backend) hold(u *userState, l *Lease, group string) {
+	u.refs[group] = 1
+	b.held.Add(1)
+	l.groups = append(l.groups, group)
 }
 
 // isManaged reports whether role is a member of the marker role.

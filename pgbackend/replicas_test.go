@@ -286,6 +286,7 @@ func TestGrantsAtOnceOnTwoReplicasShare(t *testing.T) {
 	if !f.member(t) {
 		t.Fatalf("%s is not in %s while both sessions hold it", f.role, f.group)
 	}
+	heldIs(t, "both replicas' sessions", replicas, 1, 1)
 	leases[0].Release(ctx)
 	if !f.member(t) {
 		t.Fatal("the group went with the first of two sessions")
@@ -294,6 +295,7 @@ func TestGrantsAtOnceOnTwoReplicasShare(t *testing.T) {
 	if f.member(t) {
 		t.Fatal("the group stayed granted after both sessions ended")
 	}
+	heldIs(t, "no session left", replicas, 0, 0)
 }
 
 // A membership someone else grants (an operator, not a replica) between a
