@@ -212,6 +212,18 @@ func (f *raceFixture) replica(t *testing.T, shared *sharedGrants, name string) *
 	return b
 }
 
+// conn is a new superuser connection to the fixture's database, closed at cleanup.
+func (f *raceFixture) conn(t *testing.T) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, f.srv.ConnString(f.srv.Superuser(), f.db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(ctx) })
+	return c
+}
+
 func (f *raceFixture) member(t *testing.T) bool {
 	t.Helper()
 	var ok bool
