@@ -24,7 +24,7 @@ type Check struct {
 type Gateway struct {
 	Scope      string
 	PoolIdle   int // idle pooled backend connections
-	GrantsHeld int // session group memberships held for live sessions
+	GrantsHeld int // session group memberships this process holds for live sessions (Backend.GrantsHeld)
 }
 
 // Gateways samples the running gateways at each scrape (pool size, grants

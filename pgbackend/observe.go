@@ -24,7 +24,9 @@ func (b *Backend) observe(role, group string, granted bool, origin shiftkey.Sess
 
 // GrantsHeld is how many session group memberships this process holds on
 // the backend for live sessions (each role and group once, however many
-// sessions share it).
+// sessions share it). A membership shared with another replica's sessions
+// counts on each replica holding it, so the sum over replicas can exceed
+// the memberships granted in PostgreSQL.
 func (b *Backend) GrantsHeld() int { return int(b.held.Load()) }
 
 // Ping reports whether the backend answers its admin pool (readiness).

@@ -91,7 +91,13 @@ type Backend struct {
 	users     map[string]*userState
 	nextSweep int              // len(users) at which unused states are dropped
 	now       func() time.Time // for the role-exists cache; time.Now outside tests
-	held      atomic.Int64     // groups in users' refs: granted for live sessions
+	// held is the number of (role, group) entries in users' refs: the
+	// memberships this process's live sessions hold, whether this process
+	// granted them or shares one another replica granted (joinShared).
+	// Each replica counts a shared membership once: it is held by each
+	// (each keeps a grant record and would revoke it as the last holder).
+	// Changed only by hold and releaseLocked, so it never goes below zero.
+	held atomic.Int64
 	// marked: the marker role is known to exist. A backend unreachable at
 	// New is made later, by the first Prepare that reaches it.
 	marked atomic.Bool
@@ -341,8 +347,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 				return nil, nil, err
 			}
 			if shared {
-				u.refs[g] = 1
-				lease.groups = append(lease.groups, g)
+				b.hold(u, lease, g)
 				continue
 			}
 		}
@@ -366,8 +371,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			// joinShared would; anyone else's is the role's own.
 			if b.heldElsewhere(ctx, role, g) {
 				b.logger.InfoContext(ctx, "group shared with another replica's sessions", "db_user", role, "group", g)
-				u.refs[g] = 1
-				lease.groups = append(lease.groups, g)
+				b.hold(u, lease, g)
 				continue
 			}
 			b.forget(ctx, role, g)
@@ -376,11 +380,19 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 		}
 		b.logger.InfoContext(ctx, "group granted", "db_user", role, "group", g)
 		b.observe(role, g, true, origin)
-		u.refs[g] = 1
-		b.held.Add(1)
-		lease.groups = append(lease.groups, g)
+		b.hold(u, lease, g)
 	}
 	return lease, notices, nil
+}
+
+// hold makes group, which role's sessions on this process did not hold, the
+// lease's: granted by it, or shared with another replica. u.mu is held.
+// releaseLocked undoes it (held.Add(-1)) for every group whose refs reach
+// zero, so every group entering refs must come through here.
+func (b *Backend) hold(u *userState, l *Lease, group string) {
+	u.refs[group] = 1
+	b.held.Add(1)
+	l.groups = append(l.groups, group)
 }
 
 // isManaged reports whether role is a member of the marker role.
@@ -491,7 +503,7 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 			}
 			continue // another replica's sessions still need it
 		}
-		if _, err := b.admin.Exec(ctx, "REVOKE "+quote(g)+" FROM "+quote(l.role)); err != nil {
+		if err := b.changeMembership(ctx, "REVOKE "+quote(g)+" FROM "+quote(l.role)); err != nil {
 			b.logger.ErrorContext(ctx, "revoke group failed", "db_user", l.role, "group", g, "error", err)
 			// Recorded again, so that Reconcile revokes it later.
 			if err := b.record(ctx, l.role, g); err != nil {
@@ -504,7 +516,7 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 		// A replica that joined the membership between our check and the
 		// REVOKE gets it back.
 		if b.heldElsewhere(ctx, l.role, g) {
-			if _, err := b.admin.Exec(ctx, "GRANT "+quote(g)+" TO "+quote(l.role)); err != nil {
+			if err := b.changeMembership(ctx, "GRANT "+quote(g)+" TO "+quote(l.role)); err != nil {
 				b.logger.ErrorContext(ctx, "regrant group failed", "db_user", l.role, "group", g, "error", err)
 			}
 		}
@@ -519,18 +531,61 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 // the membership is not this session's to revoke. The catalog row's xmin
 // tells: our transaction's id only if our GRANT inserted it.
 func (b *Backend) grant(ctx context.Context, role, group string) (made bool, err error) {
-	err = pgx.BeginFunc(ctx, b.admin, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "GRANT "+quote(group)+" TO "+quote(role)); err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+	for range concurrentAttempts { // see changeMembership
+		err = pgx.BeginFunc(ctx, b.admin, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "GRANT "+quote(group)+" TO "+quote(role)); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
 			JOIN pg_catalog.pg_roles g ON g.oid = m.roleid JOIN pg_catalog.pg_roles r ON r.oid = m.member
 			WHERE g.rolname = $1 AND r.rolname = $2 AND m.xmin::text::bigint = txid_current() % 4294967296)`, group, role).Scan(&made)
-	})
+		})
+		if !concurrentlyChanged(err) {
+			break
+		}
+	}
 	if isDuplicate(err) {
 		return false, nil
 	}
 	return made, err
+}
+
+// concurrentAttempts is how many times changeMembership (and grant) run a
+// membership change that another session's change of the same membership
+// made fail. One retry normally settles it; a third covers a replica's
+// regrant (releaseLocked) landing in between.
+const concurrentAttempts = 3
+
+// changeMembership runs sql, a GRANT or REVOKE of one membership, on the
+// admin pool. Two replicas revoking one membership at once (credentials
+// revoke --terminate of a login with sessions on both) both find its
+// pg_auth_members row; the one that waited for the other's delete fails
+// with "tuple concurrently deleted" (or "updated", when the other changed
+// the row). Run again, the REVOKE finds the row gone and does nothing (a
+// warning), or deletes the row the other updated: the membership is as
+// asked, and the caller goes on as after any success, writing its session's
+// revoke record rather than leaving the grant to the sweep, whose
+// "reconciled" record reads as left by a crash. Plain GRANTs on PostgreSQL
+// 15 update no row (racing GRANTs fail with 23505, see grant; a GRANT
+// racing a REVOKE succeeds), but GRANTs take the same path in case one does.
+func (b *Backend) changeMembership(ctx context.Context, sql string) error {
+	var err error
+	for range concurrentAttempts {
+		if _, err = b.admin.Exec(ctx, sql); !concurrentlyChanged(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// concurrentlyChanged reports a catalog row change that failed because
+// another transaction updated or deleted the row first. PostgreSQL raises
+// it with elog (XX000, internal_error), whose message is never translated,
+// so the message is what tells it from other internal errors.
+func concurrentlyChanged(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "XX000" &&
+		(pe.Message == "tuple concurrently deleted" || pe.Message == "tuple concurrently updated")
 }
 
 // whyMember is grantable's reason for a group the role already belongs to.
@@ -641,7 +696,7 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 	if active {
 		return false, nil
 	}
-	if _, err := b.admin.Exec(ctx, "REVOKE "+quote(g.Group)+" FROM "+quote(g.Role)); err != nil && !isUndefined(err) {
+	if err := b.changeMembership(ctx, "REVOKE "+quote(g.Group)+" FROM "+quote(g.Role)); err != nil && !isUndefined(err) {
 		return false, fmt.Errorf("reconcile revoke %s from %s: %w", g.Group, g.Role, err)
 	}
 	b.forget(ctx, g.Role, g.Group)

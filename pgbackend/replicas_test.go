@@ -212,6 +212,18 @@ func (f *raceFixture) replica(t *testing.T, shared *sharedGrants, name string) *
 	return b
 }
 
+// conn is a new superuser connection to the fixture's database, closed at cleanup.
+func (f *raceFixture) conn(t *testing.T) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, f.srv.ConnString(f.srv.Superuser(), f.db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(ctx) })
+	return c
+}
+
 func (f *raceFixture) member(t *testing.T) bool {
 	t.Helper()
 	var ok bool
@@ -286,6 +298,7 @@ func TestGrantsAtOnceOnTwoReplicasShare(t *testing.T) {
 	if !f.member(t) {
 		t.Fatalf("%s is not in %s while both sessions hold it", f.role, f.group)
 	}
+	heldIs(t, "both replicas' sessions", replicas, 1, 1)
 	leases[0].Release(ctx)
 	if !f.member(t) {
 		t.Fatal("the group went with the first of two sessions")
@@ -294,6 +307,7 @@ func TestGrantsAtOnceOnTwoReplicasShare(t *testing.T) {
 	if f.member(t) {
 		t.Fatal("the group stayed granted after both sessions ended")
 	}
+	heldIs(t, "no session left", replicas, 0, 0)
 }
 
 // A membership someone else grants (an operator, not a replica) between a
