@@ -76,13 +76,14 @@ const (
 	LoginBackendError     = "backend_error"     // the backend could not be prepared or reached
 	LoginStoreError       = "store_error"       // the credentials could not be looked up
 	LoginProtocol         = "protocol"          // the client broke off or sent what it should not
+	LoginRevoked          = "revoked"           // the client proved a credential an operator revoked
 	LoginShutdown         = "shutdown"          // the gateway was shutting down
 	LoginClientDisconnect = "client_disconnect" // the client left before it was greeted
 )
 
 // LoginReasons are every Login.Reason.
 var LoginReasons = []string{LoginNoCredential, LoginWrongPassword, LoginDatabase, LoginRoleRefused, LoginBackendRefused,
-	LoginBackendError, LoginStoreError, LoginProtocol, LoginShutdown, LoginClientDisconnect}
+	LoginBackendError, LoginStoreError, LoginProtocol, LoginRevoked, LoginShutdown, LoginClientDisconnect}
 
 // SessionEnd is a gateway session that ended, from its login on.
 type SessionEnd struct {

@@ -52,6 +52,18 @@ type CredentialAdmin interface {
 	Revocations(ctx context.Context, ids []string) ([]Revocation, error)
 }
 
+// RevokedKeys finds credentials revoked before they expired by the keys a
+// client proves them with, so that a gateway refuses a login with one as
+// revoked and audits it with its credential and principal, instead of as
+// a login without a credential. Only the failure path of a login asks.
+type RevokedKeys interface {
+	// RevokedCredentials returns the credentials of (cluster, login)
+	// revoked and unexpired at now, with ID, Cluster, LoginName, DBUser,
+	// PrincipalARN, ExpiresAt and the SCRAM keys (nil for revocations
+	// recorded before the keys were kept).
+	RevokedCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*Credential, error)
+}
+
 // ErrEmptyFilter refuses a revocation that would match every credential.
 var ErrEmptyFilter = Errorf(CodeInvalidParameterValue, "name the credentials to revoke: a cluster, login name, principal or credential id")
 

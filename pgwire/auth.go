@@ -33,6 +33,9 @@ func (s *session) authenticate(ctx context.Context, l *request) bool {
 	if err != nil {
 		s.log.InfoContext(ctx, "login failed", "reason", err.Error())
 		l.refused = loginReason(err)
+		if r, ok := errors.AsType[revokedProof](err); ok {
+			l.cred = r.cred // proved: its record names it and its principal
+		}
 		return false
 	}
 	// What the client sent after its last authentication message goes to
@@ -105,13 +108,25 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 		salt = g.decoySalt(user)
 	}
 	cands = &candidates{ctx: ctx, g: g, user: user, now: now, known: ok, creds: creds}
-	return s.prove(l, cands, salt, fail)
+	cred, err := s.prove(l, cands, salt, fail)
+	if err == nil && cands.isRevoked(cred) {
+		fail("revoked credential")
+		return nil, revokedProof{cred}
+	}
+	return cred, err
 }
+
+// revokedProof is a login refused because the client proved a credential
+// an operator had revoked.
+type revokedProof struct{ cred *shiftkey.Credential }
+
+func (r revokedProof) Error() string { return "revoked credential " + r.cred.ID }
 
 // candidates are the credentials a client's proof is checked against,
 // newest first (a client most likely holds the one it was issued last):
 // the store's answer, then, when none of it matched and the login exists,
-// those the answer lacked (MissedCredentials). A store shared by replicas
+// those the answer lacked (MissedCredentials), and last the login's
+// revoked ones (Gateway.Revoked), which a match refuses as revoked. A store shared by replicas
 // answers from memory, which can lack a credential another replica issued
 // a moment ago; a wrong password costs that one more read, as an unknown
 // login's costs its uncached lookup.
@@ -122,8 +137,8 @@ type candidates struct {
 	now   time.Time
 	known bool
 
-	creds, missed []*shiftkey.Credential
-	err           error // of MissedCredentials
+	creds, missed, revoked []*shiftkey.Credential
+	err                    error // of MissedCredentials
 }
 
 // all yields the candidates, newest first: creds, then missed.
@@ -142,6 +157,30 @@ func (c *candidates) all(yield func(*shiftkey.Credential) bool) {
 			return
 		}
 	}
+	if c.g.Revoked == nil || c.err != nil {
+		return
+	}
+	// Failing on an error here would turn a wrong password into a store
+	// error; the login fails as it would have, only less well described.
+	var err error
+	if c.revoked, err = c.g.Revoked.RevokedCredentials(c.ctx, c.g.Cluster, c.user, c.now); err != nil {
+		c.g.logger().WarnContext(c.ctx, "revoked credentials not looked up", "error", err)
+	}
+	for _, r := range c.revoked {
+		if !yield(r) {
+			return
+		}
+	}
+}
+
+// isRevoked reports whether cred is one of the revoked candidates.
+func (c *candidates) isRevoked(cred *shiftkey.Credential) bool {
+	for _, r := range c.revoked {
+		if r == cred {
+			return true
+		}
+	}
+	return false
 }
 
 // at is the i-th candidate all yielded.
@@ -150,7 +189,10 @@ func (c *candidates) at(i int) *shiftkey.Credential {
 		return c.creds[len(c.creds)-1-i]
 	}
 	i -= len(c.creds)
-	return c.missed[len(c.missed)-1-i]
+	if i < len(c.missed) {
+		return c.missed[len(c.missed)-1-i]
+	}
+	return c.revoked[i-len(c.missed)]
 }
 
 // none tells that the login had no live credential at all.
@@ -213,8 +255,11 @@ func (s *session) prove(l *request, cands *candidates, salt shiftkey.LoginSalt, 
 		s.sendError(codeProtocolViolation, "malformed SCRAM message")
 		return nil, err
 	}
-	s.fe.Send(&pgproto3.AuthenticationSASLFinal{Data: serverFinal})
-	return cands.at(idx), nil
+	c := cands.at(idx)
+	if !cands.isRevoked(c) { // refused by verify: no server proof for it
+		s.fe.Send(&pgproto3.AuthenticationSASLFinal{Data: serverFinal})
+	}
+	return c, nil
 }
 
 // cleartext asks for the password itself (TLS only) and checks it against

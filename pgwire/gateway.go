@@ -123,6 +123,10 @@ type Gateway struct {
 	// Observer, when set, hears of logins and session ends (metrics, the
 	// audit log).
 	Observer Observer
+	// Revoked, when set, finds the login's revoked credentials once no
+	// live one matched a client's proof: a login with one is refused as
+	// revoked (LoginRevoked) and reported with its credential.
+	Revoked shiftkey.RevokedKeys
 	// Peers, when set, are this gateway on the other replicas: a cancel
 	// request naming no session here goes on to them (peers.go). They
 	// authenticate each other with a key derived from Secret.

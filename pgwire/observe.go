@@ -37,6 +37,9 @@ func (e lookupError) Unwrap() error { return e.error }
 
 // loginReason is the Login.Reason of an authentication error.
 func loginReason(err error) string {
+	if _, ok := errors.AsType[revokedProof](err); ok {
+		return shiftkey.LoginRevoked
+	}
 	if r, ok := errors.AsType[proofRefused](err); ok {
 		if r == reasonNoCredential {
 			return shiftkey.LoginNoCredential

@@ -88,8 +88,8 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 		n := len(args)
 		args = append(args, at, terminate)
 		out, err = queryAll(ctx, tx, scanListed, fmt.Sprintf(`WITH r AS (DELETE FROM credentials WHERE %s RETURNING *),
-			rec AS (INSERT INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate)
-				SELECT id, cluster, login_name, principal_arn, expires_at, $%d, $%d FROM r ON CONFLICT (id) DO NOTHING)
+			rec AS (INSERT INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate, stored_key, server_key, db_user)
+				SELECT id, cluster, login_name, principal_arn, expires_at, $%d, $%d, stored_key, server_key, db_user FROM r ON CONFLICT (id) DO NOTHING)
 			SELECT `+listColumns+` FROM r ORDER BY created_at, id`, where, n+1, n+2), args...)
 		if err != nil {
 			return err
@@ -120,3 +120,17 @@ func (d *DB) Revocations(ctx context.Context, ids []string) ([]shiftkey.Revocati
 		return v, err
 	}, `SELECT id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate FROM credential_revocations WHERE id = ANY($1) ORDER BY id`, ids)
 }
+
+// RevokedCredentials returns the revoked credentials of (cluster, login)
+// unexpired at now, with their SCRAM keys (shiftkey.RevokedKeys).
+func (d *DB) RevokedCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, error) {
+	return queryAll(ctx, d.pool, func(r pgx.Row) (*shiftkey.Credential, error) {
+		var c shiftkey.Credential
+		err := r.Scan(&c.ID, &c.Cluster, &c.LoginName, &c.DBUser, &c.PrincipalARN, &c.ExpiresAt, &c.StoredKey, &c.ServerKey)
+		c.ExpiresAt = utc(c.ExpiresAt)
+		return &c, err
+	}, `SELECT id, cluster, login_name, db_user, principal_arn, expires_at, stored_key, server_key FROM credential_revocations
+		WHERE cluster = $1 AND login_name = $2 AND expires_at > $3 AND length(stored_key) > 0 ORDER BY revoked_at DESC, id`, cluster, login, now)
+}
+
+var _ shiftkey.RevokedKeys = (*DB)(nil)

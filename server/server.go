@@ -244,6 +244,9 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 		gw.Observer = s.Observer
 	}
 	gw.Peers = s.advertiseGateway(ctx, scope, ln.Addr())
+	if rk, ok := s.db.(shiftkey.RevokedKeys); ok {
+		gw.Revoked = rk
+	}
 	s.mu.Lock()
 	if s.gateways.Domains == nil { // before the first gateway serves
 		s.gateways.Domains, s.gateways.Workgroups, s.gateways.Grace, s.gateways.Logger = s.Store, s.Store, s.Limits.ShutdownGrace, s.Logger

@@ -111,8 +111,9 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 		return nil, err
 	}
 	for _, c := range out {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate)
-			VALUES (?,?,?,?,?,?,?)`, c.ID, c.Cluster, c.LoginName, c.PrincipalARN, millis(c.ExpiresAt), millis(at), terminate); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate,
+			stored_key, server_key, db_user) SELECT id, cluster, login_name, principal_arn, expires_at, ?, ?, stored_key, server_key, db_user FROM credentials WHERE id = ?`,
+			millis(at), terminate, c.ID); err != nil {
 			return nil, err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE id = ?`, c.ID); err != nil {
@@ -172,3 +173,18 @@ func (d *DB) WatchRevocations(ctx context.Context, every time.Duration, fn func(
 		}
 	}
 }
+
+// RevokedCredentials returns the revoked credentials of (cluster, login)
+// unexpired at now, with their SCRAM keys (shiftkey.RevokedKeys).
+func (d *DB) RevokedCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, error) {
+	return queryAll(ctx, d.db, func(r scanner) (*shiftkey.Credential, error) {
+		var c shiftkey.Credential
+		var exp int64
+		err := r.Scan(&c.ID, &c.Cluster, &c.LoginName, &c.DBUser, &c.PrincipalARN, &exp, &c.StoredKey, &c.ServerKey)
+		c.ExpiresAt = fromMillis(exp)
+		return &c, err
+	}, `SELECT id, cluster, login_name, db_user, principal_arn, expires_at, stored_key, server_key FROM credential_revocations
+		WHERE cluster = ? AND login_name = ? AND expires_at > ? AND length(stored_key) > 0 ORDER BY revoked_at DESC, id`, cluster, login, millis(now))
+}
+
+var _ shiftkey.RevokedKeys = (*DB)(nil)

@@ -104,6 +104,24 @@ func TestCredentialsRevokeTerminate(t *testing.T) {
 		revoked[0].(map[string]any)["loginName"] != cv.user || revocation["requestParameters"].(map[string]any)["terminate"] != true {
 		t.Fatalf("revocation record %v", revocation)
 	}
+	// The refused logins with the revoked password are audited as such,
+	// with the credential and its principal (they were "no_credential"
+	// and anonymous before).
+	revokedID := revoked[0].(map[string]any)["credentialId"]
+	var refused map[string]any
+	for _, line := range strings.Split(string(b), "\n") {
+		var r map[string]any
+		if json.Unmarshal([]byte(line), &r) == nil && r["eventName"] == "GatewayLogin" && r["errorCode"] == "revoked" {
+			refused = r
+		}
+	}
+	if refused == nil {
+		t.Fatal("no GatewayLogin refused as revoked in the audit log")
+	}
+	if re, _ := refused["responseElements"].(map[string]any); re["credentialId"] != revokedID ||
+		refused["userIdentity"].(map[string]any)["arn"] != revoked[0].(map[string]any)["principal"] {
+		t.Fatalf("the refused login's record %v does not name the revoked credential %v and its principal", refused, revokedID)
+	}
 	replica := func(r map[string]any) any { return r["additionalEventData"].(map[string]any)["replica"] }
 	if s, _ := replica(login).(string); !strings.Contains(s, "/") || replica(end) != s {
 		t.Fatalf("login names replica %v, its session end %v: want one host/pid/id for both", replica(login), replica(end))

@@ -701,6 +701,25 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 	if got, _ := s.ListCredentials(ctx, shiftkey.CredentialFilter{}, t0); ids(got) != "[m1]" {
 		t.Fatalf("left: %s", ids(got))
 	}
+	// A revoked credential's keys stay with its revocation until it would
+	// have expired, so a gateway can tell a login with it (RevokedKeys).
+	if rk, ok := s.(shiftkey.RevokedKeys); ok {
+		revoked, err := rk.RevokedCredentials(ctx, "c", "IAM:alice", t0.Add(2*time.Minute))
+		want := credential("a1", "c", "IAM:alice", t0.Add(time.Hour))
+		if err != nil || len(revoked) != 1 {
+			t.Fatalf("RevokedCredentials(c, IAM:alice) = %v, %v; want a1 (a0 had expired)", revoked, err)
+		}
+		if r := revoked[0]; r.ID != "a1" || r.Cluster != "c" || r.LoginName != "IAM:alice" || r.PrincipalARN != want.PrincipalARN+alice || r.DBUser != want.DBUser ||
+			!r.ExpiresAt.Equal(want.ExpiresAt) || !bytes.Equal(r.StoredKey, want.StoredKey) || !bytes.Equal(r.ServerKey, want.ServerKey) {
+			t.Fatalf("revoked a1 = %+v, want its principal, role, expiry and keys", r)
+		}
+		if revoked, _ := rk.RevokedCredentials(ctx, "c", "IAM:alice", t0.Add(time.Hour)); len(revoked) != 0 {
+			t.Fatalf("a revoked credential past its expiry: %v", revoked)
+		}
+		if revoked, _ := rk.RevokedCredentials(ctx, "c", "awsuser", t0); len(revoked) != 0 {
+			t.Fatalf("a live credential read as revoked: %v", revoked)
+		}
+	}
 	// Records go with the expired credentials they outlive.
 	if _, err := s.DeleteExpiredCredentials(ctx, t0.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
