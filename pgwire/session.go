@@ -42,10 +42,10 @@ type session struct {
 	serverCert *tls.Certificate // the certificate served, for channel binding
 
 	mu      sync.Mutex
-	credID  string   // the credential it logged in with, once authenticated
-	login   string   // the login name it authenticated as, with credID
-	backend net.Conn // the backend's Go connection, once connected
-	kill    func()   // ends the session on the event relay
+	credID  string     // the credential it logged in with, once authenticated
+	login   string     // the login name it authenticated as, with credID
+	backend net.Conn   // the backend's Go connection, once connected
+	kill    relay.Kill // ends the session on the event relay
 	closing bool
 	cause   string // why the gateway cut it (closeFor); "" when it ended by itself
 	// cancel is the backend's cancel key while the backend is this
@@ -432,7 +432,7 @@ func (s *session) relayOnLoop(ls *live) bool {
 	}
 	s.mu.Unlock()
 	if closing {
-		kill()
+		kill(false)
 	}
 	return true
 }
@@ -538,7 +538,7 @@ func (s *session) closeFor(reason string) {
 	kill := s.kill
 	s.mu.Unlock()
 	if kill != nil {
-		kill()
+		kill(false)
 	}
 }
 
