@@ -186,6 +186,12 @@ func TestMaxSessionLifetime(t *testing.T) {
 		if err := c.Ping(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+		// The client is told why (TestCutSessionsGetFatal).
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.PgConn().WaitForNotification(ctx); code(err) != codeAdminShutdown {
+			t.Fatalf("at max_session_lifetime the client got %v, want SQLSTATE %s", err, codeAdminShutdown)
+		}
 		if !waitUntil(10*time.Second, func() bool { return g.sessionCount() == 0 }) {
 			t.Fatal("the session is still counted past max_session_lifetime")
 		}

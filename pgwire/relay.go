@@ -36,6 +36,10 @@ type relayState struct {
 	// returning, when set, is called (Keeping) the moment the client leaves
 	// the backend clean, before the reset (see pool.returning).
 	returning func()
+	// cut is the FATAL of a session the gateway cuts (session.closeFor):
+	// the cut closes the backend's side, and BackendEnded gives this
+	// farewell rather than backendLost.
+	cut []byte
 }
 
 // FromBackend follows a chunk the backend sent.
@@ -102,8 +106,9 @@ func (st *relayState) FromClient(chunk []byte) (forward int, end bool) {
 // BackendEnded records that the backend stream stopped (EOF or error). A
 // backend that ends a session says why in an ErrorResponse (FATAL) as its
 // last message; one that left without it (its process killed, the network
-// cut, a TLS record that did not open) leaves the client backendLost, as
-// long as the client still listens and gets it at a message boundary.
+// cut, a TLS record that did not open) leaves the client backendLost, and
+// one the gateway cut off (Cut) the cut's FATAL, as long as the client
+// still listens and gets it at a message boundary.
 func (st *relayState) BackendEnded() (farewell []byte) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -111,10 +116,28 @@ func (st *relayState) BackendEnded() (farewell []byte) {
 	if mid || !st.terminated {
 		st.dirty = true
 	}
-	if st.terminated || mid || st.bf.typ == 'E' {
+	switch {
+	case st.terminated || mid:
+		return nil
+	case st.cut != nil:
+		// Even after an ErrorResponse of the backend's (one that waits
+		// for a Sync, or the cut's cancel): its session did not end.
+		return st.cut
+	case st.bf.typ == 'E':
 		return nil
 	}
 	return backendLost
+}
+
+// Cut makes farewell, a FATAL ErrorResponse, what the client gets when
+// the backend's stream ends (BackendEnded): the gateway is about to close
+// the backend's side to end the session. The first cut's stays.
+func (st *relayState) Cut(farewell []byte) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.cut == nil {
+		st.cut = farewell
+	}
 }
 
 // backendLost is the error a client gets when its backend went without

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -42,10 +43,14 @@ type session struct {
 	serverCert *tls.Certificate // the certificate served, for channel binding
 
 	mu      sync.Mutex
-	credID  string   // the credential it logged in with, once authenticated
-	login   string   // the login name it authenticated as, with credID
-	backend net.Conn // the backend's Go connection, once connected
-	kill    func()   // ends the session on the event relay
+	credID  string     // the credential it logged in with, once authenticated
+	login   string     // the login name it authenticated as, with credID
+	backend net.Conn   // the backend's Go connection, once connected
+	kill    relay.Kill // ends the session on the event relay
+	// st follows the protocol once a relay moves the bytes (from relayHere,
+	// or from the event relay's Start): a cut then ends the session from
+	// the backend's side, after a FATAL to the client (cutRelay).
+	st      *relayState
 	closing bool
 	cause   string // why the gateway cut it (closeFor); "" when it ended by itself
 	// cancel is the backend's cancel key while the backend is this
@@ -376,6 +381,9 @@ func (s *session) relayHere(ls *live) {
 	if len(ls.pipelined) > 0 {
 		client = &prefixConn{Conn: client, prefix: ls.pipelined}
 	}
+	s.mu.Lock()
+	s.st = ls.st
+	s.mu.Unlock()
 	var up, down int64
 	kept := false
 	if ls.be.key != "" {
@@ -423,8 +431,8 @@ func (s *session) relayOnLoop(ls *live) bool {
 		return false
 	}
 	s.mu.Lock()
-	s.kill = kill
-	closing := s.closing
+	s.kill, s.st = kill, ls.st
+	closing, cause := s.closing, s.cause
 	if ls.clientTLS != nil {
 		// The loop carries the TLS connection on: let go of crypto/tls's
 		// connection and buffers, so that an idle session holds none.
@@ -432,7 +440,9 @@ func (s *session) relayOnLoop(ls *live) bool {
 	}
 	s.mu.Unlock()
 	if closing {
-		kill()
+		// Cut while Start ran: closeFor had no relay to tell (the
+		// connections it closed were Start's to let go of).
+		s.cutRelay(ls.st, kill, cause)
 	}
 	return true
 }
@@ -503,11 +513,18 @@ func (s *session) release() bool {
 // cutCancelTimeout bounds the cancel request a cut session's backend gets.
 const cutCancelTimeout = 2 * time.Second
 
+// cutFarewellWait bounds how long a cut session whose relay was told to
+// end it with a FATAL (cutRelay) may take: the relay does within a
+// millisecond unless the client does not read what it was sent (its
+// socket full), and then the client's side is closed too.
+const cutFarewellWait = 250 * time.Millisecond
+
 // closeFor cuts the session, for reason (a shiftkey.End… reason: the
-// first given is the one its audit record says), and cancels the query
-// its backend runs: a session ended for a revoked credential, a lifetime
-// or a shutdown must not leave its query running on (PostgreSQL notices a
-// closed connection only when it next reads or writes it).
+// first given is the one its audit record and its client's FATAL say),
+// and cancels the query its backend runs: a session ended for a revoked
+// credential, a lifetime or a shutdown must not leave its query running on
+// (PostgreSQL notices a closed connection only when it next reads or
+// writes it).
 func (s *session) closeFor(reason string) {
 	// The cause first: the relay may end the session (and audit it) the
 	// moment the connection closes.
@@ -517,10 +534,27 @@ func (s *session) closeFor(reason string) {
 	}
 	s.closing = true
 	key := s.cancel // nil once released to the pool
+	st, kill, backend, cause := s.st, s.kill, s.backend, s.cause
 	s.mu.Unlock()
+	g := s.g
 	if key != nil {
-		g := s.g
+		// Counted before the cut ends the session, so that Close, once
+		// its sessions have ended, waits for the cancel.
 		g.cutting.Add(1)
+	}
+	if st != nil {
+		s.cutRelay(st, kill, cause)
+	} else {
+		// Still logging in (the login's goroutine writes to the client),
+		// or being handed to a relay (which sees closing).
+		s.raw.Close()
+		if backend != nil {
+			backend.Close()
+		}
+	}
+	// Sent after the cut: the cancel's error must not reach the client
+	// before the cut's FATAL.
+	if key != nil {
 		go func() {
 			defer g.cutting.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), cutCancelTimeout)
@@ -530,16 +564,50 @@ func (s *session) closeFor(reason string) {
 			}
 		}()
 	}
-	s.raw.Close()
-	s.mu.Lock()
-	if s.backend != nil {
-		s.backend.Close()
-	}
-	kill := s.kill
-	s.mu.Unlock()
+}
+
+// cutRelay ends a relayed session as a backend that hangs up would: the
+// relay's backend side is closed, and the relay sends the client the cut's
+// FATAL (relayState.BackendEnded) between two of the backend's messages,
+// then closes the client's side. A client that does not read, or a relay
+// that does not get to it, has its side closed after cutFarewellWait.
+func (s *session) cutRelay(st *relayState, kill relay.Kill, cause string) {
+	st.Cut(s.farewell(cause))
 	if kill != nil {
-		kill()
+		kill(true)
+	} else {
+		s.mu.Lock()
+		backend := s.backend
+		s.mu.Unlock()
+		if backend != nil {
+			backend.Close()
+		}
 	}
+	time.AfterFunc(cutFarewellWait, func() {
+		if kill != nil {
+			kill(false)
+		} else {
+			s.raw.Close()
+		}
+	})
+}
+
+// farewell is the FATAL a session cut for reason gets, SQLSTATE 57P01
+// (admin_shutdown) whatever the reason: PostgreSQL's for a backend ended
+// by pg_terminate_backend or a shutdown, which drivers and poolers know
+// as "the server ended this session, connect again"; the message says why.
+func (s *session) farewell(reason string) []byte {
+	msg := "terminating connection due to administrator command"
+	switch reason {
+	case shiftkey.EndShutdown:
+		msg += ": the gateway is shutting down"
+	case shiftkey.EndRevoked:
+		msg = "terminating connection: its credential was revoked"
+	case shiftkey.EndLifetime:
+		msg = fmt.Sprintf("terminating connection: the session reached limits.max_session_lifetime (%s)", s.g.MaxSessionLifetime)
+	}
+	b, _ := (&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: codeAdminShutdown, Message: msg}).Encode(nil)
+	return b
 }
 
 func (s *session) sendError(code, msg string) {

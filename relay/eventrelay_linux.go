@@ -510,9 +510,9 @@ func (sd *evSide) backlogged() {
 // Start moves the session onto a loop. On success its net.Conns are
 // closed (their sockets live on in the loop's descriptors) and End is
 // called on the loop when the session ends; kill ends it from outside
-// (lifetime, shutdown). The backend belongs to the relay from the call on,
-// even on error.
-func (r *EventRelay) Start(ss Session) (kill func(), err error) {
+// (Kill). The backend belongs to the relay from the call on, even on
+// error.
+func (r *EventRelay) Start(ss Session) (kill Kill, err error) {
 	var rl, brl *recordLayer
 	if ss.ClientTLS != nil {
 		rl, err = newRecordLayer(ss.ClientTLS)
@@ -618,13 +618,17 @@ func (s *evSession) kept(fd int) {
 	s.relay.cb.post(func() { keep(fd, k) })
 }
 
-// kill ends the session from outside the loop (lifetime, shutdown): both
-// sockets are shut down, which the loop sees as a hang-up.
-func (s *evSession) kill() {
+// kill ends the session from outside the loop (Kill): the sockets are
+// shut down, which the loop sees as a hang-up. Gently, only the backend's
+// is: the loop then ends the session as for a backend that hung up, after
+// the Tracker's farewell (backendEnded).
+func (s *evSession) kill(gently bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.ended {
-		unix.Shutdown(s.client.fd, unix.SHUT_RDWR)
+		if !gently {
+			unix.Shutdown(s.client.fd, unix.SHUT_RDWR)
+		}
 		unix.Shutdown(s.backend.fd, unix.SHUT_RDWR)
 	}
 }

@@ -367,7 +367,7 @@ func TestEventRelayKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		roundTrip(t, client, []byte("hi"))
-		kill()
+		kill(false)
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
@@ -376,6 +376,71 @@ func TestEventRelayKill(t *testing.T) {
 		client.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if n, err := client.Read(make([]byte, 1)); n != 0 || err == nil {
 			t.Fatalf("the killed session's client read %d bytes, %v", n, err)
+		}
+	})
+}
+
+// A gentle kill closes the backend's side only: the client that reads gets
+// the Tracker's farewell, then the connection closes. One that does not
+// read (the loop waits on it, not on the backend) keeps its session until
+// a kill that is not gentle, which ends it.
+func TestEventRelayGentleKill(t *testing.T) {
+	addr := backendServer(t, func(c net.Conn) { echo(c, 4<<20) })
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		start := func() (net.Conn, Kill, chan ended) {
+			client, server := socketPair(t)
+			// Small buffers: a client that does not read is soon one
+			// the loop waits on.
+			client.(*net.TCPConn).SetReadBuffer(16 << 10)
+			server.(*net.TCPConn).SetWriteBuffer(16 << 10)
+			backend, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan ended, 1)
+			kill, err := r.Start(Session{Client: server, Backend: backend, Tracker: &testTracker{farewell: []byte("bye")},
+				End: func(up, down int64) { done <- ended{up, down} }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return client, kill, done
+		}
+
+		client, kill, done := start()
+		roundTrip(t, client, []byte("hi"))
+		kill(true)
+		client.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if got, err := io.ReadAll(client); string(got) != "bye" {
+			t.Fatalf("after a gentle kill the client read %q (%v), want the farewell", got, err)
+		}
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a gently killed session did not end")
+		}
+
+		client, kill, done = start()
+		if _, err := client.Write([]byte{'B'}); err != nil {
+			t.Fatal(err)
+		}
+		// The backend's 4 MiB fill the client's socket, and the loop
+		// holds the rest.
+		if !waitUntil(10*time.Second, func() bool { return r.Stats().BackloggedToClient > 0 }) {
+			t.Fatal("the client's socket never filled")
+		}
+		time.Sleep(100 * time.Millisecond)
+		kill(true)
+		select {
+		case <-done:
+			t.Fatal("a gentle kill ended a session whose client does not read")
+		case <-time.After(200 * time.Millisecond):
+		}
+		kill(false)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a killed session whose client does not read did not end")
 		}
 	})
 }

@@ -36,7 +36,7 @@ func (r *EventRelay) Stats() Stats { return Stats{} }
 func (r *EventRelay) Close() error { return nil }
 
 // Start fails: there is no event relay to start on.
-func (r *EventRelay) Start(Session) (func(), error) { return nil, errors.ErrUnsupported }
+func (r *EventRelay) Start(Session) (Kill, error) { return nil, errors.ErrUnsupported }
 
 // PlainSocket is false: no socket goes to an event relay here.
 func PlainSocket(net.Conn) bool { return false }

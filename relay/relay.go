@@ -86,6 +86,14 @@ type Stats struct {
 	BackloggedToClient, BackloggedToBackend int64
 }
 
+// Kill ends a session of an event relay from outside (a cut: lifetime,
+// revocation, shutdown). Gently, only the backend's side is closed: the
+// relay ends the session as for a backend that hung up, the client getting
+// the Tracker's farewell (BackendEnded) first if it keeps up; a client
+// that does not read holds the session until a Kill that is not gentle,
+// which ends it at once.
+type Kill func(gently bool)
+
 // Session is a logged-in session for an event relay.
 type Session struct {
 	Client net.Conn // a plain socket (PlainSocket)
