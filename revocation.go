@@ -58,11 +58,18 @@ type CredentialAdmin interface {
 // a login without a credential. Only the failure path of a login asks.
 type RevokedKeys interface {
 	// RevokedCredentials returns the credentials of (cluster, login)
-	// revoked and unexpired at now, with ID, Cluster, LoginName, DBUser,
-	// PrincipalARN, ExpiresAt and the SCRAM keys (nil for revocations
-	// recorded before the keys were kept).
+	// revoked and unexpired at now, the RevokedLookupLimit revoked last,
+	// with ID, Cluster, LoginName, DBUser, PrincipalARN, ExpiresAt and the
+	// SCRAM keys (revocations recorded before the keys were kept are left
+	// out).
 	RevokedCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*Credential, error)
 }
+
+// RevokedLookupLimit bounds what one failed login reads and checks of its
+// name's revoked credentials: a name with thousands (a leaked key's
+// haul, revoked at once) would otherwise make every wrong password cost
+// as much, for anyone who tries one.
+const RevokedLookupLimit = 32
 
 // ErrEmptyFilter refuses a revocation that would match every credential.
 var ErrEmptyFilter = Errorf(CodeInvalidParameterValue, "name the credentials to revoke: a cluster, login name, principal or credential id")

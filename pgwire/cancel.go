@@ -83,7 +83,7 @@ func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 		log.Warn("cancel requests throttled: too many for no session from this address", "limit", cancelMissLimit, "window", window)
 	}
 	if g.Peers != nil && len(m.SecretKey) == 4 {
-		g.forwardToPeers(log, m)
+		g.forwardToPeers(log, m, source)
 	}
 }
 

@@ -134,9 +134,12 @@ type Gateway struct {
 
 	throttle throttle
 	misses   sourceCounts // cancel requests that named no session (cancelMissLimit)
-	pool     pool
-	sleep    func(time.Duration) // nil → time.Sleep; tests record instead
-	refusals refusals
+	// peerRefusals counts peer cancels refused for their MAC or length,
+	// peerRefusedAt when the last was logged (Unix ns).
+	peerRefusals, peerRefusedAt atomic.Int64
+	pool                        pool
+	sleep                       func(time.Duration) // nil → time.Sleep; tests record instead
+	refusals                    refusals
 
 	mu       sync.Mutex
 	closed   bool

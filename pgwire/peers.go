@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -36,23 +37,28 @@ const (
 	// 1234.5700, which no PostgreSQL client sends (5678–5680 are cancel,
 	// SSL and GSS encryption requests).
 	codePeerCancel = 1234<<16 | 5700
-	// A peer cancel: length and code, the sending time (Unix ms), the
-	// client's process ID and secret, and the MAC of all that.
-	peerCancelLen = 8 + 8 + 4 + 4 + sha256.Size
+	// A peer cancel: length and code, then the sending time (Unix ms), the
+	// client's process ID and secret, the client's address (16 bytes,
+	// IPv4 mapped; zero: unknown), and the MAC of those four.
+	peerCancelLen    = 8 + peerCancelFields + sha256.Size
+	peerCancelFields = 8 + 4 + 4 + 16
 	// peerCancelSkew is how far a peer cancel's time may be from ours.
 	peerCancelSkew = 30 * time.Second
 	// peersFresh is how long a fetched peer list is used.
 	peersFresh = 5 * time.Second
-	// peerForwards bounds the forwards in flight (each a dial and a write),
-	// so that a flood of misses from many addresses costs little.
-	peerForwards = 16
+	// peerForwards bounds the forwards in flight, so that a flood of
+	// misses from many addresses costs little; peerDialTimeout bounds
+	// each connection to a peer (a hung or vanished one holds a slot no
+	// longer, and delays no other peer: each is dialled on its own).
+	peerForwards    = 64
+	peerDialTimeout = time.Second
 )
 
 // peerKey keys the MACs of peer cancels: derived from the gateway secret
 // (shared through the store by every replica), for this use only.
 func (g *Gateway) peerKey() []byte {
 	m := hmac.New(sha256.New, g.Secret)
-	m.Write([]byte("shiftkey peer cancel v1"))
+	m.Write([]byte("shiftkey peer cancel v2"))
 	return m.Sum(nil)
 }
 
@@ -66,38 +72,50 @@ func (g *Gateway) peerMAC(fields []byte) []byte {
 	return m.Sum(nil)
 }
 
-// encodePeerCancel is the packet that forwards a cancel of pid and secret.
-func (g *Gateway) encodePeerCancel(pid uint32, secret []byte, at time.Time) []byte {
+// encodePeerCancel is the packet that forwards a cancel of pid and secret
+// that client (its address; "" unknown) sent.
+func (g *Gateway) encodePeerCancel(pid uint32, secret []byte, client string, at time.Time) []byte {
 	b := make([]byte, 8, peerCancelLen)
 	binary.BigEndian.PutUint32(b[:4], peerCancelLen)
 	binary.BigEndian.PutUint32(b[4:], codePeerCancel)
 	b = binary.BigEndian.AppendUint64(b, uint64(at.UnixMilli()))
 	b = binary.BigEndian.AppendUint32(b, pid)
 	b = append(b, secret...)
+	var addr [16]byte
+	if a, err := netip.ParseAddr(client); err == nil {
+		addr = a.As16()
+	}
+	b = append(b, addr[:]...)
 	return append(b, g.peerMAC(b[8:])...)
 }
 
 // peerAddrs returns the peers' addresses, fetched at most every peersFresh
-// (the last list when fetching fails).
+// (the last list when fetching fails). The store is not read under p.mu:
+// a slow store delays this forward, not others.
 func (p *Peers) peerAddrs(ctx context.Context, g *Gateway) []string {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if time.Since(p.fetched) < peersFresh {
-		return p.addrs
+	addrs, fresh := p.addrs, time.Since(p.fetched) < peersFresh
+	if !fresh {
+		p.fetched = time.Now() // one fetch at a time; the others use the last list
 	}
-	addrs, err := p.List(ctx)
-	p.fetched = time.Now()
+	p.mu.Unlock()
+	if fresh {
+		return addrs
+	}
+	got, err := p.List(ctx)
 	if err != nil {
 		g.logger().Warn("peer gateways not listed: cancel requests go no further than this replica", "error", err)
-		return p.addrs
+		return addrs
 	}
-	p.addrs = addrs
-	return addrs
+	p.mu.Lock()
+	p.addrs = got
+	p.mu.Unlock()
+	return got
 }
 
 // forwardToPeers sends a cancel request that named no session here to the
 // peers, in the background; each looks the key up among its own sessions.
-func (g *Gateway) forwardToPeers(log *slog.Logger, m *pgproto3.CancelRequest) {
+func (g *Gateway) forwardToPeers(log *slog.Logger, m *pgproto3.CancelRequest, client string) {
 	p := g.Peers
 	p.mu.Lock()
 	if p.sem == nil {
@@ -111,47 +129,56 @@ func (g *Gateway) forwardToPeers(log *slog.Logger, m *pgproto3.CancelRequest) {
 		log.Debug("cancel request not forwarded to peers: too many forwards in flight")
 		return
 	}
-	packet := g.encodePeerCancel(m.ProcessID, m.SecretKey, g.now())
+	packet := g.encodePeerCancel(m.ProcessID, m.SecretKey, client, g.now())
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
 		defer func() { <-sem }()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), peerDialTimeout)
 		defer cancel()
-		var d net.Dialer
+		var wg sync.WaitGroup
 		for _, addr := range p.peerAddrs(ctx, g) {
-			c, err := d.DialContext(ctx, "tcp", addr)
-			if err != nil {
-				log.Warn("cancel request not forwarded to a peer", "peer", addr, "error", err)
-				continue
-			}
-			c.SetDeadline(time.Now().Add(3 * time.Second))
-			if _, err := c.Write(packet); err != nil {
-				log.Warn("cancel request not forwarded to a peer", "peer", addr, "error", err)
-			} else {
-				// The peer closes once it has handled it, as PostgreSQL does.
-				c.Read(make([]byte, 1))
+			wg.Go(func() {
+				d := net.Dialer{Timeout: peerDialTimeout}
+				c, err := d.DialContext(ctx, "tcp", addr)
+				if err != nil {
+					log.Warn("cancel request not forwarded to a peer", "peer", addr, "error", err)
+					return
+				}
+				defer c.Close()
+				// Closed once written: the peer reads the packet, then the
+				// end of the stream, and answers nothing (as PostgreSQL).
+				c.SetWriteDeadline(time.Now().Add(peerDialTimeout))
+				if _, err := c.Write(packet); err != nil {
+					log.Warn("cancel request not forwarded to a peer", "peer", addr, "error", err)
+					return
+				}
 				log.Debug("cancel request forwarded to a peer", "peer", addr)
-			}
-			c.Close()
+			})
 		}
+		wg.Wait()
 	}()
 }
 
 // peerCancel handles a cancel request another replica's gateway forwarded.
 // One that does not authenticate counts as a cancel request for no session
-// (cancelMissLimit); one that does is trusted as the client's own request,
-// which the sending replica has counted already.
+// from the address that sent it; one that does is the client's own,
+// counted against the client's address as if it had come here: each
+// replica's budget of misses per address (cancelMissLimit) then covers
+// the guesses sent to it and through every other replica.
 func (g *Gateway) peerCancel(from *session, body []byte) {
 	log := g.logger().With("conn_id", from.id, "remote", from.remote)
-	source, now := from.source, time.Now()
-	if g.misses.count(source, now) >= cancelMissLimit {
+	now := time.Now()
+	if g.misses.count(from.source, now) >= cancelMissLimit {
 		log.Debug("peer cancel request dropped: too many for no session from this address")
 		return
 	}
-	if g.Peers == nil || len(body) != peerCancelLen-8 || !hmac.Equal(body[16:], g.peerMAC(body[:16])) {
-		log.Warn("peer cancel request refused: not from a replica of this gateway (or its gateway secret differs)")
-		g.misses.add(source, now)
+	if g.Peers == nil || len(body) != peerCancelFields+sha256.Size || !hmac.Equal(body[peerCancelFields:], g.peerMAC(body[:peerCancelFields])) {
+		if g.peerRefusals.Add(1) == 1 || now.Sub(time.Unix(0, g.peerRefusedAt.Load())) >= failNoticeEvery {
+			g.peerRefusedAt.Store(now.UnixNano())
+			log.Warn("peer cancel request refused: not from a replica of this gateway (or its gateway secret differs)", "refused_since_start", g.peerRefusals.Load())
+		}
+		g.misses.add(from.source, now)
 		return
 	}
 	at := time.UnixMilli(int64(binary.BigEndian.Uint64(body[:8])))
@@ -159,5 +186,21 @@ func (g *Gateway) peerCancel(from *session, body []byte) {
 		log.Warn("peer cancel request refused: its time is too far from ours", "sent", at)
 		return
 	}
-	g.cancelByKey(log, binary.BigEndian.Uint32(body[8:12]), body[12:16], true)
+	client := from.source
+	if a := netip.AddrFrom16([16]byte(body[16:32])).Unmap(); a.IsValid() && !a.IsUnspecified() {
+		client = a.String()
+	}
+	if g.misses.count(client, now) >= cancelMissLimit {
+		log.Debug("peer cancel request dropped: too many for no session from its client's address", "client", client)
+		return
+	}
+	if !g.cancelByKey(log, binary.BigEndian.Uint32(body[8:12]), body[12:16], true) {
+		if g.misses.add(client, now) == cancelMissLimit {
+			log.Warn("cancel requests throttled: too many for no session from this address", "client", client, "limit", cancelMissLimit, "window", window)
+		}
+	}
 }
+
+// failNoticeEvery is how often refused peer cancels are logged at most
+// (a flood from many addresses would otherwise log one line each).
+const failNoticeEvery = 10 * time.Second

@@ -21,36 +21,51 @@ func TestCancelGoesOnToThePeerOfTheSession(t *testing.T) {
 		g.ProxyFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}
 		g.Peers = &Peers{List: func(context.Context) ([]string, error) { return nil, nil }}
 	})
+	// A peer that does not answer (TEST-NET-1: refused at once or dropped,
+	// as the host's routes have it) comes first: it must not hold up the
+	// others, each dialled on its own.
 	_, otherAddr := newGateway(t, func(g *Gateway) {
-		g.Peers = &Peers{List: func(context.Context) ([]string, error) { return []string{holderAddr}, nil }}
+		g.Peers = &Peers{List: func(context.Context) ([]string, error) { return []string{"192.0.2.1:5439", holderAddr}, nil }}
 	})
 	c := mustLogin(t, holderAddr)
 	admin := superuser(t, holder.DefaultDB)
 	pid, secret := c.PgConn().PID(), c.PgConn().SecretKey()
 
-	if err := sleepWhileCancelling(t, c, admin, func() { sendCancel(t, otherAddr, "", pid, secret) }); code(err) != "57014" {
+	start := time.Now()
+	if err := sleepWhileCancelling(t, c, admin, func() { start = time.Now(); sendCancel(t, otherAddr, "", pid, secret) }); code(err) != "57014" {
 		t.Fatalf("a cancel sent to the other replica: %v, want 57014", err)
+	}
+	if took := time.Since(start); took > peerDialTimeout {
+		t.Fatalf("the forwarded cancel took %v: the peer that does not answer held it up", took)
 	}
 	if recs := logs.records(t, "cancel request forwarded"); len(recs) != 1 || recs[0]["from_peer"] != true {
 		t.Fatalf("holder's cancel records %v, want one from a peer", recs)
 	}
 
+	const refusedMAC = "peer cancel request refused: not from a replica of this gateway (or its gateway secret differs)"
 	forged := func(cluster string, secretOf []byte, at time.Time) []byte {
 		g := &Gateway{Cluster: cluster, Secret: secretOf}
-		return g.encodePeerCancel(pid, secret, at)
+		return g.encodePeerCancel(pid, secret, "198.51.100.7", at)
 	}
 	for _, tc := range []struct {
 		name   string
 		packet []byte
 		log    string
 	}{
-		{"another secret", forged(holder.Cluster, []byte("not the store's"), time.Now()), "peer cancel request refused: not from a replica of this gateway (or its gateway secret differs)"},
-		{"another cluster", forged("another", holder.Secret, time.Now()), "peer cancel request refused: not from a replica of this gateway (or its gateway secret differs)"},
+		{"another secret", forged(holder.Cluster, []byte("not the store's"), time.Now()), refusedMAC},
+		{"another cluster", forged("another", holder.Secret, time.Now()), refusedMAC},
 		{"a minute old", forged(holder.Cluster, holder.Secret, time.Now().Add(-time.Minute)), "peer cancel request refused: its time is too far from ours"},
 	} {
-		before := len(logs.records(t, tc.log))
+		before, refused := len(logs.records(t, tc.log)), holder.peerRefusals.Load()
 		if err := sleepWhileCancelling(t, c, admin, func() { sendPacket(t, holderAddr, "127.0.0.1", tc.packet) }); err != nil {
 			t.Fatalf("a peer cancel with %s cancelled: %v", tc.name, err)
+		}
+		// Refusals for the MAC are logged once per 10 s, and counted.
+		if tc.log == refusedMAC {
+			if n := holder.peerRefusals.Load() - refused; n != 1 {
+				t.Fatalf("a peer cancel with %s: %d more refusals counted, want 1", tc.name, n)
+			}
+			continue
 		}
 		if n := len(logs.records(t, tc.log)); n != before+1 {
 			t.Fatalf("a peer cancel with %s: %d more %q records, want 1", tc.name, n-before, tc.log)
@@ -78,5 +93,38 @@ func sendPacket(t *testing.T, addr, from string, packet []byte) {
 	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := raw.Read(make([]byte, 1)); n != 0 || err == nil {
 		t.Fatalf("a peer cancel got %d bytes, %v; want the connection closed", n, err)
+	}
+}
+
+// Cancel requests forwarded by peers count against the client's address
+// (in the packet) where they miss: one address gets cancelMissLimit
+// guesses at a replica's sessions in all, whichever replicas it sends them
+// through.
+func TestForwardedCancelGuessesCountAgainstTheClient(t *testing.T) {
+	defer func(n int) { cancelMissLimit = n }(cancelMissLimit)
+	cancelMissLimit = 3
+	holder, holderAddr := newGateway(t, func(g *Gateway) {
+		g.Peers = &Peers{List: func(context.Context) ([]string, error) { return nil, nil }}
+	})
+	c := mustLogin(t, holderAddr)
+	admin := superuser(t, holder.DefaultDB)
+	pid, secret := c.PgConn().PID(), c.PgConn().SecretKey()
+	from := func(client string, key []byte) []byte {
+		return holder.encodePeerCancel(pid, key, client, time.Now())
+	}
+	// Three wrong guesses of one client, each through "another replica".
+	for i := range 3 {
+		sendPacket(t, holderAddr, "127.0.0.1", from("198.51.100.7", []byte{byte(i), 1, 2, 3}))
+	}
+	if err := sleepWhileCancelling(t, c, admin, func() { sendPacket(t, holderAddr, "127.0.0.1", from("198.51.100.7", secret)) }); err != nil {
+		t.Fatalf("the right key from a client past its guesses still cancelled: %v", err)
+	}
+	// Another client behind the same peer, and the peer's own address,
+	// are not held back by that client's guesses.
+	if err := sleepWhileCancelling(t, c, admin, func() { sendPacket(t, holderAddr, "127.0.0.1", from("198.51.100.8", secret)) }); code(err) != "57014" {
+		t.Fatalf("another client's forwarded cancel: %v, want 57014", err)
+	}
+	if err := sleepWhileCancelling(t, c, admin, func() { sendCancel(t, holderAddr, "127.0.0.1", pid, secret) }); code(err) != "57014" {
+		t.Fatalf("a direct cancel from the peer's address: %v, want 57014", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -376,6 +377,21 @@ func TestGatewayPeers(t *testing.T) {
 	if peers, _ := a.GatewayPeers(ctx, "c"); len(peers) != 1 || peers[0] != "10.0.0.9:5439" {
 		t.Fatalf("after B moved: %v", peers)
 	}
+	// A record that went (a long outage's purge, a DELETE by hand) is
+	// written again by the next renewal.
+	lease := 300 * time.Millisecond
+	c := open(t, url, postgres.WithGrantLease(lease))
+	if err := c.AdvertiseGateway(ctx, "c", "10.0.0.5:5439"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(ctx, `DELETE FROM gateway_peers WHERE address = '10.0.0.5:5439'`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*lease, "the deleted record is renewed", func() bool {
+		peers, _ := a.GatewayPeers(ctx, "c")
+		return slices.Contains(peers, "10.0.0.5:5439")
+	})
+	c.Close()
 	if err := b.WithdrawGateway(ctx, "c"); err != nil {
 		t.Fatal(err)
 	}

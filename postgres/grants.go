@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,7 +78,7 @@ func startLeaser(d *DB, lease time.Duration) *leaser {
 			if _, err := d.pool.Exec(ctx, `UPDATE session_grants SET lease_until = now() + $2::interval WHERE owner = $1`, d.origin, lease); err != nil && ctx.Err() == nil {
 				slog.Default().Warn("session grant lease renewal failed", "error", err)
 			}
-			if _, err := d.pool.Exec(ctx, `UPDATE gateway_peers SET lease_until = now() + $2::interval WHERE owner = $1`, d.origin, lease); err != nil && ctx.Err() == nil {
+			if err := d.renewGateways(ctx); err != nil && ctx.Err() == nil {
 				slog.Default().Warn("gateway peer lease renewal failed", "error", err)
 			}
 		}
@@ -93,6 +95,31 @@ func (l *leaser) stop() {
 // cancel requests forwarded by the other replicas at address (host:port),
 // leased as session grants are.
 func (d *DB) AdvertiseGateway(ctx context.Context, scope, address string) error {
+	d.advMu.Lock()
+	if d.advertised == nil {
+		d.advertised = map[string]string{}
+	}
+	d.advertised[scope] = address
+	d.advMu.Unlock()
+	return d.advertiseGateway(ctx, scope, address)
+}
+
+// renewGateways renews the leases of this process's gateways, writing
+// again any record that went (purged by a replica after a long store
+// outage, or deleted by hand): renewing by UPDATE alone would leave such
+// a gateway unreachable by forwarded cancels until a restart.
+func (d *DB) renewGateways(ctx context.Context) error {
+	d.advMu.Lock()
+	adv := maps.Clone(d.advertised)
+	d.advMu.Unlock()
+	var errs []error
+	for scope, address := range adv {
+		errs = append(errs, d.advertiseGateway(ctx, scope, address))
+	}
+	return errors.Join(errs...)
+}
+
+func (d *DB) advertiseGateway(ctx context.Context, scope, address string) error {
 	_, err := d.pool.Exec(ctx, `INSERT INTO gateway_peers (scope, owner, address, lease_until) VALUES ($1, $2, $3, now() + $4::interval)
 		ON CONFLICT (scope, owner) DO UPDATE SET address = excluded.address, lease_until = excluded.lease_until`,
 		scope, d.origin, address, d.opts.lease)
@@ -101,6 +128,9 @@ func (d *DB) AdvertiseGateway(ctx context.Context, scope, address string) error 
 
 // WithdrawGateway removes this process's record of its gateway of scope.
 func (d *DB) WithdrawGateway(ctx context.Context, scope string) error {
+	d.advMu.Lock()
+	delete(d.advertised, scope)
+	d.advMu.Unlock()
 	_, err := d.pool.Exec(ctx, `DELETE FROM gateway_peers WHERE scope = $1 AND owner = $2`, scope, d.origin)
 	return err
 }

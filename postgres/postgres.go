@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,10 @@ type DB struct {
 	// creds serves logins from memory (credcache.go).
 	creds     *credCache
 	credReads atomic.Uint64 // reads of a login's credentials (tests)
+	// advertised are this process's gateways (scope to address) that the
+	// leaser keeps in gateway_peers, writing them again if they went.
+	advMu      sync.Mutex
+	advertised map[string]string
 }
 
 var (

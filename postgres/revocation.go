@@ -130,7 +130,7 @@ func (d *DB) RevokedCredentials(ctx context.Context, cluster, login string, now 
 		c.ExpiresAt = utc(c.ExpiresAt)
 		return &c, err
 	}, `SELECT id, cluster, login_name, db_user, principal_arn, expires_at, stored_key, server_key FROM credential_revocations
-		WHERE cluster = $1 AND login_name = $2 AND expires_at > $3 AND length(stored_key) > 0 ORDER BY revoked_at DESC, id`, cluster, login, now)
+		WHERE cluster = $1 AND login_name = $2 AND expires_at > $3 AND length(stored_key) > 0 ORDER BY revoked_at DESC, expires_at DESC, id LIMIT $4`, cluster, login, now, shiftkey.RevokedLookupLimit)
 }
 
 var _ shiftkey.RevokedKeys = (*DB)(nil)

@@ -184,7 +184,7 @@ func (d *DB) RevokedCredentials(ctx context.Context, cluster, login string, now 
 		c.ExpiresAt = fromMillis(exp)
 		return &c, err
 	}, `SELECT id, cluster, login_name, db_user, principal_arn, expires_at, stored_key, server_key FROM credential_revocations
-		WHERE cluster = ? AND login_name = ? AND expires_at > ? AND length(stored_key) > 0 ORDER BY revoked_at DESC, id`, cluster, login, millis(now))
+		WHERE cluster = ? AND login_name = ? AND expires_at > ? AND length(stored_key) > 0 ORDER BY revoked_at DESC, expires_at DESC, id LIMIT ?`, cluster, login, millis(now), shiftkey.RevokedLookupLimit)
 }
 
 var _ shiftkey.RevokedKeys = (*DB)(nil)

@@ -719,6 +719,34 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 		if revoked, _ := rk.RevokedCredentials(ctx, "c", "awsuser", t0); len(revoked) != 0 {
 			t.Fatalf("a live credential read as revoked: %v", revoked)
 		}
+		// A name with many revoked credentials: the last revoked are read,
+		// RevokedLookupLimit of them.
+		if _, err := s.LoginSalt(ctx, "c", "IAM:many", shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
+			t.Fatal(err)
+		}
+		n := shiftkey.RevokedLookupLimit
+		for i := range 2 * n {
+			if err := s.CreateCredential(ctx, credential(fmt.Sprintf("many%03d", i), "c", "IAM:many", t0.Add(time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+			if i == n-1 { // the first half revoked a minute before the rest
+				if _, err := s.RevokeCredentials(ctx, shiftkey.CredentialFilter{LoginName: "IAM:many"}, t0.Add(time.Minute), false); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if _, err := s.RevokeCredentials(ctx, shiftkey.CredentialFilter{LoginName: "IAM:many"}, t0.Add(2*time.Minute), false); err != nil {
+			t.Fatal(err)
+		}
+		revoked, err = rk.RevokedCredentials(ctx, "c", "IAM:many", t0.Add(3*time.Minute))
+		if err != nil || len(revoked) != n {
+			t.Fatalf("RevokedCredentials of a name with %d revoked: %d, %v; want %d", 2*n, len(revoked), err, n)
+		}
+		for _, r := range revoked {
+			if r.ID < fmt.Sprintf("many%03d", n) {
+				t.Fatalf("read %s, revoked before the last %d", r.ID, n)
+			}
+		}
 	}
 	// Records go with the expired credentials they outlive.
 	if _, err := s.DeleteExpiredCredentials(ctx, t0.Add(2*time.Hour)); err != nil {
