@@ -15,6 +15,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
@@ -334,55 +335,115 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			lease.groups = append(lease.groups, g)
 			continue
 		}
-		ok, why, err := b.grantable(ctx, role, g)
+		notice, err := b.join(ctx, u, lease, role, g, origin)
 		if err != nil {
 			b.releaseLocked(ctx, u, lease)
 			return nil, nil, err
 		}
-		if !ok && why == whyMember {
-			// Another replica's session may hold it: then share it.
-			shared, err := b.joinShared(ctx, role, g)
-			if err != nil {
-				b.releaseLocked(ctx, u, lease)
-				return nil, nil, err
-			}
-			if shared {
-				b.hold(u, lease, g)
-				continue
-			}
+		if notice != "" {
+			notices = append(notices, Notice{Message: notice})
 		}
-		if !ok {
-			notices = append(notices, Notice{Message: fmt.Sprintf("group %q not joined: %s", g, why)})
-			continue
-		}
-		if err := b.record(ctx, role, g); err != nil {
-			b.releaseLocked(ctx, u, lease)
-			return nil, nil, err
-		}
-		made, err := b.grant(ctx, role, g)
-		if err != nil {
-			u.existsAt = time.Time{} // perhaps the role was dropped: ask again next time
-			b.releaseLocked(ctx, u, lease)
-			return nil, nil, fmt.Errorf("grant %s: %w", g, err)
-		}
-		if !made {
-			// Granted by someone else since grantable looked: another
-			// replica's session (its record came first), shared as
-			// joinShared would; anyone else's is the role's own.
-			if b.heldElsewhere(ctx, role, g) {
-				b.logger.InfoContext(ctx, "group shared with another replica's sessions", "db_user", role, "group", g)
-				b.hold(u, lease, g)
-				continue
-			}
-			b.forget(ctx, role, g)
-			notices = append(notices, Notice{Message: fmt.Sprintf("group %q not joined: %s", g, whyMember)})
-			continue
-		}
-		b.logger.InfoContext(ctx, "group granted", "db_user", role, "group", g)
-		b.observe(role, g, true, origin)
-		b.hold(u, lease, g)
 	}
 	return lease, notices, nil
+}
+
+// join makes the lease hold role's membership of group, which no session
+// of role on this process holds: granted, or shared with another
+// replica's sessions, or a notice why not. It holds the membership's lock
+// (lockMembership) throughout, so that what it finds is not another
+// replica's membership in the middle of being revoked.
+func (b *Backend) join(ctx context.Context, u *userState, lease *Lease, role, g string, origin shiftkey.SessionOrigin) (notice string, err error) {
+	q, unlock, err := b.lockMembership(ctx, role, g)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	ok, why, err := b.grantable(ctx, q, role, g)
+	if err != nil {
+		return "", err
+	}
+	if !ok && why == whyMember {
+		// Another replica's session may hold it: then share it.
+		shared, err := b.joinShared(ctx, role, g)
+		if err != nil {
+			return "", err
+		}
+		if shared {
+			b.hold(u, lease, g)
+			return "", nil
+		}
+	}
+	if !ok {
+		return fmt.Sprintf("group %q not joined: %s", g, why), nil
+	}
+	if err := b.record(ctx, role, g); err != nil {
+		return "", err
+	}
+	made, err := b.grant(ctx, q, role, g)
+	if err != nil {
+		u.existsAt = time.Time{} // perhaps the role was dropped: ask again next time
+		return "", fmt.Errorf("grant %s: %w", g, err)
+	}
+	if !made {
+		// Granted by someone else since grantable looked: another
+		// replica's session (its record came first), shared as
+		// joinShared would; anyone else's is the role's own.
+		if b.heldElsewhere(ctx, role, g) {
+			b.logger.InfoContext(ctx, "group shared with another replica's sessions", "db_user", role, "group", g)
+			b.hold(u, lease, g)
+			return "", nil
+		}
+		b.forget(ctx, role, g)
+		return fmt.Sprintf("group %q not joined: %s", g, whyMember), nil
+	}
+	b.logger.InfoContext(ctx, "group granted", "db_user", role, "group", g)
+	b.observe(role, g, true, origin)
+	b.hold(u, lease, g)
+	return "", nil
+}
+
+// membershipLockKey is the advisory lock key of role's membership of
+// group: a hash (two memberships that collide only wait for each other).
+func membershipLockKey(role, group string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("shiftkey membership\x00" + role + "\x00" + group))
+	return int64(h.Sum64())
+}
+
+// adminQuerier is the admin pool, or one of its connections.
+type adminQuerier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// lockMembership takes, on the backend, the lock every replica takes
+// before it judges or changes role's membership of group for sessions (a
+// session advisory lock on an admin connection, which it returns for the
+// work). Without it, a replica could find the membership that another
+// replica, releasing its last session, was revoking at that moment, take
+// it for one to share or for the role's own, and its session would lose
+// the group when the REVOKE committed. Each call locks one membership and
+// unlock is called before the next, so replicas cannot deadlock on them.
+func (b *Backend) lockMembership(ctx context.Context, role, group string) (adminQuerier, func(), error) {
+	conn, err := b.admin.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	key := membershipLockKey(role, group)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		conn.Release()
+		return nil, nil, fmt.Errorf("lock membership of %s in %s: %w", role, group, err)
+	}
+	return conn, func() {
+		// Not the caller's context, which may be done: the lock must go.
+		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+			conn.Conn().Close(uctx) // the session's end releases its locks
+		}
+		conn.Release()
+	}, nil
 }
 
 // hold makes group, which role's sessions on this process did not hold, the
@@ -421,9 +482,9 @@ func (b *Backend) roleExists(ctx context.Context, role string) (exists, super bo
 // above what its grants give (LOGIN, SUPERUSER, CREATEROLE, CREATEDB,
 // BYPASSRLS, REPLICATION), and not a member, directly or through other
 // roles, of a predefined pg_ role (pg_execute_server_program, …).
-func (b *Backend) grantable(ctx context.Context, role, group string) (bool, string, error) {
+func (b *Backend) grantable(ctx context.Context, q adminQuerier, role, group string) (bool, string, error) {
 	var canLogin, super, createRole, createDB, bypassRLS, replication, predefined, member bool
-	err := b.admin.QueryRow(ctx, `SELECT g.rolcanlogin, g.rolsuper, g.rolcreaterole, g.rolcreatedb, g.rolbypassrls, g.rolreplication,
+	err := q.QueryRow(ctx, `SELECT g.rolcanlogin, g.rolsuper, g.rolcreaterole, g.rolcreatedb, g.rolbypassrls, g.rolreplication,
 			EXISTS (SELECT 1 FROM pg_catalog.pg_roles p WHERE p.rolname LIKE 'pg\_%' AND p.oid <> g.oid
 			        AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER')),
 			EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.member
@@ -487,41 +548,56 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 		}
 		delete(u.refs, g)
 		b.held.Add(-1)
-		// Our record goes before we look for other replicas': of two
-		// replicas releasing the same membership at once, at least one then
-		// sees no other holder and revokes. Looking first, each could see
-		// the other's record, both leave the membership, and it stays
-		// granted with no record left for Reconcile to find.
-		b.forget(ctx, l.role, g)
-		if held, err := b.othersHold(ctx, l.role, g); held || err != nil {
-			if err != nil {
-				// Left in place, and recorded again for Reconcile.
-				b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", l.role, "group", g, "error", err)
-				if err := b.record(ctx, l.role, g); err != nil {
-					b.logger.ErrorContext(ctx, "record unrevoked grant failed", "db_user", l.role, "group", g, "error", err)
-				}
-			}
-			continue // another replica's sessions still need it
-		}
-		if err := b.changeMembership(ctx, "REVOKE "+quote(g)+" FROM "+quote(l.role)); err != nil {
-			b.logger.ErrorContext(ctx, "revoke group failed", "db_user", l.role, "group", g, "error", err)
-			// Recorded again, so that Reconcile revokes it later.
+		b.releaseGroup(ctx, l, g)
+	}
+	l.groups = nil
+}
+
+// releaseGroup revokes the membership of group that l's session was the
+// last on this process to hold, unless another replica's sessions hold
+// it, under the membership's lock (lockMembership).
+func (b *Backend) releaseGroup(ctx context.Context, l *Lease, g string) {
+	q, unlock, err := b.lockMembership(ctx, l.role, g)
+	if err != nil {
+		// Left in place, and recorded for Reconcile (our record stays).
+		b.logger.ErrorContext(ctx, "revoke group failed", "db_user", l.role, "group", g, "error", err)
+		return
+	}
+	defer unlock()
+	// Our record goes before we look for other replicas': of two
+	// replicas releasing the same membership at once, at least one then
+	// sees no other holder and revokes. Looking first, each could see
+	// the other's record, both leave the membership, and it stays
+	// granted with no record left for Reconcile to find.
+	b.forget(ctx, l.role, g)
+	if held, err := b.othersHold(ctx, l.role, g); held || err != nil {
+		if err != nil {
+			// Left in place, and recorded again for Reconcile.
+			b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", l.role, "group", g, "error", err)
 			if err := b.record(ctx, l.role, g); err != nil {
 				b.logger.ErrorContext(ctx, "record unrevoked grant failed", "db_user", l.role, "group", g, "error", err)
 			}
-			continue
 		}
-		b.logger.InfoContext(ctx, "group revoked", "db_user", l.role, "group", g)
-		b.observe(l.role, g, false, l.origin)
-		// A replica that joined the membership between our check and the
-		// REVOKE gets it back.
-		if b.heldElsewhere(ctx, l.role, g) {
-			if err := b.changeMembership(ctx, "GRANT "+quote(g)+" TO "+quote(l.role)); err != nil {
-				b.logger.ErrorContext(ctx, "regrant group failed", "db_user", l.role, "group", g, "error", err)
-			}
+		return // another replica's sessions still need it
+	}
+	if err := b.changeMembership(ctx, q, "REVOKE "+quote(g)+" FROM "+quote(l.role)); err != nil {
+		b.logger.ErrorContext(ctx, "revoke group failed", "db_user", l.role, "group", g, "error", err)
+		// Recorded again, so that Reconcile revokes it later.
+		if err := b.record(ctx, l.role, g); err != nil {
+			b.logger.ErrorContext(ctx, "record unrevoked grant failed", "db_user", l.role, "group", g, "error", err)
+		}
+		return
+	}
+	b.logger.InfoContext(ctx, "group revoked", "db_user", l.role, "group", g)
+	b.observe(l.role, g, false, l.origin)
+	// A replica that joined the membership between our check and the
+	// REVOKE gets it back (one whose lock predates ours: the lock keeps
+	// later ones out until the REVOKE is done).
+	if b.heldElsewhere(ctx, l.role, g) {
+		if err := b.changeMembership(ctx, q, "GRANT "+quote(g)+" TO "+quote(l.role)); err != nil {
+			b.logger.ErrorContext(ctx, "regrant group failed", "db_user", l.role, "group", g, "error", err)
 		}
 	}
-	l.groups = nil
 }
 
 // grant makes role a member of group and reports whether this call made
@@ -530,9 +606,9 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 // the same instant fails on pg_auth_members' unique index: in both cases
 // the membership is not this session's to revoke. The catalog row's xmin
 // tells: our transaction's id only if our GRANT inserted it.
-func (b *Backend) grant(ctx context.Context, role, group string) (made bool, err error) {
+func (b *Backend) grant(ctx context.Context, q adminQuerier, role, group string) (made bool, err error) {
 	for range concurrentAttempts { // see changeMembership
-		err = pgx.BeginFunc(ctx, b.admin, func(tx pgx.Tx) error {
+		err = pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, "GRANT "+quote(group)+" TO "+quote(role)); err != nil {
 				return err
 			}
@@ -568,10 +644,10 @@ const concurrentAttempts = 3
 // "reconciled" record reads as left by a crash. Plain GRANTs on PostgreSQL
 // 15 update no row (racing GRANTs fail with 23505, see grant; a GRANT
 // racing a REVOKE succeeds), but GRANTs take the same path in case one does.
-func (b *Backend) changeMembership(ctx context.Context, sql string) error {
+func (b *Backend) changeMembership(ctx context.Context, q adminQuerier, sql string) error {
 	var err error
 	for range concurrentAttempts {
-		if _, err = b.admin.Exec(ctx, sql); !concurrentlyChanged(err) {
+		if _, err = q.Exec(ctx, sql); !concurrentlyChanged(err) {
 			return err
 		}
 	}
@@ -682,6 +758,11 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 	if u.refs[g.Group] > 0 {
 		return false, nil
 	}
+	q, unlock, err := b.lockMembership(ctx, g.Role, g.Group)
+	if err != nil {
+		return false, fmt.Errorf("reconcile: %w", err)
+	}
+	defer unlock()
 	if b.heldElsewhere(ctx, g.Role, g.Group) {
 		// A live replica holds it: the dead owner's record goes, the
 		// membership stays.
@@ -689,14 +770,14 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 		return false, nil
 	}
 	var active bool
-	err := b.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE usename = $1)`, g.Role).Scan(&active)
+	err = q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE usename = $1)`, g.Role).Scan(&active)
 	if err != nil {
 		return false, fmt.Errorf("reconcile: %w", err)
 	}
 	if active {
 		return false, nil
 	}
-	if err := b.changeMembership(ctx, "REVOKE "+quote(g.Group)+" FROM "+quote(g.Role)); err != nil && !isUndefined(err) {
+	if err := b.changeMembership(ctx, q, "REVOKE "+quote(g.Group)+" FROM "+quote(g.Role)); err != nil && !isUndefined(err) {
 		return false, fmt.Errorf("reconcile revoke %s from %s: %w", g.Group, g.Role, err)
 	}
 	b.forget(ctx, g.Role, g.Group)

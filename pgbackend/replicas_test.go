@@ -234,8 +234,9 @@ func (f *raceFixture) member(t *testing.T) bool {
 }
 
 // grantAtOnce runs each of grants on its own goroutine while the test
-// holds pg_auth_members, releases it once every one of them waits for it,
-// so that all insert the membership at once, and waits for them.
+// holds pg_auth_members, releases it once every one of them waits, for it
+// or (since replicas judge a membership under its lock: lockMembership)
+// for the one ahead of it, and waits for them.
 func (f *raceFixture) grantAtOnce(t *testing.T, grants ...func()) {
 	t.Helper()
 	ctx := context.Background()
@@ -257,7 +258,8 @@ func (f *raceFixture) grantAtOnce(t *testing.T, grants ...func()) {
 	defer waiting.Close(ctx)
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var n int
-		if err := waiting.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'pg_catalog.pg_auth_members'::regclass`).Scan(&n); err != nil {
+		if err := waiting.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE NOT granted
+			AND (relation = 'pg_catalog.pg_auth_members'::regclass OR locktype = 'advisory')`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n == len(grants) {
@@ -275,11 +277,12 @@ func (f *raceFixture) grantAtOnce(t *testing.T, grants ...func()) {
 }
 
 // Two replicas whose sessions of a role both ask for a group at the same
-// moment: both log in, sharing the membership. Both find the role outside
-// the group, record their grant and GRANT at once (grantAtOnce). The
+// moment: both log in, sharing the membership. Both found the role outside
+// the group, recorded their grant and GRANTed at once (grantAtOnce). The
 // second insert failed on the catalog's unique index (23505), which
 // refused that login ("could not prepare the session"), as it did by hand
-// with two replicas behind a load balancer.
+// with two replicas behind a load balancer. Since replicas judge a
+// membership under its lock, the second finds the first's and shares it.
 func TestGrantsAtOnceOnTwoReplicasShare(t *testing.T) {
 	f := newRaceFixture(t)
 	ctx := context.Background()
