@@ -173,6 +173,36 @@ type Observer interface {
 	Grant(*GrantChange)
 }
 
+// How a gateway's cancel request ended: a fixed set, so that it can label
+// metrics.
+const (
+	CancelSent          = "cancelled"       // its session is here: sent to the backend
+	CancelForwarded     = "forwarded"       // no session here: passed on to the other replicas
+	CancelNoSession     = "no_session"      // no session here, and no other replica to ask
+	CancelThrottled     = "throttled"       // dropped: its address sent too many for no session
+	CancelPeerSent      = "peer_cancelled"  // passed on by another replica, its session here
+	CancelPeerNoSession = "peer_no_session" // passed on by another replica, no session here either
+	CancelPeerRefused   = "peer_refused"    // a packet that claimed to come from a replica and did not prove it
+)
+
+// CancelOutcomes are every cancel outcome.
+var CancelOutcomes = []string{CancelSent, CancelForwarded, CancelNoSession, CancelThrottled, CancelPeerSent, CancelPeerNoSession, CancelPeerRefused}
+
+// CancelObserver hears how each cancel request a gateway got ended (an
+// Observer may be one too).
+type CancelObserver interface {
+	Cancel(scope, outcome string)
+}
+
+// Cancel passes a cancel's outcome to the members that hear of them.
+func (os Observers) Cancel(scope, outcome string) {
+	for _, o := range os {
+		if c, ok := o.(CancelObserver); ok {
+			c.Cancel(scope, outcome)
+		}
+	}
+}
+
 // Observers passes each event to every one of its members, in order.
 type Observers []Observer
 

@@ -47,6 +47,7 @@ type Metrics struct {
 	poolHits       *prometheus.CounterVec
 	poolMisses     *prometheus.CounterVec
 	grantChanges   *prometheus.CounterVec
+	cancels        *prometheus.CounterVec
 
 	storeDuration *prometheus.HistogramVec
 	storeErrors   *prometheus.CounterVec
@@ -95,6 +96,8 @@ func New(operations []string) *Metrics {
 		Help: "Sessions that got a pooled backend connection."}, []string{"scope"})
 	m.poolMisses = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_backend_pool_misses_total",
 		Help: "Sessions that opened a new backend connection."}, []string{"scope"})
+	m.cancels = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_gateway_cancel_requests_total",
+		Help: "Cancel requests the gateways got, by how they ended (cancelled, forwarded to the other replicas, no_session, throttled, and those passed on by another replica)."}, []string{"scope", "outcome"})
 	m.grantChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_session_grant_changes_total",
 		Help: "Session group grants and revokes, by change (granted, revoked, reconciled)."}, []string{"scope", "change"})
 	m.storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "shiftkey_store_operation_duration_seconds",
@@ -102,7 +105,7 @@ func New(operations []string) *Metrics {
 	m.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_store_errors_total",
 		Help: "Store calls that failed (not-found answers excluded), by operation."}, []string{"operation"})
 	m.Registry.MustRegister(m.apiRequests, m.apiDuration, m.issued, m.denials, m.logins, m.authDuration, m.sessionsActive,
-		m.sessionsTotal, m.sessionsEnded, m.bytes, m.poolHits, m.poolMisses, m.grantChanges, m.storeDuration, m.storeErrors,
+		m.sessionsTotal, m.sessionsEnded, m.bytes, m.poolHits, m.poolMisses, m.grantChanges, m.cancels, m.storeDuration, m.storeErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -187,6 +190,14 @@ func (m *Metrics) SessionEnd(e *shiftkey.SessionEnd) {
 	m.sessionsEnded.WithLabelValues(e.Scope, reason).Inc()
 	m.bytes.WithLabelValues(e.Scope, "client_to_backend").Add(float64(e.BytesIn))
 	m.bytes.WithLabelValues(e.Scope, "backend_to_client").Add(float64(e.BytesOut))
+}
+
+// Cancel counts a cancel request by how it ended.
+func (m *Metrics) Cancel(scope, outcome string) {
+	if !slices.Contains(shiftkey.CancelOutcomes, outcome) {
+		outcome = other
+	}
+	m.cancels.WithLabelValues(scope, outcome).Inc()
 }
 
 // Grant counts a session grant or revoke.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/shiftkey/shiftkey"
 )
 
 // cancelMissLimit is how many cancel requests naming no session one source
@@ -73,9 +74,11 @@ func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 	source, now := from.source, time.Now()
 	if g.misses.count(source, now) >= cancelMissLimit {
 		log.Debug("cancel request dropped: too many for no session from this address")
+		g.observeCancel(shiftkey.CancelThrottled)
 		return
 	}
 	if len(m.SecretKey) == 4 && g.cancelByKey(log, m.ProcessID, m.SecretKey, false) {
+		g.observeCancel(shiftkey.CancelSent)
 		return
 	}
 	log.Debug("cancel request for no session", "key_bytes", len(m.SecretKey))
@@ -84,6 +87,17 @@ func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 	}
 	if g.Peers != nil && len(m.SecretKey) == 4 {
 		g.forwardToPeers(log, m, source)
+		g.observeCancel(shiftkey.CancelForwarded)
+		return
+	}
+	g.observeCancel(shiftkey.CancelNoSession)
+}
+
+// observeCancel tells the observer, when it counts them, how a cancel
+// request ended.
+func (g *Gateway) observeCancel(outcome string) {
+	if o, ok := g.Observer.(shiftkey.CancelObserver); ok {
+		o.Cancel(g.Cluster, outcome)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/shiftkey/shiftkey"
 )
 
 // Peers are the gateways of the same cluster or workgroup on the other
@@ -171,6 +172,7 @@ func (g *Gateway) peerCancel(from *session, body []byte) {
 	now := time.Now()
 	if g.misses.count(from.source, now) >= cancelMissLimit {
 		log.Debug("peer cancel request dropped: too many for no session from this address")
+		g.observeCancel(shiftkey.CancelThrottled)
 		return
 	}
 	if g.Peers == nil || len(body) != peerCancelFields+sha256.Size || !hmac.Equal(body[peerCancelFields:], g.peerMAC(body[:peerCancelFields])) {
@@ -179,11 +181,13 @@ func (g *Gateway) peerCancel(from *session, body []byte) {
 			log.Warn("peer cancel request refused: not from a replica of this gateway (or its gateway secret differs)", "refused_since_start", g.peerRefusals.Load())
 		}
 		g.misses.add(from.source, now)
+		g.observeCancel(shiftkey.CancelPeerRefused)
 		return
 	}
 	at := time.UnixMilli(int64(binary.BigEndian.Uint64(body[:8])))
 	if d := g.now().Sub(at); d > peerCancelSkew || d < -peerCancelSkew {
 		log.Warn("peer cancel request refused: its time is too far from ours", "sent", at)
+		g.observeCancel(shiftkey.CancelPeerRefused)
 		return
 	}
 	client := from.source
@@ -192,13 +196,17 @@ func (g *Gateway) peerCancel(from *session, body []byte) {
 	}
 	if g.misses.count(client, now) >= cancelMissLimit {
 		log.Debug("peer cancel request dropped: too many for no session from its client's address", "client", client)
+		g.observeCancel(shiftkey.CancelThrottled)
 		return
 	}
-	if !g.cancelByKey(log, binary.BigEndian.Uint32(body[8:12]), body[12:16], true) {
-		if g.misses.add(client, now) == cancelMissLimit {
-			log.Warn("cancel requests throttled: too many for no session from this address", "client", client, "limit", cancelMissLimit, "window", window)
-		}
+	if g.cancelByKey(log, binary.BigEndian.Uint32(body[8:12]), body[12:16], true) {
+		g.observeCancel(shiftkey.CancelPeerSent)
+		return
 	}
+	if g.misses.add(client, now) == cancelMissLimit {
+		log.Warn("cancel requests throttled: too many for no session from this address", "client", client, "limit", cancelMissLimit, "window", window)
+	}
+	g.observeCancel(shiftkey.CancelPeerNoSession)
 }
 
 // failNoticeEvery is how often refused peer cancels are logged at most

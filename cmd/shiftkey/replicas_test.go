@@ -410,6 +410,7 @@ func TestCancelReachesTheReplicaOfTheSession(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	var reps []*replica
+	var serves []*Serve
 	for _, name := range []string{"a", "b"} {
 		r := &replica{api: freePort(t), gw: freePort(t)}
 		path := filepath.Join(dir, name+".yaml")
@@ -426,6 +427,7 @@ func TestCancelReachesTheReplicaOfTheSession(t *testing.T) {
 			t.Fatal(err)
 		}
 		reps = append(reps, r)
+		serves = append(serves, s)
 	}
 	a, b := reps[0], reps[1]
 	out, err := a.redshift("CI_KEY", "CI_SECRET").GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
@@ -467,6 +469,13 @@ func TestCancelReachesTheReplicaOfTheSession(t *testing.T) {
 	// The session lives on after its query's cancel.
 	if _, err := onB.Exec(ctx, "SELECT 1"); err != nil {
 		t.Fatalf("B's session after the cancel: %v", err)
+	}
+	// Each replica counts its part: A forwarded it, B cancelled it.
+	for i, want := range []string{"forwarded", "peer_cancelled"} {
+		fams, _ := scrape(t, serves[i].AdminURL)
+		if n := sample(fams, "shiftkey_gateway_cancel_requests_total", map[string]string{"scope": "shared", "outcome": want}); n != 1 {
+			t.Errorf("replica %d: shiftkey_gateway_cancel_requests_total{outcome=%q} = %v, want 1", i, want, n)
+		}
 	}
 }
 
