@@ -102,6 +102,11 @@ func toolAuditPath(configPath, dataDir string) (string, error) {
 // auditRevocation appends the record of a revocation to the audit log at
 // path: who ran it, where, what they named and what went.
 func auditRevocation(path string, sel revocation.Selection, terminate bool, revoked []*shiftkey.Credential, at time.Time) error {
+	// Appended to, never created: a file this command made (as root, say)
+	// could be one the server cannot open after a rotation.
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("audit log %s: %w (the server creates it)", path, err)
+	}
 	l, err := audit.Open(path)
 	if err != nil {
 		return err
