@@ -8,7 +8,9 @@ package audit
 
 import (
 	"encoding/json"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -156,7 +158,10 @@ func identityOfARN(arn string) UserIdentity {
 // writes them (first letter lower-case).
 func requestParameters(e *shiftkey.APICall) map[string]any {
 	out := map[string]any{}
-	for k, vs := range e.Form {
+	// In name order, so that which of two clashing names nests is the
+	// same every time (A before A.member.1).
+	for _, k := range slices.Sorted(maps.Keys(e.Form)) {
+		vs := e.Form[k]
 		if k == "Action" || k == "Version" || strings.HasPrefix(strings.ToLower(k), "x-amz-") || secretName(k) {
 			continue
 		}
@@ -165,7 +170,15 @@ func requestParameters(e *shiftkey.APICall) map[string]any {
 			v = vs[0]
 		}
 		if !nest(out, strings.Split(k, "."), v) {
-			out[lowerFirst(k)] = v
+			// Never over what nested: the name as sent, or numbered.
+			name := lowerFirst(k)
+			for i := 1; out[name] != nil; i++ {
+				name = k
+				if i > 1 {
+					name = k + "#" + strconv.Itoa(i)
+				}
+			}
+			out[name] = v
 		}
 	}
 	if len(e.Body) > 0 {

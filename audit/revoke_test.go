@@ -80,6 +80,11 @@ func TestRequestParametersNestLists(t *testing.T) {
 	if want := map[string]any{"tags": []any{map[string]any{"key": "team", "value": "data"}}, "userName": "u"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("tags: %v, want %v", got, want)
 	}
+	// A name that clashes with one that nested is kept beside it.
+	got = params(url.Values{"Tags.member.1.Key": {"team"}, "tags": {"flat"}})
+	if want := map[string]any{"tags": []any{map[string]any{"key": "team"}}, "tags#2": "flat"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("clash: %v, want %v", got, want)
+	}
 	// An index no list here reaches, or a name that clashes, stays flat.
 	got = params(url.Values{"DbGroups.member.5000000": {"x"}, "A": {"1"}, "A.member.1": {"2"}})
 	if got["dbGroups.member.5000000"] != "x" || got["dbGroups"] != nil || len(got) != 3 {
