@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,8 +56,12 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 	if verb == "list" {
 		return revocation.List(ctx, st, f, time.Now(), stdout)
 	}
+	// What went is written only after its audit record: a reader that
+	// stops early (| head) must not kill the command before that.
 	at := time.Now()
-	revoked, err := revocation.Revoke(ctx, st, f, at, *terminate, stdout)
+	var out bytes.Buffer
+	revoked, err := revocation.Revoke(ctx, st, f, at, *terminate, &out)
+	defer stdout.Write(out.Bytes())
 	if err != nil {
 		return err
 	}
