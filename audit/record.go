@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/awsquery"
 )
 
 // Record is one audit log line.
@@ -228,7 +229,7 @@ func nest(m map[string]any, path []string, value any) bool {
 		rest = rest[1:]
 	}
 	if isIndex(rest[0]) {
-		i, _ := strconv.Atoi(rest[0])
+		i, _ := awsquery.Index(rest[0])
 		list, ok := m[name].([]any)
 		if !ok && m[name] != nil {
 			return false
@@ -271,10 +272,11 @@ func nest(m map[string]any, path []string, value any) bool {
 	return true
 }
 
-// isIndex reports whether s is a list index of the Query protocol (1-based).
+// isIndex reports whether s is a list index of the Query protocol that
+// nest builds a list for.
 func isIndex(s string) bool {
-	i, err := strconv.Atoi(s)
-	return err == nil && i >= 1 && i <= maxNestedIndex && s[0] != '0' && s[0] != '+'
+	i, ok := awsquery.Index(s)
+	return ok && i <= maxNestedIndex
 }
 
 // responseElements is a result as JSON, without secrets.

@@ -63,8 +63,8 @@ func List(v url.Values, name, member string) (items []string, present bool, err 
 		if !ok {
 			return nil, true, &Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("Unknown parameter %s.", k)}
 		}
-		n, err := strconv.Atoi(idx)
-		if err != nil || n < 1 || idx[0] == '0' {
+		n, ok := Index(idx)
+		if !ok {
 			return nil, true, &Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("Invalid list index in parameter %s.", k)}
 		}
 		found = append(found, item{n, vals[0]})
@@ -83,6 +83,16 @@ func List(v url.Values, name, member string) (items []string, present bool, err 
 		items[i] = it.val
 	}
 	return items, true, nil
+}
+
+// Index reads a list index of the Query protocol: 1, 2, …, without
+// leading zeros.
+func Index(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || s[0] == '0' {
+		return 0, false
+	}
+	return n, true
 }
 
 // WriteResult writes a success envelope:
@@ -166,8 +176,8 @@ func Structs(v url.Values, name, member string) (items []map[string]string, pres
 		if !ok || !ok2 || field == "" {
 			return nil, true, &Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("Unknown parameter %s.", k)}
 		}
-		n, err := strconv.Atoi(num)
-		if err != nil || n < 1 || num[0] == '0' {
+		n, ok := Index(num)
+		if !ok {
 			return nil, true, &Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("Invalid list index in parameter %s.", k)}
 		}
 		if byIndex[n] == nil {

@@ -72,9 +72,7 @@ func (g *Gateway) unregisterCancel(s *session) {
 func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 	log := g.logger().With("conn_id", from.id, "remote", from.remote)
 	source, now := from.source, time.Now()
-	if g.misses.count(source, now) >= cancelMissLimit {
-		log.Debug("cancel request dropped: too many for no session from this address")
-		g.observeCancel(shiftkey.CancelThrottled)
+	if g.throttledCancels(log, source, now) {
 		return
 	}
 	if len(m.SecretKey) == 4 && g.cancelByKey(log, m.ProcessID, m.SecretKey, false) {
@@ -82,15 +80,30 @@ func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 		return
 	}
 	log.Debug("cancel request for no session", "key_bytes", len(m.SecretKey))
-	if g.misses.add(source, now) == cancelMissLimit {
-		log.Warn("cancel requests throttled: too many for no session from this address", "limit", cancelMissLimit, "window", window)
-	}
-	if g.Peers != nil && len(m.SecretKey) == 4 {
-		g.forwardToPeers(log, m, source)
+	g.missedCancel(log, source, now)
+	if g.Peers != nil && len(m.SecretKey) == 4 && g.forwardToPeers(log, m, source) {
 		g.observeCancel(shiftkey.CancelForwarded)
 		return
 	}
 	g.observeCancel(shiftkey.CancelNoSession)
+}
+
+// throttledCancels reports, and counts, a cancel request dropped because
+// source has sent too many naming no session (cancelMissLimit).
+func (g *Gateway) throttledCancels(log *slog.Logger, source string, now time.Time) bool {
+	if g.misses.count(source, now) < cancelMissLimit {
+		return false
+	}
+	log.Debug("cancel request dropped: too many for no session from this address", "source", source)
+	g.observeCancel(shiftkey.CancelThrottled)
+	return true
+}
+
+// missedCancel counts a cancel request of source that named no session.
+func (g *Gateway) missedCancel(log *slog.Logger, source string, now time.Time) {
+	if g.misses.add(source, now) == cancelMissLimit {
+		log.Warn("cancel requests throttled: too many for no session from this address", "source", source, "limit", cancelMissLimit, "window", window)
+	}
 }
 
 // observeCancel tells the observer, when it counts them, how a cancel

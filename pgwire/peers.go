@@ -116,7 +116,8 @@ func (p *Peers) peerAddrs(ctx context.Context, g *Gateway) []string {
 
 // forwardToPeers sends a cancel request that named no session here to the
 // peers, in the background; each looks the key up among its own sessions.
-func (g *Gateway) forwardToPeers(log *slog.Logger, m *pgproto3.CancelRequest, client string) {
+// It reports false when too many forwards are in flight to start one.
+func (g *Gateway) forwardToPeers(log *slog.Logger, m *pgproto3.CancelRequest, client string) bool {
 	p := g.Peers
 	p.mu.Lock()
 	if p.sem == nil {
@@ -128,7 +129,7 @@ func (g *Gateway) forwardToPeers(log *slog.Logger, m *pgproto3.CancelRequest, cl
 	case sem <- struct{}{}:
 	default:
 		log.Debug("cancel request not forwarded to peers: too many forwards in flight")
-		return
+		return false
 	}
 	packet := g.encodePeerCancel(m.ProcessID, m.SecretKey, client, g.now())
 	g.wg.Add(1)
@@ -159,6 +160,7 @@ func (g *Gateway) forwardToPeers(log *slog.Logger, m *pgproto3.CancelRequest, cl
 		}
 		wg.Wait()
 	}()
+	return true
 }
 
 // peerCancel handles a cancel request another replica's gateway forwarded.
@@ -170,9 +172,7 @@ func (g *Gateway) forwardToPeers(log *slog.Logger, m *pgproto3.CancelRequest, cl
 func (g *Gateway) peerCancel(from *session, body []byte) {
 	log := g.logger().With("conn_id", from.id, "remote", from.remote)
 	now := time.Now()
-	if g.misses.count(from.source, now) >= cancelMissLimit {
-		log.Debug("peer cancel request dropped: too many for no session from this address")
-		g.observeCancel(shiftkey.CancelThrottled)
+	if g.throttledCancels(log, from.source, now) {
 		return
 	}
 	if g.Peers == nil || len(body) != peerCancelFields+sha256.Size || !hmac.Equal(body[peerCancelFields:], g.peerMAC(body[:peerCancelFields])) {
@@ -180,7 +180,7 @@ func (g *Gateway) peerCancel(from *session, body []byte) {
 			g.peerRefusedAt.Store(now.UnixNano())
 			log.Warn("peer cancel request refused: not from a replica of this gateway (or its gateway secret differs)", "refused_since_start", g.peerRefusals.Load())
 		}
-		g.misses.add(from.source, now)
+		g.missedCancel(log, from.source, now)
 		g.observeCancel(shiftkey.CancelPeerRefused)
 		return
 	}
@@ -194,18 +194,14 @@ func (g *Gateway) peerCancel(from *session, body []byte) {
 	if a := netip.AddrFrom16([16]byte(body[16:32])).Unmap(); a.IsValid() && !a.IsUnspecified() {
 		client = a.String()
 	}
-	if g.misses.count(client, now) >= cancelMissLimit {
-		log.Debug("peer cancel request dropped: too many for no session from its client's address", "client", client)
-		g.observeCancel(shiftkey.CancelThrottled)
+	if g.throttledCancels(log, client, now) {
 		return
 	}
 	if g.cancelByKey(log, binary.BigEndian.Uint32(body[8:12]), body[12:16], true) {
 		g.observeCancel(shiftkey.CancelPeerSent)
 		return
 	}
-	if g.misses.add(client, now) == cancelMissLimit {
-		log.Warn("cancel requests throttled: too many for no session from this address", "client", client, "limit", cancelMissLimit, "window", window)
-	}
+	g.missedCancel(log, client, now)
 	g.observeCancel(shiftkey.CancelPeerNoSession)
 }
 
