@@ -442,7 +442,7 @@ func (s *session) relayOnLoop(ls *live) bool {
 	if closing {
 		// Cut while Start ran: closeFor had no relay to tell (the
 		// connections it closed were Start's to let go of).
-		s.cutRelay(ls.st, kill, cause)
+		s.cutRelay(ls.st, kill, nil, cause) // the loop's kill closes the backend
 	}
 	return true
 }
@@ -543,7 +543,7 @@ func (s *session) closeFor(reason string) {
 		g.cutting.Add(1)
 	}
 	if st != nil {
-		s.cutRelay(st, kill, cause)
+		s.cutRelay(st, kill, backend, cause)
 	} else {
 		// Still logging in (the login's goroutine writes to the client),
 		// or being handed to a relay (which sees closing).
@@ -571,17 +571,12 @@ func (s *session) closeFor(reason string) {
 // FATAL (relayState.BackendEnded) between two of the backend's messages,
 // then closes the client's side. A client that does not read, or a relay
 // that does not get to it, has its side closed after cutFarewellWait.
-func (s *session) cutRelay(st *relayState, kill relay.Kill, cause string) {
+func (s *session) cutRelay(st *relayState, kill relay.Kill, backend net.Conn, cause string) {
 	st.Cut(s.farewell(cause))
 	if kill != nil {
 		kill(true)
-	} else {
-		s.mu.Lock()
-		backend := s.backend
-		s.mu.Unlock()
-		if backend != nil {
-			backend.Close()
-		}
+	} else if backend != nil {
+		backend.Close()
 	}
 	time.AfterFunc(cutFarewellWait, func() {
 		if kill != nil {
