@@ -1,0 +1,95 @@
+package pgwire
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/scram"
+)
+
+// revokedList is the store's answer of revoked credentials (RevokedKeys).
+type revokedList []*shiftkey.Credential
+
+func (r revokedList) RevokedCredentials(_ context.Context, _, login string, _ time.Time) ([]*shiftkey.Credential, error) {
+	if login != "IAM:u" {
+		return nil, nil
+	}
+	return r, nil
+}
+
+// loginLog keeps the logins a gateway reports.
+type loginLog struct {
+	mu     sync.Mutex
+	logins []shiftkey.Login
+}
+
+func (l *loginLog) Login(e *shiftkey.Login) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.logins = append(l.logins, *e)
+}
+func (l *loginLog) SessionEnd(*shiftkey.SessionEnd) {}
+
+func (l *loginLog) last() shiftkey.Login {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.logins[len(l.logins)-1]
+}
+
+// An attacker holding a revoked credential's password tries every way the
+// gateway authenticates: SCRAM in plaintext, SCRAM with channel binding
+// over TLS, and the cleartext password over TLS. Each is refused with the
+// same 28P01 as a wrong password, and reported as revoked with the
+// credential and its principal; the live credential of the same login
+// still logs in, and a wrong password stays a wrong password.
+func TestRevokedCredentialLogsInNowhere(t *testing.T) {
+	salt := []byte("0123456789abcdef") // memCreds' login salt
+	gone := scram.NewKeys("gone", salt, 4096)
+	revoked := revokedList{{ID: "r1", Cluster: "c", LoginName: "IAM:u", DBUser: "u", PrincipalARN: "arn:aws:iam::123456789012:user/mallory",
+		StoredKey: gone.StoredKey[:], ServerKey: gone.ServerKey[:]}}
+	cfg, _ := testTLS(t)
+	for _, tc := range []struct {
+		name, mode string
+		cleartext  bool
+	}{
+		{"SCRAM", "sslmode=disable", false},
+		{"SCRAM-SHA-256-PLUS", "sslmode=require channel_binding=require", false},
+		{"cleartext over TLS", "sslmode=require", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logins := &loginLog{}
+			_, addr := newGateway(t, func(g *Gateway) {
+				g.Revoked, g.Observer, g.TLS, g.AllowCleartext = revoked, logins, cfg, tc.cleartext
+			})
+			host, port, _ := net.SplitHostPort(addr)
+			connect := func(pw string) error {
+				c, err := pgx.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=%s %s connect_timeout=10", host, port, pw, tc.mode))
+				if err == nil {
+					c.Close(context.Background())
+				}
+				return err
+			}
+			if err := connect("gone"); code(err) != codeInvalidPassword {
+				t.Fatalf("the revoked password: %v, want 28P01", err)
+			}
+			if e := logins.last(); e.OK || e.Reason != shiftkey.LoginRevoked || e.CredentialID != "r1" || e.PrincipalARN != revoked[0].PrincipalARN {
+				t.Fatalf("the revoked login reported as %+v, want revoked, r1, mallory", e)
+			}
+			if err := connect("pw"); err != nil {
+				t.Fatalf("the live credential: %v", err)
+			}
+			if err := connect("nope"); code(err) != codeInvalidPassword {
+				t.Fatalf("a wrong password: %v, want 28P01", err)
+			}
+			if e := logins.last(); e.Reason != shiftkey.LoginWrongPassword || e.CredentialID != "" {
+				t.Fatalf("a wrong password reported as %+v, want wrong_password without a credential", e)
+			}
+		})
+	}
+}
