@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/shiftkey/shiftkey/audit"
-	"github.com/shiftkey/shiftkey/config"
 )
 
 // runAudit is `shiftkey audit tail`: the audit log's records (of several
@@ -29,12 +28,12 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if len(files) == 0 && *cfgPath != "" {
-		cfg, err := config.LoadForTool(*cfgPath)
+		place, err := findTool(*cfgPath, "")
 		if err != nil {
 			return err
 		}
-		if p := cfg.Audit.File; p != "" && p != "-" {
-			files = append(files, p)
+		if f := place.auditFile(); f != "" {
+			files = append(files, f)
 		}
 	}
 	if len(files) == 0 {

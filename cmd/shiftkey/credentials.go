@@ -44,7 +44,11 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *terminate && verb != "revoke" {
 		return errors.New("credentials list: --terminate goes with revoke")
 	}
-	st, err := openToolStore(ctx, *configPath, *dataDir)
+	place, err := findTool(*configPath, *dataDir)
+	if err != nil {
+		return err
+	}
+	st, err := place.openStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -65,43 +69,12 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	if path, err := toolAuditPath(*configPath, *dataDir); err != nil || path != "" {
-		if err == nil {
-			err = auditRevocation(path, sel, *terminate, revoked, at)
-		}
-		if err != nil {
+	if path := place.auditFile(); path != "" {
+		if err := auditRevocation(path, sel, *terminate, revoked, at); err != nil {
 			fmt.Fprintf(stderr, "warning: the revocation is done but not in the audit log: %v\n", err)
 		}
 	}
 	return nil
-}
-
-// toolAuditPath is the audit log a command run beside the server writes
-// to: serve's audit.file (none when it is stdout), or dev's in its data
-// dir when dev keeps one there.
-func toolAuditPath(configPath, dataDir string) (string, error) {
-	if configPath != "" {
-		cfg, err := config.LoadForTool(configPath)
-		if err != nil {
-			return "", err
-		}
-		if p := cfg.Audit.File; p != "-" {
-			return p, nil
-		}
-		return "", nil
-	}
-	if dataDir == "" {
-		d, err := pgserver.DefaultHome()
-		if err != nil {
-			return "", err
-		}
-		dataDir = d
-	}
-	p := filepath.Join(dataDir, devenv.DefaultAuditFile)
-	if _, err := os.Stat(p); err != nil {
-		return "", nil
-	}
-	return p, nil
 }
 
 // auditRevocation appends the record of a revocation to the audit log at
@@ -131,29 +104,62 @@ func auditRevocation(path string, sel revocation.Selection, terminate bool, revo
 	return l.Close()
 }
 
-// openToolStore opens serve's store (--config) or dev's (--data-dir, or
-// the default data dir) for a command that runs beside the server.
-func openToolStore(ctx context.Context, configPath, dataDir string) (server.Store, error) {
+// toolPlace is where a command run beside the server finds the server's
+// store and audit log: serve's config (--config, read once) or dev's data
+// dir (--data-dir, or the default one).
+type toolPlace struct {
+	cfg     *config.Config // nil: dev's data dir
+	dataDir string
+}
+
+func findTool(configPath, dataDir string) (toolPlace, error) {
 	if configPath != "" {
 		if dataDir != "" {
-			return nil, errors.New("--config and --data-dir: name one")
+			return toolPlace{}, errors.New("--config and --data-dir: name one")
 		}
 		cfg, err := config.LoadForTool(configPath)
-		if err != nil {
-			return nil, err
-		}
-		return server.OpenStore(ctx, cfg.Store, slog.New(slog.DiscardHandler))
+		return toolPlace{cfg: cfg}, err
 	}
 	if dataDir == "" {
 		d, err := pgserver.DefaultHome()
 		if err != nil {
-			return nil, err
+			return toolPlace{}, err
 		}
 		dataDir = d
 	}
-	db, err := devenv.OpenStore(ctx, dataDir, false)
+	return toolPlace{dataDir: dataDir}, nil
+}
+
+func (p toolPlace) openStore(ctx context.Context) (server.Store, error) {
+	if p.cfg != nil {
+		return server.OpenStore(ctx, p.cfg.Store, slog.New(slog.DiscardHandler))
+	}
+	return devenv.OpenStore(ctx, p.dataDir, false)
+}
+
+// auditFile is the server's audit log file: serve's audit.file (none when
+// it is standard output), or dev's in its data dir when dev keeps one
+// there; "" for none.
+func (p toolPlace) auditFile() string {
+	if p.cfg != nil {
+		if f := p.cfg.Audit.File; f != "-" {
+			return f
+		}
+		return ""
+	}
+	f := filepath.Join(p.dataDir, devenv.DefaultAuditFile)
+	if _, err := os.Stat(f); err != nil {
+		return ""
+	}
+	return f
+}
+
+// openToolStore opens serve's store (--config) or dev's (--data-dir, or
+// the default data dir) for a command that runs beside the server.
+func openToolStore(ctx context.Context, configPath, dataDir string) (server.Store, error) {
+	p, err := findTool(configPath, dataDir)
 	if err != nil {
 		return nil, err
 	}
-	return db, nil
+	return p.openStore(ctx)
 }
