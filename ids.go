@@ -3,6 +3,8 @@ package shiftkey
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
+	"os"
 )
 
 const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
@@ -40,4 +42,16 @@ func NewUUID() string {
 		out = append(out, hexd[c>>4], hexd[c&15])
 	}
 	return string(out)
+}
+
+// ProcessName names this run of the process, host/pid/id, unique among
+// replicas and across restarts (the pid alone is reused): the store's
+// owner of session grants, a reconciled revoke's leftBy and the audit
+// log's replica.
+func ProcessName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), NewUUID())
 }

@@ -12,7 +12,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,7 +92,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	d := &DB{pool: pool, origin: processOrigin(), opts: o, salts: newSaltCache(), creds: newCredCache()}
+	d := &DB{pool: pool, origin: shiftkey.ProcessName(), opts: o, salts: newSaltCache(), creds: newCredCache()}
 	if err := d.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("migrate postgres store: %w", err)
@@ -423,13 +422,4 @@ func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 	d.salts.dropCluster(id) // even on an error: it may have committed
 	d.creds.InvalidateIf(func(k loginKey) bool { return k.Cluster == id })
 	return err
-}
-
-// processOrigin is a name for this process unique among replicas.
-func processOrigin() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "unknown"
-	}
-	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), shiftkey.NewUUID())
 }

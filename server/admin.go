@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"time"
 
@@ -117,7 +116,7 @@ func (s *Server) Observe(metrics bool, auditFile, region string) error {
 			return err
 		}
 		a.Region, a.Logger, s.Audit = region, s.Logger, a
-		a.Replica = processName()
+		a.Replica = shiftkey.ProcessName()
 		if o, ok := s.db.(interface{ Origin() string }); ok {
 			a.Replica = o.Origin() // what other replicas' records call it (leftBy)
 		}
@@ -127,14 +126,4 @@ func (s *Server) Observe(metrics bool, auditFile, region string) error {
 		s.Observer = obs
 	}
 	return nil
-}
-
-// processName is host/pid/start id: this run of the process, unlike its
-// pid, which the next run may reuse.
-func processName() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "unknown"
-	}
-	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), shiftkey.NewUUID())
 }
