@@ -2,6 +2,8 @@ package devenv
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/shiftkey/shiftkey/sqlite"
@@ -15,7 +17,15 @@ const (
 )
 
 // OpenStore opens dev's store in dir, sealing secrets under store.key,
-// which the first start generates; tools (create false) never make a key.
+// which the first start generates. Tools (create false) never make a key,
+// nor a store: a data dir without one is an error, not an empty store
+// that answers "not found" to everything.
 func OpenStore(ctx context.Context, dir string, create bool) (*sqlite.DB, error) {
-	return sqlite.OpenKeyFile(ctx, filepath.Join(dir, StoreName), filepath.Join(dir, StoreKeyName), create)
+	path := filepath.Join(dir, StoreName)
+	if !create {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no store at %s (is it shiftkey dev's data dir?): %w", path, err)
+		}
+	}
+	return sqlite.OpenKeyFile(ctx, path, filepath.Join(dir, StoreKeyName), create)
 }

@@ -200,3 +200,23 @@ func TestPolicyToolsReadServesStore(t *testing.T) {
 		t.Fatalf("policy explain --config: %v %s %s", err, out.String(), errOut.String())
 	}
 }
+
+// A tool pointed at a directory without dev's store says so, and leaves
+// the directory as it was: it opened (and made) an empty store there, and
+// `policy why` answered "no denial recorded".
+func TestToolsRefuseADataDirWithoutAStore(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"policy", "why", "--data-dir", dir, "req-1"},
+		{"credentials", "list", "--data-dir", dir},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), args, &out, &out)
+		if err == nil || !strings.Contains(err.Error(), "no store at") {
+			t.Errorf("%v: %v, want no store at …", args, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("the tools left %v in a directory without a store", entries)
+	}
+}
