@@ -114,6 +114,10 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 		}
 		bound = append(bound, adminLn)
 	}
+	// The audit log too can fail here (a directory it cannot write).
+	if err := s.Observe(cfg.Admin.Enabled(), cfg.Audit.File, cfg.RegionOf("")); err != nil {
+		return err
+	}
 	changes, err := cfg.ApplyIdentities(ctx, s.Store)
 	changes.Log(ctx, s.Logger)
 	if err != nil {
@@ -122,9 +126,6 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 	s.ClientIP = cfg.API.ClientIP()
 	s.GatewayProxies = cfg.GatewayProxies()
 	s.PeerHost = cfg.PeerHost
-	if err := s.Observe(cfg.Admin.Enabled(), cfg.Audit.File, cfg.RegionOf("")); err != nil {
-		return err
-	}
 	for _, cc := range cfg.Clusters {
 		what := "cluster " + cc.Identifier
 		err := s.serveDeclared(ctx, what, gatewayLns[what], cc.Gateway, secret, func(ep shiftkey.Endpoint) (server.Gateway, error) {

@@ -412,3 +412,33 @@ admin: {listen: "` + taken.Addr().String() + `"}
 		t.Fatalf("the declared cluster was written by a serve that did not start (%v)", err)
 	}
 }
+
+// The same for an audit log that cannot be opened (its directory is
+// missing): the identities were written before the log was opened.
+func TestServeThatCannotOpenItsAuditLogWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	yaml := `
+store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
+api: {listen: "127.0.0.1:0"}
+audit: {file: ` + filepath.Join(dir, "missing", "audit.log") + `}
+` + declaredClusterYAML("noaudit", `"redshift:GetClusterCredentials"`)
+	cfg, err := config.Parse(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := limitsEnv[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Serve{Config: cfg, Logger: dev.Logger}
+	err = s.Start(ctx)
+	s.Close()
+	if err == nil || !strings.Contains(err.Error(), "audit.file") {
+		t.Fatalf("Start with an audit log it cannot open: %v", err)
+	}
+	db, err := server.OpenStore(ctx, cfg.Store, dev.Logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Entity(ctx, shiftkey.KindUser, "ci"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("the declared user ci was written by a serve that did not start (%v)", err)
+	}
+}
