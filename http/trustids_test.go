@@ -51,3 +51,16 @@ func TestTrustPolicyNamesTheUserNotItsName(t *testing.T) {
 	_, err = assumeVia().AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(target), RoleSessionName: aws.String("sess")})
 	wantAPIError(t, err, "AccessDenied")
 }
+
+// A trust policy saved while the user it names does not exist trusts no
+// one: an attacker who may create users cannot create that name afterwards
+// and assume the role (AWS refuses such a policy at CreateRole).
+func TestTrustPolicyNamingNoUserTrustsNoLaterOne(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	roleARN := f.createRole(t, "waiting", trustUser("dave"), credsAllowed)
+	assume := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`
+	dave := f.newIAMUserKey(t, "dave", assume)
+	_, err := f.stsClient(dave).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("sess")})
+	wantAPIError(t, err, "AccessDenied")
+}

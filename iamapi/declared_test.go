@@ -498,8 +498,8 @@ func TestReconcileChangesLog(t *testing.T) {
 // A declared role's trust policy names the declared entities as they are
 // now: a user removed from the configuration and declared again (a new
 // id) is trusted again after the reload, as is a role declared after the
-// role that names it; a user of the same name created outside the
-// configuration, after the role was saved, is not.
+// role that names it. (A reconcile binds whatever entity holds a name
+// then, declared or not: see the stop note of 2026-12-06.)
 func TestReconcileBindsTrustPrincipals(t *testing.T) {
 	st := newStore(t)
 	ctx := context.Background()
