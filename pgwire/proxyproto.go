@@ -137,6 +137,9 @@ func parseProxyV1(line string) (client netip.AddrPort, ok bool, err error) {
 	if err != nil || ip.Is4() != (f[1] == "TCP4") {
 		return client, false, fmt.Errorf("malformed PROXY protocol source %q", f[2])
 	}
+	// TCP6 ::ffff:a.b.c.d is the IPv4 client, counted as version 2 and a
+	// direct connection count it.
+	ip = ip.Unmap()
 	port, err := strconv.ParseUint(f[4], 10, 16)
 	if err != nil {
 		return client, false, fmt.Errorf("malformed PROXY protocol source port %q", f[4])

@@ -45,6 +45,7 @@ func TestReadProxyHeader(t *testing.T) {
 	}{
 		{"v1 TCP4", []byte("PROXY TCP4 203.0.113.7 127.0.0.1 40000 5439\r\n"), c4, true, false},
 		{"v1 TCP6", []byte("PROXY TCP6 2001:db8::7 ::1 40001 5439\r\n"), c6, true, false},
+		{"v1 TCP6 of an IPv4-mapped client", []byte("PROXY TCP6 ::ffff:203.0.113.7 ::1 40000 5439\r\n"), c4, true, false},
 		{"v1 UNKNOWN (the proxy's own)", []byte("PROXY UNKNOWN\r\n"), netip.AddrPort{}, false, false},
 		{"v2 IPv4", proxyV2(t, c4, false), c4, true, false},
 		{"v2 IPv6", proxyV2(t, c6, false), c6, true, false},
