@@ -562,7 +562,7 @@ func (c *Config) Validate() error {
 	c.API.check(bad)
 	checkProxies(bad, "proxy_protocol", c.ProxyProtocol)
 	if h := c.PeerHost; h != "" {
-		if _, _, err := net.SplitHostPort(h); err == nil || strings.ContainsAny(h, "/ ") {
+		if _, _, err := net.SplitHostPort(h); err == nil || strings.ContainsAny(h, "/ []") {
 			bad("peer_host", "want a host name or address without a port (each gateway's port is its listen port), got %q", h)
 		}
 	}

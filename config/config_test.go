@@ -81,6 +81,7 @@ func TestAPIConfigErrorsNameTheField(t *testing.T) {
 		{base + `proxy_protocol: [10.0.0.0/8, lb.internal]`, "proxy_protocol[1]"},
 		{base + `peer_host: "10.0.0.5:5439"`, "peer_host: want a host name or address without a port"},
 		{base + `peer_host: "10.0.0.0/8"`, "peer_host: want a host name or address without a port"},
+		{base + `peer_host: "[::1]"`, "peer_host: want a host name or address without a port"}, // the port's brackets come from listen
 		{base + `limits: {shutdown_grace: abc}`, `limits.shutdown_grace: want a duration such as 30s or 1m, got "abc"`},
 		{base + `limits: {max_connections: many}`, `limits.max_connections: want a whole number, got "many"`},
 		{base + `api: {listen: "127.0.0.1:0", trusted_proxies: [10.0.0.1], client_ip_header: "X Real"}`, "api.client_ip_header"},
