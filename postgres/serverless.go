@@ -81,7 +81,6 @@ func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
 	return workgroups.list(ctx, d.pool)
 }
 
-// DeleteWorkgroup removes a workgroup.
 // DeleteWorkgroup removes a workgroup and its custom domains, in one
 // transaction (one batch).
 func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {

@@ -84,7 +84,6 @@ func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
 	return workgroups.list(ctx, d.db)
 }
 
-// DeleteWorkgroup removes a workgroup.
 // DeleteWorkgroup removes a workgroup and its custom domains.
 func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {
 	tx, err := d.db.BeginTx(ctx, nil)

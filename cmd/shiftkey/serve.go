@@ -162,7 +162,7 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 
 // serveDeclared has apply record a declared cluster or workgroup (what,
 // for errors) in the store at the endpoint its gateway listener ln gives
-// clients, and serves ln; on failure ln is closed.
+// clients, and serves ln (on failure Start closes every listener).
 func (s *Serve) serveDeclared(ctx context.Context, what string, ln net.Listener, gc config.GatewayConfig, secret []byte, apply func(shiftkey.Endpoint) (server.Gateway, error)) error {
 	ep := pgwire.Advertised(ln.Addr())
 	if gc.Advertise != "" {
@@ -170,13 +170,10 @@ func (s *Serve) serveDeclared(ctx context.Context, what string, ln net.Listener,
 	}
 	g, err := apply(ep)
 	g.ServerVersion, g.RedshiftAuth, g.RedshiftAuthPlaintext = gc.ServerVersion, gc.RedshiftAuth, gc.RedshiftAuthPlaintext
-	if err == nil {
-		err = s.StartGateway(ctx, g, ln, secret)
-	}
 	if err != nil {
-		ln.Close()
+		return err
 	}
-	return err
+	return s.StartGateway(ctx, g, ln, secret)
 }
 
 // Close stops everything.
