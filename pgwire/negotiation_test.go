@@ -1,6 +1,7 @@
 package pgwire
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"testing"
@@ -50,5 +51,28 @@ func TestRepeatedEncryptionRequestAndMessageNames(t *testing.T) {
 	m, err := fe.Receive()
 	if e, ok := m.(*pgproto3.ErrorResponse); err != nil || !ok || e.Code != codeProtocolViolation || e.Message != "expected SASL response, got Terminate" {
 		t.Fatalf("a Terminate instead of the SASL response: %#v %v", m, err)
+	}
+}
+
+// Inside TLS an encryption request of either kind is a startup packet of
+// protocol 1234.x, as in PostgreSQL (which marks GSS done once TLS is up):
+// the gateway answered a GSSENCRequest inside TLS with 'N'.
+func TestEncryptionRequestInsideTLS(t *testing.T) {
+	cfg, pool := testTLS(t)
+	_, addr := newGateway(t, func(g *Gateway) { g.TLS = cfg })
+	ssl, _ := (&pgproto3.SSLRequest{}).Encode(nil)
+	gss, _ := (&pgproto3.GSSEncRequest{}).Encode(nil)
+	for name, req := range map[string][]byte{"SSLRequest": ssl, "GSSENCRequest": gss} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", NextProtos: []string{"postgresql"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.Write(req)
+		m, err := pgproto3.NewFrontend(c, c).Receive()
+		if e, ok := m.(*pgproto3.ErrorResponse); err != nil || !ok || e.Code != codeFeatureNotSupported {
+			t.Errorf("%s inside TLS: %#v %v, want 0A000", name, m, err)
+		}
+		c.Close()
 	}
 }

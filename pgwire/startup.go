@@ -212,9 +212,9 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 		packet := s.in.take(int(n))
 		body := packet[8:]
 		switch {
-		// Asked once each; asked again (or TLS inside TLS), PostgreSQL takes
-		// the request for a startup packet of protocol 1234.x: default.
-		case code == codeSSLRequest && s.tls == nil && !sslAsked, code == codeGSSENCRequest && !gssAsked:
+		// Asked once each, and neither inside TLS: asked again, PostgreSQL
+		// takes the request for a startup packet of protocol 1234.x.
+		case code == codeSSLRequest && s.tls == nil && !sslAsked, code == codeGSSENCRequest && s.tls == nil && !gssAsked:
 			sslAsked = sslAsked || code == codeSSLRequest
 			gssAsked = gssAsked || code == codeGSSENCRequest
 			if len(body) != 0 {
