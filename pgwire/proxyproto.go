@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // A TCP load balancer in front of the gateways (deployment.md) makes every
@@ -23,6 +24,10 @@ import (
 
 // proxySig2 starts a PROXY protocol version 2 header.
 var proxySig2 = []byte("\r\n\r\n\x00\r\nQUIT\n")
+
+// proxyHeaderTimeout bounds the wait for a PROXY header (a variable for
+// tests only).
+var proxyHeaderTimeout = 2 * time.Second
 
 const (
 	maxProxyV1 = 107  // the longest version 1 line, CRLF included
@@ -56,7 +61,13 @@ func (g *Gateway) fromProxy(addr net.Addr) bool {
 // session against the client it names (the proxy's own address for its
 // own connections), or refuses it as accept refuses a direct one.
 func (s *session) proxyHeader() bool {
+	// Until its header names a client, a connection is counted against no
+	// address (the balancer's own would lock every client out), so it gets
+	// a short while to send it: a balancer sends it with the connection,
+	// and connections that hold it back go long before the login timeout.
+	s.client.SetDeadline(time.Now().Add(min(proxyHeaderTimeout, s.g.authTimeout())))
 	client, ok, err := readProxyHeader(s.in)
+	s.client.SetDeadline(s.begin.Add(s.g.authTimeout()))
 	if err != nil {
 		// A balancer's TCP health check connects and closes without a byte:
 		// not worth a warning each time. Anything else is a misconfigured

@@ -3,9 +3,11 @@ package pgwire
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -198,5 +200,30 @@ func TestProxyHeaderFromAStrangerIsNotBelieved(t *testing.T) {
 	defer g.mu.Unlock()
 	if _, ok := g.sources[spoofed.Addr().String()]; ok {
 		t.Fatal("the address a stranger's header named was counted")
+	}
+}
+
+// A connection from a balancer's address that holds its PROXY header back
+// is counted against no address until the header comes, so it is closed
+// after proxyHeaderTimeout, not after the login timeout: else connections
+// that never send one could fill the gateway for the whole login timeout.
+func TestProxyHeaderHeldBackIsCut(t *testing.T) {
+	g, addr := newGateway(t, func(g *Gateway) {
+		g.ProxyFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		g.AuthTimeout = time.Minute
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("PROX")) // a header begun, never finished
+	start := time.Now()
+	c.SetReadDeadline(start.Add(proxyHeaderTimeout + 10*time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a connection without its header after %v: %v, want it closed by the gateway", time.Since(start), err)
+	}
+	if took := time.Since(start); took > proxyHeaderTimeout+5*time.Second {
+		t.Fatalf("closed after %v, want about %v (login timeout %v)", took, proxyHeaderTimeout, g.AuthTimeout)
 	}
 }
