@@ -227,3 +227,27 @@ func TestProxyHeaderHeldBackIsCut(t *testing.T) {
 		t.Fatalf("closed after %v, want about %v (login timeout %v)", took, proxyHeaderTimeout, g.AuthTimeout)
 	}
 }
+
+// A client behind the balancer that sends a PROXY header of its own, to
+// be counted as someone else, gets a protocol error: only the first
+// header, the balancer's, is read as one.
+func TestClientsOwnProxyHeaderIsRefused(t *testing.T) {
+	g, addr := newGateway(t, func(g *Gateway) { g.ProxyFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write(proxyV2(t, netip.MustParseAddrPort("198.51.100.1:1000"), false))
+	c.Write([]byte("PROXY TCP4 203.0.113.9 127.0.0.1 1 5439\r\n"))
+	m, err := pgproto3.NewFrontend(c, c).Receive()
+	if e, ok := m.(*pgproto3.ErrorResponse); err != nil || !ok || e.Code != codeProtocolViolation {
+		t.Fatalf("a second PROXY header: %#v %v, want 08P01", m, err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sources["203.0.113.9"] != nil {
+		t.Fatal("the client's own header named whom it is counted as")
+	}
+}
