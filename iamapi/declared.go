@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -603,13 +604,19 @@ func (r *reconciler) attachments(e *shiftkey.Entity, managed []string) error {
 }
 
 func (r *reconciler) roles() error {
-	// Twice: a trust policy binds the roles it names (BindTrustPrincipals),
-	// and may name one declared after it, which the first pass creates.
-	for range 2 {
+	// A trust policy binds the roles it names (BindTrustPrincipals), and
+	// may name one declared after it: when the first pass created a role,
+	// a second binds the policies that name it. A reload that creates no
+	// role (the usual one) makes one pass.
+	for pass := range 2 {
+		before := len(r.changes)
 		for _, ro := range r.d.Roles {
 			if err := r.role(ro); err != nil {
 				return fmt.Errorf("role %s: %w", ro.Name, err)
 			}
+		}
+		if pass == 0 && !slices.ContainsFunc(r.changes[before:], func(c Change) bool { return c.Change == "role created" }) {
+			return nil
 		}
 	}
 	return nil
