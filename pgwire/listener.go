@@ -50,9 +50,9 @@ func (g *Gateway) Serve(l net.Listener) error {
 		backoff = 0
 		// The login's reads and writes are raw system calls (relay.RawIO).
 		s := &session{g: g, t: g, raw: c, client: relay.RawIO(c), id: g.nextID.Add(1)}
-		// From a proxy, source stays "" until its header names the client
-		// (proxyHeader), whom it is counted against then.
-		if !g.fromProxy(c.RemoteAddr()) {
+		if g.fromProxy(c.RemoteAddr()) {
+			s.proxied = true // counted against its client once the header names it
+		} else {
 			s.source = sourceOf(c.RemoteAddr())
 		}
 		g.mu.Lock()

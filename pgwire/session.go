@@ -24,6 +24,7 @@ type session struct {
 	t       *Gateway // whose credentials and backend serve it (SNI routing)
 	id      uint64
 	source  string      // the client's address (sourceOf); "" until a proxy's header names it
+	proxied bool        // from a ProxyFrom address: a PROXY header comes first
 	remote  string      // the client's host:port, formatted once for logs and events
 	authing bool        // counted in its source's auths (g.mu)
 	raw     net.Conn    // the accepted connection; closing it ends everything
@@ -106,7 +107,7 @@ func (s *session) run() (handedOff bool) {
 	s.log = sessionLog{base: s.g.logger(), attrs: []any{"conn_id", s.id, "remote", s.remote}}
 	s.client.SetDeadline(time.Now().Add(s.g.authTimeout()))
 	s.speakTo(s.client)
-	if s.source == "" && !s.proxyHeader() { // from a ProxyFrom address
+	if s.proxied && !s.proxyHeader() {
 		return s.hangUp()
 	}
 
