@@ -2,6 +2,7 @@ package iamapi
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/iam"
 )
 
 // Declared is the IAM state a config file declares. Reconcile makes the
@@ -636,6 +638,9 @@ func (r *reconciler) role(ro DeclaredRole) error {
 	if want.TrustPrincipalIDs, err = BindTrustPrincipals(r.ctx, r.st, trust, want); err != nil {
 		return err
 	}
+	if want.TrustPrincipalIDs, err = r.keepBindings(ro, trust, want.TrustPrincipalIDs); err != nil {
+		return err
+	}
 	e, err := r.ensure(want)
 	if err != nil {
 		return err
@@ -654,6 +659,62 @@ func (r *reconciler) role(ro DeclaredRole) error {
 		return err
 	}
 	return r.policySet(e, ro.Policies, ro.ManagedPolicies)
+}
+
+// keepBindings returns the bindings of declared role ro's trust policy:
+// fresh (bound now) when the policy is saved, that is when the role is new
+// or the file changed the policy. When the stored role has the file's
+// policy, a reload saves nothing, as in AWS: the principals outside the
+// file keep the entities they were bound to (or none), so that an API
+// caller who creates or recreates a user of a trusted name gains no trust
+// at the next reload or restart. The file's own users and roles are bound
+// afresh: the file recreates them.
+func (r *reconciler) keepBindings(ro DeclaredRole, trust *iam.TrustPolicy, fresh string) (string, error) {
+	stored, err := r.st.Entity(r.ctx, shiftkey.KindRole, ro.Name)
+	switch {
+	case shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity:
+		return fresh, nil
+	case err != nil:
+		return "", err
+	case stored.AssumeRolePolicy != ro.TrustPolicy || stored.TrustPrincipalIDs == "":
+		return fresh, nil
+	}
+	var was, now map[string]string
+	if err := json.Unmarshal([]byte(stored.TrustPrincipalIDs), &was); err != nil {
+		return "", fmt.Errorf("role %s: its principals' ids: %w", ro.Name, err)
+	}
+	if err := json.Unmarshal([]byte(fresh), &now); err != nil {
+		return "", err
+	}
+	ids := map[string]string{}
+	for _, p := range trust.BindablePrincipals() {
+		p = strings.ToLower(p)
+		from := was
+		if r.declaredPrincipal(p) {
+			from = now
+		}
+		if id, ok := from[p]; ok {
+			ids[p] = id
+		}
+	}
+	b, err := json.Marshal(ids)
+	return string(b), err
+}
+
+// declaredPrincipal reports whether lower-case ARN p names a user or role
+// of the file.
+func (r *reconciler) declaredPrincipal(p string) bool {
+	for _, u := range r.d.Users {
+		if p == strings.ToLower(r.arn("user", u.Path, u.Name)) {
+			return true
+		}
+	}
+	for _, ro := range r.d.Roles {
+		if p == strings.ToLower(r.arn("role", ro.Path, ro.Name)) {
+			return true
+		}
+	}
+	return false
 }
 
 // recreateRole replaces a role's trust policy and session limit, keeping

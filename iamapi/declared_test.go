@@ -551,3 +551,76 @@ func TestReconcileBindsTrustPrincipals(t *testing.T) {
 		t.Fatalf("after ci was declared again (%s, before %s): first binds %v, etl %v", newCI, oldCI, bindings("first"), bindings("etl"))
 	}
 }
+
+// A declared trust policy binds the principals it names when it is saved,
+// as AWS does. A reload that leaves the policy as it is saves nothing: a
+// principal outside the file that named no one keeps naming no one, and
+// one bound to a user keeps that user, when an API caller later creates a
+// user of that name or recreates it. Editing the policy in the file saves
+// it again, binding whoever holds the names then.
+func TestReconcileKeepsUndeclaredTrustBindings(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	bob, carol := "arn:aws:iam::000000000000:user/bob", "arn:aws:iam::000000000000:user/carol"
+	policy := func(extra string) string {
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["` + bob + `","` + carol +
+			`","arn:aws:iam::000000000000:user/ci"]},"Action":"sts:AssumeRole"` + extra + `}]}`
+	}
+	bindings := func() map[string]string {
+		t.Helper()
+		e, err := st.Entity(ctx, shiftkey.KindRole, "bridge")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids map[string]string
+		if err := json.Unmarshal([]byte(e.TrustPrincipalIDs), &ids); err != nil {
+			t.Fatalf("TrustPrincipalIDs %q: %v", e.TrustPrincipalIDs, err)
+		}
+		return ids
+	}
+	create := func(name string) string {
+		t.Helper()
+		id := shiftkey.NewID("AIDA")
+		if err := st.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: name, ID: id, Path: "/",
+			ARN: "arn:aws:iam::000000000000:user/" + name, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	carol1 := create("carol")
+	d := base()
+	d.Roles = append(d.Roles, iamapi.DeclaredRole{Name: "bridge", TrustPolicy: policy("")})
+	reconcile(t, st, d)
+	if b := bindings(); b[carol] != carol1 || b[bob] != "" || b["arn:aws:iam::000000000000:user/ci"] == "" {
+		t.Fatalf("first save binds %v, want carol %s, ci, and no bob", b, carol1)
+	}
+
+	bob1 := create("bob")
+	if err := st.DeleteEntity(ctx, shiftkey.KindUser, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	carol2 := create("carol")
+	if changes := reconcile(t, st, d); len(changes) != 0 {
+		t.Fatalf("a reload of the same file changed %v", changes)
+	}
+	if b := bindings(); b[carol] != carol1 || b[bob] != "" {
+		t.Fatalf("after bob was created and carol recreated (%s), a reload binds %v, want carol %s and no bob", carol2, b, carol1)
+	}
+
+	// The declared user ci is the file's: recreated by it, it is bound again.
+	oldCI := bindings()["arn:aws:iam::000000000000:user/ci"]
+	without := base()
+	without.Users = without.Users[1:]
+	without.Roles = d.Roles
+	reconcile(t, st, without)
+	reconcile(t, st, d)
+	if b := bindings(); b["arn:aws:iam::000000000000:user/ci"] == oldCI || b[carol] != carol1 || b[bob] != "" {
+		t.Fatalf("after ci was declared again: %v, want a new ci, carol %s and no bob", b, carol1)
+	}
+
+	d.Roles[len(d.Roles)-1].TrustPolicy = policy(`,"Condition":{"Bool":{"aws:SecureTransport":"true"}}`)
+	reconcile(t, st, d)
+	if b := bindings(); b[carol] != carol2 || b[bob] != bob1 {
+		t.Fatalf("an edited policy binds %v, want carol %s and bob %s", b, carol2, bob1)
+	}
+}
