@@ -536,12 +536,12 @@ var iamName = regexp.MustCompile(`^[\w+=,.@-]+$`)
 
 var validRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 
-// Validate checks the whole config and reports every problem with the path
-// of the field.
 // MaxScramIterations bounds scram_iterations: every issue and login pays
 // for them in CPU.
 const MaxScramIterations = 1 << 20
 
+// Validate checks the whole config and reports every problem with the path
+// of the field.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
