@@ -139,9 +139,6 @@ type candidates struct {
 
 	creds, missed, revoked []*shiftkey.Credential
 	err                    error // of MissedCredentials
-	// noRevoked: the exchange checks digests, which revoked credentials
-	// do not keep, so looking them up would cost for nothing.
-	noRevoked bool
 }
 
 // all yields the candidates, newest first: creds, then missed.
@@ -160,7 +157,7 @@ func (c *candidates) all(yield func(*shiftkey.Credential) bool) {
 			return
 		}
 	}
-	if c.g.Revoked == nil || c.err != nil || c.noRevoked {
+	if c.g.Revoked == nil || c.err != nil {
 		return
 	}
 	// Failing on an error here would turn a wrong password into a store

@@ -98,7 +98,6 @@ const maxClientNonce = 256
 // SHA256(SHA256(password ‖ salt) ‖ server nonce ‖ client nonce). Every live
 // credential is compared, newest first, in constant time.
 func (s *session) extensibleDigest(cands *candidates, salt shiftkey.LoginSalt, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
-	cands.noRevoked = true
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
 	cd, err := exchange[*pgproto3.CopyData](s, &authDigestRequest{salt: salt.Salt, nonce: nonce}, 0, "digest response") // the driver's message type 'd'
@@ -160,7 +159,6 @@ func parseDigestResponse(b []byte) (digest, nonce []byte, ok bool) {
 // md5 runs PostgreSQL's MD5 exchange: the client proves
 // md5(hex(md5(password ‖ login)) ‖ salt), sent as "md5" and hex.
 func (s *session) md5(cands *candidates, fail func(string) (*shiftkey.Credential, error)) (*shiftkey.Credential, error) {
-	cands.noRevoked = true
 	var salt [4]byte
 	rand.Read(salt[:])
 	pw, err := exchange[*pgproto3.PasswordMessage](s, &pgproto3.AuthenticationMD5Password{Salt: salt}, pgproto3.AuthTypeMD5Password, "password response")

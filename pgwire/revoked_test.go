@@ -2,6 +2,8 @@ package pgwire
 
 import (
 	"context"
+	"crypto/md5"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"sync"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/rslogin"
 	"github.com/shiftkey/shiftkey/scram"
 )
 
@@ -99,6 +102,45 @@ func TestRevokedCredentialLogsInNowhere(t *testing.T) {
 				t.Fatalf("the live credential: %v", err)
 			}
 			if err := connect("nope"); code(err) != codeInvalidPassword {
+				t.Fatalf("a wrong password: %v, want 28P01", err)
+			}
+			var wrong []shiftkey.Login
+			for _, e := range logins.reported(t, 3)[1:] {
+				if !e.OK {
+					wrong = append(wrong, e)
+				}
+			}
+			if len(wrong) != 1 || wrong[0].Reason != shiftkey.LoginWrongPassword || wrong[0].CredentialID != "" {
+				t.Fatalf("a wrong password reported as %+v, want one wrong_password without a credential", wrong)
+			}
+		})
+	}
+}
+
+// AWS's Redshift drivers log in with Redshift's digest (code 13) or MD5,
+// not SCRAM: a revoked credential's password is refused there too with
+// 28P01 and reported as revoked, with the credential and its principal.
+func TestRevokedCredentialLogsInNowhereWithRedshiftDrivers(t *testing.T) {
+	salt := []byte("salt-of-IAM:u-16") // rsGateway's
+	sha := sha256.Sum256(append([]byte("gone"), salt...))
+	md := md5.Sum([]byte("gone" + "IAM:u"))
+	gone := scram.NewKeys("gone", salt, 4096)
+	revoked := revokedList{{ID: "r1", Cluster: "c", LoginName: "IAM:u", DBUser: "u", PrincipalARN: "arn:aws:iam::123456789012:user/mallory",
+		StoredKey: gone.StoredKey[:], ServerKey: gone.ServerKey[:], DigestSHA256: sha[:], DigestMD5: md[:]}}
+	for _, mode := range []string{RedshiftAuthSHA256, RedshiftAuthMD5} {
+		t.Run(mode, func(t *testing.T) {
+			logins := &loginLog{}
+			addr, tc := rsGateway(t, func(g *Gateway) { g.RedshiftAuth, g.Revoked, g.Observer = mode, revoked, logins })
+			if _, err := rsLogin(t, addr, tc, rslogin.DriverParams("IAM:u", "dev"), "gone"); serverCode(err) != codeInvalidPassword {
+				t.Fatalf("the revoked password: %v, want 28P01", err)
+			}
+			if e := logins.reported(t, 1)[0]; e.OK || e.Reason != shiftkey.LoginRevoked || e.CredentialID != "r1" || e.PrincipalARN != revoked[0].PrincipalARN {
+				t.Fatalf("the revoked login reported as %+v, want revoked, r1, mallory", e)
+			}
+			if _, err := rsLogin(t, addr, tc, rslogin.DriverParams("IAM:u", "dev"), "pw-new"); err != nil {
+				t.Fatalf("the live credential: %v", err)
+			}
+			if _, err := rsLogin(t, addr, tc, rslogin.DriverParams("IAM:u", "dev"), "nope"); serverCode(err) != codeInvalidPassword {
 				t.Fatalf("a wrong password: %v, want 28P01", err)
 			}
 			var wrong []shiftkey.Login

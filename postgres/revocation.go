@@ -88,8 +88,10 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 		n := len(args)
 		args = append(args, at, terminate)
 		out, err = queryAll(ctx, tx, scanListed, fmt.Sprintf(`WITH r AS (DELETE FROM credentials WHERE %s RETURNING *),
-			rec AS (INSERT INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate, stored_key, server_key, db_user)
-				SELECT id, cluster, login_name, principal_arn, expires_at, $%d, $%d, stored_key, server_key, db_user FROM r ON CONFLICT (id) DO NOTHING)
+			rec AS (INSERT INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate, stored_key, server_key, db_user,
+					digest_sha256, digest_md5, digests)
+				SELECT id, cluster, login_name, principal_arn, expires_at, $%d, $%d, stored_key, server_key, db_user, digest_sha256, digest_md5, digests
+				FROM r ON CONFLICT (id) DO NOTHING)
 			SELECT `+listColumns+` FROM r ORDER BY created_at, id`, where, n+1, n+2), args...)
 		if err != nil {
 			return err
@@ -122,15 +124,35 @@ func (d *DB) Revocations(ctx context.Context, ids []string) ([]shiftkey.Revocati
 }
 
 // RevokedCredentials returns the revoked credentials of (cluster, login)
-// unexpired at now, with their SCRAM keys (shiftkey.RevokedKeys).
+// unexpired at now, with their SCRAM keys and Redshift verifiers
+// (shiftkey.RevokedKeys).
 func (d *DB) RevokedCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, error) {
-	return queryAll(ctx, d.pool, func(r pgx.Row) (*shiftkey.Credential, error) {
-		var c shiftkey.Credential
-		err := r.Scan(&c.ID, &c.Cluster, &c.LoginName, &c.DBUser, &c.PrincipalARN, &c.ExpiresAt, &c.StoredKey, &c.ServerKey)
-		c.ExpiresAt = utc(c.ExpiresAt)
-		return &c, err
-	}, `SELECT id, cluster, login_name, db_user, principal_arn, expires_at, stored_key, server_key FROM credential_revocations
-		WHERE cluster = $1 AND login_name = $2 AND expires_at > $3 AND length(stored_key) > 0 ORDER BY revoked_at DESC, expires_at DESC, id LIMIT $4`, cluster, login, now, shiftkey.RevokedLookupLimit)
+	type row struct {
+		c       shiftkey.Credential
+		digests *string
+	}
+	rows, err := queryAll(ctx, d.pool, func(r pgx.Row) (*row, error) {
+		var v row
+		err := r.Scan(&v.c.ID, &v.c.Cluster, &v.c.LoginName, &v.c.DBUser, &v.c.PrincipalARN, &v.c.ExpiresAt, &v.c.StoredKey, &v.c.ServerKey,
+			&v.c.DigestSHA256, &v.c.DigestMD5, &v.digests)
+		v.c.ExpiresAt = utc(v.c.ExpiresAt)
+		return &v, err
+	}, `SELECT id, cluster, login_name, db_user, principal_arn, expires_at, stored_key, server_key, digest_sha256, digest_md5, digests
+		FROM credential_revocations WHERE cluster = $1 AND login_name = $2 AND expires_at > $3 AND length(stored_key) > 0
+		ORDER BY revoked_at DESC, expires_at DESC, id LIMIT $4`, cluster, login, now, shiftkey.RevokedLookupLimit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*shiftkey.Credential, len(rows))
+	for i, v := range rows {
+		if v.digests != nil {
+			if v.c.DigestSHA256, v.c.DigestMD5, err = d.openDigests(ctx, d.pool, v.c.ID, *v.digests); err != nil {
+				return nil, fmt.Errorf("revoked credential %s: %w", v.c.ID, err)
+			}
+		}
+		out[i] = &v.c
+	}
+	return out, nil
 }
 
 var _ shiftkey.RevokedKeys = (*DB)(nil)

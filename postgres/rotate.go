@@ -112,33 +112,50 @@ func (d *DB) reseal(ctx context.Context, tx pgx.Tx, k *secretbox.Key) (int, erro
 			n++
 		}
 	}
+	for _, table := range digestTables {
+		m, err := d.sealDigests(ctx, tx, k, table,
+			`(digests IS NULL AND (digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL)) OR NOT starts_with(digests, $1)`, prefix)
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// digestTables hold Redshift verifiers: the credentials, and the
+// revocations that keep theirs (migration 0007).
+var digestTables = []string{"credentials", "credential_revocations"}
+
+// sealDigests seals under k the verifiers of the rows of table (one of
+// digestTables) that where selects, in the clear or sealed under another
+// key, and returns how many it rewrote.
+func (d *DB) sealDigests(ctx context.Context, tx pgx.Tx, k *secretbox.Key, table, where string, args ...any) (int, error) {
 	type cred struct {
 		id       string
 		sha, md5 []byte
 		digests  *string
 	}
 	creds, err := queryAll(ctx, tx, func(r pgx.Row) (v cred, err error) { return v, r.Scan(&v.id, &v.sha, &v.md5, &v.digests) },
-		`SELECT id, digest_sha256, digest_md5, digests FROM credentials
-		WHERE (digests IS NULL AND (digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL)) OR NOT starts_with(digests, $1) FOR UPDATE`, prefix)
+		`SELECT id, digest_sha256, digest_md5, digests FROM `+table+` WHERE `+where+` FOR UPDATE`, args...)
 	if err != nil {
-		return n, err
+		return 0, err
 	}
-	for _, c := range creds {
+	for i, c := range creds {
 		if c.digests != nil {
 			if c.sha, c.md5, err = d.openDigests(ctx, tx, c.id, *c.digests); err != nil {
-				return n, fmt.Errorf("credential %s: %w", c.id, err)
+				return i, fmt.Errorf("%s %s: %w", table, c.id, err)
 			}
 		}
 		v, err := k.SealPair(secretbox.CredentialDigests, c.id, c.sha, c.md5)
 		if err != nil {
-			return n, err
+			return i, err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE credentials SET digests = $1, digest_sha256 = NULL, digest_md5 = NULL WHERE id = $2`, v, c.id); err != nil {
-			return n, err
+		if _, err := tx.Exec(ctx, `UPDATE `+table+` SET digests = $1, digest_sha256 = NULL, digest_md5 = NULL WHERE id = $2`, v, c.id); err != nil {
+			return i, err
 		}
-		n++
 	}
-	return n, nil
+	return len(creds), nil
 }
 
 // openSealed is the secret a stored value holds, read within tx.

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
@@ -43,13 +44,22 @@ func TestRotateKey(t *testing.T) {
 	if err := a.CreateCredential(ctx, c1); err != nil {
 		t.Fatal(err)
 	}
+	// A revoked credential keeps its verifiers, sealed, with its revocation.
+	gone := newCredential("ROTGONE")
+	gone.LoginName = "IAM:gone"
+	if err := a.CreateCredential(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RevokeCredentials(ctx, shiftkey.CredentialFilter{ID: "ROTGONE"}, time.Now(), false); err != nil {
+		t.Fatal(err)
+	}
 
 	n, err := postgres.RotateKey(ctx, url, old, next, nextFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 4 { // access key, session, gateway secret, credential
-		t.Errorf("resealed %d values, want 4", n)
+	if n != 5 { // access key, session, gateway secret, credential, revocation
+		t.Errorf("resealed %d values, want 5", n)
 	}
 	if n, err := postgres.RotateKey(ctx, url, old, next, nextFile); err != nil || n != 0 {
 		t.Errorf("run again: resealed %d, err %v; want 0, nil", n, err)
@@ -58,7 +68,7 @@ func TestRotateKey(t *testing.T) {
 		t.Helper()
 		got := map[string]int{}
 		rows, err := adminConn(t, url).Query(ctx, `SELECT secret FROM access_keys UNION ALL SELECT secret FROM sessions
-			UNION ALL SELECT value FROM shared_secrets UNION ALL SELECT digests FROM credentials`)
+			UNION ALL SELECT value FROM shared_secrets UNION ALL SELECT digests FROM credentials UNION ALL SELECT digests FROM credential_revocations`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,8 +86,8 @@ func TestRotateKey(t *testing.T) {
 		}
 		return got
 	}
-	if got := sealedUnder(); got[next.ID()] != 4 || len(got) != 1 {
-		t.Fatalf("after the rotation, values per key: %v; want all 4 under %s", got, next.ID())
+	if got := sealedUnder(); got[next.ID()] != 5 || len(got) != 1 {
+		t.Fatalf("after the rotation, values per key: %v; want all 5 under %s", got, next.ID())
 	}
 	var keys int
 	if err := adminConn(t, url).QueryRow(ctx, `SELECT count(*) FROM secret_keys`).Scan(&keys); err != nil || keys != 1 {
@@ -94,8 +104,8 @@ func TestRotateKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertDigests(t, a, c1, c2)
-	if got := sealedUnder(); got[next.ID()] != 5 || len(got) != 1 {
-		t.Fatalf("the running replica's next credential: values per key %v; want all 5 under %s", got, next.ID())
+	if got := sealedUnder(); got[next.ID()] != 6 || len(got) != 1 {
+		t.Fatalf("the running replica's next credential: values per key %v; want all 6 under %s", got, next.ID())
 	}
 
 	if d, err := postgres.Open(ctx, url, postgres.WithKey(old, oldFile)); err == nil {
@@ -114,6 +124,10 @@ func TestRotateKey(t *testing.T) {
 	}
 	if got, err := b.GatewaySecret(ctx); err != nil || string(got) != string(gw) {
 		t.Fatalf("the gateway secret after the rotation: %v", err)
+	}
+	if got, err := b.RevokedCredentials(ctx, gone.Cluster, gone.LoginName, time.Now()); err != nil || len(got) != 1 ||
+		!bytes.Equal(got[0].DigestSHA256, gone.DigestSHA256) || !bytes.Equal(got[0].DigestMD5, gone.DigestMD5) {
+		t.Fatalf("a replica with the new key reads the revoked credential's verifiers: %+v, %v", got, err)
 	}
 }
 

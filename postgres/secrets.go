@@ -119,7 +119,8 @@ func (d *DB) initSecrets(ctx context.Context, o options) error {
 	if o.key == nil {
 		var n int
 		if err := d.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM secret_keys) + (SELECT count(*) FROM access_keys WHERE sealed)
-			+ (SELECT count(*) FROM sessions WHERE sealed) + (SELECT count(*) FROM credentials WHERE digests IS NOT NULL)`).Scan(&n); err != nil {
+			+ (SELECT count(*) FROM sessions WHERE sealed) + (SELECT count(*) FROM credentials WHERE digests IS NOT NULL)
+			+ (SELECT count(*) FROM credential_revocations WHERE digests IS NOT NULL)`).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -178,21 +179,8 @@ func (d *DB) sealClear(ctx context.Context, tx pgx.Tx, k *secretbox.Key) error {
 			}
 		}
 	}
-	type cred struct {
-		id       string
-		sha, md5 []byte
-	}
-	creds, err := queryAll(ctx, tx, func(r pgx.Row) (v cred, err error) { return v, r.Scan(&v.id, &v.sha, &v.md5) },
-		`SELECT id, digest_sha256, digest_md5 FROM credentials WHERE digests IS NULL AND (digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL) FOR UPDATE`)
-	if err != nil {
-		return err
-	}
-	for _, c := range creds {
-		v, err := k.SealPair(secretbox.CredentialDigests, c.id, c.sha, c.md5)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE credentials SET digests = $1, digest_sha256 = NULL, digest_md5 = NULL WHERE id = $2`, v, c.id); err != nil {
+	for _, table := range digestTables {
+		if _, err := d.sealDigests(ctx, tx, k, table, `digests IS NULL AND (digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL)`); err != nil {
 			return err
 		}
 	}

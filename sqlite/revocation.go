@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -112,7 +113,8 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 	}
 	for _, c := range out {
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate,
-			stored_key, server_key, db_user) SELECT id, cluster, login_name, principal_arn, expires_at, ?, ?, stored_key, server_key, db_user FROM credentials WHERE id = ?`,
+			stored_key, server_key, db_user, digest_sha256, digest_md5, digests) SELECT id, cluster, login_name, principal_arn, expires_at, ?, ?,
+			stored_key, server_key, db_user, digest_sha256, digest_md5, digests FROM credentials WHERE id = ?`,
 			millis(at), terminate, c.ID); err != nil {
 			return nil, err
 		}
@@ -175,16 +177,36 @@ func (d *DB) WatchRevocations(ctx context.Context, every time.Duration, fn func(
 }
 
 // RevokedCredentials returns the revoked credentials of (cluster, login)
-// unexpired at now, with their SCRAM keys (shiftkey.RevokedKeys).
+// unexpired at now, with their SCRAM keys and Redshift verifiers
+// (shiftkey.RevokedKeys).
 func (d *DB) RevokedCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, error) {
-	return queryAll(ctx, d.db, func(r scanner) (*shiftkey.Credential, error) {
-		var c shiftkey.Credential
+	type row struct {
+		c       shiftkey.Credential
+		digests sql.NullString
+	}
+	rows, err := queryAll(ctx, d.db, func(r scanner) (*row, error) {
+		var v row
 		var exp int64
-		err := r.Scan(&c.ID, &c.Cluster, &c.LoginName, &c.DBUser, &c.PrincipalARN, &exp, &c.StoredKey, &c.ServerKey)
-		c.ExpiresAt = fromMillis(exp)
-		return &c, err
-	}, `SELECT id, cluster, login_name, db_user, principal_arn, expires_at, stored_key, server_key FROM credential_revocations
-		WHERE cluster = ? AND login_name = ? AND expires_at > ? AND length(stored_key) > 0 ORDER BY revoked_at DESC, expires_at DESC, id LIMIT ?`, cluster, login, millis(now), shiftkey.RevokedLookupLimit)
+		err := r.Scan(&v.c.ID, &v.c.Cluster, &v.c.LoginName, &v.c.DBUser, &v.c.PrincipalARN, &exp, &v.c.StoredKey, &v.c.ServerKey,
+			&v.c.DigestSHA256, &v.c.DigestMD5, &v.digests)
+		v.c.ExpiresAt = fromMillis(exp)
+		return &v, err
+	}, `SELECT id, cluster, login_name, db_user, principal_arn, expires_at, stored_key, server_key, digest_sha256, digest_md5, digests
+		FROM credential_revocations WHERE cluster = ? AND login_name = ? AND expires_at > ? AND length(stored_key) > 0
+		ORDER BY revoked_at DESC, expires_at DESC, id LIMIT ?`, cluster, login, millis(now), shiftkey.RevokedLookupLimit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*shiftkey.Credential, len(rows))
+	for i, v := range rows {
+		if v.digests.Valid {
+			if v.c.DigestSHA256, v.c.DigestMD5, err = d.openDigests(ctx, d.db, v.c.ID, v.digests.String); err != nil {
+				return nil, fmt.Errorf("revoked credential %s: %w", v.c.ID, err)
+			}
+		}
+		out[i] = &v.c
+	}
+	return out, nil
 }
 
 var _ shiftkey.RevokedKeys = (*DB)(nil)

@@ -115,7 +115,7 @@ func (d *DB) initSecrets(ctx context.Context, o options) error {
 	if o.key == nil {
 		var n int
 		if err := d.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM access_keys WHERE sealed = 1) + (SELECT count(*) FROM sessions WHERE sealed = 1)
-			+ (SELECT count(*) FROM credentials WHERE digests IS NOT NULL)`).Scan(&n); err != nil {
+			+ (SELECT count(*) FROM credentials WHERE digests IS NOT NULL) + (SELECT count(*) FROM credential_revocations WHERE digests IS NOT NULL)`).Scan(&n); err != nil {
 			return err
 		}
 		if current != "" || n > 0 {
@@ -271,11 +271,19 @@ func (d *DB) reseal(ctx context.Context, tx *sql.Tx, next *secretbox.Key, limit 
 			}
 		}
 	}
-	if k != nil && limit != 0 {
-		m, err := d.resealDigests(ctx, tx, k, prefix, limit)
+	// Revocations keep their credential's verifiers (migration 0016):
+	// sealed, resealed and counted as the credentials' are.
+	for _, table := range digestTables {
+		if k == nil || limit == 0 {
+			break
+		}
+		m, err := d.resealDigests(ctx, tx, k, table, prefix, limit)
 		n += m
 		if err != nil {
 			return n, err
+		}
+		if limit > 0 {
+			limit = max(limit-m, 0)
 		}
 	}
 	// Tokens of legacy sessions: keep only their hash.
@@ -305,21 +313,26 @@ func (d *DB) reseal(ctx context.Context, tx *sql.Tx, next *secretbox.Key, limit 
 	return n, nil
 }
 
-// digestsToReseal selects credentials whose verifiers are in the clear,
-// or (when ?1 is a key's prefix) sealed under another key.
+// digestTables hold Redshift verifiers: the credentials, and the
+// revocations that keep theirs.
+var digestTables = []string{"credentials", "credential_revocations"}
+
+// digestsToReseal selects the rows of a digestTables table whose
+// verifiers are in the clear, or (when ?1 is a key's prefix) sealed under
+// another key.
 const digestsToReseal = `(digests IS NULL AND (digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL))
 	OR (digests IS NOT NULL AND ?1 != '' AND substr(digests, 1, length(?1)) != ?1)`
 
-// resealDigests seals under k up to limit (-1: all) credentials'
-// verifiers that digestsToReseal selects with prefix.
-func (d *DB) resealDigests(ctx context.Context, tx *sql.Tx, k *secretbox.Key, prefix string, limit int) (int, error) {
+// resealDigests seals under k up to limit (-1: all) verifiers of table
+// (one of digestTables) that digestsToReseal selects with prefix.
+func (d *DB) resealDigests(ctx context.Context, tx *sql.Tx, k *secretbox.Key, table, prefix string, limit int) (int, error) {
 	type row struct {
 		id       string
 		sha, md5 []byte
 		digests  sql.NullString
 	}
 	var todo []row
-	rows, err := tx.QueryContext(ctx, `SELECT id, digest_sha256, digest_md5, digests FROM credentials WHERE `+digestsToReseal+` LIMIT ?2`, prefix, limit)
+	rows, err := tx.QueryContext(ctx, `SELECT id, digest_sha256, digest_md5, digests FROM `+table+` WHERE `+digestsToReseal+` LIMIT ?2`, prefix, limit)
 	if err != nil {
 		return 0, err
 	}
@@ -345,7 +358,7 @@ func (d *DB) resealDigests(ctx context.Context, tx *sql.Tx, k *secretbox.Key, pr
 		if err != nil {
 			return 0, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE credentials SET digests = ?, digest_sha256 = NULL, digest_md5 = NULL WHERE id = ?`, v, r.id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET digests = ?, digest_sha256 = NULL, digest_md5 = NULL WHERE id = ?`, v, r.id); err != nil {
 			return 0, err
 		}
 	}
@@ -446,7 +459,8 @@ func (d *DB) FinishRotation(ctx context.Context) error {
 	var left int
 	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM access_keys WHERE sealed = 0 OR substr(secret, 1, length(?1)) != ?1)
 		+ (SELECT count(*) FROM sessions WHERE sealed = 0 OR substr(secret, 1, length(?1)) != ?1)
-		+ (SELECT count(*) FROM credentials WHERE `+digestsToReseal+`)`, prefix).Scan(&left); err != nil {
+		+ (SELECT count(*) FROM credentials WHERE `+digestsToReseal+`)
+		+ (SELECT count(*) FROM credential_revocations WHERE `+digestsToReseal+`)`, prefix).Scan(&left); err != nil {
 		return err
 	}
 	if left > 0 {

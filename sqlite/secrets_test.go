@@ -53,6 +53,8 @@ func rawSecrets(t *testing.T, path string) map[string]string {
 	out := map[string]string{}
 	for _, q := range []string{`SELECT id, secret, sealed FROM access_keys`, `SELECT access_key_id, secret, sealed FROM sessions`,
 		`SELECT 'cred:' || id, coalesce(digests, hex(digest_sha256) || hex(digest_md5)), digests IS NOT NULL FROM credentials
+		WHERE digests IS NOT NULL OR digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL`,
+		`SELECT 'revoked:' || id, coalesce(digests, hex(digest_sha256) || hex(digest_md5)), digests IS NOT NULL FROM credential_revocations
 		WHERE digests IS NOT NULL OR digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL`} {
 		rows, err := db.Query(q)
 		if err != nil {
@@ -405,11 +407,24 @@ func TestDigestsSealedAtOpenAndRotation(t *testing.T) {
 		}
 		creds[id] = c
 	}
+	// A revoked credential keeps its verifiers with its revocation:
+	// sealed, resealed and read back as the live ones.
+	revoked := newCredential("CREDC")
+	if err := db.CreateCredential(ctx, revoked); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.RevokeCredentials(ctx, shiftkey.CredentialFilter{ID: "CREDC"}, time.Now(), false); err != nil {
+		t.Fatal(err)
+	}
 	assertDigests(t, db, creds)
+	assertRevokedDigests(t, db, revoked)
 	for id, v := range rawSecrets(t, path) {
 		if !strings.HasPrefix(v, "clear:") {
 			t.Fatalf("%s sealed in a store without a key: %.30q", id, v)
 		}
+	}
+	if _, ok := rawSecrets(t, path)["revoked:CREDC"]; !ok {
+		t.Fatal("the revocation of CREDC kept no verifiers")
 	}
 	db.Close()
 
@@ -426,11 +441,13 @@ func TestDigestsSealedAtOpenAndRotation(t *testing.T) {
 	for id, c := range creds {
 		secrets[id+" code-13 digest"], secrets[id+" MD5 digest"] = string(c.DigestSHA256), string(c.DigestMD5)
 	}
+	secrets["CREDC code-13 digest"], secrets["CREDC MD5 digest"] = string(revoked.DigestSHA256), string(revoked.DigestMD5)
 	assertNoSecretInFiles(t, storeFiles(path), secrets)
+	assertRevokedDigests(t, db, revoked)
 
 	newKey, newFile := keyFile(t, dir, "new.key")
-	if n, err := db.RotateKey(ctx, newKey, newFile, 1); err != nil || n != 2 {
-		t.Fatalf("RotateKey: %d rows, %v; want 2", n, err)
+	if n, err := db.RotateKey(ctx, newKey, newFile, 1); err != nil || n != 3 {
+		t.Fatalf("RotateKey: %d rows, %v; want 3", n, err)
 	}
 	// Put CREDA's verifiers back as the old key sealed them.
 	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
@@ -443,6 +460,15 @@ func TestDigestsSealedAtOpenAndRotation(t *testing.T) {
 	}
 	if err := db.FinishRotation(ctx); err == nil || !strings.Contains(err.Error(), "1 secrets are not yet sealed") {
 		t.Fatalf("FinishRotation with a credential sealed under the old key: %v", err)
+	}
+	if n, err := db.RotateKey(ctx, newKey, newFile, 1); err != nil || n != 1 {
+		t.Fatalf("RotateKey again: %d rows, %v; want 1", n, err)
+	}
+	if _, err := other.Exec(`UPDATE credential_revocations SET digests = ? WHERE id = 'CREDC'`, raw["revoked:CREDC"]); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FinishRotation(ctx); err == nil || !strings.Contains(err.Error(), "1 secrets are not yet sealed") {
+		t.Fatalf("FinishRotation with a revocation's verifiers sealed under the old key: %v", err)
 	}
 	if _, err := db.RotateKey(ctx, newKey, newFile, 1); err != nil {
 		t.Fatal(err)
@@ -459,4 +485,13 @@ func TestDigestsSealedAtOpenAndRotation(t *testing.T) {
 	db = mustOpen(t, path, sqlite.WithKey(newKey, newFile))
 	defer db.Close()
 	assertDigests(t, db, creds)
+	assertRevokedDigests(t, db, revoked)
+}
+
+func assertRevokedDigests(t *testing.T, db *sqlite.DB, want *shiftkey.Credential) {
+	t.Helper()
+	got, err := db.RevokedCredentials(context.Background(), want.Cluster, want.LoginName, time.Now())
+	if err != nil || len(got) != 1 || got[0].ID != want.ID || !bytes.Equal(got[0].DigestSHA256, want.DigestSHA256) || !bytes.Equal(got[0].DigestMD5, want.DigestMD5) {
+		t.Fatalf("RevokedCredentials = %+v, %v; want %s with its verifiers", got, err, want.ID)
+	}
 }

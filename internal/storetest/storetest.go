@@ -626,6 +626,9 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 		}
 		cred := credential(c.id, c.scope, c.login, t0.Add(time.Hour))
 		cred.PrincipalARN = cred.PrincipalARN + c.principal
+		if c.id == "a1" {
+			cred.DigestSHA256, cred.DigestMD5 = []byte("sha256-a1"), []byte("md5-a1")
+		}
 		if err := s.CreateCredential(ctx, cred); err != nil {
 			t.Fatal(err)
 		}
@@ -710,8 +713,13 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 			t.Fatalf("RevokedCredentials(c, IAM:alice) = %v, %v; want a1 (a0 had expired)", revoked, err)
 		}
 		if r := revoked[0]; r.ID != "a1" || r.Cluster != "c" || r.LoginName != "IAM:alice" || r.PrincipalARN != want.PrincipalARN+alice || r.DBUser != want.DBUser ||
-			!r.ExpiresAt.Equal(want.ExpiresAt) || !bytes.Equal(r.StoredKey, want.StoredKey) || !bytes.Equal(r.ServerKey, want.ServerKey) {
-			t.Fatalf("revoked a1 = %+v, want its principal, role, expiry and keys", r)
+			!r.ExpiresAt.Equal(want.ExpiresAt) || !bytes.Equal(r.StoredKey, want.StoredKey) || !bytes.Equal(r.ServerKey, want.ServerKey) ||
+			string(r.DigestSHA256) != "sha256-a1" || string(r.DigestMD5) != "md5-a1" {
+			t.Fatalf("revoked a1 = %+v, want its principal, role, expiry, keys and Redshift verifiers", r)
+		}
+		if revoked, err := rk.RevokedCredentials(ctx, "c", "IAM:bob", t0.Add(2*time.Minute)); err != nil || len(revoked) != 1 ||
+			revoked[0].DigestSHA256 != nil || revoked[0].DigestMD5 != nil {
+			t.Fatalf("RevokedCredentials(c, IAM:bob) = %+v, %v; want b1 without verifiers", revoked, err)
 		}
 		if revoked, _ := rk.RevokedCredentials(ctx, "c", "IAM:alice", t0.Add(time.Hour)); len(revoked) != 0 {
 			t.Fatalf("a revoked credential past its expiry: %v", revoked)
