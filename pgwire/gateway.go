@@ -176,10 +176,16 @@ func (g *Gateway) Shutdown(ctx context.Context) int {
 	g.mu.Lock()
 	g.closed = true
 	g.refusals.stop()
+	var at net.Addr
 	for _, l := range g.ln {
+		at = cmp.Or(at, l.Addr())
 		l.Close()
 	}
+	live := len(g.sessions) > 0
 	g.mu.Unlock()
+	if live && at != nil {
+		defer g.takePeerCancels(at)()
+	}
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {

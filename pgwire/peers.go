@@ -11,10 +11,13 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -26,6 +29,11 @@ import (
 type Peers struct {
 	// List returns their addresses (host:port), this replica's excluded.
 	List func(ctx context.Context) ([]string, error)
+	// Advertise, when set, tells the peers that this gateway takes their
+	// forwarded cancels at addr from now on: while it drains, its
+	// listeners are closed (so that the balancer sends clients
+	// elsewhere) and it listens for its peers alone on a port of its own.
+	Advertise func(addr net.Addr)
 
 	mu      sync.Mutex
 	addrs   []string
@@ -93,26 +101,33 @@ func (g *Gateway) encodePeerCancel(pid uint32, secret []byte, client string, at 
 // peerAddrs returns the peers' addresses, fetched at most every peersFresh
 // (the last list when fetching fails). The store is not read under p.mu:
 // a slow store delays this forward, not others.
-func (p *Peers) peerAddrs(ctx context.Context, g *Gateway) []string {
+// With force, it fetches the list unless another forward just did. It
+// reports whether the list came from an earlier fetch.
+func (p *Peers) peerAddrs(ctx context.Context, g *Gateway, force bool) (addrs []string, cached bool) {
 	p.mu.Lock()
-	addrs, fresh := p.addrs, time.Since(p.fetched) < peersFresh
+	age := time.Since(p.fetched)
+	addrs, fresh := p.addrs, age < peersFresh && (!force || age < peerRefetchGap)
 	if !fresh {
 		p.fetched = time.Now() // one fetch at a time; the others use the last list
 	}
 	p.mu.Unlock()
 	if fresh {
-		return addrs
+		return addrs, true
 	}
 	got, err := p.List(ctx)
 	if err != nil {
 		g.logger().Warn("peer gateways not listed: cancel requests go no further than this replica", "error", err)
-		return addrs
+		return addrs, true
 	}
 	p.mu.Lock()
 	p.addrs = got
 	p.mu.Unlock()
-	return got
+	return got, false
 }
+
+// peerRefetchGap is how soon after a fetch a failed forward fetches the
+// peer list again.
+const peerRefetchGap = 100 * time.Millisecond
 
 // forwardToPeers sends a cancel request that named no session here to the
 // peers, in the background; each looks the key up among its own sessions.
@@ -136,31 +151,53 @@ func (g *Gateway) forwardToPeers(log *slog.Logger, m *pgproto3.CancelRequest, cl
 	go func() {
 		defer g.wg.Done()
 		defer func() { <-sem }()
-		ctx, cancel := context.WithTimeout(context.Background(), peerDialTimeout)
-		defer cancel()
-		var wg sync.WaitGroup
-		for _, addr := range p.peerAddrs(ctx, g) {
-			wg.Go(func() {
-				d := net.Dialer{Timeout: peerDialTimeout}
-				c, err := d.DialContext(ctx, "tcp", addr)
-				if err != nil {
-					log.Warn("cancel request not forwarded to a peer", "peer", addr, "error", err)
-					return
-				}
-				defer c.Close()
-				// Closed once written: the peer reads the packet, then the
-				// end of the stream, and answers nothing (as PostgreSQL).
-				c.SetWriteDeadline(time.Now().Add(peerDialTimeout))
-				if _, err := c.Write(packet); err != nil {
-					log.Warn("cancel request not forwarded to a peer", "peer", addr, "error", err)
-					return
-				}
-				log.Debug("cancel request forwarded to a peer", "peer", addr)
-			})
+		list := func(force bool) ([]string, bool) {
+			ctx, cancel := context.WithTimeout(context.Background(), peerDialTimeout)
+			defer cancel()
+			return p.peerAddrs(ctx, g, force)
 		}
-		wg.Wait()
+		addrs, cached := list(false)
+		if g.sendToPeers(log, addrs, packet) && cached {
+			// A peer that refused may have moved (it drains, taking
+			// forwards on a port of its own): send to the addresses that
+			// are new in a fresh list.
+			again, _ := list(true)
+			g.sendToPeers(log, slices.DeleteFunc(again, func(a string) bool { return slices.Contains(addrs, a) }), packet)
+		}
 	}()
 	return true
+}
+
+// sendToPeers sends packet to every address at once, each dialled for at
+// most peerDialTimeout, and reports whether any failed.
+func (g *Gateway) sendToPeers(log *slog.Logger, addrs []string, packet []byte) (failed bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), peerDialTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	var failures atomic.Int32
+	for _, addr := range addrs {
+		wg.Go(func() {
+			d := net.Dialer{Timeout: peerDialTimeout}
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				failures.Add(1)
+				log.Warn("cancel request not forwarded to a peer", "peer", addr, "error", err)
+				return
+			}
+			defer c.Close()
+			// Closed once written: the peer reads the packet, then the
+			// end of the stream, and answers nothing (as PostgreSQL).
+			c.SetWriteDeadline(time.Now().Add(peerDialTimeout))
+			if _, err := c.Write(packet); err != nil {
+				failures.Add(1)
+				log.Warn("cancel request not forwarded to a peer", "peer", addr, "error", err)
+				return
+			}
+			log.Debug("cancel request forwarded to a peer", "peer", addr)
+		})
+	}
+	wg.Wait()
+	return failures.Load() > 0
 }
 
 // peerCancel handles a cancel request another replica's gateway forwarded.
@@ -208,3 +245,68 @@ func (g *Gateway) peerCancel(from *session, body []byte) {
 // failNoticeEvery is how often refused peer cancels are logged at most
 // (a flood from many addresses would otherwise log one line each).
 const failNoticeEvery = 10 * time.Second
+
+// takePeerCancels listens, on the host of the closed listener at, for the
+// cancels the peers forward to this draining gateway, and tells them where
+// (Peers.Advertise). Clients cannot reach it (the balancer knows only the
+// closed port); anything but a peer cancel is closed unanswered. The
+// returned function stops it.
+func (g *Gateway) takePeerCancels(at net.Addr) (stop func()) {
+	if g.Peers == nil || g.Peers.Advertise == nil {
+		return func() {}
+	}
+	ta, ok := at.(*net.TCPAddr)
+	if !ok {
+		return func() {}
+	}
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: ta.IP, Zone: ta.Zone})
+	if err != nil {
+		g.logger().Warn("draining: no port for the peers' cancel requests; this replica's queries cannot be cancelled until its sessions end", "error", err)
+		return func() {}
+	}
+	g.Peers.Advertise(l.Addr())
+	g.logger().Info("draining: peers' cancel requests taken on a port of their own", "address", l.Addr().String())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		sem := make(chan struct{}, peerForwards)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			default:
+				c.Close() // a flood: peers are few and write one packet
+				continue
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				defer c.Close()
+				g.takePeerCancel(c)
+			})
+		}
+	})
+	return func() {
+		l.Close()
+		wg.Wait()
+	}
+}
+
+// takePeerCancel reads one peer cancel from c, as the listener's sessions
+// do, and nothing else.
+func (g *Gateway) takePeerCancel(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(peerDialTimeout))
+	var b [peerCancelLen]byte
+	if _, err := io.ReadFull(c, b[:8]); err != nil {
+		return
+	}
+	if binary.BigEndian.Uint32(b[:4]) != peerCancelLen || binary.BigEndian.Uint32(b[4:8]) != codePeerCancel {
+		return
+	}
+	if _, err := io.ReadFull(c, b[8:]); err != nil {
+		return
+	}
+	from := &session{g: g, t: g, id: g.nextID.Add(1), remote: c.RemoteAddr().String(), source: sourceOf(c.RemoteAddr())}
+	g.peerCancel(from, b[8:])
+}

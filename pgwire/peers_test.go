@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // A cancel request that reaches the wrong replica's gateway goes on to the
@@ -145,4 +147,66 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// A draining gateway closes its listener (the balancer then sends clients
+// elsewhere) and takes its peers' forwarded cancels on a port of its own,
+// which it advertises: a forwarded cancel with the right MAC cancels its
+// session's query there; a client's own cancel request, a startup packet
+// and a forged forward do nothing and get no answer.
+func TestDrainingGatewayTakesPeerCancelsAlone(t *testing.T) {
+	advertised := make(chan string, 1)
+	holder, holderAddr := newGateway(t, func(g *Gateway) {
+		g.Peers = &Peers{List: func(context.Context) ([]string, error) { return nil, nil },
+			Advertise: func(a net.Addr) { advertised <- a.String() }}
+	})
+	c := mustLogin(t, holderAddr)
+	admin := superuser(t, holder.DefaultDB)
+	pid, secret := c.PgConn().PID(), c.PgConn().SecretKey()
+	drained := make(chan int, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		drained <- holder.Shutdown(ctx)
+	}()
+	var drainAddr string
+	select {
+	case drainAddr = <-advertised:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the draining gateway advertised no address for its peers")
+	}
+	if c, err := net.DialTimeout("tcp", holderAddr, time.Second); err == nil {
+		c.Close()
+		t.Fatal("the draining gateway still accepts on its listener")
+	}
+	if err := sleepWhileCancelling(t, c, admin, func() { sendCancel(t, drainAddr, "", pid, secret) }); err != nil {
+		t.Fatalf("a client's cancel request on the peers' port cancelled: %v", err)
+	}
+	startup, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "IAM:u"}}).Encode(nil)
+	sendPacket(t, drainAddr, "127.0.0.1", startup)
+	refused := holder.peerRefusals.Load()
+	forged := (&Gateway{Cluster: holder.Cluster, Secret: []byte("not the store's")}).encodePeerCancel(pid, secret, "", time.Now())
+	if err := sleepWhileCancelling(t, c, admin, func() { sendPacket(t, drainAddr, "127.0.0.1", forged) }); err != nil {
+		t.Fatalf("a forged peer cancel cancelled: %v", err)
+	}
+	if n := holder.peerRefusals.Load() - refused; n != 1 {
+		t.Fatalf("%d refusals counted for the forged peer cancel, want 1", n)
+	}
+	right := holder.encodePeerCancel(pid, secret, "", time.Now())
+	if err := sleepWhileCancelling(t, c, admin, func() { sendPacket(t, drainAddr, "127.0.0.1", right) }); code(err) != "57014" {
+		t.Fatalf("a peer's cancel for the draining gateway's session: %v, want 57014", err)
+	}
+	c.Close(context.Background())
+	select {
+	case n := <-drained:
+		if n != 0 {
+			t.Fatalf("Shutdown cut %d sessions, want none (the last one ended)", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return once the last session ended")
+	}
+	if c, err := net.DialTimeout("tcp", drainAddr, time.Second); err == nil {
+		c.Close()
+		t.Fatal("the peers' port outlived the drain")
+	}
 }

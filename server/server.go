@@ -259,12 +259,14 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 // StopGateway stops the gateway of scope at once (a deleted cluster or
 // workgroup).
 func (s *Server) StopGateway(scope string) {
+	// Withdrawn once stopped: while its sessions drain, the peers forward
+	// their cancels to it.
+	s.gateways.Stop(scope)
 	if ps, ok := s.db.(peerStore); ok {
 		if err := ps.WithdrawGateway(context.Background(), scope); err != nil {
 			s.Logger.Warn("gateway not withdrawn from its peers", "scope", scope, "error", err)
 		}
 	}
-	s.gateways.Stop(scope)
 }
 
 // peerStore is a store replicas share, through which their gateways find
@@ -289,7 +291,21 @@ func (s *Server) advertiseGateway(ctx context.Context, scope string, addr net.Ad
 	} else if err := ps.AdvertiseGateway(ctx, scope, address); err != nil {
 		s.Logger.Warn("gateway not advertised to its peers: cancel requests sent to other replicas do not reach its sessions", "scope", scope, "error", err)
 	}
-	return &pgwire.Peers{List: func(ctx context.Context) ([]string, error) { return ps.GatewayPeers(ctx, scope) }}
+	return &pgwire.Peers{
+		List: func(ctx context.Context) ([]string, error) { return ps.GatewayPeers(ctx, scope) },
+		// Draining: the peers' cancels come to a port of their own.
+		Advertise: func(a net.Addr) {
+			address := peerAddress(s.PeerHost, a)
+			if address == "" {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := ps.AdvertiseGateway(ctx, scope, address); err != nil {
+				s.Logger.Warn("draining gateway not advertised to its peers: cancel requests sent to other replicas do not reach its sessions", "scope", scope, "error", err)
+			}
+		},
+	}
 }
 
 // peerAddress is host with addr's port, or addr itself when host is ""

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -400,64 +401,12 @@ func TestReplicasStartTogether(t *testing.T) {
 // key and dropped it, and the query ran on.
 func TestCancelReachesTheReplicaOfTheSession(t *testing.T) {
 	ctx := context.Background()
-	storeURL := newStoreDB(t, "replicas_")
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "store.key")
-	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range replicaKeys {
-		t.Setenv(k, v)
-	}
-	var reps []*replica
-	var serves []*Serve
-	for _, name := range []string{"a", "b"} {
-		r := &replica{api: freePort(t), gw: freePort(t)}
-		path := filepath.Join(dir, name+".yaml")
-		if err := os.WriteFile(path, []byte(replicaYAML(storeURL, keyFile, r.api, r.gw)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &Serve{Config: cfg, Logger: dev.Logger}
-		t.Cleanup(func() { s.Close() })
-		if err := s.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		reps = append(reps, r)
-		serves = append(serves, s)
-	}
+	reps, serves, _ := servedReplicas(t, "a", "b")
 	a, b := reps[0], reps[1]
-	out, err := a.redshift("CI_KEY", "CI_SECRET").GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
-		ClusterIdentifier: aws.String("shared"), DbUser: aws.String("ci"), AutoCreate: aws.Bool(true)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	onB, err := b.connect(ctx, aws.ToString(out.DbUser), aws.ToString(out.DbPassword))
-	if err != nil {
-		t.Fatal(err)
-	}
+	onB, done := sleepOn(t, a, b)
 	defer onB.Close(ctx)
-	done := make(chan error, 1)
-	go func() {
-		_, err := onB.PgConn().Exec(ctx, "SELECT pg_sleep(60)").ReadAll()
-		done <- err
-	}()
-	poll(t, 10*time.Second, "pg_sleep(60) runs on B's backend", func() bool {
-		return sleepingOn(t, onB.PgConn().PID())
-	})
 	// What libpq and pgx send, to the port the balancer picked: A's.
-	c, err := net.Dial("tcp", a.gw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf, _ := (&pgproto3.CancelRequest{ProcessID: onB.PgConn().PID(), SecretKey: onB.PgConn().SecretKey()}).Encode(nil)
-	if _, err := c.Write(buf); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
+	sendCancel(t, a.gw, onB.PgConn().PID(), onB.PgConn().SecretKey())
 	select {
 	case err := <-done:
 		if sqlState(err) != "57014" {
@@ -476,6 +425,155 @@ func TestCancelReachesTheReplicaOfTheSession(t *testing.T) {
 		if n := sample(fams, "shiftkey_gateway_cancel_requests_total", map[string]string{"scope": "shared", "outcome": want}); n != 1 {
 			t.Errorf("replica %d: shiftkey_gateway_cancel_requests_total{outcome=%q} = %v, want 1", i, want, n)
 		}
+	}
+}
+
+// servedReplicas starts a serve replica per name, in this process, on one
+// new PostgreSQL store, and returns them with the store's URL.
+func servedReplicas(t *testing.T, names ...string) ([]*replica, []*Serve, string) {
+	t.Helper()
+	ctx := context.Background()
+	storeURL := newStoreDB(t, "replicas_")
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "store.key")
+	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range replicaKeys {
+		t.Setenv(k, v)
+	}
+	var reps []*replica
+	var serves []*Serve
+	for _, name := range names {
+		r := &replica{api: freePort(t), gw: freePort(t)}
+		path := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(path, []byte(replicaYAML(storeURL, keyFile, r.api, r.gw)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Serve{Config: cfg, Logger: dev.Logger}
+		t.Cleanup(func() { s.Close() })
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, r)
+		serves = append(serves, s)
+	}
+	return reps, serves, storeURL
+}
+
+// sleepOn issues a credential on a, logs in with it on b and runs
+// pg_sleep(60) there; done receives the query's end.
+func sleepOn(t *testing.T, a, b *replica) (onB *pgx.Conn, done chan error) {
+	t.Helper()
+	ctx := context.Background()
+	out, err := a.redshift("CI_KEY", "CI_SECRET").GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
+		ClusterIdentifier: aws.String("shared"), DbUser: aws.String("ci"), AutoCreate: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onB, err = b.connect(ctx, aws.ToString(out.DbUser), aws.ToString(out.DbPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	go func() {
+		_, err := onB.PgConn().Exec(ctx, "SELECT pg_sleep(60)").ReadAll()
+		done <- err
+	}()
+	poll(t, 10*time.Second, "pg_sleep(60) runs on B's backend", func() bool {
+		return sleepingOn(t, onB.PgConn().PID())
+	})
+	return onB, done
+}
+
+// sendCancel sends a CancelRequest to addr, as libpq and pgx do.
+func sendCancel(t *testing.T, addr string, pid uint32, secret []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf, _ := (&pgproto3.CancelRequest{ProcessID: pid, SecretKey: secret}).Encode(nil)
+	if _, err := c.Write(buf); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A replica that drains (SIGTERM) closes its gateway's listener, so that
+// the balancer sends clients elsewhere, but its sessions run on through
+// the grace period: a cancel for one, sent through the balancer to
+// another replica, still reaches it, on a port the draining replica
+// listens on for its peers alone, even when the other replica's list of
+// peers predates the drain.
+func TestCancelReachesADrainingReplica(t *testing.T) {
+	ctx := context.Background()
+	reps, serves, storeURL := servedReplicas(t, "a", "b")
+	a, b := reps[0], reps[1]
+	// A forwards a cancel that names no session, and so lists its peers:
+	// B at its gateway's port.
+	sendCancel(t, a.gw, 1, []byte{0, 0, 0, 1})
+	peers := func() []string {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, storeURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		rows, _ := conn.Query(ctx, `SELECT address FROM gateway_peers ORDER BY address`)
+		addrs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return addrs
+	}
+	poll(t, 10*time.Second, "B counts the forwarded cancel that named none of its sessions", func() bool {
+		fams, _ := scrape(t, serves[1].AdminURL)
+		return sample(fams, "shiftkey_gateway_cancel_requests_total", map[string]string{"scope": "shared", "outcome": "peer_no_session"}) == 1
+	})
+	onB, done := sleepOn(t, a, b)
+	drained := make(chan error, 1)
+	go func() { drained <- serves[1].Close() }()
+	poll(t, 10*time.Second, "B's gateway stops accepting clients", func() bool {
+		c, err := net.DialTimeout("tcp", b.gw, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	poll(t, 10*time.Second, "B advertises another address to its peers", func() bool {
+		return !slices.Contains(peers(), b.gw) && len(peers()) == 2
+	})
+	// A refused forward makes A read its peers again, at most every
+	// 100 ms; its list is from before the drain.
+	time.Sleep(200 * time.Millisecond)
+	sendCancel(t, a.gw, onB.PgConn().PID(), onB.PgConn().SecretKey())
+	select {
+	case err := <-done:
+		if sqlState(err) != "57014" {
+			t.Fatalf("the query on draining B ended with %v, want 57014 (canceled)", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a cancel request for draining B's session sent to A did not cancel it")
+	}
+	if _, err := onB.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("B's session after the cancel, still within the grace period: %v", err)
+	}
+	onB.Close(ctx)
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatalf("B's drain: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("B did not finish draining once its last session ended")
+	}
+	if got := peers(); len(got) != 1 || got[0] != a.gw {
+		t.Fatalf("peers after B's drain: %v, want A's alone (%s)", got, a.gw)
 	}
 }
 
