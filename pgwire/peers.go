@@ -162,7 +162,8 @@ func (g *Gateway) forwardToPeers(log *slog.Logger, m *pgproto3.CancelRequest, cl
 			// forwards on a port of its own): send to the addresses that
 			// are new in a fresh list.
 			again, _ := list(true)
-			g.sendToPeers(log, slices.DeleteFunc(again, func(a string) bool { return slices.Contains(addrs, a) }), packet)
+			again = slices.DeleteFunc(slices.Clone(again), func(a string) bool { return slices.Contains(addrs, a) }) // the list is shared
+			g.sendToPeers(log, again, packet)
 		}
 	}()
 	return true
