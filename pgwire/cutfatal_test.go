@@ -3,11 +3,14 @@ package pgwire
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/shiftkey/shiftkey"
 )
 
@@ -87,4 +90,85 @@ func cutAll(g *Gateway, reason string) {
 	for s := range g.sessions {
 		s.closeFor(reason)
 	}
+}
+
+// stallingBackend's Prepare waits until the login is cut: a session cut
+// while still logging in.
+type stallingBackend struct {
+	*fakeBackend
+	entered chan struct{}
+}
+
+func (b stallingBackend) Prepare(ctx context.Context, role string, autoCreate bool, groups []string) (Lease, []string, error) {
+	b.entered <- struct{}{}
+	<-ctx.Done()
+	return nil, nil, ctx.Err()
+}
+
+// A session cut while it still logs in (its credential revoked while the
+// backend readies its role, or the gateway's grace period over while it
+// is in the SCRAM exchange) is told why, as a relayed one is, with one
+// FATAL 57P01 and nothing before it.
+func TestSessionsCutWhileLoggingInGetFatal(t *testing.T) {
+	for _, tc := range []struct {
+		reason, says, login string
+		cut                 func(g *Gateway)
+	}{
+		{shiftkey.EndRevoked, "credential was revoked", shiftkey.LoginRevoked, func(g *Gateway) { g.Terminate(map[string]bool{"x": true}) }},
+		{shiftkey.EndShutdown, "shutting down", shiftkey.LoginShutdown, func(g *Gateway) { go g.Close() }},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			be := stallingBackend{&fakeBackend{}, make(chan struct{}, 1)}
+			logins := &loginLog{}
+			g, addr := newGateway(t, func(g *Gateway) { g.Backend, g.Observer = be, logins })
+			host, port, _ := net.SplitHostPort(addr)
+			done := make(chan error, 1)
+			go func() {
+				c, err := pgx.Connect(context.Background(), "host="+host+" port="+port+" user=IAM:u password=pw sslmode=disable connect_timeout=20")
+				if err == nil {
+					c.Close(context.Background())
+				}
+				done <- err
+			}()
+			select {
+			case <-be.entered:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the login never reached the backend")
+			}
+			tc.cut(g)
+			select {
+			case err := <-done:
+				wantFatal(t, "logging-in", err, tc.says)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the cut login's client still waits")
+			}
+			if e := logins.reported(t, 1)[0]; e.OK || e.Reason != tc.login || e.CredentialID != "x" {
+				t.Fatalf("the cut login reported as %+v, want %s with credential x", e, tc.login)
+			}
+		})
+	}
+	t.Run("in the SCRAM exchange", func(t *testing.T) {
+		g, addr := newGateway(t, nil)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fe := pgproto3.NewFrontend(c, c)
+		fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "IAM:u"}})
+		if err := fe.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if m, err := fe.Receive(); err != nil {
+			t.Fatal(err)
+		} else if _, ok := m.(*pgproto3.AuthenticationSASL); !ok {
+			t.Fatalf("got %T, want AuthenticationSASL", m)
+		}
+		go g.Close()
+		m, err := fe.Receive()
+		if e, ok := m.(*pgproto3.ErrorResponse); err != nil || !ok || e.Severity != "FATAL" || e.Code != codeAdminShutdown || !strings.Contains(e.Message, "shutting down") {
+			t.Fatalf("a client in the SCRAM exchange at the end of the grace period got %#v, %v; want FATAL 57P01 saying the gateway shuts down", m, err)
+		}
+	})
 }

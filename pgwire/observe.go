@@ -65,8 +65,19 @@ func (s *session) loginEvent(l *request, ok bool) *shiftkey.Login {
 	if c := l.cred; c != nil {
 		e.CredentialID, e.DBUser, e.PrincipalARN, e.Groups = c.ID, c.DBUser, c.PrincipalARN, c.DBGroups
 	}
-	if !ok && e.Reason == "" {
-		e.Reason = shiftkey.LoginProtocol
+	if !ok {
+		// A login the gateway cut failed for that, whatever its phase saw.
+		s.mu.Lock()
+		closing, cause := s.closing, s.cause
+		s.mu.Unlock()
+		switch {
+		case closing && cause == shiftkey.EndShutdown:
+			e.Reason = shiftkey.LoginShutdown
+		case closing && cause == shiftkey.EndRevoked:
+			e.Reason = shiftkey.LoginRevoked
+		case e.Reason == "":
+			e.Reason = shiftkey.LoginProtocol
+		}
 	}
 	return e
 }

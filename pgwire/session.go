@@ -33,6 +33,7 @@ type session struct {
 	in      *authReader // what fe reads during authentication
 	log     sessionLog  // with what the phases learnt of the session
 	begin   time.Time   // when run started: the login's clock
+	started bool        // the client's startup packet is in (the login's goroutine)
 
 	tls *tls.Conn // non-nil once TLS is up
 	// tap, with an event relay, follows the TLS records under tls so that
@@ -50,9 +51,12 @@ type session struct {
 	// st follows the protocol once a relay moves the bytes (from relayHere,
 	// or from the event relay's Start): a cut then ends the session from
 	// the backend's side, after a FATAL to the client (cutRelay).
-	st      *relayState
-	closing bool
-	cause   string // why the gateway cut it (closeFor); "" when it ended by itself
+	st *relayState
+	// stopLogin cancels the login's context until the session is greeted:
+	// a cut login then ends at once, telling its client why (hangUp).
+	stopLogin context.CancelFunc
+	closing   bool
+	cause     string // why the gateway cut it (closeFor); "" when it ended by itself
 	// cancel is the backend's cancel key while the backend is this
 	// session's (registerCancel to unregisterCancel; written under g.mu and
 	// mu); cancelID is the gateway's key for it.
@@ -103,6 +107,9 @@ func (s *session) run() (handedOff bool) {
 	s.begin = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.g.authTimeout())
 	defer cancel()
+	s.mu.Lock()
+	s.stopLogin = cancel
+	s.mu.Unlock()
 	s.remote = s.raw.RemoteAddr().String()
 	s.log = sessionLog{base: s.g.logger(), attrs: []any{"conn_id", s.id, "remote", s.remote}}
 	s.client.SetDeadline(time.Now().Add(s.g.authTimeout()))
@@ -115,6 +122,7 @@ func (s *session) run() (handedOff bool) {
 	if !ok {
 		return s.hangUp()
 	}
+	s.started = true
 	if !s.authenticate(ctx, l) {
 		s.reportLogin(l, false)
 		return s.hangUp()
@@ -134,7 +142,16 @@ func (s *session) run() (handedOff bool) {
 }
 
 // hangUp ends a session that never reached a relay.
+// A login the gateway cut gets the cut's FATAL first, once the client has
+// sent its startup packet (before, it may be negotiating TLS).
 func (s *session) hangUp() bool {
+	s.mu.Lock()
+	closing, cause := s.closing, s.cause
+	s.mu.Unlock()
+	if closing && s.started {
+		s.client.SetWriteDeadline(time.Now().Add(cutFarewellWait))
+		s.client.Write(s.farewell(cause))
+	}
 	s.client.Close()
 	return false
 }
@@ -231,13 +248,19 @@ func (s *session) loopTLS(pc *pooledConn) bool {
 // handOff tells the client it is in and gives the session to a relay. It
 // returns true when the event relay took it.
 func (s *session) handOff(ls *live) bool {
-	if !s.greet(ls) {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing || !s.greet(ls) {
 		ls.be.close()
 		s.end(ls, false)
 		ls.refused = shiftkey.LoginClientDisconnect
 		s.reportLogin(ls.request, false)
 		return s.hangUp()
 	}
+	s.mu.Lock()
+	s.stopLogin = nil // greeted: a cut from here on is the relay's
+	s.mu.Unlock()
 	if s.g.Observer != nil {
 		in := s.loginEvent(ls.request, true)
 		in.BackendReused = ls.be.reused
@@ -534,7 +557,7 @@ func (s *session) closeFor(reason string) {
 	}
 	s.closing = true
 	key := s.cancel // nil once released to the pool
-	st, kill, backend, cause := s.st, s.kill, s.backend, s.cause
+	st, kill, backend, cause, stopLogin := s.st, s.kill, s.backend, s.cause, s.stopLogin
 	s.mu.Unlock()
 	g := s.g
 	if key != nil {
@@ -542,11 +565,22 @@ func (s *session) closeFor(reason string) {
 		// its sessions have ended, waits for the cancel.
 		g.cutting.Add(1)
 	}
-	if st != nil {
+	switch {
+	case st != nil:
 		s.cutRelay(st, kill, backend, cause)
-	} else {
-		// Still logging in (the login's goroutine writes to the client),
-		// or being handed to a relay (which sees closing).
+	case stopLogin != nil:
+		// Still logging in: the login's goroutine, which writes to the
+		// client, stops what it waits for (the backend, or the client's
+		// next message) and hangs up with the cut's FATAL; a client that
+		// does not read is closed after cutFarewellWait.
+		stopLogin()
+		s.raw.SetReadDeadline(time.Now())
+		if backend != nil {
+			backend.Close()
+		}
+		time.AfterFunc(cutFarewellWait, func() { s.raw.Close() })
+	default:
+		// Being handed to a relay, which sees closing.
 		s.raw.Close()
 		if backend != nil {
 			backend.Close()
@@ -606,6 +640,12 @@ func (s *session) farewell(reason string) []byte {
 }
 
 func (s *session) sendError(code, msg string) {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing && s.started {
+		return // hangUp tells the client why the gateway cut it
+	}
 	s.fe.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg})
 	s.fe.Flush()
 }
