@@ -33,7 +33,8 @@ type Peers struct {
 	// forwarded cancels at addr from now on: while it drains, its
 	// listeners are closed (so that the balancer sends clients
 	// elsewhere) and it listens for its peers alone on a port of its own.
-	Advertise func(addr net.Addr)
+	// It reports whether the peers were told.
+	Advertise func(addr net.Addr) bool
 
 	mu      sync.Mutex
 	addrs   []string
@@ -265,7 +266,10 @@ func (g *Gateway) takePeerCancels(at net.Addr) (stop func()) {
 		g.logger().Warn("draining: no port for the peers' cancel requests; this replica's queries cannot be cancelled until its sessions end", "error", err)
 		return func() {}
 	}
-	g.Peers.Advertise(l.Addr())
+	if !g.Peers.Advertise(l.Addr()) {
+		l.Close()
+		return func() {}
+	}
 	g.logger().Info("draining: peers' cancel requests taken on a port of their own", "address", l.Addr().String())
 	var wg sync.WaitGroup
 	wg.Go(func() {

@@ -158,7 +158,7 @@ func TestDrainingGatewayTakesPeerCancelsAlone(t *testing.T) {
 	advertised := make(chan string, 1)
 	holder, holderAddr := newGateway(t, func(g *Gateway) {
 		g.Peers = &Peers{List: func(context.Context) ([]string, error) { return nil, nil },
-			Advertise: func(a net.Addr) { advertised <- a.String() }}
+			Advertise: func(a net.Addr) bool { advertised <- a.String(); return true }}
 	})
 	c := mustLogin(t, holderAddr)
 	admin := superuser(t, holder.DefaultDB)

@@ -294,16 +294,18 @@ func (s *Server) advertiseGateway(ctx context.Context, scope string, addr net.Ad
 	return &pgwire.Peers{
 		List: func(ctx context.Context) ([]string, error) { return ps.GatewayPeers(ctx, scope) },
 		// Draining: the peers' cancels come to a port of their own.
-		Advertise: func(a net.Addr) {
+		Advertise: func(a net.Addr) bool {
 			address := peerAddress(s.PeerHost, a)
 			if address == "" {
-				return
+				return false
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := ps.AdvertiseGateway(ctx, scope, address); err != nil {
 				s.Logger.Warn("draining gateway not advertised to its peers: cancel requests sent to other replicas do not reach its sessions", "scope", scope, "error", err)
+				return false
 			}
+			return true
 		},
 	}
 }
