@@ -59,6 +59,22 @@ func (l *loginLog) reported(t *testing.T, n int) []shiftkey.Login {
 	}
 }
 
+// wantOneWrongPassword checks that of logins (one live credential's and
+// one wrong password's, in either order) the failed one is a wrong
+// password without a credential.
+func wantOneWrongPassword(t *testing.T, logins []shiftkey.Login) {
+	t.Helper()
+	var wrong []shiftkey.Login
+	for _, e := range logins {
+		if !e.OK {
+			wrong = append(wrong, e)
+		}
+	}
+	if len(wrong) != 1 || wrong[0].Reason != shiftkey.LoginWrongPassword || wrong[0].CredentialID != "" {
+		t.Fatalf("a wrong password reported as %+v, want one wrong_password without a credential", wrong)
+	}
+}
+
 // An attacker holding a revoked credential's password tries every way the
 // gateway authenticates: SCRAM in plaintext, SCRAM with channel binding
 // over TLS, and the cleartext password over TLS. Each is refused with the
@@ -104,15 +120,7 @@ func TestRevokedCredentialLogsInNowhere(t *testing.T) {
 			if err := connect("nope"); code(err) != codeInvalidPassword {
 				t.Fatalf("a wrong password: %v, want 28P01", err)
 			}
-			var wrong []shiftkey.Login
-			for _, e := range logins.reported(t, 3)[1:] {
-				if !e.OK {
-					wrong = append(wrong, e)
-				}
-			}
-			if len(wrong) != 1 || wrong[0].Reason != shiftkey.LoginWrongPassword || wrong[0].CredentialID != "" {
-				t.Fatalf("a wrong password reported as %+v, want one wrong_password without a credential", wrong)
-			}
+			wantOneWrongPassword(t, logins.reported(t, 3)[1:])
 		})
 	}
 }
@@ -143,15 +151,7 @@ func TestRevokedCredentialLogsInNowhereWithRedshiftDrivers(t *testing.T) {
 			if _, err := rsLogin(t, addr, tc, rslogin.DriverParams("IAM:u", "dev"), "nope"); serverCode(err) != codeInvalidPassword {
 				t.Fatalf("a wrong password: %v, want 28P01", err)
 			}
-			var wrong []shiftkey.Login
-			for _, e := range logins.reported(t, 3)[1:] {
-				if !e.OK {
-					wrong = append(wrong, e)
-				}
-			}
-			if len(wrong) != 1 || wrong[0].Reason != shiftkey.LoginWrongPassword || wrong[0].CredentialID != "" {
-				t.Fatalf("a wrong password reported as %+v, want one wrong_password without a credential", wrong)
-			}
+			wantOneWrongPassword(t, logins.reported(t, 3)[1:])
 		})
 	}
 }
