@@ -1,0 +1,60 @@
+package http_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// Found in a review by attack (2026-12-06, review-authz): AWS's way to
+// revoke a role's sessions (the console's "Revoke active sessions", or the
+// same policy put by hand) is a Deny on aws:TokenIssueTime. The key was
+// never in the request context, so DateLessThan on it was false and the
+// Deny never applied: a "revoked" session went on getting credentials.
+
+// revokeOlderSessions is the AWSRevokeOlderSessions policy the IAM console
+// attaches to a role (id_roles_use_revoke-sessions.html).
+func revokeOlderSessions(before time.Time) string {
+	return `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["*"],"Resource":["*"],` +
+		`"Condition":{"DateLessThan":{"aws:TokenIssueTime":"` + before.UTC().Format(time.RFC3339) + `"}}}]}`
+}
+
+func TestRevokeOlderSessionsDeniesSessionsIssuedBefore(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	bob := f.newIAMUserKey(t, "bob", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`)
+	roleARN := f.createRole(t, "etl", trustUser("bob"), credsAllowed)
+	assume := func(name string) aws.Credentials {
+		t.Helper()
+		out, err := f.stsClient(bob).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String(name)})
+		mustOK(t, "AssumeRole "+name, err)
+		return sessionCreds(out)
+	}
+	old := f.redshiftClient(assume("before"))
+	_, err := old.GetClusterCredentials(ctx, aliceCreds())
+	mustOK(t, "GetClusterCredentials before the revocation", err)
+
+	// The revocation time is a whole second after the old session's issue.
+	revokedAt := time.Now().UTC().Truncate(time.Second).Add(time.Second)
+	_, err = f.iamClient(f.keys["admin"]).PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("etl"),
+		PolicyName: aws.String("AWSRevokeOlderSessions"), PolicyDocument: aws.String(revokeOlderSessions(revokedAt))})
+	mustOK(t, "PutRolePolicy AWSRevokeOlderSessions", err)
+
+	_, err = old.GetClusterCredentials(ctx, aliceCreds())
+	wantAPIError(t, err, "AccessDenied")
+	if s := httpStatus(err); s != 403 {
+		t.Fatalf("status %d, want 403", s)
+	}
+
+	// A session issued after the revocation time works.
+	time.Sleep(time.Until(revokedAt) + 50*time.Millisecond)
+	_, err = f.redshiftClient(assume("after")).GetClusterCredentials(ctx, aliceCreds())
+	mustOK(t, "GetClusterCredentials with a session issued after the revocation", err)
+	// And the revoked one stays revoked.
+	_, err = old.GetClusterCredentials(ctx, aliceCreds())
+	wantAPIError(t, err, "AccessDenied")
+}
