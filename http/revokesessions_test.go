@@ -58,3 +58,31 @@ func TestRevokeOlderSessionsDeniesSessionsIssuedBefore(t *testing.T) {
 	_, err = old.GetClusterCredentials(ctx, aliceCreds())
 	wantAPIError(t, err, "AccessDenied")
 }
+
+// Found in the same review: CreateRole and CreateUser took a
+// PermissionsBoundary and ignored it. A role created "bounded" to
+// DescribeClusters by its boundary then had everything its own policies
+// grant: its sessions got credentials the boundary should have refused.
+// shiftkey does not evaluate boundaries, so it refuses them.
+func TestPermissionsBoundaryIsRefusedNotIgnored(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	out, err := admin.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("DescribeOnly"), PolicyDocument: aws.String(describeOnly)})
+	mustOK(t, "CreatePolicy", err)
+	boundary := out.Policy.Arn
+
+	_, err = admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("bounded"), PermissionsBoundary: boundary,
+		AssumeRolePolicyDocument: aws.String(trustUser("admin"))})
+	wantAPIError(t, err, "InvalidInput")
+	if s := httpStatus(err); s != 400 {
+		t.Fatalf("CreateRole: status %d, want 400", s)
+	}
+	_, err = admin.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("bounded")})
+	wantAPIError(t, err, "NoSuchEntity")
+
+	_, err = admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("bounded"), PermissionsBoundary: boundary})
+	wantAPIError(t, err, "InvalidInput")
+	_, err = admin.GetUser(ctx, &iam.GetUserInput{UserName: aws.String("bounded")})
+	wantAPIError(t, err, "NoSuchEntity")
+}
