@@ -2,12 +2,14 @@ package http_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 )
 
 // Found in a review by attack (2026-12-06, review-authz): AWS's way to
@@ -85,4 +87,43 @@ func TestPermissionsBoundaryIsRefusedNotIgnored(t *testing.T) {
 	wantAPIError(t, err, "InvalidInput")
 	_, err = admin.GetUser(ctx, &iam.GetUserInput{UserName: aws.String("bounded")})
 	wantAPIError(t, err, "NoSuchEntity")
+}
+
+// Found in the same review: AssumeRole took SourceIdentity and
+// TransitiveTagKeys and ignored them. In AWS a source identity is
+// aws:SourceIdentity in every request of the session and of sessions
+// chained from it, and a transitive tag is carried into chained sessions,
+// where it cannot be changed; a Deny keyed on either (the way a broker
+// confines the sessions it hands out) therefore held in AWS but never
+// applied here: a session with SourceIdentity contractor-bob, denied on
+// contractor-*, got credentials, and a session tagged quarantined=true
+// (transitive) shed the tag by assuming its role again. shiftkey keeps
+// neither, so it refuses them.
+func TestAssumeRoleRefusesSourceIdentityAndTransitiveTags(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	roleARN := f.createRole(t, "broker", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+account+`:user/admin"},
+		"Action":["sts:AssumeRole","sts:TagSession","sts:SetSourceIdentity"]}]}`, credsAllowed)
+	admin := f.stsClient(f.keys["admin"])
+	for name, in := range map[string]*sts.AssumeRoleInput{
+		"SourceIdentity": {SourceIdentity: aws.String("contractor-bob")},
+		"TransitiveTagKeys": {Tags: []ststypes.Tag{{Key: aws.String("quarantined"), Value: aws.String("true")}},
+			TransitiveTagKeys: []string{"quarantined"}},
+	} {
+		in.RoleArn, in.RoleSessionName = aws.String(roleARN), aws.String("s1")
+		_, err := admin.AssumeRole(ctx, in)
+		wantAPIError(t, err, "ValidationError")
+		if !strings.Contains(err.Error(), name+" is not supported") {
+			t.Fatalf("%s: refused for another reason: %v", name, err)
+		}
+		if s := httpStatus(err); s != 400 {
+			t.Fatalf("%s: status %d, want 400", name, s)
+		}
+	}
+	// Session tags that are not transitive are kept and work as before.
+	out, err := admin.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("s1"),
+		Tags: []ststypes.Tag{{Key: aws.String("quarantined"), Value: aws.String("true")}}})
+	mustOK(t, "AssumeRole with a session tag", err)
+	_, err = f.redshiftClient(sessionCreds(out)).GetClusterCredentials(ctx, aliceCreds())
+	mustOK(t, "GetClusterCredentials", err)
 }
