@@ -12,7 +12,10 @@ import (
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 )
 
-// Found in a review by attack (2026-12-06, review-authz): AWS's way to
+// Found in a review by attack (2026-12-06, review-authz): inputs AWS acts
+// on that shiftkey ignored, each of which a Deny (or a boundary) relies on.
+
+// AWS's way to
 // revoke a role's sessions (the console's "Revoke active sessions", or the
 // same policy put by hand) is a Deny on aws:TokenIssueTime. The key was
 // never in the request context, so DateLessThan on it was false and the
