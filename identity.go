@@ -153,6 +153,9 @@ type Principal struct {
 	RoleARN       string
 	SessionName   string
 	SessionPolicy string
+	// TokenIssueTime is when the session's credentials were issued
+	// (aws:TokenIssueTime); zero for a user's long-term key.
+	TokenIssueTime time.Time
 	// Tags are the principal's tags: a user's tags, or a role's tags with
 	// the session's tags taking precedence.
 	Tags []Tag

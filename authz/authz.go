@@ -203,8 +203,8 @@ func Explain(d iam.Decision, where string) string {
 // aws:EpochTime, aws:SecureTransport, aws:RequestedRegion,
 // aws:PrincipalIsAWSService and aws:ViaAWSService (false: callers are never
 // AWS services), aws:SourceIp when known; aws:username for IAM users only;
-// aws:MultiFactorAuthPresent (false) for temporary credentials only, as AWS
-// leaves it out for long-term access keys.
+// aws:MultiFactorAuthPresent (false) and aws:TokenIssueTime for temporary
+// credentials only, as AWS leaves them out for long-term access keys.
 func GlobalContext(c *shiftkey.Caller) map[string][]string {
 	p := c.Principal
 	principalARN := p.ARN
@@ -232,6 +232,11 @@ func GlobalContext(c *shiftkey.Caller) map[string][]string {
 		}
 	case shiftkey.PrincipalAssumedRole:
 		m["aws:MultiFactorAuthPresent"] = []string{"false"}
+		if !p.TokenIssueTime.IsZero() {
+			// What AWS's revocation of older sessions (a Deny with
+			// DateLessThan on it) tests.
+			m["aws:TokenIssueTime"] = []string{p.TokenIssueTime.UTC().Format("2006-01-02T15:04:05Z")}
+		}
 	}
 	if c.SourceIP != "" {
 		m["aws:SourceIp"] = []string{c.SourceIP}

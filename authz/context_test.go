@@ -22,7 +22,7 @@ func TestGlobalConditionKeys(t *testing.T) {
 		UserName: "kai", UserID: "AIDAKAI", Tags: []shiftkey.Tag{{Key: "team", Value: "data"}}}
 	session := &shiftkey.Principal{ARN: "arn:aws:sts::" + acct + ":assumed-role/Ops/s1", Account: acct, Type: shiftkey.PrincipalAssumedRole,
 		UserID: "AROAOPS:s1", RoleName: "Ops", RoleARN: "arn:aws:iam::" + acct + ":role/Ops", SessionName: "s1",
-		Tags: []shiftkey.Tag{{Key: "team", Value: "ops"}}}
+		TokenIssueTime: now.Add(-time.Hour), Tags: []shiftkey.Tag{{Key: "team", Value: "ops"}}}
 	for _, e := range []*shiftkey.Entity{
 		{Kind: shiftkey.KindUser, Name: "kai", ID: "AIDAKAI", Path: "/eng/", ARN: user.ARN, CreatedAt: now},
 		{Kind: shiftkey.KindRole, Name: "Ops", ID: "AROAOPS", Path: "/", ARN: session.RoleARN, CreatedAt: now},
@@ -68,6 +68,9 @@ func TestGlobalConditionKeys(t *testing.T) {
 		{user, `"Null":{"aws:MultiFactorAuthPresent":"true"}`, true},
 		{session, `"Bool":{"aws:MultiFactorAuthPresent":"false"}`, true},
 		{session, `"Bool":{"aws:MultiFactorAuthPresent":"true"}`, false},
+		{session, `"DateEquals":{"aws:TokenIssueTime":"2026-05-01T11:00:00Z"}`, true},
+		{session, `"DateGreaterThan":{"aws:TokenIssueTime":"2026-05-01T11:00:00Z"}`, false},
+		{user, `"Null":{"aws:TokenIssueTime":"true"}`, true},
 	}
 	for i, tt := range tests {
 		t.Run(tt.who.Type+" "+tt.condition, func(t *testing.T) {

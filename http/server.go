@@ -308,7 +308,7 @@ func (s *Server) sessionPrincipal(ctx context.Context, sess *shiftkey.Session) (
 		Account: s.AccountID, Type: shiftkey.PrincipalAssumedRole,
 		UserID: role.ID + ":" + sess.SessionName, AccessKey: sess.AccessKeyID,
 		RoleName: role.Name, RoleARN: role.ARN, SessionName: sess.SessionName, SessionPolicy: sess.SessionPolicy,
-		Tags: tags,
+		TokenIssueTime: sess.CreatedAt, Tags: tags,
 	}, nil
 }
 

@@ -282,7 +282,7 @@ func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name strin
 	stmts := make([]stmt, 0, len(tags))
 	for _, t := range tags {
 		stmts = append(stmts, st(`INSERT INTO tags (kind, owner, key, value) VALUES ($1,$2,$3,$4)
-			ON CONFLICT (kind, owner, key) DO UPDATE SET value = excluded.value, key = excluded.key`, kind, name, t.Key, t.Value))
+			ON CONFLICT (kind, owner, lower(key)) DO UPDATE SET value = excluded.value, key = excluded.key`, kind, name, t.Key, t.Value))
 	}
 	_, err := d.write(ctx, change(kind, name), stmts...)
 	return err
@@ -292,7 +292,7 @@ func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name strin
 func (d *DB) UntagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, keys []string) error {
 	stmts := make([]stmt, 0, len(keys))
 	for _, k := range keys {
-		stmts = append(stmts, st(`DELETE FROM tags WHERE kind = $1 AND owner = $2 AND key = $3`, kind, name, k))
+		stmts = append(stmts, st(`DELETE FROM tags WHERE kind = $1 AND owner = $2 AND lower(key) = lower($3::text COLLATE "C")`, kind, name, k))
 	}
 	_, err := d.write(ctx, change(kind, name), stmts...)
 	return err

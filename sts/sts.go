@@ -151,6 +151,15 @@ func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Valu
 	if len(sessionName) < 2 || len(sessionName) > 64 || !sessionNamePattern.MatchString(sessionName) {
 		return nil, validation("1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must have length between 2 and 64 and satisfy regular expression pattern: [\\w+=,.@-]*", sessionName)
 	}
+	// What AWS would carry into every request of the session and of the
+	// sessions chained from it, where a Deny can test it; shiftkey keeps
+	// neither, and ignoring them would lift such a Deny.
+	if _, ok := get("SourceIdentity"); ok {
+		return nil, validation("SourceIdentity is not supported: shiftkey does not keep a source identity, so aws:SourceIdentity could never be tested.")
+	}
+	if keys, _, err := awsquery.List(v, "TransitiveTagKeys", "member"); err != nil || len(keys) > 0 {
+		return nil, validation("TransitiveTagKeys is not supported: shiftkey does not carry session tags into chained sessions.")
+	}
 	// Session policies: the inline Policy and the managed policies of
 	// PolicyArns. Any of them may allow; the role's policies bound them all.
 	var sessionPolicies []string

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"testing"
@@ -27,6 +28,55 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
 	t.Run("DeleteClusterDomains", func(t *testing.T) { testDeleteClusterDomains(t, newStore(t)) })
+	t.Run("TagKeysFoldOnlyCase", func(t *testing.T) { testTagKeysFoldOnlyCase(t, newStore(t)) })
+}
+
+// testTagKeysFoldOnlyCase: tag keys are one key when they differ only in
+// the case of ASCII letters (IAM: "tag keys are case insensitive"), and
+// otherwise distinct. The authorizer sees the keys a request names
+// (aws:TagKeys); a store that matched more (Postgres's ICU collation at
+// level 2 also ignores width, ligatures and ignorable characters) let
+// UntagUser "ｑｕａｒａｎｔｉｎｅｄ" remove "quarantined" past a Deny on
+// that key, and TagUser "ｔｅａｍ" replace "team" (found by review-authz).
+func testTagKeysFoldOnlyCase(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	u := &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "kai", ID: "AIDAKAI", Path: "/", ARN: "arn:aws:iam::1:user/kai", CreatedAt: t0}
+	if err := s.CreateEntity(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	tags := func() map[string]string {
+		t.Helper()
+		got, err := s.Tags(ctx, shiftkey.KindUser, "kai")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, tg := range got {
+			m[tg.Key] = tg.Value
+		}
+		return m
+	}
+	if err := s.TagEntity(ctx, shiftkey.KindUser, "kai", []shiftkey.Tag{{Key: "quarantined", Value: "true"}, {Key: "team", Value: "data"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TagEntity(ctx, shiftkey.KindUser, "kai", []shiftkey.Tag{{Key: "ｔｅａｍ", Value: "admins"}, {Key: "ﬁx", Value: "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UntagEntity(ctx, shiftkey.KindUser, "kai", []string{"ｑｕａｒａｎｔｉｎｅｄ", "quarantin\u00aded", "QUARANTINED\u200d"}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"quarantined": "true", "team": "data", "ｔｅａｍ": "admins", "ﬁx": "1"}
+	if got := tags(); !maps.Equal(got, want) {
+		t.Fatalf("tags = %q, want %q: keys that differ in more than ASCII case must be distinct", got, want)
+	}
+	// Case alone is one key.
+	if err := s.UntagEntity(ctx, shiftkey.KindUser, "kai", []string{"QUARANTINED", "fix"}); err != nil {
+		t.Fatal(err)
+	}
+	delete(want, "quarantined")
+	if got := tags(); !maps.Equal(got, want) {
+		t.Fatalf("after untagging QUARANTINED: tags = %q, want %q", got, want)
+	}
 }
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
