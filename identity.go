@@ -233,6 +233,10 @@ type IdentityStore interface {
 	// DeleteEntity removes an entity with its access keys, tags and group
 	// memberships; the caller checks for conflicts first.
 	DeleteEntity(ctx context.Context, kind EntityKind, name string) error
+	// UpdateRole replaces the trust policy (with its TrustPrincipalIDs)
+	// and MaxSessionDuration of the role named r.Name, in one write: its
+	// id, policies, tags and sessions stay. CodeNoSuchEntity.
+	UpdateRole(ctx context.Context, r *Entity) error
 
 	CreateAccessKey(ctx context.Context, k *AccessKey) error      // CodeNoSuchEntity; CodeLimitExceeded at MaxAccessKeysPerUser keys
 	AccessKey(ctx context.Context, id string) (*AccessKey, error) // CodeNoSuchEntity

@@ -646,10 +646,11 @@ func (r *reconciler) role(ro DeclaredRole) error {
 		return err
 	}
 	if e.AssumeRolePolicy != ro.TrustPolicy || e.MaxSessionDuration != maxSession || e.TrustPrincipalIDs != want.TrustPrincipalIDs {
-		// The store has no role update: recreate the role under its id,
-		// so that sessions, ARNs and the declared mark stay valid.
+		// One write: the role keeps its id, policies and tags throughout
+		// (deleted and recreated, it would get its policies back one at a
+		// time, an Allow before a Deny).
 		want.ID, want.CreatedAt, want.Name, want.Path, want.ARN, want.Description = e.ID, e.CreatedAt, e.Name, e.Path, e.ARN, e.Description
-		if err := recreateRole(r.ctx, r.st, want); err != nil {
+		if err := r.st.UpdateRole(r.ctx, want); err != nil {
 			return err
 		}
 		r.note(Change{Change: "role updated", Kind: shiftkey.KindRole, Name: e.Name})
@@ -715,41 +716,4 @@ func (r *reconciler) declaredPrincipal(p string) bool {
 		}
 	}
 	return false
-}
-
-// recreateRole replaces a role's trust policy and session limit, keeping
-// its policies, attachments and tags.
-func recreateRole(ctx context.Context, st shiftkey.IdentityStore, ro *shiftkey.Entity) error {
-	inline, err := st.InlinePolicies(ctx, shiftkey.KindRole, ro.Name)
-	if err != nil {
-		return err
-	}
-	attached, err := st.AttachedPolicies(ctx, shiftkey.KindRole, ro.Name)
-	if err != nil {
-		return err
-	}
-	tags, err := st.Tags(ctx, shiftkey.KindRole, ro.Name)
-	if err != nil {
-		return err
-	}
-	if err := st.DeleteEntity(ctx, shiftkey.KindRole, ro.Name); err != nil {
-		return err
-	}
-	if err := st.CreateEntity(ctx, ro); err != nil {
-		return err
-	}
-	for _, p := range inline {
-		if err := st.PutInlinePolicy(ctx, shiftkey.KindRole, ro.Name, p); err != nil {
-			return err
-		}
-	}
-	for _, m := range attached {
-		if err := st.AttachPolicy(ctx, shiftkey.KindRole, ro.Name, m.ARN); err != nil {
-			return err
-		}
-	}
-	if len(tags) > 0 {
-		return st.TagEntity(ctx, shiftkey.KindRole, ro.Name, tags)
-	}
-	return nil
 }

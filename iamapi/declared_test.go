@@ -624,3 +624,54 @@ func TestReconcileKeepsUndeclaredTrustBindings(t *testing.T) {
 		t.Fatalf("an edited policy binds %v, want carol %s and bob %s", b, carol2, bob1)
 	}
 }
+
+// deleteSpy fails the test when a role is deleted.
+type deleteSpy struct {
+	*sqlite.DB
+	t *testing.T
+}
+
+func (s deleteSpy) DeleteEntity(ctx context.Context, kind shiftkey.EntityKind, name string) error {
+	if kind == shiftkey.KindRole {
+		s.t.Errorf("role %s deleted: while it is gone and recreated, its policies come back one at a time (an Allow before a Deny)", name)
+	}
+	return s.DB.DeleteEntity(ctx, kind, name)
+}
+
+// A reload that changes a declared role's trust policy or session limit
+// updates the role in one write, keeping its id, policies and tags, and
+// never deletes and recreates it: between the steps a request could find
+// an Allow back and a Deny not yet.
+func TestReconcileUpdatesARoleInPlace(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	d := base()
+	d.Roles[0].Policies["deny"] = `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"sts:GetCallerIdentity","Resource":"*"}]}`
+	reconcile(t, st, d)
+	before, err := st.Entity(ctx, shiftkey.KindRole, "etl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Roles[0].TrustPolicy = strings.Replace(trustDoc, `"Action":"sts:AssumeRole"`, `"Action":["sts:AssumeRole","sts:TagSession"]`, 1)
+	d.Roles[0].MaxSessionDuration = 7200
+	changes := reconcile(t, deleteSpy{st, t}, d)
+	if !hasChange(changes, "role updated", "etl", "") {
+		t.Fatalf("changes %v, want the role updated", changes)
+	}
+	after, err := st.Entity(ctx, shiftkey.KindRole, "etl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.ID != before.ID || after.AssumeRolePolicy != d.Roles[0].TrustPolicy || after.MaxSessionDuration != 7200 || after.TrustPrincipalIDs == "" {
+		t.Fatalf("role after the update: %+v (before %+v)", after, before)
+	}
+	if inline, _ := st.InlinePolicies(ctx, shiftkey.KindRole, "etl"); len(inline) != 2 {
+		t.Fatalf("inline policies after the update: %v", inline)
+	}
+	if tags, _ := st.Tags(ctx, shiftkey.KindRole, "etl"); len(tags) != 1 {
+		t.Fatalf("tags after the update: %v", tags)
+	}
+	if again := reconcile(t, deleteSpy{st, t}, d); len(again) != 0 {
+		t.Fatalf("a second reconcile changed %v", again)
+	}
+}

@@ -39,6 +39,13 @@ func (d *DB) Entities(ctx context.Context, kind shiftkey.EntityKind, pathPrefix 
 }
 
 // DeleteEntity removes an entity and what hangs off it.
+// UpdateRole replaces a role's trust policy and session limit.
+func (d *DB) UpdateRole(ctx context.Context, r *shiftkey.Entity) error {
+	return d.writeOne(ctx, shiftkey.NoSuchEntity(shiftkey.KindRole, r.Name), nil, change(shiftkey.KindRole, r.Name),
+		`UPDATE entities SET assume_role_policy = $1, max_session_duration = $2, trust_principal_ids = $3 WHERE kind = $4 AND name = $5`,
+		r.AssumeRolePolicy, r.MaxSessionDuration, r.TrustPrincipalIDs, shiftkey.KindRole, r.Name)
+}
+
 func (d *DB) DeleteEntity(ctx context.Context, kind shiftkey.EntityKind, name string) error {
 	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM entities WHERE kind = $1 AND name = $2`, kind, name)

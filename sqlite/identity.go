@@ -43,6 +43,13 @@ func (d *DB) Entities(ctx context.Context, kind shiftkey.EntityKind, pathPrefix 
 		kind, len(pathPrefix), pathPrefix)
 }
 
+// UpdateRole replaces a role's trust policy and session limit.
+func (d *DB) UpdateRole(ctx context.Context, r *shiftkey.Entity) error {
+	return d.execOne(ctx, shiftkey.NoSuchEntity(shiftkey.KindRole, r.Name),
+		`UPDATE entities SET assume_role_policy = ?, max_session_duration = ?, trust_principal_ids = ? WHERE kind = ? AND name = ?`,
+		r.AssumeRolePolicy, r.MaxSessionDuration, r.TrustPrincipalIDs, shiftkey.KindRole, r.Name)
+}
+
 // DeleteEntity removes an entity and what hangs off it.
 func (d *DB) DeleteEntity(ctx context.Context, kind shiftkey.EntityKind, name string) error {
 	tx, err := d.db.BeginTx(ctx, nil)

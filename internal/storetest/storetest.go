@@ -473,6 +473,35 @@ func testIdentities(t *testing.T, s shiftkey.Store) {
 	if r, _ := s.Entity(ctx, shiftkey.KindRole, "bob"); r == nil || r.AssumeRolePolicy != `{"x":1}` || r.MaxSessionDuration != 7200 {
 		t.Fatalf("role round trip: %+v", r)
 	}
+	// UpdateRole: the trust policy, its bindings and the session limit
+	// change; the id and the rest stay. A read before it is not served
+	// after it.
+	if err := s.PutInlinePolicy(ctx, shiftkey.KindRole, "bob", shiftkey.PolicyDocument{Name: "p", Document: `{"y":2}`}); err != nil {
+		t.Fatal(err)
+	}
+	upd := *role
+	upd.Name, upd.AssumeRolePolicy, upd.MaxSessionDuration, upd.TrustPrincipalIDs = "BOB", `{"x":2}`, 3600, `{"arn":"AIDA"}`
+	if err := s.UpdateRole(ctx, &upd); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.Entity(ctx, shiftkey.KindRole, "bob"); r == nil || r.ID != role.ID || r.Name != "bob" || r.AssumeRolePolicy != `{"x":2}` || r.MaxSessionDuration != 3600 ||
+		r.TrustPrincipalIDs != `{"arn":"AIDA"}` || r.ARN != role.ARN {
+		t.Fatalf("role after UpdateRole: %+v", r)
+	}
+	if ps, _ := s.InlinePolicies(ctx, shiftkey.KindRole, "bob"); len(ps) != 1 {
+		t.Fatalf("inline policies after UpdateRole: %v", ps)
+	}
+	if err := s.DeleteInlinePolicy(ctx, shiftkey.KindRole, "bob", "p"); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.Entity(ctx, shiftkey.KindUser, "bob"); u == nil || u.AssumeRolePolicy != "" {
+		t.Fatalf("UpdateRole changed the user of the name: %+v", u)
+	}
+	missing := upd
+	missing.Name = "nobody"
+	if err := s.UpdateRole(ctx, &missing); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("UpdateRole of a missing role: %v", err)
+	}
 	if es, _ := s.Entities(ctx, shiftkey.KindUser, "/eng/"); len(es) != 1 {
 		t.Fatalf("path prefix /eng/: %d", len(es))
 	}
