@@ -560,7 +560,18 @@ func TestAuthenticationDeadline(t *testing.T) {
 // backend processes go away.
 func TestPoolIdleTimeoutClosesUnusedBackends(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
-		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 4; g.PoolIdleTimeout = 300 * time.Millisecond })
+		// The pool's clock stands still until the three backends are seen
+		// pooled: on a loaded machine the sessions' ends can be more than
+		// the idle timeout apart, and the first backend was swept before
+		// the third was pooled ("0 backends pooled, want 3" under load).
+		start := time.Now()
+		var idle atomic.Int64 // how far the pool's clock has gone past start
+		g, addr := newGateway(t, func(g *Gateway) {
+			relay(g)
+			g.PoolSize = 4
+			g.PoolIdleTimeout = 300 * time.Millisecond
+			g.poolNow = func() time.Time { return start.Add(time.Duration(idle.Load())) }
+		})
 		ctx := context.Background()
 		app := "sweep_" + strings.ReplaceAll(t.Name(), "/", "_")
 		app = app[:min(len(app), 63)] // PostgreSQL keeps 63 bytes of it
@@ -587,6 +598,8 @@ func TestPoolIdleTimeoutClosesUnusedBackends(t *testing.T) {
 		if n := backends(); n != 3 {
 			t.Fatalf("%d pooled backend processes, want 3", n)
 		}
+		// Idle past the timeout, with no session to pass them over.
+		idle.Store(int64(g.PoolIdleTimeout + time.Millisecond))
 		if !waitUntil(5*time.Second, func() bool { return g.pooledCount() == 0 && backends() == 0 }) {
 			t.Fatalf("after the idle timeout: %d pooled, %d backend processes; want none", g.pooledCount(), backends())
 		}

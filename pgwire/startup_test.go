@@ -107,7 +107,10 @@ func TestStartupSettingsReachBackendOrAreNamed(t *testing.T) {
 				t.Fatal(err)
 			}
 			samePooledBackend(t, i, c.PgConn().PID(), &first)
-			simple(t, c, "SET statement_timeout = 5; SET search_path = elsewhere; RESET ALL")
+			// Changed, then reset to the startup values. Not a timeout a
+			// statement can meet: 5ms ran out under load in the SETs and
+			// RESET ALL that followed it in the same query (57014).
+			simple(t, c, "SET statement_timeout = '1h'; SET search_path = elsewhere; RESET ALL")
 			var st, lt, it, sp, role string
 			if err := c.QueryRow(context.Background(), "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), current_setting('idle_in_transaction_session_timeout'), current_setting('search_path'), current_user").Scan(&st, &lt, &it, &sp, &role); err != nil {
 				t.Fatal(err)

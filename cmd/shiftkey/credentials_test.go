@@ -108,18 +108,24 @@ func TestCredentialsRevokeTerminate(t *testing.T) {
 	// with the credential and its principal (they were "no_credential"
 	// and anonymous before).
 	revokedID := revoked[0].(map[string]any)["credentialId"]
+	// The gateway reports a refused login after answering the client, so
+	// the record may follow the 28P01 the poll above saw: wait for it. It
+	// is looked for by its credential (dev's audit log is shared with the
+	// other tests, which refuse revoked logins of their own).
 	var refused map[string]any
-	for _, line := range strings.Split(string(b), "\n") {
-		var r map[string]any
-		if json.Unmarshal([]byte(line), &r) == nil && r["eventName"] == "GatewayLogin" && r["errorCode"] == "revoked" {
-			refused = r
+	poll(t, 5*time.Second, "a GatewayLogin refused as revoked in the audit log naming the revoked credential", func() bool {
+		b, _ := os.ReadFile(dev.AuditFile)
+		for _, line := range strings.Split(string(b), "\n") {
+			var r map[string]any
+			if json.Unmarshal([]byte(line), &r) == nil && r["eventName"] == "GatewayLogin" && r["errorCode"] == "revoked" {
+				if re, _ := r["responseElements"].(map[string]any); re["credentialId"] == revokedID {
+					refused = r
+				}
+			}
 		}
-	}
-	if refused == nil {
-		t.Fatal("no GatewayLogin refused as revoked in the audit log")
-	}
-	if re, _ := refused["responseElements"].(map[string]any); re["credentialId"] != revokedID ||
-		refused["userIdentity"].(map[string]any)["arn"] != revoked[0].(map[string]any)["principal"] {
+		return refused != nil
+	})
+	if refused["userIdentity"].(map[string]any)["arn"] != revoked[0].(map[string]any)["principal"] {
 		t.Fatalf("the refused login's record %v does not name the revoked credential %v and its principal", refused, revokedID)
 	}
 	replica := func(r map[string]any) any { return r["additionalEventData"].(map[string]any)["replica"] }
