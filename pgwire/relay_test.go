@@ -405,6 +405,69 @@ func TestTerminateWithBodyIsNotForwarded(t *testing.T) {
 	})
 }
 
+// A session can leave its backend clean by the protocol and still make its
+// reset slow: here DISCARD ALL must drop a temporary table that inherits
+// from a table another session of the role holds locked, and waits for
+// that lock. On the event relay the next login of the role reads the
+// reset's answer; it used to wait up to 5 s (resetTimeout) for each such
+// backend in the pool, newest first, so two of them made every later
+// login of the role fail at its deadline while the lock was held. A login
+// now spends at most pooledResetWait on pooled resets altogether before it
+// opens a backend of its own.
+func TestSlowResetDoesNotStallLogins(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 2, engine)
+		_, addr := newGateway(t, func(g *Gateway) { g.Relay = r; g.PoolSize = 4; g.AuthTimeout = 8 * time.Second })
+		ctx := context.Background()
+		setup := mustLogin(t, addr)
+		if _, err := setup.Exec(ctx, "CREATE TABLE IF NOT EXISTS slow_reset_parent (v int)"); err != nil {
+			t.Fatal(err)
+		}
+		var poisoned []*pgx.Conn
+		for range 3 {
+			c, err := login(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Exec(ctx, "CREATE TEMP TABLE slow_reset_child () INHERITS (slow_reset_parent)"); err != nil {
+				t.Fatal(err)
+			}
+			poisoned = append(poisoned, c)
+		}
+		holder, err := login(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := holder.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "LOCK TABLE slow_reset_parent IN ACCESS EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range poisoned {
+			c.Close(ctx) // Terminate: its reset waits for the lock
+		}
+		time.Sleep(100 * time.Millisecond)
+		for i := range 2 {
+			start := time.Now()
+			c, err := login(addr)
+			if err != nil {
+				t.Fatalf("login %d while the pooled backends' resets wait: %v (after %s)", i, err, time.Since(start))
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("login %d while the pooled backends' resets wait took %s", i, d)
+			}
+			if _, err := c.Exec(ctx, "SELECT 1"); err != nil {
+				t.Fatal(err)
+			}
+			c.Close(ctx)
+		}
+		tx.Rollback(ctx)
+		holder.Close(ctx)
+	})
+}
+
 // The relay's tracker ends a session at a Terminate without passing any
 // of it on, whatever its length field says: only the bytes before the
 // message go to the backend.
