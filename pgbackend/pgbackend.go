@@ -484,12 +484,19 @@ func (b *Backend) roleExists(ctx context.Context, role string) (exists, super bo
 // roles, of a predefined pg_ role (pg_execute_server_program, …).
 func (b *Backend) grantable(ctx context.Context, q adminQuerier, role, group string) (bool, string, error) {
 	var canLogin, super, createRole, createDB, bypassRLS, replication, predefined, member bool
+	// via: a role the group belongs to, directly or through others, that
+	// is not a plain group either. A member of the group may SET ROLE to
+	// it (another user, or a role whose attributes then apply).
+	var via *string
 	err := q.QueryRow(ctx, `SELECT g.rolcanlogin, g.rolsuper, g.rolcreaterole, g.rolcreatedb, g.rolbypassrls, g.rolreplication,
 			EXISTS (SELECT 1 FROM pg_catalog.pg_roles p WHERE p.rolname LIKE 'pg\_%' AND p.oid <> g.oid
 			        AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER')),
+			(SELECT p.rolname FROM pg_catalog.pg_roles p WHERE p.oid <> g.oid
+			        AND (p.rolcanlogin OR p.rolsuper OR p.rolcreaterole OR p.rolcreatedb OR p.rolbypassrls OR p.rolreplication)
+			        AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER') ORDER BY p.rolname LIMIT 1),
 			EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.member
 			        WHERE m.roleid = g.oid AND r.rolname = $2)
-		FROM pg_catalog.pg_roles g WHERE g.rolname = $1`, group, role).Scan(&canLogin, &super, &createRole, &createDB, &bypassRLS, &replication, &predefined, &member)
+		FROM pg_catalog.pg_roles g WHERE g.rolname = $1`, group, role).Scan(&canLogin, &super, &createRole, &createDB, &bypassRLS, &replication, &predefined, &via, &member)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, "it does not exist", nil
 	}
@@ -512,6 +519,8 @@ func (b *Backend) grantable(ctx context.Context, q adminQuerier, role, group str
 		return false, "it is not a plain group role (" + strings.Join(attrs, ", ") + ")", nil
 	case predefined:
 		return false, "it is a member of a predefined pg_ role", nil
+	case via != nil:
+		return false, fmt.Sprintf("it is a member of role %q, which is not a plain group role", *via), nil
 	case member:
 		return false, whyMember, nil
 	}
