@@ -2,8 +2,11 @@ package pgbackend_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/shiftkey/shiftkey/pgbackend"
 )
 
 // A group is granted for a session only when it carries no attribute that
@@ -59,5 +62,40 @@ func TestGroupReachingPrivilegedRoleIsNotGranted(t *testing.T) {
 	}
 	if len(notices) != len(refused) {
 		t.Errorf("notices %v, want one per refused group", notices)
+	}
+}
+
+// A session role must be able to log in. A credential for a role without
+// LOGIN (a group, say) never logs in, as PostgreSQL refuses it, but
+// Prepare granted its DbGroups to that role first, and so, while the
+// login attempts lasted, to every member of it: other users, who asked for
+// nothing, got the groups' privileges (a review had one user read a table
+// of the group's 82% of the time while another looped such logins). The
+// role is refused before anything is granted now.
+func TestRoleWithoutLoginIsRefusedBeforeGrants(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	run := strings.TrimPrefix(f.role, "race_user_")
+	groupUser := "team_" + run
+	for _, s := range []string{
+		"CREATE ROLE " + groupUser + " NOLOGIN",
+		"GRANT " + groupUser + " TO " + f.role, // a user who belongs to it
+	} {
+		if _, err := f.admin.Exec(ctx, s); err != nil {
+			t.Fatal(s, err)
+		}
+	}
+	b := f.replica(t, &sharedGrants{records: map[[3]string]bool{}}, "a")
+	lease, _, err := b.Prepare(ctx, groupUser, true, []string{f.group})
+	member := f.member(t) // through groupUser, while the lease holds
+	if err == nil {
+		lease.Release(ctx)
+	}
+	var refused *pgbackend.RefusedError
+	if !errors.As(err, &refused) || !strings.Contains(refused.Reason, "LOGIN") {
+		t.Errorf("Prepare of a role without LOGIN: %v, want a RefusedError naming LOGIN", err)
+	}
+	if member {
+		t.Errorf("%s, a member of %s, belonged to %s", f.role, groupUser, f.group)
 	}
 }
