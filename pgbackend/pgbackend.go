@@ -123,6 +123,7 @@ type userState struct {
 	passwordSet bool      // the gateway-only password was (re)set by this process
 	existsAt    time.Time // when the role was last seen to exist (zero: not known)
 	super       bool      // the role was a superuser when last seen
+	noLogin     bool      // the role could not log in (NOLOGIN) when last seen
 }
 
 // roleExistsTTL is how long a positive "role exists" answer spares Prepare
@@ -286,7 +287,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 	if !exists {
 		checked := b.now()
 		var err error
-		if exists, u.super, err = b.roleExists(ctx, role); err != nil {
+		if exists, u.super, u.noLogin, err = b.roleExists(ctx, role); err != nil {
 			return nil, nil, err
 		}
 		if !exists && autoCreate {
@@ -299,6 +300,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 				// A new role has no password, even if this process had set
 				// one on a role of that name that was dropped since.
 				u.passwordSet = false
+				u.super, u.noLogin = false, false
 			}
 			b.logger.InfoContext(ctx, "backend role created", "db_user", role)
 			exists = true
@@ -309,6 +311,13 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 	}
 	if exists && u.super && !(b.cfg.AllowSuperuser && role == b.cfg.MasterUser) {
 		return nil, nil, &RefusedError{role, "it is a superuser, and only the cluster's master user may be one where the configuration allows it"}
+	}
+	if exists && u.noLogin {
+		// PostgreSQL would refuse the login; refused here, before its
+		// groups are granted to the role and so to every member of it.
+		// Asked again next time: an ALTER ROLE … LOGIN shows at once.
+		u.existsAt = time.Time{}
+		return nil, nil, &RefusedError{role, "it cannot log in (NOLOGIN): a group role, not a user"}
 	}
 	if exists && b.cfg.PasswordFor != nil && !u.passwordSet {
 		managed, err := b.isManaged(ctx, role)
@@ -465,16 +474,18 @@ func (b *Backend) isManaged(ctx context.Context, role string) (bool, error) {
 	return ok, err
 }
 
-// roleExists reports whether role exists and whether it is a superuser.
-func (b *Backend) roleExists(ctx context.Context, role string) (exists, super bool, err error) {
-	err = b.admin.QueryRow(ctx, "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $1", role).Scan(&super)
+// roleExists reports whether role exists, whether it is a superuser and
+// whether it cannot log in.
+func (b *Backend) roleExists(ctx context.Context, role string) (exists, super, noLogin bool, err error) {
+	var canLogin bool
+	err = b.admin.QueryRow(ctx, "SELECT rolsuper, rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $1", role).Scan(&super, &canLogin)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, false, nil
+		return false, false, false, nil
 	}
 	if err != nil {
-		return false, false, fmt.Errorf("look up role: %w", err)
+		return false, false, false, fmt.Errorf("look up role: %w", err)
 	}
-	return true, super, nil
+	return true, super, !canLogin, nil
 }
 
 // grantable reports whether group may be granted to role for a session:
@@ -484,12 +495,19 @@ func (b *Backend) roleExists(ctx context.Context, role string) (exists, super bo
 // roles, of a predefined pg_ role (pg_execute_server_program, …).
 func (b *Backend) grantable(ctx context.Context, q adminQuerier, role, group string) (bool, string, error) {
 	var canLogin, super, createRole, createDB, bypassRLS, replication, predefined, member bool
+	// via: a role the group belongs to, directly or through others, that
+	// is not a plain group either. A member of the group may SET ROLE to
+	// it (another user, or a role whose attributes then apply).
+	var via *string
 	err := q.QueryRow(ctx, `SELECT g.rolcanlogin, g.rolsuper, g.rolcreaterole, g.rolcreatedb, g.rolbypassrls, g.rolreplication,
 			EXISTS (SELECT 1 FROM pg_catalog.pg_roles p WHERE p.rolname LIKE 'pg\_%' AND p.oid <> g.oid
 			        AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER')),
+			(SELECT p.rolname FROM pg_catalog.pg_roles p WHERE p.oid <> g.oid
+			        AND (p.rolcanlogin OR p.rolsuper OR p.rolcreaterole OR p.rolcreatedb OR p.rolbypassrls OR p.rolreplication)
+			        AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER') ORDER BY p.rolname LIMIT 1),
 			EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.member
 			        WHERE m.roleid = g.oid AND r.rolname = $2)
-		FROM pg_catalog.pg_roles g WHERE g.rolname = $1`, group, role).Scan(&canLogin, &super, &createRole, &createDB, &bypassRLS, &replication, &predefined, &member)
+		FROM pg_catalog.pg_roles g WHERE g.rolname = $1`, group, role).Scan(&canLogin, &super, &createRole, &createDB, &bypassRLS, &replication, &predefined, &via, &member)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, "it does not exist", nil
 	}
@@ -512,6 +530,8 @@ func (b *Backend) grantable(ctx context.Context, q adminQuerier, role, group str
 		return false, "it is not a plain group role (" + strings.Join(attrs, ", ") + ")", nil
 	case predefined:
 		return false, "it is a member of a predefined pg_ role", nil
+	case via != nil:
+		return false, fmt.Sprintf("it is a member of role %q, which is not a plain group role", *via), nil
 	case member:
 		return false, whyMember, nil
 	}

@@ -172,3 +172,19 @@ func TestSessionsCutWhileLoggingInGetFatal(t *testing.T) {
 		}
 	})
 }
+
+// A login that runs out of its time (AuthTimeout) while the gateway waits
+// for the backend is told so with a FATAL, as any other failed login is.
+// The client's socket shared the login's deadline, so the error was
+// written after it had passed and never sent: the client saw the
+// connection close without a word ("unexpected EOF").
+func TestLoginTimeoutIsTold(t *testing.T) {
+	be := stallingBackend{&fakeBackend{}, make(chan struct{}, 1)}
+	_, addr := newGateway(t, func(g *Gateway) { g.Backend, g.AuthTimeout = be, time.Second })
+	host, port, _ := net.SplitHostPort(addr)
+	_, err := pgx.Connect(context.Background(), "host="+host+" port="+port+" user=IAM:u password=pw sslmode=disable connect_timeout=20")
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Severity != "FATAL" {
+		t.Fatalf("a login past its deadline got %v, want a FATAL error response", err)
+	}
+}

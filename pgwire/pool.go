@@ -290,6 +290,10 @@ func (g *Gateway) sweepPool() {
 // client, the session's own.
 func (t *Gateway) acquire(ctx context.Context, role, db string, clientParams map[string]string, key string, bare bool) (*pooledConn, bool, error) {
 	if key != "" {
+		// One budget for every pooled reset this login reads: a backend
+		// whose DISCARD ALL waits (for a lock another session holds, say)
+		// costs it that at most, however many such backends the pool has.
+		budget := time.Now().Add(pooledResetWait)
 		for ctx.Err() == nil {
 			// A taken connection, params included, is this session's alone:
 			// the session that pooled it is done with it.
@@ -299,8 +303,9 @@ func (t *Gateway) acquire(ctx context.Context, role, db string, clientParams map
 			}
 			if pc.resetDue {
 				// Within the login's own deadline: a backend whose reset is
-				// late is not worth more of it than a new one.
-				deadline := time.Now().Add(resetTimeout)
+				// late is not worth more of it than a new one. (An answer
+				// already there is read past the budget too.)
+				deadline := budget
 				if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 					deadline = d
 				}
@@ -404,6 +409,15 @@ func (g *Gateway) closePool() {
 
 // resetTimeout bounds a backend's reset, DISCARD ALL's round trip.
 const resetTimeout = 5 * time.Second
+
+// pooledResetWait bounds how long one login waits, in all, for the
+// answers to the resets of the pooled backends it tries (resetDue):
+// DISCARD ALL takes well under a millisecond, and its answer is usually
+// there when a login takes the backend, whereas one that waits for a lock
+// could otherwise hold each login of the role for resetTimeout per such
+// backend. A backend whose answer is later is closed, and the login opens
+// one of its own.
+const pooledResetWait = 250 * time.Millisecond
 
 // maxResetAnswer bounds one message of the answer to DISCARD ALL.
 const maxResetAnswer = 64 << 10

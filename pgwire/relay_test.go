@@ -353,6 +353,145 @@ func TestUnsyncedExtendedQueryIsNotPooled(t *testing.T) {
 	})
 }
 
+// A Terminate that carries a body (PostgreSQL reads the message whole and
+// ends the session, whatever the body) is the client leaving: none of it
+// reaches the backend, which is reset and pooled as after a plain
+// Terminate. The relay used to forward the message's first bytes (as many
+// as its body), so the backend read the reset's first bytes as the rest of
+// the Terminate: with a 4-byte body, 'X' and three length bytes went on,
+// the backend waited for a body the reset's Query header made 81 bytes
+// long, and the next login of the role waited for that reset's whole
+// timeout (5 s) for each such backend in the pool, and failed past its
+// login deadline once a client had left a few there.
+func TestTerminateWithBodyIsNotForwarded(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
+		ctx := context.Background()
+		for _, n := range []int{4, 16} {
+			c, err := login(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid := c.PgConn().PID()
+			h, err := c.PgConn().Hijack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := append([]byte{'X', 0, 0, 0, byte(4 + n)}, make([]byte, n)...)
+			if _, err := h.Conn.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			h.Conn.Close()
+			if !waitUntil(2*time.Second, func() bool { return g.pooledCount() == 1 }) {
+				t.Fatalf("Terminate with a %d-byte body: its backend (process %d) was not pooled", n, pid)
+			}
+			start := time.Now()
+			next := mustLogin(t, addr)
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("Terminate with a %d-byte body: the next login took %s", n, d)
+			}
+			var got uint32
+			if err := next.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != pid {
+				t.Fatalf("Terminate with a %d-byte body: the next session runs on process %d, want the pooled %d", n, got, pid)
+			}
+			next.Close(ctx)
+			if !waitUntil(2*time.Second, func() bool { return g.pooledCount() == 1 }) {
+				t.Fatal("the next session's backend was not pooled")
+			}
+		}
+	})
+}
+
+// A session can leave its backend clean by the protocol and still make its
+// reset slow: here DISCARD ALL must drop a temporary table that inherits
+// from a table another session of the role holds locked, and waits for
+// that lock. On the event relay the next login of the role reads the
+// reset's answer; it used to wait up to 5 s (resetTimeout) for each such
+// backend in the pool, newest first, so two of them made every later
+// login of the role fail at its deadline while the lock was held. A login
+// now spends at most pooledResetWait on pooled resets altogether before it
+// opens a backend of its own.
+func TestSlowResetDoesNotStallLogins(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 2, engine)
+		_, addr := newGateway(t, func(g *Gateway) { g.Relay = r; g.PoolSize = 4; g.AuthTimeout = 8 * time.Second })
+		ctx := context.Background()
+		setup := mustLogin(t, addr)
+		if _, err := setup.Exec(ctx, "CREATE TABLE IF NOT EXISTS slow_reset_parent (v int)"); err != nil {
+			t.Fatal(err)
+		}
+		var poisoned []*pgx.Conn
+		for range 3 {
+			c, err := login(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Exec(ctx, "CREATE TEMP TABLE slow_reset_child () INHERITS (slow_reset_parent)"); err != nil {
+				t.Fatal(err)
+			}
+			poisoned = append(poisoned, c)
+		}
+		holder, err := login(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := holder.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "LOCK TABLE slow_reset_parent IN ACCESS EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range poisoned {
+			c.Close(ctx) // Terminate: its reset waits for the lock
+		}
+		time.Sleep(100 * time.Millisecond)
+		for i := range 2 {
+			start := time.Now()
+			c, err := login(addr)
+			if err != nil {
+				t.Fatalf("login %d while the pooled backends' resets wait: %v (after %s)", i, err, time.Since(start))
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("login %d while the pooled backends' resets wait took %s", i, d)
+			}
+			if _, err := c.Exec(ctx, "SELECT 1"); err != nil {
+				t.Fatal(err)
+			}
+			c.Close(ctx)
+		}
+		tx.Rollback(ctx)
+		holder.Close(ctx)
+	})
+}
+
+// The relay's tracker ends a session at a Terminate without passing any
+// of it on, whatever its length field says: only the bytes before the
+// message go to the backend.
+func TestTrackerTerminateWithBody(t *testing.T) {
+	q, _ := (&pgproto3.Query{String: "SELECT 1"}).Encode(nil)
+	for _, n := range []int{0, 1, 4, 16, 200} {
+		st := &relayState{txStatus: 'I', params: map[string]string{}}
+		chunk := append(append([]byte(nil), q...), 'X', 0, 0, 0, byte(4+n))
+		chunk = append(chunk, make([]byte, n)...)
+		fwd, end := st.FromClient(chunk)
+		if !end || fwd != len(q) {
+			t.Errorf("Terminate with a %d-byte body: forward %d bytes (end %v), want the %d of the Query", n, fwd, end, len(q))
+		}
+		// Split across two reads, part of it already relayed: not clean.
+		st = &relayState{txStatus: 'I', params: map[string]string{}}
+		if fwd, end := st.FromClient(chunk[:len(q)+3]); end || fwd != len(q)+3 {
+			t.Fatalf("first part: forward %d (end %v)", fwd, end)
+		}
+		if fwd, end := st.FromClient(chunk[len(q)+3:]); !end || fwd != 0 || !st.dirty {
+			t.Errorf("Terminate with a %d-byte body split across reads: forward %d (end %v, dirty %v), want 0, true, true", n, fwd, end, st.dirty)
+		}
+	}
+}
+
 // A client that pipelines a write and Terminate behind its last
 // authentication message (SCRAM's client-final, or the cleartext password
 // over TLS) loses nothing: the bytes read with that message reach the

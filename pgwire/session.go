@@ -646,6 +646,9 @@ func (s *session) sendError(code, msg string) {
 	if closing && s.started {
 		return // hangUp tells the client why the gateway cut it
 	}
+	// The login's last write: it has a moment of its own, since the
+	// client's deadline is the login's, which may be what just ran out.
+	s.client.SetWriteDeadline(time.Now().Add(cutFarewellWait))
 	s.fe.Send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg})
 	s.fe.Flush()
 }
