@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -352,8 +353,21 @@ type sourceCount struct {
 
 const window = time.Minute
 
+// budgetKey is what a source is counted as: an IPv6 address by its /64
+// (one host or subnet; one address each would give a /64 2^64 budgets),
+// anything else as itself.
+func budgetKey(source string) string {
+	a, err := netip.ParseAddr(source)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return source
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
+}
+
 // add records an event from source and returns its count in the window.
 func (c *sourceCounts) add(source string, now time.Time) int {
+	source = budgetKey(source)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.sources == nil {
@@ -378,6 +392,7 @@ func (c *sourceCounts) add(source string, now time.Time) int {
 
 // count is source's count in the window.
 func (c *sourceCounts) count(source string, now time.Time) int {
+	source = budgetKey(source)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if f := c.sources[source]; f != nil && now.Sub(f.last) <= window {
