@@ -181,7 +181,8 @@ func TestMaxConnections(t *testing.T) {
 
 func TestMaxSessionLifetime(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
-		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.MaxSessionLifetime = 300 * time.Millisecond })
+		// Long enough for the login and a ping on a loaded machine.
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.MaxSessionLifetime = time.Second })
 		c := mustLogin(t, addr)
 		if err := c.Ping(context.Background()); err != nil {
 			t.Fatal(err)
@@ -203,10 +204,12 @@ func TestMaxSessionLifetime(t *testing.T) {
 
 func TestIdleTimeout(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
-		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.IdleTimeout = 300 * time.Millisecond })
+		// Long enough for the query to start after the login on a loaded
+		// machine (the backend's idle clock runs from the login).
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.IdleTimeout = time.Second })
 		c := mustLogin(t, addr)
 		// A query longer than the idle timeout is not idle.
-		if _, err := c.Exec(context.Background(), "SELECT pg_sleep(0.5)"); err != nil {
+		if _, err := c.Exec(context.Background(), "SELECT pg_sleep(1.5)"); err != nil {
 			t.Fatalf("busy session was cut: %v", err)
 		}
 		// The backend ends the idle session (idle_session_timeout), and
