@@ -381,51 +381,34 @@ iam:
 // into the store; with a shared store one mis-deployed host changes them
 // for the whole fleet. Listeners and certificates are now checked first.
 func TestServeThatCannotListenWritesNothing(t *testing.T) {
-	ctx := context.Background()
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	dir := t.TempDir()
-	yaml := `
-store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
-api: {listen: "127.0.0.1:0"}
-admin: {listen: "` + taken.Addr().String() + `"}
-` + declaredClusterYAML("nolisten", `"redshift:GetClusterCredentials"`)
-	cfg, err := config.Parse(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := limitsEnv[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Serve{Config: cfg, Logger: dev.Logger}
-	err = s.Start(ctx)
-	s.Close()
-	if err == nil || !strings.Contains(err.Error(), "admin listen") {
-		t.Fatalf("Start with the admin port taken: %v", err)
-	}
-	db, err := server.OpenStore(ctx, cfg.Store, dev.Logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Entity(ctx, shiftkey.KindUser, "ci"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
-		t.Fatalf("the declared user ci was written by a serve that did not start (%v)", err)
-	}
-	if _, err := db.Cluster(ctx, "nolisten"); shiftkey.ErrorCode(err) != shiftkey.CodeClusterNotFound {
-		t.Fatalf("the declared cluster was written by a serve that did not start (%v)", err)
-	}
+	failedServeWritesNothing(t, `admin: {listen: "`+taken.Addr().String()+`"}`, "nolisten", "admin listen")
 }
 
 // The same for an audit log that cannot be opened (its directory is
 // missing): the identities were written before the log was opened.
 func TestServeThatCannotOpenItsAuditLogWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	failedServeWritesNothing(t, `audit: {file: `+filepath.Join(dir, "missing", "audit.log")+`}`, "noaudit", "audit.file")
+}
+
+// failedServeWritesNothing starts serve with a config (extra, and a
+// declared cluster and user ci) that must fail with an error saying
+// wantErr, and checks that neither the user nor the cluster reached the
+// store.
+func failedServeWritesNothing(t *testing.T, extra, cluster, wantErr string) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	yaml := `
 store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
 api: {listen: "127.0.0.1:0"}
-audit: {file: ` + filepath.Join(dir, "missing", "audit.log") + `}
-` + declaredClusterYAML("noaudit", `"redshift:GetClusterCredentials"`)
+` + extra + `
+` + declaredClusterYAML(cluster, `"redshift:GetClusterCredentials"`)
 	cfg, err := config.Parse(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := limitsEnv[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
@@ -433,8 +416,8 @@ audit: {file: ` + filepath.Join(dir, "missing", "audit.log") + `}
 	s := &Serve{Config: cfg, Logger: dev.Logger}
 	err = s.Start(ctx)
 	s.Close()
-	if err == nil || !strings.Contains(err.Error(), "audit.file") {
-		t.Fatalf("Start with an audit log it cannot open: %v", err)
+	if err == nil || !strings.Contains(err.Error(), wantErr) {
+		t.Fatalf("Start: %v, want an error saying %q", err, wantErr)
 	}
 	db, err := server.OpenStore(ctx, cfg.Store, dev.Logger)
 	if err != nil {
@@ -443,5 +426,8 @@ audit: {file: ` + filepath.Join(dir, "missing", "audit.log") + `}
 	defer db.Close()
 	if _, err := db.Entity(ctx, shiftkey.KindUser, "ci"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
 		t.Fatalf("the declared user ci was written by a serve that did not start (%v)", err)
+	}
+	if _, err := db.Cluster(ctx, cluster); shiftkey.ErrorCode(err) != shiftkey.CodeClusterNotFound {
+		t.Fatalf("the declared cluster was written by a serve that did not start (%v)", err)
 	}
 }
