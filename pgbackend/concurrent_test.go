@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/pgbackend"
 )
@@ -64,35 +65,48 @@ func (l *lockedBuffer) String() string {
 func (f *raceFixture) revokeMeanwhile(t *testing.T, revoke func()) {
 	t.Helper()
 	ctx := context.Background()
-	other, err := f.admin.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Rollback(ctx)
-	if _, err := other.Exec(ctx, "REVOKE "+f.group+" FROM "+f.role); err != nil {
-		t.Fatal(err)
-	}
+	other := f.uncommittedRevoke(t)
 	done := make(chan struct{})
 	go func() { defer close(done); revoke() }()
 	watch := f.conn(t)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		var n int
-		if err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_stat_activity
-			WHERE application_name = 'shiftkey-admin' AND datname = $1 AND wait_event_type = 'Lock'`, f.db).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 1 {
-			break
-		}
+	for deadline := time.Now().Add(10 * time.Second); f.lockWaits(t, watch, "") != 1; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the backend's REVOKE never waited for the other revoke")
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	if err := other.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	<-done
+}
+
+// uncommittedRevoke revokes f's membership in a transaction it leaves open
+// (another replica in the middle of its revoke); rolled back when the test
+// ends unless the caller ends it first.
+func (f *raceFixture) uncommittedRevoke(t *testing.T) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	other, err := f.admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Rollback(ctx) })
+	if _, err := other.Exec(ctx, "REVOKE "+f.group+" FROM "+f.role); err != nil {
+		t.Fatal(err)
+	}
+	return other
+}
+
+// lockWaits counts the backend admin pool's sessions waiting for a lock
+// (of wait event event; "": any), as watch sees them.
+func (f *raceFixture) lockWaits(t *testing.T, watch *pgx.Conn, event string) int {
+	t.Helper()
+	var n int
+	if err := watch.QueryRow(context.Background(), `SELECT count(*) FROM pg_catalog.pg_stat_activity
+		WHERE application_name = 'shiftkey-admin' AND datname = $1 AND wait_event_type = 'Lock' AND ($2 = '' OR wait_event = $2)`, f.db, event).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // A session's end revokes the membership as another replica revokes it

@@ -29,25 +29,11 @@ func TestPrepareWhileAnotherReplicaRevokesIt(t *testing.T) {
 	}
 	// B's REVOKE waits behind an uncommitted REVOKE of the same row, which
 	// is rolled back below: B's then deletes the membership.
-	other, err := f.admin.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Rollback(ctx)
-	if _, err := other.Exec(ctx, "REVOKE "+f.group+" FROM "+f.role); err != nil {
-		t.Fatal(err)
-	}
+	other := f.uncommittedRevoke(t)
 	released := make(chan struct{})
 	go func() { defer close(released); onB.Release(ctx) }()
 	watch := f.conn(t)
-	waiting := func(event string) int {
-		var n int
-		if err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_stat_activity
-			WHERE application_name = 'shiftkey-admin' AND datname = $1 AND wait_event_type = 'Lock' AND wait_event = $2`, f.db, event).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	waiting := func(event string) int { return f.lockWaits(t, watch, event) }
 	for deadline := time.Now().Add(10 * time.Second); waiting("transactionid") == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("B's REVOKE never waited")
