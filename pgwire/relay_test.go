@@ -316,23 +316,15 @@ func TestUnsyncedExtendedQueryIsNotPooled(t *testing.T) {
 		ctx := context.Background()
 		admin := superuser(t, g.DefaultDB)
 		for _, sql := range []string{"SELECT pg_sleep(0.5)", "SELECT * FROM no_such_table"} {
-			c, err := login(addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pid := c.PgConn().PID()
-			h, err := c.PgConn().Hijack()
-			if err != nil {
-				t.Fatal(err)
-			}
+			conn, pid := rawLoginPID(t, addr)
 			buf, _ := (&pgproto3.Parse{Query: sql}).Encode(nil)
 			buf, _ = (&pgproto3.Bind{}).Encode(buf)
 			buf, _ = (&pgproto3.Execute{}).Encode(buf)
 			buf, _ = (&pgproto3.Terminate{}).Encode(buf)
-			if _, err := h.Conn.Write(buf); err != nil {
+			if _, err := conn.Write(buf); err != nil {
 				t.Fatal(err)
 			}
-			h.Conn.Close()
+			conn.Close()
 			gone := waitUntil(10*time.Second, func() bool {
 				var n int
 				return admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n) == nil && n == 0
@@ -368,20 +360,12 @@ func TestTerminateWithBodyIsNotForwarded(t *testing.T) {
 		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
 		ctx := context.Background()
 		for _, n := range []int{4, 16} {
-			c, err := login(addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pid := c.PgConn().PID()
-			h, err := c.PgConn().Hijack()
-			if err != nil {
-				t.Fatal(err)
-			}
+			conn, pid := rawLoginPID(t, addr)
 			msg := append([]byte{'X', 0, 0, 0, byte(4 + n)}, make([]byte, n)...)
-			if _, err := h.Conn.Write(msg); err != nil {
+			if _, err := conn.Write(msg); err != nil {
 				t.Fatal(err)
 			}
-			h.Conn.Close()
+			conn.Close()
 			if !waitUntil(2*time.Second, func() bool { return g.pooledCount() == 1 }) {
 				t.Fatalf("Terminate with a %d-byte body: its backend (process %d) was not pooled", n, pid)
 			}
@@ -627,15 +611,23 @@ func samePooledBackend(t *testing.T, round int, pid uint32, first *uint32) {
 // rawLogin logs in IAM:u with pgconn and takes over the bare socket.
 func rawLogin(t *testing.T, addr string) net.Conn {
 	t.Helper()
+	c, _ := rawLoginPID(t, addr)
+	return c
+}
+
+// rawLoginPID is rawLogin, with the session's backend process ID.
+func rawLoginPID(t *testing.T, addr string) (net.Conn, uint32) {
+	t.Helper()
 	c, err := login(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pid := c.PgConn().PID()
 	h, err := c.PgConn().Hijack()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h.Conn
+	return h.Conn, pid
 }
 
 // Many sessions at once, their pooled backends changing hands and some
