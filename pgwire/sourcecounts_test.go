@@ -24,12 +24,15 @@ func TestBudgetsCountIPv6ByItsNetwork(t *testing.T) {
 		t.Fatalf("a failure from another /64 delayed %v", d)
 	}
 	var misses sourceCounts
-	for range 3 {
-		misses.add("192.0.2.1", now)
-	}
-	for _, src := range []string{"192.0.2.2", "::ffff:192.0.2.2"} {
-		if n := misses.count(src, now); n != 0 {
-			t.Fatalf("%s counts %d of 192.0.2.1's misses", src, n)
+	for _, pair := range [][2]string{{"192.0.2.1", "192.0.2.2"}, {"::ffff:198.51.100.1", "::ffff:198.51.100.2"}} {
+		for range 3 {
+			misses.add(pair[0], now)
+		}
+		if n := misses.count(pair[1], now); n != 0 {
+			t.Fatalf("%s counts %d of %s's misses", pair[1], n, pair[0])
+		}
+		if n := misses.count(pair[0], now); n != 3 {
+			t.Fatalf("%s counts %d misses, want 3", pair[0], n)
 		}
 	}
 	misses.add("2001:db8::1", now)
