@@ -635,10 +635,11 @@ func (r *reconciler) role(ro DeclaredRole) error {
 	if err != nil {
 		return err
 	}
-	if want.TrustPrincipalIDs, err = BindTrustPrincipals(r.ctx, r.st, trust, want); err != nil {
+	fresh, err := trustBindings(r.ctx, r.st, trust, want)
+	if err != nil {
 		return err
 	}
-	if want.TrustPrincipalIDs, err = r.keepBindings(ro, trust, want.TrustPrincipalIDs); err != nil {
+	if want.TrustPrincipalIDs, err = r.keepBindings(ro, trust, fresh); err != nil {
 		return err
 	}
 	e, err := r.ensure(want)
@@ -670,35 +671,30 @@ func (r *reconciler) role(ro DeclaredRole) error {
 // caller who creates or recreates a user of a trusted name gains no trust
 // at the next reload or restart. The file's own users and roles are bound
 // afresh: the file recreates them.
-func (r *reconciler) keepBindings(ro DeclaredRole, trust *iam.TrustPolicy, fresh string) (string, error) {
+func (r *reconciler) keepBindings(ro DeclaredRole, trust *iam.TrustPolicy, fresh map[string]string) (string, error) {
 	stored, err := r.st.Entity(r.ctx, shiftkey.KindRole, ro.Name)
 	switch {
-	case shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity:
-		return fresh, nil
-	case err != nil:
+	case err != nil && shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity:
 		return "", err
-	case stored.AssumeRolePolicy != ro.TrustPolicy || stored.TrustPrincipalIDs == "":
-		return fresh, nil
-	}
-	var was, now map[string]string
-	if err := json.Unmarshal([]byte(stored.TrustPrincipalIDs), &was); err != nil {
-		return "", fmt.Errorf("role %s: its principals' ids: %w", ro.Name, err)
-	}
-	if err := json.Unmarshal([]byte(fresh), &now); err != nil {
-		return "", err
-	}
-	ids := map[string]string{}
-	for _, p := range trust.BindablePrincipals() {
-		p = strings.ToLower(p)
-		from := was
-		if r.declaredPrincipal(p) {
-			from = now
+	case err == nil && stored.AssumeRolePolicy == ro.TrustPolicy && stored.TrustPrincipalIDs != "":
+		var was map[string]string
+		if err := json.Unmarshal([]byte(stored.TrustPrincipalIDs), &was); err != nil {
+			return "", fmt.Errorf("role %s: its principals' ids: %w", ro.Name, err)
 		}
-		if id, ok := from[p]; ok {
-			ids[p] = id
+		ids := map[string]string{}
+		for _, p := range trust.BindablePrincipals() {
+			p = strings.ToLower(p)
+			from := was
+			if r.declaredPrincipal(p) {
+				from = fresh
+			}
+			if id, ok := from[p]; ok {
+				ids[p] = id
+			}
 		}
+		fresh = ids
 	}
-	b, err := json.Marshal(ids)
+	b, err := json.Marshal(fresh)
 	return string(b), err
 }
 

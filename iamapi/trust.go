@@ -28,6 +28,16 @@ func ParseTrustPolicy(doc string) (*iam.TrustPolicy, error) {
 // created with its id). A principal that names no entity is left out: it
 // will match no one, as AWS refuses such a policy.
 func BindTrustPrincipals(ctx context.Context, st shiftkey.IdentityStore, t *iam.TrustPolicy, self *shiftkey.Entity) (string, error) {
+	ids, err := trustBindings(ctx, st, t, self)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(ids)
+	return string(b), err
+}
+
+// trustBindings is BindTrustPrincipals' lower-case ARN → unique id map.
+func trustBindings(ctx context.Context, st shiftkey.IdentityStore, t *iam.TrustPolicy, self *shiftkey.Entity) (map[string]string, error) {
 	ids := map[string]string{}
 	for _, p := range t.BindablePrincipals() {
 		res := p[strings.LastIndexByte(p, ':')+1:]
@@ -43,12 +53,11 @@ func BindTrustPrincipals(ctx context.Context, st shiftkey.IdentityStore, t *iam.
 		case shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity:
 			continue
 		case err != nil:
-			return "", err
+			return nil, err
 		}
 		if strings.EqualFold(e.ARN, p) {
 			ids[strings.ToLower(p)] = e.ID
 		}
 	}
-	b, err := json.Marshal(ids)
-	return string(b), err
+	return ids, nil
 }
