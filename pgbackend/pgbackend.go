@@ -300,7 +300,9 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 				// A new role has no password, even if this process had set
 				// one on a role of that name that was dropped since.
 				u.passwordSet = false
-				u.super, u.noLogin = false, false
+			} else if _, u.super, u.noLogin, err = b.roleExists(ctx, role); err != nil {
+				// Created by someone else meanwhile: as they made it.
+				return nil, nil, err
 			}
 			b.logger.InfoContext(ctx, "backend role created", "db_user", role)
 			exists = true
@@ -499,6 +501,10 @@ func (b *Backend) grantable(ctx context.Context, q adminQuerier, role, group str
 	// is not a plain group either. A member of the group may SET ROLE to
 	// it (another user, or a role whose attributes then apply).
 	var via *string
+	// heir: a role that belongs to role itself (besides the gateway's own
+	// admin, which PostgreSQL 16 makes a member of the roles it creates):
+	// the group granted to role would reach it too.
+	var heir *string
 	err := q.QueryRow(ctx, `SELECT g.rolcanlogin, g.rolsuper, g.rolcreaterole, g.rolcreatedb, g.rolbypassrls, g.rolreplication,
 			EXISTS (SELECT 1 FROM pg_catalog.pg_roles p WHERE p.rolname LIKE 'pg\_%' AND p.oid <> g.oid
 			        AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER')),
@@ -506,8 +512,11 @@ func (b *Backend) grantable(ctx context.Context, q adminQuerier, role, group str
 			        AND (p.rolcanlogin OR p.rolsuper OR p.rolcreaterole OR p.rolcreatedb OR p.rolbypassrls OR p.rolreplication)
 			        AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER') ORDER BY p.rolname LIMIT 1),
 			EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.member
-			        WHERE m.roleid = g.oid AND r.rolname = $2)
-		FROM pg_catalog.pg_roles g WHERE g.rolname = $1`, group, role).Scan(&canLogin, &super, &createRole, &createDB, &bypassRLS, &replication, &predefined, &via, &member)
+			        WHERE m.roleid = g.oid AND r.rolname = $2),
+			(SELECT r.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.member
+			        JOIN pg_catalog.pg_roles u ON u.oid = m.roleid
+			        WHERE u.rolname = $2 AND r.rolname <> $3 ORDER BY r.rolname LIMIT 1)
+		FROM pg_catalog.pg_roles g WHERE g.rolname = $1`, group, role, b.cfg.AdminUser).Scan(&canLogin, &super, &createRole, &createDB, &bypassRLS, &replication, &predefined, &via, &member, &heir)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, "it does not exist", nil
 	}
@@ -534,6 +543,8 @@ func (b *Backend) grantable(ctx context.Context, q adminQuerier, role, group str
 		return false, fmt.Sprintf("it is a member of role %q, which is not a plain group role", *via), nil
 	case member:
 		return false, whyMember, nil
+	case heir != nil:
+		return false, fmt.Sprintf("role %q is a member of %s and would get it too", *heir, role), nil
 	}
 	return true, "", nil
 }

@@ -99,3 +99,30 @@ func TestRoleWithoutLoginIsRefusedBeforeGrants(t *testing.T) {
 		t.Errorf("%s, a member of %s, belonged to %s", f.role, groupUser, f.group)
 	}
 }
+
+// A role that others belong to (GRANT lead TO member) passes a group
+// granted to it on to them: a credential for lead asking for DbGroups
+// would give its members the group for the session. Such a group is
+// skipped with a NOTICE, as one that is not a plain group.
+func TestGroupNotGrantedToARoleWithMembers(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	lead := "lead_" + strings.TrimPrefix(f.role, "race_user_")
+	for _, s := range []string{"CREATE ROLE " + lead + " LOGIN", "GRANT " + lead + " TO " + f.role} {
+		if _, err := f.admin.Exec(ctx, s); err != nil {
+			t.Fatal(s, err)
+		}
+	}
+	b := f.replica(t, &sharedGrants{records: map[[3]string]bool{}}, "a")
+	lease, notices, err := b.Prepare(ctx, lead, false, []string{f.group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(ctx)
+	if f.member(t) || !lease.Empty() {
+		t.Fatalf("%s, a member of %s, belongs to %s (lease empty: %v)", f.role, lead, f.group, lease.Empty())
+	}
+	if len(notices) != 1 || !strings.Contains(notices[0].Message, f.role) {
+		t.Fatalf("notices %v, want one naming %s", notices, f.role)
+	}
+}
