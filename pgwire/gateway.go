@@ -139,7 +139,6 @@ type Gateway struct {
 	peerRefusals, peerRefusedAt atomic.Int64
 	pool                        pool
 	sleep                       func(time.Duration) // nil → time.Sleep; tests record instead
-	poolNow                     func() time.Time    // nil → time.Now; tests hold pooled backends' idle time still
 	refusals                    refusals
 
 	mu       sync.Mutex

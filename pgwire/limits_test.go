@@ -573,7 +573,7 @@ func TestPoolIdleTimeoutClosesUnusedBackends(t *testing.T) {
 			relay(g)
 			g.PoolSize = 4
 			g.PoolIdleTimeout = 300 * time.Millisecond
-			g.poolNow = func() time.Time { return start.Add(time.Duration(idle.Load())) }
+			g.Now = func() time.Time { return start.Add(time.Duration(idle.Load())) }
 		})
 		ctx := context.Background()
 		app := "sweep_" + strings.ReplaceAll(t.Name(), "/", "_")

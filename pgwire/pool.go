@@ -127,14 +127,6 @@ func (g *Gateway) poolIdle() time.Duration {
 	return d
 }
 
-// poolClock is the clock of pooled backends' idle time (poolNow in tests).
-func (g *Gateway) poolClock() time.Time {
-	if g.poolNow != nil {
-		return g.poolNow()
-	}
-	return time.Now()
-}
-
 // takePooled returns a pooled connection under key, newest first, closing
 // those idle for too long. With none idle but one being reset, it waits for
 // that one up to resetWait: a short session that reconnects at once (pgbench
@@ -147,7 +139,7 @@ func (g *Gateway) takePooled(key string) *pooledConn {
 	for len(list) > 0 {
 		pc := list[len(list)-1]
 		list = list[:len(list)-1]
-		idle := g.poolClock().Sub(pc.idleSince)
+		idle := g.now().Sub(pc.idleSince)
 		// A connection idle for a while is checked for a hang-up (backend
 		// restarted or terminated) without a round trip.
 		// (One whose reset is unanswered has the answer waiting: acquire
@@ -221,7 +213,7 @@ func (g *Gateway) putPooled(key string, conn net.Conn, keyData *pgproto3.Backend
 		g.keepPooled(key, nil)
 		return
 	}
-	g.keepPooled(key, &pooledConn{conn: conn, fd: -1, keyData: keyData, params: params, idleSince: g.poolClock()})
+	g.keepPooled(key, &pooledConn{conn: conn, fd: -1, keyData: keyData, params: params, idleSince: g.now()})
 }
 
 // keepPooled ends a returning announcement under key with the reset
@@ -268,7 +260,7 @@ func (g *Gateway) sweepPool() {
 		p.mu.Lock()
 		for k, list := range p.conns {
 			n := 0
-			for n < len(list) && g.poolClock().Sub(list[n].idleSince) > g.poolIdle() {
+			for n < len(list) && g.now().Sub(list[n].idleSince) > g.poolIdle() {
 				n++
 			}
 			p.dropOldest(k, n)
@@ -314,7 +306,7 @@ func (t *Gateway) acquire(ctx context.Context, role, db string, clientParams map
 					pc.close()
 					continue
 				}
-				if t.poolClock().Sub(pc.idleSince) > time.Second && !pc.alive() {
+				if t.now().Sub(pc.idleSince) > time.Second && !pc.alive() {
 					pc.close()
 					continue
 				}

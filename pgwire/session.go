@@ -435,7 +435,7 @@ func (s *session) relayOnLoop(ls *live) bool {
 				s.t.keepPooled(key, nil)
 				return
 			}
-			s.t.keepPooled(key, &pooledConn{fd: fd, keyData: keyData, params: ls.st.params, idleSince: s.t.poolClock(), resetDue: true, tls: backendTLS})
+			s.t.keepPooled(key, &pooledConn{fd: fd, keyData: keyData, params: ls.st.params, idleSince: s.t.now(), resetDue: true, tls: backendTLS})
 		}
 	}
 	ended := func(up, down int64) {
