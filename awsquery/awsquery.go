@@ -89,7 +89,7 @@ func List(v url.Values, name, member string) (items []string, present bool, err 
 // leading zeros.
 func Index(s string) (int, bool) {
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || s[0] == '0' {
+	if err != nil || n < 1 || s[0] == '0' || s[0] == '+' {
 		return 0, false
 	}
 	return n, true

@@ -100,3 +100,13 @@ func TestStructs(t *testing.T) {
 		t.Fatal("bad index accepted")
 	}
 }
+
+// List indexes are 1, 2, … as written: no sign, no leading zero.
+func TestIndex(t *testing.T) {
+	for s, want := range map[string]int{"1": 1, "12": 12, "0": 0, "01": 0, "+1": 0, "-1": 0, " 1": 0, "": 0, "x": 0} {
+		n, ok := Index(s)
+		if ok != (want > 0) || n != want {
+			t.Errorf("Index(%q) = %d, %v; want %d", s, n, ok, want)
+		}
+	}
+}

@@ -73,7 +73,7 @@ func (s *Service) newEntity(p params, kind shiftkey.EntityKind, idPrefix string)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := p.opt("PermissionsBoundary"); ok && kind != shiftkey.KindGroup {
+	if _, ok := p.opt("PermissionsBoundary"); ok {
 		// Ignoring it would leave the entity with all its policies grant,
 		// which its creator meant the boundary to cap.
 		return nil, shiftkey.Errorf(CodeInvalidInput, "PermissionsBoundary is not supported: shiftkey does not evaluate permissions boundaries, so it refuses to create a %s with one rather than ignore it.", kind)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -96,11 +95,11 @@ func (l *leaser) stop() {
 // leased as session grants are.
 func (d *DB) AdvertiseGateway(ctx context.Context, scope, address string) error {
 	d.advMu.Lock()
+	defer d.advMu.Unlock()
 	if d.advertised == nil {
 		d.advertised = map[string]string{}
 	}
 	d.advertised[scope] = address
-	d.advMu.Unlock()
 	return d.advertiseGateway(ctx, scope, address)
 }
 
@@ -108,12 +107,15 @@ func (d *DB) AdvertiseGateway(ctx context.Context, scope, address string) error 
 // again any record that went (purged by a replica after a long store
 // outage, or deleted by hand): renewing by UPDATE alone would leave such
 // a gateway unreachable by forwarded cancels until a restart.
+//
+// advMu is held across the writes (here, in AdvertiseGateway and in
+// WithdrawGateway), so that a renewal cannot write back a record withdrawn
+// while it ran.
 func (d *DB) renewGateways(ctx context.Context) error {
 	d.advMu.Lock()
-	adv := maps.Clone(d.advertised)
-	d.advMu.Unlock()
+	defer d.advMu.Unlock()
 	var errs []error
-	for scope, address := range adv {
+	for scope, address := range d.advertised {
 		errs = append(errs, d.advertiseGateway(ctx, scope, address))
 	}
 	return errors.Join(errs...)
@@ -129,8 +131,8 @@ func (d *DB) advertiseGateway(ctx context.Context, scope, address string) error 
 // WithdrawGateway removes this process's record of its gateway of scope.
 func (d *DB) WithdrawGateway(ctx context.Context, scope string) error {
 	d.advMu.Lock()
+	defer d.advMu.Unlock()
 	delete(d.advertised, scope)
-	d.advMu.Unlock()
 	_, err := d.pool.Exec(ctx, `DELETE FROM gateway_peers WHERE scope = $1 AND owner = $2`, scope, d.origin)
 	return err
 }

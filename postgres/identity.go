@@ -38,7 +38,6 @@ func (d *DB) Entities(ctx context.Context, kind shiftkey.EntityKind, pathPrefix 
 		kind, pathPrefix)
 }
 
-// DeleteEntity removes an entity and what hangs off it.
 // UpdateRole replaces a role's trust policy and session limit.
 func (d *DB) UpdateRole(ctx context.Context, r *shiftkey.Entity) error {
 	return d.writeOne(ctx, shiftkey.NoSuchEntity(shiftkey.KindRole, r.Name), nil, change(shiftkey.KindRole, r.Name),
@@ -46,6 +45,7 @@ func (d *DB) UpdateRole(ctx context.Context, r *shiftkey.Entity) error {
 		r.AssumeRolePolicy, r.MaxSessionDuration, r.TrustPrincipalIDs, shiftkey.KindRole, r.Name)
 }
 
+// DeleteEntity removes an entity and what hangs off it.
 func (d *DB) DeleteEntity(ctx context.Context, kind shiftkey.EntityKind, name string) error {
 	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM entities WHERE kind = $1 AND name = $2`, kind, name)

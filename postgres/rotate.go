@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -114,7 +115,7 @@ func (d *DB) reseal(ctx context.Context, tx pgx.Tx, k *secretbox.Key) (int, erro
 	}
 	for _, table := range digestTables {
 		m, err := d.sealDigests(ctx, tx, k, table,
-			`(digests IS NULL AND (digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL)) OR NOT starts_with(digests, $1)`, prefix)
+			`(`+digestsInClear+`) OR NOT starts_with(digests, $1)`, prefix)
 		n += m
 		if err != nil {
 			return n, err
@@ -123,9 +124,23 @@ func (d *DB) reseal(ctx context.Context, tx pgx.Tx, k *secretbox.Key) (int, erro
 	return n, nil
 }
 
+// digestsInClear selects the rows of a digestTables table whose verifiers
+// are not sealed (a store without a key, or rows from before 0002).
+const digestsInClear = `digests IS NULL AND (digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL)`
+
 // digestTables hold Redshift verifiers: the credentials, and the
 // revocations that keep theirs (migration 0007).
 var digestTables = []string{"credentials", "credential_revocations"}
+
+// sealedDigestCounts is the SQL sum of the sealed verifiers of every
+// digestTables table, each term led by " + ".
+var sealedDigestCounts = func() string {
+	var b strings.Builder
+	for _, t := range digestTables {
+		b.WriteString(" + (SELECT count(*) FROM " + t + " WHERE digests IS NOT NULL)")
+	}
+	return b.String()
+}()
 
 // sealDigests seals under k the verifiers of the rows of table (one of
 // digestTables) that where selects, in the clear or sealed under another

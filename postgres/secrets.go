@@ -119,8 +119,7 @@ func (d *DB) initSecrets(ctx context.Context, o options) error {
 	if o.key == nil {
 		var n int
 		if err := d.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM secret_keys) + (SELECT count(*) FROM access_keys WHERE sealed)
-			+ (SELECT count(*) FROM sessions WHERE sealed) + (SELECT count(*) FROM credentials WHERE digests IS NOT NULL)
-			+ (SELECT count(*) FROM credential_revocations WHERE digests IS NOT NULL)`).Scan(&n); err != nil {
+			+ (SELECT count(*) FROM sessions WHERE sealed)`+sealedDigestCounts).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -180,7 +179,7 @@ func (d *DB) sealClear(ctx context.Context, tx pgx.Tx, k *secretbox.Key) error {
 		}
 	}
 	for _, table := range digestTables {
-		if _, err := d.sealDigests(ctx, tx, k, table, `digests IS NULL AND (digest_sha256 IS NOT NULL OR digest_md5 IS NOT NULL)`); err != nil {
+		if _, err := d.sealDigests(ctx, tx, k, table, digestsInClear); err != nil {
 			return err
 		}
 	}

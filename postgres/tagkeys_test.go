@@ -19,8 +19,10 @@ import (
 
 // Found in a review by attack (2026-12-06, review-authz), end to end over
 // the API on the Postgres store: a Deny that protects a tag key
-// (ForAnyValue:StringEquals aws:TagKeys, AWS's documented pattern) held
-// for the key as written but not for the same key in full-width letters,
+// (ForAnyValue:StringEqualsIgnoreCase aws:TagKeys: IAM tag keys are one
+// key in any letter case, so a case-sensitive StringEquals would miss
+// "QUARANTINED", in AWS as here) held for the key in any case but not
+// for the same key in full-width letters,
 // which the store's ICU collation took for it: UntagUser removed
 // "quarantined" and TagUser replaced it. See storetest's
 // TagKeysFoldOnlyCase for the store's side.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/secretbox"
@@ -115,7 +116,7 @@ func (d *DB) initSecrets(ctx context.Context, o options) error {
 	if o.key == nil {
 		var n int
 		if err := d.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM access_keys WHERE sealed = 1) + (SELECT count(*) FROM sessions WHERE sealed = 1)
-			+ (SELECT count(*) FROM credentials WHERE digests IS NOT NULL) + (SELECT count(*) FROM credential_revocations WHERE digests IS NOT NULL)`).Scan(&n); err != nil {
+			`+countEach(digestTables, "digests IS NOT NULL")).Scan(&n); err != nil {
 			return err
 		}
 		if current != "" || n > 0 {
@@ -274,7 +275,7 @@ func (d *DB) reseal(ctx context.Context, tx *sql.Tx, next *secretbox.Key, limit 
 	// Revocations keep their credential's verifiers (migration 0016):
 	// sealed, resealed and counted as the credentials' are.
 	for _, table := range digestTables {
-		if k == nil || limit == 0 {
+		if k == nil || limit == 0 { // k: without a key the verifiers stay in the clear
 			break
 		}
 		m, err := d.resealDigests(ctx, tx, k, table, prefix, limit)
@@ -316,6 +317,16 @@ func (d *DB) reseal(ctx context.Context, tx *sql.Tx, next *secretbox.Key, limit 
 // digestTables hold Redshift verifiers: the credentials, and the
 // revocations that keep theirs.
 var digestTables = []string{"credentials", "credential_revocations"}
+
+// countEach is the SQL sum " + (SELECT count(*) FROM t WHERE where)" over
+// tables.
+func countEach(tables []string, where string) string {
+	var b strings.Builder
+	for _, t := range tables {
+		b.WriteString(" + (SELECT count(*) FROM " + t + " WHERE " + where + ")")
+	}
+	return b.String()
+}
 
 // digestsToReseal selects the rows of a digestTables table whose
 // verifiers are in the clear, or (when ?1 is a key's prefix) sealed under
@@ -459,8 +470,7 @@ func (d *DB) FinishRotation(ctx context.Context) error {
 	var left int
 	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM access_keys WHERE sealed = 0 OR substr(secret, 1, length(?1)) != ?1)
 		+ (SELECT count(*) FROM sessions WHERE sealed = 0 OR substr(secret, 1, length(?1)) != ?1)
-		+ (SELECT count(*) FROM credentials WHERE `+digestsToReseal+`)
-		+ (SELECT count(*) FROM credential_revocations WHERE `+digestsToReseal+`)`, prefix).Scan(&left); err != nil {
+		`+countEach(digestTables, digestsToReseal), prefix).Scan(&left); err != nil {
 		return err
 	}
 	if left > 0 {
