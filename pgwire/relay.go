@@ -73,7 +73,7 @@ func clientWants(byte) bool    { return false }
 func (st *relayState) FromClient(chunk []byte) (forward int, end bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	stop, stopEnd, found := 0, 0, false
+	stop, xEnd := -1, -1
 	st.cf.feed(chunk, clientWants, func(t byte, _ []byte, off int) {
 		switch t {
 		case 'Q', 'F':
@@ -87,18 +87,18 @@ func (st *relayState) FromClient(chunk []byte) (forward int, end bool) {
 			st.dirty = true
 		case 'X':
 			st.terminated = true
-			if !found {
+			if xEnd < 0 {
 				// Where the message starts: a Terminate with a body
 				// (PostgreSQL ends the session whatever it holds) is
 				// the client's goodbye too, none of it for the backend.
-				stop, stopEnd, found = off-5-st.cf.size, off, true
+				stop, xEnd = off-5-st.cf.bodyLen(), off
 			}
 		}
 	})
 	if !st.terminated {
 		return len(chunk), false
 	}
-	if !found || stop < 0 || stopEnd != len(chunk) {
+	if stop < 0 || xEnd != len(chunk) {
 		// Terminate split across reads (part already relayed), or
 		// something after it: the connection cannot be vouched for.
 		st.dirty = true
@@ -174,7 +174,6 @@ type framer struct {
 	nhdr    int
 	remain  int    // body bytes of the current message still to come
 	typ     byte   // the current message's type; between messages, the last one's
-	size    int    // the current (or last) message's body length
 	body    []byte // collected body for the few messages whose content matters
 	collect bool
 }
@@ -198,9 +197,6 @@ func (f *framer) feed(buf []byte, want func(typ byte) bool, msg func(typ byte, b
 			f.body = f.body[:0]
 			if f.remain <= 0 {
 				f.remain = 0
-			}
-			f.size = f.remain
-			if f.remain == 0 {
 				f.nhdr = 0
 				msg(f.typ, nil, total-len(buf))
 				continue
@@ -218,5 +214,9 @@ func (f *framer) feed(buf []byte, want func(typ byte) bool, msg func(typ byte, b
 		}
 	}
 }
+
+// bodyLen is the body length of the message msg was just called for (its
+// header is still in hdr).
+func (f *framer) bodyLen() int { return max(int(binary.BigEndian.Uint32(f.hdr[1:]))-4, 0) }
 
 func (f *framer) midMessage() bool { return f.nhdr != 0 || f.remain != 0 }
