@@ -179,7 +179,7 @@ func (g *Gateway) sendToPeers(log *slog.Logger, addrs []string, packet []byte) (
 	var failures atomic.Int32
 	for _, addr := range addrs {
 		wg.Go(func() {
-			d := net.Dialer{Timeout: peerDialTimeout}
+			var d net.Dialer // ctx bounds it
 			c, err := d.DialContext(ctx, "tcp", addr)
 			if err != nil {
 				failures.Add(1)
@@ -208,10 +208,9 @@ func (g *Gateway) sendToPeers(log *slog.Logger, addrs []string, packet []byte) (
 // counted against the client's address as if it had come here: each
 // replica's budget of misses per address (cancelMissLimit) then covers
 // the guesses sent to it and through every other replica.
-func (g *Gateway) peerCancel(from *session, body []byte) {
-	log := g.logger().With("conn_id", from.id, "remote", from.remote)
+func (g *Gateway) peerCancel(log *slog.Logger, source string, body []byte) {
 	now := time.Now()
-	if g.throttledCancels(log, from.source, now) {
+	if g.throttledCancels(log, source, now) {
 		return
 	}
 	if g.Peers == nil || len(body) != peerCancelFields+sha256.Size || !hmac.Equal(body[peerCancelFields:], g.peerMAC(body[:peerCancelFields])) {
@@ -219,7 +218,7 @@ func (g *Gateway) peerCancel(from *session, body []byte) {
 			g.peerRefusedAt.Store(now.UnixNano())
 			log.Warn("peer cancel request refused: not from a replica of this gateway (or its gateway secret differs)", "refused_since_start", g.peerRefusals.Load())
 		}
-		g.missedCancel(log, from.source, now)
+		g.missedCancel(log, source, now)
 		g.observeCancel(shiftkey.CancelPeerRefused)
 		return
 	}
@@ -229,7 +228,7 @@ func (g *Gateway) peerCancel(from *session, body []byte) {
 		g.observeCancel(shiftkey.CancelPeerRefused)
 		return
 	}
-	client := from.source
+	client := source
 	if a := netip.AddrFrom16([16]byte(body[16:32])).Unmap(); a.IsValid() && !a.IsUnspecified() {
 		client = a.String()
 	}
@@ -312,6 +311,5 @@ func (g *Gateway) takePeerCancel(c net.Conn) {
 	if _, err := io.ReadFull(c, b[8:]); err != nil {
 		return
 	}
-	from := &session{g: g, t: g, id: g.nextID.Add(1), remote: c.RemoteAddr().String(), source: sourceOf(c.RemoteAddr())}
-	g.peerCancel(from, b[8:])
+	g.peerCancel(g.logger().With("remote", c.RemoteAddr().String()), sourceOf(c.RemoteAddr()), b[8:])
 }

@@ -241,7 +241,7 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			}
 			return nil, nil
 		case code == codePeerCancel:
-			s.g.peerCancel(s, body)
+			s.g.peerCancel(s.g.logger().With("conn_id", s.id, "remote", s.remote), s.source, body)
 			return nil, nil
 		case code>>16 == 3:
 			// Parsed here, not by pgproto3, which refuses minor versions
