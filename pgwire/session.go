@@ -258,9 +258,19 @@ func (s *session) handOff(ls *live) bool {
 		s.reportLogin(ls.request, false)
 		return s.hangUp()
 	}
+	// Greeted: a cut from here on is the relay's. One cut while greeting
+	// found the login's branch of closeFor (which told no relay): it is
+	// told here.
 	s.mu.Lock()
-	s.stopLogin = nil // greeted: a cut from here on is the relay's
+	s.stopLogin = nil
+	cut := s.closing
 	s.mu.Unlock()
+	if cut {
+		ls.be.close()
+		s.end(ls, false)
+		s.reportLogin(ls.request, false)
+		return s.hangUp()
+	}
 	if s.g.Observer != nil {
 		in := s.loginEvent(ls.request, true)
 		in.BackendReused = ls.be.reused
