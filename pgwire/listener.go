@@ -135,7 +135,8 @@ func (g *Gateway) admitLocked(s *session) string {
 // admitSourceLocked counts s against its source, logging in, or returns
 // why the source is over its caps. g.mu is held.
 func (g *Gateway) admitSourceLocked(s *session) string {
-	u := g.sources[s.source]
+	key := budgetKey(s.source)
+	u := g.sources[key]
 	switch {
 	case u != nil && u.conns >= g.maxConnectionsPerSource():
 		return "sorry, too many connections from this address"
@@ -144,8 +145,9 @@ func (g *Gateway) admitSourceLocked(s *session) string {
 	}
 	if u == nil {
 		u = &sourceUse{}
-		g.sources[s.source] = u
+		g.sources[key] = u
 	}
+	s.counted = key
 	u.conns++
 	u.auths++
 	s.authing = true
@@ -164,7 +166,7 @@ func (g *Gateway) authDoneLocked(s *session) {
 		return
 	}
 	s.authing = false
-	if u := g.sources[s.source]; u != nil {
+	if u := g.sources[s.counted]; u != nil {
 		u.auths--
 	} else {
 		// Not expected: a miscount must not take the gateway down.
@@ -175,16 +177,16 @@ func (g *Gateway) authDoneLocked(s *session) {
 // leaveLocked stops counting s against its source. g.mu is held.
 func (g *Gateway) leaveLocked(s *session) {
 	g.authDoneLocked(s)
-	if s.source == "" { // a proxy's connection that never named its client
+	if s.counted == "" { // a proxy's connection that never named its client
 		return
 	}
-	u := g.sources[s.source]
+	u := g.sources[s.counted]
 	if u == nil {
 		g.logger().Error("session's source no longer counted", "conn_id", s.id, "source", s.source)
 		return
 	}
 	if u.conns--; u.conns == 0 {
-		delete(g.sources, s.source)
+		delete(g.sources, s.counted)
 	}
 }
 

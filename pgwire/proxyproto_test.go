@@ -251,3 +251,72 @@ func TestClientsOwnProxyHeaderIsRefused(t *testing.T) {
 		t.Fatal("the client's own header named whom it is counted as")
 	}
 }
+
+// Found in the last stop's own review: the per-address caps counted an
+// IPv6 client by its address, so a host holding a /64 (one subnet, 2^64
+// addresses) had no cap on connections or logins in progress. They now
+// count a /64 as one source, as the throttle and the cancel budget do.
+func TestConnectionCapsCountIPv6ByItsNetwork(t *testing.T) {
+	g, addr := newGateway(t, func(g *Gateway) {
+		g.ProxyFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		g.MaxAuthPerSource = 2
+	})
+	through := func(client string) net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Write(proxyV2(t, netip.MustParseAddrPort(client), false)); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	through("[2001:db8:0:1::1]:1000")
+	through("[2001:db8:0:1::2]:1000")
+	if !waitUntil(5*time.Second, func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		n := 0
+		for _, u := range g.sources {
+			n += u.auths
+		}
+		return n == 2
+	}) {
+		t.Fatal("the two silent connections were not both counted")
+	}
+	// A third address of the same /64 is over the cap of logins in
+	// progress; another /64 is not.
+	refused := func(c net.Conn) bool {
+		c.Write(startupBytes(t))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var b [1]byte
+		n, _ := io.ReadFull(c, b[:])
+		return n == 1 && b[0] == 'E'
+	}
+	if !refused(through("[2001:db8:0:1:ffff::3]:1000")) {
+		t.Fatal("a third address of the same /64 was not refused at the cap of 2 logins in progress")
+	}
+	other := through("[2001:db8:0:2::1]:1000")
+	other.Write(startupBytes(t))
+	other.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var b [1]byte
+	if _, err := io.ReadFull(other, b[:]); err != nil || b[0] != 'R' {
+		t.Fatalf("another /64 got %q, %v; want an authentication request", b[0], err)
+	}
+	g.mu.Lock()
+	_, counted := g.sources["2001:db8:0:1::/64"]
+	g.mu.Unlock()
+	if !counted {
+		t.Fatal("the /64 is not counted as one source")
+	}
+}
+
+func startupBytes(t *testing.T) []byte {
+	t.Helper()
+	b, err := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: map[string]string{"user": "IAM:u", "database": "dev"}}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

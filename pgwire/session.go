@@ -24,6 +24,7 @@ type session struct {
 	t       *Gateway // whose credentials and backend serve it (SNI routing)
 	id      uint64
 	source  string      // the client's address (sourceOf); "" until a proxy's header names it
+	counted string      // what its source's caps count it as (budgetKey); "" until admitted
 	proxied bool        // from a ProxyFrom address: a PROXY header comes first
 	remote  string      // the client's host:port, formatted once for logs and events
 	authing bool        // counted in its source's auths (g.mu)
