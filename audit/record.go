@@ -185,7 +185,11 @@ func requestParameters(e *shiftkey.APICall) map[string]any {
 	if len(e.Body) > 0 {
 		var body map[string]any
 		if json.Unmarshal(e.Body, &body) == nil {
-			for k, v := range scrub(body).(map[string]any) {
+			// JSON members keep the names sent: they are already
+			// CloudTrail's, and the service reads them case-sensitively,
+			// so a WorkgroupName folded onto workgroupName would record
+			// a member the call never used in place of the one it did.
+			for k, v := range scrubKeeping(body, false).(map[string]any) {
 				out[k] = v
 			}
 		}
@@ -298,7 +302,10 @@ func responseElements(result any) map[string]any {
 
 // scrub drops, at every depth, the members whose name says they hold a
 // secret, and lower-cases the first letter of the others' names.
-func scrub(v any) any {
+func scrub(v any) any { return scrubKeeping(v, true) }
+
+// scrubKeeping is scrub, lower-casing the first letters only when lower.
+func scrubKeeping(v any, lower bool) any {
 	switch v := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(v))
@@ -306,12 +313,15 @@ func scrub(v any) any {
 			if secretName(k) {
 				continue
 			}
-			out[lowerFirst(k)] = scrub(x)
+			if lower {
+				k = lowerFirst(k)
+			}
+			out[k] = scrubKeeping(x, lower)
 		}
 		return out
 	case []any:
 		for i := range v {
-			v[i] = scrub(v[i])
+			v[i] = scrubKeeping(v[i], lower)
 		}
 		return v
 	}
