@@ -84,3 +84,29 @@ func TestAuditServerlessMembersAsRead(t *testing.T) {
 		}
 	}
 }
+
+// TestServerlessRefusesTrailingData: a body with more after its object is
+// not a JSON document: refused as SerializationException, never served
+// (the audit log could not read its parameters back, so a credential
+// would be recorded without the workgroup it was issued for).
+func TestServerlessRefusesTrailingData(t *testing.T) {
+	f := newFixture(t)
+	f.workgroup(t)
+	for _, body := range []string{
+		`{"workgroupName":"edge-wg"} {"workgroupName":"decoy-wg"}`,
+		`{"workgroupName":"edge-wg"}}`,
+		`{"workgroupName":"edge-wg"} x`,
+		`{"workgroupName":"edge-wg"}` + "\x00",
+		`{"workgroupName":"edge-wg"}` + "\u00a0",
+	} {
+		got := sendRequest(t, signedIn("admin", "redshift-serverless", "us-east-1", getCredentialsTarget, body)(t, f))
+		if got.status != 400 || got.code != "SerializationException" {
+			t.Errorf("%q: %d %q %.120s, want 400 SerializationException", body, got.status, got.code, got.body)
+		}
+	}
+	// Whitespace after the object is still a JSON document.
+	got := sendRequest(t, signedIn("admin", "redshift-serverless", "us-east-1", getCredentialsTarget, "{\"workgroupName\":\"edge-wg\"}\r\n \t")(t, f))
+	if got.status != 200 {
+		t.Errorf("trailing whitespace: %d %s", got.status, got.body)
+	}
+}

@@ -47,7 +47,10 @@ func (s *Service) Handle(ctx context.Context, c *shiftkey.Caller, op string, bod
 	var in map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	if err := dec.Decode(&in); err != nil {
+	// Nothing but whitespace may follow the object: a body with more is
+	// not one JSON document, and what else reads it (the audit log) must
+	// not see other members than the operation does.
+	if err := dec.Decode(&in); err != nil || len(bytes.Trim(body[dec.InputOffset():], " \t\r\n")) != 0 {
 		return nil, shiftkey.Errorf("SerializationException", "The request body is not a JSON object.")
 	}
 	h, ok := operations[op]
