@@ -7,6 +7,7 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"net"
@@ -183,8 +184,13 @@ func requestParameters(e *shiftkey.APICall) map[string]any {
 		}
 	}
 	if len(e.Body) > 0 {
+		// Numbers stay as written (json.Number): one no float64 holds
+		// (1e400) is a valid body the service serves, and must not cost
+		// the record every other member.
 		var body map[string]any
-		if json.Unmarshal(e.Body, &body) == nil {
+		dec := json.NewDecoder(bytes.NewReader(e.Body))
+		dec.UseNumber()
+		if dec.Decode(&body) == nil {
 			// JSON members keep the names sent: they are already
 			// CloudTrail's, and the service reads them case-sensitively,
 			// so a WorkgroupName folded onto workgroupName would record

@@ -104,7 +104,11 @@ func credentialOf(r *Record) string {
 
 func parse(line []byte) (*Record, bool) {
 	var rec Record
-	if json.Unmarshal(bytes.TrimSpace(line), &rec) != nil {
+	// Numbers as written: a parameter recorded as sent may hold one no
+	// float64 holds, and its record is still one to select.
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	if dec.Decode(&rec) != nil || len(bytes.TrimSpace(line[dec.InputOffset():])) != 0 {
 		return nil, false
 	}
 	return &rec, true

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shiftkey/shiftkey"
 )
 
 // line is one record of a test log, tagged by its event id.
@@ -203,5 +205,26 @@ func TestTailFollowsLogsAcrossRotation(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A record whose parameters hold a number no float64 holds (a Serverless
+// member the service ignores, recorded as sent) is still a record to
+// tail: selected by its credential, written out unchanged.
+func TestTailReadsRecordsOfAnyNumber(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.APICall(&shiftkey.APICall{Time: time.Now(), RequestID: "req-1", Service: "redshift-serverless", Operation: "GetCredentials",
+		AccessKeyID: "AKIAEXAMPLE", Body: []byte(`{"workgroupName":"wg","padding":[1e400,-1e999]}`), CredentialID: "cred-1", Status: 200})
+	l.Close()
+	var out bytes.Buffer
+	if err := Tail(context.Background(), &out, []string{path}, Filter{Credential: "cred-1"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"requestID":"req-1"`) || !strings.Contains(out.String(), "1e400") {
+		t.Fatalf("tail --credential cred-1: %q, want the issuing call's record as written", out.String())
 	}
 }

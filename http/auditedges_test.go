@@ -56,7 +56,9 @@ func lastRecord(t *testing.T, path string) *audit.Record {
 		t.Fatal("audit log is empty")
 	}
 	var r audit.Record
-	if err := json.Unmarshal(lines[len(lines)-1], &r); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(lines[len(lines)-1]))
+	dec.UseNumber()
+	if err := dec.Decode(&r); err != nil {
 		t.Fatalf("audit line %.200s: %v", lines[len(lines)-1], err)
 	}
 	return &r
@@ -108,5 +110,30 @@ func TestServerlessRefusesTrailingData(t *testing.T) {
 	got := sendRequest(t, signedIn("admin", "redshift-serverless", "us-east-1", getCredentialsTarget, "{\"workgroupName\":\"edge-wg\"}\r\n \t")(t, f))
 	if got.status != 200 {
 		t.Errorf("trailing whitespace: %d %s", got.status, got.body)
+	}
+}
+
+// TestAuditServerlessParametersOfAnyNumber: a member the service ignores
+// holding a number no float64 holds does not cost the record every other
+// parameter: the call is served, so it is recorded with its workgroup.
+func TestAuditServerlessParametersOfAnyNumber(t *testing.T) {
+	f := newFixture(t)
+	f.workgroup(t)
+	path := f.audited(t)
+	for _, body := range []string{
+		`{"workgroupName":"edge-wg","padding":1e400}`,
+		`{"workgroupName":"edge-wg","padding":[-1e999]}`,
+	} {
+		got := sendRequest(t, signedIn("admin", "redshift-serverless", "us-east-1", getCredentialsTarget, body)(t, f))
+		if got.status != 200 {
+			t.Fatalf("%s: %d %s", body, got.status, got.body)
+		}
+		r := lastRecord(t, path)
+		if r.ResponseElements["credentialId"] == nil {
+			t.Fatalf("%s: record of the issuing call without its credential: %+v", body, r)
+		}
+		if wg := r.RequestParameters["workgroupName"]; wg != "edge-wg" {
+			t.Errorf("%s: issued for edge-wg, recorded requestParameters %v", body, r.RequestParameters)
+		}
 	}
 }
