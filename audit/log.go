@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -109,7 +108,7 @@ func (l *Log) write(r *Record) {
 		}
 		r.AdditionalEventData["replica"] = l.Replica
 	}
-	b, err := json.Marshal(r)
+	b, err := encode(r)
 	if err != nil {
 		l.logger().Error("audit record not encoded", "event", r.EventName, "error", err)
 		return

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shiftkey/shiftkey/audit"
+	shttp "github.com/shiftkey/shiftkey/http"
 )
 
 // The audit record of a Serverless call against the call as served:
@@ -134,6 +137,58 @@ func TestAuditServerlessParametersOfAnyNumber(t *testing.T) {
 		}
 		if wg := r.RequestParameters["workgroupName"]; wg != "edge-wg" {
 			t.Errorf("%s: issued for edge-wg, recorded requestParameters %v", body, r.RequestParameters)
+		}
+	}
+}
+
+// auditLineBound is what one audit line may take at most, whatever a
+// client sends: records are written for calls refused before any
+// authentication, so an unbounded one lets anyone fill the disk.
+const auditLineBound = 128 << 10
+
+// TestAuditRecordsAreBounded: unauthenticated requests near the body
+// and header caps, of characters JSON escapes six-fold ('<' is \u003c),
+// in every field a client fills, each leave one record of bounded size
+// that still says which request it was and how it ended.
+func TestAuditRecordsAreBounded(t *testing.T) {
+	f := newFixture(t)
+	path := f.audited(t)
+	big := strings.Repeat("<", shttp.MaxBodyBytes-200)
+	var many strings.Builder
+	for i := 0; many.Len() < shttp.MaxBodyBytes-200; i++ {
+		fmt.Fprintf(&many, "P%d=&", i)
+	}
+	jsonHeader := map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": getCredentialsTarget}
+	tests := []struct {
+		name   string
+		body   string
+		header map[string]string
+	}{
+		{"Query parameter", "Action=GetClusterCredentials&Version=2012-12-01&DbUser=" + big, formHeader},
+		{"Query action", "Version=2012-12-01&Action=" + big, formHeader},
+		{"Query parameter names", "Action=GetClusterCredentials&Version=2012-12-01&" + many.String(), formHeader},
+		{"JSON member", `{"workgroupName":"` + big + `"}`, jsonHeader},
+		{"JSON members", `{"a":[` + strings.Repeat(`"<",`, (shttp.MaxBodyBytes-200)/4) + `"<"]}`, jsonHeader},
+		{"X-Amz-Target", `{}`, map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "RedshiftServerless." + strings.Repeat("<", 60<<10)}},
+		{"User-Agent", "Action=DescribeClusters&Version=2012-12-01", map[string]string{"Content-Type": formType, "User-Agent": strings.Repeat("<", 60<<10)}},
+		{"Authorization credential", "Action=DescribeClusters&Version=2012-12-01", map[string]string{"Content-Type": formType,
+			"Authorization": "AWS4-HMAC-SHA256 Credential=" + strings.Repeat("<", 60<<10) + "/20260101/us-east-1/redshift/aws4_request, SignedHeaders=host, Signature=00"}},
+	}
+	for _, tt := range tests {
+		before := len(auditLines(t, path))
+		got := sendRequest(t, buildRequest(t, "POST", f.srv.URL+"/", tt.body, tt.header))
+		lines := auditLines(t, path)
+		if len(lines) != before+1 {
+			t.Errorf("%s: %d records, want 1", tt.name, len(lines)-before)
+			continue
+		}
+		l := lines[len(lines)-1]
+		if len(l) > auditLineBound {
+			t.Errorf("%s: an audit line of %d bytes for a %d-byte request (%d %s), want at most %d", tt.name, len(l), len(tt.body), got.status, got.code, auditLineBound)
+		}
+		r := lastRecord(t, path)
+		if r.RequestID == "" || r.ErrorCode == "" || !strings.HasPrefix(got.code, r.ErrorCode) {
+			t.Errorf("%s: record %.300s, want the request id and the error code of %s", tt.name, l, got.code)
 		}
 	}
 }
