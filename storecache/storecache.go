@@ -249,8 +249,26 @@ func (c *Store) Namespace(ctx context.Context, name string) (*shiftkey.Namespace
 }
 
 // CustomDomain returns a custom domain.
+//
+// It is cached only when asked by the name as stored. The stores compare
+// names without case (SQLite's NOCASE; PostgreSQL's ICU collation folds
+// more than ASCII), so a lookup spelt otherwise (a TLS client's server
+// name as typed) finds the same association, but the association's
+// Change names the stored spelling only: cached under the other, a
+// deleted association would still be found (and routed to) by it.
 func (c *Store) CustomDomain(ctx context.Context, name string) (*shiftkey.CustomDomain, error) {
-	return cached(c, gDomains, name, func() (*shiftkey.CustomDomain, error) { return c.Store.CustomDomain(ctx, name) }, clonePtr)
+	hit, ok, gen := c.get(gDomains, name)
+	if ok {
+		return clonePtr(hit.(*shiftkey.CustomDomain)), nil
+	}
+	d, err := c.Store.CustomDomain(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if d.Name == name {
+		c.put(gDomains, name, d, gen)
+	}
+	return clonePtr(d), nil
 }
 
 // Writes: each drops what it may have changed once it has returned.

@@ -301,3 +301,41 @@ func TestCallersGetCopies(t *testing.T) {
 		t.Fatal("a caller's change reached the cache")
 	}
 }
+
+// A custom domain looked up in other case than stored (a TLS client's
+// server name, as typed) is the same association to the store, which
+// compares names without case: its delete, through this cache or in
+// another replica's Change, is seen by that lookup too.
+func TestDomainOfAnyCaseSeesChange(t *testing.T) {
+	ctx := context.Background()
+	inner := &changeFeed{DB: openSQLite(t)}
+	cache := storecache.New(inner)
+	associate := func() {
+		t.Helper()
+		if err := cache.CreateCustomDomain(ctx, &shiftkey.CustomDomain{Name: "stale.example.com", CertificateARN: "arn:aws:acm:us-east-1:000000000000:certificate/x",
+			Kind: shiftkey.DomainWorkgroup, Target: "wg-a", CertExpiry: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := cache.CustomDomain(ctx, "Stale.Example.COM"); err != nil || d.Target != "wg-a" {
+			t.Fatalf("premise: lookup in other case: %+v %v", d, err)
+		}
+	}
+	gone := func(after string) {
+		t.Helper()
+		if d, err := cache.CustomDomain(ctx, "Stale.Example.COM"); shiftkey.ErrorCode(err) != shiftkey.CodeResourceNotFound {
+			t.Fatalf("after %s, lookup in other case: %+v %v, want ResourceNotFoundException", after, d, err)
+		}
+	}
+	associate()
+	if err := cache.DeleteCustomDomain(ctx, "stale.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	gone("the delete through the cache")
+
+	associate()
+	if err := inner.DeleteCustomDomain(ctx, "stale.example.com"); err != nil { // another replica's
+		t.Fatal(err)
+	}
+	inner.deliver(shiftkey.Change{Kind: shiftkey.KindDomain, Name: "stale.example.com"})
+	gone("another replica's delete and its Change")
+}

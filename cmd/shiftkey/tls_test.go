@@ -160,3 +160,51 @@ func TestSNIRoutesCustomDomain(t *testing.T) {
 		t.Fatalf("workgroup credential on dev-cluster without SNI: %v", err)
 	}
 }
+
+// DNS names are case-insensitive: a client naming the custom domain in
+// other case (SNI as typed in its connection string) reaches the same
+// workgroup, and once the association is deleted it reaches it no more,
+// in any case.
+func TestSNIRoutesCustomDomainAnyCase(t *testing.T) {
+	ctx := context.Background()
+	c := serverlessClient()
+	if _, err := c.CreateCustomDomainAssociation(ctx, &rss.CreateCustomDomainAssociationInput{WorkgroupName: aws.String(DevWorkgroup),
+		CustomDomainName: aws.String("sni-case.example.com"), CustomDomainCertificateArn: aws.String(certARN)}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := false
+	defer func() {
+		if !deleted {
+			c.DeleteCustomDomainAssociation(ctx, &rss.DeleteCustomDomainAssociationInput{WorkgroupName: aws.String(DevWorkgroup), CustomDomainName: aws.String("sni-case.example.com")})
+		}
+	}()
+	out, err := c.GetCredentials(ctx, &rss.GetCredentialsInput{CustomDomainName: aws.String("SNI-Case.Example.COM")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Connect to dev-cluster's port: only SNI routing lets the workgroup's credential in.
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d dbname=dev sslmode=require", dev.Gateway.Address, dev.Gateway.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.User, cfg.Password = aws.ToString(out.DbUser), aws.ToString(out.DbPassword)
+	cfg.TLSConfig = &tls.Config{ServerName: "SNI-Case.Example.COM", RootCAs: caPool(t)}
+	cfg.Fallbacks = nil
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("SNI-routed login, domain in other case: %v", err)
+	}
+	conn.Close(ctx)
+	if _, err := c.DeleteCustomDomainAssociation(ctx, &rss.DeleteCustomDomainAssociationInput{WorkgroupName: aws.String(DevWorkgroup),
+		CustomDomainName: aws.String("sni-case.example.com")}); err != nil {
+		t.Fatal(err)
+	}
+	deleted = true
+	cfg.TLSConfig = &tls.Config{ServerName: "SNI-Case.Example.COM", InsecureSkipVerify: true} // no certificate names it now
+	if conn, err := pgx.ConnectConfig(ctx, cfg); sqlState(err) != "28P01" {
+		if err == nil {
+			conn.Close(ctx)
+		}
+		t.Fatalf("SNI of a deleted association, in other case: %v, want it unrouted (28P01 on dev-cluster)", err)
+	}
+}
