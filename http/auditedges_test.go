@@ -192,3 +192,20 @@ func TestAuditRecordsAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestServerlessBodyOverTheCapIsJSON: a Serverless request whose body is
+// over MaxBodyBytes is refused in the JSON 1.1 envelope its SDK parses
+// (as every other refusal before authentication is), not in Query XML.
+func TestServerlessBodyOverTheCapIsJSON(t *testing.T) {
+	f := newFixture(t)
+	body := `{"workgroupName":"edge-wg","padding":"` + strings.Repeat("x", shttp.MaxBodyBytes) + `"}`
+	got := sendRequest(t, signedIn("admin", "redshift-serverless", "us-east-1", getCredentialsTarget, body)(t, f))
+	if got.status != 413 || got.ctype != "application/x-amz-json-1.1" || got.code != "RequestEntityTooLarge" {
+		t.Fatalf("%d %q %s %.200s, want 413 RequestEntityTooLarge in JSON", got.status, got.code, got.ctype, got.body)
+	}
+	// A Query request keeps the XML envelope.
+	got = sendRequest(t, signedIn("admin", "redshift", "us-east-1", "", "Action=DescribeClusters&Version=2012-12-01&P="+strings.Repeat("x", shttp.MaxBodyBytes))(t, f))
+	if got.status != 413 || !strings.HasPrefix(got.ctype, "text/xml") || got.code != "RequestEntityTooLarge" {
+		t.Fatalf("Query: %d %q %s %.200s, want 413 RequestEntityTooLarge in XML", got.status, got.code, got.ctype, got.body)
+	}
+}

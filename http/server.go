@@ -113,6 +113,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
+		if looksJSON(r) {
+			// Refused before the credential scope is read: a JSON 1.1
+			// client gets its own envelope, not Query XML it cannot parse.
+			c.service = "redshift-serverless"
+		}
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			s.writeError(c, shiftkey.Errorf("RequestEntityTooLarge", "Request body larger than %d bytes.", MaxBodyBytes))
 			return
