@@ -140,6 +140,7 @@ type Gateway struct {
 	pool                        pool
 	sleep                       func(time.Duration) // nil → time.Sleep; tests record instead
 	refusals                    refusals
+	workers                     workers
 
 	mu       sync.Mutex
 	closed   bool
@@ -176,6 +177,7 @@ func (g *Gateway) Shutdown(ctx context.Context) int {
 	g.mu.Lock()
 	g.closed = true
 	g.refusals.stop()
+	g.workers.stop()
 	var at net.Addr
 	for _, l := range g.ln {
 		at = cmp.Or(at, l.Addr())
@@ -211,6 +213,7 @@ func (g *Gateway) Close() error {
 	g.mu.Lock()
 	g.closed = true
 	g.refusals.stop()
+	g.workers.stop()
 	for _, l := range g.ln {
 		l.Close()
 	}

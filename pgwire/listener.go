@@ -69,11 +69,14 @@ func (g *Gateway) Serve(l net.Listener) error {
 		}
 		g.wg.Add(1)
 		g.mu.Unlock()
-		go func() {
-			if !s.run() {
-				g.sessionDone(s)
-			}
-		}()
+		g.workers.start(s)
+	}
+}
+
+// runSession runs s on a worker (workers.go) until it ends or is handed off.
+func (g *Gateway) runSession(s *session) {
+	if !s.run() {
+		g.sessionDone(s)
 	}
 }
 
