@@ -74,12 +74,18 @@ func parseHeader(r *http.Request, h string) (*Auth, error) {
 		return nil, incomplete("Unsupported authorization algorithm; only %s is accepted.", Algorithm)
 	}
 	params := map[string]string{}
-	for _, part := range strings.Split(rest, ",") {
+	// A malformed part is named by its place, never quoted: it may hold a
+	// signature (the audit log records the error), which could be
+	// replayed reformatted.
+	for i, part := range strings.Split(rest, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
-			return nil, incomplete("Authorization header parameter %q is not of the form key=value.", strings.TrimSpace(part))
+			return nil, incomplete("Authorization header parameter %d is not of the form key=value.", i+1)
 		}
 		if _, dup := params[k]; dup {
+			if k != "Credential" && k != "SignedHeaders" && k != "Signature" {
+				k = fmt.Sprint(i + 1)
+			}
 			return nil, incomplete("Authorization header parameter %s given twice.", k)
 		}
 		params[k] = v

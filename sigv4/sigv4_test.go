@@ -346,3 +346,28 @@ func TestFinding5UnsignedAmzHeaders(t *testing.T) {
 		}
 	}
 }
+
+// Found in a review of the audit log: an Authorization part without '='
+// was quoted whole in the error, which the audit log records, so a
+// client that wrote "Signature <hex>" (or a header mangled on the way)
+// left a signature anyone reading the log could replay, reformatted, for
+// the rest of its window. Errors name a malformed part by its place.
+func TestParseErrorsQuoteNoSignature(t *testing.T) {
+	const sig = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+	for _, auth := range []string{
+		"AWS4-HMAC-SHA256 Credential=AKID/20261124/us-east-1/redshift/aws4_request, SignedHeaders=host;x-amz-date, Signature " + sig,
+		"AWS4-HMAC-SHA256 Credential=AKID/20261124/us-east-1/redshift/aws4_request, SignedHeaders=host;x-amz-date, Signature:" + sig,
+		"AWS4-HMAC-SHA256 Credential=AKID/20261124/us-east-1/redshift/aws4_request, Signature " + sig + "=x, Signature " + sig + "=x",
+	} {
+		r, _ := http.NewRequest("POST", "http://localhost/", nil)
+		r.Header.Set("Authorization", auth)
+		r.Header.Set("X-Amz-Date", "20261124T120000Z")
+		_, err := Parse(r)
+		if code(err) != "IncompleteSignature" {
+			t.Fatalf("%q: %v, want IncompleteSignature", auth, err)
+		}
+		if strings.Contains(err.Error(), sig[:16]) {
+			t.Fatalf("the error quotes the signature: %v", err)
+		}
+	}
+}
