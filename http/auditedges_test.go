@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -207,5 +208,36 @@ func TestServerlessBodyOverTheCapIsJSON(t *testing.T) {
 	got = sendRequest(t, signedIn("admin", "redshift", "us-east-1", "", "Action=DescribeClusters&Version=2012-12-01&P="+strings.Repeat("x", shttp.MaxBodyBytes))(t, f))
 	if got.status != 413 || !strings.HasPrefix(got.ctype, "text/xml") || got.code != "RequestEntityTooLarge" {
 		t.Fatalf("Query: %d %q %s %.200s, want 413 RequestEntityTooLarge in XML", got.status, got.code, got.ctype, got.body)
+	}
+}
+
+// The audit record (and the metric) of a refused Serverless call names the
+// error its client got: the JSON protocol's exception (AccessDeniedException,
+// MissingAuthenticationTokenException, …), not the Query protocol's name
+// the server uses inside, so an incident responder can match a client's
+// error to its record.
+func TestAuditServerlessErrorIsTheOneSent(t *testing.T) {
+	f := newFixture(t)
+	f.workgroup(t)
+	f.addUser(t, "nobody", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:DescribeClusters","Resource":"*"}]}`)
+	path := f.audited(t)
+	unsigned := func(*testing.T, *fixture) *http.Request {
+		return buildRequest(t, "POST", f.srv.URL+"/", `{"workgroupName":"edge-wg"}`,
+			map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": getCredentialsTarget})
+	}
+	for name, req := range map[string]func(*testing.T, *fixture) *http.Request{
+		"unsigned":      unsigned,
+		"denied":        signedIn("nobody", "redshift-serverless", "us-east-1", getCredentialsTarget, `{"workgroupName":"edge-wg"}`),
+		"no workgroup":  signedIn("admin", "redshift-serverless", "us-east-1", getCredentialsTarget, `{"workgroupName":"no-such-wg"}`),
+		"bad duration":  signedIn("admin", "redshift-serverless", "us-east-1", getCredentialsTarget, `{"workgroupName":"edge-wg","durationSeconds":1}`),
+		"trailing junk": signedIn("admin", "redshift-serverless", "us-east-1", getCredentialsTarget, `{"workgroupName":"edge-wg"} x`),
+	} {
+		got := sendRequest(t, req(t, f))
+		if got.status < 400 || got.code == "" {
+			t.Fatalf("%s: %d %s, want an error", name, got.status, got.body)
+		}
+		if r := lastRecord(t, path); r.ErrorCode != got.code {
+			t.Errorf("%s: the client got %s, the audit record says %q", name, got.code, r.ErrorCode)
+		}
 	}
 }

@@ -352,6 +352,8 @@ func (s *Server) writeError(c *call, err error) {
 			// Real Redshift Serverless answers 400, not the model's 404.
 			status = http.StatusBadRequest
 		}
+		// Recorded (audit log, metrics) as the client got it.
+		c.code, c.status = code, status
 		awsjson.WriteError(c.w, status, code, e.Message)
 		return
 	}

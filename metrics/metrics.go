@@ -153,7 +153,7 @@ func (m *Metrics) APICall(e *shiftkey.APICall) {
 	switch {
 	case e.ErrorCode == "" && slices.Contains(issuing, e.Operation):
 		m.issued.WithLabelValues(op).Inc()
-	case e.ErrorCode == shiftkey.CodeAccessDenied:
+	case e.ErrorCode == shiftkey.CodeAccessDenied, e.ErrorCode == "AccessDeniedException": // Query, JSON 1.1
 		m.denials.WithLabelValues(op).Inc()
 	}
 }
