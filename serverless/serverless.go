@@ -507,6 +507,9 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 	case wgName == nil && domain == nil:
 		return nil, validation("The custom domain name or the workgroup name must be included in the request.")
 	case domain != nil:
+		if !shiftkey.ValidDomainName(*domain) {
+			return nil, validation("1 validation error detected: Value at 'customDomainName' failed to satisfy constraint: Member must be a valid domain name of 1 to 253 characters")
+		}
 		d, ok, err := s.domains().Of(ctx, *domain, "")
 		if err != nil {
 			return nil, err
