@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -117,6 +118,13 @@ func parse(line []byte) (*Record, bool) {
 // FollowInterval is how often Follow looks for new lines and rotation.
 var FollowInterval = 200 * time.Millisecond
 
+// tailWindow is how far (in eventTime) a merged timeline is read ahead of
+// the record it writes out: the issuing calls in it are learnt first, so
+// that a login merged before the call that issued its credential (same
+// second or a little clock skew, another replica) is still followed, while
+// a log of any size is read as a stream.
+const tailWindow = 10 * time.Second
+
 // Tail writes the selected lines, unchanged, of the logs at paths (one per
 // replica, say) merged into one timeline: each log's lines in their own
 // order, the logs interleaved by eventTime, on a tie in the order of paths.
@@ -134,46 +142,60 @@ func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow boo
 			}
 			return err
 		}
-		logs[i] = &logFile{path: p, file: file}
+		logs[i] = &logFile{path: p, file: file, r: bufio.NewReaderSize(file, 64<<10)}
 	}
 	defer func() {
 		for _, l := range logs {
 			l.file.Close()
 		}
 	}()
-	m := &matcher{Filter: f}
+	tl := &timeline{m: &matcher{Filter: f}, w: w}
 	var t *time.Ticker
 	if follow {
 		t = time.NewTicker(FollowInterval)
 		defer t.Stop()
 	}
 	for {
-		perLog := make([][]timedLine, len(logs))
-		for i, l := range logs {
-			lines, err := l.read(follow)
-			if err != nil {
-				return err
-			}
-			for _, line := range lines {
-				if rec, ok := parse(line); ok {
-					perLog[i] = append(perLog[i], timedLine{at: rec.EventTime, rec: rec, line: line})
-				}
-			}
-		}
-		// A batch's issuing calls are learnt before its records are
-		// matched, so that a login merged before the call that issued its
-		// credential (same second, another replica) is still followed.
-		for _, lines := range perLog {
-			for _, b := range lines {
-				m.learn(b.rec)
-			}
-		}
-		for _, b := range merge(perLog) {
-			if m.match(b.rec) {
-				if _, err := w.Write(b.line); err != nil {
+		// Each log's next record, and the merge of what the logs hold now.
+		heads := make([]*timedLine, len(logs))
+		next := func(i int) error {
+			heads[i] = nil
+			for {
+				line, err := logs[i].next(follow)
+				if err != nil || line == nil {
 					return err
 				}
+				if rec, ok := parse(line); ok {
+					heads[i] = &timedLine{at: rec.EventTime, rec: rec, line: line}
+					return nil
+				}
 			}
+		}
+		for i := range logs {
+			if err := next(i); err != nil {
+				return err
+			}
+		}
+		for {
+			pick := -1
+			for i, h := range heads {
+				if h != nil && (pick < 0 || h.at < heads[pick].at) {
+					pick = i
+				}
+			}
+			if pick < 0 {
+				break
+			}
+			if err := tl.add(heads[pick]); err != nil {
+				return err
+			}
+			if err := next(pick); err != nil {
+				return err
+			}
+		}
+		// A poll's records are all written out before the next poll.
+		if err := tl.flush(); err != nil {
+			return err
 		}
 		if !follow {
 			return nil
@@ -193,87 +215,108 @@ type timedLine struct {
 	line []byte
 }
 
-// merge interleaves logs, each kept in its own order, by the eventTime of
-// their next lines; on a tie the earlier log goes first.
-func merge(logs [][]timedLine) []timedLine {
-	var out []timedLine
-	next := make([]int, len(logs))
-	for {
-		pick := -1
-		for i, lines := range logs {
-			if next[i] < len(lines) && (pick < 0 || lines[next[i]].at < logs[pick][next[pick]].at) {
-				pick = i
+// timeline holds the merged records of the last tailWindow: each is learnt
+// as it comes in and matched once the timeline has gone tailWindow past it.
+type timeline struct {
+	m       *matcher
+	w       io.Writer
+	pending []*timedLine
+}
+
+func (tl *timeline) add(l *timedLine) error {
+	tl.m.learn(l.rec)
+	tl.pending = append(tl.pending, l)
+	now, err := time.Parse(time.RFC3339, l.at)
+	if err != nil {
+		return nil // kept until the flush
+	}
+	edge := now.Add(-tailWindow).UTC().Format(time.RFC3339)
+	n := 0
+	for n < len(tl.pending) && tl.pending[n].at < edge {
+		n++
+	}
+	return tl.write(n)
+}
+
+func (tl *timeline) flush() error { return tl.write(len(tl.pending)) }
+
+// write writes out the first n pending records that match.
+func (tl *timeline) write(n int) error {
+	for _, l := range tl.pending[:n] {
+		if tl.m.match(l.rec) {
+			if _, err := tl.w.Write(l.line); err != nil {
+				return err
 			}
 		}
-		if pick < 0 {
-			return out
-		}
-		out = append(out, logs[pick][next[pick]])
-		next[pick]++
 	}
+	clear(tl.pending[:n])
+	tl.pending = tl.pending[n:]
+	return nil
 }
 
 // logFile is one log being read, followed across rotations.
 type logFile struct {
 	path    string
 	file    *os.File
+	r       *bufio.Reader
 	partial []byte // a last line not yet ended
+	// draining: the path names another file; the old one is read to its
+	// end before the new one is opened.
+	draining bool
 }
 
-// read returns the complete lines appended since the last read. Following,
-// a rotated log (the path names another file now) is read to its end, then
-// the new file from its start.
-func (l *logFile) read(follow bool) ([][]byte, error) {
-	lines, err := l.lines(!follow)
-	if err != nil || !follow {
-		return lines, err
+// next returns the log's next complete line, or nil at its end for now.
+// Not following, an unended last line is a line. Following, a rotated log
+// (the path names another file now) is read to its end, then the new
+// file from its start.
+func (l *logFile) next(follow bool) ([]byte, error) {
+	for {
+		b, err := l.r.ReadBytes('\n')
+		if len(l.partial) > 0 {
+			b, l.partial = append(l.partial, b...), nil
+		}
+		switch {
+		case err == nil:
+			return b, nil
+		case err != io.EOF:
+			return nil, err
+		case !follow:
+			if len(b) == 0 {
+				return nil, nil
+			}
+			return append(b, '\n'), nil
+		}
+		l.partial = b // the rest comes later, or the line ends with the file
+		if !l.draining {
+			rotated, err := l.rotated()
+			if err != nil || !rotated {
+				return nil, err
+			}
+			// What was written before the rename is read first.
+			l.draining = true
+			continue
+		}
+		nf, err := os.Open(l.path)
+		if err != nil {
+			return nil, nil // not there yet: next poll
+		}
+		l.file.Close()
+		l.file, l.r, l.draining = nf, bufio.NewReaderSize(nf, 64<<10), false
+		if b, l.partial = l.partial, nil; len(b) > 0 {
+			return append(b, '\n'), nil // the old file's last line, unended
+		}
 	}
+}
+
+// rotated reports whether the log's path names another file than the one
+// being read.
+func (l *logFile) rotated() (bool, error) {
 	cur, err := os.Stat(l.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return lines, nil
+		return false, nil
 	} else if err != nil {
-		return nil, err
+		return false, err
 	}
-	if old, err := l.file.Stat(); err != nil || os.SameFile(cur, old) {
-		return lines, nil
-	}
-	more, err := l.lines(true)
-	if err != nil {
-		return nil, err
-	}
-	lines = append(lines, more...)
-	nf, err := os.Open(l.path)
-	if err != nil {
-		return lines, nil // not there yet: next poll
-	}
-	l.file.Close()
-	l.file, l.partial = nf, nil
-	newLines, err := l.lines(false)
-	return append(lines, newLines...), err
-}
-
-// lines reads to the end of the file; an unended last line waits for the
-// next read unless final.
-func (l *logFile) lines(final bool) ([][]byte, error) {
-	b, err := io.ReadAll(l.file)
-	if err != nil {
-		return nil, err
-	}
-	b = append(l.partial, b...)
-	l.partial = nil
-	var out [][]byte
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			if final {
-				out = append(out, append(b[:len(b):len(b)], '\n'))
-			} else {
-				l.partial = append([]byte(nil), b...)
-			}
-			break
-		}
-		out = append(out, b[:i+1])
-		b = b[i+1:]
-	}
-	return out, nil
+	old, err := l.file.Stat()
+	return err == nil && !os.SameFile(cur, old), nil
 }

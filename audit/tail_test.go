@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -227,4 +228,54 @@ func TestTailReadsRecordsOfAnyNumber(t *testing.T) {
 	if !strings.Contains(out.String(), `"requestID":"req-1"`) || !strings.Contains(out.String(), "1e400") {
 		t.Fatalf("tail --credential cred-1: %q, want the issuing call's record as written", out.String())
 	}
+}
+
+// A log is read as a stream: a record is written out once the log has
+// gone tailWindow past it, not after the whole log is in memory (an
+// incident responder's week of logs did not fit). A FIFO stands for a log
+// too large to hold: its first record must come out while the writer is
+// still writing.
+func TestTailStreamsALog(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "audit.fifo")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	at := func(s time.Duration) string { return start.Add(s).Format(time.RFC3339) }
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- Tail(context.Background(), out, []string{p}, Filter{Credential: "c-first"}, false) }()
+	w, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteString(line(t, "first", at(0), typeAPICall, "AKIA1", "c-first", "")); err != nil {
+		t.Fatal(err)
+	}
+	// Records well past the window, and the log stays open.
+	for i := range 50 {
+		if _, err := w.WriteString(line(t, "later", at(tailWindow+time.Duration(i)*time.Second), typeAPICall, "AKIA1", "c-other", "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(out.String(), `"eventID":"first"`) }) {
+		t.Fatal("the first record was not written while the log was still being written")
+	}
+	w.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(t, out.String()); len(got) != 1 || got[0] != "first" {
+		t.Fatalf("selected %v, want [first]", got)
+	}
+}
+
+func waitFor(d time.Duration, ok func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if ok() {
+			return true
+		}
+	}
+	return ok()
 }
