@@ -105,7 +105,11 @@ func (c *Store) Invalidate(ch shiftkey.Change) {
 		clear(c.entries[gServerless])
 		clear(c.entries[gTags])
 	case shiftkey.KindDomain:
-		drop(gDomains, ch.Name)
+		// Every entry: the stores match a domain in any case (PostgreSQL's
+		// nondeterministic collation, canonical equivalents too), and an
+		// entry is keyed by the TLS server name as the client spelled it,
+		// which a change (in lower case) need not match.
+		clear(c.entries[gDomains])
 	default: // the zero Change, or a kind this cache does not know
 		for i := range c.entries {
 			clear(c.entries[i])
