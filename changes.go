@@ -24,3 +24,14 @@ type Change struct {
 type ChangeSource interface {
 	Subscribe(fn func(Change))
 }
+
+// CurrentSource is a ChangeSource that knows whether its delivery is
+// current: Current reports whether every change other processes committed
+// more than a moment ago (well under a second) has been delivered. While
+// it is not (the feed's connection hangs, or was lost and cannot be made
+// again), a cache must read through instead of answering from memory:
+// what it holds may have changed elsewhere without its hearing of it.
+type CurrentSource interface {
+	ChangeSource
+	Current() bool
+}

@@ -113,7 +113,55 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 		fail("revoked credential")
 		return nil, revokedProof{cred}
 	}
+	if err == nil {
+		// The proof was checked against what the login read when it began,
+		// and a client may hold its proof back for as long as the auth
+		// timeout: a revocation (deletion, expiry) that returned meanwhile
+		// must refuse it, as it refuses the next login.
+		live, gone, lerr := cands.stillLive(cred)
+		switch {
+		case lerr != nil:
+			return lookupFailed(lerr)
+		case gone != nil:
+			fail("revoked credential")
+			return nil, revokedProof{gone}
+		case !live:
+			return fail(reasonNoCredential)
+		}
+	}
 	return cred, err
+}
+
+// stillLive tells whether cred, proved, is live now; when it is not and an
+// operator revoked it, gone is its revocation's record. A credential of
+// the first answer is looked up again, from memory where the store caches
+// logins (its writes, and between replicas its change feed, drop what
+// they revoke or delete): an answer that had it and now lacks it means it
+// went. One that MissedCredentials found was read at the proof already.
+func (c *candidates) stillLive(cred *shiftkey.Credential) (live bool, gone *shiftkey.Credential, err error) {
+	if slices.Contains(c.missed, cred) {
+		return true, nil, nil
+	}
+	g, now := c.g, c.g.now()
+	creds, _, ok, err := g.Credentials.LiveCredentials(c.ctx, g.Cluster, c.user, now)
+	if err != nil {
+		return false, nil, err
+	}
+	if ok && slices.ContainsFunc(creds, func(x *shiftkey.Credential) bool { return x.ID == cred.ID }) {
+		return true, nil, nil
+	}
+	if g.Revoked != nil {
+		revoked, err := g.Revoked.RevokedCredentials(c.ctx, g.Cluster, c.user, now)
+		if err != nil {
+			g.logger().WarnContext(c.ctx, "revoked credentials not looked up", "error", err)
+		}
+		for _, r := range revoked {
+			if r.ID == cred.ID {
+				return false, r, nil
+			}
+		}
+	}
+	return false, nil, nil
 }
 
 // revokedProof is a login refused because the client proved a credential

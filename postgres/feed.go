@@ -184,3 +184,8 @@ func (d *DB) Subscribe(fn func(shiftkey.Change)) {
 	defer d.feed.mu.Unlock()
 	d.feed.subs = append(append([]func(shiftkey.Change){}, d.feed.subs...), fn)
 }
+
+// Current implements shiftkey.CurrentSource: the feed has delivered every
+// change committed more than freshFor ago (fresh), so that caches fed by
+// it may answer from memory. It sends a ping when one is due.
+func (d *DB) Current() bool { return d.feed.fresh() }

@@ -189,6 +189,37 @@ func (t *Terminator) Run(ctx context.Context) {
 	}
 }
 
+// WhileBehind checks every session each every, until ctx is done, while
+// current says that the change feed Changed hears from is not current (its
+// connection hangs, or was lost and cannot be made again): a revocation
+// made elsewhere then reaches this process by no change, and would wait
+// for Recheck. current is asked only while sessions are open (asking may
+// send the feed a ping), so an idle process asks nothing.
+func (t *Terminator) WhileBehind(ctx context.Context, current func() bool, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if t.sessionsOpen() && !current() {
+			t.Changed(shiftkey.Change{})
+		}
+	}
+}
+
+// sessionsOpen reports whether any gateway has a session of a credential.
+func (t *Terminator) sessionsOpen() bool {
+	for _, g := range t.Gateways() {
+		if len(g.CredentialsInUse("")) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Check looks at every session now (start-up, tests).
 func (t *Terminator) Check(ctx context.Context) error {
 	return t.check(ctx, map[string]bool{"": true})

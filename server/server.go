@@ -395,7 +395,8 @@ func (s *Server) StartAPI(ln net.Listener) {
 }
 
 // revocationPoll is how often a store without a change feed (SQLite) is
-// asked whether another process revoked credentials.
+// asked whether another process revoked credentials, and one with a feed
+// while that feed is not current.
 const revocationPoll = 200 * time.Millisecond
 
 // watchRevocations ends the sessions of credentials revoked with
@@ -407,6 +408,9 @@ func (s *Server) watchRevocations(ctx context.Context) {
 	switch st := s.db.(type) {
 	case shiftkey.ChangeSource:
 		st.Subscribe(term.Changed)
+		if cs, ok := st.(shiftkey.CurrentSource); ok {
+			s.wg.Go(func() { term.WhileBehind(ctx, cs.Current, revocationPoll) })
+		}
 	case interface {
 		WatchRevocations(context.Context, time.Duration, func())
 	}:

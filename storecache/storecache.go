@@ -5,7 +5,8 @@
 //
 // Entries are dropped by every write made through the cache, and, when the
 // wrapped store is a shiftkey.ChangeSource, by every change other
-// processes report. Writes that bypass both (another process writing a
+// processes report; when it is also a shiftkey.CurrentSource, entries
+// answer only while it is current (else every call reads the store). Writes that bypass both (another process writing a
 // SQLite file, a store written before the cache existed) must be followed
 // by Invalidate. Only successful reads are cached: a missing key costs a
 // store read each time, as before.
@@ -52,6 +53,13 @@ type Store struct {
 	gen     uint64
 	entries [nGroups]map[string]any
 
+	// current tells whether the ChangeSource has delivered what other
+	// processes wrote (nil: no other writer, or a source that cannot
+	// tell). While it has not, entries answer nothing: a replica whose
+	// feed hangs or is lost must not keep honouring a key, policy or
+	// membership that another replica has since revoked.
+	current func() bool
+
 	afterRead func() // test hook: runs between the store read and the put
 }
 
@@ -64,6 +72,9 @@ func New(st shiftkey.Store) *Store {
 	}
 	if src, ok := st.(shiftkey.ChangeSource); ok {
 		src.Subscribe(c.Invalidate)
+	}
+	if src, ok := st.(shiftkey.CurrentSource); ok {
+		c.current = src.Current
 	}
 	return c
 }
@@ -105,7 +116,11 @@ func (c *Store) Invalidate(ch shiftkey.Change) {
 		clear(c.entries[gServerless])
 		clear(c.entries[gTags])
 	case shiftkey.KindDomain:
-		drop(gDomains, ch.Name)
+		// Every entry: the stores match a domain in any case (PostgreSQL's
+		// nondeterministic collation, canonical equivalents too), and an
+		// entry is keyed by the TLS server name as the client spelled it,
+		// which a change (in lower case) need not match.
+		clear(c.entries[gDomains])
 	default: // the zero Change, or a kind this cache does not know
 		for i := range c.entries {
 			clear(c.entries[i])
@@ -139,9 +154,12 @@ func (c *Store) put(g group, key string, v any, gen uint64) {
 
 // cached answers from the cache or reads with load and caches a success.
 // Callers get copies (see clone*), so that nobody can change an entry.
+// While the change source is not current every call reads; what it reads
+// is still cached, for when the source has caught up (it delivers what it
+// missed first, in commit order, and that drops what is stale).
 func cached[T any](c *Store, g group, key string, load func() (T, error), clone func(T) T) (T, error) {
 	hit, ok, gen := c.get(g, key)
-	if ok {
+	if ok && (c.current == nil || c.current()) {
 		return clone(hit.(T)), nil
 	}
 	v, err := load()

@@ -339,3 +339,59 @@ func TestDomainOfAnyCaseSeesChange(t *testing.T) {
 	inner.deliver(shiftkey.Change{Kind: shiftkey.KindDomain, Name: "stale.example.com"})
 	gone("another replica's delete and its Change")
 }
+
+// A custom domain is looked up by the TLS server name a client sends, in
+// whatever case it sends it, and the stores match it in any case: a
+// dissociation or a reassociation (which names the domain in lower case,
+// as does another replica's change) must reach the entry cached under
+// the client's spelling too.
+func TestDomainChangeReachesEveryCase(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		write func(t *testing.T, c *storecache.Store, inner *changeFeed)
+		check func(d *shiftkey.CustomDomain, err error) bool
+	}{
+		{"dissociated", func(t *testing.T, c *storecache.Store, _ *changeFeed) {
+			if err := c.DeleteCustomDomain(ctx, "db.example.com"); err != nil {
+				t.Fatal(err)
+			}
+		}, func(_ *shiftkey.CustomDomain, err error) bool {
+			return shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound
+		}},
+		{"reassociated", func(t *testing.T, c *storecache.Store, _ *changeFeed) {
+			if err := c.UpdateCustomDomain(ctx, &shiftkey.CustomDomain{Name: "db.example.com", CertificateARN: "arn:aws:acm:us-east-1:123456789012:certificate/new",
+				Kind: shiftkey.DomainCluster, Target: "other", CertExpiry: time.Now().Add(time.Hour).Truncate(time.Second)}); err != nil {
+				t.Fatal(err)
+			}
+		}, func(d *shiftkey.CustomDomain, err error) bool { return err == nil && d.Target == "other" }},
+		{"dissociated on another replica", func(t *testing.T, _ *storecache.Store, inner *changeFeed) {
+			if err := inner.DeleteCustomDomain(ctx, "db.example.com"); err != nil {
+				t.Fatal(err)
+			}
+			inner.deliver(shiftkey.Change{Kind: shiftkey.KindDomain, Name: "db.example.com"})
+		}, func(_ *shiftkey.CustomDomain, err error) bool {
+			return shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inner := &changeFeed{DB: openSQLite(t)}
+			c := storecache.New(inner)
+			if err := c.CreateCustomDomain(ctx, &shiftkey.CustomDomain{Name: "db.example.com", CertificateARN: "arn:aws:acm:us-east-1:123456789012:certificate/old",
+				Kind: shiftkey.DomainCluster, Target: "dev-cluster", CertExpiry: time.Now().Add(time.Hour).Truncate(time.Second)}); err != nil {
+				t.Fatal(err)
+			}
+			for _, sni := range []string{"db.example.com", "DB.Example.COM"} {
+				if d, err := c.CustomDomain(ctx, sni); err != nil || d.Target != "dev-cluster" {
+					t.Fatalf("premise: %s → %+v, %v", sni, d, err)
+				}
+			}
+			tc.write(t, c, inner)
+			for _, sni := range []string{"db.example.com", "DB.Example.COM"} {
+				if d, err := c.CustomDomain(ctx, sni); !tc.check(d, err) {
+					t.Errorf("%s after the domain was %s: %+v, %v", sni, tc.name, d, err)
+				}
+			}
+		})
+	}
+}
