@@ -167,8 +167,36 @@ func (d *DB) DeleteAccessKey(ctx context.Context, id string) error {
 
 // PutInlinePolicy creates or replaces an inline policy.
 func (d *DB) PutInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owner string, p shiftkey.PolicyDocument) error {
-	return d.writeOne(ctx, nil, nil, change(kind, owner), `INSERT INTO inline_policies (kind, owner, name, document) VALUES ($1,$2,$3,$4)
+	return d.writeOne(ctx, shiftkey.NoSuchEntity(kind, owner), nil, change(kind, owner), `INSERT INTO inline_policies (kind, owner, name, document)
+		SELECT $1, $2, $3, $4 `+ownerRow(kind)+`
 		ON CONFLICT (kind, owner, name) DO UPDATE SET document = excluded.document`, kind, owner, p.Name, p.Document)
+}
+
+// ownerRow is the FROM clause (kind and name as $1 and $2) under which a
+// row hanging off an entity (or a cluster's tags) is written: one row if
+// the owner exists, share-locked. Owners are names: written for one being
+// deleted (the caller checked it first), the row would pass to one created
+// later under the name. The lock orders the write with the delete: the
+// delete waits for it and then removes its row too, or it waits for the
+// delete and then finds no owner.
+func ownerRow(kind shiftkey.EntityKind) string {
+	if kind == shiftkey.KindCluster {
+		return `FROM clusters WHERE $1::text IS NOT NULL AND identifier = $2 FOR SHARE`
+	}
+	return `FROM entities WHERE kind = $1 AND name = $2 FOR SHARE`
+}
+
+// existsOr is nil when the owner exists, else NoSuchEntity: why an
+// insert that may be a no-op (twice) wrote nothing.
+func (d *DB) existsOr(ctx context.Context, kind shiftkey.EntityKind, name string) error {
+	var ok bool
+	if err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 `+strings.TrimSuffix(ownerRow(kind), " FOR SHARE")+`)`, kind, name).Scan(&ok); err != nil {
+		return err
+	}
+	if !ok {
+		return shiftkey.NoSuchEntity(kind, name)
+	}
+	return nil
 }
 
 // InlinePolicies returns the inline policies of an entity ordered by name.
@@ -222,8 +250,12 @@ func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
 
 // AttachPolicy attaches a managed policy; attaching twice is a no-op.
 func (d *DB) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
-	return d.writeOne(ctx, nil, nil, change(kind, owner),
-		`INSERT INTO attachments (kind, owner, policy_arn) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING`, kind, owner, arn)
+	n, err := d.write(ctx, change(kind, owner),
+		st(`INSERT INTO attachments (kind, owner, policy_arn) SELECT $1, $2, $3 `+ownerRow(kind)+` ON CONFLICT DO NOTHING`, kind, owner, arn))
+	if err == nil && n[0] == 0 {
+		return d.existsOr(ctx, kind, owner)
+	}
+	return err
 }
 
 // DetachPolicy detaches a managed policy.
@@ -261,8 +293,13 @@ func membership(group, user string) []shiftkey.Change {
 
 // AddUserToGroup makes user a member of group; twice is a no-op.
 func (d *DB) AddUserToGroup(ctx context.Context, group, user string) error {
-	return d.writeOne(ctx, nil, nil, membership(group, user),
-		`INSERT INTO group_members (group_name, user_name) VALUES ($1,$2) ON CONFLICT DO NOTHING`, group, user)
+	n, err := d.write(ctx, membership(group, user),
+		st(`INSERT INTO group_members (group_name, user_name) SELECT $1, $2 FROM entities g, entities u
+			WHERE g.kind = 'group' AND g.name = $1 AND u.kind = 'user' AND u.name = $2 FOR SHARE ON CONFLICT DO NOTHING`, group, user))
+	if err == nil && n[0] == 0 {
+		return errors.Join(d.existsOr(ctx, shiftkey.KindGroup, group), d.existsOr(ctx, shiftkey.KindUser, user))
+	}
+	return err
 }
 
 // RemoveUserFromGroup removes a membership.
@@ -288,10 +325,13 @@ func (d *DB) GroupMembers(ctx context.Context, group string) ([]string, error) {
 func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, tags []shiftkey.Tag) error {
 	stmts := make([]stmt, 0, len(tags))
 	for _, t := range tags {
-		stmts = append(stmts, st(`INSERT INTO tags (kind, owner, key, value) VALUES ($1,$2,$3,$4)
+		stmts = append(stmts, st(`INSERT INTO tags (kind, owner, key, value) SELECT $1, $2, $3, $4 `+ownerRow(kind)+`
 			ON CONFLICT (kind, owner, lower(key)) DO UPDATE SET value = excluded.value, key = excluded.key`, kind, name, t.Key, t.Value))
 	}
-	_, err := d.write(ctx, change(kind, name), stmts...)
+	n, err := d.write(ctx, change(kind, name), stmts...)
+	if err == nil && len(n) > 0 && n[0] == 0 {
+		return shiftkey.NoSuchEntity(kind, name)
+	}
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -175,9 +176,36 @@ func (d *DB) DeleteAccessKey(ctx context.Context, id string) error {
 
 // PutInlinePolicy creates or replaces an inline policy.
 func (d *DB) PutInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owner string, p shiftkey.PolicyDocument) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO inline_policies (kind, owner, name, document) VALUES (?,?,?,?)
-		ON CONFLICT (kind, owner, name) DO UPDATE SET document = excluded.document`, kind, owner, p.Name, p.Document)
-	return err
+	cond, args := ownerExists(kind, owner)
+	return d.execOne(ctx, shiftkey.NoSuchEntity(kind, owner), `INSERT INTO inline_policies (kind, owner, name, document)
+		SELECT ?,?,?,? WHERE `+cond+`
+		ON CONFLICT (kind, owner, name) DO UPDATE SET document = excluded.document`, append([]any{kind, owner, p.Name, p.Document}, args...)...)
+}
+
+// ownerExists is the condition, and its arguments, under which a row
+// hanging off an entity (or a cluster's tags) is written. Owners are
+// names: written for one deleted meanwhile (the caller checked it first),
+// the row would pass to one created later under the name. One statement,
+// so SQLite's single writer orders it with the delete.
+func ownerExists(kind shiftkey.EntityKind, name string) (string, []any) {
+	if kind == shiftkey.KindCluster {
+		return `EXISTS (SELECT 1 FROM clusters WHERE identifier = ?)`, []any{name}
+	}
+	return `EXISTS (SELECT 1 FROM entities WHERE kind = ? AND name = ?)`, []any{kind, name}
+}
+
+// existsOr is nil when the owner exists, else NoSuchEntity: why an
+// insert that may be a no-op (twice) wrote nothing.
+func (d *DB) existsOr(ctx context.Context, kind shiftkey.EntityKind, name string) error {
+	var ok bool
+	cond, args := ownerExists(kind, name)
+	if err := d.db.QueryRowContext(ctx, `SELECT `+cond, args...).Scan(&ok); err != nil {
+		return err
+	}
+	if !ok {
+		return shiftkey.NoSuchEntity(kind, name)
+	}
+	return nil
 }
 
 // InlinePolicies returns the inline policies of an entity ordered by name.
@@ -234,8 +262,15 @@ func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
 
 // AttachPolicy attaches a managed policy; attaching twice is a no-op.
 func (d *DB) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
-	_, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO attachments (kind, owner, policy_arn) VALUES (?,?,?)`, kind, owner, arn)
-	return err
+	cond, args := ownerExists(kind, owner)
+	res, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO attachments (kind, owner, policy_arn) SELECT ?,?,? WHERE `+cond, append([]any{kind, owner, arn}, args...)...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return d.existsOr(ctx, kind, owner)
+	}
+	return nil
 }
 
 // DetachPolicy detaches a managed policy.
@@ -269,8 +304,17 @@ func (d *DB) PolicyAttachmentCount(ctx context.Context, arn string) (int, error)
 
 // AddUserToGroup makes user a member of group; twice is a no-op.
 func (d *DB) AddUserToGroup(ctx context.Context, group, user string) error {
-	_, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO group_members (group_name, user_name) VALUES (?,?)`, group, user)
-	return err
+	gc, gargs := ownerExists(shiftkey.KindGroup, group)
+	uc, uargs := ownerExists(shiftkey.KindUser, user)
+	res, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO group_members (group_name, user_name)
+		SELECT ?,? WHERE `+gc+` AND `+uc, slices.Concat([]any{group, user}, gargs, uargs)...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errors.Join(d.existsOr(ctx, shiftkey.KindGroup, group), d.existsOr(ctx, shiftkey.KindUser, user))
+	}
+	return nil
 }
 
 // RemoveUserFromGroup removes a membership.
@@ -301,10 +345,16 @@ func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name strin
 		return err
 	}
 	defer tx.Rollback()
+	cond, args := ownerExists(kind, name)
 	for _, t := range tags {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tags (kind, owner, key, value, seq) VALUES (?,?,?,?, (SELECT coalesce(max(seq), 0) + 1 FROM tags))
-			ON CONFLICT (kind, owner, key) DO UPDATE SET value = excluded.value, key = excluded.key`, kind, name, t.Key, t.Value); err != nil {
+		res, err := tx.ExecContext(ctx, `INSERT INTO tags (kind, owner, key, value, seq) SELECT ?,?,?,?, (SELECT coalesce(max(seq), 0) + 1 FROM tags)
+			WHERE `+cond+`
+			ON CONFLICT (kind, owner, key) DO UPDATE SET value = excluded.value, key = excluded.key`, append([]any{kind, name, t.Key, t.Value}, args...)...)
+		if err != nil {
 			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return shiftkey.NoSuchEntity(kind, name)
 		}
 	}
 	return tx.Commit()

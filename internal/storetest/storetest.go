@@ -5,6 +5,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"sort"
@@ -29,6 +30,8 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
 	t.Run("DeleteClusterDomains", func(t *testing.T) { testDeleteClusterDomains(t, newStore(t)) })
 	t.Run("TagKeysFoldOnlyCase", func(t *testing.T) { testTagKeysFoldOnlyCase(t, newStore(t)) })
+	t.Run("NoWritesForAGoneEntity", func(t *testing.T) { testNoWritesForAGoneEntity(t, newStore(t)) })
+	t.Run("NoWritesRacingADelete", func(t *testing.T) { testNoWritesRacingADelete(t, newStore(t)) })
 }
 
 // testTagKeysFoldOnlyCase: tag keys are one key when they differ only in
@@ -76,6 +79,124 @@ func testTagKeysFoldOnlyCase(t *testing.T, s shiftkey.Store) {
 	delete(want, "quarantined")
 	if got := tags(); !maps.Equal(got, want) {
 		t.Fatalf("after untagging QUARANTINED: tags = %q, want %q", got, want)
+	}
+}
+
+// A policy, attachment, membership or tag written for an entity that is
+// gone (a write racing DeleteEntity: the API checked the entity, then it
+// was deleted) is refused as NoSuchEntity and leaves no row: owners are
+// names, and a user or group created later under the name would inherit
+// it.
+func testNoWritesForAGoneEntity(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	mk := func(kind shiftkey.EntityKind, name, id string) {
+		t.Helper()
+		if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: kind, Name: name, ID: id, Path: "/", ARN: "arn:aws:iam::1:" + string(kind) + "/" + name, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pol := &shiftkey.ManagedPolicy{ARN: "arn:aws:iam::1:policy/admin", Name: "admin", ID: "ANPAADMIN", Path: "/", Document: `{"x":1}`, CreatedAt: t0, UpdatedAt: t0}
+	if err := s.CreateManagedPolicy(ctx, pol); err != nil {
+		t.Fatal(err)
+	}
+	mk(shiftkey.KindUser, "ghost", "AIDAGHOST1")
+	mk(shiftkey.KindGroup, "crew", "AGPACREW1")
+	mk(shiftkey.KindUser, "live", "AIDALIVE1")
+	for _, e := range []struct {
+		kind shiftkey.EntityKind
+		name string
+	}{{shiftkey.KindUser, "ghost"}, {shiftkey.KindGroup, "crew"}} {
+		if err := s.DeleteEntity(ctx, e.kind, e.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone := func(what string, err error) {
+		t.Helper()
+		if shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+			t.Errorf("%s of a deleted entity: %v, want NoSuchEntity", what, err)
+		}
+	}
+	gone("PutInlinePolicy", s.PutInlinePolicy(ctx, shiftkey.KindUser, "ghost", shiftkey.PolicyDocument{Name: "p", Document: `{"x":1}`}))
+	gone("AttachPolicy", s.AttachPolicy(ctx, shiftkey.KindUser, "ghost", pol.ARN))
+	gone("TagEntity", s.TagEntity(ctx, shiftkey.KindUser, "ghost", []shiftkey.Tag{{Key: "role", Value: "admin"}}))
+	gone("AddUserToGroup (user gone)", s.AddUserToGroup(ctx, "crew", "ghost"))
+	gone("AddUserToGroup (group gone)", s.AddUserToGroup(ctx, "crew", "live"))
+	gone("PutInlinePolicy of a group", s.PutInlinePolicy(ctx, shiftkey.KindGroup, "crew", shiftkey.PolicyDocument{Name: "p", Document: `{"x":1}`}))
+	// Twice is still a no-op for an entity that exists.
+	if err := s.AttachPolicy(ctx, shiftkey.KindUser, "live", pol.ARN); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AttachPolicy(ctx, shiftkey.KindUser, "live", pol.ARN); err != nil {
+		t.Fatalf("attaching twice: %v", err)
+	}
+	mk(shiftkey.KindUser, "ghost", "AIDAGHOST2")
+	mk(shiftkey.KindGroup, "crew", "AGPACREW2")
+	if err := s.AddUserToGroup(ctx, "crew", "live"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddUserToGroup(ctx, "crew", "live"); err != nil {
+		t.Fatalf("adding twice: %v", err)
+	}
+	inline, err1 := s.InlinePolicies(ctx, shiftkey.KindUser, "ghost")
+	attached, err2 := s.AttachedPolicies(ctx, shiftkey.KindUser, "ghost")
+	tags, err3 := s.Tags(ctx, shiftkey.KindUser, "ghost")
+	groups, err4 := s.GroupsForUser(ctx, "ghost")
+	ginline, err5 := s.InlinePolicies(ctx, shiftkey.KindGroup, "crew")
+	members, err6 := s.GroupMembers(ctx, "crew")
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+		t.Fatal(err)
+	}
+	if len(inline)+len(attached)+len(tags)+len(groups)+len(ginline) != 0 || len(members) != 1 {
+		t.Fatalf("the re-created ghost inherited: inline %v, attached %d, tags %v, groups %d; crew: inline %v, members %v (want only live)",
+			inline, len(attached), tags, len(groups), ginline, members)
+	}
+}
+
+// Writes racing DeleteEntity either land before it (and go with it) or
+// find no entity: nothing is left for the name once the delete is done.
+func testNoWritesRacingADelete(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	pol := &shiftkey.ManagedPolicy{ARN: "arn:aws:iam::1:policy/admin", Name: "admin", ID: "ANPAADMIN", Path: "/", Document: `{"x":1}`, CreatedAt: t0, UpdatedAt: t0}
+	if err := s.CreateManagedPolicy(ctx, pol); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindGroup, Name: "crew", ID: "AGPACREW", Path: "/", ARN: "arn:aws:iam::1:group/crew", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 30 {
+		id := fmt.Sprintf("AIDARACER%d", round)
+		if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "racer", ID: id, Path: "/", ARN: "arn:aws:iam::1:user/racer", CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		errs := Concurrently(5, func(i int) error {
+			var err error
+			switch i {
+			case 0:
+				return s.DeleteEntity(ctx, shiftkey.KindUser, "racer")
+			case 1:
+				err = s.PutInlinePolicy(ctx, shiftkey.KindUser, "racer", shiftkey.PolicyDocument{Name: "p", Document: `{"x":1}`})
+			case 2:
+				err = s.AttachPolicy(ctx, shiftkey.KindUser, "racer", pol.ARN)
+			case 3:
+				err = s.TagEntity(ctx, shiftkey.KindUser, "racer", []shiftkey.Tag{{Key: "role", Value: "admin"}})
+			case 4:
+				err = s.AddUserToGroup(ctx, "crew", "racer")
+			}
+			if err != nil && shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+				return err
+			}
+			return nil
+		})
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		inline, _ := s.InlinePolicies(ctx, shiftkey.KindUser, "racer")
+		attached, _ := s.AttachedPolicies(ctx, shiftkey.KindUser, "racer")
+		tags, _ := s.Tags(ctx, shiftkey.KindUser, "racer")
+		members, _ := s.GroupMembers(ctx, "crew")
+		if len(inline)+len(attached)+len(tags)+len(members) != 0 {
+			t.Fatalf("round %d: left for the deleted racer: inline %v, attached %d, tags %v, crew members %v", round, inline, len(attached), tags, members)
+		}
 	}
 }
 
@@ -547,11 +668,11 @@ func testIdentities(t *testing.T, s shiftkey.Store) {
 	if err := s.CreateManagedPolicy(ctx, mp); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AttachPolicy(ctx, shiftkey.KindGroup, "devs", mp.ARN); err != nil {
-		t.Fatal(err)
-	}
 	group := &shiftkey.Entity{Kind: shiftkey.KindGroup, Name: "devs", ID: "AGPA1", Path: "/", ARN: "arn:aws:iam::1:group/devs", CreatedAt: t0}
 	if err := s.CreateEntity(ctx, group); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AttachPolicy(ctx, shiftkey.KindGroup, "devs", mp.ARN); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.AddUserToGroup(ctx, "devs", "Bob"); err != nil {
