@@ -179,6 +179,7 @@ const (
 	CancelSent          = "cancelled"       // its session is here: sent to the backend
 	CancelForwarded     = "forwarded"       // no session here: passed on to the other replicas
 	CancelNoSession     = "no_session"      // no session here, and no other replica to ask
+	CancelNotForwarded  = "not_forwarded"   // no session here, and too many forwards to the other replicas in flight
 	CancelThrottled     = "throttled"       // dropped: its address sent too many for no session
 	CancelPeerSent      = "peer_cancelled"  // passed on by another replica, its session here
 	CancelPeerNoSession = "peer_no_session" // passed on by another replica, no session here either
@@ -186,7 +187,7 @@ const (
 )
 
 // CancelOutcomes are every cancel outcome.
-var CancelOutcomes = []string{CancelSent, CancelForwarded, CancelNoSession, CancelThrottled, CancelPeerSent, CancelPeerNoSession, CancelPeerRefused}
+var CancelOutcomes = []string{CancelSent, CancelForwarded, CancelNoSession, CancelNotForwarded, CancelThrottled, CancelPeerSent, CancelPeerNoSession, CancelPeerRefused}
 
 // CancelObserver hears how each cancel request a gateway got ended (an
 // Observer may be one too).

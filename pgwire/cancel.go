@@ -81,11 +81,14 @@ func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 	}
 	log.Debug("cancel request for no session", "key_bytes", len(m.SecretKey))
 	g.missedCancel(log, source, now)
-	if g.Peers != nil && len(m.SecretKey) == 4 && g.forwardToPeers(log, m, source) {
+	switch {
+	case g.Peers == nil || len(m.SecretKey) != 4:
+		g.observeCancel(shiftkey.CancelNoSession)
+	case g.forwardToPeers(log, m, source):
 		g.observeCancel(shiftkey.CancelForwarded)
-		return
+	default:
+		g.observeCancel(shiftkey.CancelNotForwarded)
 	}
-	g.observeCancel(shiftkey.CancelNoSession)
 }
 
 // throttledCancels reports, and counts, a cancel request dropped because

@@ -2,13 +2,18 @@ package pgwire
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/shiftkey/shiftkey"
 )
 
 // A cancel request that reaches the wrong replica's gateway goes on to the
@@ -208,5 +213,72 @@ func TestDrainingGatewayTakesPeerCancelsAlone(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", drainAddr, time.Second); err == nil {
 		c.Close()
 		t.Fatal("the peers' port outlived the drain")
+	}
+}
+
+// cancelOutcomes records how each cancel request ended.
+type cancelOutcomes struct {
+	mu  sync.Mutex
+	got map[string]int
+}
+
+func (c *cancelOutcomes) Login(*shiftkey.Login)           {}
+func (c *cancelOutcomes) SessionEnd(*shiftkey.SessionEnd) {}
+func (c *cancelOutcomes) Cancel(scope, outcome string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.got == nil {
+		c.got = map[string]int{}
+	}
+	c.got[outcome]++
+}
+
+func (c *cancelOutcomes) count(outcome string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.got[outcome]
+}
+
+// A cancel request that names no session here, when peerForwards forwards
+// are already in flight, is dropped: it is counted as such, not as
+// no_session ("no other replica to ask"), which would tell an operator
+// that the peers are not configured.
+func TestCancelNotForwardedWhenForwardsAreSaturated(t *testing.T) {
+	// A peer that never completes a connection: a socket listening with
+	// a backlog of 0, never accepting, takes one connection and drops
+	// the SYNs of the rest, so each forward waits out its dial.
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	obs := &cancelOutcomes{}
+	_, addr := fakeGateway(t, &fakeBackend{}, func(g *Gateway) {
+		g.Observer = obs
+		g.Peers = &Peers{List: func(context.Context) ([]string, error) { return []string{peer}, nil }}
+	})
+	const sent = peerForwards + 16
+	for i := range sent {
+		// From several addresses, under each one's budget of misses.
+		sendCancel(t, addr, fmt.Sprintf("127.0.%d.%d", 1+i/50, 1+i%50), 7, []byte{1, 2, 3, 4})
+	}
+	if !waitUntil(5*time.Second, func() bool {
+		return obs.count(shiftkey.CancelForwarded)+obs.count(shiftkey.CancelNotForwarded)+obs.count(shiftkey.CancelNoSession) == sent
+	}) {
+		t.Fatalf("outcomes %v of %d cancels", obs.got, sent)
+	}
+	if n, none := obs.count(shiftkey.CancelNotForwarded), obs.count(shiftkey.CancelNoSession); n == 0 || none != 0 {
+		t.Fatalf("outcomes %v: want some not_forwarded (over %d in flight) and no no_session", obs.got, peerForwards)
 	}
 }
