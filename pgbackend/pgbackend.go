@@ -18,6 +18,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"sort"
 	"strconv"
@@ -867,6 +868,16 @@ func (b *Backend) Connect(ctx context.Context, role, database string, params map
 }
 
 func (b *Backend) connect(ctx context.Context, role, database string, params map[string]string) (*Conn, error) {
+	// role=none at login, which outranks per-role and per-database
+	// settings: a default role (ALTER ROLE … SET role, which a role may set
+	// on itself) is applied only while the role belongs to it, but then
+	// stays the backend's for its life, DISCARD ALL included, so a pooled
+	// backend would run a later session as a group revoked since.
+	params = maps.Clone(params)
+	if params == nil {
+		params = map[string]string{}
+	}
+	params["role"] = "none"
 	if b.cfg.PasswordFor != nil {
 		return b.connectWithPassword(ctx, role, database, params)
 	}
