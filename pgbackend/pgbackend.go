@@ -18,6 +18,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"sort"
 	"strconv"
@@ -102,6 +103,14 @@ type Backend struct {
 	// marked: the marker role is known to exist. A backend unreachable at
 	// New is made later, by the first Prepare that reaches it.
 	marked atomic.Bool
+
+	// opened: the backend processes this process logged in (pid → role),
+	// kept when grants are recorded, pruned by Reconcile to those still
+	// running. Reconcile does not count them as sessions that may need a
+	// leftover grant: this process's sessions that need a group hold it
+	// in refs, and the others, and its pooled backends, do not.
+	openedMu sync.Mutex
+	opened   map[uint32]string
 }
 
 // maxUserStates bounds the roles whose state the backend keeps: past it,
@@ -755,8 +764,8 @@ func (b *Backend) forget(ctx context.Context, role, group string) {
 
 // Reconcile revokes recorded session grants that no live session needs:
 // none of this process's sessions holds them and the role has no session
-// on the backend at all (pg_stat_activity), which also covers sessions
-// served by other replicas. It runs at start-up, after a crash, and
+// on the backend (pg_stat_activity) but those this process opened, which
+// covers sessions served by other replicas. It runs at start-up, after a crash, and
 // periodically. It returns how many grants it revoked.
 func (b *Backend) Reconcile(ctx context.Context) (int, error) {
 	if b.cfg.Grants == nil {
@@ -765,6 +774,9 @@ func (b *Backend) Reconcile(ctx context.Context) (int, error) {
 	grants, err := b.cfg.Grants.Grants(ctx, b.cfg.Scope)
 	if err != nil {
 		return 0, err
+	}
+	if err := b.pruneOpened(ctx); err != nil {
+		return 0, fmt.Errorf("reconcile: %w", err)
 	}
 	revoked := 0
 	for _, g := range grants {
@@ -800,8 +812,13 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 		b.forget(ctx, g.Role, g.Group)
 		return false, nil
 	}
+	// Sessions of the role this process did not open may be a lapsed
+	// replica's that need the grant; its own (sessions that did not ask
+	// for the group, pooled backends) do not, and must not keep a crash's
+	// leftover granted to every session of the role.
 	var active bool
-	err = q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE usename = $1)`, g.Role).Scan(&active)
+	err = q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> ALL ($2::int4[]))`,
+		g.Role, b.openedBy(g.Role)).Scan(&active)
 	if err != nil {
 		return false, fmt.Errorf("reconcile: %w", err)
 	}
@@ -818,6 +835,48 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 			Reconciled: true, LeftBy: g.LeftBy})
 	}
 	return true, nil
+}
+
+// openedBy lists the running backend processes of role that this process
+// logged in.
+func (b *Backend) openedBy(role string) []int32 {
+	b.openedMu.Lock()
+	defer b.openedMu.Unlock()
+	pids := []int32{}
+	for pid, r := range b.opened {
+		if r == role {
+			pids = append(pids, int32(pid))
+		}
+	}
+	return pids
+}
+
+// pruneOpened forgets the backend processes that have ended, before their
+// ids can be another process's: one reused since the last prune (a minute,
+// the sweep's) is taken for this process's.
+func (b *Backend) pruneOpened(ctx context.Context) error {
+	b.openedMu.Lock()
+	n := len(b.opened)
+	b.openedMu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	var running []int32
+	if err := b.admin.QueryRow(ctx, `SELECT coalesce(array_agg(pid), '{}') FROM pg_catalog.pg_stat_activity`).Scan(&running); err != nil {
+		return err
+	}
+	live := make(map[uint32]bool, len(running))
+	for _, pid := range running {
+		live[uint32(pid)] = true
+	}
+	b.openedMu.Lock()
+	defer b.openedMu.Unlock()
+	for pid := range b.opened {
+		if !live[pid] {
+			delete(b.opened, pid)
+		}
+	}
+	return nil
 }
 
 // isUndefined reports a role that no longer exists (nothing to revoke).
@@ -852,6 +911,14 @@ func (b *Backend) dial(ctx context.Context) (net.Conn, error) {
 // Connect logs in to database as role with the given startup parameters.
 func (b *Backend) Connect(ctx context.Context, role, database string, params map[string]string) (*Conn, error) {
 	c, err := b.connect(ctx, role, database, params)
+	if err == nil && c.KeyData != nil && b.cfg.Grants != nil {
+		b.openedMu.Lock()
+		if b.opened == nil {
+			b.opened = map[uint32]string{}
+		}
+		b.opened[c.KeyData.ProcessID] = role
+		b.openedMu.Unlock()
+	}
 	var se *StartupError
 	if errors.As(err, &se) {
 		// Perhaps the role was dropped since Prepare last saw it ("role
@@ -867,6 +934,16 @@ func (b *Backend) Connect(ctx context.Context, role, database string, params map
 }
 
 func (b *Backend) connect(ctx context.Context, role, database string, params map[string]string) (*Conn, error) {
+	// role=none at login, which outranks per-role and per-database
+	// settings: a default role (ALTER ROLE … SET role, which a role may set
+	// on itself) is applied only while the role belongs to it, but then
+	// stays the backend's for its life, DISCARD ALL included, so a pooled
+	// backend would run a later session as a group revoked since.
+	params = maps.Clone(params)
+	if params == nil {
+		params = map[string]string{}
+	}
+	params["role"] = "none"
 	if b.cfg.PasswordFor != nil {
 		return b.connectWithPassword(ctx, role, database, params)
 	}

@@ -1,0 +1,77 @@
+package pgbackend_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A crash leaves a group granted for a session that is gone (the record
+// stays for Reconcile). The restarted gateway's own sessions of the role
+// that did not ask for the group (or its pooled backends of the role,
+// which live on between sessions) do not need it: they must not keep the
+// leftover granted, and with it every such session a member of the group
+// IAM never allowed it.
+func TestReconcileRevokesCrashLeftoverDespiteOwnSessions(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	shared := &sharedGrants{records: map[[3]string]bool{}}
+	// The process that crashes: its lease is never released.
+	before := f.replica(t, shared, "one")
+	if _, _, err := before.Prepare(ctx, f.role, false, []string{f.group}); err != nil {
+		t.Fatal(err)
+	}
+	if !f.member(t) {
+		t.Fatal("the group was not granted")
+	}
+	before.Close()
+
+	// A session the successor did not open may be a lapsed replica's
+	// that needs the group: it keeps it.
+	other, err := pgx.Connect(ctx, f.srv.ConnString(f.role, f.db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its successor (the same store's records: SQLite's single process)
+	// serves a session of the role that asks for no group.
+	after := f.replica(t, shared, "one")
+	lease, _, err := after.Prepare(ctx, f.role, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(ctx)
+	c, err := after.Connect(ctx, f.role, f.db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	if n, err := after.Reconcile(ctx); err != nil || n != 0 || !f.member(t) {
+		t.Fatalf("with another session of the role: Reconcile revoked %d, %v", n, err)
+	}
+	pid := other.PgConn().PID()
+	other.Close(ctx)
+	// Its backend process leaves pg_stat_activity a moment after.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var gone bool
+		if err := f.admin.QueryRow(ctx, "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", pid).Scan(&gone); err != nil {
+			t.Fatal(err)
+		}
+		if gone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other session's backend did not end")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	n, err := after.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || f.member(t) {
+		t.Fatalf("Reconcile revoked %d, member still: %v; want the leftover revoked", n, f.member(t))
+	}
+}
