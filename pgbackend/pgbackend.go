@@ -111,6 +111,10 @@ type Backend struct {
 	// in refs, and the others, and its pooled backends, do not.
 	openedMu sync.Mutex
 	opened   map[uint32]string
+
+	// outlivesSeen: outlives' recent answers by group (outlivesFor).
+	outlivesMu   sync.Mutex
+	outlivesSeen map[string]outlivesAnswer
 }
 
 // maxUserStates bounds the roles whose state the backend keeps: past it,
@@ -555,7 +559,79 @@ func (b *Backend) grantable(ctx context.Context, q adminQuerier, role, group str
 	case heir != nil:
 		return false, fmt.Sprintf("role %q is a member of %s and would get it too", *heir, role), nil
 	}
+	if why, err := b.outlivesCached(ctx, q, group); err != nil || why != "" {
+		return false, why, err
+	}
 	return true, "", nil
+}
+
+// outlivesFor is how long outlives' answer for a group is reused: it scans
+// the catalogs (pg_class, pg_attribute, …), and a role whose sessions come
+// one at a time has its groups judged again at each login, while what it
+// reads changes only when an administrator changes the group.
+const outlivesFor = 5 * time.Second
+
+type outlivesAnswer struct {
+	why string
+	at  time.Time
+}
+
+func (b *Backend) outlivesCached(ctx context.Context, q adminQuerier, group string) (string, error) {
+	now := time.Now()
+	b.outlivesMu.Lock()
+	a, ok := b.outlivesSeen[group]
+	b.outlivesMu.Unlock()
+	if ok && now.Sub(a.at) < outlivesFor {
+		return a.why, nil
+	}
+	why, err := outlives(ctx, q, group)
+	if err != nil {
+		return "", err
+	}
+	b.outlivesMu.Lock()
+	if b.outlivesSeen == nil || len(b.outlivesSeen) >= maxUserStates {
+		b.outlivesSeen = map[string]outlivesAnswer{}
+	}
+	b.outlivesSeen[group] = outlivesAnswer{why, now}
+	b.outlivesMu.Unlock()
+	return why, nil
+}
+
+// outlives says why what group (or a role it belongs to) holds would let a
+// member keep some of it once the group is revoked, or "". A member acts as
+// the owner of what the group owns (and may GRANT it to itself for good),
+// passes on what it holds WITH GRANT OPTION, and with its CREATE on a
+// schema or database may create, as the group, a SECURITY DEFINER function
+// to call later. Redshift's groups can do none of these. Ownership is seen
+// in every database (pg_shdepend); grant options and CREATE in the admin
+// database only (docs/security.md asks the same of the others).
+func outlives(ctx context.Context, q adminQuerier, group string) (string, error) {
+	var owns, dbCreate, schemaCreate, grantOption bool
+	err := q.QueryRow(ctx, `WITH r AS (SELECT p.oid FROM pg_catalog.pg_roles p, pg_catalog.pg_roles g
+			WHERE g.rolname = $1 AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER'))
+		SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
+			        AND d.deptype = 'o' AND d.refobjid IN (SELECT oid FROM r)),
+			EXISTS (SELECT 1 FROM pg_catalog.pg_database d, pg_catalog.aclexplode(d.datacl) a WHERE d.datname = pg_catalog.current_database()
+			        AND a.grantee IN (SELECT oid FROM r) AND (a.privilege_type = 'CREATE' OR a.is_grantable)),
+			EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+			        WHERE a.grantee IN (SELECT oid FROM r) AND (a.privilege_type = 'CREATE' OR a.is_grantable)),
+			EXISTS (SELECT 1 FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a WHERE a.grantee IN (SELECT oid FROM r) AND a.is_grantable)
+			OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) a
+			        WHERE t.attacl IS NOT NULL AND a.grantee IN (SELECT oid FROM r) AND a.is_grantable)
+			OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a WHERE a.grantee IN (SELECT oid FROM r) AND a.is_grantable)
+			OR EXISTS (SELECT 1 FROM pg_catalog.pg_type t, pg_catalog.aclexplode(t.typacl) a WHERE a.grantee IN (SELECT oid FROM r) AND a.is_grantable)`,
+		group).Scan(&owns, &dbCreate, &schemaCreate, &grantOption)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("check group %s: %w", group, err)
+	case owns:
+		return "it owns objects (or a role it belongs to does): a member could grant them to itself for good", nil
+	case dbCreate || schemaCreate:
+		return "it may create in a database or schema (or a role it belongs to may): a member could create objects as it that outlive the session", nil
+	case grantOption:
+		return "it holds privileges WITH GRANT OPTION (or a role it belongs to does): a member could pass them on for good", nil
+	}
+	return "", nil
 }
 
 // Empty reports whether the lease holds no group: Release then returns at
