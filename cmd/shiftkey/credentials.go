@@ -132,6 +132,14 @@ func findTool(configPath, dataDir string) (toolPlace, error) {
 
 func (p toolPlace) openStore(ctx context.Context) (server.Store, error) {
 	if p.cfg != nil {
+		// As dev's data dir: a store that is not there (a relative path
+		// read from another directory than serve's) is an error, not an
+		// empty store, and a key beside it, that answer "0 revoked".
+		if f := p.cfg.Store.SQLite; f != "" {
+			if _, err := os.Stat(f); err != nil {
+				return nil, fmt.Errorf("no store at %s (is it serve's store.sqlite, read from serve's directory?): %w", f, err)
+			}
+		}
 		return server.OpenStore(ctx, p.cfg.Store, slog.New(slog.DiscardHandler))
 	}
 	return devenv.OpenStore(ctx, p.dataDir, false)
