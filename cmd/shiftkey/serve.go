@@ -15,6 +15,7 @@ import (
 	"github.com/shiftkey/shiftkey/certauth"
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/server"
 )
 
@@ -65,6 +66,11 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if cfg.BackendAuth.CACertFile != "" {
+		// Its key signs certificates the backends take for any role: as
+		// the store key, it must be the owner's alone.
+		if err := secretbox.CheckPrivate(cfg.BackendAuth.CAKeyFile); err != nil {
+			return fmt.Errorf("backend_auth.ca_key_file: %w", err)
+		}
 		ca, err := certauth.Load(cfg.BackendAuth.CACertFile, cfg.BackendAuth.CAKeyFile)
 		if err != nil {
 			return fmt.Errorf("backend_auth CA: %w", err)
