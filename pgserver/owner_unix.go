@@ -9,6 +9,9 @@ import (
 	"syscall"
 )
 
+// oNoFollow makes an open fail on a symbolic link.
+const oNoFollow = syscall.O_NOFOLLOW
+
 // checkOwner refuses an existing dir another user owns, as PostgreSQL
 // refuses a data directory of the wrong owner: whatever mode shiftkey
 // gives it (root can chmod any), its owner may read, replace or plant
