@@ -414,6 +414,7 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	out, err := s.command(ctx, "pg_ctl", "start", "-D", s.cfg.DataDir, "-l", s.logFile, "-w", "-t", "60", "-s").CombinedOutput()
 	if err != nil {
+		s.stopLaunched(ctx)
 		logTail, _ := os.ReadFile(s.logFile)
 		if int64(len(logTail)) >= logStart && bytes.Contains(logTail[logStart:], []byte("Address already in use")) {
 			err = fmt.Errorf("%w: %w", errPortTaken, err)
@@ -429,12 +430,20 @@ func (s *Server) start(ctx context.Context) error {
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
+			s.stopLaunched(ctx)
 			return fmt.Errorf("postgres does not accept connections: %w", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.cfg.Logger.Info("postgres started", "data_dir", s.cfg.DataDir, "socket_dir", s.cfg.SocketDir)
 	return nil
+}
+
+// stopLaunched stops the postmaster a failed start may have launched (pg_ctl
+// killed by a cancelled ctx, or a server that never took a session): the
+// caller gets no Server to Stop, and it would hold the data dir.
+func (s *Server) stopLaunched(ctx context.Context) {
+	s.command(context.WithoutCancel(ctx), "pg_ctl", "stop", "-D", s.cfg.DataDir, "-m", "fast", "-w", "-t", "60", "-s").Run()
 }
 
 // Stop stops the server (fast shutdown). It is idempotent.
