@@ -59,6 +59,9 @@ func rotateServeKey(ctx context.Context, configPath, newKeyFile string, stdout i
 	if err != nil {
 		return err
 	}
+	if err := storeExists(cfg.Store); err != nil {
+		return err
+	}
 	oldKey, oldFile, err := cfg.Store.Key(false, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err

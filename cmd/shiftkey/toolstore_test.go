@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // Found in an operator-surface review: the tools run beside serve
@@ -40,5 +42,30 @@ func TestToolsDoNotCreateAMissingServeStore(t *testing.T) {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s was created", p)
 		}
+	}
+}
+
+// The same for `store rotate-key --config` with store.secret_key_file set:
+// on a store.sqlite that is not there it created an empty store, "resealed
+// 0 secrets" and told the operator to destroy the old key, which the real
+// store still needs for every secret it holds.
+func TestRotateKeyDoesNotCreateAMissingServeStore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, keyFile := filepath.Join(dir, "shiftkey.db"), filepath.Join(dir, "store.key")
+	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "shiftkey.yaml")
+	if err := os.WriteFile(cfgPath, []byte("store: {sqlite: "+store+", secret_key_file: "+keyFile+"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := run(ctx, []string{"store", "rotate-key", "--config", cfgPath, "--new-key-file", filepath.Join(dir, "new.key")}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "no store at "+store) {
+		t.Errorf("rotate-key on a config whose store is missing: %v, printed %q; want an error saying no store at %s", err, out.String(), store)
+	}
+	if _, err := os.Lstat(store); err == nil {
+		t.Errorf("%s was created", store)
 	}
 }
