@@ -367,7 +367,7 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
 		if n.Kind == yaml.ScalarNode {
-			n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			v := envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
 				name := m[2 : len(m)-1]
 				v, ok := lookup(name)
 				if !ok {
@@ -375,6 +375,15 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 				}
 				return v
 			})
+			// A plain ${NAME} was read as a string; its value takes the type
+			// it would have written in its place (port: ${PGPORT} is a
+			// number), but never null, so a secret "~" stays "~". Quoted or
+			// tagged ones stay strings. Marshal quotes what it must, so a
+			// value never becomes structure.
+			if v != n.Value && n.Style == 0 && !isYAMLNull(v) {
+				n.Tag = ""
+			}
+			n.Value = v
 		}
 		for _, c := range n.Content {
 			walk(c)
@@ -407,6 +416,15 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// isYAMLNull reports whether a plain scalar v would be read as null.
+func isYAMLNull(v string) bool {
+	switch v {
+	case "", "~", "null", "Null", "NULL":
+		return true
+	}
+	return false
 }
 
 // Load reads the config file at path.

@@ -370,3 +370,53 @@ iam:
 		t.Fatalf("LoadForTool with the store's variable unset: %v", err)
 	}
 }
+
+// Found in an operator-surface review: ${NAME} could give only strings. A
+// number or a switch from the environment (port: ${PGPORT}, require:
+// ${API_TLS_REQUIRE}) failed with "backend.port: want a whole number, got
+// \"5432\"", because the expanded value kept the string tag of the
+// reference it replaced. A plain (unquoted) reference now takes the type
+// its value has, as if written in its place; a quoted one stays a string,
+// and the value still never becomes YAML structure.
+func TestEnvGivesNumbersAndSwitches(t *testing.T) {
+	yaml := `store:
+  sqlite: /tmp/x.db
+scram_iterations: ${ITER}
+limits:
+  shutdown_grace: ${GRACE}
+clusters:
+  - identifier: ok
+    database: dev
+    gateway:
+      listen: "127.0.0.1:0"
+      redshift_auth_plaintext: ${PLAIN}
+      advertise: ${ADV}
+    backend:
+      host: /tmp
+      port: ${PGPORT}
+      admin_user: "${ADMIN}"
+iam:
+  users:
+    - name: u
+      access_keys:
+        - id: AKIAENVTYPES00000001
+          secret: ${SECRET}
+`
+	env := map[string]string{"ITER": "1", "GRACE": "10s", "PLAIN": "true", "PGPORT": "5432", "ADMIN": "123",
+		"ADV":    "~",
+		"SECRET": "0123456789012345678: {x: y}\nregions: [eu-west-1]"}
+	cfg, err := Parse(strings.NewReader(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := cfg.Clusters[0]
+	if cfg.ScramIterations != 1 || cfg.Limits.ShutdownGrace.String() != "10s" || !cl.Gateway.RedshiftAuthPlaintext || cl.Backend.Port != 5432 || cl.Backend.AdminUser != "123" {
+		t.Fatalf("expanded: iterations %d, grace %v, plaintext %v, port %d, admin %q", cfg.ScramIterations, cfg.Limits.ShutdownGrace, cl.Gateway.RedshiftAuthPlaintext, cl.Backend.Port, cl.Backend.AdminUser)
+	}
+	if cl.Gateway.Advertise != "~" || len(cfg.Regions) != 1 || cfg.Regions[0] != "us-east-1" {
+		t.Fatalf("advertise %q, regions %v: a value became null or structure", cl.Gateway.Advertise, cfg.Regions)
+	}
+	if got := cfg.IAM.Users[0].AccessKeys[0].Secret; got != env["SECRET"] {
+		t.Fatalf("secret %q, want %q as given", got, env["SECRET"])
+	}
+}

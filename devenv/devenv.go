@@ -189,24 +189,31 @@ func (d *Dev) Start(ctx context.Context) error {
 		gwLn.Close()
 		return err
 	}
-	prov := &pgserver.Provisioner{Dir: filepath.Join(dir, "backends"), Store: d.Store, Gateways: devGateways{d, secret},
-		TLS: func() (*pgserver.TLSFiles, error) { return backendTLS(ca) }, AdminRole: ProvisionerRole, Reserved: Cluster, Logger: d.Logger}
-	d.Provisioner = prov
 	wgAddr := d.WorkgroupAddr
 	if wgAddr == "" {
 		wgAddr = DefaultWorkgroupAddr
 	}
-	_, wgPort, err := net.SplitHostPort(wgAddr)
+	wgHost, wgPort, err := net.SplitHostPort(wgAddr)
 	if err != nil {
 		return fmt.Errorf("workgroup address %s: %w", wgAddr, err)
 	}
 	port, _ := strconv.Atoi(wgPort)
+	// default-workgroup listens on --workgroup-addr's host, not the
+	// gateway's: never wider than asked.
+	wg := &shiftkey.Workgroup{ID: shiftkey.NewUUID()}
+	if stored, err := d.Store.Workgroup(ctx, Workgroup); err == nil {
+		wg.ID = stored.ID
+	}
+	gateways := devGateways{d, secret, map[string]string{wg.CredentialScope(): wgHost}}
+	prov := &pgserver.Provisioner{Dir: filepath.Join(dir, "backends"), Store: d.Store, Gateways: gateways,
+		TLS: func() (*pgserver.TLSFiles, error) { return backendTLS(ca) }, AdminRole: ProvisionerRole, Reserved: Cluster, Logger: d.Logger}
+	d.Provisioner = prov
 	if err := prov.ResumeWorkgroups(ctx, map[string]int{Workgroup: port}); err != nil {
 		return err
 	}
 	now := d.Clock().UTC()
 	if err := prov.EnsureWorkgroup(ctx,
-		&shiftkey.Workgroup{Name: Workgroup, ID: shiftkey.NewUUID(), Region: Region, Status: "AVAILABLE", BaseCapacity: 128, Endpoint: shiftkey.Endpoint{Port: port}, CreatedAt: now},
+		&shiftkey.Workgroup{Name: Workgroup, ID: wg.ID, Region: Region, Status: "AVAILABLE", BaseCapacity: 128, Endpoint: shiftkey.Endpoint{Port: port}, CreatedAt: now},
 		&shiftkey.Namespace{Name: Namespace, ID: shiftkey.NewUUID(), Region: Region, DBName: Database, AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: now}); err != nil {
 		return err
 	}

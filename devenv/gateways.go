@@ -12,20 +12,25 @@ import (
 )
 
 // devGateways opens the gateways of the backends dev's provisioner runs,
-// on the dev gateway's host.
+// on the dev gateway's host, or the host hosts names for their scope
+// (default-workgroup's, from --workgroup-addr).
 type devGateways struct {
 	d      *Dev
 	secret []byte
+	hosts  map[string]string
 }
 
 var _ pgserver.Gateways = devGateways{}
 
 // Listen opens port; when another endpoint already has it (dev-cluster
 // holds 5439) it takes a free port instead, which the API then reports.
-func (g devGateways) Listen(port int) (net.Listener, shiftkey.Endpoint, error) {
+func (g devGateways) Listen(scope string, port int) (net.Listener, shiftkey.Endpoint, error) {
 	host, _, err := net.SplitHostPort(g.d.GatewayAddr)
 	if err != nil {
 		return nil, shiftkey.Endpoint{}, err
+	}
+	if h, ok := g.hosts[scope]; ok {
+		host = h
 	}
 	ln, err := pgwire.Listen(net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {

@@ -14,6 +14,9 @@ import (
 // data directory: dir is then 0710 with the postgres group (passage, no
 // listing), and the parents this creates stay 0755 despite the umask.
 func MakeHome(dir string) error {
+	if err := checkOwner(dir); err != nil {
+		return err
+	}
 	mode, gid := os.FileMode(0o700), -1
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")

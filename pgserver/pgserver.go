@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -321,7 +322,7 @@ func (s *Server) writeConfig() error {
 		return err
 	}
 	conf := filepath.Join(s.cfg.DataDir, "postgresql.conf")
-	cur, err := os.ReadFile(conf)
+	cur, err := readOwned(conf)
 	if err != nil {
 		return err
 	}
@@ -344,16 +345,49 @@ func (s *Server) writeConfig() error {
 
 func quoteConf(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
 
+// writeOwned writes data to path in the data dir, owned by the server's
+// OS user. Running as root, the dir is that user's, who may have put a
+// symbolic link at path: the file is written under a fresh name, owned
+// through its descriptor, and renamed over path, which replaces a link,
+// never writing or chowning its target.
 func (s *Server) writeOwned(path string, data []byte) error {
-	if err := os.WriteFile(path, data, 0o600); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
 		return err
 	}
-	if s.asUser != nil {
-		uid, _ := strconv.Atoi(s.asUser.Uid)
-		gid, _ := strconv.Atoi(s.asUser.Gid)
-		return os.Chown(path, uid, gid)
+	defer os.Remove(f.Name())
+	err = f.Chmod(0o600)
+	if err == nil && s.asUser != nil {
+		err = f.Chown(s.owner())
 	}
-	return nil
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// owner is the uid and gid of the server's OS user (asUser).
+func (s *Server) owner() (int, int) {
+	uid, _ := strconv.Atoi(s.asUser.Uid)
+	gid, _ := strconv.Atoi(s.asUser.Gid)
+	return uid, gid
+}
+
+// readOwned reads a file of the data dir, never through a symbolic link
+// (see writeOwned): a link there is an error.
+func readOwned(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|oNoFollow, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 func (s *Server) start(ctx context.Context) error {
@@ -364,11 +398,14 @@ func (s *Server) start(ctx context.Context) error {
 		s.command(ctx, "pg_ctl", "stop", "-D", s.cfg.DataDir, "-m", "fast", "-w").Run()
 	}
 	if s.asUser != nil {
-		if f, err := os.OpenFile(s.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+		// Created for the server's user, never through a link it put there
+		// (see writeOwned): a link is removed, the file owned by descriptor.
+		if fi, err := os.Lstat(s.logFile); err == nil && !fi.Mode().IsRegular() {
+			os.Remove(s.logFile)
+		}
+		if f, err := os.OpenFile(s.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND|oNoFollow, 0o600); err == nil {
+			f.Chown(s.owner())
 			f.Close()
-			uid, _ := strconv.Atoi(s.asUser.Uid)
-			gid, _ := strconv.Atoi(s.asUser.Gid)
-			os.Chown(s.logFile, uid, gid)
 		}
 	}
 	var logStart int64
@@ -377,6 +414,7 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	out, err := s.command(ctx, "pg_ctl", "start", "-D", s.cfg.DataDir, "-l", s.logFile, "-w", "-t", "60", "-s").CombinedOutput()
 	if err != nil {
+		s.stopLaunched(ctx)
 		logTail, _ := os.ReadFile(s.logFile)
 		if int64(len(logTail)) >= logStart && bytes.Contains(logTail[logStart:], []byte("Address already in use")) {
 			err = fmt.Errorf("%w: %w", errPortTaken, err)
@@ -392,12 +430,20 @@ func (s *Server) start(ctx context.Context) error {
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
+			s.stopLaunched(ctx)
 			return fmt.Errorf("postgres does not accept connections: %w", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.cfg.Logger.Info("postgres started", "data_dir", s.cfg.DataDir, "socket_dir", s.cfg.SocketDir)
 	return nil
+}
+
+// stopLaunched stops the postmaster a failed start may have launched (pg_ctl
+// killed by a cancelled ctx, or a server that never took a session): the
+// caller gets no Server to Stop, and it would hold the data dir.
+func (s *Server) stopLaunched(ctx context.Context) {
+	s.command(context.WithoutCancel(ctx), "pg_ctl", "stop", "-D", s.cfg.DataDir, "-m", "fast", "-w", "-t", "60", "-s").Run()
 }
 
 // Stop stops the server (fast shutdown). It is idempotent.

@@ -57,9 +57,9 @@ type Gateway struct {
 
 // Gateways open and close gateways: the wiring's.
 type Gateways interface {
-	// Listen opens a gateway listener on port, or on a free port when port
-	// is taken, and says where clients reach it.
-	Listen(port int) (net.Listener, shiftkey.Endpoint, error)
+	// Listen opens the listener of scope's gateway on port, or on a free
+	// port when port is taken, and says where clients reach it.
+	Listen(scope string, port int) (net.Listener, shiftkey.Endpoint, error)
 	// Start serves g on ln.
 	Start(ctx context.Context, g Gateway, ln net.Listener) error
 	// Stop closes the gateway of scope.
@@ -76,7 +76,7 @@ func (p *Provisioner) dir(id string) string { return filepath.Join(p.Dir, id) }
 // start starts (or restarts, keeping its data) the server for id and opens
 // g's gateway on port; g.Backend is the server.
 func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway, port int) (shiftkey.Endpoint, shiftkey.Backend, error) {
-	ln, ep, err := p.Gateways.Listen(port)
+	ln, ep, err := p.Gateways.Listen(g.Scope, port)
 	if err != nil {
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
 	}
@@ -122,7 +122,7 @@ func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway
 // move reopens g's gateway on port: the new listener first, so that a
 // port that cannot be had leaves the old gateway serving.
 func (p *Provisioner) move(ctx context.Context, g Gateway, port int) (shiftkey.Endpoint, error) {
-	ln, ep, err := p.Gateways.Listen(port)
+	ln, ep, err := p.Gateways.Listen(g.Scope, port)
 	if err != nil {
 		return shiftkey.Endpoint{}, err
 	}

@@ -28,7 +28,7 @@ type gateways struct {
 	last   pgserver.Gateway
 }
 
-func (g *gateways) Listen(port int) (net.Listener, shiftkey.Endpoint, error) {
+func (g *gateways) Listen(_ string, port int) (net.Listener, shiftkey.Endpoint, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", "0"))
 	if err != nil {
 		return nil, shiftkey.Endpoint{}, err

@@ -55,5 +55,15 @@ func LoadOrCreateRaw(path string) ([]byte, error) {
 	}
 	b = make([]byte, 32)
 	rand.Read(b)
-	return b, os.WriteFile(path, b, 0o600)
+	// Renamed into place: a symbolic link at path is replaced, never
+	// written through (its target truncated, or created).
+	tmp, err := writeTemp(path, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	return b, nil
 }

@@ -132,6 +132,9 @@ func findTool(configPath, dataDir string) (toolPlace, error) {
 
 func (p toolPlace) openStore(ctx context.Context) (server.Store, error) {
 	if p.cfg != nil {
+		if err := storeExists(p.cfg.Store); err != nil {
+			return nil, err
+		}
 		return server.OpenStore(ctx, p.cfg.Store, slog.New(slog.DiscardHandler))
 	}
 	return devenv.OpenStore(ctx, p.dataDir, false)
@@ -152,6 +155,20 @@ func (p toolPlace) auditFile() string {
 		return ""
 	}
 	return f
+}
+
+// storeExists refuses, as dev's data dir does, a store.sqlite that is not
+// there (a relative path read from another directory than serve's): a tool
+// would create an empty store, and a key beside it, that answer "0
+// revoked", or rotate nothing and have the real store's key destroyed.
+func storeExists(c config.StoreConfig) error {
+	if c.SQLite == "" {
+		return nil
+	}
+	if _, err := os.Stat(c.SQLite); err != nil {
+		return fmt.Errorf("no store at %s (is it serve's store.sqlite, read from serve's directory?): %w", c.SQLite, err)
+	}
+	return nil
 }
 
 // openToolStore opens serve's store (--config) or dev's (--data-dir, or

@@ -15,6 +15,7 @@ import (
 	"github.com/shiftkey/shiftkey/certauth"
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/pgwire"
+	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/server"
 )
 
@@ -26,6 +27,7 @@ type Serve struct {
 	server.Server
 	// The gateways' and the API's certificates, replaced by Reload.
 	gatewayCert, apiCert atomic.Pointer[tls.Certificate]
+	lock                 *os.File // the SQLite store's, held until Close
 }
 
 // Start opens the store, applies the declared identities and clusters, and
@@ -41,6 +43,18 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 		if err := os.MkdirAll(filepath.Dir(cfg.Store.SQLite), 0o700); err != nil {
 			return err
 		}
+		// A SQLite store is one serve's: each keeps identities, keys and
+		// policies in memory and hears only of its own writes, so a second
+		// would never see what the first changed (a key deactivated, a
+		// policy removed), nor the first what it changed. The tools
+		// (credentials, rotate-key) do not take the lock.
+		s.lock, err = server.LockFile(cfg.Store.SQLite + ".lock")
+		if le, ok := errors.AsType[*server.LockedError](err); ok {
+			return fmt.Errorf("store.sqlite %s is in use by another shiftkey serve (%s): stop it, or give this one another store", cfg.Store.SQLite, le.Holder)
+		}
+		if err != nil {
+			return fmt.Errorf("lock store.sqlite: %w", err)
+		}
 	}
 	db, err := server.OpenStore(ctx, cfg.Store, s.Logger)
 	if err != nil {
@@ -52,6 +66,11 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if cfg.BackendAuth.CACertFile != "" {
+		// Its key signs certificates the backends take for any role: as
+		// the store key, it must be the owner's alone.
+		if err := secretbox.CheckPrivate(cfg.BackendAuth.CAKeyFile); err != nil {
+			return fmt.Errorf("backend_auth.ca_key_file: %w", err)
+		}
 		ca, err := certauth.Load(cfg.BackendAuth.CACertFile, cfg.BackendAuth.CAKeyFile)
 		if err != nil {
 			return fmt.Errorf("backend_auth CA: %w", err)
@@ -178,5 +197,10 @@ func (s *Serve) serveDeclared(ctx context.Context, what string, ln net.Listener,
 
 // Close stops everything.
 func (s *Serve) Close() error {
-	return errors.Join(append(s.Stop(), s.Server.Close())...)
+	err := errors.Join(append(s.Stop(), s.Server.Close())...)
+	if s.lock != nil {
+		s.lock.Close() // last: until here the store is this process's
+		s.lock = nil
+	}
+	return err
 }

@@ -59,6 +59,9 @@ func rotateServeKey(ctx context.Context, configPath, newKeyFile string, stdout i
 	if err != nil {
 		return err
 	}
+	if err := storeExists(cfg.Store); err != nil {
+		return err
+	}
 	oldKey, oldFile, err := cfg.Store.Key(false, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
@@ -71,6 +74,11 @@ func rotateServeKey(ctx context.Context, configPath, newKeyFile string, stdout i
 	if err != nil {
 		return err
 	}
+	if next.ID() == oldKey.ID() {
+		// Nothing would be resealed, and the old key the output tells the
+		// operator to destroy would be the one the store opens with.
+		return fmt.Errorf("store rotate-key: %s holds store key %s, which is already the store's key (%s): give --new-key-file a new file (it is created)", path, next.ID(), describeKey(oldFile))
+	}
 	var n int
 	if cfg.Store.Postgres != "" {
 		if n, err = postgres.RotateKey(ctx, cfg.Store.Postgres, oldKey, next, path); err != nil {
@@ -79,10 +87,7 @@ func rotateServeKey(ctx context.Context, configPath, newKeyFile string, stdout i
 	} else if n, err = rotateSQLiteKey(ctx, cfg.Store.SQLite, oldKey, oldFile, next, path); err != nil {
 		return err
 	}
-	old := oldFile
-	if old == "" {
-		old = config.EnvStoreKey
-	}
+	old := describeKey(oldFile)
 	running := "the running server already uses it"
 	if cfg.Store.Postgres != "" {
 		running = "running replicas read it from that path, which must hold it on every replica's machine"
@@ -98,6 +103,15 @@ Now point the config at it, before the next start (which refuses the old key):
 	}
 	fmt.Fprintf(stdout, "The old key (%s, id %s) opens nothing any more: destroy it once the config is changed.\n", old, oldKey.ID())
 	return nil
+}
+
+// describeKey names where serve's store key came from: its file, or the
+// environment.
+func describeKey(file string) string {
+	if file == "" {
+		return config.EnvStoreKey
+	}
+	return file
 }
 
 func rotateSQLiteKey(ctx context.Context, file string, oldKey *secretbox.Key, oldFile string, next *secretbox.Key, path string) (int, error) {

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package pgserver
+
+// checkOwner has no owner to compare where there are no unix modes.
+func checkOwner(string) error { return nil }
+
+// oNoFollow: no such flag here.
+const oNoFollow = 0
