@@ -158,8 +158,12 @@ const credColumns = `id, db_user, db_name, db_groups, auto_create, stored_key, s
 // Close closes the database; writes still queued are committed first.
 func (d *DB) Close() error {
 	d.closeMu.Lock()
+	again := d.closed
 	d.closed = true
 	d.closeMu.Unlock()
+	if again { // the writer's and the checkpointer's channels are closed once
+		return nil
+	}
 	if d.writer != nil {
 		d.writer.close()
 	}

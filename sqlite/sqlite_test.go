@@ -52,3 +52,19 @@ func TestReopenKeepsCredentials(t *testing.T) {
 		t.Fatalf("after reopen: %v %v %v", creds, ok, err)
 	}
 }
+
+// Closing twice (a caller's deferred Close after a shutdown path closed
+// it) returns, as database/sql's Close does, instead of panicking on the
+// writer's closed channel.
+func TestCloseTwice(t *testing.T) {
+	d, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
