@@ -146,6 +146,13 @@ func (d *DB) migrate(ctx context.Context) error {
 		if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY)`); err != nil {
 			return err
 		}
+		var applied []string
+		if err := conn.QueryRow(ctx, `SELECT coalesce(array_agg(name), '{}') FROM schema_migrations`).Scan(&applied); err != nil {
+			return err
+		}
+		if err := migrate.CheckKnown(migrations, applied); err != nil {
+			return err
+		}
 		return migrate.Apply(migrations, func(name, sql string) error { return migrateOne(ctx, conn, name, sql) })
 	})
 }
