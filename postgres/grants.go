@@ -51,6 +51,15 @@ func (d *DB) GrantHeldElsewhere(ctx context.Context, g shiftkey.SessionGrant) (b
 	return held, err
 }
 
+// GrantLapsedElsewhere reports whether another replica's record of g
+// outlived its lease (a replica dead, paused or cut off from the store).
+func (d *DB) GrantLapsedElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
+	var lapsed bool
+	err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM session_grants WHERE scope = $1 AND role = $2 AND grp = $3
+		AND owner <> $4 AND lease_until < now())`, g.Scope, g.Role, g.Group, d.origin).Scan(&lapsed)
+	return lapsed, err
+}
+
 // GrantLease is the lease of this store's session grants; replicas sweep
 // more often than that so that a dead replica's grants go soon after.
 func (d *DB) GrantLease() time.Duration { return d.opts.lease }
