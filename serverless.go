@@ -93,4 +93,9 @@ type GrantStore interface {
 	// process's grant, to share, and not to revoke when this process's
 	// sessions end (always false in a store one process serves).
 	GrantHeldElsewhere(ctx context.Context, g SessionGrant) (bool, error)
+	// GrantLapsedElsewhere reports whether another process's record of g
+	// outlived its lease: that process may be dead, or only paused or cut
+	// off from the store with its sessions still open on the backend
+	// (always false in a store one process serves).
+	GrantLapsedElsewhere(ctx context.Context, g SessionGrant) (bool, error)
 }

@@ -680,6 +680,13 @@ func (b *Backend) releaseGroup(ctx context.Context, l *Lease, g string) {
 		return
 	}
 	defer unlock()
+	if b.lapsedHolderActive(ctx, q, l.role, g) {
+		// Left, with our record, for the sweep: it revokes the membership
+		// once the role's sessions that may need it are gone, or drops our
+		// record if the lapsed replica comes back and renews its own.
+		b.logger.InfoContext(ctx, "group left to a lapsed replica's sessions", "db_user", l.role, "group", g)
+		return
+	}
 	// Our record goes before we look for other replicas': of two
 	// replicas releasing the same membership at once, at least one then
 	// sees no other holder and revokes. Looking first, each could see
@@ -784,10 +791,12 @@ func concurrentlyChanged(err error) bool {
 const whyMember = "already a member"
 
 // joinShared records role's membership of group as this process's too
-// when another replica holds it for its sessions, and reports whether it
-// did; a membership nobody records is the role's own, never touched.
+// when another replica holds it for its sessions, or its lease on it
+// lapsed (a replica paused or cut off from the store still has its
+// grants), and reports whether it did; a membership nobody records is the
+// role's own, never touched.
 func (b *Backend) joinShared(ctx context.Context, role, group string) (bool, error) {
-	if b.cfg.Grants == nil || !b.heldElsewhere(ctx, role, group) {
+	if b.cfg.Grants == nil || !b.heldElsewhere(ctx, role, group) && !b.lapsedElsewhere(ctx, role, group) {
 		return false, nil
 	}
 	if err := b.record(ctx, role, group); err != nil {
@@ -808,6 +817,43 @@ func (b *Backend) heldElsewhere(ctx context.Context, role, group string) bool {
 		return true
 	}
 	return held
+}
+
+// lapsedElsewhere reports whether another replica's record of role's
+// membership of group outlived its lease; on a store error it answers
+// true, as heldElsewhere does.
+func (b *Backend) lapsedElsewhere(ctx context.Context, role, group string) bool {
+	if b.cfg.Grants == nil {
+		return false
+	}
+	lapsed, err := b.cfg.Grants.GrantLapsedElsewhere(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group})
+	if err != nil {
+		b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", role, "group", group, "error", err)
+		return true
+	}
+	return lapsed
+}
+
+// lapsedHolderActive reports whether a releasing session must leave role's
+// membership of group in place: another replica's record of it outlived
+// its lease, and the role has sessions on the backend this process did not
+// open. That replica may only be paused (SIGSTOP, a long GC, a VM
+// migration) or cut off from the store, its sessions open and needing the
+// group: the sweep keeps such a grant (reconcileOne), and so must a
+// release. On an error it answers true: the sweep decides later. q holds
+// the membership's lock.
+func (b *Backend) lapsedHolderActive(ctx context.Context, q adminQuerier, role, group string) bool {
+	if !b.lapsedElsewhere(ctx, role, group) {
+		return false
+	}
+	var active bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> ALL ($2::int4[]))`,
+		role, b.openedBy(role)).Scan(&active)
+	if err != nil {
+		b.logger.ErrorContext(ctx, "session lookup failed", "db_user", role, "group", group, "error", err)
+		return true
+	}
+	return active
 }
 
 // othersHold reports whether another replica records role's membership of
@@ -883,9 +929,15 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 	}
 	defer unlock()
 	if b.heldElsewhere(ctx, g.Role, g.Group) {
-		// A live replica holds it: the dead owner's record goes, the
-		// membership stays.
-		b.forget(ctx, g.Role, g.Group)
+		// A live replica holds it: the membership stays, and so do the
+		// records of owners whose lease ran out (g.LeftBy): such an owner
+		// may be only paused or cut off from the store, and renews its
+		// record when it is back (an UPDATE: a deleted record stays
+		// deleted, and the live holder's last session would then revoke
+		// the group from under that owner's). They go with the membership.
+		if g.LeftBy == "" {
+			b.forget(ctx, g.Role, g.Group)
+		}
 		return false, nil
 	}
 	// Sessions of the role this process did not open may be a lapsed

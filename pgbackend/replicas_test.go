@@ -78,6 +78,10 @@ func (v grantView) GrantHeldElsewhere(_ context.Context, g shiftkey.SessionGrant
 	return held, nil
 }
 
+func (v grantView) GrantLapsedElsewhere(context.Context, shiftkey.SessionGrant) (bool, error) {
+	return false, nil
+}
+
 // Two replicas whose sessions of one role both hold a group, ending at the
 // same moment: the group is revoked. Both look for the other's record at
 // once (the barrier below lines them up: neither acts on its answer before

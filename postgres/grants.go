@@ -51,6 +51,15 @@ func (d *DB) GrantHeldElsewhere(ctx context.Context, g shiftkey.SessionGrant) (b
 	return held, err
 }
 
+// GrantLapsedElsewhere reports whether another replica's record of g
+// outlived its lease (a replica dead, paused or cut off from the store).
+func (d *DB) GrantLapsedElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
+	var lapsed bool
+	err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM session_grants WHERE scope = $1 AND role = $2 AND grp = $3
+		AND owner <> $4 AND lease_until < now())`, g.Scope, g.Role, g.Group, d.origin).Scan(&lapsed)
+	return lapsed, err
+}
+
 // GrantLease is the lease of this store's session grants; replicas sweep
 // more often than that so that a dead replica's grants go soon after.
 func (d *DB) GrantLease() time.Duration { return d.opts.lease }
@@ -79,6 +88,11 @@ func startLeaser(d *DB, lease time.Duration) *leaser {
 			}
 			if err := d.renewGateways(ctx); err != nil && ctx.Err() == nil {
 				slog.Default().Warn("gateway peer lease renewal failed", "error", err)
+			}
+			// Dead replicas' records go here too, not only when a cancel
+			// is forwarded (GatewayPeers): where none ever is, they piled up.
+			if err := d.purgeGatewayPeers(ctx); err != nil && ctx.Err() == nil {
+				slog.Default().Warn("gateway peer purge failed", "error", err)
 			}
 		}
 	}()
@@ -137,11 +151,18 @@ func (d *DB) WithdrawGateway(ctx context.Context, scope string) error {
 	return err
 }
 
+// purgeGatewayPeers deletes the records of replicas dead for an hour (that
+// did not close their store: SIGKILL, a lost host).
+func (d *DB) purgeGatewayPeers(ctx context.Context) error {
+	_, err := d.pool.Exec(ctx, `DELETE FROM gateway_peers WHERE lease_until < now() - interval '1 hour'`)
+	return err
+}
+
 // GatewayPeers lists where the other live replicas' gateways of scope take
 // forwarded cancel requests; expired records of dead replicas go as it
 // reads.
 func (d *DB) GatewayPeers(ctx context.Context, scope string) ([]string, error) {
-	if _, err := d.pool.Exec(ctx, `DELETE FROM gateway_peers WHERE lease_until < now() - interval '1 hour'`); err != nil {
+	if err := d.purgeGatewayPeers(ctx); err != nil {
 		return nil, err
 	}
 	return queryAll(ctx, d.pool, func(r pgx.Row) (a string, err error) { return a, r.Scan(&a) },

@@ -12,6 +12,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,11 +89,17 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	if o.maxConns > 0 {
 		cfg.MaxConns = o.maxConns
 	}
+	origin := shiftkey.ProcessName()
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		// pg_stat_activity names the replica behind each connection: the
+		// holder of a lock another replica waits for (withSessionLock).
+		cfg.ConnConfig.RuntimeParams["application_name"] = "shiftkey " + origin
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	d := &DB{pool: pool, origin: shiftkey.ProcessName(), opts: o, salts: newSaltCache(), creds: newCredCache()}
+	d := &DB{pool: pool, origin: origin, opts: o, salts: newSaltCache(), creds: newCredCache()}
 	if err := d.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("migrate postgres store: %w", err)
@@ -142,25 +149,54 @@ func (d *DB) Close() error {
 func (d *DB) migrate(ctx context.Context) error {
 	// Replicas starting at once: one migrates, the others wait and then
 	// find nothing to do.
-	return d.withSessionLock(ctx, migrationLock, func(conn *pgx.Conn) error {
+	return d.withSessionLock(ctx, migrationLock, "migrations", func(conn *pgx.Conn) error {
 		if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY)`); err != nil {
+			return err
+		}
+		var applied []string
+		if err := conn.QueryRow(ctx, `SELECT coalesce(array_agg(name), '{}') FROM schema_migrations`).Scan(&applied); err != nil {
+			return err
+		}
+		if err := migrate.CheckKnown(migrations, applied); err != nil {
 			return err
 		}
 		return migrate.Apply(migrations, func(name, sql string) error { return migrateOne(ctx, conn, name, sql) })
 	})
 }
 
-// withSessionLock runs fn holding the session advisory lock key on a
-// connection of its own, which fn may use: one process at a time of all
-// those sharing the store.
-func (d *DB) withSessionLock(ctx context.Context, key int64, fn func(*pgx.Conn) error) error {
+// withSessionLock runs fn holding the session advisory lock key (what it
+// guards: what) on a connection of its own, which fn may use: one process
+// at a time of all those sharing the store. A wait for another process's
+// lock is logged with the holder: a replica paused or hung while holding
+// it (its connection stays open) would otherwise stall this one's start in
+// silence.
+func (d *DB) withSessionLock(ctx context.Context, key int64, what string, fn func(*pgx.Conn) error) error {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil {
 		return err
+	}
+	if !got {
+		start := time.Now()
+		var pid int32
+		var holder, addr string
+		// A bigint key is held as classid (high 32 bits), objid (low), objsubid 1.
+		err := conn.QueryRow(ctx, `SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local')
+			FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+			WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+			AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid LIMIT 1`, key).Scan(&pid, &holder, &addr)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		slog.Default().Warn("waiting for the store lock another process holds", "lock", what, "holder", holder, "holder_pid", pid, "holder_addr", addr)
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+			return err
+		}
+		slog.Default().Info("store lock taken", "lock", what, "waited", time.Since(start).Round(time.Millisecond).String())
 	}
 	defer func() {
 		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key); err != nil {

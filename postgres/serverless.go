@@ -146,7 +146,7 @@ const declaringLock int64 = 0x6465636c61726564
 // one after the other: the next finds what the first created, and adopts
 // it. fn's own statements use the pool as usual.
 func (d *DB) Declaring(ctx context.Context, fn func(context.Context) error) error {
-	return d.withSessionLock(ctx, declaringLock, func(*pgx.Conn) error { return fn(ctx) })
+	return d.withSessionLock(ctx, declaringLock, "declared state", func(*pgx.Conn) error { return fn(ctx) })
 }
 
 // MarkDeclared records ref as declared by the config; the name follows the

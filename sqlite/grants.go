@@ -30,3 +30,8 @@ func (d *DB) Grants(ctx context.Context, scope string) ([]shiftkey.SessionGrant,
 func (d *DB) GrantHeldElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
 	return false, nil
 }
+
+// GrantLapsedElsewhere is always false, as GrantHeldElsewhere.
+func (d *DB) GrantLapsedElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
+	return false, nil
+}

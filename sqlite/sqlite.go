@@ -182,6 +182,26 @@ func (d *DB) migrate(ctx context.Context) error {
 	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
 		return err
 	}
+	var applied []string
+	rows, err := d.db.QueryContext(ctx, `SELECT name FROM schema_migrations`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		applied = append(applied, name)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if err := migrate.CheckKnown(migrations, applied); err != nil {
+		return err
+	}
 	return migrate.Apply(migrations, func(name, sql string) error { return d.migrateOne(ctx, name, sql) })
 }
 
