@@ -184,15 +184,17 @@ func (k *trafficKeys) open(rec []byte) ([]byte, byte, error) {
 	if err != nil {
 		return nil, 0, &errTLS{alertBadRecordMAC, "record authentication failed"}
 	}
+	// RFC 8446 §5.4: content, type and padding together are at most
+	// 2^14 + 1 bytes (crypto/tls checks the same, before the padding).
+	if len(p) > maxPlaintext+1 {
+		return nil, 0, &errTLS{alertRecordOverflow, "record content too long"}
+	}
 	i := len(p) - 1
 	for i >= 0 && p[i] == 0 {
 		i--
 	}
 	if i < 0 {
 		return nil, 0, &errTLS{alertUnexpectedMessage, "record without content type"}
-	}
-	if i > maxPlaintext {
-		return nil, 0, &errTLS{alertRecordOverflow, "record content too long"}
 	}
 	return p[:i], p[i], nil
 }
