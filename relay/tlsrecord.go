@@ -251,12 +251,16 @@ func sealedLen(n int) int {
 
 // closeAlert is the alert that ends the session from this side, sealed:
 // close_notify, or the error that ended it.
-func (rl *recordLayer) closeAlert() []byte {
+func (rl *recordLayer) closeAlert() []byte { return rl.alertRecord(rl.alert) }
+
+// alertRecord is the alert desc, sealed: a warning for close_notify,
+// fatal otherwise.
+func (rl *recordLayer) alertRecord(desc byte) []byte {
 	level := byte(1)
-	if rl.alert != alertCloseNotify {
+	if desc != alertCloseNotify {
 		level = 2
 	}
-	return rl.out.seal(nil, recordAlert, []byte{level, rl.alert})
+	return rl.out.seal(nil, recordAlert, []byte{level, desc})
 }
 
 // openRecords opens the whole records at the start of buf in place and
