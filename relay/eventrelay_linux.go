@@ -485,6 +485,12 @@ type evSide struct {
 	isClient bool
 	tls      *recordLayer // this side's TLS, if any
 	out      []byte
+	// held: a KeyUpdate answer for sd waits in out (or, io_uring, behind
+	// a send in flight), and sd is not read until it is written, as
+	// crypto/tls writes its answer before it reads on. Otherwise a peer
+	// that asks for update after update and reads none of the answers
+	// would have the loop queue them without bound.
+	held     bool
 	interest uint32 // registered epoll events; 0: not registered
 
 	// io_uring only.
@@ -882,6 +888,10 @@ func (l *eventLoop) openTLS(sd *evSide, chunk []byte) ([]byte, bool) {
 		if sd.s.ended {
 			return nil, false
 		}
+		if len(sd.out) > 0 {
+			sd.held = true
+			l.update(sd)
+		}
 	}
 	if err != nil || (plain == 0 && rl.eof) {
 		if !sd.isClient {
@@ -941,7 +951,7 @@ func (l *eventLoop) flush(sd *evSide) {
 		sd.out = sd.out[w:]
 		return
 	}
-	sd.out = nil
+	sd.out, sd.held = nil, false
 	if sd.s.ending && !sd.isClient {
 		l.end(sd.s, true)
 		return
@@ -951,12 +961,13 @@ func (l *eventLoop) flush(sd *evSide) {
 }
 
 // update registers what sd waits for: input when its peer has nothing
-// pending (and the client has not said Terminate), output when it has
+// pending (and the client has not said Terminate), and no answer to a
+// KeyUpdate of sd's waits (held), output when it has
 // something pending itself. A side waiting for nothing leaves the epoll set,
 // so a hang-up it cannot act on yet does not spin the loop.
 func (l *eventLoop) update(sd *evSide) {
 	var want uint32
-	if len(sd.peer.out) == 0 && !(sd.isClient && sd.s.ending) {
+	if len(sd.peer.out) == 0 && !(sd.isClient && sd.s.ending) && !sd.held {
 		want |= unix.EPOLLIN
 	}
 	if len(sd.out) > 0 {

@@ -284,3 +284,39 @@ func TestEventRelayTLSBackendKeyUpdate(t *testing.T) {
 		waitEnd(t, done)
 	})
 }
+
+// Close may come from another goroutine than Read's, as with any
+// net.Conn (Framed closes the backend while fromBackend reads it): a
+// record that did not open in Read and the alert Close sends must not
+// race (the race detector watches), and the peer is told why.
+func TestTLSConnCloseAfterBadRecordInRead(t *testing.T) {
+	a, b := socketPair(t)
+	suite := tls.TLS_AES_128_GCM_SHA256
+	s1, s2 := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32)
+	c, err := NewTLSConn(a, &TLSKeys{CipherSuite: suite, ReadSecret: s1, WriteSecret: s2, PeerServer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := newRecordLayer(&TLSKeys{CipherSuite: suite, ReadSecret: s2, WriteSecret: s1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	// The reader tells nobody it is done: nothing orders its work before
+	// Close but time, as when the backend's bad record and the client's
+	// hang-up come at once.
+	go c.Read(make([]byte, 64))
+	bad := peer.seal(nil, []byte("spoiled"))
+	bad[len(bad)-1] ^= 1
+	b.Write(bad)
+	time.Sleep(200 * time.Millisecond)
+	c.Close()
+	rec := make([]byte, recordOverhead+2)
+	if _, err := io.ReadFull(b, rec); err != nil {
+		t.Fatal(err)
+	}
+	if p, typ, err := peer.in.open(rec); err != nil || typ != recordAlert || !bytes.Equal(p, []byte{2, alertBadRecordMAC}) {
+		t.Fatalf("peer read % x (type %d), %v; want the fatal alert bad_record_mac", p, typ, err)
+	}
+}

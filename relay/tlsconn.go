@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,8 +24,10 @@ type TLSConn struct {
 	rerr  error
 
 	wmu sync.Mutex
-	rl  *recordLayer // in: under rmu; out: under wmu
+	rl  *recordLayer // in (and its alert): under rmu; out: under wmu
 	out []byte
+	// alert is rl.alert for Close, which may run while Read holds rmu.
+	alert atomic.Uint32
 }
 
 // NewTLSConn carries the TLS connection with record state k on over c.
@@ -87,6 +90,9 @@ func isTimeout(err error) bool {
 func (c *TLSConn) open() error {
 	buf := c.raw
 	plain, used, err := c.rl.openRecords(buf)
+	if err != nil {
+		c.alert.Store(uint32(c.rl.alert))
+	}
 	c.plain = append(c.plain[:0], buf[:plain]...)
 	c.raw = c.raw[:copy(c.raw, buf[used:])]
 	if c.rl.owed && err == nil {
@@ -122,7 +128,7 @@ func (c *TLSConn) Write(p []byte) (int, error) {
 func (c *TLSConn) Close() error {
 	if c.wmu.TryLock() {
 		c.Conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		c.Conn.Write(c.rl.closeAlert())
+		c.Conn.Write(c.rl.alertRecord(byte(c.alert.Load())))
 		c.wmu.Unlock()
 	}
 	return c.Conn.Close()

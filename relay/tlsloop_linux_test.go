@@ -3,11 +3,15 @@ package relay
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // startTLSSession logs a TLS client in (a handshake and an exchange
@@ -207,6 +211,162 @@ func TestBackendHangUpSendsFarewell(t *testing.T) {
 			}
 			go relay(server, backend, &testTracker{farewell: bye})
 			expect(t, client)
+		})
+	}
+}
+
+// keyUpdateRecords is n KeyUpdates that ask for an answer, each moving
+// me's write keys on.
+func keyUpdateRecords(t *testing.T, me *recordLayer, n int) []byte {
+	t.Helper()
+	var b []byte
+	for range n {
+		b = me.out.seal(b, recordHandshake, []byte{hsKeyUpdate, 0, 0, 1, 1})
+		if err := me.out.update(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+// readUntil reads c with me's record layer until the application data
+// ends with want.
+func readUntil(c net.Conn, me *recordLayer, want string) error {
+	var got []byte
+	buf := make([]byte, 64<<10)
+	for !bytes.HasSuffix(got, []byte(want)) {
+		off := copy(buf, me.pending)
+		n, err := c.Read(buf[off:])
+		if err != nil {
+			return err
+		}
+		plain, used, err := me.openRecords(buf[:off+n])
+		if err != nil {
+			return err
+		}
+		me.carry(buf[used : off+n])
+		got = append(got, buf[:plain]...)
+	}
+	return nil
+}
+
+// smallUnixPair is a connected pair of unix stream sockets whose send
+// buffers are small.
+func smallUnixPair(t *testing.T) (a, b net.Conn) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns [2]net.Conn
+	for i, fd := range fds {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+		f := os.NewFile(uintptr(fd), "pair")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+		t.Cleanup(func() { c.Close() })
+	}
+	return conns[0], conns[1]
+}
+
+// A peer that sends KeyUpdate after KeyUpdate asking for an answer, and
+// reads none of the answers, must not have the loop queue them without
+// bound (each costs the loop as many bytes as the peer sent): as
+// crypto/tls, which writes its answer before it reads on, the loop reads
+// no more of a side whose answer waits to be written, so the peer's own
+// writes stall. Once it reads, the session carries on. Both sides: a
+// hostile client, and a hostile backend.
+func TestEventRelayTLSKeyUpdateFloodIsBounded(t *testing.T) {
+	for _, side := range []string{"client", "backend"} {
+		t.Run(side, func(t *testing.T) {
+			engines(t, func(t *testing.T, engine string) {
+				r := eventRelay(t, 1, engine)
+				suite := tls.TLS_AES_128_GCM_SHA256
+				s1, s2 := bytes.Repeat([]byte{5}, 32), bytes.Repeat([]byte{6}, 32)
+				keys := &TLSKeys{CipherSuite: suite, ReadSecret: s1, WriteSecret: s2, PeerServer: side == "backend"}
+				me, err := newRecordLayer(&TLSKeys{CipherSuite: suite, ReadSecret: s2, WriteSecret: s1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// peer is the hostile end (the test's), gw the loop's: a unix
+				// socket pair with small buffers, so that little hides in
+				// the kernel.
+				peer, gw := smallUnixPair(t)
+				done := make(chan ended, 1)
+				ss := Session{Tracker: &testTracker{}, End: func(up, down int64) { done <- ended{up, down} }}
+				var other net.Conn // the session's other end
+				if side == "client" {
+					backend, err := net.Dial("tcp", backendServer(t, func(c net.Conn) { echo(c, 0) }))
+					if err != nil {
+						t.Fatal(err)
+					}
+					ss.Client, ss.ClientTLS, ss.Backend = gw, keys, backend
+				} else {
+					client, server := socketPair(t)
+					ss.Client, ss.Backend, ss.BackendTLS = server, gw, keys
+					other = client
+				}
+				if _, err := r.Start(ss); err != nil {
+					t.Fatal(err)
+				}
+				const limit = 1 << 20
+				written := 0
+				var rest []byte
+				for written < limit {
+					batch := keyUpdateRecords(t, me, 1000)
+					peer.SetWriteDeadline(time.Now().Add(time.Second))
+					n, err := peer.Write(batch)
+					written += n
+					if err != nil {
+						if !errors.Is(err, os.ErrDeadlineExceeded) {
+							t.Fatal(err)
+						}
+						rest = batch[n:]
+						break
+					}
+				}
+				t.Logf("%d bytes of KeyUpdates taken before the writes stalled", written)
+				if rest == nil {
+					t.Fatalf("the loop took %d bytes of KeyUpdates from a %s that reads none of the answers: they queue without bound", written, side)
+				}
+				// The peer reads now: the answers, then what it sends next.
+				peer.SetDeadline(time.Now().Add(20 * time.Second))
+				errc := make(chan error, 1)
+				go func() {
+					if side == "client" {
+						errc <- readUntil(peer, me, "ping")
+						return
+					}
+					errc <- readUntil(peer, me, "pong")
+				}()
+				if _, err := peer.Write(rest); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := peer.Write(me.seal(nil, []byte("ping"))); err != nil {
+					t.Fatal(err)
+				}
+				if side == "backend" {
+					other.SetDeadline(time.Now().Add(20 * time.Second))
+					got := make([]byte, 4)
+					if _, err := io.ReadFull(other, got); err != nil || string(got) != "ping" {
+						t.Fatalf("client read %q, %v", got, err)
+					}
+					other.Write([]byte("pong"))
+				}
+				if err := <-errc; err != nil {
+					t.Fatalf("after the KeyUpdates: %v", err)
+				}
+				if side == "client" {
+					peer.Write(me.seal(nil, []byte{goodbye}))
+				} else {
+					other.Close()
+				}
+				waitEnd(t, done)
+			})
 		})
 	}
 }

@@ -184,15 +184,17 @@ func (k *trafficKeys) open(rec []byte) ([]byte, byte, error) {
 	if err != nil {
 		return nil, 0, &errTLS{alertBadRecordMAC, "record authentication failed"}
 	}
+	// RFC 8446 §5.4: content, type and padding together are at most
+	// 2^14 + 1 bytes (crypto/tls checks the same, before the padding).
+	if len(p) > maxPlaintext+1 {
+		return nil, 0, &errTLS{alertRecordOverflow, "record content too long"}
+	}
 	i := len(p) - 1
 	for i >= 0 && p[i] == 0 {
 		i--
 	}
 	if i < 0 {
 		return nil, 0, &errTLS{alertUnexpectedMessage, "record without content type"}
-	}
-	if i > maxPlaintext {
-		return nil, 0, &errTLS{alertRecordOverflow, "record content too long"}
 	}
 	return p[:i], p[i], nil
 }
@@ -249,12 +251,16 @@ func sealedLen(n int) int {
 
 // closeAlert is the alert that ends the session from this side, sealed:
 // close_notify, or the error that ended it.
-func (rl *recordLayer) closeAlert() []byte {
+func (rl *recordLayer) closeAlert() []byte { return rl.alertRecord(rl.alert) }
+
+// alertRecord is the alert desc, sealed: a warning for close_notify,
+// fatal otherwise.
+func (rl *recordLayer) alertRecord(desc byte) []byte {
 	level := byte(1)
-	if rl.alert != alertCloseNotify {
+	if desc != alertCloseNotify {
 		level = 2
 	}
-	return rl.out.seal(nil, recordAlert, []byte{level, rl.alert})
+	return rl.out.seal(nil, recordAlert, []byte{level, desc})
 }
 
 // openRecords opens the whole records at the start of buf in place and

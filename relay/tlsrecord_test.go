@@ -267,3 +267,24 @@ func seqBytes(n int, seed byte) []byte {
 	}
 	return b
 }
+
+// RFC 8446 §5.4: the inner plaintext (content, type and padding) is at
+// most 2^14 + 1 bytes, and a record whose inner plaintext is longer is
+// record_overflow even when most of it is padding, as crypto/tls has it.
+// One of exactly 2^14 + 1 bytes opens.
+func TestRecordLayerRefusesOverlongPadding(t *testing.T) {
+	sealInner := func(a *recordLayer, inner []byte) []byte {
+		n := len(inner) + 16
+		rec := []byte{recordAppData, 3, 3, byte(n >> 8), byte(n)}
+		return a.out.aead.Seal(rec, a.out.nextNonce(), inner, rec)
+	}
+	a, b := layers(t, tls.TLS_AES_128_GCM_SHA256)
+	inner := append(append(seqBytes(100, 3), recordAppData), make([]byte, maxPlaintext+1-101)...)
+	if got, err := receive(t, b, sealInner(a, inner), 64<<10); err != nil || !bytes.Equal(got, seqBytes(100, 3)) {
+		t.Fatalf("inner plaintext of 2^14+1 bytes: %d bytes, %v", len(got), err)
+	}
+	inner = append(append(seqBytes(100, 3), recordAppData), make([]byte, 16300)...)
+	if got, err := receive(t, b, sealInner(a, inner), 64<<10); !isAlert(err, alertRecordOverflow) || b.alert != alertRecordOverflow {
+		t.Fatalf("inner plaintext of %d bytes, mostly padding: %d bytes opened, %v", len(inner), len(got), err)
+	}
+}

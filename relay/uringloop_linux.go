@@ -392,7 +392,7 @@ func (l *uringLoop) wantsRecv(sd *evSide) bool {
 	if s.ended || s.backendGone {
 		return false
 	}
-	return len(sd.peer.out) < uringBacklog && !(sd.isClient && s.ending)
+	return len(sd.peer.out) < uringBacklog && !(sd.isClient && s.ending) && !sd.held
 }
 
 func (l *uringLoop) rearm(sd *evSide) {
@@ -641,6 +641,12 @@ func (l *uringLoop) openTLS(sd *evSide, chunk []byte, bid int32) ([]byte, int32,
 	}
 	if r := rl.takeReply(); len(r) > 0 {
 		l.forwardHeap(sd, r)
+		if len(sd.out) > 0 {
+			// Queued behind a send to sd: no more of sd is read until
+			// it is sent (evSide.held).
+			sd.held = true
+			l.stopRecv(sd)
+		}
 	}
 	if err != nil || plain == 0 {
 		if bid >= 0 {
@@ -758,6 +764,11 @@ func (l *uringLoop) onSend(sd *evSide, res int32) {
 		sd.out = nil
 		l.send(sd, out, -1)
 		return
+	}
+	if sd.held {
+		// sd took its KeyUpdate answer: it is read again.
+		sd.held = false
+		l.rearm(sd)
 	}
 	if sd.isClient && s.backendGone {
 		l.end(s, false)
