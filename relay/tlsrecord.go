@@ -220,7 +220,17 @@ type recordLayer struct {
 	// a KeyUpdate that asks for an answer sets owed instead, and the
 	// owner answers (answerKeyUpdate).
 	deferReply, owed bool
+	// keyUpdates taken, and the application data opened (bytes): a peer
+	// gets keyUpdateFree KeyUpdates and one more per 16 KiB of data.
+	keyUpdates, appBytes int64
 }
+
+// keyUpdateFree is how many KeyUpdates a peer may send before it has sent
+// data to earn more. Each costs this side key derivations (two when it
+// asks for an answer) on a loop other sessions share; implementations
+// update keys after far more data than 16 KiB, if at all. A variable for
+// tests only.
+var keyUpdateFree int64 = 16
 
 func newRecordLayer(k *TLSKeys) (*recordLayer, error) {
 	rl := &recordLayer{peerServer: k.PeerServer}
@@ -289,6 +299,7 @@ func (rl *recordLayer) openRecords(buf []byte) (plain, used int, err error) {
 		switch typ {
 		case recordAppData:
 			plain += copy(buf[plain:], p)
+			rl.appBytes += int64(len(p))
 		case recordAlert:
 			// close_notify, or an error the peer reports: either way
 			// the peer is done.
@@ -345,6 +356,9 @@ func (rl *recordLayer) handshake(p []byte) error {
 			return &errTLS{alertUnexpectedMessage, "data after KeyUpdate in its record"}
 		}
 		rl.hs = rl.hs[:0]
+		if rl.keyUpdates++; rl.keyUpdates > keyUpdateFree+rl.appBytes>>14 {
+			return &errTLS{alertUnexpectedMessage, "too many KeyUpdates for the data sent"}
+		}
 		if err := rl.in.update(); err != nil {
 			return err
 		}

@@ -288,3 +288,33 @@ func TestRecordLayerRefusesOverlongPadding(t *testing.T) {
 		t.Fatalf("inner plaintext of %d bytes, mostly padding: %d bytes opened, %v", len(inner), len(got), err)
 	}
 }
+
+// KeyUpdates cost a loop key derivations each (and a session's loop is
+// shared), so a peer gets keyUpdateFree of them plus one per 16 KiB of
+// application data it sent: found in a review, a flood of 27-byte
+// KeyUpdates cost a loop ~5 ms per 64 KB read. Past the allowance the
+// session ends with unexpected_message; data earns more.
+func TestRecordLayerBoundsKeyUpdates(t *testing.T) {
+	a, b := layers(t, tls.TLS_AES_128_GCM_SHA256)
+	keyUpdate := func(stream []byte) []byte {
+		stream = a.out.seal(stream, recordHandshake, []byte{hsKeyUpdate, 0, 0, 1, 0})
+		if err := a.out.update(); err != nil {
+			t.Fatal(err)
+		}
+		return stream
+	}
+	var stream []byte
+	for range int(keyUpdateFree) {
+		stream = keyUpdate(stream)
+	}
+	stream = a.seal(stream, seqBytes(4<<14, 1)) // earns four more
+	for range 4 {
+		stream = keyUpdate(stream)
+	}
+	if got, err := receive(t, b, stream, 64<<10); err != nil || len(got) != 4<<14 {
+		t.Fatalf("within the allowance: %d bytes, %v", len(got), err)
+	}
+	if _, err := receive(t, b, keyUpdate(nil), 64<<10); !isAlert(err, alertUnexpectedMessage) {
+		t.Fatalf("one KeyUpdate past the allowance: %v, want unexpected_message", err)
+	}
+}
