@@ -130,13 +130,31 @@ func TestReplicaStopsAnsweringFromMemoryWithoutItsFeed(t *testing.T) {
 				return keyStatus(t, cb, id) == "Active" && reads.Load() == before
 			})
 
+			// And a custom domain (the gateway routes TLS clients by it).
+			if err := a.CreateCustomDomain(ctx, &shiftkey.CustomDomain{Name: "db.example.com", CertificateARN: "arn:aws:acm:us-east-1:123456789012:certificate/x",
+				Kind: shiftkey.DomainWorkgroup, Target: "wg-a", CertExpiry: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			domainGone := func() bool {
+				_, err := cb.CustomDomain(ctx, "db.example.com")
+				return shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound
+			}
+			waitFor(t, 2*time.Second, "B answers the domain from memory", func() bool {
+				before := reads.Load()
+				return !domainGone() && reads.Load() == before
+			})
+
 			tc.blind(t, url, a, b)
 			if err := a.UpdateAccessKey(ctx, id, "Inactive"); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.DeleteCustomDomain(ctx, "db.example.com"); err != nil {
 				t.Fatal(err)
 			}
 			start := time.Now()
 			waitFor(t, time.Second, "B refuses the key A deactivated while B's feed was "+tc.name, func() bool { return keyStatus(t, cb, id) == "Inactive" })
 			t.Logf("refused after %v", time.Since(start).Round(time.Millisecond))
+			waitFor(t, time.Second, "B no longer finds the domain A deleted while B's feed was "+tc.name, domainGone)
 		})
 	}
 }

@@ -266,27 +266,11 @@ func (c *Store) Namespace(ctx context.Context, name string) (*shiftkey.Namespace
 	return cached(c, gServerless, "ns:"+name, func() (*shiftkey.Namespace, error) { return c.Store.Namespace(ctx, name) }, clonePtr)
 }
 
-// CustomDomain returns a custom domain.
-//
-// It is cached only when asked by the name as stored. The stores compare
-// names without case (SQLite's NOCASE; PostgreSQL's ICU collation folds
-// more than ASCII), so a lookup spelt otherwise (a TLS client's server
-// name as typed) finds the same association, but the association's
-// Change names the stored spelling only: cached under the other, a
-// deleted association would still be found (and routed to) by it.
+// CustomDomain returns a custom domain, cached under the name as asked (a
+// TLS client's server name as typed): a domain's change drops every
+// spelling (Invalidate), since the stores match names in any case.
 func (c *Store) CustomDomain(ctx context.Context, name string) (*shiftkey.CustomDomain, error) {
-	hit, ok, gen := c.get(gDomains, name)
-	if ok {
-		return clonePtr(hit.(*shiftkey.CustomDomain)), nil
-	}
-	d, err := c.Store.CustomDomain(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if d.Name == name {
-		c.put(gDomains, name, d, gen)
-	}
-	return clonePtr(d), nil
+	return cached(c, gDomains, name, func() (*shiftkey.CustomDomain, error) { return c.Store.CustomDomain(ctx, name) }, clonePtr)
 }
 
 // Writes: each drops what it may have changed once it has returned.
