@@ -846,9 +846,7 @@ func (b *Backend) lapsedHolderActive(ctx context.Context, q adminQuerier, role, 
 	if !b.lapsedElsewhere(ctx, role, group) {
 		return false
 	}
-	var active bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> ALL ($2::int4[]))`,
-		role, b.openedBy(role)).Scan(&active)
+	active, err := b.othersSessions(ctx, q, role)
 	if err != nil {
 		b.logger.ErrorContext(ctx, "session lookup failed", "db_user", role, "group", group, "error", err)
 		return true
@@ -944,9 +942,7 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 	// replica's that need the grant; its own (sessions that did not ask
 	// for the group, pooled backends) do not, and must not keep a crash's
 	// leftover granted to every session of the role.
-	var active bool
-	err = q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> ALL ($2::int4[]))`,
-		g.Role, b.openedBy(g.Role)).Scan(&active)
+	active, err := b.othersSessions(ctx, q, g.Role)
 	if err != nil {
 		return false, fmt.Errorf("reconcile: %w", err)
 	}
@@ -963,6 +959,16 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 			Reconciled: true, LeftBy: g.LeftBy})
 	}
 	return true, nil
+}
+
+// othersSessions reports whether role has sessions on the backend that
+// this process did not log in (another replica's, or direct logins): ones
+// that may need a grant whose owner's lease ran out.
+func (b *Backend) othersSessions(ctx context.Context, q adminQuerier, role string) (bool, error) {
+	var active bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> ALL ($2::int4[]))`,
+		role, b.openedBy(role)).Scan(&active)
+	return active, err
 }
 
 // openedBy lists the running backend processes of role that this process
