@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/shiftkey/shiftkey/pgbackend"
 )
 
@@ -185,5 +187,19 @@ func TestGroupThatCouldOutliveTheSessionIsNotGranted(t *testing.T) {
 	}
 	if len(notices) != len(refused) {
 		t.Errorf("notices %v, want one per refused group", notices)
+	}
+	// The attack itself, from a session of the role while the lease holds:
+	// grant itself the owner group's table, then read it after the lease.
+	c, err := pgx.Connect(ctx, f.srv.ConnString(f.role, f.db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "GRANT SELECT ON "+name("owned")+" TO "+f.role); err == nil {
+		t.Errorf("a session asking for %s granted itself %s's table", name("owner"), name("owner"))
+	}
+	lease.Release(ctx)
+	if _, err := c.Exec(ctx, "SELECT * FROM "+name("owned")); err == nil {
+		t.Errorf("after the lease, the session still reads %s's table", name("owner"))
 	}
 }
