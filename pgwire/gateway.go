@@ -283,6 +283,9 @@ func (g *Gateway) sessionDone(s *session) {
 	g.wg.Done()
 }
 
+// Sessions is how many sessions the gateway has, logging in or logged in.
+func (g *Gateway) Sessions() int { return g.sessionCount() }
+
 func (g *Gateway) sessionCount() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()

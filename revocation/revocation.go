@@ -107,6 +107,8 @@ func table(w io.Writer, creds []*shiftkey.Credential) error {
 type Gateway interface {
 	CredentialsInUse(login string) []string
 	Terminate(ids map[string]bool) int
+	// Sessions is how many sessions it has (logging in or logged in).
+	Sessions() int
 }
 
 // Terminator ends the sessions of credentials revoked with terminate, in
@@ -210,10 +212,12 @@ func (t *Terminator) WhileBehind(ctx context.Context, current func() bool, every
 	}
 }
 
-// sessionsOpen reports whether any gateway has a session of a credential.
+// sessionsOpen reports whether any gateway has a session: asked every
+// tick, so a count under the gateway's lock, not a list of its sessions'
+// credentials.
 func (t *Terminator) sessionsOpen() bool {
 	for _, g := range t.Gateways() {
-		if len(g.CredentialsInUse("")) > 0 {
+		if g.Sessions() > 0 {
 			return true
 		}
 	}
