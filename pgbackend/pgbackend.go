@@ -115,6 +115,9 @@ type Backend struct {
 	// outlivesSeen: outlives' recent answers by group (outlivesFor).
 	outlivesMu   sync.Mutex
 	outlivesSeen map[string]outlivesAnswer
+	// risks: each database's recent dbRisk, read under risksMu.
+	risksMu sync.Mutex
+	risks   map[string]dbRisk
 }
 
 // maxUserStates bounds the roles whose state the backend keeps: past it,
@@ -438,6 +441,7 @@ func membershipLockKey(role, group string) int64 {
 type adminQuerier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
@@ -584,7 +588,7 @@ func (b *Backend) outlivesCached(ctx context.Context, q adminQuerier, group stri
 	if ok && now.Sub(a.at) < outlivesFor {
 		return a.why, nil
 	}
-	why, err := outlives(ctx, q, group)
+	why, err := b.outlives(ctx, q, group)
 	if err != nil {
 		return "", err
 	}
@@ -602,36 +606,169 @@ func (b *Backend) outlivesCached(ctx context.Context, q adminQuerier, group stri
 // the owner of what the group owns (and may GRANT it to itself for good),
 // passes on what it holds WITH GRANT OPTION, and with its CREATE on a
 // schema or database may create, as the group, a SECURITY DEFINER function
-// to call later. Redshift's groups can do none of these. Ownership is seen
-// in every database (pg_shdepend); grant options and CREATE in the admin
-// database only (docs/security.md asks the same of the others).
-func outlives(ctx context.Context, q adminQuerier, group string) (string, error) {
-	var owns, dbCreate, schemaCreate, grantOption bool
+// to call later. Redshift's groups can do none of these. The membership is
+// the role's in every database, so every database counts: ownership and
+// database privileges are read from the shared catalogs, the rest from
+// each database (dbRisks).
+func (b *Backend) outlives(ctx context.Context, q adminQuerier, group string) (string, error) {
+	var owns, dbCreate bool
+	var roles []uint32
+	var unseen []string
 	err := q.QueryRow(ctx, `WITH r AS (SELECT p.oid FROM pg_catalog.pg_roles p, pg_catalog.pg_roles g
 			WHERE g.rolname = $1 AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER'))
 		SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
 			        AND d.deptype = 'o' AND d.refobjid IN (SELECT oid FROM r)),
-			EXISTS (SELECT 1 FROM pg_catalog.pg_database d, pg_catalog.aclexplode(d.datacl) a WHERE d.datname = pg_catalog.current_database()
-			        AND a.grantee IN (SELECT oid FROM r) AND (a.privilege_type = 'CREATE' OR a.is_grantable)),
-			EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+			EXISTS (SELECT 1 FROM pg_catalog.pg_database d, pg_catalog.aclexplode(d.datacl) a
 			        WHERE a.grantee IN (SELECT oid FROM r) AND (a.privilege_type = 'CREATE' OR a.is_grantable)),
-			EXISTS (SELECT 1 FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a WHERE a.grantee IN (SELECT oid FROM r) AND a.is_grantable)
-			OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) a
-			        WHERE t.attacl IS NOT NULL AND a.grantee IN (SELECT oid FROM r) AND a.is_grantable)
-			OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a WHERE a.grantee IN (SELECT oid FROM r) AND a.is_grantable)
-			OR EXISTS (SELECT 1 FROM pg_catalog.pg_type t, pg_catalog.aclexplode(t.typacl) a WHERE a.grantee IN (SELECT oid FROM r) AND a.is_grantable)`,
-		group).Scan(&owns, &dbCreate, &schemaCreate, &grantOption)
+			ARRAY(SELECT oid FROM r),
+			ARRAY(SELECT d.datname FROM pg_catalog.pg_database d WHERE d.datallowconn
+			        AND NOT pg_catalog.has_database_privilege(d.oid, 'CONNECT')
+			        AND pg_catalog.has_database_privilege($1, d.oid, 'CONNECT') ORDER BY d.datname)`,
+		group).Scan(&owns, &dbCreate, &roles, &unseen)
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("check group %s: %w", group, err)
 	case owns:
 		return "it owns objects (or a role it belongs to does): a member could grant them to itself for good", nil
-	case dbCreate || schemaCreate:
-		return "it may create in a database or schema (or a role it belongs to may): a member could create objects as it that outlive the session", nil
-	case grantOption:
-		return "it holds privileges WITH GRANT OPTION (or a role it belongs to does): a member could pass them on for good", nil
+	case dbCreate:
+		return "it may create in a database (or a role it belongs to may): a member could create objects as it that outlive the session", nil
+	case len(unseen) > 0:
+		return fmt.Sprintf("it may connect to database %q, where shiftkey's admin role may not and so cannot see what it holds", unseen[0]), nil
+	}
+	risks, err := b.dbRisks(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	for _, d := range risks {
+		if d.err != nil {
+			return fmt.Sprintf("what it holds in database %q could not be checked: %v", d.name, d.err), nil
+		}
+		for _, r := range roles {
+			create, ok := d.roles[r]
+			switch {
+			case ok && create:
+				return fmt.Sprintf("it may create in a schema of database %q (or a role it belongs to may): a member could create objects as it that outlive the session", d.name), nil
+			case ok:
+				return fmt.Sprintf("it holds privileges WITH GRANT OPTION in database %q (or a role it belongs to does): a member could pass them on for good", d.name), nil
+			}
+		}
 	}
 	return "", nil
+}
+
+// dbRisk is what one database's catalogs say: the roles that hold there
+// CREATE on a schema (true) or a privilege WITH GRANT OPTION (false).
+type dbRisk struct {
+	name  string
+	roles map[uint32]bool
+	err   error // the database could not be read: every group is refused until it is
+	at    time.Time
+}
+
+// dbRisks returns every database's dbRisk, each read at most outlivesFor
+// ago: a read costs a connection to each database but the admin one, and
+// serves every group's check meanwhile. q is an admin connection.
+func (b *Backend) dbRisks(ctx context.Context, q adminQuerier) ([]dbRisk, error) {
+	b.risksMu.Lock()
+	defer b.risksMu.Unlock()
+	var here string
+	var names []string
+	err := q.QueryRow(ctx, `SELECT pg_catalog.current_database(), ARRAY(SELECT datname FROM pg_catalog.pg_database
+			WHERE datallowconn AND pg_catalog.has_database_privilege(oid, 'CONNECT') ORDER BY datname)`).Scan(&here, &names)
+	if err != nil {
+		return nil, fmt.Errorf("list databases: %w", err)
+	}
+	now := time.Now()
+	fresh := make(map[string]dbRisk, len(names))
+	out := make([]dbRisk, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i, name := range names {
+		if d, ok := b.risks[name]; ok && now.Sub(d.at) < outlivesFor {
+			out[i] = d
+			continue
+		}
+		if name == here {
+			out[i] = readRisk(ctx, q, name)
+			continue
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i] = b.readRiskIn(ctx, name)
+		})
+	}
+	wg.Wait()
+	kept := out[:0]
+	for _, d := range out {
+		if d.gone() {
+			continue
+		}
+		// A failed read is kept too: retried at each check, a database
+		// that refuses would cost every login with groups a connection.
+		fresh[d.name] = d
+		kept = append(kept, d)
+	}
+	b.risks = fresh
+	return kept, ctx.Err()
+}
+
+// gone reports whether d's database was dropped after it was listed.
+func (d dbRisk) gone() bool {
+	var pe *pgconn.PgError
+	return errors.As(d.err, &pe) && pe.Code == "3D000" // invalid_catalog_name
+}
+
+// readRiskIn reads database name's dbRisk on a connection of its own, as
+// the admin pool's role.
+func (b *Backend) readRiskIn(ctx context.Context, name string) dbRisk {
+	cfg := b.admin.Config().ConnConfig.Copy()
+	cfg.Database = name
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return dbRisk{name: name, err: err, at: time.Now()}
+	}
+	defer c.Close(context.Background())
+	return readRisk(ctx, c, name)
+}
+
+// riskQuery lists the roles holding CREATE on a schema or any privilege
+// WITH GRANT OPTION in the current database (the catalogs below are each
+// database's own).
+const riskQuery = `SELECT a.grantee, pg_catalog.bool_or(a.creates) FROM (
+		SELECT a.grantee, a.privilege_type = 'CREATE' AS creates FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+		        WHERE a.privilege_type = 'CREATE' OR a.is_grantable
+		UNION ALL SELECT a.grantee, false FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a WHERE a.is_grantable
+		UNION ALL SELECT a.grantee, false FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) a
+		        WHERE t.attacl IS NOT NULL AND a.is_grantable
+		UNION ALL SELECT a.grantee, false FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a WHERE a.is_grantable
+		UNION ALL SELECT a.grantee, false FROM pg_catalog.pg_type t, pg_catalog.aclexplode(t.typacl) a WHERE a.is_grantable
+		UNION ALL SELECT a.grantee, false FROM pg_catalog.pg_language l, pg_catalog.aclexplode(l.lanacl) a WHERE a.is_grantable
+		UNION ALL SELECT a.grantee, false FROM pg_catalog.pg_foreign_data_wrapper w, pg_catalog.aclexplode(w.fdwacl) a WHERE a.is_grantable
+		UNION ALL SELECT a.grantee, false FROM pg_catalog.pg_foreign_server s, pg_catalog.aclexplode(s.srvacl) a WHERE a.is_grantable
+		UNION ALL SELECT a.grantee, false FROM pg_catalog.pg_largeobject_metadata m, pg_catalog.aclexplode(m.lomacl) a WHERE a.is_grantable
+	) a WHERE a.grantee <> 0 GROUP BY a.grantee`
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func readRisk(ctx context.Context, q querier, name string) dbRisk {
+	d := dbRisk{name: name, roles: map[uint32]bool{}, at: time.Now()}
+	rows, err := q.Query(ctx, riskQuery)
+	if err != nil {
+		d.err = err
+		return d
+	}
+	var role uint32
+	var create bool
+	_, d.err = pgx.ForEachRow(rows, []any{&role, &create}, func() error {
+		d.roles[role] = create
+		return nil
+	})
+	return d
 }
 
 // Empty reports whether the lease holds no group: Release then returns at

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey/internal/pgtest"
 
 	"github.com/shiftkey/shiftkey/pgbackend"
 )
@@ -201,5 +202,76 @@ func TestGroupThatCouldOutliveTheSessionIsNotGranted(t *testing.T) {
 	lease.Release(ctx)
 	if _, err := c.Exec(ctx, "SELECT * FROM "+name("owned")); err == nil {
 		t.Errorf("after the lease, the session still reads %s's table", name("owner"))
+	}
+}
+
+// A group's membership is the role's in every database, and a session may
+// log in to any of them: what the group holds in a database other than the
+// admin database counts too (CREATE on a schema or on the database, grant
+// options), as ownership already does.
+func TestGroupThatCouldOutliveTheSessionInAnotherDatabase(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	other := pgtest.NewDatabase(t)
+	oc, err := pgx.Connect(ctx, f.srv.ConnString(f.srv.Superuser(), other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oc.Close(ctx)
+	run := strings.TrimPrefix(f.role, "race_user_")
+	name := func(s string) string { return s + "_" + run }
+	stmts := []string{
+		"CREATE ROLE " + name("ocreator") + " NOLOGIN",
+		"CREATE SCHEMA " + name("os"),
+		"GRANT CREATE ON SCHEMA " + name("os") + " TO " + name("ocreator"),
+		"CREATE ROLE " + name("ograntor") + " NOLOGIN",
+		"CREATE TABLE " + name("ot") + " (x int)",
+		"GRANT SELECT ON " + name("ot") + " TO " + name("ograntor") + " WITH GRANT OPTION",
+		"CREATE ROLE " + name("oparent") + " NOLOGIN",
+		"GRANT USAGE ON SCHEMA " + name("os") + " TO " + name("oparent") + " WITH GRANT OPTION",
+		"CREATE ROLE " + name("ochild") + " NOLOGIN",
+		"GRANT " + name("oparent") + " TO " + name("ochild"),
+		"CREATE ROLE " + name("odbcreator") + " NOLOGIN",
+		"GRANT CREATE ON DATABASE " + other + " TO " + name("odbcreator"),
+		"CREATE ROLE " + name("oreader") + " NOLOGIN",
+		"GRANT SELECT ON " + name("ot") + " TO " + name("oreader"),
+		"GRANT USAGE ON SCHEMA " + name("os") + " TO " + name("oreader"),
+	}
+	for _, s := range stmts {
+		if _, err := oc.Exec(ctx, s); err != nil {
+			t.Fatal(s, err)
+		}
+	}
+	b := f.replica(t, &sharedGrants{records: map[[3]string]bool{}}, "a")
+	refused := []string{name("ocreator"), name("ograntor"), name("ochild"), name("odbcreator")}
+	lease, notices, err := b.Prepare(ctx, f.role, false, append(refused, name("oreader")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(ctx)
+	for _, g := range append(refused, name("oreader")) {
+		var member bool
+		if err := f.admin.QueryRow(ctx, "SELECT pg_has_role($1, $2, 'MEMBER')", f.role, g).Scan(&member); err != nil {
+			t.Fatal(err)
+		}
+		if want := g == name("oreader"); member != want {
+			t.Errorf("%s granted: %v, want %v", g, member, want)
+		}
+	}
+	if len(notices) != len(refused) {
+		t.Errorf("notices %v, want one per refused group", notices)
+	}
+	// The attack: in the other database, as the role, act as the group
+	// that may create there (a SECURITY DEFINER function would follow).
+	if _, err := oc.Exec(ctx, "GRANT CONNECT ON DATABASE "+other+" TO "+f.role); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pgx.Connect(ctx, f.srv.ConnString(f.role, other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "SET ROLE "+name("ocreator")); err == nil {
+		t.Errorf("a session asking for %s acts as it in database %s, where it may create", name("ocreator"), other)
 	}
 }
