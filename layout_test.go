@@ -17,7 +17,7 @@ const module = "github.com/shiftkey/shiftkey"
 // adapters together into what cmd starts; each may import the adapters and
 // the assemblies listed before it, never one after it, nor cmd.
 var (
-	leaves     = []string{"sigv4", "iam", "scram", "awsquery", "awsjson", "dbname", "secretbox", "certauth", "relay", "rslogin", "gencache", "groupcommit", "rowscan", "migrate", "admission", "gcfloor"}
+	leaves     = []string{"sigv4", "iam", "scram", "awsquery", "awsjson", "dbname", "secretbox", "certauth", "relay", "rslogin", "gencache", "groupcommit", "rowscan", "migrate", "admission", "gcfloor", "atomicfile"}
 	adapters   = []string{"authz", "devca", "http", "iamapi", "pgbackend", "pgserver", "pgwire", "redshift", "serverless", "sqlite", "sts", "maintenance", "doctor", "metrics", "audit", "postgres", "revocation", "storecache"}
 	assemblies = []string{
 		// serve's YAML file: it validates against the values the adapters
