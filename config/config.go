@@ -23,6 +23,7 @@ import (
 	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/redshift"
+	"github.com/shiftkey/shiftkey/secretbox"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -140,6 +141,11 @@ func (p CertPair) Certificate(field string) (*tls.Certificate, error) {
 	certPEM, err := os.ReadFile(p.CertFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s.cert_file: %w", field, err)
+	}
+	// Whoever reads the key can pose as this listener: as the store key,
+	// it must be the owner's alone. Start and SIGHUP both read it here.
+	if err := secretbox.CheckPrivate(p.KeyFile); err != nil {
+		return nil, fmt.Errorf("%s.key_file: %w", field, err)
 	}
 	keyPEM, err := os.ReadFile(p.KeyFile)
 	if err != nil {

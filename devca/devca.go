@@ -15,12 +15,14 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/shiftkey/shiftkey/atomicfile"
 	"github.com/shiftkey/shiftkey/certauth"
 )
 
@@ -30,7 +32,10 @@ type CA struct {
 	*certauth.CA
 }
 
-// LoadOrCreate reads the CA from dir, creating it (ca.crt, ca.key) first.
+// LoadOrCreate reads the CA from dir, creating it (ca.crt, ca.key) first
+// when either file is missing. A pair that does not load (a file cut
+// short by a crash of an older version, edited, or another CA's key) is an
+// error naming both files and the command that lets dev start over.
 func LoadOrCreate(dir string) (*CA, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -39,24 +44,55 @@ func LoadOrCreate(dir string) (*CA, error) {
 	certPEM, err1 := os.ReadFile(certPath)
 	keyPEM, err2 := os.ReadFile(keyPath)
 	if errors.Is(err1, os.ErrNotExist) || errors.Is(err2, os.ErrNotExist) {
-		certPEM, keyPEM, err1 = create()
-		if err1 != nil {
+		// A certificate without its key signs nothing, and a key without
+		// its certificate is a creation cut short: start over.
+		if certPEM, keyPEM, err1 = writeNew(certPath, keyPath); err1 != nil {
 			return nil, err1
-		}
-		if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(certPath, certPEM, 0o644); err != nil {
-			return nil, err
 		}
 	} else if err1 != nil || err2 != nil {
 		return nil, errors.Join(err1, err2)
 	}
+	ca, err := parse(certPEM, keyPEM, certPath)
+	if err != nil {
+		return nil, fmt.Errorf("%s and %s are not a CA and its key (%w); to start over with a new CA (clients must then trust the new ca.crt), run: rm %s %s",
+			certPath, keyPath, err, certPath, keyPath)
+	}
+	return &CA{ca}, nil
+}
+
+// writeNew creates a CA and writes it, each file whole (atomicfile): the
+// old certificate is removed first, then the key is written, then the
+// certificate, so a crash leaves no pair or a key without its
+// certificate, both of which LoadOrCreate starts over from, never a new
+// key beside the old certificate.
+func writeNew(certPath, keyPath string) (certPEM, keyPEM []byte, err error) {
+	certPEM, keyPEM, err = create()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.Remove(certPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, err
+	}
+	if err := atomicfile.Write(keyPath, keyPEM, 0o600); err != nil {
+		return nil, nil, err
+	}
+	if err := atomicfile.Write(certPath, certPEM, 0o644); err != nil {
+		return nil, nil, err
+	}
+	return certPEM, keyPEM, nil
+}
+
+// parse is certauth.Parse, which also refuses a key that is not the
+// certificate's: it would sign certificates no client verifies.
+func parse(certPEM, keyPEM []byte, certPath string) (*certauth.CA, error) {
 	ca, err := certauth.Parse(certPEM, keyPEM, certPath)
 	if err != nil {
 		return nil, err
 	}
-	return &CA{ca}, nil
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil { // checks the key is the certificate's
+		return nil, err
+	}
+	return ca, nil
 }
 
 func create() (certPEM, keyPEM []byte, err error) {

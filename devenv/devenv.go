@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/atomicfile"
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/iamapi"
@@ -279,11 +280,8 @@ func (d *Dev) writeEnv() error {
 	for _, kv := range env {
 		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))
 	}
-	tmp := d.EnvPath() + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, d.EnvPath())
+	// It holds the access key's secret: whole or not at all, 0600.
+	return atomicfile.Write(d.EnvPath(), []byte(b.String()), 0o600)
 }
 
 func shellQuote(s string) string {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey/atomicfile"
 )
 
 // ErrNotInstalled says the server binaries are missing and how to get them.
@@ -347,29 +348,15 @@ func quoteConf(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") 
 
 // writeOwned writes data to path in the data dir, owned by the server's
 // OS user. Running as root, the dir is that user's, who may have put a
-// symbolic link at path: the file is written under a fresh name, owned
-// through its descriptor, and renamed over path, which replaces a link,
-// never writing or chowning its target.
+// symbolic link at path: atomicfile owns the file through its descriptor
+// and renames it over path, which replaces a link, never writing or
+// chowning its target.
 func (s *Server) writeOwned(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
+	var opts []atomicfile.Option
+	if s.asUser != nil {
+		opts = append(opts, atomicfile.Owner(s.owner()))
 	}
-	defer os.Remove(f.Name())
-	err = f.Chmod(0o600)
-	if err == nil && s.asUser != nil {
-		err = f.Chown(s.owner())
-	}
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(path, data, 0o600, opts...)
 }
 
 // owner is the uid and gid of the server's OS user (asUser).

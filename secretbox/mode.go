@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"strings"
+
+	"github.com/shiftkey/shiftkey/atomicfile"
 )
 
 // CheckPrivate refuses files that group or others may read or write, as
@@ -57,12 +59,7 @@ func LoadOrCreateRaw(path string) ([]byte, error) {
 	rand.Read(b)
 	// Renamed into place: a symbolic link at path is replaced, never
 	// written through (its target truncated, or created).
-	tmp, err := writeTemp(path, b)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
 		return nil, err
 	}
 	return b, nil

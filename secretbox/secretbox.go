@@ -19,8 +19,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/shiftkey/shiftkey/atomicfile"
 )
 
 // KeySize is the size of a key-encryption key: AES-256.
@@ -169,46 +170,16 @@ func LoadOrCreateKeyFile(path string) (*Key, error) {
 
 // CreateKeyFile writes a fresh random key to path, which must not exist.
 // The file is written in full under a temporary name, then linked into
-// place, so that no reader ever sees half a key.
+// place (atomicfile.Create), so that no reader ever sees half a key.
 func CreateKeyFile(path string) (*Key, error) {
 	k, text, err := GenerateKey()
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := writeTemp(path, text)
-	if err != nil {
-		return nil, fmt.Errorf("store key: %w", err)
-	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, path); err != nil {
+	if err := atomicfile.Create(path, text, 0o600); err != nil {
 		return nil, fmt.Errorf("store key: %w", err)
 	}
 	return k, nil
-}
-
-// writeTemp writes b in full, synced, to a new 0600 file beside path, and
-// returns its name: linked or renamed to path, it puts b there without
-// writing through whatever path is now (a symbolic link's target).
-func writeTemp(path string, b []byte) (string, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return "", err
-	}
-	err = tmp.Chmod(0o600)
-	if err == nil {
-		_, err = tmp.Write(b)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return "", err
-	}
-	return tmp.Name(), nil
 }
 
 // Prefix is how every value sealed by the key with id begins, for finding

@@ -47,3 +47,59 @@ func TestLockFile(t *testing.T) {
 }
 
 func itoaPid() string { return strconv.Itoa(os.Getpid()) }
+
+// Found in a file-handling review: serve locked cfg.Store.SQLite+".lock"
+// as written, so a second serve given a symbolic link to the store (or a
+// path through a linked directory) locked another file and ran on the
+// same store. Every path to one store now names one lock: the lock sits
+// beside the file the path really names, existing or about to be created.
+func TestStoreLockPathIsOnePerStore(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	realDir := filepath.Join(dir, "real")
+	if err := os.MkdirAll(filepath.Join(realDir, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	store := filepath.Join(realDir, "store.db")
+	if err := os.WriteFile(store, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range [][2]string{{store, "link.db"}, {realDir, "dirlink"}, {filepath.Join(realDir, "sub"), "sublink"}, {"real/new.db", "dangling.db"}} {
+		if err := os.Symlink(l[0], filepath.Join(dir, l[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for path, want := range map[string]string{
+		store:                                  store + ".lock",
+		filepath.Join(dir, "link.db"):          store + ".lock",
+		filepath.Join(dir, "dirlink/store.db"): store + ".lock",
+		dir + "/real/sub/../store.db":          store + ".lock",
+		dir + "/sublink/../store.db":           store + ".lock", // .. of the link's target, as the kernel resolves it
+		filepath.Join(dir, "dirlink/new.db"):   filepath.Join(realDir, "new.db.lock"),
+		filepath.Join(dir, "dangling.db"):      filepath.Join(realDir, "new.db.lock"),
+	} {
+		got, err := StoreLockPath(path)
+		if err != nil || got != want {
+			t.Errorf("StoreLockPath(%s) = %q, %v; want %q", path, got, err, want)
+		}
+	}
+	first, err := StoreLockPath(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := LockFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	second, err := StoreLockPath(filepath.Join(dir, "link.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, err := LockFile(second); err == nil {
+		g.Close()
+		t.Fatal("the store was locked twice, through a link to it")
+	}
+}

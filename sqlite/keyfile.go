@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
+	"github.com/shiftkey/shiftkey/atomicfile"
 	"github.com/shiftkey/shiftkey/secretbox"
 )
 
@@ -61,34 +61,13 @@ func RotateKeyFile(ctx context.Context, path, keyFile string, batch int) (n int,
 	return n, oldKey, next, nil
 }
 
-// replaceFile copies src over dst atomically (a 0600 temporary file
-// renamed over dst), leaving src in place.
+// replaceFile copies src over dst atomically (0600), leaving src in place.
 func replaceFile(src, dst string) error {
 	b, err := os.ReadFile(src)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
+	return atomicfile.Write(dst, b, 0o600)
 }
 
 // OpenKeyFile opens the store at path sealing secrets under the key in

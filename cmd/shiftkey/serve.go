@@ -48,7 +48,12 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 		// would never see what the first changed (a key deactivated, a
 		// policy removed), nor the first what it changed. The tools
 		// (credentials, rotate-key) do not take the lock.
-		s.lock, err = server.LockFile(cfg.Store.SQLite + ".lock")
+		// (Every path to the store names one lock: see StoreLockPath.)
+		lockPath, err := server.StoreLockPath(cfg.Store.SQLite)
+		if err != nil {
+			return fmt.Errorf("lock store.sqlite: %w", err)
+		}
+		s.lock, err = server.LockFile(lockPath)
 		if le, ok := errors.AsType[*server.LockedError](err); ok {
 			return fmt.Errorf("store.sqlite %s is in use by another shiftkey serve (%s): stop it, or give this one another store", cfg.Store.SQLite, le.Holder)
 		}

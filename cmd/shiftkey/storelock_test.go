@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/shiftkey/shiftkey/config"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // Found in an operator-surface review: a second serve on the SQLite file
@@ -61,5 +64,40 @@ func TestSecondServeOnTheSQLiteStoreIsRefused(t *testing.T) {
 	defer third.Close()
 	if err := third.Start(ctx); err != nil {
 		t.Fatalf("a serve started after the first stopped: %v", err)
+	}
+}
+
+// Found in a file-handling review: the lock was <store.sqlite>.lock as
+// written, so a second serve given a symbolic link to the first's store
+// locked another file and ran on the same store. The lock now sits beside
+// the file the path really names.
+func TestSecondServeThroughALinkToTheStoreIsRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, link := filepath.Join(dir, "serve.db"), filepath.Join(dir, "link.db")
+	serve := func(path string) (*Serve, error) {
+		yaml := "store: {sqlite: " + path + ", secret_key_file: " + filepath.Join(dir, "store.key") + "}\napi: {listen: \"127.0.0.1:0\"}\n"
+		cfg, err := config.Parse(strings.NewReader(yaml), func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Serve{Config: cfg, Logger: dev.Logger}
+		return s, s.Start(ctx)
+	}
+	if _, err := secretbox.CreateKeyFile(filepath.Join(dir, "store.key")); err != nil {
+		t.Fatal(err)
+	}
+	first, err := serve(store)
+	defer first.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(store, link); err != nil {
+		t.Fatal(err)
+	}
+	second, err := serve(link)
+	second.Close()
+	if err == nil || !strings.Contains(err.Error(), "in use by another shiftkey serve") {
+		t.Fatalf("a second serve through a link to the store: %v, want it refused as in use", err)
 	}
 }
