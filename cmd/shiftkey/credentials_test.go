@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	rss "github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/jackc/pgx/v5"
 )
@@ -177,7 +178,7 @@ func TestCredentialsRevokeAccessKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(user), PolicyName: aws.String("p"), PolicyDocument: aws.String(
-		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser","sts:AssumeRole"],"Resource":"*"}]}`)}); err != nil {
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser","redshift-serverless:GetCredentials","sts:AssumeRole"],"Resource":"*"}]}`)}); err != nil {
 		t.Fatal(err)
 	}
 	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::000000000000:user/admin","arn:aws:iam::000000000000:user/` + user + `"]},"Action":"sts:AssumeRole"}]}`
@@ -225,13 +226,26 @@ func TestCredentialsRevokeAccessKey(t *testing.T) {
 	leakedDirect, otherDirect := direct(leaked, fresh("leakone")), direct(other, fresh("leaktwo"))
 	leakedViaRole, sessionKey := viaSession(leaked)
 	adminViaRole, _ := viaSession(devCreds())
+	// And a Serverless credential, on the workgroup's own gateway.
+	wgClient := rss.New(rss.Options{Region: DevRegion, BaseEndpoint: aws.String(dev.APIURL), Credentials: provider(leaked), Retryer: aws.NopRetryer{}})
+	wg, err := serverlessClient().GetWorkgroup(ctx, &rss.GetWorkgroupInput{WorkgroupName: aws.String(DevWorkgroup)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wgDev := &Dev{}
+	wgDev.Gateway.Address, wgDev.Gateway.Port = aws.ToString(wg.Workgroup.Endpoint.Address), int(aws.ToInt32(wg.Workgroup.Endpoint.Port))
+	sl, err := wgClient.GetCredentials(ctx, &rss.GetCredentialsInput{WorkgroupName: aws.String(DevWorkgroup), DbName: aws.String("dev")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leakedServerless := cred{aws.ToString(sl.DbUser), aws.ToString(sl.DbPassword)}
 
 	var out bytes.Buffer
 	if err := run(ctx, []string{"credentials", "list", "--data-dir", dev.DataDir, "--access-key", leaked.AccessKeyID}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
 	listed := out.String()
-	if !strings.Contains(listed, "ACCESS KEY") || strings.Count(listed, "\n") != 3 || !strings.Contains(listed, leakedDirect.user) ||
+	if !strings.Contains(listed, "ACCESS KEY") || strings.Count(listed, "\n") != 4 || !strings.Contains(listed, leakedDirect.user) || !strings.Contains(listed, leakedServerless.user) ||
 		!strings.Contains(listed, leakedViaRole.user) || !strings.Contains(listed, sessionKey) || strings.Contains(listed, otherDirect.user) {
 		t.Fatalf("list --access-key %s: want the header, its direct credential and its session's (by %s), not the other key's:\n%s", leaked.AccessKeyID, sessionKey, listed)
 	}
@@ -239,12 +253,16 @@ func TestCredentialsRevokeAccessKey(t *testing.T) {
 	if err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir, "--access-key", leaked.AccessKeyID}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out.String(), "2 credentials revoked") {
+	if !strings.HasPrefix(out.String(), "3 credentials revoked") {
 		t.Fatalf("revoke --access-key said:\n%s", out.String())
 	}
-	for _, c := range []cred{leakedDirect, leakedViaRole} {
+	for _, r := range []struct {
+		d *Dev
+		c cred
+	}{{dev, leakedDirect}, {dev, leakedViaRole}, {wgDev, leakedServerless}} {
+		c := r.c
 		poll(t, time.Second, c.user+"'s revoked credential is refused", func() bool {
-			conn, err := connect(dev, c, DevDatabase)
+			conn, err := connect(r.d, c, DevDatabase)
 			if err == nil {
 				conn.Close(ctx)
 			}
