@@ -1,8 +1,8 @@
 // Package revocation is what an operator does to issued credentials, which
 // Redshift cannot: list them, revoke them (by cluster or workgroup, login
 // name, principal or id, or everything a principal or an access key and
-// the role sessions they started obtained), and end the gateway sessions of revoked credentials on every
-// replica (Terminator).
+// the role sessions they started obtained), and end the gateway sessions
+// of revoked credentials on every replica (Terminator).
 package revocation
 
 import (
