@@ -87,13 +87,17 @@ type Session struct {
 	RoleName  string
 	// RoleID is the role's unique id: a role deleted and created again
 	// under RoleName is another role, and the session is not its.
-	RoleID        string
-	SessionName   string
-	SourceARN     string // who assumed the role
-	SessionPolicy string // "" when none; see SessionPolicies
-	Tags          []Tag
-	CreatedAt     time.Time
-	ExpiresAt     time.Time
+	RoleID      string
+	SessionName string
+	SourceARN   string // who assumed the role
+	// SourceAccessKeyID signed the AssumeRole call: the sessions a leaked
+	// key started are found by it, not by SourceARN, which two callers
+	// can share. "" for a session from before it was recorded.
+	SourceAccessKeyID string
+	SessionPolicy     string // "" when none; see SessionPolicies
+	Tags              []Tag
+	CreatedAt         time.Time
+	ExpiresAt         time.Time
 }
 
 // JoinSessionPolicies is what a session keeps of its session policies

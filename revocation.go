@@ -17,11 +17,16 @@ type CredentialFilter struct {
 	// started (STS sessions whose source it is): everything a leaked
 	// access key of that principal could have obtained.
 	SessionsOf bool
+	// AccessKeyID selects the credentials issued by calls signed with
+	// this key and with the temporary keys of the STS sessions it
+	// started, chains included: exactly what one leaked key obtained,
+	// where an assumed-role ARN may be shared by other callers.
+	AccessKeyID string
 }
 
 // IsZero reports whether f selects every credential.
 func (f CredentialFilter) IsZero() bool {
-	return f.Scope == "" && f.LoginName == "" && f.PrincipalARN == "" && f.ID == ""
+	return f.Scope == "" && f.LoginName == "" && f.PrincipalARN == "" && f.ID == "" && f.AccessKeyID == ""
 }
 
 // Revocation records a credential an operator revoked.
@@ -112,6 +117,31 @@ func SessionsStartedBy(principal string, startedBy func(sources []string) ([]Ses
 				seen[arn] = true
 				frontier = append(frontier, arn)
 				out = append(out, arn)
+			}
+		}
+	}
+	return out, nil
+}
+
+// SessionKeysStartedBy is the temporary access keys of every STS session
+// started with key, and of every session those started in turn (role
+// chaining): with key, the keys whose issued credentials are all a leak of
+// key obtained. startedBy returns the keys of the sessions started with
+// one of keys: a store answers it with one query per level of the chain.
+func SessionKeysStartedBy(key string, startedBy func(keys []string) ([]string, error)) ([]string, error) {
+	var out []string
+	seen := map[string]bool{key: true}
+	for frontier, level := []string{key}, 0; len(frontier) > 0 && level < maxRoleChain; level++ {
+		started, err := startedBy(frontier)
+		if err != nil {
+			return nil, err
+		}
+		frontier = nil
+		for _, k := range started {
+			if !seen[k] {
+				seen[k] = true
+				frontier = append(frontier, k)
+				out = append(out, k)
 			}
 		}
 	}

@@ -170,9 +170,13 @@ type Credential struct {
 	DigestSHA256 []byte // SHA256(password ‖ salt), Redshift's extensible digest (code 13)
 	DigestMD5    []byte // md5(password ‖ login name), PostgreSQL's MD5 exchange (code 5)
 	PrincipalARN string // the IAM principal that asked for it
-	RequestID    string
-	CreatedAt    time.Time
-	ExpiresAt    time.Time
+	// AccessKeyID signed the call that issued it (an IAM user's AKIA… or
+	// a session's ASIA…): what `credentials revoke --access-key` finds. ""
+	// for one issued before it was recorded.
+	AccessKeyID string
+	RequestID   string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
 }
 
 // LoginSalt is the SCRAM salt and iteration count shared by every credential

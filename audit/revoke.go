@@ -39,8 +39,12 @@ func revocationRecord(e *Revocation) *Record {
 	}
 	revoked := make([]any, 0, len(e.Revoked))
 	for _, c := range e.Revoked {
-		revoked = append(revoked, map[string]any{"credentialId": c.ID, "scope": c.Cluster, "loginName": c.LoginName,
-			"principal": c.PrincipalARN, "expiration": c.ExpiresAt.UTC().Format(timeFormat)})
+		r := map[string]any{"credentialId": c.ID, "scope": c.Cluster, "loginName": c.LoginName,
+			"principal": c.PrincipalARN, "expiration": c.ExpiresAt.UTC().Format(timeFormat)}
+		if c.AccessKeyID != "" {
+			r["accessKeyId"] = c.AccessKeyID // the key that signed its issuing call
+		}
+		revoked = append(revoked, r)
 	}
 	return &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), EventSource: SourceOperator,
 		EventName: EventRevokeCredentials, EventType: typeOperatorEvent, SourceIPAddress: e.Host,

@@ -148,11 +148,11 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite) []shiftkey.IssueWrite
 // credentialColumns are the columns CreateCredential writes, in the order
 // of credentialArgs.
 const credentialColumns = `id, cluster, login_name, db_user, db_name, db_groups, auto_create, stored_key, server_key,
-	digest_sha256, digest_md5, digests, principal_arn, request_id, created_at, expires_at`
+	digest_sha256, digest_md5, digests, principal_arn, access_key_id, request_id, created_at, expires_at`
 
 const (
-	credentialInsert = `INSERT INTO credentials (` + credentialColumns + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`
-	// credentialInsertSealed inserts only while $17 is the store's current
+	credentialInsert = `INSERT INTO credentials (` + credentialColumns + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`
+	// credentialInsertSealed inserts only while $18 is the store's current
 	// key. The batch first takes sealLock shared (lockSeal), which a
 	// rotation takes exclusively before it reads anything: the rotation
 	// waits for the batch and reseals its credentials, or the batch waits
@@ -160,8 +160,8 @@ const (
 	// (errKeyChanged).
 	credentialInsertSealed = `INSERT INTO credentials (` + credentialColumns + `)
 	SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::boolean, $8::bytea, $9::bytea,
-		$10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::timestamptz, $16::timestamptz
-	FROM secret_keys WHERE state = 'current' AND id = $17`
+		$10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text, $16::timestamptz, $17::timestamptz
+	FROM secret_keys WHERE state = 'current' AND id = $18`
 	lockSeal   = `SELECT pg_advisory_xact_lock_shared($1)`
 	saltInsert = `INSERT INTO login_salts (cluster, login_name, salt, iterations) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING`
 	saltSelect = `SELECT salt, iterations FROM login_salts WHERE cluster = $1 AND login_name = $2`
@@ -179,7 +179,16 @@ func credentialArgs(c *shiftkey.Credential, k *secretbox.Key) ([]any, error) {
 		sha, md5, digests = nil, nil, &v
 	}
 	return []any{c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, nonNil(c.DBGroups), c.AutoCreate, c.StoredKey, c.ServerKey,
-		sha, md5, digests, c.PrincipalARN, c.RequestID, c.CreatedAt, c.ExpiresAt}, nil
+		sha, md5, digests, c.PrincipalARN, nullIfEmpty(c.AccessKeyID), c.RequestID, c.CreatedAt, c.ExpiresAt}, nil
+}
+
+// nullIfEmpty stores "" (unknown) as NULL, as the rows from before the
+// column was added have it.
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // send runs batch as one pipelined implicit transaction and returns each

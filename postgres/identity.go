@@ -372,8 +372,9 @@ func (d *DB) CreateSession(ctx context.Context, s *shiftkey.Session) error {
 			return err
 		}
 		if _, err = tx.Exec(ctx, `INSERT INTO sessions (access_key_id, secret, sealed, token_sha256, role_name, role_id, session_name, source_arn,
-			session_policy, tags, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
-			s.AccessKeyID, secret, sealed, hash, s.RoleName, s.RoleID, s.SessionName, s.SourceARN, s.SessionPolicy, tags, s.CreatedAt, s.ExpiresAt); err != nil {
+			source_access_key_id, session_policy, tags, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
+			s.AccessKeyID, secret, sealed, hash, s.RoleName, s.RoleID, s.SessionName, s.SourceARN, nullIfEmpty(s.SourceAccessKeyID),
+			s.SessionPolicy, tags, s.CreatedAt, s.ExpiresAt); err != nil {
 			return err
 		}
 		notify(shiftkey.Change{Kind: shiftkey.KindSession, Name: s.AccessKeyID})
@@ -386,9 +387,10 @@ func (d *DB) Session(ctx context.Context, id string) (*shiftkey.Session, error) 
 	var s shiftkey.Session
 	var stored string
 	var sealed bool
-	err := d.pool.QueryRow(ctx, `SELECT access_key_id, secret, sealed, token_sha256, role_name, role_id, session_name, source_arn, session_policy,
-		tags, created_at, expires_at FROM sessions WHERE access_key_id = $1`, id).
-		Scan(&s.AccessKeyID, &stored, &sealed, &s.TokenHash, &s.RoleName, &s.RoleID, &s.SessionName, &s.SourceARN, &s.SessionPolicy, &s.Tags, &s.CreatedAt, &s.ExpiresAt)
+	err := d.pool.QueryRow(ctx, `SELECT access_key_id, secret, sealed, token_sha256, role_name, role_id, session_name, source_arn,
+		coalesce(source_access_key_id, ''), session_policy, tags, created_at, expires_at FROM sessions WHERE access_key_id = $1`, id).
+		Scan(&s.AccessKeyID, &stored, &sealed, &s.TokenHash, &s.RoleName, &s.RoleID, &s.SessionName, &s.SourceARN, &s.SourceAccessKeyID,
+			&s.SessionPolicy, &s.Tags, &s.CreatedAt, &s.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, shiftkey.NoSuchSession(id)
 	}

@@ -44,17 +44,27 @@ func credentialWhere(ctx context.Context, q querier, f shiftkey.CredentialFilter
 		}
 		add("principal_arn = ANY($%d)", arns)
 	}
+	if f.AccessKeyID != "" {
+		started, err := shiftkey.SessionKeysStartedBy(f.AccessKeyID, func(sources []string) ([]string, error) {
+			return queryAll(ctx, q, func(r pgx.Row) (k string, err error) { return k, r.Scan(&k) },
+				`SELECT access_key_id FROM sessions WHERE source_access_key_id = ANY($1)`, sources)
+		})
+		if err != nil {
+			return "", nil, err
+		}
+		add("access_key_id = ANY($%d)", append([]string{f.AccessKeyID}, started...))
+	}
 	if len(conds) == 0 {
 		return "true", nil, nil
 	}
 	return strings.Join(conds, " AND "), args, nil
 }
 
-const listColumns = `id, cluster, login_name, db_user, db_name, db_groups, auto_create, principal_arn, request_id, created_at, expires_at`
+const listColumns = `id, cluster, login_name, db_user, db_name, db_groups, auto_create, principal_arn, coalesce(access_key_id, ''), request_id, created_at, expires_at`
 
 func scanListed(r pgx.Row) (*shiftkey.Credential, error) {
 	var c shiftkey.Credential
-	err := r.Scan(&c.ID, &c.Cluster, &c.LoginName, &c.DBUser, &c.DBName, &c.DBGroups, &c.AutoCreate, &c.PrincipalARN, &c.RequestID, &c.CreatedAt, &c.ExpiresAt)
+	err := r.Scan(&c.ID, &c.Cluster, &c.LoginName, &c.DBUser, &c.DBName, &c.DBGroups, &c.AutoCreate, &c.PrincipalARN, &c.AccessKeyID, &c.RequestID, &c.CreatedAt, &c.ExpiresAt)
 	c.CreatedAt, c.ExpiresAt = utc(c.CreatedAt), utc(c.ExpiresAt)
 	return &c, err
 }

@@ -1,12 +1,13 @@
 // Package revocation is what an operator does to issued credentials, which
 // Redshift cannot: list them, revoke them (by cluster or workgroup, login
-// name, principal or id, or everything a principal and its role sessions
-// obtained), and end the gateway sessions of revoked credentials on every
-// replica (Terminator).
+// name, principal or id, or everything a principal or an access key and
+// the role sessions they started obtained), and end the gateway sessions
+// of revoked credentials on every replica (Terminator).
 package revocation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,7 +32,14 @@ type Selection struct {
 	// AllForPrincipal is a principal ARN whose credentials, and those of
 	// the role sessions it started, all go: the answer to a leaked key.
 	AllForPrincipal string
+	// AccessKey is an access key id whose issued credentials, and those
+	// of the STS sessions it started, all go: a leaked key, exactly.
+	AccessKey string
 }
+
+// ErrNoMatch is a revoke that matched no credential: an error, so that a
+// typo in a selection is not taken for a leak closed.
+var ErrNoMatch = errors.New("nothing revoked")
 
 // Filter resolves s against st: a workgroup's credentials are kept under
 // its credential scope. An unknown cluster or workgroup is an error, so a
@@ -57,6 +65,7 @@ func (s Selection) Filter(ctx context.Context, st Store) (shiftkey.CredentialFil
 	if s.AllForPrincipal != "" {
 		f.PrincipalARN, f.SessionsOf = s.AllForPrincipal, true
 	}
+	f.AccessKeyID = s.AccessKey
 	return f, nil
 }
 
@@ -82,6 +91,9 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 	if err != nil {
 		return nil, err
 	}
+	if len(creds) == 0 {
+		return nil, noMatch(ctx, st, f)
+	}
 	what := "revoked"
 	if terminate {
 		what = "revoked; their sessions end"
@@ -90,15 +102,58 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 	return creds, table(w, creds)
 }
 
+// noMatch is ErrNoMatch with what was named, and for an id why it
+// matched nothing where the store can tell.
+func noMatch(ctx context.Context, st Store, f shiftkey.CredentialFilter) error {
+	if f.ID != "" {
+		revs, err := st.Revocations(ctx, []string{f.ID})
+		if err == nil && len(revs) == 1 {
+			return fmt.Errorf("%w: credential %s was already revoked at %s", ErrNoMatch, f.ID, revs[0].RevokedAt.UTC().Format(time.RFC3339))
+		}
+		// Expired ones too: a revoke matches them.
+		known, err := st.ListCredentials(ctx, shiftkey.CredentialFilter{ID: f.ID}, time.Unix(0, 0))
+		if err == nil && len(known) == 0 {
+			return fmt.Errorf("%w: this store never issued a credential with id %s (or it expired over a day ago and was swept)", ErrNoMatch, f.ID)
+		}
+	}
+	return fmt.Errorf("%w: no credential matches %s (see shiftkey credentials list)", ErrNoMatch, describe(f))
+}
+
+// describe names what f selects, as the flags did.
+func describe(f shiftkey.CredentialFilter) string {
+	var parts []string
+	add := func(what, v string) {
+		if v != "" {
+			parts = append(parts, what+" "+v)
+		}
+	}
+	add("scope", f.Scope)
+	add("login", f.LoginName)
+	add("principal", f.PrincipalARN)
+	if f.SessionsOf && f.PrincipalARN != "" {
+		parts[len(parts)-1] += " and the sessions it started"
+	}
+	add("id", f.ID)
+	add("access key", f.AccessKeyID)
+	if f.AccessKeyID != "" {
+		parts[len(parts)-1] += " and the sessions it started"
+	}
+	return strings.Join(parts, ", ")
+}
+
 func table(w io.Writer, creds []*shiftkey.Credential) error {
 	if len(creds) == 0 {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSCOPE\tLOGIN\tDB USER\tGROUPS\tPRINCIPAL\tEXPIRES")
+	fmt.Fprintln(tw, "ID\tSCOPE\tLOGIN\tDB USER\tGROUPS\tPRINCIPAL\tACCESS KEY\tEXPIRES")
 	for _, c := range creds {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Cluster, c.LoginName, c.DBUser, strings.Join(c.DBGroups, ","), c.PrincipalARN,
-			c.ExpiresAt.UTC().Format(time.RFC3339))
+		key := c.AccessKeyID
+		if key == "" {
+			key = "-" // issued before keys were recorded
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Cluster, c.LoginName, c.DBUser, strings.Join(c.DBGroups, ","), c.PrincipalARN,
+			key, c.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

@@ -3,6 +3,8 @@ package revocation_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,6 +43,7 @@ func TestSelectionFilter(t *testing.T) {
 		{sel: revocation.Selection{Workgroup: "wg", Login: "IAM:a"}, want: shiftkey.CredentialFilter{Scope: "workgroup/wg-id", LoginName: "IAM:a"}},
 		{sel: revocation.Selection{Cluster: "c1", ID: "x"}, want: shiftkey.CredentialFilter{Scope: "c1", ID: "x"}},
 		{sel: revocation.Selection{AllForPrincipal: "arn:aws:iam::1:user/a"}, want: shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::1:user/a", SessionsOf: true}},
+		{sel: revocation.Selection{AccessKey: "AKIALEAKED", Login: "IAM:a"}, want: shiftkey.CredentialFilter{AccessKeyID: "AKIALEAKED", LoginName: "IAM:a"}},
 		{sel: revocation.Selection{Cluster: "nope"}, wantErr: "ClusterNotFound"},
 		{sel: revocation.Selection{Workgroup: "nope"}, wantErr: "ResourceNotFound"},
 		{sel: revocation.Selection{Cluster: "c1", Workgroup: "wg"}, wantErr: "name one"},
@@ -60,7 +63,7 @@ func TestSelectionFilter(t *testing.T) {
 	// What a revoke writes names the credentials, never a key.
 	st.LoginSalt(ctx, "c1", "IAM:a", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 	if err := st.CreateCredential(ctx, &shiftkey.Credential{ID: "cred1", Cluster: "c1", LoginName: "IAM:a", DBUser: "a", DBGroups: []string{"g"},
-		StoredKey: []byte("stored"), ServerKey: []byte("server"), PrincipalARN: "arn:p", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		StoredKey: []byte("stored"), ServerKey: []byte("server"), PrincipalARN: "arn:p", AccessKeyID: "AKIASIGNER", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
@@ -70,5 +73,58 @@ func TestSelectionFilter(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "1 credentials revoked") || !strings.Contains(out.String(), "cred1") || strings.Contains(out.String(), "stored") {
 		t.Fatalf("revoke wrote:\n%s", out.String())
+	}
+	// The table names the key that signed each credential's issuing call.
+	if !strings.Contains(out.String(), "ACCESS KEY") || !strings.Contains(out.String(), "AKIASIGNER") {
+		t.Fatalf("revoke's table lacks the access key column:\n%s", out.String())
+	}
+}
+
+// Found in a review: a revoke whose selection matched nothing (a typo in
+// --id, --login, --principal) printed "0 credentials revoked" and
+// succeeded, and an operator closing a leak took it for done. It is an
+// error (ErrNoMatch) that says why where it can: an id the store never
+// issued, or one revoked already.
+func TestRevokeNothingMatchedIsAnError(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	st.LoginSalt(ctx, "c1", "IAM:a", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+	for _, id := range []string{"cred1", "cred2"} {
+		if err := st.CreateCredential(ctx, &shiftkey.Credential{ID: id, Cluster: "c1", LoginName: "IAM:a", DBUser: "a",
+			StoredKey: []byte("stored"), ServerKey: []byte("server"), PrincipalARN: "arn:p", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := revocation.Revoke(ctx, st, shiftkey.CredentialFilter{ID: "cred1"}, now, false, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		f    shiftkey.CredentialFilter
+		want string
+	}{
+		{shiftkey.CredentialFilter{ID: "NOPE"}, "never issued"},
+		{shiftkey.CredentialFilter{ID: "cred1"}, "already revoked"},
+		{shiftkey.CredentialFilter{ID: "cred2", LoginName: "IAM:b"}, "login IAM:b"},
+		{shiftkey.CredentialFilter{LoginName: "IAM:alcie"}, "login IAM:alcie"},
+		{shiftkey.CredentialFilter{AccessKeyID: "AKIATYPO"}, "access key AKIATYPO"},
+	} {
+		var out bytes.Buffer
+		creds, err := revocation.Revoke(ctx, st, tt.f, now, false, &out)
+		if !errors.Is(err, revocation.ErrNoMatch) || !strings.Contains(err.Error(), tt.want) || len(creds) != 0 {
+			t.Errorf("Revoke(%+v) = %d, %v; want ErrNoMatch saying %q", tt.f, len(creds), err, tt.want)
+		}
+		if out.Len() != 0 {
+			t.Errorf("Revoke(%+v) wrote %q; want nothing (the error says it)", tt.f, out.String())
+		}
+	}
+	// An empty list is an answer, not an error.
+	var out bytes.Buffer
+	if err := revocation.List(ctx, st, shiftkey.CredentialFilter{LoginName: "IAM:alcie"}, now, &out); err != nil || out.String() != "no live credentials match\n" {
+		t.Fatalf("List of nothing = %q, %v", out.String(), err)
 	}
 }

@@ -55,7 +55,7 @@ type groupWriter struct {
 }
 
 const credentialInsert = `INSERT INTO credentials (id, cluster, login_name, db_user, db_name, db_groups, auto_create,
-	stored_key, server_key, digest_sha256, digest_md5, digests, principal_arn, request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	stored_key, server_key, digest_sha256, digest_md5, digests, principal_arn, access_key_id, request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 // credentialArgs are c's columns, its verifiers sealed under k (in the
 // clear when k is nil: a store without a key).
@@ -72,7 +72,13 @@ func credentialArgs(c *shiftkey.Credential, k *secretbox.Key) ([]any, error) {
 		sha, md5, digests.Valid = nil, nil, true
 	}
 	return []any{c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, string(groups), c.AutoCreate,
-		c.StoredKey, c.ServerKey, sha, md5, digests, c.PrincipalARN, c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt)}, nil
+		c.StoredKey, c.ServerKey, sha, md5, digests, c.PrincipalARN, nullIfEmpty(c.AccessKeyID), c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt)}, nil
+}
+
+// nullIfEmpty stores "" (unknown) as NULL, as the rows from before the
+// column was added have it.
+func nullIfEmpty(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
 }
 
 func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, querier, string) (*secretbox.Key, error), committed func([]*shiftkey.IssueWrite, []shiftkey.IssueWriteResult), checkpoints *checkpointer) (*groupWriter, error) {

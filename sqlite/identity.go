@@ -402,8 +402,8 @@ func (d *DB) CreateSession(ctx context.Context, s *shiftkey.Session) error {
 		return err
 	}
 	if _, err = tx.ExecContext(ctx, `INSERT INTO sessions (access_key_id, secret, sealed, token, token_sha256, role_name, role_id, session_name, source_arn,
-		session_policy, tags, created_at, expires_at) VALUES (?,?,?,'',?,?,?,?,?,?,?,?,?)`,
-		s.AccessKeyID, secret, sealed, hash, s.RoleName, s.RoleID, s.SessionName, s.SourceARN, s.SessionPolicy, string(tags),
+		source_access_key_id, session_policy, tags, created_at, expires_at) VALUES (?,?,?,'',?,?,?,?,?,?,?,?,?,?)`,
+		s.AccessKeyID, secret, sealed, hash, s.RoleName, s.RoleID, s.SessionName, s.SourceARN, nullIfEmpty(s.SourceAccessKeyID), s.SessionPolicy, string(tags),
 		millis(s.CreatedAt), millis(s.ExpiresAt)); err != nil {
 		return err
 	}
@@ -416,9 +416,10 @@ func (d *DB) Session(ctx context.Context, id string) (*shiftkey.Session, error) 
 	var tags, stored string
 	var sealed bool
 	var created, expires int64
-	err := d.db.QueryRowContext(ctx, `SELECT access_key_id, secret, sealed, token_sha256, role_name, role_id, session_name, source_arn, session_policy,
-		tags, created_at, expires_at FROM sessions WHERE access_key_id = ?`, id).
-		Scan(&s.AccessKeyID, &stored, &sealed, &s.TokenHash, &s.RoleName, &s.RoleID, &s.SessionName, &s.SourceARN, &s.SessionPolicy, &tags, &created, &expires)
+	err := d.db.QueryRowContext(ctx, `SELECT access_key_id, secret, sealed, token_sha256, role_name, role_id, session_name, source_arn,
+		coalesce(source_access_key_id, ''), session_policy, tags, created_at, expires_at FROM sessions WHERE access_key_id = ?`, id).
+		Scan(&s.AccessKeyID, &stored, &sealed, &s.TokenHash, &s.RoleName, &s.RoleID, &s.SessionName, &s.SourceARN, &s.SourceAccessKeyID,
+			&s.SessionPolicy, &tags, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, shiftkey.NoSuchSession(id)
 	}

@@ -25,10 +25,7 @@ func credentialWhere(ctx context.Context, q rowsQuerier, f shiftkey.CredentialFi
 		arns := []any{f.PrincipalARN}
 		if f.SessionsOf {
 			started, err := shiftkey.SessionsStartedBy(f.PrincipalARN, func(sources []string) ([]shiftkey.SessionStart, error) {
-				in := make([]any, len(sources))
-				for i, s := range sources {
-					in[i] = s
-				}
+				in := anys(sources)
 				return queryAll(ctx, q, func(r scanner) (shiftkey.SessionStart, error) {
 					var s shiftkey.SessionStart
 					return s, r.Scan(&s.SourceARN, &s.RoleName, &s.SessionName)
@@ -44,16 +41,45 @@ func credentialWhere(ctx context.Context, q rowsQuerier, f shiftkey.CredentialFi
 		conds = append(conds, "principal_arn IN (?"+strings.Repeat(",?", len(arns)-1)+")")
 		args = append(args, arns...)
 	}
+	if f.AccessKeyID != "" {
+		keys, err := issuingKeys(ctx, q, f.AccessKeyID)
+		if err != nil {
+			return "", nil, err
+		}
+		conds = append(conds, "access_key_id IN (?"+strings.Repeat(",?", len(keys)-1)+")")
+		args = append(args, keys...)
+	}
 	return strings.Join(conds, " AND "), args, nil
 }
 
-const listColumns = `id, cluster, login_name, db_user, db_name, db_groups, auto_create, principal_arn, request_id, created_at, expires_at`
+// issuingKeys is key and the temporary keys of the sessions it started,
+// chains included: the keys whose calls issued what key obtained.
+func issuingKeys(ctx context.Context, q rowsQuerier, key string) ([]any, error) {
+	started, err := shiftkey.SessionKeysStartedBy(key, func(sources []string) ([]string, error) {
+		return queryAll(ctx, q, func(r scanner) (k string, err error) { return k, r.Scan(&k) },
+			`SELECT access_key_id FROM sessions WHERE source_access_key_id IN (?`+strings.Repeat(",?", len(sources)-1)+`)`, anys(sources)...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return anys(append([]string{key}, started...)), nil
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+const listColumns = `id, cluster, login_name, db_user, db_name, db_groups, auto_create, principal_arn, coalesce(access_key_id, ''), request_id, created_at, expires_at`
 
 func scanListed(r scanner) (*shiftkey.Credential, error) {
 	var c shiftkey.Credential
 	var groups string
 	var created, expires int64
-	if err := r.Scan(&c.ID, &c.Cluster, &c.LoginName, &c.DBUser, &c.DBName, &groups, &c.AutoCreate, &c.PrincipalARN, &c.RequestID, &created, &expires); err != nil {
+	if err := r.Scan(&c.ID, &c.Cluster, &c.LoginName, &c.DBUser, &c.DBName, &groups, &c.AutoCreate, &c.PrincipalARN, &c.AccessKeyID, &c.RequestID, &created, &expires); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(groups), &c.DBGroups); err != nil {

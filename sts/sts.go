@@ -286,6 +286,9 @@ func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Valu
 		AccessKeyID: shiftkey.NewID("ASIA"), Secret: shiftkey.NewSecretKey(), Token: newToken(),
 		RoleName: role.Name, RoleID: role.ID, SessionName: sessionName, SourceARN: c.Principal.ARN, SessionPolicy: sessionPolicy,
 		Tags: tags, CreatedAt: now, ExpiresAt: now.Add(duration).Truncate(time.Second),
+		// What `credentials revoke --access-key` follows: the ARN can be
+		// another caller's too.
+		SourceAccessKeyID: c.Principal.AccessKey,
 	}
 	if err := s.Store.CreateSession(ctx, sess); err != nil {
 		return nil, err

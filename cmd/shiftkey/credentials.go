@@ -21,6 +21,16 @@ import (
 	"github.com/shiftkey/shiftkey/server"
 )
 
+const credentialsHelp = `Lists or revokes issued credentials. The filters combine: a credential must
+match each one named; revoke refuses to run without one. For a leaked access
+key, deactivate the key first, then revoke --access-key.
+
+Exit status: 0 when done. revoke exits 1, saying why on stderr, when nothing
+matched the selection (a typo, an id this store never issued, one revoked
+already): a revoke that matched nothing closed no leak. list exits 0 when
+nothing matched ("no live credentials match"): an empty list is an answer.
+`
+
 // runCredentials is `shiftkey credentials list|revoke`: flags and the
 // store; package revocation does the rest.
 func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -36,8 +46,13 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.StringVar(&sel.Login, "login", "", "credentials of this login name (e.g. IAM:alice)")
 	fs.StringVar(&sel.Principal, "principal", "", "credentials this IAM principal ARN asked for")
 	fs.StringVar(&sel.ID, "id", "", "the credential with this id")
-	fs.StringVar(&sel.AllForPrincipal, "all-for-principal", "", "every credential of this principal ARN and of the role sessions it started, chains included (a leaked key)")
+	fs.StringVar(&sel.AllForPrincipal, "all-for-principal", "", "every credential of this principal ARN and of the role sessions it started, chains included")
+	fs.StringVar(&sel.AccessKey, "access-key", "", "every credential issued with this access key ID (AKIA… or ASIA…) and with the role sessions it started, chains included (a leaked key)")
 	terminate := fs.Bool("terminate", false, "revoke: end the open gateway sessions of the revoked credentials too")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: shiftkey credentials %s [flags]\n\n%s\nFlags:\n", verb, credentialsHelp)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -96,7 +111,7 @@ func auditRevocation(path string, sel revocation.Selection, terminate bool, revo
 	host, _ := os.Hostname()
 	l.Revoked(&audit.Revocation{Time: at, Operator: operator, Host: host, Terminate: terminate, Revoked: revoked,
 		Selection: map[string]string{"cluster": sel.Cluster, "workgroup": sel.Workgroup, "loginName": sel.Login,
-			"principal": sel.Principal, "credentialId": sel.ID, "allForPrincipal": sel.AllForPrincipal}})
+			"principal": sel.Principal, "credentialId": sel.ID, "allForPrincipal": sel.AllForPrincipal, "accessKeyId": sel.AccessKey}})
 	if err := l.Err(); err != nil {
 		l.Close()
 		return err

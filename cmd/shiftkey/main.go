@@ -52,11 +52,14 @@ Usage:
   shiftkey audit tail [--principal ARN] [--access-key ID] [--credential ID] [--file F ... | --config FILE] [-f]
       The audit log's records (one JSON line each) of a principal; -f follows the file across rotations.
   shiftkey credentials list   [--config FILE | --data-dir DIR] [--cluster ID | --workgroup NAME] [--login NAME] [--principal ARN] [--id ID]
+                              [--access-key ID]
   shiftkey credentials revoke [--config FILE | --data-dir DIR] [--cluster ID | --workgroup NAME] [--login NAME] [--principal ARN] [--id ID]
-                              [--all-for-principal ARN] [--terminate]
+                              [--all-for-principal ARN] [--access-key ID] [--terminate]
       List or revoke issued credentials; a revoked credential stops logging in on every replica
-      within a second, and with --terminate its open sessions end. --all-for-principal revokes
-      what a principal and the role sessions it started obtained (a leaked access key).
+      within a second, and with --terminate its open sessions end. --access-key revokes what was
+      issued with one access key and the role sessions it started (a leaked key: deactivate it
+      first); --all-for-principal what a principal and its role sessions obtained. revoke exits 1
+      when nothing matched; list of nothing exits 0.
   shiftkey version
 `
 

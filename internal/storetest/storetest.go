@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("AccessKeyQuotaConcurrent", func(t *testing.T) { testAccessKeyQuotaConcurrent(t, newStore(t)) })
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
+	t.Run("RevocationByAccessKey", func(t *testing.T) { testRevocationByAccessKey(t, newStore(t)) })
 	t.Run("DeleteClusterDomains", func(t *testing.T) { testDeleteClusterDomains(t, newStore(t)) })
 	t.Run("TagKeysFoldOnlyCase", func(t *testing.T) { testTagKeysFoldOnlyCase(t, newStore(t)) })
 	t.Run("NoWritesForAGoneEntity", func(t *testing.T) { testNoWritesForAGoneEntity(t, newStore(t)) })
@@ -791,6 +792,85 @@ func testServerless(t *testing.T, s shiftkey.Store) {
 	}
 	if err := s.DeleteNamespace(ctx, "ns"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testRevocationByAccessKey: found in a review, revoking what a leaked
+// key obtained went by principal ARN, and two callers that assumed one
+// role under one session name share the session's ARN, so revoking one
+// caller's leak revoked the other's credentials too. A credential now
+// records the key that signed its issuing call, a session the key that
+// started it, and a filter by key follows the sessions it started,
+// chains included, and nothing else.
+func testRevocationByAccessKey(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	alice, bob := "arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/bob"
+	shared := shiftkey.AssumedRoleARN(alice, "etl", "run") // bob's session has this ARN too
+	chainedARN := shiftkey.AssumedRoleARN(shared, "audit", "deep")
+	for _, sess := range []*shiftkey.Session{
+		{AccessKeyID: "ASIAALICE", RoleName: "etl", SessionName: "run", SourceARN: alice, SourceAccessKeyID: "AKIAALICE1"},
+		{AccessKeyID: "ASIABOB", RoleName: "etl", SessionName: "run", SourceARN: bob, SourceAccessKeyID: "AKIABOB"},
+		{AccessKeyID: "ASIAALICECHAIN", RoleName: "audit", SessionName: "deep", SourceARN: shared, SourceAccessKeyID: "ASIAALICE"},
+		{AccessKeyID: "ASIABOBCHAIN", RoleName: "audit", SessionName: "deep", SourceARN: shared, SourceAccessKeyID: "ASIABOB"},
+		{AccessKeyID: "ASIAOLD", RoleName: "etl", SessionName: "run", SourceARN: alice}, // from before keys were recorded
+	} {
+		sess.Secret, sess.Token, sess.CreatedAt, sess.ExpiresAt = "s", "t", t0, t0.Add(time.Hour)
+		if err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.Session(ctx, "ASIAALICECHAIN"); err != nil {
+		t.Fatal(err)
+	} else if got.SourceAccessKeyID != "ASIAALICE" {
+		t.Errorf("session round trip: SourceAccessKeyID %q; want ASIAALICE", got.SourceAccessKeyID)
+	}
+	for _, c := range []struct{ id, scope, login, principal, key string }{
+		{"a1", "c", "IAM:alice", alice, "AKIAALICE1"}, {"a2", "c", "IAM:alice", alice, "AKIAALICE2"},
+		{"b1", "c", "IAM:bob", bob, "AKIABOB"},
+		{"s1", "workgroup/w1", "IAMR:etl", shared, "ASIAALICE"}, {"s2", "workgroup/w1", "IAMR:etl", shared, "ASIABOB"},
+		{"c1", "c", "IAMR:audit", chainedARN, "ASIAALICECHAIN"}, {"c2", "c", "IAMR:audit", chainedARN, "ASIABOBCHAIN"},
+		{"o1", "c", "IAM:alice", alice, ""}, {"o2", "workgroup/w1", "IAMR:etl", shared, ""},
+	} {
+		if _, err := s.LoginSalt(ctx, c.scope, c.login, shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
+			t.Fatal(err)
+		}
+		cred := credential(c.id, c.scope, c.login, t0.Add(time.Hour))
+		cred.PrincipalARN, cred.AccessKeyID = c.principal, c.key
+		if err := s.CreateCredential(ctx, cred); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(cs []*shiftkey.Credential) string {
+		out := []string{}
+		for _, c := range cs {
+			out = append(out, c.ID+"/"+c.AccessKeyID)
+		}
+		sort.Strings(out)
+		return fmt.Sprint(out)
+	}
+	for _, tt := range []struct {
+		f    shiftkey.CredentialFilter
+		want string
+	}{
+		{shiftkey.CredentialFilter{AccessKeyID: "AKIAALICE1"}, "[a1/AKIAALICE1 c1/ASIAALICECHAIN s1/ASIAALICE]"},
+		{shiftkey.CredentialFilter{AccessKeyID: "AKIAALICE2"}, "[a2/AKIAALICE2]"},
+		{shiftkey.CredentialFilter{AccessKeyID: "ASIABOB"}, "[c2/ASIABOBCHAIN s2/ASIABOB]"},
+		{shiftkey.CredentialFilter{AccessKeyID: "AKIABOB", Scope: "c"}, "[b1/AKIABOB c2/ASIABOBCHAIN]"},
+		{shiftkey.CredentialFilter{AccessKeyID: "AKIAALICE1", PrincipalARN: shared}, "[s1/ASIAALICE]"},
+		{shiftkey.CredentialFilter{AccessKeyID: "AKIANEVER"}, "[]"},
+		{shiftkey.CredentialFilter{LoginName: "IAM:alice"}, "[a1/AKIAALICE1 a2/AKIAALICE2 o1/]"},
+	} {
+		got, err := s.ListCredentials(ctx, tt.f, t0)
+		if err != nil || ids(got) != tt.want {
+			t.Errorf("ListCredentials(%+v) = %s, %v; want %s", tt.f, ids(got), err, tt.want)
+		}
+	}
+	got, err := s.RevokeCredentials(ctx, shiftkey.CredentialFilter{AccessKeyID: "AKIAALICE1"}, t0.Add(time.Minute), false)
+	if want := "[a1/AKIAALICE1 c1/ASIAALICECHAIN s1/ASIAALICE]"; err != nil || ids(got) != want {
+		t.Fatalf("revoke --access-key AKIAALICE1 = %s, %v; want %s", ids(got), err, want)
+	}
+	if left, _ := s.ListCredentials(ctx, shiftkey.CredentialFilter{}, t0); ids(left) != "[a2/AKIAALICE2 b1/AKIABOB c2/ASIABOBCHAIN o1/ o2/ s2/ASIABOB]" {
+		t.Fatalf("left after revoking AKIAALICE1's: %s; bob's session credentials (same ARN) must stay", ids(left))
 	}
 }
 
