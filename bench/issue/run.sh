@@ -39,8 +39,11 @@ for spec in ${BINS:-shiftkey=}; do
   port=$((port + 1))
   mkdir -p "$work/$name"
   extra_var="EXTRA_$name"
-  # No admin listener: several builds side by side would all want 9440.
-  bench_yaml "sqlite: $work/$name/shiftkey.db" $port $((port - 2000)) "$work" $PGPORT_D "admin: {listen: \"off\"}
+  # No admin listener by default: several builds side by side would all
+  # want 9440. METRICS=1 gives each its own, read after the run.
+  admin='off'
+  if [ "${METRICS:-0}" = 1 ]; then admin="127.0.0.1:$((port + 1000))"; fi
+  bench_yaml "sqlite: $work/$name/shiftkey.db" $port $((port - 2000)) "$work" $PGPORT_D "admin: {listen: \"$admin\"}
 ${CONFIG_EXTRA:-}
 ${!extra_var:-}" >"$work/$name/shiftkey.yaml"
   "$bin" serve --config "$work/$name/shiftkey.yaml" 2>"$work/$name/log" &
@@ -58,8 +61,20 @@ if [ "${MOTO:-1}" = 1 ] && python3 -c 'import moto.server' 2>/dev/null; then
 fi
 "$work/load" "${targets[@]}" "${setup[@]}" -rounds "$ROUNDS" -d "${SECS}s" -c "${CONC:-1,8,64}" -users "${USERS:-1000}"
 i=0
+port=29540
 for spec in ${BINS:-shiftkey=}; do
   name=${spec%%=*}
+  port=$((port + 1))
+  if [ "${METRICS:-0}" = 1 ]; then
+    # The server's own view of GetClusterCredentials' latency (arrival to
+    # answer, every run together): the share of issues at or under each
+    # bucket, to set beside the load client's percentiles.
+    echo "$name: server-side GetClusterCredentials latency, share at or under each bound:"
+    curl -s "http://127.0.0.1:$((port + 1000))/metrics" | awk '
+      /^shiftkey_api_request_duration_seconds_bucket/ && /GetClusterCredentials/ {
+        match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); n[le] = $NF; order[++k] = le }
+      END { total = n["+Inf"]; for (j = 1; j <= k; j++) if (total > 0) printf "  <= %s s: %.4f\n", order[j], n[order[j]] / total }'
+  fi
   # VmHWM: the server's peak resident memory over the whole run.
   echo "$name: $(wc -c <"$work/$name/log") bytes of log, $(stat -c %s "$work/$name/shiftkey.db") bytes of store, $(stat -c %s "$work/$name/shiftkey.db-wal" 2>/dev/null || echo 0) bytes of WAL, peak RSS $(awk '/VmHWM/ {print $2, $3}' /proc/${pids[$i]}/status)"
   i=$((i + 1))
