@@ -208,8 +208,8 @@ type Grant int
 const (
 	GrantNone    Grant = iota
 	GrantAccount       // the caller's account: "arn:aws:iam::ACCOUNT:root" or "ACCOUNT"
-	GrantRole          // the role ARN of the caller's session
-	GrantCaller        // the caller itself (user ARN or session ARN), or "*"
+	GrantRole          // the role ARN of the caller's session, or "*" for a session
+	GrantCaller        // the caller itself (user ARN or session ARN), or "*" for a user
 )
 
 func (g Grant) String() string {
@@ -263,16 +263,26 @@ func (t *TrustPolicy) Evaluate(c TrustCaller, req Request) TrustDecision {
 	return TrustDecision{Outcome: ImplicitDeny}
 }
 
-// grant reports how statement s's Principal names c.
+// grant reports how statement s's Principal names c. A wildcard ("*" or
+// {"AWS": "*"}) names a user as the user, but a role session only as its
+// role would: AWS lets a resource-based policy grant a session more than
+// its session policy only when the policy "specifically references the
+// role session" (STS AssumeRole, Policy parameter), which "*" does not.
 func (t *TrustPolicy) grant(s *TrustStatement, c TrustCaller) Grant {
+	wildcard := GrantCaller
+	if c.RoleARN != "" {
+		wildcard = GrantRole
+	}
 	if _, star := s.Principal["*"]; star {
-		return GrantCaller
+		return wildcard
 	}
 	g := GrantNone
 	for _, p := range s.Principal["AWS"] {
 		switch {
-		case p == "*", samePrincipalARN(p, c.ARN) && t.boundTo(p, c.ID):
+		case samePrincipalARN(p, c.ARN) && t.boundTo(p, c.ID):
 			return GrantCaller
+		case p == "*":
+			g = max(g, wildcard)
 		case c.RoleARN != "" && samePrincipalARN(p, c.RoleARN) && t.boundTo(p, c.RoleID):
 			g = max(g, GrantRole)
 		case p == c.Account, p == "arn:aws:iam::"+c.Account+":root":

@@ -39,6 +39,14 @@ func TestTrustPolicyPrincipals(t *testing.T) {
 		{"root and role: the stronger grant", `{"AWS":["` + acct + `","arn:aws:iam::` + acct + `:role/Ops"]}`, session, Allow, GrantRole},
 		{"AWS *", `{"AWS":"*"}`, other, Allow, GrantCaller},
 		{"bare *", `"*"`, user, Allow, GrantCaller},
+		// A wildcard names no session specifically: AWS adds a
+		// resource-based policy's grant to a session's session policy only
+		// when the policy "specifically references the role session" (STS
+		// AssumeRole, Policy parameter), so "*" grants a session as its
+		// role ARN would, bounded by the session policy.
+		{"AWS *, a session", `{"AWS":"*"}`, session, Allow, GrantRole},
+		{"bare *, a session", `"*"`, session, Allow, GrantRole},
+		{"* and the session ARN: the stronger grant", `{"AWS":["*","arn:aws:sts::` + acct + `:assumed-role/Ops/alice-1"]}`, session, Allow, GrantCaller},
 		{"service principal", `{"Service":"ec2.amazonaws.com"}`, user, ImplicitDeny, GrantNone},
 	}
 	for _, tt := range tests {
