@@ -42,7 +42,7 @@ func bindable(p string) bool {
 // entities of ids (lower-case ARN → unique id, as they were when the
 // policy was saved): a caller of that ARN with another id (a user deleted
 // and created again under the name) does not match. A principal missing
-// from ids matches no one.
+// from ids matches no one in an Allow, and everyone of its ARN in a Deny.
 func (t *TrustPolicy) Bind(ids map[string]string) *TrustPolicy {
 	b := *t
 	b.ids = ids
@@ -53,13 +53,20 @@ func (t *TrustPolicy) Bind(ids map[string]string) *TrustPolicy {
 }
 
 // boundTo reports whether principal p, which matched a caller by ARN,
-// names the entity whose unique id is id.
-func (t *TrustPolicy) boundTo(p, id string) bool {
+// names the entity whose unique id is id, in a statement of effect e. A
+// principal that named no entity when the policy was saved matches no one
+// in an Allow but, in a Deny, everyone of its ARN: AWS refuses such a
+// policy, so it never trusts by an Allow whose Deny names a user created
+// later.
+func (t *TrustPolicy) boundTo(p, id string, e Effect) bool {
 	if t.ids == nil || !bindable(p) {
 		return true
 	}
 	want, ok := t.ids[strings.ToLower(p)]
-	return ok && id != "" && want == id
+	if !ok {
+		return e == EffectDeny
+	}
+	return id != "" && want == id
 }
 
 // TrustStatement is one statement of a trust policy: the identity-policy
@@ -279,11 +286,11 @@ func (t *TrustPolicy) grant(s *TrustStatement, c TrustCaller) Grant {
 	g := GrantNone
 	for _, p := range s.Principal["AWS"] {
 		switch {
-		case samePrincipalARN(p, c.ARN) && t.boundTo(p, c.ID):
+		case samePrincipalARN(p, c.ARN) && t.boundTo(p, c.ID, s.Effect):
 			return GrantCaller
 		case p == "*":
 			g = max(g, wildcard)
-		case c.RoleARN != "" && samePrincipalARN(p, c.RoleARN) && t.boundTo(p, c.RoleID):
+		case c.RoleARN != "" && samePrincipalARN(p, c.RoleARN) && t.boundTo(p, c.RoleID, s.Effect):
 			g = max(g, GrantRole)
 		case p == c.Account, p == "arn:aws:iam::"+c.Account+":root":
 			g = max(g, GrantAccount)
