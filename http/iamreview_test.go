@@ -10,8 +10,7 @@ import (
 )
 
 // Found in a review of the evaluator against AWS's documentation
-// (2026-12-06): two ways a trust policy let a caller past what AWS would
-// refuse.
+// (2026-12-06): ways a policy let a caller past what AWS would refuse.
 
 // A session narrowed by a session policy may not use a role trusted by
 // "*" to leave that policy behind: AWS lets a resource-based policy grant a
@@ -57,4 +56,22 @@ func TestTrustDenyNamingALaterUser(t *testing.T) {
 	intern := f.newIAMUserKey(t, "intern", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`)
 	_, err := f.stsClient(intern).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("sess")})
 	wantAPIError(t, err, "AccessDenied")
+}
+
+// A caller may not leave out DbName to get past an Allow whose
+// ForAnyValue:...IfExists names the databases: AWS ignores IfExists under
+// ForAnyValue, so a missing key fails the condition, and a credential
+// without DbName would log in to every database.
+func TestForAnyValueIfExistsNeedsTheKey(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	u := f.newIAMUserKey(t, "devonly", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentials","Resource":"*",
+		"Condition":{"ForAnyValue:StringEqualsIfExists":{"redshift:DbName":["dev"]}}}]}`)
+	rs := redshift.NewFromConfig(f.sdk(u))
+	_, err := rs.GetClusterCredentials(ctx, aliceCreds())
+	wantAPIError(t, err, "AccessDenied")
+	in := aliceCreds()
+	in.DbName = aws.String("dev")
+	_, err = rs.GetClusterCredentials(ctx, in)
+	mustOK(t, "GetClusterCredentials with DbName dev", err)
 }
