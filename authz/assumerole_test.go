@@ -78,6 +78,13 @@ func TestAssumeRoleSameAccount(t *testing.T) {
 		{"role named, session policy silent", session(narrow), trust(opsARN), "session policy must allow"},
 		{"account named, role has no policy", session(""), trust(root), "names only the account"},
 		{"anyone", user("alice"), `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}`, ""},
+		// A wildcard is not a specific reference to the session (STS
+		// AssumeRole, Policy: only a resource-based policy that
+		// "specifically references the role session" grants beyond the
+		// session policy): the session policy still bounds it.
+		{"anyone, session policy silent", session(narrow), `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}`, "session policy must allow"},
+		{"AWS *, session policy silent", session(narrow), trust("*"), "session policy must allow"},
+		{"AWS *, no session policy", session(""), trust("*"), ""},
 		{"no such role", user("allowed"), "", "no role"},
 		{"unparseable trust policy", user("allowed"), `{"Statement":[{"Effect":"Allow","Action":"sts:AssumeRole"}]}`, "does not parse"},
 	}

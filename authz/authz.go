@@ -362,11 +362,13 @@ func arnAccount(arn string) string {
 //     the resource-based policies that must always allow (an identity policy
 //     alone never suffices);
 //   - within one account, a trust statement naming the caller itself (the
-//     user ARN, the session ARN, or "*") suffices on its own: an implicit
-//     deny in the caller's identity or session policies does not matter;
-//   - a statement naming the role of the caller's session (role chaining)
-//     is limited by an implicit deny in the session policy, not by the
-//     role's identity policies;
+//     user ARN, the session ARN, or "*" for a user) suffices on its own: an
+//     implicit deny in the caller's identity or session policies does not
+//     matter;
+//   - a statement naming the role of the caller's session (role chaining),
+//     or naming a session only by "*" (which does not specifically
+//     reference it), is limited by an implicit deny in the session policy,
+//     not by the role's identity policies;
 //   - a statement naming only the account (its root ARN or id) delegates
 //     to the caller's own policies: they must allow the action too. A caller
 //     from another account is always treated this way.
@@ -411,7 +413,7 @@ func (a *Authorizer) AuthorizeAssumeRole(ctx context.Context, caller *shiftkey.C
 		case grant == iam.GrantRole && set.Session != nil:
 			sess := iam.Evaluate(req, set.Session...)
 			if !sess.Allowed() {
-				return a.deny(ctx, caller, r, sess.Outcome, trustWhy+" names the caller's role, so the session policy must allow it too: "+
+				return a.deny(ctx, caller, r, sess.Outcome, trustWhy+" names the caller only by its role or \"*\", so the session policy must allow it too: "+
 					Explain(sess, "session policy"), " because no session policy allows the "+r.Action+" action")
 			}
 		case grant == iam.GrantAccount && !id.Allowed():

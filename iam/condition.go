@@ -296,12 +296,17 @@ func (c *Condition) eval(ctx *evalContext, effect Effect) bool {
 	}
 	if !present {
 		switch {
+		case op.set == setAnyValue:
+			// ForAnyValue is false for a missing key or an empty set,
+			// IfExists or not: AWS ignores IfExists under ForAnyValue
+			// (an Allow with ForAnyValue:StringEqualsIfExists on a key
+			// the request lacks allows nothing). A Deny keeps IfExists'
+			// documented reading, true, which can only deny more.
+			return op.ifExists && effect == EffectDeny
 		case op.ifExists:
 			return true
 		case op.set == setAllValues:
 			return true
-		case op.set == setAnyValue:
-			return false
 		default:
 			// A missing key matches no value: false, and so true for a
 			// negated operator.

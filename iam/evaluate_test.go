@@ -177,7 +177,21 @@ func evalCases() []evalCase {
 		{"set/ForAllValues with empty string is true", cond(`{"ForAllValues:StringEquals":{"redshift:DbGroups":["common_group"]}}`), getCreds, anyRes, kv("redshift:DbGroups", ""), Allow, []string{"p:Cond"}},
 		{"set/ForAnyValue with missing key is false", cond(`{"ForAnyValue:StringEquals":{"redshift:DbGroups":["common_group"]}}`), getCreds, anyRes, nil, ImplicitDeny, nil},
 		{"set/ForAnyValue with empty set is false", cond(`{"ForAnyValue:StringEquals":{"redshift:DbGroups":["common_group"]}}`), getCreds, anyRes, map[string][]string{"redshift:DbGroups": {}}, ImplicitDeny, nil},
-		{"set/ForAnyValue IfExists with missing key is true", cond(`{"ForAnyValue:StringEqualsIfExists":{"redshift:DbGroups":["common_group"]}}`), getCreds, anyRes, nil, Allow, []string{"p:Cond"}},
+		// ForAnyValue ignores IfExists in AWS: an Allow with
+		// ForAnyValue:StringEqualsIfExists on aws:TagKeys does not allow
+		// sqs:ListQueues, whose request has no aws:TagKeys (re:Post,
+		// "ForAnyValue:StringEqualsIfExists behaving unexpectedly";
+		// "ForAnyValue ... if there is no matching context key or the
+		// dataset is null, the condition returns false"). So an attacker
+		// cannot omit DbName to get past a ForAnyValue...IfExists on it.
+		{"set/ForAnyValue IfExists with missing key does not allow", cond(`{"ForAnyValue:StringEqualsIfExists":{"redshift:DbGroups":["common_group"]}}`), getCreds, anyRes, nil, ImplicitDeny, nil},
+		{"set/ForAnyValue IfExists omitted DbName does not allow", cond(`{"ForAnyValue:StringEqualsIfExists":{"redshift:DbName":["dev"]}}`), getCreds, anyRes, kv("redshift:DbUser", "alice"), ImplicitDeny, nil},
+		{"set/ForAnyValue IfExists with empty set does not allow", cond(`{"ForAnyValue:StringEqualsIfExists":{"redshift:DbGroups":["common_group"]}}`), getCreds, anyRes, kv("redshift:DbGroups", ""), ImplicitDeny, nil},
+		{"set/ForAnyValue IfExists present key still allows", cond(`{"ForAnyValue:StringEqualsIfExists":{"redshift:DbName":["dev"]}}`), getCreds, anyRes, kv("redshift:DbName", "dev"), Allow, []string{"p:Cond"}},
+		// A Deny keeps IfExists' documented reading (a missing key is
+		// true): it can only deny more than AWS.
+		{"set/ForAnyValue IfExists with missing key still denies", denyCond(`{"ForAnyValue:StringNotEqualsIfExists":{"redshift:DbName":["dev"]}}`), getCreds, anyRes, nil, ExplicitDeny, []string{"d:DenyCond"}},
+		{"set/ForAllValues IfExists with missing key is true", cond(`{"ForAllValues:StringEqualsIfExists":{"redshift:DbGroups":["common_group"]}}`), getCreds, anyRes, nil, Allow, []string{"p:Cond"}},
 		{"set/ForAllValues subset", cond(`{"ForAllValues:StringLike":{"dynamodb:requestedAttributes":["PostDateTime","Message","Tags"]}}`), "dynamodb:GetItem", "arn:aws:dynamodb:us-west-2:123456789012:table/Thread",
 			kv("dynamodb:requestedAttributes", "PostDateTime", "dynamodb:requestedAttributes", "Message"), Allow, []string{"p:Cond"}},
 		{"set/ForAllValues not a subset", cond(`{"ForAllValues:StringLike":{"dynamodb:requestedAttributes":["PostDateTime","Message","Tags"]}}`), "dynamodb:GetItem", "arn:aws:dynamodb:us-west-2:123456789012:table/Thread",

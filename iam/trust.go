@@ -42,7 +42,7 @@ func bindable(p string) bool {
 // entities of ids (lower-case ARN → unique id, as they were when the
 // policy was saved): a caller of that ARN with another id (a user deleted
 // and created again under the name) does not match. A principal missing
-// from ids matches no one.
+// from ids matches no one in an Allow, and everyone of its ARN in a Deny.
 func (t *TrustPolicy) Bind(ids map[string]string) *TrustPolicy {
 	b := *t
 	b.ids = ids
@@ -53,13 +53,20 @@ func (t *TrustPolicy) Bind(ids map[string]string) *TrustPolicy {
 }
 
 // boundTo reports whether principal p, which matched a caller by ARN,
-// names the entity whose unique id is id.
-func (t *TrustPolicy) boundTo(p, id string) bool {
+// names the entity whose unique id is id, in a statement of effect e. A
+// principal that named no entity when the policy was saved matches no one
+// in an Allow but, in a Deny, everyone of its ARN: AWS refuses such a
+// policy, so it never trusts by an Allow whose Deny names a user created
+// later.
+func (t *TrustPolicy) boundTo(p, id string, e Effect) bool {
 	if t.ids == nil || !bindable(p) {
 		return true
 	}
 	want, ok := t.ids[strings.ToLower(p)]
-	return ok && id != "" && want == id
+	if !ok {
+		return e == EffectDeny
+	}
+	return id != "" && want == id
 }
 
 // TrustStatement is one statement of a trust policy: the identity-policy
@@ -208,8 +215,8 @@ type Grant int
 const (
 	GrantNone    Grant = iota
 	GrantAccount       // the caller's account: "arn:aws:iam::ACCOUNT:root" or "ACCOUNT"
-	GrantRole          // the role ARN of the caller's session
-	GrantCaller        // the caller itself (user ARN or session ARN), or "*"
+	GrantRole          // the role ARN of the caller's session, or "*" for a session
+	GrantCaller        // the caller itself (user ARN or session ARN), or "*" for a user
 )
 
 func (g Grant) String() string {
@@ -263,17 +270,27 @@ func (t *TrustPolicy) Evaluate(c TrustCaller, req Request) TrustDecision {
 	return TrustDecision{Outcome: ImplicitDeny}
 }
 
-// grant reports how statement s's Principal names c.
+// grant reports how statement s's Principal names c. A wildcard ("*" or
+// {"AWS": "*"}) names a user as the user, but a role session only as its
+// role would: AWS lets a resource-based policy grant a session more than
+// its session policy only when the policy "specifically references the
+// role session" (STS AssumeRole, Policy parameter), which "*" does not.
 func (t *TrustPolicy) grant(s *TrustStatement, c TrustCaller) Grant {
+	wildcard := GrantCaller
+	if c.RoleARN != "" {
+		wildcard = GrantRole
+	}
 	if _, star := s.Principal["*"]; star {
-		return GrantCaller
+		return wildcard
 	}
 	g := GrantNone
 	for _, p := range s.Principal["AWS"] {
 		switch {
-		case p == "*", samePrincipalARN(p, c.ARN) && t.boundTo(p, c.ID):
+		case samePrincipalARN(p, c.ARN) && t.boundTo(p, c.ID, s.Effect):
 			return GrantCaller
-		case c.RoleARN != "" && samePrincipalARN(p, c.RoleARN) && t.boundTo(p, c.RoleID):
+		case p == "*":
+			g = max(g, wildcard)
+		case c.RoleARN != "" && samePrincipalARN(p, c.RoleARN) && t.boundTo(p, c.RoleID, s.Effect):
 			g = max(g, GrantRole)
 		case p == c.Account, p == "arn:aws:iam::"+c.Account+":root":
 			g = max(g, GrantAccount)

@@ -39,6 +39,14 @@ func TestTrustPolicyPrincipals(t *testing.T) {
 		{"root and role: the stronger grant", `{"AWS":["` + acct + `","arn:aws:iam::` + acct + `:role/Ops"]}`, session, Allow, GrantRole},
 		{"AWS *", `{"AWS":"*"}`, other, Allow, GrantCaller},
 		{"bare *", `"*"`, user, Allow, GrantCaller},
+		// A wildcard names no session specifically: AWS adds a
+		// resource-based policy's grant to a session's session policy only
+		// when the policy "specifically references the role session" (STS
+		// AssumeRole, Policy parameter), so "*" grants a session as its
+		// role ARN would, bounded by the session policy.
+		{"AWS *, a session", `{"AWS":"*"}`, session, Allow, GrantRole},
+		{"bare *, a session", `"*"`, session, Allow, GrantRole},
+		{"* and the session ARN: the stronger grant", `{"AWS":["*","arn:aws:sts::` + acct + `:assumed-role/Ops/alice-1"]}`, session, Allow, GrantCaller},
 		{"service principal", `{"Service":"ec2.amazonaws.com"}`, user, ImplicitDeny, GrantNone},
 	}
 	for _, tt := range tests {
@@ -114,5 +122,41 @@ func TestParseTrustPolicyRejects(t *testing.T) {
 		} else if strings.Contains(name, "NotPrincipal") && !strings.Contains(err.Error(), "prohibited field NotPrincipal") {
 			t.Errorf("NotPrincipal: %v", err)
 		}
+	}
+}
+
+// A trust policy saved while a user it names does not exist binds that
+// principal to no one. For an Allow that is fail-safe, but a Deny naming a
+// user not yet created must still deny that user once created: AWS refuses
+// such a policy at CreateRole ("Invalid principal in policy", IAM
+// knowledge center, iam-trust-policy-error), so it never holds an Allow
+// without its Deny. A Deny bound to an id that is not the caller's (the
+// user deleted and created again) spares the new user, as in AWS, where
+// the saved policy names the old unique id.
+func TestTrustDenyNamingUnboundPrincipal(t *testing.T) {
+	doc := `{"Version":"2012-10-17","Statement":[
+		{"Sid":"Account","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acct + `:root"},"Action":"sts:AssumeRole"},
+		{"Sid":"NotDave","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::` + acct + `:user/dave"},"Action":"sts:AssumeRole"}]}`
+	tp, err := ParseTrustPolicy("trust", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dave := TrustCaller{ARN: "arn:aws:iam::" + acct + ":user/dave", Account: acct, ID: "AIDADAVE2"}
+	req := Request{Action: "sts:AssumeRole", Resource: "arn:aws:iam::" + acct + ":role/Target"}
+	// Saved before dave existed: the principal is not in the bindings.
+	if d := tp.Bind(map[string]string{}).Evaluate(dave, req); d.Outcome != ExplicitDeny {
+		t.Fatalf("unbound Deny: got %v, want explicitDeny", d.Outcome)
+	}
+	// Saved while another dave existed: that one is named, not this one.
+	if d := tp.Bind(map[string]string{"arn:aws:iam::" + acct + ":user/dave": "AIDADAVE1"}).Evaluate(dave, req); d.Outcome != Allow {
+		t.Fatalf("Deny bound to an earlier dave: got %v, want allow", d.Outcome)
+	}
+	// An Allow naming an unbound principal still matches no one.
+	allow, err := ParseTrustPolicy("trust", []byte(trustDoc(`{"AWS":"arn:aws:iam::`+acct+`:user/dave"}`, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := allow.Bind(map[string]string{}).Evaluate(dave, req); d.Outcome != ImplicitDeny {
+		t.Fatalf("unbound Allow: got %v, want implicitDeny", d.Outcome)
 	}
 }

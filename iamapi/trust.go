@@ -25,8 +25,9 @@ func ParseTrustPolicy(doc string) (*iam.TrustPolicy, error) {
 // names to the unique ids they have now, for Entity.TrustPrincipalIDs. self
 // is the role being saved: a policy that names it resolves to the stored
 // role of its name or, when there is none yet, to self (about to be
-// created with its id). A principal that names no entity is left out: it
-// will match no one, as AWS refuses such a policy.
+// created with its id). A principal that names no entity is left out: an
+// Allow naming it matches no one and a Deny everyone of its ARN
+// (iam.TrustPolicy.Bind), as AWS refuses such a policy.
 func BindTrustPrincipals(ctx context.Context, st shiftkey.IdentityStore, t *iam.TrustPolicy, self *shiftkey.Entity) (string, error) {
 	ids, err := trustBindings(ctx, st, t, self)
 	if err != nil {
