@@ -54,15 +54,27 @@ func (a *Authorizer) parse(ctx context.Context, label, doc string) *iam.Policy {
 	}
 	p, err := iam.ParsePolicy(label, []byte(doc))
 	if err != nil {
-		// Documents are validated on write; one that no longer parses
-		// grants nothing rather than failing every call.
-		a.logger().WarnContext(ctx, "stored policy does not parse", "policy", label, "error", err)
-		return nil
+		// Documents are validated on write; one that no longer parses (a
+		// rule added since, an edit in the store) may hold a Deny, which
+		// dropping it would lift. It denies every call of its entity, in
+		// its name, until an administrator mends or deletes it.
+		a.logger().WarnContext(ctx, "stored policy does not parse: it denies every call of its entity", "policy", label, "error", err)
+		p = denyAll(label + " (it does not parse: " + err.Error() + ")")
 	}
 	if len(a.cache) > 4096 {
 		clear(a.cache)
 	}
 	a.cache[key] = p
+	return p
+}
+
+// denyAll is a policy named label that denies every action on every
+// resource.
+func denyAll(label string) *iam.Policy {
+	p, err := iam.ParsePolicy(label, []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}`))
+	if err != nil {
+		panic(err) // a constant document
+	}
 	return p
 }
 
@@ -81,18 +93,14 @@ func (a *Authorizer) entityPolicies(ctx context.Context, kind shiftkey.EntityKin
 		return nil, err
 	}
 	for _, d := range inline {
-		if p := a.parse(ctx, fmt.Sprintf("%s/%s inline policy %s", kind, name, d.Name), d.Document); p != nil {
-			out = append(out, p)
-		}
+		out = append(out, a.parse(ctx, fmt.Sprintf("%s/%s inline policy %s", kind, name, d.Name), d.Document))
 	}
 	attached, err := a.Store.AttachedPolicies(ctx, kind, name)
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range attached {
-		if p := a.parse(ctx, m.ARN, m.Document); p != nil {
-			out = append(out, p)
-		}
+		out = append(out, a.parse(ctx, m.ARN, m.Document))
 	}
 	return out, nil
 }
@@ -142,11 +150,7 @@ func (a *Authorizer) sessionPolicies(ctx context.Context, p *shiftkey.Principal)
 		if len(docs) > 1 {
 			name += " #" + strconv.Itoa(i+1)
 		}
-		sp := a.parse(ctx, name, d)
-		if sp == nil {
-			return none
-		}
-		out = append(out, sp)
+		out = append(out, a.parse(ctx, name, d))
 	}
 	return out
 }

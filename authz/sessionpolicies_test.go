@@ -2,6 +2,8 @@ package authz_test
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,5 +40,34 @@ func TestSessionPoliciesAnyAllowsAndFailClosed(t *testing.T) {
 	}
 	if allowed([]string{creds, broken}, "redshift:GetClusterCredentials") {
 		t.Fatal("with one session policy unreadable, the other still decided")
+	}
+}
+
+// An identity policy stored earlier that no longer parses (written before
+// a rule it breaks, or edited in the store) may hold a Deny: dropping it
+// would allow what it denied. It denies everything its entity asks, and
+// the denial names it, until an administrator mends it.
+func TestStoredPolicyThatDoesNotParseDeniesAll(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	arn := "arn:aws:iam::" + acct + ":user/dana"
+	mustDo(t, st.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "dana", ID: "AIDADANA", Path: "/", ARN: arn, CreatedAt: time.Now()}))
+	mustDo(t, st.PutInlinePolicy(ctx, shiftkey.KindUser, "dana", shiftkey.PolicyDocument{Name: "allow",
+		Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:*","Resource":"*"}]}`}))
+	mustDo(t, st.PutInlinePolicy(ctx, shiftkey.KindUser, "dana", shiftkey.PolicyDocument{Name: "guard",
+		Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"redshift:GetClusterCredentials","Resource":"*","Nonsense":true}]}`}))
+	a := &authz.Authorizer{Store: st}
+	p := &shiftkey.Principal{ARN: arn, Account: acct, Type: shiftkey.PrincipalUser, UserID: "AIDADANA", UserName: "dana"}
+	c := &shiftkey.Caller{Principal: p, Region: "us-east-1", RequestID: "req", Time: time.Now()}
+	for i, action := range []string{"redshift:GetClusterCredentials", "redshift:DescribeClusters"} {
+		c.RequestID = "req" + strconv.Itoa(i)
+		if err := a.Authorize(ctx, c, shiftkey.AuthzRequest{Action: action, Resource: "*"}); err == nil {
+			t.Errorf("%s allowed beside a stored policy that does not parse", action)
+			continue
+		}
+		recs, err := st.Decisions(ctx, c.RequestID)
+		if err != nil || len(recs) != 1 || !strings.Contains(recs[0].Explanation, "inline policy guard") || !strings.Contains(recs[0].Explanation, "does not parse") {
+			t.Errorf("%s: the recorded explanation does not name the policy that does not parse: %+v, %v", action, recs, err)
+		}
 	}
 }
