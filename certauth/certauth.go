@@ -7,6 +7,7 @@ package certauth
 
 import (
 	"container/list"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,7 +25,7 @@ import (
 // CA signs certificates with a CA's key.
 type CA struct {
 	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
+	key     crypto.Signer
 	CertPEM []byte
 	Path    string // file of the CA certificate (PGSSLROOTCERT)
 
@@ -45,8 +46,10 @@ func Load(certPath, keyPath string) (*CA, error) {
 	return Parse(certPEM, keyPEM, certPath)
 }
 
-// Parse reads a CA from its PEM certificate and EC key; certPath is where
-// the certificate is kept.
+// Parse reads a CA from its PEM certificate and key (EC or RSA; SEC 1,
+// PKCS #1 or PKCS #8, as OpenSSL writes them); certPath is where the
+// certificate is kept. A key that is not the certificate's is refused: it
+// would sign certificates no backend verifies.
 func Parse(certPEM, keyPEM []byte, certPath string) (*CA, error) {
 	cb, _ := pem.Decode(certPEM)
 	kb, _ := pem.Decode(keyPEM)
@@ -57,9 +60,13 @@ func Parse(certPEM, keyPEM []byte, certPath string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := x509.ParseECPrivateKey(kb.Bytes)
+	pair, err := tls.X509KeyPair(certPEM, keyPEM) // parses every format, and checks the key is the certificate's
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("certauth: %w", err)
+	}
+	key, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("certauth: the CA key (%T) cannot sign", pair.PrivateKey)
 	}
 	return &CA{cert: cert, key: key, CertPEM: certPEM, Path: certPath}, nil
 }
