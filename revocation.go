@@ -77,7 +77,7 @@ type RevokedKeys interface {
 const RevokedLookupLimit = 32
 
 // ErrEmptyFilter refuses a revocation that would match every credential.
-var ErrEmptyFilter = Errorf(CodeInvalidParameterValue, "name the credentials to revoke: a cluster, login name, principal or credential id")
+var ErrEmptyFilter = Errorf(CodeInvalidParameterValue, "name the credentials to revoke: a cluster or workgroup, login name, principal, credential id or access key")
 
 // AssumedRoleARN is the ARN of an assumed-role session of role in the
 // account of principal (an IAM ARN), as STS names it.

@@ -306,6 +306,9 @@ func TestCredentialsRevokeNothingMatchedFails(t *testing.T) {
 		{"credentials revoke --data-dir " + dev.DataDir + " --login IAM:nosuchlogin", "no credential matches login IAM:nosuchlogin", 1},
 		{"credentials revoke --data-dir " + dev.DataDir + " --principal arn:aws:iam::000000000000:user/nosuch", "nothing revoked", 1},
 		{"credentials list --data-dir " + dev.DataDir + " --login IAM:nosuchlogin", "", 0},
+		// Without a filter the refusal names every kind of filter, as
+		// operations.md lists them (a workgroup and an access key too).
+		{"credentials revoke --data-dir " + dev.DataDir, "a cluster or workgroup, login name, principal, credential id or access key", 1},
 	} {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), mainChildEnv+"="+tc.args)
