@@ -12,7 +12,7 @@ dev: ## run shiftkey dev (installs PostgreSQL first when it is missing)
 build: ## build bin/shiftkey
 	$(GO) build -o bin/shiftkey ./cmd/shiftkey
 
-test: ## every test, with the race detector (installs PostgreSQL, awscli, python3-boto3 and qemu-user-static when missing)
+test: ## every test, with the race detector (installs PostgreSQL and the clients the tests drive when missing: scripts/ensure-test-tools)
 	@./scripts/ensure-postgres
 	@./scripts/ensure-test-tools
 	$(GO) vet ./...
