@@ -375,3 +375,37 @@ func TestRedshiftDriverLoginFindsMissed(t *testing.T) {
 		})
 	}
 }
+
+// A credential that expires between the code-13 or MD5 challenge and the
+// client's answer does not log in: the proof is checked against the
+// credentials live when it arrives, not those read when the login began.
+func TestRedshiftAuthCredentialExpiredDuringExchange(t *testing.T) {
+	for _, mode := range []string{RedshiftAuthSHA256, RedshiftAuthMD5} {
+		t.Run(mode, func(t *testing.T) {
+			var mu sync.Mutex
+			skew := time.Duration(0)
+			addr, _ := rsGateway(t, func(g *Gateway) {
+				g.RedshiftAuthPlaintext, g.RedshiftAuth = true, mode
+				g.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(skew) }
+			})
+			c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			c.Write(startupMessage(rslogin.DriverParams("IAM:u", "dev")))
+			typ, body := readMessage(t, c)
+			if typ != 'R' || len(body) < 4 {
+				t.Fatalf("%q %x, want an authentication request", typ, body)
+			}
+			mu.Lock()
+			skew = 90 * time.Minute // "old" (an hour) has expired, "new" (two) has not
+			mu.Unlock()
+			c.Write(answer(t, mode, body[4:], "pw-old"))
+			if typ, body = readMessage(t, c); typ != 'E' || !bytes.Contains(body, []byte("C28P01\x00")) {
+				t.Fatalf("a credential expired during the exchange: %q %q, want 28P01", typ, body)
+			}
+		})
+	}
+}
