@@ -409,3 +409,34 @@ func TestRedshiftAuthCredentialExpiredDuringExchange(t *testing.T) {
 		})
 	}
 }
+
+// Found in an attacker's review of the drivers' exchanges: an MD5 answer
+// (a password message) without its terminating NUL got no ErrorResponse,
+// only a closed connection: pgproto3 reports it as io.EOF, which the
+// gateway took for the client hanging up. It is a protocol violation,
+// answered 08P01 as PostgreSQL answers it.
+func TestMD5AnswerWithoutTerminatorIsAProtocolViolation(t *testing.T) {
+	addr, _ := rsGateway(t, func(g *Gateway) { g.RedshiftAuthPlaintext, g.RedshiftAuth = true, RedshiftAuthMD5 })
+	for _, body := range []string{"", "md5deadbeef"} {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		c.Write(startupMessage(rslogin.DriverParams("IAM:u", "dev")))
+		if typ, b := readMessage(t, c); typ != 'R' || binary.BigEndian.Uint32(b) != rslogin.AuthMD5 {
+			t.Fatalf("%q %x, want an MD5 request", typ, b)
+		}
+		c.Write(append(binary.BigEndian.AppendUint32([]byte{'p'}, uint32(4+len(body))), body...))
+		var head [5]byte
+		if _, err := io.ReadFull(c, head[:]); err != nil {
+			t.Fatalf("%q without its NUL: %v, want an ErrorResponse", body, err)
+		}
+		b := make([]byte, binary.BigEndian.Uint32(head[1:])-4)
+		io.ReadFull(c, b)
+		if head[0] != 'E' || !bytes.Contains(b, []byte("C08P01\x00")) {
+			t.Fatalf("%q without its NUL: %q %q, want 08P01", body, head[0], b)
+		}
+	}
+}
