@@ -220,6 +220,9 @@ func driver(ctx context.Context, c *credential, opts Options, tc *tls.Config) Re
 	case certProblem(err) != nil:
 		tp := certProblem(err)
 		return Result{Outcome: Failed, Auth: auth, Message: tp.Message, TLS: tp, Hint: gatewayCAHint(tp, "--ca", c.host, opts)}
+	case errors.Is(err, rslogin.ErrCleartextWithoutTLS):
+		return Result{Outcome: Failed, Auth: auth, Message: "asked for the password in cleartext without TLS (not sent)",
+			Hint: "a shiftkey gateway never asks that without TLS: something else answers at this address, or sits between you and it"}
 	case strings.Contains(err.Error(), "does not offer TLS"):
 		return Result{Outcome: NotOffered, Message: "the gateway does not offer TLS", Hint: "give the gateway a certificate (tls.cert_file, tls.key_file)"}
 	}

@@ -107,7 +107,7 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 	if !ok {
 		salt = g.decoySalt(user)
 	}
-	cands = &candidates{ctx: ctx, g: g, user: user, now: now, known: ok, creds: creds}
+	cands = &candidates{ctx: ctx, g: g, user: user, now: now, known: ok, lookedUp: len(user) <= maxLoginName, creds: creds}
 	cred, err := s.prove(l, cands, salt, fail)
 	if err == nil && cands.isRevoked(cred) {
 		fail("revoked credential")
@@ -184,6 +184,8 @@ type candidates struct {
 	user  string
 	now   time.Time
 	known bool
+	// lookedUp: the name was looked up (not too long to be a login).
+	lookedUp bool
 
 	creds, missed, revoked []*shiftkey.Credential
 	err                    error // of MissedCredentials
@@ -197,6 +199,14 @@ func (c *candidates) all(yield func(*shiftkey.Credential) bool) {
 		}
 	}
 	if !c.known {
+		// A wrong password of a known login costs the revoked lookup
+		// below; an unknown login's failure makes it too (and ignores
+		// it), or it would answer that much sooner and tell which names
+		// have credentials, which its decoy salt hides. (Its uncached
+		// LiveCredentials stands for MissedCredentials' read.)
+		if c.lookedUp && c.g.Revoked != nil {
+			c.g.Revoked.RevokedCredentials(c.ctx, c.g.Cluster, c.user, c.now)
+		}
 		return
 	}
 	c.missed, c.err = c.g.Credentials.MissedCredentials(c.ctx, c.g.Cluster, c.user, c.creds, c.now)

@@ -117,8 +117,10 @@ func (c *authIO) Receive() (pgproto3.FrontendMessage, error) {
 	default:
 		return nil, fmt.Errorf("unknown message type: %c", typ)
 	}
+	// Not wrapped: a password message without its NUL decodes as io.EOF,
+	// which is not the client hanging up (receive answers it 08P01).
 	if err := msg.Decode(body); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("malformed %s: %v", messageName(msg), err)
 	}
 	return msg, nil
 }

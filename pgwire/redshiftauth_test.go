@@ -375,3 +375,68 @@ func TestRedshiftDriverLoginFindsMissed(t *testing.T) {
 		})
 	}
 }
+
+// A credential that expires between the code-13 or MD5 challenge and the
+// client's answer does not log in: the proof is checked against the
+// credentials live when it arrives, not those read when the login began.
+func TestRedshiftAuthCredentialExpiredDuringExchange(t *testing.T) {
+	for _, mode := range []string{RedshiftAuthSHA256, RedshiftAuthMD5} {
+		t.Run(mode, func(t *testing.T) {
+			var mu sync.Mutex
+			skew := time.Duration(0)
+			addr, _ := rsGateway(t, func(g *Gateway) {
+				g.RedshiftAuthPlaintext, g.RedshiftAuth = true, mode
+				g.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(skew) }
+			})
+			c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			c.Write(startupMessage(rslogin.DriverParams("IAM:u", "dev")))
+			typ, body := readMessage(t, c)
+			if typ != 'R' || len(body) < 4 {
+				t.Fatalf("%q %x, want an authentication request", typ, body)
+			}
+			mu.Lock()
+			skew = 90 * time.Minute // "old" (an hour) has expired, "new" (two) has not
+			mu.Unlock()
+			c.Write(answer(t, mode, body[4:], "pw-old"))
+			if typ, body = readMessage(t, c); typ != 'E' || !bytes.Contains(body, []byte("C28P01\x00")) {
+				t.Fatalf("a credential expired during the exchange: %q %q, want 28P01", typ, body)
+			}
+		})
+	}
+}
+
+// Found in an attacker's review of the drivers' exchanges: an MD5 answer
+// (a password message) without its terminating NUL got no ErrorResponse,
+// only a closed connection: pgproto3 reports it as io.EOF, which the
+// gateway took for the client hanging up. It is a protocol violation,
+// answered 08P01 as PostgreSQL answers it.
+func TestMD5AnswerWithoutTerminatorIsAProtocolViolation(t *testing.T) {
+	addr, _ := rsGateway(t, func(g *Gateway) { g.RedshiftAuthPlaintext, g.RedshiftAuth = true, RedshiftAuthMD5 })
+	for _, body := range []string{"", "md5deadbeef"} {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		c.Write(startupMessage(rslogin.DriverParams("IAM:u", "dev")))
+		if typ, b := readMessage(t, c); typ != 'R' || binary.BigEndian.Uint32(b) != rslogin.AuthMD5 {
+			t.Fatalf("%q %x, want an MD5 request", typ, b)
+		}
+		c.Write(append(binary.BigEndian.AppendUint32([]byte{'p'}, uint32(4+len(body))), body...))
+		var head [5]byte
+		if _, err := io.ReadFull(c, head[:]); err != nil {
+			t.Fatalf("%q without its NUL: %v, want an ErrorResponse", body, err)
+		}
+		b := make([]byte, binary.BigEndian.Uint32(head[1:])-4)
+		io.ReadFull(c, b)
+		if head[0] != 'E' || !bytes.Contains(b, []byte("C08P01\x00")) {
+			t.Fatalf("%q without its NUL: %q %q, want 08P01", body, head[0], b)
+		}
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,6 +154,62 @@ func TestRevokedCredentialLogsInNowhereWithRedshiftDrivers(t *testing.T) {
 				t.Fatalf("a wrong password: %v, want 28P01", err)
 			}
 			wantOneWrongPassword(t, logins.reported(t, 3)[1:])
+		})
+	}
+}
+
+// revokedLookups counts the revoked-credential lookups per login name.
+type revokedLookups struct {
+	mu    sync.Mutex
+	names map[string]int
+}
+
+func (r *revokedLookups) RevokedCredentials(_ context.Context, _, login string, _ time.Time) ([]*shiftkey.Credential, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.names[login]++
+	return nil, nil
+}
+
+func (r *revokedLookups) count(login string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.names[login]
+}
+
+// Found in an attacker's review of the Redshift drivers' exchanges: a
+// wrong password for a login that has credentials looked its revoked ones
+// up (a store query, ~200 µs with SQLite), an unknown login's did not, so
+// the failure of an unknown login came that much sooner, in SCRAM, code 13
+// and MD5 alike: timing a few failed logins told which names have
+// credentials, the very thing the decoy salt hides. An unknown login's
+// failure now makes the same lookup.
+func TestUnknownLoginFailsWithTheLookupsOfAKnownOne(t *testing.T) {
+	for _, mode := range []string{"SCRAM", RedshiftAuthSHA256, RedshiftAuthMD5} {
+		t.Run(mode, func(t *testing.T) {
+			rec := &revokedLookups{names: map[string]int{}}
+			addr, tc := rsGateway(t, func(g *Gateway) {
+				g.Revoked = rec
+				if mode != "SCRAM" {
+					g.RedshiftAuth = mode
+				}
+			})
+			for _, user := range []string{"IAM:u", "IAM:nobody"} {
+				var err error
+				if mode == "SCRAM" {
+					_, err = pgx.Connect(context.Background(), "postgres://"+strings.ReplaceAll(user, ":", "%3A")+":wrong@"+addr+"/dev?sslmode=disable&connect_timeout=10")
+					err = errors.New(code(err))
+				} else {
+					_, err = rsLogin(t, addr, tc, rslogin.DriverParams(user, "dev"), "wrong")
+					err = errors.New(serverCode(err))
+				}
+				if err.Error() != codeInvalidPassword {
+					t.Fatalf("%s: %v, want %s", user, err, codeInvalidPassword)
+				}
+			}
+			if k, u := rec.count("IAM:u"), rec.count("IAM:nobody"); k != u {
+				t.Fatalf("revoked lookups of a wrong password: %d for a known login, %d for an unknown one", k, u)
+			}
 		})
 	}
 }

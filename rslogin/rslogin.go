@@ -77,6 +77,12 @@ func (e *ServerError) Error() string {
 // client does not speak (SCRAM among them: Result.Auth says which).
 var ErrUnsupported = errors.New("rslogin: authentication method not supported")
 
+// ErrCleartextWithoutTLS is returned, the password unsent, when a server
+// asks for the password in cleartext (code 3) on a connection without
+// TLS: anyone who can answer in the server's place would get the password
+// itself, good for every login until it expires. (AWS's drivers send it.)
+var ErrCleartextWithoutTLS = errors.New("rslogin: the server asked for the password in cleartext without TLS; not sent")
+
 // Notice is a NoticeResponse.
 type Notice struct{ Severity, Code, Message string }
 
@@ -155,6 +161,9 @@ func (s *Session) login(ctx context.Context, cfg Config) error {
 			switch code {
 			case AuthOK:
 			case AuthCleartext:
+				if cfg.TLS == nil {
+					return ErrCleartextWithoutTLS
+				}
 				err = s.write('p', append([]byte(cfg.Password), 0))
 			case AuthMD5:
 				if len(msg) != 8 {
