@@ -33,6 +33,7 @@ var statusByCode = map[string]int{
 	"CustomDomainAssociationNotFoundFault":  http.StatusNotFound,
 	shiftkey.CodeResourceNotFound:           http.StatusNotFound,
 	"InternalServerException":               http.StatusInternalServerError,
+	"ServiceQuotaExceededException":         http.StatusPaymentRequired, // sic: Serverless' model says 402
 }
 
 // StatusOf returns the HTTP status of an AWS error code.

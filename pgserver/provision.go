@@ -1,6 +1,7 @@
 package pgserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,10 +33,18 @@ type Provisioner struct {
 	// server): never started here, and not to be deleted.
 	Reserved string
 	Logger   *slog.Logger
+	// MaxServers bounds the servers it runs (0: DefaultMaxServers): each
+	// is a PostgreSQL on the developer's machine, and an API caller's loop
+	// must not start them without end.
+	MaxServers int
 
-	mu      sync.Mutex
-	servers map[string]*Server // by cluster identifier or workgroup id
+	mu       sync.Mutex
+	servers  map[string]*Server // by cluster identifier or workgroup id
+	starting int                // new servers being made, counted against MaxServers
 }
+
+// DefaultMaxServers is Provisioner.MaxServers' default.
+const DefaultMaxServers = 16
 
 // Store is where the provisioner finds the clusters and workgroups to
 // resume and records their new endpoints.
@@ -75,13 +84,29 @@ func (p *Provisioner) dir(id string) string { return filepath.Join(p.Dir, id) }
 
 // start starts (or restarts, keeping its data) the server for id and opens
 // g's gateway on port; g.Backend is the server.
-func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway, port int) (shiftkey.Endpoint, shiftkey.Backend, error) {
+func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway, port int, quota func(int) error) (shiftkey.Endpoint, shiftkey.Backend, error) {
+	_, statErr := os.Stat(p.dir(id))
+	fresh := errors.Is(statErr, os.ErrNotExist)
+	if fresh {
+		// A new server: within the quota, counting those being made.
+		max := cmp.Or(p.MaxServers, DefaultMaxServers)
+		p.mu.Lock()
+		if len(p.servers)+p.starting >= max {
+			p.mu.Unlock()
+			return shiftkey.Endpoint{}, shiftkey.Backend{}, quota(max)
+		}
+		p.starting++
+		p.mu.Unlock()
+		defer func() {
+			p.mu.Lock()
+			p.starting--
+			p.mu.Unlock()
+		}()
+	}
 	ln, ep, err := p.Gateways.Listen(g.Scope, port)
 	if err != nil {
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
 	}
-	_, statErr := os.Stat(p.dir(id))
-	fresh := errors.Is(statErr, os.ErrNotExist)
 	tlsFiles, err := p.TLS()
 	if err != nil {
 		ln.Close()
@@ -148,7 +173,7 @@ func (p *Provisioner) stop(ctx context.Context, id, scope string) error {
 
 // StartWorkgroup implements shiftkey.Provisioner.
 func (p *Provisioner) StartWorkgroup(ctx context.Context, w *shiftkey.Workgroup, ns *shiftkey.Namespace) error {
-	ep, b, err := p.start(ctx, w.ID, ns.AdminUsername, Gateway{Scope: w.CredentialScope(), Database: ns.DBName}, w.Endpoint.Port)
+	ep, b, err := p.start(ctx, w.ID, ns.AdminUsername, Gateway{Scope: w.CredentialScope(), Database: ns.DBName}, w.Endpoint.Port, workgroupQuota)
 	if err != nil {
 		return err
 	}
@@ -175,6 +200,16 @@ func (p *Provisioner) StopWorkgroup(ctx context.Context, w *shiftkey.Workgroup) 
 	return p.stop(ctx, w.ID, w.CredentialScope())
 }
 
+// clusterQuota and workgroupQuota are the answers AWS gives past an
+// account's quota, for a server past MaxServers.
+func clusterQuota(max int) error {
+	return shiftkey.Errorf("ClusterQuotaExceeded", "The request would exceed the allowed number of cluster instances for this account: shiftkey dev runs at most %d PostgreSQL servers for clusters and workgroups. Delete one first.", max)
+}
+
+func workgroupQuota(max int) error {
+	return shiftkey.Errorf("ServiceQuotaExceededException", "The request would exceed the workgroup quota: shiftkey dev runs at most %d PostgreSQL servers for clusters and workgroups. Delete one first.", max)
+}
+
 // clusterGateway is c's gateway: its master user may be a superuser, as
 // Redshift's is.
 func clusterGateway(c *shiftkey.Cluster) Gateway {
@@ -183,7 +218,7 @@ func clusterGateway(c *shiftkey.Cluster) Gateway {
 
 // StartCluster implements shiftkey.ClusterProvisioner.
 func (p *Provisioner) StartCluster(ctx context.Context, c *shiftkey.Cluster) error {
-	ep, b, err := p.start(ctx, "cluster-"+c.Identifier, c.MasterUsername, clusterGateway(c), c.Endpoint.Port)
+	ep, b, err := p.start(ctx, "cluster-"+c.Identifier, c.MasterUsername, clusterGateway(c), c.Endpoint.Port, clusterQuota)
 	if err != nil {
 		return err
 	}

@@ -57,15 +57,13 @@ func (g *gateways) Stop(scope string) {
 	g.events = append(g.events, "stop "+scope)
 }
 
-// A workgroup gets a server of its own, reached by certificate over
-// loopback TLS as the admin role; a move reopens only its gateway; a stop
-// removes the server and its data. EnsureWorkgroup creates a workgroup
-// once.
-func TestProvisionerWorkgroupLifecycle(t *testing.T) {
+// newProvisioner is a provisioner of servers in a temporary data dir with
+// its own store, dev CA and recording gateways; max is its MaxServers.
+func newProvisioner(t *testing.T, max int) (*pgserver.Provisioner, *sqlite.DB, *devca.CA, *gateways, string) {
+	t.Helper()
 	if _, err := pgserver.FindBinDir(); err != nil {
 		t.Skip(err)
 	}
-	ctx := context.Background()
 	base, err := os.MkdirTemp("", "shiftkey-prov-")
 	if err != nil {
 		t.Fatal(err)
@@ -76,21 +74,35 @@ func TestProvisionerWorkgroupLifecycle(t *testing.T) {
 	if err := pgserver.MakeHome(home); err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(home, "store.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(home, "store.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	ca, err := devca.LoadOrCreate(filepath.Join(home, "tls"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	gws := &gateways{}
 	p := &pgserver.Provisioner{Dir: filepath.Join(home, "backends"), Store: st, Gateways: gws, AdminRole: "prov_admin", Reserved: "dev-cluster",
+		MaxServers: max,
 		TLS: func() (*pgserver.TLSFiles, error) {
 			cert, key, caPEM, err := ca.ServerFiles("127.0.0.1", "localhost")
 			return &pgserver.TLSFiles{Cert: cert, Key: key, CA: caPEM}, err
 		}}
+	return p, st, ca, gws, home
+}
+
+// A workgroup gets a server of its own, reached by certificate over
+// loopback TLS as the admin role; a move reopens only its gateway; a stop
+// removes the server and its data. EnsureWorkgroup creates a workgroup
+// once.
+func TestProvisionerWorkgroupLifecycle(t *testing.T) {
+	if _, err := pgserver.FindBinDir(); err != nil {
+		t.Skip(err)
+	}
+	ctx := context.Background()
+	p, st, ca, gws, home := newProvisioner(t, 0)
 	defer p.StopAll()
 
 	now := time.Now().UTC()
@@ -154,5 +166,44 @@ func TestProvisionerWorkgroupLifecycle(t *testing.T) {
 	err = p.StopCluster(ctx, &shiftkey.Cluster{Identifier: "dev-cluster"})
 	if shiftkey.ErrorCode(err) != shiftkey.CodeUnsupportedOperation {
 		t.Fatalf("deleting the reserved cluster: %v", err)
+	}
+}
+
+// Each API-created cluster or workgroup is a PostgreSQL server on the
+// developer's machine: past MaxServers, creating one is refused with the
+// quota error AWS answers (ClusterQuotaExceeded, Serverless'
+// ServiceQuotaExceededException), before anything starts; a server
+// stopped frees its place; restarting one that exists is never refused.
+func TestProvisionerQuota(t *testing.T) {
+	ctx := context.Background()
+	p, _, _, _, _ := newProvisioner(t, 1)
+	defer p.StopAll()
+	now := time.Now().UTC()
+	ns := &shiftkey.Namespace{Name: "ns1", ID: shiftkey.NewUUID(), Region: "us-east-1", DBName: "dev", AdminUsername: "nsadmin", Status: "AVAILABLE", CreatedAt: now}
+	w := &shiftkey.Workgroup{Name: "wg1", ID: shiftkey.NewUUID(), Region: "us-east-1", Status: "AVAILABLE", BaseCapacity: 128, CreatedAt: now}
+	if err := p.EnsureWorkgroup(ctx, w, ns); err != nil {
+		t.Fatal(err)
+	}
+	c := &shiftkey.Cluster{Identifier: "c1", DBName: "dev", MasterUsername: "admin"}
+	if err := p.StartCluster(ctx, c); shiftkey.ErrorCode(err) != "ClusterQuotaExceeded" {
+		t.Fatalf("a cluster past the quota: %v, want ClusterQuotaExceeded", err)
+	}
+	w2 := &shiftkey.Workgroup{Name: "wg2", ID: shiftkey.NewUUID(), Region: "us-east-1", CreatedAt: now}
+	if err := p.StartWorkgroup(ctx, w2, ns); shiftkey.ErrorCode(err) != "ServiceQuotaExceededException" {
+		t.Fatalf("a workgroup past the quota: %v, want ServiceQuotaExceededException", err)
+	}
+	if c.Backend.Port != 0 || w2.Backend.Port != 0 {
+		t.Fatalf("refused, but started: %+v %+v", c.Backend, w2.Backend)
+	}
+	// A restart of the one that exists (dev's resume) is not a new server.
+	p.StopAll()
+	if err := p.StartWorkgroup(ctx, w, ns); err != nil {
+		t.Fatalf("restarting an existing workgroup at the quota: %v", err)
+	}
+	if err := p.StopWorkgroup(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.StartCluster(ctx, c); err != nil {
+		t.Fatalf("a cluster once the workgroup is gone: %v", err)
 	}
 }
