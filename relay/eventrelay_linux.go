@@ -798,12 +798,19 @@ func (l *eventLoop) read(sd *evSide) {
 	s := sd.s
 	off := 0
 	if sd.tls != nil {
-		// A record cut by the last read goes first.
-		off = copy(l.buf, sd.tls.pending)
+		// Room for a record cut by the last read, which goes first once
+		// this read completes it (absorb keeps it otherwise).
+		off = len(sd.tls.pending)
 	}
 	n, err := sysRead(sd.fd, l.buf[off:])
 	if err == unix.EAGAIN || err == unix.EINTR {
 		return
+	}
+	if n > 0 && sd.tls != nil {
+		if sd.tls.absorb(l.buf[off : off+n]) {
+			return
+		}
+		copy(l.buf, sd.tls.pending)
 	}
 	if n <= 0 || err != nil {
 		if !sd.isClient {

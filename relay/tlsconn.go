@@ -94,7 +94,11 @@ func (c *TLSConn) open() error {
 		c.alert.Store(uint32(c.rl.alert))
 	}
 	c.plain = append(c.plain[:0], buf[:plain]...)
-	c.raw = c.raw[:copy(c.raw, buf[used:])]
+	if used > 0 {
+		// Not while a record is still cut: moving it onto itself at every
+		// read would make a trickled record cost its square.
+		c.raw = c.raw[:copy(c.raw, buf[used:])]
+	}
 	if c.rl.owed && err == nil {
 		c.wmu.Lock()
 		c.rl.owed = false

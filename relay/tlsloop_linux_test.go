@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -373,4 +374,49 @@ func TestEventRelayTLSKeyUpdateFloodIsBounded(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A client may send a record a byte at a time. The loop keeps the part of
+// a record it has until the rest comes; rebuilding that part at every
+// receive (a new buffer the size of what came so far) made one 16 KiB
+// record cost hundreds of megabytes of allocation on the loop, which every
+// session on it shares. A trickled record costs its length.
+func TestEventRelayTLSTrickledRecordIsLinear(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		addr := backendServer(t, func(c net.Conn) { echo(c, 0) })
+		_, sock, keys, done := startTLSSession(t, r, addr, &testTracker{})
+		me, err := newRecordLayer(&TLSKeys{CipherSuite: keys.CipherSuite, ReadSecret: keys.WriteSecret, WriteSecret: keys.ReadSecret,
+			ReadSeq: keys.WriteSeq, WriteSeq: keys.ReadSeq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tcp := sock.(*net.TCPConn)
+		tcp.SetNoDelay(true)
+		sock.SetDeadline(time.Now().Add(60 * time.Second))
+		want := bytesOf(maxPlaintext, 7)
+		record := me.seal(nil, want)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i := range record {
+			if _, err := sock.Write(record[i : i+1]); err != nil {
+				t.Fatal(err)
+			}
+			if i%8 == 0 {
+				// Let the loop receive what came so far on its own.
+				time.Sleep(20 * time.Microsecond)
+			}
+		}
+		if err := readUntil(sock, me, string(want[len(want)-64:])); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
+			t.Errorf("one %d-byte record sent a byte at a time: %d MB allocated", len(record), grew>>20)
+		}
+		if _, err := sock.Write(me.seal(nil, []byte{goodbye})); err != nil {
+			t.Fatal(err)
+		}
+		waitEnd(t, done)
+	})
 }

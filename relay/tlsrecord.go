@@ -401,6 +401,34 @@ func (rl *recordLayer) carry(rest []byte) {
 	rl.pending = append(rl.pending[:0], rest...)
 }
 
+// absorb adds chunk, the next bytes read, to the record the last read cut
+// when they do not complete it, and reports whether it did: then there is
+// nothing to open yet. Each byte of a record is so copied about once, and
+// a record a client trickles a byte at a time costs its length, not (by
+// rebuilding the cut part at every read) its square.
+func (rl *recordLayer) absorb(chunk []byte) bool {
+	if len(rl.pending)+len(chunk) >= rl.cutRecordLen() {
+		return false
+	}
+	rl.pending = append(rl.pending, chunk...)
+	return true
+}
+
+// cutRecordLen is the length of the record pending begins, as far as it
+// is known: its header, until the header is whole. A length past the
+// limit is the header's own length, so that openRecords refuses it at once.
+func (rl *recordLayer) cutRecordLen() int {
+	p := rl.pending
+	if len(p) < recordHeaderLen {
+		return min(len(p), 1) * recordHeaderLen // none cut: 0
+	}
+	n := int(binary.BigEndian.Uint16(p[3:5]))
+	if n > maxCiphertext {
+		return recordHeaderLen
+	}
+	return recordHeaderLen + n
+}
+
 // takeReply returns (and forgets) what must be sent to the peer now.
 func (rl *recordLayer) takeReply() []byte {
 	r := rl.reply

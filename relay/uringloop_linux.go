@@ -628,6 +628,10 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 // client's alert. The buffer is put back when nothing is returned.
 func (l *uringLoop) openTLS(sd *evSide, chunk []byte, bid int32) ([]byte, int32, bool) {
 	rl := sd.tls
+	if rl.absorb(chunk) {
+		l.putBuf(bid)
+		return nil, -1, false
+	}
 	buf := chunk
 	if len(rl.pending) > 0 {
 		buf = make([]byte, len(rl.pending)+len(chunk))
