@@ -37,10 +37,12 @@ func names(fsys fs.FS) ([]string, error) {
 	return names, err
 }
 
-// CheckKnown fails when applied (the migrations a store records) names one
-// that fsys does not have: a newer shiftkey migrated the store, and this
-// one, which does not know that schema, must not serve it (nor apply its
-// own migrations on top of it).
+// CheckKnown fails when applied (the migrations a store records as
+// required: all but the additive ones) names one that fsys does not have:
+// a newer shiftkey migrated the store, and this one, which does not know
+// that schema, must not serve it (nor apply its own migrations on top of
+// it). A store passes only its required migrations, so that a newer
+// shiftkey's additive ones do not stop this one.
 func CheckKnown(fsys fs.FS, applied []string) error {
 	known, err := names(fsys)
 	if err != nil {
@@ -57,4 +59,85 @@ func CheckKnown(fsys fs.FS, applied []string) error {
 		return fmt.Errorf("the store was migrated by a newer shiftkey (migrations this version does not know: %s): run that version or a later one", strings.Join(unknown, ", "))
 	}
 	return nil
+}
+
+// additiveMark is the line, in the comment that opens a migration, by which
+// it says it is additive: the schema it leaves can still be served by a
+// shiftkey that does not know it (see CheckAdditive). A store records an
+// additive migration apart from the others, so that such a shiftkey,
+// which checks only the others (CheckKnown), starts on it.
+const additiveMark = "-- migrate: additive"
+
+// Additive reports whether migration says it is additive: a line that is
+// exactly additiveMark among the comment lines that open it.
+func Additive(migration string) bool {
+	for _, line := range strings.Split(migration, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == additiveMark:
+			return true
+		case line == "" || strings.HasPrefix(line, "--"):
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// CheckAdditive fails unless migration is marked additive and does only
+// what code written for the schema before it cannot trip on, whose INSERTs
+// name their columns and whose SELECTs name what they read: add a column
+// that is nullable and has no default, constraint or reference (the older
+// code's rows leave it NULL; its deletes are not refused on its account),
+// create a table, create an index that is not unique.
+func CheckAdditive(migration string) error {
+	if !Additive(migration) {
+		return fmt.Errorf("not marked %q", additiveMark)
+	}
+	var text strings.Builder
+	for _, line := range strings.Split(migration, "\n") {
+		if i := strings.Index(line, "--"); i >= 0 {
+			line = line[:i]
+		}
+		text.WriteString(line)
+		text.WriteByte('\n')
+	}
+	for _, stmt := range strings.Split(text.String(), ";") {
+		words := strings.Fields(strings.ToUpper(stmt))
+		if len(words) == 0 {
+			continue
+		}
+		if err := checkAdditiveStatement(words); err != nil {
+			return fmt.Errorf("%s: %w", strings.Join(strings.Fields(stmt), " "), err)
+		}
+	}
+	return nil
+}
+
+func checkAdditiveStatement(w []string) error {
+	starts := func(prefix ...string) bool {
+		return len(w) >= len(prefix) && slices.Equal(w[:len(prefix)], prefix)
+	}
+	switch {
+	case starts("CREATE", "TABLE"), starts("CREATE", "INDEX"):
+		return nil
+	case starts("ALTER", "TABLE"):
+		rest := w[2:]
+		if len(rest) > 0 && rest[0] == "IF" { // IF EXISTS
+			rest = rest[min(2, len(rest)):]
+		}
+		if len(rest) < 2 || rest[1] != "ADD" {
+			return fmt.Errorf("an ALTER TABLE other than ADD COLUMN is not additive")
+		}
+		for _, word := range rest[2:] {
+			word = strings.TrimRight(strings.SplitN(word, "(", 2)[0], ",")
+			switch word {
+			case "NOT", "DEFAULT", "CHECK", "UNIQUE", "PRIMARY", "REFERENCES", "GENERATED", "CONSTRAINT", "FOREIGN":
+				return fmt.Errorf("a column added with %s is not additive: an older shiftkey's rows leave it NULL", word)
+			}
+		}
+		return nil
+	default:
+		return fmt.Errorf("only ADD COLUMN, CREATE TABLE and CREATE INDEX are additive")
+	}
 }

@@ -2,6 +2,9 @@ package migrate
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -51,5 +54,88 @@ func TestCheckKnownRefusesAMigrationItDoesNotHave(t *testing.T) {
 	err := CheckKnown(fsys, []string{"migrations/0001_a.sql", "migrations/0002_b.sql", "migrations/0003_c.sql"})
 	if err == nil || !strings.Contains(err.Error(), "migrations/0003_c.sql") {
 		t.Fatalf("CheckKnown with a newer store's migration = %v, want an error naming it", err)
+	}
+}
+
+// A migration says it is additive with a line "-- migrate: additive" in
+// the comment that opens it; elsewhere the line says nothing.
+func TestAdditiveReadsTheMarkInTheOpeningComment(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"-- Why.\n-- migrate: additive\nALTER TABLE t ADD COLUMN c text;\n": true,
+		"-- migrate: additive\r\nCREATE INDEX i ON t (c);":                  true,
+		"-- Why.\nALTER TABLE t ADD COLUMN c text;\n":                       false,
+		"ALTER TABLE t ADD COLUMN c text;\n-- migrate: additive\n":          false,
+		"-- migrate: additive, or not\nALTER TABLE t ADD COLUMN c text;\n":  false,
+		"\n-- migrate: additive\nALTER TABLE t DROP COLUMN c;\n":            true,
+	} {
+		if got := Additive(sql); got != want {
+			t.Errorf("Additive(%q) = %v, want %v", sql, got, want)
+		}
+	}
+}
+
+// An additive migration may only add what an older shiftkey, which writes
+// and reads the tables as they were, cannot trip on: nullable columns
+// without a default, plain indexes, new tables.
+func TestCheckAdditiveAllowsOnlyWhatOlderCodeCannotTripOn(t *testing.T) {
+	ok := []string{
+		"-- migrate: additive\nALTER TABLE credentials ADD COLUMN access_key_id text;\nALTER TABLE sessions ADD COLUMN source_access_key_id text;\nCREATE INDEX sessions_source_key ON sessions (source_access_key_id);\n",
+		"-- migrate: additive\nCREATE TABLE IF NOT EXISTS t (id text PRIMARY KEY, n integer NOT NULL);\nCREATE INDEX IF NOT EXISTS t_n ON t (n);",
+		"-- migrate: additive\nALTER TABLE t ADD c INTEGER; -- a comment; with a semicolon\n",
+	}
+	for _, sql := range ok {
+		if err := CheckAdditive(sql); err != nil {
+			t.Errorf("CheckAdditive(%q) = %v, want nil", sql, err)
+		}
+	}
+	bad := []string{
+		"ALTER TABLE t ADD COLUMN c text;", // not marked
+		"-- migrate: additive\nALTER TABLE t ADD COLUMN c text NOT NULL DEFAULT '';",
+		"-- migrate: additive\nALTER TABLE t ADD COLUMN c text DEFAULT 'x';",
+		"-- migrate: additive\nALTER TABLE t ADD COLUMN c text CHECK (c <> '');",
+		"-- migrate: additive\nALTER TABLE t ADD COLUMN c text UNIQUE;",
+		"-- migrate: additive\nALTER TABLE t ADD COLUMN c integer REFERENCES u (id);", // u's deletes may fail
+		"-- migrate: additive\nALTER TABLE t DROP COLUMN c;",
+		"-- migrate: additive\nALTER TABLE t RENAME COLUMN c TO d;",
+		"-- migrate: additive\nALTER TABLE t ALTER COLUMN c SET NOT NULL;",
+		"-- migrate: additive\nCREATE UNIQUE INDEX i ON t (c);",
+		"-- migrate: additive\nUPDATE t SET c = lower(c);",
+		"-- migrate: additive\nDROP INDEX i;",
+		"-- migrate: additive\nCREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END;",
+	}
+	for _, sql := range bad {
+		if err := CheckAdditive(sql); err == nil {
+			t.Errorf("CheckAdditive(%q) = nil, want an error", sql)
+		}
+	}
+}
+
+// What makes an additive migration safe for the code written before it:
+// the stores' queries name the columns they write and read, so a column
+// added later is neither a value too few for an INSERT nor one too many
+// for a Scan. RETURNING * is allowed only where it feeds a CTE (its
+// reader names the columns).
+func TestStoreQueriesNameTheirColumns(t *testing.T) {
+	unnamed := regexp.MustCompile(`(?i)INSERT\s+(OR\s+\w+\s+)?INTO\s+\w+\s+(VALUES|SELECT|DEFAULT)\b|SELECT\s+(DISTINCT\s+)?\*|\w+\.\*\s+FROM|RETURNING\s+\*\s*($|[^\s)])`)
+	var files []string
+	for _, dir := range []string{"../postgres", "../sqlite"} {
+		got, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil || len(got) == 0 {
+			t.Fatal(dir, got, err)
+		}
+		files = append(files, got...)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		buf, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range unnamed.FindAllIndex(buf, -1) {
+			line := 1 + strings.Count(string(buf[:m[0]]), "\n")
+			t.Errorf("%s:%d: %q does not name its columns: a column an additive migration adds breaks the version before it", f, line, buf[m[0]:m[1]])
+		}
 	}
 }

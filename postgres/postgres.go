@@ -150,7 +150,11 @@ func (d *DB) migrate(ctx context.Context) error {
 	// Replicas starting at once: one migrates, the others wait and then
 	// find nothing to do.
 	return d.withSessionLock(ctx, migrationLock, "migrations", func(conn *pgx.Conn) error {
-		if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY)`); err != nil {
+		// schema_migrations: the migrations a shiftkey must know to serve
+		// the store (every version checks it); schema_additive_migrations:
+		// those an older one may leave unknown (migrate.Additive).
+		if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY);
+			CREATE TABLE IF NOT EXISTS schema_additive_migrations (name text PRIMARY KEY)`); err != nil {
 			return err
 		}
 		var applied []string
@@ -214,14 +218,31 @@ func migrateOne(ctx context.Context, conn *pgx.Conn, name, migration string) err
 		return err
 	}
 	defer tx.Rollback(ctx)
-	var done bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1)`, name).Scan(&done); err != nil || done {
+	additive := migrate.Additive(migration)
+	var required, added bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1),
+		EXISTS (SELECT 1 FROM schema_additive_migrations WHERE name = $1)`, name).Scan(&required, &added); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, migration); err != nil {
-		return err
+	switch {
+	case added || required && !additive:
+		return nil
+	case required:
+		// The build that introduced it recorded it as required: move it,
+		// so that the versions before it start on this store again.
+		if _, err := tx.Exec(ctx, `DELETE FROM schema_migrations WHERE name = $1`, name); err != nil {
+			return err
+		}
+	default:
+		if _, err := tx.Exec(ctx, migration); err != nil {
+			return err
+		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name) VALUES ($1)`, name); err != nil {
+	table := "schema_migrations"
+	if additive {
+		table = "schema_additive_migrations"
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO `+table+` (name) VALUES ($1)`, name); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -78,9 +80,53 @@ func List(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time.T
 	if len(creds) == 0 {
 		// Said, so that an empty answer is not taken for a failure.
 		fmt.Fprintln(w, "no live credentials match")
-		return nil
+	} else if err := table(w, creds); err != nil {
+		return err
 	}
-	return table(w, creds)
+	return sayUnrecorded(ctx, st, f, now, w)
+}
+
+// unrecorded says, when f names an access key, how many live credentials
+// the rest of f selects have no recorded key, and whose they are: issued
+// by a shiftkey from before keys were recorded, or by a replica still
+// running one during a rolling upgrade, they may have been obtained with
+// the key, which cannot tell. "" when there are none.
+func unrecorded(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time.Time) (string, error) {
+	if f.AccessKeyID == "" {
+		return "", nil
+	}
+	key := f.AccessKeyID
+	f.AccessKeyID = ""
+	creds, err := st.ListCredentials(ctx, f, now)
+	if err != nil {
+		return "", err
+	}
+	n, by := 0, map[string]int{}
+	for _, c := range creds {
+		if c.AccessKeyID == "" {
+			n++
+			by[c.PrincipalARN]++
+		}
+	}
+	if n == 0 {
+		return "", nil
+	}
+	principals := slices.Sorted(maps.Keys(by))
+	for i, p := range principals {
+		principals[i] = fmt.Sprintf("%s (%d)", p, by[p])
+	}
+	return fmt.Sprintf("%d live credentials have no recorded access key (issued by a shiftkey from before keys were recorded, "+
+		"or by a replica still running one): whether %s obtained them cannot be told. By principal: %s. "+
+		"If the key is one of these principals', revoke that principal's with --all-for-principal ARN "+
+		"(its credentials and its role sessions', whichever key obtained them)", n, key, strings.Join(principals, ", ")), nil
+}
+
+func sayUnrecorded(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time.Time, w io.Writer) error {
+	note, err := unrecorded(ctx, st, f, now)
+	if note != "" {
+		fmt.Fprintf(w, "note: %s\n", note)
+	}
+	return err
 }
 
 // Revoke revokes the credentials matching f and writes what it revoked.
@@ -92,14 +138,23 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 		return nil, err
 	}
 	if len(creds) == 0 {
-		return nil, noMatch(ctx, st, f)
+		err := noMatch(ctx, st, f)
+		if note, _ := unrecorded(ctx, st, f, now); note != "" {
+			err = fmt.Errorf("%w; %s", err, note)
+		}
+		return nil, err
 	}
 	what := "revoked"
 	if terminate {
 		what = "revoked; their sessions end"
 	}
 	fmt.Fprintf(w, "%d credentials %s\n", len(creds), what)
-	return creds, table(w, creds)
+	if err := table(w, creds); err != nil {
+		return creds, err
+	}
+	// What was revoked is done: a failure to say more is not its failure.
+	sayUnrecorded(ctx, st, f, now, w)
+	return creds, nil
 }
 
 // noMatch is ErrNoMatch with what was named, and for an id why it

@@ -128,3 +128,62 @@ func TestRevokeNothingMatchedIsAnError(t *testing.T) {
 		t.Fatalf("List of nothing = %q, %v", out.String(), err)
 	}
 }
+
+// Credentials issued by a shiftkey from before access keys were recorded
+// (or by a replica still running one during a rolling upgrade) have no
+// recorded key: --access-key cannot tell whether the key obtained them.
+// list and revoke say how many such live credentials the other filters
+// leave, whose principals they are, and how to revoke those, whether or
+// not the key matched anything.
+func TestAccessKeySaysWhatHasNoRecordedKey(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	for _, c := range []struct{ id, cluster, principal, key string }{
+		{"new1", "c1", "arn:aws:iam::123456789012:user/alice", "AKIALEAKED"},
+		{"old1", "c1", "arn:aws:iam::123456789012:user/alice", ""},
+		{"old2", "c1", "arn:aws:iam::123456789012:user/alice", ""},
+		{"old3", "c1", "arn:aws:iam::123456789012:user/bob", ""},
+		{"old4", "c2", "arn:aws:iam::123456789012:user/bob", ""},
+	} {
+		st.LoginSalt(ctx, c.cluster, "IAM:a", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+		if err := st.CreateCredential(ctx, &shiftkey.Credential{ID: c.id, Cluster: c.cluster, LoginName: "IAM:a", DBUser: "a", AccessKeyID: c.key,
+			StoredKey: []byte("stored"), ServerKey: []byte("server"), PrincipalARN: c.principal, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"3 live credentials", "no recorded access key", "arn:aws:iam::123456789012:user/alice (2)", "arn:aws:iam::123456789012:user/bob (1)", "--all-for-principal"}
+	says := func(what, got string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s said %q, lacking %q", what, got, w)
+			}
+		}
+	}
+	var out bytes.Buffer
+	if err := revocation.List(ctx, st, shiftkey.CredentialFilter{Scope: "c1", AccessKeyID: "AKIALEAKED"}, now, &out); err != nil {
+		t.Fatal(err)
+	}
+	says("list --access-key", out.String())
+	out.Reset()
+	creds, err := revocation.Revoke(ctx, st, shiftkey.CredentialFilter{Scope: "c1", AccessKeyID: "AKIALEAKED"}, now, false, &out)
+	if err != nil || len(creds) != 1 {
+		t.Fatalf("revoke --access-key = %d, %v", len(creds), err)
+	}
+	says("revoke --access-key", out.String())
+	_, err = revocation.Revoke(ctx, st, shiftkey.CredentialFilter{Scope: "c1", AccessKeyID: "AKIALEAKED"}, now, false, io.Discard)
+	if !errors.Is(err, revocation.ErrNoMatch) {
+		t.Fatalf("revoke again = %v, want ErrNoMatch", err)
+	}
+	says("revoke --access-key matching nothing", err.Error())
+	// Without --access-key, nothing to say.
+	out.Reset()
+	if err := revocation.List(ctx, st, shiftkey.CredentialFilter{Scope: "c1"}, now, &out); err != nil || strings.Contains(out.String(), "recorded") {
+		t.Fatalf("list = %q, %v", out.String(), err)
+	}
+}

@@ -179,7 +179,11 @@ func (d *DB) Close() error {
 }
 
 func (d *DB) migrate(ctx context.Context) error {
-	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
+	// schema_migrations: the migrations a shiftkey must know to serve the
+	// store (every version checks it); schema_additive_migrations: those an
+	// older one may leave unknown (migrate.Additive).
+	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY);
+		CREATE TABLE IF NOT EXISTS schema_additive_migrations (name TEXT PRIMARY KEY)`); err != nil {
 		return err
 	}
 	var applied []string
@@ -211,17 +215,31 @@ func (d *DB) migrateOne(ctx context.Context, name, migration string) error {
 		return err
 	}
 	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+	additive := migrate.Additive(migration)
+	var required, added bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = ?1),
+		EXISTS (SELECT 1 FROM schema_additive_migrations WHERE name = ?1)`, name).Scan(&required, &added); err != nil {
 		return err
 	}
-	if n > 0 {
+	switch {
+	case added || required && !additive:
 		return nil
+	case required:
+		// The build that introduced it recorded it as required: move it,
+		// so that the versions before it open this store again.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM schema_migrations WHERE name = ?`, name); err != nil {
+			return err
+		}
+	default:
+		if _, err := tx.ExecContext(ctx, migration); err != nil {
+			return err
+		}
 	}
-	if _, err := tx.ExecContext(ctx, migration); err != nil {
-		return err
+	table := "schema_migrations"
+	if additive {
+		table = "schema_additive_migrations"
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, name); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (name) VALUES (?)`, name); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -5,6 +5,11 @@
 -- caller's too. NULL in rows from before: unknown. No index on
 -- credentials: every issue would write one more page for it, and only an
 -- operator's revocation reads the column.
+--
+-- Additive (migrate.CheckAdditive): the version before it serves, restarts
+-- on and is rolled back to a store this one migrated; its rows leave these
+-- columns NULL.
+-- migrate: additive
 ALTER TABLE credentials ADD COLUMN access_key_id text;
 ALTER TABLE sessions ADD COLUMN source_access_key_id text;
 CREATE INDEX sessions_source_key ON sessions (source_access_key_id);
