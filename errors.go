@@ -99,3 +99,11 @@ func DomainNotAssociated(name string) error {
 func DomainAssociated(name string) error {
 	return Errorf(CodeConflict, "Custom domain name %s is already associated.", name)
 }
+
+// StoreUnavailable is the answer for an issue whose credential the store
+// did not record within its wait (a lock held on its table, a store that
+// stopped answering or is failing over): nothing was acknowledged, and
+// the caller may try again (the SDKs retry it).
+func StoreUnavailable() error {
+	return Errorf(CodeServiceUnavailable, "The credential store did not record the credential in time; no credential was issued. Try again.")
+}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -50,10 +51,17 @@ const maxBatch = 256
 // answering fails the writes instead of holding them for ever.
 const batchTimeout = 30 * time.Second
 
+// writeWait is how long an issue waits for its write, queued behind other
+// batches and then its own, before it fails (see submit).
+const writeWait = batchTimeout
+
 // errKeyChanged fails a credential sealed under a key that is no longer
 // the store's current one (a rotation committed meanwhile): it is sealed
 // again under the new key and retried.
 var errKeyChanged = errors.New("postgres store: the store key changed")
+
+// errWriteWait is the cause of an issue's write that waited writeWait.
+var errWriteWait = errors.New("postgres store: write not committed within its wait")
 
 // errClosed is what writes after Close get.
 var errClosed = errors.New("postgres store: closed")
@@ -63,6 +71,8 @@ type groupWriter struct {
 	cfg *pgx.ConnConfig
 
 	q *groupcommit.Writer[*shiftkey.IssueWrite, shiftkey.IssueWriteResult]
+	// wait bounds how long a write waits for its batch (writeWait).
+	wait time.Duration
 
 	// Owned by the writer goroutine.
 	conn *pgx.Conn
@@ -74,7 +84,7 @@ type groupWriter struct {
 }
 
 func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWriter {
-	w := &groupWriter{d: d, cfg: cfg, key: key}
+	w := &groupWriter{d: d, cfg: cfg, key: key, wait: writeWait}
 	w.q = groupcommit.New(4096, maxBatch, w.commit, groupcommit.GatherAnnounced())
 	return w
 }
@@ -85,9 +95,21 @@ func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWrit
 func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shiftkey.IssueWriteResult {
 	// Waiting for a commit is no CPU work: the place goes to the next request.
 	shiftkey.LeaveAdmission(ctx)
+	// A store that does not answer (a lock held on credentials, a server
+	// failing over) would otherwise hold the caller for the batch in
+	// flight's timeout and then its own batch's, longer than the API's
+	// write timeout: the caller leaves after w.wait with an error that
+	// says so (an op already in a batch may still commit; it is not
+	// acknowledged).
+	ctx, cancel := context.WithTimeoutCause(ctx, w.wait, errWriteWait)
+	defer cancel()
 	res, err := w.q.Submit(ctx, op)
-	if errors.Is(err, groupcommit.ErrClosed) {
+	switch {
+	case errors.Is(err, groupcommit.ErrClosed):
 		err = errClosed
+	case errors.Is(err, errWriteWait):
+		slog.Warn("postgres store: an issue's write was not committed in time; it fails with ServiceUnavailable", "wait", w.wait, "queued", w.q.Queued())
+		err = shiftkey.StoreUnavailable()
 	}
 	if err != nil {
 		return shiftkey.IssueWriteResult{Err: err}

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/groupcommit"
@@ -52,7 +54,14 @@ type groupWriter struct {
 	// the stored credentials to their logins' entries, drops the rest).
 	committed func([]*shiftkey.IssueWrite, []shiftkey.IssueWriteResult)
 	commits   atomic.Uint64 // transactions committed (tests)
+	// wait bounds how long a write waits for its batch (writeWait).
+	wait time.Duration
 }
+
+// writeWait is how long an issue waits for its write, queued behind other
+// batches and then its own, before it fails (see submit): a batch waits
+// up to busy_timeout (10 s) for a write lock another process holds.
+const writeWait = 30 * time.Second
 
 const credentialInsert = `INSERT INTO credentials (id, cluster, login_name, db_user, db_name, db_groups, auto_create,
 	stored_key, server_key, digest_sha256, digest_md5, digests, principal_arn, access_key_id, request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
@@ -86,7 +95,7 @@ func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, q
 	if err != nil {
 		return nil, err
 	}
-	w := &groupWriter{conn: conn, key: key, committed: committed, checkpoints: checkpoints}
+	w := &groupWriter{conn: conn, key: key, committed: committed, checkpoints: checkpoints, wait: writeWait}
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string
@@ -137,12 +146,25 @@ func (w *groupWriter) close() {
 func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shiftkey.IssueWriteResult {
 	// Waiting for a commit is no CPU work: the place goes to the next request.
 	shiftkey.LeaveAdmission(ctx)
+	// A batch waits up to busy_timeout for a lock another process holds,
+	// and the batches queued behind it as long again each: the caller
+	// leaves after w.wait with an error that says so (an op already in a
+	// batch may still commit; it is not acknowledged).
+	ctx, cancel := context.WithTimeoutCause(ctx, w.wait, errWriteWait)
+	defer cancel()
 	res, err := w.q.Submit(ctx, op)
+	if errors.Is(err, errWriteWait) {
+		slog.Warn("sqlite store: an issue's write was not committed in time; it fails with ServiceUnavailable", "wait", w.wait, "queued", w.q.Queued())
+		err = shiftkey.StoreUnavailable()
+	}
 	if err != nil {
 		return shiftkey.IssueWriteResult{Err: err}
 	}
 	return res
 }
+
+// errWriteWait is the cause of an issue's write that waited writeWait.
+var errWriteWait = errors.New("sqlite store: write not committed within its wait")
 
 // commit runs batch in one transaction. A statement that fails (a
 // constraint) fails its op only: SQLite undoes the one statement and the
