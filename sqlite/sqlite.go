@@ -97,7 +97,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("sqlite %s checkpointer: %w", path, err)
 	}
-	if d.writer, err = newGroupWriter(ctx, db, d.key, d.committed, d.checkpoints); err != nil {
+	if d.writer, err = newGroupWriter(ctx, path, db, d.key, d.committed, d.checkpoints); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("sqlite %s writer: %w", path, err)
 	}
