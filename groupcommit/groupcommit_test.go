@@ -264,3 +264,24 @@ func TestSubmitLeavesWithItsContext(t *testing.T) {
 		t.Fatalf("batches %v, want [1 1]: the abandoned ops were committed", got)
 	}
 }
+
+// Health reports a failure until a batch commits, or for HealthFor.
+func TestHealth(t *testing.T) {
+	var h Health
+	if h.Err() != nil {
+		t.Fatal("a new Health reports a failure")
+	}
+	cause := errors.New("disk full")
+	h.Failed(cause)
+	if err := h.Err(); !errors.Is(err, cause) {
+		t.Fatalf("after a failure: %v", err)
+	}
+	h.Committed()
+	if err := h.Err(); err != nil {
+		t.Fatalf("after a commit: %v", err)
+	}
+	h.last.Store(&failure{err: cause, at: time.Now().Add(-HealthFor - time.Second)})
+	if err := h.Err(); err != nil {
+		t.Fatalf("a failure older than HealthFor: %v", err)
+	}
+}

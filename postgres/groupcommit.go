@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,19 @@ const writeWait = batchTimeout
 // again under the new key and retried.
 var errKeyChanged = errors.New("postgres store: the store key changed")
 
+// record notes in w.health whether a batch failed for a reason of the
+// store's (anything but a constraint, which is its op's).
+func (w *groupWriter) record(results []shiftkey.IssueWriteResult) {
+	for _, r := range results {
+		var pe *pgconn.PgError
+		if r.Err != nil && !(errors.As(r.Err, &pe) && strings.HasPrefix(pe.Code, "23")) {
+			w.health.Failed(r.Err)
+			return
+		}
+	}
+	w.health.Committed()
+}
+
 // errWriteWait is the cause of an issue's write that waited writeWait.
 var errWriteWait = errors.New("postgres store: write not committed within its wait")
 
@@ -73,6 +87,8 @@ type groupWriter struct {
 	q *groupcommit.Writer[*shiftkey.IssueWrite, shiftkey.IssueWriteResult]
 	// wait bounds how long a write waits for its batch (writeWait).
 	wait time.Duration
+	// health is whether the last batch failed (DB.WriteErr).
+	health groupcommit.Health
 
 	// Owned by the writer goroutine.
 	conn *pgx.Conn
@@ -85,7 +101,11 @@ type groupWriter struct {
 
 func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWriter {
 	w := &groupWriter{d: d, cfg: cfg, key: key, wait: writeWait}
-	w.q = groupcommit.New(4096, maxBatch, w.commit, groupcommit.GatherAnnounced())
+	w.q = groupcommit.New(4096, maxBatch, func(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
+		results := w.commit(batch)
+		w.record(results)
+		return results
+	}, groupcommit.GatherAnnounced())
 	return w
 }
 
@@ -108,6 +128,7 @@ func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shift
 	case errors.Is(err, groupcommit.ErrClosed):
 		err = errClosed
 	case errors.Is(err, errWriteWait):
+		w.health.Failed(err)
 		slog.Warn("postgres store: an issue's write was not committed in time; it fails with ServiceUnavailable", "wait", w.wait, "queued", w.q.Queued())
 		err = shiftkey.StoreUnavailable()
 	}

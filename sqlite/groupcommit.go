@@ -14,6 +14,8 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/groupcommit"
 	"github.com/shiftkey/shiftkey/secretbox"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // The issue path's writes (a credential, a login's first salt) go through
@@ -60,6 +62,8 @@ type groupWriter struct {
 	wait time.Duration
 	// files are the database and its WAL as opened (storeFiles).
 	files *storeFiles
+	// health is whether the last batch failed (DB.WriteErr).
+	health groupcommit.Health
 }
 
 // writeWait is how long an issue waits for its write, queued behind other
@@ -120,6 +124,7 @@ func newGroupWriter(ctx context.Context, path string, db *sql.DB, key func(conte
 	}
 	w.q = groupcommit.New(4096, maxBatch, func(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
 		results := w.commit(batch, make([]shiftkey.IssueWriteResult, 0, len(batch)))
+		w.record(results)
 		if w.committed != nil {
 			w.committed(batch, results)
 		}
@@ -158,6 +163,7 @@ func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shift
 	defer cancel()
 	res, err := w.q.Submit(ctx, op)
 	if errors.Is(err, errWriteWait) {
+		w.health.Failed(err)
 		slog.Warn("sqlite store: an issue's write was not committed in time; it fails with ServiceUnavailable", "wait", w.wait, "queued", w.q.Queued())
 		err = shiftkey.StoreUnavailable()
 	}
@@ -165,6 +171,19 @@ func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shift
 		return shiftkey.IssueWriteResult{Err: err}
 	}
 	return res
+}
+
+// record notes in w.health whether a batch failed for a reason of the
+// store's (anything but a constraint, which is its op's).
+func (w *groupWriter) record(results []shiftkey.IssueWriteResult) {
+	for _, r := range results {
+		var se *sqlite.Error
+		if r.Err != nil && !(errors.As(r.Err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT) {
+			w.health.Failed(r.Err)
+			return
+		}
+	}
+	w.health.Committed()
 }
 
 // errWriteWait is the cause of an issue's write that waited writeWait.

@@ -361,6 +361,10 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 	return s, nil
 }
 
+// WriteErr is the failure of the issue path's last write while none has
+// committed since (shiftkey.WriteHealth).
+func (d *DB) WriteErr() error { return d.writer.health.Err() }
+
 // CreateCredential stores c; the commit is durable when it returns.
 func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
 	return d.write(ctx, &shiftkey.IssueWrite{Credential: c}).Err
