@@ -242,7 +242,7 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	if w.conn == nil || w.conn.IsClosed() {
-		c, err := pgx.ConnectConfig(ctx, w.cfg)
+		c, err := w.connect(ctx)
 		if err != nil {
 			return results, err
 		}
@@ -329,6 +329,46 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 	}
 	w.commits.Add(1)
 	return results, nil
+}
+
+// connect opens the writer's connection (durableCommits).
+func (w *groupWriter) connect(ctx context.Context) (*pgx.Conn, error) {
+	c, err := pgx.ConnectConfig(ctx, w.cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := durableCommits(ctx, c); err != nil {
+		c.Close(context.Background())
+		return nil, err
+	}
+	return c, nil
+}
+
+// syncWarned: the log said once that the store overrides the server's
+// synchronous_commit=off (durableCommits).
+var syncWarned atomic.Bool
+
+// durableCommits makes c's commits durable when they return. A write is
+// acknowledged (an issue's credential, a revocation) once its commit
+// returns; on a server whose default is synchronous_commit=off (a common
+// tuning) that is before its WAL is flushed, and a crash or an immediate
+// shutdown loses what was acknowledged: the store's sessions turn it on
+// (any other setting, local or remote, is left as it is).
+func durableCommits(ctx context.Context, c *pgx.Conn) error {
+	var sc string
+	if err := c.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&sc); err != nil {
+		return err
+	}
+	if sc != "off" {
+		return nil
+	}
+	if _, err := c.Exec(ctx, `SET synchronous_commit = on`); err != nil {
+		return err
+	}
+	if !syncWarned.Swap(true) {
+		slog.Warn("postgres store: the server's synchronous_commit is off; the store's sessions turn it on, so that nothing is acknowledged before its commit is flushed")
+	}
+	return nil
 }
 
 // refreshKey makes the store's current key the one credentials are sealed
