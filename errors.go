@@ -107,3 +107,11 @@ func DomainAssociated(name string) error {
 func StoreUnavailable() error {
 	return Errorf(CodeServiceUnavailable, "The credential store did not record the credential in time; no credential was issued. Try again.")
 }
+
+// RequestTimedOut is the answer for a call that did not complete within
+// its deadline (a store that does not answer, a lock held on a table it
+// reads): nothing was issued or changed by it that was acknowledged, and
+// the caller may try again (the SDKs retry it).
+func RequestTimedOut(requestID string) *Error {
+	return Errorf(CodeServiceUnavailable, "The request did not complete in time; try again. Request ID: %s", requestID)
+}
