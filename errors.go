@@ -99,3 +99,19 @@ func DomainNotAssociated(name string) error {
 func DomainAssociated(name string) error {
 	return Errorf(CodeConflict, "Custom domain name %s is already associated.", name)
 }
+
+// StoreUnavailable is the answer for an issue whose credential the store
+// did not record within its wait (a lock held on its table, a store that
+// stopped answering or is failing over): nothing was acknowledged, and
+// the caller may try again (the SDKs retry it).
+func StoreUnavailable() error {
+	return Errorf(CodeServiceUnavailable, "The credential store did not record the credential in time; no credential was issued. Try again.")
+}
+
+// RequestTimedOut is the answer for a call that did not complete within
+// its deadline (a store that does not answer, a lock held on a table it
+// reads): nothing was issued or changed by it that was acknowledged, and
+// the caller may try again (the SDKs retry it).
+func RequestTimedOut(requestID string) *Error {
+	return Errorf(CodeServiceUnavailable, "The request did not complete in time; try again. Request ID: %s", requestID)
+}

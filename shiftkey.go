@@ -272,6 +272,14 @@ type Store interface {
 	Close() error
 }
 
+// WriteHealth is implemented by stores whose issue writes go through one
+// writer (both): WriteErr is the failure of its last write while none has
+// committed since (a full disk, a store file deleted, a store that does
+// not answer), which /readyz reports; reads may still succeed meanwhile.
+type WriteHealth interface {
+	WriteErr() error
+}
+
 // Caller is an authenticated API call: who made it, where and how.
 type Caller struct {
 	Principal       *Principal

@@ -13,6 +13,7 @@ package groupcommit
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,11 +67,21 @@ func Gather(window time.Duration, target int) Option {
 type pending[Op, Res any] struct {
 	op  Op
 	res Res
-	// done is held from Submit until the writer has set res. A mutex, not
-	// a channel the caller makes: a caller inside a testing/synctest bubble
-	// would make a channel the writer, outside it, may not touch.
+	// done is held from Submit until the writer has set res, or the
+	// caller's context ended first. A mutex, not a channel the caller
+	// makes: a caller inside a testing/synctest bubble would make a
+	// channel the writer, outside it, may not touch.
 	done sync.Mutex
+	// state says who unlocks done: the writer (answered) or the caller's
+	// context (abandoned), whichever comes first.
+	state atomic.Int32
 }
+
+const (
+	waiting int32 = iota
+	answered
+	abandoned
+)
 
 // New starts a writer whose FIFO holds queue ops and that commits at most
 // max at a time. commit gets the ops in arrival order and returns one
@@ -144,8 +155,12 @@ func (w *Writer[Op, Res]) Coming() int { return w.ann.coming(time.Now().Add(-exp
 // them (Gather).
 func (w *Writer[Op, Res]) Gathered() uint64 { return w.gathered.Load() }
 
-// Submit queues op and waits for its batch's commit. ctx bounds the wait
-// for a place in the FIFO; once queued, the outcome is always returned.
+// Submit queues op and waits for its batch's commit, or until ctx ends:
+// then it returns ctx's error, and the op, if the writer has not taken it
+// into a batch yet, is dropped without being committed. An op already in
+// a batch may still commit after its caller left: a caller that got an
+// error must not assume its op was not written, only that it was not
+// acknowledged.
 func (w *Writer[Op, Res]) Submit(ctx context.Context, op Op) (Res, error) {
 	if w.window > 0 {
 		w.ann.take()
@@ -164,9 +179,19 @@ func (w *Writer[Op, Res]) Submit(ctx context.Context, op Op) (Res, error) {
 	case <-ctx.Done():
 		w.mu.RUnlock()
 		var zero Res
-		return zero, ctx.Err()
+		return zero, context.Cause(ctx)
 	}
-	p.done.Lock() // until the writer unlocks it
+	stop := context.AfterFunc(ctx, func() {
+		if p.state.CompareAndSwap(waiting, abandoned) {
+			p.done.Unlock()
+		}
+	})
+	p.done.Lock() // until the writer, or ctx's end, unlocks it
+	stop()
+	if p.state.Load() == abandoned {
+		var zero Res
+		return zero, context.Cause(ctx)
+	}
 	return p.res, nil
 }
 
@@ -207,6 +232,12 @@ func (w *Writer[Op, Res]) run() {
 			batch = w.take(batch, p)
 		}
 		batch = w.gather(batch)
+		// An op whose caller has left is not committed: nobody would
+		// learn its outcome.
+		batch = slices.DeleteFunc(batch, func(p *pending[Op, Res]) bool { return p.state.Load() == abandoned })
+		if len(batch) == 0 {
+			continue
+		}
 		ops = ops[:0]
 		for _, p := range batch {
 			ops = append(ops, p.op)
@@ -218,7 +249,9 @@ func (w *Writer[Op, Res]) run() {
 		}
 		for i, p := range batch {
 			p.res = results[i]
-			p.done.Unlock()
+			if p.state.CompareAndSwap(waiting, answered) {
+				p.done.Unlock()
+			}
 		}
 		clear(batch)
 		clear(ops)

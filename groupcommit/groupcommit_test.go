@@ -217,3 +217,71 @@ func TestGatherForgivesAnAbandonedAnnouncement(t *testing.T) {
 			got, w.Gathered(), n)
 	}
 }
+
+// Found in a failure-injecting review: a caller whose context ended while
+// its op waited behind a batch that never finished (a store that stopped
+// answering) stayed until that batch and its own had failed, whatever its
+// deadline. Submit now returns the context's error as soon as it ends, and
+// an op whose caller has left is not committed.
+func TestSubmitLeavesWithItsContext(t *testing.T) {
+	release := make(chan struct{})
+	var b batches
+	w := New(8, 8, func(ops []int) []int {
+		if ops[0] == 1 {
+			<-release
+		}
+		return b.commit(ops)
+	})
+	defer w.Close()
+	first := make(chan error, 1)
+	go func() { _, err := w.Submit(context.Background(), 1); first <- err }()
+	waitFor(t, "the first op to be taken", func() bool { return w.Taken() == 1 })
+	for _, d := range []time.Duration{20 * time.Millisecond, 0} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		if d == 0 { // a caller whose op is queued, then cancelled
+			ctx, cancel = context.WithCancel(context.Background())
+			time.AfterFunc(20*time.Millisecond, cancel)
+		}
+		start := time.Now()
+		_, err := w.Submit(ctx, 2)
+		cancel()
+		if err == nil || ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+			t.Fatalf("Submit behind a stuck batch: %v, want its context's error", err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("Submit returned %v after its context ended", took)
+		}
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Submit(context.Background(), 3); err != nil {
+		t.Fatal(err)
+	}
+	// The abandoned ops were not committed: batches of 1 (op 1) and 1 (op 3).
+	if got := b.get(); len(got) != 2 || got[0] != 1 || got[1] != 1 {
+		t.Fatalf("batches %v, want [1 1]: the abandoned ops were committed", got)
+	}
+}
+
+// Health reports a failure until a batch commits, or for HealthFor.
+func TestHealth(t *testing.T) {
+	var h Health
+	if h.Err() != nil {
+		t.Fatal("a new Health reports a failure")
+	}
+	cause := errors.New("disk full")
+	h.Failed(cause)
+	if err := h.Err(); !errors.Is(err, cause) {
+		t.Fatalf("after a failure: %v", err)
+	}
+	h.Committed()
+	if err := h.Err(); err != nil {
+		t.Fatalf("after a commit: %v", err)
+	}
+	h.last.Store(&failure{err: cause, at: time.Now().Add(-HealthFor - time.Second)})
+	if err := h.Err(); err != nil {
+		t.Fatalf("a failure older than HealthFor: %v", err)
+	}
+}

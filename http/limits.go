@@ -2,6 +2,8 @@ package http
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"log"
 	"log/slog"
 	"net/http"
@@ -43,15 +45,34 @@ func (l Limits) HTTPServer(handler http.Handler, logger *slog.Logger) *http.Serv
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	writeTimeout := cmp.Or(l.WriteTimeout, defaultWriteTimeout)
 	return &http.Server{
-		Handler:           limitRequests(handler, cmp.Or(l.MaxConcurrentRequests, defaultMaxConcurrentRequests)),
+		Handler:           limitRequests(withDeadline(handler, writeTimeout*9/10), cmp.Or(l.MaxConcurrentRequests, defaultMaxConcurrentRequests)),
 		ReadHeaderTimeout: cmp.Or(l.ReadHeaderTimeout, defaultReadHeaderTimeout),
 		ReadTimeout:       cmp.Or(l.ReadTimeout, defaultReadTimeout),
-		WriteTimeout:      cmp.Or(l.WriteTimeout, defaultWriteTimeout),
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       cmp.Or(l.IdleTimeout, defaultIdleTimeout),
 		MaxHeaderBytes:    cmp.Or(l.MaxHeaderBytes, defaultMaxHeaderBytes),
 		ErrorLog:          log.New(errorLog{logger}, "", 0),
 	}
+}
+
+// errRequestDeadline is the cause of a request's context that ended at
+// its deadline (withDeadline).
+var errRequestDeadline = errors.New("the request did not complete within its deadline")
+
+// withDeadline gives each request's context a deadline d, inside the
+// connection's write timeout: a store call that does not return (a lock
+// held on a table, a store that stopped answering) is cut in time for
+// its answer, ServiceUnavailable (writeError), to reach the client.
+// Without it the handler waited on, and the client with it, for ever: the
+// write timeout closes a connection only when something is written.
+func withDeadline(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeoutCause(r.Context(), d, errRequestDeadline)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // limitRequests serves at most max requests at once; the next ones are

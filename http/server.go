@@ -340,6 +340,10 @@ const serverlessTarget = "RedshiftServerless"
 // a generic InternalFailure.
 func (s *Server) writeError(c *call, err error) {
 	e, ok := errors.AsType[*shiftkey.Error](err)
+	if !ok && errors.Is(context.Cause(c.r.Context()), errRequestDeadline) {
+		s.logger().WarnContext(c.r.Context(), "request did not complete in time", "request_id", c.requestID, "error", err)
+		e, ok = shiftkey.RequestTimedOut(c.requestID), true
+	}
 	if !ok {
 		s.logger().ErrorContext(c.r.Context(), "internal error", "request_id", c.requestID, "error", err)
 		e = &shiftkey.Error{Code: shiftkey.CodeInternalFailure, Message: "An internal error occurred. Request ID: " + c.requestID}

@@ -42,6 +42,10 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 	return s, nil
 }
 
+// WriteErr is the failure of the issue path's last write while none has
+// committed since (shiftkey.WriteHealth).
+func (d *DB) WriteErr() error { return d.writer.health.Err() }
+
 // CreateCredential stores c through the group writer (groupcommit.go):
 // the commit is durable when it returns. Its Redshift verifiers are
 // sealed under the store's current key.

@@ -1,5 +1,7 @@
 package postgres
 
+import "time"
+
 // WriterCommits is how many transactions the group writer committed.
 func WriterCommits(d *DB) uint64 { return d.writer.commits.Load() }
 
@@ -19,3 +21,7 @@ func WriterComing(d *DB) int { return d.writer.q.Coming() }
 // CredReads is how many times a login's credentials were read from the
 // database (LiveCredentials not answered from memory, MissedCredentials).
 func CredReads(d *DB) uint64 { return d.credReads.Load() }
+
+// SetWriteWait sets how long an issue's write may wait for the group
+// writer (writeWait); call it before the store is used.
+func SetWriteWait(d *DB, wait time.Duration) { d.writer.wait = wait }

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -50,10 +52,30 @@ const maxBatch = 256
 // answering fails the writes instead of holding them for ever.
 const batchTimeout = 30 * time.Second
 
+// writeWait is how long an issue waits for its write, queued behind other
+// batches and then its own, before it fails (see submit).
+const writeWait = batchTimeout
+
 // errKeyChanged fails a credential sealed under a key that is no longer
 // the store's current one (a rotation committed meanwhile): it is sealed
 // again under the new key and retried.
 var errKeyChanged = errors.New("postgres store: the store key changed")
+
+// record notes in w.health whether a batch failed for a reason of the
+// store's (anything but a constraint, which is its op's).
+func (w *groupWriter) record(results []shiftkey.IssueWriteResult) {
+	for _, r := range results {
+		var pe *pgconn.PgError
+		if r.Err != nil && !(errors.As(r.Err, &pe) && strings.HasPrefix(pe.Code, "23")) {
+			w.health.Failed(r.Err)
+			return
+		}
+	}
+	w.health.Committed()
+}
+
+// errWriteWait is the cause of an issue's write that waited writeWait.
+var errWriteWait = errors.New("postgres store: write not committed within its wait")
 
 // errClosed is what writes after Close get.
 var errClosed = errors.New("postgres store: closed")
@@ -63,6 +85,10 @@ type groupWriter struct {
 	cfg *pgx.ConnConfig
 
 	q *groupcommit.Writer[*shiftkey.IssueWrite, shiftkey.IssueWriteResult]
+	// wait bounds how long a write waits for its batch (writeWait).
+	wait time.Duration
+	// health is whether the last batch failed (DB.WriteErr).
+	health groupcommit.Health
 
 	// Owned by the writer goroutine.
 	conn *pgx.Conn
@@ -74,8 +100,12 @@ type groupWriter struct {
 }
 
 func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWriter {
-	w := &groupWriter{d: d, cfg: cfg, key: key}
-	w.q = groupcommit.New(4096, maxBatch, w.commit, groupcommit.GatherAnnounced())
+	w := &groupWriter{d: d, cfg: cfg, key: key, wait: writeWait}
+	w.q = groupcommit.New(4096, maxBatch, func(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
+		results := w.commit(batch)
+		w.record(results)
+		return results
+	}, groupcommit.GatherAnnounced())
 	return w
 }
 
@@ -85,9 +115,22 @@ func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWrit
 func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shiftkey.IssueWriteResult {
 	// Waiting for a commit is no CPU work: the place goes to the next request.
 	shiftkey.LeaveAdmission(ctx)
+	// A store that does not answer (a lock held on credentials, a server
+	// failing over) would otherwise hold the caller for the batch in
+	// flight's timeout and then its own batch's, longer than the API's
+	// write timeout: the caller leaves after w.wait with an error that
+	// says so (an op already in a batch may still commit; it is not
+	// acknowledged).
+	ctx, cancel := context.WithTimeoutCause(ctx, w.wait, errWriteWait)
+	defer cancel()
 	res, err := w.q.Submit(ctx, op)
-	if errors.Is(err, groupcommit.ErrClosed) {
+	switch {
+	case errors.Is(err, groupcommit.ErrClosed):
 		err = errClosed
+	case errors.Is(err, errWriteWait):
+		w.health.Failed(err)
+		slog.Warn("postgres store: an issue's write was not committed in time; it fails with ServiceUnavailable", "wait", w.wait, "queued", w.q.Queued())
+		err = shiftkey.StoreUnavailable()
 	}
 	if err != nil {
 		return shiftkey.IssueWriteResult{Err: err}
@@ -199,7 +242,7 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	if w.conn == nil || w.conn.IsClosed() {
-		c, err := pgx.ConnectConfig(ctx, w.cfg)
+		c, err := w.connect(ctx)
 		if err != nil {
 			return results, err
 		}
@@ -286,6 +329,46 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 	}
 	w.commits.Add(1)
 	return results, nil
+}
+
+// connect opens the writer's connection (durableCommits).
+func (w *groupWriter) connect(ctx context.Context) (*pgx.Conn, error) {
+	c, err := pgx.ConnectConfig(ctx, w.cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := durableCommits(ctx, c); err != nil {
+		c.Close(context.Background())
+		return nil, err
+	}
+	return c, nil
+}
+
+// syncWarned: the log said once that the store overrides the server's
+// synchronous_commit=off (durableCommits).
+var syncWarned atomic.Bool
+
+// durableCommits makes c's commits durable when they return. A write is
+// acknowledged (an issue's credential, a revocation) once its commit
+// returns; on a server whose default is synchronous_commit=off (a common
+// tuning) that is before its WAL is flushed, and a crash or an immediate
+// shutdown loses what was acknowledged: the store's sessions turn it on
+// (any other setting, local or remote, is left as it is).
+func durableCommits(ctx context.Context, c *pgx.Conn) error {
+	var sc string
+	if err := c.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&sc); err != nil {
+		return err
+	}
+	if sc != "off" {
+		return nil
+	}
+	if _, err := c.Exec(ctx, `SET synchronous_commit = on`); err != nil {
+		return err
+	}
+	if !syncWarned.Swap(true) {
+		slog.Warn("postgres store: the server's synchronous_commit is off; the store's sessions turn it on, so that nothing is acknowledged before its commit is flushed")
+	}
+	return nil
 }
 
 // refreshKey makes the store's current key the one credentials are sealed

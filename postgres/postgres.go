@@ -95,6 +95,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		// holder of a lock another replica waits for (withSessionLock).
 		cfg.ConnConfig.RuntimeParams["application_name"] = "shiftkey " + origin
 	}
+	cfg.AfterConnect = durableCommits
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)

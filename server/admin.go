@@ -65,6 +65,11 @@ func (s *Server) readiness() []metrics.Check {
 			return err
 		}},
 	}
+	if wh, ok := s.db.(shiftkey.WriteHealth); ok {
+		// Reads may succeed while no issue can be written (a full disk,
+		// a store that does not answer writes).
+		checks = append(checks, metrics.Check{Name: "store writes", Fn: func(context.Context) error { return wh.WriteErr() }})
+	}
 	if s.Audit != nil {
 		// A replica that loses its audit records is not fit to serve.
 		checks = append(checks, metrics.Check{Name: "audit", Fn: func(context.Context) error { return s.Audit.Err() }})

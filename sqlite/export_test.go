@@ -1,6 +1,9 @@
 package sqlite
 
-import "database/sql"
+import (
+	"database/sql"
+	"time"
+)
 
 // GroupCommits is how many transactions the group writer has committed.
 func (d *DB) GroupCommits() uint64 { return d.writer.commits.Load() }
@@ -29,3 +32,7 @@ func (d *DB) SQL() *sql.DB { return d.db }
 // ComingWrites is how many writes have been announced to the group writer
 // and not yet submitted.
 func (d *DB) ComingWrites() int { return d.writer.q.Coming() }
+
+// SetWriteWait sets how long an issue's write may wait for the group
+// writer (writeWait); call it before the store is used.
+func (d *DB) SetWriteWait(wait time.Duration) { d.writer.wait = wait }

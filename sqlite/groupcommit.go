@@ -5,11 +5,17 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/groupcommit"
 	"github.com/shiftkey/shiftkey/secretbox"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // The issue path's writes (a credential, a login's first salt) go through
@@ -52,7 +58,18 @@ type groupWriter struct {
 	// the stored credentials to their logins' entries, drops the rest).
 	committed func([]*shiftkey.IssueWrite, []shiftkey.IssueWriteResult)
 	commits   atomic.Uint64 // transactions committed (tests)
+	// wait bounds how long a write waits for its batch (writeWait).
+	wait time.Duration
+	// files are the database and its WAL as opened (storeFiles).
+	files *storeFiles
+	// health is whether the last batch failed (DB.WriteErr).
+	health groupcommit.Health
 }
+
+// writeWait is how long an issue waits for its write, queued behind other
+// batches and then its own, before it fails (see submit): a batch waits
+// up to busy_timeout (10 s) for a write lock another process holds.
+const writeWait = 30 * time.Second
 
 const credentialInsert = `INSERT INTO credentials (id, cluster, login_name, db_user, db_name, db_groups, auto_create,
 	stored_key, server_key, digest_sha256, digest_md5, digests, principal_arn, access_key_id, request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
@@ -81,12 +98,12 @@ func nullIfEmpty(s string) sql.NullString {
 	return sql.NullString{String: s, Valid: s != ""}
 }
 
-func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, querier, string) (*secretbox.Key, error), committed func([]*shiftkey.IssueWrite, []shiftkey.IssueWriteResult), checkpoints *checkpointer) (*groupWriter, error) {
+func newGroupWriter(ctx context.Context, path string, db *sql.DB, key func(context.Context, querier, string) (*secretbox.Key, error), committed func([]*shiftkey.IssueWrite, []shiftkey.IssueWriteResult), checkpoints *checkpointer) (*groupWriter, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	w := &groupWriter{conn: conn, key: key, committed: committed, checkpoints: checkpoints}
+	w := &groupWriter{conn: conn, key: key, committed: committed, checkpoints: checkpoints, wait: writeWait, files: openedFiles(path)}
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string
@@ -107,6 +124,7 @@ func newGroupWriter(ctx context.Context, db *sql.DB, key func(context.Context, q
 	}
 	w.q = groupcommit.New(4096, maxBatch, func(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
 		results := w.commit(batch, make([]shiftkey.IssueWriteResult, 0, len(batch)))
+		w.record(results)
 		if w.committed != nil {
 			w.committed(batch, results)
 		}
@@ -137,12 +155,39 @@ func (w *groupWriter) close() {
 func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shiftkey.IssueWriteResult {
 	// Waiting for a commit is no CPU work: the place goes to the next request.
 	shiftkey.LeaveAdmission(ctx)
+	// A batch waits up to busy_timeout for a lock another process holds,
+	// and the batches queued behind it as long again each: the caller
+	// leaves after w.wait with an error that says so (an op already in a
+	// batch may still commit; it is not acknowledged).
+	ctx, cancel := context.WithTimeoutCause(ctx, w.wait, errWriteWait)
+	defer cancel()
 	res, err := w.q.Submit(ctx, op)
+	if errors.Is(err, errWriteWait) {
+		w.health.Failed(err)
+		slog.Warn("sqlite store: an issue's write was not committed in time; it fails with ServiceUnavailable", "wait", w.wait, "queued", w.q.Queued())
+		err = shiftkey.StoreUnavailable()
+	}
 	if err != nil {
 		return shiftkey.IssueWriteResult{Err: err}
 	}
 	return res
 }
+
+// record notes in w.health whether a batch failed for a reason of the
+// store's (anything but a constraint, which is its op's).
+func (w *groupWriter) record(results []shiftkey.IssueWriteResult) {
+	for _, r := range results {
+		var se *sqlite.Error
+		if r.Err != nil && !(errors.As(r.Err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT) {
+			w.health.Failed(r.Err)
+			return
+		}
+	}
+	w.health.Committed()
+}
+
+// errWriteWait is the cause of an issue's write that waited writeWait.
+var errWriteWait = errors.New("sqlite store: write not committed within its wait")
 
 // commit runs batch in one transaction. A statement that fails (a
 // constraint) fails its op only: SQLite undoes the one statement and the
@@ -179,9 +224,54 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 		for i := range results {
 			results[i] = shiftkey.IssueWriteResult{Err: err}
 		}
+	} else if err := w.files.check(); err != nil {
+		// Committed to files no path reaches: lost at the next start.
+		for i := range results {
+			results[i] = shiftkey.IssueWriteResult{Err: err}
+		}
 	}
 	w.commits.Add(1)
 	return results
+}
+
+// storeFiles are the database file and its WAL as the store opened them.
+// An operator who deletes them, or moves another file over them, while
+// the store runs leaves its connections writing to files no path reaches:
+// what they commit is gone at the next start. check tells, after each
+// commit, so that nothing written there is acknowledged.
+type storeFiles struct {
+	path     string
+	db, wal  os.FileInfo // nil: not there at open, not checked
+	reported atomic.Bool
+}
+
+func openedFiles(path string) *storeFiles {
+	f := &storeFiles{path: path}
+	f.db, _ = os.Stat(path)
+	f.wal, _ = os.Stat(path + "-wal")
+	return f
+}
+
+// check fails when the path no longer names the files opened.
+func (f *storeFiles) check() error {
+	for _, o := range []struct {
+		name   string
+		opened os.FileInfo
+	}{{f.path, f.db}, {f.path + "-wal", f.wal}} {
+		if o.opened == nil {
+			continue
+		}
+		now, err := os.Stat(o.name)
+		if err == nil && os.SameFile(now, o.opened) {
+			continue
+		}
+		err = fmt.Errorf("sqlite store: %s was deleted or replaced while the store had it open: writes no longer reach it, so none is acknowledged; restore it from a backup (what this process wrote since is in its open file) and restart", o.name)
+		if !f.reported.Swap(true) {
+			slog.Error("sqlite store file deleted or replaced under the running store: issuing fails until a restart", "file", o.name)
+		}
+		return err
+	}
+	return nil
 }
 
 // finishCheckpoint copies into the database what the WAL gained while the

@@ -97,7 +97,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("sqlite %s checkpointer: %w", path, err)
 	}
-	if d.writer, err = newGroupWriter(ctx, db, d.key, d.committed, d.checkpoints); err != nil {
+	if d.writer, err = newGroupWriter(ctx, path, db, d.key, d.committed, d.checkpoints); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("sqlite %s writer: %w", path, err)
 	}
@@ -378,6 +378,10 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 	d.writer.q.Expect()
 	return s, nil
 }
+
+// WriteErr is the failure of the issue path's last write while none has
+// committed since (shiftkey.WriteHealth).
+func (d *DB) WriteErr() error { return d.writer.health.Err() }
 
 // CreateCredential stores c; the commit is durable when it returns.
 func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
