@@ -86,6 +86,9 @@ func startLeaser(d *DB, lease time.Duration) *leaser {
 			if _, err := d.pool.Exec(ctx, `UPDATE session_grants SET lease_until = now() + $2::interval WHERE owner = $1`, d.origin, lease); err != nil && ctx.Err() == nil {
 				slog.Default().Warn("session grant lease renewal failed", "error", err)
 			}
+			if err := d.readClock(ctx); err != nil && ctx.Err() == nil {
+				slog.Default().Warn("store clock not read", "error", err)
+			}
 			if err := d.renewGateways(ctx); err != nil && ctx.Err() == nil {
 				slog.Default().Warn("gateway peer lease renewal failed", "error", err)
 			}

@@ -134,10 +134,15 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
-// Clock is the time by Now (time.Now when nil).
+// Clock is the time by Now; when nil, the store's time where the store
+// keeps one (replicas sharing PostgreSQL: postgres.DB.Now), so that every
+// replica issues, expires and checks by one clock; else time.Now.
 func (s *Server) Clock() time.Time {
 	if s.Now != nil {
 		return s.Now()
+	}
+	if c, ok := s.db.(interface{ Now() time.Time }); ok {
+		return c.Now()
 	}
 	return time.Now()
 }
