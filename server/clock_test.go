@@ -24,6 +24,9 @@ func TestServerKeepsStoreTime(t *testing.T) {
 	if got := s.Clock(); !got.Equal(at) {
 		t.Errorf("server time %v, want the store's %v", got, at)
 	}
+	if got := StoreTime(clockStore{at: at}); !got.Equal(at) {
+		t.Errorf("a tool's time %v, want the store's %v", got, at)
+	}
 	fixed := at.Add(-5 * time.Hour)
 	s.Now = func() time.Time { return fixed }
 	if got := s.Clock(); !got.Equal(fixed) {

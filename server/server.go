@@ -141,7 +141,14 @@ func (s *Server) Clock() time.Time {
 	if s.Now != nil {
 		return s.Now()
 	}
-	if c, ok := s.db.(interface{ Now() time.Time }); ok {
+	return StoreTime(s.db)
+}
+
+// StoreTime is the time by st's clock where st keeps one (the PostgreSQL
+// store replicas share: postgres.DB.Now), else time.Now. Tools that write
+// to a shared store (credentials revoke) date what they write by it.
+func StoreTime(st Store) time.Time {
+	if c, ok := st.(interface{ Now() time.Time }); ok {
 		return c.Now()
 	}
 	return time.Now()
@@ -204,6 +211,7 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 		bc.Observer = s.Observer
 	}
 	bc.MasterUser, bc.AllowSuperuser = g.Master, g.AllowSuperuser
+	bc.Now = s.Clock
 	relay, err := s.eventRelay()
 	if err != nil {
 		return err
