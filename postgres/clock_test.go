@@ -1,11 +1,13 @@
 package postgres_test
 
 import (
+	"context"
 	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/postgres"
 )
 
@@ -63,4 +65,48 @@ func TestReplicaClockStep(t *testing.T) {
 	}
 	off.Store(int64(5 * time.Minute))
 	within(t, "stepped forward", d)
+}
+
+// Leases are written and judged by the store's now(): a replica whose
+// machine clock is 5 minutes fast does not take a live replica's lease
+// for run out (and revoke its sessions' groups), nor does one 5 minutes
+// slow keep a lapsed one.
+func TestLeasesIgnoreMachineClocks(t *testing.T) {
+	url := newURL(t)
+	ctx := context.Background()
+	var fastOff, slowOff atomic.Int64
+	fastOff.Store(int64(5 * time.Minute))
+	slowOff.Store(int64(-5 * time.Minute))
+	lease := postgres.WithGrantLease(3 * time.Second)
+	owner := open(t, url, lease)
+	fast, slow := open(t, url, lease, offClock(&fastOff)), open(t, url, lease, offClock(&slowOff))
+	g := shiftkey.SessionGrant{Scope: "c", Role: "kim", Group: "g"}
+	if err := owner.RecordGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range map[string]*postgres.DB{"fast": fast, "slow": slow} {
+		held, err := d.GrantHeldElsewhere(ctx, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		grants, err := d.Grants(ctx, "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !held || len(grants) != 0 {
+			t.Errorf("%s replica: a live lease held elsewhere %v, listed to reconcile %v", name, held, grants)
+		}
+	}
+	if _, err := adminConn(t, url).Exec(ctx, `UPDATE session_grants SET lease_until = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range map[string]*postgres.DB{"fast": fast, "slow": slow} {
+		lapsed, err := d.GrantLapsedElsewhere(ctx, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !lapsed {
+			t.Errorf("%s replica: a lapsed lease not seen lapsed", name)
+		}
+	}
 }
