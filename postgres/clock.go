@@ -37,16 +37,24 @@ func WithLocalClock(now func() time.Time) Option {
 // monotonic reading).
 type clockReading struct {
 	store, mono time.Time
+	off         time.Duration // the store's clock less the machine's then
 }
 
 type storeClock struct {
 	last   atomic.Pointer[clockReading]
 	warned atomic.Bool // the last reading found the machine's clock off
+	// readings counts the readings taken (tests).
+	readings atomic.Uint64
+	// recheck asks the leaser for a reading now: the machine's clock and
+	// the estimate of the store's no longer move together.
+	recheck chan struct{}
 }
 
 // readClock reads the store's clock; a reading from a slow round trip is
 // dropped, the last one stands.
 func (d *DB) readClock(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second) // the renewals wait behind it
+	defer cancel()
 	start := time.Now()
 	var store time.Time
 	if err := d.pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&store); err != nil {
@@ -56,8 +64,9 @@ func (d *DB) readClock(ctx context.Context) error {
 	if rtt > maxClockRTT && d.clock.last.Load() != nil {
 		return nil
 	}
-	d.clock.last.Store(&clockReading{store: store, mono: start.Add(rtt / 2)})
 	off := store.Sub(d.opts.local().Add(-rtt / 2))
+	d.clock.last.Store(&clockReading{store: store, mono: start.Add(rtt / 2), off: off})
+	d.clock.readings.Add(1)
 	if off > ClockTolerance || off < -ClockTolerance {
 		if !d.clock.warned.Swap(true) {
 			slog.Default().Warn("this machine's clock is off the store's: shiftkey keeps the store's time; set the machine's clock right (NTP)",
@@ -81,8 +90,19 @@ func (d *DB) Now() time.Time {
 	if r == nil {
 		return local
 	}
-	store := r.store.Add(time.Since(r.mono))
-	if off := store.Sub(local); off > ClockTolerance || off < -ClockTolerance {
+	since := time.Since(r.mono)
+	store := r.store.Add(since)
+	off := store.Sub(local)
+	// The machine's clock stepped, or its monotonic clock stood still
+	// while the machine was suspended (the estimate then lags): read the
+	// store's again now, at most once a second.
+	if moved := off - r.off; (moved > ClockTolerance || moved < -ClockTolerance) && since > time.Second {
+		select {
+		case d.clock.recheck <- struct{}{}:
+		default:
+		}
+	}
+	if off > ClockTolerance || off < -ClockTolerance {
 		return store
 	}
 	return local

@@ -110,3 +110,25 @@ func TestLeasesIgnoreMachineClocks(t *testing.T) {
 		}
 	}
 }
+
+// A step of the machine's clock, or its monotonic clock's lag after the
+// machine was suspended (which looks the same from here: the two no
+// longer move together), makes the replica read the store's clock again
+// at once, not at the next lease renewal (a third of the lease): a
+// suspended replica's estimate would otherwise lag by the suspension.
+func TestReplicaClockStepReadsAgain(t *testing.T) {
+	var off atomic.Int64
+	d := open(t, newURL(t), offClock(&off), postgres.WithGrantLease(time.Minute))
+	d.Now()
+	before := postgres.ClockReadings(d)
+	time.Sleep(1100 * time.Millisecond) // rechecks are at most one a second
+	off.Store(int64(-5 * time.Minute))
+	deadline := time.Now().Add(5 * time.Second)
+	for postgres.ClockReadings(d) == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the store's clock was not read again after a step of the machine's")
+		}
+		d.Now()
+		time.Sleep(10 * time.Millisecond)
+	}
+}

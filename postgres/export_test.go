@@ -19,3 +19,6 @@ func WriterComing(d *DB) int { return d.writer.q.Coming() }
 // CredReads is how many times a login's credentials were read from the
 // database (LiveCredentials not answered from memory, MissedCredentials).
 func CredReads(d *DB) uint64 { return d.credReads.Load() }
+
+// ClockReadings is how many times d has read the store's clock.
+func ClockReadings(d *DB) uint64 { return d.clock.readings.Load() }

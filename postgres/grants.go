@@ -81,6 +81,11 @@ func startLeaser(d *DB, lease time.Duration) *leaser {
 			select {
 			case <-ctx.Done():
 				return
+			case <-d.clock.recheck:
+				if err := d.readClock(ctx); err != nil && ctx.Err() == nil {
+					slog.Default().Warn("store clock not read", "error", err)
+				}
+				continue
 			case <-t.C:
 			}
 			if _, err := d.pool.Exec(ctx, `UPDATE session_grants SET lease_until = now() + $2::interval WHERE owner = $1`, d.origin, lease); err != nil && ctx.Err() == nil {

@@ -109,6 +109,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
+	d.clock.recheck = make(chan struct{}, 1)
 	if err := d.readClock(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: read its clock: %w", err)
