@@ -77,13 +77,19 @@ func startLeaser(d *DB, lease time.Duration) *leaser {
 		defer close(l.done)
 		t := time.NewTicker(lease / 3)
 		defer t.Stop()
+		var rechecked time.Time
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-d.clock.recheck:
-				if err := d.readClock(ctx); err != nil && ctx.Err() == nil {
-					slog.Default().Warn("store clock not read", "error", err)
+				// At most one a second: a reading dropped (a slow round
+				// trip) leaves the estimate as it was, and Now asks again.
+				if time.Since(rechecked) >= time.Second {
+					rechecked = time.Now()
+					if err := d.readClock(ctx); err != nil && ctx.Err() == nil {
+						slog.Default().Warn("store clock not read", "error", err)
+					}
 				}
 				continue
 			case <-t.C:
