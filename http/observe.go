@@ -19,7 +19,8 @@ type Observer interface {
 
 // outcome is what the call recorded while it ran, for the observer.
 type outcome struct {
-	start  time.Time
+	start  time.Time  // this machine's clock, for the duration
+	at     time.Time  // the server's time (Server.Now), for the record
 	keyID  string     // the access key the request was signed with
 	op     string     // the action or operation, once read
 	params url.Values // a Query request's parameters, once read
@@ -45,7 +46,7 @@ func (s *Server) report(c *call) {
 			op, form = v.Get("Action"), v
 		}
 	}
-	e := &shiftkey.APICall{Time: c.start, Duration: time.Since(c.start), RequestID: c.requestID, Service: c.service, Operation: op,
+	e := &shiftkey.APICall{Time: c.at, Duration: time.Since(c.start), RequestID: c.requestID, Service: c.service, Operation: op,
 		AccessKeyID: c.keyID, UserAgent: c.r.UserAgent(), Form: form, Result: c.result, CredentialID: c.issued,
 		ErrorCode: c.code, ErrorMessage: c.msg, Status: c.status}
 	if e.Status == 0 {

@@ -102,7 +102,7 @@ type call struct {
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
-	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), outcome: outcome{start: time.Now()}}
+	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), outcome: outcome{start: time.Now(), at: s.now()}}
 	defer s.report(c)
 	c.r = r.WithContext(shiftkey.WithIssuedNote(r.Context(), &c.issued))
 	r = c.r

@@ -18,8 +18,16 @@ func (b *Backend) observe(role, group string, granted bool, origin shiftkey.Sess
 	if b.cfg.Observer == nil {
 		return
 	}
-	b.cfg.Observer.Grant(&shiftkey.GrantChange{Time: time.Now(), Scope: b.cfg.Scope, Role: role, Group: group, Granted: granted,
+	b.cfg.Observer.Grant(&shiftkey.GrantChange{Time: b.recordTime(), Scope: b.cfg.Scope, Role: role, Group: group, Granted: granted,
 		Session: origin})
+}
+
+// recordTime is the time a grant's or revoke's record carries.
+func (b *Backend) recordTime() time.Time {
+	if b.cfg.Now != nil {
+		return b.cfg.Now()
+	}
+	return time.Now()
 }
 
 // GrantsHeld is how many session group memberships this process holds on

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
@@ -55,6 +56,45 @@ func TestGrantEventsCarrySessionOrigin(t *testing.T) {
 	for _, e := range rec.got {
 		if e.Session != origin {
 			t.Errorf("granted=%v reported for session %+v, want %+v", e.Granted, e.Session, origin)
+		}
+	}
+}
+
+// A grant's and a revoke's records carry the configured time (the
+// server's: with replicas sharing PostgreSQL, the store's), not the
+// machine's clock.
+func TestGrantEventsCarryConfiguredTime(t *testing.T) {
+	srv := pgtest.Server(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	const role, group = "clock_user", "clock_group"
+	defer admin.Exec(ctx, "DROP ROLE IF EXISTS "+role+", "+group)
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+group+" NOLOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	var rec grantRecorder
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	b, err := pgbackend.New(ctx, pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: srv.Superuser(), Scope: "c", Observer: &rec,
+		Now: func() time.Time { return at }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	lease, _, err := b.Prepare(ctx, role, true, []string{group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease.Release(context.Background())
+	if len(rec.got) != 2 {
+		t.Fatalf("events %+v, want a grant then a revoke", rec.got)
+	}
+	for _, e := range rec.got {
+		if !e.Time.Equal(at) {
+			t.Errorf("granted=%v reported at %v, want %v", e.Granted, e.Time, at)
 		}
 	}
 }

@@ -73,6 +73,10 @@ type Config struct {
 	AllowSuperuser bool
 	// Observer, when set, hears of every grant and revoke (the audit log).
 	Observer Observer
+	// Now is the time grant and revoke records carry (nil: time.Now): the
+	// server's, which with replicas sharing PostgreSQL is the store's, so
+	// that `audit tail` orders the replicas' records by one clock.
+	Now func() time.Time
 }
 
 // RefusedError is a session role shiftkey will not log in as, with the
@@ -1092,7 +1096,7 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 	b.forget(ctx, g.Role, g.Group)
 	b.logger.InfoContext(ctx, "stale group grant revoked", "db_user", g.Role, "group", g.Group, "left_by", g.LeftBy)
 	if b.cfg.Observer != nil {
-		b.cfg.Observer.Grant(&shiftkey.GrantChange{Time: time.Now(), Scope: b.cfg.Scope, Role: g.Role, Group: g.Group,
+		b.cfg.Observer.Grant(&shiftkey.GrantChange{Time: b.recordTime(), Scope: b.cfg.Scope, Role: g.Role, Group: g.Group,
 			Reconciled: true, LeftBy: g.LeftBy})
 	}
 	return true, nil

@@ -34,6 +34,7 @@ type session struct {
 	in      *authReader // what fe reads during authentication
 	log     sessionLog  // with what the phases learnt of the session
 	begin   time.Time   // when run started: the login's clock
+	beginAt time.Time   // the same, by the gateway's time (Now), for the record
 	started bool        // the client's startup packet is in (the login's goroutine)
 
 	tls *tls.Conn // non-nil once TLS is up
@@ -96,6 +97,7 @@ type live struct {
 	// layer; nil for a plaintext client.
 	clientTLS *relay.TLSKeys
 	start     time.Time
+	startAt   time.Time       // start by the gateway's time (Now), for the record
 	login     *shiftkey.Login // as reported when the client was let in
 	timer     *time.Timer     // MaxSessionLifetime; nil without one
 }
@@ -105,7 +107,7 @@ type live struct {
 // before it hold. From hand-off on, the session ends with end. run returns
 // true when the event relay took the session (which then ends it).
 func (s *session) run() (handedOff bool) {
-	s.begin = time.Now()
+	s.begin, s.beginAt = time.Now(), s.g.now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.g.authTimeout())
 	defer cancel()
 	s.mu.Lock()
@@ -279,7 +281,7 @@ func (s *session) handOff(ls *live) bool {
 	}
 	s.client.SetDeadline(time.Time{})
 	s.g.authDone(s)
-	ls.start = time.Now()
+	ls.start, ls.startAt = time.Now(), s.g.now()
 	// The audit record is written when the session ends; this one is for
 	// following a session live.
 	if s.log.enabled(slog.LevelDebug) {
@@ -523,7 +525,9 @@ func (s *session) report(ls *live, reason string, up, down int64) {
 		s.logEnd(ls, reason, up, down, end)
 	}
 	if ls.login != nil {
-		s.reportEnd(&shiftkey.SessionEnd{Login: *ls.login, Start: ls.start, End: end, BytesIn: up, BytesOut: down, Reason: reason})
+		// By the gateway's time, its length measured by this machine's
+		// monotonic clock: a step of either does not lengthen it.
+		s.reportEnd(&shiftkey.SessionEnd{Login: *ls.login, Start: ls.startAt, End: ls.startAt.Add(end.Sub(ls.start)), BytesIn: up, BytesOut: down, Reason: reason})
 	}
 }
 

@@ -25,3 +25,6 @@ func CredReads(d *DB) uint64 { return d.credReads.Load() }
 // SetWriteWait sets how long an issue's write may wait for the group
 // writer (writeWait); call it before the store is used.
 func SetWriteWait(d *DB, wait time.Duration) { d.writer.wait = wait }
+
+// ClockReadings is how many times d has read the store's clock.
+func ClockReadings(d *DB) uint64 { return d.clock.readings.Load() }

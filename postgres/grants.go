@@ -77,14 +77,28 @@ func startLeaser(d *DB, lease time.Duration) *leaser {
 		defer close(l.done)
 		t := time.NewTicker(lease / 3)
 		defer t.Stop()
+		var rechecked time.Time
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-d.clock.recheck:
+				// At most one a second: a reading dropped (a slow round
+				// trip) leaves the estimate as it was, and Now asks again.
+				if time.Since(rechecked) >= time.Second {
+					rechecked = time.Now()
+					if err := d.readClock(ctx); err != nil && ctx.Err() == nil {
+						slog.Default().Warn("store clock not read", "error", err)
+					}
+				}
+				continue
 			case <-t.C:
 			}
 			if _, err := d.pool.Exec(ctx, `UPDATE session_grants SET lease_until = now() + $2::interval WHERE owner = $1`, d.origin, lease); err != nil && ctx.Err() == nil {
 				slog.Default().Warn("session grant lease renewal failed", "error", err)
+			}
+			if err := d.readClock(ctx); err != nil && ctx.Err() == nil {
+				slog.Default().Warn("store clock not read", "error", err)
 			}
 			if err := d.renewGateways(ctx); err != nil && ctx.Err() == nil {
 				slog.Default().Warn("gateway peer lease renewal failed", "error", err)

@@ -52,6 +52,7 @@ type DB struct {
 	// leaser keeps in gateway_peers, writing them again if they went.
 	advMu      sync.Mutex
 	advertised map[string]string
+	clock      storeClock // the store's time (clock.go)
 }
 
 var (
@@ -75,7 +76,7 @@ const migrationLock int64 = 0x73686966746b6579
 // applies pending migrations, checks the store key and starts listening
 // for other replicas' changes. Close releases it all.
 func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
-	o := options{lease: DefaultGrantLease}
+	o := options{lease: DefaultGrantLease, local: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -108,6 +109,11 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	if err := d.initSecrets(ctx, o); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres store: %w", err)
+	}
+	d.clock.recheck = make(chan struct{}, 1)
+	if err := d.readClock(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres store: read its clock: %w", err)
 	}
 	if d.feed, err = startFeed(ctx, cfg.ConnConfig.Copy(), d.origin); err != nil {
 		pool.Close()

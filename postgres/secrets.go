@@ -27,6 +27,7 @@ type options struct {
 	keyFile  string
 	lease    time.Duration
 	maxConns int32
+	local    func() time.Time // this machine's clock (time.Now)
 }
 
 // WithKey seals secrets under key; file is where the key lives ("" when it

@@ -134,10 +134,22 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
-// Clock is the time by Now (time.Now when nil).
+// Clock is the time by Now; when nil, the store's time where the store
+// keeps one (replicas sharing PostgreSQL: postgres.DB.Now), so that every
+// replica issues, expires and checks by one clock; else time.Now.
 func (s *Server) Clock() time.Time {
 	if s.Now != nil {
 		return s.Now()
+	}
+	return StoreTime(s.db)
+}
+
+// StoreTime is the time by st's clock where st keeps one (the PostgreSQL
+// store replicas share: postgres.DB.Now), else time.Now. Tools that write
+// to a shared store (credentials revoke) date what they write by it.
+func StoreTime(st Store) time.Time {
+	if c, ok := st.(interface{ Now() time.Time }); ok {
+		return c.Now()
 	}
 	return time.Now()
 }
@@ -199,6 +211,7 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 		bc.Observer = s.Observer
 	}
 	bc.MasterUser, bc.AllowSuperuser = g.Master, g.AllowSuperuser
+	bc.Now = s.Clock
 	relay, err := s.eventRelay()
 	if err != nil {
 		return err

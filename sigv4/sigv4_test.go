@@ -371,3 +371,37 @@ func TestParseErrorsQuoteNoSignature(t *testing.T) {
 		}
 	}
 }
+
+// A presigned URL lives X-Amz-Expires (at most 7 days) from its own
+// X-Amz-Date, whatever the 5-minute skew rule says of signed headers, and
+// is refused until its X-Amz-Date is within 5 minutes; the refusal names
+// the server's time.
+func TestPresignedWeek(t *testing.T) {
+	presign := func(expires string) *http.Request {
+		r := build(t, "GET", "http://127.0.0.1:9439/?Action=DescribeClusters&Version=2012-12-01&X-Amz-Expires="+expires, "", nil)
+		url, hdr, err := v4.NewSigner().PresignHTTP(context.Background(), creds, r, hashHex(""), "redshift", "us-east-1", signAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := http.NewRequest("GET", url, nil)
+		for k, v := range hdr {
+			p.Header[k] = v
+		}
+		return p
+	}
+	week := presign("604800")
+	if err := check(week, "", creds.SecretAccessKey, signAt.Add(7*24*time.Hour)); err != nil {
+		t.Errorf("presigned for a week, used at its end: %v", err)
+	}
+	err := check(week, "", creds.SecretAccessKey, signAt.Add(7*24*time.Hour+time.Second))
+	if code(err) != "RequestExpired" || !strings.Contains(err.Error(), "20261201T120001Z") {
+		t.Errorf("presigned for a week, used a second after: %v", err)
+	}
+	err = check(week, "", creds.SecretAccessKey, signAt.Add(-5*time.Minute-time.Second))
+	if code(err) != "RequestExpired" || !strings.Contains(err.Error(), "20261124T115459Z") {
+		t.Errorf("presigned 5 min 1 s ahead of the server: %v", err)
+	}
+	if got := code(check(presign("604801"), "", creds.SecretAccessKey, signAt)); got != "IncompleteSignature" {
+		t.Errorf("X-Amz-Expires past a week: %q", got)
+	}
+}

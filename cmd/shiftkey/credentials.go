@@ -73,11 +73,11 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("credentials %s: %w", verb, err)
 	}
 	if verb == "list" {
-		return revocation.List(ctx, st, f, time.Now(), stdout)
+		return revocation.List(ctx, st, f, server.StoreTime(st), stdout)
 	}
 	// What went is written only after its audit record: a reader that
 	// stops early (| head) must not kill the command before that.
-	at := time.Now()
+	at := server.StoreTime(st) // this host's clock may be off the replicas'
 	var out bytes.Buffer
 	revoked, err := revocation.Revoke(ctx, st, f, at, *terminate, &out)
 	defer stdout.Write(out.Bytes())
