@@ -511,6 +511,9 @@ func (s *session) audit(ls *live, up, down int64) {
 		reason = s.cause
 	}
 	s.mu.Unlock()
+	if reason == shiftkey.EndClosed && ls.st.EndedByBackend() {
+		reason = shiftkey.EndBackend
+	}
 	s.report(ls, reason, up, down)
 }
 

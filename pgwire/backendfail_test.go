@@ -1,0 +1,149 @@
+package pgwire
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/internal/pgtest"
+	"github.com/shiftkey/shiftkey/pgbackend"
+	"github.com/shiftkey/shiftkey/pgserver"
+)
+
+// endRecorder keeps the logins and session ends it hears of.
+type endRecorder struct {
+	mu     sync.Mutex
+	logins []shiftkey.Login
+	ends   []shiftkey.SessionEnd
+}
+
+func (r *endRecorder) Login(l *shiftkey.Login) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logins = append(r.logins, *l)
+}
+
+func (r *endRecorder) SessionEnd(e *shiftkey.SessionEnd) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ends = append(r.ends, *e)
+}
+
+func (r *endRecorder) endReasons() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.ends {
+		out = append(out, e.Reason)
+	}
+	return out
+}
+
+// dedicatedGateway serves a gateway, as newGateway does, over a PostgreSQL
+// server of the test's own, which the test may restart or stop.
+func dedicatedGateway(t *testing.T, configure func(*Gateway)) (*Gateway, string, *pgserver.Server) {
+	t.Helper()
+	srv := pgtest.Start(t, func(c *pgserver.Config) { c.AnyPort = true })
+	ctx := context.Background()
+	if err := srv.EnsureProvisioner(ctx, testProvisioner); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.CreateDatabase(ctx, "app"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := pgbackend.New(ctx, pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: testProvisioner, AdminDatabase: "app",
+		MasterUser: srv.Superuser(), AllowSuperuser: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	g := &Gateway{Cluster: "c", DefaultDB: "app", Backend: b.ForGateway(), Secret: []byte("s"),
+		Credentials: memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: srv.Superuser(), StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}}
+	g, addr := serveGateway(t, g, configure)
+	return g, addr, srv
+}
+
+// readFarewell reads c's socket to its end and returns the first
+// ErrorResponse the gateway sent (nil: none), after the notices before it
+// (an immediate shutdown's WARNING).
+func readFarewell(t *testing.T, c net.Conn) *pgproto3.ErrorResponse {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	rest, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading the client socket to its end: %v (read %q)", err, rest)
+	}
+	fe := pgproto3.NewFrontend(bytes.NewReader(rest), nil)
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Logf("the client got %q", rest)
+			return nil
+		}
+		switch m := msg.(type) {
+		case *pgproto3.ErrorResponse:
+			return m
+		case *pgproto3.NoticeResponse:
+		default:
+			t.Fatalf("the client got %#v before the error", msg)
+		}
+	}
+}
+
+// The backend restarts (pg_ctl restart -m fast, and -m immediate) with a
+// session open and a backend pooled a moment before: the session's client
+// gets a FATAL that says the server ended it (57P01, or 08006 where the
+// backend left without a word), its end is recorded as the backend's doing,
+// and the next login is not handed the pooled backend that died with the
+// restart (its first query would fail), however recently it was pooled.
+func TestBackendRestart(t *testing.T) {
+	for _, mode := range []string{"fast", "immediate"} {
+		t.Run(mode, func(t *testing.T) {
+			plainRelays(t, func(t *testing.T, relay func(*Gateway)) {
+				rec := &endRecorder{}
+				// The pooled backend's idle age stays zero: the check of a
+				// pooled backend must not depend on how long it sat.
+				frozen := time.Now()
+				g, addr, srv := dedicatedGateway(t, func(g *Gateway) {
+					relay(g)
+					g.PoolSize = 2
+					g.Observer = rec
+					g.Now = func() time.Time { return frozen }
+				})
+				ctx := context.Background()
+				open := mustLogin(t, addr)
+				simple(t, open, "SELECT 1")
+				pooled := mustLogin(t, addr)
+				simple(t, pooled, "SELECT 1")
+				pooled.Close(ctx)
+				if !waitUntil(10*time.Second, func() bool { return g.pooledCount() == 1 }) {
+					t.Fatal("the backend was not pooled")
+				}
+				if err := srv.Restart(ctx, mode); err != nil {
+					t.Fatal(err)
+				}
+
+				if e := readFarewell(t, open.PgConn().Conn()); e == nil || e.Severity != "FATAL" || e.Code != "57P01" && e.Code != codeConnectionFailure {
+					t.Fatalf("the open session's client got %#v at the restart; want a FATAL 57P01 or 08006", e)
+				}
+				if !waitUntil(10*time.Second, func() bool { return len(rec.endReasons()) == 2 }) {
+					t.Fatalf("session ends recorded: %v", rec.endReasons())
+				}
+				if got := rec.endReasons(); got[0] != shiftkey.EndClosed || got[1] != shiftkey.EndBackend {
+					t.Errorf("session end reasons %v, want [%s %s]: the one the restart ended must say so", got, shiftkey.EndClosed, shiftkey.EndBackend)
+				}
+
+				next := mustLogin(t, addr)
+				if _, err := next.Exec(ctx, "SELECT 1"); err != nil {
+					t.Fatalf("the first login after the restart: %v (handed the pooled backend that died with it)", err)
+				}
+			})
+		})
+	}
+}
