@@ -134,13 +134,44 @@ type userState struct {
 	// Release would otherwise find a fresh state and revoke a group other
 	// sessions still hold). Guarded by Backend.mu.
 	users       int
-	mu          sync.Mutex
+	mu          roleLock
 	refs        map[string]int
 	passwordSet bool      // the gateway-only password was (re)set by this process
 	existsAt    time.Time // when the role was last seen to exist (zero: not known)
 	super       bool      // the role was a superuser when last seen
 	noLogin     bool      // the role could not log in (NOLOGIN) when last seen
 }
+
+// roleLock serializes the provisioning of one role, as a mutex would, but
+// a login waits for it no longer than its own context: the holder may be
+// waiting on a backend that stopped answering (a session's revoke, bounded
+// by releaseTimeout), and the login must fail at its deadline, telling its
+// client, rather than hang past it.
+type roleLock chan struct{}
+
+func (l roleLock) Lock()   { l <- struct{}{} }
+func (l roleLock) Unlock() { <-l }
+
+// LockContext is Lock, or ctx's error once ctx is done first.
+func (l roleLock) LockContext(ctx context.Context) error {
+	select {
+	case l <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the role's other logins and session ends: %w", context.Cause(ctx))
+	}
+}
+
+// releaseTimeout bounds the round trips of a lease's Release (the revokes
+// of its groups), which holds the role's lock: against a backend that
+// stopped answering, the revoke fails (its grant left recorded for
+// Reconcile) instead of holding the role's logins for good.
+const releaseTimeout = 10 * time.Second
 
 // roleExistsTTL is how long a positive "role exists" answer spares Prepare
 // its admin query, a round trip on every login otherwise. Negative answers
@@ -239,7 +270,7 @@ func (b *Backend) user(role string) *userState {
 		if len(b.users) >= max(b.nextSweep, maxUserStates) {
 			b.sweepLocked()
 		}
-		u = &userState{refs: map[string]int{}}
+		u = &userState{refs: map[string]int{}, mu: make(roleLock, 1)}
 		b.users[role] = u
 	}
 	u.users++
@@ -296,7 +327,9 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 	}
 	u := b.user(role)
 	defer b.done(u)
-	u.mu.Lock()
+	if err := u.mu.LockContext(ctx); err != nil {
+		return nil, nil, err
+	}
 	defer u.mu.Unlock()
 
 	exists := !u.existsAt.IsZero() && b.now().Sub(u.existsAt) < roleExistsTTL
@@ -364,7 +397,11 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 		}
 		notice, err := b.join(ctx, u, lease, role, g, origin)
 		if err != nil {
-			b.releaseLocked(ctx, u, lease)
+			// The groups granted so far are revoked, even when what failed
+			// was the login's deadline.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+			b.releaseLocked(rctx, u, lease)
+			cancel()
 			return nil, nil, err
 		}
 		if notice != "" {
@@ -787,8 +824,12 @@ func (l *Lease) Release(ctx context.Context) {
 		}
 		u := l.b.user(l.role)
 		defer l.b.done(u)
+		// Every holder of the lock is bounded (a login by its context,
+		// a release by releaseTimeout): the wait is too.
 		u.mu.Lock()
 		defer u.mu.Unlock()
+		ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
+		defer cancel()
 		l.b.releaseLocked(ctx, u, l)
 	})
 }
@@ -1195,10 +1236,14 @@ func (b *Backend) Connect(ctx context.Context, role, database string, params map
 		// Perhaps the role was dropped since Prepare last saw it ("role
 		// does not exist", or a password failure in password mode): the
 		// next Prepare asks the backend again instead of trusting its cache.
+		// (Not past the login's deadline: the cache is only an
+		// optimisation, and the role's lock may be held by a revoke
+		// waiting on a backend that stopped answering.)
 		u := b.user(role)
-		u.mu.Lock()
-		u.existsAt = time.Time{}
-		u.mu.Unlock()
+		if u.mu.LockContext(ctx) == nil {
+			u.existsAt = time.Time{}
+			u.mu.Unlock()
+		}
 		b.done(u)
 	}
 	return c, err
