@@ -3,12 +3,17 @@ package pgwire
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
@@ -146,4 +151,85 @@ func TestBackendRestart(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A backend that takes connections but never answers them (its postmaster
+// stopped with SIGSTOP: the kernel still accepts): a login that needs a
+// new backend connection fails when its time (AuthTimeout) is up, with a
+// FATAL that says the backend did not answer in time; meanwhile the open
+// session works on, and a login that gets a pooled backend goes through at
+// once: nothing the stuck login holds stops them.
+func TestBlackHoledBackend(t *testing.T) {
+	rec := &endRecorder{}
+	g, addr, srv := dedicatedGateway(t, func(g *Gateway) {
+		g.PoolSize = 2
+		g.AuthTimeout = 2 * time.Second
+		g.Observer = rec
+	})
+	ctx := context.Background()
+	open := mustLogin(t, addr)
+	simple(t, open, "SELECT 1")
+	p := loginApp(t, addr, "pooled")
+	simple(t, p, "SELECT 1")
+	p.Close(ctx)
+	if !waitUntil(10*time.Second, func() bool { return g.pooledCount() == 1 }) {
+		t.Fatal("the backend was not pooled")
+	}
+	pm, err := srv.PostmasterPID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pm, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			syscall.Kill(pm, syscall.SIGCONT)
+		}
+	}
+	defer resume()
+
+	type outcome struct {
+		err  error
+		took time.Duration
+	}
+	stuck := make(chan outcome, 1)
+	go func() {
+		start := time.Now()
+		host, port, _ := net.SplitHostPort(addr)
+		c, err := pgx.Connect(ctx, "host="+host+" port="+port+" user=IAM:u password=pw sslmode=disable application_name=new connect_timeout=30")
+		if err == nil {
+			c.Close(ctx)
+		}
+		stuck <- outcome{err, time.Since(start)}
+	}()
+	time.Sleep(300 * time.Millisecond) // the login waits on the backend
+	start := time.Now()
+	if got := simple(t, open, "SELECT 42"); got != "42" {
+		t.Fatalf("open session: %q", got)
+	}
+	q := loginApp(t, addr, "pooled")
+	simple(t, q, "SELECT 1")
+	q.Close(ctx)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the open session and a pooled login took %v while another login waited on the backend", took)
+	}
+	select {
+	case o := <-stuck:
+		var pe *pgconn.PgError
+		if !errors.As(o.err, &pe) || pe.Severity != "FATAL" || pe.Code != codeConnectionFailure || !strings.Contains(pe.Message, "did not answer") {
+			t.Errorf("the login to the stopped backend got %v, want FATAL 08006 saying the backend did not answer", o.err)
+		}
+		if o.took > 4*time.Second {
+			t.Errorf("the login to the stopped backend took %v, want about AuthTimeout (2s)", o.took)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the login to the stopped backend still waits")
+	}
+	resume()
+	c := loginApp(t, addr, "new")
+	defer c.Close(ctx)
+	simple(t, c, "SELECT 1")
 }
