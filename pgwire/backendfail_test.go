@@ -233,3 +233,82 @@ func TestBlackHoledBackend(t *testing.T) {
 	defer c.Close(ctx)
 	simple(t, c, "SELECT 1")
 }
+
+// The backend refuses the role's login (its CONNECTION LIMIT or
+// max_connections reached, pg_hba rejects it, CONNECT revoked): the client
+// gets the backend's own error, SQLSTATE and all, at once, and the group
+// granted for the login is revoked.
+func TestBackendRefusalIsRelayedAndUndone(t *testing.T) {
+	srv := pgtest.Start(t, func(c *pgserver.Config) {
+		c.AnyPort = true
+		c.HBA = []string{"local all refused_hba reject"}
+	})
+	ctx := context.Background()
+	if err := srv.EnsureProvisioner(ctx, testProvisioner); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.CreateDatabase(ctx, "app"); err != nil {
+		t.Fatal(err)
+	}
+	su, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), "app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer su.Close(ctx)
+	for _, sql := range []string{
+		"CREATE ROLE refusal_grp NOLOGIN",
+		"CREATE ROLE refused_limit LOGIN CONNECTION LIMIT 0",
+		"CREATE ROLE refused_hba LOGIN",
+		"CREATE ROLE refused_connect LOGIN",
+		"REVOKE CONNECT ON DATABASE app FROM PUBLIC",
+		"GRANT CONNECT ON DATABASE app TO " + testProvisioner + ", refused_limit, refused_hba",
+	} {
+		if _, err := su.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	b, err := pgbackend.New(ctx, pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: testProvisioner, AdminDatabase: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, tc := range []struct{ role, code string }{
+		{"refused_limit", "53300"},
+		{"refused_hba", "28000"},
+		{"refused_connect", "42501"},
+	} {
+		t.Run(tc.role, func(t *testing.T) {
+			rec := &endRecorder{}
+			g := &Gateway{Cluster: "c", DefaultDB: "app", Backend: b.ForGateway(), Secret: []byte("s"), PoolSize: 2, Observer: rec,
+				Credentials: memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: tc.role, DBGroups: []string{"refusal_grp"},
+					StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}}
+			_, addr := serveGateway(t, g, nil)
+			start := time.Now()
+			c, err := login(addr)
+			if err == nil {
+				c.Close(ctx)
+				t.Fatal("the login went through")
+			}
+			if code(err) != tc.code || time.Since(start) > 3*time.Second {
+				t.Errorf("login refused by the backend: %v after %v, want SQLSTATE %s at once", err, time.Since(start), tc.code)
+			}
+			// (Revoked and reported once the client has its answer.)
+			member := func() bool {
+				var m bool
+				if err := su.QueryRow(ctx, "SELECT pg_has_role($1, 'refusal_grp', 'MEMBER')", tc.role).Scan(&m); err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+			if !waitUntil(5*time.Second, func() bool { return !member() && b.GrantsHeld() == 0 }) {
+				t.Errorf("%s still holds the group granted for the login the backend refused (%d grants held)", tc.role, b.GrantsHeld())
+			}
+			waitUntil(5*time.Second, func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.logins) > 0 })
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if len(rec.logins) != 1 || rec.logins[0].OK || rec.logins[0].Reason != shiftkey.LoginBackendRefused {
+				t.Errorf("logins reported %+v, want one %s", rec.logins, shiftkey.LoginBackendRefused)
+			}
+		})
+	}
+}
