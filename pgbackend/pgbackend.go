@@ -75,6 +75,26 @@ type Config struct {
 	Observer Observer
 }
 
+// PrivilegeError is a provisioning step the backend refused the admin role
+// for want of a privilege (SQLSTATE 42501: CREATEROLE revoked, say).
+type PrivilegeError struct {
+	What string // the step: grant group "g", create role "r"
+	Err  error
+}
+
+func (e *PrivilegeError) Error() string { return e.Err.Error() }
+func (e *PrivilegeError) Unwrap() error { return e.Err }
+
+// privilege is err, as a PrivilegeError for what when the backend refused
+// it for want of a privilege.
+func privilege(what string, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42501" {
+		return &PrivilegeError{What: what, Err: err}
+	}
+	return err
+}
+
 // RefusedError is a session role shiftkey will not log in as, with the
 // reason to tell the client.
 type RefusedError struct{ Role, Reason string }
@@ -343,7 +363,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			// PUBLIC only, as Redshift's AutoCreate: no privileges, no password.
 			_, err := b.admin.Exec(ctx, "CREATE ROLE "+quote(role)+" LOGIN IN ROLE "+quote(ManagedRole))
 			if err != nil && !isDuplicate(err) {
-				return nil, nil, fmt.Errorf("create role: %w", err)
+				return nil, nil, privilege(fmt.Sprintf("create role %q", role), fmt.Errorf("create role: %w", err))
 			}
 			if err == nil {
 				// A new role has no password, even if this process had set
@@ -377,7 +397,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 		}
 		if managed {
 			if err := b.setPassword(ctx, role); err != nil {
-				return nil, nil, fmt.Errorf("set gateway password: %w", err)
+				return nil, nil, privilege(fmt.Sprintf("set the gateway password of role %q", role), fmt.Errorf("set gateway password: %w", err))
 			}
 		}
 		u.passwordSet = true
@@ -446,7 +466,11 @@ func (b *Backend) join(ctx context.Context, u *userState, lease *Lease, role, g 
 	made, err := b.grant(ctx, q, role, g)
 	if err != nil {
 		u.existsAt = time.Time{} // perhaps the role was dropped: ask again next time
-		return "", fmt.Errorf("grant %s: %w", g, err)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42501" {
+			b.forget(ctx, role, g) // refused: surely not granted
+		}
+		return "", privilege(fmt.Sprintf("grant group %q", g), fmt.Errorf("grant %s: %w", g, err))
 	}
 	if !made {
 		// Granted by someone else since grantable looked: another

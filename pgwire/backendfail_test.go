@@ -312,3 +312,57 @@ func TestBackendRefusalIsRelayedAndUndone(t *testing.T) {
 		})
 	}
 }
+
+// The admin role loses CREATEROLE mid-run: a login whose credential needs
+// a group fails at once with an error that says the gateway's admin role
+// lacks the privilege (not a connection failure, which drivers retry), and
+// logins that need no grant go on.
+func TestAdminRoleLosesCreateRole(t *testing.T) {
+	srv := pgtest.Start(t, func(c *pgserver.Config) { c.AnyPort = true })
+	ctx := context.Background()
+	if err := srv.EnsureProvisioner(ctx, testProvisioner); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.CreateDatabase(ctx, "app"); err != nil {
+		t.Fatal(err)
+	}
+	su, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), "app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer su.Close(ctx)
+	for _, sql := range []string{"CREATE ROLE priv_grp NOLOGIN", "CREATE ROLE priv_user LOGIN", "CREATE ROLE plain_user LOGIN"} {
+		if _, err := su.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	b, err := pgbackend.New(ctx, pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: testProvisioner, AdminDatabase: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	key := func(login, role string, groups ...string) *shiftkey.Credential {
+		return &shiftkey.Credential{ID: login, LoginName: login, DBUser: role, DBGroups: groups, StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}
+	}
+	g := &Gateway{Cluster: "c", DefaultDB: "app", Backend: b.ForGateway(), Secret: []byte("s"),
+		Credentials: byLogin{"IAM:grp": key("IAM:grp", "priv_user", "priv_grp"), "IAM:plain": key("IAM:plain", "plain_user")}}
+	_, addr := serveGateway(t, g, nil)
+	c := loginAs(t, addr, "IAM:grp", "app")
+	c.Close(ctx)
+	if !waitUntil(5*time.Second, func() bool { return b.GrantsHeld() == 0 }) {
+		t.Fatal("the first session's group was not revoked")
+	}
+	if _, err := su.Exec(ctx, "ALTER ROLE "+testProvisioner+" NOCREATEROLE"); err != nil {
+		t.Fatal(err)
+	}
+	defer su.Exec(ctx, "ALTER ROLE "+testProvisioner+" CREATEROLE")
+	host, port, _ := net.SplitHostPort(addr)
+	_, err = pgx.Connect(ctx, "host="+host+" port="+port+" user=IAM:grp password=pw dbname=app sslmode=disable connect_timeout=20")
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Severity != "FATAL" || pe.Code != "42501" || !strings.Contains(pe.Message, "priv_grp") || !strings.Contains(pe.Message, "privilege") {
+		t.Errorf("a login needing a grant the admin role may no longer make got %v, want FATAL 42501 naming the group and the missing privilege", err)
+	}
+	p := loginAs(t, addr, "IAM:plain", "app")
+	defer p.Close(ctx)
+	simple(t, p, "SELECT 1")
+}

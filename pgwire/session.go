@@ -171,6 +171,12 @@ func (s *session) prepare(ctx context.Context, l *request) (Lease, bool) {
 		l.refused = shiftkey.LoginRoleRefused
 		return nil, false
 	}
+	if ar, ok := errors.AsType[AdminRefused](err); ok {
+		l.refused = shiftkey.LoginBackendError
+		s.log.ErrorContext(ctx, "backend provisioning refused the admin role", "error", err)
+		s.sendError(codeInsufficientPriv, ar.AdminRefused())
+		return nil, false
+	}
 	if err != nil {
 		l.refused = shiftkey.LoginBackendError
 		s.log.ErrorContext(ctx, "backend provisioning failed", "error", err)
