@@ -366,3 +366,114 @@ func TestAdminRoleLosesCreateRole(t *testing.T) {
 	defer p.Close(ctx)
 	simple(t, p, "SELECT 1")
 }
+
+// A backend whose reset fails (DISCARD ALL cancelled: an error, then
+// ReadyForQuery) or that is terminated in the middle of it is never
+// handed to a later session, whichever relay reset it.
+func TestFailedResetIsNotReused(t *testing.T) {
+	for _, how := range []string{"pg_cancel_backend", "pg_terminate_backend"} {
+		t.Run(how, func(t *testing.T) {
+			plainRelays(t, func(t *testing.T, relay func(*Gateway)) {
+				g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 2 })
+				ctx := context.Background()
+				admin := superuser(t, g.DefaultDB)
+				if _, err := admin.Exec(ctx, "CREATE TABLE IF NOT EXISTS reset_parent (v int)"); err != nil {
+					t.Fatal(err)
+				}
+				c := loginApp(t, addr, "reset")
+				pid := simple(t, c, "SELECT pg_backend_pid()")
+				// DISCARD ALL drops the temp table, which waits for the
+				// parent's lock.
+				simple(t, c, "CREATE TEMP TABLE reset_child () INHERITS (reset_parent)")
+				tx, err := admin.Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tx.Rollback(ctx)
+				if _, err := tx.Exec(ctx, "LOCK TABLE reset_parent IN ACCESS EXCLUSIVE MODE"); err != nil {
+					t.Fatal(err)
+				}
+				c.Close(ctx)
+				other := superuser(t, g.DefaultDB)
+				if !waitUntil(10*time.Second, func() bool {
+					return simple(t, other, "SELECT count(*) FROM pg_stat_activity WHERE pid = "+pid+" AND query = 'DISCARD ALL' AND wait_event_type = 'Lock'") == "1"
+				}) {
+					t.Fatal("the reset never waited for the lock")
+				}
+				if got := simple(t, other, "SELECT "+how+"("+pid+")"); got != "t" {
+					t.Fatalf("%s: %s", how, got)
+				}
+				tx.Rollback(ctx)
+				time.Sleep(100 * time.Millisecond)
+				for range 2 {
+					next := loginApp(t, addr, "reset")
+					var got string
+					if err := next.QueryRow(ctx, "SELECT pg_backend_pid()::text").Scan(&got); err != nil {
+						t.Fatalf("the session after a failed reset: %v", err)
+					}
+					if got == pid {
+						t.Fatalf("the backend whose reset failed (%s) was handed out", how)
+					}
+					next.Close(ctx)
+				}
+			})
+		})
+	}
+}
+
+// A session that ends in the middle of something (a COPY either way, a
+// failed transaction, queries still unanswered) leaves its backend
+// closed, never pooled, whichever relay carried it.
+func TestDirtyEndIsNotPooled(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		g, addr := newGateway(t, func(g *Gateway) { relay(g); g.PoolSize = 4 })
+		ctx := context.Background()
+		admin := superuser(t, g.DefaultDB)
+		if _, err := admin.Exec(ctx, "CREATE TABLE IF NOT EXISTS copy_dirty (v int)"); err != nil {
+			t.Fatal(err)
+		}
+		query := func(sql string) []byte { b, _ := (&pgproto3.Query{String: sql}).Encode(nil); return b }
+		terminate, _ := (&pgproto3.Terminate{}).Encode(nil)
+		for _, tc := range []struct {
+			name  string
+			send  []byte
+			until func(pgproto3.BackendMessage) bool // read until this message; nil: read nothing
+			then  []byte
+		}{
+			{"copy in", query("COPY copy_dirty FROM STDIN"), func(m pgproto3.BackendMessage) bool { _, ok := m.(*pgproto3.CopyInResponse); return ok },
+				append(func() []byte { b, _ := (&pgproto3.CopyData{Data: []byte("1\n")}).Encode(nil); return b }(), terminate...)},
+			{"copy out", query("COPY (SELECT generate_series(1, 200000)) TO STDOUT"), func(m pgproto3.BackendMessage) bool { _, ok := m.(*pgproto3.CopyData); return ok }, terminate},
+			{"failed transaction", query("BEGIN; SELECT 1/0"), func(m pgproto3.BackendMessage) bool { z, ok := m.(*pgproto3.ReadyForQuery); return ok && z.TxStatus == 'E' }, terminate},
+			{"unanswered", append(append(query("SELECT pg_sleep(0.3)"), query("SELECT 1")...), terminate...), nil, nil},
+		} {
+			conn, pid := rawLoginPID(t, addr)
+			if _, err := conn.Write(tc.send); err != nil {
+				t.Fatal(err)
+			}
+			if tc.until != nil {
+				fe := pgproto3.NewFrontend(conn, conn)
+				conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				for {
+					m, err := fe.Receive()
+					if err != nil {
+						t.Fatalf("%s: %v", tc.name, err)
+					}
+					if tc.until(m) {
+						break
+					}
+				}
+			}
+			if _, err := conn.Write(tc.then); err != nil {
+				t.Fatal(err)
+			}
+			conn.Close()
+			gone := waitUntil(10*time.Second, func() bool {
+				var n int
+				return admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n) == nil && n == 0
+			})
+			if !gone || g.pooledCount() != 0 {
+				t.Fatalf("%s: the backend (process %d) was kept (%d pooled)", tc.name, pid, g.pooledCount())
+			}
+		}
+	})
+}
