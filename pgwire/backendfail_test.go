@@ -443,7 +443,10 @@ func TestDirtyEndIsNotPooled(t *testing.T) {
 			{"copy in", query("COPY copy_dirty FROM STDIN"), func(m pgproto3.BackendMessage) bool { _, ok := m.(*pgproto3.CopyInResponse); return ok },
 				append(func() []byte { b, _ := (&pgproto3.CopyData{Data: []byte("1\n")}).Encode(nil); return b }(), terminate...)},
 			{"copy out", query("COPY (SELECT generate_series(1, 200000)) TO STDOUT"), func(m pgproto3.BackendMessage) bool { _, ok := m.(*pgproto3.CopyData); return ok }, terminate},
-			{"failed transaction", query("BEGIN; SELECT 1/0"), func(m pgproto3.BackendMessage) bool { z, ok := m.(*pgproto3.ReadyForQuery); return ok && z.TxStatus == 'E' }, terminate},
+			{"failed transaction", query("BEGIN; SELECT 1/0"), func(m pgproto3.BackendMessage) bool {
+				z, ok := m.(*pgproto3.ReadyForQuery)
+				return ok && z.TxStatus == 'E'
+			}, terminate},
 			{"unanswered", append(append(query("SELECT pg_sleep(0.3)"), query("SELECT 1")...), terminate...), nil, nil},
 		} {
 			conn, pid := rawLoginPID(t, addr)
