@@ -231,6 +231,15 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	pc.ConnConfig.Fallbacks = nil
 	pc.ConnConfig.RuntimeParams = map[string]string{"search_path": "pg_catalog", "application_name": "shiftkey-admin"}
 	pc.MaxConns = 4
+	// An idle admin connection the backend ended (a restart, a
+	// pg_terminate_backend) has its FATAL or EOF waiting: one recv that
+	// does not wait finds it, and the pool opens another instead. The
+	// pool's own ping spares only connections idle a second or more, and
+	// a busy gateway's are idle less: the first logins after a restart
+	// failed on them.
+	pc.PrepareConn = func(_ context.Context, c *pgx.Conn) (bool, error) {
+		return relay.ConnAlive(c.PgConn().Conn()), nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("backend admin pool: %w", err)
