@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
 	"github.com/shiftkey/shiftkey/pgbackend"
 	"github.com/shiftkey/shiftkey/pgserver"
@@ -110,47 +111,90 @@ func readFarewell(t *testing.T, c net.Conn) *pgproto3.ErrorResponse {
 func TestBackendRestart(t *testing.T) {
 	for _, mode := range []string{"fast", "immediate"} {
 		t.Run(mode, func(t *testing.T) {
-			plainRelays(t, func(t *testing.T, relay func(*Gateway)) {
-				rec := &endRecorder{}
-				// The pooled backend's idle age stays zero: the check of a
-				// pooled backend must not depend on how long it sat.
-				frozen := time.Now()
-				g, addr, srv := dedicatedGateway(t, func(g *Gateway) {
-					relay(g)
-					g.PoolSize = 2
-					g.Observer = rec
-					g.Now = func() time.Time { return frozen }
+			plainRelays(t, func(t *testing.T, relay func(*Gateway)) { testBackendRestart(t, mode, relay, false) })
+			// A backend that speaks TLS (client certificates), of the
+			// test's own: on the goroutine relay, and on each engine's
+			// loops with a TLS client.
+			t.Run("goroutine+tlsbackend", func(t *testing.T) { testBackendRestart(t, mode, func(*Gateway) {}, true) })
+			for _, e := range []string{EngineEpoll, EngineIOURing} {
+				t.Run(e+"+tls+tlsbackend", func(t *testing.T) {
+					r := eventRelay(t, 2, e)
+					cfg, _ := testTLS(t)
+					testBackendRestart(t, mode, func(g *Gateway) { g.Relay, g.TLS, g.RequireTLS = r, cfg, true }, true)
 				})
-				ctx := context.Background()
-				open := mustLogin(t, addr)
-				simple(t, open, "SELECT 1")
-				pooled := mustLogin(t, addr)
-				simple(t, pooled, "SELECT 1")
-				pooled.Close(ctx)
-				if !waitUntil(10*time.Second, func() bool { return g.pooledCount() == 1 }) {
-					t.Fatal("the backend was not pooled")
-				}
-				if err := srv.Restart(ctx, mode); err != nil {
-					t.Fatal(err)
-				}
-
-				if e := readFarewell(t, open.PgConn().Conn()); e == nil || e.Severity != "FATAL" || e.Code != "57P01" && e.Code != codeConnectionFailure {
-					t.Fatalf("the open session's client got %#v at the restart; want a FATAL 57P01 or 08006", e)
-				}
-				if !waitUntil(10*time.Second, func() bool { return len(rec.endReasons()) == 2 }) {
-					t.Fatalf("session ends recorded: %v", rec.endReasons())
-				}
-				if got := rec.endReasons(); got[0] != shiftkey.EndClosed || got[1] != shiftkey.EndBackend {
-					t.Errorf("session end reasons %v, want [%s %s]: the one the restart ended must say so", got, shiftkey.EndClosed, shiftkey.EndBackend)
-				}
-
-				next := mustLogin(t, addr)
-				if _, err := next.Exec(ctx, "SELECT 1"); err != nil {
-					t.Fatalf("the first login after the restart: %v (handed the pooled backend that died with it)", err)
-				}
-			})
+			}
 		})
 	}
+}
+
+func testBackendRestart(t *testing.T, mode string, relay func(*Gateway), tlsBackend bool) {
+	rec := &endRecorder{}
+	// The pooled backend's idle age stays zero: the check of a
+	// pooled backend must not depend on how long it sat.
+	frozen := time.Now()
+	configure := func(g *Gateway) {
+		relay(g)
+		g.PoolSize = 2
+		g.Observer = rec
+		g.Now = func() time.Time { return frozen }
+	}
+	var g *Gateway
+	var addr string
+	var srv *pgserver.Server
+	if tlsBackend {
+		g, addr, srv = dedicatedTLSGateway(t, configure)
+	} else {
+		g, addr, srv = dedicatedGateway(t, configure)
+	}
+	ctx := context.Background()
+	open := mustLogin(t, addr)
+	simple(t, open, "SELECT 1")
+	pooled := mustLogin(t, addr)
+	simple(t, pooled, "SELECT 1")
+	pooled.Close(ctx)
+	if !waitUntil(10*time.Second, func() bool { return g.pooledCount() == 1 }) {
+		t.Fatal("the backend was not pooled")
+	}
+	if err := srv.Restart(ctx, mode); err != nil {
+		t.Fatal(err)
+	}
+
+	if e := readFarewell(t, open.PgConn().Conn()); e == nil || e.Severity != "FATAL" || e.Code != "57P01" && e.Code != codeConnectionFailure {
+		t.Fatalf("the open session's client got %#v at the restart; want a FATAL 57P01 or 08006", e)
+	}
+	if !waitUntil(10*time.Second, func() bool { return len(rec.endReasons()) == 2 }) {
+		t.Fatalf("session ends recorded: %v", rec.endReasons())
+	}
+	if got := rec.endReasons(); got[0] != shiftkey.EndClosed || got[1] != shiftkey.EndBackend {
+		t.Errorf("session end reasons %v, want [%s %s]: the one the restart ended must say so", got, shiftkey.EndClosed, shiftkey.EndBackend)
+	}
+
+	next := mustLogin(t, addr)
+	if _, err := next.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("the first login after the restart: %v (handed the pooled backend that died with it)", err)
+	}
+}
+
+// dedicatedTLSGateway is dedicatedGateway with a backend that speaks TLS
+// and logs sessions in by client certificate (useTLSBackendOn).
+func dedicatedTLSGateway(t *testing.T, configure func(*Gateway)) (*Gateway, string, *pgserver.Server) {
+	t.Helper()
+	ca, err := devca.LoadOrCreate(t.TempDir() + "/ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, caPEM, err := ca.ServerFiles("127.0.0.1", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := pgtest.Start(t, func(c *pgserver.Config) {
+		c.AnyPort = true
+		c.TLS = &pgserver.TLSFiles{Cert: cert, Key: key, CA: caPEM}
+	})
+	g := &Gateway{Cluster: "c", Secret: []byte("s")}
+	useTLSBackendOn(t, g, srv, ca)
+	g, addr := serveGateway(t, g, configure)
+	return g, addr, srv
 }
 
 // A backend that takes connections but never answers them (its postmaster
