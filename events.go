@@ -101,10 +101,14 @@ const (
 	EndShutdown    = "gateway_shutdown"     // cut at the end of the shutdown grace period
 	EndRevoked     = "credential_revoked"   // its credential was revoked with --terminate
 	EndRelayFailed = "relay_failed"         // the relay would not take it
+	// EndBackend: the backend ended it (restarted or shut down, its
+	// process terminated or crashed, its idle_session_timeout, the
+	// network to it cut); the client got the backend's FATAL, or 08006.
+	EndBackend = "backend_ended"
 )
 
 // EndReasons are every SessionEnd.Reason.
-var EndReasons = []string{EndClosed, EndLifetime, EndShutdown, EndRevoked, EndRelayFailed}
+var EndReasons = []string{EndClosed, EndLifetime, EndShutdown, EndRevoked, EndRelayFailed, EndBackend}
 
 // GrantChange is a session group granted to or revoked from a backend role.
 type GrantChange struct {

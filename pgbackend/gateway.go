@@ -2,8 +2,11 @@ package pgbackend
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -49,6 +52,17 @@ func (g GatewayBackend) Cancel(ctx context.Context, key *pgproto3.BackendKeyData
 // RefusedRole says that the error refuses the session role itself, and
 // why (pgwire.RefusedRole).
 func (e *RefusedError) RefusedRole() (role, reason string) { return e.Role, e.Reason }
+
+// AdminRefused says what the admin role was refused, and why, for the
+// client (pgwire.AdminRefused).
+func (e *PrivilegeError) AdminRefused() string {
+	msg := e.Err.Error()
+	var pe *pgconn.PgError
+	if errors.As(e.Err, &pe) {
+		msg = pe.Message
+	}
+	return fmt.Sprintf("could not %s for the session: the gateway's admin role lacks the privilege (%s)", e.What, msg)
+}
 
 // BackendResponse is the backend's own answer, for the client as it is
 // (pgwire.BackendRefused).

@@ -79,6 +79,26 @@ type Config struct {
 	Now func() time.Time
 }
 
+// PrivilegeError is a provisioning step the backend refused the admin role
+// for want of a privilege (SQLSTATE 42501: CREATEROLE revoked, say).
+type PrivilegeError struct {
+	What string // the step: grant group "g", create role "r"
+	Err  error
+}
+
+func (e *PrivilegeError) Error() string { return e.Err.Error() }
+func (e *PrivilegeError) Unwrap() error { return e.Err }
+
+// privilege is err, as a PrivilegeError for what when the backend refused
+// it for want of a privilege.
+func privilege(what string, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42501" {
+		return &PrivilegeError{What: what, Err: err}
+	}
+	return err
+}
+
 // RefusedError is a session role shiftkey will not log in as, with the
 // reason to tell the client.
 type RefusedError struct{ Role, Reason string }
@@ -138,13 +158,44 @@ type userState struct {
 	// Release would otherwise find a fresh state and revoke a group other
 	// sessions still hold). Guarded by Backend.mu.
 	users       int
-	mu          sync.Mutex
+	mu          roleLock
 	refs        map[string]int
 	passwordSet bool      // the gateway-only password was (re)set by this process
 	existsAt    time.Time // when the role was last seen to exist (zero: not known)
 	super       bool      // the role was a superuser when last seen
 	noLogin     bool      // the role could not log in (NOLOGIN) when last seen
 }
+
+// roleLock serializes the provisioning of one role, as a mutex would, but
+// a login waits for it no longer than its own context: the holder may be
+// waiting on a backend that stopped answering (a session's revoke, bounded
+// by releaseTimeout), and the login must fail at its deadline, telling its
+// client, rather than hang past it.
+type roleLock chan struct{}
+
+func (l roleLock) Lock()   { l <- struct{}{} }
+func (l roleLock) Unlock() { <-l }
+
+// LockContext is Lock, or ctx's error once ctx is done first.
+func (l roleLock) LockContext(ctx context.Context) error {
+	select {
+	case l <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the role's other logins and session ends: %w", context.Cause(ctx))
+	}
+}
+
+// releaseTimeout bounds the round trips of a lease's Release (the revokes
+// of its groups), which holds the role's lock: against a backend that
+// stopped answering, the revoke fails (its grant left recorded for
+// Reconcile) instead of holding the role's logins for good.
+const releaseTimeout = 10 * time.Second
 
 // roleExistsTTL is how long a positive "role exists" answer spares Prepare
 // its admin query, a round trip on every login otherwise. Negative answers
@@ -184,6 +235,15 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	pc.ConnConfig.Fallbacks = nil
 	pc.ConnConfig.RuntimeParams = map[string]string{"search_path": "pg_catalog", "application_name": "shiftkey-admin"}
 	pc.MaxConns = 4
+	// An idle admin connection the backend ended (a restart, a
+	// pg_terminate_backend) has its FATAL or EOF waiting: one recv that
+	// does not wait finds it, and the pool opens another instead. The
+	// pool's own ping spares only connections idle a second or more, and
+	// a busy gateway's are idle less: the first logins after a restart
+	// failed on them.
+	pc.PrepareConn = func(_ context.Context, c *pgx.Conn) (bool, error) {
+		return relay.ConnAlive(c.PgConn().Conn()), nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("backend admin pool: %w", err)
@@ -243,7 +303,7 @@ func (b *Backend) user(role string) *userState {
 		if len(b.users) >= max(b.nextSweep, maxUserStates) {
 			b.sweepLocked()
 		}
-		u = &userState{refs: map[string]int{}}
+		u = &userState{refs: map[string]int{}, mu: make(roleLock, 1)}
 		b.users[role] = u
 	}
 	u.users++
@@ -300,7 +360,9 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 	}
 	u := b.user(role)
 	defer b.done(u)
-	u.mu.Lock()
+	if err := u.mu.LockContext(ctx); err != nil {
+		return nil, nil, err
+	}
 	defer u.mu.Unlock()
 
 	exists := !u.existsAt.IsZero() && b.now().Sub(u.existsAt) < roleExistsTTL
@@ -314,7 +376,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 			// PUBLIC only, as Redshift's AutoCreate: no privileges, no password.
 			_, err := b.admin.Exec(ctx, "CREATE ROLE "+quote(role)+" LOGIN IN ROLE "+quote(ManagedRole))
 			if err != nil && !isDuplicate(err) {
-				return nil, nil, fmt.Errorf("create role: %w", err)
+				return nil, nil, privilege(fmt.Sprintf("create role %q", role), fmt.Errorf("create role: %w", err))
 			}
 			if err == nil {
 				// A new role has no password, even if this process had set
@@ -348,7 +410,7 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 		}
 		if managed {
 			if err := b.setPassword(ctx, role); err != nil {
-				return nil, nil, fmt.Errorf("set gateway password: %w", err)
+				return nil, nil, privilege(fmt.Sprintf("set the gateway password of role %q", role), fmt.Errorf("set gateway password: %w", err))
 			}
 		}
 		u.passwordSet = true
@@ -368,7 +430,11 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 		}
 		notice, err := b.join(ctx, u, lease, role, g, origin)
 		if err != nil {
-			b.releaseLocked(ctx, u, lease)
+			// The groups granted so far are revoked, even when what failed
+			// was the login's deadline.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+			b.releaseLocked(rctx, u, lease)
+			cancel()
 			return nil, nil, err
 		}
 		if notice != "" {
@@ -413,7 +479,11 @@ func (b *Backend) join(ctx context.Context, u *userState, lease *Lease, role, g 
 	made, err := b.grant(ctx, q, role, g)
 	if err != nil {
 		u.existsAt = time.Time{} // perhaps the role was dropped: ask again next time
-		return "", fmt.Errorf("grant %s: %w", g, err)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42501" {
+			b.forget(ctx, role, g) // refused: surely not granted
+		}
+		return "", privilege(fmt.Sprintf("grant group %q", g), fmt.Errorf("grant %s: %w", g, err))
 	}
 	if !made {
 		// Granted by someone else since grantable looked: another
@@ -791,8 +861,12 @@ func (l *Lease) Release(ctx context.Context) {
 		}
 		u := l.b.user(l.role)
 		defer l.b.done(u)
+		// Every holder of the lock is bounded (a login by its context,
+		// a release by releaseTimeout): the wait is too.
 		u.mu.Lock()
 		defer u.mu.Unlock()
+		ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
+		defer cancel()
 		l.b.releaseLocked(ctx, u, l)
 	})
 }
@@ -1199,10 +1273,14 @@ func (b *Backend) Connect(ctx context.Context, role, database string, params map
 		// Perhaps the role was dropped since Prepare last saw it ("role
 		// does not exist", or a password failure in password mode): the
 		// next Prepare asks the backend again instead of trusting its cache.
+		// (Not past the login's deadline: the cache is only an
+		// optimisation, and the role's lock may be held by a revoke
+		// waiting on a backend that stopped answering.)
 		u := b.user(role)
-		u.mu.Lock()
-		u.existsAt = time.Time{}
-		u.mu.Unlock()
+		if u.mu.LockContext(ctx) == nil {
+			u.existsAt = time.Time{}
+			u.mu.Unlock()
+		}
 		b.done(u)
 	}
 	return c, err

@@ -506,3 +506,26 @@ func (s *Server) createUnlessExists(ctx context.Context, what, name, exists, cre
 	}
 	return nil
 }
+
+// Restart restarts the server with pg_ctl restart in shutdown mode ("smart",
+// "fast" or "immediate"), waiting until it accepts connections again.
+func (s *Server) Restart(ctx context.Context, mode string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out, err := s.command(ctx, "pg_ctl", "restart", "-D", s.cfg.DataDir, "-m", mode, "-l", s.logFile, "-w", "-t", "60", "-s").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl restart: %w: %s", err, tail(out))
+	}
+	return nil
+}
+
+// PostmasterPID is the process id of the running server's postmaster
+// (the first line of postmaster.pid).
+func (s *Server) PostmasterPID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(s.cfg.DataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strconv.Atoi(strings.TrimSpace(line))
+}

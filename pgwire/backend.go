@@ -38,6 +38,16 @@ type RefusedRole interface {
 	RefusedRole() (role, reason string)
 }
 
+// AdminRefused is an error of Backend.Prepare: the backend refused
+// shiftkey's admin role a step the session needs for want of a privilege
+// (a GRANT of its group once CREATEROLE was revoked). The client is told
+// what, with SQLSTATE 42501: an operator's to fix, not a connection
+// failure that drivers would retry.
+type AdminRefused interface {
+	error
+	AdminRefused() (message string)
+}
+
 // BackendRefused is an error of Backend.Connect that carries the backend's
 // own ErrorResponse (role does not exist, too many connections…).
 type BackendRefused interface {

@@ -38,6 +38,7 @@ const (
 	codeConnectionFailure    = "08006"
 	codeTooManyConnections   = "53300"
 	codeAdminShutdown        = "57P01"
+	codeInsufficientPriv     = "42501"
 )
 
 // Gateway serves one cluster's endpoint.

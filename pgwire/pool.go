@@ -140,11 +140,13 @@ func (g *Gateway) takePooled(key string) *pooledConn {
 		pc := list[len(list)-1]
 		list = list[:len(list)-1]
 		idle := g.now().Sub(pc.idleSince)
-		// A connection idle for a while is checked for a hang-up (backend
-		// restarted or terminated) without a round trip.
+		// Every connection is checked for a hang-up (backend restarted or
+		// terminated) without a round trip: a recv that does not wait,
+		// however short its idle (a restart ends the backends pooled a
+		// moment before as well).
 		// (One whose reset is unanswered has the answer waiting: acquire
 		// checks it after reading that.)
-		if idle > g.poolIdle() || (idle > time.Second && !pc.resetDue && !pc.alive()) {
+		if idle > g.poolIdle() || (!pc.resetDue && !pc.alive()) {
 			pc.close()
 			continue
 		}
@@ -306,7 +308,7 @@ func (t *Gateway) acquire(ctx context.Context, role, db string, clientParams map
 					pc.close()
 					continue
 				}
-				if t.now().Sub(pc.idleSince) > time.Second && !pc.alive() {
+				if !pc.alive() {
 					pc.close()
 					continue
 				}

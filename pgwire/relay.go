@@ -1,6 +1,7 @@
 package pgwire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strings"
 	"sync"
@@ -40,6 +41,10 @@ type relayState struct {
 	// the cut closes the backend's side, and BackendEnded gives this
 	// farewell rather than backendLost.
 	cut []byte
+	// ended: the backend said it ends the session (a FATAL or PANIC, or
+	// the WARNING 57P0x an immediate shutdown or a crash gives before the
+	// backend exits): the session's end is the backend's (EndBackend).
+	ended bool
 }
 
 // FromBackend follows a chunk the backend sent.
@@ -59,11 +64,53 @@ func (st *relayState) FromBackend(chunk []byte) {
 			}
 		case 'G', 'H', 'W':
 			st.dirty = true
+		case 'E', 'N':
+			if endsSession(t, body) {
+				st.ended = true
+			}
 		}
 	})
 }
 
-func backendWants(t byte) bool { return t == 'S' || t == 'Z' }
+// endsSession reports whether the ErrorResponse or NoticeResponse (typ)
+// whose body this is says the backend ends the session: severity FATAL or
+// PANIC, or a notice of class 57P (operator intervention: PostgreSQL's
+// immediate shutdown and crash restart warn with 57P01 and 57P02 and
+// exit without a FATAL).
+func endsSession(typ byte, body []byte) bool {
+	var severity, code string
+	for len(body) > 0 && body[0] != 0 {
+		f := body[0]
+		v, rest, ok := bytes.Cut(body[1:], []byte{0})
+		if !ok {
+			break
+		}
+		switch f {
+		case 'V':
+			severity = string(v)
+		case 'S':
+			if severity == "" {
+				severity = string(v)
+			}
+		case 'C':
+			code = string(v)
+		}
+		body = rest
+	}
+	if typ == 'E' {
+		return severity == "FATAL" || severity == "PANIC"
+	}
+	return strings.HasPrefix(code, "57P")
+}
+
+// EndedByBackend reports whether the backend said it ends the session.
+func (st *relayState) EndedByBackend() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.ended
+}
+
+func backendWants(t byte) bool { return t == 'S' || t == 'Z' || t == 'E' || t == 'N' }
 func clientWants(byte) bool    { return false }
 
 // FromClient follows a chunk the client sent. When it holds the client's

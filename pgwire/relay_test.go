@@ -1090,9 +1090,6 @@ func TestDeadPooledBackendIsReplaced(t *testing.T) {
 		if !waitUntil(10*time.Second, func() bool { return simple(t, admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = "+pid) == "0" }) {
 			t.Fatal("the terminated backend is still running")
 		}
-		// The idle age past which takePooled checks for a hang-up is what
-		// is under test: the session must come after it.
-		time.Sleep(1100 * time.Millisecond)
 		c2 := loginApp(t, addr, "dies")
 		defer c2.Close(ctx)
 		if got := simple(t, c2, "SELECT pg_backend_pid()"); got == pid {

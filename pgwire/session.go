@@ -173,14 +173,33 @@ func (s *session) prepare(ctx context.Context, l *request) (Lease, bool) {
 		l.refused = shiftkey.LoginRoleRefused
 		return nil, false
 	}
+	if ar, ok := errors.AsType[AdminRefused](err); ok {
+		l.refused = shiftkey.LoginBackendError
+		s.log.ErrorContext(ctx, "backend provisioning refused the admin role", "error", err)
+		s.sendError(codeInsufficientPriv, ar.AdminRefused())
+		return nil, false
+	}
 	if err != nil {
 		l.refused = shiftkey.LoginBackendError
 		s.log.ErrorContext(ctx, "backend provisioning failed", "error", err)
-		s.sendError(codeConnectionFailure, "could not prepare the session on the backend")
+		s.sendError(codeConnectionFailure, s.backendFailure(ctx, "could not prepare the session on the backend"))
 		return nil, false
 	}
 	l.notices = notices
 	return lease, true
+}
+
+// backendFailure is what a login whose backend step failed is told: msg,
+// and when the login's time ran out meanwhile, that the backend did not
+// answer within it (a backend stopped, overloaded or black-holed).
+func (s *session) backendFailure(ctx context.Context, msg string) string {
+	// (A connection's deadline, the login's, may pass a moment before ctx
+	// says so.)
+	d, ok := ctx.Deadline()
+	if ok && !time.Now().Before(d) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("%s: the backend did not answer within the login's time limit (%s)", msg, s.g.authTimeout())
+	}
+	return msg
 }
 
 // connect gives the session a backend connection as its role, opened with
@@ -215,7 +234,7 @@ func (s *session) connect(ctx context.Context, l *request) (*link, bool) {
 		}
 		l.refused = shiftkey.LoginBackendError
 		s.log.ErrorContext(ctx, "backend connect failed", "error", err)
-		s.sendError(codeConnectionFailure, "could not connect to the backend")
+		s.sendError(codeConnectionFailure, s.backendFailure(ctx, "could not connect to the backend"))
 		return nil, false
 	}
 	be.pooledConn, be.reused = pc, reused
@@ -513,6 +532,9 @@ func (s *session) audit(ls *live, up, down int64) {
 		reason = s.cause
 	}
 	s.mu.Unlock()
+	if reason == shiftkey.EndClosed && ls.st.EndedByBackend() {
+		reason = shiftkey.EndBackend
+	}
 	s.report(ls, reason, up, down)
 }
 
