@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey/pgbackend"
 )
 
 // A crash leaves a group granted for a session that is gone (the record
@@ -73,5 +74,42 @@ func TestReconcileRevokesCrashLeftoverDespiteOwnSessions(t *testing.T) {
 	}
 	if n != 1 || f.member(t) {
 		t.Fatalf("Reconcile revoked %d, member still: %v; want the leftover revoked", n, f.member(t))
+	}
+}
+
+// The sweep's reconciliation of a leftover grant holds the role's lock
+// while it waits on the backend; a backend that stops answering there
+// (here: the membership's advisory lock held elsewhere and never let go)
+// kept the lock, and with it the role's releases, for as long as the
+// backend hung. Each grant's reconciliation is bounded like a release.
+func TestReconcileOfAGrantIsBounded(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	shared := &sharedGrants{records: map[[3]string]bool{}}
+	before := f.replica(t, shared, "one")
+	if _, _, err := before.Prepare(ctx, f.role, false, []string{f.group}); err != nil {
+		t.Fatal(err)
+	}
+	before.Close() // a crash: the grant's record stays for Reconcile
+	after := f.replica(t, shared, "one")
+	hold := f.conn(t)
+	if _, err := hold.Exec(ctx, "SELECT pg_advisory_lock($1)", pgbackend.MembershipLockKey(f.role, f.group)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := after.Reconcile(ctx)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Reconcile succeeded while the membership's lock was held elsewhere")
+		}
+		t.Logf("Reconcile gave up: %v", err)
+	case <-time.After(30 * time.Second):
+		hold.Close(ctx) // lets the waiting Reconcile go
+		<-done
+		t.Fatal("Reconcile held the role's lock waiting on the backend past any bound")
 	}
 }

@@ -21,3 +21,6 @@ func SetMaxUserStates(t interface{ Cleanup(func()) }, n int) {
 	maxUserStates = n
 	t.Cleanup(func() { maxUserStates = old })
 }
+
+// MembershipLockKey is the advisory lock key of role's membership of group.
+func MembershipLockKey(role, group string) int64 { return membershipLockKey(role, group) }

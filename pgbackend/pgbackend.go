@@ -1133,6 +1133,10 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 	defer b.done(u)
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	// Bounded as a release is: it holds the role's lock, which the role's
+	// releases wait for, while it waits on the backend.
+	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
+	defer cancel()
 	if u.refs[g.Group] > 0 {
 		return false, nil
 	}
