@@ -52,7 +52,7 @@ func LoadOrCreate(dir string) (*CA, error) {
 	} else if err1 != nil || err2 != nil {
 		return nil, errors.Join(err1, err2)
 	}
-	ca, err := parse(certPEM, keyPEM, certPath)
+	ca, err := certauth.Parse(certPEM, keyPEM, certPath) // refuses a key that is not the certificate's
 	if err != nil {
 		return nil, fmt.Errorf("%s and %s are not a CA and its key (%w); to start over with a new CA (clients must then trust the new ca.crt), run: rm %s %s",
 			certPath, keyPath, err, certPath, keyPath)
@@ -80,19 +80,6 @@ func writeNew(certPath, keyPath string) (certPEM, keyPEM []byte, err error) {
 		return nil, nil, err
 	}
 	return certPEM, keyPEM, nil
-}
-
-// parse is certauth.Parse, which also refuses a key that is not the
-// certificate's: it would sign certificates no client verifies.
-func parse(certPEM, keyPEM []byte, certPath string) (*certauth.CA, error) {
-	ca, err := certauth.Parse(certPEM, keyPEM, certPath)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil { // checks the key is the certificate's
-		return nil, err
-	}
-	return ca, nil
 }
 
 func create() (certPEM, keyPEM []byte, err error) {

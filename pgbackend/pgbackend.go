@@ -825,11 +825,7 @@ const riskQuery = `SELECT a.grantee, pg_catalog.bool_or(a.creates) FROM (
 		UNION ALL SELECT a.grantee, false FROM pg_catalog.pg_largeobject_metadata m, pg_catalog.aclexplode(m.lomacl) a WHERE a.is_grantable
 	) a WHERE a.grantee <> 0 GROUP BY a.grantee`
 
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
-func readRisk(ctx context.Context, q querier, name string) dbRisk {
+func readRisk(ctx context.Context, q adminQuerier, name string) dbRisk {
 	d := dbRisk{name: name, roles: map[uint32]bool{}, at: time.Now()}
 	rows, err := q.Query(ctx, riskQuery)
 	if err != nil {
