@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,9 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
-	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/revocation"
-	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // A replica whose change feed is out (its LISTEN connection cut, and no
@@ -25,28 +21,8 @@ import (
 func TestRevokeTerminatesOnAReplicaWhoseFeedIsOut(t *testing.T) {
 	ctx := context.Background()
 	storeURL := newStoreDB(t, "feedout_")
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "store.key")
-	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
-		t.Fatal(err)
-	}
-	b := &replica{api: freePort(t), gw: freePort(t)}
-	cfgPath := filepath.Join(dir, "b.yaml")
-	if err := os.WriteFile(cfgPath, []byte(replicaYAML(storeURL, keyFile, b.api, b.gw)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range replicaKeys {
-		t.Setenv(k, v)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb := &Serve{Config: cfg, Logger: dev.Logger}
-	t.Cleanup(func() { sb.Close() })
-	if err := sb.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b, cfgPath := replicaConfig(t, storeURL, newStoreKey(t), "")
+	serveInProcess(t, cfgPath)
 	// The revoking client (as `shiftkey credentials revoke` opens it),
 	// opened while connections are still let in.
 	revoker, err := openToolStore(ctx, cfgPath, "")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -11,8 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
-	"github.com/shiftkey/shiftkey/config"
-	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // A replica paused (SIGSTOP) for longer than its lease, whose session
@@ -29,33 +25,12 @@ func TestPausedReplicaKeepsItsSessionsGroup(t *testing.T) {
 	storeURL := newStoreDB(t, "paused_")
 	group, victim := fresh("paused_grp"), fresh("paused_victim")
 	adminExec(t, dev, "DO $$ BEGIN CREATE ROLE "+group+" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "store.key")
-	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
-		t.Fatal(err)
-	}
-	a := &replica{api: freePort(t), gw: freePort(t)}
-	b := &replica{api: freePort(t), gw: freePort(t)}
-	cfgA, cfgB := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
-	for path, r := range map[string]*replica{cfgA: a, cfgB: b} {
-		if err := os.WriteFile(path, []byte(replicaYAML(storeURL, keyFile, r.api, r.gw)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	keyFile := newStoreKey(t)
+	a, cfgA := replicaConfig(t, storeURL, keyFile, "")
+	b, cfgB := replicaConfig(t, storeURL, keyFile, "")
 	pa := startReplicaProcess(t, cfgA)
 	a.cmd, a.stdin = pa.cmd, pa.stdin
-	for k, v := range replicaKeys {
-		t.Setenv(k, v)
-	}
-	cb, err := config.Load(cfgB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb := &Serve{Config: cb, Logger: dev.Logger}
-	t.Cleanup(func() { sb.Close() })
-	if err := sb.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	serveInProcess(t, cfgB)
 	vc, err := b.redshift("CI_KEY", "CI_SECRET").GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
 		ClusterIdentifier: aws.String("shared"), DbUser: aws.String(victim), AutoCreate: aws.Bool(true), DbGroups: []string{group}})
 	if err != nil {
@@ -142,36 +117,14 @@ func TestPausedReplicaKeepsItsRecordThroughAnotherReplicasSweep(t *testing.T) {
 	storeURL := newStoreDB(t, "paused3_")
 	group, victim := fresh("paused3_grp"), fresh("paused3_victim")
 	adminExec(t, dev, "DO $$ BEGIN CREATE ROLE "+group+" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "store.key")
-	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
-		t.Fatal(err)
-	}
-	reps := map[string]*replica{}
-	for _, name := range []string{"a", "b", "c"} {
-		r := &replica{api: freePort(t), gw: freePort(t)}
-		reps[name] = r
-		if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(replicaYAML(storeURL, keyFile, r.api, r.gw)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	a, c := reps["a"], reps["c"]
-	pa := startReplicaProcess(t, filepath.Join(dir, "a.yaml"))
+	keyFile := newStoreKey(t)
+	a, cfgA := replicaConfig(t, storeURL, keyFile, "")
+	_, cfgB := replicaConfig(t, storeURL, keyFile, "")
+	c, cfgC := replicaConfig(t, storeURL, keyFile, "")
+	pa := startReplicaProcess(t, cfgA)
 	a.cmd, a.stdin = pa.cmd, pa.stdin
-	for k, v := range replicaKeys {
-		t.Setenv(k, v)
-	}
-	for _, name := range []string{"b", "c"} {
-		cfg, err := config.Load(filepath.Join(dir, name+".yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &Serve{Config: cfg, Logger: dev.Logger}
-		t.Cleanup(func() { s.Close() })
-		if err := s.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	serveInProcess(t, cfgB)
+	serveInProcess(t, cfgC)
 	vc, err := c.redshift("CI_KEY", "CI_SECRET").GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
 		ClusterIdentifier: aws.String("shared"), DbUser: aws.String(victim), AutoCreate: aws.Bool(true), DbGroups: []string{group}})
 	if err != nil {

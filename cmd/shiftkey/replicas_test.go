@@ -604,3 +604,44 @@ func sleepingOn(t *testing.T, pid uint32) bool {
 	}
 	return n == 1
 }
+
+// newStoreKey is a new store key file, in a directory of the test's.
+func newStoreKey(t *testing.T) string {
+	t.Helper()
+	keyFile := filepath.Join(t.TempDir(), "store.key")
+	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	return keyFile
+}
+
+// replicaConfig writes the config of a replica of replicaYAML (with the
+// extra lines) on free ports, and returns the replica and the file.
+func replicaConfig(t *testing.T, storeURL, keyFile, extra string) (*replica, string) {
+	t.Helper()
+	r := &replica{api: freePort(t), gw: freePort(t)}
+	cfgPath := filepath.Join(t.TempDir(), "replica.yaml")
+	if err := os.WriteFile(cfgPath, []byte(replicaYAML(storeURL, keyFile, r.api, r.gw)+extra), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return r, cfgPath
+}
+
+// serveInProcess starts serve with cfgPath in this process, closed at the
+// test's end.
+func serveInProcess(t *testing.T, cfgPath string) *Serve {
+	t.Helper()
+	for k, v := range replicaKeys {
+		t.Setenv(k, v)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Serve{Config: cfg, Logger: dev.Logger}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

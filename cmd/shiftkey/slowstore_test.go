@@ -3,16 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
-	"github.com/shiftkey/shiftkey/config"
-	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // Found in a failure-injecting review: with a table the issue path reads
@@ -26,30 +22,9 @@ import (
 func TestSlowStoreReadAnswersServiceUnavailableInTime(t *testing.T) {
 	ctx := context.Background()
 	storeURL := newStoreDB(t, "slow_")
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "store.key")
-	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
-		t.Fatal(err)
-	}
-	r := &replica{api: freePort(t), gw: freePort(t)}
-	cfgPath := filepath.Join(dir, "r.yaml")
 	const writeTimeout = 4 * time.Second
-	yaml := replicaYAML(storeURL, keyFile, r.api, r.gw) + "limits: {api: {write_timeout: 4s}}\n"
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range replicaKeys {
-		t.Setenv(k, v)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Serve{Config: cfg, Logger: dev.Logger}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	r, cfgPath := replicaConfig(t, storeURL, newStoreKey(t), "limits: {api: {write_timeout: 4s}}\n")
+	serveInProcess(t, cfgPath)
 	rs := r.redshift("CI_KEY", "CI_SECRET")
 	issue := func(user string) (*redshift.GetClusterCredentialsOutput, error) {
 		return rs.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("shared"),

@@ -14,10 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
-	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
 	"github.com/shiftkey/shiftkey/pgserver"
-	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // A serve replica's PostgreSQL store restarts with pg_ctl restart -m
@@ -39,28 +37,8 @@ func TestPostgresStoreRestartMidBurstKeepsEveryAcknowledgedCredential(t *testing
 	if err := srv.CreateDatabase(ctx, "store"); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "store.key")
-	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
-		t.Fatal(err)
-	}
-	r := &replica{api: freePort(t), gw: freePort(t)}
-	cfgPath := filepath.Join(dir, "r.yaml")
-	if err := os.WriteFile(cfgPath, []byte(replicaYAML(srv.ConnString(srv.Superuser(), "store"), keyFile, r.api, r.gw)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range replicaKeys {
-		t.Setenv(k, v)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Serve{Config: cfg, Logger: dev.Logger}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	r, cfgPath := replicaConfig(t, srv.ConnString(srv.Superuser(), "store"), newStoreKey(t), "")
+	serveInProcess(t, cfgPath)
 	rs := r.redshift("CI_KEY", "CI_SECRET")
 
 	var (
