@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/shiftkey/shiftkey/internal/pgtest"
-	"github.com/shiftkey/shiftkey/pgbackend"
 )
 
 // A backend that stops answering (its processes stopped: SIGSTOP, a
@@ -18,23 +16,8 @@ import (
 // past its own deadline (the client hung). The revoke is bounded, and a
 // login waits for the role's lock no longer than its own context.
 func TestHungBackendDoesNotWedgeTheRole(t *testing.T) {
-	srv := pgtest.Start(t)
 	ctx := context.Background()
-	b, err := pgbackend.New(ctx, pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: srv.Superuser()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	su, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), "postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer su.Close(ctx)
-	for _, sql := range []string{"CREATE ROLE hung_grp NOLOGIN", "CREATE ROLE hung_user LOGIN"} {
-		if _, err := su.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
+	srv, b, su := ownServer(t, "CREATE ROLE hung_grp NOLOGIN", "CREATE ROLE hung_user LOGIN")
 	lease, _, err := b.Prepare(ctx, "hung_user", false, []string{"hung_grp"})
 	if err != nil {
 		t.Fatal(err)

@@ -7,30 +7,40 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
 	"github.com/shiftkey/shiftkey/pgbackend"
+	"github.com/shiftkey/shiftkey/pgserver"
 )
 
-// The backend restarts (pg_ctl restart -m fast) between two logins that
-// need a grant: the admin pool's connections died with it, and the first
-// login after it must not fail on one of them (it was used a moment
-// before, so the pool would not ping it).
-func TestPrepareRightAfterRestart(t *testing.T) {
+// ownServer is a PostgreSQL server of the test's own (one it may stop or
+// restart), a Backend on it, and a superuser connection that ran stmts.
+func ownServer(t *testing.T, stmts ...string) (*pgserver.Server, *pgbackend.Backend, *pgx.Conn) {
+	t.Helper()
 	srv := pgtest.Start(t)
 	ctx := context.Background()
 	b, err := pgbackend.New(ctx, pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: srv.Superuser()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(b.Close)
 	su, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), "postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sql := range []string{"CREATE ROLE restart_grp NOLOGIN", "CREATE ROLE restart_user LOGIN"} {
+	t.Cleanup(func() { su.Close(context.Background()) })
+	for _, sql := range stmts {
 		if _, err := su.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
+			t.Fatal(sql, err)
 		}
 	}
-	su.Close(ctx)
+	return srv, b, su
+}
+
+// The backend restarts (pg_ctl restart -m fast) between two logins that
+// need a grant: the admin pool's connections died with it, and the first
+// login after it must not fail on one of them (it was used a moment
+// before, so the pool would not ping it).
+func TestPrepareRightAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	srv, b, _ := ownServer(t, "CREATE ROLE restart_grp NOLOGIN", "CREATE ROLE restart_user LOGIN")
 	for _, mode := range []string{"fast", "immediate"} {
 		lease, _, err := b.Prepare(ctx, "restart_user", false, []string{"restart_grp"})
 		if err != nil {
