@@ -47,6 +47,9 @@ type checkpointer struct {
 	runs           atomic.Uint64
 	// due asks the group writer to finish the copy between two batches.
 	due atomic.Bool
+	// started and done count checkpoints begun and returned, the group
+	// writer's included (groupWriter.checkpointed).
+	started, done atomic.Uint64
 }
 
 func newCheckpointer(ctx context.Context, db *sql.DB) (*checkpointer, error) {
@@ -79,7 +82,7 @@ func (c *checkpointer) loop() {
 }
 
 func (c *checkpointer) run() {
-	frames, copied, err := walCheckpoint(c.stmt)
+	frames, copied, err := c.checkpoint(c.stmt)
 	if err != nil {
 		c.failed(err)
 		return
@@ -102,6 +105,13 @@ func walCheckpoint(st *sql.Stmt) (frames, copied int64, err error) {
 	var busy int64
 	err = st.QueryRowContext(context.Background()).Scan(&busy, &frames, &copied)
 	return frames, copied, err
+}
+
+// checkpoint runs walCheckpoint(st), counted in started and done.
+func (c *checkpointer) checkpoint(st *sql.Stmt) (frames, copied int64, err error) {
+	c.started.Add(1)
+	defer c.done.Add(1)
+	return walCheckpoint(st)
 }
 
 // failed reports a checkpoint that did not run: the WAL keeps what was not

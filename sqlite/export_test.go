@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,3 +37,26 @@ func (d *DB) ComingWrites() int { return d.writer.q.Coming() }
 // SetWriteWait sets how long an issue's write may wait for the group
 // writer (writeWait); call it before the store is used.
 func (d *DB) SetWriteWait(wait time.Duration) { d.writer.wait = wait }
+
+// FailFileSystem makes the writer's question whether the store's file
+// system has failed (storeFiles.fsFailed) answer err, and returns how
+// many times it has been asked since.
+func (d *DB) FailFileSystem(err error) (asked func() int64) {
+	p := &fakeProbe{err: err}
+	if old := d.writer.files.probe; old != nil {
+		old.close()
+	}
+	d.writer.files.probe = p
+	return p.asked.Load
+}
+
+type fakeProbe struct {
+	err   error
+	asked atomic.Int64
+}
+
+func (p *fakeProbe) failed() error { p.asked.Add(1); return p.err }
+func (p *fakeProbe) close()        {}
+
+// Checkpoint runs the store's checkpointer once, as its ticker does.
+func (d *DB) Checkpoint() { d.checkpoints.run() }

@@ -62,6 +62,9 @@ type groupWriter struct {
 	wait time.Duration
 	// files are the database and its WAL as opened (storeFiles).
 	files *storeFiles
+	// probedCheckpoints is checkpoints.done when the writer last asked
+	// files whether the file system failed (checkpointed).
+	probedCheckpoints uint64
 	// health is whether the last batch failed (DB.WriteErr).
 	health groupcommit.Health
 }
@@ -140,6 +143,7 @@ func (w *groupWriter) closeConn() {
 		}
 	}
 	w.conn.Close()
+	w.files.close()
 }
 
 // close answers what is queued, then stops the writer and releases its
@@ -201,6 +205,13 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 		}
 		return results
 	}
+	if err := w.checkpointed(); err != nil {
+		w.rollback.ExecContext(ctx)
+		for range batch {
+			results = append(results, shiftkey.IssueWriteResult{Err: err})
+		}
+		return results
+	}
 	// The sealing key is read in the batch's transaction: a rotation
 	// committed by another process is seen by the next batch.
 	var key *secretbox.Key
@@ -229,6 +240,12 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 		for i := range results {
 			results[i] = shiftkey.IssueWriteResult{Err: err}
 		}
+	} else if err := w.files.fsFailed(); err != nil {
+		// The COMMIT's fsync may have returned 0 for a transaction the
+		// file system dropped as it failed (fsprobe_linux.go).
+		for i := range results {
+			results[i] = shiftkey.IssueWriteResult{Err: err}
+		}
 	}
 	w.commits.Add(1)
 	return results
@@ -243,13 +260,48 @@ type storeFiles struct {
 	path     string
 	db, wal  os.FileInfo // nil: not there at open, not checked
 	reported atomic.Bool
+	// probe asks whether the file system has failed (fsFailed); nil
+	// where it cannot.
+	probe interface {
+		failed() error
+		close()
+	}
+	probeFailure atomic.Bool // logged
 }
 
 func openedFiles(path string) *storeFiles {
 	f := &storeFiles{path: path}
 	f.db, _ = os.Stat(path)
 	f.wal, _ = os.Stat(path + "-wal")
+	if f.wal != nil {
+		if p := openFSProbe(path + "-wal"); p != nil {
+			f.probe = p
+		}
+	}
 	return f
+}
+
+// fsFailed fails when the file system of the store has failed (gone
+// read-only after an error): what was committed just before may not be
+// on disk although its fsync returned 0 (fsprobe_linux.go).
+func (f *storeFiles) fsFailed() error {
+	if f.probe == nil {
+		return nil
+	}
+	err := f.probe.failed()
+	if err == nil {
+		return nil
+	}
+	if !f.probeFailure.Swap(true) {
+		slog.Error("sqlite store file system failed (read-only or shut down): issues fail while it stays so; repair it, then restart the store", "file", f.path, "err", err)
+	}
+	return fmt.Errorf("sqlite store: the file system of %s has failed (%w): what was committed last may not be on disk, and no write is acknowledged", f.path, err)
+}
+
+func (f *storeFiles) close() {
+	if f.probe != nil {
+		f.probe.close()
+	}
 }
 
 // check fails when the path no longer names the files opened.
@@ -284,9 +336,31 @@ func (w *groupWriter) finishCheckpoint() {
 	if !w.checkpoints.due.Swap(false) {
 		return
 	}
-	if _, _, err := walCheckpoint(w.finish); err != nil {
+	if _, _, err := w.checkpoints.checkpoint(w.finish); err != nil {
 		w.checkpoints.failed(err)
 	}
+}
+
+// checkpointed fails, in a transaction just begun, when a checkpoint
+// has run since the file system was last asked and it has failed since.
+// A checkpoint's fsync of the database can return 0 for pages the file
+// system dropped as it failed, as a commit's can (fsprobe_linux.go), and
+// then marks the WAL copied: the transaction that begins with the whole
+// WAL copied writes the next frames over it from its start, and the
+// commits in those frames would be nowhere. Such a transaction begins
+// after that checkpoint's fsync, so after the failure, which it asks
+// about here before writing anything. done is read before started: a
+// checkpoint not counted in the done read is counted in started.
+func (w *groupWriter) checkpointed() error {
+	done := w.checkpoints.done.Load()
+	if done == w.probedCheckpoints && w.checkpoints.started.Load() == done {
+		return nil
+	}
+	if err := w.files.fsFailed(); err != nil {
+		return err
+	}
+	w.probedCheckpoints = done
+	return nil
 }
 
 // sealingKey is the current store key, nil in a store without one.
