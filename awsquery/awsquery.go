@@ -183,6 +183,10 @@ func Structs(v url.Values, name, member string) (items []map[string]string, pres
 		if byIndex[n] == nil {
 			byIndex[n] = map[string]string{}
 		}
+		if _, dup := byIndex[n][field]; dup {
+			// Name.member.N.F and Name.<member>.N.F: one would win by map order.
+			return nil, true, &Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("The list %s has field %s of index %d twice.", name, field, n)}
+		}
 		byIndex[n][field] = vals[0]
 	}
 	idxs := make([]int, 0, len(byIndex))

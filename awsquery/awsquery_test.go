@@ -101,6 +101,23 @@ func TestStructs(t *testing.T) {
 	}
 }
 
+// A field of one element given under both member spellings is refused,
+// as List refuses an index given twice: otherwise which one the call used
+// was map order's choice, and the audit log recorded both.
+func TestStructsFieldUnderBothSpellings(t *testing.T) {
+	v, _ := ParseForm("Tags.Tag.1.Key=a&Tags.Tag.1.Value=1&Tags.member.1.Key=b")
+	for range 20 { // map order varies: each try must refuse
+		if got, _, err := Structs(v, "Tags", "Tag"); err == nil || err.(*Error).Code != "InvalidParameterValue" {
+			t.Fatalf("Tags.Tag.1.Key and Tags.member.1.Key: %v %v, want InvalidParameterValue", got, err)
+		}
+	}
+	// Different fields of one element may mix the spellings.
+	v, _ = ParseForm("Tags.Tag.1.Key=a&Tags.member.1.Value=1")
+	if got, _, err := Structs(v, "Tags", "Tag"); err != nil || len(got) != 1 || got[0]["Key"] != "a" || got[0]["Value"] != "1" {
+		t.Fatalf("mixed spellings of different fields: %v %v", got, err)
+	}
+}
+
 // List indexes are 1, 2, … as written: no sign, no leading zero.
 func TestIndex(t *testing.T) {
 	for s, want := range map[string]int{"1": 1, "12": 12, "0": 0, "01": 0, "+1": 0, "-1": 0, " 1": 0, "": 0, "x": 0} {
