@@ -27,6 +27,7 @@ func TestList(t *testing.T) {
 		{"unknown member", "DbGroups.Group.1=a", nil, true, "InvalidParameterValue"},
 		{"index twice via both spellings", "DbGroups.DbGroup.1=a&DbGroups.member.1=b", nil, true, "InvalidParameterValue"},
 		{"bare list with value", "DbGroups=a", nil, true, "InvalidParameterValue"},
+		{"empty list with members too", "DbGroups=&DbGroups.DbGroup.1=a", nil, true, "InvalidParameterValue"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,6 +111,11 @@ func TestStructsFieldUnderBothSpellings(t *testing.T) {
 		if got, _, err := Structs(v, "Tags", "Tag"); err == nil || err.(*Error).Code != "InvalidParameterValue" {
 			t.Fatalf("Tags.Tag.1.Key and Tags.member.1.Key: %v %v, want InvalidParameterValue", got, err)
 		}
+	}
+	// An empty list with elements too says two things.
+	v, _ = ParseForm("Tags=&Tags.Tag.1.Key=a")
+	if got, _, err := Structs(v, "Tags", "Tag"); err == nil {
+		t.Fatalf("Tags= and Tags.Tag.1.Key: %v, want InvalidParameterValue", got)
 	}
 	// Different fields of one element may mix the spellings.
 	v, _ = ParseForm("Tags.Tag.1.Key=a&Tags.member.1.Value=1")

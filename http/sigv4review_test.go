@@ -128,6 +128,8 @@ var reviewSigV4 = []adversarial{
 	{"DbUser twice, one percent-encoded", signAs(userKey("limited"), "redshift", "POST", "/", limitedAlice+"&Db%55ser=bob", form, nil), 400, "InvalidParameterValue"},
 	{"Action twice", signAs(userKey("admin"), "redshift", "POST", "/", describeQuery+"&Action=DeleteCluster", form, nil), 400, "InvalidParameterValue"},
 	{"DbGroups member 1 under both spellings", signAs(userKey("admin"), "redshift", "POST", "/", limitedAlice+"&DbGroups.member.1=a&DbGroups.DbGroup.1=b", form, nil), 400, "InvalidParameterValue"},
+	{"a list given empty and with members", signAs(userKey("admin"), "redshift", "POST", "/", describeQuery+"&TagKeys=&TagKeys.TagKey.1=team", form, nil),
+		400, "InvalidParameterValue"},
 	{"Tags member 1 under both spellings", signAs(userKey("admin"), "redshift", "POST", "/",
 		"Action=CreateTags&Version=2012-12-01&ResourceName=arn:aws:redshift:us-east-1:"+account+":cluster:dev-cluster&Tags.member.1.Key=a&Tags.member.1.Value=1&Tags.Tag.1.Key=b&Tags.Tag.1.Value=2", form, nil),
 		400, "InvalidParameterValue"},
