@@ -72,6 +72,9 @@ func List(v url.Values, name, member string) (items []string, present bool, err 
 	if len(found) == 0 {
 		return nil, present, nil
 	}
+	if present {
+		return nil, true, bothEmptyAndNot(name)
+	}
 	slices.SortFunc(found, func(a, b item) int { return a.n - b.n })
 	for i := 1; i < len(found); i++ {
 		if found[i].n == found[i-1].n {
@@ -83,6 +86,13 @@ func List(v url.Values, name, member string) (items []string, present bool, err 
 		items[i] = it.val
 	}
 	return items, true, nil
+}
+
+// bothEmptyAndNot refuses "name=" (an empty list) sent with elements of
+// name: the call would use the elements, and the audit record show an
+// empty list beside them. No SDK sends both.
+func bothEmptyAndNot(name string) error {
+	return &Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("The list %s is given both empty (%s=) and with elements.", name, name)}
 }
 
 // Index reads a list index of the Query protocol: 1, 2, …, without
@@ -183,7 +193,14 @@ func Structs(v url.Values, name, member string) (items []map[string]string, pres
 		if byIndex[n] == nil {
 			byIndex[n] = map[string]string{}
 		}
+		if _, dup := byIndex[n][field]; dup {
+			// Name.member.N.F and Name.<member>.N.F: one would win by map order.
+			return nil, true, &Error{Code: "InvalidParameterValue", Message: fmt.Sprintf("The list %s has field %s of index %d twice.", name, field, n)}
+		}
 		byIndex[n][field] = vals[0]
+	}
+	if _, empty := v[name]; empty && len(byIndex) > 0 {
+		return nil, true, bothEmptyAndNot(name)
 	}
 	idxs := make([]int, 0, len(byIndex))
 	for n := range byIndex {

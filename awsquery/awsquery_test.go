@@ -27,6 +27,7 @@ func TestList(t *testing.T) {
 		{"unknown member", "DbGroups.Group.1=a", nil, true, "InvalidParameterValue"},
 		{"index twice via both spellings", "DbGroups.DbGroup.1=a&DbGroups.member.1=b", nil, true, "InvalidParameterValue"},
 		{"bare list with value", "DbGroups=a", nil, true, "InvalidParameterValue"},
+		{"empty list with members too", "DbGroups=&DbGroups.DbGroup.1=a", nil, true, "InvalidParameterValue"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,6 +99,28 @@ func TestStructs(t *testing.T) {
 	v, _ = ParseForm("Tags.member.x.Key=a")
 	if _, _, err := Structs(v, "Tags", "member"); err == nil {
 		t.Fatal("bad index accepted")
+	}
+}
+
+// A field of one element given under both member spellings is refused,
+// as List refuses an index given twice: otherwise which one the call used
+// was map order's choice, and the audit log recorded both.
+func TestStructsFieldUnderBothSpellings(t *testing.T) {
+	v, _ := ParseForm("Tags.Tag.1.Key=a&Tags.Tag.1.Value=1&Tags.member.1.Key=b")
+	for range 20 { // map order varies: each try must refuse
+		if got, _, err := Structs(v, "Tags", "Tag"); err == nil || err.(*Error).Code != "InvalidParameterValue" {
+			t.Fatalf("Tags.Tag.1.Key and Tags.member.1.Key: %v %v, want InvalidParameterValue", got, err)
+		}
+	}
+	// An empty list with elements too says two things.
+	v, _ = ParseForm("Tags=&Tags.Tag.1.Key=a")
+	if got, _, err := Structs(v, "Tags", "Tag"); err == nil {
+		t.Fatalf("Tags= and Tags.Tag.1.Key: %v, want InvalidParameterValue", got)
+	}
+	// Different fields of one element may mix the spellings.
+	v, _ = ParseForm("Tags.Tag.1.Key=a&Tags.member.1.Value=1")
+	if got, _, err := Structs(v, "Tags", "Tag"); err != nil || len(got) != 1 || got[0]["Key"] != "a" || got[0]["Value"] != "1" {
+		t.Fatalf("mixed spellings of different fields: %v %v", got, err)
 	}
 }
 

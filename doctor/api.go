@@ -185,7 +185,7 @@ func apiProblem(action string, err error, opts Options) *Problem {
 			} else {
 				p.Hint = fmt.Sprintf("no cluster %q in region %s at this endpoint: check --cluster, AWS_REGION and AWS_ENDPOINT_URL", opts.Cluster, opts.Env.Region)
 			}
-		case code == "InvalidClientTokenId" || code == "SignatureDoesNotMatch" || code == "UnrecognizedClientException" || code == "ExpiredToken" || code == "InvalidSignatureException":
+		case code == "InvalidClientTokenId" || code == "SignatureDoesNotMatch" || code == "UnrecognizedClientException" || code == "ExpiredToken" || code == "ExpiredTokenException" || code == "InvalidSignatureException":
 			p.Kind = KindBadKeys
 			p.Hint = "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (dev: source DATA_DIR/dev.env again: a new data dir has new keys)"
 		}

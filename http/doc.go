@@ -10,8 +10,9 @@
 //  1. authenticate (server.go): SigV4 from the Authorization header or a
 //     presigned query string. A presigned request takes its parameters
 //     from the signed query string only and may not carry a body; every
-//     x-amz-* header present must be signed; the credential scope's region
-//     must be one the API serves (checkRegion).
+//     x-amz-* header present must be signed, and given once; the credential
+//     scope's region must be one the API serves (checkRegion), and its
+//     service redshift-serverless when X-Amz-Target is sent.
 //  2. decode (redshift.go for Redshift's Query actions; awsjson for
 //     Serverless): the protocol's parameters become a typed input struct of
 //     the service package, with nil for parameters not given. Version is

@@ -214,6 +214,13 @@ func (s *Server) authenticate(ctx context.Context, c *call) error {
 	if err := s.checkRegion(c.service, auth.Region); err != nil {
 		return err
 	}
+	if c.r.Header.Get("X-Amz-Target") != "" && c.service != "redshift-serverless" {
+		// A JSON 1.1 call signed for a Query service: AWS's Serverless
+		// endpoint refuses the scope; here it would reach that service
+		// and fail on a body it cannot read. Answered as JSON.
+		c.service = "redshift-serverless"
+		return shiftkey.Errorf(shiftkey.CodeSignatureDoesNotMatch, "Credential should be scoped to correct service: 'redshift-serverless'.")
+	}
 	invalid := shiftkey.Errorf(shiftkey.CodeInvalidClientTokenID, "The security token included in the request is invalid.")
 	now := s.now()
 	var principal *shiftkey.Principal
@@ -352,9 +359,14 @@ func (s *Server) writeError(c *call, err error) {
 	c.code, c.msg, c.status = e.Code, e.Message, status
 	if c.service == "redshift-serverless" {
 		code := jsonCode(e.Code)
-		if code == shiftkey.CodeResourceNotFound {
+		switch code {
+		case shiftkey.CodeResourceNotFound:
 			// Real Redshift Serverless answers 400, not the model's 404.
 			status = http.StatusBadRequest
+		case "ExpiredTokenException":
+			// AWS's common errors of JSON services: 403 (the Query
+			// services' ExpiredToken is 400).
+			status = http.StatusForbidden
 		}
 		// Recorded (audit log, metrics) as the client got it.
 		c.code, c.status = code, status
@@ -386,6 +398,8 @@ func jsonCode(code string) string {
 		return "IncompleteSignatureException"
 	case shiftkey.CodeMissingAuthenticationToken:
 		return "MissingAuthenticationTokenException"
+	case CodeExpiredToken:
+		return "ExpiredTokenException"
 	case shiftkey.CodeInternalFailure:
 		return "InternalServerException"
 	case shiftkey.CodeInvalidParameterValue, shiftkey.CodeMissingParameter:

@@ -102,11 +102,6 @@ func parseHeader(r *http.Request, h string) (*Auth, error) {
 	if err := a.setSignedHeaders(params["SignedHeaders"]); err != nil {
 		return nil, err
 	}
-	for _, h := range []string{"X-Amz-Date", "X-Amz-Security-Token"} {
-		if len(r.Header.Values(h)) > 1 {
-			return nil, incomplete("Header %s may be given only once.", h)
-		}
-	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	if amzDate == "" {
 		if d := r.Header.Get("Date"); d != "" {
@@ -222,10 +217,14 @@ func (a *Auth) setTime(amzDate string) error {
 }
 
 // checkHeaders requires the headers named in SignedHeaders to be present,
-// and every x-amz-* header present to be signed: X-Amz-Target chooses the
-// Serverless operation and X-Amz-Security-Token the session, so neither may
-// be added or swapped under a captured signature. (x-amzn-*, such as
-// X-Amzn-Trace-Id, is another prefix, which SDKs leave unsigned.)
+// and every x-amz-* header present to be signed, and given once: X-Amz-Target
+// chooses the Serverless operation and X-Amz-Security-Token the session, so
+// neither may be added or swapped under a captured signature. A repeated
+// header is signed as its values joined by commas, which is also how one
+// value "A,B" is signed, while the server reads the first: so two lines
+// could be made of one, or one read of two the signer meant together.
+// (x-amzn-*, such as X-Amzn-Trace-Id, is another prefix, which SDKs leave
+// unsigned.)
 // Content-Type is not required: aws-sdk-go-v2 and botocore both sign it,
 // but this edge chooses nothing by it once a request is authenticated (the
 // credential scope names the protocol), so requiring it would only turn
@@ -237,8 +236,14 @@ func (a *Auth) checkHeaders(r *http.Request) error {
 	}
 	sort.Strings(present)
 	for _, h := range present {
-		if strings.HasPrefix(h, "x-amz-") && !slices.Contains(a.SignedHeaders, h) {
+		if !strings.HasPrefix(h, "x-amz-") {
+			continue
+		}
+		if !slices.Contains(a.SignedHeaders, h) {
 			return incomplete("Header '%s' must be a 'SignedHeader' in the AWS Authorization.", h)
+		}
+		if len(r.Header[http.CanonicalHeaderKey(h)]) > 1 {
+			return incomplete("Header %s may be given only once.", http.CanonicalHeaderKey(h))
 		}
 	}
 	for _, h := range a.SignedHeaders {
