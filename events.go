@@ -126,6 +126,10 @@ type GrantChange struct {
 	// Session is the gateway session whose start granted the group or
 	// whose end revoked it; zero for reconciled revokes.
 	Session SessionOrigin
+	// Reason says why a revoke came before the sessions holding the group
+	// ended: the group turned unsafe to hold (it may now create in a
+	// schema, say). Empty for a revoke at a session's end.
+	Reason string
 }
 
 // SessionOrigin names a gateway session and the credential it logged in

@@ -424,6 +424,9 @@ func grantRecord(e *shiftkey.GrantChange) *Record {
 	if e.LeftBy != "" {
 		r.AdditionalEventData["leftBy"] = e.LeftBy
 	}
+	if e.Reason != "" {
+		r.AdditionalEventData["reason"] = e.Reason
+	}
 	// The session whose start or end caused it: the credential's
 	// principal acted, through the gateway. A reconciled revoke has none.
 	if o := e.Session; o.PrincipalARN != "" || o.CredentialID != "" {

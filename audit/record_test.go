@@ -33,6 +33,20 @@ func TestGrantRecordCarriesSessionPrincipal(t *testing.T) {
 	}
 }
 
+// A revoke that came before its sessions ended, because the group turned
+// unsafe to hold, says why; other grants and revokes have no reason.
+func TestGrantRecordCarriesRevokeReason(t *testing.T) {
+	const why = `it may create in a schema of database "d"`
+	r := roundTrip(t, grantRecord(&shiftkey.GrantChange{Time: time.Now(), Scope: "c", Role: "alice", Group: "g", Reason: why}))
+	if r.EventName != EventRevokeGroup || r.AdditionalEventData["reason"] != why {
+		t.Errorf("revoke of a group that turned unsafe: %s %v, want %s with reason %q", r.EventName, r.AdditionalEventData, EventRevokeGroup, why)
+	}
+	r = roundTrip(t, grantRecord(&shiftkey.GrantChange{Time: time.Now(), Scope: "c", Role: "alice", Group: "g"}))
+	if _, ok := r.AdditionalEventData["reason"]; ok {
+		t.Errorf("revoke at a session's end has a reason: %v", r.AdditionalEventData)
+	}
+}
+
 // roundTrip is r as a reader of the log line gets it.
 func roundTrip(t *testing.T, r *Record) *Record {
 	t.Helper()

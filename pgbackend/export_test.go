@@ -24,3 +24,7 @@ func SetMaxUserStates(t interface{ Cleanup(func()) }, n int) {
 
 // MembershipLockKey is the advisory lock key of role's membership of group.
 func MembershipLockKey(role, group string) int64 { return membershipLockKey(role, group) }
+
+// OutlivesFor is outlivesFor, for tests: how long a group's verdict, and
+// what each database's catalogs say, are reused.
+const OutlivesFor = outlivesFor

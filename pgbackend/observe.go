@@ -13,13 +13,14 @@ type Observer interface {
 }
 
 // observe reports a grant or revoke caused by the session origin names
-// (reconcileOne reports its revokes itself).
-func (b *Backend) observe(role, group string, granted bool, origin shiftkey.SessionOrigin) {
+// (zero: the sweep's), and for a revoke of a group that turned unsafe, why
+// (reconcileOne reports its revokes of leftovers itself).
+func (b *Backend) observe(role, group string, granted bool, origin shiftkey.SessionOrigin, reason string) {
 	if b.cfg.Observer == nil {
 		return
 	}
 	b.cfg.Observer.Grant(&shiftkey.GrantChange{Time: b.recordTime(), Scope: b.cfg.Scope, Role: role, Group: group, Granted: granted,
-		Session: origin})
+		Session: origin, Reason: reason})
 }
 
 // recordTime is the time a grant's or revoke's record carries.

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -116,13 +117,14 @@ type Backend struct {
 	mu        sync.Mutex
 	users     map[string]*userState
 	nextSweep int              // len(users) at which unused states are dropped
-	now       func() time.Time // for the role-exists cache; time.Now outside tests
+	now       func() time.Time // for the caches (role exists, groups' verdicts); time.Now outside tests
 	// held is the number of (role, group) entries in users' refs: the
 	// memberships this process's live sessions hold, whether this process
 	// granted them or shares one another replica granted (joinShared).
 	// Each replica counts a shared membership once: it is held by each
 	// (each keeps a grant record and would revoke it as the last holder).
-	// Changed only by hold and releaseLocked, so it never goes below zero.
+	// Changed only by hold, releaseLocked and cutLocked (each holding is
+	// removed from refs once), so it never goes below zero.
 	held atomic.Int64
 	// marked: the marker role is known to exist. A backend unreachable at
 	// New is made later, by the first Prepare that reaches it.
@@ -136,9 +138,11 @@ type Backend struct {
 	openedMu sync.Mutex
 	opened   map[uint32]string
 
-	// outlivesSeen: outlives' recent answers by group (outlivesFor).
+	// outlivesSeen: outlives' recent answers by group (outlivesFor);
+	// unsafeSeen: unsafe's, for the re-checks of memberships held.
 	outlivesMu   sync.Mutex
 	outlivesSeen map[string]outlivesAnswer
+	unsafeSeen   map[string]outlivesAnswer
 	// risks: each database's recent dbRisk, read under risksMu.
 	risksMu sync.Mutex
 	risks   map[string]dbRisk
@@ -157,14 +161,22 @@ type userState struct {
 	// state in use, or whose refs hold a group, is never dropped (a
 	// Release would otherwise find a fresh state and revoke a group other
 	// sessions still hold). Guarded by Backend.mu.
-	users       int
-	mu          roleLock
-	refs        map[string]int
+	users int
+	mu    roleLock
+	// refs: the groups this process holds for the role's sessions. A
+	// membership revoked because its group turned unsafe (cutLocked)
+	// leaves refs; the leases that held it then skip it at their release,
+	// as their holding is no longer the one in refs.
+	refs        map[string]*holding
 	passwordSet bool      // the gateway-only password was (re)set by this process
 	existsAt    time.Time // when the role was last seen to exist (zero: not known)
 	super       bool      // the role was a superuser when last seen
 	noLogin     bool      // the role could not log in (NOLOGIN) when last seen
 }
+
+// holding is role's membership of a group, held by n of its sessions on
+// this process (each lease that holds it points to it).
+type holding struct{ n int }
 
 // roleLock serializes the provisioning of one role, as a mutex would, but
 // a login waits for it no longer than its own context: the holder may be
@@ -303,7 +315,7 @@ func (b *Backend) user(role string) *userState {
 		if len(b.users) >= max(b.nextSweep, maxUserStates) {
 			b.sweepLocked()
 		}
-		u = &userState{refs: map[string]int{}, mu: make(roleLock, 1)}
+		u = &userState{refs: map[string]*holding{}, mu: make(roleLock, 1)}
 		b.users[role] = u
 	}
 	u.users++
@@ -336,11 +348,17 @@ func (b *Backend) sweepLocked() {
 type Lease struct {
 	b      *Backend
 	role   string
-	groups []string
+	groups []leaseGroup
 	// origin is the session Prepare was called for (its context's
 	// shiftkey.SessionOrigin): the grants and revokes it causes are its.
 	origin shiftkey.SessionOrigin
 	once   sync.Once
+}
+
+// leaseGroup is a group a lease holds, and the holding it counts in.
+type leaseGroup struct {
+	name string
+	h    *holding
 }
 
 // Notice is a message for the client about something skipped.
@@ -423,12 +441,13 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 	}
 	var notices []Notice
 	for _, g := range groups {
-		if u.refs[g] > 0 {
-			u.refs[g]++
-			lease.groups = append(lease.groups, g)
-			continue
+		var notice string
+		var err error
+		if h := u.refs[g]; h != nil {
+			notice, err = b.rejoin(ctx, u, lease, h, role, g, origin)
+		} else {
+			notice, err = b.join(ctx, u, lease, role, g, origin)
 		}
-		notice, err := b.join(ctx, u, lease, role, g, origin)
 		if err != nil {
 			// The groups granted so far are revoked, even when what failed
 			// was the login's deadline.
@@ -444,6 +463,27 @@ func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, gro
 	return lease, notices, nil
 }
 
+// rejoin makes the lease hold role's membership of group, which h holds
+// for other sessions of role on this process, after judging the group
+// again (unsafeCached: what a login costs is a look per group every 5 s at
+// most): a group may have turned unsafe since it was granted. The
+// membership is the role's, so refusing it to this session alone would
+// change nothing: one that turned unsafe is revoked at once, for every
+// session of the role, and this one is told why. Failing to revoke it
+// fails the login.
+func (b *Backend) rejoin(ctx context.Context, u *userState, lease *Lease, h *holding, role, g string, origin shiftkey.SessionOrigin) (notice string, err error) {
+	why, err := b.unsafeCached(ctx, b.admin, g)
+	if err != nil {
+		return "", err
+	}
+	if why != "" {
+		return unsafeNotice(role, g, why), b.cutLocked(ctx, u, role, g, why, origin)
+	}
+	h.n++
+	lease.groups = append(lease.groups, leaseGroup{g, h})
+	return "", nil
+}
+
 // join makes the lease hold role's membership of group, which no session
 // of role on this process holds: granted, or shared with another
 // replica's sessions, or a notice why not. It holds the membership's lock
@@ -455,9 +495,17 @@ func (b *Backend) join(ctx context.Context, u *userState, lease *Lease, role, g 
 		return "", err
 	}
 	defer unlock()
-	ok, why, err := b.grantable(ctx, q, role, g)
+	ok, why, member, err := b.grantable(ctx, q, role, g)
 	if err != nil {
 		return "", err
+	}
+	if member && why != whyMember && b.sharedElsewhere(ctx, role, g) {
+		// Another replica's sessions hold a membership whose group turned
+		// unsafe since it was granted: it goes, for theirs too.
+		if err := b.revokeUnsafe(ctx, q, role, g, why, origin); err != nil {
+			return "", err
+		}
+		return unsafeNotice(role, g, why), nil
 	}
 	if !ok && why == whyMember {
 		// Another replica's session may hold it: then share it.
@@ -498,7 +546,7 @@ func (b *Backend) join(ctx context.Context, u *userState, lease *Lease, role, g 
 		return fmt.Sprintf("group %q not joined: %s", g, whyMember), nil
 	}
 	b.logger.InfoContext(ctx, "group granted", "db_user", role, "group", g)
-	b.observe(role, g, true, origin)
+	b.observe(role, g, true, origin, "")
 	b.hold(u, lease, g)
 	return "", nil
 }
@@ -551,11 +599,13 @@ func (b *Backend) lockMembership(ctx context.Context, role, group string) (admin
 // hold makes group, which role's sessions on this process did not hold, the
 // lease's: granted by it, or shared with another replica. u.mu is held.
 // releaseLocked undoes it (held.Add(-1)) for every group whose refs reach
-// zero, so every group entering refs must come through here.
+// zero, and cutLocked for one that turned unsafe, so every group entering
+// refs must come through here.
 func (b *Backend) hold(u *userState, l *Lease, group string) {
-	u.refs[group] = 1
+	h := &holding{n: 1}
+	u.refs[group] = h
 	b.held.Add(1)
-	l.groups = append(l.groups, group)
+	l.groups = append(l.groups, leaseGroup{group, h})
 }
 
 // isManaged reports whether role is a member of the marker role.
@@ -581,66 +631,230 @@ func (b *Backend) roleExists(ctx context.Context, role string) (exists, super, n
 	return true, super, !canLogin, nil
 }
 
-// grantable reports whether group may be granted to role for a session:
-// a plain group role, carrying no attribute that would lift the session
-// above what its grants give (LOGIN, SUPERUSER, CREATEROLE, CREATEDB,
-// BYPASSRLS, REPLICATION), and not a member, directly or through other
-// roles, of a predefined pg_ role (pg_execute_server_program, …).
-func (b *Backend) grantable(ctx context.Context, q adminQuerier, role, group string) (bool, string, error) {
-	var canLogin, super, createRole, createDB, bypassRLS, replication, predefined, member bool
+// groupFacts is what grantable reads of a group itself: its attributes,
+// and the roles it belongs to.
+type groupFacts struct {
+	canLogin, super, createRole, createDB, bypassRLS, replication, predefined bool
 	// via: a role the group belongs to, directly or through others, that
 	// is not a plain group either. A member of the group may SET ROLE to
 	// it (another user, or a role whose attributes then apply).
-	var via *string
-	// heir: a role that belongs to role itself (besides the gateway's own
-	// admin, which PostgreSQL 16 makes a member of the roles it creates):
-	// the group granted to role would reach it too.
-	var heir *string
-	err := q.QueryRow(ctx, `SELECT g.rolcanlogin, g.rolsuper, g.rolcreaterole, g.rolcreatedb, g.rolbypassrls, g.rolreplication,
+	via *string
+}
+
+// groupFactsColumns select a groupFacts of pg_roles g (scanned by dest).
+const groupFactsColumns = `g.rolcanlogin, g.rolsuper, g.rolcreaterole, g.rolcreatedb, g.rolbypassrls, g.rolreplication,
 			EXISTS (SELECT 1 FROM pg_catalog.pg_roles p WHERE p.rolname LIKE 'pg\_%' AND p.oid <> g.oid
 			        AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER')),
 			(SELECT p.rolname FROM pg_catalog.pg_roles p WHERE p.oid <> g.oid
 			        AND (p.rolcanlogin OR p.rolsuper OR p.rolcreaterole OR p.rolcreatedb OR p.rolbypassrls OR p.rolreplication)
-			        AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER') ORDER BY p.rolname LIMIT 1),
-			EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.member
-			        WHERE m.roleid = g.oid AND r.rolname = $2),
-			(SELECT r.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.member
-			        JOIN pg_catalog.pg_roles u ON u.oid = m.roleid
-			        WHERE u.rolname = $2 AND r.rolname <> $3 ORDER BY r.rolname LIMIT 1)
-		FROM pg_catalog.pg_roles g WHERE g.rolname = $1`, group, role, b.cfg.AdminUser).Scan(&canLogin, &super, &createRole, &createDB, &bypassRLS, &replication, &predefined, &via, &member, &heir)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, "it does not exist", nil
-	}
-	if err != nil {
-		return false, "", fmt.Errorf("look up group: %w", err)
-	}
+			        AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER') ORDER BY p.rolname LIMIT 1)`
+
+func (f *groupFacts) dest() []any {
+	return []any{&f.canLogin, &f.super, &f.createRole, &f.createDB, &f.bypassRLS, &f.replication, &f.predefined, &f.via}
+}
+
+// why says why group, with facts f, is no plain group role, or "".
+func (f *groupFacts) why(b *Backend, group string) string {
 	var attrs []string
 	for _, a := range []struct {
 		on   bool
 		name string
-	}{{canLogin, "LOGIN"}, {super, "SUPERUSER"}, {createRole, "CREATEROLE"}, {createDB, "CREATEDB"}, {bypassRLS, "BYPASSRLS"}, {replication, "REPLICATION"}} {
+	}{{f.canLogin, "LOGIN"}, {f.super, "SUPERUSER"}, {f.createRole, "CREATEROLE"}, {f.createDB, "CREATEDB"}, {f.bypassRLS, "BYPASSRLS"}, {f.replication, "REPLICATION"}} {
 		if a.on {
 			attrs = append(attrs, a.name)
 		}
 	}
 	switch {
-	case strings.HasPrefix(group, "pg_") || group == ManagedRole || group == b.cfg.AdminUser:
-		return false, "it is not a group role", nil
+	case b.reserved(group):
+		return "it is not a group role"
 	case len(attrs) > 0:
-		return false, "it is not a plain group role (" + strings.Join(attrs, ", ") + ")", nil
-	case predefined:
-		return false, "it is a member of a predefined pg_ role", nil
-	case via != nil:
-		return false, fmt.Sprintf("it is a member of role %q, which is not a plain group role", *via), nil
-	case member:
-		return false, whyMember, nil
-	case heir != nil:
-		return false, fmt.Sprintf("role %q is a member of %s and would get it too", *heir, role), nil
+		return "it is not a plain group role (" + strings.Join(attrs, ", ") + ")"
+	case f.predefined:
+		return "it is a member of a predefined pg_ role"
+	case f.via != nil:
+		return fmt.Sprintf("it is a member of role %q, which is not a plain group role", *f.via)
+	}
+	return ""
+}
+
+// reserved reports whether group is a role no session is granted by
+// name: PostgreSQL's, or shiftkey's own.
+func (b *Backend) reserved(group string) bool {
+	return strings.HasPrefix(group, "pg_") || group == ManagedRole || group == b.cfg.AdminUser
+}
+
+// grantable reports whether group may be granted to role for a session:
+// a plain group role, carrying no attribute that would lift the session
+// above what its grants give (LOGIN, SUPERUSER, CREATEROLE, CREATEDB,
+// BYPASSRLS, REPLICATION), and not a member, directly or through other
+// roles, of a predefined pg_ role (pg_execute_server_program, …). member
+// says whether role already belongs to it: then why is whyMember, or why
+// the group is unsafe to hold (unsafe's reasons), which the caller must
+// not overlook for a membership another replica's sessions hold.
+func (b *Backend) grantable(ctx context.Context, q adminQuerier, role, group string) (ok bool, why string, member bool, err error) {
+	var f groupFacts
+	// heir: a role that belongs to role itself (besides the gateway's own
+	// admin, which PostgreSQL 16 makes a member of the roles it creates):
+	// the group granted to role would reach it too.
+	var heir *string
+	err = q.QueryRow(ctx, `SELECT `+groupFactsColumns+`,
+			EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.member
+			        WHERE m.roleid = g.oid AND r.rolname = $2),
+			(SELECT r.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.member
+			        JOIN pg_catalog.pg_roles u ON u.oid = m.roleid
+			        WHERE u.rolname = $2 AND r.rolname <> $3 ORDER BY r.rolname LIMIT 1)
+		FROM pg_catalog.pg_roles g WHERE g.rolname = $1`, group, role, b.cfg.AdminUser).Scan(append(f.dest(), &member, &heir)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, "it does not exist", false, nil
+	}
+	if err != nil {
+		return false, "", false, fmt.Errorf("look up group: %w", err)
+	}
+	if b.reserved(group) {
+		// Never a session's grant, whatever the role belongs to (every
+		// managed role is a member of ManagedRole).
+		member = false
+	}
+	if why := f.why(b, group); why != "" {
+		return false, why, member, nil
+	}
+	if !member && heir != nil {
+		return false, fmt.Sprintf("role %q is a member of %s and would get it too", *heir, role), false, nil
 	}
 	if why, err := b.outlivesCached(ctx, q, group); err != nil || why != "" {
-		return false, why, err
+		return false, why, member, err
 	}
-	return true, "", nil
+	if member {
+		return false, whyMember, true, nil
+	}
+	return true, "", false, nil
+}
+
+// unsafe says why role's membership of group, granted for sessions, must
+// not be held any longer, or "": the group-level checks of grantable
+// (facts and outlives), which may fail after the grant (an administrator
+// gives the group CREATE on a schema, or makes it a member of a LOGIN
+// role). A group that is gone leaves no membership to hold.
+func (b *Backend) unsafe(ctx context.Context, q adminQuerier, group string) (string, error) {
+	var f groupFacts
+	err := q.QueryRow(ctx, `SELECT `+groupFactsColumns+` FROM pg_catalog.pg_roles g WHERE g.rolname = $1`, group).Scan(f.dest()...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("check group %s: %w", group, err)
+	}
+	if why := f.why(b, group); why != "" {
+		return why, nil
+	}
+	// Not outlivesCached: its answer may be as old as ours (a re-check
+	// should be no staler than dbRisks' cache makes it), and it refuses a
+	// group over a database that cannot be read, which says nothing new
+	// of a membership already held.
+	return b.outlives(ctx, q, group, true)
+}
+
+// unsafeCached is unsafe, its answer reused for outlivesFor: a login
+// joining a membership held for another session, and the sweep, re-check
+// it at no more cost than one look per group every outlivesFor.
+func (b *Backend) unsafeCached(ctx context.Context, q adminQuerier, group string) (string, error) {
+	now := b.now()
+	b.outlivesMu.Lock()
+	a, ok := b.unsafeSeen[group]
+	b.outlivesMu.Unlock()
+	if ok && now.Sub(a.at) < outlivesFor {
+		return a.why, nil
+	}
+	why, err := b.unsafe(ctx, q, group)
+	if err != nil {
+		return "", err
+	}
+	b.outlivesMu.Lock()
+	if b.unsafeSeen == nil || len(b.unsafeSeen) >= maxUserStates {
+		b.unsafeSeen = map[string]outlivesAnswer{}
+	}
+	b.unsafeSeen[group] = outlivesAnswer{why, now}
+	b.outlivesMu.Unlock()
+	return why, nil
+}
+
+// unsafeNotice tells a session that asked for group why it does not get
+// it, and that role's other sessions lost it too.
+func unsafeNotice(role, group, why string) string {
+	return fmt.Sprintf("group %q not joined, and revoked from %s for its other sessions too, as it turned unsafe since it was granted: %s", group, role, why)
+}
+
+// sharedElsewhere reports whether another replica records role's
+// membership of group for its sessions, live or lapsed. Unlike
+// heldElsewhere, a store error answers no: the membership may be the
+// role's own, an operator's grant that a session must not revoke (that
+// replica's own re-check revokes its grant).
+func (b *Backend) sharedElsewhere(ctx context.Context, role, group string) bool {
+	if b.cfg.Grants == nil {
+		return false
+	}
+	g := shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group}
+	held, err := b.cfg.Grants.GrantHeldElsewhere(ctx, g)
+	if err == nil && !held {
+		held, err = b.cfg.Grants.GrantLapsedElsewhere(ctx, g)
+	}
+	if err != nil {
+		b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", role, "group", group, "error", err)
+		return false
+	}
+	return held
+}
+
+// cutLocked revokes role's membership of group, which this process holds
+// for sessions and which turned unsafe (why): the leases that hold it no
+// longer count (refs loses it), and their sessions lose the group at
+// their next privilege check. u.mu is held.
+func (b *Backend) cutLocked(ctx context.Context, u *userState, role, group, why string, origin shiftkey.SessionOrigin) error {
+	if u.refs[group] != nil {
+		delete(u.refs, group)
+		b.held.Add(-1)
+	}
+	q, unlock, err := b.lockMembership(ctx, role, group)
+	if err != nil {
+		// Recorded still: the sweep revokes it (reconcileOne).
+		return fmt.Errorf("revoke group %s that turned unsafe: %w", group, err)
+	}
+	defer unlock()
+	return b.revokeUnsafe(ctx, q, role, group, why, origin)
+}
+
+// revokeUnsafe revokes role's membership of group, whoever holds it for
+// sessions, as the group turned unsafe (why), and forgets this process's
+// record (and lapsed ones). Other replicas' records stay theirs: each
+// forgets its own when its sessions end or when it finds the group
+// unsafe in turn. A membership already gone (another replica revoked it)
+// is not reported again. q holds the membership's lock.
+func (b *Backend) revokeUnsafe(ctx context.Context, q adminQuerier, role, group, why string, origin shiftkey.SessionOrigin) error {
+	b.forget(ctx, role, group)
+	var member bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+		JOIN pg_catalog.pg_roles g ON g.oid = m.roleid JOIN pg_catalog.pg_roles r ON r.oid = m.member
+		WHERE g.rolname = $1 AND r.rolname = $2)`, group, role).Scan(&member)
+	if err == nil && member {
+		err = b.changeMembership(ctx, q, "REVOKE "+quote(group)+" FROM "+quote(role))
+		if isUndefined(err) {
+			err, member = nil, false
+		}
+	}
+	if err != nil {
+		// Recorded again, so that the sweep tries again.
+		if rerr := b.record(ctx, role, group); rerr != nil {
+			b.logger.ErrorContext(ctx, "record unrevoked grant failed", "db_user", role, "group", group, "error", rerr)
+		}
+		return fmt.Errorf("revoke group %s that turned unsafe from %s: %w", group, role, err)
+	}
+	if !member {
+		b.logger.InfoContext(ctx, "group that turned unsafe already revoked", "db_user", role, "group", group, "reason", why)
+		return nil
+	}
+	b.logger.WarnContext(ctx, "group that turned unsafe revoked from its sessions", "db_user", role, "group", group, "reason", why)
+	b.observe(role, group, false, origin, why)
+	return nil
 }
 
 // outlivesFor is how long outlives' answer for a group is reused: it scans
@@ -655,14 +869,14 @@ type outlivesAnswer struct {
 }
 
 func (b *Backend) outlivesCached(ctx context.Context, q adminQuerier, group string) (string, error) {
-	now := time.Now()
+	now := b.now()
 	b.outlivesMu.Lock()
 	a, ok := b.outlivesSeen[group]
 	b.outlivesMu.Unlock()
 	if ok && now.Sub(a.at) < outlivesFor {
 		return a.why, nil
 	}
-	why, err := b.outlives(ctx, q, group)
+	why, err := b.outlives(ctx, q, group, false)
 	if err != nil {
 		return "", err
 	}
@@ -683,8 +897,12 @@ func (b *Backend) outlivesCached(ctx context.Context, q adminQuerier, group stri
 // to call later. Redshift's groups can do none of these. The membership is
 // the role's in every database, so every database counts: ownership and
 // database privileges are read from the shared catalogs, the rest from
-// each database (dbRisks).
-func (b *Backend) outlives(ctx context.Context, q adminQuerier, group string) (string, error) {
+// each database (dbRisks). A database that cannot be read refuses every
+// group, unless held is set: judging a membership sessions already hold,
+// a database that cannot be read at the moment (a connection limit, a
+// restart) says nothing new, and is skipped (the next look reads it)
+// rather than revoke every held group from every live session at a blip.
+func (b *Backend) outlives(ctx context.Context, q adminQuerier, group string, held bool) (string, error) {
 	var owns, dbCreate bool
 	var roles []uint32
 	var unseen []string
@@ -714,6 +932,10 @@ func (b *Backend) outlives(ctx context.Context, q adminQuerier, group string) (s
 		return "", err
 	}
 	for _, d := range risks {
+		if d.err != nil && held {
+			b.logger.WarnContext(ctx, "held group's re-check skips a database that could not be read", "group", group, "database", d.name, "error", d.err)
+			continue
+		}
 		if d.err != nil {
 			return fmt.Sprintf("what it holds in database %q could not be checked: %v", d.name, d.err), nil
 		}
@@ -735,8 +957,8 @@ func (b *Backend) outlives(ctx context.Context, q adminQuerier, group string) (s
 type dbRisk struct {
 	name  string
 	roles map[uint32]bool
-	err   error // the database could not be read: every group is refused until it is
-	at    time.Time
+	err   error     // the database could not be read: every group is refused until it is
+	at    time.Time // when read (Backend.now)
 }
 
 // dbRisks returns every database's dbRisk, each read at most outlivesFor
@@ -752,7 +974,7 @@ func (b *Backend) dbRisks(ctx context.Context, q adminQuerier) ([]dbRisk, error)
 	if err != nil {
 		return nil, fmt.Errorf("list databases: %w", err)
 	}
-	now := time.Now()
+	now := b.now()
 	fresh := make(map[string]dbRisk, len(names))
 	out := make([]dbRisk, len(names))
 	var wg sync.WaitGroup
@@ -764,12 +986,14 @@ func (b *Backend) dbRisks(ctx context.Context, q adminQuerier) ([]dbRisk, error)
 		}
 		if name == here {
 			out[i] = readRisk(ctx, q, name)
+			out[i].at = now
 			continue
 		}
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			out[i] = b.readRiskIn(ctx, name)
+			out[i].at = now
 		})
 	}
 	wg.Wait()
@@ -802,7 +1026,7 @@ func (b *Backend) readRiskIn(ctx context.Context, name string) dbRisk {
 	defer cancel()
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return dbRisk{name: name, err: err, at: time.Now()}
+		return dbRisk{name: name, err: err}
 	}
 	defer c.Close(context.Background())
 	return readRisk(ctx, c, name)
@@ -826,7 +1050,7 @@ const riskQuery = `SELECT a.grantee, pg_catalog.bool_or(a.creates) FROM (
 	) a WHERE a.grantee <> 0 GROUP BY a.grantee`
 
 func readRisk(ctx context.Context, q adminQuerier, name string) dbRisk {
-	d := dbRisk{name: name, roles: map[uint32]bool{}, at: time.Now()}
+	d := dbRisk{name: name, roles: map[uint32]bool{}}
 	rows, err := q.Query(ctx, riskQuery)
 	if err != nil {
 		d.err = err
@@ -868,14 +1092,17 @@ func (l *Lease) Release(ctx context.Context) {
 }
 
 func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
-	for _, g := range l.groups {
-		u.refs[g]--
-		if u.refs[g] > 0 {
+	for _, lg := range l.groups {
+		if u.refs[lg.name] != lg.h {
+			continue // revoked, as it turned unsafe (cutLocked)
+		}
+		lg.h.n--
+		if lg.h.n > 0 {
 			continue
 		}
-		delete(u.refs, g)
+		delete(u.refs, lg.name)
 		b.held.Add(-1)
-		b.releaseGroup(ctx, l, g)
+		b.releaseGroup(ctx, l, lg.name)
 	}
 	l.groups = nil
 }
@@ -923,7 +1150,7 @@ func (b *Backend) releaseGroup(ctx context.Context, l *Lease, g string) {
 		return
 	}
 	b.logger.InfoContext(ctx, "group revoked", "db_user", l.role, "group", g)
-	b.observe(l.role, g, false, l.origin)
+	b.observe(l.role, g, false, l.origin, "")
 	// A replica that joined the membership between our check and the
 	// REVOKE gets it back (one whose lock predates ours: the lock keeps
 	// later ones out until the REVOKE is done).
@@ -1096,30 +1323,36 @@ func (b *Backend) forget(ctx context.Context, role, group string) {
 // Reconcile revokes recorded session grants that no live session needs:
 // none of this process's sessions holds them and the role has no session
 // on the backend (pg_stat_activity) but those this process opened, which
-// covers sessions served by other replicas. It runs at start-up, after a crash, and
-// periodically. It returns how many grants it revoked.
+// covers sessions served by other replicas. It also revokes the
+// memberships held for sessions whose group turned unsafe since it was
+// granted (recheckHeld, and reconcileOne for the records of others). It
+// runs at start-up, after a crash, and periodically. It returns how many
+// grants it revoked.
 func (b *Backend) Reconcile(ctx context.Context) (int, error) {
+	// A failed re-check does not keep the leftovers below: both are
+	// tried, and the errors told together.
+	cut, recheckErr := b.recheckHeld(ctx)
 	if b.cfg.Grants == nil {
-		return 0, nil
+		return cut, recheckErr
 	}
 	grants, err := b.cfg.Grants.Grants(ctx, b.cfg.Scope)
 	if err != nil {
-		return 0, err
+		return cut, errors.Join(recheckErr, err)
 	}
 	if err := b.pruneOpened(ctx); err != nil {
-		return 0, fmt.Errorf("reconcile: %w", err)
+		return cut, errors.Join(recheckErr, fmt.Errorf("reconcile: %w", err))
 	}
-	revoked := 0
+	revoked := cut
 	for _, g := range grants {
 		done, err := b.reconcileOne(ctx, g)
 		if err != nil {
-			return revoked, err
+			return revoked, errors.Join(recheckErr, err)
 		}
 		if done {
 			revoked++
 		}
 	}
-	return revoked, nil
+	return revoked, recheckErr
 }
 
 // reconcileOne revokes grant g unless a session needs it, and reports
@@ -1133,14 +1366,27 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 	// releases wait for, while it waits on the backend.
 	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
 	defer cancel()
-	if u.refs[g.Group] > 0 {
-		return false, nil
+	if u.refs[g.Group] != nil {
+		return false, nil // this process's sessions hold it (recheckHeld judged it)
 	}
 	q, unlock, err := b.lockMembership(ctx, g.Role, g.Group)
 	if err != nil {
 		return false, fmt.Errorf("reconcile: %w", err)
 	}
 	defer unlock()
+	// A group that turned unsafe goes whoever holds it: a lapsed
+	// replica's sessions (paused, or cut off from the store) would keep it
+	// otherwise, as no new session of theirs judges it again.
+	why, err := b.unsafeCached(ctx, q, g.Group)
+	if err != nil {
+		return false, fmt.Errorf("reconcile: %w", err)
+	}
+	if why != "" {
+		if err := b.revokeUnsafe(ctx, q, g.Role, g.Group, why, shiftkey.SessionOrigin{}); err != nil {
+			return false, fmt.Errorf("reconcile: %w", err)
+		}
+		return true, nil
+	}
 	if b.heldElsewhere(ctx, g.Role, g.Group) {
 		// A live replica holds it: the membership stays, and so do the
 		// records of owners whose lease ran out (g.LeftBy): such an owner
@@ -1172,6 +1418,69 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 	if b.cfg.Observer != nil {
 		b.cfg.Observer.Grant(&shiftkey.GrantChange{Time: b.recordTime(), Scope: b.cfg.Scope, Role: g.Role, Group: g.Group,
 			Reconciled: true, LeftBy: g.LeftBy})
+	}
+	return true, nil
+}
+
+// recheckHeld judges again the memberships this process holds for its
+// sessions (unsafeCached: a look per group, whatever the roles holding
+// it) and revokes those whose group turned unsafe since it was granted,
+// so that no new session of the role need come for it to go. It returns
+// how many it revoked. Nothing held, nothing read.
+func (b *Backend) recheckHeld(ctx context.Context) (int, error) {
+	if b.held.Load() == 0 {
+		return 0, nil
+	}
+	b.mu.Lock()
+	roles := slices.Collect(maps.Keys(b.users))
+	b.mu.Unlock()
+	// The role's lock, as reconcileOne takes it: its holders are bounded.
+	heldBy := map[string][]string{} // group → roles
+	for _, role := range roles {
+		u := b.user(role)
+		u.mu.Lock()
+		for g := range u.refs {
+			heldBy[g] = append(heldBy[g], role)
+		}
+		u.mu.Unlock()
+		b.done(u)
+	}
+	cut := 0
+	for g, roles := range heldBy {
+		why, err := b.unsafeCached(ctx, b.admin, g)
+		if err != nil {
+			return cut, fmt.Errorf("recheck group %s: %w", g, err)
+		}
+		if why == "" {
+			continue
+		}
+		for _, role := range roles {
+			done, err := b.cutIfHeld(ctx, role, g, why)
+			if err != nil {
+				return cut, err
+			}
+			if done {
+				cut++
+			}
+		}
+	}
+	return cut, nil
+}
+
+// cutIfHeld is cutLocked for the sweep, if this process's sessions still
+// hold role's membership of group, and reports whether it did.
+func (b *Backend) cutIfHeld(ctx context.Context, role, group, why string) (bool, error) {
+	u := b.user(role)
+	defer b.done(u)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.refs[group] == nil {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, releaseTimeout) // as reconcileOne: it holds the role's lock
+	defer cancel()
+	if err := b.cutLocked(ctx, u, role, group, why, shiftkey.SessionOrigin{}); err != nil {
+		return false, fmt.Errorf("reconcile: %w", err)
 	}
 	return true, nil
 }
