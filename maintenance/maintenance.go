@@ -1,7 +1,8 @@
 // Package maintenance is the store's periodic upkeep while shiftkey
 // serves: credentials and STS sessions go a day after they expired, and
 // every backend revokes the session grants that no live session holds
-// (what a crash or a lost connection left behind).
+// (what a crash or a lost connection left behind) and those whose group
+// turned unsafe while held.
 package maintenance
 
 import (
@@ -16,8 +17,8 @@ type Store interface {
 	DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error)
 }
 
-// Reconciler revokes the session grants no live session holds
-// (*pgbackend.Backend).
+// Reconciler revokes the session grants no live session holds, and those
+// whose group turned unsafe while held (*pgbackend.Backend).
 type Reconciler interface {
 	Reconcile(ctx context.Context) (int, error)
 }
