@@ -57,6 +57,25 @@ type CredentialAdmin interface {
 	Revocations(ctx context.Context, ids []string) ([]Revocation, error)
 }
 
+// SessionAdmin ends STS sessions before they expire, which AWS cannot do
+// by key: the answer to a leaked key whose AssumeRole results would
+// otherwise keep working for up to 12 hours.
+type SessionAdmin interface {
+	// SessionsStartedWith returns the sessions unexpired at now whose
+	// temporary key is key or that key started, chains included (as
+	// SessionKeysStartedBy walks them), oldest first, without their
+	// secrets or token hashes.
+	SessionsStartedWith(ctx context.Context, key string, now time.Time) ([]*Session, error)
+	// EndSessions ends the sessions SessionsStartedWith selects, expired
+	// or not, in one transaction, and returns them (without secrets): each
+	// is deleted, so a call signed with it is refused as a token AWS does
+	// not accept, and recorded as ended at at, so that a later walk by key
+	// (a revocation by access key, the sessions of a principal) still
+	// follows it to what it issued and to the sessions it started. Every
+	// replica drops its cached copy once its change feed has delivered that.
+	EndSessions(ctx context.Context, key string, at time.Time) ([]*Session, error)
+}
+
 // RevokedKeys finds credentials revoked before they expired by the keys a
 // client proves them with, so that a gateway refuses a login with one as
 // revoked and audits it with its credential and principal, instead of as

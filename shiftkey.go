@@ -264,6 +264,7 @@ type Store interface {
 	ClusterStore
 	CredentialStore
 	CredentialAdmin
+	SessionAdmin
 	IdentityStore
 	AuditStore
 	ServerlessStore

@@ -25,6 +25,8 @@ type Revocation struct {
 	Selection map[string]string
 	Terminate bool
 	Revoked   []*shiftkey.Credential
+	// Ended are the STS sessions it ended (a selection by access key).
+	Ended []*shiftkey.Session
 }
 
 // Revoked writes the record of a revocation.
@@ -46,10 +48,24 @@ func revocationRecord(e *Revocation) *Record {
 		}
 		revoked = append(revoked, r)
 	}
+	response := map[string]any{"count": len(e.Revoked), "revoked": revoked}
+	if e.Selection["accessKeyId"] != "" || len(e.Ended) > 0 {
+		// Each session by its temporary key id, never its secret or token.
+		ended := make([]any, 0, len(e.Ended))
+		for _, s := range e.Ended {
+			r := map[string]any{"accessKeyId": s.AccessKeyID, "principal": shiftkey.AssumedRoleARN(s.SourceARN, s.RoleName, s.SessionName),
+				"sourceArn": s.SourceARN, "expiration": s.ExpiresAt.UTC().Format(timeFormat)}
+			if s.SourceAccessKeyID != "" {
+				r["sourceAccessKeyId"] = s.SourceAccessKeyID
+			}
+			ended = append(ended, r)
+		}
+		response["sessionCount"], response["endedSessions"] = len(e.Ended), ended
+	}
 	return &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), EventSource: SourceOperator,
 		EventName: EventRevokeCredentials, EventType: typeOperatorEvent, SourceIPAddress: e.Host,
 		UserIdentity:      UserIdentity{Type: "Operator", UserName: e.Operator},
-		RequestParameters: params, ResponseElements: map[string]any{"count": len(e.Revoked), "revoked": revoked},
+		RequestParameters: params, ResponseElements: response,
 		EventID: shiftkey.NewUUID()}
 }
 

@@ -404,9 +404,10 @@ func (d *DB) Session(ctx context.Context, id string) (*shiftkey.Session, error) 
 	return &s, nil
 }
 
-// DeleteExpiredSessions removes sessions that expired before t.
+// DeleteExpiredSessions removes sessions that expired before t, and the
+// records of ended ones, which nothing can use past their expiry.
 func (d *DB) DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error) {
-	n, err := d.write(ctx, nil, st(`DELETE FROM sessions WHERE expires_at <= $1`, before))
+	n, err := d.write(ctx, nil, st(`DELETE FROM sessions WHERE expires_at <= $1`, before), st(`DELETE FROM ended_sessions WHERE expires_at <= $1`, before))
 	if err != nil {
 		return 0, err
 	}

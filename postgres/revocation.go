@@ -35,7 +35,8 @@ func credentialWhere(ctx context.Context, q querier, f shiftkey.CredentialFilter
 				return queryAll(ctx, q, func(r pgx.Row) (shiftkey.SessionStart, error) {
 					var s shiftkey.SessionStart
 					return s, r.Scan(&s.SourceARN, &s.RoleName, &s.SessionName)
-				}, `SELECT source_arn, role_name, session_name FROM sessions WHERE source_arn = ANY($1)`, sources)
+				}, `SELECT source_arn, role_name, session_name FROM sessions WHERE source_arn = ANY($1)
+					UNION ALL SELECT source_arn, role_name, session_name FROM ended_sessions WHERE source_arn = ANY($1)`, sources)
 			})
 			if err != nil {
 				return "", nil, err
@@ -45,19 +46,31 @@ func credentialWhere(ctx context.Context, q querier, f shiftkey.CredentialFilter
 		add("principal_arn = ANY($%d)", arns)
 	}
 	if f.AccessKeyID != "" {
-		started, err := shiftkey.SessionKeysStartedBy(f.AccessKeyID, func(sources []string) ([]string, error) {
-			return queryAll(ctx, q, func(r pgx.Row) (k string, err error) { return k, r.Scan(&k) },
-				`SELECT access_key_id FROM sessions WHERE source_access_key_id = ANY($1)`, sources)
-		})
+		keys, err := issuingKeys(ctx, q, f.AccessKeyID)
 		if err != nil {
 			return "", nil, err
 		}
-		add("access_key_id = ANY($%d)", append([]string{f.AccessKeyID}, started...))
+		add("access_key_id = ANY($%d)", keys)
 	}
 	if len(conds) == 0 {
 		return "true", nil, nil
 	}
 	return strings.Join(conds, " AND "), args, nil
+}
+
+// issuingKeys is key and the temporary keys of the sessions it started,
+// chains included, ended ones too: the keys whose calls issued what key
+// obtained.
+func issuingKeys(ctx context.Context, q querier, key string) ([]string, error) {
+	started, err := shiftkey.SessionKeysStartedBy(key, func(sources []string) ([]string, error) {
+		return queryAll(ctx, q, func(r pgx.Row) (k string, err error) { return k, r.Scan(&k) },
+			`SELECT access_key_id FROM sessions WHERE source_access_key_id = ANY($1)
+			UNION ALL SELECT access_key_id FROM ended_sessions WHERE source_access_key_id = ANY($1)`, sources)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{key}, started...), nil
 }
 
 const listColumns = `id, cluster, login_name, db_user, db_name, db_groups, auto_create, principal_arn, coalesce(access_key_id, ''), request_id, created_at, expires_at`
@@ -122,6 +135,57 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 		d.creds.Invalidate(loginKey{Cluster: c.Cluster, Login: c.LoginName})
 	}
 	return out, err
+}
+
+const sessionColumns = `access_key_id, role_name, role_id, session_name, source_arn, coalesce(source_access_key_id, ''), created_at, expires_at`
+
+func scanSession(r pgx.Row) (*shiftkey.Session, error) {
+	var s shiftkey.Session
+	err := r.Scan(&s.AccessKeyID, &s.RoleName, &s.RoleID, &s.SessionName, &s.SourceARN, &s.SourceAccessKeyID, &s.CreatedAt, &s.ExpiresAt)
+	s.CreatedAt, s.ExpiresAt = utc(s.CreatedAt), utc(s.ExpiresAt)
+	return &s, err
+}
+
+// SessionsStartedWith returns the live sessions of key and those it
+// started, chains included (shiftkey.SessionAdmin).
+func (d *DB) SessionsStartedWith(ctx context.Context, key string, now time.Time) ([]*shiftkey.Session, error) {
+	keys, err := issuingKeys(ctx, d.pool, key)
+	if err != nil {
+		return nil, err
+	}
+	return queryAll(ctx, d.pool, scanSession, `SELECT `+sessionColumns+` FROM sessions WHERE access_key_id = ANY($1) AND expires_at > $2
+		ORDER BY created_at, access_key_id`, keys, now)
+}
+
+// EndSessions deletes the sessions of key and those it started, chains
+// included, records them as ended, and tells every replica which sessions
+// went, in one transaction (shiftkey.SessionAdmin): a replica's cached
+// session is dropped once its change feed has delivered that, and while
+// its feed is not current it reads every session from the store.
+func (d *DB) EndSessions(ctx context.Context, key string, at time.Time) ([]*shiftkey.Session, error) {
+	var out []*shiftkey.Session
+	err := d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		keys, err := issuingKeys(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		out, err = queryAll(ctx, tx, scanSession, `WITH e AS (DELETE FROM sessions WHERE access_key_id = ANY($1) RETURNING *),
+			rec AS (INSERT INTO ended_sessions (access_key_id, source_access_key_id, source_arn, role_name, role_id, session_name, created_at, expires_at, ended_at)
+				SELECT access_key_id, source_access_key_id, source_arn, role_name, role_id, session_name, created_at, expires_at, $2 FROM e
+				ON CONFLICT (access_key_id) DO NOTHING)
+			SELECT `+sessionColumns+` FROM e ORDER BY created_at, access_key_id`, keys, at)
+		if err != nil {
+			return err
+		}
+		for _, s := range out {
+			notify(shiftkey.Change{Kind: shiftkey.KindSession, Name: s.AccessKeyID})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Revocations returns the revocation records of those of ids revoked.

@@ -1,8 +1,9 @@
 // Package revocation is what an operator does to issued credentials, which
 // Redshift cannot: list them, revoke them (by cluster or workgroup, login
 // name, principal or id, or everything a principal or an access key and
-// the role sessions they started obtained), and end the gateway sessions
-// of revoked credentials on every replica (Terminator).
+// the role sessions they started obtained), end the STS sessions an access
+// key started, and end the gateway sessions of revoked credentials on
+// every replica (Terminator).
 package revocation
 
 import (
@@ -24,6 +25,7 @@ import (
 // Store is what listing and revoking need.
 type Store interface {
 	shiftkey.CredentialAdmin
+	shiftkey.SessionAdmin
 	Workgroup(ctx context.Context, name string) (*shiftkey.Workgroup, error)
 	Cluster(ctx context.Context, id string) (*shiftkey.Cluster, error)
 }
@@ -71,7 +73,8 @@ func (s Selection) Filter(ctx context.Context, st Store) (shiftkey.CredentialFil
 	return f, nil
 }
 
-// List writes the credentials matching f unexpired at now, as a table.
+// List writes the credentials matching f unexpired at now, as a table,
+// and when f names an access key, the live STS sessions a revoke would end.
 func List(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time.Time, w io.Writer) error {
 	creds, err := st.ListCredentials(ctx, f, now)
 	if err != nil {
@@ -82,6 +85,16 @@ func List(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time.T
 		fmt.Fprintln(w, "no live credentials match")
 	} else if err := table(w, creds); err != nil {
 		return err
+	}
+	if f.AccessKeyID != "" {
+		sessions, err := st.SessionsStartedWith(ctx, f.AccessKeyID, now)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%d live sessions started with %s (revoke --access-key ends them)\n", len(sessions), f.AccessKeyID)
+		if err := sessionTable(w, sessions); err != nil {
+			return err
+		}
 	}
 	return sayUnrecorded(ctx, st, f, now, w)
 }
@@ -129,20 +142,45 @@ func sayUnrecorded(ctx context.Context, st Store, f shiftkey.CredentialFilter, n
 	return err
 }
 
+// Revoked is what a revoke did.
+type Revoked struct {
+	Credentials []*shiftkey.Credential
+	// Sessions are the STS sessions it ended: those the access key the
+	// filter names started (or is), chains included.
+	Sessions []*shiftkey.Session
+}
+
 // Revoke revokes the credentials matching f and writes what it revoked.
 // With terminate, their open sessions end too, on every replica serving
-// the store (see Terminator).
-func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time.Time, terminate bool, w io.Writer) ([]*shiftkey.Credential, error) {
+// the store (see Terminator). When f names an access key, the STS
+// sessions it started (or that it is), chains included, end first,
+// whatever else f names: they are the key's, not a credential's, and while
+// one lives it can obtain more. On an error, what it returns was done.
+func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time.Time, terminate bool, w io.Writer) (Revoked, error) {
+	var done Revoked
+	if f.AccessKeyID != "" {
+		// First: a credential a session obtains meanwhile is revoked below.
+		sessions, err := st.EndSessions(ctx, f.AccessKeyID, now)
+		if err != nil {
+			return done, fmt.Errorf("end the sessions of %s: %w", f.AccessKeyID, err)
+		}
+		done.Sessions = sessions
+	}
 	creds, err := st.RevokeCredentials(ctx, f, now, terminate)
 	if err != nil {
-		return nil, err
+		if len(done.Sessions) > 0 {
+			fmt.Fprintf(w, "%d sessions ended\n", len(done.Sessions))
+			sessionTable(w, done.Sessions)
+		}
+		return done, err
 	}
-	if len(creds) == 0 {
+	done.Credentials = creds
+	if len(creds) == 0 && len(done.Sessions) == 0 {
 		err := noMatch(ctx, st, f)
 		if note, _ := unrecorded(ctx, st, f, now); note != "" {
 			err = fmt.Errorf("%w; %s", err, note)
 		}
-		return nil, err
+		return done, err
 	}
 	what := "revoked"
 	if terminate {
@@ -150,11 +188,17 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 	}
 	fmt.Fprintf(w, "%d credentials %s\n", len(creds), what)
 	if err := table(w, creds); err != nil {
-		return creds, err
+		return done, err
+	}
+	if f.AccessKeyID != "" {
+		fmt.Fprintf(w, "%d sessions ended\n", len(done.Sessions))
+		if err := sessionTable(w, done.Sessions); err != nil {
+			return done, err
+		}
 	}
 	// What was revoked is done: a failure to say more is not its failure.
 	sayUnrecorded(ctx, st, f, now, w)
-	return creds, nil
+	return done, nil
 }
 
 // noMatch is ErrNoMatch with what was named, and for an id why it
@@ -209,6 +253,25 @@ func table(w io.Writer, creds []*shiftkey.Credential) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Cluster, c.LoginName, c.DBUser, strings.Join(c.DBGroups, ","), c.PrincipalARN,
 			key, c.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// sessionTable writes STS sessions (never a secret): each one's temporary
+// key, its assumed-role ARN and the key that started it.
+func sessionTable(w io.Writer, sessions []*shiftkey.Session) error {
+	if len(sessions) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SESSION KEY\tASSUMED ROLE\tSTARTED WITH\tEXPIRES")
+	for _, s := range sessions {
+		from := s.SourceAccessKeyID
+		if from == "" {
+			from = "-" // started before keys were recorded
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.AccessKeyID, shiftkey.AssumedRoleARN(s.SourceARN, s.RoleName, s.SessionName), from,
+			s.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

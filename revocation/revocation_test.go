@@ -67,9 +67,9 @@ func TestSelectionFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	creds, err := revocation.Revoke(ctx, st, shiftkey.CredentialFilter{Scope: "c1"}, now, false, &out)
-	if err != nil || len(creds) != 1 {
-		t.Fatal(creds, err)
+	done, err := revocation.Revoke(ctx, st, shiftkey.CredentialFilter{Scope: "c1"}, now, false, &out)
+	if err != nil || len(done.Credentials) != 1 {
+		t.Fatal(done, err)
 	}
 	if !strings.Contains(out.String(), "1 credentials revoked") || !strings.Contains(out.String(), "cred1") || strings.Contains(out.String(), "stored") {
 		t.Fatalf("revoke wrote:\n%s", out.String())
@@ -114,9 +114,9 @@ func TestRevokeNothingMatchedIsAnError(t *testing.T) {
 		{shiftkey.CredentialFilter{AccessKeyID: "AKIATYPO"}, "access key AKIATYPO"},
 	} {
 		var out bytes.Buffer
-		creds, err := revocation.Revoke(ctx, st, tt.f, now, false, &out)
-		if !errors.Is(err, revocation.ErrNoMatch) || !strings.Contains(err.Error(), tt.want) || len(creds) != 0 {
-			t.Errorf("Revoke(%+v) = %d, %v; want ErrNoMatch saying %q", tt.f, len(creds), err, tt.want)
+		done, err := revocation.Revoke(ctx, st, tt.f, now, false, &out)
+		if !errors.Is(err, revocation.ErrNoMatch) || !strings.Contains(err.Error(), tt.want) || len(done.Credentials)+len(done.Sessions) != 0 {
+			t.Errorf("Revoke(%+v) = %+v, %v; want ErrNoMatch saying %q", tt.f, done, err, tt.want)
 		}
 		if out.Len() != 0 {
 			t.Errorf("Revoke(%+v) wrote %q; want nothing (the error says it)", tt.f, out.String())
@@ -171,9 +171,9 @@ func TestAccessKeySaysWhatHasNoRecordedKey(t *testing.T) {
 	}
 	says("list --access-key", out.String())
 	out.Reset()
-	creds, err := revocation.Revoke(ctx, st, shiftkey.CredentialFilter{Scope: "c1", AccessKeyID: "AKIALEAKED"}, now, false, &out)
-	if err != nil || len(creds) != 1 {
-		t.Fatalf("revoke --access-key = %d, %v", len(creds), err)
+	done, err := revocation.Revoke(ctx, st, shiftkey.CredentialFilter{Scope: "c1", AccessKeyID: "AKIALEAKED"}, now, false, &out)
+	if err != nil || len(done.Credentials) != 1 {
+		t.Fatalf("revoke --access-key = %d, %v", len(done.Credentials), err)
 	}
 	says("revoke --access-key", out.String())
 	_, err = revocation.Revoke(ctx, st, shiftkey.CredentialFilter{Scope: "c1", AccessKeyID: "AKIALEAKED"}, now, false, io.Discard)
@@ -185,5 +185,46 @@ func TestAccessKeySaysWhatHasNoRecordedKey(t *testing.T) {
 	out.Reset()
 	if err := revocation.List(ctx, st, shiftkey.CredentialFilter{Scope: "c1"}, now, &out); err != nil || strings.Contains(out.String(), "recorded") {
 		t.Fatalf("list = %q, %v", out.String(), err)
+	}
+}
+
+// A leaked key whose AssumeRole results obtained nothing yet: list shows
+// the sessions a revoke would end, and revoke ends them and succeeds
+// (it closed something), saying so beside the credentials it revoked (none),
+// without a secret; a second revoke matches nothing.
+func TestRevokeAccessKeyEndsItsSessions(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	if err := st.CreateSession(ctx, &shiftkey.Session{AccessKeyID: "ASIALEAKEDSESSION", Secret: "session-secret", Token: "session-token", RoleName: "etl",
+		SessionName: "run", SourceARN: "arn:aws:iam::123456789012:user/alice", SourceAccessKeyID: "AKIALEAKED", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := revocation.List(ctx, st, shiftkey.CredentialFilter{AccessKeyID: "AKIALEAKED"}, now, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "1 live sessions started with AKIALEAKED") || !strings.Contains(out.String(), "ASIALEAKEDSESSION") ||
+		!strings.Contains(out.String(), "arn:aws:sts::123456789012:assumed-role/etl/run") {
+		t.Fatalf("list --access-key wrote:\n%s", out.String())
+	}
+	out.Reset()
+	done, err := revocation.Revoke(ctx, st, shiftkey.CredentialFilter{AccessKeyID: "AKIALEAKED"}, now, false, &out)
+	if err != nil || len(done.Sessions) != 1 || len(done.Credentials) != 0 {
+		t.Fatalf("revoke --access-key = %+v, %v; want its one session ended", done, err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "0 credentials revoked\n1 sessions ended\n") || !strings.Contains(got, "ASIALEAKEDSESSION") ||
+		strings.Contains(got, "session-secret") || strings.Contains(got, "session-token") {
+		t.Fatalf("revoke --access-key wrote:\n%s", got)
+	}
+	if _, err := st.Session(ctx, "ASIALEAKEDSESSION"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("the ended session: %v", err)
+	}
+	if _, err := revocation.Revoke(ctx, st, shiftkey.CredentialFilter{AccessKeyID: "AKIALEAKED"}, now, false, io.Discard); !errors.Is(err, revocation.ErrNoMatch) {
+		t.Fatalf("revoke again = %v, want ErrNoMatch", err)
 	}
 }

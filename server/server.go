@@ -414,7 +414,9 @@ const revocationPoll = 200 * time.Millisecond
 
 // watchRevocations ends the sessions of credentials revoked with
 // --terminate, whichever process revoked them: replicas hear of it through
-// the store's change feed, a SQLite store is polled.
+// the store's change feed, a SQLite store is polled. The poll also drops
+// the cached STS sessions, which another process may have ended (the
+// feed's session changes reach the cache directly).
 func (s *Server) watchRevocations(ctx context.Context) {
 	term := &revocation.Terminator{Store: s.Store, Gateways: s.sessionGateways, Logger: s.Logger.With("component", "revocation")}
 	s.wg.Go(func() { term.Run(ctx) })
@@ -427,7 +429,17 @@ func (s *Server) watchRevocations(ctx context.Context) {
 	case interface {
 		WatchRevocations(context.Context, time.Duration, func())
 	}:
-		s.wg.Go(func() { st.WatchRevocations(ctx, revocationPoll, func() { term.Changed(shiftkey.Change{}) }) })
+		// Another process may have ended STS sessions too: this cache must
+		// not keep serving them.
+		cache, _ := s.Store.(*storecache.Store)
+		s.wg.Go(func() {
+			st.WatchRevocations(ctx, revocationPoll, func() {
+				if cache != nil {
+					cache.Invalidate(shiftkey.Change{Kind: shiftkey.KindSession})
+				}
+				term.Changed(shiftkey.Change{})
+			})
+		})
 	}
 }
 

@@ -436,14 +436,21 @@ func (d *DB) Session(ctx context.Context, id string) (*shiftkey.Session, error) 
 	return &s, nil
 }
 
-// DeleteExpiredSessions removes sessions that expired before t.
+// DeleteExpiredSessions removes sessions that expired before t, and the
+// records of ended ones, which nothing can use past their expiry.
 func (d *DB) DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error) {
 	res, err := d.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ?`, millis(before))
 	if err != nil {
 		return 0, err
 	}
 	n, err := res.RowsAffected()
-	return int(n), err
+	if err != nil {
+		return 0, err
+	}
+	if _, err := d.db.ExecContext(ctx, `DELETE FROM ended_sessions WHERE expires_at <= ?`, millis(before)); err != nil {
+		return int(n), err
+	}
+	return int(n), nil
 }
 
 // RecordDecision appends an authorization decision.

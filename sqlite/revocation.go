@@ -29,7 +29,9 @@ func credentialWhere(ctx context.Context, q rowsQuerier, f shiftkey.CredentialFi
 				return queryAll(ctx, q, func(r scanner) (shiftkey.SessionStart, error) {
 					var s shiftkey.SessionStart
 					return s, r.Scan(&s.SourceARN, &s.RoleName, &s.SessionName)
-				}, `SELECT source_arn, role_name, session_name FROM sessions WHERE source_arn IN (?`+strings.Repeat(",?", len(in)-1)+`)`, in...)
+				}, `SELECT source_arn, role_name, session_name FROM sessions WHERE source_arn IN (?`+strings.Repeat(",?", len(in)-1)+`)
+					UNION ALL SELECT source_arn, role_name, session_name FROM ended_sessions WHERE source_arn IN (?`+strings.Repeat(",?", len(in)-1)+`)`,
+					append(in, in...)...)
 			})
 			if err != nil {
 				return "", nil, err
@@ -53,11 +55,14 @@ func credentialWhere(ctx context.Context, q rowsQuerier, f shiftkey.CredentialFi
 }
 
 // issuingKeys is key and the temporary keys of the sessions it started,
-// chains included: the keys whose calls issued what key obtained.
+// chains included, ended ones too: the keys whose calls issued what key
+// obtained.
 func issuingKeys(ctx context.Context, q rowsQuerier, key string) ([]any, error) {
 	started, err := shiftkey.SessionKeysStartedBy(key, func(sources []string) ([]string, error) {
+		in, marks := anys(sources), strings.Repeat(",?", len(sources)-1)
 		return queryAll(ctx, q, func(r scanner) (k string, err error) { return k, r.Scan(&k) },
-			`SELECT access_key_id FROM sessions WHERE source_access_key_id IN (?`+strings.Repeat(",?", len(sources)-1)+`)`, anys(sources)...)
+			`SELECT access_key_id FROM sessions WHERE source_access_key_id IN (?`+marks+`)
+			UNION ALL SELECT access_key_id FROM ended_sessions WHERE source_access_key_id IN (?`+marks+`)`, append(in, in...)...)
 	})
 	if err != nil {
 		return nil, err
@@ -155,6 +160,62 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 	return out, nil
 }
 
+const sessionColumns = `access_key_id, role_name, role_id, session_name, source_arn, coalesce(source_access_key_id, ''), created_at, expires_at`
+
+func scanSession(r scanner) (*shiftkey.Session, error) {
+	var s shiftkey.Session
+	var created, expires int64
+	err := r.Scan(&s.AccessKeyID, &s.RoleName, &s.RoleID, &s.SessionName, &s.SourceARN, &s.SourceAccessKeyID, &created, &expires)
+	s.CreatedAt, s.ExpiresAt = fromMillis(created), fromMillis(expires)
+	return &s, err
+}
+
+// SessionsStartedWith returns the live sessions of key and those it
+// started, chains included (shiftkey.SessionAdmin).
+func (d *DB) SessionsStartedWith(ctx context.Context, key string, now time.Time) ([]*shiftkey.Session, error) {
+	keys, err := issuingKeys(ctx, d.db, key)
+	if err != nil {
+		return nil, err
+	}
+	return queryAll(ctx, d.db, scanSession, `SELECT `+sessionColumns+` FROM sessions WHERE access_key_id IN (?`+strings.Repeat(",?", len(keys)-1)+`)
+		AND expires_at > ? ORDER BY created_at, access_key_id`, append(keys, millis(now))...)
+}
+
+// EndSessions deletes the sessions of key and those it started, chains
+// included, and records them as ended, in one transaction
+// (shiftkey.SessionAdmin). The server that serves this file hears of it
+// by WatchRevocations.
+func (d *DB) EndSessions(ctx context.Context, key string, at time.Time) ([]*shiftkey.Session, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	keys, err := issuingKeys(ctx, tx, key)
+	if err != nil {
+		return nil, err
+	}
+	out, err := queryAll(ctx, tx, scanSession, `SELECT `+sessionColumns+` FROM sessions WHERE access_key_id IN (?`+strings.Repeat(",?", len(keys)-1)+`)
+		ORDER BY created_at, access_key_id`, keys...)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range out {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO ended_sessions (access_key_id, source_access_key_id, source_arn, role_name, role_id, session_name,
+			created_at, expires_at, ended_at) SELECT access_key_id, source_access_key_id, source_arn, role_name, role_id, session_name, created_at, expires_at, ?
+			FROM sessions WHERE access_key_id = ?`, millis(at), s.AccessKeyID); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE access_key_id = ?`, s.AccessKeyID); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Revocations returns the revocation records of those of ids revoked.
 func (d *DB) Revocations(ctx context.Context, ids []string) ([]shiftkey.Revocation, error) {
 	if len(ids) == 0 {
@@ -174,19 +235,21 @@ func (d *DB) Revocations(ctx context.Context, ids []string) ([]shiftkey.Revocati
 }
 
 // WatchRevocations polls, every every until ctx is done, for revocations
-// recorded by another process (shiftkey credentials revoke writes the file
-// the server serves): then it drops the cached credential reads, so the
-// revoked credentials stop logging in, and calls fn. SQLite has no
+// and ended STS sessions recorded by another process (shiftkey credentials
+// revoke writes the file the server serves): then it drops the cached
+// credential reads, so the revoked credentials stop logging in, and calls
+// fn, which must drop the caller's cached sessions too. SQLite has no
 // notifications; this one cheap query is the cross-process signal a
 // single instance needs.
 func (d *DB) WatchRevocations(ctx context.Context, every time.Duration, fn func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	var last [2]int64
+	var last [4]int64
 	seen := false
 	for {
-		var now [2]int64
-		err := d.db.QueryRowContext(ctx, `SELECT count(*), coalesce(max(revoked_at), 0) FROM credential_revocations`).Scan(&now[0], &now[1])
+		var now [4]int64
+		err := d.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM credential_revocations), (SELECT coalesce(max(revoked_at), 0) FROM credential_revocations),
+			(SELECT count(*) FROM ended_sessions), (SELECT coalesce(max(ended_at), 0) FROM ended_sessions)`).Scan(&now[0], &now[1], &now[2], &now[3])
 		if err == nil {
 			if seen && now != last {
 				d.cache.InvalidateIf(nil)

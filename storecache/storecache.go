@@ -369,6 +369,14 @@ func (c *Store) DeleteExpiredSessions(ctx context.Context, before time.Time) (in
 	return n, c.after(err, ch(shiftkey.KindSession, ""))
 }
 
+// EndSessions drops every cached session, ended or not, whether it
+// succeeded or not: a failed end may have committed, and which sessions it
+// ended is then unknown.
+func (c *Store) EndSessions(ctx context.Context, key string, at time.Time) ([]*shiftkey.Session, error) {
+	ended, err := c.Store.EndSessions(ctx, key, at)
+	return ended, c.after(err, ch(shiftkey.KindSession, ""))
+}
+
 func (c *Store) CreateNamespace(ctx context.Context, n *shiftkey.Namespace) error {
 	return c.after(c.Store.CreateNamespace(ctx, n), ch(shiftkey.KindNamespace, n.Name))
 }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devenv"
@@ -23,12 +22,15 @@ import (
 
 const credentialsHelp = `Lists or revokes issued credentials. The filters combine: a credential must
 match each one named; revoke refuses to run without one. For a leaked access
-key, deactivate the key first, then revoke --access-key.
+key, deactivate the key first, then revoke --access-key: it also ends the STS
+sessions the key started (or, for an ASIA... key, that session) and those
+they started, whatever other filters name; list --access-key shows them.
 
 Exit status: 0 when done. revoke exits 1, saying why on stderr, when nothing
 matched the selection (a typo, an id this store never issued, one revoked
-already): a revoke that matched nothing closed no leak. list exits 0 when
-nothing matched ("no live credentials match"): an empty list is an answer.
+already) and no session ended: a revoke that matched nothing closed no leak.
+list exits 0 when nothing matched ("no live credentials match"): an empty
+list is an answer.
 `
 
 // runCredentials is `shiftkey credentials list|revoke`: flags and the
@@ -47,7 +49,7 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.StringVar(&sel.Principal, "principal", "", "credentials this IAM principal ARN asked for")
 	fs.StringVar(&sel.ID, "id", "", "the credential with this id")
 	fs.StringVar(&sel.AllForPrincipal, "all-for-principal", "", "every credential of this principal ARN and of the role sessions it started, chains included")
-	fs.StringVar(&sel.AccessKey, "access-key", "", "every credential issued with this access key ID (AKIA… or ASIA…) and with the role sessions it started, chains included (a leaked key)")
+	fs.StringVar(&sel.AccessKey, "access-key", "", "every credential issued with this access key ID (AKIA… or ASIA…) and with the role sessions it started, chains included (a leaked key); revoke ends those sessions too")
 	terminate := fs.Bool("terminate", false, "revoke: end the open gateway sessions of the revoked credentials too")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: shiftkey credentials %s [flags]\n\n%s\nFlags:\n", verb, credentialsHelp)
@@ -79,22 +81,23 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 	// stops early (| head) must not kill the command before that.
 	at := server.StoreTime(st) // this host's clock may be off the replicas'
 	var out bytes.Buffer
-	revoked, err := revocation.Revoke(ctx, st, f, at, *terminate, &out)
+	done, err := revocation.Revoke(ctx, st, f, at, *terminate, &out)
 	defer stdout.Write(out.Bytes())
-	if err != nil {
-		return err
-	}
-	if path := place.auditFile(); path != "" {
-		if err := auditRevocation(path, sel, *terminate, revoked, at); err != nil {
-			fmt.Fprintf(stderr, "warning: the revocation is done but not in the audit log: %v\n", err)
+	// What was done is audited even when a later step failed: sessions
+	// ended before the credentials' revocation failed stay ended.
+	if len(done.Credentials)+len(done.Sessions) > 0 {
+		if path := place.auditFile(); path != "" {
+			if err := auditRevocation(path, sel, *terminate, done, at); err != nil {
+				fmt.Fprintf(stderr, "warning: the revocation is done but not in the audit log: %v\n", err)
+			}
 		}
 	}
-	return nil
+	return err
 }
 
 // auditRevocation appends the record of a revocation to the audit log at
 // path: who ran it, where, what they named and what went.
-func auditRevocation(path string, sel revocation.Selection, terminate bool, revoked []*shiftkey.Credential, at time.Time) error {
+func auditRevocation(path string, sel revocation.Selection, terminate bool, done revocation.Revoked, at time.Time) error {
 	// Appended to, never created: a file this command made (as root, say)
 	// could be one the server cannot open after a rotation.
 	if _, err := os.Stat(path); err != nil {
@@ -109,7 +112,7 @@ func auditRevocation(path string, sel revocation.Selection, terminate bool, revo
 		operator = u.Username
 	}
 	host, _ := os.Hostname()
-	l.Revoked(&audit.Revocation{Time: at, Operator: operator, Host: host, Terminate: terminate, Revoked: revoked,
+	l.Revoked(&audit.Revocation{Time: at, Operator: operator, Host: host, Terminate: terminate, Revoked: done.Credentials, Ended: done.Sessions,
 		Selection: map[string]string{"cluster": sel.Cluster, "workgroup": sel.Workgroup, "loginName": sel.Login,
 			"principal": sel.Principal, "credentialId": sel.ID, "allForPrincipal": sel.AllForPrincipal, "accessKeyId": sel.AccessKey}})
 	if err := l.Err(); err != nil {

@@ -245,9 +245,12 @@ func TestCredentialsRevokeAccessKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	listed := out.String()
-	if !strings.Contains(listed, "ACCESS KEY") || strings.Count(listed, "\n") != 4 || !strings.Contains(listed, leakedDirect.user) || !strings.Contains(listed, leakedServerless.user) ||
-		!strings.Contains(listed, leakedViaRole.user) || !strings.Contains(listed, sessionKey) || strings.Contains(listed, otherDirect.user) {
-		t.Fatalf("list --access-key %s: want the header, its direct credential and its session's (by %s), not the other key's:\n%s", leaked.AccessKeyID, sessionKey, listed)
+	// Three credentials under their header, then the one session a revoke
+	// would end under its own.
+	if !strings.Contains(listed, "ACCESS KEY") || strings.Count(listed, "\n") != 7 || !strings.Contains(listed, leakedDirect.user) || !strings.Contains(listed, leakedServerless.user) ||
+		!strings.Contains(listed, leakedViaRole.user) || !strings.Contains(listed, sessionKey) || strings.Contains(listed, otherDirect.user) ||
+		!strings.Contains(listed, "1 live sessions started with "+leaked.AccessKeyID) {
+		t.Fatalf("list --access-key %s: want the header, its direct credential and its session's (by %s), not the other key's, and its session:\n%s", leaked.AccessKeyID, sessionKey, listed)
 	}
 	out.Reset()
 	if err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir, "--access-key", leaked.AccessKeyID}, &out, &out); err != nil {

@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
 	t.Run("RevocationByAccessKey", func(t *testing.T) { testRevocationByAccessKey(t, newStore(t)) })
+	t.Run("EndSessions", func(t *testing.T) { testEndSessions(t, newStore(t)) })
 	t.Run("DeleteClusterDomains", func(t *testing.T) { testDeleteClusterDomains(t, newStore(t)) })
 	t.Run("TagKeysFoldOnlyCase", func(t *testing.T) { testTagKeysFoldOnlyCase(t, newStore(t)) })
 	t.Run("NoWritesForAGoneEntity", func(t *testing.T) { testNoWritesForAGoneEntity(t, newStore(t)) })
@@ -871,6 +872,135 @@ func testRevocationByAccessKey(t *testing.T, s shiftkey.Store) {
 	}
 	if left, _ := s.ListCredentials(ctx, shiftkey.CredentialFilter{}, t0); ids(left) != "[a2/AKIAALICE2 b1/AKIABOB c2/ASIABOBCHAIN o1/ o2/ s2/ASIABOB]" {
 		t.Fatalf("left after revoking AKIAALICE1's: %s; bob's session credentials (same ARN) must stay", ids(left))
+	}
+}
+
+// testEndSessions: the STS sessions a key started, chains included, are
+// listed and ended by key (a leaked key's AssumeRole results); an ended
+// session is gone for authentication, even one read (and cached) before,
+// and a walk by key or principal still follows it to what it issued and
+// to a session it started as it was being ended.
+func testEndSessions(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	alice, bob := "arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/bob"
+	shared := shiftkey.AssumedRoleARN(alice, "etl", "run") // bob's session has this ARN too
+	chainedARN := shiftkey.AssumedRoleARN(shared, "audit", "deep")
+	deepARN := shiftkey.AssumedRoleARN(chainedARN, "etl", "deeper")
+	newSession := func(key, role, name, source, sourceKey string, expires time.Time) {
+		t.Helper()
+		if err := s.CreateSession(ctx, &shiftkey.Session{AccessKeyID: key, Secret: "secret-" + key, Token: "token-" + key, RoleName: role, RoleID: "AROA" + role,
+			SessionName: name, SourceARN: source, SourceAccessKeyID: sourceKey, CreatedAt: t0.Add(-time.Minute), ExpiresAt: expires}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newSession("ASIAALICE", "etl", "run", alice, "AKIAALICE1", t0.Add(time.Hour))
+	newSession("ASIAALICECHAIN", "audit", "deep", shared, "ASIAALICE", t0.Add(time.Hour))
+	newSession("ASIADEEP", "etl", "deeper", chainedARN, "ASIAALICECHAIN", t0.Add(time.Hour))
+	newSession("ASIAEXPIRED", "etl", "run", alice, "AKIAALICE1", t0)
+	newSession("ASIABOB", "etl", "run", bob, "AKIABOB", t0.Add(time.Hour))
+	for _, c := range []struct{ id, login, principal, key string }{
+		{"s1", "IAMR:etl", shared, "ASIAALICE"}, {"d1", "IAMR:etl", deepARN, "ASIADEEP"}, {"b1", "IAMR:etl", shared, "ASIABOB"},
+	} {
+		if _, err := s.LoginSalt(ctx, "c", c.login, shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
+			t.Fatal(err)
+		}
+		cred := credential(c.id, "c", c.login, t0.Add(time.Hour))
+		cred.PrincipalARN, cred.AccessKeyID = c.principal, c.key
+		if err := s.CreateCredential(ctx, cred); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := func(ss []*shiftkey.Session) string {
+		out := []string{}
+		for _, x := range ss {
+			out = append(out, x.AccessKeyID)
+		}
+		sort.Strings(out)
+		return fmt.Sprint(out)
+	}
+	credIDs := func(f shiftkey.CredentialFilter) string {
+		t.Helper()
+		cs, err := s.ListCredentials(ctx, f, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []string{}
+		for _, c := range cs {
+			out = append(out, c.ID)
+		}
+		sort.Strings(out)
+		return fmt.Sprint(out)
+	}
+	for _, tt := range []struct{ key, want string }{
+		{"AKIAALICE1", "[ASIAALICE ASIAALICECHAIN ASIADEEP]"}, // not the expired one
+		{"ASIAALICECHAIN", "[ASIAALICECHAIN ASIADEEP]"},
+		{"AKIABOB", "[ASIABOB]"},
+		{"AKIANEVER", "[]"},
+	} {
+		got, err := s.SessionsStartedWith(ctx, tt.key, t0)
+		if err != nil || keys(got) != tt.want {
+			t.Errorf("SessionsStartedWith(%s) = %s, %v; want %s", tt.key, keys(got), err, tt.want)
+		}
+		for _, x := range got {
+			if x.Secret != "" || x.TokenHash != nil {
+				t.Errorf("SessionsStartedWith returned the secret or token hash of %s", x.AccessKeyID)
+			}
+		}
+	}
+	if got, _ := s.SessionsStartedWith(ctx, "ASIADEEP", t0); len(got) != 1 || got[0].SourceAccessKeyID != "ASIAALICECHAIN" || got[0].SourceARN != chainedARN ||
+		got[0].RoleName != "etl" || got[0].SessionName != "deeper" || !got[0].ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("SessionsStartedWith(ASIADEEP) = %+v", got)
+	}
+	// Read before the end, so that a cache holds them.
+	for _, k := range []string{"ASIAALICE", "ASIAALICECHAIN", "ASIADEEP", "ASIABOB"} {
+		if _, err := s.Session(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone := func(k string) bool {
+		_, err := s.Session(ctx, k)
+		return shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity
+	}
+	// A leaked session key ends that session and the ones it started.
+	got, err := s.EndSessions(ctx, "ASIAALICECHAIN", t0)
+	if err != nil || keys(got) != "[ASIAALICECHAIN ASIADEEP]" {
+		t.Fatalf("EndSessions(ASIAALICECHAIN) = %s, %v", keys(got), err)
+	}
+	if !gone("ASIAALICECHAIN") || !gone("ASIADEEP") || gone("ASIAALICE") {
+		t.Fatal("after EndSessions(ASIAALICECHAIN): want it and ASIADEEP gone, ASIAALICE there")
+	}
+	got, err = s.EndSessions(ctx, "AKIAALICE1", t0.Add(time.Minute))
+	if err != nil || keys(got) != "[ASIAALICE ASIAEXPIRED]" {
+		t.Fatalf("EndSessions(AKIAALICE1) = %s, %v; want [ASIAALICE ASIAEXPIRED] (expired or not, not the ended ones again)", keys(got), err)
+	}
+	if !gone("ASIAALICE") || gone("ASIABOB") {
+		t.Fatal("after EndSessions(AKIAALICE1): want ASIAALICE gone, bob's session of the same ARN there")
+	}
+	if got, err := s.SessionsStartedWith(ctx, "AKIAALICE1", t0); err != nil || len(got) != 0 {
+		t.Fatalf("SessionsStartedWith after the end = %s, %v", keys(got), err)
+	}
+	if got, err := s.EndSessions(ctx, "AKIAALICE1", t0.Add(time.Minute)); err != nil || len(got) != 0 {
+		t.Fatalf("EndSessions twice = %s, %v; want none", keys(got), err)
+	}
+	// The walks by key and by principal still follow the ended sessions.
+	if got := credIDs(shiftkey.CredentialFilter{AccessKeyID: "AKIAALICE1"}); got != "[d1 s1]" {
+		t.Errorf("credentials of AKIAALICE1 after its sessions ended: %s, want [d1 s1]", got)
+	}
+	if got := credIDs(shiftkey.CredentialFilter{PrincipalARN: alice, SessionsOf: true}); got != "[b1 d1 s1]" {
+		t.Errorf("credentials of alice and her sessions after they ended: %s, want [b1 d1 s1] (bob's shares the ARN)", got)
+	}
+	// A session an ended one started as it was being ended is ended by
+	// the next EndSessions of the key.
+	newSession("ASIALATE", "audit", "late", shared, "ASIAALICE", t0.Add(time.Hour))
+	if got, err := s.EndSessions(ctx, "AKIAALICE1", t0.Add(2*time.Minute)); err != nil || keys(got) != "[ASIALATE]" {
+		t.Fatalf("EndSessions after a late AssumeRole = %s, %v; want [ASIALATE]", keys(got), err)
+	}
+	// The records of ended sessions go when they would have expired.
+	if _, err := s.DeleteExpiredSessions(ctx, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := credIDs(shiftkey.CredentialFilter{AccessKeyID: "AKIAALICE1"}); got != "[]" {
+		t.Errorf("credentials of AKIAALICE1 after its ended sessions expired: %s, want [] (the records are swept)", got)
 	}
 }
 
