@@ -4,30 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
-	"github.com/shiftkey/shiftkey/pgserver"
 )
 
 // Found in review: a PostgreSQL store that was down (refusing
 // connections) or starting up (57P03) made every API answer
-// InternalFailure (500), which the SDKs do not retry as an outage, as if
-// shiftkey had a bug. A store that cannot be reached is transient: every
-// API (Redshift's Query protocol, Serverless' JSON 1.1, IAM, STS) answers
-// ServiceUnavailable (503), and once the store is back the same calls
-// work, without restarting shiftkey.
+// InternalFailure (500), as a bug in shiftkey would. A store that cannot
+// be reached is transient: every API (Redshift's Query protocol,
+// Serverless' JSON 1.1, IAM, STS) answers ServiceUnavailable (503), and
+// once the store is back the same calls work, without restarting
+// shiftkey.
 func TestPostgresStoreOutageAnswersServiceUnavailable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stops and restarts a PostgreSQL server")
@@ -96,51 +89,13 @@ func TestPostgresStoreOutageAnswersServiceUnavailable(t *testing.T) {
 	}
 	work("before the outage")
 
-	pgCtl(t, srv, "stop", "-m", "fast", "-w", "-t", "60", "-s")
+	pgtest.PgCtl(t, srv, "stop", "-m", "fast", "-w", "-t", "60", "-s")
 	unavailable("store stopped")
 
-	// A standby without hot standby is a server in recovery that refuses
-	// every connection with 57P03 ("the database system is starting up",
-	// then "... is not accepting connections") until it is promoted: a
-	// startup held as long as the test needs.
-	if err := os.WriteFile(filepath.Join(srv.DataDir(), "standby.signal"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	pgCtl(t, srv, "start", "-W", "-s", "-l", filepath.Join(srv.DataDir(), "outage.log"), "-o", "-c hot_standby=off")
-	var last error
-	poll(t, 30*time.Second, "the store refusing connections with 57P03", func() bool {
-		c, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), "store"))
-		if err == nil {
-			c.Close(ctx)
-			t.Fatal("a standby with hot_standby=off accepted a connection")
-		}
-		last = err
-		var pe *pgconn.PgError
-		return errors.As(err, &pe) && pe.Code == "57P03"
-	})
-	t.Logf("store starting up: %v", last)
+	// Held in recovery, as a server starting up: 57P03 until promoted.
+	pgtest.StartInRecovery(t, srv)
 	unavailable("store starting up (57P03)")
 
-	pgCtl(t, srv, "promote", "-w", "-t", "60", "-s")
+	pgtest.PgCtl(t, srv, "promote", "-w", "-t", "60", "-s")
 	work("after the store is back")
-}
-
-// pgCtl runs pg_ctl -D srv's data dir with args, as its OS user.
-func pgCtl(t *testing.T, srv *pgserver.Server, args ...string) {
-	t.Helper()
-	bin, err := pgserver.FindBinDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args = append([]string{filepath.Join(bin, "pg_ctl"), "-D", srv.DataDir()}, args...)
-	var cmd *exec.Cmd
-	if os.Geteuid() == 0 {
-		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--"}, args...)...)
-	} else {
-		cmd = exec.Command(args[0], args[1:]...)
-	}
-	cmd.Dir = "/"
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("pg_ctl %v: %v\n%s", args[3:], err, out)
-	}
 }

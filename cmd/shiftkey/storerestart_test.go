@@ -101,5 +101,5 @@ func TestPostgresStoreRestartMidBurstKeepsEveryAcknowledgedCredential(t *testing
 // restartServer runs pg_ctl restart -m mode on srv, as its OS user.
 func restartServer(t *testing.T, srv *pgserver.Server, mode string) {
 	t.Helper()
-	pgCtl(t, srv, "restart", "-m", mode, "-w", "-t", "60", "-s", "-l", filepath.Join(srv.DataDir(), "restart.log"))
+	pgtest.PgCtl(t, srv, "restart", "-m", mode, "-w", "-t", "60", "-s", "-l", filepath.Join(srv.DataDir(), "restart.log"))
 }
