@@ -1,6 +1,9 @@
 package shiftkey
 
-import "strings"
+import (
+	"errors"
+	"strings"
+)
 
 // The errors both stores and the services answer alike, in AWS's words:
 // one text per error, whichever store or service finds it.
@@ -114,4 +117,18 @@ func StoreUnavailable() error {
 // the caller may try again (the SDKs retry it).
 func RequestTimedOut(requestID string) *Error {
 	return Errorf(CodeServiceUnavailable, "The request did not complete in time; try again. Request ID: %s", requestID)
+}
+
+// ErrStoreUnavailable marks an error of a store that could not be reached
+// (down, starting up or shutting down, a connection lost mid-call): an
+// outage, not a bug. A store adapter wraps such errors with it (the
+// PostgreSQL store: postgres/outage.go), and the API answers them
+// StoreOutage, as it does a request that ran out of time.
+var ErrStoreUnavailable = errors.New("store unavailable")
+
+// StoreOutage is the answer for a call that failed because the store
+// could not be reached: the caller may try again (the SDKs retry it). A
+// write whose commit was under way may have been recorded.
+func StoreOutage(requestID string) *Error {
+	return Errorf(CodeServiceUnavailable, "The service's store is unavailable; try again. Request ID: %s", requestID)
 }

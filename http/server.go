@@ -343,10 +343,15 @@ const (
 const serverlessTarget = "RedshiftServerless"
 
 // writeError answers with the error envelope of the call's protocol. Errors
-// that are not *shiftkey.Error are internal: logged here, once, and sent as
-// a generic InternalFailure.
+// that are not *shiftkey.Error are logged here, once: a store that could not
+// be reached (shiftkey.ErrStoreUnavailable) or a call out of time is
+// sent as ServiceUnavailable, anything else as a generic InternalFailure.
 func (s *Server) writeError(c *call, err error) {
 	e, ok := errors.AsType[*shiftkey.Error](err)
+	if !ok && errors.Is(err, shiftkey.ErrStoreUnavailable) {
+		s.logger().WarnContext(c.r.Context(), "store unavailable", "request_id", c.requestID, "error", err)
+		e, ok = shiftkey.StoreOutage(c.requestID), true
+	}
 	if !ok && errors.Is(context.Cause(c.r.Context()), errRequestDeadline) {
 		s.logger().WarnContext(c.r.Context(), "request did not complete in time", "request_id", c.requestID, "error", err)
 		e, ok = shiftkey.RequestTimedOut(c.requestID), true

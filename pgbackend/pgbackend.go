@@ -262,12 +262,12 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	b := &Backend{cfg: cfg, admin: pool, logger: logger, users: map[string]*userState{}, now: time.Now}
 	if err := b.ensureMarker(ctx); err != nil {
-		// A database that is down must not keep a replica from starting (a
-		// restart or a new replica while one cluster's database is down):
-		// the gateway serves, its logins fail until the database answers,
-		// and /readyz names it. Anything else (a refused admin login, a
+		// A database that is down or starting up must not keep a replica
+		// from starting (a restart or a new replica while one cluster's
+		// database is down): the gateway serves, its logins fail until the
+		// database answers, and /readyz names it. Anything else (a refused admin login, a
 		// missing privilege) is the configuration's and stops the start.
-		if !unreachable(err) {
+		if !unreachable(err) && !startingUp(err) {
 			pool.Close()
 			return nil, err
 		}
@@ -282,6 +282,68 @@ func unreachable(err error) bool {
 	var ce *pgconn.ConnectError
 	var pe *pgconn.PgError
 	return errors.As(err, &ce) && !errors.As(err, &pe)
+}
+
+// cannotConnectNow is the SQLSTATE of a server that refuses connections
+// for now: starting up, in recovery, shutting down.
+const cannotConnectNow = "57P03"
+
+// startingUp reports whether err is the backend's 57P03, to a session's
+// login (StartupError) or to an admin connection (PgError).
+func startingUp(err error) bool {
+	if se, ok := errors.AsType[*StartupError](err); ok {
+		return se.Response.Code == cannotConnectNow
+	}
+	pe, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && pe.Code == cannotConnectNow
+}
+
+// startupRetry is the pause between a login's tries of a backend that is
+// starting up.
+const startupRetry = 250 * time.Millisecond
+
+// whileStartingUp runs try, and again every startupRetry while it fails
+// with the backend's 57P03, until ctx's deadline: a login during a restart
+// or failover of the backend waits for it instead of failing, within the
+// login's own time. Near the deadline (or with none) it stops with that
+// 57P03 as a StartupError, the backend's own answer, which the gateway
+// relays to the client.
+func (b *Backend) whileStartingUp(ctx context.Context, try func() error) error {
+	waited := false
+	for {
+		err := try()
+		if err == nil || !startingUp(err) {
+			if waited && err == nil {
+				b.logger.InfoContext(ctx, "backend accepts connections again; the login went on")
+			}
+			return err
+		}
+		dl, ok := ctx.Deadline()
+		if !ok || time.Until(dl) < 2*startupRetry {
+			return asStartupError(err)
+		}
+		if !waited {
+			waited = true
+			b.logger.InfoContext(ctx, "backend is starting up: the login waits for it", "error", err)
+		}
+		t := time.NewTimer(startupRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return asStartupError(err)
+		case <-t.C:
+		}
+	}
+}
+
+// asStartupError is err, a 57P03 (startingUp), as the backend's answer.
+func asStartupError(err error) error {
+	if _, ok := errors.AsType[*StartupError](err); ok {
+		return err
+	}
+	pe, _ := errors.AsType[*pgconn.PgError](err)
+	return &StartupError{Response: &pgproto3.ErrorResponse{Severity: pe.Severity, SeverityUnlocalized: pe.Severity,
+		Code: pe.Code, Message: pe.Message, Detail: pe.Detail, Hint: pe.Hint}}
 }
 
 // Close closes the admin pool.
@@ -370,6 +432,16 @@ type Notice struct{ Message string }
 // are skipped with a notice; so are groups the role already belongs to on
 // its own, which are then never revoked.
 func (b *Backend) Prepare(ctx context.Context, role string, autoCreate bool, groups []string) (*Lease, []Notice, error) {
+	var lease *Lease
+	var notices []Notice
+	err := b.whileStartingUp(ctx, func() (err error) {
+		lease, notices, err = b.prepare(ctx, role, autoCreate, groups)
+		return err
+	})
+	return lease, notices, err
+}
+
+func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, groups []string) (*Lease, []Notice, error) {
 	if role == b.cfg.AdminUser {
 		return nil, nil, &RefusedError{role, "it is shiftkey's provisioning role"}
 	}
@@ -1568,7 +1640,11 @@ func (b *Backend) dial(ctx context.Context) (net.Conn, error) {
 
 // Connect logs in to database as role with the given startup parameters.
 func (b *Backend) Connect(ctx context.Context, role, database string, params map[string]string) (*Conn, error) {
-	c, err := b.connect(ctx, role, database, params)
+	var c *Conn
+	err := b.whileStartingUp(ctx, func() (err error) {
+		c, err = b.connect(ctx, role, database, params)
+		return err
+	})
 	if err == nil && c.KeyData != nil && b.cfg.Grants != nil {
 		b.openedMu.Lock()
 		if b.opened == nil {

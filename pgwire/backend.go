@@ -13,7 +13,8 @@ type Backend interface {
 	// Prepare readies role for a session: creates it when autoCreate is
 	// set, grants it groups. The lease is released once, when the session
 	// ends; the notices go to the client. An error that is a RefusedRole
-	// refuses the role itself.
+	// refuses the role itself; one that is a BackendRefused is the
+	// backend's own answer, for the client as it is.
 	Prepare(ctx context.Context, role string, autoCreate bool, groups []string) (lease Lease, notices []string, err error)
 	// Connect logs in to db as role with the startup parameters params.
 	// It returns the connection after its first ReadyForQuery, the key
@@ -48,8 +49,9 @@ type AdminRefused interface {
 	AdminRefused() (message string)
 }
 
-// BackendRefused is an error of Backend.Connect that carries the backend's
-// own ErrorResponse (role does not exist, too many connections…).
+// BackendRefused is an error of Backend.Connect (or Backend.Prepare) that
+// carries the backend's own ErrorResponse (role does not exist, too many
+// connections, still starting up…), for the client as it is.
 type BackendRefused interface {
 	error
 	BackendResponse() *pgproto3.ErrorResponse

@@ -179,6 +179,17 @@ func (s *session) prepare(ctx context.Context, l *request) (Lease, bool) {
 		s.sendError(codeInsufficientPriv, ar.AdminRefused())
 		return nil, false
 	}
+	if br, ok := errors.AsType[BackendRefused](err); ok {
+		// The backend's own answer to the admin connection (57P03: it was
+		// still starting up when the login's time ran out): the client
+		// gets it as it is, as from Connect.
+		resp := br.BackendResponse()
+		s.fe.Send(resp)
+		s.fe.Flush()
+		s.log.InfoContext(ctx, "login failed", "reason", "backend refused", "sqlstate", resp.Code)
+		l.refused = shiftkey.LoginBackendRefused
+		return nil, false
+	}
 	if err != nil {
 		l.refused = shiftkey.LoginBackendError
 		s.log.ErrorContext(ctx, "backend provisioning failed", "error", err)

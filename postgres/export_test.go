@@ -28,3 +28,6 @@ func SetWriteWait(d *DB, wait time.Duration) { d.writer.wait = wait }
 
 // ClockReadings is how many times d has read the store's clock.
 func ClockReadings(d *DB) uint64 { return d.clock.readings.Load() }
+
+// Classify is classify (outage.go).
+func Classify(err error) error { return classify(err) }

@@ -153,10 +153,12 @@ func (w *groupWriter) close() {
 // key that a rotation retired is sealed again and retried.
 func (w *groupWriter) commit(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
 	results, err := w.send(batch)
+	// The writer's connection is its own, not the pool's (outage.go).
+	err = classify(err)
 	var pe *pgconn.PgError
 	switch {
 	case err == nil:
-	case errors.As(err, &pe) && len(batch) > 1:
+	case errors.As(err, &pe) && len(batch) > 1 && !errors.Is(err, shiftkey.ErrStoreUnavailable):
 		// The server refused a statement, so nothing committed.
 		for i, op := range batch {
 			results[i] = w.commit([]*shiftkey.IssueWrite{op})[0]
@@ -179,7 +181,7 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite) []shiftkey.IssueWrite
 		r, err := w.send([]*shiftkey.IssueWrite{op})
 		results[i] = r[0]
 		if err != nil {
-			results[i] = shiftkey.IssueWriteResult{Err: err}
+			results[i] = shiftkey.IssueWriteResult{Err: classify(err)}
 		}
 		if errors.Is(results[i].Err, errKeyChanged) {
 			results[i] = shiftkey.IssueWriteResult{Err: errors.New("postgres store: the store key keeps changing; try again")}
@@ -241,12 +243,13 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 	results := make([]shiftkey.IssueWriteResult, len(batch))
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
+	reused := true
 	if w.conn == nil || w.conn.IsClosed() {
 		c, err := w.connect(ctx)
 		if err != nil {
 			return results, err
 		}
-		w.conn = c
+		w.conn, reused = c, false
 	}
 	b := &pgx.Batch{}
 	// The key's lock first: results are read in the order queued.
@@ -324,6 +327,13 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 			// The connection is in an unknown state: start afresh.
 			w.conn.Close(context.Background())
 			w.conn = nil
+			if reused && pgconn.SafeToRetry(err) {
+				// Nothing was sent on a connection the server closed
+				// while it was idle (a restart of the store): the
+				// batch goes once more, on a new one, instead of
+				// failing the first issues after an outage.
+				return w.send(batch)
+			}
 		}
 		return results, err
 	}

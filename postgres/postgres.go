@@ -32,7 +32,8 @@ var migrations embed.FS
 
 // DB is a shiftkey.Store on one PostgreSQL database.
 type DB struct {
-	pool *pgxpool.Pool
+	// pool tells the store's outages apart (outage.go).
+	pool storePool
 	// origin names this process in the change feed, so that it skips its
 	// own notifications, and owns its session grants: host/pid/uuid, so
 	// that whoever reads a dead replica's name (a reconciled revoke's
@@ -101,7 +102,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	d := &DB{pool: pool, origin: origin, opts: o, salts: newSaltCache(), creds: newCredCache()}
+	d := &DB{pool: storePool{pool}, origin: origin, opts: o, salts: newSaltCache(), creds: newCredCache()}
 	if err := d.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("migrate postgres store: %w", err)

@@ -35,7 +35,7 @@ func RotateKey(ctx context.Context, url string, old, next *secretbox.Key, nextFi
 		return 0, fmt.Errorf("postgres store: %w", err)
 	}
 	defer pool.Close()
-	d := &DB{pool: pool}
+	d := &DB{pool: storePool{pool}}
 	d.keys.Add(old)
 	d.keys.Add(next)
 	n := 0

@@ -28,7 +28,7 @@ func (d *DB) Checkpoints() (frames, copied int64, runs uint64) {
 }
 
 // SQL is the store's connection pool.
-func (d *DB) SQL() *sql.DB { return d.db }
+func (d *DB) SQL() *sql.DB { return d.db.DB }
 
 // ComingWrites is how many writes have been announced to the group writer
 // and not yet submitted.

@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -60,7 +58,7 @@ type groupWriter struct {
 	commits   atomic.Uint64 // transactions committed (tests)
 	// wait bounds how long a write waits for its batch (writeWait).
 	wait time.Duration
-	// files are the database and its WAL as opened (storeFiles).
+	// files are the database and its WAL as opened (files.go).
 	files *storeFiles
 	// probedCheckpoints is checkpoints.done when the writer last asked
 	// files whether the file system failed (checkpointed).
@@ -101,12 +99,12 @@ func nullIfEmpty(s string) sql.NullString {
 	return sql.NullString{String: s, Valid: s != ""}
 }
 
-func newGroupWriter(ctx context.Context, path string, db *sql.DB, key func(context.Context, querier, string) (*secretbox.Key, error), committed func([]*shiftkey.IssueWrite, []shiftkey.IssueWriteResult), checkpoints *checkpointer) (*groupWriter, error) {
+func newGroupWriter(ctx context.Context, files *storeFiles, db *sql.DB, key func(context.Context, querier, string) (*secretbox.Key, error), committed func([]*shiftkey.IssueWrite, []shiftkey.IssueWriteResult), checkpoints *checkpointer) (*groupWriter, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	w := &groupWriter{conn: conn, key: key, committed: committed, checkpoints: checkpoints, wait: writeWait, files: openedFiles(path)}
+	w := &groupWriter{conn: conn, key: key, committed: committed, checkpoints: checkpoints, wait: writeWait, files: files}
 	for _, p := range []struct {
 		st **sql.Stmt
 		q  string
@@ -143,7 +141,6 @@ func (w *groupWriter) closeConn() {
 		}
 	}
 	w.conn.Close()
-	w.files.close()
 }
 
 // close answers what is queued, then stops the writer and releases its
@@ -249,81 +246,6 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 	}
 	w.commits.Add(1)
 	return results
-}
-
-// storeFiles are the database file and its WAL as the store opened them.
-// An operator who deletes them, or moves another file over them, while
-// the store runs leaves its connections writing to files no path reaches:
-// what they commit is gone at the next start. check tells, after each
-// commit, so that nothing written there is acknowledged.
-type storeFiles struct {
-	path     string
-	db, wal  os.FileInfo // nil: not there at open, not checked
-	reported atomic.Bool
-	// probe asks whether the file system has failed (fsFailed); nil
-	// where it cannot.
-	probe interface {
-		failed() error
-		close()
-	}
-	probeFailure atomic.Bool // logged
-}
-
-func openedFiles(path string) *storeFiles {
-	f := &storeFiles{path: path}
-	f.db, _ = os.Stat(path)
-	f.wal, _ = os.Stat(path + "-wal")
-	if f.wal != nil {
-		if p := openFSProbe(path + "-wal"); p != nil {
-			f.probe = p
-		}
-	}
-	return f
-}
-
-// fsFailed fails when the file system of the store has failed (gone
-// read-only after an error): what was committed just before may not be
-// on disk although its fsync returned 0 (fsprobe_linux.go).
-func (f *storeFiles) fsFailed() error {
-	if f.probe == nil {
-		return nil
-	}
-	err := f.probe.failed()
-	if err == nil {
-		return nil
-	}
-	if !f.probeFailure.Swap(true) {
-		slog.Error("sqlite store file system failed (read-only or shut down): issues fail while it stays so; repair it, then restart the store", "file", f.path, "err", err)
-	}
-	return fmt.Errorf("sqlite store: the file system of %s has failed (%w): what was committed last may not be on disk, and no write is acknowledged", f.path, err)
-}
-
-func (f *storeFiles) close() {
-	if f.probe != nil {
-		f.probe.close()
-	}
-}
-
-// check fails when the path no longer names the files opened.
-func (f *storeFiles) check() error {
-	for _, o := range []struct {
-		name   string
-		opened os.FileInfo
-	}{{f.path, f.db}, {f.path + "-wal", f.wal}} {
-		if o.opened == nil {
-			continue
-		}
-		now, err := os.Stat(o.name)
-		if err == nil && os.SameFile(now, o.opened) {
-			continue
-		}
-		err = fmt.Errorf("sqlite store: %s was deleted or replaced while the store had it open: writes no longer reach it, so none is acknowledged; restore it from a backup (what this process wrote since is in its open file) and restart", o.name)
-		if !f.reported.Swap(true) {
-			slog.Error("sqlite store file deleted or replaced under the running store: issuing fails until a restart", "file", o.name)
-		}
-		return err
-	}
-	return nil
 }
 
 // finishCheckpoint copies into the database what the WAL gained while the

@@ -154,7 +154,9 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		out = nil
+		// The cached reads are dropped all the same: a commit that went to
+		// a deleted file (checkedTx) is what this process's open
+		// connections read.
 		return nil, err
 	}
 	return out, nil

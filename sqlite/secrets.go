@@ -88,7 +88,7 @@ func (d *DB) openDigests(ctx context.Context, q querier, id, stored string) (sha
 
 // seal returns what to store of secret: sealed under the current key, or
 // in the clear (sealed = false) in a store without a key.
-func (d *DB) seal(ctx context.Context, tx *sql.Tx, secret string, aad []byte) (string, bool, error) {
+func (d *DB) seal(ctx context.Context, tx *checkedTx, secret string, aad []byte) (string, bool, error) {
 	k, err := d.sealingKey(ctx, tx)
 	if err != nil || k == nil {
 		return secret, false, err
@@ -209,7 +209,7 @@ func (d *DB) checkpoint(ctx context.Context) error {
 // reseal rewrites up to limit (-1: all) rows not yet sealed under the
 // current key: legacy rows in the clear, and, when next is the current
 // key, rows sealed under another. It returns how many rows it rewrote.
-func (d *DB) reseal(ctx context.Context, tx *sql.Tx, next *secretbox.Key, limit int) (int, error) {
+func (d *DB) reseal(ctx context.Context, tx *checkedTx, next *secretbox.Key, limit int) (int, error) {
 	k, err := d.sealingKey(ctx, tx)
 	if err != nil {
 		return 0, err
@@ -336,7 +336,7 @@ const digestsToReseal = `(digests IS NULL AND (digest_sha256 IS NOT NULL OR dige
 
 // resealDigests seals under k up to limit (-1: all) verifiers of table
 // (one of digestTables) that digestsToReseal selects with prefix.
-func (d *DB) resealDigests(ctx context.Context, tx *sql.Tx, k *secretbox.Key, table, prefix string, limit int) (int, error) {
+func (d *DB) resealDigests(ctx context.Context, tx *checkedTx, k *secretbox.Key, table, prefix string, limit int) (int, error) {
 	type row struct {
 		id       string
 		sha, md5 []byte

@@ -28,7 +28,9 @@ var migrations embed.FS
 
 // DB is a shiftkey.Store backed by one SQLite file.
 type DB struct {
-	db *sql.DB
+	// db checks that each write it commits reached the store's files
+	// (files.go).
+	db *checkedDB
 
 	declaring sync.Mutex // Declaring: one application of the config at a time
 
@@ -80,7 +82,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	// Keep connections open between bursts: reopening one costs a file
 	// open, the pragmas and a schema parse.
 	db.SetMaxIdleConns(maxIdleConns)
-	d := &DB{db: db, cache: newCredCache(), salts: gencache.New[loginKey, shiftkey.LoginSalt](saltCacheMax)}
+	d := &DB{db: &checkedDB{DB: db}, cache: newCredCache(), salts: gencache.New[loginKey, shiftkey.LoginSalt](saltCacheMax)}
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
@@ -97,7 +99,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("sqlite %s checkpointer: %w", path, err)
 	}
-	if d.writer, err = newGroupWriter(ctx, path, db, d.key, d.committed, d.checkpoints); err != nil {
+	// The files are known once connections that stay open (the
+	// checkpointer's, the writer's, the pool's) hold them: SQLite removes
+	// the WAL when its last connection closes.
+	d.db.files = openedFiles(path)
+	if d.writer, err = newGroupWriter(ctx, d.db.files, db, d.key, d.committed, d.checkpoints); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("sqlite %s writer: %w", path, err)
 	}
@@ -175,7 +181,10 @@ func (d *DB) Close() error {
 			st.Close()
 		}
 	}
-	return d.db.Close()
+	err := d.db.Close()
+	// After the last write through d.db: its commits ask the probe too.
+	d.db.files.close()
+	return err
 }
 
 func (d *DB) migrate(ctx context.Context) error {
@@ -552,7 +561,7 @@ type rowsQuerier interface {
 }
 
 // queryOne runs q and scans its one row with scan; no row is notFound.
-func queryOne[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), notFound error, q string, args ...any) (T, error) {
+func queryOne[T any](ctx context.Context, db querier, scan func(scanner) (T, error), notFound error, q string, args ...any) (T, error) {
 	v, err := scan(db.QueryRowContext(ctx, q, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		var zero T
@@ -569,11 +578,11 @@ type byName[T any] struct {
 	notFound       func(name string) error
 }
 
-func (t byName[T]) get(ctx context.Context, db *sql.DB, name string) (T, error) {
+func (t byName[T]) get(ctx context.Context, db querier, name string) (T, error) {
 	return queryOne(ctx, db, t.scan, t.notFound(name), `SELECT `+t.columns+` FROM `+t.table+` WHERE name = ?`, name)
 }
 
-func (t byName[T]) list(ctx context.Context, db *sql.DB) ([]T, error) {
+func (t byName[T]) list(ctx context.Context, db rowsQuerier) ([]T, error) {
 	return queryAll(ctx, db, t.scan, `SELECT `+t.columns+` FROM `+t.table+` ORDER BY name`)
 }
 

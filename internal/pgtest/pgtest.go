@@ -7,8 +7,11 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/pgserver"
 )
@@ -209,4 +213,56 @@ func Start(tb testing.TB, configure ...func(*pgserver.Config)) *pgserver.Server 
 		os.RemoveAll(dir)
 	})
 	return s
+}
+
+// PgCtl runs pg_ctl -D (srv's data dir) args, as the server's OS user:
+// for a test that stops or starts a server of its own (Start) under it.
+// Stop it with pg_ctl, not srv.Stop, so that the cleanup still stops it.
+func PgCtl(tb testing.TB, srv *pgserver.Server, args ...string) {
+	tb.Helper()
+	bin, err := pgserver.FindBinDir()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	argv := append([]string{filepath.Join(bin, "pg_ctl"), "-D", srv.DataDir()}, args...)
+	var cmd *exec.Cmd
+	if os.Geteuid() == 0 {
+		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--"}, argv...)...)
+	} else {
+		cmd = exec.Command(argv[0], argv[1:]...)
+	}
+	cmd.Dir = "/"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("pg_ctl %v: %v\n%s", args, err, out)
+	}
+}
+
+// StartInRecovery starts srv, stopped (PgCtl stop), held in recovery
+// until PgCtl(tb, srv, "promote", "-w"): a standby without hot standby,
+// which refuses every connection with SQLSTATE 57P03 ("the database
+// system is starting up", then "... is not accepting connections"), as a
+// server starting up does, for as long as the test needs. It returns
+// once a connection gets 57P03.
+func StartInRecovery(tb testing.TB, srv *pgserver.Server) {
+	tb.Helper()
+	if err := os.WriteFile(filepath.Join(srv.DataDir(), "standby.signal"), nil, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	PgCtl(tb, srv, "start", "-W", "-s", "-l", filepath.Join(srv.DataDir(), "recovery.log"), "-o", "-c hot_standby=off")
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), "postgres"))
+		if err == nil {
+			c.Close(ctx)
+			tb.Fatal("a standby with hot_standby=off accepted a connection")
+		}
+		if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == "57P03" {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the server in recovery did not answer 57P03 within 30 s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
