@@ -115,7 +115,7 @@ type checkedDB struct {
 func (db *checkedDB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	res, err := db.DB.ExecContext(ctx, q, args...)
 	if err == nil {
-		err = db.files.check()
+		err = db.files.committed()
 	}
 	if err != nil {
 		return nil, err
@@ -142,5 +142,5 @@ func (tx *checkedTx) Commit() error {
 	if err := tx.Tx.Commit(); err != nil {
 		return err
 	}
-	return tx.files.check()
+	return tx.files.committed()
 }
