@@ -3,6 +3,7 @@ package audit
 import (
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,69 @@ func TestTailFollowsALeakedKeyThroughItsSessions(t *testing.T) {
 	for _, s := range []string{"leaked-secret", "sess-secret", "sess-token"} {
 		if strings.Contains(b, s) {
 			t.Errorf("the log holds %q", s)
+		}
+	}
+}
+
+// Found in the same review: a login record named its credential but not
+// the key that got it, so `audit tail --access-key` found a leaked key's
+// logins only in logs that also held the issuing call (a replica's log
+// lost, or rotated away, hid them) and jq over login records could not
+// answer "which logins came from this key". Login, session end and grant
+// records name it (responseElements.accessKeyId, a grant's
+// additionalEventData.accessKeyId).
+func TestGatewayRecordsNameTheIssuingKey(t *testing.T) {
+	path := t.TempDir() + "/audit.log"
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	login := shiftkey.Login{Time: at, Scope: "c", ConnID: 1, Source: "198.51.100.7:5000", User: "IAMA:exfil", Database: "dev", OK: true,
+		CredentialID: "c1", DBUser: "exfil", PrincipalARN: "arn:aws:iam::123456789012:user/victim", Groups: []string{"loot"}, AccessKeyID: "AKIALEAKED"}
+	names := map[string]string{}
+	for name, r := range map[string]*Record{
+		"grant": grantRecord(&shiftkey.GrantChange{Time: at, Scope: "c", Role: "exfil", Group: "loot", Granted: true,
+			Session: shiftkey.SessionOrigin{ConnID: 1, Source: login.Source, CredentialID: "c1", PrincipalARN: login.PrincipalARN, AccessKeyID: "AKIALEAKED"}}),
+		"login":       loginRecord(&login),
+		"session-end": sessionEndRecord(&shiftkey.SessionEnd{Login: login, Start: at, End: at.Add(time.Second), Reason: shiftkey.EndClosed}),
+	} {
+		names[r.EventID] = name
+		l.write(r)
+	}
+	other := login
+	other.CredentialID, other.AccessKeyID, other.ConnID = "c2", "AKIAOTHER", 2
+	l.Login(&other)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, id := range tail(t, []string{path}, Filter{AccessKey: "AKIALEAKED"}) {
+		got = append(got, names[id])
+	}
+	slices.Sort(got)
+	if strings.Join(got, " ") != "grant login session-end" {
+		t.Fatalf("--access-key AKIALEAKED without the issuing call: %v, want the grant, login and session end", got)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		r, ok := parse([]byte(line))
+		if !ok {
+			t.Fatalf("line %q", line)
+		}
+		key := r.ResponseElements["accessKeyId"]
+		if r.EventName == EventGrantGroup {
+			key = r.AdditionalEventData["accessKeyId"]
+		}
+		want := "AKIALEAKED"
+		if credentialOf(r) == "c2" {
+			want = "AKIAOTHER"
+		}
+		if key != want {
+			t.Errorf("%s record names key %v, want %s: %s", r.EventName, key, want, line)
 		}
 	}
 }

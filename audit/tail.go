@@ -52,9 +52,20 @@ func newMatcher(f Filter) *matcher {
 }
 
 // learn notes the credential an API call signed with a followed key
-// issued, and the session key it started.
+// issued, and the session key it started; and the credential of a
+// gateway record naming a followed key as its issuer (so that the records
+// of the same credential that do not name it, a revoked login's, follow).
 func (m *matcher) learn(r *Record) {
-	if m.AccessKey == "" || r.EventType != typeAPICall || !m.keys[r.UserIdentity.AccessKeyID] || r.ErrorCode != "" {
+	if m.AccessKey == "" {
+		return
+	}
+	if r.EventType == typeGatewayEvent {
+		if cred := credentialOf(r); cred != "" && m.keys[issuingKeyOf(r)] {
+			m.issued[cred] = true
+		}
+		return
+	}
+	if r.EventType != typeAPICall || !m.keys[r.UserIdentity.AccessKeyID] || r.ErrorCode != "" {
 		return
 	}
 	if cred := credentialOf(r); cred != "" {
@@ -86,11 +97,21 @@ func (m *matcher) match(r *Record) bool {
 		case typeAPICall:
 			return m.keys[id.AccessKeyID] || m.keys[keyNamedBy(r)] || m.keys[sessionKeyOf(r)]
 		case typeGatewayEvent:
-			return cred != "" && m.issued[cred]
+			return cred != "" && (m.issued[cred] || m.keys[issuingKeyOf(r)])
 		}
 		return false
 	}
 	return true
+}
+
+// issuingKeyOf is the key that got the credential a gateway record is
+// about, when the record names it.
+func issuingKeyOf(r *Record) string {
+	if s, ok := r.ResponseElements["accessKeyId"].(string); ok {
+		return s
+	}
+	s, _ := r.AdditionalEventData["accessKeyId"].(string)
+	return s
 }
 
 // sessionKeyOf is the access key id of the STS session a call started

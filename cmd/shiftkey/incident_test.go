@@ -295,8 +295,18 @@ func TestLeakedKeyIncidentAudit(t *testing.T) {
 			if id == "" {
 				id, _ = r.AdditionalEventData["credentialId"].(string)
 			}
-			if _, ok := issued[id]; !ok {
+			is, ok := issued[id]
+			if !ok {
 				t.Errorf("%s record names credential %q, which no issuing record in the output names", r.EventName, id)
+			}
+			// And the key that got it (a login refused as revoked is
+			// checked against the revocation, which does not keep it).
+			key, _ := r.ResponseElements["accessKeyId"].(string)
+			if r.EventName == audit.EventGrantGroup || r.EventName == audit.EventRevokeGroup {
+				key, _ = r.AdditionalEventData["accessKeyId"].(string)
+			}
+			if r.ErrorCode != "revoked" && key != is.UserIdentity.AccessKeyID {
+				t.Errorf("%s record of credential %s names key %q, its issuing call was signed with %s", r.EventName, id, key, is.UserIdentity.AccessKeyID)
 			}
 		}
 		if r.EventName == audit.EventLogin && r.ErrorCode == "" && (r.SourceIPAddress != "127.0.0.1" && r.SourceIPAddress != "127.0.0.2" || r.RequestParameters["database"] == nil || r.ResponseElements["dbUser"] == nil) {
