@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/json"
 	"net/url"
 	"os"
 	"slices"
@@ -180,6 +181,46 @@ func TestGatewayRecordsNameTheIssuingKey(t *testing.T) {
 		}
 		if key != want {
 			t.Errorf("%s record names key %v, want %s: %s", r.EventName, key, want, line)
+		}
+	}
+}
+
+// The record of declared identities applied names what changed, never a
+// secret, and is selected by the keys and users it changed.
+func TestIdentitiesAppliedRecord(t *testing.T) {
+	path := t.TempDir() + "/audit.log"
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	l.IdentitiesApplied(&IdentitiesApplied{Time: at, Host: "h", Trigger: "start"}) // nothing changed: no record
+	l.IdentitiesApplied(&IdentitiesApplied{Time: at, Host: "h", Trigger: "reload", ConfigFile: "/etc/shiftkey.yaml", Changes: []IdentityChange{
+		{Change: "key deactivated", Kind: "user", Name: "ci", AccessKeyID: "AKIACI"},
+		{Change: "user added to group", Kind: "user", Name: "bob", Group: "analysts"},
+	}})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := parse(raw)
+	if !ok || r.EventName != EventApplyIdentities || r.EventType != typeOperatorEvent || r.RequestParameters["configFile"] != "/etc/shiftkey.yaml" ||
+		r.RequestParameters["trigger"] != "reload" || r.ResponseElements["count"] != json.Number("2") {
+		t.Fatalf("one record of the reload, want: %s", raw)
+	}
+	c := r.ResponseElements["changes"].([]any)[0].(map[string]any)
+	if c["change"] != "key deactivated" || c["userName"] != "ci" || c["accessKeyId"] != "AKIACI" {
+		t.Errorf("change: %v", c)
+	}
+	for f, want := range map[Filter]int{
+		{AccessKey: "AKIACI"}: 1, {AccessKey: "AKIAOTHER"}: 0, {Principal: "arn:aws:iam::1:user/bob"}: 1, {Principal: "arn:aws:iam::1:user/alice"}: 0,
+		{Principal: "arn:aws:iam::1:role/bob"}: 0, {Credential: "c1"}: 0, {SourceIP: "h"}: 1,
+	} {
+		if got := len(tail(t, []string{path}, f)); got != want {
+			t.Errorf("tail %+v: %d records, want %d", f, got, want)
 		}
 	}
 }

@@ -82,6 +82,9 @@ func (m *matcher) match(r *Record) bool {
 		return false
 	}
 	if r.EventType == typeOperatorEvent {
+		if r.EventName == EventApplyIdentities {
+			return m.matchIdentities(r)
+		}
 		return m.matchRevocation(r)
 	}
 	id := r.UserIdentity
@@ -138,6 +141,22 @@ func keyNamedBy(r *Record) string {
 	c, _ := r.ResponseElements["accessKey"].(map[string]any)
 	k, _ := c["accessKeyId"].(string)
 	return k
+}
+
+// matchIdentities selects the record of declared identities applied by
+// the keys and users it changed (a user by its IAM user ARN).
+func (m *matcher) matchIdentities(r *Record) bool {
+	keys, users := changedKeys(r)
+	if m.Credential != "" {
+		return false
+	}
+	if m.Principal != "" {
+		id := identityOfARN(m.Principal)
+		if id.Type != "IAMUser" || !slices.Contains(users, id.UserName) {
+			return false
+		}
+	}
+	return m.AccessKey == "" || slices.ContainsFunc(keys, func(k string) bool { return m.keys[k] })
 }
 
 // matchRevocation selects an operator's revocation by the credentials it

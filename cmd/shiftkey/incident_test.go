@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -398,5 +399,73 @@ func TestLeakedKeyIncidentAudit(t *testing.T) {
 		if strings.Contains(string(b), s) {
 			t.Errorf("the audit log holds a secret (%.6s…)", s)
 		}
+	}
+}
+
+// Found in the incident review: the runbook's other way to deactivate a
+// leaked key, `status: Inactive` in the config's iam: and SIGHUP, left no
+// audit record (only a log line), so the audit log could not say when a
+// key declared in the config stopped working, nor when it was created.
+// What applying the config's identities changed (at start, and at each
+// reload) is an operator record; `audit tail --access-key` keeps those
+// naming the key.
+func TestDeclaredKeyChangesAreAudited(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	yaml := opsYAML(dir, "audit: {file: "+path+"}")
+	s := startServe(t, yaml, opsEnv)
+	if _, err := opsClient(s, opsEnv["OPS_SECRET"]).GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("opsc"),
+		DbUser: aws.String(fresh("declared")), AutoCreate: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "serve.yaml")
+	inactive := strings.Replace(yaml, `secret: "${OPS_SECRET}"}`, `secret: "${OPS_SECRET}", status: Inactive}`, 1)
+	if inactive == yaml {
+		t.Fatal("opsYAML changed: no key to deactivate")
+	}
+	if err := os.WriteFile(cfgPath, []byte(inactive), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range opsEnv {
+		t.Setenv(k, v)
+	}
+	if err := s.Reload(ctx, cfgPath); err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]audit.Record, 0)
+	var out, errOut strings.Builder
+	if err := run(ctx, []string{"audit", "tail", "--access-key", opsEnv["OPS_KEY_ID"], "--file", path}, &out, &errOut); err != nil {
+		t.Fatal(err, errOut.String())
+	}
+	var changes []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r audit.Record
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		recs = append(recs, r)
+		if r.EventName != "ApplyDeclaredIdentities" {
+			continue
+		}
+		if r.EventSource != audit.SourceOperator || r.EventType != "ShiftkeyOperatorEvent" || r.UserIdentity.Type != "Operator" {
+			t.Errorf("identities record: %s", l)
+		}
+		list, _ := r.ResponseElements["changes"].([]any)
+		for _, x := range list {
+			c, _ := x.(map[string]any)
+			if c["accessKeyId"] == opsEnv["OPS_KEY_ID"] {
+				changes = append(changes, fmt.Sprintf("%s %v %v %v", r.RequestParameters["trigger"], c["change"], c["userName"], c["status"]))
+			}
+		}
+	}
+	if want := "[start key created ops Active reload key deactivated ops <nil>]"; fmt.Sprint(changes) != want {
+		t.Fatalf("audit tail --access-key: the key's changes %v, want %s:\n%s", changes, want, out.String())
+	}
+	if len(recs) != 3 || recs[1].EventName != "GetClusterCredentials" {
+		t.Errorf("audit tail --access-key: %d records, want the key's creation, its call and its deactivation:\n%s", len(recs), out.String())
+	}
+	if strings.Contains(out.String(), opsEnv["OPS_SECRET"]) {
+		t.Error("the record holds the key's secret")
 	}
 }
