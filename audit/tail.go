@@ -20,11 +20,13 @@ type Filter struct {
 	Principal string
 	// AccessKey matches API calls signed with that access key or with the
 	// temporary keys of the STS sessions it started (AssumeRole…, and the
-	// sessions those started), the calls that created, changed or started
-	// one of those keys, the gateway records (logins, session ends,
-	// grants) of every credential those calls issued, and the revocations
-	// of those credentials or naming the key: all that a leaked key did,
-	// once the calls that issued or started it have been read.
+	// sessions those started), the calls and config applications that
+	// created, changed or started one of those keys, the gateway records
+	// (logins, session ends, grants) of every credential those calls
+	// issued or that name one of the keys as its issuer, and the
+	// revocations of those credentials or naming the key: all that a
+	// leaked key did. A session is followed once the call that started it
+	// has been read.
 	AccessKey string
 	// Credential matches the records of one issued credential: the call
 	// that issued it, its logins, session ends and group changes.

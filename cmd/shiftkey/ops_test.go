@@ -517,7 +517,13 @@ func TestDevOperatorView(t *testing.T) {
 // in for the full disk).
 func TestAuditWriteFailureIsNotReady(t *testing.T) {
 	ctx := context.Background()
-	s := startServe(t, opsYAML(t.TempDir(), "audit: {file: /dev/full}"), opsEnv)
+	// A first start applies the declared identities (and records that),
+	// so that the second, on the full disk, starts without a record.
+	dir := t.TempDir()
+	if err := startServe(t, opsYAML(dir, "audit: {file: "+filepath.Join(dir, "audit.log")+"}"), opsEnv).Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, opsYAML(dir, "audit: {file: /dev/full}"), opsEnv)
 	if code, body := getStatus(t, s.AdminURL+"/readyz"); code != 200 {
 		t.Fatalf("readyz before any record: %d %q", code, body)
 	}
