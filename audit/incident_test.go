@@ -224,3 +224,26 @@ func TestIdentitiesAppliedRecord(t *testing.T) {
 		}
 	}
 }
+
+// A revocation that ended a key's STS sessions is selected by each ended
+// session's key (and the key that started it) even where the AssumeRole
+// that started the session is not in the logs read.
+func TestTailFindsTheRevocationThatEndedASession(t *testing.T) {
+	path := t.TempDir() + "/audit.log"
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	l.Revoked(&Revocation{Time: at, Operator: "ops", Host: "bastion", Selection: map[string]string{"accessKeyId": "AKIALEAKED"},
+		Ended: []*shiftkey.Session{{AccessKeyID: "ASIASESSION", RoleName: "Pivot", SessionName: "pivot", SourceARN: "arn:aws:iam::123456789012:user/victim",
+			SourceAccessKeyID: "AKIALEAKED", ExpiresAt: at.Add(time.Hour)}}})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[Filter]int{{AccessKey: "ASIASESSION"}: 1, {AccessKey: "AKIALEAKED"}: 1, {AccessKey: "ASIAOTHER"}: 0} {
+		if got := len(tail(t, []string{path}, f)); got != want {
+			t.Errorf("tail %+v: %d records, want %d", f, got, want)
+		}
+	}
+}

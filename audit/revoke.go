@@ -70,7 +70,9 @@ func revocationRecord(e *Revocation) *Record {
 }
 
 // revokedOf are the credentials a revocation record names: id,
-// principal and issuing access key (when recorded) of each.
+// principal and issuing access key (when recorded) of each; keys holds
+// too the keys of the STS sessions it ended and of those that started
+// them.
 func revokedOf(r *Record) (ids, principals, keys []string) {
 	if r.EventName != EventRevokeCredentials {
 		return nil, nil, nil
@@ -83,6 +85,15 @@ func revokedOf(r *Record) (ids, principals, keys []string) {
 		ids, principals = append(ids, id), append(principals, p)
 		if k, _ := m["accessKeyId"].(string); k != "" {
 			keys = append(keys, k)
+		}
+	}
+	ended, _ := r.ResponseElements["endedSessions"].([]any)
+	for _, x := range ended {
+		m, _ := x.(map[string]any)
+		for _, name := range []string{"accessKeyId", "sourceAccessKeyId"} {
+			if k, _ := m[name].(string); k != "" {
+				keys = append(keys, k)
+			}
 		}
 	}
 	return ids, principals, keys
