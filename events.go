@@ -62,6 +62,9 @@ type Login struct {
 	// Of the credential the client proved (empty when none was):
 	CredentialID, DBUser, PrincipalARN string
 	Groups                             []string
+	// AccessKeyID signed the call that issued the credential ("" when
+	// not recorded): the audit log follows a leaked key to its logins.
+	AccessKeyID string
 	// BackendReused says the session got a pooled backend connection.
 	BackendReused bool
 }
@@ -139,6 +142,7 @@ type SessionOrigin struct {
 	Source       string // the client's host:port
 	CredentialID string
 	PrincipalARN string // who the credential was issued to
+	AccessKeyID  string // the key that signed its issuing call, when recorded
 }
 
 type sessionOriginKey struct{}

@@ -400,6 +400,11 @@ func gatewayRecord(e *shiftkey.Login, name string, at time.Time) *Record {
 	}
 	if e.CredentialID != "" {
 		r.ResponseElements = map[string]any{"credentialId": e.CredentialID, "dbUser": e.DBUser, "dbGroups": nonNil(e.Groups)}
+		if e.AccessKeyID != "" {
+			// The key that got the credential (never a secret): a leaked
+			// key's logins, found without the issuing call's record.
+			r.ResponseElements["accessKeyId"] = e.AccessKeyID
+		}
 	}
 	return r
 }
@@ -434,6 +439,9 @@ func grantRecord(e *shiftkey.GrantChange) *Record {
 		r.SourceIPAddress = hostOf(o.Source)
 		r.AdditionalEventData["connectionId"] = o.ConnID
 		r.AdditionalEventData["credentialId"] = o.CredentialID
+		if o.AccessKeyID != "" {
+			r.AdditionalEventData["accessKeyId"] = o.AccessKeyID
+		}
 	}
 	return r
 }

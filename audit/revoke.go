@@ -42,7 +42,7 @@ func revocationRecord(e *Revocation) *Record {
 	revoked := make([]any, 0, len(e.Revoked))
 	for _, c := range e.Revoked {
 		r := map[string]any{"credentialId": c.ID, "scope": c.Cluster, "loginName": c.LoginName,
-			"principal": c.PrincipalARN, "expiration": c.ExpiresAt.UTC().Format(timeFormat)}
+			"principal": c.PrincipalARN, "expiration": c.ExpiresAt.UTC().Format(timePreciseFormat)} // as the issuing call's record has it
 		if c.AccessKeyID != "" {
 			r["accessKeyId"] = c.AccessKeyID // the key that signed its issuing call
 		}
@@ -69,11 +69,13 @@ func revocationRecord(e *Revocation) *Record {
 		EventID: shiftkey.NewUUID()}
 }
 
-// revokedOf are the credentials a revocation record names: id and
-// principal of each.
-func revokedOf(r *Record) (ids, principals []string) {
+// revokedOf are the credentials a revocation record names: id,
+// principal and issuing access key (when recorded) of each; keys holds
+// too the keys of the STS sessions it ended and of those that started
+// them.
+func revokedOf(r *Record) (ids, principals, keys []string) {
 	if r.EventName != EventRevokeCredentials {
-		return nil, nil
+		return nil, nil, nil
 	}
 	list, _ := r.ResponseElements["revoked"].([]any)
 	for _, x := range list {
@@ -81,6 +83,18 @@ func revokedOf(r *Record) (ids, principals []string) {
 		id, _ := m["credentialId"].(string)
 		p, _ := m["principal"].(string)
 		ids, principals = append(ids, id), append(principals, p)
+		if k, _ := m["accessKeyId"].(string); k != "" {
+			keys = append(keys, k)
+		}
 	}
-	return ids, principals
+	ended, _ := r.ResponseElements["endedSessions"].([]any)
+	for _, x := range ended {
+		m, _ := x.(map[string]any)
+		for _, name := range []string{"accessKeyId", "sourceAccessKeyId"} {
+			if k, _ := m[name].(string); k != "" {
+				keys = append(keys, k)
+			}
+		}
+	}
+	return ids, principals, keys
 }

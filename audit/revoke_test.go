@@ -30,7 +30,7 @@ func TestRevocationRecordIsFoundLikeTheCredentials(t *testing.T) {
 	l.Revoked(&Revocation{Time: time.Date(2026, 12, 6, 10, 5, 0, 0, time.UTC), Operator: "ops", Host: "bastion", Terminate: true,
 		Selection: map[string]string{"allForPrincipal": "arn:aws:iam::123456789012:user/bob", "cluster": ""},
 		Revoked: []*shiftkey.Credential{{ID: "c1", Cluster: "analytics", LoginName: "IAM:bob", PrincipalARN: "arn:aws:iam::123456789012:user/bob",
-			AccessKeyID: "AKIALEAKED", ExpiresAt: time.Date(2026, 12, 6, 11, 0, 0, 0, time.UTC)}}})
+			AccessKeyID: "AKIALEAKED", ExpiresAt: time.Date(2026, 12, 6, 11, 0, 0, 907e6, time.UTC)}}})
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,10 @@ func TestRevocationRecordIsFoundLikeTheCredentials(t *testing.T) {
 	if rec.EventName != EventRevokeCredentials || rec.EventSource != SourceOperator || rec.UserIdentity.Type != "Operator" ||
 		rec.UserIdentity.UserName != "ops" || rec.SourceIPAddress != "bastion" || rec.RequestParameters["terminate"] != true ||
 		rec.RequestParameters["allForPrincipal"] != "arn:aws:iam::123456789012:user/bob" || rec.RequestParameters["cluster"] != nil ||
-		rec.ResponseElements["count"] != float64(1) || rec.ResponseElements["revoked"].([]any)[0].(map[string]any)["accessKeyId"] != "AKIALEAKED" {
+		rec.ResponseElements["count"] != float64(1) || rec.ResponseElements["revoked"].([]any)[0].(map[string]any)["accessKeyId"] != "AKIALEAKED" ||
+		// As precise as the issuing call's expiration: cut to the
+		// second, the two disagreed.
+		rec.ResponseElements["revoked"].([]any)[0].(map[string]any)["expiration"] != "2026-12-06T11:00:00.907Z" {
 		t.Fatalf("revocation record: %s", lines[1])
 	}
 	for _, f := range []Filter{{Principal: "arn:aws:iam::123456789012:user/bob"}, {Credential: "c1"}, {AccessKey: "AKIALEAKED"}} {

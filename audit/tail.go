@@ -18,38 +18,75 @@ type Filter struct {
 	// Principal matches the ARN of the record's identity, or of the role
 	// behind an assumed-role session.
 	Principal string
-	// AccessKey matches API calls signed with that access key, and the
-	// gateway records of the credentials those calls issued (a leaked
-	// key's every login), once the issuing call has been read.
+	// AccessKey matches API calls signed with that access key or with the
+	// temporary keys of the STS sessions it started (AssumeRole…, and the
+	// sessions those started), the calls and config applications that
+	// created, changed or started one of those keys, the gateway records
+	// (logins, session ends, grants) of every credential those calls
+	// issued or that name one of the keys as its issuer, and the
+	// revocations of those credentials or naming the key: all that a
+	// leaked key did. A session is followed once the call that started it
+	// has been read.
 	AccessKey string
 	// Credential matches the records of one issued credential: the call
 	// that issued it, its logins, session ends and group changes.
 	Credential string
+	// SourceIP matches the records of calls and logins from that address
+	// (sourceIPAddress): the failed logins, too, which name no credential.
+	SourceIP string
 }
 
 // matcher is a Filter read over a log in time order: it remembers the
-// credentials that API calls matching AccessKey issued.
+// session keys and credentials that API calls matching AccessKey started
+// and issued.
 type matcher struct {
 	Filter
-	issued map[string]bool // credential ids issued through AccessKey
+	keys   map[string]bool // AccessKey and the session keys started through it
+	issued map[string]bool // credential ids issued through keys
 }
 
-// learn notes the credential an API call signed with AccessKey issued.
+func newMatcher(f Filter) *matcher {
+	m := &matcher{Filter: f, keys: map[string]bool{}, issued: map[string]bool{}}
+	if f.AccessKey != "" {
+		m.keys[f.AccessKey] = true
+	}
+	return m
+}
+
+// learn notes the credential an API call signed with a followed key
+// issued, and the session key it started; and the credential of a
+// gateway record naming a followed key as its issuer (so that the records
+// of the same credential that do not name it, a revoked login's, follow).
 func (m *matcher) learn(r *Record) {
-	if m.AccessKey == "" || r.EventType != typeAPICall || r.UserIdentity.AccessKeyID != m.AccessKey || r.ErrorCode != "" {
+	if m.AccessKey == "" {
+		return
+	}
+	if r.EventType == typeGatewayEvent {
+		if cred := credentialOf(r); cred != "" && m.keys[issuingKeyOf(r)] {
+			m.issued[cred] = true
+		}
+		return
+	}
+	if r.EventType != typeAPICall || !m.keys[r.UserIdentity.AccessKeyID] || r.ErrorCode != "" {
 		return
 	}
 	if cred := credentialOf(r); cred != "" {
-		if m.issued == nil {
-			m.issued = map[string]bool{}
-		}
 		m.issued[cred] = true
+	}
+	if k := sessionKeyOf(r); k != "" {
+		m.keys[k] = true
 	}
 }
 
 // match reports whether r is selected.
 func (m *matcher) match(r *Record) bool {
+	if m.SourceIP != "" && r.SourceIPAddress != m.SourceIP {
+		return false
+	}
 	if r.EventType == typeOperatorEvent {
+		if r.EventName == EventApplyIdentities {
+			return m.matchIdentities(r)
+		}
 		return m.matchRevocation(r)
 	}
 	id := r.UserIdentity
@@ -63,20 +100,72 @@ func (m *matcher) match(r *Record) bool {
 	if m.AccessKey != "" {
 		switch r.EventType {
 		case typeAPICall:
-			return id.AccessKeyID == m.AccessKey
+			return m.keys[id.AccessKeyID] || m.keys[keyNamedBy(r)] || m.keys[sessionKeyOf(r)]
 		case typeGatewayEvent:
-			return cred != "" && m.issued[cred]
+			return cred != "" && (m.issued[cred] || m.keys[issuingKeyOf(r)])
 		}
 		return false
 	}
 	return true
 }
 
+// issuingKeyOf is the key that got the credential a gateway record is
+// about, when the record names it.
+func issuingKeyOf(r *Record) string {
+	if s, ok := r.ResponseElements["accessKeyId"].(string); ok {
+		return s
+	}
+	s, _ := r.AdditionalEventData["accessKeyId"].(string)
+	return s
+}
+
+// sessionKeyOf is the access key id of the STS session a call started
+// (CloudTrail's responseElements.credentials.accessKeyId), or "".
+func sessionKeyOf(r *Record) string {
+	if r.EventSource != "sts.amazonaws.com" || r.ErrorCode != "" {
+		return ""
+	}
+	c, _ := r.ResponseElements["credentials"].(map[string]any)
+	k, _ := c["accessKeyId"].(string)
+	return k
+}
+
+// keyNamedBy is the access key an IAM call created or changed
+// (CreateAccessKey's result, UpdateAccessKey's and DeleteAccessKey's
+// parameter), or "": when a leaked key came to be, and was deactivated.
+func keyNamedBy(r *Record) string {
+	if r.EventSource != "iam.amazonaws.com" {
+		return ""
+	}
+	if k, ok := r.RequestParameters["accessKeyId"].(string); ok {
+		return k
+	}
+	c, _ := r.ResponseElements["accessKey"].(map[string]any)
+	k, _ := c["accessKeyId"].(string)
+	return k
+}
+
+// matchIdentities selects the record of declared identities applied by
+// the keys and users it changed (a user by its IAM user ARN).
+func (m *matcher) matchIdentities(r *Record) bool {
+	keys, users := changedKeys(r)
+	if m.Credential != "" {
+		return false
+	}
+	if m.Principal != "" {
+		id := identityOfARN(m.Principal)
+		if id.Type != "IAMUser" || !slices.Contains(users, id.UserName) {
+			return false
+		}
+	}
+	return m.AccessKey == "" || slices.ContainsFunc(keys, func(k string) bool { return m.keys[k] })
+}
+
 // matchRevocation selects an operator's revocation by the credentials it
 // revoked: of the principal (or named for it), the credential, or those
-// the access key issued.
+// the access key (or its sessions) issued or the revocation names.
 func (m *matcher) matchRevocation(r *Record) bool {
-	ids, principals := revokedOf(r)
+	ids, principals, keys := revokedOf(r)
 	if m.Principal != "" && !slices.Contains(principals, m.Principal) &&
 		r.RequestParameters["principal"] != m.Principal && r.RequestParameters["allForPrincipal"] != m.Principal {
 		return false
@@ -84,8 +173,12 @@ func (m *matcher) matchRevocation(r *Record) bool {
 	if m.Credential != "" && !slices.Contains(ids, m.Credential) {
 		return false
 	}
-	if m.AccessKey != "" && !slices.ContainsFunc(ids, func(id string) bool { return m.issued[id] }) {
-		return false
+	if m.AccessKey != "" {
+		named, _ := r.RequestParameters["accessKeyId"].(string)
+		if !slices.ContainsFunc(ids, func(id string) bool { return m.issued[id] }) &&
+			!slices.ContainsFunc(keys, func(k string) bool { return m.keys[k] }) && !m.keys[named] {
+			return false
+		}
 	}
 	return true
 }
@@ -149,7 +242,7 @@ func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow boo
 			l.file.Close()
 		}
 	}()
-	tl := &timeline{m: &matcher{Filter: f}, w: w}
+	tl := &timeline{m: newMatcher(f), w: w}
 	var t *time.Ticker
 	if follow {
 		t = time.NewTicker(FollowInterval)

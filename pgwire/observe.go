@@ -63,7 +63,7 @@ func (s *session) loginEvent(l *request, ok bool) *shiftkey.Login {
 		e.Database = l.params["database"]
 	}
 	if c := l.cred; c != nil {
-		e.CredentialID, e.DBUser, e.PrincipalARN, e.Groups = c.ID, c.DBUser, c.PrincipalARN, c.DBGroups
+		e.CredentialID, e.DBUser, e.PrincipalARN, e.Groups, e.AccessKeyID = c.ID, c.DBUser, c.PrincipalARN, c.DBGroups, c.AccessKeyID
 	}
 	if !ok {
 		// A login the gateway cut failed for that, whatever its phase saw.

@@ -159,7 +159,7 @@ func (d *DB) prepare(ctx context.Context) error {
 
 // credColumns are what a login's credential is read from (scanCredential).
 const credColumns = `id, db_user, db_name, db_groups, auto_create, stored_key, server_key,
-		digest_sha256, digest_md5, digests, principal_arn, request_id, created_at, expires_at`
+		digest_sha256, digest_md5, digests, principal_arn, coalesce(access_key_id, ''), request_id, created_at, expires_at`
 
 // Close closes the database; writes still queued are committed first.
 func (d *DB) Close() error {
@@ -520,7 +520,7 @@ func (d *DB) scanCredential(ctx context.Context, row scanner, cluster, login str
 	var created, expires int64
 	var digests sql.NullString
 	if err := row.Scan(&c.ID, &c.DBUser, &c.DBName, &groups, &c.AutoCreate, &c.StoredKey, &c.ServerKey,
-		&c.DigestSHA256, &c.DigestMD5, &digests, &c.PrincipalARN, &c.RequestID, &created, &expires); err != nil {
+		&c.DigestSHA256, &c.DigestMD5, &digests, &c.PrincipalARN, &c.AccessKeyID, &c.RequestID, &created, &expires); err != nil {
 		return nil, err
 	}
 	if digests.Valid {

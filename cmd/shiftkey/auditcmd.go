@@ -9,17 +9,18 @@ import (
 )
 
 // runAudit is `shiftkey audit tail`: the audit log's records (of several
-// replicas' logs merged in time order) of one principal, access key or
-// credential, or all, and with -f those that follow.
+// replicas' logs merged in time order) of one principal, access key,
+// credential or source address, or all, and with -f those that follow.
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	_, fs, err := verbFlags(args, stderr, "audit", "audit: want: audit tail [--principal ARN] [--access-key ID] [--credential ID] [--file F ... | --config FILE] [-f]", "tail")
+	_, fs, err := verbFlags(args, stderr, "audit", "audit: want: audit tail [--principal ARN] [--access-key ID] [--credential ID] [--source-ip ADDR] [--file F ... | --config FILE] [-f]", "tail")
 	if err != nil {
 		return err
 	}
 	var f audit.Filter
 	fs.StringVar(&f.Principal, "principal", "", "only records of this principal ARN (a user, an assumed-role session, or the role behind sessions)")
-	fs.StringVar(&f.AccessKey, "access-key", "", "only calls signed with this access key ID, and the logins, sessions and grants of the credentials they issued")
+	fs.StringVar(&f.AccessKey, "access-key", "", "only calls signed with this access key ID or the STS sessions it started, the calls that created or changed it, and the logins, sessions, grants and revocations of the credentials they issued")
 	fs.StringVar(&f.Credential, "credential", "", "only records of this issued credential (its id, as in credentials list and the audit log)")
+	fs.StringVar(&f.SourceIP, "source-ip", "", "only records of calls and logins from this address (failed logins too)")
 	var files multiFlag
 	fs.Var(&files, "file", "an audit log; repeat it for each replica's, merged in time order (default: audit.file of --config)")
 	cfgPath := fs.String("config", "", "serve's config file, for audit.file")

@@ -49,7 +49,7 @@ Usage:
       AWS_SESSION_TOKEN, AWS_REGION, AWS_CA_BUNDLE as the AWS CLI reads them; dev writes dev.env), try every
       login method the gateway may offer and print which clients work with which TLS and CA settings.
       --ca defaults to PGSSLROOTCERT. Exits 0 when SCRAM over verify-full TLS works.
-  shiftkey audit tail [--principal ARN] [--access-key ID] [--credential ID] [--file F ... | --config FILE] [-f]
+  shiftkey audit tail [--principal ARN] [--access-key ID] [--credential ID] [--source-ip ADDR] [--file F ... | --config FILE] [-f]
       The audit log's records (one JSON line each) of a principal; -f follows the file across rotations.
   shiftkey credentials list   [--config FILE | --data-dir DIR] [--cluster ID | --workgroup NAME] [--login NAME] [--principal ARN] [--id ID]
                               [--access-key ID]

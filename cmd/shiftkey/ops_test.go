@@ -334,13 +334,18 @@ func TestAuditLogAfterScenario(t *testing.T) {
 	sc := runOpsScenario(t, s)
 	var recs []audit.Record
 	var text string
-	waitUntil(t, 10*time.Second, "8 audit records", func() bool {
+	waitUntil(t, 10*time.Second, "9 audit records", func() bool {
 		recs, text = auditRecords(t, path)
-		return len(recs) >= 8
+		return len(recs) >= 9
 	})
-	if len(recs) != 8 {
-		t.Fatalf("%d audit records, want 8:\n%s", len(recs), text)
+	if len(recs) != 9 {
+		t.Fatalf("%d audit records, want 9:\n%s", len(recs), text)
 	}
+	// First, what applying the config's identities at start changed.
+	if r := recs[0]; r.EventName != audit.EventApplyIdentities || r.RequestParameters["trigger"] != "start" || r.ResponseElements["count"] != float64(3) {
+		t.Errorf("record 0: %+v, want the identities applied at start (user, key, inline policy)", r)
+	}
+	recs = recs[1:]
 	userARN := "arn:aws:iam::000000000000:user/ops"
 	type want struct{ source, name, code, arn string }
 	key := func(r audit.Record) want {
@@ -418,10 +423,10 @@ func TestAuditLogAfterScenario(t *testing.T) {
 		t.Fatal(err, errOut.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 6 {
-		t.Fatalf("audit tail --principal %s: %d lines, want 6 (issue, denial, grant, login, session end, revoke):\n%s", userARN, len(lines), out.String())
+	if len(lines) != 7 {
+		t.Fatalf("audit tail --principal %s: %d lines, want 7 (the user's creation, issue, denial, grant, login, session end, revoke):\n%s", userARN, len(lines), out.String())
 	}
-	for _, l := range lines {
+	for _, l := range lines[1:] {
 		if !strings.Contains(l, `"arn":"`+userARN+`"`) {
 			t.Errorf("audit tail line of another principal: %s", l)
 		}
@@ -433,7 +438,7 @@ func TestAuditLogAfterScenario(t *testing.T) {
 		flag, value string
 		want        []string
 	}{
-		{"--access-key", opsEnv["OPS_KEY_ID"], []string{"GetClusterCredentials", "GetClusterCredentials", "GetClusterCredentials", audit.EventGrantGroup, audit.EventLogin}},
+		{"--access-key", opsEnv["OPS_KEY_ID"], []string{audit.EventApplyIdentities, "GetClusterCredentials", "GetClusterCredentials", "GetClusterCredentials", audit.EventGrantGroup, audit.EventLogin}},
 		{"--credential", credID, []string{"GetClusterCredentials", audit.EventGrantGroup, audit.EventLogin}},
 	} {
 		out.Reset()
@@ -512,7 +517,13 @@ func TestDevOperatorView(t *testing.T) {
 // in for the full disk).
 func TestAuditWriteFailureIsNotReady(t *testing.T) {
 	ctx := context.Background()
-	s := startServe(t, opsYAML(t.TempDir(), "audit: {file: /dev/full}"), opsEnv)
+	// A first start applies the declared identities (and records that),
+	// so that the second, on the full disk, starts without a record.
+	dir := t.TempDir()
+	if err := startServe(t, opsYAML(dir, "audit: {file: "+filepath.Join(dir, "audit.log")+"}"), opsEnv).Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, opsYAML(dir, "audit: {file: /dev/full}"), opsEnv)
 	if code, body := getStatus(t, s.AdminURL+"/readyz"); code != 200 {
 		t.Fatalf("readyz before any record: %d %q", code, body)
 	}

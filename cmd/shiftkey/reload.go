@@ -55,6 +55,7 @@ func (s *Serve) Reload(ctx context.Context, path string) error {
 	}
 	changes, err := cfg.ApplyIdentities(ctx, s.Store)
 	changes.Log(ctx, s.Logger)
+	s.auditIdentities(changes, "reload", path)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("apply iam config: %w", err))
 	}

@@ -12,8 +12,10 @@ import (
 	"sync/atomic"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/certauth"
 	"github.com/shiftkey/shiftkey/config"
+	"github.com/shiftkey/shiftkey/iamapi"
 	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/server"
@@ -144,6 +146,7 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 	}
 	changes, err := cfg.ApplyIdentities(ctx, s.Store)
 	changes.Log(ctx, s.Logger)
+	s.auditIdentities(changes, "start", "")
 	if err != nil {
 		return fmt.Errorf("apply iam config: %w", err)
 	}
@@ -208,4 +211,20 @@ func (s *Serve) Close() error {
 		s.lock = nil
 	}
 	return err
+}
+
+// auditIdentities writes the audit record of what applying the config's
+// identities changed (a key created or deactivated, …), when anything did:
+// how a key declared Inactive is seen to stop working.
+func (s *Serve) auditIdentities(changes iamapi.Changes, trigger, configFile string) {
+	if s.Audit == nil || len(changes) == 0 {
+		return
+	}
+	out := make([]audit.IdentityChange, len(changes))
+	for i, c := range changes {
+		out[i] = audit.IdentityChange{Change: c.Change, Kind: string(c.Kind), Name: c.Name, AccessKeyID: c.AccessKeyID, Policy: c.Policy,
+			PolicyARN: c.PolicyARN, Group: c.Group, Tag: c.Tag, Status: c.Status, Warning: c.Warning}
+	}
+	host, _ := os.Hostname()
+	s.Audit.IdentitiesApplied(&audit.IdentitiesApplied{Time: s.Clock(), Host: host, ConfigFile: configFile, Trigger: trigger, Changes: out})
 }

@@ -331,6 +331,9 @@ func testCredentials(t *testing.T, s shiftkey.Store) {
 		c := &shiftkey.Credential{ID: id, Cluster: "c", LoginName: "IAM:alice", DBUser: "alice", DBName: db, DBGroups: groups,
 			StoredKey: []byte("stored-" + id), ServerKey: []byte("server-" + id), PrincipalARN: "arn:aws:iam::1:user/x",
 			RequestID: "req-" + id, CreatedAt: t0, ExpiresAt: expires}
+		if id == "one" { // "two" was issued before the keys were recorded
+			c.AccessKeyID = "AKIAISSUER"
+		}
 		if id != "two" { // "two" stands for a credential issued before the digests existed
 			c.DigestSHA256, c.DigestMD5 = []byte("sha256-"+id), []byte("md5-"+id)
 		}
@@ -361,10 +364,12 @@ func testCredentials(t *testing.T, s shiftkey.Store) {
 	}
 	one := byID["one"]
 	if one == nil || one.DBName != "dev" || fmt.Sprint(one.DBGroups) != "[g1 g2]" || string(one.StoredKey) != "stored-one" ||
-		string(one.ServerKey) != "server-one" || string(one.DigestSHA256) != "sha256-one" || string(one.DigestMD5) != "md5-one" || !one.ExpiresAt.Equal(t0.Add(15*time.Minute)) || one.DBUser != "alice" {
+		string(one.ServerKey) != "server-one" || string(one.DigestSHA256) != "sha256-one" || string(one.DigestMD5) != "md5-one" || !one.ExpiresAt.Equal(t0.Add(15*time.Minute)) || one.DBUser != "alice" ||
+		// The gateway's login records name the key that got it.
+		one.AccessKeyID != "AKIAISSUER" {
 		t.Fatalf("credential round trip: %+v", one)
 	}
-	if two := byID["two"]; two == nil || len(two.DigestSHA256) != 0 || len(two.DigestMD5) != 0 {
+	if two := byID["two"]; two == nil || len(two.DigestSHA256) != 0 || len(two.DigestMD5) != 0 || two.AccessKeyID != "" {
 		t.Fatalf("a credential without digests read back with some: %+v", two)
 	}
 	if creds, _, _, _ := s.LiveCredentials(ctx, "c", "IAM:alice", t0.Add(30*time.Minute)); len(creds) != 1 || creds[0].ID != "two" {
