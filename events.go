@@ -108,10 +108,13 @@ const (
 	// process terminated or crashed, its idle_session_timeout, the
 	// network to it cut); the client got the backend's FATAL, or 08006.
 	EndBackend = "backend_ended"
+	// EndGroupUnsafe: a group the session held turned unsafe and was
+	// revoked from its role; the session may have run SET ROLE to it.
+	EndGroupUnsafe = "group_unsafe"
 )
 
 // EndReasons are every SessionEnd.Reason.
-var EndReasons = []string{EndClosed, EndLifetime, EndShutdown, EndRevoked, EndRelayFailed, EndBackend}
+var EndReasons = []string{EndClosed, EndLifetime, EndShutdown, EndRevoked, EndRelayFailed, EndBackend, EndGroupUnsafe}
 
 // GrantChange is a session group granted to or revoked from a backend role.
 type GrantChange struct {

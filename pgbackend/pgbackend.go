@@ -174,9 +174,9 @@ type userState struct {
 	noLogin     bool      // the role could not log in (NOLOGIN) when last seen
 }
 
-// holding is role's membership of a group, held by n of its sessions on
-// this process (each lease that holds it points to it).
-type holding struct{ n int }
+// holding is role's membership of a group, held by these leases of its
+// sessions on this process (each points to it). Guarded by the role's lock.
+type holding struct{ leases map[*Lease]struct{} }
 
 // roleLock serializes the provisioning of one role, as a mutex would, but
 // a login waits for it no longer than its own context: the holder may be
@@ -415,6 +415,43 @@ type Lease struct {
 	// shiftkey.SessionOrigin): the grants and revokes it causes are its.
 	origin shiftkey.SessionOrigin
 	once   sync.Once
+
+	// cutMu guards onCut and cut: the first of the lease's groups revoked
+	// as it turned unsafe (cutLocked), and why, told to onCut once.
+	cutMu       sync.Mutex
+	onCut       func(group, why string)
+	cut, cutWhy string
+}
+
+// OnGroupCut sets what the lease's session is told when one of its groups
+// is revoked as it turned unsafe while held (at once if one already was),
+// once: the gateway ends the session, which may have run SET ROLE to the
+// group and would keep acting as it after the REVOKE. f must not block:
+// it may be called under the role's lock.
+func (l *Lease) OnGroupCut(f func(group, why string)) {
+	l.cutMu.Lock()
+	l.onCut = f
+	group, why := l.cut, l.cutWhy
+	l.cutMu.Unlock()
+	if group != "" {
+		f(group, why)
+	}
+}
+
+// tellCut tells the lease's session (OnGroupCut) that group was revoked
+// as it turned unsafe, unless it was told of another already.
+func (l *Lease) tellCut(group, why string) {
+	l.cutMu.Lock()
+	if l.cut != "" {
+		l.cutMu.Unlock()
+		return
+	}
+	l.cut, l.cutWhy = group, why
+	f := l.onCut
+	l.cutMu.Unlock()
+	if f != nil {
+		f(group, why)
+	}
 }
 
 // leaseGroup is a group a lease holds, and the holding it counts in.
@@ -551,7 +588,7 @@ func (b *Backend) rejoin(ctx context.Context, u *userState, lease *Lease, h *hol
 	if why != "" {
 		return unsafeNotice(role, g, why), b.cutLocked(ctx, u, role, g, why, origin)
 	}
-	h.n++
+	h.leases[lease] = struct{}{}
 	lease.groups = append(lease.groups, leaseGroup{g, h})
 	return "", nil
 }
@@ -674,7 +711,7 @@ func (b *Backend) lockMembership(ctx context.Context, role, group string) (admin
 // zero, and cutLocked for one that turned unsafe, so every group entering
 // refs must come through here.
 func (b *Backend) hold(u *userState, l *Lease, group string) {
-	h := &holding{n: 1}
+	h := &holding{leases: map[*Lease]struct{}{l: {}}}
 	u.refs[group] = h
 	b.held.Add(1)
 	l.groups = append(l.groups, leaseGroup{group, h})
@@ -879,12 +916,21 @@ func (b *Backend) sharedElsewhere(ctx context.Context, role, group string) bool 
 
 // cutLocked revokes role's membership of group, which this process holds
 // for sessions and which turned unsafe (why): the leases that hold it no
-// longer count (refs loses it), and their sessions lose the group at
-// their next privilege check. u.mu is held.
+// longer count (refs loses it), their sessions lose the group at their
+// next privilege check, and are ended (tellCut), as one that ran SET ROLE
+// to the group would keep acting as it. They are ended even when the
+// membership is already gone (another replica revoked it) or the REVOKE
+// fails: they held the group all the same. u.mu is held.
 func (b *Backend) cutLocked(ctx context.Context, u *userState, role, group, why string, origin shiftkey.SessionOrigin) error {
-	if u.refs[group] != nil {
+	if h := u.refs[group]; h != nil {
 		delete(u.refs, group)
 		b.held.Add(-1)
+		for l := range h.leases {
+			l.tellCut(group, why)
+		}
+		if n := len(h.leases); n > 0 {
+			b.logger.WarnContext(ctx, "sessions ended: their group turned unsafe", "db_user", role, "group", group, "sessions", n, "reason", why)
+		}
 	}
 	q, unlock, err := b.lockMembership(ctx, role, group)
 	if err != nil {
@@ -1168,8 +1214,8 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 		if u.refs[lg.name] != lg.h {
 			continue // revoked, as it turned unsafe (cutLocked)
 		}
-		lg.h.n--
-		if lg.h.n > 0 {
+		delete(lg.h.leases, l)
+		if len(lg.h.leases) > 0 {
 			continue
 		}
 		delete(u.refs, lg.name)

@@ -3,6 +3,7 @@ package pgbackend_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -334,5 +335,110 @@ func TestHeldGroupKeptWhileADatabaseCannotBeRead(t *testing.T) {
 	}
 	if !f.member(t) {
 		t.Error("the second session's look revoked the held group while a database could not be read")
+	}
+}
+
+// cutLog records what a lease's session is told by OnGroupCut.
+type cutLog struct {
+	mu   sync.Mutex
+	told []string // "group: why"
+}
+
+func (c *cutLog) hear(l *pgbackend.Lease) {
+	l.OnGroupCut(func(group, why string) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.told = append(c.told, group+": "+why)
+	})
+}
+
+func (c *cutLog) heard() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.told...)
+}
+
+// A session that ran SET ROLE to its group keeps acting as it after the
+// REVOKE, so the sessions whose leases held a membership revoked as it
+// turned unsafe are told (the gateway ends them): at the revoke, or when
+// they ask after it. The role's sessions that did not hold it, and the
+// one whose login revoked it, are not.
+func TestLeasesHoldingAGroupThatTurnedUnsafeAreTold(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	shared := &sharedGrants{records: map[[3]string]bool{}}
+	var obs changes
+	var clock testClock
+	b := f.observedReplica(t, shared, "a", &obs, &clock)
+	prepare := func(groups ...string) *pgbackend.Lease {
+		l, _, err := b.Prepare(ctx, f.role, false, groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Release(ctx) })
+		return l
+	}
+	var first, late, none, second cutLog
+	first.hear(prepare(f.group))
+	lateLease := prepare(f.group)
+	none.hear(prepare())
+	f.makeUnsafe(t, false)
+	clock.pastCache()
+	secondLease := prepare(f.group)
+	second.hear(secondLease)
+	if !secondLease.Empty() || f.member(t) {
+		t.Fatal("the group that turned unsafe was not revoked")
+	}
+	if got := first.heard(); len(got) != 1 || !strings.HasPrefix(got[0], f.group+": ") || !strings.Contains(got[0], "create in a schema") {
+		t.Fatalf("the session holding the group was told %q, want once, naming it and why", got)
+	}
+	late.hear(lateLease)
+	if got := late.heard(); len(got) != 1 {
+		t.Errorf("a session holding the group that asks after the revoke was told %q, want once", got)
+	}
+	if got := append(none.heard(), second.heard()...); len(got) != 0 {
+		t.Errorf("sessions that did not hold the group were told %q", got)
+	}
+}
+
+// A membership another replica revoked as it turned unsafe is gone for
+// this replica's sessions too, but one of them that ran SET ROLE to the
+// group still acts as it: this replica's own look (its sweep here) finds
+// the membership already gone and tells its sessions all the same.
+func TestLeasesToldWhenAnotherReplicaRevokedTheGroup(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	shared := &sharedGrants{records: map[[3]string]bool{}}
+	var obsA, obsB changes
+	var clock testClock
+	a, b := f.observedReplica(t, shared, "a", &obsA, &clock), f.observedReplica(t, shared, "b", &obsB, &clock)
+	onA, _, err := a.Prepare(ctx, f.role, false, []string{f.group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onA.Release(ctx)
+	var told cutLog
+	told.hear(onA)
+	f.makeUnsafe(t, false)
+	clock.pastCache()
+	onB, _, err := b.Prepare(ctx, f.role, false, []string{f.group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onB.Release(ctx)
+	if f.member(t) || len(unsafeRevokes(&obsB)) != 1 {
+		t.Fatal("the other replica did not revoke the group that turned unsafe")
+	}
+	if got := told.heard(); len(got) != 0 {
+		t.Fatalf("told %q before this replica looked", got)
+	}
+	if _, err := a.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := told.heard(); len(got) != 1 || !strings.Contains(got[0], "create in a schema") {
+		t.Fatalf("the session holding the membership another replica revoked was told %q at this replica's sweep, want once", got)
+	}
+	if n := len(obsA.revokes()); n != 0 {
+		t.Errorf("this replica reported %d revokes of a membership already gone", n)
 	}
 }

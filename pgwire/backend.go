@@ -31,6 +31,16 @@ type Backend interface {
 // so that a backend can return one without importing this package).
 type Lease = interface{ Release(ctx context.Context) }
 
+// GroupCuts is a Lease whose groups the backend may revoke while the
+// session lives, as one turned unsafe (pgbackend: CREATE on a schema given
+// to it since): OnGroupCut's f is called, once, when that happens (at once
+// if it did already). The gateway then ends the session, which may have
+// run SET ROLE to the group and would keep acting as it after the REVOKE.
+// f must not block: the backend may call it holding the role's lock.
+type GroupCuts interface {
+	OnGroupCut(f func(group, why string))
+}
+
 // RefusedRole is an error of Backend.Prepare that refuses the session role
 // itself (shiftkey's provisioning role, a superuser…): the client is told
 // why, with SQLSTATE 28000.

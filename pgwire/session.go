@@ -59,6 +59,7 @@ type session struct {
 	stopLogin context.CancelFunc
 	closing   bool
 	cause     string // why the gateway cut it (closeFor); "" when it ended by itself
+	detail    string // the cut's FATAL message, for causes that carry their own (closeForWhy)
 	// cancel is the backend's cancel key while the backend is this
 	// session's (registerCancel to unregisterCancel; written under g.mu and
 	// mu); cancelID is the gateway's key for it.
@@ -198,6 +199,13 @@ func (s *session) prepare(ctx context.Context, l *request) (Lease, bool) {
 		return nil, false
 	}
 	l.notices = notices
+	if c, ok := lease.(GroupCuts); ok {
+		role := l.cred.DBUser
+		c.OnGroupCut(func(group, why string) {
+			s.log.InfoContext(context.Background(), "session terminated", "reason", "group turned unsafe", "db_user", role, "group", group, "why", why)
+			s.closeForWhy(shiftkey.EndGroupUnsafe, fmt.Sprintf("terminating connection: group %q of role %q turned unsafe (%s)", group, role, why))
+		})
+	}
 	return lease, true
 }
 
@@ -597,12 +605,16 @@ const cutFarewellWait = 250 * time.Millisecond
 // credential, a lifetime or a shutdown must not leave its query running on
 // (PostgreSQL notices a closed connection only when it next reads or
 // writes it).
-func (s *session) closeFor(reason string) {
+func (s *session) closeFor(reason string) { s.closeForWhy(reason, "") }
+
+// closeForWhy is closeFor with the FATAL's message when the reason's own
+// is not enough ("": the reason's).
+func (s *session) closeForWhy(reason, detail string) {
 	// The cause first: the relay may end the session (and audit it) the
 	// moment the connection closes.
 	s.mu.Lock()
 	if s.cause == "" {
-		s.cause = reason
+		s.cause, s.detail = reason, detail
 	}
 	s.closing = true
 	key := s.cancel // nil once released to the pool
@@ -684,6 +696,11 @@ func (s *session) farewell(reason string) []byte {
 	case shiftkey.EndLifetime:
 		msg = fmt.Sprintf("terminating connection: the session reached limits.max_session_lifetime (%s)", s.g.MaxSessionLifetime)
 	}
+	s.mu.Lock()
+	if s.detail != "" && reason == s.cause {
+		msg = s.detail
+	}
+	s.mu.Unlock()
 	b, _ := (&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: codeAdminShutdown, Message: msg}).Encode(nil)
 	return b
 }
