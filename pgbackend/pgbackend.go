@@ -116,8 +116,16 @@ type Backend struct {
 
 	mu        sync.Mutex
 	users     map[string]*userState
-	nextSweep int              // len(users) at which unused states are dropped
-	now       func() time.Time // for the caches (role exists, groups' verdicts); time.Now outside tests
+	nextSweep int // len(users) at which unused states are dropped
+	// live: the leases of each role's live sessions on this process, all
+	// of them, told when a group the role holds is revoked as it turned
+	// unsafe (cutLocked): the membership is the role's, so any of its
+	// sessions may have run SET ROLE to the group, not only those that
+	// asked for it. Its own lock: a session without groups ends without
+	// the role's lock (Release), which a Prepare may hold for round trips.
+	liveMu sync.Mutex
+	live   map[string]map[*Lease]struct{}
+	now    func() time.Time // for the caches (role exists, groups' verdicts); time.Now outside tests
 	// held is the number of (role, group) entries in users' refs: the
 	// memberships this process's live sessions hold, whether this process
 	// granted them or shares one another replica granted (joinShared).
@@ -569,7 +577,48 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 			notices = append(notices, Notice{Message: notice})
 		}
 	}
+	// Added once its groups are settled: a revoke during this Prepare
+	// (rejoin's) happened before the session could SET ROLE to anything.
+	b.addLive(lease)
 	return lease, notices, nil
+}
+
+// addLive records l among its role's live sessions (live).
+func (b *Backend) addLive(l *Lease) {
+	b.liveMu.Lock()
+	defer b.liveMu.Unlock()
+	if b.live == nil {
+		b.live = map[string]map[*Lease]struct{}{}
+	}
+	m := b.live[l.role]
+	if m == nil {
+		m = map[*Lease]struct{}{}
+		b.live[l.role] = m
+	}
+	m[l] = struct{}{}
+}
+
+// dropLive forgets l, whose session ended.
+func (b *Backend) dropLive(l *Lease) {
+	b.liveMu.Lock()
+	defer b.liveMu.Unlock()
+	if m := b.live[l.role]; m != nil {
+		delete(m, l)
+		if len(m) == 0 {
+			delete(b.live, l.role)
+		}
+	}
+}
+
+// liveOf is a copy of role's live leases.
+func (b *Backend) liveOf(role string) []*Lease {
+	b.liveMu.Lock()
+	defer b.liveMu.Unlock()
+	out := make([]*Lease, 0, len(b.live[role]))
+	for l := range b.live[role] {
+		out = append(out, l)
+	}
+	return out
 }
 
 // rejoin makes the lease hold role's membership of group, which h holds
@@ -917,19 +966,29 @@ func (b *Backend) sharedElsewhere(ctx context.Context, role, group string) bool 
 // cutLocked revokes role's membership of group, which this process holds
 // for sessions and which turned unsafe (why): the leases that hold it no
 // longer count (refs loses it), their sessions lose the group at their
-// next privilege check, and are ended (tellCut), as one that ran SET ROLE
-// to the group would keep acting as it. They are ended even when the
-// membership is already gone (another replica revoked it) or the REVOKE
-// fails: they held the group all the same. u.mu is held.
+// next privilege check, and they and the role's other sessions here are
+// ended (tellCut), as one that ran SET ROLE to the group would keep
+// acting as it. They are ended even when the membership is already gone
+// (another replica revoked it) or the REVOKE fails: the role held the
+// group all the same. u.mu is held.
 func (b *Backend) cutLocked(ctx context.Context, u *userState, role, group, why string, origin shiftkey.SessionOrigin) error {
 	if h := u.refs[group]; h != nil {
 		delete(u.refs, group)
 		b.held.Add(-1)
+		// Those that held it, and every other session of the role here:
+		// any of them may have run SET ROLE to the group meanwhile.
+		told := map[*Lease]bool{}
 		for l := range h.leases {
+			told[l] = true
+		}
+		for _, l := range b.liveOf(role) {
+			told[l] = true
+		}
+		for l := range told {
 			l.tellCut(group, why)
 		}
-		if n := len(h.leases); n > 0 {
-			b.logger.WarnContext(ctx, "sessions ended: their group turned unsafe", "db_user", role, "group", group, "sessions", n, "reason", why)
+		if n := len(told); n > 0 {
+			b.logger.WarnContext(ctx, "sessions ended: their role's group turned unsafe", "db_user", role, "group", group, "sessions", n, "reason", why)
 		}
 	}
 	q, unlock, err := b.lockMembership(ctx, role, group)
@@ -1192,6 +1251,7 @@ func (l *Lease) Empty() bool { return len(l.groups) == 0 }
 // safe to call more than once.
 func (l *Lease) Release(ctx context.Context) {
 	l.once.Do(func() {
+		l.b.dropLive(l)
 		if l.Empty() {
 			// Nothing to revoke: no need for the user's lock, which a
 			// concurrent Prepare may hold through round trips.
