@@ -37,6 +37,25 @@ func (f *raceFixture) observedReplica(t *testing.T, shared *sharedGrants, name s
 	return b
 }
 
+// prepare is b.Prepare of f's role for groups, which must not fail; the
+// lease is released when the test ends, if it has not been.
+func (f *raceFixture) prepare(t *testing.T, b *pgbackend.Backend, ctx context.Context, groups []string) (*pgbackend.Lease, []pgbackend.Notice) {
+	t.Helper()
+	l, notices, err := b.Prepare(ctx, f.role, false, groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Release(context.Background()) })
+	return l, notices
+}
+
+// lease is prepare's lease.
+func (f *raceFixture) lease(t *testing.T, b *pgbackend.Backend, ctx context.Context, groups []string) *pgbackend.Lease {
+	t.Helper()
+	l, _ := f.prepare(t, b, ctx, groups)
+	return l
+}
+
 // makeUnsafe gives f's group CREATE on a new schema: in f's database, or
 // in a database of its own when elsewhere is set (the membership is the
 // role's in every database). It returns the connection to that database,
@@ -93,22 +112,14 @@ func TestGroupThatTurnedUnsafeWhileHeldIsRevoked(t *testing.T) {
 			var obs changes
 			var clock testClock
 			b := f.observedReplica(t, shared, "a", &obs, &clock)
-			first, notices, err := b.Prepare(ctx, f.role, false, []string{f.group})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer first.Release(ctx)
+			first, notices := f.prepare(t, b, ctx, []string{f.group})
 			if first.Empty() || len(notices) != 0 || !f.member(t) {
 				t.Fatalf("the first session holds the group: %v, notices %v", !first.Empty(), notices)
 			}
 			f.makeUnsafe(t, elsewhere)
 			clock.pastCache()
 			origin := shiftkey.SessionOrigin{ConnID: 2, Source: "127.0.0.1:5002", CredentialID: "cred-2"}
-			second, notices, err := b.Prepare(shiftkey.WithSessionOrigin(ctx, origin), f.role, false, []string{f.group})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer second.Release(ctx)
+			second, notices := f.prepare(t, b, shiftkey.WithSessionOrigin(ctx, origin), []string{f.group})
 			if !second.Empty() || f.member(t) {
 				t.Fatalf("the second session was handed the group that may now create in a schema (lease empty: %v, member: %v)", second.Empty(), f.member(t))
 			}
@@ -148,21 +159,13 @@ func TestSharedGroupThatTurnedUnsafeIsRevoked(t *testing.T) {
 	var obsA, obsB changes
 	var clock testClock
 	a, b := f.observedReplica(t, shared, "a", &obsA, &clock), f.observedReplica(t, shared, "b", &obsB, &clock)
-	onA, _, err := a.Prepare(ctx, f.role, false, []string{f.group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer onA.Release(ctx)
+	onA := f.lease(t, a, ctx, []string{f.group})
 	if onA.Empty() || !f.member(t) {
 		t.Fatal("the first replica's session does not hold the group")
 	}
 	f.makeUnsafe(t, false)
 	clock.pastCache()
-	onB, notices, err := b.Prepare(ctx, f.role, false, []string{f.group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer onB.Release(ctx)
+	onB, notices := f.prepare(t, b, ctx, []string{f.group})
 	if !onB.Empty() || f.member(t) {
 		t.Fatalf("the other replica's session shared the group that may now create in a schema (lease empty: %v, member: %v)", onB.Empty(), f.member(t))
 	}
@@ -172,11 +175,7 @@ func TestSharedGroupThatTurnedUnsafeIsRevoked(t *testing.T) {
 	if n := len(unsafeRevokes(&obsB)); n != 1 {
 		t.Fatalf("revokes with a reason on the other replica: %d, want 1", n)
 	}
-	again, notices, err := a.Prepare(ctx, f.role, false, []string{f.group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Release(ctx)
+	again, notices := f.prepare(t, a, ctx, []string{f.group})
 	if !again.Empty() || len(notices) != 1 || f.member(t) {
 		t.Errorf("the first replica's next session: lease empty %v, notices %v, member %v; want no group and a notice", again.Empty(), notices, f.member(t))
 	}
@@ -199,11 +198,7 @@ func TestSweepRevokesGroupThatTurnedUnsafe(t *testing.T) {
 	var obs changes
 	var clock testClock
 	b := f.observedReplica(t, shared, "a", &obs, &clock)
-	first, _, err := b.Prepare(ctx, f.role, false, []string{f.group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Release(ctx)
+	first := f.lease(t, b, ctx, []string{f.group})
 	oc, schema := f.makeUnsafe(t, true)
 	clock.pastCache()
 	if _, err := b.Reconcile(ctx); err != nil {
@@ -225,11 +220,7 @@ func TestSweepRevokesGroupThatTurnedUnsafe(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.pastCache()
-	third, notices, err := b.Prepare(ctx, f.role, false, []string{f.group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer third.Release(ctx)
+	third, notices := f.prepare(t, b, ctx, []string{f.group})
 	if third.Empty() || len(notices) != 0 || !f.member(t) {
 		t.Fatalf("the group, safe again, was not granted: lease empty %v, notices %v", third.Empty(), notices)
 	}
@@ -253,20 +244,12 @@ func TestGroupGivenAnAttributeWhileHeldIsRevoked(t *testing.T) {
 	var obs changes
 	var clock testClock
 	b := f.observedReplica(t, shared, "a", &obs, &clock)
-	first, _, err := b.Prepare(ctx, f.role, false, []string{f.group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Release(ctx)
+	f.lease(t, b, ctx, []string{f.group})
 	if _, err := f.admin.Exec(ctx, "ALTER ROLE "+f.group+" CREATEROLE"); err != nil {
 		t.Fatal(err)
 	}
 	clock.pastCache()
-	second, notices, err := b.Prepare(ctx, f.role, false, []string{f.group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Release(ctx)
+	second, notices := f.prepare(t, b, ctx, []string{f.group})
 	if !second.Empty() || f.member(t) {
 		t.Fatalf("the second session was handed a CREATEROLE group (lease empty: %v, member: %v)", second.Empty(), f.member(t))
 	}
@@ -290,11 +273,7 @@ func TestHeldGroupKeptWhileADatabaseCannotBeRead(t *testing.T) {
 	var obs changes
 	var clock testClock
 	b := f.observedReplica(t, shared, "a", &obs, &clock)
-	first, _, err := b.Prepare(ctx, f.role, false, []string{f.group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Release(ctx)
+	f.lease(t, b, ctx, []string{f.group})
 	other := pgtest.NewDatabase(t)
 	if _, err := f.admin.Exec(ctx, "ALTER DATABASE "+other+" SET lock_timeout = '200ms'"); err != nil {
 		t.Fatal(err)
@@ -325,11 +304,7 @@ func TestHeldGroupKeptWhileADatabaseCannotBeRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.pastCache()
-	second, notices, err := b.Prepare(ctx, f.role, false, []string{f.group, fresh})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Release(ctx)
+	_, notices := f.prepare(t, b, ctx, []string{f.group, fresh})
 	if len(notices) != 1 || !strings.Contains(notices[0].Message, fresh) || !strings.Contains(notices[0].Message, "could not be checked") {
 		t.Errorf("notices %v, want one refusing %s as not checked", notices, fresh)
 	}
@@ -371,10 +346,7 @@ func TestLeasesHoldingAGroupThatTurnedUnsafeAreTold(t *testing.T) {
 	var clock testClock
 	b := f.observedReplica(t, shared, "a", &obs, &clock)
 	prepare := func(groups ...string) *pgbackend.Lease {
-		l, _, err := b.Prepare(ctx, f.role, false, groups)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := f.lease(t, b, ctx, groups)
 		t.Cleanup(func() { l.Release(ctx) })
 		return l
 	}
@@ -417,20 +389,12 @@ func TestLeasesToldWhenAnotherReplicaRevokedTheGroup(t *testing.T) {
 	var obsA, obsB changes
 	var clock testClock
 	a, b := f.observedReplica(t, shared, "a", &obsA, &clock), f.observedReplica(t, shared, "b", &obsB, &clock)
-	onA, _, err := a.Prepare(ctx, f.role, false, []string{f.group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer onA.Release(ctx)
+	onA := f.lease(t, a, ctx, []string{f.group})
 	var told cutLog
 	told.hear(onA)
 	f.makeUnsafe(t, false)
 	clock.pastCache()
-	onB, _, err := b.Prepare(ctx, f.role, false, []string{f.group})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer onB.Release(ctx)
+	f.lease(t, b, ctx, []string{f.group})
 	if f.member(t) || len(unsafeRevokes(&obsB)) != 1 {
 		t.Fatal("the other replica did not revoke the group that turned unsafe")
 	}
