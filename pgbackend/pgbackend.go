@@ -948,13 +948,9 @@ func unsafeNotice(role, group, why string) string {
 // role's own, an operator's grant that a session must not revoke (that
 // replica's own re-check revokes its grant).
 func (b *Backend) sharedElsewhere(ctx context.Context, role, group string) bool {
-	if b.cfg.Grants == nil {
-		return false
-	}
-	g := shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group}
-	held, err := b.cfg.Grants.GrantHeldElsewhere(ctx, g)
+	held, err := b.othersHold(ctx, role, group)
 	if err == nil && !held {
-		held, err = b.cfg.Grants.GrantLapsedElsewhere(ctx, g)
+		held, err = b.othersLapsed(ctx, role, group)
 	}
 	if err != nil {
 		b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", role, "group", group, "error", err)
@@ -1439,10 +1435,7 @@ func (b *Backend) heldElsewhere(ctx context.Context, role, group string) bool {
 // membership of group outlived its lease; on a store error it answers
 // true, as heldElsewhere does.
 func (b *Backend) lapsedElsewhere(ctx context.Context, role, group string) bool {
-	if b.cfg.Grants == nil {
-		return false
-	}
-	lapsed, err := b.cfg.Grants.GrantLapsedElsewhere(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group})
+	lapsed, err := b.othersLapsed(ctx, role, group)
 	if err != nil {
 		b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", role, "group", group, "error", err)
 		return true
@@ -1477,6 +1470,15 @@ func (b *Backend) othersHold(ctx context.Context, role, group string) (bool, err
 		return false, nil
 	}
 	return b.cfg.Grants.GrantHeldElsewhere(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group})
+}
+
+// othersLapsed reports whether another replica's record of role's
+// membership of group outlived its lease.
+func (b *Backend) othersLapsed(ctx context.Context, role, group string) (bool, error) {
+	if b.cfg.Grants == nil {
+		return false, nil
+	}
+	return b.cfg.Grants.GrantLapsedElsewhere(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group})
 }
 
 func (b *Backend) record(ctx context.Context, role, group string) error {

@@ -232,14 +232,10 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 		for i := range results {
 			results[i] = shiftkey.IssueWriteResult{Err: err}
 		}
-	} else if err := w.files.check(); err != nil {
-		// Committed to files no path reaches: lost at the next start.
-		for i := range results {
-			results[i] = shiftkey.IssueWriteResult{Err: err}
-		}
-	} else if err := w.files.fsFailed(); err != nil {
-		// The COMMIT's fsync may have returned 0 for a transaction the
-		// file system dropped as it failed (fsprobe_linux.go).
+	} else if err := w.files.committed(); err != nil {
+		// Committed to files no path reaches, or the COMMIT's fsync
+		// returned 0 for a transaction the file system dropped as it
+		// failed (fsprobe_linux.go): lost at the next start.
 		for i := range results {
 			results[i] = shiftkey.IssueWriteResult{Err: err}
 		}
