@@ -20,11 +20,7 @@ import (
 // mistakes are errors rather than an empty answer.
 func TestSelectionFilter(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	now := time.Now()
 	if err := st.CreateCluster(ctx, &shiftkey.Cluster{Identifier: "c1", CreatedAt: now}); err != nil {
 		t.Fatal(err)
@@ -87,11 +83,7 @@ func TestSelectionFilter(t *testing.T) {
 // issued, or one revoked already.
 func TestRevokeNothingMatchedIsAnError(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	now := time.Now()
 	st.LoginSalt(ctx, "c1", "IAM:a", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 	for _, id := range []string{"cred1", "cred2"} {
@@ -137,11 +129,7 @@ func TestRevokeNothingMatchedIsAnError(t *testing.T) {
 // not the key matched anything.
 func TestAccessKeySaysWhatHasNoRecordedKey(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	now := time.Now()
 	for _, c := range []struct{ id, cluster, principal, key string }{
 		{"new1", "c1", "arn:aws:iam::123456789012:user/alice", "AKIALEAKED"},
@@ -194,11 +182,7 @@ func TestAccessKeySaysWhatHasNoRecordedKey(t *testing.T) {
 // without a secret; a second revoke matches nothing.
 func TestRevokeAccessKeyEndsItsSessions(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	now := time.Now()
 	if err := st.CreateSession(ctx, &shiftkey.Session{AccessKeyID: "ASIALEAKEDSESSION", Secret: "session-secret", Token: "session-token", RoleName: "etl",
 		SessionName: "run", SourceARN: "arn:aws:iam::123456789012:user/alice", SourceAccessKeyID: "AKIALEAKED", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
@@ -227,4 +211,15 @@ func TestRevokeAccessKeyEndsItsSessions(t *testing.T) {
 	if _, err := revocation.Revoke(ctx, st, shiftkey.CredentialFilter{AccessKeyID: "AKIALEAKED"}, now, false, io.Discard); !errors.Is(err, revocation.ErrNoMatch) {
 		t.Fatalf("revoke again = %v, want ErrNoMatch", err)
 	}
+}
+
+// openStore is an SQLite store of the test's own, closed when it ends.
+func openStore(t *testing.T) *sqlite.DB {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
