@@ -181,15 +181,9 @@ func (s *session) prepare(ctx context.Context, l *request) (Lease, bool) {
 		s.sendError(codeInsufficientPriv, ar.AdminRefused())
 		return nil, false
 	}
-	if br, ok := errors.AsType[BackendRefused](err); ok {
+	if s.backendRefused(ctx, l, err) {
 		// The backend's own answer to the admin connection (57P03: it was
-		// still starting up when the login's time ran out): the client
-		// gets it as it is, as from Connect.
-		resp := br.BackendResponse()
-		s.fe.Send(resp)
-		s.fe.Flush()
-		s.log.InfoContext(ctx, "login failed", "reason", "backend refused", "sqlstate", resp.Code)
-		l.refused = shiftkey.LoginBackendRefused
+		// still starting up when the login's time ran out), as from Connect.
 		return nil, false
 	}
 	if err != nil {
@@ -244,12 +238,7 @@ func (s *session) connect(ctx context.Context, l *request) (*link, bool) {
 		(s.tls == nil || s.tap != nil && s.tap.Eligible())
 	pc, reused, err := t.acquire(ctx, l.cred.DBUser, l.db, params, be.key, onLoop)
 	if err != nil {
-		if br, ok := errors.AsType[BackendRefused](err); ok {
-			resp := br.BackendResponse()
-			s.fe.Send(resp)
-			s.fe.Flush()
-			s.log.InfoContext(ctx, "login failed", "reason", "backend refused", "sqlstate", resp.Code)
-			l.refused = shiftkey.LoginBackendRefused
+		if s.backendRefused(ctx, l, err) {
 			return nil, false
 		}
 		l.refused = shiftkey.LoginBackendError
@@ -598,6 +587,22 @@ const cutCancelTimeout = 2 * time.Second
 // millisecond unless the client does not read what it was sent (its
 // socket full), and then the client's side is closed too.
 const cutFarewellWait = 250 * time.Millisecond
+
+// backendRefused passes err, when it carries the backend's own
+// ErrorResponse (BackendRefused), to the client as it is and records the
+// login as refused by the backend; it reports whether it did.
+func (s *session) backendRefused(ctx context.Context, l *request, err error) bool {
+	br, ok := errors.AsType[BackendRefused](err)
+	if !ok {
+		return false
+	}
+	resp := br.BackendResponse()
+	s.fe.Send(resp)
+	s.fe.Flush()
+	s.log.InfoContext(ctx, "login failed", "reason", "backend refused", "sqlstate", resp.Code)
+	l.refused = shiftkey.LoginBackendRefused
+	return true
+}
 
 // closeFor cuts the session, for reason (a shiftkey.End… reason: the
 // first given is the one its audit record and its client's FATAL say),
