@@ -916,24 +916,7 @@ func (b *Backend) unsafe(ctx context.Context, q adminQuerier, group string) (str
 // joining a membership held for another session, and the sweep, re-check
 // it at no more cost than one look per group every outlivesFor.
 func (b *Backend) unsafeCached(ctx context.Context, q adminQuerier, group string) (string, error) {
-	now := b.now()
-	b.outlivesMu.Lock()
-	a, ok := b.unsafeSeen[group]
-	b.outlivesMu.Unlock()
-	if ok && now.Sub(a.at) < outlivesFor {
-		return a.why, nil
-	}
-	why, err := b.unsafe(ctx, q, group)
-	if err != nil {
-		return "", err
-	}
-	b.outlivesMu.Lock()
-	if b.unsafeSeen == nil || len(b.unsafeSeen) >= maxUserStates {
-		b.unsafeSeen = map[string]outlivesAnswer{}
-	}
-	b.unsafeSeen[group] = outlivesAnswer{why, now}
-	b.outlivesMu.Unlock()
-	return why, nil
+	return b.seenFor(&b.unsafeSeen, group, func() (string, error) { return b.unsafe(ctx, q, group) })
 }
 
 // unsafeNotice tells a session that asked for group why it does not get
@@ -1042,22 +1025,29 @@ type outlivesAnswer struct {
 }
 
 func (b *Backend) outlivesCached(ctx context.Context, q adminQuerier, group string) (string, error) {
+	return b.seenFor(&b.outlivesSeen, group, func() (string, error) { return b.outlives(ctx, q, group, false) })
+}
+
+// seenFor is the verdict on group in *seen if it is younger than
+// outlivesFor, else read's, remembered there (under outlivesMu; the map
+// starts over at maxUserStates groups).
+func (b *Backend) seenFor(seen *map[string]outlivesAnswer, group string, read func() (string, error)) (string, error) {
 	now := b.now()
 	b.outlivesMu.Lock()
-	a, ok := b.outlivesSeen[group]
+	a, ok := (*seen)[group]
 	b.outlivesMu.Unlock()
 	if ok && now.Sub(a.at) < outlivesFor {
 		return a.why, nil
 	}
-	why, err := b.outlives(ctx, q, group, false)
+	why, err := read()
 	if err != nil {
 		return "", err
 	}
 	b.outlivesMu.Lock()
-	if b.outlivesSeen == nil || len(b.outlivesSeen) >= maxUserStates {
-		b.outlivesSeen = map[string]outlivesAnswer{}
+	if *seen == nil || len(*seen) >= maxUserStates {
+		*seen = map[string]outlivesAnswer{}
 	}
-	b.outlivesSeen[group] = outlivesAnswer{why, now}
+	(*seen)[group] = outlivesAnswer{why, now}
 	b.outlivesMu.Unlock()
 	return why, nil
 }
