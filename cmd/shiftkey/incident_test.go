@@ -161,18 +161,7 @@ func tailRecords(t *testing.T, args ...string) []audit.Record {
 	if err := run(context.Background(), append([]string{"audit", "tail", "--file", dev.AuditFile}, args...), &out, &errOut); err != nil {
 		t.Fatal(err, errOut.String())
 	}
-	var recs []audit.Record
-	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var r audit.Record
-		if err := json.Unmarshal([]byte(l), &r); err != nil {
-			t.Fatalf("audit tail line %q: %v", l, err)
-		}
-		recs = append(recs, r)
-	}
-	return recs
+	return parseRecords(t, out.String())
 }
 
 // Found playing the incident: `audit tail --access-key` of a leaked key

@@ -309,8 +309,15 @@ func auditRecords(t *testing.T, path string) ([]audit.Record, string) {
 	} else {
 		b = nil
 	}
+	return parseRecords(t, string(b)), string(b)
+}
+
+// parseRecords decodes audit lines, one record per line (the file, or
+// what audit tail printed).
+func parseRecords(t *testing.T, text string) []audit.Record {
+	t.Helper()
 	var out []audit.Record
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
 		if line == "" {
 			continue
 		}
@@ -320,7 +327,7 @@ func auditRecords(t *testing.T, path string) ([]audit.Record, string) {
 		}
 		out = append(out, r)
 	}
-	return out, string(b)
+	return out
 }
 
 // The audit log of the scripted scenario, event by event: the API calls
