@@ -68,8 +68,15 @@ async def main():
         # (e) the same connection answers at once: asyncpg waits for the
         # cancelled query's end first, which only comes early if the cancel
         # reached the backend (otherwise ~30 s).
+        # A cancel is a signal the backend takes when it arrives: under
+        # load it can land on the next statement instead (PostgreSQL's
+        # protocol race, as pgJDBC's issue 412 describes), which shows the
+        # cancel reached the backend all the same. Then once more.
         started = time.monotonic()
-        seven = await conn.fetchval("select 7")
+        try:
+            seven = await conn.fetchval("select 7")
+        except asyncpg.QueryCanceledError:
+            seven = await conn.fetchval("select 7")
         waited = time.monotonic() - started
         if seven != 7:
             fail("select 7 after the timeout", seven)
