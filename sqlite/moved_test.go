@@ -124,3 +124,30 @@ func TestStoreFileDeletedOrReplacedFailsEveryWrite(t *testing.T) {
 		})
 	}
 }
+
+// Found reading what /readyz checks: "store writes" (WriteErr) reported
+// only the issue path's last batch, so a store whose file was deleted or
+// replaced stayed ready until an issue failed, and a balancer kept
+// sending it the calls that then failed. The files are now checked when
+// asked.
+func TestWriteErrReportsAStoreFileDeletedOrReplaced(t *testing.T) {
+	for _, tc := range fileMishaps {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s.db")
+			db := mustOpen(t, path)
+			defer db.Close()
+			if err := db.CreateCredential(context.Background(), testCred("before", "IAM:a", time.Now())); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.WriteErr(); err != nil {
+				t.Fatalf("WriteErr before anything happened to the files: %v", err)
+			}
+			tc.do(t, path)
+			if err := db.WriteErr(); err == nil {
+				t.Fatalf("WriteErr with the store's file %s and no write since: nil, want the failure every write would get", tc.name)
+			} else {
+				t.Logf("WriteErr: %v", err)
+			}
+		})
+	}
+}

@@ -250,3 +250,21 @@ func TestWritesOtherThanIssuesFailOnAFailedFileSystem(t *testing.T) {
 		t.Errorf("UpdateAccessKey once the file system answers again: %v", err)
 	}
 }
+
+// As above for a failed file system: WriteErr reports it without waiting
+// for an issue to fail, and clears once it answers again.
+func TestWriteErrReportsAFailedFileSystem(t *testing.T) {
+	db := mustOpen(t, filepath.Join(t.TempDir(), "s.db"))
+	defer db.Close()
+	if err := db.CreateCredential(context.Background(), testCred("before", "IAM:a", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	db.FailFileSystem(syscall.EROFS)
+	if err := db.WriteErr(); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("WriteErr on a failed file system with no write since: %v, want the file system's error (EROFS)", err)
+	}
+	db.FailFileSystem(nil)
+	if err := db.WriteErr(); err != nil {
+		t.Errorf("WriteErr once the file system answers again: %v", err)
+	}
+}

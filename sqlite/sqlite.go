@@ -388,9 +388,17 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 	return s, nil
 }
 
-// WriteErr is the failure of the issue path's last write while none has
-// committed since (shiftkey.WriteHealth).
-func (d *DB) WriteErr() error { return d.writer.health.Err() }
+// WriteErr is why the next write would fail (shiftkey.WriteHealth, what
+// /readyz reports): the store's files deleted or replaced, or their file
+// system failed, both asked now rather than at the next write (a store
+// without issues would stay ready for its balancer); else the failure of
+// the issue path's last write while none has committed since.
+func (d *DB) WriteErr() error {
+	if err := d.db.files.committed(); err != nil {
+		return err
+	}
+	return d.writer.health.Err()
+}
 
 // CreateCredential stores c; the commit is durable when it returns.
 func (d *DB) CreateCredential(ctx context.Context, c *shiftkey.Credential) error {
