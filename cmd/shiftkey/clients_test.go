@@ -336,7 +336,8 @@ func pgJDBCJar(t *testing.T) (jar string, minIterations int) {
 // awsQuery and awsJson1_1 serializers, SigV4 signer, error parsing and
 // retries) against dev with the issued static keys: GetClusterCredentials
 // with every member, WithIAM, AssumeRole and the session's keys,
-// Serverless GetCredentials, node-postgres logging in with each, and the
+// Serverless GetCredentials, node-postgres logging in with each, a client
+// configured by nothing but dev.env's environment (HTTPS), and the
 // errors (name and HTTP status the SDK surfaces, no retry) of an unknown
 // cluster and workgroup, an IAM denial, an out-of-range duration and a
 // wrong secret key. The script asserts each check and prints them all;
@@ -368,8 +369,14 @@ func TestJSSDKClient(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(cctx, "node", "awssdk.mjs")
 	cmd.Dir = nodeDir
-	cmd.Env = append(os.Environ(), "SHIFTKEY_ENDPOINT="+dev.APIURL, "AWS_REGION="+DevRegion,
-		"AWS_ACCESS_KEY_ID="+dev.AccessKey.ID, "AWS_SECRET_ACCESS_KEY="+dev.AccessKey.Secret, "AWS_SESSION_TOKEN=",
+	// The environment of a user who sourced dev.env, which the script's
+	// dev.env check uses as it finds it; the other clients are given the
+	// plain-HTTP endpoint.
+	cmd.Env = os.Environ()
+	for k, v := range devEnvFile(t) {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, "SHIFTKEY_ENDPOINT="+dev.APIURL, "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
 		"CLUSTER="+DevCluster, "WORKGROUP="+DevWorkgroup, "ROLE_ARN=arn:aws:iam::000000000000:role/"+role, "DB_GROUP="+group,
 		"PGHOST="+dev.Gateway.Address, "PGPORT="+strconv.Itoa(dev.Gateway.Port),
@@ -397,6 +404,7 @@ func TestJSSDKClient(t *testing.T) {
 		"GetClusterCredentials (session) login": "js_session_user",
 		"GetCredentials dbUser":                 "IAM:admin",
 		"GetCredentials login":                  "IAM:admin",
+		"GetClusterCredentials (dev.env) login": "js_env_user",
 		"unknown cluster":                       "ClusterNotFoundFault 404 attempts=1",
 		"unknown cluster (WithIAM)":             "ClusterNotFoundFault 404 attempts=1",
 		"unknown workgroup":                     "ResourceNotFoundException 400 attempts=1",

@@ -2,8 +2,9 @@
 // client-redshift-serverless, client-sts: its own awsQuery and awsJson1_1
 // serializers, SigV4 signer, error parsing and retries) against shiftkey,
 // with an endpoint override, then node-postgres logging in with what it
-// returns. Environment: SHIFTKEY_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID,
-// AWS_SECRET_ACCESS_KEY (the static keys shiftkey issued), CLUSTER,
+// returns. Environment: what dev.env exports (AWS_REGION, AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY: the static keys shiftkey issued, AWS_ENDPOINT_URL,
+// ...), SHIFTKEY_ENDPOINT (the plain-HTTP endpoint override), CLUSTER,
 // WORKGROUP, PGHOST, PGPORT (the cluster's gateway), WG_HOST, WG_PORT (the
 // workgroup's), ROLE_ARN (a role the keys may assume, allowed
 // GetClusterCredentials except for DbUser js_denied and nothing on
@@ -45,7 +46,7 @@ const admin = clients({ accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env
 // A successful call: the request id the server sent back, one attempt.
 async function call(what, client, command) {
   const out = await client.send(command).catch((e) => {
-    throw new CheckFailed(`${what}: ${e.name} (HTTP ${e.$metadata?.httpStatusCode}): ${e.message}`);
+    throw new CheckFailed(`${what}: ${e.name} ${e.code || ''} (HTTP ${e.$metadata?.httpStatusCode}): ${e.message}`);
   });
   must(what + ' $metadata', out.$metadata.httpStatusCode === 200 && out.$metadata.requestId && out.$metadata.attempts === 1, out.$metadata);
   return out;
@@ -76,8 +77,10 @@ function expiresIn(what, date, seconds) {
 
 // Logs in with node-postgres and returns current_user (and, given a
 // group, whether the session is a member of it).
-async function login(what, host, port, user, password, group) {
-  const client = new pg.Client({ host, port: Number(port), database: 'dev', user, password, ssl: false, connectionTimeoutMillis: 10000 });
+async function login(what, host, port, user, password, group, tls) {
+  // verify-full TLS against Node's trust store, which is what dev.env can set.
+  const ssl = tls ? { rejectUnauthorized: true } : false;
+  const client = new pg.Client({ host, port: Number(port), database: 'dev', user, password, ssl, connectionTimeoutMillis: 10000 });
   try {
     await client.connect();
     const { rows: [{ u }] } = await client.query('SELECT current_user AS u');
@@ -130,6 +133,14 @@ async function main() {
   check('GetCredentials dbUser', sl.dbUser, 'IAM:admin');
   expiresIn('GetCredentials expiration in 1200s', sl.expiration, 1200);
   check('GetCredentials login', await login('GetCredentials', env.WG_HOST, env.WG_PORT, sl.dbUser, sl.dbPassword), 'IAM:admin');
+
+  // A user who sourced dev.env and configures nothing: region, keys and
+  // AWS_ENDPOINT_URL (HTTPS, dev's own CA) from the environment.
+  const fromEnv = await call('GetClusterCredentials (dev.env)', new RedshiftClient({}), new GetClusterCredentialsCommand({
+    ClusterIdentifier: env.CLUSTER, DbUser: 'js_env_user', AutoCreate: true,
+  }));
+  check('GetClusterCredentials (dev.env) login', await login('GetClusterCredentials (dev.env)',
+    env.PGHOST, env.PGPORT, fromEnv.DbUser, fromEnv.DbPassword, undefined, true), 'js_env_user');
 
   // Errors: the exception name and HTTP status the SDK surfaces.
   check('unknown cluster', await failure('unknown cluster', admin.rs,
