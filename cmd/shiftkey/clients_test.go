@@ -337,7 +337,8 @@ func pgJDBCJar(t *testing.T) (jar string, minIterations int) {
 // retries) against dev with the issued static keys: GetClusterCredentials
 // with every member, WithIAM, AssumeRole and the session's keys,
 // Serverless GetCredentials, node-postgres logging in with each, a client
-// configured by nothing but dev.env's environment (HTTPS), and the
+// configured by nothing but dev.env's environment (HTTPS), the SDK's
+// clock-skew correction from a client clock 10 minutes off, and the
 // errors (name and HTTP status the SDK surfaces, no retry) of an unknown
 // cluster and workgroup, an IAM denial, an out-of-range duration and a
 // wrong secret key. The script asserts each check and prints them all;
@@ -395,26 +396,28 @@ func TestJSSDKClient(t *testing.T) {
 		t.Fatalf("awssdk.mjs printed %q: %v", out, err)
 	}
 	want := map[string]string{
-		"GetCallerIdentity Arn":                 "user/admin",
-		"GetClusterCredentials DbUser":          "IAMA:js_user",
-		"GetClusterCredentials login":           "js_user member=true",
-		"GetClusterCredentialsWithIAM DbUser":   "IAM:admin",
-		"GetClusterCredentialsWithIAM login":    "IAM:admin",
-		"GetCallerIdentity (session) Arn":       "arn:aws:sts::000000000000:assumed-role/" + role + "/jssdk",
-		"GetClusterCredentials (session) login": "js_session_user",
-		"GetCredentials dbUser":                 "IAM:admin",
-		"GetCredentials login":                  "IAM:admin",
-		"GetClusterCredentials (dev.env) login": "js_env_user",
-		"unknown cluster":                       "ClusterNotFoundFault 404 attempts=1",
-		"unknown cluster (WithIAM)":             "ClusterNotFoundFault 404 attempts=1",
-		"unknown workgroup":                     "ResourceNotFoundException 400 attempts=1",
-		"access denied":                         "AccessDenied 403 attempts=1",
-		"access denied (Serverless)":            "AccessDeniedException 403 attempts=1",
-		"DurationSeconds 60":                    "InvalidParameterValue 400 attempts=1",
-		"durationSeconds 10 (Serverless)":       "ValidationException 400 attempts=1",
-		"wrong secret key":                      "SignatureDoesNotMatch 403 attempts=1",
-		"wrong secret key (Serverless)":         "InvalidSignatureException 403 attempts=1",
-		"wrong secret key (STS)":                "SignatureDoesNotMatch 403 attempts=1",
+		"GetCallerIdentity Arn":                  "user/admin",
+		"GetClusterCredentials DbUser":           "IAMA:js_user",
+		"GetClusterCredentials login":            "js_user member=true",
+		"GetClusterCredentialsWithIAM DbUser":    "IAM:admin",
+		"GetClusterCredentialsWithIAM login":     "IAM:admin",
+		"GetCallerIdentity (session) Arn":        "arn:aws:sts::000000000000:assumed-role/" + role + "/jssdk",
+		"GetClusterCredentials (session) login":  "js_session_user",
+		"GetCredentials dbUser":                  "IAM:admin",
+		"GetCredentials login":                   "IAM:admin",
+		"GetClusterCredentials (dev.env) login":  "js_env_user",
+		"client clock 10 minutes slow: attempts": "2 2 2",
+		"client clock 10 minutes fast: attempts": "2 2 2",
+		"unknown cluster":                        "ClusterNotFoundFault 404 attempts=1",
+		"unknown cluster (WithIAM)":              "ClusterNotFoundFault 404 attempts=1",
+		"unknown workgroup":                      "ResourceNotFoundException 400 attempts=1",
+		"access denied":                          "AccessDenied 403 attempts=1",
+		"access denied (Serverless)":             "AccessDeniedException 403 attempts=1",
+		"DurationSeconds 60":                     "InvalidParameterValue 400 attempts=1",
+		"durationSeconds 10 (Serverless)":        "ValidationException 400 attempts=1",
+		"wrong secret key":                       "SignatureDoesNotMatch 403 attempts=1",
+		"wrong secret key (Serverless)":          "InvalidSignatureException 403 attempts=1",
+		"wrong secret key (STS)":                 "SignatureDoesNotMatch 403 attempts=1",
 	}
 	for k, w := range want {
 		if g, ok := got[k]; g != w || !ok {

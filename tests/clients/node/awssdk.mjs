@@ -41,7 +41,8 @@ function clients(credentials) {
   return { rs: new RedshiftClient(common), rss: new RedshiftServerlessClient(common), sts: new STSClient(common) };
 }
 
-const admin = clients({ accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY });
+const adminKeys = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY };
+const admin = clients(adminKeys);
 
 // A successful call: the request id the server sent back, one attempt.
 async function call(what, client, command) {
@@ -124,7 +125,8 @@ async function main() {
   const who = await call('GetCallerIdentity (session)', session.sts, new GetCallerIdentityCommand({}));
   check('GetCallerIdentity (session) Arn', who.Arn, ar.AssumedRoleUser.Arn);
   const sgcc = await call('GetClusterCredentials (session)', session.rs, new GetClusterCredentialsCommand({
-    ClusterIdentifier: env.CLUSTER, DbUser: 'js_session_user', AutoCreate: true,
+    // An empty list goes as "DbGroups=": no groups, so no redshift:JoinGroup (the role has none).
+    ClusterIdentifier: env.CLUSTER, DbUser: 'js_session_user', AutoCreate: true, DbGroups: [],
   }));
   check('GetClusterCredentials (session) login', await login('GetClusterCredentials (session)', env.PGHOST, env.PGPORT, sgcc.DbUser, sgcc.DbPassword),
     'js_session_user');
@@ -141,6 +143,29 @@ async function main() {
   }));
   check('GetClusterCredentials (dev.env) login', await login('GetClusterCredentials (dev.env)',
     env.PGHOST, env.PGPORT, fromEnv.DbUser, fromEnv.DbPassword, undefined, true), 'js_env_user');
+
+  // A client whose clock is 10 minutes off: shiftkey refuses the signature
+  // (RequestExpired on the Query APIs, InvalidSignatureException on the
+  // JSON one), the SDK takes the server's time from the answer's Date
+  // header, corrects its clock offset and retries once, signed right.
+  for (const [clock, skew] of [['slow', -600_000], ['fast', 600_000]]) {
+    const c = clients(adminKeys); // a fresh clock offset
+    const realNow = Date.now;
+    Date.now = () => realNow() + skew;
+    let attempts;
+    try {
+      attempts = [
+        await c.rs.send(new GetClusterCredentialsCommand({ ClusterIdentifier: env.CLUSTER, DbUser: 'js_user' })),
+        await c.rss.send(new GetCredentialsCommand({ workgroupName: env.WORKGROUP })),
+        await c.sts.send(new GetCallerIdentityCommand({})),
+      ].map((out) => out.$metadata.attempts).join(' ');
+    } catch (e) {
+      throw new CheckFailed(`client clock 10 minutes ${clock}: ${e.name} (HTTP ${e.$metadata?.httpStatusCode}, attempts ${e.$metadata?.attempts}): ${e.message}`);
+    } finally {
+      Date.now = realNow;
+    }
+    check(`client clock 10 minutes ${clock}: attempts`, attempts, '2 2 2');
+  }
 
   // Errors: the exception name and HTTP status the SDK surfaces.
   check('unknown cluster', await failure('unknown cluster', admin.rs,
