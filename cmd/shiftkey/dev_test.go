@@ -395,8 +395,7 @@ func TestDevEnvFile(t *testing.T) {
 	want := map[string]string{
 		"AWS_ACCESS_KEY_ID": dev.AccessKey.ID, "AWS_SECRET_ACCESS_KEY": dev.AccessKey.Secret,
 		"AWS_REGION": DevRegion, "AWS_DEFAULT_REGION": DevRegion, "AWS_ENDPOINT_URL": dev.APIHTTPSURL, "AWS_CA_BUNDLE": dev.CAPath,
-		"NODE_EXTRA_CA_CERTS": dev.CAPath,
-		"PGHOST":              dev.Gateway.Address, "PGPORT": strconv.Itoa(dev.Gateway.Port),
+		"NODE_EXTRA_CA_CERTS": dev.CAPath, "PGHOST": dev.Gateway.Address, "PGPORT": strconv.Itoa(dev.Gateway.Port),
 	}
 	if !strings.HasPrefix(dev.APIHTTPSURL, "https://") {
 		t.Errorf("AWS_ENDPOINT_URL %q is not HTTPS", dev.APIHTTPSURL)
