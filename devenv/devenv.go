@@ -266,6 +266,9 @@ func (d *Dev) writeEnv() error {
 		{"AWS_DEFAULT_REGION", Region},
 		{"AWS_ENDPOINT_URL", d.APIHTTPSURL},
 		{"AWS_CA_BUNDLE", d.CAPath},
+		// The AWS SDK for JavaScript v3 reads AWS_ENDPOINT_URL but not
+		// AWS_CA_BUNDLE; Node adds this file to its trust store at start.
+		{"NODE_EXTRA_CA_CERTS", d.CAPath},
 		{"PGHOST", d.Gateway.Address},
 		{"PGPORT", strconv.Itoa(d.Gateway.Port)},
 		{"PGDATABASE", Database},
@@ -300,7 +303,7 @@ func (d *Dev) PrintWelcome() {
 	}
 	fmt.Fprintf(d.Stdout, `
 shiftkey dev is running.
-  AWS API:   %s   (Redshift, Redshift Serverless, IAM, STS; its CA is AWS_CA_BUNDLE in dev.env)
+  AWS API:   %s   (Redshift, Redshift Serverless, IAM, STS; its CA is AWS_CA_BUNDLE, and NODE_EXTRA_CA_CERTS for Node, in dev.env)
              %s    (the same port in plain HTTP, for clients that cannot take a CA; aws:SecureTransport is false)
   Gateway:   %s:%d   (cluster %s, database %s)
   Serverless workgroup %s: see aws redshift-serverless get-workgroup --workgroup-name %s

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey/pgwire"
@@ -328,4 +330,101 @@ func pgJDBCJar(t *testing.T) (jar string, minIterations int) {
 	}
 	t.Fatalf("%s bundles no com.ongres.scram 2.x or 3.x that this test knows", jar)
 	return "", 0
+}
+
+// The AWS SDK for JavaScript v3 (tests/clients/node/awssdk.mjs: its own
+// awsQuery and awsJson1_1 serializers, SigV4 signer, error parsing and
+// retries) against dev with the issued static keys: GetClusterCredentials
+// with every member, WithIAM, AssumeRole and the session's keys,
+// Serverless GetCredentials, node-postgres logging in with each, a client
+// configured by nothing but dev.env's environment (HTTPS), the SDK's
+// clock-skew correction from a client clock 10 minutes off, and the
+// errors (name and HTTP status the SDK surfaces, no retry) of an unknown
+// cluster and workgroup, an IAM denial, an out-of-range duration and a
+// wrong secret key. The script asserts each check and prints them all;
+// they are compared here too.
+func TestJSSDKClient(t *testing.T) {
+	for _, mod := range []string{"pg", "@aws-sdk/client-redshift", "@aws-sdk/client-redshift-serverless", "@aws-sdk/client-sts"} {
+		requireNodeModule(t, mod)
+	}
+	ctx := context.Background()
+	role, group := fresh("JSSDK"), fresh("js_group")
+	adminExec(t, dev, "CREATE ROLE "+group+" NOLOGIN")
+	admin := iam.New(iam.Options{Region: DevRegion, BaseEndpoint: aws.String(dev.APIURL), Credentials: provider(devCreds()), Retryer: aws.NopRetryer{}})
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/admin"},"Action":"sts:AssumeRole"}]}`
+	if _, err := admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
+		t.Fatal(err)
+	}
+	// GetClusterCredentials, but not for DbUser js_denied, and nothing on Serverless.
+	pol := `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":["redshift:GetClusterCredentials","redshift:CreateClusterUser"],"Resource":"*"},
+		{"Effect":"Deny","Action":"redshift:GetClusterCredentials","Resource":"arn:aws:redshift:*:*:dbuser:*/js_denied"}]}`
+	if _, err := admin.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("p"), PolicyDocument: aws.String(pol)}); err != nil {
+		t.Fatal(err)
+	}
+	wg, err := dev.Store.Workgroup(ctx, DevWorkgroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, "node", "awssdk.mjs")
+	cmd.Dir = nodeDir
+	// The environment of a user who sourced dev.env, which the script's
+	// dev.env check uses as it finds it; the other clients are given the
+	// plain-HTTP endpoint.
+	cmd.Env = os.Environ()
+	for k, v := range devEnvFile(t) {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, "SHIFTKEY_ENDPOINT="+dev.APIURL, "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"CLUSTER="+DevCluster, "WORKGROUP="+DevWorkgroup, "ROLE_ARN=arn:aws:iam::000000000000:role/"+role, "DB_GROUP="+group,
+		"PGHOST="+dev.Gateway.Address, "PGPORT="+strconv.Itoa(dev.Gateway.Port),
+		"WG_HOST="+wg.Endpoint.Address, "WG_PORT="+strconv.Itoa(wg.Endpoint.Port))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	t.Logf("awssdk.mjs: %v: %s", time.Since(start).Round(time.Millisecond), out)
+	if err != nil {
+		t.Fatalf("awssdk.mjs: %v: %s\n%s", err, strings.TrimSpace(stderr.String()), out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var got map[string]string
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
+		t.Fatalf("awssdk.mjs printed %q: %v", out, err)
+	}
+	want := map[string]string{
+		"GetCallerIdentity Arn":                  "user/admin",
+		"GetClusterCredentials DbUser":           "IAMA:js_user",
+		"GetClusterCredentials login":            "js_user member=true",
+		"GetClusterCredentialsWithIAM DbUser":    "IAM:admin",
+		"GetClusterCredentialsWithIAM login":     "IAM:admin",
+		"GetCallerIdentity (session) Arn":        "arn:aws:sts::000000000000:assumed-role/" + role + "/jssdk",
+		"GetClusterCredentials (session) login":  "js_session_user",
+		"GetCredentials dbUser":                  "IAM:admin",
+		"GetCredentials login":                   "IAM:admin",
+		"GetClusterCredentials (dev.env) login":  "js_env_user",
+		"client clock 10 minutes slow: attempts": "2 2 2",
+		"client clock 10 minutes fast: attempts": "2 2 2",
+		"unknown cluster":                        "ClusterNotFoundFault 404 attempts=1",
+		"unknown cluster (WithIAM)":              "ClusterNotFoundFault 404 attempts=1",
+		"unknown workgroup":                      "ResourceNotFoundException 400 attempts=1",
+		"access denied":                          "AccessDenied 403 attempts=1",
+		"access denied (Serverless)":             "AccessDeniedException 403 attempts=1",
+		"DurationSeconds 60":                     "InvalidParameterValue 400 attempts=1",
+		"durationSeconds 10 (Serverless)":        "ValidationException 400 attempts=1",
+		"wrong secret key":                       "SignatureDoesNotMatch 403 attempts=1",
+		"wrong secret key (Serverless)":          "InvalidSignatureException 403 attempts=1",
+		"wrong secret key (STS)":                 "SignatureDoesNotMatch 403 attempts=1",
+	}
+	for k, w := range want {
+		if g, ok := got[k]; g != w || !ok {
+			t.Errorf("%s: got %q, want %q", k, g, w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("awssdk.mjs made %d checks, want %d: %v", len(got), len(want), got)
+	}
 }

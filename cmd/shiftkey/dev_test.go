@@ -371,7 +371,9 @@ func TestDescribeClustersReportsGateway(t *testing.T) {
 	}
 }
 
-func TestDevEnvFile(t *testing.T) {
+// devEnvFile is what `source dev.env` exports.
+func devEnvFile(t *testing.T) map[string]string {
+	t.Helper()
 	b, err := os.ReadFile(dev.EnvPath())
 	if err != nil {
 		t.Fatal(err)
@@ -385,10 +387,15 @@ func TestDevEnvFile(t *testing.T) {
 		}
 		env[k] = strings.Trim(v, "'")
 	}
+	return env
+}
+
+func TestDevEnvFile(t *testing.T) {
+	env := devEnvFile(t)
 	want := map[string]string{
 		"AWS_ACCESS_KEY_ID": dev.AccessKey.ID, "AWS_SECRET_ACCESS_KEY": dev.AccessKey.Secret,
 		"AWS_REGION": DevRegion, "AWS_DEFAULT_REGION": DevRegion, "AWS_ENDPOINT_URL": dev.APIHTTPSURL, "AWS_CA_BUNDLE": dev.CAPath,
-		"PGHOST": dev.Gateway.Address, "PGPORT": strconv.Itoa(dev.Gateway.Port),
+		"NODE_EXTRA_CA_CERTS": dev.CAPath, "PGHOST": dev.Gateway.Address, "PGPORT": strconv.Itoa(dev.Gateway.Port),
 	}
 	if !strings.HasPrefix(dev.APIHTTPSURL, "https://") {
 		t.Errorf("AWS_ENDPOINT_URL %q is not HTTPS", dev.APIHTTPSURL)
