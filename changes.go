@@ -8,6 +8,7 @@ const (
 	KindNamespace  EntityKind = "namespace"  // Name: the namespace name
 	KindCredential EntityKind = "credential" // Name: scope + "\x00" + login name
 	KindDomain     EntityKind = "domain"     // Name: the custom domain name
+	KindGroupCut   EntityKind = "groupcut"   // Name: scope + "\x00" + role (GroupCut)
 )
 
 // Change tells caches what one write touched, so that they can drop it.

@@ -99,3 +99,29 @@ type GrantStore interface {
 	// (always false in a store one process serves).
 	GrantLapsedElsewhere(ctx context.Context, g SessionGrant) (bool, error)
 }
+
+// GroupCut is a role's membership of a session group that a replica
+// revoked because the group turned unsafe while sessions held it. The
+// membership was the role's, so a session of the role on any replica may
+// have run SET ROLE to the group and would keep acting as it after the
+// REVOKE: each replica ends its sessions of the role that began before At.
+type GroupCut struct {
+	Scope  string // cluster identifier or workgroup credential scope
+	Role   string
+	Group  string
+	Reason string    // why the group is unsafe, as the sessions are told
+	At     time.Time // by the store's clock, after the REVOKE committed
+}
+
+// GroupCutStore is implemented by stores that several processes serve
+// (the PostgreSQL store): a replica records the memberships it revoked as
+// unsafe, and the others, told by the change feed (KindGroupCut), read
+// them and end their sessions of the role.
+type GroupCutStore interface {
+	// RecordGroupCut records c as this process's, dated At by the store's
+	// clock, and announces it to the other processes.
+	RecordGroupCut(ctx context.Context, c GroupCut) error
+	// GroupCuts returns the cuts of scope that other processes recorded
+	// at or after since: role's, or every role's when role is "".
+	GroupCuts(ctx context.Context, scope, role string, since time.Time) ([]GroupCut, error)
+}

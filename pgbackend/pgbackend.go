@@ -67,6 +67,11 @@ type Config struct {
 	// is made, so Reconcile can revoke what a crash left behind.
 	Grants shiftkey.GrantStore
 	Scope  string
+	// Cuts, when set (a store replicas share), hears of every membership
+	// this process revokes because its group turned unsafe, so that the
+	// other replicas end their sessions of the role (HearCuts), and tells
+	// this process of theirs.
+	Cuts shiftkey.GroupCutStore
 	// MasterUser is the cluster's declared master user; AllowSuperuser lets
 	// sessions run as it when it is a superuser (as Redshift's master user
 	// is). No other superuser, and never AdminUser, is a session role.
@@ -125,7 +130,12 @@ type Backend struct {
 	// the role's lock (Release), which a Prepare may hold for round trips.
 	liveMu sync.Mutex
 	live   map[string]map[*Lease]struct{}
-	now    func() time.Time // for the caches (role exists, groups' verdicts); time.Now outside tests
+	// heardUntil: the cuts other replicas recorded that HearCuts read
+	// lately, each kept until the time it maps to (heardFor), so that a
+	// session whose login was under way as one was read (not yet in live)
+	// is ended as it joins live. Under liveMu.
+	heardUntil map[shiftkey.GroupCut]time.Time
+	now        func() time.Time // for the caches (role exists, groups' verdicts); time.Now outside tests
 	// held is the number of (role, group) entries in users' refs: the
 	// memberships this process's live sessions hold, whether this process
 	// granted them or shares one another replica granted (joinShared).
@@ -422,7 +432,12 @@ type Lease struct {
 	// origin is the session Prepare was called for (its context's
 	// shiftkey.SessionOrigin): the grants and revokes it causes are its.
 	origin shiftkey.SessionOrigin
-	once   sync.Once
+	// start is when Prepare began (recordTime: the store's clock with a
+	// shared store), before the session's backend login: a session that
+	// began after another replica's cut (HearCuts) could not SET ROLE to
+	// the group.
+	start time.Time
+	once  sync.Once
 
 	// cutMu guards onCut and cut: the first of the lease's groups revoked
 	// as it turned unsafe (cutLocked), and why, told to onCut once.
@@ -447,12 +462,13 @@ func (l *Lease) OnGroupCut(f func(group, why string)) {
 }
 
 // tellCut tells the lease's session (OnGroupCut) that group was revoked
-// as it turned unsafe, unless it was told of another already.
-func (l *Lease) tellCut(group, why string) {
+// as it turned unsafe, unless it was told of another already, and
+// reports whether this call told it.
+func (l *Lease) tellCut(group, why string) bool {
 	l.cutMu.Lock()
 	if l.cut != "" {
 		l.cutMu.Unlock()
-		return
+		return false
 	}
 	l.cut, l.cutWhy = group, why
 	f := l.onCut
@@ -460,6 +476,7 @@ func (l *Lease) tellCut(group, why string) {
 	if f != nil {
 		f(group, why)
 	}
+	return true
 }
 
 // leaseGroup is a group a lease holds, and the holding it counts in.
@@ -493,6 +510,7 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 	if err := b.ensureMarker(ctx); err != nil { // unreachable at New
 		return nil, nil, err
 	}
+	start := b.recordTime()
 	u := b.user(role)
 	defer b.done(u)
 	if err := u.mu.LockContext(ctx); err != nil {
@@ -551,7 +569,7 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 		u.passwordSet = true
 	}
 	origin, _ := shiftkey.SessionOriginFrom(ctx)
-	lease := &Lease{b: b, role: role, origin: origin}
+	lease := &Lease{b: b, role: role, origin: origin, start: start}
 	if !exists {
 		// The login will fail with "role does not exist" from the backend.
 		return lease, nil, nil
@@ -583,10 +601,11 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 	return lease, notices, nil
 }
 
-// addLive records l among its role's live sessions (live).
+// addLive records l among its role's live sessions (live), and tells it
+// of a cut another replica made since its login began, which HearCuts
+// read before l was live.
 func (b *Backend) addLive(l *Lease) {
 	b.liveMu.Lock()
-	defer b.liveMu.Unlock()
 	if b.live == nil {
 		b.live = map[string]map[*Lease]struct{}{}
 	}
@@ -596,6 +615,17 @@ func (b *Backend) addLive(l *Lease) {
 		b.live[l.role] = m
 	}
 	m[l] = struct{}{}
+	var cut *shiftkey.GroupCut
+	for c := range b.heardUntil {
+		if c.Role == l.role && l.began(&c) {
+			cut = &c
+			break
+		}
+	}
+	b.liveMu.Unlock()
+	if cut != nil {
+		b.endSessions(context.Background(), l.role, cut.Group, cut.Reason, []*Lease{l})
+	}
 }
 
 // dropLive forgets l, whose session ended.
@@ -956,19 +986,7 @@ func (b *Backend) cutLocked(ctx context.Context, u *userState, role, group, why 
 		b.held.Add(-1)
 		// Those that held it, and every other session of the role here:
 		// any of them may have run SET ROLE to the group meanwhile.
-		told := map[*Lease]bool{}
-		for l := range h.leases {
-			told[l] = true
-		}
-		for _, l := range b.liveOf(role) {
-			told[l] = true
-		}
-		for l := range told {
-			l.tellCut(group, why)
-		}
-		if n := len(told); n > 0 {
-			b.logger.WarnContext(ctx, "sessions ended: their role's group turned unsafe", "db_user", role, "group", group, "sessions", n, "reason", why)
-		}
+		b.endSessions(ctx, role, group, why, append(slices.Collect(maps.Keys(h.leases)), b.liveOf(role)...))
 	}
 	q, unlock, err := b.lockMembership(ctx, role, group)
 	if err != nil {
@@ -1010,7 +1028,50 @@ func (b *Backend) revokeUnsafe(ctx context.Context, q adminQuerier, role, group,
 	}
 	b.logger.WarnContext(ctx, "group that turned unsafe revoked from its sessions", "db_user", role, "group", group, "reason", why)
 	b.observe(role, group, false, origin, why)
+	// The role's sessions here that did not hold it through this process
+	// (another replica granted it: join's and the sweep's revokes) may
+	// have run SET ROLE to it too; cutLocked told its own already. The
+	// session whose login found the group unsafe is not live yet.
+	b.endSessions(ctx, role, group, why, b.liveOf(role))
+	b.announceCut(ctx, role, group, why)
 	return nil
+}
+
+// endSessions ends (tellCut) leases, sessions of role that may have run
+// SET ROLE to group, which turned unsafe (why), and logs how many it
+// ended (those not ended already).
+func (b *Backend) endSessions(ctx context.Context, role, group, why string, leases []*Lease) int {
+	n := 0
+	for _, l := range leases {
+		if l.tellCut(group, why) {
+			n++
+		}
+	}
+	if n > 0 {
+		b.logger.WarnContext(ctx, "sessions ended: their role's group turned unsafe", "db_user", role, "group", group, "sessions", n, "reason", why)
+	}
+	return n
+}
+
+// announceCut records the membership of group just revoked from role, as
+// the group turned unsafe, for the other replicas (Config.Cuts), which
+// end their sessions of the role when the change feed tells them
+// (HearCuts). A failure is logged: the membership is gone all the same,
+// and the other replicas' sessions that did not run SET ROLE to the group
+// lost it; one that did goes on until the replica looks itself (it does
+// only if its sessions held the group) or its credential is revoked with
+// --terminate.
+func (b *Backend) announceCut(ctx context.Context, role, group, why string) {
+	if b.cfg.Cuts == nil {
+		return
+	}
+	// Not the caller's context alone, which may be a login's at its
+	// deadline: the REVOKE is done, and the others must hear of it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := b.cfg.Cuts.RecordGroupCut(ctx, shiftkey.GroupCut{Scope: b.cfg.Scope, Role: role, Group: group, Reason: why}); err != nil {
+		b.logger.ErrorContext(ctx, "group cut not recorded for the other replicas: their sessions of the role are not ended", "db_user", role, "group", group, "error", err)
+	}
 }
 
 // outlivesFor is how long outlives' answer for a group is reused: it scans

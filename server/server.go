@@ -211,6 +211,9 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 		bc.Observer = s.Observer
 	}
 	bc.MasterUser, bc.AllowSuperuser = g.Master, g.AllowSuperuser
+	if cs, ok := s.db.(shiftkey.GroupCutStore); ok {
+		bc.Cuts = cs // a store replicas share: they hear of each other's cuts (watchGroupCuts)
+	}
 	bc.Now = s.Clock
 	relay, err := s.eventRelay()
 	if err != nil {
@@ -405,6 +408,7 @@ func (s *Server) StartAPI(ln net.Listener) {
 	}
 	s.wg.Go(func() { sweeper.Run(sweepCtx) })
 	s.watchRevocations(sweepCtx)
+	s.watchGroupCuts(sweepCtx)
 }
 
 // revocationPoll is how often a store without a change feed (SQLite) is
@@ -440,6 +444,25 @@ func (s *Server) watchRevocations(ctx context.Context) {
 				term.Changed(shiftkey.Change{})
 			})
 		})
+	}
+}
+
+// watchGroupCuts ends this process's sessions of a role whose group
+// another replica revoked as it turned unsafe: they may have run SET ROLE
+// to it. Replicas hear of it through the store's change feed, as of
+// revoked credentials (watchRevocations), and read the store while the
+// feed is not current. A store without a feed (SQLite) has one process,
+// which ends its own sessions as it revokes.
+func (s *Server) watchGroupCuts(ctx context.Context) {
+	st, ok := s.db.(shiftkey.ChangeSource)
+	if _, cuts := s.db.(shiftkey.GroupCutStore); !ok || !cuts {
+		return
+	}
+	feed := &pgbackend.CutFeed{Backends: s.gateways.Owners, Logger: s.Logger.With("component", "gateway")}
+	s.wg.Go(func() { feed.Run(ctx) })
+	st.Subscribe(feed.Changed)
+	if cs, ok := st.(shiftkey.CurrentSource); ok {
+		s.wg.Go(func() { feed.WhileBehind(ctx, cs.Current, revocationPoll) })
 	}
 }
 

@@ -82,9 +82,10 @@ func New(st shiftkey.Store) *Store {
 // Invalidate drops what ch may have changed; the zero Change drops
 // everything. Call it after the write it reports has committed.
 func (c *Store) Invalidate(ch shiftkey.Change) {
-	if ch.Kind == shiftkey.KindCredential {
-		// Not cached here (the stores cache logins themselves), so nothing to
-		// drop and no read in flight to keep from being cached.
+	if ch.Kind == shiftkey.KindCredential || ch.Kind == shiftkey.KindGroupCut {
+		// Not cached here (the stores cache logins themselves; group cuts
+		// are for the gateways), so nothing to drop and no read in flight
+		// to keep from being cached.
 		return
 	}
 	c.mu.Lock()

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/audit"
+	"github.com/shiftkey/shiftkey/config"
+	"github.com/shiftkey/shiftkey/secretbox"
+)
+
+// A group that turns unsafe is revoked from the role by the replica that
+// looks (A: a new session asking for it), and A ends its own sessions of
+// the role; but B, none of whose sessions asked for the group, never
+// looked, and its session of the role that had run SET ROLE g before the
+// REVOKE went on acting as g. Now A's revoke reaches B through the store's
+// change feed, and B ends the role's sessions within a second, with the
+// same FATAL and audit reason as A's; a session of another role on B goes
+// on.
+func TestAGroupThatTurnedUnsafeEndsTheRolesSessionsOnEveryReplica(t *testing.T) {
+	ctx := context.Background()
+	group, user, bystander := fresh("xunsafe_grp"), fresh("xunsafe_user"), fresh("xunsafe_other")
+	adminExec(t, dev, "DO $$ BEGIN CREATE ROLE "+group+" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dev.PG.ConnString(dev.PG.Superuser(), DevDatabase))
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		conn.Exec(ctx, "REVOKE CREATE ON SCHEMA public FROM "+group)
+	})
+
+	storeURL := newStoreDB(t, "xunsafe_")
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "store.key")
+	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range replicaKeys {
+		t.Setenv(k, v)
+	}
+	var reps []*replica
+	for _, name := range []string{"a", "b"} {
+		r := &replica{api: freePort(t), gw: freePort(t)}
+		path := filepath.Join(dir, name+".yaml")
+		y := replicaYAML(storeURL, keyFile, r.api, r.gw) + "audit: {file: " + filepath.Join(dir, name+"-audit.log") + "}\n"
+		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Serve{Config: cfg, Logger: dev.Logger}
+		t.Cleanup(func() { s.Close() })
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, r)
+	}
+	a, b := reps[0], reps[1]
+
+	issue := func(dbUser string, groups ...string) *redshift.GetClusterCredentialsOutput {
+		t.Helper()
+		out, err := a.redshift("CI_KEY", "CI_SECRET").GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
+			ClusterIdentifier: aws.String("shared"), DbUser: aws.String(dbUser), AutoCreate: aws.Bool(true), DbGroups: groups})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	login := func(r *replica, c *redshift.GetClusterCredentialsOutput) *pgx.Conn {
+		t.Helper()
+		conn, err := r.connect(ctx, aws.ToString(c.DbUser), aws.ToString(c.DbPassword))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close(ctx) })
+		return conn
+	}
+	withGroup, plain := issue(user, group), issue(user)
+
+	onA := login(a, withGroup)
+	if !member(t, user, group) {
+		t.Fatalf("%s was not granted %s for its session on A", user, group)
+	}
+	// B's session of the role never asked for the group, but the
+	// membership is the role's: it may act as the group.
+	onB := login(b, plain)
+	if _, err := onB.Exec(ctx, "SET ROLE "+group); err != nil {
+		t.Fatalf("SET ROLE %s in the role's session on B: %v", group, err)
+	}
+	other := login(b, issue(bystander))
+
+	adminExec(t, dev, "GRANT CREATE ON SCHEMA public TO "+group)
+	// A's next session asking for the group revokes it, once the verdict
+	// and catalogs A reuses (5 s) are read again; until then it shares
+	// the membership, and leaves.
+	var revokedAt time.Time
+	poll(t, 20*time.Second, "a new session on A revoked the group that may now create in a schema", func() bool {
+		// The revoke, if this login makes it, comes after this instant.
+		before := time.Now()
+		c, err := a.connect(ctx, aws.ToString(withGroup.DbUser), aws.ToString(withGroup.DbPassword))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		if member(t, user, group) {
+			time.Sleep(200 * time.Millisecond)
+			return false
+		}
+		revokedAt = before
+		return true
+	})
+	// A ends its own session of the role (as before).
+	if _, err := onA.Exec(ctx, "SELECT 1"); sqlState(err) != "57P01" {
+		t.Fatalf("the role's session on A after A's revoke: %v, want 57P01", err)
+	}
+
+	// B hears of it within a second and ends its session of the role.
+	wantMsg := fmt.Sprintf("group %q of role %q turned unsafe (", group, user)
+	var endErr error
+	poll(t, time.Second+time.Since(revokedAt), "B ended its session of the role that ran SET ROLE "+group, func() bool {
+		_, endErr = onB.Exec(ctx, "SELECT 1")
+		return endErr != nil
+	})
+	t.Logf("B's session of the role ended %v after A's revoke", time.Since(revokedAt).Round(time.Millisecond))
+	if sqlState(endErr) != "57P01" || !strings.Contains(endErr.Error(), wantMsg) || !strings.Contains(endErr.Error(), "create in a schema") {
+		t.Fatalf("B's session of the role ended with %v, want 57P01 %q naming why", endErr, wantMsg)
+	}
+	if _, err := other.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("another role's session on B was ended: %v", err)
+	}
+
+	// B's audit record of the end says why.
+	poll(t, 5*time.Second, "B's audit log records the end as group_unsafe", func() bool {
+		records, _ := auditRecords(t, filepath.Join(dir, "b-audit.log"))
+		for _, r := range records {
+			if r.EventName == audit.EventSessionEnd && r.ResponseElements["dbUser"] == user &&
+				r.AdditionalEventData["endReason"] == shiftkey.EndGroupUnsafe {
+				return true
+			}
+		}
+		return false
+	})
+}

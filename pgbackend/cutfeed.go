@@ -1,0 +1,254 @@
+package pgbackend
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// A membership revoked because its group turned unsafe was the role's, on
+// the backend every replica serves: a session of the role on another
+// replica may have run SET ROLE to the group, and would keep acting as it.
+// The replica that revokes records the cut in the store (announceCut);
+// the others hear of it through the store's change feed (CutFeed) and end
+// their sessions of the role that began before it (HearCuts), as the
+// revoking replica ends its own.
+
+// cutMargin is how much later than a cut a session's start may read and
+// still be taken for one that began before it: a replica's reading of the
+// store's clock is within it (postgres.ClockTolerance and half a round
+// trip). A session that logged in within it after the cut is ended too: a
+// rare cost, of a rare event, against a session acting as the group.
+const cutMargin = time.Second
+
+// heardFor is how long a cut HearCuts read is kept for the logins under
+// way as it was read (addLive): longer than a login may take.
+const heardFor = 2 * time.Minute
+
+// began reports whether l's session began before cut c (cutMargin).
+func (l *Lease) began(c *shiftkey.GroupCut) bool { return l.start.Before(c.At.Add(cutMargin)) }
+
+// Scope is the cluster or workgroup credential scope the backend serves.
+func (b *Backend) Scope() string { return b.cfg.Scope }
+
+// HearCuts ends this process's sessions of role (every role's when role
+// is "") that began before another replica revoked a group of the role as
+// it turned unsafe (the cuts Config.Cuts keeps), with the reason that
+// replica found: the same FATAL and audit reason as its own sessions get.
+// A session that began after the cut is left alone: the membership was
+// gone when it logged in. It reads the cuts since the oldest live session
+// began, and for a role named (a cut the feed told of), since heardFor
+// ago at least, for the logins under way (addLive); for every role, only
+// while sessions are live, so that an idle process reads nothing. It
+// returns how many sessions it ended.
+//
+// The memberships this process holds for its sessions are left to their
+// release: the holders are ended, and a membership held since the cut
+// (granted again) must not lose its record.
+func (b *Backend) HearCuts(ctx context.Context, role string) (int, error) {
+	if b.cfg.Cuts == nil {
+		return 0, nil
+	}
+	since, ok := b.oldestLive(role)
+	if role != "" {
+		if under := b.recordTime().Add(-heardFor); !ok || under.Before(since) {
+			since, ok = under, true
+		}
+	}
+	if !ok {
+		return 0, nil
+	}
+	cuts, err := b.cfg.Cuts.GroupCuts(ctx, b.cfg.Scope, role, since.Add(-cutMargin))
+	if err != nil {
+		return 0, fmt.Errorf("read the group cuts of other replicas: %w", err)
+	}
+	if len(cuts) == 0 {
+		return 0, nil
+	}
+	b.remember(cuts)
+	n := 0
+	for i := range cuts {
+		c := &cuts[i]
+		var doomed []*Lease
+		for _, l := range b.liveOf(c.Role) {
+			if l.began(c) {
+				doomed = append(doomed, l)
+			}
+		}
+		n += b.endSessions(ctx, c.Role, c.Group, c.Reason, doomed)
+	}
+	return n, nil
+}
+
+// oldestLive is when the oldest live session of role (every role: "")
+// began, if there is one.
+func (b *Backend) oldestLive(role string) (time.Time, bool) {
+	b.liveMu.Lock()
+	defer b.liveMu.Unlock()
+	var oldest time.Time
+	found := false
+	for r, ls := range b.live {
+		if role != "" && r != role {
+			continue
+		}
+		for l := range ls {
+			if !found || l.start.Before(oldest) {
+				oldest, found = l.start, true
+			}
+		}
+	}
+	return oldest, found
+}
+
+// remember keeps cuts in heardUntil for heardFor (addLive), and forgets those
+// kept longer.
+func (b *Backend) remember(cuts []shiftkey.GroupCut) {
+	now := time.Now()
+	b.liveMu.Lock()
+	defer b.liveMu.Unlock()
+	if b.heardUntil == nil {
+		b.heardUntil = map[shiftkey.GroupCut]time.Time{}
+	}
+	for c, until := range b.heardUntil {
+		if now.After(until) {
+			delete(b.heardUntil, c)
+		}
+	}
+	for _, c := range cuts {
+		if _, ok := b.heardUntil[c]; !ok {
+			b.heardUntil[c] = now.Add(heardFor)
+		}
+	}
+}
+
+// liveSessions reports whether the backend has a live session.
+func (b *Backend) liveSessions() bool {
+	b.liveMu.Lock()
+	defer b.liveMu.Unlock()
+	return len(b.live) > 0
+}
+
+// CutRecheck is how often CutFeed has the backends read the cuts even
+// without a change: one whose reading failed is read again.
+const CutRecheck = 10 * time.Second
+
+// CutFeed has every backend of this process end its sessions of a role
+// whose group another replica revoked as it turned unsafe. It hears of
+// cuts through Changed (the store's change feed, as revocation.Terminator
+// hears of revoked credentials) and has the backends of the cut's scope
+// read them (HearCuts) on its own goroutine (Run).
+type CutFeed struct {
+	Backends func() []*Backend
+	Logger   *slog.Logger // nil: discard
+
+	mu      sync.Mutex
+	pending map[[2]string]bool // (scope, role); the zero key: every scope and role
+	wake    chan struct{}
+	once    sync.Once
+}
+
+func (f *CutFeed) init() {
+	f.once.Do(func() {
+		f.pending = map[[2]string]bool{}
+		f.wake = make(chan struct{}, 1)
+	})
+}
+
+// Changed notes a change from the store and returns at once: a cut names
+// its scope and role. The zero Change says the feed was lost and regained,
+// and any cut may have been missed meanwhile: every backend then reads
+// every cut recorded since its oldest live session began, which the store
+// keeps, so a missed cut ends the sessions it should have ended (late),
+// and none that began after it. Sessions that began after a missed cut
+// need nothing: the membership was gone when they logged in.
+func (f *CutFeed) Changed(c shiftkey.Change) {
+	var key [2]string
+	switch c.Kind {
+	case shiftkey.KindGroupCut:
+		scope, role, ok := strings.Cut(c.Name, "\x00")
+		if !ok {
+			break // not one we wrote: read them all
+		}
+		key = [2]string{scope, role}
+	case "":
+	default:
+		return
+	}
+	f.init()
+	f.mu.Lock()
+	f.pending[key] = true
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run handles the noted changes until ctx is done.
+func (f *CutFeed) Run(ctx context.Context) {
+	f.init()
+	tick := time.NewTicker(CutRecheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			f.Changed(shiftkey.Change{})
+			continue
+		case <-f.wake:
+		}
+		f.mu.Lock()
+		pending := f.pending
+		f.pending = map[[2]string]bool{}
+		f.mu.Unlock()
+		if pending[[2]string{}] {
+			pending = map[[2]string]bool{{}: true}
+		}
+		for _, b := range f.Backends() {
+			for key := range pending {
+				if key != ([2]string{}) && key[0] != b.Scope() {
+					continue // another cluster's: a role of the same name there is another role
+				}
+				if _, err := b.HearCuts(ctx, key[1]); err != nil && ctx.Err() == nil {
+					f.logger().Warn("group cut check failed", "scope", b.Scope(), "error", err)
+				}
+			}
+		}
+	}
+}
+
+// WhileBehind has the backends read the cuts each every, until ctx is
+// done, while current says that the change feed Changed hears from is not
+// current: a cut then reaches this process by no change. current is asked
+// only while sessions are live (asking may send the feed a ping).
+func (f *CutFeed) WhileBehind(ctx context.Context, current func() bool, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		live := false
+		for _, b := range f.Backends() {
+			live = live || b.liveSessions()
+		}
+		if live && !current() {
+			f.Changed(shiftkey.Change{})
+		}
+	}
+}
+
+func (f *CutFeed) logger() *slog.Logger {
+	if f.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return f.Logger
+}
