@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -73,5 +75,59 @@ func testCatchUp(t *testing.T, dataVersion bool) {
 	server.CatchUp()
 	if revoked != 2 {
 		t.Fatalf("after another writer ended a session, %d revocations told, want 2", revoked)
+	}
+}
+
+// openCloseEnv makes the test binary a child that opens the store at its
+// value and closes it, as a `shiftkey credentials` command does.
+const openCloseEnv = "SHIFTKEY_SQLITE_TEST_OPEN_CLOSE"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(openCloseEnv); path != "" {
+		d, err := Open(context.Background(), path)
+		if err == nil {
+			err = d.Close()
+		}
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// Found on the way: the first mapping of the WAL-index header closed its
+// own descriptor of the -shm file, which drops every POSIX lock this
+// process held on it, SQLite's too; the next process to open and close
+// the store (a `credentials` command) took itself for the file's last
+// user and deleted the WAL under the server, whose writes then failed
+// ("-wal was deleted or replaced"). Another store of this process on the
+// file closing must not do it either.
+func TestOtherStoresClosingLeaveTheLocks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	server := openTest(t, path)
+	now := time.Now()
+	addCredential(t, server, "a", now)
+	other, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), openCloseEnv+"="+path)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("a child's open and close: %v\n%s", err, out)
+		}
+	}
+	if _, err := os.Stat(path + "-wal"); err != nil {
+		t.Fatalf("the WAL after other processes opened and closed the store: %v", err)
+	}
+	addCredential(t, server, "b", now.Add(time.Millisecond))
+	if got := live(t, server, now); got != "[a b]" {
+		t.Fatalf("live = %s, want [a b]", got)
 	}
 }
