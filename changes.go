@@ -36,3 +36,16 @@ type CurrentSource interface {
 	ChangeSource
 	Current() bool
 }
+
+// OutsideRevocations is implemented by a store that other processes write
+// without a change feed (SQLite, which `shiftkey credentials revoke`
+// writes beside the server). CatchUp makes what was revoked or ended
+// before the call count: when another process has revoked credentials or
+// ended STS sessions since the last call, it calls the functions given to
+// OnRevoked, which drop what their caller caches, before it returns. A
+// cache of sessions calls it before answering from memory; it reads the
+// store only when something was committed since the last call.
+type OutsideRevocations interface {
+	CatchUp()
+	OnRevoked(fn func())
+}

@@ -412,15 +412,16 @@ func (s *Server) StartAPI(ln net.Listener) {
 }
 
 // revocationPoll is how often a store without a change feed (SQLite) is
-// asked whether another process revoked credentials, and one with a feed
-// while that feed is not current.
+// asked whether another process revoked credentials, for the sessions
+// open with them, and one with a feed while that feed is not current.
 const revocationPoll = 200 * time.Millisecond
 
 // watchRevocations ends the sessions of credentials revoked with
 // --terminate, whichever process revoked them: replicas hear of it through
-// the store's change feed, a SQLite store is polled. The poll also drops
-// the cached STS sessions, which another process may have ended (the
-// feed's session changes reach the cache directly).
+// the store's change feed; a SQLite store tells of what another process
+// revoked when a login or a call asks it (it has dropped what it cached
+// then, and the cache its sessions), and every revocationPoll for the
+// sessions open with no login coming.
 func (s *Server) watchRevocations(ctx context.Context) {
 	term := &revocation.Terminator{Store: s.Store, Gateways: s.sessionGateways, Logger: s.Logger.With("component", "revocation")}
 	s.wg.Go(func() { term.Run(ctx) })
@@ -431,19 +432,13 @@ func (s *Server) watchRevocations(ctx context.Context) {
 			s.wg.Go(func() { term.WhileBehind(ctx, cs.Current, revocationPoll) })
 		}
 	case interface {
-		WatchRevocations(context.Context, time.Duration, func())
+		shiftkey.OutsideRevocations
+		WatchRevocations(context.Context, time.Duration)
 	}:
-		// Another process may have ended STS sessions too: this cache must
-		// not keep serving them.
-		cache, _ := s.Store.(*storecache.Store)
-		s.wg.Go(func() {
-			st.WatchRevocations(ctx, revocationPoll, func() {
-				if cache != nil {
-					cache.Invalidate(shiftkey.Change{Kind: shiftkey.KindSession})
-				}
-				term.Changed(shiftkey.Change{})
-			})
-		})
+		st.OnRevoked(func() { term.Changed(shiftkey.Change{}) })
+		// What a login noticed before the callback was registered.
+		term.Changed(shiftkey.Change{})
+		s.wg.Go(func() { st.WatchRevocations(ctx, revocationPoll) })
 	}
 }
 

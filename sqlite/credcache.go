@@ -13,10 +13,12 @@ import (
 // names) costs a map lookup instead of two SQLite queries. Times are in
 // milliseconds, the precision the store keeps.
 //
-// It is correct with no change feed because this process is the single
-// writer of the SQLite file: every write that can change what
+// It is correct with no change feed because this process is the file's
+// only writer of credentials: every write that can change what
 // LiveCredentials returns goes through this *DB and drops the entries it
-// affects. The PostgreSQL store shares the same cache but also listens to
+// affects, except the revocations of `shiftkey credentials revoke`, run
+// as its own process, which CatchUp notices before the next login is
+// answered. The PostgreSQL store shares the same cache but also listens to
 // the other replicas' writes.
 type credCache = gencache.Logins[loginKey, shiftkey.LoginSalt, *shiftkey.Credential]
 
@@ -57,8 +59,9 @@ func asRead(c *shiftkey.Credential) *shiftkey.Credential {
 	return &r
 }
 
-// MissedCredentials returns nil: this process is the file's only writer,
-// so LiveCredentials is never behind it.
+// MissedCredentials returns nil: this process is the file's only writer
+// of credentials (other processes only revoke them), so LiveCredentials
+// never lacks one.
 func (d *DB) MissedCredentials(context.Context, string, string, []*shiftkey.Credential, time.Time) ([]*shiftkey.Credential, error) {
 	return nil, nil
 }

@@ -186,7 +186,7 @@ func (d *DB) SessionsStartedWith(ctx context.Context, key string, now time.Time)
 // EndSessions deletes the sessions of key and those it started, chains
 // included, and records them as ended, in one transaction
 // (shiftkey.SessionAdmin). The server that serves this file hears of it
-// by WatchRevocations.
+// by CatchUp, before it answers the next call.
 func (d *DB) EndSessions(ctx context.Context, key string, at time.Time) ([]*shiftkey.Session, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -234,37 +234,6 @@ func (d *DB) Revocations(ctx context.Context, ids []string) ([]shiftkey.Revocati
 		return v, err
 	}, `SELECT id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate FROM credential_revocations
 		WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`) ORDER BY id`, args...)
-}
-
-// WatchRevocations polls, every every until ctx is done, for revocations
-// and ended STS sessions recorded by another process (shiftkey credentials
-// revoke writes the file the server serves): then it drops the cached
-// credential reads, so the revoked credentials stop logging in, and calls
-// fn, which must drop the caller's cached sessions too. SQLite has no
-// notifications; this one cheap query is the cross-process signal a
-// single instance needs.
-func (d *DB) WatchRevocations(ctx context.Context, every time.Duration, fn func()) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var last [4]int64
-	seen := false
-	for {
-		var now [4]int64
-		err := d.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM credential_revocations), (SELECT coalesce(max(revoked_at), 0) FROM credential_revocations),
-			(SELECT count(*) FROM ended_sessions), (SELECT coalesce(max(ended_at), 0) FROM ended_sessions)`).Scan(&now[0], &now[1], &now[2], &now[3])
-		if err == nil {
-			if seen && now != last {
-				d.cache.InvalidateIf(nil)
-				fn()
-			}
-			last, seen = now, true
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // RevokedCredentials returns the revoked credentials of (cluster, login)

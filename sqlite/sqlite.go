@@ -48,8 +48,10 @@ type DB struct {
 	writer *groupWriter
 	// checkpoints copies the WAL into the database; see checkpointer.go.
 	checkpoints *checkpointer
-	closeMu     sync.RWMutex
-	closed      bool
+	// outside notices revocations other processes commit; see outside.go.
+	outside *outsideWrites
+	closeMu sync.RWMutex
+	closed  bool
 
 	keys secretbox.Keyring // store keys held; see secrets.go
 }
@@ -94,6 +96,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err := d.prepare(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("prepare sqlite %s: %w", path, err)
+	}
+	if d.outside, err = newOutsideWrites(ctx, db, path); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
 	if d.checkpoints, err = newCheckpointer(ctx, db); err != nil {
 		d.Close()
@@ -176,6 +182,9 @@ func (d *DB) Close() error {
 	if d.checkpoints != nil {
 		d.checkpoints.close()
 	}
+	if d.outside != nil {
+		d.outside.close()
+	}
 	for _, st := range []*sql.Stmt{d.saltStmt, d.credsStmt, d.liveIDsStmt, d.credStmt} {
 		if st != nil {
 			st.Close()
@@ -184,6 +193,9 @@ func (d *DB) Close() error {
 	err := d.db.Close()
 	// After the last write through d.db: its commits ask the probe too.
 	d.db.files.close()
+	if d.outside != nil {
+		d.outside.release() // once the connections are closed
+	}
 	return err
 }
 
@@ -416,7 +428,10 @@ func nonNil(s []string) []string {
 // its salt. Every gateway login calls it, so answers come from d.cache when
 // they can (see credCache for why that is safe), without a copy: the
 // slice is the cache's, which callers only read (appending to it copies).
+// A revocation another process committed before the call is seen
+// (CatchUp).
 func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, shiftkey.LoginSalt, bool, error) {
+	d.CatchUp()
 	k, nowMs := loginKey{Cluster: cluster, Login: login}, millis(now)
 	e, old, gen := d.cache.Get(k, nowMs)
 	if e == nil {

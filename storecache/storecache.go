@@ -8,7 +8,9 @@
 // processes report; when it is also a shiftkey.CurrentSource, entries
 // answer only while it is current (else every call reads the store). Writes that bypass both (another process writing a
 // SQLite file, a store written before the cache existed) must be followed
-// by Invalidate. Only successful reads are cached: a missing key costs a
+// by Invalidate, or be a revocation of a shiftkey.OutsideRevocations
+// store, which the cache hears of before it answers a session from
+// memory. Only successful reads are cached: a missing key costs a
 // store read each time, as before.
 package storecache
 
@@ -59,6 +61,10 @@ type Store struct {
 	// feed hangs or is lost must not keep honouring a key, policy or
 	// membership that another replica has since revoked.
 	current func() bool
+	// catchUp, when the wrapped store is written by other processes
+	// without a feed, brings gSessions up to date with the sessions they
+	// ended (shiftkey.OutsideRevocations).
+	catchUp func()
 
 	afterRead func() // test hook: runs between the store read and the put
 }
@@ -75,6 +81,10 @@ func New(st shiftkey.Store) *Store {
 	}
 	if src, ok := st.(shiftkey.CurrentSource); ok {
 		c.current = src.Current
+	}
+	if src, ok := st.(shiftkey.OutsideRevocations); ok {
+		src.OnRevoked(func() { c.Invalidate(shiftkey.Change{Kind: shiftkey.KindSession}) })
+		c.catchUp = src.CatchUp
 	}
 	return c
 }
@@ -213,8 +223,12 @@ func (c *Store) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, 
 	return cached(c, gKeys, id, func() (*shiftkey.AccessKey, error) { return c.Store.AccessKey(ctx, id) }, clonePtr)
 }
 
-// Session returns the STS session of access key id.
+// Session returns the STS session of access key id; one another process
+// ended before the call is not answered from memory.
 func (c *Store) Session(ctx context.Context, id string) (*shiftkey.Session, error) {
+	if c.catchUp != nil {
+		c.catchUp()
+	}
 	return cached(c, gSessions, id, func() (*shiftkey.Session, error) { return c.Store.Session(ctx, id) }, cloneSession)
 }
 

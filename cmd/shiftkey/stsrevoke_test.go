@@ -25,7 +25,7 @@ import (
 // which assumed the first role under the same session name (bystander:
 // its session has first's ARN, and is not the leak's).
 type leak struct {
-	user                      string
+	user, firstRoleARN        string
 	key, other                aws.Credentials
 	first, chained, bystander aws.Credentials
 }
@@ -58,6 +58,7 @@ func newLeak(t *testing.T, url, region string, admin aws.Credentials) *leak {
 	}
 	firstARN := role(first, aws.ToString(u.User.Arn))
 	secondARN := role(second, firstARN)
+	l.firstRoleARN = firstARN
 	newKey := func() aws.Credentials {
 		k, err := ic.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(l.user)})
 		if err != nil {

@@ -1,0 +1,133 @@
+package sqlite
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/shiftkey/shiftkey"
+)
+
+// Another *DB on the file stands for `shiftkey credentials revoke`, the
+// other process: what it revokes or ends is seen by the next login (and
+// CatchUp's callbacks hear of it) with no poll between; what is not a
+// revocation, its own or this process's, drops nothing. Both ways of
+// telling that something was committed: the WAL-index header (Linux) and
+// PRAGMA data_version.
+func TestCatchUpSeesAnotherWritersRevocation(t *testing.T) {
+	for _, how := range []string{"wal-index header", "data_version"} {
+		t.Run(how, func(t *testing.T) { testCatchUp(t, how == "data_version") })
+	}
+}
+
+func testCatchUp(t *testing.T, dataVersion bool) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	server, tool := openTest(t, path), openTest(t, path)
+	if dataVersion {
+		server.outside.useShm = false
+	} else if !server.outside.useShm && runtime.GOOS == "linux" {
+		t.Fatal("the WAL-index header is not mapped on Linux")
+	}
+	revoked := 0
+	server.OnRevoked(func() { revoked++ })
+	now := time.Now()
+	addCredential(t, server, "a", now)
+	addCredential(t, server, "b", now.Add(time.Millisecond))
+	if got := live(t, server, now); got != "[a b]" {
+		t.Fatalf("live = %s, want [a b]", got)
+	}
+	// Commits that revoke nothing: an issue by the server, a cluster by
+	// the other writer.
+	addCredential(t, server, "c", now.Add(2*time.Millisecond))
+	if err := tool.CreateCluster(ctx, &shiftkey.Cluster{Identifier: "other", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	server.CatchUp()
+	if revoked != 0 {
+		t.Fatalf("CatchUp after commits that revoke nothing told of %d revocations", revoked)
+	}
+	if _, err := tool.RevokeCredentials(ctx, shiftkey.CredentialFilter{ID: "a"}, now, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := live(t, server, now); got != "[b c]" {
+		t.Fatalf("live right after another writer revoked a = %s, want [b c]", got)
+	}
+	if revoked != 1 {
+		t.Fatalf("the revocation was told %d times, want once", revoked)
+	}
+	server.CatchUp()
+	if revoked != 1 {
+		t.Fatalf("CatchUp with nothing new told of a revocation again (%d)", revoked)
+	}
+	if err := server.CreateSession(ctx, &shiftkey.Session{AccessKeyID: "ASIATEST", Secret: "s", Token: "t", RoleName: "r", RoleID: "AROA",
+		SessionName: "n", SourceARN: "arn:aws:iam::000000000000:user/u", SourceAccessKeyID: "AKIATEST", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	server.CatchUp()
+	if ended, err := tool.EndSessions(ctx, "AKIATEST", now); err != nil || len(ended) != 1 {
+		t.Fatalf("EndSessions = %v, %v", ended, err)
+	}
+	server.CatchUp()
+	if revoked != 2 {
+		t.Fatalf("after another writer ended a session, %d revocations told, want 2", revoked)
+	}
+}
+
+// openCloseEnv makes the test binary a child that opens the store at its
+// value and closes it, as a `shiftkey credentials` command does.
+const openCloseEnv = "SHIFTKEY_SQLITE_TEST_OPEN_CLOSE"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(openCloseEnv); path != "" {
+		d, err := Open(context.Background(), path)
+		if err == nil {
+			err = d.Close()
+		}
+		if err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// Found on the way: the first mapping of the WAL-index header closed its
+// own descriptor of the -shm file, which drops every POSIX lock this
+// process held on it, SQLite's too; the next process to open and close
+// the store (a `credentials` command) took itself for the file's last
+// user and deleted the WAL under the server, whose writes then failed
+// ("-wal was deleted or replaced"). Another store of this process on the
+// file closing must not do it either.
+func TestOtherStoresClosingLeaveTheLocks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	server := openTest(t, path)
+	now := time.Now()
+	addCredential(t, server, "a", now)
+	other, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), openCloseEnv+"="+path)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("a child's open and close: %v\n%s", err, out)
+		}
+	}
+	if _, err := os.Stat(path + "-wal"); err != nil {
+		t.Fatalf("the WAL after other processes opened and closed the store: %v", err)
+	}
+	addCredential(t, server, "b", now.Add(time.Millisecond))
+	if got := live(t, server, now); got != "[a b]" {
+		t.Fatalf("live = %s, want [a b]", got)
+	}
+}
