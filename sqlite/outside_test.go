@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,5 +130,84 @@ func TestOtherStoresClosingLeaveTheLocks(t *testing.T) {
 	addCredential(t, server, "b", now.Add(time.Millisecond))
 	if got := live(t, server, now); got != "[a b]" {
 		t.Fatalf("live = %s, want [a b]", got)
+	}
+}
+
+// What a check costs once something was committed (every batch of the
+// server's own issues is such a commit, so the login after it pays this):
+// the revocation tables' summary, with as many revocations and ended
+// sessions live as a mass revocation leaves for up to an hour.
+func BenchmarkCatchUpSummary(b *testing.B) {
+	for _, n := range []int{10, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("revocations=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			d, err := Open(ctx, filepath.Join(b.TempDir(), "s.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			exp := time.Now().Add(time.Hour).UnixMilli()
+			for _, q := range []struct {
+				sql  string
+				args []any
+			}{{
+				`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < ?)
+				INSERT INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate, stored_key, server_key, db_user)
+				SELECT 'CRED' || i, 'c', 'IAM:u' || i, 'arn:aws:iam::000000000000:user/u', ?, ? + i, 0, randomblob(32), randomblob(32), 'u' || i FROM n`,
+				[]any{n, exp, exp - 3_600_000},
+			}, {
+				`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < ?)
+				INSERT INTO ended_sessions (access_key_id, source_access_key_id, source_arn, role_name, role_id, session_name, created_at, expires_at, ended_at)
+				SELECT 'ASIA' || i, 'AKIA', 'arn:aws:iam::000000000000:user/u', 'r', 'AROA', 's', ?, ?, ? + i FROM n`,
+				[]any{n, exp - 3_600_000, exp, exp - 3_600_000},
+			}} {
+				if _, err := d.db.ExecContext(ctx, q.sql, q.args...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			o := d.outside
+			b.ResetTimer()
+			for b.Loop() {
+				o.mu.Lock()
+				o.ok = false // as after a commit: the summary is read
+				o.check()
+				o.mu.Unlock()
+			}
+		})
+	}
+}
+
+// The summary compares the newest rows, not counts: a revocation that
+// lands after the newest one was swept (expired) takes the rowid it had,
+// and is still told apart by its key.
+func TestCatchUpSeesARevocationAfterTheNewestWasSwept(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	server, tool := openTest(t, path), openTest(t, path)
+	revoked := 0
+	server.OnRevoked(func() { revoked++ })
+	now := time.Now()
+	addCredential(t, server, "a", now)
+	addCredential(t, server, "b", now.Add(time.Millisecond))
+	if _, err := tool.RevokeCredentials(ctx, shiftkey.CredentialFilter{ID: "a"}, now, false); err != nil {
+		t.Fatal(err)
+	}
+	server.CatchUp()
+	if revoked != 1 {
+		t.Fatalf("the first revocation was told %d times, want once", revoked)
+	}
+	// The sweep's delete of an expired revocation, then another revocation
+	// in the same millisecond, before the server looks again.
+	if _, err := tool.db.ExecContext(ctx, `DELETE FROM credential_revocations WHERE id = 'a'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tool.RevokeCredentials(ctx, shiftkey.CredentialFilter{ID: "b"}, now, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := live(t, server, now); got != "[]" {
+		t.Fatalf("live after another writer swept a and revoked b = %s, want []", got)
+	}
+	if revoked != 2 {
+		t.Fatalf("the second revocation was told %d times in all, want 2", revoked)
 	}
 }
