@@ -21,7 +21,7 @@ var (
 	// writes its key files with atomicfile); they import nothing of the
 	// project.
 	base       = []string{"atomicfile"}
-	leaves     = []string{"sigv4", "iam", "scram", "awsquery", "awsjson", "dbname", "secretbox", "certauth", "relay", "rslogin", "gencache", "groupcommit", "rowscan", "migrate", "admission", "gcfloor"}
+	leaves     = []string{"sigv4", "iam", "scram", "awsquery", "awsjson", "dbname", "secretbox", "certauth", "relay", "rslogin", "gencache", "groupcommit", "rowscan", "migrate", "admission", "gcfloor", "wakeset"}
 	adapters   = []string{"authz", "devca", "http", "iamapi", "pgbackend", "pgserver", "pgwire", "redshift", "serverless", "sqlite", "sts", "maintenance", "doctor", "metrics", "audit", "postgres", "revocation", "storecache"}
 	assemblies = []string{
 		// serve's YAML file: it validates against the values the adapters

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/wakeset"
 )
 
 // A membership revoked because its group turned unsafe was the role's, on
@@ -146,17 +146,7 @@ type CutFeed struct {
 	Backends func() []*Backend
 	Logger   *slog.Logger // nil: discard
 
-	mu      sync.Mutex
-	pending map[[2]string]bool // (scope, role); the zero key: every scope and role
-	wake    chan struct{}
-	once    sync.Once
-}
-
-func (f *CutFeed) init() {
-	f.once.Do(func() {
-		f.pending = map[[2]string]bool{}
-		f.wake = make(chan struct{}, 1)
-	})
+	roles wakeset.Set[[2]string] // (scope, role); the zero key: every scope and role
 }
 
 // Changed notes a change from the store and returns at once: a cut names
@@ -179,37 +169,12 @@ func (f *CutFeed) Changed(c shiftkey.Change) {
 	default:
 		return
 	}
-	f.init()
-	f.mu.Lock()
-	f.pending[key] = true
-	f.mu.Unlock()
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
+	f.roles.Note(key)
 }
 
 // Run handles the noted changes until ctx is done.
 func (f *CutFeed) Run(ctx context.Context) {
-	f.init()
-	tick := time.NewTicker(CutRecheck)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			f.Changed(shiftkey.Change{})
-			continue
-		case <-f.wake:
-		}
-		f.mu.Lock()
-		pending := f.pending
-		f.pending = map[[2]string]bool{}
-		f.mu.Unlock()
-		if pending[[2]string{}] {
-			pending = map[[2]string]bool{{}: true}
-		}
+	f.roles.Run(ctx, CutRecheck, func(pending map[[2]string]bool) {
 		for _, b := range f.Backends() {
 			for key := range pending {
 				if key != ([2]string{}) && key[0] != b.Scope() {
@@ -220,7 +185,7 @@ func (f *CutFeed) Run(ctx context.Context) {
 				}
 			}
 		}
-	}
+	})
 }
 
 // WhileBehind has the backends read the cuts each every, until ctx is
@@ -228,22 +193,13 @@ func (f *CutFeed) Run(ctx context.Context) {
 // current: a cut then reaches this process by no change. current is asked
 // only while sessions are live (asking may send the feed a ping).
 func (f *CutFeed) WhileBehind(ctx context.Context, current func() bool, every time.Duration) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	f.roles.WhileBehind(ctx, every, func() bool {
 		live := false
 		for _, b := range f.Backends() {
 			live = live || b.liveSessions()
 		}
-		if live && !current() {
-			f.Changed(shiftkey.Change{})
-		}
-	}
+		return live && !current()
+	})
 }
 
 func (f *CutFeed) logger() *slog.Logger {

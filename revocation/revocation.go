@@ -15,11 +15,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/wakeset"
 )
 
 // Store is what listing and revoking need.
@@ -295,17 +295,7 @@ type Terminator struct {
 	Gateways func() []Gateway
 	Logger   *slog.Logger // nil: discard
 
-	mu      sync.Mutex
-	pending map[string]bool // login names to check; "" all
-	wake    chan struct{}
-	once    sync.Once
-}
-
-func (t *Terminator) init() {
-	t.once.Do(func() {
-		t.pending = map[string]bool{}
-		t.wake = make(chan struct{}, 1)
-	})
+	logins wakeset.Set[string] // login names to check; "" all
 }
 
 // Changed notes a change from the store; a credential change names the
@@ -322,14 +312,7 @@ func (t *Terminator) Changed(c shiftkey.Change) {
 	default:
 		return
 	}
-	t.init()
-	t.mu.Lock()
-	t.pending[login] = true
-	t.mu.Unlock()
-	select {
-	case t.wake <- struct{}{}:
-	default:
-	}
+	t.logins.Note(login)
 }
 
 // Recheck is how often Run looks at every session even without a change:
@@ -339,29 +322,11 @@ const Recheck = 10 * time.Second
 
 // Run handles the noted changes until ctx is done.
 func (t *Terminator) Run(ctx context.Context) {
-	t.init()
-	tick := time.NewTicker(Recheck)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			t.Changed(shiftkey.Change{})
-			continue
-		case <-t.wake:
-		}
-		t.mu.Lock()
-		logins := t.pending
-		t.pending = map[string]bool{}
-		t.mu.Unlock()
-		if logins[""] {
-			logins = map[string]bool{"": true}
-		}
+	t.logins.Run(ctx, Recheck, func(logins map[string]bool) {
 		if err := t.check(ctx, logins); err != nil && ctx.Err() == nil {
 			t.logger().Warn("revoked-session check failed", "error", err)
 		}
-	}
+	})
 }
 
 // WhileBehind checks every session each every, until ctx is done, while
@@ -371,18 +336,7 @@ func (t *Terminator) Run(ctx context.Context) {
 // for Recheck. current is asked only while sessions are open (asking may
 // send the feed a ping), so an idle process asks nothing.
 func (t *Terminator) WhileBehind(ctx context.Context, current func() bool, every time.Duration) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if t.sessionsOpen() && !current() {
-			t.Changed(shiftkey.Change{})
-		}
-	}
+	t.logins.WhileBehind(ctx, every, func() bool { return t.sessionsOpen() && !current() })
 }
 
 // sessionsOpen reports whether any gateway has a session: asked every
