@@ -432,6 +432,13 @@ func TestCancelReachesTheReplicaOfTheSession(t *testing.T) {
 // new PostgreSQL store, and returns them with the store's URL.
 func servedReplicas(t *testing.T, names ...string) ([]*replica, []*Serve, string) {
 	t.Helper()
+	return servedReplicasWith(t, nil, names...)
+}
+
+// servedReplicasWith is servedReplicas with extra(name)'s lines added to
+// each replica's configuration (nil: none).
+func servedReplicasWith(t *testing.T, extra func(name string) string, names ...string) ([]*replica, []*Serve, string) {
+	t.Helper()
 	ctx := context.Background()
 	storeURL := newStoreDB(t, "replicas_")
 	dir := t.TempDir()
@@ -447,7 +454,11 @@ func servedReplicas(t *testing.T, names ...string) ([]*replica, []*Serve, string
 	for _, name := range names {
 		r := &replica{api: freePort(t), gw: freePort(t)}
 		path := filepath.Join(dir, name+".yaml")
-		if err := os.WriteFile(path, []byte(replicaYAML(storeURL, keyFile, r.api, r.gw)), 0o600); err != nil {
+		y := replicaYAML(storeURL, keyFile, r.api, r.gw)
+		if extra != nil {
+			y += extra(name)
+		}
+		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		cfg, err := config.Load(path)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,8 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/audit"
-	"github.com/shiftkey/shiftkey/config"
-	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // A group that turns unsafe is revoked from the role by the replica that
@@ -39,34 +36,10 @@ func TestAGroupThatTurnedUnsafeEndsTheRolesSessionsOnEveryReplica(t *testing.T) 
 		conn.Exec(ctx, "REVOKE CREATE ON SCHEMA public FROM "+group)
 	})
 
-	storeURL := newStoreDB(t, "xunsafe_")
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "store.key")
-	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range replicaKeys {
-		t.Setenv(k, v)
-	}
-	var reps []*replica
-	for _, name := range []string{"a", "b"} {
-		r := &replica{api: freePort(t), gw: freePort(t)}
-		path := filepath.Join(dir, name+".yaml")
-		y := replicaYAML(storeURL, keyFile, r.api, r.gw) + "audit: {file: " + filepath.Join(dir, name+"-audit.log") + "}\n"
-		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &Serve{Config: cfg, Logger: dev.Logger}
-		t.Cleanup(func() { s.Close() })
-		if err := s.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		reps = append(reps, r)
-	}
+	reps, _, _ := servedReplicasWith(t, func(name string) string {
+		return "audit: {file: " + filepath.Join(dir, name+"-audit.log") + "}\n"
+	}, "a", "b")
 	a, b := reps[0], reps[1]
 
 	issue := func(dbUser string, groups ...string) *redshift.GetClusterCredentialsOutput {
