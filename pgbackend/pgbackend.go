@@ -192,9 +192,12 @@ type userState struct {
 	noLogin     bool      // the role could not log in (NOLOGIN) when last seen
 }
 
-// holding is role's membership of a group, held by these leases of its
-// sessions on this process (each points to it). Guarded by the role's lock.
-type holding struct{ leases map[*Lease]struct{} }
+// holding is role's membership of a group, held by n of its sessions on
+// this process (each lease that holds it points to it). Guarded by the
+// role's lock. Which sessions hold it need not be kept: a cut ends every
+// live session of the role (live), and a lease leaves live before it
+// releases its groups.
+type holding struct{ n int }
 
 // roleLock serializes the provisioning of one role, as a mutex would, but
 // a login waits for it no longer than its own context: the holder may be
@@ -667,7 +670,7 @@ func (b *Backend) rejoin(ctx context.Context, u *userState, lease *Lease, h *hol
 	if why != "" {
 		return unsafeNotice(role, g, why), b.cutLocked(ctx, u, role, g, why, origin)
 	}
-	h.leases[lease] = struct{}{}
+	h.n++
 	lease.groups = append(lease.groups, leaseGroup{g, h})
 	return "", nil
 }
@@ -790,7 +793,7 @@ func (b *Backend) lockMembership(ctx context.Context, role, group string) (admin
 // zero, and cutLocked for one that turned unsafe, so every group entering
 // refs must come through here.
 func (b *Backend) hold(u *userState, l *Lease, group string) {
-	h := &holding{leases: map[*Lease]struct{}{l: {}}}
+	h := &holding{n: 1}
 	u.refs[group] = h
 	b.held.Add(1)
 	l.groups = append(l.groups, leaseGroup{group, h})
@@ -981,12 +984,12 @@ func (b *Backend) sharedElsewhere(ctx context.Context, role, group string) bool 
 // (another replica revoked it) or the REVOKE fails: the role held the
 // group all the same. u.mu is held.
 func (b *Backend) cutLocked(ctx context.Context, u *userState, role, group, why string, origin shiftkey.SessionOrigin) error {
-	if h := u.refs[group]; h != nil {
+	if u.refs[group] != nil {
 		delete(u.refs, group)
 		b.held.Add(-1)
-		// Those that held it, and every other session of the role here:
-		// any of them may have run SET ROLE to the group meanwhile.
-		b.endSessions(ctx, role, group, why, append(slices.Collect(maps.Keys(h.leases)), b.liveOf(role)...))
+		// Every session of the role here, those that held it and the
+		// others: any of them may have run SET ROLE to the group meanwhile.
+		b.endSessions(ctx, role, group, why, b.liveOf(role))
 	}
 	q, unlock, err := b.lockMembership(ctx, role, group)
 	if err != nil {
@@ -1321,8 +1324,8 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 		if u.refs[lg.name] != lg.h {
 			continue // revoked, as it turned unsafe (cutLocked)
 		}
-		delete(lg.h.leases, l)
-		if len(lg.h.leases) > 0 {
+		lg.h.n--
+		if lg.h.n > 0 {
 			continue
 		}
 		delete(u.refs, lg.name)
