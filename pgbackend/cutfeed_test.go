@@ -76,6 +76,12 @@ func (f *raceFixture) cutReplica(t *testing.T, grants *sharedGrants, cuts *share
 	return b
 }
 
+// newCutStores are the grant records and cuts replicas share, as their
+// PostgreSQL store would hold them.
+func newCutStores() (*sharedGrants, *sharedCuts) {
+	return &sharedGrants{records: map[[3]string]bool{}}, &sharedCuts{feeds: map[string]*pgbackend.CutFeed{}}
+}
+
 // runFeed runs a CutFeed for a replica's backends until the test ends.
 func runFeed(t *testing.T, backends ...*pgbackend.Backend) *pgbackend.CutFeed {
 	feed := &pgbackend.CutFeed{Backends: func() []*pgbackend.Backend { return backends }}
@@ -113,8 +119,7 @@ func toldWithin(t *testing.T, c *cutLog, d time.Duration, what, group string) {
 func TestAGroupCutEndsTheRolesSessionsOnTheOtherReplica(t *testing.T) {
 	f := newRaceFixture(t)
 	ctx := context.Background()
-	grants := &sharedGrants{records: map[[3]string]bool{}}
-	cuts := &sharedCuts{feeds: map[string]*pgbackend.CutFeed{}}
+	grants, cuts := newCutStores()
 	var clock testClock
 	a := f.cutReplica(t, grants, cuts, "a", "race", nil, &clock)
 	b := f.cutReplica(t, grants, cuts, "b", "race", nil, &clock)
@@ -163,8 +168,7 @@ func TestAGroupCutEndsTheRolesSessionsOnTheOtherReplica(t *testing.T) {
 func TestAGroupCutMissedByTheFeedIsReadWhenTheFeedIsBack(t *testing.T) {
 	f := newRaceFixture(t)
 	ctx := context.Background()
-	grants := &sharedGrants{records: map[[3]string]bool{}}
-	cuts := &sharedCuts{feeds: map[string]*pgbackend.CutFeed{}}
+	grants, cuts := newCutStores()
 	var clock, bClock testClock
 	a := f.cutReplica(t, grants, cuts, "a", "race", nil, &clock)
 	b := f.cutReplica(t, grants, cuts, "b", "race", bClock.now, &clock)
@@ -200,8 +204,7 @@ func TestAGroupCutMissedByTheFeedIsReadWhenTheFeedIsBack(t *testing.T) {
 func TestALoginUnderWayAsAGroupCutIsHeardIsEnded(t *testing.T) {
 	f := newRaceFixture(t)
 	ctx := context.Background()
-	grants := &sharedGrants{records: map[[3]string]bool{}}
-	cuts := &sharedCuts{feeds: map[string]*pgbackend.CutFeed{}}
+	grants, cuts := newCutStores()
 	var clock testClock
 	a := f.cutReplica(t, grants, cuts, "a", "race", nil, &clock)
 	b := f.cutReplica(t, grants, cuts, "b", "race", nil, &clock)
