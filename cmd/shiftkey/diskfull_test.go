@@ -158,3 +158,21 @@ func TestSQLiteStoreDiskFullFailsIssuesAndRecovers(t *testing.T) {
 		conn.Close(ctx)
 	}
 }
+
+// /readyz names a SQLite store file deleted under the running serve at the
+// next look, before any write has failed: a balancer takes the replica out
+// of rotation instead of sending it calls every write of which would fail.
+func TestReadyzSeesADeletedStoreFile(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, opsYAML(dir, ""), opsEnv)
+	if code, body := getStatus(t, s.AdminURL+"/readyz"); code != http.StatusOK {
+		t.Fatalf("readyz before: %d %q", code, body)
+	}
+	if err := os.Remove(filepath.Join(dir, "serve.db")); err != nil {
+		t.Fatal(err)
+	}
+	code, body := getStatus(t, s.AdminURL+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "store writes") || !strings.Contains(body, "deleted or replaced") {
+		t.Errorf("readyz with the store file deleted and no write since: %d %q, want 503 naming store writes and the deleted file", code, body)
+	}
+}
