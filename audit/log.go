@@ -102,11 +102,16 @@ func (l *Log) Close() error {
 
 // write appends r as one line.
 func (l *Log) write(r *Record) {
-	if l.Replica != "" {
+	if l.Replica != "" || !r.at.IsZero() {
 		if r.AdditionalEventData == nil {
 			r.AdditionalEventData = map[string]any{}
 		}
+	}
+	if l.Replica != "" {
 		r.AdditionalEventData["replica"] = l.Replica
+	}
+	if !r.at.IsZero() {
+		r.AdditionalEventData["eventTimePrecise"] = r.at.UTC().Format(eventTimePreciseFormat)
 	}
 	b, err := encode(r)
 	if err != nil {

@@ -41,6 +41,12 @@ type Record struct {
 	RequestID           string         `json:"requestID,omitempty"`
 	EventID             string         `json:"eventID"`
 	ReadOnly            *bool          `json:"readOnly,omitempty"`
+
+	// at is eventTime's instant, written to the nanosecond as
+	// additionalEventData.eventTimePrecise: CloudTrail's eventTime is to
+	// the second, too coarse to order one second's events of several
+	// replicas (an issue and its logins) in a merged timeline.
+	at time.Time
 }
 
 // UserIdentity is who acted, as CloudTrail's userIdentity.
@@ -75,6 +81,9 @@ const (
 	typeGatewayEvent  = "ShiftkeyGatewayEvent"
 	timeFormat        = "2006-01-02T15:04:05Z"
 	timePreciseFormat = time.RFC3339Nano
+	// eventTimePrecise's layout: fixed width, so that it compares as text
+	// as the times compare.
+	eventTimePreciseFormat = "2006-01-02T15:04:05.000000000Z"
 )
 
 // issuing are the read-looking operations whose answer is worth keeping
@@ -86,7 +95,7 @@ func apiRecord(e *shiftkey.APICall, region string) *Record {
 	if e.Region != "" {
 		region = e.Region
 	}
-	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), EventName: e.Operation,
+	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), at: e.Time, EventName: e.Operation,
 		EventType: typeAPICall, AWSRegion: region, SourceIPAddress: e.SourceIP, UserAgent: e.UserAgent,
 		ErrorCode: e.ErrorCode, ErrorMessage: e.ErrorMessage, RequestID: e.RequestID, EventID: shiftkey.NewUUID()}
 	if e.Service != "" {
@@ -388,7 +397,7 @@ func sessionEndRecord(e *shiftkey.SessionEnd) *Record {
 // gatewayRecord is what login and session records share: who (the
 // credential's principal), from where, and for what.
 func gatewayRecord(e *shiftkey.Login, name string, at time.Time) *Record {
-	r := &Record{EventVersion: eventVersion, EventTime: at.UTC().Format(timeFormat), EventSource: SourceGateway, EventName: name,
+	r := &Record{EventVersion: eventVersion, EventTime: at.UTC().Format(timeFormat), at: at, EventSource: SourceGateway, EventName: name,
 		EventType: typeGatewayEvent, SourceIPAddress: hostOf(e.Source), EventID: shiftkey.NewUUID()}
 	r.UserIdentity = UserIdentity{Type: "Unknown"}
 	if e.PrincipalARN != "" {
@@ -422,7 +431,7 @@ func grantRecord(e *shiftkey.GrantChange) *Record {
 	if !e.Granted {
 		name = EventRevokeGroup
 	}
-	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), EventSource: SourceGateway, EventName: name,
+	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), at: e.Time, EventSource: SourceGateway, EventName: name,
 		EventType: typeGatewayEvent, UserIdentity: UserIdentity{Type: "Gateway"}, EventID: shiftkey.NewUUID(),
 		RequestParameters:   map[string]any{"scope": e.Scope, "dbUser": e.Role, "group": e.Group},
 		AdditionalEventData: map[string]any{"reconciled": e.Reconciled}}

@@ -62,7 +62,7 @@ func revocationRecord(e *Revocation) *Record {
 		}
 		response["sessionCount"], response["endedSessions"] = len(e.Ended), ended
 	}
-	return &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), EventSource: SourceOperator,
+	return &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), at: e.Time, EventSource: SourceOperator,
 		EventName: EventRevokeCredentials, EventType: typeOperatorEvent, SourceIPAddress: e.Host,
 		UserIdentity:      UserIdentity{Type: "Operator", UserName: e.Operator},
 		RequestParameters: params, ResponseElements: response,

@@ -259,7 +259,7 @@ func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow boo
 					return err
 				}
 				if rec, ok := parse(line); ok {
-					heads[i] = &timedLine{at: rec.EventTime, rec: rec, line: line}
+					heads[i] = &timedLine{at: orderKey(rec), rec: rec, line: line}
 					return nil
 				}
 			}
@@ -303,9 +303,27 @@ func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow boo
 
 // timedLine is a record line with what orders it in a merge.
 type timedLine struct {
-	at   string // eventTime: fixed-width UTC, so it compares as text
+	at   string // orderKey: fixed-width UTC, so it compares as text
 	rec  *Record
 	line []byte
+}
+
+// orderKey is when rec's event happened, in eventTimePreciseFormat: its
+// eventTimePrecise, or for a record written without one, the start of its
+// eventTime's second (which then sorts before that second's precise
+// records). A record whose times do not parse keeps its eventTime as
+// written.
+func orderKey(rec *Record) string {
+	if s, ok := rec.AdditionalEventData["eventTimePrecise"].(string); ok {
+		if t, err := time.Parse(eventTimePreciseFormat, s); err == nil {
+			return t.Format(eventTimePreciseFormat)
+		}
+	}
+	t, err := time.Parse(time.RFC3339, rec.EventTime)
+	if err != nil {
+		return rec.EventTime
+	}
+	return t.UTC().Format(eventTimePreciseFormat)
 }
 
 // timeline holds the merged records of the last tailWindow: each is learnt
@@ -323,7 +341,7 @@ func (tl *timeline) add(l *timedLine) error {
 	if err != nil {
 		return nil // kept until the flush
 	}
-	edge := now.Add(-tailWindow).UTC().Format(time.RFC3339)
+	edge := now.Add(-tailWindow).UTC().Format(eventTimePreciseFormat)
 	n := 0
 	for n < len(tl.pending) && tl.pending[n].at < edge {
 		n++

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -278,4 +279,68 @@ func waitFor(d time.Duration, ok func() bool) bool {
 		}
 	}
 	return ok()
+}
+
+// Records of one second from two replicas merge in the order their events
+// happened, not in the order the logs were named: a credential's issue on
+// one replica comes before its logins on the other, though both have the
+// same eventTime (CloudTrail's, to the second). Records written before
+// their precise time was kept merge as before, at their second's start.
+func TestTailOrdersRecordsWithinASecond(t *testing.T) {
+	dir := t.TempDir()
+	second := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return second.Add(time.Duration(ms) * time.Millisecond) }
+	write := func(name string, records ...func(*Log)) string {
+		p := filepath.Join(dir, name)
+		l, err := Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range records {
+			r(l)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	login := func(ms int, conn uint64) func(*Log) {
+		return func(l *Log) {
+			l.Login(&shiftkey.Login{Time: at(ms), ConnID: conn, OK: true, Scope: "analytics", User: "IAMA:dana",
+				CredentialID: "cred1", PrincipalARN: "arn:aws:iam::123456789012:user/alice", AccessKeyID: "AKIAALICEEXAMPLE0001"})
+		}
+	}
+	issuer := write("a.log", func(l *Log) {
+		l.APICall(&shiftkey.APICall{Time: at(600), Service: "redshift", Operation: "GetClusterCredentials",
+			AccessKeyID: "AKIAALICEEXAMPLE0001", RequestID: "issue"})
+	}, login(900, 2))
+	gateway := write("b.log", login(800, 1), login(950, 3))
+	// An older log, to the second: it sorts at its second's start.
+	old := writeLog(t, dir, "old.log", line(t, "old", "2026-12-05T10:00:00Z", typeAPICall, "K1", "", ""))
+
+	var out bytes.Buffer
+	if err := Tail(context.Background(), &out, []string{gateway, issuer, old}, Filter{}, false); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r Record
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("output line %q: %v", l, err)
+		}
+		if r.EventTime != "2026-12-05T10:00:00Z" {
+			t.Errorf("eventTime %q, want CloudTrail's form to the second", r.EventTime)
+		}
+		switch {
+		case r.EventID == "old":
+			got = append(got, "old")
+		case r.RequestID != "":
+			got = append(got, r.RequestID)
+		default:
+			got = append(got, "login"+fmt.Sprint(r.AdditionalEventData["connectionId"]))
+		}
+	}
+	if got, want := strings.Join(got, " "), "old issue login1 login2 login3"; got != want {
+		t.Fatalf("merged: %s, want %s", got, want)
+	}
 }
