@@ -211,3 +211,45 @@ func TestCatchUpSeesARevocationAfterTheNewestWasSwept(t *testing.T) {
 		t.Fatalf("the second revocation was told %d times in all, want 2", revoked)
 	}
 }
+
+// SQLite puts the -shm beside the file the store's path resolves to; a
+// -shm beside a symlinked path is no one's (left by a store that crashed
+// there before its files were moved behind the link). Its header never
+// changes: read as the store's, it hid every commit of another process,
+// and the login after a revocation was answered from memory.
+func TestCatchUpThroughASymlinkIgnoresAStaleShm(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "s.db")
+	// The leftover: the -shm of a store open at path (copied: a crash
+	// leaves it with a valid header), then the files moved away.
+	crashed := openTest(t, filepath.Join(dir, "old.db"))
+	addCredential(t, crashed, "x", time.Now())
+	shm, err := os.ReadFile(filepath.Join(dir, "old.db-shm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+"-shm", shm, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "data", "s.db"), path); err != nil {
+		t.Fatal(err)
+	}
+	server, tool := openTest(t, path), openTest(t, path)
+	if !server.outside.useShm && runtime.GOOS == "linux" {
+		t.Fatal("the WAL-index header the store uses, beside the link's target, is not mapped")
+	}
+	now := time.Now()
+	addCredential(t, server, "a", now)
+	if got := live(t, server, now); got != "[a]" {
+		t.Fatalf("live = %s, want [a]", got)
+	}
+	if _, err := tool.RevokeCredentials(context.Background(), shiftkey.CredentialFilter{ID: "a"}, now, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := live(t, server, now); got != "[]" {
+		t.Fatalf("live right after another writer revoked a = %s, want []", got)
+	}
+}

@@ -1,10 +1,14 @@
 package sqlite
 
 import (
+	"io"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // walIndexHeader is the first copy of the WAL-index header in the store's
@@ -45,7 +49,13 @@ var walIndexes struct {
 // false) when it cannot be mapped; then data_version serves. Release it
 // once the store's connections have closed.
 func openWALIndexHeader(dbPath string) *walIndexHeader {
-	path := dbPath + "-shm"
+	// SQLite names the -shm after the file the path resolves to: one
+	// beside a symlink is no one's.
+	real, err := filepath.EvalSymlinks(dbPath)
+	if err != nil {
+		return nil
+	}
+	path := real + "-shm"
 	walIndexes.Lock()
 	defer walIndexes.Unlock()
 	var st syscall.Stat_t
@@ -62,7 +72,7 @@ func openWALIndexHeader(dbPath string) *walIndexHeader {
 		return nil
 	}
 	h := &walIndexHeader{fd: fd, refs: 1}
-	if syscall.Fstat(fd, &st) == nil && st.Size >= walIndexHeaderSize && walIndexes.m[fileKey(&st)] == nil {
+	if syscall.Fstat(fd, &st) == nil && st.Size >= walIndexHeaderSize && walIndexes.m[fileKey(&st)] == nil && inUse(fd) {
 		h.mem, err = syscall.Mmap(fd, 0, walIndexHeaderSize, syscall.PROT_READ, syscall.MAP_SHARED)
 	}
 	h.key = fileKey(&st)
@@ -77,6 +87,20 @@ func openWALIndexHeader(dbPath string) *walIndexHeader {
 	}
 	walIndexes.m[h.key] = h
 	return h
+}
+
+// shmDMS is the byte of the -shm that every SQLite connection with the
+// file open holds a read lock on (UNIX_SHM_DMS in SQLite's os_unix.c).
+const shmDMS = 128
+
+// inUse tells whether some connection, of this process or another, holds
+// the -shm's DMS lock: a file nobody holds it on is not the one the
+// store's connections use (a leftover), and its header would never
+// change. F_OFD_GETLK reports this process's own (POSIX) locks too, and
+// takes none.
+func inUse(fd int) bool {
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: io.SeekStart, Start: shmDMS, Len: 1}
+	return syscall.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &lk) == nil && lk.Type != syscall.F_UNLCK
 }
 
 // ok tells whether the header is mapped.
