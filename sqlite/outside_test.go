@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -251,5 +252,66 @@ func TestCatchUpThroughASymlinkIgnoresAStaleShm(t *testing.T) {
 	}
 	if got := live(t, server, now); got != "[]" {
 		t.Fatalf("live right after another writer revoked a = %s, want []", got)
+	}
+}
+
+// A checkpoint that restarts the WAL (RESTART, TRUNCATE, or a passive one
+// the next writer restarts after) sets the header's frame count back to 0:
+// after as many frames again the count is what the last check saw, and a
+// revocation among them must still be seen. The header's change counter
+// (and the new salts) tell the two apart.
+func TestCatchUpSeesARevocationAfterTheWALRestarts(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the WAL-index header is read on Linux only")
+	}
+	path := filepath.Join(t.TempDir(), "s.db")
+	server := openTest(t, path)
+	// The other process: a connection of its own, no store around it.
+	tool, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tool.Close()
+	tool.SetMaxOpenConns(1)
+	if _, err := tool.Exec(`CREATE TABLE filler (v INTEGER); INSERT INTO filler VALUES (0)`); err != nil {
+		t.Fatal(err)
+	}
+	const mxFrame = 4 // the header's word of the frame count
+	now := time.Now()
+	for attempt := 0; ; attempt++ {
+		if attempt == 10 {
+			t.Fatal("the server's checkpointer restarted the WAL under every attempt")
+		}
+		id := fmt.Sprint("a", attempt)
+		addCredential(t, server, id, now)
+		for range 20 { // frames for the revocation's to fit in
+			if _, err := tool.Exec(`UPDATE filler SET v = v + 1`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := live(t, server, now); got != "["+id+"]" {
+			t.Fatalf("live = %s, want [%s]", got, id)
+		}
+		before := server.outside.lastMark
+		if _, err := tool.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tool.Exec(`INSERT INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate)
+			SELECT id, cluster, login_name, principal_arn, expires_at, 0, 0 FROM credentials WHERE id = ?;
+			DELETE FROM credentials WHERE id = ?`, id, id); err != nil {
+			t.Fatal(err)
+		}
+		for server.outside.shm.read()[mxFrame] < before[mxFrame] {
+			if _, err := tool.Exec(`UPDATE filler SET v = v + 1`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if server.outside.shm.read()[mxFrame] != before[mxFrame] {
+			continue // the checkpointer restarted the WAL meanwhile
+		}
+		if got := live(t, server, now); got != "[]" {
+			t.Fatalf("live after a WAL restart and a revocation in as many frames = %s, want []", got)
+		}
+		return
 	}
 }
