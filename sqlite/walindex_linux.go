@@ -25,7 +25,8 @@ type walIndexHeader struct {
 	mem  []byte
 	fd   int
 	key  [2]uint64
-	refs int // stores of this process that use it; walIndexes.Mutex
+	path string // the -shm file's, as SQLite names it (shmPath)
+	refs int    // stores of this process that use it; walIndexes.Mutex
 }
 
 // walIndexHeaderSize is the header's size: twelve 32-bit words.
@@ -38,10 +39,55 @@ const walIndexHeaderSize = 4 * walIndexHeaderWords
 // POSIX lock this process holds on it, SQLite's included
 // (https://www.sqlite.org/howtocorrupt.html, 2.2), and another process
 // that then found the file unlocked would take itself for its last user
-// and delete the WAL under this one.
+// and delete the WAL under this one. Nor while a store of the file is
+// opening (openingStore).
 var walIndexes struct {
 	sync.Mutex
 	m map[[2]uint64]*walIndexHeader
+	// opening counts, by shmPath, the stores between openingStore and its
+	// done.
+	opening map[string]int
+}
+
+// shmPath is the -shm file SQLite uses for the store at dbPath: it names
+// it after the file the path resolves to (one beside a symlink is no
+// one's).
+func shmPath(dbPath string) (string, error) {
+	real, err := filepath.EvalSymlinks(dbPath)
+	return real + "-shm", err
+}
+
+// openingStore marks a store of dbPath as opening, from before its first
+// connection until done, which Open calls once it has mapped the header
+// or closed its connections. Its connections hold SQLite's locks on the
+// -shm from their first read, before it maps the header; meanwhile the
+// last other store of the file to release its header must not close its
+// descriptor, which would drop them: the header is kept, for the opening
+// store to take over, and what none took is closed at the last done.
+func openingStore(dbPath string) (done func()) {
+	path, err := shmPath(dbPath)
+	if err != nil {
+		path = dbPath + "-shm"
+	}
+	walIndexes.Lock()
+	defer walIndexes.Unlock()
+	if walIndexes.opening == nil {
+		walIndexes.opening = map[string]int{}
+	}
+	walIndexes.opening[path]++
+	return func() {
+		walIndexes.Lock()
+		defer walIndexes.Unlock()
+		if walIndexes.opening[path]--; walIndexes.opening[path] > 0 {
+			return
+		}
+		delete(walIndexes.opening, path)
+		for _, h := range walIndexes.m {
+			if h.path == path && h.refs == 0 {
+				h.close()
+			}
+		}
+	}
 }
 
 // openWALIndexHeader maps the header of the store at dbPath, whose
@@ -49,13 +95,10 @@ var walIndexes struct {
 // false) when it cannot be mapped; then data_version serves. Release it
 // once the store's connections have closed.
 func openWALIndexHeader(dbPath string) *walIndexHeader {
-	// SQLite names the -shm after the file the path resolves to: one
-	// beside a symlink is no one's.
-	real, err := filepath.EvalSymlinks(dbPath)
+	path, err := shmPath(dbPath)
 	if err != nil {
 		return nil
 	}
-	path := real + "-shm"
 	walIndexes.Lock()
 	defer walIndexes.Unlock()
 	var st syscall.Stat_t
@@ -71,7 +114,7 @@ func openWALIndexHeader(dbPath string) *walIndexHeader {
 	if err != nil {
 		return nil
 	}
-	h := &walIndexHeader{fd: fd, refs: 1}
+	h := &walIndexHeader{fd: fd, path: path, refs: 1}
 	if syscall.Fstat(fd, &st) == nil && st.Size >= walIndexHeaderSize && walIndexes.m[fileKey(&st)] == nil && inUse(fd) {
 		h.mem, err = syscall.Mmap(fd, 0, walIndexHeaderSize, syscall.PROT_READ, syscall.MAP_SHARED)
 	}
@@ -119,13 +162,19 @@ func (h *walIndexHeader) read() (m changeMark) {
 }
 
 // release is a store's close of h, after its connections have closed:
-// the last one unmaps it and closes its descriptor.
+// the last one unmaps it and closes its descriptor, unless a store of the
+// file is opening (openingStore).
 func (h *walIndexHeader) release() {
 	walIndexes.Lock()
 	defer walIndexes.Unlock()
-	if h.refs--; h.refs > 0 {
+	if h.refs--; h.refs > 0 || walIndexes.opening[h.path] > 0 {
 		return
 	}
+	h.close()
+}
+
+// close unmaps h and closes its descriptor; walIndexes is locked.
+func (h *walIndexHeader) close() {
 	delete(walIndexes.m, h.key)
 	if h.mem != nil {
 		syscall.Munmap(h.mem)
