@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
@@ -8,6 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,7 +89,38 @@ func testCatchUp(t *testing.T, dataVersion bool) {
 // value and closes it, as a `shiftkey credentials` command does.
 const openCloseEnv = "SHIFTKEY_SQLITE_TEST_OPEN_CLOSE"
 
+// revokeEachEnv makes the test binary a child that, as `shiftkey
+// credentials revoke` run again and again, revokes the credentials r0,
+// r1, ... of the store at its value one by one, and writes each one's id
+// on a line once its revocation has returned.
+const revokeEachEnv = "SHIFTKEY_SQLITE_TEST_REVOKE_EACH"
+
+func revokeEach(path string) error {
+	d, err := Open(context.Background(), path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for i := range revokeEachCount {
+		id := fmt.Sprint("r", i)
+		if _, err := d.RevokeCredentials(context.Background(), shiftkey.CredentialFilter{ID: id}, time.Now(), false); err != nil {
+			return err
+		}
+		fmt.Println(id)
+	}
+	return nil
+}
+
+const revokeEachCount = 150
+
 func TestMain(m *testing.M) {
+	if path := os.Getenv(revokeEachEnv); path != "" {
+		if err := revokeEach(path); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if path := os.Getenv(openCloseEnv); path != "" {
 		d, err := Open(context.Background(), path)
 		if err == nil {
@@ -313,5 +349,77 @@ func TestCatchUpSeesARevocationAfterTheWALRestarts(t *testing.T) {
 			t.Fatalf("live after a WAL restart and a revocation in as many frames = %s, want []", got)
 		}
 		return
+	}
+}
+
+// Every revocation another process has returned from is refused by the
+// next login, while this process checks again and again meanwhile (its
+// reads of the WAL-index header racing the other's writes of it: a torn
+// read must not hide a commit) and commits of its own (the mark changing
+// without a revocation).
+func TestCatchUpSeesEachRevocationAnotherProcessReturnedFrom(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	server := openTest(t, path)
+	now := time.Now()
+	for i := range revokeEachCount {
+		addCredential(t, server, fmt.Sprint("r", i), now.Add(time.Duration(i)*time.Millisecond))
+	}
+	creds, _, _, err := server.LiveCredentials(context.Background(), "c", "IAM:u", now)
+	if err != nil || len(creds) != revokeEachCount {
+		t.Fatalf("live = %d credentials, %v", len(creds), err)
+	}
+	stop := make(chan struct{})
+	var ownErr atomic.Value
+	var busy sync.WaitGroup
+	busy.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			server.CatchUp()
+			if i%50 == 0 { // what the server issues meanwhile, on a login of its own
+				if err := server.CreateCredential(context.Background(), &shiftkey.Credential{ID: fmt.Sprint("own", i), Cluster: "c",
+					LoginName: "IAM:own", DBUser: "own", StoredKey: []byte{1}, ServerKey: []byte{2}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+					ownErr.Store(err)
+				}
+			}
+		}
+	})
+	defer busy.Wait()
+	defer close(stop)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), revokeEachEnv+"="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	n := 0
+	for lines.Scan() {
+		id := lines.Text()
+		creds, _, _, err := server.LiveCredentials(context.Background(), "c", "IAM:u", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(creds, func(c *shiftkey.Credential) bool { return c.ID == id }) {
+			t.Fatalf("the login after another process returned from revoking %s still has it", id)
+		}
+		n++
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the child: %v\n%s", err, stderr.String())
+	}
+	if n != revokeEachCount {
+		t.Fatalf("the child revoked %d, want %d", n, revokeEachCount)
+	}
+	if err := ownErr.Load(); err != nil {
+		t.Fatalf("an issue of the server's own meanwhile: %v", err)
 	}
 }
