@@ -1,12 +1,18 @@
 package sqlite
 
 import (
+	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,7 +89,38 @@ func testCatchUp(t *testing.T, dataVersion bool) {
 // value and closes it, as a `shiftkey credentials` command does.
 const openCloseEnv = "SHIFTKEY_SQLITE_TEST_OPEN_CLOSE"
 
+// revokeEachEnv makes the test binary a child that, as `shiftkey
+// credentials revoke` run again and again, revokes the credentials r0,
+// r1, ... of the store at its value one by one, and writes each one's id
+// on a line once its revocation has returned.
+const revokeEachEnv = "SHIFTKEY_SQLITE_TEST_REVOKE_EACH"
+
+func revokeEach(path string) error {
+	d, err := Open(context.Background(), path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for i := range revokeEachCount {
+		id := fmt.Sprint("r", i)
+		if _, err := d.RevokeCredentials(context.Background(), shiftkey.CredentialFilter{ID: id}, time.Now(), false); err != nil {
+			return err
+		}
+		fmt.Println(id)
+	}
+	return nil
+}
+
+const revokeEachCount = 150
+
 func TestMain(m *testing.M) {
+	if path := os.Getenv(revokeEachEnv); path != "" {
+		if err := revokeEach(path); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if path := os.Getenv(openCloseEnv); path != "" {
 		d, err := Open(context.Background(), path)
 		if err == nil {
@@ -209,5 +246,180 @@ func TestCatchUpSeesARevocationAfterTheNewestWasSwept(t *testing.T) {
 	}
 	if revoked != 2 {
 		t.Fatalf("the second revocation was told %d times in all, want 2", revoked)
+	}
+}
+
+// SQLite puts the -shm beside the file the store's path resolves to; a
+// -shm beside a symlinked path is no one's (left by a store that crashed
+// there before its files were moved behind the link). Its header never
+// changes: read as the store's, it hid every commit of another process,
+// and the login after a revocation was answered from memory.
+func TestCatchUpThroughASymlinkIgnoresAStaleShm(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "s.db")
+	// The leftover: the -shm of a store open at path (copied: a crash
+	// leaves it with a valid header), then the files moved away.
+	crashed := openTest(t, filepath.Join(dir, "old.db"))
+	addCredential(t, crashed, "x", time.Now())
+	shm, err := os.ReadFile(filepath.Join(dir, "old.db-shm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+"-shm", shm, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "data", "s.db"), path); err != nil {
+		t.Fatal(err)
+	}
+	server, tool := openTest(t, path), openTest(t, path)
+	if !server.outside.useShm && runtime.GOOS == "linux" {
+		t.Fatal("the WAL-index header the store uses, beside the link's target, is not mapped")
+	}
+	now := time.Now()
+	addCredential(t, server, "a", now)
+	if got := live(t, server, now); got != "[a]" {
+		t.Fatalf("live = %s, want [a]", got)
+	}
+	if _, err := tool.RevokeCredentials(context.Background(), shiftkey.CredentialFilter{ID: "a"}, now, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := live(t, server, now); got != "[]" {
+		t.Fatalf("live right after another writer revoked a = %s, want []", got)
+	}
+}
+
+// A checkpoint that restarts the WAL (RESTART, TRUNCATE, or a passive one
+// the next writer restarts after) sets the header's frame count back to 0:
+// after as many frames again the count is what the last check saw, and a
+// revocation among them must still be seen. The header's change counter
+// (and the new salts) tell the two apart.
+func TestCatchUpSeesARevocationAfterTheWALRestarts(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the WAL-index header is read on Linux only")
+	}
+	path := filepath.Join(t.TempDir(), "s.db")
+	server := openTest(t, path)
+	// The other process: a connection of its own, no store around it.
+	tool, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tool.Close()
+	tool.SetMaxOpenConns(1)
+	if _, err := tool.Exec(`CREATE TABLE filler (v INTEGER); INSERT INTO filler VALUES (0)`); err != nil {
+		t.Fatal(err)
+	}
+	const mxFrame = 4 // the header's word of the frame count
+	now := time.Now()
+	for attempt := 0; ; attempt++ {
+		if attempt == 10 {
+			t.Fatal("the server's checkpointer restarted the WAL under every attempt")
+		}
+		id := fmt.Sprint("a", attempt)
+		addCredential(t, server, id, now)
+		for range 20 { // frames for the revocation's to fit in
+			if _, err := tool.Exec(`UPDATE filler SET v = v + 1`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := live(t, server, now); got != "["+id+"]" {
+			t.Fatalf("live = %s, want [%s]", got, id)
+		}
+		before := server.outside.lastMark
+		if _, err := tool.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tool.Exec(`INSERT INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate)
+			SELECT id, cluster, login_name, principal_arn, expires_at, 0, 0 FROM credentials WHERE id = ?;
+			DELETE FROM credentials WHERE id = ?`, id, id); err != nil {
+			t.Fatal(err)
+		}
+		for server.outside.shm.read()[mxFrame] < before[mxFrame] {
+			if _, err := tool.Exec(`UPDATE filler SET v = v + 1`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if server.outside.shm.read()[mxFrame] != before[mxFrame] {
+			continue // the checkpointer restarted the WAL meanwhile
+		}
+		if got := live(t, server, now); got != "[]" {
+			t.Fatalf("live after a WAL restart and a revocation in as many frames = %s, want []", got)
+		}
+		return
+	}
+}
+
+// Every revocation another process has returned from is refused by the
+// next login, while this process checks again and again meanwhile (its
+// reads of the WAL-index header racing the other's writes of it: a torn
+// read must not hide a commit) and commits of its own (the mark changing
+// without a revocation).
+func TestCatchUpSeesEachRevocationAnotherProcessReturnedFrom(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	server := openTest(t, path)
+	now := time.Now()
+	for i := range revokeEachCount {
+		addCredential(t, server, fmt.Sprint("r", i), now.Add(time.Duration(i)*time.Millisecond))
+	}
+	creds, _, _, err := server.LiveCredentials(context.Background(), "c", "IAM:u", now)
+	if err != nil || len(creds) != revokeEachCount {
+		t.Fatalf("live = %d credentials, %v", len(creds), err)
+	}
+	stop := make(chan struct{})
+	var ownErr atomic.Value
+	var busy sync.WaitGroup
+	busy.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			server.CatchUp()
+			if i%50 == 0 { // what the server issues meanwhile, on a login of its own
+				if err := server.CreateCredential(context.Background(), &shiftkey.Credential{ID: fmt.Sprint("own", i), Cluster: "c",
+					LoginName: "IAM:own", DBUser: "own", StoredKey: []byte{1}, ServerKey: []byte{2}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+					ownErr.Store(err)
+				}
+			}
+		}
+	})
+	defer busy.Wait()
+	defer close(stop)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), revokeEachEnv+"="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	n := 0
+	for lines.Scan() {
+		id := lines.Text()
+		creds, _, _, err := server.LiveCredentials(context.Background(), "c", "IAM:u", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(creds, func(c *shiftkey.Credential) bool { return c.ID == id }) {
+			t.Fatalf("the login after another process returned from revoking %s still has it", id)
+		}
+		n++
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the child: %v\n%s", err, stderr.String())
+	}
+	if n != revokeEachCount {
+		t.Fatalf("the child revoked %d, want %d", n, revokeEachCount)
+	}
+	if err := ownErr.Load(); err != nil {
+		t.Fatalf("an issue of the server's own meanwhile: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -502,11 +503,24 @@ func (d *DB) SetKeyFile(ctx context.Context, id, file string) error {
 // SQLite gives the -wal and -shm files it creates the mode of the
 // database file, so they are born 0600 too. A store, WAL or SHM open to
 // group or others is refused: secrets may already have been read.
+//
+// A file that exists is not opened: closing a descriptor of it drops
+// every POSIX lock this process holds on it, those of the connections of
+// another store of the file in this process too, and another process
+// then finds it in use by no one (walIndexes). It is only asked whether
+// it may be read and written, as opening it did.
 func prepareFiles(path string) error {
 	if err := secretbox.CheckPrivate(path, path+"-wal", path+"-shm"); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		if _, serr := os.Stat(path); !errors.Is(serr, fs.ErrNotExist) {
+			return readWrite(path)
+		}
+		// A symbolic link to a file to create (O_EXCL does not follow it).
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	}
 	if err != nil {
 		return err
 	}

@@ -72,6 +72,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err := prepareFiles(path); err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	// Before the first connection: see openingStore.
+	defer openingStore(path)()
 	q := url.Values{}
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "secure_delete(1)", "wal_autocheckpoint(0)"} {
 		q.Add("_pragma", p)
@@ -88,6 +90,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err := d.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
+	}
+	if testHookMigrated != nil {
+		testHookMigrated()
 	}
 	if err := d.initSecrets(ctx, o); err != nil {
 		db.Close()
@@ -115,6 +120,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	}
 	return d, nil
 }
+
+// testHookMigrated, in tests, runs in Open once the store's connections
+// are open (its migrations ran on them), before it maps the WAL-index
+// header.
+var testHookMigrated func()
 
 // maxIdleConns is how many connections the pool keeps open when idle
 // (database/sql's default is 2: a burst of 64 reopened 62 per request).
