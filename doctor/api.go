@@ -141,6 +141,11 @@ func checkOptions(opts Options) *Problem {
 	return nil
 }
 
+// nodeCAHint follows a hint on AWS_CA_BUNDLE: the AWS SDK for JavaScript
+// v3 does not read it, and Node adds NODE_EXTRA_CA_CERTS to its trust
+// store only when it starts (dev.env exports both).
+const nodeCAHint = "; the AWS SDK for JavaScript does not read AWS_CA_BUNDLE: start node with NODE_EXTRA_CA_CERTS set to the same file"
+
 // httpClient trusts AWS_CA_BUNDLE alone when it is set, as the AWS CLI
 // does, and the system store otherwise.
 func httpClient(env Env) (*http.Client, *Problem) {
@@ -199,9 +204,9 @@ func apiProblem(action string, err error, opts Options) *Problem {
 		p.Kind, p.Message = KindTLS, "TLS to "+endpoint+": "+tp.Message
 		switch {
 		case tp.UnknownAuthority && opts.Env.CABundle == "":
-			p.Hint = "the API's certificate is signed by an unknown authority: set AWS_CA_BUNDLE=<the CA's PEM file> (dev: source DATA_DIR/dev.env, which sets it to DATA_DIR/tls/ca.crt)"
+			p.Hint = "the API's certificate is signed by an unknown authority: set AWS_CA_BUNDLE=<the CA's PEM file> (dev: source DATA_DIR/dev.env, which sets it to DATA_DIR/tls/ca.crt)" + nodeCAHint
 		case tp.UnknownAuthority:
-			p.Hint = fmt.Sprintf("AWS_CA_BUNDLE=%s does not sign the API's certificate (issued by %q): point it at the CA that does (dev: DATA_DIR/tls/ca.crt of the running dev)", opts.Env.CABundle, tp.Issuer)
+			p.Hint = fmt.Sprintf("AWS_CA_BUNDLE=%s does not sign the API's certificate (issued by %q): point it at the CA that does (dev: DATA_DIR/tls/ca.crt of the running dev)", opts.Env.CABundle, tp.Issuer) + nodeCAHint
 		case len(tp.Names) > 0:
 			p.Hint = "hostname mismatch: set AWS_ENDPOINT_URL to a host the certificate names: " + strings.Join(tp.Names, ", ")
 		default:

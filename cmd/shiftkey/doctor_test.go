@@ -214,14 +214,16 @@ func TestDoctorAPIProblems(t *testing.T) {
 
 	noBundle := devEnv()
 	noBundle.CABundle = ""
-	problem(doctor.Options{Cluster: DevCluster, DBUser: "x", Env: noBundle}, doctor.KindTLS, "redshift:DescribeClusters", "", "unknown authority: set AWS_CA_BUNDLE=")
+	// The AWS SDK for JavaScript reads no AWS_CA_BUNDLE: Node users are
+	// told what it does read.
+	problem(doctor.Options{Cluster: DevCluster, DBUser: "x", Env: noBundle}, doctor.KindTLS, "redshift:DescribeClusters", "", "unknown authority: set AWS_CA_BUNDLE=", "NODE_EXTRA_CA_CERTS")
 	other, err := devca.LoadOrCreate(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	wrongBundle := devEnv()
 	wrongBundle.CABundle = other.Path
-	problem(doctor.Options{Cluster: DevCluster, DBUser: "x", Env: wrongBundle}, doctor.KindTLS, "redshift:DescribeClusters", "", "AWS_CA_BUNDLE="+other.Path+" does not sign")
+	problem(doctor.Options{Cluster: DevCluster, DBUser: "x", Env: wrongBundle}, doctor.KindTLS, "redshift:DescribeClusters", "", "AWS_CA_BUNDLE="+other.Path+" does not sign", "NODE_EXTRA_CA_CERTS")
 
 	closed := devEnv()
 	closed.EndpointURL = "https://" + freePort(t)
