@@ -70,7 +70,14 @@ func (b *Backend) HearCuts(ctx context.Context, role string) (int, error) {
 	if len(cuts) == 0 {
 		return 0, nil
 	}
-	b.remember(cuts)
+	for _, c := range b.remember(cuts) {
+		// The revoking replica judged the group at the cut: a verdict of
+		// ours reused since (outlivesFor) may be older, and would grant
+		// the group again to the next session that asks.
+		if b.recordTime().Sub(c.At) < outlivesFor+cutMargin {
+			b.heedVerdict(c.Group, c.Reason)
+		}
+	}
 	n := 0
 	for i := range cuts {
 		c := &cuts[i]
@@ -105,9 +112,9 @@ func (b *Backend) oldestLive(role string) (time.Time, bool) {
 	return oldest, found
 }
 
-// remember keeps cuts in heardUntil for heardFor (addLive), and forgets those
-// kept longer.
-func (b *Backend) remember(cuts []shiftkey.GroupCut) {
+// remember keeps cuts in heardUntil for heardFor (addLive), forgets those
+// kept longer, and returns the cuts it did not keep already.
+func (b *Backend) remember(cuts []shiftkey.GroupCut) (heard []shiftkey.GroupCut) {
 	now := time.Now()
 	b.liveMu.Lock()
 	defer b.liveMu.Unlock()
@@ -122,7 +129,24 @@ func (b *Backend) remember(cuts []shiftkey.GroupCut) {
 	for _, c := range cuts {
 		if _, ok := b.heardUntil[c]; !ok {
 			b.heardUntil[c] = now.Add(heardFor)
+			heard = append(heard, c)
 		}
+	}
+	return heard
+}
+
+// heedVerdict takes why, another replica's verdict on group as it cut it,
+// for this process's own (grantable's and the re-checks'), for
+// outlivesFor as if it had read it itself.
+func (b *Backend) heedVerdict(group, why string) {
+	a := outlivesAnswer{why, b.now()}
+	b.outlivesMu.Lock()
+	defer b.outlivesMu.Unlock()
+	for _, seen := range []*map[string]outlivesAnswer{&b.outlivesSeen, &b.unsafeSeen} {
+		if *seen == nil || len(*seen) >= maxUserStates {
+			*seen = map[string]outlivesAnswer{}
+		}
+		(*seen)[group] = a
 	}
 }
 

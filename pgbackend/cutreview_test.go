@@ -1,0 +1,60 @@
+package pgbackend_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shiftkey/shiftkey/pgbackend"
+)
+
+// A replica that judged the group safe a moment ago (its verdict is reused
+// for OutlivesFor) hears that another replica revoked it as it turned
+// unsafe. A new session of the role there asked for the group, and the
+// replica granted it again on its stale verdict: the membership the cut
+// removed was back, for every session of the role on every replica, until
+// a later look. The cut is a verdict younger than its own.
+func TestAHeardGroupCutIsNotUndoneByAStaleVerdict(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	grants, cuts := newCutStores()
+	var clockA testClock
+	a := f.cutReplica(t, grants, cuts, "a", "race", nil, &clockA)
+	b := f.cutReplica(t, grants, cuts, "b", "race", nil, &clockA)
+	// B's caches do not age in this test: what it judged it keeps,
+	// however slow the machine.
+	frozen := time.Now()
+	pgbackend.SetClock(b, func() time.Time { return frozen })
+	cuts.feeds["b"] = runFeed(t, b)
+
+	f.lease(t, a, ctx, []string{f.group})
+	// B judges the group safe: its session shares A's membership, and
+	// leaves it to A's session.
+	shared := f.lease(t, b, ctx, []string{f.group})
+	if shared.Empty() {
+		t.Fatal("B's session did not share the group")
+	}
+	shared.Release(ctx)
+	if !f.member(t) {
+		t.Fatal("B's release revoked the membership A's session holds")
+	}
+	var onB cutLog
+	onB.hear(f.lease(t, b, ctx, nil))
+
+	f.makeUnsafe(t, false)
+	clockA.pastCache()
+	f.lease(t, a, ctx, []string{f.group})
+	if f.member(t) {
+		t.Fatal("A's look did not revoke the group that turned unsafe")
+	}
+	toldWithin(t, &onB, 5*time.Second, "B's session of the role", f.group)
+
+	l, notices := f.prepare(t, b, ctx, []string{f.group})
+	if f.member(t) || !l.Empty() {
+		t.Fatalf("B granted the group again after it heard of the cut (notices %v)", notices)
+	}
+	if len(notices) != 1 || !strings.Contains(notices[0].Message, "create in a schema") {
+		t.Errorf("notices %v, want one saying why the group was not joined", notices)
+	}
+}
