@@ -26,6 +26,13 @@ import (
 // rare cost, of a rare event, against a session acting as the group.
 const cutMargin = time.Second
 
+// cutReadTimeout bounds a read of the cuts (HearCuts): a store connection
+// that stopped answering would otherwise hold CutFeed's one worker, and
+// every cut heard meanwhile, until TCP gave up on it (minutes). The read
+// is small; a round whose read failed is done again (CutRecheck, or the
+// feed's next change). A variable for tests.
+var cutReadTimeout = 5 * time.Second
+
 // heardFor is how long a cut HearCuts read is kept for the logins under
 // way as it was read (addLive): longer than a login may take.
 const heardFor = 2 * time.Minute
@@ -63,7 +70,9 @@ func (b *Backend) HearCuts(ctx context.Context, role string) (int, error) {
 	if !ok {
 		return 0, nil
 	}
-	cuts, err := b.cfg.Cuts.GroupCuts(ctx, b.cfg.Scope, role, since.Add(-cutMargin))
+	rctx, cancel := context.WithTimeout(ctx, cutReadTimeout)
+	cuts, err := b.cfg.Cuts.GroupCuts(rctx, b.cfg.Scope, role, since.Add(-cutMargin))
+	cancel()
 	if err != nil {
 		return 0, fmt.Errorf("read the group cuts of other replicas: %w", err)
 	}

@@ -3,9 +3,11 @@ package pgbackend_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/pgbackend"
 )
 
@@ -57,4 +59,62 @@ func TestAHeardGroupCutIsNotUndoneByAStaleVerdict(t *testing.T) {
 	if len(notices) != 1 || !strings.Contains(notices[0].Message, "create in a schema") {
 		t.Errorf("notices %v, want one saying why the group was not joined", notices)
 	}
+}
+
+// hangingCuts is a replica's view of the shared cuts whose first read
+// hangs until its context is done: a store connection that stopped
+// answering (a failover, a network partition that drops packets).
+type hangingCuts struct {
+	cutView
+	once *sync.Once
+	hung chan struct{}
+}
+
+func (h hangingCuts) GroupCuts(ctx context.Context, scope, role string, since time.Time) ([]shiftkey.GroupCut, error) {
+	first := false
+	h.once.Do(func() { first = true })
+	if first {
+		close(h.hung)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return h.cutView.GroupCuts(ctx, scope, role, since)
+}
+
+// A read of the cuts that hangs (a store connection that stopped
+// answering) held the feed's one worker: every cut heard after it waited
+// for that read, however long the connection took to fail (TCP's
+// retransmissions: many minutes), and the sessions it should have ended
+// went on meanwhile. A read is bounded now; the next round reads again.
+func TestAHungReadOfTheCutsDoesNotHoldTheNextCuts(t *testing.T) {
+	pgbackend.SetCutReadTimeout(t, 200*time.Millisecond)
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	grants, cuts := newCutStores()
+	var clock testClock
+	a := f.cutReplica(t, grants, cuts, "a", "race", nil, &clock)
+	hung := make(chan struct{})
+	b, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
+		AdminDatabase: f.db, Grants: grantView{grants, "b"}, Cuts: hangingCuts{cutView{cuts, "b"}, &sync.Once{}, hung}, Scope: "race"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	pgbackend.SetClock(b, clock.now)
+	feedB := runFeed(t, b)
+
+	f.lease(t, a, ctx, []string{f.group})
+	var onB cutLog
+	onB.hear(f.lease(t, b, ctx, nil))
+	// The feed is lost and regained: B reads every cut, and the read hangs.
+	feedB.Changed(shiftkey.Change{})
+	<-hung
+	cuts.feeds["b"] = feedB
+	f.makeUnsafe(t, false)
+	clock.pastCache()
+	f.lease(t, a, ctx, []string{f.group})
+	if f.member(t) {
+		t.Fatal("A's look did not revoke the group that turned unsafe")
+	}
+	toldWithin(t, &onB, 10*time.Second, "B's session of the role, its cut heard while a read hung", f.group)
 }
