@@ -2,8 +2,10 @@ package pgbackend_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,4 +119,57 @@ func TestAHungReadOfTheCutsDoesNotHoldTheNextCuts(t *testing.T) {
 		t.Fatal("A's look did not revoke the group that turned unsafe")
 	}
 	toldWithin(t, &onB, 10*time.Second, "B's session of the role, its cut heard while a read hung", f.group)
+}
+
+// failingCuts is a replica's view of the shared cuts whose records fail
+// while down is set: the store is unreachable for a moment.
+type failingCuts struct {
+	cutView
+	down *atomic.Bool
+}
+
+func (v failingCuts) RecordGroupCut(ctx context.Context, c shiftkey.GroupCut) error {
+	if v.down.Load() {
+		return errors.New("store unreachable")
+	}
+	return v.cutView.RecordGroupCut(ctx, c)
+}
+
+// The store was unreachable for the moment a replica revoked a group that
+// turned unsafe: the cut was logged as not recorded and forgotten, and the
+// other replica's session of the role, which may have run SET ROLE to the
+// group, went on for good (no session of that replica held the group, so
+// none of its own looks would find it). The cut is recorded at the
+// revoking replica's next sweep once the store answers again.
+func TestAGroupCutTheStoreMissedIsRecordedAtTheNextSweep(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	grants, cuts := newCutStores()
+	var clock testClock
+	var down atomic.Bool
+	a, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
+		AdminDatabase: f.db, Grants: grantView{grants, "a"}, Cuts: failingCuts{cutView{cuts, "a"}, &down}, Scope: "race"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	pgbackend.SetClock(a, clock.now)
+	b := f.cutReplica(t, grants, cuts, "b", "race", nil, &clock)
+	cuts.feeds["b"] = runFeed(t, b)
+
+	f.lease(t, a, ctx, []string{f.group})
+	var onB cutLog
+	onB.hear(f.lease(t, b, ctx, nil))
+	f.makeUnsafe(t, false)
+	clock.pastCache()
+	down.Store(true)
+	f.lease(t, a, ctx, []string{f.group})
+	if f.member(t) {
+		t.Fatal("A's look did not revoke the group that turned unsafe")
+	}
+	down.Store(false)
+	if _, err := a.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	toldWithin(t, &onB, 5*time.Second, "B's session of the role, after A's sweep with the store back", f.group)
 }

@@ -135,7 +135,11 @@ type Backend struct {
 	// session whose login was under way as one was read (not yet in live)
 	// is ended as it joins live. Under liveMu.
 	heardUntil map[shiftkey.GroupCut]time.Time
-	now        func() time.Time // for the caches (role exists, groups' verdicts); time.Now outside tests
+	// unannounced: the cuts (role, group → why) announceCut could not
+	// record in the store, recorded again at each sweep (announceAgain).
+	unannouncedMu sync.Mutex
+	unannounced   map[[2]string]string
+	now           func() time.Time // for the caches (role exists, groups' verdicts); time.Now outside tests
 	// held is the number of (role, group) entries in users' refs: the
 	// memberships this process's live sessions hold, whether this process
 	// granted them or shares one another replica granted (joinShared).
@@ -1059,11 +1063,9 @@ func (b *Backend) endSessions(ctx context.Context, role, group, why string, leas
 // announceCut records the membership of group just revoked from role, as
 // the group turned unsafe, for the other replicas (Config.Cuts), which
 // end their sessions of the role when the change feed tells them
-// (HearCuts). A failure is logged: the membership is gone all the same,
-// and the other replicas' sessions that did not run SET ROLE to the group
-// lost it; one that did goes on until the replica looks itself (it does
-// only if its sessions held the group) or its credential is revoked with
-// --terminate.
+// (HearCuts). A failure is logged, and the cut kept for the next sweep to
+// record (announceAgain): the membership is gone all the same, but until
+// then another replica's session that ran SET ROLE to the group goes on.
 func (b *Backend) announceCut(ctx context.Context, role, group, why string) {
 	if b.cfg.Cuts == nil {
 		return
@@ -1073,8 +1075,39 @@ func (b *Backend) announceCut(ctx context.Context, role, group, why string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
 	if err := b.cfg.Cuts.RecordGroupCut(ctx, shiftkey.GroupCut{Scope: b.cfg.Scope, Role: role, Group: group, Reason: why}); err != nil {
-		b.logger.ErrorContext(ctx, "group cut not recorded for the other replicas: their sessions of the role are not ended", "db_user", role, "group", group, "error", err)
+		b.logger.ErrorContext(ctx, "group cut not recorded for the other replicas: their sessions of the role are not ended until the next sweep records it", "db_user", role, "group", group, "error", err)
+		b.unannouncedMu.Lock()
+		if b.unannounced == nil {
+			b.unannounced = map[[2]string]string{}
+		}
+		b.unannounced[[2]string{role, group}] = why
+		b.unannouncedMu.Unlock()
 	}
+}
+
+// announceAgain records the cuts announceCut could not (Reconcile, at
+// each sweep), until the store takes them. Dated when recorded, a cut
+// ends the other replicas' sessions of the role that began before then:
+// those that logged in since the revoke too, which is the cost of the
+// store having been unreachable.
+func (b *Backend) announceAgain(ctx context.Context) error {
+	b.unannouncedMu.Lock()
+	pending := maps.Clone(b.unannounced)
+	b.unannouncedMu.Unlock()
+	var errs []error
+	for k, why := range pending {
+		if err := b.cfg.Cuts.RecordGroupCut(ctx, shiftkey.GroupCut{Scope: b.cfg.Scope, Role: k[0], Group: k[1], Reason: why}); err != nil {
+			errs = append(errs, fmt.Errorf("record the cut of group %s from %s for the other replicas: %w", k[1], k[0], err))
+			continue
+		}
+		b.logger.InfoContext(ctx, "group cut recorded for the other replicas after all", "db_user", k[0], "group", k[1])
+		b.unannouncedMu.Lock()
+		if b.unannounced[k] == why {
+			delete(b.unannounced, k)
+		}
+		b.unannouncedMu.Unlock()
+	}
+	return errors.Join(errs...)
 }
 
 // outlivesFor is how long outlives' answer for a group is reused: it scans
@@ -1559,13 +1592,16 @@ func (b *Backend) forget(ctx context.Context, role, group string) {
 // on the backend (pg_stat_activity) but those this process opened, which
 // covers sessions served by other replicas. It also revokes the
 // memberships held for sessions whose group turned unsafe since it was
-// granted (recheckHeld, and reconcileOne for the records of others). It
-// runs at start-up, after a crash, and periodically. It returns how many
+// granted (recheckHeld, and reconcileOne for the records of others), and
+// records the cuts the store missed (announceAgain). It runs at start-up, after a crash, and periodically. It returns how many
 // grants it revoked.
 func (b *Backend) Reconcile(ctx context.Context) (int, error) {
 	// A failed re-check does not keep the leftovers below: both are
 	// tried, and the errors told together.
 	cut, recheckErr := b.recheckHeld(ctx)
+	if b.cfg.Cuts != nil {
+		recheckErr = errors.Join(recheckErr, b.announceAgain(ctx))
+	}
 	if b.cfg.Grants == nil {
 		return cut, recheckErr
 	}
