@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
@@ -37,5 +36,4 @@ func TestAGroupCutPrunesCutsOlderThanADay(t *testing.T) {
 	if len(left) != 2 || left[0] != "23 hours" || left[1] != "why" {
 		t.Fatalf("cuts kept %q, want the one 23 hours old and the new one", left)
 	}
-	_ = time.Second
 }
