@@ -205,16 +205,29 @@ func (f *CutFeed) Changed(c shiftkey.Change) {
 	f.roles.Note(key)
 }
 
-// Run handles the noted changes until ctx is done.
+// Run handles the noted changes until ctx is done. A scope's reads failing
+// (the store unreachable: reads every 200 ms while the feed is behind) is
+// a warning once, and their working again a note; the failures between
+// are debug lines.
 func (f *CutFeed) Run(ctx context.Context) {
+	failing := map[string]bool{} // by scope
 	f.roles.Run(ctx, CutRecheck, func(pending map[[2]string]bool) {
 		for _, b := range f.Backends() {
 			for key := range pending {
 				if key != ([2]string{}) && key[0] != b.Scope() {
 					continue // another cluster's: a role of the same name there is another role
 				}
-				if _, err := b.HearCuts(ctx, key[1]); err != nil && ctx.Err() == nil {
-					f.logger().Warn("group cut check failed", "scope", b.Scope(), "error", err)
+				_, err := b.HearCuts(ctx, key[1])
+				switch {
+				case err != nil && ctx.Err() != nil:
+				case err != nil && failing[b.Scope()]:
+					f.logger().Debug("group cut check failed", "scope", b.Scope(), "error", err)
+				case err != nil:
+					failing[b.Scope()] = true
+					f.logger().Warn("group cut check failed; tried again while it fails (logged at debug level) until it works", "scope", b.Scope(), "error", err)
+				case failing[b.Scope()]:
+					delete(failing, b.Scope())
+					f.logger().Info("group cut check works again", "scope", b.Scope())
 				}
 			}
 		}

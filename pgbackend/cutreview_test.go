@@ -3,6 +3,7 @@ package pgbackend_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,4 +173,76 @@ func TestAGroupCutTheStoreMissedIsRecordedAtTheNextSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	toldWithin(t, &onB, 5*time.Second, "B's session of the role, after A's sweep with the store back", f.group)
+}
+
+// downCuts is a replica's view of the shared cuts that fails every read
+// while down is set, counting the reads.
+type downCuts struct {
+	cutView
+	down  *atomic.Bool
+	reads *atomic.Int64
+}
+
+func (v downCuts) GroupCuts(ctx context.Context, scope, role string, since time.Time) ([]shiftkey.GroupCut, error) {
+	v.reads.Add(1)
+	if v.down.Load() {
+		return nil, errors.New("store unreachable")
+	}
+	return v.cutView.GroupCuts(ctx, scope, role, since)
+}
+
+// While the store is unreachable, the feed reads the cuts at each change
+// and, with sessions live, every 200 ms: each failure was a warning, five
+// a second for each cluster, as long as the outage lasted. A cluster's
+// reads failing is told once, and their working again once.
+func TestFailingReadsOfTheCutsAreToldOncePerOutage(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	_, cuts := newCutStores()
+	var down atomic.Bool
+	var reads atomic.Int64
+	b, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
+		AdminDatabase: f.db, Cuts: downCuts{cutView{cuts, "b"}, &down, &reads}, Scope: "race"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	var logs lockedBuffer
+	feed := &pgbackend.CutFeed{Backends: func() []*pgbackend.Backend { return []*pgbackend.Backend{b} },
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); feed.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	// One round per change, waited for: its log is written before the
+	// next round reads.
+	round := func() {
+		t.Helper()
+		n := reads.Load()
+		feed.Changed(shiftkey.Change{Kind: shiftkey.KindGroupCut, Name: "race\x00" + f.role})
+		for end := time.Now().Add(10 * time.Second); reads.Load() == n; time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatal("the feed did not read the cuts")
+			}
+		}
+	}
+	down.Store(true)
+	for range 10 {
+		round()
+	}
+	down.Store(false)
+	round()
+	down.Store(true)
+	round()
+	round() // its read follows the log of the one before
+	logs.mu.Lock()
+	out := logs.b.String()
+	logs.mu.Unlock()
+	if n := strings.Count(out, "level=WARN"); n != 2 {
+		t.Errorf("%d warnings for two outages, want 2:\n%s", n, out)
+	}
+	if n := strings.Count(out, "level=INFO"); n != 1 {
+		t.Errorf("%d notes of the reads working again, want 1:\n%s", n, out)
+	}
 }
