@@ -49,10 +49,10 @@ func (b *Backend) Scope() string { return b.cfg.Scope }
 // replica found: the same FATAL and audit reason as its own sessions get.
 // A session that began after the cut is left alone: the membership was
 // gone when it logged in. It reads the cuts since the oldest live session
-// began, and for a role named (a cut the feed told of), since heardFor
-// ago at least, for the logins under way (addLive); for every role, only
-// while sessions are live, so that an idle process reads nothing. It
-// returns how many sessions it ended.
+// began, and for a role named (a cut the feed told of) or while logins are
+// under way, since heardFor ago at least, for those logins (addLive); for
+// every role, only while sessions are live or logging in, so that an idle
+// process reads nothing. It returns how many sessions it ended.
 //
 // The memberships this process holds for its sessions are left to their
 // release: the holders are ended, and a membership held since the cut
@@ -62,7 +62,7 @@ func (b *Backend) HearCuts(ctx context.Context, role string) (int, error) {
 		return 0, nil
 	}
 	since, ok := b.oldestLive(role)
-	if role != "" {
+	if role != "" || b.preparing.Load() > 0 {
 		if under := b.recordTime().Add(-heardFor); !ok || under.Before(since) {
 			since, ok = under, true
 		}
@@ -159,8 +159,12 @@ func (b *Backend) heedVerdict(group, why string) {
 	}
 }
 
-// liveSessions reports whether the backend has a live session.
+// liveSessions reports whether the backend has a live session, or a login
+// under way.
 func (b *Backend) liveSessions() bool {
+	if b.preparing.Load() > 0 {
+		return true
+	}
 	b.liveMu.Lock()
 	defer b.liveMu.Unlock()
 	return len(b.live) > 0

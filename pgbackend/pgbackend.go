@@ -135,6 +135,9 @@ type Backend struct {
 	// session whose login was under way as one was read (not yet in live)
 	// is ended as it joins live. Under liveMu.
 	heardUntil map[shiftkey.GroupCut]time.Time
+	// preparing: the logins under way (prepare), whose sessions are not
+	// live yet: HearCuts reads the recent cuts of every role for them.
+	preparing atomic.Int64
 	// unannounced: the cuts (role, group → why) announceCut could not
 	// record in the store, recorded again at each sweep (announceAgain).
 	unannouncedMu sync.Mutex
@@ -517,6 +520,11 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 	if err := b.ensureMarker(ctx); err != nil { // unreachable at New
 		return nil, nil, err
 	}
+	// Counted before start is read: a cut HearCuts reads while this
+	// login is under way is kept for it (heardUntil) even when no
+	// session is live.
+	b.preparing.Add(1)
+	defer b.preparing.Add(-1)
 	start := b.recordTime()
 	u := b.user(role)
 	defer b.done(u)
