@@ -305,3 +305,61 @@ func TestALoginUnderWayAsTheFeedIsRegainedIsEnded(t *testing.T) {
 	told.hear(p.l)
 	toldWithin(t, &told, 0, "the session whose login was under way as the feed was regained", f.group)
 }
+
+// A login of a role that did not exist when its Prepare looked (a
+// credential without AutoCreate) fails at the backend, unless the role is
+// created meanwhile (another login of the same DbUser with AutoCreate):
+// then the session runs as the role, and was not among its live sessions,
+// so no cut ended it, however long it ran as a group it SET ROLE to.
+func TestASessionWhoseRoleWasCreatedDuringItsLoginIsEndedByACut(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	grants, cuts := newCutStores()
+	var clock testClock
+	a := f.cutReplica(t, grants, cuts, "a", "race", nil, &clock)
+	b := f.cutReplica(t, grants, cuts, "b", "race", nil, &clock)
+	cuts.feeds["b"] = runFeed(t, b)
+	late := f.role + "_late"
+	early, _, err := b.Prepare(ctx, late, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { early.Release(ctx) })
+	var told cutLog
+	told.hear(early)
+	// Created (by another login's AutoCreate) before this one's backend
+	// login, which then succeeds.
+	if _, err := f.admin.Exec(ctx, "CREATE ROLE "+late+" LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+late) })
+	withGroup, _, err := a.Prepare(ctx, late, false, []string{f.group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { withGroup.Release(ctx) })
+	if withGroup.Empty() {
+		t.Fatal("the group was not granted")
+	}
+	f.makeUnsafe(t, false)
+	clock.pastCache()
+	revoking, _, err := a.Prepare(ctx, late, false, []string{f.group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { revoking.Release(ctx) })
+	if f.memberOf(t, late) {
+		t.Fatal("A's look did not revoke the group that turned unsafe")
+	}
+	toldWithin(t, &told, 5*time.Second, "B's session whose role was created during its login", f.group)
+}
+
+// memberOf reports whether role belongs to f's group.
+func (f *raceFixture) memberOf(t *testing.T, role string) bool {
+	t.Helper()
+	var ok bool
+	if err := f.admin.QueryRow(context.Background(), "SELECT pg_has_role($1, $2, 'MEMBER')", role, f.group).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}

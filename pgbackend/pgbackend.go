@@ -586,7 +586,11 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 	origin, _ := shiftkey.SessionOriginFrom(ctx)
 	lease := &Lease{b: b, role: role, origin: origin, start: start}
 	if !exists {
-		// The login will fail with "role does not exist" from the backend.
+		// The login will fail with "role does not exist" from the backend,
+		// unless the role is created before it (another login's
+		// AutoCreate): then it is a session of the role like any other,
+		// which a cut must reach.
+		b.addLive(lease)
 		return lease, nil, nil
 	}
 	var notices []Notice
