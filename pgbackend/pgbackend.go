@@ -1106,12 +1106,18 @@ func (b *Backend) announceAgain(ctx context.Context) error {
 	b.unannouncedMu.Lock()
 	pending := maps.Clone(b.unannounced)
 	b.unannouncedMu.Unlock()
-	var errs []error
+	done := 0
 	for k, why := range pending {
-		if err := b.cfg.Cuts.RecordGroupCut(ctx, shiftkey.GroupCut{Scope: b.cfg.Scope, Role: k[0], Group: k[1], Reason: why}); err != nil {
-			errs = append(errs, fmt.Errorf("record the cut of group %s from %s for the other replicas: %w", k[1], k[0], err))
-			continue
+		// Bounded as announceCut's, and the first failure ends the
+		// round (the store is still unreachable): a store that does not
+		// answer holds the sweep no longer than one record.
+		rctx, cancel := context.WithTimeout(ctx, releaseTimeout)
+		err := b.cfg.Cuts.RecordGroupCut(rctx, shiftkey.GroupCut{Scope: b.cfg.Scope, Role: k[0], Group: k[1], Reason: why})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("record the cut of group %s from %s for the other replicas (%d cuts left for the next sweep): %w", k[1], k[0], len(pending)-done, err)
 		}
+		done++
 		b.logger.InfoContext(ctx, "group cut recorded for the other replicas after all", "db_user", k[0], "group", k[1])
 		b.unannouncedMu.Lock()
 		if b.unannounced[k] == why {
@@ -1119,7 +1125,7 @@ func (b *Backend) announceAgain(ctx context.Context) error {
 		}
 		b.unannouncedMu.Unlock()
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // outlivesFor is how long outlives' answer for a group is reused: it scans
