@@ -168,11 +168,25 @@ func TestAGroupCutTheStoreMissedIsRecordedAtTheNextSweep(t *testing.T) {
 	if f.member(t) {
 		t.Fatal("A's look did not revoke the group that turned unsafe")
 	}
+	revoked := time.Now()
+	// A session on B that logs in over a second after the revoke (the
+	// membership was gone): the late record must not end it.
+	for time.Since(revoked) < 1500*time.Millisecond {
+		time.Sleep(50 * time.Millisecond)
+	}
+	var later cutLog
+	later.hear(f.lease(t, b, ctx, nil))
+	for time.Since(revoked) < 3*time.Second {
+		time.Sleep(50 * time.Millisecond)
+	}
 	down.Store(false)
 	if _, err := a.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
 	toldWithin(t, &onB, 5*time.Second, "B's session of the role, after A's sweep with the store back", f.group)
+	if got := later.heard(); len(got) != 0 {
+		t.Errorf("B's session that logged in 1.5 s after the revoke was told %q by the cut recorded 3 s after it", got)
+	}
 }
 
 // downCuts is a replica's view of the shared cuts that fails every read

@@ -138,10 +138,10 @@ type Backend struct {
 	// preparing: the logins under way (prepare), whose sessions are not
 	// live yet: HearCuts reads the recent cuts of every role for them.
 	preparing atomic.Int64
-	// unannounced: the cuts (role, group → why) announceCut could not
+	// unannounced: the cuts (role, group → why, when) announceCut could not
 	// record in the store, recorded again at each sweep (announceAgain).
 	unannouncedMu sync.Mutex
-	unannounced   map[[2]string]string
+	unannounced   map[[2]string]unannouncedCut
 	now           func() time.Time // for the caches (role exists, groups' verdicts); time.Now outside tests
 	// held is the number of (role, group) entries in users' refs: the
 	// memberships this process's live sessions hold, whether this process
@@ -1084,35 +1084,43 @@ func (b *Backend) announceCut(ctx context.Context, role, group, why string) {
 	}
 	// Not the caller's context alone, which may be a login's at its
 	// deadline: the REVOKE is done, and the others must hear of it.
+	revoked := time.Now() // its monotonic reading dates a later record (announceAgain)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
 	if err := b.cfg.Cuts.RecordGroupCut(ctx, shiftkey.GroupCut{Scope: b.cfg.Scope, Role: role, Group: group, Reason: why}); err != nil {
 		b.logger.ErrorContext(ctx, "group cut not recorded for the other replicas: their sessions of the role are not ended until the next sweep records it", "db_user", role, "group", group, "error", err)
 		b.unannouncedMu.Lock()
 		if b.unannounced == nil {
-			b.unannounced = map[[2]string]string{}
+			b.unannounced = map[[2]string]unannouncedCut{}
 		}
-		b.unannounced[[2]string{role, group}] = why
+		b.unannounced[[2]string{role, group}] = unannouncedCut{why, revoked}
 		b.unannouncedMu.Unlock()
 	}
 }
 
+// unannouncedCut is a cut the store did not take: why, and when the
+// REVOKE was done (time.Now, for its monotonic reading).
+type unannouncedCut struct {
+	why     string
+	revoked time.Time
+}
+
 // announceAgain records the cuts announceCut could not (Reconcile, at
-// each sweep), until the store takes them. Dated when recorded, a cut
-// ends the other replicas' sessions of the role that began before then:
-// those that logged in since the revoke too, which is the cost of the
-// store having been unreachable.
+// each sweep), until the store takes them, each dated as long before the
+// store's now as this process's monotonic clock says the revoke was
+// (GroupCut.Age): the other replicas end their sessions of the role that
+// began before the revoke, not those that logged in since.
 func (b *Backend) announceAgain(ctx context.Context) error {
 	b.unannouncedMu.Lock()
 	pending := maps.Clone(b.unannounced)
 	b.unannouncedMu.Unlock()
 	done := 0
-	for k, why := range pending {
+	for k, c := range pending {
 		// Bounded as announceCut's, and the first failure ends the
 		// round (the store is still unreachable): a store that does not
 		// answer holds the sweep no longer than one record.
 		rctx, cancel := context.WithTimeout(ctx, releaseTimeout)
-		err := b.cfg.Cuts.RecordGroupCut(rctx, shiftkey.GroupCut{Scope: b.cfg.Scope, Role: k[0], Group: k[1], Reason: why})
+		err := b.cfg.Cuts.RecordGroupCut(rctx, shiftkey.GroupCut{Scope: b.cfg.Scope, Role: k[0], Group: k[1], Reason: c.why, Age: time.Since(c.revoked)})
 		cancel()
 		if err != nil {
 			return fmt.Errorf("record the cut of group %s from %s for the other replicas (%d cuts left for the next sweep): %w", k[1], k[0], len(pending)-done, err)
@@ -1120,7 +1128,7 @@ func (b *Backend) announceAgain(ctx context.Context) error {
 		done++
 		b.logger.InfoContext(ctx, "group cut recorded for the other replicas after all", "db_user", k[0], "group", k[1])
 		b.unannouncedMu.Lock()
-		if b.unannounced[k] == why {
+		if b.unannounced[k] == c {
 			delete(b.unannounced, k)
 		}
 		b.unannouncedMu.Unlock()

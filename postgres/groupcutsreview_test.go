@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
@@ -35,5 +36,26 @@ func TestAGroupCutPrunesCutsOlderThanADay(t *testing.T) {
 	}
 	if len(left) != 2 || left[0] != "23 hours" || left[1] != "why" {
 		t.Fatalf("cuts kept %q, want the one 23 hours old and the new one", left)
+	}
+}
+
+// A cut recorded late (the store was unreachable at the revoke) is dated
+// its Age before the store's now: when the revoke was, not when the store
+// took it.
+func TestALateGroupCutIsDatedByItsAge(t *testing.T) {
+	ctx := context.Background()
+	url := newURL(t)
+	a, b := open(t, url), open(t, url)
+	before := b.Now()
+	if err := a.RecordGroupCut(ctx, shiftkey.GroupCut{Scope: "c1", Role: "r", Group: "g", Reason: "why", Age: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	after := b.Now()
+	got, err := b.GroupCuts(ctx, "c1", "r", time.Time{})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("read %+v, %v; want the cut", got, err)
+	}
+	if at := got[0].At; at.Before(before.Add(-time.Hour-time.Second)) || at.After(after.Add(-time.Hour+time.Second)) {
+		t.Fatalf("the cut is dated %v, want an hour before it was recorded (%v to %v)", at, before, after)
 	}
 }
