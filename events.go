@@ -82,11 +82,12 @@ const (
 	LoginRevoked          = "revoked"           // the client proved a credential an operator revoked
 	LoginShutdown         = "shutdown"          // the gateway was shutting down
 	LoginClientDisconnect = "client_disconnect" // the client left before it was greeted
+	LoginGroupUnsafe      = "group_unsafe"      // a group of the role turned unsafe while it logged in (EndGroupUnsafe)
 )
 
 // LoginReasons are every Login.Reason.
 var LoginReasons = []string{LoginNoCredential, LoginWrongPassword, LoginDatabase, LoginRoleRefused, LoginBackendRefused,
-	LoginBackendError, LoginStoreError, LoginProtocol, LoginRevoked, LoginShutdown, LoginClientDisconnect}
+	LoginBackendError, LoginStoreError, LoginProtocol, LoginRevoked, LoginShutdown, LoginClientDisconnect, LoginGroupUnsafe}
 
 // SessionEnd is a gateway session that ended, from its login on.
 type SessionEnd struct {

@@ -111,6 +111,10 @@ type GroupCut struct {
 	Group  string
 	Reason string    // why the group is unsafe, as the sessions are told
 	At     time.Time // by the store's clock, after the REVOKE committed
+	// Age, when recording, is how long before the record the REVOKE
+	// committed, by the recorder's monotonic clock (a cut the store
+	// missed at first): the store dates the cut that much before its now.
+	Age time.Duration
 }
 
 // GroupCutStore is implemented by stores that several processes serve
@@ -119,7 +123,8 @@ type GroupCut struct {
 // them and end their sessions of the role.
 type GroupCutStore interface {
 	// RecordGroupCut records c as this process's, dated At by the store's
-	// clock, and announces it to the other processes.
+	// clock (c.Age before its now), and announces it to the other
+	// processes.
 	RecordGroupCut(ctx context.Context, c GroupCut) error
 	// GroupCuts returns the cuts of scope that other processes recorded
 	// at or after since: role's, or every role's when role is "".

@@ -26,6 +26,13 @@ import (
 // rare cost, of a rare event, against a session acting as the group.
 const cutMargin = time.Second
 
+// cutReadTimeout bounds a read of the cuts (HearCuts): a store connection
+// that stopped answering would otherwise hold CutFeed's one worker, and
+// every cut heard meanwhile, until TCP gave up on it (minutes). The read
+// is small; a round whose read failed is done again (CutRecheck, or the
+// feed's next change). A variable for tests.
+var cutReadTimeout = 5 * time.Second
+
 // heardFor is how long a cut HearCuts read is kept for the logins under
 // way as it was read (addLive): longer than a login may take.
 const heardFor = 2 * time.Minute
@@ -42,10 +49,10 @@ func (b *Backend) Scope() string { return b.cfg.Scope }
 // replica found: the same FATAL and audit reason as its own sessions get.
 // A session that began after the cut is left alone: the membership was
 // gone when it logged in. It reads the cuts since the oldest live session
-// began, and for a role named (a cut the feed told of), since heardFor
-// ago at least, for the logins under way (addLive); for every role, only
-// while sessions are live, so that an idle process reads nothing. It
-// returns how many sessions it ended.
+// began, and for a role named (a cut the feed told of) or while logins are
+// under way, since heardFor ago at least, for those logins (addLive); for
+// every role, only while sessions are live or logging in, so that an idle
+// process reads nothing. It returns how many sessions it ended.
 //
 // The memberships this process holds for its sessions are left to their
 // release: the holders are ended, and a membership held since the cut
@@ -55,7 +62,7 @@ func (b *Backend) HearCuts(ctx context.Context, role string) (int, error) {
 		return 0, nil
 	}
 	since, ok := b.oldestLive(role)
-	if role != "" {
+	if role != "" || b.preparing.Load() > 0 {
 		if under := b.recordTime().Add(-heardFor); !ok || under.Before(since) {
 			since, ok = under, true
 		}
@@ -63,14 +70,23 @@ func (b *Backend) HearCuts(ctx context.Context, role string) (int, error) {
 	if !ok {
 		return 0, nil
 	}
-	cuts, err := b.cfg.Cuts.GroupCuts(ctx, b.cfg.Scope, role, since.Add(-cutMargin))
+	rctx, cancel := context.WithTimeout(ctx, cutReadTimeout)
+	cuts, err := b.cfg.Cuts.GroupCuts(rctx, b.cfg.Scope, role, since.Add(-cutMargin))
+	cancel()
 	if err != nil {
 		return 0, fmt.Errorf("read the group cuts of other replicas: %w", err)
 	}
 	if len(cuts) == 0 {
 		return 0, nil
 	}
-	b.remember(cuts)
+	for _, c := range b.remember(cuts) {
+		// The revoking replica judged the group at the cut: a verdict of
+		// ours reused since (outlivesFor) may be older, and would grant
+		// the group again to the next session that asks.
+		if b.recordTime().Sub(c.At) < outlivesFor+cutMargin {
+			b.heedVerdict(c.Group, c.Reason)
+		}
+	}
 	n := 0
 	for i := range cuts {
 		c := &cuts[i]
@@ -105,9 +121,9 @@ func (b *Backend) oldestLive(role string) (time.Time, bool) {
 	return oldest, found
 }
 
-// remember keeps cuts in heardUntil for heardFor (addLive), and forgets those
-// kept longer.
-func (b *Backend) remember(cuts []shiftkey.GroupCut) {
+// remember keeps cuts in heardUntil for heardFor (addLive), forgets those
+// kept longer, and returns the cuts it did not keep already.
+func (b *Backend) remember(cuts []shiftkey.GroupCut) (heard []shiftkey.GroupCut) {
 	now := time.Now()
 	b.liveMu.Lock()
 	defer b.liveMu.Unlock()
@@ -122,12 +138,33 @@ func (b *Backend) remember(cuts []shiftkey.GroupCut) {
 	for _, c := range cuts {
 		if _, ok := b.heardUntil[c]; !ok {
 			b.heardUntil[c] = now.Add(heardFor)
+			heard = append(heard, c)
 		}
+	}
+	return heard
+}
+
+// heedVerdict takes why, another replica's verdict on group as it cut it,
+// for this process's own (grantable's and the re-checks'), for
+// outlivesFor as if it had read it itself.
+func (b *Backend) heedVerdict(group, why string) {
+	a := outlivesAnswer{why, b.now()}
+	b.outlivesMu.Lock()
+	defer b.outlivesMu.Unlock()
+	for _, seen := range []*map[string]outlivesAnswer{&b.outlivesSeen, &b.unsafeSeen} {
+		if *seen == nil || len(*seen) >= maxUserStates {
+			*seen = map[string]outlivesAnswer{}
+		}
+		(*seen)[group] = a
 	}
 }
 
-// liveSessions reports whether the backend has a live session.
+// liveSessions reports whether the backend has a live session, or a login
+// under way.
 func (b *Backend) liveSessions() bool {
+	if b.preparing.Load() > 0 {
+		return true
+	}
 	b.liveMu.Lock()
 	defer b.liveMu.Unlock()
 	return len(b.live) > 0
@@ -172,16 +209,29 @@ func (f *CutFeed) Changed(c shiftkey.Change) {
 	f.roles.Note(key)
 }
 
-// Run handles the noted changes until ctx is done.
+// Run handles the noted changes until ctx is done. A scope's reads failing
+// (the store unreachable: reads every 200 ms while the feed is behind) is
+// a warning once, and their working again a note; the failures between
+// are debug lines.
 func (f *CutFeed) Run(ctx context.Context) {
+	failing := map[string]bool{} // by scope
 	f.roles.Run(ctx, CutRecheck, func(pending map[[2]string]bool) {
 		for _, b := range f.Backends() {
 			for key := range pending {
 				if key != ([2]string{}) && key[0] != b.Scope() {
 					continue // another cluster's: a role of the same name there is another role
 				}
-				if _, err := b.HearCuts(ctx, key[1]); err != nil && ctx.Err() == nil {
-					f.logger().Warn("group cut check failed", "scope", b.Scope(), "error", err)
+				_, err := b.HearCuts(ctx, key[1])
+				switch {
+				case err != nil && ctx.Err() != nil:
+				case err != nil && failing[b.Scope()]:
+					f.logger().Debug("group cut check failed", "scope", b.Scope(), "error", err)
+				case err != nil:
+					failing[b.Scope()] = true
+					f.logger().Warn("group cut check failed; tried again while it fails (logged at debug level) until it works", "scope", b.Scope(), "error", err)
+				case failing[b.Scope()]:
+					delete(failing, b.Scope())
+					f.logger().Info("group cut check works again", "scope", b.Scope())
 				}
 			}
 		}

@@ -33,7 +33,7 @@ type cutView struct {
 }
 
 func (v cutView) RecordGroupCut(_ context.Context, c shiftkey.GroupCut) error {
-	c.At = time.Now()
+	c.At, c.Age = time.Now().Add(-c.Age), 0
 	v.s.mu.Lock()
 	v.s.cuts = append(v.s.cuts, recordedCut{v.replica, c})
 	var tell []*pgbackend.CutFeed

@@ -28,3 +28,10 @@ func MembershipLockKey(role, group string) int64 { return membershipLockKey(role
 // OutlivesFor is outlivesFor, for tests: how long a group's verdict, and
 // what each database's catalogs say, are reused.
 const OutlivesFor = outlivesFor
+
+// SetCutReadTimeout bounds HearCuts' reads of the cuts for the test.
+func SetCutReadTimeout(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := cutReadTimeout
+	cutReadTimeout = d
+	t.Cleanup(func() { cutReadTimeout = old })
+}

@@ -135,7 +135,14 @@ type Backend struct {
 	// session whose login was under way as one was read (not yet in live)
 	// is ended as it joins live. Under liveMu.
 	heardUntil map[shiftkey.GroupCut]time.Time
-	now        func() time.Time // for the caches (role exists, groups' verdicts); time.Now outside tests
+	// preparing: the logins under way (prepare), whose sessions are not
+	// live yet: HearCuts reads the recent cuts of every role for them.
+	preparing atomic.Int64
+	// unannounced: the cuts (role, group → why, when) announceCut could not
+	// record in the store, recorded again at each sweep (announceAgain).
+	unannouncedMu sync.Mutex
+	unannounced   map[[2]string]unannouncedCut
+	now           func() time.Time // for the caches (role exists, groups' verdicts); time.Now outside tests
 	// held is the number of (role, group) entries in users' refs: the
 	// memberships this process's live sessions hold, whether this process
 	// granted them or shares one another replica granted (joinShared).
@@ -513,6 +520,11 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 	if err := b.ensureMarker(ctx); err != nil { // unreachable at New
 		return nil, nil, err
 	}
+	// Counted before start is read: a cut HearCuts reads while this
+	// login is under way is kept for it (heardUntil) even when no
+	// session is live.
+	b.preparing.Add(1)
+	defer b.preparing.Add(-1)
 	start := b.recordTime()
 	u := b.user(role)
 	defer b.done(u)
@@ -574,7 +586,11 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 	origin, _ := shiftkey.SessionOriginFrom(ctx)
 	lease := &Lease{b: b, role: role, origin: origin, start: start}
 	if !exists {
-		// The login will fail with "role does not exist" from the backend.
+		// The login will fail with "role does not exist" from the backend,
+		// unless the role is created before it (another login's
+		// AutoCreate): then it is a session of the role like any other,
+		// which a cut must reach.
+		b.addLive(lease)
 		return lease, nil, nil
 	}
 	var notices []Notice
@@ -1059,22 +1075,65 @@ func (b *Backend) endSessions(ctx context.Context, role, group, why string, leas
 // announceCut records the membership of group just revoked from role, as
 // the group turned unsafe, for the other replicas (Config.Cuts), which
 // end their sessions of the role when the change feed tells them
-// (HearCuts). A failure is logged: the membership is gone all the same,
-// and the other replicas' sessions that did not run SET ROLE to the group
-// lost it; one that did goes on until the replica looks itself (it does
-// only if its sessions held the group) or its credential is revoked with
-// --terminate.
+// (HearCuts). A failure is logged, and the cut kept for the next sweep to
+// record (announceAgain): the membership is gone all the same, but until
+// then another replica's session that ran SET ROLE to the group goes on.
 func (b *Backend) announceCut(ctx context.Context, role, group, why string) {
 	if b.cfg.Cuts == nil {
 		return
 	}
 	// Not the caller's context alone, which may be a login's at its
 	// deadline: the REVOKE is done, and the others must hear of it.
+	revoked := time.Now() // its monotonic reading dates a later record (announceAgain)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
 	if err := b.cfg.Cuts.RecordGroupCut(ctx, shiftkey.GroupCut{Scope: b.cfg.Scope, Role: role, Group: group, Reason: why}); err != nil {
-		b.logger.ErrorContext(ctx, "group cut not recorded for the other replicas: their sessions of the role are not ended", "db_user", role, "group", group, "error", err)
+		b.logger.ErrorContext(ctx, "group cut not recorded for the other replicas: their sessions of the role are not ended until the next sweep records it", "db_user", role, "group", group, "error", err)
+		b.unannouncedMu.Lock()
+		if b.unannounced == nil {
+			b.unannounced = map[[2]string]unannouncedCut{}
+		}
+		b.unannounced[[2]string{role, group}] = unannouncedCut{why, revoked}
+		b.unannouncedMu.Unlock()
 	}
+}
+
+// unannouncedCut is a cut the store did not take: why, and when the
+// REVOKE was done (time.Now, for its monotonic reading).
+type unannouncedCut struct {
+	why     string
+	revoked time.Time
+}
+
+// announceAgain records the cuts announceCut could not (Reconcile, at
+// each sweep), until the store takes them, each dated as long before the
+// store's now as this process's monotonic clock says the revoke was
+// (GroupCut.Age): the other replicas end their sessions of the role that
+// began before the revoke, not those that logged in since.
+func (b *Backend) announceAgain(ctx context.Context) error {
+	b.unannouncedMu.Lock()
+	pending := maps.Clone(b.unannounced)
+	b.unannouncedMu.Unlock()
+	done := 0
+	for k, c := range pending {
+		// Bounded as announceCut's, and the first failure ends the
+		// round (the store is still unreachable): a store that does not
+		// answer holds the sweep no longer than one record.
+		rctx, cancel := context.WithTimeout(ctx, releaseTimeout)
+		err := b.cfg.Cuts.RecordGroupCut(rctx, shiftkey.GroupCut{Scope: b.cfg.Scope, Role: k[0], Group: k[1], Reason: c.why, Age: time.Since(c.revoked)})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("record the cut of group %s from %s for the other replicas (%d cuts left for the next sweep): %w", k[1], k[0], len(pending)-done, err)
+		}
+		done++
+		b.logger.InfoContext(ctx, "group cut recorded for the other replicas after all", "db_user", k[0], "group", k[1])
+		b.unannouncedMu.Lock()
+		if b.unannounced[k] == c {
+			delete(b.unannounced, k)
+		}
+		b.unannouncedMu.Unlock()
+	}
+	return nil
 }
 
 // outlivesFor is how long outlives' answer for a group is reused: it scans
@@ -1559,13 +1618,16 @@ func (b *Backend) forget(ctx context.Context, role, group string) {
 // on the backend (pg_stat_activity) but those this process opened, which
 // covers sessions served by other replicas. It also revokes the
 // memberships held for sessions whose group turned unsafe since it was
-// granted (recheckHeld, and reconcileOne for the records of others). It
-// runs at start-up, after a crash, and periodically. It returns how many
+// granted (recheckHeld, and reconcileOne for the records of others), and
+// records the cuts the store missed (announceAgain). It runs at start-up, after a crash, and periodically. It returns how many
 // grants it revoked.
 func (b *Backend) Reconcile(ctx context.Context) (int, error) {
 	// A failed re-check does not keep the leftovers below: both are
 	// tried, and the errors told together.
 	cut, recheckErr := b.recheckHeld(ctx)
+	if b.cfg.Cuts != nil {
+		recheckErr = errors.Join(recheckErr, b.announceAgain(ctx))
+	}
 	if b.cfg.Grants == nil {
 		return cut, recheckErr
 	}

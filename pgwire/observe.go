@@ -75,6 +75,8 @@ func (s *session) loginEvent(l *request, ok bool) *shiftkey.Login {
 			e.Reason = shiftkey.LoginShutdown
 		case closing && cause == shiftkey.EndRevoked:
 			e.Reason = shiftkey.LoginRevoked
+		case closing && cause == shiftkey.EndGroupUnsafe:
+			e.Reason = shiftkey.LoginGroupUnsafe
 		case e.Reason == "":
 			e.Reason = shiftkey.LoginProtocol
 		}

@@ -188,7 +188,7 @@ func (s *session) prepare(ctx context.Context, l *request) (Lease, bool) {
 	}
 	if err != nil {
 		l.refused = shiftkey.LoginBackendError
-		s.log.ErrorContext(ctx, "backend provisioning failed", "error", err)
+		s.logBackendFailure(ctx, "backend provisioning failed", err)
 		s.sendError(codeConnectionFailure, s.backendFailure(ctx, "could not prepare the session on the backend"))
 		return nil, false
 	}
@@ -201,6 +201,20 @@ func (s *session) prepare(ctx context.Context, l *request) (Lease, bool) {
 		})
 	}
 	return lease, true
+}
+
+// logBackendFailure logs a login's failed backend step (msg) as an error,
+// unless the gateway cut the login meanwhile (its context was cancelled
+// then): the cut is logged and told, and the backend did nothing wrong.
+func (s *session) logBackendFailure(ctx context.Context, msg string, err error) {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		s.log.DebugContext(ctx, msg+" (the login was cut)", "error", err)
+		return
+	}
+	s.log.ErrorContext(ctx, msg, "error", err)
 }
 
 // backendFailure is what a login whose backend step failed is told: msg,
@@ -242,7 +256,7 @@ func (s *session) connect(ctx context.Context, l *request) (*link, bool) {
 			return nil, false
 		}
 		l.refused = shiftkey.LoginBackendError
-		s.log.ErrorContext(ctx, "backend connect failed", "error", err)
+		s.logBackendFailure(ctx, "backend connect failed", err)
 		s.sendError(codeConnectionFailure, s.backendFailure(ctx, "could not connect to the backend"))
 		return nil, false
 	}

@@ -15,12 +15,14 @@ import (
 const groupCutsKept = 24 * time.Hour
 
 // RecordGroupCut implements shiftkey.GroupCutStore: c, dated by the
-// store's clock (c.At is ignored), and a KindGroupCut change, in one
-// transaction; cuts older than groupCutsKept go meanwhile (cuts are rare).
+// store's clock (c.Age before now(); c.At is ignored), and a KindGroupCut
+// change, in one transaction; cuts older than groupCutsKept go meanwhile
+// (cuts are rare).
 func (d *DB) RecordGroupCut(ctx context.Context, c shiftkey.GroupCut) error {
 	_, err := d.write(ctx, []shiftkey.Change{{Kind: shiftkey.KindGroupCut, Name: c.Scope + "\x00" + c.Role}},
 		st(`DELETE FROM group_cuts WHERE at < now() - $1::interval`, groupCutsKept),
-		st(`INSERT INTO group_cuts (scope, role, grp, reason, owner) VALUES ($1, $2, $3, $4, $5)`, c.Scope, c.Role, c.Group, c.Reason, d.origin))
+		st(`INSERT INTO group_cuts (scope, role, grp, reason, owner, at) VALUES ($1, $2, $3, $4, $5, now() - $6::interval)`,
+			c.Scope, c.Role, c.Group, c.Reason, d.origin, max(c.Age, 0)))
 	return err
 }
 
