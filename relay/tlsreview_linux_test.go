@@ -2,10 +2,12 @@ package relay
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -70,7 +72,8 @@ func readToEnd(t *testing.T, sock net.Conn, me *recordLayer, want int) (data []b
 		n, rerr := sock.Read(buf)
 		raw = append(raw, buf[:n]...)
 		if rerr != nil {
-			if rerr == io.EOF {
+			if rerr == io.EOF || errors.Is(rerr, syscall.ECONNRESET) {
+				// A reset: the loop closed with bytes of ours unread.
 				rerr = nil
 			}
 			return data, alerts, rerr
@@ -180,6 +183,107 @@ func TestEventRelayTLSClientRecords(t *testing.T) {
 				}
 				if err != nil || string(got) != tc.echo || len(alerts) != 1 || alerts[0] != want {
 					t.Fatalf("the session ended with data %q, alerts %v, %v; want %q, alert %v", got, alerts, err, tc.echo, want)
+				}
+			})
+		}
+	})
+}
+
+// The same for a backend's records: session tickets (skipped, however
+// cut), KeyUpdates, and what a server may not send after the handshake.
+// The client (plaintext here) reads the data that must come through; the
+// backend reads close_notify after the client's goodbye, or the fatal
+// alert that names the fault.
+func TestEventRelayTLSBackendRecords(t *testing.T) {
+	hs := func(be *recordLayer, b []byte, msg ...byte) []byte { return be.out.seal(b, recordHandshake, msg) }
+	ticket := func(n int) []byte {
+		return append([]byte{hsNewSessionTicket, byte(n >> 16), byte(n >> 8), byte(n)}, seqBytes(n, 9)...)
+	}
+	const ok = 0xff
+	cases := []struct {
+		name  string
+		build func(be *recordLayer) []byte
+		data  string
+		alert byte
+	}{
+		{"ticket", func(be *recordLayer) []byte { return be.seal(hs(be, nil, ticket(200)...), []byte("rows")) }, "rows", ok},
+		{"two tickets in a record", func(be *recordLayer) []byte {
+			return be.seal(hs(be, nil, append(ticket(10), ticket(300)...)...), []byte("rows"))
+		}, "rows", ok},
+		{"ticket cut over three records", func(be *recordLayer) []byte {
+			tk := ticket(5000)
+			b := hs(be, be.seal(nil, []byte("a")), tk[:3]...)
+			b = hs(be, b, tk[3:2000]...)
+			b = hs(be, b, tk[2000:]...)
+			return be.seal(b, []byte("b"))
+		}, "ab", ok},
+		{"ticket then KeyUpdate in a record", func(be *recordLayer) []byte {
+			b := hs(be, nil, append(ticket(50), hsKeyUpdate, 0, 0, 1, 1)...)
+			if err := be.out.update(); err != nil {
+				t.Fatal(err)
+			}
+			return be.seal(b, []byte("rows"))
+		}, "rows", ok},
+		{"ticket over 64 KiB", func(be *recordLayer) []byte {
+			tk := ticket(maxHandshakeMsg + 1)
+			var b []byte
+			for len(tk) > 0 {
+				n := min(len(tk), maxPlaintext)
+				b = hs(be, b, tk[:n]...)
+				tk = tk[n:]
+			}
+			return b
+		}, "", alertUnexpectedMessage},
+		{"ticket cut by application data", func(be *recordLayer) []byte { return be.seal(hs(be, nil, ticket(100)[:50]...), []byte("x")) }, "", alertUnexpectedMessage},
+		{"CertificateRequest after the handshake", func(be *recordLayer) []byte { return hs(be, nil, 13, 0, 0, 5, 0, 0, 2, 0, 0) }, "", alertUnexpectedMessage},
+		{"only padding", func(be *recordLayer) []byte { return be.out.seal(nil, 0, make([]byte, 10)) }, "", alertUnexpectedMessage},
+		{"record over 2^14+256", func(be *recordLayer) []byte { return []byte{recordAppData, 3, 3, 0xff, 0xff} }, "", alertRecordOverflow},
+	}
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		for i, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				g, b := socketPair(t)
+				suite := tls.TLS_AES_256_GCM_SHA384
+				s1, s2 := bytes.Repeat([]byte{byte(i)}, 48), bytes.Repeat([]byte{byte(i + 100)}, 48)
+				keys := &TLSKeys{CipherSuite: suite, ReadSecret: s1, WriteSecret: s2, PeerServer: true}
+				be, err := newRecordLayer(&TLSKeys{CipherSuite: suite, ReadSecret: s2, WriteSecret: s1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				client, server := socketPair(t)
+				done := make(chan ended, 1)
+				tr := &testTracker{farewell: []byte("bye")}
+				if _, err := r.Start(Session{Client: server, Backend: g, BackendTLS: keys, Tracker: tr,
+					End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
+					t.Fatal(err)
+				}
+				client.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := b.Write(tc.build(be)); err != nil {
+					t.Fatal(err)
+				}
+				want := tc.data
+				if tc.alert != ok {
+					want += "bye"
+				}
+				got := make([]byte, len(want))
+				if _, err := io.ReadFull(client, got); err != nil || string(got) != want {
+					t.Fatalf("client read %q, %v; want %q", got, err, want)
+				}
+				if tc.alert == ok {
+					client.Write([]byte{'x', goodbye})
+				}
+				data, alerts, err := readToEnd(t, b, be, 0)
+				waitEnd(t, done)
+				wantAlert := [2]byte{2, tc.alert}
+				if tc.alert == ok {
+					wantAlert = [2]byte{1, alertCloseNotify}
+					if string(data) != "x" {
+						t.Fatalf("backend read %q, want what came before the goodbye", data)
+					}
+				}
+				if err != nil || len(alerts) != 1 || alerts[0] != wantAlert {
+					t.Fatalf("backend read alerts %v, %v; want %v", alerts, err, wantAlert)
 				}
 			})
 		}
