@@ -289,3 +289,56 @@ func TestEventRelayTLSBackendRecords(t *testing.T) {
 		}
 	})
 }
+
+// A client that resumes its TLS session (a PSK handshake from a ticket of
+// the server's) is carried on a loop as a full handshake is: the tap's
+// keys and counts hold for the resumed connection too.
+func TestEventRelayTLSResumedSession(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		addr := backendServer(t, func(c net.Conn) { echo(c, 0) })
+		base := &tls.Config{Certificates: []tls.Certificate{testCert(t)}}
+		base.SetSessionTicketKeys([][32]byte{{1, 2, 3}})
+		cache := tls.NewLRUClientSessionCache(4)
+		for i := range 3 {
+			c, s := socketPair(t)
+			tap := NewTLSTap(s)
+			cfg := base.Clone()
+			cfg.KeyLogWriter = tap.KeyLog()
+			srv := tls.Server(tap, cfg)
+			cli := tls.Client(c, &tls.Config{InsecureSkipVerify: true, ServerName: "gateway", ClientSessionCache: cache})
+			errc := make(chan error, 1)
+			go func() { errc <- cli.Handshake() }()
+			if err := srv.Handshake(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			if resumed := srv.ConnectionState().DidResume; resumed != (i > 0) {
+				t.Fatalf("connection %d: resumed %v", i, resumed)
+			}
+			tap.Handshaken(srv.ConnectionState())
+			keys, err := tap.Keys(exchange(t, cli, srv))
+			if err != nil {
+				t.Fatalf("connection %d: %v", i, err)
+			}
+			backend, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan ended, 1)
+			if _, err := r.Start(Session{Client: s, ClientTLS: keys, Backend: backend, Tracker: &testTracker{}, End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
+				t.Fatal(err)
+			}
+			cli.SetDeadline(time.Now().Add(10 * time.Second))
+			roundTrip(t, cli, []byte("resumed?"))
+			roundTrip(t, cli, seqBytes(40000, byte(i)))
+			cli.Write([]byte{goodbye})
+			waitEnd(t, done)
+			if n, err := cli.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+				t.Fatalf("connection %d: after the end %d, %v; want close_notify", i, n, err)
+			}
+		}
+	})
+}
