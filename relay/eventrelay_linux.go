@@ -460,6 +460,10 @@ type evSession struct {
 	resetMsg []byte
 	up, down int64
 	ending   bool // Terminate seen: flush what preceded it, then stop
+	// clientGone, with ending: the client closed its TLS stream
+	// (close_notify, or another alert) without a Terminate. What it sent
+	// before still goes to the backend; then the session ends, not clean.
+	clientGone bool
 	// backendGone (io_uring): the backend hung up while what it sent
 	// before (its FATAL) was still on its way to the client; the session
 	// ends once that send completes.
@@ -866,9 +870,23 @@ func (l *eventLoop) read(sd *evSide) {
 		return
 	}
 	if sd.tls != nil && sd.tls.eof && !s.ended {
-		// close_notify: the client is gone without a Terminate.
-		l.end(s, false)
+		l.clientClosed(s)
 	}
+}
+
+// clientClosed ends the session of a client that closed its TLS stream
+// without a Terminate, once what it sent before, perhaps in the read that
+// carried its close_notify, has gone to the backend: ending at once would
+// drop what the backend's socket has not taken yet.
+func (l *eventLoop) clientClosed(s *evSession) {
+	s.ending, s.clientGone = true, true
+	s.client.out = nil
+	if len(s.backend.out) == 0 {
+		l.end(s, false)
+		return
+	}
+	l.update(&s.client)
+	l.update(&s.backend)
 }
 
 // backendEnded ends the session of a backend that hung up, closed its TLS
@@ -901,11 +919,14 @@ func (l *eventLoop) openTLS(sd *evSide, chunk []byte) ([]byte, bool) {
 		}
 	}
 	if err != nil || (plain == 0 && rl.eof) {
-		if !sd.isClient {
+		switch {
+		case !sd.isClient:
 			l.backendEnded(sd.s)
-			return nil, false
+		case err == nil:
+			l.clientClosed(sd.s)
+		default:
+			l.end(sd.s, false)
 		}
-		l.end(sd.s, false)
 		return nil, false
 	}
 	return chunk[:plain], plain > 0
@@ -960,7 +981,7 @@ func (l *eventLoop) flush(sd *evSide) {
 	}
 	sd.out, sd.held = nil, false
 	if sd.s.ending && !sd.isClient {
-		l.end(sd.s, true)
+		l.end(sd.s, !sd.s.clientGone)
 		return
 	}
 	l.update(sd)

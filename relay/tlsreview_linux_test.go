@@ -342,3 +342,76 @@ func TestEventRelayTLSResumedSession(t *testing.T) {
 		}
 	})
 }
+
+// A client that sends data and its close_notify in one write, as
+// tls.Conn's Write then Close may, loses nothing: the backend reads the
+// data before the session ends, as it does from crypto/tls (the goroutine
+// relay) and from a plaintext client that hangs up after a write.
+func TestEventRelayTLSDataThenCloseNotify(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		got := make(chan []byte, 16)
+		addr := backendServer(t, func(c net.Conn) {
+			defer c.Close()
+			b, _ := io.ReadAll(c)
+			got <- b
+		})
+		// Small, and more than the backend's socket takes at once.
+		for i, n := range []int{1000, 5000, 8 << 20, 16 << 20} {
+			_, sock, keys, done := startTLSSession(t, r, addr, &testTracker{})
+			me := peerLayer(t, keys)
+			// No goodbye byte in it (testTracker).
+			data := bytes.Repeat([]byte{'a' + byte(i)}, n)
+			msg := me.seal(nil, data)
+			msg = append(msg, me.alertRecord(alertCloseNotify)...)
+			go sock.Write(msg)
+			waitEnd(t, done)
+			select {
+			case b := <-got:
+				if !bytes.Equal(b, data) {
+					t.Fatalf("session %d: the backend read %d of the %d bytes sent before close_notify", i, len(b), len(data))
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the backend's connection did not end")
+			}
+		}
+	})
+}
+
+// The same with a backend whose socket takes little and that reads only a
+// while later: what the loop could not write yet when the client's
+// close_notify came must still reach it.
+func TestEventRelayTLSDataThenCloseNotifySlowBackend(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		cli, srv, tap, sock := tlsPair(t, nil)
+		keys, err := tap.Keys(exchange(t, cli, srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw, be := smallUnixPair(t)
+		done := make(chan ended, 1)
+		if _, err := r.Start(Session{Client: sock, ClientTLS: keys, Backend: gw, Tracker: &testTracker{}, End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
+			t.Fatal(err)
+		}
+		me := peerLayer(t, keys)
+		data := bytes.Repeat([]byte{'q'}, 1<<20)
+		go cli.NetConn().Write(append(me.seal(nil, data), me.alertRecord(alertCloseNotify)...))
+		got := make(chan []byte, 1)
+		go func() {
+			// Late, so that the loop has the close_notify while most of
+			// the data waits for the backend's socket. (A session that
+			// ends before then has dropped it: the failure shown.)
+			select {
+			case <-done:
+			case <-time.After(300 * time.Millisecond):
+			}
+			be.SetReadDeadline(time.Now().Add(10 * time.Second))
+			b, _ := io.ReadAll(be)
+			got <- b
+		}()
+		if b := <-got; !bytes.Equal(b, data) {
+			t.Fatalf("the backend read %d of the %d bytes sent before close_notify", len(b), len(data))
+		}
+	})
+}

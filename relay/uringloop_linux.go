@@ -616,7 +616,19 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 		return
 	}
 	if sd.tls != nil && sd.tls.eof && !s.ended {
-		// close_notify: the client is gone without a Terminate.
+		l.clientClosed(s)
+	}
+}
+
+// clientClosed ends the session of a client that closed its TLS stream
+// without a Terminate, once what it sent before, perhaps in the receive
+// that carried its close_notify, has gone to the backend: ending now
+// would shut the backend's socket down under the send queued for it.
+func (l *uringLoop) clientClosed(s *evSession) {
+	s.ending, s.clientGone = true, true
+	s.client.out = nil
+	l.stopRecv(&s.client)
+	if s.backend.inflight == nil && len(s.backend.out) == 0 {
 		l.end(s, false)
 	}
 }
@@ -659,8 +671,10 @@ func (l *uringLoop) openTLS(sd *evSide, chunk []byte, bid int32) ([]byte, int32,
 		switch {
 		case (err != nil || rl.eof) && !sd.isClient:
 			l.backendEnded(sd.s)
-		case err != nil || rl.eof:
+		case err != nil:
 			l.end(sd.s, false)
+		case rl.eof:
+			l.clientClosed(sd.s)
 		}
 		return nil, -1, false
 	}
@@ -779,7 +793,7 @@ func (l *uringLoop) onSend(sd *evSide, res int32) {
 		return
 	}
 	if s.ending && !sd.isClient {
-		l.end(s, true)
+		l.end(s, !s.clientGone)
 		return
 	}
 	if !sd.peer.recvOn {
