@@ -464,7 +464,7 @@ type evSession struct {
 	// (close_notify, or another alert) without a Terminate. What it sent
 	// before still goes to the backend; then the session ends, not clean.
 	clientGone bool
-	// backendGone (io_uring): the backend hung up while what it sent
+	// backendGone: the backend hung up (or closed its TLS stream) while what it sent
 	// before (its FATAL) was still on its way to the client; the session
 	// ends once that send completes.
 	backendGone bool
@@ -896,6 +896,15 @@ func (l *eventLoop) backendEnded(s *evSession) {
 	if bye := s.t.BackendEnded(); len(bye) > 0 && !s.ending && !s.ended {
 		l.send(&s.client, bye)
 	}
+	if len(s.client.out) > 0 && !s.ending && !s.ended {
+		// What the backend sent before (its FATAL, then close_notify in
+		// the same read) waits for the client: the session ends once it
+		// is written (flush); ending now would drop it.
+		s.backendGone = true
+		l.update(&s.client)
+		l.update(&s.backend)
+		return
+	}
 	l.end(s, false)
 }
 
@@ -980,6 +989,10 @@ func (l *eventLoop) flush(sd *evSide) {
 		return
 	}
 	sd.out, sd.held = nil, false
+	if sd.isClient && sd.s.backendGone {
+		l.end(sd.s, false)
+		return
+	}
 	if sd.s.ending && !sd.isClient {
 		l.end(sd.s, !sd.s.clientGone)
 		return
@@ -989,13 +1002,13 @@ func (l *eventLoop) flush(sd *evSide) {
 }
 
 // update registers what sd waits for: input when its peer has nothing
-// pending (and the client has not said Terminate), and no answer to a
-// KeyUpdate of sd's waits (held), output when it has
+// pending (and the client has not said Terminate, nor the backend gone),
+// and no answer to a KeyUpdate of sd's waits (held), output when it has
 // something pending itself. A side waiting for nothing leaves the epoll set,
 // so a hang-up it cannot act on yet does not spin the loop.
 func (l *eventLoop) update(sd *evSide) {
 	var want uint32
-	if len(sd.peer.out) == 0 && !(sd.isClient && sd.s.ending) && !sd.held {
+	if len(sd.peer.out) == 0 && !(sd.isClient && sd.s.ending) && !sd.held && !sd.s.backendGone {
 		want |= unix.EPOLLIN
 	}
 	if len(sd.out) > 0 {

@@ -415,3 +415,36 @@ func TestEventRelayTLSDataThenCloseNotifySlowBackend(t *testing.T) {
 		}
 	})
 }
+
+// A backend's data before its close_notify (PostgreSQL's FATAL, then
+// close_notify) reaches a client that reads it late, all of it.
+func TestEventRelayTLSBackendDataThenCloseNotify(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		g, b := socketPair(t)
+		suite := tls.TLS_AES_128_GCM_SHA256
+		s1, s2 := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32)
+		be, err := newRecordLayer(&TLSKeys{CipherSuite: suite, ReadSecret: s2, WriteSecret: s1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, server := smallUnixPair(t)
+		done := make(chan ended, 1)
+		if _, err := r.Start(Session{Client: server, Backend: g, BackendTLS: &TLSKeys{CipherSuite: suite, ReadSecret: s1, WriteSecret: s2, PeerServer: true},
+			Tracker: &testTracker{}, End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
+			t.Fatal(err)
+		}
+		data := bytes.Repeat([]byte{'r'}, 1<<20)
+		go b.Write(append(be.seal(nil, data), be.alertRecord(alertCloseNotify)...))
+		select {
+		case <-done:
+		case <-time.After(300 * time.Millisecond):
+		}
+		client.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, _ := io.ReadAll(client)
+		if !bytes.Equal(got, data) {
+			t.Fatalf("the client read %d of the %d bytes the backend sent before close_notify", len(got), len(data))
+		}
+		waitEnd(t, done)
+	})
+}

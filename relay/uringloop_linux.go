@@ -577,10 +577,13 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 			s.down += int64(len(chunk))
 			l.forward(sd.peer, chunk, bid)
 		}
-		// After the backend's alert (close_notify after a FATAL
-		// error) the session ends at its hang-up, or at anything more it
-		// sends (openTLS), once the send of what came before is on its
-		// way: ending now would cut it.
+		if sd.tls != nil && sd.tls.eof && !s.ended {
+			// The backend's alert (close_notify after a FATAL error):
+			// the session ends once what came before has gone to the
+			// client (backendEnded), whether or not the backend hangs
+			// up.
+			l.backendEnded(s)
+		}
 		return
 	case s.ending:
 		l.putBuf(bid)
