@@ -909,8 +909,8 @@ func (l *eventLoop) backendEnded(s *evSession) {
 }
 
 // openTLS opens the client's records in chunk (in l.buf) and returns the
-// application data they carry; false when there is none, or the session
-// ended on a bad record or the client's alert.
+// application data they carry; false when there is none (and the session
+// ends, after what preceded it, on the peer's alert or a bad record).
 func (l *eventLoop) openTLS(sd *evSide, chunk []byte) ([]byte, bool) {
 	rl := sd.tls
 	plain, used, err := rl.openRecords(chunk)
@@ -927,14 +927,13 @@ func (l *eventLoop) openTLS(sd *evSide, chunk []byte) ([]byte, bool) {
 			l.update(sd)
 		}
 	}
-	if err != nil || (plain == 0 && rl.eof) {
-		switch {
-		case !sd.isClient:
+	if plain == 0 && rl.eof {
+		// The peer's alert, or a bad record: the session ends, after
+		// what preceded it (read then checks eof when there is some).
+		if !sd.isClient {
 			l.backendEnded(sd.s)
-		case err == nil:
+		} else {
 			l.clientClosed(sd.s)
-		default:
-			l.end(sd.s, false)
 		}
 		return nil, false
 	}

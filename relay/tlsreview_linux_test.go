@@ -448,3 +448,41 @@ func TestEventRelayTLSBackendDataThenCloseNotify(t *testing.T) {
 		waitEnd(t, done)
 	})
 }
+
+// A record that does not open ends the session with bad_record_mac, but
+// the records before it, in the same read or not, were the client's own:
+// they reach the backend, as crypto/tls delivers them (its Read returns
+// their data, and the error after).
+func TestEventRelayTLSDataThenBadRecord(t *testing.T) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		got := make(chan []byte, 16)
+		addr := backendServer(t, func(c net.Conn) {
+			defer c.Close()
+			b, _ := io.ReadAll(c)
+			got <- b
+		})
+		for i, n := range []int{100, 200000} {
+			_, sock, keys, done := startTLSSession(t, r, addr, &testTracker{})
+			me := peerLayer(t, keys)
+			data := bytes.Repeat([]byte{'a' + byte(i)}, n)
+			msg := me.seal(nil, data)
+			bad := me.seal(nil, []byte("tampered"))
+			bad[len(bad)-1] ^= 1
+			go sock.Write(append(msg, bad...))
+			_, alerts, err := readToEnd(t, sock, me, 0)
+			waitEnd(t, done)
+			if err != nil || len(alerts) != 1 || alerts[0] != [2]byte{2, alertBadRecordMAC} {
+				t.Fatalf("session %d: the client read alerts %v, %v; want bad_record_mac", i, alerts, err)
+			}
+			select {
+			case b := <-got:
+				if !bytes.Equal(b, data) {
+					t.Fatalf("session %d: the backend read %d of the %d bytes sent before the bad record", i, len(b), len(data))
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the backend's connection did not end")
+			}
+		}
+	})
+}

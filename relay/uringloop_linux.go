@@ -639,8 +639,9 @@ func (l *uringLoop) clientClosed(s *evSession) {
 // openTLS opens the client's records in chunk (provided buffer bid) and
 // returns the application data they carry, in place in bid or, when a
 // record was cut by the last receive, in a heap buffer (bid -1); false
-// when there is none, or the session ended on a bad record or the
-// client's alert. The buffer is put back when nothing is returned.
+// when there is none (and the session ends, after what preceded it, on
+// the peer's alert or a bad record). The buffer is put back when nothing
+// is returned.
 func (l *uringLoop) openTLS(sd *evSide, chunk []byte, bid int32) ([]byte, int32, bool) {
 	rl := sd.tls
 	if rl.absorb(chunk) {
@@ -667,20 +668,20 @@ func (l *uringLoop) openTLS(sd *evSide, chunk []byte, bid int32) ([]byte, int32,
 			l.stopRecv(sd)
 		}
 	}
-	if err != nil || plain == 0 {
+	if plain == 0 {
 		if bid >= 0 {
 			l.putBuf(bid)
 		}
 		switch {
-		case (err != nil || rl.eof) && !sd.isClient:
+		case rl.eof && !sd.isClient:
 			l.backendEnded(sd.s)
-		case err != nil:
-			l.end(sd.s, false)
 		case rl.eof:
 			l.clientClosed(sd.s)
 		}
 		return nil, -1, false
 	}
+	// After an alert or a bad record (eof), received ends the session
+	// once the records before it are on their way.
 	return buf[:plain], bid, true
 }
 
