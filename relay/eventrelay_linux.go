@@ -893,6 +893,9 @@ func (l *eventLoop) clientClosed(s *evSession) {
 // stream or sent a record that did not open, after telling the client why
 // when the backend did not (Tracker.BackendEnded).
 func (l *eventLoop) backendEnded(s *evSession) {
+	if s.backendGone {
+		return // already waiting for the client to take what came before
+	}
 	if bye := s.t.BackendEnded(); len(bye) > 0 && !s.ending && !s.ended {
 		l.send(&s.client, bye)
 	}

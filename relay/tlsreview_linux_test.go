@@ -486,3 +486,51 @@ func TestEventRelayTLSDataThenBadRecord(t *testing.T) {
 		}
 	})
 }
+
+// A backend that sends close_notify and then hangs up, while the client
+// still reads what came before: the client gets it, and the tracker's
+// farewell once. The alert comes with the data, or in a write of its own.
+func TestEventRelayTLSBackendCloseNotifyThenHangUp(t *testing.T) {
+	for _, apart := range []bool{false, true} {
+		t.Run(map[bool]string{false: "together", true: "apart"}[apart], func(t *testing.T) { testBackendCloseNotifyThenHangUp(t, apart) })
+	}
+}
+
+func testBackendCloseNotifyThenHangUp(t *testing.T, apart bool) {
+	engines(t, func(t *testing.T, engine string) {
+		r := eventRelay(t, 1, engine)
+		g, b := socketPair(t)
+		suite := tls.TLS_AES_128_GCM_SHA256
+		s1, s2 := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32)
+		be, err := newRecordLayer(&TLSKeys{CipherSuite: suite, ReadSecret: s2, WriteSecret: s1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, server := smallUnixPair(t)
+		done := make(chan ended, 1)
+		if _, err := r.Start(Session{Client: server, Backend: g, BackendTLS: &TLSKeys{CipherSuite: suite, ReadSecret: s1, WriteSecret: s2, PeerServer: true},
+			Tracker: &testTracker{farewell: []byte("bye")}, End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
+			t.Fatal(err)
+		}
+		data := bytes.Repeat([]byte{'r'}, 1<<20)
+		go func() {
+			if apart {
+				b.Write(be.seal(nil, data))
+				b.Write(be.alertRecord(alertCloseNotify))
+			} else {
+				b.Write(append(be.seal(nil, data), be.alertRecord(alertCloseNotify)...))
+			}
+			b.Close()
+		}()
+		select {
+		case <-done:
+		case <-time.After(300 * time.Millisecond):
+		}
+		client.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, _ := io.ReadAll(client)
+		if want := append(data, "bye"...); !bytes.Equal(got, want) {
+			t.Fatalf("the client read %d bytes ending %q; want %d ending in one farewell", len(got), got[max(0, len(got)-8):], len(want))
+		}
+		waitEnd(t, done)
+	})
+}

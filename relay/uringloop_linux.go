@@ -829,6 +829,9 @@ func (l *uringLoop) hungUp(sd *evSide) {
 // round is submitted after it, and shutting the client down now would cut
 // it. onSend ends the session then.
 func (l *uringLoop) backendEnded(s *evSession) {
+	if s.backendGone {
+		return // already waiting (its alert, then its hang-up)
+	}
 	c := &s.client
 	if bye := s.t.BackendEnded(); len(bye) > 0 && !s.ending && !s.ended {
 		if c.tls != nil {
@@ -839,6 +842,7 @@ func (l *uringLoop) backendEnded(s *evSession) {
 	}
 	if c.inflight != nil || len(c.out) > 0 {
 		s.backendGone = true
+		l.stopRecv(&s.backend)
 		return
 	}
 	l.end(s, false)
