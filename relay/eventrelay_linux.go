@@ -460,7 +460,11 @@ type evSession struct {
 	resetMsg []byte
 	up, down int64
 	ending   bool // Terminate seen: flush what preceded it, then stop
-	// backendGone (io_uring): the backend hung up while what it sent
+	// clientGone, with ending: the client closed its TLS stream
+	// (close_notify, or another alert) without a Terminate. What it sent
+	// before still goes to the backend; then the session ends, not clean.
+	clientGone bool
+	// backendGone: the backend hung up (or closed its TLS stream) while what it sent
 	// before (its FATAL) was still on its way to the client; the session
 	// ends once that send completes.
 	backendGone bool
@@ -866,24 +870,50 @@ func (l *eventLoop) read(sd *evSide) {
 		return
 	}
 	if sd.tls != nil && sd.tls.eof && !s.ended {
-		// close_notify: the client is gone without a Terminate.
-		l.end(s, false)
+		l.clientClosed(s)
 	}
+}
+
+// clientClosed ends the session of a client that closed its TLS stream
+// without a Terminate, once what it sent before, perhaps in the read that
+// carried its close_notify, has gone to the backend: ending at once would
+// drop what the backend's socket has not taken yet.
+func (l *eventLoop) clientClosed(s *evSession) {
+	s.ending, s.clientGone = true, true
+	s.client.out = nil
+	if len(s.backend.out) == 0 {
+		l.end(s, false)
+		return
+	}
+	l.update(&s.client)
+	l.update(&s.backend)
 }
 
 // backendEnded ends the session of a backend that hung up, closed its TLS
 // stream or sent a record that did not open, after telling the client why
 // when the backend did not (Tracker.BackendEnded).
 func (l *eventLoop) backendEnded(s *evSession) {
+	if s.backendGone {
+		return // already waiting for the client to take what came before
+	}
 	if bye := s.t.BackendEnded(); len(bye) > 0 && !s.ending && !s.ended {
 		l.send(&s.client, bye)
+	}
+	if len(s.client.out) > 0 && !s.ending && !s.ended {
+		// What the backend sent before (its FATAL, then close_notify in
+		// the same read) waits for the client: the session ends once it
+		// is written (flush); ending now would drop it.
+		s.backendGone = true
+		l.update(&s.client)
+		l.update(&s.backend)
+		return
 	}
 	l.end(s, false)
 }
 
 // openTLS opens the client's records in chunk (in l.buf) and returns the
-// application data they carry; false when there is none, or the session
-// ended on a bad record or the client's alert.
+// application data they carry; false when there is none (and the session
+// ends, after what preceded it, on the peer's alert or a bad record).
 func (l *eventLoop) openTLS(sd *evSide, chunk []byte) ([]byte, bool) {
 	rl := sd.tls
 	plain, used, err := rl.openRecords(chunk)
@@ -900,12 +930,14 @@ func (l *eventLoop) openTLS(sd *evSide, chunk []byte) ([]byte, bool) {
 			l.update(sd)
 		}
 	}
-	if err != nil || (plain == 0 && rl.eof) {
+	if plain == 0 && rl.eof {
+		// The peer's alert, or a bad record: the session ends, after
+		// what preceded it (read then checks eof when there is some).
 		if !sd.isClient {
 			l.backendEnded(sd.s)
-			return nil, false
+		} else {
+			l.clientClosed(sd.s)
 		}
-		l.end(sd.s, false)
 		return nil, false
 	}
 	return chunk[:plain], plain > 0
@@ -959,8 +991,12 @@ func (l *eventLoop) flush(sd *evSide) {
 		return
 	}
 	sd.out, sd.held = nil, false
+	if sd.isClient && sd.s.backendGone {
+		l.end(sd.s, false)
+		return
+	}
 	if sd.s.ending && !sd.isClient {
-		l.end(sd.s, true)
+		l.end(sd.s, !sd.s.clientGone)
 		return
 	}
 	l.update(sd)
@@ -968,13 +1004,13 @@ func (l *eventLoop) flush(sd *evSide) {
 }
 
 // update registers what sd waits for: input when its peer has nothing
-// pending (and the client has not said Terminate), and no answer to a
-// KeyUpdate of sd's waits (held), output when it has
+// pending (and the client has not said Terminate, nor the backend gone),
+// and no answer to a KeyUpdate of sd's waits (held), output when it has
 // something pending itself. A side waiting for nothing leaves the epoll set,
 // so a hang-up it cannot act on yet does not spin the loop.
 func (l *eventLoop) update(sd *evSide) {
 	var want uint32
-	if len(sd.peer.out) == 0 && !(sd.isClient && sd.s.ending) && !sd.held {
+	if len(sd.peer.out) == 0 && !(sd.isClient && sd.s.ending) && !sd.held && !sd.s.backendGone {
 		want |= unix.EPOLLIN
 	}
 	if len(sd.out) > 0 {

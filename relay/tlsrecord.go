@@ -210,7 +210,7 @@ type recordLayer struct {
 	// reply holds sealed bytes the peer must get before anything else
 	// sealed later: our KeyUpdate answering one that asked for it.
 	reply []byte
-	eof   bool // the peer sent close_notify (or another alert)
+	eof   bool // the peer sent close_notify (or another alert), or a bad record
 	alert byte // the alert to send when the session ends
 	// peerServer: the peer is a TLS server, which may send session
 	// tickets (skipped) as well as KeyUpdates.
@@ -315,7 +315,10 @@ func (rl *recordLayer) openRecords(buf []byte) (plain, used int, err error) {
 	return plain, used, nil
 }
 
+// fail ends the stream at a bad record: nothing after it is read, and
+// the records before it stand (as crypto/tls delivers theirs).
 func (rl *recordLayer) fail(err error) error {
+	rl.eof = true
 	if e, ok := err.(*errTLS); ok {
 		rl.alert = e.desc
 	}

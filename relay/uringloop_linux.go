@@ -577,10 +577,13 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 			s.down += int64(len(chunk))
 			l.forward(sd.peer, chunk, bid)
 		}
-		// After the backend's alert (close_notify after a FATAL
-		// error) the session ends at its hang-up, or at anything more it
-		// sends (openTLS), once the send of what came before is on its
-		// way: ending now would cut it.
+		if sd.tls != nil && sd.tls.eof && !s.ended {
+			// The backend's alert (close_notify after a FATAL error):
+			// the session ends once what came before has gone to the
+			// client (backendEnded), whether or not the backend hangs
+			// up.
+			l.backendEnded(s)
+		}
 		return
 	case s.ending:
 		l.putBuf(bid)
@@ -616,7 +619,19 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 		return
 	}
 	if sd.tls != nil && sd.tls.eof && !s.ended {
-		// close_notify: the client is gone without a Terminate.
+		l.clientClosed(s)
+	}
+}
+
+// clientClosed ends the session of a client that closed its TLS stream
+// without a Terminate, once what it sent before, perhaps in the receive
+// that carried its close_notify, has gone to the backend: ending now
+// would shut the backend's socket down under the send queued for it.
+func (l *uringLoop) clientClosed(s *evSession) {
+	s.ending, s.clientGone = true, true
+	s.client.out = nil
+	l.stopRecv(&s.client)
+	if s.backend.inflight == nil && len(s.backend.out) == 0 {
 		l.end(s, false)
 	}
 }
@@ -624,8 +639,9 @@ func (l *uringLoop) received(sd *evSide, chunk []byte, bid int32) {
 // openTLS opens the client's records in chunk (provided buffer bid) and
 // returns the application data they carry, in place in bid or, when a
 // record was cut by the last receive, in a heap buffer (bid -1); false
-// when there is none, or the session ended on a bad record or the
-// client's alert. The buffer is put back when nothing is returned.
+// when there is none (and the session ends, after what preceded it, on
+// the peer's alert or a bad record). The buffer is put back when nothing
+// is returned.
 func (l *uringLoop) openTLS(sd *evSide, chunk []byte, bid int32) ([]byte, int32, bool) {
 	rl := sd.tls
 	if rl.absorb(chunk) {
@@ -652,18 +668,20 @@ func (l *uringLoop) openTLS(sd *evSide, chunk []byte, bid int32) ([]byte, int32,
 			l.stopRecv(sd)
 		}
 	}
-	if err != nil || plain == 0 {
+	if plain == 0 {
 		if bid >= 0 {
 			l.putBuf(bid)
 		}
 		switch {
-		case (err != nil || rl.eof) && !sd.isClient:
+		case rl.eof && !sd.isClient:
 			l.backendEnded(sd.s)
-		case err != nil || rl.eof:
-			l.end(sd.s, false)
+		case rl.eof:
+			l.clientClosed(sd.s)
 		}
 		return nil, -1, false
 	}
+	// After an alert or a bad record (eof), received ends the session
+	// once the records before it are on their way.
 	return buf[:plain], bid, true
 }
 
@@ -779,7 +797,7 @@ func (l *uringLoop) onSend(sd *evSide, res int32) {
 		return
 	}
 	if s.ending && !sd.isClient {
-		l.end(s, true)
+		l.end(s, !s.clientGone)
 		return
 	}
 	if !sd.peer.recvOn {
@@ -811,6 +829,9 @@ func (l *uringLoop) hungUp(sd *evSide) {
 // round is submitted after it, and shutting the client down now would cut
 // it. onSend ends the session then.
 func (l *uringLoop) backendEnded(s *evSession) {
+	if s.backendGone {
+		return // already waiting (its alert, then its hang-up)
+	}
 	c := &s.client
 	if bye := s.t.BackendEnded(); len(bye) > 0 && !s.ending && !s.ended {
 		if c.tls != nil {
@@ -821,6 +842,7 @@ func (l *uringLoop) backendEnded(s *evSession) {
 	}
 	if c.inflight != nil || len(c.out) > 0 {
 		s.backendGone = true
+		l.stopRecv(&s.backend)
 		return
 	}
 	l.end(s, false)
