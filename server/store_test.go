@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/shiftkey/shiftkey/config"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // Finding 1, serve: a store readable by others is refused with the chmod
@@ -71,4 +72,49 @@ func TestServeRefusesAStoreWhoseGeneratedKeyFileIsMissing(t *testing.T) {
 		t.Fatalf("with the key file restored: %v", err)
 	}
 	db.Close()
+}
+
+// The generated key file truncated or replaced by another key between
+// runs: serve is refused naming the file, and the file is left as it was.
+func TestServeRefusesATruncatedOrReplacedGeneratedKeyFile(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		replace func(path string) error
+		want    string
+	}{
+		{"truncated", func(p string) error { return os.Truncate(p, 0) }, "32 bytes"},
+		{"half", func(p string) error { return os.Truncate(p, 22) }, "32 bytes"},
+		{"replaced", func(p string) error {
+			os.Remove(p)
+			_, err := secretbox.CreateKeyFile(p)
+			return err
+		}, "sealed under store key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := config.StoreConfig{SQLite: filepath.Join(dir, "s.db")}
+			keyFile := s.DefaultKeyFile()
+			db, err := OpenStore(ctx, s, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			if err := c.replace(keyFile); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.ReadFile(keyFile)
+			if db, err = OpenStore(ctx, s, slog.New(slog.DiscardHandler)); err == nil {
+				db.Close()
+				t.Fatal("opened")
+			}
+			if !strings.Contains(err.Error(), keyFile) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q; want it to name %s and say %q", err, keyFile, c.want)
+			}
+			if after, _ := os.ReadFile(keyFile); string(after) != string(before) {
+				t.Errorf("the key file changed")
+			}
+			t.Log(err)
+		})
+	}
 }
