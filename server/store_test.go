@@ -46,6 +46,9 @@ func TestServeRefusesAStoreWhoseGeneratedKeyFileIsMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("generated key file: %v, %v; want mode 0600", fi.Mode(), err)
+	}
 	saved, err := os.ReadFile(keyFile)
 	if err != nil {
 		t.Fatal(err)
