@@ -177,7 +177,7 @@ func CreateKeyFile(path string) (*Key, error) {
 		return nil, err
 	}
 	if err := atomicfile.Create(path, text, 0o600); err != nil {
-		return nil, fmt.Errorf("store key: %w", err)
+		return nil, fmt.Errorf("store key %s: %w", path, err) // the error names only the temporary file
 	}
 	return k, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/postgres"
@@ -15,6 +16,14 @@ import (
 // OpenStore opens serve's store with its key: the shared PostgreSQL store
 // (store.postgres) or a SQLite file.
 func OpenStore(ctx context.Context, c config.StoreConfig, logger *slog.Logger) (Store, error) {
+	// A generated key file that is missing is made again below: kept
+	// only if the store takes it (a new store, or one without a key).
+	_, inEnv := os.LookupEnv(config.EnvStoreKey)
+	generated := false
+	if c.Postgres == "" && c.SecretKeyFile == "" && !inEnv {
+		_, err := os.Lstat(c.DefaultKeyFile())
+		generated = errors.Is(err, os.ErrNotExist)
+	}
 	key, file, err := c.Key(true, logger)
 	if err != nil {
 		return nil, err
@@ -31,6 +40,14 @@ func OpenStore(ctx context.Context, c config.StoreConfig, logger *slog.Logger) (
 		return db, nil
 	}
 	db, err := sqlite.Open(ctx, c.SQLite, sqlite.WithKey(key, file))
+	if generated && errors.Is(err, sqlite.ErrOtherKey) {
+		// Never leave a fresh key where the store's was: the operator
+		// restores that one there.
+		if rerr := os.Remove(file); rerr != nil {
+			logger.Error("removing the store key generated in place of the missing one", "key_file", file, "err", rerr)
+		}
+		return nil, fmt.Errorf("store key file %s is missing: restore the key it held (%w)", file, err)
+	}
 	if err != nil && file != "" && !errors.Is(err, sqlite.ErrKeyRequired) {
 		return nil, fmt.Errorf("%w (store key %s from %s)", err, key.ID(), file)
 	}

@@ -81,12 +81,24 @@ func OpenKeyFile(ctx context.Context, path, keyFile string, create bool) (*DB, e
 		}
 	}
 	load := secretbox.LoadKeyFile
+	generated := false
 	if create {
 		load = secretbox.LoadOrCreateKeyFile
+		_, err := os.Lstat(keyFile)
+		generated = errors.Is(err, os.ErrNotExist)
 	}
 	key, err := load(keyFile)
 	if err != nil {
 		return nil, err
 	}
-	return Open(ctx, path, WithKey(key, keyFile))
+	db, err := Open(ctx, path, WithKey(key, keyFile))
+	if generated && errors.Is(err, ErrOtherKey) {
+		// The store was sealed under the key that was there: never leave
+		// a fresh one in its place, where the old one is to be restored.
+		if rerr := os.Remove(keyFile); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			return nil, errors.Join(fmt.Errorf("store key file %s is missing: restore the key it held (%w)", keyFile, err), rerr)
+		}
+		return nil, fmt.Errorf("store key file %s is missing: restore the key it held (%w)", keyFile, err)
+	}
+	return db, err
 }

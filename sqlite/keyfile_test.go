@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/shiftkey/shiftkey"
@@ -55,5 +56,32 @@ func TestRotateKeyFile(t *testing.T) {
 	if db, err := sqlite.Open(ctx, path, sqlite.WithKey(old, "")); err == nil {
 		db.Close()
 		t.Fatal("the old key still opens the store")
+	}
+}
+
+// dev's key file deleted between runs: OpenKeyFile (create) is refused
+// with an error naming the missing file, and leaves no fresh key there.
+func TestOpenKeyFileRefusesAMissingKeyFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path, keyPath := filepath.Join(dir, "s.db"), filepath.Join(dir, "store.key")
+	db, err := sqlite.OpenKeyFile(ctx, path, keyPath, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUserWithKey(t, db, "AKIAMISSINGKEYFILE", shiftkey.NewSecretKey())
+	db.Close()
+	if err := os.Remove(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = sqlite.OpenKeyFile(ctx, path, keyPath, true); err == nil {
+		db.Close()
+		t.Fatal("opened a store whose key file is missing")
+	}
+	if !strings.Contains(err.Error(), keyPath+" is missing") {
+		t.Errorf("error does not say the key file is missing: %v", err)
+	}
+	if _, serr := os.Lstat(keyPath); !os.IsNotExist(serr) {
+		t.Errorf("after the refusal %s exists (%v): a fresh key was left in place of the store's", keyPath, serr)
 	}
 }

@@ -45,6 +45,10 @@ func WithKey(key *secretbox.Key, file string) Option {
 // and no key was given.
 var ErrKeyRequired = errors.New("the store holds encrypted secrets: open it with its store key (serve: store.secret_key_file or SHIFTKEY_STORE_KEY; dev: store.key in the data dir)")
 
+// ErrOtherKey is returned by Open when the store's secrets are sealed
+// under a key other than the one given.
+var ErrOtherKey = errors.New("the store's secrets are sealed under store key")
+
 // querier is a *sql.DB or *sql.Tx.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
@@ -144,7 +148,7 @@ func (d *DB) initSecrets(ctx context.Context, o options) error {
 		if where == "" {
 			where = "the environment of the process that set it"
 		}
-		return fmt.Errorf("the store's secrets are sealed under store key %s (from %s), but the key given is %s: use the key in %s", current, where, o.key.ID(), where)
+		return fmt.Errorf("%w %s (from %s), but the key given is %s: use the key in %s", ErrOtherKey, current, where, o.key.ID(), where)
 	}
 	if err != nil {
 		return err

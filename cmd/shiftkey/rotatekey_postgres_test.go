@@ -35,7 +35,9 @@ func TestRotateKeyPostgresStore(t *testing.T) {
 	start := func(name, keyFile string) (*replica, *Serve, error) {
 		t.Helper()
 		r := &replica{api: freePort(t), gw: freePort(t)}
-		y := replicaYAML(storeURL, keyFile, r.api, r.gw)
+		// Redshift's password exchange without TLS: the code-13 logins below.
+		y := strings.Replace(replicaYAML(storeURL, keyFile, r.api, r.gw),
+			`gateway: {listen: "`+r.gw+`"}`, `gateway: {listen: "`+r.gw+`", redshift_auth_plaintext: true}`, 1)
 		path := filepath.Join(dir, name+".yaml")
 		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 			t.Fatal(err)
@@ -70,15 +72,19 @@ func TestRotateKeyPostgresStore(t *testing.T) {
 		calls atomic.Int64
 		wg    sync.WaitGroup
 		errs  = make(chan error, 64)
+		// the last credential issued while the rotation ran
+		during atomic.Pointer[redshift.GetClusterCredentialsOutput]
 	)
 	for range 4 {
 		wg.Go(func() {
 			for !stop.Load() {
-				if _, err := issue(a, "rot_load"); err != nil {
+				c, err := issue(a, "rot_load")
+				if err != nil {
 					errs <- err
 					return
 				}
 				calls.Add(1)
+				during.Store(c)
 			}
 		})
 	}
@@ -133,5 +139,18 @@ func TestRotateKeyPostgresStore(t *testing.T) {
 			t.Fatalf("%s does not log in on the replica with the new key: %v", aws.ToString(c.DbUser), err)
 		}
 		conn.Close(ctx)
+	}
+	// The Redshift drivers' code-13 exchange checks the sealed verifiers:
+	// credentials issued before, during and after the rotation log in so
+	// on the running replica (old key, reading the new one from its file)
+	// and on the one started with the new key.
+	for _, r := range []*replica{a, b} {
+		for _, c := range []*redshift.GetClusterCredentialsOutput{before, during.Load(), after} {
+			s, _, err := driverLogin(t, r.gw, nil, cred{aws.ToString(c.DbUser), aws.ToString(c.DbPassword)})
+			if err != nil {
+				t.Fatalf("%s: code-13 login on %s after the rotation: %v", aws.ToString(c.DbUser), r.gw, err)
+			}
+			s.Close()
+		}
 	}
 }
