@@ -537,7 +537,8 @@ func (s *session) end(ls *live, kept bool) {
 	case kept && s.release():
 		s.t.putPooled(ls.be.key, ls.be.conn, ls.be.keyData, ls.st.params)
 	case kept:
-		ls.be.conn.Close() // being cut: not for the pool
+		ls.be.conn.Close()             // being cut: not for the pool
+		s.t.keepPooled(ls.be.key, nil) // ends its returning announcement (Keeping)
 	default:
 		s.g.unregisterCancel(s)
 	}
