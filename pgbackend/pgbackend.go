@@ -2116,6 +2116,18 @@ func (b *Backend) Cancel(ctx context.Context, key *pgproto3.BackendKeyData) erro
 	if err != nil {
 		return err
 	}
-	_, err = nc.Write(buf)
-	return err
+	if _, err = nc.Write(buf); err != nil {
+		return err
+	}
+	// PostgreSQL closes the connection once it has signalled the backend,
+	// as libpq's PQcancel waits for: until then the cancel may still land
+	// later, on whatever the backend runs by then (a pooled backend's next
+	// session, pgwire's release).
+	if d, ok := ctx.Deadline(); ok {
+		nc.SetReadDeadline(d)
+	}
+	if _, err = nc.Read(make([]byte, 1)); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
 }

@@ -52,8 +52,10 @@ func (g *Gateway) registerCancel(s *session, backend *pgproto3.BackendKeyData) *
 
 // unregisterCancel forgets the session's key, if it has one: from then on
 // neither its client's cancel requests nor a cut (closeFor) reach the
-// backend, which may go to the pool and serve another session.
-func (g *Gateway) unregisterCancel(s *session) {
+// backend, which may go to the pool and serve another session. It returns
+// how many of the session's cancel requests are still on their way to the
+// backend (cancelByKey): with any, the backend must not serve another.
+func (g *Gateway) unregisterCancel(s *session) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if s.cancel != nil {
@@ -62,6 +64,7 @@ func (g *Gateway) unregisterCancel(s *session) {
 		s.cancel = nil
 		s.mu.Unlock()
 	}
+	return s.cancelling
 }
 
 // forwardCancel sends from's CancelRequest on to the backend of the session
@@ -127,7 +130,11 @@ func (g *Gateway) cancelByKey(log *slog.Logger, pid uint32, secret []byte, fromP
 	s := g.cancels[binary.BigEndian.Uint64(b[:])]
 	var key *pgproto3.BackendKeyData
 	if s != nil {
+		// Counted until the backend has taken the request (Cancel
+		// returns): the session's backend is not pooled meanwhile
+		// (release), or the cancel could stop the next session's query.
 		key = s.cancel
+		s.cancelling++
 	}
 	g.mu.Unlock()
 	if s == nil {
@@ -136,6 +143,11 @@ func (g *Gateway) cancelByKey(log *slog.Logger, pid uint32, secret []byte, fromP
 		}
 		return false
 	}
+	defer func() {
+		g.mu.Lock()
+		s.cancelling--
+		g.mu.Unlock()
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.t.Backend.Cancel(ctx, key); err != nil {

@@ -65,6 +65,10 @@ type session struct {
 	// mu); cancelID is the gateway's key for it.
 	cancelID uint64
 	cancel   *pgproto3.BackendKeyData
+	// cancelling counts its client's cancel requests on their way to the
+	// backend (under g.mu, cancelByKey): one still on its way when the
+	// session ends would stop the query of the backend's next session.
+	cancelling int
 }
 
 // request is what the client asks for and what the phases establish
@@ -483,7 +487,7 @@ func (s *session) relayOnLoop(ls *live) bool {
 		keyData := ls.be.keyData
 		keep = func(fd int, backendTLS *relay.TLSKeys) {
 			if fd >= 0 && !s.release() {
-				relay.CloseFD(fd) // being cut: not for the pool
+				relay.CloseFD(fd) // being cut, or a cancel on its way: not for the pool
 				fd = -1
 			}
 			if fd < 0 {
@@ -537,7 +541,8 @@ func (s *session) end(ls *live, kept bool) {
 	case kept && s.release():
 		s.t.putPooled(ls.be.key, ls.be.conn, ls.be.keyData, ls.st.params)
 	case kept:
-		ls.be.conn.Close() // being cut: not for the pool
+		ls.be.conn.Close()             // being cut, or a cancel on its way: not for the pool
+		s.t.keepPooled(ls.be.key, nil) // ends its returning announcement (Keeping)
 	default:
 		s.g.unregisterCancel(s)
 	}
@@ -584,10 +589,14 @@ func (s *session) logEnd(ls *live, reason string, up, down int64, end time.Time)
 
 // close ends the session from outside (shutdown, lifetime).
 // release gives the backend up to the pool unless the session is being
-// cut (false). Its cancel key goes first (unregisterCancel), so neither a
-// cut nor its client's cancel reaches what the backend runs next.
+// cut, or a cancel request of its client is still on its way to the
+// backend (false). Its cancel key goes first (unregisterCancel), so that
+// no cut nor cancel of this session starts after it; one already started
+// would stop what the backend runs next, another session's query.
 func (s *session) release() bool {
-	s.g.unregisterCancel(s)
+	if s.g.unregisterCancel(s) > 0 {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return !s.closing
