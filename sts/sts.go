@@ -133,6 +133,18 @@ func policyArns(v url.Values) ([]string, error) {
 	return arns, nil
 }
 
+// sessionPolicyChars reports whether an inline session policy holds only
+// the characters AssumeRole's Policy allows: tab, line feed, carriage
+// return and U+0020 through U+00FF.
+func sessionPolicyChars(p string) bool {
+	for _, r := range p {
+		if r != '\t' && r != '\n' && r != '\r' && (r < 0x20 || r > 0xFF) {
+			return false
+		}
+	}
+	return true
+}
+
 // chainedMaxSeconds bounds a session that a role session assumes (role
 // chaining), whatever the role's MaxSessionDuration.
 const chainedMaxSeconds = 3600
@@ -170,14 +182,17 @@ func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Valu
 	plaintext := 0 // what AWS's 2,048-character limit counts
 	p, hasPolicy := get("Policy")
 	if hasPolicy {
-		plaintext += len(p)
+		if !sessionPolicyChars(p) {
+			return nil, validation("1 validation error detected: Value '%s' at 'policy' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+", p)
+		}
+		plaintext += utf8.RuneCountInString(p) // characters, not UTF-8 bytes
 	}
 	arns, err := policyArns(v)
 	if err != nil {
 		return nil, err
 	}
 	for _, a := range arns {
-		plaintext += len(a)
+		plaintext += utf8.RuneCountInString(a)
 	}
 	if plaintext > maxSessionPolicyPlaintext {
 		return nil, shiftkey.Errorf(CodePackedPolicyTooLarge, "Packed policy consumes %d%% of allotted space, please use smaller policy.", plaintext*100/maxSessionPolicyPlaintext)
