@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/awsquery"
@@ -70,6 +71,9 @@ func validation(format string, args ...any) error {
 var (
 	sessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]*$`)
 	externalIDPattern  = regexp.MustCompile(`^[\w+=,.@:/-]*$`)
+	// The STS Tag shape's key and value patterns.
+	tagKeyPattern   = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$`)
+	tagValuePattern = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
 )
 
 // role resolves a role ARN of this account: nil when there is none (or the
@@ -129,6 +133,18 @@ func policyArns(v url.Values) ([]string, error) {
 	return arns, nil
 }
 
+// sessionPolicyChars reports whether an inline session policy holds only
+// the characters AssumeRole's Policy allows: tab, line feed, carriage
+// return and U+0020 through U+00FF.
+func sessionPolicyChars(p string) bool {
+	for _, r := range p {
+		if r != '\t' && r != '\n' && r != '\r' && (r < 0x20 || r > 0xFF) {
+			return false
+		}
+	}
+	return true
+}
+
 // chainedMaxSeconds bounds a session that a role session assumes (role
 // chaining), whatever the role's MaxSessionDuration.
 const chainedMaxSeconds = 3600
@@ -166,14 +182,17 @@ func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Valu
 	plaintext := 0 // what AWS's 2,048-character limit counts
 	p, hasPolicy := get("Policy")
 	if hasPolicy {
-		plaintext += len(p)
+		if !sessionPolicyChars(p) {
+			return nil, validation("1 validation error detected: Value '%s' at 'policy' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+", p)
+		}
+		plaintext += utf8.RuneCountInString(p) // characters, not UTF-8 bytes
 	}
 	arns, err := policyArns(v)
 	if err != nil {
 		return nil, err
 	}
 	for _, a := range arns {
-		plaintext += len(a)
+		plaintext += utf8.RuneCountInString(a)
 	}
 	if plaintext > maxSessionPolicyPlaintext {
 		return nil, shiftkey.Errorf(CodePackedPolicyTooLarge, "Packed policy consumes %d%% of allotted space, please use smaller policy.", plaintext*100/maxSessionPolicyPlaintext)
@@ -213,10 +232,14 @@ func (s *Service) assumeRole(ctx context.Context, c *shiftkey.Caller, v url.Valu
 	}
 	var tags []shiftkey.Tag
 	seen := map[string]bool{}
-	for _, it := range items {
+	for i, it := range items {
 		k, val := it["Key"], it["Value"]
-		if k == "" || len(k) > 128 || len(val) > 256 {
-			return nil, validation("Session tag keys must be 1-128 characters and values at most 256: %q.", k)
+		// AWS counts characters, not bytes.
+		if n := utf8.RuneCountInString(k); n < 1 || n > 128 || !tagKeyPattern.MatchString(k) {
+			return nil, validation("1 validation error detected: Value '%s' at 'tags.%d.member.key' failed to satisfy constraint: Member must have length between 1 and 128 and satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+", k, i+1)
+		}
+		if utf8.RuneCountInString(val) > 256 || !tagValuePattern.MatchString(val) {
+			return nil, validation("1 validation error detected: Value '%s' at 'tags.%d.member.value' failed to satisfy constraint: Member must have length less than or equal to 256 and satisfy regular expression pattern: [\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*", val, i+1)
 		}
 		if seen[strings.ToLower(k)] {
 			return nil, validation("Duplicate tag keys found. Please note that Tag keys are case insensitive.")
