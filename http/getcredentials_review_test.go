@@ -247,3 +247,25 @@ func TestClusterDomainAuthorizesResolvedCluster(t *testing.T) {
 		t.Errorf("warehouse.example.com now %+v", desc.Associations)
 	}
 }
+
+// TestGetCredentialsDomainOfAnotherRegion: a custom domain whose workgroup
+// lives in another region is, for the caller's region, a domain with no
+// workgroup: ResourceNotFoundException naming what the caller sent (the
+// domain), as Redshift answers for a cluster's domain, not the name of a
+// workgroup the caller never gave.
+func TestGetCredentialsDomainOfAnotherRegion(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ns := &shiftkey.Namespace{Name: "west-ns", ID: shiftkey.NewUUID(), Region: "us-west-2", DBName: "dev", AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: time.Now()}
+	mustOK(t, "CreateNamespace", f.store.CreateNamespace(ctx, ns))
+	wg := &shiftkey.Workgroup{Name: "secret-west-wg", ID: shiftkey.NewUUID(), Region: "us-west-2", Namespace: "west-ns", Status: "AVAILABLE", BaseCapacity: 128,
+		Endpoint: shiftkey.Endpoint{Address: "127.0.0.1", Port: 5443}, CreatedAt: time.Now()}
+	mustOK(t, "CreateWorkgroup", f.store.CreateWorkgroup(ctx, wg))
+	mustOK(t, "CreateCustomDomain", f.store.CreateCustomDomain(ctx, &shiftkey.CustomDomain{Name: "west.example.com", CertificateARN: certA,
+		Kind: shiftkey.DomainWorkgroup, Target: wg.Name, CertExpiry: time.Now().Add(time.Hour)}))
+	_, err := f.serverlessClient(f.keys["admin"]).GetCredentials(ctx, &rss.GetCredentialsInput{CustomDomainName: aws.String("west.example.com")})
+	wantAPIError(t, err, "ResourceNotFoundException")
+	if strings.Contains(err.Error(), wg.Name) || !strings.Contains(err.Error(), "west.example.com") {
+		t.Errorf("got %v, want the domain named and not the workgroup", err)
+	}
+}
