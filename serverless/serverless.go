@@ -498,6 +498,12 @@ func (s *Service) deleteWorkgroup(ctx context.Context, c *shiftkey.Caller, r *re
 
 // GetCredentials.
 
+// domainUnknown answers a custom domain with no workgroup in the caller's
+// region.
+func domainUnknown(domain string) error {
+	return shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated with a workgroup.", domain)
+}
+
 func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
 	wgName, domain, db, dur := r.str("workgroupName"), r.str("customDomainName"), r.str("dbName"), r.int("durationSeconds")
 	if r.err != nil {
@@ -515,7 +521,7 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 			return nil, err
 		}
 		if !ok {
-			return nil, shiftkey.Errorf(shiftkey.CodeResourceNotFound, "Custom domain name %s is not associated with a workgroup.", *domain)
+			return nil, domainUnknown(*domain)
 		}
 		if wgName != nil && *wgName != d.Target {
 			return nil, validation("Custom domain name %s is not associated with workgroup %s.", *domain, *wgName)
@@ -538,6 +544,12 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 		}
 	}
 	w, err := s.regionWorkgroup(ctx, c, *wgName)
+	if domain != nil && shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound {
+		// The domain's workgroup is not of the caller's region: answered
+		// as an unknown domain, not naming a workgroup the caller never
+		// gave (as Redshift answers for a cluster's domain).
+		return nil, domainUnknown(*domain)
+	}
 	if err != nil {
 		return nil, err
 	}
