@@ -1,7 +1,14 @@
 package pgwire
 
 import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/shiftkey/shiftkey/scram"
 )
@@ -15,5 +22,78 @@ func TestDecoySaltIterations(t *testing.T) {
 	}
 	if n := (&Gateway{Secret: secret, Iterations: 7}).decoySalt("IAM:x").Iterations; n != 7 {
 		t.Fatalf("configured decoy: %d iterations, want 7", n)
+	}
+}
+
+// Against a gateway: an unknown name's SCRAM exchange looks like a known
+// name's with a wrong password: same message sizes, same iteration count,
+// a salt of the same length that is stable for the name (derived from the
+// gateway secret, which survives restarts), and the same failure.
+func TestDecoyExchangeLooksLikeAWrongPassword(t *testing.T) {
+	_, addr := newGateway(t, func(g *Gateway) { g.Iterations = 4096 }) // memCreds' count
+	type seen struct {
+		contLen, salt, iters, code, msg string
+	}
+	exchange := func(user string) seen {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		const nonce = "decoyclientnonce0123456"
+		first, _ := (&pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: []byte("n,,n=,r=" + nonce)}).Encode(nil)
+		if _, err := c.Write(startup(map[string]string{"user": user, "database": "dev"})); err != nil {
+			t.Fatal(err)
+		}
+		fe := pgproto3.NewFrontend(c, c)
+		if m, err := fe.Receive(); err != nil {
+			t.Fatal(err)
+		} else if _, ok := m.(*pgproto3.AuthenticationSASL); !ok {
+			t.Fatalf("%s: got %T, want AuthenticationSASL", user, m)
+		}
+		c.Write(first)
+		m, err := fe.Receive()
+		cont, ok := m.(*pgproto3.AuthenticationSASLContinue)
+		if err != nil || !ok {
+			t.Fatalf("%s: got %T %v, want AuthenticationSASLContinue", user, m, err)
+		}
+		var s seen
+		s.contLen = fmt.Sprint(len(cont.Data))
+		for _, f := range strings.Split(string(cont.Data), ",") {
+			switch {
+			case strings.HasPrefix(f, "s="):
+				s.salt = f[2:]
+			case strings.HasPrefix(f, "i="):
+				s.iters = f[2:]
+			}
+		}
+		r := strings.Split(string(cont.Data), ",")[0][2:]
+		final, _ := (&pgproto3.SASLResponse{Data: []byte("c=biws,r=" + r + ",p=" + base64.StdEncoding.EncodeToString(make([]byte, 32)))}).Encode(nil)
+		c.Write(final)
+		m, err = fe.Receive()
+		e, ok := m.(*pgproto3.ErrorResponse)
+		if err != nil || !ok {
+			t.Fatalf("%s: got %T %v, want ErrorResponse", user, m, err)
+		}
+		s.code, s.msg = e.Code, strings.ReplaceAll(e.Message, user, "NAME")
+		return s
+	}
+	known, unknown := exchange("IAM:u"), exchange("IAM:nobody")
+	if len(known.salt) != len(unknown.salt) || known.salt == unknown.salt {
+		t.Fatalf("salts %q and %q: want the same length, different", known.salt, unknown.salt)
+	}
+	known.salt, unknown.salt = "", ""
+	if known != unknown {
+		t.Fatalf("known name with a wrong password: %+v\nunknown name: %+v", known, unknown)
+	}
+	if known.code != "28P01" {
+		t.Fatalf("failure code %s, want 28P01", known.code)
+	}
+	// The decoy salt is the same on the next connection.
+	a, b := exchange("IAM:other"), exchange("IAM:other")
+	if a.salt != b.salt {
+		t.Fatalf("an unknown name's salt changed between connections: %q, %q", a.salt, b.salt)
 	}
 }

@@ -138,6 +138,7 @@ type Gateway struct {
 	// peerRefusals counts peer cancels refused for their MAC or length,
 	// peerRefusedAt when the last was logged (Unix ns).
 	peerRefusals, peerRefusedAt atomic.Int64
+	peerSeen                    peerSeen // peer cancels taken, against replays
 	pool                        pool
 	sleep                       func(time.Duration) // nil → time.Sleep; tests record instead
 	refusals                    refusals

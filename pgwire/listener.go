@@ -347,8 +347,11 @@ func sourceOf(a net.Addr) string {
 // sourceCounts counts events per source address within a sliding window
 // (reset when a source has been quiet for window).
 type sourceCounts struct {
-	mu      sync.Mutex
-	sources map[string]*sourceCount
+	mu       sync.Mutex
+	sources  map[string]*sourceCount
+	pruneAt  int       // the size at which quiet sources are next looked for
+	prunedAt time.Time // when they last were
+	scanned  int       // entries visited looking for them (tests)
 }
 
 type sourceCount struct {
@@ -357,6 +360,15 @@ type sourceCount struct {
 }
 
 const window = time.Minute
+
+// maxTrackedSources bounds the sources counted one by one (some 150 bytes
+// each): past it, within a window, new sources share one count
+// (overflowSource). An attacker with that many /64s can make new clients
+// share its budget while it lasts, but not grow the map without bound.
+// A variable for tests only.
+var maxTrackedSources = 100000
+
+const overflowSource = "overflow"
 
 // budgetKey is what a source is counted as: an IPv6 address by its /64
 // (one host or subnet; one address each would give a /64 2^64 budgets),
@@ -378,12 +390,22 @@ func (c *sourceCounts) add(source string, now time.Time) int {
 	if c.sources == nil {
 		c.sources = map[string]*sourceCount{}
 	}
-	if len(c.sources) > 10000 {
+	// Quiet sources are looked for as the map doubles, and once it is
+	// full at most every second: not at every new source once it is big,
+	// which took a scan of the map per event.
+	full := len(c.sources) >= maxTrackedSources
+	if len(c.sources) >= max(c.pruneAt, min(10000, maxTrackedSources)) && (!full || now.Sub(c.prunedAt) >= time.Second) {
 		for k, f := range c.sources {
+			c.scanned++
 			if now.Sub(f.last) > window {
 				delete(c.sources, k)
 			}
 		}
+		c.prunedAt = now
+		c.pruneAt = min(2*len(c.sources), maxTrackedSources)
+	}
+	if _, tracked := c.sources[source]; !tracked && len(c.sources) >= maxTrackedSources {
+		source = overflowSource
 	}
 	f := c.sources[source]
 	if f == nil || now.Sub(f.last) > window {
@@ -400,7 +422,11 @@ func (c *sourceCounts) count(source string, now time.Time) int {
 	source = budgetKey(source)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if f := c.sources[source]; f != nil && now.Sub(f.last) <= window {
+	f := c.sources[source]
+	if f == nil && len(c.sources) >= maxTrackedSources {
+		f = c.sources[overflowSource]
+	}
+	if f != nil && now.Sub(f.last) <= window {
 		return f.count
 	}
 	return 0

@@ -223,8 +223,19 @@ func (g *Gateway) peerCancel(log *slog.Logger, source string, body []byte) {
 		return
 	}
 	at := time.UnixMilli(int64(binary.BigEndian.Uint64(body[:8])))
-	if d := g.now().Sub(at); d > peerCancelSkew || d < -peerCancelSkew {
+	ours := g.now()
+	if d := ours.Sub(at); d > peerCancelSkew || d < -peerCancelSkew {
 		log.Warn("peer cancel request refused: its time is too far from ours", "sent", at)
+		g.observeCancel(shiftkey.CancelPeerRefused)
+		return
+	}
+	// The packet crossed the network in the clear: a copy replayed within
+	// its window is dropped, charged to no one. The client was charged
+	// when the original came; the sender may be the genuine peer (the
+	// same cancel sent twice in a millisecond makes the same packet), and
+	// charging its address would hold back every client's forwards.
+	if !g.peerSeen.first([sha256.Size]byte(body[peerCancelFields:]), at.Add(peerCancelSkew), ours) {
+		log.Debug("peer cancel request dropped: already taken")
 		g.observeCancel(shiftkey.CancelPeerRefused)
 		return
 	}
@@ -312,4 +323,37 @@ func (g *Gateway) takePeerCancel(c net.Conn) {
 		return
 	}
 	g.peerCancel(g.logger().With("remote", c.RemoteAddr().String()), sourceOf(c.RemoteAddr()), b[8:])
+}
+
+// peerSeen remembers the MACs of the peer cancels taken until their time
+// is past the skew: a replay within it is dropped.
+type peerSeen struct {
+	mu      sync.Mutex
+	until   map[[sha256.Size]byte]time.Time
+	pruneAt int
+}
+
+// first records mac, good until until, and reports whether it is new.
+func (p *peerSeen) first(mac [sha256.Size]byte, until, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.until == nil {
+		p.until = map[[sha256.Size]byte]time.Time{}
+	}
+	if _, seen := p.until[mac]; seen {
+		return false
+	}
+	// Only packets with a peer's MAC get here, each for a miss its client
+	// was charged for; forgotten once expired, scanned for them no more
+	// often than the map doubles.
+	if len(p.until) >= p.pruneAt {
+		for k, u := range p.until {
+			if now.After(u) {
+				delete(p.until, k)
+			}
+		}
+		p.pruneAt = max(1024, 2*len(p.until))
+	}
+	p.until[mac] = until
+	return true
 }

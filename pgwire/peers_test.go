@@ -282,3 +282,30 @@ func TestCancelNotForwardedWhenForwardsAreSaturated(t *testing.T) {
 		t.Fatalf("outcomes %v: want some not_forwarded (over %d in flight) and no no_session", obs.got, peerForwards)
 	}
 }
+
+// A forwarded cancel travels between replicas in the clear. Replayed (by
+// anyone who saw it, from any address) within its time window, it must
+// not count again against the client it names: the MAC vouches that the
+// client sent one cancel, not as many as the replayer likes. Replays of a
+// dead key would otherwise spend the client's budget of misses and leave
+// its cancel requests dropped for a while.
+func TestReplayedPeerCancelDoesNotSpendTheClientsBudget(t *testing.T) {
+	defer func(n int) { cancelMissLimit = n }(cancelMissLimit)
+	cancelMissLimit = 3
+	holder, holderAddr := newGateway(t, func(g *Gateway) {
+		g.Peers = &Peers{List: func(context.Context) ([]string, error) { return nil, nil }}
+	})
+	c := mustLogin(t, holderAddr)
+	admin := superuser(t, holder.DefaultDB)
+	pid, secret := c.PgConn().PID(), c.PgConn().SecretKey()
+	// One genuine forward of a wrong guess, captured and replayed from
+	// another address.
+	captured := holder.encodePeerCancel(pid, []byte{9, 9, 9, 9}, "198.51.100.7", time.Now())
+	for range 3 {
+		sendPacket(t, holderAddr, "127.0.0.2", captured)
+	}
+	right := holder.encodePeerCancel(pid, secret, "198.51.100.7", time.Now())
+	if err := sleepWhileCancelling(t, c, admin, func() { sendPacket(t, holderAddr, "127.0.0.1", right) }); code(err) != "57014" {
+		t.Fatalf("the client's forwarded cancel after one guess replayed 3 times: %v, want 57014", err)
+	}
+}

@@ -55,6 +55,18 @@ func TestReadProxyHeader(t *testing.T) {
 		{"no header", []byte("\x00\x00\x00\x08\x04\xd2\x16\x2fmore bytes"), netip.AddrPort{}, false, true},
 		{"v1 TCP4 with an IPv6 source", []byte("PROXY TCP4 2001:db8::7 127.0.0.1 1 2\r\n"), netip.AddrPort{}, false, true},
 		{"v1 without its CRLF", append([]byte("PROXY TCP4 203.0.113.7 127.0.0.1 40000 5439"), make([]byte, 100)...), netip.AddrPort{}, false, true},
+		{"v2 IPv4 with TLVs after the addresses", v2raw(0x21, 0x11, append(v4addrs, 0x04, 0x00, 0x03, 'a', 'b', 'c')), c4, true, false},
+		{"v2 PROXY of family UNSPEC (the proxy's own)", v2raw(0x21, 0x00, nil), netip.AddrPort{}, false, false},
+		{"v2 PROXY of a unix socket (the proxy's own)", v2raw(0x21, 0x31, make([]byte, 216)), netip.AddrPort{}, false, false},
+		{"v2 LOCAL with a bogus address block", v2raw(0x20, 0x11, []byte{1, 2}), netip.AddrPort{}, false, false},
+		{"v2 IPv4 truncated", v2raw(0x21, 0x11, v4addrs[:8]), netip.AddrPort{}, false, true},
+		{"v2 IPv6 truncated", v2raw(0x21, 0x21, make([]byte, 20)), netip.AddrPort{}, false, true},
+		{"v2 length past the packet", v2raw(0x21, 0x11, v4addrs)[:20], netip.AddrPort{}, false, true},
+		{"v2 length over the cap", append(append([]byte(nil), proxySig2...), 0x21, 0x11, 0x10, 0x01), netip.AddrPort{}, false, true},
+		{"v2 command 2", v2raw(0x22, 0x11, v4addrs), netip.AddrPort{}, false, true},
+		{"v1 port out of range", []byte("PROXY TCP4 203.0.113.7 127.0.0.1 65536 5439\r\n"), netip.AddrPort{}, false, true},
+		{"v1 extra field", []byte("PROXY TCP4 203.0.113.7 127.0.0.1 40000 5439 x\r\n"), netip.AddrPort{}, false, true},
+		{"v1 LF only", append([]byte("PROXY TCP4 203.0.113.7 127.0.0.1 40000 5439\n"), make([]byte, 100)...), netip.AddrPort{}, false, true},
 		{"v2 of another version", append(append([]byte(nil), proxySig2...), 0x31, 0x11, 0, 0), netip.AddrPort{}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -319,4 +331,33 @@ func startupBytes(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// v4addrs is a version 2 IPv4 address block for 203.0.113.7:40000.
+var v4addrs = []byte{203, 0, 113, 7, 127, 0, 0, 1, 0x9c, 0x40, 0x15, 0x3f}
+
+// v2raw is a version 2 header of verCmd and fam around addrs.
+func v2raw(verCmd, fam byte, addrs []byte) []byte {
+	b := append(append([]byte(nil), proxySig2...), verCmd, fam, byte(len(addrs)>>8), byte(len(addrs)))
+	return append(b, addrs...)
+}
+
+// A header that arrives a byte per segment is read whole, and the startup
+// packet behind it is left alone.
+func TestReadProxyHeaderByteByByte(t *testing.T) {
+	c6 := netip.MustParseAddrPort("[2001:db8::7]:40001")
+	for _, h := range [][]byte{proxyV2(t, c6, false), []byte("PROXY TCP6 2001:db8::7 ::1 40001 5439\r\n")} {
+		var parts [][]byte
+		for _, b := range append(append([]byte(nil), h...), "startup"...) {
+			parts = append(parts, []byte{b})
+		}
+		in := &authReader{r: &chunks{parts: parts}}
+		got, ok, err := readProxyHeader(in)
+		if err != nil || !ok || got != c6 {
+			t.Fatalf("%q: got %v %v %v", h, got, ok, err)
+		}
+		if err := in.fill(7); err != nil || string(in.take(7)) != "startup" {
+			t.Fatal("the bytes after the header were not left for the startup")
+		}
+	}
 }
