@@ -102,10 +102,8 @@ func (l *Log) Close() error {
 
 // write appends r as one line.
 func (l *Log) write(r *Record) {
-	if l.Replica != "" || !r.at.IsZero() {
-		if r.AdditionalEventData == nil {
-			r.AdditionalEventData = map[string]any{}
-		}
+	if r.AdditionalEventData == nil && (l.Replica != "" || !r.at.IsZero()) {
+		r.AdditionalEventData = map[string]any{}
 	}
 	if l.Replica != "" {
 		r.AdditionalEventData["replica"] = l.Replica

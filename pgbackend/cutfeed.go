@@ -151,12 +151,8 @@ func (b *Backend) heedVerdict(group, why string) {
 	a := outlivesAnswer{why, b.now()}
 	b.outlivesMu.Lock()
 	defer b.outlivesMu.Unlock()
-	for _, seen := range []*map[string]outlivesAnswer{&b.outlivesSeen, &b.unsafeSeen} {
-		if *seen == nil || len(*seen) >= maxUserStates {
-			*seen = map[string]outlivesAnswer{}
-		}
-		(*seen)[group] = a
-	}
+	keepAnswer(&b.outlivesSeen, group, a)
+	keepAnswer(&b.unsafeSeen, group, a)
 }
 
 // liveSessions reports whether the backend has a live session, or a login

@@ -1167,12 +1167,18 @@ func (b *Backend) seenFor(seen *map[string]outlivesAnswer, group string, read fu
 		return "", err
 	}
 	b.outlivesMu.Lock()
+	keepAnswer(seen, group, outlivesAnswer{why, now})
+	b.outlivesMu.Unlock()
+	return why, nil
+}
+
+// keepAnswer records a in seen for group, starting seen afresh when it
+// is full; b.outlivesMu is held.
+func keepAnswer(seen *map[string]outlivesAnswer, group string, a outlivesAnswer) {
 	if *seen == nil || len(*seen) >= maxUserStates {
 		*seen = map[string]outlivesAnswer{}
 	}
-	(*seen)[group] = outlivesAnswer{why, now}
-	b.outlivesMu.Unlock()
-	return why, nil
+	(*seen)[group] = a
 }
 
 // outlives says why what group (or a role it belongs to) holds would let a

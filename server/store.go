@@ -41,12 +41,7 @@ func OpenStore(ctx context.Context, c config.StoreConfig, logger *slog.Logger) (
 	}
 	db, err := sqlite.Open(ctx, c.SQLite, sqlite.WithKey(key, file))
 	if generated && errors.Is(err, sqlite.ErrOtherKey) {
-		// Never leave a fresh key where the store's was: the operator
-		// restores that one there.
-		if rerr := os.Remove(file); rerr != nil {
-			logger.Error("removing the store key generated in place of the missing one", "key_file", file, "err", rerr)
-		}
-		return nil, fmt.Errorf("store key file %s is missing: restore the key it held (%w)", file, err)
+		return nil, sqlite.RefuseFreshKey(err, generated, file)
 	}
 	if err != nil && file != "" && !errors.Is(err, sqlite.ErrKeyRequired) {
 		return nil, fmt.Errorf("%w (store key %s from %s)", err, key.ID(), file)

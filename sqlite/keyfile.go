@@ -92,13 +92,21 @@ func OpenKeyFile(ctx context.Context, path, keyFile string, create bool) (*DB, e
 		return nil, err
 	}
 	db, err := Open(ctx, path, WithKey(key, keyFile))
-	if generated && errors.Is(err, ErrOtherKey) {
-		// The store was sealed under the key that was there: never leave
-		// a fresh one in its place, where the old one is to be restored.
-		if rerr := os.Remove(keyFile); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-			return nil, errors.Join(fmt.Errorf("store key file %s is missing: restore the key it held (%w)", keyFile, err), rerr)
-		}
-		return nil, fmt.Errorf("store key file %s is missing: restore the key it held (%w)", keyFile, err)
+	return db, RefuseFreshKey(err, generated, keyFile)
+}
+
+// RefuseFreshKey is Open's err for a store opened with a key generated
+// just now (generated) in keyFile, where the store's own key file was
+// missing: when the store is sealed under another key (ErrOtherKey), the
+// fresh file is removed, never left where the old one is to be restored,
+// and the error says the file is missing. Otherwise err as it is.
+func RefuseFreshKey(err error, generated bool, keyFile string) error {
+	if !generated || !errors.Is(err, ErrOtherKey) {
+		return err
 	}
-	return db, err
+	missing := fmt.Errorf("store key file %s is missing: restore the key it held (%w)", keyFile, err)
+	if rerr := os.Remove(keyFile); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		return errors.Join(missing, fmt.Errorf("removing the key generated in its place: %w", rerr))
+	}
+	return missing
 }
