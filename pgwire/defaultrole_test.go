@@ -52,31 +52,7 @@ func loginAs(t *testing.T, addr, login, db string) *pgx.Conn {
 func TestPooledBackendKeepsNoRevokedDefaultRole(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
 		ctx := context.Background()
-		g, addr := newGateway(t, func(g *Gateway) {
-			relay(g)
-			g.PoolSize = 4
-			user, group := g.DefaultDB+"_u", g.DefaultDB+"_g"
-			g.Credentials = byLogin{
-				"IAM:withgroup": {ID: "a", LoginName: "IAM:withgroup", DBUser: user, DBGroups: []string{group},
-					StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]},
-				"IAM:nogroup": {ID: "b", LoginName: "IAM:nogroup", DBUser: user,
-					StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]},
-			}
-		})
-		user, group := g.DefaultDB+"_u", g.DefaultDB+"_g"
-		admin := superuser(t, g.DefaultDB)
-		for _, sql := range []string{
-			"CREATE ROLE " + pgx.Identifier{group}.Sanitize() + " NOLOGIN",
-			"CREATE ROLE " + pgx.Identifier{user}.Sanitize() + " LOGIN",
-		} {
-			if _, err := admin.Exec(ctx, sql); err != nil {
-				t.Fatal(err)
-			}
-		}
-		t.Cleanup(func() {
-			admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{user}.Sanitize())
-			admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{group}.Sanitize())
-		})
+		g, addr, admin, user, group := pooledRoleGateway(t, relay)
 		member := func() bool {
 			var ok bool
 			if err := admin.QueryRow(ctx, "SELECT pg_has_role($1, $2, 'MEMBER')", user, group).Scan(&ok); err != nil {
@@ -132,4 +108,39 @@ func TestPooledBackendKeepsNoRevokedDefaultRole(t *testing.T) {
 			t.Fatalf("after RESET ROLE, a session granted no group runs as %q, want %q", who, user)
 		}
 	})
+}
+
+// pooledRoleGateway is a gateway on relay pooling up to 4 backends, with
+// role user (LOGIN) and group (NOLOGIN) made on its backend, dropped after
+// the test, and two credentials of user: IAM:withgroup asks for group,
+// IAM:nogroup for none.
+func pooledRoleGateway(t *testing.T, relay func(*Gateway)) (g *Gateway, addr string, admin *pgx.Conn, user, group string) {
+	t.Helper()
+	ctx := context.Background()
+	g, addr = newGateway(t, func(g *Gateway) {
+		relay(g)
+		g.PoolSize = 4
+		user, group := g.DefaultDB+"_u", g.DefaultDB+"_g"
+		g.Credentials = byLogin{
+			"IAM:withgroup": {ID: "a", LoginName: "IAM:withgroup", DBUser: user, DBGroups: []string{group},
+				StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]},
+			"IAM:nogroup": {ID: "b", LoginName: "IAM:nogroup", DBUser: user,
+				StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]},
+		}
+	})
+	user, group = g.DefaultDB+"_u", g.DefaultDB+"_g"
+	admin = superuser(t, g.DefaultDB)
+	for _, sql := range []string{
+		"CREATE ROLE " + pgx.Identifier{group}.Sanitize() + " NOLOGIN",
+		"CREATE ROLE " + pgx.Identifier{user}.Sanitize() + " LOGIN",
+	} {
+		if _, err := admin.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{user}.Sanitize())
+		admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{group}.Sanitize())
+	})
+	return g, addr, admin, user, group
 }

@@ -14,31 +14,7 @@ import (
 func TestPooledBackendKeepsNoSetRole(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
 		ctx := context.Background()
-		g, addr := newGateway(t, func(g *Gateway) {
-			relay(g)
-			g.PoolSize = 4
-			user, group := g.DefaultDB+"_u", g.DefaultDB+"_g"
-			g.Credentials = byLogin{
-				"IAM:withgroup": {ID: "a", LoginName: "IAM:withgroup", DBUser: user, DBGroups: []string{group},
-					StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]},
-				"IAM:nogroup": {ID: "b", LoginName: "IAM:nogroup", DBUser: user,
-					StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]},
-			}
-		})
-		user, group := g.DefaultDB+"_u", g.DefaultDB+"_g"
-		admin := superuser(t, g.DefaultDB)
-		for _, sql := range []string{
-			"CREATE ROLE " + pgx.Identifier{group}.Sanitize() + " NOLOGIN",
-			"CREATE ROLE " + pgx.Identifier{user}.Sanitize() + " LOGIN",
-		} {
-			if _, err := admin.Exec(ctx, sql); err != nil {
-				t.Fatal(err)
-			}
-		}
-		t.Cleanup(func() {
-			admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{user}.Sanitize())
-			admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{group}.Sanitize())
-		})
+		g, addr, _, user, group := pooledRoleGateway(t, relay)
 		s1 := loginAs(t, addr, "IAM:withgroup", g.DefaultDB)
 		if _, err := s1.Exec(ctx, "SET ROLE "+pgx.Identifier{group}.Sanitize()); err != nil {
 			t.Fatal(err)
