@@ -202,6 +202,17 @@ func TestAGroupCutMissedByTheFeedIsReadWhenTheFeedIsBack(t *testing.T) {
 // login began before the cut, and its backend connection may have been
 // made before the REVOKE.
 func TestALoginUnderWayAsAGroupCutIsHeardIsEnded(t *testing.T) {
+	loginUnderWayAsCutsAreRead(t, true, "the session whose login was under way as the cut was heard")
+}
+
+// loginUnderWayAsCutsAreRead holds replica B's login of the role (asking
+// for another group) once it recorded its grant, while replica A revokes
+// the group that turned unsafe; B then reads the cuts, of the role
+// (named: as the feed tells of the cut) or of every role (as when its
+// feed is back), with no session live, and the login, let go, must be
+// ended (what names it).
+func loginUnderWayAsCutsAreRead(t *testing.T, named bool, what string) {
+	t.Helper()
 	f := newRaceFixture(t)
 	ctx := context.Background()
 	grants, cuts := newCutStores()
@@ -240,9 +251,11 @@ func TestALoginUnderWayAsAGroupCutIsHeardIsEnded(t *testing.T) {
 	if f.member(t) {
 		t.Fatal("the replica's look did not revoke the group that turned unsafe")
 	}
-	// B reads the cut (as its feed would have it) with no session of the
-	// role live yet.
-	if n, err := b.HearCuts(ctx, f.role); err != nil || n != 0 {
+	role := ""
+	if named {
+		role = f.role
+	}
+	if n, err := b.HearCuts(ctx, role); err != nil || n != 0 {
 		t.Fatalf("HearCuts: %d, %v; want none ended (none live yet)", n, err)
 	}
 	close(resume)
@@ -253,7 +266,7 @@ func TestALoginUnderWayAsAGroupCutIsHeardIsEnded(t *testing.T) {
 	t.Cleanup(func() { p.l.Release(ctx) })
 	var told cutLog
 	told.hear(p.l)
-	toldWithin(t, &told, 0, "the session whose login was under way as the cut was heard", f.group)
+	toldWithin(t, &told, 0, what, f.group)
 }
 
 // A replica whose new session finds unsafe a membership another replica

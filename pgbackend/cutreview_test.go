@@ -268,56 +268,7 @@ func TestFailingReadsOfTheCutsAreToldOncePerOutage(t *testing.T) {
 // not ended as it became a session, only at a recheck 10 s later; and
 // the replica kept its older verdict on the group meanwhile.
 func TestALoginUnderWayAsTheFeedIsRegainedIsEnded(t *testing.T) {
-	f := newRaceFixture(t)
-	ctx := context.Background()
-	grants, cuts := newCutStores()
-	var clock testClock
-	a := f.cutReplica(t, grants, cuts, "a", "race", nil, &clock)
-	b := f.cutReplica(t, grants, cuts, "b", "race", nil, &clock)
-	other := f.group + "_other"
-	if _, err := f.admin.Exec(ctx, "CREATE ROLE "+other+" NOLOGIN"); err != nil {
-		t.Fatal(err)
-	}
-
-	f.lease(t, a, ctx, []string{f.group})
-	f.makeUnsafe(t, false)
-	clock.pastCache()
-	recorded, resume := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	grants.recorded = func() {
-		once.Do(func() {
-			close(recorded)
-			<-resume
-		})
-	}
-	type prepared struct {
-		l   *pgbackend.Lease
-		err error
-	}
-	got := make(chan prepared, 1)
-	go func() {
-		l, _, err := b.Prepare(ctx, f.role, false, []string{other})
-		got <- prepared{l, err}
-	}()
-	<-recorded
-	f.lease(t, a, ctx, []string{f.group})
-	if f.member(t) {
-		t.Fatal("the replica's look did not revoke the group that turned unsafe")
-	}
-	// B's feed is back (or its recheck comes): it reads the cuts of every
-	// role, with no session live yet.
-	if n, err := b.HearCuts(ctx, ""); err != nil || n != 0 {
-		t.Fatalf("HearCuts: %d, %v; want none ended (none live yet)", n, err)
-	}
-	close(resume)
-	p := <-got
-	if p.err != nil {
-		t.Fatal(p.err)
-	}
-	t.Cleanup(func() { p.l.Release(ctx) })
-	var told cutLog
-	told.hear(p.l)
-	toldWithin(t, &told, 0, "the session whose login was under way as the feed was regained", f.group)
+	loginUnderWayAsCutsAreRead(t, false, "the session whose login was under way as the feed was regained")
 }
 
 // A login of a role that did not exist when its Prepare looked (a
