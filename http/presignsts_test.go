@@ -40,14 +40,28 @@ func TestGoSDKPresignedGetCallerIdentity(t *testing.T) {
 	creds := aws.Credentials{AccessKeyID: admin.AccessKeyID, SecretAccessKey: admin.SecretAccessKey}
 	call := f.srv.URL + "/?Action=GetCallerIdentity&Version=2011-06-15"
 	const emptyHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	// With it, STS still takes one for at most 15 minutes (a bearer token
+	// such as an EKS or Vault login must not outlive AWS's), a shorter one
+	// for its own span, and another service's for what it says.
 	for _, tc := range []struct {
 		age     time.Duration
 		service string
+		expires string // "": none
 		code    string // "": answered
-	}{{14 * time.Minute, "sts", ""}, {16 * time.Minute, "sts", "RequestExpired"}, {time.Minute, "redshift", "IncompleteSignature"}} {
-		u := presignGo(t, "GET", call, emptyHash, creds, tc.service, time.Now().Add(-tc.age))
+	}{
+		{14 * time.Minute, "sts", "", ""}, {16 * time.Minute, "sts", "", "RequestExpired"},
+		{time.Minute, "redshift", "", "IncompleteSignature"},
+		{14 * time.Minute, "sts", "3600", ""}, {16 * time.Minute, "sts", "3600", "RequestExpired"},
+		{2 * time.Minute, "sts", "60", "RequestExpired"},
+		{16 * time.Minute, "redshift", "3600", "InvalidAction"}, // past the time check: GetCallerIdentity is no Redshift action
+	} {
+		target := call
+		if tc.expires != "" {
+			target += "&X-Amz-Expires=" + tc.expires
+		}
+		u := presignGo(t, "GET", target, emptyHash, creds, tc.service, time.Now().Add(-tc.age))
 		if got := sendRequest(t, buildRequest(t, "GET", u, "", nil)); got.code != tc.code || (tc.code == "") != (got.status == 200) {
-			t.Errorf("%s presigned %v ago without X-Amz-Expires: %d %q, want %q", tc.service, tc.age, got.status, got.code, tc.code)
+			t.Errorf("%s presigned %v ago with X-Amz-Expires %q: %d %q, want %q", tc.service, tc.age, tc.expires, got.status, got.code, tc.code)
 		}
 	}
 }

@@ -126,6 +126,9 @@ func parseHeader(r *http.Request, h string) (*Auth, error) {
 // carries no X-Amz-Expires.
 const stsPresignedSeconds = "900"
 
+// stsPresignedMax is the longest STS takes any presigned request for.
+const stsPresignedMax = 15 * time.Minute
+
 // presignParams are the query parameters of a presigned request's
 // authorization.
 var presignParams = []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
@@ -175,6 +178,12 @@ func parsePresigned(r *http.Request, q url.Values) (*Auth, error) {
 		return nil, incomplete("X-Amz-Expires must be a number of seconds between 0 and 604800.")
 	}
 	a.Expires = time.Duration(n) * time.Second
+	if a.Service == "sts" && a.Expires > stsPresignedMax {
+		// STS takes a presigned request for at most 15 minutes whatever it
+		// asks; such URLs are bearer tokens (EKS, Vault), so one must not
+		// outlive what AWS allows.
+		a.Expires = stsPresignedMax
+	}
 	if err := a.checkHeaders(r); err != nil {
 		return nil, err
 	}
