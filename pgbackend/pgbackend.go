@@ -195,8 +195,7 @@ type userState struct {
 	refs        map[string]*holding
 	passwordSet bool      // the gateway-only password was (re)set by this process
 	existsAt    time.Time // when the role was last seen to exist (zero: not known)
-	super       bool      // the role was a superuser when last seen
-	noLogin     bool      // the role could not log in (NOLOGIN) when last seen
+	facts       roleFacts // what the role was when last seen
 }
 
 // holding is role's membership of a group, held by n of its sessions on
@@ -537,7 +536,7 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 	if !exists {
 		checked := b.now()
 		var err error
-		if exists, u.super, u.noLogin, err = b.roleExists(ctx, role); err != nil {
+		if exists, u.facts, err = b.roleExists(ctx, role); err != nil {
 			return nil, nil, err
 		}
 		if !exists && autoCreate {
@@ -550,7 +549,7 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 				// A new role has no password, even if this process had set
 				// one on a role of that name that was dropped since.
 				u.passwordSet = false
-			} else if _, u.super, u.noLogin, err = b.roleExists(ctx, role); err != nil {
+			} else if _, u.facts, err = b.roleExists(ctx, role); err != nil {
 				// Created by someone else meanwhile: as they made it.
 				return nil, nil, err
 			}
@@ -561,10 +560,16 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 			u.existsAt = checked
 		}
 	}
-	if exists && u.super && !(b.cfg.AllowSuperuser && role == b.cfg.MasterUser) {
+	if exists && u.facts.super && !(b.cfg.AllowSuperuser && role == b.cfg.MasterUser) {
 		return nil, nil, &RefusedError{role, "it is a superuser, and only the cluster's master user may be one where the configuration allows it"}
 	}
-	if exists && u.noLogin {
+	if exists && !u.facts.super && u.facts.becomes != "" {
+		// SET ROLE would make the session the role no session is issued
+		// as; asked again next time, as a REVOKE shows at once.
+		u.existsAt = time.Time{}
+		return nil, nil, &RefusedError{role, fmt.Sprintf("it is a member of role %q, which no session runs as (a superuser, or shiftkey's provisioning role), and could SET ROLE to it", u.facts.becomes)}
+	}
+	if exists && u.facts.noLogin {
 		// PostgreSQL would refuse the login; refused here, before its
 		// groups are granted to the role and so to every member of it.
 		// Asked again next time: an ALTER ROLE … LOGIN shows at once.
@@ -824,18 +829,36 @@ func (b *Backend) isManaged(ctx context.Context, role string) (bool, error) {
 	return ok, err
 }
 
-// roleExists reports whether role exists, whether it is a superuser and
-// whether it cannot log in.
-func (b *Backend) roleExists(ctx context.Context, role string) (exists, super, noLogin bool, err error) {
+// roleFacts is what Prepare reads of a session role.
+type roleFacts struct {
+	super   bool // a superuser
+	noLogin bool // cannot log in (NOLOGIN)
+	// becomes: a role that role belongs to, directly or through others,
+	// that no session runs as: a superuser (other than role itself), or
+	// the provisioning role. "" when none. Not read for a superuser, which
+	// PostgreSQL counts a member of every role.
+	becomes string
+}
+
+// roleExists reports whether role exists, and what it is.
+func (b *Backend) roleExists(ctx context.Context, role string) (exists bool, f roleFacts, err error) {
 	var canLogin bool
-	err = b.admin.QueryRow(ctx, "SELECT rolsuper, rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $1", role).Scan(&super, &canLogin)
+	var becomes *string
+	err = b.admin.QueryRow(ctx, `SELECT r.rolsuper, r.rolcanlogin,
+			(SELECT p.rolname FROM pg_catalog.pg_roles p WHERE p.oid <> r.oid AND (p.rolsuper OR p.rolname = $2)
+			        AND pg_catalog.pg_has_role(r.oid, p.oid, 'MEMBER') ORDER BY p.rolname LIMIT 1)
+		FROM pg_catalog.pg_roles r WHERE r.rolname = $1`, role, b.cfg.AdminUser).Scan(&f.super, &canLogin, &becomes)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, false, false, nil
+		return false, roleFacts{}, nil
 	}
 	if err != nil {
-		return false, false, false, fmt.Errorf("look up role: %w", err)
+		return false, roleFacts{}, fmt.Errorf("look up role: %w", err)
 	}
-	return true, super, !canLogin, nil
+	f.noLogin = !canLogin
+	if becomes != nil {
+		f.becomes = *becomes
+	}
+	return true, f, nil
 }
 
 // groupFacts is what grantable reads of a group itself: its attributes,
