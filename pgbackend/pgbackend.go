@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/dbname"
 	"github.com/shiftkey/shiftkey/relay"
 	"github.com/shiftkey/shiftkey/scram"
 )
@@ -922,6 +923,11 @@ func (b *Backend) reserved(group string) bool {
 // the group is unsafe to hold (unsafe's reasons), which the caller must
 // not overlook for a membership another replica's sessions hold.
 func (b *Backend) grantable(ctx context.Context, q adminQuerier, role, group string) (ok bool, why string, member bool, err error) {
+	if len(group) > dbname.MaxIdentifier {
+		// PostgreSQL would read it as its first 63 bytes, another role's
+		// name (a RedshiftDbRoles tag is not held to Redshift's rule).
+		return false, fmt.Sprintf("its name is longer than %d bytes, which the backend would truncate to another name", dbname.MaxIdentifier), false, nil
+	}
 	var f groupFacts
 	// heir: a role that belongs to role itself (besides the gateway's own
 	// admin, which PostgreSQL 16 makes a member of the roles it creates):
