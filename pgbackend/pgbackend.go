@@ -561,14 +561,19 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 			u.existsAt = checked
 		}
 	}
-	if exists && u.facts.super && !(b.cfg.AllowSuperuser && role == b.cfg.MasterUser) {
-		return nil, nil, &RefusedError{role, "it is a superuser, and only the cluster's master user may be one where the configuration allows it"}
-	}
-	if exists && !u.facts.super && u.facts.becomes != "" {
-		// SET ROLE would make the session the role no session is issued
-		// as; asked again next time, as a REVOKE shows at once.
+	if exists && u.facts.provisioner {
+		// SET ROLE would make the session shiftkey's provisioning role.
+		// Asked again next time, as a REVOKE shows at once.
 		u.existsAt = time.Time{}
-		return nil, nil, &RefusedError{role, fmt.Sprintf("it is a member of role %q, which no session runs as (a superuser, or shiftkey's provisioning role), and could SET ROLE to it", u.facts.becomes)}
+		return nil, nil, &RefusedError{role, fmt.Sprintf("it is a member of %q, shiftkey's provisioning role, and could SET ROLE to it", b.cfg.AdminUser)}
+	}
+	if exists && (u.facts.super || u.facts.superLevel != "") && !(b.cfg.AllowSuperuser && role == b.cfg.MasterUser) {
+		why := "it is a superuser"
+		if !u.facts.super {
+			why = u.facts.superLevel
+			u.existsAt = time.Time{} // asked again next time: a REVOKE shows at once
+		}
+		return nil, nil, &RefusedError{role, why + ", and only the cluster's master user may be one where the configuration allows it"}
 	}
 	if exists && u.facts.noLogin {
 		// PostgreSQL would refuse the login; refused here, before its
@@ -834,21 +839,37 @@ func (b *Backend) isManaged(ctx context.Context, role string) (bool, error) {
 type roleFacts struct {
 	super   bool // a superuser
 	noLogin bool // cannot log in (NOLOGIN)
-	// becomes: a role that role belongs to, directly or through others,
-	// that no session runs as: a superuser (other than role itself), or
-	// the provisioning role. "" when none. Not read for a superuser, which
-	// PostgreSQL counts a member of every role.
-	becomes string
+	// superLevel says why the role, not a superuser, can gain
+	// superuser-level access as PostgreSQL documents it, or "": it belongs
+	// (directly or through others) to a superuser, to
+	// pg_execute_server_program, pg_write_server_files or
+	// pg_read_server_files (files and programs as the server's OS user),
+	// or, on PostgreSQL 15 and older, it or a role it belongs to has
+	// CREATEROLE, which there grants any non-superuser role, those
+	// included. Not read for a superuser, which PostgreSQL counts a member
+	// of every role.
+	superLevel string
+	// provisioner: the role belongs to the provisioning role, which SET
+	// ROLE would make the session.
+	provisioner bool
 }
+
+// superLevelRoles are the predefined roles PostgreSQL documents as able to
+// gain superuser-level access.
+const superLevelRoles = `'pg_execute_server_program', 'pg_write_server_files', 'pg_read_server_files'`
 
 // roleExists reports whether role exists, and what it is.
 func (b *Backend) roleExists(ctx context.Context, role string) (exists bool, f roleFacts, err error) {
-	var canLogin bool
-	var becomes *string
-	err = b.admin.QueryRow(ctx, `SELECT r.rolsuper, r.rolcanlogin,
-			(SELECT p.rolname FROM pg_catalog.pg_roles p WHERE p.oid <> r.oid AND (p.rolsuper OR p.rolname = $2)
-			        AND pg_catalog.pg_has_role(r.oid, p.oid, 'MEMBER') ORDER BY p.rolname LIMIT 1)
-		FROM pg_catalog.pg_roles r WHERE r.rolname = $1`, role, b.cfg.AdminUser).Scan(&f.super, &canLogin, &becomes)
+	var canLogin, ownCreateRole bool
+	var via *string
+	var provisioner *bool
+	err = b.admin.QueryRow(ctx, `WITH v AS (SELECT current_setting('server_version_num')::int < 160000 AS createrole_grants_any)
+		SELECT r.rolsuper, r.rolcanlogin, r.rolcreaterole AND v.createrole_grants_any,
+			(SELECT p.rolname FROM pg_catalog.pg_roles p WHERE p.oid <> r.oid
+			        AND (p.rolsuper OR p.rolname IN (`+superLevelRoles+`) OR p.rolcreaterole AND v.createrole_grants_any)
+			        AND pg_catalog.pg_has_role(r.oid, p.oid, 'MEMBER') ORDER BY p.rolsuper DESC, p.rolname LIMIT 1),
+			(SELECT pg_catalog.pg_has_role(r.oid, a.oid, 'MEMBER') FROM pg_catalog.pg_roles a WHERE a.rolname = $2)
+		FROM pg_catalog.pg_roles r, v WHERE r.rolname = $1`, role, b.cfg.AdminUser).Scan(&f.super, &canLogin, &ownCreateRole, &via, &provisioner)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, roleFacts{}, nil
 	}
@@ -856,9 +877,14 @@ func (b *Backend) roleExists(ctx context.Context, role string) (exists bool, f r
 		return false, roleFacts{}, fmt.Errorf("look up role: %w", err)
 	}
 	f.noLogin = !canLogin
-	if becomes != nil {
-		f.becomes = *becomes
+	switch {
+	case f.super:
+	case ownCreateRole:
+		f.superLevel = "it has CREATEROLE, with which on PostgreSQL 15 and older it can grant itself any non-superuser role, pg_execute_server_program included"
+	case via != nil:
+		f.superLevel = fmt.Sprintf("it is a member of role %q, which can gain superuser-level access (a superuser, a server files or programs role, or CREATEROLE on PostgreSQL 15 and older)", *via)
 	}
+	f.provisioner = !f.super && provisioner != nil && *provisioner
 	return true, f, nil
 }
 
