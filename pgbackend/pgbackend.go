@@ -1968,7 +1968,22 @@ func (b *Backend) connect(ctx context.Context, role, database string, params map
 	}
 	params["role"] = "none"
 	if b.cfg.PasswordFor != nil {
-		return b.connectWithPassword(ctx, role, database, params)
+		c, err := b.connectWithPassword(ctx, role, database, params)
+		var se *StartupError
+		if errors.As(err, &se) && se.Response.Code == "28P01" {
+			// The role's password is no longer the gateway's: a session of
+			// it set one of its own (ALTER ROLE … PASSWORD needs no
+			// privilege for one's own role). Set the gateway's again, which
+			// ends that one, and try once more, rather than lock every
+			// session of the role out until a restart.
+			if rerr := b.resetPassword(ctx, role); rerr != nil {
+				b.logger.WarnContext(ctx, "gateway password not set again", "db_user", role, "error", rerr)
+				return nil, err
+			}
+			b.logger.WarnContext(ctx, "gateway password set again: the role's password had been changed", "db_user", role)
+			c, err = b.connectWithPassword(ctx, role, database, params)
+		}
+		return c, err
 	}
 	nc, err := b.dial(ctx)
 	if err != nil {
@@ -2091,6 +2106,29 @@ func (b *Backend) setPassword(ctx context.Context, role string) error {
 	v := scram.Verifier{Iterations: gatewayPasswordIterations, Salt: salt, Keys: scram.NewKeys(b.cfg.PasswordFor(role), salt, gatewayPasswordIterations)}
 	_, err := b.admin.Exec(ctx, "ALTER ROLE "+quote(role)+" PASSWORD "+quoteLiteral(v.String()))
 	return err
+}
+
+// resetPassword sets role's gateway-only password again, when role is one
+// shiftkey manages (others are never altered).
+func (b *Backend) resetPassword(ctx context.Context, role string) error {
+	u := b.user(role)
+	defer b.done(u)
+	if err := u.mu.LockContext(ctx); err != nil {
+		return err
+	}
+	defer u.mu.Unlock()
+	managed, err := b.isManaged(ctx, role)
+	if err != nil {
+		return err
+	}
+	if !managed {
+		return errors.New("not a role shiftkey manages")
+	}
+	if err := b.setPassword(ctx, role); err != nil {
+		return err
+	}
+	u.passwordSet = true
+	return nil
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
