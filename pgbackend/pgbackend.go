@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/dbname"
 	"github.com/shiftkey/shiftkey/relay"
 	"github.com/shiftkey/shiftkey/scram"
 )
@@ -195,8 +196,7 @@ type userState struct {
 	refs        map[string]*holding
 	passwordSet bool      // the gateway-only password was (re)set by this process
 	existsAt    time.Time // when the role was last seen to exist (zero: not known)
-	super       bool      // the role was a superuser when last seen
-	noLogin     bool      // the role could not log in (NOLOGIN) when last seen
+	facts       roleFacts // what the role was when last seen
 }
 
 // holding is role's membership of a group, held by n of its sessions on
@@ -537,7 +537,7 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 	if !exists {
 		checked := b.now()
 		var err error
-		if exists, u.super, u.noLogin, err = b.roleExists(ctx, role); err != nil {
+		if exists, u.facts, err = b.roleExists(ctx, role); err != nil {
 			return nil, nil, err
 		}
 		if !exists && autoCreate {
@@ -550,7 +550,7 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 				// A new role has no password, even if this process had set
 				// one on a role of that name that was dropped since.
 				u.passwordSet = false
-			} else if _, u.super, u.noLogin, err = b.roleExists(ctx, role); err != nil {
+			} else if _, u.facts, err = b.roleExists(ctx, role); err != nil {
 				// Created by someone else meanwhile: as they made it.
 				return nil, nil, err
 			}
@@ -561,10 +561,21 @@ func (b *Backend) prepare(ctx context.Context, role string, autoCreate bool, gro
 			u.existsAt = checked
 		}
 	}
-	if exists && u.super && !(b.cfg.AllowSuperuser && role == b.cfg.MasterUser) {
-		return nil, nil, &RefusedError{role, "it is a superuser, and only the cluster's master user may be one where the configuration allows it"}
+	if exists && u.facts.provisioner {
+		// SET ROLE would make the session shiftkey's provisioning role.
+		// Asked again next time, as a REVOKE shows at once.
+		u.existsAt = time.Time{}
+		return nil, nil, &RefusedError{role, fmt.Sprintf("it is a member of %q, shiftkey's provisioning role, and could SET ROLE to it", b.cfg.AdminUser)}
 	}
-	if exists && u.noLogin {
+	if exists && (u.facts.super || u.facts.superLevel != "") && !(b.cfg.AllowSuperuser && role == b.cfg.MasterUser) {
+		why := "it is a superuser"
+		if !u.facts.super {
+			why = u.facts.superLevel
+			u.existsAt = time.Time{} // asked again next time: a REVOKE shows at once
+		}
+		return nil, nil, &RefusedError{role, why + ", and only the cluster's master user may be one where the configuration allows it"}
+	}
+	if exists && u.facts.noLogin {
 		// PostgreSQL would refuse the login; refused here, before its
 		// groups are granted to the role and so to every member of it.
 		// Asked again next time: an ALTER ROLE … LOGIN shows at once.
@@ -824,18 +835,57 @@ func (b *Backend) isManaged(ctx context.Context, role string) (bool, error) {
 	return ok, err
 }
 
-// roleExists reports whether role exists, whether it is a superuser and
-// whether it cannot log in.
-func (b *Backend) roleExists(ctx context.Context, role string) (exists, super, noLogin bool, err error) {
-	var canLogin bool
-	err = b.admin.QueryRow(ctx, "SELECT rolsuper, rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = $1", role).Scan(&super, &canLogin)
+// roleFacts is what Prepare reads of a session role.
+type roleFacts struct {
+	super   bool // a superuser
+	noLogin bool // cannot log in (NOLOGIN)
+	// superLevel says why the role, not a superuser, can gain
+	// superuser-level access as PostgreSQL documents it, or "": it belongs
+	// (directly or through others) to a superuser, to
+	// pg_execute_server_program, pg_write_server_files or
+	// pg_read_server_files (files and programs as the server's OS user),
+	// or, on PostgreSQL 15 and older, it or a role it belongs to has
+	// CREATEROLE, which there grants any non-superuser role, those
+	// included. Not read for a superuser, which PostgreSQL counts a member
+	// of every role.
+	superLevel string
+	// provisioner: the role belongs to the provisioning role, which SET
+	// ROLE would make the session.
+	provisioner bool
+}
+
+// superLevelRoles are the predefined roles PostgreSQL documents as able to
+// gain superuser-level access.
+const superLevelRoles = `'pg_execute_server_program', 'pg_write_server_files', 'pg_read_server_files'`
+
+// roleExists reports whether role exists, and what it is.
+func (b *Backend) roleExists(ctx context.Context, role string) (exists bool, f roleFacts, err error) {
+	var canLogin, ownCreateRole bool
+	var via *string
+	var provisioner *bool
+	err = b.admin.QueryRow(ctx, `WITH v AS (SELECT current_setting('server_version_num')::int < 160000 AS createrole_grants_any)
+		SELECT r.rolsuper, r.rolcanlogin, r.rolcreaterole AND v.createrole_grants_any,
+			(SELECT p.rolname FROM pg_catalog.pg_roles p WHERE p.oid <> r.oid
+			        AND (p.rolsuper OR p.rolname IN (`+superLevelRoles+`) OR p.rolcreaterole AND v.createrole_grants_any)
+			        AND pg_catalog.pg_has_role(r.oid, p.oid, 'MEMBER') ORDER BY p.rolsuper DESC, p.rolname LIMIT 1),
+			(SELECT pg_catalog.pg_has_role(r.oid, a.oid, 'MEMBER') FROM pg_catalog.pg_roles a WHERE a.rolname = $2)
+		FROM pg_catalog.pg_roles r, v WHERE r.rolname = $1`, role, b.cfg.AdminUser).Scan(&f.super, &canLogin, &ownCreateRole, &via, &provisioner)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, false, false, nil
+		return false, roleFacts{}, nil
 	}
 	if err != nil {
-		return false, false, false, fmt.Errorf("look up role: %w", err)
+		return false, roleFacts{}, fmt.Errorf("look up role: %w", err)
 	}
-	return true, super, !canLogin, nil
+	f.noLogin = !canLogin
+	switch {
+	case f.super:
+	case ownCreateRole:
+		f.superLevel = "it has CREATEROLE, with which on PostgreSQL 15 and older it can grant itself any non-superuser role, pg_execute_server_program included"
+	case via != nil:
+		f.superLevel = fmt.Sprintf("it is a member of role %q, which can gain superuser-level access (a superuser, a server files or programs role, or CREATEROLE on PostgreSQL 15 and older)", *via)
+	}
+	f.provisioner = !f.super && provisioner != nil && *provisioner
+	return true, f, nil
 }
 
 // groupFacts is what grantable reads of a group itself: its attributes,
@@ -899,6 +949,11 @@ func (b *Backend) reserved(group string) bool {
 // the group is unsafe to hold (unsafe's reasons), which the caller must
 // not overlook for a membership another replica's sessions hold.
 func (b *Backend) grantable(ctx context.Context, q adminQuerier, role, group string) (ok bool, why string, member bool, err error) {
+	if len(group) > dbname.MaxIdentifier {
+		// PostgreSQL would read it as its first 63 bytes, another role's
+		// name (a RedshiftDbRoles tag is not held to Redshift's rule).
+		return false, fmt.Sprintf("its name is longer than %d bytes, which the backend would truncate to another name", dbname.MaxIdentifier), false, nil
+	}
 	var f groupFacts
 	// heir: a role that belongs to role itself (besides the gateway's own
 	// admin, which PostgreSQL 16 makes a member of the roles it creates):
@@ -1913,7 +1968,22 @@ func (b *Backend) connect(ctx context.Context, role, database string, params map
 	}
 	params["role"] = "none"
 	if b.cfg.PasswordFor != nil {
-		return b.connectWithPassword(ctx, role, database, params)
+		c, err := b.connectWithPassword(ctx, role, database, params)
+		var se *StartupError
+		if errors.As(err, &se) && se.Response.Code == "28P01" {
+			// The role's password is no longer the gateway's: a session of
+			// it set one of its own (ALTER ROLE … PASSWORD needs no
+			// privilege for one's own role). Set the gateway's again, which
+			// ends that one, and try once more, rather than lock every
+			// session of the role out until a restart.
+			if rerr := b.resetPassword(ctx, role); rerr != nil {
+				b.logger.WarnContext(ctx, "gateway password not set again", "db_user", role, "error", rerr)
+				return nil, err
+			}
+			b.logger.WarnContext(ctx, "gateway password set again: the role's password had been changed", "db_user", role)
+			c, err = b.connectWithPassword(ctx, role, database, params)
+		}
+		return c, err
 	}
 	nc, err := b.dial(ctx)
 	if err != nil {
@@ -2036,6 +2106,29 @@ func (b *Backend) setPassword(ctx context.Context, role string) error {
 	v := scram.Verifier{Iterations: gatewayPasswordIterations, Salt: salt, Keys: scram.NewKeys(b.cfg.PasswordFor(role), salt, gatewayPasswordIterations)}
 	_, err := b.admin.Exec(ctx, "ALTER ROLE "+quote(role)+" PASSWORD "+quoteLiteral(v.String()))
 	return err
+}
+
+// resetPassword sets role's gateway-only password again, when role is one
+// shiftkey manages (others are never altered).
+func (b *Backend) resetPassword(ctx context.Context, role string) error {
+	u := b.user(role)
+	defer b.done(u)
+	if err := u.mu.LockContext(ctx); err != nil {
+		return err
+	}
+	defer u.mu.Unlock()
+	managed, err := b.isManaged(ctx, role)
+	if err != nil {
+		return err
+	}
+	if !managed {
+		return errors.New("not a role shiftkey manages")
+	}
+	if err := b.setPassword(ctx, role); err != nil {
+		return err
+	}
+	u.passwordSet = true
+	return nil
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
