@@ -158,7 +158,9 @@ func (r *request) page(n int) (start, end int, next *string, err error) {
 	}
 	end = min(start+max, n)
 	if end < n {
-		t := strconv.Itoa(end)
+		// At least 8 characters: ListCustomDomainAssociations' nextToken is
+		// modelled 8-1024 long, and botocore refuses to send back a shorter one.
+		t := fmt.Sprintf("%08d", end)
 		next = &t
 	}
 	return start, end, next, r.err

@@ -1,0 +1,82 @@
+package http_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	rss "github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
+	"github.com/shiftkey/shiftkey"
+)
+
+// botoPagesScript walks a Serverless List* paginator of boto3 one item a
+// page and prints the names it got, one a line.
+const botoPagesScript = `
+import sys, boto3
+endpoint, key, secret, op, key_list, key_name = sys.argv[1:7]
+c = boto3.client("redshift-serverless", endpoint_url=endpoint, region_name="us-east-1",
+                 aws_access_key_id=key, aws_secret_access_key=secret)
+for page in c.get_paginator(op).paginate(PaginationConfig={"PageSize": 1}):
+    for item in page[key_list]:
+        print(item[key_name])
+`
+
+// TestBoto3PaginatesServerlessLists: boto3's paginators walk every page of
+// Serverless' List operations. botocore checks a member's length before
+// sending it, and ListCustomDomainAssociations' nextToken is modelled
+// 8-1024 characters long: a shorter token the server hands out cannot be
+// sent back.
+func TestBoto3PaginatesServerlessLists(t *testing.T) {
+	if exec.Command("python3", "-c", "import boto3").Run() != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("python3 with boto3 is not installed (apt-get install -y python3-boto3)")
+		}
+		t.Skip("python3 with boto3 is not installed")
+	}
+	f := newFixture(t)
+	ctx := context.Background()
+	sc := f.serverlessClient(f.keys["admin"])
+	var nss, wgs, domains []string
+	for i := range 3 {
+		nsName, name := fmt.Sprintf("page-ns-%d", i), fmt.Sprintf("page-wg-%d", i)
+		ns := &shiftkey.Namespace{Name: nsName, ID: shiftkey.NewUUID(), DBName: "dev", AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: time.Now()}
+		mustOK(t, "CreateNamespace", f.store.CreateNamespace(ctx, ns))
+		wg := &shiftkey.Workgroup{Name: name, ID: shiftkey.NewUUID(), Namespace: nsName, Status: "AVAILABLE", BaseCapacity: 128,
+			Endpoint: shiftkey.Endpoint{Address: "127.0.0.1", Port: 5440 + i}, CreatedAt: time.Now()}
+		mustOK(t, "CreateWorkgroup", f.store.CreateWorkgroup(ctx, wg))
+		domain := fmt.Sprintf("wg%d.example.com", i)
+		_, err := sc.CreateCustomDomainAssociation(ctx, &rss.CreateCustomDomainAssociationInput{WorkgroupName: aws.String(name),
+			CustomDomainName: aws.String(domain), CustomDomainCertificateArn: aws.String(certA)})
+		mustOK(t, "CreateCustomDomainAssociation", err)
+		nss, wgs, domains = append(nss, nsName), append(wgs, name), append(domains, domain)
+	}
+	admin := f.keys["admin"]
+	for _, tc := range []struct {
+		op, list, name string
+		want           []string
+	}{
+		{"list_workgroups", "workgroups", "workgroupName", wgs},
+		{"list_namespaces", "namespaces", "namespaceName", nss},
+		{"list_custom_domain_associations", "associations", "customDomainName", domains},
+	} {
+		out, err := exec.Command("python3", "-c", botoPagesScript, f.srv.URL, admin.AccessKeyID, admin.SecretAccessKey, tc.op, tc.list, tc.name).CombinedOutput()
+		if err != nil {
+			t.Errorf("boto3 %s paginator: %v: %s", tc.op, err, lastLine(out))
+			continue
+		}
+		got := strings.Fields(string(out))
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("boto3 %s paginator: %q, want %q", tc.op, got, tc.want)
+		}
+	}
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
