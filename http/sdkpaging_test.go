@@ -26,18 +26,12 @@ for page in c.get_paginator(op).paginate(PaginationConfig={"PageSize": 1}):
         print(item[key_name])
 `
 
-// TestBoto3PaginatesServerlessLists: boto3's paginators walk every page of
-// Serverless' List operations. botocore checks a member's length before
+// TestBoto3PaginatesServerlessLists: boto3's paginators (and
+// aws-sdk-go-v2's) walk every page of Serverless' List operations. botocore checks a member's length before
 // sending it, and ListCustomDomainAssociations' nextToken is modelled
 // 8-1024 characters long: a shorter token the server hands out cannot be
 // sent back.
 func TestBoto3PaginatesServerlessLists(t *testing.T) {
-	if exec.Command("python3", "-c", "import boto3").Run() != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("python3 with boto3 is not installed (apt-get install -y python3-boto3)")
-		}
-		t.Skip("python3 with boto3 is not installed")
-	}
 	f := newFixture(t)
 	ctx := context.Background()
 	sc := f.serverlessClient(f.keys["admin"])
@@ -54,6 +48,34 @@ func TestBoto3PaginatesServerlessLists(t *testing.T) {
 			CustomDomainName: aws.String(domain), CustomDomainCertificateArn: aws.String(certA)})
 		mustOK(t, "CreateCustomDomainAssociation", err)
 		nss, wgs, domains = append(nss, nsName), append(wgs, name), append(domains, domain)
+	}
+	// aws-sdk-go-v2's paginators, one item a page.
+	var got []string
+	wp := rss.NewListWorkgroupsPaginator(sc, &rss.ListWorkgroupsInput{MaxResults: aws.Int32(1)})
+	for wp.HasMorePages() {
+		page, err := wp.NextPage(ctx)
+		mustOK(t, "ListWorkgroups page", err)
+		for _, w := range page.Workgroups {
+			got = append(got, aws.ToString(w.WorkgroupName))
+		}
+	}
+	dp := rss.NewListCustomDomainAssociationsPaginator(sc, &rss.ListCustomDomainAssociationsInput{MaxResults: aws.Int32(1)})
+	for dp.HasMorePages() {
+		page, err := dp.NextPage(ctx)
+		mustOK(t, "ListCustomDomainAssociations page", err)
+		for _, a := range page.Associations {
+			got = append(got, aws.ToString(a.CustomDomainName))
+		}
+	}
+	if want := append(append([]string(nil), wgs...), domains...); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("aws-sdk-go-v2 paginators: %q, want %q", got, want)
+	}
+
+	if exec.Command("python3", "-c", "import boto3").Run() != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("python3 with boto3 is not installed (apt-get install -y python3-boto3)")
+		}
+		t.Skip("python3 with boto3 is not installed")
 	}
 	admin := f.keys["admin"]
 	for _, tc := range []struct {
