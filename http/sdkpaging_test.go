@@ -102,3 +102,86 @@ func lastLine(b []byte) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return lines[len(lines)-1]
 }
+
+// TestServerlessPagesSurviveADeletion: an item deleted between two pages
+// of ListWorkgroups, ListNamespaces or ListCustomDomainAssociations costs
+// the paginator that item only: the next page starts after the last item
+// the client got, not at an offset the deletion moved.
+func TestServerlessPagesSurviveADeletion(t *testing.T) {
+	// Each list walked one item a page; after the first page, the first
+	// item is deleted; each function returns the names it saw.
+	for _, tc := range []struct {
+		name string
+		walk func(ctx context.Context, sc *rss.Client, deleteFirst func()) ([]string, error)
+		want string
+	}{
+		{"ListWorkgroups", func(ctx context.Context, sc *rss.Client, deleteFirst func()) (got []string, err error) {
+			p := rss.NewListWorkgroupsPaginator(sc, &rss.ListWorkgroupsInput{MaxResults: aws.Int32(1)})
+			for n := 0; p.HasMorePages() && err == nil; n++ {
+				var page *rss.ListWorkgroupsOutput
+				if page, err = p.NextPage(ctx); err == nil {
+					for _, w := range page.Workgroups {
+						got = append(got, aws.ToString(w.WorkgroupName))
+					}
+				}
+				if n == 0 {
+					deleteFirst()
+				}
+			}
+			return got, err
+		}, "del-wg-0 del-wg-1 del-wg-2"},
+		{"ListNamespaces", func(ctx context.Context, sc *rss.Client, deleteFirst func()) (got []string, err error) {
+			p := rss.NewListNamespacesPaginator(sc, &rss.ListNamespacesInput{MaxResults: aws.Int32(1)})
+			for n := 0; p.HasMorePages() && err == nil; n++ {
+				var page *rss.ListNamespacesOutput
+				if page, err = p.NextPage(ctx); err == nil {
+					for _, ns := range page.Namespaces {
+						got = append(got, aws.ToString(ns.NamespaceName))
+					}
+				}
+				if n == 0 {
+					deleteFirst()
+				}
+			}
+			return got, err
+		}, "del-ns-0 del-ns-1 del-ns-2"},
+		{"ListCustomDomainAssociations", func(ctx context.Context, sc *rss.Client, deleteFirst func()) (got []string, err error) {
+			p := rss.NewListCustomDomainAssociationsPaginator(sc, &rss.ListCustomDomainAssociationsInput{MaxResults: aws.Int32(1)})
+			for n := 0; p.HasMorePages() && err == nil; n++ {
+				var page *rss.ListCustomDomainAssociationsOutput
+				if page, err = p.NextPage(ctx); err == nil {
+					for _, a := range page.Associations {
+						got = append(got, aws.ToString(a.CustomDomainName))
+					}
+				}
+				if n == 0 {
+					deleteFirst()
+				}
+			}
+			return got, err
+		}, "del0.example.com del1.example.com del2.example.com"},
+	} {
+		f := newFixture(t)
+		ctx := context.Background()
+		sc := f.serverlessClient(f.keys["admin"])
+		for i := range 3 {
+			nsName, name := fmt.Sprintf("del-ns-%d", i), fmt.Sprintf("del-wg-%d", i)
+			mustOK(t, "CreateNamespace", f.store.CreateNamespace(ctx, &shiftkey.Namespace{Name: nsName, ID: shiftkey.NewUUID(), DBName: "dev",
+				AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: time.Now()}))
+			mustOK(t, "CreateWorkgroup", f.store.CreateWorkgroup(ctx, &shiftkey.Workgroup{Name: name, ID: shiftkey.NewUUID(), Namespace: nsName,
+				Status: "AVAILABLE", BaseCapacity: 128, Endpoint: shiftkey.Endpoint{Address: "127.0.0.1", Port: 5440 + i}, CreatedAt: time.Now()}))
+			_, err := sc.CreateCustomDomainAssociation(ctx, &rss.CreateCustomDomainAssociationInput{WorkgroupName: aws.String(name),
+				CustomDomainName: aws.String(fmt.Sprintf("del%d.example.com", i)), CustomDomainCertificateArn: aws.String(certA)})
+			mustOK(t, "CreateCustomDomainAssociation", err)
+		}
+		// The first workgroup with its domain, then its namespace.
+		deleteFirst := func() {
+			mustOK(t, "DeleteWorkgroup", f.store.DeleteWorkgroup(ctx, "del-wg-0"))
+			mustOK(t, "DeleteNamespace", f.store.DeleteNamespace(ctx, "del-ns-0"))
+		}
+		got, err := tc.walk(ctx, sc, deleteFirst)
+		if err != nil || strings.Join(got, " ") != tc.want {
+			t.Errorf("%s pages: %q %v, want %s", tc.name, got, err, tc.want)
+		}
+	}
+}
