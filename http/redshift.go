@@ -2,8 +2,10 @@ package http
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -541,7 +543,8 @@ func (s *Server) describeDomains(c *call, v url.Values) (any, error) {
 	// One Association per certificate, listing the domains that use it.
 	res := struct {
 		Associations []associationXML `xml:"Associations>Association"`
-	}{[]associationXML{}}
+		Marker       string           `xml:",omitempty"`
+	}{[]associationXML{}, ""}
 	byCert := map[string]int{}
 	for _, d := range domains {
 		i, ok := byCert[d.CertificateARN]
@@ -552,5 +555,29 @@ func (s *Server) describeDomains(c *call, v url.Values) (any, error) {
 		}
 		res.Associations[i].CertificateAssociations = append(res.Associations[i].CertificateAssociations, certificateAssociationXML{d.Name, d.Target})
 	}
+	// Pages of MaxRecords associations in certificate order; the Marker is
+	// the certificate the next page starts with, as DescribeClusters' is
+	// the identifier.
+	slices.SortFunc(res.Associations, func(a, b associationXML) int {
+		return strings.Compare(a.CustomDomainCertificateArn, b.CustomDomainCertificateArn)
+	})
+	start := 0
+	if m := optString(v, "Marker"); m != nil && *m != "" {
+		start, _ = slices.BinarySearchFunc(res.Associations, *m, func(a associationXML, m string) int {
+			return strings.Compare(a.CustomDomainCertificateArn, m)
+		})
+	}
+	end := min(start+cmp.Or(derefInt(max), 100), len(res.Associations))
+	if end < len(res.Associations) {
+		res.Marker = res.Associations[end].CustomDomainCertificateArn
+	}
+	res.Associations = res.Associations[start:end]
 	return res, nil
+}
+
+func derefInt(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	rss "github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
 	"github.com/shiftkey/shiftkey"
 )
@@ -183,5 +184,40 @@ func TestServerlessPagesSurviveADeletion(t *testing.T) {
 		if err != nil || strings.Join(got, " ") != tc.want {
 			t.Errorf("%s pages: %q %v, want %s", tc.name, got, err, tc.want)
 		}
+	}
+}
+
+// TestDescribeCustomDomainAssociationsPages: MaxRecords bounds a page of
+// DescribeCustomDomainAssociations (one Association per certificate) and
+// the Marker leads aws-sdk-go-v2's paginator through the rest, as for
+// DescribeClusters.
+func TestDescribeCustomDomainAssociationsPages(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rc := f.client("admin")
+	var want []string
+	for i := range 25 {
+		id := fmt.Sprintf("dom-%02d", i)
+		mustOK(t, "CreateCluster", f.store.CreateCluster(ctx, &shiftkey.Cluster{Identifier: id, NamespaceID: shiftkey.NewUUID(), NodeType: "dc2.large",
+			DBName: "dev", MasterUsername: "awsuser", Status: "available", Endpoint: shiftkey.Endpoint{Address: "127.0.0.1", Port: 5439}, CreatedAt: time.Now()}))
+		cert := fmt.Sprintf("arn:aws:acm:us-east-1:000000000000:certificate/c%02d", i)
+		_, err := rc.CreateCustomDomainAssociation(ctx, &redshift.CreateCustomDomainAssociationInput{ClusterIdentifier: aws.String(id),
+			CustomDomainName: aws.String(id + ".example.com"), CustomDomainCertificateArn: aws.String(cert)})
+		mustOK(t, "CreateCustomDomainAssociation", err)
+		want = append(want, cert)
+	}
+	var got []string
+	var sizes []int
+	p := redshift.NewDescribeCustomDomainAssociationsPaginator(rc, &redshift.DescribeCustomDomainAssociationsInput{MaxRecords: aws.Int32(20)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		mustOK(t, "DescribeCustomDomainAssociations page", err)
+		sizes = append(sizes, len(page.Associations))
+		for _, a := range page.Associations {
+			got = append(got, aws.ToString(a.CustomDomainCertificateArn))
+		}
+	}
+	if fmt.Sprint(sizes) != "[20 5]" || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("pages of %v: %q, want pages of [20 5]: %q", sizes, got, want)
 	}
 }
