@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"net/url"
 	"slices"
 	"strconv"
@@ -429,7 +430,15 @@ type taggedResourceXML struct {
 func (s *Server) describeTags(c *call, v url.Values) (any, error) {
 	res := struct {
 		TaggedResources []taggedResourceXML `xml:"TaggedResources>TaggedResource"`
-	}{[]taggedResourceXML{}}
+		Marker          string              `xml:",omitempty"`
+	}{[]taggedResourceXML{}, ""}
+	max, err := optInt(v, "MaxRecords")
+	if err != nil {
+		return nil, err
+	}
+	if max != nil && *max < 1 {
+		return nil, shiftkey.Errorf(shiftkey.CodeInvalidParameterValue, "MaxRecords must be at least 1: %d.", *max)
+	}
 	if rt := optString(v, "ResourceType"); rt != nil && !strings.EqualFold(*rt, "cluster") {
 		return res, nil // only clusters have tags here
 	}
@@ -451,6 +460,26 @@ func (s *Server) describeTags(c *call, v url.Values) (any, error) {
 			res.TaggedResources = append(res.TaggedResources, taggedResourceXML{tagXML{t.Key, t.Value}, arn, "cluster"})
 		}
 	}
+	// Pages of MaxRecords in (resource, key) order; the Marker names the
+	// pair the next page starts with, so a deletion between pages skips
+	// nothing else.
+	pos := func(r taggedResourceXML) string { return r.ResourceName + "\x00" + r.Tag.Key }
+	slices.SortFunc(res.TaggedResources, func(a, b taggedResourceXML) int { return strings.Compare(pos(a), pos(b)) })
+	start := 0
+	if m := optString(v, "Marker"); m != nil && *m != "" {
+		from, err := base64.RawURLEncoding.DecodeString(*m)
+		if err != nil {
+			return nil, shiftkey.Errorf(shiftkey.CodeInvalidParameterValue, "The Marker is not valid.")
+		}
+		start, _ = slices.BinarySearchFunc(res.TaggedResources, string(from), func(r taggedResourceXML, from string) int {
+			return strings.Compare(pos(r), from)
+		})
+	}
+	end := min(start+cmp.Or(derefInt(max), 100), len(res.TaggedResources))
+	if end < len(res.TaggedResources) {
+		res.Marker = base64.RawURLEncoding.EncodeToString([]byte(pos(res.TaggedResources[end])))
+	}
+	res.TaggedResources = res.TaggedResources[start:end]
 	return res, nil
 }
 

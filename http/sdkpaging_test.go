@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	rstypes "github.com/aws/aws-sdk-go-v2/service/redshift/types"
 	rss "github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
 	"github.com/shiftkey/shiftkey"
 )
@@ -215,6 +216,38 @@ func TestDescribeCustomDomainAssociationsPages(t *testing.T) {
 		sizes = append(sizes, len(page.Associations))
 		for _, a := range page.Associations {
 			got = append(got, aws.ToString(a.CustomDomainCertificateArn))
+		}
+	}
+	if fmt.Sprint(sizes) != "[20 5]" || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("pages of %v: %q, want pages of [20 5]: %q", sizes, got, want)
+	}
+}
+
+// TestDescribeTagsPages: MaxRecords bounds a page of DescribeTags and the
+// Marker leads aws-sdk-go-v2's paginator through the rest.
+func TestDescribeTagsPages(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rc := f.client("admin")
+	var want []string
+	for i := range 25 {
+		id := fmt.Sprintf("tag-%02d", i)
+		mustOK(t, "CreateCluster", f.store.CreateCluster(ctx, &shiftkey.Cluster{Identifier: id, NamespaceID: shiftkey.NewUUID(), NodeType: "dc2.large",
+			DBName: "dev", MasterUsername: "awsuser", Status: "available", Endpoint: shiftkey.Endpoint{Address: "127.0.0.1", Port: 5439}, CreatedAt: time.Now()}))
+		_, err := rc.CreateTags(ctx, &redshift.CreateTagsInput{ResourceName: aws.String("arn:aws:redshift:us-east-1:" + account + ":cluster:" + id),
+			Tags: []rstypes.Tag{{Key: aws.String("team"), Value: aws.String(id)}}})
+		mustOK(t, "CreateTags", err)
+		want = append(want, id)
+	}
+	var got []string
+	var sizes []int
+	p := redshift.NewDescribeTagsPaginator(rc, &redshift.DescribeTagsInput{ResourceType: aws.String("cluster"), TagKeys: []string{"team"}, MaxRecords: aws.Int32(20)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		mustOK(t, "DescribeTags page", err)
+		sizes = append(sizes, len(page.TaggedResources))
+		for _, r := range page.TaggedResources {
+			got = append(got, aws.ToString(r.Tag.Value))
 		}
 	}
 	if fmt.Sprint(sizes) != "[20 5]" || strings.Join(got, " ") != strings.Join(want, " ") {
