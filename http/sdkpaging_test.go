@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	rstypes "github.com/aws/aws-sdk-go-v2/service/redshift/types"
 	rss "github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
@@ -252,5 +253,51 @@ func TestDescribeTagsPages(t *testing.T) {
 	}
 	if fmt.Sprint(sizes) != "[20 5]" || strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("pages of %v: %q, want pages of [20 5]: %q", sizes, got, want)
+	}
+}
+
+// TestIAMPagesSurviveADeletion: a user or role deleted between two pages
+// of ListUsers or ListRoles costs aws-sdk-go-v2's paginator that item
+// only: the next page starts after the last name the client got, not at
+// an offset the deletion moved.
+func TestIAMPagesSurviveADeletion(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ic := f.iamClient(f.keys["admin"])
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + account + `:root"},"Action":"sts:AssumeRole"}]}`
+	for i := range 3 {
+		_, err := ic.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(fmt.Sprintf("pg-u%d", i)), Path: aws.String("/pg/")})
+		mustOK(t, "CreateUser", err)
+		_, err = ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(fmt.Sprintf("pg-r%d", i)), Path: aws.String("/pg/"), AssumeRolePolicyDocument: aws.String(trust)})
+		mustOK(t, "CreateRole", err)
+	}
+	var users []string
+	up := iam.NewListUsersPaginator(ic, &iam.ListUsersInput{PathPrefix: aws.String("/pg/"), MaxItems: aws.Int32(1)})
+	for n := 0; up.HasMorePages(); n++ {
+		page, err := up.NextPage(ctx)
+		mustOK(t, "ListUsers page", err)
+		for _, u := range page.Users {
+			users = append(users, aws.ToString(u.UserName))
+		}
+		if n == 0 {
+			_, err := ic.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String("pg-u0")})
+			mustOK(t, "DeleteUser", err)
+		}
+	}
+	var roles []string
+	rp := iam.NewListRolesPaginator(ic, &iam.ListRolesInput{PathPrefix: aws.String("/pg/"), MaxItems: aws.Int32(1)})
+	for n := 0; rp.HasMorePages(); n++ {
+		page, err := rp.NextPage(ctx)
+		mustOK(t, "ListRoles page", err)
+		for _, r := range page.Roles {
+			roles = append(roles, aws.ToString(r.RoleName))
+		}
+		if n == 0 {
+			_, err := ic.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("pg-r0")})
+			mustOK(t, "DeleteRole", err)
+		}
+	}
+	if got := strings.Join(users, " ") + ", " + strings.Join(roles, " "); got != "pg-u0 pg-u1 pg-u2, pg-r0 pg-r1 pg-r2" {
+		t.Errorf("pages: %s, want pg-u0 pg-u1 pg-u2, pg-r0 pg-r1 pg-r2", got)
 	}
 }
