@@ -264,7 +264,7 @@ type clusterXML struct {
 	ClusterAvailabilityStatus string
 	MasterUsername            string
 	DBName                    string
-	Endpoint                  endpointXML
+	Endpoint                  *endpointXML `xml:",omitempty"` // none while creating
 	ClusterCreateTime         string
 	NumberOfNodes             int
 	PubliclyAccessible        bool
@@ -291,7 +291,7 @@ func (s *Server) clusterXML(c *call, cl *shiftkey.Cluster) (clusterXML, error) {
 		ClusterAvailabilityStatus: availability(cl.Status),
 		MasterUsername:            cl.MasterUsername,
 		DBName:                    cl.DBName,
-		Endpoint:                  endpointXML{Address: cl.Endpoint.Address, Port: cl.Endpoint.Port},
+		Endpoint:                  &endpointXML{Address: cl.Endpoint.Address, Port: cl.Endpoint.Port},
 		ClusterCreateTime:         xmlTime(cl.CreatedAt),
 		NumberOfNodes:             1,
 		ClusterNamespaceArn:       "arn:aws:redshift:" + c.caller.Region + ":" + c.caller.Principal.Account + ":namespace:" + cl.NamespaceID,
@@ -354,7 +354,7 @@ func (s *Server) createCluster(c *call, v url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	x.Endpoint = endpointXML{} // AWS has no endpoint while creating
+	x.Endpoint = nil // AWS has no endpoint while creating
 	return clusterResultXML{x}, nil
 }
 
