@@ -2,8 +2,11 @@ package http
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/base64"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -261,7 +264,7 @@ type clusterXML struct {
 	ClusterAvailabilityStatus string
 	MasterUsername            string
 	DBName                    string
-	Endpoint                  endpointXML
+	Endpoint                  *endpointXML `xml:",omitempty"` // none while creating
 	ClusterCreateTime         string
 	NumberOfNodes             int
 	PubliclyAccessible        bool
@@ -288,7 +291,7 @@ func (s *Server) clusterXML(c *call, cl *shiftkey.Cluster) (clusterXML, error) {
 		ClusterAvailabilityStatus: availability(cl.Status),
 		MasterUsername:            cl.MasterUsername,
 		DBName:                    cl.DBName,
-		Endpoint:                  endpointXML{Address: cl.Endpoint.Address, Port: cl.Endpoint.Port},
+		Endpoint:                  &endpointXML{Address: cl.Endpoint.Address, Port: cl.Endpoint.Port},
 		ClusterCreateTime:         xmlTime(cl.CreatedAt),
 		NumberOfNodes:             1,
 		ClusterNamespaceArn:       "arn:aws:redshift:" + c.caller.Region + ":" + c.caller.Principal.Account + ":namespace:" + cl.NamespaceID,
@@ -351,7 +354,7 @@ func (s *Server) createCluster(c *call, v url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	x.Endpoint = endpointXML{} // AWS has no endpoint while creating
+	x.Endpoint = nil // AWS has no endpoint while creating
 	return clusterResultXML{x}, nil
 }
 
@@ -427,7 +430,15 @@ type taggedResourceXML struct {
 func (s *Server) describeTags(c *call, v url.Values) (any, error) {
 	res := struct {
 		TaggedResources []taggedResourceXML `xml:"TaggedResources>TaggedResource"`
-	}{[]taggedResourceXML{}}
+		Marker          string              `xml:",omitempty"`
+	}{[]taggedResourceXML{}, ""}
+	max, err := optInt(v, "MaxRecords")
+	if err != nil {
+		return nil, err
+	}
+	if max != nil && *max < 1 {
+		return nil, shiftkey.Errorf(shiftkey.CodeInvalidParameterValue, "MaxRecords must be at least 1: %d.", *max)
+	}
 	if rt := optString(v, "ResourceType"); rt != nil && !strings.EqualFold(*rt, "cluster") {
 		return res, nil // only clusters have tags here
 	}
@@ -449,6 +460,26 @@ func (s *Server) describeTags(c *call, v url.Values) (any, error) {
 			res.TaggedResources = append(res.TaggedResources, taggedResourceXML{tagXML{t.Key, t.Value}, arn, "cluster"})
 		}
 	}
+	// Pages of MaxRecords in (resource, key) order; the Marker names the
+	// pair the next page starts with, so a deletion between pages skips
+	// nothing else.
+	pos := func(r taggedResourceXML) string { return r.ResourceName + "\x00" + r.Tag.Key }
+	slices.SortFunc(res.TaggedResources, func(a, b taggedResourceXML) int { return strings.Compare(pos(a), pos(b)) })
+	start := 0
+	if m := optString(v, "Marker"); m != nil && *m != "" {
+		from, err := base64.RawURLEncoding.DecodeString(*m)
+		if err != nil {
+			return nil, shiftkey.Errorf(shiftkey.CodeInvalidParameterValue, "The Marker is not valid.")
+		}
+		start, _ = slices.BinarySearchFunc(res.TaggedResources, string(from), func(r taggedResourceXML, from string) int {
+			return strings.Compare(pos(r), from)
+		})
+	}
+	end := min(start+cmp.Or(derefInt(max), 100), len(res.TaggedResources))
+	if end < len(res.TaggedResources) {
+		res.Marker = base64.RawURLEncoding.EncodeToString([]byte(pos(res.TaggedResources[end])))
+	}
+	res.TaggedResources = res.TaggedResources[start:end]
 	return res, nil
 }
 
@@ -541,7 +572,8 @@ func (s *Server) describeDomains(c *call, v url.Values) (any, error) {
 	// One Association per certificate, listing the domains that use it.
 	res := struct {
 		Associations []associationXML `xml:"Associations>Association"`
-	}{[]associationXML{}}
+		Marker       string           `xml:",omitempty"`
+	}{[]associationXML{}, ""}
 	byCert := map[string]int{}
 	for _, d := range domains {
 		i, ok := byCert[d.CertificateARN]
@@ -552,5 +584,29 @@ func (s *Server) describeDomains(c *call, v url.Values) (any, error) {
 		}
 		res.Associations[i].CertificateAssociations = append(res.Associations[i].CertificateAssociations, certificateAssociationXML{d.Name, d.Target})
 	}
+	// Pages of MaxRecords associations in certificate order; the Marker is
+	// the certificate the next page starts with, as DescribeClusters' is
+	// the identifier.
+	slices.SortFunc(res.Associations, func(a, b associationXML) int {
+		return strings.Compare(a.CustomDomainCertificateArn, b.CustomDomainCertificateArn)
+	})
+	start := 0
+	if m := optString(v, "Marker"); m != nil && *m != "" {
+		start, _ = slices.BinarySearchFunc(res.Associations, *m, func(a associationXML, m string) int {
+			return strings.Compare(a.CustomDomainCertificateArn, m)
+		})
+	}
+	end := min(start+cmp.Or(derefInt(max), 100), len(res.Associations))
+	if end < len(res.Associations) {
+		res.Marker = res.Associations[end].CustomDomainCertificateArn
+	}
+	res.Associations = res.Associations[start:end]
 	return res, nil
+}
+
+func derefInt(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

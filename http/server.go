@@ -107,6 +107,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	c.r = r.WithContext(shiftkey.WithIssuedNote(r.Context(), &c.issued))
 	r = c.r
 	w.Header().Set("x-amzn-RequestId", c.requestID)
+	// Date by the clock signatures are judged by (a replica's is its
+	// store's, not its machine's): the SDKs correct a client's clock from
+	// it after a "Signature expired".
+	w.Header().Set("Date", c.at.UTC().Format(http.TimeFormat))
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		s.writeError(c, shiftkey.Errorf("InvalidAction", "Method %s is not allowed.", r.Method))
 		return

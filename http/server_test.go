@@ -249,8 +249,8 @@ func TestSigV4(t *testing.T) {
 		}, nil, 403, "SignatureDoesNotMatch"},
 		{"wrong secret", nil, func(o *signOpts) { o.creds.SecretAccessKey = "wrong" + o.creds.SecretAccessKey[5:] }, 403, "SignatureDoesNotMatch"},
 		{"unknown access key", nil, func(o *signOpts) { o.creds.AccessKeyID = "AKIAUNKNOWN000000000" }, 403, "InvalidClientTokenId"},
-		{"stale X-Amz-Date", nil, func(o *signOpts) { o.at = time.Now().Add(-6 * time.Minute) }, 400, "RequestExpired"},
-		{"future X-Amz-Date", nil, func(o *signOpts) { o.at = time.Now().Add(6 * time.Minute) }, 400, "RequestExpired"},
+		{"stale X-Amz-Date", nil, func(o *signOpts) { o.at = time.Now().Add(-6 * time.Minute) }, 403, "SignatureDoesNotMatch"},
+		{"future X-Amz-Date", nil, func(o *signOpts) { o.at = time.Now().Add(6 * time.Minute) }, 403, "SignatureDoesNotMatch"},
 		{"no authorization", func(r *http.Request) { r.Header.Del("Authorization") }, nil, 403, "MissingAuthenticationToken"},
 		{"truncated authorization", func(r *http.Request) {
 			r.Header.Set("Authorization", strings.Split(r.Header.Get("Authorization"), ", Signature=")[0])

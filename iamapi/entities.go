@@ -51,7 +51,7 @@ func (s *Service) owned(ctx context.Context, c *shiftkey.Caller, p params, kind 
 
 // ownedPage is one page of what read lists for the owner of a List* call.
 func ownedPage[T any](ctx context.Context, s *Service, c *shiftkey.Caller, p params, kind shiftkey.EntityKind, action string,
-	read func(context.Context, shiftkey.EntityKind, string) ([]T, error)) ([]T, pageXML, error) {
+	read func(context.Context, shiftkey.EntityKind, string) ([]T, error), key func(T) string) ([]T, pageXML, error) {
 	e, err := s.owned(ctx, c, p, kind, action)
 	if err != nil {
 		return nil, pageXML{}, err
@@ -60,7 +60,7 @@ func ownedPage[T any](ctx context.Context, s *Service, c *shiftkey.Caller, p par
 	if err != nil {
 		return nil, pageXML{}, err
 	}
-	return page(p, all)
+	return page(p, all, key)
 }
 
 // newEntity reads the name and Path of an entity to create.
@@ -109,7 +109,7 @@ func (s *Service) listEntities(ctx context.Context, c *shiftkey.Caller, p params
 	if err != nil {
 		return nil, pageXML{}, err
 	}
-	return page(p, all)
+	return page(p, all, entityName)
 }
 
 // deleteEntity deletes e once nothing holds it: no policy, and not
@@ -141,3 +141,6 @@ func (s *Service) checkNoPolicies(ctx context.Context, e *shiftkey.Entity) error
 	}
 	return nil
 }
+
+// entityName is the key entity lists page by.
+func entityName(e *shiftkey.Entity) string { return e.Name }

@@ -115,7 +115,7 @@ func (s *Service) listGroupsForUser(ctx context.Context, c *shiftkey.Caller, p p
 	if err != nil {
 		return nil, err
 	}
-	groups, pg, err := page(p, groups)
+	groups, pg, err := page(p, groups, entityName)
 	if err != nil {
 		return nil, err
 	}

@@ -6,9 +6,11 @@ package iamapi
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -155,8 +157,13 @@ type pageXML struct {
 	Marker      string `xml:",omitempty"` // where the next page starts
 }
 
-// page applies Marker/MaxItems to all and returns one page of it.
-func page[T any](p params, all []T) ([]T, pageXML, error) {
+// page applies Marker/MaxItems to all and returns one page of it. With a
+// key, all is taken in the order of key and the Marker names the last key
+// of the page before, not an offset, so that an item deleted or created
+// before it between two pages makes the client neither miss nor repeat
+// one; the offsets given out before are still taken. Without one (access
+// keys, in the order they were made) the Marker is an offset.
+func page[T any](p params, all []T, key func(T) string) ([]T, pageXML, error) {
 	max := 100
 	var err error
 	if v, ok := p.opt("MaxItems"); ok {
@@ -165,19 +172,48 @@ func page[T any](p params, all []T) ([]T, pageXML, error) {
 			return nil, pageXML{}, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000", v)
 		}
 	}
+	if key != nil {
+		all = slices.SortedFunc(slices.Values(all), func(a, b T) int { return strings.Compare(key(a), key(b)) })
+	}
 	start := 0
 	if m, ok := p.opt("Marker"); ok && m != "" {
-		start, err = strconv.Atoi(m)
-		if err != nil || start < 0 || start > len(all) {
-			return nil, pageXML{}, shiftkey.Errorf(CodeInvalidInput, "Invalid Marker.")
+		after, byKey := markerKey(m)
+		switch {
+		case byKey && key != nil:
+			start, _ = slices.BinarySearchFunc(all, after, func(v T, k string) int {
+				if key(v) <= k {
+					return -1
+				}
+				return 1
+			})
+		default:
+			start, err = strconv.Atoi(m)
+			if err != nil || start < 0 || start > len(all) {
+				return nil, pageXML{}, shiftkey.Errorf(CodeInvalidInput, "Invalid Marker.")
+			}
 		}
 	}
 	end := min(start+max, len(all))
 	var pg pageXML
 	if end < len(all) {
 		pg = pageXML{IsTruncated: true, Marker: strconv.Itoa(end)}
+		if key != nil {
+			pg.Marker = base64.RawURLEncoding.EncodeToString([]byte(markerPrefix + key(all[end-1])))
+		}
 	}
 	return all[start:end], pg, nil
+}
+
+// markerPrefix starts what a Marker by key encodes: the key a page ends with.
+const markerPrefix = "after:"
+
+// markerKey is the key a Marker names, if it names one.
+func markerKey(m string) (string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(m)
+	if err != nil {
+		return "", false
+	}
+	return strings.CutPrefix(string(b), markerPrefix)
 }
 
 // each maps a page of items to their XML form; an empty page is an empty

@@ -143,7 +143,8 @@ func (s *Service) deletePolicy(kind shiftkey.EntityKind) handler {
 
 func (s *Service) listPolicies(kind shiftkey.EntityKind) handler {
 	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-		pols, pg, err := ownedPage(ctx, s, c, p, kind, "List"+kindTitle(kind)+"Policies", s.Store.InlinePolicies)
+		pols, pg, err := ownedPage(ctx, s, c, p, kind, "List"+kindTitle(kind)+"Policies", s.Store.InlinePolicies,
+			func(d shiftkey.PolicyDocument) string { return d.Name })
 		if err != nil {
 			return nil, err
 		}

@@ -37,7 +37,7 @@ func (s *Service) listAccessKeys(ctx context.Context, c *shiftkey.Caller, p para
 	if err != nil {
 		return nil, err
 	}
-	keys, pg, err := page(p, keys)
+	keys, pg, err := page(p, keys, nil) // a user has two keys at most
 	if err != nil {
 		return nil, err
 	}

@@ -139,7 +139,8 @@ func (s *Service) listAttached(kind shiftkey.EntityKind) handler {
 		PolicyArn  string
 	}
 	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-		pols, pg, err := ownedPage(ctx, s, c, p, kind, "ListAttached"+kindTitle(kind)+"Policies", s.Store.AttachedPolicies)
+		pols, pg, err := ownedPage(ctx, s, c, p, kind, "ListAttached"+kindTitle(kind)+"Policies", s.Store.AttachedPolicies,
+			func(m *shiftkey.ManagedPolicy) string { return m.Name })
 		if err != nil {
 			return nil, err
 		}

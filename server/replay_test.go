@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/sqlite"
@@ -69,5 +70,49 @@ func TestReplayToASlowReplicaIsRefused(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "RequestExpired") && !strings.Contains(err.Error(), "Signature expired") {
 		t.Errorf("refused, but not as expired: %v", err)
+	}
+}
+
+// A replica whose machine clock is 20 minutes behind its store's: an SDK
+// client whose clock agrees with the machine is refused (its signature is
+// 20 minutes old by the store's time, the clock every replica judges by),
+// and aws-sdk-go-v2's standard retryer corrects its clock from the
+// answer's Date header and signs again. That works only if the Date
+// header tells the clock the signature was judged by.
+func TestSDKClockCorrectionFollowsTheStoreClock(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "u", ID: shiftkey.NewID("AIDA"), Path: "/", ARN: "arn:aws:iam::000000000000:user/u", CreatedAt: time.Now()}
+	k := &shiftkey.AccessKey{ID: shiftkey.NewID("AKIA"), Secret: shiftkey.NewSecretKey(), UserName: "u", Status: "Active", CreatedAt: time.Now()}
+	if err := db.CreateEntity(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateAccessKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	var off atomic.Int64
+	off.Store(int64(20 * time.Minute))
+	s := &Server{Logger: slog.New(slog.DiscardHandler)}
+	s.UseStore(offsetStore{db, &off})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.StartAPI(ln)
+	t.Cleanup(func() { s.Stop(); s.Close() })
+	client := sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + ln.Addr().String()),
+		Retryer: retry.NewStandard(),
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret}, nil
+		})})
+	out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatalf("a client 20 minutes behind the store's clock: %v", err)
+	}
+	if r, _ := retry.GetAttemptResults(out.ResultMetadata); len(r.Results) != 2 {
+		t.Errorf("served after %d attempts, want 2 (refused, then signed by the corrected clock)", len(r.Results))
 	}
 }

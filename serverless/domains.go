@@ -142,12 +142,12 @@ func (s *Service) listDomains(ctx context.Context, c *shiftkey.Caller, r *reques
 	if err != nil {
 		return nil, err
 	}
-	start, end, next, err := r.page(len(kept))
+	kept, next, err := page(r, kept, func(d *shiftkey.CustomDomain) string { return d.Name })
 	if err != nil {
 		return nil, err
 	}
 	out := []domainJSON{}
-	for _, d := range kept[start:end] {
+	for _, d := range kept {
 		out = append(out, toDomainJSON(d))
 	}
 	return map[string]any{"associations": out, "nextToken": next}, nil

@@ -6,12 +6,14 @@ package serverless
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
@@ -141,33 +143,62 @@ func (r *request) name(member string) (string, error) {
 	return *v, checkName(member, *v)
 }
 
-// page applies maxResults/nextToken to n items.
-func (r *request) page(n int) (start, end int, next *string, err error) {
+// page cuts one page of items, in the order of key: at most maxResults,
+// after the key the nextToken names. The token names the last key of the
+// page before, not an offset, so that an item deleted or created before
+// it between two pages makes the client neither miss nor repeat one. It
+// is at least 8 characters long: ListCustomDomainAssociations' nextToken
+// is modelled 8-1024, and botocore refuses to send back a shorter one.
+// The offsets (digits) given out before are still taken.
+func page[T any](r *request, items []T, key func(T) string) ([]T, *string, error) {
 	max := 100
 	if m := r.int("maxResults"); m != nil {
 		if *m < 1 || *m > 100 {
-			return 0, 0, nil, validation("1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100", *m)
+			return nil, nil, validation("1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and 100", *m)
 		}
 		max = *m
 	}
-	if t := r.str("nextToken"); t != nil {
-		start, err = strconv.Atoi(*t)
-		if err != nil || start < 0 || start > n {
-			return 0, 0, nil, shiftkey.Errorf("InvalidPaginationException", "The nextToken is not valid.")
+	items = slices.SortedFunc(slices.Values(items), func(a, b T) int { return strings.Compare(key(a), key(b)) })
+	start := 0
+	if t := r.str("nextToken"); t != nil && *t != "" {
+		if n, err := strconv.Atoi(*t); err == nil && n >= 0 {
+			start = min(n, len(items))
+		} else if after, ok := tokenKey(*t); ok {
+			start, _ = slices.BinarySearchFunc(items, after, func(v T, k string) int {
+				if key(v) <= k {
+					return -1
+				}
+				return 1
+			})
+		} else {
+			return nil, nil, shiftkey.Errorf("InvalidPaginationException", "The nextToken is not valid.")
 		}
 	}
-	end = min(start+max, n)
-	if end < n {
-		t := strconv.Itoa(end)
+	end := min(start+max, len(items))
+	var next *string
+	if end < len(items) {
+		t := base64.RawURLEncoding.EncodeToString([]byte(tokenPrefix + key(items[end-1])))
 		next = &t
 	}
-	return start, end, next, r.err
+	return items[start:end], next, r.err
+}
+
+// tokenPrefix starts what a nextToken encodes: the key a page ends with.
+const tokenPrefix = "after:"
+
+// tokenKey is the key a nextToken names.
+func tokenKey(t string) (string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(t)
+	if err != nil {
+		return "", false
+	}
+	return strings.CutPrefix(string(b), tokenPrefix)
 }
 
 // regionPage is List*'s work: authorize action, read every item, keep
 // those of the caller's region, and cut one page of them.
 func regionPage[T any](ctx context.Context, s *Service, c *shiftkey.Caller, r *request, action string,
-	read func(context.Context) ([]T, error), region func(T) string) ([]T, *string, error) {
+	read func(context.Context) ([]T, error), region, key func(T) string) ([]T, *string, error) {
 	if err := s.authorize(ctx, c, action, "*"); err != nil {
 		return nil, nil, err
 	}
@@ -176,11 +207,7 @@ func regionPage[T any](ctx context.Context, s *Service, c *shiftkey.Caller, r *r
 		return nil, nil, err
 	}
 	all = slices.DeleteFunc(all, func(v T) bool { return !shiftkey.InRegion(region(v), c.Region) })
-	start, end, next, err := r.page(len(all))
-	if err != nil {
-		return nil, nil, err
-	}
-	return all[start:end], next, nil
+	return page(r, all, key)
 }
 
 // ARNs.
@@ -317,7 +344,8 @@ func (s *Service) getNamespace(ctx context.Context, c *shiftkey.Caller, r *reque
 }
 
 func (s *Service) listNamespaces(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
-	page, next, err := regionPage(ctx, s, c, r, "ListNamespaces", s.Store.Namespaces, func(n *shiftkey.Namespace) string { return n.Region })
+	page, next, err := regionPage(ctx, s, c, r, "ListNamespaces", s.Store.Namespaces,
+		func(n *shiftkey.Namespace) string { return n.Region }, func(n *shiftkey.Namespace) string { return n.Name })
 	if err != nil {
 		return nil, err
 	}
@@ -432,7 +460,8 @@ func (s *Service) getWorkgroup(ctx context.Context, c *shiftkey.Caller, r *reque
 }
 
 func (s *Service) listWorkgroups(ctx context.Context, c *shiftkey.Caller, r *request) (any, error) {
-	page, next, err := regionPage(ctx, s, c, r, "ListWorkgroups", s.Store.Workgroups, func(w *shiftkey.Workgroup) string { return w.Region })
+	page, next, err := regionPage(ctx, s, c, r, "ListWorkgroups", s.Store.Workgroups,
+		func(w *shiftkey.Workgroup) string { return w.Region }, func(w *shiftkey.Workgroup) string { return w.Name })
 	if err != nil {
 		return nil, err
 	}

@@ -323,11 +323,15 @@ func (a *Auth) checkTime(now time.Time) error {
 		}
 		return nil
 	}
+	// A header-signed request outside the window is SignatureDoesNotMatch
+	// (403), as AWS answers it ("Signature expired: …"): the code the SDKs
+	// take for clock skew, correcting their clock from the answer's Date
+	// and signing again. aws-sdk-go-v2 does not for RequestExpired.
 	if a.Time.Before(now.Add(-MaxSkew)) {
-		return &Error{Code: "RequestExpired", Message: fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - 5 min.)", a.AmzDate, now.Add(-MaxSkew).Format(amzDateFormat), now.Format(amzDateFormat))}
+		return &Error{Code: "SignatureDoesNotMatch", Message: fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - 5 min.)", a.AmzDate, now.Add(-MaxSkew).Format(amzDateFormat), now.Format(amzDateFormat))}
 	}
 	if a.Time.After(now.Add(MaxSkew)) {
-		return &Error{Code: "RequestExpired", Message: fmt.Sprintf("Signature not yet current: %s is still later than %s (%s + 5 min.)", a.AmzDate, now.Add(MaxSkew).Format(amzDateFormat), now.Format(amzDateFormat))}
+		return &Error{Code: "SignatureDoesNotMatch", Message: fmt.Sprintf("Signature not yet current: %s is still later than %s (%s + 5 min.)", a.AmzDate, now.Add(MaxSkew).Format(amzDateFormat), now.Format(amzDateFormat))}
 	}
 	return nil
 }

@@ -124,10 +124,10 @@ func TestSDKSignedRequestsVerify(t *testing.T) {
 				}, "SignatureDoesNotMatch"},
 				{"5 min 1 s late", func(r *http.Request) (string, string, time.Time) {
 					return rq.body, creds.SecretAccessKey, signAt.Add(5*time.Minute + time.Second)
-				}, "RequestExpired"},
+				}, "SignatureDoesNotMatch"},
 				{"5 min 1 s early", func(r *http.Request) (string, string, time.Time) {
 					return rq.body, creds.SecretAccessKey, signAt.Add(-5*time.Minute - time.Second)
-				}, "RequestExpired"},
+				}, "SignatureDoesNotMatch"},
 			}
 			for _, m := range mutations {
 				r := fresh()

@@ -25,6 +25,11 @@ func TestClusterLifecycle(t *testing.T) {
 	if aws.ToString(out.Cluster.ClusterStatus) != "creating" {
 		t.Fatalf("status %q", aws.ToString(out.Cluster.ClusterStatus))
 	}
+	// AWS has no endpoint while creating: no Endpoint element, not an
+	// empty one an SDK decodes as address "" port 0.
+	if e := out.Cluster.Endpoint; e != nil {
+		t.Errorf("CreateCluster answered Endpoint %q:%d while creating, want none", aws.ToString(e.Address), aws.ToInt32(e.Port))
+	}
 	if err := redshift.NewClusterAvailableWaiter(c).Wait(ctx, &redshift.DescribeClustersInput{ClusterIdentifier: aws.String("etl-cluster")}, 30*time.Second); err != nil {
 		t.Fatalf("ClusterAvailable waiter: %v", err)
 	}

@@ -57,6 +57,18 @@ check(code == "InvalidParameterValue", "reserved DbUser is InvalidParameterValue
 code, _ = error_code(rs.get_cluster_credentials, ClusterIdentifier="dev-cluster", DbUser="x", DurationSeconds=60)
 check(code == "InvalidParameterValue", "DurationSeconds 60 is InvalidParameterValue")
 
+# Each error of the credential calls and DescribeClusters as the modelled
+# exception, with its status and the request id of the header.
+for what, fn, kw in [("get_cluster_credentials_with_iam", rs.get_cluster_credentials_with_iam, {"ClusterIdentifier": "nope"}),
+                     ("describe_clusters", rs.describe_clusters, {"ClusterIdentifier": "nope"})]:
+    code, e = error_code(fn, **kw)
+    check(code == "ClusterNotFound" and isinstance(e, rs.exceptions.ClusterNotFoundFault)
+          and e.response["ResponseMetadata"]["HTTPStatusCode"] == 404, what + ": ClusterNotFoundFault 404")
+    md = e.response["ResponseMetadata"]
+    check(md["RequestId"] and md["RequestId"] == md["HTTPHeaders"].get("x-amzn-requestid"), what + ": request id")
+code, e = error_code(rs.create_cluster_snapshot, ClusterIdentifier="dev-cluster", SnapshotIdentifier="s")
+check(code == "InvalidAction" and e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, "an action not implemented is InvalidAction 400")
+
 iam_cred = rs.get_cluster_credentials_with_iam(ClusterIdentifier="dev-cluster", DbName="dev")
 check(iam_cred["DbUser"] == "IAM:admin", "get_cluster_credentials_with_iam DbUser")
 check(login(iam_cred["DbUser"], iam_cred["DbPassword"], os.environ["PGPORT"]) == "IAM:admin", "login with WithIAM")
@@ -68,6 +80,10 @@ check(isinstance(sc["expiration"], datetime), "serverless expiration parsed as a
 check(login(sc["dbUser"], sc["dbPassword"], os.environ["WG_PORT"]) == "IAM:admin", "login with serverless GetCredentials")
 code, e = error_code(rss.get_credentials, workgroupName="nope-wg")
 check(code == "ResourceNotFoundException" and isinstance(e, rss.exceptions.ResourceNotFoundException), "ResourceNotFoundException")
+code, e = error_code(rss.get_workgroup, workgroupName="nope-wg")
+check(code == "ResourceNotFoundException" and isinstance(e, rss.exceptions.ResourceNotFoundException), "get_workgroup: ResourceNotFoundException")
+md = e.response["ResponseMetadata"]
+check(md["RequestId"] and md["RequestId"] == md["HTTPHeaders"].get("x-amzn-requestid"), "serverless error: request id")
 code, e = error_code(rss.get_credentials, workgroupName="default-workgroup", durationSeconds=10)
 check(code == "ValidationException" and isinstance(e, rss.exceptions.ValidationException), "ValidationException")
 print("boto3 compatibility: all checks passed")

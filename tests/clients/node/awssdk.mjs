@@ -145,7 +145,7 @@ async function main() {
     env.PGHOST, env.PGPORT, fromEnv.DbUser, fromEnv.DbPassword, undefined, true), 'js_env_user');
 
   // A client whose clock is 10 minutes off: shiftkey refuses the signature
-  // (RequestExpired on the Query APIs, InvalidSignatureException on the
+  // (SignatureDoesNotMatch on the Query APIs, InvalidSignatureException on the
   // JSON one), the SDK takes the server's time from the answer's Date
   // header, corrects its clock offset and retries once, signed right.
   for (const [clock, skew] of [['slow', -600_000], ['fast', 600_000]]) {
