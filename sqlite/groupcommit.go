@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -197,6 +198,7 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 	ctx := context.Background()
 	w.finishCheckpoint()
 	if _, err := w.begin.ExecContext(ctx); err != nil {
+		err = w.lockedOut(err, len(batch))
 		for range batch {
 			results = append(results, shiftkey.IssueWriteResult{Err: err})
 		}
@@ -229,6 +231,7 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 	if _, err := w.commitTx.ExecContext(ctx); err != nil {
 		// A COMMIT that failed may leave the transaction open.
 		w.rollback.ExecContext(ctx)
+		err = w.lockedOut(err, len(batch))
 		for i := range results {
 			results[i] = shiftkey.IssueWriteResult{Err: err}
 		}
@@ -242,6 +245,20 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 	}
 	w.commits.Add(1)
 	return results
+}
+
+// lockedOut is err, or when it is SQLITE_BUSY (another connection held
+// the write lock past busy_timeout: an operator's sqlite3 shell in a
+// transaction, a long revocation) the store's answer for a write it did
+// not record in time, ServiceUnavailable, which clients retry, with err
+// kept for /readyz. Nothing of the batch was written.
+func (w *groupWriter) lockedOut(err error, n int) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+		return err
+	}
+	slog.Warn("sqlite store: another connection held the write lock past busy_timeout; the batch's writes fail with ServiceUnavailable", "writes", n, "error", err)
+	return fmt.Errorf("%w (%w)", shiftkey.StoreUnavailable(), err)
 }
 
 // finishCheckpoint copies into the database what the WAL gained while the

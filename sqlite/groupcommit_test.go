@@ -343,3 +343,40 @@ func TestGroupCommitFailureIsolated(t *testing.T) {
 		t.Fatalf("live credentials: %d, %v; want 6", len(creds), err)
 	}
 }
+
+// Found in review-gcommit: a write lock another process holds past
+// busy_timeout (an operator's sqlite3 shell in a transaction, a long
+// `credentials revoke`) failed the batch's BEGIN IMMEDIATE with
+// SQLITE_BUSY, which reached the API as InternalFailure (500, logged as
+// an internal error), where the docs promise ServiceUnavailable for a
+// store that did not record the write in time. The writer now answers
+// such a batch StoreUnavailable; nothing of it was written.
+func TestWriteLockHeldPastBusyTimeoutIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	db := mustOpen(t, path)
+	defer db.Close()
+	now := time.Now()
+	if _, err := db.LoginSalt(ctx, "c", "IAM:a", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 1}); err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriteLock(t, path)
+	err := db.CreateCredential(ctx, testCred("locked-out", "IAM:a", now))
+	release()
+	if err == nil {
+		t.Fatal("a write committed while another connection held the write lock")
+	}
+	if code := shiftkey.ErrorCode(err); code != shiftkey.CodeServiceUnavailable {
+		t.Fatalf("a write that waited out busy_timeout: %v (code %q), want %s", err, code, shiftkey.CodeServiceUnavailable)
+	}
+	if db.WriteErr() == nil {
+		t.Error("WriteErr is nil after a batch failed for the write lock")
+	}
+	if err := db.CreateCredential(ctx, testCred("after", "IAM:a", now)); err != nil {
+		t.Fatalf("a write once the lock is gone: %v", err)
+	}
+	creds, _, _, err := db.LiveCredentials(ctx, "c", "IAM:a", now)
+	if err != nil || len(creds) != 1 || creds[0].ID != "after" {
+		t.Fatalf("stored credentials %v, %v; want only the one written after the lock", creds, err)
+	}
+}
