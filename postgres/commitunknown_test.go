@@ -17,8 +17,8 @@ import (
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
-	"github.com/shiftkey/shiftkey/secretbox"
 	"github.com/shiftkey/shiftkey/postgres"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // commitCutter is a TCP proxy in front of the test server's socket that,
