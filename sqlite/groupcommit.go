@@ -151,9 +151,10 @@ func (w *groupWriter) close() {
 	w.closeConn()
 }
 
-// submit queues op and waits for its batch to be durable. ctx bounds the
-// wait for a place in the FIFO; once queued, the wait is that of the batch
-// before and of its own, and the outcome is always returned.
+// submit queues op and waits for its batch to be durable, or until ctx
+// ends or w.wait passes (groupcommit.Writer.Submit): then op, if still
+// queued, is dropped unwritten, and if its batch was under way it may
+// still commit; either way it is not acknowledged.
 func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shiftkey.IssueWriteResult {
 	// Waiting for a commit is no CPU work: the place goes to the next request.
 	shiftkey.LeaveAdmission(ctx)
