@@ -18,8 +18,8 @@ import (
 // classify wraps err with shiftkey.ErrStoreUnavailable when it says the
 // store could not be reached rather than that a statement failed: the
 // server is down (a refused connection), starting up, shutting down or
-// out of connection slots, the connection broke mid-call, or the server
-// gave up waiting (its lock_timeout or statement_timeout, on a lock held
+// out of connection slots, a standby that refuses writes (a failover
+// under way), the connection broke mid-call, or the server gave up waiting (its lock_timeout or statement_timeout, on a lock held
 // on a table: the store did not answer in time). The API
 // answers those ServiceUnavailable, which clients retry; anything else (a
 // constraint, bad SQL) stays what it was. What a context ended is left
@@ -47,7 +47,11 @@ func unreachable(err error) bool {
 			// servers: a statement that waited out lock_timeout
 			// (lock_not_available) or statement_timeout (query_canceled)
 			// failed for the store's state, not for what it asked.
-			pe.Code == "55P03", pe.Code == "57014":
+			pe.Code == "55P03", pe.Code == "57014",
+			// A write on a hot standby: what the store's address reaches
+			// for a while as the store fails over (a demoted primary, a
+			// name that still points to a reader).
+			pe.Code == "25006": // read_only_sql_transaction
 			return true
 		}
 		// Any other error the server sent is about the statement.
