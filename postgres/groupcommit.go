@@ -324,13 +324,6 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 	}
 	if err != nil {
 		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "25006" {
-			// A hot standby refused the writes (a failover under way):
-			// the next batch connects again, to whichever server the
-			// store's address names by then.
-			w.conn.Close(context.Background())
-			w.conn = nil
-		}
 		if !errors.As(err, &pe) {
 			// The connection is in an unknown state: start afresh.
 			w.conn.Close(context.Background())

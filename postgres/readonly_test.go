@@ -18,6 +18,7 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
 	"github.com/shiftkey/shiftkey/pgserver"
+	"github.com/shiftkey/shiftkey/postgres"
 )
 
 // Found in review-gcommit: a store server that is a hot standby (what the
@@ -127,16 +128,13 @@ func socketOf(srv *pgserver.Server) string {
 	return filepath.Join(srv.SocketDir(), ".s.PGSQL."+strconv.Itoa(srv.Port()))
 }
 
-// Across a failover behind one address: the old primary goes away, the
-// address first reaches a hot standby (25006 on every write), then the new
-// primary. The group writer leaves the standby's connection after a
-// refused batch, so the next batch reaches the new primary; before, it
-// kept writing to the standby, every issue failing until the connection
-// happened to end.
-func TestGroupWriterFollowsTheAddressAfterAStandbyRefusesWrites(t *testing.T) {
-	ctx := context.Background()
-	primary, standby := pgtest.Start(t), pgtest.Start(t)
-	// The standby has the store's schema: migrated while it was a primary.
+// failover opens a store through an address (a TCP proxy) that names a
+// primary, then fails over: the old connections end and the address
+// reaches a hot standby (with the store's schema: migrated while it was a
+// primary) until the test points it back at the primary, the new one.
+func failover(t *testing.T) (db *postgres.DB, p *switchProxy, primary, standby *pgserver.Server) {
+	t.Helper()
+	primary, standby = pgtest.Start(t), pgtest.Start(t)
 	sdb := open(t, standby.ConnString(standby.Superuser(), "postgres"))
 	sdb.Close()
 	pgtest.PgCtl(t, standby, "stop", "-m", "fast", "-w", "-t", "60", "-s")
@@ -145,34 +143,61 @@ func TestGroupWriterFollowsTheAddressAfterAStandbyRefusesWrites(t *testing.T) {
 	}
 	pgtest.PgCtl(t, standby, "start", "-w", "-t", "60", "-s", "-l", filepath.Join(standby.DataDir(), "standby.log"), "-o", "-c hot_standby=on")
 
-	p := newSwitchProxy(t, socketOf(primary))
+	p = newSwitchProxy(t, socketOf(primary))
 	_, port, _ := net.SplitHostPort(p.l.Addr().String())
-	db := open(t, "host=127.0.0.1 port="+port+" user="+primary.Superuser()+" dbname=postgres sslmode=disable")
-	if err := db.CreateCredential(ctx, testCredential("before", "u")); err != nil {
+	db = open(t, "host=127.0.0.1 port="+port+" user="+primary.Superuser()+" dbname=postgres sslmode=disable")
+	if err := db.CreateCredential(context.Background(), testCredential("before", "u")); err != nil {
 		t.Fatal(err)
 	}
-	// The failover: the old connections end, the address reaches the
-	// standby until it names the new primary (here: the first server).
 	p.point(socketOf(standby))
 	p.cut()
-	// The first write may meet the connection the cut ended; the next
-	// reaches the standby.
-	refused := false
-	for i := 0; i < 3 && !refused; i++ {
-		err := db.CreateCredential(ctx, testCredential(fmt.Sprint("during", i), "u"))
+	return db, p, primary, standby
+}
+
+// refusedByStandby runs write until the standby refuses it (25006): the
+// first tries may meet a connection the failover ended.
+func refusedByStandby(t *testing.T, write func(i int) error) {
+	t.Helper()
+	for i := range 3 {
+		err := write(i)
 		if err == nil {
 			t.Fatal("test premise: the standby accepted a write")
 		}
-		pe, ok := errors.AsType[*pgconn.PgError](err)
-		refused = ok && pe.Code == "25006"
+		if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == "25006" {
+			return
+		}
 	}
-	if !refused {
-		t.Fatal("test premise: no write reached the standby")
-	}
+	t.Fatal("test premise: no write reached the standby")
+}
+
+// Across a failover behind one address: once the address names the new
+// primary, the group writer's next batch reaches it; before, the writer
+// kept the standby's connection, every issue failing until that
+// connection happened to end.
+func TestGroupWriterFollowsTheAddressAfterAStandbyRefusesWrites(t *testing.T) {
+	ctx := context.Background()
+	db, p, primary, _ := failover(t)
+	refusedByStandby(t, func(i int) error { return db.CreateCredential(ctx, testCredential(fmt.Sprint("during", i), "u")) })
 	p.point(socketOf(primary))
 	for i := range 3 {
 		if err := db.CreateCredential(ctx, testCredential(fmt.Sprint("after", i), "u")); err != nil {
 			t.Fatalf("issue %d once the address names the new primary: %v", i, err)
+		}
+	}
+}
+
+// The same for the pool's connections (IAM changes, revocations, every
+// write but issues): a connection a standby refused a write on is closed,
+// so that the pool's next one reaches the new primary; before, the pool
+// kept it (and pgxpool recycles a connection only after an hour).
+func TestPoolFollowsTheAddressAfterAStandbyRefusesWrites(t *testing.T) {
+	ctx := context.Background()
+	db, p, primary, _ := failover(t)
+	refusedByStandby(t, func(int) error { return db.DeleteCredentials(ctx, "gc", "nobody") })
+	p.point(socketOf(primary))
+	for i := range 3 {
+		if err := db.DeleteCredentials(ctx, "gc", "nobody"); err != nil {
+			t.Fatalf("write %d once the address names the new primary: %v", i, err)
 		}
 	}
 }
