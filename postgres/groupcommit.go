@@ -109,9 +109,10 @@ func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWrit
 	return w
 }
 
-// submit queues op and waits for its batch to be durable. ctx bounds the
-// wait for a place in the FIFO; once queued, the outcome is always
-// returned.
+// submit queues op and waits for its batch to be durable, or until ctx
+// ends or w.wait passes (groupcommit.Writer.Submit): then op, if still
+// queued, is dropped unwritten, and if its batch was under way it may
+// still commit; either way it is not acknowledged.
 func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shiftkey.IssueWriteResult {
 	// Waiting for a commit is no CPU work: the place goes to the next request.
 	shiftkey.LeaveAdmission(ctx)

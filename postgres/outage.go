@@ -18,7 +18,9 @@ import (
 // classify wraps err with shiftkey.ErrStoreUnavailable when it says the
 // store could not be reached rather than that a statement failed: the
 // server is down (a refused connection), starting up, shutting down or
-// out of connection slots, or the connection broke mid-call. The API
+// out of connection slots, a standby that refuses writes (a failover
+// under way), the connection broke mid-call, or the server gave up waiting (its lock_timeout or statement_timeout, on a lock held
+// on a table: the store did not answer in time). The API
 // answers those ServiceUnavailable, which clients retry; anything else (a
 // constraint, bad SQL) stays what it was. What a context ended is left
 // alone: the caller's deadline has its own answer.
@@ -40,7 +42,16 @@ func unreachable(err error) bool {
 			pe.Code == "57P01", // admin_shutdown
 			pe.Code == "57P02", // crash_shutdown
 			pe.Code == "57P03", // cannot_connect_now: starting up, in recovery, shutting down
-			pe.Code == "53300": // too_many_connections
+			pe.Code == "53300", // too_many_connections
+			// The server's own deadlines, a guard set on many managed
+			// servers: a statement that waited out lock_timeout
+			// (lock_not_available) or statement_timeout (query_canceled)
+			// failed for the store's state, not for what it asked.
+			pe.Code == "55P03", pe.Code == "57014",
+			// A write on a hot standby: what the store's address reaches
+			// for a while as the store fails over (a demoted primary, a
+			// name that still points to a reader).
+			pe.Code == "25006": // read_only_sql_transaction
 			return true
 		}
 		// Any other error the server sent is about the statement.

@@ -40,6 +40,23 @@ func TestOutagesAreToldFromFailedStatements(t *testing.T) {
 	outage := map[string]error{}
 	_, outage["connection refused"] = pgx.Connect(ctx, "host=127.0.0.1 port=1 user=x dbname=x sslmode=disable connect_timeout=5")
 	_, outage["no server on the socket"] = pgx.Connect(ctx, "host="+t.TempDir()+" port=5432 user=x dbname=x sslmode=disable")
+	// The server's own deadlines on a statement kept waiting.
+	if _, err := conn.Exec(ctx, `SET statement_timeout = 50`); err != nil {
+		t.Fatal(err)
+	}
+	_, outage["statement_timeout (57014)"] = conn.Exec(ctx, `SELECT pg_sleep(5)`)
+	if _, err := conn.Exec(ctx, `SET statement_timeout = 0; SET lock_timeout = 50`); err != nil {
+		t.Fatal(err)
+	}
+	locker, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close(ctx)
+	if _, err := locker.Exec(ctx, `SELECT pg_advisory_lock(42)`); err != nil {
+		t.Fatal(err)
+	}
+	_, outage["lock_timeout (55P03)"] = conn.Exec(ctx, `SELECT pg_advisory_lock(42)`)
 	killer, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)

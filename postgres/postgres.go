@@ -98,6 +98,14 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "shiftkey " + origin
 	}
 	cfg.AfterConnect = durableCommits
+	// A connection a hot standby refused a write on (25006: the store's
+	// address reaches a standby while the store fails over) is closed, as
+	// one that got a FATAL is (pgconn's default): the pool's next
+	// connection, and the group writer's, reach whichever server the
+	// address names by then, where a pool would keep it for an hour.
+	cfg.ConnConfig.OnPgError = func(_ *pgconn.PgConn, pe *pgconn.PgError) bool {
+		return !strings.EqualFold(pe.Severity, "FATAL") && pe.Code != "25006"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -150,9 +151,10 @@ func (w *groupWriter) close() {
 	w.closeConn()
 }
 
-// submit queues op and waits for its batch to be durable. ctx bounds the
-// wait for a place in the FIFO; once queued, the wait is that of the batch
-// before and of its own, and the outcome is always returned.
+// submit queues op and waits for its batch to be durable, or until ctx
+// ends or w.wait passes (groupcommit.Writer.Submit): then op, if still
+// queued, is dropped unwritten, and if its batch was under way it may
+// still commit; either way it is not acknowledged.
 func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shiftkey.IssueWriteResult {
 	// Waiting for a commit is no CPU work: the place goes to the next request.
 	shiftkey.LeaveAdmission(ctx)
@@ -197,6 +199,7 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 	ctx := context.Background()
 	w.finishCheckpoint()
 	if _, err := w.begin.ExecContext(ctx); err != nil {
+		err = w.lockedOut(err, len(batch))
 		for range batch {
 			results = append(results, shiftkey.IssueWriteResult{Err: err})
 		}
@@ -229,6 +232,7 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 	if _, err := w.commitTx.ExecContext(ctx); err != nil {
 		// A COMMIT that failed may leave the transaction open.
 		w.rollback.ExecContext(ctx)
+		err = w.lockedOut(err, len(batch))
 		for i := range results {
 			results[i] = shiftkey.IssueWriteResult{Err: err}
 		}
@@ -242,6 +246,20 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 	}
 	w.commits.Add(1)
 	return results
+}
+
+// lockedOut is err, or when it is SQLITE_BUSY (another connection held
+// the write lock past busy_timeout: an operator's sqlite3 shell in a
+// transaction, a long revocation) the store's answer for a write it did
+// not record in time, ServiceUnavailable, which clients retry, with err
+// kept for /readyz. Nothing of the batch was written.
+func (w *groupWriter) lockedOut(err error, n int) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+		return err
+	}
+	slog.Warn("sqlite store: another connection held the write lock past busy_timeout; the batch's writes fail with ServiceUnavailable", "writes", n, "error", err)
+	return fmt.Errorf("%w (%w)", shiftkey.StoreUnavailable(), err)
 }
 
 // finishCheckpoint copies into the database what the WAL gained while the

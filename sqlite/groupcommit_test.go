@@ -286,3 +286,97 @@ func TestLoginSaltAnnouncesTheCredential(t *testing.T) {
 		}
 	}
 }
+
+// A write of a batch that fails (a credential id already stored, and one
+// repeated within the batch) fails only itself: the others of its batch
+// commit, in the one transaction, and the salt written among them is
+// answered.
+func TestGroupCommitFailureIsolated(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	db := mustOpen(t, path)
+	defer db.Close()
+	now := time.Now()
+	if _, err := db.LoginSalt(ctx, "c", "IAM:a", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateCredential(ctx, testCred("dup", "IAM:a", now)); err != nil {
+		t.Fatal(err)
+	}
+	taken := db.TakenWrites()
+	release := holdWriteLock(t, path)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := db.CreateCredential(ctx, testCred("first", "IAM:a", now)); err != nil {
+			t.Error(err)
+		}
+	})
+	waitFor(t, "the writer to take the first write", func() bool { return db.TakenWrites() == taken+1 })
+	ids := []string{"ok0", "dup", "ok1", "twice", "twice", "ok2"}
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		wg.Go(func() { errs[i] = db.CreateCredential(ctx, testCred(id, "IAM:a", now)) })
+		waitFor(t, "the write to queue", func() bool { return db.QueuedWrites() == i+1 })
+	}
+	var salt shiftkey.LoginSalt
+	var saltErr error
+	wg.Go(func() {
+		salt, saltErr = db.LoginSalt(ctx, "c", "IAM:fresh", shiftkey.LoginSalt{Salt: []byte("fresh-salt-16byt"), Iterations: 1})
+	})
+	waitFor(t, "the salt write to queue", func() bool { return db.QueuedWrites() == len(ids)+1 })
+	commits := db.GroupCommits()
+	release()
+	wg.Wait()
+	for i, err := range errs {
+		if want := ids[i] == "dup" || i == 4; (err != nil) != want {
+			t.Errorf("write %d (%s): err = %v, want failed %v", i, ids[i], err, want)
+		}
+	}
+	if saltErr != nil || string(salt.Salt) != "fresh-salt-16byt" {
+		t.Errorf("the salt written in the batch: %q, %v", salt.Salt, saltErr)
+	}
+	if n := db.GroupCommits() - commits; n != 2 {
+		t.Errorf("%d commits, want 2 (the first, then the batch of seven)", n)
+	}
+	creds, _, _, err := db.LiveCredentials(ctx, "c", "IAM:a", now)
+	if err != nil || len(creds) != 6 { // dup, first, ok0, ok1, twice, ok2
+		t.Fatalf("live credentials: %d, %v; want 6", len(creds), err)
+	}
+}
+
+// Found in review-gcommit: a write lock another process holds past
+// busy_timeout (an operator's sqlite3 shell in a transaction, a long
+// `credentials revoke`) failed the batch's BEGIN IMMEDIATE with
+// SQLITE_BUSY, which reached the API as InternalFailure (500, logged as
+// an internal error), where the docs promise ServiceUnavailable for a
+// store that did not record the write in time. The writer now answers
+// such a batch StoreUnavailable; nothing of it was written.
+func TestWriteLockHeldPastBusyTimeoutIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	db := mustOpen(t, path)
+	defer db.Close()
+	now := time.Now()
+	if _, err := db.LoginSalt(ctx, "c", "IAM:a", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 1}); err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriteLock(t, path)
+	err := db.CreateCredential(ctx, testCred("locked-out", "IAM:a", now))
+	release()
+	if err == nil {
+		t.Fatal("a write committed while another connection held the write lock")
+	}
+	if code := shiftkey.ErrorCode(err); code != shiftkey.CodeServiceUnavailable {
+		t.Fatalf("a write that waited out busy_timeout: %v (code %q), want %s", err, code, shiftkey.CodeServiceUnavailable)
+	}
+	if db.WriteErr() == nil {
+		t.Error("WriteErr is nil after a batch failed for the write lock")
+	}
+	if err := db.CreateCredential(ctx, testCred("after", "IAM:a", now)); err != nil {
+		t.Fatalf("a write once the lock is gone: %v", err)
+	}
+	creds, _, _, err := db.LiveCredentials(ctx, "c", "IAM:a", now)
+	if err != nil || len(creds) != 1 || creds[0].ID != "after" {
+		t.Fatalf("stored credentials %v, %v; want only the one written after the lock", creds, err)
+	}
+}

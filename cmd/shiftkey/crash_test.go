@@ -227,6 +227,13 @@ type acked struct{ user, password string }
 // by the time exited closes.
 func burstUntilKilled(t *testing.T, rs *redshift.Client, cluster string, kill func(), exited <-chan struct{}) []acked {
 	t.Helper()
+	return burstUntilKilledUsers(t, rs, cluster, kill, exited, func(w, i int) string { return fmt.Sprintf("burst%d", (w+i)%4) })
+}
+
+// burstUntilKilledUsers is burstUntilKilled with the DbUser of worker w's
+// i-th call given by user.
+func burstUntilKilledUsers(t *testing.T, rs *redshift.Client, cluster string, kill func(), exited <-chan struct{}, user func(w, i int) string) []acked {
+	t.Helper()
 	const killAfter = 300
 	var (
 		mu   sync.Mutex
@@ -238,7 +245,7 @@ func burstUntilKilled(t *testing.T, rs *redshift.Client, cluster string, kill fu
 		wg.Go(func() {
 			for i := 0; !stop.Load(); i++ {
 				out, err := rs.GetClusterCredentials(context.Background(), &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(cluster),
-					DbUser: aws.String(fmt.Sprintf("burst%d", (w+i)%4)), AutoCreate: aws.Bool(true), DurationSeconds: aws.Int32(3600)})
+					DbUser: aws.String(user(w, i)), AutoCreate: aws.Bool(true), DurationSeconds: aws.Int32(3600)})
 				if err != nil {
 					select {
 					case <-exited:
