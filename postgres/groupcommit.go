@@ -87,6 +87,9 @@ type groupWriter struct {
 	q *groupcommit.Writer[*shiftkey.IssueWrite, shiftkey.IssueWriteResult]
 	// wait bounds how long a write waits for its batch (writeWait).
 	wait time.Duration
+	// keyRetries bounds the retries of a write sealed under a key a
+	// rotation retired (keyChangeRetries).
+	keyRetries int
 	// health is whether the last batch failed (DB.WriteErr).
 	health groupcommit.Health
 
@@ -100,7 +103,7 @@ type groupWriter struct {
 }
 
 func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWriter {
-	w := &groupWriter{d: d, cfg: cfg, key: key, wait: writeWait}
+	w := &groupWriter{d: d, cfg: cfg, key: key, wait: writeWait, keyRetries: keyChangeRetries}
 	w.q = groupcommit.New(4096, maxBatch, func(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
 		results := w.commit(batch)
 		w.record(results)
@@ -168,7 +171,7 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite) []shiftkey.IssueWrite
 		if len(retry) == 0 {
 			return results
 		}
-		if n == keyChangeRetries {
+		if n == w.keyRetries {
 			slog.Warn("postgres store: the store key changed at every retry of an issue's write; it fails with ServiceUnavailable", "retries", n, "writes", len(retry))
 			for _, i := range retry {
 				results[i] = shiftkey.IssueWriteResult{Err: keyKeepsChanging()}

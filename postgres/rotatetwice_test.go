@@ -40,43 +40,11 @@ func TestTwoRapidRotationsDoNotFailAnIssue(t *testing.T) {
 	if err := a.CreateCredential(ctx, newCredential("TWICE0")); err != nil {
 		t.Fatal(err)
 	}
-	admin, watch := adminConn(t, url), adminConn(t, url)
-	// Held exclusively, as a rotation holds it: everything below queues.
-	hold, err := admin.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Rollback(ctx)
-	if _, err := hold.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, postgres.SealLock); err != nil {
-		t.Fatal(err)
-	}
-	rotated := make(chan error, 2)
-	rotate := func(from, to *secretbox.Key, toFile string) {
-		go func() { _, err := postgres.RotateKey(ctx, url, from, to, toFile); rotated <- err }()
-	}
-	queued := func(n int, what string) {
-		t.Helper()
-		waitFor(t, 10*time.Second, what, func() bool { return sealLockWaiters(t, watch) == n })
-	}
-	rotate(old, next, nextFile)
-	queued(1, "rotation 1 waits for the seal lock")
 	c := newCredential("TWICE1")
-	issued := make(chan error, 1)
-	go func() { issued <- a.CreateCredential(ctx, c) }()
-	queued(2, "the issue's batch waits behind rotation 1")
-	rotate(next, old, oldFile)
-	queued(3, "rotation 2 waits behind the issue's batch")
-	if err := hold.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if err := <-rotated; err != nil {
-			t.Fatalf("rotation: %v", err)
-		}
-	}
-	if err := <-issued; err != nil {
+	if err := issueBetweenTwoRotations(t, a, url, c, old, oldFile, next, nextFile); err != nil {
 		t.Fatalf("the issue between two rotations failed (%s): %v", shiftkey.ErrorCode(err), err)
 	}
+	watch := adminConn(t, url)
 	var digests string
 	if err := watch.QueryRow(ctx, `SELECT digests FROM credentials WHERE id = $1`, c.ID).Scan(&digests); err != nil {
 		t.Fatal(err)
@@ -98,6 +66,74 @@ func TestTwoRapidRotationsDoNotFailAnIssue(t *testing.T) {
 	if !found {
 		t.Errorf("the credential does not read back with its verifier (%d credentials of the login)", len(got))
 	}
+}
+
+// A write whose key changed at every retry (here with one retry allowed,
+// and the same two rotations) is answered ServiceUnavailable, which the
+// SDKs retry, and nothing of it is recorded; tried again, it is issued.
+func TestAnIssueOutOfKeyRetriesIsServiceUnavailable(t *testing.T) {
+	ctx := context.Background()
+	url := newURL(t)
+	old, oldFile, next, nextFile := twoKeys(t)
+	a := open(t, url, postgres.WithKey(old, oldFile))
+	postgres.SetKeyChangeRetries(a, 1)
+	if err := a.CreateCredential(ctx, newCredential("RETRY0")); err != nil {
+		t.Fatal(err)
+	}
+	c := newCredential("RETRY1")
+	err := issueBetweenTwoRotations(t, a, url, c, old, oldFile, next, nextFile)
+	if shiftkey.ErrorCode(err) != shiftkey.CodeServiceUnavailable {
+		t.Fatalf("the issue out of retries: %v (code %q), want ServiceUnavailable", err, shiftkey.ErrorCode(err))
+	}
+	var n int
+	if err := adminConn(t, url).QueryRow(ctx, `SELECT count(*) FROM credentials WHERE id = $1`, c.ID).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d rows of the refused credential (%v), want none", n, err)
+	}
+	if err := a.CreateCredential(ctx, c); err != nil {
+		t.Fatalf("tried again: %v", err)
+	}
+}
+
+// issueBetweenTwoRotations issues c on a while the store at url rotates
+// from old to next and back, ordered by the seal lock's queue: rotation 1,
+// the issue's batch, rotation 2. It returns the issue's error.
+func issueBetweenTwoRotations(t *testing.T, a *postgres.DB, url string, c *shiftkey.Credential, old *secretbox.Key, oldFile string, next *secretbox.Key, nextFile string) error {
+	t.Helper()
+	ctx := context.Background()
+	admin, watch := adminConn(t, url), adminConn(t, url)
+	// Held exclusively, as a rotation holds it: everything below queues.
+	hold, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback(ctx)
+	if _, err := hold.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, postgres.SealLock); err != nil {
+		t.Fatal(err)
+	}
+	rotated := make(chan error, 2)
+	rotate := func(from, to *secretbox.Key, toFile string) {
+		go func() { _, err := postgres.RotateKey(ctx, url, from, to, toFile); rotated <- err }()
+	}
+	queued := func(n int, what string) {
+		t.Helper()
+		waitFor(t, 10*time.Second, what, func() bool { return sealLockWaiters(t, watch) == n })
+	}
+	rotate(old, next, nextFile)
+	queued(1, "rotation 1 waits for the seal lock")
+	issued := make(chan error, 1)
+	go func() { issued <- a.CreateCredential(ctx, c) }()
+	queued(2, "the issue's batch waits behind rotation 1")
+	rotate(next, old, oldFile)
+	queued(3, "rotation 2 waits behind the issue's batch")
+	if err := hold.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-rotated; err != nil {
+			t.Fatalf("rotation: %v", err)
+		}
+	}
+	return <-issued
 }
 
 // lockWaiters is how many sessions wait for a lock, and whether one of
