@@ -57,7 +57,7 @@ func LoadOrCreateRaw(path string) ([]byte, error) {
 	}
 	if err == nil {
 		return nil, fmt.Errorf("%s is %d bytes, not the 32 random bytes written there: restore it from a backup "+
-			"(removing it makes a new one, which changes the decoy salts of logins without credentials)", path, len(b))
+			"(a new secret would change the decoy salts of logins without credentials)", path, len(b))
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
