@@ -82,7 +82,7 @@ func GatewayKeyFile(ctx context.Context, st any, path string) ([]byte, error) {
 			if issued {
 				return nil, fmt.Errorf("gateway key file %s is missing, and the store has issued logins: restore it from a backup; "+
 					"a new one changes the decoy salts of unknown names, not the issued logins' salts, which tells one from the other "+
-					"to whoever asked before (to accept that: head -c 32 /dev/urandom > %s && chmod 600 %s)", path, path, path)
+					"to whoever asked before (to accept that: (umask 077; head -c 32 /dev/urandom > %s))", path, path)
 			}
 		}
 	}

@@ -389,9 +389,9 @@ func (d *DB) DeleteCredentials(ctx context.Context, cluster, login string) error
 // issued a credential, whose salt a gateway offers from then on instead of
 // the decoy its gateway secret derives (server.GatewayKeyFile).
 func (d *DB) HasLoginSalts(ctx context.Context) (bool, error) {
-	var any bool
-	err := d.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM login_salts)`).Scan(&any)
-	return any, err
+	var found bool
+	err := d.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM login_salts)`).Scan(&found)
+	return found, err
 }
 
 // LoginSalt returns the salt of (cluster, login), storing fresh if none
