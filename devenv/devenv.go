@@ -127,7 +127,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err := d.Observe(on(d.AdminAddr), auditFile, Region); err != nil {
 		return err
 	}
-	secret, err := secretbox.LoadOrCreateRaw(filepath.Join(dir, "gateway.key"))
+	secret, err := server.GatewayKeyFile(ctx, db, filepath.Join(dir, "gateway.key"))
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,11 @@ func CredReads(d *DB) uint64 { return d.credReads.Load() }
 // writer (writeWait); call it before the store is used.
 func SetWriteWait(d *DB, wait time.Duration) { d.writer.wait = wait }
 
+// SetKeyChangeRetries sets how many times the group writer retries a
+// write whose key a rotation retired (keyChangeRetries); call it before
+// the store is used.
+func SetKeyChangeRetries(d *DB, n int) { d.writer.keyRetries = n }
+
 // ClockReadings is how many times d has read the store's clock.
 func ClockReadings(d *DB) uint64 { return d.clock.readings.Load() }
 

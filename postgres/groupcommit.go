@@ -87,6 +87,9 @@ type groupWriter struct {
 	q *groupcommit.Writer[*shiftkey.IssueWrite, shiftkey.IssueWriteResult]
 	// wait bounds how long a write waits for its batch (writeWait).
 	wait time.Duration
+	// keyRetries bounds the retries of a write sealed under a key a
+	// rotation retired (keyChangeRetries).
+	keyRetries int
 	// health is whether the last batch failed (DB.WriteErr).
 	health groupcommit.Health
 
@@ -100,7 +103,7 @@ type groupWriter struct {
 }
 
 func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWriter {
-	w := &groupWriter{d: d, cfg: cfg, key: key, wait: writeWait}
+	w := &groupWriter{d: d, cfg: cfg, key: key, wait: writeWait, keyRetries: keyChangeRetries}
 	w.q = groupcommit.New(4096, maxBatch, func(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
 		results := w.commit(batch)
 		w.record(results)
@@ -150,9 +153,65 @@ func (w *groupWriter) close() {
 
 // commit writes batch in one transaction. When a statement fails (a
 // constraint), PostgreSQL aborts the whole transaction: each op is then
-// retried alone, so that it fails only itself. A credential sealed under a
-// key that a rotation retired is sealed again and retried.
+// retried alone, so that it fails only itself. Credentials sealed under a
+// key that a rotation retired are sealed again under the store's current
+// key and retried together, as long as rotations keep committing between
+// the read of the key and the insert (rotations queued on sealLock all
+// commit before the retry's batch gets it, so one more read sees the last
+// key), up to keyChangeRetries times; past that the issue is answered
+// ServiceUnavailable, which the caller may retry.
 func (w *groupWriter) commit(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
+	results := w.commitOnce(batch)
+	for n := 0; ; n++ {
+		var retry []int
+		for i := range batch {
+			if errors.Is(results[i].Err, errKeyChanged) {
+				retry = append(retry, i)
+			}
+		}
+		if len(retry) == 0 {
+			return results
+		}
+		if n == w.keyRetries {
+			slog.Warn("postgres store: the store key changed at every retry of an issue's write; it fails with ServiceUnavailable", "retries", n, "writes", len(retry))
+			for _, i := range retry {
+				results[i] = shiftkey.IssueWriteResult{Err: keyKeepsChanging()}
+			}
+			return results
+		}
+		if err := w.refreshKey(); err != nil {
+			for _, i := range retry {
+				results[i] = shiftkey.IssueWriteResult{Err: err}
+			}
+			return results
+		}
+		ops := make([]*shiftkey.IssueWrite, len(retry))
+		for j, i := range retry {
+			ops[j] = batch[i]
+		}
+		for j, r := range w.commitOnce(ops) {
+			results[retry[j]] = r
+		}
+	}
+}
+
+// keyChangeRetries bounds how many times one write is sealed again after
+// rotations: each retry means another rotation committed in the moment
+// between reading the key and inserting, which only a store rotated
+// without pause keeps doing.
+const keyChangeRetries = 8
+
+// keyKeepsChanging is the answer to a write that met a rotation at every
+// retry: nothing was recorded, and the caller may try again (the SDKs
+// retry ServiceUnavailable).
+func keyKeepsChanging() error {
+	return shiftkey.Errorf(shiftkey.CodeServiceUnavailable,
+		"The store key was rotated again at each attempt to record the credential; no credential was issued. Try again.")
+}
+
+// commitOnce is commit without the retries of credentials sealed under a
+// retired key: they come back with errKeyChanged.
+func (w *groupWriter) commitOnce(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
 	results, err := w.send(batch)
 	// The writer's connection is its own, not the pool's (outage.go).
 	err = classify(err)
@@ -162,30 +221,11 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite) []shiftkey.IssueWrite
 	case errors.As(err, &pe) && len(batch) > 1 && !errors.Is(err, shiftkey.ErrStoreUnavailable):
 		// The server refused a statement, so nothing committed.
 		for i, op := range batch {
-			results[i] = w.commit([]*shiftkey.IssueWrite{op})[0]
+			results[i] = w.commitOnce([]*shiftkey.IssueWrite{op})[0]
 		}
-		return results
 	default:
 		for i := range results {
 			results[i] = shiftkey.IssueWriteResult{Err: err}
-		}
-		return results
-	}
-	for i, op := range batch {
-		if !errors.Is(results[i].Err, errKeyChanged) {
-			continue
-		}
-		if err := w.refreshKey(); err != nil {
-			results[i] = shiftkey.IssueWriteResult{Err: err}
-			continue
-		}
-		r, err := w.send([]*shiftkey.IssueWrite{op})
-		results[i] = r[0]
-		if err != nil {
-			results[i] = shiftkey.IssueWriteResult{Err: classify(err)}
-		}
-		if errors.Is(results[i].Err, errKeyChanged) {
-			results[i] = shiftkey.IssueWriteResult{Err: errors.New("postgres store: the store key keeps changing; try again")}
 		}
 	}
 	return results

@@ -20,9 +20,8 @@ import (
 // One transaction: a rotation that fails changes nothing and is run
 // again; one that succeeded, run again with the same keys, finds nothing
 // to do. While it runs, writes that seal (issues, new access keys and
-// sessions) wait for it (access keys and sessions hold the current key's
-// row FOR SHARE, the group writer's batches hold sealLock shared; it takes
-// both exclusively), and reads go on with the old values.
+// sessions) wait for it (they hold sealLock shared; it takes it
+// exclusively first), and reads go on with the old values.
 //
 // Replicas still running with old meet values sealed under next after the
 // commit: they read next from nextFile, which must therefore exist at that

@@ -71,10 +71,9 @@ func TestRotateKeyRacingWrites(t *testing.T) {
 		go writer(w, name, []*postgres.DB{a, b}[w%2])
 	}
 	// Each rotation waits until every writer has finished a round begun
-	// after the previous one: the group writer retries a credential
-	// sealed under a key that a rotation retired once, so two rotations
-	// committing within one retry would fail it ("the store key keeps
-	// changing"), which is not what this test is about.
+	// after the previous one, so that every rotation meets writes of
+	// every kind (rotations back to back under an issue:
+	// TestTwoRapidRotationsDoNotFailAnIssue).
 	final := old
 	for i := 0; i < 6; i++ {
 		from, to, toFile := old, next, nextFile

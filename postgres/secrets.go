@@ -81,14 +81,21 @@ func (d *DB) key(ctx context.Context, q querier, id string) (*secretbox.Key, err
 // seal returns what to store of secret: sealed under the current key, or
 // in the clear (sealed = false) in a store without a key.
 func (d *DB) seal(ctx context.Context, tx pgx.Tx, secret string, aad []byte) (string, bool, error) {
+	// The seal lock shared, as the group writer's batches take it: a
+	// rotation (RotateKey) takes it exclusively before anything else, so it
+	// is over and the key read next is the one it made current, or it waits
+	// for this transaction and reseals what this one seals. (The current
+	// key's row read FOR SHARE instead waited for a rotation only to find
+	// the row gone; read again, a second rotation could hold the new row,
+	// and that read found none either: the secret went in the clear.)
+	if _, err := tx.Exec(ctx, lockSeal, sealLock); err != nil {
+		return "", false, err
+	}
 	var id string
-	// FOR SHARE: a rotation (RotateKey) waits for this transaction, so it
-	// reseals what this one seals under the key it retires.
-	err := tx.QueryRow(ctx, `SELECT id FROM secret_keys WHERE state = 'current' FOR SHARE`).Scan(&id)
+	err := tx.QueryRow(ctx, `SELECT id FROM secret_keys WHERE state = 'current'`).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) && d.opts.key != nil {
-		// Waited for a rotation that replaced the row: the next statement's
-		// snapshot sees the new one.
-		err = tx.QueryRow(ctx, `SELECT id FROM secret_keys WHERE state = 'current' FOR SHARE`).Scan(&id)
+		// Not after a rotation (the lock): never in the clear with a key.
+		return "", false, errors.New("postgres store: the store records no current key; nothing sealed")
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return secret, false, nil

@@ -320,11 +320,25 @@ func (t *Terminator) Changed(c shiftkey.Change) {
 // revoked may have been missed by the check its change triggered.
 const Recheck = 10 * time.Second
 
-// Run handles the noted changes until ctx is done.
+// Run handles the noted changes until ctx is done. Checks failing (the
+// store unreachable: a check every poll while the feed is behind) are a
+// warning once, and their working again a note; the failures between are
+// debug lines.
 func (t *Terminator) Run(ctx context.Context) {
+	failing := false
 	t.logins.Run(ctx, Recheck, func(logins map[string]bool) {
-		if err := t.check(ctx, logins); err != nil && ctx.Err() == nil {
-			t.logger().Warn("revoked-session check failed", "error", err)
+		asked, err := t.check(ctx, logins)
+		switch {
+		case err != nil && ctx.Err() != nil:
+		case err != nil && failing:
+			t.logger().Debug("revoked-session check failed", "error", err)
+		case err != nil:
+			failing = true
+			t.logger().Warn("revoked-session check failed; tried again while it fails (logged at debug level) until it works", "error", err)
+		case failing && asked:
+			// Only a check that read the store tells it works again.
+			failing = false
+			t.logger().Info("revoked-session check works again")
 		}
 	})
 }
@@ -353,10 +367,13 @@ func (t *Terminator) sessionsOpen() bool {
 
 // Check looks at every session now (start-up, tests).
 func (t *Terminator) Check(ctx context.Context) error {
-	return t.check(ctx, map[string]bool{"": true})
+	_, err := t.check(ctx, map[string]bool{"": true})
+	return err
 }
 
-func (t *Terminator) check(ctx context.Context, logins map[string]bool) error {
+// check ends the sessions of logins whose credentials are revoked with
+// terminate; asked is whether it read the store (some were open).
+func (t *Terminator) check(ctx context.Context, logins map[string]bool) (asked bool, err error) {
 	gws := t.Gateways()
 	var ids []string
 	for _, g := range gws {
@@ -365,11 +382,11 @@ func (t *Terminator) check(ctx context.Context, logins map[string]bool) error {
 		}
 	}
 	if len(ids) == 0 {
-		return nil
+		return false, nil
 	}
 	revs, err := t.Store.Revocations(ctx, ids)
 	if err != nil {
-		return err
+		return false, err
 	}
 	doomed := map[string]bool{}
 	for _, r := range revs {
@@ -378,14 +395,14 @@ func (t *Terminator) check(ctx context.Context, logins map[string]bool) error {
 		}
 	}
 	if len(doomed) == 0 {
-		return nil
+		return true, nil
 	}
 	n := 0
 	for _, g := range gws {
 		n += g.Terminate(doomed)
 	}
 	t.logger().Info("sessions of revoked credentials ended", "count", n)
-	return nil
+	return true, nil
 }
 
 func (t *Terminator) logger() *slog.Logger {

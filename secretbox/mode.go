@@ -42,8 +42,11 @@ func CheckPrivate(paths ...string) error {
 }
 
 // LoadOrCreateRaw reads the 32 random bytes in the private file at path,
-// creating it (0600) when it is missing or not 32 bytes long. The gateway
-// keys its decoy salts with such a secret.
+// creating it (0600) when it is missing. The gateway keys its decoy salts
+// with such a secret. A file of another length is refused, named, and left
+// as it is: a fresh secret in its place would change the decoy salt of
+// every login without credentials while known logins keep theirs, so a
+// name's salt asked before and after would tell whether it has any.
 func LoadOrCreateRaw(path string) ([]byte, error) {
 	if err := CheckPrivate(path); err != nil {
 		return nil, err
@@ -52,7 +55,11 @@ func LoadOrCreateRaw(path string) ([]byte, error) {
 	if err == nil && len(b) == 32 {
 		return b, nil
 	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err == nil {
+		return nil, fmt.Errorf("%s is %d bytes, not the 32 random bytes written there: restore it from a backup "+
+			"(a new secret would change the decoy salts of logins without credentials)", path, len(b))
+	}
+	if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	b = make([]byte, 32)

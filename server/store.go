@@ -60,5 +60,31 @@ func GatewaySecret(ctx context.Context, st Store, c config.StoreConfig) ([]byte,
 	}); ok {
 		return shared.GatewaySecret(ctx)
 	}
-	return secretbox.LoadOrCreateRaw(c.SQLite + ".gateway-key")
+	return GatewayKeyFile(ctx, st, c.SQLite+".gateway-key")
+}
+
+// GatewayKeyFile is the gateway secret kept in the file at path for the
+// SQLite store st (serve's <store.sqlite>.gateway-key, dev's gateway.key):
+// made when missing, unless st has issued logins. Their salts are their
+// own, an unknown name's derived from the secret: a new secret would
+// change the latter only, and a name's salt asked before and after would
+// tell whether it has credentials. A file of another length is refused
+// too (secretbox.LoadOrCreateRaw).
+func GatewayKeyFile(ctx context.Context, st any, path string) ([]byte, error) {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		if s, ok := st.(interface {
+			HasLoginSalts(context.Context) (bool, error)
+		}); ok {
+			issued, err := s.HasLoginSalts(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if issued {
+				return nil, fmt.Errorf("gateway key file %s is missing, and the store has issued logins: restore it from a backup; "+
+					"a new one changes the decoy salts of unknown names, not the issued logins' salts, which tells one from the other "+
+					"to whoever asked before (to accept that: (umask 077; head -c 32 /dev/urandom > %s))", path, path)
+			}
+		}
+	}
+	return secretbox.LoadOrCreateRaw(path)
 }

@@ -385,6 +385,15 @@ func (d *DB) DeleteCredentials(ctx context.Context, cluster, login string) error
 	return err
 }
 
+// HasLoginSalts reports whether any login has a salt: a name that was
+// issued a credential, whose salt a gateway offers from then on instead of
+// the decoy its gateway secret derives (server.GatewayKeyFile).
+func (d *DB) HasLoginSalts(ctx context.Context) (bool, error) {
+	var found bool
+	err := d.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM login_salts)`).Scan(&found)
+	return found, err
+}
+
 // LoginSalt returns the salt of (cluster, login), storing fresh if none
 // exists. A salt that exists is only read: no write lock, no fsync.
 func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
