@@ -83,11 +83,12 @@ const (
 	LoginShutdown         = "shutdown"          // the gateway was shutting down
 	LoginClientDisconnect = "client_disconnect" // the client left before it was greeted
 	LoginGroupUnsafe      = "group_unsafe"      // a group of the role turned unsafe while it logged in (EndGroupUnsafe)
+	LoginTLSRequired      = "tls_required"      // a plaintext startup packet to a gateway that requires TLS
 )
 
 // LoginReasons are every Login.Reason.
 var LoginReasons = []string{LoginNoCredential, LoginWrongPassword, LoginDatabase, LoginRoleRefused, LoginBackendRefused,
-	LoginBackendError, LoginStoreError, LoginProtocol, LoginRevoked, LoginShutdown, LoginClientDisconnect, LoginGroupUnsafe}
+	LoginBackendError, LoginStoreError, LoginProtocol, LoginRevoked, LoginShutdown, LoginClientDisconnect, LoginGroupUnsafe, LoginTLSRequired}
 
 // SessionEnd is a gateway session that ended, from its login on.
 type SessionEnd struct {
