@@ -2,10 +2,13 @@ package pgwire
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,4 +146,98 @@ func TestLoginOutcomesCounted(t *testing.T) {
 			t.Errorf("%s: not counted under its reason (counted: %v, before: %v)", tc.want, got, was)
 		}
 	}
+}
+
+// countingConn counts the bytes a client sent and received.
+type countingConn struct {
+	net.Conn
+	sent, recv atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.recv.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.sent.Add(int64(n))
+	return n, err
+}
+
+// countingLogin logs in IAM:u at addr (over TLS when useTLS, negotiated
+// here so that the counts are of the session's plaintext) and returns the
+// connection and its counter.
+func countingLogin(t *testing.T, addr string, useTLS bool) (*pgconn.PgConn, *countingConn) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	cfg, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable connect_timeout=30", host, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counted *countingConn
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		var c net.Conn = raw
+		if useTLS {
+			raw.Write([]byte{0, 0, 0, 8, 4, 210, 22, 47}) // SSLRequest
+			b := make([]byte, 1)
+			if _, err := io.ReadFull(raw, b); err != nil || b[0] != 'S' {
+				raw.Close()
+				return nil, fmt.Errorf("SSLRequest answered %q, %v", b, err)
+			}
+			// What the certificate proves is not under test here.
+			c = tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
+		}
+		counted = &countingConn{Conn: c}
+		return counted, nil
+	}
+	pc, err := pgconn.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pc, counted
+}
+
+// shiftkey_gateway_relayed_bytes_total counts what the client sent to the
+// backend and received from it once logged in, on every relay (goroutine,
+// epoll and io_uring loops, TLS clients and backends), pooled or not. The
+// client's Terminate is relayed only by the goroutine relay of a gateway
+// that pools nothing (the others end the backend's side themselves).
+func TestRelayedBytesCounted(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		for _, pool := range []int{0, 2} {
+			t.Run(fmt.Sprintf("pool%d", pool), func(t *testing.T) {
+				m := metrics.New(nil)
+				g, addr := newGateway(t, func(g *Gateway) { relay(g); g.Observer, g.PoolSize = m, pool })
+				ctx := context.Background()
+				pc, counted := countingLogin(t, addr, g.RequireTLS)
+				sent0, recv0 := counted.sent.Load(), counted.recv.Load()
+				for _, sql := range []string{"SELECT 1", "SELECT repeat('x', 300000)", "SELECT generate_series(1, 5000)", "SELECT 1/0"} {
+					pc.Exec(ctx, sql).ReadAll()
+				}
+				sent, recv := counted.sent.Load()-sent0, counted.recv.Load()-recv0
+				pc.Close(ctx)
+				sent = counted.sent.Load() - sent0 // with the Terminate
+				var fams map[string]*dto.MetricFamily
+				if !waitUntil(10*time.Second, func() bool {
+					fams = scrapeMetrics(t, m)
+					return seriesByLabel(fams, "shiftkey_gateway_sessions_ended_total", "")[""] == 1
+				}) {
+					t.Fatal("the session's end was not counted")
+				}
+				want := map[string]float64{"client_to_backend": float64(sent - 5), "backend_to_client": float64(recv)}
+				if g.Relay == nil && pool == 0 {
+					want["client_to_backend"] = float64(sent)
+				}
+				if got := seriesByLabel(fams, "shiftkey_gateway_relayed_bytes_total", "direction"); got["client_to_backend"] != want["client_to_backend"] || got["backend_to_client"] != want["backend_to_client"] {
+					t.Errorf("relayed bytes %v, want %v (the client sent %d bytes, received %d)", got, want, sent, recv)
+				}
+			})
+		}
+	})
 }
