@@ -221,6 +221,32 @@ func (os Observers) Cancel(scope, outcome string) {
 	}
 }
 
+// The gateway caps a connection can be refused at (SQLSTATE 53300): a
+// fixed set, so that it can label metrics.
+const (
+	RefusedMaxConnections = "max_connections"            // the gateway's limits.max_connections
+	RefusedPerSource      = "max_connections_per_source" // its address's connections
+	RefusedAuthPerSource  = "max_auth_per_source"        // its address's connections still logging in
+)
+
+// RefusedCaps are every cap a connection is refused at.
+var RefusedCaps = []string{RefusedMaxConnections, RefusedPerSource, RefusedAuthPerSource}
+
+// RefusalObserver hears of each connection a gateway refused at a cap,
+// before any login (an Observer may be one too).
+type RefusalObserver interface {
+	Refused(scope, cap string)
+}
+
+// Refused passes a refusal to the members that hear of them.
+func (os Observers) Refused(scope, cap string) {
+	for _, o := range os {
+		if r, ok := o.(RefusalObserver); ok {
+			r.Refused(scope, cap)
+		}
+	}
+}
+
 // Observers passes each event to every one of its members, in order.
 type Observers []Observer
 

@@ -48,6 +48,7 @@ type Metrics struct {
 	poolMisses     *prometheus.CounterVec
 	grantChanges   *prometheus.CounterVec
 	cancels        *prometheus.CounterVec
+	refused        *prometheus.CounterVec
 
 	storeDuration *prometheus.HistogramVec
 	storeErrors   *prometheus.CounterVec
@@ -104,6 +105,8 @@ func New(operations []string) *Metrics {
 		Help: "Sessions that opened a new backend connection."}, []string{"scope"})
 	m.cancels = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_gateway_cancel_requests_total",
 		Help: "Cancel requests the gateways got, by how they ended (cancelled, forwarded to the other replicas, no_session, throttled, and those passed on by another replica)."}, []string{"scope", "outcome"})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_gateway_connections_refused_total",
+		Help: "Connections the gateways refused at a cap before any login (SQLSTATE 53300), by cap (max_connections, max_connections_per_source, max_auth_per_source)."}, []string{"scope", "cap"})
 	m.grantChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_session_grant_changes_total",
 		Help: "Session group grants and revokes, by change (granted, revoked, reconciled)."}, []string{"scope", "change"})
 	m.storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "shiftkey_store_operation_duration_seconds",
@@ -111,7 +114,7 @@ func New(operations []string) *Metrics {
 	m.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_store_errors_total",
 		Help: "Store calls that failed (not-found answers excluded), by operation."}, []string{"operation"})
 	m.Registry.MustRegister(m.apiRequests, m.apiDuration, m.issued, m.denials, m.logins, m.authDuration, m.sessionsActive,
-		m.sessionsTotal, m.sessionsEnded, m.bytes, m.poolHits, m.poolMisses, m.grantChanges, m.cancels, m.storeDuration, m.storeErrors,
+		m.sessionsTotal, m.sessionsEnded, m.bytes, m.poolHits, m.poolMisses, m.grantChanges, m.cancels, m.refused, m.storeDuration, m.storeErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -204,6 +207,14 @@ func (m *Metrics) Cancel(scope, outcome string) {
 		outcome = other
 	}
 	m.cancels.WithLabelValues(scope, outcome).Inc()
+}
+
+// Refused counts a connection refused at a cap.
+func (m *Metrics) Refused(scope, cap string) {
+	if !slices.Contains(shiftkey.RefusedCaps, cap) {
+		cap = other
+	}
+	m.refused.WithLabelValues(scope, cap).Inc()
 }
 
 // Grant counts a session grant or revoke.

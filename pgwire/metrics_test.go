@@ -241,3 +241,35 @@ func TestRelayedBytesCounted(t *testing.T) {
 		}
 	})
 }
+
+// A connection turned away at a cap (limits.max_connections, and the
+// per-address caps) is counted, under its cap: an operator must see
+// clients refused with 53300.
+func TestRefusedConnectionsCounted(t *testing.T) {
+	m := metrics.New(nil)
+	_, addr := newGateway(t, func(g *Gateway) { g.Observer, g.MaxConnections = m, 1 })
+	_, perSource := newGateway(t, func(g *Gateway) { g.Observer, g.Cluster, g.MaxConnectionsPerSource = m, "c2", 1 })
+	for _, tc := range []struct{ addr, scope, cap string }{{addr, "c", "max_connections"}, {perSource, "c2", "max_connections_per_source"}} {
+		held := mustLogin(t, tc.addr)
+		if _, err := login(tc.addr); code(err) != "53300" {
+			t.Fatalf("a login over %s: %v, want 53300", tc.cap, err)
+		}
+		held.Close(context.Background())
+		var got float64
+		if !waitUntil(5*time.Second, func() bool {
+			got = -1
+			for _, s := range scrapeMetrics(t, m)["shiftkey_gateway_connections_refused_total"].GetMetric() {
+				labels := map[string]string{}
+				for _, l := range s.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["scope"] == tc.scope && labels["cap"] == tc.cap {
+					got = s.GetCounter().GetValue()
+				}
+			}
+			return got == 1
+		}) {
+			t.Errorf("shiftkey_gateway_connections_refused_total{scope=%q,cap=%q} = %v after one connection refused, want 1", tc.scope, tc.cap, got)
+		}
+	}
+}
