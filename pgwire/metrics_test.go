@@ -273,3 +273,58 @@ func TestRefusedConnectionsCounted(t *testing.T) {
 		}
 	}
 }
+
+// Sessions are counted by why they ended on every relay, TLS included:
+// closed by the client, ended by the backend (pg_terminate_backend), cut
+// at max_session_lifetime, cut by the shutdown; and none is left active.
+func TestSessionEndsCountedByReason(t *testing.T) {
+	relays(t, func(t *testing.T, relay func(*Gateway)) {
+		m := metrics.New(nil)
+		ctx := context.Background()
+		_, addr := newGateway(t, func(g *Gateway) { relay(g); g.Observer = m })
+		closed := mustLogin(t, addr)
+		simple(t, closed, "SELECT 1")
+		closed.Close(ctx)
+		ended := mustLogin(t, addr)
+		ended.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())")
+		// Its own gateway, so that the other sessions are not cut.
+		_, lifeAddr := newGateway(t, func(g *Gateway) { relay(g); g.Observer, g.MaxSessionLifetime = m, time.Second })
+		cut := mustLogin(t, lifeAddr)
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := cut.PgConn().WaitForNotification(wctx); code(err) != codeAdminShutdown {
+			t.Fatalf("at max_session_lifetime: %v", err)
+		}
+		sg, shutAddr := newGateway(t, func(g *Gateway) { relay(g); g.Observer = m })
+		shut := mustLogin(t, shutAddr)
+		simple(t, shut, "SELECT 1")
+		sctx, scancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer scancel()
+		sg.Shutdown(sctx) // the grace period ends at once: the session is cut
+
+		want := map[string]float64{"closed": 1, "backend_ended": 1, "max_session_lifetime": 1, "gateway_shutdown": 1}
+		var got map[string]float64
+		if !waitUntil(10*time.Second, func() bool {
+			got = seriesByLabel(scrapeMetrics(t, m), "shiftkey_gateway_sessions_ended_total", "reason")
+			n := 0.0
+			for _, v := range got {
+				n += v
+			}
+			return n >= 4
+		}) {
+			t.Fatalf("sessions ended: %v, want %v", got, want)
+		}
+		for r, n := range want {
+			if got[r] != n {
+				t.Errorf("sessions ended %q: %v, want %v (all: %v)", r, got[r], n, got)
+			}
+		}
+		fams := scrapeMetrics(t, m)
+		if a := seriesByLabel(fams, "shiftkey_gateway_sessions_active", "")[""]; a != 0 {
+			t.Errorf("shiftkey_gateway_sessions_active = %v after every session ended", a)
+		}
+		if s := seriesByLabel(fams, "shiftkey_gateway_sessions_total", "")[""]; s != 4 {
+			t.Errorf("shiftkey_gateway_sessions_total = %v, want 4", s)
+		}
+	})
+}
