@@ -155,3 +155,26 @@ func TestGaugesAtRestAfterChurn(t *testing.T) {
 		})
 	}
 }
+
+// serve counts a connection refused at a gateway's cap on /metrics.
+func TestRefusedConnectionsOnMetrics(t *testing.T) {
+	s := startServe(t, opsYAML(t.TempDir(), "limits: {max_connections: 1}"), opsEnv)
+	ctx := context.Background()
+	out, err := opsClient(s, opsEnv["OPS_SECRET"]).GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("opsc"),
+		DbUser: aws.String(fresh("capped")), DbName: aws.String("dev"), AutoCreate: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := gatewayConn(ctx, s, aws.ToString(out.DbUser), aws.ToString(out.DbPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close(ctx)
+	if _, err := gatewayConn(ctx, s, aws.ToString(out.DbUser), aws.ToString(out.DbPassword)); sqlState(err) != "53300" {
+		t.Fatalf("a second connection over max_connections 1: %v, want 53300", err)
+	}
+	waitUntil(t, 5*time.Second, "the refusal counted", func() bool {
+		fams, _ := scrape(t, s.AdminURL)
+		return sample(fams, "shiftkey_gateway_connections_refused_total", map[string]string{"scope": "opsc", "cap": "max_connections"}) == 1
+	})
+}
