@@ -71,10 +71,25 @@ func startupOnly(t *testing.T, addr string) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
+// cancelOnRead cancels a context once the first bytes came in.
+type cancelOnRead struct {
+	net.Conn
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnRead) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.cancel()
+	}
+	return n, err
+}
+
 // Every way a login ends is counted once, under its reason: a wrong
 // password, an unknown login, a plaintext client of a gateway that
-// requires TLS, a client that vanishes in the middle of SCRAM (closing, or
-// killed: its socket reset), a backend that is down.
+// requires TLS, a client that vanishes in the middle of SCRAM (closing,
+// killed: its socket reset, or cancelled by its context), a backend that
+// is down.
 func TestLoginOutcomesCounted(t *testing.T) {
 	m := metrics.New(nil)
 	// The throttle's delays after failures slow the test and change no count.
@@ -114,6 +129,24 @@ func TestLoginOutcomesCounted(t *testing.T) {
 			c := startupOnly(t, addr)
 			c.SetLinger(0) // a killed client's socket: reset, not closed
 			c.Close()
+		}},
+		{"client_disconnect", func(t *testing.T) {
+			// pgx's connect cancelled by its context once the gateway has
+			// asked for SCRAM: the driver closes its connection.
+			host, port, _ := net.SplitHostPort(addr)
+			cfg, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=disable", host, port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+				return &cancelOnRead{Conn: c, cancel: cancel}, err
+			}
+			if _, err := pgconn.ConnectConfig(ctx, cfg); err == nil {
+				t.Fatal("the cancelled connect succeeded")
+			}
 		}},
 		{"backend_error", func(t *testing.T) {
 			if err := connect(downAddr, "IAM:u", "pw", "disable"); code(err) != codeConnectionFailure {
