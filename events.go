@@ -84,11 +84,12 @@ const (
 	LoginClientDisconnect = "client_disconnect" // the client left before it was greeted
 	LoginGroupUnsafe      = "group_unsafe"      // a group of the role turned unsafe while it logged in (EndGroupUnsafe)
 	LoginTLSRequired      = "tls_required"      // a plaintext startup packet to a gateway that requires TLS
+	LoginTimeout          = "timeout"           // the client did not finish its part within the login's time limit
 )
 
 // LoginReasons are every Login.Reason.
 var LoginReasons = []string{LoginNoCredential, LoginWrongPassword, LoginDatabase, LoginRoleRefused, LoginBackendRefused,
-	LoginBackendError, LoginStoreError, LoginProtocol, LoginRevoked, LoginShutdown, LoginClientDisconnect, LoginGroupUnsafe, LoginTLSRequired}
+	LoginBackendError, LoginStoreError, LoginProtocol, LoginRevoked, LoginShutdown, LoginClientDisconnect, LoginGroupUnsafe, LoginTLSRequired, LoginTimeout}
 
 // SessionEnd is a gateway session that ended, from its login on.
 type SessionEnd struct {

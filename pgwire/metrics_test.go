@@ -96,6 +96,7 @@ func TestLoginOutcomesCounted(t *testing.T) {
 	_, addr := newGateway(t, func(g *Gateway) { g.Observer, g.sleep = m, func(time.Duration) {} })
 	cfg, _ := testTLS(t)
 	_, tlsAddr := newGateway(t, func(g *Gateway) { g.Observer, g.TLS, g.RequireTLS = m, cfg, true })
+	_, slowAddr := newGateway(t, func(g *Gateway) { g.Observer, g.AuthTimeout = m, 500*time.Millisecond })
 	_, downAddr, srv := dedicatedGateway(t, func(g *Gateway) { g.Observer = m })
 	if err := srv.Stop(context.Background()); err != nil {
 		t.Fatal(err)
@@ -146,6 +147,17 @@ func TestLoginOutcomesCounted(t *testing.T) {
 			}
 			if _, err := pgconn.ConnectConfig(ctx, cfg); err == nil {
 				t.Fatal("the cancelled connect succeeded")
+			}
+		}},
+		{"timeout", func(t *testing.T) {
+			// A client that stops answering mid-SCRAM (its host gone, or
+			// holding the login open): the gateway hangs up at its time
+			// limit.
+			c := startupOnly(t, slowAddr)
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.Copy(io.Discard, c); err != nil {
+				t.Fatalf("waiting for the gateway to hang up: %v", err)
 			}
 		}},
 		{"backend_error", func(t *testing.T) {

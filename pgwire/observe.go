@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"time"
 
@@ -49,6 +50,11 @@ func loginReason(err error) string {
 	}
 	if _, ok := errors.AsType[lookupError](err); ok {
 		return shiftkey.LoginStoreError
+	}
+	// The login's deadline on the client's connection: it stopped
+	// answering (the backend's waits have their own reasons).
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return shiftkey.LoginTimeout
 	}
 	// A client killed mid-exchange resets its socket rather than closing
 	// it (so does any that leaves with the gateway's answer unread).
