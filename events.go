@@ -83,11 +83,13 @@ const (
 	LoginShutdown         = "shutdown"          // the gateway was shutting down
 	LoginClientDisconnect = "client_disconnect" // the client left before it was greeted
 	LoginGroupUnsafe      = "group_unsafe"      // a group of the role turned unsafe while it logged in (EndGroupUnsafe)
+	LoginTLSRequired      = "tls_required"      // a plaintext startup packet to a gateway that requires TLS
+	LoginTimeout          = "timeout"           // the client did not finish its part within the login's time limit
 )
 
 // LoginReasons are every Login.Reason.
 var LoginReasons = []string{LoginNoCredential, LoginWrongPassword, LoginDatabase, LoginRoleRefused, LoginBackendRefused,
-	LoginBackendError, LoginStoreError, LoginProtocol, LoginRevoked, LoginShutdown, LoginClientDisconnect, LoginGroupUnsafe}
+	LoginBackendError, LoginStoreError, LoginProtocol, LoginRevoked, LoginShutdown, LoginClientDisconnect, LoginGroupUnsafe, LoginTLSRequired, LoginTimeout}
 
 // SessionEnd is a gateway session that ended, from its login on.
 type SessionEnd struct {
@@ -216,6 +218,32 @@ func (os Observers) Cancel(scope, outcome string) {
 	for _, o := range os {
 		if c, ok := o.(CancelObserver); ok {
 			c.Cancel(scope, outcome)
+		}
+	}
+}
+
+// The gateway caps a connection can be refused at (SQLSTATE 53300): a
+// fixed set, so that it can label metrics.
+const (
+	RefusedMaxConnections = "max_connections"            // the gateway's limits.max_connections
+	RefusedPerSource      = "max_connections_per_source" // its address's connections
+	RefusedAuthPerSource  = "max_auth_per_source"        // its address's connections still logging in
+)
+
+// RefusedCaps are every cap a connection is refused at.
+var RefusedCaps = []string{RefusedMaxConnections, RefusedPerSource, RefusedAuthPerSource}
+
+// RefusalObserver hears of each connection a gateway refused at a cap,
+// before any login (an Observer may be one too).
+type RefusalObserver interface {
+	Refused(scope, cap string)
+}
+
+// Refused passes a refusal to the members that hear of them.
+func (os Observers) Refused(scope, cap string) {
+	for _, o := range os {
+		if r, ok := o.(RefusalObserver); ok {
+			r.Refused(scope, cap)
 		}
 	}
 }

@@ -46,8 +46,12 @@ func (l Limits) HTTPServer(handler http.Handler, logger *slog.Logger) *http.Serv
 		logger = slog.New(slog.DiscardHandler)
 	}
 	writeTimeout := cmp.Or(l.WriteTimeout, defaultWriteTimeout)
+	throttled := writeThrottled
+	if h, ok := handler.(apiHandler); ok {
+		throttled = h.throttled // reported to the Server's observer
+	}
 	return &http.Server{
-		Handler:           limitRequests(withDeadline(handler, writeTimeout*9/10), cmp.Or(l.MaxConcurrentRequests, defaultMaxConcurrentRequests)),
+		Handler:           limitRequests(withDeadline(handler, writeTimeout*9/10), cmp.Or(l.MaxConcurrentRequests, defaultMaxConcurrentRequests), throttled),
 		ReadHeaderTimeout: cmp.Or(l.ReadHeaderTimeout, defaultReadHeaderTimeout),
 		ReadTimeout:       cmp.Or(l.ReadTimeout, defaultReadTimeout),
 		WriteTimeout:      writeTimeout,
@@ -78,7 +82,7 @@ func withDeadline(next http.Handler, d time.Duration) http.Handler {
 // limitRequests serves at most max requests at once; the next ones are
 // answered at once, unread, with AWS's throttling error, which the SDKs
 // retry with back-off. Health checks are not counted.
-func limitRequests(next http.Handler, max int) http.Handler {
+func limitRequests(next http.Handler, max int, throttled http.HandlerFunc) http.Handler {
 	slots := make(chan struct{}, max)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
@@ -90,7 +94,7 @@ func limitRequests(next http.Handler, max int) http.Handler {
 			defer func() { <-slots }()
 			next.ServeHTTP(w, r)
 		default:
-			writeThrottled(w, r)
+			throttled(w, r)
 		}
 	})
 }

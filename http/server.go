@@ -86,7 +86,27 @@ func (s *Server) Handler() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("/", s.serveAPI)
-	return mux
+	return apiHandler{mux, s}
+}
+
+// apiHandler is the Server's root handler; Limits.HTTPServer answers the
+// requests over its cap through it, so that they are reported as the
+// calls they are.
+type apiHandler struct {
+	*http.ServeMux
+	s *Server
+}
+
+// throttled answers a request over the cap with Throttling (unread) and
+// reports it: an operator must see the cap being hit in the metrics and
+// the audit log.
+func (h apiHandler) throttled(w http.ResponseWriter, r *http.Request) {
+	s := h.s
+	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), outcome: outcome{start: time.Now(), at: s.now()}}
+	defer s.report(c) // reads no body: c.body stays empty
+	w.Header().Set("x-amzn-RequestId", c.requestID)
+	w.Header().Set("Connection", "close") // as writeThrottled: the body is left unread
+	s.writeThrottled(c)
 }
 
 // call is one API request in flight.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/relay"
 )
 
@@ -107,6 +108,30 @@ func (g *Gateway) maxAuthPerSource() int {
 	return cmp.Or(g.MaxAuthPerSource, DefaultMaxAuthPerSource)
 }
 
+// What a connection refused at a cap is told (53300).
+const (
+	msgTooManyClients         = "sorry, too many clients already"
+	msgTooManyFromSource      = "sorry, too many connections from this address"
+	msgTooManyAuthsFromSource = "sorry, too many logins in progress from this address"
+)
+
+// observeRefused tells the observer, when it counts them, the cap a
+// connection was refused at (msg, as admitLocked said it).
+func (g *Gateway) observeRefused(msg string) {
+	o, ok := g.Observer.(shiftkey.RefusalObserver)
+	if !ok {
+		return
+	}
+	switch msg {
+	case msgTooManyClients:
+		o.Refused(g.Cluster, shiftkey.RefusedMaxConnections)
+	case msgTooManyFromSource:
+		o.Refused(g.Cluster, shiftkey.RefusedPerSource)
+	case msgTooManyAuthsFromSource:
+		o.Refused(g.Cluster, shiftkey.RefusedAuthPerSource)
+	}
+}
+
 // sourceUse is what one client address holds: connections, and those of
 // them still logging in.
 type sourceUse struct{ conns, auths int }
@@ -122,7 +147,7 @@ func (g *Gateway) admitLocked(s *session) string {
 		g.sources = map[string]*sourceUse{}
 	}
 	if len(g.sessions) >= g.maxConnections() {
-		return "sorry, too many clients already"
+		return msgTooManyClients
 	}
 	if s.source == "" { // from a proxy: its client is counted after its header
 		g.sessions[s] = struct{}{}
@@ -142,9 +167,9 @@ func (g *Gateway) admitSourceLocked(s *session) string {
 	u := g.sources[key]
 	switch {
 	case u != nil && u.conns >= g.maxConnectionsPerSource():
-		return "sorry, too many connections from this address"
+		return msgTooManyFromSource
 	case u != nil && u.auths >= g.maxAuthPerSource():
-		return "sorry, too many logins in progress from this address"
+		return msgTooManyAuthsFromSource
 	}
 	if u == nil {
 		u = &sourceUse{}
@@ -242,6 +267,7 @@ type refusals struct {
 
 // refuse answers c, over a cap, with 53300 and closes it.
 func (g *Gateway) refuse(c net.Conn, msg string) {
+	g.observeRefused(msg)
 	g.mu.Lock()
 	r := &g.refusals
 	r.count++

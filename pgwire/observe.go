@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
@@ -49,7 +51,15 @@ func loginReason(err error) string {
 	if _, ok := errors.AsType[lookupError](err); ok {
 		return shiftkey.LoginStoreError
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+	// The login's deadline on the client's connection: it stopped
+	// answering (the backend's waits have their own reasons).
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return shiftkey.LoginTimeout
+	}
+	// A client killed mid-exchange resets its socket rather than closing
+	// it (so does any that leaves with the gateway's answer unread).
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return shiftkey.LoginClientDisconnect
 	}
 	return shiftkey.LoginProtocol

@@ -94,6 +94,7 @@ func (s *session) proxyHeader() bool {
 	g.mu.Unlock()
 	if msg != "" {
 		g.logger().Debug("connection refused", "remote", s.remote, "reason", msg)
+		g.observeRefused(msg)
 		s.sendError(codeTooManyConnections, msg)
 		return false
 	}

@@ -128,6 +128,9 @@ func (s *session) run() (handedOff bool) {
 
 	l, ok := s.startup(ctx)
 	if !ok {
+		if l != nil { // a startup packet refused: a login attempt
+			s.reportLogin(l, false)
+		}
 		return s.hangUp()
 	}
 	s.started = true

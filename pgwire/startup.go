@@ -19,17 +19,24 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/relay"
 )
 
 // startup reads the client's startup packet, after TLS when the client asks
 // for it, and returns what it asks for; false when the connection ends here
 // (an error answered, or a cancel request).
+//
+// A startup packet refused (no user, replication, TLS required, a broken
+// layout) returns its request with the refusal, for the login's record.
 func (s *session) startup(ctx context.Context) (*request, bool) {
 	m, err := s.readStartup(ctx)
 	if err != nil || m == nil {
 		if err != nil {
 			s.log.DebugContext(ctx, "startup failed", "error", err)
+		}
+		if r, ok := errors.AsType[startupRefused](err); ok {
+			return &request{params: r.params, user: r.params["user"], refused: r.reason}, false
 		}
 		return nil, false
 	}
@@ -173,6 +180,14 @@ const (
 	maxStartupLen     = 10000
 )
 
+// startupRefused is a protocol 3 startup packet the gateway refused: a
+// login attempt, counted and audited as one.
+type startupRefused struct {
+	params map[string]string // nil when the packet's layout was broken
+	reason string            // a shiftkey.Login reason
+	error
+}
+
 // readStartup handles the pre-startup packets and returns the
 // StartupMessage, or nil when the connection carried a cancel request.
 // It reads through s.in, as much as there is at each read: a packet
@@ -250,7 +265,7 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			params, err := parseStartupParams(body)
 			if err != nil {
 				s.sendError(codeProtocolViolation, "invalid startup packet layout: "+err.Error())
-				return nil, err
+				return nil, startupRefused{nil, shiftkey.LoginProtocol, err}
 			}
 			m := &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber, Parameters: params}
 			var unknown []string
@@ -265,15 +280,15 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			}
 			if m.Parameters["user"] == "" {
 				s.sendError(codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet")
-				return nil, errors.New("no user")
+				return nil, startupRefused{params, shiftkey.LoginProtocol, errors.New("no user")}
 			}
 			if r, ok := m.Parameters["replication"]; ok && !falseParam(r) {
 				s.sendError(codeFeatureNotSupported, "replication connections are not supported by the gateway")
-				return nil, errors.New("replication requested")
+				return nil, startupRefused{params, shiftkey.LoginProtocol, errors.New("replication requested")}
 			}
 			if s.g.RequireTLS && s.tls == nil {
 				s.sendError(codeInvalidAuthorization, "this endpoint requires TLS (sslmode=require or stricter)")
-				return nil, errors.New("TLS required")
+				return nil, startupRefused{params, shiftkey.LoginTLSRequired, errors.New("TLS required")}
 			}
 			return m, nil
 		default:

@@ -60,8 +60,17 @@ func (s *Server) readiness() []metrics.Check {
 			return nil
 		}},
 		{Name: "store", Fn: func(ctx context.Context) error {
-			// A read that touches the database and no cache.
-			_, err := s.Store.Grants(ctx, "readyz")
+			// A read that touches the database and no cache. After a
+			// PostgreSQL store's restart, a pooled connection that died with
+			// the old server can be handed out unchecked and fail once
+			// (dropped then): that says nothing of the store now, so an
+			// unreachable answer is asked again, twice at most.
+			var err error
+			for range 3 {
+				if _, err = s.Store.Grants(ctx, "readyz"); !errors.Is(err, shiftkey.ErrStoreUnavailable) || ctx.Err() != nil {
+					break
+				}
+			}
 			return err
 		}},
 	}
