@@ -178,8 +178,8 @@ const (
 // It reads through s.in, as much as there is at each read: a packet
 // usually takes one read (its header, then its body, would take two).
 // What a client sent after its startup packet stays in s.in for the
-// authentication to read; after an SSLRequest answered 'S', it goes to the
-// TLS handshake, as it would have from the socket.
+// authentication to read; bytes behind an SSLRequest that TLS would answer
+// 'S' are refused.
 func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, error) {
 	first := true
 	sslAsked, gssAsked := false, false
@@ -222,6 +222,13 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 				return nil, errors.New("bad SSLRequest")
 			}
 			if code == codeSSLRequest && s.g.TLS != nil && s.tls == nil {
+				if len(s.in.buf) > 0 {
+					// Sent before the answer, so not under the TLS the
+					// client asked for: refused as PostgreSQL refuses
+					// them (CVE-2021-23214), in place of the 'S'.
+					s.sendError(codeProtocolViolation, "received unencrypted data after SSL request")
+					return nil, errors.New("data sent behind an SSLRequest")
+				}
 				if _, err := s.client.Write([]byte{'S'}); err != nil {
 					return nil, err
 				}
