@@ -139,11 +139,14 @@ func TestPlaintextBehindSSLRequestIsNotAStartup(t *testing.T) {
 		t.Fatalf("connection not ended: %v (read %q)", err, got)
 	}
 	// Refused in place of the 'S' (TestClientHelloBehindSSLRequestIsRefused).
-	m, err := pgproto3.NewFrontend(bytes.NewReader(got), io.Discard).Receive()
+	fe := pgproto3.NewFrontend(bytes.NewReader(got), io.Discard)
+	m, err := fe.Receive()
 	if e, ok := m.(*pgproto3.ErrorResponse); err != nil || !ok || e.Code != codeProtocolViolation {
 		t.Fatalf("SSLRequest with a startup packet behind it answered %q, want 08P01", got)
 	}
-
+	if m, err := fe.Receive(); err == nil {
+		t.Fatalf("after the 08P01 the gateway sent %#v", m)
+	}
 }
 
 // Found in a review of the wire protocol's edges: a client that sent its
