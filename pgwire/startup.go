@@ -184,14 +184,12 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 	first := true
 	sslAsked, gssAsked := false, false
 	for {
-		// Every first packet is at least 8 bytes (a startup packet's header,
-		// or a TLS record's header and more), so waiting for 8 never waits
-		// for bytes a client holds back.
-		if err := s.in.fill(8); err != nil {
+		// The length first, as PostgreSQL reads it: a bad one is answered at
+		// once, not after waiting for a header a client may never send.
+		if err := s.in.fill(4); err != nil {
 			return nil, err
 		}
-		hdr := s.in.buf[:8]
-		if first && hdr[0] == 0x16 && s.g.TLS != nil {
+		if first && s.in.buf[0] == 0x16 && s.g.TLS != nil {
 			// PostgreSQL 17 direct TLS: a TLS ClientHello, no SSLRequest.
 			if err := s.startTLS(ctx, s.unreadConn(), true); err != nil {
 				return nil, err
@@ -200,8 +198,7 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			continue
 		}
 		first = false
-		n := binary.BigEndian.Uint32(hdr[:4])
-		code := binary.BigEndian.Uint32(hdr[4:])
+		n := binary.BigEndian.Uint32(s.in.buf[:4])
 		if n < 8 || n > maxStartupLen {
 			s.sendError(codeProtocolViolation, "invalid length of startup packet")
 			return nil, fmt.Errorf("startup length %d", n)
@@ -210,6 +207,7 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			return nil, err
 		}
 		packet := s.in.take(int(n))
+		code := binary.BigEndian.Uint32(packet[4:8])
 		body := packet[8:]
 		switch {
 		// Asked once each, and neither inside TLS: asked again, PostgreSQL
