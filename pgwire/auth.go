@@ -284,7 +284,17 @@ func (s *session) prove(l *request, cands *candidates, salt shiftkey.LoginSalt, 
 		s.sendError(codeProtocolViolation, "client selected an invalid SASL authentication mechanism")
 		return nil, errors.New("bad mechanism")
 	}
-	serverFirst, err := srv.Start(first.AuthMechanism, first.Data)
+	clientFirst := first.Data
+	if clientFirst == nil {
+		// No initial response: the client-first message answers an empty
+		// challenge, as PostgreSQL asks for it.
+		next, err := exchange[*pgproto3.SASLResponse](s, &pgproto3.AuthenticationSASLContinue{}, pgproto3.AuthTypeSASLContinue, "SASL response")
+		if err != nil {
+			return nil, err
+		}
+		clientFirst = next.Data
+	}
+	serverFirst, err := srv.Start(first.AuthMechanism, clientFirst)
 	if err != nil {
 		s.sendError(codeProtocolViolation, "malformed SCRAM message")
 		return nil, err

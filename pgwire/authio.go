@@ -1,6 +1,7 @@
 package pgwire
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 
@@ -121,6 +122,18 @@ func (c *authIO) Receive() (pgproto3.FrontendMessage, error) {
 	// which is not the client hanging up (receive answers it 08P01).
 	if err := msg.Decode(body); err != nil {
 		return nil, fmt.Errorf("malformed %s: %v", messageName(msg), err)
+	}
+	if m, ok := msg.(*pgproto3.SASLInitialResponse); ok {
+		// pgproto3 skips the initial response's length; PostgreSQL reads
+		// it: -1 is no initial response (Data nil), anything else must be
+		// what follows.
+		n := int32(binary.BigEndian.Uint32(body[len(m.AuthMechanism)+1:]))
+		switch {
+		case n == -1 && len(m.Data) == 0:
+			m.Data = nil
+		case n < 0 || int(n) != len(m.Data):
+			return nil, fmt.Errorf("malformed SASLInitialResponse: length %d, %d bytes follow", n, len(m.Data))
+		}
 	}
 	return msg, nil
 }

@@ -1,10 +1,13 @@
 package pgwire
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/pbkdf2"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -115,10 +118,9 @@ func TestStartupAndSASLInOneWrite(t *testing.T) {
 }
 
 // Bytes a client sends behind its SSLRequest, before the gateway answers
-// 'S', belong to the TLS handshake: a plaintext startup packet there (an
-// injection in front of the client's real handshake) is never read as
-// one. The gateway answers 'S' and nothing in the clear after it, and the
-// connection ends.
+// 'S', are not under TLS: a plaintext startup packet there (an injection
+// in front of the client's real handshake) is never read as one. The
+// gateway refuses it with 08P01, never 'S', and the connection ends.
 func TestPlaintextBehindSSLRequestIsNotAStartup(t *testing.T) {
 	cfg, _ := testTLS(t)
 	_, addr := fakeGateway(t, &fakeBackend{}, func(g *Gateway) { g.TLS = cfg })
@@ -136,11 +138,81 @@ func TestPlaintextBehindSSLRequestIsNotAStartup(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connection not ended: %v (read %q)", err, got)
 	}
-	if len(got) == 0 || got[0] != 'S' {
-		t.Fatalf("SSLRequest answered %q, want S", got)
+	// Refused in place of the 'S' (TestClientHelloBehindSSLRequestIsRefused).
+	fe := pgproto3.NewFrontend(bytes.NewReader(got), io.Discard)
+	m, err := fe.Receive()
+	if e, ok := m.(*pgproto3.ErrorResponse); err != nil || !ok || e.Code != codeProtocolViolation {
+		t.Fatalf("SSLRequest with a startup packet behind it answered %q, want 08P01", got)
 	}
-	// After 'S', at most a TLS alert record (type 21), never a message.
-	if rest := got[1:]; len(rest) > 0 && rest[0] != 21 {
-		t.Fatalf("after S the gateway sent %q in the clear", rest)
+	if m, err := fe.Receive(); err == nil {
+		t.Fatalf("after the 08P01 the gateway sent %#v", m)
 	}
+}
+
+// Found in a review of the wire protocol's edges: a client that sent its
+// TLS ClientHello behind its SSLRequest, without waiting for the answer,
+// got a TLS session, where PostgreSQL refuses bytes received after an
+// SSLRequest before its handshake (08P01 "received unencrypted data after
+// SSL request", the CVE-2021-23214 check): they were not under the TLS the
+// client asked for. The gateway refuses them instead of answering 'S'.
+func TestClientHelloBehindSSLRequestIsRefused(t *testing.T) {
+	cfg, pool := testTLS(t)
+	_, addr := fakeGateway(t, &fakeBackend{}, func(g *Gateway) { g.TLS = cfg })
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(10 * time.Second))
+	ssl, _ := (&pgproto3.SSLRequest{}).Encode(nil)
+	p := &pipelinedSSL{Conn: raw, request: ssl}
+	// X25519 alone keeps the ClientHello within the gateway's first read
+	// (a post-quantum key share would not be): all of it is refused, none
+	// left unread to make the gateway's close a reset.
+	tc := tls.Client(p, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", NextProtos: []string{"postgresql"}, CurvePreferences: []tls.CurveID{tls.X25519}})
+	if err := tc.Handshake(); err == nil {
+		t.Fatal("a ClientHello sent behind the SSLRequest, before its answer, was taken: TLS handshake done")
+	}
+	if p.answer != 'E' {
+		t.Fatalf("SSLRequest with a ClientHello behind it answered %q, want E", p.answer)
+	}
+	m, err := pgproto3.NewFrontend(io.MultiReader(bytes.NewReader([]byte{p.answer}), raw), raw).Receive()
+	if e, ok := m.(*pgproto3.ErrorResponse); err != nil || !ok || e.Code != codeProtocolViolation || e.Message != "received unencrypted data after SSL request" {
+		t.Fatalf("got %#v %v, want 08P01 received unencrypted data after SSL request", m, err)
+	}
+}
+
+// pipelinedSSL is a connection whose first write is sent behind request,
+// in one write, and whose first byte read (the answer to it) is kept in
+// answer; the rest is the TLS handshake's when the answer is 'S'.
+type pipelinedSSL struct {
+	net.Conn
+	request []byte
+	answer  byte
+}
+
+func (c *pipelinedSSL) Write(p []byte) (int, error) {
+	if c.request != nil {
+		b := append(c.request, p...)
+		c.request = nil
+		if _, err := c.Conn.Write(b); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *pipelinedSSL) Read(p []byte) (int, error) {
+	if c.answer == 0 {
+		var b [1]byte
+		if _, err := io.ReadFull(c.Conn, b[:]); err != nil {
+			return 0, err
+		}
+		c.answer = b[0]
+		if c.answer != 'S' {
+			return 0, errors.New("SSLRequest not answered S")
+		}
+	}
+	return c.Conn.Read(p)
 }

@@ -76,3 +76,26 @@ func TestEncryptionRequestInsideTLS(t *testing.T) {
 		c.Close()
 	}
 }
+
+// Found in a review of the wire protocol's edges: a first packet shorter
+// than 8 bytes whose length field is already invalid ("hello\n" from a
+// stray client, a line typed into telnet) got no answer: the gateway
+// waited for 8 bytes, then closed at the login's deadline without a word.
+// PostgreSQL reads the length first and answers 08P01 "invalid length of
+// startup packet" at once.
+func TestShortFirstPacketWithABadLengthIsAnswered(t *testing.T) {
+	_, addr := fakeGateway(t, &fakeBackend{}, func(g *Gateway) { g.AuthTimeout = 2 * time.Second })
+	for _, in := range []string{"hello\n", "\x00\x00\x00\x02", "\xff\xff\xff\xff\x00"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.Write([]byte(in))
+		m, err := pgproto3.NewFrontend(c, c).Receive()
+		if e, ok := m.(*pgproto3.ErrorResponse); err != nil || !ok || e.Code != codeProtocolViolation || e.Message != "invalid length of startup packet" {
+			t.Errorf("first packet %q: got %#v, %v; want 08P01 invalid length of startup packet", in, m, err)
+		}
+		c.Close()
+	}
+}

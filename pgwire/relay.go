@@ -59,7 +59,11 @@ func (st *relayState) FromBackend(chunk []byte) {
 				st.txStatus = body[0]
 			}
 		case 'S':
-			if k, v, ok := strings.Cut(strings.TrimSuffix(string(body), "\x00"), "\x00"); ok {
+			if len(body) < st.bf.bodyLen() {
+				// Longer than the framer keeps: not recorded, so the
+				// backend's statuses are not known for its next session.
+				st.dirty = true
+			} else if k, v, ok := strings.Cut(strings.TrimSuffix(string(body), "\x00"), "\x00"); ok {
 				st.params[k] = v
 			}
 		case 'G', 'H', 'W':
@@ -214,14 +218,21 @@ func (st *relayState) Keeping() {
 	}
 }
 
+// maxKept bounds what a framer keeps of a message's body. A backend message
+// may be up to 1 GB (an ErrorResponse quotes the input it refused), and the
+// tracker reads only what comes first: an ErrorResponse's or
+// NoticeResponse's severity and code, a ParameterStatus of a setting.
+const maxKept = 8 << 10
+
 // framer walks the messages of one direction, carrying a message cut at the
-// end of a chunk into the next one.
+// end of a chunk into the next one; of the bodies it collects, it keeps the
+// first maxKept bytes.
 type framer struct {
 	hdr     [5]byte
 	nhdr    int
 	remain  int    // body bytes of the current message still to come
 	typ     byte   // the current message's type; between messages, the last one's
-	body    []byte // collected body for the few messages whose content matters
+	body    []byte // collected body (its first maxKept bytes) for the few messages whose content matters
 	collect bool
 }
 
@@ -250,8 +261,8 @@ func (f *framer) feed(buf []byte, want func(typ byte) bool, msg func(typ byte, b
 			}
 		}
 		n := min(f.remain, len(buf))
-		if f.collect {
-			f.body = append(f.body, buf[:n]...)
+		if k := min(n, maxKept-len(f.body)); f.collect && k > 0 {
+			f.body = append(f.body, buf[:k]...)
 		}
 		f.remain -= n
 		buf = buf[n:]

@@ -193,20 +193,18 @@ type startupRefused struct {
 // It reads through s.in, as much as there is at each read: a packet
 // usually takes one read (its header, then its body, would take two).
 // What a client sent after its startup packet stays in s.in for the
-// authentication to read; after an SSLRequest answered 'S', it goes to the
-// TLS handshake, as it would have from the socket.
+// authentication to read; bytes behind an SSLRequest that TLS would answer
+// 'S' are refused.
 func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, error) {
 	first := true
 	sslAsked, gssAsked := false, false
 	for {
-		// Every first packet is at least 8 bytes (a startup packet's header,
-		// or a TLS record's header and more), so waiting for 8 never waits
-		// for bytes a client holds back.
-		if err := s.in.fill(8); err != nil {
+		// The length first, as PostgreSQL reads it: a bad one is answered at
+		// once, not after waiting for a header a client may never send.
+		if err := s.in.fill(4); err != nil {
 			return nil, err
 		}
-		hdr := s.in.buf[:8]
-		if first && hdr[0] == 0x16 && s.g.TLS != nil {
+		if first && s.in.buf[0] == 0x16 && s.g.TLS != nil {
 			// PostgreSQL 17 direct TLS: a TLS ClientHello, no SSLRequest.
 			if err := s.startTLS(ctx, s.unreadConn(), true); err != nil {
 				return nil, err
@@ -215,8 +213,7 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			continue
 		}
 		first = false
-		n := binary.BigEndian.Uint32(hdr[:4])
-		code := binary.BigEndian.Uint32(hdr[4:])
+		n := binary.BigEndian.Uint32(s.in.buf[:4])
 		if n < 8 || n > maxStartupLen {
 			s.sendError(codeProtocolViolation, "invalid length of startup packet")
 			return nil, fmt.Errorf("startup length %d", n)
@@ -225,6 +222,7 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			return nil, err
 		}
 		packet := s.in.take(int(n))
+		code := binary.BigEndian.Uint32(packet[4:8])
 		body := packet[8:]
 		switch {
 		// Asked once each, and neither inside TLS: asked again, PostgreSQL
@@ -237,6 +235,13 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 				return nil, errors.New("bad SSLRequest")
 			}
 			if code == codeSSLRequest && s.g.TLS != nil && s.tls == nil {
+				if len(s.in.buf) > 0 {
+					// Sent before the answer, so not under the TLS the
+					// client asked for: refused as PostgreSQL refuses
+					// them (CVE-2021-23214), in place of the 'S'.
+					s.sendError(codeProtocolViolation, "received unencrypted data after SSL request")
+					return nil, errors.New("data sent behind an SSLRequest")
+				}
 				if _, err := s.client.Write([]byte{'S'}); err != nil {
 					return nil, err
 				}
