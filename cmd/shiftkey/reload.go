@@ -53,7 +53,12 @@ func (s *Serve) Reload(ctx context.Context, path string) error {
 			swaps = append(swaps, swap{c.cur, cert})
 		}
 	}
-	changes, err := cfg.ApplyIdentities(ctx, s.Store)
+	// In the running account: account_id, as the other settings, waits
+	// for a restart, and identities made with another account's ARNs
+	// would keep them.
+	declared := *cfg
+	declared.AccountID = s.AccountID
+	changes, err := declared.ApplyIdentities(ctx, s.Store)
 	changes.Log(ctx, s.Logger)
 	s.auditIdentities(changes, "reload", path)
 	if err != nil {
