@@ -104,6 +104,29 @@ type Server struct {
 	AdminURL    string
 	adminServer *http.Server
 	draining    atomic.Bool // /readyz fails from the start of a shutdown
+	// decisions is the API's shttp.Server.Decisions: DeclaringStore's
+	// Declaring holds it for writing.
+	decisions sync.RWMutex
+}
+
+// DeclaringStore is the store for applying declared identities while the
+// API serves (serve's reload): its Declaring holds off this process's API
+// calls while the change lands, once the store's own lock (another
+// replica's declaring) is taken, so that each call is decided under all of
+// the change or none of it. Other replicas see its writes one by one.
+func (s *Server) DeclaringStore() Store { return declaringStore{s.Store, &s.decisions} }
+
+type declaringStore struct {
+	Store
+	decisions *sync.RWMutex
+}
+
+func (d declaringStore) Declaring(ctx context.Context, fn func(context.Context) error) error {
+	return d.Store.Declaring(ctx, func(ctx context.Context) error {
+		d.decisions.Lock()
+		defer d.decisions.Unlock()
+		return fn(ctx)
+	})
 }
 
 // store is the store as the API and the gateways use it: timed when there
@@ -388,6 +411,7 @@ func (s *Server) StartAPI(ln net.Listener) {
 		Now:        s.Clock,
 		ClientIP:   s.ClientIP,
 		CPUSlots:   s.Limits.API.Slots(s.ScramIterations),
+		Decisions:  &s.decisions,
 	}
 	if s.Observer != nil {
 		api.Observer = s.Observer

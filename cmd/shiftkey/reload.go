@@ -58,7 +58,7 @@ func (s *Serve) Reload(ctx context.Context, path string) error {
 	// would keep them.
 	declared := *cfg
 	declared.AccountID = s.AccountID
-	changes, err := declared.ApplyIdentities(ctx, s.Store)
+	changes, err := declared.ApplyIdentities(ctx, s.DeclaringStore())
 	changes.Log(ctx, s.Logger)
 	s.auditIdentities(changes, "reload", path)
 	if err != nil {
