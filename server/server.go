@@ -107,6 +107,23 @@ type Server struct {
 	// decisions is the API's shttp.Server.Decisions: DeclaringStore's
 	// Declaring holds it for writing.
 	decisions sync.RWMutex
+	// graceMu guards endGrace (Stop's, to cut its grace period short) and
+	// graceEnded (EndGrace came before Stop).
+	graceMu    sync.Mutex
+	endGrace   context.CancelFunc
+	graceEnded bool
+}
+
+// EndGrace ends a drain's grace period now (serve's second SIGTERM or
+// SIGINT): Stop cuts the sessions left, as at its end, and the API calls
+// still running. Before Stop, Stop begins with no grace period.
+func (s *Server) EndGrace() {
+	s.graceMu.Lock()
+	defer s.graceMu.Unlock()
+	s.graceEnded = true
+	if s.endGrace != nil {
+		s.endGrace()
+	}
 }
 
 // DeclaringStore is the store for applying declared identities while the
@@ -503,13 +520,19 @@ func (s *Server) backends() []maintenance.Reconciler {
 
 // Stop drains: the API and every gateway stop accepting at once; API calls
 // in flight finish and sessions run on until they end or the shutdown
-// grace period does, when those left are cut. Then the backends' admin
+// grace period does (or EndGrace ends it), when those left are cut. Then the backends' admin
 // pools, the sweeper and the admin listener stop. The store and the audit
 // log stay open (Close).
 func (s *Server) Stop() []error {
 	s.draining.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownGrace())
 	defer cancel()
+	s.graceMu.Lock()
+	s.endGrace = cancel
+	if s.graceEnded {
+		cancel()
+	}
+	s.graceMu.Unlock()
 	var (
 		errs   []error
 		errsMu sync.Mutex
@@ -522,7 +545,7 @@ func (s *Server) Stop() []error {
 				// Calls still running at the end of the grace period are cut.
 				s.apiServer.Close()
 			}
-			if errors.Is(err, context.DeadlineExceeded) {
+			if err != nil && errors.Is(err, ctx.Err()) {
 				// As documented, and part of a clean drain, not its failure
 				// (serve would exit 1 saying only "context deadline exceeded").
 				s.Logger.Info("API calls cut at shutdown", "shutdown_grace", s.ShutdownGrace().String())

@@ -202,3 +202,45 @@ func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
+
+// A second SIGTERM or SIGINT during the drain ends the grace period at
+// once, cleanly: the sessions left are cut as at its end (FATAL 57P01,
+// their groups revoked, their ends audited) and serve exits 0. It was
+// ignored: the operator's second Ctrl-C did nothing for the rest of the
+// grace period, and only SIGKILL, which cuts without any of that, stopped it.
+func TestSecondSignalEndsTheGracePeriod(t *testing.T) {
+	for _, second := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(second.String(), func(t *testing.T) {
+			adminExec(t, dev, `DO $$ BEGIN CREATE ROLE ops_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`)
+			c := startServeChild(t, "limits: {shutdown_grace: 1h}")
+			dbUser, conn := c.login(t, "secondsig")
+			c.signal(syscall.SIGTERM)
+			waitUntil(t, 5*time.Second, "the gateway stops accepting", func() bool { return refusesConnections(c.gateway) })
+			if _, err := conn.Exec(context.Background(), "SELECT 1"); err != nil {
+				t.Fatalf("session within the grace period: %v", err)
+			}
+			c.signal(second)
+			// Bounded, so that a drain that goes on fails the test, not hangs it.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := conn.Exec(ctx, "SELECT pg_sleep(3600)")
+			if sqlState(err) != "57P01" {
+				t.Errorf("query when the second signal came: %v, want SQLSTATE 57P01", err)
+			}
+			select {
+			case err := <-c.exited:
+				if err != nil {
+					t.Fatalf("serve exited with %v after a second signal, want 0", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("serve still draining 30 s after a second signal (shutdown_grace 1h)")
+			}
+			if member(t, dbUser, "ops_reader") {
+				t.Errorf("%s is still in ops_reader after its session was cut", dbUser)
+			}
+			if ends, revoked := c.auditEnds(t); ends[dbUser] != "gateway_shutdown" || !revoked[dbUser] {
+				t.Errorf("audit: session ends %v, group revocations %v: want %s ended by gateway_shutdown and its group revoked", ends, revoked, dbUser)
+			}
+		})
+	}
+}
