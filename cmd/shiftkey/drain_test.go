@@ -137,15 +137,17 @@ func TestDrainAsAnOperatorSeesIt(t *testing.T) {
 	if !member(t, dbUser, "ops_reader") {
 		t.Fatalf("%s is not in ops_reader during its session", dbUser)
 	}
+	// A query running when the grace period ends is cut with FATAL 57P01.
+	query := make(chan error, 1)
+	go func() { _, err := conn.Exec(context.Background(), "SELECT pg_sleep(60)"); query <- err }()
+	waitUntil(t, 10*time.Second, "the query runs", func() bool { return sleeping(t, dbUser) })
 	c.signal(syscall.SIGTERM)
 	waitUntil(t, 5*time.Second, "the gateway stops accepting", func() bool { return refusesConnections(c.gateway) })
 	// Draining began before the listener closed: /readyz says so already.
 	if code, body := c.readyz(); code != 503 || !strings.Contains(body, "draining") {
 		t.Errorf("/readyz once the gateway refuses connections: %d %q, want 503 naming draining", code, body)
 	}
-	// A query running when the grace period ends is cut with FATAL 57P01.
-	_, err := conn.Exec(context.Background(), "SELECT pg_sleep(60)")
-	if sqlState(err) != "57P01" {
+	if err := <-query; sqlState(err) != "57P01" {
 		t.Errorf("query cut by the shutdown: %v, want SQLSTATE 57P01", err)
 	}
 	select {
@@ -197,6 +199,23 @@ func TestDrainCutsAnAPICallOverTheGraceAndExitsZero(t *testing.T) {
 	}
 }
 
+// sleeping reports whether a session of role runs pg_sleep in the backend.
+func sleeping(t *testing.T, role string) bool {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dev.PG.ConnString(dev.PG.Superuser(), DevDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	err = conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+		WHERE usename = $1 AND state = 'active' AND query LIKE 'SELECT pg_sleep%'`, role).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
 // lastLines is the last n lines of s.
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
@@ -219,12 +238,16 @@ func TestSecondSignalEndsTheGracePeriod(t *testing.T) {
 			if _, err := conn.Exec(context.Background(), "SELECT 1"); err != nil {
 				t.Fatalf("session within the grace period: %v", err)
 			}
-			c.signal(second)
-			// Bounded, so that a drain that goes on fails the test, not hangs it.
+			// A query runs (the backend says so) when the second signal comes:
+			// the cut must reach the client as PostgreSQL's FATAL, not a bare
+			// hang-up. Bounded, so that a drain that goes on fails the test.
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			_, err := conn.Exec(ctx, "SELECT pg_sleep(3600)")
-			if sqlState(err) != "57P01" {
+			query := make(chan error, 1)
+			go func() { _, err := conn.Exec(ctx, "SELECT pg_sleep(3600)"); query <- err }()
+			waitUntil(t, 10*time.Second, "the query runs", func() bool { return sleeping(t, dbUser) })
+			c.signal(second)
+			if err := <-query; sqlState(err) != "57P01" {
 				t.Errorf("query when the second signal came: %v, want SQLSTATE 57P01", err)
 			}
 			select {
