@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey/config"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // Reloads racing issues and TLS logins: one edit narrows an Allow, the
@@ -139,5 +142,89 @@ iam:
 	}
 	if issues.Load() == 0 {
 		t.Error("no credential issued during the reloads")
+	}
+}
+
+// The incident runbook's "status: Inactive in the config and SIGHUP to
+// every replica": replicas sharing a PostgreSQL store reload at once, each
+// while its API answers (its reload holds its calls off only once the
+// store's declaring lock is its own), and the key is refused on each.
+func TestReplicasReloadTogether(t *testing.T) {
+	ctx := context.Background()
+	for k, v := range replicaKeys {
+		t.Setenv(k, v)
+	}
+	storeURL := newStoreDB(t, "reload_")
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "store.key")
+	if _, err := secretbox.CreateKeyFile(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	type rep struct {
+		*replica
+		s    *Serve
+		path string
+	}
+	reps := make([]rep, 3)
+	for i := range reps {
+		r := &replica{api: freePort(t), gw: freePort(t)}
+		path := filepath.Join(dir, fmt.Sprintf("r%d.yaml", i))
+		if err := os.WriteFile(path, []byte(replicaYAML(storeURL, keyFile, r.api, r.gw)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Serve{Config: cfg, Logger: dev.Logger}
+		t.Cleanup(func() { s.Close() })
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reps[i] = rep{r, s, path}
+	}
+	issue := func(r rep) error {
+		_, err := r.redshift("OPS_KEY", "OPS_SECRET").GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
+			ClusterIdentifier: aws.String("shared"), DbUser: aws.String("ops")})
+		return err
+	}
+	for i, r := range reps {
+		if err := issue(r); err != nil {
+			t.Fatalf("ops on replica %d before the reload: %v", i, err)
+		}
+		y := strings.Replace(replicaYAML(storeURL, keyFile, r.api, r.gw), `secret: "${OPS_SECRET}"}`, `secret: "${OPS_SECRET}", status: Inactive}`, 1)
+		if err := os.WriteFile(r.path, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		stop atomic.Bool
+		wg   sync.WaitGroup
+	)
+	for i, r := range reps { // calls on every replica while the reloads land
+		wg.Go(func() {
+			for !stop.Load() {
+				if err := issue(r); err != nil && apiCode(err) != "InvalidClientTokenId" {
+					t.Errorf("ops on replica %d during the reloads: %v", i, err)
+					return
+				}
+			}
+		})
+	}
+	errs := make([]error, len(reps))
+	var reloads sync.WaitGroup
+	for i, r := range reps {
+		reloads.Go(func() { errs[i] = r.s.Reload(ctx, r.path) })
+	}
+	reloads.Wait()
+	stop.Store(true)
+	wg.Wait()
+	for i, r := range reps {
+		if errs[i] != nil {
+			t.Errorf("reload of replica %d: %v", i, errs[i])
+		}
+		if err := issue(r); apiCode(err) != "InvalidClientTokenId" {
+			t.Errorf("ops on replica %d after every replica reloaded: %v, want InvalidClientTokenId", i, err)
+		}
 	}
 }
