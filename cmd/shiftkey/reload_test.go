@@ -232,3 +232,44 @@ api: {listen: "127.0.0.1:0"}
 		t.Errorf("user newbie, created by a reload that left account_id for the restart: ARN %s, want %s", u.ARN, want)
 	}
 }
+
+// A SIGHUP whose audit file cannot be opened anew (its directory moved
+// away by a rotation gone wrong) still applies the config, and the log
+// says both: the audit file kept, and the config reloaded. It said only
+// "reload failed" with the open error, though the identities had changed.
+func TestReloadWithTheAuditFileUnopenableSaysWhatApplied(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	auditDir := filepath.Join(dir, "logs")
+	if err := os.Mkdir(auditDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	base := `
+store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
+api: {listen: "127.0.0.1:0"}
+audit: {file: ` + filepath.Join(auditDir, "audit.log") + `}
+` + declaredClusterYAML("reloadaudit", `"redshift:GetClusterCredentials"`)
+	s := startServe(t, base, limitsEnv)
+	var logs lockedBuffer
+	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	for _, env := range []map[string]string{limitsEnv, newbieEnv} {
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+	}
+	cfgPath := filepath.Join(dir, "serve.yaml")
+	if err := os.WriteFile(cfgPath, []byte(base+newbieUser), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(auditDir, auditDir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Reload(ctx, cfgPath)
+	if _, e := s.Store.Entity(ctx, shiftkey.KindUser, "newbie"); e != nil {
+		t.Fatalf("user newbie after the reload: %v", e)
+	}
+	out := logs.String()
+	if err != nil || !strings.Contains(out, "config reloaded") || !strings.Contains(out, "audit") {
+		t.Fatalf("a reload that applied the config but could not reopen the audit file: returned %v, logged:\n%s\nwant no error (the config applied), a line naming the audit file and \"config reloaded\"", err, out)
+	}
+}
