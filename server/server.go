@@ -520,9 +520,9 @@ func (s *Server) backends() []maintenance.Reconciler {
 
 // Stop drains: the API and every gateway stop accepting at once; API calls
 // in flight finish and sessions run on until they end or the shutdown
-// grace period does (or EndGrace ends it), when those left are cut. Then the backends' admin
-// pools, the sweeper and the admin listener stop. The store and the audit
-// log stay open (Close).
+// grace period does (or EndGrace ends it), when those left are cut. Then
+// the backends' admin pools, the sweeper and the admin listener stop. The
+// store and the audit log stay open (Close).
 func (s *Server) Stop() []error {
 	s.draining.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownGrace())
