@@ -126,8 +126,8 @@ func (s *Server) writeThrottled(c *call) {
 	s.writeError(c, shiftkey.Errorf(code, throttledMessage))
 }
 
-// admittedWriter leaves the request's place when its answer is written:
-// a client slow to read it holds no place.
+// admittedWriter leaves the request's place (or its hold on Decisions)
+// when its answer is written: a client slow to read it holds neither.
 type admittedWriter struct {
 	http.ResponseWriter
 	leave func()

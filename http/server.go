@@ -61,6 +61,12 @@ type Server struct {
 	// negative: no bound. A request leaves its place when it starts waiting
 	// for the store's commit or writes its answer.
 	CPUSlots int
+	// Decisions, when set, is held for reading by each call from its
+	// authentication until its answer is written. A change of several
+	// identities at once (serve's reload of its iam:) holds it for
+	// writing, so that no call is decided under part of the change: a
+	// widened Allow without the Deny that came with it.
+	Decisions *sync.RWMutex
 
 	gate *admission.Gate // from CPUSlots, made by Handler
 }
@@ -163,6 +169,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		c.r = r.WithContext(shiftkey.WithAdmission(r.Context(), leave))
 		r = c.r
 		c.w = admittedWriter{w, leave}
+	}
+	if s.Decisions != nil {
+		// After the body is read and the place taken: a slow client holds
+		// no reload up, nor, behind it, every other call.
+		s.Decisions.RLock()
+		done := sync.OnceFunc(s.Decisions.RUnlock)
+		defer done()
+		c.w = admittedWriter{c.w, done}
 	}
 	if err := s.authenticate(r.Context(), c); err != nil {
 		s.writeError(c, err)

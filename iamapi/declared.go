@@ -125,7 +125,7 @@ func (cs Changes) Log(ctx context.Context, l *slog.Logger) {
 // (status) or, when its secret changed, replaced; it is never recreated
 // otherwise.
 func Reconcile(ctx context.Context, st ReconcileStore, d Declared) (Changes, error) {
-	r := &reconciler{ctx: ctx, st: st, d: d, now: time.Now().UTC(), policyARN: map[string]string{}, marked: map[string]bool{}}
+	r := &reconciler{ctx: ctx, st: st, d: d, now: time.Now().UTC(), policyARN: map[string]string{}, marked: map[string]bool{}, markedAs: map[string]string{}}
 	for _, p := range d.Policies {
 		r.policyARN[strings.ToLower(p.Name)] = r.arn("policy", p.Path, p.Name)
 	}
@@ -145,7 +145,11 @@ type reconciler struct {
 	now       time.Time
 	policyARN map[string]string // lower-cased declared policy name → ARN
 	marked    map[string]bool   // ids of the entities declared before this run, and in it so far
-	changes   Changes
+	// markedAs are the names the store's marks give ids (policies: ARNs),
+	// so that a reload that changes nothing writes nothing: serve holds
+	// its API calls off while one runs.
+	markedAs map[string]string
+	changes  Changes
 }
 
 func (r *reconciler) note(c Change) { r.changes = append(r.changes, c) }
@@ -193,6 +197,7 @@ func (r *reconciler) removeIdentities() error {
 		names := r.declaredNames(kind)
 		for _, ref := range refs {
 			r.marked[ref.ID] = true
+			r.markedAs[ref.ID] = ref.Name
 			e, err := r.st.Entity(r.ctx, kind, ref.Name)
 			switch {
 			case shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity || err == nil && e.ID != ref.ID:
@@ -220,6 +225,13 @@ func (r *reconciler) removeIdentities() error {
 
 // policies creates or updates the declared managed policies.
 func (r *reconciler) policies() error {
+	refs, err := r.st.DeclaredRefs(r.ctx, shiftkey.KindPolicy)
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		r.markedAs[ref.ID] = ref.Name
+	}
 	for _, p := range r.d.Policies {
 		arn := r.policyARN[strings.ToLower(p.Name)]
 		got, err := r.st.ManagedPolicy(r.ctx, arn)
@@ -240,10 +252,22 @@ func (r *reconciler) policies() error {
 			}
 			r.note(Change{Change: "policy updated", Kind: shiftkey.KindPolicy, Name: p.Name, PolicyARN: arn})
 		}
-		if err := r.st.MarkDeclared(r.ctx, shiftkey.DeclaredRef{Kind: shiftkey.KindPolicy, ID: got.ID, Name: arn}); err != nil {
+		if err := r.mark(shiftkey.DeclaredRef{Kind: shiftkey.KindPolicy, ID: got.ID, Name: arn}); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// mark records ref as declared, unless the store has that mark already.
+func (r *reconciler) mark(ref shiftkey.DeclaredRef) error {
+	if name, ok := r.markedAs[ref.ID]; ok && name == ref.Name {
+		return nil
+	}
+	if err := r.st.MarkDeclared(r.ctx, ref); err != nil {
+		return err
+	}
+	r.markedAs[ref.ID] = ref.Name
 	return nil
 }
 
@@ -311,7 +335,7 @@ func (r *reconciler) ensure(e *shiftkey.Entity) (*shiftkey.Entity, error) {
 	// Declared from here on, in this run too: roles are ensured twice
 	// (roles), and the second time is neither a creation nor an adoption.
 	r.marked[got.ID] = true
-	return got, r.st.MarkDeclared(r.ctx, shiftkey.DeclaredRef{Kind: e.Kind, ID: got.ID, Name: got.Name})
+	return got, r.mark(shiftkey.DeclaredRef{Kind: e.Kind, ID: got.ID, Name: got.Name})
 }
 
 func (r *reconciler) groups() error {

@@ -675,3 +675,35 @@ func TestReconcileUpdatesARoleInPlace(t *testing.T) {
 		t.Fatalf("a second reconcile changed %v", again)
 	}
 }
+
+// markSpy counts the declared marks written.
+type markSpy struct {
+	*sqlite.DB
+	marks *int
+}
+
+func (s markSpy) MarkDeclared(ctx context.Context, ref shiftkey.DeclaredRef) error {
+	*s.marks++
+	return s.DB.MarkDeclared(ctx, ref)
+}
+
+// A reload whose file changed nothing writes nothing: serve holds its API
+// calls off while a reload applies identities, and a mark rewritten per
+// identity (one commit each) made every SIGHUP, a log rotation's too,
+// hold them for as long as the file has identities.
+func TestReconcileThatChangesNothingWritesNoMarks(t *testing.T) {
+	st := newStore(t)
+	reconcile(t, st, base())
+	var marks int
+	if changes := reconcile(t, markSpy{st, &marks}, base()); len(changes) != 0 || marks != 0 {
+		t.Fatalf("second reconcile of the same file: %d marks written, changes %v; want none", marks, changes)
+	}
+	// What the file adds is still marked.
+	d := base()
+	d.Policies = append(d.Policies, iamapi.DeclaredPolicy{Name: "extra", Document: allowDoc})
+	d.Groups = append(d.Groups, iamapi.DeclaredGroup{Name: "extras"})
+	reconcile(t, markSpy{st, &marks}, d)
+	if marks != 2 {
+		t.Fatalf("a policy and a group added: %d marks written, want 2", marks)
+	}
+}

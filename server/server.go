@@ -104,6 +104,46 @@ type Server struct {
 	AdminURL    string
 	adminServer *http.Server
 	draining    atomic.Bool // /readyz fails from the start of a shutdown
+	// decisions is the API's shttp.Server.Decisions: DeclaringStore's
+	// Declaring holds it for writing.
+	decisions sync.RWMutex
+	// graceMu guards endGrace (Stop's, to cut its grace period short) and
+	// graceEnded (EndGrace came before Stop).
+	graceMu    sync.Mutex
+	endGrace   context.CancelFunc
+	graceEnded bool
+}
+
+// EndGrace ends a drain's grace period now (serve's second SIGTERM or
+// SIGINT): Stop cuts the sessions left, as at its end, and the API calls
+// still running. Before Stop, Stop begins with no grace period.
+func (s *Server) EndGrace() {
+	s.graceMu.Lock()
+	defer s.graceMu.Unlock()
+	s.graceEnded = true
+	if s.endGrace != nil {
+		s.endGrace()
+	}
+}
+
+// DeclaringStore is the store for applying declared identities while the
+// API serves (serve's reload): its Declaring holds off this process's API
+// calls while the change lands, once the store's own lock (another
+// replica's declaring) is taken, so that each call is decided under all of
+// the change or none of it. Other replicas see its writes one by one.
+func (s *Server) DeclaringStore() Store { return declaringStore{s.Store, &s.decisions} }
+
+type declaringStore struct {
+	Store
+	decisions *sync.RWMutex
+}
+
+func (d declaringStore) Declaring(ctx context.Context, fn func(context.Context) error) error {
+	return d.Store.Declaring(ctx, func(ctx context.Context) error {
+		d.decisions.Lock()
+		defer d.decisions.Unlock()
+		return fn(ctx)
+	})
 }
 
 // store is the store as the API and the gateways use it: timed when there
@@ -388,6 +428,7 @@ func (s *Server) StartAPI(ln net.Listener) {
 		Now:        s.Clock,
 		ClientIP:   s.ClientIP,
 		CPUSlots:   s.Limits.API.Slots(s.ScramIterations),
+		Decisions:  &s.decisions,
 	}
 	if s.Observer != nil {
 		api.Observer = s.Observer
@@ -479,13 +520,19 @@ func (s *Server) backends() []maintenance.Reconciler {
 
 // Stop drains: the API and every gateway stop accepting at once; API calls
 // in flight finish and sessions run on until they end or the shutdown
-// grace period does, when those left are cut. Then the backends' admin
-// pools, the sweeper and the admin listener stop. The store and the audit
-// log stay open (Close).
+// grace period does (or EndGrace ends it), when those left are cut. Then
+// the backends' admin pools, the sweeper and the admin listener stop. The
+// store and the audit log stay open (Close).
 func (s *Server) Stop() []error {
 	s.draining.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownGrace())
 	defer cancel()
+	s.graceMu.Lock()
+	s.endGrace = cancel
+	if s.graceEnded {
+		cancel()
+	}
+	s.graceMu.Unlock()
 	var (
 		errs   []error
 		errsMu sync.Mutex
@@ -497,6 +544,12 @@ func (s *Server) Stop() []error {
 			if err != nil {
 				// Calls still running at the end of the grace period are cut.
 				s.apiServer.Close()
+			}
+			if err != nil && errors.Is(err, ctx.Err()) {
+				// As documented, and part of a clean drain, not its failure
+				// (serve would exit 1 saying only "context deadline exceeded").
+				s.Logger.Info("API calls cut at shutdown", "shutdown_grace", s.ShutdownGrace().String())
+				err = nil
 			}
 			errsMu.Lock()
 			errs = append(errs, err)

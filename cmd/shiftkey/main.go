@@ -32,8 +32,8 @@ Usage:
   shiftkey serve --config FILE
       Production: clusters backed by existing PostgreSQL servers and identities declared in a
       YAML config (see shiftkey.example.yaml); ${ENV_VAR} references are expanded.
-      SIGTERM drains (limits.shutdown_grace); SIGHUP reloads identities and certificates and
-      reopens audit.file.
+      SIGTERM drains (limits.shutdown_grace; a second SIGTERM or SIGINT cuts what is left now);
+      SIGHUP reloads identities and certificates and reopens audit.file.
   shiftkey policy explain --action ACTION [--resource ARN] [--policy FILE]... [--session-policy FILE]
                          [--principal user/NAME|role/NAME [--config FILE | --data-dir DIR]] [--context KEY=VALUE]...
       Local policy simulator: prints the decision and the statement that decided it.
@@ -212,6 +212,21 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		select {
 		case <-ctx.Done():
 			s.Logger.Info("shutting down: draining", "shutdown_grace", s.ShutdownGrace().String())
+			// A second SIGTERM or SIGINT ends the grace period now: the
+			// sessions left are cut as at its end (57P01, groups revoked,
+			// audited), where SIGKILL would leave all that undone.
+			again, closed := make(chan os.Signal, 1), make(chan struct{})
+			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(again)
+			go func() {
+				select {
+				case sig := <-again:
+					s.Logger.Info("shutting down: second signal, cutting what is left now", "signal", sig.String())
+					s.EndGrace()
+				case <-closed:
+				}
+			}()
+			defer close(closed)
 			return s.Close()
 		case <-hup:
 			if err := s.Reload(ctx, *path); err != nil {

@@ -22,13 +22,15 @@ func (s *Serve) Reload(ctx context.Context, path string) error {
 	var errs []error
 	if s.Audit != nil {
 		// First, so that rotation works even when the new config is bad.
+		// Its failure is its own line: the config still applies, and an
+		// error from Reload reads as "nothing changed".
 		if err := s.Audit.Reopen(); err != nil {
-			errs = append(errs, err)
+			s.Logger.Error("reload: reopening the audit log failed: its records go on to the file it had open", "file", s.Config.Audit.File, "error", err)
 		}
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
-		return errors.Join(append(errs, err)...)
+		return err
 	}
 	// The certificates are read before anything changes: a reload that
 	// fails on them applies nothing, identities included.
@@ -48,12 +50,17 @@ func (s *Serve) Reload(ctx context.Context, path string) error {
 		case c.pair.Enabled():
 			cert, err := c.pair.Certificate(c.field)
 			if err != nil {
-				return errors.Join(append(errs, err)...)
+				return err
 			}
 			swaps = append(swaps, swap{c.cur, cert})
 		}
 	}
-	changes, err := cfg.ApplyIdentities(ctx, s.Store)
+	// In the running account: account_id, as the other settings, waits
+	// for a restart, and identities made with another account's ARNs
+	// would keep them.
+	declared := *cfg
+	declared.AccountID = s.AccountID
+	changes, err := declared.ApplyIdentities(ctx, s.DeclaringStore())
 	changes.Log(ctx, s.Logger)
 	s.auditIdentities(changes, "reload", path)
 	if err != nil {
