@@ -25,7 +25,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&files, "file", "an audit log; repeat it for each replica's, merged in time order (default: audit.file of --config)")
 	cfgPath := fs.String("config", "", "serve's config file, for audit.file")
 	follow := fs.Bool("f", false, "keep printing records as they are written, across rotations")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if len(files) == 0 && *cfgPath != "" {

@@ -55,7 +55,7 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(fs.Output(), "Usage: shiftkey credentials %s [flags]\n\n%s\nFlags:\n", verb, credentialsHelp)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if *terminate && verb != "revoke" {

@@ -52,7 +52,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	action := fs.String("action", "", "action, e.g. redshift:GetClusterCredentials")
 	resource := fs.String("resource", "*", "resource ARN")
 	fs.Var(&contexts, "context", "condition key=value (repeatable; a key given twice has several values)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	sim := authz.Simulation{PolicyFiles: policies, SessionPolicyFile: *sessionPolicy, Principal: *principal,
