@@ -398,6 +398,20 @@ func (l *logFile) next(follow bool) ([]byte, error) {
 			return append(b, '\n'), nil
 		}
 		l.partial = b // the rest comes later, or the line ends with the file
+		if truncated, err := l.truncated(); err != nil {
+			return nil, err
+		} else if truncated {
+			// Truncated in place (logrotate's copytruncate): what was read
+			// was copied away, and the writer appends from the start
+			// again. Read from there, as tail -F does; an unended line's
+			// rest went with the copy.
+			if _, err := l.file.Seek(0, io.SeekStart); err != nil {
+				return nil, err
+			}
+			l.r.Reset(l.file)
+			l.partial = nil
+			continue
+		}
 		if !l.draining {
 			rotated, err := l.rotated()
 			if err != nil || !rotated {
@@ -417,6 +431,21 @@ func (l *logFile) next(follow bool) ([]byte, error) {
 			return append(b, '\n'), nil // the old file's last line, unended
 		}
 	}
+}
+
+// truncated reports whether the file being read is a regular file now
+// shorter than what has been read of it. Called at its end, when the
+// reader's buffer is empty and the file's offset is what was read.
+func (l *logFile) truncated() (bool, error) {
+	fi, err := l.file.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return false, err // a FIFO cannot be truncated, nor asked its offset
+	}
+	off, err := l.file.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return false, err
+	}
+	return fi.Size() < off, nil
 }
 
 // rotated reports whether the log's path names another file than the one
