@@ -196,6 +196,31 @@ func credentialOf(r *Record) string {
 	return ""
 }
 
+// recordStart is how every record line begins (Record's first field): a
+// record found after it within a line is one written after a fragment.
+var recordStart = []byte(`{"eventVersion":`)
+
+// parseLine reads line as a record, or when it is not one, the record
+// glued onto a fragment at its start (appended by an older version after a
+// writer was killed mid-line): the record, and the line from where it
+// starts.
+func parseLine(line []byte) (*Record, []byte, bool) {
+	if rec, ok := parse(line); ok {
+		return rec, line, true
+	}
+	for i := 1; i < len(line); {
+		j := bytes.Index(line[i:], recordStart)
+		if j < 0 {
+			break
+		}
+		if rec, ok := parse(line[i+j:]); ok {
+			return rec, line[i+j:], true
+		}
+		i += j + 1
+	}
+	return nil, nil, false
+}
+
 func parse(line []byte) (*Record, bool) {
 	var rec Record
 	// Numbers as written: a parameter recorded as sent may hold one no
@@ -258,7 +283,7 @@ func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow boo
 				if err != nil || line == nil {
 					return err
 				}
-				if rec, ok := parse(line); ok {
+				if rec, line, ok := parseLine(line); ok {
 					heads[i] = &timedLine{at: orderKey(rec), rec: rec, line: line}
 					return nil
 				}
