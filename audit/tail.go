@@ -251,6 +251,22 @@ const tailWindow = 10 * time.Second
 // writing the records appended until ctx ends, each poll's merged the same
 // way, across rotations.
 func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow bool) error {
+	_, err := TailCount(ctx, w, paths, f, follow)
+	return err
+}
+
+// Counts is what a tail read and wrote.
+type Counts struct{ Read, Written int }
+
+// TailCount is Tail, and says how many records it read and wrote: a
+// filter that kept nothing is told from a log that held nothing.
+func TailCount(ctx context.Context, w io.Writer, paths []string, f Filter, follow bool) (Counts, error) {
+	tl := &timeline{m: newMatcher(f), w: w}
+	err := tl.tail(ctx, paths, follow)
+	return tl.counts, err
+}
+
+func (tl *timeline) tail(ctx context.Context, paths []string, follow bool) error {
 	logs := make([]*logFile, len(paths))
 	for i, p := range paths {
 		file, err := os.Open(p)
@@ -267,7 +283,6 @@ func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow boo
 			l.file.Close()
 		}
 	}()
-	tl := &timeline{m: newMatcher(f), w: w}
 	var t *time.Ticker
 	if follow {
 		t = time.NewTicker(FollowInterval)
@@ -357,10 +372,12 @@ type timeline struct {
 	m       *matcher
 	w       io.Writer
 	pending []*timedLine
+	counts  Counts
 }
 
 func (tl *timeline) add(l *timedLine) error {
 	tl.m.learn(l.rec)
+	tl.counts.Read++
 	tl.pending = append(tl.pending, l)
 	now, err := time.Parse(time.RFC3339, l.at)
 	if err != nil {
@@ -383,6 +400,7 @@ func (tl *timeline) write(n int) error {
 			if _, err := tl.w.Write(l.line); err != nil {
 				return err
 			}
+			tl.counts.Written++
 		}
 	}
 	clear(tl.pending[:n])

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/shiftkey/shiftkey/audit"
@@ -40,5 +41,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(files) == 0 {
 		return errors.New("audit tail: --file (or a --config with audit.file set to a file) is required")
 	}
-	return audit.Tail(ctx, stdout, files, f, *follow)
+	n, err := audit.TailCount(ctx, stdout, files, f, *follow)
+	if err == nil && !*follow && n.Written == 0 && f != (audit.Filter{}) {
+		// Said, so that a mistyped filter is not read as "no activity".
+		fmt.Fprintf(stderr, "audit tail: no record matched the filters (%d records read from %d files; ARNs and ids are compared exactly)\n", n.Read, len(files))
+	}
+	return err
 }
