@@ -35,7 +35,7 @@ Usage:
       SIGTERM drains (limits.shutdown_grace); SIGHUP reloads identities and certificates and
       reopens audit.file.
   shiftkey policy explain --action ACTION [--resource ARN] [--policy FILE]... [--session-policy FILE]
-                         [--principal user/NAME|role/NAME [--config FILE | --data-dir DIR]] [--context KEY=VALUE]...
+                         [--principal user/NAME|role/NAME|ARN [--config FILE | --data-dir DIR]] [--context KEY=VALUE]...
       Local policy simulator: prints the decision and the statement that decided it.
       Exits 0 when allowed, 2 when denied.
   shiftkey policy why [--config FILE | --data-dir DIR] REQUEST_ID

@@ -46,7 +46,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var policies, contexts multiFlag
 	fs.Var(&policies, "policy", "identity policy JSON file (repeatable)")
 	sessionPolicy := fs.String("session-policy", "", "session policy JSON file")
-	principal := fs.String("principal", "", "evaluate the stored policies of user/NAME or role/NAME (in the store of --config or --data-dir)")
+	principal := fs.String("principal", "", "evaluate the stored policies of user/NAME or role/NAME, or of a user's or role's ARN (in the store of --config or --data-dir)")
 	configPath := fs.String("config", "", "serve's YAML config file (its store)")
 	dataDir := fs.String("data-dir", "", "dev's data dir (default: "+pgserver.DefaultHomeHelp()+")")
 	action := fs.String("action", "", "action, e.g. redshift:GetClusterCredentials")
