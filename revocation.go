@@ -9,9 +9,11 @@ import (
 // CredentialFilter selects issued credentials for an operator (shiftkey
 // credentials list|revoke): every field set must match.
 type CredentialFilter struct {
-	Scope        string // cluster identifier or workgroup credential scope
-	LoginName    string
-	PrincipalARN string // the IAM principal that asked for them
+	Scope     string // cluster identifier or workgroup credential scope
+	LoginName string
+	// PrincipalARN is the IAM principal that asked for them; a role's
+	// ARN stands for its sessions (RoleSessionsPrefix).
+	PrincipalARN string
 	ID           string
 	// SessionsOf widens PrincipalARN to the assumed-role sessions it
 	// started (STS sessions whose source it is): everything a leaked
@@ -106,6 +108,23 @@ func AssumedRoleARN(principal, role, session string) string {
 		account = f[4]
 	}
 	return "arn:aws:sts::" + account + ":assumed-role/" + role + "/" + session
+}
+
+// RoleSessionsPrefix is, for an IAM role's ARN
+// (arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME), what the ARNs of its
+// sessions begin with: arn:PARTITION:sts::ACCOUNT:assumed-role/NAME/ (a
+// session's ARN names the role without its path; a role's name is unique in
+// its account whatever its path). ok is false for any other ARN.
+func RoleSessionsPrefix(arn string) (prefix string, ok bool) {
+	f := strings.SplitN(arn, ":", 6)
+	if len(f) != 6 || f[0] != "arn" || f[2] != "iam" || !strings.HasPrefix(f[5], "role/") {
+		return "", false
+	}
+	name := f[5][strings.LastIndexByte(f[5], '/')+1:]
+	if name == "" {
+		return "", false
+	}
+	return "arn:" + f[1] + ":sts::" + f[4] + ":assumed-role/" + name + "/", true
 }
 
 // SessionStart is one assumed-role session as a store records it: who

@@ -68,7 +68,33 @@ func openFile(path string) (*os.File, error) {
 			return nil, fmt.Errorf("audit.file: %w", err)
 		}
 	}
+	if err := endTornLine(path, f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit.file: %w", err)
+	}
 	return f, nil
+}
+
+// endTornLine ends the log's last line when it is unended (a writer killed
+// mid-record, a disk that filled mid-line), so that the record appended
+// next is a line of its own rather than glued onto the fragment, where no
+// JSON-lines reader would find it. Best effort on what cannot be read.
+func endTornLine(path string, f *os.File) error {
+	r, err := os.Open(path)
+	if err != nil {
+		return nil // write-only for us: nothing to check with
+	}
+	defer r.Close()
+	fi, err := r.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return nil
+	}
+	last := make([]byte, 1)
+	if _, err := r.ReadAt(last, fi.Size()-1); err != nil || last[0] == '\n' {
+		return nil
+	}
+	_, err = f.Write([]byte{'\n'})
+	return err
 }
 
 // Reopen opens the file at the log's path again (after a rotation moved

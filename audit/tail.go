@@ -196,6 +196,31 @@ func credentialOf(r *Record) string {
 	return ""
 }
 
+// recordStart is how every record line begins (Record's first field): a
+// record found after it within a line is one written after a fragment.
+var recordStart = []byte(`{"eventVersion":`)
+
+// parseLine reads line as a record, or when it is not one, the record
+// glued onto a fragment at its start (appended by an older version after a
+// writer was killed mid-line): the record, and the line from where it
+// starts.
+func parseLine(line []byte) (*Record, []byte, bool) {
+	if rec, ok := parse(line); ok {
+		return rec, line, true
+	}
+	for i := 1; i < len(line); {
+		j := bytes.Index(line[i:], recordStart)
+		if j < 0 {
+			break
+		}
+		if rec, ok := parse(line[i+j:]); ok {
+			return rec, line[i+j:], true
+		}
+		i += j + 1
+	}
+	return nil, nil, false
+}
+
 func parse(line []byte) (*Record, bool) {
 	var rec Record
 	// Numbers as written: a parameter recorded as sent may hold one no
@@ -226,6 +251,22 @@ const tailWindow = 10 * time.Second
 // writing the records appended until ctx ends, each poll's merged the same
 // way, across rotations.
 func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow bool) error {
+	_, err := TailCount(ctx, w, paths, f, follow)
+	return err
+}
+
+// Counts is what a tail read and wrote.
+type Counts struct{ Read, Written int }
+
+// TailCount is Tail, and says how many records it read and wrote: a
+// filter that kept nothing is told from a log that held nothing.
+func TailCount(ctx context.Context, w io.Writer, paths []string, f Filter, follow bool) (Counts, error) {
+	tl := &timeline{m: newMatcher(f), w: w}
+	err := tl.tail(ctx, paths, follow)
+	return tl.counts, err
+}
+
+func (tl *timeline) tail(ctx context.Context, paths []string, follow bool) error {
 	logs := make([]*logFile, len(paths))
 	for i, p := range paths {
 		file, err := os.Open(p)
@@ -242,7 +283,6 @@ func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow boo
 			l.file.Close()
 		}
 	}()
-	tl := &timeline{m: newMatcher(f), w: w}
 	var t *time.Ticker
 	if follow {
 		t = time.NewTicker(FollowInterval)
@@ -258,7 +298,7 @@ func Tail(ctx context.Context, w io.Writer, paths []string, f Filter, follow boo
 				if err != nil || line == nil {
 					return err
 				}
-				if rec, ok := parse(line); ok {
+				if rec, line, ok := parseLine(line); ok {
 					heads[i] = &timedLine{at: orderKey(rec), rec: rec, line: line}
 					return nil
 				}
@@ -332,10 +372,12 @@ type timeline struct {
 	m       *matcher
 	w       io.Writer
 	pending []*timedLine
+	counts  Counts
 }
 
 func (tl *timeline) add(l *timedLine) error {
 	tl.m.learn(l.rec)
+	tl.counts.Read++
 	tl.pending = append(tl.pending, l)
 	now, err := time.Parse(time.RFC3339, l.at)
 	if err != nil {
@@ -358,6 +400,7 @@ func (tl *timeline) write(n int) error {
 			if _, err := tl.w.Write(l.line); err != nil {
 				return err
 			}
+			tl.counts.Written++
 		}
 	}
 	clear(tl.pending[:n])
@@ -398,6 +441,20 @@ func (l *logFile) next(follow bool) ([]byte, error) {
 			return append(b, '\n'), nil
 		}
 		l.partial = b // the rest comes later, or the line ends with the file
+		if truncated, err := l.truncated(); err != nil {
+			return nil, err
+		} else if truncated {
+			// Truncated in place (logrotate's copytruncate): what was read
+			// was copied away, and the writer appends from the start
+			// again. Read from there, as tail -F does; an unended line's
+			// rest went with the copy.
+			if _, err := l.file.Seek(0, io.SeekStart); err != nil {
+				return nil, err
+			}
+			l.r.Reset(l.file)
+			l.partial = nil
+			continue
+		}
 		if !l.draining {
 			rotated, err := l.rotated()
 			if err != nil || !rotated {
@@ -417,6 +474,21 @@ func (l *logFile) next(follow bool) ([]byte, error) {
 			return append(b, '\n'), nil // the old file's last line, unended
 		}
 	}
+}
+
+// truncated reports whether the file being read is a regular file now
+// shorter than what has been read of it. Called at its end, when the
+// reader's buffer is empty and the file's offset is what was read.
+func (l *logFile) truncated() (bool, error) {
+	fi, err := l.file.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return false, err // a FIFO cannot be truncated, nor asked its offset
+	}
+	off, err := l.file.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return false, err
+	}
+	return fi.Size() < off, nil
 }
 
 // rotated reports whether the log's path names another file than the one

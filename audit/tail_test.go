@@ -344,3 +344,57 @@ func TestTailOrdersRecordsWithinASecond(t *testing.T) {
 		t.Fatalf("merged: %s, want %s", got, want)
 	}
 }
+
+// Found in an operator's review: operations.md offers logrotate's
+// copytruncate for the server's log, and -f promises to follow rotations
+// as tail -F does, but a log truncated in place (the same file, now
+// shorter than what had been read) was read on from the old offset: the
+// records written after the truncation were never printed, or their ends
+// were read as broken lines and dropped. As tail -F, a truncated log is
+// read again from its start.
+func TestTailFollowsALogTruncatedInPlace(t *testing.T) {
+	old := FollowInterval
+	FollowInterval = 5 * time.Millisecond
+	t.Cleanup(func() { FollowInterval = old })
+	dir := t.TempDir()
+	a := writeLog(t, dir, "a.log",
+		line(t, "a1", "2026-12-05T10:00:01Z", typeAPICall, "K", "", ""),
+		line(t, "a2", "2026-12-05T10:00:02Z", typeAPICall, "K", "", ""))
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Tail(ctx, &out, []string{a}, Filter{}, true) }()
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Join(ids(t, out.String()), " ") != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("followed: %q, want %q", strings.Join(ids(t, out.String()), " "), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor("a1 a2")
+	// copytruncate: the content copied away, the file emptied in place,
+	// and the server appending on (O_APPEND writes at the new end).
+	if err := os.Truncate(a, 0); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(a, os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line(t, "a3", "2026-12-05T10:00:03Z", typeAPICall, "K", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a1 a2 a3")
+	if _, err := f.WriteString(line(t, "a4", "2026-12-05T10:00:04Z", typeAPICall, "K", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a1 a2 a3 a4")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -18,8 +18,9 @@ import (
 type Simulation struct {
 	PolicyFiles       []string
 	SessionPolicyFile string
-	// Principal is "user/NAME" or "role/NAME", whose stored policies and
-	// global condition keys are added; it needs Store.
+	// Principal is "user/NAME" or "role/NAME" (a path allowed), or a
+	// user's or role's ARN, whose stored policies and global condition
+	// keys are added; it needs Store.
 	Principal string
 	Store     Store
 	Action    string
@@ -58,9 +59,9 @@ func (s Simulation) Run(ctx context.Context) (iam.Decision, string, error) {
 		set.Session = []*iam.Policy{p}
 	}
 	if s.Principal != "" {
-		kind, name, ok := strings.Cut(s.Principal, "/")
-		if !ok || (kind != "user" && kind != "role") {
-			return iam.Decision{}, "", fmt.Errorf("--principal %q: want user/NAME or role/NAME", s.Principal)
+		kind, name, err := simulatedPrincipal(s.Principal)
+		if err != nil {
+			return iam.Decision{}, "", err
 		}
 		stored, global, err := (&Authorizer{Store: s.Store}).Simulate(ctx, shiftkey.EntityKind(kind), name)
 		if err != nil {
@@ -78,6 +79,32 @@ func (s Simulation) Run(ctx context.Context) (iam.Decision, string, error) {
 	}
 	d, why := Decide(set, iam.Request{Action: s.Action, Resource: s.Resource, Context: keys})
 	return d, why, nil
+}
+
+// simulatedPrincipal is the kind and name --principal names: user/NAME or
+// role/NAME, with a path or not, or a user's or role's ARN (as the audit
+// log and credentials list write them). A name is unique in its account
+// whatever its path, so the path is dropped. A session's ARN is refused:
+// its session policy is not its role's.
+func simulatedPrincipal(p string) (kind, name string, err error) {
+	res := p
+	if strings.HasPrefix(p, "arn:") {
+		f := strings.SplitN(p, ":", 6)
+		if len(f) == 6 && f[2] == "sts" && strings.HasPrefix(f[5], "assumed-role/") {
+			role, _, _ := strings.Cut(strings.TrimPrefix(f[5], "assumed-role/"), "/")
+			return "", "", fmt.Errorf("--principal %q is a session: give its role, role/%s, and its session policy, if it had one, with --session-policy", p, role)
+		}
+		if len(f) != 6 || f[2] != "iam" {
+			return "", "", fmt.Errorf("--principal %q: want user/NAME, role/NAME or an IAM user's or role's ARN", p)
+		}
+		res = f[5]
+	}
+	kind, path, ok := strings.Cut(res, "/")
+	name = path[strings.LastIndexByte(path, '/')+1:]
+	if !ok || name == "" || (kind != "user" && kind != "role") {
+		return "", "", fmt.Errorf("--principal %q: want user/NAME, role/NAME or an IAM user's or role's ARN", p)
+	}
+	return kind, name, nil
 }
 
 func readPolicy(path string) (*iam.Policy, error) {

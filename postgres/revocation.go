@@ -43,7 +43,14 @@ func credentialWhere(ctx context.Context, q querier, f shiftkey.CredentialFilter
 			}
 			arns = append(arns, started...)
 		}
-		add("principal_arn = ANY($%d)", arns)
+		if prefix, ok := shiftkey.RoleSessionsPrefix(f.PrincipalARN); ok {
+			// A role's credentials are its sessions'. Compared, not LIKE:
+			// a role name may hold an underscore.
+			args = append(args, arns, prefix)
+			conds = append(conds, fmt.Sprintf("(principal_arn = ANY($%d) OR left(principal_arn, length($%d::text)) = $%d::text)", len(args)-1, len(args), len(args)))
+		} else {
+			add("principal_arn = ANY($%d)", arns)
+		}
 	}
 	if f.AccessKeyID != "" {
 		keys, err := issuingKeys(ctx, q, f.AccessKeyID)

@@ -83,6 +83,11 @@ func List(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time.T
 	if len(creds) == 0 {
 		// Said, so that an empty answer is not taken for a failure.
 		fmt.Fprintln(w, "no live credentials match")
+		if hint, err := likelyPrincipals(ctx, st, f, now); err != nil {
+			return err
+		} else if hint != "" {
+			fmt.Fprintf(w, "note: %s\n", hint)
+		}
 	} else if err := table(w, creds); err != nil {
 		return err
 	}
@@ -177,6 +182,9 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 	done.Credentials = creds
 	if len(creds) == 0 && len(done.Sessions) == 0 {
 		err := noMatch(ctx, st, f)
+		if hint, _ := likelyPrincipals(ctx, st, f, now); hint != "" {
+			err = fmt.Errorf("%w; %s", err, hint)
+		}
 		if note, _ := unrecorded(ctx, st, f, now); note != "" {
 			err = fmt.Errorf("%w; %s", err, note)
 		}
@@ -216,6 +224,76 @@ func noMatch(ctx context.Context, st Store, f shiftkey.CredentialFilter) error {
 		}
 	}
 	return fmt.Errorf("%w: no credential matches %s (see shiftkey credentials list)", ErrNoMatch, describe(f))
+}
+
+// likelyPrincipals says, when f names a principal that selected nothing,
+// which principals of the live credentials the rest of f selects the
+// operator most likely meant (the same user, role or session name in
+// another case or with another path: IAM names are unique whatever their
+// case and path), with how many credentials each has; "" for none. ARNs
+// are still compared exactly: a principal deleted and created again in
+// another case is another principal.
+func likelyPrincipals(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time.Time) (string, error) {
+	if f.PrincipalARN == "" {
+		return "", nil
+	}
+	want, ok := principalKey(f.PrincipalARN)
+	if !ok {
+		return "", nil
+	}
+	rest := f
+	rest.PrincipalARN, rest.SessionsOf = "", false
+	creds, err := st.ListCredentials(ctx, rest, now)
+	if err != nil {
+		return "", err
+	}
+	by := map[string]int{}
+	for _, c := range creds {
+		if k, ok := principalKey(c.PrincipalARN); ok && c.PrincipalARN != f.PrincipalARN && (k == want || k.role() == want) {
+			by[c.PrincipalARN]++
+		}
+	}
+	if len(by) == 0 {
+		return "", nil
+	}
+	principals := slices.Sorted(maps.Keys(by))
+	for i, p := range principals {
+		principals[i] = fmt.Sprintf("%s (%d)", p, by[p])
+	}
+	return fmt.Sprintf("ARNs are compared exactly (case and path included); live credentials whose principal has the same name: %s",
+		strings.Join(principals, ", ")), nil
+}
+
+// nameKey is an ARN's account, kind and lowercased name without its path:
+// user/[PATH/]NAME, role/[PATH/]NAME, assumed-role/ROLE/SESSION.
+type nameKey struct{ account, kind, name string }
+
+// role is, for an assumed-role session, its role's key.
+func (k nameKey) role() nameKey {
+	if k.kind != "assumed-role" {
+		return nameKey{}
+	}
+	role, _, _ := strings.Cut(k.name, "/")
+	return nameKey{k.account, "role", role}
+}
+
+func principalKey(arn string) (nameKey, bool) {
+	f := strings.SplitN(arn, ":", 6)
+	if len(f) != 6 || f[0] != "arn" {
+		return nameKey{}, false
+	}
+	kind, rest, ok := strings.Cut(f[5], "/")
+	if !ok || rest == "" {
+		return nameKey{}, false
+	}
+	switch kind {
+	case "user", "role":
+		rest = rest[strings.LastIndexByte(rest, '/')+1:]
+	case "assumed-role":
+	default:
+		return nameKey{}, false
+	}
+	return nameKey{f[4], kind, strings.ToLower(rest)}, true
 }
 
 // describe names what f selects, as the flags did.

@@ -40,8 +40,15 @@ func credentialWhere(ctx context.Context, q rowsQuerier, f shiftkey.CredentialFi
 				arns = append(arns, a)
 			}
 		}
-		conds = append(conds, "principal_arn IN (?"+strings.Repeat(",?", len(arns)-1)+")")
+		cond := "principal_arn IN (?" + strings.Repeat(",?", len(arns)-1) + ")"
 		args = append(args, arns...)
+		if prefix, ok := shiftkey.RoleSessionsPrefix(f.PrincipalARN); ok {
+			// A role's credentials are its sessions'. Compared, not LIKE:
+			// a role name may hold an underscore.
+			cond = "(" + cond + " OR substr(principal_arn, 1, ?) = ?)"
+			args = append(args, len(prefix), prefix)
+		}
+		conds = append(conds, cond)
 	}
 	if f.AccessKeyID != "" {
 		keys, err := issuingKeys(ctx, q, f.AccessKeyID)

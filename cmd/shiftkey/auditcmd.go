@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/shiftkey/shiftkey/audit"
@@ -25,7 +26,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&files, "file", "an audit log; repeat it for each replica's, merged in time order (default: audit.file of --config)")
 	cfgPath := fs.String("config", "", "serve's config file, for audit.file")
 	follow := fs.Bool("f", false, "keep printing records as they are written, across rotations")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if len(files) == 0 && *cfgPath != "" {
@@ -40,5 +41,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(files) == 0 {
 		return errors.New("audit tail: --file (or a --config with audit.file set to a file) is required")
 	}
-	return audit.Tail(ctx, stdout, files, f, *follow)
+	n, err := audit.TailCount(ctx, stdout, files, f, *follow)
+	if err == nil && !*follow && n.Written == 0 && f != (audit.Filter{}) {
+		// Said, so that a mistyped filter is not read as "no activity".
+		fmt.Fprintf(stderr, "audit tail: no record matched the filters (%d records read from %d files; ARNs and ids are compared exactly)\n", n.Read, len(files))
+	}
+	return err
 }

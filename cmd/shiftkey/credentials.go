@@ -46,7 +46,7 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.StringVar(&sel.Cluster, "cluster", "", "credentials for this cluster")
 	fs.StringVar(&sel.Workgroup, "workgroup", "", "credentials for this Serverless workgroup")
 	fs.StringVar(&sel.Login, "login", "", "credentials of this login name (e.g. IAM:alice)")
-	fs.StringVar(&sel.Principal, "principal", "", "credentials this IAM principal ARN asked for")
+	fs.StringVar(&sel.Principal, "principal", "", "credentials this IAM principal ARN asked for (a user, an assumed-role session; a role's ARN: each of its sessions')")
 	fs.StringVar(&sel.ID, "id", "", "the credential with this id")
 	fs.StringVar(&sel.AllForPrincipal, "all-for-principal", "", "every credential of this principal ARN and of the role sessions it started, chains included")
 	fs.StringVar(&sel.AccessKey, "access-key", "", "every credential issued with this access key ID (AKIA… or ASIA…) and with the role sessions it started, chains included (a leaked key); revoke ends those sessions too")
@@ -55,7 +55,7 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(fs.Output(), "Usage: shiftkey credentials %s [flags]\n\n%s\nFlags:\n", verb, credentialsHelp)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if *terminate && verb != "revoke" {

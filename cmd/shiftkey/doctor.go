@@ -21,11 +21,8 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.BoolVar(&opts.AutoCreate, "auto-create", false, "create the database user if it does not exist (--cluster)")
 	fs.StringVar(&opts.CA, "ca", os.Getenv("PGSSLROOTCERT"), "the gateway's CA certificate (PEM) for verify-full; default PGSSLROOTCERT, else the system store")
 	fs.DurationVar(&opts.Timeout, "timeout", 0, "per API call and per login (default 15s)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("doctor: unexpected argument %q", fs.Arg(0))
 	}
 	r := doctor.Run(ctx, opts)
 	if err := r.WriteText(stdout); err != nil {

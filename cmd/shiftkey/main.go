@@ -35,7 +35,7 @@ Usage:
       SIGTERM drains (limits.shutdown_grace; a second SIGTERM or SIGINT cuts what is left now);
       SIGHUP reloads identities and certificates and reopens audit.file.
   shiftkey policy explain --action ACTION [--resource ARN] [--policy FILE]... [--session-policy FILE]
-                         [--principal user/NAME|role/NAME [--config FILE | --data-dir DIR]] [--context KEY=VALUE]...
+                         [--principal user/NAME|role/NAME|ARN [--config FILE | --data-dir DIR]] [--context KEY=VALUE]...
       Local policy simulator: prints the decision and the statement that decided it.
       Exits 0 when allowed, 2 when denied.
   shiftkey policy why [--config FILE | --data-dir DIR] REQUEST_ID
@@ -128,7 +128,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&d.AdminAddr, "admin-addr", devenv.DefaultAdminAddr, "address of /metrics, /healthz and /readyz, or off")
 	fs.StringVar(&d.AuditFile, "audit-file", devenv.DefaultAuditFile, "audit log, relative to the data dir, or off")
 	verbose := fs.Bool("v", false, "debug logging")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	level := slog.LevelInfo
@@ -180,7 +180,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML config file")
 	verbose := fs.Bool("v", false, "debug logging")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *path == "" {
@@ -234,6 +234,20 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}
 	}
+}
+
+// parseFlags parses args into fs and refuses what is left: the flag
+// package stops at the first argument that is not a flag, so a stray word
+// (a second id pasted, a quote gone wrong) would silently drop every flag
+// after it, a narrowing filter or --terminate included.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q (flags after it were not read; quote a value with spaces)", fs.Name(), fs.Arg(0))
+	}
+	return nil
 }
 
 // verbFlags starts a command that takes a verb (`audit tail`, `store

@@ -46,13 +46,13 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var policies, contexts multiFlag
 	fs.Var(&policies, "policy", "identity policy JSON file (repeatable)")
 	sessionPolicy := fs.String("session-policy", "", "session policy JSON file")
-	principal := fs.String("principal", "", "evaluate the stored policies of user/NAME or role/NAME (in the store of --config or --data-dir)")
+	principal := fs.String("principal", "", "evaluate the stored policies of user/NAME or role/NAME, or of a user's or role's ARN (in the store of --config or --data-dir)")
 	configPath := fs.String("config", "", "serve's YAML config file (its store)")
 	dataDir := fs.String("data-dir", "", "dev's data dir (default: "+pgserver.DefaultHomeHelp()+")")
 	action := fs.String("action", "", "action, e.g. redshift:GetClusterCredentials")
 	resource := fs.String("resource", "*", "resource ARN")
 	fs.Var(&contexts, "context", "condition key=value (repeatable; a key given twice has several values)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	sim := authz.Simulation{PolicyFiles: policies, SessionPolicyFile: *sessionPolicy, Principal: *principal,

@@ -28,7 +28,7 @@ func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	configPath := fs.String("config", "", "serve's YAML config file")
 	newKey := fs.String("new-key-file", "", "with --config: the new key's file (created 0600 when missing)")
 	dataDir := fs.String("data-dir", "", "dev's data dir (default: "+pgserver.DefaultHomeHelp()+")")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if *configPath != "" {

@@ -1069,6 +1069,13 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 		{shiftkey.CredentialFilter{PrincipalARN: alice}, "[a1 a2]"},
 		{shiftkey.CredentialFilter{PrincipalARN: alice, SessionsOf: true}, "[a1 a2 r1 r2]"},
 		{shiftkey.CredentialFilter{PrincipalARN: viaRole, SessionsOf: true}, "[r1 r2]"},
+		// A role's ARN, with its path or without, stands for its
+		// sessions; a name another starts with, or one with a LIKE
+		// wildcard, selects nothing.
+		{shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::123456789012:role/etl"}, "[r1]"},
+		{shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::123456789012:role/ops/etl", Scope: "workgroup/w1"}, "[r1]"},
+		{shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::123456789012:role/et"}, "[]"},
+		{shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::123456789012:role/e_l"}, "[]"},
 		{shiftkey.CredentialFilter{PrincipalARN: alice, Scope: "d"}, "[a2]"},
 		{shiftkey.CredentialFilter{ID: "b1"}, "[b1]"},
 		{shiftkey.CredentialFilter{Scope: "workgroup/w1"}, "[r1 r2]"},
