@@ -99,7 +99,7 @@ func (s *Service) setMasterPassword(ctx context.Context, c *shiftkey.Cluster, pa
 	}
 	cred := &shiftkey.Credential{
 		ID: "master-" + shiftkey.NewUUID(), Cluster: c.Identifier, LoginName: c.MasterUsername, DBUser: c.MasterUsername,
-		PrincipalARN: "master", RequestID: requestID, CreatedAt: s.now(), ExpiresAt: masterExpiry,
+		PrincipalARN: "master", RequestID: requestID, CreatedAt: s.now(), ExpiresAt: masterExpiry, ScopeID: c.NamespaceID,
 	}
 	setVerifiers(cred, password, salt)
 	if err := s.Store.CreateCredential(ctx, cred); err != nil {
