@@ -256,14 +256,13 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 	return results
 }
 
-// lockedOut is err, or when it is SQLITE_BUSY (another connection held
-// the write lock past busy_timeout: an operator's sqlite3 shell in a
-// transaction, a long revocation) the store's answer for a write it did
-// not record in time, ServiceUnavailable, which clients retry, with err
-// kept for /readyz. Nothing of the batch was written.
+// lockedOut is err, or when it is SQLITE_BUSY (lockedOut: another
+// connection held the write lock past busy_timeout) the store's answer
+// for an issue's write it did not record in time, ServiceUnavailable,
+// which clients retry, with err kept for /readyz. Nothing of the batch
+// was written.
 func (w *groupWriter) lockedOut(err error, n int) error {
-	var se *sqlite.Error
-	if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+	if err = lockedOut(err); !errors.Is(err, shiftkey.ErrStoreUnavailable) {
 		return err
 	}
 	slog.Warn("sqlite store: another connection held the write lock past busy_timeout; the batch's writes fail with ServiceUnavailable", "writes", n, "error", err)
