@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/postgres"
 	rs "github.com/shiftkey/shiftkey/redshift"
 )
 
@@ -130,5 +131,35 @@ func mustDo(t *testing.T, what string, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// The PostgreSQL writer's check of a workgroup's credentials, in a store
+// whose credentials are sealed (the other insert): issued while the
+// workgroup exists, refused (ResourceNotFoundException) once it is
+// deleted, nothing written.
+func TestIssueForDeletedWorkgroupIsRefused(t *testing.T) {
+	ctx := context.Background()
+	key, keyFile, _, _ := twoKeys(t)
+	db := open(t, newURL(t), postgres.WithKey(key, keyFile))
+	ns := &shiftkey.Namespace{Name: "ns", Region: "us-east-1", ID: shiftkey.NewUUID(), DBName: "dev", AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: time.Now()}
+	wg := &shiftkey.Workgroup{Name: "wg", Region: "us-east-1", ID: shiftkey.NewUUID(), Namespace: "ns", Status: "AVAILABLE", BaseCapacity: 128,
+		Endpoint: shiftkey.Endpoint{Address: "127.0.0.1", Port: 5440}, CreatedAt: time.Now()}
+	mustDo(t, "CreateNamespace", db.CreateNamespace(ctx, ns))
+	mustDo(t, "CreateWorkgroup", db.CreateWorkgroup(ctx, wg))
+	svc := &rs.Service{Store: db, Authorizer: allowAll{}, Now: time.Now}
+	caller := &shiftkey.Caller{Region: "us-east-1", RequestID: shiftkey.NewUUID(), Principal: &shiftkey.Principal{
+		ARN: "arn:aws:iam::000000000000:user/bob", Account: "000000000000", Type: shiftkey.PrincipalUser, UserName: "bob"}}
+	_, err := svc.IssueForPrincipal(ctx, caller, wg.CredentialScope(), wg.ID, "", time.Hour)
+	mustDo(t, "issue while the workgroup exists", err)
+	mustDo(t, "DeleteWorkgroup", db.DeleteWorkgroup(ctx, "wg"))
+	_, err = svc.IssueForPrincipal(ctx, caller, wg.CredentialScope(), wg.ID, "", time.Hour)
+	if code := shiftkey.ErrorCode(err); code != shiftkey.CodeResourceNotFound {
+		t.Fatalf("issue for the deleted workgroup: %v (code %q), want %s", err, code, shiftkey.CodeResourceNotFound)
+	}
+	live, _, _, err := db.LiveCredentials(ctx, wg.CredentialScope(), "IAM:bob", time.Now())
+	mustDo(t, "LiveCredentials", err)
+	if len(live) != 1 {
+		t.Fatalf("%d live credentials of IAM:bob in the deleted workgroup's scope, want the 1 issued before", len(live))
 	}
 }
