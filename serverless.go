@@ -33,7 +33,7 @@ type Workgroup struct {
 
 // CredentialScope is the key credentials of a workgroup are stored under,
 // distinct from every cluster identifier (those never contain "/").
-func (w *Workgroup) CredentialScope() string { return "workgroup/" + w.ID }
+func (w *Workgroup) CredentialScope() string { return WorkgroupScopePrefix + w.ID }
 
 // ServerlessStore keeps namespaces and workgroups.
 type ServerlessStore interface {

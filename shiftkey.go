@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -177,6 +178,29 @@ type Credential struct {
 	RequestID   string
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
+	// ScopeID is the unique id of what Cluster names as the issue found
+	// it: the cluster's NamespaceID, or the workgroup's ID for a
+	// "workgroup/<id>" scope. It is not stored: the store writes the
+	// credential only while that cluster or workgroup exists, in a
+	// transaction ordered with DeleteCluster's, and fails it with
+	// ScopeNotFound otherwise, so that an issue racing a DeleteCluster
+	// (and a CreateCluster of the same identifier, another backend)
+	// leaves no credential that logs in to the new cluster. "" writes
+	// without the check.
+	ScopeID string
+}
+
+// WorkgroupScopePrefix begins the Cluster of a workgroup's credentials
+// (Workgroup.CredentialScope).
+const WorkgroupScopePrefix = "workgroup/"
+
+// ScopeNotFound is the stores' answer for a credential whose cluster or
+// workgroup (Credential.ScopeID) no longer exists when it is written.
+func ScopeNotFound(c *Credential) error {
+	if strings.HasPrefix(c.Cluster, WorkgroupScopePrefix) {
+		return Errorf(CodeResourceNotFound, "Serverless workgroup %s not found.", c.ScopeID)
+	}
+	return ClusterNotFound(c.Cluster)
 }
 
 // LoginSalt is the SCRAM salt and iteration count shared by every credential

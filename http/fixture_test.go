@@ -34,6 +34,7 @@ type fixture struct {
 	srv   *httptest.Server
 	api   *shttp.Server
 	store *sqlite.DB
+	path  string                     // the store's file
 	keys  map[string]aws.Credentials // by user name
 }
 
@@ -43,7 +44,8 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "api.db"))
+	path := filepath.Join(t.TempDir(), "api.db")
+	store, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +56,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: store, keys: map[string]aws.Credentials{}}
+	f := &fixture{store: store, path: path, keys: map[string]aws.Credentials{}}
 	for name, policy := range map[string]string{
 		"admin": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`,
 		"limited": `{"Version":"2012-10-17","Statement":[{"Sid":"AliceOnly","Effect":"Allow","Action":"redshift:GetClusterCredentials",

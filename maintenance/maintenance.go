@@ -7,7 +7,9 @@ package maintenance
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -42,6 +44,31 @@ type Sweeper struct {
 	// sharing a store with leased grants sweep within a lease, so that a
 	// dead replica's grants are revoked soon after its lease ran out.
 	Every time.Duration
+
+	// mu orders sweeps, and guards what the failing parts are: a store
+	// outage or a backend that cannot be reached is a warning once and a
+	// note when it works again, not a warning every sweep.
+	mu               sync.Mutex
+	store, reconcile failing
+}
+
+// failing is whether one part of the sweep failed last time.
+type failing bool
+
+// tell logs the outcome of a part of the sweep (what): its first failure
+// as a warning, those after it at debug level, its first success after
+// them as a note.
+func (f *failing) tell(logger *slog.Logger, what string, err error) {
+	switch {
+	case err != nil && bool(*f):
+		logger.Debug(what+" failed", "error", err)
+	case err != nil:
+		*f = true
+		logger.Warn(what+" failed; tried again at every sweep (logged at debug level) until it works", "error", err)
+	case bool(*f):
+		*f = false
+		logger.Info(what + " works again")
+	}
 }
 
 // Run sweeps at once, then every s.Every until ctx is done. Every replica
@@ -75,21 +102,32 @@ func (s *Sweeper) Sweep(ctx context.Context) {
 	if now == nil {
 		now = time.Now
 	}
-	if n, err := s.Store.DeleteExpiredCredentials(ctx, now().Add(-Retention)); err != nil && ctx.Err() == nil {
-		logger.Warn("credential sweep failed", "error", err)
-	} else if n > 0 {
-		logger.Info("expired credentials deleted", "count", n)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The credential and session sweeps fail together when the store
+	// does: one part.
+	creds, err := s.Store.DeleteExpiredCredentials(ctx, now().Add(-Retention))
+	sessions, serr := s.Store.DeleteExpiredSessions(ctx, now().Add(-Retention))
+	if ctx.Err() != nil {
+		return
+	}
+	s.store.tell(logger, "expired credential and session sweep", errors.Join(err, serr))
+	if creds > 0 {
+		logger.Info("expired credentials deleted", "count", creds)
+	}
+	if sessions > 0 {
+		logger.Info("expired STS sessions deleted", "count", sessions)
 	}
 	if s.Backends != nil {
+		var errs []error
 		for _, b := range s.Backends() {
-			if _, err := b.Reconcile(ctx); err != nil && ctx.Err() == nil {
-				logger.Warn("grant reconciliation failed", "error", err)
+			if _, err := b.Reconcile(ctx); err != nil {
+				errs = append(errs, err)
 			}
 		}
-	}
-	if n, err := s.Store.DeleteExpiredSessions(ctx, now().Add(-Retention)); err != nil && ctx.Err() == nil {
-		logger.Warn("session sweep failed", "error", err)
-	} else if n > 0 {
-		logger.Info("expired STS sessions deleted", "count", n)
+		if ctx.Err() != nil {
+			return
+		}
+		s.reconcile.tell(logger, "grant reconciliation", errors.Join(errs...))
 	}
 }

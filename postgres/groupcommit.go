@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -66,13 +67,17 @@ var errKeyChanged = errors.New("postgres store: the store key changed")
 func (w *groupWriter) record(results []shiftkey.IssueWriteResult) {
 	for _, r := range results {
 		var pe *pgconn.PgError
-		if r.Err != nil && !(errors.As(r.Err, &pe) && strings.HasPrefix(pe.Code, "23")) {
+		if r.Err != nil && !(errors.As(r.Err, &pe) && strings.HasPrefix(pe.Code, "23")) && !errors.Is(r.Err, errScopeGone) {
 			w.health.Failed(r.Err)
 			return
 		}
 	}
 	w.health.Committed()
 }
+
+// errScopeGone marks ScopeNotFound (%.0w: wrapped, not printed): the
+// op's failure (its cluster was deleted), not the store's.
+var errScopeGone = errors.New("the credential's cluster or workgroup was deleted")
 
 // errWriteWait is the cause of an issue's write that waited writeWait.
 var errWriteWait = errors.New("postgres store: write not committed within its wait")
@@ -248,10 +253,37 @@ const (
 	SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::boolean, $8::bytea, $9::bytea,
 		$10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text, $16::timestamptz, $17::timestamptz
 	FROM secret_keys WHERE state = 'current' AND id = $18`
-	lockSeal   = `SELECT pg_advisory_xact_lock_shared($1)`
+	lockSeal = `SELECT pg_advisory_xact_lock_shared($1)`
+	// lockScope orders a batch with DeleteCluster and DeleteWorkgroup,
+	// which take scopeLock exclusively: a deletion waits for the batch
+	// (then deletes what it wrote) or the batch waits for the deletion
+	// (then finds the scope gone, scopeExists, and inserts nothing).
+	lockScope  = `SELECT pg_advisory_xact_lock_shared($1)`
 	saltInsert = `INSERT INTO login_salts (cluster, login_name, salt, iterations) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING`
 	saltSelect = `SELECT salt, iterations FROM login_salts WHERE cluster = $1 AND login_name = $2`
 )
+
+// scopeCond is true while the cluster or workgroup a credential was
+// issued for ($2 its scope, $n its ScopeID) exists.
+func scopeCond(n int) string {
+	return fmt.Sprintf(`(EXISTS (SELECT 1 FROM clusters WHERE identifier = $2::text AND namespace_id = $%[1]d::text)
+	OR EXISTS (SELECT 1 FROM workgroups WHERE $2::text = '%[2]s' || id AND id = $%[1]d::text))`, n, shiftkey.WorkgroupScopePrefix)
+}
+
+var (
+	// scopeExists reads scopeCond ($1 the scope, $2 the ScopeID).
+	scopeExists = `SELECT ` + strings.ReplaceAll(strings.ReplaceAll(scopeCond(3), "$2::", "$1::"), "$3::", "$2::")
+	// The inserts of credentials with a ScopeID: nothing while the
+	// scope is gone.
+	credentialInsertScoped = `INSERT INTO credentials (` + credentialColumns + `)
+	SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::boolean, $8::bytea, $9::bytea,
+		$10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text, $16::timestamptz, $17::timestamptz
+	WHERE ` + scopeCond(18)
+	credentialInsertSealedScoped = credentialInsertSealed + ` AND ` + scopeCond(19)
+)
+
+// scopeLock is the advisory lock key ("scopes" in ASCII) of lockScope.
+const scopeLock int64 = 0x73636f706573
 
 // credentialArgs are c's columns, its Redshift verifiers sealed under k
 // (in the clear when k is nil: a store without a key).
@@ -302,6 +334,14 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 			break
 		}
 	}
+	scoped := false
+	for _, op := range batch {
+		if op.Credential != nil && op.Credential.ScopeID != "" {
+			b.Queue(lockScope, scopeLock)
+			scoped = true
+			break
+		}
+	}
 	for i, op := range batch {
 		switch {
 		case op.Credential != nil && w.key != nil:
@@ -310,11 +350,22 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 				results[i].Err = err
 				continue
 			}
-			b.Queue(credentialInsertSealed, append(args, w.key.ID())...)
+			args = append(args, w.key.ID())
+			if id := op.Credential.ScopeID; id != "" {
+				b.Queue(scopeExists, op.Credential.Cluster, id)
+				b.Queue(credentialInsertSealedScoped, append(args, id)...)
+				continue
+			}
+			b.Queue(credentialInsertSealed, args...)
 		case op.Credential != nil:
 			args, err := credentialArgs(op.Credential, nil)
 			if err != nil {
 				results[i].Err = err
+				continue
+			}
+			if id := op.Credential.ScopeID; id != "" {
+				b.Queue(scopeExists, op.Credential.Cluster, id)
+				b.Queue(credentialInsertScoped, append(args, id)...)
 				continue
 			}
 			b.Queue(credentialInsert, args...)
@@ -329,7 +380,10 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 	}
 	br := w.conn.SendBatch(ctx, b)
 	err := func() error {
-		if sealed {
+		for _, locked := range []bool{sealed, scoped} {
+			if !locked {
+				continue
+			}
 			if _, err := br.Exec(); err != nil {
 				return err
 			}
@@ -339,9 +393,19 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 				continue
 			}
 			if op.Credential != nil {
+				exists := true
+				if op.Credential.ScopeID != "" {
+					if err := br.QueryRow().Scan(&exists); err != nil {
+						return err
+					}
+				}
 				tag, err := br.Exec()
 				if err != nil {
 					return err
+				}
+				if !exists {
+					results[i].Err = fmt.Errorf("%w%.0w", shiftkey.ScopeNotFound(op.Credential), errScopeGone)
+					continue
 				}
 				if w.key != nil && tag.RowsAffected() == 0 {
 					results[i].Err = errKeyChanged

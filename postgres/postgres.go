@@ -476,6 +476,11 @@ func (d *DB) Clusters(ctx context.Context) ([]*shiftkey.Cluster, error) {
 // domains.
 func (d *DB) DeleteCluster(ctx context.Context, id string) error {
 	err := d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		// Ordered with the issue writer's batches (lockScope): none
+		// writes a credential of the cluster after this deleted them.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, scopeLock); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM clusters WHERE identifier = $1`, id)
 		if err != nil {
 			return err

@@ -84,10 +84,12 @@ func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
 // DeleteWorkgroup removes a workgroup and its custom domains, in one
 // transaction (one batch).
 func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {
+	// Ordered with the issue writer's batches (lockScope), as DeleteCluster.
 	n, err := d.write(ctx, []shiftkey.Change{{Kind: shiftkey.KindWorkgroup, Name: name}, {Kind: shiftkey.KindDomain}},
+		st(`SELECT pg_advisory_xact_lock($1)`, scopeLock),
 		st(`DELETE FROM workgroups WHERE name = $1`, name),
 		st(`DELETE FROM custom_domains WHERE kind = 'workgroup' AND target = $1`, name))
-	if err == nil && n[0] == 0 {
+	if err == nil && n[1] == 0 {
 		return shiftkey.WorkgroupNotFound(name)
 	}
 	return err

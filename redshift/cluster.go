@@ -99,7 +99,7 @@ func (s *Service) setMasterPassword(ctx context.Context, c *shiftkey.Cluster, pa
 	}
 	cred := &shiftkey.Credential{
 		ID: "master-" + shiftkey.NewUUID(), Cluster: c.Identifier, LoginName: c.MasterUsername, DBUser: c.MasterUsername,
-		PrincipalARN: "master", RequestID: requestID, CreatedAt: s.now(), ExpiresAt: masterExpiry,
+		PrincipalARN: "master", RequestID: requestID, CreatedAt: s.now(), ExpiresAt: masterExpiry, ScopeID: c.NamespaceID,
 	}
 	setVerifiers(cred, password, salt)
 	if err := s.Store.CreateCredential(ctx, cred); err != nil {
@@ -293,7 +293,8 @@ func (s *Service) ClusterTags(ctx context.Context, id string) ([]shiftkey.Tag, e
 func (s *Service) clusterFromARN(ctx context.Context, caller *shiftkey.Caller, arn, action string, keys map[string][]string) (*shiftkey.Cluster, error) {
 	parts := strings.SplitN(arn, ":", 7)
 	if len(parts) != 7 || parts[0] != "arn" || parts[1] != "aws" || parts[2] != "redshift" || parts[5] != "cluster" {
-		return nil, shiftkey.Errorf("InvalidTag", "ResourceName %s is not a cluster ARN.", arn)
+		// InvalidTagFault: the one 400 the model gives the tag operations.
+		return nil, shiftkey.Errorf("InvalidTagFault", "ResourceName %s is not a cluster ARN.", arn)
 	}
 	if parts[3] != caller.Region || parts[4] != caller.Principal.Account {
 		return nil, shiftkey.Errorf("ResourceNotFoundFault", "The specified resource %s could not be found.", arn)

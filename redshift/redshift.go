@@ -252,6 +252,7 @@ func (s *Service) GetClusterCredentials(ctx context.Context, caller *shiftkey.Ca
 		RequestID:    caller.RequestID,
 		CreatedAt:    now,
 		ExpiresAt:    now.Add(r.duration).Truncate(time.Millisecond),
+		ScopeID:      r.cluster.NamespaceID,
 	}
 	password, err := s.issue(ctx, cred)
 	if err != nil {
@@ -440,14 +441,16 @@ func (s *Service) GetClusterCredentialsWithIAM(ctx context.Context, caller *shif
 	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:GetClusterCredentialsWithIAM", Resource: resource, Context: keys}); err != nil {
 		return nil, err
 	}
-	return s.IssueForPrincipal(ctx, caller, cluster.Identifier, db, d)
+	return s.IssueForPrincipal(ctx, caller, cluster.Identifier, cluster.NamespaceID, db, d)
 }
 
 // IssueForPrincipal issues a credential under scope (a cluster identifier
-// or a workgroup's credential scope) for the caller's own IAM identity:
+// or a workgroup's credential scope), written only while the cluster or
+// workgroup of unique id scopeID (Credential.ScopeID) exists, for the
+// caller's own IAM identity:
 // IAM:<user> or IAMR:<role>, created at first login, joining the roles of
 // its RedshiftDbRoles tag for the session. The caller has been authorized.
-func (s *Service) IssueForPrincipal(ctx context.Context, caller *shiftkey.Caller, scope string, db string, duration time.Duration) (*ClusterExtendedCredentials, error) {
+func (s *Service) IssueForPrincipal(ctx context.Context, caller *shiftkey.Caller, scope, scopeID string, db string, duration time.Duration) (*ClusterExtendedCredentials, error) {
 	p := caller.Principal
 	login := p.DBUserName()
 	if len(login) > dbname.MaxIdentifier {
@@ -466,6 +469,7 @@ func (s *Service) IssueForPrincipal(ctx context.Context, caller *shiftkey.Caller
 		RequestID:    caller.RequestID,
 		CreatedAt:    now,
 		ExpiresAt:    now.Add(duration).Truncate(time.Millisecond),
+		ScopeID:      scopeID,
 	}
 	password, err := s.issue(ctx, cred)
 	if err != nil {

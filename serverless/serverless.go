@@ -32,7 +32,7 @@ type Service struct {
 // Issuer issues a credential for the caller's own IAM identity under a
 // credential scope (redshift.Service is one).
 type Issuer interface {
-	IssueForPrincipal(ctx context.Context, caller *shiftkey.Caller, scope string, db string, duration time.Duration) (*shiftkey.IssuedCredential, error)
+	IssueForPrincipal(ctx context.Context, caller *shiftkey.Caller, scope, scopeID string, db string, duration time.Duration) (*shiftkey.IssuedCredential, error)
 }
 
 func (s *Service) now() time.Time { return shiftkey.Now(s.Now).UTC() }
@@ -585,7 +585,11 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 	if err := s.authorize(ctx, c, "GetCredentials", s.workgroupARN(c, w.ID)); err != nil {
 		return nil, err
 	}
-	creds, err := s.Issuer.IssueForPrincipal(ctx, c, w.CredentialScope(), dbName, duration)
+	creds, err := s.Issuer.IssueForPrincipal(ctx, c, w.CredentialScope(), w.ID, dbName, duration)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound {
+		// Deleted while the credential was issued: named as the caller named it.
+		return nil, shiftkey.WorkgroupNotFound(w.Name)
+	}
 	if err != nil {
 		return nil, err
 	}

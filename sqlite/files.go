@@ -3,10 +3,15 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync/atomic"
+
+	"github.com/shiftkey/shiftkey"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // storeFiles are the database file and its WAL as the store opened them.
@@ -118,18 +123,35 @@ func (db *checkedDB) ExecContext(ctx context.Context, q string, args ...any) (sq
 		err = db.files.committed()
 	}
 	if err != nil {
-		return nil, err
+		return nil, lockedOut(err)
 	}
 	return res, nil
 }
 
-// BeginTx starts a transaction whose Commit is checked.
+// BeginTx starts a transaction whose Commit is checked. Transactions
+// take the write lock as they begin (_txlock=immediate): here is where
+// one waits for another process's.
 func (db *checkedDB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*checkedTx, error) {
 	tx, err := db.DB.BeginTx(ctx, opts)
 	if err != nil {
-		return nil, err
+		return nil, lockedOut(err)
 	}
 	return &checkedTx{Tx: tx, files: db.files}, nil
+}
+
+// lockedOut is err, marked shiftkey.ErrStoreUnavailable when it is
+// SQLITE_BUSY: another connection (an operator's sqlite3 shell in a
+// transaction, a long revocation in another process) held the write lock
+// past busy_timeout, and nothing was written. The API answers it
+// ServiceUnavailable, which clients retry, not InternalFailure. Every
+// write of the store meets it here or in the group writer, which uses it
+// too.
+func lockedOut(err error) error {
+	var se *sqlite.Error
+	if err == nil || errors.Is(err, shiftkey.ErrStoreUnavailable) || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+		return err
+	}
+	return fmt.Errorf("%w: another connection held the write lock past busy_timeout: %w", shiftkey.ErrStoreUnavailable, err)
 }
 
 type checkedTx struct {
@@ -140,7 +162,7 @@ type checkedTx struct {
 // Commit commits, then fails if the commit went to files no path reaches.
 func (tx *checkedTx) Commit() error {
 	if err := tx.Tx.Commit(); err != nil {
-		return err
+		return lockedOut(err)
 	}
 	return tx.files.committed()
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,10 @@ type groupWriter struct {
 	checkpoints               *checkpointer
 	insCred, insSalt, getSalt *sql.Stmt
 	curKey                    *sql.Stmt
+	// scopeCluster, scopeWorkgroup find a credential's cluster or
+	// workgroup by its unique id (Credential.ScopeID), in the batch's
+	// transaction: BEGIN IMMEDIATE orders it with DeleteCluster's.
+	scopeCluster, scopeWorkgroup *sql.Stmt
 	// key returns a store key by id (DB.key): the credentials of a batch
 	// are sealed under the current one, looked up once per batch.
 	key func(ctx context.Context, q querier, id string) (*secretbox.Key, error)
@@ -118,6 +123,8 @@ func newGroupWriter(ctx context.Context, files *storeFiles, db *sql.DB, key func
 		{&w.insSalt, `INSERT OR IGNORE INTO login_salts (cluster, login_name, salt, iterations) VALUES (?,?,?,?)`},
 		{&w.getSalt, `SELECT salt, iterations FROM login_salts WHERE cluster = ? AND login_name = ?`},
 		{&w.curKey, `SELECT id FROM secret_keys WHERE state = 'current'`},
+		{&w.scopeCluster, `SELECT count(*) FROM clusters WHERE identifier = ? AND namespace_id = ?`},
+		{&w.scopeWorkgroup, `SELECT count(*) FROM workgroups WHERE id = ?`},
 	} {
 		if *p.st, err = conn.PrepareContext(ctx, p.q); err != nil {
 			w.closeConn()
@@ -136,7 +143,7 @@ func newGroupWriter(ctx context.Context, files *storeFiles, db *sql.DB, key func
 }
 
 func (w *groupWriter) closeConn() {
-	for _, st := range []*sql.Stmt{w.begin, w.commitTx, w.rollback, w.finish, w.insCred, w.insSalt, w.getSalt, w.curKey} {
+	for _, st := range []*sql.Stmt{w.begin, w.commitTx, w.rollback, w.finish, w.insCred, w.insSalt, w.getSalt, w.curKey, w.scopeCluster, w.scopeWorkgroup} {
 		if st != nil {
 			st.Close()
 		}
@@ -177,11 +184,12 @@ func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shift
 }
 
 // record notes in w.health whether a batch failed for a reason of the
-// store's (anything but a constraint, which is its op's).
+// store's (anything but a constraint or a deleted cluster, which are its
+// op's).
 func (w *groupWriter) record(results []shiftkey.IssueWriteResult) {
 	for _, r := range results {
 		var se *sqlite.Error
-		if r.Err != nil && !(errors.As(r.Err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT) {
+		if r.Err != nil && !(errors.As(r.Err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT) && !errors.Is(r.Err, errScopeGone) {
 			w.health.Failed(r.Err)
 			return
 		}
@@ -248,14 +256,13 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite, results []shiftkey.Is
 	return results
 }
 
-// lockedOut is err, or when it is SQLITE_BUSY (another connection held
-// the write lock past busy_timeout: an operator's sqlite3 shell in a
-// transaction, a long revocation) the store's answer for a write it did
-// not record in time, ServiceUnavailable, which clients retry, with err
-// kept for /readyz. Nothing of the batch was written.
+// lockedOut is err, or when it is SQLITE_BUSY (lockedOut: another
+// connection held the write lock past busy_timeout) the store's answer
+// for an issue's write it did not record in time, ServiceUnavailable,
+// which clients retry, with err kept for /readyz. Nothing of the batch
+// was written.
 func (w *groupWriter) lockedOut(err error, n int) error {
-	var se *sqlite.Error
-	if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+	if err = lockedOut(err); !errors.Is(err, shiftkey.ErrStoreUnavailable) {
 		return err
 	}
 	slog.Warn("sqlite store: another connection held the write lock past busy_timeout; the batch's writes fail with ServiceUnavailable", "writes", n, "error", err)
@@ -314,6 +321,9 @@ func (w *groupWriter) sealingKey(ctx context.Context) (*secretbox.Key, error) {
 
 func (w *groupWriter) apply(ctx context.Context, op *shiftkey.IssueWrite, key *secretbox.Key) shiftkey.IssueWriteResult {
 	if op.Credential != nil {
+		if err := w.scopeExists(ctx, op.Credential); err != nil {
+			return shiftkey.IssueWriteResult{Err: err}
+		}
 		args, err := credentialArgs(op.Credential, key)
 		if err != nil {
 			return shiftkey.IssueWriteResult{Err: err}
@@ -329,6 +339,33 @@ func (w *groupWriter) apply(ctx context.Context, op *shiftkey.IssueWrite, key *s
 	r.Err = w.getSalt.QueryRowContext(ctx, s.Cluster, s.Login).Scan(&r.Salt.Salt, &r.Salt.Iterations)
 	return r
 }
+
+// scopeExists fails c when the cluster or workgroup it was issued for
+// (c.ScopeID) is no longer in the store: deleted, perhaps created again
+// under the same identifier for another backend, while the issue ran.
+func (w *groupWriter) scopeExists(ctx context.Context, c *shiftkey.Credential) error {
+	if c.ScopeID == "" {
+		return nil
+	}
+	var n int
+	var err error
+	if strings.HasPrefix(c.Cluster, shiftkey.WorkgroupScopePrefix) {
+		err = w.scopeWorkgroup.QueryRowContext(ctx, c.ScopeID).Scan(&n)
+	} else {
+		err = w.scopeCluster.QueryRowContext(ctx, c.Cluster, c.ScopeID).Scan(&n)
+	}
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w%.0w", shiftkey.ScopeNotFound(c), errScopeGone)
+	}
+	return nil
+}
+
+// errScopeGone marks ScopeNotFound (%.0w: wrapped, not printed): the
+// op's failure (its cluster was deleted), not the store's.
+var errScopeGone = errors.New("the credential's cluster or workgroup was deleted")
 
 // errClosed is what writes after Close get.
 var errClosed = errors.New("sqlite: store closed")
