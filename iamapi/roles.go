@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/iam"
@@ -23,8 +24,13 @@ type roleXML struct {
 	Tags                     []tagXML `xml:"Tags>member,omitempty"`
 }
 
-// encodeDocument is how IAM returns policy documents: URL-encoded.
-func encodeDocument(doc string) string { return url.QueryEscape(doc) }
+// encodeDocument is how IAM returns policy documents: URL-encoded as RFC
+// 3986 says, a space as %20. botocore (the AWS CLI, boto3) decodes them with
+// unquote, which leaves a form's '+' in place: the JSON then does not parse
+// and the caller gets the encoded string instead of the document.
+func encodeDocument(doc string) string {
+	return strings.ReplaceAll(url.QueryEscape(doc), "+", "%20") // a '+' in doc is %2B by now
+}
 
 func toRoleXML(e *shiftkey.Entity, tags []shiftkey.Tag) roleXML {
 	return roleXML{e.Path, e.Name, e.ID, e.ARN, isoTime(e.CreatedAt), encodeDocument(e.AssumeRolePolicy), e.Description, e.MaxSessionDuration, tagsXML(tags)}

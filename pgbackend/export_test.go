@@ -35,3 +35,6 @@ func SetCutReadTimeout(t interface{ Cleanup(func()) }, d time.Duration) {
 	cutReadTimeout = d
 	t.Cleanup(func() { cutReadTimeout = old })
 }
+
+// ConnString is connString, for tests.
+var ConnString = connString

@@ -256,7 +256,11 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	pc, err := pgxpool.ParseConfig("")
+	// The backend's own host, port, user and database in the string the
+	// environment completes, so that a passfile line (PGPASSFILE, ~/.pgpass)
+	// for them gives the admin's password, as libpq's would: parsed from "",
+	// the lookup matched the defaults (the OS user, port 5432) instead.
+	pc, err := pgxpool.ParseConfig(connString(cfg.Host, cfg.Port, cfg.AdminUser, cfg.AdminDatabase))
 	if err != nil {
 		return nil, err
 	}
@@ -2229,4 +2233,21 @@ func (b *Backend) Cancel(ctx context.Context, key *pgproto3.BackendKeyData) erro
 		return err
 	}
 	return nil
+}
+
+// connString is a keyword/value connection string of the settings given
+// (an empty one, or port 0, is left to the environment's defaults), each
+// value quoted: a socket directory or a role name may hold spaces.
+func connString(host string, port int, user, database string) string {
+	quote := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	var kv []string
+	for _, s := range [][2]string{{"host", host}, {"user", user}, {"dbname", database}} {
+		if s[1] != "" {
+			kv = append(kv, s[0]+"='"+quote.Replace(s[1])+"'")
+		}
+	}
+	if port != 0 {
+		kv = append(kv, "port="+strconv.Itoa(port))
+	}
+	return strings.Join(kv, " ")
 }

@@ -25,11 +25,11 @@ const usage = `shiftkey: short-lived, policy-checked database credentials.
 
 Usage:
   shiftkey dev [--data-dir DIR] [--api-addr HOST:PORT] [--gateway-addr HOST:PORT] [--workgroup-addr HOST:PORT]
-               [--admin-addr HOST:PORT|off] [--audit-file FILE|off]
+               [--admin-addr HOST:PORT|off] [--audit-file FILE|off] [-v]
       Run everything locally: PostgreSQL servers of its own, the AWS API, dev-cluster's gateway
       and default-workgroup's (Redshift Serverless) gateway; /metrics, /healthz and /readyz on
       the admin address, and an audit log (audit.log in the data dir).
-  shiftkey serve --config FILE
+  shiftkey serve --config FILE [-v]
       Production: clusters backed by existing PostgreSQL servers and identities declared in a
       YAML config (see shiftkey.example.yaml); ${ENV_VAR} references are expanded.
       SIGTERM drains (limits.shutdown_grace; a second SIGTERM or SIGINT cuts what is left now);
@@ -44,15 +44,16 @@ Usage:
   shiftkey store rotate-key [--data-dir DIR]
       Reseal every stored secret under a new store key while shiftkey keeps serving; dev's
       store.key is replaced at the end, serve prints the config change to make.
-  shiftkey doctor (--cluster ID --db-user NAME | --workgroup NAME) [--db-name DB] [--auto-create] [--ca FILE]
+  shiftkey doctor (--cluster ID --db-user NAME | --workgroup NAME) [--db-name DB] [--auto-create] [--ca FILE] [--timeout 15s]
       Get a fresh credential and the endpoint (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
       AWS_SESSION_TOKEN, AWS_REGION, AWS_CA_BUNDLE as the AWS CLI reads them; dev writes dev.env), try every
       login method the gateway may offer and print which clients work with which TLS and CA settings.
-      --ca defaults to PGSSLROOTCERT. Exits 0 when SCRAM over verify-full TLS works.
+      --ca defaults to PGSSLROOTCERT; --timeout bounds each API call and login. Exits 0 when SCRAM
+      over verify-full TLS works.
   shiftkey audit tail [--principal ARN] [--access-key ID] [--credential ID] [--source-ip ADDR] [--file F ... | --config FILE] [-f]
       The audit log's records (one JSON line each) of a principal; -f follows the file across rotations.
   shiftkey credentials list   [--config FILE | --data-dir DIR] [--cluster ID | --workgroup NAME] [--login NAME] [--principal ARN] [--id ID]
-                              [--access-key ID]
+                              [--all-for-principal ARN] [--access-key ID]
   shiftkey credentials revoke [--config FILE | --data-dir DIR] [--cluster ID | --workgroup NAME] [--login NAME] [--principal ARN] [--id ID]
                               [--all-for-principal ARN] [--access-key ID] [--terminate]
       List or revoke issued credentials; a revoked credential stops logging in on every replica
@@ -61,6 +62,7 @@ Usage:
       first); --all-for-principal what a principal and its role sessions obtained. revoke exits 1
       when nothing matched; list of nothing exits 0.
   shiftkey version
+  -v (dev, serve): debug logging.
 `
 
 func main() {
