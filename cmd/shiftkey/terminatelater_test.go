@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
+)
+
+// Found in a review: an operator revoked a login's credential while its
+// session was open, saw the session stay, and ran the revoke again with
+// --terminate. That said "nothing revoked: no credential matches", exited
+// 1, and the session kept running: an already-revoked credential's
+// sessions could not be ended. Now the second run marks the revocation
+// terminate, says so, exits 0 and audits it, and the session ends within
+// the bound of a fresh revoke --terminate (dev: SQLite, the CLI's commit
+// heard through CatchUp).
+func TestCredentialsRevokeThenTerminate(t *testing.T) {
+	ctx := context.Background()
+	victim, bystander := fresh("termlater"), fresh("termbystander")
+	cv := getCreds(t, dev, &redshift.GetClusterCredentialsInput{DbUser: aws.String(victim), AutoCreate: aws.Bool(true)})
+	cb := getCreds(t, dev, &redshift.GetClusterCredentialsInput{DbUser: aws.String(bystander), AutoCreate: aws.Bool(true)})
+	open := mustConnect(t, dev, cv, DevDatabase)
+	other := mustConnect(t, dev, cb, DevDatabase)
+
+	var out bytes.Buffer
+	if err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir, "--login", cv.user}, &out, &out); err != nil {
+		t.Fatalf("revoke: %v\n%s", err, out.String())
+	}
+	// Revoked without --terminate: its session stays (as documented).
+	if currentUser(t, open) != victim {
+		t.Fatal("the session of a credential revoked without --terminate changed")
+	}
+	out.Reset()
+	err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir, "--login", cv.user, "--terminate"}, &out, &out)
+	if err != nil || !strings.Contains(out.String(), "1 credentials already revoked, now terminated") {
+		t.Fatalf("revoke --terminate of an already-revoked credential: err %v, said:\n%s", err, out.String())
+	}
+	poll(t, time.Second, "the already-revoked credential's open session ended", func() bool {
+		_, err := open.Exec(ctx, "SELECT 1")
+		return err != nil
+	})
+	if currentUser(t, other) != bystander {
+		t.Fatal("the bystander's session changed")
+	}
+	// The second run is audited, with terminate and the credential it
+	// terminated.
+	var rec map[string]any
+	b, _ := os.ReadFile(dev.AuditFile)
+	for _, line := range strings.Split(string(b), "\n") {
+		var r map[string]any
+		if json.Unmarshal([]byte(line), &r) != nil {
+			continue
+		}
+		if params, _ := r["requestParameters"].(map[string]any); r["eventName"] == "RevokeCredentials" && params["loginName"] == cv.user && params["terminate"] == true {
+			rec = r
+		}
+	}
+	if rec == nil {
+		t.Fatal("no audit record of the revoke --terminate")
+	}
+	resp, _ := rec["responseElements"].(map[string]any)
+	term, _ := resp["terminated"].([]any)
+	if len(term) != 1 || term[0].(map[string]any)["loginName"] != cv.user || resp["terminatedCount"] != float64(1) {
+		t.Fatalf("audit record of the revoke --terminate: %v", rec)
+	}
+	// A third run matches nothing new: exit 1, as before.
+	out.Reset()
+	if err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir, "--login", cv.user, "--terminate"}, &out, &out); err == nil {
+		t.Fatalf("a third revoke --terminate exited 0:\n%s", out.String())
+	}
+}
+
+// The same on serve over a PostgreSQL store: the second run's update of
+// the revocation reaches the replica through its change feed, and the
+// session there ends within the bound of a fresh revoke --terminate.
+func TestCredentialsRevokeThenTerminateOnPostgres(t *testing.T) {
+	ctx := context.Background()
+	storeURL := newStoreDB(t, "termlater_")
+	b, cfgPath := replicaConfig(t, storeURL, newStoreKey(t), "")
+	serveInProcess(t, cfgPath)
+	out, err := b.redshift("CI_KEY", "CI_SECRET").GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{
+		ClusterIdentifier: aws.String("shared"), DbUser: aws.String("ci"), AutoCreate: aws.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := aws.ToString(out.DbUser)
+	onB, err := b.connect(ctx, login, aws.ToString(out.DbPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onB.Close(ctx)
+	var cli bytes.Buffer
+	if err := run(ctx, []string{"credentials", "revoke", "--config", cfgPath, "--cluster", "shared", "--login", login}, &cli, &cli); err != nil {
+		t.Fatalf("revoke: %v\n%s", err, cli.String())
+	}
+	if _, err := onB.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("the session of a credential revoked without --terminate: %v", err)
+	}
+	cli.Reset()
+	err = run(ctx, []string{"credentials", "revoke", "--config", cfgPath, "--cluster", "shared", "--login", login, "--terminate"}, &cli, &cli)
+	if err != nil || !strings.Contains(cli.String(), "1 credentials already revoked, now terminated") {
+		t.Fatalf("revoke --terminate of an already-revoked credential: err %v, said:\n%s", err, cli.String())
+	}
+	poll(t, time.Second, "the already-revoked credential's session on B ended", func() bool {
+		_, err := onB.Exec(ctx, "SELECT 1")
+		return err != nil
+	})
+}
