@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/jackc/pgx/v5"
 )
 
 // Found in a review: an operator revoked a login's credential while its
@@ -112,4 +113,41 @@ func TestCredentialsRevokeThenTerminateOnPostgres(t *testing.T) {
 		_, err := onB.Exec(ctx, "SELECT 1")
 		return err != nil
 	})
+}
+
+// By access key: a leaked key's credentials (its own call's and its STS
+// session's) revoked without --terminate, then with it: both sessions
+// end; a credential another key of the same user obtained keeps its
+// session. The key is kept with each revocation to select them by.
+func TestCredentialsRevokeAccessKeyThenTerminate(t *testing.T) {
+	ctx := context.Background()
+	l := newLeak(t, dev.APIURL, DevRegion, devCreds())
+	issue := func(c aws.Credentials, dbUser string) cred {
+		out, err := redshift.New(redshift.Options{Region: DevRegion, BaseEndpoint: aws.String(dev.APIURL), Credentials: provider(c), Retryer: aws.NopRetryer{}}).
+			GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(DevCluster), DbUser: aws.String(dbUser), AutoCreate: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cred{aws.ToString(out.DbUser), aws.ToString(out.DbPassword)}
+	}
+	direct, viaSession, other := issue(l.key, fresh("akdirect")), issue(l.first, fresh("aksession")), issue(l.other, fresh("akother"))
+	onDirect, onSession, onOther := mustConnect(t, dev, direct, DevDatabase), mustConnect(t, dev, viaSession, DevDatabase), mustConnect(t, dev, other, DevDatabase)
+	var out bytes.Buffer
+	if err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir, "--access-key", l.key.AccessKeyID}, &out, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	out.Reset()
+	err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir, "--access-key", l.key.AccessKeyID, "--terminate"}, &out, &out)
+	if err != nil || !strings.Contains(out.String(), "2 credentials already revoked, now terminated") {
+		t.Fatalf("revoke --access-key --terminate after revoke --access-key: err %v, said:\n%s", err, out.String())
+	}
+	for name, c := range map[string]*pgx.Conn{"the key's credential's session": onDirect, "its STS session's credential's session": onSession} {
+		poll(t, time.Second, name+" ended", func() bool {
+			_, err := c.Exec(ctx, "SELECT 1")
+			return err != nil
+		})
+	}
+	if _, err := onOther.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("the session of another key's credential ended: %v", err)
+	}
 }
