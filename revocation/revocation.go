@@ -191,9 +191,12 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 		// After the revoke: what it revoked is marked terminate already.
 		terms, err := st.TerminateRevoked(ctx, f)
 		if err != nil {
-			if len(creds) > 0 || len(done.Sessions) > 0 {
+			// What was done is said, as above.
+			if len(creds) > 0 {
 				fmt.Fprintf(w, "%d credentials revoked; their sessions end\n", len(creds))
 				table(w, creds)
+			}
+			if len(done.Sessions) > 0 {
 				fmt.Fprintf(w, "%d sessions ended\n", len(done.Sessions))
 				sessionTable(w, done.Sessions)
 			}
