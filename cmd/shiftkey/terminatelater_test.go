@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
 	"strings"
@@ -13,6 +14,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
 )
+
+// heardRevoked returns once dev's gateway refuses c as revoked: the server
+// has taken in its revocation (a login catches up with the store), as it
+// had long before the operator ran the revoke again by hand. Without this
+// the two revokes can land before the server's next look at the store,
+// which then reads only the second's outcome as one revocation.
+func heardRevoked(t *testing.T, c cred) {
+	t.Helper()
+	conn, err := connectFrom(dev, c, DevDatabase, "127.0.10.1") // an address of its own: refusals slow an address down
+	if err == nil {
+		conn.Close(context.Background())
+	}
+	if sqlState(err) != "28P01" {
+		t.Fatalf("a login with the revoked credential %s: %v, want SQLSTATE 28P01", c.user, err)
+	}
+}
 
 // Found in a review: an operator revoked a login's credential while its
 // session was open, saw the session stay, and ran the revoke again with
@@ -34,6 +51,7 @@ func TestCredentialsRevokeThenTerminate(t *testing.T) {
 	if err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir, "--login", cv.user}, &out, &out); err != nil {
 		t.Fatalf("revoke: %v\n%s", err, out.String())
 	}
+	heardRevoked(t, cv)
 	// Revoked without --terminate: its session stays (as documented).
 	if currentUser(t, open) != victim {
 		t.Fatal("the session of a credential revoked without --terminate changed")
@@ -101,6 +119,14 @@ func TestCredentialsRevokeThenTerminateOnPostgres(t *testing.T) {
 	if err := run(ctx, []string{"credentials", "revoke", "--config", cfgPath, "--cluster", "shared", "--login", login}, &cli, &cli); err != nil {
 		t.Fatalf("revoke: %v\n%s", err, cli.String())
 	}
+	// B has heard of it (its feed dropped the login it cached).
+	poll(t, time.Second, "the revoked credential is refused on B", func() bool {
+		c, err := b.connect(ctx, login, aws.ToString(out.DbPassword))
+		if err == nil {
+			c.Close(ctx)
+		}
+		return sqlState(err) == "28P01"
+	})
 	if _, err := onB.Exec(ctx, "SELECT 1"); err != nil {
 		t.Fatalf("the session of a credential revoked without --terminate: %v", err)
 	}
@@ -136,6 +162,7 @@ func TestCredentialsRevokeAccessKeyThenTerminate(t *testing.T) {
 	if err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir, "--access-key", l.key.AccessKeyID}, &out, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
+	heardRevoked(t, direct)
 	out.Reset()
 	err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir, "--access-key", l.key.AccessKeyID, "--terminate"}, &out, &out)
 	if err != nil || !strings.Contains(out.String(), "2 credentials already revoked, now terminated") {
@@ -150,4 +177,28 @@ func TestCredentialsRevokeAccessKeyThenTerminate(t *testing.T) {
 	if _, err := onOther.Exec(ctx, "SELECT 1"); err != nil {
 		t.Fatalf("the session of another key's credential ended: %v", err)
 	}
+}
+
+// The same with both revokes run as processes of their own beside dev, as
+// an operator runs them: the server hears the second one's update of the
+// revocation through CatchUp, and the session ends within a second of the
+// command's return.
+func TestCredentialsRevokeThenTerminateInAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	c := getCreds(t, dev, &redshift.GetClusterCredentialsInput{DbUser: aws.String(fresh("termchild")), AutoCreate: aws.Bool(true)})
+	open := mustConnect(t, dev, c, DevDatabase)
+	revokeInChild(t, "--login "+c.user, func(db *sql.DB) bool {
+		return exists(db, `SELECT EXISTS (SELECT 1 FROM credential_revocations WHERE login_name = ?)`, c.user)
+	})()
+	heardRevoked(t, c)
+	if _, err := open.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("the session of a credential revoked without --terminate: %v", err)
+	}
+	revokeInChild(t, "--login "+c.user+" --terminate", func(db *sql.DB) bool {
+		return exists(db, `SELECT EXISTS (SELECT 1 FROM credential_revocations WHERE login_name = ? AND terminate)`, c.user)
+	})()
+	poll(t, time.Second, "the already-revoked credential's open session ended", func() bool {
+		_, err := open.Exec(ctx, "SELECT 1")
+		return err != nil
+	})
 }
