@@ -40,6 +40,10 @@ type Revocation struct {
 	ExpiresAt    time.Time
 	RevokedAt    time.Time
 	Terminate    bool // its open gateway sessions are to end too
+	// AccessKeyID signed the call that issued it; "" when not recorded
+	// (revoked by a version that did not keep it, or issued before keys
+	// were recorded).
+	AccessKeyID string
 }
 
 // CredentialAdmin lists and revokes issued credentials, which Redshift
@@ -57,6 +61,13 @@ type CredentialAdmin interface {
 	// Revocations returns the revocation records of those of ids that
 	// were revoked.
 	Revocations(ctx context.Context, ids []string) ([]Revocation, error)
+	// TerminateRevoked marks terminate the revocations of the credentials
+	// matching f that were revoked without it (expired or not), in one
+	// transaction, and returns them: their open sessions then end on
+	// every replica as those of a revoke with terminate do. A revocation
+	// whose issuing key was not recorded is not selected by AccessKeyID.
+	// A filter matching everything is refused (CodeInvalidParameterValue).
+	TerminateRevoked(ctx context.Context, f CredentialFilter) ([]Revocation, error)
 }
 
 // SessionAdmin ends STS sessions before they expire, which AWS cannot do

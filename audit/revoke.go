@@ -27,6 +27,9 @@ type Revocation struct {
 	Revoked   []*shiftkey.Credential
 	// Ended are the STS sessions it ended (a selection by access key).
 	Ended []*shiftkey.Session
+	// Terminated are the credentials revoked before without terminate
+	// whose sessions it ended (a revoke with terminate run again).
+	Terminated []shiftkey.Revocation
 }
 
 // Revoked writes the record of a revocation.
@@ -49,6 +52,18 @@ func revocationRecord(e *Revocation) *Record {
 		revoked = append(revoked, r)
 	}
 	response := map[string]any{"count": len(e.Revoked), "revoked": revoked}
+	if len(e.Terminated) > 0 {
+		terminated := make([]any, 0, len(e.Terminated))
+		for _, v := range e.Terminated {
+			r := map[string]any{"credentialId": v.ID, "scope": v.Scope, "loginName": v.LoginName, "principal": v.PrincipalARN,
+				"expiration": v.ExpiresAt.UTC().Format(timePreciseFormat), "revokedAt": v.RevokedAt.UTC().Format(timePreciseFormat)}
+			if v.AccessKeyID != "" {
+				r["accessKeyId"] = v.AccessKeyID
+			}
+			terminated = append(terminated, r)
+		}
+		response["terminatedCount"], response["terminated"] = len(e.Terminated), terminated
+	}
 	if e.Selection["accessKeyId"] != "" || len(e.Ended) > 0 {
 		// Each session by its temporary key id, never its secret or token.
 		ended := make([]any, 0, len(e.Ended))
@@ -77,8 +92,10 @@ func revokedOf(r *Record) (ids, principals, keys []string) {
 	if r.EventName != EventRevokeCredentials {
 		return nil, nil, nil
 	}
+	// Those it terminated were revoked before; it names them the same way.
 	list, _ := r.ResponseElements["revoked"].([]any)
-	for _, x := range list {
+	terminated, _ := r.ResponseElements["terminated"].([]any)
+	for _, x := range append(list, terminated...) {
 		m, _ := x.(map[string]any)
 		id, _ := m["credentialId"].(string)
 		p, _ := m["principal"].(string)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -92,5 +93,46 @@ func TestRequestParametersNestLists(t *testing.T) {
 	got = params(url.Values{"DbGroups.member.5000000": {"x"}, "A": {"1"}, "A.member.1": {"2"}})
 	if got["dbGroups.member.5000000"] != "x" || got["dbGroups"] != nil || len(got) != 3 {
 		t.Errorf("flat fallbacks: %v", got)
+	}
+}
+
+// A revoke --terminate run after a revoke without it revokes nothing new
+// and ends the sessions of what the first revoked: its record lists those
+// (terminated), and audit tail finds it by them as by revoked ones.
+func TestTerminatedRevocationRecordIsFoundLikeTheCredentials(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := "arn:aws:iam::123456789012:user/bob"
+	l.Revoked(&Revocation{Time: time.Date(2026, 12, 6, 10, 7, 0, 0, time.UTC), Operator: "ops", Host: "bastion", Terminate: true,
+		Selection: map[string]string{"loginName": "IAM:bob"},
+		Terminated: []shiftkey.Revocation{{ID: "c1", Scope: "analytics", LoginName: "IAM:bob", PrincipalARN: bob, AccessKeyID: "AKIALEAKED", Terminate: true,
+			RevokedAt: time.Date(2026, 12, 6, 10, 5, 0, 0, time.UTC), ExpiresAt: time.Date(2026, 12, 6, 11, 0, 0, 907e6, time.UTC)}}})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec Record
+	if err := json.Unmarshal(bytes.TrimSpace(b), &rec); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	term, _ := rec.ResponseElements["terminated"].([]any)
+	if rec.ResponseElements["count"] != float64(0) || rec.ResponseElements["terminatedCount"] != float64(1) || len(term) != 1 ||
+		!reflect.DeepEqual(term[0], map[string]any{"credentialId": "c1", "scope": "analytics", "loginName": "IAM:bob", "principal": bob,
+			"accessKeyId": "AKIALEAKED", "expiration": "2026-12-06T11:00:00.907Z", "revokedAt": "2026-12-06T10:05:00Z"}) {
+		t.Fatalf("record: %s", b)
+	}
+	for _, f := range []Filter{{Principal: bob}, {Credential: "c1"}, {AccessKey: "AKIALEAKED"}} {
+		if got := tail(t, []string{path}, f); len(got) != 1 || got[0] != rec.EventID {
+			t.Errorf("filter %+v: %v, want the record", f, got)
+		}
+	}
+	if got := tail(t, []string{path}, Filter{Credential: "c2"}); len(got) != 0 {
+		t.Errorf("filter by another credential: %v", got)
 	}
 }

@@ -406,3 +406,40 @@ func TestGatewayPeers(t *testing.T) {
 		t.Fatalf("after B closed its store: %v", peers)
 	}
 }
+
+// A revocation marked terminate later (`credentials revoke --terminate`
+// after a revoke without it) is announced as the revoke was: each login
+// it touched once, so that every replica's revocation watch checks that
+// login's sessions; a call that marks nothing announces nothing.
+func TestTerminateRevokedIsAnnounced(t *testing.T) {
+	ctx := context.Background()
+	url := newURL(t)
+	a, b := open(t, url), open(t, url)
+	var onB recorder
+	b.Subscribe(onB.add)
+	for _, id := range []string{"t1", "t2"} {
+		if err := a.CreateCredential(ctx, &shiftkey.Credential{ID: id, Cluster: "c", LoginName: "IAM:kim", DBUser: "kim", StoredKey: []byte{1}, ServerKey: []byte{2},
+			CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.RevokeCredentials(ctx, shiftkey.CredentialFilter{LoginName: "IAM:kim"}, time.Now(), false); err != nil {
+		t.Fatal(err)
+	}
+	login := shiftkey.Change{Kind: shiftkey.KindCredential, Name: "c\x00IAM:kim"}
+	waitFor(t, time.Second, "B heard the revoke", func() bool { return len(onB.snapshot()) == 1 })
+	if got, err := a.TerminateRevoked(ctx, shiftkey.CredentialFilter{LoginName: "IAM:kim"}); err != nil || len(got) != 2 {
+		t.Fatalf("TerminateRevoked = %+v, %v; want t1 and t2", got, err)
+	}
+	if got, err := a.TerminateRevoked(ctx, shiftkey.CredentialFilter{LoginName: "IAM:kim"}); err != nil || len(got) != 0 {
+		t.Fatalf("TerminateRevoked again = %+v, %v; want nothing", got, err)
+	}
+	// A change after both, to know B has heard all before it.
+	if err := a.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "kim", ID: "AIDATERM", Path: "/", ARN: "arn:aws:iam::1:user/kim", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "B heard the user", func() bool { return len(onB.snapshot()) >= 3 })
+	if got, want := onB.snapshot(), []shiftkey.Change{login, login, {Kind: shiftkey.KindUser, Name: "kim"}}; !slices.Equal(got, want) {
+		t.Fatalf("B heard %q, want %q", got, want)
+	}
+}

@@ -119,8 +119,8 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 		args = append(args, at, terminate)
 		out, err = queryAll(ctx, tx, scanListed, fmt.Sprintf(`WITH r AS (DELETE FROM credentials WHERE %s RETURNING *),
 			rec AS (INSERT INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate, stored_key, server_key, db_user,
-					digest_sha256, digest_md5, digests)
-				SELECT id, cluster, login_name, principal_arn, expires_at, $%d, $%d, stored_key, server_key, db_user, digest_sha256, digest_md5, digests
+					digest_sha256, digest_md5, digests, access_key_id)
+				SELECT id, cluster, login_name, principal_arn, expires_at, $%d, $%d, stored_key, server_key, db_user, digest_sha256, digest_md5, digests, access_key_id
 				FROM r ON CONFLICT (id) DO NOTHING)
 			SELECT `+listColumns+` FROM r ORDER BY created_at, id`, where, n+1, n+2), args...)
 		if err != nil {
@@ -195,13 +195,53 @@ func (d *DB) EndSessions(ctx context.Context, key string, at time.Time) ([]*shif
 	return out, nil
 }
 
+const revocationColumns = `id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate, coalesce(access_key_id, '')`
+
+func scanRevocation(r pgx.Row) (v shiftkey.Revocation, err error) {
+	err = r.Scan(&v.ID, &v.Scope, &v.LoginName, &v.PrincipalARN, &v.ExpiresAt, &v.RevokedAt, &v.Terminate, &v.AccessKeyID)
+	v.ExpiresAt, v.RevokedAt = utc(v.ExpiresAt), utc(v.RevokedAt)
+	return v, err
+}
+
 // Revocations returns the revocation records of those of ids revoked.
 func (d *DB) Revocations(ctx context.Context, ids []string) ([]shiftkey.Revocation, error) {
-	return queryAll(ctx, d.pool, func(r pgx.Row) (v shiftkey.Revocation, err error) {
-		err = r.Scan(&v.ID, &v.Scope, &v.LoginName, &v.PrincipalARN, &v.ExpiresAt, &v.RevokedAt, &v.Terminate)
-		v.ExpiresAt, v.RevokedAt = utc(v.ExpiresAt), utc(v.RevokedAt)
-		return v, err
-	}, `SELECT id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate FROM credential_revocations WHERE id = ANY($1) ORDER BY id`, ids)
+	return queryAll(ctx, d.pool, scanRevocation, `SELECT `+revocationColumns+` FROM credential_revocations WHERE id = ANY($1) ORDER BY id`, ids)
+}
+
+// TerminateRevoked marks terminate the revocations matching f made without
+// it, and tells every replica which logins changed, in one transaction
+// (shiftkey.CredentialAdmin): each replica's revocation watch then checks
+// those logins' sessions, as after a revoke with terminate.
+func (d *DB) TerminateRevoked(ctx context.Context, f shiftkey.CredentialFilter) ([]shiftkey.Revocation, error) {
+	if f.IsZero() {
+		return nil, shiftkey.ErrEmptyFilter
+	}
+	var out []shiftkey.Revocation
+	err := d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		// The filter's columns are the credentials table's, kept by each
+		// revocation under the same names.
+		where, args, err := credentialWhere(ctx, tx, f)
+		if err != nil {
+			return err
+		}
+		out, err = queryAll(ctx, tx, scanRevocation, `WITH u AS (UPDATE credential_revocations SET terminate = true WHERE `+where+
+			` AND NOT terminate RETURNING *) SELECT `+revocationColumns+` FROM u ORDER BY revoked_at, id`, args...)
+		if err != nil {
+			return err
+		}
+		seen := map[shiftkey.Change]bool{}
+		for _, r := range out {
+			if ch := credentialChange(r.Scope, r.LoginName); !seen[ch] {
+				seen[ch] = true
+				notify(ch)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // RevokedCredentials returns the revoked credentials of (cluster, login)

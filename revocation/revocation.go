@@ -153,6 +153,10 @@ type Revoked struct {
 	// Sessions are the STS sessions it ended: those the access key the
 	// filter names started (or is), chains included.
 	Sessions []*shiftkey.Session
+	// Terminated are, with terminate, the credentials the filter matches
+	// that an earlier revoke without it had revoked: now their sessions
+	// end too.
+	Terminated []shiftkey.Revocation
 }
 
 // Revoke revokes the credentials matching f and writes what it revoked.
@@ -160,7 +164,10 @@ type Revoked struct {
 // the store (see Terminator). When f names an access key, the STS
 // sessions it started (or that it is), chains included, end first,
 // whatever else f names: they are the key's, not a credential's, and while
-// one lives it can obtain more. On an error, what it returns was done.
+// one lives it can obtain more. With terminate, credentials f matches that
+// were revoked already without it are marked terminate: an operator who
+// sees sessions stay after a revoke runs it again with --terminate. On an
+// error, what it returns was done.
 func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time.Time, terminate bool, w io.Writer) (Revoked, error) {
 	var done Revoked
 	if f.AccessKeyID != "" {
@@ -180,7 +187,24 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 		return done, err
 	}
 	done.Credentials = creds
-	if len(creds) == 0 && len(done.Sessions) == 0 {
+	if terminate {
+		// After the revoke: what it revoked is marked terminate already.
+		terms, err := st.TerminateRevoked(ctx, f)
+		if err != nil {
+			// What was done is said, as above.
+			if len(creds) > 0 {
+				fmt.Fprintf(w, "%d credentials revoked; their sessions end\n", len(creds))
+				table(w, creds)
+			}
+			if len(done.Sessions) > 0 {
+				fmt.Fprintf(w, "%d sessions ended\n", len(done.Sessions))
+				sessionTable(w, done.Sessions)
+			}
+			return done, fmt.Errorf("end the sessions of credentials revoked before: %w", err)
+		}
+		done.Terminated = terms
+	}
+	if len(creds) == 0 && len(done.Sessions) == 0 && len(done.Terminated) == 0 {
 		err := noMatch(ctx, st, f)
 		if hint, _ := likelyPrincipals(ctx, st, f, now); hint != "" {
 			err = fmt.Errorf("%w; %s", err, hint)
@@ -194,9 +218,17 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 	if terminate {
 		what = "revoked; their sessions end"
 	}
-	fmt.Fprintf(w, "%d credentials %s\n", len(creds), what)
-	if err := table(w, creds); err != nil {
-		return done, err
+	if len(creds) > 0 || len(done.Terminated) == 0 {
+		fmt.Fprintf(w, "%d credentials %s\n", len(creds), what)
+		if err := table(w, creds); err != nil {
+			return done, err
+		}
+	}
+	if len(done.Terminated) > 0 {
+		fmt.Fprintf(w, "%d credentials already revoked, now terminated: their sessions end\n", len(done.Terminated))
+		if err := revocationTable(w, done.Terminated); err != nil {
+			return done, err
+		}
 	}
 	if f.AccessKeyID != "" {
 		fmt.Fprintf(w, "%d sessions ended\n", len(done.Sessions))
@@ -215,7 +247,11 @@ func noMatch(ctx context.Context, st Store, f shiftkey.CredentialFilter) error {
 	if f.ID != "" {
 		revs, err := st.Revocations(ctx, []string{f.ID})
 		if err == nil && len(revs) == 1 {
-			return fmt.Errorf("%w: credential %s was already revoked at %s", ErrNoMatch, f.ID, revs[0].RevokedAt.UTC().Format(time.RFC3339))
+			how := ""
+			if revs[0].Terminate {
+				how = " (its sessions end)"
+			}
+			return fmt.Errorf("%w: credential %s was already revoked at %s%s", ErrNoMatch, f.ID, revs[0].RevokedAt.UTC().Format(time.RFC3339), how)
 		}
 		// Expired ones too: a revoke matches them.
 		known, err := st.ListCredentials(ctx, shiftkey.CredentialFilter{ID: f.ID}, time.Unix(0, 0))
@@ -331,6 +367,21 @@ func table(w io.Writer, creds []*shiftkey.Credential) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Cluster, c.LoginName, c.DBUser, strings.Join(c.DBGroups, ","), c.PrincipalARN,
 			key, c.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// revocationTable writes revocations, as table writes credentials.
+func revocationTable(w io.Writer, revs []shiftkey.Revocation) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSCOPE\tLOGIN\tPRINCIPAL\tACCESS KEY\tREVOKED\tEXPIRES")
+	for _, r := range revs {
+		key := r.AccessKeyID
+		if key == "" {
+			key = "-" // not recorded
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Scope, r.LoginName, r.PrincipalARN, key,
+			r.RevokedAt.UTC().Format(time.RFC3339), r.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

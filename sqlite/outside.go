@@ -47,7 +47,9 @@ const walIndexHeaderWords = 12
 
 // fingerprintQuery summarises the revocation tables in one read, in two
 // index look-ups whatever their size: each table's newest row (its rowid
-// and key). Revocations and ended sessions are only inserted, each under
+// and key). Revocations and ended sessions are only inserted (a revocation
+// marked terminate later, TerminateRevoked, is moved to the largest rowid,
+// which reads as an insert), each under
 // a key of its own (revoking moves a credential out of credentials; a
 // session ends once), or deleted once expired; SQLite gives an inserted
 // row the largest rowid yet, so every insert changes the newest row. A

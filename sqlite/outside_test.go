@@ -423,3 +423,48 @@ func TestCatchUpSeesEachRevocationAnotherProcessReturnedFrom(t *testing.T) {
 		t.Fatalf("an issue of the server's own meanwhile: %v", err)
 	}
 }
+
+// Found in a review: `credentials revoke --terminate` of a credential
+// already revoked without it updates its revocation row, and CatchUp's
+// summary read only the newest row's rowid and id, so the server never
+// heard of it and the credential's sessions stayed open. An updated row,
+// the newest or an older one, is heard as a new one is.
+func TestCatchUpHearsARevocationMarkedTerminateLater(t *testing.T) {
+	for _, how := range []string{"wal-index header", "data_version"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "s.db")
+			server, tool := openTest(t, path), openTest(t, path)
+			if how == "data_version" {
+				server.outside.useShm = false
+			}
+			revoked := 0
+			server.OnRevoked(func() { revoked++ })
+			now := time.Now()
+			addCredential(t, server, "a", now)
+			addCredential(t, server, "b", now.Add(time.Millisecond))
+			for _, id := range []string{"a", "b"} {
+				if _, err := tool.RevokeCredentials(ctx, shiftkey.CredentialFilter{ID: id}, now, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			server.CatchUp()
+			if revoked != 1 {
+				t.Fatalf("the revocations were told %d times, want once", revoked)
+			}
+			for i, id := range []string{"a", "b"} { // an older row, then the newest
+				got, err := tool.TerminateRevoked(ctx, shiftkey.CredentialFilter{ID: id})
+				if err != nil || len(got) != 1 || got[0].ID != id || !got[0].Terminate {
+					t.Fatalf("TerminateRevoked(%s) = %+v, %v", id, got, err)
+				}
+				server.CatchUp()
+				if revoked != 2+i {
+					t.Fatalf("after another writer marked %s's revocation terminate, %d revocations told, want %d", id, revoked, 2+i)
+				}
+				if recs, err := server.Revocations(ctx, []string{id}); err != nil || len(recs) != 1 || !recs[0].Terminate {
+					t.Fatalf("Revocations(%s) as the server reads it: %+v, %v", id, recs, err)
+				}
+			}
+		})
+	}
+}

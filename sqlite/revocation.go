@@ -151,8 +151,8 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 	}
 	for _, c := range out {
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate,
-			stored_key, server_key, db_user, digest_sha256, digest_md5, digests) SELECT id, cluster, login_name, principal_arn, expires_at, ?, ?,
-			stored_key, server_key, db_user, digest_sha256, digest_md5, digests FROM credentials WHERE id = ?`,
+			stored_key, server_key, db_user, digest_sha256, digest_md5, digests, access_key_id) SELECT id, cluster, login_name, principal_arn, expires_at, ?, ?,
+			stored_key, server_key, db_user, digest_sha256, digest_md5, digests, access_key_id FROM credentials WHERE id = ?`,
 			millis(at), terminate, c.ID); err != nil {
 			return nil, err
 		}
@@ -225,6 +225,15 @@ func (d *DB) EndSessions(ctx context.Context, key string, at time.Time) ([]*shif
 	return out, nil
 }
 
+const revocationColumns = `id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate, coalesce(access_key_id, '')`
+
+func scanRevocation(r scanner) (v shiftkey.Revocation, err error) {
+	var exp, at int64
+	err = r.Scan(&v.ID, &v.Scope, &v.LoginName, &v.PrincipalARN, &exp, &at, &v.Terminate, &v.AccessKeyID)
+	v.ExpiresAt, v.RevokedAt = fromMillis(exp), fromMillis(at)
+	return v, err
+}
+
 // Revocations returns the revocation records of those of ids revoked.
 func (d *DB) Revocations(ctx context.Context, ids []string) ([]shiftkey.Revocation, error) {
 	if len(ids) == 0 {
@@ -234,13 +243,46 @@ func (d *DB) Revocations(ctx context.Context, ids []string) ([]shiftkey.Revocati
 	for i, id := range ids {
 		args[i] = id
 	}
-	return queryAll(ctx, d.db, func(r scanner) (v shiftkey.Revocation, err error) {
-		var exp, at int64
-		err = r.Scan(&v.ID, &v.Scope, &v.LoginName, &v.PrincipalARN, &exp, &at, &v.Terminate)
-		v.ExpiresAt, v.RevokedAt = fromMillis(exp), fromMillis(at)
-		return v, err
-	}, `SELECT id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate FROM credential_revocations
+	return queryAll(ctx, d.db, scanRevocation, `SELECT `+revocationColumns+` FROM credential_revocations
 		WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`) ORDER BY id`, args...)
+}
+
+// TerminateRevoked marks terminate the revocations matching f made without
+// it (shiftkey.CredentialAdmin). The server serving this file hears of it
+// by CatchUp: each row updated is moved to the largest rowid, which is
+// what CatchUp's summary of the table reads (fingerprintQuery), so that an
+// update counts as a new revocation does.
+func (d *DB) TerminateRevoked(ctx context.Context, f shiftkey.CredentialFilter) ([]shiftkey.Revocation, error) {
+	if f.IsZero() {
+		return nil, shiftkey.ErrEmptyFilter
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	// The filter's columns are the credentials table's, kept by each
+	// revocation under the same names.
+	where, args, err := credentialWhere(ctx, tx, f)
+	if err != nil {
+		return nil, err
+	}
+	out, err := queryAll(ctx, tx, scanRevocation, `SELECT `+revocationColumns+` FROM credential_revocations WHERE `+where+
+		` AND NOT terminate ORDER BY revoked_at, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if _, err := tx.ExecContext(ctx, `UPDATE credential_revocations SET terminate = 1,
+			rowid = (SELECT max(rowid) + 1 FROM credential_revocations) WHERE id = ?`, out[i].ID); err != nil {
+			return nil, err
+		}
+		out[i].Terminate = true
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // RevokedCredentials returns the revoked credentials of (cluster, login)

@@ -26,9 +26,14 @@ key, deactivate the key first, then revoke --access-key: it also ends the STS
 sessions the key started (or, for an ASIA... key, that session) and those
 they started, whatever other filters name; list --access-key shows them.
 
+revoke --terminate run after a revoke without it ends the sessions of the
+credentials that one revoked ("N credentials already revoked, now
+terminated").
+
 Exit status: 0 when done. revoke exits 1, saying why on stderr, when nothing
 matched the selection (a typo, an id this store never issued, one revoked
-already) and no session ended: a revoke that matched nothing closed no leak.
+already, with --terminate one whose sessions were already to end) and no
+session ended: a revoke that matched nothing closed no leak.
 list exits 0 when nothing matched ("no live credentials match"): an empty
 list is an answer.
 `
@@ -85,7 +90,7 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer stdout.Write(out.Bytes())
 	// What was done is audited even when a later step failed: sessions
 	// ended before the credentials' revocation failed stay ended.
-	if len(done.Credentials)+len(done.Sessions) > 0 {
+	if len(done.Credentials)+len(done.Sessions)+len(done.Terminated) > 0 {
 		if path := place.auditFile(); path != "" {
 			if err := auditRevocation(path, sel, *terminate, done, at); err != nil {
 				fmt.Fprintf(stderr, "warning: the revocation is done but not in the audit log: %v\n", err)
@@ -112,7 +117,7 @@ func auditRevocation(path string, sel revocation.Selection, terminate bool, done
 		operator = u.Username
 	}
 	host, _ := os.Hostname()
-	l.Revoked(&audit.Revocation{Time: at, Operator: operator, Host: host, Terminate: terminate, Revoked: done.Credentials, Ended: done.Sessions,
+	l.Revoked(&audit.Revocation{Time: at, Operator: operator, Host: host, Terminate: terminate, Revoked: done.Credentials, Ended: done.Sessions, Terminated: done.Terminated,
 		Selection: map[string]string{"cluster": sel.Cluster, "workgroup": sel.Workgroup, "loginName": sel.Login,
 			"principal": sel.Principal, "credentialId": sel.ID, "allForPrincipal": sel.AllForPrincipal, "accessKeyId": sel.AccessKey}})
 	if err := l.Err(); err != nil {

@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
 	t.Run("RevocationByAccessKey", func(t *testing.T) { testRevocationByAccessKey(t, newStore(t)) })
+	t.Run("TerminateRevoked", func(t *testing.T) { testTerminateRevoked(t, newStore(t)) })
 	t.Run("EndSessions", func(t *testing.T) { testEndSessions(t, newStore(t)) })
 	t.Run("DeleteClusterDomains", func(t *testing.T) { testDeleteClusterDomains(t, newStore(t)) })
 	t.Run("TagKeysFoldOnlyCase", func(t *testing.T) { testTagKeysFoldOnlyCase(t, newStore(t)) })
@@ -1006,6 +1007,97 @@ func testEndSessions(t *testing.T, s shiftkey.Store) {
 	}
 	if got := credIDs(shiftkey.CredentialFilter{AccessKeyID: "AKIAALICE1"}); got != "[]" {
 		t.Errorf("credentials of AKIAALICE1 after its ended sessions expired: %s, want [] (the records are swept)", got)
+	}
+}
+
+// testTerminateRevoked: found in a review, `credentials revoke
+// --terminate` run after a revoke without it matched nothing, and the
+// revoked credentials' sessions could not be ended. TerminateRevoked marks
+// terminate the revocations the filter matches (by scope, login, id,
+// principal with the sessions it started, a role's sessions, the issuing
+// key and those of its sessions), those made without it only, and keeps
+// the issuing key with each revocation.
+func testTerminateRevoked(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	alice, bob := "arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/bob"
+	viaRole := shiftkey.AssumedRoleARN(alice, "etl", "run")
+	if err := s.CreateSession(ctx, &shiftkey.Session{AccessKeyID: "ASIATERM", Secret: "s", Token: "t", RoleName: "etl", SessionName: "run",
+		SourceARN: alice, SourceAccessKeyID: "AKIAALICE", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ id, scope, login, principal, key string }{
+		{"a1", "c", "IAM:alice", alice, "AKIAALICE"}, {"a2", "d", "IAM:alice", alice, "AKIAALICE"}, {"b1", "c", "IAM:bob", bob, "AKIABOB"},
+		{"r1", "workgroup/w1", "IAMR:etl", viaRole, "ASIATERM"}, {"o1", "c", "IAM:bob", bob, ""}, {"t1", "c", "IAM:bob", bob, "AKIABOB"},
+		{"x1", "c", "IAM:alice", alice, "AKIAALICE"},
+	} {
+		if _, err := s.LoginSalt(ctx, c.scope, c.login, shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
+			t.Fatal(err)
+		}
+		cred := credential(c.id, c.scope, c.login, t0.Add(time.Hour))
+		cred.PrincipalARN, cred.AccessKeyID = c.principal, c.key
+		if c.id == "x1" { // expired, not yet swept: its sessions may still be open
+			cred.CreatedAt, cred.ExpiresAt = t0.Add(-2*time.Hour), t0.Add(-time.Hour)
+		}
+		if err := s.CreateCredential(ctx, cred); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Revoked without terminate, t1 with it.
+	if _, err := s.RevokeCredentials(ctx, shiftkey.CredentialFilter{ID: "t1"}, t0, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a1", "a2", "b1", "r1", "o1", "x1"} {
+		if _, err := s.RevokeCredentials(ctx, shiftkey.CredentialFilter{ID: id}, t0.Add(time.Minute), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(rs []shiftkey.Revocation) string {
+		out := []string{}
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		sort.Strings(out)
+		return fmt.Sprint(out)
+	}
+	if _, err := s.TerminateRevoked(ctx, shiftkey.CredentialFilter{SessionsOf: true}); shiftkey.ErrorCode(err) != shiftkey.CodeInvalidParameterValue {
+		t.Fatalf("terminating every revocation: %v, want InvalidParameterValue", err)
+	}
+	for _, tt := range []struct {
+		f    shiftkey.CredentialFilter
+		want string
+	}{
+		{shiftkey.CredentialFilter{ID: "nope"}, "[]"},
+		{shiftkey.CredentialFilter{Scope: "d", LoginName: "IAM:alice"}, "[a2]"},
+		{shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::123456789012:role/etl"}, "[r1]"},
+		{shiftkey.CredentialFilter{AccessKeyID: "AKIAALICE", Scope: "c"}, "[a1 x1]"}, // the expired one too
+		{shiftkey.CredentialFilter{ID: "a1"}, "[]"},                                  // already marked
+		{shiftkey.CredentialFilter{AccessKeyID: "AKIABOB"}, "[b1]"},                  // t1 was revoked with terminate
+		{shiftkey.CredentialFilter{PrincipalARN: bob}, "[o1]"},                       // no recorded key: selected otherwise
+	} {
+		got, err := s.TerminateRevoked(ctx, tt.f)
+		if err != nil || ids(got) != tt.want {
+			t.Errorf("TerminateRevoked(%+v) = %s, %v; want %s", tt.f, ids(got), err, tt.want)
+		}
+		for _, r := range got {
+			if !r.Terminate || !r.RevokedAt.Equal(t0.Add(time.Minute)) {
+				t.Errorf("TerminateRevoked returned %+v: want it terminate, revoked when it was", r)
+			}
+		}
+	}
+	recs, err := s.Revocations(ctx, []string{"a1", "a2", "b1", "o1", "r1", "t1", "x1"})
+	if err != nil || len(recs) != 7 {
+		t.Fatalf("Revocations = %+v, %v", recs, err)
+	}
+	for _, r := range recs {
+		if !r.Terminate {
+			t.Errorf("revocation of %s not terminate after TerminateRevoked", r.ID)
+		}
+		if want, ok := map[string]string{"a1": "AKIAALICE", "r1": "ASIATERM", "o1": ""}[r.ID]; ok && r.AccessKeyID != want {
+			t.Errorf("revocation of %s: access key %q, want %q", r.ID, r.AccessKeyID, want)
+		}
+	}
+	if left, _ := s.ListCredentials(ctx, shiftkey.CredentialFilter{}, t0.Add(-3*time.Hour)); len(left) != 0 {
+		t.Errorf("credentials left: %d", len(left))
 	}
 }
 

@@ -1,0 +1,11 @@
+-- The access key that signed the call that issued a revoked credential,
+-- kept with its revocation: `credentials revoke --access-key --terminate`
+-- run after a revoke without --terminate selects the revocations whose
+-- sessions it ends by it. NULL in rows from before, and in rows a version
+-- without it writes: not selected by key.
+--
+-- Additive (migrate.CheckAdditive): the version before it serves, restarts
+-- on and is rolled back to a store this one migrated; its rows leave the
+-- column NULL.
+-- migrate: additive
+ALTER TABLE credential_revocations ADD COLUMN access_key_id text;
