@@ -243,10 +243,19 @@ func TestChangeSourceInvalidates(t *testing.T) {
 	if err := a.inner.DeleteCluster(ctx, a.cluster); err != nil {
 		t.Fatal(err)
 	}
-	if code := a.issue(t); code != "" {
-		t.Fatalf("premise: cached policies and cluster should still answer, got %s", code)
+	// The cached cluster still answers a read, but no credential is
+	// written for it: the store's writer checks that the cluster it was
+	// issued for exists (Credential.ScopeID).
+	if _, err := a.cache.Cluster(ctx, a.cluster); err != nil {
+		t.Fatalf("premise: the cached cluster should still answer, got %v", err)
+	}
+	if code := a.issue(t); code != "ClusterNotFound" {
+		t.Fatalf("an issue for the cluster deleted behind the cache: %q, want ClusterNotFound", code)
 	}
 	a.inner.deliver(shiftkey.Change{Kind: shiftkey.KindCluster, Name: a.cluster})
+	if _, err := a.cache.Cluster(ctx, a.cluster); shiftkey.ErrorCode(err) != shiftkey.CodeClusterNotFound {
+		t.Fatalf("after the cluster's Change: %v, want ClusterNotFound", err)
+	}
 	if code := a.issue(t); code != "ClusterNotFound" {
 		t.Fatalf("after the cluster's Change: %q", code)
 	}
