@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -216,8 +217,25 @@ func (p *Provisioner) stop(ctx context.Context, id, scope string) error {
 	return os.RemoveAll(p.dir(id))
 }
 
+// superuserRefused says why superuser cannot be a server's superuser
+// ("" when it can): initdb refuses pg_ names, and the provisioning role
+// must stay a CREATEROLE role of its own, never the superuser (the
+// gateways refuse credentials for it, too).
+func (p *Provisioner) superuserRefused(superuser string) string {
+	switch {
+	case strings.HasPrefix(superuser, "pg_"):
+		return "must not begin with pg_: PostgreSQL reserves those role names"
+	case superuser == p.AdminRole:
+		return "is shiftkey's provisioning role"
+	}
+	return ""
+}
+
 // StartWorkgroup implements shiftkey.Provisioner.
 func (p *Provisioner) StartWorkgroup(ctx context.Context, w *shiftkey.Workgroup, ns *shiftkey.Namespace) error {
+	if why := p.superuserRefused(ns.AdminUsername); why != "" {
+		return shiftkey.Errorf(shiftkey.CodeValidation, "The adminUsername %s of namespace %s %s.", ns.AdminUsername, ns.Name, why)
+	}
 	ep, b, err := p.start(ctx, w.ID, ns.AdminUsername, Gateway{Scope: w.CredentialScope(), Database: ns.DBName}, w.Endpoint.Port, workgroupQuota, workgroupInUse)
 	if err != nil {
 		return err
@@ -269,6 +287,9 @@ func clusterGateway(c *shiftkey.Cluster) Gateway {
 
 // StartCluster implements shiftkey.ClusterProvisioner.
 func (p *Provisioner) StartCluster(ctx context.Context, c *shiftkey.Cluster) error {
+	if why := p.superuserRefused(c.MasterUsername); why != "" {
+		return shiftkey.Errorf(shiftkey.CodeInvalidParameterValue, "MasterUsername %s %s.", c.MasterUsername, why)
+	}
 	ep, b, err := p.start(ctx, "cluster-"+c.Identifier, c.MasterUsername, clusterGateway(c), c.Endpoint.Port, clusterQuota, shiftkey.ClusterExists)
 	if err != nil {
 		return err

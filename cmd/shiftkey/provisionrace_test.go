@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,5 +73,37 @@ func TestConcurrentCreateClusterSameIdentifier(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dev.DataDir, "backends", "cluster-"+id, "postgres", "PG_VERSION")); err != nil {
 		t.Fatalf("data of the created cluster %s: %v", id, err)
+	}
+}
+
+// An identifier at AWS's limit (63 characters, hyphens) makes a cluster
+// whose master logs in, and DeleteCluster removes its data.
+func TestCreateClusterLongestIdentifier(t *testing.T) {
+	ctx := context.Background()
+	c := apiClient(dev)
+	id := "a-" + strings.Repeat("b1-", 20) + "c"
+	if len(id) != 63 {
+		t.Fatalf("identifier of %d characters", len(id))
+	}
+	if _, err := c.CreateCluster(ctx, &redshift.CreateClusterInput{ClusterIdentifier: aws.String(id), NodeType: aws.String("ra3.xlplus"),
+		MasterUsername: aws.String("longadmin"), MasterUserPassword: aws.String("Long1234x")}); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := c.DescribeClusters(ctx, &redshift.DescribeClustersInput{ClusterIdentifier: aws.String(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Dev{}
+	d.Gateway.Address, d.Gateway.Port = aws.ToString(desc.Clusters[0].Endpoint.Address), int(aws.ToInt32(desc.Clusters[0].Endpoint.Port))
+	mustConnect(t, d, cred{"longadmin", "Long1234x"}, "dev").Close(ctx)
+	if _, err := c.DeleteCluster(ctx, &redshift.DeleteClusterInput{ClusterIdentifier: aws.String(id), SkipFinalClusterSnapshot: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dev.DataDir, "backends", "cluster-"+id)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("data of the deleted cluster still there: %v", err)
+	}
+	if _, err := c.CreateCluster(ctx, &redshift.CreateClusterInput{ClusterIdentifier: aws.String(id + "x"), NodeType: aws.String("ra3.xlplus"),
+		MasterUsername: aws.String("longadmin"), MasterUserPassword: aws.String("Long1234x")}); !strings.Contains(fmt.Sprint(err), "InvalidParameterValue") {
+		t.Fatalf("a 64-character identifier: %v, want InvalidParameterValue", err)
 	}
 }
