@@ -107,3 +107,69 @@ func TestCreateClusterLongestIdentifier(t *testing.T) {
 		t.Fatalf("a 64-character identifier: %v, want InvalidParameterValue", err)
 	}
 }
+
+// CreateCluster retried while DeleteCluster of that name runs (what a test
+// suite's setup does after the previous run's teardown): every answer is
+// ClusterAlreadyExists until one creates a new cluster, which starts
+// empty and whose new master password logs in.
+func TestCreateClusterRacingItsDelete(t *testing.T) {
+	ctx := context.Background()
+	c := apiClient(dev)
+	id := fresh("again-cluster")
+	in := func(pw string) *redshift.CreateClusterInput {
+		return &redshift.CreateClusterInput{ClusterIdentifier: aws.String(id), NodeType: aws.String("ra3.xlplus"),
+			MasterUsername: aws.String("againadmin"), MasterUserPassword: aws.String(pw)}
+	}
+	if _, err := c.CreateCluster(ctx, in("Before123")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.DeleteCluster(context.Background(), &redshift.DeleteClusterInput{ClusterIdentifier: aws.String(id), SkipFinalClusterSnapshot: aws.Bool(true)})
+	})
+	endpoint := func() *Dev {
+		t.Helper()
+		desc, err := c.DescribeClusters(ctx, &redshift.DescribeClustersInput{ClusterIdentifier: aws.String(id)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &Dev{}
+		d.Gateway.Address, d.Gateway.Port = aws.ToString(desc.Clusters[0].Endpoint.Address), int(aws.ToInt32(desc.Clusters[0].Endpoint.Port))
+		return d
+	}
+	if _, err := mustConnect(t, endpoint(), cred{"againadmin", "Before123"}, "dev").Exec(ctx, "CREATE TABLE leftover (secret text)"); err != nil {
+		t.Fatal(err)
+	}
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := c.DeleteCluster(ctx, &redshift.DeleteClusterInput{ClusterIdentifier: aws.String(id), SkipFinalClusterSnapshot: aws.Bool(true)})
+		deleted <- err
+	}()
+	var exists *types.ClusterAlreadyExistsFault
+	for {
+		_, err := c.CreateCluster(ctx, in("After1234"))
+		if err == nil {
+			break
+		}
+		if !errors.As(err, &exists) {
+			t.Fatalf("CreateCluster while its delete runs: %v, want success or ClusterAlreadyExists", err)
+		}
+	}
+	if err := <-deleted; err != nil {
+		t.Fatalf("DeleteCluster: %v", err)
+	}
+	conn, err := connect(endpoint(), cred{"againadmin", "After1234"}, "dev")
+	if err != nil {
+		t.Fatalf("the new master password of the cluster created again: %v", err)
+	}
+	defer conn.Close(ctx)
+	var table *string
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('leftover')::text").Scan(&table); err != nil {
+		t.Fatal(err)
+	}
+	if table != nil {
+		t.Errorf("the cluster created again under %s has the deleted cluster's table %s", id, *table)
+	}
+	if _, err := os.Stat(filepath.Join(dev.DataDir, "backends", "cluster-"+id, "postgres", "PG_VERSION")); err != nil {
+		t.Errorf("data of the cluster created again: %v", err)
+	}
+}
