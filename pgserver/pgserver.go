@@ -443,6 +443,14 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.stopped = true
 	out, err := s.command(ctx, "pg_ctl", "stop", "-D", s.cfg.DataDir, "-m", "fast", "-w", "-t", "60", "-s").CombinedOutput()
 	if err != nil {
+		// A server that died (its postmaster killed) leaves a stale
+		// postmaster.pid, which pg_ctl stop fails on; it is stopped all
+		// the same, and its owner may go on to remove its data.
+		var exit *exec.ExitError
+		if st := s.command(context.WithoutCancel(ctx), "pg_ctl", "status", "-D", s.cfg.DataDir).Run(); errors.As(st, &exit) && exit.ExitCode() == 3 {
+			s.cfg.Logger.Warn("postgres was not running when stopped", "data_dir", s.cfg.DataDir, "error", tail(out))
+			return nil
+		}
 		return fmt.Errorf("pg_ctl stop: %w: %s", err, tail(out))
 	}
 	s.cfg.Logger.Info("postgres stopped", "data_dir", s.cfg.DataDir)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,10 @@ type Provisioner struct {
 	mu       sync.Mutex
 	servers  map[string]*Server // by cluster identifier or workgroup id
 	starting int                // new servers being made, counted against MaxServers
+	// busy holds the ids being started or stopped: a cluster's data dir is
+	// named by its identifier, so two CreateCluster calls for one name, or
+	// one racing the DeleteCluster of that name, would otherwise share it.
+	busy map[string]bool
 }
 
 // DefaultMaxServers is Provisioner.MaxServers' default.
@@ -82,9 +87,35 @@ var (
 
 func (p *Provisioner) dir(id string) string { return filepath.Join(p.Dir, id) }
 
+// claim marks id busy, or answers inUse when it is running or busy
+// already; release undoes it.
+func (p *Provisioner) claim(id string, inUse func() error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.busy[id] || p.servers[id] != nil {
+		return inUse()
+	}
+	if p.busy == nil {
+		p.busy = map[string]bool{}
+	}
+	p.busy[id] = true
+	return nil
+}
+
+func (p *Provisioner) release(id string) {
+	p.mu.Lock()
+	delete(p.busy, id)
+	p.mu.Unlock()
+}
+
 // start starts (or restarts, keeping its data) the server for id and opens
-// g's gateway on port; g.Backend is the server.
-func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway, port int, quota func(int) error) (shiftkey.Endpoint, shiftkey.Backend, error) {
+// g's gateway on port; g.Backend is the server. inUse is the answer when
+// id's server runs already or is being started or stopped.
+func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway, port int, quota func(int) error, inUse func() error) (shiftkey.Endpoint, shiftkey.Backend, error) {
+	if err := p.claim(id, inUse); err != nil {
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
+	}
+	defer p.release(id)
 	_, statErr := os.Stat(p.dir(id))
 	fresh := errors.Is(statErr, os.ErrNotExist)
 	if fresh {
@@ -133,6 +164,9 @@ func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway
 	if err := p.Gateways.Start(ctx, g, ln); err != nil {
 		ln.Close()
 		pg.Stop(context.WithoutCancel(ctx))
+		if fresh {
+			os.RemoveAll(p.dir(id))
+		}
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
 	}
 	p.mu.Lock()
@@ -162,7 +196,19 @@ func (p *Provisioner) stop(ctx context.Context, id, scope string) error {
 	p.mu.Lock()
 	pg := p.servers[id]
 	delete(p.servers, id)
+	// Busy until its data is gone: a start meanwhile would reuse the dir.
+	// (Busy already: another stop of the same id, which releases it.)
+	claimed := !p.busy[id]
+	if claimed {
+		if p.busy == nil {
+			p.busy = map[string]bool{}
+		}
+		p.busy[id] = true
+	}
 	p.mu.Unlock()
+	if claimed {
+		defer p.release(id)
+	}
 	if pg != nil {
 		if err := pg.Stop(ctx); err != nil {
 			return err
@@ -171,9 +217,26 @@ func (p *Provisioner) stop(ctx context.Context, id, scope string) error {
 	return os.RemoveAll(p.dir(id))
 }
 
+// superuserRefused says why superuser cannot be a server's superuser
+// ("" when it can): initdb refuses pg_ names, and the provisioning role
+// must stay a CREATEROLE role of its own, never the superuser (the
+// gateways refuse credentials for it, too).
+func (p *Provisioner) superuserRefused(superuser string) string {
+	switch {
+	case strings.HasPrefix(superuser, "pg_"):
+		return "must not begin with pg_: PostgreSQL reserves those role names"
+	case superuser == p.AdminRole:
+		return "is shiftkey's provisioning role"
+	}
+	return ""
+}
+
 // StartWorkgroup implements shiftkey.Provisioner.
 func (p *Provisioner) StartWorkgroup(ctx context.Context, w *shiftkey.Workgroup, ns *shiftkey.Namespace) error {
-	ep, b, err := p.start(ctx, w.ID, ns.AdminUsername, Gateway{Scope: w.CredentialScope(), Database: ns.DBName}, w.Endpoint.Port, workgroupQuota)
+	if why := p.superuserRefused(ns.AdminUsername); why != "" {
+		return shiftkey.Errorf(shiftkey.CodeValidation, "The adminUsername %s of namespace %s %s.", ns.AdminUsername, ns.Name, why)
+	}
+	ep, b, err := p.start(ctx, w.ID, ns.AdminUsername, Gateway{Scope: w.CredentialScope(), Database: ns.DBName}, w.Endpoint.Port, workgroupQuota, workgroupInUse)
 	if err != nil {
 		return err
 	}
@@ -210,6 +273,12 @@ func workgroupQuota(max int) error {
 	return shiftkey.Errorf("ServiceQuotaExceededException", "The request would exceed the workgroup quota: shiftkey dev runs at most %d PostgreSQL servers for clusters and workgroups. Delete one first.", max)
 }
 
+// workgroupInUse: a workgroup's id is new at each creation, so only a
+// second start of one running workgroup meets it.
+func workgroupInUse() error {
+	return shiftkey.Errorf(shiftkey.CodeConflict, "The workgroup's server is already running.")
+}
+
 // clusterGateway is c's gateway: its master user may be a superuser, as
 // Redshift's is.
 func clusterGateway(c *shiftkey.Cluster) Gateway {
@@ -218,7 +287,10 @@ func clusterGateway(c *shiftkey.Cluster) Gateway {
 
 // StartCluster implements shiftkey.ClusterProvisioner.
 func (p *Provisioner) StartCluster(ctx context.Context, c *shiftkey.Cluster) error {
-	ep, b, err := p.start(ctx, "cluster-"+c.Identifier, c.MasterUsername, clusterGateway(c), c.Endpoint.Port, clusterQuota)
+	if why := p.superuserRefused(c.MasterUsername); why != "" {
+		return shiftkey.Errorf(shiftkey.CodeInvalidParameterValue, "MasterUsername %s %s.", c.MasterUsername, why)
+	}
+	ep, b, err := p.start(ctx, "cluster-"+c.Identifier, c.MasterUsername, clusterGateway(c), c.Endpoint.Port, clusterQuota, shiftkey.ClusterExists)
 	if err != nil {
 		return err
 	}
