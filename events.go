@@ -248,6 +248,35 @@ func (os Observers) Refused(scope, cap string) {
 	}
 }
 
+// Why a connection to a TLS listener never got through TLS: a fixed set,
+// so that it can label metrics (TLSFailureReason).
+const (
+	TLSPlainHTTP           = "plain_http"           // the API: plain HTTP to a listener that requires TLS
+	TLSCertificateRejected = "certificate_rejected" // the client refused the server's certificate (no CA, wrong name, expired)
+	TLSProtocol            = "protocol"             // no TLS version, cipher suite or ALPN protocol in common, or not TLS
+	TLSClientDisconnect    = "client_disconnect"    // the client closed or reset the connection mid-handshake
+	TLSTimeout             = "timeout"              // the handshake did not finish in time
+)
+
+// TLSFailureReasons are every reason a TLS failure is counted under.
+var TLSFailureReasons = []string{TLSPlainHTTP, TLSCertificateRejected, TLSProtocol, TLSClientDisconnect, TLSTimeout}
+
+// TLSObserver hears of each connection that did not get through TLS:
+// scope is the gateway's cluster or workgroup, "" for the API (an
+// Observer may be one too).
+type TLSObserver interface {
+	TLSFailed(scope, reason string)
+}
+
+// TLSFailed passes a TLS failure to the members that hear of them.
+func (os Observers) TLSFailed(scope, reason string) {
+	for _, o := range os {
+		if r, ok := o.(TLSObserver); ok {
+			r.TLSFailed(scope, reason)
+		}
+	}
+}
+
 // Observers passes each event to every one of its members, in order.
 type Observers []Observer
 

@@ -9,7 +9,10 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/shiftkey/shiftkey"
 )
 
 // Filter selects records; zero fields match everything, and a record must
@@ -43,10 +46,15 @@ type matcher struct {
 	Filter
 	keys   map[string]bool // AccessKey and the session keys started through it
 	issued map[string]bool // credential ids issued through keys
+	// sessionsOf is what the ARNs of the sessions of the role Principal
+	// names begin with ("" when it names no role): a session's ARN names
+	// the role without its path, so the role is known by its name.
+	sessionsOf string
 }
 
 func newMatcher(f Filter) *matcher {
 	m := &matcher{Filter: f, keys: map[string]bool{}, issued: map[string]bool{}}
+	m.sessionsOf, _ = shiftkey.RoleSessionsPrefix(f.Principal)
 	if f.AccessKey != "" {
 		m.keys[f.AccessKey] = true
 	}
@@ -90,7 +98,7 @@ func (m *matcher) match(r *Record) bool {
 		return m.matchRevocation(r)
 	}
 	id := r.UserIdentity
-	if m.Principal != "" && id.ARN != m.Principal && (id.SessionContext == nil || id.SessionContext.SessionIssuer.ARN != m.Principal) {
+	if m.Principal != "" && !m.isPrincipal(id.ARN) && (id.SessionContext == nil || !m.isPrincipal(id.SessionContext.SessionIssuer.ARN)) {
 		return false
 	}
 	cred := credentialOf(r)
@@ -107,6 +115,22 @@ func (m *matcher) match(r *Record) bool {
 		return false
 	}
 	return true
+}
+
+// isPrincipal reports whether arn is the filter's principal; for a role's
+// ARN, with its path or without, the role itself or one of its sessions.
+func (m *matcher) isPrincipal(arn string) bool {
+	if arn == m.Principal {
+		return true
+	}
+	if m.sessionsOf == "" {
+		return false
+	}
+	if strings.HasPrefix(arn, m.sessionsOf) {
+		return true
+	}
+	p, ok := shiftkey.RoleSessionsPrefix(arn)
+	return ok && p == m.sessionsOf
 }
 
 // issuingKeyOf is the key that got the credential a gateway record is
@@ -166,8 +190,8 @@ func (m *matcher) matchIdentities(r *Record) bool {
 // the access key (or its sessions) issued or the revocation names.
 func (m *matcher) matchRevocation(r *Record) bool {
 	ids, principals, keys := revokedOf(r)
-	if m.Principal != "" && !slices.Contains(principals, m.Principal) &&
-		r.RequestParameters["principal"] != m.Principal && r.RequestParameters["allForPrincipal"] != m.Principal {
+	named := func(k string) bool { s, _ := r.RequestParameters[k].(string); return s != "" && m.isPrincipal(s) }
+	if m.Principal != "" && !slices.ContainsFunc(principals, m.isPrincipal) && !named("principal") && !named("allForPrincipal") {
 		return false
 	}
 	if m.Credential != "" && !slices.Contains(ids, m.Credential) {

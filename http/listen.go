@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shiftkey/shiftkey"
 )
 
 // sniffTimeout bounds how long a new API connection may stay silent before
@@ -25,12 +27,15 @@ const sniffTimeout = 10 * time.Second
 // body, so a client still sending it gets a reset instead of the 400);
 // otherwise each connection is served as TLS or plain HTTP by its first
 // byte.
-func Listener(ln net.Listener, cfg *tls.Config, require bool) net.Listener {
+//
+// o, when set, hears of each connection that did not get through TLS
+// (plain HTTP refused, a failed handshake), with scope "".
+func Listener(ln net.Listener, cfg *tls.Config, require bool, o shiftkey.TLSObserver) net.Listener {
 	if cfg == nil {
 		return ln
 	}
 	l := newSniffListener(ln, cfg, sniffTimeout)
-	l.refusePlain = require
+	l.refusePlain, l.observer = require, o
 	return l
 }
 
@@ -56,9 +61,10 @@ type sniffListener struct {
 	once    sync.Once
 	// refusePlain answers plain HTTP with 400 instead of serving it.
 	refusePlain bool
+	observer    shiftkey.TLSObserver // nil: none
 
 	mu      sync.Mutex
-	pending map[net.Conn]bool // connections whose first byte is awaited
+	pending map[net.Conn]bool // connections being told apart (first byte, TLS handshake)
 }
 
 func (l *sniffListener) acceptLoop() {
@@ -91,21 +97,36 @@ func (l *sniffListener) acceptLoop() {
 }
 
 func (l *sniffListener) sniff(c net.Conn) {
+	defer func() {
+		l.mu.Lock()
+		delete(l.pending, c)
+		l.mu.Unlock()
+	}()
 	var first [1]byte
 	c.SetReadDeadline(time.Now().Add(l.timeout))
 	_, err := io.ReadFull(c, first[:])
 	c.SetReadDeadline(time.Time{})
-	l.mu.Lock()
-	delete(l.pending, c)
-	l.mu.Unlock()
 	if err != nil {
 		c.Close()
 		return
 	}
 	var out net.Conn = &replayConn{Conn: c, first: first[:]}
 	if first[0] == 0x16 {
-		out = tls.Server(out, l.config)
+		// The handshake here rather than in net/http, which only logs its
+		// failure: it is counted by reason. It has the same time net/http
+		// gives it (the read-header timeout, 10 s by default).
+		tc := tls.Server(out, l.config)
+		c.SetDeadline(time.Now().Add(l.timeout))
+		err := tc.Handshake()
+		c.SetDeadline(time.Time{})
+		if err != nil {
+			c.Close()
+			l.failed(shiftkey.TLSFailureReason(err))
+			return
+		}
+		out = tc
 	} else if l.refusePlain {
+		l.failed(shiftkey.TLSPlainHTTP)
 		refusePlainHTTP(out, l.timeout)
 		return
 	}
@@ -113,6 +134,19 @@ func (l *sniffListener) sniff(c net.Conn) {
 	case l.conns <- out:
 	case <-l.done:
 		c.Close()
+	}
+}
+
+// failed reports a connection that did not get through TLS, unless the
+// listener was closed under it.
+func (l *sniffListener) failed(reason string) {
+	select {
+	case <-l.done:
+		return
+	default:
+	}
+	if l.observer != nil {
+		l.observer.TLSFailed("", reason)
 	}
 }
 

@@ -78,14 +78,14 @@ func TestAPISilentConnectionDoesNotBlock(t *testing.T) {
 func TestListenerModes(t *testing.T) {
 	inner := listenLoopback(t)
 	defer inner.Close()
-	if shttp.Listener(inner, nil, false) != inner {
+	if shttp.Listener(inner, nil, false, nil) != inner {
 		t.Fatal("no TLS config: the listener was wrapped")
 	}
 	ca, err := devca.LoadOrCreate(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := serveOn(t, shttp.Listener(listenLoopback(t), ca.ServerConfig(nil, "127.0.0.1"), true), &http.Server{Handler: http.NotFoundHandler()})
+	addr := serveOn(t, shttp.Listener(listenLoopback(t), ca.ServerConfig(nil, "127.0.0.1"), true, nil), &http.Server{Handler: http.NotFoundHandler()})
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + addr + "/")
 	if err != nil {
 		t.Fatal(err)

@@ -272,6 +272,10 @@ type clusterXML struct {
 	ClusterNamespaceArn       string
 	PendingModifiedValues     struct{}
 	Tags                      []tagXML `xml:"Tags>Tag"`
+	// The cluster's custom domain association, when it has one.
+	CustomDomainName                  string `xml:",omitempty"`
+	CustomDomainCertificateArn        string `xml:",omitempty"`
+	CustomDomainCertificateExpiryDate string `xml:",omitempty"`
 }
 
 type tagXML struct {
@@ -279,10 +283,17 @@ type tagXML struct {
 	Value string
 }
 
-func (s *Server) clusterXML(c *call, cl *shiftkey.Cluster) (clusterXML, error) {
+// clusterXML is the Cluster shape of cl; domains are the clusters' custom
+// domain associations (Service.ClusterDomains), nil to read them here.
+func (s *Server) clusterXML(c *call, cl *shiftkey.Cluster, domains map[string]*shiftkey.CustomDomain) (clusterXML, error) {
 	tags, err := s.Redshift.ClusterTags(c.r.Context(), cl.Identifier)
 	if err != nil {
 		return clusterXML{}, err
+	}
+	if domains == nil {
+		if domains, err = s.Redshift.ClusterDomains(c.r.Context()); err != nil {
+			return clusterXML{}, err
+		}
 	}
 	x := clusterXML{
 		ClusterIdentifier:         cl.Identifier,
@@ -296,6 +307,9 @@ func (s *Server) clusterXML(c *call, cl *shiftkey.Cluster) (clusterXML, error) {
 		NumberOfNodes:             1,
 		ClusterNamespaceArn:       "arn:aws:redshift:" + c.caller.Region + ":" + c.caller.Principal.Account + ":namespace:" + cl.NamespaceID,
 		Tags:                      tagsXML(tags),
+	}
+	if d := domains[cl.Identifier]; d != nil {
+		x.CustomDomainName, x.CustomDomainCertificateArn, x.CustomDomainCertificateExpiryDate = d.Name, d.CertificateARN, xmlTime(d.CertExpiry)
 	}
 	return x, nil
 }
@@ -350,7 +364,7 @@ func (s *Server) createCluster(c *call, v url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	x, err := s.clusterXML(c, cl)
+	x, err := s.clusterXML(c, cl, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +382,7 @@ func (s *Server) modifyCluster(c *call, v url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	x, err := s.clusterXML(c, cl)
+	x, err := s.clusterXML(c, cl, nil)
 	return clusterResultXML{x}, err
 }
 
@@ -381,12 +395,17 @@ func (s *Server) deleteCluster(c *call, v url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	domains, err := s.Redshift.ClusterDomains(c.r.Context())
+	if err != nil {
+		return nil, err
+	}
 	cl, err := s.Redshift.DeleteCluster(c.r.Context(), c.caller, optString(v, "ClusterIdentifier"), skip, optString(v, "FinalClusterSnapshotIdentifier"))
 	if err != nil {
 		return nil, err
 	}
-	// The cluster's tags are gone with it: answer with those read before.
-	x, err := s.clusterXML(c, cl)
+	// The cluster's tags and custom domain are gone with it: answer with
+	// those read before.
+	x, err := s.clusterXML(c, cl, domains)
 	x.Tags = tagsXML(tags)
 	return clusterResultXML{x}, err
 }
@@ -508,8 +527,12 @@ func (s *Server) describeClusters(c *call, v url.Values) (any, error) {
 		return nil, err
 	}
 	res := describeClustersXML{Clusters: []clusterXML{}, Marker: out.Marker}
+	domains, err := s.Redshift.ClusterDomains(c.r.Context())
+	if err != nil {
+		return nil, err
+	}
 	for _, cl := range out.Clusters {
-		x, err := s.clusterXML(c, cl)
+		x, err := s.clusterXML(c, cl, domains)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -128,8 +129,18 @@ type call struct {
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	aw := &answerWriter{ResponseWriter: w}
+	w = aw
 	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), outcome: outcome{start: time.Now(), at: s.now()}}
-	defer s.report(c)
+	defer func() {
+		// Deferred first, so it runs last: the place and the hold on
+		// Decisions are already given back when a panic reaches here.
+		if v := recover(); v != nil {
+			s.panicked(c, aw, v)
+			return
+		}
+		s.report(c)
+	}()
 	c.r = r.WithContext(shiftkey.WithIssuedNote(r.Context(), &c.issued))
 	r = c.r
 	w.Header().Set("x-amzn-RequestId", c.requestID)
@@ -199,6 +210,51 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeError(c, shiftkey.Errorf(shiftkey.CodeInvalidAction, "The service %s is not available at this endpoint.", c.service))
 	}
 }
+
+// panicked answers and reports a call whose handler panicked with v. Left
+// to net/http, the panic would drop the connection, and the deferred
+// report would count the call as a success. Before anything is written the
+// client gets InternalFailure (500); after, the answer is cut (the
+// connection aborted), as a truncated one must not read as complete. Either
+// way the call is reported as the InternalFailure it is.
+func (s *Server) panicked(c *call, aw *answerWriter, v any) {
+	if v != http.ErrAbortHandler {
+		s.logger().ErrorContext(c.r.Context(), "API handler panicked", "request_id", c.requestID,
+			"service", c.service, "operation", c.op, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	}
+	c.result = nil // no result was answered
+	e := &shiftkey.Error{Code: shiftkey.CodeInternalFailure, Message: "An internal error occurred. Request ID: " + c.requestID}
+	if !aw.started {
+		s.writeError(c, e)
+		s.report(c)
+		return
+	}
+	c.code, c.msg, c.status = e.Code, e.Message, http.StatusInternalServerError
+	if c.service == "redshift-serverless" {
+		c.code = jsonCode(e.Code)
+	}
+	s.report(c)
+	panic(http.ErrAbortHandler)
+}
+
+// answerWriter notes whether the answer has begun: a handler that panics
+// after it can no longer be answered with an error.
+type answerWriter struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (w *answerWriter) WriteHeader(status int) {
+	w.started = true
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *answerWriter) Write(b []byte) (int, error) {
+	w.started = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *answerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // serves reports whether the service of a credential scope is configured.
 func (s *Server) serves(service string) bool {

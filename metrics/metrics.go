@@ -49,6 +49,8 @@ type Metrics struct {
 	grantChanges   *prometheus.CounterVec
 	cancels        *prometheus.CounterVec
 	refused        *prometheus.CounterVec
+	apiTLS         *prometheus.CounterVec
+	gatewayTLS     *prometheus.CounterVec
 
 	storeDuration *prometheus.HistogramVec
 	storeErrors   *prometheus.CounterVec
@@ -107,6 +109,10 @@ func New(operations []string) *Metrics {
 		Help: "Cancel requests the gateways got, by how they ended (cancelled, forwarded to the other replicas, no_session, throttled, and those passed on by another replica)."}, []string{"scope", "outcome"})
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_gateway_connections_refused_total",
 		Help: "Connections the gateways refused at a cap before any login (SQLSTATE 53300), by cap (max_connections, max_connections_per_source, max_auth_per_source)."}, []string{"scope", "cap"})
+	m.apiTLS = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_api_tls_failures_total",
+		Help: "Connections to the API that never got through TLS, by reason (plain_http to a TLS-only API, certificate_rejected, protocol, client_disconnect, timeout, other)."}, []string{"reason"})
+	m.gatewayTLS = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_gateway_tls_failures_total",
+		Help: "TLS handshakes that failed on the gateways, by scope and reason (certificate_rejected, protocol, client_disconnect, timeout, other)."}, []string{"scope", "reason"})
 	m.grantChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_session_grant_changes_total",
 		Help: "Session group grants and revokes, by change (granted, revoked, reconciled)."}, []string{"scope", "change"})
 	m.storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "shiftkey_store_operation_duration_seconds",
@@ -114,7 +120,7 @@ func New(operations []string) *Metrics {
 	m.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_store_errors_total",
 		Help: "Store calls that failed (not-found answers excluded), by operation."}, []string{"operation"})
 	m.Registry.MustRegister(m.apiRequests, m.apiDuration, m.issued, m.denials, m.logins, m.authDuration, m.sessionsActive,
-		m.sessionsTotal, m.sessionsEnded, m.bytes, m.poolHits, m.poolMisses, m.grantChanges, m.cancels, m.refused, m.storeDuration, m.storeErrors,
+		m.sessionsTotal, m.sessionsEnded, m.bytes, m.poolHits, m.poolMisses, m.grantChanges, m.cancels, m.refused, m.apiTLS, m.gatewayTLS, m.storeDuration, m.storeErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -215,6 +221,19 @@ func (m *Metrics) Refused(scope, cap string) {
 		cap = other
 	}
 	m.refused.WithLabelValues(scope, cap).Inc()
+}
+
+// TLSFailed counts a connection that did not get through TLS: on the API
+// when scope is "", else on that gateway.
+func (m *Metrics) TLSFailed(scope, reason string) {
+	if !slices.Contains(shiftkey.TLSFailureReasons, reason) {
+		reason = other
+	}
+	if scope == "" {
+		m.apiTLS.WithLabelValues(reason).Inc()
+		return
+	}
+	m.gatewayTLS.WithLabelValues(scope, reason).Inc()
 }
 
 // Grant counts a session grant or revoke.

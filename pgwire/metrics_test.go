@@ -373,3 +373,90 @@ func TestSessionEndsCountedByReason(t *testing.T) {
 		}
 	})
 }
+
+// A TLS handshake that fails on a gateway is counted under its scope and
+// reason: a client without the CA (the commonest misconfiguration), one
+// with no TLS version in common, one that leaves mid-handshake, a direct
+// TLS client without ALPN postgresql. None reaches a startup packet, so
+// the login metrics never see them.
+func TestGatewayTLSFailuresCounted(t *testing.T) {
+	m := metrics.New(nil)
+	cfg, pool := testTLS(t)
+	_, addr := newGateway(t, func(g *Gateway) { g.Observer, g.TLS, g.Cluster = m, cfg, "tlsc" })
+	failures := func(reason string) float64 {
+		for _, s := range scrapeMetrics(t, m)["shiftkey_gateway_tls_failures_total"].GetMetric() {
+			labels := map[string]string{}
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if len(labels) == 2 && labels["scope"] == "tlsc" && labels["reason"] == reason {
+				return s.GetCounter().GetValue()
+			}
+		}
+		return -1
+	}
+	// sslRequest opens a connection and has the gateway answer 'S'.
+	sslRequest := func(t *testing.T) net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf, _ := (&pgproto3.SSLRequest{}).Encode(nil)
+		c.Write(buf)
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(c, b); err != nil || b[0] != 'S' {
+			t.Fatalf("SSLRequest: %q %v, want S", b, err)
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		reason string
+		do     func(t *testing.T)
+	}{
+		{"certificate_rejected", func(t *testing.T) {
+			// pgx with verify-full and no root of its own: the system's.
+			host, port, _ := net.SplitHostPort(addr)
+			c, err := pgconn.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=verify-full connect_timeout=30", host, port))
+			if err == nil {
+				c.Close(context.Background())
+				t.Fatal("a client without the CA logged in")
+			}
+		}},
+		{"protocol", func(t *testing.T) {
+			c := tls.Client(sslRequest(t), &tls.Config{ServerName: "127.0.0.1", RootCAs: pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS10})
+			defer c.Close()
+			if err := c.Handshake(); err == nil {
+				t.Fatal("a TLS 1.0 client completed the handshake")
+			}
+		}},
+		{"client_disconnect", func(t *testing.T) { sslRequest(t).Close() }},
+		{"protocol", func(t *testing.T) {
+			// Direct TLS (no SSLRequest) without ALPN postgresql.
+			c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "127.0.0.1", RootCAs: pool})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+		}},
+	} {
+		before := max(failures(tc.reason), 0)
+		tc.do(t)
+		if !waitUntil(10*time.Second, func() bool { return failures(tc.reason) == before+1 }) {
+			t.Errorf("shiftkey_gateway_tls_failures_total{scope=\"tlsc\",reason=%q} = %v after one such handshake, want %v", tc.reason, failures(tc.reason), before+1)
+		}
+	}
+	// A good TLS login counts nowhere.
+	host, port, _ := net.SplitHostPort(addr)
+	c, err := pgconn.Connect(context.Background(), fmt.Sprintf("host=%s port=%s user=IAM:u password=pw sslmode=require connect_timeout=30", host, port))
+	if err != nil {
+		t.Fatalf("a TLS login: %v", err)
+	}
+	c.Close(context.Background())
+	for _, r := range []string{"certificate_rejected", "protocol", "client_disconnect", "timeout", "other"} {
+		want := map[string]float64{"certificate_rejected": 1, "protocol": 2, "client_disconnect": 1}[r]
+		if got := max(failures(r), 0); got != want {
+			t.Errorf("after a good TLS login, shiftkey_gateway_tls_failures_total{reason=%q} = %v, want %v", r, got, want)
+		}
+	}
+}

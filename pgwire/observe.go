@@ -106,6 +106,15 @@ func (s *session) reportLoginEvent(e *shiftkey.Login) *shiftkey.Login {
 	return e
 }
 
+// observeTLSFailed tells the observer, when it counts them, that the
+// client's TLS handshake failed for reason (before any startup packet, so
+// no login records it).
+func (s *session) observeTLSFailed(reason string) {
+	if o, ok := s.g.Observer.(shiftkey.TLSObserver); ok {
+		o.TLSFailed(s.g.Cluster, reason)
+	}
+}
+
 // reportEnd tells the observer that the session ls ended.
 func (s *session) reportEnd(e *shiftkey.SessionEnd) {
 	if o := s.g.Observer; o != nil {

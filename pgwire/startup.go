@@ -119,6 +119,9 @@ func (s *session) startTLS(ctx context.Context, conn net.Conn, direct bool) erro
 	}
 	tc := tls.Server(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
+		if !errors.Is(err, context.Canceled) { // not a login the gateway cut
+			s.observeTLSFailed(shiftkey.TLSFailureReason(err))
+		}
 		return fmt.Errorf("tls handshake: %w", err)
 	}
 	st := tc.ConnectionState()
@@ -128,6 +131,7 @@ func (s *session) startTLS(ctx context.Context, conn net.Conn, direct bool) erro
 	if direct && st.NegotiatedProtocol != "postgresql" {
 		// Direct TLS without ALPN could be another protocol in disguise.
 		tc.Close()
+		s.observeTLSFailed(shiftkey.TLSProtocol)
 		return errors.New("direct TLS without ALPN postgresql")
 	}
 	s.tls = tc

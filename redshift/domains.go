@@ -13,6 +13,23 @@ func (s *Service) domains() shiftkey.Domains {
 	return shiftkey.Domains{Store: s.Store, Kind: shiftkey.DomainCluster, Now: s.now}
 }
 
+// ClusterDomains are the clusters' custom domain associations, by cluster
+// identifier, for the Cluster shape's CustomDomain* members, which name
+// one: of a cluster with several, the first by name.
+func (s *Service) ClusterDomains(ctx context.Context) (map[string]*shiftkey.CustomDomain, error) {
+	all, err := s.domains().List(ctx, func(string) bool { return true }, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*shiftkey.CustomDomain{}
+	for _, d := range all {
+		if cur, ok := out[d.Target]; !ok || d.Name < cur.Name {
+			out[d.Target] = d
+		}
+	}
+	return out, nil
+}
+
 func associationNotFound(format string, args ...any) error {
 	return shiftkey.Errorf("CustomDomainAssociationNotFoundFault", format, args...)
 }

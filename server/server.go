@@ -412,7 +412,8 @@ func (s *Server) SetAPIURLs(ln net.Listener) {
 // starts the maintenance sweep and the revocation watch.
 func (s *Server) StartAPI(ln net.Listener) {
 	s.SetAPIURLs(ln)
-	ln = shttp.Listener(ln, s.APITLS, s.APIRequireTLS)
+	tlsObserver, _ := s.Observer.(shiftkey.TLSObserver)
+	ln = shttp.Listener(ln, s.APITLS, s.APIRequireTLS, tlsObserver)
 	st := s.store()
 	authorizer := &authz.Authorizer{Store: st, Logger: s.Logger.With("component", "authz")}
 	issuer := &redshift.Service{Store: st, Authorizer: authorizer, Now: s.Clock, Provisioner: s.ClusterProvisioner, Iterations: s.ScramIterations}

@@ -18,7 +18,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	var f audit.Filter
-	fs.StringVar(&f.Principal, "principal", "", "only records of this principal ARN (a user, an assumed-role session, or the role behind sessions)")
+	fs.StringVar(&f.Principal, "principal", "", "only records of this principal ARN (a user, an assumed-role session; a role's ARN, with its path or without: each of its sessions')")
 	fs.StringVar(&f.AccessKey, "access-key", "", "only calls signed with this access key ID or the STS sessions it started, the calls that created or changed it, and the logins, sessions, grants and revocations of the credentials they issued")
 	fs.StringVar(&f.Credential, "credential", "", "only records of this issued credential (its id, as in credentials list and the audit log)")
 	fs.StringVar(&f.SourceIP, "source-ip", "", "only records of calls and logins from this address (failed logins too)")
