@@ -201,10 +201,12 @@ func (m *Metrics) SessionEnd(e *shiftkey.SessionEnd) {
 	if slices.Contains(shiftkey.EndReasons, e.Reason) {
 		reason = e.Reason
 	}
-	m.sessionsActive.WithLabelValues(e.Scope).Dec()
-	m.sessionsEnded.WithLabelValues(e.Scope, reason).Inc()
+	// The bytes first: a scrape that sees the session ended sees what it
+	// relayed (a reader waiting for the end reads the bytes with it).
 	m.bytes.WithLabelValues(e.Scope, "client_to_backend").Add(float64(e.BytesIn))
 	m.bytes.WithLabelValues(e.Scope, "backend_to_client").Add(float64(e.BytesOut))
+	m.sessionsActive.WithLabelValues(e.Scope).Dec()
+	m.sessionsEnded.WithLabelValues(e.Scope, reason).Inc()
 }
 
 // Cancel counts a cancel request by how it ended.
