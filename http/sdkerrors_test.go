@@ -3,8 +3,6 @@ package http_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -183,12 +181,6 @@ func TestGoSDKRetriesTransientErrors(t *testing.T) {
 		}
 	}
 
-	// The only request slot is held by a request whose body never ends.
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nAction=")
 	// Probes without retries, which would spend the retryers' token buckets.
 	probe := cfg.Copy()
 	probe.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
@@ -196,7 +188,8 @@ func TestGoSDKRetriesTransientErrors(t *testing.T) {
 		_, err := sts.NewFromConfig(probe).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 		return apiCode(err) == "Throttling"
 	}
-	waitUntil(t, "the slot to be taken", throttled)
+	// The only request slot is held by a request whose body never ends.
+	conn := holdOnlySlot(t, srv.Listener.Addr().String(), throttled)
 	check("throttled", calls(), map[string]string{"GetClusterCredentials": "Throttling", "GetCredentials": "ThrottlingException", "GetCallerIdentity": "Throttling"})
 	conn.Close()
 	waitUntil(t, "the slot to be freed", func() bool { return !throttled() })
