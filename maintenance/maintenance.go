@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/shiftkey/shiftkey"
 )
 
 // Store is what the sweep deletes from.
@@ -49,26 +51,7 @@ type Sweeper struct {
 	// outage or a backend that cannot be reached is a warning once and a
 	// note when it works again, not a warning every sweep.
 	mu               sync.Mutex
-	store, reconcile failing
-}
-
-// failing is whether one part of the sweep failed last time.
-type failing bool
-
-// tell logs the outcome of a part of the sweep (what): its first failure
-// as a warning, those after it at debug level, its first success after
-// them as a note.
-func (f *failing) tell(logger *slog.Logger, what string, err error) {
-	switch {
-	case err != nil && bool(*f):
-		logger.Debug(what+" failed", "error", err)
-	case err != nil:
-		*f = true
-		logger.Warn(what+" failed; tried again at every sweep (logged at debug level) until it works", "error", err)
-	case bool(*f):
-		*f = false
-		logger.Info(what + " works again")
-	}
+	store, reconcile shiftkey.OutageLog
 }
 
 // Run sweeps at once, then every s.Every until ctx is done. Every replica
@@ -111,7 +94,7 @@ func (s *Sweeper) Sweep(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	s.store.tell(logger, "expired credential and session sweep", errors.Join(err, serr))
+	s.store.Tell(ctx, logger, "expired credential and session sweep", errors.Join(err, serr))
 	if creds > 0 {
 		logger.Info("expired credentials deleted", "count", creds)
 	}
@@ -128,6 +111,6 @@ func (s *Sweeper) Sweep(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.reconcile.tell(logger, "grant reconciliation", errors.Join(errs...))
+		s.reconcile.Tell(ctx, logger, "grant reconciliation", errors.Join(errs...))
 	}
 }

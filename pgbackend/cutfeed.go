@@ -210,7 +210,7 @@ func (f *CutFeed) Changed(c shiftkey.Change) {
 // a warning once, and their working again a note; the failures between
 // are debug lines.
 func (f *CutFeed) Run(ctx context.Context) {
-	failing := map[string]bool{} // by scope
+	outages := map[string]*shiftkey.OutageLog{} // by scope
 	f.roles.Run(ctx, CutRecheck, func(pending map[[2]string]bool) {
 		for _, b := range f.Backends() {
 			for key := range pending {
@@ -218,17 +218,15 @@ func (f *CutFeed) Run(ctx context.Context) {
 					continue // another cluster's: a role of the same name there is another role
 				}
 				_, err := b.HearCuts(ctx, key[1])
-				switch {
-				case err != nil && ctx.Err() != nil:
-				case err != nil && failing[b.Scope()]:
-					f.logger().Debug("group cut check failed", "scope", b.Scope(), "error", err)
-				case err != nil:
-					failing[b.Scope()] = true
-					f.logger().Warn("group cut check failed; tried again while it fails (logged at debug level) until it works", "scope", b.Scope(), "error", err)
-				case failing[b.Scope()]:
-					delete(failing, b.Scope())
-					f.logger().Info("group cut check works again", "scope", b.Scope())
+				if ctx.Err() != nil {
+					return
 				}
+				o := outages[b.Scope()]
+				if o == nil {
+					o = &shiftkey.OutageLog{}
+					outages[b.Scope()] = o
+				}
+				o.Tell(ctx, f.logger(), "group cut check", err, "scope", b.Scope())
 			}
 		}
 	})

@@ -454,20 +454,12 @@ const Recheck = 10 * time.Second
 // warning once, and their working again a note; the failures between are
 // debug lines.
 func (t *Terminator) Run(ctx context.Context) {
-	failing := false
+	var outage shiftkey.OutageLog
 	t.logins.Run(ctx, Recheck, func(logins map[string]bool) {
 		asked, err := t.check(ctx, logins)
-		switch {
-		case err != nil && ctx.Err() != nil:
-		case err != nil && failing:
-			t.logger().Debug("revoked-session check failed", "error", err)
-		case err != nil:
-			failing = true
-			t.logger().Warn("revoked-session check failed; tried again while it fails (logged at debug level) until it works", "error", err)
-		case failing && asked:
-			// Only a check that read the store tells it works again.
-			failing = false
-			t.logger().Info("revoked-session check works again")
+		// Only a check that read the store tells it works again.
+		if ctx.Err() == nil && (err != nil || asked) {
+			outage.Tell(ctx, t.logger(), "revoked-session check", err)
 		}
 	})
 }
