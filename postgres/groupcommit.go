@@ -249,16 +249,17 @@ const (
 	// waits for the batch and reseals its credentials, or the batch waits
 	// for the rotation, then sees the new key and inserts nothing
 	// (errKeyChanged).
-	credentialInsertSealed = `INSERT INTO credentials (` + credentialColumns + `)
-	SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::boolean, $8::bytea, $9::bytea,
-		$10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text, $16::timestamptz, $17::timestamptz
+	credentialInsertSealed = `INSERT INTO credentials (` + credentialColumns + `) SELECT ` + credentialValues + `
 	FROM secret_keys WHERE state = 'current' AND id = $18`
+	// credentialValues are credentialArgs as a SELECT list.
+	credentialValues = `$1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::boolean, $8::bytea, $9::bytea,
+		$10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text, $16::timestamptz, $17::timestamptz`
 	lockSeal = `SELECT pg_advisory_xact_lock_shared($1)`
 	// lockScope orders a batch with DeleteCluster and DeleteWorkgroup,
 	// which take scopeLock exclusively: a deletion waits for the batch
 	// (then deletes what it wrote) or the batch waits for the deletion
-	// (then finds the scope gone, scopeExists, and inserts nothing).
-	lockScope  = `SELECT pg_advisory_xact_lock_shared($1)`
+	// (then finds the scope gone, scopedInsert, and inserts nothing).
+	lockScope  = lockSeal
 	saltInsert = `INSERT INTO login_salts (cluster, login_name, salt, iterations) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING`
 	saltSelect = `SELECT salt, iterations FROM login_salts WHERE cluster = $1 AND login_name = $2`
 )
@@ -270,17 +271,22 @@ func scopeCond(n int) string {
 	OR EXISTS (SELECT 1 FROM workgroups WHERE $2::text = '%[2]s' || id AND id = $%[1]d::text))`, n, shiftkey.WorkgroupScopePrefix)
 }
 
-var (
-	// scopeExists reads scopeCond ($1 the scope, $2 the ScopeID).
-	scopeExists = `SELECT ` + strings.ReplaceAll(strings.ReplaceAll(scopeCond(3), "$2::", "$1::"), "$3::", "$2::")
-	// The inserts of credentials with a ScopeID: nothing while the
-	// scope is gone.
-	credentialInsertScoped = `INSERT INTO credentials (` + credentialColumns + `)
-	SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::boolean, $8::bytea, $9::bytea,
-		$10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text, $16::timestamptz, $17::timestamptz
-	WHERE ` + scopeCond(18)
-	credentialInsertSealedScoped = credentialInsertSealed + ` AND ` + scopeCond(19)
-)
+// scopedInsert is credentialInsert (sealed: credentialInsertSealed) of a
+// credential with a ScopeID, its statement's last parameter, in one
+// statement that reads scopeCond once: whether the scope exists, and how
+// many rows went in (none while it is gone; sealed, none when $18 is no
+// longer the current key either).
+func scopedInsert(sealed bool) string {
+	n, from := 18, `WHERE (SELECT ok FROM s)`
+	if sealed {
+		n, from = 19, `FROM secret_keys WHERE state = 'current' AND id = $18 AND (SELECT ok FROM s)`
+	}
+	return `WITH s AS (SELECT ` + scopeCond(n) + ` AS ok),
+	i AS (INSERT INTO credentials (` + credentialColumns + `) SELECT ` + credentialValues + ` ` + from + ` RETURNING 1)
+	SELECT (SELECT ok FROM s), (SELECT count(*) FROM i)`
+}
+
+var credentialInsertScoped, credentialInsertSealedScoped = scopedInsert(false), scopedInsert(true)
 
 // scopeLock is the advisory lock key ("scopes" in ASCII) of lockScope.
 const scopeLock int64 = 0x73636f706573
@@ -352,7 +358,6 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 			}
 			args = append(args, w.key.ID())
 			if id := op.Credential.ScopeID; id != "" {
-				b.Queue(scopeExists, op.Credential.Cluster, id)
 				b.Queue(credentialInsertSealedScoped, append(args, id)...)
 				continue
 			}
@@ -364,7 +369,6 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 				continue
 			}
 			if id := op.Credential.ScopeID; id != "" {
-				b.Queue(scopeExists, op.Credential.Cluster, id)
 				b.Queue(credentialInsertScoped, append(args, id)...)
 				continue
 			}
@@ -393,21 +397,22 @@ func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteR
 				continue
 			}
 			if op.Credential != nil {
-				exists := true
+				exists, inserted := true, int64(0)
 				if op.Credential.ScopeID != "" {
-					if err := br.QueryRow().Scan(&exists); err != nil {
+					if err := br.QueryRow().Scan(&exists, &inserted); err != nil {
 						return err
 					}
+				} else {
+					tag, err := br.Exec()
+					if err != nil {
+						return err
+					}
+					inserted = tag.RowsAffected()
 				}
-				tag, err := br.Exec()
-				if err != nil {
-					return err
-				}
-				if !exists {
+				switch {
+				case !exists:
 					results[i].Err = fmt.Errorf("%w%.0w", shiftkey.ScopeNotFound(op.Credential), errScopeGone)
-					continue
-				}
-				if w.key != nil && tag.RowsAffected() == 0 {
+				case w.key != nil && inserted == 0:
 					results[i].Err = errKeyChanged
 				}
 				continue
