@@ -16,6 +16,7 @@ import (
 func sealLockWaiters(t *testing.T, c *pgx.Conn) int {
 	t.Helper()
 	var n int
+	// An advisory lock on a bigint key: classid is its high half, objid its low half.
 	err := c.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
 		AND classid::bigint = ($1::bigint >> 32) AND objid::bigint = ($1::bigint & 4294967295)`, postgres.SealLock).Scan(&n)
 	if err != nil {

@@ -10,19 +10,6 @@ import (
 	"github.com/shiftkey/shiftkey/secretbox"
 )
 
-// waitingOnSealLock reports whether a session waits for the seal lock.
-func waitingOnSealLock(t *testing.T, c *pgx.Conn) bool {
-	t.Helper()
-	var n int
-	// An advisory lock on a bigint key: classid is its high half, objid its low half.
-	err := c.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-		AND classid::bigint = ($1::bigint >> 32) AND objid::bigint = ($1::bigint & 4294967295)`, postgres.SealLock).Scan(&n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n > 0
-}
-
 // The group writer's batches and a key rotation are ordered by an advisory
 // lock, not by a lock on the current key's row (which wrote a WAL record
 // per batch, and a MultiXact whenever two replicas' batches overlapped):
@@ -56,7 +43,7 @@ func TestSealLockOrdersBatchesAndRotation(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.CreateCredential(ctx, newCredential("SEAL2")) }()
-	waitFor(t, 5*time.Second, "the batch waits for the seal lock", func() bool { return waitingOnSealLock(t, watch) })
+	waitFor(t, 5*time.Second, "the batch waits for the seal lock", func() bool { return sealLockWaiters(t, watch) > 0 })
 	select {
 	case err := <-done:
 		t.Fatalf("the batch committed (%v) while a rotation held the seal lock", err)
@@ -94,7 +81,7 @@ func TestSealLockOrdersBatchesAndRotation(t *testing.T) {
 		_, err := postgres.RotateKey(ctx, url, old, next, nextFile)
 		rotated <- err
 	}()
-	waitFor(t, 5*time.Second, "the rotation waits for the seal lock", func() bool { return waitingOnSealLock(t, watch) })
+	waitFor(t, 5*time.Second, "the rotation waits for the seal lock", func() bool { return sealLockWaiters(t, watch) > 0 })
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
