@@ -139,12 +139,13 @@ func issueBetweenTwoRotations(t *testing.T, a *postgres.DB, url string, c *shift
 	return <-issued
 }
 
-// lockWaiters is how many sessions wait for a lock, and whether one of
-// them runs a query that contains text.
+// lockWaiters is how many sessions of this test's database wait for a
+// lock (another test's leftovers in its own database are not counted), and
+// whether one of them runs a query that contains text.
 func lockWaiters(t *testing.T, c *pgx.Conn, text string) (n int, found bool) {
 	t.Helper()
 	if err := c.QueryRow(context.Background(), `SELECT count(*), coalesce(bool_or(strpos(query, $1) > 0), false)
-		FROM pg_stat_activity WHERE wait_event_type = 'Lock'`, text).Scan(&n, &found); err != nil {
+		FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`, text).Scan(&n, &found); err != nil {
 		t.Fatal(err)
 	}
 	return n, found
