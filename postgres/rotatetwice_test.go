@@ -12,12 +12,14 @@ import (
 	"github.com/shiftkey/shiftkey/secretbox"
 )
 
-// sealLockWaiters is how many sessions wait for the seal lock.
+// sealLockWaiters is how many sessions wait for the seal lock in this
+// test's database (advisory locks are per database).
 func sealLockWaiters(t *testing.T, c *pgx.Conn) int {
 	t.Helper()
 	var n int
 	// An advisory lock on a bigint key: classid is its high half, objid its low half.
 	err := c.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 		AND classid::bigint = ($1::bigint >> 32) AND objid::bigint = ($1::bigint & 4294967295)`, postgres.SealLock).Scan(&n)
 	if err != nil {
 		t.Fatal(err)
