@@ -6,11 +6,9 @@ package iamapi
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -173,19 +171,14 @@ func page[T any](p params, all []T, key func(T) string) ([]T, pageXML, error) {
 		}
 	}
 	if key != nil {
-		all = slices.SortedFunc(slices.Values(all), func(a, b T) int { return strings.Compare(key(a), key(b)) })
+		all = shiftkey.SortedByKey(all, key)
 	}
 	start := 0
 	if m, ok := p.opt("Marker"); ok && m != "" {
-		after, byKey := markerKey(m)
+		after, byKey := shiftkey.PageTokenKey(m)
 		switch {
 		case byKey && key != nil:
-			start, _ = slices.BinarySearchFunc(all, after, func(v T, k string) int {
-				if key(v) <= k {
-					return -1
-				}
-				return 1
-			})
+			start = shiftkey.PageStart(all, key, after)
 		default:
 			start, err = strconv.Atoi(m)
 			if err != nil || start < 0 || start > len(all) {
@@ -198,22 +191,10 @@ func page[T any](p params, all []T, key func(T) string) ([]T, pageXML, error) {
 	if end < len(all) {
 		pg = pageXML{IsTruncated: true, Marker: strconv.Itoa(end)}
 		if key != nil {
-			pg.Marker = base64.RawURLEncoding.EncodeToString([]byte(markerPrefix + key(all[end-1])))
+			pg.Marker = shiftkey.PageToken(key(all[end-1]))
 		}
 	}
 	return all[start:end], pg, nil
-}
-
-// markerPrefix starts what a Marker by key encodes: the key a page ends with.
-const markerPrefix = "after:"
-
-// markerKey is the key a Marker names, if it names one.
-func markerKey(m string) (string, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(m)
-	if err != nil {
-		return "", false
-	}
-	return strings.CutPrefix(string(b), markerPrefix)
 }
 
 // each maps a page of items to their XML form; an empty page is an empty

@@ -6,14 +6,12 @@ package serverless
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
@@ -158,18 +156,13 @@ func page[T any](r *request, items []T, key func(T) string) ([]T, *string, error
 		}
 		max = *m
 	}
-	items = slices.SortedFunc(slices.Values(items), func(a, b T) int { return strings.Compare(key(a), key(b)) })
+	items = shiftkey.SortedByKey(items, key)
 	start := 0
 	if t := r.str("nextToken"); t != nil && *t != "" {
 		if n, err := strconv.Atoi(*t); err == nil && n >= 0 {
 			start = min(n, len(items))
-		} else if after, ok := tokenKey(*t); ok {
-			start, _ = slices.BinarySearchFunc(items, after, func(v T, k string) int {
-				if key(v) <= k {
-					return -1
-				}
-				return 1
-			})
+		} else if after, ok := shiftkey.PageTokenKey(*t); ok {
+			start = shiftkey.PageStart(items, key, after)
 		} else {
 			return nil, nil, shiftkey.Errorf("InvalidPaginationException", "The nextToken is not valid.")
 		}
@@ -177,22 +170,10 @@ func page[T any](r *request, items []T, key func(T) string) ([]T, *string, error
 	end := min(start+max, len(items))
 	var next *string
 	if end < len(items) {
-		t := base64.RawURLEncoding.EncodeToString([]byte(tokenPrefix + key(items[end-1])))
+		t := shiftkey.PageToken(key(items[end-1]))
 		next = &t
 	}
 	return items[start:end], next, r.err
-}
-
-// tokenPrefix starts what a nextToken encodes: the key a page ends with.
-const tokenPrefix = "after:"
-
-// tokenKey is the key a nextToken names.
-func tokenKey(t string) (string, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(t)
-	if err != nil {
-		return "", false
-	}
-	return strings.CutPrefix(string(b), tokenPrefix)
 }
 
 // regionPage is List*'s work: authorize action, read every item, keep
