@@ -105,16 +105,9 @@ const throttledMessage = "Rate exceeded"
 // writeThrottled answers r with the throttling error of its protocol:
 // Throttling in the Query envelope of its service (the credential scope
 // names it), or ThrottlingException for the JSON protocol (Redshift
-// Serverless). Both are status 400 in the error table.
-func writeThrottled(w http.ResponseWriter, r *http.Request) {
-	c := &call{w: w, r: r, requestID: shiftkey.NewUUID()}
-	w.Header().Set("x-amzn-RequestId", c.requestID)
-	// The body is left unread; closing the connection after the answer
-	// keeps net/http from first waiting for the rest of it (up to
-	// ReadTimeout) to discard it.
-	w.Header().Set("Connection", "close")
-	(&Server{}).writeThrottled(c)
-}
+// Serverless). Both are status 400 in the error table. A handler other
+// than a Server's (Server.Handler's, which reports it) has it unreported.
+func writeThrottled(w http.ResponseWriter, r *http.Request) { (&Server{}).throttled(w, r) }
 
 // writeThrottled answers c with the throttling error of its protocol.
 func (s *Server) writeThrottled(c *call) {

@@ -107,12 +107,17 @@ type apiHandler struct {
 // throttled answers a request over the cap with Throttling (unread) and
 // reports it: an operator must see the cap being hit in the metrics and
 // the audit log.
-func (h apiHandler) throttled(w http.ResponseWriter, r *http.Request) {
-	s := h.s
+func (h apiHandler) throttled(w http.ResponseWriter, r *http.Request) { h.s.throttled(w, r) }
+
+// throttled answers r, over the cap, with Throttling and reports it.
+func (s *Server) throttled(w http.ResponseWriter, r *http.Request) {
 	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), outcome: outcome{start: time.Now(), at: s.now()}}
 	defer s.report(c) // reads no body: c.body stays empty
 	w.Header().Set("x-amzn-RequestId", c.requestID)
-	w.Header().Set("Connection", "close") // as writeThrottled: the body is left unread
+	// The body is left unread; closing the connection after the answer
+	// keeps net/http from first waiting for the rest of it (up to
+	// ReadTimeout) to discard it.
+	w.Header().Set("Connection", "close")
 	s.writeThrottled(c)
 }
 
