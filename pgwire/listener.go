@@ -63,9 +63,9 @@ func (g *Gateway) Serve(l net.Listener) error {
 			c.Close()
 			return nil
 		}
-		if msg := g.admitLocked(s); msg != "" {
+		if over := g.admitLocked(s); over != "" {
 			g.mu.Unlock()
-			g.refuse(c, msg)
+			g.refuse(c, over)
 			continue
 		}
 		g.wg.Add(1)
@@ -108,27 +108,19 @@ func (g *Gateway) maxAuthPerSource() int {
 	return cmp.Or(g.MaxAuthPerSource, DefaultMaxAuthPerSource)
 }
 
-// What a connection refused at a cap is told (53300).
-const (
-	msgTooManyClients         = "sorry, too many clients already"
-	msgTooManyFromSource      = "sorry, too many connections from this address"
-	msgTooManyAuthsFromSource = "sorry, too many logins in progress from this address"
-)
+// refusalMessages are what a connection refused at each cap is told
+// (53300), by the cap (shiftkey.RefusedCaps) that admitLocked names.
+var refusalMessages = map[string]string{
+	shiftkey.RefusedMaxConnections: "sorry, too many clients already",
+	shiftkey.RefusedPerSource:      "sorry, too many connections from this address",
+	shiftkey.RefusedAuthPerSource:  "sorry, too many logins in progress from this address",
+}
 
 // observeRefused tells the observer, when it counts them, the cap a
-// connection was refused at (msg, as admitLocked said it).
-func (g *Gateway) observeRefused(msg string) {
-	o, ok := g.Observer.(shiftkey.RefusalObserver)
-	if !ok {
-		return
-	}
-	switch msg {
-	case msgTooManyClients:
-		o.Refused(g.Cluster, shiftkey.RefusedMaxConnections)
-	case msgTooManyFromSource:
-		o.Refused(g.Cluster, shiftkey.RefusedPerSource)
-	case msgTooManyAuthsFromSource:
-		o.Refused(g.Cluster, shiftkey.RefusedAuthPerSource)
+// connection was refused at.
+func (g *Gateway) observeRefused(over string) {
+	if o, ok := g.Observer.(shiftkey.RefusalObserver); ok {
+		o.Refused(g.Cluster, over)
 	}
 }
 
@@ -137,7 +129,7 @@ func (g *Gateway) observeRefused(msg string) {
 type sourceUse struct{ conns, auths int }
 
 // admitLocked admits s (counting it as a session of its source, logging
-// in), or returns why it is refused. g.mu is held.
+// in), or returns the cap it is refused at. g.mu is held.
 func (g *Gateway) admitLocked(s *session) string {
 	if g.sessions == nil {
 		g.sessions = map[*session]struct{}{}
@@ -147,29 +139,29 @@ func (g *Gateway) admitLocked(s *session) string {
 		g.sources = map[string]*sourceUse{}
 	}
 	if len(g.sessions) >= g.maxConnections() {
-		return msgTooManyClients
+		return shiftkey.RefusedMaxConnections
 	}
 	if s.source == "" { // from a proxy: its client is counted after its header
 		g.sessions[s] = struct{}{}
 		return ""
 	}
-	if msg := g.admitSourceLocked(s); msg != "" {
-		return msg
+	if over := g.admitSourceLocked(s); over != "" {
+		return over
 	}
 	g.sessions[s] = struct{}{}
 	return ""
 }
 
 // admitSourceLocked counts s against its source, logging in, or returns
-// why the source is over its caps. g.mu is held.
+// the source's cap it is over. g.mu is held.
 func (g *Gateway) admitSourceLocked(s *session) string {
 	key := budgetKey(s.source)
 	u := g.sources[key]
 	switch {
 	case u != nil && u.conns >= g.maxConnectionsPerSource():
-		return msgTooManyFromSource
+		return shiftkey.RefusedPerSource
 	case u != nil && u.auths >= g.maxAuthPerSource():
-		return msgTooManyAuthsFromSource
+		return shiftkey.RefusedAuthPerSource
 	}
 	if u == nil {
 		u = &sourceUse{}
@@ -266,8 +258,9 @@ type refusals struct {
 }
 
 // refuse answers c, over a cap, with 53300 and closes it.
-func (g *Gateway) refuse(c net.Conn, msg string) {
-	g.observeRefused(msg)
+func (g *Gateway) refuse(c net.Conn, over string) {
+	g.observeRefused(over)
+	msg := refusalMessages[over]
 	g.mu.Lock()
 	r := &g.refusals
 	r.count++

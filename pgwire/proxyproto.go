@@ -87,14 +87,15 @@ func (s *session) proxyHeader() bool {
 	g := s.g
 	g.mu.Lock()
 	s.source = source
-	msg := g.admitSourceLocked(s)
-	if msg != "" {
+	over := g.admitSourceLocked(s)
+	if over != "" {
 		s.source = ""
 	}
 	g.mu.Unlock()
-	if msg != "" {
+	if over != "" {
+		msg := refusalMessages[over]
 		g.logger().Debug("connection refused", "remote", s.remote, "reason", msg)
-		g.observeRefused(msg)
+		g.observeRefused(over)
 		s.sendError(codeTooManyConnections, msg)
 		return false
 	}
