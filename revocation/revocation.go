@@ -180,10 +180,7 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 	}
 	creds, err := st.RevokeCredentials(ctx, f, now, terminate)
 	if err != nil {
-		if len(done.Sessions) > 0 {
-			fmt.Fprintf(w, "%d sessions ended\n", len(done.Sessions))
-			sessionTable(w, done.Sessions)
-		}
+		tell(w, done, terminate, false, false) // what was done is said
 		return done, err
 	}
 	done.Credentials = creds
@@ -191,15 +188,7 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 		// After the revoke: what it revoked is marked terminate already.
 		terms, err := st.TerminateRevoked(ctx, f)
 		if err != nil {
-			// What was done is said, as above.
-			if len(creds) > 0 {
-				fmt.Fprintf(w, "%d credentials revoked; their sessions end\n", len(creds))
-				table(w, creds)
-			}
-			if len(done.Sessions) > 0 {
-				fmt.Fprintf(w, "%d sessions ended\n", len(done.Sessions))
-				sessionTable(w, done.Sessions)
-			}
+			tell(w, done, terminate, false, false)
 			return done, fmt.Errorf("end the sessions of credentials revoked before: %w", err)
 		}
 		done.Terminated = terms
@@ -214,31 +203,40 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 		}
 		return done, err
 	}
+	if err := tell(w, done, terminate, true, f.AccessKeyID != ""); err != nil {
+		return done, err
+	}
+	// What was revoked is done: a failure to say more is not its failure.
+	sayUnrecorded(ctx, st, f, now, w)
+	return done, nil
+}
+
+// tell writes what done holds: each part that is not empty, and for the
+// revoke's own answer (complete) the count of credentials revoked unless
+// it only terminated earlier ones, and the sessions ended of a selection by
+// access key (byKey) even when none did.
+func tell(w io.Writer, done Revoked, terminate, complete, byKey bool) error {
 	what := "revoked"
 	if terminate {
 		what = "revoked; their sessions end"
 	}
-	if len(creds) > 0 || len(done.Terminated) == 0 {
-		fmt.Fprintf(w, "%d credentials %s\n", len(creds), what)
-		if err := table(w, creds); err != nil {
-			return done, err
+	if len(done.Credentials) > 0 || complete && len(done.Terminated) == 0 {
+		fmt.Fprintf(w, "%d credentials %s\n", len(done.Credentials), what)
+		if err := table(w, done.Credentials); err != nil {
+			return err
 		}
 	}
 	if len(done.Terminated) > 0 {
 		fmt.Fprintf(w, "%d credentials already revoked, now terminated: their sessions end\n", len(done.Terminated))
 		if err := revocationTable(w, done.Terminated); err != nil {
-			return done, err
+			return err
 		}
 	}
-	if f.AccessKeyID != "" {
+	if len(done.Sessions) > 0 || complete && byKey {
 		fmt.Fprintf(w, "%d sessions ended\n", len(done.Sessions))
-		if err := sessionTable(w, done.Sessions); err != nil {
-			return done, err
-		}
+		return sessionTable(w, done.Sessions)
 	}
-	// What was revoked is done: a failure to say more is not its failure.
-	sayUnrecorded(ctx, st, f, now, w)
-	return done, nil
+	return nil
 }
 
 // noMatch is ErrNoMatch with what was named, and for an id why it
