@@ -350,12 +350,7 @@ func TestEventRelayTLSResumedSession(t *testing.T) {
 func TestEventRelayTLSDataThenCloseNotify(t *testing.T) {
 	engines(t, func(t *testing.T, engine string) {
 		r := eventRelay(t, 1, engine)
-		got := make(chan []byte, 16)
-		addr := backendServer(t, func(c net.Conn) {
-			defer c.Close()
-			b, _ := io.ReadAll(c)
-			got <- b
-		})
+		addr, got := readingBackend(t)
 		// Small, and more than the backend's socket takes at once.
 		for i, n := range []int{1000, 5000, 8 << 20, 16 << 20} {
 			_, sock, keys, done := startTLSSession(t, r, addr, &testTracker{})
@@ -366,14 +361,7 @@ func TestEventRelayTLSDataThenCloseNotify(t *testing.T) {
 			msg = append(msg, me.alertRecord(alertCloseNotify)...)
 			go sock.Write(msg)
 			waitEnd(t, done)
-			select {
-			case b := <-got:
-				if !bytes.Equal(b, data) {
-					t.Fatalf("session %d: the backend read %d of the %d bytes sent before close_notify", i, len(b), len(data))
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the backend's connection did not end")
-			}
+			wantBackendRead(t, got, i, data, "close_notify")
 		}
 	})
 }
@@ -456,12 +444,7 @@ func TestEventRelayTLSBackendDataThenCloseNotify(t *testing.T) {
 func TestEventRelayTLSDataThenBadRecord(t *testing.T) {
 	engines(t, func(t *testing.T, engine string) {
 		r := eventRelay(t, 1, engine)
-		got := make(chan []byte, 16)
-		addr := backendServer(t, func(c net.Conn) {
-			defer c.Close()
-			b, _ := io.ReadAll(c)
-			got <- b
-		})
+		addr, got := readingBackend(t)
 		for i, n := range []int{100, 200000} {
 			_, sock, keys, done := startTLSSession(t, r, addr, &testTracker{})
 			me := peerLayer(t, keys)
@@ -475,14 +458,7 @@ func TestEventRelayTLSDataThenBadRecord(t *testing.T) {
 			if err != nil || len(alerts) != 1 || alerts[0] != [2]byte{2, alertBadRecordMAC} {
 				t.Fatalf("session %d: the client read alerts %v, %v; want bad_record_mac", i, alerts, err)
 			}
-			select {
-			case b := <-got:
-				if !bytes.Equal(b, data) {
-					t.Fatalf("session %d: the backend read %d of the %d bytes sent before the bad record", i, len(b), len(data))
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the backend's connection did not end")
-			}
+			wantBackendRead(t, got, i, data, "the bad record")
 		}
 	})
 }
@@ -533,4 +509,32 @@ func testBackendCloseNotifyThenHangUp(t *testing.T, apart bool) {
 		}
 		waitEnd(t, done)
 	})
+}
+
+// readingBackend is a backend server that reads each connection to its
+// end and passes on what it read.
+func readingBackend(t *testing.T) (addr string, got <-chan []byte) {
+	t.Helper()
+	ch := make(chan []byte, 16)
+	addr = backendServer(t, func(c net.Conn) {
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		ch <- b
+	})
+	return addr, ch
+}
+
+// wantBackendRead fails unless session's backend connection, from
+// readingBackend, ends having read data, all that was sent before what
+// before names.
+func wantBackendRead(t *testing.T, got <-chan []byte, session int, data []byte, before string) {
+	t.Helper()
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, data) {
+			t.Fatalf("session %d: the backend read %d of the %d bytes sent before %s", session, len(b), len(data), before)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backend's connection did not end")
+	}
 }
