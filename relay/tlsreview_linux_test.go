@@ -409,27 +409,10 @@ func TestEventRelayTLSDataThenCloseNotifySlowBackend(t *testing.T) {
 func TestEventRelayTLSBackendDataThenCloseNotify(t *testing.T) {
 	engines(t, func(t *testing.T, engine string) {
 		r := eventRelay(t, 1, engine)
-		g, b := socketPair(t)
-		suite := tls.TLS_AES_128_GCM_SHA256
-		s1, s2 := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32)
-		be, err := newRecordLayer(&TLSKeys{CipherSuite: suite, ReadSecret: s2, WriteSecret: s1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		client, server := smallUnixPair(t)
-		done := make(chan ended, 1)
-		if _, err := r.Start(Session{Client: server, Backend: g, BackendTLS: &TLSKeys{CipherSuite: suite, ReadSecret: s1, WriteSecret: s2, PeerServer: true},
-			Tracker: &testTracker{}, End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
-			t.Fatal(err)
-		}
+		be, b, client, done := startBackendTLSSession(t, r, &testTracker{})
 		data := bytes.Repeat([]byte{'r'}, 1<<20)
 		go b.Write(append(be.seal(nil, data), be.alertRecord(alertCloseNotify)...))
-		select {
-		case <-done:
-		case <-time.After(300 * time.Millisecond):
-		}
-		client.SetReadDeadline(time.Now().Add(10 * time.Second))
-		got, _ := io.ReadAll(client)
+		got := readLate(client, done)
 		if !bytes.Equal(got, data) {
 			t.Fatalf("the client read %d of the %d bytes the backend sent before close_notify", len(got), len(data))
 		}
@@ -475,19 +458,7 @@ func TestEventRelayTLSBackendCloseNotifyThenHangUp(t *testing.T) {
 func testBackendCloseNotifyThenHangUp(t *testing.T, apart bool) {
 	engines(t, func(t *testing.T, engine string) {
 		r := eventRelay(t, 1, engine)
-		g, b := socketPair(t)
-		suite := tls.TLS_AES_128_GCM_SHA256
-		s1, s2 := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32)
-		be, err := newRecordLayer(&TLSKeys{CipherSuite: suite, ReadSecret: s2, WriteSecret: s1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		client, server := smallUnixPair(t)
-		done := make(chan ended, 1)
-		if _, err := r.Start(Session{Client: server, Backend: g, BackendTLS: &TLSKeys{CipherSuite: suite, ReadSecret: s1, WriteSecret: s2, PeerServer: true},
-			Tracker: &testTracker{farewell: []byte("bye")}, End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
-			t.Fatal(err)
-		}
+		be, b, client, done := startBackendTLSSession(t, r, &testTracker{farewell: []byte("bye")})
 		data := bytes.Repeat([]byte{'r'}, 1<<20)
 		go func() {
 			if apart {
@@ -498,12 +469,7 @@ func testBackendCloseNotifyThenHangUp(t *testing.T, apart bool) {
 			}
 			b.Close()
 		}()
-		select {
-		case <-done:
-		case <-time.After(300 * time.Millisecond):
-		}
-		client.SetReadDeadline(time.Now().Add(10 * time.Second))
-		got, _ := io.ReadAll(client)
+		got := readLate(client, done)
 		if want := append(data, "bye"...); !bytes.Equal(got, want) {
 			t.Fatalf("the client read %d bytes ending %q; want %d ending in one farewell", len(got), got[max(0, len(got)-8):], len(want))
 		}
@@ -537,4 +503,38 @@ func wantBackendRead(t *testing.T, got <-chan []byte, session int, data []byte, 
 	case <-time.After(10 * time.Second):
 		t.Fatal("the backend's connection did not end")
 	}
+}
+
+// startBackendTLSSession starts a session on r whose backend side speaks
+// TLS: be seals records as the backend, written on b; the client reads
+// through a small socket, client.
+func startBackendTLSSession(t *testing.T, r *EventRelay, tr Tracker) (be *recordLayer, b, client net.Conn, done chan ended) {
+	t.Helper()
+	g, b := socketPair(t)
+	suite := tls.TLS_AES_128_GCM_SHA256
+	s1, s2 := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32)
+	be, err := newRecordLayer(&TLSKeys{CipherSuite: suite, ReadSecret: s2, WriteSecret: s1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, server := smallUnixPair(t)
+	done = make(chan ended, 1)
+	if _, err := r.Start(Session{Client: server, Backend: g, BackendTLS: &TLSKeys{CipherSuite: suite, ReadSecret: s1, WriteSecret: s2, PeerServer: true},
+		Tracker: tr, End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
+		t.Fatal(err)
+	}
+	return be, b, client, done
+}
+
+// readLate reads all the client gets, starting once the session has ended
+// or a while later, so that what the backend sent waits in the relay
+// first.
+func readLate(client net.Conn, done chan ended) []byte {
+	select {
+	case <-done:
+	case <-time.After(300 * time.Millisecond):
+	}
+	client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, _ := io.ReadAll(client)
+	return got
 }
