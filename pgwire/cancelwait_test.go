@@ -138,32 +138,8 @@ func TestCancelHeldOnItsWayToPostgresKeepsTheBackendFromThePool(t *testing.T) {
 			t.Cleanup(b.Close)
 			g.Backend = b.ForGateway()
 		})
-		ctx := context.Background()
-		admin := superuser(t, g.DefaultDB)
-		a := mustLogin(t, addr)
-		pidA := a.PgConn().PID()
-		cancelSent := make(chan error, 1)
-		go func() {
-			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			defer cancel()
-			cancelSent <- a.PgConn().CancelRequest(cctx)
-		}()
-		select {
-		case <-proxy.held:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the gateway's cancel request never reached the proxy")
-		}
-		a.Close(ctx) // Terminate, idle: clean
-		if !waitUntil(10*time.Second, func() bool {
-			var n int
-			return g.pooledCount() == 1 ||
-				admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int64(pidA)).Scan(&n) == nil && n == 0
-		}) {
-			t.Fatal("the session's backend was neither pooled nor closed")
-		}
-		b := mustLogin(t, addr)
-		defer b.Close(ctx)
-		t.Logf("first session on process %d, next on %d", pidA, b.PgConn().PID())
+		admin, b, cancelSent := cancelThenTerminate(t, g, addr, proxy.held, "the gateway's cancel request never reached the proxy")
+		defer b.Close(context.Background())
 		err := sleepWhileCancelling(t, b, admin, func() { close(proxy.release) })
 		<-cancelSent
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -40,33 +41,8 @@ func TestCancelInFlightDoesNotReachNextSession(t *testing.T) {
 			held.Backend = g.Backend
 			g.Backend = held
 		})
-		ctx := context.Background()
-		admin := superuser(t, g.DefaultDB)
-		a := mustLogin(t, addr)
-		pidA := a.PgConn().PID()
-		cancelSent := make(chan error, 1)
-		go func() {
-			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			defer cancel()
-			cancelSent <- a.PgConn().CancelRequest(cctx)
-		}()
-		select {
-		case <-held.started:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the gateway never forwarded the cancel request")
-		}
-		a.Close(ctx) // Terminate, idle: clean
-		// The session's end has settled: its backend pooled, or closed.
-		if !waitUntil(10*time.Second, func() bool {
-			var n int
-			return g.pooledCount() == 1 ||
-				admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int64(pidA)).Scan(&n) == nil && n == 0
-		}) {
-			t.Fatal("the session's backend was neither pooled nor closed")
-		}
-		b := mustLogin(t, addr)
-		defer b.Close(ctx)
-		t.Logf("first session on process %d, next on %d", pidA, b.PgConn().PID())
+		admin, b, cancelSent := cancelThenTerminate(t, g, addr, held.started, "the gateway never forwarded the cancel request")
+		defer b.Close(context.Background())
 		err := sleepWhileCancelling(t, b, admin, func() {
 			close(held.release)
 			if err := <-held.done; err != nil {
@@ -78,4 +54,41 @@ func TestCancelInFlightDoesNotReachNextSession(t *testing.T) {
 			t.Fatalf("the next session's query ended with %v: the first session's cancel reached it", err)
 		}
 	})
+}
+
+// cancelThenTerminate logs in to the gateway at addr, sends a cancel from
+// the idle session and waits until held says the cancel is held on its
+// way (failing with notHeld if it never is), then ends the session clean
+// (Terminate) and waits until its backend is pooled or closed. It returns
+// the superuser connection, the next session of the same role, and the
+// channel the held cancel's CancelRequest result arrives on.
+func cancelThenTerminate(t *testing.T, g *Gateway, addr string, held <-chan struct{}, notHeld string) (admin, b *pgx.Conn, cancelSent <-chan error) {
+	t.Helper()
+	ctx := context.Background()
+	admin = superuser(t, g.DefaultDB)
+	a := mustLogin(t, addr)
+	pidA := a.PgConn().PID()
+	sent := make(chan error, 1)
+	go func() {
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		sent <- a.PgConn().CancelRequest(cctx)
+	}()
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal(notHeld)
+	}
+	a.Close(ctx) // Terminate, idle: clean
+	// The session's end has settled: its backend pooled, or closed.
+	if !waitUntil(10*time.Second, func() bool {
+		var n int
+		return g.pooledCount() == 1 ||
+			admin.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", int64(pidA)).Scan(&n) == nil && n == 0
+	}) {
+		t.Fatal("the session's backend was neither pooled nor closed")
+	}
+	b = mustLogin(t, addr)
+	t.Logf("first session on process %d, next on %d", pidA, b.PgConn().PID())
+	return admin, b, sent
 }

@@ -350,12 +350,7 @@ func TestEventRelayTLSResumedSession(t *testing.T) {
 func TestEventRelayTLSDataThenCloseNotify(t *testing.T) {
 	engines(t, func(t *testing.T, engine string) {
 		r := eventRelay(t, 1, engine)
-		got := make(chan []byte, 16)
-		addr := backendServer(t, func(c net.Conn) {
-			defer c.Close()
-			b, _ := io.ReadAll(c)
-			got <- b
-		})
+		addr, got := readingBackend(t)
 		// Small, and more than the backend's socket takes at once.
 		for i, n := range []int{1000, 5000, 8 << 20, 16 << 20} {
 			_, sock, keys, done := startTLSSession(t, r, addr, &testTracker{})
@@ -366,14 +361,7 @@ func TestEventRelayTLSDataThenCloseNotify(t *testing.T) {
 			msg = append(msg, me.alertRecord(alertCloseNotify)...)
 			go sock.Write(msg)
 			waitEnd(t, done)
-			select {
-			case b := <-got:
-				if !bytes.Equal(b, data) {
-					t.Fatalf("session %d: the backend read %d of the %d bytes sent before close_notify", i, len(b), len(data))
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the backend's connection did not end")
-			}
+			wantBackendRead(t, got, i, data, "close_notify")
 		}
 	})
 }
@@ -421,27 +409,10 @@ func TestEventRelayTLSDataThenCloseNotifySlowBackend(t *testing.T) {
 func TestEventRelayTLSBackendDataThenCloseNotify(t *testing.T) {
 	engines(t, func(t *testing.T, engine string) {
 		r := eventRelay(t, 1, engine)
-		g, b := socketPair(t)
-		suite := tls.TLS_AES_128_GCM_SHA256
-		s1, s2 := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32)
-		be, err := newRecordLayer(&TLSKeys{CipherSuite: suite, ReadSecret: s2, WriteSecret: s1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		client, server := smallUnixPair(t)
-		done := make(chan ended, 1)
-		if _, err := r.Start(Session{Client: server, Backend: g, BackendTLS: &TLSKeys{CipherSuite: suite, ReadSecret: s1, WriteSecret: s2, PeerServer: true},
-			Tracker: &testTracker{}, End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
-			t.Fatal(err)
-		}
+		be, b, client, done := startBackendTLSSession(t, r, &testTracker{})
 		data := bytes.Repeat([]byte{'r'}, 1<<20)
 		go b.Write(append(be.seal(nil, data), be.alertRecord(alertCloseNotify)...))
-		select {
-		case <-done:
-		case <-time.After(300 * time.Millisecond):
-		}
-		client.SetReadDeadline(time.Now().Add(10 * time.Second))
-		got, _ := io.ReadAll(client)
+		got := readLate(client, done)
 		if !bytes.Equal(got, data) {
 			t.Fatalf("the client read %d of the %d bytes the backend sent before close_notify", len(got), len(data))
 		}
@@ -456,12 +427,7 @@ func TestEventRelayTLSBackendDataThenCloseNotify(t *testing.T) {
 func TestEventRelayTLSDataThenBadRecord(t *testing.T) {
 	engines(t, func(t *testing.T, engine string) {
 		r := eventRelay(t, 1, engine)
-		got := make(chan []byte, 16)
-		addr := backendServer(t, func(c net.Conn) {
-			defer c.Close()
-			b, _ := io.ReadAll(c)
-			got <- b
-		})
+		addr, got := readingBackend(t)
 		for i, n := range []int{100, 200000} {
 			_, sock, keys, done := startTLSSession(t, r, addr, &testTracker{})
 			me := peerLayer(t, keys)
@@ -475,14 +441,7 @@ func TestEventRelayTLSDataThenBadRecord(t *testing.T) {
 			if err != nil || len(alerts) != 1 || alerts[0] != [2]byte{2, alertBadRecordMAC} {
 				t.Fatalf("session %d: the client read alerts %v, %v; want bad_record_mac", i, alerts, err)
 			}
-			select {
-			case b := <-got:
-				if !bytes.Equal(b, data) {
-					t.Fatalf("session %d: the backend read %d of the %d bytes sent before the bad record", i, len(b), len(data))
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the backend's connection did not end")
-			}
+			wantBackendRead(t, got, i, data, "the bad record")
 		}
 	})
 }
@@ -499,19 +458,7 @@ func TestEventRelayTLSBackendCloseNotifyThenHangUp(t *testing.T) {
 func testBackendCloseNotifyThenHangUp(t *testing.T, apart bool) {
 	engines(t, func(t *testing.T, engine string) {
 		r := eventRelay(t, 1, engine)
-		g, b := socketPair(t)
-		suite := tls.TLS_AES_128_GCM_SHA256
-		s1, s2 := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32)
-		be, err := newRecordLayer(&TLSKeys{CipherSuite: suite, ReadSecret: s2, WriteSecret: s1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		client, server := smallUnixPair(t)
-		done := make(chan ended, 1)
-		if _, err := r.Start(Session{Client: server, Backend: g, BackendTLS: &TLSKeys{CipherSuite: suite, ReadSecret: s1, WriteSecret: s2, PeerServer: true},
-			Tracker: &testTracker{farewell: []byte("bye")}, End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
-			t.Fatal(err)
-		}
+		be, b, client, done := startBackendTLSSession(t, r, &testTracker{farewell: []byte("bye")})
 		data := bytes.Repeat([]byte{'r'}, 1<<20)
 		go func() {
 			if apart {
@@ -522,15 +469,72 @@ func testBackendCloseNotifyThenHangUp(t *testing.T, apart bool) {
 			}
 			b.Close()
 		}()
-		select {
-		case <-done:
-		case <-time.After(300 * time.Millisecond):
-		}
-		client.SetReadDeadline(time.Now().Add(10 * time.Second))
-		got, _ := io.ReadAll(client)
+		got := readLate(client, done)
 		if want := append(data, "bye"...); !bytes.Equal(got, want) {
 			t.Fatalf("the client read %d bytes ending %q; want %d ending in one farewell", len(got), got[max(0, len(got)-8):], len(want))
 		}
 		waitEnd(t, done)
 	})
+}
+
+// readingBackend is a backend server that reads each connection to its
+// end and passes on what it read.
+func readingBackend(t *testing.T) (addr string, got <-chan []byte) {
+	t.Helper()
+	ch := make(chan []byte, 16)
+	addr = backendServer(t, func(c net.Conn) {
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		ch <- b
+	})
+	return addr, ch
+}
+
+// wantBackendRead fails unless session's backend connection, from
+// readingBackend, ends having read data, all that was sent before what
+// before names.
+func wantBackendRead(t *testing.T, got <-chan []byte, session int, data []byte, before string) {
+	t.Helper()
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, data) {
+			t.Fatalf("session %d: the backend read %d of the %d bytes sent before %s", session, len(b), len(data), before)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backend's connection did not end")
+	}
+}
+
+// startBackendTLSSession starts a session on r whose backend side speaks
+// TLS: be seals records as the backend, written on b; the client reads
+// through a small socket, client.
+func startBackendTLSSession(t *testing.T, r *EventRelay, tr Tracker) (be *recordLayer, b, client net.Conn, done chan ended) {
+	t.Helper()
+	g, b := socketPair(t)
+	suite := tls.TLS_AES_128_GCM_SHA256
+	s1, s2 := bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{8}, 32)
+	be, err := newRecordLayer(&TLSKeys{CipherSuite: suite, ReadSecret: s2, WriteSecret: s1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, server := smallUnixPair(t)
+	done = make(chan ended, 1)
+	if _, err := r.Start(Session{Client: server, Backend: g, BackendTLS: &TLSKeys{CipherSuite: suite, ReadSecret: s1, WriteSecret: s2, PeerServer: true},
+		Tracker: tr, End: func(up, down int64) { done <- ended{up, down} }}); err != nil {
+		t.Fatal(err)
+	}
+	return be, b, client, done
+}
+
+// readLate reads all the client gets, starting once the session has ended
+// or a while later, so that what the backend sent waits in the relay
+// first.
+func readLate(client net.Conn, done chan ended) []byte {
+	select {
+	case <-done:
+	case <-time.After(300 * time.Millisecond):
+	}
+	client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, _ := io.ReadAll(client)
+	return got
 }

@@ -20,6 +20,19 @@ import (
 // and waits until it is gone.
 func killPostmaster(t *testing.T, dataDir string) {
 	t.Helper()
+	pid := postmasterPID(t, dataDir)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !processGone(pid, 30*time.Second) {
+		t.Fatalf("postmaster %d still there 30 s after SIGKILL", pid)
+	}
+}
+
+// postmasterPID is the pid in the postmaster.pid file of the server in
+// dataDir.
+func postmasterPID(t *testing.T, dataDir string) int {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
 	if err != nil {
 		t.Fatal(err)
@@ -29,14 +42,18 @@ func killPostmaster(t *testing.T, dataDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(30 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
+	return pid
+}
+
+// processGone waits until process pid no longer exists, at most timeout,
+// and says whether it went.
+func processGone(pid int, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); syscall.Kill(pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("postmaster %d still there 30 s after SIGKILL", pid)
+			return false
 		}
 	}
+	return true
 }
 
 // A cluster whose server was killed is deleted like any other: its data

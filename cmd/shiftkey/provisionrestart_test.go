@@ -5,9 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -59,24 +56,14 @@ func TestAPIClusterAcrossDevRestart(t *testing.T) {
 	}
 	mustConnect(t, ep, cred{"keptadmin", "Kept1234x"}, "dev")
 	data := filepath.Join(dir, "backends", "cluster-"+id)
-	b, err := os.ReadFile(filepath.Join(data, "postgres", "postmaster.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := postmasterPID(t, filepath.Join(data, "postgres"))
 	if _, err := c.DeleteCluster(ctx, &redshift.DeleteClusterInput{ClusterIdentifier: aws.String(id), SkipFinalClusterSnapshot: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
 	// pg_ctl stop -w returns once the postmaster removed its pid file, just
 	// before it exits: wait for the exit itself.
-	for deadline := time.Now().Add(30 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("postmaster %d of the deleted cluster still runs 30 s after DeleteCluster returned", pid)
-		}
+	if !processGone(pid, 30*time.Second) {
+		t.Fatalf("postmaster %d of the deleted cluster still runs 30 s after DeleteCluster returned", pid)
 	}
 	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("data of the deleted cluster still there: %v", err)
