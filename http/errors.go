@@ -34,6 +34,7 @@ var statusByCode = map[string]int{
 	shiftkey.CodeResourceNotFound:           http.StatusNotFound,
 	"InternalServerException":               http.StatusInternalServerError,
 	"ServiceQuotaExceededException":         http.StatusPaymentRequired, // sic: Serverless' model says 402
+	"ThrottlingException":                   http.StatusTooManyRequests, // Serverless' model; the Query protocol's Throttling stays 400
 }
 
 // StatusOf returns the HTTP status of an AWS error code.

@@ -105,7 +105,7 @@ const throttledMessage = "Rate exceeded"
 // writeThrottled answers r with the throttling error of its protocol:
 // Throttling in the Query envelope of its service (the credential scope
 // names it), or ThrottlingException for the JSON protocol (Redshift
-// Serverless). Both are status 400 in the error table. A handler other
+// Serverless): 400 and 429 in the error table. A handler other
 // than a Server's (Server.Handler's, which reports it) has it unreported.
 func writeThrottled(w http.ResponseWriter, r *http.Request) { (&Server{}).throttled(w, r) }
 

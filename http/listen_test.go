@@ -110,8 +110,9 @@ func TestListenerModes(t *testing.T) {
 }
 
 // Requests beyond MaxConcurrentRequests are answered at once with the
-// throttling error of their protocol, status 400; health checks are never
-// counted.
+// throttling error of their protocol: 400 in the Query protocol, 429 (as
+// Redshift Serverless' model says) in the JSON one; health checks are
+// never counted.
 func TestLimitsThrottle(t *testing.T) {
 	held, release := make(chan struct{}), make(chan struct{})
 	srv := shttp.Limits{MaxConcurrentRequests: 1}.HTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -127,12 +128,13 @@ func TestLimitsThrottle(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		header map[string]string
+		status int
 		want   []string
 	}{
 		{"iam query", map[string]string{"Authorization": "AWS4-HMAC-SHA256 Credential=AKIA/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=x"},
-			[]string{"<Code>Throttling</Code>", "https://iam.amazonaws.com/doc/2010-05-08/", "Rate exceeded"}},
-		{"redshift query", nil, []string{"<Code>Throttling</Code>", "http://redshift.amazonaws.com/doc/2012-12-01/"}},
-		{"json", map[string]string{"X-Amz-Target": "RedshiftServerless.GetCredentials"}, []string{`"__type":"ThrottlingException"`, "Rate exceeded"}},
+			http.StatusBadRequest, []string{"<Code>Throttling</Code>", "https://iam.amazonaws.com/doc/2010-05-08/", "Rate exceeded"}},
+		{"redshift query", nil, http.StatusBadRequest, []string{"<Code>Throttling</Code>", "http://redshift.amazonaws.com/doc/2012-12-01/"}},
+		{"json", map[string]string{"X-Amz-Target": "RedshiftServerless.GetCredentials"}, http.StatusTooManyRequests, []string{`"__type":"ThrottlingException"`, "Rate exceeded"}},
 	} {
 		req, _ := http.NewRequest("POST", "http://"+addr+"/", nil)
 		for k, v := range tc.header {
@@ -144,8 +146,8 @@ func TestLimitsThrottle(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("x-amzn-RequestId") == "" {
-			t.Errorf("%s over the cap: status %d, request id %q", tc.name, resp.StatusCode, resp.Header.Get("x-amzn-RequestId"))
+		if resp.StatusCode != tc.status || resp.Header.Get("x-amzn-RequestId") == "" {
+			t.Errorf("%s over the cap: status %d, request id %q; want status %d", tc.name, resp.StatusCode, resp.Header.Get("x-amzn-RequestId"), tc.status)
 		}
 		for _, w := range tc.want {
 			if !strings.Contains(string(body), w) {

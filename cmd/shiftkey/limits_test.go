@@ -125,8 +125,8 @@ func TestFinding3APIClosesStalledConnections(t *testing.T) {
 }
 
 // Finding 3: requests beyond limits.api.max_concurrent_requests are
-// answered at once with AWS's throttling error, status 400: Throttling on
-// the Query APIs, ThrottlingException on the JSON one; the SDKs retry both.
+// answered at once with AWS's throttling error: Throttling (400) on the
+// Query APIs, ThrottlingException (429) on the JSON one; the SDKs retry both.
 func TestFinding3APIConcurrencyCap(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -154,7 +154,7 @@ func TestFinding3APIConcurrencyCap(t *testing.T) {
 		return n > 0 || err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
 	}
 
-	check := func(name, wantCode string, call func() error) {
+	check := func(name, wantCode string, wantStatus int, call func() error) {
 		t.Helper()
 		var err error
 		// A hang guard, not a wait: the loop ends as soon as the cap answers.
@@ -170,16 +170,16 @@ func TestFinding3APIConcurrencyCap(t *testing.T) {
 		}
 		var ae smithy.APIError
 		var re *awshttp.ResponseError
-		if !errors.As(err, &ae) || ae.ErrorCode() != wantCode || !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusBadRequest {
-			t.Fatalf("%s over the cap: %v, want %s with status 400", name, err, wantCode)
+		if !errors.As(err, &ae) || ae.ErrorCode() != wantCode || !errors.As(err, &re) || re.HTTPStatusCode() != wantStatus {
+			t.Fatalf("%s over the cap: %v, want %s with status %d", name, err, wantCode, wantStatus)
 		}
 		if !strings.Contains(ae.ErrorMessage(), "Rate exceeded") {
 			t.Errorf("%s message %q", name, ae.ErrorMessage())
 		}
 	}
-	check("redshift", "Throttling", func() error { _, err := getLimited(ctx, s.APIURL); return err })
+	check("redshift", "Throttling", http.StatusBadRequest, func() error { _, err := getLimited(ctx, s.APIURL); return err })
 	sl := rss.New(rss.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Credentials: limitsCreds(), Retryer: aws.NopRetryer{}})
-	check("redshift-serverless", "ThrottlingException", func() error {
+	check("redshift-serverless", "ThrottlingException", http.StatusTooManyRequests, func() error {
 		_, err := sl.GetCredentials(ctx, &rss.GetCredentialsInput{WorkgroupName: aws.String("nowhere")})
 		if ae, ok := errors.AsType[smithy.APIError](err); ok && ae.ErrorCode() != "ThrottlingException" {
 			return nil // an answer from the handler: the slot was free
