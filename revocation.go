@@ -150,17 +150,20 @@ const maxRoleChain = 16
 // SessionsStartedBy is the ARNs of every assumed-role session principal
 // started, and of every session those started in turn (role chaining),
 // for revoking all a leaked key obtained. startedBy returns the sessions
-// whose SourceARN is one of sources: a store answers it with one query per
-// level of the chain.
-func SessionsStartedBy(principal string, startedBy func(sources []string) ([]SessionStart, error)) ([]string, error) {
+// whose SourceARN is one of sources or, when prefix is not empty, starts
+// with prefix: a store answers it with one query per level of the chain.
+// A role calls nothing itself, so for a role's ARN the walk starts from
+// what its sessions (the ARNs under RoleSessionsPrefix) started.
+func SessionsStartedBy(principal string, startedBy func(sources []string, prefix string) ([]SessionStart, error)) ([]string, error) {
 	var out []string
 	seen := map[string]bool{principal: true}
+	prefix, _ := RoleSessionsPrefix(principal)
 	for frontier, level := []string{principal}, 0; len(frontier) > 0 && level < maxRoleChain; level++ {
-		started, err := startedBy(frontier)
+		started, err := startedBy(frontier, prefix)
 		if err != nil {
 			return nil, err
 		}
-		frontier = nil
+		frontier, prefix = nil, ""
 		for _, s := range started {
 			if arn := AssumedRoleARN(s.SourceARN, s.RoleName, s.SessionName); !seen[arn] {
 				seen[arn] = true

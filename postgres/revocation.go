@@ -31,12 +31,14 @@ func credentialWhere(ctx context.Context, q querier, f shiftkey.CredentialFilter
 	if f.PrincipalARN != "" {
 		arns := []string{f.PrincipalARN}
 		if f.SessionsOf {
-			started, err := shiftkey.SessionsStartedBy(f.PrincipalARN, func(sources []string) ([]shiftkey.SessionStart, error) {
+			started, err := shiftkey.SessionsStartedBy(f.PrincipalARN, func(sources []string, prefix string) ([]shiftkey.SessionStart, error) {
+				// An empty prefix matches nothing: no ARN is empty.
+				where := `(source_arn = ANY($1) OR ($2 <> '' AND left(source_arn, length($2)) = $2))`
 				return queryAll(ctx, q, func(r pgx.Row) (shiftkey.SessionStart, error) {
 					var s shiftkey.SessionStart
 					return s, r.Scan(&s.SourceARN, &s.RoleName, &s.SessionName)
-				}, `SELECT source_arn, role_name, session_name FROM sessions WHERE source_arn = ANY($1)
-					UNION ALL SELECT source_arn, role_name, session_name FROM ended_sessions WHERE source_arn = ANY($1)`, sources)
+				}, `SELECT source_arn, role_name, session_name FROM sessions WHERE `+where+`
+					UNION ALL SELECT source_arn, role_name, session_name FROM ended_sessions WHERE `+where, sources, prefix)
 			})
 			if err != nil {
 				return "", nil, err

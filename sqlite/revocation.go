@@ -24,14 +24,16 @@ func credentialWhere(ctx context.Context, q rowsQuerier, f shiftkey.CredentialFi
 	if f.PrincipalARN != "" {
 		arns := []any{f.PrincipalARN}
 		if f.SessionsOf {
-			started, err := shiftkey.SessionsStartedBy(f.PrincipalARN, func(sources []string) ([]shiftkey.SessionStart, error) {
-				in := anys(sources)
+			started, err := shiftkey.SessionsStartedBy(f.PrincipalARN, func(sources []string, prefix string) ([]shiftkey.SessionStart, error) {
+				where, args := `source_arn IN (?`+strings.Repeat(",?", len(sources)-1)+`)`, anys(sources)
+				if prefix != "" {
+					where, args = "("+where+" OR substr(source_arn, 1, ?) = ?)", append(args, len(prefix), prefix)
+				}
 				return queryAll(ctx, q, func(r scanner) (shiftkey.SessionStart, error) {
 					var s shiftkey.SessionStart
 					return s, r.Scan(&s.SourceARN, &s.RoleName, &s.SessionName)
-				}, `SELECT source_arn, role_name, session_name FROM sessions WHERE source_arn IN (?`+strings.Repeat(",?", len(in)-1)+`)
-					UNION ALL SELECT source_arn, role_name, session_name FROM ended_sessions WHERE source_arn IN (?`+strings.Repeat(",?", len(in)-1)+`)`,
-					append(in, in...)...)
+				}, `SELECT source_arn, role_name, session_name FROM sessions WHERE `+where+`
+					UNION ALL SELECT source_arn, role_name, session_name FROM ended_sessions WHERE `+where, append(args, args...)...)
 			})
 			if err != nil {
 				return "", nil, err

@@ -1165,6 +1165,11 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 		// sessions; a name another starts with, or one with a LIKE
 		// wildcard, selects nothing.
 		{shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::123456789012:role/etl"}, "[r1]"},
+		// With the sessions it started, a role's ARN reaches what its
+		// sessions started in turn (the audit session run1 of etl began).
+		{shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::123456789012:role/etl", SessionsOf: true}, "[r1 r2]"},
+		{shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::123456789012:role/ops/etl", SessionsOf: true}, "[r1 r2]"},
+		{shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::123456789012:role/et", SessionsOf: true}, "[]"},
 		{shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::123456789012:role/ops/etl", Scope: "workgroup/w1"}, "[r1]"},
 		{shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::123456789012:role/et"}, "[]"},
 		{shiftkey.CredentialFilter{PrincipalARN: "arn:aws:iam::123456789012:role/e_l"}, "[]"},
