@@ -61,6 +61,22 @@ func CheckKnown(fsys fs.FS, applied []string) error {
 	return nil
 }
 
+// Pending is the migrations of fsys that done (every migration a store
+// records, required and additive) lacks, in name order.
+func Pending(fsys fs.FS, done []string) ([]string, error) {
+	known, err := names(fsys)
+	if err != nil {
+		return nil, err
+	}
+	var pending []string
+	for _, k := range known {
+		if !slices.Contains(done, k) {
+			pending = append(pending, k)
+		}
+	}
+	return pending, nil
+}
+
 // additiveMark is the line, in the comment that opens a migration, by which
 // it says it is additive: the schema it leaves can still be served by a
 // shiftkey that does not know it (see CheckAdditive). A store records an

@@ -59,6 +59,23 @@ func TestCheckKnownRefusesAMigrationItDoesNotHave(t *testing.T) {
 
 // A migration says it is additive with a line "-- migrate: additive" in
 // the comment that opens it; elsewhere the line says nothing.
+func TestPendingIsWhatTheStoreLacksInNameOrder(t *testing.T) {
+	fsys := fstest.MapFS{
+		"migrations/0002_b.sql": {Data: []byte("B")},
+		"migrations/0001_a.sql": {Data: []byte("A")},
+		"migrations/0003_c.sql": {Data: []byte("C")},
+	}
+	for _, tt := range []struct{ done, want []string }{
+		{nil, []string{"migrations/0001_a.sql", "migrations/0002_b.sql", "migrations/0003_c.sql"}},
+		{[]string{"migrations/0001_a.sql", "migrations/0003_c.sql"}, []string{"migrations/0002_b.sql"}},
+		{[]string{"migrations/0003_c.sql", "migrations/0002_b.sql", "migrations/0001_a.sql", "migrations/0004_newer.sql"}, nil},
+	} {
+		if got, err := Pending(fsys, tt.done); err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("Pending(%v) = %v, %v; want %v", tt.done, got, err, tt.want)
+		}
+	}
+}
+
 func TestAdditiveReadsTheMarkInTheOpeningComment(t *testing.T) {
 	for sql, want := range map[string]bool{
 		"-- Why.\n-- migrate: additive\nALTER TABLE t ADD COLUMN c text;\n": true,

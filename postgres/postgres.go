@@ -163,6 +163,9 @@ func (d *DB) Close() error {
 }
 
 func (d *DB) migrate(ctx context.Context) error {
+	if d.opts.asIs {
+		return d.checkMigrated(ctx)
+	}
 	// Replicas starting at once: one migrates, the others wait and then
 	// find nothing to do.
 	return d.withSessionLock(ctx, migrationLock, "migrations", func(conn *pgx.Conn) error {
@@ -182,6 +185,41 @@ func (d *DB) migrate(ctx context.Context) error {
 		}
 		return migrate.Apply(migrations, func(name, sql string) error { return migrateOne(ctx, conn, name, sql) })
 	})
+}
+
+// checkMigrated fails unless the store has every migration of this
+// version and none this version does not know; it writes nothing.
+func (d *DB) checkMigrated(ctx context.Context) error {
+	var required, additive []string
+	for _, t := range []struct {
+		table string
+		names *[]string
+	}{{"schema_migrations", &required}, {"schema_additive_migrations", &additive}} {
+		// A table no replica has made yet is none of its migrations.
+		var exists bool
+		if err := d.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, t.table).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			continue
+		}
+		if err := d.pool.QueryRow(ctx, `SELECT coalesce(array_agg(name), '{}') FROM `+t.table).Scan(t.names); err != nil {
+			return err
+		}
+	}
+	if err := migrate.CheckKnown(migrations, required); err != nil {
+		return err
+	}
+	pending, err := migrate.Pending(migrations, append(required, additive...))
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	lacks := strings.Join(pending, ", ")
+	if len(pending) == len(required)+len(additive)+len(pending) {
+		lacks = fmt.Sprintf("all %d: no shiftkey has served it yet", len(pending))
+	}
+	return fmt.Errorf("%w (it lacks %s): start a replica of this version on it first (replicas migrate the store at start; see docs/deployment.md, Upgrading), or run this command with the replicas' shiftkey",
+		ErrNotMigrated, lacks)
 }
 
 // withSessionLock runs fn holding the session advisory lock key (what it

@@ -28,6 +28,7 @@ type options struct {
 	lease    time.Duration
 	maxConns int32
 	local    func() time.Time // this machine's clock (time.Now)
+	asIs     bool             // WithoutMigrating
 }
 
 // WithKey seals secrets under key; file is where the key lives ("" when it
@@ -49,6 +50,18 @@ func WithGrantLease(d time.Duration) Option {
 func WithMaxConns(n int32) Option {
 	return func(o *options) { o.maxConns = n }
 }
+
+// WithoutMigrating opens the store as its replicas left it, for a tool
+// run beside them: a store lacking one of this version's migrations is
+// refused (ErrNotMigrated), never migrated, since a newer tool would
+// otherwise upgrade the schema under replicas of an older version.
+func WithoutMigrating() Option {
+	return func(o *options) { o.asIs = true }
+}
+
+// ErrNotMigrated is returned by Open WithoutMigrating when the store lacks
+// migrations of this version.
+var ErrNotMigrated = errors.New("the store is not migrated to this shiftkey's schema")
 
 // ErrKeyRequired is returned by Open when the store holds sealed secrets
 // and no key was given.

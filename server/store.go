@@ -16,6 +16,17 @@ import (
 // OpenStore opens serve's store with its key: the shared PostgreSQL store
 // (store.postgres) or a SQLite file.
 func OpenStore(ctx context.Context, c config.StoreConfig, logger *slog.Logger) (Store, error) {
+	return openStore(ctx, c, logger)
+}
+
+// OpenToolStore opens serve's store for a command run beside the replicas
+// (credentials, policy): a shared store is taken as they migrated it,
+// never migrated (postgres.WithoutMigrating).
+func OpenToolStore(ctx context.Context, c config.StoreConfig, logger *slog.Logger) (Store, error) {
+	return openStore(ctx, c, logger, postgres.WithoutMigrating())
+}
+
+func openStore(ctx context.Context, c config.StoreConfig, logger *slog.Logger, pgOpts ...postgres.Option) (Store, error) {
 	// A generated key file that is missing is made again below: kept
 	// only if the store takes it (a new store, or one without a key).
 	_, inEnv := os.LookupEnv(config.EnvStoreKey)
@@ -29,7 +40,7 @@ func OpenStore(ctx context.Context, c config.StoreConfig, logger *slog.Logger) (
 		return nil, err
 	}
 	if c.Postgres != "" {
-		opts := []postgres.Option{postgres.WithKey(key, file)}
+		opts := append([]postgres.Option{postgres.WithKey(key, file)}, pgOpts...)
 		if c.GrantLease > 0 {
 			opts = append(opts, postgres.WithGrantLease(c.GrantLease))
 		}

@@ -158,7 +158,7 @@ func (p toolPlace) openStore(ctx context.Context) (server.Store, error) {
 		if err := storeExists(p.cfg.Store); err != nil {
 			return nil, err
 		}
-		return server.OpenStore(ctx, p.cfg.Store, slog.New(slog.DiscardHandler))
+		return server.OpenToolStore(ctx, p.cfg.Store, slog.New(slog.DiscardHandler))
 	}
 	return devenv.OpenStore(ctx, p.dataDir, false)
 }
