@@ -34,7 +34,11 @@ type Log struct {
 	// every failNoticeEvery.
 	failing    error
 	lastNotice time.Time
-	lost       atomic.Uint64 // records not written since start (Lost)
+	// torn: the last write failed after writing part of its record (a
+	// disk that filled mid-line), so the next record starts with the
+	// newline that ends that fragment, as a reopened log's does.
+	torn bool
+	lost atomic.Uint64 // records not written since start (Lost)
 }
 
 // failNoticeEvery is how often a log that keeps failing says so.
@@ -110,6 +114,7 @@ func (l *Log) Reopen() error {
 	l.mu.Lock()
 	old := l.f
 	l.w, l.f = f, f
+	l.torn = false // a new file; openFile ended an old one's fragment
 	l.mu.Unlock()
 	return old.Close()
 }
@@ -145,7 +150,14 @@ func (l *Log) write(r *Record) {
 	b = append(b, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, err := l.w.Write(b); err != nil {
+	lead := 0 // the newline that ends a fragment
+	if l.torn {
+		b, lead = append([]byte{'\n'}, b...), 1
+	}
+	if n, err := l.w.Write(b); err != nil {
+		if n >= lead {
+			l.torn = n > lead // part of this record made a fragment
+		}
 		l.lost.Add(1)
 		if now := time.Now(); l.failing == nil || now.Sub(l.lastNotice) >= failNoticeEvery {
 			l.logger().Error("audit log write failed: records are being lost", "path", l.path, "error", err, "lost_since_start", l.lost.Load())
@@ -154,6 +166,7 @@ func (l *Log) write(r *Record) {
 		l.failing = err
 		return
 	}
+	l.torn = false
 	if l.failing != nil {
 		l.logger().Info("audit log writes again", "path", l.path, "lost_since_start", l.lost.Load())
 	}
