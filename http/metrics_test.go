@@ -251,3 +251,38 @@ func TestAPICallsCountedOnceAsTheClientSawThem(t *testing.T) {
 		t.Errorf("shiftkey_authorization_denials_total = %v, want 4", denials)
 	}
 }
+
+// The last note's known gap: a throttled answer's Date came from the
+// machine's clock while every other answer's comes from the store's (the
+// time signatures are judged by on replicas), so an SDK that corrects its
+// clock from Date corrected it to the wrong time after a throttle.
+func TestThrottledAnswerIsDatedByTheStoreClock(t *testing.T) {
+	f := newFixture(t)
+	const offset = -20 * time.Minute
+	f.api.Now = func() time.Time { return time.Now().Add(offset) }
+	srv := shttp.Limits{MaxConcurrentRequests: 1, ReadTimeout: time.Minute}.HTTPServer(f.api.Handler(), nil)
+	addr := serveOn(t, listenLoopback(t), srv)
+	var date string
+	probe := func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET /?Action=DescribeClusters&Version=2012-12-01 HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		date = resp.Header.Get("Date")
+		return strings.Contains(string(body), "<Code>Throttling</Code>")
+	}
+	hold := holdOnlySlot(t, addr, probe)
+	defer hold.Close()
+	got, err := http.ParseTime(date)
+	if want := time.Now().Add(offset); err != nil || got.Before(want.Add(-5*time.Second)) || got.After(want.Add(5*time.Second)) {
+		t.Fatalf("the throttled answer's Date is %q (%v); want the store's clock, about %s", date, err, want.UTC().Format(http.TimeFormat))
+	}
+}

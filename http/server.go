@@ -114,6 +114,7 @@ func (s *Server) throttled(w http.ResponseWriter, r *http.Request) {
 	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), outcome: outcome{start: time.Now(), at: s.now()}}
 	defer s.report(c) // reads no body: c.body stays empty
 	w.Header().Set("x-amzn-RequestId", c.requestID)
+	w.Header().Set("Date", c.at.UTC().Format(http.TimeFormat)) // the store's clock, as every answer's
 	// The body is left unread; closing the connection after the answer
 	// keeps net/http from first waiting for the rest of it (up to
 	// ReadTimeout) to discard it.
