@@ -519,6 +519,10 @@ func (s *Server) backends() []maintenance.Reconciler {
 	return out
 }
 
+// Unready makes /readyz fail from now on, while everything goes on
+// serving: the start of serve's shutdown, limits.unready_delay before Stop.
+func (s *Server) Unready() { s.draining.Store(true) }
+
 // Stop drains: the API and every gateway stop accepting at once; API calls
 // in flight finish and sessions run on until they end or the shutdown
 // grace period does (or EndGrace ends it), when those left are cut. Then
