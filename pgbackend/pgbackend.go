@@ -820,9 +820,9 @@ func (b *Backend) lockMembership(ctx context.Context, role, group string) (admin
 
 // hold makes group, which role's sessions on this process did not hold, the
 // lease's: granted by it, or shared with another replica. u.mu is held.
-// releaseLocked undoes it (held.Add(-1)) for every group whose refs reach
-// zero, and cutLocked for one that turned unsafe, so every group entering
-// refs must come through here.
+// releaseLocked undoes it (held.Add(-1), once its REVOKE ran) for every
+// group whose refs reach zero, and cutLocked for one that turned unsafe,
+// so every group entering refs must come through here.
 func (b *Backend) hold(u *userState, l *Lease, group string) {
 	h := &holding{n: 1}
 	u.refs[group] = h
@@ -1061,7 +1061,8 @@ func (b *Backend) sharedElsewhere(ctx context.Context, role, group string) bool 
 func (b *Backend) cutLocked(ctx context.Context, u *userState, role, group, why string, origin shiftkey.SessionOrigin) error {
 	if u.refs[group] != nil {
 		delete(u.refs, group)
-		b.held.Add(-1)
+		// Counted held until the REVOKE below ran, as at a release.
+		defer b.held.Add(-1)
 		// Every session of the role here, those that held it and the
 		// others: any of them may have run SET ROLE to the group meanwhile.
 		b.endSessions(ctx, role, group, why, b.liveOf(role))
@@ -1453,8 +1454,10 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 			continue
 		}
 		delete(u.refs, lg.name)
-		b.held.Add(-1)
 		b.releaseGroup(ctx, l, lg.name)
+		// Counted held until the REVOKE ran (or failed, left to the
+		// sweep): until then PostgreSQL has the membership.
+		b.held.Add(-1)
 	}
 	l.groups = nil
 }
