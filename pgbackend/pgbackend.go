@@ -38,6 +38,14 @@ import (
 	"github.com/shiftkey/shiftkey/scram"
 )
 
+// rootCAs is the pool that verifies the backend now (nil: the system's).
+func (c *Config) rootCAs() *x509.CertPool {
+	if c.RootCAs == nil {
+		return nil
+	}
+	return c.RootCAs()
+}
+
 // ManagedRole is the marker role every auto-created user is a member of.
 const ManagedRole = "shiftkey_managed"
 
@@ -51,9 +59,11 @@ type Config struct {
 	// ClientCert, when set, makes every login — sessions as their role,
 	// provisioning as AdminUser — a TLS connection to Host:Port with a
 	// client certificate whose CN is the role (pg_hba "cert"): no password
-	// exists anywhere. RootCAs and ServerName verify the backend.
+	// exists anywhere. RootCAs and ServerName verify the backend; RootCAs
+	// and ClientCert are asked at each new connection (serve's reload may
+	// replace the CA).
 	ClientCert func(role string) (*tls.Certificate, error)
-	RootCAs    *x509.CertPool
+	RootCAs    func() *x509.CertPool
 	ServerName string
 	// PasswordFor, when set, is the gateway-only password mode: roles that
 	// shiftkey manages (members of shiftkey_managed) get a password derived
@@ -270,11 +280,22 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	pc.ConnConfig.Database = cfg.AdminDatabase
 	pc.ConnConfig.TLSConfig = nil
 	if cfg.ClientCert != nil {
-		cert, err := cfg.ClientCert(cfg.AdminUser)
-		if err != nil {
-			return nil, fmt.Errorf("admin client certificate: %w", err)
+		adminTLS := func() (*tls.Config, error) {
+			cert, err := cfg.ClientCert(cfg.AdminUser)
+			if err != nil {
+				return nil, fmt.Errorf("admin client certificate: %w", err)
+			}
+			return &tls.Config{Certificates: []tls.Certificate{*cert}, RootCAs: cfg.rootCAs(), ServerName: cfg.ServerName, MinVersion: tls.VersionTLS12}, nil
 		}
-		pc.ConnConfig.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, RootCAs: cfg.RootCAs, ServerName: cfg.ServerName, MinVersion: tls.VersionTLS12}
+		if pc.ConnConfig.TLSConfig, err = adminTLS(); err != nil {
+			return nil, err
+		}
+		// Each new admin connection with the CA of the moment.
+		pc.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+			c, err := adminTLS()
+			cc.TLSConfig = c
+			return err
+		}
 	}
 	pc.ConnConfig.Fallbacks = nil
 	pc.ConnConfig.RuntimeParams = map[string]string{"search_path": "pg_catalog", "application_name": "shiftkey-admin"}
@@ -2160,7 +2181,7 @@ func (b *Backend) startTLS(nc net.Conn, role string) (*tls.Conn, *relay.TLSTap, 
 	}
 	// The tap keeps this connection's traffic secrets, in memory only.
 	tap := relay.NewTLSClientTap(nc)
-	cfg := &tls.Config{Certificates: []tls.Certificate{*cert}, RootCAs: b.cfg.RootCAs, ServerName: b.cfg.ServerName,
+	cfg := &tls.Config{Certificates: []tls.Certificate{*cert}, RootCAs: b.cfg.rootCAs(), ServerName: b.cfg.ServerName,
 		MinVersion: tls.VersionTLS12, KeyLogWriter: tap.KeyLog()}
 	tc := tls.Client(tap, cfg)
 	if err := tc.Handshake(); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,7 +30,37 @@ type Serve struct {
 	server.Server
 	// The gateways' and the API's certificates, replaced by Reload.
 	gatewayCert, apiCert atomic.Pointer[tls.Certificate]
-	lock                 *os.File // the SQLite store's, held until Close
+	// backendCA is backend_auth's CA (nil: none), replaced by Reload.
+	backendCA backendCA
+	// keyFromEnv: the store key came from SHIFTKEY_STORE_KEY, and there is
+	// no file for Reload to look at.
+	keyFromEnv bool
+	lock       *os.File // the SQLite store's, held until Close
+}
+
+// backendCA is the CA of the backends' certificate logins as Reload last
+// read it: their new connections sign and verify with it, those open keep
+// what they had.
+type backendCA struct{ atomic.Pointer[certauth.CA] }
+
+func (c *backendCA) ClientCert(role string) (*tls.Certificate, error) {
+	return c.Load().ClientCert(role)
+}
+
+func (c *backendCA) Pool() *x509.CertPool { return c.Load().Pool() }
+
+// loadBackendCA reads backend_auth's CA files, refusing a key others may read.
+func loadBackendCA(a config.BackendAuthConfig) (*certauth.CA, error) {
+	// Its key signs certificates the backends take for any role: as the
+	// store key, it must be the owner's alone.
+	if err := secretbox.CheckPrivate(a.CAKeyFile); err != nil {
+		return nil, fmt.Errorf("backend_auth.ca_key_file: %w", err)
+	}
+	ca, err := certauth.Load(a.CACertFile, a.CAKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("backend_auth CA: %w", err)
+	}
+	return ca, nil
 }
 
 // Start opens the store, applies the declared identities and clusters, and
@@ -63,6 +94,7 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("lock store.sqlite: %w", err)
 		}
 	}
+	_, s.keyFromEnv = os.LookupEnv(config.EnvStoreKey) // OpenStore unsets it
 	db, err := server.OpenStore(ctx, cfg.Store, s.Logger)
 	if err != nil {
 		return err
@@ -73,16 +105,12 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if cfg.BackendAuth.CACertFile != "" {
-		// Its key signs certificates the backends take for any role: as
-		// the store key, it must be the owner's alone.
-		if err := secretbox.CheckPrivate(cfg.BackendAuth.CAKeyFile); err != nil {
-			return fmt.Errorf("backend_auth.ca_key_file: %w", err)
-		}
-		ca, err := certauth.Load(cfg.BackendAuth.CACertFile, cfg.BackendAuth.CAKeyFile)
+		ca, err := loadBackendCA(cfg.BackendAuth)
 		if err != nil {
-			return fmt.Errorf("backend_auth CA: %w", err)
+			return err
 		}
-		s.Logins.CA = ca
+		s.backendCA.Store(ca)
+		s.Logins.CA = &s.backendCA
 	}
 	s.Logins.PasswordSecret = []byte(cfg.BackendAuth.PasswordSecret)
 	// Everything that can fail on this host (certificates, listeners) is
