@@ -35,6 +35,12 @@ func (s *Serve) Reload(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	if cfg.AccountID != s.AccountID {
+		// Every stored identity's ARN names the running account: they
+		// cannot follow, and a start in another account is refused too.
+		return fmt.Errorf("account_id: the file says %q, but this server and its store's identities are in account %q, whose ARNs cannot move to another: set account_id back to %q",
+			cfg.AccountID, s.AccountID, s.AccountID)
+	}
 	// The certificates are read before anything changes: a reload that
 	// fails on them applies nothing, identities included.
 	type swap struct {
@@ -72,12 +78,7 @@ func (s *Serve) Reload(ctx context.Context, path string) error {
 			ca = nil // the same CA: keep its cache of client certificates
 		}
 	}
-	// In the running account: account_id, as the other settings, waits
-	// for a restart, and identities made with another account's ARNs
-	// would keep them.
-	declared := *cfg
-	declared.AccountID = s.AccountID
-	changes, err := declared.ApplyIdentities(ctx, s.DeclaringStore())
+	changes, err := cfg.ApplyIdentities(ctx, s.DeclaringStore())
 	changes.Log(ctx, s.Logger)
 	s.auditIdentities(changes, "reload", path)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 
 	"github.com/shiftkey/shiftkey"
@@ -100,6 +101,9 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.UseStore(db)
+	if err := checkAccount(ctx, s.Store, cfg.AccountID); err != nil {
+		return err
+	}
 	secret, err := server.GatewaySecret(ctx, db, cfg.Store)
 	if err != nil {
 		return err
@@ -212,6 +216,27 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 		s.StartAdminOn(adminLn)
 	}
 	s.Logger.Info("shiftkey serving", "api", s.APIURL, "api_https", s.APIHTTPSURL, "admin", s.AdminURL, "clusters", len(cfg.Clusters))
+	return nil
+}
+
+// checkAccount refuses a store whose identities were created in another
+// account than account: their ARNs name theirs, and a server in another
+// would answer for two at once (GetCallerIdentity's Account the new one,
+// its Arn the old; no stored role assumable by either ARN).
+func checkAccount(ctx context.Context, st shiftkey.Store, account string) error {
+	for _, kind := range []shiftkey.EntityKind{shiftkey.KindUser, shiftkey.KindRole, shiftkey.KindGroup} {
+		es, err := st.Entities(ctx, kind, "/")
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			// arn:aws:iam::ACCOUNT:…
+			if parts := strings.SplitN(e.ARN, ":", 6); len(parts) == 6 && parts[4] != account {
+				return fmt.Errorf("account_id is %q, but the store's identities are in account %q (%s): their ARNs cannot move to another account; set account_id: %q, or give the new account a store of its own",
+					account, parts[4], e.ARN, parts[4])
+			}
+		}
+	}
 	return nil
 }
 
