@@ -228,9 +228,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 			// /readyz fails first, while the listeners still accept, so
 			// that the load balancers take this replica out before it
-			// refuses anything.
+			// refuses anything (without an admin listener, no /readyz
+			// tells them: no delay).
 			s.Unready()
-			if d := cfg.Limits.UnreadyDelay; d > 0 {
+			if d := cfg.Limits.UnreadyDelay; d > 0 && s.AdminURL != "" {
 				s.Logger.Info("shutting down: unready, still accepting", "unready_delay", d.String())
 				select {
 				case <-time.After(d):

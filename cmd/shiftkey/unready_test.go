@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,5 +74,30 @@ func TestUnreadyDelayThenTheDrain(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not exit after SIGTERM")
+	}
+}
+
+// Without an admin listener no /readyz tells the balancers anything: the
+// drain begins at SIGTERM, unready_delay or not.
+func TestUnreadyDelayNeedsTheAdminListener(t *testing.T) {
+	dir := t.TempDir()
+	yaml := strings.Replace(opsYAML(dir, "limits: {unready_delay: 1h, shutdown_grace: 1s}"), `admin: {listen: "127.0.0.1:0"}`, `admin: {listen: "off"}`, 1)
+	cfgPath := filepath.Join(dir, "serve.yaml")
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd, exited, logPath := startMain(t, "serve --config "+cfgPath, opsEnv)
+	waitUntil(t, 60*time.Second, "serve serving", func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), `"msg":"shiftkey serving"`)
+	})
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve without an admin listener still running 30 s after SIGTERM (unready_delay 1h)")
 	}
 }
