@@ -38,14 +38,6 @@ import (
 	"github.com/shiftkey/shiftkey/scram"
 )
 
-// rootCAs is the pool that verifies the backend now (nil: the system's).
-func (c *Config) rootCAs() *x509.CertPool {
-	if c.RootCAs == nil {
-		return nil
-	}
-	return c.RootCAs()
-}
-
 // ManagedRole is the marker role every auto-created user is a member of.
 const ManagedRole = "shiftkey_managed"
 
@@ -94,6 +86,14 @@ type Config struct {
 	// server's, which with replicas sharing PostgreSQL is the store's, so
 	// that `audit tail` orders the replicas' records by one clock.
 	Now func() time.Time
+}
+
+// rootCAs is the pool that verifies the backend now (nil: the system's).
+func (c *Config) rootCAs() *x509.CertPool {
+	if c.RootCAs == nil {
+		return nil
+	}
+	return c.RootCAs()
 }
 
 // PrivilegeError is a provisioning step the backend refused the admin role

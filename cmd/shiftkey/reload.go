@@ -18,9 +18,10 @@ import (
 // at path is read again, its identities reconciled into the store (as at
 // start), the certificates of the API and the gateways and the backends'
 // CA read again, and the audit file reopened (after rotation); a store key
-// file that no longer holds the store's key is warned of. Sessions and listeners stay. A
-// config that does not load changes nothing; other changes wait for a
-// restart, which the log says.
+// file that no longer holds the store's key is warned of. Sessions and
+// listeners stay. A config that does not load, or names another
+// account_id, changes nothing; other changes wait for a restart, which the
+// log says.
 func (s *Serve) Reload(ctx context.Context, path string) error {
 	var errs []error
 	if s.Audit != nil {
