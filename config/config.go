@@ -357,6 +357,10 @@ var envRef = regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)\}`)
 // DefaultAPIAddr is api.listen's default, and dev's API address.
 const DefaultAPIAddr = "127.0.0.1:9439"
 
+// DefaultUnreadyDelay is serve's limits.unready_delay: a few readiness
+// probes' time for the load balancers to take the replica out.
+const DefaultUnreadyDelay = 5 * time.Second
+
 // Parse reads a config, expanding ${NAME} from lookup (os.LookupEnv),
 // and validates it.
 func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
@@ -405,7 +409,7 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 			return nil, fmt.Errorf("config: %w", err)
 		}
 	}
-	cfg := &Config{AccountID: shiftkey.DefaultAccountID, API: APIConfig{Listen: DefaultAPIAddr}, Limits: Limits{ShutdownGrace: 30 * time.Second},
+	cfg := &Config{AccountID: shiftkey.DefaultAccountID, API: APIConfig{Listen: DefaultAPIAddr}, Limits: Limits{ShutdownGrace: 30 * time.Second, UnreadyDelay: DefaultUnreadyDelay},
 		Admin: AdminConfig{Listen: DefaultAdminAddr}}
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
@@ -677,7 +681,7 @@ func (c *Config) Validate() error {
 	if c.Limits.RelayThreads < 0 || c.Limits.RelayThreads > 64 {
 		bad("limits.relay_threads", "must be 0 (half of the CPUs) to 64, got %d", c.Limits.RelayThreads)
 	}
-	for f, d := range map[string]time.Duration{"limits.idle_timeout": c.Limits.IdleTimeout, "limits.max_session_lifetime": c.Limits.MaxSessionLifetime, "limits.shutdown_grace": c.Limits.ShutdownGrace, "limits.pool_idle_timeout": c.Limits.PoolIdleTimeout,
+	for f, d := range map[string]time.Duration{"limits.idle_timeout": c.Limits.IdleTimeout, "limits.max_session_lifetime": c.Limits.MaxSessionLifetime, "limits.shutdown_grace": c.Limits.ShutdownGrace, "limits.unready_delay": c.Limits.UnreadyDelay, "limits.pool_idle_timeout": c.Limits.PoolIdleTimeout,
 		"limits.api.read_header_timeout": c.Limits.API.ReadHeaderTimeout, "limits.api.read_timeout": c.Limits.API.ReadTimeout,
 		"limits.api.write_timeout": c.Limits.API.WriteTimeout, "limits.api.idle_timeout": c.Limits.API.IdleTimeout} {
 		if d < 0 {

@@ -20,6 +20,7 @@ type Limits struct {
 	IdleTimeout             time.Duration `yaml:"idle_timeout"`         // idle outside a transaction; 0: off
 	MaxSessionLifetime      time.Duration `yaml:"max_session_lifetime"` // 0: sessions outlive credentials
 	ShutdownGrace           time.Duration `yaml:"shutdown_grace"`       // sessions may finish this long at shutdown; 0: 2s
+	UnreadyDelay            time.Duration `yaml:"unready_delay"`        // serve accepts this long after SIGTERM with /readyz failing, then drains; 0: drain at once
 	PoolSize                int           `yaml:"pool_size"`            // idle backend connections kept per role, database and startup parameters; 0: no reuse
 	PoolIdleTimeout         time.Duration `yaml:"pool_idle_timeout"`    // 0: 1 min
 	// Relay moves plaintext sessions' bytes: "event" (default on Linux:

@@ -48,3 +48,5 @@ func (g devGateways) Start(ctx context.Context, gw pgserver.Gateway, ln net.List
 }
 
 func (g devGateways) Stop(scope string) { g.d.StopGateway(scope) }
+
+func (g devGateways) Remove(scope string) { g.d.RemoveGateway(scope) }

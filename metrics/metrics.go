@@ -238,6 +238,19 @@ func (m *Metrics) TLSFailed(scope, reason string) {
 	m.gatewayTLS.WithLabelValues(scope, reason).Inc()
 }
 
+// Forget drops every series of scope, a gateway whose cluster or
+// workgroup was deleted (dev), so that each one ever created does not keep
+// its series for the life of the process. Call it once the gateway has
+// stopped and its sessions have ended: a later event would make them anew.
+func (m *Metrics) Forget(scope string) {
+	l := prometheus.Labels{"scope": scope}
+	for _, v := range []*prometheus.MetricVec{m.logins.MetricVec, m.authDuration.MetricVec, m.sessionsActive.MetricVec,
+		m.sessionsTotal.MetricVec, m.sessionsEnded.MetricVec, m.bytes.MetricVec, m.poolHits.MetricVec, m.poolMisses.MetricVec,
+		m.grantChanges.MetricVec, m.cancels.MetricVec, m.refused.MetricVec, m.gatewayTLS.MetricVec} {
+		v.DeletePartialMatch(l)
+	}
+}
+
 // Grant counts a session grant or revoke.
 func (m *Metrics) Grant(e *shiftkey.GrantChange) {
 	change := "granted"

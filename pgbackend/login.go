@@ -36,7 +36,7 @@ func (l Logins) ConfigFor(b shiftkey.Backend, db string) (Config, error) {
 		if l.CA == nil {
 			return cfg, errors.New("certificate login needs the gateway's CA")
 		}
-		cfg.ClientCert, cfg.RootCAs, cfg.ServerName = l.CA.ClientCert, l.CA.Pool(), b.Host
+		cfg.ClientCert, cfg.RootCAs, cfg.ServerName = l.CA.ClientCert, l.CA.Pool, b.Host
 	case shiftkey.BackendLoginPassword:
 		if len(l.PasswordSecret) == 0 {
 			return cfg, errors.New("password login needs backend_auth.password_secret")

@@ -51,9 +51,11 @@ type Config struct {
 	// ClientCert, when set, makes every login — sessions as their role,
 	// provisioning as AdminUser — a TLS connection to Host:Port with a
 	// client certificate whose CN is the role (pg_hba "cert"): no password
-	// exists anywhere. RootCAs and ServerName verify the backend.
+	// exists anywhere. RootCAs and ServerName verify the backend; RootCAs
+	// and ClientCert are asked at each new connection (serve's reload may
+	// replace the CA).
 	ClientCert func(role string) (*tls.Certificate, error)
-	RootCAs    *x509.CertPool
+	RootCAs    func() *x509.CertPool
 	ServerName string
 	// PasswordFor, when set, is the gateway-only password mode: roles that
 	// shiftkey manages (members of shiftkey_managed) get a password derived
@@ -84,6 +86,14 @@ type Config struct {
 	// server's, which with replicas sharing PostgreSQL is the store's, so
 	// that `audit tail` orders the replicas' records by one clock.
 	Now func() time.Time
+}
+
+// rootCAs is the pool that verifies the backend now (nil: the system's).
+func (c *Config) rootCAs() *x509.CertPool {
+	if c.RootCAs == nil {
+		return nil
+	}
+	return c.RootCAs()
 }
 
 // PrivilegeError is a provisioning step the backend refused the admin role
@@ -270,11 +280,22 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	pc.ConnConfig.Database = cfg.AdminDatabase
 	pc.ConnConfig.TLSConfig = nil
 	if cfg.ClientCert != nil {
-		cert, err := cfg.ClientCert(cfg.AdminUser)
-		if err != nil {
-			return nil, fmt.Errorf("admin client certificate: %w", err)
+		adminTLS := func() (*tls.Config, error) {
+			cert, err := cfg.ClientCert(cfg.AdminUser)
+			if err != nil {
+				return nil, fmt.Errorf("admin client certificate: %w", err)
+			}
+			return &tls.Config{Certificates: []tls.Certificate{*cert}, RootCAs: cfg.rootCAs(), ServerName: cfg.ServerName, MinVersion: tls.VersionTLS12}, nil
 		}
-		pc.ConnConfig.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, RootCAs: cfg.RootCAs, ServerName: cfg.ServerName, MinVersion: tls.VersionTLS12}
+		if pc.ConnConfig.TLSConfig, err = adminTLS(); err != nil {
+			return nil, err
+		}
+		// Each new admin connection with the CA of the moment.
+		pc.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+			c, err := adminTLS()
+			cc.TLSConfig = c
+			return err
+		}
 	}
 	pc.ConnConfig.Fallbacks = nil
 	pc.ConnConfig.RuntimeParams = map[string]string{"search_path": "pg_catalog", "application_name": "shiftkey-admin"}
@@ -820,9 +841,9 @@ func (b *Backend) lockMembership(ctx context.Context, role, group string) (admin
 
 // hold makes group, which role's sessions on this process did not hold, the
 // lease's: granted by it, or shared with another replica. u.mu is held.
-// releaseLocked undoes it (held.Add(-1)) for every group whose refs reach
-// zero, and cutLocked for one that turned unsafe, so every group entering
-// refs must come through here.
+// releaseLocked undoes it (held.Add(-1), once its REVOKE ran) for every
+// group whose refs reach zero, and cutLocked for one that turned unsafe,
+// so every group entering refs must come through here.
 func (b *Backend) hold(u *userState, l *Lease, group string) {
 	h := &holding{n: 1}
 	u.refs[group] = h
@@ -1061,7 +1082,8 @@ func (b *Backend) sharedElsewhere(ctx context.Context, role, group string) bool 
 func (b *Backend) cutLocked(ctx context.Context, u *userState, role, group, why string, origin shiftkey.SessionOrigin) error {
 	if u.refs[group] != nil {
 		delete(u.refs, group)
-		b.held.Add(-1)
+		// Counted held until the REVOKE below ran, as at a release.
+		defer b.held.Add(-1)
 		// Every session of the role here, those that held it and the
 		// others: any of them may have run SET ROLE to the group meanwhile.
 		b.endSessions(ctx, role, group, why, b.liveOf(role))
@@ -1453,8 +1475,10 @@ func (b *Backend) releaseLocked(ctx context.Context, u *userState, l *Lease) {
 			continue
 		}
 		delete(u.refs, lg.name)
-		b.held.Add(-1)
 		b.releaseGroup(ctx, l, lg.name)
+		// Counted held until the REVOKE ran (or failed, left to the
+		// sweep): until then PostgreSQL has the membership.
+		b.held.Add(-1)
 	}
 	l.groups = nil
 }
@@ -2157,7 +2181,7 @@ func (b *Backend) startTLS(nc net.Conn, role string) (*tls.Conn, *relay.TLSTap, 
 	}
 	// The tap keeps this connection's traffic secrets, in memory only.
 	tap := relay.NewTLSClientTap(nc)
-	cfg := &tls.Config{Certificates: []tls.Certificate{*cert}, RootCAs: b.cfg.RootCAs, ServerName: b.cfg.ServerName,
+	cfg := &tls.Config{Certificates: []tls.Certificate{*cert}, RootCAs: b.cfg.rootCAs(), ServerName: b.cfg.ServerName,
 		MinVersion: tls.VersionTLS12, KeyLogWriter: tap.KeyLog()}
 	tc := tls.Client(tap, cfg)
 	if err := tc.Handshake(); err != nil {

@@ -76,8 +76,11 @@ type Gateways interface {
 	Listen(scope string, port int) (net.Listener, shiftkey.Endpoint, error)
 	// Start serves g on ln.
 	Start(ctx context.Context, g Gateway, ln net.Listener) error
-	// Stop closes the gateway of scope.
+	// Stop closes the gateway of scope (to open it again on another port).
 	Stop(scope string)
+	// Remove closes the gateway of scope, whose cluster or workgroup is
+	// deleted, and drops what was kept of it (its metric series).
+	Remove(scope string)
 }
 
 var (
@@ -192,7 +195,7 @@ func (p *Provisioner) move(ctx context.Context, g Gateway, port int) (shiftkey.E
 // stop closes the gateway, stops the server and removes its data: nothing
 // is kept, as with SkipFinalClusterSnapshot.
 func (p *Provisioner) stop(ctx context.Context, id, scope string) error {
-	p.Gateways.Stop(scope)
+	p.Gateways.Remove(scope)
 	p.mu.Lock()
 	pg := p.servers[id]
 	delete(p.servers, id)

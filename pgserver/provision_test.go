@@ -57,6 +57,9 @@ func (g *gateways) Stop(scope string) {
 	g.events = append(g.events, "stop "+scope)
 }
 
+// Remove is Stop: what it drops besides (metric series) is not here.
+func (g *gateways) Remove(scope string) { g.Stop(scope) }
+
 // newProvisioner is a provisioner of servers in a temporary data dir with
 // its own store, dev CA and recording gateways; max is its MaxServers.
 func newProvisioner(t *testing.T, max int) (*pgserver.Provisioner, *sqlite.DB, *devca.CA, *gateways, string) {

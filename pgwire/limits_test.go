@@ -119,7 +119,7 @@ func useTLSBackendOn(t testing.TB, g *Gateway, srv *pgserver.Server, ca *devca.C
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(ca.CertPEM)
 	b, err := pgbackend.New(ctx, pgbackend.Config{Host: "127.0.0.1", Port: srv.Port(), AdminUser: testProvisioner, AdminDatabase: db,
-		MasterUser: srv.Superuser(), AllowSuperuser: true, ClientCert: ca.ClientCert, RootCAs: roots, ServerName: "127.0.0.1", Logger: g.Logger})
+		MasterUser: srv.Superuser(), AllowSuperuser: true, ClientCert: ca.ClientCert, RootCAs: func() *x509.CertPool { return roots }, ServerName: "127.0.0.1", Logger: g.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,6 +91,17 @@ func (d *DB) key(ctx context.Context, q querier, id string) (*secretbox.Key, err
 	})
 }
 
+// SealingKey is the id of the store key new secrets are sealed under
+// and the file the store records for it ("" in a store without one):
+// serve's reload compares its key file with it.
+func (d *DB) SealingKey(ctx context.Context) (id, file string, err error) {
+	err = d.pool.QueryRow(ctx, `SELECT id, file FROM secret_keys WHERE state = 'current'`).Scan(&id, &file)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", "", nil
+	}
+	return id, file, err
+}
+
 // seal returns what to store of secret: sealed under the current key, or
 // in the clear (sealed = false) in a store without a key.
 func (d *DB) seal(ctx context.Context, tx pgx.Tx, secret string, aad []byte) (string, bool, error) {

@@ -313,7 +313,7 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 }
 
 // StopGateway stops the gateway of scope at once (a deleted cluster or
-// workgroup).
+// workgroup, or one moving to another port).
 func (s *Server) StopGateway(scope string) {
 	// Withdrawn once stopped: while its sessions drain, the peers forward
 	// their cancels to it.
@@ -322,6 +322,15 @@ func (s *Server) StopGateway(scope string) {
 		if err := ps.WithdrawGateway(context.Background(), scope); err != nil {
 			s.Logger.Warn("gateway not withdrawn from its peers", "scope", scope, "error", err)
 		}
+	}
+}
+
+// RemoveGateway stops the gateway of scope, whose cluster or workgroup
+// was deleted, and forgets its metric series.
+func (s *Server) RemoveGateway(scope string) {
+	s.StopGateway(scope)
+	if s.Metrics != nil {
+		s.Metrics.Forget(scope)
 	}
 }
 
@@ -518,6 +527,10 @@ func (s *Server) backends() []maintenance.Reconciler {
 	}
 	return out
 }
+
+// Unready makes /readyz fail from now on, while everything goes on
+// serving: the start of serve's shutdown, limits.unready_delay before Stop.
+func (s *Server) Unready() { s.draining.Store(true) }
 
 // Stop drains: the API and every gateway stop accepting at once; API calls
 // in flight finish and sessions run on until they end or the shutdown

@@ -63,6 +63,18 @@ func openStore(ctx context.Context, c config.StoreConfig, logger *slog.Logger, p
 	return db, nil
 }
 
+// SealingKey is the id of the key the store seals new secrets under and
+// the file the store records for it ("" without one, or for a store that
+// does not say).
+func (s *Server) SealingKey(ctx context.Context) (id, file string, err error) {
+	if k, ok := s.db.(interface {
+		SealingKey(context.Context) (string, string, error)
+	}); ok {
+		return k.SealingKey(ctx)
+	}
+	return "", "", nil
+}
+
 // GatewaySecret keys the gateways' decoy salts: shared through the store
 // when replicas share one, else a file beside the SQLite store.
 func GatewaySecret(ctx context.Context, st Store, c config.StoreConfig) ([]byte, error) {

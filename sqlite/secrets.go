@@ -67,6 +67,17 @@ func (d *DB) key(ctx context.Context, q querier, id string) (*secretbox.Key, err
 	})
 }
 
+// SealingKey is the id of the store key new secrets are sealed under
+// and the file the store records for it ("" in a store without one):
+// serve's reload compares its key file with it.
+func (d *DB) SealingKey(ctx context.Context) (id, file string, err error) {
+	err = d.db.QueryRowContext(ctx, `SELECT id, file FROM secret_keys WHERE state = 'current'`).Scan(&id, &file)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", nil
+	}
+	return id, file, err
+}
+
 // sealingKey is the key new secrets are sealed under, nil in a store
 // opened without one.
 func (d *DB) sealingKey(ctx context.Context, q querier) (*secretbox.Key, error) {

@@ -132,7 +132,7 @@ func (c *serveChild) auditEnds(t *testing.T) (ends map[string]string, revoked ma
 // audit log has its end and the revocation, and serve exits 0.
 func TestDrainAsAnOperatorSeesIt(t *testing.T) {
 	adminExec(t, dev, `DO $$ BEGIN CREATE ROLE ops_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`)
-	c := startServeChild(t, "limits: {shutdown_grace: 3s}")
+	c := startServeChild(t, "limits: {shutdown_grace: 3s, unready_delay: 0s}")
 	dbUser, conn := c.login(t, "drainuser")
 	if !member(t, dbUser, "ops_reader") {
 		t.Fatalf("%s is not in ops_reader during its session", dbUser)
@@ -171,7 +171,7 @@ func TestDrainAsAnOperatorSeesIt(t *testing.T) {
 // docs say, and the drain is still a clean one: serve exits 0 (it exited
 // 1, "shiftkey: context deadline exceeded", as if the shutdown had failed).
 func TestDrainCutsAnAPICallOverTheGraceAndExitsZero(t *testing.T) {
-	c := startServeChild(t, "limits: {shutdown_grace: 1s}")
+	c := startServeChild(t, "limits: {shutdown_grace: 1s, unready_delay: 0s}")
 	// A call whose client never sends its body: its handler is in flight
 	// (100 Continue sent) until the read timeout, past the grace period.
 	head, _, _ := bytes.Cut(signedRequest(t, c.api, fresh("slowbody")), []byte("\r\n\r\n"))
@@ -231,7 +231,7 @@ func TestSecondSignalEndsTheGracePeriod(t *testing.T) {
 	for _, second := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(second.String(), func(t *testing.T) {
 			adminExec(t, dev, `DO $$ BEGIN CREATE ROLE ops_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`)
-			c := startServeChild(t, "limits: {shutdown_grace: 1h}")
+			c := startServeChild(t, "limits: {shutdown_grace: 1h, unready_delay: 0s}")
 			dbUser, conn := c.login(t, "secondsig")
 			c.signal(syscall.SIGTERM)
 			waitUntil(t, 5*time.Second, "the gateway stops accepting", func() bool { return refusesConnections(c.gateway) })

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devenv"
@@ -32,7 +33,8 @@ Usage:
   shiftkey serve --config FILE [-v]
       Production: clusters backed by existing PostgreSQL servers and identities declared in a
       YAML config (see shiftkey.example.yaml); ${ENV_VAR} references are expanded.
-      SIGTERM drains (limits.shutdown_grace; a second SIGTERM or SIGINT cuts what is left now);
+      SIGTERM fails /readyz, serves on for limits.unready_delay, then drains (limits.shutdown_grace;
+      a second SIGTERM or SIGINT cuts what is left now);
       SIGHUP reloads identities and certificates and reopens audit.file.
   shiftkey policy explain --action ACTION [--resource ARN] [--policy FILE]... [--session-policy FILE]
                          [--principal user/NAME|role/NAME|ARN [--config FILE | --data-dir DIR]] [--context KEY=VALUE]...
@@ -213,18 +215,35 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	for {
 		select {
 		case <-ctx.Done():
-			s.Logger.Info("shutting down: draining", "shutdown_grace", s.ShutdownGrace().String())
-			// A second SIGTERM or SIGINT ends the grace period now: the
-			// sessions left are cut as at its end (57P01, groups revoked,
-			// audited), where SIGKILL would leave all that undone.
+			// A second SIGTERM or SIGINT ends the unready delay and the
+			// grace period now: the sessions left are cut as at its end
+			// (57P01, groups revoked, audited), where SIGKILL would leave
+			// all that undone.
 			again, closed := make(chan os.Signal, 1), make(chan struct{})
 			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 			defer signal.Stop(again)
+			second := func(sig os.Signal) {
+				s.Logger.Info("shutting down: second signal, cutting what is left now", "signal", sig.String())
+				s.EndGrace()
+			}
+			// /readyz fails first, while the listeners still accept, so
+			// that the load balancers take this replica out before it
+			// refuses anything (without an admin listener, no /readyz
+			// tells them: no delay).
+			s.Unready()
+			if d := cfg.Limits.UnreadyDelay; d > 0 && s.AdminURL != "" {
+				s.Logger.Info("shutting down: unready, still accepting", "unready_delay", d.String())
+				select {
+				case <-time.After(d):
+				case sig := <-again:
+					second(sig)
+				}
+			}
+			s.Logger.Info("shutting down: draining", "shutdown_grace", s.ShutdownGrace().String())
 			go func() {
 				select {
 				case sig := <-again:
-					s.Logger.Info("shutting down: second signal, cutting what is left now", "signal", sig.String())
-					s.EndGrace()
+					second(sig)
 				case <-closed:
 				}
 			}()

@@ -197,42 +197,6 @@ tls: {cert_file: ` + certFile + `, key_file: ` + keyFile + `}
 	}
 }
 
-// account_id is a setting a reload does not apply (the API goes on
-// answering for the account it started with), and the reload's log says
-// it waits for a restart. The identities the same reload created must then
-// be the running account's too: they were made with the file's new
-// account in their ARNs, so that a user added at the reload had an ARN of
-// an account the server does not serve (GetCallerIdentity answered one
-// account and another's ARN), and kept it after the restart.
-func TestReloadCreatesIdentitiesInTheRunningAccount(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	base := `
-store: {sqlite: ` + filepath.Join(dir, "serve.db") + `}
-api: {listen: "127.0.0.1:0"}
-` + declaredClusterYAML("reloadacct", `"redshift:GetClusterCredentials"`)
-	s := startServe(t, base, limitsEnv)
-	for _, env := range []map[string]string{limitsEnv, newbieEnv} {
-		for k, v := range env {
-			t.Setenv(k, v)
-		}
-	}
-	cfgPath := filepath.Join(dir, "serve.yaml")
-	if err := os.WriteFile(cfgPath, []byte("account_id: \"111111111111\"\n"+base+newbieUser), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Reload(ctx, cfgPath); err != nil {
-		t.Fatal(err)
-	}
-	u, err := s.Store.Entity(ctx, shiftkey.KindUser, "newbie")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "arn:aws:iam::" + s.AccountID + ":user/newbie"; u.ARN != want {
-		t.Errorf("user newbie, created by a reload that left account_id for the restart: ARN %s, want %s", u.ARN, want)
-	}
-}
-
 // A SIGHUP whose audit file cannot be opened anew (its directory moved
 // away by a rotation gone wrong) still applies the config, and the log
 // says both: the audit file kept, and the config reloaded. It said only

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 
 	"github.com/shiftkey/shiftkey"
@@ -29,7 +31,37 @@ type Serve struct {
 	server.Server
 	// The gateways' and the API's certificates, replaced by Reload.
 	gatewayCert, apiCert atomic.Pointer[tls.Certificate]
-	lock                 *os.File // the SQLite store's, held until Close
+	// backendCA is backend_auth's CA (nil: none), replaced by Reload.
+	backendCA backendCA
+	// keyFromEnv: the store key came from SHIFTKEY_STORE_KEY, and there is
+	// no file for Reload to look at.
+	keyFromEnv bool
+	lock       *os.File // the SQLite store's, held until Close
+}
+
+// backendCA is the CA of the backends' certificate logins as Reload last
+// read it: their new connections sign and verify with it, those open keep
+// what they had.
+type backendCA struct{ atomic.Pointer[certauth.CA] }
+
+func (c *backendCA) ClientCert(role string) (*tls.Certificate, error) {
+	return c.Load().ClientCert(role)
+}
+
+func (c *backendCA) Pool() *x509.CertPool { return c.Load().Pool() }
+
+// loadBackendCA reads backend_auth's CA files, refusing a key others may read.
+func loadBackendCA(a config.BackendAuthConfig) (*certauth.CA, error) {
+	// Its key signs certificates the backends take for any role: as the
+	// store key, it must be the owner's alone.
+	if err := secretbox.CheckPrivate(a.CAKeyFile); err != nil {
+		return nil, fmt.Errorf("backend_auth.ca_key_file: %w", err)
+	}
+	ca, err := certauth.Load(a.CACertFile, a.CAKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("backend_auth CA: %w", err)
+	}
+	return ca, nil
 }
 
 // Start opens the store, applies the declared identities and clusters, and
@@ -63,26 +95,26 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("lock store.sqlite: %w", err)
 		}
 	}
+	_, s.keyFromEnv = os.LookupEnv(config.EnvStoreKey) // OpenStore unsets it
 	db, err := server.OpenStore(ctx, cfg.Store, s.Logger)
 	if err != nil {
 		return err
 	}
 	s.UseStore(db)
+	if err := checkAccount(ctx, s.Store, cfg.AccountID); err != nil {
+		return err
+	}
 	secret, err := server.GatewaySecret(ctx, db, cfg.Store)
 	if err != nil {
 		return err
 	}
 	if cfg.BackendAuth.CACertFile != "" {
-		// Its key signs certificates the backends take for any role: as
-		// the store key, it must be the owner's alone.
-		if err := secretbox.CheckPrivate(cfg.BackendAuth.CAKeyFile); err != nil {
-			return fmt.Errorf("backend_auth.ca_key_file: %w", err)
-		}
-		ca, err := certauth.Load(cfg.BackendAuth.CACertFile, cfg.BackendAuth.CAKeyFile)
+		ca, err := loadBackendCA(cfg.BackendAuth)
 		if err != nil {
-			return fmt.Errorf("backend_auth CA: %w", err)
+			return err
 		}
-		s.Logins.CA = ca
+		s.backendCA.Store(ca)
+		s.Logins.CA = &s.backendCA
 	}
 	s.Logins.PasswordSecret = []byte(cfg.BackendAuth.PasswordSecret)
 	// Everything that can fail on this host (certificates, listeners) is
@@ -184,6 +216,27 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 		s.StartAdminOn(adminLn)
 	}
 	s.Logger.Info("shiftkey serving", "api", s.APIURL, "api_https", s.APIHTTPSURL, "admin", s.AdminURL, "clusters", len(cfg.Clusters))
+	return nil
+}
+
+// checkAccount refuses a store whose identities were created in another
+// account than account: their ARNs name theirs, and a server in another
+// would answer for two at once (GetCallerIdentity's Account the new one,
+// its Arn the old; no stored role assumable by either ARN).
+func checkAccount(ctx context.Context, st shiftkey.Store, account string) error {
+	for _, kind := range []shiftkey.EntityKind{shiftkey.KindUser, shiftkey.KindRole, shiftkey.KindGroup} {
+		es, err := st.Entities(ctx, kind, "/")
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			// arn:aws:iam::ACCOUNT:…
+			if parts := strings.SplitN(e.ARN, ":", 6); len(parts) == 6 && parts[4] != account {
+				return fmt.Errorf("account_id is %q, but the store's identities are in account %q (%s): their ARNs cannot move to another account; set account_id: %q, or give the new account a store of its own",
+					account, parts[4], e.ARN, parts[4])
+			}
+		}
+	}
 	return nil
 }
 

@@ -128,7 +128,7 @@ func TestSignalsReloadAndDrain(t *testing.T) {
 	dir := t.TempDir()
 	auditPath := filepath.Join(dir, "audit.log")
 	yaml := func(users string) string {
-		return opsYAML(dir, "audit: {file: "+auditPath+"}\nlimits: {shutdown_grace: 4s}") + users
+		return opsYAML(dir, "audit: {file: "+auditPath+"}\nlimits: {shutdown_grace: 4s, unready_delay: 0s}") + users
 	}
 	cfgPath := filepath.Join(dir, "serve.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml("")), 0o600); err != nil {
