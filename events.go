@@ -43,6 +43,16 @@ type APICall struct {
 	ErrorCode    string
 	ErrorMessage string
 	Status       int
+	// TLS is the call's TLS connection to this process; nil over plain
+	// HTTP.
+	TLS *TLSDetails
+}
+
+// TLSDetails is an API call's TLS connection, as CloudTrail's tlsDetails.
+type TLSDetails struct {
+	Version     string // "TLSv1.2", "TLSv1.3"
+	CipherSuite string // Go's name for it (IANA's)
+	Host        string // the Host header the client sent
 }
 
 // Login is the outcome of one gateway login attempt: a client that sent a

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -244,6 +245,124 @@ func TestTailFindsTheRevocationThatEndedASession(t *testing.T) {
 	for f, want := range map[Filter]int{{AccessKey: "ASIASESSION"}: 1, {AccessKey: "AKIALEAKED"}: 1, {AccessKey: "ASIAOTHER"}: 0} {
 		if got := len(tail(t, []string{path}, f)); got != want {
 			t.Errorf("tail %+v: %d records, want %d", f, got, want)
+		}
+	}
+}
+
+// Found rehearsing issue 17's check (two replicas behind HAProxy, one
+// killed with kill -9): the survivor's RevokeSessionGroup of the dead
+// replica's grant (reconciled, leftBy the dead replica) names no session,
+// so `audit tail --access-key`, `--principal`, `--credential` and
+// `--source-ip` left it out, and the responder following a principal
+// could not see what became of its sessions' groups on the replica that
+// died. A reconciled revoke now follows the records that joined its
+// membership on a replica it names: leftBy's, or for its own record
+// (leftBy empty) the replica that revoked.
+func TestTailFollowsADeadReplicasGrantToItsRevoke(t *testing.T) {
+	dir := t.TempDir()
+	const deadA, survivorB = "hostA/100/aaaa", "hostB/200/bbbb"
+	open := func(name, replica string) *Log {
+		l, err := Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Replica = replica
+		return l
+	}
+	a, b := open("a.log", deadA), open("b.log", survivorB)
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	// Each log's records are named in the order they are written.
+	order := map[*Log][]string{}
+	named := func(l *Log, name string, write func(*Log)) {
+		write(l)
+		order[l] = append(order[l], name)
+	}
+	alice := shiftkey.Login{Scope: "analytics", Source: "198.51.100.7:5000", User: "IAMA:dana", Database: "dev", OK: true,
+		CredentialID: "c1", DBUser: "dana", PrincipalARN: "arn:aws:iam::123456789012:user/alice", Groups: []string{"analysts"}, AccessKeyID: "AKIAALICE"}
+	bob := shiftkey.Login{Scope: "analytics", Source: "203.0.113.9:6000", User: "IAMA:erin", Database: "dev", OK: true,
+		CredentialID: "c2", DBUser: "erin", PrincipalARN: "arn:aws:iam::123456789012:user/bob", Groups: []string{"analysts"}, AccessKeyID: "AKIABOB"}
+	origin := func(l shiftkey.Login) shiftkey.SessionOrigin {
+		return shiftkey.SessionOrigin{ConnID: l.ConnID, Source: l.Source, CredentialID: l.CredentialID, PrincipalARN: l.PrincipalARN, AccessKeyID: l.AccessKeyID}
+	}
+	// alice's session on A, which dies with it: a grant and a login.
+	onA := alice
+	onA.Time, onA.ConnID = at(1), 1
+	named(a, "grant-on-A", func(l *Log) {
+		l.Grant(&shiftkey.GrantChange{Time: at(1), Scope: "analytics", Role: "dana", Group: "analysts", Granted: true, Session: origin(onA)})
+	})
+	named(a, "login-on-A", func(l *Log) { l.Login(&onA) })
+	// alice's session on B shares A's membership (no grant), and ends.
+	onB := alice
+	onB.Time, onB.ConnID = at(2), 7
+	named(b, "login-on-B", func(l *Log) { l.Login(&onB) })
+	named(b, "end-on-B", func(l *Log) {
+		l.SessionEnd(&shiftkey.SessionEnd{Login: onB, Start: at(2), End: at(3), Reason: shiftkey.EndClosed})
+	})
+	// bob's session on B: granted, ended, revoked by its end.
+	bobB := bob
+	bobB.Time, bobB.ConnID = at(2), 8
+	named(b, "bob-grant", func(l *Log) {
+		l.Grant(&shiftkey.GrantChange{Time: at(2), Scope: "analytics", Role: "erin", Group: "analysts", Granted: true, Session: origin(bobB)})
+	})
+	named(b, "bob-login", func(l *Log) { l.Login(&bobB) })
+	named(b, "bob-end", func(l *Log) {
+		l.SessionEnd(&shiftkey.SessionEnd{Login: bobB, Start: at(2), End: at(3), Reason: shiftkey.EndClosed})
+	})
+	named(b, "bob-revoke", func(l *Log) {
+		l.Grant(&shiftkey.GrantChange{Time: at(3), Scope: "analytics", Role: "erin", Group: "analysts", Session: origin(bobB)})
+	})
+	// After A's lease: B revokes what A left, and its own leftover of
+	// dana's membership; and erin's membership another dead replica left.
+	named(b, "reconciled-A", func(l *Log) {
+		l.Grant(&shiftkey.GrantChange{Time: at(10), Scope: "analytics", Role: "dana", Group: "analysts", Reconciled: true, LeftBy: deadA})
+	})
+	named(b, "reconciled-own", func(l *Log) {
+		l.Grant(&shiftkey.GrantChange{Time: at(11), Scope: "analytics", Role: "dana", Group: "analysts", Reconciled: true})
+	})
+	named(b, "reconciled-other", func(l *Log) {
+		l.Grant(&shiftkey.GrantChange{Time: at(12), Scope: "analytics", Role: "erin", Group: "analysts", Reconciled: true, LeftBy: "hostC/300/cccc"})
+	})
+	for _, l := range []*Log{a, b} {
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paths := []string{filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")}
+	names := map[string]string{}
+	for i, l := range []*Log{a, b} {
+		raw, err := os.ReadFile(paths[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ids(t, string(raw))
+		if len(got) != len(order[l]) {
+			t.Fatalf("%s: %d records, want %d", paths[i], len(got), len(order[l]))
+		}
+		for j, id := range got {
+			names[id] = order[l][j]
+		}
+	}
+	aliceWants := "grant-on-A login-on-A login-on-B end-on-B reconciled-A reconciled-own"
+	for _, c := range []struct {
+		f    Filter
+		want string
+	}{
+		{Filter{AccessKey: "AKIAALICE"}, aliceWants},
+		{Filter{Principal: alice.PrincipalARN}, aliceWants},
+		{Filter{Credential: "c1"}, aliceWants},
+		{Filter{SourceIP: "198.51.100.7"}, aliceWants},
+		// bob's membership was revoked when his session ended: the
+		// reconciled revoke of erin's that another replica left is not his.
+		{Filter{AccessKey: "AKIABOB"}, "bob-grant bob-login bob-end bob-revoke"},
+		{Filter{}, "grant-on-A login-on-A login-on-B end-on-B bob-grant bob-login bob-end bob-revoke reconciled-A reconciled-own reconciled-other"},
+	} {
+		var got []string
+		for _, id := range tail(t, paths, c.f) {
+			got = append(got, names[id])
+		}
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("tail %+v:\n got %s\nwant %s", c.f, g, c.want)
 		}
 	}
 }

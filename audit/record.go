@@ -41,6 +41,7 @@ type Record struct {
 	RequestID           string         `json:"requestID,omitempty"`
 	EventID             string         `json:"eventID"`
 	ReadOnly            *bool          `json:"readOnly,omitempty"`
+	TLSDetails          *TLSDetails    `json:"tlsDetails,omitempty"`
 
 	// at is eventTime's instant, written to the nanosecond as
 	// additionalEventData.eventTimePrecise: CloudTrail's eventTime is to
@@ -58,6 +59,13 @@ type UserIdentity struct {
 	AccessKeyID    string          `json:"accessKeyId,omitempty"`
 	UserName       string          `json:"userName,omitempty"`
 	SessionContext *SessionContext `json:"sessionContext,omitempty"`
+}
+
+// TLSDetails is CloudTrail's tlsDetails: the TLS an API call came over.
+type TLSDetails struct {
+	TLSVersion               string `json:"tlsVersion"`
+	CipherSuite              string `json:"cipherSuite"`
+	ClientProvidedHostHeader string `json:"clientProvidedHostHeader,omitempty"`
 }
 
 // SessionContext names the role behind an assumed-role session.
@@ -102,6 +110,12 @@ func apiRecord(e *shiftkey.APICall, region string) *Record {
 		r.EventSource = e.Service + ".amazonaws.com"
 	}
 	r.UserIdentity = identityOf(e.Principal, e.AccessKeyID)
+	// Whether what the call sent and got (a DbPassword) crossed the
+	// network in cleartext: tls as the gateway's records say it.
+	r.AdditionalEventData = map[string]any{"tls": e.TLS != nil}
+	if e.TLS != nil {
+		r.TLSDetails = &TLSDetails{TLSVersion: e.TLS.Version, CipherSuite: e.TLS.CipherSuite, ClientProvidedHostHeader: e.TLS.Host}
+	}
 	r.RequestParameters = requestParameters(e)
 	ro := readOnly(e.Operation)
 	r.ReadOnly = &ro

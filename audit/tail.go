@@ -37,6 +37,11 @@ type Filter struct {
 	// SourceIP matches the records of calls and logins from that address
 	// (sourceIPAddress): the failed logins, too, which name no credential.
 	SourceIP string
+	// With any field set, a reconciled RevokeSessionGroup (one replica
+	// revoking what a dead one left, which names no session) is selected
+	// when it revokes a membership that selected records joined on a
+	// replica it names: what became of the groups of a dead replica's
+	// sessions.
 }
 
 // matcher is a Filter read over a log in time order: it remembers the
@@ -46,6 +51,10 @@ type matcher struct {
 	Filter
 	keys   map[string]bool // AccessKey and the session keys started through it
 	issued map[string]bool // credential ids issued through keys
+	// joined holds the memberships selected gateway records joined (a
+	// grant, a login with groups), each with the replicas that wrote them,
+	// until a selected revoke there ends it.
+	joined map[membership]map[string]bool
 	// sessionsOf is what the ARNs of the sessions of the role Principal
 	// names begin with ("" when it names no role): a session's ARN names
 	// the role without its path, so the role is known by its name.
@@ -53,7 +62,7 @@ type matcher struct {
 }
 
 func newMatcher(f Filter) *matcher {
-	m := &matcher{Filter: f, keys: map[string]bool{}, issued: map[string]bool{}}
+	m := &matcher{Filter: f, keys: map[string]bool{}, issued: map[string]bool{}, joined: map[membership]map[string]bool{}}
 	m.sessionsOf, _ = shiftkey.RoleSessionsPrefix(f.Principal)
 	if f.AccessKey != "" {
 		m.keys[f.AccessKey] = true
@@ -86,8 +95,99 @@ func (m *matcher) learn(r *Record) {
 	}
 }
 
-// match reports whether r is selected.
+// match reports whether r is selected. Records are matched in time order.
 func (m *matcher) match(r *Record) bool {
+	if m.Filter == (Filter{}) {
+		return true
+	}
+	if isReconciledRevoke(r) {
+		return m.matchReconciled(r)
+	}
+	if !m.selects(r) {
+		return false
+	}
+	m.noteMembership(r)
+	return true
+}
+
+// membership is a group a session's role is made a member of.
+type membership struct{ scope, role, group string }
+
+// isReconciledRevoke reports whether r is a revoke the sweep made of a
+// grant no session needs, a dead replica's (leftBy) or its own leftover:
+// it names no session, credential or principal.
+func isReconciledRevoke(r *Record) bool {
+	reconciled, _ := r.AdditionalEventData["reconciled"].(bool)
+	return r.EventType == typeGatewayEvent && r.EventName == EventRevokeGroup && reconciled && credentialOf(r) == ""
+}
+
+func replicaOf(r *Record) string {
+	s, _ := r.AdditionalEventData["replica"].(string)
+	return s
+}
+
+// noteMembership notes the memberships a selected gateway record joined
+// on its replica, or ended there.
+func (m *matcher) noteMembership(r *Record) {
+	if r.EventType != typeGatewayEvent {
+		return
+	}
+	param := func(fields map[string]any, k string) string { s, _ := fields[k].(string); return s }
+	replica, scope := replicaOf(r), param(r.RequestParameters, "scope")
+	switch r.EventName {
+	case EventGrantGroup, EventRevokeGroup:
+		g := membership{scope, param(r.RequestParameters, "dbUser"), param(r.RequestParameters, "group")}
+		if r.EventName == EventRevokeGroup {
+			delete(m.joined[g], replica)
+			return
+		}
+		m.join(g, replica)
+	case EventLogin:
+		// A login sharing a membership another session holds grants
+		// nothing: its groups are what it joined.
+		if r.ErrorCode != "" {
+			return
+		}
+		groups, _ := r.ResponseElements["dbGroups"].([]any)
+		for _, g := range groups {
+			if s, ok := g.(string); ok {
+				m.join(membership{scope, param(r.ResponseElements, "dbUser"), s}, replica)
+			}
+		}
+	}
+}
+
+func (m *matcher) join(g membership, replica string) {
+	if m.joined[g] == nil {
+		m.joined[g] = map[string]bool{}
+	}
+	m.joined[g][replica] = true
+}
+
+// matchReconciled selects a reconciled revoke of a membership selected
+// records joined on a replica that left it: one its leftBy names (a dead
+// replica), or for its own record (leftBy empty) the revoking replica.
+func (m *matcher) matchReconciled(r *Record) bool {
+	g := membership{}
+	g.scope, _ = r.RequestParameters["scope"].(string)
+	g.role, _ = r.RequestParameters["dbUser"].(string)
+	g.group, _ = r.RequestParameters["group"].(string)
+	left := []string{replicaOf(r)}
+	if s, _ := r.AdditionalEventData["leftBy"].(string); s != "" {
+		left = strings.Split(s, ",")
+	}
+	found := false
+	for _, replica := range left {
+		if m.joined[g][replica] {
+			found = true
+			delete(m.joined[g], replica) // revoked: a later one is another grant's
+		}
+	}
+	return found
+}
+
+// selects reports whether r matches the filter on its own fields.
+func (m *matcher) selects(r *Record) bool {
 	if m.SourceIP != "" && r.SourceIPAddress != m.SourceIP {
 		return false
 	}

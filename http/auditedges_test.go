@@ -3,6 +3,7 @@ package http_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/shiftkey/shiftkey/audit"
 	shttp "github.com/shiftkey/shiftkey/http"
 )
@@ -239,5 +242,50 @@ func TestAuditServerlessErrorIsTheOneSent(t *testing.T) {
 		if r := lastRecord(t, path); r.ErrorCode != got.code {
 			t.Errorf("%s: the client got %s, the audit record says %q", name, got.code, r.ErrorCode)
 		}
+	}
+}
+
+// Found rehearsing issue 17's check (reading the audit log as an incident
+// responder): an API call's record did not say whether it came over TLS,
+// so a GetClusterCredentials whose DbPassword crossed the network in
+// cleartext (plain HTTP, which the API port also answers) read the same
+// as one over HTTPS. CloudTrail records tlsDetails (tlsVersion,
+// cipherSuite, clientProvidedHostHeader) for a call over TLS; the record
+// now has them, and additionalEventData.tls as gateway records do.
+func TestAuditRecordsTheCallsTLS(t *testing.T) {
+	f := newFixture(t)
+	path := f.audited(t)
+	tlsSrv := httptest.NewTLSServer(f.api.Handler())
+	t.Cleanup(tlsSrv.Close)
+	issue := func(base string, hc *http.Client) map[string]any {
+		t.Helper()
+		cfg := f.sdk(f.keys["admin"])
+		cfg.BaseEndpoint = aws.String(base)
+		if hc != nil {
+			cfg.HTTPClient = hc
+		}
+		_, err := redshift.NewFromConfig(cfg).GetClusterCredentials(context.Background(), &redshift.GetClusterCredentialsInput{
+			ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String("alice"), DbName: aws.String("dev")})
+		mustOK(t, "GetClusterCredentials", err)
+		lines := auditLines(t, path)
+		var rec map[string]any
+		if err := json.Unmarshal(lines[len(lines)-1], &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec["eventName"] != "GetClusterCredentials" {
+			t.Fatalf("last record: %s", lines[len(lines)-1])
+		}
+		return rec
+	}
+	plain := issue(f.srv.URL, nil)
+	if plain["tlsDetails"] != nil || plain["additionalEventData"].(map[string]any)["tls"] != false {
+		t.Errorf("over plain HTTP: tlsDetails %v, additionalEventData %v; want none and tls false", plain["tlsDetails"], plain["additionalEventData"])
+	}
+	over := issue(tlsSrv.URL, tlsSrv.Client())
+	d, _ := over["tlsDetails"].(map[string]any)
+	host := strings.TrimPrefix(tlsSrv.URL, "https://")
+	if d == nil || d["tlsVersion"] != "TLSv1.3" || d["cipherSuite"] == "" || d["cipherSuite"] == nil || d["clientProvidedHostHeader"] != host ||
+		over["additionalEventData"].(map[string]any)["tls"] != true {
+		t.Errorf("over TLS: tlsDetails %v, additionalEventData %v; want TLSv1.3, its cipher suite, host %s, tls true", d, over["additionalEventData"], host)
 	}
 }

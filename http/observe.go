@@ -1,6 +1,7 @@
 package http
 
 import (
+	"crypto/tls"
 	"maps"
 	"net/url"
 	"slices"
@@ -55,12 +56,30 @@ func (s *Server) report(c *call) {
 	if c.service == "redshift-serverless" {
 		e.Body = c.body
 	}
+	if cs := c.r.TLS; cs != nil {
+		e.TLS = &shiftkey.TLSDetails{Version: tlsVersion(cs.Version), CipherSuite: tls.CipherSuiteName(cs.CipherSuite), Host: c.r.Host}
+	}
 	if c.caller != nil {
 		e.Principal, e.SourceIP, e.Region = c.caller.Principal, c.caller.SourceIP, c.caller.Region
 	} else {
 		e.SourceIP = s.ClientIP.Of(c.r)
 	}
 	s.Observer.APICall(e)
+}
+
+// tlsVersion names a TLS version as CloudTrail's tlsDetails does.
+func tlsVersion(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "TLSv1"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	}
+	return tls.VersionName(v)
 }
 
 // RedshiftOperations are the Redshift Query actions the API answers

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/pgbackend"
 )
 
@@ -111,5 +112,54 @@ func TestReconcileOfAGrantIsBounded(t *testing.T) {
 		hold.Close(ctx) // lets the waiting Reconcile go
 		<-done
 		t.Fatal("Reconcile held the role's lock waiting on the backend past any bound")
+	}
+}
+
+// Found rehearsing issue 17's check (two replicas behind HAProxy, steady
+// logins of a few roles with a group): the sweep revoked, logged ("stale
+// group grant revoked") and audited as a reconciled RevokeSessionGroup a
+// membership a session's end had revoked a moment before (36 such
+// records in six minutes on the survivor): it had read the grant records
+// before the release forgot them. A record whose GRANT never ran (a crash
+// between the two) read the same. There is nothing to revoke there: the
+// record goes, and nothing is reported.
+func TestReconcileReportsOnlyAMembershipThatExists(t *testing.T) {
+	f := newRaceFixture(t)
+	shared := &sharedGrants{records: map[[3]string]bool{}}
+	seen := &changes{}
+	b, err := pgbackend.New(context.Background(), pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
+		AdminDatabase: f.db, Grants: grantView{shared, "a"}, Scope: "race", Observer: seen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	origin := shiftkey.SessionOrigin{ConnID: 1, CredentialID: "c1"}
+	ctx := shiftkey.WithSessionOrigin(context.Background(), origin)
+	lease, _, err := b.Prepare(ctx, f.role, false, []string{f.group})
+	if err != nil || lease.Empty() {
+		t.Fatalf("Prepare: %v (lease empty: %v)", err, lease.Empty())
+	}
+	lease.Release(ctx)
+	if f.member(t) {
+		t.Fatal("the session's end left the membership")
+	}
+	// The sweep's list, read before the release forgot the record.
+	shared.mu.Lock()
+	shared.records[[3]string{"a", f.role, f.group}] = true
+	shared.mu.Unlock()
+
+	n, err := b.Reconcile(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokes := seen.revokes()
+	if n != 0 || len(revokes) != 1 || revokes[0].Reconciled {
+		t.Errorf("Reconcile revoked %d; revoke records %+v; want 0 and only the session's own", n, revokes)
+	}
+	shared.mu.Lock()
+	left := len(shared.records)
+	shared.mu.Unlock()
+	if left != 0 {
+		t.Errorf("grant records left: %d, want none", left)
 	}
 }

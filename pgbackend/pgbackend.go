@@ -1097,6 +1097,15 @@ func (b *Backend) cutLocked(ctx context.Context, u *userState, role, group, why 
 	return b.revokeUnsafe(ctx, q, role, group, why, origin)
 }
 
+// isMember reports whether role is a direct member of group.
+func isMember(ctx context.Context, q adminQuerier, role, group string) (bool, error) {
+	var member bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+		JOIN pg_catalog.pg_roles g ON g.oid = m.roleid JOIN pg_catalog.pg_roles r ON r.oid = m.member
+		WHERE g.rolname = $1 AND r.rolname = $2)`, group, role).Scan(&member)
+	return member, err
+}
+
 // revokeUnsafe revokes role's membership of group, whoever holds it for
 // sessions, as the group turned unsafe (why), and forgets this process's
 // record (and lapsed ones). Other replicas' records stay theirs: each
@@ -1105,10 +1114,7 @@ func (b *Backend) cutLocked(ctx context.Context, u *userState, role, group, why 
 // is not reported again. q holds the membership's lock.
 func (b *Backend) revokeUnsafe(ctx context.Context, q adminQuerier, role, group, why string, origin shiftkey.SessionOrigin) error {
 	b.forget(ctx, role, group)
-	var member bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
-		JOIN pg_catalog.pg_roles g ON g.oid = m.roleid JOIN pg_catalog.pg_roles r ON r.oid = m.member
-		WHERE g.rolname = $1 AND r.rolname = $2)`, group, role).Scan(&member)
+	member, err := isMember(ctx, q, role, group)
 	if err == nil && member {
 		err = b.changeMembership(ctx, q, "REVOKE "+quote(group)+" FROM "+quote(role))
 		if isUndefined(err) {
@@ -1793,6 +1799,18 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 		return false, fmt.Errorf("reconcile: %w", err)
 	}
 	if active {
+		return false, nil
+	}
+	// The records were read before this lock: a session's end may have
+	// revoked the membership and forgotten its record since (or a crash
+	// came between a record and its GRANT). Nothing to revoke, nor to
+	// report as a leftover.
+	member, err := isMember(ctx, q, g.Role, g.Group)
+	if err != nil {
+		return false, fmt.Errorf("reconcile: %w", err)
+	}
+	if !member {
+		b.forget(ctx, g.Role, g.Group)
 		return false, nil
 	}
 	if err := b.changeMembership(ctx, q, "REVOKE "+quote(g.Group)+" FROM "+quote(g.Role)); err != nil && !isUndefined(err) {
