@@ -287,6 +287,39 @@ func (d *Dev) writeEnv() error {
 	return atomicfile.Write(d.EnvPath(), []byte(b.String()), 0o600)
 }
 
+// AuditFileOf is the audit log of the shiftkey dev whose data dir is dir,
+// as its dev.env names it (SHIFTKEY_AUDIT_FILE; "" when it keeps none:
+// --audit-file off). ok is false when there is no dev.env to read.
+// Tools run beside dev (credentials revoke) append their records there:
+// dev's --audit-file may name any file.
+func AuditFileOf(dir string) (path string, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, "dev.env"))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, found := strings.CutPrefix(strings.TrimRight(line, "\n"), "export SHIFTKEY_AUDIT_FILE="); found {
+			path, err := shellUnquote(v)
+			return path, true, err
+		}
+	}
+	return "", true, nil
+}
+
+// shellUnquote undoes shellQuote.
+func shellUnquote(s string) (string, error) {
+	if !strings.HasPrefix(s, "'") {
+		return s, nil
+	}
+	if len(s) < 2 || !strings.HasSuffix(s, "'") {
+		return "", fmt.Errorf("dev.env: unterminated quote in %q", s)
+	}
+	return strings.ReplaceAll(s[1:len(s)-1], `'\''`, "'"), nil
+}
+
 func shellQuote(s string) string {
 	if strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@+", r))
