@@ -207,7 +207,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	}
 	gateways := devGateways{d, secret, map[string]string{wg.CredentialScope(): wgHost}}
 	prov := &pgserver.Provisioner{Dir: filepath.Join(dir, "backends"), Store: d.Store, Gateways: gateways,
-		TLS: func() (*pgserver.TLSFiles, error) { return backendTLS(ca) }, AdminRole: ProvisionerRole, Reserved: Cluster, Logger: d.Logger}
+		TLS: func() (*pgserver.TLSFiles, error) { return backendTLS(ca) }, AdminRole: ProvisionerRole, Reserved: Cluster, ReservedServer: d.PG, Logger: d.Logger}
 	d.Provisioner = prov
 	if err := prov.ResumeWorkgroups(ctx, map[string]int{Workgroup: port}); err != nil {
 		return err
@@ -221,6 +221,9 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err := prov.ResumeClusters(ctx); err != nil {
 		return err
 	}
+	// A server whose postmaster dies (killed, out of memory) is started
+	// again on its data, rather than its logins failing until dev restarts.
+	prov.Watch(pgserver.DefaultWatchInterval)
 	d.ClusterProvisioner = prov
 	if d.Metrics != nil {
 		if err := d.StartAdmin(d.AdminAddr); err != nil {

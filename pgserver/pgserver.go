@@ -527,6 +527,37 @@ func (s *Server) Restart(ctx context.Context, mode string) error {
 	return nil
 }
 
+// ErrStopped is Revive's answer for a server stopped (by Stop) meanwhile.
+var ErrStopped = errors.New("postgres server stopped")
+
+// Running says whether the server's postmaster runs: its postmaster.pid
+// names a live process. Cheap (a small read and a signal 0), for a
+// periodic check; a stopped server is not running.
+func (s *Server) Running() bool {
+	pid, err := s.PostmasterPID()
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return processExists(pid)
+}
+
+// Revive starts again, on its data and port, a server whose postmaster
+// died (killed, crashed): PostgreSQL recovers from its WAL as after any
+// crash. It answers ErrStopped for a server Stop stopped, and does
+// nothing (started false) to one that runs again (a Restart was under
+// way).
+func (s *Server) Revive(ctx context.Context) (started bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false, ErrStopped
+	}
+	if s.Running() {
+		return false, nil
+	}
+	return true, s.start(ctx)
+}
+
 // PostmasterPID is the process id of the running server's postmaster
 // (the first line of postmaster.pid).
 func (s *Server) PostmasterPID() (int, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -33,7 +34,11 @@ type Provisioner struct {
 	// Reserved is a cluster that runs elsewhere (dev-cluster, on dev's own
 	// server): never started here, and not to be deleted.
 	Reserved string
-	Logger   *slog.Logger
+	// ReservedServer is Reserved's server, when it runs in this process:
+	// Watch starts it again too, and ClusterStatus reports it; it is
+	// never stopped here.
+	ReservedServer *Server
+	Logger         *slog.Logger
 	// MaxServers bounds the servers it runs (0: DefaultMaxServers): each
 	// is a PostgreSQL on the developer's machine, and an API caller's loop
 	// must not start them without end.
@@ -46,7 +51,17 @@ type Provisioner struct {
 	// named by its identifier, so two CreateCluster calls for one name, or
 	// one racing the DeleteCluster of that name, would otherwise share it.
 	busy map[string]bool
+	// reviving holds the ids whose dead postmaster Watch is starting again.
+	reviving map[string]bool
+	scopes   map[string]string // the gateway scope of each running id, for logs
+	unwatch  context.CancelFunc
+	watching sync.WaitGroup
 }
+
+// StatusRebooting is the ClusterStatus (one of Redshift's) the provisioner
+// reports over the stored one while a server's postmaster is dead or being
+// started again.
+const StatusRebooting = "rebooting"
 
 // DefaultMaxServers is Provisioner.MaxServers' default.
 const DefaultMaxServers = 16
@@ -86,6 +101,13 @@ var (
 )
 
 func (p *Provisioner) dir(id string) string { return filepath.Join(p.Dir, id) }
+
+func (p *Provisioner) log() *slog.Logger {
+	if p.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Logger
+}
 
 // claim marks id busy, or answers inUse when it is running or busy
 // already; release undoes it.
@@ -174,6 +196,10 @@ func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway
 		p.servers = map[string]*Server{}
 	}
 	p.servers[id] = pg
+	if p.scopes == nil {
+		p.scopes = map[string]string{}
+	}
+	p.scopes[id] = g.Scope
 	p.mu.Unlock()
 	return ep, g.Backend, nil
 }
@@ -196,6 +222,7 @@ func (p *Provisioner) stop(ctx context.Context, id, scope string) error {
 	p.mu.Lock()
 	pg := p.servers[id]
 	delete(p.servers, id)
+	delete(p.scopes, id)
 	// Busy until its data is gone: a start meanwhile would reuse the dir.
 	// (Busy already: another stop of the same id, which releases it.)
 	claimed := !p.busy[id]
@@ -290,12 +317,31 @@ func (p *Provisioner) StartCluster(ctx context.Context, c *shiftkey.Cluster) err
 	if why := p.superuserRefused(c.MasterUsername); why != "" {
 		return shiftkey.Errorf(shiftkey.CodeInvalidParameterValue, "MasterUsername %s %s.", c.MasterUsername, why)
 	}
-	ep, b, err := p.start(ctx, "cluster-"+c.Identifier, c.MasterUsername, clusterGateway(c), c.Endpoint.Port, clusterQuota, shiftkey.ClusterExists)
+	ep, b, err := p.start(ctx, clusterID(c), c.MasterUsername, clusterGateway(c), c.Endpoint.Port, clusterQuota, shiftkey.ClusterExists)
 	if err != nil {
 		return err
 	}
 	c.Endpoint, c.Backend = ep, b
 	return nil
+}
+
+// clusterID is the provisioner's id of c's server (its data dir's name).
+func clusterID(c *shiftkey.Cluster) string { return "cluster-" + c.Identifier }
+
+// ClusterStatus implements shiftkey.ClusterHealth: StatusRebooting while
+// c's postmaster is dead or being started again.
+func (p *Provisioner) ClusterStatus(c *shiftkey.Cluster) string {
+	id := clusterID(c)
+	p.mu.Lock()
+	reviving, pg := p.reviving[id], p.servers[id]
+	p.mu.Unlock()
+	if c.Identifier == p.Reserved {
+		pg = p.ReservedServer
+	}
+	if reviving || pg != nil && !pg.Running() {
+		return StatusRebooting
+	}
+	return ""
 }
 
 // MoveCluster implements shiftkey.ClusterProvisioner.
@@ -313,11 +359,91 @@ func (p *Provisioner) StopCluster(ctx context.Context, c *shiftkey.Cluster) erro
 	if c.Identifier == p.Reserved {
 		return shiftkey.Errorf(shiftkey.CodeUnsupportedOperation, "%s runs on shiftkey dev's own server and cannot be deleted.", c.Identifier)
 	}
-	return p.stop(ctx, "cluster-"+c.Identifier, c.Identifier)
+	return p.stop(ctx, clusterID(c), c.Identifier)
+}
+
+// DefaultWatchInterval is how often dev checks that its servers run.
+const DefaultWatchInterval = 2 * time.Second
+
+// Watch checks every interval that the servers run (a read of each one's
+// postmaster.pid and a signal 0), and starts again, on its data and port,
+// each whose postmaster died, until StopAll. Its gateway keeps serving
+// meanwhile; logins fail (08006) until the server is back.
+func (p *Provisioner) Watch(interval time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.mu.Lock()
+	if p.unwatch != nil {
+		p.mu.Unlock()
+		cancel()
+		return
+	}
+	p.unwatch = cancel
+	p.mu.Unlock()
+	p.watching.Add(1)
+	go func() {
+		defer p.watching.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				p.reviveDead(ctx)
+			}
+		}
+	}()
+}
+
+// reviveDead starts again the servers whose postmaster is gone. One being
+// started or stopped (busy) is left alone; one that Stop stops while it
+// is started again is stopped after it (Server.Revive).
+func (p *Provisioner) reviveDead(ctx context.Context) {
+	p.mu.Lock()
+	servers, scopes := map[string]*Server{}, map[string]string{}
+	maps.Copy(servers, p.servers)
+	maps.Copy(scopes, p.scopes)
+	if p.ReservedServer != nil {
+		id := clusterID(&shiftkey.Cluster{Identifier: p.Reserved})
+		servers[id], scopes[id] = p.ReservedServer, p.Reserved
+	}
+	dead := map[string]*Server{}
+	for id, pg := range servers {
+		if !p.busy[id] && !pg.Running() {
+			dead[id] = pg
+			if p.reviving == nil {
+				p.reviving = map[string]bool{}
+			}
+			p.reviving[id] = true
+		}
+	}
+	p.mu.Unlock()
+	for id, pg := range dead {
+		log := p.log().With("scope", scopes[id], "data_dir", pg.DataDir())
+		began := time.Now()
+		started, err := pg.Revive(ctx)
+		p.mu.Lock()
+		delete(p.reviving, id)
+		p.mu.Unlock()
+		switch {
+		case errors.Is(err, ErrStopped) || ctx.Err() != nil:
+		case err != nil:
+			log.Error("postgres server died and did not start again; trying again", "error", err)
+		case started:
+			log.Warn("postgres server died; started again on its data", "took", time.Since(began).Round(time.Millisecond))
+		}
+	}
 }
 
 // StopAll stops every server, keeping their data.
 func (p *Provisioner) StopAll() []error {
+	p.mu.Lock()
+	unwatch := p.unwatch
+	p.mu.Unlock()
+	if unwatch != nil {
+		unwatch()
+		p.watching.Wait()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var errs []error

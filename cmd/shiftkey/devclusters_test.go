@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/aws/aws-sdk-go-v2/service/redshift/types"
+	"github.com/jackc/pgx/v5"
+)
+
+// createTestCluster creates cluster id through d's API with master
+// user/password and deletes it at the end of the test.
+func createTestCluster(t *testing.T, d *Dev, id, user, password string) {
+	t.Helper()
+	c := apiClient(d)
+	if _, err := c.CreateCluster(context.Background(), &redshift.CreateClusterInput{ClusterIdentifier: aws.String(id), NodeType: aws.String("ra3.xlplus"),
+		MasterUsername: aws.String(user), MasterUserPassword: aws.String(password)}); err != nil {
+		t.Fatalf("CreateCluster %s: %v", id, err)
+	}
+	t.Cleanup(func() {
+		c.DeleteCluster(context.Background(), &redshift.DeleteClusterInput{ClusterIdentifier: aws.String(id), SkipFinalClusterSnapshot: aws.Bool(true)})
+	})
+}
+
+// describeCluster is cluster id as d's DescribeClusters answers it.
+func describeCluster(t *testing.T, d *Dev, id string) types.Cluster {
+	t.Helper()
+	out, err := apiClient(d).DescribeClusters(context.Background(), &redshift.DescribeClustersInput{ClusterIdentifier: aws.String(id)})
+	if err != nil {
+		t.Fatalf("DescribeClusters %s: %v", id, err)
+	}
+	return out.Clusters[0]
+}
+
+// clusterLogin connects to cluster id's gateway, where DescribeClusters
+// says it is.
+func clusterLogin(t *testing.T, d *Dev, id string, c cred) (*pgx.Conn, error) {
+	t.Helper()
+	cl := describeCluster(t, d, id)
+	ep := &Dev{}
+	ep.Gateway.Address, ep.Gateway.Port = aws.ToString(cl.Endpoint.Address), int(aws.ToInt32(cl.Endpoint.Port))
+	return connect(ep, c, "dev")
+}
+
+// Found in a review of dev's API-created clusters: a cluster whose
+// postmaster died (kill -9) stayed "available" in DescribeClusters and
+// was never restarted, so every login through its gateway failed (08006)
+// until dev itself was restarted. Dev now notices the dead postmaster and
+// starts it again on the same data; until then the cluster is "rebooting".
+func TestDevRestartsAClusterWhosePostmasterDied(t *testing.T) {
+	ctx := context.Background()
+	id := fresh("killed-cluster")
+	master := cred{"killadmin", "Kill1234x"}
+	createTestCluster(t, dev, id, master.user, master.password)
+	conn, err := clusterLogin(t, dev, id, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before the kill')"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	data := filepath.Join(dev.DataDir, "backends", "cluster-"+id, "postgres")
+	killed := postmasterPID(t, data)
+	killPostmaster(t, data)
+	// Dev may have restarted it already; what it must never do is call a
+	// cluster without a postmaster available.
+	if st := aws.ToString(describeCluster(t, dev, id).ClusterStatus); st == "available" {
+		if pid := postmasterPID(t, data); pid == killed || syscall.Kill(pid, 0) != nil {
+			t.Errorf("DescribeClusters says %s is available; its postmaster %d is dead", id, killed)
+		}
+	} else if st != "rebooting" {
+		t.Errorf("DescribeClusters says %s is %q while its postmaster is dead, want rebooting", id, st)
+	}
+	loginsAgainWithData(t, dev, id, master)
+}
+
+// loginsAgainWithData waits (60 s at most) until c logs in to cluster id
+// again after its postmaster's kill, then finds the table kept the test
+// made before and the cluster available.
+func loginsAgainWithData(t *testing.T, d *Dev, id string, c cred) {
+	t.Helper()
+	ctx := context.Background()
+	var conn *pgx.Conn
+	var err error
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if conn, err = clusterLogin(t, d, id, c); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no login to %s within 60 s of its postmaster's kill: %v (%s)", id, err, sqlState(err))
+		}
+	}
+	defer conn.Close(ctx)
+	var v string
+	if err := conn.QueryRow(ctx, "SELECT v FROM kept").Scan(&v); err != nil || v != "before the kill" {
+		t.Fatalf("the restarted cluster's data: %q %v", v, err)
+	}
+	// The watch marks it available once its start returned, just after
+	// the server took this session.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st := aws.ToString(describeCluster(t, d, id).ClusterStatus)
+		if st == "available" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DescribeClusters says %s is %q 10 s after it took a login again, want available", id, st)
+		}
+	}
+}
+
+// dev-cluster runs on dev's own server: when its postmaster dies it is
+// started again too (on main its logins failed until dev restarted).
+func TestDevRestartsItsOwnServer(t *testing.T) {
+	ctx := context.Background()
+	d, _ := startOwnDev(t)
+	defer d.Close()
+	c := getCreds(t, d, &redshift.GetClusterCredentialsInput{DbUser: aws.String(DevMasterUser), DbName: aws.String(DevDatabase)})
+	conn, err := clusterLogin(t, d, DevCluster, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before the kill')"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	killPostmaster(t, d.PG.DataDir())
+	loginsAgainWithData(t, d, DevCluster, c)
+}
