@@ -51,6 +51,9 @@ type Provisioner struct {
 	// named by its identifier, so two CreateCluster calls for one name, or
 	// one racing the DeleteCluster of that name, would otherwise share it.
 	busy map[string]bool
+	// failed holds the clusters whose servers could not be resumed (their
+	// data damaged or gone): reported, kept until deleted.
+	failed map[string]bool
 	// reviving holds the ids whose dead postmaster Watch is starting again.
 	reviving map[string]bool
 	scopes   map[string]string // the gateway scope of each running id, for logs
@@ -58,10 +61,13 @@ type Provisioner struct {
 	watching sync.WaitGroup
 }
 
-// StatusRebooting is the ClusterStatus (one of Redshift's) the provisioner
-// reports over the stored one while a server's postmaster is dead or being
-// started again.
-const StatusRebooting = "rebooting"
+// Cluster statuses the provisioner reports over the stored one
+// (Redshift's ClusterStatus values): a server being started again after
+// its postmaster died, and one that could not be resumed.
+const (
+	StatusRebooting = "rebooting"
+	StatusFailed    = "hardware-failure"
+)
 
 // DefaultMaxServers is Provisioner.MaxServers' default.
 const DefaultMaxServers = 16
@@ -130,16 +136,34 @@ func (p *Provisioner) release(id string) {
 	p.mu.Unlock()
 }
 
+// How start treats the data dir of the server it starts.
+type startMode int
+
+const (
+	// create: a new cluster or workgroup.
+	create startMode = iota
+	// resume: a stored cluster; its data must be there.
+	resume
+	// resumeOrCreate: a stored workgroup; made anew when its data is gone.
+	resumeOrCreate
+)
+
 // start starts (or restarts, keeping its data) the server for id and opens
 // g's gateway on port; g.Backend is the server. inUse is the answer when
 // id's server runs already or is being started or stopped.
-func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway, port int, quota func(int) error, inUse func() error) (shiftkey.Endpoint, shiftkey.Backend, error) {
+func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway, port int, mode startMode, quota func(int) error, inUse func() error) (shiftkey.Endpoint, shiftkey.Backend, error) {
 	if err := p.claim(id, inUse); err != nil {
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
 	}
 	defer p.release(id)
 	_, statErr := os.Stat(p.dir(id))
-	fresh := errors.Is(statErr, os.ErrNotExist)
+	if statErr != nil && !errors.Is(statErr, os.ErrNotExist) {
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: %w", g.Scope, statErr)
+	}
+	fresh := statErr != nil
+	if mode == resume && fresh {
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: its data dir %s is gone", g.Scope, p.dir(id))
+	}
 	if fresh {
 		// A new server: within the quota, counting those being made.
 		max := cmp.Or(p.MaxServers, DefaultMaxServers)
@@ -223,6 +247,7 @@ func (p *Provisioner) stop(ctx context.Context, id, scope string) error {
 	pg := p.servers[id]
 	delete(p.servers, id)
 	delete(p.scopes, id)
+	delete(p.failed, id)
 	// Busy until its data is gone: a start meanwhile would reuse the dir.
 	// (Busy already: another stop of the same id, which releases it.)
 	claimed := !p.busy[id]
@@ -263,7 +288,11 @@ func (p *Provisioner) StartWorkgroup(ctx context.Context, w *shiftkey.Workgroup,
 	if why := p.superuserRefused(ns.AdminUsername); why != "" {
 		return shiftkey.Errorf(shiftkey.CodeValidation, "The adminUsername %s of namespace %s %s.", ns.AdminUsername, ns.Name, why)
 	}
-	ep, b, err := p.start(ctx, w.ID, ns.AdminUsername, Gateway{Scope: w.CredentialScope(), Database: ns.DBName}, w.Endpoint.Port, workgroupQuota, workgroupInUse)
+	return p.startWorkgroup(ctx, w, ns, create)
+}
+
+func (p *Provisioner) startWorkgroup(ctx context.Context, w *shiftkey.Workgroup, ns *shiftkey.Namespace, mode startMode) error {
+	ep, b, err := p.start(ctx, w.ID, ns.AdminUsername, Gateway{Scope: w.CredentialScope(), Database: ns.DBName}, w.Endpoint.Port, mode, workgroupQuota, workgroupInUse)
 	if err != nil {
 		return err
 	}
@@ -317,7 +346,11 @@ func (p *Provisioner) StartCluster(ctx context.Context, c *shiftkey.Cluster) err
 	if why := p.superuserRefused(c.MasterUsername); why != "" {
 		return shiftkey.Errorf(shiftkey.CodeInvalidParameterValue, "MasterUsername %s %s.", c.MasterUsername, why)
 	}
-	ep, b, err := p.start(ctx, clusterID(c), c.MasterUsername, clusterGateway(c), c.Endpoint.Port, clusterQuota, shiftkey.ClusterExists)
+	return p.startCluster(ctx, c, create)
+}
+
+func (p *Provisioner) startCluster(ctx context.Context, c *shiftkey.Cluster, mode startMode) error {
+	ep, b, err := p.start(ctx, clusterID(c), c.MasterUsername, clusterGateway(c), c.Endpoint.Port, mode, clusterQuota, shiftkey.ClusterExists)
 	if err != nil {
 		return err
 	}
@@ -328,17 +361,21 @@ func (p *Provisioner) StartCluster(ctx context.Context, c *shiftkey.Cluster) err
 // clusterID is the provisioner's id of c's server (its data dir's name).
 func clusterID(c *shiftkey.Cluster) string { return "cluster-" + c.Identifier }
 
-// ClusterStatus implements shiftkey.ClusterHealth: StatusRebooting while
-// c's postmaster is dead or being started again.
+// ClusterStatus implements shiftkey.ClusterHealth: StatusFailed for a
+// cluster whose server could not be resumed, StatusRebooting while its
+// postmaster is dead or being started again.
 func (p *Provisioner) ClusterStatus(c *shiftkey.Cluster) string {
 	id := clusterID(c)
 	p.mu.Lock()
-	reviving, pg := p.reviving[id], p.servers[id]
+	failed, reviving, pg := p.failed[id], p.reviving[id], p.servers[id]
 	p.mu.Unlock()
 	if c.Identifier == p.Reserved {
 		pg = p.ReservedServer
 	}
-	if reviving || pg != nil && !pg.Running() {
+	switch {
+	case failed:
+		return StatusFailed
+	case reviving || pg != nil && !pg.Running():
 		return StatusRebooting
 	}
 	return ""
@@ -467,8 +504,22 @@ func (p *Provisioner) ResumeClusters(ctx context.Context) error {
 		if c.Identifier == p.Reserved || !c.Backend.Managed {
 			continue
 		}
-		if err := p.StartCluster(ctx, c); err != nil {
-			return fmt.Errorf("cluster %s: %w", c.Identifier, err)
+		if err := p.startCluster(ctx, c, resume); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("cluster %s: %w", c.Identifier, err)
+			}
+			// One broken cluster keeps neither dev nor the others from
+			// starting: it is reported, and DeleteCluster removes it.
+			id := clusterID(c)
+			p.log().Error("cluster not started: its server cannot be resumed; DescribeClusters reports it "+StatusFailed+", DeleteCluster removes it",
+				"cluster", c.Identifier, "data_dir", filepath.Join(p.dir(id), "postgres"), "error", err)
+			p.mu.Lock()
+			if p.failed == nil {
+				p.failed = map[string]bool{}
+			}
+			p.failed[id] = true
+			p.mu.Unlock()
+			continue
 		}
 		if err := p.Store.UpdateCluster(ctx, c); err != nil {
 			return err
@@ -493,7 +544,10 @@ func (p *Provisioner) ResumeWorkgroups(ctx context.Context, ports map[string]int
 		if port, ok := ports[w.Name]; ok {
 			w.Endpoint.Port = port
 		}
-		if err := p.StartWorkgroup(ctx, w, ns); err != nil {
+		if why := p.superuserRefused(ns.AdminUsername); why != "" {
+			return fmt.Errorf("workgroup %s: adminUsername %s %s", w.Name, ns.AdminUsername, why)
+		}
+		if err := p.startWorkgroup(ctx, w, ns, resumeOrCreate); err != nil {
 			return fmt.Errorf("workgroup %s: %w", w.Name, err)
 		}
 		if err := p.Store.UpdateWorkgroup(ctx, w); err != nil {

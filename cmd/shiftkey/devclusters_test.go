@@ -1,8 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -131,4 +138,96 @@ func TestDevRestartsItsOwnServer(t *testing.T) {
 	conn.Close(ctx)
 	killPostmaster(t, d.PG.DataDir())
 	loginsAgainWithData(t, d, DevCluster, c)
+}
+
+// syncBuffer is a bytes.Buffer for a logger's output read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Found in a review of dev's API-created clusters: one cluster whose data
+// dir was damaged stopped `shiftkey dev` from starting at all (Start:
+// "cluster broken-…: backend of …: pg_ctl start: …"), and one whose data
+// dir was removed came back "available" and empty, initialized again.
+// Dev now starts with the others, logs the broken one (name, path, error),
+// reports it "hardware-failure", and DeleteCluster removes it.
+func TestDevStartsBesideABrokenCluster(t *testing.T) {
+	ctx := context.Background()
+	d, dir := startOwnDev(t)
+	good, damaged, removed := cred{"goodadmin", "Good1234x"}, "damaged-cluster", "removed-cluster"
+	createTestCluster(t, d, "good-cluster", good.user, good.password)
+	createTestCluster(t, d, damaged, "dmgadmin", "Dmg12345x")
+	createTestCluster(t, d, removed, "rmadmin", "Rmv12345x")
+	conn, err := clusterLogin(t, d, "good-cluster", good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE kept (v int)"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	backend := func(id string) string { return filepath.Join(dir, "backends", "cluster-"+id) }
+	if err := os.Remove(filepath.Join(backend(damaged), "postgres", "global", "pg_control")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(backend(removed)); err != nil {
+		t.Fatal(err)
+	}
+
+	logs := &syncBuffer{}
+	d2 := newTestDev(dir)
+	d2.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(logs, os.Stderr), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := d2.Start(ctx); err != nil {
+		d2.Close()
+		t.Fatalf("dev does not start beside a broken cluster: %v", err)
+	}
+	defer d2.Close()
+	conn, err = clusterLogin(t, d2, "good-cluster", good)
+	if err != nil {
+		t.Fatalf("the good cluster beside the broken ones: %v", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT * FROM kept"); err != nil {
+		t.Errorf("the good cluster lost its data: %v", err)
+	}
+	conn.Close(ctx)
+	for _, id := range []string{damaged, removed} {
+		if st := aws.ToString(describeCluster(t, d2, id).ClusterStatus); st != "hardware-failure" {
+			t.Errorf("DescribeClusters says %s, whose data dir is broken, is %q, want hardware-failure", id, st)
+		}
+		var line string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "cluster="+id) {
+				line = l
+			}
+		}
+		if !strings.Contains(line, "level=ERROR") || !strings.Contains(line, "data_dir="+filepath.Join(backend(id), "postgres")) || !strings.Contains(line, "error=") {
+			t.Errorf("dev's log about %s: %q, want an error naming it, its data dir and the error", id, line)
+		}
+		if _, err := apiClient(d2).DeleteCluster(ctx, &redshift.DeleteClusterInput{ClusterIdentifier: aws.String(id), SkipFinalClusterSnapshot: aws.Bool(true)}); err != nil {
+			t.Errorf("DeleteCluster of the broken %s: %v", id, err)
+		}
+		if _, err := os.Stat(backend(id)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the deleted %s's data is still there: %v", id, err)
+		}
+		var nf *types.ClusterNotFoundFault
+		if _, err := apiClient(d2).DescribeClusters(ctx, &redshift.DescribeClustersInput{ClusterIdentifier: aws.String(id)}); !errors.As(err, &nf) {
+			t.Errorf("DescribeClusters of the deleted %s: %v", id, err)
+		}
+	}
 }
