@@ -140,7 +140,9 @@ func (p *Provisioner) release(id string) {
 type startMode int
 
 const (
-	// create: a new cluster or workgroup.
+	// create: a new cluster or workgroup. A dir there already is what an
+	// interrupted creation (dev killed midway) or delete left: nobody's,
+	// and a new server must never start on it, so it is removed.
 	create startMode = iota
 	// resume: a stored cluster; its data must be there.
 	resume
@@ -150,7 +152,8 @@ const (
 
 // start starts (or restarts, keeping its data) the server for id and opens
 // g's gateway on port; g.Backend is the server. inUse is the answer when
-// id's server runs already or is being started or stopped.
+// id's server runs already or is being started or stopped. A data dir
+// this start made is removed again when it fails: nothing is left behind.
 func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway, port int, mode startMode, quota func(int) error, inUse func() error) (shiftkey.Endpoint, shiftkey.Backend, error) {
 	if err := p.claim(id, inUse); err != nil {
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
@@ -161,7 +164,17 @@ func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: %w", g.Scope, statErr)
 	}
 	fresh := statErr != nil
-	if mode == resume && fresh {
+	switch {
+	case mode == create && !fresh:
+		p.log().Warn("removing a data dir no cluster or workgroup owns (left by an interrupted creation or delete)", "scope", g.Scope, "dir", p.dir(id))
+		if err := stopLeftover(ctx, filepath.Join(p.dir(id), "postgres")); err != nil {
+			return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: %w", g.Scope, err)
+		}
+		if err := os.RemoveAll(p.dir(id)); err != nil {
+			return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: %w", g.Scope, err)
+		}
+		fresh = true
+	case mode == resume && fresh:
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: its data dir %s is gone", g.Scope, p.dir(id))
 	}
 	if fresh {

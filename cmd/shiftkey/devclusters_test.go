@@ -15,9 +15,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/aws/aws-sdk-go-v2/service/redshift/types"
+	"github.com/aws/smithy-go"
 	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey/pgserver"
 )
 
 // createTestCluster creates cluster id through d's API with master
@@ -230,4 +233,115 @@ func TestDevStartsBesideABrokenCluster(t *testing.T) {
 			t.Errorf("DescribeClusters of the deleted %s: %v", id, err)
 		}
 	}
+}
+
+// A CreateCluster whose server cannot be made answers InternalFailure
+// (500) and leaves nothing behind: no cluster, no files; the identifier
+// can be created once the cause is gone. Found in a review: a creation
+// that a crash interrupted left its data dir, and every later
+// CreateCluster of that identifier failed on it ("initdb: … exists but is
+// not empty") until someone removed it by hand.
+func TestFailedCreateClusterLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	c := apiClient(dev)
+	data := func(id string) string { return filepath.Join(dev.DataDir, "backends", "cluster-"+id) }
+	gone := func(t *testing.T, id string) {
+		t.Helper()
+		var nf *types.ClusterNotFoundFault
+		if _, err := c.DescribeClusters(ctx, &redshift.DescribeClustersInput{ClusterIdentifier: aws.String(id)}); !errors.As(err, &nf) {
+			t.Errorf("DescribeClusters of %s after its failed creation: %v, want ClusterNotFound", id, err)
+		}
+		if _, err := os.Stat(data(id)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s's failed creation left %s: %v", id, data(id), err)
+		}
+	}
+	create := func(t *testing.T, id string) error {
+		_, err := c.CreateCluster(ctx, &redshift.CreateClusterInput{ClusterIdentifier: aws.String(id), NodeType: aws.String("ra3.xlplus"),
+			MasterUsername: aws.String("unwound"), MasterUserPassword: aws.String("Unwind123x")})
+		if err == nil {
+			t.Cleanup(func() {
+				c.DeleteCluster(context.Background(), &redshift.DeleteClusterInput{ClusterIdentifier: aws.String(id), SkipFinalClusterSnapshot: aws.Bool(true)})
+			})
+		}
+		return err
+	}
+	loginsAsMaster := func(t *testing.T, id string) {
+		t.Helper()
+		conn, err := clusterLogin(t, dev, id, cred{"unwound", "Unwind123x"})
+		if err != nil {
+			t.Fatalf("the master of %s, created again: %v", id, err)
+		}
+		var leftovers int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&leftovers); err != nil || leftovers != 0 {
+			t.Errorf("%s created again has %d tables (%v), want none", id, leftovers, err)
+		}
+		conn.Close(ctx)
+	}
+
+	t.Run("no server binaries", func(t *testing.T) {
+		id := fresh("unbuildable")
+		t.Setenv("SHIFTKEY_PG_BINDIR", t.TempDir()) // initdb and postgres are not there
+		err := create(t, id)
+		var ae smithy.APIError
+		var re *awshttp.ResponseError
+		if !errors.As(err, &ae) || ae.ErrorCode() != "InternalFailure" || !errors.As(err, &re) || re.HTTPStatusCode() != 500 {
+			t.Fatalf("CreateCluster without server binaries: %v, want InternalFailure 500", err)
+		}
+		gone(t, id)
+		os.Unsetenv("SHIFTKEY_PG_BINDIR")
+		if err := create(t, id); err != nil {
+			t.Fatalf("CreateCluster %s again: %v", id, err)
+		}
+		loginsAsMaster(t, id)
+	})
+
+	t.Run("left over by an interrupted creation", func(t *testing.T) {
+		id := fresh("interrupted")
+		// What initdb killed midway leaves: a data dir with some files.
+		if err := os.MkdirAll(filepath.Join(data(id), "postgres", "base"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(data(id), "postgres", "postgresql.conf"), []byte("# half\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := create(t, id); err != nil {
+			t.Errorf("CreateCluster over an interrupted creation's leftovers: %v", err)
+			gone(t, id)
+			if err := create(t, id); err != nil {
+				t.Fatalf("CreateCluster %s again: %v", id, err)
+			}
+		}
+		loginsAsMaster(t, id)
+	})
+
+	// What a dev killed after the server of a creation started leaves: a
+	// whole data dir, its postmaster still running. A new cluster of the
+	// name adopted it (its tables), and now starts empty, the orphan gone.
+	t.Run("left running by a killed dev", func(t *testing.T) {
+		id := fresh("orphaned")
+		orphan, err := pgserver.Start(ctx, pgserver.Config{DataDir: filepath.Join(data(id), "postgres"), Superuser: "unwound", AnyPort: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { orphan.Stop(context.Background()) })
+		if err := orphan.CreateDatabase(ctx, "dev"); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := pgx.Connect(ctx, orphan.ConnString("unwound", "dev"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "CREATE TABLE leftover (secret text)"); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close(ctx)
+		pid := postmasterPID(t, orphan.DataDir())
+		if err := create(t, id); err != nil {
+			t.Fatalf("CreateCluster over a killed dev's leftovers: %v", err)
+		}
+		loginsAsMaster(t, id)
+		if !processGone(pid, 30*time.Second) {
+			t.Errorf("the orphaned postmaster %d still runs 30 s after the cluster's creation", pid)
+		}
+	})
 }
