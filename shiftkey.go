@@ -258,6 +258,15 @@ type ClusterProvisioner interface {
 	StopCluster(ctx context.Context, c *Cluster) error
 }
 
+// ClusterHealth is a ClusterProvisioner that knows more of a cluster's
+// state than its stored row: a backend that died, or one that could not be
+// started again. DescribeClusters reports it.
+type ClusterHealth interface {
+	// ClusterStatus is c's ClusterStatus when it differs from the stored
+	// one ("rebooting", "hardware-failure"), or "".
+	ClusterStatus(c *Cluster) string
+}
+
 // CredentialStore keeps issued credentials.
 type CredentialStore interface {
 	// LoginSalt returns the salt of (cluster, login), creating it from

@@ -207,7 +207,7 @@ func (d *Dev) Start(ctx context.Context) error {
 	}
 	gateways := devGateways{d, secret, map[string]string{wg.CredentialScope(): wgHost}}
 	prov := &pgserver.Provisioner{Dir: filepath.Join(dir, "backends"), Store: d.Store, Gateways: gateways,
-		TLS: func() (*pgserver.TLSFiles, error) { return backendTLS(ca) }, AdminRole: ProvisionerRole, Reserved: Cluster, Logger: d.Logger}
+		TLS: func() (*pgserver.TLSFiles, error) { return backendTLS(ca) }, AdminRole: ProvisionerRole, Reserved: Cluster, ReservedServer: d.PG, Logger: d.Logger}
 	d.Provisioner = prov
 	if err := prov.ResumeWorkgroups(ctx, map[string]int{Workgroup: port}); err != nil {
 		return err
@@ -221,6 +221,9 @@ func (d *Dev) Start(ctx context.Context) error {
 	if err := prov.ResumeClusters(ctx); err != nil {
 		return err
 	}
+	// A server whose postmaster dies (killed, out of memory) is started
+	// again on its data, rather than its logins failing until dev restarts.
+	prov.Watch(pgserver.DefaultWatchInterval)
 	d.ClusterProvisioner = prov
 	if d.Metrics != nil {
 		if err := d.StartAdmin(d.AdminAddr); err != nil {
@@ -285,6 +288,39 @@ func (d *Dev) writeEnv() error {
 	}
 	// It holds the access key's secret: whole or not at all, 0600.
 	return atomicfile.Write(d.EnvPath(), []byte(b.String()), 0o600)
+}
+
+// AuditFileOf is the audit log of the shiftkey dev whose data dir is dir,
+// as its dev.env names it (SHIFTKEY_AUDIT_FILE; "" when it keeps none:
+// --audit-file off). ok is false when there is no dev.env to read.
+// Tools run beside dev (credentials revoke) append their records there:
+// dev's --audit-file may name any file.
+func AuditFileOf(dir string) (path string, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, "dev.env"))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, found := strings.CutPrefix(strings.TrimRight(line, "\n"), "export SHIFTKEY_AUDIT_FILE="); found {
+			path, err := shellUnquote(v)
+			return path, true, err
+		}
+	}
+	return "", true, nil
+}
+
+// shellUnquote undoes shellQuote.
+func shellUnquote(s string) (string, error) {
+	if !strings.HasPrefix(s, "'") {
+		return s, nil
+	}
+	if len(s) < 2 || !strings.HasSuffix(s, "'") {
+		return "", fmt.Errorf("dev.env: unterminated quote in %q", s)
+	}
+	return strings.ReplaceAll(s[1:len(s)-1], `'\''`, "'"), nil
 }
 
 func shellQuote(s string) string {

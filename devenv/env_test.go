@@ -47,3 +47,33 @@ func TestWriteEnvIgnoresLeftoverTemporaryFiles(t *testing.T) {
 		})
 	}
 }
+
+// Tools read dev's audit log from dev.env: the path writeEnv quotes comes
+// back whole, and a dev.env without one says dev keeps none.
+func TestAuditFileOfReadsDevEnv(t *testing.T) {
+	dir := t.TempDir()
+	if _, ok, err := AuditFileOf(dir); ok || err != nil {
+		t.Fatalf("no dev.env: ok %v, err %v", ok, err)
+	}
+	d := &Dev{DataDir: dir, AccessKey: &shiftkey.AccessKey{ID: "AKIDEVENV", Secret: "s"}}
+	if err := d.writeEnv(); err != nil {
+		t.Fatal(err)
+	}
+	if path, ok, err := AuditFileOf(dir); path != "" || !ok || err != nil {
+		t.Fatalf("dev.env without an audit log: %q %v %v", path, ok, err)
+	}
+	d.AuditFile = filepath.Join(dir, "it's a log", "audit $HOME.log")
+	if err := os.Mkdir(filepath.Dir(d.AuditFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Observe(false, d.AuditFile, Region); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Server.Close()
+	if err := d.writeEnv(); err != nil {
+		t.Fatal(err)
+	}
+	if path, ok, err := AuditFileOf(dir); path != d.AuditFile || !ok || err != nil {
+		t.Fatalf("AuditFileOf: %q %v %v, want %q", path, ok, err, d.AuditFile)
+	}
+}

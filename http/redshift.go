@@ -549,6 +549,8 @@ func availability(status string) string {
 		return "Modifying"
 	case "deleting":
 		return "Unavailable"
+	case "hardware-failure":
+		return "Failed"
 	}
 	return "Unavailable"
 }

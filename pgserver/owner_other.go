@@ -7,3 +7,6 @@ func checkOwner(string) error { return nil }
 
 // oNoFollow: no such flag here.
 const oNoFollow = 0
+
+// processExists cannot tell here: the server is taken to run.
+func processExists(int) bool { return true }

@@ -34,3 +34,10 @@ func checkOwner(dir string) error {
 	}
 	return nil
 }
+
+// processExists says whether process pid exists (signal 0). EPERM: it
+// does, as another user's.
+func processExists(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}

@@ -119,35 +119,11 @@ type Server struct {
 
 // Start initializes the data directory when needed and starts the server.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.BinDir == "" {
-		d, err := FindBinDir()
-		if err != nil {
-			return nil, err
-		}
-		cfg.BinDir = d
-	}
-	if cfg.Port == 0 {
-		cfg.Port = 5432
-	}
-	if cfg.Superuser == "" {
-		cfg.Superuser = "postgres"
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	dataDir, err := filepath.Abs(cfg.DataDir)
+	s, err := newServer(cfg)
 	if err != nil {
 		return nil, err
 	}
-	cfg.DataDir = dataDir
-	s := &Server{cfg: cfg}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return nil, fmt.Errorf("running as root, PostgreSQL must run as the postgres OS user, which does not exist: %w", err)
-		}
-		s.asUser = u
-	}
+	cfg, dataDir := s.cfg, s.cfg.DataDir
 	if cfg.SocketDir == "" {
 		cfg.SocketDir = filepath.Join(dataDir, "..", filepath.Base(dataDir)+".run")
 		// sun_path holds 107 bytes; "/.s.PGSQL.NNNNN" takes 15.
@@ -188,6 +164,60 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.cfg.Logger.Warn("postgres port taken before the server bound it; picking another", "port", s.cfg.Port)
 	}
+}
+
+// newServer is a Server of cfg with its defaults, not started.
+func newServer(cfg Config) (*Server, error) {
+	if cfg.BinDir == "" {
+		d, err := FindBinDir()
+		if err != nil {
+			return nil, err
+		}
+		cfg.BinDir = d
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 5432
+	}
+	if cfg.Superuser == "" {
+		cfg.Superuser = "postgres"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DataDir = dataDir
+	s := &Server{cfg: cfg}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("running as root, PostgreSQL must run as the postgres OS user, which does not exist: %w", err)
+		}
+		s.asUser = u
+	}
+	return s, nil
+}
+
+// stopLeftover stops a postmaster still running on dataDir, one a killed
+// shiftkey left there, before its files are removed: it would otherwise
+// run on, unlinked, for good.
+func stopLeftover(ctx context.Context, dataDir string) error {
+	if _, err := os.Stat(filepath.Join(dataDir, "postmaster.pid")); err != nil {
+		return nil
+	}
+	s, err := newServer(Config{DataDir: dataDir})
+	if err != nil {
+		return err
+	}
+	if s.command(ctx, "pg_ctl", "status", "-D", s.cfg.DataDir).Run() != nil {
+		return nil // not running: a stale pid file
+	}
+	if out, err := s.command(ctx, "pg_ctl", "stop", "-D", s.cfg.DataDir, "-m", "immediate", "-w", "-t", "60", "-s").CombinedOutput(); err != nil {
+		return fmt.Errorf("stop the server left running on %s: %w: %s", dataDir, err, tail(out))
+	}
+	return nil
 }
 
 // freePort is FreePort; a test makes its first pick a taken port.
@@ -525,6 +555,37 @@ func (s *Server) Restart(ctx context.Context, mode string) error {
 		return fmt.Errorf("pg_ctl restart: %w: %s", err, tail(out))
 	}
 	return nil
+}
+
+// ErrStopped is Revive's answer for a server stopped (by Stop) meanwhile.
+var ErrStopped = errors.New("postgres server stopped")
+
+// Running says whether the server's postmaster runs: its postmaster.pid
+// names a live process. Cheap (a small read and a signal 0), for a
+// periodic check; a stopped server is not running.
+func (s *Server) Running() bool {
+	pid, err := s.PostmasterPID()
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return processExists(pid)
+}
+
+// Revive starts again, on its data and port, a server whose postmaster
+// died (killed, crashed): PostgreSQL recovers from its WAL as after any
+// crash. It answers ErrStopped for a server Stop stopped, and does
+// nothing (started false) to one that runs again (a Restart was under
+// way).
+func (s *Server) Revive(ctx context.Context) (started bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false, ErrStopped
+	}
+	if s.Running() {
+		return false, nil
+	}
+	return true, s.start(ctx)
 }
 
 // PostmasterPID is the process id of the running server's postmaster

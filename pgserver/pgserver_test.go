@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey/devca"
@@ -181,5 +183,69 @@ func TestAnyPortPicksAgainWhenTaken(t *testing.T) {
 	var port string
 	if err := conn.QueryRow(ctx, "SHOW port").Scan(&port); err != nil || port != strconv.Itoa(s.Port()) {
 		t.Fatalf("server port %q %v, want %d", port, err, s.Port())
+	}
+}
+
+// A server whose postmaster was killed is not Running, and Revive starts
+// it again on its data; a stopped one is never started again.
+func TestReviveAfterKill(t *testing.T) {
+	s := pgtest.Start(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.ConnString(s.Superuser(), "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The test servers commit asynchronously; this commit is in the WAL
+	// before it returns, as every commit is in dev's servers.
+	if _, err := conn.Exec(ctx, "SET synchronous_commit = on; CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	if !s.Running() {
+		t.Fatal("a started server is not Running")
+	}
+	if started, err := s.Revive(ctx); started || err != nil {
+		t.Fatalf("Revive of a running server: started %v, %v", started, err)
+	}
+	pid, err := s.PostmasterPID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("postmaster %d still there 30 s after SIGKILL", pid)
+		}
+	}
+	if s.Running() {
+		t.Fatal("Running with its postmaster killed")
+	}
+	// Its children notice the postmaster's death and exit; until then a
+	// start fails on their shared memory, as PostgreSQL documents.
+	var started bool
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if started, err = s.Revive(ctx); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !started || err != nil || !s.Running() {
+		t.Fatalf("Revive: started %v, %v, running %v", started, err, s.Running())
+	}
+	conn, err = pgx.Connect(ctx, s.ConnString(s.Superuser(), "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := conn.QueryRow(ctx, "SELECT v FROM kept").Scan(&v); err != nil || v != 7 {
+		t.Fatalf("after Revive: %d %v", v, err)
+	}
+	conn.Close(ctx)
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if started, err := s.Revive(ctx); started || !errors.Is(err, pgserver.ErrStopped) {
+		t.Fatalf("Revive after Stop: started %v, %v, want ErrStopped", started, err)
 	}
 }

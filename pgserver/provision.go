@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -33,7 +34,11 @@ type Provisioner struct {
 	// Reserved is a cluster that runs elsewhere (dev-cluster, on dev's own
 	// server): never started here, and not to be deleted.
 	Reserved string
-	Logger   *slog.Logger
+	// ReservedServer is Reserved's server, when it runs in this process:
+	// Watch starts it again too, and ClusterStatus reports it; it is
+	// never stopped here.
+	ReservedServer *Server
+	Logger         *slog.Logger
 	// MaxServers bounds the servers it runs (0: DefaultMaxServers): each
 	// is a PostgreSQL on the developer's machine, and an API caller's loop
 	// must not start them without end.
@@ -46,7 +51,23 @@ type Provisioner struct {
 	// named by its identifier, so two CreateCluster calls for one name, or
 	// one racing the DeleteCluster of that name, would otherwise share it.
 	busy map[string]bool
+	// failed holds the clusters whose servers could not be resumed (their
+	// data damaged or gone): reported, kept until deleted.
+	failed map[string]bool
+	// reviving holds the ids whose dead postmaster Watch is starting again.
+	reviving map[string]bool
+	scopes   map[string]string // the gateway scope of each running id, for logs
+	unwatch  context.CancelFunc
+	watching sync.WaitGroup
 }
+
+// Cluster statuses the provisioner reports over the stored one
+// (Redshift's ClusterStatus values): a server being started again after
+// its postmaster died, and one that could not be resumed.
+const (
+	StatusRebooting = "rebooting"
+	StatusFailed    = "hardware-failure"
+)
 
 // DefaultMaxServers is Provisioner.MaxServers' default.
 const DefaultMaxServers = 16
@@ -90,6 +111,13 @@ var (
 
 func (p *Provisioner) dir(id string) string { return filepath.Join(p.Dir, id) }
 
+func (p *Provisioner) log() *slog.Logger {
+	if p.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Logger
+}
+
 // claim marks id busy, or answers inUse when it is running or busy
 // already; release undoes it.
 func (p *Provisioner) claim(id string, inUse func() error) error {
@@ -111,16 +139,47 @@ func (p *Provisioner) release(id string) {
 	p.mu.Unlock()
 }
 
+// How start treats the data dir of the server it starts.
+type startMode int
+
+const (
+	// create: a new cluster or workgroup. A dir there already is what an
+	// interrupted creation (dev killed midway) or delete left: nobody's,
+	// and a new server must never start on it, so it is removed.
+	create startMode = iota
+	// resume: a stored cluster; its data must be there.
+	resume
+	// resumeOrCreate: a stored workgroup; made anew when its data is gone.
+	resumeOrCreate
+)
+
 // start starts (or restarts, keeping its data) the server for id and opens
 // g's gateway on port; g.Backend is the server. inUse is the answer when
-// id's server runs already or is being started or stopped.
-func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway, port int, quota func(int) error, inUse func() error) (shiftkey.Endpoint, shiftkey.Backend, error) {
+// id's server runs already or is being started or stopped. A data dir
+// this start made is removed again when it fails: nothing is left behind.
+func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway, port int, mode startMode, quota func(int) error, inUse func() error) (shiftkey.Endpoint, shiftkey.Backend, error) {
 	if err := p.claim(id, inUse); err != nil {
 		return shiftkey.Endpoint{}, shiftkey.Backend{}, err
 	}
 	defer p.release(id)
 	_, statErr := os.Stat(p.dir(id))
-	fresh := errors.Is(statErr, os.ErrNotExist)
+	if statErr != nil && !errors.Is(statErr, os.ErrNotExist) {
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: %w", g.Scope, statErr)
+	}
+	fresh := statErr != nil
+	switch {
+	case mode == create && !fresh:
+		p.log().Warn("removing a data dir no cluster or workgroup owns (left by an interrupted creation or delete)", "scope", g.Scope, "dir", p.dir(id))
+		if err := stopLeftover(ctx, filepath.Join(p.dir(id), "postgres")); err != nil {
+			return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: %w", g.Scope, err)
+		}
+		if err := os.RemoveAll(p.dir(id)); err != nil {
+			return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: %w", g.Scope, err)
+		}
+		fresh = true
+	case mode == resume && fresh:
+		return shiftkey.Endpoint{}, shiftkey.Backend{}, fmt.Errorf("backend of %s: its data dir %s is gone", g.Scope, p.dir(id))
+	}
 	if fresh {
 		// A new server: within the quota, counting those being made.
 		max := cmp.Or(p.MaxServers, DefaultMaxServers)
@@ -177,6 +236,10 @@ func (p *Provisioner) start(ctx context.Context, id, superuser string, g Gateway
 		p.servers = map[string]*Server{}
 	}
 	p.servers[id] = pg
+	if p.scopes == nil {
+		p.scopes = map[string]string{}
+	}
+	p.scopes[id] = g.Scope
 	p.mu.Unlock()
 	return ep, g.Backend, nil
 }
@@ -199,6 +262,8 @@ func (p *Provisioner) stop(ctx context.Context, id, scope string) error {
 	p.mu.Lock()
 	pg := p.servers[id]
 	delete(p.servers, id)
+	delete(p.scopes, id)
+	delete(p.failed, id)
 	// Busy until its data is gone: a start meanwhile would reuse the dir.
 	// (Busy already: another stop of the same id, which releases it.)
 	claimed := !p.busy[id]
@@ -239,7 +304,11 @@ func (p *Provisioner) StartWorkgroup(ctx context.Context, w *shiftkey.Workgroup,
 	if why := p.superuserRefused(ns.AdminUsername); why != "" {
 		return shiftkey.Errorf(shiftkey.CodeValidation, "The adminUsername %s of namespace %s %s.", ns.AdminUsername, ns.Name, why)
 	}
-	ep, b, err := p.start(ctx, w.ID, ns.AdminUsername, Gateway{Scope: w.CredentialScope(), Database: ns.DBName}, w.Endpoint.Port, workgroupQuota, workgroupInUse)
+	return p.startWorkgroup(ctx, w, ns, create)
+}
+
+func (p *Provisioner) startWorkgroup(ctx context.Context, w *shiftkey.Workgroup, ns *shiftkey.Namespace, mode startMode) error {
+	ep, b, err := p.start(ctx, w.ID, ns.AdminUsername, Gateway{Scope: w.CredentialScope(), Database: ns.DBName}, w.Endpoint.Port, mode, workgroupQuota, workgroupInUse)
 	if err != nil {
 		return err
 	}
@@ -293,12 +362,39 @@ func (p *Provisioner) StartCluster(ctx context.Context, c *shiftkey.Cluster) err
 	if why := p.superuserRefused(c.MasterUsername); why != "" {
 		return shiftkey.Errorf(shiftkey.CodeInvalidParameterValue, "MasterUsername %s %s.", c.MasterUsername, why)
 	}
-	ep, b, err := p.start(ctx, "cluster-"+c.Identifier, c.MasterUsername, clusterGateway(c), c.Endpoint.Port, clusterQuota, shiftkey.ClusterExists)
+	return p.startCluster(ctx, c, create)
+}
+
+func (p *Provisioner) startCluster(ctx context.Context, c *shiftkey.Cluster, mode startMode) error {
+	ep, b, err := p.start(ctx, clusterID(c), c.MasterUsername, clusterGateway(c), c.Endpoint.Port, mode, clusterQuota, shiftkey.ClusterExists)
 	if err != nil {
 		return err
 	}
 	c.Endpoint, c.Backend = ep, b
 	return nil
+}
+
+// clusterID is the provisioner's id of c's server (its data dir's name).
+func clusterID(c *shiftkey.Cluster) string { return "cluster-" + c.Identifier }
+
+// ClusterStatus implements shiftkey.ClusterHealth: StatusFailed for a
+// cluster whose server could not be resumed, StatusRebooting while its
+// postmaster is dead or being started again.
+func (p *Provisioner) ClusterStatus(c *shiftkey.Cluster) string {
+	id := clusterID(c)
+	p.mu.Lock()
+	failed, reviving, pg := p.failed[id], p.reviving[id], p.servers[id]
+	p.mu.Unlock()
+	if c.Identifier == p.Reserved {
+		pg = p.ReservedServer
+	}
+	switch {
+	case failed:
+		return StatusFailed
+	case reviving || pg != nil && !pg.Running():
+		return StatusRebooting
+	}
+	return ""
 }
 
 // MoveCluster implements shiftkey.ClusterProvisioner.
@@ -316,11 +412,91 @@ func (p *Provisioner) StopCluster(ctx context.Context, c *shiftkey.Cluster) erro
 	if c.Identifier == p.Reserved {
 		return shiftkey.Errorf(shiftkey.CodeUnsupportedOperation, "%s runs on shiftkey dev's own server and cannot be deleted.", c.Identifier)
 	}
-	return p.stop(ctx, "cluster-"+c.Identifier, c.Identifier)
+	return p.stop(ctx, clusterID(c), c.Identifier)
+}
+
+// DefaultWatchInterval is how often dev checks that its servers run.
+const DefaultWatchInterval = 2 * time.Second
+
+// Watch checks every interval that the servers run (a read of each one's
+// postmaster.pid and a signal 0), and starts again, on its data and port,
+// each whose postmaster died, until StopAll. Its gateway keeps serving
+// meanwhile; logins fail (08006) until the server is back.
+func (p *Provisioner) Watch(interval time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.mu.Lock()
+	if p.unwatch != nil {
+		p.mu.Unlock()
+		cancel()
+		return
+	}
+	p.unwatch = cancel
+	p.mu.Unlock()
+	p.watching.Add(1)
+	go func() {
+		defer p.watching.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				p.reviveDead(ctx)
+			}
+		}
+	}()
+}
+
+// reviveDead starts again the servers whose postmaster is gone. One being
+// started or stopped (busy) is left alone; one that Stop stops while it
+// is started again is stopped after it (Server.Revive).
+func (p *Provisioner) reviveDead(ctx context.Context) {
+	p.mu.Lock()
+	servers, scopes := map[string]*Server{}, map[string]string{}
+	maps.Copy(servers, p.servers)
+	maps.Copy(scopes, p.scopes)
+	if p.ReservedServer != nil {
+		id := clusterID(&shiftkey.Cluster{Identifier: p.Reserved})
+		servers[id], scopes[id] = p.ReservedServer, p.Reserved
+	}
+	dead := map[string]*Server{}
+	for id, pg := range servers {
+		if !p.busy[id] && !pg.Running() {
+			dead[id] = pg
+			if p.reviving == nil {
+				p.reviving = map[string]bool{}
+			}
+			p.reviving[id] = true
+		}
+	}
+	p.mu.Unlock()
+	for id, pg := range dead {
+		log := p.log().With("scope", scopes[id], "data_dir", pg.DataDir())
+		began := time.Now()
+		started, err := pg.Revive(ctx)
+		p.mu.Lock()
+		delete(p.reviving, id)
+		p.mu.Unlock()
+		switch {
+		case errors.Is(err, ErrStopped) || ctx.Err() != nil:
+		case err != nil:
+			log.Error("postgres server died and did not start again; trying again", "error", err)
+		case started:
+			log.Warn("postgres server died; started again on its data", "took", time.Since(began).Round(time.Millisecond))
+		}
+	}
 }
 
 // StopAll stops every server, keeping their data.
 func (p *Provisioner) StopAll() []error {
+	p.mu.Lock()
+	unwatch := p.unwatch
+	p.mu.Unlock()
+	if unwatch != nil {
+		unwatch()
+		p.watching.Wait()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var errs []error
@@ -344,8 +520,22 @@ func (p *Provisioner) ResumeClusters(ctx context.Context) error {
 		if c.Identifier == p.Reserved || !c.Backend.Managed {
 			continue
 		}
-		if err := p.StartCluster(ctx, c); err != nil {
-			return fmt.Errorf("cluster %s: %w", c.Identifier, err)
+		if err := p.startCluster(ctx, c, resume); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("cluster %s: %w", c.Identifier, err)
+			}
+			// One broken cluster keeps neither dev nor the others from
+			// starting: it is reported, and DeleteCluster removes it.
+			id := clusterID(c)
+			p.log().Error("cluster not started: its server cannot be resumed; DescribeClusters reports it "+StatusFailed+", DeleteCluster removes it",
+				"cluster", c.Identifier, "data_dir", filepath.Join(p.dir(id), "postgres"), "error", err)
+			p.mu.Lock()
+			if p.failed == nil {
+				p.failed = map[string]bool{}
+			}
+			p.failed[id] = true
+			p.mu.Unlock()
+			continue
 		}
 		if err := p.Store.UpdateCluster(ctx, c); err != nil {
 			return err
@@ -370,7 +560,10 @@ func (p *Provisioner) ResumeWorkgroups(ctx context.Context, ports map[string]int
 		if port, ok := ports[w.Name]; ok {
 			w.Endpoint.Port = port
 		}
-		if err := p.StartWorkgroup(ctx, w, ns); err != nil {
+		if why := p.superuserRefused(ns.AdminUsername); why != "" {
+			return fmt.Errorf("workgroup %s: adminUsername %s %s", w.Name, ns.AdminUsername, why)
+		}
+		if err := p.startWorkgroup(ctx, w, ns, resumeOrCreate); err != nil {
 			return fmt.Errorf("workgroup %s: %w", w.Name, err)
 		}
 		if err := p.Store.UpdateWorkgroup(ctx, w); err != nil {

@@ -352,7 +352,7 @@ func (s *Service) DescribeClusters(ctx context.Context, caller *shiftkey.Caller,
 		if err != nil {
 			return nil, err
 		}
-		return &DescribeClustersOutput{Clusters: []*shiftkey.Cluster{c}}, nil
+		return &DescribeClustersOutput{Clusters: []*shiftkey.Cluster{s.withHealth(c)}}, nil
 	}
 	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:DescribeClusters", Resource: ClusterARN(caller.Region, caller.Principal.Account, "*")}); err != nil {
 		return nil, err
@@ -390,11 +390,31 @@ func (s *Service) DescribeClusters(ctx context.Context, caller *shiftkey.Caller,
 	}
 	out := &DescribeClustersOutput{}
 	end := min(start+max, len(all))
-	out.Clusters = all[start:end]
+	out.Clusters = make([]*shiftkey.Cluster, 0, end-start)
+	for _, c := range all[start:end] {
+		out.Clusters = append(out.Clusters, s.withHealth(c))
+	}
 	if end < len(all) {
 		out.Marker = all[end].Identifier
 	}
 	return out, nil
+}
+
+// withHealth is c with the status its provisioner knows, when that differs
+// from the stored one (a dev cluster whose server died): a copy, for c may
+// be a cache's.
+func (s *Service) withHealth(c *shiftkey.Cluster) *shiftkey.Cluster {
+	h, ok := s.Provisioner.(shiftkey.ClusterHealth)
+	if !ok {
+		return c
+	}
+	st := h.ClusterStatus(c)
+	if st == "" || st == c.Status {
+		return c
+	}
+	cc := *c
+	cc.Status = st
+	return &cc
 }
 
 // GetClusterCredentialsWithIAMInput is the request of

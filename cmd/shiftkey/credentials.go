@@ -164,8 +164,8 @@ func (p toolPlace) openStore(ctx context.Context) (server.Store, error) {
 }
 
 // auditFile is the server's audit log file: serve's audit.file (none when
-// it is standard output), or dev's in its data dir when dev keeps one
-// there; "" for none.
+// it is standard output), or dev's, as its dev.env names it (--audit-file
+// may name any file, or off); "" for none.
 func (p toolPlace) auditFile() string {
 	if p.cfg != nil {
 		if f := p.cfg.Audit.File; f != "-" {
@@ -173,6 +173,10 @@ func (p toolPlace) auditFile() string {
 		}
 		return ""
 	}
+	if f, ok, err := devenv.AuditFileOf(p.dataDir); err == nil && ok {
+		return f
+	}
+	// No dev.env (dev never got that far): the default, when it is there.
 	f := filepath.Join(p.dataDir, devenv.DefaultAuditFile)
 	if _, err := os.Stat(f); err != nil {
 		return ""
