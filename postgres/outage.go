@@ -19,8 +19,9 @@ import (
 // store could not be reached rather than that a statement failed: the
 // server is down (a refused connection), starting up, shutting down or
 // out of connection slots, a standby that refuses writes (a failover
-// under way), the connection broke mid-call, or the server gave up waiting (its lock_timeout or statement_timeout, on a lock held
-// on a table: the store did not answer in time). The API
+// under way), the connection broke mid-call, the server gave up waiting (its lock_timeout or statement_timeout, on a lock held
+// on a table: the store did not answer in time), or it rolled the
+// transaction back for a conflict with another (40001, 40P01). The API
 // answers those ServiceUnavailable, which clients retry; anything else (a
 // constraint, bad SQL) stays what it was. What a context ended is left
 // alone: the caller's deadline has its own answer.
@@ -48,6 +49,10 @@ func unreachable(err error) bool {
 			// (lock_not_available) or statement_timeout (query_canceled)
 			// failed for the store's state, not for what it asked.
 			pe.Code == "55P03", pe.Code == "57014",
+			// A transaction the server rolled back for another one's
+			// sake (serialization_failure, deadlock_detected): nothing
+			// of it committed, and sent again it may.
+			pe.Code == "40001", pe.Code == "40P01",
 			// A write on a hot standby: what the store's address reaches
 			// for a while as the store fails over (a demoted primary, a
 			// name that still points to a reader).
