@@ -422,6 +422,11 @@ func (w *groupWriter) send(batch []*write) ([]shiftkey.IssueWriteResult, error) 
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	reused := true
+	if w.conn != nil && !w.conn.IsClosed() && w.d.closedByServer(w.conn) {
+		// Closed while idle (a restart of the store): a new one, rather
+		// than the batch failing after it was sent.
+		w.conn.Close(context.Background())
+	}
 	if w.conn == nil || w.conn.IsClosed() {
 		c, err := w.connect(ctx)
 		if err != nil {

@@ -76,33 +76,55 @@ func unreachable(err error) bool {
 // transactions and batches it returns, hand back goes through classify:
 // the store's outages are told apart in this one place, whichever method
 // of the store met them.
+//
+// A connection the server closed while it sat in the pool (a restart of
+// the store) is found before it is handed out (Open's PrepareConn,
+// closedByServer) and replaced. One it closed in the moment after that
+// fails the call before anything was sent (pgconn.SafeToRetry): the pool
+// drops it and the call goes once more, on another. A call whose query
+// may have reached the server is never sent again.
 type storePool struct{ *pgxpool.Pool }
 
+// again is f's result, or, when f failed before sending anything, that of
+// one more f.
+func again[T any](f func() (T, error)) (T, error) {
+	v, err := f()
+	if err != nil && pgconn.SafeToRetry(err) {
+		v, err = f()
+	}
+	return v, classify(err)
+}
+
 func (p storePool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	tag, err := p.Pool.Exec(ctx, sql, args...)
-	return tag, classify(err)
+	return again(func() (pgconn.CommandTag, error) { return p.Pool.Exec(ctx, sql, args...) })
 }
 
 func (p storePool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	r, err := p.Pool.Query(ctx, sql, args...)
+	r, err := again(func() (pgx.Rows, error) { return p.Pool.Query(ctx, sql, args...) })
 	if err != nil {
-		return r, classify(err)
+		return r, err
 	}
 	return rows{r}, nil
 }
 
 func (p storePool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return row{p.Pool.QueryRow(ctx, sql, args...)}
+	return row{p.Pool.QueryRow(ctx, sql, args...), func() pgx.Row { return p.Pool.QueryRow(ctx, sql, args...) }}
 }
 
 func (p storePool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	return batch{p.Pool.SendBatch(ctx, b)}
+	// Sent again, a new batch of the same queries: pgx keeps in the sent
+	// one the statements it prepared, on a connection now gone.
+	fresh := &pgx.Batch{}
+	for _, q := range b.QueuedQueries {
+		fresh.Queue(q.SQL, q.Arguments...)
+	}
+	return &batch{p.Pool.SendBatch(ctx, b), func() pgx.BatchResults { return p.Pool.SendBatch(ctx, fresh) }}
 }
 
 func (p storePool) Begin(ctx context.Context) (pgx.Tx, error) {
-	t, err := p.Pool.Begin(ctx)
+	t, err := again(func() (pgx.Tx, error) { return p.Pool.Begin(ctx) })
 	if err != nil {
-		return nil, classify(err)
+		return nil, err
 	}
 	return tx{t}, nil
 }
@@ -112,9 +134,20 @@ func (p storePool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	return c, classify(err)
 }
 
-type row struct{ pgx.Row }
+// row is a row whose Scan, when again is set, runs its query once more if
+// it failed before it was sent (storePool).
+type row struct {
+	pgx.Row
+	again func() pgx.Row
+}
 
-func (r row) Scan(dest ...any) error { return classify(r.Row.Scan(dest...)) }
+func (r row) Scan(dest ...any) error {
+	err := r.Row.Scan(dest...)
+	if err != nil && r.again != nil && pgconn.SafeToRetry(err) {
+		err = r.again().Scan(dest...)
+	}
+	return classify(err)
+}
 
 type rows struct{ pgx.Rows }
 
@@ -137,29 +170,56 @@ func (t tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error
 }
 
 func (t tx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return row{t.Tx.QueryRow(ctx, sql, args...)}
+	return row{t.Tx.QueryRow(ctx, sql, args...), nil}
 }
 
 func (t tx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	return batch{t.Tx.SendBatch(ctx, b)}
+	return &batch{t.Tx.SendBatch(ctx, b), nil}
 }
 
 func (t tx) Commit(ctx context.Context) error { return classify(t.Tx.Commit(ctx)) }
 
-type batch struct{ pgx.BatchResults }
+// batch is a batch's results; when again is set, a batch whose first
+// result failed before the batch was sent goes once more (storePool).
+type batch struct {
+	pgx.BatchResults
+	again func() pgx.BatchResults
+}
 
-func (b batch) Exec() (pgconn.CommandTag, error) {
+// retry sends the batch again when err, its first result's, says that it
+// was not sent; it reports whether it did.
+func (b *batch) retry(err error) bool {
+	if err == nil || b.again == nil || !pgconn.SafeToRetry(err) {
+		b.again = nil
+		return false
+	}
+	b.BatchResults.Close()
+	b.BatchResults, b.again = b.again(), nil
+	return true
+}
+
+func (b *batch) Exec() (pgconn.CommandTag, error) {
 	tag, err := b.BatchResults.Exec()
+	if b.retry(err) {
+		tag, err = b.BatchResults.Exec()
+	}
 	return tag, classify(err)
 }
 
-func (b batch) Query() (pgx.Rows, error) {
+func (b *batch) Query() (pgx.Rows, error) {
 	r, err := b.BatchResults.Query()
+	if b.retry(err) {
+		r, err = b.BatchResults.Query()
+	}
 	if err != nil {
 		return r, classify(err)
 	}
 	return rows{r}, nil
 }
 
-func (b batch) QueryRow() pgx.Row { return row{b.BatchResults.QueryRow()} }
-func (b batch) Close() error      { return classify(b.BatchResults.Close()) }
+func (b *batch) QueryRow() pgx.Row {
+	b.again = nil // its error shows only at Scan
+	return row{b.BatchResults.QueryRow(), nil}
+}
+
+func (b *batch) Close() error { return classify(b.BatchResults.Close()) }
