@@ -95,11 +95,44 @@ func again[T any](f func() (T, error)) (T, error) {
 	return v, classify(err)
 }
 
+// declaringTx is the context key of the transaction of a Declaring run.
+type declaringTx struct{}
+
+// joined is the transaction of the Declaring run ctx belongs to, nil
+// outside one: the pool's calls made with ctx run in it. Each write runs
+// in a savepoint of its own, so that one that fails (a unique violation
+// the caller expects) fails only itself, as on the pool.
+func joined(ctx context.Context) pgx.Tx {
+	t, _ := ctx.Value(declaringTx{}).(pgx.Tx)
+	return t
+}
+
 func (p storePool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if t := joined(ctx); t != nil {
+		sp, err := t.Begin(ctx)
+		if err != nil {
+			return pgconn.CommandTag{}, classify(err)
+		}
+		tag, err := sp.Exec(ctx, sql, args...)
+		return tag, classify(endSavepoint(ctx, sp, err))
+	}
 	return again(func() (pgconn.CommandTag, error) { return p.Pool.Exec(ctx, sql, args...) })
 }
 
+// endSavepoint releases sp when err, its statements' error, is nil, and
+// rolls back to it otherwise; it returns err or the release's.
+func endSavepoint(ctx context.Context, sp pgx.Tx, err error) error {
+	if err != nil {
+		sp.Rollback(ctx)
+		return err
+	}
+	return sp.Commit(ctx)
+}
+
 func (p storePool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if t := joined(ctx); t != nil {
+		return tx{t}.Query(ctx, sql, args...)
+	}
 	r, err := again(func() (pgx.Rows, error) { return p.Pool.Query(ctx, sql, args...) })
 	if err != nil {
 		return r, err
@@ -108,10 +141,20 @@ func (p storePool) Query(ctx context.Context, sql string, args ...any) (pgx.Rows
 }
 
 func (p storePool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if t := joined(ctx); t != nil {
+		return tx{t}.QueryRow(ctx, sql, args...)
+	}
 	return row{p.Pool.QueryRow(ctx, sql, args...), func() pgx.Row { return p.Pool.QueryRow(ctx, sql, args...) }}
 }
 
 func (p storePool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if t := joined(ctx); t != nil {
+		sp, err := t.Begin(ctx)
+		if err != nil {
+			return failedBatch{err: classify(err)}
+		}
+		return &savepointBatch{batch{sp.SendBatch(ctx, b), nil}, ctx, sp}
+	}
 	// Sent again, a new batch of the same queries: pgx keeps in the sent
 	// one the statements it prepared, on a connection now gone.
 	fresh := &pgx.Batch{}
@@ -122,6 +165,14 @@ func (p storePool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 func (p storePool) Begin(ctx context.Context) (pgx.Tx, error) {
+	if t := joined(ctx); t != nil {
+		// A savepoint: its Commit releases it, its Rollback undoes it.
+		sp, err := t.Begin(ctx)
+		if err != nil {
+			return nil, classify(err)
+		}
+		return tx{sp}, nil
+	}
 	t, err := again(func() (pgx.Tx, error) { return p.Pool.Begin(ctx) })
 	if err != nil {
 		return nil, err
@@ -223,3 +274,30 @@ func (b *batch) QueryRow() pgx.Row {
 }
 
 func (b *batch) Close() error { return classify(b.BatchResults.Close()) }
+
+// savepointBatch is a batch of a Declaring run's in a savepoint of its
+// own, released or undone when it is closed.
+type savepointBatch struct {
+	batch
+	ctx context.Context
+	sp  pgx.Tx
+}
+
+func (b *savepointBatch) Close() error {
+	return classify(endSavepoint(b.ctx, b.sp, b.BatchResults.Close()))
+}
+
+// failedBatch is a batch that could not be sent: each result is err.
+type failedBatch struct {
+	pgx.BatchResults // nil: only the methods below are called
+	err              error
+}
+
+func (b failedBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, b.err }
+func (b failedBatch) Query() (pgx.Rows, error)         { return nil, b.err }
+func (b failedBatch) QueryRow() pgx.Row                { return row{errRow{b.err}, nil} }
+func (b failedBatch) Close() error                     { return b.err }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
