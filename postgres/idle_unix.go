@@ -29,7 +29,11 @@ func closedByServer(c net.Conn) bool {
 	}
 	var closed bool
 	var buf [1]byte
-	err = raw.Read(func(fd uintptr) bool {
+	// Control, not Read: Read waits for the descriptor's read lock, which
+	// pgconn's background reader can hold on an idle connection (started
+	// when a write was slow, it stays in a read until bytes come): the
+	// check would then wait as long. The peek itself never waits.
+	err = raw.Control(func(fd uintptr) {
 		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
 		case n > 0: // unasked bytes on an idle connection
@@ -38,7 +42,6 @@ func closedByServer(c net.Conn) bool {
 		default: // 0 bytes: end of stream; or the socket failed
 			closed = true
 		}
-		return true // never wait for the socket
 	})
 	return closed || err != nil
 }
