@@ -317,6 +317,9 @@ type DeclaredStore interface {
 	// Declaring runs fn, which applies a config's declared state, while no
 	// other process sharing the store runs its own: replicas started or
 	// reloaded together would otherwise both find a declared user or
-	// cluster missing and both create it.
+	// cluster missing and both create it. The store calls fn makes with
+	// the context it gets form one transaction, committed when fn returns
+	// nil and rolled back otherwise (a write that fails in it fails only
+	// itself): a config is applied whole or not at all.
 	Declaring(ctx context.Context, fn func(context.Context) error) error
 }

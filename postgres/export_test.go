@@ -36,3 +36,7 @@ func ClockReadings(d *DB) uint64 { return d.clock.readings.Load() }
 
 // Classify is classify (outage.go).
 func Classify(err error) error { return classify(err) }
+
+// SetIdleCheck turns the check for connections the server closed while
+// idle on or off (closedByServer); call it before the store is used.
+func SetIdleCheck(d *DB, on bool) { d.noIdleCheck.Store(!on) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -67,7 +68,8 @@ var errKeyChanged = errors.New("postgres store: the store key changed")
 func (w *groupWriter) record(results []shiftkey.IssueWriteResult) {
 	for _, r := range results {
 		var pe *pgconn.PgError
-		if r.Err != nil && !(errors.As(r.Err, &pe) && strings.HasPrefix(pe.Code, "23")) && !errors.Is(r.Err, errScopeGone) {
+		if r.Err != nil && !(errors.As(r.Err, &pe) && strings.HasPrefix(pe.Code, "23")) && !errors.Is(r.Err, errScopeGone) &&
+			!errors.Is(r.Err, errCallerLeft) && !errors.Is(r.Err, errConflicts) {
 			w.health.Failed(r.Err)
 			return
 		}
@@ -79,22 +81,46 @@ func (w *groupWriter) record(results []shiftkey.IssueWriteResult) {
 // op's failure (its cluster was deleted), not the store's.
 var errScopeGone = errors.New("the credential's cluster or workgroup was deleted")
 
+// errCallerLeft marks a write not committed because its caller had left
+// (its context ended) before the writer came to it: the op's outcome,
+// not the store's.
+var errCallerLeft = errors.New("postgres store: the write's caller left before it was committed")
+
 // errWriteWait is the cause of an issue's write that waited writeWait.
 var errWriteWait = errors.New("postgres store: write not committed within its wait")
 
 // errClosed is what writes after Close get.
 var errClosed = errors.New("postgres store: closed")
 
+// write is an op with its caller's context, which the writer checks
+// before each commit of it after the first (its batch's retries): a
+// write whose caller left is not committed then.
+type write struct {
+	*shiftkey.IssueWrite
+	ctx context.Context
+}
+
+// left is the error of a write whose caller has left, nil while it waits.
+func (op *write) left() error {
+	if op.ctx.Err() == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", errCallerLeft, context.Cause(op.ctx))
+}
+
 type groupWriter struct {
 	d   *DB
 	cfg *pgx.ConnConfig
 
-	q *groupcommit.Writer[*shiftkey.IssueWrite, shiftkey.IssueWriteResult]
+	q *groupcommit.Writer[*write, shiftkey.IssueWriteResult]
 	// wait bounds how long a write waits for its batch (writeWait).
 	wait time.Duration
 	// keyRetries bounds the retries of a write sealed under a key a
 	// rotation retired (keyChangeRetries).
 	keyRetries int
+	// conflictRetries bounds the retries of a write alone that met
+	// another transaction (conflictRetries).
+	conflictRetries int
 	// health is whether the last batch failed (DB.WriteErr).
 	health groupcommit.Health
 
@@ -108,8 +134,8 @@ type groupWriter struct {
 }
 
 func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWriter {
-	w := &groupWriter{d: d, cfg: cfg, key: key, wait: writeWait, keyRetries: keyChangeRetries}
-	w.q = groupcommit.New(4096, maxBatch, func(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
+	w := &groupWriter{d: d, cfg: cfg, key: key, wait: writeWait, keyRetries: keyChangeRetries, conflictRetries: conflictRetries}
+	w.q = groupcommit.New(4096, maxBatch, func(batch []*write) []shiftkey.IssueWriteResult {
 		results := w.commit(batch)
 		w.record(results)
 		return results
@@ -132,7 +158,7 @@ func (w *groupWriter) submit(ctx context.Context, op *shiftkey.IssueWrite) shift
 	// acknowledged).
 	ctx, cancel := context.WithTimeoutCause(ctx, w.wait, errWriteWait)
 	defer cancel()
-	res, err := w.q.Submit(ctx, op)
+	res, err := w.q.Submit(ctx, &write{op, ctx})
 	switch {
 	case errors.Is(err, groupcommit.ErrClosed):
 		err = errClosed
@@ -165,7 +191,7 @@ func (w *groupWriter) close() {
 // commit before the retry's batch gets it, so one more read sees the last
 // key), up to keyChangeRetries times; past that the issue is answered
 // ServiceUnavailable, which the caller may retry.
-func (w *groupWriter) commit(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
+func (w *groupWriter) commit(batch []*write) []shiftkey.IssueWriteResult {
 	results := w.commitOnce(batch)
 	for n := 0; ; n++ {
 		var retry []int
@@ -190,12 +216,20 @@ func (w *groupWriter) commit(batch []*shiftkey.IssueWrite) []shiftkey.IssueWrite
 			}
 			return results
 		}
-		ops := make([]*shiftkey.IssueWrite, len(retry))
-		for j, i := range retry {
-			ops[j] = batch[i]
+		var ops []*write
+		var at []int
+		for _, i := range retry {
+			if err := batch[i].left(); err != nil {
+				results[i] = shiftkey.IssueWriteResult{Err: err}
+				continue
+			}
+			ops, at = append(ops, batch[i]), append(at, i)
+		}
+		if len(ops) == 0 {
+			return results
 		}
 		for j, r := range w.commitOnce(ops) {
-			results[retry[j]] = r
+			results[at[j]] = r
 		}
 	}
 }
@@ -215,18 +249,40 @@ func keyKeepsChanging() error {
 }
 
 // commitOnce is commit without the retries of credentials sealed under a
-// retired key: they come back with errKeyChanged.
-func (w *groupWriter) commitOnce(batch []*shiftkey.IssueWrite) []shiftkey.IssueWriteResult {
+// retired key: they come back with errKeyChanged. A batch the server
+// refused has each write retried alone, but for those whose caller left
+// meanwhile: committed then, a credential would exist that nobody was
+// told of. A write alone that met another transaction (conflict) is
+// retried after a short pause, up to w.conflictRetries times, then
+// answered ServiceUnavailable.
+func (w *groupWriter) commitOnce(batch []*write) []shiftkey.IssueWriteResult {
 	results, err := w.send(batch)
+	for n := 0; len(batch) == 1 && conflict(err); n++ {
+		if n == w.conflictRetries {
+			slog.Warn("postgres store: an issue's write met a conflicting transaction at every retry; it fails with ServiceUnavailable",
+				"retries", n, "error", err)
+			err = fmt.Errorf("%w%.0w", conflictsPersist(), errConflicts)
+			break
+		}
+		if !pause(batch[0].ctx, conflictBackoff(n)) {
+			err = batch[0].left()
+			break
+		}
+		results, err = w.send(batch)
+	}
 	// The writer's connection is its own, not the pool's (outage.go).
 	err = classify(err)
 	var pe *pgconn.PgError
 	switch {
 	case err == nil:
-	case errors.As(err, &pe) && len(batch) > 1 && !errors.Is(err, shiftkey.ErrStoreUnavailable):
+	case errors.As(err, &pe) && len(batch) > 1 && (conflict(err) || !errors.Is(err, shiftkey.ErrStoreUnavailable)):
 		// The server refused a statement, so nothing committed.
 		for i, op := range batch {
-			results[i] = w.commitOnce([]*shiftkey.IssueWrite{op})[0]
+			if err := op.left(); err != nil {
+				results[i] = shiftkey.IssueWriteResult{Err: err}
+				continue
+			}
+			results[i] = w.commitOnce([]*write{op})[0]
 		}
 	default:
 		for i := range results {
@@ -234,6 +290,49 @@ func (w *groupWriter) commitOnce(batch []*shiftkey.IssueWrite) []shiftkey.IssueW
 		}
 	}
 	return results
+}
+
+// conflict is whether err is a serialization failure (40001) or a
+// deadlock (40P01): the server rolled the transaction back because of
+// another one, and the same writes may commit when sent again.
+func conflict(err error) bool {
+	return isCode(err, "40001") || isCode(err, "40P01")
+}
+
+// conflictRetries bounds how many times a write alone is sent again after
+// conflicts: the writer's other writes wait meanwhile.
+const conflictRetries = 5
+
+// conflictBackoff is the pause before the n-th retry (from 0) of a write
+// that met a conflict: 2 ms doubling, jittered down to half, so that two
+// replicas' writers that conflicted do not meet again in step.
+func conflictBackoff(n int) time.Duration {
+	d := 2 * time.Millisecond << n
+	return d/2 + rand.N(d/2+1)
+}
+
+// pause waits d, false when ctx ends first.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// errConflicts marks conflictsPersist (%.0w): the op's failure, not the
+// store's being down.
+var errConflicts = errors.New("the write met a conflicting transaction at every retry")
+
+// conflictsPersist is the answer to a write that met a conflicting
+// transaction at every retry: nothing was recorded, and the caller may
+// try again (the SDKs retry ServiceUnavailable).
+func conflictsPersist() error {
+	return shiftkey.Errorf(shiftkey.CodeServiceUnavailable,
+		"The credential conflicted with concurrent writes at each attempt to record it; no credential was issued. Try again.")
 }
 
 // credentialColumns are the columns CreateCredential writes, in the order
@@ -318,11 +417,16 @@ func nullIfEmpty(s string) *string {
 // send runs batch as one pipelined implicit transaction and returns each
 // op's result once the commit has returned. err is the batch's failure:
 // then nothing committed (a *pgconn.PgError) or the outcome is unknown.
-func (w *groupWriter) send(batch []*shiftkey.IssueWrite) ([]shiftkey.IssueWriteResult, error) {
+func (w *groupWriter) send(batch []*write) ([]shiftkey.IssueWriteResult, error) {
 	results := make([]shiftkey.IssueWriteResult, len(batch))
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	reused := true
+	if w.conn != nil && !w.conn.IsClosed() && w.d.closedByServer(w.conn) {
+		// Closed while idle (a restart of the store): a new one, rather
+		// than the batch failing after it was sent.
+		w.conn.Close(context.Background())
+	}
 	if w.conn == nil || w.conn.IsClosed() {
 		c, err := w.connect(ctx)
 		if err != nil {

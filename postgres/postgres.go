@@ -54,6 +54,15 @@ type DB struct {
 	advMu      sync.Mutex
 	advertised map[string]string
 	clock      storeClock // the store's time (clock.go)
+	// noIdleCheck turns closedByServer off (tests of the retry of what
+	// was not sent).
+	noIdleCheck atomic.Bool
+}
+
+// closedByServer is whether c, idle, was closed by the server
+// (idle_unix.go).
+func (d *DB) closedByServer(c *pgx.Conn) bool {
+	return !d.noIdleCheck.Load() && closedByServer(c.PgConn().Conn())
 }
 
 var (
@@ -106,11 +115,19 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	cfg.ConnConfig.OnPgError = func(_ *pgconn.PgConn, pe *pgconn.PgError) bool {
 		return !strings.EqualFold(pe.Severity, "FATAL") && pe.Code != "25006"
 	}
+	d := &DB{origin: origin, opts: o, salts: newSaltCache(), creds: newCredCache()}
+	// A connection the server closed while it was idle (the store
+	// restarted) is replaced before a query is sent on it: sent, the query
+	// would fail with the server's goodbye, or a broken pipe, and the call
+	// with ServiceUnavailable (pgxpool pings only connections idle over 1 s).
+	cfg.PrepareConn = func(_ context.Context, c *pgx.Conn) (bool, error) {
+		return !d.closedByServer(c), nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	d := &DB{pool: storePool{pool}, origin: origin, opts: o, salts: newSaltCache(), creds: newCredCache()}
+	d.pool = storePool{pool}
 	if err := d.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("migrate postgres store: %w", err)

@@ -146,9 +146,23 @@ const declaringLock int64 = 0x6465636c61726564
 
 // Declaring runs fn holding a session advisory lock, so that replicas started or reloaded together apply their configs
 // one after the other: the next finds what the first created, and adopts
-// it. fn's own statements use the pool as usual.
+// it. fn's store calls (those made with the context it gets) run in one
+// transaction on the lock's connection, committed when fn returns nil and
+// rolled back otherwise: a config applied halfway (a store error midway)
+// leaves nothing of itself, and the other replicas and this one's API go
+// on with the old until it commits (storePool.joined).
 func (d *DB) Declaring(ctx context.Context, fn func(context.Context) error) error {
-	return d.withSessionLock(ctx, declaringLock, "declared state", func(*pgx.Conn) error { return fn(ctx) })
+	return d.withSessionLock(ctx, declaringLock, "declared state", func(conn *pgx.Conn) error {
+		t, err := conn.Begin(ctx)
+		if err != nil {
+			return classify(err)
+		}
+		defer t.Rollback(context.WithoutCancel(ctx))
+		if err := fn(context.WithValue(ctx, declaringTx{}, t)); err != nil {
+			return err
+		}
+		return classify(t.Commit(ctx))
+	})
 }
 
 // MarkDeclared records ref as declared by the config; the name follows the

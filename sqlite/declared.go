@@ -30,9 +30,13 @@ func (d *DB) DeclaredRefs(ctx context.Context, kind shiftkey.EntityKind) ([]shif
 }
 
 // Declaring runs fn: this process is the SQLite file's only writer, and
-// applies its config once at a time (start, then each reload).
+// applies its config once at a time (start, then each reload). fn's store
+// calls (those made with the context it gets) run in one transaction,
+// committed when fn returns nil and rolled back otherwise: a config applied
+// halfway (a store error midway) leaves nothing of itself. Other writes
+// wait for it (the write lock, up to busy_timeout).
 func (d *DB) Declaring(ctx context.Context, fn func(context.Context) error) error {
 	d.declaring.Lock()
 	defer d.declaring.Unlock()
-	return fn(ctx)
+	return d.db.declaring(ctx, fn)
 }

@@ -3,10 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/shiftkey/shiftkey"
@@ -116,8 +118,105 @@ type checkedDB struct {
 	files *storeFiles
 }
 
-// ExecContext runs a statement in a transaction of its own.
+// declaringTx is the context key of the Declaring run a call belongs to.
+type declaringTx struct{}
+
+// declaringRun is a Declaring run's connection, on which the store's calls
+// made with its context run. Its transaction begins at its first write
+// (BEGIN IMMEDIATE: the write lock, waited for up to busy_timeout), not
+// before: serve's reload takes its API's calls' lock inside the run, and
+// a call that holds that lock may wait for the write lock itself (an
+// issue's commit). Each write runs in a savepoint of its own, so that one
+// that fails (a duplicate the caller expects) fails only itself.
+type declaringRun struct {
+	conn  *sql.Conn
+	begun bool
+}
+
+func (r *declaringRun) begin(ctx context.Context) error {
+	if r.begun {
+		return nil
+	}
+	if _, err := r.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return lockedOut(err)
+	}
+	r.begun = true
+	return nil
+}
+
+// joined is the Declaring run ctx belongs to, nil outside one.
+func joined(ctx context.Context) *declaringRun {
+	r, _ := ctx.Value(declaringTx{}).(*declaringRun)
+	return r
+}
+
+// savepoints names the savepoints of Declaring runs.
+var savepoints atomic.Uint64
+
+// savepoint begins r's transaction if it has not, starts a savepoint in
+// it and returns its name.
+func (r *declaringRun) savepoint(ctx context.Context) (string, error) {
+	if err := r.begin(ctx); err != nil {
+		return "", err
+	}
+	name := "s" + strconv.FormatUint(savepoints.Add(1), 10)
+	_, err := r.conn.ExecContext(ctx, "SAVEPOINT "+name)
+	return name, lockedOut(err)
+}
+
+// endSavepoint releases savepoint name when err is nil, and undoes it
+// otherwise; it returns err or the release's.
+func (r *declaringRun) endSavepoint(ctx context.Context, name string, err error) error {
+	if err != nil {
+		r.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO "+name+"; RELEASE "+name)
+		return err
+	}
+	_, err = r.conn.ExecContext(ctx, "RELEASE "+name)
+	return lockedOut(err)
+}
+
+// declaring runs fn as a Declaring run (declaringRun): its writes commit
+// (checked) when fn returns nil, and are rolled back otherwise.
+func (db *checkedDB) declaring(ctx context.Context, fn func(context.Context) error) (err error) {
+	conn, err := db.DB.Conn(ctx)
+	if err != nil {
+		return lockedOut(err)
+	}
+	defer conn.Close()
+	r := &declaringRun{conn: conn}
+	defer func() {
+		if r.begun {
+			// fn failed or panicked, or the commit failed: undone. A
+			// connection left in a transaction is not put back.
+			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}
+	}()
+	if err := fn(context.WithValue(ctx, declaringTx{}, r)); err != nil || !r.begun {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return lockedOut(err)
+	}
+	r.begun = false
+	return db.files.committed()
+}
+
+// ExecContext runs a statement in a transaction of its own (in a
+// Declaring run, in a savepoint of its transaction).
 func (db *checkedDB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if r := joined(ctx); r != nil {
+		sp, err := r.savepoint(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res, err := r.conn.ExecContext(ctx, q, args...)
+		if err = r.endSavepoint(ctx, sp, lockedOut(err)); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	res, err := db.DB.ExecContext(ctx, q, args...)
 	if err == nil {
 		err = db.files.committed()
@@ -132,11 +231,19 @@ func (db *checkedDB) ExecContext(ctx context.Context, q string, args ...any) (sq
 // take the write lock as they begin (_txlock=immediate): here is where
 // one waits for another process's.
 func (db *checkedDB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*checkedTx, error) {
+	if r := joined(ctx); r != nil {
+		// A savepoint: its Commit releases it, its Rollback undoes it.
+		sp, err := r.savepoint(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &checkedTx{sqlConn: r.conn, files: db.files, run: r, ctx: ctx, savepoint: sp}, nil
+	}
 	tx, err := db.DB.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, lockedOut(err)
 	}
-	return &checkedTx{Tx: tx, files: db.files}, nil
+	return &checkedTx{sqlConn: tx, tx: tx, files: db.files}, nil
 }
 
 // lockedOut is err, marked shiftkey.ErrStoreUnavailable when it is
@@ -154,14 +261,65 @@ func lockedOut(err error) error {
 	return fmt.Errorf("%w: another connection held the write lock past busy_timeout: %w", shiftkey.ErrStoreUnavailable, err)
 }
 
-type checkedTx struct {
-	*sql.Tx
-	files *storeFiles
+// QueryContext and QueryRowContext read on the connection of the
+// Declaring run ctx belongs to, if any: it sees its own writes.
+func (db *checkedDB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if r := joined(ctx); r != nil {
+		return r.conn.QueryContext(ctx, q, args...)
+	}
+	return db.DB.QueryContext(ctx, q, args...)
 }
 
-// Commit commits, then fails if the commit went to files no path reaches.
+func (db *checkedDB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if r := joined(ctx); r != nil {
+		return r.conn.QueryRowContext(ctx, q, args...)
+	}
+	return db.DB.QueryRowContext(ctx, q, args...)
+}
+
+// sqlConn is a *sql.Tx or a Declaring run's *sql.Conn.
+type sqlConn interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+type checkedTx struct {
+	sqlConn
+	tx    *sql.Tx // nil for a savepoint
+	files *storeFiles
+	// run and savepoint, when set, are the Declaring run (ctx's) and the
+	// savepoint of its transaction that this is.
+	run       *declaringRun
+	savepoint string
+	ctx       context.Context
+	ended     bool
+}
+
+// Rollback ends the transaction, or undoes its savepoint; after Commit it
+// does nothing.
+func (tx *checkedTx) Rollback() error {
+	if tx.run == nil {
+		return tx.tx.Rollback()
+	}
+	if tx.ended {
+		return sql.ErrTxDone
+	}
+	tx.ended = true
+	return tx.run.endSavepoint(tx.ctx, tx.savepoint, sql.ErrTxDone)
+}
+
+// Commit commits, then fails if the commit went to files no path reaches
+// (a savepoint: releases it; the Declaring run's commit is checked).
 func (tx *checkedTx) Commit() error {
-	if err := tx.Tx.Commit(); err != nil {
+	if tx.run != nil {
+		if tx.ended {
+			return sql.ErrTxDone
+		}
+		tx.ended = true
+		return tx.run.endSavepoint(tx.ctx, tx.savepoint, nil)
+	}
+	if err := tx.tx.Commit(); err != nil {
 		return lockedOut(err)
 	}
 	return tx.files.committed()

@@ -54,6 +54,8 @@ type Store struct {
 	// a read that raced with a write is never cached stale.
 	gen     uint64
 	entries [nGroups]map[string]any
+	// declaring counts Declaring runs under way: nothing is cached then.
+	declaring int
 
 	// current tells whether the ChangeSource has delivered what other
 	// processes wrote (nil: no other writer, or a source that cannot
@@ -154,7 +156,7 @@ func (c *Store) put(g group, key string, v any, gen uint64) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen {
+	if c.gen != gen || c.declaring > 0 {
 		return
 	}
 	if _, ok := c.entries[g][key]; !ok && len(c.entries[g]) >= maxEntries {
@@ -463,10 +465,24 @@ func (c *Store) DeclaredRefs(ctx context.Context, kind shiftkey.EntityKind) ([]s
 	return d.DeclaredRefs(ctx, kind)
 }
 
+// Declaring runs the wrapped store's. Its writes commit together when it
+// returns, or not at all (the stores apply a config in one transaction):
+// while it runs nothing read is cached (fn's reads see its own writes,
+// which may yet be undone), and once it returns every entry is dropped
+// (what others read before the commit is stale after it).
 func (c *Store) Declaring(ctx context.Context, fn func(context.Context) error) error {
 	d, err := c.declared()
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	c.declaring++
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.declaring--
+		c.mu.Unlock()
+		c.Invalidate(shiftkey.Change{})
+	}()
 	return d.Declaring(ctx, fn)
 }

@@ -21,7 +21,12 @@ import (
 func TestRevokeTerminatesOnAReplicaWhoseFeedIsOut(t *testing.T) {
 	ctx := context.Background()
 	storeURL := newStoreDB(t, "feedout_")
-	b, cfgPath := replicaConfig(t, storeURL, newStoreKey(t), "")
+	// B's checks of the store (revoked sessions, group cuts) run at once
+	// while its feed is out, on connections its pool opened before new
+	// ones were refused: a pool that keeps a few open, so that this holds
+	// however many the calls before happened to open (applying the
+	// config's identities, in one transaction, opens one fewer).
+	b, cfgPath := replicaConfig(t, storeURL+" pool_min_conns=4", newStoreKey(t), "")
 	serveInProcess(t, cfgPath)
 	// The revoking client (as `shiftkey credentials revoke` opens it),
 	// opened while connections are still let in.
@@ -56,6 +61,13 @@ func TestRevokeTerminatesOnAReplicaWhoseFeedIsOut(t *testing.T) {
 	t.Cleanup(func() {
 		admin.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{name}.Sanitize()+` ALLOW_CONNECTIONS true`)
 		admin.Close(ctx)
+	})
+	poll(t, 5*time.Second, "B's and the revoker's pools hold their 4 connections", func() bool {
+		var n int
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query NOT LIKE 'LISTEN %'`, name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n >= 8
 	})
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{name}.Sanitize()+` ALLOW_CONNECTIONS false`); err != nil {
 		t.Fatal(err)

@@ -80,10 +80,13 @@ func (s *Serve) Reload(ctx context.Context, path string) error {
 		}
 	}
 	changes, err := cfg.ApplyIdentities(ctx, s.DeclaringStore())
-	changes.Log(ctx, s.Logger)
-	s.auditIdentities(changes, "reload", path)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("apply iam config: %w", err))
+		// The store applies them in one transaction, rolled back: the
+		// changes made before the error are not there to log or audit.
+		errs = append(errs, fmt.Errorf("apply iam config (none of its identity changes applied): %w", err))
+	} else {
+		changes.Log(ctx, s.Logger)
+		s.auditIdentities(changes, "reload", path)
 	}
 	for _, sw := range swaps {
 		sw.cur.Store(sw.cert)

@@ -177,11 +177,12 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 		return err
 	}
 	changes, err := cfg.ApplyIdentities(ctx, s.Store)
+	if err != nil {
+		// One transaction, rolled back (DeclaredStore.Declaring).
+		return fmt.Errorf("apply iam config (none of its identity changes applied): %w", err)
+	}
 	changes.Log(ctx, s.Logger)
 	s.auditIdentities(changes, "start", "")
-	if err != nil {
-		return fmt.Errorf("apply iam config: %w", err)
-	}
 	s.ClientIP = cfg.API.ClientIP()
 	s.GatewayProxies = cfg.GatewayProxies()
 	s.PeerHost = cfg.PeerHost

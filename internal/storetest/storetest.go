@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("TagKeysFoldOnlyCase", func(t *testing.T) { testTagKeysFoldOnlyCase(t, newStore(t)) })
 	t.Run("NoWritesForAGoneEntity", func(t *testing.T) { testNoWritesForAGoneEntity(t, newStore(t)) })
 	t.Run("NoWritesRacingADelete", func(t *testing.T) { testNoWritesRacingADelete(t, newStore(t)) })
+	t.Run("DeclaringAllOrNothing", func(t *testing.T) { testDeclaringAllOrNothing(t, newStore(t)) })
 }
 
 // testTagKeysFoldOnlyCase: tag keys are one key when they differ only in
@@ -1281,5 +1282,78 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 	}
 	if recs, _ := s.Revocations(ctx, []string{"a1", "b1"}); len(recs) != 0 {
 		t.Fatalf("revocations outlived their credentials' expiry: %+v", recs)
+	}
+}
+
+// A Declaring run applies its writes together or not at all (a config
+// applied at start or reload): in it, a write that fails (a duplicate)
+// fails only itself and the run's reads see its writes; a run that fails
+// leaves nothing of itself, one that succeeds all of it.
+func testDeclaringAllOrNothing(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	ds, ok := s.(shiftkey.DeclaredStore)
+	if !ok {
+		t.Skip("not a DeclaredStore")
+	}
+	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "old", ID: "AIDADECLARED00000000", Path: "/", ARN: "arn:aws:iam::1:user/old", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIADECLAREDOLD00000", Secret: "s", UserName: "old", Status: "Active", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	failed := errors.New("the run's own failure")
+	apply := func(ctx context.Context) error {
+		u := &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "new", ID: "AIDADECLARED00000001", Path: "/", ARN: "arn:aws:iam::1:user/new", CreatedAt: t0}
+		if err := s.CreateEntity(ctx, u); err != nil {
+			return err
+		}
+		dup := *u
+		dup.ID = "AIDADECLARED00000002"
+		if err := s.CreateEntity(ctx, &dup); shiftkey.ErrorCode(err) != shiftkey.CodeEntityAlreadyExists {
+			return fmt.Errorf("a duplicate in the run: %v, want EntityAlreadyExists", err)
+		}
+		if err := s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIADECLAREDNEW00000", Secret: "s", UserName: "new", Status: "Active", CreatedAt: t0}); err != nil {
+			return err
+		}
+		if err := s.PutInlinePolicy(ctx, shiftkey.KindUser, "new", shiftkey.PolicyDocument{Name: "p", Document: `{"a":1}`}); err != nil {
+			return err
+		}
+		if err := s.UpdateAccessKey(ctx, "AKIADECLAREDOLD00000", "Inactive"); err != nil {
+			return err
+		}
+		if k, err := s.AccessKey(ctx, "AKIADECLAREDOLD00000"); err != nil || k.Status != "Inactive" {
+			return fmt.Errorf("the run does not read its own write: %v", err)
+		}
+		return nil
+	}
+	err := ds.Declaring(ctx, func(ctx context.Context) error {
+		if err := apply(ctx); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) {
+		t.Fatalf("the failing run: %v", err)
+	}
+	if _, err := s.Entity(ctx, shiftkey.KindUser, "new"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Errorf("user new after the failed run: %v, want NoSuchEntity", err)
+	}
+	if _, err := s.AccessKey(ctx, "AKIADECLAREDNEW00000"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Errorf("new's key after the failed run: %v, want NoSuchEntity", err)
+	}
+	if k, err := s.AccessKey(ctx, "AKIADECLAREDOLD00000"); err != nil || k.Status != "Active" {
+		t.Errorf("old's key after the failed run: status %v, %v; want Active", k != nil && k.Status == "Active", err)
+	}
+	if err := ds.Declaring(ctx, apply); err != nil {
+		t.Fatalf("the run that succeeds: %v", err)
+	}
+	if _, err := s.Entity(ctx, shiftkey.KindUser, "new"); err != nil {
+		t.Errorf("user new after the run: %v", err)
+	}
+	if p, err := s.InlinePolicies(ctx, shiftkey.KindUser, "new"); err != nil || len(p) != 1 {
+		t.Errorf("new's policies after the run: %d, %v", len(p), err)
+	}
+	if k, err := s.AccessKey(ctx, "AKIADECLAREDOLD00000"); err != nil || k.Status != "Inactive" {
+		t.Errorf("old's key after the run: %v, want Inactive", err)
 	}
 }
