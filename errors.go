@@ -62,6 +62,20 @@ func AccessKeyQuota() error {
 	return Errorf(CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", MaxAccessKeysPerUser)
 }
 
+// AttachedPolicyQuota is IAM's answer to a managed policy attached past
+// MaxAttachedPolicies to an entity of kind (PoliciesPerUser, …PerGroup,
+// …PerRole).
+func AttachedPolicyQuota(kind EntityKind) error {
+	k := string(kind)
+	return Errorf(CodeLimitExceeded, "Cannot exceed quota for PoliciesPer%s%s: %d", strings.ToUpper(k[:1]), k[1:], MaxAttachedPolicies)
+}
+
+// GroupsPerUserQuota is IAM's answer to a user added to a group past
+// MaxGroupsPerUser.
+func GroupsPerUserQuota() error {
+	return Errorf(CodeLimitExceeded, "Cannot exceed quota for GroupsPerUser: %d", MaxGroupsPerUser)
+}
+
 // ClusterNotFound is Redshift's answer for a cluster that does not exist.
 func ClusterNotFound(id string) error {
 	return Errorf(CodeClusterNotFound, "Cluster %s not found.", id)

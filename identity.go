@@ -225,6 +225,16 @@ func AdmitAccessKey(lookUp func() (user string, err error), count func(user stri
 	return nil
 }
 
+// MaxAttachedPolicies is IAM's quota of managed policies attached to one
+// user, group or role, MaxGroupsPerUser that of the groups one user is in.
+// As MaxAccessKeysPerUser, the stores enforce them in the write
+// (AttachPolicy, AddUserToGroup), so that concurrent calls cannot pass them
+// together; attaching or joining again what is already there stays a no-op.
+const (
+	MaxAttachedPolicies = 10
+	MaxGroupsPerUser    = 10
+)
+
 // CodeLimitExceeded is IAM's error for a quota reached (HTTP 409).
 const CodeLimitExceeded = "LimitExceeded"
 

@@ -732,6 +732,9 @@ func (c *Config) Validate() error {
 				bad(fmt.Sprintf("%s.groups[%d]", f, j), "no group %q under iam.groups", g)
 			}
 		}
+		if n := distinctFold(u.Groups); n > shiftkey.MaxGroupsPerUser {
+			bad(f+".groups", "at most %d groups per user (IAM's quota), got %d", shiftkey.MaxGroupsPerUser, n)
+		}
 		checkTags(bad, f+".tags", u.Tags)
 	}
 	for i, r := range c.IAM.Roles {
@@ -765,6 +768,19 @@ func (p PrincipalConfig) check(bad func(string, string, ...any), f, kind string,
 			bad(fmt.Sprintf("%s.managed_policies[%d]", f, j), "no policy %q under iam.policies", n)
 		}
 	}
+	if n := distinctFold(p.ManagedPolicies); n > shiftkey.MaxAttachedPolicies {
+		bad(f+".managed_policies", "at most %d managed policies per %s (IAM's quota), got %d", shiftkey.MaxAttachedPolicies, kind, n)
+	}
+}
+
+// distinctFold counts the names of names regardless of case, as IAM
+// tells them apart.
+func distinctFold(names []string) int {
+	seen := map[string]bool{}
+	for _, n := range names {
+		seen[strings.ToLower(n)] = true
+	}
+	return len(seen)
 }
 
 // checkEndpoint checks what clusters and workgroups share: the database,

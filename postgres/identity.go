@@ -249,13 +249,51 @@ func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
 }
 
 // AttachPolicy attaches a managed policy; attaching twice is a no-op.
+// Past shiftkey.MaxAttachedPolicies it is LimitExceeded: the owner's row is
+// locked (FOR UPDATE) before its attachments are counted, so concurrent
+// attachments to one entity, on any replica, count one after the other.
 func (d *DB) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
-	n, err := d.write(ctx, change(kind, owner),
-		st(`INSERT INTO attachments (kind, owner, policy_arn) SELECT $1, $2, $3 `+ownerRow(kind)+` ON CONFLICT DO NOTHING`, kind, owner, arn))
-	if err == nil && n[0] == 0 {
-		return d.existsOr(ctx, kind, owner)
-	}
-	return err
+	return d.admit(ctx, change(kind, owner),
+		[]stmt{st(`SELECT 1 FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, kind, owner)},
+		func() error { return shiftkey.NoSuchEntity(kind, owner) },
+		st(`SELECT EXISTS (SELECT 1 FROM attachments WHERE kind = $1 AND owner = $2 AND policy_arn = $3),
+			(SELECT count(*) FROM attachments WHERE kind = $1 AND owner = $2)`, kind, owner, arn),
+		shiftkey.MaxAttachedPolicies, shiftkey.AttachedPolicyQuota(kind),
+		st(`INSERT INTO attachments (kind, owner, policy_arn) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, kind, owner, arn))
+}
+
+// admit runs insert in a transaction after locks, each of which locks one
+// owner's row, and count, which reads whether the row is there already and
+// how many the owner holds: nothing when the row is there, missing's error
+// when an owner's row is not, over when the owner holds max already.
+func (d *DB) admit(ctx context.Context, changes []shiftkey.Change, locks []stmt, missing func() error, count stmt, max int, over error, insert stmt) error {
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		for _, lock := range locks {
+			tag, err := tx.Exec(ctx, lock.sql, lock.args...)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return missing()
+			}
+		}
+		var there bool
+		var n int
+		if err := tx.QueryRow(ctx, count.sql, count.args...).Scan(&there, &n); err != nil {
+			return err
+		}
+		switch {
+		case there:
+			return nil
+		case n >= max:
+			return over
+		}
+		if _, err := tx.Exec(ctx, insert.sql, insert.args...); err != nil {
+			return err
+		}
+		notify(changes...)
+		return nil
+	})
 }
 
 // DetachPolicy detaches a managed policy.
@@ -291,15 +329,20 @@ func membership(group, user string) []shiftkey.Change {
 	return []shiftkey.Change{{Kind: shiftkey.KindUser, Name: user}, {Kind: shiftkey.KindGroup, Name: group}}
 }
 
-// AddUserToGroup makes user a member of group; twice is a no-op.
+// AddUserToGroup makes user a member of group; twice is a no-op. Past
+// shiftkey.MaxGroupsPerUser it is LimitExceeded: the user's row is locked
+// (FOR UPDATE) before its groups are counted, as in AttachPolicy.
 func (d *DB) AddUserToGroup(ctx context.Context, group, user string) error {
-	n, err := d.write(ctx, membership(group, user),
-		st(`INSERT INTO group_members (group_name, user_name) SELECT $1, $2 FROM entities g, entities u
-			WHERE g.kind = 'group' AND g.name = $1 AND u.kind = 'user' AND u.name = $2 FOR SHARE ON CONFLICT DO NOTHING`, group, user))
-	if err == nil && n[0] == 0 {
-		return errors.Join(d.existsOr(ctx, shiftkey.KindGroup, group), d.existsOr(ctx, shiftkey.KindUser, user))
-	}
-	return err
+	return d.admit(ctx, membership(group, user),
+		[]stmt{st(`SELECT 1 FROM entities WHERE kind = 'user' AND name = $1 FOR UPDATE`, user),
+			st(`SELECT 1 FROM entities WHERE kind = 'group' AND name = $1 FOR SHARE`, group)},
+		func() error {
+			return errors.Join(d.existsOr(ctx, shiftkey.KindGroup, group), d.existsOr(ctx, shiftkey.KindUser, user))
+		},
+		st(`SELECT EXISTS (SELECT 1 FROM group_members WHERE group_name = $1 AND user_name = $2),
+			(SELECT count(*) FROM group_members WHERE user_name = $2)`, group, user),
+		shiftkey.MaxGroupsPerUser, shiftkey.GroupsPerUserQuota(),
+		st(`INSERT INTO group_members (group_name, user_name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, group, user))
 }
 
 // RemoveUserFromGroup removes a membership.

@@ -261,16 +261,47 @@ func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
 }
 
 // AttachPolicy attaches a managed policy; attaching twice is a no-op.
+// Past shiftkey.MaxAttachedPolicies it is LimitExceeded: the count and the
+// insert are one immediate (write-locked) transaction, so concurrent calls
+// cannot both pass the count.
 func (d *DB) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
 	cond, args := ownerExists(kind, owner)
-	res, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO attachments (kind, owner, policy_arn) SELECT ?,?,? WHERE `+cond, append([]any{kind, owner, arn}, args...)...)
+	return d.admit(ctx, `SELECT `+cond+`,
+		EXISTS (SELECT 1 FROM attachments WHERE kind = ? AND owner = ? AND policy_arn = ?),
+		(SELECT count(*) FROM attachments WHERE kind = ? AND owner = ?)`, append(args, kind, owner, arn, kind, owner),
+		func() error { return shiftkey.NoSuchEntity(kind, owner) }, shiftkey.MaxAttachedPolicies, shiftkey.AttachedPolicyQuota(kind),
+		`INSERT INTO attachments (kind, owner, policy_arn) VALUES (?,?,?)`, kind, owner, arn)
+}
+
+// admit runs insert in one immediate transaction with the check it
+// reads first (one row: whether the owners exist, whether the row is
+// there already, how many the owner holds): nothing when the row is there,
+// missing's error when an owner is not, over when the owner holds max
+// already.
+func (d *DB) admit(ctx context.Context, check string, checkArgs []any, missing func() error, max int, over error, insert string, args ...any) error {
+	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return d.existsOr(ctx, kind, owner)
+	defer tx.Rollback()
+	var exists, there bool
+	var n int
+	if err := tx.QueryRowContext(ctx, check, checkArgs...).Scan(&exists, &there, &n); err != nil {
+		return err
 	}
-	return nil
+	switch {
+	case !exists:
+		tx.Rollback() // missing reads outside the transaction
+		return missing()
+	case there:
+		return nil
+	case n >= max:
+		return over
+	}
+	if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // DetachPolicy detaches a managed policy.
@@ -302,19 +333,19 @@ func (d *DB) PolicyAttachmentCount(ctx context.Context, arn string) (int, error)
 
 // Groups.
 
-// AddUserToGroup makes user a member of group; twice is a no-op.
+// AddUserToGroup makes user a member of group; twice is a no-op. Past
+// shiftkey.MaxGroupsPerUser it is LimitExceeded, counted in the write (see
+// AttachPolicy).
 func (d *DB) AddUserToGroup(ctx context.Context, group, user string) error {
 	gc, gargs := ownerExists(shiftkey.KindGroup, group)
 	uc, uargs := ownerExists(shiftkey.KindUser, user)
-	res, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO group_members (group_name, user_name)
-		SELECT ?,? WHERE `+gc+` AND `+uc, slices.Concat([]any{group, user}, gargs, uargs)...)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errors.Join(d.existsOr(ctx, shiftkey.KindGroup, group), d.existsOr(ctx, shiftkey.KindUser, user))
-	}
-	return nil
+	return d.admit(ctx, `SELECT `+gc+` AND `+uc+`,
+		EXISTS (SELECT 1 FROM group_members WHERE group_name = ? AND user_name = ?),
+		(SELECT count(*) FROM group_members WHERE user_name = ?)`, slices.Concat(gargs, uargs, []any{group, user, user}),
+		func() error {
+			return errors.Join(d.existsOr(ctx, shiftkey.KindGroup, group), d.existsOr(ctx, shiftkey.KindUser, user))
+		}, shiftkey.MaxGroupsPerUser, shiftkey.GroupsPerUserQuota(),
+		`INSERT INTO group_members (group_name, user_name) VALUES (?,?)`, group, user)
 }
 
 // RemoveUserFromGroup removes a membership.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -26,6 +27,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("CredentialExpiryAtEachCall", func(t *testing.T) { testCredentialExpiryAtEachCall(t, newStore(t)) })
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore(t)) })
 	t.Run("AccessKeyQuotaConcurrent", func(t *testing.T) { testAccessKeyQuotaConcurrent(t, newStore(t)) })
+	t.Run("AttachmentQuotasConcurrent", func(t *testing.T) { testAttachmentQuotasConcurrent(t, newStore(t)) })
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
 	t.Run("RevocationByAccessKey", func(t *testing.T) { testRevocationByAccessKey(t, newStore(t)) })
@@ -574,6 +576,98 @@ func testAccessKeyQuotaConcurrent(t *testing.T, s shiftkey.Store) {
 	}
 	if err := s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIAQUOTAZZ", Secret: "s", UserName: "kim", Status: "Active", CreatedAt: t0}); err != nil {
 		t.Fatalf("after a delete: %v", err)
+	}
+}
+
+// testAttachmentQuotasConcurrent: the quotas of managed policies attached
+// to one entity and of groups per user are enforced by the write itself;
+// what is already there may be attached or joined again.
+func testAttachmentQuotasConcurrent(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	for _, e := range []*shiftkey.Entity{
+		{Kind: shiftkey.KindRole, Name: "Quota", ID: "AROAEXAMPLEQUOTA0001", Path: "/", ARN: "arn:aws:iam::1:role/Quota", CreatedAt: t0},
+		{Kind: shiftkey.KindUser, Name: "joiner", ID: "AIDAEXAMPLEQUOTA0001", Path: "/", ARN: "arn:aws:iam::1:user/joiner", CreatedAt: t0},
+	} {
+		if err := s.CreateEntity(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 20
+	for i := range n {
+		name := fmt.Sprintf("q%02d", i)
+		if err := s.CreateManagedPolicy(ctx, &shiftkey.ManagedPolicy{ARN: "arn:aws:iam::1:policy/" + name, Name: name, ID: fmt.Sprintf("ANPAEXAMPLEQUOTA%04d", i),
+			Path: "/", Document: `{}`, CreatedAt: t0, UpdatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindGroup, Name: name, ID: fmt.Sprintf("AGPAEXAMPLEQUOTA%04d", i), Path: "/",
+			ARN: "arn:aws:iam::1:group/" + name, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admitted := func(what string, max int, errs []error) {
+		t.Helper()
+		ok := 0
+		for _, err := range errs {
+			switch shiftkey.ErrorCode(err) {
+			case "":
+				ok++
+			case shiftkey.CodeLimitExceeded:
+			default:
+				t.Errorf("%s: %v, want success or LimitExceeded", what, err)
+			}
+		}
+		if ok != max {
+			t.Errorf("%d of %d concurrent %s succeeded, want %d", ok, len(errs), what, max)
+		}
+	}
+	admitted("attachments", shiftkey.MaxAttachedPolicies, Concurrently(n, func(i int) error {
+		return s.AttachPolicy(ctx, shiftkey.KindRole, "QUOTA", fmt.Sprintf("arn:aws:iam::1:policy/q%02d", i))
+	}))
+	admitted("joins", shiftkey.MaxGroupsPerUser, Concurrently(n, func(i int) error {
+		return s.AddUserToGroup(ctx, fmt.Sprintf("Q%02d", i), "Joiner")
+	}))
+	attached, err := s.AttachedPolicies(ctx, shiftkey.KindRole, "quota")
+	if err != nil || len(attached) != shiftkey.MaxAttachedPolicies {
+		t.Fatalf("attached: %d, %v", len(attached), err)
+	}
+	groups, err := s.GroupsForUser(ctx, "joiner")
+	if err != nil || len(groups) != shiftkey.MaxGroupsPerUser {
+		t.Fatalf("groups: %d, %v", len(groups), err)
+	}
+	if err := s.AttachPolicy(ctx, shiftkey.KindRole, "Quota", attached[0].ARN); err != nil {
+		t.Fatalf("attaching again at the quota: %v", err)
+	}
+	if err := s.AddUserToGroup(ctx, groups[0].Name, "joiner"); err != nil {
+		t.Fatalf("joining again at the quota: %v", err)
+	}
+	if err := s.AttachPolicy(ctx, shiftkey.KindRole, "nobody", attached[0].ARN); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("attaching to a missing role: %v", err)
+	}
+	if err := s.AddUserToGroup(ctx, groups[0].Name, "nobody"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("a missing user joining: %v", err)
+	}
+	// A detachment or a departure frees a slot.
+	if err := s.DetachPolicy(ctx, shiftkey.KindRole, "Quota", attached[0].ARN); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveUserFromGroup(ctx, groups[0].Name, "joiner"); err != nil {
+		t.Fatal(err)
+	}
+	var freeP, freeG string
+	for i := range n {
+		name := fmt.Sprintf("q%02d", i)
+		if !slices.ContainsFunc(attached, func(p *shiftkey.ManagedPolicy) bool { return p.Name == name }) && freeP == "" {
+			freeP = "arn:aws:iam::1:policy/" + name
+		}
+		if !slices.ContainsFunc(groups, func(g *shiftkey.Entity) bool { return g.Name == name }) && freeG == "" {
+			freeG = name
+		}
+	}
+	if err := s.AttachPolicy(ctx, shiftkey.KindRole, "Quota", freeP); err != nil {
+		t.Fatalf("after a detachment: %v", err)
+	}
+	if err := s.AddUserToGroup(ctx, freeG, "joiner"); err != nil {
+		t.Fatalf("after a departure: %v", err)
 	}
 }
 

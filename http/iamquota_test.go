@@ -1,0 +1,134 @@
+package http_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/shiftkey/shiftkey/internal/storetest"
+)
+
+// IAM's quotas on what hangs off one identity ("IAM and AWS STS quotas"):
+// 10 managed policies attached to a user, group or role, and 10 groups a
+// user is a member of. Past them AWS answers LimitExceeded (409).
+
+const allowDescribe = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:DescribeClusters","Resource":"*"}]}`
+
+// managedPolicies creates n managed policies called prefix0… and returns
+// their ARNs.
+func managedPolicies(t *testing.T, admin *iam.Client, prefix string, n int) []string {
+	t.Helper()
+	arns := make([]string, n)
+	for i := range n {
+		out, err := admin.CreatePolicy(context.Background(), &iam.CreatePolicyInput{PolicyName: aws.String(fmt.Sprintf("%s%d", prefix, i)), PolicyDocument: aws.String(allowDescribe)})
+		mustOK(t, "CreatePolicy", err)
+		arns[i] = aws.ToString(out.Policy.Arn)
+	}
+	return arns
+}
+
+func TestAttachedManagedPolicyQuota(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("attachee")})
+	mustOK(t, "CreateUser", err)
+	_, err = admin.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String("attachees")})
+	mustOK(t, "CreateGroup", err)
+	f.createRole(t, "Attachee", trustUser("admin"), allowDescribe)
+	arns := managedPolicies(t, admin, "quota", 11)
+	attach := map[string]func(arn string) error{
+		"User": func(arn string) error {
+			_, err := admin.AttachUserPolicy(ctx, &iam.AttachUserPolicyInput{UserName: aws.String("attachee"), PolicyArn: aws.String(arn)})
+			return err
+		},
+		"Group": func(arn string) error {
+			_, err := admin.AttachGroupPolicy(ctx, &iam.AttachGroupPolicyInput{GroupName: aws.String("attachees"), PolicyArn: aws.String(arn)})
+			return err
+		},
+		"Role": func(arn string) error {
+			_, err := admin.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String("Attachee"), PolicyArn: aws.String(arn)})
+			return err
+		},
+	}
+	for _, kind := range []string{"User", "Group", "Role"} {
+		t.Run(kind, func(t *testing.T) {
+			for _, arn := range arns[:10] {
+				mustOK(t, "attaching one of the first 10", attach[kind](arn))
+			}
+			mustOK(t, "attaching one of them again (a no-op)", attach[kind](arns[0]))
+			err := attach[kind](arns[10])
+			want := "Cannot exceed quota for PoliciesPer" + kind + ": 10"
+			if apiCode(err) != "LimitExceeded" || httpStatus(err) != 409 || !strings.Contains(err.Error(), want) {
+				t.Fatalf("an 11th attached policy: %v (status %d), want LimitExceeded 409 %q", err, httpStatus(err), want)
+			}
+		})
+	}
+
+	// Concurrent attachments cannot pass the quota together.
+	f.createRole(t, "Racer", trustUser("admin"), allowDescribe)
+	many := managedPolicies(t, admin, "race", 20)
+	errs := storetest.Concurrently(len(many), func(i int) error {
+		_, err := admin.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String("Racer"), PolicyArn: aws.String(many[i])})
+		return err
+	})
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case apiCode(err) != "LimitExceeded":
+			t.Errorf("concurrent AttachRolePolicy: %v", err)
+		}
+	}
+	got, err := admin.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String("Racer")})
+	mustOK(t, "ListAttachedRolePolicies", err)
+	if ok != 10 || len(got.AttachedPolicies) != 10 {
+		t.Fatalf("%d of %d concurrent attachments succeeded, %d attached; want 10", ok, len(many), len(got.AttachedPolicies))
+	}
+}
+
+func TestGroupsPerUserQuota(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	for _, u := range []string{"joiner", "racer"} {
+		_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(u)})
+		mustOK(t, "CreateUser", err)
+	}
+	for i := range 20 {
+		_, err := admin.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(fmt.Sprintf("g%02d", i))})
+		mustOK(t, "CreateGroup", err)
+	}
+	join := func(user string, i int) error {
+		_, err := admin.AddUserToGroup(ctx, &iam.AddUserToGroupInput{UserName: aws.String(user), GroupName: aws.String(fmt.Sprintf("g%02d", i))})
+		return err
+	}
+	for i := range 10 {
+		mustOK(t, "joining one of the first 10 groups", join("joiner", i))
+	}
+	mustOK(t, "joining one of them again (a no-op)", join("joiner", 0))
+	err := join("joiner", 10)
+	if apiCode(err) != "LimitExceeded" || httpStatus(err) != 409 || !strings.Contains(err.Error(), "Cannot exceed quota for GroupsPerUser: 10") {
+		t.Fatalf("an 11th group: %v (status %d), want LimitExceeded 409", err, httpStatus(err))
+	}
+
+	errs := storetest.Concurrently(20, func(i int) error { return join("racer", i) })
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case apiCode(err) != "LimitExceeded":
+			t.Errorf("concurrent AddUserToGroup: %v", err)
+		}
+	}
+	got, err := admin.ListGroupsForUser(ctx, &iam.ListGroupsForUserInput{UserName: aws.String("racer")})
+	mustOK(t, "ListGroupsForUser", err)
+	if ok != 10 || len(got.Groups) != 10 {
+		t.Fatalf("%d of 20 concurrent joins succeeded, %d groups; want 10", ok, len(got.Groups))
+	}
+}
