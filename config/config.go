@@ -863,8 +863,8 @@ func checkTags(bad func(string, string, ...any), field string, tags map[string]s
 		bad(field, "at most 50 tags")
 	}
 	for k, v := range tags {
-		if k == "" || len(k) > 128 || len(v) > 256 {
-			bad(field+"."+k, "tag keys are 1-128 characters, values at most 256")
+		if err := iamapi.CheckTag(k, v); err != nil {
+			bad(field+"."+k, "%s", err.(*shiftkey.Error).Message)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/shiftkey/shiftkey/internal/storetest"
 )
 
@@ -130,5 +131,47 @@ func TestGroupsPerUserQuota(t *testing.T) {
 	mustOK(t, "ListGroupsForUser", err)
 	if ok != 10 || len(got.Groups) != 10 {
 		t.Fatalf("%d of 20 concurrent joins succeeded, %d groups; want 10", ok, len(got.Groups))
+	}
+}
+
+// Tag keys and values are counted in characters and drawn from IAM's set
+// (tagKeyType [\p{L}\p{Z}\p{N}_.:/=+\-@]+, 1-128; tagValueType the same, 0-256):
+// a value with a control character or a quote is refused with
+// ValidationError, a key of 128 accented letters is not.
+func TestTagCharactersAndLengths(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("tagged")})
+	mustOK(t, "CreateUser", err)
+	tag := func(k, v string) error {
+		_, err := admin.TagUser(ctx, &iam.TagUserInput{UserName: aws.String("tagged"), Tags: []iamtypes.Tag{{Key: aws.String(k), Value: aws.String(v)}}})
+		return err
+	}
+	for _, tc := range []struct{ k, v string }{
+		{strings.Repeat("é", 128), strings.Repeat("ü", 256)},
+		{"team name_1.:/=+-@", "Data Eng: ü 7"},
+		{"empty", ""},
+	} {
+		if err := tag(tc.k, tc.v); err != nil {
+			t.Errorf("TagUser %q=%q: %v", tc.k, tc.v, err)
+		}
+	}
+	for _, tc := range []struct{ k, v string }{
+		{"RedshiftDbRoles", "reader\nadmin"},
+		{"RedshiftDbRoles", `reader"; DROP`},
+		{"key;", "v"},
+		{"tab\tkey", "v"},
+		{strings.Repeat("é", 129), "v"},
+		{"k", strings.Repeat("ü", 257)},
+	} {
+		if err := tag(tc.k, tc.v); apiCode(err) != "ValidationError" || httpStatus(err) != 400 {
+			t.Errorf("TagUser %q=%q: %v (status %d), want ValidationError 400", tc.k, tc.v, err, httpStatus(err))
+		}
+	}
+	_, err = admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("Tagged"), AssumeRolePolicyDocument: aws.String(trustUser("admin")),
+		Tags: []iamtypes.Tag{{Key: aws.String("k"), Value: aws.String("a\x00b")}}})
+	if apiCode(err) != "ValidationError" {
+		t.Errorf("CreateRole with a NUL in a tag value: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/awsquery"
@@ -220,8 +221,8 @@ func (p params) tags() ([]shiftkey.Tag, error) {
 	seen := map[string]bool{}
 	for _, it := range items {
 		k, v := it["Key"], it["Value"]
-		if k == "" || len(k) > 128 || len(v) > 256 || strings.HasPrefix(strings.ToLower(k), "aws:") {
-			return nil, shiftkey.Errorf(CodeValidationError, "Tag keys must be 1-128 characters and not start with aws:, values at most 256 characters: %q.", k)
+		if err := CheckTag(k, v); err != nil {
+			return nil, err
 		}
 		if seen[strings.ToLower(k)] {
 			return nil, shiftkey.Errorf(CodeInvalidInput, "Duplicate tag keys found. Please note that Tag keys are case insensitive.")
@@ -230,6 +231,27 @@ func (p params) tags() ([]shiftkey.Tag, error) {
 		out = append(out, shiftkey.Tag{Key: k, Value: v})
 	}
 	return out, nil
+}
+
+// IAM's tagKeyType and tagValueType: letters, spaces, digits and
+// _.:/=+-@ (no control character, quote or semicolon), counted in
+// characters.
+var (
+	tagKeyPattern   = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$`)
+	tagValuePattern = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+)
+
+// CheckTag is IAM's rule for a tag a caller sets (and the config
+// declares): a key of 1-128 characters not starting with aws:, a value of
+// at most 256, both of IAM's characters; else ValidationError.
+func CheckTag(key, value string) error {
+	if key == "" || utf8.RuneCountInString(key) > 128 || utf8.RuneCountInString(value) > 256 || strings.HasPrefix(strings.ToLower(key), "aws:") {
+		return shiftkey.Errorf(CodeValidationError, "Tag keys must be 1-128 characters and not start with aws:, values at most 256 characters: %q.", key)
+	}
+	if !tagKeyPattern.MatchString(key) || !tagValuePattern.MatchString(value) {
+		return shiftkey.Errorf(CodeValidationError, "Tag keys and values may hold only letters, spaces, digits and _.:/=+-@: %q.", key)
+	}
+	return nil
 }
 
 // Authorization.
