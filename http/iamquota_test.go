@@ -175,3 +175,69 @@ func TestTagCharactersAndLengths(t *testing.T) {
 		t.Errorf("CreateRole with a NUL in a tag value: %v", err)
 	}
 }
+
+// What IAM's service model constrains (botocore's iam 2010-05-08
+// service-2.json): a policy document (policyDocumentType) is at most
+// 131,072 characters, white space included, of tab, LF, CR and U+0020 to
+// U+00FF; a path (pathType) is "/" or "/…/" with something between; a
+// managed policy's path (policyPathType) has letters, digits and .,+@=_-
+// between its slashes; a policy's description is at most 1,000 characters
+// and a role's at most 1,000 of tab, LF, CR, U+0020-U+007E and
+// U+00A1-U+00FF; UntagUser takes at most 50 keys (tagKeyListType), each a
+// tag key. Each violation is ValidationError (400).
+func TestIAMParameterConstraints(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("bounded")})
+	mustOK(t, "CreateUser", err)
+	f.createRole(t, "Bounded", trustUser("admin"), allowDescribe)
+	padded := func(doc string, n int) string {
+		return strings.Replace(doc, "{", "{"+strings.Repeat(" ", n-len(doc)), 1)
+	}
+	trust := trustUser("admin")
+	keys := make([]string, 51)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d", i)
+	}
+	refused := map[string]error{}
+	refuse := func(what string, err error) { refused[what] = err }
+	_, err = admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("bounded"), PolicyName: aws.String("padded"), PolicyDocument: aws.String(padded(allowDescribe, 131073))})
+	refuse("an inline policy of 131,073 characters, most of them white space", err)
+	_, err = admin.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("Bounded"), PolicyName: aws.String("cjk"), PolicyDocument: aws.String(strings.Replace(allowDescribe, `"*"`, `"arn:aws:s3:::部"`, 1))})
+	refuse("an inline policy with U+90E8", err)
+	_, err = admin.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("padded"), PolicyDocument: aws.String(padded(allowDescribe, 131073))})
+	refuse("a managed policy of 131,073 characters", err)
+	_, err = admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("Padded"), AssumeRolePolicyDocument: aws.String(padded(trust, 131073))})
+	refuse("a trust policy of 131,073 characters", err)
+	_, err = admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("slashes"), Path: aws.String("//")})
+	refuse("path //", err)
+	for _, path := range []string{"/a*b/", "/a:b/", "//x/"} {
+		_, err = admin.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("pathed"), Path: aws.String(path), PolicyDocument: aws.String(allowDescribe)})
+		refuse("managed policy path "+path, err)
+	}
+	_, err = admin.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("described"), PolicyDocument: aws.String(allowDescribe), Description: aws.String(strings.Repeat("d", 1001))})
+	refuse("a policy description of 1,001 characters", err)
+	_, err = admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("Ctrl"), AssumeRolePolicyDocument: aws.String(trust), Description: aws.String("a\x01b")})
+	refuse("a role description with U+0001", err)
+	_, err = admin.UntagUser(ctx, &iam.UntagUserInput{UserName: aws.String("bounded"), TagKeys: keys})
+	refuse("UntagUser with 51 keys", err)
+	_, err = admin.UntagUser(ctx, &iam.UntagUserInput{UserName: aws.String("bounded"), TagKeys: []string{strings.Repeat("k", 129)}})
+	refuse("UntagUser with a key of 129 characters", err)
+	for what, err := range refused {
+		if apiCode(err) != "ValidationError" || httpStatus(err) != 400 {
+			t.Errorf("%s: %v (status %d), want ValidationError 400", what, err, httpStatus(err))
+		}
+	}
+
+	// At the limits, and in characters rather than bytes: allowed.
+	_, err = admin.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("Bounded"), PolicyName: aws.String("padded"), PolicyDocument: aws.String(padded(allowDescribe, 131072))})
+	mustOK(t, "an inline policy of 131,072 characters", err)
+	_, err = admin.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("latin1"), Path: aws.String("/a.b,c+d@e=f_g-h/i/"),
+		PolicyDocument: aws.String(strings.Replace(allowDescribe, `"*"`, `"arn:aws:s3:::ü"`, 1)), Description: aws.String(strings.Repeat("é", 1000))})
+	mustOK(t, "a managed policy with Latin-1, a path of every allowed character and a description of 1,000 accented letters", err)
+	_, err = admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("Described"), AssumeRolePolicyDocument: aws.String(trust), Description: aws.String(strings.Repeat("é", 1000))})
+	mustOK(t, "a role description of 1,000 accented letters", err)
+	_, err = admin.UntagUser(ctx, &iam.UntagUserInput{UserName: aws.String("bounded"), TagKeys: keys[:50]})
+	mustOK(t, "UntagUser with 50 keys", err)
+}

@@ -54,7 +54,7 @@ func (s *Service) inlineCall(ctx context.Context, c *shiftkey.Caller, p params, 
 		return nil, "", "", err
 	}
 	if withDoc {
-		if doc, err = p.required("PolicyDocument"); err != nil {
+		if doc, err = p.policyDocument("PolicyDocument"); err != nil {
 			return nil, "", "", err
 		}
 	}

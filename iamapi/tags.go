@@ -28,6 +28,14 @@ func (s *Service) tag(kind shiftkey.EntityKind, add bool) handler {
 			if len(keys) == 0 {
 				return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null")
 			}
+			if len(keys) > 50 {
+				return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value at 'tagKeys' failed to satisfy constraint: Member must have length less than or equal to 50")
+			}
+			for _, k := range keys {
+				if err := CheckTag(k, ""); err != nil {
+					return nil, err
+				}
+			}
 			e, err := s.entity(ctx, c, verb+kindTitle(kind), kind, owner, shiftkey.RequestTagKeys(nil, nil, keys...))
 			if err != nil {
 				return nil, err
