@@ -259,6 +259,13 @@ type IdentityStore interface {
 	DeleteAccessKey(ctx context.Context, id string) error
 
 	PutInlinePolicy(ctx context.Context, kind EntityKind, owner string, p PolicyDocument) error
+	// PutInlinePolicyAdmitted is PutInlinePolicy once admit, given the
+	// owner's inline policies as the write sees them (the owner locked
+	// against concurrent puts), returns nil; admit's error otherwise, and
+	// nothing written. IAM's aggregate size quota is checked so, by the
+	// caller that knows how IAM counts, so that concurrent puts under
+	// different names cannot pass it together. CodeNoSuchEntity.
+	PutInlinePolicyAdmitted(ctx context.Context, kind EntityKind, owner string, p PolicyDocument, admit func([]PolicyDocument) error) error
 	InlinePolicies(ctx context.Context, kind EntityKind, owner string) ([]PolicyDocument, error)
 	DeleteInlinePolicy(ctx context.Context, kind EntityKind, owner, name string) error // CodeNoSuchEntity
 

@@ -241,3 +241,33 @@ func TestIAMParameterConstraints(t *testing.T) {
 	_, err = admin.UntagUser(ctx, &iam.UntagUserInput{UserName: aws.String("bounded"), TagKeys: keys[:50]})
 	mustOK(t, "UntagUser with 50 keys", err)
 }
+
+// The inline quota is the aggregate of an entity's inline policies:
+// concurrent puts of policies under different names cannot pass it
+// together (as concurrent CreateAccessKey calls cannot pass theirs).
+func TestInlinePolicyAggregateConcurrent(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("crowded")})
+	mustOK(t, "CreateUser", err)
+	doc := policyOfSize(t, 500) // four fit in 2,048, a fifth does not
+	errs := storetest.Concurrently(20, func(i int) error {
+		_, err := admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("crowded"), PolicyName: aws.String(fmt.Sprintf("p%02d", i)), PolicyDocument: aws.String(doc)})
+		return err
+	})
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case apiCode(err) != "LimitExceeded" || httpStatus(err) != 409:
+			t.Errorf("concurrent PutUserPolicy: %v", err)
+		}
+	}
+	names, err := admin.ListUserPolicies(ctx, &iam.ListUserPoliciesInput{UserName: aws.String("crowded")})
+	mustOK(t, "ListUserPolicies", err)
+	if ok != 4 || len(names.PolicyNames) != 4 {
+		t.Fatalf("%d of 20 concurrent puts of 500 characters succeeded, %d stored; want 4 (2,048 in all)", ok, len(names.PolicyNames))
+	}
+}

@@ -172,6 +172,39 @@ func (d *DB) PutInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owne
 		ON CONFLICT (kind, owner, name) DO UPDATE SET document = excluded.document`, kind, owner, p.Name, p.Document)
 }
 
+// PutInlinePolicyAdmitted creates or replaces an inline policy once admit
+// accepts the owner's policies: the owner's row is locked (FOR UPDATE)
+// before they are read, so concurrent puts for one owner, on any replica,
+// are checked one after the other.
+func (d *DB) PutInlinePolicyAdmitted(ctx context.Context, kind shiftkey.EntityKind, owner string, p shiftkey.PolicyDocument, admit func([]shiftkey.PolicyDocument) error) error {
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		tag, err := tx.Exec(ctx, `SELECT 1 FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, kind, owner)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return shiftkey.NoSuchEntity(kind, owner)
+		}
+		have, err := queryAll(ctx, tx, scanInline, `SELECT name, document FROM inline_policies WHERE kind = $1 AND owner = $2 ORDER BY name`, kind, owner)
+		if err != nil {
+			return err
+		}
+		if err := admit(have); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO inline_policies (kind, owner, name, document) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (kind, owner, name) DO UPDATE SET document = excluded.document`, kind, owner, p.Name, p.Document); err != nil {
+			return err
+		}
+		notify(change(kind, owner)...)
+		return nil
+	})
+}
+
+func scanInline(r pgx.Row) (p shiftkey.PolicyDocument, err error) {
+	return p, r.Scan(&p.Name, &p.Document)
+}
+
 // ownerRow is the FROM clause (kind and name as $1 and $2) under which a
 // row hanging off an entity (or a cluster's tags) is written: one row if
 // the owner exists, share-locked. Owners are names: written for one being

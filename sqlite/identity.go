@@ -182,6 +182,41 @@ func (d *DB) PutInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owne
 		ON CONFLICT (kind, owner, name) DO UPDATE SET document = excluded.document`, append([]any{kind, owner, p.Name, p.Document}, args...)...)
 }
 
+// PutInlinePolicyAdmitted creates or replaces an inline policy once admit
+// accepts the owner's policies: read, checked and written in one immediate
+// (write-locked) transaction, so concurrent puts see each other's.
+func (d *DB) PutInlinePolicyAdmitted(ctx context.Context, kind shiftkey.EntityKind, owner string, p shiftkey.PolicyDocument, admit func([]shiftkey.PolicyDocument) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var exists bool
+	cond, args := ownerExists(kind, owner)
+	if err := tx.QueryRowContext(ctx, `SELECT `+cond, args...).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		return shiftkey.NoSuchEntity(kind, owner)
+	}
+	have, err := queryAll(ctx, tx, scanInline, `SELECT name, document FROM inline_policies WHERE kind = ? AND owner = ? ORDER BY name`, kind, owner)
+	if err != nil {
+		return err
+	}
+	if err := admit(have); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO inline_policies (kind, owner, name, document) VALUES (?,?,?,?)
+		ON CONFLICT (kind, owner, name) DO UPDATE SET document = excluded.document`, kind, owner, p.Name, p.Document); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func scanInline(r scanner) (p shiftkey.PolicyDocument, err error) {
+	return p, r.Scan(&p.Name, &p.Document)
+}
+
 // ownerExists is the condition, and its arguments, under which a row
 // hanging off an entity (or a cluster's tags) is written. Owners are
 // names: written for one deleted meanwhile (the caller checked it first),
@@ -210,9 +245,7 @@ func (d *DB) existsOr(ctx context.Context, kind shiftkey.EntityKind, name string
 
 // InlinePolicies returns the inline policies of an entity ordered by name.
 func (d *DB) InlinePolicies(ctx context.Context, kind shiftkey.EntityKind, owner string) ([]shiftkey.PolicyDocument, error) {
-	return queryAll(ctx, d.db, func(r scanner) (p shiftkey.PolicyDocument, err error) {
-		return p, r.Scan(&p.Name, &p.Document)
-	}, `SELECT name, document FROM inline_policies WHERE kind = ? AND owner = ? ORDER BY name`, kind, owner)
+	return queryAll(ctx, d.db, scanInline, `SELECT name, document FROM inline_policies WHERE kind = ? AND owner = ? ORDER BY name`, kind, owner)
 }
 
 // DeleteInlinePolicy removes an inline policy.

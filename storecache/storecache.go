@@ -337,6 +337,10 @@ func (c *Store) PutInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, o
 	return c.after(c.Store.PutInlinePolicy(ctx, kind, owner, p), ch(kind, owner))
 }
 
+func (c *Store) PutInlinePolicyAdmitted(ctx context.Context, kind shiftkey.EntityKind, owner string, p shiftkey.PolicyDocument, admit func([]shiftkey.PolicyDocument) error) error {
+	return c.after(c.Store.PutInlinePolicyAdmitted(ctx, kind, owner, p, admit), ch(kind, owner))
+}
+
 func (c *Store) DeleteInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owner, name string) error {
 	return c.after(c.Store.DeleteInlinePolicy(ctx, kind, owner, name), ch(kind, owner))
 }

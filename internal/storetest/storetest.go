@@ -10,6 +10,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore(t)) })
 	t.Run("AccessKeyQuotaConcurrent", func(t *testing.T) { testAccessKeyQuotaConcurrent(t, newStore(t)) })
 	t.Run("AttachmentQuotasConcurrent", func(t *testing.T) { testAttachmentQuotasConcurrent(t, newStore(t)) })
+	t.Run("InlinePolicyAdmittedConcurrent", func(t *testing.T) { testInlinePolicyAdmittedConcurrent(t, newStore(t)) })
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
 	t.Run("RevocationByAccessKey", func(t *testing.T) { testRevocationByAccessKey(t, newStore(t)) })
@@ -668,6 +670,51 @@ func testAttachmentQuotasConcurrent(t *testing.T, s shiftkey.Store) {
 	}
 	if err := s.AddUserToGroup(ctx, freeG, "joiner"); err != nil {
 		t.Fatalf("after a departure: %v", err)
+	}
+}
+
+// testInlinePolicyAdmittedConcurrent: PutInlinePolicyAdmitted shows admit
+// the owner's policies as its write sees them, so concurrent puts under
+// different names cannot pass an aggregate bound together; a refused put
+// writes nothing, and a missing owner is NoSuchEntity.
+func testInlinePolicyAdmittedConcurrent(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "packed", ID: "AIDAEXAMPLEPACKED001", Path: "/", ARN: "arn:aws:iam::1:user/packed", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	full := errors.New("full")
+	const doc = `{"size":"ten"}`
+	atMostThree := func(name string) func([]shiftkey.PolicyDocument) error {
+		return func(have []shiftkey.PolicyDocument) error {
+			if len(have) >= 3 && !slices.ContainsFunc(have, func(p shiftkey.PolicyDocument) bool { return strings.EqualFold(p.Name, name) }) {
+				return full
+			}
+			return nil
+		}
+	}
+	errs := Concurrently(20, func(i int) error {
+		name := fmt.Sprintf("p%02d", i)
+		return s.PutInlinePolicyAdmitted(ctx, shiftkey.KindUser, "PACKED", shiftkey.PolicyDocument{Name: name, Document: doc}, atMostThree(name))
+	})
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, full):
+			t.Errorf("PutInlinePolicyAdmitted: %v", err)
+		}
+	}
+	have, err := s.InlinePolicies(ctx, shiftkey.KindUser, "packed")
+	if err != nil || ok != 3 || len(have) != 3 {
+		t.Fatalf("%d of 20 concurrent puts admitted, %d stored (%v); want 3", ok, len(have), err)
+	}
+	// Replacing one of them is admitted at the bound.
+	if err := s.PutInlinePolicyAdmitted(ctx, shiftkey.KindUser, "packed", shiftkey.PolicyDocument{Name: have[0].Name, Document: `{"v":2}`}, atMostThree(have[0].Name)); err != nil {
+		t.Fatalf("replacing at the bound: %v", err)
+	}
+	if err := s.PutInlinePolicyAdmitted(ctx, shiftkey.KindUser, "nobody", shiftkey.PolicyDocument{Name: "p", Document: doc}, atMostThree("p")); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("a missing owner: %v", err)
 	}
 }
 
