@@ -70,6 +70,16 @@ func AttachedPolicyQuota(kind EntityKind) error {
 	return Errorf(CodeLimitExceeded, "Cannot exceed quota for PoliciesPer%s%s: %d", strings.ToUpper(k[:1]), k[1:], MaxAttachedPolicies)
 }
 
+// AccountQuota is IAM's answer to a user, group, role or (kind policy)
+// customer managed policy created past the account's quota of them.
+func AccountQuota(kind EntityKind) error {
+	quota, max := map[EntityKind]string{KindUser: "Users", KindGroup: "Groups", KindRole: "Roles"}[kind], MaxEntities[kind]
+	if kind == KindPolicy {
+		quota, max = "Policies", MaxManagedPolicies
+	}
+	return Errorf(CodeLimitExceeded, "Cannot exceed quota for %sPerAccount: %d", quota, max)
+}
+
 // GroupsPerUserQuota is IAM's answer to a user added to a group past
 // MaxGroupsPerUser.
 func GroupsPerUserQuota() error {

@@ -235,6 +235,14 @@ const (
 	MaxGroupsPerUser    = 10
 )
 
+// MaxEntities are IAM's account quotas of users, groups and roles (the
+// roles' is AWS's default), MaxManagedPolicies that of customer managed
+// policies. The stores enforce them in CreateEntity and
+// CreateManagedPolicy, counting in the write as for MaxAccessKeysPerUser.
+var MaxEntities = map[EntityKind]int{KindUser: 5000, KindGroup: 300, KindRole: 1000}
+
+const MaxManagedPolicies = 1500
+
 // CodeLimitExceeded is IAM's error for a quota reached (HTTP 409).
 const CodeLimitExceeded = "LimitExceeded"
 

@@ -692,6 +692,13 @@ func (c *Config) Validate() error {
 	if c.TLS.AllowCleartext && c.TLS.CertFile == "" {
 		bad("tls.allow_cleartext", "needs cert_file and key_file: passwords never travel in cleartext without TLS")
 	}
+	for f, n := range map[string]struct{ have, max int }{"iam.users": {len(c.IAM.Users), shiftkey.MaxEntities[shiftkey.KindUser]},
+		"iam.groups": {len(c.IAM.Groups), shiftkey.MaxEntities[shiftkey.KindGroup]}, "iam.roles": {len(c.IAM.Roles), shiftkey.MaxEntities[shiftkey.KindRole]},
+		"iam.policies": {len(c.IAM.Policies), shiftkey.MaxManagedPolicies}} {
+		if n.have > n.max {
+			bad(f, "at most %d (IAM's account quota), got %d", n.max, n.have)
+		}
+	}
 	policies := map[string]bool{}
 	for i, p := range c.IAM.Policies {
 		f := fmt.Sprintf("iam.policies[%d]", i)

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/internal/storetest"
 )
 
@@ -269,5 +271,66 @@ func TestInlinePolicyAggregateConcurrent(t *testing.T) {
 	mustOK(t, "ListUserPolicies", err)
 	if ok != 4 || len(names.PolicyNames) != 4 {
 		t.Fatalf("%d of 20 concurrent puts of 500 characters succeeded, %d stored; want 4 (2,048 in all)", ok, len(names.PolicyNames))
+	}
+}
+
+// IAM's account quotas: 5,000 users, 300 groups, 1,000 roles and 1,500
+// customer managed policies; past them AWS answers LimitExceeded (409).
+// (A caller allowed CreateUser, even on one path only, could otherwise
+// fill the store: every list call reads all the entities of its kind.)
+func TestAccountEntityQuotas(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	// Fill the store directly up to one short of each quota, then let the
+	// API create the last one and refuse the next.
+	fill := func(kind shiftkey.EntityKind, prefix string, n int) {
+		t.Helper()
+		have, err := f.store.Entities(ctx, kind, "/")
+		mustOK(t, "Entities", err)
+		for i := len(have); i < n-1; i++ {
+			name := fmt.Sprintf("%s%05d", prefix, i)
+			mustOK(t, "CreateEntity", f.store.CreateEntity(ctx, &shiftkey.Entity{Kind: kind, Name: name, ID: shiftkey.NewID("AIDA"), Path: "/",
+				ARN: "arn:aws:iam::" + account + ":" + string(kind) + "/" + name, AssumeRolePolicy: trustUser("admin"), CreatedAt: time.Now()}))
+		}
+	}
+	fill(shiftkey.KindUser, "u", 5000)
+	fill(shiftkey.KindGroup, "g", 300)
+	fill(shiftkey.KindRole, "r", 1000)
+	for i := range 1499 {
+		name := fmt.Sprintf("p%05d", i)
+		mustOK(t, "CreateManagedPolicy", f.store.CreateManagedPolicy(ctx, &shiftkey.ManagedPolicy{ARN: "arn:aws:iam::" + account + ":policy/" + name, Name: name,
+			ID: shiftkey.NewID("ANPA"), Path: "/", Document: allowDescribe, CreatedAt: time.Now(), UpdatedAt: time.Now()}))
+	}
+	create := map[string]func(name string) error{
+		"Users": func(name string) error {
+			_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)})
+			return err
+		},
+		"Groups": func(name string) error {
+			_, err := admin.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String(name)})
+			return err
+		},
+		"Roles": func(name string) error {
+			_, err := admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trustUser("admin"))})
+			return err
+		},
+		"Policies": func(name string) error {
+			_, err := admin.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(name), PolicyDocument: aws.String(allowDescribe)})
+			return err
+		},
+	}
+	for _, tc := range []struct {
+		what  string
+		quota int
+	}{{"Users", 5000}, {"Groups", 300}, {"Roles", 1000}, {"Policies", 1500}} {
+		if err := create[tc.what]("last"); err != nil {
+			t.Errorf("%s: the %dth: %v", tc.what, tc.quota, err)
+		}
+		err := create[tc.what]("over")
+		want := fmt.Sprintf("Cannot exceed quota for %sPerAccount: %d", tc.what, tc.quota)
+		if apiCode(err) != "LimitExceeded" || httpStatus(err) != 409 || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: one past the quota: %v (status %d), want LimitExceeded 409 %q", tc.what, err, httpStatus(err), want)
+		}
 	}
 }

@@ -20,11 +20,43 @@ func scanEntity(row pgx.Row) (*shiftkey.Entity, error) {
 	return &e, err
 }
 
-// CreateEntity stores a new user, group or role.
+// CreateEntity stores a new user, group or role, within the account's
+// quota of its kind (shiftkey.MaxEntities).
 func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
-	return d.writeOne(ctx, nil, shiftkey.EntityExists(e.Kind, e.Name),
-		change(e.Kind, e.Name), `INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
-		e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs)
+	return d.insertWithin(ctx, change(e.Kind, e.Name), shiftkey.EntityExists(e.Kind, e.Name), shiftkey.AccountQuota(e.Kind), shiftkey.MaxEntities[e.Kind],
+		st(`SELECT count(*) FROM entities WHERE kind = $1`, e.Kind),
+		st(`INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+			e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs))
+}
+
+// quotaLock is the advisory lock key ("iamquota" in ASCII) that orders
+// the creations counted against an account quota, on every replica.
+const quotaLock = 0x69616d71756f7461
+
+// insertWithin runs insert and then count in one transaction holding
+// quotaLock, committed only when count is at most max: concurrent
+// inserts, on any replica, count each other. A unique violation is
+// conflict, one past max is over.
+func (d *DB) insertWithin(ctx context.Context, changes []shiftkey.Change, conflict, over error, max int, count, insert stmt) error {
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(quotaLock)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, insert.sql, insert.args...); isCode(err, uniqueViolation) {
+			return conflict
+		} else if err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, count.sql, count.args...).Scan(&n); err != nil {
+			return err
+		}
+		if n > max {
+			return over
+		}
+		notify(changes...)
+		return nil
+	})
 }
 
 // Entity returns the entity of kind called name (any case).
@@ -256,11 +288,13 @@ func scanPolicy(row pgx.Row) (*shiftkey.ManagedPolicy, error) {
 	return &p, err
 }
 
-// CreateManagedPolicy stores a customer-managed policy.
+// CreateManagedPolicy stores a customer-managed policy, within the
+// account's quota (shiftkey.MaxManagedPolicies).
 func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
-	return d.writeOne(ctx, nil, shiftkey.PolicyExists(p.Name),
-		change(shiftkey.KindPolicy, p.ARN), `INSERT INTO managed_policies (`+policyColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
-		p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, p.CreatedAt, p.UpdatedAt)
+	return d.insertWithin(ctx, change(shiftkey.KindPolicy, p.ARN), shiftkey.PolicyExists(p.Name), shiftkey.AccountQuota(shiftkey.KindPolicy), shiftkey.MaxManagedPolicies,
+		st(`SELECT count(*) FROM managed_policies`),
+		st(`INSERT INTO managed_policies (`+policyColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
+			p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, p.CreatedAt, p.UpdatedAt))
 }
 
 // UpdateManagedPolicy replaces a policy's document and description.

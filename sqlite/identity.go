@@ -26,11 +26,38 @@ func scanEntity(row scanner) (*shiftkey.Entity, error) {
 	return &e, nil
 }
 
-// CreateEntity stores a new user, group or role.
+// CreateEntity stores a new user, group or role, within the account's
+// quota of its kind (shiftkey.MaxEntities).
 func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
-	return d.insert(ctx, shiftkey.EntityExists(e.Kind, e.Name),
+	return d.insertWithin(ctx, shiftkey.EntityExists(e.Kind, e.Name), shiftkey.AccountQuota(e.Kind), shiftkey.MaxEntities[e.Kind],
+		`SELECT count(*) FROM entities WHERE kind = ?`, []any{e.Kind},
 		`INSERT INTO entities (`+entityColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
 		e.Kind, e.Name, e.ID, e.Path, e.ARN, millis(e.CreatedAt), e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs)
+}
+
+// insertWithin runs insert and then count in one immediate (write-locked)
+// transaction, committed only when count is at most max: concurrent
+// inserts count each other. A unique violation is conflict, one past max
+// is over.
+func (d *DB) insertWithin(ctx context.Context, conflict, over error, max int, count string, countArgs []any, insert string, args ...any) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, insert, args...); isUniqueViolation(err) {
+		return conflict
+	} else if err != nil {
+		return err
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, count, countArgs...).Scan(&n); err != nil {
+		return err
+	}
+	if n > max {
+		return over
+	}
+	return tx.Commit()
 }
 
 // Entity returns the entity of kind called name (any case).
@@ -268,9 +295,11 @@ func scanPolicy(row scanner) (*shiftkey.ManagedPolicy, error) {
 	return &p, nil
 }
 
-// CreateManagedPolicy stores a customer-managed policy.
+// CreateManagedPolicy stores a customer-managed policy, within the
+// account's quota (shiftkey.MaxManagedPolicies).
 func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
-	return d.insert(ctx, shiftkey.PolicyExists(p.Name),
+	return d.insertWithin(ctx, shiftkey.PolicyExists(p.Name), shiftkey.AccountQuota(shiftkey.KindPolicy), shiftkey.MaxManagedPolicies,
+		`SELECT count(*) FROM managed_policies`, nil,
 		`INSERT INTO managed_policies (`+policyColumns+`) VALUES (?,?,?,?,?,?,?,?)`,
 		p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, millis(p.CreatedAt), millis(p.UpdatedAt))
 }

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("AccessKeyQuotaConcurrent", func(t *testing.T) { testAccessKeyQuotaConcurrent(t, newStore(t)) })
 	t.Run("AttachmentQuotasConcurrent", func(t *testing.T) { testAttachmentQuotasConcurrent(t, newStore(t)) })
 	t.Run("InlinePolicyAdmittedConcurrent", func(t *testing.T) { testInlinePolicyAdmittedConcurrent(t, newStore(t)) })
+	t.Run("AccountQuotaConcurrent", func(t *testing.T) { testAccountQuotaConcurrent(t, newStore(t)) })
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
 	t.Run("RevocationByAccessKey", func(t *testing.T) { testRevocationByAccessKey(t, newStore(t)) })
@@ -715,6 +716,44 @@ func testInlinePolicyAdmittedConcurrent(t *testing.T, s shiftkey.Store) {
 	}
 	if err := s.PutInlinePolicyAdmitted(ctx, shiftkey.KindUser, "nobody", shiftkey.PolicyDocument{Name: "p", Document: doc}, atMostThree("p")); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
 		t.Fatalf("a missing owner: %v", err)
+	}
+}
+
+// testAccountQuotaConcurrent: the account's quota of groups is counted in
+// the write, so concurrent creations cannot pass it together; a duplicate
+// name is still EntityAlreadyExists.
+func testAccountQuotaConcurrent(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	max := shiftkey.MaxEntities[shiftkey.KindGroup]
+	group := func(name string) *shiftkey.Entity {
+		return &shiftkey.Entity{Kind: shiftkey.KindGroup, Name: name, ID: "AGPA" + strings.ToUpper(name), Path: "/", ARN: "arn:aws:iam::1:group/" + name, CreatedAt: t0}
+	}
+	for i := range max - 5 {
+		if err := s.CreateEntity(ctx, group(fmt.Sprintf("held%04d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := Concurrently(20, func(i int) error { return s.CreateEntity(ctx, group(fmt.Sprintf("race%02d", i))) })
+	ok := 0
+	for _, err := range errs {
+		switch shiftkey.ErrorCode(err) {
+		case "":
+			ok++
+		case shiftkey.CodeLimitExceeded:
+		default:
+			t.Errorf("CreateEntity: %v, want success or LimitExceeded", err)
+		}
+	}
+	all, err := s.Entities(ctx, shiftkey.KindGroup, "/")
+	if err != nil || ok != 5 || len(all) != max {
+		t.Fatalf("%d of 20 concurrent creations at %d of %d succeeded, %d stored (%v); want 5", ok, max-5, max, len(all), err)
+	}
+	if err := s.CreateEntity(ctx, group("held0000")); shiftkey.ErrorCode(err) != shiftkey.CodeEntityAlreadyExists {
+		t.Fatalf("a duplicate at the quota: %v", err)
+	}
+	// Users are counted apart from groups.
+	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "free", ID: "AIDAFREE", Path: "/", ARN: "arn:aws:iam::1:user/free", CreatedAt: t0}); err != nil {
+		t.Fatalf("a user with the groups at their quota: %v", err)
 	}
 }
 
