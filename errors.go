@@ -80,6 +80,16 @@ func AccountQuota(kind EntityKind) error {
 	return Errorf(CodeLimitExceeded, "Cannot exceed quota for %sPerAccount: %d", quota, max)
 }
 
+// TagQuota is the answer to tags set past MaxTags on an entity of kind:
+// Redshift's TagLimitExceededFault for a cluster, IAM's LimitExceeded
+// otherwise.
+func TagQuota(kind EntityKind) error {
+	if kind == KindCluster {
+		return Errorf("TagLimitExceededFault", "You have exceeded the number of tags allowed (%d).", MaxTags)
+	}
+	return Errorf(CodeLimitExceeded, "The number of tags has reached the maximum limit of %d.", MaxTags)
+}
+
 // GroupsPerUserQuota is IAM's answer to a user added to a group past
 // MaxGroupsPerUser.
 func GroupsPerUserQuota() error {

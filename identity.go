@@ -243,6 +243,11 @@ var MaxEntities = map[EntityKind]int{KindUser: 5000, KindGroup: 300, KindRole: 1
 
 const MaxManagedPolicies = 1500
 
+// MaxTags is the tags one user, role or cluster may hold, in IAM and
+// Redshift alike; the stores enforce it in TagEntity (TagQuota), counting
+// in the write.
+const MaxTags = 50
+
 // CodeLimitExceeded is IAM's error for a quota reached (HTTP 409).
 const CodeLimitExceeded = "LimitExceeded"
 
@@ -291,7 +296,7 @@ type IdentityStore interface {
 	GroupsForUser(ctx context.Context, user string) ([]*Entity, error)
 	GroupMembers(ctx context.Context, group string) ([]string, error)
 
-	TagEntity(ctx context.Context, kind EntityKind, name string, tags []Tag) error
+	TagEntity(ctx context.Context, kind EntityKind, name string, tags []Tag) error // TagQuota past MaxTags
 	UntagEntity(ctx context.Context, kind EntityKind, name string, keys []string) error
 	Tags(ctx context.Context, kind EntityKind, name string) ([]Tag, error)
 

@@ -334,3 +334,35 @@ func TestAccountEntityQuotas(t *testing.T) {
 		}
 	}
 }
+
+// The 50 tags of a user or role are counted in the write: concurrent
+// TagUser calls adding different keys cannot pass the quota together.
+func TestTagQuotaConcurrent(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("labelled")})
+	mustOK(t, "CreateUser", err)
+	errs := storetest.Concurrently(25, func(i int) error {
+		tags := make([]iamtypes.Tag, 5)
+		for j := range tags {
+			tags[j] = iamtypes.Tag{Key: aws.String(fmt.Sprintf("k%d-%d", i, j)), Value: aws.String("v")}
+		}
+		_, err := admin.TagUser(ctx, &iam.TagUserInput{UserName: aws.String("labelled"), Tags: tags})
+		return err
+	})
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case apiCode(err) != "LimitExceeded" || httpStatus(err) != 409:
+			t.Errorf("concurrent TagUser: %v", err)
+		}
+	}
+	got, err := admin.ListUserTags(ctx, &iam.ListUserTagsInput{UserName: aws.String("labelled")})
+	mustOK(t, "ListUserTags", err)
+	if ok != 10 || len(got.Tags) != 50 {
+		t.Fatalf("%d of 25 concurrent TagUser calls of 5 new keys succeeded, %d tags stored; want 10 and 50", ok, len(got.Tags))
+	}
+}

@@ -432,17 +432,34 @@ func (d *DB) GroupMembers(ctx context.Context, group string) ([]string, error) {
 // Tags.
 
 // TagEntity adds or replaces tags; a replaced tag keeps its place.
+// At most shiftkey.MaxTags in all: the owner's row is locked (FOR UPDATE)
+// before the tags are written and counted, so concurrent taggers adding
+// different keys, on any replica, count one after the other.
 func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, tags []shiftkey.Tag) error {
-	stmts := make([]stmt, 0, len(tags))
-	for _, t := range tags {
-		stmts = append(stmts, st(`INSERT INTO tags (kind, owner, key, value) SELECT $1, $2, $3, $4 `+ownerRow(kind)+`
-			ON CONFLICT (kind, owner, lower(key)) DO UPDATE SET value = excluded.value, key = excluded.key`, kind, name, t.Key, t.Value))
-	}
-	n, err := d.write(ctx, change(kind, name), stmts...)
-	if err == nil && len(n) > 0 && n[0] == 0 {
-		return shiftkey.NoSuchEntity(kind, name)
-	}
-	return err
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		tag, err := tx.Exec(ctx, `SELECT 1 `+strings.TrimSuffix(ownerRow(kind), "FOR SHARE")+`FOR UPDATE`, kind, name)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return shiftkey.NoSuchEntity(kind, name)
+		}
+		for _, t := range tags {
+			if _, err := tx.Exec(ctx, `INSERT INTO tags (kind, owner, key, value) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (kind, owner, lower(key)) DO UPDATE SET value = excluded.value, key = excluded.key`, kind, name, t.Key, t.Value); err != nil {
+				return err
+			}
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM tags WHERE kind = $1 AND owner = $2`, kind, name).Scan(&n); err != nil {
+			return err
+		}
+		if n > shiftkey.MaxTags {
+			return shiftkey.TagQuota(kind)
+		}
+		notify(change(kind, name)...)
+		return nil
+	})
 }
 
 // UntagEntity removes tags by key; absent keys are ignored.

@@ -431,7 +431,7 @@ func (d *DB) GroupMembers(ctx context.Context, group string) ([]string, error) {
 
 // Tags.
 
-// TagEntity adds or replaces tags.
+// TagEntity adds or replaces tags, at most shiftkey.MaxTags in all.
 func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, tags []shiftkey.Tag) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -449,6 +449,15 @@ func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name strin
 		if n, _ := res.RowsAffected(); n == 0 {
 			return shiftkey.NoSuchEntity(kind, name)
 		}
+	}
+	// Counted in the (immediate) transaction: concurrent taggers adding
+	// different keys cannot pass the quota together.
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tags WHERE kind = ? AND owner = ?`, kind, name).Scan(&n); err != nil {
+		return err
+	}
+	if n > shiftkey.MaxTags {
+		return shiftkey.TagQuota(kind)
 	}
 	return tx.Commit()
 }

@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("AttachmentQuotasConcurrent", func(t *testing.T) { testAttachmentQuotasConcurrent(t, newStore(t)) })
 	t.Run("InlinePolicyAdmittedConcurrent", func(t *testing.T) { testInlinePolicyAdmittedConcurrent(t, newStore(t)) })
 	t.Run("AccountQuotaConcurrent", func(t *testing.T) { testAccountQuotaConcurrent(t, newStore(t)) })
+	t.Run("TagQuotaConcurrent", func(t *testing.T) { testTagQuotaConcurrent(t, newStore(t)) })
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
 	t.Run("RevocationByAccessKey", func(t *testing.T) { testRevocationByAccessKey(t, newStore(t)) })
@@ -754,6 +755,40 @@ func testAccountQuotaConcurrent(t *testing.T, s shiftkey.Store) {
 	// Users are counted apart from groups.
 	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "free", ID: "AIDAFREE", Path: "/", ARN: "arn:aws:iam::1:user/free", CreatedAt: t0}); err != nil {
 		t.Fatalf("a user with the groups at their quota: %v", err)
+	}
+}
+
+// testTagQuotaConcurrent: TagEntity counts the owner's tags in its write,
+// so concurrent taggers adding different keys cannot pass MaxTags
+// together; replacing a value at the quota is allowed.
+func testTagQuotaConcurrent(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindRole, Name: "labelled", ID: "AROAEXAMPLELABELLED1", Path: "/", ARN: "arn:aws:iam::1:role/labelled", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	errs := Concurrently(25, func(i int) error {
+		tags := make([]shiftkey.Tag, 5)
+		for j := range tags {
+			tags[j] = shiftkey.Tag{Key: fmt.Sprintf("k%02d-%d", i, j), Value: "v"}
+		}
+		return s.TagEntity(ctx, shiftkey.KindRole, "LABELLED", tags)
+	})
+	ok := 0
+	for _, err := range errs {
+		switch shiftkey.ErrorCode(err) {
+		case "":
+			ok++
+		case shiftkey.CodeLimitExceeded:
+		default:
+			t.Errorf("TagEntity: %v, want success or LimitExceeded", err)
+		}
+	}
+	tags, err := s.Tags(ctx, shiftkey.KindRole, "labelled")
+	if err != nil || ok != shiftkey.MaxTags/5 || len(tags) != shiftkey.MaxTags {
+		t.Fatalf("%d of 25 concurrent taggings of 5 keys succeeded, %d tags stored (%v); want %d and %d", ok, len(tags), err, shiftkey.MaxTags/5, shiftkey.MaxTags)
+	}
+	if err := s.TagEntity(ctx, shiftkey.KindRole, "labelled", []shiftkey.Tag{{Key: strings.ToUpper(tags[0].Key), Value: "new"}}); err != nil {
+		t.Fatalf("replacing a tag at the quota: %v", err)
 	}
 }
 
