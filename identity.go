@@ -54,7 +54,17 @@ type AccessKey struct {
 	UserName  string
 	Status    string // "Active" or "Inactive"
 	CreatedAt time.Time
+	// LastUsed is when the key last signed a request that authenticated
+	// (zero: not since it was made), to the hour (KeyUseInterval); with
+	// the service (SigV4 signing name) and region it signed for.
+	LastUsed                        time.Time
+	LastUsedService, LastUsedRegion string
 }
+
+// KeyUseInterval is how often a key's use is recorded at most: the API
+// writes LastUsed when the one stored is older, so that a key signing many
+// requests costs one write an hour. AWS too reports it late.
+const KeyUseInterval = time.Hour
 
 // PolicyDocument is a named policy attached to an identity, kept as JSON.
 type PolicyDocument struct {
@@ -269,6 +279,11 @@ type IdentityStore interface {
 	AccessKey(ctx context.Context, id string) (*AccessKey, error) // CodeNoSuchEntity
 	AccessKeys(ctx context.Context, userName string) ([]*AccessKey, error)
 	UpdateAccessKey(ctx context.Context, id, status string) error
+	// RecordAccessKeyUse sets the key's LastUsed (and its service and
+	// region) to at, unless the stored one is within KeyUseInterval of it
+	// or later: concurrent first uses write it once. An unknown key is
+	// not an error.
+	RecordAccessKeyUse(ctx context.Context, id string, at time.Time, service, region string) error
 	DeleteAccessKey(ctx context.Context, id string) error
 
 	PutInlinePolicy(ctx context.Context, kind EntityKind, owner string, p PolicyDocument) error

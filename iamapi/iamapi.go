@@ -56,7 +56,8 @@ func (s *Service) handlers() map[string]handler {
 	return map[string]handler{
 		"CreateUser": s.createUser, "GetUser": s.getUser, "ListUsers": s.listUsers, "DeleteUser": s.deleteUser,
 		"CreateAccessKey": s.createAccessKey, "ListAccessKeys": s.listAccessKeys, "UpdateAccessKey": s.updateAccessKey, "DeleteAccessKey": s.deleteAccessKey,
-		"CreateGroup": s.createGroup, "GetGroup": s.getGroup, "DeleteGroup": s.deleteGroup,
+		"GetAccessKeyLastUsed": s.getAccessKeyLastUsed,
+		"CreateGroup":          s.createGroup, "GetGroup": s.getGroup, "DeleteGroup": s.deleteGroup,
 		"AddUserToGroup": s.addUserToGroup, "RemoveUserFromGroup": s.removeUserFromGroup, "ListGroupsForUser": s.listGroupsForUser,
 		"CreateRole": s.createRole, "GetRole": s.getRole, "DeleteRole": s.deleteRole, "ListRoles": s.listRoles,
 		"PutUserPolicy": s.putPolicy(shiftkey.KindUser), "GetUserPolicy": s.getPolicy(shiftkey.KindUser),

@@ -156,14 +156,18 @@ func keyNotFound(id string) error {
 	return shiftkey.NoSuchAccessKey(id)
 }
 
-const accessKeyColumns = `id, secret, sealed, user_name, status, created_at`
+const accessKeyColumns = `id, secret, sealed, user_name, status, created_at, last_used_at, coalesce(last_used_service, ''), coalesce(last_used_region, '')`
 
 func (d *DB) scanAccessKey(ctx context.Context, row pgx.Row) (*shiftkey.AccessKey, error) {
 	var k shiftkey.AccessKey
+	var used *time.Time
 	var stored string
 	var sealed bool
-	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.Status, &k.CreatedAt); err != nil {
+	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.Status, &k.CreatedAt, &used, &k.LastUsedService, &k.LastUsedRegion); err != nil {
 		return nil, err
+	}
+	if used != nil {
+		k.LastUsed = utc(*used)
 	}
 	var err error
 	if k.Secret, err = d.unseal(ctx, stored, sealed, accessKeyAAD(k.ID)); err != nil {
@@ -188,6 +192,14 @@ func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.Acces
 // UpdateAccessKey sets a key's status.
 func (d *DB) UpdateAccessKey(ctx context.Context, id, status string) error {
 	return d.writeOne(ctx, keyNotFound(id), nil, change(shiftkey.KindAccessKey, id), `UPDATE access_keys SET status = $1 WHERE id = $2`, status, id)
+}
+
+// RecordAccessKeyUse records a key's use, at most once a
+// shiftkey.KeyUseInterval.
+func (d *DB) RecordAccessKeyUse(ctx context.Context, id string, at time.Time, service, region string) error {
+	_, err := d.write(ctx, change(shiftkey.KindAccessKey, id), st(`UPDATE access_keys SET last_used_at = $1, last_used_service = $2, last_used_region = $3
+		WHERE id = $4 AND (last_used_at IS NULL OR last_used_at <= $5)`, at, service, region, id, at.Add(-shiftkey.KeyUseInterval)))
+	return err
 }
 
 // DeleteAccessKey removes a key.

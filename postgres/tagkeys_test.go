@@ -51,6 +51,7 @@ func TestProtectedTagKeyCannotBeChangedThroughLookalikes(t *testing.T) {
 	}
 	authorizer := &authz.Authorizer{Store: db}
 	api := &shttp.Server{Identities: db, IAM: &iamapi.Service{Store: db, Authorizer: authorizer, AccountID: account}, AccountID: account}
+	t.Cleanup(api.WaitBackground) // before the store closes
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	client := func(user string) *iam.Client {

@@ -163,15 +163,19 @@ func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, err
 	return queryOne(ctx, d.db, scan, keyNotFound(id), `SELECT `+accessKeyColumns+` FROM access_keys WHERE id = ?`, id)
 }
 
-const accessKeyColumns = `id, secret, sealed, user_name, status, created_at`
+const accessKeyColumns = `id, secret, sealed, user_name, status, created_at, last_used_at, coalesce(last_used_service, ''), coalesce(last_used_region, '')`
 
 func (d *DB) scanAccessKey(ctx context.Context, row scanner) (*shiftkey.AccessKey, error) {
 	var k shiftkey.AccessKey
 	var created int64
+	var used sql.NullInt64
 	var stored string
 	var sealed bool
-	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.Status, &created); err != nil {
+	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.Status, &created, &used, &k.LastUsedService, &k.LastUsedRegion); err != nil {
 		return nil, err
+	}
+	if used.Valid {
+		k.LastUsed = fromMillis(used.Int64)
 	}
 	var err error
 	if k.Secret, err = d.unseal(ctx, stored, sealed, accessKeyAAD(k.ID)); err != nil {
@@ -191,6 +195,14 @@ func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.Acces
 func (d *DB) UpdateAccessKey(ctx context.Context, id, status string) error {
 	return d.execOne(ctx, keyNotFound(id),
 		`UPDATE access_keys SET status = ? WHERE id = ?`, status, id)
+}
+
+// RecordAccessKeyUse records a key's use, at most once a
+// shiftkey.KeyUseInterval.
+func (d *DB) RecordAccessKeyUse(ctx context.Context, id string, at time.Time, service, region string) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE access_keys SET last_used_at = ?, last_used_service = ?, last_used_region = ?
+		WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, millis(at), service, region, id, millis(at.Add(-shiftkey.KeyUseInterval)))
+	return err
 }
 
 // DeleteAccessKey removes a key.

@@ -329,6 +329,10 @@ func (c *Store) UpdateAccessKey(ctx context.Context, id, status string) error {
 	return c.after(c.Store.UpdateAccessKey(ctx, id, status), ch(shiftkey.KindAccessKey, id))
 }
 
+func (c *Store) RecordAccessKeyUse(ctx context.Context, id string, at time.Time, service, region string) error {
+	return c.after(c.Store.RecordAccessKeyUse(ctx, id, at, service, region), ch(shiftkey.KindAccessKey, id))
+}
+
 func (c *Store) DeleteAccessKey(ctx context.Context, id string) error {
 	return c.after(c.Store.DeleteAccessKey(ctx, id), ch(shiftkey.KindAccessKey, id))
 }

@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("InlinePolicyAdmittedConcurrent", func(t *testing.T) { testInlinePolicyAdmittedConcurrent(t, newStore(t)) })
 	t.Run("AccountQuotaConcurrent", func(t *testing.T) { testAccountQuotaConcurrent(t, newStore(t)) })
 	t.Run("TagQuotaConcurrent", func(t *testing.T) { testTagQuotaConcurrent(t, newStore(t)) })
+	t.Run("AccessKeyUse", func(t *testing.T) { testAccessKeyUse(t, newStore(t)) })
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
 	t.Run("RevocationByAccessKey", func(t *testing.T) { testRevocationByAccessKey(t, newStore(t)) })
@@ -789,6 +790,55 @@ func testTagQuotaConcurrent(t *testing.T, s shiftkey.Store) {
 	}
 	if err := s.TagEntity(ctx, shiftkey.KindRole, "labelled", []shiftkey.Tag{{Key: strings.ToUpper(tags[0].Key), Value: "new"}}); err != nil {
 		t.Fatalf("replacing a tag at the quota: %v", err)
+	}
+}
+
+// testAccessKeyUse: a key's last use is recorded with its service and
+// region, moves on only once a KeyUseInterval has passed, and an unknown
+// key is no error.
+func testAccessKeyUse(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "user", ID: "AIDAEXAMPLEUSE000001", Path: "/", ARN: "arn:aws:iam::1:user/user", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIAUSE", Secret: "s", UserName: "user", Status: "Active", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	last := func() *shiftkey.AccessKey {
+		t.Helper()
+		k, err := s.AccessKey(ctx, "AKIAUSE")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	if k := last(); !k.LastUsed.IsZero() || k.LastUsedService != "" || k.LastUsedRegion != "" {
+		t.Fatalf("a new key: %+v, want no use", k)
+	}
+	used := t0.Add(time.Minute)
+	for _, u := range []struct {
+		at              time.Time
+		service, region string
+	}{{used, "redshift", "eu-west-1"}, {used.Add(shiftkey.KeyUseInterval - time.Second), "sts", "us-east-1"}} {
+		if err := s.RecordAccessKeyUse(ctx, "AKIAUSE", u.at, u.service, u.region); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if k := last(); !k.LastUsed.Equal(used) || k.LastUsedService != "redshift" || k.LastUsedRegion != "eu-west-1" {
+		t.Fatalf("after two uses within the interval: %+v, want the first", k)
+	}
+	later := used.Add(shiftkey.KeyUseInterval)
+	if err := s.RecordAccessKeyUse(ctx, "AKIAUSE", later, "iam", "us-east-1"); err != nil {
+		t.Fatal(err)
+	}
+	if k := last(); !k.LastUsed.Equal(later) || k.LastUsedService != "iam" {
+		t.Fatalf("a use an interval later: %+v", k)
+	}
+	if keys, err := s.AccessKeys(ctx, "user"); err != nil || len(keys) != 1 || !keys[0].LastUsed.Equal(later) {
+		t.Fatalf("AccessKeys: %+v %v", keys, err)
+	}
+	if err := s.RecordAccessKeyUse(ctx, "AKIAGONE", later, "iam", "us-east-1"); err != nil {
+		t.Fatalf("an unknown key: %v", err)
 	}
 }
 
