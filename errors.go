@@ -62,6 +62,40 @@ func AccessKeyQuota() error {
 	return Errorf(CodeLimitExceeded, "Cannot exceed quota for AccessKeysPerUser: %d", MaxAccessKeysPerUser)
 }
 
+// AttachedPolicyQuota is IAM's answer to a managed policy attached past
+// MaxAttachedPolicies to an entity of kind (PoliciesPerUser, …PerGroup,
+// …PerRole).
+func AttachedPolicyQuota(kind EntityKind) error {
+	k := string(kind)
+	return Errorf(CodeLimitExceeded, "Cannot exceed quota for PoliciesPer%s%s: %d", strings.ToUpper(k[:1]), k[1:], MaxAttachedPolicies)
+}
+
+// AccountQuota is IAM's answer to a user, group, role or (kind policy)
+// customer managed policy created past the account's quota of them.
+func AccountQuota(kind EntityKind) error {
+	quota, max := map[EntityKind]string{KindUser: "Users", KindGroup: "Groups", KindRole: "Roles"}[kind], MaxEntities[kind]
+	if kind == KindPolicy {
+		quota, max = "Policies", MaxManagedPolicies
+	}
+	return Errorf(CodeLimitExceeded, "Cannot exceed quota for %sPerAccount: %d", quota, max)
+}
+
+// TagQuota is the answer to tags set past MaxTags on an entity of kind:
+// Redshift's TagLimitExceededFault for a cluster, IAM's LimitExceeded
+// otherwise.
+func TagQuota(kind EntityKind) error {
+	if kind == KindCluster {
+		return Errorf("TagLimitExceededFault", "You have exceeded the number of tags allowed (%d).", MaxTags)
+	}
+	return Errorf(CodeLimitExceeded, "The number of tags has reached the maximum limit of %d.", MaxTags)
+}
+
+// GroupsPerUserQuota is IAM's answer to a user added to a group past
+// MaxGroupsPerUser.
+func GroupsPerUserQuota() error {
+	return Errorf(CodeLimitExceeded, "Cannot exceed quota for GroupsPerUser: %d", MaxGroupsPerUser)
+}
+
 // ClusterNotFound is Redshift's answer for a cluster that does not exist.
 func ClusterNotFound(id string) error {
 	return Errorf(CodeClusterNotFound, "Cluster %s not found.", id)

@@ -54,7 +54,17 @@ type AccessKey struct {
 	UserName  string
 	Status    string // "Active" or "Inactive"
 	CreatedAt time.Time
+	// LastUsed is when the key last signed a request that authenticated
+	// (zero: not since it was made), to the hour (KeyUseInterval); with
+	// the service (SigV4 signing name) and region it signed for.
+	LastUsed                        time.Time
+	LastUsedService, LastUsedRegion string
 }
+
+// KeyUseInterval is how often a key's use is recorded at most: the API
+// writes LastUsed when the one stored is older, so that a key signing many
+// requests costs one write an hour. AWS too reports it late.
+const KeyUseInterval = time.Hour
 
 // PolicyDocument is a named policy attached to an identity, kept as JSON.
 type PolicyDocument struct {
@@ -225,6 +235,29 @@ func AdmitAccessKey(lookUp func() (user string, err error), count func(user stri
 	return nil
 }
 
+// MaxAttachedPolicies is IAM's quota of managed policies attached to one
+// user, group or role, MaxGroupsPerUser that of the groups one user is in.
+// As MaxAccessKeysPerUser, the stores enforce them in the write
+// (AttachPolicy, AddUserToGroup), so that concurrent calls cannot pass them
+// together; attaching or joining again what is already there stays a no-op.
+const (
+	MaxAttachedPolicies = 10
+	MaxGroupsPerUser    = 10
+)
+
+// MaxEntities are IAM's account quotas of users, groups and roles (the
+// roles' is AWS's default), MaxManagedPolicies that of customer managed
+// policies. The stores enforce them in CreateEntity and
+// CreateManagedPolicy, counting in the write as for MaxAccessKeysPerUser.
+var MaxEntities = map[EntityKind]int{KindUser: 5000, KindGroup: 300, KindRole: 1000}
+
+const MaxManagedPolicies = 1500
+
+// MaxTags is the tags one user, role or cluster may hold, in IAM and
+// Redshift alike; the stores enforce it in TagEntity (TagQuota), counting
+// in the write.
+const MaxTags = 50
+
 // CodeLimitExceeded is IAM's error for a quota reached (HTTP 409).
 const CodeLimitExceeded = "LimitExceeded"
 
@@ -246,9 +279,21 @@ type IdentityStore interface {
 	AccessKey(ctx context.Context, id string) (*AccessKey, error) // CodeNoSuchEntity
 	AccessKeys(ctx context.Context, userName string) ([]*AccessKey, error)
 	UpdateAccessKey(ctx context.Context, id, status string) error
+	// RecordAccessKeyUse sets the key's LastUsed (and its service and
+	// region) to at, unless the stored one is within KeyUseInterval of it
+	// or later: concurrent first uses write it once. An unknown key is
+	// not an error.
+	RecordAccessKeyUse(ctx context.Context, id string, at time.Time, service, region string) error
 	DeleteAccessKey(ctx context.Context, id string) error
 
 	PutInlinePolicy(ctx context.Context, kind EntityKind, owner string, p PolicyDocument) error
+	// PutInlinePolicyAdmitted is PutInlinePolicy once admit, given the
+	// owner's inline policies as the write sees them (the owner locked
+	// against concurrent puts), returns nil; admit's error otherwise, and
+	// nothing written. IAM's aggregate size quota is checked so, by the
+	// caller that knows how IAM counts, so that concurrent puts under
+	// different names cannot pass it together. CodeNoSuchEntity.
+	PutInlinePolicyAdmitted(ctx context.Context, kind EntityKind, owner string, p PolicyDocument, admit func([]PolicyDocument) error) error
 	InlinePolicies(ctx context.Context, kind EntityKind, owner string) ([]PolicyDocument, error)
 	DeleteInlinePolicy(ctx context.Context, kind EntityKind, owner, name string) error // CodeNoSuchEntity
 
@@ -266,7 +311,7 @@ type IdentityStore interface {
 	GroupsForUser(ctx context.Context, user string) ([]*Entity, error)
 	GroupMembers(ctx context.Context, group string) ([]string, error)
 
-	TagEntity(ctx context.Context, kind EntityKind, name string, tags []Tag) error
+	TagEntity(ctx context.Context, kind EntityKind, name string, tags []Tag) error // TagQuota past MaxTags
 	UntagEntity(ctx context.Context, kind EntityKind, name string, keys []string) error
 	Tags(ctx context.Context, kind EntityKind, name string) ([]Tag, error)
 

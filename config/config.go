@@ -692,6 +692,13 @@ func (c *Config) Validate() error {
 	if c.TLS.AllowCleartext && c.TLS.CertFile == "" {
 		bad("tls.allow_cleartext", "needs cert_file and key_file: passwords never travel in cleartext without TLS")
 	}
+	for f, n := range map[string]struct{ have, max int }{"iam.users": {len(c.IAM.Users), shiftkey.MaxEntities[shiftkey.KindUser]},
+		"iam.groups": {len(c.IAM.Groups), shiftkey.MaxEntities[shiftkey.KindGroup]}, "iam.roles": {len(c.IAM.Roles), shiftkey.MaxEntities[shiftkey.KindRole]},
+		"iam.policies": {len(c.IAM.Policies), shiftkey.MaxManagedPolicies}} {
+		if n.have > n.max {
+			bad(f, "at most %d (IAM's account quota), got %d", n.max, n.have)
+		}
+	}
 	policies := map[string]bool{}
 	for i, p := range c.IAM.Policies {
 		f := fmt.Sprintf("iam.policies[%d]", i)
@@ -732,6 +739,9 @@ func (c *Config) Validate() error {
 				bad(fmt.Sprintf("%s.groups[%d]", f, j), "no group %q under iam.groups", g)
 			}
 		}
+		if n := distinctFold(u.Groups); n > shiftkey.MaxGroupsPerUser {
+			bad(f+".groups", "at most %d groups per user (IAM's quota), got %d", shiftkey.MaxGroupsPerUser, n)
+		}
 		checkTags(bad, f+".tags", u.Tags)
 	}
 	for i, r := range c.IAM.Roles {
@@ -765,6 +775,19 @@ func (p PrincipalConfig) check(bad func(string, string, ...any), f, kind string,
 			bad(fmt.Sprintf("%s.managed_policies[%d]", f, j), "no policy %q under iam.policies", n)
 		}
 	}
+	if n := distinctFold(p.ManagedPolicies); n > shiftkey.MaxAttachedPolicies {
+		bad(f+".managed_policies", "at most %d managed policies per %s (IAM's quota), got %d", shiftkey.MaxAttachedPolicies, kind, n)
+	}
+}
+
+// distinctFold counts the names of names regardless of case, as IAM
+// tells them apart.
+func distinctFold(names []string) int {
+	seen := map[string]bool{}
+	for _, n := range names {
+		seen[strings.ToLower(n)] = true
+	}
+	return len(seen)
 }
 
 // checkEndpoint checks what clusters and workgroups share: the database,
@@ -847,8 +870,8 @@ func checkTags(bad func(string, string, ...any), field string, tags map[string]s
 		bad(field, "at most 50 tags")
 	}
 	for k, v := range tags {
-		if k == "" || len(k) > 128 || len(v) > 256 {
-			bad(field+"."+k, "tag keys are 1-128 characters, values at most 256")
+		if err := iamapi.CheckTag(k, v); err != nil {
+			bad(field+"."+k, "%s", err.(*shiftkey.Error).Message)
 		}
 	}
 }

@@ -99,6 +99,7 @@ func TestSourceIPCondition(t *testing.T) {
 		authorizer := &authz.Authorizer{Store: f.store}
 		api := &shttp.Server{Identities: f.store, Redshift: &rs.Service{Store: f.store, Authorizer: authorizer, Now: time.Now},
 			AccountID: account, Now: time.Now, ClientIP: cip}
+		t.Cleanup(api.WaitBackground) // before the store closes
 		srv := httptest.NewServer(api.Handler())
 		t.Cleanup(srv.Close)
 		return srv.URL

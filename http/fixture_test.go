@@ -79,6 +79,9 @@ func newFixture(t *testing.T) *fixture {
 		Now:        now,
 	}
 	f.api = api
+	// After the server closes, before the store does: the writes calls
+	// started beside them (their keys' use) land first.
+	t.Cleanup(api.WaitBackground)
 	f.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(f.srv.Close)
 	return f

@@ -70,6 +70,24 @@ type Server struct {
 	Decisions *sync.RWMutex
 
 	gate *admission.Gate // from CPUSlots, made by Handler
+
+	// keyUses are the access keys whose use is being recorded, off the
+	// request path (recordKeyUse); keyUsesDone is signalled when the last
+	// of those writes returns.
+	keyUsesMu   sync.Mutex
+	keyUses     map[string]bool
+	keyUsesDone *sync.Cond
+}
+
+// WaitBackground waits for the writes that calls started and did not wait
+// for (the records of access keys' use): a drain calls it before the store
+// is closed, a test before it reads them.
+func (s *Server) WaitBackground() {
+	s.keyUsesMu.Lock()
+	defer s.keyUsesMu.Unlock()
+	for len(s.keyUses) > 0 {
+		s.keyUsesDone.Wait()
+	}
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -363,6 +381,7 @@ func (s *Server) authenticate(ctx context.Context, c *call) error {
 		if err != nil {
 			return fmt.Errorf("user of access key: %w", err)
 		}
+		s.recordKeyUse(ctx, c, key, auth.Region, now)
 		tags, err := s.Identities.Tags(ctx, shiftkey.KindUser, user.Name)
 		if err != nil {
 			return err
@@ -379,6 +398,45 @@ func (s *Server) authenticate(ctx context.Context, c *call) error {
 		Time:            now,
 	}
 	return nil
+}
+
+// recordKeyUse records, for GetAccessKeyLastUsed, that key signed a
+// request that authenticated, once a shiftkey.KeyUseInterval at most (the
+// cached key says when it was last recorded): most requests write nothing.
+// The write runs beside the call, one per key at a time, so that no call
+// waits for it (on SQLite it may wait out another process's write lock);
+// a failed one only leaves the date older.
+func (s *Server) recordKeyUse(ctx context.Context, c *call, key *shiftkey.AccessKey, region string, now time.Time) {
+	if now.Sub(key.LastUsed) < shiftkey.KeyUseInterval {
+		return
+	}
+	s.keyUsesMu.Lock()
+	if s.keyUses[key.ID] {
+		s.keyUsesMu.Unlock()
+		return
+	}
+	if s.keyUses == nil {
+		s.keyUses, s.keyUsesDone = map[string]bool{}, sync.NewCond(&s.keyUsesMu)
+	}
+	s.keyUses[key.ID] = true
+	s.keyUsesMu.Unlock()
+	ctx = context.WithoutCancel(ctx)
+	service, requestID := c.service, c.requestID
+	go func() {
+		// Once the write has returned (and a cache in front of the store
+		// dropped the key), another call may write again.
+		defer func() {
+			s.keyUsesMu.Lock()
+			delete(s.keyUses, key.ID)
+			if len(s.keyUses) == 0 {
+				s.keyUsesDone.Broadcast()
+			}
+			s.keyUsesMu.Unlock()
+		}()
+		if err := s.Identities.RecordAccessKeyUse(ctx, key.ID, now, service, region); err != nil {
+			s.logger().WarnContext(ctx, "access key use not recorded", "request_id", requestID, "access_key_id", key.ID, "error", err)
+		}
+	}()
 }
 
 // looksJSON reports whether r is shaped like a JSON 1.1 (Serverless)

@@ -129,7 +129,7 @@ func Reconcile(ctx context.Context, st ReconcileStore, d Declared) (Changes, err
 	for _, p := range d.Policies {
 		r.policyARN[strings.ToLower(p.Name)] = r.arn("policy", p.Path, p.Name)
 	}
-	steps := []func() error{r.removeIdentities, r.policies, r.groups, r.users, r.roles, r.removePolicies}
+	steps := []func() error{r.removeIdentities, r.policies, r.groups, r.users, r.roles, r.removePolicies, r.forgetKeys}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return r.changes, err
@@ -149,6 +149,9 @@ type reconciler struct {
 	// so that a reload that changes nothing writes nothing: serve holds
 	// its API calls off while one runs.
 	markedAs map[string]string
+	// keyMarks are the ids of the declared keys an earlier run made or
+	// found: one of them missing now was deleted through the IAM API.
+	keyMarks map[string]bool
 	changes  Changes
 }
 
@@ -356,6 +359,15 @@ func (r *reconciler) groups() error {
 // no longer gives it, then adds and updates keys: a key moved from one
 // declared user to another is free by the time it is added.
 func (r *reconciler) users() error {
+	refs, err := r.st.DeclaredRefs(r.ctx, shiftkey.KindAccessKey)
+	if err != nil {
+		return err
+	}
+	r.keyMarks = map[string]bool{}
+	for _, ref := range refs {
+		r.keyMarks[ref.ID] = true
+		r.markedAs[ref.ID] = ref.Name
+	}
 	entities := make([]*shiftkey.Entity, len(r.d.Users))
 	for i, u := range r.d.Users {
 		e, err := r.ensure(&shiftkey.Entity{Kind: shiftkey.KindUser, Name: u.Name, ID: shiftkey.NewID("AIDA"), Path: pathOr(u.Path),
@@ -403,17 +415,60 @@ func (r *reconciler) pruneKeys(e *shiftkey.Entity, want []DeclaredKey) error {
 		if err := r.st.DeleteAccessKey(r.ctx, k.ID); err != nil {
 			return err
 		}
+		if err := r.unmarkKey(k.ID); err != nil {
+			return err
+		}
 		r.note(Change{Change: "key deleted", Kind: shiftkey.KindUser, Name: e.Name, AccessKeyID: k.ID})
 	}
 	return nil
 }
 
+// unmarkKey forgets that key id was declared: the file dropped it (or
+// moved it, and the reconciler deleted it), not an API caller.
+func (r *reconciler) unmarkKey(id string) error {
+	if !r.keyMarks[id] {
+		return nil
+	}
+	if err := r.st.UnmarkDeclared(r.ctx, shiftkey.KindAccessKey, id); err != nil {
+		return err
+	}
+	delete(r.keyMarks, id)
+	delete(r.markedAs, id)
+	return nil
+}
+
+// forgetKeys forgets the marks of keys the file no longer declares (their
+// users removed from it, or deleted through the API and dropped from the
+// file since).
+func (r *reconciler) forgetKeys() error {
+	declared := map[string]bool{}
+	for _, u := range r.d.Users {
+		for _, k := range u.AccessKeys {
+			declared[k.ID] = true
+		}
+	}
+	for id := range r.keyMarks {
+		if !declared[id] {
+			if err := r.unmarkKey(id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // keys creates the declared keys that are missing, replaces those whose
-// secret changed and sets the status the file declares.
+// secret changed and sets the status the file declares. A key missing
+// although an earlier run made it was deleted through the IAM API, most
+// likely to stop it: it is made again, so the store holds what the file
+// declares, but Inactive unless the file says Active, as a key
+// deactivated through the API stays so.
 func (r *reconciler) keys(e *shiftkey.Entity, want []DeclaredKey) error {
 	for _, k := range want {
 		got, err := r.st.AccessKey(r.ctx, k.ID)
 		switch {
+		case shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity && r.keyMarks[k.ID] && k.Status == "":
+			err = r.createKey(e, k, "Inactive", "key recreated Inactive: deleted through the IAM API")
 		case shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity:
 			err = r.createKey(e, k, "Active", "key created")
 		case err != nil:
@@ -430,9 +485,13 @@ func (r *reconciler) keys(e *shiftkey.Entity, want []DeclaredKey) error {
 				r.note(Change{Change: statusChange(k.Status), Kind: shiftkey.KindUser, Name: e.Name, AccessKeyID: k.ID})
 			}
 		}
+		if err == nil {
+			err = r.mark(shiftkey.DeclaredRef{Kind: shiftkey.KindAccessKey, ID: k.ID, Name: e.Name})
+		}
 		if err != nil {
 			return err
 		}
+		r.keyMarks[k.ID] = true
 	}
 	return nil
 }

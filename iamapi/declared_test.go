@@ -707,3 +707,54 @@ func TestReconcileThatChangesNothingWritesNoMarks(t *testing.T) {
 		t.Fatalf("a policy and a group added: %d marks written, want 2", marks)
 	}
 }
+
+// A declared key deleted through the IAM API (a responder stopping a leaked
+// key) does not come back working at the next start or reload (a log
+// rotation's SIGHUP): it is recreated Inactive, as one deactivated through
+// the API stays Inactive, unless the file says status: Active. A key the
+// file adds, or moves between users, is created Active as before.
+func TestReconcileKeepsAnAPIDeletedKeyStopped(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	if err := st.DeleteAccessKey(ctx, key1); err != nil { // what DeleteAccessKey through the API does
+		t.Fatal(err)
+	}
+	changes := reconcile(t, st, base())
+	if k, err := st.AccessKey(ctx, key1); err != nil || k.Status != "Inactive" {
+		t.Fatalf("a declared key deleted through the API, after a reload: %+v %v, want it Inactive", k, err)
+	}
+	if !hasChange(changes, "key recreated Inactive: deleted through the IAM API", "ci", key1) || len(changes) != 1 {
+		t.Errorf("changes %v", changes)
+	}
+	if again := reconcile(t, st, base()); len(again) != 0 {
+		t.Errorf("the next reload changed %v", again)
+	}
+	d := base()
+	user(&d, "ci").AccessKeys[0].Status = "Active"
+	if changes := reconcile(t, st, d); !hasChange(changes, "key activated", "ci", key1) {
+		t.Errorf("status Active in the file: %v", changes)
+	}
+
+	// Keys new to the file, and keys the file moves, are not taken for
+	// deleted ones.
+	d = base()
+	d.Users = append(d.Users, iamapi.DeclaredUser{Name: "ops", AccessKeys: []iamapi.DeclaredKey{{ID: "AKIARECONCILEOPS001", Secret: secret1}}})
+	reconcile(t, st, d)
+	user(&d, "ops").AccessKeys = append(user(&d, "ops").AccessKeys, user(&d, "ci").AccessKeys[1])
+	user(&d, "ci").AccessKeys = user(&d, "ci").AccessKeys[:1]
+	reconcile(t, st, d)
+	for id, owner := range map[string]string{"AKIARECONCILEOPS001": "ops", key2: "ops"} {
+		if k, err := st.AccessKey(ctx, id); err != nil || k.UserName != owner || k.Status != "Active" {
+			t.Errorf("key %s: %+v %v, want %s's, Active", id, k, err, owner)
+		}
+	}
+	// One removed from the file and declared again later is new again.
+	d = base()
+	user(&d, "gone").AccessKeys = nil
+	reconcile(t, st, d)
+	reconcile(t, st, base())
+	if k, err := st.AccessKey(ctx, goneKey); err != nil || k.Status != "Active" {
+		t.Errorf("a key declared again: %+v %v, want Active", k, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/awsquery"
@@ -55,7 +56,8 @@ func (s *Service) handlers() map[string]handler {
 	return map[string]handler{
 		"CreateUser": s.createUser, "GetUser": s.getUser, "ListUsers": s.listUsers, "DeleteUser": s.deleteUser,
 		"CreateAccessKey": s.createAccessKey, "ListAccessKeys": s.listAccessKeys, "UpdateAccessKey": s.updateAccessKey, "DeleteAccessKey": s.deleteAccessKey,
-		"CreateGroup": s.createGroup, "GetGroup": s.getGroup, "DeleteGroup": s.deleteGroup,
+		"GetAccessKeyLastUsed": s.getAccessKeyLastUsed,
+		"CreateGroup":          s.createGroup, "GetGroup": s.getGroup, "DeleteGroup": s.deleteGroup,
 		"AddUserToGroup": s.addUserToGroup, "RemoveUserFromGroup": s.removeUserFromGroup, "ListGroupsForUser": s.listGroupsForUser,
 		"CreateRole": s.createRole, "GetRole": s.getRole, "DeleteRole": s.deleteRole, "ListRoles": s.listRoles,
 		"PutUserPolicy": s.putPolicy(shiftkey.KindUser), "GetUserPolicy": s.getPolicy(shiftkey.KindUser),
@@ -127,12 +129,68 @@ func (p params) path(param string) (string, error) {
 	if !ok {
 		return "/", nil
 	}
-	if len(v) < 1 || len(v) > 512 || v[0] != '/' || v[len(v)-1] != '/' {
+	if len(v) < 1 || len(v) > 512 || v[0] != '/' || v[len(v)-1] != '/' || v == "//" {
 		return "", shiftkey.Errorf(CodeValidationError, "The specified value for %s is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.", lowerFirst(param))
 	}
 	for i := 0; i < len(v); i++ {
 		if v[i] < 0x21 || v[i] > 0x7e {
 			return "", shiftkey.Errorf(CodeValidationError, "The specified value for %s is invalid. It must contain only printable ASCII characters.", lowerFirst(param))
+		}
+	}
+	return v, nil
+}
+
+// policyPathPattern is IAM's policyPathType: a managed policy's path has
+// letters, digits and .,+@=_- between its slashes.
+var policyPathPattern = regexp.MustCompile(`^(/[A-Za-z0-9.,+@=_-]+)*/$`)
+
+// policyPath reads CreatePolicy's Path.
+func (p params) policyPath() (string, error) {
+	v, ok := p.opt("Path")
+	if !ok {
+		return "/", nil
+	}
+	if len(v) > 512 || !policyPathPattern.MatchString(v) {
+		return "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'path' failed to satisfy constraint: Member must satisfy regular expression pattern: ((/[A-Za-z0-9\\.,\\+@=_-]+)*)/", v)
+	}
+	return v, nil
+}
+
+// maxPolicyDocument is IAM's policyDocumentType's length, white space
+// included (the quotas in iam.Size characters are checked after it).
+const maxPolicyDocument = 131072
+
+// policyDocument reads a required policy document parameter as IAM's
+// policyDocumentType allows it: at most 131,072 characters of tab, LF, CR
+// and U+0020-U+00FF. White space is not counted by the size quotas, so
+// without this a document padded with it could be as large as a request.
+func (p params) policyDocument(param string) (string, error) {
+	doc, err := p.required(param)
+	if err != nil {
+		return "", err
+	}
+	if utf8.RuneCountInString(doc) > maxPolicyDocument {
+		return "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", lowerFirst(param), maxPolicyDocument)
+	}
+	for _, r := range doc {
+		if r != '\t' && r != '\n' && r != '\r' && (r < 0x20 || r > 0xFF) {
+			return "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+", lowerFirst(param))
+		}
+	}
+	return doc, nil
+}
+
+// description reads an optional Description of at most 1,000 characters;
+// a role's (roleDescriptionType) also only of tab, LF, CR, U+0020-U+007E
+// and U+00A1-U+00FF.
+func (p params) description(role bool) (string, error) {
+	v, _ := p.opt("Description")
+	if utf8.RuneCountInString(v) > 1000 {
+		return "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 1000")
+	}
+	for _, r := range v {
+		if role && r != '\t' && r != '\n' && r != '\r' && (r < 0x20 || r > 0xFF || r > 0x7E && r < 0xA1) {
+			return "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u00A1-\\u00FF]*")
 		}
 	}
 	return v, nil
@@ -220,8 +278,8 @@ func (p params) tags() ([]shiftkey.Tag, error) {
 	seen := map[string]bool{}
 	for _, it := range items {
 		k, v := it["Key"], it["Value"]
-		if k == "" || len(k) > 128 || len(v) > 256 || strings.HasPrefix(strings.ToLower(k), "aws:") {
-			return nil, shiftkey.Errorf(CodeValidationError, "Tag keys must be 1-128 characters and not start with aws:, values at most 256 characters: %q.", k)
+		if err := CheckTag(k, v); err != nil {
+			return nil, err
 		}
 		if seen[strings.ToLower(k)] {
 			return nil, shiftkey.Errorf(CodeInvalidInput, "Duplicate tag keys found. Please note that Tag keys are case insensitive.")
@@ -230,6 +288,27 @@ func (p params) tags() ([]shiftkey.Tag, error) {
 		out = append(out, shiftkey.Tag{Key: k, Value: v})
 	}
 	return out, nil
+}
+
+// IAM's tagKeyType and tagValueType: letters, spaces, digits and
+// _.:/=+-@ (no control character, quote or semicolon), counted in
+// characters.
+var (
+	tagKeyPattern   = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$`)
+	tagValuePattern = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+)
+
+// CheckTag is IAM's rule for a tag a caller sets (and the config
+// declares): a key of 1-128 characters not starting with aws:, a value of
+// at most 256, both of IAM's characters; else ValidationError.
+func CheckTag(key, value string) error {
+	if key == "" || utf8.RuneCountInString(key) > 128 || utf8.RuneCountInString(value) > 256 || strings.HasPrefix(strings.ToLower(key), "aws:") {
+		return shiftkey.Errorf(CodeValidationError, "Tag keys must be 1-128 characters and not start with aws:, values at most 256 characters: %q.", key)
+	}
+	if !tagKeyPattern.MatchString(key) || !tagValuePattern.MatchString(value) {
+		return shiftkey.Errorf(CodeValidationError, "Tag keys and values may hold only letters, spaces, digits and _.:/=+-@: %q.", key)
+	}
+	return nil
 }
 
 // Authorization.

@@ -54,7 +54,7 @@ func (s *Service) inlineCall(ctx context.Context, c *shiftkey.Caller, p params, 
 		return nil, "", "", err
 	}
 	if withDoc {
-		if doc, err = p.required("PolicyDocument"); err != nil {
+		if doc, err = p.policyDocument("PolicyDocument"); err != nil {
 			return nil, "", "", err
 		}
 	}
@@ -68,24 +68,21 @@ func (s *Service) putPolicy(kind shiftkey.EntityKind) handler {
 		if err != nil {
 			return nil, err
 		}
-		if err := s.checkInlineSize(ctx, e, name, doc); err != nil {
-			return nil, err
-		}
 		if err := validatePolicy(doc); err != nil {
 			return nil, err
 		}
-		return nil, s.Store.PutInlinePolicy(ctx, kind, e.Name, shiftkey.PolicyDocument{Name: name, Document: doc})
+		// The store hands the quota check the policies its write sees, so
+		// that concurrent puts under different names cannot pass it
+		// together.
+		return nil, s.Store.PutInlinePolicyAdmitted(ctx, kind, e.Name, shiftkey.PolicyDocument{Name: name, Document: doc},
+			func(pols []shiftkey.PolicyDocument) error { return checkInlineSize(e, name, doc, pols) })
 	}
 }
 
 // checkInlineSize applies IAM's inline quota: the aggregate size of all of
-// an entity's inline policies, counted without white space, with doc
-// replacing any policy of the same name.
-func (s *Service) checkInlineSize(ctx context.Context, e *shiftkey.Entity, name, doc string) error {
-	pols, err := s.Store.InlinePolicies(ctx, e.Kind, e.Name)
-	if err != nil {
-		return err
-	}
+// an entity's inline policies (pols), counted without white space, with
+// doc replacing any policy of the same name.
+func checkInlineSize(e *shiftkey.Entity, name, doc string, pols []shiftkey.PolicyDocument) error {
 	total := iam.Size(doc)
 	for _, p := range pols {
 		if !strings.EqualFold(p.Name, name) {

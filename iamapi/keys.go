@@ -98,3 +98,43 @@ func (s *Service) deleteAccessKey(ctx context.Context, c *shiftkey.Caller, p par
 	}
 	return nil, s.Store.DeleteAccessKey(ctx, id)
 }
+
+// getAccessKeyLastUsed answers when, for which service and in which region
+// a key last signed a request, as the API recorded it (to the
+// shiftkey.KeyUseInterval); "N/A" for a key not used since it was made.
+// It is authorized on the key's user; an unknown key is NoSuchEntity to a
+// caller allowed the action on every user, AccessDenied to others, so that
+// key ids cannot be probed.
+func (s *Service) getAccessKeyLastUsed(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	id, err := p.required("AccessKeyId")
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.Store.AccessKey(ctx, id)
+	if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
+		if aerr := s.authorize(ctx, c, "GetAccessKeyLastUsed", s.arn(shiftkey.KindUser, "/", "*")); aerr != nil {
+			return nil, aerr
+		}
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.entity(ctx, c, "GetAccessKeyLastUsed", shiftkey.KindUser, k.UserName)
+	if err != nil {
+		return nil, err
+	}
+	type lastUsed struct {
+		LastUsedDate string `xml:",omitempty"`
+		ServiceName  string
+		Region       string
+	}
+	used := lastUsed{ServiceName: "N/A", Region: "N/A"}
+	if !k.LastUsed.IsZero() {
+		used = lastUsed{isoTime(k.LastUsed), k.LastUsedService, k.LastUsedRegion}
+	}
+	return struct {
+		UserName          string
+		AccessKeyLastUsed lastUsed
+	}{u.Name, used}, nil
+}

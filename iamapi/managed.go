@@ -31,7 +31,7 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 	if err != nil {
 		return nil, err
 	}
-	path, err := p.path("Path")
+	path, err := p.policyPath()
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +42,10 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 	if err := validatePolicy(doc); err != nil {
 		return nil, err
 	}
-	desc, _ := p.opt("Description")
+	desc, err := p.description(false)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	m := &shiftkey.ManagedPolicy{ARN: fmt.Sprintf("arn:aws:iam::%s:policy%s%s", s.AccountID, path, name), Name: name, ID: shiftkey.NewID("ANPA"),
 		Path: path, Description: desc, Document: doc, CreatedAt: now, UpdatedAt: now}

@@ -39,7 +39,7 @@ func toRoleXML(e *shiftkey.Entity, tags []shiftkey.Tag) roleXML {
 // document reads a required policy document of at most limit
 // characters (iam.Size), over which IAM names quota.
 func (p params) document(param string, limit int, quota string) (string, error) {
-	doc, err := p.required(param)
+	doc, err := p.policyDocument(param)
 	if err != nil {
 		return "", err
 	}
@@ -64,9 +64,8 @@ func (s *Service) createRole(ctx context.Context, c *shiftkey.Caller, p params) 
 	if e.TrustPrincipalIDs, err = BindTrustPrincipals(ctx, s.Store, trust, e); err != nil {
 		return nil, err
 	}
-	e.Description, _ = p.opt("Description")
-	if len(e.Description) > 1000 {
-		return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 1000")
+	if e.Description, err = p.description(true); err != nil {
+		return nil, err
 	}
 	e.MaxSessionDuration = 3600
 	if v, ok := p.opt("MaxSessionDuration"); ok {

@@ -2,7 +2,6 @@ package iamapi
 
 import (
 	"context"
-	"strings"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/awsquery"
@@ -28,6 +27,14 @@ func (s *Service) tag(kind shiftkey.EntityKind, add bool) handler {
 			if len(keys) == 0 {
 				return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value null at 'tagKeys' failed to satisfy constraint: Member must not be null")
 			}
+			if len(keys) > 50 {
+				return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value at 'tagKeys' failed to satisfy constraint: Member must have length less than or equal to 50")
+			}
+			for _, k := range keys {
+				if err := CheckTag(k, ""); err != nil {
+					return nil, err
+				}
+			}
 			e, err := s.entity(ctx, c, verb+kindTitle(kind), kind, owner, shiftkey.RequestTagKeys(nil, nil, keys...))
 			if err != nil {
 				return nil, err
@@ -45,20 +52,7 @@ func (s *Service) tag(kind shiftkey.EntityKind, add bool) handler {
 		if err != nil {
 			return nil, err
 		}
-		existing, err := s.Store.Tags(ctx, kind, e.Name)
-		if err != nil {
-			return nil, err
-		}
-		keys := map[string]bool{}
-		for _, t := range existing {
-			keys[strings.ToLower(t.Key)] = true
-		}
-		for _, t := range tags {
-			keys[strings.ToLower(t.Key)] = true
-		}
-		if len(keys) > 50 {
-			return nil, shiftkey.Errorf(CodeLimitExceeded, "The number of tags has reached the maximum limit of 50.")
-		}
+		// The store counts the tags in its write (shiftkey.MaxTags).
 		return nil, s.Store.TagEntity(ctx, kind, e.Name, tags)
 	}
 }

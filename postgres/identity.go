@@ -20,11 +20,43 @@ func scanEntity(row pgx.Row) (*shiftkey.Entity, error) {
 	return &e, err
 }
 
-// CreateEntity stores a new user, group or role.
+// CreateEntity stores a new user, group or role, within the account's
+// quota of its kind (shiftkey.MaxEntities).
 func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
-	return d.writeOne(ctx, nil, shiftkey.EntityExists(e.Kind, e.Name),
-		change(e.Kind, e.Name), `INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
-		e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs)
+	return d.insertWithin(ctx, change(e.Kind, e.Name), shiftkey.EntityExists(e.Kind, e.Name), shiftkey.AccountQuota(e.Kind), shiftkey.MaxEntities[e.Kind],
+		st(`SELECT count(*) FROM entities WHERE kind = $1`, e.Kind),
+		st(`INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+			e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs))
+}
+
+// quotaLock is the advisory lock key ("iamquota" in ASCII) that orders
+// the creations counted against an account quota, on every replica.
+const quotaLock = 0x69616d71756f7461
+
+// insertWithin runs insert and then count in one transaction holding
+// quotaLock, committed only when count is at most max: concurrent
+// inserts, on any replica, count each other. A unique violation is
+// conflict, one past max is over.
+func (d *DB) insertWithin(ctx context.Context, changes []shiftkey.Change, conflict, over error, max int, count, insert stmt) error {
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(quotaLock)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, insert.sql, insert.args...); isCode(err, uniqueViolation) {
+			return conflict
+		} else if err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, count.sql, count.args...).Scan(&n); err != nil {
+			return err
+		}
+		if n > max {
+			return over
+		}
+		notify(changes...)
+		return nil
+	})
 }
 
 // Entity returns the entity of kind called name (any case).
@@ -124,14 +156,18 @@ func keyNotFound(id string) error {
 	return shiftkey.NoSuchAccessKey(id)
 }
 
-const accessKeyColumns = `id, secret, sealed, user_name, status, created_at`
+const accessKeyColumns = `id, secret, sealed, user_name, status, created_at, last_used_at, coalesce(last_used_service, ''), coalesce(last_used_region, '')`
 
 func (d *DB) scanAccessKey(ctx context.Context, row pgx.Row) (*shiftkey.AccessKey, error) {
 	var k shiftkey.AccessKey
+	var used *time.Time
 	var stored string
 	var sealed bool
-	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.Status, &k.CreatedAt); err != nil {
+	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.Status, &k.CreatedAt, &used, &k.LastUsedService, &k.LastUsedRegion); err != nil {
 		return nil, err
+	}
+	if used != nil {
+		k.LastUsed = utc(*used)
 	}
 	var err error
 	if k.Secret, err = d.unseal(ctx, stored, sealed, accessKeyAAD(k.ID)); err != nil {
@@ -158,6 +194,14 @@ func (d *DB) UpdateAccessKey(ctx context.Context, id, status string) error {
 	return d.writeOne(ctx, keyNotFound(id), nil, change(shiftkey.KindAccessKey, id), `UPDATE access_keys SET status = $1 WHERE id = $2`, status, id)
 }
 
+// RecordAccessKeyUse records a key's use, at most once a
+// shiftkey.KeyUseInterval.
+func (d *DB) RecordAccessKeyUse(ctx context.Context, id string, at time.Time, service, region string) error {
+	_, err := d.write(ctx, change(shiftkey.KindAccessKey, id), st(`UPDATE access_keys SET last_used_at = $1, last_used_service = $2, last_used_region = $3
+		WHERE id = $4 AND (last_used_at IS NULL OR last_used_at <= $5)`, at, service, region, id, at.Add(-shiftkey.KeyUseInterval)))
+	return err
+}
+
 // DeleteAccessKey removes a key.
 func (d *DB) DeleteAccessKey(ctx context.Context, id string) error {
 	return d.writeOne(ctx, keyNotFound(id), nil, change(shiftkey.KindAccessKey, id), `DELETE FROM access_keys WHERE id = $1`, id)
@@ -170,6 +214,39 @@ func (d *DB) PutInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owne
 	return d.writeOne(ctx, shiftkey.NoSuchEntity(kind, owner), nil, change(kind, owner), `INSERT INTO inline_policies (kind, owner, name, document)
 		SELECT $1, $2, $3, $4 `+ownerRow(kind)+`
 		ON CONFLICT (kind, owner, name) DO UPDATE SET document = excluded.document`, kind, owner, p.Name, p.Document)
+}
+
+// PutInlinePolicyAdmitted creates or replaces an inline policy once admit
+// accepts the owner's policies: the owner's row is locked (FOR UPDATE)
+// before they are read, so concurrent puts for one owner, on any replica,
+// are checked one after the other.
+func (d *DB) PutInlinePolicyAdmitted(ctx context.Context, kind shiftkey.EntityKind, owner string, p shiftkey.PolicyDocument, admit func([]shiftkey.PolicyDocument) error) error {
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		tag, err := tx.Exec(ctx, `SELECT 1 FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, kind, owner)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return shiftkey.NoSuchEntity(kind, owner)
+		}
+		have, err := queryAll(ctx, tx, scanInline, `SELECT name, document FROM inline_policies WHERE kind = $1 AND owner = $2 ORDER BY name`, kind, owner)
+		if err != nil {
+			return err
+		}
+		if err := admit(have); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO inline_policies (kind, owner, name, document) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (kind, owner, name) DO UPDATE SET document = excluded.document`, kind, owner, p.Name, p.Document); err != nil {
+			return err
+		}
+		notify(change(kind, owner)...)
+		return nil
+	})
+}
+
+func scanInline(r pgx.Row) (p shiftkey.PolicyDocument, err error) {
+	return p, r.Scan(&p.Name, &p.Document)
 }
 
 // ownerRow is the FROM clause (kind and name as $1 and $2) under which a
@@ -223,11 +300,13 @@ func scanPolicy(row pgx.Row) (*shiftkey.ManagedPolicy, error) {
 	return &p, err
 }
 
-// CreateManagedPolicy stores a customer-managed policy.
+// CreateManagedPolicy stores a customer-managed policy, within the
+// account's quota (shiftkey.MaxManagedPolicies).
 func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
-	return d.writeOne(ctx, nil, shiftkey.PolicyExists(p.Name),
-		change(shiftkey.KindPolicy, p.ARN), `INSERT INTO managed_policies (`+policyColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
-		p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, p.CreatedAt, p.UpdatedAt)
+	return d.insertWithin(ctx, change(shiftkey.KindPolicy, p.ARN), shiftkey.PolicyExists(p.Name), shiftkey.AccountQuota(shiftkey.KindPolicy), shiftkey.MaxManagedPolicies,
+		st(`SELECT count(*) FROM managed_policies`),
+		st(`INSERT INTO managed_policies (`+policyColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
+			p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, p.CreatedAt, p.UpdatedAt))
 }
 
 // UpdateManagedPolicy replaces a policy's document and description.
@@ -249,13 +328,51 @@ func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
 }
 
 // AttachPolicy attaches a managed policy; attaching twice is a no-op.
+// Past shiftkey.MaxAttachedPolicies it is LimitExceeded: the owner's row is
+// locked (FOR UPDATE) before its attachments are counted, so concurrent
+// attachments to one entity, on any replica, count one after the other.
 func (d *DB) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
-	n, err := d.write(ctx, change(kind, owner),
-		st(`INSERT INTO attachments (kind, owner, policy_arn) SELECT $1, $2, $3 `+ownerRow(kind)+` ON CONFLICT DO NOTHING`, kind, owner, arn))
-	if err == nil && n[0] == 0 {
-		return d.existsOr(ctx, kind, owner)
-	}
-	return err
+	return d.admit(ctx, change(kind, owner),
+		[]stmt{st(`SELECT 1 FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, kind, owner)},
+		func() error { return shiftkey.NoSuchEntity(kind, owner) },
+		st(`SELECT EXISTS (SELECT 1 FROM attachments WHERE kind = $1 AND owner = $2 AND policy_arn = $3),
+			(SELECT count(*) FROM attachments WHERE kind = $1 AND owner = $2)`, kind, owner, arn),
+		shiftkey.MaxAttachedPolicies, shiftkey.AttachedPolicyQuota(kind),
+		st(`INSERT INTO attachments (kind, owner, policy_arn) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, kind, owner, arn))
+}
+
+// admit runs insert in a transaction after locks, each of which locks one
+// owner's row, and count, which reads whether the row is there already and
+// how many the owner holds: nothing when the row is there, missing's error
+// when an owner's row is not, over when the owner holds max already.
+func (d *DB) admit(ctx context.Context, changes []shiftkey.Change, locks []stmt, missing func() error, count stmt, max int, over error, insert stmt) error {
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		for _, lock := range locks {
+			tag, err := tx.Exec(ctx, lock.sql, lock.args...)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return missing()
+			}
+		}
+		var there bool
+		var n int
+		if err := tx.QueryRow(ctx, count.sql, count.args...).Scan(&there, &n); err != nil {
+			return err
+		}
+		switch {
+		case there:
+			return nil
+		case n >= max:
+			return over
+		}
+		if _, err := tx.Exec(ctx, insert.sql, insert.args...); err != nil {
+			return err
+		}
+		notify(changes...)
+		return nil
+	})
 }
 
 // DetachPolicy detaches a managed policy.
@@ -291,15 +408,20 @@ func membership(group, user string) []shiftkey.Change {
 	return []shiftkey.Change{{Kind: shiftkey.KindUser, Name: user}, {Kind: shiftkey.KindGroup, Name: group}}
 }
 
-// AddUserToGroup makes user a member of group; twice is a no-op.
+// AddUserToGroup makes user a member of group; twice is a no-op. Past
+// shiftkey.MaxGroupsPerUser it is LimitExceeded: the user's row is locked
+// (FOR UPDATE) before its groups are counted, as in AttachPolicy.
 func (d *DB) AddUserToGroup(ctx context.Context, group, user string) error {
-	n, err := d.write(ctx, membership(group, user),
-		st(`INSERT INTO group_members (group_name, user_name) SELECT $1, $2 FROM entities g, entities u
-			WHERE g.kind = 'group' AND g.name = $1 AND u.kind = 'user' AND u.name = $2 FOR SHARE ON CONFLICT DO NOTHING`, group, user))
-	if err == nil && n[0] == 0 {
-		return errors.Join(d.existsOr(ctx, shiftkey.KindGroup, group), d.existsOr(ctx, shiftkey.KindUser, user))
-	}
-	return err
+	return d.admit(ctx, membership(group, user),
+		[]stmt{st(`SELECT 1 FROM entities WHERE kind = 'user' AND name = $1 FOR UPDATE`, user),
+			st(`SELECT 1 FROM entities WHERE kind = 'group' AND name = $1 FOR SHARE`, group)},
+		func() error {
+			return errors.Join(d.existsOr(ctx, shiftkey.KindGroup, group), d.existsOr(ctx, shiftkey.KindUser, user))
+		},
+		st(`SELECT EXISTS (SELECT 1 FROM group_members WHERE group_name = $1 AND user_name = $2),
+			(SELECT count(*) FROM group_members WHERE user_name = $2)`, group, user),
+		shiftkey.MaxGroupsPerUser, shiftkey.GroupsPerUserQuota(),
+		st(`INSERT INTO group_members (group_name, user_name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, group, user))
 }
 
 // RemoveUserFromGroup removes a membership.
@@ -322,17 +444,34 @@ func (d *DB) GroupMembers(ctx context.Context, group string) ([]string, error) {
 // Tags.
 
 // TagEntity adds or replaces tags; a replaced tag keeps its place.
+// At most shiftkey.MaxTags in all: the owner's row is locked (FOR UPDATE)
+// before the tags are written and counted, so concurrent taggers adding
+// different keys, on any replica, count one after the other.
 func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, tags []shiftkey.Tag) error {
-	stmts := make([]stmt, 0, len(tags))
-	for _, t := range tags {
-		stmts = append(stmts, st(`INSERT INTO tags (kind, owner, key, value) SELECT $1, $2, $3, $4 `+ownerRow(kind)+`
-			ON CONFLICT (kind, owner, lower(key)) DO UPDATE SET value = excluded.value, key = excluded.key`, kind, name, t.Key, t.Value))
-	}
-	n, err := d.write(ctx, change(kind, name), stmts...)
-	if err == nil && len(n) > 0 && n[0] == 0 {
-		return shiftkey.NoSuchEntity(kind, name)
-	}
-	return err
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		tag, err := tx.Exec(ctx, `SELECT 1 `+strings.TrimSuffix(ownerRow(kind), "FOR SHARE")+`FOR UPDATE`, kind, name)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return shiftkey.NoSuchEntity(kind, name)
+		}
+		for _, t := range tags {
+			if _, err := tx.Exec(ctx, `INSERT INTO tags (kind, owner, key, value) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (kind, owner, lower(key)) DO UPDATE SET value = excluded.value, key = excluded.key`, kind, name, t.Key, t.Value); err != nil {
+				return err
+			}
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM tags WHERE kind = $1 AND owner = $2`, kind, name).Scan(&n); err != nil {
+			return err
+		}
+		if n > shiftkey.MaxTags {
+			return shiftkey.TagQuota(kind)
+		}
+		notify(change(kind, name)...)
+		return nil
+	})
 }
 
 // UntagEntity removes tags by key; absent keys are ignored.

@@ -68,6 +68,7 @@ type Server struct {
 	// ClientIP is where aws:SourceIp comes from (api.trusted_proxies).
 	ClientIP  shttp.ClientIP
 	apiServer *http.Server
+	api       *shttp.Server // its handler, whose background writes Stop waits for
 	stopSweep context.CancelFunc
 	wg        sync.WaitGroup
 
@@ -443,6 +444,7 @@ func (s *Server) StartAPI(ln net.Listener) {
 	if s.Observer != nil {
 		api.Observer = s.Observer
 	}
+	s.api = api
 	s.apiServer = shttp.Limits(s.Limits.API).HTTPServer(api.Handler(), s.Logger.With("component", "api"))
 	s.wg.Add(1)
 	go func() {
@@ -572,6 +574,11 @@ func (s *Server) Stop() []error {
 	}
 	wg.Go(func() { s.gateways.Drain(ctx) })
 	wg.Wait()
+	if s.api != nil {
+		// The calls have returned; what they wrote beside them lands
+		// before the store is closed.
+		s.api.WaitBackground()
+	}
 	if s.stopSweep != nil {
 		s.stopSweep()
 	}

@@ -26,11 +26,38 @@ func scanEntity(row scanner) (*shiftkey.Entity, error) {
 	return &e, nil
 }
 
-// CreateEntity stores a new user, group or role.
+// CreateEntity stores a new user, group or role, within the account's
+// quota of its kind (shiftkey.MaxEntities).
 func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
-	return d.insert(ctx, shiftkey.EntityExists(e.Kind, e.Name),
+	return d.insertWithin(ctx, shiftkey.EntityExists(e.Kind, e.Name), shiftkey.AccountQuota(e.Kind), shiftkey.MaxEntities[e.Kind],
+		`SELECT count(*) FROM entities WHERE kind = ?`, []any{e.Kind},
 		`INSERT INTO entities (`+entityColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
 		e.Kind, e.Name, e.ID, e.Path, e.ARN, millis(e.CreatedAt), e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs)
+}
+
+// insertWithin runs insert and then count in one immediate (write-locked)
+// transaction, committed only when count is at most max: concurrent
+// inserts count each other. A unique violation is conflict, one past max
+// is over.
+func (d *DB) insertWithin(ctx context.Context, conflict, over error, max int, count string, countArgs []any, insert string, args ...any) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, insert, args...); isUniqueViolation(err) {
+		return conflict
+	} else if err != nil {
+		return err
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, count, countArgs...).Scan(&n); err != nil {
+		return err
+	}
+	if n > max {
+		return over
+	}
+	return tx.Commit()
 }
 
 // Entity returns the entity of kind called name (any case).
@@ -136,15 +163,19 @@ func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, err
 	return queryOne(ctx, d.db, scan, keyNotFound(id), `SELECT `+accessKeyColumns+` FROM access_keys WHERE id = ?`, id)
 }
 
-const accessKeyColumns = `id, secret, sealed, user_name, status, created_at`
+const accessKeyColumns = `id, secret, sealed, user_name, status, created_at, last_used_at, coalesce(last_used_service, ''), coalesce(last_used_region, '')`
 
 func (d *DB) scanAccessKey(ctx context.Context, row scanner) (*shiftkey.AccessKey, error) {
 	var k shiftkey.AccessKey
 	var created int64
+	var used sql.NullInt64
 	var stored string
 	var sealed bool
-	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.Status, &created); err != nil {
+	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.Status, &created, &used, &k.LastUsedService, &k.LastUsedRegion); err != nil {
 		return nil, err
+	}
+	if used.Valid {
+		k.LastUsed = fromMillis(used.Int64)
 	}
 	var err error
 	if k.Secret, err = d.unseal(ctx, stored, sealed, accessKeyAAD(k.ID)); err != nil {
@@ -166,6 +197,14 @@ func (d *DB) UpdateAccessKey(ctx context.Context, id, status string) error {
 		`UPDATE access_keys SET status = ? WHERE id = ?`, status, id)
 }
 
+// RecordAccessKeyUse records a key's use, at most once a
+// shiftkey.KeyUseInterval.
+func (d *DB) RecordAccessKeyUse(ctx context.Context, id string, at time.Time, service, region string) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE access_keys SET last_used_at = ?, last_used_service = ?, last_used_region = ?
+		WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, millis(at), service, region, id, millis(at.Add(-shiftkey.KeyUseInterval)))
+	return err
+}
+
 // DeleteAccessKey removes a key.
 func (d *DB) DeleteAccessKey(ctx context.Context, id string) error {
 	return d.execOne(ctx, keyNotFound(id),
@@ -180,6 +219,41 @@ func (d *DB) PutInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owne
 	return d.execOne(ctx, shiftkey.NoSuchEntity(kind, owner), `INSERT INTO inline_policies (kind, owner, name, document)
 		SELECT ?,?,?,? WHERE `+cond+`
 		ON CONFLICT (kind, owner, name) DO UPDATE SET document = excluded.document`, append([]any{kind, owner, p.Name, p.Document}, args...)...)
+}
+
+// PutInlinePolicyAdmitted creates or replaces an inline policy once admit
+// accepts the owner's policies: read, checked and written in one immediate
+// (write-locked) transaction, so concurrent puts see each other's.
+func (d *DB) PutInlinePolicyAdmitted(ctx context.Context, kind shiftkey.EntityKind, owner string, p shiftkey.PolicyDocument, admit func([]shiftkey.PolicyDocument) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var exists bool
+	cond, args := ownerExists(kind, owner)
+	if err := tx.QueryRowContext(ctx, `SELECT `+cond, args...).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		return shiftkey.NoSuchEntity(kind, owner)
+	}
+	have, err := queryAll(ctx, tx, scanInline, `SELECT name, document FROM inline_policies WHERE kind = ? AND owner = ? ORDER BY name`, kind, owner)
+	if err != nil {
+		return err
+	}
+	if err := admit(have); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO inline_policies (kind, owner, name, document) VALUES (?,?,?,?)
+		ON CONFLICT (kind, owner, name) DO UPDATE SET document = excluded.document`, kind, owner, p.Name, p.Document); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func scanInline(r scanner) (p shiftkey.PolicyDocument, err error) {
+	return p, r.Scan(&p.Name, &p.Document)
 }
 
 // ownerExists is the condition, and its arguments, under which a row
@@ -210,9 +284,7 @@ func (d *DB) existsOr(ctx context.Context, kind shiftkey.EntityKind, name string
 
 // InlinePolicies returns the inline policies of an entity ordered by name.
 func (d *DB) InlinePolicies(ctx context.Context, kind shiftkey.EntityKind, owner string) ([]shiftkey.PolicyDocument, error) {
-	return queryAll(ctx, d.db, func(r scanner) (p shiftkey.PolicyDocument, err error) {
-		return p, r.Scan(&p.Name, &p.Document)
-	}, `SELECT name, document FROM inline_policies WHERE kind = ? AND owner = ? ORDER BY name`, kind, owner)
+	return queryAll(ctx, d.db, scanInline, `SELECT name, document FROM inline_policies WHERE kind = ? AND owner = ? ORDER BY name`, kind, owner)
 }
 
 // DeleteInlinePolicy removes an inline policy.
@@ -235,9 +307,11 @@ func scanPolicy(row scanner) (*shiftkey.ManagedPolicy, error) {
 	return &p, nil
 }
 
-// CreateManagedPolicy stores a customer-managed policy.
+// CreateManagedPolicy stores a customer-managed policy, within the
+// account's quota (shiftkey.MaxManagedPolicies).
 func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
-	return d.insert(ctx, shiftkey.PolicyExists(p.Name),
+	return d.insertWithin(ctx, shiftkey.PolicyExists(p.Name), shiftkey.AccountQuota(shiftkey.KindPolicy), shiftkey.MaxManagedPolicies,
+		`SELECT count(*) FROM managed_policies`, nil,
 		`INSERT INTO managed_policies (`+policyColumns+`) VALUES (?,?,?,?,?,?,?,?)`,
 		p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, millis(p.CreatedAt), millis(p.UpdatedAt))
 }
@@ -261,16 +335,47 @@ func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
 }
 
 // AttachPolicy attaches a managed policy; attaching twice is a no-op.
+// Past shiftkey.MaxAttachedPolicies it is LimitExceeded: the count and the
+// insert are one immediate (write-locked) transaction, so concurrent calls
+// cannot both pass the count.
 func (d *DB) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
 	cond, args := ownerExists(kind, owner)
-	res, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO attachments (kind, owner, policy_arn) SELECT ?,?,? WHERE `+cond, append([]any{kind, owner, arn}, args...)...)
+	return d.admit(ctx, `SELECT `+cond+`,
+		EXISTS (SELECT 1 FROM attachments WHERE kind = ? AND owner = ? AND policy_arn = ?),
+		(SELECT count(*) FROM attachments WHERE kind = ? AND owner = ?)`, append(args, kind, owner, arn, kind, owner),
+		func() error { return shiftkey.NoSuchEntity(kind, owner) }, shiftkey.MaxAttachedPolicies, shiftkey.AttachedPolicyQuota(kind),
+		`INSERT INTO attachments (kind, owner, policy_arn) VALUES (?,?,?)`, kind, owner, arn)
+}
+
+// admit runs insert in one immediate transaction with the check it
+// reads first (one row: whether the owners exist, whether the row is
+// there already, how many the owner holds): nothing when the row is there,
+// missing's error when an owner is not, over when the owner holds max
+// already.
+func (d *DB) admit(ctx context.Context, check string, checkArgs []any, missing func() error, max int, over error, insert string, args ...any) error {
+	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return d.existsOr(ctx, kind, owner)
+	defer tx.Rollback()
+	var exists, there bool
+	var n int
+	if err := tx.QueryRowContext(ctx, check, checkArgs...).Scan(&exists, &there, &n); err != nil {
+		return err
 	}
-	return nil
+	switch {
+	case !exists:
+		tx.Rollback() // missing reads outside the transaction
+		return missing()
+	case there:
+		return nil
+	case n >= max:
+		return over
+	}
+	if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // DetachPolicy detaches a managed policy.
@@ -302,19 +407,19 @@ func (d *DB) PolicyAttachmentCount(ctx context.Context, arn string) (int, error)
 
 // Groups.
 
-// AddUserToGroup makes user a member of group; twice is a no-op.
+// AddUserToGroup makes user a member of group; twice is a no-op. Past
+// shiftkey.MaxGroupsPerUser it is LimitExceeded, counted in the write (see
+// AttachPolicy).
 func (d *DB) AddUserToGroup(ctx context.Context, group, user string) error {
 	gc, gargs := ownerExists(shiftkey.KindGroup, group)
 	uc, uargs := ownerExists(shiftkey.KindUser, user)
-	res, err := d.db.ExecContext(ctx, `INSERT OR IGNORE INTO group_members (group_name, user_name)
-		SELECT ?,? WHERE `+gc+` AND `+uc, slices.Concat([]any{group, user}, gargs, uargs)...)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errors.Join(d.existsOr(ctx, shiftkey.KindGroup, group), d.existsOr(ctx, shiftkey.KindUser, user))
-	}
-	return nil
+	return d.admit(ctx, `SELECT `+gc+` AND `+uc+`,
+		EXISTS (SELECT 1 FROM group_members WHERE group_name = ? AND user_name = ?),
+		(SELECT count(*) FROM group_members WHERE user_name = ?)`, slices.Concat(gargs, uargs, []any{group, user, user}),
+		func() error {
+			return errors.Join(d.existsOr(ctx, shiftkey.KindGroup, group), d.existsOr(ctx, shiftkey.KindUser, user))
+		}, shiftkey.MaxGroupsPerUser, shiftkey.GroupsPerUserQuota(),
+		`INSERT INTO group_members (group_name, user_name) VALUES (?,?)`, group, user)
 }
 
 // RemoveUserFromGroup removes a membership.
@@ -338,7 +443,7 @@ func (d *DB) GroupMembers(ctx context.Context, group string) ([]string, error) {
 
 // Tags.
 
-// TagEntity adds or replaces tags.
+// TagEntity adds or replaces tags, at most shiftkey.MaxTags in all.
 func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, tags []shiftkey.Tag) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -356,6 +461,15 @@ func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name strin
 		if n, _ := res.RowsAffected(); n == 0 {
 			return shiftkey.NoSuchEntity(kind, name)
 		}
+	}
+	// Counted in the (immediate) transaction: concurrent taggers adding
+	// different keys cannot pass the quota together.
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tags WHERE kind = ? AND owner = ?`, kind, name).Scan(&n); err != nil {
+		return err
+	}
+	if n > shiftkey.MaxTags {
+		return shiftkey.TagQuota(kind)
 	}
 	return tx.Commit()
 }

@@ -329,12 +329,20 @@ func (c *Store) UpdateAccessKey(ctx context.Context, id, status string) error {
 	return c.after(c.Store.UpdateAccessKey(ctx, id, status), ch(shiftkey.KindAccessKey, id))
 }
 
+func (c *Store) RecordAccessKeyUse(ctx context.Context, id string, at time.Time, service, region string) error {
+	return c.after(c.Store.RecordAccessKeyUse(ctx, id, at, service, region), ch(shiftkey.KindAccessKey, id))
+}
+
 func (c *Store) DeleteAccessKey(ctx context.Context, id string) error {
 	return c.after(c.Store.DeleteAccessKey(ctx, id), ch(shiftkey.KindAccessKey, id))
 }
 
 func (c *Store) PutInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owner string, p shiftkey.PolicyDocument) error {
 	return c.after(c.Store.PutInlinePolicy(ctx, kind, owner, p), ch(kind, owner))
+}
+
+func (c *Store) PutInlinePolicyAdmitted(ctx context.Context, kind shiftkey.EntityKind, owner string, p shiftkey.PolicyDocument, admit func([]shiftkey.PolicyDocument) error) error {
+	return c.after(c.Store.PutInlinePolicyAdmitted(ctx, kind, owner, p, admit), ch(kind, owner))
 }
 
 func (c *Store) DeleteInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owner, name string) error {

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +28,11 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("CredentialExpiryAtEachCall", func(t *testing.T) { testCredentialExpiryAtEachCall(t, newStore(t)) })
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore(t)) })
 	t.Run("AccessKeyQuotaConcurrent", func(t *testing.T) { testAccessKeyQuotaConcurrent(t, newStore(t)) })
+	t.Run("AttachmentQuotasConcurrent", func(t *testing.T) { testAttachmentQuotasConcurrent(t, newStore(t)) })
+	t.Run("InlinePolicyAdmittedConcurrent", func(t *testing.T) { testInlinePolicyAdmittedConcurrent(t, newStore(t)) })
+	t.Run("AccountQuotaConcurrent", func(t *testing.T) { testAccountQuotaConcurrent(t, newStore(t)) })
+	t.Run("TagQuotaConcurrent", func(t *testing.T) { testTagQuotaConcurrent(t, newStore(t)) })
+	t.Run("AccessKeyUse", func(t *testing.T) { testAccessKeyUse(t, newStore(t)) })
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
 	t.Run("RevocationByAccessKey", func(t *testing.T) { testRevocationByAccessKey(t, newStore(t)) })
@@ -574,6 +581,264 @@ func testAccessKeyQuotaConcurrent(t *testing.T, s shiftkey.Store) {
 	}
 	if err := s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIAQUOTAZZ", Secret: "s", UserName: "kim", Status: "Active", CreatedAt: t0}); err != nil {
 		t.Fatalf("after a delete: %v", err)
+	}
+}
+
+// testAttachmentQuotasConcurrent: the quotas of managed policies attached
+// to one entity and of groups per user are enforced by the write itself;
+// what is already there may be attached or joined again.
+func testAttachmentQuotasConcurrent(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	for _, e := range []*shiftkey.Entity{
+		{Kind: shiftkey.KindRole, Name: "Quota", ID: "AROAEXAMPLEQUOTA0001", Path: "/", ARN: "arn:aws:iam::1:role/Quota", CreatedAt: t0},
+		{Kind: shiftkey.KindUser, Name: "joiner", ID: "AIDAEXAMPLEQUOTA0001", Path: "/", ARN: "arn:aws:iam::1:user/joiner", CreatedAt: t0},
+	} {
+		if err := s.CreateEntity(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 20
+	for i := range n {
+		name := fmt.Sprintf("q%02d", i)
+		if err := s.CreateManagedPolicy(ctx, &shiftkey.ManagedPolicy{ARN: "arn:aws:iam::1:policy/" + name, Name: name, ID: fmt.Sprintf("ANPAEXAMPLEQUOTA%04d", i),
+			Path: "/", Document: `{}`, CreatedAt: t0, UpdatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindGroup, Name: name, ID: fmt.Sprintf("AGPAEXAMPLEQUOTA%04d", i), Path: "/",
+			ARN: "arn:aws:iam::1:group/" + name, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admitted := func(what string, max int, errs []error) {
+		t.Helper()
+		ok := 0
+		for _, err := range errs {
+			switch shiftkey.ErrorCode(err) {
+			case "":
+				ok++
+			case shiftkey.CodeLimitExceeded:
+			default:
+				t.Errorf("%s: %v, want success or LimitExceeded", what, err)
+			}
+		}
+		if ok != max {
+			t.Errorf("%d of %d concurrent %s succeeded, want %d", ok, len(errs), what, max)
+		}
+	}
+	admitted("attachments", shiftkey.MaxAttachedPolicies, Concurrently(n, func(i int) error {
+		return s.AttachPolicy(ctx, shiftkey.KindRole, "QUOTA", fmt.Sprintf("arn:aws:iam::1:policy/q%02d", i))
+	}))
+	admitted("joins", shiftkey.MaxGroupsPerUser, Concurrently(n, func(i int) error {
+		return s.AddUserToGroup(ctx, fmt.Sprintf("Q%02d", i), "Joiner")
+	}))
+	attached, err := s.AttachedPolicies(ctx, shiftkey.KindRole, "quota")
+	if err != nil || len(attached) != shiftkey.MaxAttachedPolicies {
+		t.Fatalf("attached: %d, %v", len(attached), err)
+	}
+	groups, err := s.GroupsForUser(ctx, "joiner")
+	if err != nil || len(groups) != shiftkey.MaxGroupsPerUser {
+		t.Fatalf("groups: %d, %v", len(groups), err)
+	}
+	if err := s.AttachPolicy(ctx, shiftkey.KindRole, "Quota", attached[0].ARN); err != nil {
+		t.Fatalf("attaching again at the quota: %v", err)
+	}
+	if err := s.AddUserToGroup(ctx, groups[0].Name, "joiner"); err != nil {
+		t.Fatalf("joining again at the quota: %v", err)
+	}
+	if err := s.AttachPolicy(ctx, shiftkey.KindRole, "nobody", attached[0].ARN); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("attaching to a missing role: %v", err)
+	}
+	if err := s.AddUserToGroup(ctx, groups[0].Name, "nobody"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("a missing user joining: %v", err)
+	}
+	// A detachment or a departure frees a slot.
+	if err := s.DetachPolicy(ctx, shiftkey.KindRole, "Quota", attached[0].ARN); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveUserFromGroup(ctx, groups[0].Name, "joiner"); err != nil {
+		t.Fatal(err)
+	}
+	var freeP, freeG string
+	for i := range n {
+		name := fmt.Sprintf("q%02d", i)
+		if !slices.ContainsFunc(attached, func(p *shiftkey.ManagedPolicy) bool { return p.Name == name }) && freeP == "" {
+			freeP = "arn:aws:iam::1:policy/" + name
+		}
+		if !slices.ContainsFunc(groups, func(g *shiftkey.Entity) bool { return g.Name == name }) && freeG == "" {
+			freeG = name
+		}
+	}
+	if err := s.AttachPolicy(ctx, shiftkey.KindRole, "Quota", freeP); err != nil {
+		t.Fatalf("after a detachment: %v", err)
+	}
+	if err := s.AddUserToGroup(ctx, freeG, "joiner"); err != nil {
+		t.Fatalf("after a departure: %v", err)
+	}
+}
+
+// testInlinePolicyAdmittedConcurrent: PutInlinePolicyAdmitted shows admit
+// the owner's policies as its write sees them, so concurrent puts under
+// different names cannot pass an aggregate bound together; a refused put
+// writes nothing, and a missing owner is NoSuchEntity.
+func testInlinePolicyAdmittedConcurrent(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "packed", ID: "AIDAEXAMPLEPACKED001", Path: "/", ARN: "arn:aws:iam::1:user/packed", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	full := errors.New("full")
+	const doc = `{"size":"ten"}`
+	atMostThree := func(name string) func([]shiftkey.PolicyDocument) error {
+		return func(have []shiftkey.PolicyDocument) error {
+			if len(have) >= 3 && !slices.ContainsFunc(have, func(p shiftkey.PolicyDocument) bool { return strings.EqualFold(p.Name, name) }) {
+				return full
+			}
+			return nil
+		}
+	}
+	errs := Concurrently(20, func(i int) error {
+		name := fmt.Sprintf("p%02d", i)
+		return s.PutInlinePolicyAdmitted(ctx, shiftkey.KindUser, "PACKED", shiftkey.PolicyDocument{Name: name, Document: doc}, atMostThree(name))
+	})
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, full):
+			t.Errorf("PutInlinePolicyAdmitted: %v", err)
+		}
+	}
+	have, err := s.InlinePolicies(ctx, shiftkey.KindUser, "packed")
+	if err != nil || ok != 3 || len(have) != 3 {
+		t.Fatalf("%d of 20 concurrent puts admitted, %d stored (%v); want 3", ok, len(have), err)
+	}
+	// Replacing one of them is admitted at the bound.
+	if err := s.PutInlinePolicyAdmitted(ctx, shiftkey.KindUser, "packed", shiftkey.PolicyDocument{Name: have[0].Name, Document: `{"v":2}`}, atMostThree(have[0].Name)); err != nil {
+		t.Fatalf("replacing at the bound: %v", err)
+	}
+	if err := s.PutInlinePolicyAdmitted(ctx, shiftkey.KindUser, "nobody", shiftkey.PolicyDocument{Name: "p", Document: doc}, atMostThree("p")); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("a missing owner: %v", err)
+	}
+}
+
+// testAccountQuotaConcurrent: the account's quota of groups is counted in
+// the write, so concurrent creations cannot pass it together; a duplicate
+// name is still EntityAlreadyExists.
+func testAccountQuotaConcurrent(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	max := shiftkey.MaxEntities[shiftkey.KindGroup]
+	group := func(name string) *shiftkey.Entity {
+		return &shiftkey.Entity{Kind: shiftkey.KindGroup, Name: name, ID: "AGPA" + strings.ToUpper(name), Path: "/", ARN: "arn:aws:iam::1:group/" + name, CreatedAt: t0}
+	}
+	for i := range max - 5 {
+		if err := s.CreateEntity(ctx, group(fmt.Sprintf("held%04d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := Concurrently(20, func(i int) error { return s.CreateEntity(ctx, group(fmt.Sprintf("race%02d", i))) })
+	ok := 0
+	for _, err := range errs {
+		switch shiftkey.ErrorCode(err) {
+		case "":
+			ok++
+		case shiftkey.CodeLimitExceeded:
+		default:
+			t.Errorf("CreateEntity: %v, want success or LimitExceeded", err)
+		}
+	}
+	all, err := s.Entities(ctx, shiftkey.KindGroup, "/")
+	if err != nil || ok != 5 || len(all) != max {
+		t.Fatalf("%d of 20 concurrent creations at %d of %d succeeded, %d stored (%v); want 5", ok, max-5, max, len(all), err)
+	}
+	if err := s.CreateEntity(ctx, group("held0000")); shiftkey.ErrorCode(err) != shiftkey.CodeEntityAlreadyExists {
+		t.Fatalf("a duplicate at the quota: %v", err)
+	}
+	// Users are counted apart from groups.
+	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "free", ID: "AIDAFREE", Path: "/", ARN: "arn:aws:iam::1:user/free", CreatedAt: t0}); err != nil {
+		t.Fatalf("a user with the groups at their quota: %v", err)
+	}
+}
+
+// testTagQuotaConcurrent: TagEntity counts the owner's tags in its write,
+// so concurrent taggers adding different keys cannot pass MaxTags
+// together; replacing a value at the quota is allowed.
+func testTagQuotaConcurrent(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindRole, Name: "labelled", ID: "AROAEXAMPLELABELLED1", Path: "/", ARN: "arn:aws:iam::1:role/labelled", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	errs := Concurrently(25, func(i int) error {
+		tags := make([]shiftkey.Tag, 5)
+		for j := range tags {
+			tags[j] = shiftkey.Tag{Key: fmt.Sprintf("k%02d-%d", i, j), Value: "v"}
+		}
+		return s.TagEntity(ctx, shiftkey.KindRole, "LABELLED", tags)
+	})
+	ok := 0
+	for _, err := range errs {
+		switch shiftkey.ErrorCode(err) {
+		case "":
+			ok++
+		case shiftkey.CodeLimitExceeded:
+		default:
+			t.Errorf("TagEntity: %v, want success or LimitExceeded", err)
+		}
+	}
+	tags, err := s.Tags(ctx, shiftkey.KindRole, "labelled")
+	if err != nil || ok != shiftkey.MaxTags/5 || len(tags) != shiftkey.MaxTags {
+		t.Fatalf("%d of 25 concurrent taggings of 5 keys succeeded, %d tags stored (%v); want %d and %d", ok, len(tags), err, shiftkey.MaxTags/5, shiftkey.MaxTags)
+	}
+	if err := s.TagEntity(ctx, shiftkey.KindRole, "labelled", []shiftkey.Tag{{Key: strings.ToUpper(tags[0].Key), Value: "new"}}); err != nil {
+		t.Fatalf("replacing a tag at the quota: %v", err)
+	}
+}
+
+// testAccessKeyUse: a key's last use is recorded with its service and
+// region, moves on only once a KeyUseInterval has passed, and an unknown
+// key is no error.
+func testAccessKeyUse(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "user", ID: "AIDAEXAMPLEUSE000001", Path: "/", ARN: "arn:aws:iam::1:user/user", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIAUSE", Secret: "s", UserName: "user", Status: "Active", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	last := func() *shiftkey.AccessKey {
+		t.Helper()
+		k, err := s.AccessKey(ctx, "AKIAUSE")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	if k := last(); !k.LastUsed.IsZero() || k.LastUsedService != "" || k.LastUsedRegion != "" {
+		t.Fatalf("a new key: %+v, want no use", k)
+	}
+	used := t0.Add(time.Minute)
+	for _, u := range []struct {
+		at              time.Time
+		service, region string
+	}{{used, "redshift", "eu-west-1"}, {used.Add(shiftkey.KeyUseInterval - time.Second), "sts", "us-east-1"}} {
+		if err := s.RecordAccessKeyUse(ctx, "AKIAUSE", u.at, u.service, u.region); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if k := last(); !k.LastUsed.Equal(used) || k.LastUsedService != "redshift" || k.LastUsedRegion != "eu-west-1" {
+		t.Fatalf("after two uses within the interval: %+v, want the first", k)
+	}
+	later := used.Add(shiftkey.KeyUseInterval)
+	if err := s.RecordAccessKeyUse(ctx, "AKIAUSE", later, "iam", "us-east-1"); err != nil {
+		t.Fatal(err)
+	}
+	if k := last(); !k.LastUsed.Equal(later) || k.LastUsedService != "iam" {
+		t.Fatalf("a use an interval later: %+v", k)
+	}
+	if keys, err := s.AccessKeys(ctx, "user"); err != nil || len(keys) != 1 || !keys[0].LastUsed.Equal(later) {
+		t.Fatalf("AccessKeys: %+v %v", keys, err)
+	}
+	if err := s.RecordAccessKeyUse(ctx, "AKIAGONE", later, "iam", "us-east-1"); err != nil {
+		t.Fatalf("an unknown key: %v", err)
 	}
 }
 
