@@ -36,6 +36,12 @@ func NoSuchPolicy(arn string, notAttachable bool) error {
 	return Errorf(CodeNoSuchEntity, "Policy %s was not found.", arn)
 }
 
+// PolicyAttached is IAM's answer for a managed policy deleted while
+// attached (DeleteConflict, 409).
+func PolicyAttached() error {
+	return Errorf("DeleteConflict", "Cannot delete a policy attached to entities.")
+}
+
 // PolicyExists is IAM's answer for a managed policy created twice.
 func PolicyExists(name string) error {
 	return Errorf(CodeEntityAlreadyExists, "A policy called %s already exists. Duplicate names are not allowed.", name)

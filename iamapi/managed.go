@@ -100,7 +100,7 @@ func (s *Service) deleteManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 		return nil, err
 	}
 	if n > 0 {
-		return nil, shiftkey.Errorf(CodeDeleteConflict, "Cannot delete a policy attached to entities.")
+		return nil, shiftkey.PolicyAttached()
 	}
 	return nil, s.Store.DeleteManagedPolicy(ctx, m.ARN)
 }

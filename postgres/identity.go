@@ -322,9 +322,14 @@ func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPo
 }
 
 // DeleteManagedPolicy removes a policy.
+// One attached meanwhile (the caller counted none) is DeleteConflict.
 func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
-	return d.writeOne(ctx, shiftkey.NoSuchPolicy(arn, false), nil, change(shiftkey.KindPolicy, arn),
+	err := d.writeOne(ctx, shiftkey.NoSuchPolicy(arn, false), nil, change(shiftkey.KindPolicy, arn),
 		`DELETE FROM managed_policies WHERE arn = $1`, arn)
+	if isCode(err, foreignKeyViolation) {
+		return shiftkey.PolicyAttached()
+	}
+	return err
 }
 
 // AttachPolicy attaches a managed policy; attaching twice is a no-op.
@@ -332,13 +337,17 @@ func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
 // locked (FOR UPDATE) before its attachments are counted, so concurrent
 // attachments to one entity, on any replica, count one after the other.
 func (d *DB) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
-	return d.admit(ctx, change(kind, owner),
+	err := d.admit(ctx, change(kind, owner),
 		[]stmt{st(`SELECT 1 FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, kind, owner)},
 		func() error { return shiftkey.NoSuchEntity(kind, owner) },
 		st(`SELECT EXISTS (SELECT 1 FROM attachments WHERE kind = $1 AND owner = $2 AND policy_arn = $3),
 			(SELECT count(*) FROM attachments WHERE kind = $1 AND owner = $2)`, kind, owner, arn),
 		shiftkey.MaxAttachedPolicies, shiftkey.AttachedPolicyQuota(kind),
 		st(`INSERT INTO attachments (kind, owner, policy_arn) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, kind, owner, arn))
+	if isCode(err, foreignKeyViolation) {
+		return shiftkey.NoSuchPolicy(arn, true) // deleted meanwhile
+	}
+	return err
 }
 
 // admit runs insert in a transaction after locks, each of which locks one

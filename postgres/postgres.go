@@ -322,6 +322,8 @@ func migrateOne(ctx context.Context, conn *pgx.Conn, name, migration string) err
 // SQLSTATEs the store maps to AWS errors.
 const (
 	uniqueViolation = "23505"
+	// foreignKeyViolation: a row named a parent another call deleted.
+	foreignKeyViolation = "23503"
 )
 
 func isCode(err error, code string) bool {

@@ -329,9 +329,14 @@ func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPo
 }
 
 // DeleteManagedPolicy removes a policy.
+// One attached meanwhile (the caller counted none) is DeleteConflict.
 func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
-	return d.execOne(ctx, shiftkey.NoSuchPolicy(arn, false),
+	err := d.execOne(ctx, shiftkey.NoSuchPolicy(arn, false),
 		`DELETE FROM managed_policies WHERE arn = ?`, arn)
+	if isForeignKeyViolation(err) {
+		return shiftkey.PolicyAttached()
+	}
+	return err
 }
 
 // AttachPolicy attaches a managed policy; attaching twice is a no-op.
@@ -340,11 +345,15 @@ func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
 // cannot both pass the count.
 func (d *DB) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
 	cond, args := ownerExists(kind, owner)
-	return d.admit(ctx, `SELECT `+cond+`,
+	err := d.admit(ctx, `SELECT `+cond+`,
 		EXISTS (SELECT 1 FROM attachments WHERE kind = ? AND owner = ? AND policy_arn = ?),
 		(SELECT count(*) FROM attachments WHERE kind = ? AND owner = ?)`, append(args, kind, owner, arn, kind, owner),
 		func() error { return shiftkey.NoSuchEntity(kind, owner) }, shiftkey.MaxAttachedPolicies, shiftkey.AttachedPolicyQuota(kind),
 		`INSERT INTO attachments (kind, owner, policy_arn) VALUES (?,?,?)`, kind, owner, arn)
+	if isForeignKeyViolation(err) {
+		return shiftkey.NoSuchPolicy(arn, true) // deleted meanwhile
+	}
+	return err
 }
 
 // admit runs insert in one immediate transaction with the check it

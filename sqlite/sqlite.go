@@ -284,6 +284,12 @@ func isUniqueViolation(err error) bool {
 	return false
 }
 
+// isForeignKeyViolation: a row named a parent another call deleted.
+func isForeignKeyViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
 func millis(t time.Time) int64 { return t.UnixMilli() }
 func fromMillis(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()

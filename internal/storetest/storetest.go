@@ -140,6 +140,14 @@ func testNoWritesForAGoneEntity(t *testing.T, s shiftkey.Store) {
 	if err := s.AttachPolicy(ctx, shiftkey.KindUser, "live", pol.ARN); err != nil {
 		t.Fatalf("attaching twice: %v", err)
 	}
+	// DeletePolicy checks the attachments, then deletes: an AttachPolicy
+	// between the two leaves the delete with an attached policy, and one
+	// after it an attachment to a policy gone. Each is IAM's error, not
+	// the store's constraint (a 500).
+	if err := s.DeleteManagedPolicy(ctx, pol.ARN); shiftkey.ErrorCode(err) != "DeleteConflict" {
+		t.Errorf("deleting an attached policy: %v (code %q), want DeleteConflict", err, shiftkey.ErrorCode(err))
+	}
+	gone("AttachPolicy of a deleted policy", s.AttachPolicy(ctx, shiftkey.KindUser, "live", "arn:aws:iam::1:policy/deleted"))
 	mk(shiftkey.KindUser, "ghost", "AIDAGHOST2")
 	mk(shiftkey.KindGroup, "crew", "AGPACREW2")
 	if err := s.AddUserToGroup(ctx, "crew", "live"); err != nil {
