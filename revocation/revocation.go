@@ -180,7 +180,7 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 	}
 	creds, err := st.RevokeCredentials(ctx, f, now, terminate)
 	if err != nil {
-		tell(w, done, terminate, false, false) // what was done is said
+		tell(w, done, now, terminate, false, false) // what was done is said
 		return done, err
 	}
 	done.Credentials = creds
@@ -188,7 +188,7 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 		// After the revoke: what it revoked is marked terminate already.
 		terms, err := st.TerminateRevoked(ctx, f)
 		if err != nil {
-			tell(w, done, terminate, false, false)
+			tell(w, done, now, terminate, false, false)
 			return done, fmt.Errorf("end the sessions of credentials revoked before: %w", err)
 		}
 		done.Terminated = terms
@@ -203,7 +203,7 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 		}
 		return done, err
 	}
-	if err := tell(w, done, terminate, true, f.AccessKeyID != ""); err != nil {
+	if err := tell(w, done, now, terminate, true, f.AccessKeyID != ""); err != nil {
 		return done, err
 	}
 	// What was revoked is done: a failure to say more is not its failure.
@@ -214,11 +214,22 @@ func Revoke(ctx context.Context, st Store, f shiftkey.CredentialFilter, now time
 // tell writes what done holds: each part that is not empty, and for the
 // revoke's own answer (complete) the count of credentials revoked unless
 // it only terminated earlier ones, and the sessions ended of a selection by
-// access key (byKey) even when none did.
-func tell(w io.Writer, done Revoked, terminate, complete, byKey bool) error {
+// access key (byKey) even when none did. Credentials expired before now
+// but not yet swept are revoked too; the count says how many, as
+// `credentials list` shows live ones only.
+func tell(w io.Writer, done Revoked, now time.Time, terminate, complete, byKey bool) error {
 	what := "revoked"
 	if terminate {
 		what = "revoked; their sessions end"
+	}
+	expired := 0
+	for _, c := range done.Credentials {
+		if !c.ExpiresAt.After(now) {
+			expired++
+		}
+	}
+	if expired > 0 {
+		what += fmt.Sprintf(" (%d of them had expired and were not yet swept; credentials list shows live ones only)", expired)
 	}
 	if len(done.Credentials) > 0 || complete && len(done.Terminated) == 0 {
 		fmt.Fprintf(w, "%d credentials %s\n", len(done.Credentials), what)
