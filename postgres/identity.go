@@ -222,7 +222,7 @@ func (d *DB) PutInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owne
 // are checked one after the other.
 func (d *DB) PutInlinePolicyAdmitted(ctx context.Context, kind shiftkey.EntityKind, owner string, p shiftkey.PolicyDocument, admit func([]shiftkey.PolicyDocument) error) error {
 	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
-		tag, err := tx.Exec(ctx, `SELECT 1 FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, kind, owner)
+		tag, err := tx.Exec(ctx, ownerLocked(kind), kind, owner)
 		if err != nil {
 			return err
 		}
@@ -256,18 +256,29 @@ func scanInline(r pgx.Row) (p shiftkey.PolicyDocument, err error) {
 // later under the name. The lock orders the write with the delete: the
 // delete waits for it and then removes its row too, or it waits for the
 // delete and then finds no owner.
-func ownerRow(kind shiftkey.EntityKind) string {
+func ownerRow(kind shiftkey.EntityKind) string { return ownerFrom(kind) + ` FOR SHARE` }
+
+// ownerLocked selects the owner's row (kind and name as $1 and $2) locked
+// FOR UPDATE: a write that counts what hangs off it (a quota) holds it,
+// so that concurrent writes for one owner, on any replica, count one
+// after the other. No row: the owner does not exist.
+func ownerLocked(kind shiftkey.EntityKind) string {
+	return `SELECT 1 ` + ownerFrom(kind) + ` FOR UPDATE`
+}
+
+// ownerFrom is the FROM clause of the owner's row, unlocked.
+func ownerFrom(kind shiftkey.EntityKind) string {
 	if kind == shiftkey.KindCluster {
-		return `FROM clusters WHERE $1::text IS NOT NULL AND identifier = $2 FOR SHARE`
+		return `FROM clusters WHERE $1::text IS NOT NULL AND identifier = $2`
 	}
-	return `FROM entities WHERE kind = $1 AND name = $2 FOR SHARE`
+	return `FROM entities WHERE kind = $1 AND name = $2`
 }
 
 // existsOr is nil when the owner exists, else NoSuchEntity: why an
 // insert that may be a no-op (twice) wrote nothing.
 func (d *DB) existsOr(ctx context.Context, kind shiftkey.EntityKind, name string) error {
 	var ok bool
-	if err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 `+strings.TrimSuffix(ownerRow(kind), " FOR SHARE")+`)`, kind, name).Scan(&ok); err != nil {
+	if err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 `+ownerFrom(kind)+`)`, kind, name).Scan(&ok); err != nil {
 		return err
 	}
 	if !ok {
@@ -338,7 +349,7 @@ func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
 // attachments to one entity, on any replica, count one after the other.
 func (d *DB) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
 	err := d.admit(ctx, change(kind, owner),
-		[]stmt{st(`SELECT 1 FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, kind, owner)},
+		[]stmt{st(ownerLocked(kind), kind, owner)},
 		func() error { return shiftkey.NoSuchEntity(kind, owner) },
 		st(`SELECT EXISTS (SELECT 1 FROM attachments WHERE kind = $1 AND owner = $2 AND policy_arn = $3),
 			(SELECT count(*) FROM attachments WHERE kind = $1 AND owner = $2)`, kind, owner, arn),
@@ -422,8 +433,8 @@ func membership(group, user string) []shiftkey.Change {
 // (FOR UPDATE) before its groups are counted, as in AttachPolicy.
 func (d *DB) AddUserToGroup(ctx context.Context, group, user string) error {
 	return d.admit(ctx, membership(group, user),
-		[]stmt{st(`SELECT 1 FROM entities WHERE kind = 'user' AND name = $1 FOR UPDATE`, user),
-			st(`SELECT 1 FROM entities WHERE kind = 'group' AND name = $1 FOR SHARE`, group)},
+		[]stmt{st(ownerLocked(shiftkey.KindUser), shiftkey.KindUser, user),
+			st(`SELECT 1 `+ownerRow(shiftkey.KindGroup), shiftkey.KindGroup, group)},
 		func() error {
 			return errors.Join(d.existsOr(ctx, shiftkey.KindGroup, group), d.existsOr(ctx, shiftkey.KindUser, user))
 		},
@@ -458,7 +469,7 @@ func (d *DB) GroupMembers(ctx context.Context, group string) ([]string, error) {
 // different keys, on any replica, count one after the other.
 func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, tags []shiftkey.Tag) error {
 	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
-		tag, err := tx.Exec(ctx, `SELECT 1 `+strings.TrimSuffix(ownerRow(kind), "FOR SHARE")+`FOR UPDATE`, kind, name)
+		tag, err := tx.Exec(ctx, ownerLocked(kind), kind, name)
 		if err != nil {
 			return err
 		}
