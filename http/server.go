@@ -129,15 +129,24 @@ func (h apiHandler) throttled(w http.ResponseWriter, r *http.Request) { h.s.thro
 
 // throttled answers r, over the cap, with Throttling and reports it.
 func (s *Server) throttled(w http.ResponseWriter, r *http.Request) {
-	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), outcome: outcome{start: time.Now(), at: s.now()}}
+	c := s.newCall(w, r)
 	defer s.report(c) // reads no body: c.body stays empty
-	w.Header().Set("x-amzn-RequestId", c.requestID)
-	w.Header().Set("Date", c.at.UTC().Format(http.TimeFormat)) // the store's clock, as every answer's
 	// The body is left unread; closing the connection after the answer
 	// keeps net/http from first waiting for the rest of it (up to
 	// ReadTimeout) to discard it.
 	w.Header().Set("Connection", "close")
 	s.writeThrottled(c)
+}
+
+// newCall begins answering r on w: its request id and its Date, by the
+// clock signatures are judged by (a replica's is its store's, not its
+// machine's), which the SDKs correct a client's clock from after a
+// "Signature expired".
+func (s *Server) newCall(w http.ResponseWriter, r *http.Request) *call {
+	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), outcome: outcome{start: time.Now(), at: s.now()}}
+	w.Header().Set("x-amzn-RequestId", c.requestID)
+	w.Header().Set("Date", c.at.UTC().Format(http.TimeFormat))
+	return c
 }
 
 // call is one API request in flight.
@@ -155,7 +164,7 @@ type call struct {
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	aw := &answerWriter{ResponseWriter: w}
 	w = aw
-	c := &call{w: w, r: r, requestID: shiftkey.NewUUID(), outcome: outcome{start: time.Now(), at: s.now()}}
+	c := s.newCall(w, r)
 	defer func() {
 		// Deferred first, so it runs last: the place and the hold on
 		// Decisions are already given back when a panic reaches here.
@@ -167,11 +176,6 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}()
 	c.r = r.WithContext(shiftkey.WithIssuedNote(r.Context(), &c.issued))
 	r = c.r
-	w.Header().Set("x-amzn-RequestId", c.requestID)
-	// Date by the clock signatures are judged by (a replica's is its
-	// store's, not its machine's): the SDKs correct a client's clock from
-	// it after a "Signature expired".
-	w.Header().Set("Date", c.at.UTC().Format(http.TimeFormat))
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		s.writeError(c, shiftkey.Errorf("InvalidAction", "Method %s is not allowed.", r.Method))
 		return
