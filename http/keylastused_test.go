@@ -42,9 +42,12 @@ func TestGetAccessKeyLastUsed(t *testing.T) {
 		t.Fatalf("after a Redshift call: %+v (date %v), want redshift, us-east-1, a date between %v and %v", u, aws.ToTime(u.LastUsedDate), before, after)
 	}
 
-	// Another user may not read it without the permission, and an unknown
-	// key is NoSuchEntity to one who may.
+	// Another user may not read it without the permission, nor learn
+	// which key ids exist: an unknown key is AccessDenied to that user
+	// too, and NoSuchEntity only to one who may read any user's.
 	_, err = f.iamClient(bob).GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(f.keys["admin"].AccessKeyID)})
+	wantAPIError(t, err, "AccessDenied")
+	_, err = f.iamClient(bob).GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String("AKIANOSUCHKEY0000000")})
 	wantAPIError(t, err, "AccessDenied")
 	_, err = admin.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String("AKIANOSUCHKEY0000000")})
 	wantAPIError(t, err, "NoSuchEntity")
