@@ -33,12 +33,18 @@ type Writer[Op, Res any] struct {
 	taken   atomic.Uint64
 
 	// Gather (zero window: off).
-	window    time.Duration
-	target    int
-	ann       announcements
+	window time.Duration
+	target int
+	ann    announcements
+	// inTransit counts Submits that took an announcement (or might
+	// have) and whose op the writer has not received yet: the op is
+	// coming though no announcement says so any more.
+	inTransit atomic.Int64
 	commitAvg time.Duration // the writer's goroutine only: a moving average
 	gathered  atomic.Uint64 // ops a wait brought into a batch (tests, benchmarks)
 	timeouts  atomic.Uint64 // waits that ended at their deadline (tests)
+
+	beforeGather func() // tests: runs between a batch's drain and its gather
 }
 
 // Option adjusts a Writer.
@@ -75,6 +81,9 @@ type pending[Op, Res any] struct {
 	// state says who unlocks done: the writer (answered) or the caller's
 	// context (abandoned), whichever comes first.
 	state atomic.Int32
+	// inTransit: counted in the writer's inTransit until the writer
+	// receives it (or its Submit gives up before sending it).
+	inTransit bool
 }
 
 const (
@@ -162,14 +171,19 @@ func (w *Writer[Op, Res]) Gathered() uint64 { return w.gathered.Load() }
 // error must not assume its op was not written, only that it was not
 // acknowledged.
 func (w *Writer[Op, Res]) Submit(ctx context.Context, op Op) (Res, error) {
+	p := &pending[Op, Res]{op: op}
 	if w.window > 0 {
+		// Counted before the announcement goes, so that a writer
+		// deciding whether to gather never sees neither.
+		p.inTransit = true
+		w.inTransit.Add(1)
 		w.ann.take()
 	}
-	p := &pending[Op, Res]{op: op}
 	p.done.Lock()
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
+		w.arrived(p)
 		var zero Res
 		return zero, ErrClosed
 	}
@@ -178,6 +192,7 @@ func (w *Writer[Op, Res]) Submit(ctx context.Context, op Op) (Res, error) {
 		w.mu.RUnlock()
 	case <-ctx.Done():
 		w.mu.RUnlock()
+		w.arrived(p)
 		var zero Res
 		return zero, context.Cause(ctx)
 	}
@@ -231,6 +246,9 @@ func (w *Writer[Op, Res]) run() {
 			}
 			batch = w.take(batch, p)
 		}
+		if w.beforeGather != nil {
+			w.beforeGather()
+		}
 		batch = w.gather(batch)
 		// An op whose caller has left is not committed: nobody would
 		// learn its outcome.
@@ -260,8 +278,26 @@ func (w *Writer[Op, Res]) run() {
 
 // take adds p to batch and counts it.
 func (w *Writer[Op, Res]) take(batch []*pending[Op, Res], p *pending[Op, Res]) []*pending[Op, Res] {
+	w.arrived(p)
 	w.taken.Add(1)
 	return append(batch, p)
+}
+
+// arrived uncounts p from the ops in transit: the writer has it, or its
+// Submit gave up before sending it.
+func (w *Writer[Op, Res]) arrived(p *pending[Op, Res]) {
+	if p.inTransit {
+		p.inTransit = false
+		w.inTransit.Add(-1)
+	}
+}
+
+// expecting says whether an op is on its way: announced and not yet
+// submitted (nor forgotten), or submitted and not yet received. The
+// announcements are read first: a Submit counts itself in transit before
+// it takes one.
+func (w *Writer[Op, Res]) expecting(since time.Time) bool {
+	return w.ann.coming(since) > 0 || w.inTransit.Load() > 0
 }
 
 // queued is an op already queued, without waiting; ok is false when none
@@ -285,7 +321,7 @@ func (w *Writer[Op, Res]) gather(batch []*pending[Op, Res]) []*pending[Op, Res] 
 		return batch
 	}
 	start := time.Now()
-	if w.ann.coming(start.Add(-expireAfter)) == 0 {
+	if !w.expecting(start.Add(-expireAfter)) {
 		return batch
 	}
 	wait := min(w.window, w.commitAvg)
@@ -296,7 +332,7 @@ func (w *Writer[Op, Res]) gather(batch []*pending[Op, Res]) []*pending[Op, Res] 
 	defer t.Stop()
 	n := len(batch)
 	defer func() { w.gathered.Add(uint64(len(batch) - n)) }()
-	for len(batch) < w.target && w.ann.coming(start.Add(-expireAfter)) > 0 {
+	for len(batch) < w.target && w.expecting(start.Add(-expireAfter)) {
 		select {
 		case p, ok := <-w.ops:
 			if !ok {

@@ -285,3 +285,42 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("a failure older than HealthFor: %v", err)
 	}
 }
+
+// A Submit takes its announcement before its op reaches the FIFO: a
+// writer that looks for coming ops in between must still wait for it,
+// not commit without it and leave it a commit (an fsync) of its own.
+func TestGatherWaitsForAnOpBetweenItsAnnouncementAndTheFIFO(t *testing.T) {
+	var b batches
+	w := New(64, 16, b.commit, Gather(time.Hour, 8))
+	defer w.Close()
+	second := make(chan struct{})
+	var once sync.Once
+	w.beforeGather = func() {
+		once.Do(func() {
+			// The first batch holds op 1; op 2's announcement is taken
+			// (its Submit is on its way to the FIFO) before the writer
+			// looks whether to gather.
+			second <- struct{}{}
+			for deadline := time.Now().Add(10 * time.Second); w.Coming() != 0; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Error("timed out waiting for op 2's announcement to be taken")
+					return
+				}
+			}
+		})
+	}
+	w.Expect()
+	w.Expect()
+	done := make(chan error, 2)
+	go func() { _, err := w.Submit(context.Background(), 1); done <- err }()
+	<-second
+	go func() { _, err := w.Submit(context.Background(), 2); done <- err }()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := b.get(); len(got) != 1 || got[0] != 2 {
+		t.Errorf("batch sizes %v, want one batch of both ops", got)
+	}
+}
