@@ -8,6 +8,7 @@ package audit
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"maps"
 	"net"
@@ -94,6 +95,12 @@ const (
 	eventTimePreciseFormat = "2006-01-02T15:04:05.000000000Z"
 )
 
+// UnknownOperation is the eventName of an API call whose operation is not
+// known: no Action or X-Amz-Target arrived whole (the client left
+// mid-body, a body over the cap) or the request named none, or several.
+// Not an operation name: AWS's are letters and digits.
+const UnknownOperation = "(unknown)"
+
 // issuing are the read-looking operations whose answer is worth keeping
 // (without its secret): the credential they issued.
 var issuing = map[string]bool{"GetClusterCredentials": true, "GetClusterCredentialsWithIAM": true, "GetCredentials": true}
@@ -103,7 +110,7 @@ func apiRecord(e *shiftkey.APICall, region string) *Record {
 	if e.Region != "" {
 		region = e.Region
 	}
-	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), at: e.Time, EventName: e.Operation,
+	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), at: e.Time, EventName: cmp.Or(e.Operation, UnknownOperation),
 		EventType: typeAPICall, AWSRegion: region, SourceIPAddress: e.SourceIP, UserAgent: e.UserAgent,
 		ErrorCode: e.ErrorCode, ErrorMessage: e.ErrorMessage, RequestID: e.RequestID, EventID: shiftkey.NewUUID()}
 	if e.Service != "" {
@@ -118,7 +125,9 @@ func apiRecord(e *shiftkey.APICall, region string) *Record {
 	}
 	r.RequestParameters = requestParameters(e)
 	ro := readOnly(e.Operation)
-	r.ReadOnly = &ro
+	if e.Operation != "" { // unknown: neither
+		r.ReadOnly = &ro
+	}
 	if e.ErrorCode == "" && e.Result != nil && (!ro || issuing[e.Operation]) {
 		r.ResponseElements = responseElements(e.Result)
 	}
