@@ -42,7 +42,14 @@ type Record struct {
 	RequestID           string         `json:"requestID,omitempty"`
 	EventID             string         `json:"eventID"`
 	ReadOnly            *bool          `json:"readOnly,omitempty"`
-	TLSDetails          *TLSDetails    `json:"tlsDetails,omitempty"`
+	// ManagementEvent, RecipientAccountID and EventCategory are the same
+	// on every record (Log.write): each event acts on the account's
+	// control plane, as CloudTrail's management events (ConsoleLogin
+	// among them) do.
+	ManagementEvent    bool        `json:"managementEvent"`
+	RecipientAccountID string      `json:"recipientAccountId,omitempty"`
+	EventCategory      string      `json:"eventCategory,omitempty"`
+	TLSDetails         *TLSDetails `json:"tlsDetails,omitempty"`
 
 	// at is eventTime's instant, written to the nanosecond as
 	// additionalEventData.eventTimePrecise: CloudTrail's eventTime is to
@@ -80,16 +87,24 @@ type SessionContext struct {
 
 // Event names and sources of the gateway's records.
 const (
-	SourceGateway     = "gateway.shiftkey"
-	EventLogin        = "GatewayLogin"
-	EventSessionEnd   = "GatewaySessionEnd"
-	EventGrantGroup   = "GrantSessionGroup"
-	EventRevokeGroup  = "RevokeSessionGroup"
-	eventVersion      = "1.08"
-	typeAPICall       = "AwsApiCall"
-	typeGatewayEvent  = "ShiftkeyGatewayEvent"
-	timeFormat        = "2006-01-02T15:04:05Z"
-	timePreciseFormat = time.RFC3339Nano
+	SourceGateway    = "gateway.shiftkey"
+	EventLogin       = "GatewayLogin"
+	EventSessionEnd  = "GatewaySessionEnd"
+	EventGrantGroup  = "GrantSessionGroup"
+	EventRevokeGroup = "RevokeSessionGroup"
+	// eventVersion is CloudTrail's record version that has every field
+	// written (tlsDetails came with 1.08).
+	eventVersion = "1.08"
+	typeAPICall  = "AwsApiCall"
+	// typeServiceEvent is CloudTrail's eventType of an event that no
+	// request to a public AWS API caused directly: the gateway's logins,
+	// session ends and group changes, and the operator's commands (their
+	// eventSource tells them apart). Not AwsConsoleSignIn: that is a
+	// sign-in to the AWS console, which rules and dashboards treat as such.
+	typeServiceEvent   = "AwsServiceEvent"
+	categoryManagement = "Management"
+	timeFormat         = "2006-01-02T15:04:05Z"
+	timePreciseFormat  = time.RFC3339Nano
 	// eventTimePrecise's layout: fixed width, so that it compares as text
 	// as the times compare.
 	eventTimePreciseFormat = "2006-01-02T15:04:05.000000000Z"
@@ -421,7 +436,7 @@ func sessionEndRecord(e *shiftkey.SessionEnd) *Record {
 // credential's principal), from where, and for what.
 func gatewayRecord(e *shiftkey.Login, name string, at time.Time) *Record {
 	r := &Record{EventVersion: eventVersion, EventTime: at.UTC().Format(timeFormat), at: at, EventSource: SourceGateway, EventName: name,
-		EventType: typeGatewayEvent, SourceIPAddress: hostOf(e.Source), EventID: shiftkey.NewUUID()}
+		EventType: typeServiceEvent, SourceIPAddress: hostOf(e.Source), EventID: shiftkey.NewUUID()}
 	r.UserIdentity = UserIdentity{Type: "Unknown"}
 	if e.PrincipalARN != "" {
 		r.UserIdentity = identityOfARN(e.PrincipalARN)
@@ -455,7 +470,7 @@ func grantRecord(e *shiftkey.GrantChange) *Record {
 		name = EventRevokeGroup
 	}
 	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), at: e.Time, EventSource: SourceGateway, EventName: name,
-		EventType: typeGatewayEvent, UserIdentity: UserIdentity{Type: "Gateway"}, EventID: shiftkey.NewUUID(),
+		EventType: typeServiceEvent, UserIdentity: UserIdentity{Type: "Gateway"}, EventID: shiftkey.NewUUID(),
 		RequestParameters:   map[string]any{"scope": e.Scope, "dbUser": e.Role, "group": e.Group},
 		AdditionalEventData: map[string]any{"reconciled": e.Reconciled}}
 	if e.LeftBy != "" {
