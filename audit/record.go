@@ -216,7 +216,7 @@ func requestParameters(e *shiftkey.APICall) map[string]any {
 		}
 		var v any = vs
 		if len(vs) == 1 {
-			v = vs[0]
+			v = typed(k, vs[0])
 		}
 		if !nest(out, strings.Split(k, "."), v) {
 			// Never over what nested: the name as sent, or numbered.
@@ -251,6 +251,33 @@ func requestParameters(e *shiftkey.APICall) map[string]any {
 		return nil
 	}
 	return out
+}
+
+// typedParams are the boolean and integer parameters of the Query
+// operations served (the same type wherever a name appears).
+var typedParams = map[string]string{"AutoCreate": "bool", "SkipFinalClusterSnapshot": "bool",
+	"DurationSeconds": "int", "MaxRecords": "int", "NumberOfNodes": "int", "Port": "int", "MaxSessionDuration": "int", "MaxItems": "int"}
+
+// typed is a Query parameter's value as CloudTrail writes it, and as a
+// JSON call's are: a boolean or integer parameter as a JSON boolean or
+// number (the value the service reads), other values and values the
+// service refuses as sent. As strings, jq's comparisons of them with
+// numbers and booleans silently fail.
+func typed(name, value string) any {
+	switch typedParams[name] {
+	case "bool":
+		switch strings.ToLower(value) {
+		case "true":
+			return true
+		case "false":
+			return false
+		}
+	case "int":
+		if n, err := strconv.Atoi(value); err == nil {
+			return json.Number(strconv.Itoa(n))
+		}
+	}
+	return value
 }
 
 // maxNestedIndex bounds the list index nest builds (AWS's lists here are
