@@ -447,7 +447,16 @@ func loginRecord(e *shiftkey.Login) *Record {
 	} else {
 		r.ErrorCode, r.ErrorMessage = e.Reason, "login refused: "+strings.ReplaceAll(e.Reason, "_", " ")
 	}
+	addNotices(r, e)
 	return r
+}
+
+// addNotices adds what the client was told its session did not get (the
+// groups of dbGroups not joined, and why) to a login's or session's record.
+func addNotices(r *Record, e *shiftkey.Login) {
+	if len(e.Notices) > 0 {
+		r.AdditionalEventData["notices"] = e.Notices
+	}
 }
 
 // sessionEndRecord is the record of an ended session.
@@ -456,6 +465,7 @@ func sessionEndRecord(e *shiftkey.SessionEnd) *Record {
 	r.AdditionalEventData = map[string]any{"connectionId": e.ConnID, "tls": e.TLS, "backendReused": e.BackendReused,
 		"sessionStart": e.Start.UTC().Format(timePreciseFormat), "sessionEnd": e.End.UTC().Format(timePreciseFormat),
 		"durationSeconds": e.End.Sub(e.Start).Seconds(), "bytesIn": e.BytesIn, "bytesOut": e.BytesOut, "endReason": e.Reason}
+	addNotices(r, &e.Login)
 	return r
 }
 
