@@ -53,7 +53,7 @@ func (s *Server) report(c *call) {
 		// now for the record, as CloudTrail names the event even then.
 		if service == "redshift-serverless" || looksJSON(c.r) {
 			_, op, _ = awsjson.Target(c.r.Header.Get("X-Amz-Target"))
-		} else if v, err := c.form(); err == nil && c.partial == nil {
+		} else if v, err := c.form(); err == nil && !c.cut {
 			op, form = v.Get("Action"), v
 		} else {
 			op = c.actionSent()
@@ -88,7 +88,7 @@ func (c *call) actionSent() string {
 	raw := c.r.URL.RawQuery
 	if c.r.Method == "POST" && !c.presigned {
 		raw = string(c.body)
-		if c.partial != nil {
+		if c.cut {
 			// Only the pairs an '&' ended arrived whole.
 			i := strings.LastIndexByte(string(c.partial), '&')
 			raw = string(c.partial[:max(i, 0)])
