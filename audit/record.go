@@ -373,11 +373,32 @@ func responseElements(result any) map[string]any {
 	if json.Unmarshal(b, &v) != nil {
 		return nil
 	}
-	m, ok := scrub(v).(map[string]any)
+	m, ok := scrub(dropNulls(v)).(map[string]any)
 	if !ok || len(m) == 0 {
 		return nil
 	}
 	return m
+}
+
+// dropNulls drops, at every depth, the members of v that are null: a
+// result's nil field (PackedPolicySize of an AssumeRole without a session
+// policy) is a member its answer leaves out, not one it sends empty.
+func dropNulls(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if x == nil {
+				delete(v, k)
+			} else {
+				v[k] = dropNulls(x)
+			}
+		}
+	case []any:
+		for i := range v {
+			v[i] = dropNulls(v[i])
+		}
+	}
+	return v
 }
 
 // scrub drops, at every depth, the members whose name says they hold a

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/audit"
 	shttp "github.com/shiftkey/shiftkey/http"
@@ -137,6 +139,29 @@ func TestAuditAbortedCallsNameTheirOperation(t *testing.T) {
 		}
 		if tt.wantName == "(unknown)" && r.ReadOnly != nil {
 			t.Errorf("%s: readOnly %v of an unknown operation", tt.name, *r.ReadOnly)
+		}
+	}
+}
+
+// TestAuditResponseElementsAsAnswered: an AssumeRole without a session
+// policy is answered without PackedPolicySize; its record's
+// responseElements had "packedPolicySize":null, a member the answer did
+// not have. A member the answer leaves out is not in the record.
+func TestAuditResponseElementsAsAnswered(t *testing.T) {
+	f := newFixture(t)
+	roleARN := f.trustAccountRole(t)
+	path := f.audited(t)
+	_, err := f.stsClient(f.keys["admin"]).AssumeRole(context.Background(), &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String("s1")})
+	mustOK(t, "AssumeRole", err)
+	lines := auditLines(t, path)
+	l := lines[len(lines)-1]
+	r := lastRecord(t, path)
+	if r.EventName != "AssumeRole" || r.ResponseElements["credentials"] == nil {
+		t.Fatalf("last record: %s", l)
+	}
+	for k, v := range r.ResponseElements {
+		if v == nil {
+			t.Errorf("responseElements.%s is null, a member the answer did not have: %s", k, l)
 		}
 	}
 }
