@@ -97,3 +97,20 @@ func TestRecordsCarryCloudTrailsFields(t *testing.T) {
 		t.Errorf("%d records, want %d", i, len(want))
 	}
 }
+
+// cloudTrailIdentityTypes are CloudTrail's documented userIdentity types.
+var cloudTrailIdentityTypes = map[string]bool{"Root": true, "IAMUser": true, "AssumedRole": true, "Role": true, "FederatedUser": true,
+	"Directory": true, "AWSAccount": true, "AWSService": true, "Unknown": true, "IdentityCenterUser": true}
+
+// TestGatewaysOwnActsAreCloudTrailsAWSService: a revoke the gateway makes
+// on its own (a dead replica's or its own leftover grant, no session) had
+// userIdentity {"type":"Gateway"}, no type CloudTrail has, which a
+// reader's rules do not know; CloudTrail's for an act of the service
+// itself is AWSService, naming it in invokedBy.
+func TestGatewaysOwnActsAreCloudTrailsAWSService(t *testing.T) {
+	r := roundTrip(t, grantRecord(&shiftkey.GrantChange{Time: time.Now(), Scope: "c", Role: "alice", Group: "g", Reconciled: true}))
+	if !cloudTrailIdentityTypes[r.UserIdentity.Type] || r.UserIdentity.Type != "AWSService" || r.UserIdentity.InvokedBy != SourceGateway {
+		b, _ := json.Marshal(r.UserIdentity)
+		t.Errorf("reconciled revoke: userIdentity %s, want {\"type\":\"AWSService\",\"invokedBy\":%q}", b, SourceGateway)
+	}
+}

@@ -60,13 +60,16 @@ type Record struct {
 
 // UserIdentity is who acted, as CloudTrail's userIdentity.
 type UserIdentity struct {
-	Type           string          `json:"type"` // IAMUser, AssumedRole, Unknown, or Gateway for the gateway's own acts
+	Type           string          `json:"type"` // IAMUser, AssumedRole, Unknown, AWSService for the gateway's own acts, Operator
 	PrincipalID    string          `json:"principalId,omitempty"`
 	ARN            string          `json:"arn,omitempty"`
 	AccountID      string          `json:"accountId,omitempty"`
 	AccessKeyID    string          `json:"accessKeyId,omitempty"`
 	UserName       string          `json:"userName,omitempty"`
 	SessionContext *SessionContext `json:"sessionContext,omitempty"`
+	// InvokedBy names the service of an AWSService identity, as
+	// CloudTrail's does: the gateway acting on its own.
+	InvokedBy string `json:"invokedBy,omitempty"`
 }
 
 // TLSDetails is CloudTrail's tlsDetails: the TLS an API call came over.
@@ -528,7 +531,7 @@ func grantRecord(e *shiftkey.GrantChange) *Record {
 		name = EventRevokeGroup
 	}
 	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), at: e.Time, EventSource: SourceGateway, EventName: name,
-		EventType: typeServiceEvent, UserIdentity: UserIdentity{Type: "Gateway"}, EventID: shiftkey.NewUUID(),
+		EventType: typeServiceEvent, UserIdentity: UserIdentity{Type: "AWSService", InvokedBy: SourceGateway}, EventID: shiftkey.NewUUID(),
 		RequestParameters:   map[string]any{"scope": e.Scope, "dbUser": e.Role, "group": e.Group},
 		AdditionalEventData: map[string]any{"reconciled": e.Reconciled}}
 	if e.LeftBy != "" {
