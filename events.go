@@ -77,6 +77,10 @@ type Login struct {
 	AccessKeyID string
 	// BackendReused says the session got a pooled backend connection.
 	BackendReused bool
+	// Notices are what the client was told its session did not get: each
+	// group of Groups not joined, and why. The audit log's reader must
+	// not take Groups for the groups the session held.
+	Notices []string
 }
 
 // Why a gateway login is refused: a fixed set, so that it can label metrics.

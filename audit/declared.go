@@ -64,7 +64,7 @@ func identitiesRecord(e *IdentitiesApplied) *Record {
 	// The actor is whoever wrote the config (unknowable here): an
 	// operator, unnamed.
 	return &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), at: e.Time, EventSource: SourceOperator,
-		EventName: EventApplyIdentities, EventType: typeOperatorEvent, SourceIPAddress: e.Host,
+		EventName: EventApplyIdentities, EventType: typeServiceEvent, SourceIPAddress: e.Host,
 		UserIdentity: UserIdentity{Type: "Operator"}, RequestParameters: params,
 		ResponseElements: map[string]any{"count": len(changes), "changes": changes}, EventID: shiftkey.NewUUID()}
 }

@@ -208,7 +208,7 @@ func TestIdentitiesAppliedRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, ok := parse(raw)
-	if !ok || r.EventName != EventApplyIdentities || r.EventType != typeOperatorEvent || r.RequestParameters["configFile"] != "/etc/shiftkey.yaml" ||
+	if !ok || r.EventName != EventApplyIdentities || r.EventType != typeServiceEvent || r.RequestParameters["configFile"] != "/etc/shiftkey.yaml" ||
 		r.RequestParameters["trigger"] != "reload" || r.ResponseElements["count"] != json.Number("2") {
 		t.Fatalf("one record of the reload, want: %s", raw)
 	}

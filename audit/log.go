@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,10 @@ import (
 type Log struct {
 	// Region is the awsRegion of API records (the first served).
 	Region string
+	// Account is every record's recipientAccountId: the account shiftkey
+	// serves, which received the event (an unauthenticated call's too).
+	// "": the account of the record's identity, when it has one.
+	Account string
 	// Logger hears of write failures (never of records); nil: discard.
 	Logger *slog.Logger
 	// Replica names the process writing (host/pid/start id, as a
@@ -133,6 +138,16 @@ func (l *Log) Close() error {
 
 // write appends r as one line.
 func (l *Log) write(r *Record) {
+	r.ManagementEvent, r.EventCategory = true, categoryManagement
+	r.RecipientAccountID = cmp.Or(l.Account, r.UserIdentity.AccountID)
+	if r.ReadOnly == nil && r.EventType == typeServiceEvent {
+		// A login, a session's end, a group granted or revoked, a
+		// revocation, identities applied: each changes what may log in or
+		// what a session holds (a refused login too, as CloudTrail's
+		// failed ConsoleLogin is not read-only).
+		ro := false
+		r.ReadOnly = &ro
+	}
 	if r.AdditionalEventData == nil && (l.Replica != "" || !r.at.IsZero()) {
 		r.AdditionalEventData = map[string]any{}
 	}

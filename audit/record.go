@@ -8,6 +8,7 @@ package audit
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"maps"
 	"net"
@@ -41,7 +42,14 @@ type Record struct {
 	RequestID           string         `json:"requestID,omitempty"`
 	EventID             string         `json:"eventID"`
 	ReadOnly            *bool          `json:"readOnly,omitempty"`
-	TLSDetails          *TLSDetails    `json:"tlsDetails,omitempty"`
+	// ManagementEvent, RecipientAccountID and EventCategory are the same
+	// on every record (Log.write): each event acts on the account's
+	// control plane, as CloudTrail's management events (ConsoleLogin
+	// among them) do.
+	ManagementEvent    bool        `json:"managementEvent"`
+	RecipientAccountID string      `json:"recipientAccountId,omitempty"`
+	EventCategory      string      `json:"eventCategory,omitempty"`
+	TLSDetails         *TLSDetails `json:"tlsDetails,omitempty"`
 
 	// at is eventTime's instant, written to the nanosecond as
 	// additionalEventData.eventTimePrecise: CloudTrail's eventTime is to
@@ -52,13 +60,16 @@ type Record struct {
 
 // UserIdentity is who acted, as CloudTrail's userIdentity.
 type UserIdentity struct {
-	Type           string          `json:"type"` // IAMUser, AssumedRole, Unknown, or Gateway for the gateway's own acts
+	Type           string          `json:"type"` // IAMUser, AssumedRole, Unknown, AWSService for the gateway's own acts, Operator
 	PrincipalID    string          `json:"principalId,omitempty"`
 	ARN            string          `json:"arn,omitempty"`
 	AccountID      string          `json:"accountId,omitempty"`
 	AccessKeyID    string          `json:"accessKeyId,omitempty"`
 	UserName       string          `json:"userName,omitempty"`
 	SessionContext *SessionContext `json:"sessionContext,omitempty"`
+	// InvokedBy names the service of an AWSService identity, as
+	// CloudTrail's does: the gateway acting on its own.
+	InvokedBy string `json:"invokedBy,omitempty"`
 }
 
 // TLSDetails is CloudTrail's tlsDetails: the TLS an API call came over.
@@ -79,20 +90,34 @@ type SessionContext struct {
 
 // Event names and sources of the gateway's records.
 const (
-	SourceGateway     = "gateway.shiftkey"
-	EventLogin        = "GatewayLogin"
-	EventSessionEnd   = "GatewaySessionEnd"
-	EventGrantGroup   = "GrantSessionGroup"
-	EventRevokeGroup  = "RevokeSessionGroup"
-	eventVersion      = "1.08"
-	typeAPICall       = "AwsApiCall"
-	typeGatewayEvent  = "ShiftkeyGatewayEvent"
-	timeFormat        = "2006-01-02T15:04:05Z"
-	timePreciseFormat = time.RFC3339Nano
+	SourceGateway    = "gateway.shiftkey"
+	EventLogin       = "GatewayLogin"
+	EventSessionEnd  = "GatewaySessionEnd"
+	EventGrantGroup  = "GrantSessionGroup"
+	EventRevokeGroup = "RevokeSessionGroup"
+	// eventVersion is CloudTrail's record version that has every field
+	// written (tlsDetails came with 1.08).
+	eventVersion = "1.08"
+	typeAPICall  = "AwsApiCall"
+	// typeServiceEvent is CloudTrail's eventType of an event that no
+	// request to a public AWS API caused directly: the gateway's logins,
+	// session ends and group changes, and the operator's commands (their
+	// eventSource tells them apart). Not AwsConsoleSignIn: that is a
+	// sign-in to the AWS console, which rules and dashboards treat as such.
+	typeServiceEvent   = "AwsServiceEvent"
+	categoryManagement = "Management"
+	timeFormat         = "2006-01-02T15:04:05Z"
+	timePreciseFormat  = time.RFC3339Nano
 	// eventTimePrecise's layout: fixed width, so that it compares as text
 	// as the times compare.
 	eventTimePreciseFormat = "2006-01-02T15:04:05.000000000Z"
 )
+
+// UnknownOperation is the eventName of an API call whose operation is not
+// known: no Action or X-Amz-Target arrived whole (the client left
+// mid-body, a body over the cap) or the request named none, or several.
+// Not an operation name: AWS's are letters and digits.
+const UnknownOperation = "(unknown)"
 
 // issuing are the read-looking operations whose answer is worth keeping
 // (without its secret): the credential they issued.
@@ -103,7 +128,7 @@ func apiRecord(e *shiftkey.APICall, region string) *Record {
 	if e.Region != "" {
 		region = e.Region
 	}
-	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), at: e.Time, EventName: e.Operation,
+	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), at: e.Time, EventName: cmp.Or(e.Operation, UnknownOperation),
 		EventType: typeAPICall, AWSRegion: region, SourceIPAddress: e.SourceIP, UserAgent: e.UserAgent,
 		ErrorCode: e.ErrorCode, ErrorMessage: e.ErrorMessage, RequestID: e.RequestID, EventID: shiftkey.NewUUID()}
 	if e.Service != "" {
@@ -118,7 +143,9 @@ func apiRecord(e *shiftkey.APICall, region string) *Record {
 	}
 	r.RequestParameters = requestParameters(e)
 	ro := readOnly(e.Operation)
-	r.ReadOnly = &ro
+	if e.Operation != "" { // unknown: neither
+		r.ReadOnly = &ro
+	}
 	if e.ErrorCode == "" && e.Result != nil && (!ro || issuing[e.Operation]) {
 		r.ResponseElements = responseElements(e.Result)
 	}
@@ -192,7 +219,7 @@ func requestParameters(e *shiftkey.APICall) map[string]any {
 		}
 		var v any = vs
 		if len(vs) == 1 {
-			v = vs[0]
+			v = typed(k, vs[0])
 		}
 		if !nest(out, strings.Split(k, "."), v) {
 			// Never over what nested: the name as sent, or numbered.
@@ -227,6 +254,33 @@ func requestParameters(e *shiftkey.APICall) map[string]any {
 		return nil
 	}
 	return out
+}
+
+// typedParams are the boolean and integer parameters of the Query
+// operations served (the same type wherever a name appears).
+var typedParams = map[string]string{"AutoCreate": "bool", "SkipFinalClusterSnapshot": "bool",
+	"DurationSeconds": "int", "MaxRecords": "int", "NumberOfNodes": "int", "Port": "int", "MaxSessionDuration": "int", "MaxItems": "int"}
+
+// typed is a Query parameter's value as CloudTrail writes it, and as a
+// JSON call's are: a boolean or integer parameter as a JSON boolean or
+// number (the value the service reads), other values and values the
+// service refuses as sent. As strings, jq's comparisons of them with
+// numbers and booleans silently fail.
+func typed(name, value string) any {
+	switch typedParams[name] {
+	case "bool":
+		switch strings.ToLower(value) {
+		case "true":
+			return true
+		case "false":
+			return false
+		}
+	case "int":
+		if n, err := strconv.Atoi(value); err == nil {
+			return json.Number(strconv.Itoa(n))
+		}
+	}
+	return value
 }
 
 // maxNestedIndex bounds the list index nest builds (AWS's lists here are
@@ -322,11 +376,32 @@ func responseElements(result any) map[string]any {
 	if json.Unmarshal(b, &v) != nil {
 		return nil
 	}
-	m, ok := scrub(v).(map[string]any)
+	m, ok := scrub(dropNulls(v)).(map[string]any)
 	if !ok || len(m) == 0 {
 		return nil
 	}
 	return m
+}
+
+// dropNulls drops, at every depth, the members of v that are null: a
+// result's nil field (PackedPolicySize of an AssumeRole without a session
+// policy) is a member its answer leaves out, not one it sends empty.
+func dropNulls(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if x == nil {
+				delete(v, k)
+			} else {
+				v[k] = dropNulls(x)
+			}
+		}
+	case []any:
+		for i := range v {
+			v[i] = dropNulls(v[i])
+		}
+	}
+	return v
 }
 
 // scrub drops, at every depth, the members whose name says they hold a
@@ -396,7 +471,16 @@ func loginRecord(e *shiftkey.Login) *Record {
 	} else {
 		r.ErrorCode, r.ErrorMessage = e.Reason, "login refused: "+strings.ReplaceAll(e.Reason, "_", " ")
 	}
+	addNotices(r, e)
 	return r
+}
+
+// addNotices adds what the client was told its session did not get (the
+// groups of dbGroups not joined, and why) to a login's or session's record.
+func addNotices(r *Record, e *shiftkey.Login) {
+	if len(e.Notices) > 0 {
+		r.AdditionalEventData["notices"] = e.Notices
+	}
 }
 
 // sessionEndRecord is the record of an ended session.
@@ -405,6 +489,7 @@ func sessionEndRecord(e *shiftkey.SessionEnd) *Record {
 	r.AdditionalEventData = map[string]any{"connectionId": e.ConnID, "tls": e.TLS, "backendReused": e.BackendReused,
 		"sessionStart": e.Start.UTC().Format(timePreciseFormat), "sessionEnd": e.End.UTC().Format(timePreciseFormat),
 		"durationSeconds": e.End.Sub(e.Start).Seconds(), "bytesIn": e.BytesIn, "bytesOut": e.BytesOut, "endReason": e.Reason}
+	addNotices(r, &e.Login)
 	return r
 }
 
@@ -412,7 +497,7 @@ func sessionEndRecord(e *shiftkey.SessionEnd) *Record {
 // credential's principal), from where, and for what.
 func gatewayRecord(e *shiftkey.Login, name string, at time.Time) *Record {
 	r := &Record{EventVersion: eventVersion, EventTime: at.UTC().Format(timeFormat), at: at, EventSource: SourceGateway, EventName: name,
-		EventType: typeGatewayEvent, SourceIPAddress: hostOf(e.Source), EventID: shiftkey.NewUUID()}
+		EventType: typeServiceEvent, SourceIPAddress: hostOf(e.Source), EventID: shiftkey.NewUUID()}
 	r.UserIdentity = UserIdentity{Type: "Unknown"}
 	if e.PrincipalARN != "" {
 		r.UserIdentity = identityOfARN(e.PrincipalARN)
@@ -446,7 +531,7 @@ func grantRecord(e *shiftkey.GrantChange) *Record {
 		name = EventRevokeGroup
 	}
 	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), at: e.Time, EventSource: SourceGateway, EventName: name,
-		EventType: typeGatewayEvent, UserIdentity: UserIdentity{Type: "Gateway"}, EventID: shiftkey.NewUUID(),
+		EventType: typeServiceEvent, UserIdentity: UserIdentity{Type: "AWSService", InvokedBy: SourceGateway}, EventID: shiftkey.NewUUID(),
 		RequestParameters:   map[string]any{"scope": e.Scope, "dbUser": e.Role, "group": e.Group},
 		AdditionalEventData: map[string]any{"reconciled": e.Reconciled}}
 	if e.LeftBy != "" {

@@ -25,7 +25,7 @@ func TestGrantRecordCarriesSessionPrincipal(t *testing.T) {
 		}
 	}
 	r := roundTrip(t, grantRecord(&shiftkey.GrantChange{Time: time.Now(), Scope: "c", Role: "alice", Group: "g", Reconciled: true}))
-	if r.UserIdentity.Type != "Gateway" || r.UserIdentity.ARN != "" || r.SourceIPAddress != "" {
+	if r.UserIdentity.Type != "AWSService" || r.UserIdentity.InvokedBy != SourceGateway || r.UserIdentity.ARN != "" || r.SourceIPAddress != "" {
 		t.Errorf("reconciled revoke: userIdentity %+v, source %q; want the gateway's", r.UserIdentity, r.SourceIPAddress)
 	}
 	if _, ok := r.AdditionalEventData["credentialId"]; ok {

@@ -12,7 +12,6 @@ import (
 const (
 	SourceOperator         = "operator.shiftkey"
 	EventRevokeCredentials = "RevokeCredentials"
-	typeOperatorEvent      = "ShiftkeyOperatorEvent"
 )
 
 // Revocation is one run of `shiftkey credentials revoke`.
@@ -128,7 +127,7 @@ func revocationRecordOf(e *Revocation, revoked, terminated, ended []any) *Record
 		response["sessionCount"], response["endedSessions"] = len(e.Ended), nonNilList(ended)
 	}
 	return &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), at: e.Time, EventSource: SourceOperator,
-		EventName: EventRevokeCredentials, EventType: typeOperatorEvent, SourceIPAddress: e.Host,
+		EventName: EventRevokeCredentials, EventType: typeServiceEvent, SourceIPAddress: e.Host,
 		UserIdentity:      UserIdentity{Type: "Operator", UserName: e.Operator},
 		RequestParameters: params, ResponseElements: response,
 		EventID: shiftkey.NewUUID()}

@@ -78,7 +78,7 @@ func (m *matcher) learn(r *Record) {
 	if m.AccessKey == "" {
 		return
 	}
-	if r.EventType == typeGatewayEvent {
+	if isGateway(r) {
 		if cred := credentialOf(r); cred != "" && m.keys[issuingKeyOf(r)] {
 			m.issued[cred] = true
 		}
@@ -113,12 +113,19 @@ func (m *matcher) match(r *Record) bool {
 // membership is a group a session's role is made a member of.
 type membership struct{ scope, role, group string }
 
+// isGateway and isOperator tell the gateway's and the operator's records
+// by their eventSource, which every version wrote: their eventType was
+// ShiftkeyGatewayEvent and ShiftkeyOperatorEvent before it was CloudTrail's
+// AwsServiceEvent, which both now share.
+func isGateway(r *Record) bool  { return r.EventSource == SourceGateway }
+func isOperator(r *Record) bool { return r.EventSource == SourceOperator }
+
 // isReconciledRevoke reports whether r is a revoke the sweep made of a
 // grant no session needs, a dead replica's (leftBy) or its own leftover:
 // it names no session, credential or principal.
 func isReconciledRevoke(r *Record) bool {
 	reconciled, _ := r.AdditionalEventData["reconciled"].(bool)
-	return r.EventType == typeGatewayEvent && r.EventName == EventRevokeGroup && reconciled && credentialOf(r) == ""
+	return isGateway(r) && r.EventName == EventRevokeGroup && reconciled && credentialOf(r) == ""
 }
 
 func replicaOf(r *Record) string {
@@ -129,7 +136,7 @@ func replicaOf(r *Record) string {
 // noteMembership notes the memberships a selected gateway record joined
 // on its replica, or ended there.
 func (m *matcher) noteMembership(r *Record) {
-	if r.EventType != typeGatewayEvent {
+	if !isGateway(r) {
 		return
 	}
 	param := func(fields map[string]any, k string) string { s, _ := fields[k].(string); return s }
@@ -191,7 +198,7 @@ func (m *matcher) selects(r *Record) bool {
 	if m.SourceIP != "" && r.SourceIPAddress != m.SourceIP {
 		return false
 	}
-	if r.EventType == typeOperatorEvent {
+	if isOperator(r) {
 		if r.EventName == EventApplyIdentities {
 			return m.matchIdentities(r)
 		}
@@ -206,10 +213,10 @@ func (m *matcher) selects(r *Record) bool {
 		return false
 	}
 	if m.AccessKey != "" {
-		switch r.EventType {
-		case typeAPICall:
+		switch {
+		case r.EventType == typeAPICall:
 			return m.keys[id.AccessKeyID] || m.keys[keyNamedBy(r)] || m.keys[sessionKeyOf(r)]
-		case typeGatewayEvent:
+		case isGateway(r):
 			return cred != "" && (m.issued[cred] || m.keys[issuingKeyOf(r)])
 		}
 		return false

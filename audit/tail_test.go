@@ -16,6 +16,10 @@ import (
 	"github.com/shiftkey/shiftkey"
 )
 
+// olderGatewayType is the eventType of the gateway's records before it
+// was CloudTrail's AwsServiceEvent: their logs are still read.
+const olderGatewayType = "ShiftkeyGatewayEvent"
+
 // line is one record of a test log, tagged by its event id.
 func line(t *testing.T, id, at, eventType, key, cred, errCode string) string {
 	t.Helper()
@@ -24,7 +28,7 @@ func line(t *testing.T, id, at, eventType, key, cred, errCode string) string {
 	if eventType == typeAPICall {
 		r.EventName = "GetClusterCredentials"
 	} else {
-		r.EventName, r.UserIdentity.AccessKeyID = EventLogin, ""
+		r.EventSource, r.EventName, r.UserIdentity.AccessKeyID = SourceGateway, EventLogin, ""
 	}
 	if cred != "" {
 		r.ResponseElements = map[string]any{"credentialId": cred}
@@ -97,8 +101,8 @@ func TestTailKeepsEachLogsOrder(t *testing.T) {
 	dir := t.TempDir()
 	a := writeLog(t, dir, "a.log",
 		line(t, "a1", "2026-12-05T10:00:01Z", typeAPICall, "K1", "", ""),
-		line(t, "a-grant", "2026-12-05T10:00:03Z", typeGatewayEvent, "K1", "", ""),
-		line(t, "a-login", "2026-12-05T10:00:02Z", typeGatewayEvent, "K1", "", ""),
+		line(t, "a-grant", "2026-12-05T10:00:03Z", typeServiceEvent, "K1", "", ""),
+		line(t, "a-login", "2026-12-05T10:00:02Z", typeServiceEvent, "K1", "", ""),
 		line(t, "a4", "2026-12-05T10:00:04Z", typeAPICall, "K1", "", ""))
 	b := writeLog(t, dir, "b.log",
 		line(t, "b1", "2026-12-05T10:00:02Z", typeAPICall, "K1", "", ""),
@@ -117,9 +121,9 @@ func TestTailKeepsEachLogsOrder(t *testing.T) {
 func TestTailFollowsAnAccessKeyToItsLogins(t *testing.T) {
 	dir := t.TempDir()
 	a := writeLog(t, dir, "a.log",
-		line(t, "login-c1", "2026-12-05T10:00:01Z", typeGatewayEvent, "leaked", "c1", ""),
-		line(t, "login-c2", "2026-12-05T10:00:01Z", typeGatewayEvent, "other", "c2", ""),
-		line(t, "login-c3", "2026-12-05T10:00:05Z", typeGatewayEvent, "leaked", "c3", ""))
+		line(t, "login-c1", "2026-12-05T10:00:01Z", olderGatewayType, "leaked", "c1", ""), // an older version's
+		line(t, "login-c2", "2026-12-05T10:00:01Z", typeServiceEvent, "other", "c2", ""),
+		line(t, "login-c3", "2026-12-05T10:00:05Z", typeServiceEvent, "leaked", "c3", ""))
 	b := writeLog(t, dir, "b.log",
 		line(t, "issue-c1", "2026-12-05T10:00:01Z", typeAPICall, "LEAKED", "c1", ""),
 		line(t, "issue-c2", "2026-12-05T10:00:01Z", typeAPICall, "OTHER", "c2", ""),

@@ -142,6 +142,13 @@ func (w admittedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // (header or presigned query), "" when there is none. The request is not
 // read: this runs before the slot that would verify it.
 func scopeService(r *http.Request) string {
+	_, service := scopeOf(r)
+	return service
+}
+
+// scopeOf is the access key id and the service the request's SigV4
+// credential (header or presigned query) names, unverified; "" for none.
+func scopeOf(r *http.Request) (keyID, service string) {
 	cred := r.URL.Query().Get("X-Amz-Credential")
 	if h := r.Header.Get("Authorization"); h != "" {
 		if _, after, ok := strings.Cut(h, "Credential="); ok {
@@ -151,7 +158,7 @@ func scopeService(r *http.Request) string {
 	// AKID/date/region/service/aws4_request
 	parts := strings.Split(cred, "/")
 	if len(parts) != 5 {
-		return ""
+		return "", ""
 	}
-	return parts[3]
+	return parts[0], parts[3]
 }

@@ -1,10 +1,12 @@
 package http
 
 import (
+	"cmp"
 	"crypto/tls"
 	"maps"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shiftkey/shiftkey"
@@ -37,18 +39,28 @@ func (s *Server) report(c *call) {
 	if s.Observer == nil {
 		return
 	}
-	op, form := c.op, c.params
+	op, form, service, keyID := c.op, c.params, c.service, c.keyID
+	if service == "" || keyID == "" {
+		// Refused before authentication read the signature (the body
+		// was not read whole, the signature does not parse): the key and
+		// service its credential names, as sent, as a refused
+		// signature's key is recorded.
+		k, svc := scopeOf(c.r)
+		keyID, service = cmp.Or(keyID, k), cmp.Or(service, svc)
+	}
 	if op == "" {
 		// Refused before the operation was read (authentication): read it
 		// now for the record, as CloudTrail names the event even then.
-		if c.service == "redshift-serverless" || looksJSON(c.r) {
+		if service == "redshift-serverless" || looksJSON(c.r) {
 			_, op, _ = awsjson.Target(c.r.Header.Get("X-Amz-Target"))
-		} else if v, err := c.form(); err == nil {
+		} else if v, err := c.form(); err == nil && !c.cut {
 			op, form = v.Get("Action"), v
+		} else {
+			op = c.actionSent()
 		}
 	}
-	e := &shiftkey.APICall{Time: c.at, Duration: time.Since(c.start), RequestID: c.requestID, Service: c.service, Operation: op,
-		AccessKeyID: c.keyID, UserAgent: c.r.UserAgent(), Form: form, Result: c.result, CredentialID: c.issued,
+	e := &shiftkey.APICall{Time: c.at, Duration: time.Since(c.start), RequestID: c.requestID, Service: service, Operation: op,
+		AccessKeyID: keyID, UserAgent: c.r.UserAgent(), Form: form, Result: c.result, CredentialID: c.issued,
 		ErrorCode: c.code, ErrorMessage: c.msg, Status: c.status}
 	if e.Status == 0 {
 		e.Status = 200
@@ -65,6 +77,29 @@ func (s *Server) report(c *call) {
 		e.SourceIP = s.ClientIP.Of(c.r)
 	}
 	s.Observer.APICall(e)
+}
+
+// actionSent is the Action of a Query request whose parameters do not
+// parse (a malformed pair elsewhere, a parameter given twice) or did not
+// arrive whole (the client gone mid-body, a body over the cap): the value
+// of the one Action pair that arrived whole and decodes, "" when there is
+// none or there are several that differ.
+func (c *call) actionSent() string {
+	raw := c.r.URL.RawQuery
+	if c.r.Method == "POST" && !c.presigned {
+		raw = string(c.body)
+		if c.cut {
+			// Only the pairs an '&' ended arrived whole.
+			i := strings.LastIndexByte(string(c.partial), '&')
+			raw = string(c.partial[:max(i, 0)])
+		}
+	}
+	v, _ := url.ParseQuery(raw) // keeps the pairs that decode
+	actions := v["Action"]
+	if len(actions) == 0 || slices.ContainsFunc(actions, func(a string) bool { return a != actions[0] }) {
+		return ""
+	}
+	return actions[0]
 }
 
 // tlsVersion names a TLS version as CloudTrail's tlsDetails does.

@@ -155,6 +155,10 @@ type call struct {
 	r         *http.Request
 	requestID string
 	body      []byte
+	// partial is the body as far as it was read, when cut is set: it was
+	// not read whole (the client left, or it was over the cap).
+	partial   []byte
+	cut       bool
 	caller    *shiftkey.Caller
 	service   string
 	presigned bool // authenticated by a presigned query string
@@ -182,6 +186,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
+		c.partial, c.cut = body, true // what arrived: the record names the operation when it did
 		if looksJSON(r) {
 			// Refused before the credential scope is read: a JSON 1.1
 			// client gets its own envelope, not Query XML it cannot parse.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/devca"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
 	"github.com/shiftkey/shiftkey/pgserver"
 	"github.com/shiftkey/shiftkey/postgres"
@@ -42,6 +43,32 @@ func TestFirstCallsAfterStoreServerRestart(t *testing.T) {
 		})
 		firstCallsAfterRestart(t, srv, fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=store sslmode=disable", srv.Port(), srv.Superuser()), true)
 	})
+	// Over TLS (sslmode=require to the store) the check peeks under the
+	// TLS layer, where the server's goodbye is bytes as over TCP. (Without
+	// the check this fails as TCP does: 57P01 answers the first call.)
+	t.Run("tls", func(t *testing.T) {
+		srv := pgtest.Start(t, tlsStore(t))
+		firstCallsAfterRestart(t, srv, fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=store sslmode=require", srv.Port(), srv.Superuser()), true)
+	})
+}
+
+// tlsStore configures a test server for the store over TLS: a certificate
+// from a throwaway CA, loopback TCP connections of any user trusted over
+// TLS only.
+func tlsStore(t *testing.T) func(*pgserver.Config) {
+	ca, err := devca.LoadOrCreate(filepath.Join(t.TempDir(), "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, caPEM, err := ca.ServerFiles("127.0.0.1", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(c *pgserver.Config) {
+		c.AnyPort = true
+		c.TLS = &pgserver.TLSFiles{Cert: cert, Key: key, CA: caPEM}
+		c.HBA = []string{"hostssl all all 127.0.0.1/32 trust", "hostnossl all all 0.0.0.0/0 reject"}
+	}
 }
 
 func firstCallsAfterRestart(t *testing.T, srv *pgserver.Server, url string, idleCheck bool) {

@@ -129,7 +129,7 @@ func (s *Server) Observe(metrics bool, auditFile, region string) error {
 		if err != nil {
 			return err
 		}
-		a.Region, a.Logger, s.Audit = region, s.Logger, a
+		a.Region, a.Account, a.Logger, s.Audit = region, s.AccountID, s.Logger, a
 		a.Replica = shiftkey.ProcessName()
 		if o, ok := s.db.(interface{ Origin() string }); ok {
 			a.Replica = o.Origin() // what other replicas' records call it (leftBy)

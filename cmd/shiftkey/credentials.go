@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/audit"
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devenv"
@@ -92,7 +93,7 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 	// ended before the credentials' revocation failed stay ended.
 	if len(done.Credentials)+len(done.Sessions)+len(done.Terminated) > 0 {
 		if path := place.auditFile(); path != "" {
-			if err := auditRevocation(path, sel, *terminate, done, at); err != nil {
+			if err := auditRevocation(path, place.account(), sel, *terminate, done, at); err != nil {
 				fmt.Fprintf(stderr, "warning: the revocation is done but not in the audit log: %v\n", err)
 			}
 		}
@@ -102,7 +103,7 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // auditRevocation appends the record of a revocation to the audit log at
 // path: who ran it, where, what they named and what went.
-func auditRevocation(path string, sel revocation.Selection, terminate bool, done revocation.Revoked, at time.Time) error {
+func auditRevocation(path, account string, sel revocation.Selection, terminate bool, done revocation.Revoked, at time.Time) error {
 	// Appended to, never created: a file this command made (as root, say)
 	// could be one the server cannot open after a rotation.
 	if _, err := os.Stat(path); err != nil {
@@ -112,6 +113,7 @@ func auditRevocation(path string, sel revocation.Selection, terminate bool, done
 	if err != nil {
 		return err
 	}
+	l.Account = account
 	operator := "unknown"
 	if u, err := user.Current(); err == nil {
 		operator = u.Username
@@ -161,6 +163,15 @@ func (p toolPlace) openStore(ctx context.Context) (server.Store, error) {
 		return server.OpenToolStore(ctx, p.cfg.Store, slog.New(slog.DiscardHandler))
 	}
 	return devenv.OpenStore(ctx, p.dataDir, false)
+}
+
+// account is the account the server serves: serve's account_id, or
+// dev's.
+func (p toolPlace) account() string {
+	if p.cfg != nil {
+		return p.cfg.AccountID
+	}
+	return shiftkey.DefaultAccountID
 }
 
 // auditFile is the server's audit log file: serve's audit.file (none when

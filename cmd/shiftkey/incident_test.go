@@ -199,7 +199,7 @@ func TestLeakedKeyIncidentAudit(t *testing.T) {
 	count := func(name, code string) int {
 		n := 0
 		for _, r := range recs {
-			if r.EventName == name && r.ErrorCode == code && (r.EventType != "ShiftkeyGatewayEvent" || r.SourceIPAddress != "127.0.0.2" || code == "revoked") {
+			if r.EventName == name && r.ErrorCode == code && (r.EventSource != audit.SourceGateway || r.SourceIPAddress != "127.0.0.2" || code == "revoked") {
 				n++
 			}
 		}
@@ -362,7 +362,7 @@ func TestLeakedKeyIncidentAudit(t *testing.T) {
 		case len(from) - 1:
 			wantCode = "revoked"
 		}
-		if r.EventType != "ShiftkeyGatewayEvent" || r.ErrorCode != wantCode || (wantCode != "" && (r.EventName != audit.EventLogin || r.RequestParameters["loginName"] == nil)) {
+		if r.EventSource != audit.SourceGateway || r.EventType != "AwsServiceEvent" || r.ErrorCode != wantCode || (wantCode != "" && (r.EventName != audit.EventLogin || r.RequestParameters["loginName"] == nil)) {
 			t.Errorf("--source-ip record %d: %s %s %v", i, r.EventName, r.ErrorCode, r.RequestParameters)
 		}
 	}
@@ -383,6 +383,20 @@ func TestLeakedKeyIncidentAudit(t *testing.T) {
 	b, err := os.ReadFile(dev.AuditFile)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Every record, read as jq reads it, has CloudTrail's fields: the
+	// account that received it (dev's) also on those with no caller's
+	// account (a wrong password, the operator's revocation).
+	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var r map[string]any
+		if err := json.Unmarshal(l, &r); err != nil {
+			t.Fatalf("%.200s: %v", l, err)
+		}
+		_, ro := r["readOnly"].(bool)
+		if r["recipientAccountId"] != "000000000000" || r["eventCategory"] != "Management" || r["managementEvent"] != true ||
+			!ro && r["eventName"] != audit.UnknownOperation || r["eventType"] != "AwsApiCall" && r["eventType"] != "AwsServiceEvent" {
+			t.Errorf("record without CloudTrail's fields: %.600s", l)
+		}
 	}
 	for _, s := range in.secrets {
 		if strings.Contains(string(b), s) {
@@ -437,7 +451,7 @@ func TestDeclaredKeyChangesAreAudited(t *testing.T) {
 		if r.EventName != "ApplyDeclaredIdentities" {
 			continue
 		}
-		if r.EventSource != audit.SourceOperator || r.EventType != "ShiftkeyOperatorEvent" || r.UserIdentity.Type != "Operator" {
+		if r.EventSource != audit.SourceOperator || r.EventType != "AwsServiceEvent" || r.UserIdentity.Type != "Operator" {
 			t.Errorf("identities record: %s", l)
 		}
 		list, _ := r.ResponseElements["changes"].([]any)
