@@ -65,7 +65,7 @@ func ownedPage[T any](ctx context.Context, s *Service, c *shiftkey.Caller, p par
 
 // newEntity reads the name and Path of an entity to create.
 func (s *Service) newEntity(p params, kind shiftkey.EntityKind, idPrefix string) (*shiftkey.Entity, error) {
-	name, err := p.owner(kind)
+	name, err := p.newOwner(kind)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,24 @@ const (
 
 func kindTitle(k shiftkey.EntityKind) string { return strings.ToUpper(string(k[:1])) + string(k[1:]) }
 
+// owner reads the name of the user, group or role a call is about. A
+// user's is IAM's existingUserNameType (1-128 characters): a longer name
+// than CreateUser takes names no user, which is NoSuchEntity, not a
+// ValidationError. newOwner is for the calls whose model says
+// userNameType (64), as a role's and a new user's.
 func (p params) owner(kind shiftkey.EntityKind) (string, error) {
+	max := 64
+	if kind == shiftkey.KindGroup || kind == shiftkey.KindUser {
+		max = 128
+	}
+	return p.name(kindTitle(kind)+"Name", max, true)
+}
+
+// newOwner reads the name of a user, group or role as CreateUser,
+// CreateGroup, CreateRole and the Attach/Detach/ListAttached*Policies
+// calls take it: a user's or role's of 1-64 characters (userNameType,
+// roleNameType), a group's of 1-128.
+func (p params) newOwner(kind shiftkey.EntityKind) (string, error) {
 	max := 64
 	if kind == shiftkey.KindGroup {
 		max = 128

@@ -111,7 +111,7 @@ func (s *Service) attach(kind shiftkey.EntityKind, attach bool) handler {
 		verb = "Attach"
 	}
 	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-		owner, err := p.owner(kind)
+		owner, err := p.newOwner(kind)
 		if err != nil {
 			return nil, err
 		}
@@ -142,6 +142,9 @@ func (s *Service) listAttached(kind shiftkey.EntityKind) handler {
 		PolicyArn  string
 	}
 	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+		if _, err := p.newOwner(kind); err != nil { // userNameType, as Attach's
+			return nil, err
+		}
 		pols, pg, err := ownedPage(ctx, s, c, p, kind, "ListAttached"+kindTitle(kind)+"Policies", s.Store.AttachedPolicies,
 			func(m *shiftkey.ManagedPolicy) string { return m.Name })
 		if err != nil {
