@@ -38,6 +38,11 @@ type Entity struct {
 	TrustPrincipalIDs  string
 	Description        string
 	MaxSessionDuration int // seconds
+	// Tags are set on an entity being created (users and roles): the
+	// store writes them in CreateEntity's own write, so that no failure
+	// leaves the entity without them. An entity read from a store has
+	// none here (Tags reads them).
+	Tags []Tag
 }
 
 // User is an IAM user.
@@ -264,7 +269,7 @@ const CodeLimitExceeded = "LimitExceeded"
 // IdentityStore keeps IAM identities and STS sessions. Entity names are
 // unique per kind regardless of case, as IAM's are.
 type IdentityStore interface {
-	CreateEntity(ctx context.Context, e *Entity) error                         // CodeEntityAlreadyExists
+	CreateEntity(ctx context.Context, e *Entity) error                         // with e.Tags, in one write; CodeEntityAlreadyExists
 	Entity(ctx context.Context, kind EntityKind, name string) (*Entity, error) // CodeNoSuchEntity
 	Entities(ctx context.Context, kind EntityKind, pathPrefix string) ([]*Entity, error)
 	// DeleteEntity removes an entity with its access keys, tags and group
