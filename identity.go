@@ -87,6 +87,10 @@ type ManagedPolicy struct {
 	Document    string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// AttachmentCount is the users, groups and roles it is attached to,
+	// as ManagedPolicies counted them; other reads leave it 0
+	// (PolicyAttachmentCount counts one policy's).
+	AttachmentCount int
 }
 
 // Session is a set of temporary credentials from sts:AssumeRole. The
@@ -305,6 +309,9 @@ type IdentityStore interface {
 	CreateManagedPolicy(ctx context.Context, p *ManagedPolicy) error
 	UpdateManagedPolicy(ctx context.Context, p *ManagedPolicy) error       // document, description, UpdatedAt
 	ManagedPolicy(ctx context.Context, arn string) (*ManagedPolicy, error) // CodeNoSuchEntity
+	// ManagedPolicies lists the customer-managed policies whose path
+	// starts with pathPrefix, by name, each with its AttachmentCount.
+	ManagedPolicies(ctx context.Context, pathPrefix string) ([]*ManagedPolicy, error)
 	DeleteManagedPolicy(ctx context.Context, arn string) error
 	AttachPolicy(ctx context.Context, kind EntityKind, owner, arn string) error
 	DetachPolicy(ctx context.Context, kind EntityKind, owner, arn string) error // CodeNoSuchEntity when not attached

@@ -47,7 +47,9 @@ type handler func(ctx context.Context, c *shiftkey.Caller, p params) (any, error
 func (s *Service) Handle(ctx context.Context, c *shiftkey.Caller, action string, v url.Values) (any, error) {
 	h, ok := s.handlers()[action]
 	if !ok {
-		return nil, shiftkey.Errorf(shiftkey.CodeInvalidAction, "Could not find operation %s for version 2010-05-08.", action)
+		// AWS's answer for an unknown action, and a word on why: the
+		// action may well be IAM's, only not among shiftkey's.
+		return nil, shiftkey.Errorf(shiftkey.CodeInvalidAction, "Could not find operation %s for version 2010-05-08. shiftkey does not serve the IAM action %s; docs/semantics.md lists those it serves.", action, action)
 	}
 	return h(ctx, c, params{v})
 }
@@ -59,7 +61,7 @@ func (s *Service) handlers() map[string]handler {
 		"GetAccessKeyLastUsed": s.getAccessKeyLastUsed,
 		"CreateGroup":          s.createGroup, "GetGroup": s.getGroup, "DeleteGroup": s.deleteGroup,
 		"AddUserToGroup": s.addUserToGroup, "RemoveUserFromGroup": s.removeUserFromGroup, "ListGroupsForUser": s.listGroupsForUser,
-		"CreateRole": s.createRole, "GetRole": s.getRole, "DeleteRole": s.deleteRole, "ListRoles": s.listRoles,
+		"CreateRole": s.createRole, "GetRole": s.getRole, "DeleteRole": s.deleteRole, "ListRoles": s.listRoles, "UpdateAssumeRolePolicy": s.updateAssumeRolePolicy,
 		"PutUserPolicy": s.putPolicy(shiftkey.KindUser), "GetUserPolicy": s.getPolicy(shiftkey.KindUser),
 		"DeleteUserPolicy": s.deletePolicy(shiftkey.KindUser), "ListUserPolicies": s.listPolicies(shiftkey.KindUser),
 		"PutGroupPolicy": s.putPolicy(shiftkey.KindGroup), "GetGroupPolicy": s.getPolicy(shiftkey.KindGroup),
@@ -67,6 +69,7 @@ func (s *Service) handlers() map[string]handler {
 		"PutRolePolicy": s.putPolicy(shiftkey.KindRole), "GetRolePolicy": s.getPolicy(shiftkey.KindRole),
 		"DeleteRolePolicy": s.deletePolicy(shiftkey.KindRole), "ListRolePolicies": s.listPolicies(shiftkey.KindRole),
 		"CreatePolicy": s.createManagedPolicy, "GetPolicy": s.getManagedPolicy, "DeletePolicy": s.deleteManagedPolicy,
+		"ListPolicies": s.listManagedPolicies, "GetPolicyVersion": s.getPolicyVersion, "ListPolicyVersions": s.listPolicyVersions,
 		"AttachUserPolicy": s.attach(shiftkey.KindUser, true), "DetachUserPolicy": s.attach(shiftkey.KindUser, false),
 		"AttachGroupPolicy": s.attach(shiftkey.KindGroup, true), "DetachGroupPolicy": s.attach(shiftkey.KindGroup, false),
 		"AttachRolePolicy": s.attach(shiftkey.KindRole, true), "DetachRolePolicy": s.attach(shiftkey.KindRole, false),

@@ -342,6 +342,18 @@ func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPo
 		`SELECT `+policyColumns+` FROM managed_policies WHERE arn = $1`, arn)
 }
 
+// ManagedPolicies lists the policies whose path starts with pathPrefix,
+// by name, with their attachment counts.
+func (d *DB) ManagedPolicies(ctx context.Context, pathPrefix string) ([]*shiftkey.ManagedPolicy, error) {
+	return queryAll(ctx, d.pool, func(row pgx.Row) (*shiftkey.ManagedPolicy, error) {
+		var p shiftkey.ManagedPolicy
+		err := row.Scan(&p.ARN, &p.Name, &p.ID, &p.Path, &p.Description, &p.Document, &p.CreatedAt, &p.UpdatedAt, &p.AttachmentCount)
+		p.CreatedAt, p.UpdatedAt = utc(p.CreatedAt), utc(p.UpdatedAt)
+		return &p, err
+	}, `SELECT `+prefixed("p.", policyColumns)+`, (SELECT count(*) FROM attachments a WHERE a.policy_arn = p.arn)
+		FROM managed_policies p WHERE left(p.path, length($1)) = $1 ORDER BY p.name`, pathPrefix)
+}
+
 // DeleteManagedPolicy removes a policy.
 // One attached meanwhile (the caller counted none) is DeleteConflict.
 func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {

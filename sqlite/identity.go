@@ -346,6 +346,21 @@ func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPo
 		`SELECT `+policyColumns+` FROM managed_policies WHERE arn = ?`, arn)
 }
 
+// ManagedPolicies lists the policies whose path starts with pathPrefix,
+// by name, with their attachment counts.
+func (d *DB) ManagedPolicies(ctx context.Context, pathPrefix string) ([]*shiftkey.ManagedPolicy, error) {
+	return queryAll(ctx, d.db, func(row scanner) (*shiftkey.ManagedPolicy, error) {
+		var p shiftkey.ManagedPolicy
+		var created, updated int64
+		if err := row.Scan(&p.ARN, &p.Name, &p.ID, &p.Path, &p.Description, &p.Document, &created, &updated, &p.AttachmentCount); err != nil {
+			return nil, err
+		}
+		p.CreatedAt, p.UpdatedAt = fromMillis(created), fromMillis(updated)
+		return &p, nil
+	}, `SELECT `+prefixed("p.", policyColumns)+`, (SELECT count(*) FROM attachments a WHERE a.policy_arn = p.arn)
+		FROM managed_policies p WHERE substr(p.path, 1, ?) = ? ORDER BY p.name`, len(pathPrefix), pathPrefix)
+}
+
 // DeleteManagedPolicy removes a policy.
 // One attached meanwhile (the caller counted none) is DeleteConflict.
 func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {

@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("CredentialExpiryAtEachCall", func(t *testing.T) { testCredentialExpiryAtEachCall(t, newStore(t)) })
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore(t)) })
 	t.Run("CreateEntityWithTags", func(t *testing.T) { testCreateEntityWithTags(t, newStore(t)) })
+	t.Run("ManagedPolicies", func(t *testing.T) { testManagedPolicies(t, newStore(t)) })
 	t.Run("AccessKeyQuotaConcurrent", func(t *testing.T) { testAccessKeyQuotaConcurrent(t, newStore(t)) })
 	t.Run("AttachmentQuotasConcurrent", func(t *testing.T) { testAttachmentQuotasConcurrent(t, newStore(t)) })
 	t.Run("InlinePolicyAdmittedConcurrent", func(t *testing.T) { testInlinePolicyAdmittedConcurrent(t, newStore(t)) })
@@ -887,6 +888,52 @@ func testCreateEntityWithTags(t *testing.T, s shiftkey.Store) {
 	}
 	if _, err := s.Entity(ctx, shiftkey.KindUser, "over"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
 		t.Fatalf("the refused user exists: %v", err)
+	}
+}
+
+// testManagedPolicies: ManagedPolicies lists the policies under a path
+// prefix, by name, each with the count of entities it is attached to.
+func testManagedPolicies(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	for i, p := range []struct{ name, path string }{{"zeta", "/"}, {"alpha", "/a/"}, {"beta", "/a/b/"}, {"gamma", "/ab/"}} {
+		m := &shiftkey.ManagedPolicy{ARN: "arn:aws:iam::1:policy" + p.path + p.name, Name: p.name, ID: fmt.Sprintf("ANPALIST%012d", i), Path: p.path,
+			Document: `{"x":1}`, CreatedAt: t0, UpdatedAt: t0}
+		if err := s.CreateManagedPolicy(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, kind := range []shiftkey.EntityKind{shiftkey.KindUser, shiftkey.KindRole} {
+		e := &shiftkey.Entity{Kind: kind, Name: "owner", ID: "AIDALIST" + string(kind), Path: "/", ARN: "arn:aws:iam::1:" + string(kind) + "/owner", CreatedAt: t0}
+		if err := s.CreateEntity(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AttachPolicy(ctx, kind, "owner", "arn:aws:iam::1:policy/a/b/beta"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(prefix string) string {
+		t.Helper()
+		pols, err := s.ManagedPolicies(ctx, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range pols {
+			out = append(out, fmt.Sprintf("%s:%d", p.Name, p.AttachmentCount))
+			if p.Document != `{"x":1}` || !p.CreatedAt.Equal(t0) {
+				t.Fatalf("ManagedPolicies read %+v", p)
+			}
+		}
+		return strings.Join(out, ",")
+	}
+	if got := list("/"); got != "alpha:0,beta:2,gamma:0,zeta:0" {
+		t.Fatalf("ManagedPolicies(/) = %s", got)
+	}
+	if got := list("/a/"); got != "alpha:0,beta:2" {
+		t.Fatalf("ManagedPolicies(/a/) = %s", got)
+	}
+	if got := list("/none/"); got != "" {
+		t.Fatalf("ManagedPolicies(/none/) = %s", got)
 	}
 }
 
