@@ -6,6 +6,7 @@ package iamapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -153,7 +154,7 @@ func (p params) policyPath() (string, error) {
 	if !ok {
 		return "/", nil
 	}
-	if len(v) > 512 || !policyPathPattern.MatchString(v) {
+	if !ValidPolicyPath(v) {
 		return "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'path' failed to satisfy constraint: Member must satisfy regular expression pattern: ((/[A-Za-z0-9\\.,\\+@=_-]+)*)/", v)
 	}
 	return v, nil
@@ -175,12 +176,57 @@ func (p params) policyDocument(param string) (string, error) {
 	if utf8.RuneCountInString(doc) > maxPolicyDocument {
 		return "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", lowerFirst(param), maxPolicyDocument)
 	}
-	for _, r := range doc {
-		if r != '\t' && r != '\n' && r != '\r' && (r < 0x20 || r > 0xFF) {
-			return "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+", lowerFirst(param))
-		}
+	if !DocumentChars(doc) {
+		return "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+", lowerFirst(param))
 	}
 	return doc, nil
+}
+
+// CheckDocument is IAM's policyDocumentType as the config is held to it:
+// nil, or why doc is not one.
+func CheckDocument(doc string) error {
+	if n := utf8.RuneCountInString(doc); n > maxPolicyDocument {
+		return fmt.Errorf("%d characters, over IAM's %d for a policy document", n, maxPolicyDocument)
+	}
+	if !DocumentChars(doc) {
+		return errors.New("IAM takes only tab, LF, CR and U+0020-U+00FF in a policy document")
+	}
+	return nil
+}
+
+// DocumentChars reports whether doc holds only policyDocumentType's
+// characters: tab, LF, CR and U+0020-U+00FF.
+func DocumentChars(doc string) bool {
+	for _, r := range doc {
+		if r != '\t' && r != '\n' && r != '\r' && (r < 0x20 || r > 0xFF) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidPath reports whether path is IAM's pathType (a user's, group's or
+// role's Path): "/", or 3-512 printable ASCII characters beginning and
+// ending with "/".
+func ValidPath(path string) bool {
+	if path == "/" {
+		return true
+	}
+	if len(path) < 3 || len(path) > 512 || path[0] != '/' || path[len(path)-1] != '/' {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		if path[i] < 0x21 || path[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidPolicyPath reports whether path is IAM's policyPathType (a managed
+// policy's Path).
+func ValidPolicyPath(path string) bool {
+	return len(path) <= 512 && policyPathPattern.MatchString(path)
 }
 
 // description reads an optional Description of at most 1,000 characters;

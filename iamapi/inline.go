@@ -12,12 +12,13 @@ import (
 // Inline policies.
 
 // IAM's policy size quotas, in non-white-space characters (iam.Size): the
-// inline limit is the aggregate of all inline policies of one entity.
-var inlineLimit = map[shiftkey.EntityKind]int{shiftkey.KindUser: 2048, shiftkey.KindGroup: 5120, shiftkey.KindRole: 10240}
+// inline limit is the aggregate of all inline policies of one entity. The
+// config's declared policies are held to them too.
+var InlineLimit = map[shiftkey.EntityKind]int{shiftkey.KindUser: 2048, shiftkey.KindGroup: 5120, shiftkey.KindRole: 10240}
 
 const (
-	managedPolicyLimit = 6144
-	trustPolicyLimit   = 2048
+	ManagedPolicyLimit = 6144
+	TrustPolicyLimit   = 2048
 )
 
 func kindTitle(k shiftkey.EntityKind) string { return strings.ToUpper(string(k[:1])) + string(k[1:]) }
@@ -106,7 +107,7 @@ func checkInlineSize(e *shiftkey.Entity, name, doc string, pols []shiftkey.Polic
 			total += iam.Size(p.Document)
 		}
 	}
-	if limit := inlineLimit[e.Kind]; total > limit {
+	if limit := InlineLimit[e.Kind]; total > limit {
 		return shiftkey.Errorf(CodeLimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s", limit, e.Kind, e.Name)
 	}
 	return nil

@@ -37,7 +37,7 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 	if err != nil {
 		return nil, err
 	}
-	doc, err := p.document("PolicyDocument", managedPolicyLimit, "PolicySize")
+	doc, err := p.document("PolicyDocument", ManagedPolicyLimit, "PolicySize")
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +248,7 @@ func (s *Service) listManagedPolicies(ctx context.Context, c *shiftkey.Caller, p
 	}
 	prefix := "/"
 	if v, ok := p.opt("PathPrefix"); ok {
-		if len(v) > 512 || !policyPathPattern.MatchString(v) {
+		if !ValidPolicyPath(v) {
 			return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'pathPrefix' failed to satisfy constraint: Member must satisfy regular expression pattern: ((/[A-Za-z0-9\\.,\\+@=_-]+)*)/", v)
 		}
 		prefix = v

@@ -54,7 +54,7 @@ func (s *Service) createRole(ctx context.Context, c *shiftkey.Caller, p params) 
 	if err != nil {
 		return nil, err
 	}
-	if e.AssumeRolePolicy, err = p.document("AssumeRolePolicyDocument", trustPolicyLimit, "ACLSizePerRole"); err != nil {
+	if e.AssumeRolePolicy, err = p.document("AssumeRolePolicyDocument", TrustPolicyLimit, "ACLSizePerRole"); err != nil {
 		return nil, err
 	}
 	trust, err := ParseTrustPolicy(e.AssumeRolePolicy)
@@ -124,7 +124,7 @@ func (s *Service) updateAssumeRolePolicy(ctx context.Context, c *shiftkey.Caller
 	if err != nil {
 		return nil, err
 	}
-	doc, err := p.document("PolicyDocument", trustPolicyLimit, "ACLSizePerRole")
+	doc, err := p.document("PolicyDocument", TrustPolicyLimit, "ACLSizePerRole")
 	if err != nil {
 		return nil, err
 	}
