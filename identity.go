@@ -38,6 +38,11 @@ type Entity struct {
 	TrustPrincipalIDs  string
 	Description        string
 	MaxSessionDuration int // seconds
+	// Tags are set on an entity being created (users and roles): the
+	// store writes them in CreateEntity's own write, so that no failure
+	// leaves the entity without them. An entity read from a store has
+	// none here (Tags reads them).
+	Tags []Tag
 }
 
 // User is an IAM user.
@@ -82,6 +87,10 @@ type ManagedPolicy struct {
 	Document    string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// AttachmentCount is the users, groups and roles it is attached to,
+	// as ManagedPolicies counted them; other reads leave it 0
+	// (PolicyAttachmentCount counts one policy's).
+	AttachmentCount int
 }
 
 // Session is a set of temporary credentials from sts:AssumeRole. The
@@ -264,7 +273,7 @@ const CodeLimitExceeded = "LimitExceeded"
 // IdentityStore keeps IAM identities and STS sessions. Entity names are
 // unique per kind regardless of case, as IAM's are.
 type IdentityStore interface {
-	CreateEntity(ctx context.Context, e *Entity) error                         // CodeEntityAlreadyExists
+	CreateEntity(ctx context.Context, e *Entity) error                         // with e.Tags, in one write; CodeEntityAlreadyExists
 	Entity(ctx context.Context, kind EntityKind, name string) (*Entity, error) // CodeNoSuchEntity
 	Entities(ctx context.Context, kind EntityKind, pathPrefix string) ([]*Entity, error)
 	// DeleteEntity removes an entity with its access keys, tags and group
@@ -300,6 +309,9 @@ type IdentityStore interface {
 	CreateManagedPolicy(ctx context.Context, p *ManagedPolicy) error
 	UpdateManagedPolicy(ctx context.Context, p *ManagedPolicy) error       // document, description, UpdatedAt
 	ManagedPolicy(ctx context.Context, arn string) (*ManagedPolicy, error) // CodeNoSuchEntity
+	// ManagedPolicies lists the customer-managed policies whose path
+	// starts with pathPrefix, by name, each with its AttachmentCount.
+	ManagedPolicies(ctx context.Context, pathPrefix string) ([]*ManagedPolicy, error)
 	DeleteManagedPolicy(ctx context.Context, arn string) error
 	AttachPolicy(ctx context.Context, kind EntityKind, owner, arn string) error
 	DetachPolicy(ctx context.Context, kind EntityKind, owner, arn string) error // CodeNoSuchEntity when not attached

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shiftkey/shiftkey"
 	shttp "github.com/shiftkey/shiftkey/http"
@@ -704,8 +705,16 @@ func (c *Config) Validate() error {
 		f := fmt.Sprintf("iam.policies[%d]", i)
 		checkName(bad, f+".name", p.Name, 128)
 		checkUnique(bad, f+".name", "policy", p.Name, policies)
-		checkPath(bad, f+".path", p.Path)
-		checkPolicy(bad, f+".document", p.Document)
+		if p.Path != "" && !iamapi.ValidPolicyPath(p.Path) {
+			bad(f+".path", "policy %q: must be / or begin and end with / with letters, digits and .,+@=_- between (IAM's policyPathType), got %q", p.Name, p.Path)
+		}
+		if n := utf8.RuneCountInString(p.Description); n > 1000 {
+			bad(f+".description", "policy %q: %d characters, over IAM's 1000", p.Name, n)
+		}
+		checkPolicy(bad, f+".document", "policy", p.Name, p.Document)
+		if n := iam.Size(p.Document); n > iamapi.ManagedPolicyLimit {
+			bad(f+".document", "policy %q: %d characters (white space not counted), over IAM's %d for a managed policy", p.Name, n, iamapi.ManagedPolicyLimit)
+		}
 	}
 	groups := map[string]bool{}
 	for i, g := range c.IAM.Groups {
@@ -750,6 +759,12 @@ func (c *Config) Validate() error {
 		if _, err := iamapi.ParseTrustPolicy(r.TrustPolicy); err != nil {
 			bad(f+".trust_policy", "%v", err)
 		}
+		if err := iamapi.CheckDocument(r.TrustPolicy); err != nil {
+			bad(f+".trust_policy", "role %q: %v", r.Name, err)
+		}
+		if n := iam.Size(r.TrustPolicy); n > iamapi.TrustPolicyLimit {
+			bad(f+".trust_policy", "role %q: %d characters (white space not counted), over IAM's %d for a trust policy", r.Name, n, iamapi.TrustPolicyLimit)
+		}
 		if r.MaxSessionDuration != 0 && (r.MaxSessionDuration < 3600 || r.MaxSessionDuration > 43200) {
 			bad(f+".max_session_duration", "must be 3600-43200 seconds, got %d", r.MaxSessionDuration)
 		}
@@ -765,10 +780,19 @@ func (c *Config) Validate() error {
 func (p PrincipalConfig) check(bad func(string, string, ...any), f, kind string, maxName int, seen, policies map[string]bool) {
 	checkName(bad, f+".name", p.Name, maxName)
 	checkUnique(bad, f+".name", kind, p.Name, seen)
-	checkPath(bad, f+".path", p.Path)
+	if p.Path != "" && !iamapi.ValidPath(p.Path) {
+		bad(f+".path", "%s %q: must be / or begin and end with / with printable ASCII (no space) between, at most 512 characters (IAM's pathType), got %q", kind, p.Name, p.Path)
+	}
+	total := 0
 	for name, doc := range p.Policies {
 		checkName(bad, f+".policies."+name, name, 128)
-		checkPolicy(bad, f+".policies."+name, doc)
+		checkPolicy(bad, f+".policies."+name, kind, p.Name, doc)
+		total += iam.Size(doc)
+	}
+	// IAM's inline quota is the aggregate of an identity's inline
+	// policies, as the API's PutUserPolicy counts it.
+	if limit := iamapi.InlineLimit[shiftkey.EntityKind(kind)]; total > limit {
+		bad(f+".policies", "%s %q: its inline policies total %d characters (white space not counted), over IAM's %d for a %s", kind, p.Name, total, limit, kind)
 	}
 	for j, n := range p.ManagedPolicies {
 		if !policies[strings.ToLower(n)] {
@@ -853,15 +877,15 @@ func checkUnique(bad func(string, string, ...any), field, kind, name string, see
 	seen[strings.ToLower(name)] = true
 }
 
-func checkPath(bad func(string, string, ...any), field, path string) {
-	if path != "" && (path[0] != '/' || path[len(path)-1] != '/' || len(path) > 512) {
-		bad(field, "must begin and end with /, got %q", path)
-	}
-}
-
-func checkPolicy(bad func(string, string, ...any), field, doc string) {
+// checkPolicy checks the document of a policy of the identity of kind
+// called name as the IAM API does when it is written: it parses, and holds
+// only policyDocumentType's characters.
+func checkPolicy(bad func(string, string, ...any), field, kind, name, doc string) {
 	if _, err := iam.ParsePolicy(field, []byte(doc)); err != nil {
 		bad(field, "%v", err)
+	}
+	if err := iamapi.CheckDocument(doc); err != nil {
+		bad(field, "%s %q: %v", kind, name, err)
 	}
 }
 

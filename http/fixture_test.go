@@ -22,6 +22,7 @@ import (
 	rs "github.com/shiftkey/shiftkey/redshift"
 	"github.com/shiftkey/shiftkey/serverless"
 	"github.com/shiftkey/shiftkey/sqlite"
+	"github.com/shiftkey/shiftkey/storecache"
 	sksts "github.com/shiftkey/shiftkey/sts"
 )
 
@@ -41,7 +42,13 @@ type fixture struct {
 // newFixture runs the API over a fresh SQLite store with one cluster and
 // three users: admin (everything), limited (only alice on dev-cluster, no
 // groups, no auto-create) and denied (everything but an explicit deny).
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { t.Helper(); return newFixtureOver(t, false) }
+
+// newCachedFixture is newFixture with the services reading the store
+// through storecache, as serve and dev do.
+func newCachedFixture(t *testing.T) *fixture { t.Helper(); return newFixtureOver(t, true) }
+
+func newFixtureOver(t *testing.T, cached bool) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "api.db")
@@ -66,15 +73,19 @@ func newFixture(t *testing.T) *fixture {
 	} {
 		f.addUser(t, name, policy)
 	}
-	authorizer := &authz.Authorizer{Store: store}
+	var st shiftkey.Store = store
+	if cached {
+		st = storecache.New(store)
+	}
+	authorizer := &authz.Authorizer{Store: st}
 	now := time.Now
-	issuer := &rs.Service{Store: store, Authorizer: authorizer, Now: now}
+	issuer := &rs.Service{Store: st, Authorizer: authorizer, Now: now}
 	api := &shttp.Server{
-		Identities: store,
+		Identities: st,
 		Redshift:   issuer,
-		Serverless: &serverless.Service{Store: store, Authorizer: authorizer, Issuer: issuer, Now: now},
-		IAM:        &iamapi.Service{Store: store, Authorizer: authorizer, AccountID: account, Now: now},
-		STS:        &sksts.Service{Store: store, Authorizer: authorizer, AccountID: account, Now: now},
+		Serverless: &serverless.Service{Store: st, Authorizer: authorizer, Issuer: issuer, Now: now},
+		IAM:        &iamapi.Service{Store: st, Authorizer: authorizer, AccountID: account, Now: now},
+		STS:        &sksts.Service{Store: st, Authorizer: authorizer, AccountID: account, Now: now},
 		AccountID:  account,
 		Now:        now,
 	}

@@ -110,7 +110,7 @@ func TestIAMSTSRequestContext(t *testing.T) {
 				_, err := c.iam.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("new-ops"), Tags: []iamtypes.Tag{tag("team", "ops")}})
 				return err
 			}},
-		{"aws:TagKeys on CreateRole", `["iam:CreateRole"]`, `"ForAllValues:StringEquals":{"aws:TagKeys":["env"]}`,
+		{"aws:TagKeys on CreateRole", `["iam:CreateRole","iam:TagRole"]`, `"ForAllValues:StringEquals":{"aws:TagKeys":["env"]}`,
 			func(c clients) error {
 				_, err := c.iam.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("R1"), AssumeRolePolicyDocument: aws.String(trust), Tags: []iamtypes.Tag{tag("env", "x")}})
 				return err

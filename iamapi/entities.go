@@ -65,7 +65,7 @@ func ownedPage[T any](ctx context.Context, s *Service, c *shiftkey.Caller, p par
 
 // newEntity reads the name and Path of an entity to create.
 func (s *Service) newEntity(p params, kind shiftkey.EntityKind, idPrefix string) (*shiftkey.Entity, error) {
-	name, err := p.owner(kind)
+	name, err := p.newOwner(kind)
 	if err != nil {
 		return nil, err
 	}
@@ -82,18 +82,21 @@ func (s *Service) newEntity(p params, kind shiftkey.EntityKind, idPrefix string)
 }
 
 // createEntity authorizes action on the new entity e with the request's
-// tags, then stores e and its tags.
+// tags, and, when there are tags, Tag{User,Role} too (as AWS does: a
+// caller who may create users but not tag them cannot set tags by
+// creating), then stores e with its tags in one write.
 func (s *Service) createEntity(ctx context.Context, c *shiftkey.Caller, action string, e *shiftkey.Entity, tags []shiftkey.Tag) error {
-	if err := s.authorizeWith(ctx, c, action, e.ARN, shiftkey.RequestTagKeys(nil, tags)); err != nil {
-		return err
-	}
-	if err := s.Store.CreateEntity(ctx, e); err != nil {
+	keys := shiftkey.RequestTagKeys(nil, tags)
+	if err := s.authorizeWith(ctx, c, action, e.ARN, keys); err != nil {
 		return err
 	}
 	if len(tags) > 0 {
-		return s.Store.TagEntity(ctx, e.Kind, e.Name, tags)
+		if err := s.authorizeWith(ctx, c, "Tag"+kindTitle(e.Kind), e.ARN, keys); err != nil {
+			return err
+		}
 	}
-	return nil
+	e.Tags = tags
+	return s.Store.CreateEntity(ctx, e)
 }
 
 // listEntities is one page of the entities of kind under PathPrefix.

@@ -6,6 +6,7 @@ package iamapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -47,7 +48,9 @@ type handler func(ctx context.Context, c *shiftkey.Caller, p params) (any, error
 func (s *Service) Handle(ctx context.Context, c *shiftkey.Caller, action string, v url.Values) (any, error) {
 	h, ok := s.handlers()[action]
 	if !ok {
-		return nil, shiftkey.Errorf(shiftkey.CodeInvalidAction, "Could not find operation %s for version 2010-05-08.", action)
+		// AWS's answer for an unknown action, and a word on why: the
+		// action may well be IAM's, only not among shiftkey's.
+		return nil, shiftkey.Errorf(shiftkey.CodeInvalidAction, "Could not find operation %s for version 2010-05-08. shiftkey does not serve the IAM action %s; docs/semantics.md lists those it serves.", action, action)
 	}
 	return h(ctx, c, params{v})
 }
@@ -59,7 +62,7 @@ func (s *Service) handlers() map[string]handler {
 		"GetAccessKeyLastUsed": s.getAccessKeyLastUsed,
 		"CreateGroup":          s.createGroup, "GetGroup": s.getGroup, "DeleteGroup": s.deleteGroup,
 		"AddUserToGroup": s.addUserToGroup, "RemoveUserFromGroup": s.removeUserFromGroup, "ListGroupsForUser": s.listGroupsForUser,
-		"CreateRole": s.createRole, "GetRole": s.getRole, "DeleteRole": s.deleteRole, "ListRoles": s.listRoles,
+		"CreateRole": s.createRole, "GetRole": s.getRole, "DeleteRole": s.deleteRole, "ListRoles": s.listRoles, "UpdateAssumeRolePolicy": s.updateAssumeRolePolicy,
 		"PutUserPolicy": s.putPolicy(shiftkey.KindUser), "GetUserPolicy": s.getPolicy(shiftkey.KindUser),
 		"DeleteUserPolicy": s.deletePolicy(shiftkey.KindUser), "ListUserPolicies": s.listPolicies(shiftkey.KindUser),
 		"PutGroupPolicy": s.putPolicy(shiftkey.KindGroup), "GetGroupPolicy": s.getPolicy(shiftkey.KindGroup),
@@ -67,6 +70,7 @@ func (s *Service) handlers() map[string]handler {
 		"PutRolePolicy": s.putPolicy(shiftkey.KindRole), "GetRolePolicy": s.getPolicy(shiftkey.KindRole),
 		"DeleteRolePolicy": s.deletePolicy(shiftkey.KindRole), "ListRolePolicies": s.listPolicies(shiftkey.KindRole),
 		"CreatePolicy": s.createManagedPolicy, "GetPolicy": s.getManagedPolicy, "DeletePolicy": s.deleteManagedPolicy,
+		"ListPolicies": s.listManagedPolicies, "GetPolicyVersion": s.getPolicyVersion, "ListPolicyVersions": s.listPolicyVersions,
 		"AttachUserPolicy": s.attach(shiftkey.KindUser, true), "DetachUserPolicy": s.attach(shiftkey.KindUser, false),
 		"AttachGroupPolicy": s.attach(shiftkey.KindGroup, true), "DetachGroupPolicy": s.attach(shiftkey.KindGroup, false),
 		"AttachRolePolicy": s.attach(shiftkey.KindRole, true), "DetachRolePolicy": s.attach(shiftkey.KindRole, false),
@@ -150,7 +154,7 @@ func (p params) policyPath() (string, error) {
 	if !ok {
 		return "/", nil
 	}
-	if len(v) > 512 || !policyPathPattern.MatchString(v) {
+	if !ValidPolicyPath(v) {
 		return "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'path' failed to satisfy constraint: Member must satisfy regular expression pattern: ((/[A-Za-z0-9\\.,\\+@=_-]+)*)/", v)
 	}
 	return v, nil
@@ -172,12 +176,57 @@ func (p params) policyDocument(param string) (string, error) {
 	if utf8.RuneCountInString(doc) > maxPolicyDocument {
 		return "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", lowerFirst(param), maxPolicyDocument)
 	}
-	for _, r := range doc {
-		if r != '\t' && r != '\n' && r != '\r' && (r < 0x20 || r > 0xFF) {
-			return "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+", lowerFirst(param))
-		}
+	if !DocumentChars(doc) {
+		return "", shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+", lowerFirst(param))
 	}
 	return doc, nil
+}
+
+// CheckDocument is IAM's policyDocumentType as the config is held to it:
+// nil, or why doc is not one.
+func CheckDocument(doc string) error {
+	if n := utf8.RuneCountInString(doc); n > maxPolicyDocument {
+		return fmt.Errorf("%d characters, over IAM's %d for a policy document", n, maxPolicyDocument)
+	}
+	if !DocumentChars(doc) {
+		return errors.New("IAM takes only tab, LF, CR and U+0020-U+00FF in a policy document")
+	}
+	return nil
+}
+
+// DocumentChars reports whether doc holds only policyDocumentType's
+// characters: tab, LF, CR and U+0020-U+00FF.
+func DocumentChars(doc string) bool {
+	for _, r := range doc {
+		if r != '\t' && r != '\n' && r != '\r' && (r < 0x20 || r > 0xFF) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidPath reports whether path is IAM's pathType (a user's, group's or
+// role's Path): "/", or 3-512 printable ASCII characters beginning and
+// ending with "/".
+func ValidPath(path string) bool {
+	if path == "/" {
+		return true
+	}
+	if len(path) < 3 || len(path) > 512 || path[0] != '/' || path[len(path)-1] != '/' {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		if path[i] < 0x21 || path[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidPolicyPath reports whether path is IAM's policyPathType (a managed
+// policy's Path).
+func ValidPolicyPath(path string) bool {
+	return len(path) <= 512 && policyPathPattern.MatchString(path)
 }
 
 // description reads an optional Description of at most 1,000 characters;

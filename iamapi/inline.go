@@ -12,17 +12,35 @@ import (
 // Inline policies.
 
 // IAM's policy size quotas, in non-white-space characters (iam.Size): the
-// inline limit is the aggregate of all inline policies of one entity.
-var inlineLimit = map[shiftkey.EntityKind]int{shiftkey.KindUser: 2048, shiftkey.KindGroup: 5120, shiftkey.KindRole: 10240}
+// inline limit is the aggregate of all inline policies of one entity. The
+// config's declared policies are held to them too.
+var InlineLimit = map[shiftkey.EntityKind]int{shiftkey.KindUser: 2048, shiftkey.KindGroup: 5120, shiftkey.KindRole: 10240}
 
 const (
-	managedPolicyLimit = 6144
-	trustPolicyLimit   = 2048
+	ManagedPolicyLimit = 6144
+	TrustPolicyLimit   = 2048
 )
 
 func kindTitle(k shiftkey.EntityKind) string { return strings.ToUpper(string(k[:1])) + string(k[1:]) }
 
+// owner reads the name of the user, group or role a call is about. A
+// user's is IAM's existingUserNameType (1-128 characters): a longer name
+// than CreateUser takes names no user, which is NoSuchEntity, not a
+// ValidationError. newOwner is for the calls whose model says
+// userNameType (64), as a role's and a new user's.
 func (p params) owner(kind shiftkey.EntityKind) (string, error) {
+	max := 64
+	if kind == shiftkey.KindGroup || kind == shiftkey.KindUser {
+		max = 128
+	}
+	return p.name(kindTitle(kind)+"Name", max, true)
+}
+
+// newOwner reads the name of a user, group or role as CreateUser,
+// CreateGroup, CreateRole and the Attach/Detach/ListAttached*Policies
+// calls take it: a user's or role's of 1-64 characters (userNameType,
+// roleNameType), a group's of 1-128.
+func (p params) newOwner(kind shiftkey.EntityKind) (string, error) {
 	max := 64
 	if kind == shiftkey.KindGroup {
 		max = 128
@@ -89,7 +107,7 @@ func checkInlineSize(e *shiftkey.Entity, name, doc string, pols []shiftkey.Polic
 			total += iam.Size(p.Document)
 		}
 	}
-	if limit := inlineLimit[e.Kind]; total > limit {
+	if limit := InlineLimit[e.Kind]; total > limit {
 		return shiftkey.Errorf(CodeLimitExceeded, "Maximum policy size of %d bytes exceeded for %s %s", limit, e.Kind, e.Name)
 	}
 	return nil

@@ -3,6 +3,8 @@ package iamapi
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/shiftkey/shiftkey"
@@ -23,7 +25,7 @@ type policyXML struct {
 }
 
 func toPolicyXML(m *shiftkey.ManagedPolicy, attachments int) policyXML {
-	return policyXML{m.Name, m.ID, m.ARN, m.Path, "v1", attachments, 0, true, m.Description, isoTime(m.CreatedAt), isoTime(m.UpdatedAt)}
+	return policyXML{m.Name, m.ID, m.ARN, m.Path, defaultVersion, attachments, 0, true, m.Description, isoTime(m.CreatedAt), isoTime(m.UpdatedAt)}
 }
 
 func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
@@ -35,7 +37,7 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 	if err != nil {
 		return nil, err
 	}
-	doc, err := p.document("PolicyDocument", managedPolicyLimit, "PolicySize")
+	doc, err := p.document("PolicyDocument", ManagedPolicyLimit, "PolicySize")
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +113,7 @@ func (s *Service) attach(kind shiftkey.EntityKind, attach bool) handler {
 		verb = "Attach"
 	}
 	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-		owner, err := p.owner(kind)
+		owner, err := p.newOwner(kind)
 		if err != nil {
 			return nil, err
 		}
@@ -142,6 +144,9 @@ func (s *Service) listAttached(kind shiftkey.EntityKind) handler {
 		PolicyArn  string
 	}
 	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+		if _, err := p.newOwner(kind); err != nil { // userNameType, as Attach's
+			return nil, err
+		}
 		pols, pg, err := ownedPage(ctx, s, c, p, kind, "ListAttached"+kindTitle(kind)+"Policies", s.Store.AttachedPolicies,
 			func(m *shiftkey.ManagedPolicy) string { return m.Name })
 		if err != nil {
@@ -152,4 +157,127 @@ func (s *Service) listAttached(kind shiftkey.EntityKind) handler {
 			pageXML
 		}{each(pols, func(m *shiftkey.ManagedPolicy) attached { return attached{m.Name, m.ARN} }), pg}, nil
 	}
+}
+
+// policyVersionIDPattern is IAM's policyVersionIdType.
+var policyVersionIDPattern = regexp.MustCompile(`^v[1-9][0-9]*(\.[A-Za-z0-9-]*)?$`)
+
+// defaultVersion is the one version a policy has: shiftkey keeps one
+// document per policy (it serves no CreatePolicyVersion; a config edit
+// replaces the document in place), so GetPolicy names it as the default.
+const defaultVersion = "v1"
+
+type policyVersionXML struct {
+	Document         string `xml:",omitempty"`
+	VersionId        string
+	IsDefaultVersion bool
+	CreateDate       string
+}
+
+// version is m's one version; its date is when its document was set.
+func version(m *shiftkey.ManagedPolicy, withDocument bool) policyVersionXML {
+	v := policyVersionXML{VersionId: defaultVersion, IsDefaultVersion: true, CreateDate: isoTime(m.UpdatedAt)}
+	if withDocument {
+		v.Document = encodeDocument(m.Document)
+	}
+	return v
+}
+
+func (s *Service) getPolicyVersion(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	arn, err := p.policyARN()
+	if err != nil {
+		return nil, err
+	}
+	id, err := p.required("VersionId")
+	if err != nil {
+		return nil, err
+	}
+	if !policyVersionIDPattern.MatchString(id) {
+		return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'versionId' failed to satisfy constraint: Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?", id)
+	}
+	m, err := s.managedPolicy(ctx, c, p, "GetPolicyVersion")
+	if err != nil {
+		return nil, err
+	}
+	if id != defaultVersion {
+		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s version %s does not exist or is not attachable.", arn, id)
+	}
+	return struct{ PolicyVersion policyVersionXML }{version(m, true)}, nil
+}
+
+func (s *Service) listPolicyVersions(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	m, err := s.managedPolicy(ctx, c, p, "ListPolicyVersions")
+	if err != nil {
+		return nil, err
+	}
+	versions, pg, err := page(p, []*shiftkey.ManagedPolicy{m}, func(*shiftkey.ManagedPolicy) string { return defaultVersion })
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Versions []policyVersionXML `xml:"Versions>member"`
+		pageXML
+	}{each(versions, func(m *shiftkey.ManagedPolicy) policyVersionXML { return version(m, false) }), pg}, nil
+}
+
+// listManagedPolicies is ListPolicies: the account's customer-managed
+// policies (shiftkey has no AWS managed ones: Scope AWS lists none), under
+// PathPrefix, only the attached ones with OnlyAttached. No policy is used
+// as a permissions boundary (shiftkey refuses boundaries), so
+// PolicyUsageFilter PermissionsBoundary lists none.
+func (s *Service) listManagedPolicies(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	scope, _ := p.opt("Scope")
+	switch scope {
+	case "", "All", "AWS", "Local":
+	default:
+		return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'scope' failed to satisfy constraint: Member must satisfy enum value set: [All, AWS, Local]", scope)
+	}
+	usage, _ := p.opt("PolicyUsageFilter")
+	switch usage {
+	case "", "PermissionsPolicy", "PermissionsBoundary":
+	default:
+		return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'policyUsageFilter' failed to satisfy constraint: Member must satisfy enum value set: [PermissionsPolicy, PermissionsBoundary]", usage)
+	}
+	onlyAttached := false
+	if v, ok := p.opt("OnlyAttached"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'onlyAttached' failed to satisfy constraint: Member must be a boolean", v)
+		}
+		onlyAttached = b
+	}
+	prefix := "/"
+	if v, ok := p.opt("PathPrefix"); ok {
+		if !ValidPolicyPath(v) {
+			return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'pathPrefix' failed to satisfy constraint: Member must satisfy regular expression pattern: ((/[A-Za-z0-9\\.,\\+@=_-]+)*)/", v)
+		}
+		prefix = v
+	}
+	if err := s.authorize(ctx, c, "ListPolicies", "*"); err != nil {
+		return nil, err
+	}
+	var all []*shiftkey.ManagedPolicy
+	if scope != "AWS" && usage != "PermissionsBoundary" {
+		pols, err := s.Store.ManagedPolicies(ctx, prefix)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range pols {
+			if !onlyAttached || m.AttachmentCount > 0 {
+				all = append(all, m)
+			}
+		}
+	}
+	pols, pg, err := page(p, all, func(m *shiftkey.ManagedPolicy) string { return m.Name })
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Policies []policyXML `xml:"Policies>member"`
+		pageXML
+	}{each(pols, func(m *shiftkey.ManagedPolicy) policyXML {
+		x := toPolicyXML(m, m.AttachmentCount)
+		x.Description = "" // ListPolicies returns a subset of a policy's attributes
+		return x
+	}), pg}, nil
 }

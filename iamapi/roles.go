@@ -54,7 +54,7 @@ func (s *Service) createRole(ctx context.Context, c *shiftkey.Caller, p params) 
 	if err != nil {
 		return nil, err
 	}
-	if e.AssumeRolePolicy, err = p.document("AssumeRolePolicyDocument", trustPolicyLimit, "ACLSizePerRole"); err != nil {
+	if e.AssumeRolePolicy, err = p.document("AssumeRolePolicyDocument", TrustPolicyLimit, "ACLSizePerRole"); err != nil {
 		return nil, err
 	}
 	trust, err := ParseTrustPolicy(e.AssumeRolePolicy)
@@ -113,4 +113,33 @@ func (s *Service) deleteRole(ctx context.Context, c *shiftkey.Caller, p params) 
 		return nil, err
 	}
 	return nil, s.deleteEntity(ctx, r, false, "")
+}
+
+// updateAssumeRolePolicy replaces a role's trust policy, validated and
+// bound to the principals it names as CreateRole's is. The role keeps its
+// id, policies, tags and sessions; the next AssumeRole is decided by the
+// new policy (the store's write drops what caches held of the role).
+func (s *Service) updateAssumeRolePolicy(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	name, err := p.newOwner(shiftkey.KindRole)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := p.document("PolicyDocument", TrustPolicyLimit, "ACLSizePerRole")
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.entity(ctx, c, "UpdateAssumeRolePolicy", shiftkey.KindRole, name)
+	if err != nil {
+		return nil, err
+	}
+	trust, err := ParseTrustPolicy(doc)
+	if err != nil {
+		return nil, err
+	}
+	updated := *r
+	updated.AssumeRolePolicy = doc
+	if updated.TrustPrincipalIDs, err = BindTrustPrincipals(ctx, s.Store, trust, &updated); err != nil {
+		return nil, err
+	}
+	return nil, s.Store.UpdateRole(ctx, &updated)
 }

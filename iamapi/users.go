@@ -25,7 +25,7 @@ func (s *Service) createUser(ctx context.Context, c *shiftkey.Caller, p params) 
 
 // userOrCaller is the user a call is about: UserName, or the calling user.
 func (s *Service) userOrCaller(ctx context.Context, c *shiftkey.Caller, p params, action string) (*shiftkey.Entity, error) {
-	name, err := p.name("UserName", 64, false)
+	name, err := p.name("UserName", 128, false) // existingUserNameType
 	if err != nil {
 		return nil, err
 	}

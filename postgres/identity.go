@@ -20,32 +20,42 @@ func scanEntity(row pgx.Row) (*shiftkey.Entity, error) {
 	return &e, err
 }
 
-// CreateEntity stores a new user, group or role, within the account's
-// quota of its kind (shiftkey.MaxEntities).
+// CreateEntity stores a new user, group or role with its tags (e.Tags, at
+// most shiftkey.MaxTags, keys distinct regardless of case), within the
+// account's quota of its kind (shiftkey.MaxEntities): one transaction.
 func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
+	if len(e.Tags) > shiftkey.MaxTags {
+		return shiftkey.TagQuota(e.Kind)
+	}
+	inserts := []stmt{st(`INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+		e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs)}
+	for _, t := range e.Tags {
+		inserts = append(inserts, st(`INSERT INTO tags (kind, owner, key, value) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (kind, owner, lower(key)) DO UPDATE SET value = excluded.value, key = excluded.key`, e.Kind, e.Name, t.Key, t.Value))
+	}
 	return d.insertWithin(ctx, change(e.Kind, e.Name), shiftkey.EntityExists(e.Kind, e.Name), shiftkey.AccountQuota(e.Kind), shiftkey.MaxEntities[e.Kind],
-		st(`SELECT count(*) FROM entities WHERE kind = $1`, e.Kind),
-		st(`INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
-			e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs))
+		st(`SELECT count(*) FROM entities WHERE kind = $1`, e.Kind), inserts...)
 }
 
 // quotaLock is the advisory lock key ("iamquota" in ASCII) that orders
 // the creations counted against an account quota, on every replica.
 const quotaLock = 0x69616d71756f7461
 
-// insertWithin runs insert and then count in one transaction holding
+// insertWithin runs inserts and then count in one transaction holding
 // quotaLock, committed only when count is at most max: concurrent
-// inserts, on any replica, count each other. A unique violation is
-// conflict, one past max is over.
-func (d *DB) insertWithin(ctx context.Context, changes []shiftkey.Change, conflict, over error, max int, count, insert stmt) error {
+// inserts, on any replica, count each other. A unique violation of the
+// first insert is conflict, one past max is over.
+func (d *DB) insertWithin(ctx context.Context, changes []shiftkey.Change, conflict, over error, max int, count stmt, inserts ...stmt) error {
 	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(quotaLock)); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, insert.sql, insert.args...); isCode(err, uniqueViolation) {
-			return conflict
-		} else if err != nil {
-			return err
+		for i, insert := range inserts {
+			if _, err := tx.Exec(ctx, insert.sql, insert.args...); i == 0 && isCode(err, uniqueViolation) {
+				return conflict
+			} else if err != nil {
+				return err
+			}
 		}
 		var n int
 		if err := tx.QueryRow(ctx, count.sql, count.args...).Scan(&n); err != nil {
@@ -330,6 +340,18 @@ func (d *DB) UpdateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy)
 func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPolicy, error) {
 	return queryOne(ctx, d.pool, scanPolicy, shiftkey.NoSuchPolicy(arn, true),
 		`SELECT `+policyColumns+` FROM managed_policies WHERE arn = $1`, arn)
+}
+
+// ManagedPolicies lists the policies whose path starts with pathPrefix,
+// by name, with their attachment counts.
+func (d *DB) ManagedPolicies(ctx context.Context, pathPrefix string) ([]*shiftkey.ManagedPolicy, error) {
+	return queryAll(ctx, d.pool, func(row pgx.Row) (*shiftkey.ManagedPolicy, error) {
+		var p shiftkey.ManagedPolicy
+		err := row.Scan(&p.ARN, &p.Name, &p.ID, &p.Path, &p.Description, &p.Document, &p.CreatedAt, &p.UpdatedAt, &p.AttachmentCount)
+		p.CreatedAt, p.UpdatedAt = utc(p.CreatedAt), utc(p.UpdatedAt)
+		return &p, err
+	}, `SELECT `+prefixed("p.", policyColumns)+`, (SELECT count(*) FROM attachments a WHERE a.policy_arn = p.arn)
+		FROM managed_policies p WHERE left(p.path, length($1)) = $1 ORDER BY p.name`, pathPrefix)
 }
 
 // DeleteManagedPolicy removes a policy.

@@ -26,20 +26,33 @@ func scanEntity(row scanner) (*shiftkey.Entity, error) {
 	return &e, nil
 }
 
-// CreateEntity stores a new user, group or role, within the account's
-// quota of its kind (shiftkey.MaxEntities).
+// CreateEntity stores a new user, group or role with its tags (e.Tags, at
+// most shiftkey.MaxTags, keys distinct regardless of case), within the
+// account's quota of its kind (shiftkey.MaxEntities): one transaction.
 func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
+	if len(e.Tags) > shiftkey.MaxTags {
+		return shiftkey.TagQuota(e.Kind)
+	}
+	tags := func(tx sqlConn) error {
+		for _, t := range e.Tags {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tags (kind, owner, key, value, seq) VALUES (?,?,?,?, (SELECT coalesce(max(seq), 0) + 1 FROM tags))
+				ON CONFLICT (kind, owner, key) DO UPDATE SET value = excluded.value, key = excluded.key`, e.Kind, e.Name, t.Key, t.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	return d.insertWithin(ctx, shiftkey.EntityExists(e.Kind, e.Name), shiftkey.AccountQuota(e.Kind), shiftkey.MaxEntities[e.Kind],
-		`SELECT count(*) FROM entities WHERE kind = ?`, []any{e.Kind},
+		`SELECT count(*) FROM entities WHERE kind = ?`, []any{e.Kind}, tags,
 		`INSERT INTO entities (`+entityColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
 		e.Kind, e.Name, e.ID, e.Path, e.ARN, millis(e.CreatedAt), e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs)
 }
 
-// insertWithin runs insert and then count in one immediate (write-locked)
-// transaction, committed only when count is at most max: concurrent
-// inserts count each other. A unique violation is conflict, one past max
-// is over.
-func (d *DB) insertWithin(ctx context.Context, conflict, over error, max int, count string, countArgs []any, insert string, args ...any) error {
+// insertWithin runs insert, then (when not nil) more, and then count in
+// one immediate (write-locked) transaction, committed only when count is
+// at most max: concurrent inserts count each other. A unique violation is
+// conflict, one past max is over.
+func (d *DB) insertWithin(ctx context.Context, conflict, over error, max int, count string, countArgs []any, more func(sqlConn) error, insert string, args ...any) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -49,6 +62,11 @@ func (d *DB) insertWithin(ctx context.Context, conflict, over error, max int, co
 		return conflict
 	} else if err != nil {
 		return err
+	}
+	if more != nil {
+		if err := more(tx); err != nil {
+			return err
+		}
 	}
 	var n int
 	if err := tx.QueryRowContext(ctx, count, countArgs...).Scan(&n); err != nil {
@@ -311,7 +329,7 @@ func scanPolicy(row scanner) (*shiftkey.ManagedPolicy, error) {
 // account's quota (shiftkey.MaxManagedPolicies).
 func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
 	return d.insertWithin(ctx, shiftkey.PolicyExists(p.Name), shiftkey.AccountQuota(shiftkey.KindPolicy), shiftkey.MaxManagedPolicies,
-		`SELECT count(*) FROM managed_policies`, nil,
+		`SELECT count(*) FROM managed_policies`, nil, nil,
 		`INSERT INTO managed_policies (`+policyColumns+`) VALUES (?,?,?,?,?,?,?,?)`,
 		p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, millis(p.CreatedAt), millis(p.UpdatedAt))
 }
@@ -326,6 +344,21 @@ func (d *DB) UpdateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy)
 func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPolicy, error) {
 	return queryOne(ctx, d.db, scanPolicy, shiftkey.NoSuchPolicy(arn, true),
 		`SELECT `+policyColumns+` FROM managed_policies WHERE arn = ?`, arn)
+}
+
+// ManagedPolicies lists the policies whose path starts with pathPrefix,
+// by name, with their attachment counts.
+func (d *DB) ManagedPolicies(ctx context.Context, pathPrefix string) ([]*shiftkey.ManagedPolicy, error) {
+	return queryAll(ctx, d.db, func(row scanner) (*shiftkey.ManagedPolicy, error) {
+		var p shiftkey.ManagedPolicy
+		var created, updated int64
+		if err := row.Scan(&p.ARN, &p.Name, &p.ID, &p.Path, &p.Description, &p.Document, &created, &updated, &p.AttachmentCount); err != nil {
+			return nil, err
+		}
+		p.CreatedAt, p.UpdatedAt = fromMillis(created), fromMillis(updated)
+		return &p, nil
+	}, `SELECT `+prefixed("p.", policyColumns)+`, (SELECT count(*) FROM attachments a WHERE a.policy_arn = p.arn)
+		FROM managed_policies p WHERE substr(p.path, 1, ?) = ? ORDER BY p.name`, len(pathPrefix), pathPrefix)
 }
 
 // DeleteManagedPolicy removes a policy.

@@ -27,6 +27,8 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("CredentialWritesVisible", func(t *testing.T) { testCredentialWritesVisible(t, newStore(t)) })
 	t.Run("CredentialExpiryAtEachCall", func(t *testing.T) { testCredentialExpiryAtEachCall(t, newStore(t)) })
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore(t)) })
+	t.Run("CreateEntityWithTags", func(t *testing.T) { testCreateEntityWithTags(t, newStore(t)) })
+	t.Run("ManagedPolicies", func(t *testing.T) { testManagedPolicies(t, newStore(t)) })
 	t.Run("AccessKeyQuotaConcurrent", func(t *testing.T) { testAccessKeyQuotaConcurrent(t, newStore(t)) })
 	t.Run("AttachmentQuotasConcurrent", func(t *testing.T) { testAttachmentQuotasConcurrent(t, newStore(t)) })
 	t.Run("InlinePolicyAdmittedConcurrent", func(t *testing.T) { testInlinePolicyAdmittedConcurrent(t, newStore(t)) })
@@ -847,6 +849,91 @@ func testAccessKeyUse(t *testing.T, s shiftkey.Store) {
 	}
 	if err := s.RecordAccessKeyUse(ctx, "AKIAGONE", later, "iam", "us-east-1"); err != nil {
 		t.Fatalf("an unknown key: %v", err)
+	}
+}
+
+// testCreateEntityWithTags: CreateEntity writes the entity and its tags
+// (Entity.Tags) together; past MaxTags, or named twice, it writes neither.
+func testCreateEntityWithTags(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	tags := []shiftkey.Tag{{Key: "RedshiftDbRoles", Value: "reader"}, {Key: "team", Value: "data"}}
+	r := &shiftkey.Entity{Kind: shiftkey.KindRole, Name: "Tagged", ID: "AROATAGGED0000000001", Path: "/", ARN: "arn:aws:iam::1:role/Tagged",
+		AssumeRolePolicy: `{"x":1}`, MaxSessionDuration: 3600, CreatedAt: t0, Tags: tags}
+	if err := s.CreateEntity(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Tags(ctx, shiftkey.KindRole, "tagged"); err != nil || !slices.Equal(got, tags) {
+		t.Fatalf("Tags after CreateEntity with tags: %v %v, want %v", got, err, tags)
+	}
+	if got, _ := s.Entity(ctx, shiftkey.KindRole, "Tagged"); got == nil || got.Tags != nil {
+		t.Fatalf("Entity read back: %+v (its tags are read by Tags)", got)
+	}
+	// The same name again: refused, and its tags are not written over
+	// the existing role's.
+	dup := *r
+	dup.ID, dup.Tags = "AROATAGGED0000000002", []shiftkey.Tag{{Key: "team", Value: "ops"}}
+	if err := s.CreateEntity(ctx, &dup); shiftkey.ErrorCode(err) != shiftkey.CodeEntityAlreadyExists {
+		t.Fatalf("CreateEntity of a taken name: %v", err)
+	}
+	if got, _ := s.Tags(ctx, shiftkey.KindRole, "Tagged"); !slices.Equal(got, tags) {
+		t.Fatalf("tags after the refused duplicate: %v, want %v", got, tags)
+	}
+	many := make([]shiftkey.Tag, shiftkey.MaxTags+1)
+	for i := range many {
+		many[i] = shiftkey.Tag{Key: fmt.Sprintf("k%d", i)}
+	}
+	u := &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "over", ID: "AIDAOVER000000000001", Path: "/", ARN: "arn:aws:iam::1:user/over", CreatedAt: t0, Tags: many}
+	if err := s.CreateEntity(ctx, u); shiftkey.ErrorCode(err) != shiftkey.CodeLimitExceeded {
+		t.Fatalf("CreateEntity with %d tags: %v, want LimitExceeded", len(many), err)
+	}
+	if _, err := s.Entity(ctx, shiftkey.KindUser, "over"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("the refused user exists: %v", err)
+	}
+}
+
+// testManagedPolicies: ManagedPolicies lists the policies under a path
+// prefix, by name, each with the count of entities it is attached to.
+func testManagedPolicies(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	for i, p := range []struct{ name, path string }{{"zeta", "/"}, {"alpha", "/a/"}, {"beta", "/a/b/"}, {"gamma", "/ab/"}} {
+		m := &shiftkey.ManagedPolicy{ARN: "arn:aws:iam::1:policy" + p.path + p.name, Name: p.name, ID: fmt.Sprintf("ANPALIST%012d", i), Path: p.path,
+			Document: `{"x":1}`, CreatedAt: t0, UpdatedAt: t0}
+		if err := s.CreateManagedPolicy(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, kind := range []shiftkey.EntityKind{shiftkey.KindUser, shiftkey.KindRole} {
+		e := &shiftkey.Entity{Kind: kind, Name: "owner", ID: "AIDALIST" + string(kind), Path: "/", ARN: "arn:aws:iam::1:" + string(kind) + "/owner", CreatedAt: t0}
+		if err := s.CreateEntity(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AttachPolicy(ctx, kind, "owner", "arn:aws:iam::1:policy/a/b/beta"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(prefix string) string {
+		t.Helper()
+		pols, err := s.ManagedPolicies(ctx, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range pols {
+			out = append(out, fmt.Sprintf("%s:%d", p.Name, p.AttachmentCount))
+			if p.Document != `{"x":1}` || !p.CreatedAt.Equal(t0) {
+				t.Fatalf("ManagedPolicies read %+v", p)
+			}
+		}
+		return strings.Join(out, ",")
+	}
+	if got := list("/"); got != "alpha:0,beta:2,gamma:0,zeta:0" {
+		t.Fatalf("ManagedPolicies(/) = %s", got)
+	}
+	if got := list("/a/"); got != "alpha:0,beta:2" {
+		t.Fatalf("ManagedPolicies(/a/) = %s", got)
+	}
+	if got := list("/none/"); got != "" {
+		t.Fatalf("ManagedPolicies(/none/) = %s", got)
 	}
 }
 
