@@ -95,6 +95,7 @@ const (
 	CodeAccessDenied                = "AccessDenied"
 	CodeClusterNotFound             = "ClusterNotFound"
 	CodeClusterAlreadyExists        = "ClusterAlreadyExists"
+	CodeInvalidClusterState         = "InvalidClusterState"
 	CodeInvalidParameterValue       = "InvalidParameterValue"
 	CodeInvalidParameterCombination = "InvalidParameterCombination"
 	CodeMissingParameter            = "MissingParameter"
