@@ -67,6 +67,8 @@ type Provisioner struct {
 const (
 	StatusRebooting = "rebooting"
 	StatusFailed    = "hardware-failure"
+	// StatusWorkgroupUnavailable is the workgroup status for both.
+	StatusWorkgroupUnavailable = "MODIFYING"
 )
 
 // DefaultMaxServers is Provisioner.MaxServers' default.
@@ -107,6 +109,8 @@ type Gateways interface {
 var (
 	_ shiftkey.Provisioner        = (*Provisioner)(nil)
 	_ shiftkey.ClusterProvisioner = (*Provisioner)(nil)
+	_ shiftkey.ClusterHealth      = (*Provisioner)(nil)
+	_ shiftkey.WorkgroupHealth    = (*Provisioner)(nil)
 )
 
 func (p *Provisioner) dir(id string) string { return filepath.Join(p.Dir, id) }
@@ -529,12 +533,7 @@ func (p *Provisioner) ResumeClusters(ctx context.Context) error {
 			id := clusterID(c)
 			p.log().Error("cluster not started: its server cannot be resumed; DescribeClusters reports it "+StatusFailed+", DeleteCluster removes it",
 				"cluster", c.Identifier, "data_dir", filepath.Join(p.dir(id), "postgres"), "error", err)
-			p.mu.Lock()
-			if p.failed == nil {
-				p.failed = map[string]bool{}
-			}
-			p.failed[id] = true
-			p.mu.Unlock()
+			p.markFailed(id)
 			continue
 		}
 		if err := p.Store.UpdateCluster(ctx, c); err != nil {
@@ -561,16 +560,52 @@ func (p *Provisioner) ResumeWorkgroups(ctx context.Context, ports map[string]int
 			w.Endpoint.Port = port
 		}
 		if why := p.superuserRefused(ns.AdminUsername); why != "" {
-			return fmt.Errorf("workgroup %s: adminUsername %s %s", w.Name, ns.AdminUsername, why)
+			err = fmt.Errorf("adminUsername %s %s", ns.AdminUsername, why)
+		} else {
+			err = p.startWorkgroup(ctx, w, ns, resumeOrCreate)
 		}
-		if err := p.startWorkgroup(ctx, w, ns, resumeOrCreate); err != nil {
-			return fmt.Errorf("workgroup %s: %w", w.Name, err)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("workgroup %s: %w", w.Name, err)
+			}
+			// As for a cluster: one broken workgroup keeps neither dev nor
+			// the others from starting. Serverless has no failed status,
+			// so it is reported MODIFYING (WorkgroupStatus), its
+			// credentials are refused, and DeleteWorkgroup removes it.
+			p.log().Error("workgroup not started: its server cannot be resumed; GetWorkgroup reports it "+StatusWorkgroupUnavailable+" and GetCredentials refuses it until DeleteWorkgroup removes it",
+				"workgroup", w.Name, "data_dir", filepath.Join(p.dir(w.ID), "postgres"), "error", err)
+			p.markFailed(w.ID)
+			continue
 		}
 		if err := p.Store.UpdateWorkgroup(ctx, w); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// markFailed records that id's server could not be resumed.
+func (p *Provisioner) markFailed(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failed == nil {
+		p.failed = map[string]bool{}
+	}
+	p.failed[id] = true
+}
+
+// WorkgroupStatus implements shiftkey.WorkgroupHealth: a workgroup whose
+// server could not be resumed, or whose postmaster is dead or being
+// started again, is MODIFYING, the one status of Serverless' model for a
+// workgroup that exists but does not serve now.
+func (p *Provisioner) WorkgroupStatus(w *shiftkey.Workgroup) string {
+	p.mu.Lock()
+	failed, reviving, pg := p.failed[w.ID], p.reviving[w.ID], p.servers[w.ID]
+	p.mu.Unlock()
+	if failed || reviving || pg != nil && !pg.Running() {
+		return StatusWorkgroupUnavailable
+	}
+	return ""
 }
 
 // EnsureWorkgroup creates and starts workgroup w unless the store has one
