@@ -278,7 +278,7 @@ func (s *Service) issue(ctx context.Context, cred *shiftkey.Credential) (string,
 			return "", fmt.Errorf("random: %w", err)
 		}
 	}
-	salt, err := s.Store.LoginSalt(ctx, cred.Cluster, cred.LoginName, fresh)
+	salt, err := s.Store.LoginSalt(ctx, cred.Cluster, cred.LoginName, cred.ScopeID, fresh)
 	if err != nil {
 		return "", fmt.Errorf("login salt: %w", err)
 	}
