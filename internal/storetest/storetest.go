@@ -309,6 +309,26 @@ func testNoSaltForADeletedScope(t *testing.T, s shiftkey.Store) {
 		t.Errorf("LoginSalt of a deleted workgroup: %v, want ResourceNotFoundException", err)
 	}
 	noSalt("a salt written after the workgroup's delete", w.CredentialScope(), "IAM:late")
+
+	// What a workgroup's delete finds is deleted with it, as a cluster's:
+	// its logins' salts and credentials.
+	w2 := &shiftkey.Workgroup{Name: "salt-wg", ID: "id-salt-wg2", Namespace: "salt-ns", Status: "AVAILABLE", BaseCapacity: 128, CreatedAt: t0}
+	if err := s.CreateWorkgroup(ctx, w2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoginSalt(ctx, w2.CredentialScope(), "IAM:kept", w2.ID, fresh); err != nil {
+		t.Fatal(err)
+	}
+	c := credential("wg-cred", w2.CredentialScope(), "IAM:kept", t0.Add(time.Hour))
+	c.ScopeID = w2.ID
+	if err := s.CreateCredential(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteWorkgroup(ctx, w2.Name); err != nil {
+		t.Fatal(err)
+	}
+	noSalt("after the workgroup's delete", w2.CredentialScope(), "IAM:kept")
+	noSalt("before the workgroup's delete", w.CredentialScope(), "IAM:early")
 }
 
 func testClusters(t *testing.T, s shiftkey.Store) {
