@@ -56,9 +56,14 @@ type Provisioner struct {
 	failed map[string]bool
 	// reviving holds the ids whose dead postmaster Watch is starting again.
 	reviving map[string]bool
-	scopes   map[string]string // the gateway scope of each running id, for logs
-	unwatch  context.CancelFunc
-	watching sync.WaitGroup
+	// reviveFailed counts, by id, the failed attempts to start a dead
+	// server again since it died, with the cause of the last: a cause
+	// is logged once, not at every attempt (reviveDead).
+	reviveFailed map[string]reviveFailure
+	scopes       map[string]string // the gateway scope of each running id, for logs
+	unwatch      context.CancelFunc
+	watchEvery   time.Duration // Watch's interval
+	watching     sync.WaitGroup
 }
 
 // Cluster statuses the provisioner reports over the stored one
@@ -268,6 +273,7 @@ func (p *Provisioner) stop(ctx context.Context, id, scope string) error {
 	delete(p.servers, id)
 	delete(p.scopes, id)
 	delete(p.failed, id)
+	delete(p.reviveFailed, id)
 	// Busy until its data is gone: a start meanwhile would reuse the dir.
 	// (Busy already: another stop of the same id, which releases it.)
 	claimed := !p.busy[id]
@@ -419,6 +425,13 @@ func (p *Provisioner) StopCluster(ctx context.Context, c *shiftkey.Cluster) erro
 	return p.stop(ctx, clusterID(c), c.Identifier)
 }
 
+// interval is Watch's interval, for logs.
+func (p *Provisioner) interval() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.watchEvery
+}
+
 // DefaultWatchInterval is how often dev checks that its servers run.
 const DefaultWatchInterval = 2 * time.Second
 
@@ -434,7 +447,7 @@ func (p *Provisioner) Watch(interval time.Duration) {
 		cancel()
 		return
 	}
-	p.unwatch = cancel
+	p.unwatch, p.watchEvery = cancel, interval
 	p.mu.Unlock()
 	p.watching.Add(1)
 	go func() {
@@ -450,6 +463,20 @@ func (p *Provisioner) Watch(interval time.Duration) {
 			}
 		}
 	}()
+}
+
+// reviveFailure is a dead server's failed attempts to start again.
+type reviveFailure struct {
+	attempts int
+	cause    string
+}
+
+// reviveCause is what the log says of a failed revive: why, when known.
+func reviveCause(err error) string {
+	if errors.Is(err, errPortTaken) {
+		return "another process holds its port"
+	}
+	return "it does not start"
 }
 
 // reviveDead starts again the servers whose postmaster is gone. One being
@@ -481,11 +508,29 @@ func (p *Provisioner) reviveDead(ctx context.Context) {
 		started, err := pg.Revive(ctx)
 		p.mu.Lock()
 		delete(p.reviving, id)
+		failed := p.reviveFailed[id]
+		if err != nil && !errors.Is(err, ErrStopped) && ctx.Err() == nil {
+			if p.reviveFailed == nil {
+				p.reviveFailed = map[string]reviveFailure{}
+			}
+			p.reviveFailed[id] = reviveFailure{failed.attempts + 1, reviveCause(err)}
+		} else {
+			delete(p.reviveFailed, id)
+		}
 		p.mu.Unlock()
 		switch {
 		case errors.Is(err, ErrStopped) || ctx.Err() != nil:
+		case err != nil && reviveCause(err) == failed.cause:
+			// Said already: every interval would repeat it (a port
+			// another process holds stays held for minutes).
+			log.Debug("postgres server still does not start again", "cause", failed.cause, "port", pg.Port(), "attempts", failed.attempts+1, "error", err)
 		case err != nil:
-			log.Error("postgres server died and did not start again; trying again", "error", err)
+			// Its port stays: the gateway reaches the server there, as
+			// its stored backend says. Restarting dev gives it another.
+			log.Error("postgres server died and does not start again: "+reviveCause(err)+"; dev tries again every "+p.interval().String()+" (meanwhile the status is "+StatusRebooting+"; restarting dev starts it on another port)",
+				"port", pg.Port(), "attempts", failed.attempts+1, "error", err)
+		case started && failed.attempts > 0:
+			log.Warn("postgres server died; started again on its data", "took", time.Since(began).Round(time.Millisecond), "failed_attempts", failed.attempts)
 		case started:
 			log.Warn("postgres server died; started again on its data", "took", time.Since(began).Round(time.Millisecond))
 		}

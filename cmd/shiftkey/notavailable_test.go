@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,5 +220,82 @@ func TestDevStartsBesideABrokenWorkgroup(t *testing.T) {
 	}
 	if _, err := s.GetCredentials(ctx, &rss.GetCredentialsInput{WorkgroupName: aws.String(DevWorkgroup), DbName: aws.String("dev")}); err != nil {
 		t.Errorf("GetCredentials once %s is back: %v", DevWorkgroup, err)
+	}
+}
+
+// Found in the last stop note: a server whose postmaster died keeps its
+// port when dev starts it again (the gateway reaches it there), and when
+// another process took that port meanwhile dev tried every 2 s, logging
+// the same error with PostgreSQL's log tail at each attempt. Keeping the
+// port is right (restarting dev gives the server another); the cause is
+// now logged once at ERROR, naming the port, the attempts after it at
+// DEBUG, the cluster is rebooting meanwhile, and it comes back once the
+// port is free.
+func TestDevRevivalOnATakenPortIsLoggedOnce(t *testing.T) {
+	ctx := context.Background()
+	dir, err := tempDataDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	logs := &syncBuffer{}
+	d := newTestDev(dir)
+	d.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if err := d.Start(ctx); err != nil {
+		d.Close()
+		t.Fatal(err)
+	}
+	defer d.Close()
+	id := "squatted-cluster"
+	master := cred{"sqtadmin", "Sqt12345x"}
+	createTestCluster(t, d, id, master.user, master.password)
+	data := filepath.Join(dir, "backends", "cluster-"+id, "postgres")
+	pidFile, err := os.ReadFile(filepath.Join(data, "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strings.Split(string(pidFile), "\n")[3] // postmaster.pid's fourth line
+	killPostmaster(t, data)
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		t.Fatalf("the dead server's port %s, taken before dev's next check: %v", port, err)
+	}
+	defer ln.Close()
+
+	// Attempts at starting it again, as the log says: at least three.
+	attempts := func(level string) int {
+		n := 0
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "scope="+id) && strings.Contains(l, "level="+level) && strings.Contains(l, "start again") {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(60 * time.Second); attempts("ERROR")+attempts("DEBUG") < 3; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than 3 attempts to start %s again logged within 60 s:\n%s", id, logs.String())
+		}
+	}
+	if n := attempts("ERROR"); n != 1 {
+		t.Errorf("%d ERROR lines for %d attempts to start %s again on its taken port, want 1", n, n+attempts("DEBUG"), id)
+	}
+	var line string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "scope="+id) && strings.Contains(l, "level=ERROR") {
+			line = l
+			break
+		}
+	}
+	if !strings.Contains(line, "port="+port) || !strings.Contains(line, "another process holds its port") {
+		t.Errorf("dev's log of the taken port: %q, want the cause and port=%s", line, port)
+	}
+	if st := aws.ToString(describeCluster(t, d, id).ClusterStatus); st != "rebooting" {
+		t.Errorf("DescribeClusters says %s is %q while its port is taken, want rebooting", id, st)
+	}
+	ln.Close()
+	loginsAgainAsMaster(t, d, id, master)
+	if !strings.Contains(logs.String(), "failed_attempts=") {
+		t.Errorf("dev's log does not say the server started again after failed attempts:\n%s", logs.String())
 	}
 }
