@@ -527,7 +527,7 @@ func (p *Provisioner) reviveDead(ctx context.Context) {
 		case err != nil:
 			// Its port stays: the gateway reaches the server there, as
 			// its stored backend says. Restarting dev gives it another.
-			log.Error("postgres server died and does not start again: "+reviveCause(err)+"; dev tries again every "+p.interval().String()+" (meanwhile the status is "+StatusRebooting+"; restarting dev starts it on another port)",
+			log.Error("postgres server died and does not start again: "+reviveCause(err)+"; dev tries again every "+p.interval().String()+" (meanwhile a cluster is "+StatusRebooting+", a workgroup "+StatusWorkgroupUnavailable+"; restarting dev starts it on another port)",
 				"port", pg.Port(), "attempts", failed.attempts+1, "error", err)
 		case started && failed.attempts > 0:
 			log.Warn("postgres server died; started again on its data", "took", time.Since(began).Round(time.Millisecond), "failed_attempts", failed.attempts)
