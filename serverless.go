@@ -68,6 +68,16 @@ type Provisioner interface {
 	StopWorkgroup(ctx context.Context, w *Workgroup) error
 }
 
+// WorkgroupHealth is a Provisioner that knows more of a workgroup's state
+// than its stored row: a server that died, or one that could not be
+// resumed. GetWorkgroup and ListWorkgroups report it; GetCredentials
+// refuses a workgroup that is not AVAILABLE.
+type WorkgroupHealth interface {
+	// WorkgroupStatus is w's status when it differs from the stored one
+	// ("MODIFYING"), or "".
+	WorkgroupStatus(w *Workgroup) string
+}
+
 // SessionGrant is a group membership the gateway granted for live sessions;
 // it is recorded before the GRANT so that a crash cannot leave it behind
 // unnoticed.

@@ -95,6 +95,7 @@ const (
 	CodeAccessDenied                = "AccessDenied"
 	CodeClusterNotFound             = "ClusterNotFound"
 	CodeClusterAlreadyExists        = "ClusterAlreadyExists"
+	CodeInvalidClusterState         = "InvalidClusterState"
 	CodeInvalidParameterValue       = "InvalidParameterValue"
 	CodeInvalidParameterCombination = "InvalidParameterCombination"
 	CodeMissingParameter            = "MissingParameter"
@@ -221,9 +222,12 @@ type IssueWrite struct {
 }
 
 // SaltWrite stores Fresh as the salt of (Cluster, Login) unless that login
-// has one already.
+// has one already. With a ScopeID it is written, like a credential, only
+// while the cluster or workgroup of that unique id exists (else
+// ScopeNotFound): a salt written after its cluster's delete would stay.
 type SaltWrite struct {
 	Cluster, Login string
+	ScopeID        string
 	Fresh          LoginSalt
 }
 
@@ -270,8 +274,11 @@ type ClusterHealth interface {
 // CredentialStore keeps issued credentials.
 type CredentialStore interface {
 	// LoginSalt returns the salt of (cluster, login), creating it from
-	// fresh when there is none yet.
-	LoginSalt(ctx context.Context, cluster, login string, fresh LoginSalt) (LoginSalt, error)
+	// fresh when there is none yet. A new salt is written only while the
+	// cluster or workgroup of unique id scopeID (Credential.ScopeID) exists,
+	// else the answer is ScopeNotFound's error and nothing is written;
+	// scopeID "" writes it unchecked.
+	LoginSalt(ctx context.Context, cluster, login, scopeID string, fresh LoginSalt) (LoginSalt, error)
 	// CreateCredential commits c durably before returning.
 	CreateCredential(ctx context.Context, c *Credential) error
 	// LiveCredentials returns the credentials of (cluster, login) that

@@ -48,7 +48,7 @@ func TestSweepDeletesAfterRetention(t *testing.T) {
 		now := time.Now() // the bubble's clock
 		credential := func(login string, expires time.Time) {
 			// A login's credentials are found by its salt.
-			if _, err := db.LoginSalt(ctx, "c1", login, shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096}); err != nil {
+			if _, err := db.LoginSalt(ctx, "c1", login, "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096}); err != nil {
 				t.Fatal(err)
 			}
 			c := &shiftkey.Credential{ID: shiftkey.NewUUID(), Cluster: "c1", LoginName: login, DBUser: login, StoredKey: make([]byte, 32), ServerKey: make([]byte, 32),

@@ -51,9 +51,9 @@ func (t *timedStore) CreateCredential(ctx context.Context, c *shiftkey.Credentia
 	return err
 }
 
-func (t *timedStore) LoginSalt(ctx context.Context, cluster, login string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
+func (t *timedStore) LoginSalt(ctx context.Context, cluster, login, scopeID string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
 	start := time.Now()
-	s, err := t.Store.LoginSalt(ctx, cluster, login, fresh)
+	s, err := t.Store.LoginSalt(ctx, cluster, login, scopeID, fresh)
 	t.observe("LoginSalt", start, err)
 	return s, err
 }

@@ -113,16 +113,26 @@ type Server struct {
 	asUser  *user.User // non-nil when running through runuser as postgres
 	logFile string
 
+	// tempSocketDir says SocketDir was made under $TMPDIR for a data dir
+	// whose path is too long: removed when the server stops (or fails
+	// to start), else one more skpg-* would stay at every start.
+	tempSocketDir bool
+
 	mu      sync.Mutex
 	stopped bool
 }
 
 // Start initializes the data directory when needed and starts the server.
-func Start(ctx context.Context, cfg Config) (*Server, error) {
+func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s, err := newServer(cfg)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			s.removeTempSocketDir()
+		}
+	}()
 	cfg, dataDir := s.cfg, s.cfg.DataDir
 	if cfg.SocketDir == "" {
 		cfg.SocketDir = filepath.Join(dataDir, "..", filepath.Base(dataDir)+".run")
@@ -132,7 +142,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			if err != nil {
 				return nil, err
 			}
-			cfg.SocketDir = d
+			cfg.SocketDir, s.tempSocketDir = d, true
 		}
 		s.cfg.SocketDir = filepath.Clean(cfg.SocketDir)
 	}
@@ -479,12 +489,26 @@ func (s *Server) Stop(ctx context.Context) error {
 		var exit *exec.ExitError
 		if st := s.command(context.WithoutCancel(ctx), "pg_ctl", "status", "-D", s.cfg.DataDir).Run(); errors.As(st, &exit) && exit.ExitCode() == 3 {
 			s.cfg.Logger.Warn("postgres was not running when stopped", "data_dir", s.cfg.DataDir, "error", tail(out))
+			s.removeTempSocketDir()
 			return nil
 		}
+		// Still running, perhaps: its socket dir stays with it.
 		return fmt.Errorf("pg_ctl stop: %w: %s", err, tail(out))
 	}
+	s.removeTempSocketDir()
 	s.cfg.Logger.Info("postgres stopped", "data_dir", s.cfg.DataDir)
 	return nil
+}
+
+// removeTempSocketDir removes the socket dir Start made under $TMPDIR, of
+// a server that stopped or never started.
+func (s *Server) removeTempSocketDir() {
+	if !s.tempSocketDir {
+		return
+	}
+	if err := os.RemoveAll(s.cfg.SocketDir); err != nil {
+		s.cfg.Logger.Warn("could not remove the server's socket dir", "socket_dir", s.cfg.SocketDir, "error", err)
+	}
 }
 
 // SocketDir is the directory of the server's unix socket.

@@ -116,10 +116,7 @@ func TestLongDataDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		s.Stop(ctx)
-		os.RemoveAll(s.SocketDir())
-	}()
+	defer s.Stop(ctx)
 	if len(s.SocketDir()) > 90 {
 		t.Fatalf("socket dir %d bytes long", len(s.SocketDir()))
 	}
@@ -128,6 +125,49 @@ func TestLongDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close(ctx)
+
+	// Found in the last stop note: the short socket dir made under /tmp
+	// (skpg-*) stayed there when the server stopped, one more at every
+	// start of dev or of a test. It goes with the server now.
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.SocketDir()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stopped server's socket dir %s is still there: %v", s.SocketDir(), err)
+		os.RemoveAll(s.SocketDir())
+	}
+}
+
+// A start that fails leaves no socket dir under /tmp either.
+func TestFailedStartLeavesNoSocketDir(t *testing.T) {
+	pgtest.Server(t)
+	base := t.TempDir()
+	os.Chmod(filepath.Dir(base), 0o755) // the postgres OS user's way in, as root
+	os.Chmod(base, 0o755)
+	// The short socket dir is made in $TMPDIR: this test's own.
+	tmp := filepath.Join(base, "tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", tmp)
+	// Binaries that fail: initdb exits 1.
+	bin := filepath.Join(base, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"initdb", "pg_ctl", "postgres"} {
+		if err := os.WriteFile(filepath.Join(bin, b), []byte("#!/bin/sh\necho broken >&2\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := filepath.Join(base, strings.Repeat("d", 60), strings.Repeat("e", 60))
+	_, err := pgserver.Start(context.Background(), pgserver.Config{BinDir: bin, DataDir: filepath.Join(long, "data")})
+	if err == nil {
+		t.Fatal("a start with an initdb that fails succeeded")
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "skpg-*")); len(left) != 0 {
+		t.Errorf("a failed start (%v) left the socket dirs %v", err, left)
+	}
 }
 
 // A server started on any port picks again when the port it picked is

@@ -56,9 +56,14 @@ type Provisioner struct {
 	failed map[string]bool
 	// reviving holds the ids whose dead postmaster Watch is starting again.
 	reviving map[string]bool
-	scopes   map[string]string // the gateway scope of each running id, for logs
-	unwatch  context.CancelFunc
-	watching sync.WaitGroup
+	// reviveFailed counts, by id, the failed attempts to start a dead
+	// server again since it died, with the cause of the last: a cause
+	// is logged once, not at every attempt (reviveDead).
+	reviveFailed map[string]reviveFailure
+	scopes       map[string]string // the gateway scope of each running id, for logs
+	unwatch      context.CancelFunc
+	watchEvery   time.Duration // Watch's interval
+	watching     sync.WaitGroup
 }
 
 // Cluster statuses the provisioner reports over the stored one
@@ -67,6 +72,8 @@ type Provisioner struct {
 const (
 	StatusRebooting = "rebooting"
 	StatusFailed    = "hardware-failure"
+	// StatusWorkgroupUnavailable is the workgroup status for both.
+	StatusWorkgroupUnavailable = "MODIFYING"
 )
 
 // DefaultMaxServers is Provisioner.MaxServers' default.
@@ -107,6 +114,8 @@ type Gateways interface {
 var (
 	_ shiftkey.Provisioner        = (*Provisioner)(nil)
 	_ shiftkey.ClusterProvisioner = (*Provisioner)(nil)
+	_ shiftkey.ClusterHealth      = (*Provisioner)(nil)
+	_ shiftkey.WorkgroupHealth    = (*Provisioner)(nil)
 )
 
 func (p *Provisioner) dir(id string) string { return filepath.Join(p.Dir, id) }
@@ -264,6 +273,7 @@ func (p *Provisioner) stop(ctx context.Context, id, scope string) error {
 	delete(p.servers, id)
 	delete(p.scopes, id)
 	delete(p.failed, id)
+	delete(p.reviveFailed, id)
 	// Busy until its data is gone: a start meanwhile would reuse the dir.
 	// (Busy already: another stop of the same id, which releases it.)
 	claimed := !p.busy[id]
@@ -415,6 +425,13 @@ func (p *Provisioner) StopCluster(ctx context.Context, c *shiftkey.Cluster) erro
 	return p.stop(ctx, clusterID(c), c.Identifier)
 }
 
+// interval is Watch's interval, for logs.
+func (p *Provisioner) interval() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.watchEvery
+}
+
 // DefaultWatchInterval is how often dev checks that its servers run.
 const DefaultWatchInterval = 2 * time.Second
 
@@ -430,7 +447,7 @@ func (p *Provisioner) Watch(interval time.Duration) {
 		cancel()
 		return
 	}
-	p.unwatch = cancel
+	p.unwatch, p.watchEvery = cancel, interval
 	p.mu.Unlock()
 	p.watching.Add(1)
 	go func() {
@@ -446,6 +463,20 @@ func (p *Provisioner) Watch(interval time.Duration) {
 			}
 		}
 	}()
+}
+
+// reviveFailure is a dead server's failed attempts to start again.
+type reviveFailure struct {
+	attempts int
+	cause    string
+}
+
+// reviveCause is what the log says of a failed revive: why, when known.
+func reviveCause(err error) string {
+	if errors.Is(err, errPortTaken) {
+		return "another process holds its port"
+	}
+	return "it does not start"
 }
 
 // reviveDead starts again the servers whose postmaster is gone. One being
@@ -477,11 +508,29 @@ func (p *Provisioner) reviveDead(ctx context.Context) {
 		started, err := pg.Revive(ctx)
 		p.mu.Lock()
 		delete(p.reviving, id)
+		failed := p.reviveFailed[id]
+		if err != nil && !errors.Is(err, ErrStopped) && ctx.Err() == nil {
+			if p.reviveFailed == nil {
+				p.reviveFailed = map[string]reviveFailure{}
+			}
+			p.reviveFailed[id] = reviveFailure{failed.attempts + 1, reviveCause(err)}
+		} else {
+			delete(p.reviveFailed, id)
+		}
 		p.mu.Unlock()
 		switch {
 		case errors.Is(err, ErrStopped) || ctx.Err() != nil:
+		case err != nil && reviveCause(err) == failed.cause:
+			// Said already: every interval would repeat it (a port
+			// another process holds stays held for minutes).
+			log.Debug("postgres server still does not start again", "cause", failed.cause, "port", pg.Port(), "attempts", failed.attempts+1, "error", err)
 		case err != nil:
-			log.Error("postgres server died and did not start again; trying again", "error", err)
+			// Its port stays: the gateway reaches the server there, as
+			// its stored backend says. Restarting dev gives it another.
+			log.Error("postgres server died and does not start again: "+reviveCause(err)+"; dev tries again every "+p.interval().String()+" (meanwhile a cluster is "+StatusRebooting+", a workgroup "+StatusWorkgroupUnavailable+"; restarting dev starts it on another port)",
+				"port", pg.Port(), "attempts", failed.attempts+1, "error", err)
+		case started && failed.attempts > 0:
+			log.Warn("postgres server died; started again on its data", "took", time.Since(began).Round(time.Millisecond), "failed_attempts", failed.attempts)
 		case started:
 			log.Warn("postgres server died; started again on its data", "took", time.Since(began).Round(time.Millisecond))
 		}
@@ -529,12 +578,7 @@ func (p *Provisioner) ResumeClusters(ctx context.Context) error {
 			id := clusterID(c)
 			p.log().Error("cluster not started: its server cannot be resumed; DescribeClusters reports it "+StatusFailed+", DeleteCluster removes it",
 				"cluster", c.Identifier, "data_dir", filepath.Join(p.dir(id), "postgres"), "error", err)
-			p.mu.Lock()
-			if p.failed == nil {
-				p.failed = map[string]bool{}
-			}
-			p.failed[id] = true
-			p.mu.Unlock()
+			p.markFailed(id)
 			continue
 		}
 		if err := p.Store.UpdateCluster(ctx, c); err != nil {
@@ -561,16 +605,52 @@ func (p *Provisioner) ResumeWorkgroups(ctx context.Context, ports map[string]int
 			w.Endpoint.Port = port
 		}
 		if why := p.superuserRefused(ns.AdminUsername); why != "" {
-			return fmt.Errorf("workgroup %s: adminUsername %s %s", w.Name, ns.AdminUsername, why)
+			err = fmt.Errorf("adminUsername %s %s", ns.AdminUsername, why)
+		} else {
+			err = p.startWorkgroup(ctx, w, ns, resumeOrCreate)
 		}
-		if err := p.startWorkgroup(ctx, w, ns, resumeOrCreate); err != nil {
-			return fmt.Errorf("workgroup %s: %w", w.Name, err)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("workgroup %s: %w", w.Name, err)
+			}
+			// As for a cluster: one broken workgroup keeps neither dev nor
+			// the others from starting. Serverless has no failed status,
+			// so it is reported MODIFYING (WorkgroupStatus), its
+			// credentials are refused, and DeleteWorkgroup removes it.
+			p.log().Error("workgroup not started: its server cannot be resumed; GetWorkgroup reports it "+StatusWorkgroupUnavailable+" and GetCredentials refuses it until DeleteWorkgroup removes it",
+				"workgroup", w.Name, "data_dir", filepath.Join(p.dir(w.ID), "postgres"), "error", err)
+			p.markFailed(w.ID)
+			continue
 		}
 		if err := p.Store.UpdateWorkgroup(ctx, w); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// markFailed records that id's server could not be resumed.
+func (p *Provisioner) markFailed(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failed == nil {
+		p.failed = map[string]bool{}
+	}
+	p.failed[id] = true
+}
+
+// WorkgroupStatus implements shiftkey.WorkgroupHealth: a workgroup whose
+// server could not be resumed, or whose postmaster is dead or being
+// started again, is MODIFYING, the one status of Serverless' model for a
+// workgroup that exists but does not serve now.
+func (p *Provisioner) WorkgroupStatus(w *shiftkey.Workgroup) string {
+	p.mu.Lock()
+	failed, reviving, pg := p.failed[w.ID], p.reviving[w.ID], p.servers[w.ID]
+	p.mu.Unlock()
+	if failed || reviving || pg != nil && !pg.Running() {
+		return StatusWorkgroupUnavailable
+	}
+	return ""
 }
 
 // EnsureWorkgroup creates and starts workgroup w unless the store has one

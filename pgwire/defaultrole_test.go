@@ -15,7 +15,7 @@ import (
 // credential (password "pw").
 type byLogin map[string]*shiftkey.Credential
 
-func (m byLogin) LoginSalt(context.Context, string, string, shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
+func (m byLogin) LoginSalt(context.Context, string, string, string, shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
 	return shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096}, nil
 }
 func (m byLogin) CreateCredential(context.Context, *shiftkey.Credential) error { return nil }

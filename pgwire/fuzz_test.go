@@ -18,7 +18,7 @@ import (
 // startup and authentication state machine without a database.
 type memCreds struct{ cred *shiftkey.Credential }
 
-func (m memCreds) LoginSalt(context.Context, string, string, shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
+func (m memCreds) LoginSalt(context.Context, string, string, string, shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
 	return shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096}, nil
 }
 func (m memCreds) CreateCredential(context.Context, *shiftkey.Credential) error { return nil }

@@ -45,7 +45,7 @@ func TestCredentialRevokedDuringLoginDoesNotLogIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	salt, err := st.LoginSalt(ctx, "c", "IAM:u", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+	salt, err := st.LoginSalt(ctx, "c", "IAM:u", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func BenchmarkLoginPostgresStore(b *testing.B) {
 				g.PoolSize = 4
 				c := *g.Credentials.(memCreds).cred
 				c.Cluster, c.CreatedAt, c.ExpiresAt = g.Cluster, time.Now().Add(-time.Minute), time.Now().Add(time.Hour)
-				if _, err := st.LoginSalt(ctx, c.Cluster, c.LoginName, shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1}); err != nil {
+				if _, err := st.LoginSalt(ctx, c.Cluster, c.LoginName, "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1}); err != nil {
 					b.Fatal(err)
 				}
 				creds := benchCandidates(&c, n)

@@ -34,7 +34,7 @@ type rsCreds struct {
 	hidden map[string]bool
 }
 
-func (m *rsCreds) LoginSalt(context.Context, string, string, shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
+func (m *rsCreds) LoginSalt(context.Context, string, string, string, shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
 	return shiftkey.LoginSalt{Salt: m.salt, Iterations: 4096}, nil
 }
 func (m *rsCreds) CreateCredential(context.Context, *shiftkey.Credential) error { return nil }

@@ -20,7 +20,7 @@ func BenchmarkMissedCredentials10000(b *testing.B) {
 	ctx := context.Background()
 	d := open(b, newURL(b))
 	now := time.Now()
-	if _, err := d.LoginSalt(ctx, "c", "IAM:hot", shiftkey.LoginSalt{Salt: []byte("salt"), Iterations: 1}); err != nil {
+	if _, err := d.LoginSalt(ctx, "c", "IAM:hot", "", shiftkey.LoginSalt{Salt: []byte("salt"), Iterations: 1}); err != nil {
 		b.Fatal(err)
 	}
 	var wg sync.WaitGroup

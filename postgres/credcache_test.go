@@ -15,7 +15,7 @@ import (
 func issue(t *testing.T, d *postgres.DB, id, login string, now time.Time) *shiftkey.Credential {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := d.LoginSalt(ctx, "c", login, shiftkey.LoginSalt{Salt: []byte("salt"), Iterations: 1}); err != nil {
+	if _, err := d.LoginSalt(ctx, "c", login, "", shiftkey.LoginSalt{Salt: []byte("salt"), Iterations: 1}); err != nil {
 		t.Fatal(err)
 	}
 	c := &shiftkey.Credential{ID: id, Cluster: "c", LoginName: login, DBUser: "u", StoredKey: []byte(id), ServerKey: []byte{2},

@@ -21,7 +21,7 @@ func credentialChange(scope, login string) shiftkey.Change {
 // ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to
 // commit, and the SELECT after it (a new snapshot) then reads the winner's
 // salt, so concurrent issuers, on any replica, share one.
-func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
+func (d *DB) LoginSalt(ctx context.Context, cluster, login, scopeID string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
 	k := saltKey(cluster, login)
 	s, ok, gen := d.salts.get(k)
 	if ok {
@@ -31,7 +31,7 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 	}
 	err := d.pool.QueryRow(ctx, saltSelect, cluster, login).Scan(&s.Salt, &s.Iterations)
 	if errors.Is(err, pgx.ErrNoRows) {
-		r := d.writer.submit(ctx, &shiftkey.IssueWrite{Salt: &shiftkey.SaltWrite{Cluster: cluster, Login: login, Fresh: fresh}})
+		r := d.writer.submit(ctx, &shiftkey.IssueWrite{Salt: &shiftkey.SaltWrite{Cluster: cluster, Login: login, ScopeID: scopeID, Fresh: fresh}})
 		s, err = r.Salt, r.Err
 	}
 	if err != nil {

@@ -75,7 +75,7 @@ func TestChangeFeed(t *testing.T) {
 	}
 	// A new credential or salt announces nothing (no replica caches them);
 	// deleting credentials does.
-	if _, err := a.LoginSalt(ctx, "c", "IAM:new", shiftkey.LoginSalt{Salt: []byte{1}, Iterations: 1}); err != nil {
+	if _, err := a.LoginSalt(ctx, "c", "IAM:new", "", shiftkey.LoginSalt{Salt: []byte{1}, Iterations: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.DeleteCredentials(ctx, "c", "IAM:kim"); err != nil {
@@ -217,7 +217,7 @@ func newCredential(id string) *shiftkey.Credential {
 func assertDigests(t *testing.T, db *postgres.DB, want ...*shiftkey.Credential) {
 	t.Helper()
 	ctx := context.Background()
-	db.LoginSalt(ctx, "c", "IAM:d", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1})
+	db.LoginSalt(ctx, "c", "IAM:d", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1})
 	got, _, _, err := db.LiveCredentials(ctx, "c", "IAM:d", time.Now())
 	if err != nil || len(got) != len(want) {
 		t.Fatalf("LiveCredentials: %d, %v; want %d", len(got), err, len(want))
@@ -268,7 +268,7 @@ func TestCredentialDigests(t *testing.T) {
 	}
 	db := open(t, newURL(t), postgres.WithKey(key, ""))
 	now := time.Now()
-	db.LoginSalt(ctx, "c", "IAM:d", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+	db.LoginSalt(ctx, "c", "IAM:d", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 	for _, c := range []*shiftkey.Credential{
 		{ID: "with", DigestSHA256: bytes.Repeat([]byte{7}, 32), DigestMD5: bytes.Repeat([]byte{5}, 16)},
 		{ID: "without"},

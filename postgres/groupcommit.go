@@ -365,10 +365,21 @@ const (
 
 // scopeCond is true while the cluster or workgroup a credential was
 // issued for ($2 its scope, $n its ScopeID) exists.
-func scopeCond(n int) string {
-	return fmt.Sprintf(`(EXISTS (SELECT 1 FROM clusters WHERE identifier = $2::text AND namespace_id = $%[1]d::text)
-	OR EXISTS (SELECT 1 FROM workgroups WHERE $2::text = '%[2]s' || id AND id = $%[1]d::text))`, n, shiftkey.WorkgroupScopePrefix)
+func scopeCond(n int) string { return scopeCondOf(2, n) }
+
+// scopeCondOf is scopeCond with the scope in $scope.
+func scopeCondOf(scope, n int) string {
+	return fmt.Sprintf(`(EXISTS (SELECT 1 FROM clusters WHERE identifier = $%[3]d::text AND namespace_id = $%[1]d::text)
+	OR EXISTS (SELECT 1 FROM workgroups WHERE $%[3]d::text = '%[2]s' || id AND id = $%[1]d::text))`, n, shiftkey.WorkgroupScopePrefix, scope)
 }
+
+// saltInsertScoped is saltInsert of a salt with a ScopeID ($5), written
+// only while its scope exists, which it answers: a salt written after
+// its cluster's delete would stay for good.
+var saltInsertScoped = `WITH s AS (SELECT ` + scopeCondOf(1, 5) + ` AS ok),
+	i AS (INSERT INTO login_salts (cluster, login_name, salt, iterations) SELECT $1::text, $2::text, $3::bytea, $4::integer
+		WHERE (SELECT ok FROM s) ON CONFLICT DO NOTHING RETURNING 1)
+	SELECT (SELECT ok FROM s)`
 
 // scopedInsert is credentialInsert (sealed: credentialInsertSealed) of a
 // credential with a ScopeID, its statement's last parameter, in one
@@ -446,7 +457,7 @@ func (w *groupWriter) send(batch []*write) ([]shiftkey.IssueWriteResult, error) 
 	}
 	scoped := false
 	for _, op := range batch {
-		if op.Credential != nil && op.Credential.ScopeID != "" {
+		if op.Credential != nil && op.Credential.ScopeID != "" || op.Salt != nil && op.Salt.ScopeID != "" {
 			b.Queue(lockScope, scopeLock)
 			scoped = true
 			break
@@ -479,7 +490,11 @@ func (w *groupWriter) send(batch []*write) ([]shiftkey.IssueWriteResult, error) 
 			b.Queue(credentialInsert, args...)
 		default:
 			s := op.Salt
-			b.Queue(saltInsert, s.Cluster, s.Login, s.Fresh.Salt, s.Fresh.Iterations)
+			if s.ScopeID != "" {
+				b.Queue(saltInsertScoped, s.Cluster, s.Login, s.Fresh.Salt, s.Fresh.Iterations, s.ScopeID)
+			} else {
+				b.Queue(saltInsert, s.Cluster, s.Login, s.Fresh.Salt, s.Fresh.Iterations)
+			}
 			b.Queue(saltSelect, s.Cluster, s.Login)
 		}
 	}
@@ -521,7 +536,20 @@ func (w *groupWriter) send(batch []*write) ([]shiftkey.IssueWriteResult, error) 
 				}
 				continue
 			}
-			if _, err := br.Exec(); err != nil {
+			if op.Salt.ScopeID != "" {
+				var exists bool
+				if err := br.QueryRow().Scan(&exists); err != nil {
+					return err
+				}
+				if !exists {
+					// Its SELECT finds no salt: read and dropped.
+					if _, err := br.Exec(); err != nil {
+						return err
+					}
+					results[i].Err = fmt.Errorf("%w%.0w", shiftkey.ScopeNotFound(&shiftkey.Credential{Cluster: op.Salt.Cluster, ScopeID: op.Salt.ScopeID}), errScopeGone)
+					continue
+				}
+			} else if _, err := br.Exec(); err != nil {
 				return err
 			}
 			if err := br.QueryRow().Scan(&results[i].Salt.Salt, &results[i].Salt.Iterations); err != nil {

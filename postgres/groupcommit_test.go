@@ -45,7 +45,7 @@ func TestGroupCommitSharesTransactions(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := open(t, url, postgres.WithKey(key, ""))
-	if _, err := db.LoginSalt(ctx, "gc", "u", shiftkey.LoginSalt{Salt: []byte{9}, Iterations: 1}); err != nil {
+	if _, err := db.LoginSalt(ctx, "gc", "u", "", shiftkey.LoginSalt{Salt: []byte{9}, Iterations: 1}); err != nil {
 		t.Fatal(err)
 	}
 	before, taken := postgres.WriterCommits(db), postgres.WriterTaken(db)
@@ -59,7 +59,7 @@ func TestGroupCommitSharesTransactions(t *testing.T) {
 		// Salts queued among the credentials, one before the first of them.
 		if i%9 == 0 {
 			wg.Go(func() {
-				s, err := db.LoginSalt(ctx, "gc", fmt.Sprint("new", i/9), shiftkey.LoginSalt{Salt: []byte{byte(i)}, Iterations: 1})
+				s, err := db.LoginSalt(ctx, "gc", fmt.Sprint("new", i/9), "", shiftkey.LoginSalt{Salt: []byte{byte(i)}, Iterations: 1})
 				salts[i/9] = s
 				errs <- err
 			})
@@ -104,7 +104,7 @@ func TestGroupCommitFailureIsolated(t *testing.T) {
 	ctx := context.Background()
 	url := newURL(t)
 	db := open(t, url)
-	if _, err := db.LoginSalt(ctx, "gc", "u", shiftkey.LoginSalt{Salt: []byte{9}, Iterations: 1}); err != nil {
+	if _, err := db.LoginSalt(ctx, "gc", "u", "", shiftkey.LoginSalt{Salt: []byte{9}, Iterations: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.CreateCredential(ctx, testCredential("dup", "u")); err != nil {
@@ -124,7 +124,7 @@ func TestGroupCommitFailureIsolated(t *testing.T) {
 		wg.Go(func() { errs[i] = db.CreateCredential(ctx, testCredential(id, "u")) })
 	}
 	wg.Go(func() {
-		_, err := db.LoginSalt(ctx, "gc", "fresh", shiftkey.LoginSalt{Salt: []byte{7}, Iterations: 1})
+		_, err := db.LoginSalt(ctx, "gc", "fresh", "", shiftkey.LoginSalt{Salt: []byte{7}, Iterations: 1})
 		if err != nil {
 			t.Error(err)
 		}
@@ -158,7 +158,7 @@ func TestLoginSaltAnnouncesTheCredential(t *testing.T) {
 	db := open(t, newURL(t))
 	salt := func(login string) {
 		t.Helper()
-		if _, err := db.LoginSalt(ctx, "gc", login, shiftkey.LoginSalt{Salt: []byte{9}, Iterations: 1}); err != nil {
+		if _, err := db.LoginSalt(ctx, "gc", login, "", shiftkey.LoginSalt{Salt: []byte{9}, Iterations: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}

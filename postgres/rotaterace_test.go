@@ -132,7 +132,7 @@ func TestRotateKeyRacingWrites(t *testing.T) {
 
 	fresh := open(t, url, postgres.WithKey(final, map[bool]string{true: oldFile, false: nextFile}[final == old]))
 	for _, db := range []*postgres.DB{a, b, fresh} {
-		db.LoginSalt(ctx, "c", "IAM:d", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1})
+		db.LoginSalt(ctx, "c", "IAM:d", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1})
 		got, _, _, err := db.LiveCredentials(ctx, "c", "IAM:d", time.Now())
 		if err != nil {
 			t.Fatal(err)

@@ -55,7 +55,7 @@ func TestTwoRapidRotationsDoNotFailAnIssue(t *testing.T) {
 	if id, err := secretbox.KeyID(digests); err != nil || id != old.ID() {
 		t.Errorf("the credential is sealed under %q (%v), want the store's key after both rotations, %s", id, err, old.ID())
 	}
-	a.LoginSalt(ctx, c.Cluster, c.LoginName, shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1})
+	a.LoginSalt(ctx, c.Cluster, c.LoginName, "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1})
 	got, _, _, err := a.LiveCredentials(ctx, c.Cluster, c.LoginName, time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ func TestLoginSaltAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
 	url := newURL(t)
 	dbs := []interface {
-		LoginSalt(context.Context, string, string, shiftkey.LoginSalt) (shiftkey.LoginSalt, error)
+		LoginSalt(context.Context, string, string, string, shiftkey.LoginSalt) (shiftkey.LoginSalt, error)
 	}{open(t, url), open(t, url)}
 	const logins, perLogin = 200, 8
 	got := make([][]shiftkey.LoginSalt, logins)
@@ -32,7 +32,7 @@ func TestLoginSaltAcrossReplicas(t *testing.T) {
 				if j%2 == 1 {
 					i = logins - 1 - i // the other order on the other replica
 				}
-				s, err := dbs[j%2].LoginSalt(ctx, "c", fmt.Sprint("u", i), shiftkey.LoginSalt{Salt: []byte(fmt.Sprint(j)), Iterations: 1})
+				s, err := dbs[j%2].LoginSalt(ctx, "c", fmt.Sprint("u", i), "", shiftkey.LoginSalt{Salt: []byte(fmt.Sprint(j)), Iterations: 1})
 				if err != nil {
 					errs <- fmt.Errorf("login %d, issuer %d: %w", i, j, err)
 					continue

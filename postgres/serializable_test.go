@@ -29,7 +29,7 @@ func TestSerializationFailureInABatchFailsNoOther(t *testing.T) {
 	if err := db.CreateCredential(ctx, testCredential("warm", "u")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.LoginSalt(ctx, "gc", "u", shiftkey.LoginSalt{Salt: []byte{1}, Iterations: 1}); err != nil {
+	if _, err := db.LoginSalt(ctx, "gc", "u", "", shiftkey.LoginSalt{Salt: []byte{1}, Iterations: 1}); err != nil {
 		t.Fatal(err)
 	}
 	// Another session (another replica) inserts the salt of "raced" and
@@ -58,7 +58,7 @@ func TestSerializationFailureInABatchFailsNoOther(t *testing.T) {
 	for i := range errs {
 		if i == 3 {
 			wg.Go(func() {
-				salt, errs[i] = db.LoginSalt(ctx, "gc", "raced", shiftkey.LoginSalt{Salt: []byte("mine"), Iterations: 1})
+				salt, errs[i] = db.LoginSalt(ctx, "gc", "raced", "", shiftkey.LoginSalt{Salt: []byte("mine"), Iterations: 1})
 			})
 		} else {
 			wg.Go(func() { errs[i] = db.CreateCredential(ctx, testCredential(fmt.Sprint("s", i), "u")) })

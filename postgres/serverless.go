@@ -81,15 +81,25 @@ func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
 	return workgroups.list(ctx, d.pool)
 }
 
-// DeleteWorkgroup removes a workgroup and its custom domains, in one
-// transaction (one batch).
+// DeleteWorkgroup removes a workgroup, its credentials, salts and custom
+// domains, in one transaction (one batch).
 func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {
 	// Ordered with the issue writer's batches (lockScope), as DeleteCluster.
-	n, err := d.write(ctx, []shiftkey.Change{{Kind: shiftkey.KindWorkgroup, Name: name}, {Kind: shiftkey.KindDomain}},
+	// Its logins are keyed by its scope (Workgroup.CredentialScope): gone
+	// with it, as a cluster's, rather than kept for good. The replicas
+	// drop what they remember of credentials and salts (a KindCredential
+	// change of no name).
+	n, err := d.write(ctx, []shiftkey.Change{{Kind: shiftkey.KindWorkgroup, Name: name}, {Kind: shiftkey.KindDomain}, {Kind: shiftkey.KindCredential}},
 		st(`SELECT pg_advisory_xact_lock($1)`, scopeLock),
+		st(`DELETE FROM credentials WHERE cluster = $2 || (SELECT id FROM workgroups WHERE name = $1)`, name, shiftkey.WorkgroupScopePrefix),
+		st(`DELETE FROM login_salts WHERE cluster = $2 || (SELECT id FROM workgroups WHERE name = $1)`, name, shiftkey.WorkgroupScopePrefix),
 		st(`DELETE FROM workgroups WHERE name = $1`, name),
 		st(`DELETE FROM custom_domains WHERE kind = 'workgroup' AND target = $1`, name))
-	if err == nil && n[1] == 0 {
+	// Any workgroup's, for the id was read in the transaction; even on an
+	// error: it may have committed.
+	d.salts.dropCluster("")
+	d.creds.InvalidateIf(func(k loginKey) bool { return strings.HasPrefix(k.Cluster, shiftkey.WorkgroupScopePrefix) })
+	if err == nil && n[3] == 0 {
 		return shiftkey.WorkgroupNotFound(name)
 	}
 	return err

@@ -93,7 +93,7 @@ func (s *Service) setMasterPassword(ctx context.Context, c *shiftkey.Cluster, pa
 	if _, err := s.rand().Read(fresh.Salt); err != nil {
 		return err
 	}
-	salt, err := s.Store.LoginSalt(ctx, c.Identifier, c.MasterUsername, fresh)
+	salt, err := s.Store.LoginSalt(ctx, c.Identifier, c.MasterUsername, c.NamespaceID, fresh)
 	if err != nil {
 		return err
 	}

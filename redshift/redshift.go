@@ -235,6 +235,9 @@ func (s *Service) GetClusterCredentials(ctx context.Context, caller *shiftkey.Ca
 	if err := s.authorizeCredentials(ctx, caller, r); err != nil {
 		return nil, err
 	}
+	if err := s.available(r.cluster); err != nil {
+		return nil, err
+	}
 	login := "IAM:" + r.user
 	if r.autoCreate {
 		login = "IAMA:" + r.user
@@ -275,7 +278,7 @@ func (s *Service) issue(ctx context.Context, cred *shiftkey.Credential) (string,
 			return "", fmt.Errorf("random: %w", err)
 		}
 	}
-	salt, err := s.Store.LoginSalt(ctx, cred.Cluster, cred.LoginName, fresh)
+	salt, err := s.Store.LoginSalt(ctx, cred.Cluster, cred.LoginName, cred.ScopeID, fresh)
 	if err != nil {
 		return "", fmt.Errorf("login salt: %w", err)
 	}
@@ -417,6 +420,19 @@ func (s *Service) withHealth(c *shiftkey.Cluster) *shiftkey.Cluster {
 	return &cc
 }
 
+// available refuses a credential for a cluster that is not available as
+// DescribeClusters reports it (a dev cluster whose server died and is
+// being started again, or could not be resumed): its logins would fail
+// (08006), and Redshift answers InvalidClusterState. Checked after the
+// policy, so that a caller who may not have a credential learns nothing
+// of the cluster's state.
+func (s *Service) available(c *shiftkey.Cluster) error {
+	if st := s.withHealth(c).Status; st != "available" {
+		return shiftkey.Errorf(shiftkey.CodeInvalidClusterState, "The cluster %s is not in the available state: its status is %s. Try again once DescribeClusters says available.", c.Identifier, st)
+	}
+	return nil
+}
+
 // GetClusterCredentialsWithIAMInput is the request of
 // GetClusterCredentialsWithIAM.
 type GetClusterCredentialsWithIAMInput struct {
@@ -459,6 +475,9 @@ func (s *Service) GetClusterCredentialsWithIAM(ctx context.Context, caller *shif
 		keys["redshift:DurationSeconds"] = []string{fmt.Sprint(*in.DurationSeconds)}
 	}
 	if err := s.Authorizer.Authorize(ctx, caller, shiftkey.AuthzRequest{Action: "redshift:GetClusterCredentialsWithIAM", Resource: resource, Context: keys}); err != nil {
+		return nil, err
+	}
+	if err := s.available(cluster); err != nil {
 		return nil, err
 	}
 	return s.IssueForPrincipal(ctx, caller, cluster.Identifier, cluster.NamespaceID, db, d)

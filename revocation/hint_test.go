@@ -28,7 +28,7 @@ func TestNoMatchNamesTheLikelyPrincipal(t *testing.T) {
 	}
 	for i, p := range []string{"arn:aws:iam::1:user/eng/carol", "arn:aws:iam::1:user/eng/carol", "arn:aws:iam::1:user/carol2", "arn:aws:sts::1:assumed-role/Carol/s1"} {
 		login := "IAM:u" + string(rune('a'+i))
-		st.LoginSalt(ctx, "c1", login, shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+		st.LoginSalt(ctx, "c1", login, "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 		if err := st.CreateCredential(ctx, &shiftkey.Credential{ID: "cred" + string(rune('a'+i)), Cluster: "c1", LoginName: login, DBUser: "u",
 			StoredKey: []byte("stored"), ServerKey: []byte("server"), PrincipalARN: p, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)

@@ -57,7 +57,7 @@ func TestSelectionFilter(t *testing.T) {
 		}
 	}
 	// What a revoke writes names the credentials, never a key.
-	st.LoginSalt(ctx, "c1", "IAM:a", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+	st.LoginSalt(ctx, "c1", "IAM:a", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 	if err := st.CreateCredential(ctx, &shiftkey.Credential{ID: "cred1", Cluster: "c1", LoginName: "IAM:a", DBUser: "a", DBGroups: []string{"g"},
 		StoredKey: []byte("stored"), ServerKey: []byte("server"), PrincipalARN: "arn:p", AccessKeyID: "AKIASIGNER", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestRevokeNothingMatchedIsAnError(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 	now := time.Now()
-	st.LoginSalt(ctx, "c1", "IAM:a", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+	st.LoginSalt(ctx, "c1", "IAM:a", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 	for _, id := range []string{"cred1", "cred2"} {
 		if err := st.CreateCredential(ctx, &shiftkey.Credential{ID: id, Cluster: "c1", LoginName: "IAM:a", DBUser: "a",
 			StoredKey: []byte("stored"), ServerKey: []byte("server"), PrincipalARN: "arn:p", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
@@ -138,7 +138,7 @@ func TestAccessKeySaysWhatHasNoRecordedKey(t *testing.T) {
 		{"old3", "c1", "arn:aws:iam::123456789012:user/bob", ""},
 		{"old4", "c2", "arn:aws:iam::123456789012:user/bob", ""},
 	} {
-		st.LoginSalt(ctx, c.cluster, "IAM:a", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+		st.LoginSalt(ctx, c.cluster, "IAM:a", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 		if err := st.CreateCredential(ctx, &shiftkey.Credential{ID: c.id, Cluster: c.cluster, LoginName: "IAM:a", DBUser: "a", AccessKeyID: c.key,
 			StoredKey: []byte("stored"), ServerKey: []byte("server"), PrincipalARN: c.principal, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
@@ -236,7 +236,7 @@ func TestRevokeSaysHowManyHadExpired(t *testing.T) {
 	if err := st.CreateCluster(ctx, &shiftkey.Cluster{Identifier: "c1", CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	st.LoginSalt(ctx, "c1", "IAM:a", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+	st.LoginSalt(ctx, "c1", "IAM:a", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 	for id, exp := range map[string]time.Time{"live": now.Add(time.Hour), "gone1": now.Add(-time.Minute), "gone2": now.Add(-time.Hour)} {
 		if err := st.CreateCredential(ctx, &shiftkey.Credential{ID: id, Cluster: "c1", LoginName: "IAM:a", DBUser: "a",
 			StoredKey: []byte("stored"), ServerKey: []byte("server"), PrincipalARN: "arn:p", CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: exp}); err != nil {

@@ -243,9 +243,20 @@ type workgroupJSON struct {
 	CreationDate       string       `json:"creationDate"`
 }
 
+// workgroupStatus is w's status as its provisioner knows it (a dev
+// workgroup whose server died or could not be resumed), else the stored one.
+func (s *Service) workgroupStatus(w *shiftkey.Workgroup) string {
+	if h, ok := s.Provisioner.(shiftkey.WorkgroupHealth); ok {
+		if st := h.WorkgroupStatus(w); st != "" {
+			return st
+		}
+	}
+	return w.Status
+}
+
 func (s *Service) workgroupJSON(c *shiftkey.Caller, w *shiftkey.Workgroup) workgroupJSON {
 	return workgroupJSON{WorkgroupName: w.Name, WorkgroupID: w.ID, WorkgroupArn: s.workgroupARN(c, w.ID), NamespaceName: w.Namespace,
-		Status: w.Status, BaseCapacity: w.BaseCapacity, Port: w.Endpoint.Port,
+		Status: s.workgroupStatus(w), BaseCapacity: w.BaseCapacity, Port: w.Endpoint.Port,
 		Endpoint:     endpointJSON{Address: w.Endpoint.Address, Port: w.Endpoint.Port, VpcEndpoints: []any{}},
 		CreationDate: isoTime(w.CreatedAt)}
 }
@@ -565,6 +576,11 @@ func (s *Service) getCredentials(ctx context.Context, c *shiftkey.Caller, r *req
 	}
 	if err := s.authorize(ctx, c, "GetCredentials", s.workgroupARN(c, w.ID)); err != nil {
 		return nil, err
+	}
+	// Its logins would fail (08006): refused, as Serverless refuses a
+	// call on a workgroup an operation is running on (ConflictException).
+	if st := s.workgroupStatus(w); st != "AVAILABLE" {
+		return nil, shiftkey.Errorf(shiftkey.CodeConflict, "The workgroup %s is not available: its status is %s. Try again once GetWorkgroup says AVAILABLE.", w.Name, st)
 	}
 	creds, err := s.Issuer.IssueForPrincipal(ctx, c, w.CredentialScope(), w.ID, dbName, duration)
 	if shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound {

@@ -44,7 +44,7 @@ func benchLogin(b *testing.B) (*sqlite.DB, time.Time) {
 	ctx := context.Background()
 	db := tempStore(b)
 	now := time.Now()
-	db.LoginSalt(ctx, "c", "IAM:u", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+	db.LoginSalt(ctx, "c", "IAM:u", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 	for i := range 6 {
 		exp := now.Add(time.Hour)
 		if i%2 == 0 {
@@ -129,7 +129,7 @@ func manyCredentials(b *testing.B) (*sqlite.DB, time.Time) {
 	ctx := context.Background()
 	db := sealedStore(b)
 	now := time.Now()
-	db.LoginSalt(ctx, "c", "IAM:u", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+	db.LoginSalt(ctx, "c", "IAM:u", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 	var wg sync.WaitGroup
 	for i := range 10000 {
 		wg.Go(func() {

@@ -25,7 +25,7 @@ func openTest(t *testing.T, path string) *DB {
 func addCredential(t *testing.T, d *DB, id string, now time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := d.LoginSalt(ctx, "c", "IAM:u", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096}); err != nil {
+	if _, err := d.LoginSalt(ctx, "c", "IAM:u", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096}); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.CreateCredential(ctx, &shiftkey.Credential{ID: id, Cluster: "c", LoginName: "IAM:u", DBUser: "u",

@@ -321,7 +321,7 @@ func (w *groupWriter) sealingKey(ctx context.Context) (*secretbox.Key, error) {
 
 func (w *groupWriter) apply(ctx context.Context, op *shiftkey.IssueWrite, key *secretbox.Key) shiftkey.IssueWriteResult {
 	if op.Credential != nil {
-		if err := w.scopeExists(ctx, op.Credential); err != nil {
+		if err := w.scopeExists(ctx, op.Credential.Cluster, op.Credential.ScopeID); err != nil {
 			return shiftkey.IssueWriteResult{Err: err}
 		}
 		args, err := credentialArgs(op.Credential, key)
@@ -332,6 +332,9 @@ func (w *groupWriter) apply(ctx context.Context, op *shiftkey.IssueWrite, key *s
 		return shiftkey.IssueWriteResult{Err: err}
 	}
 	s := op.Salt
+	if err := w.scopeExists(ctx, s.Cluster, s.ScopeID); err != nil {
+		return shiftkey.IssueWriteResult{Err: err}
+	}
 	if _, err := w.insSalt.ExecContext(ctx, s.Cluster, s.Login, s.Fresh.Salt, s.Fresh.Iterations); err != nil {
 		return shiftkey.IssueWriteResult{Err: err}
 	}
@@ -340,25 +343,27 @@ func (w *groupWriter) apply(ctx context.Context, op *shiftkey.IssueWrite, key *s
 	return r
 }
 
-// scopeExists fails c when the cluster or workgroup it was issued for
-// (c.ScopeID) is no longer in the store: deleted, perhaps created again
-// under the same identifier for another backend, while the issue ran.
-func (w *groupWriter) scopeExists(ctx context.Context, c *shiftkey.Credential) error {
-	if c.ScopeID == "" {
+// scopeExists fails a credential or salt of scope (a cluster identifier
+// or workgroup scope) when the cluster or workgroup it was issued for
+// (unique id scopeID) is no longer in the store: deleted, perhaps created
+// again under the same identifier for another backend, while the issue
+// ran.
+func (w *groupWriter) scopeExists(ctx context.Context, scope, scopeID string) error {
+	if scopeID == "" {
 		return nil
 	}
 	var n int
 	var err error
-	if strings.HasPrefix(c.Cluster, shiftkey.WorkgroupScopePrefix) {
-		err = w.scopeWorkgroup.QueryRowContext(ctx, c.ScopeID).Scan(&n)
+	if strings.HasPrefix(scope, shiftkey.WorkgroupScopePrefix) {
+		err = w.scopeWorkgroup.QueryRowContext(ctx, scopeID).Scan(&n)
 	} else {
-		err = w.scopeCluster.QueryRowContext(ctx, c.Cluster, c.ScopeID).Scan(&n)
+		err = w.scopeCluster.QueryRowContext(ctx, scope, scopeID).Scan(&n)
 	}
 	if err != nil {
 		return err
 	}
 	if n == 0 {
-		return fmt.Errorf("%w%.0w", shiftkey.ScopeNotFound(c), errScopeGone)
+		return fmt.Errorf("%w%.0w", shiftkey.ScopeNotFound(&shiftkey.Credential{Cluster: scope, ScopeID: scopeID}), errScopeGone)
 	}
 	return nil
 }

@@ -64,7 +64,7 @@ func TestGroupCommitBatchesQueuedWrites(t *testing.T) {
 	db := mustOpen(t, path)
 	defer db.Close()
 	now := time.Now()
-	if _, err := db.LoginSalt(ctx, "c", "IAM:a", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 4096}); err != nil {
+	if _, err := db.LoginSalt(ctx, "c", "IAM:a", "", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 4096}); err != nil {
 		t.Fatal(err)
 	}
 	before, taken := db.GroupCommits(), db.TakenWrites()
@@ -101,7 +101,7 @@ func TestLoginSaltReadsExistingWithoutWriting(t *testing.T) {
 	db := mustOpen(t, path)
 	defer db.Close()
 	first := shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096}
-	if _, err := db.LoginSalt(ctx, "c", "IAM:a", first); err != nil {
+	if _, err := db.LoginSalt(ctx, "c", "IAM:a", "", first); err != nil {
 		t.Fatal(err)
 	}
 	commits := db.GroupCommits()
@@ -109,7 +109,7 @@ func TestLoginSaltReadsExistingWithoutWriting(t *testing.T) {
 	defer release()
 	ctx2, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	got, err := db.LoginSalt(ctx2, "c", "IAM:a", shiftkey.LoginSalt{Salt: []byte("fedcba9876543210"), Iterations: 1})
+	got, err := db.LoginSalt(ctx2, "c", "IAM:a", "", shiftkey.LoginSalt{Salt: []byte("fedcba9876543210"), Iterations: 1})
 	if err != nil {
 		t.Fatalf("LoginSalt of an existing login waited for the write lock: %v", err)
 	}
@@ -140,7 +140,7 @@ func TestGroupCommitConcurrentBurst(t *testing.T) {
 				login := fmt.Sprintf("IAM:u%d", (w+i)%logins)
 				fresh := shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 4096}
 				rand.Read(fresh.Salt)
-				s, err := db.LoginSalt(ctx, "c", login, fresh)
+				s, err := db.LoginSalt(ctx, "c", login, "", fresh)
 				if err != nil {
 					t.Error(err)
 					return
@@ -202,7 +202,7 @@ func TestLoginSaltAfterClusterDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096}
-	if _, err := db.LoginSalt(ctx, "c", "IAM:a", old); err != nil {
+	if _, err := db.LoginSalt(ctx, "c", "IAM:a", "", old); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.DeleteCluster(ctx, "c"); err != nil {
@@ -212,7 +212,7 @@ func TestLoginSaltAfterClusterDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := shiftkey.LoginSalt{Salt: []byte("fedcba9876543210"), Iterations: 1}
-	got, err := db.LoginSalt(ctx, "c", "IAM:a", fresh)
+	got, err := db.LoginSalt(ctx, "c", "IAM:a", "", fresh)
 	if err != nil || !bytes.Equal(got.Salt, fresh.Salt) {
 		t.Fatalf("salt after the cluster was recreated: %q %v, want the fresh one", got.Salt, err)
 	}
@@ -239,7 +239,7 @@ func TestWriteLeavesAdmissionBeforeItsCommit(t *testing.T) {
 		run  func(context.Context) error
 	}{
 		{"salt", func(ctx context.Context) error {
-			_, err := db.LoginSalt(ctx, "c", "IAM:new", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 1})
+			_, err := db.LoginSalt(ctx, "c", "IAM:new", "", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 1})
 			return err
 		}},
 		{"credential", func(ctx context.Context) error { return db.CreateCredential(ctx, testCred("one", "IAM:new", now)) }},
@@ -272,7 +272,7 @@ func TestLoginSaltAnnouncesTheCredential(t *testing.T) {
 	defer db.Close()
 	now := time.Now()
 	for i, how := range []string{"a new login's salt", "a known login's salt"} {
-		if _, err := db.LoginSalt(ctx, "c", "IAM:a", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 4096}); err != nil {
+		if _, err := db.LoginSalt(ctx, "c", "IAM:a", "", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 4096}); err != nil {
 			t.Fatal(err)
 		}
 		if got := db.ComingWrites(); got != 1 {
@@ -297,7 +297,7 @@ func TestGroupCommitFailureIsolated(t *testing.T) {
 	db := mustOpen(t, path)
 	defer db.Close()
 	now := time.Now()
-	if _, err := db.LoginSalt(ctx, "c", "IAM:a", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 1}); err != nil {
+	if _, err := db.LoginSalt(ctx, "c", "IAM:a", "", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.CreateCredential(ctx, testCred("dup", "IAM:a", now)); err != nil {
@@ -321,7 +321,7 @@ func TestGroupCommitFailureIsolated(t *testing.T) {
 	var salt shiftkey.LoginSalt
 	var saltErr error
 	wg.Go(func() {
-		salt, saltErr = db.LoginSalt(ctx, "c", "IAM:fresh", shiftkey.LoginSalt{Salt: []byte("fresh-salt-16byt"), Iterations: 1})
+		salt, saltErr = db.LoginSalt(ctx, "c", "IAM:fresh", "", shiftkey.LoginSalt{Salt: []byte("fresh-salt-16byt"), Iterations: 1})
 	})
 	waitFor(t, "the salt write to queue", func() bool { return db.QueuedWrites() == len(ids)+1 })
 	commits := db.GroupCommits()
@@ -357,7 +357,7 @@ func TestWriteLockHeldPastBusyTimeoutIsUnavailable(t *testing.T) {
 	db := mustOpen(t, path)
 	defer db.Close()
 	now := time.Now()
-	if _, err := db.LoginSalt(ctx, "c", "IAM:a", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 1}); err != nil {
+	if _, err := db.LoginSalt(ctx, "c", "IAM:a", "", shiftkey.LoginSalt{Salt: make([]byte, 16), Iterations: 1}); err != nil {
 		t.Fatal(err)
 	}
 	release := holdWriteLock(t, path)

@@ -260,7 +260,7 @@ func TestRotateKeyWhileServing(t *testing.T) {
 		}
 		creds[c.ID] = c
 	}
-	if _, err := server.LoginSalt(ctx, "c", "IAM:d", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1}); err != nil {
+	if _, err := server.LoginSalt(ctx, "c", "IAM:d", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -372,7 +372,7 @@ func TestRotateKeyWhileServing(t *testing.T) {
 func assertDigests(t *testing.T, db *sqlite.DB, want map[string]*shiftkey.Credential) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := db.LoginSalt(ctx, "c", "IAM:d", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1}); err != nil {
+	if _, err := db.LoginSalt(ctx, "c", "IAM:d", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1}); err != nil {
 		t.Fatal(err)
 	}
 	got, _, _, err := db.LiveCredentials(ctx, "c", "IAM:d", time.Now())

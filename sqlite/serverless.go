@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"strings"
 
 	"github.com/shiftkey/shiftkey"
 )
@@ -84,13 +85,27 @@ func (d *DB) Workgroups(ctx context.Context) ([]*shiftkey.Workgroup, error) {
 	return workgroups.list(ctx, d.db)
 }
 
-// DeleteWorkgroup removes a workgroup and its custom domains.
+// DeleteWorkgroup removes a workgroup, its credentials, salts and custom
+// domains.
 func (d *DB) DeleteWorkgroup(ctx context.Context, name string) error {
+	// Deferred first so they run last, after the commit or rollback; any
+	// workgroup's, for the id is read in the transaction.
+	inWorkgroup := func(k loginKey) bool { return strings.HasPrefix(k.Cluster, shiftkey.WorkgroupScopePrefix) }
+	defer d.cache.InvalidateIf(inWorkgroup)
+	defer d.salts.DropIf(inWorkgroup)
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	// Its logins are keyed by its scope (Workgroup.CredentialScope): gone
+	// with it, as a cluster's, rather than kept for good.
+	for _, q := range []string{`DELETE FROM credentials WHERE cluster = ? || (SELECT id FROM workgroups WHERE name = ?)`,
+		`DELETE FROM login_salts WHERE cluster = ? || (SELECT id FROM workgroups WHERE name = ?)`} {
+		if _, err := tx.ExecContext(ctx, q, shiftkey.WorkgroupScopePrefix, name); err != nil {
+			return err
+		}
+	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM workgroups WHERE name = ?`, name)
 	if err != nil {
 		return err

@@ -402,7 +402,7 @@ func (d *DB) HasLoginSalts(ctx context.Context) (bool, error) {
 
 // LoginSalt returns the salt of (cluster, login), storing fresh if none
 // exists. A salt that exists is only read: no write lock, no fsync.
-func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
+func (d *DB) LoginSalt(ctx context.Context, cluster, login, scopeID string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {
 	k := loginKey{Cluster: cluster, Login: login}
 	s, ok, gen := d.salts.Get(k)
 	if ok {
@@ -413,8 +413,9 @@ func (d *DB) LoginSalt(ctx context.Context, cluster, login string, fresh shiftke
 	err := d.saltStmt.QueryRowContext(ctx, cluster, login).Scan(&s.Salt, &s.Iterations)
 	if errors.Is(err, sql.ErrNoRows) {
 		// INSERT OR IGNORE then SELECT, in the writer's transaction, keeps
-		// concurrent issuers on one salt.
-		r := d.write(ctx, &shiftkey.IssueWrite{Salt: &shiftkey.SaltWrite{Cluster: cluster, Login: login, Fresh: fresh}})
+		// concurrent issuers on one salt; the transaction finds the scope
+		// there or writes nothing (scopeExists).
+		r := d.write(ctx, &shiftkey.IssueWrite{Salt: &shiftkey.SaltWrite{Cluster: cluster, Login: login, ScopeID: scopeID, Fresh: fresh}})
 		s, err = r.Salt, r.Err
 	}
 	if err != nil {

@@ -39,7 +39,7 @@ func TestReopenKeepsCredentials(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
 	db := mustOpen(t, path)
 	exp := time.Now().Add(time.Hour).Truncate(time.Millisecond).UTC()
-	db.LoginSalt(ctx, "c", "IAM:a", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
+	db.LoginSalt(ctx, "c", "IAM:a", "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 4096})
 	if err := db.CreateCredential(ctx, &shiftkey.Credential{ID: "x", Cluster: "c", LoginName: "IAM:a", DBUser: "a",
 		StoredKey: []byte{1}, ServerKey: []byte{2}, CreatedAt: time.Now(), ExpiresAt: exp}); err != nil {
 		t.Fatal(err)

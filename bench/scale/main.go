@@ -148,7 +148,7 @@ func fill(args []string) {
 }
 
 func salt(ctx context.Context, st *sqlite.DB, cluster, login string, iterations int) {
-	if _, err := st.LoginSalt(ctx, cluster, login, shiftkey.LoginSalt{Salt: random(16), Iterations: iterations}); err != nil {
+	if _, err := st.LoginSalt(ctx, cluster, login, "", shiftkey.LoginSalt{Salt: random(16), Iterations: iterations}); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("TagKeysFoldOnlyCase", func(t *testing.T) { testTagKeysFoldOnlyCase(t, newStore(t)) })
 	t.Run("NoWritesForAGoneEntity", func(t *testing.T) { testNoWritesForAGoneEntity(t, newStore(t)) })
 	t.Run("NoWritesRacingADelete", func(t *testing.T) { testNoWritesRacingADelete(t, newStore(t)) })
+	t.Run("NoSaltForADeletedScope", func(t *testing.T) { testNoSaltForADeletedScope(t, newStore(t)) })
 	t.Run("DeclaringAllOrNothing", func(t *testing.T) { testDeclaringAllOrNothing(t, newStore(t)) })
 }
 
@@ -223,6 +224,115 @@ func testNoWritesRacingADelete(t *testing.T, s shiftkey.Store) {
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
+// testNoSaltForADeletedScope: found in the last stop note, a login salt
+// written after its cluster's delete (an issue that found the cluster,
+// then wrote the salt once the delete had committed, or raced it) stayed
+// in the store for good: the delete left something of the cluster. A
+// salt is written, like a credential, only while the cluster (the same
+// one: its ScopeID) or workgroup it is for exists; else the write fails
+// with the scope's not-found error and writes nothing.
+func testNoSaltForADeletedScope(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	fresh := shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}
+	mkCluster := func(id, ns string) {
+		t.Helper()
+		if err := s.CreateCluster(ctx, &shiftkey.Cluster{Identifier: id, NamespaceID: ns, DBName: "dev", Status: "available", CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noSalt := func(what, scope, login string) {
+		t.Helper()
+		creds, _, ok, err := s.LiveCredentials(ctx, scope, login, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok || len(creds) != 0 {
+			t.Errorf("%s: %s of %s has a salt (%v) and %d credentials, want nothing", what, login, scope, ok, len(creds))
+		}
+	}
+
+	// Answered after the delete.
+	mkCluster("gone", "ns-gone")
+	if err := s.DeleteCluster(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoginSalt(ctx, "gone", "IAM:late", "ns-gone", fresh); shiftkey.ErrorCode(err) != shiftkey.CodeClusterNotFound {
+		t.Errorf("LoginSalt of a deleted cluster: %v, want ClusterNotFound", err)
+	}
+	noSalt("a salt written after the delete", "gone", "IAM:late")
+
+	// Racing the delete: written before it (and deleted with it) or not at all.
+	for round := range 20 {
+		ns := fmt.Sprintf("ns-racing-%d", round)
+		mkCluster("racing", ns)
+		errs := Concurrently(5, func(i int) error {
+			if i == 0 {
+				return s.DeleteCluster(ctx, "racing")
+			}
+			_, err := s.LoginSalt(ctx, "racing", fmt.Sprintf("IAM:racer%d", i), ns, fresh)
+			if err != nil && shiftkey.ErrorCode(err) != shiftkey.CodeClusterNotFound {
+				return err
+			}
+			return nil
+		})
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < 5; i++ {
+			noSalt(fmt.Sprintf("round %d, racing the delete", round), "racing", fmt.Sprintf("IAM:racer%d", i))
+		}
+	}
+
+	// Another cluster of the same identifier is not the deleted one's.
+	mkCluster("gone", "ns-gone-again")
+	if _, err := s.LoginSalt(ctx, "gone", "IAM:late", "ns-gone", fresh); shiftkey.ErrorCode(err) != shiftkey.CodeClusterNotFound {
+		t.Errorf("LoginSalt of a deleted cluster whose identifier was created again: %v, want ClusterNotFound", err)
+	}
+	noSalt("a salt of the deleted cluster, another of its name there", "gone", "IAM:late")
+	if got, err := s.LoginSalt(ctx, "gone", "IAM:late", "ns-gone-again", fresh); err != nil || !bytes.Equal(got.Salt, fresh.Salt) {
+		t.Errorf("LoginSalt of the cluster created again: %v %v", got, err)
+	}
+
+	// A workgroup's, after its delete.
+	if err := s.CreateNamespace(ctx, &shiftkey.Namespace{Name: "salt-ns", ID: "id-salt-ns", DBName: "dev", AdminUsername: "admin", Status: "AVAILABLE", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	w := &shiftkey.Workgroup{Name: "salt-wg", ID: "id-salt-wg", Namespace: "salt-ns", Status: "AVAILABLE", BaseCapacity: 128, CreatedAt: t0}
+	if err := s.CreateWorkgroup(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoginSalt(ctx, w.CredentialScope(), "IAM:early", w.ID, fresh); err != nil {
+		t.Fatalf("LoginSalt of a workgroup: %v", err)
+	}
+	if err := s.DeleteWorkgroup(ctx, w.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoginSalt(ctx, w.CredentialScope(), "IAM:late", w.ID, fresh); shiftkey.ErrorCode(err) != shiftkey.CodeResourceNotFound {
+		t.Errorf("LoginSalt of a deleted workgroup: %v, want ResourceNotFoundException", err)
+	}
+	noSalt("a salt written after the workgroup's delete", w.CredentialScope(), "IAM:late")
+
+	// What a workgroup's delete finds is deleted with it, as a cluster's:
+	// its logins' salts and credentials.
+	w2 := &shiftkey.Workgroup{Name: "salt-wg", ID: "id-salt-wg2", Namespace: "salt-ns", Status: "AVAILABLE", BaseCapacity: 128, CreatedAt: t0}
+	if err := s.CreateWorkgroup(ctx, w2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoginSalt(ctx, w2.CredentialScope(), "IAM:kept", w2.ID, fresh); err != nil {
+		t.Fatal(err)
+	}
+	c := credential("wg-cred", w2.CredentialScope(), "IAM:kept", t0.Add(time.Hour))
+	c.ScopeID = w2.ID
+	if err := s.CreateCredential(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteWorkgroup(ctx, w2.Name); err != nil {
+		t.Fatal(err)
+	}
+	noSalt("after the workgroup's delete", w2.CredentialScope(), "IAM:kept")
+	noSalt("before the workgroup's delete", w.CredentialScope(), "IAM:early")
+}
+
 func testClusters(t *testing.T, s shiftkey.Store) {
 	ctx := context.Background()
 	if _, err := s.Cluster(ctx, "nope"); shiftkey.ErrorCode(err) != shiftkey.CodeClusterNotFound {
@@ -335,11 +445,11 @@ func testCredentials(t *testing.T, s shiftkey.Store) {
 	if creds, _, ok, err := s.LiveCredentials(ctx, "c", "IAM:alice", t0); err != nil || ok || len(creds) != 0 {
 		t.Fatalf("unknown login: %v %v %v", creds, ok, err)
 	}
-	salt, err := s.LoginSalt(ctx, "c", "IAM:alice", shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096})
+	salt, err := s.LoginSalt(ctx, "c", "IAM:alice", "", shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := s.LoginSalt(ctx, "c", "IAM:alice", shiftkey.LoginSalt{Salt: []byte("salt-two-16bytes"), Iterations: 8192})
+	again, err := s.LoginSalt(ctx, "c", "IAM:alice", "", shiftkey.LoginSalt{Salt: []byte("salt-two-16bytes"), Iterations: 8192})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +556,7 @@ func testCredentialWritesVisible(t *testing.T, s shiftkey.Store) {
 	salt := shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}
 
 	check("unknown login", "c", "IAM:alice", false)
-	if _, err := s.LoginSalt(ctx, "c", "IAM:alice", salt); err != nil {
+	if _, err := s.LoginSalt(ctx, "c", "IAM:alice", "", salt); err != nil {
 		t.Fatal(err)
 	}
 	check("after LoginSalt", "c", "IAM:alice", true)
@@ -475,7 +585,7 @@ func testCredentialWritesVisible(t *testing.T, s shiftkey.Store) {
 
 	// DeleteCluster forgets every login of that cluster, and only of it.
 	for _, c := range []*shiftkey.Credential{credential("a4", "c", "IAM:alice", t0.Add(time.Hour)), credential("b1", "d", "IAM:alice", t0.Add(time.Hour))} {
-		if _, err := s.LoginSalt(ctx, c.Cluster, c.LoginName, salt); err != nil {
+		if _, err := s.LoginSalt(ctx, c.Cluster, c.LoginName, "", salt); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.CreateCredential(ctx, c); err != nil {
@@ -494,7 +604,7 @@ func testCredentialWritesVisible(t *testing.T, s shiftkey.Store) {
 // Expiry is judged at each call's now, whatever was read before.
 func testCredentialExpiryAtEachCall(t *testing.T, s shiftkey.Store) {
 	ctx := context.Background()
-	if _, err := s.LoginSalt(ctx, "c", "IAM:alice", shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
+	if _, err := s.LoginSalt(ctx, "c", "IAM:alice", "", shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*shiftkey.Credential{credential("short", "c", "IAM:alice", t0.Add(10*time.Minute)), credential("long", "c", "IAM:alice", t0.Add(time.Hour))} {
@@ -527,7 +637,7 @@ func testLoginSaltConcurrent(t *testing.T, s shiftkey.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := s.LoginSalt(ctx, "c", "IAMA:bob", shiftkey.LoginSalt{Salt: []byte(fmt.Sprintf("salt-%02d-16bytes", i)), Iterations: 4096})
+			got, err := s.LoginSalt(ctx, "c", "IAMA:bob", "", shiftkey.LoginSalt{Salt: []byte(fmt.Sprintf("salt-%02d-16bytes", i)), Iterations: 4096})
 			if err != nil {
 				t.Error(err)
 				return
@@ -1199,7 +1309,7 @@ func testRevocationByAccessKey(t *testing.T, s shiftkey.Store) {
 		{"c1", "c", "IAMR:audit", chainedARN, "ASIAALICECHAIN"}, {"c2", "c", "IAMR:audit", chainedARN, "ASIABOBCHAIN"},
 		{"o1", "c", "IAM:alice", alice, ""}, {"o2", "workgroup/w1", "IAMR:etl", shared, ""},
 	} {
-		if _, err := s.LoginSalt(ctx, c.scope, c.login, shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
+		if _, err := s.LoginSalt(ctx, c.scope, c.login, "", shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
 			t.Fatal(err)
 		}
 		cred := credential(c.id, c.scope, c.login, t0.Add(time.Hour))
@@ -1268,7 +1378,7 @@ func testEndSessions(t *testing.T, s shiftkey.Store) {
 	for _, c := range []struct{ id, login, principal, key string }{
 		{"s1", "IAMR:etl", shared, "ASIAALICE"}, {"d1", "IAMR:etl", deepARN, "ASIADEEP"}, {"b1", "IAMR:etl", shared, "ASIABOB"},
 	} {
-		if _, err := s.LoginSalt(ctx, "c", c.login, shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
+		if _, err := s.LoginSalt(ctx, "c", c.login, "", shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
 			t.Fatal(err)
 		}
 		cred := credential(c.id, "c", c.login, t0.Add(time.Hour))
@@ -1391,7 +1501,7 @@ func testTerminateRevoked(t *testing.T, s shiftkey.Store) {
 		{"r1", "workgroup/w1", "IAMR:etl", viaRole, "ASIATERM"}, {"o1", "c", "IAM:bob", bob, ""}, {"t1", "c", "IAM:bob", bob, "AKIABOB"},
 		{"x1", "c", "IAM:alice", alice, "AKIAALICE"},
 	} {
-		if _, err := s.LoginSalt(ctx, c.scope, c.login, shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
+		if _, err := s.LoginSalt(ctx, c.scope, c.login, "", shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
 			t.Fatal(err)
 		}
 		cred := credential(c.id, c.scope, c.login, t0.Add(time.Hour))
@@ -1489,7 +1599,7 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 		{"a1", "c", "IAM:alice", alice}, {"a2", "d", "IAM:alice", alice}, {"b1", "c", "IAM:bob", bob},
 		{"r1", "workgroup/w1", "IAMR:etl", viaRole}, {"r2", "workgroup/w1", "IAMR:audit", viaChain}, {"m1", "c", "awsuser", "master"},
 	} {
-		if _, err := s.LoginSalt(ctx, c.scope, c.login, shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
+		if _, err := s.LoginSalt(ctx, c.scope, c.login, "", shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
 			t.Fatal(err)
 		}
 		cred := credential(c.id, c.scope, c.login, t0.Add(time.Hour))
@@ -1609,7 +1719,7 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 		}
 		// A name with many revoked credentials: the last revoked are read,
 		// RevokedLookupLimit of them.
-		if _, err := s.LoginSalt(ctx, "c", "IAM:many", shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
+		if _, err := s.LoginSalt(ctx, "c", "IAM:many", "", shiftkey.LoginSalt{Salt: []byte("salt-one-16bytes"), Iterations: 4096}); err != nil {
 			t.Fatal(err)
 		}
 		n := shiftkey.RevokedLookupLimit
