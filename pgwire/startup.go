@@ -285,7 +285,10 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 				}
 			}
 			if code&0xffff > 0 || len(unknown) > 0 {
-				s.fe.Send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: unknown})
+				// The field is a whole version (3.0 is 0x30000), as PostgreSQL
+				// sends it and libpq 18 reads it: libpq refuses a bare 0 as a
+				// downgrade below 3.0.
+				s.fe.Send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: pgproto3.ProtocolVersion30, UnrecognizedOptions: unknown})
 			}
 			if m.Parameters["user"] == "" {
 				s.sendError(codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet")

@@ -126,7 +126,7 @@ func TestStartupEdges(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if npv, ok := msg.(*pgproto3.NegotiateProtocolVersion); !ok || npv.NewestMinorProtocol != 0 {
+			if npv, ok := msg.(*pgproto3.NegotiateProtocolVersion); !ok || npv.NewestMinorProtocol != pgproto3.ProtocolVersion30 {
 				t.Fatalf("3.%d: got %#v, want NegotiateProtocolVersion 3.0", minor, msg)
 			}
 			if msg, err := fe.Receive(); err != nil {
@@ -160,7 +160,7 @@ func TestStartupEdges(t *testing.T) {
 			t.Fatal(err)
 		}
 		npv, ok := msg.(*pgproto3.NegotiateProtocolVersion)
-		if !ok || npv.NewestMinorProtocol != 0 || len(npv.UnrecognizedOptions) != 1 || npv.UnrecognizedOptions[0] != "_pq_.test_option" {
+		if !ok || npv.NewestMinorProtocol != pgproto3.ProtocolVersion30 || len(npv.UnrecognizedOptions) != 1 || npv.UnrecognizedOptions[0] != "_pq_.test_option" {
 			t.Fatalf("got %#v", msg)
 		}
 	})
