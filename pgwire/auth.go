@@ -432,8 +432,9 @@ func (g *Gateway) decoyIterations(ctx context.Context, user string) int {
 }
 
 // decoyCountsFresh is how long the cluster's salt iteration counts are
-// used before they are read again (in the background).
-const decoyCountsFresh = 5 * time.Minute
+// used before they are read again (in the background). A variable for
+// tests only.
+var decoyCountsFresh = 5 * time.Minute
 
 // decoyCounts are the iteration counts the cluster's logins were salted
 // with (Gateway.SaltIterations), read at the first unknown login and

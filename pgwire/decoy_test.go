@@ -188,3 +188,39 @@ func TestDecoyIterationsDoNotSingleOutOldLogins(t *testing.T) {
 		t.Fatalf("32 unknown names show iteration counts %v while the login salted before the change shows 4096: the count tells which names exist", shown)
 	}
 }
+
+// The counts are read again in the background once they are old: a count
+// that comes into use meanwhile (a replica configured with another
+// scram_iterations issued a login) is then among the decoys' too.
+func TestDecoyIterationsFollowTheStore(t *testing.T) {
+	// Put back after the gateway has closed (cleanups run last first).
+	fresh := decoyCountsFresh
+	t.Cleanup(func() { decoyCountsFresh = fresh })
+	decoyCountsFresh = 0
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	_, addr := fakeGateway(t, &fakeBackend{}, func(g *Gateway) {
+		g.Credentials, g.SaltIterations, g.Iterations, g.Secret = st, st, 8192, []byte("0123456789abcdef0123456789abcdef")
+	})
+	shows := func(n string) bool {
+		for i := range 16 {
+			if _, got := serverFirst(t, addr, fmt.Sprintf("IAM:nobody%d", i)); got == n {
+				return true
+			}
+		}
+		return false
+	}
+	if shows("2048") {
+		t.Fatal("a decoy shows 2048 before any login has it")
+	}
+	if _, err := st.LoginSalt(ctx, "c", "IAM:elsewhere", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 2048}); err != nil {
+		t.Fatal(err)
+	}
+	if !waitUntil(10*time.Second, func() bool { return shows("2048") }) {
+		t.Fatal("no decoy shows 2048 once a login has it")
+	}
+}

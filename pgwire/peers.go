@@ -275,10 +275,10 @@ func (g *Gateway) peerCancel(log *slog.Logger, source string, body []byte) {
 		return
 	}
 	// The packet crossed the network, where it can be copied: a copy
-	// replayed within its window is dropped, charged to no one. The client was charged
-	// when the original came; the sender may be the genuine peer (the
-	// same cancel sent twice in a millisecond makes the same packet), and
-	// charging its address would hold back every client's forwards.
+	// replayed within its window is dropped, charged to no one. The
+	// client was charged when the original came, and charging the
+	// sender's address (a genuine peer's, as far as it can tell) would
+	// hold back every client's forwards.
 	if !g.peerSeen.first(sha256.Sum256(body), at.Add(peerCancelSkew), ours) {
 		log.Debug("peer cancel request dropped: already taken")
 		g.observeCancel(shiftkey.CancelPeerRefused)
