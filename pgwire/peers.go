@@ -55,11 +55,11 @@ const (
 	// A peer cancel: length and code, then the sending time (Unix ms) and
 	// the client's address (16 bytes, IPv4 mapped; zero: unknown), which
 	// are authenticated, a random nonce, and the client's process ID and
-	// secret sealed with AES-256-GCM under the peer key (its tag last).
-	// The key is sealed, not only MAC'd: it is good for its session's
-	// life, and whoever reads it on the path between replicas could cancel
-	// that session's queries at will.
-	peerCancelLen   = 8 + peerCancelClear + peerNonceLen + 8 + peerTagLen
+	// secret (4 bytes, or protocol 3.2's 32) sealed with AES-256-GCM under
+	// the peer key (its tag last). The key is sealed, not only MAC'd: it
+	// is good for its session's life, and whoever reads it on the path
+	// between replicas could cancel that session's queries at will.
+	peerCancelFixed = 8 + peerCancelClear + peerNonceLen + 4 + peerTagLen // without the secret
 	peerCancelClear = 8 + 16
 	peerNonceLen    = 12
 	peerTagLen      = 16
@@ -98,11 +98,19 @@ func (g *Gateway) peerAD(clear []byte) []byte {
 	return append(append([]byte(g.Cluster), 0), clear...)
 }
 
+// peerCancelLen reports whether n is the length of a peer cancel: one
+// with a secret of a length the gateway gives.
+func peerCancelLen(n int) bool {
+	return n == peerCancelFixed+shortSecret || n == peerCancelFixed+longSecret
+}
+
 // encodePeerCancel is the packet that forwards a cancel of pid and secret
-// (4 bytes) that client (its address; "" unknown) sent.
+// (of a length the gateway gives) that client (its address; "" unknown)
+// sent.
 func (g *Gateway) encodePeerCancel(pid uint32, secret []byte, client string, at time.Time) []byte {
-	b := make([]byte, 8, peerCancelLen)
-	binary.BigEndian.PutUint32(b[:4], peerCancelLen)
+	n := peerCancelFixed + len(secret)
+	b := make([]byte, 8, n)
+	binary.BigEndian.PutUint32(b[:4], uint32(n))
 	binary.BigEndian.PutUint32(b[4:], codePeerCancel)
 	b = binary.BigEndian.AppendUint64(b, uint64(at.UnixMilli()))
 	var addr [16]byte
@@ -122,12 +130,12 @@ func (g *Gateway) encodePeerCancel(pid uint32, secret []byte, client string, at 
 // cancel's body (after its length and code); ok false when it is not one
 // sealed by a replica of this gateway.
 func (g *Gateway) openPeerCancel(body []byte) (at time.Time, client netip.Addr, pid uint32, secret []byte, ok bool) {
-	if len(body) != peerCancelLen-8 {
+	if !peerCancelLen(8 + len(body)) {
 		return
 	}
 	clear, nonce, sealed := body[:peerCancelClear], body[peerCancelClear:peerCancelClear+peerNonceLen], body[peerCancelClear+peerNonceLen:]
 	key, err := g.peerAEAD().Open(nil, nonce, sealed, g.peerAD(clear))
-	if err != nil || len(key) != 8 {
+	if err != nil || len(key) < 4 {
 		return
 	}
 	at = time.UnixMilli(int64(binary.BigEndian.Uint64(clear[:8])))
@@ -357,17 +365,18 @@ func (g *Gateway) takePeerCancels(at net.Addr) (stop func()) {
 // do, and nothing else.
 func (g *Gateway) takePeerCancel(c net.Conn) {
 	c.SetReadDeadline(time.Now().Add(peerDialTimeout))
-	var b [peerCancelLen]byte
+	var b [peerCancelFixed + longSecret]byte
 	if _, err := io.ReadFull(c, b[:8]); err != nil {
 		return
 	}
-	if binary.BigEndian.Uint32(b[:4]) != peerCancelLen || binary.BigEndian.Uint32(b[4:8]) != codePeerCancel {
+	n := int(binary.BigEndian.Uint32(b[:4]))
+	if !peerCancelLen(n) || binary.BigEndian.Uint32(b[4:8]) != codePeerCancel {
 		return
 	}
-	if _, err := io.ReadFull(c, b[8:]); err != nil {
+	if _, err := io.ReadFull(c, b[8:n]); err != nil {
 		return
 	}
-	g.peerCancel(g.logger().With("remote", c.RemoteAddr().String()), sourceOf(c.RemoteAddr()), b[8:])
+	g.peerCancel(g.logger().With("remote", c.RemoteAddr().String()), sourceOf(c.RemoteAddr()), b[8:n])
 }
 
 // peerSeen remembers the hashes of the peer cancels taken until their
