@@ -299,6 +299,17 @@ type CredentialStore interface {
 	DeleteExpiredCredentials(ctx context.Context, t time.Time) (int, error)
 }
 
+// SaltIterations is implemented by the stores that can tell which SCRAM
+// iteration counts a cluster's logins were salted with. A login keeps the
+// count of its salt when scram_iterations changes, so a gateway shows
+// unknown names those counts too (pgwire.Gateway.SaltIterations), or the
+// old counts would single out the names that exist.
+type SaltIterations interface {
+	// LoginIterations returns the distinct iteration counts of the
+	// cluster's login salts, ascending.
+	LoginIterations(ctx context.Context, cluster string) ([]int, error)
+}
+
 // Store is everything shiftkey persists.
 type Store interface {
 	ClusterStore

@@ -6,6 +6,7 @@
 package pgwire
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/hmac"
@@ -18,6 +19,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -105,7 +107,7 @@ func (s *session) verify(ctx context.Context, l *request) (*shiftkey.Credential,
 		}
 	}
 	if !ok {
-		salt = g.decoySalt(user)
+		salt = g.decoySalt(ctx, user)
 	}
 	cands = &candidates{ctx: ctx, g: g, user: user, now: now, known: ok, lookedUp: len(user) <= maxLoginName, creds: creds}
 	cred, err := s.prove(l, cands, salt, fail)
@@ -399,15 +401,102 @@ func (s *session) receive() (pgproto3.FrontendMessage, error) {
 	return msg, nil
 }
 
-// decoySalt derives a stable salt for a login without credentials.
-func (g *Gateway) decoySalt(user string) shiftkey.LoginSalt {
+// decoySalt derives a stable salt for a login without credentials, and
+// picks its iteration count (decoyIterations).
+func (g *Gateway) decoySalt(ctx context.Context, user string) shiftkey.LoginSalt {
 	m := hmac.New(sha256.New, g.Secret)
 	io.WriteString(m, g.Cluster+"\x00"+user)
-	n := g.Iterations
-	if n == 0 {
-		n = scram.IssuedIterations
+	return shiftkey.LoginSalt{Salt: m.Sum(nil)[:16], Iterations: g.decoyIterations(ctx, user)}
+}
+
+// decoyIterations is the iteration count of user's decoy: among the
+// counts new logins get and the cluster's logins were salted with, the
+// one whose keyed hash with the name is highest (rendezvous hashing). A
+// name keeps its count until a new count comes into use, and then
+// changes only to that one, as a new login would have it.
+func (g *Gateway) decoyIterations(ctx context.Context, user string) int {
+	best, bestScore := cmp.Or(g.Iterations, scram.IssuedIterations), []byte(nil)
+	counts := g.decoyCounts.get(ctx, g)
+	if len(counts) == 0 || len(counts) == 1 && counts[0] == best {
+		return best
 	}
-	return shiftkey.LoginSalt{Salt: m.Sum(nil)[:16], Iterations: n}
+	// counts is shared: not appended to.
+	for _, n := range slices.Concat(counts, []int{best}) {
+		m := hmac.New(sha256.New, g.Secret)
+		fmt.Fprintf(m, "decoy iterations\x00%s\x00%s\x00%d", g.Cluster, user, n)
+		if score := m.Sum(nil); bestScore == nil || bytes.Compare(score, bestScore) > 0 {
+			best, bestScore = n, score
+		}
+	}
+	return best
+}
+
+// decoyCountsFresh is how long the cluster's salt iteration counts are
+// used before they are read again (in the background). A variable for
+// tests only.
+var decoyCountsFresh = 5 * time.Minute
+
+// decoyCounts are the iteration counts the cluster's logins were salted
+// with (Gateway.SaltIterations), read at the first unknown login and
+// again every decoyCountsFresh.
+type decoyCounts struct {
+	first    sync.Mutex // held by the first read
+	mu       sync.Mutex
+	counts   []int
+	at       time.Time // of the last read; zero: none yet
+	fetching bool
+}
+
+// get returns the counts, reading them first if they never were (the
+// decoys would otherwise change once they are) and, when they are old, in
+// the background: the answer to an unknown login is not delayed by it.
+func (d *decoyCounts) get(ctx context.Context, g *Gateway) []int {
+	if g.SaltIterations == nil {
+		return nil
+	}
+	d.mu.Lock()
+	counts, at := d.counts, d.at
+	stale := !at.IsZero() && time.Since(at) >= decoyCountsFresh && !d.fetching
+	if stale {
+		d.fetching = true
+	}
+	d.mu.Unlock()
+	switch {
+	case at.IsZero():
+		d.first.Lock()
+		defer d.first.Unlock()
+		d.mu.Lock()
+		done := !d.at.IsZero()
+		d.mu.Unlock()
+		if !done {
+			d.read(ctx, g)
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.counts
+	case stale:
+		g.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			d.read(ctx, g)
+		})
+	}
+	return counts
+}
+
+// read reads the counts; on an error it keeps the last ones until the
+// next try, decoyCountsFresh later.
+func (d *decoyCounts) read(ctx context.Context, g *Gateway) {
+	counts, err := g.SaltIterations.LoginIterations(ctx, g.Cluster)
+	if err != nil {
+		g.logger().WarnContext(ctx, "salt iteration counts not read: unknown logins' decoys show the last ones read", "error", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err == nil {
+		d.counts = counts
+	}
+	d.at, d.fetching = time.Now(), false
 }
 
 // throttle slows down repeated authentication failures from one source

@@ -28,15 +28,20 @@ var cancelMissLimit = 100 // a variable for tests only
 // key's process ID is the backend's own: clients compare it with
 // pg_backend_pid() and with the sender of a notification (to skip their own),
 // and look their session up by it in pg_stat_activity. The secret is the
-// gateway's, 32 random bits as in PostgreSQL.
-func (g *Gateway) registerCancel(s *session, backend *pgproto3.BackendKeyData) *pgproto3.BackendKeyData {
-	var b [8]byte
-	binary.BigEndian.PutUint32(b[:4], backend.ProcessID)
+// gateway's, random bits as in PostgreSQL: 32 (protocol 3.0), or 256 for a
+// client of protocol 3.2 (long), as PostgreSQL 18 gives its own.
+func (g *Gateway) registerCancel(s *session, backend *pgproto3.BackendKeyData, long bool) *pgproto3.BackendKeyData {
+	b := make([]byte, 4, 4+longSecret)
+	binary.BigEndian.PutUint32(b, backend.ProcessID)
+	b = b[:4+shortSecret]
+	if long {
+		b = b[:4+longSecret]
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for {
 		rand.Read(b[4:])
-		id := binary.BigEndian.Uint64(b[:])
+		id := string(b)
 		// Taken only if another session on a backend with the same process
 		// ID (another server) drew the same secret.
 		if _, taken := g.cancels[id]; taken {
@@ -46,8 +51,20 @@ func (g *Gateway) registerCancel(s *session, backend *pgproto3.BackendKeyData) *
 		s.mu.Lock() // s.cancel is read under either lock (closeFor: s.mu)
 		s.cancelID, s.cancel = id, backend
 		s.mu.Unlock()
-		return &pgproto3.BackendKeyData{ProcessID: backend.ProcessID, SecretKey: append([]byte(nil), b[4:]...)}
+		return &pgproto3.BackendKeyData{ProcessID: backend.ProcessID, SecretKey: b[4:]}
 	}
+}
+
+// The lengths of the cancel secrets the gateway gives: protocol 3.0's, and
+// 3.2's as PostgreSQL 18 draws them (the protocol allows up to 256 bytes).
+const (
+	shortSecret = 4
+	longSecret  = 32
+)
+
+// cancelID is the key of g.cancels for a cancel key.
+func cancelID(pid uint32, secret []byte) string {
+	return string(append(binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(secret)), pid), secret...))
 }
 
 // unregisterCancel forgets the session's key, if it has one: from then on
@@ -78,14 +95,14 @@ func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 	if g.throttledCancels(log, source, now) {
 		return
 	}
-	if len(m.SecretKey) == 4 && g.cancelByKey(log, m.ProcessID, m.SecretKey, false) {
+	if g.cancelByKey(log, m.ProcessID, m.SecretKey, false) {
 		g.observeCancel(shiftkey.CancelSent)
 		return
 	}
 	log.Debug("cancel request for no session", "key_bytes", len(m.SecretKey))
 	g.missedCancel(log, source, now)
 	switch {
-	case g.Peers == nil || len(m.SecretKey) != 4:
+	case g.Peers == nil || len(m.SecretKey) != shortSecret && len(m.SecretKey) != longSecret:
 		g.observeCancel(shiftkey.CancelNoSession)
 	case g.forwardToPeers(log, m, source):
 		g.observeCancel(shiftkey.CancelForwarded)
@@ -123,11 +140,8 @@ func (g *Gateway) observeCancel(outcome string) {
 // cancelByKey sends a cancel request to the backend of the session whose
 // gateway key is pid and secret, and reports whether there is one.
 func (g *Gateway) cancelByKey(log *slog.Logger, pid uint32, secret []byte, fromPeer bool) bool {
-	var b [8]byte
-	binary.BigEndian.PutUint32(b[:4], pid)
-	copy(b[4:], secret)
 	g.mu.Lock()
-	s := g.cancels[binary.BigEndian.Uint64(b[:])]
+	s := g.cancels[cancelID(pid, secret)]
 	var key *pgproto3.BackendKeyData
 	if s != nil {
 		// Counted until the backend has taken the request (Cancel

@@ -53,9 +53,16 @@ type Gateway struct {
 	// Secret keys the decoy salts sent for unknown logins, so that the
 	// exchange looks the same whether or not a login has credentials.
 	Secret []byte
-	// Iterations is the SCRAM iteration count of the decoy salts: the one
-	// new logins get (0 → scram.IssuedIterations).
+	// Iterations is the SCRAM iteration count new logins get (0 →
+	// scram.IssuedIterations), which decoy salts show.
 	Iterations int
+	// SaltIterations, when set, tells the iteration counts the cluster's
+	// logins were salted with. A login keeps its count when
+	// scram_iterations changes, so each unknown name's decoy shows one of
+	// those counts or Iterations, chosen by the name and the same every
+	// time: a count kept by logins salted before the change then does not
+	// single them out.
+	SaltIterations shiftkey.SaltIterations
 	// TLS, when set, answers SSLRequest with 'S' and accepts PostgreSQL 17
 	// direct TLS (ALPN "postgresql"); SCRAM-SHA-256-PLUS is then offered.
 	// Its GetCertificate is called per connection.
@@ -143,13 +150,14 @@ type Gateway struct {
 	sleep                       func(time.Duration) // nil → time.Sleep; tests record instead
 	refusals                    refusals
 	workers                     workers
+	decoyCounts                 decoyCounts
 
 	mu       sync.Mutex
 	closed   bool
 	ln       []net.Listener
 	sessions map[*session]struct{}
 	sources  map[string]*sourceUse // connections per client address
-	cancels  map[uint64]*session
+	cancels  map[string]*session
 	wg       sync.WaitGroup
 	cutting  sync.WaitGroup // cancels sent to the backends of cut sessions
 	nextID   atomic.Uint64

@@ -5,6 +5,7 @@ package pgwire
 
 import (
 	"cmp"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -29,7 +30,16 @@ func (g *Gateway) Serve(l net.Listener) error {
 	g.ln = append(g.ln, l)
 	if g.sessions == nil {
 		g.sessions = map[*session]struct{}{}
-		g.cancels = map[uint64]*session{}
+		g.cancels = map[string]*session{}
+	}
+	if g.SaltIterations != nil {
+		// Read now rather than at the first unknown login, which would
+		// wait for it (and so answer a little later than a known one).
+		g.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			g.decoyCounts.get(ctx, g)
+		})
 	}
 	g.mu.Unlock()
 	var backoff time.Duration
@@ -133,7 +143,7 @@ type sourceUse struct{ conns, auths int }
 func (g *Gateway) admitLocked(s *session) string {
 	if g.sessions == nil {
 		g.sessions = map[*session]struct{}{}
-		g.cancels = map[uint64]*session{}
+		g.cancels = map[string]*session{}
 	}
 	if g.sources == nil {
 		g.sources = map[string]*sourceUse{}

@@ -15,8 +15,8 @@ import (
 // The newest clients' ways of connecting, through pgx (which speaks them
 // as libpq 17 and 18 do): PostgreSQL 17's direct TLS (sslnegotiation=direct,
 // ALPN postgresql) and protocol 3.2 (max_protocol_version=3.2 or latest,
-// negotiated down to 3.0), each logging in and cancelling a query with the
-// key the gateway issued, on every relay. Held on main; pinned by a review
+// spoken, with its 256-bit cancel keys), each logging in and cancelling a
+// query with the key the gateway issued, on every relay. Held on main; pinned by a review
 // of the wire protocol's edges.
 func TestNewestClientsLogInAndCancel(t *testing.T) {
 	for _, engine := range []string{"goroutine", EngineEpoll, EngineIOURing} {

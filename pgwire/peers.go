@@ -1,14 +1,18 @@
 // Cancel requests across replicas: a client cancels on a new connection,
 // which a load balancer may send to any replica. One whose key names no
 // session here is passed on to this gateway's peers on the other
-// replicas, authenticated with a key every replica shares, and the one
-// that holds the session cancels its query.
+// replicas, sealed with a key every replica shares (so that no one else
+// can forge one, nor read the client's key on the way), and the one that
+// holds the session cancels its query.
 
 package pgwire
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"io"
@@ -44,14 +48,21 @@ type Peers struct {
 
 const (
 	// codePeerCancel stands in a forwarded cancel request's version field:
-	// 1234.5700, which no PostgreSQL client sends (5678–5680 are cancel,
-	// SSL and GSS encryption requests).
-	codePeerCancel = 1234<<16 | 5700
-	// A peer cancel: length and code, then the sending time (Unix ms), the
-	// client's process ID and secret, the client's address (16 bytes,
-	// IPv4 mapped; zero: unknown), and the MAC of those four.
-	peerCancelLen    = 8 + peerCancelFields + sha256.Size
-	peerCancelFields = 8 + 4 + 4 + 16
+	// 1234.5701, which no PostgreSQL client sends (5678–5680 are cancel,
+	// SSL and GSS encryption requests). 1234.5700 was the format before
+	// this one, which carried the client's key in the clear.
+	codePeerCancel = 1234<<16 | 5701
+	// A peer cancel: length and code, then the sending time (Unix ms) and
+	// the client's address (16 bytes, IPv4 mapped; zero: unknown), which
+	// are authenticated, a random nonce, and the client's process ID and
+	// secret (4 bytes, or protocol 3.2's 32) sealed with AES-256-GCM under
+	// the peer key (its tag last). The key is sealed, not only MAC'd: it
+	// is good for its session's life, and whoever reads it on the path
+	// between replicas could cancel that session's queries at will.
+	peerCancelFixed = 8 + peerCancelClear + peerNonceLen + 4 + peerTagLen // without the secret
+	peerCancelClear = 8 + 16
+	peerNonceLen    = 12
+	peerTagLen      = 16
 	// peerCancelSkew is how far a peer cancel's time may be from ours.
 	peerCancelSkew = 30 * time.Second
 	// peersFresh is how long a fetched peer list is used.
@@ -64,39 +75,72 @@ const (
 	peerDialTimeout = time.Second
 )
 
-// peerKey keys the MACs of peer cancels: derived from the gateway secret
+// peerAEAD seals peer cancels under a key derived from the gateway secret
 // (shared through the store by every replica), for this use only.
-func (g *Gateway) peerKey() []byte {
+func (g *Gateway) peerAEAD() cipher.AEAD {
 	m := hmac.New(sha256.New, g.Secret)
-	m.Write([]byte("shiftkey peer cancel v2"))
-	return m.Sum(nil)
+	m.Write([]byte("shiftkey peer cancel v3"))
+	block, err := aes.NewCipher(m.Sum(nil))
+	if err != nil {
+		panic(err) // a 32-byte key
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return aead
 }
 
-// peerMAC authenticates a peer cancel for this gateway's scope: a cancel
-// meant for one cluster's gateways is no good at another's.
-func (g *Gateway) peerMAC(fields []byte) []byte {
-	m := hmac.New(sha256.New, g.peerKey())
-	m.Write([]byte(g.Cluster))
-	m.Write([]byte{0})
-	m.Write(fields)
-	return m.Sum(nil)
+// peerAD is what a peer cancel's seal authenticates besides the key: this
+// gateway's scope (a cancel meant for one cluster's gateways is no good at
+// another's), the time and the client's address.
+func (g *Gateway) peerAD(clear []byte) []byte {
+	return append(append([]byte(g.Cluster), 0), clear...)
+}
+
+// peerCancelLen reports whether n is the length of a peer cancel: one
+// with a secret of a length the gateway gives.
+func peerCancelLen(n int) bool {
+	return n == peerCancelFixed+shortSecret || n == peerCancelFixed+longSecret
 }
 
 // encodePeerCancel is the packet that forwards a cancel of pid and secret
-// that client (its address; "" unknown) sent.
+// (of a length the gateway gives) that client (its address; "" unknown)
+// sent.
 func (g *Gateway) encodePeerCancel(pid uint32, secret []byte, client string, at time.Time) []byte {
-	b := make([]byte, 8, peerCancelLen)
-	binary.BigEndian.PutUint32(b[:4], peerCancelLen)
+	n := peerCancelFixed + len(secret)
+	b := make([]byte, 8, n)
+	binary.BigEndian.PutUint32(b[:4], uint32(n))
 	binary.BigEndian.PutUint32(b[4:], codePeerCancel)
 	b = binary.BigEndian.AppendUint64(b, uint64(at.UnixMilli()))
-	b = binary.BigEndian.AppendUint32(b, pid)
-	b = append(b, secret...)
 	var addr [16]byte
 	if a, err := netip.ParseAddr(client); err == nil {
 		addr = a.As16()
 	}
 	b = append(b, addr[:]...)
-	return append(b, g.peerMAC(b[8:])...)
+	nonce := make([]byte, peerNonceLen)
+	rand.Read(nonce)
+	b = append(b, nonce...)
+	key := binary.BigEndian.AppendUint32(make([]byte, 0, 8), pid)
+	key = append(key, secret...)
+	return g.peerAEAD().Seal(b, nonce, key, g.peerAD(b[8:8+peerCancelClear]))
+}
+
+// openPeerCancel returns the time, client address and cancel key of a peer
+// cancel's body (after its length and code); ok false when it is not one
+// sealed by a replica of this gateway.
+func (g *Gateway) openPeerCancel(body []byte) (at time.Time, client netip.Addr, pid uint32, secret []byte, ok bool) {
+	if !peerCancelLen(8 + len(body)) {
+		return
+	}
+	clear, nonce, sealed := body[:peerCancelClear], body[peerCancelClear:peerCancelClear+peerNonceLen], body[peerCancelClear+peerNonceLen:]
+	key, err := g.peerAEAD().Open(nil, nonce, sealed, g.peerAD(clear))
+	if err != nil || len(key) < 4 {
+		return
+	}
+	at = time.UnixMilli(int64(binary.BigEndian.Uint64(clear[:8])))
+	client = netip.AddrFrom16([16]byte(clear[8:24])).Unmap()
+	return at, client, binary.BigEndian.Uint32(key), key[4:], true
 }
 
 // peerAddrs returns the peers' addresses, fetched at most every peersFresh
@@ -213,7 +257,17 @@ func (g *Gateway) peerCancel(log *slog.Logger, source string, body []byte) {
 	if g.throttledCancels(log, source, now) {
 		return
 	}
-	if g.Peers == nil || len(body) != peerCancelFields+sha256.Size || !hmac.Equal(body[peerCancelFields:], g.peerMAC(body[:peerCancelFields])) {
+	var (
+		at     time.Time
+		addr   netip.Addr
+		pid    uint32
+		secret []byte
+		ok     bool
+	)
+	if g.Peers != nil {
+		at, addr, pid, secret, ok = g.openPeerCancel(body)
+	}
+	if !ok {
 		if g.peerRefusals.Add(1) == 1 || now.Sub(time.Unix(0, g.peerRefusedAt.Load())) >= failNoticeEvery {
 			g.peerRefusedAt.Store(now.UnixNano())
 			log.Warn("peer cancel request refused: not from a replica of this gateway (or its gateway secret differs)", "refused_since_start", g.peerRefusals.Load())
@@ -222,31 +276,30 @@ func (g *Gateway) peerCancel(log *slog.Logger, source string, body []byte) {
 		g.observeCancel(shiftkey.CancelPeerRefused)
 		return
 	}
-	at := time.UnixMilli(int64(binary.BigEndian.Uint64(body[:8])))
 	ours := g.now()
 	if d := ours.Sub(at); d > peerCancelSkew || d < -peerCancelSkew {
 		log.Warn("peer cancel request refused: its time is too far from ours", "sent", at)
 		g.observeCancel(shiftkey.CancelPeerRefused)
 		return
 	}
-	// The packet crossed the network in the clear: a copy replayed within
-	// its window is dropped, charged to no one. The client was charged
-	// when the original came; the sender may be the genuine peer (the
-	// same cancel sent twice in a millisecond makes the same packet), and
-	// charging its address would hold back every client's forwards.
-	if !g.peerSeen.first([sha256.Size]byte(body[peerCancelFields:]), at.Add(peerCancelSkew), ours) {
+	// The packet crossed the network, where it can be copied: a copy
+	// replayed within its window is dropped, charged to no one. The
+	// client was charged when the original came, and charging the
+	// sender's address (a genuine peer's, as far as it can tell) would
+	// hold back every client's forwards.
+	if !g.peerSeen.first(sha256.Sum256(body), at.Add(peerCancelSkew), ours) {
 		log.Debug("peer cancel request dropped: already taken")
 		g.observeCancel(shiftkey.CancelPeerRefused)
 		return
 	}
 	client := source
-	if a := netip.AddrFrom16([16]byte(body[16:32])).Unmap(); a.IsValid() && !a.IsUnspecified() {
-		client = a.String()
+	if addr.IsValid() && !addr.IsUnspecified() {
+		client = addr.String()
 	}
 	if g.throttledCancels(log, client, now) {
 		return
 	}
-	if g.cancelByKey(log, binary.BigEndian.Uint32(body[8:12]), body[12:16], true) {
+	if g.cancelByKey(log, pid, secret, true) {
 		g.observeCancel(shiftkey.CancelPeerSent)
 		return
 	}
@@ -312,38 +365,39 @@ func (g *Gateway) takePeerCancels(at net.Addr) (stop func()) {
 // do, and nothing else.
 func (g *Gateway) takePeerCancel(c net.Conn) {
 	c.SetReadDeadline(time.Now().Add(peerDialTimeout))
-	var b [peerCancelLen]byte
+	var b [peerCancelFixed + longSecret]byte
 	if _, err := io.ReadFull(c, b[:8]); err != nil {
 		return
 	}
-	if binary.BigEndian.Uint32(b[:4]) != peerCancelLen || binary.BigEndian.Uint32(b[4:8]) != codePeerCancel {
+	n := int(binary.BigEndian.Uint32(b[:4]))
+	if !peerCancelLen(n) || binary.BigEndian.Uint32(b[4:8]) != codePeerCancel {
 		return
 	}
-	if _, err := io.ReadFull(c, b[8:]); err != nil {
+	if _, err := io.ReadFull(c, b[8:n]); err != nil {
 		return
 	}
-	g.peerCancel(g.logger().With("remote", c.RemoteAddr().String()), sourceOf(c.RemoteAddr()), b[8:])
+	g.peerCancel(g.logger().With("remote", c.RemoteAddr().String()), sourceOf(c.RemoteAddr()), b[8:n])
 }
 
-// peerSeen remembers the MACs of the peer cancels taken until their time
-// is past the skew: a replay within it is dropped.
+// peerSeen remembers the hashes of the peer cancels taken until their
+// time is past the skew: a replay within it is dropped.
 type peerSeen struct {
 	mu      sync.Mutex
 	until   map[[sha256.Size]byte]time.Time
 	pruneAt int
 }
 
-// first records mac, good until until, and reports whether it is new.
-func (p *peerSeen) first(mac [sha256.Size]byte, until, now time.Time) bool {
+// first records sum, good until until, and reports whether it is new.
+func (p *peerSeen) first(sum [sha256.Size]byte, until, now time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.until == nil {
 		p.until = map[[sha256.Size]byte]time.Time{}
 	}
-	if _, seen := p.until[mac]; seen {
+	if _, seen := p.until[sum]; seen {
 		return false
 	}
-	// Only packets with a peer's MAC get here, each for a miss its client
+	// Only packets a peer sealed get here, each for a miss its client
 	// was charged for; forgotten once expired, scanned for them no more
 	// often than the map doubles.
 	if len(p.until) >= p.pruneAt {
@@ -354,6 +408,6 @@ func (p *peerSeen) first(mac [sha256.Size]byte, until, now time.Time) bool {
 		}
 		p.pruneAt = max(1024, 2*len(p.until))
 	}
-	p.until[mac] = until
+	p.until[sum] = until
 	return true
 }

@@ -1,8 +1,11 @@
 package pgwire
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -283,9 +286,9 @@ func TestCancelNotForwardedWhenForwardsAreSaturated(t *testing.T) {
 	}
 }
 
-// A forwarded cancel travels between replicas in the clear. Replayed (by
-// anyone who saw it, from any address) within its time window, it must
-// not count again against the client it names: the MAC vouches that the
+// A forwarded cancel can be copied on its way between replicas. Replayed
+// (by anyone who saw it, from any address) within its time window, it must
+// not count again against the client it names: the seal vouches that the
 // client sent one cancel, not as many as the replayer likes. Replays of a
 // dead key would otherwise spend the client's budget of misses and leave
 // its cancel requests dropped for a while.
@@ -307,5 +310,66 @@ func TestReplayedPeerCancelDoesNotSpendTheClientsBudget(t *testing.T) {
 	right := holder.encodePeerCancel(pid, secret, "198.51.100.7", time.Now())
 	if err := sleepWhileCancelling(t, c, admin, func() { sendPacket(t, holderAddr, "127.0.0.1", right) }); code(err) != "57014" {
 		t.Fatalf("the client's forwarded cancel after one guess replayed 3 times: %v, want 57014", err)
+	}
+}
+
+// An observer on the path between replicas (here a relay that copies what
+// it passes on) sees every forwarded cancel. Its MAC keeps anyone from
+// forging or replaying one, but the session's cancel key it carried was in
+// the clear: a key stays good for its session's life, so the observer
+// could cancel that session's queries whenever it liked with a plain
+// CancelRequest to any replica. The key must cross sealed.
+func TestForwardedCancelKeyIsNotReadableOnThePath(t *testing.T) {
+	holder, holderAddr := newGateway(t, func(g *Gateway) {
+		g.Peers = &Peers{List: func(context.Context) ([]string, error) { return nil, nil }}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	seen := make(chan []byte, 4)
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer in.Close()
+				in.SetReadDeadline(time.Now().Add(5 * time.Second))
+				b, _ := io.ReadAll(in)
+				seen <- b
+				if out, err := net.Dial("tcp", holderAddr); err == nil {
+					out.Write(b)
+					out.Close()
+				}
+			}()
+		}
+	}()
+	_, otherAddr := newGateway(t, func(g *Gateway) {
+		g.Peers = &Peers{List: func(context.Context) ([]string, error) { return []string{ln.Addr().String()}, nil }}
+	})
+	c := mustLogin(t, holderAddr)
+	admin := superuser(t, holder.DefaultDB)
+	pid, secret := c.PgConn().PID(), c.PgConn().SecretKey()
+	if err := sleepWhileCancelling(t, c, admin, func() { sendCancel(t, otherAddr, "", pid, secret) }); code(err) != "57014" {
+		t.Fatalf("a cancel forwarded through the path: %v, want 57014", err)
+	}
+	var packet []byte
+	select {
+	case packet = <-seen:
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing crossed the path")
+	}
+	key := binary.BigEndian.AppendUint32(nil, pid)
+	key = append(key, secret...)
+	if i := bytes.Index(packet, key); i >= 0 {
+		// What the observer can do with it: cancel the session's next
+		// query, long after the client's own cancel.
+		got := sleepWhileCancelling(t, c, admin, func() {
+			sendCancel(t, holderAddr, "", binary.BigEndian.Uint32(packet[i:]), packet[i+4:i+8])
+		})
+		t.Fatalf("the forwarded packet (%d bytes) carries the session's cancel key in the clear at byte %d; a later query cancelled with the key read there ended: %v", len(packet), i, got)
 	}
 }

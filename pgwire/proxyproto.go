@@ -119,7 +119,7 @@ func readProxyHeader(in *authReader) (client netip.AddrPort, ok bool, err error)
 	// Another replica's gateway forwarding a cancel request connects
 	// directly, without a header, though its address may be among the
 	// proxies': its packet authenticates itself (peerCancel).
-	if binary.BigEndian.Uint32(in.buf[:4]) == peerCancelLen && binary.BigEndian.Uint32(in.buf[4:8]) == codePeerCancel {
+	if peerCancelLen(int(binary.BigEndian.Uint32(in.buf[:4]))) && binary.BigEndian.Uint32(in.buf[4:8]) == codePeerCancel {
 		return client, false, nil
 	}
 	if !bytes.HasPrefix(in.buf, []byte("PROXY ")) {

@@ -36,6 +36,7 @@ type session struct {
 	begin   time.Time   // when run started: the login's clock
 	beginAt time.Time   // the same, by the gateway's time (Now), for the record
 	started bool        // the client's startup packet is in (the login's goroutine)
+	minor   uint32      // the minor version of protocol 3 spoken (startup): 0 or 1, or 2 for 3.2's long cancel keys
 
 	tls *tls.Conn // non-nil once TLS is up
 	// tap, with an event relay, follows the TLS records under tls so that
@@ -63,7 +64,7 @@ type session struct {
 	// cancel is the backend's cancel key while the backend is this
 	// session's (registerCancel to unregisterCancel; written under g.mu and
 	// mu); cancelID is the gateway's key for it.
-	cancelID uint64
+	cancelID string
 	cancel   *pgproto3.BackendKeyData
 	// cancelling counts its client's cancel requests on their way to the
 	// backend (under g.mu, cancelByKey): one still on its way when the
@@ -441,7 +442,7 @@ func (s *session) greet(ls *live) bool {
 		buf, _ = (&pgproto3.ParameterStatus{Name: k, Value: v}).Encode(buf)
 	}
 	if ls.be.keyData != nil {
-		buf, _ = s.g.registerCancel(s, ls.be.keyData).Encode(buf)
+		buf, _ = s.g.registerCancel(s, ls.be.keyData, s.minor >= 2).Encode(buf)
 	}
 	buf, _ = (&pgproto3.ReadyForQuery{TxStatus: 'I'}).Encode(buf)
 	s.fe.Send(encoded(buf))

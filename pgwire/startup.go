@@ -176,6 +176,10 @@ func (s *session) channelBinding() []byte {
 	return h[:]
 }
 
+// protocolMinor is the newest minor version of protocol 3 the gateway
+// speaks: 3.2, PostgreSQL 18's.
+const protocolMinor = 2
+
 // Pre-startup request codes (in place of a protocol version).
 const (
 	codeSSLRequest    = 80877103
@@ -269,8 +273,8 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			return nil, nil
 		case code>>16 == 3:
 			// Parsed here, not by pgproto3, which refuses minor versions
-			// other than 0 and 2: every 3.x is negotiated to 3.0 below
-			// (PostgreSQL 19's libpq asks for 3.9999 to check that).
+			// other than 0 and 2: every 3.x above 3.2 is negotiated to 3.2
+			// below (PostgreSQL 19's libpq asks for 3.9999 to check that).
 			params, err := parseStartupParams(body)
 			if err != nil {
 				s.sendError(codeProtocolViolation, "invalid startup packet layout: "+err.Error())
@@ -284,8 +288,17 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 					delete(m.Parameters, k)
 				}
 			}
-			if code&0xffff > 0 || len(unknown) > 0 {
-				s.fe.Send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: unknown})
+			// 3.2 (PostgreSQL 18) differs from 3.0 only in its cancel keys,
+			// which may be longer than 4 bytes: the gateway's own are
+			// (registerCancel), whatever the backend speaks. As in
+			// PostgreSQL 18, the client's version is taken up to 3.2 (3.1,
+			// never released, as 3.0 with its 4-byte key).
+			s.minor = min(code&0xffff, protocolMinor)
+			if code&0xffff > protocolMinor || len(unknown) > 0 {
+				// The field is a whole version (3.2 is 0x30002), as PostgreSQL
+				// sends it and libpq 18 reads it: libpq refuses a bare minor
+				// as a downgrade below 3.0.
+				s.fe.Send(&pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 3<<16 | s.minor, UnrecognizedOptions: unknown})
 			}
 			if m.Parameters["user"] == "" {
 				s.sendError(codeInvalidAuthorization, "no PostgreSQL user name specified in startup packet")
@@ -301,7 +314,7 @@ func (s *session) readStartup(ctx context.Context) (*pgproto3.StartupMessage, er
 			}
 			return m, nil
 		default:
-			s.sendError(codeFeatureNotSupported, fmt.Sprintf("unsupported frontend protocol %d.%d: server supports 3.0", code>>16, code&0xffff))
+			s.sendError(codeFeatureNotSupported, fmt.Sprintf("unsupported frontend protocol %d.%d: server supports 3.0 to 3.%d", code>>16, code&0xffff, protocolMinor))
 			return nil, fmt.Errorf("unsupported protocol %d.%d", code>>16, code&0xffff)
 		}
 	}

@@ -15,6 +15,14 @@ func credentialChange(scope, login string) shiftkey.Change {
 	return shiftkey.Change{Kind: shiftkey.KindCredential, Name: scope + "\x00" + login}
 }
 
+// LoginIterations returns the distinct iteration counts of cluster's
+// login salts (shiftkey.SaltIterations), ascending: a scan of the
+// cluster's salts, which a gateway makes every few minutes.
+func (d *DB) LoginIterations(ctx context.Context, cluster string) ([]int, error) {
+	return queryAll(ctx, d.pool, func(r pgx.Row) (n int, err error) { return n, r.Scan(&n) },
+		`SELECT DISTINCT iterations FROM login_salts WHERE cluster = $1 ORDER BY iterations`, cluster)
+}
+
 // LoginSalt returns the salt of (cluster, login), storing fresh if none
 // exists. A salt seen before comes from memory (saltCache); else it is
 // read, and a login without one goes through the group writer: INSERT …

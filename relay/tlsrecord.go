@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash"
+	"math"
 	"slices"
 )
 
@@ -100,6 +101,9 @@ type trafficKeys struct {
 	iv     [12]byte
 	seq    uint64
 	nonce  [12]byte
+	// spent: a record went with sequence number 2^64-1, the last; these
+	// keys may seal or open no more (RFC 8446 §5.3), only be updated.
+	spent bool
 }
 
 func (k *trafficKeys) init(suite uint16, secret []byte, seq uint64) error {
@@ -141,7 +145,7 @@ func (k *trafficKeys) update() error {
 	if err != nil {
 		return err
 	}
-	k.seq = 0
+	k.seq, k.spent = 0, false
 	return k.set(next)
 }
 
@@ -153,6 +157,7 @@ func (k *trafficKeys) nextNonce() []byte {
 		k.nonce[4+i] ^= byte(k.seq >> (56 - 8*i))
 	}
 	k.seq++
+	k.spent = k.seq == 0
 	return k.nonce[:]
 }
 
@@ -175,6 +180,11 @@ func (k *trafficKeys) seal(dst []byte, typ byte, p []byte) []byte {
 func (k *trafficKeys) open(rec []byte) ([]byte, byte, error) {
 	if rec[0] != recordAppData {
 		return nil, 0, &errTLS{alertUnexpectedMessage, "unencrypted record after the handshake"}
+	}
+	if k.spent {
+		// The peer's sequence number would wrap: it should have sent a
+		// KeyUpdate with the last one.
+		return nil, 0, &errTLS{alertUnexpectedMessage, "record past sequence number 2^64-1 without a KeyUpdate"}
 	}
 	body := rec[recordHeaderLen:]
 	if len(body) < k.aead.Overhead()+1 {
@@ -247,6 +257,15 @@ func newRecordLayer(k *TLSKeys) (*recordLayer, error) {
 // bytes each.
 func (rl *recordLayer) seal(dst, p []byte) []byte {
 	for len(p) > 0 {
+		if rl.out.seq == math.MaxUint64 {
+			// RFC 8446 §5.3: rekey rather than let the sequence number
+			// wrap (a nonce used twice under one key): the KeyUpdate
+			// takes the last number.
+			dst = rl.out.seal(dst, recordHandshake, []byte{hsKeyUpdate, 0, 0, 1, 0})
+			if err := rl.out.update(); err != nil {
+				panic(err) // HKDF-Expand of a hash's size: cannot fail
+			}
+		}
 		n := min(len(p), maxPlaintext)
 		dst = rl.out.seal(dst, recordAppData, p[:n])
 		p = p[n:]
@@ -254,7 +273,8 @@ func (rl *recordLayer) seal(dst, p []byte) []byte {
 	return dst
 }
 
-// sealedLen is how many bytes seal makes of n.
+// sealedLen is how many bytes seal makes of n (a KeyUpdate more, once in
+// 2^64 records, when the sequence number runs out).
 func sealedLen(n int) int {
 	return n + (n+maxPlaintext-1)/maxPlaintext*recordOverhead
 }

@@ -318,3 +318,43 @@ func TestRecordLayerBoundsKeyUpdates(t *testing.T) {
 		t.Fatalf("one KeyUpdate past the allowance: %v, want unexpected_message", err)
 	}
 }
+
+// RFC 8446 §5.3: a sequence number must not wrap; an implementation that
+// would wrap one must rekey or end the connection. Sealing, the layer
+// sends a KeyUpdate with the last number (2^64-1) and goes on under new
+// keys, so no nonce is used twice under one key; opening, a record past
+// 2^64-1 without a KeyUpdate is refused. Unreachable in practice (2^64
+// records), but each guard is a comparison.
+func TestRecordSequenceNumbersDoNotWrap(t *testing.T) {
+	const last = ^uint64(0)
+	a, b := layers(t, tls.TLS_AES_128_GCM_SHA256)
+	// The record a seals with sequence number 0 under its first keys: a
+	// wrapped sequence number would seal it again.
+	a0, _ := layers(t, tls.TLS_AES_128_GCM_SHA256)
+	a0.out.seq = 0
+	zero := a0.seal(nil, []byte("x"))
+	a.out.seq, b.in.seq = last-1, last-1
+	var stream []byte
+	for range 3 {
+		stream = a.seal(stream, []byte("x"))
+	}
+	if i := bytes.Index(stream, zero); i >= 0 {
+		t.Fatalf("the records sealed from sequence number 2^64-2 on include, at byte %d, the record of sequence number 0 under the same key: the sequence number wrapped and a nonce was used twice", i)
+	}
+	if got, err := receive(t, b, stream, 64<<10); err != nil || string(got) != "xxx" {
+		t.Fatalf("across the last sequence number: %q, %v", got, err)
+	}
+	if a.out.seq != b.in.seq || a.out.seq >= last-1 {
+		t.Fatalf("sequence numbers %d sealed, %d opened: want both restarted under new keys", a.out.seq, b.in.seq)
+	}
+
+	// A peer that does not rekey: its record 2^64-1 is opened, the next refused.
+	c, d := layers(t, tls.TLS_AES_256_GCM_SHA384)
+	c.out.seq, d.in.seq = last, last
+	if got, err := receive(t, d, c.out.seal(nil, recordAppData, []byte("last")), 64<<10); err != nil || string(got) != "last" {
+		t.Fatalf("record 2^64-1: %q, %v", got, err)
+	}
+	if got, err := receive(t, d, c.out.seal(nil, recordAppData, []byte("wrapped")), 64<<10); !isAlert(err, alertUnexpectedMessage) {
+		t.Fatalf("a record after 2^64-1 without a KeyUpdate: got %q, %v; want unexpected_message", got, err)
+	}
+}

@@ -304,6 +304,9 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 	if rk, ok := s.db.(shiftkey.RevokedKeys); ok {
 		gw.Revoked = rk
 	}
+	if si, ok := s.db.(shiftkey.SaltIterations); ok {
+		gw.SaltIterations = si
+	}
 	s.mu.Lock()
 	if s.gateways.Domains == nil { // before the first gateway serves
 		s.gateways.Domains, s.gateways.Workgroups, s.gateways.Grace, s.gateways.Logger = s.Store, s.Store, s.Limits.ShutdownGrace, s.Logger

@@ -400,6 +400,14 @@ func (d *DB) HasLoginSalts(ctx context.Context) (bool, error) {
 	return found, err
 }
 
+// LoginIterations returns the distinct iteration counts of cluster's
+// login salts (shiftkey.SaltIterations), ascending: a scan of the
+// cluster's salts, which a gateway makes every few minutes.
+func (d *DB) LoginIterations(ctx context.Context, cluster string) ([]int, error) {
+	return queryAll(ctx, d.db, func(r scanner) (n int, err error) { return n, r.Scan(&n) },
+		`SELECT DISTINCT iterations FROM login_salts WHERE cluster = ? ORDER BY iterations`, cluster)
+}
+
 // LoginSalt returns the salt of (cluster, login), storing fresh if none
 // exists. A salt that exists is only read: no write lock, no fsync.
 func (d *DB) LoginSalt(ctx context.Context, cluster, login, scopeID string, fresh shiftkey.LoginSalt) (shiftkey.LoginSalt, error) {

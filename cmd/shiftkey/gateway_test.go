@@ -111,7 +111,8 @@ func TestStartupEdges(t *testing.T) {
 		}
 	})
 	// PostgreSQL 19's libpq asks for 3.9999 to test that servers negotiate
-	// (and gives up on one that does not); every 3.x is negotiated to 3.0.
+	// (and gives up on one that does not); every 3.x past 3.2 is negotiated
+	// to 3.2, and 3.1 (never released) taken as PostgreSQL 18 takes it.
 	t.Run("every newer minor version is negotiated", func(t *testing.T) {
 		for _, minor := range []uint32{1, 3, 9999} {
 			c := dialGateway(t)
@@ -126,10 +127,13 @@ func TestStartupEdges(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if npv, ok := msg.(*pgproto3.NegotiateProtocolVersion); !ok || npv.NewestMinorProtocol != 0 {
-				t.Fatalf("3.%d: got %#v, want NegotiateProtocolVersion 3.0", minor, msg)
+			if minor > 2 {
+				if npv, ok := msg.(*pgproto3.NegotiateProtocolVersion); !ok || npv.NewestMinorProtocol != pgproto3.ProtocolVersion32 {
+					t.Fatalf("3.%d: got %#v, want NegotiateProtocolVersion 3.2", minor, msg)
+				}
+				msg, err = fe.Receive()
 			}
-			if msg, err := fe.Receive(); err != nil {
+			if err != nil {
 				t.Fatalf("3.%d: %v", minor, err)
 			} else if _, ok := msg.(*pgproto3.AuthenticationSASL); !ok {
 				t.Fatalf("3.%d: after the negotiation %#v, want AuthenticationSASL", minor, msg)
@@ -150,7 +154,7 @@ func TestStartupEdges(t *testing.T) {
 			t.Fatalf("code %s", code)
 		}
 	})
-	t.Run("a newer minor version gets NegotiateProtocolVersion", func(t *testing.T) {
+	t.Run("unknown _pq_ options get NegotiateProtocolVersion", func(t *testing.T) {
 		c := dialGateway(t)
 		buf, _ := (&pgproto3.StartupMessage{ProtocolVersion: 3<<16 | 2, Parameters: map[string]string{"user": "IAM:x", "_pq_.test_option": "1"}}).Encode(nil)
 		c.Write(buf)
@@ -160,7 +164,7 @@ func TestStartupEdges(t *testing.T) {
 			t.Fatal(err)
 		}
 		npv, ok := msg.(*pgproto3.NegotiateProtocolVersion)
-		if !ok || npv.NewestMinorProtocol != 0 || len(npv.UnrecognizedOptions) != 1 || npv.UnrecognizedOptions[0] != "_pq_.test_option" {
+		if !ok || npv.NewestMinorProtocol != pgproto3.ProtocolVersion32 || len(npv.UnrecognizedOptions) != 1 || npv.UnrecognizedOptions[0] != "_pq_.test_option" {
 			t.Fatalf("got %#v", msg)
 		}
 	})

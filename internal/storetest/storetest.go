@@ -24,6 +24,7 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("Clusters", func(t *testing.T) { testClusters(t, newStore(t)) })
 	t.Run("Credentials", func(t *testing.T) { testCredentials(t, newStore(t)) })
 	t.Run("LoginSaltConcurrent", func(t *testing.T) { testLoginSaltConcurrent(t, newStore(t)) })
+	t.Run("LoginIterations", func(t *testing.T) { testLoginIterations(t, newStore(t)) })
 	t.Run("CredentialWritesVisible", func(t *testing.T) { testCredentialWritesVisible(t, newStore(t)) })
 	t.Run("CredentialExpiryAtEachCall", func(t *testing.T) { testCredentialExpiryAtEachCall(t, newStore(t)) })
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore(t)) })
@@ -650,6 +651,33 @@ func testLoginSaltConcurrent(t *testing.T, s shiftkey.Store) {
 		if !bytes.Equal(salts[i], salts[0]) {
 			t.Fatalf("concurrent issuers got different salts: %q vs %q", salts[i], salts[0])
 		}
+	}
+}
+
+// testLoginIterations: the distinct iteration counts of one cluster's
+// login salts, ascending, whatever count the salts of other clusters have
+// (shiftkey.SaltIterations, optional: a decorator such as storecache's
+// leaves it to the store beneath, which the server asks).
+func testLoginIterations(t *testing.T, s shiftkey.Store) {
+	si, ok := s.(shiftkey.SaltIterations)
+	if !ok {
+		return
+	}
+	ctx := context.Background()
+	if got, err := si.LoginIterations(ctx, "c"); err != nil || len(got) != 0 {
+		t.Fatalf("no salts: %v, %v", got, err)
+	}
+	for i, n := range []int{8192, 4096, 8192, 1} {
+		cluster := "c"
+		if n == 1 {
+			cluster = "other"
+		}
+		if _, err := s.LoginSalt(ctx, cluster, fmt.Sprintf("IAM:u%d", i), "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := si.LoginIterations(ctx, "c"); err != nil || fmt.Sprint(got) != "[4096 8192]" {
+		t.Fatalf("LoginIterations: %v, %v; want [4096 8192]", got, err)
 	}
 }
 
