@@ -2,7 +2,10 @@ package shiftkey
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -81,6 +84,26 @@ type Login struct {
 	// group of Groups not joined, and why. The audit log's reader must
 	// not take Groups for the groups the session held.
 	Notices []string
+}
+
+// NotJoinedNotice begins the notice of a group of a login's Groups its
+// session did not join; the rest says why. GroupNotJoined reads it back
+// (audit tail, from logs of any version: the text has not changed).
+func NotJoinedNotice(group string) string { return fmt.Sprintf("group %q not joined", group) }
+
+// GroupNotJoined is the group a notice (NotJoinedNotice) says was not
+// joined, if it is one.
+func GroupNotJoined(notice string) (string, bool) {
+	rest, ok := strings.CutPrefix(notice, "group ")
+	if !ok {
+		return "", false
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil || !strings.HasPrefix(rest[len(q):], " not joined") {
+		return "", false
+	}
+	g, err := strconv.Unquote(q)
+	return g, err == nil
 }
 
 // Why a gateway login is refused: a fixed set, so that it can label metrics.

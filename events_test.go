@@ -36,3 +36,21 @@ func TestObserversTellEveryMemberInOrder(t *testing.T) {
 		t.Fatalf("heard %v, want %v", heard, want)
 	}
 }
+
+// audit tail reads back which groups a login did not join from the text of
+// its notices: the group, however it is spelled, and nothing else.
+func TestGroupNotJoinedReadsTheNotice(t *testing.T) {
+	for _, g := range []string{"analysts", `odd "name`, "ünï\\cödé, not joined", ""} {
+		for _, n := range []string{shiftkey.NotJoinedNotice(g) + ": it does not exist",
+			shiftkey.NotJoinedNotice(g) + ", and revoked from dana for its other sessions too, as it turned unsafe since it was granted: why"} {
+			if got, ok := shiftkey.GroupNotJoined(n); !ok || got != g {
+				t.Errorf("GroupNotJoined(%q) = %q, %v; want %q", n, got, ok, g)
+			}
+		}
+	}
+	for _, n := range []string{"the role was created", `group "x" joined`, `group x not joined`, `group "x`} {
+		if g, ok := shiftkey.GroupNotJoined(n); ok {
+			t.Errorf("GroupNotJoined(%q) = %q, want none", n, g)
+		}
+	}
+}

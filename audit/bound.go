@@ -55,6 +55,8 @@ func cut(r *Record) *Record {
 		s.SessionIssuer.Type = truncate(s.SessionIssuer.Type, maxTextBytes)
 		s.SessionIssuer.ARN = truncate(s.SessionIssuer.ARN, maxTextBytes)
 		s.SessionIssuer.UserName = truncate(s.SessionIssuer.UserName, maxTextBytes)
+		s.SessionIssuer.PrincipalID = truncate(s.SessionIssuer.PrincipalID, maxTextBytes)
+		s.SessionIssuer.AccountID = truncate(s.SessionIssuer.AccountID, maxTextBytes)
 		id.SessionContext = &s
 	}
 	if n := encodedLen(c.RequestParameters); n > maxMemberBytes {

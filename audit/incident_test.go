@@ -366,3 +366,76 @@ func TestTailFollowsADeadReplicasGrantToItsRevoke(t *testing.T) {
 		}
 	}
 }
+
+// A login's dbGroups are what it asked for; its notices say which of them
+// its session did not join (a group that does not exist, a LOGIN role, an
+// unsafe one). `audit tail --principal alice` counted them as joined, so
+// it kept the reconciled revoke of a membership that only another
+// principal's session on the dead replica had joined.
+func TestTailDoesNotCountGroupsALoginDidNotJoin(t *testing.T) {
+	dir := t.TempDir()
+	const deadA = "hostA/100/aaaa"
+	l, err := Open(filepath.Join(dir, "a.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Replica = deadA
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	var order []string
+	named := func(name string, write func()) { write(); order = append(order, name) }
+	// alice's session asks for analysts, which is unsafe then, and for
+	// a group that does not exist: it joins neither.
+	alice := shiftkey.Login{Time: at(1), Scope: "analytics", ConnID: 1, Source: "198.51.100.7:5000", User: "IAMA:dana", Database: "dev", OK: true,
+		CredentialID: "c1", DBUser: "dana", PrincipalARN: "arn:aws:iam::123456789012:user/alice", Groups: []string{"analysts", `odd "name`},
+		Notices: []string{
+			`group "analysts" not joined: it may create in a database (or a role it belongs to may): a member could create objects as it that outlive the session`,
+			`group "odd \"name" not joined: it does not exist`}}
+	named("alice-login", func() { l.Login(&alice) })
+	named("alice-end", func() {
+		l.SessionEnd(&shiftkey.SessionEnd{Login: alice, Start: at(1), End: at(2), Reason: shiftkey.EndClosed})
+	})
+	// carol's session, as the same database user, joins it once fixed.
+	carol := shiftkey.Login{Time: at(3), Scope: "analytics", ConnID: 2, Source: "203.0.113.9:6000", User: "IAMA:dana", Database: "dev", OK: true,
+		CredentialID: "c2", DBUser: "dana", PrincipalARN: "arn:aws:iam::123456789012:user/carol", Groups: []string{"analysts"}}
+	named("carol-grant", func() {
+		l.Grant(&shiftkey.GrantChange{Time: at(3), Scope: "analytics", Role: "dana", Group: "analysts", Granted: true,
+			Session: shiftkey.SessionOrigin{ConnID: 2, Source: carol.Source, CredentialID: "c2", PrincipalARN: carol.PrincipalARN}})
+	})
+	named("carol-login", func() { l.Login(&carol) })
+	// A dies; another replica revokes what A left.
+	named("reconciled", func() {
+		l.Grant(&shiftkey.GrantChange{Time: at(10), Scope: "analytics", Role: "dana", Group: "analysts", Reconciled: true, LeftBy: deadA})
+	})
+	named("reconciled-odd", func() {
+		l.Grant(&shiftkey.GrantChange{Time: at(11), Scope: "analytics", Role: "dana", Group: `odd "name`, Reconciled: true, LeftBy: deadA})
+	})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "a.log")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{}
+	for i, id := range ids(t, string(raw)) {
+		names[id] = order[i]
+	}
+	for _, c := range []struct {
+		f    Filter
+		want string
+	}{
+		{Filter{Principal: alice.PrincipalARN}, "alice-login alice-end"},
+		{Filter{Credential: "c1"}, "alice-login alice-end"},
+		{Filter{Principal: carol.PrincipalARN}, "carol-grant carol-login reconciled"},
+	} {
+		var got []string
+		for _, id := range tail(t, []string{path}, c.f) {
+			got = append(got, names[id])
+		}
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("tail %+v:\n got %s\nwant %s", c.f, g, c.want)
+		}
+	}
+}

@@ -79,12 +79,15 @@ type TLSDetails struct {
 	ClientProvidedHostHeader string `json:"clientProvidedHostHeader,omitempty"`
 }
 
-// SessionContext names the role behind an assumed-role session.
+// SessionContext names the role behind an assumed-role session, with
+// CloudTrail's fields: principalId is the role's unique id (AROA…).
 type SessionContext struct {
 	SessionIssuer struct {
-		Type     string `json:"type"`
-		ARN      string `json:"arn"`
-		UserName string `json:"userName"`
+		Type        string `json:"type"`
+		PrincipalID string `json:"principalId,omitempty"`
+		ARN         string `json:"arn"`
+		AccountID   string `json:"accountId,omitempty"`
+		UserName    string `json:"userName"`
 	} `json:"sessionIssuer"`
 }
 
@@ -180,6 +183,9 @@ func identityOf(p *shiftkey.Principal, keyID string) UserIdentity {
 		id.Type = "AssumedRole"
 		sc := &SessionContext{}
 		sc.SessionIssuer.Type, sc.SessionIssuer.ARN, sc.SessionIssuer.UserName = "Role", p.RoleARN, p.RoleName
+		// A session's aws:userid is the role's id, a colon, the session's name.
+		sc.SessionIssuer.PrincipalID, _, _ = strings.Cut(p.UserID, ":")
+		sc.SessionIssuer.AccountID = p.Account
 		id.SessionContext = sc
 	default:
 		id.Type, id.UserName = "IAMUser", p.UserName

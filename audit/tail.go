@@ -155,9 +155,19 @@ func (m *matcher) noteMembership(r *Record) {
 		if r.ErrorCode != "" {
 			return
 		}
+		// Nor does one told it did not join a group (its notices).
 		groups, _ := r.ResponseElements["dbGroups"].([]any)
+		notices, _ := r.AdditionalEventData["notices"].([]any)
+		notJoined := map[string]bool{}
+		for _, n := range notices {
+			if s, ok := n.(string); ok {
+				if g, ok := shiftkey.GroupNotJoined(s); ok {
+					notJoined[g] = true
+				}
+			}
+		}
 		for _, g := range groups {
-			if s, ok := g.(string); ok {
+			if s, ok := g.(string); ok && !notJoined[s] {
 				m.join(membership{scope, param(r.ResponseElements, "dbUser"), s}, replica)
 			}
 		}

@@ -79,7 +79,7 @@ func fetch(ctx context.Context, opts Options) (*credential, *Problem) {
 		}
 		var out *rss.GetCredentialsOutput
 		if err := call(func(ctx context.Context) (err error) { out, err = api.GetCredentials(ctx, in); return err }); err != nil {
-			return nil, apiProblem(actGetCredentials, err, opts)
+			return nil, notAvailable(apiProblem(actGetCredentials, err, opts), codeConflict, string(wg.Workgroup.Status))
 		}
 		c.user, c.password, c.expiration = aws.ToString(out.DbUser), aws.ToString(out.DbPassword), aws.ToTime(out.Expiration)
 		// Serverless does not say its database; Redshift Serverless's default is dev.
@@ -109,7 +109,7 @@ func fetch(ctx context.Context, opts Options) (*credential, *Problem) {
 	}
 	var out *redshift.GetClusterCredentialsOutput
 	if err := call(func(ctx context.Context) (err error) { out, err = api.GetClusterCredentials(ctx, in); return err }); err != nil {
-		return nil, apiProblem(actGetClusterCreds, err, opts)
+		return nil, notAvailable(apiProblem(actGetClusterCreds, err, opts), codeInvalidClusterState, aws.ToString(cl.ClusterStatus))
 	}
 	c.user, c.password, c.expiration = aws.ToString(out.DbUser), aws.ToString(out.DbPassword), aws.ToTime(out.Expiration)
 	c.db = opts.DBName
@@ -117,6 +117,44 @@ func fetch(ctx context.Context, opts Options) (*credential, *Problem) {
 		c.db = aws.ToString(cl.DBName)
 	}
 	return c, nil
+}
+
+// The codes of a credential call on a cluster or workgroup that is not
+// available: its logins would fail, so no credential is issued.
+const (
+	codeInvalidClusterState = "InvalidClusterState" // GetClusterCredentials…: not "available"
+	codeConflict            = "ConflictException"   // Serverless GetCredentials: not "AVAILABLE"
+)
+
+// notAvailable gives p, when the credential call answered code (the
+// cluster or workgroup is not available), its own kind and what to do,
+// told by the status DescribeClusters or GetWorkgroup reported just before.
+func notAvailable(p *Problem, code, status string) *Problem {
+	if p.Code != code {
+		return p
+	}
+	p.Kind = KindNotAvailable
+	const revive = "(dev starts a server that died again within about 2 s)"
+	is := "not available"
+	switch {
+	case code == codeInvalidClusterState && status == "hardware-failure":
+		p.Hint = "the cluster is hardware-failure: its server cannot be started again, and it will not become available by waiting: " +
+			"delete it (DeleteCluster) and create it again (CreateCluster); dev's log names the damaged data dir"
+		return p
+	case code == codeInvalidClusterState:
+		if status != "" && status != "available" {
+			is = status
+		}
+		p.Hint = "the cluster is " + is + ": no credential until DescribeClusters says available; wait, then run doctor again " + revive +
+			"; one that stays hardware-failure needs DeleteCluster and CreateCluster"
+	default:
+		if status != "" && status != "AVAILABLE" {
+			is = status
+		}
+		p.Hint = "the workgroup is " + is + ": no credential until GetWorkgroup says AVAILABLE; wait, then run doctor again " + revive +
+			"; a dev workgroup that stays MODIFYING has a server that cannot start (dev's log names it and its data dir): DeleteWorkgroup and CreateWorkgroup it"
+	}
+	return p
 }
 
 func checkOptions(opts Options) *Problem {

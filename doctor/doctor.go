@@ -63,6 +63,7 @@ const (
 	KindAccessDenied Kind = "access-denied" // the principal may not call the action
 	KindNotFound     Kind = "not-found"     // no such cluster or workgroup
 	KindBadKeys      Kind = "bad-keys"      // the access key is unknown or the secret is wrong
+	KindNotAvailable Kind = "not-available" // the cluster or workgroup is not available (rebooting, failed, modifying)
 	KindOther        Kind = "error"
 )
 

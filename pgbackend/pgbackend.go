@@ -762,7 +762,7 @@ func (b *Backend) join(ctx context.Context, u *userState, lease *Lease, role, g 
 		}
 	}
 	if !ok {
-		return fmt.Sprintf("group %q not joined: %s", g, why), nil
+		return shiftkey.NotJoinedNotice(g) + ": " + why, nil
 	}
 	if err := b.record(ctx, role, g); err != nil {
 		return "", err
@@ -786,7 +786,7 @@ func (b *Backend) join(ctx context.Context, u *userState, lease *Lease, role, g 
 			return "", nil
 		}
 		b.forget(ctx, role, g)
-		return fmt.Sprintf("group %q not joined: %s", g, whyMember), nil
+		return shiftkey.NotJoinedNotice(g) + ": " + whyMember, nil
 	}
 	b.logger.InfoContext(ctx, "group granted", "db_user", role, "group", g)
 	b.observe(role, g, true, origin, "")
@@ -1051,7 +1051,7 @@ func (b *Backend) unsafeCached(ctx context.Context, q adminQuerier, group string
 // unsafeNotice tells a session that asked for group why it does not get
 // it, and that role's other sessions lost it too.
 func unsafeNotice(role, group, why string) string {
-	return fmt.Sprintf("group %q not joined, and revoked from %s for its other sessions too, as it turned unsafe since it was granted: %s", group, role, why)
+	return fmt.Sprintf("%s, and revoked from %s for its other sessions too, as it turned unsafe since it was granted: %s", shiftkey.NotJoinedNotice(group), role, why)
 }
 
 // sharedElsewhere reports whether another replica records role's

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/shiftkey/shiftkey"
 )
 
 // Found reading a scenario's audit log as an incident responder: a login
@@ -74,6 +75,17 @@ func TestAuditLoginSaysWhichGroupsWereNotJoined(t *testing.T) {
 		if !strings.Contains(notices, fmt.Sprintf("group %q not joined", missing)) || !strings.Contains(notices, fmt.Sprintf("group %q not joined", unsafe)) ||
 			strings.Contains(notices, fmt.Sprintf("group %q", group)) {
 			t.Errorf("%s record: additionalEventData %v, want the notices that %s and %s were not joined (and none of %s)", name, extra, missing, unsafe, group)
+		}
+		// audit tail reads the groups not joined back from the notices.
+		var notJoined []string
+		list, _ := extra["notices"].([]any)
+		for _, n := range list {
+			if g, ok := shiftkey.GroupNotJoined(fmt.Sprint(n)); ok {
+				notJoined = append(notJoined, g)
+			}
+		}
+		if fmt.Sprint(notJoined) != fmt.Sprint([]string{missing, unsafe}) {
+			t.Errorf("%s record: groups read back from the notices %v, want [%s %s]", name, notJoined, missing, unsafe)
 		}
 	}
 }

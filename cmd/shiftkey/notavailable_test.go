@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	rss "github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
 	"github.com/aws/smithy-go"
+	"github.com/shiftkey/shiftkey/doctor"
 )
 
 // apiErr is err's AWS error code and HTTP status as aws-sdk-go-v2 sees them.
@@ -31,6 +32,34 @@ func apiErr(err error) (string, int) {
 		status = re.HTTPStatusCode()
 	}
 	return code, status
+}
+
+// envOf is d's dev.env as doctor reads it.
+func envOf(d *Dev) doctor.Env {
+	return doctor.Env{EndpointURL: d.APIHTTPSURL, AccessKeyID: d.AccessKey.ID, SecretAccessKey: d.AccessKey.Secret, Region: DevRegion, CABundle: d.CAPath}
+}
+
+// notAvailable checks doctor's diagnosis of a cluster or workgroup that is
+// not available: the code the credential call answered, and a hint with
+// each of hint. It found them as any other error, with the server's
+// message alone.
+func notAvailable(t *testing.T, opts doctor.Options, step, code string, hint ...string) {
+	t.Helper()
+	r := doctor.Run(context.Background(), opts)
+	p := r.Problem
+	if p == nil {
+		t.Errorf("doctor: no problem, %d results; want %s at %s (%s)", len(r.Results), doctor.KindNotAvailable, step, code)
+		return
+	}
+	if p.Kind != doctor.KindNotAvailable || p.Step != step || p.Code != code || len(r.Results) != 0 {
+		t.Errorf("doctor: %s at %s (%s) %q, hint %q, %d results; want %s at %s (%s)", p.Kind, p.Step, p.Code, p.Message, p.Hint, len(r.Results), doctor.KindNotAvailable, step, code)
+		return
+	}
+	for _, h := range hint {
+		if !strings.Contains(p.Hint, h) {
+			t.Errorf("doctor: hint %q lacks %q", p.Hint, h)
+		}
+	}
 }
 
 // Found in the last stop note: GetClusterCredentials and
@@ -68,6 +97,8 @@ func TestCredentialsRefusedForAClusterNotAvailable(t *testing.T) {
 	if code, status := apiErr(err); code != "InvalidClusterState" || status != 400 {
 		t.Errorf("GetClusterCredentialsWithIAM for a hardware-failure cluster: %v, want InvalidClusterState 400", err)
 	}
+	notAvailable(t, doctor.Options{Cluster: broken, DBUser: "brkadmin", Env: envOf(d2)}, "redshift:GetClusterCredentials", "InvalidClusterState",
+		"hardware-failure", "DeleteCluster", "CreateCluster")
 	// The others are available and issue as before.
 	if _, err := c.GetClusterCredentialsWithIAM(ctx, &redshift.GetClusterCredentialsWithIAMInput{ClusterIdentifier: aws.String(DevCluster), DbName: aws.String("dev")}); err != nil {
 		t.Errorf("GetClusterCredentialsWithIAM for %s beside the broken cluster: %v", DevCluster, err)
@@ -80,12 +111,17 @@ func TestCredentialsRefusedForAClusterNotAvailable(t *testing.T) {
 	killPostmaster(t, filepath.Join(dir, "backends", "cluster-"+cl, "postgres"))
 	before := aws.ToString(describeCluster(t, d2, cl).ClusterStatus)
 	_, err = c.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(cl), DbUser: aws.String("rbtadmin"), DbName: aws.String("dev")})
+	doctored := doctor.Run(ctx, doctor.Options{Cluster: cl, DBUser: "rbtadmin", Env: envOf(d2)})
 	after := aws.ToString(describeCluster(t, d2, cl).ClusterStatus)
 	// Checked only when the revive did not end between the two
 	// DescribeClusters (it is 2 s away at most).
 	if before == "rebooting" && after == "rebooting" {
 		if code, status := apiErr(err); code != "InvalidClusterState" || status != 400 {
 			t.Errorf("GetClusterCredentials for a rebooting cluster: %v, want InvalidClusterState 400", err)
+		}
+		if p := doctored.Problem; p == nil || p.Kind != doctor.KindNotAvailable || p.Code != "InvalidClusterState" ||
+			!strings.Contains(p.Hint, "rebooting") || !strings.Contains(p.Hint, "available") || !strings.Contains(p.Hint, "2 s") {
+			t.Errorf("doctor on a rebooting cluster: %s (%s), hint %q; want %s with a hint to wait until available (dev: 2 s)", p.Kind, p.Code, p.Hint, doctor.KindNotAvailable)
 		}
 	} else {
 		t.Logf("the revive ended within the check (%s, then %s): the rebooting answer was not seen", before, after)
@@ -173,6 +209,8 @@ func TestDevStartsBesideABrokenWorkgroup(t *testing.T) {
 	if code, status := apiErr(err); code != "ConflictException" || status != 409 {
 		t.Errorf("GetCredentials for the broken workgroup: %v, want ConflictException 409", err)
 	}
+	notAvailable(t, doctor.Options{Workgroup: "broken-wg", Env: envOf(d2)}, "redshift-serverless:GetCredentials", "ConflictException",
+		"MODIFYING", "AVAILABLE", "2 s", "DeleteWorkgroup")
 	var line string
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, "workgroup=broken-wg") {
