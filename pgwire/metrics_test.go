@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,18 +72,37 @@ func startupOnly(t *testing.T, addr string) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
-// cancelOnRead cancels a context once the first bytes came in.
+// cancelOnRead cancels a context once the first bytes came in, and
+// returns them only once the driver, told of the cancel on its own
+// goroutine, has set the connection's deadline: else, on a busy machine,
+// the driver could finish the login before it heard, and the gateway
+// rightly count it ok.
 type cancelOnRead struct {
 	net.Conn
-	cancel context.CancelFunc
+	cancel    context.CancelFunc
+	cancelled bool
+	deadline  chan struct{} // closed at the driver's first deadline
+	once      sync.Once
 }
 
 func (c *cancelOnRead) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 {
+	if n > 0 && !c.cancelled {
+		c.cancelled = true
 		c.cancel()
+		select {
+		case <-c.deadline:
+		case <-time.After(10 * time.Second):
+		}
 	}
 	return n, err
+}
+
+func (c *cancelOnRead) SetDeadline(t time.Time) error {
+	if !t.IsZero() {
+		c.once.Do(func() { close(c.deadline) })
+	}
+	return c.Conn.SetDeadline(t)
 }
 
 // Every way a login ends is counted once, under its reason: a wrong
@@ -143,7 +163,7 @@ func TestLoginOutcomesCounted(t *testing.T) {
 			defer cancel()
 			cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 				c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-				return &cancelOnRead{Conn: c, cancel: cancel}, err
+				return &cancelOnRead{Conn: c, cancel: cancel, deadline: make(chan struct{})}, err
 			}
 			if _, err := pgconn.ConnectConfig(ctx, cfg); err == nil {
 				t.Fatal("the cancelled connect succeeded")
