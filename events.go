@@ -45,7 +45,10 @@ type APICall struct {
 	// ErrorCode and ErrorMessage are the AWS error sent, if any.
 	ErrorCode    string
 	ErrorMessage string
-	Status       int
+	// ClientGone says the client left before its answer (mid-body, or
+	// while it waited for a place): the error was sent to no one.
+	ClientGone bool
+	Status     int
 	// TLS is the call's TLS connection to this process; nil over plain
 	// HTTP.
 	TLS *TLSDetails

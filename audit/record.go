@@ -141,6 +141,9 @@ func apiRecord(e *shiftkey.APICall, region string) *Record {
 	// Whether what the call sent and got (a DbPassword) crossed the
 	// network in cleartext: tls as the gateway's records say it.
 	r.AdditionalEventData = map[string]any{"tls": e.TLS != nil}
+	if e.ClientGone {
+		r.AdditionalEventData["clientGone"] = true
+	}
 	if e.TLS != nil {
 		r.TLSDetails = &TLSDetails{TLSVersion: e.TLS.Version, CipherSuite: e.TLS.CipherSuite, ClientProvidedHostHeader: e.TLS.Host}
 	}

@@ -79,6 +79,7 @@ func TestOnePlaceConcurrentIssuesAllComplete(t *testing.T) {
 // the place, once free, serves the next request.
 func TestQueuedRequestLeavesWhenItsClientGoes(t *testing.T) {
 	f := newFixture(t)
+	path := f.audited(t)
 	client := onePlace(t, f)
 	gate := f.api.Gate()
 	if err := gate.Enter(context.Background()); err != nil {
@@ -97,6 +98,12 @@ func TestQueuedRequestLeavesWhenItsClientGoes(t *testing.T) {
 		t.Fatal("a canceled request got an answer while the only place was held")
 	}
 	waitUntil(t, "the request to leave the queue", func() bool { return gate.Waiting() == 0 })
+	// Its record says the client left: the Throttling it names was sent
+	// to no one.
+	waitUntil(t, "the left request's record", func() bool { return len(auditLines(t, path)) == 1 })
+	if r := lastRecord(t, path); r.EventName != "GetClusterCredentials" || r.ErrorCode != "Throttling" || r.AdditionalEventData["clientGone"] != true {
+		t.Errorf("the record of a request whose client left while it waited for a place: %s", auditLines(t, path)[0])
+	}
 	gate.Leave()
 	out, err := client.GetClusterCredentials(context.Background(), &redshift.GetClusterCredentialsInput{
 		ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String("alice")})

@@ -96,34 +96,35 @@ func TestAuditAbortedCallsNameTheirOperation(t *testing.T) {
 	tests := []struct {
 		name, wantName, wantSource string
 		send                       func()
+		gone                       bool // the client left: the answer reached no one
 	}{
 		{"client gone after the Action", "GetClusterCredentials", "redshift.amazonaws.com", func() {
 			abandon(signed("redshift", "", query), query, len("Action=GetClusterCredentials&Version=20"))
-		}},
+		}, true},
 		{"client gone within the Action", "(unknown)", "redshift.amazonaws.com", func() {
 			abandon(signed("redshift", "", reordered), reordered, len(reordered)-5)
-		}},
+		}, true},
 		{"client gone before the body", "(unknown)", "redshift.amazonaws.com", func() {
 			abandon(signed("redshift", "", query), query, 0)
-		}},
+		}, true},
 		{"JSON client gone mid-body", "GetCredentials", "redshift-serverless.amazonaws.com", func() {
 			abandon(signed("redshift-serverless", getCredentialsTarget, jsonBody), jsonBody, 10)
-		}},
+		}, true},
 		{"body that does not parse", "GetClusterCredentials", "redshift.amazonaws.com", func() {
 			sendRequest(t, signed("redshift", "", query+"&Padding=%zz"))
-		}},
+		}, false},
 		{"parameter given twice", "GetClusterCredentials", "redshift.amazonaws.com", func() {
 			sendRequest(t, signed("redshift", "", query+"&DbUser=bob"))
-		}},
+		}, false},
 		{"two Actions", "(unknown)", "redshift.amazonaws.com", func() {
 			sendRequest(t, signed("redshift", "", query+"&Action=DescribeClusters&Padding=%zz"))
-		}},
+		}, false},
 		{"body over the cap", "GetClusterCredentials", "redshift.amazonaws.com", func() {
 			sendRequest(t, signed("redshift", "", big))
-		}},
+		}, false},
 		{"no Action", "(unknown)", "redshift.amazonaws.com", func() {
 			sendRequest(t, signed("redshift", "", "Version=2012-12-01&ClusterIdentifier=dev-cluster"))
-		}},
+		}, false},
 	}
 	for _, tt := range tests {
 		tt.send()
@@ -136,6 +137,9 @@ func TestAuditAbortedCallsNameTheirOperation(t *testing.T) {
 		line := auditLines(t, path)
 		if r.EventName != tt.wantName || r.EventSource != tt.wantSource || r.ErrorCode == "" || r.UserIdentity.AccessKeyID != admin.AccessKeyID {
 			t.Errorf("%s: recorded %s", tt.name, line[len(line)-1])
+		}
+		if gone, _ := r.AdditionalEventData["clientGone"].(bool); gone != tt.gone {
+			t.Errorf("%s: additionalEventData.clientGone %v, want %v: %s", tt.name, r.AdditionalEventData["clientGone"], tt.gone, line[len(line)-1])
 		}
 		if tt.wantName == "(unknown)" && r.ReadOnly != nil {
 			t.Errorf("%s: readOnly %v of an unknown operation", tt.name, *r.ReadOnly)

@@ -61,7 +61,7 @@ func (s *Server) report(c *call) {
 	}
 	e := &shiftkey.APICall{Time: c.at, Duration: time.Since(c.start), RequestID: c.requestID, Service: service, Operation: op,
 		AccessKeyID: keyID, UserAgent: c.r.UserAgent(), Form: form, Result: c.result, CredentialID: c.issued,
-		ErrorCode: c.code, ErrorMessage: c.msg, Status: c.status}
+		ErrorCode: c.code, ErrorMessage: c.msg, Status: c.status, ClientGone: c.gone}
 	if e.Status == 0 {
 		e.Status = 200
 	}

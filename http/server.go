@@ -159,6 +159,7 @@ type call struct {
 	// not read whole (the client left, or it was over the cap).
 	partial   []byte
 	cut       bool
+	gone      bool // the client left before its answer
 	caller    *shiftkey.Caller
 	service   string
 	presigned bool // authenticated by a presigned query string
@@ -196,6 +197,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			s.writeError(c, shiftkey.Errorf("RequestEntityTooLarge", "Request body larger than %d bytes.", MaxBodyBytes))
 			return
 		}
+		// Short of the cap, a body stops only when its client goes.
+		c.gone = true
 		s.writeError(c, shiftkey.Errorf(shiftkey.CodeMalformedQueryString, "The request body could not be read."))
 		return
 	}
@@ -203,6 +206,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if s.gate != nil {
 		// Admitted only once the body is read: a slow client holds no place.
 		if err := s.gate.Enter(r.Context()); err != nil {
+			c.gone = true
 			s.writeThrottled(c) // the client has gone
 			return
 		}
