@@ -78,15 +78,7 @@ func TestAttachedManagedPolicyQuota(t *testing.T) {
 		_, err := admin.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String("Racer"), PolicyArn: aws.String(many[i])})
 		return err
 	})
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case apiCode(err) != "LimitExceeded":
-			t.Errorf("concurrent AttachRolePolicy: %v", err)
-		}
-	}
+	ok := storetest.Succeeded(t, "concurrent AttachRolePolicy", errs, limitExceeded)
 	got, err := admin.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String("Racer")})
 	mustOK(t, "ListAttachedRolePolicies", err)
 	if ok != 10 || len(got.AttachedPolicies) != 10 {
@@ -120,15 +112,7 @@ func TestGroupsPerUserQuota(t *testing.T) {
 	}
 
 	errs := storetest.Concurrently(20, func(i int) error { return join("racer", i) })
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case apiCode(err) != "LimitExceeded":
-			t.Errorf("concurrent AddUserToGroup: %v", err)
-		}
-	}
+	ok := storetest.Succeeded(t, "concurrent AddUserToGroup", errs, limitExceeded)
 	got, err := admin.ListGroupsForUser(ctx, &iam.ListGroupsForUserInput{UserName: aws.String("racer")})
 	mustOK(t, "ListGroupsForUser", err)
 	if ok != 10 || len(got.Groups) != 10 {
@@ -258,15 +242,7 @@ func TestInlinePolicyAggregateConcurrent(t *testing.T) {
 		_, err := admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("crowded"), PolicyName: aws.String(fmt.Sprintf("p%02d", i)), PolicyDocument: aws.String(doc)})
 		return err
 	})
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case apiCode(err) != "LimitExceeded" || httpStatus(err) != 409:
-			t.Errorf("concurrent PutUserPolicy: %v", err)
-		}
-	}
+	ok := storetest.Succeeded(t, "concurrent PutUserPolicy", errs, limitExceeded409)
 	names, err := admin.ListUserPolicies(ctx, &iam.ListUserPoliciesInput{UserName: aws.String("crowded")})
 	mustOK(t, "ListUserPolicies", err)
 	if ok != 4 || len(names.PolicyNames) != 4 {
@@ -351,18 +327,15 @@ func TestTagQuotaConcurrent(t *testing.T) {
 		_, err := admin.TagUser(ctx, &iam.TagUserInput{UserName: aws.String("labelled"), Tags: tags})
 		return err
 	})
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case apiCode(err) != "LimitExceeded" || httpStatus(err) != 409:
-			t.Errorf("concurrent TagUser: %v", err)
-		}
-	}
+	ok := storetest.Succeeded(t, "concurrent TagUser", errs, limitExceeded409)
 	got, err := admin.ListUserTags(ctx, &iam.ListUserTagsInput{UserName: aws.String("labelled")})
 	mustOK(t, "ListUserTags", err)
 	if ok != 10 || len(got.Tags) != 50 {
 		t.Fatalf("%d of 25 concurrent TagUser calls of 5 new keys succeeded, %d tags stored; want 10 and 50", ok, len(got.Tags))
 	}
 }
+
+// limitExceeded and limitExceeded409 accept IAM's quota refusal, the
+// second only with its status.
+func limitExceeded(err error) bool    { return apiCode(err) == "LimitExceeded" }
+func limitExceeded409(err error) bool { return limitExceeded(err) && httpStatus(err) == 409 }

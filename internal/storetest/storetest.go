@@ -681,6 +681,26 @@ func testLoginIterations(t *testing.T, s shiftkey.Store) {
 	}
 }
 
+// Succeeded counts the calls of what that succeeded (nil in errs) and
+// reports every error refused does not accept: the answer a quota gives
+// the calls past it, which a race must not turn into anything else.
+func Succeeded(t testing.TB, what string, errs []error, refused func(error) bool) int {
+	t.Helper()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !refused(err):
+			t.Errorf("%s: %v, want success or its refusal", what, err)
+		}
+	}
+	return ok
+}
+
+// LimitExceeded reports whether err is a store's quota refusal.
+func LimitExceeded(err error) bool { return shiftkey.ErrorCode(err) == shiftkey.CodeLimitExceeded }
+
 // Concurrently runs f(0) … f(n-1) at once and returns their errors by
 // index: the race a quota enforced by the write itself must survive, at
 // any layer (the store here, the API in package http's tests).
@@ -706,16 +726,7 @@ func testAccessKeyQuotaConcurrent(t *testing.T, s shiftkey.Store) {
 	errs := Concurrently(20, func(i int) error {
 		return s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: fmt.Sprintf("AKIAQUOTA%02d", i), Secret: "s", UserName: "KIM", Status: "Active", CreatedAt: t0})
 	})
-	created := 0
-	for _, err := range errs {
-		switch shiftkey.ErrorCode(err) {
-		case "":
-			created++
-		case shiftkey.CodeLimitExceeded:
-		default:
-			t.Errorf("CreateAccessKey: %v, want success or LimitExceeded", err)
-		}
-	}
+	created := Succeeded(t, "CreateAccessKey", errs, LimitExceeded)
 	keys, err := s.AccessKeys(ctx, "kim")
 	if err != nil {
 		t.Fatal(err)
@@ -759,17 +770,7 @@ func testAttachmentQuotasConcurrent(t *testing.T, s shiftkey.Store) {
 	}
 	admitted := func(what string, max int, errs []error) {
 		t.Helper()
-		ok := 0
-		for _, err := range errs {
-			switch shiftkey.ErrorCode(err) {
-			case "":
-				ok++
-			case shiftkey.CodeLimitExceeded:
-			default:
-				t.Errorf("%s: %v, want success or LimitExceeded", what, err)
-			}
-		}
-		if ok != max {
+		if ok := Succeeded(t, what, errs, LimitExceeded); ok != max {
 			t.Errorf("%d of %d concurrent %s succeeded, want %d", ok, len(errs), what, max)
 		}
 	}
@@ -847,15 +848,7 @@ func testInlinePolicyAdmittedConcurrent(t *testing.T, s shiftkey.Store) {
 		name := fmt.Sprintf("p%02d", i)
 		return s.PutInlinePolicyAdmitted(ctx, shiftkey.KindUser, "PACKED", shiftkey.PolicyDocument{Name: name, Document: doc}, atMostThree(name))
 	})
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, full):
-			t.Errorf("PutInlinePolicyAdmitted: %v", err)
-		}
-	}
+	ok := Succeeded(t, "PutInlinePolicyAdmitted", errs, func(err error) bool { return errors.Is(err, full) })
 	have, err := s.InlinePolicies(ctx, shiftkey.KindUser, "packed")
 	if err != nil || ok != 3 || len(have) != 3 {
 		t.Fatalf("%d of 20 concurrent puts admitted, %d stored (%v); want 3", ok, len(have), err)
@@ -884,16 +877,7 @@ func testAccountQuotaConcurrent(t *testing.T, s shiftkey.Store) {
 		}
 	}
 	errs := Concurrently(20, func(i int) error { return s.CreateEntity(ctx, group(fmt.Sprintf("race%02d", i))) })
-	ok := 0
-	for _, err := range errs {
-		switch shiftkey.ErrorCode(err) {
-		case "":
-			ok++
-		case shiftkey.CodeLimitExceeded:
-		default:
-			t.Errorf("CreateEntity: %v, want success or LimitExceeded", err)
-		}
-	}
+	ok := Succeeded(t, "CreateEntity", errs, LimitExceeded)
 	all, err := s.Entities(ctx, shiftkey.KindGroup, "/")
 	if err != nil || ok != 5 || len(all) != max {
 		t.Fatalf("%d of 20 concurrent creations at %d of %d succeeded, %d stored (%v); want 5", ok, max-5, max, len(all), err)
@@ -922,16 +906,7 @@ func testTagQuotaConcurrent(t *testing.T, s shiftkey.Store) {
 		}
 		return s.TagEntity(ctx, shiftkey.KindRole, "LABELLED", tags)
 	})
-	ok := 0
-	for _, err := range errs {
-		switch shiftkey.ErrorCode(err) {
-		case "":
-			ok++
-		case shiftkey.CodeLimitExceeded:
-		default:
-			t.Errorf("TagEntity: %v, want success or LimitExceeded", err)
-		}
-	}
+	ok := Succeeded(t, "TagEntity", errs, LimitExceeded)
 	tags, err := s.Tags(ctx, shiftkey.KindRole, "labelled")
 	if err != nil || ok != shiftkey.MaxTags/5 || len(tags) != shiftkey.MaxTags {
 		t.Fatalf("%d of 25 concurrent taggings of 5 keys succeeded, %d tags stored (%v); want %d and %d", ok, len(tags), err, shiftkey.MaxTags/5, shiftkey.MaxTags)
