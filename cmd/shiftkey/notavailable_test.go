@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	rss "github.com/aws/aws-sdk-go-v2/service/redshiftserverless"
 	"github.com/aws/smithy-go"
@@ -99,6 +100,18 @@ func TestCredentialsRefusedForAClusterNotAvailable(t *testing.T) {
 	}
 	notAvailable(t, doctor.Options{Cluster: broken, DBUser: "brkadmin", Env: envOf(d2)}, "redshift:GetClusterCredentials", "InvalidClusterState",
 		"hardware-failure", "DeleteCluster", "CreateCluster")
+	// A caller who may not have the credential learns nothing of the
+	// cluster's state: the policy is checked first, so it is AccessDenied,
+	// as for an available cluster.
+	outsider := keyedClient(t, d2, "outsider", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:DescribeClusters","Resource":"*"}]}`)
+	_, err = outsider.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(broken), DbUser: aws.String("brkadmin"), DbName: aws.String("dev")})
+	if code, status := apiErr(err); code != "AccessDenied" || status != 403 {
+		t.Errorf("GetClusterCredentials for a hardware-failure cluster by a caller without the permission: %v, want AccessDenied 403", err)
+	}
+	_, err = outsider.GetClusterCredentialsWithIAM(ctx, &redshift.GetClusterCredentialsWithIAMInput{ClusterIdentifier: aws.String(broken), DbName: aws.String("dev")})
+	if code, status := apiErr(err); code != "AccessDenied" || status != 403 {
+		t.Errorf("GetClusterCredentialsWithIAM for a hardware-failure cluster by a caller without the permission: %v, want AccessDenied 403", err)
+	}
 	// The others are available and issue as before.
 	if _, err := c.GetClusterCredentialsWithIAM(ctx, &redshift.GetClusterCredentialsWithIAMInput{ClusterIdentifier: aws.String(DevCluster), DbName: aws.String("dev")}); err != nil {
 		t.Errorf("GetClusterCredentialsWithIAM for %s beside the broken cluster: %v", DevCluster, err)
@@ -345,4 +358,25 @@ func TestDevRevivalOnATakenPortIsLoggedOnce(t *testing.T) {
 	if !strings.Contains(logs.String(), "failed_attempts=") {
 		t.Errorf("dev's log does not say the server started again after failed attempts:\n%s", logs.String())
 	}
+}
+
+// keyedClient is a Redshift client of d signed with the key of a new IAM
+// user, name, whose only policy is policy.
+func keyedClient(t *testing.T, d *Dev, name, policy string) *redshift.Client {
+	t.Helper()
+	ctx := context.Background()
+	admin := iam.New(iam.Options{Region: DevRegion, BaseEndpoint: aws.String(d.APIURL), Retryer: aws.NopRetryer{},
+		Credentials: provider(aws.Credentials{AccessKeyID: d.AccessKey.ID, SecretAccessKey: d.AccessKey.Secret})})
+	if _, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(name), PolicyName: aws.String("p"), PolicyDocument: aws.String(policy)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return redshift.New(redshift.Options{Region: DevRegion, BaseEndpoint: aws.String(d.APIURL), Retryer: aws.NopRetryer{},
+		Credentials: provider(aws.Credentials{AccessKeyID: aws.ToString(out.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(out.AccessKey.SecretAccessKey)})})
 }
