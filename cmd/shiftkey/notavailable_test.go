@@ -103,7 +103,8 @@ func TestCredentialsRefusedForAClusterNotAvailable(t *testing.T) {
 	// A caller who may not have the credential learns nothing of the
 	// cluster's state: the policy is checked first, so it is AccessDenied,
 	// as for an available cluster.
-	outsider := keyedClient(t, d2, "outsider", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:DescribeClusters","Resource":"*"}]}`)
+	outsider := redshift.New(redshift.Options{Region: DevRegion, BaseEndpoint: aws.String(d2.APIURL), Retryer: aws.NopRetryer{},
+		Credentials: provider(userKey(t, d2, "outsider", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:DescribeClusters","Resource":"*"}]}`))})
 	_, err = outsider.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String(broken), DbUser: aws.String("brkadmin"), DbName: aws.String("dev")})
 	if code, status := apiErr(err); code != "AccessDenied" || status != 403 {
 		t.Errorf("GetClusterCredentials for a hardware-failure cluster by a caller without the permission: %v, want AccessDenied 403", err)
@@ -224,6 +225,14 @@ func TestDevStartsBesideABrokenWorkgroup(t *testing.T) {
 	}
 	notAvailable(t, doctor.Options{Workgroup: "broken-wg", Env: envOf(d2)}, "redshift-serverless:GetCredentials", "ConflictException",
 		"MODIFYING", "AVAILABLE", "2 s", "DeleteWorkgroup")
+	// A caller who may not have the credential learns nothing of the
+	// workgroup's state: the policy comes first.
+	outsider := rss.New(rss.Options{Region: DevRegion, BaseEndpoint: aws.String(d2.APIURL), Retryer: aws.NopRetryer{},
+		Credentials: provider(userKey(t, d2, "outsider", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift-serverless:GetWorkgroup","Resource":"*"}]}`))})
+	_, err = outsider.GetCredentials(ctx, &rss.GetCredentialsInput{WorkgroupName: aws.String("broken-wg"), DbName: aws.String("dev")})
+	if code, status := apiErr(err); code != "AccessDeniedException" || status != 403 {
+		t.Errorf("GetCredentials for the broken workgroup by a caller without the permission: %v, want AccessDeniedException 403", err)
+	}
 	var line string
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, "workgroup=broken-wg") {
@@ -360,9 +369,9 @@ func TestDevRevivalOnATakenPortIsLoggedOnce(t *testing.T) {
 	}
 }
 
-// keyedClient is a Redshift client of d signed with the key of a new IAM
-// user, name, whose only policy is policy.
-func keyedClient(t *testing.T, d *Dev, name, policy string) *redshift.Client {
+// userKey is the access key of a new IAM user of d, name, whose only
+// policy is policy.
+func userKey(t *testing.T, d *Dev, name, policy string) aws.Credentials {
 	t.Helper()
 	ctx := context.Background()
 	admin := iam.New(iam.Options{Region: DevRegion, BaseEndpoint: aws.String(d.APIURL), Retryer: aws.NopRetryer{},
@@ -377,6 +386,5 @@ func keyedClient(t *testing.T, d *Dev, name, policy string) *redshift.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return redshift.New(redshift.Options{Region: DevRegion, BaseEndpoint: aws.String(d.APIURL), Retryer: aws.NopRetryer{},
-		Credentials: provider(aws.Credentials{AccessKeyID: aws.ToString(out.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(out.AccessKey.SecretAccessKey)})})
+	return aws.Credentials{AccessKeyID: aws.ToString(out.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(out.AccessKey.SecretAccessKey)}
 }
