@@ -4,9 +4,9 @@
 package pgwire
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"log/slog"
 	"time"
 
@@ -31,27 +31,24 @@ var cancelMissLimit = 100 // a variable for tests only
 // gateway's, random bits as in PostgreSQL: 32 (protocol 3.0), or 256 for a
 // client of protocol 3.2 (long), as PostgreSQL 18 gives its own.
 func (g *Gateway) registerCancel(s *session, backend *pgproto3.BackendKeyData, long bool) *pgproto3.BackendKeyData {
-	b := make([]byte, 4, 4+longSecret)
-	binary.BigEndian.PutUint32(b, backend.ProcessID)
-	b = b[:4+shortSecret]
+	k := cancelKey{pid: backend.ProcessID, n: shortSecret}
 	if long {
-		b = b[:4+longSecret]
+		k.n = longSecret
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for {
-		rand.Read(b[4:])
-		id := string(b)
+		rand.Read(k.secret[:k.n])
 		// Taken only if another session on a backend with the same process
 		// ID (another server) drew the same secret.
-		if _, taken := g.cancels[id]; taken {
+		if _, taken := g.cancels[k]; taken {
 			continue
 		}
-		g.cancels[id] = s
+		g.cancels[k] = s
 		s.mu.Lock() // s.cancel is read under either lock (closeFor: s.mu)
-		s.cancelID, s.cancel = id, backend
+		s.cancelID, s.cancel = k, backend
 		s.mu.Unlock()
-		return &pgproto3.BackendKeyData{ProcessID: backend.ProcessID, SecretKey: b[4:]}
+		return &pgproto3.BackendKeyData{ProcessID: backend.ProcessID, SecretKey: bytes.Clone(k.secret[:k.n])}
 	}
 }
 
@@ -62,9 +59,23 @@ const (
 	longSecret  = 32
 )
 
-// cancelID is the key of g.cancels for a cancel key.
-func cancelID(pid uint32, secret []byte) string {
-	return string(append(binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(secret)), pid), secret...))
+// cancelKey is a cancel key as g.cancels holds it: a comparable value, so
+// that a login registers its key without building one on the heap.
+type cancelKey struct {
+	pid    uint32
+	n      uint8 // the secret's length: shortSecret or longSecret
+	secret [longSecret]byte
+}
+
+// cancelKeyOf is the cancel key of pid and secret; ok is false for a
+// secret longer than any the gateway gives, which names no session.
+func cancelKeyOf(pid uint32, secret []byte) (k cancelKey, ok bool) {
+	if len(secret) > longSecret {
+		return k, false
+	}
+	k.pid, k.n = pid, uint8(len(secret))
+	copy(k.secret[:], secret)
+	return k, true
 }
 
 // unregisterCancel forgets the session's key, if it has one: from then on
@@ -140,8 +151,12 @@ func (g *Gateway) observeCancel(outcome string) {
 // cancelByKey sends a cancel request to the backend of the session whose
 // gateway key is pid and secret, and reports whether there is one.
 func (g *Gateway) cancelByKey(log *slog.Logger, pid uint32, secret []byte, fromPeer bool) bool {
+	k, ok := cancelKeyOf(pid, secret)
+	if !ok {
+		return false
+	}
 	g.mu.Lock()
-	s := g.cancels[cancelID(pid, secret)]
+	s := g.cancels[k]
 	var key *pgproto3.BackendKeyData
 	if s != nil {
 		// Counted until the backend has taken the request (Cancel

@@ -40,7 +40,7 @@ var fuzzKeys = scram.NewKeys("pw", []byte("0123456789abcdef"), 4096)
 func runSession(t testing.TB, input []byte) []byte {
 	g := &Gateway{Cluster: "c", Credentials: memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: "u",
 		StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}, AuthTimeout: 2 * time.Second, Secret: []byte("s")}
-	g.sessions, g.cancels = map[*session]struct{}{}, map[string]*session{}
+	g.sessions, g.cancels = map[*session]struct{}{}, map[cancelKey]*session{}
 	pipe, client := net.Pipe()
 	server := &readSignal{Conn: pipe, input: len(input), waiting: make(chan struct{})}
 	s := &session{g: g, t: g, raw: server, client: server}

@@ -157,7 +157,7 @@ type Gateway struct {
 	ln       []net.Listener
 	sessions map[*session]struct{}
 	sources  map[string]*sourceUse // connections per client address
-	cancels  map[string]*session
+	cancels  map[cancelKey]*session
 	wg       sync.WaitGroup
 	cutting  sync.WaitGroup // cancels sent to the backends of cut sessions
 	nextID   atomic.Uint64

@@ -30,7 +30,7 @@ func (g *Gateway) Serve(l net.Listener) error {
 	g.ln = append(g.ln, l)
 	if g.sessions == nil {
 		g.sessions = map[*session]struct{}{}
-		g.cancels = map[string]*session{}
+		g.cancels = map[cancelKey]*session{}
 	}
 	if g.SaltIterations != nil {
 		// Read now rather than at the first unknown login, which would
@@ -143,7 +143,7 @@ type sourceUse struct{ conns, auths int }
 func (g *Gateway) admitLocked(s *session) string {
 	if g.sessions == nil {
 		g.sessions = map[*session]struct{}{}
-		g.cancels = map[string]*session{}
+		g.cancels = map[cancelKey]*session{}
 	}
 	if g.sources == nil {
 		g.sources = map[string]*sourceUse{}

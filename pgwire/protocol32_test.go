@@ -96,8 +96,18 @@ func TestProtocol32LongCancelKeys(t *testing.T) {
 		t.Cleanup(func() { c.Close(context.Background()) })
 		return c
 	}
-	if n := len(connect("").PgConn().SecretKey()); n != 4 {
+	short := connect("")
+	if n := len(short.PgConn().SecretKey()); n != 4 {
 		t.Fatalf("a 3.0 client's cancel secret: %d bytes, want 4", n)
+	}
+	// A 3.0 key padded with zeros to a 3.2 key's length, or one byte
+	// longer than any the gateway gives, names no session either.
+	for _, n := range []int{32, 33} {
+		padded := make([]byte, n)
+		copy(padded, short.PgConn().SecretKey())
+		if err := sleepWhileCancelling(t, short, admin, func() { sendCancel(t, holderAddr, "", short.PgConn().PID(), padded) }); err != nil {
+			t.Fatalf("a 3.0 key padded to %d bytes cancelled: %v", n, err)
+		}
 	}
 	for _, via := range []string{holderAddr, otherAddr} {
 		// A session each: PostgreSQL may signal a cancelled backend twice.

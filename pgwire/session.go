@@ -64,7 +64,7 @@ type session struct {
 	// cancel is the backend's cancel key while the backend is this
 	// session's (registerCancel to unregisterCancel; written under g.mu and
 	// mu); cancelID is the gateway's key for it.
-	cancelID string
+	cancelID cancelKey
 	cancel   *pgproto3.BackendKeyData
 	// cancelling counts its client's cancel requests on their way to the
 	// backend (under g.mu, cancelByKey): one still on its way when the

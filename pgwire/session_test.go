@@ -330,7 +330,7 @@ func TestSessionCleanupOnEveryFailure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := &Gateway{Cluster: "c", DefaultDB: "dev", Backend: tc.b, Secret: []byte("s"), AuthTimeout: 10 * time.Second,
 				Credentials: memCreds{&shiftkey.Credential{ID: "x", LoginName: "IAM:u", DBUser: "u", StoredKey: fuzzKeys.StoredKey[:], ServerKey: fuzzKeys.ServerKey[:]}}}
-			g.sessions, g.cancels = map[*session]struct{}{}, map[string]*session{}
+			g.sessions, g.cancels = map[*session]struct{}{}, map[cancelKey]*session{}
 			server, client := net.Pipe()
 			var clientCloses int
 			var mu sync.Mutex
