@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,13 @@ import (
 // scramSalt opens a SCRAM-SHA-256 exchange as user on the gateway at addr
 // and returns the salt it is offered (s= of the server-first message).
 func scramSalt(t *testing.T, addr, user string) string {
+	salt, _ := scramFirst(t, addr, user)
+	return salt
+}
+
+// scramFirst is the salt and iteration count of the server-first message
+// the gateway at addr sends user.
+func scramFirst(t *testing.T, addr, user string) (salt string, iterations int) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -47,12 +55,17 @@ func scramSalt(t *testing.T, addr, user string) string {
 		t.Fatalf("%s: got %T %v, want AuthenticationSASLContinue", user, m, err)
 	}
 	for _, f := range strings.Split(string(cont.Data), ",") {
-		if s, ok := strings.CutPrefix(f, "s="); ok {
-			return s
+		if v, ok := strings.CutPrefix(f, "s="); ok {
+			salt = v
+		}
+		if v, ok := strings.CutPrefix(f, "i="); ok {
+			iterations, _ = strconv.Atoi(v)
 		}
 	}
-	t.Fatalf("%s: no salt in %q", user, cont.Data)
-	return ""
+	if salt == "" || iterations == 0 {
+		t.Fatalf("%s: no salt or iteration count in %q", user, cont.Data)
+	}
+	return salt, iterations
 }
 
 // gatewayKeyServe is serve on a SQLite store of its own with cluster
@@ -113,12 +126,18 @@ func (g *gatewayKeyServe) start(t *testing.T) *Serve {
 // without credentials.
 func (g *gatewayKeyServe) salts(t *testing.T, s *Serve) (known, unknown string) {
 	t.Helper()
+	addr := g.addrOf(t, s)
+	return scramSalt(t, addr, g.known), scramSalt(t, addr, "IAMA:nobody")
+}
+
+// addrOf is the address of s's gateway of the cluster.
+func (g *gatewayKeyServe) addrOf(t *testing.T, s *Serve) string {
+	t.Helper()
 	c, err := s.Store.Cluster(context.Background(), "gwkey")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := net.JoinHostPort(c.Endpoint.Address, itoa(c.Endpoint.Port))
-	return scramSalt(t, addr, g.known), scramSalt(t, addr, "IAMA:nobody")
+	return net.JoinHostPort(c.Endpoint.Address, itoa(c.Endpoint.Port))
 }
 
 // refused checks that serve refuses to start naming the key file, leaves
@@ -230,5 +249,33 @@ func TestDevRefusesAMissingGatewayKeyOfAStoreWithLogins(t *testing.T) {
 	defer d3.Close()
 	if err := d3.Start(ctx); err != nil {
 		t.Fatalf("with %s restored: %v", keyFile, err)
+	}
+}
+
+// Decoys follow the iteration counts serve's store holds (the store reaches
+// the gateway through server.StartGateway): after a restart with another
+// scram_iterations, a login salted before keeps its count, and unknown
+// names must show it as often as the new one, or the old count would
+// single out the names that exist. pgwire's tests give the gateway the
+// store themselves; this one goes through serve's wiring.
+func TestDecoysFollowServesStoredIterationCounts(t *testing.T) {
+	g := newGatewayKeyServe(t, "AKIACONFIGKEY0000007") // its login salted at the default, 4096
+	g.cfg.ScramIterations = 8192
+	s := g.start(t)
+	if s == nil {
+		t.Fatal(g.startErr)
+	}
+	defer s.Close()
+	addr := g.addrOf(t, s)
+	if _, n := scramFirst(t, addr, g.known); n != 4096 {
+		t.Fatalf("after the restart the known login shows %d iterations, want its 4096", n)
+	}
+	seen := map[int]int{}
+	for i := range 32 {
+		_, n := scramFirst(t, addr, fmt.Sprintf("IAMA:nobody%02d", i))
+		seen[n]++
+	}
+	if seen[4096] == 0 || seen[8192] == 0 || len(seen) != 2 {
+		t.Errorf("32 unknown names show iteration counts %v; want both 4096 (the stored login's) and 8192 (the configured)", seen)
 	}
 }
