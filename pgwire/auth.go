@@ -590,13 +590,6 @@ func (a *authReader) fill(n int) error {
 	return nil
 }
 
-// unread gives back bytes read from r before the first message.
-func (a *authReader) unread(b []byte) {
-	if len(b) > 0 {
-		a.buf = slices.Clone(b)
-	}
-}
-
 // rest returns the bytes read past the last message handed out, and lets
 // go of the buffer (the session keeps a for its life).
 func (a *authReader) rest() []byte {

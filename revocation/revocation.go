@@ -495,12 +495,6 @@ func (t *Terminator) sessionsOpen() bool {
 	return false
 }
 
-// Check looks at every session now (start-up, tests).
-func (t *Terminator) Check(ctx context.Context) error {
-	_, err := t.check(ctx, map[string]bool{"": true})
-	return err
-}
-
 // check ends the sessions of logins whose credentials are revoked with
 // terminate; asked is whether it read the store (some were open).
 func (t *Terminator) check(ctx context.Context, logins map[string]bool) (asked bool, err error) {
