@@ -232,12 +232,8 @@ func (d *DB) PutInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, owne
 // are checked one after the other.
 func (d *DB) PutInlinePolicyAdmitted(ctx context.Context, kind shiftkey.EntityKind, owner string, p shiftkey.PolicyDocument, admit func([]shiftkey.PolicyDocument) error) error {
 	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
-		tag, err := tx.Exec(ctx, ownerLocked(kind), kind, owner)
-		if err != nil {
+		if err := lockOwner(ctx, tx, kind, owner); err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return shiftkey.NoSuchEntity(kind, owner)
 		}
 		have, err := queryAll(ctx, tx, scanInline, `SELECT name, document FROM inline_policies WHERE kind = $1 AND owner = $2 ORDER BY name`, kind, owner)
 		if err != nil {
@@ -274,6 +270,19 @@ func ownerRow(kind shiftkey.EntityKind) string { return ownerFrom(kind) + ` FOR 
 // after the other. No row: the owner does not exist.
 func ownerLocked(kind shiftkey.EntityKind) string {
 	return `SELECT 1 ` + ownerFrom(kind) + ` FOR UPDATE`
+}
+
+// lockOwner locks the owner's row (ownerLocked) in tx, or answers
+// NoSuchEntity when there is none.
+func lockOwner(ctx context.Context, tx pgx.Tx, kind shiftkey.EntityKind, name string) error {
+	tag, err := tx.Exec(ctx, ownerLocked(kind), kind, name)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return shiftkey.NoSuchEntity(kind, name)
+	}
+	return nil
 }
 
 // ownerFrom is the FROM clause of the owner's row, unlocked.
@@ -491,12 +500,8 @@ func (d *DB) GroupMembers(ctx context.Context, group string) ([]string, error) {
 // different keys, on any replica, count one after the other.
 func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, tags []shiftkey.Tag) error {
 	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
-		tag, err := tx.Exec(ctx, ownerLocked(kind), kind, name)
-		if err != nil {
+		if err := lockOwner(ctx, tx, kind, name); err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return shiftkey.NoSuchEntity(kind, name)
 		}
 		for _, t := range tags {
 			if _, err := tx.Exec(ctx, `INSERT INTO tags (kind, owner, key, value) VALUES ($1, $2, $3, $4)
