@@ -30,8 +30,7 @@ func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
 	inserts := []stmt{st(`INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
 		e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs)}
 	for _, t := range e.Tags {
-		inserts = append(inserts, st(`INSERT INTO tags (kind, owner, key, value) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (kind, owner, lower(key)) DO UPDATE SET value = excluded.value, key = excluded.key`, e.Kind, e.Name, t.Key, t.Value))
+		inserts = append(inserts, st(tagUpsert, e.Kind, e.Name, t.Key, t.Value))
 	}
 	return d.insertWithin(ctx, change(e.Kind, e.Name), shiftkey.EntityExists(e.Kind, e.Name), shiftkey.AccountQuota(e.Kind), shiftkey.MaxEntities[e.Kind],
 		st(`SELECT count(*) FROM entities WHERE kind = $1`, e.Kind), inserts...)
@@ -494,6 +493,11 @@ func (d *DB) GroupMembers(ctx context.Context, group string) ([]string, error) {
 
 // Tags.
 
+// tagUpsert adds tag ($3, $4) to owner ($1, $2), or replaces the value (and
+// the key's case) of the tag whose key differs only in case.
+const tagUpsert = `INSERT INTO tags (kind, owner, key, value) VALUES ($1, $2, $3, $4)
+	ON CONFLICT (kind, owner, lower(key)) DO UPDATE SET value = excluded.value, key = excluded.key`
+
 // TagEntity adds or replaces tags; a replaced tag keeps its place.
 // At most shiftkey.MaxTags in all: the owner's row is locked (FOR UPDATE)
 // before the tags are written and counted, so concurrent taggers adding
@@ -504,8 +508,7 @@ func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name strin
 			return err
 		}
 		for _, t := range tags {
-			if _, err := tx.Exec(ctx, `INSERT INTO tags (kind, owner, key, value) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (kind, owner, lower(key)) DO UPDATE SET value = excluded.value, key = excluded.key`, kind, name, t.Key, t.Value); err != nil {
+			if _, err := tx.Exec(ctx, tagUpsert, kind, name, t.Key, t.Value); err != nil {
 				return err
 			}
 		}

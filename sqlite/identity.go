@@ -33,15 +33,7 @@ func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
 	if len(e.Tags) > shiftkey.MaxTags {
 		return shiftkey.TagQuota(e.Kind)
 	}
-	tags := func(tx sqlConn) error {
-		for _, t := range e.Tags {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO tags (kind, owner, key, value, seq) VALUES (?,?,?,?, (SELECT coalesce(max(seq), 0) + 1 FROM tags))
-				ON CONFLICT (kind, owner, key) DO UPDATE SET value = excluded.value, key = excluded.key`, e.Kind, e.Name, t.Key, t.Value); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	tags := func(tx sqlConn) error { return putTags(ctx, tx, e.Kind, e.Name, e.Tags) }
 	return d.insertWithin(ctx, shiftkey.EntityExists(e.Kind, e.Name), shiftkey.AccountQuota(e.Kind), shiftkey.MaxEntities[e.Kind],
 		`SELECT count(*) FROM entities WHERE kind = ?`, []any{e.Kind}, tags,
 		`INSERT INTO entities (`+entityColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
@@ -492,6 +484,25 @@ func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name strin
 		return err
 	}
 	defer tx.Rollback()
+	if err := putTags(ctx, tx, kind, name, tags); err != nil {
+		return err
+	}
+	// Counted in the (immediate) transaction: concurrent taggers adding
+	// different keys cannot pass the quota together.
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tags WHERE kind = ? AND owner = ?`, kind, name).Scan(&n); err != nil {
+		return err
+	}
+	if n > shiftkey.MaxTags {
+		return shiftkey.TagQuota(kind)
+	}
+	return tx.Commit()
+}
+
+// putTags adds tags to the owner in tx, or replaces the value (and the
+// key's case) of a tag whose key differs only in case; NoSuchEntity when
+// there is no owner.
+func putTags(ctx context.Context, tx sqlConn, kind shiftkey.EntityKind, name string, tags []shiftkey.Tag) error {
 	cond, args := ownerExists(kind, name)
 	for _, t := range tags {
 		res, err := tx.ExecContext(ctx, `INSERT INTO tags (kind, owner, key, value, seq) SELECT ?,?,?,?, (SELECT coalesce(max(seq), 0) + 1 FROM tags)
@@ -504,16 +515,7 @@ func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name strin
 			return shiftkey.NoSuchEntity(kind, name)
 		}
 	}
-	// Counted in the (immediate) transaction: concurrent taggers adding
-	// different keys cannot pass the quota together.
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tags WHERE kind = ? AND owner = ?`, kind, name).Scan(&n); err != nil {
-		return err
-	}
-	if n > shiftkey.MaxTags {
-		return shiftkey.TagQuota(kind)
-	}
-	return tx.Commit()
+	return nil
 }
 
 // UntagEntity removes tags by key; absent keys are ignored.
