@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -143,24 +141,6 @@ func TestDevRestartsItsOwnServer(t *testing.T) {
 	loginsAgainWithData(t, d, DevCluster, c)
 }
 
-// syncBuffer is a bytes.Buffer for a logger's output read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Found in a review of dev's API-created clusters: one cluster whose data
 // dir was damaged stopped `shiftkey dev` from starting at all (Start:
 // "cluster broken-…: backend of …: pg_ctl start: …"), and one whose data
@@ -193,7 +173,7 @@ func TestDevStartsBesideABrokenCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logs := &syncBuffer{}
+	logs := &lockedBuffer{}
 	d2 := newTestDev(dir)
 	d2.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(logs, os.Stderr), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := d2.Start(ctx); err != nil {

@@ -200,7 +200,7 @@ func TestDevStartsBesideABrokenWorkgroup(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logs := &syncBuffer{}
+	logs := &lockedBuffer{}
 	d2 := newTestDev(dir)
 	d2.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(logs, os.Stderr), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := d2.Start(ctx); err != nil {
@@ -298,7 +298,7 @@ func TestDevRevivalOnATakenPortIsLoggedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	logs := &syncBuffer{}
+	logs := &lockedBuffer{}
 	d := newTestDev(dir)
 	d.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if err := d.Start(ctx); err != nil {
