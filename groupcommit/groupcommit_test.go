@@ -324,3 +324,40 @@ func TestGatherWaitsForAnOpBetweenItsAnnouncementAndTheFIFO(t *testing.T) {
 		t.Errorf("batch sizes %v, want one batch of both ops", got)
 	}
 }
+
+// A Submit that counted itself in transit and then gave up before its op
+// reached the FIFO (its context ended while the FIFO was full) uncounts
+// itself: else every later gather would wait its whole window for an op
+// that never comes.
+func TestGiveUpInTransitIsUncounted(t *testing.T) {
+	release := make(chan struct{})
+	var b batches
+	w := New(1, 16, func(ops []int) []int {
+		if ops[0] == 1 {
+			<-release // the first commit holds the writer
+		}
+		return b.commit(ops)
+	}, Gather(time.Hour, 8))
+	defer w.Close()
+	done := make(chan error, 2)
+	go func() { _, err := w.Submit(context.Background(), 1); done <- err }()
+	waitFor(t, "the first op to be taken", func() bool { return w.Taken() == 1 })
+	go func() { _, err := w.Submit(context.Background(), 2); done <- err }()
+	waitFor(t, "the second op to fill the FIFO", func() bool { return w.Queued() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := w.Submit(ctx, 3); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a Submit whose context ended at a full FIFO: %v, want its deadline", err)
+	}
+	close(release)
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("op 2 not committed after 10 s: the writer waits for the op that gave up (batches %v)", b.get())
+		}
+	}
+}
