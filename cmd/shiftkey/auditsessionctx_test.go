@@ -25,7 +25,8 @@ import (
 // none of what the credential did. The gateway's records now carry the
 // API record's userIdentity (less the access key, which signed the issue,
 // not the login: it is responseElements.accessKeyId), and name the role
-// as it was at the issue after it is deleted and created again.
+// as it was at the issue after it is deleted and created again, also on
+// a login refused because the credential was revoked.
 func TestAuditGatewayRecordsOfARoleSessionCarryItsSessionContext(t *testing.T) {
 	ctx := context.Background()
 	role, group, dbUser := fresh("Auditee"), fresh("sessctxgroup"), fresh("sessctx")
@@ -149,4 +150,23 @@ func TestAuditGatewayRecordsOfARoleSessionCarryItsSessionContext(t *testing.T) {
 		return len(gateway["GatewayLogin"]) == 2 && len(gateway["GatewaySessionEnd"]) == 2
 	})
 	same("after the role was created again", map[string][]map[string]any{"GatewayLogin": gateway["GatewayLogin"][1:], "GatewaySessionEnd": gateway["GatewaySessionEnd"][1:]})
+
+	// Revoked, the credential is refused; the refused login's record names
+	// the same principal (its credential is known: the client proved it).
+	var text bytes.Buffer
+	if err := run(ctx, []string{"credentials", "revoke", "--data-dir", dev.DataDir, "--cluster", DevCluster, "--login", c.user}, &text, &text); err != nil {
+		t.Fatal(err, text.String())
+	}
+	if _, err := connect(dev, c, DevDatabase); sqlState(err) != "28P01" {
+		t.Fatalf("login with the revoked credential: %v, want 28P01", err)
+	}
+	poll(t, 10*time.Second, "the refused login's record", func() bool {
+		_, gateway = records()
+		return len(gateway["GatewayLogin"]) == 3
+	})
+	refused := gateway["GatewayLogin"][2]
+	if refused["errorCode"] != "revoked" {
+		t.Fatalf("third login's record: %v, want one refused as revoked", refused)
+	}
+	same("refused as revoked", map[string][]map[string]any{"GatewayLogin": {refused}})
 }

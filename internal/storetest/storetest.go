@@ -1621,6 +1621,7 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 		cred.PrincipalARN = cred.PrincipalARN + c.principal
 		if c.id == "a1" {
 			cred.DigestSHA256, cred.DigestMD5 = []byte("sha256-a1"), []byte("md5-a1")
+			cred.IssuedTo = issuedToSession // kept as given, whatever the ARN
 		}
 		if err := s.CreateCredential(ctx, cred); err != nil {
 			t.Fatal(err)
@@ -1719,11 +1720,13 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 		}
 		if r := revoked[0]; r.ID != "a1" || r.Cluster != "c" || r.LoginName != "IAM:alice" || r.PrincipalARN != want.PrincipalARN+alice || r.DBUser != want.DBUser ||
 			!r.ExpiresAt.Equal(want.ExpiresAt) || !bytes.Equal(r.StoredKey, want.StoredKey) || !bytes.Equal(r.ServerKey, want.ServerKey) ||
-			string(r.DigestSHA256) != "sha256-a1" || string(r.DigestMD5) != "md5-a1" {
-			t.Fatalf("revoked a1 = %+v, want its principal, role, expiry, keys and Redshift verifiers", r)
+			string(r.DigestSHA256) != "sha256-a1" || string(r.DigestMD5) != "md5-a1" ||
+			// The refused login's record names the principal as the issue saw it.
+			!sameIssuedTo(r.IssuedTo, issuedToSession) {
+			t.Fatalf("revoked a1 = %+v, want its principal (as issued to), role, expiry, keys and Redshift verifiers", r)
 		}
 		if revoked, err := rk.RevokedCredentials(ctx, "c", "IAM:bob", t0.Add(2*time.Minute)); err != nil || len(revoked) != 1 ||
-			revoked[0].DigestSHA256 != nil || revoked[0].DigestMD5 != nil {
+			revoked[0].DigestSHA256 != nil || revoked[0].DigestMD5 != nil || revoked[0].IssuedTo != (shiftkey.IssuedTo{}) {
 			t.Fatalf("RevokedCredentials(c, IAM:bob) = %+v, %v; want b1 without verifiers", revoked, err)
 		}
 		if revoked, _ := rk.RevokedCredentials(ctx, "c", "IAM:alice", t0.Add(time.Hour)); len(revoked) != 0 {
