@@ -176,7 +176,7 @@ type Credential struct {
 	// a session's ASIA…): what `credentials revoke --access-key` finds. ""
 	// for one issued before it was recorded.
 	AccessKeyID string
-	// IssuedTo is the rest of what the audit log says of PrincipalID, as
+	// IssuedTo is the rest of what the audit log says of PrincipalARN, as
 	// it was at the issue; zero for one issued before it was recorded.
 	IssuedTo  IssuedTo
 	RequestID string
