@@ -81,6 +81,9 @@ type Login struct {
 	// AccessKeyID signed the call that issued the credential ("" when
 	// not recorded): the audit log follows a leaked key to its logins.
 	AccessKeyID string
+	// IssuedTo is the rest of what the issue kept of the credential's
+	// principal (zero when not recorded).
+	IssuedTo IssuedTo
 	// BackendReused says the session got a pooled backend connection.
 	BackendReused bool
 	// Notices are what the client was told its session did not get: each
@@ -189,6 +192,7 @@ type SessionOrigin struct {
 	CredentialID string
 	PrincipalARN string // who the credential was issued to
 	AccessKeyID  string // the key that signed its issuing call, when recorded
+	IssuedTo     IssuedTo
 }
 
 type sessionOriginKey struct{}

@@ -176,9 +176,12 @@ type Credential struct {
 	// a session's ASIA…): what `credentials revoke --access-key` finds. ""
 	// for one issued before it was recorded.
 	AccessKeyID string
-	RequestID   string
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
+	// IssuedTo is the rest of what the audit log says of PrincipalARN, as
+	// it was at the issue; zero for one issued before it was recorded.
+	IssuedTo  IssuedTo
+	RequestID string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 	// ScopeID is the unique id of what Cluster names as the issue found
 	// it: the cluster's NamespaceID, or the workgroup's ID for a
 	// "workgroup/<id>" scope. It is not stored: the store writes the
@@ -189,6 +192,32 @@ type Credential struct {
 	// leaves no credential that logs in to the new cluster. "" writes
 	// without the check.
 	ScopeID string
+}
+
+// IssuedTo is who a credential was issued to, beyond the principal's ARN,
+// as the issue saw them: what the gateway's audit records need to name
+// the principal as the API's record of the issue does (CloudTrail's
+// userIdentity and sessionContext). Kept with the credential because it
+// may change after: a role deleted and created again under its name is
+// another role, with another id and perhaps another path.
+type IssuedTo struct {
+	// PrincipalID is the principal's aws:userid: an IAM user's AIDA…, a
+	// session's AROA…:<session name> (its role's id, a colon, its name).
+	PrincipalID string
+	// RoleARN is a session's role's ARN, path included; "" for a user.
+	RoleARN string
+	// SessionCreatedAt is when a session's credentials were issued
+	// (aws:TokenIssueTime); zero for a user.
+	SessionCreatedAt time.Time
+}
+
+// IssuedToPrincipal is what a credential issued to p keeps of it.
+func IssuedToPrincipal(p *Principal) IssuedTo {
+	t := IssuedTo{PrincipalID: p.UserID}
+	if p.Type == PrincipalAssumedRole {
+		t.RoleARN, t.SessionCreatedAt = p.RoleARN, p.TokenIssueTime
+	}
+	return t
 }
 
 // WorkgroupScopePrefix begins the Cluster of a workgroup's credentials

@@ -89,6 +89,16 @@ type SessionContext struct {
 		AccountID   string `json:"accountId,omitempty"`
 		UserName    string `json:"userName"`
 	} `json:"sessionIssuer"`
+	// Attributes are CloudTrail's: when the session's credentials were
+	// issued, and whether with MFA (never: shiftkey has none).
+	Attributes *SessionAttributes `json:"attributes,omitempty"`
+}
+
+// SessionAttributes are CloudTrail's sessionContext.attributes; the
+// values are strings there, the flag too.
+type SessionAttributes struct {
+	CreationDate     string `json:"creationDate"`
+	MFAAuthenticated string `json:"mfaAuthenticated"`
 }
 
 // Event names and sources of the gateway's records.
@@ -184,21 +194,33 @@ func identityOf(p *shiftkey.Principal, keyID string) UserIdentity {
 	switch p.Type {
 	case shiftkey.PrincipalAssumedRole:
 		id.Type = "AssumedRole"
-		sc := &SessionContext{}
-		sc.SessionIssuer.Type, sc.SessionIssuer.ARN, sc.SessionIssuer.UserName = "Role", p.RoleARN, p.RoleName
-		// A session's aws:userid is the role's id, a colon, the session's name.
-		sc.SessionIssuer.PrincipalID, _, _ = strings.Cut(p.UserID, ":")
-		sc.SessionIssuer.AccountID = p.Account
-		id.SessionContext = sc
+		id.SessionContext = sessionContext(p.UserID, p.RoleARN, p.RoleName, p.Account, p.TokenIssueTime)
 	default:
 		id.Type, id.UserName = "IAMUser", p.UserName
 	}
 	return id
 }
 
-// identityOfARN is the userIdentity of a credential's principal, known by
-// its ARN only.
-func identityOfARN(arn string) UserIdentity {
+// sessionContext is the sessionContext of an assumed-role session:
+// userID is its aws:userid (the role's id, a colon, the session's name),
+// roleARN and roleName its role's, created when its credentials were
+// issued (zero: not known).
+func sessionContext(userID, roleARN, roleName, account string, created time.Time) *SessionContext {
+	sc := &SessionContext{}
+	sc.SessionIssuer.Type, sc.SessionIssuer.ARN, sc.SessionIssuer.UserName, sc.SessionIssuer.AccountID = "Role", roleARN, roleName, account
+	sc.SessionIssuer.PrincipalID, _, _ = strings.Cut(userID, ":")
+	if !created.IsZero() {
+		sc.Attributes = &SessionAttributes{CreationDate: created.UTC().Format(timeFormat), MFAAuthenticated: "false"}
+	}
+	return sc
+}
+
+// identityOfCredential is the userIdentity of a credential's principal:
+// its ARN, and what the issue kept of it (to name it as the issuing
+// call's record did: the same, less the access key, which signed that
+// call and not the login). A credential from before that was kept is
+// known by its ARN only.
+func identityOfCredential(arn string, to shiftkey.IssuedTo) UserIdentity {
 	id := UserIdentity{Type: "Unknown", ARN: arn}
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) == 6 {
@@ -207,8 +229,15 @@ func identityOfARN(arn string) UserIdentity {
 		case strings.HasPrefix(parts[5], "user/"):
 			id.Type = "IAMUser"
 			id.UserName = parts[5][strings.LastIndex(parts[5], "/")+1:]
+			id.PrincipalID = to.PrincipalID
 		case strings.HasPrefix(parts[5], "assumed-role/"):
 			id.Type = "AssumedRole"
+			if to.RoleARN != "" && to.PrincipalID != "" {
+				id.PrincipalID = to.PrincipalID
+				// A role's name is its ARN's last part (a path ends in "/").
+				name := to.RoleARN[strings.LastIndex(to.RoleARN, "/")+1:]
+				id.SessionContext = sessionContext(to.PrincipalID, to.RoleARN, name, id.AccountID, to.SessionCreatedAt)
+			}
 		}
 	}
 	return id
@@ -509,7 +538,7 @@ func gatewayRecord(e *shiftkey.Login, name string, at time.Time) *Record {
 		EventType: typeServiceEvent, SourceIPAddress: hostOf(e.Source), EventID: shiftkey.NewUUID()}
 	r.UserIdentity = UserIdentity{Type: "Unknown"}
 	if e.PrincipalARN != "" {
-		r.UserIdentity = identityOfARN(e.PrincipalARN)
+		r.UserIdentity = identityOfCredential(e.PrincipalARN, e.IssuedTo)
 	}
 	r.RequestParameters = map[string]any{"scope": e.Scope, "loginName": e.User}
 	if e.Database != "" {
@@ -552,7 +581,7 @@ func grantRecord(e *shiftkey.GrantChange) *Record {
 	// The session whose start or end caused it: the credential's
 	// principal acted, through the gateway. A reconciled revoke has none.
 	if o := e.Session; o.PrincipalARN != "" || o.CredentialID != "" {
-		r.UserIdentity = identityOfARN(o.PrincipalARN)
+		r.UserIdentity = identityOfCredential(o.PrincipalARN, o.IssuedTo)
 		r.SourceIPAddress = hostOf(o.Source)
 		r.AdditionalEventData["connectionId"] = o.ConnID
 		r.AdditionalEventData["credentialId"] = o.CredentialID

@@ -294,7 +294,7 @@ func (m *matcher) matchIdentities(r *Record) bool {
 		return false
 	}
 	if m.Principal != "" {
-		id := identityOfARN(m.Principal)
+		id := identityOfCredential(m.Principal, shiftkey.IssuedTo{})
 		if id.Type != "IAMUser" || !slices.Contains(users, id.UserName) {
 			return false
 		}

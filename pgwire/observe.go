@@ -74,6 +74,7 @@ func (s *session) loginEvent(l *request, ok bool) *shiftkey.Login {
 	}
 	if c := l.cred; c != nil {
 		e.CredentialID, e.DBUser, e.PrincipalARN, e.Groups, e.AccessKeyID = c.ID, c.DBUser, c.PrincipalARN, c.DBGroups, c.AccessKeyID
+		e.IssuedTo = c.IssuedTo
 		e.Notices = l.notices
 	}
 	if !ok {

@@ -174,7 +174,7 @@ func (s *session) prepare(ctx context.Context, l *request) (Lease, bool) {
 	// The grants Prepare makes (and the revokes at the end) are this
 	// session's: the audit names its credential and principal.
 	ctx = shiftkey.WithSessionOrigin(ctx, shiftkey.SessionOrigin{ConnID: s.id, Source: s.remote, CredentialID: l.cred.ID, PrincipalARN: l.cred.PrincipalARN,
-		AccessKeyID: l.cred.AccessKeyID})
+		AccessKeyID: l.cred.AccessKeyID, IssuedTo: l.cred.IssuedTo})
 	lease, notices, err := s.t.Backend.Prepare(ctx, l.cred.DBUser, l.cred.AutoCreate, l.cred.DBGroups)
 	if refused, ok := errors.AsType[RefusedRole](err); ok {
 		role, reason := refused.RefusedRole()

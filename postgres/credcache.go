@@ -125,7 +125,8 @@ func (d *DB) MissedCredentials(ctx context.Context, cluster, login string, known
 // that one round trip tells an unknown login (no row), a login without
 // live credentials (a row of NULL credential columns) and its credentials.
 const credSelect = `SELECT s.salt, s.iterations, c.id, c.db_user, c.db_name, c.db_groups, c.auto_create, c.stored_key,
-	c.server_key, c.digest_sha256, c.digest_md5, c.digests, c.principal_arn, c.access_key_id, c.request_id, c.created_at, c.expires_at
+	c.server_key, c.digest_sha256, c.digest_md5, c.digests, c.principal_arn, c.access_key_id,
+	c.principal_id, c.role_arn, c.session_created_at, c.request_id, c.created_at, c.expires_at
 	FROM login_salts s LEFT JOIN credentials c ON c.cluster = s.cluster AND c.login_name = s.login_name AND c.expires_at > $3
 	WHERE s.cluster = $1 AND s.login_name = $2 ORDER BY c.created_at, c.id`
 
@@ -136,7 +137,8 @@ const idSelect = `SELECT s.salt, s.iterations, c.id
 
 // byIDSelect reads the credentials of ids still live, in no order.
 const byIDSelect = `SELECT s.salt, s.iterations, c.id, c.db_user, c.db_name, c.db_groups, c.auto_create, c.stored_key,
-	c.server_key, c.digest_sha256, c.digest_md5, c.digests, c.principal_arn, c.access_key_id, c.request_id, c.created_at, c.expires_at
+	c.server_key, c.digest_sha256, c.digest_md5, c.digests, c.principal_arn, c.access_key_id,
+	c.principal_id, c.role_arn, c.session_created_at, c.request_id, c.created_at, c.expires_at
 	FROM login_salts s JOIN credentials c ON c.cluster = s.cluster AND c.login_name = s.login_name AND c.expires_at > $3
 	WHERE s.cluster = $1 AND s.login_name = $2 AND c.id = ANY($4)`
 
@@ -215,12 +217,13 @@ func (d *DB) readCredentials(ctx context.Context, q, cluster, login string, now 
 	known := false
 	for rows.Next() {
 		known = true
-		var id, dbUser, dbName, principal, accessKey, requestID, digests *string
+		var id, dbUser, dbName, principal, accessKey, principalID, roleARN, requestID, digests *string
 		var autoCreate *bool
-		var created, expires *time.Time
+		var created, expires, sessionCreated *time.Time
 		c := &shiftkey.Credential{Cluster: cluster, LoginName: login}
 		if err := rows.Scan(&salt.Salt, &salt.Iterations, &id, &dbUser, &dbName, &c.DBGroups, &autoCreate, &c.StoredKey,
-			&c.ServerKey, &c.DigestSHA256, &c.DigestMD5, &digests, &principal, &accessKey, &requestID, &created, &expires); err != nil {
+			&c.ServerKey, &c.DigestSHA256, &c.DigestMD5, &digests, &principal, &accessKey,
+			&principalID, &roleARN, &sessionCreated, &requestID, &created, &expires); err != nil {
 			return salt, false, nil, err
 		}
 		if id == nil { // the salt without any live credential
@@ -229,6 +232,16 @@ func (d *DB) readCredentials(ctx context.Context, q, cluster, login string, now 
 		c.ID, c.DBUser, c.DBName, c.PrincipalARN, c.RequestID, c.AutoCreate = *id, *dbUser, *dbName, *principal, *requestID, *autoCreate
 		if accessKey != nil { // NULL: issued before keys were recorded
 			c.AccessKeyID = *accessKey
+		}
+		// NULL: issued before they were kept (and a user's has no role).
+		if principalID != nil {
+			c.IssuedTo.PrincipalID = *principalID
+		}
+		if roleARN != nil {
+			c.IssuedTo.RoleARN = *roleARN
+		}
+		if sessionCreated != nil {
+			c.IssuedTo.SessionCreatedAt = sessionCreated.UTC()
 		}
 		c.CreatedAt, c.ExpiresAt = created.UTC(), expires.UTC()
 		if c.DBGroups == nil {

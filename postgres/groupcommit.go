@@ -338,21 +338,23 @@ func conflictsPersist() error {
 // credentialColumns are the columns CreateCredential writes, in the order
 // of credentialArgs.
 const credentialColumns = `id, cluster, login_name, db_user, db_name, db_groups, auto_create, stored_key, server_key,
-	digest_sha256, digest_md5, digests, principal_arn, access_key_id, request_id, created_at, expires_at`
+	digest_sha256, digest_md5, digests, principal_arn, access_key_id, principal_id, role_arn, session_created_at,
+	request_id, created_at, expires_at`
 
 const (
-	credentialInsert = `INSERT INTO credentials (` + credentialColumns + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`
-	// credentialInsertSealed inserts only while $18 is the store's current
+	credentialInsert = `INSERT INTO credentials (` + credentialColumns + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)`
+	// credentialInsertSealed inserts only while $21 is the store's current
 	// key. The batch first takes sealLock shared (lockSeal), which a
 	// rotation takes exclusively before it reads anything: the rotation
 	// waits for the batch and reseals its credentials, or the batch waits
 	// for the rotation, then sees the new key and inserts nothing
 	// (errKeyChanged).
 	credentialInsertSealed = `INSERT INTO credentials (` + credentialColumns + `) SELECT ` + credentialValues + `
-	FROM secret_keys WHERE state = 'current' AND id = $18`
+	FROM secret_keys WHERE state = 'current' AND id = $21`
 	// credentialValues are credentialArgs as a SELECT list.
 	credentialValues = `$1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::boolean, $8::bytea, $9::bytea,
-		$10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text, $16::timestamptz, $17::timestamptz`
+		$10::bytea, $11::bytea, $12::text, $13::text, $14::text, $15::text, $16::text, $17::timestamptz,
+		$18::text, $19::timestamptz, $20::timestamptz`
 	lockSeal = `SELECT pg_advisory_xact_lock_shared($1)`
 	// lockScope orders a batch with DeleteCluster and DeleteWorkgroup,
 	// which take scopeLock exclusively: a deletion waits for the batch
@@ -384,12 +386,12 @@ var saltInsertScoped = `WITH s AS (SELECT ` + scopeCondOf(1, 5) + ` AS ok),
 // scopedInsert is credentialInsert (sealed: credentialInsertSealed) of a
 // credential with a ScopeID, its statement's last parameter, in one
 // statement that reads scopeCond once: whether the scope exists, and how
-// many rows went in (none while it is gone; sealed, none when $18 is no
+// many rows went in (none while it is gone; sealed, none when $21 is no
 // longer the current key either).
 func scopedInsert(sealed bool) string {
-	n, from := 18, `WHERE (SELECT ok FROM s)`
+	n, from := 21, `WHERE (SELECT ok FROM s)`
 	if sealed {
-		n, from = 19, `FROM secret_keys WHERE state = 'current' AND id = $18 AND (SELECT ok FROM s)`
+		n, from = 22, `FROM secret_keys WHERE state = 'current' AND id = $21 AND (SELECT ok FROM s)`
 	}
 	return `WITH s AS (SELECT ` + scopeCond(n) + ` AS ok),
 	i AS (INSERT INTO credentials (` + credentialColumns + `) SELECT ` + credentialValues + ` ` + from + ` RETURNING 1)
@@ -413,7 +415,17 @@ func credentialArgs(c *shiftkey.Credential, k *secretbox.Key) ([]any, error) {
 		sha, md5, digests = nil, nil, &v
 	}
 	return []any{c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, nonNil(c.DBGroups), c.AutoCreate, c.StoredKey, c.ServerKey,
-		sha, md5, digests, c.PrincipalARN, nullIfEmpty(c.AccessKeyID), c.RequestID, c.CreatedAt, c.ExpiresAt}, nil
+		sha, md5, digests, c.PrincipalARN, nullIfEmpty(c.AccessKeyID),
+		nullIfEmpty(c.IssuedTo.PrincipalID), nullIfEmpty(c.IssuedTo.RoleARN), nullIfZero(c.IssuedTo.SessionCreatedAt),
+		c.RequestID, c.CreatedAt, c.ExpiresAt}, nil
+}
+
+// nullIfZero stores the zero time (unknown) as NULL.
+func nullIfZero(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // nullIfEmpty stores "" (unknown) as NULL, as the rows from before the

@@ -121,8 +121,9 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 		args = append(args, at, terminate)
 		out, err = queryAll(ctx, tx, scanListed, fmt.Sprintf(`WITH r AS (DELETE FROM credentials WHERE %s RETURNING *),
 			rec AS (INSERT INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate, stored_key, server_key, db_user,
-					digest_sha256, digest_md5, digests, access_key_id)
-				SELECT id, cluster, login_name, principal_arn, expires_at, $%d, $%d, stored_key, server_key, db_user, digest_sha256, digest_md5, digests, access_key_id
+					digest_sha256, digest_md5, digests, access_key_id, principal_id, role_arn, session_created_at)
+				SELECT id, cluster, login_name, principal_arn, expires_at, $%d, $%d, stored_key, server_key, db_user, digest_sha256, digest_md5, digests, access_key_id,
+					principal_id, role_arn, session_created_at
 				FROM r ON CONFLICT (id) DO NOTHING)
 			SELECT `+listColumns+` FROM r ORDER BY created_at, id`, where, n+1, n+2), args...)
 		if err != nil {
@@ -256,11 +257,16 @@ func (d *DB) RevokedCredentials(ctx context.Context, cluster, login string, now 
 	}
 	rows, err := queryAll(ctx, d.pool, func(r pgx.Row) (*row, error) {
 		var v row
+		var sessionCreated *time.Time
 		err := r.Scan(&v.c.ID, &v.c.Cluster, &v.c.LoginName, &v.c.DBUser, &v.c.PrincipalARN, &v.c.ExpiresAt, &v.c.StoredKey, &v.c.ServerKey,
-			&v.c.DigestSHA256, &v.c.DigestMD5, &v.digests)
+			&v.c.DigestSHA256, &v.c.DigestMD5, &v.digests, &v.c.IssuedTo.PrincipalID, &v.c.IssuedTo.RoleARN, &sessionCreated)
 		v.c.ExpiresAt = utc(v.c.ExpiresAt)
+		if sessionCreated != nil {
+			v.c.IssuedTo.SessionCreatedAt = sessionCreated.UTC()
+		}
 		return &v, err
-	}, `SELECT id, cluster, login_name, db_user, principal_arn, expires_at, stored_key, server_key, digest_sha256, digest_md5, digests
+	}, `SELECT id, cluster, login_name, db_user, principal_arn, expires_at, stored_key, server_key, digest_sha256, digest_md5, digests,
+		coalesce(principal_id, ''), coalesce(role_arn, ''), session_created_at
 		FROM credential_revocations WHERE cluster = $1 AND login_name = $2 AND expires_at > $3 AND length(stored_key) > 0
 		ORDER BY revoked_at DESC, expires_at DESC, id LIMIT $4`, cluster, login, now, shiftkey.RevokedLookupLimit)
 	if err != nil {

@@ -79,7 +79,8 @@ type groupWriter struct {
 const writeWait = 30 * time.Second
 
 const credentialInsert = `INSERT INTO credentials (id, cluster, login_name, db_user, db_name, db_groups, auto_create,
-	stored_key, server_key, digest_sha256, digest_md5, digests, principal_arn, access_key_id, request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	stored_key, server_key, digest_sha256, digest_md5, digests, principal_arn, access_key_id, principal_id, role_arn, session_created_at,
+	request_id, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 // credentialArgs are c's columns, its verifiers sealed under k (in the
 // clear when k is nil: a store without a key).
@@ -96,7 +97,14 @@ func credentialArgs(c *shiftkey.Credential, k *secretbox.Key) ([]any, error) {
 		sha, md5, digests.Valid = nil, nil, true
 	}
 	return []any{c.ID, c.Cluster, c.LoginName, c.DBUser, c.DBName, string(groups), c.AutoCreate,
-		c.StoredKey, c.ServerKey, sha, md5, digests, c.PrincipalARN, nullIfEmpty(c.AccessKeyID), c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt)}, nil
+		c.StoredKey, c.ServerKey, sha, md5, digests, c.PrincipalARN, nullIfEmpty(c.AccessKeyID),
+		nullIfEmpty(c.IssuedTo.PrincipalID), nullIfEmpty(c.IssuedTo.RoleARN), nullMillis(c.IssuedTo.SessionCreatedAt),
+		c.RequestID, millis(c.CreatedAt), millis(c.ExpiresAt)}, nil
+}
+
+// nullMillis stores the zero time (unknown) as NULL.
+func nullMillis(t time.Time) sql.NullInt64 {
+	return sql.NullInt64{Int64: millis(t), Valid: !t.IsZero()}
 }
 
 // nullIfEmpty stores "" (unknown) as NULL, as the rows from before the

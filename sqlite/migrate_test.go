@@ -118,6 +118,9 @@ func TestAnOlderVersionServesAStoreThisOneOnlyAddedTo(t *testing.T) {
 	if !additive["migrations/0019_revoked_access_keys.sql"] {
 		t.Error("0019_revoked_access_keys.sql is not marked additive: the version before it cannot start on a store this one migrated")
 	}
+	if !additive["migrations/0021_credential_issued_to.sql"] {
+		t.Error("0021_credential_issued_to.sql is not marked additive: the version before it cannot start on a store this one migrated")
+	}
 	for k := len(all); k > 0; k-- {
 		older := fstest.MapFS{}
 		for _, name := range all[:k] {

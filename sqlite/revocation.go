@@ -153,8 +153,9 @@ func (d *DB) RevokeCredentials(ctx context.Context, f shiftkey.CredentialFilter,
 	}
 	for _, c := range out {
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO credential_revocations (id, cluster, login_name, principal_arn, expires_at, revoked_at, terminate,
-			stored_key, server_key, db_user, digest_sha256, digest_md5, digests, access_key_id) SELECT id, cluster, login_name, principal_arn, expires_at, ?, ?,
-			stored_key, server_key, db_user, digest_sha256, digest_md5, digests, access_key_id FROM credentials WHERE id = ?`,
+			stored_key, server_key, db_user, digest_sha256, digest_md5, digests, access_key_id, principal_id, role_arn, session_created_at)
+			SELECT id, cluster, login_name, principal_arn, expires_at, ?, ?, stored_key, server_key, db_user, digest_sha256, digest_md5, digests,
+			access_key_id, principal_id, role_arn, session_created_at FROM credentials WHERE id = ?`,
 			millis(at), terminate, c.ID); err != nil {
 			return nil, err
 		}
@@ -298,11 +299,16 @@ func (d *DB) RevokedCredentials(ctx context.Context, cluster, login string, now 
 	rows, err := queryAll(ctx, d.db, func(r scanner) (*row, error) {
 		var v row
 		var exp int64
+		var sessionCreated sql.NullInt64
 		err := r.Scan(&v.c.ID, &v.c.Cluster, &v.c.LoginName, &v.c.DBUser, &v.c.PrincipalARN, &exp, &v.c.StoredKey, &v.c.ServerKey,
-			&v.c.DigestSHA256, &v.c.DigestMD5, &v.digests)
+			&v.c.DigestSHA256, &v.c.DigestMD5, &v.digests, &v.c.IssuedTo.PrincipalID, &v.c.IssuedTo.RoleARN, &sessionCreated)
 		v.c.ExpiresAt = fromMillis(exp)
+		if sessionCreated.Valid {
+			v.c.IssuedTo.SessionCreatedAt = fromMillis(sessionCreated.Int64)
+		}
 		return &v, err
-	}, `SELECT id, cluster, login_name, db_user, principal_arn, expires_at, stored_key, server_key, digest_sha256, digest_md5, digests
+	}, `SELECT id, cluster, login_name, db_user, principal_arn, expires_at, stored_key, server_key, digest_sha256, digest_md5, digests,
+		coalesce(principal_id, ''), coalesce(role_arn, ''), session_created_at
 		FROM credential_revocations WHERE cluster = ? AND login_name = ? AND expires_at > ? AND length(stored_key) > 0
 		ORDER BY revoked_at DESC, expires_at DESC, id LIMIT ?`, cluster, login, millis(now), shiftkey.RevokedLookupLimit)
 	if err != nil {

@@ -175,7 +175,8 @@ func (d *DB) prepare(ctx context.Context) error {
 
 // credColumns are what a login's credential is read from (scanCredential).
 const credColumns = `id, db_user, db_name, db_groups, auto_create, stored_key, server_key,
-		digest_sha256, digest_md5, digests, principal_arn, coalesce(access_key_id, ''), request_id, created_at, expires_at`
+		digest_sha256, digest_md5, digests, principal_arn, coalesce(access_key_id, ''), coalesce(principal_id, ''), coalesce(role_arn, ''), session_created_at,
+		request_id, created_at, expires_at`
 
 // Close closes the database; writes still queued are committed first.
 func (d *DB) Close() error {
@@ -576,9 +577,14 @@ func (d *DB) scanCredential(ctx context.Context, row scanner, cluster, login str
 	var groups string
 	var created, expires int64
 	var digests sql.NullString
+	var sessionCreated sql.NullInt64
 	if err := row.Scan(&c.ID, &c.DBUser, &c.DBName, &groups, &c.AutoCreate, &c.StoredKey, &c.ServerKey,
-		&c.DigestSHA256, &c.DigestMD5, &digests, &c.PrincipalARN, &c.AccessKeyID, &c.RequestID, &created, &expires); err != nil {
+		&c.DigestSHA256, &c.DigestMD5, &digests, &c.PrincipalARN, &c.AccessKeyID, &c.IssuedTo.PrincipalID, &c.IssuedTo.RoleARN, &sessionCreated,
+		&c.RequestID, &created, &expires); err != nil {
 		return nil, err
+	}
+	if sessionCreated.Valid { // NULL: a user's, or issued before it was kept
+		c.IssuedTo.SessionCreatedAt = fromMillis(sessionCreated.Int64)
 	}
 	if digests.Valid {
 		var err error

@@ -464,6 +464,9 @@ func testCredentials(t *testing.T, s shiftkey.Store) {
 		if id == "one" { // "two" was issued before the keys were recorded
 			c.AccessKeyID = "AKIAISSUER"
 		}
+		if id == "one" { // nor was what "two" was issued to kept
+			c.PrincipalARN, c.IssuedTo = "arn:aws:sts::1:assumed-role/Reader/s1", issuedToSession
+		}
 		if id != "two" { // "two" stands for a credential issued before the digests existed
 			c.DigestSHA256, c.DigestMD5 = []byte("sha256-"+id), []byte("md5-"+id)
 		}
@@ -495,11 +498,12 @@ func testCredentials(t *testing.T, s shiftkey.Store) {
 	one := byID["one"]
 	if one == nil || one.DBName != "dev" || fmt.Sprint(one.DBGroups) != "[g1 g2]" || string(one.StoredKey) != "stored-one" ||
 		string(one.ServerKey) != "server-one" || string(one.DigestSHA256) != "sha256-one" || string(one.DigestMD5) != "md5-one" || !one.ExpiresAt.Equal(t0.Add(15*time.Minute)) || one.DBUser != "alice" ||
-		// The gateway's login records name the key that got it.
-		one.AccessKeyID != "AKIAISSUER" {
+		// The gateway's login records name the key that got it, and the
+		// principal as it was then.
+		one.AccessKeyID != "AKIAISSUER" || !sameIssuedTo(one.IssuedTo, issuedToSession) {
 		t.Fatalf("credential round trip: %+v", one)
 	}
-	if two := byID["two"]; two == nil || len(two.DigestSHA256) != 0 || len(two.DigestMD5) != 0 || two.AccessKeyID != "" {
+	if two := byID["two"]; two == nil || len(two.DigestSHA256) != 0 || len(two.DigestMD5) != 0 || two.AccessKeyID != "" || two.IssuedTo != (shiftkey.IssuedTo{}) {
 		t.Fatalf("a credential without digests read back with some: %+v", two)
 	}
 	if creds, _, _, _ := s.LiveCredentials(ctx, "c", "IAM:alice", t0.Add(30*time.Minute)); len(creds) != 1 || creds[0].ID != "two" {
@@ -530,6 +534,14 @@ func liveIDs(t *testing.T, s shiftkey.Store, cluster, login string, now time.Tim
 	}
 	sort.Strings(ids)
 	return ids, ok
+}
+
+// issuedToSession is what a credential issued to an STS session keeps of
+// it: the role's path and id, when the session began.
+var issuedToSession = shiftkey.IssuedTo{PrincipalID: "AROAREADER:s1", RoleARN: "arn:aws:iam::1:role/team/Reader", SessionCreatedAt: t0.Add(-time.Minute)}
+
+func sameIssuedTo(a, b shiftkey.IssuedTo) bool {
+	return a.PrincipalID == b.PrincipalID && a.RoleARN == b.RoleARN && a.SessionCreatedAt.Equal(b.SessionCreatedAt)
 }
 
 func credential(id, cluster, login string, expires time.Time) *shiftkey.Credential {
@@ -1609,6 +1621,7 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 		cred.PrincipalARN = cred.PrincipalARN + c.principal
 		if c.id == "a1" {
 			cred.DigestSHA256, cred.DigestMD5 = []byte("sha256-a1"), []byte("md5-a1")
+			cred.IssuedTo = issuedToSession // kept as given, whatever the ARN
 		}
 		if err := s.CreateCredential(ctx, cred); err != nil {
 			t.Fatal(err)
@@ -1707,11 +1720,13 @@ func testRevocation(t *testing.T, s shiftkey.Store) {
 		}
 		if r := revoked[0]; r.ID != "a1" || r.Cluster != "c" || r.LoginName != "IAM:alice" || r.PrincipalARN != want.PrincipalARN+alice || r.DBUser != want.DBUser ||
 			!r.ExpiresAt.Equal(want.ExpiresAt) || !bytes.Equal(r.StoredKey, want.StoredKey) || !bytes.Equal(r.ServerKey, want.ServerKey) ||
-			string(r.DigestSHA256) != "sha256-a1" || string(r.DigestMD5) != "md5-a1" {
-			t.Fatalf("revoked a1 = %+v, want its principal, role, expiry, keys and Redshift verifiers", r)
+			string(r.DigestSHA256) != "sha256-a1" || string(r.DigestMD5) != "md5-a1" ||
+			// The refused login's record names the principal as the issue saw it.
+			!sameIssuedTo(r.IssuedTo, issuedToSession) {
+			t.Fatalf("revoked a1 = %+v, want its principal (as issued to), role, expiry, keys and Redshift verifiers", r)
 		}
 		if revoked, err := rk.RevokedCredentials(ctx, "c", "IAM:bob", t0.Add(2*time.Minute)); err != nil || len(revoked) != 1 ||
-			revoked[0].DigestSHA256 != nil || revoked[0].DigestMD5 != nil {
+			revoked[0].DigestSHA256 != nil || revoked[0].DigestMD5 != nil || revoked[0].IssuedTo != (shiftkey.IssuedTo{}) {
 			t.Fatalf("RevokedCredentials(c, IAM:bob) = %+v, %v; want b1 without verifiers", revoked, err)
 		}
 		if revoked, _ := rk.RevokedCredentials(ctx, "c", "IAM:alice", t0.Add(time.Hour)); len(revoked) != 0 {
