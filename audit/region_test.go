@@ -53,3 +53,37 @@ func TestGatewayRecordsCarryTheirScopesRegion(t *testing.T) {
 		}
 	}
 }
+
+// The operator's records (ApplyDeclaredIdentities, RevokeCredentials)
+// carry the log's region too: a query that selects by awsRegion, as
+// CloudTrail's every record allows, found what the callers and the
+// gateway did and not what the operator did.
+func TestOperatorRecordsCarryTheLogsRegion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Region = "eu-west-1"
+	now := time.Now()
+	l.IdentitiesApplied(&IdentitiesApplied{Time: now, Host: "h", Trigger: "reload", Changes: []IdentityChange{{Change: "key deactivated", Kind: "user", Name: "bob", AccessKeyID: "AKIABOB"}}})
+	l.Revoked(&Revocation{Time: now, Operator: "root", Host: "h", Revoked: []*shiftkey.Credential{{ID: "c1", Cluster: "s", LoginName: "IAM:a"}}})
+	l.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	if len(lines) != 2 {
+		t.Fatalf("%d records, want 2", len(lines))
+	}
+	for _, line := range lines {
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.AWSRegion != "eu-west-1" {
+			t.Errorf("%s: awsRegion %q, want the log's eu-west-1", r.EventName, r.AWSRegion)
+		}
+	}
+}
