@@ -67,6 +67,7 @@ type Login struct {
 	Time     time.Time     // when the connection was accepted
 	Duration time.Duration // from accept to the outcome (authentication latency)
 	Scope    string        // the cluster or workgroup credential scope
+	Region   string        // the region Scope lives in ("": not known)
 	ConnID   uint64
 	Source   string // the client's host:port
 	User     string // the login name the client sent
@@ -166,6 +167,7 @@ var EndReasons = []string{EndClosed, EndLifetime, EndShutdown, EndRevoked, EndRe
 type GrantChange struct {
 	Time    time.Time
 	Scope   string
+	Region  string // the region Scope lives in ("": not known)
 	Role    string
 	Group   string
 	Granted bool // false: revoked

@@ -36,7 +36,9 @@ type IdentitiesApplied struct {
 // (every replica applies the same config: the first writes the record).
 func (l *Log) IdentitiesApplied(e *IdentitiesApplied) {
 	if len(e.Changes) > 0 {
-		l.write(identitiesRecord(e))
+		r := identitiesRecord(e)
+		r.AWSRegion = l.Region // as every record's, for queries by region
+		l.write(r)
 	}
 }
 

@@ -213,10 +213,20 @@ func (l *Log) logger() *slog.Logger {
 func (l *Log) APICall(e *shiftkey.APICall) { l.write(apiRecord(e, l.Region)) }
 
 // Login records a gateway login, let in or refused.
-func (l *Log) Login(e *shiftkey.Login) { l.write(loginRecord(e)) }
+func (l *Log) Login(e *shiftkey.Login) { l.write(l.inRegion(loginRecord(e), e.Region)) }
 
 // SessionEnd records a session's end.
-func (l *Log) SessionEnd(e *shiftkey.SessionEnd) { l.write(sessionEndRecord(e)) }
+func (l *Log) SessionEnd(e *shiftkey.SessionEnd) {
+	l.write(l.inRegion(sessionEndRecord(e), e.Region))
+}
 
 // Grant records a session group granted or revoked.
-func (l *Log) Grant(e *shiftkey.GrantChange) { l.write(grantRecord(e)) }
+func (l *Log) Grant(e *shiftkey.GrantChange) { l.write(l.inRegion(grantRecord(e), e.Region)) }
+
+// inRegion gives a gateway record the awsRegion CloudTrail puts in every
+// record (and its queries select by): its scope's region, else the first
+// served, where a resource stored without one lives.
+func (l *Log) inRegion(r *Record, region string) *Record {
+	r.AWSRegion = cmp.Or(region, l.Region)
+	return r
+}

@@ -186,7 +186,7 @@ func (d *Dev) Start(ctx context.Context) error {
 		return err
 	}
 
-	if err := d.StartGateway(ctx, server.Gateway{Scope: cluster.Identifier, DB: cluster.DBName, Backend: cluster.Backend, Master: cluster.MasterUsername, AllowSuperuser: true}, gwLn, secret); err != nil {
+	if err := d.StartGateway(ctx, server.Gateway{Scope: cluster.Identifier, Region: cluster.Region, DB: cluster.DBName, Backend: cluster.Backend, Master: cluster.MasterUsername, AllowSuperuser: true}, gwLn, secret); err != nil {
 		gwLn.Close()
 		return err
 	}

@@ -44,7 +44,7 @@ func (g devGateways) Listen(scope string, port int) (net.Listener, shiftkey.Endp
 }
 
 func (g devGateways) Start(ctx context.Context, gw pgserver.Gateway, ln net.Listener) error {
-	return g.d.StartGateway(ctx, server.Gateway{Scope: gw.Scope, DB: gw.Database, Backend: gw.Backend, Master: gw.MasterUser, AllowSuperuser: gw.AllowSuperuser}, ln, g.secret)
+	return g.d.StartGateway(ctx, server.Gateway{Scope: gw.Scope, Region: gw.Region, DB: gw.Database, Backend: gw.Backend, Master: gw.MasterUser, AllowSuperuser: gw.AllowSuperuser}, ln, g.secret)
 }
 
 func (g devGateways) Stop(scope string) { g.d.StopGateway(scope) }

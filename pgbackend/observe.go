@@ -19,7 +19,7 @@ func (b *Backend) observe(role, group string, granted bool, origin shiftkey.Sess
 	if b.cfg.Observer == nil {
 		return
 	}
-	b.cfg.Observer.Grant(&shiftkey.GrantChange{Time: b.recordTime(), Scope: b.cfg.Scope, Role: role, Group: group, Granted: granted,
+	b.cfg.Observer.Grant(&shiftkey.GrantChange{Time: b.recordTime(), Scope: b.cfg.Scope, Region: b.cfg.Region, Role: role, Group: group, Granted: granted,
 		Session: origin, Reason: reason})
 }
 

@@ -70,6 +70,9 @@ type Config struct {
 	// is made, so Reconcile can revoke what a crash left behind.
 	Grants shiftkey.GrantStore
 	Scope  string
+	// Region is Scope's region, which grant and revoke events carry ("":
+	// not known).
+	Region string
 	// Cuts, when set (a store replicas share), hears of every membership
 	// this process revokes because its group turned unsafe, so that the
 	// other replicas end their sessions of the role (HearCuts), and tells
@@ -1819,7 +1822,7 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 	b.forget(ctx, g.Role, g.Group)
 	b.logger.InfoContext(ctx, "stale group grant revoked", "db_user", g.Role, "group", g.Group, "left_by", g.LeftBy)
 	if b.cfg.Observer != nil {
-		b.cfg.Observer.Grant(&shiftkey.GrantChange{Time: b.recordTime(), Scope: b.cfg.Scope, Role: g.Role, Group: g.Group,
+		b.cfg.Observer.Grant(&shiftkey.GrantChange{Time: b.recordTime(), Scope: b.cfg.Scope, Region: b.cfg.Region, Role: g.Role, Group: g.Group,
 			Reconciled: true, LeftBy: g.LeftBy})
 	}
 	return true, nil

@@ -92,6 +92,7 @@ type Store interface {
 // in a session when AllowSuperuser says so (a cluster's master user).
 type Gateway struct {
 	Scope, Database string
+	Region          string // the cluster's or workgroup's: its audit records'
 	Backend         shiftkey.Backend
 	MasterUser      string
 	AllowSuperuser  bool
@@ -318,7 +319,7 @@ func (p *Provisioner) StartWorkgroup(ctx context.Context, w *shiftkey.Workgroup,
 }
 
 func (p *Provisioner) startWorkgroup(ctx context.Context, w *shiftkey.Workgroup, ns *shiftkey.Namespace, mode startMode) error {
-	ep, b, err := p.start(ctx, w.ID, ns.AdminUsername, Gateway{Scope: w.CredentialScope(), Database: ns.DBName}, w.Endpoint.Port, mode, workgroupQuota, workgroupInUse)
+	ep, b, err := p.start(ctx, w.ID, ns.AdminUsername, Gateway{Scope: w.CredentialScope(), Region: w.Region, Database: ns.DBName}, w.Endpoint.Port, mode, workgroupQuota, workgroupInUse)
 	if err != nil {
 		return err
 	}
@@ -332,7 +333,7 @@ func (p *Provisioner) MoveWorkgroup(ctx context.Context, w *shiftkey.Workgroup, 
 	if err != nil {
 		return err
 	}
-	ep, err := p.move(ctx, Gateway{Scope: w.CredentialScope(), Database: ns.DBName, Backend: w.Backend}, port)
+	ep, err := p.move(ctx, Gateway{Scope: w.CredentialScope(), Region: w.Region, Database: ns.DBName, Backend: w.Backend}, port)
 	if err != nil {
 		return err
 	}
@@ -364,7 +365,7 @@ func workgroupInUse() error {
 // clusterGateway is c's gateway: its master user may be a superuser, as
 // Redshift's is.
 func clusterGateway(c *shiftkey.Cluster) Gateway {
-	return Gateway{Scope: c.Identifier, Database: c.DBName, Backend: c.Backend, MasterUser: c.MasterUsername, AllowSuperuser: true}
+	return Gateway{Scope: c.Identifier, Region: c.Region, Database: c.DBName, Backend: c.Backend, MasterUser: c.MasterUsername, AllowSuperuser: true}
 }
 
 // StartCluster implements shiftkey.ClusterProvisioner.

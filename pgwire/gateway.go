@@ -44,6 +44,7 @@ const (
 // Gateway serves one cluster's endpoint.
 type Gateway struct {
 	Cluster     string
+	Region      string // Cluster's region, for the audit records ("": not known)
 	Credentials shiftkey.CredentialStore
 	Backend     Backend
 	DefaultDB   string

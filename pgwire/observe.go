@@ -67,7 +67,7 @@ func loginReason(err error) string {
 
 // loginEvent describes the login of l as far as it went.
 func (s *session) loginEvent(l *request, ok bool) *shiftkey.Login {
-	e := &shiftkey.Login{Time: s.beginAt, Duration: time.Since(s.begin), Scope: s.t.Cluster, ConnID: s.id,
+	e := &shiftkey.Login{Time: s.beginAt, Duration: time.Since(s.begin), Scope: s.t.Cluster, Region: s.t.Region, ConnID: s.id,
 		Source: s.remote, User: l.user, Database: l.db, TLS: s.tls != nil, OK: ok, Reason: l.refused}
 	if e.Database == "" {
 		e.Database = l.params["database"]

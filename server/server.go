@@ -231,6 +231,7 @@ func (s *Server) eventRelay() (*pgwire.EventRelay, error) {
 // user); workgroups have none.
 type Gateway struct {
 	Scope, DB      string
+	Region         string // Scope's region: the audit records' awsRegion
 	Backend        shiftkey.Backend
 	Master         string
 	AllowSuperuser bool
@@ -247,7 +248,7 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 	if err != nil {
 		return fmt.Errorf("%s: %w", scope, err)
 	}
-	bc.Logger, bc.Grants, bc.Scope = s.Logger.With("scope", scope), s.store(), scope
+	bc.Logger, bc.Grants, bc.Scope, bc.Region = s.Logger.With("scope", scope), s.store(), scope, g.Region
 	if s.Observer != nil {
 		bc.Observer = s.Observer
 	}
@@ -272,6 +273,7 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 	}
 	gw := &pgwire.Gateway{
 		Cluster:        scope,
+		Region:         g.Region,
 		Credentials:    s.store(),
 		Backend:        backend.ForGateway(),
 		DefaultDB:      db,

@@ -93,7 +93,7 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 	// ended before the credentials' revocation failed stay ended.
 	if len(done.Credentials)+len(done.Sessions)+len(done.Terminated) > 0 {
 		if path := place.auditFile(); path != "" {
-			if err := auditRevocation(path, place.account(), sel, *terminate, done, at); err != nil {
+			if err := auditRevocation(path, place.account(), place.region(), sel, *terminate, done, at); err != nil {
 				fmt.Fprintf(stderr, "warning: the revocation is done but not in the audit log: %v\n", err)
 			}
 		}
@@ -103,7 +103,7 @@ func runCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // auditRevocation appends the record of a revocation to the audit log at
 // path: who ran it, where, what they named and what went.
-func auditRevocation(path, account string, sel revocation.Selection, terminate bool, done revocation.Revoked, at time.Time) error {
+func auditRevocation(path, account, region string, sel revocation.Selection, terminate bool, done revocation.Revoked, at time.Time) error {
 	// Appended to, never created: a file this command made (as root, say)
 	// could be one the server cannot open after a rotation.
 	if _, err := os.Stat(path); err != nil {
@@ -113,7 +113,7 @@ func auditRevocation(path, account string, sel revocation.Selection, terminate b
 	if err != nil {
 		return err
 	}
-	l.Account = account
+	l.Account, l.Region = account, region
 	operator := "unknown"
 	if u, err := user.Current(); err == nil {
 		operator = u.Username
@@ -172,6 +172,15 @@ func (p toolPlace) account() string {
 		return p.cfg.AccountID
 	}
 	return shiftkey.DefaultAccountID
+}
+
+// region is the server's first served region, its audit log's awsRegion
+// where a record names no other (as serve's and dev's logs do).
+func (p toolPlace) region() string {
+	if p.cfg != nil {
+		return p.cfg.RegionOf("") // as serve's log
+	}
+	return devenv.Region
 }
 
 // auditFile is the server's audit log file: serve's audit.file (none when

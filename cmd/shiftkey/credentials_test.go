@@ -110,6 +110,10 @@ func TestCredentialsRevokeTerminate(t *testing.T) {
 		revoked[0].(map[string]any)["loginName"] != cv.user || revocation["requestParameters"].(map[string]any)["terminate"] != true {
 		t.Fatalf("revocation record %v", revocation)
 	}
+	// In dev's region, as the login's and the issuing call's records are.
+	if revocation["awsRegion"] != "us-east-1" || login["awsRegion"] != "us-east-1" {
+		t.Errorf("awsRegion of the revocation %v, of the login %v: want us-east-1", revocation["awsRegion"], login["awsRegion"])
+	}
 	// The refused logins with the revoked password are audited as such,
 	// with the credential and its principal (they were "no_credential"
 	// and anonymous before).

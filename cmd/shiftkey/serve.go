@@ -193,7 +193,7 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 			if err != nil {
 				return server.Gateway{}, err
 			}
-			return server.Gateway{Scope: c.Identifier, DB: c.DBName, Backend: c.Backend, Master: c.MasterUsername, AllowSuperuser: cc.AllowSuperuserMaster}, nil
+			return server.Gateway{Scope: c.Identifier, Region: c.Region, DB: c.DBName, Backend: c.Backend, Master: c.MasterUsername, AllowSuperuser: cc.AllowSuperuserMaster}, nil
 		})
 		if err != nil {
 			return err
@@ -206,7 +206,7 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 			if err != nil {
 				return server.Gateway{}, err
 			}
-			return server.Gateway{Scope: w.CredentialScope(), DB: wc.Database, Backend: w.Backend}, nil
+			return server.Gateway{Scope: w.CredentialScope(), Region: w.Region, DB: wc.Database, Backend: w.Backend}, nil
 		})
 		if err != nil {
 			return err
