@@ -7,7 +7,7 @@ import (
 	"github.com/shiftkey/shiftkey"
 )
 
-// A policy stored before versions (a store from before 0014, migrated at
+// A policy stored before versions (a store from before 0015, migrated at
 // this start) and one the version before writes on a migrated store (its
 // INSERT names the columns it knows) read as one version, v1, their
 // document; their next version is v2.
@@ -16,10 +16,10 @@ func TestPoliciesFromBeforeVersionsReadAsV1(t *testing.T) {
 	url := newURL(t)
 	open(t, url).Close()
 	raw := rawConn(t, url)
-	// Back to the schema before 0014, with a policy in it.
+	// Back to the schema before 0015, with a policy in it.
 	if _, err := raw.Exec(ctx, `DROP TABLE policy_versions;
 		ALTER TABLE managed_policies DROP COLUMN default_version, DROP COLUMN next_version;
-		DELETE FROM schema_additive_migrations WHERE name = 'migrations/0014_policy_versions.sql';
+		DELETE FROM schema_additive_migrations WHERE name = 'migrations/0015_policy_versions.sql';
 		INSERT INTO managed_policies (arn, name, id, path, description, document, created_at, updated_at)
 		VALUES ('arn:aws:iam::1:policy/old', 'old', 'ANPAOLD', '/', '', '{"old":1}', to_timestamp(1), to_timestamp(2))`); err != nil {
 		t.Fatal(err)

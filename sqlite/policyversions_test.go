@@ -9,7 +9,7 @@ import (
 	"github.com/shiftkey/shiftkey/sqlite"
 )
 
-// A policy stored before versions (a store from before 0021, migrated at
+// A policy stored before versions (a store from before 0022, migrated at
 // this open) and one the version before writes on a migrated store (its
 // INSERT names the columns it knows) read as one version, v1, their
 // document; their next version is v2.
@@ -18,11 +18,11 @@ func TestPoliciesFromBeforeVersionsReadAsV1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
 	openAndClose(t, path)
 	raw := openRaw(t, path)
-	// Back to the schema before 0021, with a policy in it.
+	// Back to the schema before 0022, with a policy in it.
 	if _, err := raw.Exec(`DROP TABLE policy_versions;
 		ALTER TABLE managed_policies DROP COLUMN default_version;
 		ALTER TABLE managed_policies DROP COLUMN next_version;
-		DELETE FROM schema_additive_migrations WHERE name = 'migrations/0021_policy_versions.sql';
+		DELETE FROM schema_additive_migrations WHERE name = 'migrations/0022_policy_versions.sql';
 		INSERT INTO managed_policies (arn, name, id, path, description, document, created_at, updated_at)
 		VALUES ('arn:aws:iam::1:policy/old', 'old', 'ANPAOLD', '/', '', '{"old":1}', 1000, 2000)`); err != nil {
 		t.Fatal(err)
