@@ -42,6 +42,28 @@ func PolicyAttached() error {
 	return Errorf("DeleteConflict", "Cannot delete a policy attached to entities.")
 }
 
+// PolicyHasVersions is IAM's answer for a managed policy deleted while it
+// has versions besides its default (DeleteConflict, 409).
+func PolicyHasVersions() error {
+	return Errorf("DeleteConflict", "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.")
+}
+
+// DefaultPolicyVersion is IAM's answer for deleting a policy's default
+// version (DeleteConflict, 409).
+func DefaultPolicyVersion() error {
+	return Errorf("DeleteConflict", "Cannot delete the default version of a policy.")
+}
+
+// NoSuchPolicyVersion is IAM's answer for a version a policy does not have.
+func NoSuchPolicyVersion(arn, id string) error {
+	return Errorf(CodeNoSuchEntity, "Policy %s version %s does not exist or is not attachable.", arn, id)
+}
+
+// PolicyVersionQuota is IAM's answer for a version past MaxPolicyVersions.
+func PolicyVersionQuota() error {
+	return Errorf(CodeLimitExceeded, "A managed policy can have up to %d versions. Before you create a new version, you must delete an existing version.", MaxPolicyVersions)
+}
+
 // PolicyExists is IAM's answer for a managed policy created twice.
 func PolicyExists(name string) error {
 	return Errorf(CodeEntityAlreadyExists, "A policy called %s already exists. Duplicate names are not allowed.", name)

@@ -1,10 +1,13 @@
 package shiftkey
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -86,11 +89,57 @@ type ManagedPolicy struct {
 	Description string
 	Document    string
 	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// UpdatedAt is when the default version's document was set: the
+	// default version's CreateDate.
+	UpdatedAt time.Time
+	// DefaultVersion is the default version's id ("v1", "v2", …), as a
+	// store reads it; Document is that version's document.
+	DefaultVersion string
+	// NewestVersionAt is the CreateDate of the policy's newest version,
+	// as a store reads it (GetPolicy's UpdateDate).
+	NewestVersionAt time.Time
 	// AttachmentCount is the users, groups and roles it is attached to,
 	// as ManagedPolicies counted them; other reads leave it 0
 	// (PolicyAttachmentCount counts one policy's).
 	AttachmentCount int
+}
+
+// PolicyVersion is one version of a customer-managed policy. A version's
+// document never changes (but see UpdateManagedPolicy); its id is "v"
+// and a number a policy never gives twice.
+type PolicyVersion struct {
+	ID        string
+	Document  string
+	IsDefault bool
+	CreatedAt time.Time
+}
+
+// MaxPolicyVersions is IAM's quota of versions of one managed policy,
+// enforced by the stores in CreatePolicyVersion, counting in the write.
+const MaxPolicyVersions = 5
+
+// PolicyVersionID is the id of a policy's version n.
+func PolicyVersionID(n int64) string { return "v" + strconv.FormatInt(n, 10) }
+
+// PolicyVersionNumber is the n of a version id "vN"; false for an id that
+// is not one (IAM's pattern also takes "v1.x", which no version has).
+func PolicyVersionNumber(id string) (int64, bool) {
+	if len(id) < 2 || id[0] != 'v' || id[1] == '0' || id[1] == '+' || id[1] == '-' {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(id[1:], 10, 64)
+	return n, err == nil && n > 0
+}
+
+// NewestVersionFirst sorts vs by version number, highest first, and
+// returns it.
+func NewestVersionFirst(vs []*PolicyVersion) []*PolicyVersion {
+	slices.SortFunc(vs, func(a, b *PolicyVersion) int {
+		x, _ := PolicyVersionNumber(a.ID)
+		y, _ := PolicyVersionNumber(b.ID)
+		return cmp.Compare(y, x)
+	})
+	return vs
 }
 
 // Session is a set of temporary credentials from sts:AssumeRole. The
@@ -306,12 +355,36 @@ type IdentityStore interface {
 	InlinePolicies(ctx context.Context, kind EntityKind, owner string) ([]PolicyDocument, error)
 	DeleteInlinePolicy(ctx context.Context, kind EntityKind, owner, name string) error // CodeNoSuchEntity
 
-	CreateManagedPolicy(ctx context.Context, p *ManagedPolicy) error
-	UpdateManagedPolicy(ctx context.Context, p *ManagedPolicy) error       // document, description, UpdatedAt
+	CreateManagedPolicy(ctx context.Context, p *ManagedPolicy) error // with one version, v1, the default
+	// UpdateManagedPolicy sets the description and the default version's
+	// document and CreateDate (UpdatedAt) of the policy p.ARN, and drops
+	// its other versions, in one write: a config edit, after which the
+	// policy is what the file says. CodeNoSuchEntity.
+	UpdateManagedPolicy(ctx context.Context, p *ManagedPolicy) error
 	ManagedPolicy(ctx context.Context, arn string) (*ManagedPolicy, error) // CodeNoSuchEntity
+	// CreatePolicyVersion adds v (Document, CreatedAt) to the policy arn
+	// under the policy's next version id, which it sets in v.ID, and
+	// makes it the default when v.IsDefault. It is one write, counted in
+	// it: LimitExceeded (PolicyVersionQuota) when the policy has
+	// MaxPolicyVersions already, so that concurrent calls neither pass
+	// the quota nor get one id. CodeNoSuchEntity.
+	CreatePolicyVersion(ctx context.Context, arn string, v *PolicyVersion) error
+	// PolicyVersions are the policy's versions, newest (highest id)
+	// first. A policy stored before versions were has one, v1.
+	// CodeNoSuchEntity.
+	PolicyVersions(ctx context.Context, arn string) ([]*PolicyVersion, error)
+	// SetDefaultPolicyVersion makes version id the policy's default (a
+	// no-op when it is). CodeNoSuchEntity for a version it does not have.
+	SetDefaultPolicyVersion(ctx context.Context, arn, id string) error
+	// DeletePolicyVersion deletes a version other than the default
+	// (DefaultPolicyVersion). CodeNoSuchEntity.
+	DeletePolicyVersion(ctx context.Context, arn, id string) error
 	// ManagedPolicies lists the customer-managed policies whose path
 	// starts with pathPrefix, by name, each with its AttachmentCount.
 	ManagedPolicies(ctx context.Context, pathPrefix string) ([]*ManagedPolicy, error)
+	// DeleteManagedPolicy deletes a policy with its default version:
+	// DeleteConflict while it is attached (PolicyAttached) or has other
+	// versions (PolicyHasVersions), checked in the write.
 	DeleteManagedPolicy(ctx context.Context, arn string) error
 	AttachPolicy(ctx context.Context, kind EntityKind, owner, arn string) error
 	DetachPolicy(ctx context.Context, kind EntityKind, owner, arn string) error // CodeNoSuchEntity when not attached

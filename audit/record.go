@@ -296,7 +296,7 @@ func requestParameters(e *shiftkey.APICall) map[string]any {
 
 // typedParams are the boolean and integer parameters of the Query
 // operations served (the same type wherever a name appears).
-var typedParams = map[string]string{"AutoCreate": "bool", "SkipFinalClusterSnapshot": "bool",
+var typedParams = map[string]string{"AutoCreate": "bool", "SkipFinalClusterSnapshot": "bool", "SetAsDefault": "bool",
 	"DurationSeconds": "int", "MaxRecords": "int", "NumberOfNodes": "int", "Port": "int", "MaxSessionDuration": "int", "MaxItems": "int"}
 
 // typed is a Query parameter's value as CloudTrail writes it, and as a

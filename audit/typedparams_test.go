@@ -52,6 +52,13 @@ func TestQueryParametersTypedAsCloudTrail(t *testing.T) {
 	if got["maxRecords"] != json.Number("20") {
 		t.Errorf("DescribeClusters: requestParameters %#v, want maxRecords 20", got)
 	}
+	// CreatePolicyVersion as CloudTrail records it: the document as
+	// sent, as CreatePolicy's, and setAsDefault a boolean.
+	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"redshift:*","Resource":"*"}]}`
+	got = params("iam", "CreatePolicyVersion", url.Values{"PolicyArn": {"arn:aws:iam::123456789012:policy/p"}, "PolicyDocument": {doc}, "SetAsDefault": {"true"}})
+	if got["setAsDefault"] != true || got["policyDocument"] != doc || got["policyArn"] != "arn:aws:iam::123456789012:policy/p" {
+		t.Errorf("CreatePolicyVersion: requestParameters %#v, want policyArn, policyDocument as sent and setAsDefault true", got)
+	}
 	got = params("redshift", "GetClusterCredentials", url.Values{"AutoCreate": {"yes"}, "DurationSeconds": {"1e3"}})
 	if got["autoCreate"] != "yes" || got["durationSeconds"] != "1e3" {
 		t.Errorf("values the service refuses: requestParameters %#v, want them as sent", got)

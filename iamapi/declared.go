@@ -248,8 +248,20 @@ func (r *reconciler) policies() error {
 			r.note(Change{Change: "policy created", Kind: shiftkey.KindPolicy, Name: p.Name, PolicyARN: arn})
 		case err != nil:
 			return fmt.Errorf("policy %s: %w", p.Name, err)
-		case got.Document != p.Document || got.Description != p.Description:
-			got.Document, got.Description, got.UpdatedAt = p.Document, p.Description, r.now
+		default:
+			// The file's document is the policy's one version: versions
+			// made through the API (CreatePolicyVersion) go.
+			vs, err := r.st.PolicyVersions(r.ctx, arn)
+			if err != nil {
+				return fmt.Errorf("policy %s: %w", p.Name, err)
+			}
+			if got.Document == p.Document && got.Description == p.Description && len(vs) == 1 {
+				break
+			}
+			if got.Document != p.Document {
+				got.UpdatedAt = r.now
+			}
+			got.Document, got.Description = p.Document, p.Description
 			if err := r.st.UpdateManagedPolicy(r.ctx, got); err != nil {
 				return fmt.Errorf("policy %s: %w", p.Name, err)
 			}

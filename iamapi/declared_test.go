@@ -758,3 +758,64 @@ func TestReconcileKeepsAnAPIDeletedKeyStopped(t *testing.T) {
 		t.Errorf("a key declared again: %+v %v, want Active", k, err)
 	}
 }
+
+// The file is authoritative for a declared policy's versions too: versions
+// created through the API (CreatePolicyVersion, default or not) are
+// dropped at the next start or reload, the file's document the default
+// version's, under the default's id (as a config edit has always replaced
+// v1's document in place). A reload after that changes nothing.
+func TestReconcileDropsAPIPolicyVersions(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	const arn = "arn:aws:iam::000000000000:policy/mp"
+	other := strings.Replace(allowDoc, "sts:GetCallerIdentity", "iam:*", 1)
+	versions := func() string {
+		t.Helper()
+		vs, err := st.PolicyVersions(ctx, arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, v := range vs {
+			x := v.ID
+			if v.IsDefault {
+				x += "*"
+			}
+			if v.Document == allowDoc {
+				x += "=file"
+			}
+			out = append(out, x)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, setDefault := range []bool{false, true} {
+		if err := st.CreatePolicyVersion(ctx, arn, &shiftkey.PolicyVersion{Document: other, IsDefault: setDefault, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := versions(); got != "v3* v2 v1=file" {
+		t.Fatalf("premise: versions %s", got)
+	}
+	changes := reconcile(t, st, base())
+	if !hasChange(changes, "policy updated", "mp", arn) {
+		t.Fatalf("reload after API versions: changes %v, want the policy updated", changes)
+	}
+	if got := versions(); got != "v3*=file" {
+		t.Fatalf("versions after the reload: %s, want the default alone, with the file's document", got)
+	}
+	if m, err := st.ManagedPolicy(ctx, arn); err != nil || m.Document != allowDoc {
+		t.Fatalf("policy after the reload: %+v %v", m, err)
+	}
+	// A version not made default, the default's document the file's:
+	// still dropped.
+	if err := st.CreatePolicyVersion(ctx, arn, &shiftkey.PolicyVersion{Document: other, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if changes := reconcile(t, st, base()); !hasChange(changes, "policy updated", "mp", arn) || versions() != "v3*=file" {
+		t.Fatalf("reload after a version not made default: changes %v, versions %s; want it dropped", changes, versions())
+	}
+	if again := reconcile(t, st, base()); len(again) != 0 {
+		t.Fatalf("a reload of the same state changed %v", again)
+	}
+}

@@ -71,6 +71,7 @@ func (s *Service) handlers() map[string]handler {
 		"DeleteRolePolicy": s.deletePolicy(shiftkey.KindRole), "ListRolePolicies": s.listPolicies(shiftkey.KindRole),
 		"CreatePolicy": s.createManagedPolicy, "GetPolicy": s.getManagedPolicy, "DeletePolicy": s.deleteManagedPolicy,
 		"ListPolicies": s.listManagedPolicies, "GetPolicyVersion": s.getPolicyVersion, "ListPolicyVersions": s.listPolicyVersions,
+		"CreatePolicyVersion": s.createPolicyVersion, "SetDefaultPolicyVersion": s.setDefaultPolicyVersion, "DeletePolicyVersion": s.deletePolicyVersion,
 		"AttachUserPolicy": s.attach(shiftkey.KindUser, true), "DetachUserPolicy": s.attach(shiftkey.KindUser, false),
 		"AttachGroupPolicy": s.attach(shiftkey.KindGroup, true), "DetachGroupPolicy": s.attach(shiftkey.KindGroup, false),
 		"AttachRolePolicy": s.attach(shiftkey.KindRole, true), "DetachRolePolicy": s.attach(shiftkey.KindRole, false),

@@ -24,8 +24,17 @@ type policyXML struct {
 	UpdateDate                    string
 }
 
+// toPolicyXML is m as IAM shows a policy: its UpdateDate is its newest
+// version's CreateDate (with one version, when its document was set).
 func toPolicyXML(m *shiftkey.ManagedPolicy, attachments int) policyXML {
-	return policyXML{m.Name, m.ID, m.ARN, m.Path, defaultVersion, attachments, 0, true, m.Description, isoTime(m.CreatedAt), isoTime(m.UpdatedAt)}
+	def, updated := m.DefaultVersion, m.NewestVersionAt
+	if def == "" { // made here, not read from a store
+		def = shiftkey.PolicyVersionID(1)
+	}
+	if updated.Before(m.UpdatedAt) {
+		updated = m.UpdatedAt
+	}
+	return policyXML{m.Name, m.ID, m.ARN, m.Path, def, attachments, 0, true, m.Description, isoTime(m.CreatedAt), isoTime(updated)}
 }
 
 func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
@@ -162,10 +171,14 @@ func (s *Service) listAttached(kind shiftkey.EntityKind) handler {
 // policyVersionIDPattern is IAM's policyVersionIdType.
 var policyVersionIDPattern = regexp.MustCompile(`^v[1-9][0-9]*(\.[A-Za-z0-9-]*)?$`)
 
-// defaultVersion is the one version a policy has: shiftkey keeps one
-// document per policy (it serves no CreatePolicyVersion; a config edit
-// replaces the document in place), so GetPolicy names it as the default.
-const defaultVersion = "v1"
+// versionID reads VersionId.
+func (p params) versionID() (string, error) {
+	id, err := p.required("VersionId")
+	if err == nil && !policyVersionIDPattern.MatchString(id) {
+		err = shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'versionId' failed to satisfy constraint: Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?", id)
+	}
+	return id, err
+}
 
 type policyVersionXML struct {
 	Document         string `xml:",omitempty"`
@@ -174,50 +187,114 @@ type policyVersionXML struct {
 	CreateDate       string
 }
 
-// version is m's one version; its date is when its document was set.
-func version(m *shiftkey.ManagedPolicy, withDocument bool) policyVersionXML {
-	v := policyVersionXML{VersionId: defaultVersion, IsDefaultVersion: true, CreateDate: isoTime(m.UpdatedAt)}
+func toVersionXML(v *shiftkey.PolicyVersion, withDocument bool) policyVersionXML {
+	x := policyVersionXML{VersionId: v.ID, IsDefaultVersion: v.IsDefault, CreateDate: isoTime(v.CreatedAt)}
 	if withDocument {
-		v.Document = encodeDocument(m.Document)
+		x.Document = encodeDocument(v.Document)
 	}
-	return v
+	return x
 }
 
-func (s *Service) getPolicyVersion(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+// createPolicyVersion is CreatePolicyVersion: the document is held to
+// CreatePolicy's rules; the store numbers the version and counts the
+// policy's versions in one write (IAM's 5). A policy the config file
+// declares takes the version too, as it takes other API writes, until the
+// next reload makes the file's document its only version again.
+func (s *Service) createPolicyVersion(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
 	arn, err := p.policyARN()
 	if err != nil {
 		return nil, err
 	}
-	id, err := p.required("VersionId")
+	doc, err := p.document("PolicyDocument", ManagedPolicyLimit, "PolicySize")
 	if err != nil {
 		return nil, err
 	}
-	if !policyVersionIDPattern.MatchString(id) {
-		return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'versionId' failed to satisfy constraint: Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?", id)
-	}
-	m, err := s.managedPolicy(ctx, c, p, "GetPolicyVersion")
-	if err != nil {
+	if err := validatePolicy(doc); err != nil {
 		return nil, err
 	}
-	if id != defaultVersion {
-		return nil, shiftkey.Errorf(shiftkey.CodeNoSuchEntity, "Policy %s version %s does not exist or is not attachable.", arn, id)
+	setDefault := false
+	if v, ok := p.opt("SetAsDefault"); ok {
+		if setDefault, err = strconv.ParseBool(v); err != nil {
+			return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'setAsDefault' failed to satisfy constraint: Member must be a boolean", v)
+		}
 	}
-	return struct{ PolicyVersion policyVersionXML }{version(m, true)}, nil
+	if err := s.authorize(ctx, c, "CreatePolicyVersion", arn); err != nil {
+		return nil, err
+	}
+	v := &shiftkey.PolicyVersion{Document: doc, IsDefault: setDefault, CreatedAt: s.now()}
+	if err := s.Store.CreatePolicyVersion(ctx, arn, v); err != nil {
+		return nil, err
+	}
+	return struct{ PolicyVersion policyVersionXML }{toVersionXML(v, false)}, nil
 }
 
-func (s *Service) listPolicyVersions(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
-	m, err := s.managedPolicy(ctx, c, p, "ListPolicyVersions")
+// versionCall reads PolicyArn and VersionId and authorizes action on the
+// policy.
+func (s *Service) versionCall(ctx context.Context, c *shiftkey.Caller, p params, action string) (arn, id string, err error) {
+	if arn, err = p.policyARN(); err != nil {
+		return "", "", err
+	}
+	if id, err = p.versionID(); err != nil {
+		return "", "", err
+	}
+	return arn, id, s.authorize(ctx, c, action, arn)
+}
+
+func (s *Service) setDefaultPolicyVersion(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	arn, id, err := s.versionCall(ctx, c, p, "SetDefaultPolicyVersion")
 	if err != nil {
 		return nil, err
 	}
-	versions, pg, err := page(p, []*shiftkey.ManagedPolicy{m}, func(*shiftkey.ManagedPolicy) string { return defaultVersion })
+	return nil, s.Store.SetDefaultPolicyVersion(ctx, arn, id)
+}
+
+func (s *Service) deletePolicyVersion(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	arn, id, err := s.versionCall(ctx, c, p, "DeletePolicyVersion")
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.Store.DeletePolicyVersion(ctx, arn, id)
+}
+
+func (s *Service) getPolicyVersion(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	arn, id, err := s.versionCall(ctx, c, p, "GetPolicyVersion")
+	if err != nil {
+		return nil, err
+	}
+	vs, err := s.Store.PolicyVersions(ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vs {
+		if v.ID == id {
+			return struct{ PolicyVersion policyVersionXML }{toVersionXML(v, true)}, nil
+		}
+	}
+	return nil, shiftkey.NoSuchPolicyVersion(arn, id)
+}
+
+// listPolicyVersions lists the versions newest first, as IAM does; the
+// Marker is an offset (a policy has 5 versions at most).
+func (s *Service) listPolicyVersions(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	arn, err := p.policyARN()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, c, "ListPolicyVersions", arn); err != nil {
+		return nil, err
+	}
+	all, err := s.Store.PolicyVersions(ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	versions, pg, err := page(p, all, nil)
 	if err != nil {
 		return nil, err
 	}
 	return struct {
 		Versions []policyVersionXML `xml:"Versions>member"`
 		pageXML
-	}{each(versions, func(m *shiftkey.ManagedPolicy) policyVersionXML { return version(m, false) }), pg}, nil
+	}{each(versions, func(v *shiftkey.PolicyVersion) policyVersionXML { return toVersionXML(v, false) }), pg}, nil
 }
 
 // listManagedPolicies is ListPolicies: the account's customer-managed

@@ -322,55 +322,237 @@ func (d *DB) DeleteInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, o
 
 const policyColumns = `arn, name, id, path, description, document, created_at, updated_at`
 
-func scanPolicy(row pgx.Row) (*shiftkey.ManagedPolicy, error) {
+// policyRead is what a read of p (managed_policies) selects: policyColumns,
+// the default version's number (NULL, from before versions: 1) and the
+// newest version's CreateDate.
+var policyRead = prefixed("p.", policyColumns) + `, coalesce(p.default_version, 1),
+	greatest(p.updated_at, (SELECT max(v.created_at) FROM policy_versions v WHERE v.policy_id = p.id))`
+
+func scanPolicy(row pgx.Row, more ...any) (*shiftkey.ManagedPolicy, error) {
 	var p shiftkey.ManagedPolicy
-	err := row.Scan(&p.ARN, &p.Name, &p.ID, &p.Path, &p.Description, &p.Document, &p.CreatedAt, &p.UpdatedAt)
-	p.CreatedAt, p.UpdatedAt = utc(p.CreatedAt), utc(p.UpdatedAt)
+	var def int64
+	err := row.Scan(append([]any{&p.ARN, &p.Name, &p.ID, &p.Path, &p.Description, &p.Document, &p.CreatedAt, &p.UpdatedAt, &def, &p.NewestVersionAt}, more...)...)
+	p.CreatedAt, p.UpdatedAt, p.NewestVersionAt = utc(p.CreatedAt), utc(p.UpdatedAt), utc(p.NewestVersionAt)
+	p.DefaultVersion = shiftkey.PolicyVersionID(def)
 	return &p, err
 }
 
+func scanOnePolicy(row pgx.Row) (*shiftkey.ManagedPolicy, error) { return scanPolicy(row) }
+
 // CreateManagedPolicy stores a customer-managed policy, within the
-// account's quota (shiftkey.MaxManagedPolicies).
+// account's quota (shiftkey.MaxManagedPolicies). Versions a policy of its
+// id left (deleted by a shiftkey before versions) go.
 func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
 	return d.insertWithin(ctx, change(shiftkey.KindPolicy, p.ARN), shiftkey.PolicyExists(p.Name), shiftkey.AccountQuota(shiftkey.KindPolicy), shiftkey.MaxManagedPolicies,
 		st(`SELECT count(*) FROM managed_policies`),
 		st(`INSERT INTO managed_policies (`+policyColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
-			p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, p.CreatedAt, p.UpdatedAt))
+			p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, p.CreatedAt, p.UpdatedAt),
+		st(`DELETE FROM policy_versions WHERE policy_id = $1`, p.ID))
 }
 
-// UpdateManagedPolicy replaces a policy's document and description.
+// UpdateManagedPolicy replaces a policy's description and default
+// document and drops its other versions, in one transaction.
 func (d *DB) UpdateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
-	return d.writeOne(ctx, shiftkey.NoSuchPolicy(p.ARN, false), nil, change(shiftkey.KindPolicy, p.ARN),
-		`UPDATE managed_policies SET document = $1, description = $2, updated_at = $3 WHERE arn = $4`, p.Document, p.Description, p.UpdatedAt, p.ARN)
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		var id string
+		err := tx.QueryRow(ctx, `UPDATE managed_policies SET document = $1, description = $2, updated_at = $3 WHERE arn = $4 RETURNING id`,
+			p.Document, p.Description, p.UpdatedAt, p.ARN).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return shiftkey.NoSuchPolicy(p.ARN, false)
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM policy_versions WHERE policy_id = $1`, id); err != nil {
+			return err
+		}
+		notify(change(shiftkey.KindPolicy, p.ARN)...)
+		return nil
+	})
 }
 
 // ManagedPolicy returns the policy with the given ARN.
 func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPolicy, error) {
-	return queryOne(ctx, d.pool, scanPolicy, shiftkey.NoSuchPolicy(arn, true),
-		`SELECT `+policyColumns+` FROM managed_policies WHERE arn = $1`, arn)
+	return queryOne(ctx, d.pool, scanOnePolicy, shiftkey.NoSuchPolicy(arn, true),
+		`SELECT `+policyRead+` FROM managed_policies p WHERE p.arn = $1`, arn)
 }
 
 // ManagedPolicies lists the policies whose path starts with pathPrefix,
 // by name, with their attachment counts.
 func (d *DB) ManagedPolicies(ctx context.Context, pathPrefix string) ([]*shiftkey.ManagedPolicy, error) {
 	return queryAll(ctx, d.pool, func(row pgx.Row) (*shiftkey.ManagedPolicy, error) {
-		var p shiftkey.ManagedPolicy
-		err := row.Scan(&p.ARN, &p.Name, &p.ID, &p.Path, &p.Description, &p.Document, &p.CreatedAt, &p.UpdatedAt, &p.AttachmentCount)
-		p.CreatedAt, p.UpdatedAt = utc(p.CreatedAt), utc(p.UpdatedAt)
-		return &p, err
-	}, `SELECT `+prefixed("p.", policyColumns)+`, (SELECT count(*) FROM attachments a WHERE a.policy_arn = p.arn)
+		var n int
+		p, err := scanPolicy(row, &n)
+		p.AttachmentCount = n
+		return p, err
+	}, `SELECT `+policyRead+`, (SELECT count(*) FROM attachments a WHERE a.policy_arn = p.arn)
 		FROM managed_policies p WHERE left(p.path, length($1)) = $1 ORDER BY p.name`, pathPrefix)
 }
 
-// DeleteManagedPolicy removes a policy.
-// One attached meanwhile (the caller counted none) is DeleteConflict.
+// DeleteManagedPolicy removes a policy: not while it has versions
+// besides the default (counted with its row locked, which
+// CreatePolicyVersion locks too), nor while attached (one attached
+// meanwhile, the caller having counted none, is DeleteConflict).
 func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
-	err := d.writeOne(ctx, shiftkey.NoSuchPolicy(arn, false), nil, change(shiftkey.KindPolicy, arn),
-		`DELETE FROM managed_policies WHERE arn = $1`, arn)
+	err := d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		h, err := lockPolicy(ctx, tx, arn)
+		if err != nil {
+			return err
+		}
+		if h.others > 0 {
+			return shiftkey.PolicyHasVersions()
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM managed_policies WHERE arn = $1`, arn); err != nil {
+			return err
+		}
+		notify(change(shiftkey.KindPolicy, arn)...)
+		return nil
+	})
 	if isCode(err, foreignKeyViolation) {
 		return shiftkey.PolicyAttached()
 	}
 	return err
+}
+
+// policyHead is what a version write reads of its policy, its row
+// locked: the id, the default version (number, document, date), the next
+// version's number and how many other versions there are.
+type policyHead struct {
+	id, document      string
+	def, next, others int64
+	updated           time.Time
+}
+
+// lockPolicy locks the policy's row (FOR UPDATE), so that the version
+// writes of one policy, on any replica, run one after the other, and then
+// reads its head: in a statement of its own, whose snapshot (READ
+// COMMITTED) sees what the writes it waited for committed.
+func lockPolicy(ctx context.Context, tx pgx.Tx, arn string) (*policyHead, error) {
+	tag, err := tx.Exec(ctx, `SELECT 1 FROM managed_policies WHERE arn = $1 FOR UPDATE`, arn)
+	if err != nil {
+		return nil, err
+	}
+	if tag.RowsAffected() == 0 {
+		return nil, shiftkey.NoSuchPolicy(arn, false)
+	}
+	var h policyHead
+	err = tx.QueryRow(ctx, `SELECT p.id, p.document, coalesce(p.default_version, 1), coalesce(p.next_version, 2), p.updated_at,
+		(SELECT count(*) FROM policy_versions v WHERE v.policy_id = p.id) FROM managed_policies p WHERE p.arn = $1`, arn).
+		Scan(&h.id, &h.document, &h.def, &h.next, &h.updated, &h.others)
+	return &h, err
+}
+
+// setDefault makes version n (document doc, created at) the policy's
+// default: the default it replaces becomes one of its other versions.
+func setDefault(ctx context.Context, tx pgx.Tx, arn string, h *policyHead, n int64, doc string, at time.Time) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO policy_versions (policy_id, version, document, created_at) VALUES ($1,$2,$3,$4)`,
+		h.id, h.def, h.document, h.updated); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `UPDATE managed_policies SET document = $1, default_version = $2, updated_at = $3 WHERE arn = $4`, doc, n, at, arn)
+	return err
+}
+
+// CreatePolicyVersion adds a version with the policy's row locked:
+// concurrent calls, on any replica, count and number one after the other.
+// A new default is NOTIFYd, so that every replica's cache drops the
+// document it held.
+func (d *DB) CreatePolicyVersion(ctx context.Context, arn string, v *shiftkey.PolicyVersion) error {
+	var n int64
+	err := d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		h, err := lockPolicy(ctx, tx, arn)
+		if err != nil {
+			return err
+		}
+		if h.others+1 >= shiftkey.MaxPolicyVersions {
+			return shiftkey.PolicyVersionQuota()
+		}
+		n = h.next
+		if _, err := tx.Exec(ctx, `UPDATE managed_policies SET next_version = $1 WHERE arn = $2`, n+1, arn); err != nil {
+			return err
+		}
+		if v.IsDefault {
+			err = setDefault(ctx, tx, arn, h, n, v.Document, v.CreatedAt)
+		} else {
+			_, err = tx.Exec(ctx, `INSERT INTO policy_versions (policy_id, version, document, created_at) VALUES ($1,$2,$3,$4)`,
+				h.id, n, v.Document, v.CreatedAt)
+		}
+		notify(change(shiftkey.KindPolicy, arn)...)
+		return err
+	})
+	if err == nil {
+		v.ID = shiftkey.PolicyVersionID(n)
+	}
+	return err
+}
+
+// PolicyVersions returns a policy's versions, newest first: one
+// statement, so one snapshot of the default and the others.
+func (d *DB) PolicyVersions(ctx context.Context, arn string) ([]*shiftkey.PolicyVersion, error) {
+	out, err := queryAll(ctx, d.pool, func(row pgx.Row) (*shiftkey.PolicyVersion, error) {
+		var v shiftkey.PolicyVersion
+		var n int64
+		err := row.Scan(&n, &v.Document, &v.CreatedAt, &v.IsDefault)
+		v.ID, v.CreatedAt = shiftkey.PolicyVersionID(n), utc(v.CreatedAt)
+		return &v, err
+	}, `SELECT coalesce(p.default_version, 1), p.document, p.updated_at, true FROM managed_policies p WHERE p.arn = $1
+		UNION ALL SELECT v.version, v.document, v.created_at, false FROM policy_versions v JOIN managed_policies p ON v.policy_id = p.id WHERE p.arn = $1`, arn)
+	if err == nil && len(out) == 0 {
+		err = shiftkey.NoSuchPolicy(arn, false)
+	}
+	return shiftkey.NewestVersionFirst(out), err
+}
+
+// SetDefaultPolicyVersion makes a version the default, the policy's row
+// locked.
+func (d *DB) SetDefaultPolicyVersion(ctx context.Context, arn, id string) error {
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		h, err := lockPolicy(ctx, tx, arn)
+		if err != nil {
+			return err
+		}
+		n, ok := shiftkey.PolicyVersionNumber(id)
+		if ok && n == h.def {
+			return nil
+		}
+		var doc string
+		var at time.Time
+		err = tx.QueryRow(ctx, `DELETE FROM policy_versions WHERE policy_id = $1 AND version = $2 RETURNING document, created_at`, h.id, n).Scan(&doc, &at)
+		switch {
+		case !ok || errors.Is(err, pgx.ErrNoRows):
+			return shiftkey.NoSuchPolicyVersion(arn, id)
+		case err != nil:
+			return err
+		}
+		if err := setDefault(ctx, tx, arn, h, n, doc, at); err != nil {
+			return err
+		}
+		notify(change(shiftkey.KindPolicy, arn)...)
+		return nil
+	})
+}
+
+// DeletePolicyVersion deletes a version other than the default, the
+// policy's row locked.
+func (d *DB) DeletePolicyVersion(ctx context.Context, arn, id string) error {
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		h, err := lockPolicy(ctx, tx, arn)
+		if err != nil {
+			return err
+		}
+		n, ok := shiftkey.PolicyVersionNumber(id)
+		if ok && n == h.def {
+			return shiftkey.DefaultPolicyVersion()
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM policy_versions WHERE policy_id = $1 AND version = $2`, h.id, n)
+		if err != nil {
+			return err
+		}
+		if !ok || tag.RowsAffected() == 0 {
+			return shiftkey.NoSuchPolicyVersion(arn, id)
+		}
+		notify(change(shiftkey.KindPolicy, arn)...)
+		return nil
+	})
 }
 
 // AttachPolicy attaches a managed policy; attaching twice is a no-op.
@@ -441,7 +623,7 @@ func prefixed(prefix, cols string) string {
 
 // AttachedPolicies returns the managed policies attached to an entity.
 func (d *DB) AttachedPolicies(ctx context.Context, kind shiftkey.EntityKind, owner string) ([]*shiftkey.ManagedPolicy, error) {
-	return queryAll(ctx, d.pool, scanPolicy, `SELECT `+prefixed("p.", policyColumns)+` FROM attachments a
+	return queryAll(ctx, d.pool, scanOnePolicy, `SELECT `+policyRead+` FROM attachments a
 		JOIN managed_policies p ON p.arn = a.policy_arn WHERE a.kind = $1 AND a.owner = $2 ORDER BY p.name`, kind, owner)
 }
 

@@ -307,61 +307,243 @@ func (d *DB) DeleteInlinePolicy(ctx context.Context, kind shiftkey.EntityKind, o
 
 const policyColumns = `arn, name, id, path, description, document, created_at, updated_at`
 
-func scanPolicy(row scanner) (*shiftkey.ManagedPolicy, error) {
+// policyRead is what a read of p (managed_policies) selects: policyColumns,
+// the default version's number (NULL, from before versions: 1) and the
+// newest version's CreateDate.
+var policyRead = prefixed("p.", policyColumns) + `, coalesce(p.default_version, 1),
+	max(p.updated_at, coalesce((SELECT max(v.created_at) FROM policy_versions v WHERE v.policy_id = p.id), 0))`
+
+func scanPolicy(row scanner, more ...any) (*shiftkey.ManagedPolicy, error) {
 	var p shiftkey.ManagedPolicy
-	var created, updated int64
-	if err := row.Scan(&p.ARN, &p.Name, &p.ID, &p.Path, &p.Description, &p.Document, &created, &updated); err != nil {
+	var created, updated, newest, def int64
+	if err := row.Scan(append([]any{&p.ARN, &p.Name, &p.ID, &p.Path, &p.Description, &p.Document, &created, &updated, &def, &newest}, more...)...); err != nil {
 		return nil, err
 	}
-	p.CreatedAt, p.UpdatedAt = fromMillis(created), fromMillis(updated)
+	p.CreatedAt, p.UpdatedAt, p.NewestVersionAt = fromMillis(created), fromMillis(updated), fromMillis(newest)
+	p.DefaultVersion = shiftkey.PolicyVersionID(def)
 	return &p, nil
 }
 
 // CreateManagedPolicy stores a customer-managed policy, within the
-// account's quota (shiftkey.MaxManagedPolicies).
+// account's quota (shiftkey.MaxManagedPolicies). Versions a policy of its
+// id left (deleted by a shiftkey before versions) go.
 func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
 	return d.insertWithin(ctx, shiftkey.PolicyExists(p.Name), shiftkey.AccountQuota(shiftkey.KindPolicy), shiftkey.MaxManagedPolicies,
-		`SELECT count(*) FROM managed_policies`, nil, nil,
+		`SELECT count(*) FROM managed_policies`, nil, func(tx sqlConn) error {
+			_, err := tx.ExecContext(ctx, `DELETE FROM policy_versions WHERE policy_id = ?`, p.ID)
+			return err
+		},
 		`INSERT INTO managed_policies (`+policyColumns+`) VALUES (?,?,?,?,?,?,?,?)`,
 		p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, millis(p.CreatedAt), millis(p.UpdatedAt))
 }
 
-// UpdateManagedPolicy replaces a policy's document and description.
+// UpdateManagedPolicy replaces a policy's description and default
+// document and drops its other versions, in one transaction.
 func (d *DB) UpdateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
-	return d.execOne(ctx, shiftkey.NoSuchPolicy(p.ARN, false),
-		`UPDATE managed_policies SET document = ?, description = ?, updated_at = ? WHERE arn = ?`, p.Document, p.Description, millis(p.UpdatedAt), p.ARN)
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE managed_policies SET document = ?, description = ?, updated_at = ? WHERE arn = ?`,
+		p.Document, p.Description, millis(p.UpdatedAt), p.ARN)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return shiftkey.NoSuchPolicy(p.ARN, false)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM policy_versions WHERE policy_id = (SELECT id FROM managed_policies WHERE arn = ?)`, p.ARN); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // ManagedPolicy returns the policy with the given ARN.
 func (d *DB) ManagedPolicy(ctx context.Context, arn string) (*shiftkey.ManagedPolicy, error) {
-	return queryOne(ctx, d.db, scanPolicy, shiftkey.NoSuchPolicy(arn, true),
-		`SELECT `+policyColumns+` FROM managed_policies WHERE arn = ?`, arn)
+	return queryOne(ctx, d.db, func(row scanner) (*shiftkey.ManagedPolicy, error) { return scanPolicy(row) }, shiftkey.NoSuchPolicy(arn, true),
+		`SELECT `+policyRead+` FROM managed_policies p WHERE p.arn = ?`, arn)
 }
 
 // ManagedPolicies lists the policies whose path starts with pathPrefix,
 // by name, with their attachment counts.
 func (d *DB) ManagedPolicies(ctx context.Context, pathPrefix string) ([]*shiftkey.ManagedPolicy, error) {
 	return queryAll(ctx, d.db, func(row scanner) (*shiftkey.ManagedPolicy, error) {
-		var p shiftkey.ManagedPolicy
-		var created, updated int64
-		if err := row.Scan(&p.ARN, &p.Name, &p.ID, &p.Path, &p.Description, &p.Document, &created, &updated, &p.AttachmentCount); err != nil {
-			return nil, err
+		var n int
+		p, err := scanPolicy(row, &n)
+		if p != nil {
+			p.AttachmentCount = n
 		}
-		p.CreatedAt, p.UpdatedAt = fromMillis(created), fromMillis(updated)
-		return &p, nil
-	}, `SELECT `+prefixed("p.", policyColumns)+`, (SELECT count(*) FROM attachments a WHERE a.policy_arn = p.arn)
+		return p, err
+	}, `SELECT `+policyRead+`, (SELECT count(*) FROM attachments a WHERE a.policy_arn = p.arn)
 		FROM managed_policies p WHERE substr(p.path, 1, ?) = ? ORDER BY p.name`, len(pathPrefix), pathPrefix)
 }
 
-// DeleteManagedPolicy removes a policy.
-// One attached meanwhile (the caller counted none) is DeleteConflict.
+// DeleteManagedPolicy removes a policy: not while it has versions
+// besides the default (counted in the delete), nor while attached (one
+// attached meanwhile, the caller having counted none, is DeleteConflict).
 func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
-	err := d.execOne(ctx, shiftkey.NoSuchPolicy(arn, false),
-		`DELETE FROM managed_policies WHERE arn = ?`, arn)
-	if isForeignKeyViolation(err) {
-		return shiftkey.PolicyAttached()
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
 	}
+	defer tx.Rollback()
+	var versions int
+	err = tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM policy_versions v WHERE v.policy_id = p.id) FROM managed_policies p WHERE p.arn = ?`, arn).Scan(&versions)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return shiftkey.NoSuchPolicy(arn, false)
+	case err != nil:
+		return err
+	case versions > 0:
+		return shiftkey.PolicyHasVersions()
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM managed_policies WHERE arn = ?`, arn); isForeignKeyViolation(err) {
+		return shiftkey.PolicyAttached()
+	} else if err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// policyHead is what a version write reads of its policy, in its
+// transaction: the id, the default version (number, document, date), the
+// next version's number and how many other versions there are.
+type policyHead struct {
+	id, document      string
+	def, next, others int64
+	updated           int64
+}
+
+func readPolicyHead(ctx context.Context, tx sqlConn, arn string) (*policyHead, error) {
+	var h policyHead
+	err := tx.QueryRowContext(ctx, `SELECT p.id, p.document, coalesce(p.default_version, 1), coalesce(p.next_version, 2), p.updated_at,
+		(SELECT count(*) FROM policy_versions v WHERE v.policy_id = p.id) FROM managed_policies p WHERE p.arn = ?`, arn).
+		Scan(&h.id, &h.document, &h.def, &h.next, &h.updated, &h.others)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, shiftkey.NoSuchPolicy(arn, false)
+	}
+	return &h, err
+}
+
+// setDefault makes version n (document doc, created at) p's default: the
+// default it replaces becomes one of its other versions.
+func setDefault(ctx context.Context, tx sqlConn, arn string, h *policyHead, n int64, doc string, at int64) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO policy_versions (policy_id, version, document, created_at) VALUES (?,?,?,?)`,
+		h.id, h.def, h.document, h.updated); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE managed_policies SET document = ?, default_version = ?, updated_at = ? WHERE arn = ?`, doc, n, at, arn)
 	return err
+}
+
+// CreatePolicyVersion adds a version in one immediate (write-locked)
+// transaction: concurrent calls count, and number, one after the other.
+func (d *DB) CreatePolicyVersion(ctx context.Context, arn string, v *shiftkey.PolicyVersion) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	h, err := readPolicyHead(ctx, tx, arn)
+	if err != nil {
+		return err
+	}
+	if h.others+1 >= shiftkey.MaxPolicyVersions {
+		return shiftkey.PolicyVersionQuota()
+	}
+	n := h.next
+	if _, err := tx.ExecContext(ctx, `UPDATE managed_policies SET next_version = ? WHERE arn = ?`, n+1, arn); err != nil {
+		return err
+	}
+	if v.IsDefault {
+		err = setDefault(ctx, tx, arn, h, n, v.Document, millis(v.CreatedAt))
+	} else {
+		_, err = tx.ExecContext(ctx, `INSERT INTO policy_versions (policy_id, version, document, created_at) VALUES (?,?,?,?)`,
+			h.id, n, v.Document, millis(v.CreatedAt))
+	}
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	v.ID = shiftkey.PolicyVersionID(n)
+	return nil
+}
+
+// PolicyVersions returns a policy's versions, newest first: one
+// statement, so one snapshot of the default and the others.
+func (d *DB) PolicyVersions(ctx context.Context, arn string) ([]*shiftkey.PolicyVersion, error) {
+	out, err := queryAll(ctx, d.db, func(row scanner) (*shiftkey.PolicyVersion, error) {
+		var v shiftkey.PolicyVersion
+		var n, at int64
+		err := row.Scan(&n, &v.Document, &at, &v.IsDefault)
+		v.ID, v.CreatedAt = shiftkey.PolicyVersionID(n), fromMillis(at)
+		return &v, err
+	}, `SELECT coalesce(p.default_version, 1), p.document, p.updated_at, 1 FROM managed_policies p WHERE p.arn = ?
+		UNION ALL SELECT v.version, v.document, v.created_at, 0 FROM policy_versions v JOIN managed_policies p ON v.policy_id = p.id WHERE p.arn = ?`, arn, arn)
+	if err == nil && len(out) == 0 {
+		err = shiftkey.NoSuchPolicy(arn, false)
+	}
+	return shiftkey.NewestVersionFirst(out), err
+}
+
+// SetDefaultPolicyVersion makes a version the default, in one
+// transaction.
+func (d *DB) SetDefaultPolicyVersion(ctx context.Context, arn, id string) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	h, err := readPolicyHead(ctx, tx, arn)
+	if err != nil {
+		return err
+	}
+	n, ok := shiftkey.PolicyVersionNumber(id)
+	if ok && n == h.def {
+		return nil
+	}
+	var doc string
+	var at int64
+	err = tx.QueryRowContext(ctx, `DELETE FROM policy_versions WHERE policy_id = ? AND version = ? RETURNING document, created_at`, h.id, n).Scan(&doc, &at)
+	switch {
+	case !ok || errors.Is(err, sql.ErrNoRows):
+		return shiftkey.NoSuchPolicyVersion(arn, id)
+	case err != nil:
+		return err
+	}
+	if err := setDefault(ctx, tx, arn, h, n, doc, at); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// DeletePolicyVersion deletes a version other than the default, in one
+// transaction.
+func (d *DB) DeletePolicyVersion(ctx context.Context, arn, id string) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	h, err := readPolicyHead(ctx, tx, arn)
+	if err != nil {
+		return err
+	}
+	n, ok := shiftkey.PolicyVersionNumber(id)
+	if ok && n == h.def {
+		return shiftkey.DefaultPolicyVersion()
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM policy_versions WHERE policy_id = ? AND version = ?`, h.id, n)
+	if err != nil {
+		return err
+	}
+	if k, _ := res.RowsAffected(); !ok || k == 0 {
+		return shiftkey.NoSuchPolicyVersion(arn, id)
+	}
+	return tx.Commit()
 }
 
 // AttachPolicy attaches a managed policy; attaching twice is a no-op.
@@ -420,7 +602,7 @@ func (d *DB) DetachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, 
 
 // AttachedPolicies returns the managed policies attached to an entity.
 func (d *DB) AttachedPolicies(ctx context.Context, kind shiftkey.EntityKind, owner string) ([]*shiftkey.ManagedPolicy, error) {
-	return queryAll(ctx, d.db, scanPolicy, `SELECT `+prefixed("p.", policyColumns)+` FROM attachments a
+	return queryAll(ctx, d.db, func(row scanner) (*shiftkey.ManagedPolicy, error) { return scanPolicy(row) }, `SELECT `+policyRead+` FROM attachments a
 		JOIN managed_policies p ON p.arn = a.policy_arn WHERE a.kind = ? AND a.owner = ? ORDER BY p.name`, kind, owner)
 }
 

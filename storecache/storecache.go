@@ -361,6 +361,22 @@ func (c *Store) DeleteManagedPolicy(ctx context.Context, arn string) error {
 	return c.after(c.Store.DeleteManagedPolicy(ctx, arn), ch(shiftkey.KindPolicy, arn))
 }
 
+// The version writes drop the policy's entries: a new default is the
+// document the very next request is evaluated against. PolicyVersions
+// itself is not cached.
+
+func (c *Store) CreatePolicyVersion(ctx context.Context, arn string, v *shiftkey.PolicyVersion) error {
+	return c.after(c.Store.CreatePolicyVersion(ctx, arn, v), ch(shiftkey.KindPolicy, arn))
+}
+
+func (c *Store) SetDefaultPolicyVersion(ctx context.Context, arn, id string) error {
+	return c.after(c.Store.SetDefaultPolicyVersion(ctx, arn, id), ch(shiftkey.KindPolicy, arn))
+}
+
+func (c *Store) DeletePolicyVersion(ctx context.Context, arn, id string) error {
+	return c.after(c.Store.DeletePolicyVersion(ctx, arn, id), ch(shiftkey.KindPolicy, arn))
+}
+
 func (c *Store) AttachPolicy(ctx context.Context, kind shiftkey.EntityKind, owner, arn string) error {
 	return c.after(c.Store.AttachPolicy(ctx, kind, owner, arn), ch(kind, owner))
 }

@@ -181,8 +181,23 @@ func TestNextRequestSeesChange(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "AccessDenied"},
+		{"new default policy version without the permission", func(t *testing.T, a *api) {
+			if _, err := a.iam().CreatePolicyVersion(ctx, &iam.CreatePolicyVersionInput{PolicyArn: aws.String(a.policy), SetAsDefault: true,
+				PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:DescribeClusters","Resource":"*"}]}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}, "AccessDenied"},
+		{"default policy version set to one without the permission", func(t *testing.T, a *api) {
+			if _, err := a.iam().CreatePolicyVersion(ctx, &iam.CreatePolicyVersionInput{PolicyArn: aws.String(a.policy),
+				PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"redshift:*","Resource":"*"}]}`)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.iam().SetDefaultPolicyVersion(ctx, &iam.SetDefaultPolicyVersionInput{PolicyArn: aws.String(a.policy), VersionId: aws.String("v2")}); err != nil {
+				t.Fatal(err)
+			}
+		}, "AccessDenied"},
 		{"managed policy updated without the permission", func(t *testing.T, a *api) {
-			// As reconciling the config file does; the IAM API has no policy versions.
+			// As reconciling the config file does.
 			p, err := a.cache.ManagedPolicy(ctx, a.policy)
 			if err != nil {
 				t.Fatal(err)

@@ -30,6 +30,8 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore(t)) })
 	t.Run("CreateEntityWithTags", func(t *testing.T) { testCreateEntityWithTags(t, newStore(t)) })
 	t.Run("ManagedPolicies", func(t *testing.T) { testManagedPolicies(t, newStore(t)) })
+	t.Run("PolicyVersions", func(t *testing.T) { testPolicyVersions(t, newStore(t)) })
+	t.Run("PolicyVersionsConcurrent", func(t *testing.T) { testPolicyVersionsConcurrent(t, newStore(t)) })
 	t.Run("AccessKeyQuotaConcurrent", func(t *testing.T) { testAccessKeyQuotaConcurrent(t, newStore(t)) })
 	t.Run("AttachmentQuotasConcurrent", func(t *testing.T) { testAttachmentQuotasConcurrent(t, newStore(t)) })
 	t.Run("InlinePolicyAdmittedConcurrent", func(t *testing.T) { testInlinePolicyAdmittedConcurrent(t, newStore(t)) })
