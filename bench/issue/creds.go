@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -79,9 +80,18 @@ func parseCredentials(body string) (user, password string) {
 	return r.User, r.Password
 }
 
+// localAddr is the client's side of a connection in an error ("read tcp
+// 127.0.0.1:41234->127.0.0.1:29541: …"), a new port for every connection.
+var localAddr = regexp.MustCompile(`tcp [0-9a-f.:\[\]]+:[0-9]+->`)
+
 // countedKinds lists each distinct error with its count, most frequent
-// first, at most five and a line for the rest.
-func countedKinds(kinds map[string]int) []string {
+// first, at most five and a line for the rest. Errors that differ only by
+// the client's port are one kind.
+func countedKinds(raw map[string]int) []string {
+	kinds := map[string]int{}
+	for k, n := range raw {
+		kinds[localAddr.ReplaceAllString(k, "tcp ")] += n
+	}
 	keys := slices.SortedFunc(maps.Keys(kinds), func(a, b string) int {
 		return cmp.Or(cmp.Compare(kinds[b], kinds[a]), strings.Compare(a, b))
 	})

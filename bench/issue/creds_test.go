@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -123,5 +124,55 @@ func TestLoginAllReportsEachFailureWithSQLSTATE(t *testing.T) {
 	out.Reset()
 	if code := loginAll(path, dsn, 2, &out); code != 0 || out.String() != "acknowledged 1, logged in 1, failed 0\n" {
 		t.Fatalf("exit %d, output:\n%s", code, out.String())
+	}
+}
+
+// A target whose process dies during a run (kill -9 mid-burst) has no CPU
+// per issue: its last sample is missing, not zero. Before, the run
+// subtracted the first sample from nothing and printed "cpu/issue
+// -1.420 ms".
+func TestCPUPerIssueOfAProcessKilledMidRunIsNotMeasured(t *testing.T) {
+	// A process with some CPU time on its clock, then idle.
+	busy := exec.Command("sh", "-c", `i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exec sleep 60`)
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Process.Kill()
+	for cpuTicks(busy.Process.Pid) < 2 {
+		time.Sleep(10 * time.Millisecond) // until it has used 20 ms of CPU
+	}
+	var (
+		mu sync.Mutex
+		n  int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		if n == 10 {
+			busy.Process.Kill()
+			busy.Wait() // reaped: its /proc entry is gone
+		}
+		mu.Unlock()
+		fmt.Fprint(w, `<GetClusterCredentialsResponse><GetClusterCredentialsResult><DbUser>IAM:u</DbUser><DbPassword>p</DbPassword></GetClusterCredentialsResult></GetClusterCredentialsResponse>`)
+	}))
+	defer srv.Close()
+	r := run(&http.Client{}, target{name: "dies", urls: []string{srv.URL}, pids: []int{busy.Process.Pid}}, 2, 0, 20)
+	if r.n != 20 || r.cpuPerIssue != 0 {
+		t.Fatalf("%d issues, CPU per issue %v; want 20 and none measured (0)", r.n, r.cpuPerIssue)
+	}
+}
+
+// The kinds of error a killed server's clients see are counted once each,
+// whatever port the client's connection had.
+func TestCountedKindsIgnoreTheClientPort(t *testing.T) {
+	got := countedKinds(map[string]int{
+		`status 0 Post "http://127.0.0.1:24601/": read tcp 127.0.0.1:32774->127.0.0.1:24601: read: connection reset by peer`: 1,
+		`status 0 Post "http://127.0.0.1:24601/": read tcp 127.0.0.1:32782->127.0.0.1:24601: read: connection reset by peer`: 2,
+		`status 0 Post "http://127.0.0.1:24601/": EOF`: 4,
+	})
+	want := []string{`4× status 0 Post "http://127.0.0.1:24601/": EOF`,
+		`3× status 0 Post "http://127.0.0.1:24601/": read tcp 127.0.0.1:24601: read: connection reset by peer`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q", got)
 	}
 }

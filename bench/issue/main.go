@@ -334,7 +334,7 @@ func run(client *http.Client, t target, c int, d time.Duration, count int) resul
 		r.p99 = lats[min(len(lats)-1, len(lats)*99/100)]
 		r.max = lats[len(lats)-1]
 	}
-	if len(t.pids) > 0 && r.n > 0 {
+	if len(t.pids) > 0 && r.n > 0 && cpu0 >= 0 && cpu1 >= 0 {
 		r.cpuPerIssue = time.Duration(float64(cpu1-cpu0) * float64(10*time.Millisecond) / float64(r.n))
 	}
 	return r
@@ -347,13 +347,14 @@ func call(ctx context.Context, client *http.Client, base, body string) (int, str
 	return st, string(b), err
 }
 
-// cpuTicks is utime+stime of pids in clock ticks (USER_HZ, 100 on Linux).
+// cpuTicks is utime+stime of pids in clock ticks (USER_HZ, 100 on Linux),
+// or -1 when one of them is gone (killed during the run).
 func cpuTicks(pids ...int) int64 {
 	var total int64
 	for _, pid := range pids {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 		if err != nil {
-			continue
+			return -1
 		}
 		// Fields after the command name, which is in parentheses and may hold spaces.
 		s := string(b)
