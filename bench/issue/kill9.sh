@@ -9,6 +9,7 @@
 #   KILL_AFTER=4 C=64 SECS=12 bench/issue/kill9.sh   (kill after 4 s of the burst, of 12)
 #   BIN=/tmp/sk bench/issue/kill9.sh              (that build; default: build this tree)
 #   KEEP=1 bench/issue/kill9.sh                   (keep the work dir: logs, creds file)
+#   CONFIG_EXTRA='scram_iterations: 1' bench/issue/kill9.sh   (lines added to serve's config)
 #
 # Ports: PORT_BASE (default 24600) + 1 the API, + 2 the gateway; PostgreSQL
 # listens on a socket in the work dir only.
@@ -52,7 +53,8 @@ case $STORE in
     store="postgres: \"host=$work port=$PGP user=bench dbname=skstore\", secret_key_file: $work/store.key" ;;
   *) echo "store: sqlite or postgres" >&2; exit 2 ;;
 esac
-bench_yaml "$store" $API $GW "$work" $PGP 'admin: {listen: "off"}' >"$work/shiftkey.yaml"
+bench_yaml "$store" $API $GW "$work" $PGP "admin: {listen: \"off\"}
+${CONFIG_EXTRA:-}" >"$work/shiftkey.yaml"
 
 start() { # start LOG: serve in the background, its pid in $sk, once its API and gateway answer
   "$bin" serve --config "$work/shiftkey.yaml" 2>"$1" &
