@@ -157,8 +157,10 @@ if [ -n "${BACKEND_TLS:-}" ]; then
   top+=$'\n'"backend_auth: {ca_cert_file: $work/ca.crt, ca_key_file: $work/ca.key}"
   bench_yaml "sqlite: $work/shiftkey.db" $API $GW 127.0.0.1 $PGPORT_D "$top" \
     "    allow_superuser_master: true" | sed 's/admin_user: shiftkey_admin}/admin_user: shiftkey_admin, login: cert}/' >"$work/shiftkey.yaml"
-  # The twin on the goroutine relay shares the store (and so the credential).
+  # The twin on the goroutine relay has a store of its own (serve locks its
+  # SQLite store to one process) and so a credential of its own.
   sed -e "s/relay: ${RELAY:-event}/relay: goroutine/" -e "s/127.0.0.1:$GW/127.0.0.1:$GW2/" -e "s/127.0.0.1:$API/127.0.0.1:$API2/" \
+    -e "s|sqlite: $work/shiftkey.db|sqlite: $work/shiftkey2.db|" \
     "$work/shiftkey.yaml" >"$work/shiftkey2.yaml"
 else
   bench_yaml "sqlite: $work/shiftkey.db" $API $GW "$work" $PGPORT_D "$top" \
@@ -168,16 +170,20 @@ fi
 pids+=($!)
 skpid=$!
 bench_wait_port $skpid $API || { cat "$work/shiftkey.log" >&2; exit 1; }
-read -r gwuser gwpass < <(AWS_ACCESS_KEY_ID=$BENCH_KEY_ID AWS_SECRET_ACCESS_KEY=$BENCH_SECRET AWS_DEFAULT_REGION=us-east-1 \
-  /usr/bin/aws --endpoint-url "http://127.0.0.1:$API" redshift get-cluster-credentials --cluster-identifier bench \
-  --db-user bench --duration-seconds 3600 --query '[DbUser,DbPassword]' --output text)
+issue() { # issue API_PORT: "DbUser DbPassword" of a credential for bench
+  AWS_ACCESS_KEY_ID=$BENCH_KEY_ID AWS_SECRET_ACCESS_KEY=$BENCH_SECRET AWS_DEFAULT_REGION=us-east-1 \
+    /usr/bin/aws --endpoint-url "http://127.0.0.1:$1" redshift get-cluster-credentials --cluster-identifier bench \
+    --db-user bench --duration-seconds 3600 --query '[DbUser,DbPassword]' --output text
+}
+read -r gwuser gwpass < <(issue $API)
 
 skpid2=""
 if [ -n "${BACKEND_TLS:-}" ]; then
   "$work/shiftkey" serve --config "$work/shiftkey2.yaml" 2>"$work/shiftkey2.log" &
   pids+=($!)
   skpid2=$!
-  bench_wait_port $skpid2 $GW2 || { cat "$work/shiftkey2.log" >&2; exit 1; }
+  bench_wait_port $skpid2 $API2 || { cat "$work/shiftkey2.log" >&2; exit 1; }
+  read -r gwuser2 gwpass2 < <(issue $API2)
 fi
 
 if [ -n "${HOLD:-}" ]; then
@@ -194,12 +200,13 @@ run() { # name port user password flags... → "name tps proxy-µs-per-transacti
   case $name in pgbouncer) pid=$(bouncer_pid) ;; gateway) pid=$skpid ;; gateway-goroutine) pid=$skpid2 ;; esac
   [ -n "$pid" ] && before=$(cpu_ns "$pid")
   local out
+  # With BACKEND_TLS, direct clients log in by certificate like the proxies
+  # (libpq and pgx both read PGSSLCERT and PGSSLKEY).
+  local cert=() ; [ -n "${BACKEND_TLS:-}" ] && [ "$name" = direct ] && cert=(PGSSLCERT="$work/client.crt" PGSSLKEY="$work/client.key")
   if [ "$1" = pgx ]; then
     shift
-    out=$("$work/logins" -dsn "host=127.0.0.1 port=$port user=$user password=$pass dbname=postgres sslmode=${PGSSLMODE:-disable}" -d "${SECS}s" "$@" 2>/dev/null)
+    out=$(env "${cert[@]}" "$work/logins" -dsn "host=127.0.0.1 port=$port user=$user password=$pass dbname=postgres sslmode=${PGSSLMODE:-disable}" -d "${SECS}s" "$@" 2>/dev/null)
   else
-    # With BACKEND_TLS, direct pgbench logs in by certificate like the proxies.
-    local cert=() ; [ -n "${BACKEND_TLS:-}" ] && [ "$name" = direct ] && cert=(PGSSLCERT="$work/client.crt" PGSSLKEY="$work/client.key")
     out=$(env "${cert[@]}" PGPASSWORD="$pass" pgbench -h 127.0.0.1 -p "$port" -U "$user" -n -T "$SECS" "$@" postgres 2>/dev/null)
   fi
   local after=0; [ -n "$pid" ] && after=$(cpu_ns "$pid")
@@ -211,7 +218,7 @@ run() { # name port user password flags... → "name tps proxy-µs-per-transacti
 declare -A res cpus round pair
 med() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 targets=("direct $PGPORT_D bench benchpw" "pgbouncer $BOUNCER bench benchpw" "gateway $GW $gwuser $gwpass")
-[ -n "$skpid2" ] && targets+=("gateway-goroutine $GW2 $gwuser $gwpass")
+[ -n "$skpid2" ] && targets+=("gateway-goroutine $GW2 $gwuser2 $gwpass2")
 nt=${#targets[@]}
 IFS='|' read -r -a modes <<<"${MODES:--S -c 8 -j 2|-S -C -c 4 -j 2}"
 for mode in "${modes[@]}"; do
