@@ -6,6 +6,8 @@
 #
 #   bench/issue/kill9.sh [sqlite|postgres]       (default sqlite)
 #   USERS=0 bench/issue/kill9.sh …                (a new DbUser, so a new salt, per issue; default 1000 names)
+#   USERS=0 ROLES=100000 bench/issue/kill9.sh …   (roles u0…uROLES made for it, default 40000: a login
+#                                                  past them fails with 28000 "role does not exist")
 #   KILL_AFTER=4 C=64 SECS=12 bench/issue/kill9.sh   (kill after 4 s of the burst, of 12)
 #   BIN=/tmp/sk bench/issue/kill9.sh              (that build; default: build this tree)
 #   KEEP=1 bench/issue/kill9.sh                   (keep the work dir: logs, creds file)
