@@ -52,3 +52,30 @@ iam:
         all: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentials","Resource":"*"}]}'
 CONF
 }
+
+# bench_ports_free PORT…: fail, naming the port, when a process listens on
+# one. Other jobs on a shared machine run these scripts too, with the same
+# fixed ports and bench key: a server of theirs on our port would be
+# measured as ours.
+bench_ports_free() {
+  local p
+  for p in "$@"; do
+    if (echo >/dev/tcp/127.0.0.1/"$p") 2>/dev/null; then
+      echo "port $p is taken (another run's server, or one left over? ss -ltnp shows whose)" >&2
+      return 1
+    fi
+  done
+}
+
+# bench_wait_port PID PORT: wait until 127.0.0.1:PORT answers; fail if PID
+# exits first (it could not bind, say) or after 30 s.
+bench_wait_port() {
+  local pid=$1 port=$2
+  for _ in $(seq 300); do
+    kill -0 "$pid" 2>/dev/null || { echo "pid $pid exited before it listened on port $port" >&2; return 1; }
+    (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $port after 30 s" >&2
+  return 1
+}

@@ -33,6 +33,12 @@ root=$(cd "$here/../.." && pwd)
 command -v pgbouncer >/dev/null || { echo "install pgbouncer: apt-get install -y pgbouncer" >&2; exit 1; }
 command -v pgbench >/dev/null || { echo "install pgbench (postgresql-contrib or postgresql)" >&2; exit 1; }
 
+# Fixed ports below the ephemeral range (32768+), so TIME-WAIT sockets of
+# earlier runs cannot hold them; another run's servers can, and would be
+# measured as ours.
+PGPORT_D=25432 BOUNCER=26432 GW=27439 API=29439 GW2=27440 API2=29440
+bench_ports_free $PGPORT_D $BOUNCER $GW $API $([ -n "${BACKEND_TLS:-}" ] && echo $GW2 $API2)
+
 work=$(mktemp -d /tmp/skbench.XXXX)
 chmod 755 "$work"
 [ "$(id -u)" = 0 ] && chown postgres "$work"
@@ -46,9 +52,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Fixed ports below the ephemeral range (32768+), so TIME-WAIT sockets of
-# earlier runs cannot hold them.
-PGPORT_D=25432 BOUNCER=26432 GW=27439 API=29439 GW2=27440 API2=29440
 as_pg "$bindir/initdb" -D "$work/pg" -U bench --auth=trust -E UTF8 >/dev/null
 cat >>"$work/pg/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
@@ -138,28 +141,27 @@ if [ -n "${BACKEND_TLS:-}" ]; then
     "$work/ca.crt" "$work/client.crt" "$work/client.key" >>"$work/pgbouncer.ini"
 fi
 [ "$(id -u)" = 0 ] && chown postgres "$work"/pgbouncer.ini "$work"/userlist.txt
-if (echo >/dev/tcp/127.0.0.1/$BOUNCER) 2>/dev/null; then
-  echo "port $BOUNCER is taken (a PgBouncer left from an earlier run?)" >&2; exit 1
-fi
 as_pg pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
 pids+=($!)
 
 (cd "$root" && go build -o "$work/shiftkey" ./cmd/shiftkey && go build -o "$work/logins" ./bench/gateway/logins)
 export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 # bench is the superuser sessions run as, as Redshift's master user.
-top="limits: {pool_size: ${POOL_SIZE:-100}${RELAY_SCHED:+, relay_sched: $RELAY_SCHED}}"
+# No admin listener: another shiftkey on the machine may hold 9440.
+top="limits: {pool_size: ${POOL_SIZE:-100}${RELAY_SCHED:+, relay_sched: $RELAY_SCHED}}"$'\n'"admin: {listen: \"off\"}"
 [ -n "${TLS:-}" ] && top+=$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
 gw_iter=${GATEWAY_SCRAM_ITERATIONS:-${SCRAM_ITERATIONS:-}}
 [ -n "$gw_iter" ] && top+=$'\n'"scram_iterations: $gw_iter"
 if [ -n "${BACKEND_TLS:-}" ]; then
-  top="limits: {pool_size: ${POOL_SIZE:-100}, relay: ${RELAY:-event}}"$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
+  top="limits: {pool_size: ${POOL_SIZE:-100}, relay: ${RELAY:-event}}"$'\n'"admin: {listen: \"off\"}"$'\n'"tls: {cert_file: $work/tls.crt, key_file: $work/tls.key, require: true}"
   top+=$'\n'"backend_auth: {ca_cert_file: $work/ca.crt, ca_key_file: $work/ca.key}"
   bench_yaml "sqlite: $work/shiftkey.db" $API $GW 127.0.0.1 $PGPORT_D "$top" \
     "    allow_superuser_master: true" | sed 's/admin_user: shiftkey_admin}/admin_user: shiftkey_admin, login: cert}/' >"$work/shiftkey.yaml"
-  # The twin on the goroutine relay shares the store (and so the credential).
+  # The twin on the goroutine relay has a store of its own (serve locks its
+  # SQLite store to one process) and so a credential of its own.
   sed -e "s/relay: ${RELAY:-event}/relay: goroutine/" -e "s/127.0.0.1:$GW/127.0.0.1:$GW2/" -e "s/127.0.0.1:$API/127.0.0.1:$API2/" \
+    -e "s|sqlite: $work/shiftkey.db|sqlite: $work/shiftkey2.db|" \
     "$work/shiftkey.yaml" >"$work/shiftkey2.yaml"
-  echo 'admin: {listen: off}' >>"$work/shiftkey2.yaml"
 else
   bench_yaml "sqlite: $work/shiftkey.db" $API $GW "$work" $PGPORT_D "$top" \
     "    allow_superuser_master: true" >"$work/shiftkey.yaml"
@@ -167,17 +169,21 @@ fi
 "$work/shiftkey" serve --config "$work/shiftkey.yaml" 2>"$work/shiftkey.log" &
 pids+=($!)
 skpid=$!
-for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$API) 2>/dev/null && break; sleep 0.1; done
-read -r gwuser gwpass < <(AWS_ACCESS_KEY_ID=$BENCH_KEY_ID AWS_SECRET_ACCESS_KEY=$BENCH_SECRET AWS_DEFAULT_REGION=us-east-1 \
-  /usr/bin/aws --endpoint-url "http://127.0.0.1:$API" redshift get-cluster-credentials --cluster-identifier bench \
-  --db-user bench --duration-seconds 3600 --query '[DbUser,DbPassword]' --output text)
+bench_wait_port $skpid $API || { cat "$work/shiftkey.log" >&2; exit 1; }
+issue() { # issue API_PORT: "DbUser DbPassword" of a credential for bench
+  AWS_ACCESS_KEY_ID=$BENCH_KEY_ID AWS_SECRET_ACCESS_KEY=$BENCH_SECRET AWS_DEFAULT_REGION=us-east-1 \
+    /usr/bin/aws --endpoint-url "http://127.0.0.1:$1" redshift get-cluster-credentials --cluster-identifier bench \
+    --db-user bench --duration-seconds 3600 --query '[DbUser,DbPassword]' --output text
+}
+read -r gwuser gwpass < <(issue $API)
 
 skpid2=""
 if [ -n "${BACKEND_TLS:-}" ]; then
   "$work/shiftkey" serve --config "$work/shiftkey2.yaml" 2>"$work/shiftkey2.log" &
   pids+=($!)
   skpid2=$!
-  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$GW2) 2>/dev/null && break; sleep 0.1; done
+  bench_wait_port $skpid2 $API2 || { cat "$work/shiftkey2.log" >&2; exit 1; }
+  read -r gwuser2 gwpass2 < <(issue $API2)
 fi
 
 if [ -n "${HOLD:-}" ]; then
@@ -194,12 +200,13 @@ run() { # name port user password flags... → "name tps proxy-µs-per-transacti
   case $name in pgbouncer) pid=$(bouncer_pid) ;; gateway) pid=$skpid ;; gateway-goroutine) pid=$skpid2 ;; esac
   [ -n "$pid" ] && before=$(cpu_ns "$pid")
   local out
+  # With BACKEND_TLS, direct clients log in by certificate like the proxies
+  # (libpq and pgx both read PGSSLCERT and PGSSLKEY).
+  local cert=() ; [ -n "${BACKEND_TLS:-}" ] && [ "$name" = direct ] && cert=(PGSSLCERT="$work/client.crt" PGSSLKEY="$work/client.key")
   if [ "$1" = pgx ]; then
     shift
-    out=$("$work/logins" -dsn "host=127.0.0.1 port=$port user=$user password=$pass dbname=postgres sslmode=${PGSSLMODE:-disable}" -d "${SECS}s" "$@" 2>/dev/null)
+    out=$(env "${cert[@]}" "$work/logins" -dsn "host=127.0.0.1 port=$port user=$user password=$pass dbname=postgres sslmode=${PGSSLMODE:-disable}" -d "${SECS}s" "$@" 2>/dev/null)
   else
-    # With BACKEND_TLS, direct pgbench logs in by certificate like the proxies.
-    local cert=() ; [ -n "${BACKEND_TLS:-}" ] && [ "$name" = direct ] && cert=(PGSSLCERT="$work/client.crt" PGSSLKEY="$work/client.key")
     out=$(env "${cert[@]}" PGPASSWORD="$pass" pgbench -h 127.0.0.1 -p "$port" -U "$user" -n -T "$SECS" "$@" postgres 2>/dev/null)
   fi
   local after=0; [ -n "$pid" ] && after=$(cpu_ns "$pid")
@@ -211,7 +218,7 @@ run() { # name port user password flags... → "name tps proxy-µs-per-transacti
 declare -A res cpus round pair
 med() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 targets=("direct $PGPORT_D bench benchpw" "pgbouncer $BOUNCER bench benchpw" "gateway $GW $gwuser $gwpass")
-[ -n "$skpid2" ] && targets+=("gateway-goroutine $GW2 $gwuser $gwpass")
+[ -n "$skpid2" ] && targets+=("gateway-goroutine $GW2 $gwuser2 $gwpass2")
 nt=${#targets[@]}
 IFS='|' read -r -a modes <<<"${MODES:--S -c 8 -j 2|-S -C -c 4 -j 2}"
 for mode in "${modes[@]}"; do

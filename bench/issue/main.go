@@ -10,6 +10,11 @@
 // Every request names a DbUser from a pool of -users names, so after the
 // first pass every login has its salt; -users 0 gives every request a new
 // DbUser (a salt created per issue).
+//
+// For a kill -9 check, -creds FILE appends every credential a server
+// acknowledged (warm-up included) as "DbUser<TAB>DbPassword" lines, and
+// -login FILE -dsn DSN later logs in through a gateway with each of them
+// (see README.md, "kill -9 in the middle of a burst").
 package main
 
 import (
@@ -68,7 +73,8 @@ type result struct {
 	max         time.Duration
 	cpuPerIssue time.Duration // 0 when not measured
 	firstErr    string
-	pg          pgDelta // zero without -pg
+	errKinds    []string // "N× error", each distinct error once, most frequent first
+	pg          pgDelta  // zero without -pg
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.secs }
@@ -85,12 +91,29 @@ var (
 	setup    = flag.Bool("create-cluster", false, "first CreateCluster -cluster on every target (moto has none)")
 	pgDSN    = flag.String("pg", "", "the store's PostgreSQL (DSN): also report its transactions, WAL flushes and CPU per issue")
 	pgPID    = flag.Int("pgpid", 0, "with -pg: the postmaster's pid, whose processes' CPU is counted")
+	credsOut = flag.String("creds", "", "append every acknowledged DbUser and DbPassword to this file, one tab-separated pair a line")
+	loginIn  = flag.String("login", "", "log in with every pair in this file (written by -creds) through -dsn, report, and exit")
+	loginDSN = flag.String("dsn", "", "with -login: the gateway's connection string, without user and password")
 )
+
+// acks is where -creds writes; nil without it.
+var acks *ackLog
 
 func main() {
 	var ts targets
 	flag.Var(&ts, "target", "NAME=URL[,PID] (repeatable); NAME=URL[,PID]|URL[,PID] spreads the workers over replicas")
 	flag.Parse()
+	if *loginIn != "" {
+		os.Exit(loginAll(*loginIn, *loginDSN, 8, os.Stdout))
+	}
+	if *credsOut != "" {
+		var err error
+		if acks, err = openAckLog(*credsOut); err != nil {
+			fmt.Fprintln(os.Stderr, "-creds:", err)
+			os.Exit(1)
+		}
+		defer acks.close()
+	}
 	if len(ts) == 0 {
 		fmt.Fprintln(os.Stderr, "no -target")
 		os.Exit(2)
@@ -122,6 +145,7 @@ func main() {
 		r := run(client, t, 8, 0, warm)
 		if r.errs > 0 {
 			fmt.Fprintf(os.Stderr, "%s warm-up: %d errors, first: %s\n", t.name, r.errs, r.firstErr)
+			acks.close()
 			os.Exit(1)
 		}
 	}
@@ -146,6 +170,9 @@ func main() {
 				all[k] = append(all[k], res)
 				fmt.Printf("round %d  %-10s c=%-3d %8.0f issues/s  p50 %7.2f ms  p99 %8.2f ms  max %8.2f ms  cpu/issue %s  errors %d %s\n",
 					r+1, t.name, c, res.rate(), ms(res.p50), ms(res.p99), ms(res.max), cpuText(res.cpuPerIssue), res.errs, res.firstErr)
+				for _, k := range res.errKinds {
+					fmt.Printf("         %s\n", k)
+				}
 				if pgs != nil {
 					fmt.Printf("         postgres: %s\n", res.pg.perIssue(res.n))
 				}
@@ -234,6 +261,7 @@ func run(client *http.Client, t target, c int, d time.Duration, count int) resul
 		lats     []time.Duration
 		errs     int
 		firstErr string
+		kinds    = map[string]int{}
 		left     atomic.Int64
 	)
 	left.Store(int64(count))
@@ -262,12 +290,26 @@ func run(client *http.Client, t target, c int, d time.Duration, count int) resul
 				t0 := time.Now()
 				st, msg, err := call(ctx, client, base, body)
 				lat := time.Since(t0)
-				if err != nil || st != http.StatusOK || !strings.Contains(msg, "DbPassword") {
+				ok := err == nil && st == http.StatusOK && strings.Contains(msg, "DbPassword")
+				if ok && acks != nil {
+					// Parsed only for -creds: the client's CPU counts against every target.
+					user, password := parseCredentials(msg)
+					ok = password != ""
+					if ok {
+						if err := acks.add(user, password); err != nil {
+							fmt.Fprintln(os.Stderr, "-creds:", err)
+							os.Exit(1)
+						}
+					}
+				}
+				if !ok {
+					e := fmt.Sprintf("status %d %v %.300s", st, err, msg)
 					mu.Lock()
 					errs++
 					if firstErr == "" {
-						firstErr = fmt.Sprintf("status %d %v %.300s", st, err, msg)
+						firstErr = e
 					}
+					kinds[e]++
 					mu.Unlock()
 					continue
 				}
@@ -282,13 +324,17 @@ func run(client *http.Client, t target, c int, d time.Duration, count int) resul
 	secs := time.Since(start).Seconds()
 	cpu1 := cpuTicks(t.pids...)
 	slices.Sort(lats)
-	r := result{n: len(lats), errs: errs, secs: secs, firstErr: firstErr}
+	if err := acks.flush(); err != nil {
+		fmt.Fprintln(os.Stderr, "-creds:", err)
+		os.Exit(1)
+	}
+	r := result{n: len(lats), errs: errs, secs: secs, firstErr: firstErr, errKinds: countedKinds(kinds)}
 	if len(lats) > 0 {
 		r.p50 = lats[len(lats)*50/100]
 		r.p99 = lats[min(len(lats)-1, len(lats)*99/100)]
 		r.max = lats[len(lats)-1]
 	}
-	if len(t.pids) > 0 && r.n > 0 {
+	if len(t.pids) > 0 && r.n > 0 && cpu0 >= 0 && cpu1 >= 0 {
 		r.cpuPerIssue = time.Duration(float64(cpu1-cpu0) * float64(10*time.Millisecond) / float64(r.n))
 	}
 	return r
@@ -301,13 +347,14 @@ func call(ctx context.Context, client *http.Client, base, body string) (int, str
 	return st, string(b), err
 }
 
-// cpuTicks is utime+stime of pids in clock ticks (USER_HZ, 100 on Linux).
+// cpuTicks is utime+stime of pids in clock ticks (USER_HZ, 100 on Linux),
+// or -1 when one of them is gone (killed during the run).
 func cpuTicks(pids ...int) int64 {
 	var total int64
 	for _, pid := range pids {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 		if err != nil {
-			continue
+			return -1
 		}
 		// Fields after the command name, which is in parentheses and may hold spaces.
 		s := string(b)

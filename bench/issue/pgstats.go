@@ -89,5 +89,11 @@ func treeTicks(pid int) int64 {
 			pids = append(pids, n)
 		}
 	}
-	return cpuTicks(pids...)
+	var total int64
+	for _, p := range pids {
+		if t := cpuTicks(p); t >= 0 { // a backend that ended since the listing counts nothing
+			total += t
+		}
+	}
+	return total
 }

@@ -6,6 +6,7 @@
 #   BINS="before=/tmp/sk-before after=" bench/issue/run.sh   (empty path: build this tree)
 #   CONC=1,8,64 USERS=1000 MOTO=0 bench/issue/run.sh
 #   BINS="after= low=" EXTRA_low='scram_iterations: 1' bench/issue/run.sh   (config lines for one build)
+#   PORT_BASE=29540 MOTO_PORT=25055 bench/issue/run.sh   (the defaults: build i's API is PORT_BASE+i)
 #
 # Needs: PostgreSQL server binaries (the cluster's backend; the issue path
 # never touches it, but serve checks it at start), Go, and for moto
@@ -16,6 +17,17 @@ SECS=${2:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 . "$here/../lib.sh"
+
+# Every port the run listens on must be free: a server of another run there
+# would be measured as ours.
+base=${PORT_BASE:-29540} moto_port=${MOTO_PORT:-25055}
+ports=() i=0
+for spec in ${BINS:-shiftkey=}; do
+  i=$((i + 1)); ports+=($((base + i)) $((base + i - 2000)))
+  [ "${METRICS:-0}" = 1 ] && ports+=($((base + i + 1000)))
+done
+[ "${MOTO:-1}" = 1 ] && ports+=($moto_port)
+bench_ports_free "${ports[@]}"
 
 work=$(bench_workdir skissue)
 pids=()
@@ -32,7 +44,7 @@ bench_pg "$work" $PGPORT_D "listen_addresses = ''"
 (cd "$root" && go build -o "$work/load" ./bench/issue)
 export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 targets=()
-port=29540
+port=$base
 for spec in ${BINS:-shiftkey=}; do
   name=${spec%%=*} bin=${spec#*=}
   if [ -z "$bin" ]; then bin="$work/shiftkey-$name"; (cd "$root" && go build -o "$bin" ./cmd/shiftkey); fi
@@ -49,19 +61,19 @@ ${!extra_var:-}" >"$work/$name/shiftkey.yaml"
   "$bin" serve --config "$work/$name/shiftkey.yaml" 2>"$work/$name/log" &
   pids+=($!)
   targets+=(-target "$name=http://127.0.0.1:$port,$!")
-  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  bench_wait_port $! $port || { cat "$work/$name/log" >&2; exit 1; }
 done
 setup=()
 if [ "${MOTO:-1}" = 1 ] && python3 -c 'import moto.server' 2>/dev/null; then
-  python3 -m moto.server -p 25055 >"$work/moto.log" 2>&1 &
+  python3 -m moto.server -p $moto_port >"$work/moto.log" 2>&1 &
   pids+=($!)
-  targets+=(-target "moto=http://127.0.0.1:25055,$!")
+  targets+=(-target "moto=http://127.0.0.1:$moto_port,$!")
   setup=(-create-cluster)
-  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/25055) 2>/dev/null && break; sleep 0.1; done
+  bench_wait_port $! $moto_port || { cat "$work/moto.log" >&2; exit 1; }
 fi
 "$work/load" "${targets[@]}" "${setup[@]}" -rounds "$ROUNDS" -d "${SECS}s" -c "${CONC:-1,8,64}" -users "${USERS:-1000}"
 i=0
-port=29540
+port=$base
 for spec in ${BINS:-shiftkey=}; do
   name=${spec%%=*}
   port=$((port + 1))
