@@ -411,8 +411,14 @@ func (b *Backend) ensureMarker(ctx context.Context) error {
 	if b.marked.Load() {
 		return nil
 	}
-	_, err := b.admin.Exec(ctx, "CREATE ROLE "+quote(ManagedRole)+" NOLOGIN")
-	if err != nil && !isDuplicate(err) {
+	// Looked up first: a CREATE that meets the role (every start but the
+	// first) would leave an ERROR in the database's log each time.
+	var exists bool
+	err := b.admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", ManagedRole).Scan(&exists)
+	if err == nil && !exists {
+		_, err = b.admin.Exec(ctx, "CREATE ROLE "+quote(ManagedRole)+" NOLOGIN")
+	}
+	if err != nil && !isDuplicate(err) { // a duplicate: another replica made it meanwhile
 		return fmt.Errorf("create marker role: %w", err)
 	}
 	b.marked.Store(true)
