@@ -27,6 +27,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+ITER=${ITER:-1}
+IFS=, read -r -a sizes <<<"${SIZES:-1000,100000,1000000}"
+# Each size's API port (29641 on) and gateway 2000 below, checked before
+# anything starts: another run's server there would be measured as ours.
+ports=()
+for i in "${!sizes[@]}"; do ports+=($((29641 + i)) $((27641 + i))); done
+bench_ports_free "${ports[@]}"
+
 PGPORT_D=25632
 bench_pg "$work" $PGPORT_D "listen_addresses = ''" "max_connections = 500" "fsync = off"
 # The roles the login phase logs in as (f0…f99, hot): issued without AutoCreate.
@@ -36,8 +44,6 @@ bench_pg "$work" $PGPORT_D "listen_addresses = ''" "max_connections = 500" "fsyn
 bin=${BIN:-}
 if [ -z "$bin" ]; then bin="$work/shiftkey"; (cd "$root" && go build -o "$bin" ./cmd/shiftkey); fi
 export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
-ITER=${ITER:-1}
-IFS=, read -r -a sizes <<<"${SIZES:-1000,100000,1000000}"
 largest=${sizes[-1]}
 targets=()
 api=29640
@@ -57,14 +63,14 @@ admin: {listen: \"off\"}" >"$d/shiftkey.yaml"
     # the fill then writes through the store while no serve holds it.
     "$bin" serve --config "$d/shiftkey.yaml" 2>"$d/log.0" &
     p=$!
-    for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$api) 2>/dev/null && break; sleep 0.1; done
+    bench_wait_port $p $api || { cat "$d/log.0" >&2; exit 1; }
     kill $p; wait $p || true
     "$work/scale" fill -db "$d/shiftkey.db" -key "$d/shiftkey.db.secret-key" -n "$n" -per "$per" -hot "$hot" -iterations "$ITER"
     touch "$d/filled"
   fi
   "$bin" serve --config "$d/shiftkey.yaml" 2>"$d/log" &
   pids+=($!)
-  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$api) 2>/dev/null && break; sleep 0.1; done
+  bench_wait_port $! $api || { cat "$d/log" >&2; exit 1; }
   targets+=(-target "$n=http://127.0.0.1:$api,127.0.0.1:$gw,$!,$d/shiftkey.db,$(( (n - hot + per - 1) / per )),$hot")
 done
 "$work/scale" run "${targets[@]}" -rounds "$ROUNDS" ${ARGS:-}
