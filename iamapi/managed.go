@@ -57,6 +57,13 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 	if err != nil {
 		return nil, err
 	}
+	if tags, err := p.tags(); err != nil {
+		return nil, err
+	} else if len(tags) > 0 {
+		// Dropped, they would be missing from GetPolicy: Terraform's
+		// aws_iam_policy would then try TagPolicy on its next plan.
+		return nil, shiftkey.Errorf(CodeInvalidInput, "Tags are not supported on policies: shiftkey keeps no tags for managed policies, so it refuses to create a policy with them rather than drop them.")
+	}
 	now := s.now()
 	m := &shiftkey.ManagedPolicy{ARN: fmt.Sprintf("arn:aws:iam::%s:policy%s%s", s.AccountID, path, name), Name: name, ID: shiftkey.NewID("ANPA"),
 		Path: path, Description: desc, Document: doc, CreatedAt: now, UpdatedAt: now}
