@@ -27,15 +27,23 @@ const tfTrust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Princip
 
 const tfPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentials","Resource":"*"}]}`
 
-// tfProviderStart is what the provider sends when it configures itself
-// (skip_credentials_validation and skip_requesting_account_id false): the
-// account id and partition come from sts:GetCallerIdentity.
+const tfPolicy2 = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:DescribeClusters","Resource":"*"}]}`
+
+// tfProviderStart is what the provider (aws-sdk-go-base) sends when it
+// configures itself: by default the account id and partition come from
+// sts:GetCallerIdentity; with skip_credentials_validation, from iam:GetUser
+// of the caller (no UserName), falling back to GetCallerIdentity.
 func tfProviderStart(t *testing.T, f *fixture) {
 	t.Helper()
 	id, err := f.stsClient(f.keys["admin"]).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
 	mustOK(t, "provider configure: sts GetCallerIdentity", err)
 	if aws.ToString(id.Account) != account {
 		t.Fatalf("GetCallerIdentity account %q", aws.ToString(id.Account))
+	}
+	u, err := f.iamClient(f.keys["admin"]).GetUser(context.Background(), &iam.GetUserInput{})
+	mustOK(t, "provider configure (skip_credentials_validation): iam GetUser", err)
+	if !strings.HasPrefix(aws.ToString(u.User.Arn), "arn:aws:iam::"+account+":user/") {
+		t.Fatalf("GetUser of the caller: %s", aws.ToString(u.User.Arn))
 	}
 }
 
@@ -127,6 +135,11 @@ func TestTerraformRoleLifecycle(t *testing.T) {
 	mustOK(t, "aws_iam_role update: UpdateRoleDescription", err)
 	_, err = c.UpdateRole(ctx, &iam.UpdateRoleInput{RoleName: aws.String(role), MaxSessionDuration: aws.Int32(7200)})
 	mustOK(t, "aws_iam_role update: UpdateRole", err)
+	// aws_iam_role_policy's update is its create: PutRolePolicy, then GetRolePolicy.
+	_, err = c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("inline"), PolicyDocument: aws.String(tfPolicy2)})
+	mustOK(t, "aws_iam_role_policy update: PutRolePolicy", err)
+	_, err = c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("inline")})
+	mustOK(t, "aws_iam_role_policy read: GetRolePolicy", err)
 	_, err = c.UntagRole(ctx, &iam.UntagRoleInput{RoleName: aws.String(role), TagKeys: []string{"team"}})
 	mustOK(t, "aws_iam_role update: UntagRole", err)
 	_, err = c.TagRole(ctx, &iam.TagRoleInput{RoleName: aws.String(role), Tags: []types.Tag{{Key: aws.String("owner"), Value: aws.String("platform")}}})
