@@ -81,8 +81,29 @@ func tfCreatePolicy(t *testing.T, c *iam.Client, name string) string {
 	return arn
 }
 
-// tfDeletePolicy is resourcePolicyDelete: ListPolicyVersions (to delete
-// the non-default ones, of which there are none), then DeletePolicy.
+// tfUpdatePolicy is resourcePolicyUpdate for a new document:
+// ListPolicyVersions (to prune the oldest at 5), CreatePolicyVersion not
+// as the default, SetDefaultPolicyVersion, then the read.
+func tfUpdatePolicy(t *testing.T, c *iam.Client, arn, doc string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := c.ListPolicyVersions(ctx, &iam.ListPolicyVersionsInput{PolicyArn: aws.String(arn)})
+	mustOK(t, "aws_iam_policy update: ListPolicyVersions", err)
+	v, err := c.CreatePolicyVersion(ctx, &iam.CreatePolicyVersionInput{PolicyArn: aws.String(arn), PolicyDocument: aws.String(doc), SetAsDefault: false})
+	mustOK(t, "aws_iam_policy update: CreatePolicyVersion", err)
+	_, err = c.SetDefaultPolicyVersion(ctx, &iam.SetDefaultPolicyVersionInput{PolicyArn: aws.String(arn), VersionId: v.PolicyVersion.VersionId})
+	mustOK(t, "aws_iam_policy update: SetDefaultPolicyVersion", err)
+	g, err := c.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(arn)})
+	mustOK(t, "aws_iam_policy read: GetPolicy", err)
+	pv, err := c.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(arn), VersionId: g.Policy.DefaultVersionId})
+	mustOK(t, "aws_iam_policy read: GetPolicyVersion", err)
+	if got, _ := url.QueryUnescape(aws.ToString(pv.PolicyVersion.Document)); got != doc {
+		t.Fatalf("policy document after update: %s", got)
+	}
+}
+
+// tfDeletePolicy is resourcePolicyDelete: ListPolicyVersions, then
+// DeletePolicyVersion of each non-default one, then DeletePolicy.
 func tfDeletePolicy(t *testing.T, c *iam.Client, arn string) {
 	t.Helper()
 	ctx := context.Background()
@@ -90,7 +111,8 @@ func tfDeletePolicy(t *testing.T, c *iam.Client, arn string) {
 	mustOK(t, "aws_iam_policy delete: ListPolicyVersions", err)
 	for _, v := range vs.Versions {
 		if !v.IsDefaultVersion {
-			t.Fatalf("policy %s has a non-default version %s", arn, aws.ToString(v.VersionId))
+			_, err := c.DeletePolicyVersion(ctx, &iam.DeletePolicyVersionInput{PolicyArn: aws.String(arn), VersionId: v.VersionId})
+			mustOK(t, "aws_iam_policy delete: DeletePolicyVersion", err)
 		}
 	}
 	_, err = c.DeletePolicy(ctx, &iam.DeletePolicyInput{PolicyArn: aws.String(arn)})
@@ -100,7 +122,7 @@ func tfDeletePolicy(t *testing.T, c *iam.Client, arn string) {
 // TestTerraformRoleLifecycle: aws_iam_role with an aws_iam_role_policy
 // and an aws_iam_role_policy_attachment of an aws_iam_policy; the update
 // changes the role's description, max_session_duration, trust policy and
-// tags.
+// tags, the inline policy's document and the managed policy's.
 func TestTerraformRoleLifecycle(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -135,6 +157,7 @@ func TestTerraformRoleLifecycle(t *testing.T) {
 	mustOK(t, "aws_iam_role update: UpdateRoleDescription", err)
 	_, err = c.UpdateRole(ctx, &iam.UpdateRoleInput{RoleName: aws.String(role), MaxSessionDuration: aws.Int32(7200)})
 	mustOK(t, "aws_iam_role update: UpdateRole", err)
+	tfUpdatePolicy(t, c, arn, tfPolicy2)
 	// aws_iam_role_policy's update is its create: PutRolePolicy, then GetRolePolicy.
 	_, err = c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("inline"), PolicyDocument: aws.String(tfPolicy2)})
 	mustOK(t, "aws_iam_role_policy update: PutRolePolicy", err)
