@@ -328,9 +328,9 @@ type IdentityStore interface {
 	// DeleteEntity removes an entity with its access keys, tags and group
 	// memberships; the caller checks for conflicts first.
 	DeleteEntity(ctx context.Context, kind EntityKind, name string) error
-	// UpdateRole replaces the trust policy (with its TrustPrincipalIDs)
-	// and MaxSessionDuration of the role named r.Name, in one write: its
-	// id, policies, tags and sessions stay. CodeNoSuchEntity.
+	// UpdateRole replaces the trust policy (with its TrustPrincipalIDs),
+	// Description and MaxSessionDuration of the role named r.Name, in one
+	// write: its id, policies, tags and sessions stay. CodeNoSuchEntity.
 	UpdateRole(ctx context.Context, r *Entity) error
 
 	CreateAccessKey(ctx context.Context, k *AccessKey) error      // CodeNoSuchEntity; CodeLimitExceeded at MaxAccessKeysPerUser keys
@@ -390,6 +390,9 @@ type IdentityStore interface {
 	DetachPolicy(ctx context.Context, kind EntityKind, owner, arn string) error // CodeNoSuchEntity when not attached
 	AttachedPolicies(ctx context.Context, kind EntityKind, owner string) ([]*ManagedPolicy, error)
 	PolicyAttachmentCount(ctx context.Context, arn string) (int, error)
+	// PolicyEntities lists the users, groups and roles a policy is
+	// attached to, by kind then name.
+	PolicyEntities(ctx context.Context, arn string) ([]*Entity, error)
 
 	AddUserToGroup(ctx context.Context, group, user string) error
 	RemoveUserFromGroup(ctx context.Context, group, user string) error // CodeNoSuchEntity when not a member

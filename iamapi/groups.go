@@ -40,11 +40,17 @@ func (s *Service) getGroup(ctx context.Context, c *shiftkey.Caller, p params) (a
 	if err != nil {
 		return nil, err
 	}
+	// Paged by MaxItems and Marker as AWS's: aws-sdk-go-v2's and
+	// Terraform's GetGroup paginators ask for pages.
+	members, pg, err := page(p, members, func(m string) string { return m })
+	if err != nil {
+		return nil, err
+	}
 	res := struct {
-		Group       groupXML
-		Users       []userXML `xml:"Users>member"`
-		IsTruncated bool
-	}{Group: toGroupXML(g), Users: []userXML{}}
+		Group groupXML
+		Users []userXML `xml:"Users>member"`
+		pageXML
+	}{Group: toGroupXML(g), Users: []userXML{}, pageXML: pg}
 	for _, m := range members {
 		u, err := s.Store.Entity(ctx, shiftkey.KindUser, m)
 		if err != nil {

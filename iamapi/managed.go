@@ -57,6 +57,13 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 	if err != nil {
 		return nil, err
 	}
+	if tags, err := p.tags(); err != nil {
+		return nil, err
+	} else if len(tags) > 0 {
+		// Dropped, they would be missing from GetPolicy: Terraform's
+		// aws_iam_policy would then try TagPolicy on its next plan.
+		return nil, shiftkey.Errorf(CodeInvalidInput, "Tags are not supported on policies: shiftkey keeps no tags for managed policies, so it refuses to create a policy with them rather than drop them.")
+	}
 	now := s.now()
 	m := &shiftkey.ManagedPolicy{ARN: fmt.Sprintf("arn:aws:iam::%s:policy%s%s", s.AccountID, path, name), Name: name, ID: shiftkey.NewID("ANPA"),
 		Path: path, Description: desc, Document: doc, CreatedAt: now, UpdatedAt: now}
@@ -357,4 +364,69 @@ func (s *Service) listManagedPolicies(ctx context.Context, c *shiftkey.Caller, p
 		x.Description = "" // ListPolicies returns a subset of a policy's attributes
 		return x
 	}), pg}, nil
+}
+
+// listEntitiesForPolicy is ListEntitiesForPolicy, by which Terraform's
+// aws_iam_policy_attachment reads: the users, groups and roles the policy
+// is attached to, filtered by EntityFilter and PathPrefix. No policy is a
+// permissions boundary here (shiftkey refuses them), so PolicyUsageFilter
+// PermissionsBoundary lists none, as do the filters for policies.
+func (s *Service) listEntitiesForPolicy(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	filter, _ := p.opt("EntityFilter")
+	switch filter {
+	case "", "User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy":
+	default:
+		return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'entityFilter' failed to satisfy constraint: Member must satisfy enum value set: [User, Role, Group, LocalManagedPolicy, AWSManagedPolicy]", filter)
+	}
+	usage, _ := p.opt("PolicyUsageFilter")
+	switch usage {
+	case "", "PermissionsPolicy", "PermissionsBoundary":
+	default:
+		return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'policyUsageFilter' failed to satisfy constraint: Member must satisfy enum value set: [PermissionsPolicy, PermissionsBoundary]", usage)
+	}
+	prefix, err := p.pathPrefix()
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.managedPolicy(ctx, c, p, "ListEntitiesForPolicy")
+	if err != nil {
+		return nil, err
+	}
+	var all []*shiftkey.Entity
+	if usage != "PermissionsBoundary" {
+		es, err := s.Store.PolicyEntities(ctx, m.ARN)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			if (filter == "" || strings.EqualFold(filter, string(e.Kind))) && strings.HasPrefix(e.Path, prefix) {
+				all = append(all, e)
+			}
+		}
+	}
+	// One list across the kinds, paged by kind and name.
+	es, pg, err := page(p, all, func(e *shiftkey.Entity) string { return string(e.Kind) + "/" + e.Name })
+	if err != nil {
+		return nil, err
+	}
+	type user struct{ UserName, UserId string }
+	type group struct{ GroupName, GroupId string }
+	type role struct{ RoleName, RoleId string }
+	res := struct {
+		PolicyGroups []group `xml:"PolicyGroups>member"`
+		PolicyUsers  []user  `xml:"PolicyUsers>member"`
+		PolicyRoles  []role  `xml:"PolicyRoles>member"`
+		pageXML
+	}{pageXML: pg}
+	for _, e := range es {
+		switch e.Kind {
+		case shiftkey.KindUser:
+			res.PolicyUsers = append(res.PolicyUsers, user{e.Name, e.ID})
+		case shiftkey.KindGroup:
+			res.PolicyGroups = append(res.PolicyGroups, group{e.Name, e.ID})
+		case shiftkey.KindRole:
+			res.PolicyRoles = append(res.PolicyRoles, role{e.Name, e.ID})
+		}
+	}
+	return res, nil
 }

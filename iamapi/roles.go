@@ -69,9 +69,8 @@ func (s *Service) createRole(ctx context.Context, c *shiftkey.Caller, p params) 
 	}
 	e.MaxSessionDuration = 3600
 	if v, ok := p.opt("MaxSessionDuration"); ok {
-		e.MaxSessionDuration, err = strconv.Atoi(v)
-		if err != nil || e.MaxSessionDuration < 3600 || e.MaxSessionDuration > 43200 {
-			return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200", v)
+		if e.MaxSessionDuration, err = p.maxSessionDuration(v); err != nil {
+			return nil, err
 		}
 	}
 	tags, err := p.tags()
@@ -82,6 +81,15 @@ func (s *Service) createRole(ctx context.Context, c *shiftkey.Caller, p params) 
 		return nil, err
 	}
 	return struct{ Role roleXML }{toRoleXML(e, tags)}, nil
+}
+
+// maxSessionDuration checks a role's MaxSessionDuration v, in seconds.
+func (params) maxSessionDuration(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 3600 || n > 43200 {
+		return 0, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200", v)
+	}
+	return n, nil
 }
 
 func (s *Service) getRole(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
@@ -142,4 +150,89 @@ func (s *Service) updateAssumeRolePolicy(ctx context.Context, c *shiftkey.Caller
 		return nil, err
 	}
 	return nil, s.Store.UpdateRole(ctx, &updated)
+}
+
+// updateRole is UpdateRole: a new Description and/or MaxSessionDuration,
+// each left as it is when absent (Terraform's aws_iam_role sends it for
+// max_session_duration).
+func (s *Service) updateRole(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	name, err := p.newOwner(shiftkey.KindRole)
+	if err != nil {
+		return nil, err
+	}
+	desc, setDesc := p.opt("Description")
+	if setDesc {
+		if desc, err = p.description(true); err != nil {
+			return nil, err
+		}
+	}
+	maxSession, setMax := 0, false
+	if v, ok := p.opt("MaxSessionDuration"); ok {
+		if maxSession, err = p.maxSessionDuration(v); err != nil {
+			return nil, err
+		}
+		setMax = true
+	}
+	r, err := s.entity(ctx, c, "UpdateRole", shiftkey.KindRole, name)
+	if err != nil {
+		return nil, err
+	}
+	updated := *r
+	if setDesc {
+		updated.Description = desc
+	}
+	if setMax {
+		updated.MaxSessionDuration = maxSession
+	}
+	return nil, s.Store.UpdateRole(ctx, &updated)
+}
+
+// updateRoleDescription is UpdateRoleDescription, which Terraform's
+// aws_iam_role sends for description: Description is required (it may be
+// empty, which clears it) and the answer is the role.
+func (s *Service) updateRoleDescription(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	name, err := p.newOwner(shiftkey.KindRole)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := p.opt("Description"); !ok {
+		return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value null at 'description' failed to satisfy constraint: Member must not be null")
+	}
+	desc, err := p.description(true)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.entity(ctx, c, "UpdateRoleDescription", shiftkey.KindRole, name)
+	if err != nil {
+		return nil, err
+	}
+	updated := *r
+	updated.Description = desc
+	if err := s.Store.UpdateRole(ctx, &updated); err != nil {
+		return nil, err
+	}
+	tags, err := s.Store.Tags(ctx, updated.Kind, updated.Name)
+	if err != nil {
+		return nil, err
+	}
+	return struct{ Role roleXML }{toRoleXML(&updated, tags)}, nil
+}
+
+// listInstanceProfilesForRole is ListInstanceProfilesForRole. shiftkey
+// has no instance profiles, so an existing role is in none; Terraform's
+// aws_iam_role calls it before DeleteRole to leave them.
+func (s *Service) listInstanceProfilesForRole(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+	if _, err := p.newOwner(shiftkey.KindRole); err != nil {
+		return nil, err
+	}
+	if _, _, err := page(p, []string(nil), nil); err != nil { // MaxItems and Marker, checked as everywhere
+		return nil, err
+	}
+	if _, err := s.owned(ctx, c, p, shiftkey.KindRole, "ListInstanceProfilesForRole"); err != nil {
+		return nil, err
+	}
+	return struct {
+		InstanceProfiles []struct{} `xml:"InstanceProfiles>member"`
+		pageXML
+	}{}, nil
 }

@@ -79,11 +79,11 @@ func (d *DB) Entities(ctx context.Context, kind shiftkey.EntityKind, pathPrefix 
 		kind, pathPrefix)
 }
 
-// UpdateRole replaces a role's trust policy and session limit.
+// UpdateRole replaces a role's trust policy, description and session limit.
 func (d *DB) UpdateRole(ctx context.Context, r *shiftkey.Entity) error {
 	return d.writeOne(ctx, shiftkey.NoSuchEntity(shiftkey.KindRole, r.Name), nil, change(shiftkey.KindRole, r.Name),
-		`UPDATE entities SET assume_role_policy = $1, max_session_duration = $2, trust_principal_ids = $3 WHERE kind = $4 AND name = $5`,
-		r.AssumeRolePolicy, r.MaxSessionDuration, r.TrustPrincipalIDs, shiftkey.KindRole, r.Name)
+		`UPDATE entities SET assume_role_policy = $1, description = $2, max_session_duration = $3, trust_principal_ids = $4 WHERE kind = $5 AND name = $6`,
+		r.AssumeRolePolicy, r.Description, r.MaxSessionDuration, r.TrustPrincipalIDs, shiftkey.KindRole, r.Name)
 }
 
 // DeleteEntity removes an entity and what hangs off it.
@@ -632,6 +632,12 @@ func (d *DB) PolicyAttachmentCount(ctx context.Context, arn string) (int, error)
 	var n int
 	err := d.pool.QueryRow(ctx, `SELECT count(*) FROM attachments WHERE policy_arn = $1`, arn).Scan(&n)
 	return n, err
+}
+
+// PolicyEntities lists the users, groups and roles a policy is attached to.
+func (d *DB) PolicyEntities(ctx context.Context, arn string) ([]*shiftkey.Entity, error) {
+	return queryAll(ctx, d.pool, scanEntity, `SELECT `+prefixed("e.", entityColumns)+` FROM attachments a
+		JOIN entities e ON e.kind = a.kind AND e.name = a.owner WHERE a.policy_arn = $1 ORDER BY e.kind, e.name`, arn)
 }
 
 // Groups.

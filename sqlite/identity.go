@@ -81,11 +81,11 @@ func (d *DB) Entities(ctx context.Context, kind shiftkey.EntityKind, pathPrefix 
 		kind, len(pathPrefix), pathPrefix)
 }
 
-// UpdateRole replaces a role's trust policy and session limit.
+// UpdateRole replaces a role's trust policy, description and session limit.
 func (d *DB) UpdateRole(ctx context.Context, r *shiftkey.Entity) error {
 	return d.execOne(ctx, shiftkey.NoSuchEntity(shiftkey.KindRole, r.Name),
-		`UPDATE entities SET assume_role_policy = ?, max_session_duration = ?, trust_principal_ids = ? WHERE kind = ? AND name = ?`,
-		r.AssumeRolePolicy, r.MaxSessionDuration, r.TrustPrincipalIDs, shiftkey.KindRole, r.Name)
+		`UPDATE entities SET assume_role_policy = ?, description = ?, max_session_duration = ?, trust_principal_ids = ? WHERE kind = ? AND name = ?`,
+		r.AssumeRolePolicy, r.Description, r.MaxSessionDuration, r.TrustPrincipalIDs, shiftkey.KindRole, r.Name)
 }
 
 // DeleteEntity removes an entity and what hangs off it.
@@ -619,6 +619,12 @@ func (d *DB) PolicyAttachmentCount(ctx context.Context, arn string) (int, error)
 	var n int
 	err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM attachments WHERE policy_arn = ?`, arn).Scan(&n)
 	return n, err
+}
+
+// PolicyEntities lists the users, groups and roles a policy is attached to.
+func (d *DB) PolicyEntities(ctx context.Context, arn string) ([]*shiftkey.Entity, error) {
+	return queryAll(ctx, d.db, scanEntity, `SELECT `+prefixed("e.", entityColumns)+` FROM attachments a
+		JOIN entities e ON e.kind = a.kind AND e.name = a.owner WHERE a.policy_arn = ? ORDER BY e.kind, e.name`, arn)
 }
 
 // Groups.

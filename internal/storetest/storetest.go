@@ -1062,6 +1062,20 @@ func testManagedPolicies(t *testing.T, s shiftkey.Store) {
 	if got := list("/none/"); got != "" {
 		t.Fatalf("ManagedPolicies(/none/) = %s", got)
 	}
+	// PolicyEntities: who a policy is attached to, by kind then name.
+	for arn, want := range map[string]string{"arn:aws:iam::1:policy/a/b/beta": "role/AIDALISTrole,user/AIDALISTuser", "arn:aws:iam::1:policy/zeta": ""} {
+		es, err := s.PolicyEntities(ctx, arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range es {
+			got = append(got, string(e.Kind)+"/"+e.ID)
+		}
+		if strings.Join(got, ",") != want {
+			t.Fatalf("PolicyEntities(%s) = %q, want %s", arn, got, want)
+		}
+	}
 }
 
 func testIdentities(t *testing.T, s shiftkey.Store) {
@@ -1090,19 +1104,19 @@ func testIdentities(t *testing.T, s shiftkey.Store) {
 	if r, _ := s.Entity(ctx, shiftkey.KindRole, "bob"); r == nil || r.AssumeRolePolicy != `{"x":1}` || r.MaxSessionDuration != 7200 {
 		t.Fatalf("role round trip: %+v", r)
 	}
-	// UpdateRole: the trust policy, its bindings and the session limit
-	// change; the id and the rest stay. A read before it is not served
+	// UpdateRole: the trust policy, its bindings, the description and the
+	// session limit change; the id and the rest stay. A read before it is not served
 	// after it.
 	if err := s.PutInlinePolicy(ctx, shiftkey.KindRole, "bob", shiftkey.PolicyDocument{Name: "p", Document: `{"y":2}`}); err != nil {
 		t.Fatal(err)
 	}
 	upd := *role
-	upd.Name, upd.AssumeRolePolicy, upd.MaxSessionDuration, upd.TrustPrincipalIDs = "BOB", `{"x":2}`, 3600, `{"arn":"AIDA"}`
+	upd.Name, upd.AssumeRolePolicy, upd.MaxSessionDuration, upd.TrustPrincipalIDs, upd.Description = "BOB", `{"x":2}`, 3600, `{"arn":"AIDA"}`, "changed"
 	if err := s.UpdateRole(ctx, &upd); err != nil {
 		t.Fatal(err)
 	}
 	if r, _ := s.Entity(ctx, shiftkey.KindRole, "bob"); r == nil || r.ID != role.ID || r.Name != "bob" || r.AssumeRolePolicy != `{"x":2}` || r.MaxSessionDuration != 3600 ||
-		r.TrustPrincipalIDs != `{"arn":"AIDA"}` || r.ARN != role.ARN {
+		r.TrustPrincipalIDs != `{"arn":"AIDA"}` || r.ARN != role.ARN || r.Description != "changed" {
 		t.Fatalf("role after UpdateRole: %+v", r)
 	}
 	if ps, _ := s.InlinePolicies(ctx, shiftkey.KindRole, "bob"); len(ps) != 1 {
