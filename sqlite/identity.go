@@ -440,6 +440,31 @@ func setDefault(ctx context.Context, tx sqlConn, arn string, h *policyHead, n in
 // CreatePolicyVersion adds a version in one immediate (write-locked)
 // transaction: concurrent calls count, and number, one after the other.
 func (d *DB) CreatePolicyVersion(ctx context.Context, arn string, v *shiftkey.PolicyVersion) error {
+	var n int64
+	err := d.policyTx(ctx, arn, func(tx sqlConn, h *policyHead) error {
+		if h.others+1 >= shiftkey.MaxPolicyVersions {
+			return shiftkey.PolicyVersionQuota()
+		}
+		n = h.next
+		if _, err := tx.ExecContext(ctx, `UPDATE managed_policies SET next_version = ? WHERE arn = ?`, n+1, arn); err != nil {
+			return err
+		}
+		if v.IsDefault {
+			return setDefault(ctx, tx, arn, h, n, v.Document, millis(v.CreatedAt))
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO policy_versions (policy_id, version, document, created_at) VALUES (?,?,?,?)`,
+			h.id, n, v.Document, millis(v.CreatedAt))
+		return err
+	})
+	if err == nil {
+		v.ID = shiftkey.PolicyVersionID(n)
+	}
+	return err
+}
+
+// policyTx runs f with the policy arn's head in one immediate
+// (write-locked) transaction, committed when f returns nil.
+func (d *DB) policyTx(ctx context.Context, arn string, f func(tx sqlConn, h *policyHead) error) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -449,27 +474,10 @@ func (d *DB) CreatePolicyVersion(ctx context.Context, arn string, v *shiftkey.Po
 	if err != nil {
 		return err
 	}
-	if h.others+1 >= shiftkey.MaxPolicyVersions {
-		return shiftkey.PolicyVersionQuota()
-	}
-	n := h.next
-	if _, err := tx.ExecContext(ctx, `UPDATE managed_policies SET next_version = ? WHERE arn = ?`, n+1, arn); err != nil {
+	if err := f(tx, h); err != nil {
 		return err
 	}
-	if v.IsDefault {
-		err = setDefault(ctx, tx, arn, h, n, v.Document, millis(v.CreatedAt))
-	} else {
-		_, err = tx.ExecContext(ctx, `INSERT INTO policy_versions (policy_id, version, document, created_at) VALUES (?,?,?,?)`,
-			h.id, n, v.Document, millis(v.CreatedAt))
-	}
-	if err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	v.ID = shiftkey.PolicyVersionID(n)
-	return nil
+	return tx.Commit()
 }
 
 // PolicyVersions returns a policy's versions, newest first: one
@@ -492,58 +500,41 @@ func (d *DB) PolicyVersions(ctx context.Context, arn string) ([]*shiftkey.Policy
 // SetDefaultPolicyVersion makes a version the default, in one
 // transaction.
 func (d *DB) SetDefaultPolicyVersion(ctx context.Context, arn, id string) error {
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	h, err := readPolicyHead(ctx, tx, arn)
-	if err != nil {
-		return err
-	}
-	n, ok := shiftkey.PolicyVersionNumber(id)
-	if ok && n == h.def {
-		return nil
-	}
-	var doc string
-	var at int64
-	err = tx.QueryRowContext(ctx, `DELETE FROM policy_versions WHERE policy_id = ? AND version = ? RETURNING document, created_at`, h.id, n).Scan(&doc, &at)
-	switch {
-	case !ok || errors.Is(err, sql.ErrNoRows):
-		return shiftkey.NoSuchPolicyVersion(arn, id)
-	case err != nil:
-		return err
-	}
-	if err := setDefault(ctx, tx, arn, h, n, doc, at); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return d.policyTx(ctx, arn, func(tx sqlConn, h *policyHead) error {
+		n, ok := shiftkey.PolicyVersionNumber(id)
+		if ok && n == h.def {
+			return nil
+		}
+		var doc string
+		var at int64
+		err := tx.QueryRowContext(ctx, `DELETE FROM policy_versions WHERE policy_id = ? AND version = ? RETURNING document, created_at`, h.id, n).Scan(&doc, &at)
+		switch {
+		case !ok || errors.Is(err, sql.ErrNoRows):
+			return shiftkey.NoSuchPolicyVersion(arn, id)
+		case err != nil:
+			return err
+		}
+		return setDefault(ctx, tx, arn, h, n, doc, at)
+	})
 }
 
 // DeletePolicyVersion deletes a version other than the default, in one
 // transaction.
 func (d *DB) DeletePolicyVersion(ctx context.Context, arn, id string) error {
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	h, err := readPolicyHead(ctx, tx, arn)
-	if err != nil {
-		return err
-	}
-	n, ok := shiftkey.PolicyVersionNumber(id)
-	if ok && n == h.def {
-		return shiftkey.DefaultPolicyVersion()
-	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM policy_versions WHERE policy_id = ? AND version = ?`, h.id, n)
-	if err != nil {
-		return err
-	}
-	if k, _ := res.RowsAffected(); !ok || k == 0 {
-		return shiftkey.NoSuchPolicyVersion(arn, id)
-	}
-	return tx.Commit()
+	return d.policyTx(ctx, arn, func(tx sqlConn, h *policyHead) error {
+		n, ok := shiftkey.PolicyVersionNumber(id)
+		if ok && n == h.def {
+			return shiftkey.DefaultPolicyVersion()
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM policy_versions WHERE policy_id = ? AND version = ?`, h.id, n)
+		if err != nil {
+			return err
+		}
+		if k, _ := res.RowsAffected(); !ok || k == 0 {
+			return shiftkey.NoSuchPolicyVersion(arn, id)
+		}
+		return nil
+	})
 }
 
 // AttachPolicy attaches a managed policy; attaching twice is a no-op.
