@@ -303,6 +303,21 @@ const (
 	MaxGroupsPerUser    = 10
 )
 
+// RoleFields names the settings of a role an UpdateRole writes. IAM's
+// UpdateAssumeRolePolicy, UpdateRole and UpdateRoleDescription each change
+// their own: writing only those, calls made at the same moment keep each
+// other's changes (a trust policy tightened meanwhile is not written back
+// in its old form).
+type RoleFields uint8
+
+const (
+	RoleTrust       RoleFields = 1 << iota // AssumeRolePolicy, with its TrustPrincipalIDs
+	RoleDescription                        // Description
+	RoleMaxSession                         // MaxSessionDuration
+
+	AllRoleFields = RoleTrust | RoleDescription | RoleMaxSession
+)
+
 // MaxEntities are IAM's account quotas of users, groups and roles (the
 // roles' is AWS's default), MaxManagedPolicies that of customer managed
 // policies. The stores enforce them in CreateEntity and
@@ -328,10 +343,11 @@ type IdentityStore interface {
 	// DeleteEntity removes an entity with its access keys, tags and group
 	// memberships; the caller checks for conflicts first.
 	DeleteEntity(ctx context.Context, kind EntityKind, name string) error
-	// UpdateRole replaces the trust policy (with its TrustPrincipalIDs),
-	// Description and MaxSessionDuration of the role named r.Name, in one
-	// write: its id, policies, tags and sessions stay. CodeNoSuchEntity.
-	UpdateRole(ctx context.Context, r *Entity) error
+	// UpdateRole sets the fields of the role named r.Name that fields
+	// names to r's, in one write: its other settings stay as stored (not
+	// as the caller read them), as do its id, policies, tags and
+	// sessions. CodeNoSuchEntity.
+	UpdateRole(ctx context.Context, r *Entity, fields RoleFields) error
 
 	CreateAccessKey(ctx context.Context, k *AccessKey) error      // CodeNoSuchEntity; CodeLimitExceeded at MaxAccessKeysPerUser keys
 	AccessKey(ctx context.Context, id string) (*AccessKey, error) // CodeNoSuchEntity

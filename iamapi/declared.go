@@ -746,7 +746,7 @@ func (r *reconciler) role(ro DeclaredRole) error {
 		// (deleted and recreated, it would get its policies back one at a
 		// time, an Allow before a Deny).
 		want.ID, want.CreatedAt, want.Name, want.Path, want.ARN, want.Description = e.ID, e.CreatedAt, e.Name, e.Path, e.ARN, e.Description
-		if err := r.st.UpdateRole(r.ctx, want); err != nil {
+		if err := r.st.UpdateRole(r.ctx, want, shiftkey.RoleTrust|shiftkey.RoleMaxSession); err != nil {
 			return err
 		}
 		r.note(Change{Change: "role updated", Kind: shiftkey.KindRole, Name: e.Name})

@@ -149,7 +149,7 @@ func (s *Service) updateAssumeRolePolicy(ctx context.Context, c *shiftkey.Caller
 	if updated.TrustPrincipalIDs, err = BindTrustPrincipals(ctx, s.Store, trust, &updated); err != nil {
 		return nil, err
 	}
-	return nil, s.Store.UpdateRole(ctx, &updated)
+	return nil, s.Store.UpdateRole(ctx, &updated, shiftkey.RoleTrust)
 }
 
 // updateRole is UpdateRole: a new Description and/or MaxSessionDuration,
@@ -177,14 +177,14 @@ func (s *Service) updateRole(ctx context.Context, c *shiftkey.Caller, p params) 
 	if err != nil {
 		return nil, err
 	}
-	updated := *r
+	updated, fields := *r, shiftkey.RoleFields(0)
 	if setDesc {
-		updated.Description = desc
+		updated.Description, fields = desc, fields|shiftkey.RoleDescription
 	}
 	if setMax {
-		updated.MaxSessionDuration = maxSession
+		updated.MaxSessionDuration, fields = maxSession, fields|shiftkey.RoleMaxSession
 	}
-	return nil, s.Store.UpdateRole(ctx, &updated)
+	return nil, s.Store.UpdateRole(ctx, &updated, fields)
 }
 
 // updateRoleDescription is UpdateRoleDescription, which Terraform's
@@ -208,14 +208,20 @@ func (s *Service) updateRoleDescription(ctx context.Context, c *shiftkey.Caller,
 	}
 	updated := *r
 	updated.Description = desc
-	if err := s.Store.UpdateRole(ctx, &updated); err != nil {
+	if err := s.Store.UpdateRole(ctx, &updated, shiftkey.RoleDescription); err != nil {
 		return nil, err
 	}
-	tags, err := s.Store.Tags(ctx, updated.Kind, updated.Name)
+	// Read again: the answer is the role as it is now, other calls'
+	// changes to its other settings included.
+	now, err := s.Store.Entity(ctx, shiftkey.KindRole, r.Name)
 	if err != nil {
 		return nil, err
 	}
-	return struct{ Role roleXML }{toRoleXML(&updated, tags)}, nil
+	tags, err := s.Store.Tags(ctx, now.Kind, now.Name)
+	if err != nil {
+		return nil, err
+	}
+	return struct{ Role roleXML }{toRoleXML(now, tags)}, nil
 }
 
 // listInstanceProfilesForRole is ListInstanceProfilesForRole. shiftkey

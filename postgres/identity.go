@@ -79,11 +79,29 @@ func (d *DB) Entities(ctx context.Context, kind shiftkey.EntityKind, pathPrefix 
 		kind, pathPrefix)
 }
 
-// UpdateRole replaces a role's trust policy, description and session limit.
-func (d *DB) UpdateRole(ctx context.Context, r *shiftkey.Entity) error {
+// UpdateRole sets the role's settings that fields names.
+func (d *DB) UpdateRole(ctx context.Context, r *shiftkey.Entity, fields shiftkey.RoleFields) error {
+	set, args := "name = name", []any{} // none named: only whether the role exists
+	add := func(col string, v any) {
+		args = append(args, v)
+		if len(args) == 1 {
+			set = fmt.Sprintf("%s = $1", col)
+		} else {
+			set += fmt.Sprintf(", %s = $%d", col, len(args))
+		}
+	}
+	if fields&shiftkey.RoleTrust != 0 {
+		add("assume_role_policy", r.AssumeRolePolicy)
+		add("trust_principal_ids", r.TrustPrincipalIDs)
+	}
+	if fields&shiftkey.RoleDescription != 0 {
+		add("description", r.Description)
+	}
+	if fields&shiftkey.RoleMaxSession != 0 {
+		add("max_session_duration", r.MaxSessionDuration)
+	}
 	return d.writeOne(ctx, shiftkey.NoSuchEntity(shiftkey.KindRole, r.Name), nil, change(shiftkey.KindRole, r.Name),
-		`UPDATE entities SET assume_role_policy = $1, description = $2, max_session_duration = $3, trust_principal_ids = $4 WHERE kind = $5 AND name = $6`,
-		r.AssumeRolePolicy, r.Description, r.MaxSessionDuration, r.TrustPrincipalIDs, shiftkey.KindRole, r.Name)
+		fmt.Sprintf(`UPDATE entities SET %s WHERE kind = $%d AND name = $%d`, set, len(args)+1, len(args)+2), append(args, shiftkey.KindRole, r.Name)...)
 }
 
 // DeleteEntity removes an entity and what hangs off it.

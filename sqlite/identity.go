@@ -81,11 +81,29 @@ func (d *DB) Entities(ctx context.Context, kind shiftkey.EntityKind, pathPrefix 
 		kind, len(pathPrefix), pathPrefix)
 }
 
-// UpdateRole replaces a role's trust policy, description and session limit.
-func (d *DB) UpdateRole(ctx context.Context, r *shiftkey.Entity) error {
+// UpdateRole sets the role's settings that fields names.
+func (d *DB) UpdateRole(ctx context.Context, r *shiftkey.Entity, fields shiftkey.RoleFields) error {
+	set, args := "name = name", []any{} // none named: only whether the role exists
+	add := func(col string, v any) {
+		if len(args) == 0 {
+			set = col + " = ?"
+		} else {
+			set += ", " + col + " = ?"
+		}
+		args = append(args, v)
+	}
+	if fields&shiftkey.RoleTrust != 0 {
+		add("assume_role_policy", r.AssumeRolePolicy)
+		add("trust_principal_ids", r.TrustPrincipalIDs)
+	}
+	if fields&shiftkey.RoleDescription != 0 {
+		add("description", r.Description)
+	}
+	if fields&shiftkey.RoleMaxSession != 0 {
+		add("max_session_duration", r.MaxSessionDuration)
+	}
 	return d.execOne(ctx, shiftkey.NoSuchEntity(shiftkey.KindRole, r.Name),
-		`UPDATE entities SET assume_role_policy = ?, description = ?, max_session_duration = ?, trust_principal_ids = ? WHERE kind = ? AND name = ?`,
-		r.AssumeRolePolicy, r.Description, r.MaxSessionDuration, r.TrustPrincipalIDs, shiftkey.KindRole, r.Name)
+		`UPDATE entities SET `+set+` WHERE kind = ? AND name = ?`, append(args, shiftkey.KindRole, r.Name)...)
 }
 
 // DeleteEntity removes an entity and what hangs off it.

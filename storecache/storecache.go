@@ -321,8 +321,8 @@ func (c *Store) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) erro
 	return c.after(c.Store.CreateAccessKey(ctx, k), ch(shiftkey.KindAccessKey, k.ID))
 }
 
-func (c *Store) UpdateRole(ctx context.Context, r *shiftkey.Entity) error {
-	return c.after(c.Store.UpdateRole(ctx, r), ch(shiftkey.KindRole, r.Name))
+func (c *Store) UpdateRole(ctx context.Context, r *shiftkey.Entity, fields shiftkey.RoleFields) error {
+	return c.after(c.Store.UpdateRole(ctx, r, fields), ch(shiftkey.KindRole, r.Name))
 }
 
 func (c *Store) UpdateAccessKey(ctx context.Context, id, status string) error {

@@ -1112,12 +1112,48 @@ func testIdentities(t *testing.T, s shiftkey.Store) {
 	}
 	upd := *role
 	upd.Name, upd.AssumeRolePolicy, upd.MaxSessionDuration, upd.TrustPrincipalIDs, upd.Description = "BOB", `{"x":2}`, 3600, `{"arn":"AIDA"}`, "changed"
-	if err := s.UpdateRole(ctx, &upd); err != nil {
+	if err := s.UpdateRole(ctx, &upd, shiftkey.AllRoleFields); err != nil {
 		t.Fatal(err)
 	}
 	if r, _ := s.Entity(ctx, shiftkey.KindRole, "bob"); r == nil || r.ID != role.ID || r.Name != "bob" || r.AssumeRolePolicy != `{"x":2}` || r.MaxSessionDuration != 3600 ||
 		r.TrustPrincipalIDs != `{"arn":"AIDA"}` || r.ARN != role.ARN || r.Description != "changed" {
 		t.Fatalf("role after UpdateRole: %+v", r)
+	}
+	// Only the fields named are written; the others stay as stored, not as
+	// the caller's copy has them.
+	for _, c := range []struct {
+		fields shiftkey.RoleFields
+		want   func(r *shiftkey.Entity) bool
+	}{
+		{shiftkey.RoleTrust, func(r *shiftkey.Entity) bool {
+			return r.AssumeRolePolicy == `{"x":3}` && r.TrustPrincipalIDs == `{"arn":"AROA"}` && r.Description == "changed" && r.MaxSessionDuration == 3600
+		}},
+		{shiftkey.RoleDescription, func(r *shiftkey.Entity) bool {
+			return r.Description == "third" && r.AssumeRolePolicy == `{"x":3}` && r.MaxSessionDuration == 3600
+		}},
+		{shiftkey.RoleMaxSession, func(r *shiftkey.Entity) bool {
+			return r.MaxSessionDuration == 10800 && r.Description == "third" && r.AssumeRolePolicy == `{"x":3}`
+		}},
+		{0, func(r *shiftkey.Entity) bool { return r.MaxSessionDuration == 10800 && r.Description == "third" }},
+	} {
+		stale := *role // the copy a caller read before: every other field differs
+		stale.AssumeRolePolicy, stale.TrustPrincipalIDs, stale.Description, stale.MaxSessionDuration = `{"x":3}`, `{"arn":"AROA"}`, "third", 10800
+		switch c.fields {
+		case shiftkey.RoleTrust:
+			stale.Description, stale.MaxSessionDuration = "stale", 43200
+		case shiftkey.RoleDescription:
+			stale.AssumeRolePolicy, stale.MaxSessionDuration = `{"stale":1}`, 43200
+		case shiftkey.RoleMaxSession:
+			stale.AssumeRolePolicy, stale.Description = `{"stale":1}`, "stale"
+		default:
+			stale.AssumeRolePolicy, stale.Description, stale.MaxSessionDuration = `{"stale":1}`, "stale", 43200
+		}
+		if err := s.UpdateRole(ctx, &stale, c.fields); err != nil {
+			t.Fatalf("UpdateRole of fields %b: %v", c.fields, err)
+		}
+		if r, _ := s.Entity(ctx, shiftkey.KindRole, "bob"); r == nil || !c.want(r) {
+			t.Fatalf("role after UpdateRole of fields %b: %+v", c.fields, r)
+		}
 	}
 	if ps, _ := s.InlinePolicies(ctx, shiftkey.KindRole, "bob"); len(ps) != 1 {
 		t.Fatalf("inline policies after UpdateRole: %v", ps)
@@ -1130,7 +1166,10 @@ func testIdentities(t *testing.T, s shiftkey.Store) {
 	}
 	missing := upd
 	missing.Name = "nobody"
-	if err := s.UpdateRole(ctx, &missing); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+	if err := s.UpdateRole(ctx, &missing, shiftkey.AllRoleFields); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("UpdateRole of a missing role: %v", err)
+	}
+	if err := s.UpdateRole(ctx, &missing, 0); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
 		t.Fatalf("UpdateRole of a missing role: %v", err)
 	}
 	if es, _ := s.Entities(ctx, shiftkey.KindUser, "/eng/"); len(es) != 1 {
