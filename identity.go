@@ -102,6 +102,11 @@ type ManagedPolicy struct {
 	// as ManagedPolicies counted them; other reads leave it 0
 	// (PolicyAttachmentCount counts one policy's).
 	AttachmentCount int
+	// Tags are set on a policy being created: the store writes them in
+	// CreateManagedPolicy's own write, as CreateEntity writes
+	// Entity.Tags. A policy read from a store has none here (Tags, of
+	// kind KindPolicy and the policy's ARN, reads them).
+	Tags []Tag
 }
 
 // PolicyVersion is one version of a customer-managed policy. A version's

@@ -528,21 +528,3 @@ func TestGetGroupPages(t *testing.T) {
 		t.Fatalf("GetGroup MaxItems 1001: %v", err)
 	}
 }
-
-// TestCreatePolicyRefusesTags: shiftkey keeps no tags for managed
-// policies. CreatePolicy used to drop the Tags it was given and answer
-// 200: Terraform's aws_iam_policy with tags was created, read back without
-// them, and its next plan tried TagPolicy, which is not served. It now
-// refuses them, as it refuses a PermissionsBoundary, and creates nothing.
-func TestCreatePolicyRefusesTags(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	admin := f.iamClient(f.keys["admin"])
-	_, err := admin.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("tagged"), PolicyDocument: aws.String(tfPolicy),
-		Tags: []types.Tag{{Key: aws.String("team"), Value: aws.String("data")}}})
-	if apiCode(err) != "InvalidInput" || httpStatus(err) != 400 || !strings.Contains(err.Error(), "Tags") {
-		t.Fatalf("CreatePolicy with Tags: %v", err)
-	}
-	_, err = admin.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String("arn:aws:iam::" + account + ":policy/tagged")})
-	wantAPIError(t, err, shiftkey.CodeNoSuchEntity)
-}
