@@ -84,8 +84,9 @@ func TestTerraformPolicyDefaultTags(t *testing.T) {
 			wantAPIError(t, err, shiftkey.CodeNoSuchEntity)
 
 			// The same ARN again, without tags: it has none.
-			again := tfCreatePolicy(t, c, "tf-tagged")
-			if again != arn {
+			r, err := c.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("tf-tagged"), PolicyDocument: aws.String(tfPolicy)})
+			mustOK(t, "CreatePolicy again, without tags", err)
+			if again := aws.ToString(r.Policy.Arn); again != arn {
 				t.Fatalf("recreated policy's ARN %s, want %s", again, arn)
 			}
 			if got := tagString(get(arn).Tags); got != "" {

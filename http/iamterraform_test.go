@@ -65,17 +65,26 @@ func tfReadRole(t *testing.T, c *iam.Client, name string) *types.Role {
 	return r.Role
 }
 
-// tfCreatePolicy is aws_iam_policy's create and read: CreatePolicy, then
-// GetPolicy and GetPolicyVersion of its default version.
+// tfDefaultTags is what the provider's default_tags adds to every
+// resource that takes tags, aws_iam_policy included.
+var tfDefaultTags = []types.Tag{{Key: aws.String("ManagedBy"), Value: aws.String("terraform")}}
+
+// tfCreatePolicy is aws_iam_policy's create and read: CreatePolicy, with
+// the provider's default_tags, then GetPolicy (whose Tags the provider
+// compares with the configured ones) and GetPolicyVersion of its default
+// version.
 func tfCreatePolicy(t *testing.T, c *iam.Client, name string) string {
 	t.Helper()
 	ctx := context.Background()
 	p, err := c.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(name), Path: aws.String("/"), Description: aws.String(""),
-		PolicyDocument: aws.String(tfPolicy)})
+		PolicyDocument: aws.String(tfPolicy), Tags: tfDefaultTags})
 	mustOK(t, "aws_iam_policy create: CreatePolicy", err)
 	arn := aws.ToString(p.Policy.Arn)
 	g, err := c.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(arn)})
 	mustOK(t, "aws_iam_policy read: GetPolicy", err)
+	if got := tagString(g.Policy.Tags); got != tagString(tfDefaultTags) {
+		t.Fatalf("aws_iam_policy read: GetPolicy's Tags %q, want default_tags %q", got, tagString(tfDefaultTags))
+	}
 	_, err = c.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(arn), VersionId: g.Policy.DefaultVersionId})
 	mustOK(t, "aws_iam_policy read: GetPolicyVersion", err)
 	return arn
