@@ -22,7 +22,22 @@ type policyXML struct {
 	Description                   string `xml:",omitempty"`
 	CreateDate                    string
 	UpdateDate                    string
-	Tags                          []tagXML `xml:"Tags>member,omitempty"` // GetPolicy's and CreatePolicy's, not ListPolicies'
+	// GetPolicy's and CreatePolicy's, not ListPolicies'. A pointer:
+	// encoding/xml writes an empty <Tags> for an empty "Tags>member"
+	// even with omitempty, and IAM writes none.
+	Tags *policyTagsXML `xml:",omitempty"`
+}
+
+type policyTagsXML struct {
+	Member []tagXML `xml:"member"`
+}
+
+// withTags is x with tags: none is no Tags element, as IAM answers.
+func (x policyXML) withTags(tags []shiftkey.Tag) policyXML {
+	if len(tags) > 0 {
+		x.Tags = &policyTagsXML{tagsXML(tags)}
+	}
+	return x
 }
 
 // toPolicyXML is m as IAM shows a policy: its UpdateDate is its newest
@@ -82,9 +97,7 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 	if err := s.Store.CreateManagedPolicy(ctx, m); err != nil {
 		return nil, err
 	}
-	x := toPolicyXML(m, 0)
-	x.Tags = tagsXML(tags)
-	return struct{ Policy policyXML }{x}, nil
+	return struct{ Policy policyXML }{toPolicyXML(m, 0).withTags(tags)}, nil
 }
 
 // policyARN reads PolicyArn.
@@ -120,9 +133,7 @@ func (s *Service) getManagedPolicy(ctx context.Context, c *shiftkey.Caller, p pa
 	if err != nil {
 		return nil, err
 	}
-	x := toPolicyXML(m, n)
-	x.Tags = tagsXML(tags)
-	return struct{ Policy policyXML }{x}, nil
+	return struct{ Policy policyXML }{toPolicyXML(m, n).withTags(tags)}, nil
 }
 
 func (s *Service) deleteManagedPolicy(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
