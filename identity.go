@@ -316,7 +316,7 @@ var MaxEntities = map[EntityKind]int{KindUser: 5000, KindGroup: 300, KindRole: 1
 
 const MaxManagedPolicies = 1500
 
-// MaxTags is the tags one user, role or cluster may hold, in IAM and
+// MaxTags is the tags one user, role, managed policy or cluster may hold, in IAM and
 // Redshift alike; the stores enforce it in TagEntity (TagQuota), counting
 // in the write.
 const MaxTags = 50
@@ -404,6 +404,10 @@ type IdentityStore interface {
 	GroupsForUser(ctx context.Context, user string) ([]*Entity, error)
 	GroupMembers(ctx context.Context, group string) ([]string, error)
 
+	// Tags of users, roles and clusters by name, and of customer-managed
+	// policies (KindPolicy) by ARN, kept under the policy's id: deleting
+	// the policy deletes them, and one created again under the ARN has
+	// none. TagEntity answers NoSuchEntity for an owner that is not there.
 	TagEntity(ctx context.Context, kind EntityKind, name string, tags []Tag) error // TagQuota past MaxTags
 	UntagEntity(ctx context.Context, kind EntityKind, name string, keys []string) error
 	Tags(ctx context.Context, kind EntityKind, name string) ([]Tag, error)
