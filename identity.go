@@ -102,6 +102,11 @@ type ManagedPolicy struct {
 	// as ManagedPolicies counted them; other reads leave it 0
 	// (PolicyAttachmentCount counts one policy's).
 	AttachmentCount int
+	// Tags are set on a policy being created: the store writes them in
+	// CreateManagedPolicy's own write, as CreateEntity writes
+	// Entity.Tags. A policy read from a store has none here (Tags, of
+	// kind KindPolicy and the policy's ARN, reads them).
+	Tags []Tag
 }
 
 // PolicyVersion is one version of a customer-managed policy. A version's
@@ -326,7 +331,7 @@ var MaxEntities = map[EntityKind]int{KindUser: 5000, KindGroup: 300, KindRole: 1
 
 const MaxManagedPolicies = 1500
 
-// MaxTags is the tags one user, role or cluster may hold, in IAM and
+// MaxTags is the tags one user, role, managed policy or cluster may hold, in IAM and
 // Redshift alike; the stores enforce it in TagEntity (TagQuota), counting
 // in the write.
 const MaxTags = 50
@@ -415,6 +420,10 @@ type IdentityStore interface {
 	GroupsForUser(ctx context.Context, user string) ([]*Entity, error)
 	GroupMembers(ctx context.Context, group string) ([]string, error)
 
+	// Tags of users, roles and clusters by name, and of customer-managed
+	// policies (KindPolicy) by ARN, kept under the policy's id: deleting
+	// the policy deletes them, and one created again under the ARN has
+	// none. TagEntity answers NoSuchEntity for an owner that is not there.
 	TagEntity(ctx context.Context, kind EntityKind, name string, tags []Tag) error // TagQuota past MaxTags
 	UntagEntity(ctx context.Context, kind EntityKind, name string, keys []string) error
 	Tags(ctx context.Context, kind EntityKind, name string) ([]Tag, error)

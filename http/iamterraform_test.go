@@ -65,17 +65,26 @@ func tfReadRole(t *testing.T, c *iam.Client, name string) *types.Role {
 	return r.Role
 }
 
-// tfCreatePolicy is aws_iam_policy's create and read: CreatePolicy, then
-// GetPolicy and GetPolicyVersion of its default version.
+// tfDefaultTags is what the provider's default_tags adds to every
+// resource that takes tags, aws_iam_policy included.
+var tfDefaultTags = []types.Tag{{Key: aws.String("ManagedBy"), Value: aws.String("terraform")}}
+
+// tfCreatePolicy is aws_iam_policy's create and read: CreatePolicy, with
+// the provider's default_tags, then GetPolicy (whose Tags the provider
+// compares with the configured ones) and GetPolicyVersion of its default
+// version.
 func tfCreatePolicy(t *testing.T, c *iam.Client, name string) string {
 	t.Helper()
 	ctx := context.Background()
 	p, err := c.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(name), Path: aws.String("/"), Description: aws.String(""),
-		PolicyDocument: aws.String(tfPolicy)})
+		PolicyDocument: aws.String(tfPolicy), Tags: tfDefaultTags})
 	mustOK(t, "aws_iam_policy create: CreatePolicy", err)
 	arn := aws.ToString(p.Policy.Arn)
 	g, err := c.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(arn)})
 	mustOK(t, "aws_iam_policy read: GetPolicy", err)
+	if got := tagString(g.Policy.Tags); got != tagString(tfDefaultTags) {
+		t.Fatalf("aws_iam_policy read: GetPolicy's Tags %q, want default_tags %q", got, tagString(tfDefaultTags))
+	}
 	_, err = c.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: aws.String(arn), VersionId: g.Policy.DefaultVersionId})
 	mustOK(t, "aws_iam_policy read: GetPolicyVersion", err)
 	return arn
@@ -527,22 +536,4 @@ func TestGetGroupPages(t *testing.T) {
 	if apiCode(err) != "ValidationError" {
 		t.Fatalf("GetGroup MaxItems 1001: %v", err)
 	}
-}
-
-// TestCreatePolicyRefusesTags: shiftkey keeps no tags for managed
-// policies. CreatePolicy used to drop the Tags it was given and answer
-// 200: Terraform's aws_iam_policy with tags was created, read back without
-// them, and its next plan tried TagPolicy, which is not served. It now
-// refuses them, as it refuses a PermissionsBoundary, and creates nothing.
-func TestCreatePolicyRefusesTags(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	admin := f.iamClient(f.keys["admin"])
-	_, err := admin.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("tagged"), PolicyDocument: aws.String(tfPolicy),
-		Tags: []types.Tag{{Key: aws.String("team"), Value: aws.String("data")}}})
-	if apiCode(err) != "InvalidInput" || httpStatus(err) != 400 || !strings.Contains(err.Error(), "Tags") {
-		t.Fatalf("CreatePolicy with Tags: %v", err)
-	}
-	_, err = admin.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String("arn:aws:iam::" + account + ":policy/tagged")})
-	wantAPIError(t, err, shiftkey.CodeNoSuchEntity)
 }

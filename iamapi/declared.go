@@ -267,6 +267,12 @@ func (r *reconciler) policies() error {
 			}
 			r.note(Change{Change: "policy updated", Kind: shiftkey.KindPolicy, Name: p.Name, PolicyARN: arn})
 		}
+		// The file declares no tags for policies and is authoritative for
+		// a declared policy as for a user or role: tags set through the
+		// API (TagPolicy) go.
+		if err := r.tagsOf(shiftkey.KindPolicy, arn, Change{Kind: shiftkey.KindPolicy, Name: p.Name, PolicyARN: arn}, nil); err != nil {
+			return fmt.Errorf("policy %s: %w", p.Name, err)
+		}
 		if err := r.mark(shiftkey.DeclaredRef{Kind: shiftkey.KindPolicy, ID: got.ID, Name: arn}); err != nil {
 			return err
 		}
@@ -529,7 +535,18 @@ func statusChange(status string) string {
 
 // tags makes e's tags exactly want.
 func (r *reconciler) tags(e *shiftkey.Entity, want map[string]string) error {
-	have, err := r.st.Tags(r.ctx, e.Kind, e.Name)
+	return r.tagsOf(e.Kind, e.Name, Change{Kind: e.Kind, Name: e.Name}, want)
+}
+
+// tagsOf makes the tags of the owner (kind, name: a user's or role's name,
+// a managed policy's ARN) exactly want, noting each change as about.
+func (r *reconciler) tagsOf(kind shiftkey.EntityKind, name string, about Change, want map[string]string) error {
+	note := func(what, key string) {
+		c := about
+		c.Change, c.Tag = what, key
+		r.note(c)
+	}
+	have, err := r.st.Tags(r.ctx, kind, name)
 	if err != nil {
 		return err
 	}
@@ -546,11 +563,11 @@ func (r *reconciler) tags(e *shiftkey.Entity, want map[string]string) error {
 		}
 	}
 	if len(drop) > 0 {
-		if err := r.st.UntagEntity(r.ctx, e.Kind, e.Name, drop); err != nil {
+		if err := r.st.UntagEntity(r.ctx, kind, name, drop); err != nil {
 			return err
 		}
 		for _, k := range drop {
-			r.note(Change{Change: "tag removed", Kind: e.Kind, Name: e.Name, Tag: k})
+			note("tag removed", k)
 		}
 	}
 	var set []shiftkey.Tag
@@ -562,11 +579,11 @@ func (r *reconciler) tags(e *shiftkey.Entity, want map[string]string) error {
 	if len(set) == 0 {
 		return nil
 	}
-	if err := r.st.TagEntity(r.ctx, e.Kind, e.Name, set); err != nil {
+	if err := r.st.TagEntity(r.ctx, kind, name, set); err != nil {
 		return err
 	}
 	for _, t := range set {
-		r.note(Change{Change: "tag set", Kind: e.Kind, Name: e.Name, Tag: t.Key})
+		note("tag set", t.Key)
 	}
 	return nil
 }

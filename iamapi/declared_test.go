@@ -819,3 +819,28 @@ func TestReconcileDropsAPIPolicyVersions(t *testing.T) {
 		t.Fatalf("a reload of the same state changed %v", again)
 	}
 }
+
+// The file is authoritative for a declared policy's tags, as for a
+// declared user's or role's: the file declares none for policies, so tags
+// set through the API (TagPolicy, or a CreatePolicy that the file then
+// adopted) go at the next start or reload, each one logged. A reload
+// after that changes nothing.
+func TestReconcileDropsAPIPolicyTags(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	const arn = "arn:aws:iam::000000000000:policy/mp"
+	if err := st.TagEntity(ctx, shiftkey.KindPolicy, arn, []shiftkey.Tag{{Key: "ManagedBy", Value: "terraform"}}); err != nil {
+		t.Fatal(err)
+	}
+	changes := reconcile(t, st, base())
+	if !hasChange(changes, "tag removed", "mp", "ManagedBy") {
+		t.Fatalf("reload after TagPolicy: changes %v, want the tag removed", changes)
+	}
+	if tags, err := st.Tags(ctx, shiftkey.KindPolicy, arn); err != nil || len(tags) != 0 {
+		t.Fatalf("declared policy's tags after the reload: %v %v", tags, err)
+	}
+	if again := reconcile(t, st, base()); len(again) != 0 {
+		t.Fatalf("a reload of the same state changed %v", again)
+	}
+}

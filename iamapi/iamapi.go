@@ -79,6 +79,7 @@ func (s *Service) handlers() map[string]handler {
 		"ListAttachedRolePolicies": s.listAttached(shiftkey.KindRole),
 		"TagUser":                  s.tag(shiftkey.KindUser, true), "UntagUser": s.tag(shiftkey.KindUser, false), "ListUserTags": s.listTags(shiftkey.KindUser),
 		"TagRole": s.tag(shiftkey.KindRole, true), "UntagRole": s.tag(shiftkey.KindRole, false), "ListRoleTags": s.listTags(shiftkey.KindRole),
+		"TagPolicy": s.tagPolicy(true), "UntagPolicy": s.tagPolicy(false), "ListPolicyTags": s.listPolicyTags,
 		"UpdateRole": s.updateRole, "UpdateRoleDescription": s.updateRoleDescription, "ListInstanceProfilesForRole": s.listInstanceProfilesForRole,
 		"ListEntitiesForPolicy": s.listEntitiesForPolicy,
 	}

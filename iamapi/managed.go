@@ -22,6 +22,22 @@ type policyXML struct {
 	Description                   string `xml:",omitempty"`
 	CreateDate                    string
 	UpdateDate                    string
+	// GetPolicy's and CreatePolicy's, not ListPolicies'. A pointer:
+	// encoding/xml writes an empty <Tags> for an empty "Tags>member"
+	// even with omitempty, and IAM writes none.
+	Tags *policyTagsXML `xml:",omitempty"`
+}
+
+type policyTagsXML struct {
+	Member []tagXML `xml:"member"`
+}
+
+// withTags is x with tags: none is no Tags element, as IAM answers.
+func (x policyXML) withTags(tags []shiftkey.Tag) policyXML {
+	if len(tags) > 0 {
+		x.Tags = &policyTagsXML{tagsXML(tags)}
+	}
+	return x
 }
 
 // toPolicyXML is m as IAM shows a policy: its UpdateDate is its newest
@@ -34,7 +50,8 @@ func toPolicyXML(m *shiftkey.ManagedPolicy, attachments int) policyXML {
 	if updated.Before(m.UpdatedAt) {
 		updated = m.UpdatedAt
 	}
-	return policyXML{m.Name, m.ID, m.ARN, m.Path, def, attachments, 0, true, m.Description, isoTime(m.CreatedAt), isoTime(updated)}
+	return policyXML{PolicyName: m.Name, PolicyId: m.ID, Arn: m.ARN, Path: m.Path, DefaultVersionId: def, AttachmentCount: attachments,
+		IsAttachable: true, Description: m.Description, CreateDate: isoTime(m.CreatedAt), UpdateDate: isoTime(updated)}
 }
 
 func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
@@ -57,23 +74,30 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 	if err != nil {
 		return nil, err
 	}
-	if tags, err := p.tags(); err != nil {
+	tags, err := p.tags()
+	if err != nil {
 		return nil, err
-	} else if len(tags) > 0 {
-		// Dropped, they would be missing from GetPolicy: Terraform's
-		// aws_iam_policy would then try TagPolicy on its next plan.
-		return nil, shiftkey.Errorf(CodeInvalidInput, "Tags are not supported on policies: shiftkey keeps no tags for managed policies, so it refuses to create a policy with them rather than drop them.")
 	}
 	now := s.now()
 	m := &shiftkey.ManagedPolicy{ARN: fmt.Sprintf("arn:aws:iam::%s:policy%s%s", s.AccountID, path, name), Name: name, ID: shiftkey.NewID("ANPA"),
-		Path: path, Description: desc, Document: doc, CreatedAt: now, UpdatedAt: now}
-	if err := s.authorize(ctx, c, "CreatePolicy", m.ARN); err != nil {
+		Path: path, Description: desc, Document: doc, CreatedAt: now, UpdatedAt: now, Tags: tags}
+	// As CreateUser: the request's tags are in the context, and setting
+	// them needs iam:TagPolicy too, so that a caller who may create
+	// policies but not tag them cannot tag by creating.
+	keys := shiftkey.RequestTagKeys(nil, tags)
+	if err := s.authorizeWith(ctx, c, "CreatePolicy", m.ARN, keys); err != nil {
 		return nil, err
 	}
+	if len(tags) > 0 {
+		if err := s.authorizeWith(ctx, c, "TagPolicy", m.ARN, keys); err != nil {
+			return nil, err
+		}
+	}
+	// The policy and its tags in one write: a failure leaves neither.
 	if err := s.Store.CreateManagedPolicy(ctx, m); err != nil {
 		return nil, err
 	}
-	return struct{ Policy policyXML }{toPolicyXML(m, 0)}, nil
+	return struct{ Policy policyXML }{toPolicyXML(m, 0).withTags(tags)}, nil
 }
 
 // policyARN reads PolicyArn.
@@ -90,7 +114,7 @@ func (s *Service) managedPolicy(ctx context.Context, c *shiftkey.Caller, p param
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, c, action, arn); err != nil {
+	if err := s.authorizePolicy(ctx, c, action, arn, nil); err != nil {
 		return nil, err
 	}
 	return s.Store.ManagedPolicy(ctx, arn)
@@ -105,7 +129,11 @@ func (s *Service) getManagedPolicy(ctx context.Context, c *shiftkey.Caller, p pa
 	if err != nil {
 		return nil, err
 	}
-	return struct{ Policy policyXML }{toPolicyXML(m, n)}, nil
+	tags, err := s.Store.Tags(ctx, shiftkey.KindPolicy, m.ARN)
+	if err != nil {
+		return nil, err
+	}
+	return struct{ Policy policyXML }{toPolicyXML(m, n).withTags(tags)}, nil
 }
 
 func (s *Service) deleteManagedPolicy(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
@@ -225,7 +253,7 @@ func (s *Service) createPolicyVersion(ctx context.Context, c *shiftkey.Caller, p
 			return nil, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'setAsDefault' failed to satisfy constraint: Member must be a boolean", v)
 		}
 	}
-	if err := s.authorize(ctx, c, "CreatePolicyVersion", arn); err != nil {
+	if err := s.authorizePolicy(ctx, c, "CreatePolicyVersion", arn, nil); err != nil {
 		return nil, err
 	}
 	v := &shiftkey.PolicyVersion{Document: doc, IsDefault: setDefault, CreatedAt: s.now()}
@@ -244,7 +272,7 @@ func (s *Service) versionCall(ctx context.Context, c *shiftkey.Caller, p params,
 	if id, err = p.versionID(); err != nil {
 		return "", "", err
 	}
-	return arn, id, s.authorize(ctx, c, action, arn)
+	return arn, id, s.authorizePolicy(ctx, c, action, arn, nil)
 }
 
 func (s *Service) setDefaultPolicyVersion(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
@@ -287,7 +315,7 @@ func (s *Service) listPolicyVersions(ctx context.Context, c *shiftkey.Caller, p 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, c, "ListPolicyVersions", arn); err != nil {
+	if err := s.authorizePolicy(ctx, c, "ListPolicyVersions", arn, nil); err != nil {
 		return nil, err
 	}
 	all, err := s.Store.PolicyVersions(ctx, arn)

@@ -30,7 +30,7 @@ func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
 	inserts := []stmt{st(`INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
 		e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs)}
 	for _, t := range e.Tags {
-		inserts = append(inserts, st(tagUpsert, e.Kind, e.Name, t.Key, t.Value))
+		inserts = append(inserts, st(tagUpsert(e.Kind), e.Kind, e.Name, t.Key, t.Value))
 	}
 	return d.insertWithin(ctx, change(e.Kind, e.Name), shiftkey.EntityExists(e.Kind, e.Name), shiftkey.AccountQuota(e.Kind), shiftkey.MaxEntities[e.Kind],
 		st(`SELECT count(*) FROM entities WHERE kind = $1`, e.Kind), inserts...)
@@ -297,17 +297,36 @@ func lockOwner(ctx context.Context, tx pgx.Tx, kind shiftkey.EntityKind, name st
 		return err
 	}
 	if tag.RowsAffected() == 0 {
+		if kind == shiftkey.KindPolicy {
+			return shiftkey.NoSuchPolicy(name, false)
+		}
 		return shiftkey.NoSuchEntity(kind, name)
 	}
 	return nil
 }
 
-// ownerFrom is the FROM clause of the owner's row, unlocked.
+// ownerFrom is the FROM clause of the owner's row, unlocked. A managed
+// policy's is the row its version writes and DeleteManagedPolicy lock.
 func ownerFrom(kind shiftkey.EntityKind) string {
-	if kind == shiftkey.KindCluster {
+	switch kind {
+	case shiftkey.KindCluster:
 		return `FROM clusters WHERE $1::text IS NOT NULL AND identifier = $2`
+	case shiftkey.KindPolicy:
+		return `FROM managed_policies WHERE $1::text IS NOT NULL AND arn = $2`
 	}
 	return `FROM entities WHERE kind = $1 AND name = $2`
+}
+
+// tagOwner is the SQL of the tags' owner column for the owner named $2.
+// A managed policy's tags are kept under its id, not its ARN, as its
+// versions are: a policy deleted and created again under the ARN is
+// another policy, and one deleted by a shiftkey that kept no policy tags
+// leaves rows that no later policy reads.
+func tagOwner(kind shiftkey.EntityKind) string {
+	if kind == shiftkey.KindPolicy {
+		return `(SELECT id FROM managed_policies WHERE arn = $2)`
+	}
+	return `$2`
 }
 
 // existsOr is nil when the owner exists, else NoSuchEntity: why an
@@ -361,11 +380,17 @@ func scanOnePolicy(row pgx.Row) (*shiftkey.ManagedPolicy, error) { return scanPo
 // account's quota (shiftkey.MaxManagedPolicies). Versions a policy of its
 // id left (deleted by a shiftkey before versions) go.
 func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
+	if len(p.Tags) > shiftkey.MaxTags {
+		return shiftkey.TagQuota(shiftkey.KindPolicy)
+	}
+	inserts := []stmt{st(`INSERT INTO managed_policies (`+policyColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
+		p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, p.CreatedAt, p.UpdatedAt),
+		st(`DELETE FROM policy_versions WHERE policy_id = $1`, p.ID)}
+	for _, t := range p.Tags { // in the write: a failure leaves neither
+		inserts = append(inserts, st(tagUpsert(shiftkey.KindPolicy), shiftkey.KindPolicy, p.ARN, t.Key, t.Value))
+	}
 	return d.insertWithin(ctx, change(shiftkey.KindPolicy, p.ARN), shiftkey.PolicyExists(p.Name), shiftkey.AccountQuota(shiftkey.KindPolicy), shiftkey.MaxManagedPolicies,
-		st(`SELECT count(*) FROM managed_policies`),
-		st(`INSERT INTO managed_policies (`+policyColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
-			p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, p.CreatedAt, p.UpdatedAt),
-		st(`DELETE FROM policy_versions WHERE policy_id = $1`, p.ID))
+		st(`SELECT count(*) FROM managed_policies`), inserts...)
 }
 
 // UpdateManagedPolicy replaces a policy's description and default
@@ -418,6 +443,9 @@ func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
 		}
 		if h.others > 0 {
 			return shiftkey.PolicyHasVersions()
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM tags WHERE kind = $1 AND owner = $2`, shiftkey.KindPolicy, h.id); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM managed_policies WHERE arn = $1`, arn); err != nil {
 			return err
@@ -701,8 +729,10 @@ func (d *DB) GroupMembers(ctx context.Context, group string) ([]string, error) {
 
 // tagUpsert adds tag ($3, $4) to owner ($1, $2), or replaces the value (and
 // the key's case) of the tag whose key differs only in case.
-const tagUpsert = `INSERT INTO tags (kind, owner, key, value) VALUES ($1, $2, $3, $4)
+func tagUpsert(kind shiftkey.EntityKind) string {
+	return `INSERT INTO tags (kind, owner, key, value) VALUES ($1, ` + tagOwner(kind) + `, $3, $4)
 	ON CONFLICT (kind, owner, lower(key)) DO UPDATE SET value = excluded.value, key = excluded.key`
+}
 
 // TagEntity adds or replaces tags; a replaced tag keeps its place.
 // At most shiftkey.MaxTags in all: the owner's row is locked (FOR UPDATE)
@@ -714,12 +744,12 @@ func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name strin
 			return err
 		}
 		for _, t := range tags {
-			if _, err := tx.Exec(ctx, tagUpsert, kind, name, t.Key, t.Value); err != nil {
+			if _, err := tx.Exec(ctx, tagUpsert(kind), kind, name, t.Key, t.Value); err != nil {
 				return err
 			}
 		}
 		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM tags WHERE kind = $1 AND owner = $2`, kind, name).Scan(&n); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM tags WHERE kind = $1 AND owner = `+tagOwner(kind), kind, name).Scan(&n); err != nil {
 			return err
 		}
 		if n > shiftkey.MaxTags {
@@ -734,7 +764,7 @@ func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name strin
 func (d *DB) UntagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, keys []string) error {
 	stmts := make([]stmt, 0, len(keys))
 	for _, k := range keys {
-		stmts = append(stmts, st(`DELETE FROM tags WHERE kind = $1 AND owner = $2 AND lower(key) = lower($3::text COLLATE "C")`, kind, name, k))
+		stmts = append(stmts, st(`DELETE FROM tags WHERE kind = $1 AND owner = `+tagOwner(kind)+` AND lower(key) = lower($3::text COLLATE "C")`, kind, name, k))
 	}
 	_, err := d.write(ctx, change(kind, name), stmts...)
 	return err
@@ -744,7 +774,7 @@ func (d *DB) UntagEntity(ctx context.Context, kind shiftkey.EntityKind, name str
 func (d *DB) Tags(ctx context.Context, kind shiftkey.EntityKind, name string) ([]shiftkey.Tag, error) {
 	return queryAll(ctx, d.pool, func(r pgx.Row) (t shiftkey.Tag, err error) {
 		return t, r.Scan(&t.Key, &t.Value)
-	}, `SELECT key, value FROM tags WHERE kind = $1 AND owner = $2 ORDER BY seq`, kind, name)
+	}, `SELECT key, value FROM tags WHERE kind = $1 AND owner = `+tagOwner(kind)+` ORDER BY seq`, kind, name)
 }
 
 // Sessions.

@@ -290,10 +290,25 @@ func scanInline(r scanner) (p shiftkey.PolicyDocument, err error) {
 // the row would pass to one created later under the name. One statement,
 // so SQLite's single writer orders it with the delete.
 func ownerExists(kind shiftkey.EntityKind, name string) (string, []any) {
-	if kind == shiftkey.KindCluster {
+	switch kind {
+	case shiftkey.KindCluster:
 		return `EXISTS (SELECT 1 FROM clusters WHERE identifier = ?)`, []any{name}
+	case shiftkey.KindPolicy:
+		return `EXISTS (SELECT 1 FROM managed_policies WHERE arn = ?)`, []any{name}
 	}
 	return `EXISTS (SELECT 1 FROM entities WHERE kind = ? AND name = ?)`, []any{kind, name}
+}
+
+// tagOwner is the SQL, taking the owner's name as its one argument, of
+// the tags' owner column. A managed policy's tags are kept under its id,
+// not its ARN, as its versions are: a policy deleted and created again
+// under the ARN is another policy, and one deleted by a shiftkey that
+// kept no policy tags leaves rows that no later policy reads.
+func tagOwner(kind shiftkey.EntityKind) string {
+	if kind == shiftkey.KindPolicy {
+		return `(SELECT id FROM managed_policies WHERE arn = ?)`
+	}
+	return `?`
 }
 
 // existsOr is nil when the owner exists, else NoSuchEntity: why an
@@ -346,10 +361,15 @@ func scanPolicy(row scanner, more ...any) (*shiftkey.ManagedPolicy, error) {
 // account's quota (shiftkey.MaxManagedPolicies). Versions a policy of its
 // id left (deleted by a shiftkey before versions) go.
 func (d *DB) CreateManagedPolicy(ctx context.Context, p *shiftkey.ManagedPolicy) error {
+	if len(p.Tags) > shiftkey.MaxTags {
+		return shiftkey.TagQuota(shiftkey.KindPolicy)
+	}
 	return d.insertWithin(ctx, shiftkey.PolicyExists(p.Name), shiftkey.AccountQuota(shiftkey.KindPolicy), shiftkey.MaxManagedPolicies,
 		`SELECT count(*) FROM managed_policies`, nil, func(tx sqlConn) error {
-			_, err := tx.ExecContext(ctx, `DELETE FROM policy_versions WHERE policy_id = ?`, p.ID)
-			return err
+			if _, err := tx.ExecContext(ctx, `DELETE FROM policy_versions WHERE policy_id = ?`, p.ID); err != nil {
+				return err
+			}
+			return putTags(ctx, tx, shiftkey.KindPolicy, p.ARN, p.Tags)
 		},
 		`INSERT INTO managed_policies (`+policyColumns+`) VALUES (?,?,?,?,?,?,?,?)`,
 		p.ARN, p.Name, p.ID, p.Path, p.Description, p.Document, millis(p.CreatedAt), millis(p.UpdatedAt))
@@ -415,6 +435,9 @@ func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
 		return err
 	case versions > 0:
 		return shiftkey.PolicyHasVersions()
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM tags WHERE kind = ? AND owner = `+tagOwner(shiftkey.KindPolicy), shiftkey.KindPolicy, arn); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM managed_policies WHERE arn = ?`, arn); isForeignKeyViolation(err) {
 		return shiftkey.PolicyAttached()
@@ -687,7 +710,7 @@ func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name strin
 	// Counted in the (immediate) transaction: concurrent taggers adding
 	// different keys cannot pass the quota together.
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tags WHERE kind = ? AND owner = ?`, kind, name).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tags WHERE kind = ? AND owner = `+tagOwner(kind), kind, name).Scan(&n); err != nil {
 		return err
 	}
 	if n > shiftkey.MaxTags {
@@ -702,13 +725,16 @@ func (d *DB) TagEntity(ctx context.Context, kind shiftkey.EntityKind, name strin
 func putTags(ctx context.Context, tx sqlConn, kind shiftkey.EntityKind, name string, tags []shiftkey.Tag) error {
 	cond, args := ownerExists(kind, name)
 	for _, t := range tags {
-		res, err := tx.ExecContext(ctx, `INSERT INTO tags (kind, owner, key, value, seq) SELECT ?,?,?,?, (SELECT coalesce(max(seq), 0) + 1 FROM tags)
+		res, err := tx.ExecContext(ctx, `INSERT INTO tags (kind, owner, key, value, seq) SELECT ?,`+tagOwner(kind)+`,?,?, (SELECT coalesce(max(seq), 0) + 1 FROM tags)
 			WHERE `+cond+`
 			ON CONFLICT (kind, owner, key) DO UPDATE SET value = excluded.value, key = excluded.key`, append([]any{kind, name, t.Key, t.Value}, args...)...)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
+			if kind == shiftkey.KindPolicy {
+				return shiftkey.NoSuchPolicy(name, false)
+			}
 			return shiftkey.NoSuchEntity(kind, name)
 		}
 	}
@@ -718,7 +744,7 @@ func putTags(ctx context.Context, tx sqlConn, kind shiftkey.EntityKind, name str
 // UntagEntity removes tags by key; absent keys are ignored.
 func (d *DB) UntagEntity(ctx context.Context, kind shiftkey.EntityKind, name string, keys []string) error {
 	for _, k := range keys {
-		if _, err := d.db.ExecContext(ctx, `DELETE FROM tags WHERE kind = ? AND owner = ? AND key = ?`, kind, name, k); err != nil {
+		if _, err := d.db.ExecContext(ctx, `DELETE FROM tags WHERE kind = ? AND owner = `+tagOwner(kind)+` AND key = ?`, kind, name, k); err != nil {
 			return err
 		}
 	}
@@ -729,7 +755,7 @@ func (d *DB) UntagEntity(ctx context.Context, kind shiftkey.EntityKind, name str
 func (d *DB) Tags(ctx context.Context, kind shiftkey.EntityKind, name string) ([]shiftkey.Tag, error) {
 	return queryAll(ctx, d.db, func(r scanner) (t shiftkey.Tag, err error) {
 		return t, r.Scan(&t.Key, &t.Value)
-	}, `SELECT key, value FROM tags WHERE kind = ? AND owner = ? ORDER BY seq`, kind, name)
+	}, `SELECT key, value FROM tags WHERE kind = ? AND owner = `+tagOwner(kind)+` ORDER BY seq`, kind, name)
 }
 
 // Sessions.

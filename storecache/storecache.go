@@ -35,7 +35,7 @@ const (
 	gKeys       group = iota // access keys by id
 	gSessions                // sessions by access key id
 	gIAM                     // entities, their inline and attached policies, groups, managed policies
-	gTags                    // tags by kind and name (IAM identities and clusters)
+	gTags                    // tags by kind and name (IAM users and roles, managed policies by ARN, clusters)
 	gClusters                // clusters by identifier
 	gServerless              // workgroups and namespaces by name
 	gDomains                 // custom domains by name
@@ -239,7 +239,7 @@ func (c *Store) Entity(ctx context.Context, kind shiftkey.EntityKind, name strin
 	return cached(c, gIAM, k2("entity:"+string(kind), name), func() (*shiftkey.Entity, error) { return c.Store.Entity(ctx, kind, name) }, clonePtr)
 }
 
-// Tags returns the tags of an identity or a cluster.
+// Tags returns the tags of an identity, a managed policy or a cluster.
 func (c *Store) Tags(ctx context.Context, kind shiftkey.EntityKind, name string) ([]shiftkey.Tag, error) {
 	return cached(c, gTags, k2(string(kind), name), func() ([]shiftkey.Tag, error) { return c.Store.Tags(ctx, kind, name) }, cloneSlice)
 }

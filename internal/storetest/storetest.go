@@ -37,6 +37,8 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("InlinePolicyAdmittedConcurrent", func(t *testing.T) { testInlinePolicyAdmittedConcurrent(t, newStore(t)) })
 	t.Run("AccountQuotaConcurrent", func(t *testing.T) { testAccountQuotaConcurrent(t, newStore(t)) })
 	t.Run("TagQuotaConcurrent", func(t *testing.T) { testTagQuotaConcurrent(t, newStore(t)) })
+	t.Run("PolicyTags", func(t *testing.T) { testPolicyTags(t, newStore(t)) })
+	t.Run("PolicyTagQuotaConcurrent", func(t *testing.T) { testPolicyTagQuotaConcurrent(t, newStore(t)) })
 	t.Run("AccessKeyUse", func(t *testing.T) { testAccessKeyUse(t, newStore(t)) })
 	t.Run("Serverless", func(t *testing.T) { testServerless(t, newStore(t)) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, newStore(t)) })
