@@ -17,6 +17,7 @@
 # off where it has one (the ports would clash).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib.sh"
 out=$(mktemp)
 HOLD=${HOLD:-1800} "$here/run.sh" >"$out" 2>&1 &
 runsh=$!
@@ -33,11 +34,17 @@ for spec in ${BUILDS:?set BUILDS=\"name=binary …\"}; do
   gp=$((27439 + i)) ap=$((29439 + i))
   sed "s/27439/$gp/; s/29439/$ap/; s/shiftkey.db/shiftkey-$name.db/" "$W/shiftkey.yaml" >"$W/$name.yaml"
   grep -q allow_superuser_master "$bin" || sed -i '/allow_superuser_master/d' "$W/$name.yaml"
-  grep -q 'admin.listen' "$bin" && printf 'admin: {listen: "off"}\n' >>"$W/$name.yaml"
+  # run.sh's config turns the admin listener off itself now; a second
+  # admin key would make the build refuse the file.
+  grep -q 'admin.listen' "$bin" && ! grep -q '^admin:' "$W/$name.yaml" && printf 'admin: {listen: "off"}\n' >>"$W/$name.yaml"
   cp "$bin" "$W/sk-$name"
   (cd "$W" && BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789 exec "./sk-$name" serve --config "$name.yaml" 2>"$name.log") &
   extra+=($!)
-  for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$ap) 2>/dev/null && break; sleep 0.2; done
+  if ! bench_wait_port "${extra[-1]}" $ap; then
+    cat "$W/$name.log" >&2
+    kill "${extra[@]}" 2>/dev/null; pkill -TERM -P $runsh; wait $runsh
+    exit 1
+  fi
   read -r _ pw < <(AWS_ACCESS_KEY_ID=AKIABENCHBENCH000001 AWS_SECRET_ACCESS_KEY=bench-secret-0123456789 AWS_DEFAULT_REGION=us-east-1 \
     /usr/bin/aws --endpoint-url "http://127.0.0.1:$ap" redshift get-cluster-credentials --cluster-identifier bench \
     --db-user bench --duration-seconds 3600 --query '[DbUser,DbPassword]' --output text)
