@@ -53,11 +53,22 @@ func (s *Service) listTags(kind shiftkey.EntityKind) handler {
 		if err != nil {
 			return nil, err
 		}
-		return struct {
-			Tags        []tagXML `xml:"Tags>member"`
-			IsTruncated bool
-		}{Tags: tagsXML(tags)}, nil
+		return tagPage(p, tags)
 	}
+}
+
+// tagPage is a List*Tags answer: the tags in their order, paged by
+// MaxItems and Marker (an offset: tags have no order of their own to key
+// a marker by, and an owner has 50 at most).
+func tagPage(p params, tags []shiftkey.Tag) (any, error) {
+	pg, next, err := page(p, tags, nil)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		Tags []tagXML `xml:"Tags>member"`
+		pageXML
+	}{tagsXML(pg), next}, nil
 }
 
 // tagKeys reads UntagUser's, UntagRole's and UntagPolicy's TagKeys: 1-50
@@ -154,8 +165,5 @@ func (s *Service) listPolicyTags(ctx context.Context, c *shiftkey.Caller, p para
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		Tags        []tagXML `xml:"Tags>member"`
-		IsTruncated bool
-	}{Tags: tagsXML(tags)}, nil
+	return tagPage(p, tags)
 }
