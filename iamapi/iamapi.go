@@ -52,7 +52,14 @@ func (s *Service) Handle(ctx context.Context, c *shiftkey.Caller, action string,
 		// action may well be IAM's, only not among shiftkey's.
 		return nil, shiftkey.Errorf(shiftkey.CodeInvalidAction, "Could not find operation %s for version 2010-05-08. shiftkey does not serve the IAM action %s; docs/semantics.md lists those it serves.", action, action)
 	}
-	return h(ctx, c, params{v})
+	p := params{v}
+	// Checked before any handler looks its owner up or authorizes, as
+	// AWS checks parameters first: a bad MaxItems is ValidationError for
+	// a missing owner and for a caller without the permission alike.
+	if _, err := p.maxItems(); err != nil {
+		return nil, err
+	}
+	return h(ctx, c, p)
 }
 
 func (s *Service) handlers() map[string]handler {
@@ -273,13 +280,9 @@ type pageXML struct {
 // one; the offsets given out before are still taken. Without one (access
 // keys, in the order they were made) the Marker is an offset.
 func page[T any](p params, all []T, key func(T) string) ([]T, pageXML, error) {
-	max := 100
-	var err error
-	if v, ok := p.opt("MaxItems"); ok {
-		max, err = strconv.Atoi(v)
-		if err != nil || max < 1 || max > 1000 {
-			return nil, pageXML{}, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000", v)
-		}
+	max, err := p.maxItems()
+	if err != nil {
+		return nil, pageXML{}, err
 	}
 	if key != nil {
 		all = shiftkey.SortedByKey(all, key)
@@ -306,6 +309,19 @@ func page[T any](p params, all []T, key func(T) string) ([]T, pageXML, error) {
 		}
 	}
 	return all[start:end], pg, nil
+}
+
+// maxItems reads MaxItems: 1 to 1000, 100 when absent.
+func (p params) maxItems() (int, error) {
+	v, ok := p.opt("MaxItems")
+	if !ok {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, shiftkey.Errorf(CodeValidationError, "1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000", v)
+	}
+	return n, nil
 }
 
 // each maps a page of items to their XML form; an empty page is an empty
