@@ -36,9 +36,7 @@ type IdentitiesApplied struct {
 // (every replica applies the same config: the first writes the record).
 func (l *Log) IdentitiesApplied(e *IdentitiesApplied) {
 	if len(e.Changes) > 0 {
-		r := identitiesRecord(e)
-		r.AWSRegion = l.Region // as every record's, for queries by region
-		l.write(r)
+		l.write(identitiesRecord(e))
 	}
 }
 

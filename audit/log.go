@@ -140,6 +140,10 @@ func (l *Log) Close() error {
 func (l *Log) write(r *Record) {
 	r.ManagementEvent, r.EventCategory = true, categoryManagement
 	r.RecipientAccountID = cmp.Or(l.Account, r.UserIdentity.AccountID)
+	// CloudTrail puts awsRegion in every record, and its queries select
+	// by it: a record whose scope names none (an operator's, a gateway's
+	// of a scope stored without one) is in the first served region.
+	r.AWSRegion = cmp.Or(r.AWSRegion, l.Region)
 	if r.ReadOnly == nil && r.EventType == typeServiceEvent {
 		// A login, a session's end, a group granted or revoked, a
 		// revocation, identities applied: each changes what may log in or
@@ -213,20 +217,10 @@ func (l *Log) logger() *slog.Logger {
 func (l *Log) APICall(e *shiftkey.APICall) { l.write(apiRecord(e, l.Region)) }
 
 // Login records a gateway login, let in or refused.
-func (l *Log) Login(e *shiftkey.Login) { l.write(l.inRegion(loginRecord(e), e.Region)) }
+func (l *Log) Login(e *shiftkey.Login) { l.write(loginRecord(e)) }
 
 // SessionEnd records a session's end.
-func (l *Log) SessionEnd(e *shiftkey.SessionEnd) {
-	l.write(l.inRegion(sessionEndRecord(e), e.Region))
-}
+func (l *Log) SessionEnd(e *shiftkey.SessionEnd) { l.write(sessionEndRecord(e)) }
 
 // Grant records a session group granted or revoked.
-func (l *Log) Grant(e *shiftkey.GrantChange) { l.write(l.inRegion(grantRecord(e), e.Region)) }
-
-// inRegion gives a gateway record the awsRegion CloudTrail puts in every
-// record (and its queries select by): its scope's region, else the first
-// served, where a resource stored without one lives.
-func (l *Log) inRegion(r *Record, region string) *Record {
-	r.AWSRegion = cmp.Or(region, l.Region)
-	return r
-}
+func (l *Log) Grant(e *shiftkey.GrantChange) { l.write(grantRecord(e)) }

@@ -535,7 +535,7 @@ func sessionEndRecord(e *shiftkey.SessionEnd) *Record {
 // credential's principal), from where, and for what.
 func gatewayRecord(e *shiftkey.Login, name string, at time.Time) *Record {
 	r := &Record{EventVersion: eventVersion, EventTime: at.UTC().Format(timeFormat), at: at, EventSource: SourceGateway, EventName: name,
-		EventType: typeServiceEvent, SourceIPAddress: hostOf(e.Source), EventID: shiftkey.NewUUID()}
+		EventType: typeServiceEvent, AWSRegion: e.Region, SourceIPAddress: hostOf(e.Source), EventID: shiftkey.NewUUID()}
 	r.UserIdentity = UserIdentity{Type: "Unknown"}
 	if e.PrincipalARN != "" {
 		r.UserIdentity = identityOfCredential(e.PrincipalARN, e.IssuedTo)
@@ -569,7 +569,7 @@ func grantRecord(e *shiftkey.GrantChange) *Record {
 		name = EventRevokeGroup
 	}
 	r := &Record{EventVersion: eventVersion, EventTime: e.Time.UTC().Format(timeFormat), at: e.Time, EventSource: SourceGateway, EventName: name,
-		EventType: typeServiceEvent, UserIdentity: UserIdentity{Type: "AWSService", InvokedBy: SourceGateway}, EventID: shiftkey.NewUUID(),
+		EventType: typeServiceEvent, AWSRegion: e.Region, UserIdentity: UserIdentity{Type: "AWSService", InvokedBy: SourceGateway}, EventID: shiftkey.NewUUID(),
 		RequestParameters:   map[string]any{"scope": e.Scope, "dbUser": e.Role, "group": e.Group},
 		AdditionalEventData: map[string]any{"reconciled": e.Reconciled}}
 	if e.LeftBy != "" {

@@ -35,7 +35,6 @@ type Revocation struct {
 // parts (revocationParts).
 func (l *Log) Revoked(e *Revocation) {
 	for _, r := range revocationParts(e) {
-		r.AWSRegion = l.Region // as every record's, for queries by region
 		l.write(r)
 	}
 }
