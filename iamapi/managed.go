@@ -63,11 +63,8 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 	if err != nil {
 		return nil, err
 	}
-	doc, err := p.document("PolicyDocument", ManagedPolicyLimit, "PolicySize")
+	doc, err := p.managedDocument()
 	if err != nil {
-		return nil, err
-	}
-	if err := validatePolicy(doc); err != nil {
 		return nil, err
 	}
 	desc, err := p.description(false)
@@ -98,6 +95,16 @@ func (s *Service) createManagedPolicy(ctx context.Context, c *shiftkey.Caller, p
 		return nil, err
 	}
 	return struct{ Policy policyXML }{toPolicyXML(m, 0).withTags(tags)}, nil
+}
+
+// managedDocument reads the PolicyDocument of CreatePolicy and
+// CreatePolicyVersion: a managed policy's size limit, IAM's grammar.
+func (p params) managedDocument() (string, error) {
+	doc, err := p.document("PolicyDocument", ManagedPolicyLimit, "PolicySize")
+	if err != nil {
+		return "", err
+	}
+	return doc, validatePolicy(doc)
 }
 
 // policyARN reads PolicyArn.
@@ -240,11 +247,8 @@ func (s *Service) createPolicyVersion(ctx context.Context, c *shiftkey.Caller, p
 	if err != nil {
 		return nil, err
 	}
-	doc, err := p.document("PolicyDocument", ManagedPolicyLimit, "PolicySize")
+	doc, err := p.managedDocument()
 	if err != nil {
-		return nil, err
-	}
-	if err := validatePolicy(doc); err != nil {
 		return nil, err
 	}
 	setDefault := false
