@@ -504,11 +504,7 @@ func setDefault(ctx context.Context, tx pgx.Tx, arn string, h *policyHead, n int
 // document it held.
 func (d *DB) CreatePolicyVersion(ctx context.Context, arn string, v *shiftkey.PolicyVersion) error {
 	var n int64
-	err := d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
-		h, err := lockPolicy(ctx, tx, arn)
-		if err != nil {
-			return err
-		}
+	err := d.policyWrite(ctx, arn, func(tx pgx.Tx, h *policyHead) error {
 		if h.others+1 >= shiftkey.MaxPolicyVersions {
 			return shiftkey.PolicyVersionQuota()
 		}
@@ -517,18 +513,33 @@ func (d *DB) CreatePolicyVersion(ctx context.Context, arn string, v *shiftkey.Po
 			return err
 		}
 		if v.IsDefault {
-			err = setDefault(ctx, tx, arn, h, n, v.Document, v.CreatedAt)
-		} else {
-			_, err = tx.Exec(ctx, `INSERT INTO policy_versions (policy_id, version, document, created_at) VALUES ($1,$2,$3,$4)`,
-				h.id, n, v.Document, v.CreatedAt)
+			return setDefault(ctx, tx, arn, h, n, v.Document, v.CreatedAt)
 		}
-		notify(change(shiftkey.KindPolicy, arn)...)
+		_, err := tx.Exec(ctx, `INSERT INTO policy_versions (policy_id, version, document, created_at) VALUES ($1,$2,$3,$4)`,
+			h.id, n, v.Document, v.CreatedAt)
 		return err
 	})
 	if err == nil {
 		v.ID = shiftkey.PolicyVersionID(n)
 	}
 	return err
+}
+
+// policyWrite runs f with the policy arn's head, its row locked
+// (lockPolicy), in one transaction, and tells the other replicas of the
+// policy's change when f succeeds.
+func (d *DB) policyWrite(ctx context.Context, arn string, f func(tx pgx.Tx, h *policyHead) error) error {
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		h, err := lockPolicy(ctx, tx, arn)
+		if err != nil {
+			return err
+		}
+		if err := f(tx, h); err != nil {
+			return err
+		}
+		notify(change(shiftkey.KindPolicy, arn)...)
+		return nil
+	})
 }
 
 // PolicyVersions returns a policy's versions, newest first: one
@@ -551,40 +562,28 @@ func (d *DB) PolicyVersions(ctx context.Context, arn string) ([]*shiftkey.Policy
 // SetDefaultPolicyVersion makes a version the default, the policy's row
 // locked.
 func (d *DB) SetDefaultPolicyVersion(ctx context.Context, arn, id string) error {
-	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
-		h, err := lockPolicy(ctx, tx, arn)
-		if err != nil {
-			return err
-		}
+	return d.policyWrite(ctx, arn, func(tx pgx.Tx, h *policyHead) error {
 		n, ok := shiftkey.PolicyVersionNumber(id)
 		if ok && n == h.def {
 			return nil
 		}
 		var doc string
 		var at time.Time
-		err = tx.QueryRow(ctx, `DELETE FROM policy_versions WHERE policy_id = $1 AND version = $2 RETURNING document, created_at`, h.id, n).Scan(&doc, &at)
+		err := tx.QueryRow(ctx, `DELETE FROM policy_versions WHERE policy_id = $1 AND version = $2 RETURNING document, created_at`, h.id, n).Scan(&doc, &at)
 		switch {
 		case !ok || errors.Is(err, pgx.ErrNoRows):
 			return shiftkey.NoSuchPolicyVersion(arn, id)
 		case err != nil:
 			return err
 		}
-		if err := setDefault(ctx, tx, arn, h, n, doc, at); err != nil {
-			return err
-		}
-		notify(change(shiftkey.KindPolicy, arn)...)
-		return nil
+		return setDefault(ctx, tx, arn, h, n, doc, at)
 	})
 }
 
 // DeletePolicyVersion deletes a version other than the default, the
 // policy's row locked.
 func (d *DB) DeletePolicyVersion(ctx context.Context, arn, id string) error {
-	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
-		h, err := lockPolicy(ctx, tx, arn)
-		if err != nil {
-			return err
-		}
+	return d.policyWrite(ctx, arn, func(tx pgx.Tx, h *policyHead) error {
 		n, ok := shiftkey.PolicyVersionNumber(id)
 		if ok && n == h.def {
 			return shiftkey.DefaultPolicyVersion()
@@ -596,7 +595,6 @@ func (d *DB) DeletePolicyVersion(ctx context.Context, arn, id string) error {
 		if !ok || tag.RowsAffected() == 0 {
 			return shiftkey.NoSuchPolicyVersion(arn, id)
 		}
-		notify(change(shiftkey.KindPolicy, arn)...)
 		return nil
 	})
 }
