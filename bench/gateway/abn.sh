@@ -12,9 +12,9 @@
 #   MODE='pgx -c 16' BUILDS=… bench/gateway/abn.sh        (logins with pgx; TLS=1 for sslmode=require)
 #
 # Each build gets gateway port 27440+i, API port 29440+i, its own SQLite
-# file and a credential of its own; run.sh's config is reused, minus the keys
-# a build does not know (allow_superuser_master) and with the admin listener
-# off where it has one (the ports would clash).
+# file and a credential of its own; run.sh's config is reused (its admin
+# listener off), minus the keys a build does not know
+# (allow_superuser_master, admin).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
@@ -34,9 +34,9 @@ for spec in ${BUILDS:?set BUILDS=\"name=binary …\"}; do
   gp=$((27439 + i)) ap=$((29439 + i))
   sed "s/27439/$gp/; s/29439/$ap/; s/shiftkey.db/shiftkey-$name.db/" "$W/shiftkey.yaml" >"$W/$name.yaml"
   grep -q allow_superuser_master "$bin" || sed -i '/allow_superuser_master/d' "$W/$name.yaml"
-  # run.sh's config turns the admin listener off itself now; a second
-  # admin key would make the build refuse the file.
-  grep -q 'admin.listen' "$bin" && ! grep -q '^admin:' "$W/$name.yaml" && printf 'admin: {listen: "off"}\n' >>"$W/$name.yaml"
+  # run.sh's config turns the admin listener off (the ports would clash);
+  # a build from before the admin listener does not know the key.
+  grep -q 'admin.listen' "$bin" || sed -i '/^admin:/d' "$W/$name.yaml"
   cp "$bin" "$W/sk-$name"
   (cd "$W" && BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789 exec "./sk-$name" serve --config "$name.yaml" 2>"$name.log") &
   extra+=($!)
