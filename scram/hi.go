@@ -18,7 +18,8 @@ import (
 // step; where the CPU has SHA-256 instructions (amd64's SHA extensions,
 // arm64's SHA2), hi runs the compressions alone (blockSHA, hiLoop1), at
 // about twice the speed on amd64, and runs two derivations on one core
-// when two are wanted at once (pairs, hiLoop2), at about twice that again.
+// when two are wanted at once (pairs, hiLoop2): up to twice that again,
+// by how much the CPU's SHA unit overlaps rounds (BenchmarkHiLoops).
 // That is most of an issue's CPU at the default 4096 iterations. (The
 // arm64 loops are checked under qemu-aarch64-static; their speed on arm64
 // hardware has not been measured.)

@@ -12,9 +12,10 @@ func blockSHA(h *[8]uint32, p *[64]byte)
 //go:noescape
 func hiLoop1(s *hiState, n int)
 
-// hiLoop2 is hiLoop1 on a and b at once, in about the time
-// hiLoop1 takes for one: one derivation's compressions each wait for
-// the last one, and two fill those waits.
+// hiLoop2 is hiLoop1 on a and b at once, in less time than two
+// hiLoop1 calls: one derivation's compressions each wait for the last
+// one, and two fill those waits (down to the time of one where the SHA
+// unit overlaps rounds fully; BenchmarkHiLoops).
 //
 //go:noescape
 func hiLoop2(a, b *hiState, n int)

@@ -176,3 +176,28 @@ func BenchmarkHi4096Pairs(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkHiLoops times the assembly loops alone, per derivation of 4096
+// iterations: hiLoop2's ns/op against hiLoop1's is what pairing saves on
+// this CPU, without the scheduler. It varies by CPU: where the SHA unit
+// takes a new round before the last one's result, two derivations fill
+// its waits (about 2× on the host where pairs were measured first); where
+// it does not, less (1.27× on 2026-12-07's host).
+func BenchmarkHiLoops(b *testing.B) {
+	if !haveSHA {
+		b.Skip("no SHA instructions: hi uses crypto/pbkdf2")
+	}
+	var s, t hiState
+	b.Run("one", func(b *testing.B) {
+		for b.Loop() {
+			hiLoop1(&s, 4096)
+		}
+	})
+	b.Run("pair-per-derivation", func(b *testing.B) {
+		for b.Loop() {
+			hiLoop2(&s, &t, 4096)
+		}
+		// Two derivations per loop: report the time of one.
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/derivation")
+	})
+}
