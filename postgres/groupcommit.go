@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -101,12 +100,7 @@ type write struct {
 }
 
 // left is the error of a write whose caller has left, nil while it waits.
-func (op *write) left() error {
-	if op.ctx.Err() == nil {
-		return nil
-	}
-	return fmt.Errorf("%w: %w", errCallerLeft, context.Cause(op.ctx))
-}
+func (op *write) left() error { return callerLeft(op.ctx) }
 
 type groupWriter struct {
 	d   *DB
@@ -256,19 +250,19 @@ func keyKeepsChanging() error {
 // retried after a short pause, up to w.conflictRetries times, then
 // answered ServiceUnavailable.
 func (w *groupWriter) commitOnce(batch []*write) []shiftkey.IssueWriteResult {
-	results, err := w.send(batch)
-	for n := 0; len(batch) == 1 && conflict(err); n++ {
-		if n == w.conflictRetries {
-			slog.Warn("postgres store: an issue's write met a conflicting transaction at every retry; it fails with ServiceUnavailable",
-				"retries", n, "error", err)
-			err = fmt.Errorf("%w%.0w", conflictsPersist(), errConflicts)
-			break
-		}
-		if !pause(batch[0].ctx, conflictBackoff(n)) {
-			err = batch[0].left()
-			break
-		}
+	var results []shiftkey.IssueWriteResult
+	send := func() (err error) {
 		results, err = w.send(batch)
+		return err
+	}
+	var err error
+	if len(batch) == 1 {
+		err = retryConflicts(batch[0].ctx, "issue", w.conflictRetries, send)
+		if conflict(err) {
+			err = fmt.Errorf("%w%.0w", conflictsPersist(), errConflicts)
+		}
+	} else {
+		err = send()
 	}
 	// The writer's connection is its own, not the pool's (outage.go).
 	err = classify(err)
@@ -290,37 +284,6 @@ func (w *groupWriter) commitOnce(batch []*write) []shiftkey.IssueWriteResult {
 		}
 	}
 	return results
-}
-
-// conflict is whether err is a serialization failure (40001) or a
-// deadlock (40P01): the server rolled the transaction back because of
-// another one, and the same writes may commit when sent again.
-func conflict(err error) bool {
-	return isCode(err, "40001") || isCode(err, "40P01")
-}
-
-// conflictRetries bounds how many times a write alone is sent again after
-// conflicts: the writer's other writes wait meanwhile.
-const conflictRetries = 5
-
-// conflictBackoff is the pause before the n-th retry (from 0) of a write
-// that met a conflict: 2 ms doubling, jittered down to half, so that two
-// replicas' writers that conflicted do not meet again in step.
-func conflictBackoff(n int) time.Duration {
-	d := 2 * time.Millisecond << n
-	return d/2 + rand.N(d/2+1)
-}
-
-// pause waits d, false when ctx ends first.
-func pause(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // errConflicts marks conflictsPersist (%.0w): the op's failure, not the
