@@ -522,22 +522,15 @@ func (d *DB) CreatePolicyVersion(ctx context.Context, arn string, v *shiftkey.Po
 // (lockPolicy), in one transaction, and tells the other replicas of the
 // policy's change when f succeeds.
 //
-// The transaction is READ COMMITTED whatever the server's default: the
-// row lock orders the policy's writes, and the one that waited for it
-// reads what the others committed (lockPolicy); at REPEATABLE READ or
-// SERIALIZABLE it would fail with a serialization failure instead, as
-// two replicas or Terraform runs writing one policy make it do. A
-// conflict left (a deadlock) runs the transaction again (retryConflicts);
-// f may run more than once. In a Declaring run the write is a savepoint
-// of its transaction: neither applies, and a conflict fails the run.
+// Two replicas or Terraform runs writing one policy at once are ordered
+// by the row lock (at READ COMMITTED, readCommitted); a conflict that
+// still rolls the transaction back (a deadlock, a serialization failure)
+// runs it again (retryConflicts), so f may run more than once. In a
+// Declaring run the write is a savepoint of the run's transaction, which
+// a conflict fails as a whole: it is not retried there.
 func (d *DB) policyWrite(ctx context.Context, arn string, f func(tx pgx.Tx, h *policyHead) error) error {
 	write := func() error {
 		return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
-			if joined(ctx) == nil {
-				if _, err := tx.Exec(ctx, `SET TRANSACTION ISOLATION LEVEL READ COMMITTED`); err != nil {
-					return err
-				}
-			}
 			h, err := lockPolicy(ctx, tx, arn)
 			if err != nil {
 				return err

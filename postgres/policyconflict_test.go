@@ -254,3 +254,77 @@ func TestConcurrentPolicyVersionWrites(t *testing.T) {
 		})
 	}
 }
+
+// The store's writes that count under a lock (here AttachPolicy: the
+// owner's row locked, then its attachments counted) keep their quota on a
+// database whose transactions are REPEATABLE READ or SERIALIZABLE by
+// default: the second of two attachments at once, which waited for the
+// first's lock, counts the first's and is refused LimitExceeded. Found in
+// review: at REPEATABLE READ it counted from the snapshot it took before
+// waiting, missed the first's attachment and went over the quota; at
+// SERIALIZABLE it was ServiceUnavailable.
+func TestQuotaCountedUnderLockOnIsolatedDatabase(t *testing.T) {
+	for _, level := range []string{"repeatable read", "serializable"} {
+		t.Run(level, func(t *testing.T) {
+			ctx := context.Background()
+			url := newURL(t)
+			isolatedByDefault(t, url, level)
+			a, b := open(t, url), open(t, url)
+			if err := a.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "u", ID: "AIDAU", Path: "/",
+				ARN: "arn:aws:iam::1:user/u", CreatedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			arn := func(i int) string { return fmt.Sprintf("arn:aws:iam::1:policy/p%d", i) }
+			for i := range shiftkey.MaxAttachedPolicies + 1 {
+				if err := a.CreateManagedPolicy(ctx, &shiftkey.ManagedPolicy{ARN: arn(i), Name: fmt.Sprint("p", i),
+					ID: fmt.Sprint("ANPAP", i), Path: "/", Document: `{}`, CreatedAt: time.Now(), UpdatedAt: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
+				if i < shiftkey.MaxAttachedPolicies-1 {
+					if err := a.AttachPolicy(ctx, shiftkey.KindUser, "u", arn(i)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// A's attachment of the last one the quota allows stops at
+			// its insert, the user's row locked, until B's waits for that
+			// row.
+			last := arn(shiftkey.MaxAttachedPolicies - 1)
+			admin := adminConn(t, url)
+			if _, err := admin.Exec(ctx, fmt.Sprintf(`CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN
+					IF NEW.policy_arn = %s THEN PERFORM pg_advisory_xact_lock(79); END IF;
+					RETURN NEW;
+				END $$;
+				CREATE TRIGGER hold BEFORE INSERT ON attachments FOR EACH ROW EXECUTE FUNCTION hold();
+				SELECT pg_advisory_lock(79)`, quoteLiteral(last))); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			var aErr, bErr error
+			wg.Go(func() { aErr = a.AttachPolicy(ctx, shiftkey.KindUser, "u", last) })
+			waitForLockWait(t, admin, `wait_event = 'advisory'`, nil)
+			wg.Go(func() { bErr = b.AttachPolicy(ctx, shiftkey.KindUser, "u", arn(shiftkey.MaxAttachedPolicies)) })
+			waitForLockWait(t, admin, `query LIKE '%FOR UPDATE%'`, nil)
+			if _, err := admin.Exec(ctx, `SELECT pg_advisory_unlock(79)`); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			if aErr != nil {
+				t.Fatalf("A's AttachPolicy: %v", aErr)
+			}
+			var n int
+			if err := admin.QueryRow(ctx, `SELECT count(*) FROM attachments WHERE owner = 'u'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			got := "success"
+			if bErr != nil {
+				got = apiCode(bErr)
+			}
+			if got != shiftkey.CodeLimitExceeded || n != shiftkey.MaxAttachedPolicies {
+				t.Errorf("B's AttachPolicy past the quota: %v (answered %s), %d attachments; want LimitExceeded and %d",
+					bErr, got, n, shiftkey.MaxAttachedPolicies)
+			}
+		})
+	}
+}
