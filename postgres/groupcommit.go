@@ -558,42 +558,62 @@ func (w *groupWriter) send(batch []*write) ([]shiftkey.IssueWriteResult, error) 
 	return results, nil
 }
 
-// connect opens the writer's connection (durableCommits).
+// connect opens the writer's connection (setUpSession).
 func (w *groupWriter) connect(ctx context.Context) (*pgx.Conn, error) {
 	c, err := pgx.ConnectConfig(ctx, w.cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := durableCommits(ctx, c); err != nil {
+	if err := setUpSession(ctx, c); err != nil {
 		c.Close(context.Background())
 		return nil, err
 	}
 	return c, nil
 }
 
-// syncWarned: the log said once that the store overrides the server's
-// synchronous_commit=off (durableCommits).
-var syncWarned atomic.Bool
+// syncWarned and isolationWarned: the log said once that the store
+// overrides the server's synchronous_commit=off, or its
+// default_transaction_isolation (setUpSession).
+var syncWarned, isolationWarned atomic.Bool
 
-// durableCommits makes c's commits durable when they return. A write is
-// acknowledged (an issue's credential, a revocation) once its commit
-// returns; on a server whose default is synchronous_commit=off (a common
-// tuning) that is before its WAL is flushed, and a crash or an immediate
-// shutdown loses what was acknowledged: the store's sessions turn it on
-// (any other setting, local or remote, is left as it is).
-func durableCommits(ctx context.Context, c *pgx.Conn) error {
-	var sc string
-	if err := c.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&sc); err != nil {
+// setUpSession readies one of the store's connections (the pool's, the
+// group writer's), in one round trip when the server's defaults are the
+// usual ones; any other setting, local or remote, is left as it is.
+//
+// Durable commits: a write is acknowledged (an issue's credential, a
+// revocation) once its commit returns; on a server whose default is
+// synchronous_commit=off (a common tuning) that is before its WAL is
+// flushed, and a crash or an immediate shutdown loses what was
+// acknowledged: the store's sessions turn it on.
+//
+// READ COMMITTED: the store's writes order themselves with locks and then
+// read what those they waited for committed (readCommitted), the group
+// writer's batches too, which are implicit transactions: a batch that
+// waited for a rotation (sealLock) or a scope's deletion (scopeLock)
+// reads which key is current, or whether the scope is there, after the
+// wait; at REPEATABLE READ it read them from before and inserted a
+// credential sealed under a key the rotation had retired.
+func setUpSession(ctx context.Context, c *pgx.Conn) error {
+	var sc, iso string
+	if err := c.QueryRow(ctx, `SELECT current_setting('synchronous_commit'), current_setting('default_transaction_isolation')`).Scan(&sc, &iso); err != nil {
 		return err
 	}
-	if sc != "off" {
-		return nil
+	if sc == "off" {
+		if _, err := c.Exec(ctx, `SET synchronous_commit = on`); err != nil {
+			return err
+		}
+		if !syncWarned.Swap(true) {
+			slog.Warn("postgres store: the server's synchronous_commit is off; the store's sessions turn it on, so that nothing is acknowledged before its commit is flushed")
+		}
 	}
-	if _, err := c.Exec(ctx, `SET synchronous_commit = on`); err != nil {
-		return err
-	}
-	if !syncWarned.Swap(true) {
-		slog.Warn("postgres store: the server's synchronous_commit is off; the store's sessions turn it on, so that nothing is acknowledged before its commit is flushed")
+	if iso != "read committed" {
+		if _, err := c.Exec(ctx, `SET default_transaction_isolation = 'read committed'`); err != nil {
+			return err
+		}
+		if !isolationWarned.Swap(true) {
+			slog.Info("postgres store: the store's sessions run read committed, which their locks order, instead of the server's default_transaction_isolation",
+				"server_default", iso)
+		}
 	}
 	return nil
 }

@@ -187,6 +187,10 @@ func (p storePool) Begin(ctx context.Context) (pgx.Tx, error) {
 // committed. At REPEATABLE READ that read would use the snapshot taken
 // before the wait (a quota counted without the write it waited for); at
 // SERIALIZABLE it fails (40001) where the lock already made the order.
+// The store's sessions default to it too (setUpSession), for the implicit
+// transactions; the BEGIN option holds where that default is not set
+// (RotateKey's pool) or is lost (a pooler that runs the transaction on
+// another server session).
 var readCommitted = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
 
 func (p storePool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/postgres"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // isolatedByDefault makes the database of url run every transaction at
@@ -324,6 +325,64 @@ func TestQuotaCountedUnderLockOnIsolatedDatabase(t *testing.T) {
 			if got != shiftkey.CodeLimitExceeded || n != shiftkey.MaxAttachedPolicies {
 				t.Errorf("B's AttachPolicy past the quota: %v (answered %s), %d attachments; want LimitExceeded and %d",
 					bErr, got, n, shiftkey.MaxAttachedPolicies)
+			}
+		})
+	}
+}
+
+// An issue whose batch waited for a rotation (the seal lock) is sealed
+// under the key the rotation made current, on a database whose
+// transactions are REPEATABLE READ or SERIALIZABLE by default too: the
+// batch's insert, a statement after its wait, reads which key is
+// current (READ COMMITTED). Found in review: at REPEATABLE READ the batch
+// read the key from the snapshot it took before waiting, inserted its
+// credential sealed under the key the rotation had just retired and
+// forgotten, and acknowledged it: its verifiers could no longer be read.
+func TestIssueAfterRotationOnIsolatedDatabase(t *testing.T) {
+	for _, level := range []string{"repeatable read", "serializable"} {
+		t.Run(level, func(t *testing.T) {
+			ctx := context.Background()
+			url := newURL(t)
+			isolatedByDefault(t, url, level)
+			old, oldFile, next, nextFile := twoKeys(t)
+			a := open(t, url, postgres.WithKey(old, oldFile))
+			if err := a.CreateCredential(ctx, newCredential("ROT0")); err != nil {
+				t.Fatal(err)
+			}
+			admin, watch := adminConn(t, url), adminConn(t, url)
+			// Held exclusively, as a rotation holds it: the rotation,
+			// then the issue's batch, queue behind it.
+			hold, err := admin.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer hold.Rollback(ctx)
+			if _, err := hold.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, postgres.SealLock); err != nil {
+				t.Fatal(err)
+			}
+			rotated := make(chan error, 1)
+			go func() { _, err := postgres.RotateKey(ctx, url, old, next, nextFile); rotated <- err }()
+			waitFor(t, 10*time.Second, "the rotation waits for the seal lock", func() bool { return sealLockWaiters(t, watch) == 1 })
+			c := newCredential("ROT1")
+			issued := make(chan error, 1)
+			go func() { issued <- a.CreateCredential(ctx, c) }()
+			waitFor(t, 10*time.Second, "the issue's batch waits behind the rotation", func() bool { return sealLockWaiters(t, watch) == 2 })
+			if err := hold.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-rotated; err != nil {
+				t.Fatalf("rotation: %v", err)
+			}
+			if err := <-issued; err != nil {
+				t.Fatalf("the issue after the rotation: %v", err)
+			}
+			var digests string
+			if err := watch.QueryRow(ctx, `SELECT digests FROM credentials WHERE id = $1`, c.ID).Scan(&digests); err != nil {
+				t.Fatal(err)
+			}
+			if id, err := secretbox.KeyID(digests); err != nil || id != next.ID() {
+				t.Errorf("the acknowledged credential is sealed under %q (%v), want the key the rotation made current, %s (the retired one: %s)",
+					id, err, next.ID(), old.ID())
 			}
 		})
 	}
