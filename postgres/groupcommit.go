@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -101,12 +100,7 @@ type write struct {
 }
 
 // left is the error of a write whose caller has left, nil while it waits.
-func (op *write) left() error {
-	if op.ctx.Err() == nil {
-		return nil
-	}
-	return fmt.Errorf("%w: %w", errCallerLeft, context.Cause(op.ctx))
-}
+func (op *write) left() error { return callerLeft(op.ctx) }
 
 type groupWriter struct {
 	d   *DB
@@ -256,19 +250,19 @@ func keyKeepsChanging() error {
 // retried after a short pause, up to w.conflictRetries times, then
 // answered ServiceUnavailable.
 func (w *groupWriter) commitOnce(batch []*write) []shiftkey.IssueWriteResult {
-	results, err := w.send(batch)
-	for n := 0; len(batch) == 1 && conflict(err); n++ {
-		if n == w.conflictRetries {
-			slog.Warn("postgres store: an issue's write met a conflicting transaction at every retry; it fails with ServiceUnavailable",
-				"retries", n, "error", err)
-			err = fmt.Errorf("%w%.0w", conflictsPersist(), errConflicts)
-			break
-		}
-		if !pause(batch[0].ctx, conflictBackoff(n)) {
-			err = batch[0].left()
-			break
-		}
+	var results []shiftkey.IssueWriteResult
+	send := func() (err error) {
 		results, err = w.send(batch)
+		return err
+	}
+	var err error
+	if len(batch) == 1 {
+		err = retryConflicts(batch[0].ctx, "issue", w.conflictRetries, send)
+		if conflict(err) {
+			err = fmt.Errorf("%w%.0w", conflictsPersist(), errConflicts)
+		}
+	} else {
+		err = send()
 	}
 	// The writer's connection is its own, not the pool's (outage.go).
 	err = classify(err)
@@ -290,37 +284,6 @@ func (w *groupWriter) commitOnce(batch []*write) []shiftkey.IssueWriteResult {
 		}
 	}
 	return results
-}
-
-// conflict is whether err is a serialization failure (40001) or a
-// deadlock (40P01): the server rolled the transaction back because of
-// another one, and the same writes may commit when sent again.
-func conflict(err error) bool {
-	return isCode(err, "40001") || isCode(err, "40P01")
-}
-
-// conflictRetries bounds how many times a write alone is sent again after
-// conflicts: the writer's other writes wait meanwhile.
-const conflictRetries = 5
-
-// conflictBackoff is the pause before the n-th retry (from 0) of a write
-// that met a conflict: 2 ms doubling, jittered down to half, so that two
-// replicas' writers that conflicted do not meet again in step.
-func conflictBackoff(n int) time.Duration {
-	d := 2 * time.Millisecond << n
-	return d/2 + rand.N(d/2+1)
-}
-
-// pause waits d, false when ctx ends first.
-func pause(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // errConflicts marks conflictsPersist (%.0w): the op's failure, not the
@@ -595,42 +558,62 @@ func (w *groupWriter) send(batch []*write) ([]shiftkey.IssueWriteResult, error) 
 	return results, nil
 }
 
-// connect opens the writer's connection (durableCommits).
+// connect opens the writer's connection (setUpSession).
 func (w *groupWriter) connect(ctx context.Context) (*pgx.Conn, error) {
 	c, err := pgx.ConnectConfig(ctx, w.cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := durableCommits(ctx, c); err != nil {
+	if err := setUpSession(ctx, c); err != nil {
 		c.Close(context.Background())
 		return nil, err
 	}
 	return c, nil
 }
 
-// syncWarned: the log said once that the store overrides the server's
-// synchronous_commit=off (durableCommits).
-var syncWarned atomic.Bool
+// syncWarned and isolationWarned: the log said once that the store
+// overrides the server's synchronous_commit=off, or its
+// default_transaction_isolation (setUpSession).
+var syncWarned, isolationWarned atomic.Bool
 
-// durableCommits makes c's commits durable when they return. A write is
-// acknowledged (an issue's credential, a revocation) once its commit
-// returns; on a server whose default is synchronous_commit=off (a common
-// tuning) that is before its WAL is flushed, and a crash or an immediate
-// shutdown loses what was acknowledged: the store's sessions turn it on
-// (any other setting, local or remote, is left as it is).
-func durableCommits(ctx context.Context, c *pgx.Conn) error {
-	var sc string
-	if err := c.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&sc); err != nil {
+// setUpSession readies one of the store's connections (the pool's, the
+// group writer's), in one round trip when the server's defaults are the
+// usual ones; any other setting, local or remote, is left as it is.
+//
+// Durable commits: a write is acknowledged (an issue's credential, a
+// revocation) once its commit returns; on a server whose default is
+// synchronous_commit=off (a common tuning) that is before its WAL is
+// flushed, and a crash or an immediate shutdown loses what was
+// acknowledged: the store's sessions turn it on.
+//
+// READ COMMITTED: the store's writes order themselves with locks and then
+// read what those they waited for committed (readCommitted), the group
+// writer's batches too, which are implicit transactions: a batch that
+// waited for a rotation (sealLock) or a scope's deletion (scopeLock)
+// reads which key is current, or whether the scope is there, after the
+// wait; at REPEATABLE READ it read them from before and inserted a
+// credential sealed under a key the rotation had retired.
+func setUpSession(ctx context.Context, c *pgx.Conn) error {
+	var sc, iso string
+	if err := c.QueryRow(ctx, `SELECT current_setting('synchronous_commit'), current_setting('default_transaction_isolation')`).Scan(&sc, &iso); err != nil {
 		return err
 	}
-	if sc != "off" {
-		return nil
+	if sc == "off" {
+		if _, err := c.Exec(ctx, `SET synchronous_commit = on`); err != nil {
+			return err
+		}
+		if !syncWarned.Swap(true) {
+			slog.Warn("postgres store: the server's synchronous_commit is off; the store's sessions turn it on, so that nothing is acknowledged before its commit is flushed")
+		}
 	}
-	if _, err := c.Exec(ctx, `SET synchronous_commit = on`); err != nil {
-		return err
-	}
-	if !syncWarned.Swap(true) {
-		slog.Warn("postgres store: the server's synchronous_commit is off; the store's sessions turn it on, so that nothing is acknowledged before its commit is flushed")
+	if iso != "read committed" {
+		if _, err := c.Exec(ctx, `SET default_transaction_isolation = 'read committed'`); err != nil {
+			return err
+		}
+		if !isolationWarned.Swap(true) {
+			slog.Info("postgres store: the store's sessions run read committed, which their locks order, instead of the server's default_transaction_isolation",
+				"server_default", iso)
+		}
 	}
 	return nil
 }

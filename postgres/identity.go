@@ -436,22 +436,15 @@ func (d *DB) ManagedPolicies(ctx context.Context, pathPrefix string) ([]*shiftke
 // CreatePolicyVersion locks too), nor while attached (one attached
 // meanwhile, the caller having counted none, is DeleteConflict).
 func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
-	err := d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
-		h, err := lockPolicy(ctx, tx, arn)
-		if err != nil {
-			return err
-		}
+	err := d.policyWrite(ctx, arn, func(tx pgx.Tx, h *policyHead) error {
 		if h.others > 0 {
 			return shiftkey.PolicyHasVersions()
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tags WHERE kind = $1 AND owner = $2`, shiftkey.KindPolicy, h.id); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM managed_policies WHERE arn = $1`, arn); err != nil {
-			return err
-		}
-		notify(change(shiftkey.KindPolicy, arn)...)
-		return nil
+		_, err := tx.Exec(ctx, `DELETE FROM managed_policies WHERE arn = $1`, arn)
+		return err
 	})
 	if isCode(err, foreignKeyViolation) {
 		return shiftkey.PolicyAttached()
@@ -528,18 +521,31 @@ func (d *DB) CreatePolicyVersion(ctx context.Context, arn string, v *shiftkey.Po
 // policyWrite runs f with the policy arn's head, its row locked
 // (lockPolicy), in one transaction, and tells the other replicas of the
 // policy's change when f succeeds.
+//
+// Two replicas or Terraform runs writing one policy at once are ordered
+// by the row lock (at READ COMMITTED, readCommitted); a conflict that
+// still rolls the transaction back (a deadlock, a serialization failure)
+// runs it again (retryConflicts), so f may run more than once. In a
+// Declaring run the write is a savepoint of the run's transaction, which
+// a conflict fails as a whole: it is not retried there.
 func (d *DB) policyWrite(ctx context.Context, arn string, f func(tx pgx.Tx, h *policyHead) error) error {
-	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
-		h, err := lockPolicy(ctx, tx, arn)
-		if err != nil {
-			return err
-		}
-		if err := f(tx, h); err != nil {
-			return err
-		}
-		notify(change(shiftkey.KindPolicy, arn)...)
-		return nil
-	})
+	write := func() error {
+		return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+			h, err := lockPolicy(ctx, tx, arn)
+			if err != nil {
+				return err
+			}
+			if err := f(tx, h); err != nil {
+				return err
+			}
+			notify(change(shiftkey.KindPolicy, arn)...)
+			return nil
+		})
+	}
+	if joined(ctx) != nil {
+		return write()
+	}
+	return retryConflicts(ctx, "managed policy", conflictRetries, write)
 }
 
 // PolicyVersions returns a policy's versions, newest first: one

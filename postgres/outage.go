@@ -173,12 +173,25 @@ func (p storePool) Begin(ctx context.Context) (pgx.Tx, error) {
 		}
 		return tx{sp}, nil
 	}
-	t, err := again(func() (pgx.Tx, error) { return p.Pool.Begin(ctx) })
+	t, err := again(func() (pgx.Tx, error) { return p.Pool.BeginTx(ctx, readCommitted) })
 	if err != nil {
 		return nil, err
 	}
 	return tx{t}, nil
 }
+
+// readCommitted is the level of the store's transactions, whatever the
+// server's default_transaction_isolation: they order themselves with
+// locks (a row FOR UPDATE, an advisory lock) and then read, in a
+// statement of their own, what the transactions they waited for
+// committed. At REPEATABLE READ that read would use the snapshot taken
+// before the wait (a quota counted without the write it waited for); at
+// SERIALIZABLE it fails (40001) where the lock already made the order.
+// The store's sessions default to it too (setUpSession), for the implicit
+// transactions; the BEGIN option holds where that default is not set
+// (RotateKey's pool) or is lost (a pooler that runs the transaction on
+// another server session).
+var readCommitted = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
 
 func (p storePool) Acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	c, err := p.Pool.Acquire(ctx)

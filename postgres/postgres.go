@@ -106,7 +106,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		// holder of a lock another replica waits for (withSessionLock).
 		cfg.ConnConfig.RuntimeParams["application_name"] = "shiftkey " + origin
 	}
-	cfg.AfterConnect = durableCommits
+	cfg.AfterConnect = setUpSession
 	// A connection a hot standby refused a write on (25006: the store's
 	// address reaches a standby while the store fails over) is closed, as
 	// one that got a FATAL is (pgconn's default): the pool's next
