@@ -42,6 +42,37 @@ type Filter struct {
 	// when it revokes a membership that selected records joined on a
 	// replica it names: what became of the groups of a dead replica's
 	// sessions.
+
+	// Since and Until bound the records written by their eventTime
+	// (either end inclusive; zero: open). They narrow what is written,
+	// not what is read: records before Since still teach AccessKey which
+	// sessions and credentials the key started, and a login before Since
+	// the group a later reconciled revoke ends.
+	Since, Until time.Time
+	// Events, comma-separated eventNames (GetClusterCredentials,
+	// GatewayLogin, …), writes only records of those.
+	Events string
+	// Failed writes only records with an errorCode: refused calls and
+	// logins.
+	Failed bool
+}
+
+// narrows reports whether the record at (orderKey) passes the Filter's
+// output bounds: Since, Until, Events and Failed.
+func (m *matcher) narrows(r *Record, at string) bool {
+	if m.Failed && r.ErrorCode == "" {
+		return false
+	}
+	if m.events != nil && !m.events[r.EventName] {
+		return false
+	}
+	if !m.Since.IsZero() && at < m.Since.UTC().Format(eventTimePreciseFormat) {
+		return false
+	}
+	if !m.Until.IsZero() && at > m.Until.UTC().Format(eventTimePreciseFormat) {
+		return false
+	}
+	return true
 }
 
 // matcher is a Filter read over a log in time order: it remembers the
@@ -59,6 +90,8 @@ type matcher struct {
 	// names begin with ("" when it names no role): a session's ARN names
 	// the role without its path, so the role is known by its name.
 	sessionsOf string
+	// events is Events as a set, nil for every event.
+	events map[string]bool
 }
 
 func newMatcher(f Filter) *matcher {
@@ -66,6 +99,14 @@ func newMatcher(f Filter) *matcher {
 	m.sessionsOf, _ = shiftkey.RoleSessionsPrefix(f.Principal)
 	if f.AccessKey != "" {
 		m.keys[f.AccessKey] = true
+	}
+	for name := range strings.SplitSeq(f.Events, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			if m.events == nil {
+				m.events = map[string]bool{}
+			}
+			m.events[name] = true
+		}
 	}
 	return m
 }
@@ -97,8 +138,8 @@ func (m *matcher) learn(r *Record) {
 
 // match reports whether r is selected. Records are matched in time order.
 func (m *matcher) match(r *Record) bool {
-	if m.Filter == (Filter{}) {
-		return true
+	if m.Principal == "" && m.AccessKey == "" && m.Credential == "" && m.SourceIP == "" {
+		return true // only narrowed (narrows), if at all
 	}
 	if isReconciledRevoke(r) {
 		return m.matchReconciled(r)
@@ -537,7 +578,9 @@ func (tl *timeline) flush() error { return tl.write(len(tl.pending)) }
 // write writes out the first n pending records that match.
 func (tl *timeline) write(n int) error {
 	for _, l := range tl.pending[:n] {
-		if tl.m.match(l.rec) {
+		// match first, always: it notes what a selected record joined,
+		// for a later revoke, whether or not the record is written.
+		if tl.m.match(l.rec) && tl.m.narrows(l.rec, l.at) {
 			if _, err := tl.w.Write(l.line); err != nil {
 				return err
 			}

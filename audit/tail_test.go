@@ -402,3 +402,45 @@ func TestTailFollowsALogTruncatedInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An incident's window: --since, --until, --event and --failed narrow what
+// is written, not what is learnt. A key followed with --since still
+// selects the later logins of a credential it issued before the window.
+func TestTailNarrowsByTimeEventAndFailure(t *testing.T) {
+	dir := t.TempDir()
+	log := writeLog(t, dir, "a.log",
+		line(t, "a1", "2026-12-07T10:00:00Z", typeAPICall, "AKIAK", "c1", ""),
+		line(t, "g1", "2026-12-07T10:00:01Z", typeServiceEvent, "AKIAK", "c1", ""),
+		line(t, "a2", "2026-12-07T10:05:00Z", typeAPICall, "AKIAK", "", "AccessDenied"),
+		line(t, "g2", "2026-12-07T10:06:00Z", typeServiceEvent, "AKIAK", "c1", "wrong_password"),
+		line(t, "x1", "2026-12-07T10:07:00Z", typeAPICall, "AKIAOTHER", "c9", ""),
+		line(t, "a3", "2026-12-07T10:10:00Z", typeAPICall, "AKIAK", "c2", ""),
+		line(t, "g3", "2026-12-07T10:10:01Z", typeServiceEvent, "AKIAK", "c2", ""),
+	)
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, c := range []struct {
+		name string
+		f    Filter
+		want string
+	}{
+		{"since, inclusive", Filter{Since: at("2026-12-07T10:05:00Z")}, "a2 g2 x1 a3 g3"},
+		{"until, inclusive", Filter{Until: at("2026-12-07T10:05:00Z")}, "a1 g1 a2"},
+		{"a window", Filter{Since: at("2026-12-07T10:00:01Z"), Until: at("2026-12-07T10:07:00Z")}, "g1 a2 g2 x1"},
+		{"logins only", Filter{Events: "GatewayLogin"}, "g1 g2 g3"},
+		{"two events", Filter{Events: " GatewayLogin , GetClusterCredentials"}, "a1 g1 a2 g2 x1 a3 g3"},
+		{"failed only", Filter{Failed: true}, "a2 g2"},
+		{"failed logins", Filter{Failed: true, Events: "GatewayLogin"}, "g2"},
+		{"a key's activity after a time, logins of a credential issued before it included", Filter{AccessKey: "AKIAK", Since: at("2026-12-07T10:06:00Z")}, "g2 a3 g3"},
+		{"a key, failed", Filter{AccessKey: "AKIAK", Failed: true}, "a2 g2"},
+	} {
+		if got := strings.Join(tail(t, []string{log}, c.f), " "); got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+}
