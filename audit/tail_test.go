@@ -444,3 +444,24 @@ func TestTailNarrowsByTimeEventAndFailure(t *testing.T) {
 		}
 	}
 }
+
+// A window alone keeps every record in it, a replica's reconciled revoke
+// (which names no session) included: without a selecting filter nothing
+// has to have joined its group first.
+func TestTailWindowAloneKeepsReconciledRevokes(t *testing.T) {
+	r := Record{EventVersion: eventVersion, EventTime: "2026-12-07T10:05:00Z", EventType: typeServiceEvent, EventID: "rv",
+		EventSource: SourceGateway, EventName: EventRevokeGroup,
+		RequestParameters:   map[string]any{"scope": "dev-cluster", "dbUser": "alice", "group": "etl"},
+		AdditionalEventData: map[string]any{"reconciled": true, "replica": "b", "leftBy": "a"}}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := writeLog(t, t.TempDir(), "a.log",
+		line(t, "a1", "2026-12-07T10:00:00Z", typeAPICall, "AKIAK", "c1", ""),
+		string(b)+"\n")
+	since, _ := time.Parse(time.RFC3339, "2026-12-07T10:01:00Z")
+	if got := strings.Join(tail(t, []string{log}, Filter{Since: since}), " "); got != "rv" {
+		t.Errorf("since alone: got %q, want the reconciled revoke", got)
+	}
+}
