@@ -52,7 +52,7 @@ Usage:
       login method the gateway may offer and print which clients work with which TLS and CA settings.
       --ca defaults to PGSSLROOTCERT; --timeout bounds each API call and login. Exits 0 when SCRAM
       over verify-full TLS works.
-  shiftkey audit tail [--principal ARN] [--access-key ID] [--credential ID] [--source-ip ADDR] [--file F ... | --config FILE] [-f]
+  shiftkey audit tail [--principal ARN|ID] [--access-key ID] [--credential ID] [--source-ip ADDR] [--file F ... | --config FILE] [-f]
       The audit log's records (one JSON line each) of a principal; -f follows the file across rotations.
   shiftkey credentials list   [--config FILE | --data-dir DIR] [--cluster ID | --workgroup NAME] [--login NAME] [--principal ARN] [--id ID]
                               [--all-for-principal ARN] [--access-key ID]
