@@ -241,7 +241,8 @@ type Observer interface {
 // metrics.
 const (
 	CancelSent          = "cancelled"       // its session is here: sent to the backend
-	CancelForwarded     = "forwarded"       // no session here: passed on to the other replicas
+	CancelForwarded     = "forwarded"       // no session here: passed on to the other replicas, at least one of which took it
+	CancelForwardFailed = "forward_failed"  // no session here, and no other replica could be reached (each connection failed)
 	CancelNoSession     = "no_session"      // no session here, and no other replica to ask
 	CancelNotForwarded  = "not_forwarded"   // no session here, and too many forwards to the other replicas in flight
 	CancelThrottled     = "throttled"       // dropped: its address sent too many for no session
@@ -251,7 +252,7 @@ const (
 )
 
 // CancelOutcomes are every cancel outcome.
-var CancelOutcomes = []string{CancelSent, CancelForwarded, CancelNoSession, CancelNotForwarded, CancelThrottled, CancelPeerSent, CancelPeerNoSession, CancelPeerRefused}
+var CancelOutcomes = []string{CancelSent, CancelForwarded, CancelForwardFailed, CancelNoSession, CancelNotForwarded, CancelThrottled, CancelPeerSent, CancelPeerNoSession, CancelPeerRefused}
 
 // CancelObserver hears how each cancel request a gateway got ended (an
 // Observer may be one too).

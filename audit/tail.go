@@ -19,7 +19,11 @@ import (
 // match every field set.
 type Filter struct {
 	// Principal matches the ARN of the record's identity, or of the role
-	// behind an assumed-role session.
+	// behind an assumed-role session: every role of that name. Or it is
+	// a unique id (userIdentity.principalId), which tells apart a user or
+	// role deleted and created again under its name: a user's (AIDA…), a
+	// role's (AROA…: each of its sessions) or one session's
+	// (AROA…:name).
 	Principal string
 	// AccessKey matches API calls signed with that access key or with the
 	// temporary keys of the STS sessions it started (AssumeRole…, and the
@@ -92,11 +96,19 @@ type matcher struct {
 	sessionsOf string
 	// events is Events as a set, nil for every event.
 	events map[string]bool
+	// principalID is Principal when it is a unique id, not an ARN;
+	// idIssued the credentials issued to it, for the revocations, which
+	// name a credential's principal by its ARN only.
+	principalID string
+	idIssued    map[string]bool
 }
 
 func newMatcher(f Filter) *matcher {
 	m := &matcher{Filter: f, keys: map[string]bool{}, issued: map[string]bool{}, joined: map[membership]map[string]bool{}}
 	m.sessionsOf, _ = shiftkey.RoleSessionsPrefix(f.Principal)
+	if isPrincipalID(f.Principal) {
+		m.principalID, m.idIssued = f.Principal, map[string]bool{}
+	}
 	if f.AccessKey != "" {
 		m.keys[f.AccessKey] = true
 	}
@@ -116,6 +128,11 @@ func newMatcher(f Filter) *matcher {
 // gateway record naming a followed key as its issuer (so that the records
 // of the same credential that do not name it, a revoked login's, follow).
 func (m *matcher) learn(r *Record) {
+	if m.principalID != "" && !isOperator(r) && m.hasID(r.UserIdentity) {
+		if cred := credentialOf(r); cred != "" {
+			m.idIssued[cred] = true
+		}
+	}
 	if m.AccessKey == "" {
 		return
 	}
@@ -256,7 +273,7 @@ func (m *matcher) selects(r *Record) bool {
 		return m.matchRevocation(r)
 	}
 	id := r.UserIdentity
-	if m.Principal != "" && !m.isPrincipal(id.ARN) && (id.SessionContext == nil || !m.isPrincipal(id.SessionContext.SessionIssuer.ARN)) {
+	if m.Principal != "" && !m.isIdentity(id) {
 		return false
 	}
 	cred := credentialOf(r)
@@ -273,6 +290,31 @@ func (m *matcher) selects(r *Record) bool {
 		return false
 	}
 	return true
+}
+
+// isIdentity reports whether id is the filter's principal: by its ARN or
+// its role's, or by its unique id.
+func (m *matcher) isIdentity(id UserIdentity) bool {
+	if m.principalID != "" {
+		return m.hasID(id)
+	}
+	return m.isPrincipal(id.ARN) || id.SessionContext != nil && m.isPrincipal(id.SessionContext.SessionIssuer.ARN)
+}
+
+// hasID reports whether id is the principal the filter's unique id
+// names: the user or session whose principalId it is, or for a role's id
+// any of that role's sessions (and no session of another role since
+// created under its name).
+func (m *matcher) hasID(id UserIdentity) bool {
+	p := m.principalID
+	return id.PrincipalID == p || strings.HasPrefix(id.PrincipalID, p+":") ||
+		id.SessionContext != nil && id.SessionContext.SessionIssuer.PrincipalID == p
+}
+
+// isPrincipalID reports whether s is a principal's unique id (a user's
+// AIDA…, a role's AROA…, a session's AROA…:name), not an ARN.
+func isPrincipalID(s string) bool {
+	return strings.HasPrefix(s, "AIDA") || strings.HasPrefix(s, "AROA")
 }
 
 // isPrincipal reports whether arn is the filter's principal; for a role's
@@ -349,7 +391,8 @@ func (m *matcher) matchIdentities(r *Record) bool {
 func (m *matcher) matchRevocation(r *Record) bool {
 	ids, principals, keys := revokedOf(r)
 	named := func(k string) bool { s, _ := r.RequestParameters[k].(string); return s != "" && m.isPrincipal(s) }
-	if m.Principal != "" && !slices.ContainsFunc(principals, m.isPrincipal) && !named("principal") && !named("allForPrincipal") {
+	if m.Principal != "" && !slices.ContainsFunc(principals, m.isPrincipal) && !named("principal") && !named("allForPrincipal") &&
+		!slices.ContainsFunc(ids, func(id string) bool { return m.idIssued[id] }) {
 		return false
 	}
 	if m.Credential != "" && !slices.Contains(ids, m.Credential) {

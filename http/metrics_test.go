@@ -216,8 +216,10 @@ func TestAPICallsCountedOnceAsTheClientSawThem(t *testing.T) {
 			_, err := f.iamClient(f.keys["limited"]).GetUser(ctx, &iam.GetUserInput{UserName: aws.String("admin")})
 			return sdkCode(err)
 		}},
-		// Unsigned: no credential scope, so no service.
-		{"other/DescribeClusters", func() string { return raw("POST", "Action=DescribeClusters&Version=2012-12-01", form) }},
+		// Unsigned: no credential scope; the service is the one whose
+		// Action it names, as the audit record's eventSource.
+		{"redshift/DescribeClusters", func() string { return raw("POST", "Action=DescribeClusters&Version=2012-12-01", form) }},
+		// Refused before its body is read: nothing names a service.
 		{"other/other", func() string { return raw("PUT", "Action=DescribeClusters", form) }},
 		{"other/other", func() string { return raw("POST", strings.Repeat("a", 1<<20+1), form) }},
 	} {

@@ -56,8 +56,18 @@ func (s *Server) report(c *call) {
 		} else if v, err := c.form(); err == nil && !c.cut {
 			op, form = v.Get("Action"), v
 		} else {
-			op = c.actionSent()
+			op = c.sent("Action")
 		}
+	}
+	if service == "" && !looksJSON(c.r) {
+		// No signature named the service (none was sent, or it does not
+		// parse): the request itself does, as CloudTrail records such a
+		// call under the service asked.
+		version := form.Get("Version")
+		if form == nil {
+			version = c.sent("Version")
+		}
+		service = s.queryService(op, version)
 	}
 	e := &shiftkey.APICall{Time: c.at, Duration: time.Since(c.start), RequestID: c.requestID, Service: service, Operation: op,
 		AccessKeyID: keyID, UserAgent: c.r.UserAgent(), Form: form, Result: c.result, CredentialID: c.issued,
@@ -79,12 +89,12 @@ func (s *Server) report(c *call) {
 	s.Observer.APICall(e)
 }
 
-// actionSent is the Action of a Query request whose parameters do not
-// parse (a malformed pair elsewhere, a parameter given twice) or did not
-// arrive whole (the client gone mid-body, a body over the cap): the value
-// of the one Action pair that arrived whole and decodes, "" when there is
-// none or there are several that differ.
-func (c *call) actionSent() string {
+// sent is parameter name (Action, Version) of a Query request whose
+// parameters do not parse (a malformed pair elsewhere, a parameter given
+// twice) or did not arrive whole (the client gone mid-body, a body over the
+// cap): the value of the one such pair that arrived whole and decodes, ""
+// when there is none or there are several that differ.
+func (c *call) sent(name string) string {
 	raw := c.r.URL.RawQuery
 	if c.r.Method == "POST" && !c.presigned {
 		raw = string(c.body)
@@ -95,11 +105,52 @@ func (c *call) actionSent() string {
 		}
 	}
 	v, _ := url.ParseQuery(raw) // keeps the pairs that decode
-	actions := v["Action"]
-	if len(actions) == 0 || slices.ContainsFunc(actions, func(a string) bool { return a != actions[0] }) {
+	vals := v[name]
+	if len(vals) == 0 || slices.ContainsFunc(vals, func(a string) bool { return a != vals[0] }) {
 		return ""
 	}
-	return actions[0]
+	return vals[0]
+}
+
+// queryService is the Query service a request with no credential scope
+// asked: the one configured service that answers its action, else the one
+// whose API version it names, else "" (an action none or several answer
+// with no known Version: nothing tells).
+func (s *Server) queryService(action, version string) string {
+	if svc := s.queryActions[action]; svc != "" {
+		return svc
+	}
+	for svc, v := range map[string]string{"redshift": redshiftVersion, "iam": iamVersion, "sts": stsVersion} {
+		if version == v && s.serves(svc) {
+			return svc
+		}
+	}
+	return ""
+}
+
+// actionServices maps each action of the configured Query services to the
+// service that answers it; an action more than one answers maps to "".
+func (s *Server) actionServices() map[string]string {
+	m := map[string]string{}
+	add := func(service string, actions []string) {
+		for _, a := range actions {
+			if prev, ok := m[a]; ok && prev != service {
+				m[a] = ""
+				continue
+			}
+			m[a] = service
+		}
+	}
+	if s.Redshift != nil {
+		add("redshift", RedshiftOperations())
+	}
+	if s.IAM != nil {
+		add("iam", s.IAM.Operations())
+	}
+	if s.STS != nil {
+		add("sts", s.STS.Operations())
+	}
+	return m
 }
 
 // tlsVersion names a TLS version as CloudTrail's tlsDetails does.

@@ -32,6 +32,10 @@ const MaxBodyBytes = 1 << 20
 // marshalled as the children of <ActionResult>.
 type QueryService interface {
 	Handle(ctx context.Context, c *shiftkey.Caller, action string, v url.Values) (any, error)
+	// Operations are the actions Handle answers: a request refused
+	// before a signature named its service is recorded under the service
+	// its Action belongs to.
+	Operations() []string
 }
 
 // JSONService runs the operations of an AWS JSON 1.1 service, given the
@@ -70,6 +74,9 @@ type Server struct {
 	Decisions *sync.RWMutex
 
 	gate *admission.Gate // from CPUSlots, made by Handler
+	// queryActions are the Query services' actions, each with the one
+	// service that answers it (made by Handler).
+	queryActions map[string]string
 
 	// keyUses are the access keys whose use is being recorded, off the
 	// request path (recordKeyUse); keyUsesDone is signalled when the last
@@ -105,6 +112,7 @@ func (s *Server) Handler() http.Handler {
 	if s.CPUSlots >= 0 {
 		s.gate = admission.New(cmp.Or(s.CPUSlots, runtime.GOMAXPROCS(0)))
 	}
+	s.queryActions = s.actionServices()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

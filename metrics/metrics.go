@@ -106,7 +106,7 @@ func New(operations []string) *Metrics {
 	m.poolMisses = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_backend_pool_misses_total",
 		Help: "Sessions that opened a new backend connection."}, []string{"scope"})
 	m.cancels = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_gateway_cancel_requests_total",
-		Help: "Cancel requests the gateways got, by how they ended (cancelled, forwarded to the other replicas, no_session, throttled, and those passed on by another replica)."}, []string{"scope", "outcome"})
+		Help: "Cancel requests the gateways got, by how they ended (cancelled, forwarded to the other replicas, forward_failed when none could be reached, no_session, throttled, and those passed on by another replica)."}, []string{"scope", "outcome"})
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_gateway_connections_refused_total",
 		Help: "Connections the gateways refused at a cap before any login (SQLSTATE 53300), by cap (max_connections, max_connections_per_source, max_auth_per_source)."}, []string{"scope", "cap"})
 	m.apiTLS = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shiftkey_api_tls_failures_total",

@@ -116,7 +116,7 @@ func (g *Gateway) forwardCancel(from *session, m *pgproto3.CancelRequest) {
 	case g.Peers == nil || len(m.SecretKey) != shortSecret && len(m.SecretKey) != longSecret:
 		g.observeCancel(shiftkey.CancelNoSession)
 	case g.forwardToPeers(log, m, source):
-		g.observeCancel(shiftkey.CancelForwarded)
+		// Counted by forwardToPeers once the peers took it or not.
 	default:
 		g.observeCancel(shiftkey.CancelNotForwarded)
 	}

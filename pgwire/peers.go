@@ -176,7 +176,11 @@ const peerRefetchGap = 100 * time.Millisecond
 
 // forwardToPeers sends a cancel request that named no session here to the
 // peers, in the background; each looks the key up among its own sessions.
-// It reports false when too many forwards are in flight to start one.
+// It reports false when too many forwards are in flight to start one. The
+// forward is counted once over, by what became of it: forwarded when a
+// peer took it, forward_failed when none could be reached (a replica
+// died: the metric must not say the cancels went on), no_session when no
+// peer was listed.
 func (g *Gateway) forwardToPeers(log *slog.Logger, m *pgproto3.CancelRequest, client string) bool {
 	p := g.Peers
 	p.mu.Lock()
@@ -202,25 +206,36 @@ func (g *Gateway) forwardToPeers(log *slog.Logger, m *pgproto3.CancelRequest, cl
 			return p.peerAddrs(ctx, g, force)
 		}
 		addrs, cached := list(false)
-		if g.sendToPeers(log, addrs, packet) && cached {
+		took, failed := g.sendToPeers(log, addrs, packet)
+		if failed > 0 && cached {
 			// A peer that refused may have moved (it drains, taking
 			// forwards on a port of its own): send to the addresses that
 			// are new in a fresh list.
 			again, _ := list(true)
 			again = slices.DeleteFunc(slices.Clone(again), func(a string) bool { return slices.Contains(addrs, a) }) // the list is shared
-			g.sendToPeers(log, again, packet)
+			t, f := g.sendToPeers(log, again, packet)
+			took, failed = took+t, failed+f
+		}
+		switch {
+		case took > 0:
+			g.observeCancel(shiftkey.CancelForwarded)
+		case failed > 0:
+			g.observeCancel(shiftkey.CancelForwardFailed)
+		default:
+			g.observeCancel(shiftkey.CancelNoSession)
 		}
 	}()
 	return true
 }
 
 // sendToPeers sends packet to every address at once, each dialled for at
-// most peerDialTimeout, and reports whether any failed.
-func (g *Gateway) sendToPeers(log *slog.Logger, addrs []string, packet []byte) (failed bool) {
+// most peerDialTimeout, and reports how many peers took it and how many
+// could not be sent it.
+func (g *Gateway) sendToPeers(log *slog.Logger, addrs []string, packet []byte) (took, failed int) {
 	ctx, cancel := context.WithTimeout(context.Background(), peerDialTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	var failures atomic.Int32
+	var taken, failures atomic.Int32
 	for _, addr := range addrs {
 		wg.Go(func() {
 			var d net.Dialer // ctx bounds it
@@ -239,11 +254,12 @@ func (g *Gateway) sendToPeers(log *slog.Logger, addrs []string, packet []byte) (
 				log.Warn("cancel request not forwarded to a peer", "peer", addr, "error", err)
 				return
 			}
+			taken.Add(1)
 			log.Debug("cancel request forwarded to a peer", "peer", addr)
 		})
 	}
 	wg.Wait()
-	return failures.Load() > 0
+	return int(taken.Load()), int(failures.Load())
 }
 
 // peerCancel handles a cancel request another replica's gateway forwarded.

@@ -277,7 +277,7 @@ func TestCancelNotForwardedWhenForwardsAreSaturated(t *testing.T) {
 		sendCancel(t, addr, fmt.Sprintf("127.0.%d.%d", 1+i/50, 1+i%50), 7, []byte{1, 2, 3, 4})
 	}
 	if !waitUntil(5*time.Second, func() bool {
-		return obs.count(shiftkey.CancelForwarded)+obs.count(shiftkey.CancelNotForwarded)+obs.count(shiftkey.CancelNoSession) == sent
+		return obs.count(shiftkey.CancelForwarded)+obs.count(shiftkey.CancelForwardFailed)+obs.count(shiftkey.CancelNotForwarded)+obs.count(shiftkey.CancelNoSession) == sent
 	}) {
 		t.Fatalf("outcomes %v of %d cancels", obs.got, sent)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/shiftkey/shiftkey/audit"
@@ -14,12 +15,12 @@ import (
 // replicas' logs merged in time order) of one principal, access key,
 // credential or source address, or all, and with -f those that follow.
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	_, fs, err := verbFlags(args, stderr, "audit", "audit: want: audit tail [--principal ARN] [--access-key ID] [--credential ID] [--source-ip ADDR] [--since T] [--until T] [--event NAMES] [--failed] [--file F ... | --config FILE] [-f]", "tail")
+	_, fs, err := verbFlags(args, stderr, "audit", "audit: want: audit tail [--principal ARN|ID] [--access-key ID] [--credential ID] [--source-ip ADDR] [--since T] [--until T] [--event NAMES] [--failed] [--file F ... | --config FILE] [-f]", "tail")
 	if err != nil {
 		return err
 	}
 	var f audit.Filter
-	fs.StringVar(&f.Principal, "principal", "", "only records of this principal ARN (a user, an assumed-role session; a role's ARN, with its path or without: each of its sessions')")
+	fs.StringVar(&f.Principal, "principal", "", "only records of this principal ARN (a user, an assumed-role session; a role's ARN, with its path or without: each of its sessions', whichever role of that name), or unique id (userIdentity.principalId: a user's AIDA…, a role's AROA… for one incarnation of a role deleted and created again under its name, a session's AROA…:name)")
 	fs.StringVar(&f.AccessKey, "access-key", "", "only calls signed with this access key ID or the STS sessions it started, the calls that created or changed it, and the logins, sessions, grants and revocations of the credentials they issued")
 	fs.StringVar(&f.Credential, "credential", "", "only records of this issued credential (its id, as in credentials list and the audit log)")
 	fs.StringVar(&f.SourceIP, "source-ip", "", "only records of calls and logins from this address (failed logins too)")
@@ -33,6 +34,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	follow := fs.Bool("f", false, "keep printing records as they are written, across rotations")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
+	}
+	if strings.HasPrefix(f.Principal, "AKIA") || strings.HasPrefix(f.Principal, "ASIA") {
+		// A key is not a principal: it would match nothing.
+		return fmt.Errorf("audit tail: --principal %s is an access key id, not a principal: use --access-key", f.Principal)
 	}
 	now := time.Now()
 	if f.Since, err = timeArg("since", *since, now); err != nil {

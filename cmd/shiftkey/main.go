@@ -52,7 +52,7 @@ Usage:
       login method the gateway may offer and print which clients work with which TLS and CA settings.
       --ca defaults to PGSSLROOTCERT; --timeout bounds each API call and login. Exits 0 when SCRAM
       over verify-full TLS works.
-  shiftkey audit tail [--principal ARN] [--access-key ID] [--credential ID] [--source-ip ADDR] [--since T] [--until T] [--event NAMES] [--failed] [--file F ... | --config FILE] [-f]
+  shiftkey audit tail [--principal ARN|ID] [--access-key ID] [--credential ID] [--source-ip ADDR] [--since T] [--until T] [--event NAMES] [--failed] [--file F ... | --config FILE] [-f]
       The audit log's records (one JSON line each) of a principal, access key, credential or address,
       within a time window (--since 24h), of some events (--event GatewayLogin), refused ones only
       (--failed); several replicas' files in one timeline; -f follows the files across rotations.
