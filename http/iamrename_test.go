@@ -4,10 +4,12 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/shiftkey/shiftkey"
 )
 
@@ -284,4 +286,72 @@ func TestUpdateGroupRenames(t *testing.T) {
 	}
 	_, err = erin.ListUsers(ctx, &iam.ListUsersInput{})
 	mustOK(t, "ListUsers as erin, through viewers' policy", err)
+}
+
+// Renames are recorded as the other IAM writes are: eventName UpdateUser /
+// UpdateGroup, not read-only, with what was asked (old name, new name,
+// new path) and, when refused, the error; and a renamed user's key, which
+// keeps signing, is recorded under the user's new name and ARN.
+func TestAuditRenames(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	path := f.audited(t)
+	admin := f.iamClient(f.keys["admin"])
+	const self = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}]}`
+	frank := f.iamClient(f.newIAMUserKey(t, "frank", self))
+	_, err := admin.UpdateUser(ctx, &iam.UpdateUserInput{UserName: aws.String("frank"), NewUserName: aws.String("francis"), NewPath: aws.String("/eng/")})
+	mustOK(t, "UpdateUser", err)
+	r := lastRecord(t, path)
+	if r.EventName != "UpdateUser" || r.EventSource != "iam.amazonaws.com" || r.ReadOnly == nil || *r.ReadOnly || r.ErrorCode != "" ||
+		r.RequestParameters["userName"] != "frank" || r.RequestParameters["newUserName"] != "francis" || r.RequestParameters["newPath"] != "/eng/" {
+		t.Fatalf("record of UpdateUser: %s %s readOnly %v error %q parameters %v", r.EventSource, r.EventName, r.ReadOnly, r.ErrorCode, r.RequestParameters)
+	}
+	_, err = frank.GetUser(ctx, &iam.GetUserInput{})
+	mustOK(t, "GetUser with frank's key", err)
+	r = lastRecord(t, path)
+	if r.UserIdentity.UserName != "francis" || r.UserIdentity.ARN != "arn:aws:iam::"+account+":user/eng/francis" {
+		t.Fatalf("record of a call by the renamed user: %+v", r.UserIdentity)
+	}
+	_, err = admin.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String("crew")})
+	mustOK(t, "CreateGroup", err)
+	_, err = frank.UpdateGroup(ctx, &iam.UpdateGroupInput{GroupName: aws.String("crew"), NewGroupName: aws.String("gang")})
+	if apiCode(err) != "AccessDenied" {
+		t.Fatalf("UpdateGroup by francis: %v, want AccessDenied", err)
+	}
+	r = lastRecord(t, path)
+	if r.EventName != "UpdateGroup" || r.ErrorCode != "AccessDenied" || r.RequestParameters["groupName"] != "crew" || r.RequestParameters["newGroupName"] != "gang" {
+		t.Fatalf("record of the refused UpdateGroup: %s error %q parameters %v", r.EventName, r.ErrorCode, r.RequestParameters)
+	}
+}
+
+// A credential issued before a rename keeps the login it was issued for
+// ("IAM:gina": a database login, not an IAM entity); the renamed user's
+// next GetClusterCredentialsWithIAM is for its new name.
+func TestRenamedUserCredentials(t *testing.T) {
+	f := newCachedFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	const creds = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"redshift:GetClusterCredentialsWithIAM","Resource":"*"}]}`
+	gina := f.redshiftClient(f.newIAMUserKey(t, "gina", creds))
+	in := &redshift.GetClusterCredentialsWithIAMInput{ClusterIdentifier: aws.String("dev-cluster"), DbName: aws.String("dev")}
+	before, err := gina.GetClusterCredentialsWithIAM(ctx, in)
+	mustOK(t, "GetClusterCredentialsWithIAM as gina", err)
+	_, err = admin.UpdateUser(ctx, &iam.UpdateUserInput{UserName: aws.String("gina"), NewUserName: aws.String("georgina")})
+	mustOK(t, "UpdateUser gina → georgina", err)
+	after, err := gina.GetClusterCredentialsWithIAM(ctx, in)
+	mustOK(t, "GetClusterCredentialsWithIAM after the rename", err)
+	if aws.ToString(before.DbUser) != "IAM:gina" || aws.ToString(after.DbUser) != "IAM:georgina" {
+		t.Fatalf("DbUser before and after the rename: %s, %s; want IAM:gina, IAM:georgina", aws.ToString(before.DbUser), aws.ToString(after.DbUser))
+	}
+	live, err := f.store.ListCredentials(ctx, shiftkey.CredentialFilter{Scope: "dev-cluster"}, time.Now())
+	mustOK(t, "ListCredentials", err)
+	var logins []string
+	for _, c := range live {
+		logins = append(logins, c.LoginName+" "+c.PrincipalARN)
+	}
+	slices.Sort(logins)
+	want := []string{"IAM:georgina arn:aws:iam::" + account + ":user/georgina", "IAM:gina arn:aws:iam::" + account + ":user/gina"}
+	if !slices.Equal(logins, want) {
+		t.Fatalf("credentials after the rename: %q, want %q", logins, want)
+	}
 }
