@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/shiftkey/shiftkey"
 )
 
@@ -353,5 +354,48 @@ func TestRenamedUserCredentials(t *testing.T) {
 	want := []string{"IAM:georgina arn:aws:iam::" + account + ":user/georgina", "IAM:gina arn:aws:iam::" + account + ":user/gina"}
 	if !slices.Equal(logins, want) {
 		t.Fatalf("credentials after the rename: %q, want %q", logins, want)
+	}
+}
+
+// A role's trust policy that names a user keeps trusting that user once it
+// is renamed or moved, as IAM updates "role policies that refer to the
+// user as the principal" to the new name: the principal was bound to the
+// user's unique id when the policy was saved. A user created again under
+// the old name is another user, and is not trusted; a Deny naming the old
+// ARN still denies the renamed user.
+func TestTrustFollowsARenamedUser(t *testing.T) {
+	f := newCachedFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	const assume = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`
+	hank := f.stsClient(f.newIAMUserKey(t, "hank", assume))
+	ivy := f.stsClient(f.newIAMUserKey(t, "ivy", assume))
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + account + `:user/hank"},"Action":"sts:AssumeRole"}]}`
+	guard := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + account + `:root"},"Action":"sts:AssumeRole"},
+		{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::` + account + `:user/ivy"},"Action":"sts:AssumeRole"}]}`
+	_, err := admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("Loader"), AssumeRolePolicyDocument: aws.String(trust)})
+	mustOK(t, "CreateRole Loader", err)
+	_, err = admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("Guarded"), AssumeRolePolicyDocument: aws.String(guard)})
+	mustOK(t, "CreateRole Guarded", err)
+	in := &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + account + ":role/Loader"), RoleSessionName: aws.String("s1")}
+	guarded := &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + account + ":role/Guarded"), RoleSessionName: aws.String("s1")}
+	_, err = hank.AssumeRole(ctx, in)
+	mustOK(t, "AssumeRole Loader as hank", err)
+	if _, err = ivy.AssumeRole(ctx, guarded); apiCode(err) != "AccessDenied" {
+		t.Fatalf("AssumeRole Guarded as ivy, whom its Deny names: %v, want AccessDenied", err)
+	}
+
+	for _, r := range [][2]string{{"hank", "henry"}, {"ivy", "ivana"}} {
+		_, err = admin.UpdateUser(ctx, &iam.UpdateUserInput{UserName: aws.String(r[0]), NewUserName: aws.String(r[1]), NewPath: aws.String("/moved/")})
+		mustOK(t, "UpdateUser "+r[0], err)
+	}
+	_, err = hank.AssumeRole(ctx, in)
+	mustOK(t, "AssumeRole Loader as hank renamed henry", err)
+	if _, err = ivy.AssumeRole(ctx, guarded); apiCode(err) != "AccessDenied" {
+		t.Fatalf("AssumeRole Guarded as ivy renamed ivana, whom its Deny names: %v, want AccessDenied", err)
+	}
+	newHank := f.stsClient(f.newIAMUserKey(t, "hank", assume))
+	if _, err = newHank.AssumeRole(ctx, in); apiCode(err) != "AccessDenied" {
+		t.Fatalf("AssumeRole as a new user hank: %v, want AccessDenied", err)
 	}
 }
