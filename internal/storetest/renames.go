@@ -205,3 +205,60 @@ func testRenameRacingWrites(t *testing.T, s shiftkey.Store) {
 		}
 	}
 }
+
+// testRenameDeclaring: a rename inside a Declaring run (the reconcile
+// giving a declared user its name back) is part of the run: a refused one
+// (the name taken) fails only itself, the run reads the renamed user, and
+// a run that fails leaves the old name, one that succeeds the new.
+func testRenameDeclaring(t *testing.T, s shiftkey.Store) {
+	ctx := context.Background()
+	ds, ok := s.(shiftkey.DeclaredStore)
+	if !ok {
+		t.Skip("not a DeclaredStore")
+	}
+	for _, name := range []string{"moved", "taken"} {
+		if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: name, ID: "AIDA" + name, Path: "/", ARN: "arn:aws:iam::1:user/" + name, CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateAccessKey(ctx, &shiftkey.AccessKey{ID: "AKIAMOVED", Secret: "s", UserName: "moved", Status: "Active", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	failed := errors.New("the run fails")
+	apply := func(ctx context.Context) error {
+		if err := s.RenameEntity(ctx, shiftkey.KindUser, "moved", &shiftkey.Entity{Name: "Taken", Path: "/", ARN: "arn:aws:iam::1:user/Taken"}); shiftkey.ErrorCode(err) != shiftkey.CodeEntityAlreadyExists {
+			return fmt.Errorf("a rename to a taken name in the run: %v, want EntityAlreadyExists", err)
+		}
+		if err := s.RenameEntity(ctx, shiftkey.KindUser, "moved", &shiftkey.Entity{Name: "declared", Path: "/d/", ARN: "arn:aws:iam::1:user/d/declared"}); err != nil {
+			return err
+		}
+		if k, err := s.AccessKey(ctx, "AKIAMOVED"); err != nil || k.UserName != "declared" {
+			return fmt.Errorf("the run does not read its rename: %+v %v", k, err)
+		}
+		return nil
+	}
+	err := ds.Declaring(ctx, func(ctx context.Context) error {
+		if err := apply(ctx); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) {
+		t.Fatalf("the failing run: %v", err)
+	}
+	if k, err := s.AccessKey(ctx, "AKIAMOVED"); err != nil || k.UserName != "moved" {
+		t.Fatalf("the key after the failed run: %+v %v; want moved's", k, err)
+	}
+	if _, err := s.Entity(ctx, shiftkey.KindUser, "declared"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("user declared after the failed run: %v, want NoSuchEntity", err)
+	}
+	if err := ds.Declaring(ctx, apply); err != nil {
+		t.Fatalf("the run that succeeds: %v", err)
+	}
+	if u, err := s.Entity(ctx, shiftkey.KindUser, "declared"); err != nil || u.ID != "AIDAmoved" || u.Path != "/d/" {
+		t.Fatalf("user declared after the run: %+v %v", u, err)
+	}
+	if k, err := s.AccessKey(ctx, "AKIAMOVED"); err != nil || k.UserName != "declared" {
+		t.Fatalf("the key after the run: %+v %v", k, err)
+	}
+}
