@@ -537,3 +537,73 @@ func TestGetGroupPages(t *testing.T) {
 		t.Fatalf("GetGroup MaxItems 1001: %v", err)
 	}
 }
+
+// TestTerraformRenames: a changed name or path of aws_iam_group and
+// aws_iam_user, as the provider applies it (resourceGroupUpdate,
+// resourceUserUpdate): UpdateGroup / UpdateUser with the old name, the new
+// name (the same one when only the path changed) and the configured path
+// (always sent), then the resource's read under the new name. The unique_id
+// the provider keeps stays, so no replacement is planned; the user's key
+// (aws_iam_access_key, its id) stays listed under the new name.
+func TestTerraformRenames(t *testing.T) {
+	f := newCachedFixture(t)
+	ctx := context.Background()
+	tfProviderStart(t, f)
+	c := f.iamClient(f.keys["admin"])
+	g, err := c.CreateGroup(ctx, &iam.CreateGroupInput{GroupName: aws.String("tf-team"), Path: aws.String("/")})
+	mustOK(t, "aws_iam_group create: CreateGroup", err)
+	u, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("tf-person"), Path: aws.String("/"), Tags: tfDefaultTags})
+	mustOK(t, "aws_iam_user create: CreateUser", err)
+	k, err := c.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("tf-person")})
+	mustOK(t, "aws_iam_access_key create: CreateAccessKey", err)
+	_, err = c.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String("tf-team"), UserName: aws.String("tf-person")})
+	mustOK(t, "aws_iam_user_group_membership create: AddUserToGroup", err)
+
+	// name = "tf-squad"
+	_, err = c.UpdateGroup(ctx, &iam.UpdateGroupInput{GroupName: aws.String("tf-team"), NewGroupName: aws.String("tf-squad"), NewPath: aws.String("/")})
+	mustOK(t, "aws_iam_group update: UpdateGroup", err)
+	rg, err := c.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String("tf-squad")})
+	mustOK(t, "aws_iam_group read: GetGroup", err)
+	if aws.ToString(rg.Group.GroupId) != aws.ToString(g.Group.GroupId) || aws.ToString(rg.Group.Arn) != "arn:aws:iam::"+account+":group/tf-squad" {
+		t.Fatalf("group after the rename: %s %s, want unique_id %s", aws.ToString(rg.Group.GroupId), aws.ToString(rg.Group.Arn), aws.ToString(g.Group.GroupId))
+	}
+	// path = "/teams/" (the name unchanged)
+	_, err = c.UpdateGroup(ctx, &iam.UpdateGroupInput{GroupName: aws.String("tf-squad"), NewGroupName: aws.String("tf-squad"), NewPath: aws.String("/teams/")})
+	mustOK(t, "aws_iam_group update (path): UpdateGroup", err)
+	rg, err = c.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String("tf-squad")})
+	mustOK(t, "aws_iam_group read: GetGroup", err)
+	if aws.ToString(rg.Group.Path) != "/teams/" || aws.ToString(rg.Group.Arn) != "arn:aws:iam::"+account+":group/teams/tf-squad" {
+		t.Fatalf("group after the path change: %s %s", aws.ToString(rg.Group.Path), aws.ToString(rg.Group.Arn))
+	}
+
+	// name = "tf-human", path = "/people/"
+	_, err = c.UpdateUser(ctx, &iam.UpdateUserInput{UserName: aws.String("tf-person"), NewUserName: aws.String("tf-human"), NewPath: aws.String("/people/")})
+	mustOK(t, "aws_iam_user update: UpdateUser", err)
+	ru, err := c.GetUser(ctx, &iam.GetUserInput{UserName: aws.String("tf-human")})
+	mustOK(t, "aws_iam_user read: GetUser", err)
+	if aws.ToString(ru.User.UserId) != aws.ToString(u.User.UserId) || aws.ToString(ru.User.Arn) != "arn:aws:iam::"+account+":user/people/tf-human" ||
+		tagString(ru.User.Tags) != tagString(tfDefaultTags) {
+		t.Fatalf("user after the rename: %s %s tags %s, want unique_id %s and the default tags", aws.ToString(ru.User.UserId), aws.ToString(ru.User.Arn),
+			tagString(ru.User.Tags), aws.ToString(u.User.UserId))
+	}
+	ks, err := c.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("tf-human")})
+	mustOK(t, "aws_iam_access_key read: ListAccessKeys", err)
+	if len(ks.AccessKeyMetadata) != 1 || aws.ToString(ks.AccessKeyMetadata[0].AccessKeyId) != aws.ToString(k.AccessKey.AccessKeyId) {
+		t.Fatalf("keys after the rename %+v", ks.AccessKeyMetadata)
+	}
+	gs, err := c.ListGroupsForUser(ctx, &iam.ListGroupsForUserInput{UserName: aws.String("tf-human")})
+	mustOK(t, "aws_iam_user_group_membership read: ListGroupsForUser", err)
+	if len(gs.Groups) != 1 || aws.ToString(gs.Groups[0].GroupName) != "tf-squad" {
+		t.Fatalf("groups after the renames %+v", gs.Groups)
+	}
+
+	// Destroy under the new names.
+	_, err = c.RemoveUserFromGroup(ctx, &iam.RemoveUserFromGroupInput{GroupName: aws.String("tf-squad"), UserName: aws.String("tf-human")})
+	mustOK(t, "aws_iam_user_group_membership delete: RemoveUserFromGroup", err)
+	_, err = c.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String("tf-human"), AccessKeyId: k.AccessKey.AccessKeyId})
+	mustOK(t, "aws_iam_access_key delete: DeleteAccessKey", err)
+	_, err = c.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String("tf-human")})
+	mustOK(t, "aws_iam_user delete: DeleteUser", err)
+	_, err = c.DeleteGroup(ctx, &iam.DeleteGroupInput{GroupName: aws.String("tf-squad")})
+	mustOK(t, "aws_iam_group delete: DeleteGroup", err)
+}

@@ -69,6 +69,19 @@ func (t *TrustPolicy) boundTo(p, id string, e Effect) bool {
 	return id != "" && want == id
 }
 
+// namesRenamed reports whether the IAM user principal p was bound, when
+// the policy was saved, to the user whose unique id is id, whatever that
+// user's ARN is now: IAM updates the role policies that name a user as a
+// principal when the user is renamed or moved (UpdateUser), so the user
+// stays named by them, in an Allow as in a Deny.
+func (t *TrustPolicy) namesRenamed(p, id string) bool {
+	if t.ids == nil || id == "" || !bindable(p) {
+		return false
+	}
+	parts := strings.SplitN(p, ":", 6)
+	return strings.HasPrefix(parts[5], "user/") && t.ids[strings.ToLower(p)] == id
+}
+
 // TrustStatement is one statement of a trust policy: the identity-policy
 // statement (Effect, Action, Condition) with its Principal.
 type TrustStatement struct {
@@ -286,7 +299,7 @@ func (t *TrustPolicy) grant(s *TrustStatement, c TrustCaller) Grant {
 	g := GrantNone
 	for _, p := range s.Principal["AWS"] {
 		switch {
-		case samePrincipalARN(p, c.ARN) && t.boundTo(p, c.ID, s.Effect):
+		case samePrincipalARN(p, c.ARN) && t.boundTo(p, c.ID, s.Effect), t.namesRenamed(p, c.ID):
 			return GrantCaller
 		case p == "*":
 			g = max(g, wildcard)

@@ -202,6 +202,25 @@ func (r *reconciler) removeIdentities() error {
 			r.marked[ref.ID] = true
 			r.markedAs[ref.ID] = ref.Name
 			e, err := r.st.Entity(r.ctx, kind, ref.Name)
+			if gone := shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity; (gone || err == nil && e.ID != ref.ID) && kind != shiftkey.KindRole {
+				// Renamed through the API (UpdateUser, UpdateGroup)?
+				moved, ferr := r.byID(kind, ref.ID)
+				switch {
+				case ferr != nil:
+					return ferr
+				case moved == nil: // deleted: handled below
+				case gone && names[strings.ToLower(ref.Name)]:
+					// The file's name is free: the entity takes it back.
+					if err := r.restoreName(moved, r.declared(kind, ref.Name)); err != nil {
+						return err
+					}
+					continue
+				default:
+					// Kept when the file now declares the API's name,
+					// else deleted as no longer declared.
+					e, err = moved, nil
+				}
+			}
 			switch {
 			case shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity || err == nil && e.ID != ref.ID:
 				// Deleted (and maybe recreated) through the API: not ours.
@@ -292,6 +311,65 @@ func (r *reconciler) mark(ref shiftkey.DeclaredRef) error {
 	return nil
 }
 
+// byID is the entity of kind whose id is id, nil when there is none.
+func (r *reconciler) byID(kind shiftkey.EntityKind, id string) (*shiftkey.Entity, error) {
+	all, err := r.st.Entities(r.ctx, kind, "/")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range all {
+		if e.ID == id {
+			return e, nil
+		}
+	}
+	return nil, nil
+}
+
+// declared is the name (as the file spells it) and path d declares for
+// the user or group called name in any case.
+func (r *reconciler) declared(kind shiftkey.EntityKind, name string) *shiftkey.Entity {
+	var n, p string
+	switch kind {
+	case shiftkey.KindUser:
+		for _, u := range r.d.Users {
+			if strings.EqualFold(u.Name, name) {
+				n, p = u.Name, u.Path
+			}
+		}
+	case shiftkey.KindGroup:
+		for _, g := range r.d.Groups {
+			if strings.EqualFold(g.Name, name) {
+				n, p = g.Name, g.Path
+			}
+		}
+	}
+	return &shiftkey.Entity{Kind: kind, Name: n, Path: pathOr(p), ARN: r.arn(string(kind), p, n)}
+}
+
+// restoreName gives a declared user or group the name and path want
+// declares, which a rename through the IAM API (UpdateUser, UpdateGroup)
+// changed: the file is authoritative for them as for a declared role's
+// settings (UpdateRole). It stays the same entity, with its keys,
+// memberships and policies.
+func (r *reconciler) restoreName(got, want *shiftkey.Entity) error {
+	if strings.EqualFold(got.Name, want.Name) {
+		// The name in another case is the same name (an adopted "CI"
+		// keeps its spelling for the file's "ci").
+		w := *want
+		w.Name, w.ARN = got.Name, r.arn(string(got.Kind), want.Path, got.Name)
+		want = &w
+	}
+	if got.Name == want.Name && got.Path == want.Path {
+		return nil
+	}
+	if err := r.st.RenameEntity(r.ctx, got.Kind, got.Name, want); err != nil {
+		return fmt.Errorf("%s %s: %w", got.Kind, got.Name, err)
+	}
+	r.note(Change{Change: string(got.Kind) + " renamed", Kind: got.Kind, Name: want.Name})
+	got.Name, got.Path, got.ARN = want.Name, want.Path, want.ARN
+	return nil
+}
+
 // removePolicies deletes the managed policies declared before and no
 // longer in d. One still attached to an identity the file does not declare
 // is kept, with a warning, as IAM's DeletePolicy would refuse it.
@@ -352,6 +430,13 @@ func (r *reconciler) ensure(e *shiftkey.Entity) (*shiftkey.Entity, error) {
 		return nil, err
 	case !r.marked[got.ID]:
 		r.note(Change{Change: string(e.Kind) + " adopted", Kind: e.Kind, Name: got.Name})
+	}
+	if e.Kind != shiftkey.KindRole {
+		// The declared path, which an API call (UpdateUser, UpdateGroup)
+		// or a file edit may have changed.
+		if err := r.restoreName(got, e); err != nil {
+			return nil, err
+		}
 	}
 	// Declared from here on, in this run too: roles are ensured twice
 	// (roles), and the second time is neither a creation nor an adoption.

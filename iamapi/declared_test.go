@@ -844,3 +844,66 @@ func TestReconcileDropsAPIPolicyTags(t *testing.T) {
 		t.Fatalf("a reload of the same state changed %v", again)
 	}
 }
+
+// A declared user or group renamed or moved through the IAM API
+// (UpdateUser, UpdateGroup) is the file's again at the next start or
+// reload, as a declared role's settings changed through UpdateRole are:
+// the same entity (its id, keys, memberships, policies) under the declared
+// name and path. Not the reload failing on the declared key the renamed
+// user holds, nor a second user made under the declared name.
+func TestReconcileUndoesAPIRenames(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	ci, err := st.Entity(ctx, shiftkey.KindUser, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	analysts, err := st.Entity(ctx, shiftkey.KindGroup, "analysts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RenameEntity(ctx, shiftkey.KindUser, "ci", &shiftkey.Entity{Name: "ci-renamed", Path: "/moved/", ARN: "arn:aws:iam::000000000000:user/moved/ci-renamed"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RenameEntity(ctx, shiftkey.KindGroup, "analysts", &shiftkey.Entity{Name: "analysts", Path: "/moved/", ARN: "arn:aws:iam::000000000000:group/moved/analysts"}); err != nil {
+		t.Fatal(err)
+	}
+
+	changes := reconcile(t, st, base())
+	if !hasChange(changes, "user renamed", "ci", "") || !hasChange(changes, "group renamed", "analysts", "") {
+		t.Errorf("changes %v, want ci renamed and analysts moved back", changes)
+	}
+	for _, c := range []struct {
+		kind     shiftkey.EntityKind
+		name, id string
+	}{{shiftkey.KindUser, "ci", ci.ID}, {shiftkey.KindGroup, "analysts", analysts.ID}} {
+		got, err := st.Entity(ctx, c.kind, c.name)
+		if err != nil || got.ID != c.id || got.Name != c.name || got.Path != "/" || got.ARN != "arn:aws:iam::000000000000:"+string(c.kind)+"/"+c.name {
+			t.Fatalf("%s %s after the reload: %+v %v; want id %s under the declared name and path", c.kind, c.name, got, err, c.id)
+		}
+	}
+	if _, err := st.Entity(ctx, shiftkey.KindUser, "ci-renamed"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("ci-renamed after the reload: %v", err)
+	}
+	if k, err := st.AccessKey(ctx, key1); err != nil || k.UserName != "ci" || k.Status != "Active" {
+		t.Fatalf("ci's key after the reload: %+v %v", k, err)
+	}
+	if gs, _ := st.GroupsForUser(ctx, "ci"); len(gs) != 1 || gs[0].ID != analysts.ID {
+		t.Fatalf("ci's groups after the reload: %+v", gs)
+	}
+	if again := reconcile(t, st, base()); len(again) != 0 {
+		t.Fatalf("a second reconcile changed %v", again)
+	}
+
+	// A file that now declares the name the API gave keeps the entity.
+	if err := st.RenameEntity(ctx, shiftkey.KindUser, "ci", &shiftkey.Entity{Name: "ci2", Path: "/", ARN: "arn:aws:iam::000000000000:user/ci2"}); err != nil {
+		t.Fatal(err)
+	}
+	d := base()
+	user(&d, "ci").Name = "ci2"
+	reconcile(t, st, d)
+	if got, err := st.Entity(ctx, shiftkey.KindUser, "ci2"); err != nil || got.ID != ci.ID {
+		t.Fatalf("ci2, declared under the API's name: %+v %v; want ci's id %s", got, err, ci.ID)
+	}
+}

@@ -147,3 +147,59 @@ func (s *Service) checkNoPolicies(ctx context.Context, e *shiftkey.Entity) error
 
 // entityName is the key entity lists page by.
 func entityName(e *shiftkey.Entity) string { return e.Name }
+
+// rename is UpdateUser and UpdateGroup: a new name (newNameParam, at most
+// maxName characters, as CreateUser/CreateGroup check it) and/or a new
+// NewPath for the entity named by the call's UserName or GroupName, each
+// left as it is when absent. As in IAM, the caller needs the action on the
+// entity's ARN and on the ARN it will have, both with the entity's tags as
+// aws:ResourceTag/* (it keeps them); an unknown entity is NoSuchEntity and
+// a name another entity of the kind has, in any case, EntityAlreadyExists,
+// each only once both are authorized. A rename to the name and path the
+// entity has writes nothing and answers OK.
+func (s *Service) rename(kind shiftkey.EntityKind, newNameParam string, maxName int) handler {
+	action := "Update" + kindTitle(kind)
+	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
+		name, err := p.owner(kind)
+		if err != nil {
+			return nil, err
+		}
+		newName, err := p.name(newNameParam, maxName, false)
+		if err != nil {
+			return nil, err
+		}
+		newPath, setPath := p.opt("NewPath")
+		if setPath {
+			if newPath, err = p.path("NewPath"); err != nil {
+				return nil, err
+			}
+		}
+		e, err := s.entity(ctx, c, action, kind, name)
+		if err != nil {
+			return nil, err
+		}
+		to := *e
+		if newName != "" {
+			to.Name = newName
+		}
+		if setPath {
+			to.Path = newPath
+		}
+		to.ARN = s.arn(kind, to.Path, to.Name)
+		var keys map[string][]string
+		if kind == shiftkey.KindUser {
+			tags, err := s.Store.Tags(ctx, kind, e.Name)
+			if err != nil {
+				return nil, err
+			}
+			keys = shiftkey.ResourceTagKeys(nil, tags, "iam:ResourceTag/")
+		}
+		if err := s.authorizeWith(ctx, c, action, to.ARN, keys); err != nil {
+			return nil, err
+		}
+		if to.Name == e.Name && to.Path == e.Path {
+			return nil, nil
+		}
+		return nil, s.Store.RenameEntity(ctx, kind, e.Name, &to)
+	}
+}

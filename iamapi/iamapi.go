@@ -89,6 +89,8 @@ func (s *Service) handlers() map[string]handler {
 		"TagPolicy": s.tagPolicy(true), "UntagPolicy": s.tagPolicy(false), "ListPolicyTags": s.listPolicyTags,
 		"UpdateRole": s.updateRole, "UpdateRoleDescription": s.updateRoleDescription, "ListInstanceProfilesForRole": s.listInstanceProfilesForRole,
 		"ListEntitiesForPolicy": s.listEntitiesForPolicy,
+		// NewUserName is userNameType (64), NewGroupName groupNameType (128).
+		"UpdateUser": s.rename(shiftkey.KindUser, "NewUserName", 64), "UpdateGroup": s.rename(shiftkey.KindGroup, "NewGroupName", 128),
 	}
 }
 

@@ -104,6 +104,72 @@ func (d *DB) UpdateRole(ctx context.Context, r *shiftkey.Entity, fields shiftkey
 		fmt.Sprintf(`UPDATE entities SET %s WHERE kind = $%d AND name = $%d`, set, len(args)+1, len(args)+2), append(args, shiftkey.KindRole, r.Name)...)
 }
 
+// renames are the statements that move what hangs off an entity's name
+// ($2) to its new name ($1), by kind of entity, each RETURNING the other
+// entities (of the kind given) or keys whose cached state names it.
+var renames = map[shiftkey.EntityKind][]struct {
+	sql    string
+	notify shiftkey.EntityKind // "" for none
+}{
+	shiftkey.KindUser: {
+		{`UPDATE inline_policies SET owner = $1 WHERE kind = 'user' AND owner = $2`, ""},
+		{`UPDATE attachments SET owner = $1 WHERE kind = 'user' AND owner = $2`, ""},
+		{`UPDATE tags SET owner = $1 WHERE kind = 'user' AND owner = $2`, ""},
+		{`UPDATE access_keys SET user_name = $1 WHERE user_name = $2 RETURNING id`, shiftkey.KindAccessKey},
+		{`UPDATE group_members SET user_name = $1 WHERE user_name = $2 RETURNING group_name`, shiftkey.KindGroup},
+	},
+	shiftkey.KindGroup: {
+		{`UPDATE inline_policies SET owner = $1 WHERE kind = 'group' AND owner = $2`, ""},
+		{`UPDATE attachments SET owner = $1 WHERE kind = 'group' AND owner = $2`, ""},
+		{`UPDATE tags SET owner = $1 WHERE kind = 'group' AND owner = $2`, ""},
+		{`UPDATE group_members SET group_name = $1 WHERE group_name = $2 RETURNING user_name`, shiftkey.KindUser},
+	},
+}
+
+// RenameEntity renames a user or group with what hangs off its name, in
+// one transaction that tells the other replicas of the entity under both
+// names and of the keys and memberships that named it. The entity's row
+// is locked first: writes that hang rows off it (ownerRow's FOR SHARE)
+// wait for the rename and then find no owner under the old name, or run
+// before it and are moved with the rest.
+func (d *DB) RenameEntity(ctx context.Context, kind shiftkey.EntityKind, name string, to *shiftkey.Entity) error {
+	stmts, ok := renames[kind]
+	if !ok {
+		return fmt.Errorf("RenameEntity: a %s cannot be renamed", kind)
+	}
+	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		old, err := queryOne(ctx, tx, scanString, shiftkey.NoSuchEntity(kind, name),
+			`SELECT name FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, kind, name)
+		if err != nil {
+			return err
+		}
+		// The name in another case is the same key (shiftkey_nocase): no conflict.
+		if _, err := tx.Exec(ctx, `UPDATE entities SET name = $1, path = $2, arn = $3 WHERE kind = $4 AND name = $5`,
+			to.Name, to.Path, to.ARN, kind, old); isCode(err, uniqueViolation) {
+			return shiftkey.EntityExists(kind, to.Name)
+		} else if err != nil {
+			return err
+		}
+		notify(shiftkey.Change{Kind: kind, Name: old}, shiftkey.Change{Kind: kind, Name: to.Name})
+		for _, s := range stmts {
+			if s.notify == "" {
+				if _, err := tx.Exec(ctx, s.sql, to.Name, old); err != nil {
+					return err
+				}
+				continue
+			}
+			names, err := queryAll(ctx, tx, scanString, s.sql, to.Name, old)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				notify(shiftkey.Change{Kind: s.notify, Name: n})
+			}
+		}
+		return nil
+	})
+}
+
 // DeleteEntity removes an entity and what hangs off it.
 func (d *DB) DeleteEntity(ctx context.Context, kind shiftkey.EntityKind, name string) error {
 	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/shiftkey/shiftkey"
@@ -33,7 +34,18 @@ type storeFiles struct {
 		close()
 	}
 	probeFailure atomic.Bool // logged
+	// mu orders the commits' checks with close: database/sql's Close
+	// does not wait for a write's check, which runs once its statement
+	// is done, and one after close would ask the probe's closed
+	// descriptor (by then maybe another file's) and find the WAL the
+	// close removed. closed: checks fail with errStoreClosed.
+	mu     sync.RWMutex
+	closed bool
 }
+
+// errStoreClosed is what a write's check answers once the store is
+// closed: whether its commit reached the disk is no longer asked.
+var errStoreClosed = errors.New("sqlite store: closed while the write was being acknowledged")
 
 func openedFiles(path string) *storeFiles {
 	f := &storeFiles{path: path}
@@ -52,7 +64,20 @@ func openedFiles(path string) *storeFiles {
 // on disk although its fsync returned 0 (fsprobe_linux.go). A nil f
 // passes, as in check.
 func (f *storeFiles) fsFailed() error {
-	if f == nil || f.probe == nil {
+	if f == nil {
+		return nil
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return errStoreClosed
+	}
+	return f.probeFailed()
+}
+
+// probeFailed is fsFailed, f.mu held.
+func (f *storeFiles) probeFailed() error {
+	if f.probe == nil {
 		return nil
 	}
 	err := f.probe.failed()
@@ -66,7 +91,13 @@ func (f *storeFiles) fsFailed() error {
 }
 
 func (f *storeFiles) close() {
-	if f != nil && f.probe != nil {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	if f.probe != nil {
 		f.probe.close()
 	}
 }
@@ -75,10 +106,18 @@ func (f *storeFiles) close() {
 // before it is acknowledged: the files are the ones opened, and their
 // file system has not failed under the commit.
 func (f *storeFiles) committed() error {
+	if f == nil {
+		return nil
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return errStoreClosed
+	}
 	if err := f.check(); err != nil {
 		return err
 	}
-	return f.fsFailed()
+	return f.probeFailed()
 }
 
 // check fails when the path no longer names the files opened. A nil f

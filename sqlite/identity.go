@@ -106,6 +106,59 @@ func (d *DB) UpdateRole(ctx context.Context, r *shiftkey.Entity, fields shiftkey
 		`UPDATE entities SET `+set+` WHERE kind = ? AND name = ?`, append(args, shiftkey.KindRole, r.Name)...)
 }
 
+// renameColumns are the columns that hold an entity's name, by kind of
+// entity: what RenameEntity moves to the new name, as DeleteEntity
+// deletes the rows they key.
+var renameColumns = map[shiftkey.EntityKind][]string{
+	shiftkey.KindUser: {
+		`UPDATE inline_policies SET owner = ? WHERE kind = 'user' AND owner = ?`,
+		`UPDATE attachments SET owner = ? WHERE kind = 'user' AND owner = ?`,
+		`UPDATE tags SET owner = ? WHERE kind = 'user' AND owner = ?`,
+		`UPDATE access_keys SET user_name = ? WHERE user_name = ?`,
+		`UPDATE group_members SET user_name = ? WHERE user_name = ?`,
+	},
+	shiftkey.KindGroup: {
+		`UPDATE inline_policies SET owner = ? WHERE kind = 'group' AND owner = ?`,
+		`UPDATE attachments SET owner = ? WHERE kind = 'group' AND owner = ?`,
+		`UPDATE tags SET owner = ? WHERE kind = 'group' AND owner = ?`,
+		`UPDATE group_members SET group_name = ? WHERE group_name = ?`,
+	},
+}
+
+// RenameEntity renames a user or group with what hangs off its name, in
+// one transaction.
+func (d *DB) RenameEntity(ctx context.Context, kind shiftkey.EntityKind, name string, to *shiftkey.Entity) error {
+	stmts, ok := renameColumns[kind]
+	if !ok {
+		return fmt.Errorf("RenameEntity: a %s cannot be renamed", kind)
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var old string
+	err = tx.QueryRowContext(ctx, `SELECT name FROM entities WHERE kind = ? AND name = ?`, kind, name).Scan(&old)
+	if errors.Is(err, sql.ErrNoRows) {
+		return shiftkey.NoSuchEntity(kind, name)
+	} else if err != nil {
+		return err
+	}
+	// The name in another case is the same key (NOCASE): no conflict.
+	if _, err := tx.ExecContext(ctx, `UPDATE entities SET name = ?, path = ?, arn = ? WHERE kind = ? AND name = ?`,
+		to.Name, to.Path, to.ARN, kind, old); isUniqueViolation(err) {
+		return shiftkey.EntityExists(kind, to.Name)
+	} else if err != nil {
+		return err
+	}
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q, to.Name, old); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
 // DeleteEntity removes an entity and what hangs off it.
 func (d *DB) DeleteEntity(ctx context.Context, kind shiftkey.EntityKind, name string) error {
 	tx, err := d.db.BeginTx(ctx, nil)

@@ -170,3 +170,48 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A rename on replica A reaches replica B's cache: B, which answered the
+// user's key, the user and its groups from memory, answers them under the
+// new names within 1 s (A's notifications name both names, the key and
+// the groups), and nothing under the old ones.
+func TestReplicaFollowsARename(t *testing.T) {
+	ctx := context.Background()
+	s := pgtest.Server(t)
+	url := s.ConnString(s.Superuser(), pgtest.NewDatabase(t))
+	a, b := openReplica(t, url), openReplica(t, url)
+	cb := storecache.New(b)
+	_, id := addUser(t, a, "bob", "")
+	if err := a.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindGroup, Name: "devs", ID: shiftkey.NewID("AGPA"), Path: "/", ARN: "arn:aws:iam::" + account + ":group/devs", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddUserToGroup(ctx, "devs", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	var reads atomic.Int64
+	storecache.SetAfterRead(cb, func() { reads.Add(1) })
+	// B answers the key, the user and its groups from memory.
+	waitFor(t, 2*time.Second, "B answers bob from memory", func() bool {
+		before := reads.Load()
+		k, kerr := cb.AccessKey(ctx, id)
+		u, uerr := cb.Entity(ctx, shiftkey.KindUser, "bob")
+		gs, gerr := cb.GroupsForUser(ctx, "bob")
+		return kerr == nil && uerr == nil && gerr == nil && k.UserName == "bob" && u.Name == "bob" && len(gs) == 1 && reads.Load() == before
+	})
+
+	if err := a.RenameEntity(ctx, shiftkey.KindUser, "bob", &shiftkey.Entity{Name: "robert", Path: "/eng/", ARN: "arn:aws:iam::" + account + ":user/eng/robert"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RenameEntity(ctx, shiftkey.KindGroup, "devs", &shiftkey.Entity{Name: "builders", Path: "/", ARN: "arn:aws:iam::" + account + ":group/builders"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "B follows A's renames", func() bool {
+		k, kerr := cb.AccessKey(ctx, id)
+		_, gone := cb.Entity(ctx, shiftkey.KindUser, "bob")
+		u, uerr := cb.Entity(ctx, shiftkey.KindUser, "robert")
+		old, _ := cb.GroupsForUser(ctx, "bob")
+		gs, gerr := cb.GroupsForUser(ctx, "robert")
+		return kerr == nil && k.UserName == "robert" && shiftkey.ErrorCode(gone) == shiftkey.CodeNoSuchEntity && uerr == nil && u.Path == "/eng/" &&
+			len(old) == 0 && gerr == nil && len(gs) == 1 && gs[0].Name == "builders"
+	})
+}

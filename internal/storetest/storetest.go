@@ -51,6 +51,9 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("NoWritesRacingADelete", func(t *testing.T) { testNoWritesRacingADelete(t, newStore(t)) })
 	t.Run("NoSaltForADeletedScope", func(t *testing.T) { testNoSaltForADeletedScope(t, newStore(t)) })
 	t.Run("DeclaringAllOrNothing", func(t *testing.T) { testDeclaringAllOrNothing(t, newStore(t)) })
+	t.Run("Renames", func(t *testing.T) { testRenames(t, newStore(t)) })
+	t.Run("RenameRacingWrites", func(t *testing.T) { testRenameRacingWrites(t, newStore(t)) })
+	t.Run("RenameDeclaring", func(t *testing.T) { testRenameDeclaring(t, newStore(t)) })
 }
 
 // testTagKeysFoldOnlyCase: tag keys are one key when they differ only in
