@@ -88,7 +88,9 @@ func (s *Service) handlers() map[string]handler {
 		"TagRole": s.tag(shiftkey.KindRole, true), "UntagRole": s.tag(shiftkey.KindRole, false), "ListRoleTags": s.listTags(shiftkey.KindRole),
 		"TagPolicy": s.tagPolicy(true), "UntagPolicy": s.tagPolicy(false), "ListPolicyTags": s.listPolicyTags,
 		"UpdateRole": s.updateRole, "UpdateRoleDescription": s.updateRoleDescription, "ListInstanceProfilesForRole": s.listInstanceProfilesForRole,
-		"ListEntitiesForPolicy": s.listEntitiesForPolicy,
+		"ListEntitiesForPolicy":      s.listEntitiesForPolicy,
+		"PutUserPermissionsBoundary": s.putBoundary(shiftkey.KindUser), "DeleteUserPermissionsBoundary": s.deleteBoundary(shiftkey.KindUser),
+		"PutRolePermissionsBoundary": s.putBoundary(shiftkey.KindRole), "DeleteRolePermissionsBoundary": s.deleteBoundary(shiftkey.KindRole),
 	}
 }
 
@@ -417,7 +419,9 @@ type userXML struct {
 	UserId     string
 	Arn        string
 	CreateDate string
-	Tags       []tagXML `xml:"Tags>member,omitempty"`
+	// GetUser's and CreateUser's; lists leave it out, as IAM's do.
+	PermissionsBoundary *boundaryXML `xml:",omitempty"`
+	Tags                []tagXML     `xml:"Tags>member,omitempty"`
 }
 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
@@ -427,8 +431,14 @@ func tagsXML(tags []shiftkey.Tag) []tagXML {
 }
 
 func toUserXML(e *shiftkey.Entity, tags []shiftkey.Tag) userXML {
-	return userXML{Path: e.Path, UserName: e.Name, UserId: e.ID, Arn: e.ARN, CreateDate: isoTime(e.CreatedAt), Tags: tagsXML(tags)}
+	return userXML{Path: e.Path, UserName: e.Name, UserId: e.ID, Arn: e.ARN, CreateDate: isoTime(e.CreatedAt), PermissionsBoundary: toBoundaryXML(e),
+		Tags: tagsXML(tags)}
 }
 
-// untaggedUserXML is a user as lists show it: without its tags.
-func untaggedUserXML(e *shiftkey.Entity) userXML { return toUserXML(e, nil) }
+// untaggedUserXML is a user as lists show it: without its tags or its
+// permissions boundary.
+func untaggedUserXML(e *shiftkey.Entity) userXML {
+	x := toUserXML(e, nil)
+	x.PermissionsBoundary = nil
+	return x
+}

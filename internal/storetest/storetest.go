@@ -51,6 +51,8 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("NoWritesRacingADelete", func(t *testing.T) { testNoWritesRacingADelete(t, newStore(t)) })
 	t.Run("NoSaltForADeletedScope", func(t *testing.T) { testNoSaltForADeletedScope(t, newStore(t)) })
 	t.Run("DeclaringAllOrNothing", func(t *testing.T) { testDeclaringAllOrNothing(t, newStore(t)) })
+	t.Run("PermissionsBoundaries", func(t *testing.T) { testPermissionsBoundaries(t, newStore(t)) })
+	t.Run("BoundaryRacingDelete", func(t *testing.T) { testBoundaryRacingDelete(t, newStore(t)) })
 }
 
 // testTagKeysFoldOnlyCase: tag keys are one key when they differ only in
