@@ -1,7 +1,8 @@
 // Package authz authorizes API callers by evaluating, with the iam policy
 // engine, the policies the store holds for them: a user's inline and
 // attached policies and those of its groups; for an assumed-role session,
-// the role's policies intersected with the session policy.
+// the role's policies intersected with the session policy; either capped
+// by the user's or role's permissions boundary.
 package authz
 
 import (
