@@ -293,8 +293,9 @@ func (r *reconciler) mark(ref shiftkey.DeclaredRef) error {
 }
 
 // removePolicies deletes the managed policies declared before and no
-// longer in d. One still attached to an identity the file does not declare
-// is kept, with a warning, as IAM's DeletePolicy would refuse it.
+// longer in d. One still attached to an identity the file does not
+// declare, or its permissions boundary, is kept, with a warning, as IAM's
+// DeletePolicy would refuse it.
 func (r *reconciler) removePolicies() error {
 	refs, err := r.st.DeclaredRefs(r.ctx, shiftkey.KindPolicy)
 	if err != nil {
@@ -323,6 +324,13 @@ func (r *reconciler) removePolicies() error {
 		}
 		if n > 0 {
 			r.note(Change{Change: "policy kept: attached to identities the file does not declare", Kind: shiftkey.KindPolicy, Name: p.Name, PolicyARN: p.ARN, Warning: true})
+			continue
+		}
+		// Likewise a boundary set through the API (the file declares none).
+		if bounded, err := r.st.BoundaryEntities(r.ctx, p.ARN); err != nil {
+			return err
+		} else if len(bounded) > 0 {
+			r.note(Change{Change: "policy kept: a permissions boundary of identities the file does not declare", Kind: shiftkey.KindPolicy, Name: p.Name, PolicyARN: p.ARN, Warning: true})
 			continue
 		}
 		if err := r.st.DeleteManagedPolicy(r.ctx, p.ARN); err != nil {
