@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -464,10 +463,6 @@ func (s *Service) listEntitiesForPolicy(ctx context.Context, c *shiftkey.Caller,
 			all = append(all, e)
 		}
 	}
-	// Paged by kind and name, as the store lists each.
-	slices.SortFunc(all, func(a, b *shiftkey.Entity) int {
-		return strings.Compare(string(a.Kind)+"/"+a.Name, string(b.Kind)+"/"+b.Name)
-	})
 	// One list across the kinds, paged by kind and name.
 	es, pg, err := page(p, all, func(e *shiftkey.Entity) string { return string(e.Kind) + "/" + e.Name })
 	if err != nil {
