@@ -45,6 +45,9 @@ type DeclaredUser struct {
 	AccessKeys      []DeclaredKey
 	Policies        map[string]string
 	ManagedPolicies []string
+	// PermissionsBoundary names an entry of Declared.Policies; "" for
+	// none (one set through the API is removed: the file decides).
+	PermissionsBoundary string
 }
 
 // DeclaredKey is an access key. Status is "Active" or "Inactive"; empty
@@ -61,6 +64,7 @@ type DeclaredRole struct {
 	Tags                    map[string]string
 	Policies                map[string]string
 	ManagedPolicies         []string
+	PermissionsBoundary     string // as DeclaredUser's
 }
 
 // ReconcileStore is what Reconcile reads and changes.
@@ -292,6 +296,32 @@ func (r *reconciler) mark(ref shiftkey.DeclaredRef) error {
 	return nil
 }
 
+// boundary makes the permissions boundary of e, stored now, the one the
+// file declares (name, an entry of Declared.Policies, created by the
+// policies step before), or none.
+func (r *reconciler) boundary(e *shiftkey.Entity, stored, name string) error {
+	want := ""
+	if name != "" {
+		arn, ok := r.policyARN[strings.ToLower(name)]
+		if !ok {
+			return fmt.Errorf("permissions boundary %s is not declared", name)
+		}
+		want = arn
+	}
+	if stored == want {
+		return nil
+	}
+	if err := r.st.SetPermissionsBoundary(r.ctx, e.Kind, e.Name, want); err != nil {
+		return err
+	}
+	change := "permissions boundary set"
+	if want == "" {
+		change = "permissions boundary removed"
+	}
+	r.note(Change{Change: change, Kind: e.Kind, Name: e.Name, PolicyARN: want})
+	return nil
+}
+
 // removePolicies deletes the managed policies declared before and no
 // longer in d. One still attached to an identity the file does not
 // declare, or its permissions boundary, is kept, with a warning, as IAM's
@@ -408,7 +438,10 @@ func (r *reconciler) users() error {
 	}
 	for i, u := range r.d.Users {
 		e := entities[i]
-		err := r.keys(e, u.AccessKeys)
+		err := r.boundary(e, e.PermissionsBoundary, u.PermissionsBoundary)
+		if err == nil {
+			err = r.keys(e, u.AccessKeys)
+		}
 		if err == nil {
 			err = r.tags(e, u.Tags)
 		}
@@ -764,6 +797,9 @@ func (r *reconciler) role(ro DeclaredRole) error {
 	}
 	e, err := r.ensure(want)
 	if err != nil {
+		return err
+	}
+	if err := r.boundary(e, e.PermissionsBoundary, ro.PermissionsBoundary); err != nil {
 		return err
 	}
 	if e.AssumeRolePolicy != ro.TrustPolicy || e.MaxSessionDuration != maxSession || e.TrustPrincipalIDs != want.TrustPrincipalIDs {
