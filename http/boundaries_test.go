@@ -131,6 +131,16 @@ func TestPermissionsBoundaryCalls(t *testing.T) {
 	if len(le.PolicyRoles) != 1 || len(le.PolicyUsers) != 0 {
 		t.Fatalf("ListEntitiesForPolicy EntityFilter Role, no usage filter: roles %+v users %+v, want Bounded alone", le.PolicyRoles, le.PolicyUsers)
 	}
+	// Attached and a boundary: listed once without a usage filter.
+	_, err = admin.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String("Bounded"), PolicyArn: aws.String(b)})
+	mustOK(t, "AttachRolePolicy of the boundary", err)
+	le, err = admin.ListEntitiesForPolicy(ctx, &iam.ListEntitiesForPolicyInput{PolicyArn: aws.String(b)})
+	mustOK(t, "ListEntitiesForPolicy (attached and bounded)", err)
+	if len(le.PolicyRoles) != 1 || len(le.PolicyUsers) != 1 {
+		t.Fatalf("ListEntitiesForPolicy of a role both attached and bounded: roles %+v users %+v, want each once", le.PolicyRoles, le.PolicyUsers)
+	}
+	_, err = admin.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: aws.String("Bounded"), PolicyArn: aws.String(b)})
+	mustOK(t, "DetachRolePolicy of the boundary", err)
 	lp, err := admin.ListPolicies(ctx, &iam.ListPoliciesInput{PolicyUsageFilter: iamtypes.PolicyUsageTypePermissionsBoundary})
 	mustOK(t, "ListPolicies PermissionsBoundary", err)
 	if len(lp.Policies) != 1 || aws.ToString(lp.Policies[0].Arn) != b || aws.ToInt32(lp.Policies[0].PermissionsBoundaryUsageCount) != 2 {
