@@ -41,6 +41,11 @@ type Entity struct {
 	TrustPrincipalIDs  string
 	Description        string
 	MaxSessionDuration int // seconds
+	// PermissionsBoundary is the ARN of the managed policy that is the
+	// user's or role's permissions boundary, "" when it has none: what
+	// its policies allow, the boundary must allow too. Set on an entity
+	// being created, CreateEntity writes it (checking the policy exists).
+	PermissionsBoundary string
 	// Tags are set on an entity being created (users and roles): the
 	// store writes them in CreateEntity's own write, so that no failure
 	// leaves the entity without them. An entity read from a store has
@@ -342,6 +347,8 @@ const CodeLimitExceeded = "LimitExceeded"
 // IdentityStore keeps IAM identities and STS sessions. Entity names are
 // unique per kind regardless of case, as IAM's are.
 type IdentityStore interface {
+	BoundaryStore
+
 	CreateEntity(ctx context.Context, e *Entity) error                         // with e.Tags, in one write; CodeEntityAlreadyExists
 	Entity(ctx context.Context, kind EntityKind, name string) (*Entity, error) // CodeNoSuchEntity
 	Entities(ctx context.Context, kind EntityKind, pathPrefix string) ([]*Entity, error)

@@ -1,7 +1,8 @@
 // Package authz authorizes API callers by evaluating, with the iam policy
 // engine, the policies the store holds for them: a user's inline and
 // attached policies and those of its groups; for an assumed-role session,
-// the role's policies intersected with the session policy.
+// the role's policies intersected with the session policy; either capped
+// by the user's or role's permissions boundary.
 package authz
 
 import (
@@ -84,6 +85,9 @@ type PolicySet struct {
 	// Session are the session's policies, inline and managed (AssumeRole's
 	// Policy and PolicyArns): any of them may allow. Nil when it has none.
 	Session []*iam.Policy
+	// Boundary is the permissions boundary of the user, or of the role of
+	// the session: nil when it has none.
+	Boundary *iam.Policy
 }
 
 // entityPolicies adds the inline and attached policies of one entity.
@@ -117,8 +121,14 @@ func (a *Authorizer) Policies(ctx context.Context, p *shiftkey.Principal) (*Poli
 		if p.SessionPolicy != "" {
 			set.Session = a.sessionPolicies(ctx, p)
 		}
+		if set.Boundary, err = a.boundary(ctx, shiftkey.KindRole, p.RoleName); err != nil {
+			return nil, err
+		}
 	default:
 		if set.Identity, err = a.entityPolicies(ctx, shiftkey.KindUser, p.UserName, nil); err != nil {
+			return nil, err
+		}
+		if set.Boundary, err = a.boundary(ctx, shiftkey.KindUser, p.UserName); err != nil {
 			return nil, err
 		}
 		groups, err := a.Store.GroupsForUser(ctx, p.UserName)
@@ -156,27 +166,53 @@ func (a *Authorizer) sessionPolicies(ctx context.Context, p *shiftkey.Principal)
 }
 
 // Decide evaluates one request against a policy set the way AWS combines
-// identity and session policies: an explicit deny in either denies; else
-// the identity policies must allow and, when there is a session policy, so
-// must it.
+// identity policies, a permissions boundary and session policies: an
+// explicit deny in any denies; else the identity policies must allow and,
+// when there is a boundary, so must it, and when there is a session
+// policy, so must it.
 func Decide(set *PolicySet, req iam.Request) (iam.Decision, string) {
 	id := iam.Evaluate(req, set.Identity...)
-	if set.Session == nil {
+	if set.Session == nil && set.Boundary == nil {
 		return id, Explain(id, "identity-based policy")
 	}
-	sess := iam.Evaluate(req, set.Session...)
-	switch {
-	case id.Outcome == iam.ExplicitDeny:
-		return id, Explain(id, "identity-based policy")
-	case sess.Outcome == iam.ExplicitDeny:
-		return sess, Explain(sess, "session policy")
-	case id.Outcome == iam.ImplicitDeny:
-		return id, Explain(id, "identity-based policy")
-	case sess.Outcome == iam.ImplicitDeny:
-		return sess, Explain(sess, "session policy")
+	type layer struct {
+		d     iam.Decision
+		where string
 	}
-	both := iam.Decision{Outcome: iam.Allow, Deciding: append(append([]iam.StatementRef{}, id.Deciding...), sess.Deciding...)}
-	return both, Explain(both, "identity-based and session policies")
+	layers := []layer{{id, "identity-based policy"}}
+	if set.Boundary != nil {
+		layers = append(layers, layer{iam.Evaluate(req, set.Boundary), "permissions boundary " + set.Boundary.Name})
+	}
+	if set.Session != nil {
+		layers = append(layers, layer{iam.Evaluate(req, set.Session...), "session policy"})
+	}
+	for _, outcome := range []iam.Outcome{iam.ExplicitDeny, iam.ImplicitDeny} {
+		for _, l := range layers {
+			if l.d.Outcome == outcome {
+				return l.d, Explain(l.d, l.where)
+			}
+		}
+	}
+	all := iam.Decision{Outcome: iam.Allow}
+	var where []string
+	for _, l := range layers {
+		all.Deciding = append(all.Deciding, l.d.Deciding...)
+		where = append(where, l.where)
+	}
+	return all, Explain(all, allowedBy(where))
+}
+
+// allowedBy names the kinds of policy that all allowed: "identity-based
+// and session policies", "identity-based policy and permissions
+// boundary", …
+func allowedBy(where []string) string {
+	if len(where) == 2 && where[1] == "session policy" && where[0] == "identity-based policy" {
+		return "identity-based and session policies" // as before boundaries were
+	}
+	if len(where) == 2 {
+		return where[0] + " and " + where[1]
+	}
+	return strings.Join(where[:len(where)-1], ", ") + " and " + where[len(where)-1]
 }
 
 // Explain says in words which statements decided d.
@@ -288,8 +324,12 @@ func identitySuffix(set *PolicySet, d iam.Decision, why, action string) string {
 	switch {
 	case d.Outcome == iam.ExplicitDeny && strings.HasPrefix(why, "explicitly denied in session policy"):
 		return " with an explicit deny in a session policy"
+	case d.Outcome == iam.ExplicitDeny && strings.HasPrefix(why, "explicitly denied in permissions boundary"):
+		return " with an explicit deny in a permissions boundary"
 	case d.Outcome == iam.ExplicitDeny:
 		return " with an explicit deny in an identity-based policy"
+	case set.Boundary != nil && strings.HasPrefix(why, "implicitly denied: no statement in the permissions boundary"):
+		return " because no permissions boundary allows the " + action + " action"
 	case set.Session != nil && strings.Contains(why, "session policy"):
 		return " because no session policy allows the " + action + " action"
 	}
@@ -414,11 +454,10 @@ func (a *Authorizer) AuthorizeAssumeRole(ctx context.Context, caller *shiftkey.C
 		case td.Outcome != iam.Allow:
 			return a.deny(ctx, caller, r, iam.ImplicitDeny, trustWhy+" (it does not name "+p.ARN+", its role or its account)",
 				" because no resource-based policy allows the "+r.Action+" action")
-		case grant == iam.GrantRole && set.Session != nil:
-			sess := iam.Evaluate(req, set.Session...)
-			if !sess.Allowed() {
-				return a.deny(ctx, caller, r, sess.Outcome, trustWhy+" names the caller only by its role or \"*\", so the session policy must allow it too: "+
-					Explain(sess, "session policy"), " because no session policy allows the "+r.Action+" action")
+		case grant == iam.GrantRole && (set.Session != nil || set.Boundary != nil):
+			if d, why, suffix, ok := sessionLimits(set, req); !ok {
+				return a.deny(ctx, caller, r, d.Outcome, trustWhy+" names the caller only by its role or \"*\", so its role's permissions boundary and its session policy must allow it too: "+
+					why, suffix)
 			}
 		case grant == iam.GrantAccount && !id.Allowed():
 			return a.deny(ctx, caller, r, id.Outcome, trustWhy+" names only the account, so the caller's own policies must allow it too: "+idWhy,

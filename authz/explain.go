@@ -68,6 +68,7 @@ func (s Simulation) Run(ctx context.Context) (iam.Decision, string, error) {
 			return iam.Decision{}, "", err
 		}
 		set.Identity = append(set.Identity, stored.Identity...)
+		set.Boundary = stored.Boundary // its permissions boundary caps it, with its reason when it denies
 		for k, v := range global {
 			if _, given := keys[k]; !given {
 				keys[k] = v

@@ -131,7 +131,8 @@ func (c IAMConfig) Declared(accountID string) iamapi.Declared {
 		d.Groups = append(d.Groups, iamapi.DeclaredGroup{Name: g.Name, Path: g.Path, Policies: g.Policies, ManagedPolicies: g.ManagedPolicies})
 	}
 	for _, u := range c.Users {
-		du := iamapi.DeclaredUser{Name: u.Name, Path: u.Path, Tags: u.Tags, Groups: u.Groups, Policies: u.Policies, ManagedPolicies: u.ManagedPolicies}
+		du := iamapi.DeclaredUser{Name: u.Name, Path: u.Path, Tags: u.Tags, Groups: u.Groups, Policies: u.Policies, ManagedPolicies: u.ManagedPolicies,
+			PermissionsBoundary: u.PermissionsBoundary}
 		for _, k := range u.AccessKeys {
 			du.AccessKeys = append(du.AccessKeys, iamapi.DeclaredKey{ID: k.ID, Secret: k.Secret, Status: k.Status})
 		}
@@ -139,7 +140,7 @@ func (c IAMConfig) Declared(accountID string) iamapi.Declared {
 	}
 	for _, r := range c.Roles {
 		d.Roles = append(d.Roles, iamapi.DeclaredRole{Name: r.Name, Path: r.Path, TrustPolicy: r.TrustPolicy, MaxSessionDuration: r.MaxSessionDuration,
-			Tags: r.Tags, Policies: r.Policies, ManagedPolicies: r.ManagedPolicies})
+			Tags: r.Tags, Policies: r.Policies, ManagedPolicies: r.ManagedPolicies, PermissionsBoundary: r.PermissionsBoundary})
 	}
 	return d
 }

@@ -309,6 +309,9 @@ type UserConfig struct {
 	Tags            map[string]string `yaml:"tags"`
 	Groups          []string          `yaml:"groups"`
 	AccessKeys      []KeyConfig       `yaml:"access_keys"`
+	// PermissionsBoundary names a policy under iam.policies that caps
+	// what the user's policies allow; "" for none.
+	PermissionsBoundary string `yaml:"permissions_boundary"`
 }
 
 // PrincipalConfig is what users, groups and roles all declare: a name, a
@@ -341,6 +344,8 @@ type RoleConfig struct {
 	TrustPolicy        string            `yaml:"trust_policy"`
 	MaxSessionDuration int               `yaml:"max_session_duration"`
 	Tags               map[string]string `yaml:"tags"`
+	// PermissionsBoundary is as a user's.
+	PermissionsBoundary string `yaml:"permissions_boundary"`
 }
 
 // PolicyConfig declares a customer-managed policy.
@@ -752,6 +757,7 @@ func (c *Config) Validate() error {
 			bad(f+".groups", "at most %d groups per user (IAM's quota), got %d", shiftkey.MaxGroupsPerUser, n)
 		}
 		checkTags(bad, f+".tags", u.Tags)
+		checkBoundary(bad, f+".permissions_boundary", u.PermissionsBoundary, policies)
 	}
 	for i, r := range c.IAM.Roles {
 		f := fmt.Sprintf("iam.roles[%d]", i)
@@ -769,6 +775,7 @@ func (c *Config) Validate() error {
 			bad(f+".max_session_duration", "must be 3600-43200 seconds, got %d", r.MaxSessionDuration)
 		}
 		checkTags(bad, f+".tags", r.Tags)
+		checkBoundary(bad, f+".permissions_boundary", r.PermissionsBoundary, policies)
 	}
 	return errors.Join(errs...)
 }
@@ -801,6 +808,15 @@ func (p PrincipalConfig) check(bad func(string, string, ...any), f, kind string,
 	}
 	if n := distinctFold(p.ManagedPolicies); n > shiftkey.MaxAttachedPolicies {
 		bad(f+".managed_policies", "at most %d managed policies per %s (IAM's quota), got %d", shiftkey.MaxAttachedPolicies, kind, n)
+	}
+}
+
+// checkBoundary checks a user's or role's permissions_boundary at field
+// path f: "" or the name of one of policies (lower-cased, as under
+// iam.policies).
+func checkBoundary(bad func(string, string, ...any), f, name string, policies map[string]bool) {
+	if name != "" && !policies[strings.ToLower(name)] {
+		bad(f, "no policy %q under iam.policies", name)
 	}
 }
 

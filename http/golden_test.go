@@ -161,6 +161,12 @@ func TestGoldenResponses(t *testing.T) {
 		{name: "iam-ListPolicyTags", service: "iam", body: iamQ + "ListPolicyTags&PolicyArn=arn:aws:iam::" + account + ":policy/golden-mp"},
 		{name: "iam-error-DeleteConflict-role", service: "iam", body: iamQ + "DeleteRole&RoleName=golden-role"},
 		{name: "iam-error-InvalidInput-marker", service: "iam", body: iamQ + "ListUsers&Marker=99"},
+		// Permissions boundaries: set, shown by GetRole (not ListRoles), counted by GetPolicy.
+		{name: "iam-PutRolePermissionsBoundary", service: "iam", body: iamQ + "PutRolePermissionsBoundary&RoleName=golden-role&PermissionsBoundary=arn:aws:iam::" + account + ":policy/golden-mp"},
+		{name: "iam-GetRole-boundary", service: "iam", body: iamQ + "GetRole&RoleName=golden-role"},
+		{name: "iam-GetPolicy-boundary", service: "iam", body: iamQ + "GetPolicy&PolicyArn=arn:aws:iam::" + account + ":policy/golden-mp"},
+		{name: "iam-error-NoSuchEntity-boundary", service: "iam", body: iamQ + "PutUserPermissionsBoundary&UserName=golden&PermissionsBoundary=arn:aws:iam::" + account + ":policy/nope"},
+		{name: "iam-DeleteRolePermissionsBoundary", service: "iam", body: iamQ + "DeleteRolePermissionsBoundary&RoleName=golden-role"},
 		{name: "CreateCustomDomainAssociation", service: "redshift", body: q + "CreateCustomDomainAssociation&ClusterIdentifier=dev-cluster&CustomDomainName=Golden.Example.com&CustomDomainCertificateArn=" + goldenCert},
 		{name: "ModifyCustomDomainAssociation", service: "redshift", body: q + "ModifyCustomDomainAssociation&ClusterIdentifier=dev-cluster&CustomDomainName=golden.example.com&CustomDomainCertificateArn=" + goldenCert + "2"},
 		{name: "DescribeCustomDomainAssociations-one", service: "redshift", body: q + "DescribeCustomDomainAssociations"},

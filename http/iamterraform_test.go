@@ -139,11 +139,16 @@ func TestTerraformRoleLifecycle(t *testing.T) {
 	c := f.iamClient(f.keys["admin"])
 	const role = "tf-role"
 
-	// Create: resourceRoleCreate, then the policy and its attachment.
+	// Create: the aws_iam_policy its permissions_boundary names first, then
+	// resourceRoleCreate, then the policy and its attachment.
+	boundary := tfCreatePolicy(t, c, "tf-role-boundary")
 	_, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role), Path: aws.String("/"), AssumeRolePolicyDocument: aws.String(tfTrust),
-		Description: aws.String("made by terraform"), MaxSessionDuration: aws.Int32(3600), Tags: []types.Tag{{Key: aws.String("team"), Value: aws.String("data")}}})
+		Description: aws.String("made by terraform"), MaxSessionDuration: aws.Int32(3600), PermissionsBoundary: aws.String(boundary),
+		Tags: []types.Tag{{Key: aws.String("team"), Value: aws.String("data")}}})
 	mustOK(t, "aws_iam_role create: CreateRole", err)
-	tfReadRole(t, c, role)
+	if r := tfReadRole(t, c, role); r.PermissionsBoundary == nil || aws.ToString(r.PermissionsBoundary.PermissionsBoundaryArn) != boundary {
+		t.Fatalf("aws_iam_role read: permissions_boundary %+v, want %s", r.PermissionsBoundary, boundary)
+	}
 	arn := tfCreatePolicy(t, c, "tf-policy")
 	_, err = c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("inline"), PolicyDocument: aws.String(tfPolicy)})
 	mustOK(t, "aws_iam_role_policy create: PutRolePolicy", err)
@@ -166,6 +171,9 @@ func TestTerraformRoleLifecycle(t *testing.T) {
 	mustOK(t, "aws_iam_role update: UpdateRoleDescription", err)
 	_, err = c.UpdateRole(ctx, &iam.UpdateRoleInput{RoleName: aws.String(role), MaxSessionDuration: aws.Int32(7200)})
 	mustOK(t, "aws_iam_role update: UpdateRole", err)
+	boundary2 := tfCreatePolicy(t, c, "tf-role-boundary2")
+	_, err = c.PutRolePermissionsBoundary(ctx, &iam.PutRolePermissionsBoundaryInput{RoleName: aws.String(role), PermissionsBoundary: aws.String(boundary2)})
+	mustOK(t, "aws_iam_role update: PutRolePermissionsBoundary", err)
 	tfUpdatePolicy(t, c, arn, tfPolicy2)
 	// aws_iam_role_policy's update is its create: PutRolePolicy, then GetRolePolicy.
 	_, err = c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("inline"), PolicyDocument: aws.String(tfPolicy2)})
@@ -179,10 +187,13 @@ func TestTerraformRoleLifecycle(t *testing.T) {
 	r := tfReadRole(t, c, role)
 	doc, _ := url.QueryUnescape(aws.ToString(r.AssumeRolePolicyDocument))
 	if aws.ToString(r.Description) != "changed by terraform" || aws.ToInt32(r.MaxSessionDuration) != 7200 || doc != trust2 ||
-		len(r.Tags) != 1 || aws.ToString(r.Tags[0].Key) != "owner" {
-		t.Fatalf("role after update: description %q, max session %d, trust %s, tags %+v",
-			aws.ToString(r.Description), aws.ToInt32(r.MaxSessionDuration), doc, r.Tags)
+		len(r.Tags) != 1 || aws.ToString(r.Tags[0].Key) != "owner" || r.PermissionsBoundary == nil || aws.ToString(r.PermissionsBoundary.PermissionsBoundaryArn) != boundary2 {
+		t.Fatalf("role after update: description %q, max session %d, trust %s, tags %+v, boundary %+v",
+			aws.ToString(r.Description), aws.ToInt32(r.MaxSessionDuration), doc, r.Tags, r.PermissionsBoundary)
 	}
+	// The first boundary, no longer named, is destroyed (the role no
+	// longer depends on it).
+	tfDeletePolicy(t, c, boundary)
 
 	// Destroy, dependants first.
 	_, err = c.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: aws.String(role), PolicyArn: aws.String(arn)})
@@ -196,8 +207,12 @@ func TestTerraformRoleLifecycle(t *testing.T) {
 	if len(ips.InstanceProfiles) != 0 || ips.IsTruncated {
 		t.Fatalf("instance profiles %+v", ips)
 	}
+	// A policy the role has as its boundary is not deleted before it.
+	_, err = c.DeletePolicy(ctx, &iam.DeletePolicyInput{PolicyArn: aws.String(boundary2)})
+	wantAPIError(t, err, "DeleteConflict")
 	_, err = c.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String(role)})
 	mustOK(t, "aws_iam_role delete: DeleteRole", err)
+	tfDeletePolicy(t, c, boundary2)
 	// The next refresh finds it gone.
 	_, err = c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role)})
 	wantAPIError(t, err, shiftkey.CodeNoSuchEntity)
@@ -265,10 +280,14 @@ func TestTerraformUserLifecycle(t *testing.T) {
 		return out
 	}
 
-	// Create.
-	_, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user), Path: aws.String("/"), Tags: []types.Tag{{Key: aws.String("team"), Value: aws.String("data")}}})
+	// Create: the permissions_boundary's aws_iam_policy, then the user.
+	boundary := tfCreatePolicy(t, c, "tf-user-boundary")
+	_, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(user), Path: aws.String("/"), PermissionsBoundary: aws.String(boundary),
+		Tags: []types.Tag{{Key: aws.String("team"), Value: aws.String("data")}}})
 	mustOK(t, "aws_iam_user create: CreateUser", err)
-	readUser("aws_iam_user read")
+	if u := readUser("aws_iam_user read"); u.PermissionsBoundary == nil || aws.ToString(u.PermissionsBoundary.PermissionsBoundaryArn) != boundary {
+		t.Fatalf("aws_iam_user read: permissions_boundary %+v, want %s", u.PermissionsBoundary, boundary)
+	}
 	k, err := c.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)})
 	mustOK(t, "aws_iam_access_key create: CreateAccessKey", err)
 	keyID := aws.ToString(k.AccessKey.AccessKeyId)
@@ -312,9 +331,13 @@ func TestTerraformUserLifecycle(t *testing.T) {
 	mustOK(t, "aws_iam_user update: TagUser", err)
 	_, err = c.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(user), AccessKeyId: aws.String(keyID), Status: types.StatusTypeInactive})
 	mustOK(t, "aws_iam_access_key update: UpdateAccessKey", err)
-	if u := readUser("aws_iam_user read"); len(u.Tags) != 1 || aws.ToString(u.Tags[0].Key) != "owner" {
-		t.Fatalf("user tags after update %+v", u.Tags)
+	// permissions_boundary removed from the configuration.
+	_, err = c.DeleteUserPermissionsBoundary(ctx, &iam.DeleteUserPermissionsBoundaryInput{UserName: aws.String(user)})
+	mustOK(t, "aws_iam_user update: DeleteUserPermissionsBoundary", err)
+	if u := readUser("aws_iam_user read"); len(u.Tags) != 1 || aws.ToString(u.Tags[0].Key) != "owner" || u.PermissionsBoundary != nil {
+		t.Fatalf("user after update: tags %+v, boundary %+v", u.Tags, u.PermissionsBoundary)
 	}
+	tfDeletePolicy(t, c, boundary)
 	if k := readKey("aws_iam_access_key read", keyID); k.Status != types.StatusTypeInactive {
 		t.Fatalf("key status after update %s", k.Status)
 	}

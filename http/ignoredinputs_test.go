@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 )
@@ -68,8 +69,8 @@ func TestRevokeOlderSessionsDeniesSessionsIssuedBefore(t *testing.T) {
 // PermissionsBoundary and ignored it. A role created "bounded" to
 // DescribeClusters by its boundary then had everything its own policies
 // grant: its sessions got credentials the boundary should have refused.
-// shiftkey does not evaluate boundaries, so it refuses them.
-func TestPermissionsBoundaryIsRefusedNotIgnored(t *testing.T) {
+// shiftkey refused boundaries for a while; now it evaluates them.
+func TestPermissionsBoundaryIsHonouredNotIgnored(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	admin := f.iamClient(f.keys["admin"])
@@ -77,19 +78,29 @@ func TestPermissionsBoundaryIsRefusedNotIgnored(t *testing.T) {
 	mustOK(t, "CreatePolicy", err)
 	boundary := out.Policy.Arn
 
-	_, err = admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("bounded"), PermissionsBoundary: boundary,
+	r, err := admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("bounded"), PermissionsBoundary: boundary,
 		AssumeRolePolicyDocument: aws.String(trustUser("admin"))})
-	wantAPIError(t, err, "InvalidInput")
-	if s := httpStatus(err); s != 400 {
-		t.Fatalf("CreateRole: status %d, want 400", s)
+	mustOK(t, "CreateRole with a boundary", err)
+	_, err = admin.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("bounded"), PolicyName: aws.String("all"),
+		PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)})
+	mustOK(t, "PutRolePolicy", err)
+	ar, err := f.stsClient(f.keys["admin"]).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: r.Role.Arn, RoleSessionName: aws.String("s1")})
+	mustOK(t, "AssumeRole", err)
+	sess := f.redshiftClient(aws.Credentials{AccessKeyID: aws.ToString(ar.Credentials.AccessKeyId),
+		SecretAccessKey: aws.ToString(ar.Credentials.SecretAccessKey), SessionToken: aws.ToString(ar.Credentials.SessionToken)})
+	_, err = sess.GetClusterCredentials(ctx, &redshift.GetClusterCredentialsInput{ClusterIdentifier: aws.String("dev-cluster"), DbUser: aws.String("alice")})
+	wantAPIError(t, err, "AccessDenied")
+	if s := httpStatus(err); s != 403 {
+		t.Fatalf("GetClusterCredentials beyond the boundary: status %d, want 403", s)
 	}
-	_, err = admin.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("bounded")})
-	wantAPIError(t, err, "NoSuchEntity")
+	_, err = sess.DescribeClusters(ctx, &redshift.DescribeClustersInput{})
+	mustOK(t, "DescribeClusters within the boundary", err)
 
-	_, err = admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("bounded"), PermissionsBoundary: boundary})
-	wantAPIError(t, err, "InvalidInput")
-	_, err = admin.GetUser(ctx, &iam.GetUserInput{UserName: aws.String("bounded")})
-	wantAPIError(t, err, "NoSuchEntity")
+	u, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("bounded"), PermissionsBoundary: boundary})
+	mustOK(t, "CreateUser with a boundary", err)
+	if u.User.PermissionsBoundary == nil || aws.ToString(u.User.PermissionsBoundary.PermissionsBoundaryArn) != aws.ToString(boundary) {
+		t.Fatalf("CreateUser's user: boundary %+v", u.User.PermissionsBoundary)
+	}
 }
 
 // Found in the same review: AssumeRole took SourceIdentity and

@@ -45,6 +45,9 @@ type DeclaredUser struct {
 	AccessKeys      []DeclaredKey
 	Policies        map[string]string
 	ManagedPolicies []string
+	// PermissionsBoundary names an entry of Declared.Policies; "" for
+	// none (one set through the API is removed: the file decides).
+	PermissionsBoundary string
 }
 
 // DeclaredKey is an access key. Status is "Active" or "Inactive"; empty
@@ -61,6 +64,7 @@ type DeclaredRole struct {
 	Tags                    map[string]string
 	Policies                map[string]string
 	ManagedPolicies         []string
+	PermissionsBoundary     string // as DeclaredUser's
 }
 
 // ReconcileStore is what Reconcile reads and changes.
@@ -370,9 +374,36 @@ func (r *reconciler) restoreName(got, want *shiftkey.Entity) error {
 	return nil
 }
 
+// boundary makes the permissions boundary of e, stored now, the one the
+// file declares (name, an entry of Declared.Policies, created by the
+// policies step before), or none.
+func (r *reconciler) boundary(e *shiftkey.Entity, stored, name string) error {
+	want := ""
+	if name != "" {
+		arn, ok := r.policyARN[strings.ToLower(name)]
+		if !ok {
+			return fmt.Errorf("permissions boundary %s is not declared", name)
+		}
+		want = arn
+	}
+	if stored == want {
+		return nil
+	}
+	if err := r.st.SetPermissionsBoundary(r.ctx, e.Kind, e.Name, want); err != nil {
+		return err
+	}
+	change := "permissions boundary set"
+	if want == "" {
+		change = "permissions boundary removed"
+	}
+	r.note(Change{Change: change, Kind: e.Kind, Name: e.Name, PolicyARN: want})
+	return nil
+}
+
 // removePolicies deletes the managed policies declared before and no
-// longer in d. One still attached to an identity the file does not declare
-// is kept, with a warning, as IAM's DeletePolicy would refuse it.
+// longer in d. One still attached to an identity the file does not
+// declare, or its permissions boundary, is kept, with a warning, as IAM's
+// DeletePolicy would refuse it.
 func (r *reconciler) removePolicies() error {
 	refs, err := r.st.DeclaredRefs(r.ctx, shiftkey.KindPolicy)
 	if err != nil {
@@ -401,6 +432,13 @@ func (r *reconciler) removePolicies() error {
 		}
 		if n > 0 {
 			r.note(Change{Change: "policy kept: attached to identities the file does not declare", Kind: shiftkey.KindPolicy, Name: p.Name, PolicyARN: p.ARN, Warning: true})
+			continue
+		}
+		// Likewise a boundary set through the API (the file declares none).
+		if bounded, err := r.st.BoundaryEntities(r.ctx, p.ARN); err != nil {
+			return err
+		} else if len(bounded) > 0 {
+			r.note(Change{Change: "policy kept: a permissions boundary of identities the file does not declare", Kind: shiftkey.KindPolicy, Name: p.Name, PolicyARN: p.ARN, Warning: true})
 			continue
 		}
 		if err := r.st.DeleteManagedPolicy(r.ctx, p.ARN); err != nil {
@@ -485,7 +523,10 @@ func (r *reconciler) users() error {
 	}
 	for i, u := range r.d.Users {
 		e := entities[i]
-		err := r.keys(e, u.AccessKeys)
+		err := r.boundary(e, e.PermissionsBoundary, u.PermissionsBoundary)
+		if err == nil {
+			err = r.keys(e, u.AccessKeys)
+		}
 		if err == nil {
 			err = r.tags(e, u.Tags)
 		}
@@ -841,6 +882,9 @@ func (r *reconciler) role(ro DeclaredRole) error {
 	}
 	e, err := r.ensure(want)
 	if err != nil {
+		return err
+	}
+	if err := r.boundary(e, e.PermissionsBoundary, ro.PermissionsBoundary); err != nil {
 		return err
 	}
 	if e.AssumeRolePolicy != ro.TrustPolicy || e.MaxSessionDuration != maxSession || e.TrustPrincipalIDs != want.TrustPrincipalIDs {

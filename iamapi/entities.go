@@ -36,6 +36,7 @@ func (s *Service) entity(ctx context.Context, c *shiftkey.Caller, action string,
 		// aws:ResourceTag/* and iam:ResourceTag/*.
 		keys = shiftkey.ResourceTagKeys(keys, tags, "iam:ResourceTag/")
 	}
+	keys = entityBoundaryKey(keys, action, e)
 	return e, s.authorizeWith(ctx, c, action, e.ARN, keys)
 }
 
@@ -73,12 +74,12 @@ func (s *Service) newEntity(p params, kind shiftkey.EntityKind, idPrefix string)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := p.opt("PermissionsBoundary"); ok {
-		// Ignoring it would leave the entity with all its policies grant,
-		// which its creator meant the boundary to cap.
-		return nil, shiftkey.Errorf(CodeInvalidInput, "PermissionsBoundary is not supported: shiftkey does not evaluate permissions boundaries, so it refuses to create a %s with one rather than ignore it.", kind)
+	boundary, err := p.permissionsBoundary(false)
+	if err != nil {
+		return nil, err
 	}
-	return &shiftkey.Entity{Kind: kind, Name: name, ID: shiftkey.NewID(idPrefix), Path: path, ARN: s.arn(kind, path, name), CreatedAt: s.now()}, nil
+	return &shiftkey.Entity{Kind: kind, Name: name, ID: shiftkey.NewID(idPrefix), Path: path, ARN: s.arn(kind, path, name), CreatedAt: s.now(),
+		PermissionsBoundary: boundary}, nil
 }
 
 // createEntity authorizes action on the new entity e with the request's
@@ -86,7 +87,7 @@ func (s *Service) newEntity(p params, kind shiftkey.EntityKind, idPrefix string)
 // caller who may create users but not tag them cannot set tags by
 // creating), then stores e with its tags in one write.
 func (s *Service) createEntity(ctx context.Context, c *shiftkey.Caller, action string, e *shiftkey.Entity, tags []shiftkey.Tag) error {
-	keys := shiftkey.RequestTagKeys(nil, tags)
+	keys := boundaryKey(shiftkey.RequestTagKeys(nil, tags), e.PermissionsBoundary)
 	if err := s.authorizeWith(ctx, c, action, e.ARN, keys); err != nil {
 		return err
 	}

@@ -91,6 +91,8 @@ func (s *Service) handlers() map[string]handler {
 		"ListEntitiesForPolicy": s.listEntitiesForPolicy,
 		// NewUserName is userNameType (64), NewGroupName groupNameType (128).
 		"UpdateUser": s.rename(shiftkey.KindUser, "NewUserName", 64), "UpdateGroup": s.rename(shiftkey.KindGroup, "NewGroupName", 128),
+		"PutUserPermissionsBoundary": s.putBoundary(shiftkey.KindUser), "DeleteUserPermissionsBoundary": s.deleteBoundary(shiftkey.KindUser),
+		"PutRolePermissionsBoundary": s.putBoundary(shiftkey.KindRole), "DeleteRolePermissionsBoundary": s.deleteBoundary(shiftkey.KindRole),
 	}
 }
 
@@ -419,7 +421,9 @@ type userXML struct {
 	UserId     string
 	Arn        string
 	CreateDate string
-	Tags       []tagXML `xml:"Tags>member,omitempty"`
+	// GetUser's and CreateUser's; lists leave it out, as IAM's do.
+	PermissionsBoundary *boundaryXML `xml:",omitempty"`
+	Tags                []tagXML     `xml:"Tags>member,omitempty"`
 }
 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
@@ -429,8 +433,14 @@ func tagsXML(tags []shiftkey.Tag) []tagXML {
 }
 
 func toUserXML(e *shiftkey.Entity, tags []shiftkey.Tag) userXML {
-	return userXML{Path: e.Path, UserName: e.Name, UserId: e.ID, Arn: e.ARN, CreateDate: isoTime(e.CreatedAt), Tags: tagsXML(tags)}
+	return userXML{Path: e.Path, UserName: e.Name, UserId: e.ID, Arn: e.ARN, CreateDate: isoTime(e.CreatedAt), PermissionsBoundary: toBoundaryXML(e),
+		Tags: tagsXML(tags)}
 }
 
-// untaggedUserXML is a user as lists show it: without its tags.
-func untaggedUserXML(e *shiftkey.Entity) userXML { return toUserXML(e, nil) }
+// untaggedUserXML is a user as lists show it: without its tags or its
+// permissions boundary.
+func untaggedUserXML(e *shiftkey.Entity) userXML {
+	x := toUserXML(e, nil)
+	x.PermissionsBoundary = nil
+	return x
+}

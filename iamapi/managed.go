@@ -140,7 +140,13 @@ func (s *Service) getManagedPolicy(ctx context.Context, c *shiftkey.Caller, p pa
 	if err != nil {
 		return nil, err
 	}
-	return struct{ Policy policyXML }{toPolicyXML(m, n).withTags(tags)}, nil
+	bounded, err := s.Store.BoundaryEntities(ctx, m.ARN)
+	if err != nil {
+		return nil, err
+	}
+	x := toPolicyXML(m, n).withTags(tags)
+	x.PermissionsBoundaryUsageCount = len(bounded)
+	return struct{ Policy policyXML }{x}, nil
 }
 
 func (s *Service) deleteManagedPolicy(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
@@ -338,9 +344,9 @@ func (s *Service) listPolicyVersions(ctx context.Context, c *shiftkey.Caller, p 
 
 // listManagedPolicies is ListPolicies: the account's customer-managed
 // policies (shiftkey has no AWS managed ones: Scope AWS lists none), under
-// PathPrefix, only the attached ones with OnlyAttached. No policy is used
-// as a permissions boundary (shiftkey refuses boundaries), so
-// PolicyUsageFilter PermissionsBoundary lists none.
+// PathPrefix, only the attached ones with OnlyAttached; PolicyUsageFilter
+// PermissionsPolicy lists the policies attached to an entity,
+// PermissionsBoundary those that are a user's or role's boundary.
 func (s *Service) listManagedPolicies(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
 	scope, _ := p.opt("Scope")
 	switch scope {
@@ -373,13 +379,20 @@ func (s *Service) listManagedPolicies(ctx context.Context, c *shiftkey.Caller, p
 		return nil, err
 	}
 	var all []*shiftkey.ManagedPolicy
-	if scope != "AWS" && usage != "PermissionsBoundary" {
+	var bounds map[string]int
+	if scope != "AWS" {
 		pols, err := s.Store.ManagedPolicies(ctx, prefix)
 		if err != nil {
 			return nil, err
 		}
+		if bounds, err = s.boundaryUsage(ctx); err != nil {
+			return nil, err
+		}
 		for _, m := range pols {
-			if !onlyAttached || m.AttachmentCount > 0 {
+			switch {
+			case onlyAttached && m.AttachmentCount == 0:
+			case usage == "PermissionsBoundary" && bounds[m.ARN] == 0:
+			default:
 				all = append(all, m)
 			}
 		}
@@ -393,6 +406,7 @@ func (s *Service) listManagedPolicies(ctx context.Context, c *shiftkey.Caller, p
 		pageXML
 	}{each(pols, func(m *shiftkey.ManagedPolicy) policyXML {
 		x := toPolicyXML(m, m.AttachmentCount)
+		x.PermissionsBoundaryUsageCount = bounds[m.ARN]
 		x.Description = "" // ListPolicies returns a subset of a policy's attributes
 		return x
 	}), pg}, nil
@@ -400,9 +414,11 @@ func (s *Service) listManagedPolicies(ctx context.Context, c *shiftkey.Caller, p
 
 // listEntitiesForPolicy is ListEntitiesForPolicy, by which Terraform's
 // aws_iam_policy_attachment reads: the users, groups and roles the policy
-// is attached to, filtered by EntityFilter and PathPrefix. No policy is a
-// permissions boundary here (shiftkey refuses them), so PolicyUsageFilter
-// PermissionsBoundary lists none, as do the filters for policies.
+// is attached to (PolicyUsageFilter PermissionsPolicy), the users and
+// roles whose permissions boundary it is (PermissionsBoundary), or both
+// (no filter: an entity both attached and bounded is listed once),
+// filtered by EntityFilter and PathPrefix. The filters for policies list
+// none (no policy is attached to a policy).
 func (s *Service) listEntitiesForPolicy(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
 	filter, _ := p.opt("EntityFilter")
 	switch filter {
@@ -424,16 +440,27 @@ func (s *Service) listEntitiesForPolicy(ctx context.Context, c *shiftkey.Caller,
 	if err != nil {
 		return nil, err
 	}
-	var all []*shiftkey.Entity
+	var found []*shiftkey.Entity
 	if usage != "PermissionsBoundary" {
 		es, err := s.Store.PolicyEntities(ctx, m.ARN)
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range es {
-			if (filter == "" || strings.EqualFold(filter, string(e.Kind))) && strings.HasPrefix(e.Path, prefix) {
-				all = append(all, e)
-			}
+		found = es
+	}
+	if usage != "PermissionsPolicy" {
+		es, err := s.Store.BoundaryEntities(ctx, m.ARN)
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, es...)
+	}
+	var all []*shiftkey.Entity
+	seen := map[string]bool{}
+	for _, e := range found {
+		if (filter == "" || strings.EqualFold(filter, string(e.Kind))) && strings.HasPrefix(e.Path, prefix) && !seen[e.ID] {
+			seen[e.ID] = true
+			all = append(all, e)
 		}
 	}
 	// One list across the kinds, paged by kind and name.

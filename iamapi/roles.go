@@ -21,7 +21,8 @@ type roleXML struct {
 	AssumeRolePolicyDocument string
 	Description              string `xml:",omitempty"`
 	MaxSessionDuration       int
-	Tags                     []tagXML `xml:"Tags>member,omitempty"`
+	PermissionsBoundary      *boundaryXML `xml:",omitempty"` // not in ListRoles, as in IAM
+	Tags                     []tagXML     `xml:"Tags>member,omitempty"`
 }
 
 // encodeDocument is how IAM returns policy documents: URL-encoded as RFC
@@ -33,7 +34,8 @@ func encodeDocument(doc string) string {
 }
 
 func toRoleXML(e *shiftkey.Entity, tags []shiftkey.Tag) roleXML {
-	return roleXML{e.Path, e.Name, e.ID, e.ARN, isoTime(e.CreatedAt), encodeDocument(e.AssumeRolePolicy), e.Description, e.MaxSessionDuration, tagsXML(tags)}
+	return roleXML{e.Path, e.Name, e.ID, e.ARN, isoTime(e.CreatedAt), encodeDocument(e.AssumeRolePolicy), e.Description, e.MaxSessionDuration,
+		toBoundaryXML(e), tagsXML(tags)}
 }
 
 // document reads a required policy document of at most limit
@@ -112,7 +114,11 @@ func (s *Service) listRoles(ctx context.Context, c *shiftkey.Caller, p params) (
 	return struct {
 		Roles []roleXML `xml:"Roles>member"`
 		pageXML
-	}{each(roles, func(e *shiftkey.Entity) roleXML { return toRoleXML(e, nil) }), pg}, nil
+	}{each(roles, func(e *shiftkey.Entity) roleXML {
+		x := toRoleXML(e, nil)
+		x.PermissionsBoundary = nil
+		return x
+	}), pg}, nil
 }
 
 func (s *Service) deleteRole(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {

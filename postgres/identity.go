@@ -11,12 +11,16 @@ import (
 	"github.com/shiftkey/shiftkey"
 )
 
-const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration, trust_principal_ids`
+const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration, trust_principal_ids, permissions_boundary`
 
 func scanEntity(row pgx.Row) (*shiftkey.Entity, error) {
 	var e shiftkey.Entity
-	err := row.Scan(&e.Kind, &e.Name, &e.ID, &e.Path, &e.ARN, &e.CreatedAt, &e.AssumeRolePolicy, &e.Description, &e.MaxSessionDuration, &e.TrustPrincipalIDs)
+	var boundary *string
+	err := row.Scan(&e.Kind, &e.Name, &e.ID, &e.Path, &e.ARN, &e.CreatedAt, &e.AssumeRolePolicy, &e.Description, &e.MaxSessionDuration, &e.TrustPrincipalIDs, &boundary)
 	e.CreatedAt = utc(e.CreatedAt)
+	if boundary != nil {
+		e.PermissionsBoundary = *boundary
+	}
 	return &e, err
 }
 
@@ -27,10 +31,14 @@ func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
 	if len(e.Tags) > shiftkey.MaxTags {
 		return shiftkey.TagQuota(e.Kind)
 	}
-	inserts := []stmt{st(`INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
-		e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs)}
+	inserts := []stmt{st(`INSERT INTO entities (`+entityColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+		e.Kind, e.Name, e.ID, e.Path, e.ARN, e.CreatedAt, e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs,
+		nullIfEmpty(e.PermissionsBoundary))}
 	for _, t := range e.Tags {
 		inserts = append(inserts, st(tagUpsert(e.Kind), e.Kind, e.Name, t.Key, t.Value))
+	}
+	if e.PermissionsBoundary != "" {
+		return d.createBounded(ctx, e, inserts)
 	}
 	return d.insertWithin(ctx, change(e.Kind, e.Name), shiftkey.EntityExists(e.Kind, e.Name), shiftkey.AccountQuota(e.Kind), shiftkey.MaxEntities[e.Kind],
 		st(`SELECT count(*) FROM entities WHERE kind = $1`, e.Kind), inserts...)
@@ -505,6 +513,9 @@ func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
 	err := d.policyWrite(ctx, arn, func(tx pgx.Tx, h *policyHead) error {
 		if h.others > 0 {
 			return shiftkey.PolicyHasVersions()
+		}
+		if err := notABoundary(ctx, tx, arn); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tags WHERE kind = $1 AND owner = $2`, shiftkey.KindPolicy, h.id); err != nil {
 			return err

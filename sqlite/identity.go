@@ -13,16 +13,18 @@ import (
 	"github.com/shiftkey/shiftkey"
 )
 
-const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration, trust_principal_ids`
+const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration, trust_principal_ids, permissions_boundary`
 
 func scanEntity(row scanner) (*shiftkey.Entity, error) {
 	var e shiftkey.Entity
 	var created int64
-	err := row.Scan(&e.Kind, &e.Name, &e.ID, &e.Path, &e.ARN, &created, &e.AssumeRolePolicy, &e.Description, &e.MaxSessionDuration, &e.TrustPrincipalIDs)
+	var boundary sql.NullString
+	err := row.Scan(&e.Kind, &e.Name, &e.ID, &e.Path, &e.ARN, &created, &e.AssumeRolePolicy, &e.Description, &e.MaxSessionDuration, &e.TrustPrincipalIDs, &boundary)
 	if err != nil {
 		return nil, err
 	}
 	e.CreatedAt = fromMillis(created)
+	e.PermissionsBoundary = boundary.String
 	return &e, nil
 }
 
@@ -33,11 +35,17 @@ func (d *DB) CreateEntity(ctx context.Context, e *shiftkey.Entity) error {
 	if len(e.Tags) > shiftkey.MaxTags {
 		return shiftkey.TagQuota(e.Kind)
 	}
-	tags := func(tx sqlConn) error { return putTags(ctx, tx, e.Kind, e.Name, e.Tags) }
+	tags := func(tx sqlConn) error {
+		if err := boundaryExists(ctx, tx, e.PermissionsBoundary); err != nil {
+			return err
+		}
+		return putTags(ctx, tx, e.Kind, e.Name, e.Tags)
+	}
 	return d.insertWithin(ctx, shiftkey.EntityExists(e.Kind, e.Name), shiftkey.AccountQuota(e.Kind), shiftkey.MaxEntities[e.Kind],
 		`SELECT count(*) FROM entities WHERE kind = ?`, []any{e.Kind}, tags,
-		`INSERT INTO entities (`+entityColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?)`,
-		e.Kind, e.Name, e.ID, e.Path, e.ARN, millis(e.CreatedAt), e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs)
+		`INSERT INTO entities (`+entityColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		e.Kind, e.Name, e.ID, e.Path, e.ARN, millis(e.CreatedAt), e.AssumeRolePolicy, e.Description, e.MaxSessionDuration, e.TrustPrincipalIDs,
+		nullIfEmpty(e.PermissionsBoundary))
 }
 
 // insertWithin runs insert, then (when not nil) more, and then count in
@@ -488,6 +496,9 @@ func (d *DB) DeleteManagedPolicy(ctx context.Context, arn string) error {
 		return err
 	case versions > 0:
 		return shiftkey.PolicyHasVersions()
+	}
+	if err := notABoundary(ctx, tx, arn); err != nil {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM tags WHERE kind = ? AND owner = `+tagOwner(shiftkey.KindPolicy), shiftkey.KindPolicy, arn); err != nil {
 		return err

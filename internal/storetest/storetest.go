@@ -54,6 +54,8 @@ func Run(t *testing.T, newStore func(t *testing.T) shiftkey.Store) {
 	t.Run("Renames", func(t *testing.T) { testRenames(t, newStore(t)) })
 	t.Run("RenameRacingWrites", func(t *testing.T) { testRenameRacingWrites(t, newStore(t)) })
 	t.Run("RenameDeclaring", func(t *testing.T) { testRenameDeclaring(t, newStore(t)) })
+	t.Run("PermissionsBoundaries", func(t *testing.T) { testPermissionsBoundaries(t, newStore(t)) })
+	t.Run("BoundaryRacingDelete", func(t *testing.T) { testBoundaryRacingDelete(t, newStore(t)) })
 }
 
 // testTagKeysFoldOnlyCase: tag keys are one key when they differ only in
