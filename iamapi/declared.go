@@ -362,7 +362,7 @@ func (r *reconciler) restoreName(got, want *shiftkey.Entity) error {
 	if got.Name == want.Name && got.Path == want.Path {
 		return nil
 	}
-	if err := r.st.RenameEntity(r.ctx, got.Kind, got.Name, want); err != nil {
+	if err := r.st.RenameEntity(r.ctx, got.Kind, got, want); err != nil {
 		return fmt.Errorf("%s %s: %w", got.Kind, got.Name, err)
 	}
 	r.note(Change{Change: string(got.Kind) + " renamed", Kind: got.Kind, Name: want.Name})

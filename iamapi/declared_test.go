@@ -863,10 +863,10 @@ func TestReconcileUndoesAPIRenames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RenameEntity(ctx, shiftkey.KindUser, "ci", &shiftkey.Entity{Name: "ci-renamed", Path: "/moved/", ARN: "arn:aws:iam::000000000000:user/moved/ci-renamed"}); err != nil {
+	if err := st.RenameEntity(ctx, shiftkey.KindUser, &shiftkey.Entity{Name: "ci"}, &shiftkey.Entity{Name: "ci-renamed", Path: "/moved/", ARN: "arn:aws:iam::000000000000:user/moved/ci-renamed"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RenameEntity(ctx, shiftkey.KindGroup, "analysts", &shiftkey.Entity{Name: "analysts", Path: "/moved/", ARN: "arn:aws:iam::000000000000:group/moved/analysts"}); err != nil {
+	if err := st.RenameEntity(ctx, shiftkey.KindGroup, &shiftkey.Entity{Name: "analysts"}, &shiftkey.Entity{Name: "analysts", Path: "/moved/", ARN: "arn:aws:iam::000000000000:group/moved/analysts"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -897,7 +897,7 @@ func TestReconcileUndoesAPIRenames(t *testing.T) {
 	}
 
 	// A file that now declares the name the API gave keeps the entity.
-	if err := st.RenameEntity(ctx, shiftkey.KindUser, "ci", &shiftkey.Entity{Name: "ci2", Path: "/", ARN: "arn:aws:iam::000000000000:user/ci2"}); err != nil {
+	if err := st.RenameEntity(ctx, shiftkey.KindUser, &shiftkey.Entity{Name: "ci"}, &shiftkey.Entity{Name: "ci2", Path: "/", ARN: "arn:aws:iam::000000000000:user/ci2"}); err != nil {
 		t.Fatal(err)
 	}
 	d := base()
