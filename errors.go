@@ -22,6 +22,14 @@ func EntityExists(kind EntityKind, name string) error {
 	return Errorf(CodeEntityAlreadyExists, "%s with name %s already exists.", k, name)
 }
 
+// EntityChanged is IAM's ConcurrentModification (409) for a user or group
+// another request changed (renamed, moved, deleted and created again)
+// between a call's read of it, which its authorization used, and its
+// write: the caller may read it again and retry.
+func EntityChanged(kind EntityKind, name string) error {
+	return Errorf(CodeConcurrentModification, "The %s with name %s was modified by another request. Please retry.", kind, name)
+}
+
 // NoSuchInlinePolicy is IAM's answer for an inline policy that does not exist.
 func NoSuchInlinePolicy(kind EntityKind, name string) error {
 	return Errorf(CodeNoSuchEntity, "The %s policy with name %s cannot be found.", kind, name)

@@ -360,18 +360,21 @@ type IdentityStore interface {
 	// as the caller read them), as do its id, policies, tags and
 	// sessions. CodeNoSuchEntity.
 	UpdateRole(ctx context.Context, r *Entity, fields RoleFields) error
-	// RenameEntity gives the user or group of kind called name (any
+	// RenameEntity gives the user or group of kind called from.Name (any
 	// case) the name to.Name, path to.Path and ARN to.ARN, in one write,
 	// with everything kept under its name: a user's access keys, group
 	// memberships, inline and attached policies and tags, a group's
 	// members and policies. Its id and creation date stay, and nothing is
-	// left under the old name. to.Name may be name in another case (the
-	// same entity, as names are unique regardless of case).
+	// left under the old name. to.Name may be from.Name in another case
+	// (the same entity, as names are unique regardless of case).
 	// CodeNoSuchEntity; CodeEntityAlreadyExists when another entity of
-	// kind has to.Name in any case. What the config file declares is
-	// recorded by id and left as it is (the next reconcile sees the
-	// rename).
-	RenameEntity(ctx context.Context, kind EntityKind, name string, to *Entity) error
+	// kind has to.Name in any case; CodeConcurrentModification when
+	// from.ARN or from.ID is set and the entity no longer has it (the
+	// caller authorized the rename on the entity as it read it: one
+	// moved or created again meanwhile is not that one). What the
+	// config file declares is recorded by id and left as it is (the next
+	// reconcile sees the rename).
+	RenameEntity(ctx context.Context, kind EntityKind, from, to *Entity) error
 
 	CreateAccessKey(ctx context.Context, k *AccessKey) error      // CodeNoSuchEntity; CodeLimitExceeded at MaxAccessKeysPerUser keys
 	AccessKey(ctx context.Context, id string) (*AccessKey, error) // CodeNoSuchEntity

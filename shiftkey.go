@@ -112,6 +112,7 @@ const (
 	CodeUnsupportedOperation        = "UnsupportedOperation"
 	CodeNoSuchEntity                = "NoSuchEntity"
 	CodeEntityAlreadyExists         = "EntityAlreadyExists"
+	CodeConcurrentModification      = "ConcurrentModification"
 )
 
 // Cluster is a provisioned Redshift cluster as shiftkey presents it: an AWS

@@ -24,6 +24,7 @@ var statusByCode = map[string]int{
 	shiftkey.CodeServiceUnavailable:         http.StatusServiceUnavailable,
 	shiftkey.CodeNoSuchEntity:               http.StatusNotFound,
 	shiftkey.CodeEntityAlreadyExists:        http.StatusConflict,
+	shiftkey.CodeConcurrentModification:     http.StatusConflict,
 	"RequestEntityTooLarge":                 http.StatusRequestEntityTooLarge,
 	"DeleteConflict":                        http.StatusConflict,
 	"LimitExceeded":                         http.StatusConflict,

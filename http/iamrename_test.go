@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/shiftkey/shiftkey"
+	shttp "github.com/shiftkey/shiftkey/http"
 )
 
 // UpdateUser renames a user and moves it to another path: it keeps its id,
@@ -397,5 +398,14 @@ func TestTrustFollowsARenamedUser(t *testing.T) {
 	newHank := f.stsClient(f.newIAMUserKey(t, "hank", assume))
 	if _, err = newHank.AssumeRole(ctx, in); apiCode(err) != "AccessDenied" {
 		t.Fatalf("AssumeRole as a new user hank: %v, want AccessDenied", err)
+	}
+}
+
+// A rename refused because another call changed the entity meanwhile
+// (iamapi TestRenameOfAUserMovedMeanwhile) is IAM's ConcurrentModification,
+// which IAM sends with 409 Conflict.
+func TestConcurrentModificationIsConflict(t *testing.T) {
+	if got := shttp.StatusOf(shiftkey.CodeConcurrentModification); got != 409 {
+		t.Fatalf("StatusOf(%s) = %d, want 409", shiftkey.CodeConcurrentModification, got)
 	}
 }

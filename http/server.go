@@ -398,9 +398,12 @@ func (s *Server) authenticate(ctx context.Context, c *call) error {
 			// Long-term IAM user keys never carry a session token.
 			return invalid
 		}
-		user, err := s.Identities.Entity(ctx, shiftkey.KindUser, key.UserName)
+		user, err := s.keyUser(ctx, key)
+		if shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity {
+			return invalid // the key deleted meanwhile
+		}
 		if err != nil {
-			return fmt.Errorf("user of access key: %w", err)
+			return err
 		}
 		s.recordKeyUse(ctx, c, key, auth.Region, now)
 		tags, err := s.Identities.Tags(ctx, shiftkey.KindUser, user.Name)
@@ -419,6 +422,30 @@ func (s *Server) authenticate(ctx context.Context, c *call) error {
 		Time:            now,
 	}
 	return nil
+}
+
+// keyUser is the user key belongs to. The key names its user by name,
+// and a rename (UpdateUser) with the old name created again (CreateUser)
+// can land between the key's read and the user's: the key is read again
+// until it names the user read, so that it never signs as the new user of
+// its old name.
+func (s *Server) keyUser(ctx context.Context, key *shiftkey.AccessKey) (*shiftkey.Entity, error) {
+	name := key.UserName
+	for range 3 {
+		user, err := s.Identities.Entity(ctx, shiftkey.KindUser, name)
+		if err != nil {
+			return nil, fmt.Errorf("user of access key: %w", err)
+		}
+		again, err := s.Identities.AccessKey(ctx, key.ID)
+		if err != nil {
+			return nil, err
+		}
+		if strings.EqualFold(again.UserName, user.Name) {
+			return user, nil
+		}
+		name = again.UserName
+	}
+	return nil, shiftkey.Errorf(shiftkey.CodeServiceUnavailable, "The user of the access key changed while the request was authenticated. Please retry.")
 }
 
 // recordKeyUse records, for GetAccessKeyLastUsed, that key signed a

@@ -219,6 +219,15 @@ func (r *reconciler) removeIdentities() error {
 						return err
 					}
 					continue
+				case names[strings.ToLower(ref.Name)]:
+					// The file's name is another entity's now: the
+					// declared one cannot take it back, and deleting it
+					// (its keys, memberships) to adopt the other in its
+					// place would hand the file's policies, groups and
+					// trust to whoever took the name. The operator
+					// decides.
+					return fmt.Errorf("%s %s: declared as %s, renamed %s through the IAM API, and the name is now another %s's (%s): rename or delete one of them",
+						kind, ref.Name, ref.ID, moved.Name, kind, e.ID)
 				default:
 					// Kept when the file now declares the API's name,
 					// else deleted as no longer declared.
@@ -366,7 +375,7 @@ func (r *reconciler) restoreName(got, want *shiftkey.Entity) error {
 	if got.Name == want.Name && got.Path == want.Path {
 		return nil
 	}
-	if err := r.st.RenameEntity(r.ctx, got.Kind, got.Name, want); err != nil {
+	if err := r.st.RenameEntity(r.ctx, got.Kind, got, want); err != nil {
 		return fmt.Errorf("%s %s: %w", got.Kind, got.Name, err)
 	}
 	r.note(Change{Change: string(got.Kind) + " renamed", Kind: got.Kind, Name: want.Name})

@@ -863,10 +863,10 @@ func TestReconcileUndoesAPIRenames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RenameEntity(ctx, shiftkey.KindUser, "ci", &shiftkey.Entity{Name: "ci-renamed", Path: "/moved/", ARN: "arn:aws:iam::000000000000:user/moved/ci-renamed"}); err != nil {
+	if err := st.RenameEntity(ctx, shiftkey.KindUser, &shiftkey.Entity{Name: "ci"}, &shiftkey.Entity{Name: "ci-renamed", Path: "/moved/", ARN: "arn:aws:iam::000000000000:user/moved/ci-renamed"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RenameEntity(ctx, shiftkey.KindGroup, "analysts", &shiftkey.Entity{Name: "analysts", Path: "/moved/", ARN: "arn:aws:iam::000000000000:group/moved/analysts"}); err != nil {
+	if err := st.RenameEntity(ctx, shiftkey.KindGroup, &shiftkey.Entity{Name: "analysts"}, &shiftkey.Entity{Name: "analysts", Path: "/moved/", ARN: "arn:aws:iam::000000000000:group/moved/analysts"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -897,7 +897,7 @@ func TestReconcileUndoesAPIRenames(t *testing.T) {
 	}
 
 	// A file that now declares the name the API gave keeps the entity.
-	if err := st.RenameEntity(ctx, shiftkey.KindUser, "ci", &shiftkey.Entity{Name: "ci2", Path: "/", ARN: "arn:aws:iam::000000000000:user/ci2"}); err != nil {
+	if err := st.RenameEntity(ctx, shiftkey.KindUser, &shiftkey.Entity{Name: "ci"}, &shiftkey.Entity{Name: "ci2", Path: "/", ARN: "arn:aws:iam::000000000000:user/ci2"}); err != nil {
 		t.Fatal(err)
 	}
 	d := base()
@@ -905,5 +905,51 @@ func TestReconcileUndoesAPIRenames(t *testing.T) {
 	reconcile(t, st, d)
 	if got, err := st.Entity(ctx, shiftkey.KindUser, "ci2"); err != nil || got.ID != ci.ID {
 		t.Fatalf("ci2, declared under the API's name: %+v %v; want ci's id %s", got, err, ci.ID)
+	}
+}
+
+// A declared user renamed through the IAM API whose declared name another
+// user then took (CreateUser under it) cannot get its name back. The
+// reconcile deleted the declared user as no longer declared (its keys,
+// memberships and policies with it), adopted the other user in its place
+// and gave it the file's policies, groups and trust (the declared role
+// now trusting its id), the file's keys coming back Inactive as if
+// deleted through the API: two API calls (UpdateUser, CreateUser) turned
+// a working declared identity into another one. Now the reconcile stops
+// on that conflict, naming both, and changes neither.
+func TestReconcileRefusesARenamedUsersTakenName(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	ci, err := st.Entity(ctx, shiftkey.KindUser, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	etl, err := st.Entity(ctx, shiftkey.KindRole, "etl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RenameEntity(ctx, shiftkey.KindUser, ci, &shiftkey.Entity{Name: "ci-renamed", Path: "/", ARN: "arn:aws:iam::000000000000:user/ci-renamed"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "ci", ID: "AIDAOTHER", Path: "/", ARN: "arn:aws:iam::000000000000:user/ci", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	changes, err := iamapi.Reconcile(ctx, st, base())
+	if err == nil || !strings.Contains(err.Error(), "ci-renamed") || !strings.Contains(err.Error(), "AIDAOTHER") {
+		t.Errorf("Reconcile with the declared ci renamed ci-renamed and ci another user's: %v (changes %v), want an error naming both", err, changes)
+	}
+	if got, err := st.Entity(ctx, shiftkey.KindUser, "ci-renamed"); err != nil || got.ID != ci.ID {
+		t.Fatalf("the declared ci (renamed ci-renamed) after the reconcile: %+v %v; want it kept (id %s)", got, err, ci.ID)
+	}
+	if k, err := st.AccessKey(ctx, key1); err != nil || k.UserName != "ci-renamed" || k.Status != "Active" {
+		t.Fatalf("the declared ci's key after the reconcile: %+v %v; want it ci-renamed's, Active", k, err)
+	}
+	if ps, _ := st.InlinePolicies(ctx, shiftkey.KindUser, "ci"); len(ps) != 0 {
+		t.Fatalf("the other user ci got the file's policies: %v", ps)
+	}
+	if r, _ := st.Entity(ctx, shiftkey.KindRole, "etl"); r == nil || r.TrustPrincipalIDs != etl.TrustPrincipalIDs {
+		t.Fatalf("etl's trust bindings after the reconcile: %+v, want %s", r, etl.TrustPrincipalIDs)
 	}
 }

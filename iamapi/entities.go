@@ -156,8 +156,9 @@ func entityName(e *shiftkey.Entity) string { return e.Name }
 // entity's ARN and on the ARN it will have, both with the entity's tags as
 // aws:ResourceTag/* (it keeps them); an unknown entity is NoSuchEntity and
 // a name another entity of the kind has, in any case, EntityAlreadyExists,
-// each only once both are authorized. A rename to the name and path the
-// entity has writes nothing and answers OK.
+// each only once both are authorized; one another call changed between
+// this call's read and its write, ConcurrentModification. A rename to the
+// name and path the entity has writes nothing and answers OK.
 func (s *Service) rename(kind shiftkey.EntityKind, newNameParam string, maxName int) handler {
 	action := "Update" + kindTitle(kind)
 	return func(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
@@ -201,6 +202,8 @@ func (s *Service) rename(kind shiftkey.EntityKind, newNameParam string, maxName 
 		if to.Name == e.Name && to.Path == e.Path {
 			return nil, nil
 		}
-		return nil, s.Store.RenameEntity(ctx, kind, e.Name, &to)
+		// e as read and authorized: one renamed, moved or created again
+		// since is ConcurrentModification, not renamed.
+		return nil, s.Store.RenameEntity(ctx, kind, e, &to)
 	}
 }

@@ -140,17 +140,23 @@ var renames = map[shiftkey.EntityKind][]struct {
 // is locked first: writes that hang rows off it (ownerRow's FOR SHARE)
 // wait for the rename and then find no owner under the old name, or run
 // before it and are moved with the rest.
-func (d *DB) RenameEntity(ctx context.Context, kind shiftkey.EntityKind, name string, to *shiftkey.Entity) error {
+func (d *DB) RenameEntity(ctx context.Context, kind shiftkey.EntityKind, from, to *shiftkey.Entity) error {
 	stmts, ok := renames[kind]
 	if !ok {
 		return fmt.Errorf("RenameEntity: a %s cannot be renamed", kind)
 	}
 	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
-		old, err := queryOne(ctx, tx, scanString, shiftkey.NoSuchEntity(kind, name),
-			`SELECT name FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, kind, name)
+		type row struct{ name, id, arn string }
+		cur, err := queryOne(ctx, tx, func(r pgx.Row) (v row, err error) { return v, r.Scan(&v.name, &v.id, &v.arn) },
+			shiftkey.NoSuchEntity(kind, from.Name), `SELECT name, id, arn FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, kind, from.Name)
 		if err != nil {
 			return err
 		}
+		// Locked: the entity the caller read, or another since.
+		if from.ID != "" && cur.id != from.ID || from.ARN != "" && cur.arn != from.ARN {
+			return shiftkey.EntityChanged(kind, from.Name)
+		}
+		old := cur.name
 		// The name in another case is the same key (shiftkey_nocase): no conflict.
 		if _, err := tx.Exec(ctx, `UPDATE entities SET name = $1, path = $2, arn = $3 WHERE kind = $4 AND name = $5`,
 			to.Name, to.Path, to.ARN, kind, old); isCode(err, uniqueViolation) {

@@ -134,8 +134,9 @@ var renameColumns = map[shiftkey.EntityKind][]string{
 }
 
 // RenameEntity renames a user or group with what hangs off its name, in
-// one transaction.
-func (d *DB) RenameEntity(ctx context.Context, kind shiftkey.EntityKind, name string, to *shiftkey.Entity) error {
+// one (immediate, write-locked) transaction: the entity read is the one
+// renamed.
+func (d *DB) RenameEntity(ctx context.Context, kind shiftkey.EntityKind, from, to *shiftkey.Entity) error {
 	stmts, ok := renameColumns[kind]
 	if !ok {
 		return fmt.Errorf("RenameEntity: a %s cannot be renamed", kind)
@@ -145,12 +146,15 @@ func (d *DB) RenameEntity(ctx context.Context, kind shiftkey.EntityKind, name st
 		return err
 	}
 	defer tx.Rollback()
-	var old string
-	err = tx.QueryRowContext(ctx, `SELECT name FROM entities WHERE kind = ? AND name = ?`, kind, name).Scan(&old)
+	var old, id, arn string
+	err = tx.QueryRowContext(ctx, `SELECT name, id, arn FROM entities WHERE kind = ? AND name = ?`, kind, from.Name).Scan(&old, &id, &arn)
 	if errors.Is(err, sql.ErrNoRows) {
-		return shiftkey.NoSuchEntity(kind, name)
+		return shiftkey.NoSuchEntity(kind, from.Name)
 	} else if err != nil {
 		return err
+	}
+	if from.ID != "" && id != from.ID || from.ARN != "" && arn != from.ARN {
+		return shiftkey.EntityChanged(kind, from.Name)
 	}
 	// The name in another case is the same key (NOCASE): no conflict.
 	if _, err := tx.ExecContext(ctx, `UPDATE entities SET name = ?, path = ?, arn = ? WHERE kind = ? AND name = ?`,

@@ -199,10 +199,10 @@ func TestReplicaFollowsARename(t *testing.T) {
 		return kerr == nil && uerr == nil && gerr == nil && k.UserName == "bob" && u.Name == "bob" && len(gs) == 1 && reads.Load() == before
 	})
 
-	if err := a.RenameEntity(ctx, shiftkey.KindUser, "bob", &shiftkey.Entity{Name: "robert", Path: "/eng/", ARN: "arn:aws:iam::" + account + ":user/eng/robert"}); err != nil {
+	if err := a.RenameEntity(ctx, shiftkey.KindUser, &shiftkey.Entity{Name: "bob"}, &shiftkey.Entity{Name: "robert", Path: "/eng/", ARN: "arn:aws:iam::" + account + ":user/eng/robert"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.RenameEntity(ctx, shiftkey.KindGroup, "devs", &shiftkey.Entity{Name: "builders", Path: "/", ARN: "arn:aws:iam::" + account + ":group/builders"}); err != nil {
+	if err := a.RenameEntity(ctx, shiftkey.KindGroup, &shiftkey.Entity{Name: "devs"}, &shiftkey.Entity{Name: "builders", Path: "/", ARN: "arn:aws:iam::" + account + ":group/builders"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, time.Second, "B follows A's renames", func() bool {

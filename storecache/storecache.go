@@ -327,8 +327,8 @@ func (c *Store) UpdateRole(ctx context.Context, r *shiftkey.Entity, fields shift
 
 // RenameEntity drops what was cached under both names (an IAM change
 // drops every identity, key and tag entry: keys name their user).
-func (c *Store) RenameEntity(ctx context.Context, kind shiftkey.EntityKind, name string, to *shiftkey.Entity) error {
-	return c.after(c.Store.RenameEntity(ctx, kind, name, to), ch(kind, name), ch(kind, to.Name))
+func (c *Store) RenameEntity(ctx context.Context, kind shiftkey.EntityKind, from, to *shiftkey.Entity) error {
+	return c.after(c.Store.RenameEntity(ctx, kind, from, to), ch(kind, from.Name), ch(kind, to.Name))
 }
 
 func (c *Store) UpdateAccessKey(ctx context.Context, id, status string) error {

@@ -52,9 +52,9 @@ func testRenames(t *testing.T, s shiftkey.Store) {
 	s.Tags(ctx, shiftkey.KindUser, "bob")
 	s.GroupsForUser(ctx, "bob")
 
-	must("RenameEntity bob → robert", s.RenameEntity(ctx, shiftkey.KindUser, "BOB",
+	must("RenameEntity bob → robert", s.RenameEntity(ctx, shiftkey.KindUser, &shiftkey.Entity{Name: "BOB"},
 		&shiftkey.Entity{Name: "robert", Path: "/eng/", ARN: "arn:aws:iam::1:user/eng/robert"}))
-	must("RenameEntity devs → builders", s.RenameEntity(ctx, shiftkey.KindGroup, "devs",
+	must("RenameEntity devs → builders", s.RenameEntity(ctx, shiftkey.KindGroup, &shiftkey.Entity{Name: "devs"},
 		&shiftkey.Entity{Name: "builders", Path: "/org/", ARN: "arn:aws:iam::1:group/org/builders"}))
 
 	u, err := s.Entity(ctx, shiftkey.KindUser, "robert")
@@ -129,10 +129,34 @@ func testRenames(t *testing.T, s shiftkey.Store) {
 		{shiftkey.KindGroup, "builders", "Ops", shiftkey.CodeEntityAlreadyExists, "another group's name"},
 		{shiftkey.KindGroup, "nobody", "somebody", shiftkey.CodeNoSuchEntity, "an unknown group"},
 	} {
-		err := s.RenameEntity(ctx, c.kind, c.name, &shiftkey.Entity{Name: c.to, Path: "/x/", ARN: fmt.Sprintf("arn:aws:iam::1:%s/x/%s", c.kind, c.to)})
+		err := s.RenameEntity(ctx, c.kind, &shiftkey.Entity{Name: c.name}, &shiftkey.Entity{Name: c.to, Path: "/x/", ARN: fmt.Sprintf("arn:aws:iam::1:%s/x/%s", c.kind, c.to)})
 		if shiftkey.ErrorCode(err) != c.wantCode {
 			t.Fatalf("RenameEntity to %s: %v, want %s", c.whatItTook, err, c.wantCode)
 		}
+	}
+	// The entity as the caller read it (and authorized the rename on
+	// it) is the one renamed: one moved since (another ARN) or created
+	// again under the name (another id) is ConcurrentModification, and
+	// nothing changes.
+	for _, c := range []struct {
+		kind shiftkey.EntityKind
+		from shiftkey.Entity
+		what string
+	}{
+		{shiftkey.KindUser, shiftkey.Entity{Name: "robert", ID: "AIDABOB", ARN: "arn:aws:iam::1:user/robert"}, "robert as read before its move to /eng/"},
+		{shiftkey.KindUser, shiftkey.Entity{Name: "bob", ID: "AIDABOB", ARN: "arn:aws:iam::1:user/bob"}, "bob read before it was renamed and created again"},
+		{shiftkey.KindGroup, shiftkey.Entity{Name: "builders", ID: "AGPADEVS", ARN: "arn:aws:iam::1:group/builders"}, "builders as read before its move to /org/"},
+	} {
+		err := s.RenameEntity(ctx, c.kind, &c.from, &shiftkey.Entity{Name: "stale", Path: "/", ARN: fmt.Sprintf("arn:aws:iam::1:%s/stale", c.kind)})
+		if shiftkey.ErrorCode(err) != shiftkey.CodeConcurrentModification {
+			t.Fatalf("RenameEntity of %s: %v, want %s", c.what, err, shiftkey.CodeConcurrentModification)
+		}
+		if _, err := s.Entity(ctx, c.kind, "stale"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+			t.Fatalf("RenameEntity of %s, refused, renamed it: %v", c.what, err)
+		}
+	}
+	if g, _ := s.Entity(ctx, shiftkey.KindGroup, "builders"); g == nil || g.Path != "/org/" || g.ID != "AGPADEVS" {
+		t.Fatalf("builders after the refused renames: %+v", g)
 	}
 	if u, _ := s.Entity(ctx, shiftkey.KindUser, "robert"); u == nil || u.Path != "/eng/" || u.ID != "AIDABOB" {
 		t.Fatalf("robert after the refused renames: %+v", u)
@@ -142,7 +166,7 @@ func testRenames(t *testing.T, s shiftkey.Store) {
 	}
 
 	// The name in another case is the same user.
-	must("RenameEntity robert → Robert", s.RenameEntity(ctx, shiftkey.KindUser, "robert",
+	must("RenameEntity robert → Robert", s.RenameEntity(ctx, shiftkey.KindUser, &shiftkey.Entity{Name: "robert"},
 		&shiftkey.Entity{Name: "Robert", Path: "/eng/", ARN: "arn:aws:iam::1:user/eng/Robert"}))
 	if u, _ := s.Entity(ctx, shiftkey.KindUser, "robert"); u == nil || u.Name != "Robert" || u.ID != "AIDABOB" {
 		t.Fatalf("after the case change: %+v", u)
@@ -175,7 +199,7 @@ func testRenameRacingWrites(t *testing.T, s shiftkey.Store) {
 			var err error
 			switch i {
 			case 0:
-				return s.RenameEntity(ctx, shiftkey.KindUser, old, &shiftkey.Entity{Name: to, Path: "/", ARN: "arn:aws:iam::1:user/" + to})
+				return s.RenameEntity(ctx, shiftkey.KindUser, &shiftkey.Entity{Name: old}, &shiftkey.Entity{Name: to, Path: "/", ARN: "arn:aws:iam::1:user/" + to})
 			case 1:
 				err = s.PutInlinePolicy(ctx, shiftkey.KindUser, old, shiftkey.PolicyDocument{Name: "p", Document: `{"x":1}`})
 			case 2:
@@ -226,10 +250,10 @@ func testRenameDeclaring(t *testing.T, s shiftkey.Store) {
 	}
 	failed := errors.New("the run fails")
 	apply := func(ctx context.Context) error {
-		if err := s.RenameEntity(ctx, shiftkey.KindUser, "moved", &shiftkey.Entity{Name: "Taken", Path: "/", ARN: "arn:aws:iam::1:user/Taken"}); shiftkey.ErrorCode(err) != shiftkey.CodeEntityAlreadyExists {
+		if err := s.RenameEntity(ctx, shiftkey.KindUser, &shiftkey.Entity{Name: "moved"}, &shiftkey.Entity{Name: "Taken", Path: "/", ARN: "arn:aws:iam::1:user/Taken"}); shiftkey.ErrorCode(err) != shiftkey.CodeEntityAlreadyExists {
 			return fmt.Errorf("a rename to a taken name in the run: %v, want EntityAlreadyExists", err)
 		}
-		if err := s.RenameEntity(ctx, shiftkey.KindUser, "moved", &shiftkey.Entity{Name: "declared", Path: "/d/", ARN: "arn:aws:iam::1:user/d/declared"}); err != nil {
+		if err := s.RenameEntity(ctx, shiftkey.KindUser, &shiftkey.Entity{Name: "moved"}, &shiftkey.Entity{Name: "declared", Path: "/d/", ARN: "arn:aws:iam::1:user/d/declared"}); err != nil {
 			return err
 		}
 		if k, err := s.AccessKey(ctx, "AKIAMOVED"); err != nil || k.UserName != "declared" {
