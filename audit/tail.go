@@ -54,7 +54,8 @@ type Filter struct {
 	// the group a later reconciled revoke ends.
 	Since, Until time.Time
 	// Events, comma-separated eventNames (GetClusterCredentials,
-	// GatewayLogin, …), writes only records of those.
+	// GatewayLogin, …), writes only records of those, in any case: a
+	// name typed in lower case must not silently match nothing.
 	Events string
 	// Failed writes only records with an errorCode: refused calls and
 	// logins.
@@ -67,7 +68,7 @@ func (m *matcher) narrows(r *Record, at string) bool {
 	if m.Failed && r.ErrorCode == "" {
 		return false
 	}
-	if m.events != nil && !m.events[r.EventName] {
+	if m.events != nil && !m.events[strings.ToLower(r.EventName)] {
 		return false
 	}
 	if !m.Since.IsZero() && at < m.Since.UTC().Format(eventTimePreciseFormat) {
@@ -94,7 +95,7 @@ type matcher struct {
 	// names begin with ("" when it names no role): a session's ARN names
 	// the role without its path, so the role is known by its name.
 	sessionsOf string
-	// events is Events as a set, nil for every event.
+	// events is Events as a set, lower-cased; nil for every event.
 	events map[string]bool
 	// principalID is Principal when it is a unique id, not an ARN;
 	// idIssued the credentials issued to it, for the revocations, which
@@ -117,7 +118,7 @@ func newMatcher(f Filter) *matcher {
 			if m.events == nil {
 				m.events = map[string]bool{}
 			}
-			m.events[name] = true
+			m.events[strings.ToLower(name)] = true
 		}
 	}
 	return m

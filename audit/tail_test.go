@@ -433,6 +433,7 @@ func TestTailNarrowsByTimeEventAndFailure(t *testing.T) {
 		{"until, inclusive", Filter{Until: at("2026-12-07T10:05:00Z")}, "a1 g1 a2"},
 		{"a window", Filter{Since: at("2026-12-07T10:00:01Z"), Until: at("2026-12-07T10:07:00Z")}, "g1 a2 g2 x1"},
 		{"logins only", Filter{Events: "GatewayLogin"}, "g1 g2 g3"},
+		{"an event name in another case", Filter{Events: "gatewaylogin"}, "g1 g2 g3"},
 		{"two events", Filter{Events: " GatewayLogin , GetClusterCredentials"}, "a1 g1 a2 g2 x1 a3 g3"},
 		{"failed only", Filter{Failed: true}, "a2 g2"},
 		{"failed logins", Filter{Failed: true, Events: "GatewayLogin"}, "g2"},

@@ -35,6 +35,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
+	if strings.HasPrefix(f.Principal, "AGPA") {
+		// A group is not a principal: no record is a group's.
+		return fmt.Errorf("audit tail: --principal %s is a group's id: a group makes no calls; select its users by their ARNs or ids", f.Principal)
+	}
 	if strings.HasPrefix(f.Principal, "AKIA") || strings.HasPrefix(f.Principal, "ASIA") {
 		// A key is not a principal: it would match nothing.
 		return fmt.Errorf("audit tail: --principal %s is an access key id, not a principal: use --access-key", f.Principal)

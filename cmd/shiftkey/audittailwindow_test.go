@@ -54,6 +54,7 @@ func TestAuditTailWindowFlags(t *testing.T) {
 	}{
 		{[]string{"--since", "yesterday"}, `--since "yesterday": want an RFC 3339 time`},
 		{[]string{"--since", "1h", "--until", "2h"}, "is before --since"},
+		{[]string{"--principal", "AGPAEXAMPLEGROUP0001"}, "is a group's id"},
 	} {
 		if _, _, err := tail(c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want one saying %q", c.args, err, c.want)
