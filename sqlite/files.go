@@ -63,7 +63,11 @@ func openedFiles(path string) *storeFiles {
 // read-only after an error): what was committed just before may not be
 // on disk although its fsync returned 0 (fsprobe_linux.go). A nil f
 // passes, as in check.
-func (f *storeFiles) fsFailed() error {
+func (f *storeFiles) fsFailed() error { return f.whileOpen(f.probeFailed) }
+
+// whileOpen runs a check of the files with f.mu read-locked, so that
+// close waits for it: errStoreClosed once closed. A nil f passes.
+func (f *storeFiles) whileOpen(check func() error) error {
 	if f == nil {
 		return nil
 	}
@@ -72,7 +76,7 @@ func (f *storeFiles) fsFailed() error {
 	if f.closed {
 		return errStoreClosed
 	}
-	return f.probeFailed()
+	return check()
 }
 
 // probeFailed is fsFailed, f.mu held.
@@ -106,18 +110,12 @@ func (f *storeFiles) close() {
 // before it is acknowledged: the files are the ones opened, and their
 // file system has not failed under the commit.
 func (f *storeFiles) committed() error {
-	if f == nil {
-		return nil
-	}
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if f.closed {
-		return errStoreClosed
-	}
-	if err := f.check(); err != nil {
-		return err
-	}
-	return f.probeFailed()
+	return f.whileOpen(func() error {
+		if err := f.check(); err != nil {
+			return err
+		}
+		return f.probeFailed()
+	})
 }
 
 // check fails when the path no longer names the files opened. A nil f
