@@ -188,11 +188,14 @@ func TestMetricsAfterScenario(t *testing.T) {
 	var fams map[string]*dto.MetricFamily
 	var text string
 	// The session's end is reported once the gateway sees the client go,
-	// and its group revoked after.
+	// and its group revoked after. The revoke is counted as it is reported,
+	// and the held gauge drops just after (pgbackend releaseLocked): a
+	// scrape between the two sees both, so the wait covers the gauge too.
 	waitUntil(t, 10*time.Second, "session end and revoke counted", func() bool {
 		fams, text = scrape(t, s.AdminURL)
 		return sample(fams, "shiftkey_gateway_sessions_ended_total", map[string]string{"scope": "opsc", "reason": "closed"}) == 1 &&
-			sample(fams, "shiftkey_session_grant_changes_total", map[string]string{"scope": "opsc", "change": "revoked"}) == 1
+			sample(fams, "shiftkey_session_grant_changes_total", map[string]string{"scope": "opsc", "change": "revoked"}) == 1 &&
+			sample(fams, "shiftkey_session_grants_held", map[string]string{"scope": "opsc"}) == 0
 	})
 	for _, c := range []struct {
 		name   string
