@@ -196,6 +196,11 @@ func RequestTimedOut(requestID string) *Error {
 // StoreOutage, as it does a request that ran out of time.
 var ErrStoreUnavailable = errors.New("store unavailable")
 
+// ErrCommitUnknown: a transaction's COMMIT was sent and its answer lost,
+// and the store could not learn what became of it; its changes may or may
+// not be in the store.
+var ErrCommitUnknown = errors.New("the commit's outcome is unknown")
+
 // StoreOutage is the answer for a call that failed because the store
 // could not be reached: the caller may try again (the SDKs retry it). A
 // write whose commit was under way may have been recorded.

@@ -30,7 +30,11 @@ type commitCutter struct {
 	l     net.Listener
 	dst   string
 	armed atomic.Bool
-	cuts  atomic.Int64
+	// armedQuery, when set, cuts the answer to the next simple-query
+	// COMMIT instead (an explicit transaction's, as pgx.Tx sends it);
+	// dropQuery drops that COMMIT before the server sees it, then cuts.
+	armedQuery, dropQuery atomic.Bool
+	cuts                  atomic.Int64
 }
 
 func newCommitCutter(t *testing.T, socket string) *commitCutter {
@@ -93,6 +97,15 @@ func (c *commitCutter) serve(client net.Conn) {
 			}
 			if m[0] == 'S' && writer.Load() && c.armed.CompareAndSwap(true, false) {
 				cutAfterSync.Store(true)
+			}
+			if m[0] == 'Q' && bytes.EqualFold(bytes.TrimRight(m[5:], "\x00; "), []byte("commit")) {
+				if c.dropQuery.CompareAndSwap(true, false) {
+					c.cuts.Add(1)
+					return
+				}
+				if c.armedQuery.CompareAndSwap(true, false) {
+					cutAfterSync.Store(true)
+				}
 			}
 			if _, err := server.Write(m); err != nil {
 				return
@@ -220,5 +233,67 @@ func TestCommitUnknownIsReportedUnavailable(t *testing.T) {
 	t.Logf("16 concurrent writes, %d cuts: %d failed", cut.cuts.Load(), failed)
 	if err := db.CreateCredential(ctx, testCredential("after", "u")); err != nil {
 		t.Fatalf("a write after the cuts: %v", err)
+	}
+}
+
+// A config apply (Declaring) whose COMMIT's answer is lost: the store asks
+// the server what became of the transaction, so that a reload never says
+// "none applied" of changes that are in the store, nor "applied" of ones
+// that are not.
+func TestDeclaringCommitLostIsSettled(t *testing.T) {
+	ctx := context.Background()
+	srv := pgtest.Server(t)
+	dbName := pgtest.NewDatabase(t)
+	direct := srv.ConnString(srv.Superuser(), dbName)
+	cut := newCommitCutter(t, filepath.Join(srv.SocketDir(), ".s.PGSQL."+strconv.Itoa(srv.Port())))
+	_, port, _ := net.SplitHostPort(cut.l.Addr().String())
+	url := fmt.Sprintf("host=127.0.0.1 port=%s user=%s dbname=%s sslmode=disable", port, srv.Superuser(), dbName)
+	db := open(t, url)
+	check := adminConn(t, direct)
+	marked := func(id string) bool {
+		var n int
+		if err := check.QueryRow(ctx, `SELECT count(*) FROM declared_entities WHERE id = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	apply := func(id string) error {
+		return db.Declaring(ctx, func(ctx context.Context) error {
+			return db.MarkDeclared(ctx, shiftkey.DeclaredRef{Kind: shiftkey.KindUser, ID: id, Name: id})
+		})
+	}
+
+	// The server committed; its answer never came.
+	cut.armedQuery.Store(true)
+	err := apply("AIDACOMMITTED")
+	if cut.cuts.Load() != 1 {
+		t.Fatalf("the proxy cut %d commits, want 1", cut.cuts.Load())
+	}
+	if !marked("AIDACOMMITTED") {
+		t.Fatal("test premise: the cut commit should have committed")
+	}
+	if err != nil {
+		t.Errorf("an apply that committed (its answer lost) answered %v, want success", err)
+	}
+
+	// The COMMIT never reached the server: the transaction aborted with
+	// the connection, and the apply says it failed, its outcome known.
+	cut.dropQuery.Store(true)
+	err = apply("AIDAABORTED")
+	if cut.cuts.Load() != 2 {
+		t.Fatalf("the proxy cut %d commits, want 2", cut.cuts.Load())
+	}
+	if marked("AIDAABORTED") {
+		t.Fatal("test premise: the dropped commit should not have committed")
+	}
+	if err == nil {
+		t.Error("an apply whose COMMIT never reached the server answered success")
+	} else if errors.Is(err, shiftkey.ErrCommitUnknown) {
+		t.Errorf("an apply known to have aborted answered %v, want a failure whose outcome is known", err)
+	}
+
+	// And the store goes on: the next apply commits.
+	if err := apply("AIDAAFTER"); err != nil || !marked("AIDAAFTER") {
+		t.Fatalf("the next apply: %v, marked %v", err, marked("AIDAAFTER"))
 	}
 }

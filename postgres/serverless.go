@@ -2,9 +2,13 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shiftkey/shiftkey"
 )
 
@@ -171,8 +175,45 @@ func (d *DB) Declaring(ctx context.Context, fn func(context.Context) error) erro
 		if err := fn(context.WithValue(ctx, declaringTx{}, t)); err != nil {
 			return err
 		}
-		return classify(t.Commit(ctx))
+		var xid int64
+		if err := t.QueryRow(ctx, `SELECT txid_current()`).Scan(&xid); err != nil {
+			return classify(err)
+		}
+		err = t.Commit(ctx)
+		var pe *pgconn.PgError
+		if err != nil && !errors.As(err, &pe) {
+			// The COMMIT may have been sent and its answer lost: ask the
+			// server, so that the caller never reports applied changes as
+			// none, nor the reverse.
+			return d.settleCommit(ctx, xid, err)
+		}
+		return classify(err)
 	})
+}
+
+// settleCommit learns from the server what became of transaction xid, whose
+// COMMIT failed with err on a lost connection: nil when it committed, err
+// when it aborted, and err marked shiftkey.ErrCommitUnknown when the server
+// cannot say within a few seconds (unreachable, or the transaction still
+// finishing).
+func (d *DB) settleCommit(ctx context.Context, xid int64, err error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for {
+		var status *string
+		qerr := d.pool.QueryRow(ctx, `SELECT txid_status($1)`, xid).Scan(&status)
+		switch {
+		case qerr == nil && status != nil && *status == "committed":
+			return nil
+		case qerr == nil && status != nil && *status == "aborted":
+			return classify(err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", shiftkey.ErrCommitUnknown, classify(err))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // MarkDeclared records ref as declared by the config; the name follows the

@@ -83,7 +83,7 @@ func (s *Serve) Reload(ctx context.Context, path string) error {
 	if err != nil {
 		// The store applies them in one transaction, rolled back: the
 		// changes made before the error are not there to log or audit.
-		errs = append(errs, fmt.Errorf("apply iam config (none of its identity changes applied): %w", err))
+		errs = append(errs, applyFailed(err))
 	} else {
 		changes.Log(ctx, s.Logger)
 		s.auditIdentities(changes, "reload", path)

@@ -178,8 +178,7 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 	}
 	changes, err := cfg.ApplyIdentities(ctx, s.Store)
 	if err != nil {
-		// One transaction, rolled back (DeclaredStore.Declaring).
-		return fmt.Errorf("apply iam config (none of its identity changes applied): %w", err)
+		return applyFailed(err)
 	}
 	changes.Log(ctx, s.Logger)
 	s.auditIdentities(changes, "start", "")
@@ -281,4 +280,14 @@ func (s *Serve) auditIdentities(changes iamapi.Changes, trigger, configFile stri
 	}
 	host, _ := os.Hostname()
 	s.Audit.IdentitiesApplied(&audit.IdentitiesApplied{Time: s.Clock(), Host: host, ConfigFile: configFile, Trigger: trigger, Changes: out})
+}
+
+// applyFailed says what a failed ApplyIdentities left: nothing, as the
+// store applies it in one transaction (DeclaredStore.Declaring), unless
+// the COMMIT's answer was lost and the store could not learn its outcome.
+func applyFailed(err error) error {
+	if errors.Is(err, shiftkey.ErrCommitUnknown) {
+		return fmt.Errorf("apply iam config (its identity changes may or may not be in the store: the store's connection was lost at its commit; apply it again): %w", err)
+	}
+	return fmt.Errorf("apply iam config (none of its identity changes applied): %w", err)
 }
