@@ -56,6 +56,18 @@ func newCommitCutter(t *testing.T, socket string) *commitCutter {
 	return c
 }
 
+// cutDatabase is a new database of the test server, the URL that reaches
+// it through a commitCutter, and its direct URL.
+func cutDatabase(t *testing.T) (cut *commitCutter, url, direct string) {
+	srv := pgtest.Server(t)
+	dbName := pgtest.NewDatabase(t)
+	direct = srv.ConnString(srv.Superuser(), dbName)
+	cut = newCommitCutter(t, filepath.Join(srv.SocketDir(), ".s.PGSQL."+strconv.Itoa(srv.Port())))
+	_, port, _ := net.SplitHostPort(cut.l.Addr().String())
+	url = fmt.Sprintf("host=127.0.0.1 port=%s user=%s dbname=%s sslmode=disable", port, srv.Superuser(), dbName)
+	return cut, url, direct
+}
+
 // readMsg reads one typed message (or, with typed false, the startup
 // message) whole.
 func readMsg(r io.Reader, typed bool) ([]byte, error) {
@@ -140,12 +152,7 @@ func (c *commitCutter) serve(client net.Conn) {
 // have committed (it did), and nothing is reported written that was not.
 func TestCommitUnknownIsReportedUnavailable(t *testing.T) {
 	ctx := context.Background()
-	srv := pgtest.Server(t)
-	dbName := pgtest.NewDatabase(t)
-	direct := srv.ConnString(srv.Superuser(), dbName)
-	cut := newCommitCutter(t, filepath.Join(srv.SocketDir(), ".s.PGSQL."+strconv.Itoa(srv.Port())))
-	_, port, _ := net.SplitHostPort(cut.l.Addr().String())
-	url := fmt.Sprintf("host=127.0.0.1 port=%s user=%s dbname=%s sslmode=disable", port, srv.Superuser(), dbName)
+	cut, url, direct := cutDatabase(t)
 	key, _, err := secretbox.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -242,12 +249,7 @@ func TestCommitUnknownIsReportedUnavailable(t *testing.T) {
 // that are not.
 func TestDeclaringCommitLostIsSettled(t *testing.T) {
 	ctx := context.Background()
-	srv := pgtest.Server(t)
-	dbName := pgtest.NewDatabase(t)
-	direct := srv.ConnString(srv.Superuser(), dbName)
-	cut := newCommitCutter(t, filepath.Join(srv.SocketDir(), ".s.PGSQL."+strconv.Itoa(srv.Port())))
-	_, port, _ := net.SplitHostPort(cut.l.Addr().String())
-	url := fmt.Sprintf("host=127.0.0.1 port=%s user=%s dbname=%s sslmode=disable", port, srv.Superuser(), dbName)
+	cut, url, direct := cutDatabase(t)
 	db := open(t, url)
 	check := adminConn(t, direct)
 	marked := func(id string) bool {
