@@ -2,12 +2,14 @@ package storecache_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/smithy-go"
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/authz"
 	shttp "github.com/shiftkey/shiftkey/http"
@@ -117,4 +119,68 @@ func TestReplicaNeverResolvesARenamedUsersKeyToTheNewUserOfItsName(t *testing.T)
 	if out := getUser(); aws.ToString(out.User.UserId) != bob.ID || aws.ToString(out.User.Arn) != robertARN {
 		t.Fatalf("after B's feed delivered: bob's key signed as %s (id %s); want %s (id %s)", aws.ToString(out.User.Arn), aws.ToString(out.User.UserId), robertARN, bob.ID)
 	}
+}
+
+// On replica B, which still holds bob's key from before A renamed bob
+// robert and created a new bob (B's feed has not delivered it), the key is
+// not the new bob's to delete, deactivate or look up: IAM's key calls take
+// the key's user by its id. The key was deleted as the new bob's, the
+// cached key naming "bob".
+func TestReplicaNeverTakesARenamedUsersKeyForTheNewUsers(t *testing.T) {
+	ctx := context.Background()
+	s := pgtest.Server(t)
+	url := s.ConnString(s.Superuser(), pgtest.NewDatabase(t))
+	a, b := openReplica(t, url), openReplica(t, url)
+	hb := &heldReplica{Store: b}
+	cb := storecache.New(hb)
+	adminCreds, _ := addUser(t, a, "admin", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)
+	_, bobKey := addUser(t, a, "bob", "")
+	// B read bob's key (a request of bob's) before A's writes.
+	if k, err := cb.AccessKey(ctx, bobKey); err != nil || k.UserName != "bob" {
+		t.Fatal(k, err)
+	}
+	if err := a.RenameEntity(ctx, shiftkey.KindUser, &shiftkey.Entity{Name: "bob"},
+		&shiftkey.Entity{Name: "robert", Path: "/", ARN: "arn:aws:iam::" + account + ":user/robert"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "bob", ID: "AIDANEWBOB", Path: "/",
+		ARN: "arn:aws:iam::" + account + ":user/bob", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	authorizer := &authz.Authorizer{Store: cb}
+	api := &shttp.Server{Identities: cb, IAM: &iamapi.Service{Store: cb, Authorizer: authorizer, AccountID: account, Now: time.Now},
+		AccountID: account, Now: time.Now}
+	t.Cleanup(api.WaitBackground)
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(srv.Close)
+	admin := iam.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return adminCreds, nil })})
+	_, err := admin.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("bob"), AccessKeyId: aws.String(bobKey), Status: "Inactive"})
+	if code := errorCode(err); code != "NoSuchEntity" {
+		t.Errorf("on B, UpdateAccessKey of robert's key as the new bob's: %v; want NoSuchEntity", err)
+	}
+	_, err = admin.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String("bob"), AccessKeyId: aws.String(bobKey)})
+	if code := errorCode(err); code != "NoSuchEntity" {
+		t.Errorf("on B, DeleteAccessKey of robert's key as the new bob's: %v; want NoSuchEntity", err)
+	}
+	k, err := a.AccessKey(ctx, bobKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.UserName != "robert" || k.Status != "Active" {
+		t.Fatalf("robert's key after B's refusals: user %s, %s; want robert's, Active", k.UserName, k.Status)
+	}
+	last, err := admin.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(bobKey)})
+	if err != nil || aws.ToString(last.UserName) != "robert" {
+		t.Fatalf("on B, GetAccessKeyLastUsed of robert's key: %+v, %v; want robert's", last, err)
+	}
+}
+
+func errorCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
 }
