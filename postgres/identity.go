@@ -279,6 +279,10 @@ func keyNotFound(id string) error {
 const accessKeysWithUsers = `access_keys k JOIN entities u ON u.kind = 'user' AND u.id = coalesce(k.user_id,
 	(SELECT n.id FROM entities n WHERE n.kind = 'user' AND n.name = k.user_name))`
 
+// usersWithAccessKeys is accessKeysWithUsers from the users' side, for a
+// user's keys (the same rows; by the keys' indexes).
+const usersWithAccessKeys = `entities u JOIN access_keys k ON k.user_id = u.id OR k.user_id IS NULL AND k.user_name = u.name`
+
 const accessKeyColumns = `k.id, k.secret, k.sealed, u.name, u.id, k.status, k.created_at, k.last_used_at, coalesce(k.last_used_service, ''), coalesce(k.last_used_region, '')`
 
 func (d *DB) scanAccessKey(ctx context.Context, row pgx.Row) (*shiftkey.AccessKey, error) {
@@ -310,7 +314,7 @@ func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, err
 // AccessKeys returns the access keys of a user, oldest first.
 func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.AccessKey, error) {
 	scan := func(r pgx.Row) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, r) }
-	return queryAll(ctx, d.pool, scan, `SELECT `+accessKeyColumns+` FROM `+accessKeysWithUsers+` WHERE u.name = $1 ORDER BY k.created_at, k.id`, userName)
+	return queryAll(ctx, d.pool, scan, `SELECT `+accessKeyColumns+` FROM `+usersWithAccessKeys+` WHERE u.kind = 'user' AND u.name = $1 ORDER BY k.created_at, k.id`, userName)
 }
 
 // UpdateAccessKey sets a key's status.

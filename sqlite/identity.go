@@ -269,6 +269,10 @@ func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, err
 const accessKeysWithUsers = `access_keys k JOIN entities u ON u.kind = 'user' AND u.id = coalesce(k.user_id,
 	(SELECT n.id FROM entities n WHERE n.kind = 'user' AND n.name = k.user_name))`
 
+// usersWithAccessKeys is accessKeysWithUsers from the users' side, for a
+// user's keys (the same rows; by the keys' indexes).
+const usersWithAccessKeys = `entities u JOIN access_keys k ON k.user_id = u.id OR k.user_id IS NULL AND k.user_name = u.name`
+
 const accessKeyColumns = `k.id, k.secret, k.sealed, u.name, u.id, k.status, k.created_at, k.last_used_at, coalesce(k.last_used_service, ''), coalesce(k.last_used_region, '')`
 
 func (d *DB) scanAccessKey(ctx context.Context, row scanner) (*shiftkey.AccessKey, error) {
@@ -294,7 +298,7 @@ func (d *DB) scanAccessKey(ctx context.Context, row scanner) (*shiftkey.AccessKe
 // AccessKeys returns the access keys of a user, oldest first.
 func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.AccessKey, error) {
 	return queryAll(ctx, d.db, func(row scanner) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, row) },
-		`SELECT `+accessKeyColumns+` FROM `+accessKeysWithUsers+` WHERE u.name = ? ORDER BY k.created_at, k.id`, userName)
+		`SELECT `+accessKeyColumns+` FROM `+usersWithAccessKeys+` WHERE u.kind = 'user' AND u.name = ? ORDER BY k.created_at, k.id`, userName)
 }
 
 // UpdateAccessKey sets a key's status.
