@@ -13,6 +13,11 @@ func NoSuchEntity(kind EntityKind, name string) error {
 	return Errorf(CodeNoSuchEntity, "The %s with name %s cannot be found.", kind, name)
 }
 
+// NoSuchEntityID is NoSuchEntity for an entity looked up by its unique id.
+func NoSuchEntityID(kind EntityKind, id string) error {
+	return Errorf(CodeNoSuchEntity, "The %s with id %s cannot be found.", kind, id)
+}
+
 // EntityExists is IAM's answer for a user, group or role created twice.
 func EntityExists(kind EntityKind, name string) error {
 	k := string(kind)

@@ -62,8 +62,15 @@ type Tag struct{ Key, Value string }
 // AccessKey is an IAM access key pair. The secret is needed in the clear to
 // verify SigV4 signatures; a store keeps it sealed (see package secretbox).
 type AccessKey struct {
-	ID        string // "AKIA…"
-	Secret    string
+	ID     string // "AKIA…"
+	Secret string
+	// UserID is the unique id (AIDA…) of the user the key belongs to,
+	// whatever that user is called: a store records it, and resolves it to
+	// the user's name as it reads the key. A rename keeps it, and a user
+	// created again under the old name is another id.
+	UserID string
+	// UserName is the user's name as the store read it with the key (by
+	// UserID); CreateAccessKey takes the user by it.
 	UserName  string
 	Status    string // "Active" or "Inactive"
 	CreatedAt time.Time
@@ -351,6 +358,9 @@ type IdentityStore interface {
 
 	CreateEntity(ctx context.Context, e *Entity) error                         // with e.Tags, in one write; CodeEntityAlreadyExists
 	Entity(ctx context.Context, kind EntityKind, name string) (*Entity, error) // CodeNoSuchEntity
+	// EntityByID returns the entity of kind whose unique id is id, under
+	// whatever name it has now. CodeNoSuchEntity.
+	EntityByID(ctx context.Context, kind EntityKind, id string) (*Entity, error)
 	Entities(ctx context.Context, kind EntityKind, pathPrefix string) ([]*Entity, error)
 	// DeleteEntity removes an entity with its access keys, tags and group
 	// memberships; the caller checks for conflicts first.

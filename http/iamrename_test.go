@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -407,5 +408,76 @@ func TestTrustFollowsARenamedUser(t *testing.T) {
 func TestConcurrentModificationIsConflict(t *testing.T) {
 	if got := shttp.StatusOf(shiftkey.CodeConcurrentModification); got != 409 {
 		t.Fatalf("StatusOf(%s) = %d, want 409", shiftkey.CodeConcurrentModification, got)
+	}
+}
+
+// A role's trust policy is shown as IAM shows it after its principals
+// changed: a user renamed or moved since it was saved by the user's new
+// ARN, in GetRole and ListRoles (IAM updates role policies that name the
+// user as principal), and a user or role deleted since by its unique id
+// (AWS can no longer map the id it bound back to an ARN). The renamed
+// user is still trusted; a user created again under the old name is not.
+func TestServedTrustPolicyNamesARenamedUser(t *testing.T) {
+	f := newCachedFixture(t)
+	ctx := context.Background()
+	admin := f.iamClient(f.keys["admin"])
+	const assume = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`
+	u := f.stsClient(f.newIAMUserKey(t, "u", assume))
+	_, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("gone")})
+	mustOK(t, "CreateUser gone", err)
+	_, err = admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("Old"), AssumeRolePolicyDocument: aws.String(
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + account + `:root"},"Action":"sts:AssumeRole"}]}`)})
+	mustOK(t, "CreateRole Old", err)
+	gone, err := admin.GetUser(ctx, &iam.GetUserInput{UserName: aws.String("gone")})
+	mustOK(t, "GetUser gone", err)
+	old, err := admin.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("Old")})
+	mustOK(t, "GetRole Old", err)
+	trust := func(user, role string) string {
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + user + `"},"Action":"sts:AssumeRole"},` +
+			` {"Effect":"Deny","Principal":{"AWS":["` + role + `"]},"Action":"sts:AssumeRole"}]}`
+	}
+	arn := func(res string) string { return "arn:aws:iam::" + account + ":" + res }
+	_, err = admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("Loader"), AssumeRolePolicyDocument: aws.String(trust(arn("user/u"), arn("role/Old")))})
+	mustOK(t, "CreateRole Loader", err)
+	_, err = admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("Gone"), AssumeRolePolicyDocument: aws.String(trust(arn("user/gone"), arn("role/Old")))})
+	mustOK(t, "CreateRole Gone", err)
+
+	_, err = admin.UpdateUser(ctx, &iam.UpdateUserInput{UserName: aws.String("u"), NewUserName: aws.String("u2"), NewPath: aws.String("/team/")})
+	mustOK(t, "UpdateUser u", err)
+	_, err = admin.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String("gone")})
+	mustOK(t, "DeleteUser gone", err)
+	_, err = admin.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("Old")})
+	mustOK(t, "DeleteRole Old", err)
+	_, err = admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("Old"), AssumeRolePolicyDocument: aws.String(
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + account + `:root"},"Action":"sts:AssumeRole"}]}`)})
+	mustOK(t, "CreateRole Old again", err)
+
+	want := map[string]string{
+		"Loader": trust(arn("user/team/u2"), aws.ToString(old.Role.RoleId)),
+		"Gone":   trust(aws.ToString(gone.User.UserId), aws.ToString(old.Role.RoleId)),
+	}
+	for name, doc := range want {
+		r, err := admin.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+		mustOK(t, "GetRole "+name, err)
+		if got, _ := url.QueryUnescape(aws.ToString(r.Role.AssumeRolePolicyDocument)); got != doc {
+			t.Errorf("GetRole %s shows\n%s\nwant\n%s", name, got, doc)
+		}
+	}
+	list, err := admin.ListRoles(ctx, &iam.ListRolesInput{})
+	mustOK(t, "ListRoles", err)
+	for _, r := range list.Roles {
+		if doc, ok := want[aws.ToString(r.RoleName)]; ok {
+			if got, _ := url.QueryUnescape(aws.ToString(r.AssumeRolePolicyDocument)); got != doc {
+				t.Errorf("ListRoles shows %s's\n%s\nwant\n%s", aws.ToString(r.RoleName), got, doc)
+			}
+		}
+	}
+
+	in := &sts.AssumeRoleInput{RoleArn: aws.String(arn("role/Loader")), RoleSessionName: aws.String("s1")}
+	_, err = u.AssumeRole(ctx, in)
+	mustOK(t, "AssumeRole Loader as u renamed /team/u2", err)
+	newU := f.stsClient(f.newIAMUserKey(t, "u", assume))
+	if _, err = newU.AssumeRole(ctx, in); apiCode(err) != "AccessDenied" {
+		t.Fatalf("AssumeRole Loader as a new user u: %v, want AccessDenied", err)
 	}
 }

@@ -2,7 +2,6 @@ package iamapi
 
 import (
 	"context"
-	"strings"
 
 	"github.com/shiftkey/shiftkey"
 )
@@ -50,13 +49,16 @@ func (s *Service) listAccessKeys(ctx context.Context, c *shiftkey.Caller, p para
 	}), pg}, nil
 }
 
-// ownedKey checks that the key exists and belongs to the user.
+// ownedKey checks that the key exists and belongs to the user: by the
+// user's id, which a key records, so that a renamed user's key is never
+// taken for the key of a user created again under the old name (a cache
+// may hold the key as read before the rename).
 func (s *Service) ownedKey(ctx context.Context, u *shiftkey.Entity, id string) error {
 	k, err := s.Store.AccessKey(ctx, id)
 	if err != nil {
 		return err
 	}
-	if !strings.EqualFold(k.UserName, u.Name) {
+	if k.UserID != u.ID {
 		return shiftkey.NoSuchAccessKey(id)
 	}
 	return nil
@@ -120,9 +122,19 @@ func (s *Service) getAccessKeyLastUsed(ctx context.Context, c *shiftkey.Caller, 
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.entity(ctx, c, "GetAccessKeyLastUsed", shiftkey.KindUser, k.UserName)
+	// The key's user by its id (a cached key may carry a name the user no
+	// longer has), authorized under its name now.
+	owner, err := s.Store.EntityByID(ctx, shiftkey.KindUser, k.UserID)
 	if err != nil {
 		return nil, err
+	}
+	u, err := s.entity(ctx, c, "GetAccessKeyLastUsed", shiftkey.KindUser, owner.Name)
+	if err != nil {
+		return nil, err
+	}
+	if u.ID != k.UserID {
+		// Renamed, and its name taken, between the two reads.
+		return nil, shiftkey.Errorf(shiftkey.CodeConcurrentModification, "The user of access key %s changed while the request was processed. Please retry.", k.ID)
 	}
 	type lastUsed struct {
 		LastUsedDate string `xml:",omitempty"`

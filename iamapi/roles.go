@@ -33,9 +33,15 @@ func encodeDocument(doc string) string {
 	return strings.ReplaceAll(url.QueryEscape(doc), "+", "%20") // a '+' in doc is %2B by now
 }
 
-func toRoleXML(e *shiftkey.Entity, tags []shiftkey.Tag) roleXML {
-	return roleXML{e.Path, e.Name, e.ID, e.ARN, isoTime(e.CreatedAt), encodeDocument(e.AssumeRolePolicy), e.Description, e.MaxSessionDuration,
-		toBoundaryXML(e), tagsXML(tags)}
+// toRoleXML is role e as IAM shows it, its trust policy as
+// shownTrustPolicy shows it.
+func (s *Service) toRoleXML(ctx context.Context, e *shiftkey.Entity, tags []shiftkey.Tag) (roleXML, error) {
+	doc, err := ShownTrustPolicy(ctx, s.Store, e)
+	if err != nil {
+		return roleXML{}, err
+	}
+	return roleXML{e.Path, e.Name, e.ID, e.ARN, isoTime(e.CreatedAt), encodeDocument(doc), e.Description, e.MaxSessionDuration,
+		toBoundaryXML(e), tagsXML(tags)}, nil
 }
 
 // document reads a required policy document of at most limit
@@ -82,7 +88,8 @@ func (s *Service) createRole(ctx context.Context, c *shiftkey.Caller, p params) 
 	if err := s.createEntity(ctx, c, "CreateRole", e, tags); err != nil {
 		return nil, err
 	}
-	return struct{ Role roleXML }{toRoleXML(e, tags)}, nil
+	x, err := s.toRoleXML(ctx, e, tags)
+	return struct{ Role roleXML }{x}, err
 }
 
 // maxSessionDuration checks a role's MaxSessionDuration v, in seconds.
@@ -103,7 +110,8 @@ func (s *Service) getRole(ctx context.Context, c *shiftkey.Caller, p params) (an
 	if err != nil {
 		return nil, err
 	}
-	return struct{ Role roleXML }{toRoleXML(r, tags)}, nil
+	x, err := s.toRoleXML(ctx, r, tags)
+	return struct{ Role roleXML }{x}, err
 }
 
 func (s *Service) listRoles(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
@@ -111,14 +119,19 @@ func (s *Service) listRoles(ctx context.Context, c *shiftkey.Caller, p params) (
 	if err != nil {
 		return nil, err
 	}
+	xs := make([]roleXML, 0, len(roles))
+	for _, e := range roles {
+		x, err := s.toRoleXML(ctx, e, nil)
+		if err != nil {
+			return nil, err
+		}
+		x.PermissionsBoundary = nil
+		xs = append(xs, x)
+	}
 	return struct {
 		Roles []roleXML `xml:"Roles>member"`
 		pageXML
-	}{each(roles, func(e *shiftkey.Entity) roleXML {
-		x := toRoleXML(e, nil)
-		x.PermissionsBoundary = nil
-		return x
-	}), pg}, nil
+	}{xs, pg}, nil
 }
 
 func (s *Service) deleteRole(ctx context.Context, c *shiftkey.Caller, p params) (any, error) {
@@ -227,7 +240,8 @@ func (s *Service) updateRoleDescription(ctx context.Context, c *shiftkey.Caller,
 	if err != nil {
 		return nil, err
 	}
-	return struct{ Role roleXML }{toRoleXML(now, tags)}, nil
+	x, err := s.toRoleXML(ctx, now, tags)
+	return struct{ Role roleXML }{x}, err
 }
 
 // listInstanceProfilesForRole is ListInstanceProfilesForRole. shiftkey

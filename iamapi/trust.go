@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/shiftkey/shiftkey"
@@ -61,4 +62,51 @@ func trustBindings(ctx context.Context, st shiftkey.IdentityStore, t *iam.TrustP
 		}
 	}
 	return ids, nil
+}
+
+// ShownTrustPolicy is role r's trust policy as IAM shows it: saved, its
+// IAM user and role principals were bound to unique ids
+// (TrustPrincipalIDs), and each is shown by what its id is now, as AWS
+// maps the id back to an ARN. A user renamed or moved since is shown by
+// its new ARN (IAM updates the role policies that name a user when it is
+// renamed); a user or role deleted since, by its unique id (AIDA…,
+// AROA…), which no longer maps to an ARN. The rest is shown as written,
+// and so is a policy saved before principals were bound.
+func ShownTrustPolicy(ctx context.Context, st shiftkey.IdentityStore, r *shiftkey.Entity) (string, error) {
+	if r.TrustPrincipalIDs == "" {
+		return r.AssumeRolePolicy, nil
+	}
+	var ids map[string]string
+	if err := json.Unmarshal([]byte(r.TrustPrincipalIDs), &ids); err != nil {
+		return "", fmt.Errorf("role %s: trust principal ids: %w", r.Name, err)
+	}
+	var failed error
+	doc, err := iam.ReplaceAWSPrincipals(r.AssumeRolePolicy, func(p string) (string, bool) {
+		id, ok := ids[strings.ToLower(p)]
+		if !ok || failed != nil {
+			return "", false
+		}
+		kind := shiftkey.KindUser
+		if strings.HasPrefix(p[strings.LastIndexByte(p, ':')+1:], "role/") {
+			kind = shiftkey.KindRole
+		}
+		e, err := st.EntityByID(ctx, kind, id)
+		switch {
+		case shiftkey.ErrorCode(err) == shiftkey.CodeNoSuchEntity:
+			return id, true
+		case err != nil:
+			failed = err
+			return "", false
+		case strings.EqualFold(e.ARN, p):
+			return "", false // as written
+		}
+		return e.ARN, true
+	})
+	if failed != nil {
+		return "", failed
+	}
+	if err != nil {
+		return "", fmt.Errorf("role %s: trust policy: %w", r.Name, err)
+	}
+	return doc, nil
 }

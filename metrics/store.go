@@ -72,6 +72,13 @@ func (t *timedStore) Session(ctx context.Context, accessKeyID string) (*shiftkey
 	return s, err
 }
 
+func (t *timedStore) EntityByID(ctx context.Context, kind shiftkey.EntityKind, id string) (*shiftkey.Entity, error) {
+	start := time.Now()
+	e, err := t.Store.EntityByID(ctx, kind, id)
+	t.observe("EntityByID", start, err)
+	return e, err
+}
+
 func (t *timedStore) Entity(ctx context.Context, kind shiftkey.EntityKind, name string) (*shiftkey.Entity, error) {
 	start := time.Now()
 	e, err := t.Store.Entity(ctx, kind, name)

@@ -105,7 +105,9 @@ func Additive(migration string) bool {
 // name their columns and whose SELECTs name what they read: add a column
 // that is nullable and has no default, constraint or reference (the older
 // code's rows leave it NULL; its deletes are not refused on its account),
-// create a table, create an index that is not unique.
+// fill the NULLs of a column it added (a backfill: UPDATE t SET c = …
+// WHERE c IS NULL, c alone; the older code never reads c), create a
+// table, create an index that is not unique.
 func CheckAdditive(migration string) error {
 	if !Additive(migration) {
 		return fmt.Errorf("not marked %q", additiveMark)
@@ -118,14 +120,67 @@ func CheckAdditive(migration string) error {
 		text.WriteString(line)
 		text.WriteByte('\n')
 	}
+	added := map[string]bool{} // "TABLE.COLUMN" added by the statements so far
 	for _, stmt := range strings.Split(text.String(), ";") {
 		words := strings.Fields(strings.ToUpper(stmt))
 		if len(words) == 0 {
 			continue
 		}
-		if err := checkAdditiveStatement(words); err != nil {
+		var err error
+		if words[0] == "UPDATE" {
+			err = checkBackfill(words, added)
+		} else {
+			err = checkAdditiveStatement(words)
+		}
+		if err != nil {
 			return fmt.Errorf("%s: %w", strings.Join(strings.Fields(stmt), " "), err)
 		}
+		// ALTER TABLE [IF EXISTS] t ADD [COLUMN] c …
+		if rest := words[min(2, len(words)):]; words[0] == "ALTER" {
+			if len(rest) > 0 && rest[0] == "IF" {
+				rest = rest[min(2, len(rest)):]
+			}
+			if len(rest) >= 3 {
+				col := rest[2]
+				if col == "COLUMN" && len(rest) >= 4 {
+					col = rest[3]
+				}
+				added[rest[0]+"."+col] = true
+			}
+		}
+	}
+	return nil
+}
+
+// checkBackfill allows UPDATE t SET c = expr WHERE c IS NULL where the
+// same migration added t.c and expr sets nothing else (no comma outside
+// parentheses): rows the older code wrote keep what it wrote, and it
+// never reads c.
+func checkBackfill(w []string, added map[string]bool) error {
+	bad := fmt.Errorf("only a backfill of a column the migration added (UPDATE t SET c = … WHERE c IS NULL) is an additive UPDATE")
+	n := len(w)
+	if n < 9 || w[2] != "SET" || w[4] != "=" {
+		return bad
+	}
+	t, c := w[1], w[3]
+	if !added[t+"."+c] || w[n-4] != "WHERE" || w[n-3] != c || w[n-2] != "IS" || w[n-1] != "NULL" {
+		return bad
+	}
+	depth := 0
+	for _, r := range strings.Join(w[5:n-4], " ") {
+		switch r {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				return bad
+			}
+		}
+	}
+	if depth != 0 {
+		return bad
 	}
 	return nil
 }

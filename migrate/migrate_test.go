@@ -98,6 +98,8 @@ func TestCheckAdditiveAllowsOnlyWhatOlderCodeCannotTripOn(t *testing.T) {
 	ok := []string{
 		"-- migrate: additive\nALTER TABLE credentials ADD COLUMN access_key_id text;\nALTER TABLE sessions ADD COLUMN source_access_key_id text;\nCREATE INDEX sessions_source_key ON sessions (source_access_key_id);\n",
 		"-- migrate: additive\nCREATE TABLE IF NOT EXISTS t (id text PRIMARY KEY, n integer NOT NULL);\nCREATE INDEX IF NOT EXISTS t_n ON t (n);",
+		"-- migrate: additive\nALTER TABLE k ADD COLUMN user_id text;\nUPDATE k SET user_id = (SELECT id FROM u WHERE u.kind = 'user' AND u.name = k.user_name) WHERE user_id IS NULL;\n",
+		"-- migrate: additive\nALTER TABLE k ADD user_id text;\nupdate k set user_id = 'x' where user_id is null;",
 		"-- migrate: additive\nALTER TABLE t ADD c INTEGER; -- a comment; with a semicolon\n",
 	}
 	for _, sql := range ok {
@@ -117,6 +119,12 @@ func TestCheckAdditiveAllowsOnlyWhatOlderCodeCannotTripOn(t *testing.T) {
 		"-- migrate: additive\nALTER TABLE t ALTER COLUMN c SET NOT NULL;",
 		"-- migrate: additive\nCREATE UNIQUE INDEX i ON t (c);",
 		"-- migrate: additive\nUPDATE t SET c = lower(c);",
+		"-- migrate: additive\nUPDATE t SET c = 'x' WHERE c IS NULL;",                                                // c not added here: older code reads it
+		"-- migrate: additive\nALTER TABLE t ADD COLUMN c text;\nUPDATE t SET c = 'x', d = 'y' WHERE c IS NULL;",     // d too
+		"-- migrate: additive\nALTER TABLE t ADD COLUMN c text;\nUPDATE t SET c = 'x' WHERE c IS NULL OR d IS NULL;", // not only the NULLs
+		"-- migrate: additive\nALTER TABLE t ADD COLUMN c text;\nUPDATE t SET c = 'x' WHERE d IS NULL;",              // another column's NULLs
+		"-- migrate: additive\nALTER TABLE t ADD COLUMN c text;\nUPDATE u SET c = 'x' WHERE c IS NULL;",              // another table
+		"-- migrate: additive\nUPDATE t SET c = 'x' WHERE c IS NULL;\nALTER TABLE t ADD COLUMN c text;",              // before it is added
 		"-- migrate: additive\nDROP INDEX i;",
 		"-- migrate: additive\nCREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END;",
 	}

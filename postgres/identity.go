@@ -81,6 +81,11 @@ func (d *DB) Entity(ctx context.Context, kind shiftkey.EntityKind, name string) 
 	return queryOne(ctx, d.pool, scanEntity, shiftkey.NoSuchEntity(kind, name), `SELECT `+entityColumns+` FROM entities WHERE kind = $1 AND name = $2`, kind, name)
 }
 
+// EntityByID returns the entity of kind whose unique id is id.
+func (d *DB) EntityByID(ctx context.Context, kind shiftkey.EntityKind, id string) (*shiftkey.Entity, error) {
+	return queryOne(ctx, d.pool, scanEntity, shiftkey.NoSuchEntityID(kind, id), `SELECT `+entityColumns+` FROM entities WHERE kind = $1 AND id = $2`, kind, id)
+}
+
 // Entities lists the entities of kind whose path starts with pathPrefix.
 func (d *DB) Entities(ctx context.Context, kind shiftkey.EntityKind, pathPrefix string) ([]*shiftkey.Entity, error) {
 	return queryAll(ctx, d.pool, scanEntity, `SELECT `+entityColumns+` FROM entities WHERE kind = $1 AND left(path, length($2)) = $2 ORDER BY name`,
@@ -236,9 +241,14 @@ func scanString(r pgx.Row) (s string, err error) { return s, r.Scan(&s) }
 // user, on any replica, count one after the other.
 func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 	return d.inTx(ctx, func(tx pgx.Tx, notify func(...shiftkey.Change)) error {
+		var userID string
 		lockUser := func() (string, error) {
-			return queryOne(ctx, tx, scanString, shiftkey.NoSuchEntity(shiftkey.KindUser, k.UserName),
-				`SELECT name FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, shiftkey.KindUser, k.UserName)
+			var name string
+			err := tx.QueryRow(ctx, `SELECT name, id FROM entities WHERE kind = $1 AND name = $2 FOR UPDATE`, shiftkey.KindUser, k.UserName).Scan(&name, &userID)
+			if errors.Is(err, pgx.ErrNoRows) {
+				err = shiftkey.NoSuchEntity(shiftkey.KindUser, k.UserName)
+			}
+			return name, err
 		}
 		countKeys := func(user string) (n int, err error) {
 			return n, tx.QueryRow(ctx, `SELECT count(*) FROM access_keys WHERE user_name = $1`, user).Scan(&n)
@@ -250,8 +260,8 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO access_keys (id, secret, sealed, user_name, status, created_at) VALUES ($1,$2,$3,$4,$5,$6)`,
-			k.ID, secret, sealed, k.UserName, k.Status, k.CreatedAt); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO access_keys (id, secret, sealed, user_name, user_id, status, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+			k.ID, secret, sealed, k.UserName, userID, k.Status, k.CreatedAt); err != nil {
 			return err
 		}
 		notify(shiftkey.Change{Kind: shiftkey.KindAccessKey, Name: k.ID})
@@ -263,14 +273,24 @@ func keyNotFound(id string) error {
 	return shiftkey.NoSuchAccessKey(id)
 }
 
-const accessKeyColumns = `id, secret, sealed, user_name, status, created_at, last_used_at, coalesce(last_used_service, ''), coalesce(last_used_region, '')`
+// accessKeysWithUsers joins each key (k) to its user (u) by the user's id:
+// the key's user_id or, for a key an older version wrote (NULL), the id of
+// the user its user_name names. One statement: one snapshot of both.
+const accessKeysWithUsers = `access_keys k JOIN entities u ON u.kind = 'user' AND u.id = coalesce(k.user_id,
+	(SELECT n.id FROM entities n WHERE n.kind = 'user' AND n.name = k.user_name))`
+
+// usersWithAccessKeys is accessKeysWithUsers from the users' side, for a
+// user's keys (the same rows; by the keys' indexes).
+const usersWithAccessKeys = `entities u JOIN access_keys k ON k.user_id = u.id OR k.user_id IS NULL AND k.user_name = u.name`
+
+const accessKeyColumns = `k.id, k.secret, k.sealed, u.name, u.id, k.status, k.created_at, k.last_used_at, coalesce(k.last_used_service, ''), coalesce(k.last_used_region, '')`
 
 func (d *DB) scanAccessKey(ctx context.Context, row pgx.Row) (*shiftkey.AccessKey, error) {
 	var k shiftkey.AccessKey
 	var used *time.Time
 	var stored string
 	var sealed bool
-	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.Status, &k.CreatedAt, &used, &k.LastUsedService, &k.LastUsedRegion); err != nil {
+	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.UserID, &k.Status, &k.CreatedAt, &used, &k.LastUsedService, &k.LastUsedRegion); err != nil {
 		return nil, err
 	}
 	if used != nil {
@@ -284,16 +304,17 @@ func (d *DB) scanAccessKey(ctx context.Context, row pgx.Row) (*shiftkey.AccessKe
 	return &k, nil
 }
 
-// AccessKey returns the access key with the given id.
+// AccessKey returns the access key with the given id, with its user as
+// the one statement finds it by id.
 func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, error) {
 	scan := func(r pgx.Row) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, r) }
-	return queryOne(ctx, d.pool, scan, keyNotFound(id), `SELECT `+accessKeyColumns+` FROM access_keys WHERE id = $1`, id)
+	return queryOne(ctx, d.pool, scan, keyNotFound(id), `SELECT `+accessKeyColumns+` FROM `+accessKeysWithUsers+` WHERE k.id = $1`, id)
 }
 
 // AccessKeys returns the access keys of a user, oldest first.
 func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.AccessKey, error) {
 	scan := func(r pgx.Row) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, r) }
-	return queryAll(ctx, d.pool, scan, `SELECT `+accessKeyColumns+` FROM access_keys WHERE user_name = $1 ORDER BY created_at, id`, userName)
+	return queryAll(ctx, d.pool, scan, `SELECT `+accessKeyColumns+` FROM `+usersWithAccessKeys+` WHERE u.kind = 'user' AND u.name = $1 ORDER BY k.created_at, k.id`, userName)
 }
 
 // UpdateAccessKey sets a key's status.

@@ -138,6 +138,9 @@ func TestAnOlderVersionServesAStoreThisOneOnlyAddedTo(t *testing.T) {
 	if !additive["migrations/0015_policy_versions.sql"] {
 		t.Error("0015_policy_versions.sql is not marked additive: the version before it cannot restart on a store this one migrated")
 	}
+	if !additive["migrations/0017_access_key_user_id.sql"] {
+		t.Error("0017_access_key_user_id.sql is not marked additive: the version before it cannot restart on a store this one migrated")
+	}
 	for k := len(all); k > 0; k-- {
 		older := fstest.MapFS{}
 		for _, name := range all[:k] {

@@ -83,6 +83,11 @@ func (d *DB) Entity(ctx context.Context, kind shiftkey.EntityKind, name string) 
 	return queryOne(ctx, d.db, scanEntity, shiftkey.NoSuchEntity(kind, name), `SELECT `+entityColumns+` FROM entities WHERE kind = ? AND name = ?`, kind, name)
 }
 
+// EntityByID returns the entity of kind whose unique id is id.
+func (d *DB) EntityByID(ctx context.Context, kind shiftkey.EntityKind, id string) (*shiftkey.Entity, error) {
+	return queryOne(ctx, d.db, scanEntity, shiftkey.NoSuchEntityID(kind, id), `SELECT `+entityColumns+` FROM entities WHERE kind = ? AND id = ?`, kind, id)
+}
+
 // Entities lists the entities of kind whose path starts with pathPrefix.
 func (d *DB) Entities(ctx context.Context, kind shiftkey.EntityKind, pathPrefix string) ([]*shiftkey.Entity, error) {
 	return queryAll(ctx, d.db, scanEntity, `SELECT `+entityColumns+` FROM entities WHERE kind = ? AND substr(path, 1, ?) = ? ORDER BY name`,
@@ -223,8 +228,9 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 		return err
 	}
 	defer tx.Rollback()
+	var userID string
 	err = shiftkey.AdmitAccessKey(func() (user string, err error) {
-		err = tx.QueryRowContext(ctx, `SELECT name FROM entities WHERE kind = ? AND name = ?`, shiftkey.KindUser, k.UserName).Scan(&user)
+		err = tx.QueryRowContext(ctx, `SELECT name, id FROM entities WHERE kind = ? AND name = ?`, shiftkey.KindUser, k.UserName).Scan(&user, &userID)
 		if errors.Is(err, sql.ErrNoRows) {
 			err = shiftkey.NoSuchEntity(shiftkey.KindUser, k.UserName)
 		}
@@ -239,8 +245,8 @@ func (d *DB) CreateAccessKey(ctx context.Context, k *shiftkey.AccessKey) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO access_keys (id, secret, sealed, user_name, status, created_at) VALUES (?,?,?,?,?,?)`,
-		k.ID, secret, sealed, k.UserName, k.Status, millis(k.CreatedAt)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO access_keys (id, secret, sealed, user_name, user_id, status, created_at) VALUES (?,?,?,?,?,?,?)`,
+		k.ID, secret, sealed, k.UserName, userID, k.Status, millis(k.CreatedAt)); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -250,13 +256,24 @@ func keyNotFound(id string) error {
 	return shiftkey.NoSuchAccessKey(id)
 }
 
-// AccessKey returns the access key with the given id.
+// AccessKey returns the access key with the given id, with its user as
+// the one statement finds it by id.
 func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, error) {
 	scan := func(r scanner) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, r) }
-	return queryOne(ctx, d.db, scan, keyNotFound(id), `SELECT `+accessKeyColumns+` FROM access_keys WHERE id = ?`, id)
+	return queryOne(ctx, d.db, scan, keyNotFound(id), `SELECT `+accessKeyColumns+` FROM `+accessKeysWithUsers+` WHERE k.id = ?`, id)
 }
 
-const accessKeyColumns = `id, secret, sealed, user_name, status, created_at, last_used_at, coalesce(last_used_service, ''), coalesce(last_used_region, '')`
+// accessKeysWithUsers joins each key (k) to its user (u) by the user's id:
+// the key's user_id or, for a key an older version wrote (NULL), the id of
+// the user its user_name names.
+const accessKeysWithUsers = `access_keys k JOIN entities u ON u.kind = 'user' AND u.id = coalesce(k.user_id,
+	(SELECT n.id FROM entities n WHERE n.kind = 'user' AND n.name = k.user_name))`
+
+// usersWithAccessKeys is accessKeysWithUsers from the users' side, for a
+// user's keys (the same rows; by the keys' indexes).
+const usersWithAccessKeys = `entities u JOIN access_keys k ON k.user_id = u.id OR k.user_id IS NULL AND k.user_name = u.name`
+
+const accessKeyColumns = `k.id, k.secret, k.sealed, u.name, u.id, k.status, k.created_at, k.last_used_at, coalesce(k.last_used_service, ''), coalesce(k.last_used_region, '')`
 
 func (d *DB) scanAccessKey(ctx context.Context, row scanner) (*shiftkey.AccessKey, error) {
 	var k shiftkey.AccessKey
@@ -264,7 +281,7 @@ func (d *DB) scanAccessKey(ctx context.Context, row scanner) (*shiftkey.AccessKe
 	var used sql.NullInt64
 	var stored string
 	var sealed bool
-	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.Status, &created, &used, &k.LastUsedService, &k.LastUsedRegion); err != nil {
+	if err := row.Scan(&k.ID, &stored, &sealed, &k.UserName, &k.UserID, &k.Status, &created, &used, &k.LastUsedService, &k.LastUsedRegion); err != nil {
 		return nil, err
 	}
 	if used.Valid {
@@ -281,7 +298,7 @@ func (d *DB) scanAccessKey(ctx context.Context, row scanner) (*shiftkey.AccessKe
 // AccessKeys returns the access keys of a user, oldest first.
 func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.AccessKey, error) {
 	return queryAll(ctx, d.db, func(row scanner) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, row) },
-		`SELECT `+accessKeyColumns+` FROM access_keys WHERE user_name = ? ORDER BY created_at, id`, userName)
+		`SELECT `+accessKeyColumns+` FROM `+usersWithAccessKeys+` WHERE u.kind = 'user' AND u.name = ? ORDER BY k.created_at, k.id`, userName)
 }
 
 // UpdateAccessKey sets a key's status.

@@ -124,6 +124,9 @@ func TestAnOlderVersionServesAStoreThisOneOnlyAddedTo(t *testing.T) {
 	if !additive["migrations/0022_policy_versions.sql"] {
 		t.Error("0022_policy_versions.sql is not marked additive: the version before it cannot start on a store this one migrated")
 	}
+	if !additive["migrations/0024_access_key_user_id.sql"] {
+		t.Error("0024_access_key_user_id.sql is not marked additive: the version before it cannot start on a store this one migrated")
+	}
 	for k := len(all); k > 0; k-- {
 		older := fstest.MapFS{}
 		for _, name := range all[:k] {

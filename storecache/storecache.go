@@ -239,6 +239,12 @@ func (c *Store) Entity(ctx context.Context, kind shiftkey.EntityKind, name strin
 	return cached(c, gIAM, k2("entity:"+string(kind), name), func() (*shiftkey.Entity, error) { return c.Store.Entity(ctx, kind, name) }, clonePtr)
 }
 
+// EntityByID returns a user, group or role by its unique id (as an
+// access key names its user).
+func (c *Store) EntityByID(ctx context.Context, kind shiftkey.EntityKind, id string) (*shiftkey.Entity, error) {
+	return cached(c, gIAM, k2("entityid:"+string(kind), id), func() (*shiftkey.Entity, error) { return c.Store.EntityByID(ctx, kind, id) }, clonePtr)
+}
+
 // Tags returns the tags of an identity, a managed policy or a cluster.
 func (c *Store) Tags(ctx context.Context, kind shiftkey.EntityKind, name string) ([]shiftkey.Tag, error) {
 	return cached(c, gTags, k2(string(kind), name), func() ([]shiftkey.Tag, error) { return c.Store.Tags(ctx, kind, name) }, cloneSlice)
@@ -326,7 +332,7 @@ func (c *Store) UpdateRole(ctx context.Context, r *shiftkey.Entity, fields shift
 }
 
 // RenameEntity drops what was cached under both names (an IAM change
-// drops every identity, key and tag entry: keys name their user).
+// drops every identity, key and tag entry: a key carries its user's name).
 func (c *Store) RenameEntity(ctx context.Context, kind shiftkey.EntityKind, from, to *shiftkey.Entity) error {
 	return c.after(c.Store.RenameEntity(ctx, kind, from, to), ch(kind, from.Name), ch(kind, to.Name))
 }

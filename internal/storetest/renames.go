@@ -69,8 +69,11 @@ func testRenames(t *testing.T, s shiftkey.Store) {
 	}
 	k, err := s.AccessKey(ctx, "AKIABOB")
 	must("AccessKey", err)
-	if k.UserName != "robert" || k.Secret != "s3cret" || k.Status != "Active" {
-		t.Fatalf("bob's key after the rename: user %q status %s; want robert's, as it was", k.UserName, k.Status)
+	if k.UserName != "robert" || k.UserID != "AIDABOB" || k.Secret != "s3cret" || k.Status != "Active" {
+		t.Fatalf("bob's key after the rename: user %q (id %s) status %s; want robert's (AIDABOB), as it was", k.UserName, k.UserID, k.Status)
+	}
+	if e, err := s.EntityByID(ctx, shiftkey.KindUser, k.UserID); err != nil || e.Name != "robert" || e.ARN != "arn:aws:iam::1:user/eng/robert" {
+		t.Fatalf("EntityByID(%s) after the rename = %+v, %v; want robert", k.UserID, e, err)
 	}
 	keys, _ := s.AccessKeys(ctx, "robert")
 	tags, _ := s.Tags(ctx, shiftkey.KindUser, "robert")
@@ -104,6 +107,17 @@ func testRenames(t *testing.T, s shiftkey.Store) {
 	}
 	must("CreateEntity bob again", s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "bob", ID: "AIDABOB2", Path: "/", ARN: "arn:aws:iam::1:user/bob", CreatedAt: t0}))
 	must("CreateEntity devs again", s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindGroup, Name: "devs", ID: "AGPADEVS2", Path: "/", ARN: "arn:aws:iam::1:group/devs", CreatedAt: t0}))
+	// The key follows its user by id: still robert's, never the new
+	// bob's, whose id is another.
+	if k, err := s.AccessKey(ctx, "AKIABOB"); err != nil || k.UserName != "robert" || k.UserID != "AIDABOB" {
+		t.Fatalf("bob's key with a new bob: %+v, %v; want robert's (AIDABOB)", k, err)
+	}
+	if e, err := s.EntityByID(ctx, shiftkey.KindUser, "AIDABOB2"); err != nil || e.Name != "bob" {
+		t.Fatalf("EntityByID(AIDABOB2) = %+v, %v; want the new bob", e, err)
+	}
+	if _, err := s.EntityByID(ctx, shiftkey.KindGroup, "AIDABOB"); shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+		t.Fatalf("EntityByID(group, a user's id) = %v, want NoSuchEntity", err)
+	}
 	keys, _ = s.AccessKeys(ctx, "bob")
 	tags, _ = s.Tags(ctx, shiftkey.KindUser, "bob")
 	inline, _ = s.InlinePolicies(ctx, shiftkey.KindUser, "bob")
