@@ -1,0 +1,253 @@
+package pgbackend_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey/internal/pgtest"
+	"github.com/shiftkey/shiftkey/pgbackend"
+	"github.com/shiftkey/shiftkey/postgres"
+)
+
+// storeFixture is a PostgreSQL store replicas share, in a database of its
+// own on the shared test server (beside the backend's).
+type storeFixture struct {
+	url, name string
+	admin     *pgx.Conn // to the store's database, to read its records
+}
+
+func newStoreFixture(t *testing.T) *storeFixture {
+	t.Helper()
+	srv := pgtest.Server(t)
+	name := pgtest.NewDatabase(t)
+	s := &storeFixture{url: srv.ConnString(srv.Superuser(), name), name: name}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, s.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(ctx) })
+	s.admin = c
+	return s
+}
+
+// open is one replica's connection to the store (its own origin).
+func (s *storeFixture) open(t *testing.T, opts ...postgres.Option) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), s.url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// owners lists the replicas (store origins) recording role's membership
+// of group.
+func (s *storeFixture) owners(t *testing.T, role, group string) []string {
+	t.Helper()
+	rows, err := s.admin.Query(context.Background(), `SELECT owner FROM session_grants WHERE role = $1 AND grp = $2 ORDER BY owner`, role, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// storeReplica is a Backend on f's server keeping its grant records in
+// store, as serve does with a shared PostgreSQL store.
+func (f *raceFixture) storeReplica(t *testing.T, store *postgres.DB) *pgbackend.Backend {
+	t.Helper()
+	b, err := pgbackend.New(context.Background(), pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
+		AdminDatabase: f.db, Grants: store, Cuts: store, Scope: "race", Now: store.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// waitUntil polls cond until it holds, failing the test after 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+	}
+}
+
+// prepareDuring starts b.Prepare of f's group and returns its outcome
+// once it has decided at once or waits for the membership's lock (the
+// other replica holds it), after which proceed is called to let the
+// other replica finish.
+func (f *raceFixture) prepareDuring(t *testing.T, b *pgbackend.Backend, proceed func()) (*pgbackend.Lease, []pgbackend.Notice) {
+	t.Helper()
+	ctx := context.Background()
+	type outcome struct {
+		l       *pgbackend.Lease
+		notices []pgbackend.Notice
+		err     error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		l, notices, err := b.Prepare(ctx, f.role, false, []string{f.group})
+		done <- outcome{l, notices, err}
+	}()
+	watch := f.conn(t)
+	var got *outcome
+	waitUntil(t, "the login neither decided nor waited for the membership's lock", func() bool {
+		select {
+		case o := <-done:
+			got = &o
+			return true
+		default:
+			return f.lockWaits(t, watch, "advisory") > 0
+		}
+	})
+	proceed()
+	if got == nil {
+		o := <-done
+		got = &o
+	}
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	t.Cleanup(func() { got.l.Release(context.Background()) })
+	return got.l, got.notices
+}
+
+// The check-then-act of a release across replicas sharing a PostgreSQL
+// store: replica A's last session of the role ends, A finds no other
+// replica holding the membership (GrantHeldElsewhere) and revokes it; its
+// REVOKE is held, uncommitted, between that check and its commit, and
+// replica B's new session asks for the group right then. B judges the
+// membership only under the lock A holds on the backend (lockMembership,
+// an advisory lock in the backend's database, taken around both the
+// check and the act on either side), so it finds the membership gone
+// once A is done, and grants it. Without the lock (tried: B decided at
+// once), B found the membership A was revoking, with no live record of
+// A's left, took it for the role's own ("already a member"), and its
+// session went on without the group once A's REVOKE committed.
+func TestJoinWhileAnotherReplicaRevokesWithPostgresStore(t *testing.T) {
+	f := newRaceFixture(t)
+	store := newStoreFixture(t)
+	ctx := context.Background()
+	storeA, storeB := store.open(t), store.open(t)
+	a, b := f.storeReplica(t, storeA), f.storeReplica(t, storeB)
+
+	onA := f.lease(t, a, ctx, []string{f.group})
+	if onA.Empty() || !f.member(t) {
+		t.Fatal("A's session holds no group")
+	}
+	other := f.uncommittedRevoke(t)
+	released := make(chan struct{})
+	go func() { defer close(released); onA.Release(ctx) }()
+	watch := f.conn(t)
+	waitUntil(t, "A's REVOKE waits", func() bool { return f.lockWaits(t, watch, "transactionid") > 0 })
+	if owners := store.owners(t, f.role, f.group); len(owners) != 0 {
+		t.Fatalf("records while A revokes: %v, want none (A forgets its own before it looks for others')", owners)
+	}
+
+	onB, notices := f.prepareDuring(t, b, func() {
+		if err := other.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		<-released
+	})
+	if onB.Empty() || len(notices) != 0 || !f.member(t) {
+		t.Fatalf("B's session holds the group: %v, notices %v, member after A's revoke: %v; want it held and granted", !onB.Empty(), notices, f.member(t))
+	}
+	if owners := store.owners(t, f.role, f.group); !slices.Equal(owners, []string{storeB.Origin()}) {
+		t.Fatalf("records %v, want B's alone", owners)
+	}
+	onB.Release(ctx)
+	if f.member(t) {
+		t.Fatal("the membership outlived B's session")
+	}
+	if owners := store.owners(t, f.role, f.group); len(owners) != 0 {
+		t.Fatalf("records %v left after every session ended", owners)
+	}
+}
+
+// The lease-expiry path: replica C granted a group for a session and died
+// (its store closed, no release); once C's lease on the record ran out,
+// replica A's sweep (Reconcile) revokes the membership C left. A's REVOKE
+// is held, uncommitted, after A found no live holder and no session of
+// the role, and live replica B's new session asks for the group right
+// then. B waits for A's lock, finds the membership gone and grants it
+// anew. Without the lock (tried: B decided at once), B shared C's lapsed
+// membership (joinShared: its record and no GRANT), A's REVOKE then
+// committed, and B's session held a group the role no longer had.
+func TestReconcileOfALapsedGrantWhileAnotherReplicaJoins(t *testing.T) {
+	f := newRaceFixture(t)
+	store := newStoreFixture(t)
+	ctx := context.Background()
+	// C is closed below, not at cleanup.
+	storeC, err := postgres.Open(ctx, store.url, postgres.WithGrantLease(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeA, storeB := store.open(t), store.open(t)
+	c, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
+		AdminDatabase: f.db, Grants: storeC, Scope: "race"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := f.storeReplica(t, storeA), f.storeReplica(t, storeB)
+
+	if l, _, err := c.Prepare(ctx, f.role, false, []string{f.group}); err != nil || l.Empty() {
+		t.Fatalf("C's session: %v, holds a group: %v", err, err == nil && !l.Empty())
+	}
+	// C dies: its lease is no longer renewed, and runs out.
+	c.Close()
+	storeC.Close()
+	waitUntil(t, "C's lease runs out", func() bool {
+		var lapsed bool
+		if err := store.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM session_grants WHERE owner = $1 AND lease_until < now())`,
+			storeC.Origin()).Scan(&lapsed); err != nil {
+			t.Fatal(err)
+		}
+		return lapsed
+	})
+
+	other := f.uncommittedRevoke(t)
+	type result struct {
+		n   int
+		err error
+	}
+	swept := make(chan result, 1)
+	go func() {
+		n, err := a.Reconcile(ctx)
+		swept <- result{n, err}
+	}()
+	watch := f.conn(t)
+	waitUntil(t, "A's REVOKE of C's leftover waits", func() bool { return f.lockWaits(t, watch, "transactionid") > 0 })
+
+	var sweep result
+	onB, notices := f.prepareDuring(t, b, func() {
+		if err := other.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sweep = <-swept
+	})
+	if sweep.err != nil || sweep.n != 1 {
+		t.Fatalf("A's sweep: %d revoked, %v; want C's leftover revoked", sweep.n, sweep.err)
+	}
+	if onB.Empty() || len(notices) != 0 || !f.member(t) {
+		t.Fatalf("B's session holds the group: %v, notices %v, member after A's sweep: %v; want it held and granted", !onB.Empty(), notices, f.member(t))
+	}
+	if owners := store.owners(t, f.role, f.group); !slices.Equal(owners, []string{storeB.Origin()}) {
+		t.Fatalf("records %v, want B's alone (C's went with A's revoke)", owners)
+	}
+	onB.Release(ctx)
+	if f.member(t) {
+		t.Fatal("the membership outlived B's session")
+	}
+}
