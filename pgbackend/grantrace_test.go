@@ -251,3 +251,86 @@ func TestReconcileOfALapsedGrantWhileAnotherReplicaJoins(t *testing.T) {
 		t.Fatal("the membership outlived B's session")
 	}
 }
+
+// refuseConnections makes the store's database refuse connections and
+// ends those it has but the test's own (a store outage, the backend up),
+// until the returned function lets them in again.
+func (s *storeFixture) refuseConnections(t *testing.T, via *pgx.Conn) (restore func()) {
+	t.Helper()
+	ctx := context.Background()
+	db := pgx.Identifier{s.name}.Sanitize()
+	if _, err := via.Exec(ctx, "ALTER DATABASE "+db+" WITH ALLOW_CONNECTIONS false"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := via.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> $2`,
+		s.name, s.admin.PgConn().PID()); err != nil {
+		t.Fatal(err)
+	}
+	// pg_terminate_backend only signals: gone once they left pg_stat_activity.
+	waitUntil(t, "the store's connections end", func() bool {
+		var n int
+		if err := via.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> $2`,
+			s.name, s.admin.PgConn().PID()).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+	restored := false
+	restore = func() {
+		if restored {
+			return
+		}
+		restored = true
+		if _, err := via.Exec(ctx, "ALTER DATABASE "+db+" WITH ALLOW_CONNECTIONS true"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(restore)
+	return restore
+}
+
+// The store fails while a release's REVOKE runs, after its check found no
+// other holder: the membership must go, and nothing be left granted with
+// no record. The release's re-check after the REVOKE (a replica that
+// joined meanwhile gets the membership back) answered "held" on the store
+// error and granted the membership again, its own record already
+// forgotten: the role kept the group for good, no sweep revoked it (no
+// record names it), and the role's later sessions took it for the role's
+// own ("already a member").
+func TestStoreFailingDuringAReleaseLeavesNoUnrecordedGrant(t *testing.T) {
+	f := newRaceFixture(t)
+	store := newStoreFixture(t)
+	ctx := context.Background()
+	storeA := store.open(t)
+	a := f.storeReplica(t, storeA)
+
+	onA := f.lease(t, a, ctx, []string{f.group})
+	if onA.Empty() || !f.member(t) {
+		t.Fatal("A's session holds no group")
+	}
+	other := f.uncommittedRevoke(t)
+	released := make(chan struct{})
+	go func() { defer close(released); onA.Release(ctx) }()
+	watch := f.conn(t)
+	waitUntil(t, "A's REVOKE waits", func() bool { return f.lockWaits(t, watch, "transactionid") > 0 })
+
+	restore := store.refuseConnections(t, f.conn(t)) // not f.admin, in other's transaction
+	if err := other.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-released
+	restore()
+
+	member := f.member(t)
+	owners := store.owners(t, f.role, f.group)
+	n, err := a.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if member || f.member(t) {
+		t.Fatalf("after the release: member %v, records %v; after a sweep (%d revoked): member %v; want the membership gone", member, owners, n, f.member(t))
+	}
+	if len(owners) != 0 {
+		t.Fatalf("records %v left for a membership that is gone", owners)
+	}
+}

@@ -1544,8 +1544,16 @@ func (b *Backend) releaseGroup(ctx context.Context, l *Lease, g string) {
 	b.observe(l.role, g, false, l.origin, "")
 	// A replica that joined the membership between our check and the
 	// REVOKE gets it back (one whose lock predates ours: the lock keeps
-	// later ones out until the REVOKE is done).
-	if b.heldElsewhere(ctx, l.role, g) {
+	// later ones out until the REVOKE is done). Only on the store's yes,
+	// not heldElsewhere's answer to a store error: our record is gone, so
+	// a GRANT on a mere doubt would leave the membership with no record,
+	// which no sweep revokes and later sessions take for the role's own.
+	held, err := b.othersHold(ctx, l.role, g)
+	if err != nil {
+		b.logger.ErrorContext(ctx, "grant holders lookup failed after the revoke; the membership stays revoked", "db_user", l.role, "group", g, "error", err)
+		return
+	}
+	if held {
 		if err := b.changeMembership(ctx, q, "GRANT "+quote(g)+" TO "+quote(l.role)); err != nil {
 			b.logger.ErrorContext(ctx, "regrant group failed", "db_user", l.role, "group", g, "error", err)
 		}
