@@ -2,11 +2,14 @@ package pgbackend_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/internal/pgtest"
 	"github.com/shiftkey/shiftkey/pgbackend"
 	"github.com/shiftkey/shiftkey/postgres"
@@ -332,5 +335,63 @@ func TestStoreFailingDuringAReleaseLeavesNoUnrecordedGrant(t *testing.T) {
 	}
 	if len(owners) != 0 {
 		t.Fatalf("records %v left for a membership that is gone", owners)
+	}
+}
+
+// failingHolders is a PostgreSQL store whose GrantHeldElsewhere fails
+// while fail is set, as a read does when the store blips (a failover, a
+// broken connection) and the next call, a write, goes through.
+type failingHolders struct {
+	*postgres.DB
+	fail atomic.Bool
+}
+
+func (s *failingHolders) GrantHeldElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
+	if s.fail.Load() {
+		return false, errors.New("store unavailable (test)")
+	}
+	return s.DB.GrantHeldElsewhere(ctx, g)
+}
+
+// A sweep that cannot learn whether another replica holds a leftover
+// grant of this process's own (a crash's, or a release whose REVOKE
+// failed) must leave both the membership and its record for the next
+// sweep. It took the store error for "another replica holds it", kept
+// the membership and forgot its record: the membership then had no
+// record at all, and no later sweep revoked it.
+func TestSweepThatCannotAskTheStoreKeepsItsRecord(t *testing.T) {
+	f := newRaceFixture(t)
+	store := newStoreFixture(t)
+	ctx := context.Background()
+	grants := &failingHolders{DB: store.open(t)}
+	replica := func() *pgbackend.Backend {
+		b, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
+			AdminDatabase: f.db, Grants: grants, Scope: "race"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		return b
+	}
+	// The gateway that left its grant: its session never released.
+	before := replica()
+	if l, _, err := before.Prepare(ctx, f.role, false, []string{f.group}); err != nil || l.Empty() {
+		t.Fatalf("the session: %v, holds a group: %v", err, err == nil && !l.Empty())
+	}
+	before.Close()
+	after := replica()
+
+	grants.fail.Store(true)
+	n, err := after.Reconcile(ctx)
+	grants.fail.Store(false)
+	if !f.member(t) {
+		t.Fatalf("the sweep that could not ask the store revoked the membership (%d, %v)", n, err)
+	}
+	if owners := store.owners(t, f.role, f.group); len(owners) != 1 {
+		t.Fatalf("the sweep that could not ask the store (%d revoked, %v) left records %v, member %v; want the record kept for the next sweep",
+			n, err, owners, f.member(t))
+	}
+	if n, err := after.Reconcile(ctx); err != nil || n != 1 || f.member(t) {
+		t.Fatalf("the next sweep: %d revoked, %v, member still %v; want the leftover revoked", n, err, f.member(t))
 	}
 }

@@ -1795,7 +1795,14 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 		}
 		return true, nil
 	}
-	if b.heldElsewhere(ctx, g.Role, g.Group) {
+	// The store's own answer, not heldElsewhere's "held" on an error: on
+	// that, our record below would go and leave the membership with none.
+	// An error leaves both to the next sweep.
+	held, err := b.othersHold(ctx, g.Role, g.Group)
+	if err != nil {
+		return false, fmt.Errorf("reconcile: grant holders lookup: %w", err)
+	}
+	if held {
 		// A live replica holds it: the membership stays, and so do the
 		// records of owners whose lease ran out (g.LeftBy): such an owner
 		// may be only paused or cut off from the store, and renews its
