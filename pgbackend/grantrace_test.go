@@ -344,6 +344,16 @@ func TestStoreFailingDuringAReleaseLeavesNoUnrecordedGrant(t *testing.T) {
 type failingHolders struct {
 	*postgres.DB
 	fail atomic.Bool
+	// recorded, when set, is called after each grant record is written.
+	recorded func()
+}
+
+func (s *failingHolders) RecordGrant(ctx context.Context, g shiftkey.SessionGrant) error {
+	err := s.DB.RecordGrant(ctx, g)
+	if s.recorded != nil {
+		s.recorded()
+	}
+	return err
 }
 
 func (s *failingHolders) GrantHeldElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
@@ -393,5 +403,83 @@ func TestSweepThatCannotAskTheStoreKeepsItsRecord(t *testing.T) {
 	}
 	if n, err := after.Reconcile(ctx); err != nil || n != 1 || f.member(t) {
 		t.Fatalf("the next sweep: %d revoked, %v, member still %v; want the leftover revoked", n, err, f.member(t))
+	}
+}
+
+// A login that finds the role already a member of a group it asks for,
+// and cannot learn from the store whether another replica holds that
+// membership for its sessions, must not take it for one: it may be the
+// role's own (an operator's grant), which no session may revoke. The store
+// error counted as "another replica holds it": the login recorded the
+// membership as its own too, and its session's end revoked the operator's
+// grant.
+func TestLoginThatCannotAskTheStoreLeavesTheRolesOwnMembership(t *testing.T) {
+	f := newRaceFixture(t)
+	store := newStoreFixture(t)
+	ctx := context.Background()
+	grants := &failingHolders{DB: store.open(t)}
+	b, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
+		AdminDatabase: f.db, Grants: grants, Scope: "race"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if _, err := f.admin.Exec(ctx, "GRANT "+f.group+" TO "+f.role); err != nil { // the role's own
+		t.Fatal(err)
+	}
+
+	grants.fail.Store(true)
+	l, notices, err := b.Prepare(ctx, f.role, false, []string{f.group})
+	grants.fail.Store(false)
+	held := err == nil && !l.Empty()
+	if err == nil {
+		l.Release(ctx)
+	}
+	if !f.member(t) {
+		t.Fatalf("the login (err %v, notices %v, held the group: %v) took the role's own membership for a shared one, and its end revoked it",
+			err, notices, held)
+	}
+	if owners := store.owners(t, f.role, f.group); len(owners) != 0 {
+		t.Fatalf("records %v of the role's own membership", owners)
+	}
+}
+
+// As above, for a membership an operator grants between the login's look
+// at the role and its GRANT (after its record is written): the GRANT
+// finds it made by someone else, and the login, unable to ask the store
+// whether a replica holds it, must leave it as the role's own. The store
+// error counted as "another replica holds it", the session held it, and
+// its end revoked the operator's grant.
+func TestLoginThatCannotAskTheStoreLeavesAnOperatorsGrantMeanwhile(t *testing.T) {
+	f := newRaceFixture(t)
+	store := newStoreFixture(t)
+	ctx := context.Background()
+	grants := &failingHolders{DB: store.open(t)}
+	b, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
+		AdminDatabase: f.db, Grants: grants, Scope: "race"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	grants.recorded = func() {
+		grants.recorded = nil
+		if _, err := f.admin.Exec(ctx, "GRANT "+f.group+" TO "+f.role); err != nil { // the role's own
+			t.Error(err)
+		}
+		grants.fail.Store(true)
+	}
+
+	l, notices, err := b.Prepare(ctx, f.role, false, []string{f.group})
+	grants.fail.Store(false)
+	held := err == nil && !l.Empty()
+	if err == nil {
+		l.Release(ctx)
+	}
+	if !f.member(t) {
+		t.Fatalf("the login (err %v, notices %v, held the group: %v) took an operator's grant meanwhile for a shared one, and its end revoked it",
+			err, notices, held)
+	}
+	if owners := store.owners(t, f.role, f.group); len(owners) != 0 {
+		t.Fatalf("records %v of the role's own membership", owners)
 	}
 }

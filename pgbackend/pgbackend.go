@@ -788,8 +788,15 @@ func (b *Backend) join(ctx context.Context, u *userState, lease *Lease, role, g 
 	if !made {
 		// Granted by someone else since grantable looked: another
 		// replica's session (its record came first), shared as
-		// joinShared would; anyone else's is the role's own.
-		if b.heldElsewhere(ctx, role, g) {
+		// joinShared would; anyone else's is the role's own. Not knowing
+		// (a store error), the login fails, as joinShared's: taken for a
+		// replica's, an operator's grant would go with this session.
+		held, err := b.othersHold(ctx, role, g)
+		if err != nil {
+			b.forget(ctx, role, g)
+			return "", fmt.Errorf("grant holders lookup: %w", err)
+		}
+		if held {
 			b.logger.InfoContext(ctx, "group shared with another replica's sessions", "db_user", role, "group", g)
 			b.hold(u, lease, g)
 			return "", nil
@@ -1064,10 +1071,10 @@ func unsafeNotice(role, group, why string) string {
 }
 
 // sharedElsewhere reports whether another replica records role's
-// membership of group for its sessions, live or lapsed. Unlike
-// heldElsewhere, a store error answers no: the membership may be the
-// role's own, an operator's grant that a session must not revoke (that
-// replica's own re-check revokes its grant).
+// membership of group for its sessions, live or lapsed. A store error
+// answers no: the membership may be the role's own, an operator's grant
+// that a session must not revoke (that replica's own re-check revokes its
+// grant).
 func (b *Backend) sharedElsewhere(ctx context.Context, role, group string) bool {
 	held, err := b.othersHold(ctx, role, group)
 	if err == nil && !held {
@@ -1545,7 +1552,7 @@ func (b *Backend) releaseGroup(ctx context.Context, l *Lease, g string) {
 	// A replica that joined the membership between our check and the
 	// REVOKE gets it back (one whose lock predates ours: the lock keeps
 	// later ones out until the REVOKE is done). Only on the store's yes,
-	// not heldElsewhere's answer to a store error: our record is gone, so
+	// not on a store error: our record is gone, so
 	// a GRANT on a mere doubt would leave the membership with no record,
 	// which no sweep revokes and later sessions take for the role's own.
 	held, err := b.othersHold(ctx, l.role, g)
@@ -1633,7 +1640,20 @@ const whyMember = "already a member"
 // grants), and reports whether it did; a membership nobody records is the
 // role's own, never touched.
 func (b *Backend) joinShared(ctx context.Context, role, group string) (bool, error) {
-	if b.cfg.Grants == nil || !b.heldElsewhere(ctx, role, group) && !b.lapsedElsewhere(ctx, role, group) {
+	if b.cfg.Grants == nil {
+		return false, nil
+	}
+	// The store's answers, a store error not taken for "held": the
+	// membership may be the role's own, which a session recording it would
+	// revoke at its end. Not knowing, the login fails.
+	held, err := b.othersHold(ctx, role, group)
+	if err == nil && !held {
+		held, err = b.othersLapsed(ctx, role, group)
+	}
+	if err != nil {
+		return false, fmt.Errorf("grant holders lookup: %w", err)
+	}
+	if !held {
 		return false, nil
 	}
 	if err := b.record(ctx, role, group); err != nil {
@@ -1643,22 +1663,14 @@ func (b *Backend) joinShared(ctx context.Context, role, group string) (bool, err
 	return true, nil
 }
 
-// heldElsewhere reports whether another replica holds role's membership
-// of group for its sessions; on a store error it answers true, so that a
-// membership is left in place rather than cut from under a session (the
-// lease and reconciliation remove it later).
-func (b *Backend) heldElsewhere(ctx context.Context, role, group string) bool {
-	held, err := b.othersHold(ctx, role, group)
-	if err != nil {
-		b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", role, "group", group, "error", err)
-		return true
-	}
-	return held
-}
-
 // lapsedElsewhere reports whether another replica's record of role's
 // membership of group outlived its lease; on a store error it answers
-// true, as heldElsewhere does.
+// true, so that a releasing session leaves the membership, and its
+// record, in place for the sweep rather than cut it from under a session.
+// (Where a yes would make this process record, keep or re-grant a
+// membership, the callers ask othersHold and othersLapsed and stop on an
+// error instead: a yes on a mere doubt left memberships no record names,
+// or took the role's own for a session's.)
 func (b *Backend) lapsedElsewhere(ctx context.Context, role, group string) bool {
 	lapsed, err := b.othersLapsed(ctx, role, group)
 	if err != nil {
@@ -1795,7 +1807,7 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 		}
 		return true, nil
 	}
-	// The store's own answer, not heldElsewhere's "held" on an error: on
+	// The store's own answer, a store error not taken for "held": on
 	// that, our record below would go and leave the membership with none.
 	// An error leaves both to the next sweep.
 	held, err := b.othersHold(ctx, g.Role, g.Group)
