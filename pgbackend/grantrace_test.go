@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,9 +64,17 @@ func (s *storeFixture) owners(t *testing.T, role, group string) []string {
 	return out
 }
 
+// replicaStore is what serve gives a Backend of a shared PostgreSQL
+// store: a *postgres.DB, or one with test hooks (hookedGrants).
+type replicaStore interface {
+	shiftkey.GrantStore
+	shiftkey.GroupCutStore
+	Now() time.Time
+}
+
 // storeReplica is a Backend on f's server keeping its grant records in
 // store, as serve does with a shared PostgreSQL store.
-func (f *raceFixture) storeReplica(t *testing.T, store *postgres.DB) *pgbackend.Backend {
+func (f *raceFixture) storeReplica(t *testing.T, store replicaStore) *pgbackend.Backend {
 	t.Helper()
 	b, err := pgbackend.New(context.Background(), pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
 		AdminDatabase: f.db, Grants: store, Cuts: store, Scope: "race", Now: store.Now})
@@ -134,15 +143,16 @@ func (f *raceFixture) prepareDuring(t *testing.T, b *pgbackend.Backend, proceed 
 // membership only under the lock A holds on the backend (lockMembership,
 // an advisory lock in the backend's database, taken around both the
 // check and the act on either side), so it finds the membership gone
-// once A is done, and grants it. Without the lock (tried: B decided at
-// once), B found the membership A was revoking, with no live record of
-// A's left, took it for the role's own ("already a member"), and its
-// session went on without the group once A's REVOKE committed.
+// once A is done, and grants it. Without the lock (tried), B found the
+// membership A was revoking and asked the store who holds it; held there
+// (hookedGrants.asked) until A's release was done, it found no record
+// left, took the membership for the role's own ("already a member"), and
+// its session went on without the group.
 func TestJoinWhileAnotherReplicaRevokesWithPostgresStore(t *testing.T) {
 	f := newRaceFixture(t)
 	store := newStoreFixture(t)
 	ctx := context.Background()
-	storeA, storeB := store.open(t), store.open(t)
+	storeA, storeB := store.open(t), &hookedGrants{DB: store.open(t)}
 	a, b := f.storeReplica(t, storeA), f.storeReplica(t, storeB)
 
 	onA := f.lease(t, a, ctx, []string{f.group})
@@ -154,16 +164,17 @@ func TestJoinWhileAnotherReplicaRevokesWithPostgresStore(t *testing.T) {
 	go func() { defer close(released); onA.Release(ctx) }()
 	watch := f.conn(t)
 	waitUntil(t, "A's REVOKE waits", func() bool { return f.lockWaits(t, watch, "transactionid") > 0 })
-	if owners := store.owners(t, f.role, f.group); len(owners) != 0 {
-		t.Fatalf("records while A revokes: %v, want none (A forgets its own before it looks for others')", owners)
-	}
 
-	onB, notices := f.prepareDuring(t, b, func() {
+	// A's REVOKE commits and its release ends: once B waits for A's lock,
+	// or, were there no lock, as B asks the store who holds what it found.
+	finishA := sync.OnceFunc(func() {
 		if err := other.Rollback(ctx); err != nil {
-			t.Fatal(err)
+			t.Error(err)
 		}
 		<-released
 	})
+	storeB.asked = finishA
+	onB, notices := f.prepareDuring(t, b, finishA)
 	if onB.Empty() || len(notices) != 0 || !f.member(t) {
 		t.Fatalf("B's session holds the group: %v, notices %v, member after A's revoke: %v; want it held and granted", !onB.Empty(), notices, f.member(t))
 	}
@@ -333,22 +344,32 @@ func TestStoreFailingDuringAReleaseLeavesNoUnrecordedGrant(t *testing.T) {
 	if member || f.member(t) {
 		t.Fatalf("after the release: member %v, records %v; after a sweep (%d revoked): member %v; want the membership gone", member, owners, n, f.member(t))
 	}
-	if len(owners) != 0 {
-		t.Fatalf("records %v left for a membership that is gone", owners)
+	// A record the store could not delete (it was down) outlives the
+	// membership; the sweep finds the membership gone and drops it.
+	if owners := store.owners(t, f.role, f.group); len(owners) != 0 {
+		t.Fatalf("records %v left after the sweep, for a membership that is gone", owners)
 	}
 }
 
-// failingHolders is a PostgreSQL store whose GrantHeldElsewhere fails
+// hookedGrants is a PostgreSQL store whose GrantHeldElsewhere fails
 // while fail is set, as a read does when the store blips (a failover, a
-// broken connection) and the next call, a write, goes through.
-type failingHolders struct {
+// broken connection) and the next call, a write, goes through; asked,
+// when set, is called as GrantHeldElsewhere begins, to hold a replica
+// there.
+type hookedGrants struct {
 	*postgres.DB
-	fail atomic.Bool
+	fail  atomic.Bool
+	asked func()
+	// failRecords makes RecordGrant fail too (the store down for writes).
+	failRecords atomic.Bool
 	// recorded, when set, is called after each grant record is written.
 	recorded func()
 }
 
-func (s *failingHolders) RecordGrant(ctx context.Context, g shiftkey.SessionGrant) error {
+func (s *hookedGrants) RecordGrant(ctx context.Context, g shiftkey.SessionGrant) error {
+	if s.failRecords.Load() {
+		return errors.New("store unavailable (test)")
+	}
 	err := s.DB.RecordGrant(ctx, g)
 	if s.recorded != nil {
 		s.recorded()
@@ -356,7 +377,10 @@ func (s *failingHolders) RecordGrant(ctx context.Context, g shiftkey.SessionGran
 	return err
 }
 
-func (s *failingHolders) GrantHeldElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
+func (s *hookedGrants) GrantHeldElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
+	if s.asked != nil {
+		s.asked()
+	}
 	if s.fail.Load() {
 		return false, errors.New("store unavailable (test)")
 	}
@@ -373,7 +397,7 @@ func TestSweepThatCannotAskTheStoreKeepsItsRecord(t *testing.T) {
 	f := newRaceFixture(t)
 	store := newStoreFixture(t)
 	ctx := context.Background()
-	grants := &failingHolders{DB: store.open(t)}
+	grants := &hookedGrants{DB: store.open(t)}
 	replica := func() *pgbackend.Backend {
 		b, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
 			AdminDatabase: f.db, Grants: grants, Scope: "race"})
@@ -417,7 +441,7 @@ func TestLoginThatCannotAskTheStoreLeavesTheRolesOwnMembership(t *testing.T) {
 	f := newRaceFixture(t)
 	store := newStoreFixture(t)
 	ctx := context.Background()
-	grants := &failingHolders{DB: store.open(t)}
+	grants := &hookedGrants{DB: store.open(t)}
 	b, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
 		AdminDatabase: f.db, Grants: grants, Scope: "race"})
 	if err != nil {
@@ -454,7 +478,7 @@ func TestLoginThatCannotAskTheStoreLeavesAnOperatorsGrantMeanwhile(t *testing.T)
 	f := newRaceFixture(t)
 	store := newStoreFixture(t)
 	ctx := context.Background()
-	grants := &failingHolders{DB: store.open(t)}
+	grants := &hookedGrants{DB: store.open(t)}
 	b, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
 		AdminDatabase: f.db, Grants: grants, Scope: "race"})
 	if err != nil {
@@ -481,5 +505,42 @@ func TestLoginThatCannotAskTheStoreLeavesAnOperatorsGrantMeanwhile(t *testing.T)
 	}
 	if owners := store.owners(t, f.role, f.group); len(owners) != 0 {
 		t.Fatalf("records %v of the role's own membership", owners)
+	}
+}
+
+// The store fails as a session's end releases its group: the release
+// cannot learn whether another replica holds the membership, nor write a
+// record. It leaves the membership, as it must not cut another replica's
+// sessions, but it must leave its record too, so that a sweep revokes the
+// membership once the store is back. It forgot its record before it
+// looked (the store still answered), and could not write it again: the
+// membership stayed with no record, and no sweep revoked it.
+func TestReleaseThatCannotAskTheStoreLeavesItsRecord(t *testing.T) {
+	f := newRaceFixture(t)
+	store := newStoreFixture(t)
+	ctx := context.Background()
+	grants := &hookedGrants{DB: store.open(t)}
+	b, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
+		AdminDatabase: f.db, Grants: grants, Scope: "race"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	l := f.lease(t, b, ctx, []string{f.group})
+	if l.Empty() || !f.member(t) {
+		t.Fatal("the session holds no group")
+	}
+
+	grants.fail.Store(true)
+	grants.failRecords.Store(true)
+	l.Release(ctx)
+	grants.fail.Store(false)
+	grants.failRecords.Store(false)
+	member, owners := f.member(t), store.owners(t, f.role, f.group)
+	if member && len(owners) == 0 {
+		t.Fatalf("after a release that could not ask the store: member %v, records %v; want the membership revoked or its record kept", member, owners)
+	}
+	if n, err := b.Reconcile(ctx); err != nil || f.member(t) {
+		t.Fatalf("the sweep with the store back: %d revoked, %v, member still %v", n, err, f.member(t))
 	}
 }

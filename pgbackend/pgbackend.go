@@ -1523,39 +1523,39 @@ func (b *Backend) releaseGroup(ctx context.Context, l *Lease, g string) {
 		b.logger.InfoContext(ctx, "group left to a lapsed replica's sessions", "db_user", l.role, "group", g)
 		return
 	}
-	// Our record goes before we look for other replicas': of two
-	// replicas releasing the same membership at once, at least one then
-	// sees no other holder and revokes. Looking first, each could see
-	// the other's record, both leave the membership, and it stays
-	// granted with no record left for Reconcile to find.
-	b.forget(ctx, l.role, g)
-	if held, err := b.othersHold(ctx, l.role, g); held || err != nil {
-		if err != nil {
-			// Left in place, and recorded again for Reconcile.
-			b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", l.role, "group", g, "error", err)
-			if err := b.record(ctx, l.role, g); err != nil {
-				b.logger.ErrorContext(ctx, "record unrevoked grant failed", "db_user", l.role, "group", g, "error", err)
-			}
-		}
+	// Other replicas' records are asked for before ours goes, and ours
+	// goes only once the membership is settled (another holder found, or
+	// the REVOKE done): forgotten first, a record the store then failed to
+	// take back (a failed lookup or REVOKE) left the membership with no
+	// record, which no sweep revokes. Two replicas' releases of one
+	// membership cannot both see the other's record and leave it: the
+	// lock runs them one after the other, and the second finds the
+	// first's record gone.
+	held, err := b.othersHold(ctx, l.role, g)
+	if err != nil {
+		// Left in place, with our record, for the sweep.
+		b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", l.role, "group", g, "error", err)
+		return
+	}
+	if held {
+		b.forget(ctx, l.role, g)
 		return // another replica's sessions still need it
 	}
 	if err := b.changeMembership(ctx, q, "REVOKE "+quote(g)+" FROM "+quote(l.role)); err != nil {
+		// Left in place, with our record, so that Reconcile revokes it later.
 		b.logger.ErrorContext(ctx, "revoke group failed", "db_user", l.role, "group", g, "error", err)
-		// Recorded again, so that Reconcile revokes it later.
-		if err := b.record(ctx, l.role, g); err != nil {
-			b.logger.ErrorContext(ctx, "record unrevoked grant failed", "db_user", l.role, "group", g, "error", err)
-		}
 		return
 	}
+	b.forget(ctx, l.role, g)
 	b.logger.InfoContext(ctx, "group revoked", "db_user", l.role, "group", g)
 	b.observe(l.role, g, false, l.origin, "")
 	// A replica that joined the membership between our check and the
 	// REVOKE gets it back (one whose lock predates ours: the lock keeps
 	// later ones out until the REVOKE is done). Only on the store's yes,
-	// not on a store error: our record is gone, so
-	// a GRANT on a mere doubt would leave the membership with no record,
-	// which no sweep revokes and later sessions take for the role's own.
-	held, err := b.othersHold(ctx, l.role, g)
+	// not on a store error: our record is gone, so a GRANT on a mere doubt
+	// would leave the membership with no record, which no sweep revokes
+	// and later sessions take for the role's own.
+	held, err = b.othersHold(ctx, l.role, g)
 	if err != nil {
 		b.logger.ErrorContext(ctx, "grant holders lookup failed after the revoke; the membership stays revoked", "db_user", l.role, "group", g, "error", err)
 		return
