@@ -544,3 +544,53 @@ func TestReleaseThatCannotAskTheStoreLeavesItsRecord(t *testing.T) {
 		t.Fatalf("the sweep with the store back: %d revoked, %v, member still %v", n, err, f.member(t))
 	}
 }
+
+// A session's end whose REVOKE waits past the release's bound
+// (releaseTimeout; here the release's context is cancelled while the
+// REVOKE waits on a lock held on the membership's catalog row), and whose
+// statement the backend then drops too (it is restarted, or an operator
+// ends the stuck process): the membership stays, and the release must
+// leave its record, as releaseTimeout's comment promises, so that the
+// sweep revokes it. The release forgot its record before the REVOKE and
+// wrote it again with the context that had just ended, which failed: the
+// membership stayed granted with no record, and no sweep revoked it. Real
+// backend and store, no hook.
+func TestReleaseWhoseRevokeGaveUpLeavesItsRecord(t *testing.T) {
+	f := newRaceFixture(t)
+	store := newStoreFixture(t)
+	ctx := context.Background()
+	a := f.storeReplica(t, store.open(t))
+	l := f.lease(t, a, ctx, []string{f.group})
+	if l.Empty() || !f.member(t) {
+		t.Fatal("the session holds no group")
+	}
+
+	other := f.uncommittedRevoke(t)
+	rctx, cancel := context.WithCancel(ctx)
+	released := make(chan struct{})
+	go func() { defer close(released); l.Release(rctx) }()
+	watch := f.conn(t)
+	waitUntil(t, "the release's REVOKE waits", func() bool { return f.lockWaits(t, watch, "transactionid") > 0 })
+	cancel()
+	<-released
+	// The backend process still waits for the lock (its client is gone):
+	// ended, its REVOKE never commits.
+	if _, err := watch.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE application_name = 'shiftkey-admin' AND datname = $1 AND wait_event = 'transactionid'`, f.db); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the stuck REVOKE's process ends", func() bool { return f.lockWaits(t, watch, "transactionid") == 0 })
+	if err := other.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	member, owners := f.member(t), store.owners(t, f.role, f.group)
+	if member && len(owners) == 0 {
+		n, err := a.Reconcile(ctx)
+		t.Fatalf("after a release whose REVOKE gave up: member %v, records %v; a sweep then revoked %d (%v), member still %v; want the record kept for the sweep",
+			member, owners, n, err, f.member(t))
+	}
+	if n, err := a.Reconcile(ctx); err != nil || n != 1 || f.member(t) {
+		t.Fatalf("the sweep: %d revoked, %v, member still %v; want the leftover revoked", n, err, f.member(t))
+	}
+}
