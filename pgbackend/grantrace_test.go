@@ -594,3 +594,53 @@ func TestReleaseWhoseRevokeGaveUpLeavesItsRecord(t *testing.T) {
 		t.Fatalf("the sweep: %d revoked, %v, member still %v; want the leftover revoked", n, err, f.member(t))
 	}
 }
+
+// The same for the revoke of a group that turned unsafe while held (the
+// sweep's re-check, cutLocked): its REVOKE gives up at the sweep's bound
+// (here the sweep's context is cancelled while the REVOKE waits on a lock)
+// and the backend drops the statement. The cut had forgotten the record
+// first and wrote it again with the ended context, which failed; the
+// holding was gone from this process's refs too, so nothing named the
+// membership any more: the unsafe group stayed granted to the role, and
+// no sweep ever revoked it.
+func TestCutWhoseRevokeGaveUpLeavesItsRecord(t *testing.T) {
+	f := newRaceFixture(t)
+	store := newStoreFixture(t)
+	ctx := context.Background()
+	a := f.storeReplica(t, store.open(t))
+	var clock testClock
+	pgbackend.SetClock(a, clock.now)
+	l := f.lease(t, a, ctx, []string{f.group})
+	if l.Empty() || !f.member(t) {
+		t.Fatal("the session holds no group")
+	}
+	f.makeUnsafe(t, false)
+	clock.pastCache()
+
+	other := f.uncommittedRevoke(t)
+	rctx, cancel := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() { defer close(swept); a.Reconcile(rctx) }()
+	watch := f.conn(t)
+	waitUntil(t, "the cut's REVOKE waits", func() bool { return f.lockWaits(t, watch, "transactionid") > 0 })
+	cancel()
+	<-swept
+	if _, err := watch.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE application_name = 'shiftkey-admin' AND datname = $1 AND wait_event = 'transactionid'`, f.db); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the stuck REVOKE's process ends", func() bool { return f.lockWaits(t, watch, "transactionid") == 0 })
+	if err := other.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	member, owners := f.member(t), store.owners(t, f.role, f.group)
+	if member && len(owners) == 0 {
+		n, err := a.Reconcile(ctx)
+		t.Fatalf("after a cut whose REVOKE gave up: member %v, records %v; a sweep then revoked %d (%v), member still %v; want the unsafe membership kept recorded for the sweep",
+			member, owners, n, err, f.member(t))
+	}
+	if n, err := a.Reconcile(ctx); err != nil || n != 1 || f.member(t) {
+		t.Fatalf("the next sweep: %d revoked, %v, member still %v; want the unsafe membership revoked", n, err, f.member(t))
+	}
+}

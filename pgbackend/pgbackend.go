@@ -1129,7 +1129,6 @@ func isMember(ctx context.Context, q adminQuerier, role, group string) (bool, er
 // unsafe in turn. A membership already gone (another replica revoked it)
 // is not reported again. q holds the membership's lock.
 func (b *Backend) revokeUnsafe(ctx context.Context, q adminQuerier, role, group, why string, origin shiftkey.SessionOrigin) error {
-	b.forget(ctx, role, group)
 	member, err := isMember(ctx, q, role, group)
 	if err == nil && member {
 		err = b.changeMembership(ctx, q, "REVOKE "+quote(group)+" FROM "+quote(role))
@@ -1138,12 +1137,20 @@ func (b *Backend) revokeUnsafe(ctx context.Context, q adminQuerier, role, group,
 		}
 	}
 	if err != nil {
-		// Recorded again, so that the sweep tries again.
-		if rerr := b.record(ctx, role, group); rerr != nil {
+		// Recorded (ours kept, or one made where another replica's
+		// membership was cut), so that the sweep tries again: the record
+		// goes only once the REVOKE is done. Not with the caller's context
+		// alone, which may be the one whose end failed the REVOKE (the
+		// sweep's bound, a login's deadline): written with it, the record
+		// failed, and an unsafe membership stayed with nothing naming it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		if rerr := b.record(rctx, role, group); rerr != nil {
 			b.logger.ErrorContext(ctx, "record unrevoked grant failed", "db_user", role, "group", group, "error", rerr)
 		}
 		return fmt.Errorf("revoke group %s that turned unsafe from %s: %w", group, role, err)
 	}
+	b.forget(ctx, role, group)
 	if !member {
 		b.logger.InfoContext(ctx, "group that turned unsafe already revoked", "db_user", role, "group", group, "reason", why)
 		return nil
