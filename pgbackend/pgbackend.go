@@ -788,8 +788,15 @@ func (b *Backend) join(ctx context.Context, u *userState, lease *Lease, role, g 
 	if !made {
 		// Granted by someone else since grantable looked: another
 		// replica's session (its record came first), shared as
-		// joinShared would; anyone else's is the role's own.
-		if b.heldElsewhere(ctx, role, g) {
+		// joinShared would; anyone else's is the role's own. Not knowing
+		// (a store error), the login fails, as joinShared's: taken for a
+		// replica's, an operator's grant would go with this session.
+		held, err := b.othersHold(ctx, role, g)
+		if err != nil {
+			b.forget(ctx, role, g)
+			return "", fmt.Errorf("grant holders lookup: %w", err)
+		}
+		if held {
 			b.logger.InfoContext(ctx, "group shared with another replica's sessions", "db_user", role, "group", g)
 			b.hold(u, lease, g)
 			return "", nil
@@ -1064,10 +1071,10 @@ func unsafeNotice(role, group, why string) string {
 }
 
 // sharedElsewhere reports whether another replica records role's
-// membership of group for its sessions, live or lapsed. Unlike
-// heldElsewhere, a store error answers no: the membership may be the
-// role's own, an operator's grant that a session must not revoke (that
-// replica's own re-check revokes its grant).
+// membership of group for its sessions, live or lapsed. A store error
+// answers no: the membership may be the role's own, an operator's grant
+// that a session must not revoke (that replica's own re-check revokes its
+// grant).
 func (b *Backend) sharedElsewhere(ctx context.Context, role, group string) bool {
 	held, err := b.othersHold(ctx, role, group)
 	if err == nil && !held {
@@ -1122,7 +1129,6 @@ func isMember(ctx context.Context, q adminQuerier, role, group string) (bool, er
 // unsafe in turn. A membership already gone (another replica revoked it)
 // is not reported again. q holds the membership's lock.
 func (b *Backend) revokeUnsafe(ctx context.Context, q adminQuerier, role, group, why string, origin shiftkey.SessionOrigin) error {
-	b.forget(ctx, role, group)
 	member, err := isMember(ctx, q, role, group)
 	if err == nil && member {
 		err = b.changeMembership(ctx, q, "REVOKE "+quote(group)+" FROM "+quote(role))
@@ -1131,12 +1137,20 @@ func (b *Backend) revokeUnsafe(ctx context.Context, q adminQuerier, role, group,
 		}
 	}
 	if err != nil {
-		// Recorded again, so that the sweep tries again.
-		if rerr := b.record(ctx, role, group); rerr != nil {
+		// Recorded (ours kept, or one made where another replica's
+		// membership was cut), so that the sweep tries again: the record
+		// goes only once the REVOKE is done. Not with the caller's context
+		// alone, which may be the one whose end failed the REVOKE (the
+		// sweep's bound, a login's deadline): written with it, the record
+		// failed, and an unsafe membership stayed with nothing naming it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		if rerr := b.record(rctx, role, group); rerr != nil {
 			b.logger.ErrorContext(ctx, "record unrevoked grant failed", "db_user", role, "group", group, "error", rerr)
 		}
 		return fmt.Errorf("revoke group %s that turned unsafe from %s: %w", group, role, err)
 	}
+	b.forget(ctx, role, group)
 	if !member {
 		b.logger.InfoContext(ctx, "group that turned unsafe already revoked", "db_user", role, "group", group, "reason", why)
 		return nil
@@ -1516,36 +1530,44 @@ func (b *Backend) releaseGroup(ctx context.Context, l *Lease, g string) {
 		b.logger.InfoContext(ctx, "group left to a lapsed replica's sessions", "db_user", l.role, "group", g)
 		return
 	}
-	// Our record goes before we look for other replicas': of two
-	// replicas releasing the same membership at once, at least one then
-	// sees no other holder and revokes. Looking first, each could see
-	// the other's record, both leave the membership, and it stays
-	// granted with no record left for Reconcile to find.
-	b.forget(ctx, l.role, g)
-	if held, err := b.othersHold(ctx, l.role, g); held || err != nil {
-		if err != nil {
-			// Left in place, and recorded again for Reconcile.
-			b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", l.role, "group", g, "error", err)
-			if err := b.record(ctx, l.role, g); err != nil {
-				b.logger.ErrorContext(ctx, "record unrevoked grant failed", "db_user", l.role, "group", g, "error", err)
-			}
-		}
+	// Other replicas' records are asked for before ours goes, and ours
+	// goes only once the membership is settled (another holder found, or
+	// the REVOKE done): forgotten first, a record the store then failed to
+	// take back (a failed lookup or REVOKE) left the membership with no
+	// record, which no sweep revokes. Two replicas' releases of one
+	// membership cannot both see the other's record and leave it: the
+	// lock runs them one after the other, and the second finds the
+	// first's record gone.
+	held, err := b.othersHold(ctx, l.role, g)
+	if err != nil {
+		// Left in place, with our record, for the sweep.
+		b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", l.role, "group", g, "error", err)
+		return
+	}
+	if held {
+		b.forget(ctx, l.role, g)
 		return // another replica's sessions still need it
 	}
 	if err := b.changeMembership(ctx, q, "REVOKE "+quote(g)+" FROM "+quote(l.role)); err != nil {
+		// Left in place, with our record, so that Reconcile revokes it later.
 		b.logger.ErrorContext(ctx, "revoke group failed", "db_user", l.role, "group", g, "error", err)
-		// Recorded again, so that Reconcile revokes it later.
-		if err := b.record(ctx, l.role, g); err != nil {
-			b.logger.ErrorContext(ctx, "record unrevoked grant failed", "db_user", l.role, "group", g, "error", err)
-		}
 		return
 	}
+	b.forget(ctx, l.role, g)
 	b.logger.InfoContext(ctx, "group revoked", "db_user", l.role, "group", g)
 	b.observe(l.role, g, false, l.origin, "")
 	// A replica that joined the membership between our check and the
 	// REVOKE gets it back (one whose lock predates ours: the lock keeps
-	// later ones out until the REVOKE is done).
-	if b.heldElsewhere(ctx, l.role, g) {
+	// later ones out until the REVOKE is done). Only on the store's yes,
+	// not on a store error: our record is gone, so a GRANT on a mere doubt
+	// would leave the membership with no record, which no sweep revokes
+	// and later sessions take for the role's own.
+	held, err = b.othersHold(ctx, l.role, g)
+	if err != nil {
+		b.logger.ErrorContext(ctx, "grant holders lookup failed after the revoke; the membership stays revoked", "db_user", l.role, "group", g, "error", err)
+		return
+	}
+	if held {
 		if err := b.changeMembership(ctx, q, "GRANT "+quote(g)+" TO "+quote(l.role)); err != nil {
 			b.logger.ErrorContext(ctx, "regrant group failed", "db_user", l.role, "group", g, "error", err)
 		}
@@ -1625,7 +1647,20 @@ const whyMember = "already a member"
 // grants), and reports whether it did; a membership nobody records is the
 // role's own, never touched.
 func (b *Backend) joinShared(ctx context.Context, role, group string) (bool, error) {
-	if b.cfg.Grants == nil || !b.heldElsewhere(ctx, role, group) && !b.lapsedElsewhere(ctx, role, group) {
+	if b.cfg.Grants == nil {
+		return false, nil
+	}
+	// The store's answers, a store error not taken for "held": the
+	// membership may be the role's own, which a session recording it would
+	// revoke at its end. Not knowing, the login fails.
+	held, err := b.othersHold(ctx, role, group)
+	if err == nil && !held {
+		held, err = b.othersLapsed(ctx, role, group)
+	}
+	if err != nil {
+		return false, fmt.Errorf("grant holders lookup: %w", err)
+	}
+	if !held {
 		return false, nil
 	}
 	if err := b.record(ctx, role, group); err != nil {
@@ -1635,22 +1670,14 @@ func (b *Backend) joinShared(ctx context.Context, role, group string) (bool, err
 	return true, nil
 }
 
-// heldElsewhere reports whether another replica holds role's membership
-// of group for its sessions; on a store error it answers true, so that a
-// membership is left in place rather than cut from under a session (the
-// lease and reconciliation remove it later).
-func (b *Backend) heldElsewhere(ctx context.Context, role, group string) bool {
-	held, err := b.othersHold(ctx, role, group)
-	if err != nil {
-		b.logger.ErrorContext(ctx, "grant holders lookup failed", "db_user", role, "group", group, "error", err)
-		return true
-	}
-	return held
-}
-
 // lapsedElsewhere reports whether another replica's record of role's
 // membership of group outlived its lease; on a store error it answers
-// true, as heldElsewhere does.
+// true, so that a releasing session leaves the membership, and its
+// record, in place for the sweep rather than cut it from under a session.
+// (Where a yes would make this process record, keep or re-grant a
+// membership, the callers ask othersHold and othersLapsed and stop on an
+// error instead: a yes on a mere doubt left memberships no record names,
+// or took the role's own for a session's.)
 func (b *Backend) lapsedElsewhere(ctx context.Context, role, group string) bool {
 	lapsed, err := b.othersLapsed(ctx, role, group)
 	if err != nil {
@@ -1787,7 +1814,14 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 		}
 		return true, nil
 	}
-	if b.heldElsewhere(ctx, g.Role, g.Group) {
+	// The store's own answer, a store error not taken for "held": on
+	// that, our record below would go and leave the membership with none.
+	// An error leaves both to the next sweep.
+	held, err := b.othersHold(ctx, g.Role, g.Group)
+	if err != nil {
+		return false, fmt.Errorf("reconcile: grant holders lookup: %w", err)
+	}
+	if held {
 		// A live replica holds it: the membership stays, and so do the
 		// records of owners whose lease ran out (g.LeftBy): such an owner
 		// may be only paused or cut off from the store, and renews its
