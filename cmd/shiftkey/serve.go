@@ -182,6 +182,10 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 	}
 	changes.Log(ctx, s.Logger)
 	s.auditIdentities(changes, "start", "")
+	for _, g := range cfg.SharedBackends() {
+		s.Logger.Warn("gateways share one backend server: a role logged in through more than one of them with DbGroups loses a group its session through one joined when its session through another ends; give each its own server (docs/deployment.md)",
+			"gateways", g)
+	}
 	s.ClientIP = cfg.API.ClientIP()
 	s.GatewayProxies = cfg.GatewayProxies()
 	s.PeerHost = cfg.PeerHost
