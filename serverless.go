@@ -89,6 +89,11 @@ type SessionGrant struct {
 	// left the grant to this one (comma-separated store origins): a
 	// replica that died. Empty for this process's own.
 	LeftBy string
+	// Siblings, given to GrantHeldElsewhere and GrantLapsedElsewhere, are
+	// the other scopes on Scope's backend server: their records of the
+	// role and group count whoever made them, this process included, as
+	// the membership is the server's.
+	Siblings []string
 }
 
 // GrantStore records session-scoped grants. In a store replicas share,

@@ -5,9 +5,13 @@
 package shiftkey
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -147,6 +151,20 @@ type Backend struct {
 	// (TLS client certificate from the gateway's CA) or BackendLoginTrust
 	// ("" — trust over a private unix socket).
 	Login string
+}
+
+// Server names the PostgreSQL server b reaches, to tell gateways on one
+// server apart from others: a socket directory cleaned, a TCP host
+// lower-cased, the port (5432 when unset). One server reached by two
+// addresses has two names.
+func (b Backend) Server() string {
+	host := b.Host
+	if strings.HasPrefix(host, "/") {
+		host = filepath.Clean(host)
+	} else {
+		host = strings.ToLower(host)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(cmp.Or(b.Port, 5432)))
 }
 
 // Backend login modes.

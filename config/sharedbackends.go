@@ -1,51 +1,49 @@
 package config
 
 import (
-	"cmp"
 	"fmt"
-	"path/filepath"
 	"slices"
-	"strings"
 )
 
-// SharedBackends lists the declared gateways (clusters and workgroups) that
-// reach the same PostgreSQL server, one list per server that more than one
-// reaches, each as "cluster NAME" or "workgroup NAME". Role memberships are
-// the server's, while session group grants are tracked per gateway: a
-// role's session through one may lose a group its session through another
-// joined (docs/configuration.md, "Backends"). The server is judged by its
-// host (a socket directory cleaned, a TCP host lower-cased) and port, so
-// one server reached by two addresses is not found.
-func (c *Config) SharedBackends() [][]string {
-	key := func(b BackendConfig) string {
-		host := b.Host
-		if strings.HasPrefix(host, "/") {
-			host = filepath.Clean(host)
-		} else {
-			host = strings.ToLower(host)
-		}
-		return fmt.Sprintf("%s:%d", host, cmp.Or(b.Port, 5432))
-	}
-	by := map[string][]string{}
+// SharedAcrossDatabases lists the declared gateways (clusters and
+// workgroups) that reach one PostgreSQL server in more than one database,
+// one list per such server, each as "cluster NAME (database DB)" or
+// "workgroup NAME (database DB)". Gateways on one server share their
+// session groups (a role's memberships are the server's), and judge each
+// under an advisory lock, which PostgreSQL keeps per database: through
+// gateways in different databases, a session's end and another's login
+// asking for the same group at the same moment are not ordered, and the
+// group can be revoked from the new session (docs/deployment.md). The
+// server is named by shiftkey.Backend.Server, so one server reached by two
+// addresses is not found.
+func (c *Config) SharedAcrossDatabases() [][]string {
+	type gateway struct{ name, db string }
+	by := map[string][]gateway{}
 	var order []string
-	add := func(b BackendConfig, name string) {
-		k := key(b)
+	add := func(b BackendConfig, name, db string) {
+		k := b.Backend().Server()
 		if by[k] == nil {
 			order = append(order, k)
 		}
-		by[k] = append(by[k], name)
+		by[k] = append(by[k], gateway{name, db})
 	}
 	for _, cl := range c.Clusters {
-		add(cl.Backend, "cluster "+cl.Identifier)
+		add(cl.Backend, "cluster "+cl.Identifier, cl.Database)
 	}
 	for _, w := range c.Workgroups {
-		add(w.Backend, "workgroup "+w.Name)
+		add(w.Backend, "workgroup "+w.Name, w.Database)
 	}
 	var out [][]string
 	for _, k := range order {
-		if len(by[k]) > 1 {
-			out = append(out, slices.Clone(by[k]))
+		gs := by[k]
+		if !slices.ContainsFunc(gs, func(g gateway) bool { return g.db != gs[0].db }) {
+			continue
 		}
+		var names []string
+		for _, g := range gs {
+			names = append(names, fmt.Sprintf("%s (database %s)", g.name, g.db))
+		}
+		out = append(out, names)
 	}
 	return out
 }

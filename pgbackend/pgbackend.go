@@ -70,6 +70,12 @@ type Config struct {
 	// is made, so Reconcile can revoke what a crash left behind.
 	Grants shiftkey.GrantStore
 	Scope  string
+	// Siblings, when set, lists the other scopes (gateways) this process
+	// serves on the same backend server. A role's memberships are the
+	// server's: a group one of them grants for a session is held for its
+	// sessions too, so that none revokes a group another's live session
+	// holds (shiftkey.SessionGrant.Siblings).
+	Siblings func() []string
 	// Region is Scope's region, which grant and revoke events carry ("":
 	// not known).
 	Region string
@@ -1713,7 +1719,7 @@ func (b *Backend) othersHold(ctx context.Context, role, group string) (bool, err
 	if b.cfg.Grants == nil {
 		return false, nil
 	}
-	return b.cfg.Grants.GrantHeldElsewhere(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group})
+	return b.cfg.Grants.GrantHeldElsewhere(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group, Siblings: b.siblings()})
 }
 
 // othersLapsed reports whether another replica's record of role's
@@ -1722,7 +1728,16 @@ func (b *Backend) othersLapsed(ctx context.Context, role, group string) (bool, e
 	if b.cfg.Grants == nil {
 		return false, nil
 	}
-	return b.cfg.Grants.GrantLapsedElsewhere(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group})
+	return b.cfg.Grants.GrantLapsedElsewhere(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group, Siblings: b.siblings()})
+}
+
+// siblings are the other scopes this process serves on the backend's
+// server (Config.Siblings).
+func (b *Backend) siblings() []string {
+	if b.cfg.Siblings == nil {
+		return nil
+	}
+	return b.cfg.Siblings()
 }
 
 func (b *Backend) record(ctx context.Context, role, group string) error {

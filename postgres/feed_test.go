@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -305,7 +306,7 @@ func TestGrantLease(t *testing.T) {
 	if err := a.RecordGrant(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	if gs, _ := a.Grants(ctx, "c"); len(gs) != 1 || gs[0] != g {
+	if gs, _ := a.Grants(ctx, "c"); len(gs) != 1 || !reflect.DeepEqual(gs[0], g) {
 		t.Fatalf("owner's grants: %v", gs)
 	}
 	// A renews while it lives: B never sees the grant over several leases.
@@ -326,7 +327,7 @@ func TestGrantLease(t *testing.T) {
 	// It names the dead owner: host/pid/id, for the revoke's audit record.
 	want := g
 	want.LeftBy = a.Origin()
-	if took != want || !strings.Contains(took.LeftBy, fmt.Sprintf("/%d/", os.Getpid())) {
+	if !reflect.DeepEqual(took, want) || !strings.Contains(took.LeftBy, fmt.Sprintf("/%d/", os.Getpid())) {
 		t.Fatalf("B reads the dead owner's grant as %+v, want %+v (host/pid/id)", took, want)
 	}
 	if err := b.ForgetGrant(ctx, g); err != nil {

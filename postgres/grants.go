@@ -43,21 +43,30 @@ func (d *DB) Grants(ctx context.Context, scope string) ([]shiftkey.SessionGrant,
 }
 
 // GrantHeldElsewhere reports whether another replica holds g under a
-// live lease.
+// live lease, or anyone (this process too) holds it in one of g.Siblings.
 func (d *DB) GrantHeldElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
 	var held bool
-	err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM session_grants WHERE scope = $1 AND role = $2 AND grp = $3
-		AND owner <> $4 AND lease_until >= now())`, g.Scope, g.Role, g.Group, d.origin).Scan(&held)
+	err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM session_grants WHERE role = $2 AND grp = $3
+		AND (scope = $1 AND owner <> $4 OR scope = ANY ($5)) AND lease_until >= now())`, g.Scope, g.Role, g.Group, d.origin, siblings(g)).Scan(&held)
 	return held, err
 }
 
-// GrantLapsedElsewhere reports whether another replica's record of g
-// outlived its lease (a replica dead, paused or cut off from the store).
+// GrantLapsedElsewhere reports whether another replica's record of g (or
+// anyone's in one of g.Siblings) outlived its lease (a replica dead,
+// paused or cut off from the store).
 func (d *DB) GrantLapsedElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
 	var lapsed bool
-	err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM session_grants WHERE scope = $1 AND role = $2 AND grp = $3
-		AND owner <> $4 AND lease_until < now())`, g.Scope, g.Role, g.Group, d.origin).Scan(&lapsed)
+	err := d.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM session_grants WHERE role = $2 AND grp = $3
+		AND (scope = $1 AND owner <> $4 OR scope = ANY ($5)) AND lease_until < now())`, g.Scope, g.Role, g.Group, d.origin, siblings(g)).Scan(&lapsed)
 	return lapsed, err
+}
+
+// siblings is g.Siblings as a text[] parameter (never NULL).
+func siblings(g shiftkey.SessionGrant) []string {
+	if g.Siblings == nil {
+		return []string{}
+	}
+	return g.Siblings
 }
 
 // GrantLease is the lease of this store's session grants; replicas sweep

@@ -74,7 +74,12 @@ type Server struct {
 
 	mu       sync.Mutex
 	gateways pgwire.Gateways[*pgbackend.Backend]
-	relay    *pgwire.EventRelay // shared by every gateway; nil: goroutine relay
+	// servers maps each gateway's scope to the backend server it reaches
+	// (shiftkey.Backend.Server), from its start until its cluster or
+	// workgroup is removed (not only while it runs: a draining gateway's
+	// sessions still hold their groups): siblingsOf.
+	servers map[string]string
+	relay   *pgwire.EventRelay // shared by every gateway; nil: goroutine relay
 	// TLS configures the gateways' TLS (nil: plaintext only); RequireTLS
 	// and AllowCleartext are pgwire.Gateway's.
 	TLS            *tls.Config
@@ -257,6 +262,13 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 		bc.Cuts = cs // a store replicas share: they hear of each other's cuts (watchGroupCuts)
 	}
 	bc.Now = s.Clock
+	s.mu.Lock()
+	if s.servers == nil {
+		s.servers = map[string]string{}
+	}
+	s.servers[scope] = b.Server()
+	s.mu.Unlock()
+	bc.Siblings = func() []string { return s.siblingsOf(scope) }
 	relay, err := s.eventRelay()
 	if err != nil {
 		return err
@@ -335,9 +347,27 @@ func (s *Server) StopGateway(scope string) {
 // was deleted, and forgets its metric series.
 func (s *Server) RemoveGateway(scope string) {
 	s.StopGateway(scope)
+	s.mu.Lock()
+	delete(s.servers, scope)
+	s.mu.Unlock()
 	if s.Metrics != nil {
 		s.Metrics.Forget(scope)
 	}
+}
+
+// siblingsOf lists the other gateways' scopes on the backend server of
+// scope's: a role's memberships are the server's, so the grants of each
+// hold for the others' sessions too (pgbackend.Config.Siblings).
+func (s *Server) siblingsOf(scope string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for other, server := range s.servers {
+		if other != scope && server == s.servers[scope] {
+			out = append(out, other)
+		}
+	}
+	return out
 }
 
 // peerStore is a store replicas share, through which their gateways find

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"strings"
 
 	"github.com/shiftkey/shiftkey"
 )
@@ -25,13 +26,26 @@ func (d *DB) Grants(ctx context.Context, scope string) ([]shiftkey.SessionGrant,
 	}, `SELECT scope, role, grp FROM session_grants WHERE scope = ? ORDER BY role, grp`, scope)
 }
 
-// GrantHeldElsewhere is always false: one process serves a SQLite store,
-// and a record it did not make is a crashed predecessor's.
+// GrantHeldElsewhere reports whether one of g.Siblings (another gateway of
+// this process on the same backend server) records g's role and group.
+// One process serves a SQLite store: no other holds anything, and a record
+// of g's own scope it did not make is a crashed predecessor's.
 func (d *DB) GrantHeldElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
-	return false, nil
+	if len(g.Siblings) == 0 {
+		return false, nil
+	}
+	args := []any{g.Role, g.Group}
+	for _, s := range g.Siblings {
+		args = append(args, s)
+	}
+	var held bool
+	err := d.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM session_grants WHERE role = ? AND grp = ? AND scope IN (?`+
+		strings.Repeat(",?", len(g.Siblings)-1)+`))`, args...).Scan(&held)
+	return held, err
 }
 
-// GrantLapsedElsewhere is always false, as GrantHeldElsewhere.
+// GrantLapsedElsewhere is always false: a SQLite store's records have no
+// lease.
 func (d *DB) GrantLapsedElsewhere(ctx context.Context, g shiftkey.SessionGrant) (bool, error) {
 	return false, nil
 }

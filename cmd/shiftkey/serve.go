@@ -182,8 +182,8 @@ func (s *Serve) Start(ctx context.Context) (err error) {
 	}
 	changes.Log(ctx, s.Logger)
 	s.auditIdentities(changes, "start", "")
-	for _, g := range cfg.SharedBackends() {
-		s.Logger.Warn("gateways share one backend server: a role logged in through more than one of them with DbGroups loses a group its session through one joined when its session through another ends; give each its own server (docs/deployment.md)",
+	for _, g := range cfg.SharedAcrossDatabases() {
+		s.Logger.Warn("gateways reach one backend server in different databases: their session groups are shared, but a session's end and another's login asking for the same group at once are not ordered, and the group can be revoked from the new session; give them one database or their own servers (docs/deployment.md)",
 			"gateways", g)
 	}
 	s.ClientIP = cfg.API.ClientIP()

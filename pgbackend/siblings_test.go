@@ -1,0 +1,82 @@
+package pgbackend_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/shiftkey/shiftkey/pgbackend"
+	"github.com/shiftkey/shiftkey/sqlite"
+)
+
+// Two gateways on one backend server (a cluster and a workgroup, as the
+// example config has them) in one process: a role's session through each
+// asks for the same group. Memberships are the server's, so the first
+// session's end must not revoke the group the second's still holds; the
+// last one's end revokes it. On both stores: SQLite (one process) and a
+// PostgreSQL store.
+func TestGatewaysOnOneServerShareASessionGroup(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T, c *pgbackend.Config) // sets the config's store, as serve does
+	}{
+		{"sqlite", func(t *testing.T, c *pgbackend.Config) {
+			st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			c.Grants = st
+		}},
+		{"postgres", func(t *testing.T, c *pgbackend.Config) {
+			st := newStoreFixture(t).open(t)
+			c.Grants, c.Cuts, c.Now = st, st, st.Now
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newRaceFixture(t)
+			ctx := context.Background()
+			base := pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(), AdminDatabase: f.db}
+			tc.store(t, &base)
+			gateway := func(scope string, siblings ...string) *pgbackend.Backend {
+				c := base
+				c.Scope, c.Siblings = scope, func() []string { return siblings }
+				b, err := pgbackend.New(ctx, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(b.Close)
+				return b
+			}
+			cluster, workgroup := gateway("analytics", "analytics-wg"), gateway("analytics-wg", "analytics")
+
+			viaCluster, notices := f.prepare(t, cluster, ctx, []string{f.group})
+			if len(notices) != 0 || !f.member(t) {
+				t.Fatalf("the cluster's session: notices %v, member %v; want the group granted", notices, f.member(t))
+			}
+			viaWorkgroup, notices := f.prepare(t, workgroup, ctx, []string{f.group})
+			if len(notices) != 0 {
+				t.Fatalf("the workgroup's session was told %v; want the group shared with the cluster's session", notices)
+			}
+			viaCluster.Release(ctx)
+			if !f.member(t) {
+				t.Fatal("the cluster session's end revoked the group from the workgroup's live session")
+			}
+			viaWorkgroup.Release(ctx)
+			if f.member(t) {
+				t.Fatal("the last session's end left the group granted")
+			}
+			// And the other order.
+			viaWorkgroup, _ = f.prepare(t, workgroup, ctx, []string{f.group})
+			viaCluster, _ = f.prepare(t, cluster, ctx, []string{f.group})
+			viaWorkgroup.Release(ctx)
+			if !f.member(t) {
+				t.Fatal("the workgroup session's end revoked the group from the cluster's live session")
+			}
+			viaCluster.Release(ctx)
+			if f.member(t) {
+				t.Fatal("the last session's end left the group granted (second round)")
+			}
+		})
+	}
+}
