@@ -85,6 +85,19 @@ func (f *raceFixture) storeReplica(t *testing.T, store replicaStore) *pgbackend.
 	return b
 }
 
+// grantsReplica is a Backend on f's server keeping its grant records in
+// grants (a store, or one with test hooks), without cut announcements.
+func (f *raceFixture) grantsReplica(t *testing.T, grants shiftkey.GrantStore) *pgbackend.Backend {
+	t.Helper()
+	b, err := pgbackend.New(context.Background(), pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
+		AdminDatabase: f.db, Grants: grants, Scope: "race"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
 // waitUntil polls cond until it holds, failing the test after 10 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -442,12 +455,7 @@ func TestLoginThatCannotAskTheStoreLeavesTheRolesOwnMembership(t *testing.T) {
 	store := newStoreFixture(t)
 	ctx := context.Background()
 	grants := &hookedGrants{DB: store.open(t)}
-	b, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
-		AdminDatabase: f.db, Grants: grants, Scope: "race"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	b := f.grantsReplica(t, grants)
 	if _, err := f.admin.Exec(ctx, "GRANT "+f.group+" TO "+f.role); err != nil { // the role's own
 		t.Fatal(err)
 	}
@@ -479,12 +487,7 @@ func TestLoginThatCannotAskTheStoreLeavesAnOperatorsGrantMeanwhile(t *testing.T)
 	store := newStoreFixture(t)
 	ctx := context.Background()
 	grants := &hookedGrants{DB: store.open(t)}
-	b, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
-		AdminDatabase: f.db, Grants: grants, Scope: "race"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	b := f.grantsReplica(t, grants)
 	grants.recorded = func() {
 		grants.recorded = nil
 		if _, err := f.admin.Exec(ctx, "GRANT "+f.group+" TO "+f.role); err != nil { // the role's own
@@ -520,12 +523,7 @@ func TestReleaseThatCannotAskTheStoreLeavesItsRecord(t *testing.T) {
 	store := newStoreFixture(t)
 	ctx := context.Background()
 	grants := &hookedGrants{DB: store.open(t)}
-	b, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
-		AdminDatabase: f.db, Grants: grants, Scope: "race"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
+	b := f.grantsReplica(t, grants)
 	l := f.lease(t, b, ctx, []string{f.group})
 	if l.Empty() || !f.member(t) {
 		t.Fatal("the session holds no group")
