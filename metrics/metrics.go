@@ -201,8 +201,10 @@ func (m *Metrics) SessionEnd(e *shiftkey.SessionEnd) {
 	if slices.Contains(shiftkey.EndReasons, e.Reason) {
 		reason = e.Reason
 	}
-	// The bytes first: a scrape that sees the session ended sees what it
-	// relayed (a reader waiting for the end reads the bytes with it).
+	// The bytes first: a scrape begun after one that saw the session ended
+	// sees what it relayed. Not always that same scrape: a registry
+	// gathers its collectors concurrently, so it may have read the bytes
+	// just before this added them and the ended count just after.
 	m.bytes.WithLabelValues(e.Scope, "client_to_backend").Add(float64(e.BytesIn))
 	m.bytes.WithLabelValues(e.Scope, "backend_to_client").Add(float64(e.BytesOut))
 	m.sessionsActive.WithLabelValues(e.Scope).Dec()

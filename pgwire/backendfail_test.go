@@ -155,6 +155,12 @@ func testBackendRestart(t *testing.T, mode string, relay func(*Gateway), tlsBack
 	if !waitUntil(10*time.Second, func() bool { return g.pooledCount() == 1 }) {
 		t.Fatal("the backend was not pooled")
 	}
+	// On the event relays a session's end is reported off the loop, after
+	// its backend went to the pool: waited for, so that the end the
+	// restart causes is recorded second.
+	if !waitUntil(10*time.Second, func() bool { return len(rec.endReasons()) == 1 }) {
+		t.Fatalf("the pooled session's end was not recorded: %v", rec.endReasons())
+	}
 	if err := srv.Restart(ctx, mode); err != nil {
 		t.Fatal(err)
 	}

@@ -288,13 +288,16 @@ func TestRelayedBytesCounted(t *testing.T) {
 				sent, recv := counted.sent.Load()-sent0, counted.recv.Load()-recv0
 				pc.Close(ctx)
 				sent = counted.sent.Load() - sent0 // with the Terminate
-				var fams map[string]*dto.MetricFamily
 				if !waitUntil(10*time.Second, func() bool {
-					fams = scrapeMetrics(t, m)
-					return seriesByLabel(fams, "shiftkey_gateway_sessions_ended_total", "")[""] == 1
+					return seriesByLabel(scrapeMetrics(t, m), "shiftkey_gateway_sessions_ended_total", "")[""] == 1
 				}) {
 					t.Fatal("the session's end was not counted")
 				}
+				// A scrape gathers the families concurrently, so the one that
+				// saw the end counted may have read the bytes before they
+				// were (SessionEnd adds them first): a scrape begun after it
+				// has them.
+				fams := scrapeMetrics(t, m)
 				want := map[string]float64{"client_to_backend": float64(sent - 5), "backend_to_client": float64(recv)}
 				if g.Relay == nil && pool == 0 {
 					want["client_to_backend"] = float64(sent)

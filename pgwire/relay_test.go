@@ -366,7 +366,7 @@ func TestTerminateWithBodyIsNotForwarded(t *testing.T) {
 				t.Fatal(err)
 			}
 			conn.Close()
-			if !waitUntil(2*time.Second, func() bool { return g.pooledCount() == 1 }) {
+			if !waitUntil(10*time.Second, func() bool { return g.pooledCount() == 1 }) {
 				t.Fatalf("Terminate with a %d-byte body: its backend (process %d) was not pooled", n, pid)
 			}
 			start := time.Now()
@@ -382,7 +382,7 @@ func TestTerminateWithBodyIsNotForwarded(t *testing.T) {
 				t.Fatalf("Terminate with a %d-byte body: the next session runs on process %d, want the pooled %d", n, got, pid)
 			}
 			next.Close(ctx)
-			if !waitUntil(2*time.Second, func() bool { return g.pooledCount() == 1 }) {
+			if !waitUntil(10*time.Second, func() bool { return g.pooledCount() == 1 }) {
 				t.Fatal("the next session's backend was not pooled")
 			}
 		}

@@ -44,7 +44,7 @@ func liveIDs(t *testing.T, d *postgres.DB, login string, now time.Time) []string
 func cached(t *testing.T, d *postgres.DB, login string, now time.Time) []string {
 	t.Helper()
 	var ids []string
-	waitFor(t, 2*time.Second, "the login answered from memory", func() bool {
+	waitFor(t, 10*time.Second, "the login answered from memory", func() bool {
 		before := postgres.CredReads(d)
 		ids = liveIDs(t, d, login, now)
 		return postgres.CredReads(d) == before

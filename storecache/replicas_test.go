@@ -125,7 +125,7 @@ func TestReplicaStopsAnsweringFromMemoryWithoutItsFeed(t *testing.T) {
 			// to be current.
 			var reads atomic.Int64
 			storecache.SetAfterRead(cb, func() { reads.Add(1) })
-			waitFor(t, 2*time.Second, "B answers the key from memory", func() bool {
+			waitFor(t, 10*time.Second, "B answers the key from memory", func() bool {
 				before := reads.Load()
 				return keyStatus(t, cb, id) == "Active" && reads.Load() == before
 			})
@@ -139,7 +139,7 @@ func TestReplicaStopsAnsweringFromMemoryWithoutItsFeed(t *testing.T) {
 				_, err := cb.CustomDomain(ctx, "db.example.com")
 				return shiftkey.ErrorCode(err) == shiftkey.CodeResourceNotFound
 			}
-			waitFor(t, 2*time.Second, "B answers the domain from memory", func() bool {
+			waitFor(t, 10*time.Second, "B answers the domain from memory", func() bool {
 				before := reads.Load()
 				return !domainGone() && reads.Load() == before
 			})
@@ -191,7 +191,7 @@ func TestReplicaFollowsARename(t *testing.T) {
 	var reads atomic.Int64
 	storecache.SetAfterRead(cb, func() { reads.Add(1) })
 	// B answers the key, the user and its groups from memory.
-	waitFor(t, 2*time.Second, "B answers bob from memory", func() bool {
+	waitFor(t, 10*time.Second, "B answers bob from memory", func() bool {
 		before := reads.Load()
 		k, kerr := cb.AccessKey(ctx, id)
 		u, uerr := cb.Entity(ctx, shiftkey.KindUser, "bob")

@@ -111,16 +111,20 @@ func TestGaugesAtRestAfterChurn(t *testing.T) {
 					}
 				}
 			}
-			var fams map[string]*dto.MetricFamily
 			waitUntil(t, 20*time.Second, "every session ended and its grants revoked", func() bool {
-				fams, _ = scrape(t, s.AdminURL)
+				fams, _ := scrape(t, s.AdminURL)
 				started := total(fams, "shiftkey_gateway_sessions_total", nil)
-				// (A revoke is counted once done, after the gauge let go.)
+				// (The held gauge drops just after the revoke is counted:
+				// both are waited for.)
 				granted := total(fams, "shiftkey_session_grant_changes_total", map[string]string{"change": "granted"})
 				return started == 40 && total(fams, "shiftkey_gateway_sessions_ended_total", nil) == started &&
 					total(fams, "shiftkey_session_grants_held", nil) == 0 &&
 					granted == total(fams, "shiftkey_session_grant_changes_total", map[string]string{"change": "revoked"})
 			})
+			// A scrape gathers the families concurrently: the one that saw
+			// the last end may have read the gauges just before it changed
+			// them. One begun after it sees them at rest.
+			fams, _ := scrape(t, s.AdminURL)
 			for _, c := range []struct {
 				name string
 				want float64

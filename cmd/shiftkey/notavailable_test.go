@@ -364,8 +364,13 @@ func TestDevRevivalOnATakenPortIsLoggedOnce(t *testing.T) {
 	}
 	ln.Close()
 	loginsAgainAsMaster(t, d, id, master)
-	if !strings.Contains(logs.String(), "failed_attempts=") {
-		t.Errorf("dev's log does not say the server started again after failed attempts:\n%s", logs.String())
+	// The cluster is available (and logs in) once the revive is done, and
+	// the revive logs it just after (pgserver reviveDead): waited for.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "failed_attempts="); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("dev's log does not say the server started again after failed attempts:\n%s", logs.String())
+			break
+		}
 	}
 }
 

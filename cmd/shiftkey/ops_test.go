@@ -191,12 +191,21 @@ func TestMetricsAfterScenario(t *testing.T) {
 	// and its group revoked after. The revoke is counted as it is reported,
 	// and the held gauge drops just after (pgbackend releaseLocked): a
 	// scrape between the two sees both, so the wait covers the gauge too.
-	waitUntil(t, 10*time.Second, "session end and revoke counted", func() bool {
-		fams, text = scrape(t, s.AdminURL)
-		return sample(fams, "shiftkey_gateway_sessions_ended_total", map[string]string{"scope": "opsc", "reason": "closed"}) == 1 &&
+	// A refused login is counted after the client got its 28P01 (pgwire
+	// session.run reports it once authenticate returned): the wait covers
+	// the wrong password's count and duration (observed just after) too.
+	waitUntil(t, 10*time.Second, "session end, revoke and refused login counted", func() bool {
+		fams, _ := scrape(t, s.AdminURL)
+		return sample(fams, "shiftkey_gateway_logins_total", map[string]string{"scope": "opsc", "outcome": "wrong_password"}) == 1 &&
+			sample(fams, "shiftkey_gateway_login_duration_seconds", map[string]string{"scope": "opsc"}) == 2 &&
+			sample(fams, "shiftkey_gateway_sessions_ended_total", map[string]string{"scope": "opsc", "reason": "closed"}) == 1 &&
 			sample(fams, "shiftkey_session_grant_changes_total", map[string]string{"scope": "opsc", "change": "revoked"}) == 1 &&
 			sample(fams, "shiftkey_session_grants_held", map[string]string{"scope": "opsc"}) == 0
 	})
+	// A scrape gathers the families concurrently: the one that saw these
+	// may have read others (the bytes, the sessions active) just before
+	// the session's end changed them. One begun after it sees them all.
+	fams, text = scrape(t, s.AdminURL)
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
