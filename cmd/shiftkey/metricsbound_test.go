@@ -130,19 +130,22 @@ func TestMetricsSeriesBoundedUnderAttack(t *testing.T) {
 	// to exist.
 	attackAPI(t, s.APIURL, 20)
 	attackGateway(t, gw, 10)
-	var base map[string]*dto.MetricFamily
+	// A scrape gathers its families concurrently: the one that saw the
+	// last login counted may have read another family just before that
+	// login's report reached it. The series are counted from a scrape
+	// begun after the wait.
 	waitUntil(t, 10*time.Second, "the warm-up's logins counted", func() bool {
-		base, _ = scrape(t, s.AdminURL)
-		return sample(base, "shiftkey_gateway_logins_total", map[string]string{"scope": "opsc", "outcome": "client_disconnect"}) == 10
+		fams, _ := scrape(t, s.AdminURL)
+		return sample(fams, "shiftkey_gateway_logins_total", map[string]string{"scope": "opsc", "outcome": "client_disconnect"}) == 10
 	})
+	base, _ := scrape(t, s.AdminURL)
 	attackAPI(t, s.APIURL, 2000)
 	attackGateway(t, gw, 1000)
-	var fams map[string]*dto.MetricFamily
-	var text string
 	waitUntil(t, 10*time.Second, "the attack's logins counted", func() bool {
-		fams, text = scrape(t, s.AdminURL)
+		fams, _ := scrape(t, s.AdminURL)
 		return sample(fams, "shiftkey_gateway_logins_total", map[string]string{"scope": "opsc", "outcome": "client_disconnect"}) == 1010
 	})
+	fams, text := scrape(t, s.AdminURL)
 	if b, a := shiftkeySeries(base), shiftkeySeries(fams); a != b {
 		t.Errorf("%d series after 2,000 API requests and 1,000 startup packets of distinct values, %d after 30", a, b)
 	}
