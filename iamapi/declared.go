@@ -246,6 +246,20 @@ func (r *reconciler) removeIdentities() error {
 			case names[strings.ToLower(e.Name)]:
 				continue
 			}
+			if kind == shiftkey.KindUser {
+				// Its keys go with it, deleted by us: a key the file now
+				// declares for another user (the user renamed in the file)
+				// is then a new key, not one deleted through the IAM API.
+				keys, err := r.st.AccessKeys(r.ctx, e.Name)
+				if err != nil {
+					return err
+				}
+				for _, k := range keys {
+					if err := r.st.UnmarkDeclared(r.ctx, shiftkey.KindAccessKey, k.ID); err != nil {
+						return err
+					}
+				}
+			}
 			if err := r.st.DeleteEntity(r.ctx, kind, e.Name); err != nil {
 				return fmt.Errorf("%s %s: %w", kind, e.Name, err)
 			}

@@ -759,6 +759,28 @@ func TestReconcileKeepsAnAPIDeletedKeyStopped(t *testing.T) {
 	}
 }
 
+// A user renamed in the file (the old name removed, the new one declaring
+// the same key) is a user deleted by the reconciler and one created: its
+// key goes with the old user and is created again for the new one, Active
+// as a new key is. It is not a declared key "deleted through the IAM API",
+// which stays stopped: the rehearsal of issue 17 renamed alice to carol in
+// serve's config and SIGHUP left her key Inactive, every call refused with
+// InvalidClientTokenId on both replicas.
+func TestReconcileKeyOfAUserRenamedInTheFileStaysActive(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	reconcile(t, st, base())
+	d := base()
+	user(&d, "gone").Name = "renamed"
+	changes := reconcile(t, st, d)
+	if k, err := st.AccessKey(ctx, goneKey); err != nil || k.UserName != "renamed" || k.Status != "Active" {
+		t.Fatalf("the key of a user renamed in the file: %+v %v, want renamed's, Active (changes %v)", k, err, changes)
+	}
+	if !hasChange(changes, "key created", "renamed", goneKey) {
+		t.Errorf("changes %v, want the key created for renamed", changes)
+	}
+}
+
 // The file is authoritative for a declared policy's versions too: versions
 // created through the API (CreatePolicyVersion, default or not) are
 // dropped at the next start or reload, the file's document the default
