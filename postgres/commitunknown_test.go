@@ -299,3 +299,27 @@ func TestDeclaringCommitLostIsSettled(t *testing.T) {
 		t.Fatalf("the next apply: %v, marked %v", err, marked("AIDAAFTER"))
 	}
 }
+
+// A store whose pool is one connection (pool_max_conns=1) holds it for the
+// config apply's lock: the lost COMMIT's outcome is still asked of the
+// server, not waited for on the pool the dead connection still counts in.
+func TestDeclaringCommitLostIsSettledOnAFullPool(t *testing.T) {
+	ctx := context.Background()
+	cut, url, direct := cutDatabase(t)
+	db := open(t, url, postgres.WithMaxConns(1))
+	check := adminConn(t, direct)
+	cut.armedQuery.Store(true)
+	err := db.Declaring(ctx, func(ctx context.Context) error {
+		return db.MarkDeclared(ctx, shiftkey.DeclaredRef{Kind: shiftkey.KindUser, ID: "AIDAFULLPOOL", Name: "fullpool"})
+	})
+	if cut.cuts.Load() != 1 {
+		t.Fatalf("the proxy cut %d commits, want 1", cut.cuts.Load())
+	}
+	var n int
+	if err := check.QueryRow(ctx, `SELECT count(*) FROM declared_entities WHERE id = 'AIDAFULLPOOL'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("test premise: the cut commit should have committed (%d rows, %v)", n, err)
+	}
+	if err != nil {
+		t.Errorf("an apply that committed (its answer lost) on a one-connection pool answered %v, want success", err)
+	}
+}

@@ -195,13 +195,31 @@ func (d *DB) Declaring(ctx context.Context, fn func(context.Context) error) erro
 // COMMIT failed with err on a lost connection: nil when it committed, err
 // when it aborted, and err marked shiftkey.ErrCommitUnknown when the server
 // cannot say within a few seconds (unreachable, or the transaction still
-// finishing).
+// finishing). It asks on a connection of its own, not the pool's: the
+// dead connection is still the pool's until Declaring returns, and on a
+// pool of one (pool_max_conns=1), or one that is full, the answer would
+// wait for it.
 func (d *DB) settleCommit(ctx context.Context, xid int64, err error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
 	for {
 		var status *string
-		qerr := d.pool.QueryRow(ctx, `SELECT txid_status($1)`, xid).Scan(&status)
+		qerr := errors.New("not connected")
+		if conn == nil {
+			conn, _ = pgx.ConnectConfig(ctx, d.pool.Config().ConnConfig)
+		}
+		if conn != nil {
+			if qerr = conn.QueryRow(ctx, `SELECT txid_status($1)`, xid).Scan(&status); qerr != nil {
+				conn.Close(context.Background())
+				conn = nil
+			}
+		}
 		switch {
 		case qerr == nil && status != nil && *status == "committed":
 			return nil
