@@ -45,14 +45,7 @@ func TestPausedReplicaKeepsItsSessionsGroup(t *testing.T) {
 		t.Cleanup(func() { c.Close(ctx) })
 		return c
 	}
-	inGroup := func(c *pgx.Conn) bool {
-		t.Helper()
-		var ok bool
-		if err := c.QueryRow(ctx, "SELECT pg_has_role(current_user, $1, 'MEMBER')", group).Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
+	inGroup := func(c *pgx.Conn) bool { return sessionInGroup(t, c, group) }
 	onA, onB := login(a), login(b)
 	if !inGroup(onA) || !inGroup(onB) {
 		t.Fatalf("%s is not in %s in its sessions on A and B", victim, group)
@@ -139,14 +132,7 @@ func TestPausedReplicaKeepsItsRecordThroughAnotherReplicasSweep(t *testing.T) {
 		t.Cleanup(func() { conn.Close(ctx) })
 		return conn
 	}
-	inGroup := func(conn *pgx.Conn) bool {
-		t.Helper()
-		var ok bool
-		if err := conn.QueryRow(ctx, "SELECT pg_has_role(current_user, $1, 'MEMBER')", group).Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
+	inGroup := func(c *pgx.Conn) bool { return sessionInGroup(t, c, group) }
 	onA, onC := login(a), login(c)
 	if !inGroup(onA) || !inGroup(onC) {
 		t.Fatalf("%s is not in %s in its sessions on A and C", victim, group)

@@ -268,14 +268,7 @@ func TestReplicasShareOnlyTheStore(t *testing.T) {
 		t.Cleanup(func() { c.Close(ctx) })
 		return c
 	}
-	inGroup := func(c *pgx.Conn) bool {
-		t.Helper()
-		var ok bool
-		if err := c.QueryRow(ctx, "SELECT pg_has_role(current_user, $1, 'MEMBER')", group).Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
+	inGroup := func(c *pgx.Conn) bool { return sessionInGroup(t, c, group) }
 	// The same login on A and B: B shares the membership A granted, and
 	// when A's session ends B's still has it; when B's ends, it goes.
 	first, second := login(a), login(b)

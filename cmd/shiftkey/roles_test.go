@@ -85,11 +85,7 @@ func TestFinding4PrivilegedGroupsAreNotGranted(t *testing.T) {
 		AutoCreate: aws.Bool(true), DbGroups: append(groups, "g_plain")})
 	conn := mustConnect(t, dev, c, "dev")
 	for _, g := range append(groups, "g_plain") {
-		var member bool
-		if err := conn.QueryRow(context.Background(), "SELECT pg_has_role(current_user, $1, 'MEMBER')", g).Scan(&member); err != nil {
-			t.Fatal(err)
-		}
-		if want := g == "g_plain"; member != want {
+		if member, want := sessionInGroup(t, conn, g), g == "g_plain"; member != want {
 			t.Errorf("member of %s: %v, want %v", g, member, want)
 		}
 	}

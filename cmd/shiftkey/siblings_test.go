@@ -65,14 +65,7 @@ iam:
 		fams, _ := scrape(t, s.AdminURL)
 		return sample(fams, "shiftkey_session_grants_held", map[string]string{"scope": scope})
 	}
-	inGroup := func(conn *pgx.Conn) bool {
-		t.Helper()
-		var ok bool
-		if err := conn.QueryRow(ctx, "SELECT pg_has_role(current_user, $1, 'MEMBER')", group).Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
+	inGroup := func(c *pgx.Conn) bool { return sessionInGroup(t, c, group) }
 
 	a := login("sib-a")
 	b := login("sib-b")
@@ -86,4 +79,14 @@ iam:
 	}
 	b.Close(ctx)
 	waitUntil(t, 10*time.Second, "the last session's end revokes the group", func() bool { return !member(t, "sibuser", group) })
+}
+
+// sessionInGroup reports whether conn's session role is a member of group.
+func sessionInGroup(t *testing.T, conn *pgx.Conn, group string) bool {
+	t.Helper()
+	var ok bool
+	if err := conn.QueryRow(context.Background(), "SELECT pg_has_role(current_user, $1, 'MEMBER')", group).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	return ok
 }
