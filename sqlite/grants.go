@@ -34,13 +34,9 @@ func (d *DB) GrantHeldElsewhere(ctx context.Context, g shiftkey.SessionGrant) (b
 	if len(g.Siblings) == 0 {
 		return false, nil
 	}
-	args := []any{g.Role, g.Group}
-	for _, s := range g.Siblings {
-		args = append(args, s)
-	}
 	var held bool
 	err := d.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM session_grants WHERE role = ? AND grp = ? AND scope IN (?`+
-		strings.Repeat(",?", len(g.Siblings)-1)+`))`, args...).Scan(&held)
+		strings.Repeat(",?", len(g.Siblings)-1)+`))`, append([]any{g.Role, g.Group}, anys(g.Siblings)...)...).Scan(&held)
 	return held, err
 }
 
