@@ -202,28 +202,11 @@ func (d *DB) Declaring(ctx context.Context, fn func(context.Context) error) erro
 func (d *DB) settleCommit(ctx context.Context, xid int64, err error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	var conn *pgx.Conn
-	defer func() {
-		if conn != nil {
-			conn.Close(context.Background())
-		}
-	}()
 	for {
-		var status *string
-		qerr := errors.New("not connected")
-		if conn == nil {
-			conn, _ = pgx.ConnectConfig(ctx, d.pool.Config().ConnConfig)
-		}
-		if conn != nil {
-			if qerr = conn.QueryRow(ctx, `SELECT txid_status($1)`, xid).Scan(&status); qerr != nil {
-				conn.Close(context.Background())
-				conn = nil
-			}
-		}
-		switch {
-		case qerr == nil && status != nil && *status == "committed":
+		switch status, qerr := d.txStatus(ctx, xid); {
+		case qerr == nil && status == "committed":
 			return nil
-		case qerr == nil && status != nil && *status == "aborted":
+		case qerr == nil && status == "aborted":
 			return classify(err)
 		}
 		select {
@@ -232,6 +215,21 @@ func (d *DB) settleCommit(ctx context.Context, xid int64, err error) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// txStatus is txid_status(xid) ("" when the server no longer knows it),
+// asked on a connection of its own, closed after.
+func (d *DB) txStatus(ctx context.Context, xid int64) (string, error) {
+	conn, err := pgx.ConnectConfig(ctx, d.pool.Config().ConnConfig)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
+	var status *string
+	if err := conn.QueryRow(ctx, `SELECT txid_status($1)`, xid).Scan(&status); err != nil || status == nil {
+		return "", err
+	}
+	return *status, nil
 }
 
 // MarkDeclared records ref as declared by the config; the name follows the
