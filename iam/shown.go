@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -89,18 +90,16 @@ func ReplaceAWSPrincipals(doc string, replace func(principal string) (string, bo
 }
 
 // awsPrincipalPath reports whether path (object keys, "[]" for a list's
-// element) leads to an AWS principal: Statement[.[]].Principal.AWS[.[]].
+// element) leads to an AWS principal: Statement, Principal, AWS, where
+// Statement and AWS may each be a list.
 func awsPrincipalPath(path []string) bool {
-	want := []string{"Statement", "Principal", "AWS"}
-	i := 0
+	var keys []string
 	for j, p := range path {
-		switch {
-		case p == "[]" && (j == 1 && i == 1 || j > 0 && i == 3 && path[j-1] == "AWS"):
-		case i < len(want) && p == want[i]:
-			i++
-		default:
+		if p != "[]" {
+			keys = append(keys, p)
+		} else if j == 0 || path[j-1] != "Statement" && path[j-1] != "AWS" {
 			return false
 		}
 	}
-	return i == len(want)
+	return slices.Equal(keys, []string{"Statement", "Principal", "AWS"})
 }
