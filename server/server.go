@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -262,12 +263,7 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 		bc.Cuts = cs // a store replicas share: they hear of each other's cuts (watchGroupCuts)
 	}
 	bc.Now = s.Clock
-	s.mu.Lock()
-	if s.servers == nil {
-		s.servers = map[string]string{}
-	}
-	s.servers[scope] = b.Server()
-	s.mu.Unlock()
+	s.onServer(scope, b)
 	bc.Siblings = func() []string { return s.siblingsOf(scope) }
 	relay, err := s.eventRelay()
 	if err != nil {
@@ -347,12 +343,25 @@ func (s *Server) StopGateway(scope string) {
 // was deleted, and forgets its metric series.
 func (s *Server) RemoveGateway(scope string) {
 	s.StopGateway(scope)
-	s.mu.Lock()
-	delete(s.servers, scope)
-	s.mu.Unlock()
+	s.onServer(scope, shiftkey.Backend{})
 	if s.Metrics != nil {
 		s.Metrics.Forget(scope)
 	}
+}
+
+// onServer records that scope's gateway reaches backend b's server; the
+// zero Backend forgets it.
+func (s *Server) onServer(scope string, b shiftkey.Backend) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b == (shiftkey.Backend{}) {
+		delete(s.servers, scope)
+		return
+	}
+	if s.servers == nil {
+		s.servers = map[string]string{}
+	}
+	s.servers[scope] = b.Server()
 }
 
 // siblingsOf lists the other gateways' scopes on the backend server of
@@ -367,6 +376,7 @@ func (s *Server) siblingsOf(scope string) []string {
 			out = append(out, other)
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 
