@@ -19,33 +19,8 @@ import (
 // Inactive. It came back Active, its leaked secret signing again.
 func TestAPIDeletedDeclaredKeyStaysStoppedAcrossAReload(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	env := map[string]string{
-		"ADMIN_KEY": "AKIADECLAREDADMIN001", "ADMIN_SECRET": "declared-admin-secret-01",
-		"CI_KEY": "AKIADECLAREDCI000001", "CI_SECRET": "declared-ci-secret-0001",
-	}
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	yaml := declaredYAML(filepath.Join(dir, "serve.db"), `
-  users:
-    - name: admin
-      access_keys: [{id: "${ADMIN_KEY}", secret: "${ADMIN_SECRET}"}]
-      policies: {all: `+declaredAdminPolicy+`}
-    - name: ci
-      access_keys: [{id: "${CI_KEY}", secret: "${CI_SECRET}"}]
-`)
-	cfgPath := filepath.Join(dir, "serve.yaml")
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	s := startLoggedServe(t, yaml, env, logs)
-	defer s.Close()
-	admin := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Retryer: aws.NopRetryer{},
-		Credentials: provider(aws.Credentials{AccessKeyID: env["ADMIN_KEY"], SecretAccessKey: env["ADMIN_SECRET"]})})
-	leaked := sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Retryer: aws.NopRetryer{},
-		Credentials: provider(aws.Credentials{AccessKeyID: env["CI_KEY"], SecretAccessKey: env["CI_SECRET"]})})
+	f := newDeclaredPair(t)
+	s, cfgPath, logs, admin, leaked, env := f.s, f.cfgPath, f.logs, f.admin, f.ci, f.env
 	signs := func() error {
 		_, err := leaked.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 		return err
@@ -72,4 +47,47 @@ func TestAPIDeletedDeclaredKeyStaysStoppedAcrossAReload(t *testing.T) {
 	if !strings.Contains(logs.String(), "key recreated Inactive: deleted through the IAM API") {
 		t.Errorf("the reload's log does not say the key came back Inactive:\n%s", logs.String())
 	}
+}
+
+// declaredPair is a serve whose config file declares an admin user and
+// user ci, each with a key: the config's path, serve's log, IAM as admin
+// and STS as ci's key.
+type declaredPair struct {
+	s       *Serve
+	cfgPath string
+	logs    *lockedBuffer
+	admin   *iam.Client
+	ci      *sts.Client
+	env     map[string]string
+}
+
+func newDeclaredPair(t *testing.T) declaredPair {
+	t.Helper()
+	dir := t.TempDir()
+	env := map[string]string{
+		"ADMIN_KEY": "AKIADECLAREDADMIN001", "ADMIN_SECRET": "declared-admin-secret-01",
+		"CI_KEY": "AKIADECLAREDCI000001", "CI_SECRET": "declared-ci-secret-0001",
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	yaml := declaredYAML(filepath.Join(dir, "serve.db"), `
+  users:
+    - name: admin
+      access_keys: [{id: "${ADMIN_KEY}", secret: "${ADMIN_SECRET}"}]
+      policies: {all: `+declaredAdminPolicy+`}
+    - name: ci
+      access_keys: [{id: "${CI_KEY}", secret: "${CI_SECRET}"}]
+`)
+	f := declaredPair{cfgPath: filepath.Join(dir, "serve.yaml"), logs: &lockedBuffer{}, env: env}
+	if err := os.WriteFile(f.cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.s = startLoggedServe(t, yaml, env, f.logs)
+	t.Cleanup(func() { f.s.Close() })
+	f.admin = iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(f.s.APIURL), Retryer: aws.NopRetryer{},
+		Credentials: provider(aws.Credentials{AccessKeyID: env["ADMIN_KEY"], SecretAccessKey: env["ADMIN_SECRET"]})})
+	f.ci = sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(f.s.APIURL), Retryer: aws.NopRetryer{},
+		Credentials: provider(aws.Credentials{AccessKeyID: env["CI_KEY"], SecretAccessKey: env["CI_SECRET"]})})
+	return f
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,33 +17,8 @@ import (
 // must not fail on the declared key the renamed user holds.
 func TestAPIRenamedDeclaredUserComesBackAtReload(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	env := map[string]string{
-		"ADMIN_KEY": "AKIADECLAREDADMIN001", "ADMIN_SECRET": "declared-admin-secret-01",
-		"CI_KEY": "AKIADECLAREDCI000001", "CI_SECRET": "declared-ci-secret-0001",
-	}
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	yaml := declaredYAML(filepath.Join(dir, "serve.db"), `
-  users:
-    - name: admin
-      access_keys: [{id: "${ADMIN_KEY}", secret: "${ADMIN_SECRET}"}]
-      policies: {all: `+declaredAdminPolicy+`}
-    - name: ci
-      access_keys: [{id: "${CI_KEY}", secret: "${CI_SECRET}"}]
-`)
-	cfgPath := filepath.Join(dir, "serve.yaml")
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	s := startLoggedServe(t, yaml, env, logs)
-	defer s.Close()
-	admin := iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Retryer: aws.NopRetryer{},
-		Credentials: provider(aws.Credentials{AccessKeyID: env["ADMIN_KEY"], SecretAccessKey: env["ADMIN_SECRET"]})})
-	ci := sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.APIURL), Retryer: aws.NopRetryer{},
-		Credentials: provider(aws.Credentials{AccessKeyID: env["CI_KEY"], SecretAccessKey: env["CI_SECRET"]})})
+	f := newDeclaredPair(t)
+	s, cfgPath, logs, admin, ci := f.s, f.cfgPath, f.logs, f.admin, f.ci
 	signsAs := func() string {
 		t.Helper()
 		id, err := ci.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
