@@ -34,7 +34,10 @@ type commitCutter struct {
 	// COMMIT instead (an explicit transaction's, as pgx.Tx sends it);
 	// dropQuery drops that COMMIT before the server sees it, then cuts.
 	armedQuery, dropQuery atomic.Bool
-	cuts                  atomic.Int64
+	// closedAfterCut, when set, makes the proxy refuse every connection
+	// once it has cut a commit (the server unreachable after).
+	closedAfterCut, refusing atomic.Bool
+	cuts                     atomic.Int64
 }
 
 func newCommitCutter(t *testing.T, socket string) *commitCutter {
@@ -49,6 +52,10 @@ func newCommitCutter(t *testing.T, socket string) *commitCutter {
 			conn, err := l.Accept()
 			if err != nil {
 				return
+			}
+			if c.refusing.Load() {
+				conn.Close()
+				continue
 			}
 			go c.serve(conn)
 		}
@@ -137,6 +144,7 @@ func (c *commitCutter) serve(client net.Conn) {
 		first = false
 		if m[0] == 'Z' && cutAfterSync.Load() {
 			// The server committed and said so; the client never hears it.
+			c.refusing.Store(c.closedAfterCut.Load())
 			c.cuts.Add(1)
 			return
 		}
@@ -321,5 +329,31 @@ func TestDeclaringCommitLostIsSettledOnAFullPool(t *testing.T) {
 	}
 	if err != nil {
 		t.Errorf("an apply that committed (its answer lost) on a one-connection pool answered %v, want success", err)
+	}
+}
+
+// A config apply whose COMMIT's answer is lost while the server then stays
+// unreachable: the store cannot learn the outcome, and says so
+// (shiftkey.ErrCommitUnknown, which serve and reload report as "may or may
+// not be in the store"), neither success nor "none applied".
+func TestDeclaringCommitLostAndServerUnreachableIsUnknown(t *testing.T) {
+	ctx := context.Background()
+	cut, url, direct := cutDatabase(t)
+	db := open(t, url)
+	check := adminConn(t, direct)
+	cut.closedAfterCut.Store(true)
+	cut.armedQuery.Store(true)
+	err := db.Declaring(ctx, func(ctx context.Context) error {
+		return db.MarkDeclared(ctx, shiftkey.DeclaredRef{Kind: shiftkey.KindUser, ID: "AIDAUNKNOWN", Name: "unknown"})
+	})
+	if cut.cuts.Load() != 1 {
+		t.Fatalf("the proxy cut %d commits, want 1", cut.cuts.Load())
+	}
+	var n int
+	if err := check.QueryRow(ctx, `SELECT count(*) FROM declared_entities WHERE id = 'AIDAUNKNOWN'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("test premise: the cut commit should have committed (%d rows, %v)", n, err)
+	}
+	if !errors.Is(err, shiftkey.ErrCommitUnknown) {
+		t.Fatalf("an apply whose outcome the store could not learn answered %v, want ErrCommitUnknown", err)
 	}
 }
