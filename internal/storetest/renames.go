@@ -197,13 +197,7 @@ func testRenames(t *testing.T, s shiftkey.Store) {
 // where a user created again under it would get it.
 func testRenameRacingWrites(t *testing.T, s shiftkey.Store) {
 	ctx := context.Background()
-	pol := &shiftkey.ManagedPolicy{ARN: "arn:aws:iam::1:policy/admin", Name: "admin", ID: "ANPAADMIN", Path: "/", Document: `{"x":1}`, CreatedAt: t0, UpdatedAt: t0}
-	if err := s.CreateManagedPolicy(ctx, pol); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindGroup, Name: "crew", ID: "AGPACREW", Path: "/", ARN: "arn:aws:iam::1:group/crew", CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
+	pol := racedPolicyAndGroup(t, s)
 	for round := range 20 {
 		old, to := fmt.Sprintf("racer%d", round), fmt.Sprintf("renamed%d", round)
 		if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: old, ID: "AIDA" + old, Path: "/", ARN: "arn:aws:iam::1:user/" + old, CreatedAt: t0}); err != nil {

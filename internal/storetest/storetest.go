@@ -188,13 +188,7 @@ func testNoWritesForAGoneEntity(t *testing.T, s shiftkey.Store) {
 // find no entity: nothing is left for the name once the delete is done.
 func testNoWritesRacingADelete(t *testing.T, s shiftkey.Store) {
 	ctx := context.Background()
-	pol := &shiftkey.ManagedPolicy{ARN: "arn:aws:iam::1:policy/admin", Name: "admin", ID: "ANPAADMIN", Path: "/", Document: `{"x":1}`, CreatedAt: t0, UpdatedAt: t0}
-	if err := s.CreateManagedPolicy(ctx, pol); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindGroup, Name: "crew", ID: "AGPACREW", Path: "/", ARN: "arn:aws:iam::1:group/crew", CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
+	pol := racedPolicyAndGroup(t, s)
 	for round := range 30 {
 		id := fmt.Sprintf("AIDARACER%d", round)
 		if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "racer", ID: id, Path: "/", ARN: "arn:aws:iam::1:user/racer", CreatedAt: t0}); err != nil {
@@ -1906,4 +1900,20 @@ func testDeclaringAllOrNothing(t *testing.T, s shiftkey.Store) {
 	if k, err := s.AccessKey(ctx, "AKIADECLAREDOLD00000"); err != nil || k.Status != "Inactive" {
 		t.Errorf("old's key after the run: %v, want Inactive", err)
 	}
+}
+
+// racedPolicyAndGroup makes the managed policy "admin" and the group "crew"
+// that the racing-writes tests attach and join while they rename or
+// delete a user.
+func racedPolicyAndGroup(t *testing.T, s shiftkey.Store) *shiftkey.ManagedPolicy {
+	t.Helper()
+	ctx := context.Background()
+	pol := &shiftkey.ManagedPolicy{ARN: "arn:aws:iam::1:policy/admin", Name: "admin", ID: "ANPAADMIN", Path: "/", Document: `{"x":1}`, CreatedAt: t0, UpdatedAt: t0}
+	if err := s.CreateManagedPolicy(ctx, pol); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindGroup, Name: "crew", ID: "AGPACREW", Path: "/", ARN: "arn:aws:iam::1:group/crew", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	return pol
 }
