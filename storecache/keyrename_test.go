@@ -85,12 +85,7 @@ func TestReplicaNeverResolvesARenamedUsersKeyToTheNewUserOfItsName(t *testing.T)
 		}
 	}
 
-	authorizer := &authz.Authorizer{Store: cb}
-	api := &shttp.Server{Identities: cb, IAM: &iamapi.Service{Store: cb, Authorizer: authorizer, AccountID: account, Now: time.Now},
-		AccountID: account, Now: time.Now}
-	t.Cleanup(api.WaitBackground)
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(srv.Close)
+	srv := iamServer(t, cb)
 	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return bobCreds, nil })}
 	getUser := func() *iam.GetUserOutput {
@@ -148,12 +143,7 @@ func TestReplicaNeverTakesARenamedUsersKeyForTheNewUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	authorizer := &authz.Authorizer{Store: cb}
-	api := &shttp.Server{Identities: cb, IAM: &iamapi.Service{Store: cb, Authorizer: authorizer, AccountID: account, Now: time.Now},
-		AccountID: account, Now: time.Now}
-	t.Cleanup(api.WaitBackground)
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(srv.Close)
+	srv := iamServer(t, cb)
 	admin := iam.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Retryer: func() aws.Retryer { return aws.NopRetryer{} },
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return adminCreds, nil })})
 	_, err := admin.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String("bob"), AccessKeyId: aws.String(bobKey), Status: "Inactive"})
@@ -183,4 +173,15 @@ func errorCode(err error) string {
 		return apiErr.ErrorCode()
 	}
 	return ""
+}
+
+// iamServer serves the IAM API over st (replica B's cached store) on a
+// real HTTP server, closed when the test ends.
+func iamServer(t *testing.T, st *storecache.Store) *httptest.Server {
+	api := &shttp.Server{Identities: st, IAM: &iamapi.Service{Store: st, Authorizer: &authz.Authorizer{Store: st}, AccountID: account, Now: time.Now},
+		AccountID: account, Now: time.Now}
+	t.Cleanup(api.WaitBackground)
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(srv.Close)
+	return srv
 }
