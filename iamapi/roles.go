@@ -34,14 +34,19 @@ func encodeDocument(doc string) string {
 }
 
 // toRoleXML is role e as IAM shows it, its trust policy as
-// shownTrustPolicy shows it.
+// ShownTrustPolicy shows it.
 func (s *Service) toRoleXML(ctx context.Context, e *shiftkey.Entity, tags []shiftkey.Tag) (roleXML, error) {
 	doc, err := ShownTrustPolicy(ctx, s.Store, e)
 	if err != nil {
 		return roleXML{}, err
 	}
+	return roleXMLWith(e, doc, tags), nil
+}
+
+// roleXMLWith is role e with trust policy doc.
+func roleXMLWith(e *shiftkey.Entity, doc string, tags []shiftkey.Tag) roleXML {
 	return roleXML{e.Path, e.Name, e.ID, e.ARN, isoTime(e.CreatedAt), encodeDocument(doc), e.Description, e.MaxSessionDuration,
-		toBoundaryXML(e), tagsXML(tags)}, nil
+		toBoundaryXML(e), tagsXML(tags)}
 }
 
 // document reads a required policy document of at most limit
@@ -88,8 +93,10 @@ func (s *Service) createRole(ctx context.Context, c *shiftkey.Caller, p params) 
 	if err := s.createEntity(ctx, c, "CreateRole", e, tags); err != nil {
 		return nil, err
 	}
-	x, err := s.toRoleXML(ctx, e, tags)
-	return struct{ Role roleXML }{x}, err
+	// As written: its principals were bound to the ARNs it names just now,
+	// so ShownTrustPolicy would read each back to show it unchanged (and
+	// could fail, for a role that was created).
+	return struct{ Role roleXML }{roleXMLWith(e, e.AssumeRolePolicy, tags)}, nil
 }
 
 // maxSessionDuration checks a role's MaxSessionDuration v, in seconds.
