@@ -79,3 +79,22 @@ bench_wait_port() {
   echo "nothing listens on port $port after 30 s" >&2
   return 1
 }
+
+# bench_cpu_cgroup NAME CPUS: a new cgroup limited to CPUS CPUs (cgroup v2's
+# cpu.max, else v1's CFS quota), as a container's CPU limit; its directory
+# is printed (write a PID to its cgroup.procs; rmdir it when its processes
+# are gone). Needs root and a writable cpu controller.
+bench_cpu_cgroup() {
+  local g
+  if [ -w /sys/fs/cgroup/cgroup.subtree_control ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
+    g=/sys/fs/cgroup/$1
+    mkdir "$g" && echo "$(($2 * 100000)) 100000" >"$g/cpu.max"
+  elif [ -w /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+    g=/sys/fs/cgroup/cpu/$1
+    mkdir "$g" && echo 100000 >"$g/cpu.cfs_period_us" && echo $(($2 * 100000)) >"$g/cpu.cfs_quota_us"
+  else
+    echo "no writable cgroup cpu controller here: LIMIT needs one (and root)" >&2
+    return 1
+  fi
+  echo "$g"
+}

@@ -11,6 +11,11 @@
 #   TWO_EXTRA='limits: {api: {cpu_slots: 1}}' bench/replicas/run.sh
 #                                                  (config lines for the two replicas only; "one" is
 #                                                   then a third replica without them, on PORT+2)
+#   EXTRA='limits: {procs: -1}' bench/replicas/run.sh   (config lines for every replica)
+#   LIMIT=1 bench/replicas/run.sh                 (the two replicas each in a cgroup limited to one
+#                                                   CPU, as two containers with a 1-CPU limit on one
+#                                                   host; "one" is a third replica without a limit)
+# Each replica runs with its default GOMAXPROCS (limits.procs) but under SPLIT.
 set -euo pipefail
 ROUNDS=${1:-3}
 SECS=${2:-5}
@@ -20,9 +25,12 @@ root=$(cd "$here/../.." && pwd)
 
 work=$(bench_workdir skreplicas)
 pids=()
+cgroups=()
 cleanup() {
   [ -n "${KEEP_LOG:-}" ] && cat "$work"/a/log "$work"/b/log >&2
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
+  for g in "${cgroups[@]}"; do rmdir "$g" 2>/dev/null || true; done
   bench_pg_stop "$work"
   rm -rf "$work"
 }
@@ -42,18 +50,28 @@ psql -h "$work" -p $PGPORT_D -U bench -d postgres -qc "CREATE DATABASE shiftkey_
 (cd "$root" && go build -o "$work/load" ./bench/issue && go build -o "$work/shiftkey" ./cmd/shiftkey)
 export BENCH_KEY_ID=AKIABENCHBENCH000001 BENCH_SECRET=bench-secret-0123456789
 urls=()
-third="${SPLIT:-}${TWO_EXTRA:-}"
+third="${SPLIT:-}${TWO_EXTRA:-}${LIMIT:-}"
 replicas="a b"; [ -n "$third" ] && replicas="a b c"
 for r in $replicas; do
   case $r in a) port=$PORT ;; b) port=$((PORT + 1)) ;; c) port=$((PORT + 2)) ;; esac
   procs=""; [ -n "${SPLIT:-}" ] && [ $r != c ] && procs=1
-  extra=""; [ $r != c ] && extra=${TWO_EXTRA:-}
+  extra=${EXTRA:-}; [ $r != c ] && extra="$extra
+${TWO_EXTRA:-}"
   mkdir -p "$work/$r"
   bench_yaml "postgres: \"host=$work port=$PGPORT_D user=bench dbname=shiftkey_store\", secret_key_file: $work/store.key" \
     $port $((port - 2000)) "$work" $PGPORT_D "admin: {listen: \"off\"}
 scram_iterations: ${ITER:-4096}
 $extra" >"$work/$r/shiftkey.yaml"
-  GOMAXPROCS=${procs:-$(nproc)} "$work/shiftkey" serve --config "$work/$r/shiftkey.yaml" 2>"$work/$r/log" &
+  cg=""
+  if [ -n "${LIMIT:-}" ] && [ $r != c ]; then
+    cg=$(bench_cpu_cgroup "skreplicas-$r-$$" 1) || exit 1
+    cgroups+=("$cg")
+  fi
+  (
+    [ -z "$cg" ] || echo $BASHPID >"$cg/cgroup.procs"
+    [ -z "$procs" ] || export GOMAXPROCS=$procs
+    exec "$work/shiftkey" serve --config "$work/$r/shiftkey.yaml" 2>"$work/$r/log"
+  ) &
   [ -n "${KEEP_LOG:-}" ] && echo "log: $work/$r/log"
   pids+=($!)
   urls+=("http://127.0.0.1:$port,$!")
