@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,14 +71,56 @@ func (b *Backend) HearCuts(ctx context.Context, role string) (int, error) {
 	if !ok {
 		return 0, nil
 	}
+	// The siblings' cuts too: the membership was the role's on the server.
 	rctx, cancel := context.WithTimeout(ctx, cutReadTimeout)
-	cuts, err := b.cfg.Cuts.GroupCuts(rctx, b.cfg.Scope, role, since.Add(-cutMargin))
-	cancel()
-	if err != nil {
-		return 0, fmt.Errorf("read the group cuts of other replicas: %w", err)
+	defer cancel()
+	var cuts []shiftkey.GroupCut
+	for _, scope := range b.scopesOnServer() {
+		got, err := b.cfg.Cuts.GroupCuts(rctx, scope, role, since.Add(-cutMargin))
+		if err != nil {
+			return 0, fmt.Errorf("read the group cuts of other replicas: %w", err)
+		}
+		cuts = append(cuts, got...)
 	}
+	return b.hear(ctx, cuts), nil
+}
+
+// HearSiblingCut ends this backend's sessions of c.Role that began before
+// c, the cut of c.Group that a sibling gateway of this process (c.Scope,
+// on the same server) made as the group turned unsafe: they may have run
+// SET ROLE to it, as the sibling's own sessions may. It returns how many
+// sessions it ended.
+func (b *Backend) HearSiblingCut(ctx context.Context, c shiftkey.GroupCut) int {
+	return b.hear(ctx, []shiftkey.GroupCut{c})
+}
+
+// tellSiblings has the backends of this process on the same server
+// (Config.SiblingBackends) end their sessions of role, whose membership
+// of group this backend found turned unsafe (why).
+func (b *Backend) tellSiblings(ctx context.Context, role, group, why string) {
+	if b.cfg.SiblingBackends == nil {
+		return
+	}
+	c := shiftkey.GroupCut{Scope: b.cfg.Scope, Role: role, Group: group, Reason: why, At: b.recordTime()}
+	for _, s := range b.cfg.SiblingBackends() {
+		if s != b {
+			s.HearSiblingCut(ctx, c)
+		}
+	}
+}
+
+// scopesOnServer is the backend's scope and its siblings' (Config.Siblings).
+func (b *Backend) scopesOnServer() []string {
+	return append([]string{b.cfg.Scope}, b.siblings()...)
+}
+
+// hear ends the live sessions that began before one of cuts (of the
+// role each names), keeps the cuts for the logins under way (remember),
+// and takes a recent cut's verdict on its group for this backend's own.
+// It returns how many sessions it ended.
+func (b *Backend) hear(ctx context.Context, cuts []shiftkey.GroupCut) int {
 	if len(cuts) == 0 {
-		return 0, nil
+		return 0
 	}
 	for _, c := range b.remember(cuts) {
 		// The revoking replica judged the group at the cut: a verdict of
@@ -98,7 +141,7 @@ func (b *Backend) HearCuts(ctx context.Context, role string) (int, error) {
 		}
 		n += b.endSessions(ctx, c.Role, c.Group, c.Reason, doomed)
 	}
-	return n, nil
+	return n
 }
 
 // oldestLive is when the oldest live session of role (every role: "")
@@ -214,8 +257,8 @@ func (f *CutFeed) Run(ctx context.Context) {
 	f.roles.Run(ctx, CutRecheck, func(pending map[[2]string]bool) {
 		for _, b := range f.Backends() {
 			for key := range pending {
-				if key != ([2]string{}) && key[0] != b.Scope() {
-					continue // another cluster's: a role of the same name there is another role
+				if key != ([2]string{}) && !slices.Contains(b.scopesOnServer(), key[0]) {
+					continue // another server's: a role of the same name there is another role
 				}
 				_, err := b.HearCuts(ctx, key[1])
 				if ctx.Err() != nil {

@@ -76,6 +76,11 @@ type Config struct {
 	// sessions too, so that none revokes a group another's live session
 	// holds (shiftkey.SessionGrant.Siblings).
 	Siblings func() []string
+	// SiblingBackends, when set, are the backends of Siblings in this
+	// process. A membership this backend revokes because its group turned
+	// unsafe was the role's on the server: their sessions of the role are
+	// ended too (HearSiblingCut), as another replica's are (HearCuts).
+	SiblingBackends func() []*Backend
 	// Region is Scope's region, which grant and revoke events carry ("":
 	// not known).
 	Region string
@@ -1107,8 +1112,10 @@ func (b *Backend) cutLocked(ctx context.Context, u *userState, role, group, why 
 		// Counted held until the REVOKE below ran, as at a release.
 		defer b.held.Add(-1)
 		// Every session of the role here, those that held it and the
-		// others: any of them may have run SET ROLE to the group meanwhile.
+		// others, and through the other gateways on the server: any of
+		// them may have run SET ROLE to the group meanwhile.
 		b.endSessions(ctx, role, group, why, b.liveOf(role))
+		b.tellSiblings(ctx, role, group, why)
 	}
 	q, unlock, err := b.lockMembership(ctx, role, group)
 	if err != nil {
@@ -1168,6 +1175,7 @@ func (b *Backend) revokeUnsafe(ctx context.Context, q adminQuerier, role, group,
 	// have run SET ROLE to it too; cutLocked told its own already. The
 	// session whose login found the group unsafe is not live yet.
 	b.endSessions(ctx, role, group, why, b.liveOf(role))
+	b.tellSiblings(ctx, role, group, why)
 	b.announceCut(ctx, role, group, why)
 	return nil
 }

@@ -79,7 +79,7 @@ type Server struct {
 	// (shiftkey.Backend.Server), from its start until its cluster or
 	// workgroup is removed (not only while it runs: a draining gateway's
 	// sessions still hold their groups): siblingsOf.
-	servers map[string]string
+	servers map[string]served
 	relay   *pgwire.EventRelay // shared by every gateway; nil: goroutine relay
 	// TLS configures the gateways' TLS (nil: plaintext only); RequireTLS
 	// and AllowCleartext are pgwire.Gateway's.
@@ -265,6 +265,7 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 	bc.Now = s.Clock
 	s.onServer(scope, b)
 	bc.Siblings = func() []string { return s.siblingsOf(scope) }
+	bc.SiblingBackends = func() []*pgbackend.Backend { return s.siblingBackends(scope) }
 	relay, err := s.eventRelay()
 	if err != nil {
 		return err
@@ -273,6 +274,7 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 	if err != nil {
 		return fmt.Errorf("%s: %w", scope, err)
 	}
+	s.servedBy(scope, backend)
 	// Grants a crashed predecessor left behind go before the first session.
 	if n, err := backend.Reconcile(ctx); err != nil {
 		s.Logger.Warn("grant reconciliation failed", "scope", scope, "error", err)
@@ -349,6 +351,12 @@ func (s *Server) RemoveGateway(scope string) {
 	}
 }
 
+// served is where a scope's gateway reaches its backend.
+type served struct {
+	server  string             // shiftkey.Backend.Server
+	backend *pgbackend.Backend // nil until made (servedBy)
+}
+
 // onServer records that scope's gateway reaches backend b's server; the
 // zero Backend forgets it.
 func (s *Server) onServer(scope string, b shiftkey.Backend) {
@@ -359,9 +367,38 @@ func (s *Server) onServer(scope string, b shiftkey.Backend) {
 		return
 	}
 	if s.servers == nil {
-		s.servers = map[string]string{}
+		s.servers = map[string]served{}
 	}
-	s.servers[scope] = b.Server()
+	s.servers[scope] = served{server: b.Server()}
+}
+
+// servedBy records scope's backend, once made (onServer came first). A
+// gateway restarted on another port replaces the one it stopped, whose
+// sessions StopGateway let end first.
+func (s *Server) servedBy(scope string, b *pgbackend.Backend) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sv, ok := s.servers[scope]; ok {
+		sv.backend = b
+		s.servers[scope] = sv
+	}
+}
+
+// siblingBackends are the backends of siblingsOf(scope): a membership one
+// of them revokes as its group turned unsafe was the role's on the server,
+// and the others end their sessions of the role too
+// (pgbackend.Config.SiblingBackends).
+func (s *Server) siblingBackends(scope string) []*pgbackend.Backend {
+	siblings := s.siblingsOf(scope)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*pgbackend.Backend
+	for _, other := range siblings {
+		if b := s.servers[other].backend; b != nil {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // siblingsOf lists the other gateways' scopes on the backend server of
@@ -371,8 +408,8 @@ func (s *Server) siblingsOf(scope string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
-	for other, server := range s.servers {
-		if other != scope && server == s.servers[scope] {
+	for other, sv := range s.servers {
+		if other != scope && sv.server == s.servers[scope].server {
 			out = append(out, other)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/pgbackend"
 )
 
 // Only gateways on the same backend server count each other's session
@@ -27,7 +28,24 @@ func TestSiblingsAreTheGatewaysOnTheSameServer(t *testing.T) {
 			t.Errorf("siblingsOf(%s) = %q, want %q", scope, got, want)
 		}
 	}
+	// Their backends, once made, are the ones a cut on the server reaches.
+	backends := map[string]*pgbackend.Backend{}
+	for _, scope := range []string{"analytics", "analytics-wg", "other", "other-too", "elsewhere"} {
+		backends[scope] = new(pgbackend.Backend)
+		s.servedBy(scope, backends[scope])
+	}
+	for scope, want := range map[string][]*pgbackend.Backend{
+		"analytics": {backends["analytics-wg"]}, "analytics-wg": {backends["analytics"]}, "other": {backends["other-too"]},
+		"elsewhere": nil, "socket-elsewhere": nil,
+	} {
+		if got := s.siblingBackends(scope); !slices.Equal(got, want) {
+			t.Errorf("siblingBackends(%s) = %p, want %p", scope, got, want)
+		}
+	}
 	s.onServer("analytics-wg", shiftkey.Backend{}) // its workgroup removed
+	if got := s.siblingBackends("analytics"); got != nil {
+		t.Errorf("after analytics-wg's removal: siblingBackends(analytics) = %p, want none", got)
+	}
 	if got := s.siblingsOf("analytics"); got != nil {
 		t.Errorf("after analytics-wg's removal: siblingsOf(analytics) = %q, want none", got)
 	}
