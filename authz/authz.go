@@ -140,8 +140,49 @@ func (a *Authorizer) Policies(ctx context.Context, p *shiftkey.Principal) (*Poli
 				return nil, err
 			}
 		}
+		if err := a.stillNamed(ctx, groups...); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.stillTheirs(ctx, p); err != nil {
+		return nil, err
 	}
 	return set, nil
+}
+
+// stillTheirs checks, once p's policies are read, that p's user or role
+// name still names the entity authentication found (by id): a rename and a
+// new entity of the old name in between would lend the newcomer's
+// policies, tags and groups to the request. A principal without an id
+// (policy explain's by name) is taken as named.
+func (a *Authorizer) stillTheirs(ctx context.Context, p *shiftkey.Principal) error {
+	if p.UserID == "" {
+		return nil
+	}
+	e := &shiftkey.Entity{Kind: shiftkey.KindUser, Name: p.UserName, ID: p.UserID}
+	if p.Type == shiftkey.PrincipalAssumedRole {
+		id, _, _ := strings.Cut(p.UserID, ":")
+		e = &shiftkey.Entity{Kind: shiftkey.KindRole, Name: p.RoleName, ID: id}
+	}
+	return a.stillNamed(ctx, e)
+}
+
+// stillNamed checks that each entity's name still names it (its id), as
+// when its policies were read by that name; else the request fails with a
+// retryable error, and the retry reads the caller again by its id.
+func (a *Authorizer) stillNamed(ctx context.Context, entities ...*shiftkey.Entity) error {
+	for _, e := range entities {
+		now, err := a.Store.Entity(ctx, e.Kind, e.Name)
+		if err != nil && shiftkey.ErrorCode(err) != shiftkey.CodeNoSuchEntity {
+			return err
+		}
+		if err != nil || now.ID != e.ID {
+			a.logger().InfoContext(ctx, "an entity the request's policies were read by was renamed or replaced meanwhile; the request is answered ServiceUnavailable", "kind", e.Kind, "name", e.Name)
+			return shiftkey.Errorf(shiftkey.CodeServiceUnavailable,
+				"The %s %s was renamed or replaced while the request was authorized; nothing was done. Try again.", e.Kind, e.Name)
+		}
+	}
+	return nil
 }
 
 // sessionPolicies parses p's session policies (shiftkey.SessionPolicies).
