@@ -441,6 +441,13 @@ func TestServedTrustPolicyNamesARenamedUser(t *testing.T) {
 	mustOK(t, "CreateRole Loader", err)
 	_, err = admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("Gone"), AssumeRolePolicyDocument: aws.String(trust(arn("user/gone"), arn("role/Old")))})
 	mustOK(t, "CreateRole Gone", err)
+	// A rename that changes only the name's case is a rename too.
+	_, err = admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("cased")})
+	mustOK(t, "CreateUser cased", err)
+	_, err = admin.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("Cased"), AssumeRolePolicyDocument: aws.String(trust(arn("user/cased"), arn("role/Old")))})
+	mustOK(t, "CreateRole Cased", err)
+	_, err = admin.UpdateUser(ctx, &iam.UpdateUserInput{UserName: aws.String("cased"), NewUserName: aws.String("Cased")})
+	mustOK(t, "UpdateUser cased", err)
 
 	_, err = admin.UpdateUser(ctx, &iam.UpdateUserInput{UserName: aws.String("u"), NewUserName: aws.String("u2"), NewPath: aws.String("/team/")})
 	mustOK(t, "UpdateUser u", err)
@@ -455,6 +462,7 @@ func TestServedTrustPolicyNamesARenamedUser(t *testing.T) {
 	want := map[string]string{
 		"Loader": trust(arn("user/team/u2"), aws.ToString(old.Role.RoleId)),
 		"Gone":   trust(aws.ToString(gone.User.UserId), aws.ToString(old.Role.RoleId)),
+		"Cased":  trust(arn("user/Cased"), aws.ToString(old.Role.RoleId)),
 	}
 	for name, doc := range want {
 		r, err := admin.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})

@@ -69,7 +69,8 @@ func trustBindings(ctx context.Context, st shiftkey.IdentityStore, t *iam.TrustP
 // (TrustPrincipalIDs), and each is shown by what its id is now, as AWS
 // maps the id back to an ARN. A user renamed or moved since is shown by
 // its new ARN (IAM updates the role policies that name a user when it is
-// renamed); a user or role deleted since, by its unique id (AIDA…,
+// renamed; a name written in another case than the user's is shown in
+// the user's); a user or role deleted since, by its unique id (AIDA…,
 // AROA…), which no longer maps to an ARN. The rest is shown as written,
 // and so is a policy saved before principals were bound.
 func ShownTrustPolicy(ctx context.Context, st shiftkey.IdentityStore, r *shiftkey.Entity) (string, error) {
@@ -97,8 +98,10 @@ func ShownTrustPolicy(ctx context.Context, st shiftkey.IdentityStore, r *shiftke
 		case err != nil:
 			failed = err
 			return "", false
-		case strings.EqualFold(e.ARN, p):
-			return "", false // as written
+		case e.ARN == p:
+			// As written. Compared exactly: a rename that changes only the
+			// name's case is shown too, as AWS shows the ARN the id has now.
+			return "", false
 		}
 		return e.ARN, true
 	})
