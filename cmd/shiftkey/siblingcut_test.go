@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
@@ -22,15 +20,7 @@ import (
 func TestAGroupThatTurnedUnsafeEndsTheRolesSessionsThroughSiblingGateways(t *testing.T) {
 	ctx := context.Background()
 	group, user := fresh("xsib_grp"), fresh("xsib_user")
-	adminExec(t, dev, "DO $$ BEGIN CREATE ROLE "+group+" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dev.PG.ConnString(dev.PG.Superuser(), DevDatabase))
-		if err != nil {
-			return
-		}
-		defer conn.Close(ctx)
-		conn.Exec(ctx, "REVOKE CREATE ON SCHEMA public FROM "+group)
-	})
+	groupToTurnUnsafe(t, group)
 	dir := t.TempDir()
 	backend := `backend: {host: ` + dev.PG.SocketDir() + `, port: ` + itoa(dev.PG.Port()) + `, admin_user: ` + dev.PG.Superuser() + `}`
 	s := startServe(t, `
@@ -94,31 +84,8 @@ iam:
 		t.Fatalf("SET ROLE %s in the role's session through sib-two: %v", group, err)
 	}
 
-	adminExec(t, dev, "GRANT CREATE ON SCHEMA public TO "+group)
-	// sib-one's next session asking for the group revokes it, once the
-	// verdict and catalogs it reuses (5 s) are read again.
-	var revokedAt time.Time
-	poll(t, 20*time.Second, "a new session through sib-one revoked the group that may now create in a schema", func() bool {
-		before := time.Now()
-		c, err := connect("sib-one", withGroup)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(ctx)
-		if member(t, user, group) {
-			time.Sleep(200 * time.Millisecond)
-			return false
-		}
-		revokedAt = before
-		return true
+	revokedAt := revokedAsUnsafe(t, user, group, "a new session through sib-one", func() (*pgx.Conn, error) {
+		return connect("sib-one", withGroup)
 	})
-	wantMsg := fmt.Sprintf("group %q of role %q turned unsafe (", group, user)
-	var endErr error
-	poll(t, time.Second+time.Since(revokedAt), "sib-two ended its session of the role that ran SET ROLE "+group, func() bool {
-		_, endErr = onTwo.Exec(ctx, "SELECT 1")
-		return endErr != nil
-	})
-	if sqlState(endErr) != "57P01" || !strings.Contains(endErr.Error(), wantMsg) {
-		t.Fatalf("the session through sib-two ended with %v, want 57P01 %q", endErr, wantMsg)
-	}
+	endedAsUnsafe(t, onTwo, user, group, revokedAt, "the role's session through sib-two that ran SET ROLE "+group)
 }

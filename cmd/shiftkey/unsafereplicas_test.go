@@ -26,15 +26,7 @@ import (
 func TestAGroupThatTurnedUnsafeEndsTheRolesSessionsOnEveryReplica(t *testing.T) {
 	ctx := context.Background()
 	group, user, bystander := fresh("xunsafe_grp"), fresh("xunsafe_user"), fresh("xunsafe_other")
-	adminExec(t, dev, "DO $$ BEGIN CREATE ROLE "+group+" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dev.PG.ConnString(dev.PG.Superuser(), DevDatabase))
-		if err != nil {
-			return
-		}
-		defer conn.Close(ctx)
-		conn.Exec(ctx, "REVOKE CREATE ON SCHEMA public FROM "+group)
-	})
+	groupToTurnUnsafe(t, group)
 
 	dir := t.TempDir()
 	reps, _, _ := servedReplicasWith(t, func(name string) string {
@@ -74,25 +66,8 @@ func TestAGroupThatTurnedUnsafeEndsTheRolesSessionsOnEveryReplica(t *testing.T) 
 	}
 	other := login(b, issue(bystander))
 
-	adminExec(t, dev, "GRANT CREATE ON SCHEMA public TO "+group)
-	// A's next session asking for the group revokes it, once the verdict
-	// and catalogs A reuses (5 s) are read again; until then it shares
-	// the membership, and leaves.
-	var revokedAt time.Time
-	poll(t, 20*time.Second, "a new session on A revoked the group that may now create in a schema", func() bool {
-		// The revoke, if this login makes it, comes after this instant.
-		before := time.Now()
-		c, err := a.connect(ctx, aws.ToString(withGroup.DbUser), aws.ToString(withGroup.DbPassword))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close(ctx)
-		if member(t, user, group) {
-			time.Sleep(200 * time.Millisecond)
-			return false
-		}
-		revokedAt = before
-		return true
+	revokedAt := revokedAsUnsafe(t, user, group, "a new session on A", func() (*pgx.Conn, error) {
+		return a.connect(ctx, aws.ToString(withGroup.DbUser), aws.ToString(withGroup.DbPassword))
 	})
 	// A ends its own session of the role (as before).
 	if _, err := onA.Exec(ctx, "SELECT 1"); sqlState(err) != "57P01" {
@@ -100,16 +75,8 @@ func TestAGroupThatTurnedUnsafeEndsTheRolesSessionsOnEveryReplica(t *testing.T) 
 	}
 
 	// B hears of it within a second and ends its session of the role.
-	wantMsg := fmt.Sprintf("group %q of role %q turned unsafe (", group, user)
-	var endErr error
-	poll(t, time.Second+time.Since(revokedAt), "B ended its session of the role that ran SET ROLE "+group, func() bool {
-		_, endErr = onB.Exec(ctx, "SELECT 1")
-		return endErr != nil
-	})
+	endedAsUnsafe(t, onB, user, group, revokedAt, "B's session of the role that ran SET ROLE "+group)
 	t.Logf("B's session of the role ended %v after A's revoke", time.Since(revokedAt).Round(time.Millisecond))
-	if sqlState(endErr) != "57P01" || !strings.Contains(endErr.Error(), wantMsg) || !strings.Contains(endErr.Error(), "create in a schema") {
-		t.Fatalf("B's session of the role ended with %v, want 57P01 %q naming why", endErr, wantMsg)
-	}
 	if _, err := other.Exec(ctx, "SELECT 1"); err != nil {
 		t.Fatalf("another role's session on B was ended: %v", err)
 	}
@@ -125,4 +92,65 @@ func TestAGroupThatTurnedUnsafeEndsTheRolesSessionsOnEveryReplica(t *testing.T) 
 		}
 		return false
 	})
+}
+
+// groupToTurnUnsafe creates group, a plain group role, on dev's server, and
+// takes back, when the test ends, the CREATE on schema public that
+// revokedAsUnsafe gives it.
+func groupToTurnUnsafe(t *testing.T, group string) {
+	t.Helper()
+	adminExec(t, dev, "DO $$ BEGIN CREATE ROLE "+group+" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+	t.Cleanup(func() {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dev.PG.ConnString(dev.PG.Superuser(), DevDatabase))
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		conn.Exec(ctx, "REVOKE CREATE ON SCHEMA public FROM "+group)
+	})
+}
+
+// revokedAsUnsafe gives group CREATE on schema public, which makes it
+// unsafe, and logs in with connect (a credential asking for the group)
+// until a login finds it so and revokes it from user: once the verdict and
+// catalogs the gateway reuses (5 s) are read again; until then a login
+// shares the membership, and leaves. It returns the instant before the
+// login that revoked it. who names the logins in a failure.
+func revokedAsUnsafe(t *testing.T, user, group, who string, connect func() (*pgx.Conn, error)) time.Time {
+	t.Helper()
+	adminExec(t, dev, "GRANT CREATE ON SCHEMA public TO "+group)
+	var revokedAt time.Time
+	poll(t, 20*time.Second, who+" revoked the group that may now create in a schema", func() bool {
+		// The revoke, if this login makes it, comes after this instant.
+		before := time.Now()
+		c, err := connect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if member(t, user, group) {
+			time.Sleep(200 * time.Millisecond)
+			return false
+		}
+		revokedAt = before
+		return true
+	})
+	return revokedAt
+}
+
+// endedAsUnsafe waits until a second after revokedAt for conn's session
+// (what) to end, and fails the test unless it ended with the FATAL 57P01
+// that names group of user as turned unsafe, and why.
+func endedAsUnsafe(t *testing.T, conn *pgx.Conn, user, group string, revokedAt time.Time, what string) {
+	t.Helper()
+	wantMsg := fmt.Sprintf("group %q of role %q turned unsafe (", group, user)
+	var endErr error
+	poll(t, time.Second+time.Since(revokedAt), what+" ended", func() bool {
+		_, endErr = conn.Exec(context.Background(), "SELECT 1")
+		return endErr != nil
+	})
+	if sqlState(endErr) != "57P01" || !strings.Contains(endErr.Error(), wantMsg) || !strings.Contains(endErr.Error(), "create in a schema") {
+		t.Fatalf("%s ended with %v, want 57P01 %q naming why", what, endErr, wantMsg)
+	}
 }
