@@ -461,19 +461,7 @@ func TestLoginThatCannotAskTheStoreLeavesTheRolesOwnMembership(t *testing.T) {
 	}
 
 	grants.fail.Store(true)
-	l, notices, err := b.Prepare(ctx, f.role, false, []string{f.group})
-	grants.fail.Store(false)
-	held := err == nil && !l.Empty()
-	if err == nil {
-		l.Release(ctx)
-	}
-	if !f.member(t) {
-		t.Fatalf("the login (err %v, notices %v, held the group: %v) took the role's own membership for a shared one, and its end revoked it",
-			err, notices, held)
-	}
-	if owners := store.owners(t, f.role, f.group); len(owners) != 0 {
-		t.Fatalf("records %v of the role's own membership", owners)
-	}
+	f.loginLeavesTheRolesOwn(t, b, store, grants, "the role's own membership")
 }
 
 // As above, for a membership an operator grants between the login's look
@@ -496,6 +484,16 @@ func TestLoginThatCannotAskTheStoreLeavesAnOperatorsGrantMeanwhile(t *testing.T)
 		grants.fail.Store(true)
 	}
 
+	f.loginLeavesTheRolesOwn(t, b, store, grants, "an operator's grant meanwhile")
+}
+
+// loginLeavesTheRolesOwn runs a session of f's role asking for f's group
+// through b, its store failing from where the caller set grants.fail (on,
+// once Prepare has run), and ends it. It fails the test unless the role's
+// own membership (what) is still there, with no record of it.
+func (f *raceFixture) loginLeavesTheRolesOwn(t *testing.T, b *pgbackend.Backend, store *storeFixture, grants *hookedGrants, what string) {
+	t.Helper()
+	ctx := context.Background()
 	l, notices, err := b.Prepare(ctx, f.role, false, []string{f.group})
 	grants.fail.Store(false)
 	held := err == nil && !l.Empty()
@@ -503,8 +501,8 @@ func TestLoginThatCannotAskTheStoreLeavesAnOperatorsGrantMeanwhile(t *testing.T)
 		l.Release(ctx)
 	}
 	if !f.member(t) {
-		t.Fatalf("the login (err %v, notices %v, held the group: %v) took an operator's grant meanwhile for a shared one, and its end revoked it",
-			err, notices, held)
+		t.Fatalf("the login (err %v, notices %v, held the group: %v) took %s for a shared one, and its end revoked it",
+			err, notices, held, what)
 	}
 	if owners := store.owners(t, f.role, f.group); len(owners) != 0 {
 		t.Fatalf("records %v of the role's own membership", owners)
@@ -563,34 +561,8 @@ func TestReleaseWhoseRevokeGaveUpLeavesItsRecord(t *testing.T) {
 		t.Fatal("the session holds no group")
 	}
 
-	other := f.uncommittedRevoke(t)
-	rctx, cancel := context.WithCancel(ctx)
-	released := make(chan struct{})
-	go func() { defer close(released); l.Release(rctx) }()
-	watch := f.conn(t)
-	waitUntil(t, "the release's REVOKE waits", func() bool { return f.lockWaits(t, watch, "transactionid") > 0 })
-	cancel()
-	<-released
-	// The backend process still waits for the lock (its client is gone):
-	// ended, its REVOKE never commits.
-	if _, err := watch.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE application_name = 'shiftkey-admin' AND datname = $1 AND wait_event = 'transactionid'`, f.db); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, "the stuck REVOKE's process ends", func() bool { return f.lockWaits(t, watch, "transactionid") == 0 })
-	if err := other.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	member, owners := f.member(t), store.owners(t, f.role, f.group)
-	if member && len(owners) == 0 {
-		n, err := a.Reconcile(ctx)
-		t.Fatalf("after a release whose REVOKE gave up: member %v, records %v; a sweep then revoked %d (%v), member still %v; want the record kept for the sweep",
-			member, owners, n, err, f.member(t))
-	}
-	if n, err := a.Reconcile(ctx); err != nil || n != 1 || f.member(t) {
-		t.Fatalf("the sweep: %d revoked, %v, member still %v; want the leftover revoked", n, err, f.member(t))
-	}
+	f.revokeGivesUp(t, "the release's", func(ctx context.Context) { l.Release(ctx) })
+	f.recordKeptForTheSweep(t, a, store, "a release", "the record kept for the sweep")
 }
 
 // The same for the revoke of a group that turned unsafe while held (the
@@ -615,14 +587,26 @@ func TestCutWhoseRevokeGaveUpLeavesItsRecord(t *testing.T) {
 	f.makeUnsafe(t, false)
 	clock.pastCache()
 
+	f.revokeGivesUp(t, "the cut's", func(ctx context.Context) { a.Reconcile(ctx) })
+	f.recordKeptForTheSweep(t, a, store, "a cut", "the unsafe membership kept recorded for the sweep")
+}
+
+// revokeGivesUp runs op, which REVOKEs f's membership (whose REVOKE names
+// it in a failure), while another transaction holds the membership's
+// catalog row, ends op's context once the REVOKE waits, then ends the
+// backend process still waiting (its client is gone), so that the REVOKE
+// never commits.
+func (f *raceFixture) revokeGivesUp(t *testing.T, whose string, op func(context.Context)) {
+	t.Helper()
+	ctx := context.Background()
 	other := f.uncommittedRevoke(t)
 	rctx, cancel := context.WithCancel(ctx)
-	swept := make(chan struct{})
-	go func() { defer close(swept); a.Reconcile(rctx) }()
+	done := make(chan struct{})
+	go func() { defer close(done); op(rctx) }()
 	watch := f.conn(t)
-	waitUntil(t, "the cut's REVOKE waits", func() bool { return f.lockWaits(t, watch, "transactionid") > 0 })
+	waitUntil(t, whose+" REVOKE waits", func() bool { return f.lockWaits(t, watch, "transactionid") > 0 })
 	cancel()
-	<-swept
+	<-done
 	if _, err := watch.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE application_name = 'shiftkey-admin' AND datname = $1 AND wait_event = 'transactionid'`, f.db); err != nil {
 		t.Fatal(err)
@@ -631,14 +615,21 @@ func TestCutWhoseRevokeGaveUpLeavesItsRecord(t *testing.T) {
 	if err := other.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
 
+// recordKeptForTheSweep fails the test unless f's membership, left by
+// what whose REVOKE gave up, is still recorded, and a's next sweep
+// revokes it.
+func (f *raceFixture) recordKeptForTheSweep(t *testing.T, a *pgbackend.Backend, store *storeFixture, what, want string) {
+	t.Helper()
+	ctx := context.Background()
 	member, owners := f.member(t), store.owners(t, f.role, f.group)
 	if member && len(owners) == 0 {
 		n, err := a.Reconcile(ctx)
-		t.Fatalf("after a cut whose REVOKE gave up: member %v, records %v; a sweep then revoked %d (%v), member still %v; want the unsafe membership kept recorded for the sweep",
-			member, owners, n, err, f.member(t))
+		t.Fatalf("after %s whose REVOKE gave up: member %v, records %v; a sweep then revoked %d (%v), member still %v; want %s",
+			what, member, owners, n, err, f.member(t), want)
 	}
 	if n, err := a.Reconcile(ctx); err != nil || n != 1 || f.member(t) {
-		t.Fatalf("the next sweep: %d revoked, %v, member still %v; want the unsafe membership revoked", n, err, f.member(t))
+		t.Fatalf("the next sweep: %d revoked, %v, member still %v; want the leftover revoked", n, err, f.member(t))
 	}
 }
