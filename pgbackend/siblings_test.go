@@ -50,32 +50,23 @@ func TestGatewaysOnOneServerShareASessionGroup(t *testing.T) {
 			}
 			cluster, workgroup := gateway("analytics", "analytics-wg"), gateway("analytics-wg", "analytics")
 
-			viaCluster, notices := f.prepare(t, cluster, ctx, []string{f.group})
-			if len(notices) != 0 || !f.member(t) {
-				t.Fatalf("the cluster's session: notices %v, member %v; want the group granted", notices, f.member(t))
-			}
-			viaWorkgroup, notices := f.prepare(t, workgroup, ctx, []string{f.group})
-			if len(notices) != 0 {
-				t.Fatalf("the workgroup's session was told %v; want the group shared with the cluster's session", notices)
-			}
-			viaCluster.Release(ctx)
-			if !f.member(t) {
-				t.Fatal("the cluster session's end revoked the group from the workgroup's live session")
-			}
-			viaWorkgroup.Release(ctx)
-			if f.member(t) {
-				t.Fatal("the last session's end left the group granted")
-			}
-			// And the other order.
-			viaWorkgroup, _ = f.prepare(t, workgroup, ctx, []string{f.group})
-			viaCluster, _ = f.prepare(t, cluster, ctx, []string{f.group})
-			viaWorkgroup.Release(ctx)
-			if !f.member(t) {
-				t.Fatal("the workgroup session's end revoked the group from the cluster's live session")
-			}
-			viaCluster.Release(ctx)
-			if f.member(t) {
-				t.Fatal("the last session's end left the group granted (second round)")
+			for _, order := range [][2]*pgbackend.Backend{{cluster, workgroup}, {workgroup, cluster}} {
+				first, notices := f.prepare(t, order[0], ctx, []string{f.group})
+				if len(notices) != 0 || !f.member(t) {
+					t.Fatalf("%s's session: notices %v, member %v; want the group granted", order[0].Scope(), notices, f.member(t))
+				}
+				second, notices := f.prepare(t, order[1], ctx, []string{f.group})
+				if len(notices) != 0 {
+					t.Fatalf("%s's session was told %v; want the group shared with %s's session", order[1].Scope(), notices, order[0].Scope())
+				}
+				first.Release(ctx)
+				if !f.member(t) {
+					t.Fatalf("%s's session's end revoked the group from %s's live session", order[0].Scope(), order[1].Scope())
+				}
+				second.Release(ctx)
+				if f.member(t) {
+					t.Fatalf("the last session's end (%s's) left the group granted", order[1].Scope())
+				}
 			}
 		})
 	}
