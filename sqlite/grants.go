@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"strings"
 
 	"github.com/shiftkey/shiftkey"
 )
@@ -35,8 +34,7 @@ func (d *DB) GrantHeldElsewhere(ctx context.Context, g shiftkey.SessionGrant) (b
 		return false, nil
 	}
 	var held bool
-	err := d.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM session_grants WHERE role = ? AND grp = ? AND scope IN (?`+
-		strings.Repeat(",?", len(g.Siblings)-1)+`))`, append([]any{g.Role, g.Group}, anys(g.Siblings)...)...).Scan(&held)
+	err := d.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM session_grants WHERE role = ? AND grp = ? AND scope IN (`+marks(len(g.Siblings))+`))`, append([]any{g.Role, g.Group}, anys(g.Siblings)...)...).Scan(&held)
 	return held, err
 }
 

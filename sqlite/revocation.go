@@ -25,7 +25,7 @@ func credentialWhere(ctx context.Context, q rowsQuerier, f shiftkey.CredentialFi
 		arns := []any{f.PrincipalARN}
 		if f.SessionsOf {
 			started, err := shiftkey.SessionsStartedBy(f.PrincipalARN, func(sources []string, prefix string) ([]shiftkey.SessionStart, error) {
-				where, args := `source_arn IN (?`+strings.Repeat(",?", len(sources)-1)+`)`, anys(sources)
+				where, args := `source_arn IN (`+marks(len(sources))+`)`, anys(sources)
 				if prefix != "" {
 					where, args = "("+where+" OR substr(source_arn, 1, ?) = ?)", append(args, len(prefix), prefix)
 				}
@@ -42,7 +42,7 @@ func credentialWhere(ctx context.Context, q rowsQuerier, f shiftkey.CredentialFi
 				arns = append(arns, a)
 			}
 		}
-		cond := "principal_arn IN (?" + strings.Repeat(",?", len(arns)-1) + ")"
+		cond := "principal_arn IN (" + marks(len(arns)) + ")"
 		args = append(args, arns...)
 		if prefix, ok := shiftkey.RoleSessionsPrefix(f.PrincipalARN); ok {
 			// A role's credentials are its sessions'. Compared, not LIKE:
@@ -57,7 +57,7 @@ func credentialWhere(ctx context.Context, q rowsQuerier, f shiftkey.CredentialFi
 		if err != nil {
 			return "", nil, err
 		}
-		conds = append(conds, "access_key_id IN (?"+strings.Repeat(",?", len(keys)-1)+")")
+		conds = append(conds, "access_key_id IN ("+marks(len(keys))+")")
 		args = append(args, keys...)
 	}
 	return strings.Join(conds, " AND "), args, nil
@@ -68,16 +68,20 @@ func credentialWhere(ctx context.Context, q rowsQuerier, f shiftkey.CredentialFi
 // obtained.
 func issuingKeys(ctx context.Context, q rowsQuerier, key string) ([]any, error) {
 	started, err := shiftkey.SessionKeysStartedBy(key, func(sources []string) ([]string, error) {
-		in, marks := anys(sources), strings.Repeat(",?", len(sources)-1)
+		in, list := anys(sources), marks(len(sources))
 		return queryAll(ctx, q, func(r scanner) (k string, err error) { return k, r.Scan(&k) },
-			`SELECT access_key_id FROM sessions WHERE source_access_key_id IN (?`+marks+`)
-			UNION ALL SELECT access_key_id FROM ended_sessions WHERE source_access_key_id IN (?`+marks+`)`, append(in, in...)...)
+			`SELECT access_key_id FROM sessions WHERE source_access_key_id IN (`+list+`)
+			UNION ALL SELECT access_key_id FROM ended_sessions WHERE source_access_key_id IN (`+list+`)`, append(in, in...)...)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return anys(append([]string{key}, started...)), nil
 }
+
+// marks is n comma-separated placeholders, for "IN (" + marks(n) + ")"
+// (n ≥ 1).
+func marks(n int) string { return "?" + strings.Repeat(",?", n-1) }
 
 func anys(ss []string) []any {
 	out := make([]any, len(ss))
@@ -189,7 +193,7 @@ func (d *DB) SessionsStartedWith(ctx context.Context, key string, now time.Time)
 	if err != nil {
 		return nil, err
 	}
-	return queryAll(ctx, d.db, scanSession, `SELECT `+sessionColumns+` FROM sessions WHERE access_key_id IN (?`+strings.Repeat(",?", len(keys)-1)+`)
+	return queryAll(ctx, d.db, scanSession, `SELECT `+sessionColumns+` FROM sessions WHERE access_key_id IN (`+marks(len(keys))+`)
 		AND expires_at > ? ORDER BY created_at, access_key_id`, append(keys, millis(now))...)
 }
 
@@ -207,7 +211,7 @@ func (d *DB) EndSessions(ctx context.Context, key string, at time.Time) ([]*shif
 	if err != nil {
 		return nil, err
 	}
-	out, err := queryAll(ctx, tx, scanSession, `SELECT `+sessionColumns+` FROM sessions WHERE access_key_id IN (?`+strings.Repeat(",?", len(keys)-1)+`)
+	out, err := queryAll(ctx, tx, scanSession, `SELECT `+sessionColumns+` FROM sessions WHERE access_key_id IN (`+marks(len(keys))+`)
 		ORDER BY created_at, access_key_id`, keys...)
 	if err != nil {
 		return nil, err
@@ -247,7 +251,7 @@ func (d *DB) Revocations(ctx context.Context, ids []string) ([]shiftkey.Revocati
 		args[i] = id
 	}
 	return queryAll(ctx, d.db, scanRevocation, `SELECT `+revocationColumns+` FROM credential_revocations
-		WHERE id IN (?`+strings.Repeat(",?", len(ids)-1)+`) ORDER BY id`, args...)
+		WHERE id IN (`+marks(len(ids))+`) ORDER BY id`, args...)
 }
 
 // TerminateRevoked marks terminate the revocations matching f made without
