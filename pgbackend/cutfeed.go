@@ -95,17 +95,15 @@ func (b *Backend) HearSiblingCut(ctx context.Context, c shiftkey.GroupCut) int {
 }
 
 // tellSiblings has the backends of this process on the same server
-// (Config.SiblingBackends) end their sessions of role, whose membership
-// of group this backend found turned unsafe (why).
+// (Config.Siblings) end their sessions of role, whose membership of group
+// this backend found turned unsafe (why).
 func (b *Backend) tellSiblings(ctx context.Context, role, group, why string) {
-	if b.cfg.SiblingBackends == nil {
+	if b.cfg.Siblings == nil {
 		return
 	}
 	c := shiftkey.GroupCut{Scope: b.cfg.Scope, Role: role, Group: group, Reason: why, At: b.recordTime()}
-	for _, s := range b.cfg.SiblingBackends() {
-		if s != b {
-			s.HearSiblingCut(ctx, c)
-		}
+	for _, s := range b.cfg.Siblings() {
+		s.HearSiblingCut(ctx, c)
 	}
 }
 

@@ -70,17 +70,15 @@ type Config struct {
 	// is made, so Reconcile can revoke what a crash left behind.
 	Grants shiftkey.GrantStore
 	Scope  string
-	// Siblings, when set, lists the other scopes (gateways) this process
-	// serves on the same backend server. A role's memberships are the
-	// server's: a group one of them grants for a session is held for its
-	// sessions too, so that none revokes a group another's live session
-	// holds (shiftkey.SessionGrant.Siblings).
-	Siblings func() []string
-	// SiblingBackends, when set, are the backends of Siblings in this
-	// process. A membership this backend revokes because its group turned
-	// unsafe was the role's on the server: their sessions of the role are
-	// ended too (HearSiblingCut), as another replica's are (HearCuts).
-	SiblingBackends func() []*Backend
+	// Siblings, when set, are the backends of the other gateways this
+	// process serves on the same backend server. A role's memberships are
+	// the server's: a group one of them grants for a session is held for
+	// its sessions too, so that none revokes a group another's live session
+	// holds (their scopes: shiftkey.SessionGrant.Siblings); and a
+	// membership one revokes because its group turned unsafe ends the
+	// others' sessions of the role too (HearSiblingCut), as another
+	// replica's cut does (HearCuts).
+	Siblings func() []*Backend
 	// Region is Scope's region, which grant and revoke events carry ("":
 	// not known).
 	Region string
@@ -1739,13 +1737,17 @@ func (b *Backend) othersLapsed(ctx context.Context, role, group string) (bool, e
 	return b.cfg.Grants.GrantLapsedElsewhere(ctx, shiftkey.SessionGrant{Scope: b.cfg.Scope, Role: role, Group: group, Siblings: b.siblings()})
 }
 
-// siblings are the other scopes this process serves on the backend's
-// server (Config.Siblings).
+// siblings are the scopes of the other gateways this process serves on
+// the backend's server (Config.Siblings).
 func (b *Backend) siblings() []string {
 	if b.cfg.Siblings == nil {
 		return nil
 	}
-	return b.cfg.Siblings()
+	var scopes []string
+	for _, s := range b.cfg.Siblings() {
+		scopes = append(scopes, s.Scope())
+	}
+	return scopes
 }
 
 func (b *Backend) record(ctx context.Context, role, group string) error {

@@ -14,10 +14,10 @@ import (
 // grants and cuts, and each backend's caches have a clock of their own.
 func (f *raceFixture) siblingPair(t *testing.T, grants *sharedGrants, cuts *sharedCuts, replica string, clusterClock, workgroupClock *testClock) (cluster, workgroup *pgbackend.Backend) {
 	t.Helper()
-	gateway := func(scope, sibling string, clock *testClock, others func() []*pgbackend.Backend) *pgbackend.Backend {
+	gateway := func(scope string, clock *testClock, sibling **pgbackend.Backend) *pgbackend.Backend {
 		b, err := pgbackend.New(context.Background(), pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
 			AdminDatabase: f.db, Grants: grantView{grants, replica}, Cuts: cutView{cuts, replica}, Scope: scope,
-			Siblings: func() []string { return []string{sibling} }, SiblingBackends: others})
+			Siblings: func() []*pgbackend.Backend { return []*pgbackend.Backend{*sibling} }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -25,8 +25,8 @@ func (f *raceFixture) siblingPair(t *testing.T, grants *sharedGrants, cuts *shar
 		pgbackend.SetClock(b, clock.now)
 		return b
 	}
-	cluster = gateway("analytics", "analytics-wg", clusterClock, func() []*pgbackend.Backend { return []*pgbackend.Backend{workgroup} })
-	workgroup = gateway("analytics-wg", "analytics", workgroupClock, func() []*pgbackend.Backend { return []*pgbackend.Backend{cluster} })
+	cluster = gateway("analytics", clusterClock, &workgroup)
+	workgroup = gateway("analytics-wg", workgroupClock, &cluster)
 	return cluster, workgroup
 }
 

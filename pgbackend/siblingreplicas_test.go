@@ -17,9 +17,9 @@ func TestSiblingGatewaysAcrossReplicasShareASessionGroup(t *testing.T) {
 	f := newRaceFixture(t)
 	ctx := context.Background()
 	store := newStoreFixture(t)
-	gateway := func(st replicaStore, scope, sibling string) *pgbackend.Backend {
+	gateway := func(st replicaStore, scope string, sibling **pgbackend.Backend) *pgbackend.Backend {
 		b, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(),
-			AdminDatabase: f.db, Grants: st, Cuts: st, Now: st.Now, Scope: scope, Siblings: func() []string { return []string{sibling} }})
+			AdminDatabase: f.db, Grants: st, Cuts: st, Now: st.Now, Scope: scope, Siblings: func() []*pgbackend.Backend { return []*pgbackend.Backend{*sibling} }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,8 +27,9 @@ func TestSiblingGatewaysAcrossReplicasShareASessionGroup(t *testing.T) {
 		return b
 	}
 	ra, rb := store.open(t), store.open(t)
-	aCluster, aWorkgroup := gateway(ra, "analytics", "analytics-wg"), gateway(ra, "analytics-wg", "analytics")
-	bCluster, bWorkgroup := gateway(rb, "analytics", "analytics-wg"), gateway(rb, "analytics-wg", "analytics")
+	var aCluster, aWorkgroup, bCluster, bWorkgroup *pgbackend.Backend
+	aCluster, aWorkgroup = gateway(ra, "analytics", &aWorkgroup), gateway(ra, "analytics-wg", &aCluster)
+	bCluster, bWorkgroup = gateway(rb, "analytics", &bWorkgroup), gateway(rb, "analytics-wg", &bCluster)
 	sweep := func() {
 		t.Helper()
 		for _, b := range []*pgbackend.Backend{aCluster, aWorkgroup, bCluster, bWorkgroup} {

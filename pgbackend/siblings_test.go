@@ -38,9 +38,9 @@ func TestGatewaysOnOneServerShareASessionGroup(t *testing.T) {
 			ctx := context.Background()
 			base := pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(), AdminDatabase: f.db}
 			tc.store(t, &base)
-			gateway := func(scope string, siblings ...string) *pgbackend.Backend {
+			gateway := func(scope string, siblings func() []*pgbackend.Backend) *pgbackend.Backend {
 				c := base
-				c.Scope, c.Siblings = scope, func() []string { return siblings }
+				c.Scope, c.Siblings = scope, siblings
 				b, err := pgbackend.New(ctx, c)
 				if err != nil {
 					t.Fatal(err)
@@ -48,7 +48,9 @@ func TestGatewaysOnOneServerShareASessionGroup(t *testing.T) {
 				t.Cleanup(b.Close)
 				return b
 			}
-			cluster, workgroup := gateway("analytics", "analytics-wg"), gateway("analytics-wg", "analytics")
+			var cluster, workgroup *pgbackend.Backend
+			cluster = gateway("analytics", func() []*pgbackend.Backend { return []*pgbackend.Backend{workgroup} })
+			workgroup = gateway("analytics-wg", func() []*pgbackend.Backend { return []*pgbackend.Backend{cluster} })
 
 			for _, order := range [][2]*pgbackend.Backend{{cluster, workgroup}, {workgroup, cluster}} {
 				first, notices := f.prepare(t, order[0], ctx, []string{f.group})

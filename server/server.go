@@ -264,8 +264,7 @@ func (s *Server) StartGateway(ctx context.Context, g Gateway, ln net.Listener, s
 	}
 	bc.Now = s.Clock
 	s.onServer(scope, b)
-	bc.Siblings = func() []string { return s.siblingsOf(scope) }
-	bc.SiblingBackends = func() []*pgbackend.Backend { return s.siblingBackends(scope) }
+	bc.Siblings = func() []*pgbackend.Backend { return s.siblingsOf(scope) }
 	relay, err := s.eventRelay()
 	if err != nil {
 		return err
@@ -384,36 +383,26 @@ func (s *Server) servedBy(scope string, b *pgbackend.Backend) {
 	}
 }
 
-// siblingBackends are the backends of siblingsOf(scope): a membership one
-// of them revokes as its group turned unsafe was the role's on the server,
-// and the others end their sessions of the role too
-// (pgbackend.Config.SiblingBackends).
-func (s *Server) siblingBackends(scope string) []*pgbackend.Backend {
-	siblings := s.siblingsOf(scope)
+// siblingsOf are the backends of the other gateways on the backend server
+// of scope's, ordered by scope: a role's memberships are the server's, so
+// the grants of each hold for the others' sessions too, and a membership
+// one revokes as its group turned unsafe ends the others' sessions of the
+// role (pgbackend.Config.Siblings). A gateway whose backend is not made
+// yet has no sessions.
+func (s *Server) siblingsOf(scope string) []*pgbackend.Backend {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*pgbackend.Backend
-	for _, other := range siblings {
-		if b := s.servers[other].backend; b != nil {
-			out = append(out, b)
-		}
-	}
-	return out
-}
-
-// siblingsOf lists the other gateways' scopes on the backend server of
-// scope's: a role's memberships are the server's, so the grants of each
-// hold for the others' sessions too (pgbackend.Config.Siblings).
-func (s *Server) siblingsOf(scope string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
+	var others []string
 	for other, sv := range s.servers {
-		if other != scope && sv.server == s.servers[scope].server {
-			out = append(out, other)
+		if other != scope && sv.backend != nil && sv.server == s.servers[scope].server {
+			others = append(others, other)
 		}
 	}
-	slices.Sort(out)
+	slices.Sort(others)
+	var out []*pgbackend.Backend
+	for _, other := range others {
+		out = append(out, s.servers[other].backend)
+	}
 	return out
 }
 
