@@ -80,21 +80,16 @@ bench_wait_port() {
   return 1
 }
 
-# bench_cpu_cgroup NAME CPUS: a new cgroup limited to CPUS CPUs (cgroup v2's
-# cpu.max, else v1's CFS quota), as a container's CPU limit; its directory
-# is printed (write a PID to its cgroup.procs; rmdir it when its processes
-# are gone). Needs root and a writable cpu controller.
+# bench_cpu_cgroup NAME CPUS: a new cgroup v1 cpu cgroup limited to CPUS
+# CPUs (a CFS quota), as a container's CPU limit; its directory is printed
+# (write a PID to its cgroup.procs; rmdir it when its processes are gone).
+# Needs root and cgroup v1's cpu controller mounted writable, as on the
+# machine it was written on; cgroup v2 (cpu.max) is not handled.
 bench_cpu_cgroup() {
-  local g
-  if [ -w /sys/fs/cgroup/cgroup.subtree_control ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
-    g=/sys/fs/cgroup/$1
-    mkdir "$g" && echo "$(($2 * 100000)) 100000" >"$g/cpu.max"
-  elif [ -w /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
-    g=/sys/fs/cgroup/cpu/$1
-    mkdir "$g" && echo 100000 >"$g/cpu.cfs_period_us" && echo $(($2 * 100000)) >"$g/cpu.cfs_quota_us"
-  else
-    echo "no writable cgroup cpu controller here: LIMIT needs one (and root)" >&2
+  local g=/sys/fs/cgroup/cpu/$1
+  if [ ! -w /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+    echo "no writable cgroup v1 cpu controller at /sys/fs/cgroup/cpu: LIMIT needs one (and root)" >&2
     return 1
   fi
-  echo "$g"
+  mkdir "$g" && echo 100000 >"$g/cpu.cfs_period_us" && echo $(($2 * 100000)) >"$g/cpu.cfs_quota_us" && echo "$g"
 }
