@@ -2,6 +2,7 @@ package pgbackend_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,4 +106,57 @@ func TestAGroupCutEndsTheRolesSessionsOnSiblingGatewaysOfOtherReplicas(t *testin
 	if got := elsewhere.heard(); len(got) != 0 {
 		t.Errorf("a session of a role of the same name on another server was told %q", got)
 	}
+}
+
+// A login of the role through the workgroup's gateway is under way (it
+// asks for another group, and is held once it recorded its grant) while
+// the cluster's gateway revokes the group that turned unsafe: none of the
+// workgroup's sessions is live to end, but the login began before the cut
+// (its backend connection may have been made before the REVOKE), and is
+// ended as it goes live, as a login under way as another replica's cut is
+// heard.
+func TestALoginUnderWayThroughASiblingGatewayAsAGroupCutIsMadeIsEnded(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	grants, cuts := newCutStores()
+	var clusterClock, workgroupClock testClock
+	cluster, workgroup := f.siblingPair(t, grants, cuts, "a", &clusterClock, &workgroupClock)
+	other := f.group + "_other"
+	if _, err := f.admin.Exec(ctx, "CREATE ROLE "+other+" NOLOGIN"); err != nil {
+		t.Fatal(err)
+	}
+
+	f.lease(t, cluster, ctx, []string{f.group})
+	f.makeUnsafe(t, false)
+	clusterClock.pastCache()
+	recorded, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	grants.recorded = func() {
+		once.Do(func() {
+			close(recorded)
+			<-resume
+		})
+	}
+	type prepared struct {
+		l   *pgbackend.Lease
+		err error
+	}
+	got := make(chan prepared, 1)
+	go func() {
+		l, _, err := workgroup.Prepare(ctx, f.role, false, []string{other})
+		got <- prepared{l, err}
+	}()
+	<-recorded
+	if l := f.lease(t, cluster, ctx, []string{f.group}); !l.Empty() || f.member(t) {
+		t.Fatal("the cluster gateway's look did not revoke the group that turned unsafe")
+	}
+	close(resume)
+	p := <-got
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	t.Cleanup(func() { p.l.Release(ctx) })
+	var told cutLog
+	told.hear(p.l)
+	toldWithin(t, &told, 0, "the workgroup gateway's session whose login was under way as the cut was made", f.group)
 }
