@@ -229,24 +229,7 @@ func loginUnderWayAsCutsAreRead(t *testing.T, named bool, what string) {
 	clock.pastCache()
 	// B's login asks for another group, and is held once it recorded its
 	// grant, while A revokes the first group.
-	recorded, resume := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	grants.recorded = func() {
-		once.Do(func() {
-			close(recorded)
-			<-resume
-		})
-	}
-	type prepared struct {
-		l   *pgbackend.Lease
-		err error
-	}
-	got := make(chan prepared, 1)
-	go func() {
-		l, _, err := b.Prepare(ctx, f.role, false, []string{other})
-		got <- prepared{l, err}
-	}()
-	<-recorded
+	resume := f.loginHeldOnceRecorded(t, grants, b, other)
 	f.lease(t, a, ctx, []string{f.group})
 	if f.member(t) {
 		t.Fatal("the replica's look did not revoke the group that turned unsafe")
@@ -258,15 +241,45 @@ func loginUnderWayAsCutsAreRead(t *testing.T, named bool, what string) {
 	if n, err := b.HearCuts(ctx, role); err != nil || n != 0 {
 		t.Fatalf("HearCuts: %d, %v; want none ended (none live yet)", n, err)
 	}
-	close(resume)
-	p := <-got
-	if p.err != nil {
-		t.Fatal(p.err)
-	}
-	t.Cleanup(func() { p.l.Release(ctx) })
 	var told cutLog
-	told.hear(p.l)
+	told.hear(resume())
 	toldWithin(t, &told, 0, what, f.group)
+}
+
+// loginHeldOnceRecorded starts a session of f's role through b asking for
+// group, and holds its login once it recorded its grant (in grants, the
+// first record from now on). The login goes on when resume is called,
+// which returns its lease (released when the test ends).
+func (f *raceFixture) loginHeldOnceRecorded(t *testing.T, grants *sharedGrants, b *pgbackend.Backend, group string) (resume func() *pgbackend.Lease) {
+	t.Helper()
+	recorded, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	grants.recorded = func() {
+		once.Do(func() {
+			close(recorded)
+			<-release
+		})
+	}
+	type prepared struct {
+		l   *pgbackend.Lease
+		err error
+	}
+	got := make(chan prepared, 1)
+	go func() {
+		l, _, err := b.Prepare(context.Background(), f.role, false, []string{group})
+		got <- prepared{l, err}
+	}()
+	<-recorded
+	return func() *pgbackend.Lease {
+		t.Helper()
+		close(release)
+		p := <-got
+		if p.err != nil {
+			t.Fatal(p.err)
+		}
+		t.Cleanup(func() { p.l.Release(context.Background()) })
+		return p.l
+	}
 }
 
 // A replica whose new session finds unsafe a membership another replica

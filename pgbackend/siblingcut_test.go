@@ -2,7 +2,6 @@ package pgbackend_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -129,34 +128,11 @@ func TestALoginUnderWayThroughASiblingGatewayAsAGroupCutIsMadeIsEnded(t *testing
 	f.lease(t, cluster, ctx, []string{f.group})
 	f.makeUnsafe(t, false)
 	clusterClock.pastCache()
-	recorded, resume := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	grants.recorded = func() {
-		once.Do(func() {
-			close(recorded)
-			<-resume
-		})
-	}
-	type prepared struct {
-		l   *pgbackend.Lease
-		err error
-	}
-	got := make(chan prepared, 1)
-	go func() {
-		l, _, err := workgroup.Prepare(ctx, f.role, false, []string{other})
-		got <- prepared{l, err}
-	}()
-	<-recorded
+	resume := f.loginHeldOnceRecorded(t, grants, workgroup, other)
 	if l := f.lease(t, cluster, ctx, []string{f.group}); !l.Empty() || f.member(t) {
 		t.Fatal("the cluster gateway's look did not revoke the group that turned unsafe")
 	}
-	close(resume)
-	p := <-got
-	if p.err != nil {
-		t.Fatal(p.err)
-	}
-	t.Cleanup(func() { p.l.Release(ctx) })
 	var told cutLog
-	told.hear(p.l)
+	told.hear(resume())
 	toldWithin(t, &told, 0, "the workgroup gateway's session whose login was under way as the cut was made", f.group)
 }
