@@ -31,6 +31,11 @@ func SetWriteWait(d *DB, wait time.Duration) { d.writer.wait = wait }
 // the store is used.
 func SetKeyChangeRetries(d *DB, n int) { d.writer.keyRetries = n }
 
+// SetAfterKeyRead makes the group writer call f each time it has read
+// the store's current key after a rotation, before it resolves the key;
+// call it before the store is used.
+func SetAfterKeyRead(d *DB, f func()) { d.writer.afterKeyRead = f }
+
 // ClockReadings is how many times d has read the store's clock.
 func ClockReadings(d *DB) uint64 { return d.clock.readings.Load() }
 

@@ -125,6 +125,9 @@ type groupWriter struct {
 	key *secretbox.Key
 
 	commits atomic.Uint64 // transactions committed (tests)
+	// afterKeyRead, when set (tests), runs in refreshKey between reading
+	// the current key and resolving it.
+	afterKeyRead func()
 }
 
 func startGroupWriter(d *DB, cfg *pgx.ConnConfig, key *secretbox.Key) *groupWriter {
@@ -624,8 +627,10 @@ func setUpSession(ctx context.Context, c *pgx.Conn) error {
 func (w *groupWriter) refreshKey() error {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	var id string
-	err := w.d.pool.QueryRow(ctx, `SELECT id FROM secret_keys WHERE state = 'current'`).Scan(&id)
+	// The id and the file in one statement: a rotation committed
+	// between two reads deletes the row the second looks for.
+	var id, file string
+	err := w.d.pool.QueryRow(ctx, `SELECT id, file FROM secret_keys WHERE state = 'current'`).Scan(&id, &file)
 	if errors.Is(err, pgx.ErrNoRows) {
 		w.key = nil
 		return nil
@@ -633,7 +638,10 @@ func (w *groupWriter) refreshKey() error {
 	if err != nil {
 		return err
 	}
-	k, err := w.d.key(ctx, w.d.pool, id)
+	if w.afterKeyRead != nil {
+		w.afterKeyRead()
+	}
+	k, err := w.d.keys.Resolve(id, func(string) (string, error) { return file, nil })
 	if err != nil {
 		return err
 	}

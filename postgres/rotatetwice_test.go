@@ -228,3 +228,40 @@ func TestTwoRapidRotationsLeaveNoSecretInTheClear(t *testing.T) {
 		t.Errorf("%d of %d sessions written between two rotations stored their secret in the clear: %v", len(clear), trials, clear)
 	}
 }
+
+// Found when CI failed TestTwoRapidRotationsDoNotFailAnIssue: after its
+// batch met rotation 1, the writer read the current key's id, then, in a
+// second statement, the file the store records for it. Rotation 2
+// committed between the two and deleted that key's row, so the issue
+// failed with "a secret is sealed under store key …, which this store
+// does not know" (an InternalFailure). Ordered here: rotation 2 runs to
+// its end right after the writer reads the current key.
+func TestARotationBetweenReadingTheKeyAndItsFileDoesNotFailAnIssue(t *testing.T) {
+	ctx := context.Background()
+	url := newURL(t)
+	old, oldFile, next, nextFile := twoKeys(t)
+	a := open(t, url, postgres.WithKey(old, oldFile))
+	first := newCredential("GONE0")
+	if err := a.CreateCredential(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := postgres.RotateKey(ctx, url, old, next, nextFile); err != nil {
+		t.Fatal(err)
+	}
+	rotations := 0
+	postgres.SetAfterKeyRead(a, func() {
+		if rotations++; rotations == 1 {
+			if _, err := postgres.RotateKey(ctx, url, next, old, oldFile); err != nil {
+				t.Errorf("rotation 2: %v", err)
+			}
+		}
+	})
+	c := newCredential("GONE1")
+	if err := a.CreateCredential(ctx, c); err != nil {
+		t.Fatalf("the issue as rotation 2 committed failed (%s): %v", shiftkey.ErrorCode(err), err)
+	}
+	if rotations == 0 {
+		t.Fatal("the writer never read the key again: the issue did not meet rotation 1")
+	}
+	assertDigests(t, a, first, c)
+}
