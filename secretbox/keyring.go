@@ -44,7 +44,7 @@ func (r *Keyring) Resolve(id string, fileOf func(id string) (string, error)) (*K
 	}
 	file, err := fileOf(id)
 	if errors.Is(err, ErrUnknownKey) {
-		return nil, fmt.Errorf("a secret is sealed under store key %s, which this store does not know", id)
+		return nil, fmt.Errorf("a secret is sealed under store key %s, which this store does not know%.0w", id, ErrUnknownKey)
 	}
 	if err != nil {
 		return nil, err
