@@ -7,6 +7,7 @@ import (
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/gencache"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // Logins are served from memory (gencache.Logins, as in the SQLite store),
@@ -207,7 +208,7 @@ func (d *DB) readLogin(ctx context.Context, cluster, login string, now time.Time
 // readCredentials runs q (credSelect or byIDSelect) and decodes its rows,
 // normalized as asRead does.
 func (d *DB) readCredentials(ctx context.Context, q, cluster, login string, now time.Time, more ...any) (salt shiftkey.LoginSalt, known bool, creds []*shiftkey.Credential, err error) {
-	err = rereadAfterRotation(func() (err error) {
+	err = secretbox.RereadAfterRotation(func() (err error) {
 		salt, known, creds, err = d.readCredentialsOnce(ctx, q, cluster, login, now, more...)
 		return err
 	})

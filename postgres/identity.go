@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration, trust_principal_ids, permissions_boundary`
@@ -309,7 +310,7 @@ func (d *DB) scanAccessKey(ctx context.Context, row pgx.Row) (*shiftkey.AccessKe
 func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, error) {
 	scan := func(r pgx.Row) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, r) }
 	var k *shiftkey.AccessKey
-	err := rereadAfterRotation(func() (err error) {
+	err := secretbox.RereadAfterRotation(func() (err error) {
 		k, err = queryOne(ctx, d.pool, scan, keyNotFound(id), `SELECT `+accessKeyColumns+` FROM `+accessKeysWithUsers+` WHERE k.id = $1`, id)
 		return err
 	})
@@ -320,7 +321,7 @@ func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, err
 func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.AccessKey, error) {
 	scan := func(r pgx.Row) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, r) }
 	var keys []*shiftkey.AccessKey
-	err := rereadAfterRotation(func() (err error) {
+	err := secretbox.RereadAfterRotation(func() (err error) {
 		keys, err = queryAll(ctx, d.pool, scan, `SELECT `+accessKeyColumns+` FROM `+usersWithAccessKeys+` WHERE u.kind = 'user' AND u.name = $1 ORDER BY k.created_at, k.id`, userName)
 		return err
 	})
@@ -928,7 +929,7 @@ func (d *DB) CreateSession(ctx context.Context, s *shiftkey.Session) error {
 // Session returns the session whose temporary access key is id.
 func (d *DB) Session(ctx context.Context, id string) (*shiftkey.Session, error) {
 	var s *shiftkey.Session
-	err := rereadAfterRotation(func() (err error) { s, err = d.session(ctx, id); return err })
+	err := secretbox.RereadAfterRotation(func() (err error) { s, err = d.session(ctx, id); return err })
 	return s, err
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // credentialWhere is the condition of f on the credentials table, with its
@@ -252,7 +253,7 @@ func (d *DB) TerminateRevoked(ctx context.Context, f shiftkey.CredentialFilter) 
 // (shiftkey.RevokedKeys).
 func (d *DB) RevokedCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, error) {
 	var creds []*shiftkey.Credential
-	err := rereadAfterRotation(func() (err error) { creds, err = d.revokedCredentials(ctx, cluster, login, now); return err })
+	err := secretbox.RereadAfterRotation(func() (err error) { creds, err = d.revokedCredentials(ctx, cluster, login, now); return err })
 	return creds, err
 }
 

@@ -94,20 +94,6 @@ func (d *DB) key(ctx context.Context, q querier, id string) (*secretbox.Key, err
 	})
 }
 
-// rereadAfterRotation runs read, and once more when it met a value sealed
-// under a key the store no longer records: read through the pool (read
-// committed), the value came before a rotation that has committed since,
-// resealed it and deleted that key's row, so the value read again is
-// sealed under a key the store records. A key unknown to the store for
-// any other reason fails the second read too.
-func rereadAfterRotation(read func() error) error {
-	err := read()
-	if errors.Is(err, secretbox.ErrUnknownKey) {
-		err = read()
-	}
-	return err
-}
-
 // SealingKey is the id of the store key new secrets are sealed under
 // and the file the store records for it ("" in a store without one):
 // serve's reload compares its key file with it.
@@ -280,7 +266,7 @@ func (d *DB) GatewaySecret(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	var plain string
-	err = rereadAfterRotation(func() error {
+	err = secretbox.RereadAfterRotation(func() error {
 		var stored string
 		var sealed bool
 		if err := d.pool.QueryRow(ctx, `SELECT value, sealed FROM shared_secrets WHERE name = $1`, name).Scan(&stored, &sealed); err != nil {
