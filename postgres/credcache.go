@@ -7,6 +7,7 @@ import (
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/gencache"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // Logins are served from memory (gencache.Logins, as in the SQLite store),
@@ -206,7 +207,15 @@ func (d *DB) readLogin(ctx context.Context, cluster, login string, now time.Time
 
 // readCredentials runs q (credSelect or byIDSelect) and decodes its rows,
 // normalized as asRead does.
-func (d *DB) readCredentials(ctx context.Context, q, cluster, login string, now time.Time, more ...any) (shiftkey.LoginSalt, bool, []*shiftkey.Credential, error) {
+func (d *DB) readCredentials(ctx context.Context, q, cluster, login string, now time.Time, more ...any) (salt shiftkey.LoginSalt, known bool, creds []*shiftkey.Credential, err error) {
+	err = secretbox.RereadAfterRotation(func() (err error) {
+		salt, known, creds, err = d.readCredentialsOnce(ctx, q, cluster, login, now, more...)
+		return err
+	})
+	return salt, known, creds, err
+}
+
+func (d *DB) readCredentialsOnce(ctx context.Context, q, cluster, login string, now time.Time, more ...any) (shiftkey.LoginSalt, bool, []*shiftkey.Credential, error) {
 	var salt shiftkey.LoginSalt
 	rows, err := d.pool.Query(ctx, q, append([]any{cluster, login, now}, more...)...)
 	if err != nil {

@@ -36,6 +36,10 @@ func SetKeyChangeRetries(d *DB, n int) { d.writer.keyRetries = n }
 // call it before the store is used.
 func SetAfterKeyRead(d *DB, f func()) { d.writer.afterKeyRead = f }
 
+// SetBeforeKeyFile makes d call f each time before it asks the store for
+// the file of a key it does not hold; call it before the store is used.
+func SetBeforeKeyFile(d *DB, f func()) { d.beforeKeyFile = f }
+
 // ClockReadings is how many times d has read the store's clock.
 func ClockReadings(d *DB) uint64 { return d.clock.readings.Load() }
 

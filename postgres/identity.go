@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration, trust_principal_ids, permissions_boundary`
@@ -308,13 +309,23 @@ func (d *DB) scanAccessKey(ctx context.Context, row pgx.Row) (*shiftkey.AccessKe
 // the one statement finds it by id.
 func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, error) {
 	scan := func(r pgx.Row) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, r) }
-	return queryOne(ctx, d.pool, scan, keyNotFound(id), `SELECT `+accessKeyColumns+` FROM `+accessKeysWithUsers+` WHERE k.id = $1`, id)
+	var k *shiftkey.AccessKey
+	err := secretbox.RereadAfterRotation(func() (err error) {
+		k, err = queryOne(ctx, d.pool, scan, keyNotFound(id), `SELECT `+accessKeyColumns+` FROM `+accessKeysWithUsers+` WHERE k.id = $1`, id)
+		return err
+	})
+	return k, err
 }
 
 // AccessKeys returns the access keys of a user, oldest first.
 func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.AccessKey, error) {
 	scan := func(r pgx.Row) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, r) }
-	return queryAll(ctx, d.pool, scan, `SELECT `+accessKeyColumns+` FROM `+usersWithAccessKeys+` WHERE u.kind = 'user' AND u.name = $1 ORDER BY k.created_at, k.id`, userName)
+	var keys []*shiftkey.AccessKey
+	err := secretbox.RereadAfterRotation(func() (err error) {
+		keys, err = queryAll(ctx, d.pool, scan, `SELECT `+accessKeyColumns+` FROM `+usersWithAccessKeys+` WHERE u.kind = 'user' AND u.name = $1 ORDER BY k.created_at, k.id`, userName)
+		return err
+	})
+	return keys, err
 }
 
 // UpdateAccessKey sets a key's status.
@@ -917,6 +928,12 @@ func (d *DB) CreateSession(ctx context.Context, s *shiftkey.Session) error {
 
 // Session returns the session whose temporary access key is id.
 func (d *DB) Session(ctx context.Context, id string) (*shiftkey.Session, error) {
+	var s *shiftkey.Session
+	err := secretbox.RereadAfterRotation(func() (err error) { s, err = d.session(ctx, id); return err })
+	return s, err
+}
+
+func (d *DB) session(ctx context.Context, id string) (*shiftkey.Session, error) {
 	var s shiftkey.Session
 	var stored string
 	var sealed bool

@@ -40,9 +40,12 @@ type DB struct {
 	// audit record) can tell which it was.
 	origin string
 	keys   secretbox.Keyring
-	feed   *feed
-	lease  *leaser
-	opts   options
+	// beforeKeyFile, when set (tests), runs before the store is asked
+	// for the file of a key this process does not hold.
+	beforeKeyFile func()
+	feed          *feed
+	lease         *leaser
+	opts          options
 	// writer commits the issue path's writes in groups (groupcommit.go).
 	writer *groupWriter
 	salts  *saltCache

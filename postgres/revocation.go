@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // credentialWhere is the condition of f on the credentials table, with its
@@ -251,6 +252,12 @@ func (d *DB) TerminateRevoked(ctx context.Context, f shiftkey.CredentialFilter) 
 // unexpired at now, with their SCRAM keys and Redshift verifiers
 // (shiftkey.RevokedKeys).
 func (d *DB) RevokedCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, error) {
+	var creds []*shiftkey.Credential
+	err := secretbox.RereadAfterRotation(func() (err error) { creds, err = d.revokedCredentials(ctx, cluster, login, now); return err })
+	return creds, err
+}
+
+func (d *DB) revokedCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, error) {
 	type row struct {
 		c       shiftkey.Credential
 		digests *string

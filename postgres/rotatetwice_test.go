@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -264,4 +265,109 @@ func TestARotationBetweenReadingTheKeyAndItsFileDoesNotFailAnIssue(t *testing.T)
 		t.Fatal("the writer never read the key again: the issue did not meet rotation 1")
 	}
 	assertDigests(t, a, first, c)
+}
+
+// A replica that read a value sealed under a key it did not hold yet
+// then asked the store for that key's file; a rotation committed between
+// the two had resealed the value and deleted the key's row, so the read
+// failed: "a secret is sealed under store key …, which this store does
+// not know" (a failed login, an InternalFailure). Ordered here: replica
+// b reads after rotation 1, and rotation 2 runs to its end just before b
+// asks for rotation 1's key file. (The gateway secret's read goes the
+// same way, but b seals a candidate first, under the seal lock, and so
+// holds the key before it reads.)
+func TestARotationBetweenReadingAValueAndItsKeyDoesNotFailTheRead(t *testing.T) {
+	ctx := context.Background()
+	type sealed struct {
+		c   *shiftkey.Credential
+		s   *shiftkey.Session
+		key *shiftkey.AccessKey
+	}
+	for _, read := range []struct {
+		name string
+		read func(b *postgres.DB, w sealed) error
+	}{
+		{"credentials", func(b *postgres.DB, w sealed) error {
+			b.LoginSalt(ctx, w.c.Cluster, w.c.LoginName, "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1})
+			got, _, _, err := b.LiveCredentials(ctx, w.c.Cluster, w.c.LoginName, time.Now())
+			if err == nil && (len(got) != 1 || string(got[0].DigestSHA256) != string(w.c.DigestSHA256)) {
+				return fmt.Errorf("read back %d credentials, not the one issued with its verifier", len(got))
+			}
+			return err
+		}},
+		{"revoked credentials", func(b *postgres.DB, w sealed) error {
+			got, err := b.RevokedCredentials(ctx, w.c.Cluster, w.c.LoginName, time.Now())
+			if err == nil && (len(got) != 1 || string(got[0].DigestSHA256) != string(w.c.DigestSHA256)) {
+				return fmt.Errorf("read back %d revoked credentials, not the one revoked with its verifier", len(got))
+			}
+			return err
+		}},
+		{"session", func(b *postgres.DB, w sealed) error {
+			got, err := b.Session(ctx, w.s.AccessKeyID)
+			if err == nil && got.Secret != w.s.Secret {
+				return errors.New("read back another secret")
+			}
+			return err
+		}},
+		{"access key", func(b *postgres.DB, w sealed) error {
+			got, err := b.AccessKey(ctx, w.key.ID)
+			if err == nil && got.Secret != w.key.Secret {
+				return errors.New("read back another secret")
+			}
+			return err
+		}},
+		{"access keys", func(b *postgres.DB, w sealed) error {
+			got, err := b.AccessKeys(ctx, w.key.UserName)
+			if err == nil && (len(got) != 1 || got[0].Secret != w.key.Secret) {
+				return fmt.Errorf("read back %d keys, not the one made with its secret", len(got))
+			}
+			return err
+		}},
+	} {
+		t.Run(read.name, func(t *testing.T) {
+			url := newURL(t)
+			old, oldFile, next, nextFile := twoKeys(t)
+			a := open(t, url, postgres.WithKey(old, oldFile))
+			w := sealed{c: newCredential("READ0"),
+				s: &shiftkey.Session{AccessKeyID: "ASIAREAD0", Secret: shiftkey.NewSecretKey(), Token: "tok" + shiftkey.NewSecretKey(),
+					RoleName: "r", SessionName: "s", SourceARN: "arn", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)},
+				key: &shiftkey.AccessKey{ID: "AKIAREAD0", Secret: shiftkey.NewSecretKey(), UserName: "u", Status: "Active", CreatedAt: time.Now()}}
+			var err error
+			if err = a.CreateCredential(ctx, w.c); err != nil {
+				t.Fatal(err)
+			}
+			if read.name == "revoked credentials" {
+				if _, err = a.RevokeCredentials(ctx, shiftkey.CredentialFilter{ID: w.c.ID}, time.Now(), false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err = a.CreateSession(ctx, w.s); err != nil {
+				t.Fatal(err)
+			}
+			if err = a.CreateEntity(ctx, &shiftkey.Entity{Kind: shiftkey.KindUser, Name: "u", ID: "AIDAREAD", Path: "/", ARN: "arn", CreatedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			if err = a.CreateAccessKey(ctx, w.key); err != nil {
+				t.Fatal(err)
+			}
+			b := open(t, url, postgres.WithKey(old, oldFile))
+			if _, err := postgres.RotateKey(ctx, url, old, next, nextFile); err != nil {
+				t.Fatal(err)
+			}
+			rotations := 0
+			postgres.SetBeforeKeyFile(b, func() {
+				if rotations++; rotations == 1 {
+					if _, err := postgres.RotateKey(ctx, url, next, old, oldFile); err != nil {
+						t.Errorf("rotation 2: %v", err)
+					}
+				}
+			})
+			if err := read.read(b, w); err != nil {
+				t.Fatalf("the read as rotation 2 committed: %v", err)
+			}
+			if rotations == 0 {
+				t.Fatal("b never asked for a key's file: the read did not meet rotation 1")
+			}
+		})
+	}
 }

@@ -82,6 +82,9 @@ func (d *DB) openDigests(ctx context.Context, q querier, id, stored string) (sha
 // records for it.
 func (d *DB) key(ctx context.Context, q querier, id string) (*secretbox.Key, error) {
 	return d.keys.Resolve(id, func(id string) (string, error) {
+		if d.beforeKeyFile != nil {
+			d.beforeKeyFile()
+		}
 		var file string
 		err := q.QueryRow(ctx, `SELECT file FROM secret_keys WHERE id = $1`, id).Scan(&file)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -262,12 +265,17 @@ func (d *DB) GatewaySecret(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stored string
-	var sealed bool
-	if err := d.pool.QueryRow(ctx, `SELECT value, sealed FROM shared_secrets WHERE name = $1`, name).Scan(&stored, &sealed); err != nil {
-		return nil, err
-	}
-	plain, err := d.unseal(ctx, stored, sealed, sharedSecretAAD(name))
+	var plain string
+	err = secretbox.RereadAfterRotation(func() error {
+		var stored string
+		var sealed bool
+		if err := d.pool.QueryRow(ctx, `SELECT value, sealed FROM shared_secrets WHERE name = $1`, name).Scan(&stored, &sealed); err != nil {
+			return err
+		}
+		var err error
+		plain, err = d.unseal(ctx, stored, sealed, sharedSecretAAD(name))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway secret: %w", err)
 	}

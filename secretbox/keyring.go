@@ -44,7 +44,7 @@ func (r *Keyring) Resolve(id string, fileOf func(id string) (string, error)) (*K
 	}
 	file, err := fileOf(id)
 	if errors.Is(err, ErrUnknownKey) {
-		return nil, fmt.Errorf("a secret is sealed under store key %s, which this store does not know", id)
+		return nil, fmt.Errorf("a secret is sealed under store key %s, which this store does not know%.0w", id, ErrUnknownKey)
 	}
 	if err != nil {
 		return nil, err
@@ -61,6 +61,20 @@ func (r *Keyring) Resolve(id string, fileOf func(id string) (string, error)) (*K
 	}
 	r.Add(k)
 	return k, nil
+}
+
+// RereadAfterRotation runs read, and once more when it met a value sealed
+// under a key its store no longer records (ErrUnknownKey). A store reads a
+// value, then, in another statement, the file of the key it names: a
+// rotation that finished between the two resealed the value and forgot
+// that key, so the value read again is sealed under a key the store
+// records. A key unknown for any other reason fails the second read too.
+func RereadAfterRotation(read func() error) error {
+	err := read()
+	if errors.Is(err, ErrUnknownKey) {
+		err = read()
+	}
+	return err
 }
 
 // Place is where a sealed value is stored, table and column; with the

@@ -62,3 +62,45 @@ func TestKeyringResolve(t *testing.T) {
 		t.Fatalf("lookup error: %v", err)
 	}
 }
+
+// A read that met a key the store does not record runs once more, and
+// only once; any other outcome is the first read's.
+func TestRereadAfterRotation(t *testing.T) {
+	unknown := unknownKeyErr(t)
+	other := errors.New("other")
+	for _, c := range []struct {
+		name   string
+		first  error
+		second error
+		reads  int
+		want   error
+	}{
+		{"ok", nil, nil, 1, nil},
+		{"other error", other, nil, 1, other},
+		{"unknown key, then ok", unknown, nil, 2, nil},
+		{"unknown key twice", unknown, unknown, 2, unknown},
+	} {
+		reads := 0
+		err := RereadAfterRotation(func() error {
+			reads++
+			if reads == 1 {
+				return c.first
+			}
+			return c.second
+		})
+		if reads != c.reads || err != c.want {
+			t.Errorf("%s: %d reads, %v; want %d, %v", c.name, reads, err, c.reads, c.want)
+		}
+	}
+}
+
+// unknownKeyErr is the error Resolve returns for a key the store does not record.
+func unknownKeyErr(t *testing.T) error {
+	t.Helper()
+	var r Keyring
+	_, err := r.Resolve("feedfacefeedface", func(string) (string, error) { return "", ErrUnknownKey })
+	if !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("Resolve's error %v does not wrap ErrUnknownKey", err)
+	}
+	return err
+}

@@ -60,3 +60,7 @@ func (p *fakeProbe) close()        {}
 
 // Checkpoint runs the store's checkpointer once, as its ticker does.
 func (d *DB) Checkpoint() { d.checkpoints.run() }
+
+// SetBeforeKeyFile makes d call f each time before it asks the store for
+// the file of a key it does not hold; call it before the store is used.
+func SetBeforeKeyFile(d *DB, f func()) { d.beforeKeyFile = f }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 const entityColumns = `kind, name, id, path, arn, created_at, assume_role_policy, description, max_session_duration, trust_principal_ids, permissions_boundary`
@@ -260,7 +261,12 @@ func keyNotFound(id string) error {
 // the one statement finds it by id.
 func (d *DB) AccessKey(ctx context.Context, id string) (*shiftkey.AccessKey, error) {
 	scan := func(r scanner) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, r) }
-	return queryOne(ctx, d.db, scan, keyNotFound(id), `SELECT `+accessKeyColumns+` FROM `+accessKeysWithUsers+` WHERE k.id = ?`, id)
+	var k *shiftkey.AccessKey
+	err := secretbox.RereadAfterRotation(func() (err error) {
+		k, err = queryOne(ctx, d.db, scan, keyNotFound(id), `SELECT `+accessKeyColumns+` FROM `+accessKeysWithUsers+` WHERE k.id = ?`, id)
+		return err
+	})
+	return k, err
 }
 
 // accessKeysWithUsers joins each key (k) to its user (u) by the user's id:
@@ -297,8 +303,13 @@ func (d *DB) scanAccessKey(ctx context.Context, row scanner) (*shiftkey.AccessKe
 
 // AccessKeys returns the access keys of a user, oldest first.
 func (d *DB) AccessKeys(ctx context.Context, userName string) ([]*shiftkey.AccessKey, error) {
-	return queryAll(ctx, d.db, func(row scanner) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, row) },
-		`SELECT `+accessKeyColumns+` FROM `+usersWithAccessKeys+` WHERE u.kind = 'user' AND u.name = ? ORDER BY k.created_at, k.id`, userName)
+	var keys []*shiftkey.AccessKey
+	err := secretbox.RereadAfterRotation(func() (err error) {
+		keys, err = queryAll(ctx, d.db, func(row scanner) (*shiftkey.AccessKey, error) { return d.scanAccessKey(ctx, row) },
+			`SELECT `+accessKeyColumns+` FROM `+usersWithAccessKeys+` WHERE u.kind = 'user' AND u.name = ? ORDER BY k.created_at, k.id`, userName)
+		return err
+	})
+	return keys, err
 }
 
 // UpdateAccessKey sets a key's status.
@@ -878,6 +889,12 @@ func (d *DB) CreateSession(ctx context.Context, s *shiftkey.Session) error {
 
 // Session returns the session whose temporary access key is id.
 func (d *DB) Session(ctx context.Context, id string) (*shiftkey.Session, error) {
+	var s *shiftkey.Session
+	err := secretbox.RereadAfterRotation(func() (err error) { s, err = d.session(ctx, id); return err })
+	return s, err
+}
+
+func (d *DB) session(ctx context.Context, id string) (*shiftkey.Session, error) {
 	var s shiftkey.Session
 	var tags, stored string
 	var sealed bool

@@ -2,10 +2,14 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/secretbox"
@@ -83,5 +87,122 @@ func TestOpenKeyFileRefusesAMissingKeyFile(t *testing.T) {
 	}
 	if _, serr := os.Lstat(keyPath); !os.IsNotExist(serr) {
 		t.Errorf("after the refusal %s exists (%v): a fresh key was left in place of the store's", keyPath, serr)
+	}
+}
+
+// A serving process that read a value sealed under a key it did not hold
+// yet then asked the store for that key's file; a rotation that finished
+// between the two had resealed the value and forgotten the key, so the
+// read failed: "a secret is sealed under store key …, which this store
+// does not know" (a failed login, an InternalFailure). Ordered here: the
+// serving store b reads after rotation 1, and rotation 2 runs to its end
+// just before b asks for rotation 1's key file.
+func TestARotationBetweenReadingAValueAndItsKeyFileDoesNotFailTheRead(t *testing.T) {
+	ctx := context.Background()
+	for _, read := range []struct {
+		name string
+		read func(b *sqlite.DB, c *shiftkey.Credential, s *shiftkey.Session, secret string) error
+	}{
+		{"credentials", func(b *sqlite.DB, c *shiftkey.Credential, _ *shiftkey.Session, _ string) error {
+			got, _, _, err := b.LiveCredentials(ctx, c.Cluster, c.LoginName, time.Now())
+			if err == nil && (len(got) != 1 || string(got[0].DigestSHA256) != string(c.DigestSHA256)) {
+				return fmt.Errorf("read back %d credentials, not the one issued with its verifier", len(got))
+			}
+			return err
+		}},
+		{"revoked credentials", func(b *sqlite.DB, c *shiftkey.Credential, _ *shiftkey.Session, _ string) error {
+			got, err := b.RevokedCredentials(ctx, c.Cluster, c.LoginName, time.Now())
+			if err == nil && (len(got) != 1 || string(got[0].DigestSHA256) != string(c.DigestSHA256)) {
+				return fmt.Errorf("read back %d revoked credentials, not the one revoked with its verifier", len(got))
+			}
+			return err
+		}},
+		{"session", func(b *sqlite.DB, _ *shiftkey.Credential, s *shiftkey.Session, _ string) error {
+			got, err := b.Session(ctx, s.AccessKeyID)
+			if err == nil && got.Secret != s.Secret {
+				return errors.New("read back another secret")
+			}
+			return err
+		}},
+		{"access key", func(b *sqlite.DB, _ *shiftkey.Credential, _ *shiftkey.Session, secret string) error {
+			got, err := b.AccessKey(ctx, "AKIAREAD")
+			if err == nil && got.Secret != secret {
+				return errors.New("read back another secret")
+			}
+			return err
+		}},
+		{"access keys", func(b *sqlite.DB, _ *shiftkey.Credential, _ *shiftkey.Session, secret string) error {
+			got, err := b.AccessKeys(ctx, "uakiaread")
+			if err == nil && (len(got) != 1 || got[0].Secret != secret) {
+				return fmt.Errorf("read back %d keys, not the one made with its secret", len(got))
+			}
+			return err
+		}},
+	} {
+		t.Run(read.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "s.db")
+			first, keyPath := keyFile(t, dir, "store.key")
+			a, err := sqlite.Open(ctx, path, sqlite.WithKey(first, keyPath))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			secret := shiftkey.NewSecretKey()
+			mustUserWithKey(t, a, "AKIAREAD", secret)
+			s := &shiftkey.Session{AccessKeyID: "ASIAREAD", Secret: shiftkey.NewSecretKey(), Token: "SKtoken" + shiftkey.NewSecretKey(), RoleName: "r",
+				SessionName: "s", SourceARN: "arn", Tags: []shiftkey.Tag{}, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+			if err := a.CreateSession(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			c := newCredential("CREDREAD")
+			if err := a.CreateCredential(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.LoginSalt(ctx, c.Cluster, c.LoginName, "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if read.name == "revoked credentials" {
+				if _, err := a.RevokeCredentials(ctx, shiftkey.CredentialFilter{ID: c.ID}, time.Now(), false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := sqlite.Open(ctx, path, sqlite.WithKey(first, keyPath))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			_, _, second, err := sqlite.RotateKeyFile(ctx, path, keyPath, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := sql.Open("sqlite", "file:"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			rotations, rotated := 0, make(chan error, 1)
+			sqlite.SetBeforeKeyFile(b, func() {
+				if rotations++; rotations > 1 {
+					return
+				}
+				// Until rotation 2 has forgotten the second key: its last
+				// step, a checkpoint, waits for b's read to end.
+				go func() { _, _, _, err := sqlite.RotateKeyFile(ctx, path, keyPath, 100); rotated <- err }()
+				waitFor(t, "rotation 2 forgets the second key", func() bool {
+					var n int
+					return raw.QueryRowContext(ctx, `SELECT count(*) FROM secret_keys WHERE id = ?`, second.ID()).Scan(&n) == nil && n == 0
+				})
+			})
+			if err := read.read(b, c, s, secret); err != nil {
+				t.Fatalf("the read as rotation 2 finished: %v", err)
+			}
+			if rotations == 0 {
+				t.Fatal("b never asked for a key's file: the read did not meet rotation 1")
+			}
+			if err := <-rotated; err != nil {
+				t.Fatalf("rotation 2: %v", err)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/secretbox"
 )
 
 // credentialWhere is the condition of f on the credentials table and its
@@ -296,6 +297,12 @@ func (d *DB) TerminateRevoked(ctx context.Context, f shiftkey.CredentialFilter) 
 // unexpired at now, with their SCRAM keys and Redshift verifiers
 // (shiftkey.RevokedKeys).
 func (d *DB) RevokedCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, error) {
+	var creds []*shiftkey.Credential
+	err := secretbox.RereadAfterRotation(func() (err error) { creds, err = d.revokedCredentials(ctx, cluster, login, now); return err })
+	return creds, err
+}
+
+func (d *DB) revokedCredentials(ctx context.Context, cluster, login string, now time.Time) ([]*shiftkey.Credential, error) {
 	type row struct {
 		c       shiftkey.Credential
 		digests sql.NullString

@@ -58,6 +58,9 @@ type querier interface {
 // records for it.
 func (d *DB) key(ctx context.Context, q querier, id string) (*secretbox.Key, error) {
 	return d.keys.Resolve(id, func(id string) (string, error) {
+		if d.beforeKeyFile != nil {
+			d.beforeKeyFile()
+		}
 		var file string
 		err := q.QueryRowContext(ctx, `SELECT file FROM secret_keys WHERE id = ?`, id).Scan(&file)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -54,6 +54,9 @@ type DB struct {
 	closed  bool
 
 	keys secretbox.Keyring // store keys held; see secrets.go
+	// beforeKeyFile, when set (tests), runs before the store is asked
+	// for the file of a key this process does not hold.
+	beforeKeyFile func()
 }
 
 var _ shiftkey.Store = (*DB)(nil)
@@ -470,8 +473,8 @@ func (d *DB) LiveCredentials(ctx context.Context, cluster, login string, now tim
 	k, nowMs := loginKey{Cluster: cluster, Login: login}, millis(now)
 	e, old, gen := d.cache.Get(k, nowMs)
 	if e == nil {
-		var err error
-		if e, err = d.readCredentials(ctx, cluster, login, nowMs, old); err != nil {
+		err := secretbox.RereadAfterRotation(func() (err error) { e, err = d.readCredentials(ctx, cluster, login, nowMs, old); return err })
+		if err != nil {
 			return nil, shiftkey.LoginSalt{}, false, err
 		}
 		d.cache.Put(k, e, gen)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +32,13 @@ type incident struct {
 	wgDev              *Dev
 	role, roleARN      string
 	group              string
+	// attacker is the local address of the attacker's logins, another
+	// at each run (-count), since the audit log is dev's, kept between runs.
+	attacker string
 }
+
+// incidentRuns counts playLeakedKeyIncident's runs in this process.
+var incidentRuns atomic.Int32
 
 // connectFrom logs in to d's gateway from the local address from.
 func connectFrom(d *Dev, c cred, db, from string) (*pgx.Conn, error) {
@@ -76,7 +83,8 @@ func playLeakedKeyIncident(t *testing.T) incident {
 		t.Fatal(err)
 	}
 	leaked := aws.Credentials{AccessKeyID: aws.ToString(k.AccessKey.AccessKeyId), SecretAccessKey: aws.ToString(k.AccessKey.SecretAccessKey)}
-	in := incident{key: leaked.AccessKeyID, secrets: []string{leaked.SecretAccessKey}, role: role, roleARN: "arn:aws:iam::000000000000:role/" + role, group: group}
+	in := incident{key: leaked.AccessKeyID, secrets: []string{leaked.SecretAccessKey}, role: role, roleARN: "arn:aws:iam::000000000000:role/" + role, group: group,
+		attacker: fmt.Sprintf("127.0.0.%d", 1+incidentRuns.Add(1))}
 	rs := func(c aws.Credentials) *redshift.Client {
 		return redshift.New(redshift.Options{Region: DevRegion, BaseEndpoint: aws.String(dev.APIURL), Credentials: provider(c), Retryer: aws.NopRetryer{}})
 	}
@@ -138,8 +146,8 @@ func playLeakedKeyIncident(t *testing.T) incident {
 		if i == 1 {
 			c.user = in.viaSession.user
 		}
-		if _, err := connectFrom(dev, c, DevDatabase, "127.0.0.2"); sqlState(err) != "28P01" {
-			t.Fatalf("wrong password from 127.0.0.2: %v", err)
+		if _, err := connectFrom(dev, c, DevDatabase, in.attacker); sqlState(err) != "28P01" {
+			t.Fatalf("wrong password from %s: %v", in.attacker, err)
 		}
 		in.secrets = append(in.secrets, pw)
 	}
@@ -185,7 +193,7 @@ func TestLeakedKeyIncidentAudit(t *testing.T) {
 		t.Fatalf("a call with the deactivated key: %v", err)
 	}
 	poll(t, 5*time.Second, "the revoked credential refused", func() bool {
-		conn, err := connectFrom(dev, in.direct, DevDatabase, "127.0.0.2")
+		conn, err := connectFrom(dev, in.direct, DevDatabase, in.attacker)
 		if err == nil {
 			conn.Close(ctx)
 		}
@@ -193,13 +201,13 @@ func TestLeakedKeyIncidentAudit(t *testing.T) {
 	})
 
 	var recs []audit.Record
-	// count counts the records of recs, but the gateway's from 127.0.0.2:
+	// count counts the records of recs, but the gateway's from in.attacker:
 	// the revocation reaches dev's gateway within a second, and the
 	// attacker's logins in that second may still get in (checked below).
 	count := func(name, code string) int {
 		n := 0
 		for _, r := range recs {
-			if r.EventName == name && r.ErrorCode == code && (r.EventSource != audit.SourceGateway || r.SourceIPAddress != "127.0.0.2" || code == "revoked") {
+			if r.EventName == name && r.ErrorCode == code && (r.EventSource != audit.SourceGateway || r.SourceIPAddress != in.attacker || code == "revoked") {
 				n++
 			}
 		}
@@ -234,7 +242,7 @@ func TestLeakedKeyIncidentAudit(t *testing.T) {
 		if r.EventName == "GetClusterCredentials" && r.ErrorCode != "" {
 			refused++
 		}
-		if r.SourceIPAddress == "127.0.0.2" && r.ErrorCode == "" {
+		if r.SourceIPAddress == in.attacker && r.ErrorCode == "" {
 			late++ // a login let in before the revocation reached the gateway, its grant, end and revoke
 			if r.ResponseElements["dbUser"] != nil && r.ResponseElements["dbUser"] != strings.TrimPrefix(in.direct.user, "IAMA:") {
 				t.Errorf("a late login of another credential: %+v", r)
@@ -299,7 +307,7 @@ func TestLeakedKeyIncidentAudit(t *testing.T) {
 				t.Errorf("%s record of credential %s names key %q, its issuing call was signed with %s", r.EventName, id, key, is.UserIdentity.AccessKeyID)
 			}
 		}
-		if r.EventName == audit.EventLogin && r.ErrorCode == "" && (r.SourceIPAddress != "127.0.0.1" && r.SourceIPAddress != "127.0.0.2" || r.RequestParameters["database"] == nil || r.ResponseElements["dbUser"] == nil) {
+		if r.EventName == audit.EventLogin && r.ErrorCode == "" && (r.SourceIPAddress != "127.0.0.1" && r.SourceIPAddress != in.attacker || r.RequestParameters["database"] == nil || r.ResponseElements["dbUser"] == nil) {
 			t.Errorf("login record: %s %v %v", r.SourceIPAddress, r.RequestParameters, r.ResponseElements)
 		}
 		if r.EventName == audit.EventSessionEnd {
@@ -308,8 +316,8 @@ func TestLeakedKeyIncidentAudit(t *testing.T) {
 				t.Errorf("session end record: %v", d)
 			}
 		}
-		if r.EventName == audit.EventLogin && r.ErrorCode == "revoked" && r.SourceIPAddress != "127.0.0.2" {
-			t.Errorf("revoked login from %s, want 127.0.0.2", r.SourceIPAddress)
+		if r.EventName == audit.EventLogin && r.ErrorCode == "revoked" && r.SourceIPAddress != in.attacker {
+			t.Errorf("revoked login from %s, want %s", r.SourceIPAddress, in.attacker)
 		}
 	}
 	// The revocation covers the three credentials, with their expirations
@@ -350,9 +358,9 @@ func TestLeakedKeyIncidentAudit(t *testing.T) {
 	}
 
 	// The failed logins from the other address, and nothing else from it.
-	from := tailRecords(t, "--source-ip", "127.0.0.2")
+	from := tailRecords(t, "--source-ip", in.attacker)
 	if len(from) != 3+late {
-		t.Fatalf("audit tail --source-ip 127.0.0.2: %d records, want the 2 wrong passwords, %d of late logins and the revoked login: %+v", len(from), late, from)
+		t.Fatalf("audit tail --source-ip %s: %d records, want the 2 wrong passwords, %d of late logins and the revoked login: %+v", in.attacker, len(from), late, from)
 	}
 	for i, r := range from {
 		wantCode := ""

@@ -52,7 +52,7 @@ func TestCredentialsRevokeByRoleARN(t *testing.T) {
 	}
 	victim, other := strings.ToLower(fresh("rolevictim")), strings.ToLower(fresh("roleother"))
 	arn := issue(name, "/team/", "s1", victim)
-	issue(name+"2", "/", "s1", other) // a name the first one's starts
+	issue(name+"Other", "/", "s1", other) // a name the first one's starts
 	if arn != "arn:aws:iam::000000000000:role/team/"+name {
 		t.Fatalf("role ARN %s", arn)
 	}
