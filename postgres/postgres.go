@@ -40,12 +40,9 @@ type DB struct {
 	// audit record) can tell which it was.
 	origin string
 	keys   secretbox.Keyring
-	// beforeKeyFile, when set (tests), runs before the store is asked
-	// for the file of a key this process does not hold.
-	beforeKeyFile func()
-	feed          *feed
-	lease         *leaser
-	opts          options
+	feed   *feed
+	lease  *leaser
+	opts   options
 	// writer commits the issue path's writes in groups (groupcommit.go).
 	writer *groupWriter
 	salts  *saltCache
@@ -60,6 +57,9 @@ type DB struct {
 	// noIdleCheck turns closedByServer off (tests of the retry of what
 	// was not sent).
 	noIdleCheck atomic.Bool
+	// beforeKeyFile, when set (tests), runs before the store is asked
+	// for the file of a key this process does not hold.
+	beforeKeyFile func()
 }
 
 // closedByServer is whether c, idle, was closed by the server
