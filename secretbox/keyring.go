@@ -35,6 +35,11 @@ func (r *Keyring) Add(k *Key) {
 // ErrUnknownKey is what fileOf returns for an id the store does not record.
 var ErrUnknownKey = errors.New("unknown store key")
 
+// ErrKeyNotInFile marks Resolve's error when the file the store records for
+// a key did not give that key: missing, unreadable, or holding another key
+// (a rotation replaced it since the store answered).
+var ErrKeyNotInFile = errors.New("the store key's file did not hold it")
+
 // Resolve returns the key with id: held, or loaded from the file fileOf
 // says the store records for it ("" when the key came from another
 // process's environment), checked and then held.
@@ -54,24 +59,26 @@ func (r *Keyring) Resolve(id string, fileOf func(id string) (string, error)) (*K
 	}
 	k, err := LoadKeyFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("store key %s: %w", id, err)
+		return nil, fmt.Errorf("store key %s: %w%.0w", id, err, ErrKeyNotInFile)
 	}
 	if k.ID() != id {
-		return nil, fmt.Errorf("store key %s: %s now holds key %s", id, file, k.ID())
+		return nil, fmt.Errorf("store key %s: %s now holds key %s%.0w", id, file, k.ID(), ErrKeyNotInFile)
 	}
 	r.Add(k)
 	return k, nil
 }
 
 // RereadAfterRotation runs read, and once more when it met a value sealed
-// under a key its store no longer records (ErrUnknownKey). A store reads a
-// value, then, in another statement, the file of the key it names: a
-// rotation that finished between the two resealed the value and forgot
-// that key, so the value read again is sealed under a key the store
-// records. A key unknown for any other reason fails the second read too.
+// under a key its store no longer records (ErrUnknownKey) or whose file no
+// longer holds it (ErrKeyNotInFile). A store reads a value, then, in
+// another statement, the file of the key it names, then the file: a
+// rotation that finished in between resealed the value, forgot that key
+// and may have written its new key to that file, so the value read again
+// is sealed under a key the store records. A key missing for any other
+// reason fails the second read too.
 func RereadAfterRotation(read func() error) error {
 	err := read()
-	if errors.Is(err, ErrUnknownKey) {
+	if errors.Is(err, ErrUnknownKey) || errors.Is(err, ErrKeyNotInFile) {
 		err = read()
 	}
 	return err

@@ -68,6 +68,22 @@ func TestKeyringResolve(t *testing.T) {
 func TestRereadAfterRotation(t *testing.T) {
 	unknown := unknownKeyErr(t)
 	other := errors.New("other")
+	dir := t.TempDir()
+	var r Keyring
+	_, missing := r.Resolve("feedfacefeedface", func(string) (string, error) { return filepath.Join(dir, "gone.key"), nil })
+	k, err := CreateKeyFile(filepath.Join(dir, "now.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, replaced := r.Resolve("feedfacefeedface", func(string) (string, error) { return filepath.Join(dir, "now.key"), nil })
+	for _, err := range []error{missing, replaced} {
+		if !errors.Is(err, ErrKeyNotInFile) {
+			t.Fatalf("Resolve's error %v is not ErrKeyNotInFile", err)
+		}
+	}
+	if !strings.Contains(replaced.Error(), "now holds key "+k.ID()) {
+		t.Errorf("Resolve's error for a file holding another key: %v", replaced)
+	}
 	for _, c := range []struct {
 		name   string
 		first  error
@@ -79,6 +95,8 @@ func TestRereadAfterRotation(t *testing.T) {
 		{"other error", other, nil, 1, other},
 		{"unknown key, then ok", unknown, nil, 2, nil},
 		{"unknown key twice", unknown, unknown, 2, unknown},
+		{"key file missing, then ok", missing, nil, 2, nil},
+		{"key file holds another key, then ok", replaced, nil, 2, nil},
 	} {
 		reads := 0
 		err := RereadAfterRotation(func() error {

@@ -64,3 +64,8 @@ func (d *DB) Checkpoint() { d.checkpoints.run() }
 // SetBeforeKeyFile makes d call f each time before it asks the store for
 // the file of a key it does not hold; call it before the store is used.
 func SetBeforeKeyFile(d *DB, f func()) { d.beforeKeyFile = f }
+
+// SetAfterKeyFile makes d call f each time the store has answered the
+// file of a key d does not hold, before d reads the file; call it before
+// the store is used.
+func SetAfterKeyFile(d *DB, f func()) { d.afterKeyFile = f }

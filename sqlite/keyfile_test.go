@@ -94,9 +94,11 @@ func TestOpenKeyFileRefusesAMissingKeyFile(t *testing.T) {
 // yet then asked the store for that key's file; a rotation that finished
 // between the two had resealed the value and forgotten the key, so the
 // read failed: "a secret is sealed under store key …, which this store
-// does not know" (a failed login, an InternalFailure). Ordered here: the
-// serving store b reads after rotation 1, and rotation 2 runs to its end
-// just before b asks for rotation 1's key file.
+// does not know" (a failed login, an InternalFailure). Or the store still
+// recorded the key's file, which the rotation then overwrote with its new
+// key: "store key …: … now holds key …". Ordered here: the serving store b
+// reads after rotation 1, and rotation 2 runs until it has forgotten
+// rotation 1's key just before b asks for that key's file, or just after.
 func TestARotationBetweenReadingAValueAndItsKeyFileDoesNotFailTheRead(t *testing.T) {
 	ctx := context.Background()
 	for _, read := range []struct {
@@ -139,70 +141,80 @@ func TestARotationBetweenReadingAValueAndItsKeyFileDoesNotFailTheRead(t *testing
 			return err
 		}},
 	} {
-		t.Run(read.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "s.db")
-			first, keyPath := keyFile(t, dir, "store.key")
-			a, err := sqlite.Open(ctx, path, sqlite.WithKey(first, keyPath))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Close()
-			secret := shiftkey.NewSecretKey()
-			mustUserWithKey(t, a, "AKIAREAD", secret)
-			s := &shiftkey.Session{AccessKeyID: "ASIAREAD", Secret: shiftkey.NewSecretKey(), Token: "SKtoken" + shiftkey.NewSecretKey(), RoleName: "r",
-				SessionName: "s", SourceARN: "arn", Tags: []shiftkey.Tag{}, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
-			if err := a.CreateSession(ctx, s); err != nil {
-				t.Fatal(err)
-			}
-			c := newCredential("CREDREAD")
-			if err := a.CreateCredential(ctx, c); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := a.LoginSalt(ctx, c.Cluster, c.LoginName, "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1}); err != nil {
-				t.Fatal(err)
-			}
-			if read.name == "revoked credentials" {
-				if _, err := a.RevokeCredentials(ctx, shiftkey.CredentialFilter{ID: c.ID}, time.Now(), false); err != nil {
+		for _, at := range []struct {
+			name string
+			set  func(*sqlite.DB, func())
+		}{
+			// The store then no longer records the key.
+			{"before b asks for the key's file", sqlite.SetBeforeKeyFile},
+			// The file the store answered then holds the third key.
+			{"after the store answers the file", sqlite.SetAfterKeyFile},
+		} {
+			t.Run(read.name+", rotation 2 "+at.name, func(t *testing.T) {
+				dir := t.TempDir()
+				path := filepath.Join(dir, "s.db")
+				first, keyPath := keyFile(t, dir, "store.key")
+				a, err := sqlite.Open(ctx, path, sqlite.WithKey(first, keyPath))
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			b, err := sqlite.Open(ctx, path, sqlite.WithKey(first, keyPath))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
-			_, _, second, err := sqlite.RotateKeyFile(ctx, path, keyPath, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, err := sql.Open("sqlite", "file:"+path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer raw.Close()
-			rotations, rotated := 0, make(chan error, 1)
-			sqlite.SetBeforeKeyFile(b, func() {
-				if rotations++; rotations > 1 {
-					return
+				defer a.Close()
+				secret := shiftkey.NewSecretKey()
+				mustUserWithKey(t, a, "AKIAREAD", secret)
+				s := &shiftkey.Session{AccessKeyID: "ASIAREAD", Secret: shiftkey.NewSecretKey(), Token: "SKtoken" + shiftkey.NewSecretKey(), RoleName: "r",
+					SessionName: "s", SourceARN: "arn", Tags: []shiftkey.Tag{}, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+				if err := a.CreateSession(ctx, s); err != nil {
+					t.Fatal(err)
 				}
-				// Until rotation 2 has forgotten the second key: its last
-				// step, a checkpoint, waits for b's read to end.
-				go func() { _, _, _, err := sqlite.RotateKeyFile(ctx, path, keyPath, 100); rotated <- err }()
-				waitFor(t, "rotation 2 forgets the second key", func() bool {
-					var n int
-					return raw.QueryRowContext(ctx, `SELECT count(*) FROM secret_keys WHERE id = ?`, second.ID()).Scan(&n) == nil && n == 0
+				c := newCredential("CREDREAD")
+				if err := a.CreateCredential(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := a.LoginSalt(ctx, c.Cluster, c.LoginName, "", shiftkey.LoginSalt{Salt: []byte("0123456789abcdef"), Iterations: 1}); err != nil {
+					t.Fatal(err)
+				}
+				if read.name == "revoked credentials" {
+					if _, err := a.RevokeCredentials(ctx, shiftkey.CredentialFilter{ID: c.ID}, time.Now(), false); err != nil {
+						t.Fatal(err)
+					}
+				}
+				b, err := sqlite.Open(ctx, path, sqlite.WithKey(first, keyPath))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer b.Close()
+				_, _, second, err := sqlite.RotateKeyFile(ctx, path, keyPath, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, err := sql.Open("sqlite", "file:"+path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer raw.Close()
+				rotations, rotated := 0, make(chan error, 1)
+				at.set(b, func() {
+					if rotations++; rotations > 1 {
+						return
+					}
+					// Until rotation 2 has forgotten the second key: its last
+					// step, a checkpoint, waits for b's read to end.
+					go func() { _, _, _, err := sqlite.RotateKeyFile(ctx, path, keyPath, 100); rotated <- err }()
+					waitFor(t, "rotation 2 forgets the second key", func() bool {
+						var n int
+						return raw.QueryRowContext(ctx, `SELECT count(*) FROM secret_keys WHERE id = ?`, second.ID()).Scan(&n) == nil && n == 0
+					})
 				})
+				if err := read.read(b, c, s, secret); err != nil {
+					t.Fatalf("the read as rotation 2 finished: %v", err)
+				}
+				if rotations == 0 {
+					t.Fatal("b never asked for a key's file: the read did not meet rotation 1")
+				}
+				if err := <-rotated; err != nil {
+					t.Fatalf("rotation 2: %v", err)
+				}
 			})
-			if err := read.read(b, c, s, secret); err != nil {
-				t.Fatalf("the read as rotation 2 finished: %v", err)
-			}
-			if rotations == 0 {
-				t.Fatal("b never asked for a key's file: the read did not meet rotation 1")
-			}
-			if err := <-rotated; err != nil {
-				t.Fatalf("rotation 2: %v", err)
-			}
-		})
+		}
 	}
 }

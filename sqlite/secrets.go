@@ -66,6 +66,9 @@ func (d *DB) key(ctx context.Context, q querier, id string) (*secretbox.Key, err
 		if errors.Is(err, sql.ErrNoRows) {
 			return "", secretbox.ErrUnknownKey
 		}
+		if d.afterKeyFile != nil {
+			d.afterKeyFile()
+		}
 		return file, err
 	})
 }

@@ -57,6 +57,9 @@ type DB struct {
 	// beforeKeyFile, when set (tests), runs before the store is asked
 	// for the file of a key this process does not hold.
 	beforeKeyFile func()
+	// afterKeyFile, when set (tests), runs after the store has answered
+	// that file, before it is read.
+	afterKeyFile func()
 }
 
 var _ shiftkey.Store = (*DB)(nil)
