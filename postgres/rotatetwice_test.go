@@ -230,6 +230,20 @@ func TestTwoRapidRotationsLeaveNoSecretInTheClear(t *testing.T) {
 	}
 }
 
+// rotateOnFirstCall is a test hook that, the first time it is called,
+// rotates the store at url from one key to another, to the rotation's end;
+// calls counts its calls.
+func rotateOnFirstCall(t *testing.T, url string, from, to *secretbox.Key, toFile string) (hook func(), calls *int) {
+	calls = new(int)
+	return func() {
+		if *calls++; *calls == 1 {
+			if _, err := postgres.RotateKey(context.Background(), url, from, to, toFile); err != nil {
+				t.Errorf("rotation 2: %v", err)
+			}
+		}
+	}, calls
+}
+
 // Found when CI failed TestTwoRapidRotationsDoNotFailAnIssue: after its
 // batch met rotation 1, the writer read the current key's id, then, in a
 // second statement, the file the store records for it. Rotation 2
@@ -249,19 +263,13 @@ func TestARotationBetweenReadingTheKeyAndItsFileDoesNotFailAnIssue(t *testing.T)
 	if _, err := postgres.RotateKey(ctx, url, old, next, nextFile); err != nil {
 		t.Fatal(err)
 	}
-	rotations := 0
-	postgres.SetAfterKeyRead(a, func() {
-		if rotations++; rotations == 1 {
-			if _, err := postgres.RotateKey(ctx, url, next, old, oldFile); err != nil {
-				t.Errorf("rotation 2: %v", err)
-			}
-		}
-	})
+	hook, rotations := rotateOnFirstCall(t, url, next, old, oldFile)
+	postgres.SetAfterKeyRead(a, hook)
 	c := newCredential("GONE1")
 	if err := a.CreateCredential(ctx, c); err != nil {
 		t.Fatalf("the issue as rotation 2 committed failed (%s): %v", shiftkey.ErrorCode(err), err)
 	}
-	if rotations == 0 {
+	if *rotations == 0 {
 		t.Fatal("the writer never read the key again: the issue did not meet rotation 1")
 	}
 	assertDigests(t, a, first, c)
@@ -354,18 +362,12 @@ func TestARotationBetweenReadingAValueAndItsKeyDoesNotFailTheRead(t *testing.T) 
 			if _, err := postgres.RotateKey(ctx, url, old, next, nextFile); err != nil {
 				t.Fatal(err)
 			}
-			rotations := 0
-			postgres.SetBeforeKeyFile(b, func() {
-				if rotations++; rotations == 1 {
-					if _, err := postgres.RotateKey(ctx, url, next, old, oldFile); err != nil {
-						t.Errorf("rotation 2: %v", err)
-					}
-				}
-			})
+			hook, rotations := rotateOnFirstCall(t, url, next, old, oldFile)
+			postgres.SetBeforeKeyFile(b, hook)
 			if err := read.read(b, w); err != nil {
 				t.Fatalf("the read as rotation 2 committed: %v", err)
 			}
-			if rotations == 0 {
+			if *rotations == 0 {
 				t.Fatal("b never asked for a key's file: the read did not meet rotation 1")
 			}
 		})
