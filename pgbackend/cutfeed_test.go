@@ -219,10 +219,7 @@ func loginUnderWayAsCutsAreRead(t *testing.T, named bool, what string) {
 	var clock testClock
 	a := f.cutReplica(t, grants, cuts, "a", "race", nil, &clock)
 	b := f.cutReplica(t, grants, cuts, "b", "race", nil, &clock)
-	other := f.group + "_other"
-	if _, err := f.admin.Exec(ctx, "CREATE ROLE "+other+" NOLOGIN"); err != nil {
-		t.Fatal(err)
-	}
+	other := f.newGroup(t, "_other")
 
 	f.lease(t, a, ctx, []string{f.group})
 	f.makeUnsafe(t, false)

@@ -228,6 +228,17 @@ func (f *raceFixture) conn(t *testing.T) *pgx.Conn {
 	return c
 }
 
+// newGroup creates another group role, named f.group+suffix, and returns
+// its name.
+func (f *raceFixture) newGroup(t *testing.T, suffix string) string {
+	t.Helper()
+	name := f.group + suffix
+	if _, err := f.admin.Exec(context.Background(), "CREATE ROLE "+name+" NOLOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
 func (f *raceFixture) member(t *testing.T) bool {
 	t.Helper()
 	var ok bool

@@ -120,10 +120,7 @@ func TestALoginUnderWayThroughASiblingGatewayAsAGroupCutIsMadeIsEnded(t *testing
 	grants, cuts := newCutStores()
 	var clusterClock, workgroupClock testClock
 	cluster, workgroup := f.siblingPair(t, grants, cuts, "a", &clusterClock, &workgroupClock)
-	other := f.group + "_other"
-	if _, err := f.admin.Exec(ctx, "CREATE ROLE "+other+" NOLOGIN"); err != nil {
-		t.Fatal(err)
-	}
+	other := f.newGroup(t, "_other")
 
 	f.lease(t, cluster, ctx, []string{f.group})
 	f.makeUnsafe(t, false)

@@ -299,10 +299,7 @@ func TestHeldGroupKeptWhileADatabaseCannotBeRead(t *testing.T) {
 		t.Fatalf("a database that could not be read made the sweep revoke a held group (member: %v, revokes %+v)", f.member(t), obs.revokes())
 	}
 	// A new group is still refused meanwhile, as at any grant.
-	fresh := f.group + "_new"
-	if _, err := f.admin.Exec(ctx, "CREATE ROLE "+fresh+" NOLOGIN"); err != nil {
-		t.Fatal(err)
-	}
+	fresh := f.newGroup(t, "_new")
 	clock.pastCache()
 	_, notices := f.prepare(t, b, ctx, []string{f.group, fresh})
 	if len(notices) != 1 || !strings.Contains(notices[0].Message, fresh) || !strings.Contains(notices[0].Message, "could not be checked") {
