@@ -39,13 +39,7 @@ func TestFinding7UserStateIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	member := func() bool {
-		var ok bool
-		if err := admin.QueryRow(ctx, "SELECT pg_has_role('bound_keeper', 'bound_readers', 'MEMBER')").Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
+	member := func() bool { return pgtest.Member(t, admin, "bound_keeper", "bound_readers") }
 	if !member() {
 		t.Fatal("the group was not granted")
 	}

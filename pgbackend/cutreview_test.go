@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/internal/pgtest"
 	"github.com/shiftkey/shiftkey/pgbackend"
 )
 
@@ -322,9 +323,5 @@ func TestASessionWhoseRoleWasCreatedDuringItsLoginIsEndedByACut(t *testing.T) {
 // memberOf reports whether role belongs to f's group.
 func (f *raceFixture) memberOf(t *testing.T, role string) bool {
 	t.Helper()
-	var ok bool
-	if err := f.admin.QueryRow(context.Background(), "SELECT pg_has_role($1, $2, 'MEMBER')", role, f.group).Scan(&ok); err != nil {
-		t.Fatal(err)
-	}
-	return ok
+	return pgtest.Member(t, f.admin, role, f.group)
 }

@@ -1,6 +1,11 @@
 package pgbackend
 
-import "time"
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
 
 // RoleExistsTTL is roleExistsTTL, for tests.
 const RoleExistsTTL = roleExistsTTL
@@ -38,3 +43,9 @@ func SetCutReadTimeout(t interface{ Cleanup(func()) }, d time.Duration) {
 
 // ConnString is connString, for tests.
 var ConnString = connString
+
+// Unsafe is b's judgement of group as a re-check makes it (unsafe), read
+// on q.
+func Unsafe(ctx context.Context, b *Backend, q *pgx.Conn, group string) (string, error) {
+	return b.unsafe(ctx, q, group)
+}

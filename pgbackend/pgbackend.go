@@ -915,10 +915,10 @@ func (b *Backend) roleExists(ctx context.Context, role string) (exists bool, f r
 	var provisioner *bool
 	err = b.admin.QueryRow(ctx, `WITH v AS (SELECT current_setting('server_version_num')::int < 160000 AS createrole_grants_any)
 		SELECT r.rolsuper, r.rolcanlogin, r.rolcreaterole AND v.createrole_grants_any,
-			(SELECT p.rolname FROM pg_catalog.pg_roles p WHERE p.oid <> r.oid
-			        AND (p.rolsuper OR p.rolname IN (`+superLevelRoles+`) OR p.rolcreaterole AND v.createrole_grants_any)
-			        AND pg_catalog.pg_has_role(r.oid, p.oid, 'MEMBER') ORDER BY p.rolsuper DESC, p.rolname LIMIT 1),
-			(SELECT pg_catalog.pg_has_role(r.oid, a.oid, 'MEMBER') FROM pg_catalog.pg_roles a WHERE a.rolname = $2)
+			(`+rolesAbove("r.oid")+` SELECT p.rolname FROM above JOIN pg_catalog.pg_roles p ON p.oid = above.oid
+			        WHERE p.oid <> r.oid AND (p.rolsuper OR p.rolname IN (`+superLevelRoles+`) OR p.rolcreaterole AND v.createrole_grants_any)
+			        ORDER BY p.rolsuper DESC, p.rolname LIMIT 1),
+			(`+rolesAbove("r.oid")+` SELECT a.oid = r.oid OR a.oid IN (SELECT oid FROM above) FROM pg_catalog.pg_roles a WHERE a.rolname = $2)
 		FROM pg_catalog.pg_roles r, v WHERE r.rolname = $1`, role, b.cfg.AdminUser).Scan(&f.super, &canLogin, &ownCreateRole, &via, &provisioner)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, roleFacts{}, nil
@@ -938,6 +938,21 @@ func (b *Backend) roleExists(ctx context.Context, role string) (exists bool, f r
 	return true, f, nil
 }
 
+// rolesAbove is a WITH clause naming "above" the oids of the roles that
+// role (an SQL expression of a role's oid) belongs to, directly or
+// through others: pg_has_role(role, …, 'MEMBER') for a role that is no
+// superuser, but read from pg_auth_members by the statement. pg_has_role
+// answers from the connection's cache of the last role it was asked
+// about, which PostgreSQL can fill with the memberships as they were
+// before a change that committed while it was being filled, and then
+// keeps until the next membership change on the server: on the admin
+// pool's long-lived connections, a group just made a member of
+// pg_read_server_files was judged safe again and again.
+func rolesAbove(role string) string {
+	return `WITH RECURSIVE above(oid) AS (SELECT m.roleid FROM pg_catalog.pg_auth_members m WHERE m.member = ` + role + `
+			UNION SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN above ON m.member = above.oid)`
+}
+
 // groupFacts is what grantable reads of a group itself: its attributes,
 // and the roles it belongs to.
 type groupFacts struct {
@@ -949,12 +964,12 @@ type groupFacts struct {
 }
 
 // groupFactsColumns select a groupFacts of pg_roles g (scanned by dest).
-const groupFactsColumns = `g.rolcanlogin, g.rolsuper, g.rolcreaterole, g.rolcreatedb, g.rolbypassrls, g.rolreplication,
-			EXISTS (SELECT 1 FROM pg_catalog.pg_roles p WHERE p.rolname LIKE 'pg\_%' AND p.oid <> g.oid
-			        AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER')),
-			(SELECT p.rolname FROM pg_catalog.pg_roles p WHERE p.oid <> g.oid
-			        AND (p.rolcanlogin OR p.rolsuper OR p.rolcreaterole OR p.rolcreatedb OR p.rolbypassrls OR p.rolreplication)
-			        AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER') ORDER BY p.rolname LIMIT 1)`
+var groupFactsColumns = `g.rolcanlogin, g.rolsuper, g.rolcreaterole, g.rolcreatedb, g.rolbypassrls, g.rolreplication,
+			EXISTS (` + rolesAbove("g.oid") + ` SELECT 1 FROM above JOIN pg_catalog.pg_roles p ON p.oid = above.oid
+			        WHERE p.rolname LIKE 'pg\_%' AND p.oid <> g.oid),
+			(` + rolesAbove("g.oid") + ` SELECT p.rolname FROM above JOIN pg_catalog.pg_roles p ON p.oid = above.oid
+			        WHERE p.oid <> g.oid AND (p.rolcanlogin OR p.rolsuper OR p.rolcreaterole OR p.rolcreatedb OR p.rolbypassrls OR p.rolreplication)
+			        ORDER BY p.rolname LIMIT 1)`
 
 func (f *groupFacts) dest() []any {
 	return []any{&f.canLogin, &f.super, &f.createRole, &f.createDB, &f.bypassRLS, &f.replication, &f.predefined, &f.via}
@@ -1320,8 +1335,8 @@ func (b *Backend) outlives(ctx context.Context, q adminQuerier, group string, he
 	var owns, dbCreate bool
 	var roles []uint32
 	var unseen []string
-	err := q.QueryRow(ctx, `WITH r AS (SELECT p.oid FROM pg_catalog.pg_roles p, pg_catalog.pg_roles g
-			WHERE g.rolname = $1 AND pg_catalog.pg_has_role(g.oid, p.oid, 'MEMBER'))
+	err := q.QueryRow(ctx, `WITH RECURSIVE r(oid) AS (SELECT g.oid FROM pg_catalog.pg_roles g WHERE g.rolname = $1
+			UNION SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN r ON m.member = r.oid)
 		SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass
 			        AND d.deptype = 'o' AND d.refobjid IN (SELECT oid FROM r)),
 			EXISTS (SELECT 1 FROM pg_catalog.pg_database d, pg_catalog.aclexplode(d.datacl) a

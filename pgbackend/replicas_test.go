@@ -120,13 +120,7 @@ func TestReleasesAtOnceOnTwoReplicasRevoke(t *testing.T) {
 		}
 		leases = append(leases, l)
 	}
-	member := func() bool {
-		var ok bool
-		if err := admin.QueryRow(ctx, "SELECT pg_has_role('twin_user', 'twin_readers', 'MEMBER')").Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
+	member := func() bool { return pgtest.Member(t, admin, "twin_user", "twin_readers") }
 	if !member() {
 		t.Fatal("twin_user is not in twin_readers while both sessions hold it")
 	}
@@ -241,11 +235,7 @@ func (f *raceFixture) newGroup(t *testing.T, suffix string) string {
 
 func (f *raceFixture) member(t *testing.T) bool {
 	t.Helper()
-	var ok bool
-	if err := f.admin.QueryRow(context.Background(), "SELECT pg_has_role($1, $2, 'MEMBER')", f.role, f.group).Scan(&ok); err != nil {
-		t.Fatal(err)
-	}
-	return ok
+	return pgtest.Member(t, f.admin, f.role, f.group)
 }
 
 // grantAtOnce runs each of grants on its own goroutine while the test

@@ -55,10 +55,7 @@ func TestGroupReachingPrivilegedRoleIsNotGranted(t *testing.T) {
 	}
 	defer lease.Release(ctx)
 	for _, g := range append(refused, name("via_plain")) {
-		var member bool
-		if err := f.admin.QueryRow(ctx, "SELECT pg_has_role($1, $2, 'MEMBER')", f.role, g).Scan(&member); err != nil {
-			t.Fatal(err)
-		}
+		member := pgtest.Member(t, f.admin, f.role, g)
 		if want := g == name("via_plain"); member != want {
 			t.Errorf("%s granted: %v, want %v", g, member, want)
 		}
@@ -178,10 +175,7 @@ func TestGroupThatCouldOutliveTheSessionIsNotGranted(t *testing.T) {
 	}
 	defer lease.Release(ctx)
 	for _, g := range append(refused, name("reader")) {
-		var member bool
-		if err := f.admin.QueryRow(ctx, "SELECT pg_has_role($1, $2, 'MEMBER')", f.role, g).Scan(&member); err != nil {
-			t.Fatal(err)
-		}
+		member := pgtest.Member(t, f.admin, f.role, g)
 		if want := g == name("reader"); member != want {
 			t.Errorf("%s granted: %v, want %v", g, member, want)
 		}
@@ -250,10 +244,7 @@ func TestGroupThatCouldOutliveTheSessionInAnotherDatabase(t *testing.T) {
 	}
 	defer lease.Release(ctx)
 	for _, g := range append(refused, name("oreader")) {
-		var member bool
-		if err := f.admin.QueryRow(ctx, "SELECT pg_has_role($1, $2, 'MEMBER')", f.role, g).Scan(&member); err != nil {
-			t.Fatal(err)
-		}
+		member := pgtest.Member(t, f.admin, f.role, g)
 		if want := g == name("oreader"); member != want {
 			t.Errorf("%s granted: %v, want %v", g, member, want)
 		}

@@ -343,14 +343,7 @@ func TestBackendRefusalIsRelayedAndUndone(t *testing.T) {
 				t.Errorf("login refused by the backend: %v after %v, want SQLSTATE %s at once", err, time.Since(start), tc.code)
 			}
 			// (Revoked and reported once the client has its answer.)
-			member := func() bool {
-				var m bool
-				if err := su.QueryRow(ctx, "SELECT pg_has_role($1, 'refusal_grp', 'MEMBER')", tc.role).Scan(&m); err != nil {
-					t.Fatal(err)
-				}
-				return m
-			}
-			if !waitUntil(5*time.Second, func() bool { return !member() && b.GrantsHeld() == 0 }) {
+			if !waitUntil(5*time.Second, func() bool { return !pgtest.Member(t, su, tc.role, "refusal_grp") && b.GrantsHeld() == 0 }) {
 				t.Errorf("%s still holds the group granted for the login the backend refused (%d grants held)", tc.role, b.GrantsHeld())
 			}
 			waitUntil(5*time.Second, func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.logins) > 0 })

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/internal/pgtest"
 )
 
 // byLogin is a credential store of several logins, each with its own
@@ -53,13 +54,7 @@ func TestPooledBackendKeepsNoRevokedDefaultRole(t *testing.T) {
 	relays(t, func(t *testing.T, relay func(*Gateway)) {
 		ctx := context.Background()
 		g, addr, admin, user, group := pooledRoleGateway(t, relay)
-		member := func() bool {
-			var ok bool
-			if err := admin.QueryRow(ctx, "SELECT pg_has_role($1, $2, 'MEMBER')", user, group).Scan(&ok); err != nil {
-				t.Fatal(err)
-			}
-			return ok
-		}
+		member := func() bool { return pgtest.Member(t, admin, user, group) }
 		whoami := func(c *pgx.Conn) string {
 			var who string
 			if err := c.QueryRow(ctx, "SELECT current_user").Scan(&who); err != nil {

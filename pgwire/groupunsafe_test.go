@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey"
+	"github.com/shiftkey/shiftkey/internal/pgtest"
 )
 
 // A group that turns unsafe while held is revoked from the role (the next
@@ -47,13 +48,7 @@ func TestSessionsHoldingAGroupThatTurnedUnsafeAreEnded(t *testing.T) {
 			admin.Exec(ctx, "DROP ROLE IF EXISTS "+quser)
 			admin.Exec(ctx, "DROP ROLE IF EXISTS "+qgroup)
 		})
-		member := func() bool {
-			var ok bool
-			if err := admin.QueryRow(ctx, "SELECT pg_has_role($1, $2, 'MEMBER')", user, group).Scan(&ok); err != nil {
-				t.Fatal(err)
-			}
-			return ok
-		}
+		member := func() bool { return pgtest.Member(t, admin, user, group) }
 
 		s1 := loginAs(t, addr, "IAM:withgroup", g.DefaultDB)
 		if !member() {

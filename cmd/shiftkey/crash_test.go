@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/redshift"
 	"github.com/jackc/pgx/v5"
+	"github.com/shiftkey/shiftkey/internal/pgtest"
 )
 
 // freePort is a loopback address free now for a server the test starts
@@ -134,13 +135,7 @@ func TestKill9LeavesNoGrantAfterRestart(t *testing.T) {
 	if _, err := admin.Exec(context.Background(), "CREATE ROLE crashgrp NOLOGIN"); err != nil {
 		t.Fatal(err)
 	}
-	isMember := func() bool {
-		var ok bool
-		if err := admin.QueryRow(context.Background(), `SELECT pg_has_role('crashuser', 'crashgrp', 'MEMBER')`).Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
+	isMember := func() bool { return pgtest.Member(t, admin, "crashuser", "crashgrp") }
 
 	rs := redshift.New(redshift.Options{Region: DevRegion, BaseEndpoint: aws.String("http://" + api), Retryer: aws.NopRetryer{},
 		Credentials: provider(aws.Credentials{AccessKeyID: vars["AWS_ACCESS_KEY_ID"], SecretAccessKey: vars["AWS_SECRET_ACCESS_KEY"]})})

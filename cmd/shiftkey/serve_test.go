@@ -21,6 +21,7 @@ import (
 	"github.com/shiftkey/shiftkey"
 	"github.com/shiftkey/shiftkey/config"
 	"github.com/shiftkey/shiftkey/devca"
+	"github.com/shiftkey/shiftkey/internal/pgtest"
 	"github.com/shiftkey/shiftkey/pgwire"
 	"github.com/shiftkey/shiftkey/server"
 )
@@ -318,11 +319,7 @@ func TestServeRelayFromConfig(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer conn.Close(ctx)
-				var ok bool
-				if err := conn.QueryRow(ctx, "SELECT pg_has_role('relay_user', 'relay_readers', 'MEMBER')").Scan(&ok); err != nil {
-					t.Fatal(err)
-				}
-				return ok
+				return pgtest.Member(t, conn, "relay_user", "relay_readers")
 			}
 			gconn, err := pgx.Connect(ctx, "host="+c.Address+" port="+itoa(c.Port)+" dbname=dev sslmode=disable user="+grp.user+" password="+grp.password)
 			if err != nil {

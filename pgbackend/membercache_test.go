@@ -1,0 +1,74 @@
+package pgbackend_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/shiftkey/shiftkey/pgbackend"
+)
+
+// PostgreSQL keeps, per connection, the roles the role it was last asked
+// about belongs to (pg_has_role's cache). Filled while another transaction
+// committed a change to that role's memberships, the list could miss the
+// change, and was kept until the next membership change anywhere on the
+// server. A group check that ran as an administrator made the group a
+// member of pg_read_server_files then judged the group safe again and
+// again on that admin connection, so a re-check never cut it from the
+// sessions holding it. (Timing alone did it in 1–40% of such races on
+// PostgreSQL 15.18, with the group belonging to a chain of other groups;
+// the test orders it.) The checks read pg_auth_members now.
+func TestGroupCheckSeesAMembershipGrantedDuringTheLastCheck(t *testing.T) {
+	f := newRaceFixture(t)
+	ctx := context.Background()
+	b := f.replica(t, &sharedGrants{records: map[[3]string]bool{}}, "a")
+	q, op := f.conn(t), f.conn(t)
+	parent := f.group + "_parent"
+	if _, err := op.Exec(ctx, "CREATE ROLE "+parent+" NOLOGIN NOINHERIT; GRANT "+parent+" TO "+f.group); err != nil {
+		t.Fatal(err)
+	}
+	// q's catalog cache holds the group's own memberships, not its
+	// parent's: a privileges look stops at a NOINHERIT role.
+	if _, err := q.Exec(ctx, "SELECT pg_has_role($1, 'pg_monitor', 'USAGE')", f.group); err != nil {
+		t.Fatal(err)
+	}
+	// The administrator's GRANT commits while the check reads the parent's.
+	tx, err := op.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	for _, s := range []string{"GRANT pg_read_server_files TO " + f.group, "LOCK TABLE pg_catalog.pg_auth_members IN ACCESS EXCLUSIVE MODE"} {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			t.Fatal(s, err)
+		}
+	}
+	looked := make(chan error, 1)
+	go func() {
+		_, err := pgbackend.Unsafe(ctx, b, q, f.group)
+		looked <- err
+	}()
+	waiting := func() bool {
+		var w bool
+		err := f.admin.QueryRow(ctx, "SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", q.PgConn().PID()).Scan(&w)
+		return err == nil && w
+	}
+	for deadline := time.Now().Add(10 * time.Second); !waiting(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the check never waited for pg_auth_members")
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-looked; err != nil {
+		t.Fatal(err)
+	}
+	why, err := pgbackend.Unsafe(ctx, b, q, f.group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why == "" {
+		t.Errorf("group %s, made a member of pg_read_server_files, judged safe after the GRANT committed", f.group)
+	}
+}
