@@ -48,32 +48,7 @@ func TestNudgeEndsAPrivilegeKeptFromARevokedGroup(t *testing.T) {
 	}
 	// The REVOKE commits while the session's check waits to read the
 	// group's memberships.
-	tx, err := f.conn(t).Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	for _, q := range []string{"REVOKE " + f.group + " FROM " + f.role, "LOCK TABLE pg_catalog.pg_auth_members IN ACCESS EXCLUSIVE MODE"} {
-		if _, err := tx.Exec(ctx, q); err != nil {
-			t.Fatal(q, err)
-		}
-	}
-	racing := make(chan error, 1)
-	go func() { racing <- read() }()
-	waiting := func() bool {
-		var w bool
-		err := f.admin.QueryRow(ctx, "SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", s.PgConn().PID()).Scan(&w)
-		return err == nil && w
-	}
-	for deadline := time.Now().Add(10 * time.Second); !waiting(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the session's read never waited for pg_auth_members")
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	<-racing
+	f.commitDuring(t, s, []string{"REVOKE " + f.group + " FROM " + f.role}, read)
 	if err := read(); err != nil {
 		t.Logf("PostgreSQL did not keep the stale list this time: %v", err)
 	}
