@@ -49,3 +49,6 @@ var ConnString = connString
 func Unsafe(ctx context.Context, b *Backend, q *pgx.Conn, group string) (string, error) {
 	return b.unsafe(ctx, q, group)
 }
+
+// Nudge runs b's membership-cache nudge now.
+func Nudge(b *Backend) { b.nudge() }

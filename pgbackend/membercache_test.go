@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/shiftkey/shiftkey/pgbackend"
 )
 
@@ -22,7 +23,7 @@ func TestGroupCheckSeesAMembershipGrantedDuringTheLastCheck(t *testing.T) {
 	f := newRaceFixture(t)
 	ctx := context.Background()
 	b := f.replica(t, &sharedGrants{records: map[[3]string]bool{}}, "a")
-	q, op := f.conn(t), f.conn(t)
+	q, op := f.conn(t), f.admin
 	parent := f.group + "_parent"
 	if _, err := op.Exec(ctx, "CREATE ROLE "+parent+" NOLOGIN NOINHERIT; GRANT "+parent+" TO "+f.group); err != nil {
 		t.Fatal(err)
@@ -33,35 +34,11 @@ func TestGroupCheckSeesAMembershipGrantedDuringTheLastCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The administrator's GRANT commits while the check reads the parent's.
-	tx, err := op.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	for _, s := range []string{"GRANT pg_read_server_files TO " + f.group, "LOCK TABLE pg_catalog.pg_auth_members IN ACCESS EXCLUSIVE MODE"} {
-		if _, err := tx.Exec(ctx, s); err != nil {
-			t.Fatal(s, err)
-		}
-	}
-	looked := make(chan error, 1)
-	go func() {
+	err := f.commitDuring(t, q, []string{"GRANT pg_read_server_files TO " + f.group}, func() error {
 		_, err := pgbackend.Unsafe(ctx, b, q, f.group)
-		looked <- err
-	}()
-	waiting := func() bool {
-		var w bool
-		err := f.admin.QueryRow(ctx, "SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", q.PgConn().PID()).Scan(&w)
-		return err == nil && w
-	}
-	for deadline := time.Now().Add(10 * time.Second); !waiting(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the check never waited for pg_auth_members")
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-looked; err != nil {
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	why, err := pgbackend.Unsafe(ctx, b, q, f.group)
@@ -71,4 +48,39 @@ func TestGroupCheckSeesAMembershipGrantedDuringTheLastCheck(t *testing.T) {
 	if why == "" {
 		t.Errorf("group %s, made a member of pg_read_server_files, judged safe after the GRANT committed", f.group)
 	}
+}
+
+// commitDuring runs stmts in a transaction that then locks pg_auth_members,
+// starts run, which must read memberships on conn, and commits once conn
+// waits for that lock: the change commits while run is reading the
+// memberships. It returns run's error.
+func (f *raceFixture) commitDuring(t *testing.T, conn *pgx.Conn, stmts []string, run func() error) error {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := f.conn(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	for _, s := range append(stmts, "LOCK TABLE pg_catalog.pg_auth_members IN ACCESS EXCLUSIVE MODE") {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			t.Fatal(s, err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- run() }()
+	waiting := func() bool {
+		var w bool
+		err := f.admin.QueryRow(ctx, "SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", conn.PgConn().PID()).Scan(&w)
+		return err == nil && w
+	}
+	for deadline := time.Now().Add(10 * time.Second); !waiting(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the read never waited for pg_auth_members")
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return <-done
 }

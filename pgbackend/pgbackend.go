@@ -194,6 +194,8 @@ type Backend struct {
 	// risks: each database's recent dbRisk, read under risksMu.
 	risksMu sync.Mutex
 	risks   map[string]dbRisk
+
+	nudges nudger
 }
 
 // maxUserStates bounds the roles whose state the backend keeps: past it,
@@ -412,7 +414,10 @@ func asStartupError(err error) error {
 }
 
 // Close closes the admin pool.
-func (b *Backend) Close() { b.admin.Close() }
+func (b *Backend) Close() {
+	b.nudges.stop()
+	b.admin.Close()
+}
 
 func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
 
@@ -1157,7 +1162,7 @@ func isMember(ctx context.Context, q adminQuerier, role, group string) (bool, er
 func (b *Backend) revokeUnsafe(ctx context.Context, q adminQuerier, role, group, why string, origin shiftkey.SessionOrigin) error {
 	member, err := isMember(ctx, q, role, group)
 	if err == nil && member {
-		err = b.changeMembership(ctx, q, "REVOKE "+quote(group)+" FROM "+quote(role))
+		err = b.revoke(ctx, q, role, group)
 		if isUndefined(err) {
 			err, member = nil, false
 		}
@@ -1575,7 +1580,7 @@ func (b *Backend) releaseGroup(ctx context.Context, l *Lease, g string) {
 		b.forget(ctx, l.role, g)
 		return // another replica's sessions still need it
 	}
-	if err := b.changeMembership(ctx, q, "REVOKE "+quote(g)+" FROM "+quote(l.role)); err != nil {
+	if err := b.revoke(ctx, q, l.role, g); err != nil {
 		// Left in place, with our record, so that Reconcile revokes it later.
 		b.logger.ErrorContext(ctx, "revoke group failed", "db_user", l.role, "group", g, "error", err)
 		return
@@ -1896,7 +1901,7 @@ func (b *Backend) reconcileOne(ctx context.Context, g shiftkey.SessionGrant) (bo
 		b.forget(ctx, g.Role, g.Group)
 		return false, nil
 	}
-	if err := b.changeMembership(ctx, q, "REVOKE "+quote(g.Group)+" FROM "+quote(g.Role)); err != nil && !isUndefined(err) {
+	if err := b.revoke(ctx, q, g.Role, g.Group); err != nil && !isUndefined(err) {
 		return false, fmt.Errorf("reconcile revoke %s from %s: %w", g.Group, g.Role, err)
 	}
 	b.forget(ctx, g.Role, g.Group)
