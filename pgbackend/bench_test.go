@@ -3,6 +3,7 @@ package pgbackend_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -26,6 +27,40 @@ func BenchmarkPrepare(b *testing.B) {
 		lease, _, err := be.Prepare(ctx, "bench_prepare_user", true, nil)
 		if err != nil {
 			b.Fatal(err)
+		}
+		lease.Release(ctx)
+	}
+}
+
+// BenchmarkPrepareWithGroup is a login that asks for one group, and its
+// end: the group's checks (the verdict on what it owns reused for 5 s, as
+// in a burst of logins), the GRANT, then the REVOKE.
+func BenchmarkPrepareWithGroup(b *testing.B) {
+	srv := pgtest.Server(b)
+	db := pgtest.NewDatabase(b)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), db))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	run, _, _ := strings.Cut(db, "_") // "t12": unique in the test binary
+	group, user := "bench_grp_"+run, "bench_grp_user_"+run
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+group+" NOLOGIN"); err != nil {
+		b.Fatal(err)
+	}
+	be, err := pgbackend.New(ctx, pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: srv.Superuser(), AdminDatabase: db})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Close()
+	for b.Loop() {
+		lease, notices, err := be.Prepare(ctx, user, true, []string{group})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(notices) > 0 {
+			b.Fatalf("the group was not granted: %v", notices)
 		}
 		lease.Release(ctx)
 	}
