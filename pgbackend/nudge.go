@@ -16,6 +16,8 @@ const nudgeAfter = 100 * time.Millisecond
 type nudger struct {
 	mu      sync.Mutex
 	timer   *time.Timer
+	pending bool      // a nudge is due that no one has begun
+	due     time.Time // when: nudgeAfter after the last REVOKE
 	stopped bool
 	running sync.WaitGroup
 	warned  bool
@@ -48,13 +50,21 @@ func (b *Backend) nudgeLater() {
 	if n.stopped {
 		return
 	}
+	n.pending = true
+	n.due = time.Now().Add(nudgeAfter)
 	if n.timer == nil {
 		n.timer = time.AfterFunc(nudgeAfter, func() {
 			n.mu.Lock()
-			if n.stopped {
+			if !n.pending { // taken by stop
 				n.mu.Unlock()
 				return
 			}
+			if wait := time.Until(n.due); wait > 0 { // a REVOKE since it was set
+				n.timer.Reset(wait)
+				n.mu.Unlock()
+				return
+			}
+			n.pending = false
 			n.running.Add(1)
 			n.mu.Unlock()
 			defer n.running.Done()
@@ -89,13 +99,17 @@ func (b *Backend) nudge() {
 }
 
 // stop ends the nudges: none starts after it returns, and a running one
-// has finished.
-func (n *nudger) stop() {
+// has finished. It reports whether one was pending, which the caller
+// makes now: a backend closed right after a REVOKE still ends what a
+// racing read kept.
+func (n *nudger) stop() (pending bool) {
 	n.mu.Lock()
 	n.stopped = true
 	if n.timer != nil {
 		n.timer.Stop()
 	}
+	pending, n.pending = n.pending, false
 	n.mu.Unlock()
 	n.running.Wait()
+	return pending
 }

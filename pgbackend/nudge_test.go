@@ -60,32 +60,44 @@ func TestNudgeEndsAPrivilegeKeptFromARevokedGroup(t *testing.T) {
 }
 
 // A lease's release that revokes a group is followed, within a moment, by
-// the change that makes every backend read memberships again.
+// the change that makes every backend read memberships again; a backend
+// closed before that moment makes it as it closes.
 func TestReleaseNudgesMembershipCaches(t *testing.T) {
-	f := newRaceFixture(t)
-	ctx := context.Background()
-	b := f.replica(t, &sharedGrants{records: map[[3]string]bool{}}, "a")
-	l, _ := f.prepare(t, b, ctx, []string{f.group})
-	if !f.member(t) {
-		t.Fatal("the group was not granted")
-	}
-	version := func() string {
-		var x string
-		if err := f.admin.QueryRow(ctx, "SELECT xmin::text FROM pg_catalog.pg_authid WHERE rolname = $1", pgbackend.ManagedRole).Scan(&x); err != nil {
-			t.Fatal(err)
-		}
-		return x
-	}
-	before := version()
-	l.Release(ctx)
-	if f.member(t) {
-		t.Fatal("the group was not revoked")
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for version() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("no role changed within 5 s of the revoke")
-		}
-		time.Sleep(10 * time.Millisecond)
+	for _, closing := range []bool{false, true} {
+		t.Run(map[bool]string{false: "later", true: "at_close"}[closing], func(t *testing.T) {
+			f := newRaceFixture(t)
+			ctx := context.Background()
+			b := f.replica(t, &sharedGrants{records: map[[3]string]bool{}}, "a")
+			l, _ := f.prepare(t, b, ctx, []string{f.group})
+			if !f.member(t) {
+				t.Fatal("the group was not granted")
+			}
+			version := func() string {
+				var x string
+				if err := f.admin.QueryRow(ctx, "SELECT xmin::text FROM pg_catalog.pg_authid WHERE rolname = $1", pgbackend.ManagedRole).Scan(&x); err != nil {
+					t.Fatal(err)
+				}
+				return x
+			}
+			before := version()
+			l.Release(ctx)
+			if f.member(t) {
+				t.Fatal("the group was not revoked")
+			}
+			if closing {
+				b.Close()
+				if version() == before {
+					t.Fatal("the backend closed right after a revoke without changing the marker role")
+				}
+				return
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for version() == before {
+				if time.Now().After(deadline) {
+					t.Fatal("no role changed within 5 s of the revoke")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }

@@ -413,9 +413,12 @@ func asStartupError(err error) error {
 		Code: pe.Code, Message: pe.Message, Detail: pe.Detail, Hint: pe.Hint}}
 }
 
-// Close closes the admin pool.
+// Close closes the admin pool, once a nudge its last REVOKE left pending
+// is made.
 func (b *Backend) Close() {
-	b.nudges.stop()
+	if b.nudges.stop() {
+		b.nudge()
+	}
 	b.admin.Close()
 }
 
