@@ -69,3 +69,11 @@ func SetBeforeKeyFile(d *DB, f func()) { d.beforeKeyFile = f }
 // file of a key d does not hold, before d reads the file; call it before
 // the store is used.
 func SetAfterKeyFile(d *DB, f func()) { d.afterKeyFile = f }
+
+// SetAfterReseal makes RotateKeyFile call f once it has resealed the store,
+// before it swaps the key files, for the rest of the test (which must not
+// run in parallel with others that rotate).
+func SetAfterReseal(t interface{ Cleanup(func()) }, f func()) {
+	afterReseal = f
+	t.Cleanup(func() { afterReseal = nil })
+}

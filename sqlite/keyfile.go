@@ -35,6 +35,9 @@ func RotateKeyFile(ctx context.Context, path, keyFile string, batch int) (n int,
 	if n, err = db.RotateKey(ctx, next, newPath, batch); err != nil {
 		return 0, nil, nil, fmt.Errorf("resealing stopped (run it again to resume): %w", err)
 	}
+	if afterReseal != nil {
+		afterReseal()
+	}
 	// Swap the files: keyFile.old keeps the old key until the end,
 	// keyFile.new stays readable until the store records keyFile.
 	if err := os.Remove(oldPath); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -60,6 +63,10 @@ func RotateKeyFile(ctx context.Context, path, keyFile string, batch int) (n int,
 	}
 	return n, oldKey, next, nil
 }
+
+// afterReseal, when set (tests), runs once RotateKeyFile has resealed the
+// store under keyFile.new, before it swaps the key files.
+var afterReseal func()
 
 // replaceFile copies src over dst atomically (0600), leaving src in place.
 func replaceFile(src, dst string) error {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,5 +217,66 @@ func TestARotationBetweenReadingAValueAndItsKeyFileDoesNotFailTheRead(t *testing
 				}
 			})
 		}
+	}
+}
+
+// A read that meets a value a rotation under way has resealed asks the
+// store for the new key's file, which the store names store.key.new until
+// the rotation has copied the new key over store.key; the rotation may
+// remove store.key.new before the read opens it. The read reads again,
+// and the store then names store.key, which holds the new key.
+func TestARotationThatRemovesTheNewKeyFileMidReadDoesNotFailTheRead(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.db")
+	first, keyPath := keyFile(t, dir, "store.key")
+	a, err := sqlite.Open(ctx, path, sqlite.WithKey(first, keyPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	secret := shiftkey.NewSecretKey()
+	mustUserWithKey(t, a, "AKIAREAD", secret)
+	b, err := sqlite.Open(ctx, path, sqlite.WithKey(first, keyPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	told, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	sqlite.SetAfterKeyFile(b, func() {
+		once.Do(func() { close(told) })
+		<-resume
+	})
+	read := make(chan error, 1)
+	sqlite.SetAfterReseal(t, func() {
+		go func() {
+			got, err := b.AccessKey(ctx, "AKIAREAD")
+			if err == nil && got.Secret != secret {
+				err = errors.New("read back another secret")
+			}
+			read <- err
+		}()
+		<-told // the store named store.key.new to b
+	})
+	rotated := make(chan error, 1)
+	go func() { _, _, _, err := sqlite.RotateKeyFile(ctx, path, keyPath, 100); rotated <- err }()
+	select {
+	case <-told:
+	case err := <-rotated:
+		t.Fatalf("the rotation ended (%v) before b asked for the new key's file", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("b never asked for the new key's file")
+	}
+	waitFor(t, "the rotation removes store.key.new", func() bool {
+		_, err := os.Stat(keyPath + ".new")
+		return errors.Is(err, os.ErrNotExist)
+	})
+	close(resume)
+	if err := <-read; err != nil {
+		t.Fatalf("the read told store.key.new as the rotation removed it: %v", err)
+	}
+	if err := <-rotated; err != nil {
+		t.Fatalf("rotation: %v", err)
 	}
 }
