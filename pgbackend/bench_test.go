@@ -3,7 +3,6 @@ package pgbackend_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -36,26 +35,15 @@ func BenchmarkPrepare(b *testing.B) {
 // end: the group's checks (the verdict on what it owns reused for 5 s, as
 // in a burst of logins), the GRANT, then the REVOKE.
 func BenchmarkPrepareWithGroup(b *testing.B) {
-	srv := pgtest.Server(b)
-	db := pgtest.NewDatabase(b)
+	f := newRaceFixture(b)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, srv.ConnString(srv.Superuser(), db))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	run, _, _ := strings.Cut(db, "_") // "t12": unique in the test binary
-	group, user := "bench_grp_"+run, "bench_grp_user_"+run
-	if _, err := admin.Exec(ctx, "CREATE ROLE "+group+" NOLOGIN"); err != nil {
-		b.Fatal(err)
-	}
-	be, err := pgbackend.New(ctx, pgbackend.Config{Host: srv.SocketDir(), Port: srv.Port(), AdminUser: srv.Superuser(), AdminDatabase: db})
+	be, err := pgbackend.New(ctx, pgbackend.Config{Host: f.srv.SocketDir(), Port: f.srv.Port(), AdminUser: f.srv.Superuser(), AdminDatabase: f.db})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer be.Close()
 	for b.Loop() {
-		lease, notices, err := be.Prepare(ctx, user, true, []string{group})
+		lease, notices, err := be.Prepare(ctx, f.role+"_auto", true, []string{f.group})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -52,3 +52,6 @@ func Unsafe(ctx context.Context, b *Backend, q *pgx.Conn, group string) (string,
 
 // Nudge runs b's membership-cache nudge now.
 func Nudge(b *Backend) { b.nudge() }
+
+// NudgeAfter is nudgeAfter, for tests.
+const NudgeAfter = nudgeAfter

@@ -42,7 +42,9 @@ func (b *Backend) revoke(ctx context.Context, q adminQuerier, role, group string
 	return err
 }
 
-// nudgeLater (re)starts the nudge's timer.
+// nudgeLater puts the nudge off until nudgeAfter from now, arming the
+// timer when no nudge is pending; an armed timer that fires early waits
+// out the rest.
 func (b *Backend) nudgeLater() {
 	n := &b.nudges
 	n.mu.Lock()
@@ -50,29 +52,37 @@ func (b *Backend) nudgeLater() {
 	if n.stopped {
 		return
 	}
-	n.pending = true
 	n.due = time.Now().Add(nudgeAfter)
+	if n.pending {
+		return
+	}
+	n.pending = true
 	if n.timer == nil {
-		n.timer = time.AfterFunc(nudgeAfter, func() {
-			n.mu.Lock()
-			if !n.pending { // taken by stop
-				n.mu.Unlock()
-				return
-			}
-			if wait := time.Until(n.due); wait > 0 { // a REVOKE since it was set
-				n.timer.Reset(wait)
-				n.mu.Unlock()
-				return
-			}
-			n.pending = false
-			n.running.Add(1)
-			n.mu.Unlock()
-			defer n.running.Done()
-			b.nudge()
-		})
+		n.timer = time.AfterFunc(nudgeAfter, b.nudgeDue)
 		return
 	}
 	n.timer.Reset(nudgeAfter)
+}
+
+// nudgeDue runs when the timer fires: the nudge, unless stop took it or a
+// REVOKE since put it off.
+func (b *Backend) nudgeDue() {
+	n := &b.nudges
+	n.mu.Lock()
+	if !n.pending {
+		n.mu.Unlock()
+		return
+	}
+	if wait := time.Until(n.due); wait > 0 {
+		n.timer.Reset(wait)
+		n.mu.Unlock()
+		return
+	}
+	n.pending = false
+	n.running.Add(1)
+	n.mu.Unlock()
+	defer n.running.Done()
+	b.nudge()
 }
 
 // nudge changes the marker role (to what it is): a new catalog row, which

@@ -176,7 +176,7 @@ type raceFixture struct {
 	role, group string
 }
 
-func newRaceFixture(t *testing.T) *raceFixture {
+func newRaceFixture(t testing.TB) *raceFixture {
 	t.Helper()
 	srv := pgtest.Server(t)
 	db := pgtest.NewDatabase(t)

@@ -152,16 +152,7 @@ func TestARotationBetweenReadingAValueAndItsKeyFileDoesNotFailTheRead(t *testing
 			{"after the store answers the file", sqlite.SetAfterKeyFile},
 		} {
 			t.Run(read.name+", rotation 2 "+at.name, func(t *testing.T) {
-				dir := t.TempDir()
-				path := filepath.Join(dir, "s.db")
-				first, keyPath := keyFile(t, dir, "store.key")
-				a, err := sqlite.Open(ctx, path, sqlite.WithKey(first, keyPath))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer a.Close()
-				secret := shiftkey.NewSecretKey()
-				mustUserWithKey(t, a, "AKIAREAD", secret)
+				path, keyPath, a, b, secret := servedStore(t)
 				s := &shiftkey.Session{AccessKeyID: "ASIAREAD", Secret: shiftkey.NewSecretKey(), Token: "SKtoken" + shiftkey.NewSecretKey(), RoleName: "r",
 					SessionName: "s", SourceARN: "arn", Tags: []shiftkey.Tag{}, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
 				if err := a.CreateSession(ctx, s); err != nil {
@@ -179,11 +170,6 @@ func TestARotationBetweenReadingAValueAndItsKeyFileDoesNotFailTheRead(t *testing
 						t.Fatal(err)
 					}
 				}
-				b, err := sqlite.Open(ctx, path, sqlite.WithKey(first, keyPath))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer b.Close()
 				_, _, second, err := sqlite.RotateKeyFile(ctx, path, keyPath, 100)
 				if err != nil {
 					t.Fatal(err)
@@ -227,21 +213,7 @@ func TestARotationBetweenReadingAValueAndItsKeyFileDoesNotFailTheRead(t *testing
 // and the store then names store.key, which holds the new key.
 func TestARotationThatRemovesTheNewKeyFileMidReadDoesNotFailTheRead(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "s.db")
-	first, keyPath := keyFile(t, dir, "store.key")
-	a, err := sqlite.Open(ctx, path, sqlite.WithKey(first, keyPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	secret := shiftkey.NewSecretKey()
-	mustUserWithKey(t, a, "AKIAREAD", secret)
-	b, err := sqlite.Open(ctx, path, sqlite.WithKey(first, keyPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	path, keyPath, _, b, secret := servedStore(t)
 	told, resume := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	sqlite.SetAfterKeyFile(b, func() {
@@ -279,4 +251,26 @@ func TestARotationThatRemovesTheNewKeyFileMidReadDoesNotFailTheRead(t *testing.T
 	if err := <-rotated; err != nil {
 		t.Fatalf("rotation: %v", err)
 	}
+}
+
+// servedStore is a store at path sealed under the key in keyPath, holding
+// user access key AKIAREAD with secret, open twice: a writes, b is the
+// serving process whose reads meet the rotations. Both close at the end.
+func servedStore(t *testing.T) (path, keyPath string, a, b *sqlite.DB, secret string) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	path = filepath.Join(dir, "s.db")
+	first, keyPath := keyFile(t, dir, "store.key")
+	for _, d := range []**sqlite.DB{&a, &b} {
+		db, err := sqlite.Open(ctx, path, sqlite.WithKey(first, keyPath))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		*d = db
+	}
+	secret = shiftkey.NewSecretKey()
+	mustUserWithKey(t, a, "AKIAREAD", secret)
+	return path, keyPath, a, b, secret
 }

@@ -25,16 +25,20 @@ func TestMembersOfRolesNeverIssuedAreRefused(t *testing.T) {
 		`CREATE ROLE rm_direct LOGIN`, `GRANT rm_root TO rm_direct`,
 		`CREATE ROLE rm_nested LOGIN`, `GRANT rm_mid TO rm_nested`,
 		`CREATE ROLE rm_master LOGIN`, `GRANT `+quoteIdent(c.MasterUsername)+` TO rm_master`,
-		`CREATE ROLE rm_prov LOGIN`, `GRANT `+quoteIdent(provisioner)+` TO rm_prov`)
+		`CREATE ROLE rm_prov LOGIN`, `GRANT `+quoteIdent(provisioner)+` TO rm_prov`,
+		`CREATE ROLE rm_prov_mid NOLOGIN`, `GRANT `+quoteIdent(provisioner)+` TO rm_prov_mid`,
+		`CREATE ROLE rm_prov_nested LOGIN`, `GRANT rm_prov_mid TO rm_prov_nested`)
 	t.Cleanup(func() {
 		adminExec(t, dev, `DROP ROLE IF EXISTS rm_direct`, `DROP ROLE IF EXISTS rm_nested`, `DROP ROLE IF EXISTS rm_master`,
-			`DROP ROLE IF EXISTS rm_prov`, `DROP ROLE IF EXISTS rm_mid`, `DROP ROLE IF EXISTS rm_root`)
+			`DROP ROLE IF EXISTS rm_prov`, `DROP ROLE IF EXISTS rm_prov_nested`, `DROP ROLE IF EXISTS rm_prov_mid`,
+			`DROP ROLE IF EXISTS rm_mid`, `DROP ROLE IF EXISTS rm_root`)
 	})
 	for _, tc := range []struct{ user, becomes string }{
 		{"rm_direct", "rm_root"},
 		{"rm_nested", "rm_root"},
 		{"rm_master", c.MasterUsername},
 		{"rm_prov", provisioner},
+		{"rm_prov_nested", provisioner},
 	} {
 		cr := getCreds(t, dev, &redshift.GetClusterCredentialsInput{DbUser: aws.String(tc.user), DbName: aws.String("dev")})
 		conn, err := connect(dev, cr, "dev")
